@@ -1,0 +1,208 @@
+// The inference contract: the typed schema of a model version's `ferry.yaml`.
+// TypeBox gives us both the TypeScript type and a JSON Schema that Ajv compiles, so the manifest
+// is described once and validated with the path of every bad key.
+import { Type, type Static } from '@sinclair/typebox';
+
+const Name = Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'lower-case identifier' });
+const FeatureName = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.-]{0,127}$' });
+
+/** ONNX element types Ferry can move in and out of a model. */
+export const TENSOR_DTYPES = [
+  'float32', 'float64', 'float16', 'int8', 'int16', 'int32', 'int64',
+  'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string',
+] as const;
+export type TensorDtype = (typeof TENSOR_DTYPES)[number];
+const Dtype = Type.Union(TENSOR_DTYPES.map((d) => Type.Literal(d)));
+
+const common = {
+  name: FeatureName,
+  description: Type.Optional(Type.String()),
+  /** Whether the feature may be omitted (then `default` or the preprocessing's impute step applies). */
+  optional: Type.Optional(Type.Boolean()),
+};
+
+export const NumberFeature = Type.Object({
+  ...common,
+  type: Type.Literal('number'),
+  min: Type.Optional(Type.Number()),
+  max: Type.Optional(Type.Number()),
+  default: Type.Optional(Type.Number()),
+}, { additionalProperties: false });
+
+export const IntegerFeature = Type.Object({
+  ...common,
+  type: Type.Literal('integer'),
+  min: Type.Optional(Type.Integer()),
+  max: Type.Optional(Type.Integer()),
+  default: Type.Optional(Type.Integer()),
+}, { additionalProperties: false });
+
+export const BooleanFeature = Type.Object({
+  ...common,
+  type: Type.Literal('boolean'),
+  default: Type.Optional(Type.Boolean()),
+}, { additionalProperties: false });
+
+export const CategoryFeature = Type.Object({
+  ...common,
+  type: Type.Literal('category'),
+  values: Type.Array(Type.String(), { minItems: 1, uniqueItems: true }),
+  /** `error` refuses a value outside `values` (400); `ignore` encodes it as all-zeros / index -1. */
+  unknown: Type.Optional(Type.Union([Type.Literal('error'), Type.Literal('ignore')])),
+  default: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+
+export const StringFeature = Type.Object({
+  ...common,
+  type: Type.Literal('string'),
+  minLength: Type.Optional(Type.Integer({ minimum: 0 })),
+  maxLength: Type.Optional(Type.Integer({ minimum: 1 })),
+  default: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+
+/** A raw tensor input: one row, without the batch dimension, is sent per instance. */
+export const TensorFeature = Type.Object({
+  ...common,
+  type: Type.Literal('tensor'),
+  dtype: Dtype,
+  /** Full model shape including the batch dimension; -1 marks a dynamic dimension. */
+  shape: Type.Array(Type.Integer({ minimum: -1 }), { minItems: 0 }),
+}, { additionalProperties: false });
+
+export const Feature = Type.Union([
+  NumberFeature, IntegerFeature, BooleanFeature, CategoryFeature, StringFeature, TensorFeature,
+]);
+
+/** One step of a column's preprocessing pipeline: an op name from the step registry plus its parameters. */
+export const Step = Type.Object({
+  op: Type.String({ minLength: 1 }),
+}, { additionalProperties: true });
+
+export const Column = Type.Object({
+  feature: FeatureName,
+  steps: Type.Optional(Type.Array(Step)),
+}, { additionalProperties: false });
+
+/** How one model input tensor is assembled from features: columns concatenated left to right. */
+export const TensorBinding = Type.Object({
+  input: Type.String({ minLength: 1, description: 'ONNX input name' }),
+  dtype: Type.Optional(Dtype),
+  columns: Type.Array(Column, { minItems: 1 }),
+}, { additionalProperties: false });
+
+export const Output = Type.Object({
+  name: Type.String({ minLength: 1, description: 'ONNX output name' }),
+  dtype: Type.Optional(Dtype),
+  shape: Type.Optional(Type.Array(Type.Integer({ minimum: -1 }))),
+  description: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+
+export const ClassificationPost = Type.Object({
+  kind: Type.Literal('classification'),
+  /** Output tensor holding one score per label (or one score for a binary model with `threshold`). */
+  output: Type.String({ minLength: 1 }),
+  labels: Type.Array(Type.String(), { minItems: 1, uniqueItems: true }),
+  /** Applied to the output before reporting scores; `none` when the model already emits probabilities. */
+  activation: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('softmax'), Type.Literal('sigmoid')])),
+  /** For a single-score binary output: the probability of labels[1] at which labels[1] is chosen. */
+  threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  topK: Type.Optional(Type.Integer({ minimum: 1 })),
+}, { additionalProperties: false });
+
+export const RegressionPost = Type.Object({
+  kind: Type.Literal('regression'),
+  output: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+
+export const RawPost = Type.Object({ kind: Type.Literal('raw') }, { additionalProperties: false });
+
+export const Postprocess = Type.Union([ClassificationPost, RegressionPost, RawPost]);
+
+export const Batching = Type.Object({
+  enabled: Type.Optional(Type.Boolean()),
+  maxBatchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 65536 })),
+  maxQueueDelayUs: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  preferredBatchSizes: Type.Optional(Type.Array(Type.Integer({ minimum: 1 }))),
+  maxQueueDepth: Type.Optional(Type.Integer({ minimum: 1 })),
+  maxQueueTimeMs: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Worker threads holding a session of this model version. */
+  instances: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+}, { additionalProperties: false });
+
+export const Cache = Type.Object({
+  enabled: Type.Optional(Type.Boolean()),
+  ttlSeconds: Type.Optional(Type.Integer({ minimum: 1 })),
+}, { additionalProperties: false });
+
+export const Fallback = Type.Object({
+  policy: Type.Union([
+    Type.Literal('none'), Type.Literal('static'), Type.Literal('version'), Type.Literal('stale-cache'),
+  ]),
+  /** For `static`: the prediction returned. */
+  value: Type.Optional(Type.Unknown()),
+  /** For `version`: the version (or range, e.g. `1`) answering instead. */
+  version: Type.Optional(Type.String()),
+  breaker: Type.Optional(Type.Object({
+    failures: Type.Optional(Type.Integer({ minimum: 1 })),
+    coolDownMs: Type.Optional(Type.Integer({ minimum: 1 })),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
+export const Sla = Type.Object({
+  p50Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+  p99Ms: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+}, { additionalProperties: false });
+
+export const Runtime = Type.Object({
+  intraOpThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
+  interOpThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
+  graphOptimizationLevel: Type.Optional(Type.Union([
+    Type.Literal('disabled'), Type.Literal('basic'), Type.Literal('extended'), Type.Literal('all'),
+  ])),
+  executionProviders: Type.Optional(Type.Array(Type.String())),
+}, { additionalProperties: false });
+
+export const Warmup = Type.Object({
+  /** Instances (in the request's feature form) used to warm the model; derived from the contract when absent. */
+  instances: Type.Optional(Type.Array(Type.Record(Type.String(), Type.Unknown()), { minItems: 1 })),
+  runs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+}, { additionalProperties: false });
+
+export const Manifest = Type.Object({
+  name: Type.Optional(Name),
+  version: Type.Optional(Type.String()),
+  description: Type.Optional(Type.String()),
+  model: Type.Optional(Type.String({ description: 'ONNX file name inside the version folder', default: 'model.onnx' })),
+  inputs: Type.Array(Feature, { minItems: 1 }),
+  /** Feature → tensor bindings. When absent, every `tensor` feature feeds the ONNX input of the same name. */
+  preprocess: Type.Optional(Type.Array(TensorBinding, { minItems: 1 })),
+  outputs: Type.Array(Output, { minItems: 1 }),
+  postprocess: Type.Optional(Postprocess),
+  batching: Type.Optional(Batching),
+  cache: Type.Optional(Cache),
+  timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+  fallback: Type.Optional(Fallback),
+  sla: Type.Optional(Sla),
+  runtime: Type.Optional(Runtime),
+  warmup: Type.Optional(Warmup),
+  /** Reference data file for drift, relative to the version folder (JSON Lines or Parquet). */
+  reference: Type.Optional(Type.String()),
+  tags: Type.Optional(Type.Record(Type.String(), Type.String())),
+}, { additionalProperties: false, $id: 'https://ferry.dev/schemas/ferry.yaml.json' });
+
+export type Manifest = Static<typeof Manifest>;
+export type Feature = Static<typeof Feature>;
+export type NumberFeature = Static<typeof NumberFeature>;
+export type IntegerFeature = Static<typeof IntegerFeature>;
+export type CategoryFeature = Static<typeof CategoryFeature>;
+export type StringFeature = Static<typeof StringFeature>;
+export type BooleanFeature = Static<typeof BooleanFeature>;
+export type TensorFeature = Static<typeof TensorFeature>;
+export type Step = Static<typeof Step>;
+export type Column = Static<typeof Column>;
+export type TensorBinding = Static<typeof TensorBinding>;
+export type Output = Static<typeof Output>;
+export type Postprocess = Static<typeof Postprocess>;
+export type ClassificationPost = Static<typeof ClassificationPost>;
+export type Batching = Static<typeof Batching>;
+export type Fallback = Static<typeof Fallback>;

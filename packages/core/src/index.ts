@@ -1,0 +1,10 @@
+// @ferry/core: the inference contract and the code that turns requests into tensors and tensors
+// into predictions. Pure TypeScript with no Node-only imports: the server and the browser share it.
+export * from './contract/schema.js';
+export * from './contract/json-schema.js';
+export * from './contract/compat.js';
+export * from './errors.js';
+export * from './tensor.js';
+export * from './preprocess/registry.js';
+export * from './preprocess/encoder.js';
+export * from './postprocess/decode.js';

@@ -1,0 +1,101 @@
+// Turns a batch of output tensors into one prediction per instance, as the manifest's `postprocess` says.
+import type { Manifest, ClassificationPost } from '../contract/schema.js';
+import { ContractError } from '../errors.js';
+import { elementCount, nest, toNumbers, type TensorValue } from '../tensor.js';
+
+export interface ClassificationPrediction {
+  label: string;
+  scores: Record<string, number>;
+  topK?: Array<{ label: string; score: number }>;
+}
+export interface RegressionPrediction { value: number | number[] }
+export type RawPrediction = Record<string, unknown>;
+export type Prediction = ClassificationPrediction | RegressionPrediction | RawPrediction;
+
+export interface Decoder {
+  decode(outputs: Record<string, TensorValue>, rows: number): Prediction[];
+}
+
+export function softmax(xs: number[]): number[] {
+  const m = Math.max(...xs);
+  const e = xs.map((x) => Math.exp(x - m));
+  const s = e.reduce((a, b) => a + b, 0);
+  return e.map((x) => x / s);
+}
+
+export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/** Splits an output of shape [rows, ...] into per-row flat slices. */
+export function rowsOf(t: TensorValue, rows: number): Array<Array<number | string | boolean>> {
+  const flat = toNumbers(t.data);
+  const per = rows === 0 ? 0 : flat.length / rows;
+  return Array.from({ length: rows }, (_, i) => flat.slice(i * per, (i + 1) * per));
+}
+
+function classification(p: ClassificationPost): Decoder {
+  const activation = p.activation ?? 'none';
+  return {
+    decode(outputs, rows) {
+      const t = outputs[p.output];
+      if (!t) throw new ContractError('/postprocess/output', `model produced no output "${p.output}"`);
+      return rowsOf(t, rows).map((raw) => {
+        let probs = raw.map(Number);
+        if (probs.length === 1 && p.labels.length === 2) {
+          const s = activation === 'sigmoid' ? sigmoid(probs[0]!) : probs[0]!;
+          probs = [1 - s, s];
+        } else if (activation === 'softmax') probs = softmax(probs);
+        else if (activation === 'sigmoid') probs = probs.map(sigmoid);
+        if (probs.length !== p.labels.length) {
+          throw new ContractError('/postprocess/labels', `output "${p.output}" has ${probs.length} scores per row but ${p.labels.length} labels are declared`);
+        }
+        const scores: Record<string, number> = {};
+        p.labels.forEach((l, i) => { scores[l] = probs[i]!; });
+        let best = 0;
+        if (p.threshold !== undefined && probs.length === 2) best = probs[1]! >= p.threshold ? 1 : 0;
+        else for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+        const pred: ClassificationPrediction = { label: p.labels[best]!, scores };
+        if (p.topK !== undefined) {
+          pred.topK = p.labels.map((label, i) => ({ label, score: probs[i]! }))
+            .sort((a, b) => b.score - a.score).slice(0, p.topK);
+        }
+        return pred;
+      });
+    },
+  };
+}
+
+export function compileDecoder(manifest: Manifest): Decoder {
+  const post = manifest.postprocess ?? { kind: 'raw' as const };
+  const outNames = new Set(manifest.outputs.map((o) => o.name));
+  if (post.kind !== 'raw' && !outNames.has(post.output)) {
+    throw new ContractError('/postprocess/output', `"${post.output}" is not one of the declared outputs (${[...outNames].join(', ')})`);
+  }
+  if (post.kind === 'classification') return classification(post);
+  if (post.kind === 'regression') {
+    return {
+      decode(outputs, rows) {
+        const t = outputs[post.output]!;
+        return rowsOf(t, rows).map((r) => ({ value: r.length === 1 ? Number(r[0]) : r.map(Number) }));
+      },
+    };
+  }
+  return {
+    decode(outputs, rows) {
+      const names = Object.keys(outputs);
+      const preds: RawPrediction[] = Array.from({ length: rows }, () => ({}));
+      for (const name of names) {
+        const t = outputs[name]!;
+        const batched = t.dims.length > 0 && t.dims[0] === rows && rows > 0;
+        if (batched) {
+          const inner = t.dims.slice(1);
+          rowsOf(t, rows).forEach((r, i) => { preds[i]![name] = inner.length === 0 ? r[0] : nest(r, inner); });
+        } else {
+          // An output without a batch dimension belongs to the single instance.
+          const flat = toNumbers(t.data);
+          for (const p of preds) p[name] = t.dims.length === 0 ? flat[0] : elementCount(t.dims) === flat.length ? nest(flat, t.dims) : flat;
+        }
+      }
+      return preds;
+    },
+  };
+}

@@ -1,0 +1,172 @@
+// Turns validated request instances into the model's input tensors, as the manifest declares.
+// Compiled once per model version; `encode` is the hot path and allocates only the output tensors.
+import type { Feature, Manifest, TensorFeature, TensorBinding } from '../contract/schema.js';
+import { ContractError, InputError, type FieldIssue } from '../errors.js';
+import { allocate, elementCount, setElement, type TensorValue } from '../tensor.js';
+import { compileStep, isSparse, type CompiledStep, type ValueShape } from './registry.js';
+import './steps.js';
+
+export type Instance = Record<string, unknown>;
+
+interface CompiledColumn {
+  feature: Feature;
+  width: number;
+  steps: CompiledStep[];
+}
+
+interface CompiledBinding {
+  input: string;
+  dtype: NonNullable<TensorBinding['dtype']>;
+  width: number;
+  columns: CompiledColumn[];
+}
+
+export interface Encoder {
+  /** The ONNX input names this encoder produces. */
+  readonly inputNames: readonly string[];
+  /** True when every produced tensor has a leading batch dimension, so instances can be stacked. */
+  readonly batchable: boolean;
+  encode(instances: readonly Instance[], pointerBase?: string): Record<string, TensorValue>;
+}
+
+function initialShape(f: Feature): ValueShape {
+  switch (f.type) {
+    case 'number': case 'integer': case 'boolean': return { kind: 'scalar' };
+    case 'category': return { kind: 'category' };
+    case 'string': return { kind: 'string' };
+    case 'tensor': return { kind: 'any' };
+  }
+}
+
+function compileBinding(b: TensorBinding, features: Map<string, Feature>, bi: number): CompiledBinding {
+  const columns = b.columns.map((c, ci): CompiledColumn => {
+    const path = `/preprocess/${bi}/columns/${ci}`;
+    const feature = features.get(c.feature);
+    if (!feature) throw new ContractError(`${path}/feature`, `unknown feature "${c.feature}"`);
+    if (feature.type === 'tensor') throw new ContractError(`${path}/feature`, `tensor feature "${c.feature}" cannot be a column; it feeds its input directly`);
+    let shape = initialShape(feature);
+    const specs = c.steps ?? (feature.type === 'category' ? [{ op: 'index' }] : feature.type === 'string' ? [] : [{ op: 'identity' }]);
+    const steps = specs.map((s, si) => {
+      const step = compileStep(s as { op: string }, shape, { feature, path: `${path}/steps/${si}` });
+      shape = step.output;
+      return step;
+    });
+    if (shape.kind !== 'scalar' && shape.kind !== 'vector') {
+      throw new ContractError(`${path}/steps`, `the steps for "${c.feature}" end in a ${shape.kind}; they must end in a number or a vector`);
+    }
+    return { feature, steps, width: shape.kind === 'vector' ? shape.width : 1 };
+  });
+  return { input: b.input, dtype: b.dtype ?? 'float32', columns, width: columns.reduce((a, c) => a + c.width, 0) };
+}
+
+function writeValue(out: Float32Array | Float64Array | ArrayLike<number>, offset: number, v: unknown, width: number): boolean {
+  const target = out as unknown as Record<number, number>;
+  if (typeof v === 'number') {
+    target[offset] = v;
+    return Number.isFinite(v);
+  }
+  if (isSparse(v)) {
+    for (let i = 0; i < v.indices.length; i++) target[offset + v.indices[i]!] = v.values[i]!;
+    return true;
+  }
+  const arr = v as ArrayLike<number>;
+  let finite = true;
+  for (let i = 0; i < width; i++) {
+    const x = arr[i]!;
+    target[offset + i] = x;
+    if (!Number.isFinite(x)) finite = false;
+  }
+  return finite;
+}
+
+/** Flattens a nested array row into `out` starting at `offset`, checking it against `dims`. */
+function flattenRow(value: unknown, dims: readonly number[], out: TensorValue['data'], offset: number, pointer: string, issues: FieldIssue[]): number {
+  let written = 0;
+  const walk = (v: unknown, depth: number, p: string): boolean => {
+    if (depth === dims.length) {
+      if (Array.isArray(v)) { issues.push({ pointer: p, reason: `expected a scalar at depth ${depth}, got an array` }); return false; }
+      if (typeof v === 'number' && !Number.isFinite(v)) { issues.push({ pointer: p, reason: 'NaN and Infinity are not allowed' }); return false; }
+      setElement(out, offset + written, v as number);
+      written++;
+      return true;
+    }
+    if (!Array.isArray(v)) { issues.push({ pointer: p, reason: `expected an array of length ${dims[depth]} at depth ${depth}` }); return false; }
+    if (v.length !== dims[depth]) { issues.push({ pointer: p, reason: `expected length ${dims[depth]}, got ${v.length}` }); return false; }
+    for (let i = 0; i < v.length; i++) if (!walk(v[i], depth + 1, `${p}/${i}`)) return false;
+    return true;
+  };
+  walk(value, 0, pointer);
+  return written;
+}
+
+/** Infers the dims of a nested array (following first elements). */
+function nestedDims(v: unknown): number[] {
+  const dims: number[] = [];
+  let cur = v;
+  while (Array.isArray(cur)) { dims.push(cur.length); cur = cur[0]; }
+  return dims;
+}
+
+function encodeTensorFeature(f: TensorFeature, instances: readonly Instance[], batchable: boolean, base: string): TensorValue {
+  const issues: FieldIssue[] = [];
+  const rowShape = batchable ? f.shape.slice(1) : f.shape;
+  // Dynamic non-batch dims are taken from the first instance; every other instance must match.
+  const first = instances[0]?.[f.name];
+  const seen = nestedDims(first);
+  const dims = rowShape.map((d, i) => (d === -1 ? (seen[i] ?? 0) : d));
+  const rowSize = elementCount(dims);
+  const total = rowSize * instances.length;
+  const out = allocate(f.dtype, total);
+  instances.forEach((inst, i) => {
+    const pointer = `${base}/${i}/${f.name}`;
+    const n = flattenRow(inst[f.name], dims, out, i * rowSize, pointer, issues);
+    if (n !== rowSize && issues.length === 0) issues.push({ pointer, reason: `expected ${rowSize} elements, got ${n}` });
+  });
+  if (issues.length) throw new InputError(issues);
+  return { dtype: f.dtype, dims: batchable ? [instances.length, ...dims] : dims, data: out };
+}
+
+export function compileEncoder(manifest: Manifest): Encoder {
+  const features = new Map(manifest.inputs.map((f) => [f.name, f]));
+  const bindings = (manifest.preprocess ?? []).map((b, i) => compileBinding(b, features, i));
+  const bound = new Set(bindings.flatMap((b) => b.columns.map((c) => c.feature.name)));
+  const tensorFeatures = manifest.inputs.filter((f): f is TensorFeature => f.type === 'tensor');
+  const unbound = manifest.inputs.filter((f) => f.type !== 'tensor' && !bound.has(f.name));
+  if (unbound.length) {
+    throw new ContractError('/preprocess', `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`);
+  }
+  const names = [...bindings.map((b) => b.input), ...tensorFeatures.map((f) => f.name)];
+  const dup = names.find((n, i) => names.indexOf(n) !== i);
+  if (dup) throw new ContractError('/preprocess', `model input "${dup}" is produced twice`);
+  const batchable = tensorFeatures.every((f) => f.shape[0] === -1);
+
+  return {
+    inputNames: names,
+    batchable,
+    encode(instances, base = '/instances') {
+      if (!batchable && instances.length !== 1) {
+        throw new InputError([{ pointer: base, reason: 'this model has no batch dimension: send exactly one instance' }]);
+      }
+      const result: Record<string, TensorValue> = {};
+      const issues: FieldIssue[] = [];
+      for (const b of bindings) {
+        const data = allocate(b.dtype, instances.length * b.width);
+        instances.forEach((inst, row) => {
+          let offset = row * b.width;
+          for (const col of b.columns) {
+            let v: unknown = inst[col.feature.name] ?? (col.feature as { default?: unknown }).default;
+            for (const s of col.steps) v = s.apply(v);
+            if (!writeValue(data as Float32Array, offset, v, col.width)) {
+              issues.push({ pointer: `${base}/${row}/${col.feature.name}`, reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)' });
+            }
+            offset += col.width;
+          }
+        });
+        result[b.input] = { dtype: b.dtype, dims: [instances.length, b.width], data };
+      }
+      if (issues.length) throw new InputError(issues);
+      for (const f of tensorFeatures) result[f.name] = encodeTensorFeature(f, instances, batchable, base);
+      return result;
+    },
+  };
+}

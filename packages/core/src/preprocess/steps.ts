@@ -1,0 +1,2 @@
+// Registers every built-in step. Import this module (the encoder does) before compiling a manifest.
+import './steps-basic.js';
