@@ -1,0 +1,3 @@
+// Configuration: schema, loading and the environment names of every setting.
+export { ConfigSchema, workerCount, type FerryConfig } from './schema.js';
+export { loadConfig, configLeaves, ConfigError, type ConfigSources } from './load.js';

@@ -1,0 +1,48 @@
+// The server's one typed configuration. Sources merge as defaults < ferry.config.yaml < FERRY_*
+// environment < CLI flags; the result is validated once at start, frozen and passed down.
+import { Type, type Static } from '@sinclair/typebox';
+import { availableParallelism } from 'node:os';
+
+export const ConfigSchema = Type.Object({
+  server: Type.Object({
+    host: Type.String({ default: '0.0.0.0' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+    /** Largest request body accepted, in bytes. */
+    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 }),
+    /** How long shutdown waits for in-flight requests. */
+    shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+  }, { additionalProperties: false, default: {} }),
+  models: Type.Object({
+    /** The model repository: `<dir>/<name>/<semver>/ferry.yaml`. */
+    dir: Type.String({ default: 'models' }),
+    /** Load only these models (all when empty). */
+    only: Type.Array(Type.String(), { default: [] }),
+  }, { additionalProperties: false, default: {} }),
+  runtime: Type.Object({
+    /** Worker threads that hold ONNX Runtime sessions. 0 = one per core. */
+    workers: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+    intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
+    interOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
+    graphOptimizationLevel: Type.Union([
+      Type.Literal('disabled'), Type.Literal('basic'), Type.Literal('extended'), Type.Literal('all'),
+    ], { default: 'all' }),
+    executionProviders: Type.Array(Type.String(), { default: ['cpu'] }),
+    /** Warm-up inferences per model version before it counts as ready. */
+    warmupRuns: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
+  }, { additionalProperties: false, default: {} }),
+  limits: Type.Object({
+    maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
+    maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
+    maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
+  }, { additionalProperties: false, default: {} }),
+  log: Type.Object({
+    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+  }, { additionalProperties: false, default: {} }),
+}, { additionalProperties: false });
+
+export type FerryConfig = Static<typeof ConfigSchema>;
+
+/** Resolves `runtime.workers: 0` to the machine's parallelism. */
+export function workerCount(cfg: FerryConfig): number {
+  return cfg.runtime.workers > 0 ? cfg.runtime.workers : Math.max(1, availableParallelism());
+}

@@ -1,0 +1,95 @@
+// The one error tree of the server. Every failure a caller can see is a FerryError with a stable
+// `code`; the HTTP layer writes it as application/problem+json (RFC 9457). Codes are listed in
+// docs/errors.md and a test holds the two together: never reuse or rename a code.
+import type { FieldIssue } from '@ferry/core';
+
+export interface FerryErrorOptions {
+  detail?: string;
+  cause?: unknown;
+  retryable?: boolean;
+  /** Extra members of the problem document (e.g. `errors`, `limit`, `available`). */
+  extra?: Record<string, unknown>;
+  headers?: Record<string, string>;
+}
+
+export class FerryError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly title: string;
+  readonly retryable: boolean;
+  readonly detail: string;
+  readonly extra: Record<string, unknown>;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, opts: FerryErrorOptions = {}) {
+    const entry: CatalogueEntry = ERROR_CATALOGUE[code];
+    super(opts.detail ?? entry.title, { cause: opts.cause });
+    this.name = 'FerryError';
+    this.code = code;
+    this.status = entry.status;
+    this.title = entry.title;
+    this.retryable = opts.retryable ?? entry.retryable ?? false;
+    this.detail = opts.detail ?? entry.title;
+    this.extra = opts.extra ?? {};
+    this.headers = opts.headers ?? {};
+  }
+}
+
+interface CatalogueEntry { status: number; title: string; retryable?: boolean }
+
+/** Every error code Ferry emits. docs/errors.md documents each one (checked by a test). */
+export const ERROR_CATALOGUE = {
+  'invalid-input': { status: 400, title: 'The request does not satisfy the model\'s contract' },
+  'invalid-json': { status: 400, title: 'The request body is not valid JSON' },
+  'invalid-request': { status: 400, title: 'The request is malformed' },
+  'unsupported-media-type': { status: 415, title: 'Unsupported content type' },
+  'body-too-large': { status: 413, title: 'The request body exceeds the configured limit' },
+  'too-many-instances': { status: 400, title: 'Too many instances in one request' },
+  'tensor-too-large': { status: 400, title: 'A tensor exceeds the configured element limit' },
+  'model-not-found': { status: 404, title: 'No such model' },
+  'version-not-found': { status: 404, title: 'No such model version' },
+  'route-not-found': { status: 404, title: 'No such route' },
+  'method-not-allowed': { status: 405, title: 'Method not allowed' },
+  'model-not-ready': { status: 503, title: 'The model is not loaded yet', retryable: true },
+  'inference-failed': { status: 500, title: 'The model failed to run', retryable: true },
+  'server-overloaded': { status: 503, title: 'The server is overloaded', retryable: true },
+  'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
+  'internal': { status: 500, title: 'Internal server error', retryable: true },
+} as const satisfies Record<string, CatalogueEntry>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function invalidInput(issues: FieldIssue[], detail?: string): FerryError {
+  const first = issues[0];
+  return new FerryError('invalid-input', {
+    detail: detail ?? (first ? `${first.pointer || '/'}: ${first.reason}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}` : 'invalid input'),
+    extra: { errors: issues },
+  });
+}
+
+/** A problem document as written on the wire. */
+export interface Problem {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  retryable?: boolean;
+  [k: string]: unknown;
+}
+
+export const PROBLEM_TYPE_BASE = 'https://ferry.dev/problems/';
+
+export function toProblem(err: FerryError, instance?: string): Problem {
+  return {
+    type: `${PROBLEM_TYPE_BASE}${err.code}`,
+    title: err.title,
+    status: err.status,
+    detail: err.detail,
+    code: err.code,
+    ...(instance !== undefined && { instance }),
+    ...(err.retryable && { retryable: true }),
+    ...err.extra,
+  };
+}

@@ -1,0 +1,69 @@
+// Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
+// with `inject()` and the CLI serves it on a port.
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ServerDeps } from './deps.js';
+import { installErrorHandling } from './problem.js';
+import { registerV1Routes } from './routes-v1.js';
+import { registerV2Routes } from './routes-v2.js';
+import { buildOpenApi } from './openapi.js';
+import { FerryError } from '../errors.js';
+import { SERVER_VERSION } from '../version.js';
+
+export interface AppOptions {
+  logger: Logger | false;
+}
+
+export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<FastifyInstance> {
+  const common = {
+    bodyLimit: deps.config.server.bodyLimitBytes,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    disableRequestLogging: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+  };
+  const app: FastifyInstance = opts.logger
+    ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
+    : Fastify({ ...common, logger: false });
+
+  installErrorHandling(app, deps.config.server.bodyLimitBytes);
+  app.addHook('onSend', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.config.metricsRoute;
+    if (!route) return;
+    const v = req.ferryModel;
+    const labels = { route, model: v?.name ?? '', version: v?.version ?? '' };
+    deps.metrics.requests.inc({ ...labels, status: String(reply.statusCode) });
+    deps.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
+  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', async () => document);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
+    const models = deps.service.states();
+    const ready = deps.service.ready();
+    return reply.code(ready ? 200 : 503).send({ ready, models });
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+
+  await registerV1Routes(app, deps);
+  await registerV2Routes(app, deps, SERVER_VERSION);
+
+  app.get('/', async (_req, reply) => reply.redirect('/docs'));
+  app.all('/v1/*', async (req) => {
+    throw new FerryError('route-not-found', { detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json` });
+  });
+  return app;
+}

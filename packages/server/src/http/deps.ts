@@ -1,0 +1,23 @@
+// What the HTTP layer is given: the frozen config and the services it calls.
+import type { FerryConfig } from '../config/index.js';
+import type { Metrics } from '../monitoring/index.js';
+import type { Repository, ModelVersion } from '../repository/index.js';
+import type { ModelService } from '../runtime/index.js';
+
+export interface ServerDeps {
+  readonly config: FerryConfig;
+  readonly repository: Repository;
+  readonly service: ModelService;
+  readonly metrics: Metrics;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The model version a request resolved to, for metrics and headers. */
+    ferryModel?: ModelVersion;
+  }
+  interface FastifyContextConfig {
+    /** Route label in ferry_requests_total; routes without it are not counted there. */
+    metricsRoute?: string;
+  }
+}

@@ -1,0 +1,51 @@
+// The one error handler: every failure leaves as application/problem+json. 5xx bodies never leak
+// internals; Open Inference Protocol routes also carry the protocol's `error` string.
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { FerryError, toProblem, type ErrorCode } from '../errors.js';
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported-media-type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid-request',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid-json',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
+  FST_ERR_VALIDATION: 'invalid-request',
+};
+
+/** Converts anything thrown into a FerryError (unknown errors become a sanitised 500). */
+export function asFerryError(err: unknown, bodyLimit: number): FerryError {
+  if (err instanceof FerryError) return err;
+  const e = err as FastifyError;
+  const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
+  if (mapped === 'body-too-large') {
+    return new FerryError(mapped, { detail: `the body exceeds the limit of ${bodyLimit} bytes (server.bodyLimitBytes)`, extra: { limit: bodyLimit } });
+  }
+  if (mapped) return new FerryError(mapped, { detail: e.message });
+  if (e instanceof SyntaxError || (e?.statusCode === 400 && /JSON/i.test(e.message))) {
+    return new FerryError('invalid-json', { detail: e.message });
+  }
+  if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
+    return new FerryError('invalid-request', { detail: e.message });
+  }
+  return new FerryError('internal', { detail: 'an unexpected error occurred; see the server log for this request id', cause: err });
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: FerryError): FastifyReply {
+  const body: Record<string, unknown> = toProblem(err, req.url.split('?')[0]);
+  body.requestId = req.id;
+  if (req.url.startsWith('/v2')) body.error = err.detail;
+  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+  return reply.code(err.status).type('application/problem+json').send(body);
+}
+
+export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
+  app.setErrorHandler((err, req, reply) => {
+    const fe = asFerryError(err, bodyLimit);
+    if (fe.status >= 500) req.log.error({ err }, 'request failed');
+    else req.log.debug({ code: fe.code, detail: fe.detail }, 'request refused');
+    return sendProblem(req, reply, fe);
+  });
+  app.setNotFoundHandler((req, reply) => sendProblem(req, reply, new FerryError('route-not-found', {
+    detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json`,
+  })));
+}

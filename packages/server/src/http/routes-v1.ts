@@ -1,0 +1,94 @@
+// Ferry's own REST API (v1): model listing and description, and predictions in feature form.
+// Routes are thin: they resolve the model, call the ModelService, and shape the response.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@ferry/core';
+import { FerryError, invalidInput } from '../errors.js';
+import type { ModelEntry, ModelVersion } from '../repository/index.js';
+import { columnsToInstances } from '../runtime/index.js';
+import type { ServerDeps } from './deps.js';
+
+interface ModelParams { model: string; version?: string }
+
+function versionSummary(deps: ServerDeps, v: ModelVersion) {
+  const lv = deps.service.get(v);
+  return {
+    version: v.version,
+    state: lv.state,
+    ...(v.manifest.description && { description: v.manifest.description }),
+    ...(lv.loadMs !== undefined && { loadMs: Math.round(lv.loadMs) }),
+    ...(lv.warmupMs !== undefined && { warmupMs: Math.round(lv.warmupMs) }),
+  };
+}
+
+function modelSummary(deps: ServerDeps, m: ModelEntry) {
+  const def = deps.repository.resolve(m.name);
+  return {
+    name: m.name,
+    defaultVersion: def.version,
+    aliases: m.aliases,
+    versions: m.versions.map((v) => versionSummary(deps, v)),
+  };
+}
+
+export function describeVersion(deps: ServerDeps, v: ModelVersion) {
+  const m = v.manifest;
+  return {
+    name: v.name,
+    ...versionSummary(deps, v),
+    contract: m,
+    schemas: {
+      instance: instanceSchema(m, deps.service.limits),
+      request: predictRequestSchema(m, deps.service.limits),
+      response: predictResponseSchema(m),
+    },
+    ...(v.card !== undefined && { card: v.card }),
+  };
+}
+
+/** Reads the instances from a v1 predict body: `{instances: [...]}` or `{inputs: {...}}`. */
+export function instancesFromBody(body: unknown): { instances: unknown; base: string } {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidInput([{ pointer: '', reason: 'expected a JSON object with "instances" (rows) or "inputs" (columns)' }]);
+  }
+  const b = body as Record<string, unknown>;
+  const extra = Object.keys(b).filter((k) => k !== 'instances' && k !== 'inputs');
+  if (extra.length) throw invalidInput(extra.map((k) => ({ pointer: `/${k}`, reason: `unknown member "${k.slice(0, 100)}"; expected "instances" or "inputs"` })));
+  if ('instances' in b && 'inputs' in b) throw invalidInput([{ pointer: '/inputs', reason: 'send either "instances" or "inputs", not both' }]);
+  if ('instances' in b) return { instances: b.instances, base: '/instances' };
+  if ('inputs' in b) return { instances: columnsToInstances(b.inputs, '/inputs'), base: '/inputs' };
+  throw invalidInput([{ pointer: '/instances', reason: 'missing "instances" (or "inputs" in columnar form)' }]);
+}
+
+export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
+  const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
+    const v = deps.repository.resolve(req.params.model, req.params.version);
+    req.ferryModel = v;
+    return v;
+  };
+
+  app.get('/v1/models', async () => ({ models: deps.repository.models().map((m) => modelSummary(deps, m)) }));
+
+  app.get<{ Params: ModelParams }>('/v1/models/:model', async (req) => {
+    const v = resolve(req);
+    const entry = deps.repository.get(v.name)!;
+    return { ...describeVersion(deps, v), defaultVersion: deps.repository.resolve(v.name).version, aliases: entry.aliases, versions: entry.versions.map((x) => versionSummary(deps, x)) };
+  });
+
+  app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', async (req) => describeVersion(deps, resolve(req)));
+
+  const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
+    const v = resolve(req);
+    const { instances, base } = instancesFromBody(req.body);
+    const result = await deps.service.predict(v, instances, base);
+    reply.header('ferry-model-version', v.version);
+    return { model: v.name, version: v.version, predictions: result.predictions };
+  };
+  const metricsRoute = { config: { metricsRoute: 'v1_predict' } };
+  app.post<{ Params: ModelParams }>('/v1/models/:model/predict', metricsRoute, predict);
+  app.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/predict', metricsRoute, predict);
+
+  // A GET on a predict URL is a common mistake; say what to do instead of a bare 404.
+  app.get('/v1/models/:model/predict', async () => {
+    throw new FerryError('method-not-allowed', { detail: 'use POST with {"instances": [...]}', headers: { allow: 'POST' } });
+  });
+}

@@ -1,0 +1,8 @@
+// @ferry/server: the programmatic face of the server (the CLI is `ferry`).
+export { createServer, createLogger, type FerryServer } from './server.js';
+export { loadConfig, ConfigSchema, type FerryConfig } from './config/index.js';
+export { Repository, type ModelVersion, type ModelEntry } from './repository/index.js';
+export { ModelService } from './runtime/index.js';
+export { buildApp, buildOpenApi } from './http/index.js';
+export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
+export { initModel, manifestFromOnnx } from './cli/init.js';

@@ -1,0 +1,2 @@
+// Monitoring: Prometheus metrics.
+export { Metrics } from './metrics.js';

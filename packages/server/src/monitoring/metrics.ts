@@ -1,0 +1,50 @@
+// Prometheus metrics. One registry per server instance (tests run several in one process); names
+// are `ferry_*` with base units, and labels never carry user input, so cardinality stays bounded.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'ferry_requests_total',
+    help: 'Inference requests by route, model, version and HTTP status',
+    labelNames: ['route', 'model', 'version', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly requestDuration = new Histogram({
+    name: 'ferry_request_duration_seconds',
+    help: 'Inference request latency, from body parsed to response ready',
+    labelNames: ['route', 'model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly inferenceDuration = new Histogram({
+    name: 'ferry_inference_duration_seconds',
+    help: 'Time inside ONNX Runtime session.run, per call',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly modelLoad = new Gauge({
+    name: 'ferry_model_load_seconds',
+    help: 'Time to load and warm a model version',
+    labelNames: ['model', 'version', 'phase'] as const,
+    registers: [this.registry],
+  });
+
+  readonly modelReady = new Gauge({
+    name: 'ferry_model_ready',
+    help: '1 when the model version is loaded and warmed',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'ferry_', eventLoopMonitoringPrecision: 10 });
+  }
+}

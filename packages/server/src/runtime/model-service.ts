@@ -1,0 +1,231 @@
+// The inference service: loads and warms every model version into the worker pool, and answers
+// predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
+// nothing else touches ONNX Runtime.
+import { performance } from 'node:perf_hooks';
+import {
+  compileDecoder, compileEncoder, elementCount, InputError,
+  type Decoder, type Encoder, type Instance, type Manifest, type Prediction, type RequestLimits, type TensorValue,
+} from '@ferry/core';
+import type { Logger } from 'pino';
+import type { FerryConfig } from '../config/index.js';
+import { FerryError, invalidInput } from '../errors.js';
+import type { Metrics } from '../monitoring/metrics.js';
+import { ManifestError } from '../repository/manifest.js';
+import type { Repository, ModelVersion } from '../repository/index.js';
+import type { IoMeta } from './protocol.js';
+import { WorkerPool } from './pool.js';
+import { sessionOptionsFor } from './session-options.js';
+import { compileRequestValidator, type RequestValidator } from './validation.js';
+
+export type VersionState = 'loading' | 'ready' | 'failed';
+
+export interface LoadedVersion {
+  readonly version: ModelVersion;
+  readonly encoder: Encoder;
+  readonly decoder: Decoder;
+  readonly validator: RequestValidator;
+  state: VersionState;
+  error?: string;
+  inputs: IoMeta[];
+  outputs: IoMeta[];
+  loadMs?: number;
+  warmupMs?: number;
+}
+
+export interface PredictResult {
+  predictions: Prediction[];
+  inferMs: number;
+}
+
+/** A representative instance built from the contract, for warm-up when the manifest gives none. */
+export function syntheticInstance(m: Manifest): Instance {
+  const inst: Instance = {};
+  for (const f of m.inputs) {
+    switch (f.type) {
+      case 'number': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? (f.min + f.max) / 2 : f.min ?? f.max ?? 0); break;
+      case 'integer': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? Math.floor((f.min + f.max) / 2) : f.min ?? f.max ?? 0); break;
+      case 'boolean': inst[f.name] = f.default ?? false; break;
+      case 'category': inst[f.name] = f.default ?? f.values[0]; break;
+      case 'string': inst[f.name] = f.default ?? 'warm up'.padEnd(f.minLength ?? 0, ' '); break;
+      case 'tensor': {
+        const row = (f.shape[0] === -1 ? f.shape.slice(1) : f.shape).map((d) => (d === -1 ? 1 : d));
+        const zero = f.dtype === 'bool' ? false : f.dtype === 'string' ? '' : 0;
+        const build = (depth: number): unknown => (depth === row.length ? zero : Array.from({ length: row[depth]! }, () => build(depth + 1)));
+        inst[f.name] = build(0);
+        break;
+      }
+    }
+  }
+  return inst;
+}
+
+const ORT_TO_FERRY: Record<string, string> = { float: 'float32', double: 'float64' };
+
+export class ModelService {
+  private readonly versions = new Map<string, LoadedVersion>();
+  readonly pool: WorkerPool;
+  readonly limits: RequestLimits;
+
+  constructor(
+    private readonly cfg: FerryConfig,
+    readonly repository: Repository,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    workers: number,
+  ) {
+    this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
+    this.limits = { ...cfg.limits };
+    for (const v of repository.allVersions()) {
+      const m = v.manifest;
+      this.versions.set(v.key, {
+        version: v,
+        encoder: compileEncoder(m),
+        decoder: compileDecoder(m),
+        validator: compileRequestValidator(m, this.limits),
+        state: 'loading',
+        inputs: [],
+        outputs: [],
+      });
+      metrics.modelReady.set({ model: v.name, version: v.version }, 0);
+    }
+  }
+
+  /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
+  async loadAll(): Promise<void> {
+    await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
+  }
+
+  private async loadVersion(lv: LoadedVersion): Promise<void> {
+    const v = lv.version;
+    const m = v.manifest;
+    try {
+      const loaded = await this.pool.load(v.key, v.modelPath, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1);
+      lv.inputs = loaded.inputs;
+      lv.outputs = loaded.outputs;
+      lv.loadMs = loaded.loadMs;
+      this.checkAgainstModel(lv);
+      const t0 = performance.now();
+      const warm = m.warmup?.instances ?? [syntheticInstance(m)];
+      const warmInstances = lv.validator.check(warm, '/warmup/instances');
+      const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+      for (let r = 0; r < runs; r++) {
+        const times = await this.pool.runOnEach(v.key, () => lv.encoder.encode(warmInstances));
+        if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
+      }
+      lv.warmupMs = performance.now() - t0;
+      lv.state = 'ready';
+      this.metrics.modelReady.set({ model: v.name, version: v.version }, 1);
+      this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
+      this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'warmup' }, lv.warmupMs / 1000);
+      this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(lv.warmupMs) }, 'model ready');
+    } catch (e) {
+      lv.state = 'failed';
+      lv.error = (e as Error).message;
+      throw e instanceof FerryError && e.code === 'invalid-input'
+        ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
+        : e;
+    }
+  }
+
+  /** Refuses a manifest whose tensors do not match the ONNX model's own inputs and outputs. */
+  private checkAgainstModel(lv: LoadedVersion): void {
+    const file = `${lv.version.dir}/ferry.yaml`;
+    const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
+    for (const name of lv.encoder.inputNames) {
+      if (!modelInputs.has(name)) {
+        throw new ManifestError(file, '/preprocess', `the contract feeds input "${name}" but ${lv.version.modelPath} has inputs ${[...modelInputs.keys()].join(', ')}`);
+      }
+    }
+    for (const name of modelInputs.keys()) {
+      if (!lv.encoder.inputNames.includes(name)) throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
+    }
+    const modelOutputs = new Set(lv.outputs.map((o) => o.name));
+    lv.version.manifest.outputs.forEach((o, i) => {
+      if (!modelOutputs.has(o.name)) throw new ManifestError(file, `/outputs/${i}/name`, `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`);
+    });
+    for (const f of lv.version.manifest.inputs) {
+      if (f.type !== 'tensor') continue;
+      const mi = modelInputs.get(f.name)!;
+      const dtype = ORT_TO_FERRY[mi.dtype] ?? mi.dtype;
+      if (dtype !== f.dtype) throw new ManifestError(file, `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`, `declared ${f.dtype} but the model takes ${dtype}`);
+    }
+  }
+
+  ready(): boolean {
+    for (const lv of this.versions.values()) if (lv.state !== 'ready') return false;
+    return true;
+  }
+
+  states(): Array<{ key: string; state: VersionState; error?: string }> {
+    return [...this.versions.values()].map((lv) => ({ key: lv.version.key, state: lv.state, ...(lv.error && { error: lv.error }) }));
+  }
+
+  get(v: ModelVersion): LoadedVersion {
+    const lv = this.versions.get(v.key);
+    if (!lv) throw new FerryError('version-not-found', { detail: `${v.key} is not loaded` });
+    return lv;
+  }
+
+  /** Ensures the version can answer now. */
+  private usable(v: ModelVersion): LoadedVersion {
+    const lv = this.get(v);
+    if (lv.state !== 'ready') {
+      throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
+    }
+    return lv;
+  }
+
+  private checkTensorLimits(feeds: Record<string, TensorValue>): void {
+    for (const [name, t] of Object.entries(feeds)) {
+      const n = elementCount(t.dims);
+      if (n > this.limits.maxTensorElements) {
+        throw new FerryError('tensor-too-large', {
+          detail: `input "${name}" has ${n} elements; the limit (limits.maxTensorElements) is ${this.limits.maxTensorElements}`,
+          extra: { limit: this.limits.maxTensorElements },
+        });
+      }
+    }
+  }
+
+  /** Validated, encoded inference of instances in feature form. */
+  async predict(v: ModelVersion, instances: unknown, base = '/instances'): Promise<PredictResult> {
+    const lv = this.usable(v);
+    const valid = lv.validator.check(instances, base);
+    let feeds: Record<string, TensorValue>;
+    try {
+      feeds = lv.encoder.encode(valid, base);
+    } catch (e) {
+      if (e instanceof InputError) throw invalidInput(e.issues);
+      throw e;
+    }
+    this.checkTensorLimits(feeds);
+    const { outputs, inferMs } = await this.pool.run(v.key, feeds);
+    this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, inferMs / 1000);
+    return { predictions: lv.decoder.decode(outputs, valid.length), inferMs };
+  }
+
+  /** Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. */
+  async runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+    this.usable(v);
+    this.checkTensorLimits(feeds);
+    const r = await this.pool.run(v.key, feeds, outputs);
+    this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, r.inferMs / 1000);
+    return r;
+  }
+
+  /** Encodes feature-form instances into the model's input tensors (v2 requests named by feature). */
+  encode(v: ModelVersion, instances: unknown, base: string): Record<string, TensorValue> {
+    const lv = this.usable(v);
+    const valid = lv.validator.check(instances, base);
+    try {
+      return lv.encoder.encode(valid, base);
+    } catch (e) {
+      if (e instanceof InputError) throw invalidInput(e.issues);
+      throw e;
+    }
+  }
+
+  async dispose(): Promise<void> {
+    await this.pool.dispose();
+  }
+}

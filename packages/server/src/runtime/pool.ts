@@ -1,0 +1,157 @@
+// A pool of inference worker threads. Each model version is loaded into `instances` workers;
+// a run goes to the least busy worker holding that version. A worker that dies is replaced and
+// its models reloaded; only the requests it was running fail.
+import { Worker } from 'node:worker_threads';
+import type { TensorValue } from '@ferry/core';
+import type { Logger } from 'pino';
+import { FerryError } from '../errors.js';
+import type { FromWorker, IoMeta, ToWorker } from './protocol.js';
+import type { OrtSessionOptions } from './session-options.js';
+
+interface Pending {
+  resolve: (msg: FromWorker) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  index: number;
+  inFlight: number;
+  pending: Map<number, Pending>;
+  models: Set<string>;
+}
+
+export interface LoadedModel {
+  key: string;
+  inputs: IoMeta[];
+  outputs: IoMeta[];
+  loadMs: number;
+  workers: number[];
+}
+
+export interface RunResult {
+  outputs: Record<string, TensorValue>;
+  inferMs: number;
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+function transferList(feeds: Record<string, TensorValue>): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const t of Object.values(feeds)) {
+    if (Array.isArray(t.data)) continue;
+    const buf = t.data.buffer as ArrayBuffer;
+    if (t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !out.includes(buf)) out.push(buf);
+  }
+  return out;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number }>();
+  private nextId = 1;
+  private disposed = false;
+  private readonly log: Logger | undefined;
+
+  constructor(size: number, log?: Logger) {
+    this.log = log;
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private spawn(index: number): Slot {
+    const worker = new Worker(WORKER_URL, { name: `ferry-inference-${index}` });
+    const slot: Slot = { worker, index, inFlight: 0, pending: new Map(), models: new Set() };
+    worker.on('message', (msg: FromWorker) => {
+      const p = slot.pending.get(msg.id);
+      if (!p) return;
+      slot.pending.delete(msg.id);
+      p.resolve(msg);
+    });
+    worker.on('error', (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'));
+    worker.on('exit', (code) => {
+      for (const p of slot.pending.values()) p.reject(new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }));
+      slot.pending.clear();
+      if (this.disposed) return;
+      this.log?.warn({ worker: index, code }, 'inference worker exited; replacing it');
+      const fresh = this.spawn(index);
+      this.slots[index] = fresh;
+      for (const key of slot.models) {
+        const l = this.loads.get(key);
+        if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options })
+          .then(() => fresh.models.add(key))
+          .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
+      }
+    });
+    return slot;
+  }
+
+  private send(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    const id = this.nextId++;
+    return new Promise<FromWorker>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...msg, id }, transfer);
+    }).then((reply) => {
+      if (reply.type === 'error') {
+        throw new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: reply.message });
+      }
+      return reply;
+    });
+  }
+
+  /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
+  async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1): Promise<LoadedModel> {
+    const n = Math.min(Math.max(1, instances), this.slots.length);
+    const chosen = [...this.slots].sort((a, b) => a.models.size - b.models.size || a.index - b.index).slice(0, n);
+    this.loads.set(key, { modelPath, options, instances: n });
+    const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options })));
+    chosen.forEach((s) => s.models.add(key));
+    const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
+    return { key, inputs: first.inputs, outputs: first.outputs, loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)), workers: chosen.map((s) => s.index) };
+  }
+
+  async unload(key: string): Promise<void> {
+    this.loads.delete(key);
+    await Promise.all(this.slots.filter((s) => s.models.has(key)).map(async (s) => {
+      s.models.delete(key);
+      await this.send(s, { type: 'unload', id: 0, key });
+    }));
+  }
+
+  /** Runs one inference on the least busy worker holding `key`. */
+  async run(key: string, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<RunResult> {
+    let best: Slot | undefined;
+    for (const s of this.slots) if (s.models.has(key) && (!best || s.inFlight < best.inFlight)) best = s;
+    if (!best) throw new FerryError('model-not-ready', { detail: `model ${key} is not loaded` });
+    best.inFlight++;
+    try {
+      const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(feeds));
+      const r = reply as Extract<FromWorker, { type: 'result' }>;
+      return { outputs: r.outputs, inferMs: r.inferMs };
+    } finally {
+      best.inFlight--;
+    }
+  }
+
+  /** Runs the same feeds once on every worker holding `key` (warm-up); feeds are copied per worker. */
+  async runOnEach(key: string, makeFeeds: () => Record<string, TensorValue>): Promise<number[]> {
+    const holders = this.slots.filter((s) => s.models.has(key));
+    return Promise.all(holders.map(async (s) => {
+      const feeds = makeFeeds();
+      const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(feeds));
+      return (reply as Extract<FromWorker, { type: 'result' }>).inferMs;
+    }));
+  }
+
+  inFlight(): number {
+    return this.slots.reduce((a, s) => a + s.inFlight, 0);
+  }
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}

@@ -1,0 +1,61 @@
+// Assembles a Ferry server from a config: repository, metrics, worker pool, model service, HTTP app.
+// The HTTP port opens first (liveness answers at once), models load and warm in the background,
+// and readiness turns true only when every version has run a real inference.
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { workerCount, type FerryConfig } from './config/index.js';
+import { buildApp } from './http/index.js';
+import { Metrics } from './monitoring/index.js';
+import { Repository } from './repository/index.js';
+import { ModelService } from './runtime/index.js';
+
+export interface FerryServer {
+  readonly config: FerryConfig;
+  readonly app: FastifyInstance;
+  readonly service: ModelService;
+  readonly repository: Repository;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  /** Resolves when every model version is loaded and warmed; rejects if one fails. */
+  readonly loaded: Promise<void>;
+  /** Starts listening; returns the bound address (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  close(): Promise<void>;
+}
+
+export function createLogger(cfg: FerryConfig): Logger {
+  return pino({
+    level: cfg.log.level,
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.password'], censor: '[redacted]' },
+  });
+}
+
+export async function createServer(config: FerryConfig, opts: { logger?: Logger | false } = {}): Promise<FerryServer> {
+  const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
+  const repository = Repository.load(config.models.dir, config.models.only);
+  const metrics = new Metrics();
+  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config));
+  const app = await buildApp({ config, repository, service, metrics }, { logger: opts.logger === false ? false : log });
+  const loaded = service.loadAll();
+  // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
+  loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+
+  let closed = false;
+  return {
+    config, app, service, repository, metrics, log, loaded,
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+      const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+      return { host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      await loaded.catch(() => undefined);
+      await service.dispose();
+    },
+  };
+}
