@@ -62,7 +62,7 @@ export type ErrorCode = keyof typeof ERROR_CATALOGUE;
 export function invalidInput(issues: FieldIssue[], detail?: string): FerryError {
   const first = issues[0];
   return new FerryError('invalid-input', {
-    detail: detail ?? (first ? `${first.pointer || '/'}: ${first.reason}${issues.length > 1 ? ` (and ${issues.length - 1} more)` : ''}` : 'invalid input'),
+    detail: detail ?? (first ? `${first.pointer || '/'}: ${first.reason}${issues.length > 1 ? ` (${issues.length - 1} more in errors)` : ''}` : 'invalid input'),
     extra: { errors: issues },
   });
 }

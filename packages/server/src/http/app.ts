@@ -1,6 +1,6 @@
 // Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
 // with `inject()` and the CLI serves it on a port.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
@@ -17,12 +17,22 @@ export interface AppOptions {
   logger: Logger | false;
 }
 
+/** Per-request lines at debug level: at the default info level the hot path writes no log line. */
+class QuietRequestLog extends LogController {
+  override incomingRequest(request: Parameters<LogController['incomingRequest']>[0]): void {
+    request.log.trace({ url: request.url }, 'incoming request');
+  }
+  override requestCompleted(error: Parameters<LogController['requestCompleted']>[0], request: Parameters<LogController['requestCompleted']>[1], reply: Parameters<LogController['requestCompleted']>[2]): void {
+    request.log.debug({ url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime, ...(error && { err: error }) }, 'request completed');
+  }
+}
+
 export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<FastifyInstance> {
   const common = {
     bodyLimit: deps.config.server.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    disableRequestLogging: true,
+    logController: new QuietRequestLog(),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   };
   const app: FastifyInstance = opts.logger

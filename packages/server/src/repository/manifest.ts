@@ -30,22 +30,44 @@ function describe(e: ErrorObject): { path: string; message: string } {
   return { path: e.instancePath, message: e.message ?? 'invalid' };
 }
 
-/** Picks the most useful of Ajv's errors: for a union (anyOf) of feature kinds, the branch matching `type`. */
+/**
+ * Picks the most useful of Ajv's errors. Inside a union (anyOf) of feature types or postprocess
+ * kinds, only the branch whose `type`/`kind` literal matched speaks; if none matched, the
+ * discriminator itself is the bad key.
+ */
 function bestError(errors: ErrorObject[], data: unknown): { path: string; message: string } {
-  const deepest = [...errors].sort((a, b) => b.instancePath.length - a.instancePath.length);
-  for (const e of deepest) {
-    if (e.keyword === 'anyOf') continue;
-    // Inside a union, prefer errors from the branch whose literal `type`/`kind` matched.
-    if (e.keyword === 'const' && /\/(type|kind)$/.test(e.instancePath)) continue;
-    return describe(e);
+  const unions = errors.filter((e) => e.keyword === 'anyOf');
+  let candidates = errors.filter((e) => e.keyword !== 'anyOf');
+  for (const u of unions) {
+    const branchOf = (e: ErrorObject): number | undefined => {
+      if (!e.schemaPath.startsWith(`${u.schemaPath}/`)) return undefined;
+      return Number(e.schemaPath.slice(u.schemaPath.length + 1).split('/')[0]);
+    };
+    const inUnion = candidates.filter((e) => branchOf(e) !== undefined);
+    if (!inUnion.length) continue;
+    const discriminatorFailed = new Set(inUnion
+      .filter((e) => e.keyword === 'const' && (e.instancePath === `${u.instancePath}/type` || e.instancePath === `${u.instancePath}/kind`))
+      .map(branchOf));
+    if (discriminatorFailed.size === 0) {
+      // A union of literals (e.g. dtype): list what is allowed.
+      if (inUnion.every((e) => e.keyword === 'const' && e.instancePath === u.instancePath)) {
+        const allowed = inUnion.map((e) => (e.params as { allowedValue: unknown }).allowedValue);
+        return { path: u.instancePath, message: `must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}` };
+      }
+      continue;
+    }
+    const branches = new Set(inUnion.map(branchOf));
+    const matched = [...branches].filter((b) => !discriminatorFailed.has(b));
+    if (matched.length === 1) {
+      candidates = candidates.filter((e) => branchOf(e) === undefined || branchOf(e) === matched[0]);
+    } else {
+      const at = u.instancePath.split('/').slice(1).reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], data) as Record<string, unknown> | undefined;
+      const key = at && typeof at === 'object' && 'kind' in at ? 'kind' : 'type';
+      return { path: `${u.instancePath}/${key}`.replace(/^\/\//, '/'), message: `unsupported ${key} ${JSON.stringify(at?.[key])}` };
+    }
   }
-  const e = deepest[0]!;
-  if (e.keyword === 'anyOf') {
-    const at = e.instancePath.split('/').slice(1).reduce<unknown>((o, k) => (o as Record<string, unknown>)?.[k], data);
-    const kind = (at as { type?: unknown; kind?: unknown })?.type ?? (at as { kind?: unknown })?.kind;
-    return { path: e.instancePath, message: `unsupported ${'type' in (at as object ?? {}) ? 'type' : 'kind'} ${JSON.stringify(kind)}` };
-  }
-  return describe(e);
+  const deepest = [...candidates].sort((a, b) => b.instancePath.length - a.instancePath.length);
+  return describe(deepest[0] ?? errors[0]!);
 }
 
 /** Validates a parsed manifest object; throws ManifestError naming the bad key. */
