@@ -1,12 +1,12 @@
 // Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
 // with `inject()` and the CLI serves it on a port.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ServerDeps } from './deps.js';
-import { installErrorHandling } from './problem.js';
+import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { buildOpenApi } from './openapi.js';
@@ -33,6 +33,9 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     logController: new QuietRequestLog(),
+    // Errors Fastify raises before routing (a URL that does not decode, bad content length) are ours to format too.
+    frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) =>
+      sendProblem(req, reply, asFerryError(err, deps.config.server.bodyLimitBytes)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   };
   const app: FastifyInstance = opts.logger

@@ -10,6 +10,7 @@ const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid-json',
   FST_ERR_CTP_INVALID_JSON_BODY: 'invalid-json',
   FST_ERR_VALIDATION: 'invalid-request',
+  FST_ERR_BAD_URL: 'invalid-request',
 };
 
 /** Converts anything thrown into a FerryError (unknown errors become a sanitised 500). */
