@@ -1,6 +1,7 @@
 // Turns a batch of output tensors into one prediction per instance, as the manifest's `postprocess` says.
 import type { Manifest, ClassificationPost } from '../contract/schema.js';
 import { ContractError } from '../errors.js';
+import { isBatchable } from '../contract/json-schema.js';
 import { elementCount, nest, toNumbers, type TensorValue } from '../tensor.js';
 
 export interface ClassificationPrediction {
@@ -79,13 +80,15 @@ export function compileDecoder(manifest: Manifest): Decoder {
       },
     };
   }
+  // A model without a batch dimension takes whole tensors as its one instance and answers whole tensors.
+  const batchable = isBatchable(manifest);
   return {
     decode(outputs, rows) {
       const names = Object.keys(outputs);
       const preds: RawPrediction[] = Array.from({ length: rows }, () => ({}));
       for (const name of names) {
         const t = outputs[name]!;
-        const batched = t.dims.length > 0 && t.dims[0] === rows && rows > 0;
+        const batched = batchable && t.dims.length > 0 && t.dims[0] === rows && rows > 0;
         if (batched) {
           const inner = t.dims.slice(1);
           rowsOf(t, rows).forEach((r, i) => { preds[i]![name] = inner.length === 0 ? r[0] : nest(r, inner); });

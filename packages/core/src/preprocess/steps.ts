@@ -1,2 +1,3 @@
 // Registers every built-in step. Import this module (the encoder does) before compiling a manifest.
 import './steps-basic.js';
+import './steps-text.js';

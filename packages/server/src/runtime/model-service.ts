@@ -3,7 +3,7 @@
 // nothing else touches ONNX Runtime.
 import { performance } from 'node:perf_hooks';
 import {
-  compileDecoder, compileEncoder, elementCount, InputError,
+  compileDecoder, compileEncoder, elementCount, InputError, isBatchable,
   type Decoder, type Encoder, type Instance, type Manifest, type Prediction, type RequestLimits, type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
@@ -40,6 +40,7 @@ export interface PredictResult {
 /** A representative instance built from the contract, for warm-up when the manifest gives none. */
 export function syntheticInstance(m: Manifest): Instance {
   const inst: Instance = {};
+  const batchable = isBatchable(m);
   for (const f of m.inputs) {
     switch (f.type) {
       case 'number': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? (f.min + f.max) / 2 : f.min ?? f.max ?? 0); break;
@@ -48,7 +49,7 @@ export function syntheticInstance(m: Manifest): Instance {
       case 'category': inst[f.name] = f.default ?? f.values[0]; break;
       case 'string': inst[f.name] = f.default ?? 'warm up'.padEnd(f.minLength ?? 0, ' '); break;
       case 'tensor': {
-        const row = (f.shape[0] === -1 ? f.shape.slice(1) : f.shape).map((d) => (d === -1 ? 1 : d));
+        const row = (batchable ? f.shape.slice(1) : f.shape).map((d) => (d === -1 ? 1 : d));
         const zero = f.dtype === 'bool' ? false : f.dtype === 'string' ? '' : 0;
         const build = (depth: number): unknown => (depth === row.length ? zero : Array.from({ length: row[depth]! }, () => build(depth + 1)));
         inst[f.name] = build(0);
