@@ -4,13 +4,12 @@
 // manifest that ships with the model, so training and serving preprocess identically.
 // Run: node examples/dist/flight-delay/train.js   (or `npm run models`, which skips it when fresh)
 import { compileEncoder, type Manifest, type Step } from '@ferry/core';
-import type { ArtifactFiles, ExampleModel } from '../lib/example-model.js';
-import { writeExample } from '../lib/example-model.js';
+import { BUILDER_SOURCES, writeExample, type ArtifactFiles, type ExampleModel } from '../lib/example-model.js';
 import { isMain } from '../lib/main.js';
 import { GraphBuilder } from '../lib/onnx.js';
 import { mulberry32, permutation } from '../lib/random.js';
 import { toYaml } from '../lib/yaml.js';
-import { DELAY_THRESHOLD_MINUTES, flightsFile, loadFlights, type Flight, type FlightInstance } from './data.js';
+import { DELAY_THRESHOLD_MINUTES, flightsFile, loadFlights, type Flight } from './data.js';
 import { accuracy, logLoss, rocAuc } from './metrics.js';
 
 export const NAME = 'flight-delay';
@@ -346,7 +345,10 @@ export const flightDelay: ExampleModel = {
   name: NAME,
   version: VERSION,
   inputs: [
-    'examples/src/flight-delay', 'examples/src/lib', 'packages/server/src/onnx', 'packages/core/src/preprocess',
+    'examples/src/flight-delay', 'examples/src/lib', ...BUILDER_SOURCES,
+    // The encoder that turns instances into the training matrix.
+    'packages/core/src/preprocess/encoder.ts', 'packages/core/src/preprocess/registry.ts',
+    'packages/core/src/preprocess/steps-basic.ts', 'packages/core/src/tensor.ts',
     flightsFile(),
   ],
   async build() {

@@ -12,9 +12,10 @@ export interface ExampleModel {
   readonly name: string;
   readonly version: string;
   /**
-   * Everything the output bytes depend on, as paths relative to the repository root: source folders
-   * (their non-test .ts files are hashed) and data files. Absolute paths are hashed by content only,
-   * so a different node_modules layout does not look like a change.
+   * Everything the output bytes depend on, as paths relative to the repository root: source files,
+   * source folders (their non-test .ts files) and data files. Absolute paths (data found through
+   * node_modules) are hashed by content only, so a different node_modules layout is no change.
+   * List only what the generator uses: every change here means a rebuild.
    */
   readonly inputs: readonly string[];
   /** Produces the version folder's files, deterministically. */
@@ -22,6 +23,11 @@ export interface ExampleModel {
 }
 
 export const MARKER = '.ferry-build.json';
+
+/** The parts of the server's ONNX toolkit a generator's output bytes depend on. */
+export const BUILDER_SOURCES: readonly string[] = [
+  'packages/server/src/onnx/graph-builder.ts', 'packages/server/src/onnx/proto.ts', 'packages/server/src/onnx/errors.ts',
+];
 
 interface Marker {
   generator: string;
@@ -38,7 +44,10 @@ function sourceFiles(dir: string): string[] {
     .sort();
 }
 
-/** Hash of the generator's inputs; line endings are normalised so a Windows checkout agrees. */
+// Line endings normalised so that a Windows checkout hashes the same.
+const sourceText = (file: string): string => readFileSync(file, 'utf8').replace(/\r\n/g, '\n');
+
+/** Hash of the generator's inputs. */
 export function inputsHash(model: ExampleModel): string {
   const h = createHash('sha256').update(`${model.name}@${model.version}\n`);
   for (const input of model.inputs) {
@@ -47,11 +56,9 @@ export function inputsHash(model: ExampleModel): string {
     if (!existsSync(path)) {
       h.update(`missing ${label}\n`);
     } else if (statSync(path).isDirectory()) {
-      for (const f of sourceFiles(path)) {
-        h.update(`${relative(REPO_ROOT, f)}\n`).update(readFileSync(f, 'utf8').replace(/\r\n/g, '\n'));
-      }
+      for (const f of sourceFiles(path)) h.update(`${relative(REPO_ROOT, f)}\n`).update(sourceText(f));
     } else {
-      h.update(`${label}\n`).update(readFileSync(path));
+      h.update(`${label}\n`).update(path.endsWith('.ts') ? sourceText(path) : readFileSync(path));
     }
   }
   return h.digest('hex');

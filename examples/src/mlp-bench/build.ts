@@ -4,7 +4,7 @@
 // generator rebuilds it byte for byte.
 // Run: node examples/dist/mlp-bench/build.js   (or `npm run models`)
 import type { Manifest } from '@ferry/core';
-import { writeExample, type ArtifactFiles, type ExampleModel } from '../lib/example-model.js';
+import { BUILDER_SOURCES, writeExample, type ArtifactFiles, type ExampleModel } from '../lib/example-model.js';
 import { isMain } from '../lib/main.js';
 import { GraphBuilder } from '../lib/onnx.js';
 import { gaussian, mulberry32 } from '../lib/random.js';
@@ -109,7 +109,7 @@ one-at-a-time inference and how Ferry compares with raw ONNX Runtime.
 export const mlpBench: ExampleModel = {
   name: NAME,
   version: VERSION,
-  inputs: ['examples/src/mlp-bench', 'examples/src/lib', 'packages/server/src/onnx'],
+  inputs: ['examples/src/mlp-bench', 'examples/src/lib', ...BUILDER_SOURCES],
   async build(): Promise<ArtifactFiles> {
     const onnx = mlpBenchOnnx();
     return { 'model.onnx': onnx, 'ferry.yaml': toYaml(manifest), 'card.md': card(onnx.length) };
