@@ -8,3 +8,4 @@ export {
 export { readModel, describeModel, type ModelDescription, type ValueDescription, type ValueKind } from './describe.js';
 export { OnnxGraphError, OnnxDecodeError } from './errors.js';
 export { ONNX_ELEMENT_TYPE, dtypeFromOnnx, type ModelProto } from './proto.js';
+export { floatTensorData, makeTensorProto, encodeModel, tensorDims, isExternalTensor } from './tensor-proto.js';
