@@ -74,9 +74,9 @@ export const Feature = Type.Union([
 ]);
 
 /** One step of a column's preprocessing pipeline: an op name from the step registry plus its parameters. */
-export const Step = Type.Object({
+export const Step = Type.Unsafe<{ op: string; [param: string]: unknown }>(Type.Object({
   op: Type.String({ minLength: 1 }),
-}, { additionalProperties: true });
+}, { additionalProperties: true }));
 
 export const Column = Type.Object({
   feature: FeatureName,
@@ -198,7 +198,8 @@ export type CategoryFeature = Static<typeof CategoryFeature>;
 export type StringFeature = Static<typeof StringFeature>;
 export type BooleanFeature = Static<typeof BooleanFeature>;
 export type TensorFeature = Static<typeof TensorFeature>;
-export type Step = Static<typeof Step>;
+/** A step: its `op` and any parameters (validated by the step itself at compile time). */
+export type Step = { op: string; [param: string]: unknown };
 export type Column = Static<typeof Column>;
 export type TensorBinding = Static<typeof TensorBinding>;
 export type Output = Static<typeof Output>;
