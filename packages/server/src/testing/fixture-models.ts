@@ -87,7 +87,7 @@ const CLASSIFIER_W = [
 ];
 const CLASSIFIER_B = [0, -0.25];
 
-// Step's static type is `{ op }` only (its extra keys are schema-level additionalProperties).
+// Builds a step from its op and parameters, typed as a Step whatever the parameters are.
 const step = (op: string, params: Record<string, unknown> = {}): Step => ({ op, ...params });
 
 /** The tiny classifier's preprocessing, written independently of @ferry/core so it can check the encoder. */
