@@ -10,6 +10,7 @@ import type { ModelVersion } from '../repository/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from './float16.js';
+import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from './v2-binary.js';
 
 export const V2_TO_DTYPE: Record<string, TensorDtype> = {
   BOOL: 'bool', UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64',
@@ -41,7 +42,7 @@ const validateEnvelope = ajv.compile({
           parameters: { type: 'object' },
           data: { type: 'array' },
         },
-        required: ['name', 'shape', 'datatype', 'data'],
+        required: ['name', 'shape', 'datatype'],
         additionalProperties: false,
       },
     },
@@ -59,8 +60,8 @@ const validateEnvelope = ajv.compile({
   additionalProperties: false,
 });
 
-interface V2Input { name: string; shape: number[]; datatype: string; parameters?: Record<string, unknown>; data: unknown[] }
-interface V2Request { id?: string; parameters?: Record<string, unknown>; inputs: V2Input[]; outputs?: Array<{ name: string }> }
+interface V2Input { name: string; shape: number[]; datatype: string; parameters?: Record<string, unknown>; data?: unknown[]; binary?: TensorValue }
+interface V2Request { id?: string; parameters?: Record<string, unknown>; inputs: V2Input[]; outputs?: Array<{ name: string; parameters?: Record<string, unknown> }> }
 
 /** Flattens `data` (flat or nested, row-major) into a tensor of `dtype`, checking every element's type. */
 export function decodeV2Data(input: V2Input, dtype: TensorDtype, pointer: string, maxElements: number): TensorValue {
@@ -68,6 +69,8 @@ export function decodeV2Data(input: V2Input, dtype: TensorDtype, pointer: string
   if (count > maxElements) {
     throw new FerryError('tensor-too-large', { detail: `input "${input.name}" has ${count} elements; the limit (limits.maxTensorElements) is ${maxElements}`, extra: { limit: maxElements } });
   }
+  if (input.binary) return input.binary;
+  if (!Array.isArray(input.data)) throw invalidInput([{ pointer: `${pointer}/data`, reason: 'required (or send the tensor as binary data with parameters.binary_data_size)' }]);
   const out = allocate(dtype, count);
   const issues: FieldIssue[] = [];
   let n = 0;
@@ -172,6 +175,35 @@ function feedsFor(deps: ServerDeps, v: ModelVersion, lv: LoadedVersion, req: V2R
   }]);
 }
 
+function envelopeIssues(errors: NonNullable<typeof validateEnvelope.errors>): FieldIssue[] {
+  return errors.slice(0, 20).map((e) => {
+    if (e.keyword === 'additionalProperties') {
+      const k = (e.params as { additionalProperty: string }).additionalProperty;
+      return { pointer: `${e.instancePath}/${k}`, reason: `unknown member "${k.slice(0, 100)}"` };
+    }
+    if (e.keyword === 'required') return { pointer: `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`, reason: 'required' };
+    if (e.keyword === 'enum') return { pointer: e.instancePath, reason: `unknown datatype; one of ${Object.keys(V2_TO_DTYPE).join(', ')}` };
+    return { pointer: e.instancePath, reason: e.message ?? e.keyword };
+  });
+}
+
+/** Cuts the bytes after a binary request's JSON header into the inputs that declare binary_data_size. */
+function attachBinaryInputs(request: V2Request, rest: Buffer): void {
+  let offset = 0;
+  request.inputs.forEach((input, i) => {
+    const size = input.parameters?.binary_data_size;
+    if (size === undefined) return;
+    const pointer = `/inputs/${i}/parameters/binary_data_size`;
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidInput([{ pointer, reason: 'must be a non-negative integer' }]);
+    if (input.data !== undefined) throw invalidInput([{ pointer: `/inputs/${i}/data`, reason: 'an input sent as binary data has no "data"' }]);
+    if (offset + size > rest.length) throw invalidInput([{ pointer, reason: `${size} bytes declared but only ${rest.length - offset} remain in the body` }]);
+    const dtype = V2_TO_DTYPE[input.datatype]!;
+    input.binary = decodeBinaryTensor(rest.subarray(offset, offset + size), dtype, input.shape, `/inputs/${i}`);
+    offset += size;
+  });
+  if (offset !== rest.length) throw invalidInput([{ pointer: '/inputs', reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size` }]);
+}
+
 export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, serverVersion: string): Promise<void> {
   type P = { model: string; version?: string };
   const resolve = (req: FastifyRequest<{ Params: P }>): ModelVersion => {
@@ -180,7 +212,9 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     return v;
   };
 
-  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['model_repository_index'] }));
+  // Binary requests: the JSON header and tensor bytes arrive as one octet stream.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = deps.service.ready();
@@ -214,20 +248,13 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
     const v = resolve(req);
-    const body = req.body;
-    if (!validateEnvelope(body)) {
-      const issues: FieldIssue[] = (validateEnvelope.errors ?? []).slice(0, 20).map((e) => {
-        if (e.keyword === 'additionalProperties') {
-          const k = (e.params as { additionalProperty: string }).additionalProperty;
-          return { pointer: `${e.instancePath}/${k}`, reason: `unknown member "${k.slice(0, 100)}"` };
-        }
-        if (e.keyword === 'required') return { pointer: `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`, reason: 'required' };
-        if (e.keyword === 'enum') return { pointer: e.instancePath, reason: `unknown datatype; one of ${Object.keys(V2_TO_DTYPE).join(', ')}` };
-        return { pointer: e.instancePath, reason: e.message ?? e.keyword };
-      });
-      throw invalidInput(issues);
-    }
+    const binaryRequest = Buffer.isBuffer(req.body);
+    let body: unknown = req.body;
+    let rest: Buffer = Buffer.alloc(0);
+    if (binaryRequest) ({ json: body, rest } = splitBinaryBody(req.body as Buffer, req.headers[BINARY_HEADER]));
+    if (!validateEnvelope(body)) throw invalidInput(envelopeIssues(validateEnvelope.errors ?? []));
     const request = body as V2Request;
+    attachBinaryInputs(request, rest);
     const lv = deps.service.get(v);
     const known = new Set(lv.outputs.map((o) => o.name));
     const requested = request.outputs?.map((o) => o.name);
@@ -237,12 +264,30 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     const feeds = feedsFor(deps, v, lv, request);
     const { outputs } = await deps.service.runTensors(v, feeds, requested);
     reply.header('ferry-model-version', v.version);
-    return {
+    const header = {
       model_name: v.name,
       model_version: v.version,
       ...(request.id !== undefined && { id: request.id }),
-      outputs: Object.entries(outputs).map(([name, t]) => encodeV2Output(name, t)),
+      outputs: Object.entries(outputs).map(([name, t]) => encodeV2Output(name, t)) as Array<Record<string, unknown>>,
     };
+    const wantsBinary = (name: string): boolean => {
+      const o = request.outputs?.find((x) => x.name === name);
+      if (o?.parameters && typeof o.parameters.binary_data === 'boolean') return o.parameters.binary_data;
+      return request.parameters?.binary_data_output === true;
+    };
+    const chunks: Buffer[] = [];
+    for (const out of header.outputs) {
+      const name = out.name as string;
+      if (!wantsBinary(name)) continue;
+      const bytes = encodeBinaryTensor(outputs[name]!);
+      delete out.data;
+      out.parameters = { binary_data_size: bytes.length };
+      chunks.push(bytes);
+    }
+    if (!chunks.length) return header;
+    const json = Buffer.from(JSON.stringify(header), 'utf8');
+    reply.header(BINARY_HEADER, String(json.length)).type('application/octet-stream');
+    return reply.send(Buffer.concat([json, ...chunks]));
   };
   const cfg = { config: { metricsRoute: 'v2_infer' } };
   app.post<{ Params: P }>('/v2/models/:model/infer', cfg, infer);
