@@ -1,0 +1,241 @@
+// `ferry quantize IN.onnx OUT.onnx [--validate DATA] [--max-delta 0.01] ...`: quantise a model file,
+// optionally measure what it cost on validation data, and refuse to write it when the cost is too high.
+// Returns an exit code instead of exiting, so the main CLI (and tests) decide what to do with it.
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import type { Manifest } from '@ferry/core';
+import { readManifest, ManifestError } from '../repository/index.js';
+import { QuantizeError } from './errors.js';
+import { quantizeModel, QUANT_FORMATS, QUANTIZE_DEFAULTS, type QuantizeOptions, type QuantizeReport, type QuantFormat } from './quantize-model.js';
+import { validate, gatedFigure, type ClassifierSpec, type ValidationReport } from './validate.js';
+import { loadValidationData } from './validation-data.js';
+
+/** Exit codes of `ferry quantize`. */
+export const QUANTIZE_EXIT = Object.freeze({
+  ok: 0,
+  /** Validation ran and the delta exceeded --max-delta; OUT was not written. */
+  deltaExceeded: 1,
+  /** Bad arguments, unreadable or non-ONNX input, bad validation data, runtime failure. */
+  error: 2,
+});
+
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (t) => { process.stdout.write(t); },
+  stderr: (t) => { process.stderr.write(t); },
+};
+
+interface Flags {
+  validate?: string;
+  maxDelta?: string;
+  perChannel?: boolean;
+  perTensor?: boolean;
+  format?: QuantFormat;
+  minElements?: string;
+  asymmetric?: boolean;
+  reduceRange?: boolean;
+  exclude?: string;
+  manifest?: string;
+  labelKey?: string;
+  classifierOutput?: string;
+  batchSize?: string;
+  limit?: string;
+  json?: boolean;
+}
+
+class UsageError extends Error {}
+
+function number(flag: string, v: string | undefined, integer: boolean, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min) {
+    throw new UsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${v}"`);
+  }
+  return n;
+}
+
+function program(io: CliIo): Command {
+  return new Command('ferry quantize')
+    .description('Quantise a model\'s MatMul/Gemm weights to INT8 (dynamic quantisation) and measure what it costs.')
+    .argument('<in>', 'float32 ONNX model to read')
+    .argument('<out>', 'quantised ONNX model to write')
+    .option('--validate <data>', 'validation data: JSON Lines of instances (with an optional "label"), or JSON raw tensors')
+    .option('--max-delta <x>', 'fail (exit 1, OUT not written) when the accuracy delta, or without labels the top-1 disagreement rate, exceeds x')
+    .option('--per-channel', 'one weight scale per output channel (the default)')
+    .option('--per-tensor', 'one weight scale per weight matrix')
+    .addOption(new Option('--format <form>', 'graph form of the quantised MatMul (default integer-ops; contrib below opset 11)').choices([...QUANT_FORMATS]))
+    .option('--min-elements <n>', `leave weights with fewer elements in float (default ${QUANTIZE_DEFAULTS.minElements})`)
+    .option('--asymmetric', 'uint8 weights with a zero point instead of symmetric int8')
+    .option('--reduce-range', '7-bit weights, for CPUs without VNNI')
+    .option('--exclude <nodes>', 'comma-separated node names to leave in float')
+    .option('--manifest <ferry.yaml>', 'contract to encode feature instances and name classes (default: ferry.yaml beside IN)')
+    .option('--label-key <key>', 'key of the label in each instance (default "label")')
+    .option('--classifier-output <name>', 'output holding class scores (default: from ferry.yaml, else detected)')
+    .option('--batch-size <n>', 'rows per run when validating (default 32; serve-time batch size gives the truest figures)')
+    .option('--limit <n>', 'validate on at most n rows')
+    .option('--json', 'print the reports as JSON')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+const mb = (n: number): string => (n >= 1e6 ? `${(n / 1e6).toFixed(2)} MB` : `${(n / 1e3).toFixed(1)} kB`);
+
+function describeQuantization(r: QuantizeReport): string {
+  const lines: string[] = [];
+  const scheme = `${r.perChannel ? 'per-channel' : 'per-tensor'} ${r.symmetric ? 'int8' : 'uint8'}${r.reduceRange ? ' (7-bit)' : ''} weights, ${r.format}`;
+  if (r.quantized.length === 0) lines.push('nothing to quantise: the model is written unchanged');
+  else lines.push(`quantised ${r.quantized.length} node(s) (${scheme}):`);
+  for (const q of r.quantized) lines.push(`  ${q.name}  ${q.opType} ${q.weight} ${q.shape.join('×')}  weight error ${pct(q.relRmsError)} RMS`);
+  if (r.skipped.length) {
+    lines.push('left in float:');
+    for (const s of r.skipped) lines.push(`  ${s.name}  ${s.opType}: ${s.reason}`);
+  }
+  lines.push(`size ${mb(r.bytesBefore)} → ${mb(r.bytesAfter)} (${r.sizeRatio.toFixed(2)}× smaller)`);
+  return `${lines.join('\n')}\n`;
+}
+
+function describeValidation(v: ValidationReport): string {
+  const lines = [`validation on ${v.rows} rows, ${v.batchSize} per run:`];
+  for (const o of v.outputs) lines.push(`  output ${o.name}: max |Δ| ${o.maxAbsDiff.toPrecision(3)} (largest |value| ${o.maxAbsValue.toPrecision(3)}), mean |Δ| ${o.meanAbsDiff.toPrecision(3)}`);
+  const c = v.classification;
+  if (c) {
+    lines.push(`  top-1 agreement on ${c.output}: ${pct(c.agreement)} (${c.disagreements} row(s) differ)`);
+    if (c.accuracyDelta !== undefined) {
+      lines.push(`  accuracy: fp32 ${pct(c.fp32Accuracy!)}, int8 ${pct(c.int8Accuracy!)}, delta ${(c.accuracyDelta * 100).toFixed(2)} points`);
+    }
+  } else {
+    lines.push('  not treated as a classifier (no class labels, no ferry.yaml classification, no probability output)');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function classifierFrom(manifest: Manifest | null, flag: string | undefined): ClassifierSpec | null | undefined {
+  if (flag) return { output: flag };
+  const p = manifest?.postprocess;
+  if (p?.kind === 'classification') {
+    const t = p.threshold ?? 0.5;
+    // A single-score output the contract passes through a sigmoid is a logit: compare against logit(t).
+    return { output: p.output, threshold: p.activation === 'sigmoid' ? Math.log(t / (1 - t)) : t };
+  }
+  if (p?.kind === 'regression') return null;
+  return undefined;
+}
+
+async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await writeFile(tmp, bytes);
+    await rename(tmp, file);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+async function run(inPath: string, outPath: string, f: Flags, io: CliIo): Promise<number> {
+  if (f.perChannel && f.perTensor) throw new UsageError('--per-channel and --per-tensor contradict each other');
+  const maxDelta = number('--max-delta', f.maxDelta, false, 0);
+  if (maxDelta !== undefined && !f.validate) {
+    throw new UsageError('--max-delta needs --validate DATA: measure the accuracy delta before shipping');
+  }
+  const minElements = number('--min-elements', f.minElements, true, 0);
+  const batchSize = number('--batch-size', f.batchSize, true, 1);
+  const limit = number('--limit', f.limit, true, 1);
+
+  let input: Uint8Array;
+  try {
+    input = new Uint8Array(await readFile(inPath));
+  } catch (e) {
+    throw new UsageError(`cannot read ${inPath}: ${(e as Error).message}`);
+  }
+  const options: QuantizeOptions = {
+    perChannel: !f.perTensor,
+    ...(f.format && { format: f.format }),
+    ...(minElements !== undefined && { minElements }),
+    ...(f.asymmetric && { symmetric: false }),
+    ...(f.reduceRange && { reduceRange: true }),
+    ...(f.exclude && { exclude: f.exclude.split(',').map((s) => s.trim()).filter(Boolean) }),
+  };
+  const { bytes, report } = quantizeModel(input, options);
+  if (!f.json) io.stdout(describeQuantization(report));
+
+  let validation: ValidationReport | null = null;
+  let verdict: { passed: boolean; figure: string; value: number; maxDelta: number } | null = null;
+  if (f.validate) {
+    const manifestPath = f.manifest ?? join(dirname(inPath), 'ferry.yaml');
+    const manifest = f.manifest || existsSync(manifestPath) ? readManifest(manifestPath) : null;
+    const source = await loadValidationData(f.validate, {
+      model: input, manifest,
+      ...(f.labelKey && { labelKey: f.labelKey }),
+      ...(limit !== undefined && { limit }),
+    });
+    const classifier = classifierFrom(manifest, f.classifierOutput);
+    validation = await validate(input, bytes, source, {
+      ...(batchSize !== undefined && { batchSize }),
+      ...(classifier !== undefined && { classifier }),
+    });
+    if (!f.json) io.stdout(describeValidation(validation));
+    if (maxDelta !== undefined) {
+      const g = gatedFigure(validation);
+      verdict = { passed: g.value <= maxDelta, figure: g.name, value: g.value, maxDelta };
+    }
+  }
+
+  if (f.json) io.stdout(`${JSON.stringify({ quantization: report, validation, verdict }, null, 2)}\n`);
+  if (verdict && !verdict.passed) {
+    io.stderr(`ferry quantize: FAIL: ${verdict.figure} ${verdict.value.toPrecision(3)} exceeds --max-delta ${verdict.maxDelta}; ${outPath} was not written.\n`
+      + 'Quantisation costs this model too much. Try per-channel weights, --exclude the most sensitive layers (often the last), '
+      + 'or serve the float model: measure the accuracy delta before shipping.\n');
+    return QUANTIZE_EXIT.deltaExceeded;
+  }
+  await writeAtomically(outPath, bytes);
+  if (!f.json) {
+    if (verdict) io.stdout(`PASS: ${verdict.figure} ${verdict.value.toPrecision(3)} ≤ --max-delta ${verdict.maxDelta}\n`);
+    else if (!f.validate && report.quantized.length > 0) io.stdout('not validated: measure the accuracy delta before shipping (--validate DATA --max-delta 0.01)\n');
+    io.stdout(`wrote ${outPath}\n`);
+  }
+  return QUANTIZE_EXIT.ok;
+}
+
+/**
+ * Runs `ferry quantize` with the arguments after the subcommand (`['in.onnx', 'out.onnx', '--validate', 'd.jsonl']`)
+ * and resolves to the exit code: 0 written, 1 the delta exceeded --max-delta (nothing written), 2 bad input.
+ * Never throws and never calls process.exit.
+ *
+ * @example
+ * process.exitCode = await runQuantizeCli(process.argv.slice(3));
+ */
+export async function runQuantizeCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  let parsed: { in: string; out: string; flags: Flags } | null = null;
+  const cmd = program(io).action((inPath: string, outPath: string, flags: Flags) => {
+    parsed = { in: inPath, out: outPath, flags };
+  });
+  try {
+    cmd.parse([...argv], { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? QUANTIZE_EXIT.ok : QUANTIZE_EXIT.error;
+    }
+    throw e;
+  }
+  const p = parsed as { in: string; out: string; flags: Flags } | null;
+  if (!p) return QUANTIZE_EXIT.error;
+  try {
+    return await run(p.in, p.out, p.flags, io);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof QuantizeError || e instanceof ManifestError) {
+      const code = e instanceof QuantizeError ? ` [${e.code}]` : '';
+      io.stderr(`ferry quantize: ${e.message}${code}\n`);
+      return QUANTIZE_EXIT.error;
+    }
+    io.stderr(`ferry quantize: ${(e as Error)?.stack ?? String(e)}\n`);
+    return QUANTIZE_EXIT.error;
+  }
+}
