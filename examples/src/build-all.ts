@@ -8,8 +8,9 @@ import { isMain } from './lib/main.js';
 import { MODELS_DIR } from './lib/paths.js';
 import { flightDelay } from './flight-delay/train.js';
 import { mlpBench } from './mlp-bench/build.js';
+import { spam } from './spam/train.js';
 
-export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench];
+export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam];
 
 export interface BuildAllOptions {
   force?: boolean;
