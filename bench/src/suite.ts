@@ -1,0 +1,232 @@
+// The whole comparison in one run: raw ONNX Runtime in-process, then three servers started side by
+// side (constant route, minimal main-thread server, Ferry) and loaded in turn from separate
+// processes, then /healthz latency while mlp-bench is saturated.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+// Deep imports on purpose: the bench must open sessions exactly as Ferry does, and these two
+// functions are not part of @ferry/server's public face.
+import { loadConfig } from '../../packages/server/dist/config/index.js';
+import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/runtime/session-options.js';
+import type { LoadResult, LoadSpec } from './load.js';
+import type { BenchOptions } from './options.js';
+import { allowedCpus, decidePinning, freePort, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
+import { FERRY_CLI, REPO_ROOT } from './paths.js';
+import type { RawResult, RawSpec } from './raw-ort.js';
+import { computeBars, computeRatios, type Bar, type Ratio } from './report.js';
+import { modelInfo, type ModelInfo } from './workloads.js';
+
+export const TARGETS = ['constant', 'minimal', 'ferry'] as const;
+export type TargetId = (typeof TARGETS)[number];
+
+export const TARGET_LABELS: Record<TargetId, string> = {
+  constant: 'constant route',
+  minimal: 'minimal main-thread',
+  ferry: 'Ferry',
+};
+
+export interface LoadRow extends LoadResult {
+  model: string;
+  target: TargetId;
+}
+
+export interface HealthzRow {
+  target: TargetId;
+  /** The saturating load on mlp-bench that ran at the same time. */
+  model: string;
+  main: LoadResult;
+  healthz: LoadResult;
+}
+
+export interface ServerInfo {
+  target: TargetId;
+  url: string;
+  pid: number | undefined;
+  readyMs: number;
+  command: string;
+}
+
+export interface BenchReport {
+  schema: 'ferry-bench/1';
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  git: { commit: string; dirty: boolean } | null;
+  machine: { cpus: number; cpuModel: string; allowedCpus: number[]; memGb: number; node: string; os: string; onnxruntime: string };
+  options: BenchOptions;
+  pinning: Pinning;
+  ferryWorkers: string;
+  sessionOptions: Record<string, unknown>;
+  models: Array<{ name: string; version: string; maxBatch: number }>;
+  servers: ServerInfo[];
+  raw: RawResult[];
+  load: LoadRow[];
+  healthz: HealthzRow[];
+  ratios: Ratio[];
+  bars: Bar[];
+  notes: string[];
+}
+
+function gitInfo(): BenchReport['git'] {
+  const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  if (head.status !== 0) return null;
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  return { commit: head.stdout.trim(), dirty: dirty.stdout.trim().length > 0 };
+}
+
+function ortVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface RunningServer { target: TargetId; child: Child; url: string; info: ServerInfo }
+
+export async function runSuite(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
+  const startedAt = new Date().toISOString();
+  const pinning = decidePinning(opts.pin);
+  log(pinning.enabled
+    ? `pinning: servers on CPU ${pinning.serverCpus}, load generators on CPU ${pinning.loadCpus}`
+    : `pinning: off (${pinning.reason})`);
+  const infos: ModelInfo[] = opts.only.map((m) => modelInfo(m));
+  const repoDir = mkdtempSync(join(tmpdir(), 'ferry-bench-models-'));
+  const notes: string[] = [];
+  try {
+    // Ferry gets a repository holding only the versions this run measures, so loading stays short.
+    for (const info of infos) cpSync(info.dir, join(repoDir, info.name, info.version), { recursive: true });
+    const cfg = loadConfig({ cwd: repoDir });
+    const sessionOptions: Record<string, Record<string, unknown>> = {};
+    for (const info of infos) sessionOptions[info.name] = { ...toOrtOptions(sessionOptionsFor(cfg, info.manifest)) };
+
+    const usableCpus = pinning.enabled ? pinning.serverCpus!.split(',').length : (allowedCpus().length || availableParallelism());
+    const ferryWorkers = opts.ferryWorkers !== undefined ? String(opts.ferryWorkers) : `default (one per usable CPU: ${usableCpus})`;
+
+    // 1. Raw ONNX Runtime, before any server exists, on the CPU the servers will use.
+    const raw: RawResult[] = [];
+    for (const info of infos) {
+      for (const batch of [...new Set([1, info.maxBatch])]) {
+        const spec: RawSpec = { model: info.name, batch, seconds: opts.rawSeconds, warmupSeconds: Math.min(1, opts.rawSeconds / 2), sessionOptions: sessionOptions[info.name]! };
+        const r = await runJson<RawResult>(`raw-ort ${info.name} b${batch}`, 'raw-ort.js', spec, pinning.serverCpus);
+        log(`raw ORT ${info.name} batch ${batch}: ${r.callsPerS.toFixed(0)} calls/s, ${r.rowsPerS.toFixed(0)} rows/s`);
+        raw.push(r);
+      }
+    }
+
+    // 2-3. The three servers, side by side; idle ones cost nothing while another is loaded.
+    const servers = await startServers(opts, infos, repoDir, sessionOptions, pinning);
+    const byTarget = new Map(servers.map((s) => [s.target, s]));
+
+    // 4. Load rows: per model, per connection count, the targets in turn (interleaved, so slow
+    // drift in the machine affects all three alike).
+    const load: LoadRow[] = [];
+    for (const info of infos) {
+      for (const connections of opts.connections) {
+        for (const target of TARGETS) {
+          const s = byTarget.get(target)!;
+          const spec: LoadSpec = { url: s.url, kind: 'predict', model: info.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS };
+          const r = await runJson<LoadResult>(`load ${target} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
+          assertAlive(servers);
+          load.push({ model: info.name, target, ...r });
+          log(`${info.name.padEnd(13)} ${TARGET_LABELS[target].padEnd(20)} c=${String(connections).padStart(3)}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}`);
+          await sleep(250);
+        }
+      }
+    }
+
+    // 5. /healthz while mlp-bench is saturated, for Ferry and the minimal server.
+    const healthz: HealthzRow[] = [];
+    const sat = infos.find((i) => i.name === 'mlp-bench');
+    if (!sat) notes.push('healthz under load not measured: it saturates mlp-bench, which --only left out');
+    else {
+      const connections = 64;
+      for (const target of ['ferry', 'minimal'] as const) {
+        const s = byTarget.get(target)!;
+        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS };
+        // The probe starts after the main load's warm-up and ends before the main load does.
+        const probe: LoadSpec = { url: s.url, kind: 'healthz', connections: 1, warmupSeconds: 0, delaySeconds: opts.warmupS + 0.25, durationSeconds: Math.max(0.5, opts.durationS - 0.5) };
+        const [m, h] = await Promise.all([
+          runJson<LoadResult>(`load ${target} ${sat.name} c${connections} (healthz run)`, 'load.js', main, pinning.loadCpus),
+          runJson<LoadResult>(`healthz probe ${target}`, 'load.js', probe, pinning.loadCpus),
+        ]);
+        assertAlive(servers);
+        healthz.push({ target, model: sat.name, main: m, healthz: h });
+        log(`healthz under load ${TARGET_LABELS[target].padEnd(20)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`);
+        await sleep(250);
+      }
+    }
+
+    await stopAll();
+    const partial = { raw, load, healthz };
+    const ratios = computeRatios(partial, opts, infos);
+    const bars = computeBars(partial);
+    if (!pinning.enabled) notes.push('unpinned: servers and load generators share all CPUs, so load generation competes with the server');
+    return {
+      schema: 'ferry-bench/1',
+      startedAt,
+      finishedAt: new Date().toISOString(),
+      command: `node ${process.argv.slice(1).join(' ')}`,
+      git: gitInfo(),
+      machine: {
+        cpus: cpus().length,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        allowedCpus: allowedCpus(),
+        memGb: Math.round(totalmem() / 2 ** 30),
+        node: process.version,
+        os: `${osType()} ${release()}`,
+        onnxruntime: ortVersion(),
+      },
+      options: opts,
+      pinning,
+      ferryWorkers,
+      sessionOptions,
+      models: infos.map((i) => ({ name: i.name, version: i.version, maxBatch: i.maxBatch })),
+      servers: servers.map((s) => s.info),
+      raw, load, healthz, ratios, bars, notes,
+    };
+  } finally {
+    await stopAll();
+    rmSync(repoDir, { recursive: true, force: true });
+  }
+}
+
+function assertAlive(servers: RunningServer[]): void {
+  for (const s of servers) {
+    if (s.child.hasExited()) throw new Error(`${s.child.name} died during the run:\n${s.child.stderrTail().trim()}`);
+  }
+}
+
+async function startServers(opts: BenchOptions, infos: ModelInfo[], repoDir: string, sessionOptions: Record<string, unknown>, pinning: Pinning): Promise<RunningServer[]> {
+  const cpusArg = pinning.serverCpus;
+  const host = '127.0.0.1';
+  const specs: Array<{ target: TargetId; script: string; args: (port: number) => string[] }> = [
+    { target: 'constant', script: 'baselines/constant-server.js', args: (port) => ['--port', String(port), '--host', host] },
+    {
+      target: 'minimal',
+      script: 'baselines/minimal-server.js',
+      args: (port) => ['--port', String(port), '--host', host, ...infos.flatMap((i) => ['--model', `${i.name}=${i.dir}`]), '--session-options', JSON.stringify(sessionOptions)],
+    },
+    {
+      target: 'ferry',
+      script: FERRY_CLI,
+      args: (port) => ['serve', '--models', repoDir, '--port', String(port), '--host', host, '--log-level', 'warn',
+        ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : [])],
+    },
+  ];
+  const started: RunningServer[] = [];
+  for (const s of specs) {
+    const port = await freePort();
+    const args = s.args(port);
+    // Ferry runs in the scratch folder so a stray ./ferry.config.yaml cannot change it.
+    const child = startNode(`${TARGET_LABELS[s.target]} server`, s.script, args, { ...(cpusArg !== undefined && { cpus: cpusArg }), cwd: repoDir });
+    const url = `http://${host}:${port}`;
+    started.push({ target: s.target, child, url, info: { target: s.target, url, pid: child.proc.pid, readyMs: 0, command: `node ${s.script} ${args.join(' ')}` } });
+  }
+  await Promise.all(started.map(async (s) => {
+    s.info.readyMs = Math.round(await waitReady(s.child, s.url, opts.readyTimeoutMs));
+  }));
+  return started;
+}

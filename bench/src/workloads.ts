@@ -1,0 +1,110 @@
+// The models the bench measures and the traffic it sends them: real rows from a version's
+// reference data where it has some (flight-delay), seeded random tensors otherwise (mlp-bench).
+// One row per request, so served requests/s and rows/s are the same number.
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { compileEncoder, type Instance, type Manifest, type TensorValue } from '@ferry/core';
+import { MODELS_DIR } from './paths.js';
+import { mulberry32 } from './prng.js';
+
+export const BENCH_MODELS = ['flight-delay', 'mlp-bench'] as const;
+export type BenchModel = (typeof BENCH_MODELS)[number];
+
+export interface ModelInfo {
+  name: string;
+  version: string;
+  /** The version folder in the repository. */
+  dir: string;
+  modelPath: string;
+  manifest: Manifest;
+  /** The model's own batch limit (`batching.maxBatchSize`), used for the large-batch raw run. */
+  maxBatch: number;
+}
+
+const byVersion = (a: string, b: string): number => {
+  const pa = a.split(/[.-]/).map(Number);
+  const pb = b.split(/[.-]/).map(Number);
+  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
+    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
+    if (d) return d;
+  }
+  return 0;
+};
+
+/** The newest version of `name` in the repository (the one Ferry resolves a bare name to when it is the only one). */
+export function modelInfo(name: string, modelsDir = MODELS_DIR): ModelInfo {
+  const versions = readdirSync(join(modelsDir, name), { withFileTypes: true })
+    .filter((d) => d.isDirectory() && /^\d+\.\d+\.\d+/.test(d.name))
+    .map((d) => d.name)
+    .sort(byVersion);
+  const version = versions[versions.length - 1];
+  if (!version) throw new Error(`no versions of ${name} under ${modelsDir}`);
+  return modelInfoAt(name, join(modelsDir, name, version));
+}
+
+/** The model version in folder `dir` (named by the folder). */
+export function modelInfoAt(name: string, dir: string): ModelInfo {
+  const manifest = readManifest(dir);
+  const version = basename(dir);
+  return { name, version, dir, modelPath: join(dir, manifest.model ?? 'model.onnx'), manifest, maxBatch: manifest.batching?.maxBatchSize ?? 1 };
+}
+
+/** ferry.yaml parsed as-is (the baseline server reads it the same way; Ferry also validates it). */
+export function readManifest(versionDir: string): Manifest {
+  return parseYaml(readFileSync(join(versionDir, 'ferry.yaml'), 'utf8')) as Manifest;
+}
+
+/** Seeded random rows for tensor features with a batch dimension: floats in [-1, 1], 6 decimals. */
+function syntheticRows(m: Manifest, count: number, seed: number): Instance[] {
+  const rand = mulberry32(seed);
+  const rows: Instance[] = [];
+  for (let r = 0; r < count; r++) {
+    const inst: Instance = {};
+    for (const f of m.inputs) {
+      if (f.type !== 'tensor' || f.shape[0] !== -1 || f.shape.slice(1).some((d) => d < 0)) {
+        throw new Error(`cannot synthesize feature "${f.name}" (${f.type}); give the model reference data`);
+      }
+      const build = (dims: readonly number[]): unknown => (dims.length === 0
+        ? Math.round((rand() * 2 - 1) * 1e6) / 1e6
+        : Array.from({ length: dims[0]! }, () => build(dims.slice(1))));
+      inst[f.name] = build(f.shape.slice(1));
+    }
+    rows.push(inst);
+  }
+  return rows;
+}
+
+/** Rows from the reference data with only the contract's features kept (labels and extras dropped). */
+function referenceRows(info: ModelInfo, count: number): Instance[] {
+  const names = info.manifest.inputs.map((f) => f.name);
+  const lines = readFileSync(join(info.dir, info.manifest.reference!), 'utf8').split('\n').filter((l) => l.trim());
+  return lines.slice(0, count).map((l) => {
+    const row = JSON.parse(l) as Instance;
+    const inst: Instance = {};
+    for (const n of names) if (n in row) inst[n] = row[n];
+    return inst;
+  });
+}
+
+/** Up to `count` realistic instances for the model (reference rows, or seeded random tensors). */
+export function instances(info: ModelInfo, count: number, seed = 42): Instance[] {
+  return info.manifest.reference?.endsWith('.jsonl') ? referenceRows(info, count) : syntheticRows(info.manifest, count, seed);
+}
+
+/** Distinct request bodies (`{"instances":[row]}`), one row each. */
+export function requestBodies(info: ModelInfo, count: number, seed = 42): string[] {
+  return instances(info, count, seed).map((row) => JSON.stringify({ instances: [row] }));
+}
+
+/** How many distinct bodies to cycle: enough to vary, few enough that 64 connections' copies stay small. */
+export function bodyCount(info: ModelInfo): number {
+  return info.manifest.reference ? 1000 : 256;
+}
+
+/** Input tensors of `batch` rows, encoded by the contract's own encoder (what Ferry feeds the session). */
+export function encodedBatch(info: ModelInfo, batch: number, seed = 42): Record<string, TensorValue> {
+  const pool = instances(info, Math.max(batch, 64), seed);
+  const rows = Array.from({ length: batch }, (_, i) => pool[i % pool.length]!);
+  return compileEncoder(info.manifest).encode(rows);
+}
