@@ -53,6 +53,8 @@ export const ERROR_CATALOGUE = {
   'model-not-ready': { status: 503, title: 'The model is not loaded yet', retryable: true },
   'inference-failed': { status: 500, title: 'The model failed to run', retryable: true },
   'server-overloaded': { status: 503, title: 'The server is overloaded', retryable: true },
+  'timeout': { status: 504, title: 'The prediction did not finish in time', retryable: true },
+  'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
 } as const satisfies Record<string, CatalogueEntry>;

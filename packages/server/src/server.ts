@@ -8,6 +8,7 @@ import { buildApp } from './http/index.js';
 import { Metrics } from './monitoring/index.js';
 import { Repository } from './repository/index.js';
 import { ModelService } from './runtime/index.js';
+import { MemoryStore, PredictionCache, RedisStore } from './cache/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -15,6 +16,7 @@ export interface FerryServer {
   readonly service: ModelService;
   readonly repository: Repository;
   readonly metrics: Metrics;
+  readonly cache: PredictionCache;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -30,11 +32,21 @@ export function createLogger(cfg: FerryConfig): Logger {
   });
 }
 
+/** The embedded in-process LRU, or Redis when a URL is configured (shared by replicas). */
+export function createPredictionCache(config: FerryConfig, metrics: Metrics, log: Logger): PredictionCache {
+  const store = config.redis.url ? new RedisStore(config.redis.url, config.redis.commandTimeoutMs, log) : new MemoryStore(config.cache.maxBytes);
+  log.debug({ store: store.kind }, 'prediction cache');
+  return new PredictionCache(store, config.cache.keyPrefix, config.cache.staleTtlSeconds * 1000, log, {
+    onResult: (model, version, result, n) => metrics.cacheRequests.inc({ model, version, result }, n),
+  });
+}
+
 export async function createServer(config: FerryConfig, opts: { logger?: Logger | false } = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
   const metrics = new Metrics();
-  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config));
+  const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
+  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache);
   const app = await buildApp({ config, repository, service, metrics }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
@@ -42,7 +54,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, log, loaded,
+    config, app, service, repository, metrics, cache, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -56,6 +68,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       await app.close();
       await loaded.catch(() => undefined);
       await service.dispose();
+      await cache.close();
     },
   };
 }

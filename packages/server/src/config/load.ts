@@ -105,6 +105,8 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
     const raw = env[leaf.env];
     if (raw !== undefined) setPath(merged, leaf.path, parseScalar(raw, leaf.schema, leaf.env));
   }
+  // The conventional names of the scale-out services, below their FERRY_* forms.
+  if (env.REDIS_URL !== undefined && env.FERRY_REDIS_URL === undefined) setPath(merged, ['redis', 'url'], env.REDIS_URL);
   for (const [dotted, value] of Object.entries(sources.overrides ?? {})) {
     if (value === undefined) continue;
     const leaf = leaves.find((l) => l.path.join('.') === dotted);

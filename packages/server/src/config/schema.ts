@@ -35,6 +35,28 @@ export const ConfigSchema = Type.Object({
     maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
     maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
   }, { additionalProperties: false, default: {} }),
+  cache: Type.Object({
+    /** Memory the in-process prediction cache may hold (embedded default, when no Redis URL is set). */
+    maxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 * 1024 }),
+    /** How long an expired entry is kept for the `stale-cache` fallback. */
+    staleTtlSeconds: Type.Integer({ minimum: 0, default: 24 * 3600 }),
+    keyPrefix: Type.String({ default: 'ferry:cache:' }),
+  }, { additionalProperties: false, default: {} }),
+  redis: Type.Object({
+    /** Redis for the shared prediction cache (and job queue); empty = embedded defaults. Also read from REDIS_URL. */
+    url: Type.String({ default: '' }),
+    /** A cache command slower than this counts as a cache failure; the prediction is served without the cache. */
+    commandTimeoutMs: Type.Integer({ minimum: 1, default: 200 }),
+  }, { additionalProperties: false, default: {} }),
+  inference: Type.Object({
+    /** Timeout when neither the request (Ferry-Timeout-Ms) nor the model (timeoutMs) sets one. */
+    defaultTimeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
+    /** Queue bound per model version when its manifest sets none (requests). */
+    defaultMaxQueueDepth: Type.Integer({ minimum: 1, default: 2048 }),
+    /** Consecutive failures that open a model's circuit breaker, and how long it stays open. */
+    breakerFailures: Type.Integer({ minimum: 1, default: 5 }),
+    breakerCoolDownMs: Type.Integer({ minimum: 1, default: 10_000 }),
+  }, { additionalProperties: false, default: {} }),
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

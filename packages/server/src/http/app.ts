@@ -62,7 +62,11 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
-    const models = deps.service.states();
+    const queues = new Map(deps.service.queues().map((q) => [q.key, q]));
+    const models = deps.service.states().map((s) => {
+      const q = queues.get(s.key);
+      return { ...s, ...(q && { queueDepth: q.depth, inFlight: q.inFlight, overloaded: q.overloaded, breaker: q.breaker }) };
+    });
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready, models });
   });

@@ -59,6 +59,16 @@ export function instancesFromBody(body: unknown): { instances: unknown; base: st
   throw invalidInput([{ pointer: '/instances', reason: 'missing "instances" (or "inputs" in columnar form)' }]);
 }
 
+/** Parses `Ferry-Timeout-Ms`: a positive integer of milliseconds, or absent. */
+export function requestTimeout(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = Array.isArray(raw) ? raw[0]! : raw;
+  if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
+    throw new FerryError('invalid-request', { detail: `Ferry-Timeout-Ms must be a positive whole number of milliseconds, got "${text.slice(0, 40)}"` });
+  }
+  return Number(text);
+}
+
 export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
   const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
     const v = deps.repository.resolve(req.params.model, req.params.version);
@@ -79,9 +89,12 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
   const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
     const v = resolve(req);
     const { instances, base } = instancesFromBody(req.body);
-    const result = await deps.service.predict(v, instances, base);
-    reply.header('ferry-model-version', v.version);
-    return { model: v.name, version: v.version, predictions: result.predictions };
+    const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+    const r = await deps.service.predict(v, instances, base, timeoutMs === undefined ? {} : { timeoutMs });
+    reply.header('ferry-model-version', r.version.version);
+    if (r.cache) reply.header('ferry-cache', r.cache);
+    if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
+    return { model: r.version.name, version: r.version.version, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) };
   };
   const metricsRoute = { config: { metricsRoute: 'v1_predict' } };
   app.post<{ Params: ModelParams }>('/v1/models/:model/predict', metricsRoute, predict);

@@ -9,6 +9,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { ModelVersion } from '../repository/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
+import { requestTimeout } from './routes-v1.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from './float16.js';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from './v2-binary.js';
 
@@ -262,7 +263,8 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
       if (!known.has(n)) throw invalidInput([{ pointer: `/outputs/${i}/name`, reason: `unknown output "${n.slice(0, 100)}"; the model has ${[...known].join(', ')}` }]);
     });
     const feeds = feedsFor(deps, v, lv, request);
-    const { outputs } = await deps.service.runTensors(v, feeds, requested);
+    const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+    const { outputs } = await deps.service.runTensors(v, feeds, requested, timeoutMs === undefined ? {} : { timeoutMs });
     reply.header('ferry-model-version', v.version);
     const header = {
       model_name: v.name,

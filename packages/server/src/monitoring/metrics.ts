@@ -44,6 +44,57 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly queueDuration = new Histogram({
+    name: 'ferry_queue_duration_seconds',
+    help: 'Time a request waited in its model\'s batching queue',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+
+  readonly batchSize = new Histogram({
+    name: 'ferry_batch_size',
+    help: 'Rows per inference batch',
+    labelNames: ['model', 'version'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'ferry_queue_depth',
+    help: 'Requests waiting in a model\'s batching queue',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly cacheRequests = new Counter({
+    name: 'ferry_cache_requests_total',
+    help: 'Prediction cache lookups per instance: hit, miss or error (cache unavailable, bypassed)',
+    labelNames: ['model', 'version', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly fallbacks = new Counter({
+    name: 'ferry_fallbacks_total',
+    help: 'Requests answered by a fallback, by reason (timeout, error, circuit-open) and policy',
+    labelNames: ['model', 'version', 'reason', 'policy'] as const,
+    registers: [this.registry],
+  });
+
+  readonly breakerState = new Gauge({
+    name: 'ferry_breaker_state',
+    help: 'Circuit breaker state per model version: 0 closed, 1 half-open, 2 open',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
+  readonly shed = new Counter({
+    name: 'ferry_shed_requests_total',
+    help: 'Requests refused at once with 503 because the model\'s queue was full or they waited too long',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_', eventLoopMonitoringPrecision: 10 });
   }

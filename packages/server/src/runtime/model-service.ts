@@ -16,6 +16,10 @@ import type { IoMeta } from './protocol.js';
 import { WorkerPool } from './pool.js';
 import { sessionOptionsFor } from './session-options.js';
 import { compileRequestValidator, type RequestValidator } from './validation.js';
+import { DynamicBatcher } from '../batching/index.js';
+import { CircuitBreaker, type BreakerState } from './breaker.js';
+import { PredictionCache } from '../cache/index.js';
+import { Predictor, type PredictOptions, type PredictResult } from './predictor.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
@@ -30,12 +34,11 @@ export interface LoadedVersion {
   outputs: IoMeta[];
   loadMs?: number;
   warmupMs?: number;
+  readonly batcher: DynamicBatcher;
+  readonly breaker: CircuitBreaker;
 }
 
-export interface PredictResult {
-  predictions: Prediction[];
-  inferMs: number;
-}
+export type { PredictOptions, PredictResult } from './predictor.js';
 
 /** A representative instance built from the contract, for warm-up when the manifest gives none. */
 export function syntheticInstance(m: Manifest): Instance {
@@ -66,6 +69,7 @@ export class ModelService {
   private readonly versions = new Map<string, LoadedVersion>();
   readonly pool: WorkerPool;
   readonly limits: RequestLimits;
+  private readonly predictor: Predictor;
 
   constructor(
     private readonly cfg: FerryConfig,
@@ -73,22 +77,53 @@ export class ModelService {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     workers: number,
+    cache?: PredictionCache,
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };
     for (const v of repository.allVersions()) {
       const m = v.manifest;
+      const labels = { model: v.name, version: v.version };
+      const encoder = compileEncoder(m);
+      const b = m.batching ?? {};
+      const batchOn = encoder.batchable && b.enabled !== false;
+      const batcher = new DynamicBatcher({
+        batchable: batchOn,
+        maxBatchSize: batchOn ? b.maxBatchSize ?? 1 : 1,
+        maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
+        preferredBatchSizes: b.preferredBatchSizes ?? [],
+        maxQueueDepth: b.maxQueueDepth ?? cfg.inference.defaultMaxQueueDepth,
+        ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+        concurrency: Math.min(b.instances ?? 1, workers),
+      }, (feeds) => this.pool.run(v.key, feeds), (stats) => {
+        metrics.batchSize.observe(labels, stats.rows);
+        for (const q of stats.queueMs) metrics.queueDuration.observe(labels, q / 1000);
+        metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+      });
+      const breakerCfg = m.fallback?.breaker ?? {};
+      const breaker = new CircuitBreaker(
+        breakerCfg.failures ?? cfg.inference.breakerFailures,
+        breakerCfg.coolDownMs ?? cfg.inference.breakerCoolDownMs,
+        (state: BreakerState) => {
+          metrics.breakerState.set(labels, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+          log.warn({ model: v.key, breaker: state }, 'circuit breaker changed state');
+        },
+      );
       this.versions.set(v.key, {
         version: v,
-        encoder: compileEncoder(m),
+        encoder,
         decoder: compileDecoder(m),
         validator: compileRequestValidator(m, this.limits),
         state: 'loading',
         inputs: [],
         outputs: [],
+        batcher,
+        breaker,
       });
-      metrics.modelReady.set({ model: v.name, version: v.version }, 0);
+      metrics.modelReady.set(labels, 0);
+      metrics.breakerState.set(labels, 0);
     }
+    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache);
   }
 
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
@@ -168,7 +203,7 @@ export class ModelService {
   }
 
   /** Ensures the version can answer now. */
-  private usable(v: ModelVersion): LoadedVersion {
+  usable(v: ModelVersion): LoadedVersion {
     const lv = this.get(v);
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
@@ -176,42 +211,14 @@ export class ModelService {
     return lv;
   }
 
-  private checkTensorLimits(feeds: Record<string, TensorValue>): void {
-    for (const [name, t] of Object.entries(feeds)) {
-      const n = elementCount(t.dims);
-      if (n > this.limits.maxTensorElements) {
-        throw new FerryError('tensor-too-large', {
-          detail: `input "${name}" has ${n} elements; the limit (limits.maxTensorElements) is ${this.limits.maxTensorElements}`,
-          extra: { limit: this.limits.maxTensorElements },
-        });
-      }
-    }
-  }
-
-  /** Validated, encoded inference of instances in feature form. */
-  async predict(v: ModelVersion, instances: unknown, base = '/instances'): Promise<PredictResult> {
-    const lv = this.usable(v);
-    const valid = lv.validator.check(instances, base);
-    let feeds: Record<string, TensorValue>;
-    try {
-      feeds = lv.encoder.encode(valid, base);
-    } catch (e) {
-      if (e instanceof InputError) throw invalidInput(e.issues);
-      throw e;
-    }
-    this.checkTensorLimits(feeds);
-    const { outputs, inferMs } = await this.pool.run(v.key, feeds);
-    this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, inferMs / 1000);
-    return { predictions: lv.decoder.decode(outputs, valid.length), inferMs };
+  /** Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks. */
+  predict(v: ModelVersion, instances: unknown, base = '/instances', opts: PredictOptions = {}): Promise<PredictResult> {
+    return this.predictor.predict(v, instances, base, opts);
   }
 
   /** Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. */
-  async runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
-    this.usable(v);
-    this.checkTensorLimits(feeds);
-    const r = await this.pool.run(v.key, feeds, outputs);
-    this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, r.inferMs / 1000);
-    return r;
+  runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: PredictOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+    return this.predictor.runTensors(v, feeds, outputs, opts);
   }
 
   /** Encodes feature-form instances into the model's input tensors (v2 requests named by feature). */
@@ -226,7 +233,15 @@ export class ModelService {
     }
   }
 
+  /** Queue state per version, for /readyz. */
+  queues(): Array<{ key: string; depth: number; inFlight: number; overloaded: boolean; breaker: BreakerState }> {
+    return [...this.versions.values()].map((lv) => ({
+      key: lv.version.key, depth: lv.batcher.depth, inFlight: lv.batcher.inFlight, overloaded: lv.batcher.overloaded, breaker: lv.breaker.state,
+    }));
+  }
+
   async dispose(): Promise<void> {
+    for (const lv of this.versions.values()) lv.batcher.close();
     await this.pool.dispose();
   }
 }
