@@ -44,12 +44,12 @@ async function labelledByModel(model: Uint8Array, xs: number[][], file: string):
 
 test('quantises a file, prints what it did, and reminds to validate', async () => {
   const input = join(dir, 'mlp.onnx'); const output = join(dir, 'mlp-int8.onnx');
-  await writeFile(input, buildMlp({ sizes: [128, 256, 10], seed: 4 }).bytes);
+  await writeFile(input, buildMlp({ sizes: [256, 512, 10], seed: 4 }).bytes);
   const r = await cli(input, output);
   assert.equal(r.code, QUANTIZE_EXIT.ok, r.err);
   assert.match(r.out, /quantised 1 node\(s\) \(per-channel int8 weights, integer-ops\)/);
-  assert.match(r.out, /fc1 {2}MatMul w1 128×256/);
-  assert.match(r.out, /left in float:\n {2}fc2 {2}MatMul: the weight has 2560 elements, fewer than minElements 4096/);
+  assert.match(r.out, /fc1 {2}MatMul w1 256×512/);
+  assert.match(r.out, /left in float:\n {2}fc2 {2}MatMul: the weight has 5120 elements, fewer than minElements 65536/);
   assert.match(r.out, /not validated: measure the accuracy delta before shipping/);
   assert.match(r.out, new RegExp(`wrote ${output.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const written = await readFile(output);

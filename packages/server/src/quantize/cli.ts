@@ -77,7 +77,7 @@ function program(io: CliIo): Command {
     .option('--manifest <ferry.yaml>', 'contract to encode feature instances and name classes (default: ferry.yaml beside IN)')
     .option('--label-key <key>', 'key of the label in each instance (default "label")')
     .option('--classifier-output <name>', 'output holding class scores (default: from ferry.yaml, else detected)')
-    .option('--batch-size <n>', 'rows per run when validating (default 32; serve-time batch size gives the truest figures)')
+    .option('--batch-size <n>', 'rows per run when validating (default: ferry.yaml batching.maxBatchSize, else 32)')
     .option('--limit <n>', 'validate on at most n rows')
     .option('--json', 'print the reports as JSON')
     .exitOverride()
@@ -177,8 +177,10 @@ async function run(inPath: string, outPath: string, f: Flags, io: CliIo): Promis
       ...(limit !== undefined && { limit }),
     });
     const classifier = classifierFrom(manifest, f.classifierOutput);
+    // Default to the largest batch the contract lets the server form: one activation scale spans a batch.
+    const rowsPerRun = batchSize ?? manifest?.batching?.maxBatchSize;
     validation = await validate(input, bytes, source, {
-      ...(batchSize !== undefined && { batchSize }),
+      ...(rowsPerRun !== undefined && { batchSize: rowsPerRun }),
       ...(classifier !== undefined && { classifier }),
     });
     if (!f.json) io.stdout(describeValidation(validation));

@@ -8,8 +8,8 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import type { Instance } from '@ferry/core';
-import { describeModel } from '../onnx/index.js';
+import type { Instance, TensorValue } from '@ferry/core';
+import { describeModel, GraphBuilder } from '../onnx/index.js';
 import { readManifest } from '../repository/index.js';
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 import { quantizeModel, type QuantFormat, type QuantizeOptions } from './quantize-model.js';
@@ -30,6 +30,8 @@ export interface MeasureOptions {
   /** Quantisation options for the main figures. Default: the quantiser's defaults. */
   quantize?: QuantizeOptions;
   sessionOptions?: ort.InferenceSession.SessionOptions;
+  /** Time one n×n MatMul per size, float against int8, to show where quantisation starts to pay. Default [64, 128, 256, 512, 1024]; [] to skip. */
+  sweepSizes?: readonly number[];
   /** Rows of spam validation data to use at most. Default 5000. */
   spamRows?: number;
   /** Progress lines; default silent. */
@@ -66,6 +68,8 @@ export interface QuantizationMeasurement {
   };
   /** A 64→128→10 MLP with every layer forced to INT8: where quantisation does not pay. */
   tinyModel: { sizes: number[]; fp32Bytes: number; int8Bytes: number; throughput: ThroughputFigure[] };
+  /** One n×n MatMul, every size forced to INT8: speedup at batch 1 and 32. */
+  sweep: Array<{ n: number; elements: number; speedupAt1: number; speedupAt32: number }>;
   spam: null | {
     rows: number;
     /** Where the labelled rows came from. */
@@ -79,6 +83,8 @@ export interface QuantizationMeasurement {
     maxAbsDiff: number;
     sizeRatio: number;
     quantizedNodes: number;
+    /** On encoded feature tensors (the text preprocessing, which runs before, is not timed). */
+    throughput: ThroughputFigure[];
   } | { skipped: string };
   /** The issue's bars: speedup ≥ 1.5× at batch 32, file ≥ 3× smaller, spam accuracy delta ≤ 0.005. */
   bars: { speedupAt32: boolean | null; sizeRatio: boolean; spamDelta: boolean | null };
@@ -121,22 +127,46 @@ async function timeInterleaved(
 }
 
 async function throughput(
-  fp32Bytes: Uint8Array, int8Bytes: Uint8Array, batchSizes: readonly number[], o: Required<Pick<MeasureOptions, 'durationMs' | 'rounds'>> & { sessionOptions: ort.InferenceSession.SessionOptions },
+  fp32Bytes: Uint8Array, int8Bytes: Uint8Array, batchSizes: readonly number[],
+  o: Required<Pick<MeasureOptions, 'durationMs' | 'rounds'>> & {
+    sessionOptions: ort.InferenceSession.SessionOptions;
+    /** Input tensors for n rows; default random normal rows for the model's single float input. */
+    feeds?: (rows: number) => Record<string, TensorValue>;
+  },
 ): Promise<ThroughputFigure[]> {
   const input = describeModel(fp32Bytes).inputs[0]!;
-  const width = input.shape![1]!;
   const a = await ort.InferenceSession.create(fp32Bytes, o.sessionOptions);
   const b = await ort.InferenceSession.create(int8Bytes, o.sessionOptions);
   try {
     const out: ThroughputFigure[] = [];
     for (const n of batchSizes) {
-      const feeds = { [input.name]: new ort.Tensor('float32', randomRows(n, width, 7), [n, width]) };
-      out.push(await timeInterleaved(a, b, feeds, n, o.durationMs, o.rounds));
+      const feeds: Record<string, ort.Tensor> = {};
+      if (o.feeds) {
+        for (const [name, t] of Object.entries(o.feeds(n))) feeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as Float32Array, t.dims);
+      } else {
+        const width = input.shape![1]!;
+        feeds[input.name] = new ort.Tensor('float32', randomRows(n, width, 7), [n, width]);
+      }
+      const rows = Object.values(feeds)[0]!.dims[0]!;
+      out.push(await timeInterleaved(a, b, feeds, rows, o.durationMs, o.rounds));
     }
     return out;
   } finally {
     await a.release(); await b.release();
   }
+}
+
+async function sweep(sizes: readonly number[], timing: Required<Pick<MeasureOptions, 'durationMs' | 'rounds'>> & { sessionOptions: ort.InferenceSession.SessionOptions }, q: QuantizeOptions): Promise<QuantizationMeasurement['sweep']> {
+  const out: QuantizationMeasurement['sweep'] = [];
+  for (const n of sizes) {
+    const g = new GraphBuilder({ name: `matmul-${n}` });
+    g.input('x', 'float32', ['batch', n]).output('y', 'float32', ['batch', n]).floatInitializer('w', randomRows(n, n, n).map((v) => v / Math.sqrt(n)), [n, n]);
+    g.node('MatMul', ['x', 'w'], ['y']);
+    const fp32 = g.toBytes();
+    const [one, many] = await throughput(fp32, quantizeModel(fp32, { ...q, minElements: 0 }).bytes, [1, 32], timing);
+    out.push({ n, elements: n * n, speedupAt1: one!.speedup, speedupAt32: many!.speedup });
+  }
+  return out;
 }
 
 function findSpamData(dir: string): string | null {
@@ -195,7 +225,13 @@ async function measureSpam(root: string, o: MeasureOptions): Promise<Quantizatio
   const batchSize = manifest.batching?.maxBatchSize ?? 32;
   const v = await validate(fp32, bytes, source, { batchSize, ...(classifier && { classifier }), ...(o.sessionOptions && { sessionOptions: o.sessionOptions }) });
   const c = v.classification!;
+  const tp = await throughput(fp32, bytes, [1, batchSize], {
+    durationMs: (o.durationMs ?? 3000) / 2, rounds: o.rounds ?? 6,
+    sessionOptions: o.sessionOptions ?? { graphOptimizationLevel: 'all' },
+    feeds: (n) => source.slice(0, Math.min(n, source.rows)),
+  });
   return {
+    throughput: tp,
     rows: v.rows, dataFile: found.from.startsWith(root) ? found.from.slice(root.length) : found.from, batchSize,
     fp32Accuracy: c.fp32Accuracy!, int8Accuracy: c.int8Accuracy!, accuracyDelta: c.accuracyDelta!, top1Agreement: c.agreement,
     maxAbsDiff: Math.max(...v.outputs.map((x) => x.maxAbsDiff)),
@@ -247,6 +283,10 @@ export async function measureQuantization(options: MeasureOptions = {}): Promise
   const tinyQ = quantizeModel(tiny, { ...options.quantize, minElements: 0 });
   const tinyTp = await throughput(tiny, tinyQ.bytes, [1, 32], { ...timing, durationMs: timing.durationMs / 2 });
 
+  const sweepSizes = options.sweepSizes ?? [64, 128, 256, 512, 1024];
+  if (sweepSizes.length) log(`MatMul sweep ${sweepSizes.join(', ')}`);
+  const sweepFigures = await sweep(sweepSizes, { ...timing, durationMs: timing.durationMs / 3 }, options.quantize ?? {});
+
   log('spam');
   let spam: QuantizationMeasurement['spam'];
   try {
@@ -268,6 +308,7 @@ export async function measureQuantization(options: MeasureOptions = {}): Promise
       top1Agreement: diff.classification?.agreement ?? NaN,
     },
     tinyModel: { sizes: tinySizes, fp32Bytes: tiny.length, int8Bytes: tinyQ.bytes.length, throughput: tinyTp },
+    sweep: sweepFigures,
     spam,
     bars: {
       speedupAt32: at32 ? at32.speedup >= 1.5 : null,
@@ -291,9 +332,11 @@ function print(m: QuantizationMeasurement): string {
     `  1024 random rows: max |Δ probability| ${b.maxAbsDiff.toPrecision(3)}, top-1 agreement ${(b.top1Agreement * 100).toFixed(1)}%`,
     `tiny ${m.tinyModel.sizes.join('→')} MLP, all layers int8 (${f(m.tinyModel.fp32Bytes)} → ${f(m.tinyModel.int8Bytes)} bytes):`,
     ...tpLines(m.tinyModel.throughput),
+    ...(m.sweep.length ? ['one n×n MatMul, int8 ÷ fp32 rows/s:', ...m.sweep.map((x) => `  ${`${x.n}×${x.n}`.padStart(9)} (${f(x.elements).padStart(9)} weights): batch 1 ${x.speedupAt1.toFixed(2)}×, batch 32 ${x.speedupAt32.toFixed(2)}×`)] : []),
     m.spam === null ? 'spam: not measured'
       : 'skipped' in m.spam ? `spam: skipped (${m.spam.skipped})`
-        : `spam (${m.spam.rows} rows, ${m.spam.dataFile}, batch ${m.spam.batchSize}): max |Δ probability| ${m.spam.maxAbsDiff.toPrecision(3)}; accuracy fp32 ${(m.spam.fp32Accuracy * 100).toFixed(2)}%, int8 ${(m.spam.int8Accuracy * 100).toFixed(2)}%, delta ${m.spam.accuracyDelta.toFixed(4)}; top-1 agreement ${(m.spam.top1Agreement * 100).toFixed(2)}%; ${m.spam.sizeRatio.toFixed(2)}× smaller`,
+        : [`spam (${m.spam.rows} rows, ${m.spam.dataFile}, batch ${m.spam.batchSize}): max |Δ probability| ${m.spam.maxAbsDiff.toPrecision(3)}; accuracy fp32 ${(m.spam.fp32Accuracy * 100).toFixed(2)}%, int8 ${(m.spam.int8Accuracy * 100).toFixed(2)}%, delta ${m.spam.accuracyDelta.toFixed(4)}; top-1 agreement ${(m.spam.top1Agreement * 100).toFixed(2)}%; ${m.spam.sizeRatio.toFixed(2)}× smaller`,
+          ...tpLines(m.spam.throughput)].join('\n'),
     `bars: speedup ≥ 1.5× at batch 32: ${m.bars.speedupAt32}; size ≥ 3×: ${m.bars.sizeRatio}; spam delta ≤ 0.005: ${m.bars.spamDelta ?? 'not measured'}`,
   ];
   return `${lines.join('\n')}\n`;

@@ -19,6 +19,8 @@ interface Slot {
   inFlight: number;
   pending: Map<number, Pending>;
   models: Set<string>;
+  /** Versions placed on this worker, counted when the load starts so concurrent loads spread out. */
+  assigned: number;
 }
 
 export interface LoadedModel {
@@ -64,7 +66,7 @@ export class WorkerPool {
 
   private spawn(index: number): Slot {
     const worker = new Worker(WORKER_URL, { name: `ferry-inference-${index}` });
-    const slot: Slot = { worker, index, inFlight: 0, pending: new Map(), models: new Set() };
+    const slot: Slot = { worker, index, inFlight: 0, pending: new Map(), models: new Set(), assigned: 0 };
     worker.on('message', (msg: FromWorker) => {
       const p = slot.pending.get(msg.id);
       if (!p) return;
@@ -78,6 +80,7 @@ export class WorkerPool {
       if (this.disposed) return;
       this.log?.warn({ worker: index, code }, 'inference worker exited; replacing it');
       const fresh = this.spawn(index);
+      fresh.assigned = slot.assigned;
       this.slots[index] = fresh;
       for (const key of slot.models) {
         const l = this.loads.get(key);
@@ -105,7 +108,8 @@ export class WorkerPool {
   /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
   async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1): Promise<LoadedModel> {
     const n = Math.min(Math.max(1, instances), this.slots.length);
-    const chosen = [...this.slots].sort((a, b) => a.models.size - b.models.size || a.index - b.index).slice(0, n);
+    const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
+    chosen.forEach((s) => s.assigned++);
     this.loads.set(key, { modelPath, options, instances: n });
     const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options })));
     chosen.forEach((s) => s.models.add(key));
@@ -117,6 +121,7 @@ export class WorkerPool {
     this.loads.delete(key);
     await Promise.all(this.slots.filter((s) => s.models.has(key)).map(async (s) => {
       s.models.delete(key);
+      s.assigned--;
       await this.send(s, { type: 'unload', id: 0, key });
     }));
   }
@@ -150,8 +155,20 @@ export class WorkerPool {
     return this.slots.reduce((a, s) => a + s.inFlight, 0);
   }
 
-  async dispose(): Promise<void> {
+  /**
+   * Stops the workers. Each first finishes what it is running and releases its sessions (a thread
+   * terminated inside session.run takes the process down with it); `graceMs` bounds the wait.
+   */
+  async dispose(graceMs = 30_000): Promise<void> {
     this.disposed = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.slots.map(async (s) => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.send(s, { type: 'shutdown', id: 0 }).catch(() => undefined),
+        new Promise((r) => { timer = setTimeout(r, graceMs); }),
+      ]);
+      clearTimeout(timer);
+      await s.worker.terminate();
+    }));
   }
 }

@@ -6,6 +6,7 @@ import type { OrtSessionOptions } from './session-options.js';
 export type ToWorker =
   | { type: 'load'; id: number; key: string; modelPath: string; options: OrtSessionOptions }
   | { type: 'unload'; id: number; key: string }
+  | { type: 'shutdown'; id: number }
   | { type: 'run'; id: number; key: string; feeds: Record<string, TensorValue>; outputs?: string[] };
 
 export interface IoMeta { name: string; dtype: string; shape: number[] }

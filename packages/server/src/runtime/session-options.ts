@@ -32,5 +32,7 @@ export function toOrtOptions(o: OrtSessionOptions): InferenceSession.SessionOpti
     // Memory patterns help fixed shapes and cost little for dynamic batch sizes.
     enableMemPattern: true,
     enableCpuMemArena: true,
+    // Failed runs reach the caller as errors and Ferry's own log; ONNX Runtime's stderr copy is noise.
+    logSeverityLevel: 4,
   };
 }

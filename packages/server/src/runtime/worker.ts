@@ -49,6 +49,16 @@ async function handle(msg: ToWorker): Promise<void> {
       post({ type: 'unloaded', id: msg.id });
       return;
     }
+    case 'shutdown': {
+      // Arrives only after any running inference has returned (session.run holds this thread), so
+      // releasing here never pulls a session out from under a run; terminating mid-run would abort.
+      for (const [key, s] of sessions) {
+        sessions.delete(key);
+        await s.release();
+      }
+      post({ type: 'unloaded', id: msg.id });
+      return;
+    }
     case 'run': {
       const session = sessions.get(msg.key);
       if (!session) throw Object.assign(new Error(`model ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
