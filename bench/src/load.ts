@@ -4,8 +4,9 @@
 // Usage: node load.js '<LoadSpec JSON>'; prints one LoadResult JSON line.
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { machineBusySeconds, processCpuSeconds } from './proc-stat.js';
 import { summarize, type LatencySummary } from './stats.js';
-import { bodyCount, modelInfo, requestBodies } from './workloads.js';
+import { bodyCount, bodyTemplates, jitter, modelInfo, requestBodies } from './workloads.js';
 
 export interface LoadSpec {
   url: string;
@@ -18,6 +19,13 @@ export interface LoadSpec {
   /** Wait this long before starting (to begin a probe after another load's warm-up). */
   delaySeconds?: number;
   seed?: number;
+  /**
+   * true (the default): every request differs slightly from every other (see bodyTemplates), so
+   * no server can answer from a cache. false: cycle the fixed bodies, so repeats can hit one.
+   */
+  unique?: boolean;
+  /** The server's pid, to report the CPU it used during the measured run. */
+  serverPid?: number;
 }
 
 export interface LoadResult extends LatencySummary {
@@ -30,10 +38,26 @@ export interface LoadResult extends LatencySummary {
   errors: number;
   timeouts: number;
   statusCodes: Record<string, number>;
+  /** CPU used by this load generator during the measured run, in cores (1 = one core busy). */
+  clientCpu: number;
+  /** CPU used by the server process (all threads) during the measured run, in cores; null if unknown. */
+  serverCpu: number | null;
+  /**
+   * CPU used by everything else on the machine meanwhile (other processes, the kernel, the bench's
+   * own orchestrator), in cores. Well above zero means the numbers were disturbed.
+   */
+  otherCpu: number | null;
 }
 
 // The slice of autocannon's API this file uses (it ships no types).
-interface AcRequest { method: string; path: string; headers?: Record<string, string>; body?: string }
+interface AcRequest {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: string;
+  /** Called before every send of this request; autocannon rebuilds the bytes from what it returns. */
+  setupRequest?: (req: AcRequest) => AcRequest;
+}
 interface AcClient { setRequests(requests: AcRequest[]): void }
 interface AcOptions {
   url: string;
@@ -60,7 +84,19 @@ function buildRequests(spec: LoadSpec): AcRequest[] {
   const info = modelInfo(spec.model!);
   const headers = { 'content-type': 'application/json' };
   const path = `/v1/models/${encodeURIComponent(info.name)}/predict`;
-  return requestBodies(info, bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+  if (spec.unique === false) {
+    return requestBodies(info, bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+  }
+  return bodyTemplates(info, bodyCount(info), spec.seed ?? 42).map((t) => ({
+    method: 'POST',
+    path,
+    headers,
+    body: `${t.before}${t.value}${t.after}`,
+    setupRequest: (req) => {
+      req.body = `${t.before}${jitter(t, Math.random())}${t.after}`;
+      return req;
+    },
+  }));
 }
 
 /** Each connection starts at a different body, so concurrent requests differ from one another. */
@@ -83,6 +119,10 @@ async function main(): Promise<void> {
   }
   const latencies: number[] = [];
   let ok = 0;
+  const cpu0 = process.cpuUsage();
+  const server0 = spec.serverPid !== undefined ? processCpuSeconds(spec.serverPid) : null;
+  const machine0 = machineBusySeconds();
+  const t0 = performance.now();
   const run = autocannon({ ...base, duration: spec.durationSeconds, setupClient: staggered(requests, spec.connections) });
   run.on('response', (_client, status, _bytes, ms) => {
     if (status >= 200 && status < 300) {
@@ -91,6 +131,12 @@ async function main(): Promise<void> {
     }
   });
   const r = await run;
+  const wallS = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const server1 = spec.serverPid !== undefined ? processCpuSeconds(spec.serverPid) : null;
+  const machine1 = machineBusySeconds();
+  const clientCpu = (cpu.user + cpu.system) / 1e6 / wallS;
+  const serverCpu = server0 !== null && server1 !== null ? (server1 - server0) / wallS : null;
   const statusCodes: Record<string, number> = {};
   for (const [code, s] of Object.entries(r.statusCodeStats)) statusCodes[code] = s.count;
   const result: LoadResult = {
@@ -102,6 +148,9 @@ async function main(): Promise<void> {
     errors: r.errors,
     timeouts: r.timeouts,
     statusCodes,
+    clientCpu,
+    serverCpu,
+    otherCpu: machine0 !== null && machine1 !== null && serverCpu !== null ? Math.max(0, (machine1 - machine0) / wallS - serverCpu - clientCpu) : null,
     ...summarize(latencies),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

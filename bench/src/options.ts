@@ -17,6 +17,10 @@ export interface BenchOptions {
   pin: boolean;
   /** `--workers` passed to `ferry serve`; undefined keeps Ferry's default (one per usable CPU). */
   ferryWorkers?: number;
+  /** Runs of every load row; the median round (by req/s) is reported. */
+  rounds: number;
+  /** Cycle a fixed set of bodies (cache-friendly) instead of making every request distinct. */
+  repeatBodies: boolean;
   out: string;
   readyTimeoutMs: number;
 }
@@ -28,8 +32,11 @@ export const USAGE = `usage: npm run bench -- [options]    (or: node bench/dist/
   --warmup S              warm-up seconds before each row (default 2, quick 0.5)
   --raw-seconds S         seconds per raw ONNX Runtime measurement (default 3, quick 0.5)
   --connections 1,16,64   connection counts per target (default 1,16,64)
+  --rounds N              run every load row N times, report the median (default 1)
   --pin / --no-pin        taskset: servers on one CPU, load on the others (default on)
   --workers N             ferry serve --workers N (default: Ferry's own default)
+  --repeat-bodies         cycle fixed bodies, so Ferry's prediction cache can answer repeats
+                          (default: every request distinct, no cache hits anywhere)
   --out FILE              JSON output (default bench/results/latest.json)`;
 
 function positive(name: string, v: string | undefined, dflt: number): number {
@@ -52,6 +59,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
       pin: { type: 'boolean' },
       'no-pin': { type: 'boolean' },
       workers: { type: 'string' },
+      'repeat-bodies': { type: 'boolean', default: false },
+      rounds: { type: 'string' },
       out: { type: 'string' },
       'ready-timeout': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -75,6 +84,8 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
     connections: connections.map(Math.round),
     pin: !values['no-pin'],
     ...(values.workers !== undefined && { ferryWorkers: Math.round(positive('workers', values.workers, 1)) }),
+    rounds: Math.round(positive('rounds', values.rounds, 1)),
+    repeatBodies: values['repeat-bodies'] ?? false,
     out: values.out ?? DEFAULT_OUT,
     readyTimeoutMs: positive('ready-timeout', values['ready-timeout'], 120) * 1000,
   };

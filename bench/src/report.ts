@@ -1,5 +1,6 @@
 // Ratios and bars from one run's numbers, and the text tables `npm run bench` prints.
 // Bars come from the project's issue; the bench reports them and never fails on them.
+import type { FerryRowStats } from './ferry-metrics.js';
 import type { BenchOptions } from './options.js';
 import type { RawResult } from './raw-ort.js';
 import type { BenchReport, HealthzRow, LoadRow, TargetId } from './suite.js';
@@ -80,8 +81,14 @@ function table(headers: string[], rows: string[][], rightAlign: boolean[]): stri
 }
 
 const n0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const cores = (x: number | null) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(2));
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-const fmt = (v: number | null, unit: 'x' | 'ms') => (v === null ? 'n/a' : unit === 'x' ? `${v.toFixed(2)}x` : `${v.toFixed(2)} ms`);
+const fmt = (v: number | null, unit: 'x' | 'ms') => (v === null ? 'n/a' : unit === 'x' ? `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x` : `${v.toFixed(2)} ms`);
+
+function ferryCells(f: FerryRowStats | null | undefined): [string, string] {
+  if (!f) return ['', ''];
+  return [f.meanBatchRows === null ? '-' : f.meanBatchRows.toFixed(1), f.cacheHitRatio === null ? 'off' : `${(f.cacheHitRatio * 100).toFixed(0)}%`];
+}
 
 export function formatReport(r: BenchReport): string {
   const out: string[] = [];
@@ -89,7 +96,8 @@ export function formatReport(r: BenchReport): string {
     ? `pinned: servers + raw ORT on CPU ${r.pinning.serverCpus}, load generators on CPU ${r.pinning.loadCpus}`
     : `unpinned (${r.pinning.reason})`;
   out.push(`Ferry bench  ${r.startedAt}  ${r.machine.cpus} CPUs (${r.machine.cpuModel}), node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime}`);
-  out.push(`${pin}; Ferry workers: ${r.ferryWorkers}; ${r.options.durationS}s measured after ${r.options.warmupS}s warm-up per row; one row per request`);
+  out.push(`${pin}; Ferry workers: ${r.ferryWorkers}; ${r.options.durationS}s measured after ${r.options.warmupS}s warm-up per row`);
+  out.push(`one instance per request; ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}`);
   out.push('');
   out.push('Raw ONNX Runtime, in process (Ferry session options), input pre-encoded');
   out.push(table(['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms'],
@@ -97,9 +105,13 @@ export function formatReport(r: BenchReport): string {
     [false, true, true, true, true, true]));
   out.push('');
   out.push('Served over HTTP (POST /v1/models/{model}/predict, autocannon in its own process)');
-  out.push(table(['model', 'target', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'errors'],
-    r.load.map((x) => [x.model, x.target, String(x.connections), n0(x.rps), ms(x.p50Ms), ms(x.p99Ms), String(x.non2xx), String(x.errors + x.timeouts)]),
-    [false, false, true, true, true, true, true, true]));
+  const ranged = r.load.some((x) => x.rpsRounds);
+  out.push(table(['model', 'target', 'conns', 'req/s', ...(ranged ? ['req/s range'] : []), 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'server CPU', 'client CPU', 'other CPU', 'rows/batch', 'cache hits'],
+    r.load.map((x) => [x.model, x.target, String(x.connections), n0(x.rps),
+      ...(ranged ? [x.rpsRounds ? `${n0(Math.min(...x.rpsRounds))}-${n0(Math.max(...x.rpsRounds))}` : ''] : []),
+      ms(x.p50Ms), ms(x.p99Ms), String(x.non2xx), String(x.errors + x.timeouts), cores(x.serverCpu), cores(x.clientCpu), cores(x.otherCpu), ...ferryCells(x.ferry)]),
+    [false, false, true, true, ...(ranged ? [true] : []), true, true, true, true, true, true, true, true, true]));
+  out.push('server/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed');
   if (r.healthz.length) {
     out.push('');
     out.push('/healthz (1 connection) while mlp-bench is saturated');

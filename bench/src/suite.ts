@@ -10,6 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // functions are not part of @ferry/server's public face.
 import { loadConfig } from '../../packages/server/dist/config/index.js';
 import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/runtime/session-options.js';
+import { rowStats, scrapeFerry, type FerryRowStats } from './ferry-metrics.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { BenchOptions } from './options.js';
 import { allowedCpus, decidePinning, freePort, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
@@ -30,6 +31,10 @@ export const TARGET_LABELS: Record<TargetId, string> = {
 export interface LoadRow extends LoadResult {
   model: string;
   target: TargetId;
+  /** Ferry rows only: its cache and batcher over the row (warm-up included), from its /metrics. */
+  ferry?: FerryRowStats | null;
+  /** With --rounds > 1: req/s of every round; the row's other numbers are the median round's. */
+  rpsRounds?: number[];
 }
 
 export interface HealthzRow {
@@ -38,6 +43,7 @@ export interface HealthzRow {
   model: string;
   main: LoadResult;
   healthz: LoadResult;
+  ferry?: FerryRowStats | null;
 }
 
 export interface ServerInfo {
@@ -125,15 +131,23 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const load: LoadRow[] = [];
     for (const info of infos) {
       for (const connections of opts.connections) {
-        for (const target of TARGETS) {
-          const s = byTarget.get(target)!;
-          const spec: LoadSpec = { url: s.url, kind: 'predict', model: info.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS };
-          const r = await runJson<LoadResult>(`load ${target} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
-          assertAlive(servers);
-          load.push({ model: info.name, target, ...r });
-          log(`${info.name.padEnd(13)} ${TARGET_LABELS[target].padEnd(20)} c=${String(connections).padStart(3)}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}`);
-          await sleep(250);
+        const rounds = new Map<TargetId, LoadRow[]>(TARGETS.map((t) => [t, []]));
+        for (let round = 1; round <= opts.rounds; round++) {
+          for (const target of TARGETS) {
+            const s = byTarget.get(target)!;
+            const spec: LoadSpec = { url: s.url, kind: 'predict', model: info.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
+            const before = target === 'ferry' ? await scrapeFerry(s.url, info.name) : null;
+            const r = await runJson<LoadResult>(`load ${target} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
+            assertAlive(servers);
+            const ferry = target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, info.name)) : undefined;
+            rounds.get(target)!.push({ model: info.name, target, ...r, ...(ferry !== undefined && { ferry }) });
+            const extra = ferry ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}` : '';
+            const other = r.otherCpu !== null && r.otherCpu > 0.2 ? `  (other CPU ${r.otherCpu.toFixed(2)}: disturbed)` : '';
+            log(`${info.name.padEnd(13)} ${TARGET_LABELS[target].padEnd(20)} c=${String(connections).padStart(3)}${opts.rounds > 1 ? ` r${round}` : ''}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}${extra}${other}`);
+            await sleep(250);
+          }
         }
+        for (const target of TARGETS) load.push(medianRound(rounds.get(target)!));
       }
     }
 
@@ -145,15 +159,17 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       const connections = 64;
       for (const target of ['ferry', 'minimal'] as const) {
         const s = byTarget.get(target)!;
-        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS };
+        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
         // The probe starts after the main load's warm-up and ends before the main load does.
         const probe: LoadSpec = { url: s.url, kind: 'healthz', connections: 1, warmupSeconds: 0, delaySeconds: opts.warmupS + 0.25, durationSeconds: Math.max(0.5, opts.durationS - 0.5) };
+        const before = target === 'ferry' ? await scrapeFerry(s.url, sat.name) : null;
         const [m, h] = await Promise.all([
           runJson<LoadResult>(`load ${target} ${sat.name} c${connections} (healthz run)`, 'load.js', main, pinning.loadCpus),
           runJson<LoadResult>(`healthz probe ${target}`, 'load.js', probe, pinning.loadCpus),
         ]);
         assertAlive(servers);
-        healthz.push({ target, model: sat.name, main: m, healthz: h });
+        const ferry = target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, sat.name)) : undefined;
+        healthz.push({ target, model: sat.name, main: m, healthz: h, ...(ferry !== undefined && { ferry }) });
         log(`healthz under load ${TARGET_LABELS[target].padEnd(20)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`);
         await sleep(250);
       }
@@ -191,6 +207,13 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     await stopAll();
     rmSync(repoDir, { recursive: true, force: true });
   }
+}
+
+/** The round with the median req/s (all its numbers together), with every round's req/s kept. */
+function medianRound(rows: LoadRow[]): LoadRow {
+  const sorted = [...rows].sort((a, b) => a.rps - b.rps);
+  const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
+  return rows.length > 1 ? { ...mid, rpsRounds: rows.map((r) => r.rps) } : mid;
 }
 
 function assertAlive(servers: RunningServer[]): void {

@@ -97,6 +97,57 @@ export function requestBodies(info: ModelInfo, count: number, seed = 42): string
   return instances(info, count, seed).map((row) => JSON.stringify({ instances: [row] }));
 }
 
+/** A request body with one number left open, so every request can carry a slightly different value. */
+export interface BodyTemplate {
+  before: string;
+  value: number;
+  after: string;
+  /** The contract's range for the value, when it declares one. */
+  min?: number;
+  max?: number;
+}
+
+const SENTINEL = 987654321.125;
+
+/**
+ * Bodies like `requestBodies`, with one value per row left open: the first `number` feature
+ * (flight-delay: hour) or else the first element of the first tensor (mlp-bench: x[0]).
+ * Filling it with `jitter()` makes every request distinct, so Ferry's prediction cache and
+ * in-flight coalescing see no repeats and every request costs an inference.
+ */
+export function bodyTemplates(info: ModelInfo, count: number, seed = 42): BodyTemplate[] {
+  const numberFeature = info.manifest.inputs.find((f) => f.type === 'number');
+  const tensorFeature = info.manifest.inputs.find((f) => f.type === 'tensor');
+  const mark = String(SENTINEL);
+  return instances(info, count, seed).map((row) => {
+    const copy = structuredClone(row);
+    let value: number;
+    let range: { min?: number; max?: number } = {};
+    if (numberFeature) {
+      value = row[numberFeature.name] as number;
+      copy[numberFeature.name] = SENTINEL;
+      range = { ...(numberFeature.min !== undefined && { min: numberFeature.min }), ...(numberFeature.max !== undefined && { max: numberFeature.max }) };
+    } else if (tensorFeature) {
+      let inner = copy[tensorFeature.name] as unknown[];
+      while (Array.isArray(inner[0])) inner = inner[0] as unknown[];
+      value = inner[0] as number;
+      inner[0] = SENTINEL;
+    } else {
+      throw new Error(`${info.name}: no number feature or tensor to vary`);
+    }
+    const text = JSON.stringify({ instances: [copy] });
+    const at = text.indexOf(mark);
+    return { before: text.slice(0, at), value, after: text.slice(at + mark.length), ...range };
+  });
+}
+
+/** The template's value moved by less than a millionth (of itself, or of 1 near zero), staying in its range. */
+export function jitter(t: BodyTemplate, u: number): number {
+  const delta = Math.max(Math.abs(t.value), 1) * u * 1e-6;
+  const down = t.value - delta;
+  return t.min !== undefined && down < t.min ? Math.min(t.value + delta, t.max ?? Infinity) : down;
+}
+
 /** How many distinct bodies to cycle: enough to vary, few enough that 64 connections' copies stay small. */
 export function bodyCount(info: ModelInfo): number {
   return info.manifest.reference ? 1000 : 256;
