@@ -89,6 +89,14 @@ function assertWithin(actual: ArrayLike<number>, expected: Rows, bound: Rows, wh
   return { maxErr, maxBound };
 }
 
+/** Every initializer of the rewritten model is read by some node: no float copies left behind. */
+function assertNoDeadInitializers(bytes: Uint8Array): void {
+  const g = readModel(bytes).graph!;
+  const read = new Set(g.node!.flatMap((n) => n.input ?? []));
+  const dead = g.initializer!.map((t) => t.name!).filter((n) => !read.has(n));
+  assert.deepEqual(dead, [], 'initializers nothing reads');
+}
+
 const maxAbs = (rows: Rows): number => Math.max(...rows.map((r) => Math.max(...Array.from(r, Math.abs))));
 
 // ---- the quantised MLP against the float one ----------------------------------------------------
@@ -118,6 +126,7 @@ for (const format of QUANT_FORMATS) {
       assert.equal(report.format, format);
       assert.deepEqual(report.quantized.map((q) => [q.opType, q.weight, q.shape]), [['MatMul', 'w1', [64, 128]], ['MatMul', 'w2', [128, 10]]]);
       assert.deepEqual(report.skipped, []);
+      assertNoDeadInitializers(bytes);
       // The quantised model keeps the float model's interface.
       const before = describeModel(mlp.bytes); const after = describeModel(bytes);
       assert.deepEqual([after.inputs, after.outputs], [before.inputs, before.outputs]);
@@ -223,6 +232,7 @@ for (const format of QUANT_FORMATS) {
       const fp32 = g.toBytes();
       const { bytes, report } = quantizeModel(fp32, { format, minElements: 0 });
       assert.deepEqual(report.quantized.map((q) => [q.opType, q.shape]), [['Gemm', [k, n]]]);
+      assertNoDeadInitializers(bytes);
 
       const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor('float32', aStored, gc.transA ? [k, m] : [m, k]) };
       if (gc.c === 'input') feeds.c = new ort.Tensor('float32', cFull, [m, n]);

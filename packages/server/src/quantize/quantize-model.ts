@@ -289,7 +289,7 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const activations = new Map<string, { q: string; scale: string; zeroPoint: string; dequantized?: string }>();
   const replacements = new Map<OnnxTypes.INodeProto, OnnxTypes.INodeProto[]>();
   const removed = new Set<OnnxTypes.INodeProto>();
-  const replacedWeights = new Set<string>();
+  const replaced = new Set<string>(); // float initializers that may now be unread: weights, and Gemm Cs copied with beta
   const mk = (opType: string, input: string[], output: string[], name: string, attrs: OnnxTypes.IAttributeProto[] = [], domain = ''): OnnxTypes.INodeProto =>
     onnx.NodeProto.create({ opType, input, output, name: names.fresh(name), attribute: attrs, ...(domain && { domain }) });
   const constFloat = (base: string, dims: number[], data: Float32Array): string => {
@@ -332,7 +332,7 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
       }
       wStats = weightError(w, dequantizeWeights(we.quantized, c.k, c.n));
     }
-    replacedWeights.add(wName);
+    replaced.add(wName);
 
     // Activation input, transposed first when Gemm says transA.
     let a = node.input![0]!;
@@ -355,9 +355,13 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
       const isRow = cFloat && ((cDims.length === 1 && cDims[0] === c.n) || (cDims.length === 2 && cDims[0] === 1 && cDims[1] === c.n));
       if (cFloat && isRow && o.format === 'contrib') {
         bias = constFloat(`${cName}_bias`, [c.n], floatTensorData(cInit).map((v) => v * beta));
+        replaced.add(cName);
       } else {
         let addend = cName;
-        if (cFloat && beta !== 1) addend = constFloat(`${cName}_scaled`, cDims, floatTensorData(cInit).map((v) => v * beta));
+        if (cFloat && beta !== 1) {
+          addend = constFloat(`${cName}_scaled`, cDims, floatTensorData(cInit).map((v) => v * beta));
+          replaced.add(cName);
+        }
         else if (beta !== 1) {
           const b = constFloat(`${name}_beta`, [], new Float32Array([beta]));
           addend = names.fresh(`${cName}_scaled`);
@@ -434,10 +438,13 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const dropped = new Set<string>();
   for (const t of g.initializer ?? []) {
     const tn = t.name ?? '';
-    if (replacedWeights.has(tn) && !read.has(tn)) dropped.add(tn);
+    if (replaced.has(tn) && !read.has(tn)) dropped.add(tn);
   }
   g.initializer = [...(g.initializer ?? []).filter((t) => !dropped.has(t.name ?? '')), ...newInitializers] as OnnxTypes.TensorProto[];
-  if (dropped.size > 0 && g.valueInfo) g.valueInfo = g.valueInfo.filter((v) => !dropped.has(v.name ?? '')) as OnnxTypes.ValueInfoProto[];
+  // Shape annotations of values that no longer exist (dropped weights, a MatMul output folded into its bias Add).
+  const exists = new Set<string>([...(g.input ?? []).map((v) => v.name ?? ''), ...g.initializer.map((t) => t.name ?? '')]);
+  for (const n of g.node) for (const o of n.output ?? []) exists.add(o);
+  if (g.valueInfo) g.valueInfo = g.valueInfo.filter((v) => exists.has(v.name ?? '')) as OnnxTypes.ValueInfoProto[];
 
   if (o.format === 'contrib' && !(model.opsetImport ?? []).some((x) => x.domain === CONTRIB_DOMAIN)) {
     model.opsetImport = [...(model.opsetImport ?? []), onnx.OperatorSetIdProto.create({ domain: CONTRIB_DOMAIN, version: 1 })];
