@@ -127,6 +127,9 @@ for (const format of QUANT_FORMATS) {
       assert.deepEqual(report.quantized.map((q) => [q.opType, q.weight, q.shape]), [['MatMul', 'w1', [64, 128]], ['MatMul', 'w2', [128, 10]]]);
       assert.deepEqual(report.skipped, []);
       assertNoDeadInitializers(bytes);
+      const ops = readModel(bytes).graph!.node!.map((x) => x.opType);
+      if (format === 'contrib') assert.deepEqual(ops, ['DynamicQuantizeMatMul', 'Relu', 'DynamicQuantizeMatMul'], 'bias Adds folded into the contrib node');
+      if (format === 'integer-ops') assert.equal(ops.filter((x) => x === 'MatMulInteger').length, 2);
       // The quantised model keeps the float model's interface.
       const before = describeModel(mlp.bytes); const after = describeModel(bytes);
       assert.deepEqual([after.inputs, after.outputs], [before.inputs, before.outputs]);

@@ -244,6 +244,8 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const consumers = new Map<string, OnnxTypes.INodeProto[]>();
   for (const n of g.node ?? []) for (const i of n.input ?? []) consumers.set(i, [...(consumers.get(i) ?? []), n]);
   const graphOutputs = new Set((g.output ?? []).map((v) => v.name ?? ''));
+  const readBySubgraphs = new Set<string>();
+  namesReadBySubgraphs(g.node ?? [], readBySubgraphs);
 
   // 1. Pick the nodes.
   const candidates: Candidate[] = [];
@@ -371,7 +373,8 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
       }
     } else if (!isGemm && o.format === 'contrib') {
       const users = consumers.get(y) ?? [];
-      const add = users.length === 1 && !graphOutputs.has(y) && users[0]!.opType === 'Add' && !users[0]!.domain ? users[0]! : null;
+      const sole = users.length === 1 && !graphOutputs.has(y) && !readBySubgraphs.has(y);
+      const add = sole && users[0]!.opType === 'Add' && !users[0]!.domain ? users[0]! : null;
       if (add) {
         const other = add.input![0] === y ? add.input![1]! : add.input![0]!;
         const bInit = initializers.get(other);
