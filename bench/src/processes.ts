@@ -70,13 +70,24 @@ export interface Child {
 }
 
 const live = new Set<Child>();
+const cleanups = new Set<() => void>();
 let handlersInstalled = false;
+
+/** Runs `fn` (synchronously) when the bench exits, however it exits short of SIGKILL. Returns an unregister function. */
+export function onExit(fn: () => void): () => void {
+  installCleanup();
+  cleanups.add(fn);
+  return () => cleanups.delete(fn);
+}
 
 function installCleanup(): void {
   if (handlersInstalled) return;
   handlersInstalled = true;
   process.on('exit', () => {
     for (const c of live) if (!c.hasExited()) c.proc.kill('SIGKILL');
+    for (const fn of cleanups) {
+      try { fn(); } catch { /* best effort at exit */ }
+    }
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {

@@ -13,7 +13,7 @@ import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/runt
 import { rowStats, scrapeFerry, type FerryRowStats } from './ferry-metrics.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { BenchOptions } from './options.js';
-import { allowedCpus, decidePinning, freePort, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
+import { allowedCpus, decidePinning, freePort, onExit, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
 import type { RawResult, RawSpec } from './raw-ort.js';
 import { computeBars, computeRatios, type Bar, type Ratio } from './report.js';
@@ -100,6 +100,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     : `pinning: off (${pinning.reason})`);
   const infos: ModelInfo[] = opts.only.map((m) => modelInfo(m));
   const repoDir = mkdtempSync(join(tmpdir(), 'ferry-bench-models-'));
+  const removeRepo = () => rmSync(repoDir, { recursive: true, force: true });
+  const unregister = onExit(removeRepo);
   const notes: string[] = [];
   try {
     // Ferry gets a repository holding only the versions this run measures, so loading stays short.
@@ -205,7 +207,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     };
   } finally {
     await stopAll();
-    rmSync(repoDir, { recursive: true, force: true });
+    removeRepo();
+    unregister();
   }
 }
 
