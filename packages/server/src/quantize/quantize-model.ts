@@ -34,8 +34,8 @@ export interface QuantizeOptions {
   format?: QuantFormat;
   /**
    * Weights with fewer elements stay float32. Default 65536 (a 256×256 matrix): below it, measured here,
-   * the run-time quantisation of the activations costs more than the int8 MatMul saves (0.8× at 128×128),
-   * and the bytes saved are few. See docs/quantization.md for the sweep.
+   * the run-time quantisation of the activations costs more than the int8 MatMul saves (64×64 runs at
+   * 0.7–1.0× float speed), and the bytes saved are few. See docs/quantization.md for the sweep.
    */
   minElements?: number;
   /** Symmetric int8 weights (zero point 0) when true, asymmetric uint8 when false. Default true. */
