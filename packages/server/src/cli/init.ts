@@ -7,7 +7,7 @@ import semver from 'semver';
 import { stringify } from 'yaml';
 import type { Manifest, TensorDtype } from '@ferry/core';
 import { TENSOR_DTYPES } from '@ferry/core';
-import { checkManifest, MODEL_NAME } from '../repository/index.js';
+import { checkManifest, MODEL_NAME, readManifest } from '../repository/index.js';
 
 export interface InitOptions {
   onnxPath: string;
@@ -15,6 +15,8 @@ export interface InitOptions {
   version?: string;
   repo: string;
   force?: boolean;
+  /** Copy the contract of an existing version (`name@version` in the same repository), e.g. for a quantised build of it. */
+  contractFrom?: string;
 }
 
 const ORT_DTYPES: Record<string, TensorDtype> = { float: 'float32', double: 'float64' };
@@ -58,10 +60,21 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
   if (semver.clean(version) !== version) throw new Error(`invalid version "${version}" (expected a semantic version like 1.0.0)`);
   const dir = resolve(join(o.repo, name, version));
   if (existsSync(join(dir, 'ferry.yaml')) && !o.force) throw new Error(`${dir}/ferry.yaml exists; use --force to overwrite`);
-  const manifest = await manifestFromOnnx(o.onnxPath, name, version);
+  let manifest: Manifest;
+  if (o.contractFrom) {
+    const [fromName, fromVersion] = o.contractFrom.split('@');
+    if (!fromName || !fromVersion || !MODEL_NAME.test(fromName) || semver.clean(fromVersion) !== fromVersion) {
+      throw new Error(`--contract-from takes name@version, got "${o.contractFrom}"`);
+    }
+    const source = readManifest(join(o.repo, fromName, fromVersion, 'ferry.yaml'));
+    manifest = { ...source, name, version, description: `${source.description ?? fromName} (built from ${o.contractFrom}'s contract by ferry init)` };
+    delete (manifest as { model?: string }).model;
+  } else {
+    manifest = await manifestFromOnnx(o.onnxPath, name, version);
+  }
   checkManifest(manifest, join(dir, 'ferry.yaml'));
   mkdirSync(dir, { recursive: true });
   if (resolve(o.onnxPath) !== join(dir, 'model.onnx')) copyFileSync(o.onnxPath, join(dir, 'model.onnx'));
-  writeFileSync(join(dir, 'ferry.yaml'), `# Written by ferry init from the model's own metadata.\n${stringify(manifest, { flow: false })}`);
+  writeFileSync(join(dir, 'ferry.yaml'), `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : 'from the model\'s own metadata'}.\n${stringify(manifest, { flow: false })}`);
   return { dir, manifest };
 }

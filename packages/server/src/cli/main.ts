@@ -10,6 +10,7 @@ import { FerryError, toProblem } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
+import { runQuantizeCli } from '../quantize/index.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -123,8 +124,9 @@ program.command('init <onnx>')
   .option('-V, --model-version <version>', 'semantic version (default 1.0.0)')
   .option('-r, --repo <dir>', 'model repository folder', 'models')
   .option('-f, --force', 'overwrite an existing ferry.yaml')
-  .action(async (onnx: string, o: { name?: string; modelVersion?: string; repo: string; force?: boolean }) => {
-    const { dir } = await initModel({ onnxPath: onnx, repo: o.repo, ...(o.name && { name: o.name }), ...(o.modelVersion && { version: o.modelVersion }), ...(o.force && { force: true }) });
+  .option('--contract-from <name@version>', 'reuse the contract of an existing version (e.g. for its quantised build)')
+  .action(async (onnx: string, o: { name?: string; modelVersion?: string; repo: string; force?: boolean; contractFrom?: string }) => {
+    const { dir } = await initModel({ onnxPath: onnx, repo: o.repo, ...(o.name && { name: o.name }), ...(o.modelVersion && { version: o.modelVersion }), ...(o.force && { force: true }), ...(o.contractFrom && { contractFrom: o.contractFrom }) });
     process.stdout.write(`wrote ${dir}/model.onnx and ${dir}/ferry.yaml\n`);
   });
 
@@ -141,6 +143,12 @@ common(program.command('config').description('print the effective configuration 
     const cfg = configFrom(o);
     process.stdout.write(o.json ? `${JSON.stringify(cfg, null, 2)}\n` : stringify(cfg));
   });
+
+program.command('quantize')
+  .description('INT8-quantise a model: ferry quantize IN.onnx OUT.onnx [--validate DATA] [--max-delta 0.01] (see ferry quantize --help)')
+  .helpOption(false).allowUnknownOption().allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => { process.exitCode = await runQuantizeCli(args); });
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));
