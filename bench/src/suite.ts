@@ -182,6 +182,14 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const ratios = computeRatios(partial, opts, infos);
     const bars = computeBars(partial);
     if (!pinning.enabled) notes.push('unpinned: servers and load generators share all CPUs, so load generation competes with the server');
+    const rowsToCheck: Array<[string, LoadResult]> = [
+      ...load.map((r): [string, LoadResult] => [`${r.model} ${r.target} @${r.connections}`, r]),
+      ...healthz.flatMap((h): Array<[string, LoadResult]> => [[`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main], [`/healthz probe ${h.target}`, h.healthz]]),
+    ];
+    for (const [name, r] of rowsToCheck) {
+      if (r.clientCpu >= 0.9) notes.push(`${name}: the load generator used ${r.clientCpu.toFixed(2)} cores, so it set the pace; the server may have more headroom than this row shows`);
+      if (r.otherCpu !== null && r.otherCpu >= 0.25) notes.push(`${name}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun or use --rounds`);
+    }
     return {
       schema: 'ferry-bench/1',
       startedAt,
