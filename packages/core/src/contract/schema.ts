@@ -154,6 +154,11 @@ export const Sla = Type.Object({
 }, { additionalProperties: false });
 
 export const Runtime = Type.Object({
+  /**
+   * `worker` (default): sessions live in worker threads, never blocking HTTP. `inline`: on the main
+   * thread, for tiny models where measurement shows the thread hop costs more than the inference.
+   */
+  placement: Type.Optional(Type.Union([Type.Literal('worker'), Type.Literal('inline')])),
   intraOpThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
   interOpThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),
   graphOptimizationLevel: Type.Optional(Type.Union([

@@ -79,9 +79,15 @@ function writeValue(out: Float32Array | Float64Array | ArrayLike<number>, offset
   return finite;
 }
 
+/** True for typed arrays that take plain numbers (not bigint, not string tensors). */
+function isNumberArray(out: TensorValue['data']): out is Float32Array {
+  return !Array.isArray(out) && !(out instanceof BigInt64Array) && !(out instanceof BigUint64Array);
+}
+
 /** Flattens a nested array row into `out` starting at `offset`, checking it against `dims`. */
 function flattenRow(value: unknown, dims: readonly number[], out: TensorValue['data'], offset: number, pointer: string, issues: FieldIssue[]): number {
   let written = 0;
+  const numeric = isNumberArray(out);
   const walk = (v: unknown, depth: number, p: string): boolean => {
     if (depth === dims.length) {
       if (Array.isArray(v)) { issues.push({ pointer: p, reason: `expected a scalar at depth ${depth}, got an array` }); return false; }
@@ -92,6 +98,19 @@ function flattenRow(value: unknown, dims: readonly number[], out: TensorValue['d
     }
     if (!Array.isArray(v)) { issues.push({ pointer: p, reason: `expected an array of length ${dims[depth]} at depth ${depth}` }); return false; }
     if (v.length !== dims[depth]) { issues.push({ pointer: p, reason: `expected length ${dims[depth]}, got ${v.length}` }); return false; }
+    if (numeric && depth === dims.length - 1) {
+      // Hot path for the innermost row: one native copy once every element is a finite number.
+      let ok = true;
+      for (let i = 0; i < v.length; i++) {
+        const x = v[i];
+        if (typeof x !== 'number' || !Number.isFinite(x)) { ok = false; break; }
+      }
+      if (ok) {
+        out.set(v as number[], offset + written);
+        written += v.length;
+        return true;
+      }
+    }
     for (let i = 0; i < v.length; i++) if (!walk(v[i], depth + 1, `${p}/${i}`)) return false;
     return true;
   };

@@ -60,11 +60,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly queueDepth = new Gauge({
+  /** Read at scrape time (set by the model service), so the hot path writes nothing for this gauge. */
+  queueDepthSource: (() => Iterable<readonly [{ model: string; version: string }, number]>) | undefined;
+
+  readonly queueDepth: Gauge<'model' | 'version'> = new Gauge({
     name: 'ferry_queue_depth',
     help: 'Requests waiting in a model\'s batching queue',
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
+    collect: () => {
+      for (const [labels, depth] of this.queueDepthSource?.() ?? []) this.queueDepth.set(labels, depth);
+    },
   });
 
   readonly cacheRequests = new Counter({

@@ -14,6 +14,7 @@ import { ManifestError } from '../repository/manifest.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
 import type { IoMeta } from './protocol.js';
 import { WorkerPool } from './pool.js';
+import { InlineSessions } from './inline.js';
 import { sessionOptionsFor } from './session-options.js';
 import { compileRequestValidator, type RequestValidator } from './validation.js';
 import { DynamicBatcher } from '../batching/index.js';
@@ -70,6 +71,7 @@ export class ModelService {
   readonly pool: WorkerPool;
   readonly limits: RequestLimits;
   private readonly predictor: Predictor;
+  private readonly inline = new InlineSessions();
 
   constructor(
     private readonly cfg: FerryConfig,
@@ -94,8 +96,9 @@ export class ModelService {
         preferredBatchSizes: b.preferredBatchSizes ?? [],
         maxQueueDepth: b.maxQueueDepth ?? cfg.inference.defaultMaxQueueDepth,
         ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
-        concurrency: Math.min(b.instances ?? 1, workers),
-      }, (feeds) => this.pool.run(v.key, feeds), (stats) => {
+        // Inline runs hold the main thread, so one at a time.
+        concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
+      }, (feeds) => (m.runtime?.placement === 'inline' ? this.inline.run(v.key, feeds) : this.pool.run(v.key, feeds)), (stats) => {
         metrics.batchSize.observe(labels, stats.rows);
         for (const q of stats.queueMs) metrics.queueDuration.observe(labels, q / 1000);
         metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
@@ -123,6 +126,8 @@ export class ModelService {
       metrics.modelReady.set(labels, 0);
       metrics.breakerState.set(labels, 0);
     }
+    // Queue depth is read when Prometheus scrapes, not written on every request.
+    metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache);
   }
 
@@ -135,7 +140,9 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
-      const loaded = await this.pool.load(v.key, v.modelPath, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1);
+      const inline = m.runtime?.placement === 'inline';
+      const options = sessionOptionsFor(this.cfg, m);
+      const loaded = inline ? await this.inline.load(v.key, v.modelPath, options) : await this.pool.load(v.key, v.modelPath, options, m.batching?.instances ?? 1);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
@@ -145,7 +152,9 @@ export class ModelService {
       const warmInstances = lv.validator.check(warm, '/warmup/instances');
       const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
       for (let r = 0; r < runs; r++) {
-        const times = await this.pool.runOnEach(v.key, () => lv.encoder.encode(warmInstances));
+        const times = inline
+          ? [(await this.inline.run(v.key, lv.encoder.encode(warmInstances))).inferMs]
+          : await this.pool.runOnEach(v.key, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
       }
       lv.warmupMs = performance.now() - t0;
@@ -242,6 +251,7 @@ export class ModelService {
 
   async dispose(): Promise<void> {
     for (const lv of this.versions.values()) lv.batcher.close();
+    await this.inline.dispose();
     await this.pool.dispose();
   }
 }

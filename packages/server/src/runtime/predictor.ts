@@ -80,7 +80,6 @@ export class Predictor {
       if (e instanceof FerryError && e.code === 'server-overloaded') this.metrics.shed.inc(labels);
       throw e;
     }
-    this.metrics.queueDepth.set(labels, lv.batcher.depth);
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -101,7 +100,6 @@ export class Predictor {
       throw e;
     } finally {
       clearTimeout(timer);
-      this.metrics.queueDepth.set(labels, lv.batcher.depth);
     }
   }
 

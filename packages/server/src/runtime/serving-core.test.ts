@@ -219,3 +219,24 @@ describe('single flight', () => {
     } finally { await t.close(); }
   });
 });
+
+describe('placement', () => {
+  test('a model placed inline answers the same as in a worker, batched, without touching the pool', async () => {
+    const t = await startTestServer([
+      { name: 'inline', version: '1.0.0', files: { ...lin, manifest: { ...lin.manifest, runtime: { placement: 'inline' }, batching: { maxBatchSize: 8, maxQueueDelayUs: 5000 } } } },
+      { name: 'worker', version: '1.0.0', files: lin },
+    ], { 'runtime.workers': 1 });
+    try {
+      const xs = Array.from({ length: 6 }, (_, i) => Array.from({ length: 8 }, (_, c) => i - c / 3));
+      const a = await Promise.all(xs.map((x) => t.server.app.inject(post('/v1/models/inline/predict', { instances: [{ x }] }))));
+      const b = await Promise.all(xs.map((x) => t.server.app.inject(post('/v1/models/worker/predict', { instances: [{ x }] }))));
+      a.forEach((r, i) => {
+        assert.equal(r.statusCode, 200, r.body);
+        assert.deepEqual(r.json().predictions, b[i]!.json().predictions);
+        assert.ok(Math.abs(r.json().predictions[0].value - lin.reference({ x: xs[i]! })[0]!) < 1e-4);
+      });
+      const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
+      assert.ok(metric(metrics, 'ferry_batch_size_count', 'model="inline"') < 6, 'inline requests are batched too');
+    } finally { await t.close(); }
+  });
+});
