@@ -9,8 +9,9 @@ import { MODELS_DIR } from './lib/paths.js';
 import { flightDelay } from './flight-delay/train.js';
 import { mlpBench } from './mlp-bench/build.js';
 import { spam } from './spam/train.js';
+import { sileroVad } from './silero-vad/build.js';
 
-export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam];
+export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam, sileroVad];
 
 export interface BuildAllOptions {
   force?: boolean;

@@ -8,3 +8,7 @@ export * from './tensor.js';
 export * from './preprocess/registry.js';
 export * from './preprocess/encoder.js';
 export * from './postprocess/decode.js';
+export * from './preprocess/steps-image.js';
+export * from './preprocess/steps-audio.js';
+export * from './postprocess/ctc.js';
+export * from './pipelines/index.js';

@@ -94,7 +94,7 @@ function meanInside(map: ArrayLike<number>, width: number, height: number, quad:
  * @example dbPostprocess(output.data, output.dims[3], output.dims[2], { unclipRatio: 1.5 })
  */
 export function dbPostprocess(map: ArrayLike<number>, width: number, height: number, options: DbOptions = {}): DetectedBox[] {
-  const o = { ...DB_DEFAULTS, ...options };
+  const o = { ...DB_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<DbOptions>;
   if (map.length < width * height) throw new RangeError(`a ${width}x${height} map needs ${width * height} values, got ${map.length}`);
   const mask = new Uint8Array(width * height);
   for (let i = 0; i < mask.length; i++) mask[i] = map[i]! > o.threshold ? 1 : 0;
