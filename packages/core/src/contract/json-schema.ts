@@ -52,6 +52,10 @@ export function featureSchema(f: Feature, batchable: boolean, limits: RequestLim
       return { type: 'string', ...(f.minLength !== undefined && { minLength: f.minLength }), maxLength: Math.min(f.maxLength ?? Infinity, limits.maxStringLength), ...doc };
     case 'tensor':
       return { ...tensorRowSchema(f, batchable, limits), 'x-ferry-dtype': f.dtype, 'x-ferry-shape': f.shape, ...doc };
+    case 'image': {
+      const maxLength = Math.min(limits.maxStringLength, f.maxBytes !== undefined ? Math.ceil(f.maxBytes / 3) * 4 : Infinity);
+      return { type: 'string', contentEncoding: 'base64', minLength: 1, ...(Number.isFinite(maxLength) && { maxLength }), ...(f.formats && { 'x-ferry-formats': f.formats }), ...doc };
+    }
   }
 }
 

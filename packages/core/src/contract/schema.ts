@@ -69,8 +69,19 @@ export const TensorFeature = Type.Object({
   shape: Type.Array(Type.Integer({ minimum: -1 }), { minItems: 0 }),
 }, { additionalProperties: false });
 
+/** An encoded picture: base64 text in JSON (or the raw request body), decoded on the server. */
+export const ImageFeature = Type.Object({
+  ...common,
+  type: Type.Literal('image'),
+  formats: Type.Optional(Type.Array(Type.Union(['png', 'jpeg', 'webp', 'gif', 'tiff'].map((f) => Type.Literal(f))), { minItems: 1, uniqueItems: true })),
+  /** Largest width × height accepted (decompression bombs are refused before decoding). */
+  maxPixels: Type.Optional(Type.Integer({ minimum: 1 })),
+  /** Largest encoded size accepted, in bytes. */
+  maxBytes: Type.Optional(Type.Integer({ minimum: 1 })),
+}, { additionalProperties: false });
+
 export const Feature = Type.Union([
-  NumberFeature, IntegerFeature, BooleanFeature, CategoryFeature, StringFeature, TensorFeature,
+  NumberFeature, IntegerFeature, BooleanFeature, CategoryFeature, StringFeature, TensorFeature, ImageFeature,
 ]);
 
 /** One step of a column's preprocessing pipeline: an op name from the step registry plus its parameters. */
@@ -91,7 +102,9 @@ export const TensorBinding = Type.Object({
 }, { additionalProperties: false });
 
 export const Output = Type.Object({
-  name: Type.String({ minLength: 1, description: 'ONNX output name' }),
+  name: Type.String({ minLength: 1, description: 'ONNX output name (or, for a pipeline, the name of its result)' }),
+  /** What a pipeline output holds, e.g. `ocr-lines`. */
+  kind: Type.Optional(Type.String()),
   dtype: Type.Optional(Dtype),
   shape: Type.Optional(Type.Array(Type.Integer({ minimum: -1 }))),
   description: Type.Optional(Type.String()),
@@ -173,6 +186,29 @@ export const Warmup = Type.Object({
   runs: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
 }, { additionalProperties: false });
 
+const PipelineModel = Type.Object({
+  /** ONNX file inside the version folder. */
+  model: Type.String({ minLength: 1 }),
+  input: Type.String({ minLength: 1 }),
+  output: Type.String({ minLength: 1 }),
+}, { additionalProperties: false });
+
+/** A multi-model pipeline run by a built-in handler instead of a single model and preprocess section. */
+export const Pipeline = Type.Object({
+  kind: Type.Literal('ocr'),
+  detector: PipelineModel,
+  recognizer: PipelineModel,
+  charset: Type.Object({
+    file: Type.String({ minLength: 1 }),
+    /** `paddleocr`: blank first, then one symbol a line, then a space when `spaceChar`. */
+    format: Type.Literal('paddleocr'),
+    blankIndex: Type.Optional(Type.Integer({ minimum: 0 })),
+    spaceChar: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false }),
+  /** Parameters of the handler (for OCR: @ferry/core's OcrParams). */
+  params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+}, { additionalProperties: false });
+
 export const Manifest = Type.Object({
   name: Type.Optional(Name),
   version: Type.Optional(Type.String()),
@@ -183,6 +219,7 @@ export const Manifest = Type.Object({
   preprocess: Type.Optional(Type.Array(TensorBinding, { minItems: 1 })),
   outputs: Type.Array(Output, { minItems: 1 }),
   postprocess: Type.Optional(Postprocess),
+  pipeline: Type.Optional(Pipeline),
   batching: Type.Optional(Batching),
   cache: Type.Optional(Cache),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -203,6 +240,8 @@ export type CategoryFeature = Static<typeof CategoryFeature>;
 export type StringFeature = Static<typeof StringFeature>;
 export type BooleanFeature = Static<typeof BooleanFeature>;
 export type TensorFeature = Static<typeof TensorFeature>;
+export type ImageFeature = Static<typeof ImageFeature>;
+export type Pipeline = Static<typeof Pipeline>;
 /** A step: its `op` and any parameters (validated by the step itself at compile time). */
 export type Step = { op: string; [param: string]: unknown };
 export type Column = Static<typeof Column>;

@@ -34,7 +34,7 @@ function initialShape(f: Feature): ValueShape {
     case 'number': case 'integer': case 'boolean': return { kind: 'scalar' };
     case 'category': return { kind: 'category' };
     case 'string': return { kind: 'string' };
-    case 'tensor': return { kind: 'any' };
+    case 'tensor': case 'image': return { kind: 'any' };
   }
 }
 
@@ -44,6 +44,7 @@ function compileBinding(b: TensorBinding, features: Map<string, Feature>, bi: nu
     const feature = features.get(c.feature);
     if (!feature) throw new ContractError(`${path}/feature`, `unknown feature "${c.feature}"`);
     if (feature.type === 'tensor') throw new ContractError(`${path}/feature`, `tensor feature "${c.feature}" cannot be a column; it feeds its input directly`);
+    if (feature.type === 'image') throw new ContractError(`${path}/feature`, `image feature "${c.feature}" cannot be a column; images feed a pipeline`);
     let shape = initialShape(feature);
     const specs = c.steps ?? (feature.type === 'category' ? [{ op: 'index' }] : feature.type === 'string' ? [] : [{ op: 'identity' }]);
     const steps = specs.map((s, si) => {
@@ -150,6 +151,8 @@ export function compileEncoder(manifest: Manifest): Encoder {
   const bindings = (manifest.preprocess ?? []).map((b, i) => compileBinding(b, features, i));
   const bound = new Set(bindings.flatMap((b) => b.columns.map((c) => c.feature.name)));
   const tensorFeatures = manifest.inputs.filter((f): f is TensorFeature => f.type === 'tensor');
+  const images = manifest.inputs.filter((f) => f.type === 'image');
+  if (images.length) throw new ContractError('/inputs', `image input "${images[0]!.name}" needs a \`pipeline\` section (e.g. kind: ocr)`);
   const unbound = manifest.inputs.filter((f) => f.type !== 'tensor' && !bound.has(f.name));
   if (unbound.length) {
     throw new ContractError('/preprocess', `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`);

@@ -47,6 +47,7 @@ export function describeVersion(deps: ServerDeps, v: ModelVersion) {
 
 /** Reads the instances from a v1 predict body: `{instances: [...]}` or `{inputs: {...}}`. */
 export function instancesFromBody(body: unknown): { instances: unknown; base: string } {
+  if (Buffer.isBuffer(body)) throw new FerryError('unsupported-media-type', { detail: 'this model takes JSON: {"instances": [...]}; raw bodies are for image models' });
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw invalidInput([{ pointer: '', reason: 'expected a JSON object with "instances" (rows) or "inputs" (columns)' }]);
   }
@@ -70,6 +71,7 @@ export function requestTimeout(raw: string | string[] | undefined): number | und
 }
 
 export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
+  app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
     const v = deps.repository.resolve(req.params.model, req.params.version);
     req.ferryModel = v;
@@ -88,7 +90,9 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
 
   const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
     const v = resolve(req);
-    const { instances, base } = instancesFromBody(req.body);
+    // An image model also takes the picture itself as the body (Content-Type: image/*).
+    const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
+    const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
     const r = await deps.service.predict(v, instances, base, timeoutMs === undefined ? {} : { timeoutMs });
     reply.header('ferry-model-version', r.version.version);

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { Manifest, compileDecoder, compileEncoder, ContractError, type Manifest as ManifestT } from '@ferry/core';
+import { Manifest, compileDecoder, compileEncoder, ContractError, OCR_DEFAULTS, resolveOcrParams, type Manifest as ManifestT, type OcrParams } from '@ferry/core';
 
 export class ManifestError extends Error {
   readonly file: string;
@@ -77,6 +77,10 @@ export function checkManifest(data: unknown, file: string): ManifestT {
     throw new ManifestError(file, best.path, best.message);
   }
   const m = data as ManifestT;
+  if (m.pipeline) {
+    checkPipeline(m, file);
+    return m;
+  }
   try {
     compileEncoder(m);
     compileDecoder(m);
@@ -85,6 +89,20 @@ export function checkManifest(data: unknown, file: string): ManifestT {
     throw e;
   }
   return m;
+}
+
+/** A pipeline version takes one image and answers one result; its parameters are checked now, not at the first request. */
+function checkPipeline(m: ManifestT, file: string): void {
+  if (m.preprocess) throw new ManifestError(file, '/preprocess', 'a pipeline does its own preprocessing; remove this section');
+  if (m.inputs.length !== 1 || m.inputs[0]!.type !== 'image') throw new ManifestError(file, '/inputs', `an ${m.pipeline!.kind} pipeline takes exactly one input of type image`);
+  if (m.outputs.length !== 1) throw new ManifestError(file, '/outputs', 'a pipeline answers exactly one output');
+  try {
+    resolveOcrParams({ ...(m.pipeline!.params as Partial<OcrParams>), labels: ['', 'a'] });
+  } catch (e) {
+    throw new ManifestError(file, '/pipeline/params', (e as Error).message);
+  }
+  const unknown = Object.keys(m.pipeline!.params ?? {}).filter((k) => !(k in OCR_DEFAULTS));
+  if (unknown.length) throw new ManifestError(file, `/pipeline/params/${unknown[0]}`, `unknown OCR parameter; known: ${Object.keys(OCR_DEFAULTS).join(', ')}`);
 }
 
 export function readManifest(file: string): ManifestT {

@@ -88,9 +88,19 @@ export function loadModelEntry(root: string, name: string): ModelEntry {
     const manifest = readManifest(manifestFile);
     if (manifest.name !== undefined && manifest.name !== name) throw new ManifestError(manifestFile, '/name', `"${manifest.name}" does not match the folder name "${name}"`);
     if (manifest.version !== undefined && manifest.version !== d.name) throw new ManifestError(manifestFile, '/version', `"${manifest.version}" does not match the folder name "${d.name}"`);
-    const modelPath = resolve(vdir, manifest.model ?? 'model.onnx');
-    if (!modelPath.startsWith(resolve(vdir) + sep)) throw new ManifestError(manifestFile, '/model', 'must name a file inside the version folder');
-    if (!existsSync(modelPath) || !statSync(modelPath).isFile()) throw new ManifestError(manifestFile, '/model', `model file ${modelPath} does not exist`);
+    const inside = (rel: string, where: string): string => {
+      const path = resolve(vdir, rel);
+      if (!path.startsWith(resolve(vdir) + sep)) throw new ManifestError(manifestFile, where, 'must name a file inside the version folder');
+      if (!existsSync(path) || !statSync(path).isFile()) throw new ManifestError(manifestFile, where, `file ${path} does not exist`);
+      return path;
+    };
+    const p = manifest.pipeline;
+    if (p) {
+      inside(p.recognizer.model, '/pipeline/recognizer/model');
+      inside(p.charset.file, '/pipeline/charset/file');
+    }
+    // For a pipeline the detector stands for the version's artifact.
+    const modelPath = p ? inside(p.detector.model, '/pipeline/detector/model') : inside(manifest.model ?? 'model.onnx', '/model');
     const cardFile = join(vdir, 'card.md');
     versions.push({
       name, version: d.name, key: `${name}@${d.name}`, dir: vdir, modelPath, manifest,

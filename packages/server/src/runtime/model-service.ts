@@ -2,8 +2,10 @@
 // predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
 // nothing else touches ONNX Runtime.
 import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import {
-  compileDecoder, compileEncoder, elementCount, InputError, isBatchable,
+  compileDecoder, compileEncoder, elementCount, InputError, isBatchable, paddleOcrLabels,
   type Decoder, type Encoder, type Instance, type Manifest, type Prediction, type RequestLimits, type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
@@ -12,7 +14,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../monitoring/metrics.js';
 import { ManifestError } from '../repository/manifest.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
-import type { IoMeta } from './protocol.js';
+import type { IoMeta, PipelineSpec, RawImage } from './protocol.js';
 import { WorkerPool } from './pool.js';
 import { InlineSessions } from './inline.js';
 import { sessionOptionsFor } from './session-options.js';
@@ -37,9 +39,19 @@ export interface LoadedVersion {
   warmupMs?: number;
   readonly batcher: DynamicBatcher;
   readonly breaker: CircuitBreaker;
+  /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
+  pipeline?: PipelineSpec;
 }
 
 export type { PredictOptions, PredictResult } from './predictor.js';
+
+/** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
+function warmupImage(): RawImage {
+  const width = 320, height = 96;
+  const data = new Uint8Array(width * height * 3).fill(255);
+  for (let y = 36; y < 60; y++) for (let x = 60; x < 260; x++) data.fill(20, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  return { width, height, channels: 3, data };
+}
 
 /** A representative instance built from the contract, for warm-up when the manifest gives none. */
 export function syntheticInstance(m: Manifest): Instance {
@@ -86,7 +98,8 @@ export class ModelService {
     for (const v of repository.allVersions()) {
       const m = v.manifest;
       const labels = { model: v.name, version: v.version };
-      const encoder = compileEncoder(m);
+      // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
+      const encoder = compileEncoder(m.pipeline ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
       const b = m.batching ?? {};
       const batchOn = encoder.batchable && b.enabled !== false;
       const batcher = new DynamicBatcher({
@@ -128,7 +141,7 @@ export class ModelService {
     }
     // Queue depth is read when Prometheus scrapes, not written on every request.
     metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
-    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache);
+    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool);
   }
 
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
@@ -140,6 +153,10 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
+      if (m.pipeline) {
+        await this.loadPipeline(lv);
+        return;
+      }
       const inline = m.runtime?.placement === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
       const loaded = inline ? await this.inline.load(v.key, v.modelPath, options) : await this.pool.load(v.key, v.modelPath, options, m.batching?.instances ?? 1);
@@ -170,6 +187,38 @@ export class ModelService {
         ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
         : e;
     }
+  }
+
+  private async loadPipeline(lv: LoadedVersion): Promise<void> {
+    const v = lv.version;
+    const m = v.manifest;
+    const p = m.pipeline!;
+    const file = `${v.dir}/ferry.yaml`;
+    const labels = paddleOcrLabels(readFileSync(join(v.dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar ?? true });
+    const spec: PipelineSpec = {
+      kind: p.kind,
+      detector: { path: join(v.dir, p.detector.model), input: p.detector.input, output: p.detector.output },
+      recognizer: { path: join(v.dir, p.recognizer.model), input: p.recognizer.input, output: p.recognizer.output },
+      labels,
+      params: { ...(p.params ?? {}), ...(p.charset.blankIndex !== undefined && { blankIndex: p.charset.blankIndex }) },
+    };
+    const loaded = await this.pool.load(v.key, spec.detector.path, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1, spec);
+    if (!loaded.inputs.some((i) => i.name === spec.detector.input)) throw new ManifestError(file, '/pipeline/detector/input', `the detector has inputs ${loaded.inputs.map((i) => i.name).join(', ')}`);
+    if (!loaded.outputs.some((o) => o.name === spec.recognizer.output)) throw new ManifestError(file, '/pipeline/recognizer/output', `the recogniser has outputs ${loaded.outputs.map((o) => o.name).join(', ')}`);
+    lv.inputs = loaded.inputs;
+    lv.outputs = loaded.outputs;
+    lv.loadMs = loaded.loadMs;
+    lv.pipeline = spec;
+    // Warm both networks: a white strip with a dark bar is found by the detector and read by the recogniser.
+    const t0 = performance.now();
+    const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+    for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(v.key, warmupImage());
+    lv.warmupMs = performance.now() - t0;
+    lv.state = 'ready';
+    this.metrics.modelReady.set({ model: v.name, version: v.version }, 1);
+    this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
+    this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'warmup' }, lv.warmupMs / 1000);
+    this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(lv.warmupMs) }, 'pipeline ready');
   }
 
   /** Refuses a manifest whose tensors do not match the ONNX model's own inputs and outputs. */

@@ -5,7 +5,7 @@ import { Worker } from 'node:worker_threads';
 import type { TensorValue } from '@ferry/core';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import type { FromWorker, IoMeta, ToWorker } from './protocol.js';
+import type { FromWorker, IoMeta, PipelineSpec, RawImage, ToWorker } from './protocol.js';
 import type { OrtSessionOptions } from './session-options.js';
 
 interface Pending {
@@ -50,7 +50,7 @@ function transferList(feeds: Record<string, TensorValue>): ArrayBuffer[] {
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number }>();
+  private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }>();
   private nextId = 1;
   private disposed = false;
   private readonly log: Logger | undefined;
@@ -84,7 +84,7 @@ export class WorkerPool {
       this.slots[index] = fresh;
       for (const key of slot.models) {
         const l = this.loads.get(key);
-        if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options })
+        if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options, ...(l.pipeline && { pipeline: l.pipeline }) })
           .then(() => fresh.models.add(key))
           .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
       }
@@ -106,12 +106,12 @@ export class WorkerPool {
   }
 
   /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
-  async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1): Promise<LoadedModel> {
+  async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1, pipeline?: PipelineSpec): Promise<LoadedModel> {
     const n = Math.min(Math.max(1, instances), this.slots.length);
     const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
     chosen.forEach((s) => s.assigned++);
-    this.loads.set(key, { modelPath, options, instances: n });
-    const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options })));
+    this.loads.set(key, { modelPath, options, instances: n, ...(pipeline && { pipeline }) });
+    const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })));
     chosen.forEach((s) => s.models.add(key));
     const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
     return { key, inputs: first.inputs, outputs: first.outputs, loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)), workers: chosen.map((s) => s.index) };
@@ -126,11 +126,29 @@ export class WorkerPool {
     }));
   }
 
-  /** Runs one inference on the least busy worker holding `key`. */
-  async run(key: string, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<RunResult> {
+  /** Runs a pipeline (e.g. OCR) on one image, on the least busy worker holding it. */
+  async runPipeline(key: string, image: RawImage): Promise<{ result: unknown; inferMs: number }> {
+    const best = this.leastBusy(key);
+    best.inFlight++;
+    try {
+      const reply = await this.send(best, { type: 'pipeline', id: 0, key, image }, [image.data.buffer as ArrayBuffer]);
+      const r = reply as Extract<FromWorker, { type: 'pipeline-result' }>;
+      return { result: r.result, inferMs: r.inferMs };
+    } finally {
+      best.inFlight--;
+    }
+  }
+
+  private leastBusy(key: string): Slot {
     let best: Slot | undefined;
     for (const s of this.slots) if (s.models.has(key) && (!best || s.inFlight < best.inFlight)) best = s;
     if (!best) throw new FerryError('model-not-ready', { detail: `model ${key} is not loaded` });
+    return best;
+  }
+
+  /** Runs one inference on the least busy worker holding `key`. */
+  async run(key: string, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<RunResult> {
+    const best = this.leastBusy(key);
     best.inFlight++;
     try {
       const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(feeds));

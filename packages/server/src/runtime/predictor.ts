@@ -2,7 +2,9 @@
 // instances → encode the rest → dynamic batcher → worker thread → decode → cache store. Around the
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
-import { elementCount, InputError, type Instance, type Prediction, type TensorValue } from '@ferry/core';
+import { elementCount, InputError, type ImageFeature, type Instance, type Prediction, type TensorValue } from '@ferry/core';
+import { decodeImage } from './image-decode.js';
+import type { WorkerPool } from './pool.js';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../monitoring/metrics.js';
@@ -45,6 +47,7 @@ export class Predictor {
     private readonly metrics: Metrics,
     private readonly usable: (v: ModelVersion) => LoadedVersion,
     private readonly cache: PredictionCache | undefined,
+    private readonly pool: WorkerPool,
   ) {}
 
   private timeoutFor(lv: LoadedVersion, requested: number | undefined): number {
@@ -103,8 +106,41 @@ export class Predictor {
     }
   }
 
+  /** A pipeline version (e.g. OCR): each instance's image is decoded here and run whole in a worker. */
+  private async predictPipeline(lv: LoadedVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
+    const v = lv.version;
+    const feature = v.manifest.inputs[0] as ImageFeature;
+    const output = v.manifest.outputs[0]!.name;
+    if (!Array.isArray(raw) || raw.length === 0) throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
+    if (raw.length > this.cfg.limits.maxInstances) {
+      throw new FerryError('too-many-instances', { detail: `${raw.length} instances sent; the limit (limits.maxInstances) is ${this.cfg.limits.maxInstances}`, extra: { limit: this.cfg.limits.maxInstances } });
+    }
+    raw.forEach((inst, i) => {
+      if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
+      const extra = Object.keys(inst).find((k) => k !== feature.name);
+      if (extra !== undefined) throw invalidInput([{ pointer: `${base}/${i}/${extra}`, reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"` }]);
+      if (!(feature.name in inst)) throw invalidInput([{ pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` }]);
+    });
+    const images = await Promise.all((raw as Array<Record<string, unknown>>).map((inst, i) => decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`)));
+    const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
+    const predictions: Prediction[] = [];
+    const deadline = performance.now() + timeoutMs;
+    for (const image of images) {
+      let timer: NodeJS.Timeout | undefined;
+      const left = Math.max(1, deadline - performance.now());
+      const r = await Promise.race([
+        this.pool.runPipeline(v.key, image),
+        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new FerryError('timeout', { detail: `${v.key} did not answer within ${timeoutMs} ms` })), left); }),
+      ]).finally(() => clearTimeout(timer));
+      this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, r.inferMs / 1000);
+      predictions.push({ [output]: r.result });
+    }
+    return { version: v, predictions };
+  }
+
   async predict(v: ModelVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
     const lv = this.usable(v);
+    if (lv.pipeline) return this.predictPipeline(lv, raw, base, opts);
     const instances = lv.validator.check(raw, base);
     const m = v.manifest;
     const caching = m.cache?.enabled === true;

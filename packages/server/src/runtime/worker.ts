@@ -5,8 +5,12 @@ import { performance } from 'node:perf_hooks';
 import type * as ort from 'onnxruntime-node';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { createSession, describeIo, runSession } from './ort-session.js';
+import { runOcr, type OcrParams, type TensorValue } from '@ferry/core';
+import type { PipelineSpec } from './protocol.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
+interface LoadedPipeline { spec: PipelineSpec; detector: ort.InferenceSession; recognizer: ort.InferenceSession }
+const pipelines = new Map<string, LoadedPipeline>();
 /** Runs not yet returned: ONNX Runtime starts a run on a later tick, so a release must wait for them. */
 const running = new Set<Promise<unknown>>();
 const settle = () => Promise.allSettled([...running]);
@@ -20,6 +24,15 @@ async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case 'load': {
       const t0 = performance.now();
+      if (msg.pipeline) {
+        const spec = msg.pipeline;
+        const [detector, recognizer] = await Promise.all([createSession(spec.detector.path, msg.options), createSession(spec.recognizer.path, msg.options)]);
+        const previous = pipelines.get(msg.key);
+        pipelines.set(msg.key, { spec, detector, recognizer });
+        if (previous) { await settle(); await previous.detector.release(); await previous.recognizer.release(); }
+        post({ type: 'loaded', id: msg.id, inputs: describeIo(detector.inputMetadata), outputs: describeIo(recognizer.outputMetadata), loadMs: performance.now() - t0 });
+        return;
+      }
       const old = sessions.get(msg.key);
       const session = await createSession(msg.modelPath, msg.options);
       sessions.set(msg.key, session);
@@ -42,7 +55,29 @@ async function handle(msg: ToWorker): Promise<void> {
         sessions.delete(key);
         await s.release();
       }
+      for (const [key, p] of pipelines) {
+        pipelines.delete(key);
+        await p.detector.release();
+        await p.recognizer.release();
+      }
       post({ type: 'unloaded', id: msg.id });
+      return;
+    }
+    case 'pipeline': {
+      const p = pipelines.get(msg.key);
+      if (!p) throw Object.assign(new Error(`pipeline ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
+      const t0 = performance.now();
+      const step = (session: ort.InferenceSession, io: { input: string; output: string }) => async (t: TensorValue): Promise<TensorValue> => {
+        const run = runSession(session, { [io.input]: t }, [io.output]);
+        running.add(run);
+        const r = await run.finally(() => running.delete(run));
+        return r.outputs[io.output]!;
+      };
+      const lines = await runOcr(msg.image, {
+        detect: step(p.detector, p.spec.detector),
+        recognize: step(p.recognizer, p.spec.recognizer),
+      }, { ...(p.spec.params as Partial<OcrParams>), labels: p.spec.labels });
+      post({ type: 'pipeline-result', id: msg.id, result: lines, inferMs: performance.now() - t0 });
       return;
     }
     case 'run': {
