@@ -3,6 +3,7 @@
 // Usage: node raw-ort.js '<RawSpec JSON>'; prints one RawResult JSON line.
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
+import { machineBusySeconds } from './proc-stat.js';
 import { summarize } from './stats.js';
 import { encodedBatch, modelInfo } from './workloads.js';
 
@@ -23,6 +24,8 @@ export interface RawResult {
   rowsPerS: number;
   p50CallMs: number;
   p99CallMs: number;
+  /** CPU used by everything else on the machine meanwhile, in cores (see LoadResult.otherCpu). */
+  otherCpu: number | null;
 }
 
 async function main(): Promise<void> {
@@ -36,6 +39,8 @@ async function main(): Promise<void> {
   do await session.run(feeds); while (performance.now() < warmEnd);
 
   const times: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const machine0 = machineBusySeconds();
   const t0 = performance.now();
   const end = t0 + spec.seconds * 1000;
   let now = t0;
@@ -46,6 +51,8 @@ async function main(): Promise<void> {
     times.push(now - s);
   }
   const seconds = (now - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const machine1 = machineBusySeconds();
   const lat = summarize(times);
   const result: RawResult = {
     model: spec.model,
@@ -56,6 +63,7 @@ async function main(): Promise<void> {
     rowsPerS: (times.length * spec.batch) / seconds,
     p50CallMs: lat.p50Ms,
     p99CallMs: lat.p99Ms,
+    otherCpu: machine0 !== null && machine1 !== null ? Math.max(0, (machine1 - machine0) / seconds - (cpu.user + cpu.system) / 1e6 / seconds) : null,
   };
   await session.release();
   process.stdout.write(`${JSON.stringify(result)}\n`);

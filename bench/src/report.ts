@@ -100,9 +100,9 @@ export function formatReport(r: BenchReport): string {
   out.push(`one instance per request; ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}`);
   out.push('');
   out.push('Raw ONNX Runtime, in process (Ferry session options), input pre-encoded');
-  out.push(table(['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms'],
-    r.raw.map((x) => [x.model, String(x.batch), n0(x.callsPerS), n0(x.rowsPerS), ms(x.p50CallMs), ms(x.p99CallMs)]),
-    [false, true, true, true, true, true]));
+  out.push(table(['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms', 'other CPU'],
+    r.raw.map((x) => [x.model, String(x.batch), n0(x.callsPerS), n0(x.rowsPerS), ms(x.p50CallMs), ms(x.p99CallMs), cores(x.otherCpu)]),
+    [false, true, true, true, true, true, true]));
   out.push('');
   out.push('Served over HTTP (POST /v1/models/{model}/predict, autocannon in its own process)');
   const ranged = r.load.some((x) => x.rpsRounds);

@@ -186,6 +186,9 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       ...load.map((r): [string, LoadResult] => [`${r.model} ${r.target} @${r.connections}`, r]),
       ...healthz.flatMap((h): Array<[string, LoadResult]> => [[`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main], [`/healthz probe ${h.target}`, h.healthz]]),
     ];
+    for (const r of raw) {
+      if (r.otherCpu !== null && r.otherCpu >= 0.25) notes.push(`raw ORT ${r.model} batch ${r.batch}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun`);
+    }
     for (const [name, r] of rowsToCheck) {
       if (r.clientCpu >= 0.9) notes.push(`${name}: the load generator used ${r.clientCpu.toFixed(2)} cores, so it set the pace; the server may have more headroom than this row shows`);
       if (r.otherCpu !== null && r.otherCpu >= 0.25) notes.push(`${name}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun or use --rounds`);
