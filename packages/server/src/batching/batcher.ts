@@ -138,7 +138,9 @@ export class DynamicBatcher {
 
   private schedule(): void {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
-      if (this.opts.batchable && this.opts.maxQueueDelayUs > 0 && !this.delayElapsed) {
+      // An idle model answers at once: waiting for company only pays while other batches are running
+      // (under load the queue fills while the worker is busy, and batches form by themselves).
+      if (this.opts.batchable && this.opts.maxQueueDelayUs > 0 && !this.delayElapsed && this.running > 0) {
         const waitingRows = this.queue.reduce((n, p) => n + p.rows, 0);
         const waitedUs = (performance.now() - this.queue[0]!.enqueuedAt) * 1000;
         if (waitingRows < this.opts.maxBatchSize && waitedUs < this.opts.maxQueueDelayUs) {

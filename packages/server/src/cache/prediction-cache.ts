@@ -130,6 +130,9 @@ export class PredictionCache {
   ) {}
 
   keysFor(versionKey: string, inputs: readonly Feature[], instances: readonly Instance[]): string[] {
+    // In process the canonical text is the key (its bytes count against maxBytes); hashing is for
+    // Redis, where keys travel and are shared.
+    if (this.store.kind === 'memory') return instances.map((i) => `${versionKey}\u0002${canonicalInstance(inputs, i)}`);
     return instances.map((i) => cacheKey(this.prefix, versionKey, inputs, i));
   }
 
