@@ -8,7 +8,8 @@
 // - the one-sided Smirnov tail, doubled: exact for d ≥ 0.5, and a very close upper bound in the far
 //   tail (Miller 1956) — the intersection of the two one-sided events is negligible there;
 // - Durbin's (1968) matrix method as Marsaglia, Tsang & Wang (2003) evaluate it: exact, for small
-//   n·d² (its cost grows as (n·d)³ log n);
+//   n·d² (its cost grows as (n·d)³ log n). For n ≤ 140 SciPy uses Pomeranz's exact recursion in part of
+//   this region; both are exact, so the results agree to rounding;
 // - the Pelz & Good (1976) asymptotic series (four terms in 1/√n) elsewhere.
 //
 // References: R. Simard, P. L'Ecuyer, "Computing the Two-Sided Kolmogorov-Smirnov Distribution",
@@ -150,7 +151,7 @@ export function pelzGoodCdf(n: number, x: number): number {
 
 /**
  * Pr(D_n ≥ d) for the one-sample two-sided KS statistic with sample size n (SciPy's `kstwo.sf(d, n)`).
- * @example kolmogorovSf(10, 0.274) // ≈ 0.3357 (the 0.50-ish tail of D_10)
+ * @example kolmogorovSf(10, 0.40925) // ≈ 0.05 (Massey's 5% critical value for n = 10)
  */
 export function kolmogorovSf(n: number, d: number): number {
   if (!Number.isInteger(n) || n <= 0 || Number.isNaN(d)) return Number.NaN;
