@@ -1,0 +1,44 @@
+// The typed shape of the store's tables, as Kysely sees them. Column names are snake_case (they are
+// SQL); the TypeScript APIs built on them (e.g. the prediction log) speak camelCase.
+//
+// Representation rules, the same in both dialects so one code path serves both:
+// - timestamps are epoch milliseconds in BIGINT columns (the PostgreSQL pool parses int8 to number);
+// - JSON columns are TEXT in SQLite and JSONB in PostgreSQL: write them with `codec.json(value)` and
+//   read them with `codec.parseJson(raw)` (see columns.ts), never by hand;
+// - booleans are INTEGER 0/1 in SQLite and BOOLEAN in PostgreSQL: `codec.bool` / `codec.parseBool`.
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+
+/** A JSON column: written as JSON text; read back as text (SQLite) or parsed (PostgreSQL) — use the codec. */
+export type JsonColumn = ColumnType<unknown, string, string>;
+
+/** A boolean column: 0/1 in SQLite, boolean in PostgreSQL — use the codec. */
+export type BoolColumn = ColumnType<unknown, number | boolean, number | boolean>;
+
+/** Epoch milliseconds (BIGINT). */
+export type EpochMsColumn = ColumnType<number, number, number>;
+
+/** One sampled prediction (one instance in, one prediction out), kept `retentionDays` for drift detection. */
+export interface PredictionLogTable {
+  id: Generated<number>;
+  ts: EpochMsColumn;
+  model: string;
+  version: string;
+  input: JsonColumn;
+  output: JsonColumn;
+  latency_ms: number;
+  /** timeout | error | circuit-open when a fallback answered; null otherwise. */
+  fallback_reason: string | null;
+  cache_hit: BoolColumn;
+  request_id: string | null;
+}
+
+/**
+ * Every table of the store. Later features add theirs here, next to their migration in
+ * migrations.ts (see the plan there).
+ */
+export interface Database {
+  prediction_log: PredictionLogTable;
+}
+
+export type PredictionLogRecord = Selectable<PredictionLogTable>;
+export type NewPredictionLogRecord = Insertable<PredictionLogTable>;

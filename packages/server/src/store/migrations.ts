@@ -1,0 +1,71 @@
+// The store's migrations, defined in code (not files on disk) so the built dist carries them.
+// Kysely's Migrator runs them in name order, records each in `kysely_migration`, and holds a lock
+// while it runs, so `migrate()` is idempotent and safe to call from every process at start.
+//
+// Rules: never edit or rename a migration that has shipped; add a new one. Names are
+// `NNNN_what`, zero-padded so they sort. Column types differ by dialect only through the helpers below.
+//
+// Plan (tables later features add here, each in its own migration, with its type in database.ts):
+//   0002_jobs              job queue for the embedded (SQL-backed) queue: id, model, version, state,
+//                          payload JSON, result JSON, error, attempts, run_after, locked_by/locked_until,
+//                          webhook, created/updated ts; index (state, run_after)
+//   0003_pipeline_results  batch pipeline runs and their predictions: pipeline, run id, key, output JSON,
+//                          ts; unique (pipeline, key) for `/v1/pipelines/{name}/predictions/{key}`
+//   0004_drift_reports     drift test results per model version and window: feature, test, statistic,
+//                          p-value/score, drifted flag, window start/end, report JSON
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import type { StoreDialect } from './store-url.js';
+
+/** Column types that differ between SQLite and PostgreSQL. */
+export function columnTypes(dialect: StoreDialect) {
+  const pg = dialect === 'postgres';
+  return {
+    /** Auto-assigned integer key (SQLite: the rowid alias). */
+    id: pg ? 'bigserial' : 'integer',
+    json: pg ? 'jsonb' : 'text',
+    bool: pg ? 'boolean' : 'integer',
+    epochMs: 'bigint',
+    double: pg ? 'double precision' : 'real',
+  } as const;
+}
+
+function migrations(dialect: StoreDialect): Record<string, Migration> {
+  const t = columnTypes(dialect);
+  return {
+    '0001_prediction_log': {
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('prediction_log').ifNotExists()
+          .addColumn('id', t.id, (c) => c.primaryKey())
+          .addColumn('ts', t.epochMs, (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('input', t.json, (c) => c.notNull())
+          .addColumn('output', t.json, (c) => c.notNull())
+          .addColumn('latency_ms', t.double, (c) => c.notNull())
+          .addColumn('fallback_reason', 'text')
+          .addColumn('cache_hit', t.bool, (c) => c.notNull().defaultTo(dialect === 'postgres' ? false : 0))
+          .addColumn('request_id', 'text')
+          .execute();
+        // Drift detection reads one model version over a time window.
+        await db.schema.createIndex('prediction_log_model_version_ts_idx').ifNotExists()
+          .on('prediction_log').columns(['model', 'version', 'ts']).execute();
+        // Retention deletes by age across all models; without this it scans the table.
+        await db.schema.createIndex('prediction_log_ts_idx').ifNotExists()
+          .on('prediction_log').column('ts').execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('prediction_log').ifExists().execute();
+      },
+    },
+  };
+}
+
+export function migrationProvider(dialect: StoreDialect): MigrationProvider {
+  const all = migrations(dialect);
+  return { getMigrations: async () => all };
+}
+
+/** Names of every migration, in the order they run. */
+export function migrationNames(dialect: StoreDialect = 'sqlite'): string[] {
+  return Object.keys(migrations(dialect)).sort();
+}
