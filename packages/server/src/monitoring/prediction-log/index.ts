@@ -1,0 +1,9 @@
+// The sampled prediction log (drift detection reads it): bounded buffer on the hot path, batched
+// writes to the store in the background, retention. See docs/store.md.
+export {
+  PredictionLog, PREDICTION_LOG_DEFAULTS,
+  type PredictionLogEntry, type PredictionLogRow, type PredictionLogQuery, type PredictionLogOptions,
+  type PredictionLogHooks, type PredictionLogStats, type DropReason, type SampleOutReason,
+} from './prediction-log.js';
+export { PredictionLogConfigSchema, parseSampleRates, predictionLogOptionsFromConfig, type PredictionLogConfig } from './config-schema.js';
+export { seededRandom } from './random.js';
