@@ -113,6 +113,7 @@ test('SciPy reference values for a larger exact case and an asymptotic one with 
   close(r.pValue, 0.18846063180921901, 1e-9);
 });
 
-test('rejects empty samples', () => {
+test('rejects empty samples and NaN', () => {
   assert.throws(() => ksTwoSample([], [1]), RangeError);
+  assert.throws(() => ksTwoSample([1, Number.NaN], [1]), RangeError);
 });

@@ -67,6 +67,7 @@ export function ksTwoSample(x: ArrayLike<number>, y: ArrayLike<number>, mode: 'a
   const b = Float64Array.from(y).sort();
   const n1 = a.length; const n2 = b.length;
   if (n1 === 0 || n2 === 0) throw new RangeError('ksTwoSample needs two non-empty samples');
+  if (Number.isNaN(a[n1 - 1]) || Number.isNaN(b[n2 - 1])) throw new RangeError('ksTwoSample: samples must not contain NaN'); // sort puts NaN last
   const g = gcd(n1, n2);
   const n1g = n1 / g; const n2g = n2 / g;
   // Walk the distinct values of both samples; at each, compare the ECDFs in exact integer units of

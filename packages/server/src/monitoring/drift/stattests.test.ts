@@ -90,6 +90,7 @@ test('Wasserstein-1: area between the ECDFs; normed by the population std of the
   assert.equal(normedWasserstein([0, 2], [1, 3]), 1);
   // Constant reference: std 0 is floored at 0.001.
   close(normedWasserstein([5, 5, 5], [5, 5, 6]), (1 / 3) / 0.001, 1e-9);
+  assert.throws(() => wassersteinDistance([1], [Number.NaN]), RangeError);
 });
 
 test("Sturges edges as numpy's histogram_bin_edges(bins='sturges') places them", () => {
