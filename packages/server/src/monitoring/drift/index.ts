@@ -7,7 +7,7 @@ export {
   type ColumnDrift, type UntestedColumn, type ColumnDriftResult, type DatasetDrift, type DriftReport,
 } from './types.js';
 export { detectDrift, DEFAULT_DATASET_DRIFT_SHARE } from './detect-drift.js';
-export { driftFromRecords, toCell, type RecordSchema } from './records.js';
+export { driftFromRecords, columnsFromRecords, toCell, type RecordSchema } from './records.js';
 export { STAT_TESTS, defaultStatTest, SMALL_REFERENCE_MAX, type StatTestSpec, type StatTestOutcome } from './stattests.js';
 export { inferColumnType, isMissing, MAX_CATEGORICAL_INTEGERS } from './values.js';
 export { readTable, csvCell, type TableFormat } from './read-table.js';
