@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { columnCodec, type ColumnCodec } from './columns.js';
 import type { Database } from './database.js';
@@ -103,9 +103,6 @@ export function createStore(options: StoreOptions = {}): Store {
       connectionTimeoutMillis: opts.connectTimeoutMs,
       query_timeout: opts.queryTimeoutMs,
       application_name: 'ferry',
-      // Unqualified table names resolve in this schema only, so every query (and Kysely's
-      // introspection-free DML) stays inside it. The name is checked, so it needs no quoting.
-      options: `-c search_path=${schema}`,
       // Epoch-ms timestamps and ids are BIGINT; pg returns int8 as a string unless told otherwise.
       // Per pool, not pg's global type table, so nothing else in the process changes.
       types: {
@@ -120,7 +117,10 @@ export function createStore(options: StoreOptions = {}): Store {
     pool.on('connect', (client) => {
       client.on('error', (err) => log?.debug({ err }, 'store: a PostgreSQL connection failed'));
     });
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    // Unqualified table names resolve in this schema only, so every query (raw `sql` too) stays inside
+    // it. Set per connection with SET rather than a startup `options` parameter, which PgBouncer refuses.
+    const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, onCreateConnection: async (conn) => { await conn.executeQuery(setSearchPath); } }) });
     location = `${redactUrl(target.url)} (schema ${schema})`;
   }
 

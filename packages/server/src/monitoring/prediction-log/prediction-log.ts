@@ -401,6 +401,9 @@ export class PredictionLog {
         if (rows.length > 0) await this.store.db.insertInto('prediction_log').values(rows).execute();
         this.totals.written += rows.length;
         this.succeeded();
+        // SQLite writes complete synchronously: without a turn of the event loop between batches, a
+        // long drain would hold the HTTP thread for all of them.
+        if (this.buffer.length > 0) await yieldToLoop();
       } catch (err) {
         this.totals.dropped['write-failed'] += rows.length;
         this.failed(err, rows.length);
