@@ -11,6 +11,7 @@ import { SERVER_VERSION } from '../version.js';
 import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
+import { runDriftCli } from '../monitoring/drift/index.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -149,6 +150,12 @@ program.command('quantize')
   .helpOption(false).allowUnknownOption().allowExcessArguments()
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runQuantizeCli(args); });
+
+program.command('drift')
+  .description('detect data drift between a reference and a current dataset: ferry drift --reference REF --current CUR [--json] [--fail-on-drift] (see ferry drift --help)')
+  .helpOption(false).allowUnknownOption().allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));
