@@ -171,3 +171,36 @@ if (DIALECTS.includes('postgres')) {
     }
   });
 }
+
+test('the config fragments plug into the server config: defaults, env names, options', async () => {
+  const { Type } = await import('@sinclair/typebox');
+  const { Value } = await import('@sinclair/typebox/value');
+  const { configLeaves } = await import('../config/index.js');
+  const { StoreConfigSchema, storeOptionsFromConfig } = await import('./index.js');
+  const { PredictionLogConfigSchema, predictionLogOptionsFromConfig } = await import('../monitoring/prediction-log/index.js');
+  const schema = Type.Object({ store: StoreConfigSchema, predictionLog: PredictionLogConfigSchema }, { additionalProperties: false });
+  const cfg = Value.Default(schema, {}) as { store: import('./index.js').StoreConfig; predictionLog: import('../monitoring/prediction-log/index.js').PredictionLogConfig };
+  assert.ok(Value.Check(schema, cfg), JSON.stringify([...Value.Errors(schema, cfg)]));
+  assert.equal(cfg.store.url, '');
+  assert.equal(cfg.store.sqlitePath, '.ferry/ferry.db');
+  assert.equal(cfg.predictionLog.sampleRate, 1);
+  assert.equal(cfg.predictionLog.maxEntriesPerSecond, 1000);
+  assert.equal(cfg.predictionLog.retentionDays, 7);
+  const envs = configLeaves(schema).map((l) => l.env);
+  for (const name of ['FERRY_STORE_URL', 'FERRY_STORE_SCHEMA', 'FERRY_PREDICTION_LOG_SAMPLE_RATE', 'FERRY_PREDICTION_LOG_SAMPLE_RATES', 'FERRY_PREDICTION_LOG_RETENTION_DAYS']) {
+    assert.ok(envs.includes(name), name);
+  }
+  assert.equal(Value.Check(schema, { ...cfg, store: { ...cfg.store, schema: 'Bad' } }), false);
+  assert.equal(Value.Check(schema, { ...cfg, predictionLog: { ...cfg.predictionLog, sampleRates: ['m=0.5', 'x'] } }), false);
+  const cwd = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
+  const store = createStore(storeOptionsFromConfig(cfg.store, { cwd }));
+  try {
+    assert.equal(store.location, `sqlite:${join(cwd, '.ferry', 'ferry.db')}`);
+  } finally {
+    await store.close();
+    rmSync(cwd, { recursive: true, force: true });
+  }
+  const opts = predictionLogOptionsFromConfig({ ...cfg.predictionLog, sampleRates: ['flight-delay=0.1'] });
+  assert.deepEqual(opts.modelSampleRates, { 'flight-delay': 0.1 });
+  assert.equal(opts.flushBatchSize, 500);
+});
