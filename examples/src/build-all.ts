@@ -10,8 +10,9 @@ import { flightDelay } from './flight-delay/train.js';
 import { mlpBench } from './mlp-bench/build.js';
 import { spam } from './spam/train.js';
 import { sileroVad } from './silero-vad/build.js';
+import { ocr } from './ocr/build.js';
 
-export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam, sileroVad];
+export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam, sileroVad, ocr];
 
 export interface BuildAllOptions {
   force?: boolean;

@@ -1,15 +1,18 @@
 // Measures runOcr's time per image on this machine with ONNX Runtime called directly, for the
-// images the tests render, at one and two intra-op threads. The card quotes the figures.
+// images the tests render, at one and two intra-op threads, and the time per request through the
+// server's /v1 predict. The card quotes the figures.
 // Run: node examples/dist/ocr/measure.js [--runs 5]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runOcr } from '@ferry/core';
+import { createServer, loadConfig } from '@ferry/server';
+import { versionDir, writeExample } from '../lib/example-model.js';
 import { isMain } from '../lib/main.js';
-import { stageOcr } from './build.js';
+import { NAME, ocr } from './build.js';
 import { openOcrVersion } from './pipeline.js';
-import { renderImage, type RenderSpec } from './render.js';
+import { decodeImage, renderPng, type RenderSpec } from './render.js';
 
 export const MEASURED_IMAGES: Array<{ label: string; spec: RenderSpec }> = [
   { label: '720×160, one line (64 px)', spec: { width: 720, height: 160, spans: [{ text: 'HELLO 2026', x: 30, y: 102, size: 64 }] } },
@@ -25,10 +28,11 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 export interface OcrTiming { image: string; threads: number; ms: number; detectMs: number; recognizeMs: number; lines: number }
 
-export async function measureOcr(runs: number): Promise<OcrTiming[]> {
-  const staging = mkdtempSync(join(tmpdir(), 'ferry-ocr-measure-'));
+export async function measureOcr(runs: number): Promise<{ direct: OcrTiming[]; served: Array<{ image: string; ms: number }> }> {
+  const repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-measure-'));
   try {
-    const { dir } = await stageOcr({ dir: staging });
+    await writeExample(ocr, repo);
+    const dir = versionDir(ocr, repo);
     const rows: OcrTiming[] = [];
     for (const threads of [1, 2]) {
       const v = await openOcrVersion(dir, { intraOpThreads: threads });
@@ -41,7 +45,7 @@ export async function measureOcr(runs: number): Promise<OcrTiming[]> {
       };
       const runners = { detect: timed(v.runners.detect, (ms) => { detectMs += ms; }), recognize: timed(v.runners.recognize, (ms) => { recognizeMs += ms; }) };
       for (const { label, spec } of MEASURED_IMAGES) {
-        const image = await renderImage(spec);
+        const image = await decodeImage(await renderPng(spec));
         const lines = (await runOcr(image, runners, v.params)).length;
         const times: number[] = [];
         const det: number[] = [];
@@ -59,13 +63,33 @@ export async function measureOcr(runs: number): Promise<OcrTiming[]> {
       }
       await v.dispose();
     }
-    return rows;
+    const served: Array<{ image: string; ms: number }> = [];
+    const server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent' } }), { logger: false });
+    try {
+      await server.loaded;
+      for (const { label, spec } of MEASURED_IMAGES) {
+        const payload = { instances: [{ image: (await renderPng(spec)).toString('base64') }] };
+        const times: number[] = [];
+        for (let r = 0; r <= runs; r++) {
+          const t0 = performance.now();
+          const res = await server.app.inject({ method: 'POST', url: `/v1/models/${NAME}/predict`, payload });
+          if (res.statusCode !== 200) throw new Error(`${label}: ${res.statusCode} ${res.body}`);
+          if (r > 0) times.push(performance.now() - t0);
+        }
+        served.push({ image: label, ms: Math.round(median(times)) });
+      }
+    } finally {
+      await server.close();
+    }
+    return { direct: rows, served };
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    rmSync(repo, { recursive: true, force: true });
   }
 }
 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
-  for (const r of await measureOcr(Number(values.runs))) console.log(`${r.image} | ${r.threads} thread(s) | ${r.ms} ms (detector ${r.detectMs}, recogniser ${r.recognizeMs}) | ${r.lines} lines`);
+  const { direct, served } = await measureOcr(Number(values.runs));
+  for (const r of direct) console.log(`direct: ${r.image} | ${r.threads} thread(s) | ${r.ms} ms (detector ${r.detectMs}, recogniser ${r.recognizeMs}) | ${r.lines} lines`);
+  for (const r of served) console.log(`served: ${r.image} | ${r.ms} ms per request`);
 }

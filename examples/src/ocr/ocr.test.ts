@@ -3,11 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse } from 'yaml';
 import { OCR_DEFAULTS, type OcrLine, type Quad } from '@ferry/core';
-import { FILES, ocr, ocrPackage, PIPELINE_PARAMS, stagedStaleReason, stageOcr, VERSION } from './build.js';
+import { createServer, loadConfig, Repository, type FerryServer } from '@ferry/server';
+import { versionDir, writeExample } from '../lib/example-model.js';
+import { FILES, manifest, NAME, ocr, ocrPackage, PIPELINE_PARAMS, VERSION } from './build.js';
 import { openOcrVersion, type OcrVersion } from './pipeline.js';
-import { inkBounds, renderImage, type RenderSpec } from './render.js';
+import { inkBounds, renderImage, renderPng, type RenderSpec } from './render.js';
 
 const boxBounds = (q: Quad) => ({
   x0: Math.min(...q.map((p) => p[0])), x1: Math.max(...q.map((p) => p[0])),
@@ -15,19 +16,18 @@ const boxBounds = (q: Quad) => ({
 });
 
 describe('OCR with PP-OCRv4 through runOcr', () => {
-  let staging: string;
+  let repo: string;
   let dir: string;
   let version: OcrVersion;
   before(async () => {
-    staging = mkdtempSync(join(tmpdir(), 'ferry-ocr-'));
-    const r = await stageOcr({ dir: staging });
-    assert.equal(r.action, 'built');
-    dir = r.dir;
+    repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-'));
+    await writeExample(ocr, repo);
+    dir = versionDir(ocr, repo);
     version = await openOcrVersion(dir);
   });
   after(async () => {
     await version?.dispose();
-    rmSync(staging, { recursive: true, force: true });
+    rmSync(repo, { recursive: true, force: true });
   });
 
   const read = async (spec: RenderSpec): Promise<{ lines: OcrLine[]; spec: RenderSpec }> => {
@@ -35,24 +35,22 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
     return { lines: await version.read(image), spec };
   };
 
-  test('the staged folder holds the package\'s files unchanged, and the draft describes them', async () => {
+  test('the version folder holds the package\'s files unchanged, and the repository reads its contract', async () => {
     const pkg = ocrPackage();
     assert.deepEqual(readFileSync(join(dir, FILES.detector)), readFileSync(pkg.detPath));
     assert.deepEqual(readFileSync(join(dir, FILES.recognizer)), readFileSync(pkg.recPath));
     assert.equal(readFileSync(join(dir, FILES.charset), 'utf8'), readFileSync(pkg.dictPath, 'utf8'));
-    const draft = parse(readFileSync(join(dir, 'ferry.draft.yaml'), 'utf8'));
-    assert.equal(draft.version, VERSION);
-    assert.deepEqual(draft.pipeline.params, PIPELINE_PARAMS);
-    assert.equal(draft.pipeline.detector.model, FILES.detector);
-    assert.deepEqual(draft.inputs.map((i: { name: string; type: string }) => [i.name, i.type]), [['image', 'image']]);
+    const [v] = Repository.load(repo).allVersions();
+    assert.equal(v!.version, VERSION);
+    assert.deepEqual(v!.manifest, JSON.parse(JSON.stringify(manifest())));
+    assert.deepEqual(v!.manifest.pipeline?.params, PIPELINE_PARAMS);
+    assert.equal(v!.manifest.pipeline?.detector.model, FILES.detector);
+    assert.deepEqual(v!.manifest.inputs.map((i) => [i.name, i.type]), [['image', 'image']]);
     // blank + 6,623 dictionary symbols + space = the recogniser's 6,625 classes.
     assert.equal(version.params.labels.length, 6625);
     assert.equal(version.params.labels[0], '');
     assert.equal(version.params.labels.at(-1), ' ');
     assert.match(readFileSync(join(dir, 'card.md'), 'utf8'), /Apache License 2\.0/);
-    // Freshness: rebuilt only when something changed.
-    assert.equal(stagedStaleReason(ocr, staging), undefined);
-    assert.equal((await stageOcr({ dir: staging })).action, 'fresh');
   });
 
   test('one line: reads "HELLO 2026" exactly, its box around the ink', async () => {
@@ -110,5 +108,30 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
   test('a blank image has no text', async () => {
     const { lines } = await read({ width: 320, height: 120, spans: [] });
     assert.deepEqual(lines, []);
+  });
+});
+
+describe('the ocr version served by Ferry', () => {
+  let repo: string;
+  let server: FerryServer;
+  before(async () => {
+    repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-served-'));
+    await writeExample(ocr, repo);
+    server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent' } }), { logger: false });
+    await server.loaded;
+  });
+  after(async () => {
+    await server?.close();
+    rmSync(repo, { recursive: true, force: true });
+  });
+
+  test('loads, and answers a base64 PNG with the same lines as runOcr', async () => {
+    const spec: RenderSpec = { width: 640, height: 240, spans: [{ text: 'Ferry carries models', x: 30, y: 80, size: 36 }, { text: 'into production', x: 30, y: 170, size: 36 }] };
+    const r = await server.app.inject({ method: 'POST', url: `/v1/models/${NAME}/predict`, payload: { instances: [{ image: (await renderPng(spec)).toString('base64') }] } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.equal(r.headers['ferry-model-version'], VERSION);
+    const lines = r.json().predictions[0].lines as OcrLine[];
+    assert.deepEqual(lines.map((l) => l.text), ['Ferry carries models', 'into production']);
+    for (const l of lines) assert.ok(l.confidence > 0.9 && l.box.length === 4, JSON.stringify(l));
   });
 });

@@ -1,29 +1,17 @@
-// Opens a staged OCR version folder the way the server will: reads ferry.draft.yaml, loads the
-// detector and recogniser into ONNX Runtime sessions, builds the labels from the charset file and
-// hands runners to @ferry/core's runOcr. Tests and measurements use it; the server's version will
-// put the sessions in its worker pool instead.
+// Opens an OCR version folder outside the server: reads its ferry.yaml pipeline section, loads the
+// detector and recogniser into ONNX Runtime sessions on this thread, builds the labels from the
+// charset file and hands runners to @ferry/core's runOcr. For tests and measurements of the
+// algorithm alone; the server does the same inside a worker.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parse } from 'yaml';
-import { paddleOcrLabels, runOcr, type OcrLine, type OcrParams, type OcrRunners, type RgbImage, type TensorValue } from '@ferry/core';
+import { paddleOcrLabels, runOcr, type Manifest, type OcrLine, type OcrParams, type OcrRunners, type Pipeline, type RgbImage, type TensorValue } from '@ferry/core';
 
-interface NetworkSpec { model: string; input: string; output: string }
-
-export interface OcrDraft {
-  name: string;
-  version: string;
-  pipeline: {
-    kind: 'ocr';
-    detector: NetworkSpec;
-    recognizer: NetworkSpec;
-    charset: { file: string; format: 'paddleocr'; blankIndex: number; spaceChar: boolean };
-    params: Omit<OcrParams, 'labels' | 'blankIndex'>;
-  };
-}
+type NetworkSpec = Pipeline['detector'];
 
 export interface OcrVersion {
-  readonly draft: OcrDraft;
+  readonly manifest: Manifest;
   readonly params: OcrParams;
   readonly runners: OcrRunners;
   read(image: RgbImage): Promise<OcrLine[]>;
@@ -41,19 +29,19 @@ export function sessionRunner(session: ort.InferenceSession, spec: NetworkSpec):
 }
 
 export async function openOcrVersion(dir: string, options: { intraOpThreads?: number } = {}): Promise<OcrVersion> {
-  const draft = parse(readFileSync(join(dir, 'ferry.draft.yaml'), 'utf8')) as OcrDraft;
-  const p = draft.pipeline;
-  if (p?.kind !== 'ocr' || p.charset.format !== 'paddleocr') throw new Error(`${dir}: not an OCR pipeline draft`);
+  const manifest = parse(readFileSync(join(dir, 'ferry.yaml'), 'utf8')) as Manifest;
+  const p = manifest.pipeline;
+  if (p?.kind !== 'ocr' || p.charset.format !== 'paddleocr') throw new Error(`${dir}: not an OCR pipeline`);
   const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: options.intraOpThreads ?? 2, interOpNumThreads: 1 };
   const [det, rec] = await Promise.all([
     ort.InferenceSession.create(join(dir, p.detector.model), sessionOptions),
     ort.InferenceSession.create(join(dir, p.recognizer.model), sessionOptions),
   ]);
-  const labels = paddleOcrLabels(readFileSync(join(dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar });
-  const params: OcrParams = { ...p.params, labels, blankIndex: p.charset.blankIndex };
+  const labels = paddleOcrLabels(readFileSync(join(dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar ?? true });
+  const params: OcrParams = { ...(p.params as Partial<OcrParams>), labels, blankIndex: p.charset.blankIndex ?? 0 };
   const runners: OcrRunners = { detect: sessionRunner(det, p.detector), recognize: sessionRunner(rec, p.recognizer) };
   return {
-    draft, params, runners,
+    manifest, params, runners,
     read: (image) => runOcr(image, runners, params),
     async dispose() {
       await Promise.all([det.release(), rec.release()]);
