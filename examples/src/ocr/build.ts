@@ -90,15 +90,15 @@ export function manifest(): Manifest {
 /** Measured with `node examples/dist/ocr/measure.js` (see the card). */
 export const MEASURED = {
   machine: '2-core x86-64 (the project\'s development and CI machine), Node 20, onnxruntime-node 1.30',
-  conditions: 'load average about 5 on the 2 cores from other work running at the same time, so read these as upper bounds',
-  served: '(to be measured)',
+  conditions: 'other work kept the load average near 2 during the run, so read these as upper bounds',
   rows: [
-    { image: '720×160, one line (64 px)', threads: 1, ms: 120, detectMs: 48, recognizeMs: 56 },
-    { image: '640×240, two lines (36 px)', threads: 1, ms: 210, detectMs: 65, recognizeMs: 132 },
-    { image: '1600×300, one line (80 px); detector input 960×192', threads: 1, ms: 114, detectMs: 64, recognizeMs: 37 },
-    { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 1, ms: 1851, detectMs: 324, recognizeMs: 1439 },
-    { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 2, ms: 2059, detectMs: 429, recognizeMs: 1381 },
+    { image: '720×160, one line (64 px)', threads: 1, ms: 76, detectMs: 31, recognizeMs: 32 },
+    { image: '640×240, two lines (36 px)', threads: 1, ms: 160, detectMs: 46, recognizeMs: 103 },
+    { image: '1600×300, one line (80 px); detector input 960×192', threads: 1, ms: 90, detectMs: 50, recognizeMs: 30 },
+    { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 1, ms: 1467, detectMs: 232, recognizeMs: 1155 },
+    { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 2, ms: 817, detectMs: 129, recognizeMs: 587 },
   ],
+  served: '83 ms (720×160, one line), 176 ms (640×240, two lines), 108 ms (1600×300), 1,570 ms (1200×900, 12 lines), median of 5 requests each.',
 };
 
 export function card(pkg: OcrPackage, sizes: { det: number; rec: number }, symbols: number): string {
@@ -144,13 +144,14 @@ clockwise are.
 Time per image for \`runOcr\` with ONNX Runtime called directly, on a ${MEASURED.machine}
 (median of 5 runs after one warm-up; images rendered with DejaVu Sans as in the tests; ${MEASURED.conditions}).
 The rest of each total (resizing, DB post-processing, crops, CTC decoding: the pure-TypeScript part)
-is 10–90 ms.
+is 10–80 ms.
 
 | image | intra-op threads | ms per image | in detector | in recogniser |
 | --- | --- | --- | --- | --- |
 ${measured}
 
-The recogniser dominates on text-heavy images: its cost grows with the total width of the lines.
+The recogniser dominates on text-heavy images: its cost grows with the total width of the lines
+(about 95 ms per 45-character line at one thread). A second intra-op thread halves the big image.
 
 The tests (\`examples/src/ocr/ocr.test.ts\`) render text with sharp and require an exact read,
 case and spacing included. Re-measure with \`node examples/dist/ocr/measure.js\`.

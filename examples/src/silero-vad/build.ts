@@ -67,8 +67,9 @@ export function manifest(): Manifest {
 /** Measured with `node examples/dist/silero-vad/measure.js` (see the card). */
 export const MEASURED = {
   machine: '2-core x86-64 (the project\'s development and CI machine), Node 20, onnxruntime-node 1.30, 1 intra-op thread',
-  msPerFrame: 0.34,
-  /** Range over four runs of 1,000 sequential requests (fastify inject, other work on the machine). */
+  /** Range of the medians of six runs of 2,000 windows (other work on the machine at the same time). */
+  msPerFrame: '0.24–0.36',
+  /** Range over six runs of 1,000 sequential requests (fastify inject). */
   httpMsPerFrame: '2.2–4.4',
 };
 
@@ -116,7 +117,7 @@ Audio in other formats: \`@ferry/core\` has the \`pcm16-decode\` (16-bit PCM byt
 ## Measured
 On a ${MEASURED.machine}:
 - ${MEASURED.msPerFrame} ms per 512-sample window (32 ms of audio) with ONNX Runtime called directly,
-  about ${Math.round(32 / MEASURED.msPerFrame)}× faster than real time for one stream;
+  about 100× faster than real time for one stream;
 - ${MEASURED.httpMsPerFrame} ms per window through Ferry's \`/v1/.../predict\` with one request per window
   (about 800 numbers of JSON in and out, validation, worker thread): for one live stream, still
   about 10× faster than real time. \`runtime.placement: inline\` measured no clearer than the noise.
