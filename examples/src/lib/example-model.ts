@@ -79,7 +79,7 @@ function readMarker(dir: string): Marker | undefined {
 /** Why the version folder must be rebuilt, or undefined when it is fresh. */
 export function staleReason(model: ExampleModel, modelsDir = MODELS_DIR): string | undefined {
   const dir = versionDir(model, modelsDir);
-  if (!existsSync(join(dir, 'model.onnx'))) return 'model.onnx is missing';
+  // The marker lists every output file with its hash (model.onnx, or a pipeline's det/rec files).
   const marker = readMarker(dir);
   if (!marker) return `${MARKER} is missing or unreadable`;
   if (marker.inputs !== inputsHash(model)) return 'the generator or its data changed';

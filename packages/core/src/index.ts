@@ -12,3 +12,4 @@ export * from './preprocess/steps-image.js';
 export * from './preprocess/steps-audio.js';
 export * from './postprocess/ctc.js';
 export * from './pipelines/index.js';
+export * from './random.js';

@@ -1,23 +1,9 @@
 // Seeded multi-layer perceptrons built with GraphBuilder, for the quantiser's tests and measurement:
 // weight-dominated models whose size and shape we choose (e.g. the mlp-bench shape 256→1024→1024→10).
+import { gaussian, seededRandom } from '@ferry/core';
 import { GraphBuilder } from '../onnx/index.js';
 
-/** A small, fast, seeded PRNG (mulberry32): the same seed gives the same model everywhere. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples from a uniform source (Box–Muller). */
-export function gaussian(random: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-}
+export { gaussian, seededRandom } from '@ferry/core';
 
 export interface MlpOptions {
   /** Layer widths, input first: [256, 1024, 1024, 10] is mlp-bench. */

@@ -1,12 +1,2 @@
-// A small seeded PRNG (mulberry32) for deterministic sampling in tests and reproducible runs.
-// Not for anything security-related.
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// A seeded PRNG for deterministic sampling in tests and reproducible runs (shared with @ferry/core).
+export { seededRandom } from '@ferry/core';
