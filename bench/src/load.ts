@@ -6,13 +6,17 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { machineBusySeconds, processCpuSeconds } from './proc-stat.js';
 import { summarize, type LatencySummary } from './stats.js';
-import { bodyCount, bodyTemplates, jitter, modelInfo, requestBodies } from './workloads.js';
+import { bodyCount, bodyTemplates, jitter, modelInfo, modelInfoAt, requestBodies } from './workloads.js';
 
 export interface LoadSpec {
   url: string;
   /** `predict` POSTs realistic bodies for `model`; `healthz` GETs /healthz. */
   kind: 'predict' | 'healthz';
+  /** The workload: bodies are made for this model version (the folder `modelDir`). */
   model?: string;
+  modelDir?: string;
+  /** The model name in the URL, when the server serves a variant under another name (default `model`). */
+  served?: string;
   connections: number;
   warmupSeconds: number;
   durationSeconds: number;
@@ -24,6 +28,8 @@ export interface LoadSpec {
    * no server can answer from a cache. false: cycle the fixed bodies, so repeats can hit one.
    */
   unique?: boolean;
+  /** Cycle exactly this many fixed bodies (implies unique: false); default with unique false: bodyCount. */
+  repeatSet?: number;
   /** The server's pid, to report the CPU it used during the measured run. */
   serverPid?: number;
 }
@@ -81,11 +87,11 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (opts: AcOpti
 
 function buildRequests(spec: LoadSpec): AcRequest[] {
   if (spec.kind === 'healthz') return [{ method: 'GET', path: '/healthz' }];
-  const info = modelInfo(spec.model!);
+  const info = spec.modelDir !== undefined ? modelInfoAt(spec.model!, spec.modelDir) : modelInfo(spec.model!);
   const headers = { 'content-type': 'application/json' };
-  const path = `/v1/models/${encodeURIComponent(info.name)}/predict`;
-  if (spec.unique === false) {
-    return requestBodies(info, bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+  const path = `/v1/models/${encodeURIComponent(spec.served ?? info.name)}/predict`;
+  if (spec.repeatSet !== undefined || spec.unique === false) {
+    return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
   }
   return bodyTemplates(info, bodyCount(info), spec.seed ?? 42).map((t) => ({
     method: 'POST',

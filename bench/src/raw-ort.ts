@@ -5,10 +5,12 @@ import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { machineBusySeconds } from './proc-stat.js';
 import { summarize } from './stats.js';
-import { encodedBatch, modelInfo } from './workloads.js';
+import { encodedBatch, modelInfo, modelInfoAt } from './workloads.js';
 
 export interface RawSpec {
   model: string;
+  /** The version folder (the scratch repository's copy); default: the newest version under models/. */
+  modelDir?: string;
   batch: number;
   seconds: number;
   warmupSeconds: number;
@@ -30,7 +32,7 @@ export interface RawResult {
 
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as RawSpec;
-  const info = modelInfo(spec.model);
+  const info = spec.modelDir !== undefined ? modelInfoAt(spec.model, spec.modelDir) : modelInfo(spec.model);
   const session = await ort.InferenceSession.create(info.modelPath, spec.sessionOptions as ort.InferenceSession.SessionOptions);
   const feeds = Object.fromEntries(Object.entries(encodedBatch(info, spec.batch))
     .map(([k, t]) => [k, new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims)]));

@@ -3,8 +3,8 @@
 import type { FerryRowStats } from './ferry-metrics.js';
 import type { BenchOptions } from './options.js';
 import type { RawResult } from './raw-ort.js';
-import type { BenchReport, HealthzRow, LoadRow, TargetId } from './suite.js';
-import type { ModelInfo } from './workloads.js';
+import type { BenchReport, HealthzRow, LoadRow, Series, TargetId } from './suite.js';
+import { REPEAT_SET, type ModelInfo } from './workloads.js';
 
 export interface Ratio {
   name: string;
@@ -24,11 +24,18 @@ export interface Bar {
 
 interface Measured { raw: RawResult[]; load: LoadRow[]; healthz: HealthzRow[] }
 
-const find = (m: Measured, model: string, target: TargetId, connections: number): LoadRow | undefined =>
-  m.load.find((r) => r.model === model && r.target === target && r.connections === connections);
+const find = (m: Measured, model: string, target: TargetId, connections: number, series: Series = 'main'): LoadRow | undefined =>
+  m.load.find((r) => r.model === model && r.target === target && r.connections === connections && r.series === series);
 
 const div = (a: number | undefined, b: number | undefined): number | null =>
   a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0 ? null : a / b;
+
+/** How a row's target reads in logs and tables. */
+export function rowLabel(r: { target: TargetId; series: Series; model: string; served: string }): string {
+  if (r.series === 'batching-off') return 'ferry, batching off';
+  if (r.series === 'repeated' && r.target === 'ferry') return 'ferry, cache on';
+  return r.target;
+}
 
 export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly ModelInfo[]): Ratio[] {
   const out: Ratio[] = [];
@@ -39,6 +46,13 @@ export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly M
       const f = find(m, model, 'ferry', c)?.rps;
       out.push({ name: `${model} @${c} conns: Ferry / minimal req/s`, value: div(f, find(m, model, 'minimal', c)?.rps), unit: 'x' });
       out.push({ name: `${model} @${c} conns: Ferry / constant route req/s`, value: div(f, find(m, model, 'constant', c)?.rps), unit: 'x' });
+      const off = find(m, model, 'ferry', c, 'batching-off');
+      if (off) out.push({ name: `${model} @${c} conns: Ferry batching on / off req/s`, value: div(f, off.rps), unit: 'x' });
+      const hits = find(m, model, 'ferry', c, 'repeated');
+      if (hits) {
+        out.push({ name: `${model} @${c} conns: Ferry cache hits / constant route req/s (same ${hits.bodies} bodies)`, value: div(hits.rps, find(m, model, 'constant', c, 'repeated')?.rps), unit: 'x' });
+        out.push({ name: `${model} @${c} conns: Ferry cache hits / Ferry distinct bodies req/s`, value: div(hits.rps, f), unit: 'x' });
+      }
     }
     const raw1 = m.raw.find((r) => r.model === model && r.batch === 1);
     const rawN = m.raw.find((r) => r.model === model && r.batch === info.maxBatch);
@@ -63,10 +77,14 @@ export function computeBars(m: Measured): Bar[] {
   const rps = (model: string, t: TargetId, c: number) => find(m, model, t, c)?.rps;
   const p50 = (model: string, t: TargetId, c: number) => find(m, model, t, c)?.p50Ms;
   const ferryHealthz = m.healthz.find((h) => h.target === 'ferry');
+  const hitsVsConstant = (model: string) => div(find(m, model, 'ferry', 64, 'repeated')?.rps, find(m, model, 'constant', 64, 'repeated')?.rps);
   return [
     bar('mlp-bench @64 conns: Ferry req/s vs minimal', div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'minimal', 64)), '>=', 1.8, 'x'),
     bar('mlp-bench @64 conns: Ferry req/s vs constant route', div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'constant', 64)), '>=', 0.65, 'x'),
     bar('flight-delay @64 conns: Ferry req/s vs minimal', div(rps('flight-delay', 'ferry', 64), rps('flight-delay', 'minimal', 64)), '>=', 0.75, 'x'),
+    bar('tiny-lr @64 conns: Ferry req/s vs minimal', div(rps('tiny-lr', 'ferry', 64), rps('tiny-lr', 'minimal', 64)), '>=', 0.75, 'x'),
+    bar(`flight-delay @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`, hitsVsConstant('flight-delay'), '>=', 0.8, 'x'),
+    bar(`mlp-bench @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`, hitsVsConstant('mlp-bench'), '>=', 0.8, 'x'),
     bar('mlp-bench @1 conn: Ferry p50 vs minimal p50', div(p50('mlp-bench', 'ferry', 1), p50('mlp-bench', 'minimal', 1)), '<=', 1.3, 'x'),
     bar('Ferry /healthz p99 while mlp-bench saturated (64 conns)', ferryHealthz?.healthz.p99Ms ?? null, '<=', 5, 'ms'),
   ];
@@ -97,7 +115,7 @@ export function formatReport(r: BenchReport): string {
     : `unpinned (${r.pinning.reason})`;
   out.push(`Ferry bench  ${r.startedAt}  ${r.machine.cpus} CPUs (${r.machine.cpuModel}), node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime}`);
   out.push(`${pin}; Ferry workers: ${r.ferryWorkers}; ${r.options.durationS}s measured after ${r.options.warmupS}s warm-up per row`);
-  out.push(`one instance per request; ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}`);
+  out.push(`one instance per request; main rows: ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}; "N cycled" rows: the same N bodies over and over`);
   out.push('');
   out.push('Raw ONNX Runtime, in process (Ferry session options), input pre-encoded');
   out.push(table(['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms', 'other CPU'],
@@ -106,11 +124,11 @@ export function formatReport(r: BenchReport): string {
   out.push('');
   out.push('Served over HTTP (POST /v1/models/{model}/predict, autocannon in its own process)');
   const ranged = r.load.some((x) => x.rpsRounds);
-  out.push(table(['model', 'target', 'conns', 'req/s', ...(ranged ? ['req/s range'] : []), 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'server CPU', 'client CPU', 'other CPU', 'rows/batch', 'cache hits'],
-    r.load.map((x) => [x.model, x.target, String(x.connections), n0(x.rps),
+  out.push(table(['model', 'target', 'bodies', 'conns', 'req/s', ...(ranged ? ['req/s range'] : []), 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'server CPU', 'client CPU', 'other CPU', 'rows/batch', 'cache hits'],
+    r.load.map((x) => [x.model, rowLabel(x), x.bodies, String(x.connections), n0(x.rps),
       ...(ranged ? [x.rpsRounds ? `${n0(Math.min(...x.rpsRounds))}-${n0(Math.max(...x.rpsRounds))}` : ''] : []),
       ms(x.p50Ms), ms(x.p99Ms), String(x.non2xx), String(x.errors + x.timeouts), cores(x.serverCpu), cores(x.clientCpu), cores(x.otherCpu), ...ferryCells(x.ferry)]),
-    [false, false, true, true, ...(ranged ? [true] : []), true, true, true, true, true, true, true, true, true]));
+    [false, false, false, true, true, ...(ranged ? [true] : []), true, true, true, true, true, true, true, true, true]));
   out.push('server/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed');
   if (r.healthz.length) {
     out.push('');

@@ -1,8 +1,9 @@
 // The whole comparison in one run: raw ONNX Runtime in-process, then three servers started side by
 // side (constant route, minimal main-thread server, Ferry) and loaded in turn from separate
-// processes, then /healthz latency while mlp-bench is saturated.
+// processes, then /healthz latency while mlp-bench is saturated. Next to the main rows, Ferry also
+// serves a batching-off copy of a model and a cache-on one fed a small set of repeated bodies.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir, totalmem, type as osType, release } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,8 +17,9 @@ import type { BenchOptions } from './options.js';
 import { allowedCpus, decidePinning, freePort, onExit, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
 import type { RawResult, RawSpec } from './raw-ort.js';
-import { computeBars, computeRatios, type Bar, type Ratio } from './report.js';
-import { modelInfo, type ModelInfo } from './workloads.js';
+import { computeBars, computeRatios, rowLabel, type Bar, type Ratio } from './report.js';
+import { buildScratchRepo, type ScratchModel } from './scratch-repo.js';
+import { bodyCount, REPEAT_SET, type ModelInfo } from './workloads.js';
 
 export const TARGETS = ['constant', 'minimal', 'ferry'] as const;
 export type TargetId = (typeof TARGETS)[number];
@@ -28,9 +30,23 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   ferry: 'Ferry',
 };
 
+/**
+ * Which comparison a load row belongs to. `main`: the three targets on the model as shipped.
+ * `batching-off`: Ferry serving `<model>-nobatch` (the same version, `batching: { enabled: false }`),
+ * with the same bodies as `main`. `repeated`: the constant route and a cache-on Ferry version, both
+ * cycling the same REPEAT_SET fixed bodies, so nearly every Ferry request is a cache hit.
+ */
+export type Series = 'main' | 'batching-off' | 'repeated';
+
 export interface LoadRow extends LoadResult {
+  /** The workload's model (the bodies are made for it). */
   model: string;
   target: TargetId;
+  series: Series;
+  /** The model name in the request URL (a variant's name for Ferry's batching-off and cache rows). */
+  served: string;
+  /** `distinct` (every request differs) or `N cycled` (N fixed bodies, repeated). */
+  bodies: string;
   /** Ferry rows only: its cache and batcher over the row (warm-up included), from its /metrics. */
   ferry?: FerryRowStats | null;
   /** With --rounds > 1: req/s of every round; the row's other numbers are the median round's. */
@@ -65,7 +81,7 @@ export interface BenchReport {
   pinning: Pinning;
   ferryWorkers: string;
   sessionOptions: Record<string, unknown>;
-  models: Array<{ name: string; version: string; maxBatch: number }>;
+  models: Array<{ name: string; version: string; maxBatch: number; noBatch?: string; cached?: string }>;
   servers: ServerInfo[];
   raw: RawResult[];
   load: LoadRow[];
@@ -92,20 +108,37 @@ function ortVersion(): string {
 
 interface RunningServer { target: TargetId; child: Child; url: string; info: ServerInfo }
 
+/** One load row to run per connection count (and round). */
+interface RowPlan { target: TargetId; series: Series; served: string; repeatSet: number | null }
+
+/** The rows of one model, in the order they run at each connection count. */
+export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'>): RowPlan[] {
+  const name = m.info.name;
+  const mainSet = opts.repeatBodies ? bodyCount(m.info) : null;
+  const plan: RowPlan[] = TARGETS.map((target) => ({ target, series: 'main', served: name, repeatSet: mainSet }));
+  if (m.noBatch) plan.push({ target: 'ferry', series: 'batching-off', served: m.noBatch, repeatSet: mainSet });
+  if (m.cached) {
+    plan.push({ target: 'constant', series: 'repeated', served: name, repeatSet: REPEAT_SET });
+    plan.push({ target: 'ferry', series: 'repeated', served: m.cached, repeatSet: REPEAT_SET });
+  }
+  return plan;
+}
+
 export async function runSuite(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
   const pinning = decidePinning(opts.pin);
   log(pinning.enabled
     ? `pinning: servers on CPU ${pinning.serverCpus}, load generators on CPU ${pinning.loadCpus}`
     : `pinning: off (${pinning.reason})`);
-  const infos: ModelInfo[] = opts.only.map((m) => modelInfo(m));
   const repoDir = mkdtempSync(join(tmpdir(), 'ferry-bench-models-'));
   const removeRepo = () => rmSync(repoDir, { recursive: true, force: true });
   const unregister = onExit(removeRepo);
   const notes: string[] = [];
   try {
-    // Ferry gets a repository holding only the versions this run measures, so loading stays short.
-    for (const info of infos) cpSync(info.dir, join(repoDir, info.name, info.version), { recursive: true });
+    // Ferry gets a repository holding only the versions this run measures (and their variants), so
+    // loading stays short. Every process reads the models from there.
+    const scratch = buildScratchRepo(repoDir, opts.only);
+    const infos: ModelInfo[] = scratch.map((m) => m.info);
     const cfg = loadConfig({ cwd: repoDir });
     const sessionOptions: Record<string, Record<string, unknown>> = {};
     for (const info of infos) sessionOptions[info.name] = { ...toOrtOptions(sessionOptionsFor(cfg, info.manifest)) };
@@ -117,7 +150,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const raw: RawResult[] = [];
     for (const info of infos) {
       for (const batch of [...new Set([1, info.maxBatch])]) {
-        const spec: RawSpec = { model: info.name, batch, seconds: opts.rawSeconds, warmupSeconds: Math.min(1, opts.rawSeconds / 2), sessionOptions: sessionOptions[info.name]! };
+        const spec: RawSpec = { model: info.name, modelDir: info.dir, batch, seconds: opts.rawSeconds, warmupSeconds: Math.min(1, opts.rawSeconds / 2), sessionOptions: sessionOptions[info.name]! };
         const r = await runJson<RawResult>(`raw-ort ${info.name} b${batch}`, 'raw-ort.js', spec, pinning.serverCpus);
         log(`raw ORT ${info.name} batch ${batch}: ${r.callsPerS.toFixed(0)} calls/s, ${r.rowsPerS.toFixed(0)} rows/s`);
         raw.push(r);
@@ -128,28 +161,38 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const servers = await startServers(opts, infos, repoDir, sessionOptions, pinning);
     const byTarget = new Map(servers.map((s) => [s.target, s]));
 
-    // 4. Load rows: per model, per connection count, the targets in turn (interleaved, so slow
-    // drift in the machine affects all three alike).
+    // 4. Load rows: per model, per connection count, the planned rows in turn (interleaved, so
+    // slow drift in the machine affects them all alike).
     const load: LoadRow[] = [];
-    for (const info of infos) {
+    for (const m of scratch) {
+      const info = m.info;
+      const plan = rowPlan(m, opts);
       for (const connections of opts.connections) {
-        const rounds = new Map<TargetId, LoadRow[]>(TARGETS.map((t) => [t, []]));
+        const rounds: LoadRow[][] = plan.map(() => []);
         for (let round = 1; round <= opts.rounds; round++) {
-          for (const target of TARGETS) {
-            const s = byTarget.get(target)!;
-            const spec: LoadSpec = { url: s.url, kind: 'predict', model: info.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
-            const before = target === 'ferry' ? await scrapeFerry(s.url, info.name) : null;
-            const r = await runJson<LoadResult>(`load ${target} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
+          for (const [i, p] of plan.entries()) {
+            const s = byTarget.get(p.target)!;
+            const spec: LoadSpec = {
+              url: s.url, kind: 'predict', model: info.name, modelDir: info.dir, served: p.served, connections,
+              warmupSeconds: opts.warmupS, durationSeconds: opts.durationS,
+              unique: p.repeatSet === null, ...(p.repeatSet !== null && { repeatSet: p.repeatSet }),
+              ...(s.info.pid !== undefined && { serverPid: s.info.pid }),
+            };
+            const label = rowLabel({ ...p, model: info.name });
+            const bodies = p.repeatSet === null ? 'distinct' : `${p.repeatSet} cycled`;
+            const before = p.target === 'ferry' ? await scrapeFerry(s.url, p.served) : null;
+            const r = await runJson<LoadResult>(`load ${label} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
             assertAlive(servers);
-            const ferry = target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, info.name)) : undefined;
-            rounds.get(target)!.push({ model: info.name, target, ...r, ...(ferry !== undefined && { ferry }) });
+            const ferry = p.target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, p.served)) : undefined;
+            rounds[i]!.push({ model: info.name, target: p.target, series: p.series, served: p.served, bodies, ...r, ...(ferry !== undefined && { ferry }) });
             const extra = ferry ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}` : '';
             const other = r.otherCpu !== null && r.otherCpu > 0.2 ? `  (other CPU ${r.otherCpu.toFixed(2)}: disturbed)` : '';
-            log(`${info.name.padEnd(13)} ${TARGET_LABELS[target].padEnd(20)} c=${String(connections).padStart(3)}${opts.rounds > 1 ? ` r${round}` : ''}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}${extra}${other}`);
+            const bodiesNote = p.series === 'repeated' ? ` (${bodies})` : '';
+            log(`${info.name.padEnd(13)} ${`${label}${bodiesNote}`.padEnd(36)} c=${String(connections).padStart(3)}${opts.rounds > 1 ? ` r${round}` : ''}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}${extra}${other}`);
             await sleep(250);
           }
         }
-        for (const target of TARGETS) load.push(medianRound(rounds.get(target)!));
+        for (const rows of rounds) load.push(medianRound(rows));
       }
     }
 
@@ -161,7 +204,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       const connections = 64;
       for (const target of ['ferry', 'minimal'] as const) {
         const s = byTarget.get(target)!;
-        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
+        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, modelDir: sat.dir, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
         // The probe starts after the main load's warm-up and ends before the main load does.
         const probe: LoadSpec = { url: s.url, kind: 'healthz', connections: 1, warmupSeconds: 0, delaySeconds: opts.warmupS + 0.25, durationSeconds: Math.max(0.5, opts.durationS - 0.5) };
         const before = target === 'ferry' ? await scrapeFerry(s.url, sat.name) : null;
@@ -183,7 +226,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const bars = computeBars(partial);
     if (!pinning.enabled) notes.push('unpinned: servers and load generators share all CPUs, so load generation competes with the server');
     const rowsToCheck: Array<[string, LoadResult]> = [
-      ...load.map((r): [string, LoadResult] => [`${r.model} ${r.target} @${r.connections}`, r]),
+      ...load.map((r): [string, LoadResult] => [`${r.model} ${rowLabel(r)}${r.series === 'repeated' ? ` (${r.bodies})` : ''} @${r.connections}`, r]),
       ...healthz.flatMap((h): Array<[string, LoadResult]> => [[`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main], [`/healthz probe ${h.target}`, h.healthz]]),
     ];
     for (const r of raw) {
@@ -212,7 +255,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       pinning,
       ferryWorkers,
       sessionOptions,
-      models: infos.map((i) => ({ name: i.name, version: i.version, maxBatch: i.maxBatch })),
+      models: scratch.map((m) => ({ name: m.info.name, version: m.info.version, maxBatch: m.info.maxBatch, ...(m.noBatch && { noBatch: m.noBatch }), ...(m.cached && { cached: m.cached }) })),
       servers: servers.map((s) => s.info),
       raw, load, healthz, ratios, bars, notes,
     };

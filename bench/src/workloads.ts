@@ -1,5 +1,6 @@
 // The models the bench measures and the traffic it sends them: real rows from a version's
-// reference data where it has some (flight-delay), seeded random tensors otherwise (mlp-bench).
+// reference data where it has some (flight-delay), seeded random tensors otherwise (mlp-bench,
+// tiny-lr).
 // One row per request, so served requests/s and rows/s are the same number.
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -8,7 +9,7 @@ import { compileEncoder, type Instance, type Manifest, type TensorValue } from '
 import { MODELS_DIR } from './paths.js';
 import { mulberry32 } from './prng.js';
 
-export const BENCH_MODELS = ['flight-delay', 'mlp-bench'] as const;
+export const BENCH_MODELS = ['flight-delay', 'mlp-bench', 'tiny-lr'] as const;
 export type BenchModel = (typeof BENCH_MODELS)[number];
 
 export interface ModelInfo {
@@ -147,6 +148,9 @@ export function jitter(t: BodyTemplate, u: number): number {
   const down = t.value - delta;
   return t.min !== undefined && down < t.min ? Math.min(t.value + delta, t.max ?? Infinity) : down;
 }
+
+/** How many fixed bodies the cache rows cycle: small, so after the first round nearly every request repeats one. */
+export const REPEAT_SET = 100;
 
 /** How many distinct bodies to cycle: enough to vary, few enough that 64 connections' copies stay small. */
 export function bodyCount(info: ModelInfo): number {

@@ -1,6 +1,7 @@
 // Baseline (b), the straightforward implementation: one Fastify process that runs ONNX Runtime
 // on its main thread. It encodes features with @ferry/core's compiled encoder (so the
-// preprocessing work equals Ferry's), runs the session, and answers label + scores per row.
+// preprocessing work equals Ferry's; tensor-only contracts pass through it too), runs the session,
+// and answers label + scores per row (a single score with two labels is P(labels[1]), as in Ferry).
 // What it leaves out, on purpose: request schema validation (Ajv), worker threads, batching,
 // metrics, request ids, problem+json errors.
 import Fastify from 'fastify';
@@ -29,6 +30,14 @@ function predictions(m: Served, out: ort.InferenceSession.OnnxValueMapType, rows
   const result = [];
   for (let r = 0; r < rows; r++) {
     const scores: Record<string, number> = {};
+    if (per === 1 && m.labels.length === 2) {
+      // One score and two labels: the score is P(labels[1]), as Ferry's decoder reads it.
+      const p = probs[r]!;
+      scores[m.labels[0]!] = 1 - p;
+      scores[m.labels[1]!] = p;
+      result.push({ label: m.labels[p > 1 - p ? 1 : 0]!, scores });
+      continue;
+    }
     let best = 0;
     for (let i = 0; i < per; i++) {
       scores[m.labels[i]!] = probs[r * per + i]!;
