@@ -1,5 +1,6 @@
 // Runs the real suite in its smallest form (flight-delay only, about a second per row) and checks
-// that it writes a well-formed report with positive measurements. Absolute numbers are not judged.
+// that it writes a well-formed report with positive measurements, Ferry's batching-off row batches
+// nothing and its repeated-bodies row hits the cache. Absolute numbers are not judged.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,8 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-test-'));
   try {
     const out = join(dir, 'report.json');
-    const args = ['--quick', '--only', 'flight-delay', '--duration', '0.8', '--warmup', '0.2', '--raw-seconds', '0.3', '--connections', '1,8', '--out', out];
+    // No warm-up: autocannon ends runs on whole seconds, so a warm-up would add a second per row.
+    const args = ['--quick', '--only', 'flight-delay', '--duration', '0.8', '--warmup', '0', '--raw-seconds', '0.3', '--connections', '1,8', '--out', out];
     const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 80_000 });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
@@ -28,13 +30,25 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       assert.ok(x.calls > 0 && x.callsPerS > 0 && x.rowsPerS >= x.callsPerS, `raw ${JSON.stringify(x)}`);
     }
 
-    assert.equal(report.load.length, 3 * 2, 'three targets at two connection counts');
+    // Per connection count: the three targets, Ferry with batching off, and the constant route and
+    // Ferry's cache on the same repeated bodies.
+    assert.equal(report.load.length, 6 * 2, 'six rows at two connection counts');
     for (const row of report.load) {
-      const what = `${row.target} c${row.connections}`;
+      const what = `${row.series} ${row.target} c${row.connections}`;
       assert.ok(row.ok > 0 && row.rps > 0, `${what}: no successful requests`);
       assert.equal(row.non2xx, 0, `${what}: non-2xx answers ${JSON.stringify(row.statusCodes)}`);
       assert.ok(row.p50Ms > 0 && row.p99Ms >= row.p50Ms, `${what}: latencies ${row.p50Ms} ${row.p99Ms}`);
     }
+    const ferryRows = (series: string) => report.load.filter((x) => x.target === 'ferry' && x.series === series);
+    for (const row of ferryRows('batching-off')) {
+      assert.equal(row.served, 'flight-delay-nobatch');
+      assert.equal(row.ferry?.meanBatchRows, 1, 'batching off: one row per inference');
+    }
+    for (const row of ferryRows('repeated')) {
+      assert.equal(row.bodies, '100 cycled');
+      assert.ok((row.ferry?.cacheHitRatio ?? 0) > 0.5, `repeated bodies hit the cache: ${JSON.stringify(row.ferry)}`);
+    }
+    for (const row of ferryRows('main')) assert.equal(row.ferry?.cacheHits, 0, 'distinct bodies never hit the cache');
     assert.deepEqual(report.healthz, [], 'healthz under load needs mlp-bench');
 
     const ratio = report.ratios.find((x) => x.name === 'flight-delay @8 conns: Ferry / minimal req/s');
