@@ -25,19 +25,22 @@ test('buildAll builds what is missing or stale and skips what is fresh', async (
     const run = async (force = false) => (await buildAll([fake], { modelsDir: models, force }))[0]!;
     const dir = join(models, 'fake', '1.0.0');
 
-    assert.deepEqual([(await run()).reason, builds], ['model.onnx is missing', 1]);
+    assert.deepEqual([(await run()).reason, builds], ['.ferry-build.json is missing or unreadable', 1]);
     assert.deepEqual([(await run()).action, builds], ['fresh', 1]);
 
+    unlinkSync(join(dir, 'model.onnx'));
+    assert.deepEqual([(await run()).reason, builds], ['model.onnx is missing', 2]);
+
     writeFileSync(join(dir, 'card.md'), '# edited by hand\n');
-    assert.deepEqual([(await run()).reason, builds], ['card.md was modified', 2]);
+    assert.deepEqual([(await run()).reason, builds], ['card.md was modified', 3]);
 
     writeFileSync(data, 'v2');
-    assert.deepEqual([(await run()).reason, builds], ['the generator or its data changed', 3]);
+    assert.deepEqual([(await run()).reason, builds], ['the generator or its data changed', 4]);
     assert.equal((await run()).action, 'fresh');
 
     unlinkSync(join(dir, MARKER));
     assert.match((await run()).reason!, /missing or unreadable/);
-    assert.deepEqual([(await run(true)).reason, builds], ['--force', 5]);
+    assert.deepEqual([(await run(true)).reason, builds], ['--force', 6]);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
