@@ -50,7 +50,7 @@ export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly M
       if (off) out.push({ name: `${model} @${c} conns: Ferry batching on / off req/s`, value: div(f, off.rps), unit: 'x' });
       const hits = find(m, model, 'ferry', c, 'repeated');
       if (hits) {
-        out.push({ name: `${model} @${c} conns: Ferry cache hits / constant route req/s (same ${hits.bodies} bodies)`, value: div(hits.rps, find(m, model, 'constant', c, 'repeated')?.rps), unit: 'x' });
+        out.push({ name: `${model} @${c} conns: Ferry cache hits / constant route req/s (same ${REPEAT_SET} bodies)`, value: div(hits.rps, find(m, model, 'constant', c, 'repeated')?.rps), unit: 'x' });
         out.push({ name: `${model} @${c} conns: Ferry cache hits / Ferry distinct bodies req/s`, value: div(hits.rps, f), unit: 'x' });
       }
     }
