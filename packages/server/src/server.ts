@@ -9,6 +9,9 @@ import { Metrics } from './monitoring/index.js';
 import { Repository } from './repository/index.js';
 import { ModelService } from './runtime/index.js';
 import { MemoryStore, PredictionCache, RedisStore } from './cache/index.js';
+import { createStore, storeOptionsFromConfig, type Store } from './store/index.js';
+import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/prediction-log/index.js';
+import { DriftMonitor } from './monitoring/drift-monitor.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -17,6 +20,9 @@ export interface FerryServer {
   readonly repository: Repository;
   readonly metrics: Metrics;
   readonly cache: PredictionCache;
+  readonly store: Store;
+  readonly predictionLog: PredictionLog | undefined;
+  readonly drift: DriftMonitor;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -45,16 +51,27 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
   const metrics = new Metrics();
+  const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
+  // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
+  await store.migrate().catch(async (e: unknown) => { await store.close(); throw e; });
+  const predictionLog = config.predictionLog.enabled ? new PredictionLog(store, predictionLogOptionsFromConfig(config.predictionLog, {
+    log: log.child({ component: 'prediction-log' }),
+    onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
+    onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
+    onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
+  })) : undefined;
   const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
-  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache);
-  const app = await buildApp({ config, repository, service, metrics }, { logger: opts.logger === false ? false : log });
+  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
+  const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
+  drift.start();
+  const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -67,8 +84,11 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       closed = true;
       await app.close();
       await loaded.catch(() => undefined);
+      drift.close();
       await service.dispose();
       await cache.close();
+      await predictionLog?.close();
+      await store.close();
     },
   };
 }

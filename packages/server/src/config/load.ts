@@ -107,6 +107,7 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
   }
   // The conventional names of the scale-out services, below their FERRY_* forms.
   if (env.REDIS_URL !== undefined && env.FERRY_REDIS_URL === undefined) setPath(merged, ['redis', 'url'], env.REDIS_URL);
+  if (env.DATABASE_URL !== undefined && env.FERRY_STORE_URL === undefined) setPath(merged, ['store', 'url'], env.DATABASE_URL);
   for (const [dotted, value] of Object.entries(sources.overrides ?? {})) {
     if (value === undefined) continue;
     const leaf = leaves.find((l) => l.path.join('.') === dotted);
@@ -122,5 +123,6 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
   }
   const cfg = withDefaults as FerryConfig;
   cfg.models.dir = resolve(cwd, cfg.models.dir);
+  cfg.store.sqlitePath = resolve(cwd, cfg.store.sqlitePath);
   return deepFreeze(cfg);
 }

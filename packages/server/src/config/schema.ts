@@ -2,6 +2,8 @@
 // environment < CLI flags; the result is validated once at start, frozen and passed down.
 import { Type, type Static } from '@sinclair/typebox';
 import { availableParallelism } from 'node:os';
+import { StoreConfigSchema } from '../store/config-schema.js';
+import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -56,6 +58,19 @@ export const ConfigSchema = Type.Object({
     /** Consecutive failures that open a model's circuit breaker, and how long it stays open. */
     breakerFailures: Type.Integer({ minimum: 1, default: 5 }),
     breakerCoolDownMs: Type.Integer({ minimum: 1, default: 10_000 }),
+  }, { additionalProperties: false, default: {} }),
+  /** The store: embedded SQLite by default, PostgreSQL with DATABASE_URL (or store.url). */
+  store: StoreConfigSchema,
+  predictionLog: PredictionLogConfigSchema,
+  monitoring: Type.Object({
+    /** Window of recent predictions compared with each version's reference data. */
+    driftWindowSeconds: Type.Integer({ minimum: 1, default: 24 * 3600 }),
+    /** How often drift is evaluated in the background (updating the drift gauges); 0 = only on request. */
+    driftIntervalSeconds: Type.Integer({ minimum: 0, default: 300 }),
+    /** Fewer logged predictions than this in the window: no verdict. */
+    driftMinSamples: Type.Integer({ minimum: 1, default: 30 }),
+    /** Share of drifted columns from which a dataset counts as drifted. */
+    datasetDriftShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
   }, { additionalProperties: false, default: {} }),
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),

@@ -3,12 +3,14 @@ import type { FerryConfig } from '../config/index.js';
 import type { Metrics } from '../monitoring/index.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
+import type { DriftMonitor } from '../monitoring/drift-monitor.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
   readonly repository: Repository;
   readonly service: ModelService;
   readonly metrics: Metrics;
+  readonly drift: DriftMonitor;
 }
 
 declare module 'fastify' {

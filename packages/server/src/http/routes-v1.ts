@@ -60,6 +60,17 @@ export function instancesFromBody(body: unknown): { instances: unknown; base: st
   throw invalidInput([{ pointer: '/instances', reason: 'missing "instances" (or "inputs" in columnar form)' }]);
 }
 
+/** `?window=24h` → seconds (s, m, h or d; at most 90 days). */
+export function windowSeconds(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const m = /^(\d{1,7})(s|m|h|d)$/.exec(raw);
+  const n = m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!(n > 0 && n <= 90 * 86400)) {
+    throw new FerryError('invalid-request', { detail: `window must look like 30m, 24h or 7d (at most 90d), got "${raw.slice(0, 40)}"`, extra: { errors: [{ pointer: '/query/window', reason: 'expected a duration like 24h' }] } });
+  }
+  return n;
+}
+
 /** Parses `Ferry-Timeout-Ms`: a positive integer of milliseconds, or absent. */
 export function requestTimeout(raw: string | string[] | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -94,7 +105,7 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
     const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
-    const r = await deps.service.predict(v, instances, base, timeoutMs === undefined ? {} : { timeoutMs });
+    const r = await deps.service.predict(v, instances, base, { requestId: req.id, ...(timeoutMs !== undefined && { timeoutMs }) });
     reply.header('ferry-model-version', r.version.version);
     if (r.cache) reply.header('ferry-cache', r.cache);
     if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
@@ -103,6 +114,17 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
   const metricsRoute = { config: { metricsRoute: 'v1_predict' } };
   app.post<{ Params: ModelParams }>('/v1/models/:model/predict', metricsRoute, predict);
   app.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/predict', metricsRoute, predict);
+
+  // Drift of recent traffic against the version's reference data.
+  const drift = async (req: FastifyRequest<{ Params: ModelParams; Querystring: { window?: string } }>) => {
+    const v = resolve(req);
+    if (v.manifest.reference === undefined) {
+      throw new FerryError('invalid-request', { detail: `${v.key} ships no reference data (the \`reference\` key of its ferry.yaml), so drift cannot be measured` });
+    }
+    return deps.drift.report(v, windowSeconds(req.query.window, deps.config.monitoring.driftWindowSeconds));
+  };
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/drift', drift);
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/versions/:version/drift', drift);
 
   // A GET on a predict URL is a common mistake; say what to do instead of a bare 404.
   app.get('/v1/models/:model/predict', async () => {

@@ -101,6 +101,34 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly predictionLogEntries = new Counter({
+    name: 'ferry_prediction_log_entries_total',
+    help: 'Prediction log entries: written to the store, dropped (store slow or down, buffer full) or sampled out',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftScore = new Gauge({
+    name: 'ferry_drift_score',
+    help: 'Drift score per input feature and the prediction: the p-value or distance of the test Evidently would choose',
+    labelNames: ['model', 'version', 'column', 'test'] as const,
+    registers: [this.registry],
+  });
+
+  readonly driftDetected = new Gauge({
+    name: 'ferry_drift_detected',
+    help: '1 when the column drifted in the last evaluated window',
+    labelNames: ['model', 'version', 'column'] as const,
+    registers: [this.registry],
+  });
+
+  readonly datasetDrift = new Gauge({
+    name: 'ferry_dataset_drift',
+    help: '1 when the share of drifted columns reached monitoring.datasetDriftShare',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_', eventLoopMonitoringPrecision: 10 });
   }

@@ -22,6 +22,7 @@ import { compileRequestValidator, type RequestValidator } from './validation.js'
 import { DynamicBatcher } from '../batching/index.js';
 import { CircuitBreaker, type BreakerState } from './breaker.js';
 import { PredictionCache } from '../cache/index.js';
+import type { PredictionLog } from '../monitoring/prediction-log/index.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predictor.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
@@ -92,6 +93,7 @@ export class ModelService {
     private readonly log: Logger,
     workers: number,
     cache?: PredictionCache,
+    predictionLog?: PredictionLog,
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };
@@ -141,7 +143,7 @@ export class ModelService {
     }
     // Queue depth is read when Prometheus scrapes, not written on every request.
     metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
-    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool);
+    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
   }
 
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */

@@ -5,6 +5,7 @@
 import { elementCount, InputError, type ImageFeature, type Instance, type Prediction, type TensorValue } from '@ferry/core';
 import { decodeImage } from './image-decode.js';
 import type { WorkerPool } from './pool.js';
+import type { PredictionLog } from '../monitoring/prediction-log/index.js';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../monitoring/metrics.js';
@@ -17,6 +18,8 @@ export interface PredictOptions {
   timeoutMs?: number;
   /** Set when answering as another version's fallback: no further fallback. */
   noFallback?: boolean;
+  /** Carried into the prediction log. */
+  requestId?: string;
 }
 
 export type FallbackReason = 'timeout' | 'error' | 'circuit-open';
@@ -48,7 +51,22 @@ export class Predictor {
     private readonly usable: (v: ModelVersion) => LoadedVersion,
     private readonly cache: PredictionCache | undefined,
     private readonly pool: WorkerPool,
+    private readonly predictionLog?: PredictionLog,
   ) {}
+
+  /** Logs each answered instance (sampled, buffered, written in the background; never slows the answer). */
+  private logged(r: PredictResult, instances: readonly Instance[], t0: number, opts: PredictOptions, hits?: ReadonlyArray<unknown>): PredictResult {
+    if (!this.predictionLog || opts.noFallback) return r;
+    const latencyMs = performance.now() - t0;
+    const ts = Date.now();
+    for (let i = 0; i < instances.length; i++) {
+      this.predictionLog.record({
+        model: r.version.name, version: r.version.version, input: instances[i], output: r.predictions[i], latencyMs, ts,
+        cacheHit: hits?.[i] !== undefined, fallbackReason: r.fallback?.reason ?? null, requestId: opts.requestId ?? null,
+      });
+    }
+    return r;
+  }
 
   private timeoutFor(lv: LoadedVersion, requested: number | undefined): number {
     const cap = lv.version.manifest.timeoutMs ?? this.cfg.inference.defaultTimeoutMs;
@@ -139,6 +157,7 @@ export class Predictor {
   }
 
   async predict(v: ModelVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
+    const t0 = performance.now();
     const lv = this.usable(v);
     if (lv.pipeline) return this.predictPipeline(lv, raw, base, opts);
     const instances = lv.validator.check(raw, base);
@@ -153,7 +172,7 @@ export class Predictor {
     const predictions: Array<Prediction | undefined> = lookup ? [...lookup.fresh] : new Array(instances.length).fill(undefined);
     const hits = predictions.filter((p) => p !== undefined).length;
     const cacheState = caching ? (hits === instances.length ? 'hit' : hits === 0 ? 'miss' : 'partial') : undefined;
-    if (hits === instances.length) return { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) };
+    if (hits === instances.length) return this.logged({ version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) }, instances, t0, opts, lookup?.fresh);
 
     // Instances another request is already computing wait for that result (single flight).
     const waits: Array<Promise<void>> = [];
@@ -192,11 +211,11 @@ export class Predictor {
         if (cache) void cache.save(v.name, v.version, toRun.map((i, k) => [keys![i]!, preds[k]!] as const), ttlMs);
       }
       await Promise.all(waits);
-      return { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) };
+      return this.logged({ version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) }, instances, t0, opts, lookup?.fresh);
     } catch (e) {
       const reason = fallbackReason(e);
       if (!reason || opts.noFallback) throw e;
-      return this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts);
+      return this.logged(await this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts), instances, t0, opts);
     }
   }
 
