@@ -1,0 +1,206 @@
+// Alerts: rules over per-version observations (drift, p99 latency over the SLA, error rate,
+// fallback rate) with hysteresis — one `firing` notification when a condition starts, one
+// `resolved` when it ends — posted as JSON to a webhook, signed with HMAC-SHA256, retried with
+// exponential backoff. Delivery runs in the background from a bounded queue: evaluating never waits.
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Logger } from 'pino';
+
+export const AlertRuleSchema = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  kind: Type.Union([Type.Literal('drift'), Type.Literal('latency'), Type.Literal('error-rate'), Type.Literal('fallback-rate')]),
+  /** Only this model (all models when absent). */
+  model: Type.Optional(Type.String()),
+  /** latency: ms (default: the model's sla.p99Ms); error-rate, fallback-rate: a share 0..1. Unused for drift. */
+  threshold: Type.Optional(Type.Number({ minimum: 0 })),
+  /** The condition must hold this long before the alert fires. */
+  forSeconds: Type.Optional(Type.Number({ minimum: 0 })),
+}, { additionalProperties: false });
+
+export const AlertsConfigSchema = Type.Object({
+  /** Where alerts are posted; empty = alerts off. */
+  webhookUrl: Type.String({ default: '' }),
+  /** HMAC-SHA256 key for the Ferry-Signature header (empty = unsigned). */
+  secret: Type.String({ default: '' }),
+  intervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
+  timeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
+  maxAttempts: Type.Integer({ minimum: 1, default: 5 }),
+  backoffMs: Type.Integer({ minimum: 1, default: 500 }),
+  /** Notifications waiting for delivery at most; beyond, new ones are dropped and counted. */
+  maxQueue: Type.Integer({ minimum: 1, default: 1000 }),
+  rules: Type.Array(AlertRuleSchema, { default: [] }),
+}, { additionalProperties: false, default: {} });
+
+export type AlertsConfig = Static<typeof AlertsConfigSchema>;
+export type AlertRule = Static<typeof AlertRuleSchema>;
+
+export interface AlertObservation {
+  model: string;
+  version: string;
+  drift?: { datasetDrift: boolean; share: number; driftedColumns: string[] };
+  p99Ms?: number;
+  slaP99Ms?: number;
+  errorRate?: number;
+  fallbackRate?: number;
+}
+
+export interface AlertNotification {
+  status: 'firing' | 'resolved';
+  rule: string;
+  kind: AlertRule['kind'];
+  model: string;
+  version: string;
+  value: number | string[] | null;
+  threshold: number | null;
+  startsAt: string;
+  endsAt?: string;
+  /** Stable per rule and model version: pairs a `resolved` with its `firing`. */
+  fingerprint: string;
+}
+
+export interface AlertHooks {
+  onDelivered?(n: AlertNotification): void;
+  onFailed?(n: AlertNotification, reason: string): void;
+  onDropped?(n: AlertNotification): void;
+}
+
+/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
+export function signBody(body: string, secret: string, nowSeconds = Math.floor(Date.now() / 1000)): string {
+  return `t=${nowSeconds},v1=${createHmac('sha256', secret).update(`${nowSeconds}.${body}`).digest('hex')}`;
+}
+
+/** For receivers: checks a Ferry-Signature header against the raw body, within `toleranceSeconds` of now. */
+export function verifySignature(header: string | undefined, body: string, secret: string, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
+  if (!m) return false;
+  const t = Number(m[1]);
+  if (Math.abs(nowSeconds - t) > toleranceSeconds) return false;
+  const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'), 'hex');
+  return timingSafeEqual(expected, Buffer.from(m[2]!, 'hex'));
+}
+
+interface Episode { since: number; firing: boolean }
+
+/** What a rule sees for one version: the value, the threshold, and whether the condition holds. */
+function check(rule: AlertRule, o: AlertObservation): { holds: boolean; value: number | string[] | null; threshold: number | null } | undefined {
+  switch (rule.kind) {
+    case 'drift':
+      return o.drift ? { holds: o.drift.datasetDrift, value: o.drift.driftedColumns, threshold: null } : undefined;
+    case 'latency': {
+      const t = rule.threshold ?? o.slaP99Ms;
+      return o.p99Ms !== undefined && t !== undefined ? { holds: o.p99Ms > t, value: o.p99Ms, threshold: t } : undefined;
+    }
+    case 'error-rate':
+      return o.errorRate !== undefined ? { holds: o.errorRate > (rule.threshold ?? 0.05), value: o.errorRate, threshold: rule.threshold ?? 0.05 } : undefined;
+    case 'fallback-rate':
+      return o.fallbackRate !== undefined ? { holds: o.fallbackRate > (rule.threshold ?? 0.05), value: o.fallbackRate, threshold: rule.threshold ?? 0.05 } : undefined;
+  }
+}
+
+export class AlertManager {
+  private readonly episodes = new Map<string, Episode>();
+  private readonly queue: AlertNotification[] = [];
+  private delivering = false;
+  private closed = false;
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly cfg: AlertsConfig,
+    private readonly hooks: AlertHooks = {},
+    private readonly log?: Logger,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  /** Applies every rule to the observations; queues firing/resolved notifications. Never waits for delivery. */
+  evaluate(observations: readonly AlertObservation[]): AlertNotification[] {
+    const sent: AlertNotification[] = [];
+    const t = this.now();
+    for (const rule of this.cfg.rules) {
+      for (const o of observations) {
+        if (rule.model !== undefined && rule.model !== o.model) continue;
+        const c = check(rule, o);
+        if (!c) continue;
+        const fingerprint = `${rule.name}|${o.model}@${o.version}`;
+        const ep = this.episodes.get(fingerprint);
+        const base = { rule: rule.name, kind: rule.kind, model: o.model, version: o.version, value: c.value, threshold: c.threshold, fingerprint };
+        if (c.holds) {
+          const episode = ep ?? { since: t, firing: false };
+          this.episodes.set(fingerprint, episode);
+          if (!episode.firing && t - episode.since >= (rule.forSeconds ?? 0) * 1000) {
+            episode.firing = true;
+            sent.push({ ...base, status: 'firing', startsAt: new Date(episode.since).toISOString() });
+          }
+        } else if (ep) {
+          this.episodes.delete(fingerprint);
+          if (ep.firing) sent.push({ ...base, status: 'resolved', startsAt: new Date(ep.since).toISOString(), endsAt: new Date(t).toISOString() });
+        }
+      }
+    }
+    for (const n of sent) this.enqueue(n);
+    return sent;
+  }
+
+  private enqueue(n: AlertNotification): void {
+    if (!this.cfg.webhookUrl) return;
+    if (this.queue.length >= this.cfg.maxQueue) { this.hooks.onDropped?.(n); return; }
+    this.queue.push(n);
+    void this.drain();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => { this.timers.delete(timer); resolve(); }, ms);
+      timer.unref();
+      this.timers.add(timer);
+    });
+  }
+
+  /** Delivers queued notifications in order, one at a time, each with retries. */
+  private async drain(): Promise<void> {
+    if (this.delivering) return;
+    this.delivering = true;
+    try {
+      while (this.queue.length && !this.closed) {
+        const n = this.queue.shift()!;
+        await this.deliver(n);
+      }
+    } finally {
+      this.delivering = false;
+    }
+  }
+
+  private async deliver(n: AlertNotification): Promise<void> {
+    const body = JSON.stringify(n);
+    let reason = '';
+    for (let attempt = 1; attempt <= this.cfg.maxAttempts && !this.closed; attempt++) {
+      try {
+        const res = await fetch(this.cfg.webhookUrl, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }) },
+          body,
+          signal: AbortSignal.timeout(this.cfg.timeoutMs),
+        });
+        await res.arrayBuffer().catch(() => undefined);
+        if (res.ok) { this.hooks.onDelivered?.(n); return; }
+        reason = `HTTP ${res.status}`;
+        // A 4xx will not improve with retries (bad URL, signature refused): give up at once.
+        if (res.status < 500 && res.status !== 429) break;
+      } catch (e) {
+        reason = (e as Error).message;
+      }
+      if (attempt < this.cfg.maxAttempts) await this.sleep(this.cfg.backoffMs * 2 ** (attempt - 1));
+    }
+    this.log?.warn({ rule: n.rule, model: n.model, reason }, 'alert not delivered');
+    this.hooks.onFailed?.(n, reason);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
+  }
+}
