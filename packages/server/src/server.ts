@@ -12,6 +12,8 @@ import { MemoryStore, PredictionCache, RedisStore } from './cache/index.js';
 import { createStore, storeOptionsFromConfig, type Store } from './store/index.js';
 import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/prediction-log/index.js';
 import { DriftMonitor } from './monitoring/drift-monitor.js';
+import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
+import { ObservationCollector } from './monitoring/observations.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -36,6 +38,38 @@ export function createLogger(cfg: FerryConfig): Logger {
     level: cfg.log.level,
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.password'], censor: '[redacted]' },
   });
+}
+
+/** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency and rates. */
+function startAlerts(config: FerryConfig, repository: Repository, metrics: Metrics, drift: DriftMonitor, log: Logger): { stop(): void } | undefined {
+  if (!config.alerts.webhookUrl || config.alerts.rules.length === 0) return undefined;
+  const count = (result: string) => (n: { rule: string; status: string }) => metrics.alerts.inc({ rule: n.rule, status: n.status, result });
+  const manager = new AlertManager(config.alerts, { onDelivered: count('delivered'), onFailed: count('failed'), onDropped: count('dropped') }, log);
+  const collector = new ObservationCollector(metrics);
+  const tick = async () => {
+    const byKey = new Map<string, AlertObservation>();
+    for (const v of repository.allVersions()) {
+      const d = drift.latest.get(v.key);
+      byKey.set(v.key, {
+        model: v.name, version: v.version,
+        ...(v.manifest.sla?.p99Ms !== undefined && { slaP99Ms: v.manifest.sla.p99Ms }),
+        ...(d?.dataset && { drift: { datasetDrift: d.dataset.datasetDrift, share: d.dataset.share, driftedColumns: d.columns.filter((c) => c.testable && c.drift).map((c) => c.column) } }),
+      });
+    }
+    for (const o of await collector.collect()) {
+      const target = byKey.get(`${o.model}@${o.version}`);
+      if (target && o.requests > 0) Object.assign(target, { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate });
+    }
+    manager.evaluate([...byKey.values()]);
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    tick().catch((err: unknown) => log.warn({ err }, 'alert evaluation failed')).finally(() => { busy = false; });
+  }, config.alerts.intervalSeconds * 1000);
+  timer.unref();
+  return { stop: () => { clearInterval(timer); manager.close(); } };
 }
 
 /** The embedded in-process LRU, or Redis when a URL is configured (shared by replicas). */
@@ -64,6 +98,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
+  const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
@@ -84,6 +119,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       closed = true;
       await app.close();
       await loaded.catch(() => undefined);
+      alerts?.stop();
       drift.close();
       await service.dispose();
       await cache.close();

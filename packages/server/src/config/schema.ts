@@ -4,6 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
+import { AlertsConfigSchema } from '../monitoring/alerting.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -72,6 +73,8 @@ export const ConfigSchema = Type.Object({
     /** Share of drifted columns from which a dataset counts as drifted. */
     datasetDriftShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
   }, { additionalProperties: false, default: {} }),
+  /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
+  alerts: AlertsConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

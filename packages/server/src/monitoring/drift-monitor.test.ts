@@ -80,3 +80,36 @@ test('a model without reference data says so', async () => {
     await t.close();
   }
 });
+
+test('shifted traffic makes a drift alert reach the webhook exactly once, signed', async () => {
+  const { createServer: createHttpServer } = await import('node:http');
+  const { verifySignature } = await import('./alerting.js');
+  const got: Array<{ body: string; sig: string | undefined }> = [];
+  const hook = createHttpServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('end', () => { got.push({ body, sig: req.headers['ferry-signature'] as string | undefined }); res.writeHead(204).end(); });
+  });
+  await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
+  const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], {
+    'monitoring.driftMinSamples': 50, 'monitoring.driftIntervalSeconds': 1, 'limits.maxInstances': 100,
+    'alerts.webhookUrl': url, 'alerts.secret': 'hook-secret', 'alerts.intervalSeconds': 0.2, 'alerts.rules': [{ name: 'cls-drift', kind: 'drift' }],
+  });
+  try {
+    await send(t, sample(4, 300, true));
+    for (let i = 0; i < 100 && got.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 2500)); // several more drift and alert cycles
+    assert.equal(got.length, 1, `one notification for the episode, got ${got.map((g) => g.body).join(' ')}`);
+    const n = JSON.parse(got[0]!.body);
+    assert.equal(n.status, 'firing');
+    assert.equal(n.rule, 'cls-drift');
+    assert.equal(n.model, 'cls');
+    assert.ok(n.value.includes('amount'));
+    assert.ok(verifySignature(got[0]!.sig, got[0]!.body, 'hook-secret'));
+    assert.match((await t.server.app.inject({ url: '/metrics' })).body, /ferry_alerts_total\{rule="cls-drift",status="firing",result="delivered"\} 1/);
+  } finally {
+    await t.close();
+    await new Promise<void>((r) => hook.close(() => r()));
+  }
+});

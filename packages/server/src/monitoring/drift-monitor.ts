@@ -54,6 +54,8 @@ function predictionValue(output: unknown): unknown {
 
 export class DriftMonitor {
   private readonly references = new Map<string, Promise<Column[]>>();
+  /** The last verdict per version key, for the alert rules. */
+  readonly latest = new Map<string, DriftReportDocument>();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
 
@@ -109,7 +111,9 @@ export class DriftMonitor {
       numerical: schema.numerical, categorical: schema.categorical, datasetDriftShare: this.cfg.monitoring.datasetDriftShare,
     });
     this.export(v, result);
-    return { ...base, reference, current: { rows: records.length }, status: 'ok', columns: result.columns, dataset: result.dataset };
+    const doc: DriftReportDocument = { ...base, reference, current: { rows: records.length }, status: 'ok', columns: result.columns, dataset: result.dataset };
+    this.latest.set(v.key, doc);
+    return doc;
   }
 
   private export(v: ModelVersion, r: DriftReport): void {

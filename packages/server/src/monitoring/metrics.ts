@@ -129,6 +129,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly alerts = new Counter({
+    name: 'ferry_alerts_total',
+    help: 'Alert notifications by rule and outcome (delivered, failed after retries, dropped: queue full)',
+    labelNames: ['rule', 'status', 'result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'ferry_', eventLoopMonitoringPrecision: 10 });
   }
