@@ -209,6 +209,17 @@ export const Pipeline = Type.Object({
   params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 }, { additionalProperties: false });
 
+/** Monitoring of this version: drift test overrides per column (Evidently's names) and the dataset share. */
+export const MonitoringSection = Type.Object({
+  drift: Type.Optional(Type.Object({
+    columns: Type.Optional(Type.Record(Type.String(), Type.Object({
+      test: Type.Optional(Type.Union(['ks', 'chisquare', 'z', 'wasserstein', 'jensenshannon', 'psi', 'kl_div'].map((t) => Type.Literal(t)))),
+      threshold: Type.Optional(Type.Number({ minimum: 0 })),
+    }, { additionalProperties: false }))),
+    datasetDriftShare: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
 export const Manifest = Type.Object({
   name: Type.Optional(Name),
   version: Type.Optional(Type.String()),
@@ -229,6 +240,7 @@ export const Manifest = Type.Object({
   warmup: Type.Optional(Warmup),
   /** Reference data file for drift, relative to the version folder (JSON Lines or Parquet). */
   reference: Type.Optional(Type.String()),
+  monitoring: Type.Optional(MonitoringSection),
   tags: Type.Optional(Type.Record(Type.String(), Type.String())),
 }, { additionalProperties: false, $id: 'https://ferry.dev/schemas/ferry.yaml.json' });
 

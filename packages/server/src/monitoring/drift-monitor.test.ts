@@ -70,6 +70,21 @@ test('traffic like the reference shows no drift; shifted traffic flips the repor
   }
 });
 
+test('per-column test and threshold overrides from ferry.yaml apply', async () => {
+  const withOverrides = { ...model, manifest: { ...model.manifest, monitoring: { drift: { columns: { amount: { test: 'psi', threshold: 0.2 } }, datasetDriftShare: 0.2 } } } };
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: withOverrides }], { 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
+  try {
+    await send(t, sample(5, 100, true));
+    const r = (await t.server.app.inject({ url: '/v1/models/cls/drift?window=1h' })).json();
+    const amount = r.columns.find((c: { column: string }) => c.column === 'amount');
+    assert.equal(amount.test, 'psi');
+    assert.equal(amount.threshold, 0.2);
+    assert.equal(r.dataset.driftShareThreshold, 0.2);
+  } finally {
+    await t.close();
+  }
+});
+
 test('a model without reference data says so', async () => {
   const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }]);
   try {

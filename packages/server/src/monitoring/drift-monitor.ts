@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Feature } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
 import type { ModelVersion, Repository } from '../repository/index.js';
-import { columnsFromRecords, detectDrift, readTable, type Column, type DriftReport } from './drift/index.js';
+import { columnsFromRecords, detectDrift, readTable, type Column, type DriftOptions, type DriftReport } from './drift/index.js';
 import type { Metrics } from './metrics.js';
 import type { PredictionLog } from './prediction-log/index.js';
 
@@ -107,8 +107,11 @@ export class DriftMonitor {
         columns: [], dataset: null,
       };
     }
+    const overrides = v.manifest.monitoring?.drift;
     const result = detectDrift(refColumns, columnsFromRecords(records, fields), {
-      numerical: schema.numerical, categorical: schema.categorical, datasetDriftShare: this.cfg.monitoring.datasetDriftShare,
+      numerical: schema.numerical, categorical: schema.categorical,
+      datasetDriftShare: overrides?.datasetDriftShare ?? this.cfg.monitoring.datasetDriftShare,
+      ...(overrides?.columns && { columns: overrides.columns as DriftOptions['columns'] }),
     });
     this.export(v, result);
     const doc: DriftReportDocument = { ...base, reference, current: { rows: records.length }, status: 'ok', columns: result.columns, dataset: result.dataset };
