@@ -176,12 +176,7 @@ export class ModelService {
           : await this.pool.runOnEach(v.key, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
       }
-      lv.warmupMs = performance.now() - t0;
-      lv.state = 'ready';
-      this.metrics.modelReady.set({ model: v.name, version: v.version }, 1);
-      this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
-      this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'warmup' }, lv.warmupMs / 1000);
-      this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(lv.warmupMs) }, 'model ready');
+      this.markReady(lv, performance.now() - t0);
     } catch (e) {
       lv.state = 'failed';
       lv.error = (e as Error).message;
@@ -215,12 +210,19 @@ export class ModelService {
     const t0 = performance.now();
     const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
     for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(v.key, warmupImage());
-    lv.warmupMs = performance.now() - t0;
+    this.markReady(lv, performance.now() - t0);
+  }
+
+  /** A loaded and warmed version starts answering; its load and warm-up times are reported. */
+  private markReady(lv: LoadedVersion, warmupMs: number): void {
+    const v = lv.version;
+    const labels = { model: v.name, version: v.version };
+    lv.warmupMs = warmupMs;
     lv.state = 'ready';
-    this.metrics.modelReady.set({ model: v.name, version: v.version }, 1);
-    this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
-    this.metrics.modelLoad.set({ model: v.name, version: v.version, phase: 'warmup' }, lv.warmupMs / 1000);
-    this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(lv.warmupMs) }, 'pipeline ready');
+    this.metrics.modelReady.set(labels, 1);
+    this.metrics.modelLoad.set({ ...labels, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
+    this.metrics.modelLoad.set({ ...labels, phase: 'warmup' }, warmupMs / 1000);
+    this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(warmupMs) }, 'model ready');
   }
 
   /** Refuses a manifest whose tensors do not match the ONNX model's own inputs and outputs. */
