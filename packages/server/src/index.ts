@@ -6,3 +6,4 @@ export { ModelService } from './runtime/index.js';
 export { buildApp, buildOpenApi } from './http/index.js';
 export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 export { initModel, manifestFromOnnx } from './cli/init.js';
+export { AlertManager, AlertsConfigSchema, signBody, verifySignature, type AlertNotification, type AlertObservation } from './monitoring/alerting.js';

@@ -58,7 +58,8 @@ function startAlerts(config: FerryConfig, repository: Repository, metrics: Metri
     }
     for (const o of await collector.collect()) {
       const target = byKey.get(`${o.model}@${o.version}`);
-      if (target && o.requests > 0) Object.assign(target, { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate });
+      // An interval without traffic ends latency, error and fallback episodes (as Prometheus does when data stops).
+      if (target) Object.assign(target, o.requests > 0 ? { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate } : { p99Ms: 0, errorRate: 0, fallbackRate: 0 });
     }
     manager.evaluate([...byKey.values()]);
   };
