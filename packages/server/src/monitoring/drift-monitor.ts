@@ -98,7 +98,9 @@ export class DriftMonitor {
       return { ...base, reference, current: { rows: 0 }, status: 'insufficient-data', detail: 'the prediction log is disabled (predictionLog.enabled)', columns: [], dataset: null };
     }
     await this.predictionLog.flush();
-    const rows = await this.predictionLog.query({ model: v.name, version: v.version, since, until: until + 1, limit: 100_000 });
+    // The newest 20,000 predictions of the window: plenty for the tests, and a bounded read (SQLite
+    // reads run on the main thread).
+    const rows = await this.predictionLog.query({ model: v.name, version: v.version, since, until: until + 1, limit: 20_000 });
     const records = rows.map((r) => ({ ...(r.input as Record<string, unknown>), [PREDICTION_COLUMN]: predictionValue(r.output) }));
     if (records.length < this.cfg.monitoring.driftMinSamples) {
       return {
