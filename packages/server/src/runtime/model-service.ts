@@ -5,8 +5,8 @@ import { performance } from 'node:perf_hooks';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  compileDecoder, compileEncoder, elementCount, InputError, isBatchable, paddleOcrLabels,
-  type Decoder, type Encoder, type Instance, type Manifest, type Prediction, type RequestLimits, type TensorValue,
+  compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
+  type Decoder, type Encoder, type Instance, type Manifest, type RequestLimits, type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
