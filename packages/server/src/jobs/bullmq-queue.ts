@@ -97,6 +97,7 @@ export class BullQueue implements QueueBackend {
     });
     worker.on('error', (err) => this.log.warn({ err: err.message }, 'jobs: BullMQ worker error'));
     worker.on('failed', (job, err) => {
+      if (!(err instanceof UnrecoverableError) && err.name !== 'Error') this.log.warn({ err, job: job?.id }, 'jobs: run failed outside the runner');
       // BullMQ gave up on a job that stalled too often: record that in the document.
       if (job && /stalled/i.test(err.message)) {
         void this.store.fail(job.id!, undefined, { code: 'job-stalled', detail: err.message }, Date.now(), false).catch(() => undefined);

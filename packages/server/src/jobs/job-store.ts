@@ -152,7 +152,7 @@ export class JobStore {
     let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
-        callback_next_at: sql<number | null>`case when callback_url is null then null else ${now} end`,
+        callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
       }))
       .where('state', '=', 'active');
     if (countFailure) q = q.set((eb) => ({ failures: eb('failures', '+', 1) }));
@@ -173,7 +173,7 @@ export class JobStore {
     const queued = await this.update(id, { state: 'cancelled', finished_at: now })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
-        callback_next_at: sql<number | null>`case when callback_url is null then null else ${now} end`,
+        callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
       }))
       .where('state', '=', 'queued').returningAll().executeTakeFirst();
     if (queued) return { row: queued, immediate: true };

@@ -10,10 +10,12 @@ import { startTestServer, type TestServer, type TestModel } from '../testing/tes
 import { slowModel, tinyClassifier } from '../testing/fixture-models.js';
 import { verifySignature } from '../monitoring/alerting.js';
 import { BullQueue } from './bullmq-queue.js';
+import { TEST_DATABASE_URL, uniqueSchemaName, withAdminClient } from '../store/testing.js';
 import type { JobDocument } from './types.js';
 
 const REDIS_URL = process.env.FERRY_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
-const BACKENDS = ['sql', 'bullmq'] as const;
+// The SQL queue runs on both store dialects (the job documents of BullMQ jobs live in the store too).
+const BACKENDS = ['sql', 'sql-postgres', 'bullmq'] as const;
 
 const cls = tinyClassifier();
 const slow = slowModel(150);
@@ -26,7 +28,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startBackend(backend: typeof BACKENDS[number], overrides: Record<string, unknown> = {}): Promise<TestServer> {
   const queue = `t-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const schema = backend === 'sql-postgres' ? uniqueSchemaName('ferry_jobs') : undefined;
   const ts = await startTestServer(MODELS, {
+    ...(schema !== undefined && { 'store.url': TEST_DATABASE_URL, 'store.schema': schema }),
     'jobs.backoffBaseMs': 40, 'jobs.pollIntervalMs': 20, 'jobs.stalledIntervalMs': 500, 'jobs.lockDurationMs': 3000,
     'jobs.queueName': queue, 'jobs.prefix': 'ferry-test', 'jobs.chunkSize': 1, 'jobs.shutdownGraceMs': 2000,
     ...(backend === 'bullmq' && { 'redis.url': REDIS_URL }),
@@ -38,6 +42,7 @@ async function startBackend(backend: typeof BACKENDS[number], overrides: Record<
     async close() {
       const b = ts.server.jobs.backend;
       await close();
+      if (schema !== undefined) await withAdminClient((c) => c.query(`drop schema if exists "${schema}" cascade`));
       if (b instanceof BullQueue) {
         // A fresh connection: the server's is closed now.
         const { Queue } = await import('bullmq');
@@ -345,7 +350,9 @@ for (const backend of BACKENDS) {
     test('a job submitted before its model is ready is retried until it is, then completes', async () => {
       // A server that does not wait for its models before taking the job.
       const queue = `t-${process.pid}-${randomBytes(4).toString('hex')}`;
+      const schema = backend === 'sql-postgres' ? uniqueSchemaName('ferry_jobs') : undefined;
       const s = await startTestServer(MODELS, {
+        ...(schema !== undefined && { 'store.url': TEST_DATABASE_URL, 'store.schema': schema }),
         'jobs.attempts': 12, 'jobs.backoffBaseMs': 40, 'jobs.pollIntervalMs': 20, 'runtime.warmupRuns': 10, 'jobs.queueName': queue, 'jobs.prefix': 'ferry-test',
         ...(backend === 'bullmq' && { 'redis.url': REDIS_URL }),
       }, { wait: false });
@@ -361,6 +368,7 @@ for (const backend of BACKENDS) {
         assert.equal(done.error, null, 'a completed job carries no error');
       } finally {
         await s.close();
+        if (schema !== undefined) await withAdminClient((c) => c.query(`drop schema if exists "${schema}" cascade`));
         if (backend === 'bullmq') {
           const { Queue } = await import('bullmq');
           const q = new Queue(queue, { connection: { url: REDIS_URL }, prefix: 'ferry-test' });
