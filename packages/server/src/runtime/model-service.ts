@@ -363,6 +363,11 @@ export class ModelService {
     else await this.pool.unload(lv.sessionKey);
   }
 
+  /** Frees a prepared load that will not be activated (its model's change was refused). */
+  discard(lv: LoadedVersion): Promise<void> {
+    return this.disposeLoad(lv);
+  }
+
   /** The load serving a key now (undefined when none). */
   loaded(key: string): LoadedVersion | undefined {
     return this.versions.get(key);
