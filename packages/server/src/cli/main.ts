@@ -12,6 +12,8 @@ import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
+import { watchRepository } from '../rollout/index.js';
+import { registerKeysCommand } from '../auth/cli.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -44,15 +46,19 @@ function readData(data: string): unknown {
 }
 
 const program = new Command('ferry').version(SERVER_VERSION).description('Ferry: serve ONNX models to web apps');
+registerKeysCommand(program);
 
 common(program.command('serve').description('start the server with the model repository'))
   .option('-p, --port <port>', 'port (default 8080)')
   .option('-H, --host <host>', 'address to bind (default 0.0.0.0)')
-  .action(async (o: CommonOpts) => {
+  .option('-w, --watch', 'load, reload and unload model versions as the repository folder changes')
+  .action(async (o: CommonOpts & { watch?: boolean }) => {
     const cfg = configFrom(o);
     const server = await createServer(cfg);
+    const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
     const stop = async (signal: string) => {
       server.log.info({ signal }, 'shutting down');
+      await watcher?.close();
       const timer = setTimeout(() => process.exit(1), cfg.server.shutdownGraceMs).unref();
       await server.close();
       clearTimeout(timer);

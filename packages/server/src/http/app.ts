@@ -9,6 +9,8 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
+import { registerAdminRoutes } from './routes-admin.js';
+import { registerAccessControl } from '../auth/index.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -43,6 +45,8 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     : Fastify({ ...common, logger: false });
 
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
+  // Before any route: every route, including those registered later, passes the scope table.
+  await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -77,6 +81,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
+  await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
 
   app.get('/', async (_req, reply) => reply.redirect('/docs'));
   app.all('/v1/*', async (req) => {

@@ -4,6 +4,7 @@ import type { Metrics } from '../monitoring/index.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
+import type { ModelManager, RolloutManager } from '../rollout/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -11,6 +12,10 @@ export interface ServerDeps {
   readonly service: ModelService;
   readonly metrics: Metrics;
   readonly drift: DriftMonitor;
+  /** Canary routing, deprecation and shadow comparison (rollout/). */
+  readonly rollout: RolloutManager;
+  /** Hot load / unload / reload of model versions (rollout/). */
+  readonly manager: ModelManager;
 }
 
 declare module 'fastify' {

@@ -215,7 +215,7 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
 
   // Binary requests: the JSON header and tensor bytes arrive as one octet stream.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index'] }));
+  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = deps.service.ready();
@@ -248,7 +248,9 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
   app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
-    const v = resolve(req);
+    // Canary routing and deprecation apply to v2 inference as to v1 (shadow copies are v1 only).
+    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    req.ferryModel = v;
     const binaryRequest = Buffer.isBuffer(req.body);
     let body: unknown = req.body;
     let rest: Buffer = Buffer.alloc(0);
