@@ -106,8 +106,8 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
       // A Redis outage must not take inference down with it: requests pass uncounted.
       skipOnError: true,
       keyGenerator: (req) => (req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`),
-      // 0 means unlimited for that kind of caller.
-      allowList: (req) => limitOf(req) === 0,
+      // 0 means unlimited for that kind of caller; probes are never limited (a 429 would fail the pod).
+      allowList: (req) => limitOf(req) === 0 || accessFor(req.method, req.url).rule.family === 'health',
       max: (req) => limitOf(req) || 1,
       errorResponseBuilder: (req, ctx) => new FerryError('rate-limited', {
         detail: `${req.ferryPrincipal ? `key "${req.ferryPrincipal.id}"` : 'this client address'} is limited to ${ctx.max} requests per ${Math.round(windowMs / 1000)} s; retry in ${ctx.after}`,
