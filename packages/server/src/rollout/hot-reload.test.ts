@@ -16,7 +16,7 @@ describe('hot load, reload and unload', () => {
   const admin = (method: 'GET' | 'POST', url: string) => t.server.app.inject({ method, url, headers: adminHeaders });
   const predict = (url = '/v1/models/h/predict') => t.server.app.inject({ method: 'POST', url, headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
 
-  test('500 concurrent requests across repeated reloads: none fails, each answer is one version\'s exactly', async () => {
+  test('600 concurrent requests across repeated reloads: none fails, each answer is one version\'s exactly', async () => {
     const answers = new Map<number, number>([[0, 2]]);
     const requests: Array<Promise<{ statusCode: number; body: string; json(): { predictions: Array<{ value: number }> } }>> = [];
     const reloads: Array<Promise<unknown>> = [];
@@ -25,14 +25,24 @@ describe('hot load, reload and unload', () => {
       await t.writeVersion('h', '1.0.0', biasModel(round));
       answers.set(round, 2 + round);
       for (let i = 0; i < 100; i++) requests.push(predict());
-      reloads.push(admin('POST', '/v1/admin/models/h/versions/1.0.0:load').then((r) => { assert.equal(r.statusCode, 200, r.body); return r.json(); }));
-      await new Promise((r) => setTimeout(r, 5));
+      // Awaited before the next write (a load reading a file being rewritten would rightly be refused);
+      // the requests are not awaited, so they are in flight across the swap.
+      reloads.push(await admin('POST', '/v1/admin/models/h/versions/1.0.0:load').then((r) => { assert.equal(r.statusCode, 200, r.body); return r.json(); }));
+      for (let i = 0; i < 20; i++) requests.push(predict());
     }
     const results = await Promise.all(requests);
+    assert.equal(results.length, 600);
     const failed = results.filter((r) => r.statusCode !== 200);
     assert.equal(failed.length, 0, failed.map((r) => r.body).slice(0, 3).join('\n'));
     const valid = new Set(answers.values());
-    for (const r of results) assert.ok(valid.has(Math.round(r.json().predictions[0]!.value * 1e5) / 1e5), r.body);
+    const seen = new Set<number>();
+    for (const r of results) {
+      const value = Math.round(r.json().predictions[0]!.value * 1e5) / 1e5;
+      assert.ok(valid.has(value), r.body);
+      seen.add(value);
+    }
+    // The requests really spanned several generations (the swaps happened while they were in flight).
+    assert.ok(seen.size >= 2, `answers from ${[...seen].join(', ')}`);
     const reports = (await Promise.all(reloads)) as Array<{ reloaded: string[] }>;
     for (const rep of reports) assert.deepEqual(rep.reloaded, ['h@1.0.0']);
     // After the last reload new requests see the last weights.
@@ -90,6 +100,46 @@ describe('hot load, reload and unload', () => {
     assert.equal((await admin('POST', '/v2/repository/models/g/unload')).statusCode, 200);
     assert.equal((await t.server.app.inject({ method: 'POST', url: '/v2/models/g/infer', headers: adminHeaders, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] } })).statusCode, 404);
     assert.equal((await admin('POST', '/v2/repository/models/nope/load')).statusCode, 404);
+  });
+
+  test('a reload with new weights never serves answers cached from the old ones', async () => {
+    const cached = (bias: number) => ({ ...biasModel(bias), manifest: { ...biasModel(bias).manifest, cache: { enabled: true, ttlSeconds: 3600 } } });
+    await t.writeVersion('k', '1.0.0', cached(0));
+    assert.ok((await admin('POST', '/v1/admin/repository:reload')).json().loaded.includes('k@1.0.0'));
+    const ask = () => t.server.app.inject({ method: 'POST', url: '/v1/models/k/predict', headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
+    await ask();
+    const hit = await ask();
+    assert.equal(hit.headers['ferry-cache'], 'hit');
+    close(hit.json().predictions[0].value, 2);
+    await t.writeVersion('k', '1.0.0', cached(40));
+    assert.deepEqual((await admin('POST', '/v1/admin/repository:reload')).json().reloaded, ['k@1.0.0']);
+    const fresh = await ask();
+    assert.equal(fresh.headers['ferry-cache'], 'miss');
+    close(fresh.json().predictions[0].value, 42);
+  });
+
+  test('--watch: a version copied into the folder is loaded, a removed one unloaded', { timeout: 60_000 }, async () => {
+    const { watchRepository } = await import('./watch.js');
+    const { rm } = await import('node:fs/promises');
+    const { pino } = await import('pino');
+    const w = watchRepository(t.dir, t.server.manager, pino({ level: 'silent' }), 200);
+    const until = async (cond: () => Promise<boolean>) => {
+      const end = Date.now() + 30_000;
+      while (!(await cond())) {
+        if (Date.now() > end) throw new Error('the watcher did not apply the change');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    try {
+      await new Promise((r) => setTimeout(r, 300)); // let chokidar finish its initial scan
+      await t.writeVersion('w', '1.0.0', biasModel(3));
+      await until(async () => (await predict('/v1/models/w/predict')).statusCode === 200);
+      close((await predict('/v1/models/w/predict')).json().predictions[0]!.value, 5);
+      await rm(join(t.dir, 'w'), { recursive: true, force: true });
+      await until(async () => (await predict('/v1/models/w/predict')).statusCode === 404);
+    } finally {
+      await w.close();
+    }
   });
 
   test('path traversal and malformed names are refused before any file is touched', async () => {

@@ -2,7 +2,8 @@
 // predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
 // nothing else touches ONNX Runtime.
 import { performance } from 'node:perf_hooks';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
@@ -33,6 +34,11 @@ export interface LoadedVersion {
   readonly sessionKey: string;
   /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
   users: number;
+  /**
+   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
+   * cached before a reload with new weights are never served after it (and replicas agree).
+   */
+  contentKey: string;
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   readonly validator: RequestValidator;
@@ -79,6 +85,16 @@ export function syntheticInstance(m: Manifest): Instance {
     }
   }
   return inst;
+}
+
+/** SHA-256 (first 16 hex digits) over files, streamed so a large model does not block the event loop. */
+async function digestFiles(paths: readonly string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of paths) {
+    for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
 }
 
 const ORT_TO_FERRY: Record<string, string> = { float: 'float32', double: 'float64' };
@@ -158,6 +174,7 @@ export class ModelService {
       breaker,
       sessionKey,
       users: 0,
+      contentKey: v.key,
     };
   }
 
@@ -170,6 +187,7 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
+      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
       if (m.pipeline) {
         await this.loadPipeline(lv);
         return;

@@ -168,7 +168,7 @@ export class Predictor {
     const keepForFallback = m.fallback?.policy === 'stale-cache';
     const cache = caching || keepForFallback ? this.cache : undefined;
     const ttlMs = (m.cache?.ttlSeconds ?? 300) * 1000;
-    const keys = cache ? cache.keysFor(v.key, m.inputs, instances) : undefined;
+    const keys = cache ? cache.keysFor(lv.contentKey, m.inputs, instances) : undefined;
     let lookup: Lookup | undefined;
     if (cache && caching) lookup = await cache.lookup(v.name, v.version, keys!, ttlMs);
     const predictions: Array<Prediction | undefined> = lookup ? [...lookup.fresh] : new Array(instances.length).fill(undefined);
