@@ -212,3 +212,43 @@ describe('secrets in logs', () => {
     for (const s of [secret, `${secret}x`, KEYS[1]!.sha256]) assert.ok(!text.includes(s), 'a secret reached the log');
   });
 });
+
+describe('CORS allow-list and upload bounds', () => {
+  let t: RepoServer;
+  before(async () => {
+    t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, {
+      'auth.keys': KEYS, 'auth.cors.origins': ['https://app.example.com'], 'server.bodyLimitBytes': 4096,
+    });
+  });
+  after(() => t.close());
+
+  test('an allowed origin gets CORS headers, a preflight needs no key, other origins get none', async () => {
+    const pre = await t.server.app.inject({ method: 'OPTIONS', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,ferry-client-id' } });
+    assert.equal(pre.statusCode, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(String(pre.headers['access-control-allow-headers']), /authorization/);
+    const ok = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', ...headersFor('predict') }, payload: instances });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(String(ok.headers['access-control-expose-headers']), /ferry-model-version/);
+    const evil = await t.server.app.inject({ method: 'OPTIONS', url: '/v1/models/m/predict', headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' } });
+    assert.equal(evil.headers['access-control-allow-origin'], undefined);
+    // A preflight-looking request does not skip the key check for the real method.
+    const sneaky = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, payload: instances });
+    assert.equal(sneaky.statusCode, 401);
+  });
+
+  test('bodies are bounded and type-checked', async () => {
+    const big = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'application/json' }, payload: JSON.stringify({ instances: Array.from({ length: 500 }, () => ({ x: [1, 2] })) }) });
+    assert.equal(big.statusCode, 413);
+    assert.equal(big.json().code, 'body-too-large');
+    assert.equal(big.json().limit, 4096);
+    const png = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'image/png' }, payload: Buffer.from('\x89PNG not really') });
+    assert.equal(png.statusCode, 415);
+    const xml = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'application/xml' }, payload: '<a/>' });
+    assert.equal(xml.statusCode, 415);
+    // An oversized body without a key is refused before it is read: 401, not 413.
+    const anon = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(10_000) });
+    assert.equal(anon.statusCode, 401);
+  });
+});

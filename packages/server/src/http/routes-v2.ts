@@ -221,9 +221,13 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.post('/v2/repository/index', async () => deps.repository.allVersions().map((v) => ({
-    name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
-  })));
+  app.post('/v2/repository/index', async () => [
+    ...deps.repository.allVersions().map((v) => ({
+      name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
+    })),
+    // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
+    ...deps.repository.diskModels().filter((n) => !deps.repository.get(n)).map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
+  ]);
 
   const metadata = async (req: FastifyRequest<{ Params: P }>) => {
     const v = resolve(req);

@@ -90,7 +90,7 @@ describe('hot load, reload and unload', () => {
 
   test('Open Inference Protocol repository extension: index, unload, load', async () => {
     await t.writeVersion('g', '1.0.0', biasModel(-1));
-    const index = () => t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders }).then((r) => r.json().map((e: { name: string }) => e.name));
+    const index = () => t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders }).then((r) => r.json().filter((e: { state: string }) => e.state === 'READY').map((e: { name: string }) => e.name));
     assert.ok(!(await index()).includes('g'));
     const load = await admin('POST', '/v2/repository/models/g/load');
     assert.equal(load.statusCode, 200, load.body);
@@ -98,6 +98,8 @@ describe('hot load, reload and unload', () => {
     const infer = await t.server.app.inject({ method: 'POST', url: '/v2/models/g/infer', headers: adminHeaders, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] } });
     close(infer.json().outputs[0].data[0], 1);
     assert.equal((await admin('POST', '/v2/repository/models/g/unload')).statusCode, 200);
+    const after = (await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders })).json();
+    assert.deepEqual(after.find((e: { name: string }) => e.name === 'g'), { name: 'g', state: 'UNAVAILABLE', reason: 'not loaded' });
     assert.equal((await t.server.app.inject({ method: 'POST', url: '/v2/models/g/infer', headers: adminHeaders, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] } })).statusCode, 404);
     assert.equal((await admin('POST', '/v2/repository/models/nope/load')).statusCode, 404);
   });
