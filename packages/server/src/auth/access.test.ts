@@ -8,6 +8,7 @@ import { hashKey, parseApiKeysEnv } from './keys.js';
 import type { ApiKeyConfig, Scope } from './config-schema.js';
 import { loadConfig } from '../config/index.js';
 import { createLogger } from '../server.js';
+import { Validator } from '@seriousme/openapi-schema-validator';
 
 const SECRETS: Record<string, string> = {
   admin: 'admin-secret-0123456789abcdef',
@@ -97,6 +98,17 @@ describe('scope matrix with keys configured', () => {
     }
     // The scheme is case-insensitive (RFC 7235).
     assert.equal((await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `bearer ${SECRETS.predict}` }, payload: instances })).statusCode, 200);
+  });
+
+  test('/openapi.json declares the bearer scheme and the management routes, and stays valid OpenAPI 3.1', async () => {
+    const doc = (await t.server.app.inject({ url: '/openapi.json' })).json();
+    const res = await new Validator().validate(doc);
+    assert.equal(res.valid, true, JSON.stringify(res.errors ?? null).slice(0, 1500));
+    assert.deepEqual(doc.security, [{ bearer: [] }]);
+    assert.equal(doc.components.securitySchemes.bearer.scheme, 'bearer');
+    assert.ok(doc.paths['/v1/admin/repository:reload'].post);
+    assert.ok(doc.paths['/v2/repository/models/{model}/load'].post);
+    assert.ok(doc.paths['/v1/models/{model}/rollout'].get);
   });
 
   test('the effective config never shows key digests', async () => {

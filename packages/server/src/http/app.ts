@@ -11,6 +11,7 @@ import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerAccessControl } from '../auth/index.js';
+import { addRolloutPaths } from '../rollout/openapi-paths.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -60,6 +61,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   });
 
   const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
+  addRolloutPaths(document as Record<string, unknown>, deps.config.auth.keys.length > 0);
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', async () => document);
