@@ -189,6 +189,12 @@ describe('rate limits', () => {
         assert.equal(await open(), 200);
         assert.equal(await open(), 429);
         assert.equal((await a.server.app.inject({ url: '/healthz', remoteAddress: addr })).statusCode, 200);
+        // Guessing keys is counted per address too: the third wrong key from one address is a 429, not a 401.
+        const guesser = `10.8.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;
+        const guess = async (i: number) => (await call(a, `guess-${i}-0123456789abcdef`, guesser)).statusCode;
+        assert.deepEqual([await guess(1), await guess(2), await guess(3)], [401, 401, 429]);
+        // All three failed authentication (the third was also throttled). Read from the registry: both keys have spent their budget.
+        assert.match(await a.server.metrics.registry.getSingleMetricAsString('ferry_auth_refusals_total'), /ferry_auth_refusals_total\{code="unauthorized"\} 3/);
         assert.equal((await a.server.app.inject({ url: '/openapi.json', remoteAddress: '10.200.0.1' })).statusCode, 200);
       } finally {
         await a.close();

@@ -20,7 +20,11 @@ declare module 'fastify' {
 export interface AccessControlOptions {
   auth: AuthConfig;
   redisUrl: string;
+  /** Called with the error code of each refused request (for a metric). */
+  onRefused?: (code: string) => void;
 }
+
+const authRefusals = new WeakMap<FastifyRequest, FerryError>();
 
 /** Throws the refusal for a request, or returns the principal (undefined when open). */
 export function authorize(ring: KeyRing, decision: AccessDecision, header: string | string[] | undefined, method: string, path: string): Principal | undefined {
@@ -76,15 +80,39 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
     });
   }
 
+  // Two steps around the rate limiter: the key is identified first (so limits count per key), the
+  // refusal is thrown after it (so guessing keys is counted, per address) and still before the body is read.
   app.addHook('onRequest', async (req) => {
     // A CORS preflight carries no credentials by design; @fastify/cors answers it.
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return;
     const decision = accessFor(req.method, req.url);
-    const principal = authorize(ring, decision, req.headers.authorization, req.method, req.url.split('?', 1)[0]!);
-    if (principal) {
-      req.ferryPrincipal = principal;
-      req.log = req.log.child({ apiKey: principal.id });
+    try {
+      const principal = authorize(ring, decision, req.headers.authorization, req.method, req.url.split('?', 1)[0]!);
+      if (principal) {
+        req.ferryPrincipal = principal;
+        req.log = req.log.child({ apiKey: principal.id });
+      }
+    } catch (e) {
+      if (!(e instanceof FerryError)) throw e;
+      // A key that is valid but lacks the scope still counts against its own budget.
+      if (e.code === 'forbidden' && ring.size > 0) {
+        const text = req.headers.authorization;
+        const m = typeof text === 'string' ? /^Bearer (\S{1,512})$/i.exec(text.trim()) : null;
+        const p = m ? ring.match(m[1]!) : undefined;
+        if (p) req.ferryPrincipal = p;
+      }
+      authRefusals.set(req, e);
+      opts.onRefused?.(e.code);
     }
+  });
+  app.addHook('preParsing', async (req) => {
+    const refusal = authRefusals.get(req);
+    if (refusal) throw refusal;
+  });
+  // 404 routes and the router's own errors skip preParsing: refuse there too.
+  app.addHook('preHandler', async (req) => {
+    const refusal = authRefusals.get(req);
+    if (refusal) throw refusal;
   });
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;

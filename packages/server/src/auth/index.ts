@@ -2,3 +2,4 @@ export { AuthConfigSchema, SCOPES, type AuthConfig, type ApiKeyConfig, type Scop
 export { ApiKeyError, hashKey, newKey, parseApiKeysEnv, KeyRing, type Principal } from './keys.js';
 export { ACCESS_TABLE, accessFor, normalisePath, type Access, type AccessRule, type AccessDecision } from './scope-table.js';
 export { registerAccessControl, authorize, assertModelAllowed } from './guard.js';
+export { authRefusalCounter } from './metrics.js';

@@ -10,7 +10,7 @@ import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { registerAdminRoutes } from './routes-admin.js';
-import { registerAccessControl } from '../auth/index.js';
+import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
 import { addRolloutPaths } from '../rollout/openapi-paths.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
@@ -47,7 +47,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
   // Before any route: every route, including those registered later, passes the scope table.
-  await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url });
+  await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url, onRefused: authRefusalCounter(deps.metrics.registry) });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });

@@ -368,7 +368,7 @@ export class ModelService {
   /** Waits for the load's requests (held, queued, running) to finish, then frees its native sessions. */
   private async retire(lv: LoadedVersion, graceMs = this.cfg.inference.defaultTimeoutMs + 5_000): Promise<void> {
     const until = performance.now() + graceMs;
-    while ((lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) && performance.now() < until) {
+    while ((lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) && performance.now() < until && !this.disposed) {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.disposeLoad(lv);
