@@ -38,7 +38,7 @@ export interface FerryServer {
 
 /** Paths pino censors: credentials in request headers, and secret-bearing fields wherever they are logged. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'headers.authorization', '*.headers.authorization',
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]', 'headers.authorization', '*.headers.authorization',
   '*.apiKey', '*.password', '*.secret', '*.sha256', 'auth.keys', '*.auth.keys',
 ];
 

@@ -96,6 +96,12 @@ describe('scope matrix with keys configured', () => {
       const x = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization }, payload: instances });
       assert.equal(x.statusCode, 401, authorization.slice(0, 30));
     }
+    // Browsers cannot set headers on a WebSocket: the key may come as a `ferry.bearer.<key>` subprotocol of an upgrade.
+    const ws = (protocol: string, upgrade = 'websocket') => t.server.app.inject({ url: '/v1/models/m/stream', headers: { connection: 'Upgrade', upgrade, 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': protocol } });
+    assert.equal((await ws(`ferry.v1, ferry.bearer.${SECRETS.predict}`)).statusCode, 404); // accepted; the stream route is not on this branch
+    assert.equal((await ws(`ferry.v1, ferry.bearer.${SECRETS.jobs}`)).statusCode, 403);
+    assert.equal((await ws('ferry.v1')).statusCode, 401);
+    assert.equal((await ws(`ferry.bearer.${SECRETS.predict}`, 'h2c')).statusCode, 401); // only on a WebSocket upgrade
     // The scheme is case-insensitive (RFC 7235).
     assert.equal((await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `bearer ${SECRETS.predict}` }, payload: instances })).statusCode, 200);
   });

@@ -26,6 +26,23 @@ export interface AccessControlOptions {
 
 const authRefusals = new WeakMap<FastifyRequest, FerryError>();
 
+/** Prefix of the WebSocket subprotocol that carries a key: browsers cannot set headers on a WebSocket. */
+export const WS_BEARER_PREFIX = 'ferry.bearer.';
+
+/**
+ * The credentials of a request as an Authorization value: the header, or for a WebSocket upgrade
+ * without one, a `Sec-WebSocket-Protocol` entry `ferry.bearer.<key>` (never a query parameter,
+ * which would end up in access logs). The stream route must then select another offered
+ * subprotocol (e.g. `ferry.v1`), as browsers require.
+ */
+export function credentialsOf(headers: FastifyRequest['headers']): string | string[] | undefined {
+  if (headers.authorization !== undefined) return headers.authorization;
+  const proto = headers['sec-websocket-protocol'];
+  if (typeof proto !== 'string' || String(headers.upgrade).toLowerCase() !== 'websocket') return undefined;
+  const entry = proto.split(',').map((s) => s.trim()).find((s) => s.startsWith(WS_BEARER_PREFIX));
+  return entry ? `Bearer ${entry.slice(WS_BEARER_PREFIX.length)}` : undefined;
+}
+
 /** Throws the refusal for a request, or returns the principal (undefined when open). */
 export function authorize(ring: KeyRing, decision: AccessDecision, header: string | string[] | undefined, method: string, path: string): Principal | undefined {
   const { rule, model } = decision;
@@ -87,7 +104,7 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return;
     const decision = accessFor(req.method, req.url);
     try {
-      const principal = authorize(ring, decision, req.headers.authorization, req.method, req.url.split('?', 1)[0]!);
+      const principal = authorize(ring, decision, credentialsOf(req.headers), req.method, req.url.split('?', 1)[0]!);
       if (principal) {
         req.ferryPrincipal = principal;
         // setBindings on the request's own child logger: a second child per request costs more.
@@ -99,7 +116,7 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
       if (!(e instanceof FerryError)) throw e;
       // A key that is valid but lacks the scope still counts against its own budget.
       if (e.code === 'forbidden' && ring.size > 0) {
-        const text = req.headers.authorization;
+        const text = credentialsOf(req.headers);
         const m = typeof text === 'string' ? /^Bearer (\S{1,512})$/i.exec(text.trim()) : null;
         const p = m ? ring.match(m[1]!) : undefined;
         if (p) req.ferryPrincipal = p;
