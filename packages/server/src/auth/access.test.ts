@@ -276,3 +276,16 @@ describe('CORS allow-list and upload bounds', () => {
     assert.equal(anon.statusCode, 401);
   });
 });
+
+describe('client address behind a proxy', () => {
+  test('with auth.trustProxyHops the per-address limit counts each forwarded client, not the proxy', async () => {
+    const t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, { 'auth.rateLimit.ipMax': 2, 'auth.trustProxyHops': 1 });
+    try {
+      const call = (client: string) => t.server.app.inject({ url: '/v1/models', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client } });
+      assert.deepEqual([(await call('203.0.113.7')).statusCode, (await call('203.0.113.7')).statusCode, (await call('203.0.113.7')).statusCode], [200, 200, 429]);
+      assert.equal((await call('203.0.113.8')).statusCode, 200);
+    } finally {
+      await t.close();
+    }
+  });
+});

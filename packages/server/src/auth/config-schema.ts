@@ -30,6 +30,11 @@ export const AuthConfigSchema = Type.Object({
     /** Counters live in Redis (shared by replicas) when redis.url is set; this forces in-process. */
     local: Type.Boolean({ default: false }),
   }, { additionalProperties: false, default: {} }),
+  /**
+   * Proxies in front of Ferry whose X-Forwarded-For to trust (1 = the load balancer or ingress in
+   * front). 0: the client address is the TCP peer. Per-address rate limits and logs use it.
+   */
+  trustProxyHops: Type.Integer({ minimum: 0, maximum: 16, default: 0 }),
   cors: Type.Object({
     /** Allowed browser origins (exact, e.g. https://app.example.com); empty = no CORS headers; "*" = any. */
     origins: Type.Array(Type.String(), { default: [] }),

@@ -40,6 +40,9 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) =>
       sendProblem(req, reply, asFerryError(err, deps.config.server.bodyLimitBytes)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // The client address behind a load balancer (per-address rate limits): docs/security.md.
+    // Trust the nearest `trustProxyHops` proxies (what proxy-addr does with a number); 0: the TCP peer.
+    trustProxy: (_address: string, hop: number) => hop < deps.config.auth.trustProxyHops,
   };
   const app: FastifyInstance = opts.logger
     ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
