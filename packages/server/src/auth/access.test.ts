@@ -117,6 +117,14 @@ describe('scope matrix with keys configured', () => {
     assert.ok(doc.paths['/v1/models/{model}/rollout'].get);
   });
 
+  test('a key limited to models lists only those', async () => {
+    const names = async (who: Who) => (await t.server.app.inject({ url: '/v1/models', headers: headersFor(who) })).json().models.map((m: { name: string }) => m.name);
+    assert.deepEqual(await names('limited'), ['m']);
+    assert.deepEqual(await names('bare'), ['m', 'o']);
+    const index = (await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: headersFor('limited') })).json();
+    assert.deepEqual(index.map((e: { name: string }) => e.name), ['m']);
+  });
+
   test('the effective config never shows key digests', async () => {
     const body = (await t.server.app.inject({ url: '/v1/admin/config', headers: headersFor('admin') })).body;
     for (const k of KEYS) assert.ok(!body.includes(k.sha256));

@@ -82,6 +82,12 @@ export function assertModelAllowed(req: FastifyRequest, model: string): void {
   }
 }
 
+/** Whether a model may be shown to the request's key (listings filter with it). */
+export function modelVisible(req: FastifyRequest, model: string): boolean {
+  const p = req.ferryPrincipal;
+  return !p || p.models.size === 0 || p.models.has(model);
+}
+
 export async function registerAccessControl(app: FastifyInstance, opts: AccessControlOptions): Promise<KeyRing> {
   const { auth } = opts;
   const ring = new KeyRing(auth.keys);

@@ -6,6 +6,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { ModelEntry, ModelVersion } from '../repository/index.js';
 import { columnsToInstances } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
+import { modelVisible } from '../auth/index.js';
 
 interface ModelParams { model: string; version?: string }
 
@@ -89,7 +90,8 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     return v;
   };
 
-  app.get('/v1/models', async () => ({ models: deps.repository.models().map((m) => modelSummary(deps, m)) }));
+  // A key limited to some models lists only those (auth/: `models` of the key).
+  app.get('/v1/models', async (req) => ({ models: deps.repository.models().filter((m) => modelVisible(req, m.name)).map((m) => modelSummary(deps, m)) }));
 
   app.get<{ Params: ModelParams }>('/v1/models/:model', async (req) => {
     const v = resolve(req);

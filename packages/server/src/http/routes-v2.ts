@@ -9,6 +9,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { ModelVersion } from '../repository/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
+import { modelVisible } from '../auth/index.js';
 import { requestTimeout } from './routes-v1.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from './float16.js';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from './v2-binary.js';
@@ -221,12 +222,12 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.post('/v2/repository/index', async () => [
-    ...deps.repository.allVersions().map((v) => ({
+  app.post('/v2/repository/index', async (req) => [
+    ...deps.repository.allVersions().filter((v) => modelVisible(req, v.name)).map((v) => ({
       name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
     })),
     // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
-    ...deps.repository.diskModels().filter((n) => !deps.repository.get(n)).map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
+    ...deps.repository.diskModels().filter((n) => !deps.repository.get(n) && modelVisible(req, n)).map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
   ]);
 
   const metadata = async (req: FastifyRequest<{ Params: P }>) => {
