@@ -57,6 +57,9 @@ export const ERROR_CATALOGUE = {
   'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
+  'pipeline-not-found': { status: 404, title: 'No such batch pipeline' },
+  'pipeline-prediction-not-found': { status: 404, title: 'No stored prediction for that key' },
+  'pipeline-results-not-served': { status: 409, title: 'This pipeline writes its results to files, not to the store' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

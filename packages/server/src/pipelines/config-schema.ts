@@ -1,0 +1,84 @@
+// The `pipelines:` section of ferry.config.yaml: batch scoring jobs, keyed by pipeline name.
+// Referenced with one line from config/schema.ts; the cross-field checks TypeBox cannot express
+// (a cron that parses, a glob that is not empty, a key that is selected) live in validate.ts.
+import { Type, type Static } from '@sinclair/typebox';
+
+const FileSource = (kind: 'csv' | 'jsonl' | 'parquet' | 'arrow') => Type.Object({
+  kind: Type.Literal(kind),
+  /** A file, or a glob (`data/*.parquet`); files are read in sorted name order so chunks are deterministic. Relative to the working directory. */
+  path: Type.String({ minLength: 1 }),
+  ...(kind === 'csv' && {
+    /** Field separator. */
+    delimiter: Type.String({ minLength: 1, maxLength: 1, default: ',' }),
+  }),
+}, { additionalProperties: false });
+
+const SqlSource = Type.Object({
+  kind: Type.Literal('sql'),
+  /** `sqlite:PATH` or `postgres://…`; empty = Ferry's own store. */
+  url: Type.String({ default: '' }),
+  /** A SELECT. It is read in order of `orderBy` (default: the key columns) so chunks are deterministic. */
+  query: Type.String({ minLength: 1 }),
+  orderBy: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+}, { additionalProperties: false });
+
+export const PipelineSourceSchema = Type.Union([FileSource('csv'), FileSource('jsonl'), FileSource('parquet'), FileSource('arrow'), SqlSource]);
+
+/** How one model feature is obtained from the source row. */
+export const FeatureMappingSchema = Type.Object({
+  /** The model feature. */
+  feature: Type.String({ minLength: 1 }),
+  /** Source column (default: the feature's own name). */
+  column: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Conversion applied to the column: `number`, `integer`, `string`, `boolean`; or a part of a date/time
+   * column (ISO text, epoch ms, or a Parquet/Arrow timestamp): `month` (1-12), `dayOfWeek` (0 = Sunday),
+   * `hour` (fractional, 0-24), `dayOfMonth`, `year`.
+   */
+  transform: Type.Optional(Type.Union(['number', 'integer', 'string', 'boolean', 'month', 'dayOfWeek', 'hour', 'dayOfMonth', 'year'].map((t) => Type.Literal(t)))),
+}, { additionalProperties: false });
+
+export const PipelineSinkSchema = Type.Union([
+  /** Results in the store (`pipeline_predictions`), served by `/v1/pipelines/{name}/predictions/{key}`. */
+  Type.Object({ kind: Type.Literal('table') }, { additionalProperties: false }),
+  /**
+   * Part files `<dir>/<run>/part-<chunk>.<ext>`, each written whole then renamed, so a resumed run
+   * overwrites a part instead of duplicating it. Rejects go to `<dir>/<run>/rejects-<chunk>.<ext>`.
+   */
+  Type.Object({ kind: Type.Union([Type.Literal('parquet'), Type.Literal('csv')]), dir: Type.String({ minLength: 1 }) }, { additionalProperties: false }),
+]);
+
+export const PipelineSchema = Type.Object({
+  description: Type.Optional(Type.String()),
+  source: PipelineSourceSchema,
+  /** `name@1` (newest 1.x.y), `name@1.2.0`, `name` (default version), or an alias. */
+  model: Type.String({ minLength: 1 }),
+  /** The column(s) identifying a row; a composite key is joined with `|` in URLs. */
+  key: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
+  /**
+   * Features of the model, each from a source column. A string maps a feature to the same-named
+   * column. Empty: every model feature from the same-named column.
+   */
+  select: Type.Array(Type.Union([Type.String({ minLength: 1 }), FeatureMappingSchema]), { default: [] }),
+  /** `{feature: column}`: shorthand for select entries that only rename. */
+  rename: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
+  /** Where results go; default the store's table. */
+  sink: Type.Optional(PipelineSinkSchema),
+  /** Cron expression (5 or 6 fields, croner syntax); the server runs the pipeline on it. Empty = only on demand. */
+  schedule: Type.String({ default: '' }),
+  /** Time zone for `schedule` (IANA name); default UTC. */
+  timezone: Type.String({ default: 'UTC' }),
+  /** Rows per chunk: the unit of commit, checkpoint and sharding. Memory is bounded by a few chunks. */
+  chunkRows: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 }),
+  /** Rows per inference call inside a chunk (spread over the worker threads). */
+  batchRows: Type.Integer({ minimum: 1, maximum: 65_536, default: 4096 }),
+  /** Completed runs whose predictions are kept in the table sink; older ones are deleted after a run completes. */
+  keepRuns: Type.Integer({ minimum: 1, default: 2 }),
+}, { additionalProperties: false });
+
+export const PipelinesConfigSchema = Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), PipelineSchema, { default: {} });
+
+export type PipelineConfig = Static<typeof PipelineSchema>;
+export type PipelinesConfig = Static<typeof PipelinesConfigSchema>;
+export type PipelineSource = Static<typeof PipelineSourceSchema>;
+export type PipelineSink = Static<typeof PipelineSinkSchema>;
