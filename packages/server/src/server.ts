@@ -14,6 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
+import { attachPipelines, validatePipelines, type AttachedPipelines } from './pipelines/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -25,6 +26,7 @@ export interface FerryServer {
   readonly store: Store;
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
+  readonly pipelines: AttachedPipelines;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -85,6 +87,7 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
 export async function createServer(config: FerryConfig, opts: { logger?: Logger | false } = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
+  validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
   const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
@@ -104,10 +107,11 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded });
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, pipelines, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -120,6 +124,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       closed = true;
       await app.close();
       await loaded.catch(() => undefined);
+      await pipelines.close();
       alerts?.stop();
       drift.close();
       await service.dispose();

@@ -53,32 +53,53 @@ export const PipelineSchema = Type.Object({
   source: PipelineSourceSchema,
   /** `name@1` (newest 1.x.y), `name@1.2.0`, `name` (default version), or an alias. */
   model: Type.String({ minLength: 1 }),
-  /** The column(s) identifying a row; a composite key is joined with `|` in URLs. */
+  /**
+   * The column(s) identifying a row; a composite key is joined with `|` in URLs. `$row` is the row's
+   * 0-based position in the source: a stable id for an immutable file without an id column.
+   */
   key: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })]),
   /**
-   * Features of the model, each from a source column. A string maps a feature to the same-named
-   * column. Empty: every model feature from the same-named column.
+   * How features are read from the source: a string is a feature read from the same-named column; an
+   * object names the column and a conversion. Features not listed read the same-named column (after `rename`).
    */
-  select: Type.Array(Type.Union([Type.String({ minLength: 1 }), FeatureMappingSchema]), { default: [] }),
+  select: Type.Optional(Type.Array(Type.Union([Type.String({ minLength: 1 }), FeatureMappingSchema]), { default: [] })),
   /** `{feature: column}`: shorthand for select entries that only rename. */
-  rename: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
+  rename: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} })),
   /** Where results go; default the store's table. */
   sink: Type.Optional(PipelineSinkSchema),
   /** Cron expression (5 or 6 fields, croner syntax); the server runs the pipeline on it. Empty = only on demand. */
-  schedule: Type.String({ default: '' }),
+  schedule: Type.Optional(Type.String({ default: '' })),
   /** Time zone for `schedule` (IANA name); default UTC. */
-  timezone: Type.String({ default: 'UTC' }),
+  timezone: Type.Optional(Type.String({ default: 'UTC' })),
   /** Rows per chunk: the unit of commit, checkpoint and sharding. Memory is bounded by a few chunks. */
-  chunkRows: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 }),
+  chunkRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000_000, default: 50_000 })),
   /** Rows per inference call inside a chunk (spread over the worker threads). */
-  batchRows: Type.Integer({ minimum: 1, maximum: 65_536, default: 4096 }),
+  batchRows: Type.Optional(Type.Integer({ minimum: 1, maximum: 65_536, default: 4096 })),
   /** Completed runs whose predictions are kept in the table sink; older ones are deleted after a run completes. */
-  keepRuns: Type.Integer({ minimum: 1, default: 2 }),
+  keepRuns: Type.Optional(Type.Integer({ minimum: 1, default: 2 })),
 }, { additionalProperties: false });
 
 export const PipelinesConfigSchema = Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,62}$' }), PipelineSchema, { default: {} });
 
-export type PipelineConfig = Static<typeof PipelineSchema>;
+/** A pipeline as written in the config (defaults not yet applied). */
+export type PipelineInput = Static<typeof PipelineSchema>;
+type Defaulted = 'select' | 'rename' | 'schedule' | 'timezone' | 'chunkRows' | 'batchRows' | 'keepRuns';
+/** A pipeline with every default applied. */
+export type PipelineConfig = Omit<PipelineInput, Defaulted> & Required<Pick<PipelineInput, Defaulted>>;
+
+// TypeBox's Value.Default does not descend into Record values, so pipeline defaults are applied here.
+export function pipelineWithDefaults(p: PipelineInput): PipelineConfig {
+  return {
+    ...p,
+    select: p.select ?? [], rename: p.rename ?? {}, schedule: p.schedule ?? '', timezone: p.timezone ?? 'UTC',
+    chunkRows: p.chunkRows ?? 50_000, batchRows: p.batchRows ?? 4096, keepRuns: p.keepRuns ?? 2,
+  };
+}
+
+/** Every configured pipeline, with defaults applied, by name. */
+export function pipelinesOf(cfg: { pipelines: PipelinesConfig }): Record<string, PipelineConfig> {
+  return Object.fromEntries(Object.entries(cfg.pipelines).map(([n, p]) => [n, pipelineWithDefaults(p)]));
+}
 export type PipelinesConfig = Static<typeof PipelinesConfigSchema>;
 export type PipelineSource = Static<typeof PipelineSourceSchema>;
 export type PipelineSink = Static<typeof PipelineSinkSchema>;

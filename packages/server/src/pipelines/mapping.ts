@@ -10,6 +10,12 @@ export type SourceRow = Record<string, unknown>;
 export const UNREADABLE = Symbol('unreadable');
 export interface UnreadableRow { [UNREADABLE]: string; raw: string }
 
+/**
+ * The key "column" that is the row's 0-based position in the source read order: a stable id for an
+ * immutable file that has no id column of its own (e.g. a published dataset).
+ */
+export const ROW_NUMBER_KEY = '$row';
+
 export interface MappedRow {
   key: string;
   instance: Record<string, unknown>;
@@ -25,8 +31,8 @@ export interface RowMapper {
   /** Source columns the pipeline reads (key + features), so columnar readers skip the rest. */
   readonly columns: readonly string[];
   /** The mapped row, or a reason to reject it. */
-  map(row: SourceRow): MappedRow | { reject: string; key: string | null };
-  key(row: SourceRow): string | null;
+  map(row: SourceRow, rowNumber: number): MappedRow | { reject: string; key: string | null };
+  key(row: SourceRow, rowNumber: number): string | null;
 }
 
 /** Joins composite keys; `|` inside a value is escaped so keys stay unambiguous. */
@@ -44,7 +50,9 @@ function keyPart(v: unknown): string {
 export function compileRowMapper(p: PipelineConfig, manifest: Manifest): RowMapper {
   const inputs = new Map(manifest.inputs.map((i) => [i.name, i]));
   const plans = new Map<string, FeaturePlan>();
-  const entries = p.select.length ? p.select : manifest.inputs.map((i) => i.name);
+  // Listed features use their mapping; every other feature reads the same-named (or renamed) column.
+  const listed = new Set(p.select.map((e) => (typeof e === 'string' ? e : e.feature)));
+  const entries = [...p.select, ...manifest.inputs.filter((i) => !listed.has(i.name) && i.type !== 'tensor').map((i) => i.name)];
   entries.forEach((e, i) => {
     const m = typeof e === 'string' ? { feature: e } : e;
     const input = inputs.get(m.feature);
@@ -58,21 +66,21 @@ export function compileRowMapper(p: PipelineConfig, manifest: Manifest): RowMapp
   }
   const features = [...plans.values()];
   const keyColumns = Array.isArray(p.key) ? p.key : [p.key];
-  const columns = [...new Set([...keyColumns, ...features.map((f) => f.column)])];
+  const columns = [...new Set([...keyColumns.filter((c) => c !== ROW_NUMBER_KEY), ...features.map((f) => f.column)])];
 
-  const key = (row: SourceRow): string | null => {
-    const values = keyColumns.map((c) => row[c]);
+  const key = (row: SourceRow, rowNumber: number): string | null => {
+    const values = keyColumns.map((c) => (c === ROW_NUMBER_KEY ? rowNumber : row[c]));
     if (values.some((v) => v === undefined || v === null || v === '')) return null;
     return encodeKey(values);
   };
 
   return {
     features, keyColumns, columns, key,
-    map(row) {
+    map(row, rowNumber) {
       const unreadable = (row as Partial<UnreadableRow>)[UNREADABLE];
       if (unreadable !== undefined) return { reject: unreadable, key: null };
-      const k = key(row);
-      if (k === null) return { reject: `missing key column ${keyColumns.filter((c) => row[c] === undefined || row[c] === null || row[c] === '').map((c) => `"${c}"`).join(', ')}`, key: null };
+      const k = key(row, rowNumber);
+      if (k === null) return { reject: `missing key column ${keyColumns.filter((c) => c !== ROW_NUMBER_KEY && (row[c] === undefined || row[c] === null || row[c] === '')).map((c) => `"${c}"`).join(', ')}`, key: null };
       const instance: Record<string, unknown> = {};
       for (const f of features) {
         const raw = row[f.column];

@@ -9,7 +9,7 @@ import type { Repository, ModelVersion } from '../repository/index.js';
 import type { WorkerPool } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { PipelineConfig } from './config-schema.js';
-import { compileRowMapper, UNREADABLE, type SourceRow } from './mapping.js';
+import { compileRowMapper, ROW_NUMBER_KEY, UNREADABLE, type SourceRow } from './mapping.js';
 import { openSource, type SourceChunk } from './sources.js';
 import { createScorer, type Scorer } from './scorer.js';
 import { RunStore, type PredictionRow, type RejectRow, type RunStatus } from './run-store.js';
@@ -120,7 +120,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
 
   const mapper = compileRowMapper(p, version.manifest);
   const keyColumns = mapper.keyColumns;
-  const src = p.source.kind === 'sql' && (p.source.orderBy ?? []).length === 0 ? { ...p.source, orderBy: [...keyColumns] } : p.source;
+  const src = p.source.kind === 'sql' && (p.source.orderBy ?? []).length === 0 ? { ...p.source, orderBy: keyColumns.filter((c) => c !== ROW_NUMBER_KEY) } : p.source;
   const reader = openSource(src, { cwd: o.cwd ?? process.cwd(), storeUrl: o.config.store.url, storeSchema: o.config.store.schema }, mapper.columns);
   const sink = p.sink && p.sink.kind !== 'table' ? new FileSink(p.sink.kind, p.sink.dir, o.cwd ?? process.cwd(), o.name, runId) : undefined;
 
@@ -152,7 +152,7 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       const instances: Record<string, unknown>[] = [];
       const rejects: RejectRow[] = [];
       chunk.rows.forEach((row, i) => {
-        const m = mapper.map(row);
+        const m = mapper.map(row, chunk.firstRow + i);
         if ('reject' in m) rejects.push({ rowNumber: chunk.firstRow + i, key: m.key, reason: m.reject, row: rowJson(row) });
         else { keys.push(m.key); rowNumbers.push(chunk.firstRow + i); instances.push(m.instance); }
       });
