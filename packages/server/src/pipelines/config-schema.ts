@@ -3,26 +3,31 @@
 // (a cron that parses, a glob that is not empty, a key that is selected) live in validate.ts.
 import { Type, type Static } from '@sinclair/typebox';
 
-const FileSource = (kind: 'csv' | 'jsonl' | 'parquet' | 'arrow') => Type.Object({
-  kind: Type.Literal(kind),
-  /** A file, or a glob (`data/*.parquet`); files are read in sorted name order so chunks are deterministic. Relative to the working directory. */
-  path: Type.String({ minLength: 1 }),
-  ...(kind === 'csv' && {
-    /** Field separator. */
-    delimiter: Type.String({ minLength: 1, maxLength: 1, default: ',' }),
-  }),
+/** A file, or a glob (`data/*.parquet`) in the file name; files are read in sorted name order so chunks are deterministic. Relative to the working directory. */
+const FilePath = Type.String({ minLength: 1 });
+
+const CsvSource = Type.Object({
+  kind: Type.Literal('csv'),
+  path: FilePath,
+  /** Field separator (default `,`). The first line is the header. */
+  delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1, default: ',' })),
+}, { additionalProperties: false });
+
+const FileSource = Type.Object({
+  kind: Type.Union([Type.Literal('jsonl'), Type.Literal('parquet'), Type.Literal('arrow')]),
+  path: FilePath,
 }, { additionalProperties: false });
 
 const SqlSource = Type.Object({
   kind: Type.Literal('sql'),
   /** `sqlite:PATH` or `postgres://…`; empty = Ferry's own store. */
-  url: Type.String({ default: '' }),
+  url: Type.Optional(Type.String({ default: '' })),
   /** A SELECT. It is read in order of `orderBy` (default: the key columns) so chunks are deterministic. */
   query: Type.String({ minLength: 1 }),
-  orderBy: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+  orderBy: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { default: [] })),
 }, { additionalProperties: false });
 
-export const PipelineSourceSchema = Type.Union([FileSource('csv'), FileSource('jsonl'), FileSource('parquet'), FileSource('arrow'), SqlSource]);
+export const PipelineSourceSchema = Type.Union([CsvSource, FileSource, SqlSource]);
 
 /** How one model feature is obtained from the source row. */
 export const FeatureMappingSchema = Type.Object({

@@ -57,7 +57,7 @@ export class FileSink {
       const names = Object.keys(table);
       const n = table[names[0]!]!.length;
       const records = Array.from({ length: n }, (_, i) => names.map((c) => table[c]![i]));
-      writeFileSync(tmp, stringify(records, { header: true, columns: names }));
+      writeFileSync(tmp, stringify(records, { header: true, columns: names, cast: { boolean: (b: boolean) => String(b) } }));
     } else {
       const columnData: ColumnSource[] = Object.entries(table).map(([name, data]) => {
         const t = types[name] ?? columnType(data);

@@ -74,7 +74,10 @@ export function expandGlob(pattern: string, cwd: string): string[] {
 export function openSource(src: PipelineSource, ctx: SourceContext, columns: readonly string[]): SourceReader {
   switch (src.kind) {
     case 'parquet': return parquetSource(expandGlob(src.path, ctx.cwd), columns);
-    case 'csv': return rowStreamSource(`csv ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => csvRows(f, src.delimiter ?? ','));
+    case 'csv': {
+      const delimiter = src.delimiter ?? ',';
+      return rowStreamSource(`csv ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => csvRows(f, delimiter));
+    }
     case 'jsonl': return rowStreamSource(`jsonl ${src.path}`, expandGlob(src.path, ctx.cwd), jsonlRows);
     case 'arrow': return rowStreamSource(`arrow ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => arrowRows(f, columns));
     case 'sql': return sqlSource(src, ctx);
