@@ -9,7 +9,8 @@ import { loadConfig, workerCount, ConfigError, type FerryConfig } from '../confi
 import { Repository } from '../repository/index.js';
 import { WorkerPool } from '../runtime/index.js';
 import { createStore, storeOptionsFromConfig } from '../store/index.js';
-import { runPipeline, type RunProgress, type ShardSpec } from './runner.js';
+import { PipelineRunError, runPipeline, type RunProgress, type ShardSpec } from './runner.js';
+import { SourceError } from './sources.js';
 import { RunStore } from './run-store.js';
 import { validatePipelines } from './validate.js';
 import { pipelineWithDefaults } from './config-schema.js';
