@@ -161,7 +161,16 @@ export function registerBatchCommand(program: Command): void {
     .option('--limit <rows>', 'read at most this many source rows')
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'))
     .addOption(new Option('--copy-only', 'benchmark baseline: write the mapped features without a model').hideHelp())
-    .action(async (name: string, o: RunOpts) => { process.exitCode = await batchRun(name, o); });
+    .action(async (name: string, o: RunOpts) => {
+      try {
+        process.exitCode = await batchRun(name, o);
+      } catch (e) {
+        // Expected failures (a bad --resume, a missing source file) print their message, not a stack.
+        if (!(e instanceof PipelineRunError || e instanceof SourceError)) throw e;
+        process.stderr.write(`ferry batch run: ${e.message}\n`);
+        process.exitCode = 1;
+      }
+    });
   common(batch.command('runs <name>').description('list the pipeline\'s recent runs'))
     .option('--limit <n>', 'how many (default 20)')
     .action(async (name: string, o: BatchOpts & { limit?: string }) => { process.exitCode = await batchRuns(name, o); });
