@@ -6,8 +6,12 @@ import type { PipelineConfig } from './config-schema.js';
 
 export type SourceRow = Record<string, unknown>;
 
-/** Marks a row the source could not even parse (a bad JSON line, a CSV record with the wrong field count). */
-export const UNREADABLE = Symbol('unreadable');
+/**
+ * Marks a row the source could not even parse (a bad JSON line, a CSV record with the wrong field
+ * count). A string key, not a Symbol, so it survives the structured clone to a prep worker; the NUL
+ * character keeps it apart from any real column name.
+ */
+export const UNREADABLE = '\u0000ferry:unreadable';
 export interface UnreadableRow { [UNREADABLE]: string; raw: string }
 
 /**

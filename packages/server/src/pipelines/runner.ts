@@ -9,7 +9,8 @@ import type { Repository, ModelVersion } from '../repository/index.js';
 import type { WorkerPool } from '../runtime/index.js';
 import type { Store } from '../store/index.js';
 import type { PipelineConfig } from './config-schema.js';
-import { compileRowMapper, ROW_NUMBER_KEY, UNREADABLE, type SourceRow } from './mapping.js';
+import { compileRowMapper, ROW_NUMBER_KEY } from './mapping.js';
+import { rowJson } from './prep.js';
 import { openSource, type SourceChunk } from './sources.js';
 import { createScorer, type Scorer } from './scorer.js';
 import { RunStore, type PredictionRow, type RejectRow, type RunStatus } from './run-store.js';
@@ -79,14 +80,6 @@ export function newRunId(name: string, now = new Date()): string {
   return `${name}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
-/** JSON of a source row for the rejects table: BigInt and Date made representable, size capped. */
-function rowJson(row: SourceRow): string {
-  const unreadable = (row as Record<symbol, unknown>)[UNREADABLE];
-  const value = unreadable !== undefined ? { raw: (row as { raw?: string }).raw ?? '' } : row;
-  const text = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
-  return text.length > 10_000 ? JSON.stringify({ truncated: text.slice(0, 10_000) }) : text;
-}
-
 export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const shard = o.shard ?? { index: 0, count: 1 };
@@ -143,33 +136,30 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
     rowsScored: 0, rowsRejected: 0, chunksCommitted: 0, chunksSkipped: committed.size, durationMs: 0, rowsPerSecond: 0, inferMs: 0,
   };
   try {
-    if (!o.copyOnly) scorer = await createScorer(o.config, o.pool, version, p.batchRows);
+    if (!o.copyOnly) scorer = await createScorer(o.config, o.pool, version, p);
 
     interface Ready { chunk: SourceChunk; predictions: PredictionRow[]; fileRows: FileSinkRow[]; rejects: RejectRow[] }
     const prepare = async (chunk: SourceChunk): Promise<Ready> => {
-      const keys: string[] = [];
-      const rowNumbers: number[] = [];
-      const instances: Record<string, unknown>[] = [];
+      const now = Date.now();
+      const predictions: PredictionRow[] = [];
+      const fileRows: FileSinkRow[] = [];
+      const add = (key: string, prediction: Prediction) => {
+        if (sink) fileRows.push({ key, prediction, scoredAt: now });
+        else predictions.push({ key, output: JSON.stringify(prediction), scoredAt: now });
+      };
+      if (scorer) {
+        const s = await scorer.score(chunk.rows, chunk.firstRow);
+        summary.inferMs += s.inferMs;
+        for (const x of s.scored) add(x.key, x.prediction);
+        return { chunk, predictions, fileRows, rejects: s.rejects };
+      }
+      // Copy-only (the benchmark's I/O baseline): the mapped features are the output, no model.
       const rejects: RejectRow[] = [];
       chunk.rows.forEach((row, i) => {
         const m = mapper.map(row, chunk.firstRow + i);
         if ('reject' in m) rejects.push({ rowNumber: chunk.firstRow + i, key: m.key, reason: m.reject, row: rowJson(row) });
-        else { keys.push(m.key); rowNumbers.push(chunk.firstRow + i); instances.push(m.instance); }
+        else add(m.key, m.instance);
       });
-      const results: Array<{ prediction: Prediction } | { reject: string }> = scorer && instances.length
-        ? await scorer.score(instances).then((s) => { summary.inferMs += s.inferMs; return s.results; })
-        : instances.map((inst) => ({ prediction: inst }));
-      const now = Date.now();
-      const predictions: PredictionRow[] = [];
-      const fileRows: FileSinkRow[] = [];
-      results.forEach((r, j) => {
-        if ('reject' in r) {
-          const n = rowNumbers[j]!;
-          rejects.push({ rowNumber: n, key: keys[j]!, reason: r.reject, row: rowJson(chunk.rows[n - chunk.firstRow]!) });
-        } else if (sink) fileRows.push({ key: keys[j]!, prediction: r.prediction, scoredAt: now });
-        else predictions.push({ key: keys[j]!, output: JSON.stringify(r.prediction), scoredAt: now });
-      });
-      rejects.sort((a, b) => a.rowNumber - b.rowNumber);
       return { chunk, predictions, fileRows, rejects };
     };
 

@@ -1,95 +1,90 @@
-// Scores a chunk of instances with the server's runtime: the contract's validator, encoder and
-// decoder on this thread, inference in the worker-thread pool. A pipeline loads its model into every
-// worker under its own key, and a chunk's batches are dispatched together, so all cores infer at once.
-import { compileDecoder, compileEncoder, InputError, isBatchable, type Decoder, type Encoder, type Prediction } from '@ferry/core';
+// Scores chunks with the server's runtime on every core. Prep worker threads map, validate and encode
+// a chunk (the contract's own validator and encoder); inference runs in the server's WorkerPool, with
+// the model loaded into every worker under the pipeline's own key and a chunk's batches dispatched
+// together; the contract's decoder turns outputs into predictions. The main thread only reads and writes.
+import { Worker } from 'node:worker_threads';
+import { compileDecoder, isBatchable, type Prediction } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
-import { FerryError } from '../errors.js';
 import type { ModelVersion } from '../repository/index.js';
-import { compileRequestValidator, sessionOptionsFor, type RequestValidator, type WorkerPool } from '../runtime/index.js';
+import { sessionOptionsFor, type WorkerPool } from '../runtime/index.js';
+import type { PipelineConfig } from './config-schema.js';
+import type { SourceRow } from './mapping.js';
+import type { PreparedChunk } from './prep.js';
+import type { PrepInit, PrepReply, PrepRequest } from './prep-worker.js';
+import type { RejectRow } from './run-store.js';
 
-export interface Scored {
-  /** One per input instance: the prediction, or why the instance was rejected. */
-  results: Array<{ prediction: Prediction } | { reject: string }>;
+export interface ScoredChunk {
+  scored: Array<{ key: string; rowNumber: number; prediction: Prediction }>;
+  rejects: RejectRow[];
+  /** Summed inference time of the chunk's batches in the workers. */
   inferMs: number;
 }
 
 export interface Scorer {
   readonly version: ModelVersion;
-  score(instances: Record<string, unknown>[]): Promise<Scored>;
+  score(rows: SourceRow[], firstRow: number): Promise<ScoredChunk>;
   dispose(): Promise<void>;
 }
 
+const PREP_WORKER_URL = new URL('./prep-worker.js', import.meta.url);
 let nextKey = 1;
 
-export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: ModelVersion, batchRows: number): Promise<Scorer> {
+interface PrepThread { worker: Worker; busy: number; pending: Map<number, { resolve(c: PreparedChunk): void; reject(e: Error): void }> }
+
+export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: ModelVersion, p: PipelineConfig): Promise<Scorer> {
   const m = version.manifest;
   if (m.pipeline) throw new Error(`${version.key} is a multi-model pipeline (${m.pipeline.kind}); batch pipelines score feature-form models`);
   if (!isBatchable(m)) throw new Error(`${version.key} has no batch dimension; batch pipelines need a batchable model`);
-  const validator: RequestValidator = compileRequestValidator(m, { ...cfg.limits, maxInstances: batchRows });
-  const encoder: Encoder = compileEncoder(m);
-  const decoder: Decoder = compileDecoder(m);
+  const decoder = compileDecoder(m);
   // Its own key: the server's copy of this version stays on its own worker(s) with its own batcher.
   const key = `pipeline#${nextKey++}:${version.key}`;
   await pool.load(key, version.modelPath, sessionOptionsFor(cfg, m), pool.size);
 
-  /** Rows that fail validation one by one, so a bad row costs only itself. */
-  const checkEach = (batch: Record<string, unknown>[]): Array<string | undefined> => batch.map((inst) => {
-    try {
-      validator.check([inst], '');
-      return undefined;
-    } catch (e) {
-      if (e instanceof FerryError) {
-        const errors = (e.extra.errors as Array<{ pointer: string; reason: string }> | undefined) ?? [];
-        return errors.length ? errors.map((x) => `${x.pointer.replace(/^\/0\/?/, '') || '/'}: ${x.reason}`).join('; ') : e.detail;
-      }
-      throw e;
-    }
+  let nextId = 1;
+  const init: PrepInit = { pipeline: p, manifest: m, limits: { ...cfg.limits } };
+  const threads: PrepThread[] = Array.from({ length: Math.max(1, pool.size) }, (_, i) => {
+    const t: PrepThread = { worker: new Worker(PREP_WORKER_URL, { workerData: init, name: `ferry-pipeline-prep-${i}` }), busy: 0, pending: new Map() };
+    t.worker.on('message', (msg: PrepReply) => {
+      const w = t.pending.get(msg.id);
+      if (!w) return;
+      t.pending.delete(msg.id);
+      t.busy--;
+      if (msg.ok) w.resolve(msg.chunk);
+      else w.reject(new Error(`preparing rows failed: ${msg.message}`));
+    });
+    const failAll = (e: Error) => {
+      for (const w of t.pending.values()) w.reject(e);
+      t.pending.clear();
+    };
+    t.worker.on('error', (e) => failAll(e));
+    t.worker.on('exit', (code) => failAll(new Error(`pipeline prep worker exited (code ${code})`)));
+    return t;
   });
 
-  async function scoreBatch(batch: Record<string, unknown>[]): Promise<Scored> {
-    let reasons: Array<string | undefined>;
-    try {
-      validator.check(batch, '');
-      reasons = batch.map(() => undefined);
-    } catch (e) {
-      if (!(e instanceof FerryError)) throw e;
-      reasons = checkEach(batch);
-    }
-    const valid = batch.filter((_, i) => reasons[i] === undefined);
-    let predictions: Prediction[] = [];
-    let inferMs = 0;
-    if (valid.length) {
-      let feeds;
-      try {
-        feeds = encoder.encode(valid, '');
-      } catch (e) {
-        if (!(e instanceof InputError)) throw e;
-        // An encoder-level failure on a batch that passed validation: find the rows by encoding them alone.
-        const out: Scored = { results: [], inferMs: 0 };
-        for (const inst of batch) {
-          const one = await scoreBatch([inst]).catch((err: unknown) => ({ results: [{ reject: (err as Error).message }], inferMs: 0 }));
-          out.results.push(...one.results);
-          out.inferMs += one.inferMs;
-        }
-        return out;
-      }
-      const r = await pool.run(key, feeds);
-      inferMs = r.inferMs;
-      predictions = decoder.decode(r.outputs, valid.length);
-    }
-    let j = 0;
-    return { results: reasons.map((reason) => (reason === undefined ? { prediction: predictions[j++]! } : { reject: reason })), inferMs };
-  }
+  const prepare = (rows: SourceRow[], firstRow: number) => new Promise<PreparedChunk>((resolve, reject) => {
+    const t = threads.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = nextId++;
+    t.busy++;
+    t.pending.set(id, { resolve, reject });
+    t.worker.postMessage({ id, rows, firstRow } satisfies PrepRequest);
+  });
 
   return {
     version,
-    async score(instances) {
-      const parts: Promise<Scored>[] = [];
-      for (let i = 0; i < instances.length; i += batchRows) parts.push(scoreBatch(instances.slice(i, i + batchRows)));
-      const all = await Promise.all(parts);
-      return { results: all.flatMap((s) => s.results), inferMs: all.reduce((s, x) => s + x.inferMs, 0) };
+    async score(rows, firstRow) {
+      const chunk = await prepare(rows, firstRow);
+      const runs = await Promise.all(chunk.batches.map((b) => pool.run(key, b.feeds)));
+      const scored: ScoredChunk['scored'] = [];
+      let inferMs = 0;
+      runs.forEach((r, i) => {
+        const b = chunk.batches[i]!;
+        inferMs += r.inferMs;
+        decoder.decode(r.outputs, b.keys.length).forEach((prediction, j) => scored.push({ key: b.keys[j]!, rowNumber: b.rowNumbers[j]!, prediction }));
+      });
+      return { scored, rejects: chunk.rejects, inferMs };
     },
     async dispose() {
+      await Promise.allSettled(threads.map((t) => t.worker.terminate()));
       await pool.unload(key).catch(() => undefined);
     },
   };
