@@ -69,6 +69,13 @@ forEachDialect('pipeline sources into the table sink', (h) => {
     });
   }
 
+  test('a missing source file fails the run before any run is recorded', async () => {
+    const t = await h.open();
+    await assert.rejects(runPipeline({ name: 'accounts', pipeline: base({ kind: 'parquet', path: 'nope-*.parquet' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir }), /matches no file/);
+    await assert.rejects(runPipeline({ name: 'accounts', pipeline: base({ kind: 'csv', path: 'missing.csv' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir }), /does not exist/);
+    assert.equal((await t.store.db.selectFrom('pipeline_runs').selectAll().execute()).length, 0);
+  });
+
   test('--limit reads only the first rows', async () => {
     const t = await h.open();
     const s = await runPipeline({ name: 'accounts', pipeline: base({ kind: 'parquet', path: 'rows.parquet' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir, limit: 12 });

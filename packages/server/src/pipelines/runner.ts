@@ -104,24 +104,27 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   } else {
     version = o.repository.resolve(p.model);
     runId = o.runId ?? newRunId(o.name);
-    const run = await runs.createOrGetRun({ runId, pipeline: o.name, model: version.name, version: version.version, shards: shard.count, chunkRows: p.chunkRows, trigger: o.trigger ?? 'cli', startedAt: Date.now() });
-    if (run.pipeline !== o.name || run.shards !== shard.count || run.chunkRows !== p.chunkRows || run.version !== version.version) {
-      throw new PipelineRunError(`run ${runId} exists with pipeline ${run.pipeline}, ${run.shards} shard(s), chunkRows ${run.chunkRows}, ${run.model}@${run.version}; this shard disagrees`);
-    }
-    if (run.status === 'completed') throw new PipelineRunError(`run ${runId} is already completed`);
   }
 
   const mapper = compileRowMapper(p, version.manifest);
   const keyColumns = mapper.keyColumns;
   const src = p.source.kind === 'sql' && (p.source.orderBy ?? []).length === 0 ? { ...p.source, orderBy: keyColumns.filter((c) => c !== ROW_NUMBER_KEY) } : p.source;
   const reader = openSource(src, { cwd: o.cwd ?? process.cwd(), storeUrl: o.config.store.url, storeSchema: o.config.store.schema }, mapper.columns);
+  // A missing or unreadable source fails here, before a run is recorded.
+  const total = await reader.totalRows();
+  if (!o.resume) {
+    const run = await runs.createOrGetRun({ runId, pipeline: o.name, model: version.name, version: version.version, shards: shard.count, chunkRows: p.chunkRows, trigger: o.trigger ?? 'cli', startedAt: Date.now() });
+    if (run.pipeline !== o.name || run.shards !== shard.count || run.chunkRows !== p.chunkRows || run.version !== version.version) {
+      throw new PipelineRunError(`run ${runId} exists with pipeline ${run.pipeline}, ${run.shards} shard(s), chunkRows ${run.chunkRows}, ${run.model}@${run.version}; this shard disagrees`);
+    }
+    if (run.status === 'completed') throw new PipelineRunError(`run ${runId} is already completed`);
+  }
   const sink = p.sink && p.sink.kind !== 'table' ? new FileSink(p.sink.kind, p.sink.dir, o.cwd ?? process.cwd(), o.name, runId) : undefined;
 
   await runs.markRunning(runId, shard.index);
   const committed = await runs.committedChunks(runId, shard.index);
   const owned = (c: number) => c % shard.count === shard.index;
   const wanted = (c: number) => owned(c) && !committed.has(c);
-  const total = await reader.totalRows();
   const limitRows = o.limit !== undefined ? Math.min(o.limit, total ?? Infinity) : total;
   let rowsTotal: number | undefined;
   if (limitRows !== undefined) {
