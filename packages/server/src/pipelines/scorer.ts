@@ -27,6 +27,10 @@ export interface Scorer {
 }
 
 const PREP_WORKER_URL = new URL('./prep-worker.js', import.meta.url);
+// A prep worker holds about one chunk at a time. A small young generation and a capped old one make
+// V8 collect as it goes instead of growing its heap with the length of the run (peak RSS must not
+// grow with the data); a chunk of 50,000 rows needs well under this.
+const PREP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 384 };
 let nextKey = 1;
 
 interface PrepThread { worker: Worker; busy: number; pending: Map<number, { resolve(c: PreparedChunk): void; reject(e: Error): void }> }
@@ -43,7 +47,7 @@ export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: 
   let nextId = 1;
   const init: PrepInit = { pipeline: p, manifest: m, limits: { ...cfg.limits } };
   const threads: PrepThread[] = Array.from({ length: Math.max(1, pool.size) }, (_, i) => {
-    const t: PrepThread = { worker: new Worker(PREP_WORKER_URL, { workerData: init, name: `ferry-pipeline-prep-${i}` }), busy: 0, pending: new Map() };
+    const t: PrepThread = { worker: new Worker(PREP_WORKER_URL, { workerData: init, name: `ferry-pipeline-prep-${i}`, resourceLimits: PREP_LIMITS }), busy: 0, pending: new Map() };
     t.worker.on('message', (msg: PrepReply) => {
       const w = t.pending.get(msg.id);
       if (!w) return;
