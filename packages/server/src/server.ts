@@ -107,8 +107,9 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
-  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false).
-  if (opts.jobWorkers ?? config.jobs.workers) jobs.startWorkers();
+  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
+  // from when every model is warm: a job taken earlier would only meet model-not-ready.
+  if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
 
   let closed = false;
   return {
