@@ -150,3 +150,45 @@ test('500 jobs, 2 worker processes, SIGKILL twice: all complete, each result rec
   assert.deepEqual(lengths, { waiting: 0, active: 0, delayed: 0 });
   process.stdout.write(`# durability: ${recovered} jobs re-run after a SIGKILL; ${completions.size} completion events; ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 });
+
+test('the SQL queue across processes: `ferry worker` on the shared SQLite store runs an API-only server\'s jobs, and exits cleanly on SIGTERM', { timeout: 120_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-sqlq-'));
+  const db = `sqlite:${join(dir, 'ferry.db')}`;
+  const apiSql = await createServer(loadConfig({
+    env: {},
+    overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': db },
+  }), { logger: false, jobWorkers: false });
+  const worker = spawn(process.execPath, [CLI, 'worker', '--models', repo, '--workers', '1', '--log-level', 'warn'], {
+    env: { ...process.env, REDIS_URL: '', FERRY_REDIS_URL: '', FERRY_STORE_URL: db, FERRY_JOBS_POLL_INTERVAL_MS: '20', FERRY_RUNTIME_WARMUP_RUNS: '1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  worker.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8'); });
+  children.add(worker);
+  try {
+    await apiSql.loaded;
+    assert.equal(apiSql.jobs.backend.kind, 'sql');
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = await apiSql.app.inject({ method: 'POST', url: '/v1/models/flight-delay/jobs', payload: { instances: instancesFor(i).slice(0, 3) } });
+      assert.equal(r.statusCode, 202, r.body);
+      ids.push(r.json().id as string);
+    }
+    const end = Date.now() + 90_000;
+    for (;;) {
+      const rows = await apiSql.store.db.selectFrom('jobs').select(['state']).execute();
+      if (rows.filter((r) => r.state === 'completed').length === ids.length) break;
+      if (Date.now() > end) throw new Error(`SQL-queue jobs did not complete: ${JSON.stringify(rows.map((r) => r.state))}\n${stderr}`);
+      await sleep(100);
+    }
+    const sync = await apiSql.app.inject({ method: 'POST', url: '/v1/models/flight-delay/predict', payload: { instances: instancesFor(7).slice(0, 3) } });
+    const doc = (await apiSql.app.inject({ method: 'GET', url: `/v1/jobs/${ids[7]}` })).json() as { result: { predictions: unknown[] } };
+    assert.deepEqual(doc.result.predictions, sync.json().predictions);
+    const code = await new Promise<number | null>((resolve) => { worker.once('exit', (c) => resolve(c)); worker.kill('SIGTERM'); });
+    assert.equal(code, 0, `worker exit code; stderr:\n${stderr}`);
+  } finally {
+    if (worker.exitCode === null) worker.kill('SIGKILL');
+    await apiSql.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
