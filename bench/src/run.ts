@@ -22,7 +22,9 @@ async function main(): Promise<number> {
   }
   const report = await runSuite(opts, (line) => process.stderr.write(`${line}\n`));
   // The asynchronous job path (issue 6): jobs/s with two workers against the sync rate of the same run.
-  const jobs = opts.only.includes('flight-delay') && process.env.FERRY_BENCH_JOBS !== '0'
+  // Not in --quick runs (it starts three more processes) unless FERRY_BENCH_JOBS=1; FERRY_BENCH_JOBS=0 skips it.
+  const wantJobs = process.env.FERRY_BENCH_JOBS === '1' || (!opts.quick && process.env.FERRY_BENCH_JOBS !== '0');
+  const jobs = opts.only.includes('flight-delay') && wantJobs
     ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`)) : undefined;
   if (jobs) Object.assign(report, { jobs });
   mkdirSync(dirname(opts.out), { recursive: true });

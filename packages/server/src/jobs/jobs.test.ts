@@ -321,6 +321,22 @@ for (const backend of BACKENDS) {
     }
   });
 
+  test(`${backend}: finished jobs are removed after jobs.retentionSeconds`, async () => {
+    const t = await startBackend(backend, { 'jobs.retentionSeconds': 1, 'jobs.stalledIntervalMs': 300 });
+    try {
+      const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/jobs', payload: { instances: [cls.example] } });
+      const id = r.json().id as string;
+      await waitFor('completed', async () => ((await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).json().state === 'completed' ? true : undefined));
+      const gone = await waitFor('removed', async () => {
+        const g = await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${id}` });
+        return g.statusCode === 404 ? g : undefined;
+      }, 15_000);
+      assert.equal(gone.json().code, 'job-not-found');
+    } finally {
+      await t.close();
+    }
+  });
+
   describe(`jobs on the ${backend} queue: events, webhooks, retry to success`, () => {
     let ts: TestServer;
     let receiver: Server;

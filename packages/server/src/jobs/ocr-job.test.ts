@@ -40,7 +40,7 @@ describe('OCR documents as jobs', () => {
   before(async () => {
     repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-job-'));
     cpSync(join(ROOT, 'models', 'ocr'), join(repo, 'ocr'), { recursive: true });
-    server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'jobs.pollIntervalMs': 20 } }), { logger: false });
+    server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'jobs.pollIntervalMs': 20, 'server.bodyLimitBytes': 2_000_000 } }), { logger: false });
     await server.loaded;
   });
   after(async () => { await server.close(); rmSync(repo, { recursive: true, force: true }); });
@@ -105,6 +105,15 @@ describe('OCR documents as jobs', () => {
       assert.match(r.headers['content-type'] as string, /problem\+json/);
       assert.ok(r.json().errors.some((e: { pointer: string }) => pointer.test(e.pointer)), r.body);
     }
+    // Files under the per-file cap that together exceed the body limit: 413, not buffered without bound.
+    const big = Buffer.alloc(1_200_000, 7);
+    const upload = multipart([{ name: 'image', filename: 'a.png', data: big }, { name: 'image', filename: 'b.png', data: big }]);
+    const tooBig = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/jobs', payload: upload.body, headers: { 'content-type': upload.contentType } });
+    assert.equal(tooBig.statusCode, 413, tooBig.body);
+    assert.equal(tooBig.json().code, 'body-too-large');
+    const oneHuge = multipart([{ name: 'image', filename: 'a.png', data: Buffer.alloc(2_100_000, 7) }]);
+    const r413 = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/jobs', payload: oneHuge.body, headers: { 'content-type': oneHuge.contentType } });
+    assert.equal(r413.statusCode, 413, r413.body);
     const list = (await server.app.inject({ method: 'GET', url: '/v1/jobs?model=ocr&state=failed' })).json().jobs;
     assert.equal(list.length, 0, 'no bad upload became a failed job');
   });
