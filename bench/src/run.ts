@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 import { formatReport } from './report.js';
 import { runSuite } from './suite.js';
+import { formatJobsBench, runJobsBench } from './jobs.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -20,9 +21,15 @@ async function main(): Promise<number> {
     return 0;
   }
   const report = await runSuite(opts, (line) => process.stderr.write(`${line}\n`));
+  // The asynchronous job path (issue 6): jobs/s with two workers against the sync rate of the same run.
+  // Not in --quick runs (it starts three more processes) unless FERRY_BENCH_JOBS=1; FERRY_BENCH_JOBS=0 skips it.
+  const wantJobs = process.env.FERRY_BENCH_JOBS === '1' || (!opts.quick && process.env.FERRY_BENCH_JOBS !== '0');
+  const jobs = opts.only.includes('flight-delay') && wantJobs
+    ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`)) : undefined;
+  if (jobs) Object.assign(report, { jobs });
   mkdirSync(dirname(opts.out), { recursive: true });
   writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n\nwrote ${opts.out}\n`);
+  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}\nwrote ${opts.out}\n`);
   return 0;
 }
 

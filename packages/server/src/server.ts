@@ -119,8 +119,9 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
-  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false).
-  if (opts.jobWorkers ?? config.jobs.workers) jobs.startWorkers();
+  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
+  // from when every model is warm: a job taken earlier would only meet model-not-ready.
+  if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
   const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded });
 
   let closed = false;

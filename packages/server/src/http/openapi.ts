@@ -3,6 +3,7 @@
 import { predictRequestSchema, predictResponseSchema, type RequestLimits } from '@ferry/core';
 import type { Repository } from '../repository/index.js';
 import { ERROR_CATALOGUE } from '../errors.js';
+import { JOB_SCHEMA, jobPaths } from '../jobs/openapi.js';
 
 type Doc = Record<string, unknown>;
 
@@ -118,6 +119,9 @@ export function buildOpenApi(repo: Repository, limits: RequestLimits, serverVers
       },
     };
   }
+
+  Object.assign(paths, jobPaths());
+  schemas.Job = JOB_SCHEMA;
 
   return {
     openapi: '3.1.0',

@@ -10,6 +10,14 @@ import type { Logger } from 'pino';
 import type { JobStore } from './job-store.js';
 import type { Consumer, JobHandler, QueueBackend, QueueLengths } from './queue-backend.js';
 
+/** Settles when `p` does or after `ms`: BullMQ's close waits for a Redis that may never answer. */
+async function within(p: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const r = await Promise.race([p.then(() => 'done' as const, () => 'done' as const), new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), ms); })]);
+  clearTimeout(timer);
+  return r;
+}
+
 export interface BullQueueOptions {
   url: string;
   queueName: string;
@@ -36,8 +44,19 @@ export class BullQueue implements QueueBackend {
     this.queue.on('error', (err) => log.warn({ err: err.message }, 'jobs: BullMQ queue error'));
   }
 
+  /** Rejects when Redis does not answer in time (BullMQ would otherwise wait for it forever). */
+  private async bounded<T>(what: string, p: Promise<T>, ms = 5000): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms); })]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   async enqueue(id: string): Promise<void> {
-    await this.queue.add('predict', {}, {
+    // If this times out and the add lands later, the job document is gone and the worker skips it.
+    await this.bounded('an add', this.queue.add('predict', {}, {
       jobId: id,
       // The runner decides when to give up (it counts failures in the document); BullMQ's own count
       // only has to stay above that.
@@ -45,16 +64,16 @@ export class BullQueue implements QueueBackend {
       backoff: { type: 'exponential', delay: this.opts.backoffBaseMs },
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: this.opts.retentionSeconds },
-    });
+    }));
   }
 
   async discard(id: string): Promise<void> {
     // Fails (returns 0) when a worker holds the job; that worker finds it cancelled and skips it.
-    await this.queue.remove(id).catch(() => 0);
+    await this.bounded('a remove', this.queue.remove(id), 2000).catch(() => 0);
   }
 
   async lengths(): Promise<QueueLengths> {
-    const c = await this.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed');
+    const c = await this.bounded('the counts', this.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'), 2000);
     return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
   }
 
@@ -62,7 +81,7 @@ export class BullQueue implements QueueBackend {
   async redispatch(ids: string[]): Promise<number> {
     let n = 0;
     for (const id of ids) {
-      const job = await this.queue.getJob(id);
+      const job = await this.bounded('a lookup', this.queue.getJob(id), 2000);
       if (job) continue;
       await this.enqueue(id);
       n++;
@@ -106,21 +125,27 @@ export class BullQueue implements QueueBackend {
     this.workers.add(worker);
     return {
       stop: async (graceMs: number) => {
+        // With Redis unreachable nothing can finish or be handed back through it: do not wait the grace.
+        if (this.connection.status !== 'ready') { shutdown.abort(); return; }
         const closing = worker.close();
-        let timer: NodeJS.Timeout | undefined;
-        const grace = new Promise<'grace'>((r) => { timer = setTimeout(() => r('grace'), graceMs); });
-        const first = await Promise.race([closing.then(() => 'done' as const), grace]);
-        clearTimeout(timer);
-        if (first === 'grace') shutdown.abort();
-        await closing;
-        this.workers.delete(worker);
+        if (await within(closing, graceMs) === 'timeout') {
+          // Grace over: runs hand their jobs back at the next chunk.
+          shutdown.abort();
+          await within(closing, Math.max(1000, graceMs));
+        }
       },
     };
   }
 
   async close(): Promise<void> {
-    for (const w of this.workers) await w.close(true).catch(() => undefined);
-    await this.queue.close().catch(() => undefined);
+    const ready = this.connection.status === 'ready';
+    for (const w of this.workers) {
+      if (ready) await within(w.close(true), 1000);
+      await within(w.disconnect(), 500);
+    }
+    this.workers.clear();
+    if (ready) await within(this.queue.close(), 1000);
+    await within(this.queue.disconnect(), 500);
     this.connection.disconnect();
   }
 }

@@ -164,7 +164,8 @@ export class JobStore {
   requeue(id: string, workerId: string, runAfter: number, error: JobError | null, countFailure: boolean): Promise<JobRow | undefined> {
     let q = this.update(id, { state: 'queued', run_after: runAfter, locked_by: null, locked_until: null, ...(error && { error: this.c.json(error) }) })
       .where('state', '=', 'active').where('locked_by', '=', workerId);
-    if (countFailure) q = q.set((eb) => ({ failures: eb('failures', '+', 1) }));
+    // A retry counts a failure; a hand-back at shutdown undoes the run's attempt (nothing went wrong).
+    q = countFailure ? q.set((eb) => ({ failures: eb('failures', '+', 1) })) : q.set((eb) => ({ attempts: eb('attempts', '-', 1) }));
     return q.returningAll().executeTakeFirst();
   }
 

@@ -5,6 +5,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { startTestServer, type TestServer, type TestModel } from '../testing/test-server.js';
 import { slowModel, tinyClassifier } from '../testing/fixture-models.js';
@@ -27,8 +30,8 @@ const MODELS: TestModel[] = [
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function startBackend(backend: typeof BACKENDS[number], overrides: Record<string, unknown> = {}): Promise<TestServer> {
-  const queue = `t-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const schema = backend === 'sql-postgres' ? uniqueSchemaName('ferry_jobs') : undefined;
+  const queue = (overrides['jobs.queueName'] as string | undefined) ?? `t-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const schema = backend === 'sql-postgres' ? (overrides['store.schema'] as string | undefined) ?? uniqueSchemaName('ferry_jobs') : undefined;
   const ts = await startTestServer(MODELS, {
     ...(schema !== undefined && { 'store.url': TEST_DATABASE_URL, 'store.schema': schema }),
     'jobs.backoffBaseMs': 40, 'jobs.pollIntervalMs': 20, 'jobs.stalledIntervalMs': 500, 'jobs.lockDurationMs': 3000,
@@ -274,6 +277,66 @@ for (const backend of BACKENDS) {
     });
   });
 
+  test(`${backend}: close() stops taking jobs and hands an active job back after its grace; the next server finishes it`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-jobs-close-'));
+    const shared: Record<string, unknown> = {
+      'jobs.queueName': `t-${process.pid}-${randomBytes(4).toString('hex')}`, 'jobs.concurrency': 1,
+      ...(backend === 'sql-postgres' ? { 'store.schema': uniqueSchemaName('ferry_jobs') } : { 'store.url': `sqlite:${join(dir, 'jobs.db')}` }),
+    };
+    const x = (v: number) => ({ x: [v, 2, 0, 0] });
+    const instances = [1, 2, 3, 4, 5, 6, 7, 8].map(x);
+    const first = await startBackend(backend, shared);
+    let second: TestServer | undefined;
+    try {
+      const r = await first.server.app.inject({ method: 'POST', url: '/v1/models/slow/jobs', payload: { instances } });
+      assert.equal(r.statusCode, 202, r.body);
+      const id = r.json().id as string;
+      await waitFor('the job runs', async () => {
+        const row = await first.server.jobs.store.get(id);
+        return row && row.state === 'active' && Number(row.progress) > 0 ? true : undefined;
+      });
+      const closing = first.server.jobs.close(200);
+      const refused = await first.server.app.inject({ method: 'POST', url: '/v1/models/slow/jobs', payload: { instances: [x(1)] } });
+      assert.equal(refused.statusCode, 503);
+      assert.equal(refused.json().code, 'shutting-down');
+      await closing;
+      const handedBack = (await first.server.jobs.store.get(id))!;
+      assert.equal(handedBack.state, 'queued', 'handed back to the queue, not failed');
+      assert.equal(Number(handedBack.attempts), 0, 'the interrupted run does not count');
+      await first.server.close();
+      second = await startBackend(backend, shared);
+      const s = second;
+      const done = await waitFor('the next server completes it', async () => {
+        const j = (await s.server.app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).json() as JobDocument;
+        return j.state === 'completed' || j.state === 'failed' ? j : undefined;
+      });
+      assert.equal(done.state, 'completed', JSON.stringify(done.error));
+      assert.equal(done.attempts, 1);
+      const ys = done.result!.predictions.map((p) => (p as { value: number }).value);
+      assert.deepEqual(ys.map((y) => Math.round(y * 1000)), instances.map((i) => Math.round(slow.reference(i)[0]! * 1000)));
+    } finally {
+      if (second) await second.close();
+      else await first.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`${backend}: finished jobs are removed after jobs.retentionSeconds`, async () => {
+    const t = await startBackend(backend, { 'jobs.retentionSeconds': 1, 'jobs.stalledIntervalMs': 300 });
+    try {
+      const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/jobs', payload: { instances: [cls.example] } });
+      const id = r.json().id as string;
+      await waitFor('completed', async () => ((await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${id}` })).json().state === 'completed' ? true : undefined));
+      const gone = await waitFor('removed', async () => {
+        const g = await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${id}` });
+        return g.statusCode === 404 ? g : undefined;
+      }, 15_000);
+      assert.equal(gone.json().code, 'job-not-found');
+    } finally {
+      await t.close();
+    }
+  });
+
   describe(`jobs on the ${backend} queue: events, webhooks, retry to success`, () => {
     let ts: TestServer;
     let receiver: Server;
@@ -347,18 +410,22 @@ for (const backend of BACKENDS) {
       assert.deepEqual(final.result!.predictions.map((p) => Math.round((p as { value: number }).value * 1000) / 1000), [x(1), x(2), x(3)].map((i) => Math.round(slow.reference(i)[0]! * 1000) / 1000));
     });
 
-    test('a job submitted before its model is ready is retried until it is, then completes', async () => {
+    test('a worker that meets a model still warming up retries the job until it is ready, then completes', async () => {
       // A server that does not wait for its models before taking the job.
       const queue = `t-${process.pid}-${randomBytes(4).toString('hex')}`;
       const schema = backend === 'sql-postgres' ? uniqueSchemaName('ferry_jobs') : undefined;
       const s = await startTestServer(MODELS, {
         ...(schema !== undefined && { 'store.url': TEST_DATABASE_URL, 'store.schema': schema }),
         'jobs.attempts': 12, 'jobs.backoffBaseMs': 40, 'jobs.pollIntervalMs': 20, 'runtime.warmupRuns': 10, 'jobs.queueName': queue, 'jobs.prefix': 'ferry-test',
+        // The server would start its workers once the models are warm; this test starts them at once.
+        'jobs.workers': false,
         ...(backend === 'bullmq' && { 'redis.url': REDIS_URL }),
       }, { wait: false });
       try {
         const r = await s.server.app.inject({ method: 'POST', url: '/v1/models/slow/jobs', payload: { instances: [{ x: [1, 1, 1, 1] }] } });
         assert.equal(r.statusCode, 202, r.body);
+        assert.equal(s.server.service.ready(), false, 'submitted while the model warms up');
+        s.server.jobs.startWorkers();
         const done = await waitFor('late job', async () => {
           const j = (await s.server.app.inject({ method: 'GET', url: `/v1/jobs/${r.json().id}` })).json() as JobDocument;
           return ['completed', 'failed'].includes(j.state) ? j : undefined;

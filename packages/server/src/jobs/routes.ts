@@ -30,22 +30,36 @@ function decodeCursor(raw: string): { createdAt: number; id: string } {
 }
 
 /** Reads the parts of a multipart upload: files become instances of the model's image input. */
-async function readMultipart(req: FastifyRequest, v: ModelVersion): Promise<{ instances: unknown[]; fields: Record<string, string> }> {
+async function readMultipart(req: FastifyRequest, v: ModelVersion, bodyLimitBytes: number): Promise<{ instances: unknown[]; fields: Record<string, string> }> {
   const image = v.manifest.inputs.find((f) => f.type === 'image');
   if (!image) throw new FerryError('unsupported-media-type', { detail: `${v.key} takes no file input; send JSON {"instances": [...]}` });
   const instances: unknown[] = [];
   const fields: Record<string, string> = {};
-  for await (const part of req.parts()) {
-    if (part.type === 'file') {
-      if (part.fieldname !== image.name && part.fieldname !== 'file') {
-        await part.toBuffer().catch(() => undefined);
-        throw invalidInput([{ pointer: `/${part.fieldname.slice(0, 100)}`, reason: `unknown file field; upload the image as "${image.name}"` }]);
+  const tooLarge = () => new FerryError('body-too-large', { detail: `the upload exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`, extra: { limit: bodyLimitBytes } });
+  // Each file is capped by the multipart plugin; the whole upload is capped here, like a JSON body.
+  let total = 0;
+  try {
+    for await (const part of req.parts()) {
+      if (part.type === 'file') {
+        if (part.fieldname !== image.name && part.fieldname !== 'file') {
+          throw invalidInput([{ pointer: `/${part.fieldname.slice(0, 100)}`, reason: `unknown file field; upload the image as "${image.name}"` }]);
+        }
+        const data = await part.toBuffer();
+        total += data.length;
+        if (total > bodyLimitBytes) throw tooLarge();
+        instances.push({ [image.name]: data });
+        continue;
       }
-      instances.push({ [image.name]: await part.toBuffer() });
-    } else {
       if (!['callbackUrl', 'timeoutMs'].includes(part.fieldname)) throw invalidInput([{ pointer: `/${part.fieldname.slice(0, 100)}`, reason: 'unknown form field; expected image files, callbackUrl or timeoutMs' }]);
       fields[part.fieldname] = String(part.value);
     }
+  } catch (e) {
+    if (e instanceof FerryError) throw e;
+    const code = (e as { code?: string }).code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
+    if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw new FerryError('too-many-instances', { detail: 'too many files in one upload (limits.maxInstances)' });
+    if (code === 'FST_FIELDS_LIMIT') throw new FerryError('invalid-request', { detail: 'too many form fields' });
+    throw new FerryError('invalid-request', { detail: `malformed multipart body: ${String((e as Error).message).slice(0, 200)}` });
   }
   if (instances.length === 0) throw invalidInput([{ pointer: `/${image.name}`, reason: 'no image file in the upload' }]);
   return { instances, fields };
@@ -76,7 +90,7 @@ export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: Jobs
       let instances: unknown;
       let base = '/instances';
       if (req.isMultipart()) {
-        const form = await readMultipart(req, v);
+        const form = await readMultipart(req, v, deps.bodyLimitBytes);
         instances = form.instances;
         callbackUrl = form.fields.callbackUrl;
         if (form.fields.timeoutMs !== undefined) timeoutMs = requestTimeout(form.fields.timeoutMs);
