@@ -59,6 +59,22 @@ export function manifest(): Manifest {
     postprocess: { kind: 'raw' },
     // The state changes every call, so a cached answer would almost never be reused.
     cache: { enabled: false },
+    // Served at GET /v1/models/silero-vad/stream: the server frames the audio into 512-sample windows,
+    // carries hn/cn back into h/c per session, and stacks concurrent sessions' windows on the
+    // streams axis (input axis 0, state axis 1) so one call serves many sessions.
+    streaming: {
+      kind: 'audio',
+      sampleRate: SAMPLE_RATE,
+      frameSamples: WINDOW,
+      input: 'input',
+      output: 'output',
+      state: [{ input: 'h', output: 'hn', batchAxis: 1 }, { input: 'c', output: 'cn', batchAxis: 1 }],
+      constants: { sr: SAMPLE_RATE },
+      maxBatchSize: 64,
+      maxQueueDelayUs: 2000,
+      // Silero's own VADIterator defaults, with 0.15 of hysteresis below the start threshold.
+      vad: { startThreshold: 0.5, endThreshold: 0.35, minSpeechMs: 250, minSilenceMs: 300, speechPadMs: 30 },
+    },
     // The synthetic warm-up (one sample, sr 0) is not valid input for this model: a real window is.
     warmup: { instances: [{ input: [zeros(WINDOW)], sr: SAMPLE_RATE, h: zeroState(), c: zeroState() }], runs: 3 },
   };
