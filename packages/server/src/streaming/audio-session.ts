@@ -167,7 +167,8 @@ export class AudioSession {
     if (this.opts.probabilityIntervalMs > 0) {
       this.probMax = Math.max(this.probMax, p);
       const at = this.segmenter.samples;
-      if (at - this.probAt >= (this.opts.probabilityIntervalMs * this.spec.sampleRate) / 1000) {
+      // The short last frame of a stream is always reported: nothing follows to carry its maximum.
+      if (samples < this.spec.frameSamples || at - this.probAt >= (this.opts.probabilityIntervalMs * this.spec.sampleRate) / 1000) {
         this.send({ type: 'probability', timeMs: this.ms(before), probability: round(p), maxProbability: round(this.probMax) });
         this.probAt = at;
         this.probMax = 0;

@@ -46,6 +46,10 @@ export function unstack(t: TensorValue, axis: number, j: number): TensorValue {
   return { dtype: t.dtype, dims: t.dims.map((x, i) => (i === axis ? 1 : x)), data };
 }
 
+function copyAll(ts: Record<string, TensorValue>): Record<string, TensorValue> {
+  return Object.fromEntries(Object.entries(ts).map(([k, t]) => [k, { ...t, data: (t.data as Typed).slice(0, (t.data as Typed).length) as TensorData }]));
+}
+
 export class SequenceBatcher {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
@@ -93,7 +97,8 @@ export class SequenceBatcher {
     try {
       const input = new Float32Array(b * s.frameSamples);
       batch.forEach((p, j) => input.set(p.frame, j * s.frameSamples));
-      const feeds: Record<string, TensorValue> = { ...s.constants, [s.input]: { dtype: 'float32', dims: [b, s.frameSamples], data: input } };
+      // Feeds travel to the worker as transferred buffers, so constants are copied for every call.
+      const feeds: Record<string, TensorValue> = { ...copyAll(s.constants), [s.input]: { dtype: 'float32', dims: [b, s.frameSamples], data: input } };
       s.state.forEach((st, k) => {
         feeds[st.input] = b === 1 ? batch[0]!.state[k]! : stack(batch.map((p) => p.state[k]!), st.batchAxis);
       });
