@@ -281,3 +281,75 @@ describe('session bounds', () => {
     assert.equal(server.app.ferryStreaming.limits.open, 0);
   });
 });
+
+// Over a Unix socket: its kernel buffers hold ~50 KB, so a client that stops reading fills them
+// within a few hundred events (loopback TCP absorbs ~4 MB first, minutes of audio).
+describe('backpressure: a client that stops reading', () => {
+  let server: FerryServer;
+  let sock: string;
+  const sockDir = mkdtempSync(join(tmpdir(), 'ferry-vad-sock-'));
+  before(async () => {
+    const overrides: Record<string, unknown> = {
+      'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:',
+      'streaming.maxBufferedBytes': 8192, 'streaming.maxBlockedMs': 2500, 'streaming.maxPendingAudioMs': 2000,
+    };
+    server = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
+    await server.loaded;
+    sock = join(sockDir, 'ferry.sock');
+    await server.app.listen({ path: sock });
+  });
+  after(async () => {
+    await server.close();
+    rmSync(sockDir, { recursive: true, force: true });
+  });
+
+  const seconds = 60;
+  let seed = 3;
+  const audio = toPcm16(Float32Array.from({ length: SAMPLE_RATE * seconds }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.3));
+  const frames = Math.ceil(audio.length / 2 / WINDOW);
+
+  /** Waits until the session's processing stops advancing while the client is not reading. */
+  async function stalled(): Promise<{ framesRun: number; stats: Record<string, number> }> {
+    const session = () => [...server.app.ferryStreaming.sessions][0]!;
+    for (let i = 0; i < 200 && !(session()?.stats.blockedTimes > 0); i++) await new Promise((r) => setTimeout(r, 25));
+    const s = session();
+    assert.ok(s && s.stats.blockedTimes > 0, 'processing paused');
+    const first = s.stats.framesRun;
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(s.stats.framesRun, first, 'no frame runs while the client does not read');
+    return { framesRun: first, stats: { ...s.stats } };
+  }
+
+  test('processing pauses while the client is not reading and resumes when it reads again: nothing lost', async () => {
+    const c = connect(`ws+unix://${sock}:/v1/models/${NAME}/stream?probabilityIntervalMs=32`);
+    await c.opened;
+    c.ws.pause();
+    await sendAudio(c, audio, [16384]);
+    const { framesRun, stats } = await stalled();
+    assert.ok(framesRun < frames / 2, `${framesRun} of ${frames} frames ran`);
+    // The server held at most its bound plus the one event that crossed it.
+    assert.ok(stats.maxBufferedBytes <= 8192 + 512, `buffered ${stats.maxBufferedBytes} bytes`);
+    // The audio it could not run yet stayed in the client's socket, not in the server: reading paused.
+    assert.ok(stats.readPauses >= 1);
+    c.ws.resume();
+    const closed = await c.closed;
+    assert.equal(closed.code, 1000, closed.reason);
+    assert.equal(c.events.filter((e) => e.type === 'probability').length, frames);
+    assert.equal(c.events.at(-1)!.samples, audio.length / 2);
+  });
+
+  test('a client that stays blocked past maxBlockedMs is closed with 4001 and a reason', async () => {
+    const c = connect(`ws+unix://${sock}:/v1/models/${NAME}/stream?probabilityIntervalMs=32`);
+    await c.opened;
+    c.ws.pause();
+    await sendAudio(c, audio, [16384], false);
+    await stalled();
+    for (let i = 0; i < 200 && server.app.ferryStreaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(server.app.ferryStreaming.limits.open, 0, 'the session was closed and its slot freed');
+    // The close frame waits behind the unread events: reading again delivers them and then the reason.
+    c.ws.resume();
+    const closed = await c.closed;
+    assert.equal(closed.code, 4001);
+    assert.match(closed.reason, /maxBlockedMs/);
+  });
+});
