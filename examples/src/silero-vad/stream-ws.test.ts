@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { createServer, loadConfig, type FerryServer } from '@ferry/server';
+import { createServer, loadConfig, runStreamCli, type FerryServer } from '@ferry/server';
 import { decodePcm16, frameSignal, resample } from '@ferry/core';
 import { NAME, SAMPLE_RATE, sileroVad, VERSION, WINDOW } from './build.js';
 import { openVadSession, ortVadRunner } from './ort-runner.js';
@@ -179,6 +179,33 @@ describe('GET /v1/models/silero-vad/stream', () => {
     assert.ok(batched, `batch sizes ${JSON.stringify([...batcher.batchSizes])}`);
     const metrics = await (await fetch(url.replace('ws', 'http') + '/metrics')).text();
     assert.match(metrics, /ferry_stream_batch_size_bucket\{le="1",model="silero-vad"/);
+  });
+
+  test('ferry stream --wav: a stereo 44.1 kHz WAV (sox) is mixed, resampled and its two phrases reported', { skip: noEspeak || (spawnSync('sox', ['--version']).status !== 0 && 'sox is not installed') }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-vad-cli-'));
+    try {
+      const a = join(dir, 'a.wav'), b = join(dir, 'b.wav'), sil = join(dir, 'sil.wav'), mix = join(dir, 'mix.wav');
+      execFileSync('espeak-ng', ['-v', 'en', '-w', a, 'Ferry serves models.']);
+      execFileSync('espeak-ng', ['-v', 'en', '-w', b, 'Streaming audio works.']);
+      execFileSync('sox', ['-n', '-r', '22050', '-c', '1', '-b', '16', sil, 'trim', '0', '1']);
+      execFileSync('sox', [sil, a, sil, b, sil, '-c', '2', '-r', '44100', mix]);
+      let out = '';
+      const errs: string[] = [];
+      const code = await runStreamCli(['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http'), '--json'], (s) => { out += s; }, (s) => { errs.push(s); });
+      assert.equal(code, 0, errs.join(''));
+      const events = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; startMs?: number; endMs?: number; segments?: number });
+      const ends = events.filter((e) => e.type === 'speech_end');
+      assert.equal(ends.length, 2, out);
+      assert.equal(events.at(-1)!.segments, 2);
+      // Each phrase starts after about a second of silence (espeak-ng's own lead-in adds a little).
+      assert.ok(ends[0]!.startMs! > 900 && ends[0]!.startMs! < 1300, `first start ${ends[0]!.startMs}`);
+      const human: string[] = [];
+      assert.equal(await runStreamCli(['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http')], (s) => { human.push(s); }, () => undefined), 0);
+      assert.match(human.join(''), /done: 2 speech segment\(s\)/);
+      assert.equal(await runStreamCli(['silero-vad', '--wav', join(dir, 'missing.wav')], () => undefined, () => undefined), 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('bad requests before the upgrade are problem+json 4xx naming the field', async () => {
