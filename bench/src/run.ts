@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 import { formatReport } from './report.js';
 import { runSuite } from './suite.js';
+import { formatStreaming, runStreamingBench } from './streaming.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -21,8 +22,10 @@ async function main(): Promise<number> {
   }
   const report = await runSuite(opts, (line) => process.stderr.write(`${line}\n`));
   mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n\nwrote ${opts.out}\n`);
+  // Concurrent real-time audio sessions (silero-vad), against raw ONNX Runtime in the same run.
+  const streaming = await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) });
+  writeFileSync(opts.out, `${JSON.stringify({ ...report, streaming }, null, 2)}\n`);
+  process.stdout.write(`\n${formatReport(report)}\n\n${formatStreaming(streaming)}\n\nwrote ${opts.out}\n`);
   return 0;
 }
 
