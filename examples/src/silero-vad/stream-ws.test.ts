@@ -307,6 +307,13 @@ describe('session bounds', () => {
     for (let i = 0; i < 50 && server.app.ferryStreaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(server.app.ferryStreaming.limits.open, 0);
   });
+
+  test('server shutdown closes open sessions with 1001 and a reason', async () => {
+    const a = connect(`${url}/v1/models/${NAME}/stream`);
+    await a.opened;
+    await server.close();
+    assert.deepEqual(await a.closed, { code: 1001, reason: 'server is shutting down' });
+  });
 });
 
 // Over a Unix socket: its kernel buffers hold ~50 KB, so a client that stops reading fills them

@@ -100,7 +100,15 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
   const service: StreamingService = { limits: new SessionLimits(cfg.maxSessions, cfg.maxSessionsPerModel), sessions: new Set(), batcherFor: (k) => batchers.get(k) };
 
   await app.register(async (scope) => {
-    await scope.register(websocket, { options: { maxPayload: cfg.maxMessageBytes } });
+    await scope.register(websocket, {
+      options: { maxPayload: cfg.maxMessageBytes },
+      // On shutdown every session hears why (1001) instead of a bare close without a code.
+      preClose(done) {
+        for (const s of service.sessions) s.close(CLOSE.goingAway, 'server is shutting down');
+        for (const client of this.websocketServer.clients) client.close(CLOSE.goingAway, 'server is shutting down');
+        done();
+      },
+    });
     const opened = new WeakMap<FastifyRequest, Opened>();
     // Runs before the upgrade: errors here are ordinary HTTP problem responses.
     const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>) => {
