@@ -127,6 +127,14 @@ curl -s localhost:8080/v1/models/silero-vad/predict -H 'content-type: applicatio
 # {"predictions":[{"output":[[0.04]],"hn":[[[...]],[[...]]],"cn":[[[...]],[[...]]]}], ...}
 \`\`\`
 
+## Streaming
+The contract's \`streaming\` block also serves the model as WebSocket sessions at
+\`GET /v1/models/silero-vad/stream\`: send 16 kHz mono PCM in chunks of any size, receive
+\`speech_start\` / \`speech_end\` events; the server frames the audio, carries \`hn\`/\`cn\` back as
+\`h\`/\`c\` per session and stacks up to 64 sessions' windows into one call. Defaults: start at 0.5,
+end below 0.35, speech of at least 250 ms, silence of 300 ms to end, 30 ms of padding
+(\`docs/streaming.md\`; try \`ferry stream silero-vad --wav speech.wav\`).
+
 Audio in other formats: \`@ferry/core\` has the \`pcm16-decode\` (16-bit PCM bytes or base64 → floats),
 \`resample\` (e.g. 22050 → 16000 Hz, windowed sinc) and \`frame\` (512-sample windows) steps and functions.
 
