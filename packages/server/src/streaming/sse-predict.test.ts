@@ -62,6 +62,21 @@ test('Accept: text/event-stream → one row event per row with the model\'s answ
   assert.match(String(plain.headers['content-type']), /application\/json/);
 });
 
+test('a model without a streaming mode refuses the WebSocket upgrade with 400 not-streamable', async () => {
+  const { default: WebSocket } = await import('ws');
+  const r = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const ws = new WebSocket(`ws+unix://${socketPath}:/v1/models/lin/stream`);
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    ws.on('open', () => reject(new Error('opened')));
+  });
+  assert.equal(r.status, 400);
+  assert.equal(JSON.parse(r.body).code, 'not-streamable');
+});
+
 test('a bad row is a 400 problem naming it before any event is sent', async () => {
   const instances: unknown[] = rows(5);
   instances[3] = { x: [1, 2, 'three', 4, 5, 6, 7, 8] };
