@@ -60,6 +60,18 @@ export const ERROR_CATALOGUE = {
   'invalid-audio': { status: 400, title: 'The audio sent on a stream is not in the session\'s format' },
   'invalid-message': { status: 400, title: 'A stream message the protocol does not allow' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
+  // Asynchronous jobs (jobs/).
+  'job-not-found': { status: 404, title: 'No such job' },
+  'job-not-cancellable': { status: 409, title: 'The job has already ended' },
+  'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
+  'callback-not-allowed': { status: 400, title: 'The callback URL is not allowed' },
+  'queue-unavailable': { status: 503, title: 'The job queue cannot be reached', retryable: true },
+  'unauthorized': { status: 401, title: 'A valid API key is required' },
+  'forbidden': { status: 403, title: 'The API key does not allow this' },
+  'rate-limited': { status: 429, title: 'Too many requests', retryable: true },
+  'version-retired': { status: 410, title: 'This model version is past its sunset date' },
+  'version-in-use': { status: 409, title: 'The version is still referenced by the rollout' },
+  'load-failed': { status: 422, title: 'The model version could not be loaded; the previous one keeps serving' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -5,6 +5,8 @@ import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { JobsConfigSchema } from '../jobs/config-schema.js';
+import { AuthConfigSchema } from '../auth/config-schema.js';
 import { StreamingConfigSchema } from '../streaming/config-schema.js';
 
 export const ConfigSchema = Type.Object({
@@ -76,6 +78,10 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
   alerts: AlertsConfigSchema,
+  /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
+  jobs: JobsConfigSchema,
+  /** API keys and scopes, rate limits, CORS (docs/security.md). */
+  auth: AuthConfigSchema,
   /** WebSocket streaming sessions and SSE: bounds, idle and backpressure limits, VAD overrides. */
   streaming: StreamingConfigSchema,
   log: Type.Object({

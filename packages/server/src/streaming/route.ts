@@ -78,10 +78,10 @@ function parseQuery(q: StreamQuery, spec: StreamSpec, minProbMs: number): Omit<O
 
 export async function registerStreaming(app: FastifyInstance, deps: ServerDeps): Promise<StreamingService> {
   const cfg = deps.config.streaming;
-  const specs = new Map<string, StreamSpec>();
+  // Checked at start (a bad block refuses to start); versions added later by a reload are read on first use.
+  const specs = new Map<string, StreamSpec | undefined>();
   for (const v of deps.repository.allVersions()) {
-    const spec = streamSpecOf(v, cfg);
-    if (spec) specs.set(v.key, spec);
+    specs.set(v.key, streamSpecOf(v, cfg));
   }
   const metrics = streamMetrics(deps.metrics.registry);
   const batchers = new Map<string, SequenceBatcher>();
@@ -101,7 +101,12 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
 
   await app.register(async (scope) => {
     await scope.register(websocket, {
-      options: { maxPayload: cfg.maxMessageBytes },
+      options: {
+        maxPayload: cfg.maxMessageBytes,
+        // Browsers fail a handshake that offered subprotocols and got none back: answer `ferry.v1`
+        // (or another offered one), never the `ferry.bearer.<key>` entry that carries an API key.
+        handleProtocols: (offered: Set<string>) => (offered.has('ferry.v1') ? 'ferry.v1' : [...offered].find((p) => !p.startsWith('ferry.bearer.')) ?? false),
+      },
       // On shutdown every session hears why (1001) instead of a bare close without a code.
       preClose(done) {
         for (const s of service.sessions) s.close(CLOSE.goingAway, 'server is shutting down');
@@ -114,6 +119,7 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
     const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>) => {
       const v = deps.repository.resolve(req.params.model, req.params.version);
       req.ferryModel = v;
+      if (!specs.has(v.key)) specs.set(v.key, streamSpecOf(v, cfg));
       const spec = specs.get(v.key);
       if (!spec) throw new FerryError('not-streamable', { detail: `${v.key} declares no streaming mode (the \`streaming\` block of its ferry.yaml); use POST /v1/models/${v.name}/predict` });
       deps.service.usable(v);
