@@ -237,6 +237,14 @@ describe('GET /v1/models/silero-vad/stream', () => {
     }
   });
 
+  test('a browser-style subprotocol offer gets ferry.v1 back, never the bearer entry', async () => {
+    const ws = new WebSocket(`${url}/v1/models/${NAME}/stream`, ['ferry.v1', 'ferry.bearer.some-key-0123456789']);
+    await new Promise<void>((resolve, reject) => { ws.on('open', () => resolve()); ws.on('error', reject); });
+    assert.equal(ws.protocol, 'ferry.v1');
+    ws.close();
+    await new Promise((r) => ws.on('close', r));
+  });
+
   test('hostile messages close the session with a code and reason, and free its slot', async () => {
     const text = connect(`${url}/v1/models/${NAME}/stream`);
     await text.opened;
