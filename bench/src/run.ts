@@ -7,6 +7,8 @@ import { parseOptions, USAGE } from './options.js';
 import { formatReport } from './report.js';
 import { runSuite } from './suite.js';
 import { formatJobsBench, runJobsBench } from './jobs.js';
+import { formatStreaming, runStreamingBench } from './streaming.js';
+import { BENCH_MODELS } from './workloads.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -28,8 +30,13 @@ async function main(): Promise<number> {
     ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`)) : undefined;
   if (jobs) Object.assign(report, { jobs });
   mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}\nwrote ${opts.out}\n`);
+  // Concurrent real-time audio sessions (silero-vad), against raw ONNX Runtime in the same run;
+  // part of full runs, left out when --only picks a subset of models.
+  const streaming = opts.only.length === BENCH_MODELS.length
+    ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
+    : undefined;
+  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }) }, null, 2)}\n`);
+  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}\nwrote ${opts.out}\n`);
   return 0;
 }
 

@@ -59,6 +59,22 @@ export function manifest(): Manifest {
     postprocess: { kind: 'raw' },
     // The state changes every call, so a cached answer would almost never be reused.
     cache: { enabled: false },
+    // Served at GET /v1/models/silero-vad/stream: the server frames the audio into 512-sample windows,
+    // carries hn/cn back into h/c per session, and stacks concurrent sessions' windows on the
+    // streams axis (input axis 0, state axis 1) so one call serves many sessions.
+    streaming: {
+      kind: 'audio',
+      sampleRate: SAMPLE_RATE,
+      frameSamples: WINDOW,
+      input: 'input',
+      output: 'output',
+      state: [{ input: 'h', output: 'hn', batchAxis: 1 }, { input: 'c', output: 'cn', batchAxis: 1 }],
+      constants: { sr: SAMPLE_RATE },
+      maxBatchSize: 64,
+      maxQueueDelayUs: 2000,
+      // Silero's own VADIterator defaults, with 0.15 of hysteresis below the start threshold.
+      vad: { startThreshold: 0.5, endThreshold: 0.35, minSpeechMs: 250, minSilenceMs: 300, speechPadMs: 30 },
+    },
     // The synthetic warm-up (one sample, sr 0) is not valid input for this model: a real window is.
     warmup: { instances: [{ input: [zeros(WINDOW)], sr: SAMPLE_RATE, h: zeroState(), c: zeroState() }], runs: 3 },
   };
@@ -110,6 +126,14 @@ curl -s localhost:8080/v1/models/silero-vad/predict -H 'content-type: applicatio
   -d '{"instances":[{"input":[[0.0, ... 512 samples]],"sr":16000,"h":[[[0, ... 64]],[[0, ... 64]]],"c":[[[0, ... 64]],[[0, ... 64]]]}]}'
 # {"predictions":[{"output":[[0.04]],"hn":[[[...]],[[...]]],"cn":[[[...]],[[...]]]}], ...}
 \`\`\`
+
+## Streaming
+The contract's \`streaming\` block also serves the model as WebSocket sessions at
+\`GET /v1/models/silero-vad/stream\`: send 16 kHz mono PCM in chunks of any size, receive
+\`speech_start\` / \`speech_end\` events; the server frames the audio, carries \`hn\`/\`cn\` back as
+\`h\`/\`c\` per session and stacks up to 64 sessions' windows into one call. Defaults: start at 0.5,
+end below 0.35, speech of at least 250 ms, silence of 300 ms to end, 30 ms of padding
+(\`docs/streaming.md\`; try \`ferry stream silero-vad --wav speech.wav\`).
 
 Audio in other formats: \`@ferry/core\` has the \`pcm16-decode\` (16-bit PCM bytes or base64 → floats),
 \`resample\` (e.g. 22050 → 16000 Hz, windowed sinc) and \`frame\` (512-sample windows) steps and functions.

@@ -56,6 +56,9 @@ export const ERROR_CATALOGUE = {
   'timeout': { status: 504, title: 'The prediction did not finish in time', retryable: true },
   'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
+  'not-streamable': { status: 400, title: 'The model declares no streaming mode' },
+  'invalid-audio': { status: 400, title: 'The audio sent on a stream is not in the session\'s format' },
+  'invalid-message': { status: 400, title: 'A stream message the protocol does not allow' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
   // Asynchronous jobs (jobs/).
   'job-not-found': { status: 404, title: 'No such job' },

@@ -7,3 +7,4 @@ export { buildApp, buildOpenApi } from './http/index.js';
 export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 export { initModel, manifestFromOnnx } from './cli/init.js';
 export { AlertManager, AlertsConfigSchema, signBody, verifySignature, type AlertNotification, type AlertObservation } from './monitoring/alerting.js';
+export * from './streaming/index.js';

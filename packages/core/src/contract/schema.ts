@@ -220,6 +220,55 @@ export const MonitoringSection = Type.Object({
   }, { additionalProperties: false })),
 }, { additionalProperties: false });
 
+/**
+ * A streaming mode (GET /v1/models/{model}/stream): the server frames a client's stream, feeds the
+ * model one frame per call per session, and carries the recurrent state from call to call itself.
+ */
+export const StateBinding = Type.Object({
+  /** Model input that takes the state (zeros for a session's first frame). */
+  input: FeatureName,
+  /** Model output whose value is fed back as `input` with the session's next frame. */
+  output: FeatureName,
+  /** Axis of the state tensor that indexes sessions (Silero VAD: [layers, streams, units] → 1). */
+  batchAxis: Type.Optional(Type.Integer({ minimum: 0, maximum: 7 })),
+}, { additionalProperties: false });
+
+export const VadSettings = Type.Object({
+  /** Probability at which speech starts. */
+  startThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Probability below which speech may end (hysteresis: at most startThreshold). */
+  endThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+  /** Speech shorter than this is dropped (no events). */
+  minSpeechMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+  /** Silence must last this long before speech ends. */
+  minSilenceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000 })),
+  /** Reported segments are widened by this much on each side (within the audio). */
+  speechPadMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 5_000 })),
+}, { additionalProperties: false });
+
+export const Streaming = Type.Object({
+  /** `audio`: mono PCM in, one score per frame out, voice-activity events (speech_start, speech_end). */
+  kind: Type.Literal('audio'),
+  sampleRate: Type.Integer({ minimum: 1000, maximum: 192_000 }),
+  /** Samples per model call (Silero VAD at 16 kHz: 512). */
+  frameSamples: Type.Integer({ minimum: 1, maximum: 65_536 }),
+  /** Model input that takes the frames, [sessions, frameSamples]. */
+  input: FeatureName,
+  /** Model output holding one score per session, [sessions, 1] or [sessions]. */
+  output: FeatureName,
+  state: Type.Optional(Type.Array(StateBinding)),
+  /** Inputs fed the same value on every call (e.g. Silero's `sr`), shaped as the contract declares them. */
+  constants: Type.Optional(Type.Record(FeatureName, Type.Unknown())),
+  /**
+   * Frames of concurrent sessions run as one call, stacked on axis 0 of `input` and on each state's
+   * `batchAxis` (stateful sequence batching). 1 = every frame alone.
+   */
+  maxBatchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1024 })),
+  /** How long a frame waits for others to join its batch. */
+  maxQueueDelayUs: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  vad: Type.Optional(VadSettings),
+}, { additionalProperties: false });
+
 export const Manifest = Type.Object({
   name: Type.Optional(Name),
   version: Type.Optional(Type.String()),
@@ -241,6 +290,8 @@ export const Manifest = Type.Object({
   /** Reference data file for drift, relative to the version folder (JSON Lines or Parquet). */
   reference: Type.Optional(Type.String()),
   monitoring: Type.Optional(MonitoringSection),
+  /** A streaming mode: the model is also served at GET /v1/models/{model}/stream (WebSocket). */
+  streaming: Type.Optional(Streaming),
   tags: Type.Optional(Type.Record(Type.String(), Type.String())),
 }, { additionalProperties: false, $id: 'https://ferry.dev/schemas/ferry.yaml.json' });
 
@@ -254,6 +305,9 @@ export type BooleanFeature = Static<typeof BooleanFeature>;
 export type TensorFeature = Static<typeof TensorFeature>;
 export type ImageFeature = Static<typeof ImageFeature>;
 export type Pipeline = Static<typeof Pipeline>;
+export type Streaming = Static<typeof Streaming>;
+export type StateBinding = Static<typeof StateBinding>;
+export type VadSettings = Static<typeof VadSettings>;
 /** A step: its `op` and any parameters (validated by the step itself at compile time). */
 export type Step = { op: string; [param: string]: unknown };
 export type Column = Static<typeof Column>;

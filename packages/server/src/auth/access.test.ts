@@ -98,7 +98,10 @@ describe('scope matrix with keys configured', () => {
     }
     // Browsers cannot set headers on a WebSocket: the key may come as a `ferry.bearer.<key>` subprotocol of an upgrade.
     const ws = (protocol: string, upgrade = 'websocket') => t.server.app.inject({ url: '/v1/models/m/stream', headers: { connection: 'Upgrade', upgrade, 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': protocol } });
-    assert.equal((await ws(`ferry.v1, ferry.bearer.${SECRETS.predict}`)).statusCode, 404); // accepted; the stream route is not on this branch
+    const accepted = await ws(`ferry.v1, ferry.bearer.${SECRETS.predict}`);
+    // Accepted by auth; fixture model m declares no streaming mode, so the stream route refuses it.
+    assert.equal(accepted.statusCode, 400);
+    assert.equal(accepted.json().code, 'not-streamable');
     assert.equal((await ws(`ferry.v1, ferry.bearer.${SECRETS.jobs}`)).statusCode, 403);
     assert.equal((await ws('ferry.v1')).statusCode, 401);
     assert.equal((await ws(`ferry.bearer.${SECRETS.predict}`, 'h2c')).statusCode, 401); // only on a WebSocket upgrade

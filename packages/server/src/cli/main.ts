@@ -16,6 +16,7 @@ import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
 import { registerBatchCommand } from '../pipelines/cli.js';
+import { runStreamCli } from '../streaming/cli-stream.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -174,6 +175,11 @@ program.command('drift')
   .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
 
 registerBatchCommand(program);
+program.command('stream')
+  .description('stream a WAV file to a streaming model and print speech segments: ferry stream silero-vad --wav FILE [--url URL] [--realtime] (see ferry stream --help)')
+  .helpOption(false).allowUnknownOption().allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => { process.exitCode = await runStreamCli(args); });
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));

@@ -13,6 +13,7 @@ import { registerJobRoutes } from '../jobs/routes.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
 import { addRolloutPaths } from '../rollout/openapi-paths.js';
+import { registerStreaming } from '../streaming/index.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -89,6 +90,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await registerV2Routes(app, deps, SERVER_VERSION);
   if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances });
   await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
+  await registerStreaming(app, deps);
 
   app.get('/', async (_req, reply) => reply.redirect('/docs'));
   app.all('/v1/*', async (req) => {

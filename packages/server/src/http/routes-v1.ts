@@ -7,6 +7,7 @@ import type { ModelEntry, ModelVersion } from '../repository/index.js';
 import { columnsToInstances } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
 import { modelVisible } from '../auth/index.js';
+import { streamPredict, wantsEventStream } from '../streaming/index.js';
 
 interface ModelParams { model: string; version?: string }
 
@@ -110,6 +111,8 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
     const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+    // Accept: text/event-stream → one SSE event per row as rows finish, then `done`.
+    if (wantsEventStream(req)) return streamPredict(deps, req, reply, v, instances, { base, ...(timeoutMs !== undefined && { timeoutMs }) });
     const r = await deps.service.predict(v, instances, base, { requestId: req.id, ...(timeoutMs !== undefined && { timeoutMs }) });
     reply.header('ferry-model-version', r.version.version);
     if (r.cache) reply.header('ferry-cache', r.cache);
