@@ -56,6 +56,9 @@ export const ERROR_CATALOGUE = {
   'timeout': { status: 504, title: 'The prediction did not finish in time', retryable: true },
   'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
+  'model-not-generative': { status: 400, title: 'The model is not a generative model' },
+  'context-length-exceeded': { status: 400, title: 'The prompt and completion do not fit the model\'s context' },
+  'stream-stalled': { status: 408, title: 'The client stopped reading a token stream' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
 } as const satisfies Record<string, CatalogueEntry>;
 

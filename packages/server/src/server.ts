@@ -14,6 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
+import { GenerationMetrics, GenerationService } from './generation/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -25,6 +26,7 @@ export interface FerryServer {
   readonly store: Store;
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
+  readonly generation: GenerationService;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -97,17 +99,20 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   })) : undefined;
   const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
   const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
+  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
+  // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
+  service.delegateLoading((m) => m.generation !== undefined, (v) => generation.load(v));
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
+  const app = await buildApp({ config, repository, service, metrics, drift, generation }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -122,6 +127,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       await loaded.catch(() => undefined);
       alerts?.stop();
       drift.close();
+      await generation.dispose();
       await service.dispose();
       await cache.close();
       await predictionLog?.close();

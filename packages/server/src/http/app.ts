@@ -10,6 +10,7 @@ import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { buildOpenApi } from './openapi.js';
+import { registerOpenAiRoutes } from '../generation/openai-routes.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -77,6 +78,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
+  if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION });
 
   app.get('/', async (_req, reply) => reply.redirect('/docs'));
   app.all('/v1/*', async (req) => {

@@ -101,7 +101,7 @@ export class ModelService {
       const m = v.manifest;
       const labels = { model: v.name, version: v.version };
       // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-      const encoder = compileEncoder(m.pipeline ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
+      const encoder = compileEncoder(m.pipeline || m.generation ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
       const b = m.batching ?? {};
       const batchOn = encoder.batchable && b.enabled !== false;
       const batcher = new DynamicBatcher({
@@ -146,6 +146,13 @@ export class ModelService {
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
   }
 
+  private readonly delegates: { handles: (m: Manifest) => boolean; load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }> }[] = [];
+
+  /** Hands the loading of some versions (e.g. generative models) to another service; call before loadAll(). */
+  delegateLoading(handles: (m: Manifest) => boolean, load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>): void {
+    this.delegates.push({ handles, load });
+  }
+
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
   async loadAll(): Promise<void> {
     await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
@@ -155,6 +162,13 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
+      const delegate = this.delegates.find((d) => d.handles(m));
+      if (delegate) {
+        const r = await delegate.load(v);
+        lv.loadMs = r.loadMs;
+        this.markReady(lv, r.warmupMs);
+        return;
+      }
       if (m.pipeline) {
         await this.loadPipeline(lv);
         return;
