@@ -161,6 +161,11 @@ export class GenerationService {
     return this.#generations.size;
   }
 
+  /** Completion tokens produced so far by each running generation (paused ones included). */
+  progress(): { id: number; completionTokens: number }[] {
+    return [...this.#generations.values()].map((g) => ({ id: g.id, completionTokens: g.completionTokens }));
+  }
+
   /** Resolves a request's model reference (`name`, `name@1`, `name@stable`) to a loaded generative version. */
   resolve(model: string): GenerativeVersion {
     const v = this.repository.resolve(model);
