@@ -63,7 +63,7 @@ test('the exported ONNX model (run with its KV cache) computes the TypeScript fo
 });
 
 test('a short training run on the ham corpus beats the byte-frequency baseline on held-out mail', () => {
-  const r = train({ steps: 40, maxDocs: 400, seed: 9 });
+  const r = train({ steps: 100, maxDocs: 1000, seed: 9 });
   assert.ok(r.heldOutLoss < Math.log(SHAPE.vocabSize) - 1, `held-out ${r.heldOutLoss}`);
   assert.ok(r.heldOutLoss < r.unigramLoss, `held-out ${r.heldOutLoss} vs unigram ${r.unigramLoss}`);
 });

@@ -39,6 +39,8 @@ const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typ
 const describe = (v: unknown): string => (v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v);
 
 export function parseOpenAiRequest(body: unknown, kind: 'chat' | 'completion', cfg: GenerationConfig): OpenAiRequest {
+  // Other content types reach here unparsed (the server also takes raw image bodies).
+  if (typeof body === 'string' || Buffer.isBuffer(body)) throw new FerryError('unsupported-media-type', { detail: 'send the request as application/json' });
   if (!isObject(body)) throw invalidRequest([{ pointer: '', reason: `expected a JSON object, got ${describe(body)}` }]);
   const issues: Issue[] = [];
   const bad = (field: string, reason: string) => issues.push({ pointer: `/${field}`, reason });

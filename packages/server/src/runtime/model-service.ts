@@ -281,6 +281,7 @@ export class ModelService {
   /** Ensures the version can answer now. */
   usable(v: ModelVersion): LoadedVersion {
     const lv = this.get(v);
+    if (v.manifest.generation) throw new FerryError('invalid-request', { detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions` });
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
     }
