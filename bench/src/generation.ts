@@ -1,17 +1,23 @@
 // Generation rows of `npm run bench`: time to first token and tokens/s of Ferry's OpenAI-compatible
-// streaming endpoint, against a baseline measured in the same run: the same model stepped with its KV
-// cache by ONNX Runtime directly in this process (no HTTP, no worker, no tokenizer). The ratio is
-// what serving costs per token. Runs on models/ham-chat (built by `npm run models`).
+// streaming endpoint (`ferry serve` in its own process, read by a plain node:http client here), against
+// a baseline measured in the same run: the same model stepped with its KV cache by ONNX Runtime
+// directly in this process (no HTTP, no worker, no tokenizer). The ratio is what serving costs per
+// token. Runs on models/ham-chat (built by `npm run models`).
 // Standalone: node bench/dist/generation.js [--requests 8] [--tokens 96] [--concurrency 4]
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import { createServer, loadConfig } from '@ferry/server';
-import { MODELS_DIR } from './paths.js';
-import { decoderLayout, KvSequence, argmax } from '../../packages/server/dist/generation/index.js';
+import { parse } from 'yaml';
+import type { Generation } from '@ferry/core';
+import { FERRY_CLI, MODELS_DIR } from './paths.js';
+import { freePort, startNode, waitReady } from './processes.js';
+// Deep import on purpose: the decoder runtime and tokenizer are not part of @ferry/server's public face.
+import { decoderLayout, KvSequence, argmax, TextCodec } from '../../packages/server/dist/generation/index.js';
 
 export interface GenerationBenchOptions { requests: number; tokens: number; concurrency: number }
 
@@ -30,31 +36,36 @@ const PROMPT = 'Subject: meeting notes from friday';
 const quantile = (xs: number[], q: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(q * s.length))]!; };
 
 /** One streamed completion: client-side time to the first text chunk, and tokens/s after it. */
-async function streamOnce(url: string, model: string, maxTokens: number): Promise<{ ttftMs: number; tokens: number; decodeS: number }> {
+function streamOnce(port: number, model: string, maxTokens: number): Promise<{ ttftMs: number; tokens: number; decodeS: number }> {
   const t0 = performance.now();
-  const res = await fetch(`${url}/openai/v1/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ model, prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } }),
+  const body = JSON.stringify({ model, prompt: PROMPT, max_tokens: maxTokens, temperature: 0, stream: true, stream_options: { include_usage: true } });
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/openai/v1/completions', headers: { 'content-type': 'application/json' } }, (res) => {
+      if (res.statusCode !== 200) { reject(new Error(`completion failed: ${res.statusCode}`)); res.resume(); return; }
+      let first: number | undefined;
+      let tokens = 0;
+      let buffer = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        buffer += d;
+        let cut: number;
+        while ((cut = buffer.indexOf('\n\n')) >= 0) {
+          const ev = buffer.slice(6, cut);
+          buffer = buffer.slice(cut + 2);
+          if (ev === '[DONE]') continue;
+          const c = JSON.parse(ev) as { choices: { text?: string }[]; usage?: { completion_tokens: number } };
+          if (c.choices[0]?.text) first ??= performance.now();
+          if (c.usage) tokens = c.usage.completion_tokens;
+        }
+      });
+      res.on('end', () => {
+        const end = performance.now();
+        resolve({ ttftMs: (first ?? end) - t0, tokens, decodeS: (end - (first ?? end)) / 1000 });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
   });
-  if (!res.ok || !res.body) throw new Error(`completion failed: ${res.status} ${await res.text()}`);
-  let first: number | undefined;
-  let tokens = 0;
-  let buffer = '';
-  const dec = new TextDecoder();
-  for await (const b of res.body) {
-    buffer += dec.decode(b as Uint8Array, { stream: true });
-    let cut: number;
-    while ((cut = buffer.indexOf('\n\n')) >= 0) {
-      const ev = buffer.slice(6, cut);
-      buffer = buffer.slice(cut + 2);
-      if (ev === '[DONE]') continue;
-      const c = JSON.parse(ev) as { choices: { text?: string }[]; usage?: { completion_tokens: number } };
-      if (c.choices[0]?.text) first ??= performance.now();
-      if (c.usage) tokens = c.usage.completion_tokens;
-    }
-  }
-  const end = performance.now();
-  return { ttftMs: (first ?? end) - t0, tokens, decodeS: (end - (first ?? end)) / 1000 };
 }
 
 export async function runGenerationBench(o: GenerationBenchOptions, log: (line: string) => void): Promise<GenerationBench | null> {
@@ -63,47 +74,56 @@ export async function runGenerationBench(o: GenerationBenchOptions, log: (line: 
   // Baseline: ONNX Runtime stepping the KV cache directly, greedy, same session options as Ferry's defaults.
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionMode: 'sequential' });
   const layout = decoderLayout(session);
-  const cfg = loadConfig({ env: {}, overrides: { 'models.dir': MODELS_DIR, 'models.only': ['ham-chat'], 'server.port': 0, 'server.host': '127.0.0.1', 'log.level': 'warn', 'store.url': 'sqlite::memory:', 'runtime.workers': 1, 'generation.maxConcurrent': Math.max(16, o.concurrency) } });
-  const server = await createServer(cfg, { logger: false });
+  const repo = mkdtempSync(join(tmpdir(), 'ferry-bench-gen-'));
+  cpSync(dir, join(repo, 'ham-chat', '1.0.0'), { recursive: true });
+  const port = await freePort();
+  const child = startNode('ferry (generation)', FERRY_CLI, ['serve', '--models', repo, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'], { cwd: repo });
   try {
-    const { url } = await server.listen();
-    await server.loaded;
-    const gv = server.generation.resolve('ham-chat');
-    const promptIds = server.generation.encodePrompt(gv, { text: PROMPT });
-    const maxTokens = Math.min(o.tokens, gv.contextLength - promptIds.length);
+    await waitReady(child, `http://127.0.0.1:${port}`, 60_000);
+    const generation = (parse(readFileSync(join(dir, 'ferry.yaml'), 'utf8')) as { generation: Generation }).generation;
+    const promptIds = new TextCodec(dir, generation).encode(PROMPT, true);
+    const contextLength = generation.contextLength;
+    const maxTokens = Math.min(o.tokens, contextLength - promptIds.length);
     const rawRuns: { prefillMs: number; stepsPerS: number }[] = [];
-    for (let r = 0; r < 3; r++) {
-      const seq = new KvSequence(session, layout);
-      const t0 = performance.now();
-      let logits = await seq.step(promptIds);
-      const t1 = performance.now();
-      for (let i = 1; i < maxTokens; i++) logits = await seq.step([argmax(logits)]);
-      const t2 = performance.now();
-      seq.dispose();
-      rawRuns.push({ prefillMs: t1 - t0, stepsPerS: (maxTokens - 1) / ((t2 - t1) / 1000) });
-    }
+    // Five runs before Ferry is measured and five after, so a disturbance of the shared machine shows in both.
+    const rawDecode = async (runs: number) => {
+      for (let r = 0; r < runs; r++) {
+        const seq = new KvSequence(session, layout);
+        const t0 = performance.now();
+        let logits = await seq.step(promptIds);
+        const t1 = performance.now();
+        for (let i = 1; i < maxTokens; i++) logits = await seq.step([argmax(logits)]);
+        const t2 = performance.now();
+        seq.dispose();
+        rawRuns.push({ prefillMs: t1 - t0, stepsPerS: (maxTokens - 1) / ((t2 - t1) / 1000) });
+      }
+    };
+    await rawDecode(5);
     const raw = { prefillMs: quantile(rawRuns.map((x) => x.prefillMs), 0.5), stepsPerS: quantile(rawRuns.map((x) => x.stepsPerS), 0.5), tokens: maxTokens };
-    log(`generation: raw ORT prefill ${raw.prefillMs.toFixed(2)} ms, ${raw.stepsPerS.toFixed(0)} decode steps/s`);
-    await streamOnce(url, 'ham-chat', maxTokens); // warm the HTTP path
+    await streamOnce(port, 'ham-chat', maxTokens); // warm the HTTP path
     const runs = [];
-    for (let i = 0; i < o.requests; i++) runs.push(await streamOnce(url, 'ham-chat', maxTokens));
+    for (let i = 0; i < o.requests; i++) runs.push(await streamOnce(port, 'ham-chat', maxTokens));
     const tokens = runs.reduce((a, r) => a + r.tokens, 0);
     const tokensPerS = runs.reduce((a, r) => a + Math.max(0, r.tokens - 1), 0) / runs.reduce((a, r) => a + r.decodeS, 0);
     const t0 = performance.now();
-    const conc = await Promise.all(Array.from({ length: o.concurrency }, () => streamOnce(url, 'ham-chat', maxTokens)));
+    const conc = await Promise.all(Array.from({ length: o.concurrency }, () => streamOnce(port, 'ham-chat', maxTokens)));
     const concS = (performance.now() - t0) / 1000;
+    await rawDecode(5);
+    Object.assign(raw, { prefillMs: quantile(rawRuns.map((x) => x.prefillMs), 0.5), stepsPerS: quantile(rawRuns.map((x) => x.stepsPerS), 0.5) });
+    log(`generation: raw ORT prefill ${raw.prefillMs.toFixed(2)} ms, ${raw.stepsPerS.toFixed(0)} decode steps/s (median of ${rawRuns.length} runs)`);
     const ferry = {
       ttftP50Ms: quantile(runs.map((r) => r.ttftMs), 0.5), ttftP90Ms: quantile(runs.map((r) => r.ttftMs), 0.9), tokensPerS, tokens, requests: runs.length,
       concurrent: { streams: o.concurrency, aggregateTokensPerS: conc.reduce((a, r) => a + r.tokens, 0) / concS, ttftP50Ms: quantile(conc.map((r) => r.ttftMs), 0.5) },
     };
     log(`generation: Ferry TTFT p50 ${ferry.ttftP50Ms.toFixed(2)} ms, ${ferry.tokensPerS.toFixed(0)} tokens/s per stream, ${ferry.concurrent.aggregateTokensPerS.toFixed(0)} tokens/s over ${o.concurrency} streams`);
     return {
-      model: gv.version.key, promptTokens: promptIds.length, raw, ferry,
+      model: 'ham-chat@1.0.0', promptTokens: promptIds.length, raw, ferry,
       ratios: { tokensPerSVsRaw: ferry.tokensPerS / raw.stepsPerS, ttftVsRawPrefill: ferry.ttftP50Ms / raw.prefillMs },
     };
   } finally {
-    await server.close();
+    await child.stop();
     await session.release();
+    rmSync(repo, { recursive: true, force: true });
   }
 }
 

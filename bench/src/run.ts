@@ -6,6 +6,7 @@ import { dirname } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 import { formatReport } from './report.js';
 import { runSuite } from './suite.js';
+import { formatGenerationReport, runGenerationBench } from './generation.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -20,9 +21,10 @@ async function main(): Promise<number> {
     return 0;
   }
   const report = await runSuite(opts, (line) => process.stderr.write(`${line}\n`));
+  const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) => process.stderr.write(`${line}\n`));
   mkdirSync(dirname(opts.out), { recursive: true });
-  writeFileSync(opts.out, `${JSON.stringify(report, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n\nwrote ${opts.out}\n`);
+  writeFileSync(opts.out, `${JSON.stringify({ ...report, generation }, null, 2)}\n`);
+  process.stdout.write(`\n${formatReport(report)}\n${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`);
   return 0;
 }
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { buildDecoderOnnx, randomDecoderWeights, seededRandom, type DecoderShape } from '../lib/generation.js';
 import { backward, forward, loss, parameters, zerosLike } from './network.js';
-import { conversationIds, SHAPE, train, USER, ASSISTANT, END } from './train.js';
+import { conversationIds, exportFiles, NAME, SHAPE, SPECIALS, train, USER, ASSISTANT, END, VERSION } from './train.js';
 
 const small: DecoderShape = { vocabSize: 12, hidden: 8, heads: 2, layers: 1, maxPositions: 10, mlpHidden: 6, layerNorm: false, activation: 'relu' };
 
@@ -66,4 +66,44 @@ test('a short training run on the ham corpus beats the byte-frequency baseline o
   const r = train({ steps: 100, maxDocs: 1000, seed: 9 });
   assert.ok(r.heldOutLoss < Math.log(SHAPE.vocabSize) - 1, `held-out ${r.heldOutLoss}`);
   assert.ok(r.heldOutLoss < r.unigramLoss, `held-out ${r.heldOutLoss} vs unigram ${r.unigramLoss}`);
+});
+
+test('the trained model served by Ferry (KV cache, decode worker) completes exactly as the TypeScript full recompute', async () => {
+  const { mkdtemp, mkdir, writeFile, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { createServer, loadConfig } = await import('@ferry/server');
+  const trained = train({ steps: 30, maxDocs: 300, seed: 4 });
+  const files = exportFiles(trained);
+  const repo = await mkdtemp(join(tmpdir(), 'ferry-ham-chat-'));
+  const dir = join(repo, NAME, VERSION);
+  await mkdir(dir, { recursive: true });
+  for (const [f, c] of Object.entries(files)) await writeFile(join(dir, f), c);
+  const server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:' } }), { logger: false });
+  try {
+    await server.loaded;
+    const res = await server.app.inject({ method: 'POST', url: '/openai/v1/chat/completions', payload: { model: NAME, messages: [{ role: 'user', content: 'lunch?' }], max_tokens: 40, temperature: 0 } });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json() as { choices: { message: { content: string }; finish_reason: string }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+    // The reference: greedy decoding by recomputing the whole sequence each step in TypeScript, no cache.
+    const ids = [USER, ...[...new TextEncoder().encode('\nlunch?')].map((b) => b + SPECIALS.length), END, ...[10 + SPECIALS.length], ASSISTANT, 10 + SPECIALS.length];
+    assert.equal(body.usage.prompt_tokens, ids.length);
+    const out: number[] = [];
+    let finish = 'length';
+    for (let i = 0; i < 40; i++) {
+      const logits = forward(SHAPE, trained.weights, [...ids, ...out]).logits;
+      const row = logits.subarray((ids.length + out.length - 1) * SHAPE.vocabSize, (ids.length + out.length) * SHAPE.vocabSize);
+      let best = 0;
+      for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
+      if (best === END || best === 0) { finish = 'stop'; break; }
+      out.push(best);
+    }
+    const text = new TextDecoder().decode(Uint8Array.from(out.filter((t) => t >= SPECIALS.length).map((t) => t - SPECIALS.length)));
+    assert.equal(body.choices[0]!.message.content, text);
+    assert.equal(body.choices[0]!.finish_reason, finish);
+    assert.equal(body.usage.completion_tokens, out.length);
+  } finally {
+    await server.close();
+    await rm(repo, { recursive: true, force: true });
+  }
 });

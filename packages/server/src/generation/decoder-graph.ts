@@ -96,9 +96,7 @@ export function buildDecoderOnnx(shape: DecoderShape, w: DecoderWeights, metadat
   g.intInitializer('one', [1], []);
   g.floatInitializer('scale', [1 / Math.sqrt(hd)], []);
   g.floatInitializer('masked', [-1e9], []);
-  g.floatInitializer('half', [0.5], []);
-  g.floatInitializer('one_f', [1], []);
-  g.floatInitializer('inv_sqrt2', [Math.SQRT1_2], []);
+  if (shape.activation === 'gelu') g.floatInitializer('half', [0.5], []).floatInitializer('one_f', [1], []).floatInitializer('inv_sqrt2', [Math.SQRT1_2], []);
 
   // The causal mask for the new positions against every cached one: query i (at absolute position
   // past + i) sees key j when j <= past + i and the attention mask keeps j.

@@ -164,6 +164,8 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
     const streamTo = (reply: FastifyReply, req: FastifyRequest, gen: Generation, shape: Shape, includeUsage: boolean) => {
       reply.hijack();
       const res: ServerResponse = reply.raw;
+      // Tokens are small writes that must leave at once: Nagle's algorithm would hold each one for the previous ACK.
+      res.socket?.setNoDelay(true);
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
