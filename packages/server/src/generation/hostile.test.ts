@@ -98,3 +98,11 @@ test('after all that the server still generates', async () => {
   assert.equal(res.json().usage.completion_tokens, 3);
   assert.equal(t.server.generation.active, 0);
 });
+
+test('the OpenAPI document lists the /openai/v1 routes and stays valid', async () => {
+  const { Validator } = await import('@seriousme/openapi-schema-validator');
+  const doc = (await t.server.app.inject({ url: '/openapi.json' })).json() as { paths: Record<string, unknown> };
+  for (const p of ['/openai/v1/models', '/openai/v1/chat/completions', '/openai/v1/completions']) assert.ok(doc.paths[p], p);
+  const res = await new Validator().validate(doc as never);
+  assert.equal(res.valid, true, String(JSON.stringify(res.errors)).slice(0, 500));
+});

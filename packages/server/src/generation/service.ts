@@ -295,6 +295,8 @@ export class GenerationService {
 
   async dispose(): Promise<void> {
     if (this.#disposed) return;
+    // Streams still open learn why they end (an error event), rather than stopping silently.
+    for (const g of [...this.#generations.values()]) { g.cancel('disconnected'); g.fail(new FerryError('shutting-down')); }
     await Promise.all(this.#slots.map(async (s) => {
       await Promise.race([this.#request(s, { type: 'shutdown', id: 0 }).catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
     }));

@@ -10,7 +10,8 @@ import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { buildOpenApi } from './openapi.js';
-import { registerOpenAiRoutes } from '../generation/openai-routes.js';
+import { registerOpenAiRoutes, OPENAI_PREFIX } from '../generation/openai-routes.js';
+import { openAiOpenApiPaths } from '../generation/openapi-paths.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -57,6 +58,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   });
 
   const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
+  if (deps.generation?.versions().length) Object.assign(document.paths as object, openAiOpenApiPaths(OPENAI_PREFIX));
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', async () => document);
