@@ -9,6 +9,7 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
+import { registerJobRoutes } from '../jobs/routes.js';
 import { buildOpenApi } from './openapi.js';
 import { registerOpenAiRoutes, OPENAI_PREFIX } from '../generation/openai-routes.js';
 import { openAiOpenApiPaths } from '../generation/openapi-paths.js';
@@ -81,6 +82,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
   if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION });
+  if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances });
 
   app.get('/', async (_req, reply) => reply.redirect('/docs'));
   app.all('/v1/*', async (req) => {

@@ -5,6 +5,7 @@ import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
 import type { GenerationService } from '../generation/service.js';
+import type { JobsRuntime } from '../jobs/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -14,6 +15,8 @@ export interface ServerDeps {
   readonly drift: DriftMonitor;
   /** Generative models behind /openai/v1 (absent: the routes are not mounted). */
   readonly generation?: GenerationService;
+  /** Asynchronous jobs (absent in apps built without them, e.g. some tests). */
+  readonly jobs?: JobsRuntime;
 }
 
 declare module 'fastify' {
