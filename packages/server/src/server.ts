@@ -90,6 +90,8 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
   const metrics = new Metrics();
+  // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
+  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
   const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
   await store.migrate().catch(async (e: unknown) => { await store.close(); throw e; });
@@ -101,7 +103,6 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   })) : undefined;
   const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
   const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
-  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
   // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
   service.delegateLoading((m) => m.generation !== undefined, (v) => generation.load(v));
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));

@@ -8,7 +8,9 @@ import { tinyGenerativeModel } from './testing.js';
 let t: TestServer;
 
 before(async () => {
-  t = await startTestServer([tinyGenerativeModel('tiny-gpt', { contextLength: 64 })], { 'server.bodyLimitBytes': 64 * 1024, 'generation.maxPromptChars': 1000 });
+  const strict = tinyGenerativeModel('strict-gpt', { contextLength: 64 });
+  strict.files.files = { ...strict.files.files, 'chat_template.jinja': "{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}{% for m in messages %}{{ m.content }}{% endfor %}" };
+  t = await startTestServer([tinyGenerativeModel('tiny-gpt', { contextLength: 64 }), strict], { 'server.bodyLimitBytes': 64 * 1024, 'generation.maxPromptChars': 1000 });
 });
 after(async () => { await t?.close(); });
 
@@ -105,4 +107,23 @@ test('the OpenAPI document lists the /openai/v1 routes and stays valid', async (
   for (const p of ['/openai/v1/models', '/openai/v1/chat/completions', '/openai/v1/completions']) assert.ok(doc.paths[p], p);
   const res = await new Validator().validate(doc as never);
   assert.equal(res.valid, true, String(JSON.stringify(res.errors)).slice(0, 500));
+});
+
+test('hostile: a conversation the chat template refuses (raise_exception) is a 400 on /messages', async () => {
+  const r = await post('/chat/completions', { model: 'strict-gpt', messages: [{ role: 'system', content: 'be nice' }, { role: 'user', content: 'hi' }], max_tokens: 2 });
+  assert.equal(r.status, 400);
+  assert.equal(r.body.error.param, 'messages');
+  assert.match(r.body.error.message, /System role not supported/);
+  const ok = await post('/chat/completions', { model: 'strict-gpt', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2 });
+  assert.equal(ok.status, 200);
+});
+
+test('hostile: a generative model folder without its tokenizer refuses to start, naming the file and /generation', async () => {
+  const broken = tinyGenerativeModel('broken-gpt');
+  broken.files.files = { 'chat_template.jinja': 'x' };
+  await assert.rejects(startTestServer([broken]), (e: Error) => {
+    assert.equal(e.name, 'ManifestError');
+    assert.match(e.message, /broken-gpt\/1\.0\.0\/ferry\.yaml: \/generation: .*tokenizer\.json does not exist/);
+    return true;
+  });
 });

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError } from '../errors.js';
-import type { Repository, ModelVersion } from '../repository/index.js';
+import { ManifestError, type Repository, type ModelVersion } from '../repository/index.js';
 import { sessionOptionsFor } from '../runtime/session-options.js';
 import type { GenerationConfig } from './config-schema.js';
 import type { GenerationMetrics } from './metrics.js';
@@ -147,7 +147,10 @@ export class GenerationService {
     for (const v of repository.allVersions()) {
       const g = v.manifest.generation;
       if (!g) continue;
-      this.#versions.set(v.key, { version: v, codec: new TextCodec(v.dir, g), contextLength: g.contextLength });
+      let codec: TextCodec;
+      // A tokenizer or template that cannot be read is a bad model folder: refuse to start, naming it.
+      try { codec = new TextCodec(v.dir, g); } catch (e) { throw new ManifestError(`${v.dir}/ferry.yaml`, '/generation', (e as Error).message); }
+      this.#versions.set(v.key, { version: v, codec, contextLength: g.contextLength });
     }
   }
 
@@ -240,7 +243,14 @@ export class GenerationService {
   encodePrompt(gv: GenerativeVersion, prompt: { messages: ChatMessage[] } | { text: string }): number[] {
     if ('messages' in prompt) {
       if (!gv.codec.hasChatTemplate) throw new FerryError('invalid-request', { detail: `model ${gv.version.key} has no chat template; use /openai/v1/completions`, extra: { errors: [{ pointer: '/messages', reason: 'the model has no chat template' }] } });
-      return gv.codec.encode(gv.codec.renderChat(prompt.messages), false);
+      let text: string;
+      try {
+        text = gv.codec.renderChat(prompt.messages);
+      } catch (e) {
+        // Templates refuse conversations they do not support (raise_exception), e.g. a system message.
+        throw new FerryError('invalid-request', { detail: `the chat template of ${gv.version.key} refused the messages: ${(e as Error).message.slice(0, 300)}`, extra: { errors: [{ pointer: '/messages', reason: 'refused by the chat template' }] } });
+      }
+      return gv.codec.encode(text, false);
     }
     return gv.codec.encode(prompt.text, true);
   }

@@ -44,6 +44,7 @@ export class TextCodec {
   /** The prompt text for a conversation, ending with the assistant's turn opened. */
   renderChat(messages: readonly ChatMessage[]): string {
     if (!this.#template) throw new Error('this model has no chat template');
+    // @huggingface/jinja provides raise_exception, how Hugging Face templates refuse a conversation.
     return this.#template.render({ messages, add_generation_prompt: true, ...this.#special });
   }
 
