@@ -9,6 +9,7 @@ import { runSuite } from './suite.js';
 import { formatJobsBench, runJobsBench } from './jobs.js';
 import { formatStreaming, runStreamingBench } from './streaming.js';
 import { BENCH_MODELS } from './workloads.js';
+import { formatGenerationReport, runGenerationBench } from './generation.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -35,8 +36,9 @@ async function main(): Promise<number> {
   const streaming = opts.only.length === BENCH_MODELS.length
     ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
     : undefined;
-  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }) }, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}\nwrote ${opts.out}\n`);
+  const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) => process.stderr.write(`${line}\n`));
+  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation }, null, 2)}\n`);
+  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`);
   return 0;
 }
 

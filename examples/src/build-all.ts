@@ -11,8 +11,9 @@ import { mlpBench } from './mlp-bench/build.js';
 import { spam } from './spam/train.js';
 import { sileroVad } from './silero-vad/build.js';
 import { ocr } from './ocr/build.js';
+import { hamChat } from './ham-chat/train.js';
 
-export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam, sileroVad, ocr];
+export const EXAMPLES: readonly ExampleModel[] = [flightDelay, mlpBench, spam, sileroVad, ocr, hamChat];
 
 export interface BuildAllOptions {
   force?: boolean;

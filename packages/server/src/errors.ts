@@ -59,6 +59,9 @@ export const ERROR_CATALOGUE = {
   'not-streamable': { status: 400, title: 'The model declares no streaming mode' },
   'invalid-audio': { status: 400, title: 'The audio sent on a stream is not in the session\'s format' },
   'invalid-message': { status: 400, title: 'A stream message the protocol does not allow' },
+  'model-not-generative': { status: 400, title: 'The model is not a generative model' },
+  'context-length-exceeded': { status: 400, title: 'The prompt and completion do not fit the model\'s context' },
+  'stream-stalled': { status: 408, title: 'The client stopped reading a token stream' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
   // Asynchronous jobs (jobs/).
   'job-not-found': { status: 404, title: 'No such job' },

@@ -14,6 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
+import { GenerationMetrics, GenerationService } from './generation/index.js';
 import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 import { ModelManager, RolloutManager } from './rollout/index.js';
 import { attachPipelines, validatePipelines, type AttachedPipelines } from './pipelines/index.js';
@@ -28,6 +29,7 @@ export interface FerryServer {
   readonly store: Store;
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
+  readonly generation: GenerationService;
   readonly jobs: JobsRuntime;
   readonly rollout: RolloutManager;
   readonly manager: ModelManager;
@@ -98,6 +100,8 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const repository = Repository.load(config.models.dir, config.models.only);
   validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
+  // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
+  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
   const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
   await store.migrate().catch(async (e: unknown) => { await store.close(); throw e; });
@@ -109,13 +113,15 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   })) : undefined;
   const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
   const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
+  // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
+  service.delegateLoading((m) => m.generation !== undefined, (v) => generation.load(v));
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
   const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
-  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager }, { logger: opts.logger === false ? false : log });
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
@@ -126,7 +132,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, rollout, manager, pipelines, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -145,6 +151,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       await pipelines.close();
       alerts?.stop();
       drift.close();
+      await generation.dispose();
       await service.dispose();
       await cache.close();
       await predictionLog?.close();

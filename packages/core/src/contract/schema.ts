@@ -209,6 +209,29 @@ export const Pipeline = Type.Object({
   params: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 }, { additionalProperties: false });
 
+/**
+ * A generative (decoder-only) model served token by token at /openai/v1 instead of /predict: the ONNX
+ * file follows the Hugging Face decoder export layout and the folder holds its tokenizer and chat template.
+ */
+export const Generation = Type.Object({
+  /** Hugging Face `tokenizer.json` inside the version folder. Default `tokenizer.json`. */
+  tokenizer: Type.Optional(Type.String({ minLength: 1 })),
+  /** Hugging Face `tokenizer_config.json` (eos token, chat template); read when present. Default `tokenizer_config.json`. */
+  tokenizerConfig: Type.Optional(Type.String({ minLength: 1 })),
+  /** Jinja chat template file; overrides `chat_template` of the tokenizer config. Default `chat_template.jinja` when present. */
+  chatTemplate: Type.Optional(Type.String({ minLength: 1 })),
+  /** Largest prompt + completion, in tokens (the model's position table). */
+  contextLength: Type.Integer({ minimum: 2 }),
+  /** Tokens that end a generation; default the tokenizer config's `eos_token`. */
+  eosTokens: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
+  /** Request defaults when the client leaves them out. */
+  defaults: Type.Optional(Type.Object({
+    maxTokens: Type.Optional(Type.Integer({ minimum: 1 })),
+    temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 2 })),
+    topP: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false });
+
 /** Monitoring of this version: drift test overrides per column (Evidently's names) and the dataset share. */
 export const MonitoringSection = Type.Object({
   drift: Type.Optional(Type.Object({
@@ -280,6 +303,7 @@ export const Manifest = Type.Object({
   outputs: Type.Array(Output, { minItems: 1 }),
   postprocess: Type.Optional(Postprocess),
   pipeline: Type.Optional(Pipeline),
+  generation: Type.Optional(Generation),
   batching: Type.Optional(Batching),
   cache: Type.Optional(Cache),
   timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -308,6 +332,7 @@ export type Pipeline = Static<typeof Pipeline>;
 export type Streaming = Static<typeof Streaming>;
 export type StateBinding = Static<typeof StateBinding>;
 export type VadSettings = Static<typeof VadSettings>;
+export type Generation = Static<typeof Generation>;
 /** A step: its `op` and any parameters (validated by the step itself at compile time). */
 export type Step = { op: string; [param: string]: unknown };
 export type Column = Static<typeof Column>;

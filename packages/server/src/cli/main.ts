@@ -12,6 +12,7 @@ import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
+import { runChatCli } from '../generation/chat-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
@@ -180,6 +181,11 @@ program.command('stream')
   .helpOption(false).allowUnknownOption().allowExcessArguments()
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runStreamCli(args); });
+program.command('chat')
+  .description('chat with a generative model, streamed token by token: ferry chat MODEL [--url URL] [--message TEXT] (see ferry chat --help)')
+  .helpOption(false).allowUnknownOption().allowExcessArguments()
+  .argument('[args...]')
+  .action(async (args: string[]) => { process.exitCode = await runChatCli(args); });
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));

@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { GenerationConfigSchema } from '../generation/config-schema.js';
 import { JobsConfigSchema } from '../jobs/config-schema.js';
 import { AuthConfigSchema } from '../auth/config-schema.js';
 import { PipelinesConfigSchema } from '../pipelines/config-schema.js';
@@ -79,6 +80,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
   alerts: AlertsConfigSchema,
+  /** Generative models at /openai/v1: decode workers, concurrency, stream backpressure. */
+  generation: GenerationConfigSchema,
   /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
   jobs: JobsConfigSchema,
   /** API keys and scopes, rate limits, CORS (docs/security.md). */

@@ -15,6 +15,8 @@ import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
 import { addRolloutPaths } from '../rollout/openapi-paths.js';
 import { registerStreaming } from '../streaming/index.js';
 import { buildOpenApi } from './openapi.js';
+import { registerOpenAiRoutes, OPENAI_PREFIX } from '../generation/openai-routes.js';
+import { openAiOpenApiPaths } from '../generation/openapi-paths.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -67,6 +69,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
   addRolloutPaths(document as Record<string, unknown>, deps.config.auth.keys.length > 0);
+  if (deps.generation?.versions().length) Object.assign(document.paths as object, openAiOpenApiPaths(OPENAI_PREFIX));
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', async () => document);
@@ -88,6 +91,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
+  if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION });
   if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances });
   await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
   await registerStreaming(app, deps);

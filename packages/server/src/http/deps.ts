@@ -4,6 +4,7 @@ import type { Metrics } from '../monitoring/index.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
+import type { GenerationService } from '../generation/service.js';
 import type { JobsRuntime } from '../jobs/index.js';
 import type { ModelManager, RolloutManager } from '../rollout/index.js';
 
@@ -13,6 +14,8 @@ export interface ServerDeps {
   readonly service: ModelService;
   readonly metrics: Metrics;
   readonly drift: DriftMonitor;
+  /** Generative models behind /openai/v1 (absent: the routes are not mounted). */
+  readonly generation?: GenerationService;
   /** Asynchronous jobs (absent in apps built without them, e.g. some tests). */
   readonly jobs?: JobsRuntime;
   /** Canary routing, deprecation and shadow comparison (rollout/). */

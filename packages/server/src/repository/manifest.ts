@@ -81,6 +81,12 @@ export function checkManifest(data: unknown, file: string): ManifestT {
     checkPipeline(m, file);
     return m;
   }
+  // A generative model is driven by its tokenizer at /openai/v1; its inputs and outputs only document it.
+  if (m.generation) {
+    if (m.preprocess) throw new ManifestError(file, '/preprocess', 'a generative model tokenizes its own input; remove this section');
+    if (m.postprocess) throw new ManifestError(file, '/postprocess', 'a generative model answers text; remove this section');
+    return m;
+  }
   try {
     compileEncoder(m);
     compileDecoder(m);

@@ -136,7 +136,7 @@ export class ModelService {
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
     // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-    const encoder = compileEncoder(m.pipeline ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
+    const encoder = compileEncoder(m.pipeline || m.generation ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
     const batcher = new DynamicBatcher({
@@ -178,6 +178,13 @@ export class ModelService {
     };
   }
 
+  private readonly delegates: { handles: (m: Manifest) => boolean; load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }> }[] = [];
+
+  /** Hands the loading of some versions (e.g. generative models) to another service; call before loadAll(). */
+  delegateLoading(handles: (m: Manifest) => boolean, load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>): void {
+    this.delegates.push({ handles, load });
+  }
+
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
   async loadAll(): Promise<void> {
     await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
@@ -188,6 +195,13 @@ export class ModelService {
     const m = v.manifest;
     try {
       lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
+      const delegate = this.delegates.find((d) => d.handles(m));
+      if (delegate) {
+        const r = await delegate.load(v);
+        lv.loadMs = r.loadMs;
+        this.markReady(lv, r.warmupMs);
+        return;
+      }
       if (m.pipeline) {
         await this.loadPipeline(lv);
         return;
@@ -300,6 +314,7 @@ export class ModelService {
   /** Ensures the version can answer now. */
   usable(v: ModelVersion): LoadedVersion {
     const lv = this.get(v);
+    if (v.manifest.generation) throw new FerryError('invalid-request', { detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions` });
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
     }

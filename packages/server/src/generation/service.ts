@@ -1,0 +1,317 @@
+// The generation service on the main thread: loads generative model versions (their tokenizer and
+// template here, their ONNX session in the decode workers), starts generations, and turns the worker's
+// token ids into text. Flow control is by credit: the worker may run `creditTokens` ahead of what the
+// caller has acknowledged (written to its socket), so a slow reader pauses the model itself.
+import { Worker } from 'node:worker_threads';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import type { FerryConfig } from '../config/index.js';
+import { FerryError } from '../errors.js';
+import { ManifestError, type Repository, type ModelVersion } from '../repository/index.js';
+import { sessionOptionsFor } from '../runtime/session-options.js';
+import type { GenerationConfig } from './config-schema.js';
+import type { GenerationMetrics } from './metrics.js';
+import type { DecoderLayout, FromDecoder, ToDecoder } from './protocol.js';
+import { TextCodec, TextStream, type ChatMessage } from './text-codec.js';
+
+const WORKER_URL = new URL('./decode-worker.js', import.meta.url);
+
+export interface GenerationParams {
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  /** Same seed, same prompt and parameters: same completion. Random when absent. */
+  seed?: number;
+  stop: readonly string[];
+}
+
+/** Why a generation ended. `stop` and `length` are OpenAI's finish reasons; the others end it early. */
+export type EndReason = 'stop' | 'length' | 'disconnected' | 'stalled';
+
+export interface GenerationResult {
+  text: string;
+  reason: EndReason;
+  promptTokens: number;
+  completionTokens: number;
+  timeToFirstTokenMs?: number;
+}
+
+export interface GenerativeVersion {
+  readonly version: ModelVersion;
+  readonly codec: TextCodec;
+  readonly contextLength: number;
+  layout?: DecoderLayout;
+}
+
+interface Slot { worker: Worker; index: number; active: number; pending: Map<number, (msg: FromDecoder) => void>; keys: Set<string> }
+
+/** One running generation. Set `onDelta` before the first await; call `ack` as deltas are written. */
+export class Generation {
+  onDelta: (delta: string) => void = () => {};
+  readonly done: Promise<GenerationResult>;
+  #resolve!: (r: GenerationResult) => void;
+  #reject!: (e: Error) => void;
+  #ended = false;
+  #completion = 0;
+  #cancelReason: EndReason | undefined;
+  #firstTokenAt: number | undefined;
+
+  constructor(
+    private readonly send: (msg: ToDecoder) => void,
+    readonly id: number,
+    readonly promptTokens: number,
+    private readonly stream: TextStream,
+    private readonly startedAt: number,
+    private readonly onEnd: (g: Generation, r: GenerationResult | undefined, firstTokenAt: number | undefined) => void,
+  ) {
+    this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
+    // Nobody may be awaiting yet when a failure arrives; the caller observes it through `done` later.
+    this.done.catch(() => undefined);
+  }
+
+  /** Completion tokens produced so far (including any the client has not read). */
+  get completionTokens(): number {
+    return this.#completion;
+  }
+
+  get ended(): boolean {
+    return this.#ended;
+  }
+
+  /** The caller has written `tokens` more tokens' deltas out: the worker may produce as many more. */
+  ack(tokens = 1): void {
+    if (!this.#ended && tokens > 0) this.send({ type: 'credit', id: this.id, tokens });
+  }
+
+  /** Ends the generation early; the worker frees its cache at the next step boundary. */
+  cancel(reason: 'disconnected' | 'stalled'): void {
+    if (this.#ended || this.#cancelReason) return;
+    this.#cancelReason = reason;
+    this.send({ type: 'cancel', id: this.id });
+  }
+
+  /** @internal */
+  handle(msg: FromDecoder): void {
+    if (this.#ended) return;
+    if (msg.type === 'token') {
+      this.#completion++;
+      this.#firstTokenAt ??= performance.now();
+      const { delta, stopped } = this.stream.push(msg.token);
+      if (delta) this.onDelta(delta);
+      else this.ack(1); // nothing to write, so nothing to wait for
+      if (stopped && !this.#cancelReason) {
+        this.#cancelReason = 'stop';
+        this.send({ type: 'cancel', id: this.id });
+      }
+    } else if (msg.type === 'done') {
+      if (msg.reason !== 'cancelled') {
+        const rest = this.stream.flush();
+        if (rest) this.onDelta(rest);
+      }
+      const reason: EndReason = msg.reason === 'cancelled' ? this.#cancelReason ?? 'disconnected' : msg.reason;
+      this.#finish({ text: this.stream.text, reason, promptTokens: this.promptTokens, completionTokens: this.#completion, ...(this.#firstTokenAt !== undefined && { timeToFirstTokenMs: this.#firstTokenAt - this.startedAt }) });
+    } else if (msg.type === 'error') {
+      this.fail(new FerryError(msg.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: msg.message }));
+    }
+  }
+
+  /** @internal */
+  fail(e: Error): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.onEnd(this, undefined, this.#firstTokenAt);
+    this.#reject(e);
+  }
+
+  #finish(r: GenerationResult): void {
+    this.#ended = true;
+    this.onEnd(this, r, this.#firstTokenAt);
+    this.#resolve(r);
+  }
+}
+
+export class GenerationService {
+  readonly #versions = new Map<string, GenerativeVersion>();
+  readonly #slots: Slot[] = [];
+  readonly #generations = new Map<number, Generation>();
+  #nextId = 1;
+  #disposed = false;
+
+  constructor(
+    private readonly config: FerryConfig,
+    private readonly gcfg: GenerationConfig,
+    private readonly repository: Repository,
+    private readonly metrics: GenerationMetrics,
+    private readonly log: Logger,
+  ) {
+    for (const v of repository.allVersions()) {
+      const g = v.manifest.generation;
+      if (!g) continue;
+      let codec: TextCodec;
+      // A tokenizer or template that cannot be read is a bad model folder: refuse to start, naming it.
+      try { codec = new TextCodec(v.dir, g); } catch (e) { throw new ManifestError(`${v.dir}/ferry.yaml`, '/generation', (e as Error).message); }
+      this.#versions.set(v.key, { version: v, codec, contextLength: g.contextLength });
+    }
+  }
+
+  /** Generative versions in the repository. */
+  versions(): GenerativeVersion[] {
+    return [...this.#versions.values()];
+  }
+
+  /** Running generations. */
+  get active(): number {
+    return this.#generations.size;
+  }
+
+  /** Completion tokens produced so far by each running generation (paused ones included). */
+  progress(): { id: number; completionTokens: number }[] {
+    return [...this.#generations.values()].map((g) => ({ id: g.id, completionTokens: g.completionTokens }));
+  }
+
+  /** Resolves a request's model reference (`name`, `name@1`, `name@stable`) to a loaded generative version. */
+  resolve(model: string): GenerativeVersion {
+    const v = this.repository.resolve(model);
+    const gv = this.#versions.get(v.key);
+    if (!gv) throw new FerryError('model-not-generative', { detail: `model "${v.key}" is not a generative model; call it at /v1/models/${v.name}/predict`, extra: { errors: [{ pointer: '/model', reason: 'not a generative model' }] } });
+    if (!gv.layout) throw new FerryError('model-not-ready', { detail: `model ${v.key} is still loading` });
+    return gv;
+  }
+
+  #spawn(index: number): Slot {
+    const worker = new Worker(WORKER_URL, { name: `ferry-decode-${index}` });
+    const slot: Slot = { worker, index, active: 0, pending: new Map(), keys: new Set() };
+    worker.on('message', (msg: FromDecoder) => {
+      const waiter = slot.pending.get(msg.id);
+      if (waiter) { slot.pending.delete(msg.id); waiter(msg); return; }
+      this.#generations.get(msg.id)?.handle(msg);
+    });
+    worker.on('error', (err) => this.log.error({ err, worker: index }, 'decode worker failed'));
+    worker.on('exit', (code) => {
+      for (const waiter of slot.pending.values()) waiter({ type: 'error', id: 0, message: `decode worker ${index} exited (code ${code})` });
+      slot.pending.clear();
+      for (const g of this.#generations.values()) if ((g as Generation & { slot?: Slot }).slot === slot) g.fail(new FerryError('inference-failed', { detail: `decode worker ${index} exited` }));
+      if (this.#disposed) return;
+      this.log.warn({ worker: index, code }, 'decode worker exited; replacing it');
+      const fresh = this.#spawn(index);
+      this.#slots[index] = fresh;
+      for (const key of slot.keys) {
+        const gv = this.#versions.get(key);
+        if (gv) void this.#loadInto(fresh, gv).catch((err: unknown) => this.log.error({ err, key }, 'reloading a generative model failed'));
+      }
+    });
+    return slot;
+  }
+
+  #request(slot: Slot, msg: ToDecoder): Promise<FromDecoder> {
+    const id = this.#nextId++;
+    return new Promise<FromDecoder>((resolve) => {
+      slot.pending.set(id, resolve);
+      slot.worker.postMessage({ ...msg, id });
+    }).then((reply) => {
+      if (reply.type === 'error') throw new Error(reply.message);
+      return reply;
+    });
+  }
+
+  async #loadInto(slot: Slot, gv: GenerativeVersion): Promise<Extract<FromDecoder, { type: 'loaded' }>> {
+    const v = gv.version;
+    const reply = await this.#request(slot, { type: 'load', id: 0, key: v.key, modelPath: v.modelPath, options: sessionOptionsFor(this.config, v.manifest) });
+    slot.keys.add(v.key);
+    return reply as Extract<FromDecoder, { type: 'loaded' }>;
+  }
+
+  /** Loads a generative version into every decode worker and warms it with a short real generation. */
+  async load(v: ModelVersion): Promise<{ loadMs: number; warmupMs: number }> {
+    const gv = this.#versions.get(v.key);
+    if (!gv) throw new Error(`${v.key} is not a generative model`);
+    if (this.#slots.length === 0) for (let i = 0; i < this.gcfg.workers; i++) this.#slots.push(this.#spawn(i));
+    const replies = await Promise.all(this.#slots.map((s) => this.#loadInto(s, gv)));
+    const layout = replies[0]!.layout;
+    if (layout.vocabSize > 0 && gv.codec.eosIds.some((id) => id >= layout.vocabSize)) throw new Error(`${v.key}: an eos token id is outside the model's vocabulary of ${layout.vocabSize}`);
+    gv.layout = layout;
+    const t0 = performance.now();
+    for (const slot of this.#slots) {
+      const g = this.#start(slot, gv, gv.codec.encode('warm up', true).slice(0, Math.max(1, gv.contextLength - 4)), { maxTokens: 2, temperature: 0, topP: 1, stop: [] }, performance.now(), false);
+      g.ack(2);
+      await g.done;
+    }
+    return { loadMs: Math.max(...replies.map((r) => r.loadMs)), warmupMs: performance.now() - t0 };
+  }
+
+  /** The prompt's token ids for a chat conversation or a plain completion prompt. */
+  encodePrompt(gv: GenerativeVersion, prompt: { messages: ChatMessage[] } | { text: string }): number[] {
+    if ('messages' in prompt) {
+      if (!gv.codec.hasChatTemplate) throw new FerryError('invalid-request', { detail: `model ${gv.version.key} has no chat template; use /openai/v1/completions`, extra: { errors: [{ pointer: '/messages', reason: 'the model has no chat template' }] } });
+      let text: string;
+      try {
+        text = gv.codec.renderChat(prompt.messages);
+      } catch (e) {
+        // Templates refuse conversations they do not support (raise_exception), e.g. a system message.
+        throw new FerryError('invalid-request', { detail: `the chat template of ${gv.version.key} refused the messages: ${(e as Error).message.slice(0, 300)}`, extra: { errors: [{ pointer: '/messages', reason: 'refused by the chat template' }] } });
+      }
+      return gv.codec.encode(text, false);
+    }
+    return gv.codec.encode(prompt.text, true);
+  }
+
+  /**
+   * Starts a generation. `startedAt` (performance.now() when the request arrived) anchors time to first
+   * token. Refuses with 503 when `maxConcurrent` generations are running.
+   */
+  start(gv: GenerativeVersion, promptIds: number[], params: GenerationParams, startedAt: number): Generation {
+    if (this.#disposed) throw new FerryError('shutting-down');
+    if (this.#generations.size >= this.gcfg.maxConcurrent) {
+      throw new FerryError('server-overloaded', { detail: `${this.#generations.size} generations are running (generation.maxConcurrent); retry shortly`, headers: { 'retry-after': '1' } });
+    }
+    const slot = this.#slots.reduce((a, b) => (b.active < a.active ? b : a));
+    return this.#start(slot, gv, promptIds, params, startedAt, true);
+  }
+
+  #start(slot: Slot, gv: GenerativeVersion, promptIds: number[], params: GenerationParams, startedAt: number, observe: boolean): Generation {
+    const id = this.#nextId++;
+    const labels = { model: gv.version.name, version: gv.version.version };
+    const gen: Generation = new Generation(
+      (msg) => { if (!this.#disposed) slot.worker.postMessage(msg); },
+      id, promptIds.length, new TextStream(gv.codec, params.stop), startedAt,
+      (g, r, firstAt) => {
+        this.#generations.delete(g.id);
+        slot.active--;
+        this.metrics.active.set(this.#generations.size);
+        if (!observe) return;
+        this.metrics.tokens.inc({ ...labels, kind: 'prompt' }, g.promptTokens);
+        this.metrics.tokens.inc({ ...labels, kind: 'completion' }, g.completionTokens);
+        this.metrics.finished.inc({ ...labels, reason: r?.reason ?? 'error' });
+        if (firstAt !== undefined) this.metrics.timeToFirstToken.observe(labels, (firstAt - startedAt) / 1000);
+        if (firstAt !== undefined && g.completionTokens > 1) {
+          const s = (performance.now() - firstAt) / 1000;
+          if (s > 0) this.metrics.tokensPerSecond.observe(labels, (g.completionTokens - 1) / s);
+        }
+      },
+    );
+    (gen as Generation & { slot?: Slot }).slot = slot;
+    this.#generations.set(id, gen);
+    slot.active++;
+    this.metrics.active.set(this.#generations.size);
+    slot.worker.postMessage({
+      type: 'generate', id,
+      request: {
+        key: gv.version.key, promptIds, maxTokens: params.maxTokens, temperature: params.temperature, topP: params.topP,
+        seed: params.seed ?? Math.floor(Math.random() * 2 ** 32), eosIds: gv.codec.eosIds, credit: this.gcfg.creditTokens,
+      },
+    } satisfies ToDecoder);
+    return gen;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    // Streams still open learn why they end (an error event), rather than stopping silently.
+    for (const g of [...this.#generations.values()]) { g.cancel('disconnected'); g.fail(new FerryError('shutting-down')); }
+    await Promise.all(this.#slots.map(async (s) => {
+      await Promise.race([this.#request(s, { type: 'shutdown', id: 0 }).catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
+    }));
+    this.#disposed = true;
+    for (const g of this.#generations.values()) g.fail(new FerryError('shutting-down'));
+    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+  }
+}
