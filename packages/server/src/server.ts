@@ -14,6 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
+import { createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -26,6 +27,8 @@ export interface FerryServer {
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
   readonly log: Logger;
+  /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
+  readonly lifecycle: Lifecycle;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
   /** Starts listening; returns the bound address (port 0 picks a free one). */
@@ -101,13 +104,15 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
+  const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
+  installLifecycleHooks(app, lifecycle, metrics.registry);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, lifecycle, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -118,7 +123,8 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
+      // In-flight requests finish while drain handlers end streams and hand jobs back.
+      await Promise.all([app.close(), lifecycle.runHandlers()]);
       await loaded.catch(() => undefined);
       alerts?.stop();
       drift.close();

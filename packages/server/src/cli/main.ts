@@ -12,6 +12,7 @@ import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
+import { installSignalHandlers } from '../lifecycle/index.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -51,15 +52,7 @@ common(program.command('serve').description('start the server with the model rep
   .action(async (o: CommonOpts) => {
     const cfg = configFrom(o);
     const server = await createServer(cfg);
-    const stop = async (signal: string) => {
-      server.log.info({ signal }, 'shutting down');
-      const timer = setTimeout(() => process.exit(1), cfg.server.shutdownGraceMs).unref();
-      await server.close();
-      clearTimeout(timer);
-      process.exit(0);
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
+    installSignalHandlers(server);
     const addr = await server.listen();
     server.log.info({ url: addr.url, models: server.repository.models().map((m) => m.name) }, 'listening; loading models');
     try {

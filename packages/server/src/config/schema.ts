@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { LifecycleConfigSchema } from '../lifecycle/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -75,6 +76,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
   alerts: AlertsConfigSchema,
+  /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
+  lifecycle: LifecycleConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),
