@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `ferry` command line: serve, predict, models, init, config.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig, configLeaves, ConfigError, type FerryConfig } from '../config/index.js';
 import { RepositoryError, ManifestError, Repository } from '../repository/index.js';
@@ -13,6 +13,7 @@ import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
 import { installSignalHandlers } from '../lifecycle/index.js';
+import { registerCapacityCommands, BenchError, CostError, PricesError, ProfileError } from '../capacity/index.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -150,12 +151,14 @@ program.command('drift')
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
 
+registerCapacityCommands(program);
+
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));
 
 program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof FerryError) process.stderr.write(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError) process.stderr.write(`ferry: ${e.message}\n`);
+  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
   else process.stderr.write(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(1);
 });
