@@ -1,26 +1,13 @@
 // `ferry bench MODEL`: load-tests one model version on this machine at several concurrencies and
-// writes a capacity profile. The server runs as a child process so the load generator (autocannon)
-// never shares its event loop; both share the machine's cores, which the profile records.
-import { createRequire } from 'node:module';
+// writes a capacity profile. The server runs as a child process so the load generator never shares its event loop; both share the machine's cores, which the profile records.
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Repository, type ModelVersion } from '../repository/index.js';
 import { syntheticInstance } from '../runtime/index.js';
 import { startChildServer, type ChildServer } from '../lifecycle/child-server.js';
+import { generateLoad } from './load-generator.js';
 import { findKnee, type CapacityProfile, type Level } from './profile.js';
-
-interface AutocannonResult {
-  latency: { p50: number; p90: number; p99: number; max: number; mean: number };
-  requests: { total: number };
-  duration: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  '2xx': number;
-}
-type Autocannon = (opts: Record<string, unknown>) => Promise<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
 
 export interface BenchOptions {
   /** `name`, `name@version` or `name@major`. */
@@ -101,8 +88,9 @@ export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
       warnings.push('benchmarked an external server: its prediction cache, if on, may have served repeated bodies');
     }
     const path = `/v1/models/${encodeURIComponent(v.name)}/versions/${encodeURIComponent(v.version)}/predict`;
-    const requests = bodies.map((body) => ({ method: 'POST', path, body, headers: { 'content-type': 'application/json' } }));
-    const fire = (connections: number, duration: number) => autocannon({ url, connections, duration, requests, timeout: 30 });
+    const requests = bodies.map((body) => ({ method: 'POST', path, body }));
+    const target = url;
+    const fire = (connections: number, duration: number) => generateLoad(target, requests, connections, duration);
     const check = await fetch(`${url}${path}`, { method: 'POST', body: bodies[0], headers: { 'content-type': 'application/json' } });
     if (!check.ok) throw new BenchError(`the bench request fails: ${check.status} ${await check.text()}`);
     if ((o.warmupSec ?? 1) > 0) await fire(Math.max(...o.concurrency), o.warmupSec ?? 1);
@@ -111,16 +99,15 @@ export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
     const levels: Level[] = [];
     for (const c of [...new Set(o.concurrency)].sort((a, b) => a - b)) {
       const r = await fire(c, o.durationSec);
-      const ok = r['2xx'];
       const level: Level = {
         concurrency: c,
-        requests: r.requests.total,
-        rps: ok / r.duration,
-        rpsPerCore: ok / r.duration / cores,
-        latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.mean },
-        errors: r.errors + r.timeouts,
+        requests: r.ok + r.non2xx + r.errors,
+        rps: r.ok / r.durationSec,
+        rpsPerCore: r.ok / r.durationSec / cores,
+        latencyMs: r.latencyMs,
+        errors: r.errors,
         non2xx: r.non2xx,
-        withinSla: r.errors + r.timeouts + r.non2xx === 0 && (sla === undefined || r.latency.p99 <= sla),
+        withinSla: r.errors + r.non2xx === 0 && (sla === undefined || r.latencyMs.p99 <= sla),
       };
       levels.push(level);
       o.onLevel?.(level);
