@@ -97,6 +97,7 @@ test('cluster: 2 ferry serve replicas on Redis + PostgreSQL behind nginx — sha
   };
   const replicas: ChildServer[] = [];
   let proxy: ChildProcess | undefined;
+  const redis = new Redis(REDIS_URL);
   try {
     // Both replicas migrate the same schema at start: the store's migrations must tolerate that.
     replicas.push(...await Promise.all([0, 1].map(() => startChildServer({ args: ['--models', repo.dir, '--workers', '1'], env }))));
@@ -115,8 +116,18 @@ test('cluster: 2 ferry serve replicas on Redis + PostgreSQL behind nginx — sha
     }
 
     // Shared cache: a prediction computed on replica A is a cache hit on replica B.
+    // The cache is written after the response goes out: wait until Redis holds the entries.
+    const entries = async (n: number) => {
+      for (let i = 0; ; i++) {
+        const k = await redis.keys(`${keyPrefix}*`);
+        if (k.length >= n) return k;
+        assert.ok(i < 100, `Redis holds ${k.length} of ${n} cache entries`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
     const inst = { amount: 12.25, items: 3, member: false, color: 'red' };
     const first = await post(a.port, '/v1/models/cls/predict', { instances: [inst] });
+    await entries(1);
     const second = await post(b.port, '/v1/models/cls/predict', { instances: [inst] });
     assert.ok(first.ok && second.ok);
     assert.equal(first.cache, 'miss');
@@ -125,19 +136,14 @@ test('cluster: 2 ferry serve replicas on Redis + PostgreSQL behind nginx — sha
     // Through the proxy, repeats of 20 distinct instances: after the first round every answer is a hit, whichever replica serves it.
     const distinct = Array.from({ length: 20 }, (_, i) => ({ amount: 100 + i, items: i % 5, member: i % 2 === 0, color: 'blue' }));
     for (const x of distinct) assert.ok((await post(port, '/v1/models/cls/predict', { instances: [x] })).ok);
+    await entries(21);
     const repeat = await Promise.all(distinct.map((x) => post(port, '/v1/models/cls/predict', { instances: [x] })));
     assert.deepEqual(repeat.map((r) => r.cache), distinct.map(() => 'hit'));
     const hitsA = await metric(a.url, 'ferry_cache_requests_total', { result: 'hit' });
     const hitsB = await metric(b.url, 'ferry_cache_requests_total', { result: 'hit' });
     assert.ok(hitsA > 0 && hitsB > 0, `both replicas served hits (A ${hitsA}, B ${hitsB})`);
-    const redis = new Redis(REDIS_URL);
-    try {
-      const keys = await redis.keys(`${keyPrefix}*`);
-      assert.ok(keys.length >= 21, `the entries live in Redis under the test's prefix (${keys.length})`);
-      if (keys.length) await redis.del(...keys);
-    } finally {
-      redis.disconnect();
-    }
+    const keys = await redis.keys(`${keyPrefix}*`);
+    assert.equal(keys.length, 21, 'one entry per distinct instance, under the test\'s prefix');
 
     // Load through nginx; SIGTERM replica A part-way. Every request must come back 200.
     const outcomes: Outcome[] = [];
@@ -176,6 +182,9 @@ test('cluster: 2 ferry serve replicas on Redis + PostgreSQL behind nginx — sha
     const lat = outcomes.map((o) => o.doneAt - o.sentAt).sort((x, y) => x - y);
     console.log(`# cluster: ${outcomes.length} requests through nginx in ${elapsedSec.toFixed(1)} s (${(outcomes.length / elapsedSec).toFixed(0)} req/s), 0 failed; ${retried} refused by the stopped replica and retried by nginx on the other; ${afterSig.length} sent after SIGTERM to replica A; A exited ${exitA.at - sigAt} ms after SIGTERM (code ${exitA.code}); predict requests served: A ${servedBeforeA}+ before SIGTERM, B ${servedB}; p50 ${lat[Math.floor(lat.length / 2)]} ms, p99 ${lat[Math.floor(lat.length * 0.99)]} ms; shared cache: 21/21 repeats were hits (A ${hitsA}, B ${hitsB})`);
   } finally {
+    const left = await redis.keys(`${keyPrefix}*`).catch(() => []);
+    if (left.length) await redis.del(...left).catch(() => undefined);
+    redis.disconnect();
     proxy?.kill('SIGTERM');
     await Promise.all(replicas.map((r) => r.stop('SIGKILL')));
     rmSync(dir, { recursive: true, force: true });
