@@ -14,7 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
-import { createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
+import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -124,7 +124,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       if (closed) return;
       closed = true;
       // In-flight requests finish while drain handlers end streams and hand jobs back.
-      await Promise.all([app.close(), lifecycle.runHandlers()]);
+      await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
       await loaded.catch(() => undefined);
       alerts?.stop();
       drift.close();

@@ -37,7 +37,10 @@ export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildSe
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    proc.once('exit', (code, signal) => resolve({ code, signal, at: Date.now() }));
+    // The exit time is when the process ended; 'close' (stdio drained) is when every log line has been read.
+    let at = 0;
+    proc.once('exit', () => { at = Date.now(); });
+    proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
   });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ferry serve not ready in ${opts.readyTimeoutMs ?? 60_000} ms\n${stderr}`)); }, opts.readyTimeoutMs ?? 60_000);

@@ -50,3 +50,18 @@ export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle
   app.addHook('onRequestAbort', async (req) => done(req));
   return metrics;
 }
+
+/**
+ * `app.close()` that does not wait for keep-alive connections to time out. Node closes idle
+ * connections once, when close starts; a connection whose request finishes later (a long
+ * inference, a stream ended by a drain handler) would otherwise stay open until keepAliveTimeout
+ * (72 s in Fastify), past the shutdown deadline.
+ */
+export async function closeHttp(app: FastifyInstance, sweepMs = 100): Promise<void> {
+  const sweep = setInterval(() => app.server.closeIdleConnections?.(), sweepMs);
+  try {
+    await app.close();
+  } finally {
+    clearInterval(sweep);
+  }
+}

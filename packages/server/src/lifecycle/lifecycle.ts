@@ -48,10 +48,39 @@ export class Lifecycle {
   readonly #listeners: Array<LifecycleEvents['draining']> = [];
   readonly #abort = new AbortController();
   #ran: Promise<DrainResult[]> | undefined;
+  readonly #streams = new Set<(reason: string) => void>();
 
   constructor(options: LifecycleOptions) {
     this.options = Object.freeze({ ...options });
+    // Open streams get streamGraceMs to finish on their own, then are closed with the reason.
+    this.onDrain('streams', async (ctx) => {
+      if (this.#streams.size === 0) return;
+      await waitUntil(() => this.#streams.size === 0, ctx.streamGraceMs, ctx.signal);
+      for (const close of [...this.#streams]) {
+        this.#streams.delete(close);
+        try { close(`server shutting down (${ctx.reason})`); } catch (e) { this.options.log?.warn({ err: e }, 'closing a stream failed'); }
+      }
+    });
   }
+
+  /**
+   * Tracks an open stream (SSE response, WebSocket) so a drain can close it with a reason once
+   * `streamGraceMs` has passed. Call the returned function when the stream ends by itself.
+   * A stream opened while draining is closed at once.
+   * @example
+   *   const untrack = lifecycle.trackStream((reason) => socket.close(1001, reason));
+   *   socket.on('close', untrack);
+   */
+  trackStream(close: (reason: string) => void): () => void {
+    if (this.#ran) {
+      close(`server shutting down (${this.#reason})`);
+      return () => undefined;
+    }
+    this.#streams.add(close);
+    return () => { this.#streams.delete(close); };
+  }
+
+  get openStreams(): number { return this.#streams.size; }
 
   get draining(): boolean { return this.#draining; }
   get reason(): string { return this.#reason; }
@@ -107,6 +136,12 @@ export class Lifecycle {
     })();
     return this.#ran;
   }
+}
+
+/** Resolves when `done()` holds or after `ms`, whichever is first (polling: streams end on their own schedule). */
+async function waitUntil(done: () => boolean, ms: number, signal: AbortSignal): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done() && Date.now() < end && !signal.aborted) await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, end - Date.now()))));
 }
 
 export function createLifecycle(cfg: LifecycleConfig, deadlineMs: number, log?: Logger): Lifecycle {
