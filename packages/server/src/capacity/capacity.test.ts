@@ -142,9 +142,13 @@ test('ferry bench and ferry cost on the example models: profile structure and co
     assert.match(await fail(['bench', 'no-such-model', '--models', MODELS, '--duration', '1']), /no-such-model/);
     assert.match(await fail(['bench', 'spam', '--models', MODELS, '--concurrency', '0,-1']), /concurrency/);
     assert.match(await fail(['bench', 'spam', '--models', MODELS, '--duration', 'soon']), /--duration/);
+    assert.match(await fail(['bench', 'spam', '--models', MODELS, '--warmup', '-1']), /--warmup/);
     const profile = join(dir, 'spam.json');
     assert.match(await fail(['cost', '--profile', profile, '--requests-per-day', '-3']), /--requests-per-day/);
     assert.match(await fail(['cost', '--profile', profile, '--requests-per-day', '100', '--cache-hit-rate', '1.5']), /--cache-hit-rate/);
+    assert.match(await fail(['cost', '--profile', profile, '--requests-per-day', '100', '--cache-hit-rate', 'lots']), /--cache-hit-rate/);
+    assert.match(await fail(['cost', '--requests-per-day', '100']), /--profile is required/);
+    assert.match(await fail(['cost', '--profile', join(dir, 'missing.json'), '--requests-per-day', '100']), /missing\.json/);
     assert.match(await fail(['cost', '--profile', profile, '--requests-per-day', '100', '--pattern', 'carrier-pigeon']), /pattern/);
     writeFileSync(join(dir, 'junk.json'), '{"kind": "something-else"}');
     assert.match(await fail(['cost', '--profile', join(dir, 'junk.json'), '--requests-per-day', '100']), /not a ferry bench profile/);

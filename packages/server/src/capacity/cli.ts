@@ -16,6 +16,14 @@ function positiveNumber(name: string) {
   };
 }
 
+function nonNegativeNumber(name: string) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${name} must be a number ≥ 0`);
+    return n;
+  };
+}
+
 function concurrencyList(raw: string): number[] {
   const parts = raw.split(',').map((s) => s.trim()).filter(Boolean);
   const out = parts.map(Number);
@@ -47,7 +55,7 @@ export function registerCapacityCommands(program: Command): void {
     .option('-c, --config <file>', 'ferry.config.yaml for the server under test')
     .option('--concurrency <list>', 'concurrent connections to try, comma-separated', concurrencyList, [1, 2, 4, 8, 16, 32])
     .option('-d, --duration <seconds>', 'seconds of load at each concurrency', positiveNumber('--duration'), 10)
-    .option('--warmup <seconds>', 'seconds of untimed load first', Number, 2)
+    .option('--warmup <seconds>', 'seconds of untimed load first', nonNegativeNumber('--warmup'), 2)
     .option('--workers <n>', 'inference worker threads of the server under test (0 = one per core)')
     .option('--url <url>', 'bench a running Ferry server instead of starting one')
     .option('-o, --out <file>', 'where to write the profile (default <model>-profile.json)')
@@ -78,7 +86,7 @@ export function registerCapacityCommands(program: Command): void {
     .option('--profile <file>', 'profile written by ferry bench')
     .option('--requests-per-day <n>', 'requests a day', positiveNumber('--requests-per-day'))
     .addOption(new Option('--pattern <pattern>', 'only this pattern (default: all side by side)').choices([...PATTERNS]))
-    .option('--cache-hit-rate <r>', 'share of requests the prediction cache answers (0–1)', Number, 0)
+    .option('--cache-hit-rate <r>', 'share of requests the prediction cache answers (0 ≤ r < 1)', nonNegativeNumber('--cache-hit-rate'), 0)
     .option('--prices <file>', `price table (default: the one shipped, ${DEFAULT_PRICES_PATH})`)
     .option('--write-prices <file>', 'copy the default price table to FILE for editing, and stop')
     .option('--json', 'print JSON')

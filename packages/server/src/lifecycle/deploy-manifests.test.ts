@@ -208,6 +208,9 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
     assert.deepEqual(Object.keys(svc.depends_on).sort(), [redis.hostname, pg.hostname].sort());
   }
   for (const name of apis) assert.deepEqual(s[name]!.expose, [String(cfg!.server.port)]);
+  // The image compose builds is a stage of the Dockerfile.
+  const stages = dockerfile().stages.map((st) => st.name);
+  for (const name of [...apis, ...workers]) assert.ok(stages.includes(s[name]!.build.target), `${name}: builds Dockerfile stage ${s[name]!.build.target}`);
   // Redis persists (append-only file on a named volume).
   const redisCmd = (s.redis!.command as string[]).join(' ');
   assert.match(redisCmd, /--appendonly yes/);
