@@ -15,6 +15,7 @@ import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
 import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
+import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -26,6 +27,7 @@ export interface FerryServer {
   readonly store: Store;
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
+  readonly jobs: JobsRuntime;
   readonly log: Logger;
   /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
   readonly lifecycle: Lifecycle;
@@ -85,7 +87,7 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
   });
 }
 
-export async function createServer(config: FerryConfig, opts: { logger?: Logger | false } = {}): Promise<FerryServer> {
+export async function createServer(config: FerryConfig, opts: { logger?: Logger | false; jobWorkers?: boolean } = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
   const metrics = new Metrics();
@@ -103,16 +105,20 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
+  const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
+  // Created before the app so routes that hold streams open (job events) can track them for the drain.
   const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, lifecycle }, { logger: opts.logger === false ? false : log });
   installLifecycleHooks(app, lifecycle, metrics.registry);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false).
+  if (opts.jobWorkers ?? config.jobs.workers) jobs.startWorkers();
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, lifecycle, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, log, lifecycle, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -123,8 +129,10 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
     async close() {
       if (closed) return;
       closed = true;
-      // In-flight requests finish while drain handlers end streams and hand jobs back.
+      // In-flight requests finish while drain handlers end streams; then active jobs get their grace
+      // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
       await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
+      await jobs.close();
       await loaded.catch(() => undefined);
       alerts?.stop();
       drift.close();

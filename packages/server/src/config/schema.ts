@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { JobsConfigSchema } from '../jobs/config-schema.js';
 import { LifecycleConfigSchema } from '../lifecycle/config-schema.js';
 
 export const ConfigSchema = Type.Object({
@@ -76,6 +77,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
   alerts: AlertsConfigSchema,
+  /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
+  jobs: JobsConfigSchema,
   /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
   lifecycle: LifecycleConfigSchema,
   log: Type.Object({

@@ -9,6 +9,7 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
+import { registerJobRoutes } from '../jobs/routes.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -77,6 +78,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
+  if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances, ...(deps.lifecycle && { lifecycle: deps.lifecycle }) });
 
   app.get('/', async (_req, reply) => reply.redirect('/docs'));
   app.all('/v1/*', async (req) => {

@@ -12,6 +12,8 @@ export interface ChildServer {
   readonly port: number;
   /** Every log line the child wrote, parsed (pino JSON). */
   readonly logs: Array<Record<string, unknown>>;
+  /** What the child wrote to stderr so far. */
+  stderr(): string;
   /** Resolves with the exit code (or signal name) when the process ends. */
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -54,7 +56,7 @@ export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildSe
         clearTimeout(timer);
         const port = Number(new URL(url).port);
         resolve({
-          proc, url, port, logs, exited,
+          proc, url, port, logs, exited, stderr: () => stderr,
           async stop(signal: NodeJS.Signals = 'SIGTERM') {
             if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
             await exited;

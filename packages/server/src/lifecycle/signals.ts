@@ -18,6 +18,9 @@ export async function shutdown(server: Drainable, reason: string): Promise<void>
   await server.close();
 }
 
+/** Time left at the deadline for the last log line to reach stdout. */
+const FLUSH_MS = 500;
+
 export interface SignalOptions {
   exit?: (code: number) => void;
   /** Called when the deadline passes with work unfinished (default: the process kills itself). */
@@ -29,7 +32,14 @@ export function installSignalHandlers(server: Drainable, opts: SignalOptions = {
   const exit = opts.exit ?? ((code: number) => process.exit(code));
   // process.exit() while a worker thread is inside an ONNX Runtime run aborts in native teardown
   // (SIGABRT, possibly a core dump); a self-SIGKILL ends the process at once and predictably.
-  const abort = opts.abort ?? (() => { process.exitCode = 1; process.kill(process.pid, 'SIGKILL'); });
+  // The log line saying why is flushed first (pino writes asynchronously), for at most FLUSH_MS,
+  // which the deadline timer leaves room for.
+  const abort = opts.abort ?? (() => {
+    process.exitCode = 1;
+    const kill = () => process.kill(process.pid, 'SIGKILL');
+    setTimeout(kill, FLUSH_MS);
+    try { server.log.flush(() => kill()); } catch { kill(); }
+  });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -43,7 +53,7 @@ export function installSignalHandlers(server: Drainable, opts: SignalOptions = {
     const timer = setTimeout(() => {
       server.log.error({ signal, deadlineMs: server.lifecycle.options.deadlineMs }, 'shutdown deadline reached: exiting with work unfinished');
       abort();
-    }, server.lifecycle.options.deadlineMs);
+    }, Math.max(0, server.lifecycle.options.deadlineMs - FLUSH_MS));
     timer.unref();
     shutdown(server, signal).then(async () => {
       const handlers = await server.lifecycle.runHandlers();
