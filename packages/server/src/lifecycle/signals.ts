@@ -1,6 +1,7 @@
 // SIGTERM/SIGINT for `ferry serve` (and any command that owns a server): drain, finish, exit before
 // the deadline. Kubernetes sends SIGTERM and SIGKILLs after terminationGracePeriodSeconds, so the
 // deadline (server.shutdownGraceMs) must sit below it.
+import { writeSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -52,6 +53,8 @@ export function installSignalHandlers(server: Drainable, opts: SignalOptions = {
     const t0 = Date.now();
     const timer = setTimeout(() => {
       server.log.error({ signal, deadlineMs: server.lifecycle.options.deadlineMs }, 'shutdown deadline reached: exiting with work unfinished');
+      // pino may not get its buffer out before the kill under load: say it synchronously on stderr too.
+      try { writeSync(2, `ferry: shutdown deadline (${server.lifecycle.options.deadlineMs} ms) reached after ${signal}: exiting with work unfinished\n`); } catch { /* stderr closed */ }
       abort();
     }, Math.max(0, server.lifecycle.options.deadlineMs - FLUSH_MS));
     timer.unref();
