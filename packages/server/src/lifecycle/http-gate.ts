@@ -57,11 +57,16 @@ export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle
  * inference, a stream ended by a drain handler) would otherwise stay open until keepAliveTimeout
  * (72 s in Fastify), past the shutdown deadline.
  */
-export async function closeHttp(app: FastifyInstance, sweepMs = 100): Promise<void> {
-  const sweep = setInterval(() => app.server.closeIdleConnections?.(), sweepMs);
+export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepMs = 1000): Promise<void> {
+  // Node counts a just-accepted connection whose request bytes have not arrived yet as idle:
+  // sweeping at once could reset a request a proxy has already sent. After firstSweepMs, a
+  // connection accepted before the listener closed has had time to send its request.
+  let sweep: NodeJS.Timeout | undefined;
+  const start = setTimeout(() => { sweep = setInterval(() => app.server.closeIdleConnections?.(), sweepMs); }, firstSweepMs);
   try {
     await app.close();
   } finally {
+    clearTimeout(start);
     clearInterval(sweep);
   }
 }
