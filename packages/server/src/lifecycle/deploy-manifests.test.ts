@@ -346,7 +346,20 @@ test('Kubernetes: API Deployment probes /readyz and /healthz on the real port, H
     const tmpl = d.doc.kind === 'CronJob' ? d.doc.spec.jobTemplate.spec.template.spec : d.doc.spec.template.spec;
     const c = tmpl.containers[0] as Json;
     checkArgs(c.args as string[], `${d.file}`);
-    for (const e of (c.env ?? []) as Json[]) checkEnvName(e.name, d.file);
+    const args = (c.args as string[]).join(' ');
+    for (const e of (c.env ?? []) as Json[]) {
+      // A downward-API variable used only to build the arguments ($(JOB_NAME)) is Kubernetes', not Ferry's.
+      if (e.valueFrom?.fieldRef && args.includes(`$(${e.name})`)) continue;
+      checkEnvName(e.name, d.file);
+      // Secret and ConfigMap references resolve to objects (and keys) defined in deploy/kubernetes.
+      const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+      if (ref) {
+        const target = find(docs, e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap', ref.name);
+        assert.ok(target, `${d.file}: ${e.name} refers to ${ref.name}, which deploy/kubernetes does not define`);
+        assert.ok(Object.keys(target!.stringData ?? target!.data ?? {}).includes(ref.key), `${d.file}: ${ref.name} has no key ${ref.key}`);
+      }
+    }
+    for (const v of (tmpl.volumes ?? []) as Json[]) if (v.configMap) assert.ok(find(docs, 'ConfigMap', v.configMap.name), `${d.file}: ConfigMap ${v.configMap.name} is defined`);
     assert.ok(['Never', 'OnFailure'].includes(tmpl.restartPolicy));
   }
   if (indexed) assert.ok(indexed.doc.spec.completions >= 2 && indexed.doc.spec.parallelism >= 1, 'a sharded run has several completions');
