@@ -15,6 +15,7 @@ import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
 import { GenerationMetrics, GenerationService } from './generation/index.js';
+import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
 import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 import { ModelManager, RolloutManager } from './rollout/index.js';
 import { attachPipelines, validatePipelines, type AttachedPipelines } from './pipelines/index.js';
@@ -35,6 +36,8 @@ export interface FerryServer {
   readonly manager: ModelManager;
   readonly pipelines: AttachedPipelines;
   readonly log: Logger;
+  /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
+  readonly lifecycle: Lifecycle;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
   /** Starts listening; returns the bound address (port 0 picks a free one). */
@@ -119,9 +122,12 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
+  // Created before the app so routes that hold streams open (job events) can track them for the drain.
+  const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
   const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
-  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation }, { logger: opts.logger === false ? false : log });
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle }, { logger: opts.logger === false ? false : log });
+  installLifecycleHooks(app, lifecycle, metrics.registry);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
@@ -132,7 +138,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, lifecycle, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -143,8 +149,9 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
     async close() {
       if (closed) return;
       closed = true;
-      await app.close();
-      // Active jobs get their grace, then go back to the queue; this happens before the models unload.
+      // In-flight requests finish while drain handlers end streams; then active jobs get their grace
+      // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
+      await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
       await jobs.close();
       await loaded.catch(() => undefined);
       await rollout.close();

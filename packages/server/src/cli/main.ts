@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The `ferry` command line: serve, predict, models, init, config.
 import { readFileSync } from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig, configLeaves, ConfigError, type FerryConfig } from '../config/index.js';
 import { RepositoryError, ManifestError, Repository } from '../repository/index.js';
@@ -13,6 +13,8 @@ import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
 import { runChatCli } from '../generation/chat-cli.js';
+import { installSignalHandlers } from '../lifecycle/index.js';
+import { registerCapacityCommands, BenchError, CostError, PricesError, ProfileError } from '../capacity/index.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
@@ -63,16 +65,8 @@ common(program.command('serve').description('start the server with the model rep
     const cfg = configFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
     const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }) });
     const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
-    const stop = async (signal: string) => {
-      server.log.info({ signal }, 'shutting down');
-      await watcher?.close();
-      const timer = setTimeout(() => process.exit(1), cfg.server.shutdownGraceMs).unref();
-      await server.close();
-      clearTimeout(timer);
-      process.exit(0);
-    };
-    process.once('SIGINT', () => void stop('SIGINT'));
-    process.once('SIGTERM', () => void stop('SIGTERM'));
+    if (watcher) server.lifecycle.onDrain('watch', () => watcher.close());
+    installSignalHandlers(server);
     const addr = await server.listen();
     server.log.info({ url: addr.url, models: server.repository.models().map((m) => m.name) }, 'listening; loading models');
     try {
@@ -186,13 +180,14 @@ program.command('chat')
   .helpOption(false).allowUnknownOption().allowExcessArguments()
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runChatCli(args); });
+registerCapacityCommands(program);
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));
 
 program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof FerryError) process.stderr.write(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError) process.stderr.write(`ferry: ${e.message}\n`);
+  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
   else process.stderr.write(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -10,6 +10,7 @@ import { JobsConfigSchema } from '../jobs/config-schema.js';
 import { AuthConfigSchema } from '../auth/config-schema.js';
 import { PipelinesConfigSchema } from '../pipelines/config-schema.js';
 import { StreamingConfigSchema } from '../streaming/config-schema.js';
+import { LifecycleConfigSchema } from '../lifecycle/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -90,6 +91,8 @@ export const ConfigSchema = Type.Object({
   pipelines: PipelinesConfigSchema,
   /** WebSocket streaming sessions and SSE: bounds, idle and backpressure limits, VAD overrides. */
   streaming: StreamingConfigSchema,
+  /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
+  lifecycle: LifecycleConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

@@ -7,6 +7,7 @@ import type { DriftMonitor } from '../monitoring/drift-monitor.js';
 import type { GenerationService } from '../generation/service.js';
 import type { JobsRuntime } from '../jobs/index.js';
 import type { ModelManager, RolloutManager } from '../rollout/index.js';
+import type { Lifecycle } from '../lifecycle/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -22,6 +23,8 @@ export interface ServerDeps {
   readonly rollout: RolloutManager;
   /** Hot load / unload / reload of model versions (rollout/). */
   readonly manager: ModelManager;
+  /** Shutdown: long-lived streams register here to be closed with a reason on drain. */
+  readonly lifecycle?: Lifecycle;
 }
 
 declare module 'fastify' {

@@ -7,6 +7,7 @@ import { instancesFromBody, requestTimeout } from '../http/routes-v1.js';
 import type { ModelVersion, Repository } from '../repository/index.js';
 import type { JobRow } from './job-store.js';
 import type { JobsRuntime } from './runtime.js';
+import type { Lifecycle } from '../lifecycle/index.js';
 import { isTerminal, JOB_STATES, type JobEvent, type JobState } from './types.js';
 
 interface ModelParams { model: string; version?: string }
@@ -65,7 +66,7 @@ async function readMultipart(req: FastifyRequest, v: ModelVersion, bodyLimitByte
   return { instances, fields };
 }
 
-export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: JobsRuntime; repository: Repository; bodyLimitBytes: number; maxInstances: number }): Promise<void> {
+export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: JobsRuntime; repository: Repository; bodyLimitBytes: number; maxInstances: number; lifecycle?: Lifecycle }): Promise<void> {
   const { jobs, repository } = deps;
   // Encapsulated: the multipart parser applies to these routes only.
   await app.register(async (scope) => {
@@ -174,9 +175,11 @@ export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: Jobs
       let lastState: string | undefined;
       let ended = false;
       const write = (event: string, seq: number, data: unknown) => { res.write(`id: ${seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`); };
+      let untrack: () => void = () => undefined;
       const end = () => {
         if (ended) return;
         ended = true;
+        untrack();
         unsubscribe();
         clearInterval(poll);
         clearInterval(keepAlive);
@@ -205,6 +208,8 @@ export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: Jobs
       const poll = setInterval(() => { jobs.store.get(id).then(fromRow, () => undefined); }, 1000);
       const keepAlive = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
       res.on('close', end);
+      // On shutdown the stream ends after the grace (the client reconnects with Last-Event-ID elsewhere).
+      if (deps.lifecycle) untrack = deps.lifecycle.trackStream(end);
       fromRow(await jobs.store.get(id));
     });
   });

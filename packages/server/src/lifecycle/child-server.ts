@@ -1,0 +1,69 @@
+// Starts `ferry serve` as a child process and waits for it to be ready: used by `ferry bench` (the
+// load generator must not share the server's event loop) and by the shutdown and cluster tests.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const CLI_PATH = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+export interface ChildServer {
+  readonly proc: ChildProcess;
+  readonly url: string;
+  readonly port: number;
+  /** Every log line the child wrote, parsed (pino JSON). */
+  readonly logs: Array<Record<string, unknown>>;
+  /** What the child wrote to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ChildServerOptions {
+  args?: string[];
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  /** Give up waiting for "ready" after this long (model load and warm-up included). */
+  readyTimeoutMs?: number;
+}
+
+/** `ferry serve --port 0 …`; resolves once the child logged "ready" (its models are warm). */
+export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildServer> {
+  const args = [CLI_PATH, 'serve', '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])];
+  const proc = spawn(process.execPath, args, {
+    env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...opts.env },
+    ...(opts.cwd && { cwd: opts.cwd }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+    // The exit time is when the process ended; 'close' (stdio drained) is when every log line has been read.
+    let at = 0;
+    proc.once('exit', () => { at = Date.now(); });
+    proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ferry serve not ready in ${opts.readyTimeoutMs ?? 60_000} ms\n${stderr}`)); }, opts.readyTimeoutMs ?? 60_000);
+    let url = '';
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+      logs.push(rec);
+      if (typeof rec.url === 'string') url = rec.url;
+      if (rec.msg === 'ready') {
+        clearTimeout(timer);
+        const port = Number(new URL(url).port);
+        resolve({
+          proc, url, port, logs, exited, stderr: () => stderr,
+          async stop(signal: NodeJS.Signals = 'SIGTERM') {
+            if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+            await exited;
+          },
+        });
+      }
+    });
+    void exited.then((e) => { clearTimeout(timer); reject(new Error(`ferry serve exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
+  });
+}
