@@ -56,6 +56,7 @@ export const ERROR_CATALOGUE = {
   'timeout': { status: 504, title: 'The prediction did not finish in time', retryable: true },
   'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
+  'edge-unsupported': { status: 409, title: 'This model version cannot run on the edge' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
 } as const satisfies Record<string, CatalogueEntry>;
 

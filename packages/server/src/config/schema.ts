@@ -5,6 +5,7 @@ import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { WebConfigSchema } from '../web/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -75,6 +76,8 @@ export const ConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
   alerts: AlertsConfigSchema,
+  /** Dashboard at `/` and the monitoring time series behind its charts. */
+  web: WebConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

@@ -9,6 +9,7 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
+import { registerWebRoutes } from '../web/index.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -78,7 +79,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
 
-  app.get('/', async (_req, reply) => reply.redirect('/docs'));
+  await registerWebRoutes(app, deps);
   app.all('/v1/*', async (req) => {
     throw new FerryError('route-not-found', { detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json` });
   });
