@@ -12,6 +12,7 @@ import { initModel } from './init.js';
 import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
+import { registerClientCommand } from '../web/client-cli.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -156,6 +157,8 @@ program.command('drift')
   .helpOption(false).allowUnknownOption().allowExcessArguments()
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
+
+registerClientCommand(program);
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));
