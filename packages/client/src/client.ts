@@ -182,7 +182,7 @@ export class FerryClient {
   // ---- predictions -------------------------------------------------------------------------------
 
   /** Predicts for one or more instances. With `fallback`, an unreachable or slow server yields the fallback, flagged. */
-  async predict<M extends ModelName | (string & {})>(model: M, instances: Array<InputOf<M>>, o: PredictOptions<InputOf<M>, PredictionOf<M>> = {}): Promise<PredictResult<PredictionOf<M>>> {
+  async predict<M extends ModelName>(model: M, instances: Array<InputOf<M>>, o: PredictOptions<InputOf<M>, PredictionOf<M>> = {}): Promise<PredictResult<PredictionOf<M>>> {
     const { name, version } = splitModelRef(model);
     const ref = o.version ?? version;
     const path = ref ? `/v1/models/${enc(name)}/versions/${enc(ref)}/predict` : `/v1/models/${enc(name)}/predict`;
@@ -204,7 +204,7 @@ export class FerryClient {
   }
 
   /** A handle on one model, typed by the generated registry: `client.model('flight-delay').predict({...})`. */
-  model<M extends ModelName | (string & {})>(model: M, defaults: PredictOptions<InputOf<M>, PredictionOf<M>> = {}): ModelHandle<M> {
+  model<M extends ModelName>(model: M, defaults: PredictOptions<InputOf<M>, PredictionOf<M>> = {}): ModelHandle<M> {
     return new ModelHandle(this, model, defaults);
   }
 
@@ -317,7 +317,7 @@ function useFallbackFor(e: FerryClientError): boolean {
   return e.status === 503 || e.status === 504 || e.status === 429 || e.status === 502 || e.status >= 500;
 }
 
-export class ModelHandle<M extends ModelName | (string & {})> {
+export class ModelHandle<M extends ModelName> {
   constructor(private readonly client: FerryClient, readonly name: M, private readonly defaults: PredictOptions<InputOf<M>, PredictionOf<M>>) {}
 
   /** One instance → its prediction (with the result's metadata). */

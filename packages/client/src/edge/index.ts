@@ -33,7 +33,7 @@ export interface EdgeResult<P> {
   latencyMs: number;
 }
 
-export interface EdgeModel<M extends ModelName | (string & {}) = string> {
+export interface EdgeModel<M extends ModelName = string> {
   readonly name: string;
   readonly version: string;
   /** Where predictions run; with `auto` this is the choice made, and `reason` says why. */
@@ -63,7 +63,7 @@ async function loadOrt(o: EdgeModelOptions): Promise<Ort> {
  * const spam = await createEdgeModel(client, 'spam@1', { mode: 'auto' });
  * const { predictions, source } = await spam.predict([{ text }]);
  */
-export async function createEdgeModel<M extends ModelName | (string & {})>(client: FerryClient, ref: M, opts: EdgeModelOptions = {}): Promise<EdgeModel<M>> {
+export async function createEdgeModel<M extends ModelName>(client: FerryClient, ref: M, opts: EdgeModelOptions = {}): Promise<EdgeModel<M>> {
   const mode = opts.mode ?? 'auto';
   const { name, version: wanted } = splitModelRef(ref);
   const meta = await client.models.artifactContract(name, wanted ?? 'latest').catch((e: unknown) => {

@@ -30,7 +30,7 @@ export interface PredictionState<P> {
  * Predicts whenever `instances` change (compared by value), after `debounceMs`.
  * @example const { data } = usePrediction('spam', text ? [{ text }] : null, { debounceMs: 150 });
  */
-export function usePrediction<M extends ModelName | (string & {})>(
+export function usePrediction<M extends ModelName>(
   model: M,
   instances: Array<InputOf<M>> | null | undefined,
   o: PredictOptions<InputOf<M>, PredictionOf<M>> & { debounceMs?: number; client?: FerryClient } = {},
