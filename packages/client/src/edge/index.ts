@@ -16,7 +16,7 @@ export interface EdgeModelOptions {
   mode?: EdgeMode;
   /** `auto` runs on the server above this artifact size. Default 20 MB. */
   maxArtifactBytes?: number;
-  /** Where ort-wasm-*.wasm are served (the dashboard build has them under `/ort/`). Default `/ort/`. */
+  /** Where ort-wasm-*.wasm are served. Default: where onnxruntime-web says (a bundler such as Vite emits the file beside the app). */
   wasmPaths?: string;
   /** onnxruntime-web itself, when the app imports it already (otherwise it is loaded on demand). */
   ort?: Ort;
@@ -52,7 +52,7 @@ const now = () => (typeof performance !== 'undefined' ? performance.now() : Date
 
 async function loadOrt(o: EdgeModelOptions): Promise<Ort> {
   const ort = o.ort ?? await import('onnxruntime-web/wasm') as unknown as Ort;
-  ort.env.wasm.wasmPaths = o.wasmPaths ?? '/ort/';
+  if (o.wasmPaths !== undefined) ort.env.wasm.wasmPaths = o.wasmPaths;
   ort.env.wasm.numThreads = o.numThreads ?? 1;
   ort.env.wasm.proxy = false;
   return ort;
