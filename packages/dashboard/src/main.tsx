@@ -1,6 +1,7 @@
 import { StrictMode, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { FerryProvider } from '@ferry/client/react';
+import { createEdgeModel } from '@ferry/client/edge';
 import { apiKey, client, onAuthNeeded } from './api';
 import { useHashRoute } from './hooks';
 import { ModelsPage } from './pages/models';
@@ -56,5 +57,8 @@ function App() {
     </FerryProvider>
   );
 }
+
+// For the browser console (and the browser tests): the same client and edge loader the pages use.
+(window as unknown as { ferry: unknown }).ferry = { client, createEdgeModel };
 
 createRoot(document.getElementById('root')!).render(<StrictMode><App /></StrictMode>);

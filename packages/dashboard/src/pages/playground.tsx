@@ -117,7 +117,7 @@ function FeatureForm(props: { model: ModelDescription }) {
 
   return (
     <div className="grid">
-      <form className="card" data-testid="predict-form" onSubmit={(e) => { e.preventDefault(); void run(); }}>
+      <form className="card" data-testid="predict-form" noValidate onSubmit={(e) => { e.preventDefault(); void run(); }}>
         <h3>{m.name}@{m.version}</h3>
         {features.map((f) => (
           <label key={f.name} className="field">
