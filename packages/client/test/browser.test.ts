@@ -37,6 +37,29 @@ async function waitReady(base: string, child: ChildProcess): Promise<void> {
 
 const render = async (text: string) => sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="130"><rect width="100%" height="100%" fill="white"/><text x="30" y="80" font-family="DejaVu Sans" font-size="44" fill="black">${text}</text></svg>`)).png().toBuffer();
 
+/** `ferry serve` on a free port, as `npm start` runs it; resolves when /readyz is 200. */
+async function serve(env: Record<string, string>, logs: string[]): Promise<{ base: string; child: ChildProcess }> {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [join(root, 'packages/server/dist/cli/main.js'), 'serve', '-m', join(root, 'models'), '-p', String(port), '-H', '127.0.0.1', '--workers', '2'], {
+    env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:', FERRY_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
+  child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
+  await waitReady(base, child);
+  return { base, child };
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+}
+
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+
 describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
   let child: ChildProcess;
   let base: string;
@@ -48,20 +71,12 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
   before(async () => {
     assert.ok(existsSync(join(root, 'packages/dashboard/dist/index.html')), 'the dashboard is built by `npm run build`');
     mkdirSync(shots, { recursive: true });
-    const port = await freePort();
-    base = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [join(root, 'packages/server/dist/cli/main.js'), 'serve', '-m', join(root, 'models'), '-p', String(port), '-H', '127.0.0.1', '--workers', '2'], {
-      env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:', FERRY_WEB_TIMESERIES_INTERVAL_SECONDS: '1', FERRY_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
-    child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-    await waitReady(base, child);
+    ({ base, child } = await serve({ FERRY_WEB_TIMESERIES_INTERVAL_SECONDS: '1' }, logs));
     profile = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
     ctx = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
+      args: CHROMIUM_ARGS,
       viewport: { width: 1280, height: 900 },
     });
     page = ctx.pages()[0] ?? await ctx.newPage();
@@ -72,10 +87,7 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
   after(async () => {
     await ctx?.close().catch(() => undefined);
     if (profile) rmSync(profile, { recursive: true, force: true });
-    if (child && child.exitCode === null) {
-      child.kill('SIGTERM');
-      await new Promise((r) => child.once('exit', r));
-    }
+    await stop(child);
   });
 
   const shot = (name: string) => page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
@@ -190,5 +202,45 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
     }
     assert.ok(await page.locator('main h2').count() >= 1);
     assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), []);
+  });
+});
+
+describe('the example web app flags spam as the user types, on the edge', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+  test('typing a spammy message shows the verdict computed in the browser; a normal one lets the user send', async () => {
+    const dist = join(root, 'examples/web-app/dist');
+    assert.ok(existsSync(join(dist, 'index.html')), 'the example is built by `npm run build`');
+    const logs: string[] = [];
+    // The example is a static site; here Ferry itself serves it (same origin), in place of the dashboard.
+    const { base, child } = await serve({ FERRY_MODELS_ONLY: 'spam', FERRY_WEB_DASHBOARD_DIR: dist }, logs);
+    const profile = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
+    const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 900, height: 700 } });
+    try {
+      const page = ctx.pages()[0] ?? await ctx.newPage();
+      page.setDefaultTimeout(WAIT);
+      const predictCalls: string[] = [];
+      page.on('request', (r) => { if (r.url().includes('/predict')) predictCalls.push(r.url()); });
+      page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+      page.on('console', (m) => { if (m.type() === 'error') logs.push(`console: ${m.text()}`); });
+      await page.goto(`${base}/`);
+      await page.locator('#message').pressSequentially('WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now', { delay: 5 });
+      await page.waitForFunction(() => document.getElementById('verdict')?.classList.contains('spam'), undefined, { timeout: 30_000 }).catch(async (e: Error) => {
+        throw new Error(`${e.message}; verdict "${await page.locator('#verdict').innerText()}" ${await page.locator('#where').innerText()}`);
+      });
+      assert.match(await page.locator('#where').innerText(), /checked on the edge/);
+      assert.equal(await page.locator('#send').isDisabled(), true);
+      await page.screenshot({ path: join(shots, 'example-web-app-spam.png') });
+      await page.locator('#message').fill('');
+      await page.locator('#message').pressSequentially('Thanks for the patch, I applied it to the kernel tree and the build works now.', { delay: 5 });
+      await page.waitForFunction(() => document.getElementById('verdict')?.classList.contains('ham'));
+      assert.equal(await page.locator('#send').isDisabled(), false);
+      assert.deepEqual(predictCalls, [], 'the edge model answered every keystroke: no predict call reached the server');
+      await page.screenshot({ path: join(shots, 'example-web-app-ham.png') });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${logs.join('\n').slice(-3000)}`);
+    } finally {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+      await stop(child);
+    }
   });
 });

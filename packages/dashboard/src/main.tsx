@@ -38,7 +38,7 @@ function App() {
   return (
     <FerryProvider client={client}>
       <header>
-        <a href="#/models" className="brand">⛴ Ferry</a>
+        <a href="#/models" className="brand">Ferry</a>
         <nav>{NAV.map(([k, label]) => <a key={k} href={`#/${k}`} className={page === k ? 'active' : ''}>{label}</a>)}</nav>
         <span className="spacer" />
         <a href="/docs">API docs</a>
