@@ -21,6 +21,11 @@ export const ERROR_CODES = {
   'shutting-down': { status: 503, retryable: true },
   'edge-unsupported': { status: 409, retryable: false },
   'internal': { status: 500, retryable: true },
+  'job-not-found': { status: 404, retryable: false },
+  'job-not-cancellable': { status: 409, retryable: false },
+  'idempotency-key-reused': { status: 422, retryable: false },
+  'callback-not-allowed': { status: 400, retryable: false },
+  'queue-unavailable': { status: 503, retryable: true },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

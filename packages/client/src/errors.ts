@@ -89,6 +89,11 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'shutting-down': UnavailableError,
   'edge-unsupported': ConflictError,
   'internal': ServerError,
+  'job-not-found': NotFoundError,
+  'job-not-cancellable': ConflictError,
+  'idempotency-key-reused': ConflictError,
+  'callback-not-allowed': InvalidInputError,
+  'queue-unavailable': UnavailableError,
 };
 
 /** For codes this client does not know yet (a newer server): the class of the status family. */

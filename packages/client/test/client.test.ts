@@ -173,6 +173,33 @@ describe('@ferry/client against a real Ferry server', () => {
     proxy.fault = undefined;
   });
 
+  test('jobs: submit, follow progress over SSE to the end, read, list, idempotency, typed errors', async () => {
+    const seen: string[] = [];
+    const job = await client.jobs.submit<{ predictions: ClassificationPrediction[] }>('cls', [cls.example, cls.example]);
+    assert.ok(job.id);
+    const done = await client.jobs.wait<{ predictions: ClassificationPrediction[] }>(job.id, { onProgress: (j) => seen.push(j.state) });
+    assert.equal(done.state, 'completed');
+    assert.equal(seen.at(-1), 'completed');
+    assert.equal(done.result!.predictions.length, 2);
+    near(done.result!.predictions[0]!.scores.yes!, cls.reference(cls.example)[1]!);
+    assert.equal((await client.jobs.get(job.id)).state, 'completed');
+    const listed = await client.jobs.list({ model: 'cls' });
+    assert.ok(listed.jobs.some((j) => j.id === job.id));
+
+    const a = await client.jobs.submit('cls', [cls.example], { idempotencyKey: 'client-test-1' });
+    const b = await client.jobs.submit('cls', [cls.example], { idempotencyKey: 'client-test-1' });
+    assert.equal(a.id, b.id, 'a retried submission with the same Idempotency-Key returns the first job');
+    await client.jobs.wait(a.id);
+    const notCancellable = await client.jobs.cancel(a.id).catch((e: unknown) => e);
+    assert.ok(notCancellable instanceof ConflictError, String(notCancellable));
+    assert.equal(notCancellable.code, 'job-not-cancellable');
+    const missing = await client.jobs.get('no-such-job').catch((e: unknown) => e);
+    assert.ok(missing instanceof NotFoundError);
+    assert.equal(missing.code, 'job-not-found');
+    const invalid = await client.jobs.submit('cls', [{ amount: 'x' }]).catch((e: unknown) => e);
+    assert.ok(invalid instanceof InvalidInputError, 'validated at submission');
+  });
+
   test('reads the monitoring time series the dashboard charts', async () => {
     await (t.server.app as unknown as { ferryTimeseries: { sample(): Promise<void> } }).ferryTimeseries.sample();
     const ts = await client.monitoring.timeseries();

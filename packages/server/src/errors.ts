@@ -58,6 +58,12 @@ export const ERROR_CATALOGUE = {
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
   'edge-unsupported': { status: 409, title: 'This model version cannot run on the edge' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
+  // Asynchronous jobs (jobs/).
+  'job-not-found': { status: 404, title: 'No such job' },
+  'job-not-cancellable': { status: 409, title: 'The job has already ended' },
+  'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
+  'callback-not-allowed': { status: 400, title: 'The callback URL is not allowed' },
+  'queue-unavailable': { status: 503, title: 'The job queue cannot be reached', retryable: true },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -14,6 +14,7 @@ import { PredictionLog, predictionLogOptionsFromConfig } from './monitoring/pred
 import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
+import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -25,6 +26,7 @@ export interface FerryServer {
   readonly store: Store;
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
+  readonly jobs: JobsRuntime;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -82,7 +84,7 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
   });
 }
 
-export async function createServer(config: FerryConfig, opts: { logger?: Logger | false } = {}): Promise<FerryServer> {
+export async function createServer(config: FerryConfig, opts: { logger?: Logger | false; jobWorkers?: boolean } = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
   const metrics = new Metrics();
@@ -100,14 +102,17 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const app = await buildApp({ config, repository, service, metrics, drift }, { logger: opts.logger === false ? false : log });
+  const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false).
+  if (opts.jobWorkers ?? config.jobs.workers) jobs.startWorkers();
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -119,6 +124,8 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       if (closed) return;
       closed = true;
       await app.close();
+      // Active jobs get their grace, then go back to the queue; this happens before the models unload.
+      await jobs.close();
       await loaded.catch(() => undefined);
       alerts?.stop();
       drift.close();

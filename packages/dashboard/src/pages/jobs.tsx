@@ -26,7 +26,7 @@ export function JobsPage(props: { id?: string }) {
     setError(undefined);
     try {
       const m = model || models.data?.[0]?.name || '';
-      const job = file ? await client.jobs.upload(m, 'image', file, { filename: file.name }) : await client.jobs.submit(m, JSON.parse(body || '[]') as unknown[]);
+      const job = file ? await client.jobs.upload(m, 'file', file, { filename: file.name }) : await client.jobs.submit(m, JSON.parse(body || '[]') as unknown[]);
       location.hash = `#/jobs/${job.id}`;
       jobs.reload();
     } catch (e) { setError(e instanceof SyntaxError ? `instances are not valid JSON: ${e.message}` : describeError(e)); }

@@ -13,6 +13,7 @@ import { instancesFromBody } from '../http/routes-v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
 import { registerClientCommand } from '../web/client-cli.js';
+import { runWorkerCli } from '../jobs/cli.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -49,9 +50,12 @@ const program = new Command('ferry').version(SERVER_VERSION).description('Ferry:
 common(program.command('serve').description('start the server with the model repository'))
   .option('-p, --port <port>', 'port (default 8080)')
   .option('-H, --host <host>', 'address to bind (default 0.0.0.0)')
-  .action(async (o: CommonOpts) => {
-    const cfg = configFrom(o);
-    const server = await createServer(cfg);
+  .option('--no-workers', 'API-only node: accept jobs, run none (workers are `ferry worker` processes)')
+  .action(async (o: Omit<CommonOpts, 'workers'> & { workers?: string | boolean }) => {
+    // commander's --no-workers sets `workers: false`, sharing the name with --workers <n>.
+    const noJobWorkers = o.workers === false;
+    const cfg = configFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
+    const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }) });
     const stop = async (signal: string) => {
       server.log.info({ signal }, 'shutting down');
       const timer = setTimeout(() => process.exit(1), cfg.server.shutdownGraceMs).unref();
@@ -101,6 +105,11 @@ common(program.command('predict <model>').description('run one prediction, in pr
       await server.close();
     }
   });
+
+common(program.command('worker').description('run job workers only (BullMQ with REDIS_URL; otherwise the SQL queue in the shared store)'))
+  .option('--concurrency <n>', 'jobs this process runs at once (jobs.concurrency)')
+  .option('-p, --port <port>', 'also serve health and /metrics on this port')
+  .action((o: CommonOpts & { concurrency?: string }) => runWorkerCli(o));
 
 common(program.command('models').description('list the models in the repository'))
   .option('--json', 'print JSON')

@@ -6,6 +6,7 @@ import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
 import { WebConfigSchema } from '../web/config-schema.js';
+import { JobsConfigSchema } from '../jobs/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -78,6 +79,8 @@ export const ConfigSchema = Type.Object({
   alerts: AlertsConfigSchema,
   /** Dashboard at `/` and the monitoring time series behind its charts. */
   web: WebConfigSchema,
+  /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
+  jobs: JobsConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

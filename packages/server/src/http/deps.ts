@@ -4,6 +4,7 @@ import type { Metrics } from '../monitoring/index.js';
 import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
+import type { JobsRuntime } from '../jobs/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -11,6 +12,8 @@ export interface ServerDeps {
   readonly service: ModelService;
   readonly metrics: Metrics;
   readonly drift: DriftMonitor;
+  /** Asynchronous jobs (absent in apps built without them, e.g. some tests). */
+  readonly jobs?: JobsRuntime;
 }
 
 declare module 'fastify' {

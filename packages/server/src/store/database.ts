@@ -38,6 +38,45 @@ export interface PredictionLogTable {
  */
 export interface Database {
   prediction_log: PredictionLogTable;
+  jobs: JobsTable;
+}
+
+/** One asynchronous job (see jobs/): its document, and the SQL queue's dispatch columns. */
+export interface JobsTable {
+  id: string;
+  model: string;
+  /** The exact version resolved at submission. */
+  version: string;
+  /** queued | active | completed | failed | cancelled */
+  state: string;
+  input: JsonColumn;
+  result: JsonColumn | null;
+  error: JsonColumn | null;
+  progress: number;
+  /** Bumped on every change of the document: orders the events of a job. */
+  seq: number;
+  /** Runs started (including runs lost to a crashed worker). */
+  attempts: number;
+  /** Runs that failed with a retryable error. */
+  failures: number;
+  max_attempts: number;
+  timeout_ms: number | null;
+  run_after: EpochMsColumn;
+  locked_by: string | null;
+  locked_until: EpochMsColumn | null;
+  cancel_requested: BoolColumn;
+  idempotency_key: string | null;
+  request_hash: string | null;
+  callback_url: string | null;
+  /** pending | delivered | failed; null without a callback or before the job ends. */
+  callback_state: string | null;
+  callback_attempts: number;
+  callback_next_at: EpochMsColumn | null;
+  callback_error: string | null;
+  request_id: string | null;
+  created_at: EpochMsColumn;
+  started_at: EpochMsColumn | null;
+  finished_at: EpochMsColumn | null;
 }
 
 export type PredictionLogRecord = Selectable<PredictionLogTable>;

@@ -4,5 +4,5 @@ export { createStore, STORE_DEFAULTS, type Store, type StoreOptions } from './cr
 export { parseStoreUrl, redactUrl, checkSchemaName, StoreConfigError, DEFAULT_SQLITE_PATH, type StoreDialect, type StoreTarget } from './store-url.js';
 export { columnCodec, type ColumnCodec } from './columns.js';
 export { migrationNames } from './migrations.js';
-export type { Database, PredictionLogTable, PredictionLogRecord, NewPredictionLogRecord, JsonColumn, BoolColumn, EpochMsColumn } from './database.js';
+export type { Database, JobsTable, PredictionLogTable, PredictionLogRecord, NewPredictionLogRecord, JsonColumn, BoolColumn, EpochMsColumn } from './database.js';
 export { StoreConfigSchema, storeOptionsFromConfig, type StoreConfig } from './config-schema.js';

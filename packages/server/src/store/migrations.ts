@@ -57,6 +57,54 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.dropTable('prediction_log').ifExists().execute();
       },
     },
+    '0002_jobs': {
+      // Asynchronous jobs: the job documents of both queue backends (BullMQ only dispatches), and the
+      // dispatch columns of the SQL-backed queue (run_after, locked_by, locked_until).
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('jobs').ifNotExists()
+          .addColumn('id', 'text', (c) => c.primaryKey())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('input', t.json, (c) => c.notNull())
+          .addColumn('result', t.json)
+          .addColumn('error', t.json)
+          .addColumn('progress', t.double, (c) => c.notNull().defaultTo(0))
+          .addColumn('seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('failures', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('max_attempts', 'integer', (c) => c.notNull())
+          .addColumn('timeout_ms', 'integer')
+          .addColumn('run_after', t.epochMs, (c) => c.notNull())
+          .addColumn('locked_by', 'text')
+          .addColumn('locked_until', t.epochMs)
+          .addColumn('cancel_requested', t.bool, (c) => c.notNull().defaultTo(dialect === 'postgres' ? false : 0))
+          .addColumn('idempotency_key', 'text', (c) => c.unique())
+          .addColumn('request_hash', 'text')
+          .addColumn('callback_url', 'text')
+          .addColumn('callback_state', 'text')
+          .addColumn('callback_attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('callback_next_at', t.epochMs)
+          .addColumn('callback_error', 'text')
+          .addColumn('request_id', 'text')
+          .addColumn('created_at', t.epochMs, (c) => c.notNull())
+          .addColumn('started_at', t.epochMs)
+          .addColumn('finished_at', t.epochMs)
+          .execute();
+        // The SQL queue claims the oldest runnable job: state = 'queued' and run_after <= now.
+        await db.schema.createIndex('jobs_state_run_after_idx').ifNotExists().on('jobs').columns(['state', 'run_after']).execute();
+        // GET /v1/jobs lists newest first, optionally by model.
+        await db.schema.createIndex('jobs_created_idx').ifNotExists().on('jobs').columns(['created_at', 'id']).execute();
+        await db.schema.createIndex('jobs_model_created_idx').ifNotExists().on('jobs').columns(['model', 'created_at', 'id']).execute();
+        // Retention deletes finished jobs by age.
+        await db.schema.createIndex('jobs_finished_idx').ifNotExists().on('jobs').column('finished_at').execute();
+        // Webhook delivery looks for pending callbacks that are due.
+        await db.schema.createIndex('jobs_callback_idx').ifNotExists().on('jobs').columns(['callback_state', 'callback_next_at']).execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('jobs').ifExists().execute();
+      },
+    },
   };
 }
 

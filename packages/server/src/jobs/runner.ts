@@ -1,0 +1,112 @@
+// Runs one job: the model's predictions through the same ModelService as `/predict` (validation,
+// batching with other requests, worker threads, timeouts), in chunks so that progress is reported
+// and a cancellation is noticed between chunks. Decides the outcome — completed, retried with
+// exponential backoff, failed (attempts exhausted, or an error that cannot succeed on retry),
+// cancelled, or handed back at shutdown — and records it in the job document.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { FerryError } from '../errors.js';
+import type { Repository } from '../repository/index.js';
+import type { ModelService } from '../runtime/index.js';
+import type { JobsConfig } from './config-schema.js';
+import type { JobEventBus } from './events.js';
+import type { JobRow, JobStore } from './job-store.js';
+import type { JobMetrics } from './metrics.js';
+import type { RunContext, RunOutcome } from './queue-backend.js';
+import type { JobError, JobState } from './types.js';
+
+/** What a job stores as its input: the instances as submitted (images as base64) and their pointer base. */
+export interface JobInput { instances: unknown[]; base: string }
+
+/** The error a client sees in the job document; 5xx internals stay in the log. */
+export function jobError(e: unknown): { error: JobError; retryable: boolean } {
+  if (e instanceof FerryError) {
+    return { error: { code: e.code, detail: e.detail, ...(e.extra.errors !== undefined && { errors: e.extra.errors }) }, retryable: e.retryable };
+  }
+  return { error: { code: 'internal', detail: 'an unexpected error occurred in the worker; see its log' }, retryable: true };
+}
+
+export class JobRunner {
+  constructor(
+    private readonly cfg: JobsConfig,
+    private readonly store: JobStore,
+    private readonly service: ModelService,
+    private readonly repository: Repository,
+    private readonly events: JobEventBus,
+    private readonly metrics: JobMetrics,
+    private readonly log: Logger,
+    private readonly workerId: string,
+    private readonly onFinished: (row: JobRow) => void,
+  ) {}
+
+  private publish(row: JobRow | undefined): void {
+    if (row) this.events.publish({ id: row.id, seq: Number(row.seq), state: row.state as JobState, progress: Number(row.progress) });
+  }
+
+  private finished(row: JobRow | undefined, t0: number): void {
+    if (!row) return;
+    this.publish(row);
+    this.metrics.finished(row.model, row.state, (performance.now() - t0) / 1000);
+    this.onFinished(row);
+  }
+
+  readonly run = async (row: JobRow, ctx: RunContext): Promise<RunOutcome> => {
+    const t0 = performance.now();
+    const now = () => Date.now();
+    this.publish(row);
+    const lost = Number(row.attempts) - 1 - Number(row.failures);
+    if (lost > this.cfg.maxStalls) {
+      // The job's worker died `lost` times: it may be what kills them. Stop feeding it to workers.
+      const detail = `the job's worker was lost ${lost} times (jobs.maxStalls is ${this.cfg.maxStalls})`;
+      this.finished(await this.store.fail(row.id, this.workerId, { code: 'job-stalled', detail }, now(), false), t0);
+      return { kind: 'failed', reason: detail };
+    }
+    const input = this.store.input(row) as JobInput;
+    const predictions: unknown[] = [];
+    let fallback: unknown;
+    try {
+      const v = this.repository.resolve(row.model, row.version);
+      // A pipeline (OCR) instance is a whole document: one per chunk, so progress moves per image.
+      const size = v.manifest.pipeline ? 1 : this.cfg.chunkSize;
+      const total = input.instances.length;
+      for (let i = 0; i < total; i += size) {
+        if (ctx.shutdown.aborted) {
+          // Undo this run's attempt: the job did not fail, its worker is leaving.
+          this.publish(await this.store.requeue(row.id, this.workerId, now(), null, false));
+          this.metrics.count(row.model, 'handed_back');
+          return { kind: 'handed-back' };
+        }
+        if (await this.store.isCancelRequested(row.id)) {
+          this.finished(await this.store.cancelActive(row.id, this.workerId, now()), t0);
+          return { kind: 'done' };
+        }
+        const chunk = input.instances.slice(i, i + size);
+        const r = await this.service.predict(v, chunk, input.base, {
+          requestId: `job:${row.id}`,
+          ...(row.timeout_ms !== null && { timeoutMs: Number(row.timeout_ms) }),
+        });
+        predictions.push(...r.predictions);
+        if (r.fallback) fallback = r.fallback;
+        if (i + size < total) this.publish(await this.store.setProgress(row.id, this.workerId, Math.min(i + size, total) / total));
+      }
+    } catch (e) {
+      const { error, retryable } = jobError(e);
+      if (!(e instanceof FerryError) || e.status >= 500) this.log.warn({ err: e, job: row.id, attempt: row.attempts }, 'jobs: run failed');
+      const failures = Number(row.failures) + 1;
+      if (retryable && failures < Number(row.max_attempts)) {
+        const delayMs = this.cfg.backoffBaseMs * 2 ** (failures - 1);
+        const requeued = await this.store.requeue(row.id, this.workerId, now() + delayMs, error, true);
+        this.publish(requeued);
+        this.metrics.count(row.model, 'retried');
+        return { kind: 'retry', delayMs, reason: error.detail };
+      }
+      this.finished(await this.store.fail(row.id, this.workerId, error, now(), true), t0);
+      return { kind: 'failed', reason: error.detail };
+    }
+    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }) }, now());
+    // Undefined: another run of this job (a worker wrongly presumed dead) recorded its result first.
+    if (!done) this.metrics.count(row.model, 'duplicate_run');
+    this.finished(done, t0);
+    return { kind: 'done' };
+  };
+}

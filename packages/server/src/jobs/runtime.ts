@@ -1,0 +1,203 @@
+// The jobs runtime of one process: submission (validated like /predict, so a bad job is a 4xx now
+// and not a failed job later), reads, cancellation, and — unless this is an API-only node — the
+// workers that run jobs through the process's ModelService. One backend is chosen here: BullMQ when
+// `redis.url` is set, the SQL queue on the store otherwise.
+import { createHash, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { InputError, type ImageFeature } from '@ferry/core';
+import type { Logger } from 'pino';
+import type { FerryConfig } from '../config/index.js';
+import { FerryError, invalidInput } from '../errors.js';
+import type { Metrics } from '../monitoring/index.js';
+import type { ModelVersion, Repository } from '../repository/index.js';
+import type { ModelService } from '../runtime/index.js';
+import { decodeImage } from '../runtime/image-decode.js';
+import type { Store } from '../store/index.js';
+import { BullQueue } from './bullmq-queue.js';
+import { JobEventBus } from './events.js';
+import { JobStore, type JobRow } from './job-store.js';
+import { JobMetrics } from './metrics.js';
+import type { Consumer, QueueBackend } from './queue-backend.js';
+import { JobRunner, type JobInput } from './runner.js';
+import { SqlQueue } from './sql-queue.js';
+import { checkCallbackUrl, WebhookSender } from './webhooks.js';
+import type { JobsConfig } from './config-schema.js';
+import type { JobState } from './types.js';
+
+export interface JobsDeps {
+  config: FerryConfig;
+  store: Store;
+  service: ModelService;
+  repository: Repository;
+  metrics: Metrics;
+  log: Logger;
+}
+
+export interface SubmitOptions {
+  callbackUrl?: unknown;
+  timeoutMs?: number;
+  idempotencyKey?: string;
+  requestId?: string;
+}
+
+export interface JobsRuntime {
+  readonly backend: QueueBackend;
+  readonly store: JobStore;
+  readonly events: JobEventBus;
+  readonly config: JobsConfig;
+  /** Validates and queues a job. `created: false`: the Idempotency-Key had been used for this same request. */
+  submit(v: ModelVersion, instances: unknown, base: string, opts: SubmitOptions): Promise<{ row: JobRow; created: boolean }>;
+  /** Cancels a queued job, or asks an active one to stop. Throws job-not-found / job-not-cancellable. */
+  cancel(id: string): Promise<{ row: JobRow; immediate: boolean }>;
+  /** Starts this process's job workers (idempotent). */
+  startWorkers(): void;
+  /** Stops taking jobs, waits up to `graceMs` for active ones, hands the rest back to the queue, closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Base64 for Buffers (multipart or raw image uploads), so the input is plain JSON in the store. */
+function storable(instances: unknown[]): unknown[] {
+  return instances.map((inst) => (inst !== null && typeof inst === 'object' && !Array.isArray(inst)
+    ? Object.fromEntries(Object.entries(inst).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v]))
+    : inst));
+}
+
+export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
+  const cfg = deps.config.jobs;
+  const log = deps.log;
+  const store = new JobStore(deps.store);
+  const redisUrl = deps.config.redis.url;
+  const backend: QueueBackend = redisUrl
+    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
+    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+  const events = new JobEventBus(redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined, log);
+  const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
+  const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
+  const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  let consumer: Consumer | undefined;
+  let closed = false;
+
+  // Retention, and (BullMQ) re-dispatch of queued jobs that Redis lost.
+  const housekeeping = setInterval(() => {
+    const now = Date.now();
+    store.deleteFinishedBefore(now - cfg.retentionSeconds * 1000)
+      .then((n) => { if (n > 0) log.debug({ jobs: n }, 'jobs: removed finished jobs past retention'); })
+      .catch((err: unknown) => log.warn({ err }, 'jobs: retention sweep failed'));
+    if (backend instanceof BullQueue) {
+      deps.store.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<', now - cfg.lockDurationMs).limit(200).execute()
+        .then((rows) => backend.redispatch(rows.map((r) => r.id)))
+        .then((n) => { if (n > 0) log.warn({ jobs: n }, 'jobs: re-dispatched queued jobs missing from Redis'); })
+        .catch((err: unknown) => log.debug({ err }, 'jobs: re-dispatch check failed'));
+    }
+  }, Math.min(60_000, cfg.stalledIntervalMs * 2));
+  housekeeping.unref();
+
+  /** The same checks /predict makes before running anything, in chunks so a job may exceed the sync row limit. */
+  async function validate(v: ModelVersion, instances: unknown, base: string): Promise<unknown[]> {
+    if (!Array.isArray(instances) || instances.length === 0) throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
+    if (instances.length > cfg.maxInstances) {
+      throw new FerryError('too-many-instances', { detail: `${instances.length} instances in one job; the limit (jobs.maxInstances) is ${cfg.maxInstances}`, extra: { limit: cfg.maxInstances } });
+    }
+    const lv = deps.service.get(v);
+    const m = v.manifest;
+    if (m.pipeline) {
+      const feature = m.inputs[0] as ImageFeature;
+      for (let i = 0; i < instances.length; i++) {
+        const inst = instances[i] as Record<string, unknown>;
+        if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
+        const extra = Object.keys(inst).find((k) => k !== feature.name);
+        if (extra !== undefined) throw invalidInput([{ pointer: `${base}/${i}/${extra}`, reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"` }]);
+        if (!(feature.name in inst)) throw invalidInput([{ pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` }]);
+        await decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`);
+      }
+      return instances;
+    }
+    const step = deps.service.limits.maxInstances;
+    for (let off = 0; off < instances.length; off += step) {
+      const chunk = instances.slice(off, off + step);
+      const shift = (pointer: string) => pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
+      try {
+        const valid = lv.validator.check(chunk, base);
+        lv.encoder.encode(valid, base);
+      } catch (e) {
+        if (e instanceof FerryError && Array.isArray(e.extra.errors)) {
+          throw invalidInput((e.extra.errors as Array<{ pointer: string; reason: string }>).map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
+        }
+        if (e instanceof InputError) throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
+        throw e;
+      }
+    }
+    return instances;
+  }
+
+  const runtime: JobsRuntime = {
+    backend, store, events, config: cfg,
+
+    async submit(v, instances, base, opts) {
+      if (closed) throw new FerryError('shutting-down', { detail: 'the server is shutting down; submit the job again', headers: { 'retry-after': '1' } });
+      const callbackUrl = opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
+      const valid = await validate(v, instances, base);
+      const input: JobInput = { instances: storable(valid), base };
+      const requestHash = opts.idempotencyKey === undefined ? undefined
+        : createHash('sha256').update(JSON.stringify([v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
+      const { row, created } = await store.insert({
+        id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.attempts, now: Date.now(),
+        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+        ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
+        ...(callbackUrl !== undefined && { callbackUrl }),
+        ...(opts.requestId !== undefined && { requestId: opts.requestId }),
+      });
+      if (!created) {
+        if (row.request_hash !== requestHash) {
+          throw new FerryError('idempotency-key-reused', { detail: `Idempotency-Key was already used for a different request (job ${row.id})`, extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'already used with another body' }] } });
+        }
+        return { row, created };
+      }
+      try {
+        await backend.enqueue(row.id);
+      } catch (err) {
+        // Not dispatched: take the job back so that the client's retry starts clean.
+        await deps.store.db.deleteFrom('jobs').where('id', '=', row.id).execute().catch(() => undefined);
+        log.error({ err }, 'jobs: cannot enqueue');
+        throw new FerryError('queue-unavailable', { detail: 'the job queue cannot be reached; retry later', headers: { 'retry-after': '5' }, cause: err });
+      }
+      metrics.count(v.name, 'submitted');
+      events.publish({ id: row.id, seq: Number(row.seq), state: 'queued', progress: 0 });
+      return { row, created };
+    },
+
+    async cancel(id) {
+      const r = await store.cancel(id, Date.now());
+      if (!r) {
+        const row = await store.get(id);
+        if (!row) throw new FerryError('job-not-found', { detail: `no job ${id.slice(0, 100)}` });
+        throw new FerryError('job-not-cancellable', { detail: `job ${row.id} is already ${row.state}`, extra: { state: row.state } });
+      }
+      events.publish({ id, seq: Number(r.row.seq), state: r.row.state as JobState, progress: Number(r.row.progress) });
+      if (r.immediate) {
+        await backend.discard(id).catch(() => undefined);
+        metrics.count(r.row.model, 'cancelled');
+        webhooks.kick();
+      }
+      return r;
+    },
+
+    startWorkers() {
+      if (consumer || closed) return;
+      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick());
+      consumer = backend.consume(workerId, cfg.concurrency, runner.run);
+      log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
+    },
+
+    async close(graceMs = cfg.shutdownGraceMs) {
+      if (closed) return;
+      closed = true;
+      clearInterval(housekeeping);
+      await consumer?.stop(graceMs);
+      webhooks.close();
+      events.close();
+      await backend.close();
+    },
+  };
+  return runtime;
+}

@@ -1,0 +1,101 @@
+// The embedded queue: jobs are claimed straight from the store's `jobs` table with a conditional
+// UPDATE (one winner per row, no SKIP LOCKED needed, so SQLite and PostgreSQL share the code). A
+// claim holds a lock until `locked_until`, renewed while the job runs; a worker that dies stops
+// renewing, and the stalled check hands its jobs back. Works across processes sharing the store
+// (several `ferry worker` on one SQLite file, or on one PostgreSQL database).
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { JobStore } from './job-store.js';
+import { sleep, type Consumer, type JobHandler, type QueueBackend, type QueueLengths } from './queue-backend.js';
+
+export interface SqlQueueOptions {
+  lockDurationMs: number;
+  stalledIntervalMs: number;
+  pollIntervalMs: number;
+}
+
+export class SqlQueue implements QueueBackend {
+  readonly kind = 'sql' as const;
+  /** Wakes this process's idle workers when a job is submitted here (others find it by polling). */
+  private readonly wake = new EventEmitter();
+
+  constructor(private readonly store: JobStore, private readonly opts: SqlQueueOptions, private readonly log: Logger) {
+    this.wake.setMaxListeners(0);
+  }
+
+  async enqueue(): Promise<void> { this.wake.emit('job'); }
+  async discard(): Promise<void> { /* the row is the queue: cancelling it removed it */ }
+  lengths(): Promise<QueueLengths> { return this.store.lengths(Date.now()); }
+  async close(): Promise<void> { /* nothing beyond the store, which its owner closes */ }
+
+  consume(workerId: string, concurrency: number, handler: JobHandler): Consumer {
+    const stopping = new AbortController();
+    const shutdown = new AbortController();
+    const active = new Set<string>();
+    const { lockDurationMs, stalledIntervalMs, pollIntervalMs } = this.opts;
+
+    const heartbeat = setInterval(() => {
+      this.store.renew([...active], workerId, Date.now() + lockDurationMs).catch((err: unknown) => this.log.warn({ err }, 'jobs: lock renewal failed'));
+    }, Math.max(50, Math.floor(lockDurationMs / 3)));
+    const stalled = setInterval(() => {
+      this.store.reclaimExpired(Date.now()).then((n) => {
+        if (n > 0) { this.log.warn({ jobs: n }, 'jobs: handed back jobs of a lost worker'); this.wake.emit('job'); }
+      }, (err: unknown) => this.log.warn({ err }, 'jobs: stalled check failed'));
+    }, stalledIntervalMs);
+    heartbeat.unref();
+    stalled.unref();
+
+    const slot = async () => {
+      while (!stopping.signal.aborted) {
+        let row;
+        try {
+          row = await this.store.claimNext(workerId, Date.now(), lockDurationMs);
+        } catch (err) {
+          this.log.warn({ err }, 'jobs: claim failed; retrying');
+          await sleep(pollIntervalMs * 4, stopping.signal);
+          continue;
+        }
+        if (!row) {
+          // Sleep until the poll interval passes or a job is submitted in this process.
+          const woken = new AbortController();
+          const onJob = () => woken.abort();
+          this.wake.once('job', onJob);
+          const onStop = () => woken.abort();
+          stopping.signal.addEventListener('abort', onStop, { once: true });
+          await sleep(pollIntervalMs, woken.signal);
+          this.wake.off('job', onJob);
+          stopping.signal.removeEventListener('abort', onStop);
+          continue;
+        }
+        active.add(row.id);
+        try {
+          await handler(row, { shutdown: shutdown.signal });
+        } catch (err) {
+          // The runner records every outcome itself; reaching here is a bug or a store outage. The
+          // lock runs out and the stalled check hands the job back.
+          this.log.error({ err, job: row.id }, 'jobs: run failed outside the runner');
+        } finally {
+          active.delete(row.id);
+        }
+      }
+    };
+    const slots = Array.from({ length: concurrency }, () => slot());
+    const all = Promise.all(slots);
+
+    return {
+      async stop(graceMs: number) {
+        stopping.abort();
+        let timer: NodeJS.Timeout | undefined;
+        const grace = new Promise<'grace'>((r) => { timer = setTimeout(() => r('grace'), graceMs); });
+        const first = await Promise.race([all.then(() => 'done' as const), grace]);
+        clearTimeout(timer);
+        if (first === 'grace') {
+          shutdown.abort();
+          await all;
+        }
+        clearInterval(heartbeat);
+        clearInterval(stalled);
+      },
+    };
+  }
+}

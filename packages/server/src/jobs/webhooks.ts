@@ -1,0 +1,114 @@
+// Job callbacks: when a job with a `callbackUrl` ends, its final document is POSTed there, signed
+// like alert webhooks (monitoring/alerting.ts: `Ferry-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of
+// "<t>.<body>">`). Delivery state lives in the job row, so a callback survives a restart and is sent
+// by whichever worker process claims it; failures are retried with exponential backoff.
+import type { Logger } from 'pino';
+import { FerryError } from '../errors.js';
+import { signBody } from '../monitoring/alerting.js';
+import type { JobsConfig } from './config-schema.js';
+import type { JobRow, JobStore } from './job-store.js';
+
+/** Checks a callback URL against the allow-list; throws a 400 naming `pointer` otherwise. */
+export function checkCallbackUrl(raw: unknown, allow: readonly string[], pointer = '/callbackUrl'): string {
+  const bad = (reason: string) => new FerryError('callback-not-allowed', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 2048) throw bad('expected an http(s) URL of at most 2048 characters');
+  let url: URL;
+  try { url = new URL(raw); } catch { throw bad('not a valid URL'); }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`scheme ${url.protocol} is not allowed; use http or https`);
+  if (url.username || url.password) throw bad('credentials in the URL are not allowed');
+  if (allow.length === 0) throw bad('callbacks are disabled on this server (jobs.webhooks.allow is empty)');
+  const ok = allow.some((entry) => {
+    let a: URL;
+    try { a = new URL(entry); } catch { return false; }
+    return a.protocol === url.protocol && a.hostname === url.hostname && a.port === url.port && url.pathname.startsWith(a.pathname);
+  });
+  if (!ok) throw bad(`${url.origin} is not in the callback allow-list (jobs.webhooks.allow)`);
+  return url.toString();
+}
+
+export interface WebhookHooks { onResult?(result: 'delivered' | 'retried' | 'failed'): void }
+
+export class WebhookSender {
+  private timer: NodeJS.Timeout | undefined;
+  private busy = false;
+  private again = false;
+  private closed = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly cfg: JobsConfig['webhooks'],
+    private readonly log: Logger,
+    private readonly hooks: WebhookHooks = {},
+    intervalMs = 1000,
+  ) {
+    this.timer = setInterval(() => this.kick(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Looks for due callbacks now (a job just ended). */
+  kick(): void {
+    if (this.closed) return;
+    if (this.busy) { this.again = true; return; }
+    this.busy = true;
+    this.sweep().catch((err: unknown) => this.log.warn({ err }, 'jobs: webhook sweep failed')).finally(() => {
+      this.busy = false;
+      if (this.again) { this.again = false; this.kick(); }
+    });
+  }
+
+  private async sweep(): Promise<void> {
+    const due = await this.store.dueCallbacks(Date.now(), 20);
+    await Promise.all(due.map(async (row) => {
+      // Lease: while this delivery runs, no other process takes it.
+      if (!(await this.store.claimCallback(row, Date.now() + this.cfg.timeoutMs * 2))) return;
+      await this.deliver(row);
+    }));
+  }
+
+  private async deliver(row: JobRow): Promise<void> {
+    const attempt = Number(row.callback_attempts) + 1;
+    const body = JSON.stringify(this.store.toDocument({ ...row, callback_state: 'pending', callback_attempts: attempt }));
+    let error: string | undefined;
+    let permanent = false;
+    try {
+      const res = await fetch(row.callback_url!, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'ferry-job-id': row.id,
+          'ferry-delivery-attempt': String(attempt),
+          ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }),
+        },
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(this.cfg.timeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (!res.ok) {
+        error = `HTTP ${res.status}`;
+        // A 4xx will not improve with retries (bad path, signature refused), except timeouts and rate limits.
+        permanent = res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429;
+      }
+    } catch (e) {
+      error = (e as Error).name === 'TimeoutError' ? `no answer within ${this.cfg.timeoutMs} ms` : (e as Error).message;
+    }
+    if (error === undefined) {
+      await this.store.callbackOutcome(row.id, 'delivered', null, null);
+      this.hooks.onResult?.('delivered');
+      return;
+    }
+    if (permanent || attempt >= this.cfg.maxAttempts) {
+      this.log.warn({ job: row.id, attempt, error }, 'jobs: callback delivery failed; giving up');
+      await this.store.callbackOutcome(row.id, 'failed', null, error);
+      this.hooks.onResult?.('failed');
+      return;
+    }
+    await this.store.callbackOutcome(row.id, 'pending', Date.now() + this.cfg.backoffMs * 2 ** (attempt - 1), error);
+    this.hooks.onResult?.('retried');
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+  }
+}
