@@ -60,7 +60,7 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
-describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
   let child: ChildProcess;
   let base: string;
   let ctx: BrowserContext;
@@ -205,7 +205,7 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
   });
 });
 
-describe('the example web app flags spam as the user types, on the edge', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+describe('the example web app flags spam as the user types, on the edge', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
   test('typing a spammy message shows the verdict computed in the browser; a normal one lets the user send', async () => {
     const dist = join(root, 'examples/web-app/dist');
     assert.ok(existsSync(join(dist, 'index.html')), 'the example is built by `npm run build`');

@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import fastifyStatic from '@fastify/static';
 import type { ServerDeps } from '../http/deps.js';
 import { registerArtifactRoutes } from '../http/routes-artifact.js';
+import { registerDriftHistogramRoute } from './drift-histograms.js';
 import { ALL_MODELS, TimeseriesRecorder } from '../monitoring/timeseries.js';
 
 export { WebConfigSchema } from './config-schema.js';
@@ -32,6 +33,7 @@ Build it with <code>npm run build</code> (or <code>npm run build -w @ferry/dashb
 
 export async function registerWebRoutes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
   await registerArtifactRoutes(app, deps);
+  registerDriftHistogramRoute(app, deps);
 
   const web = deps.config.web;
   const recorder = new TimeseriesRecorder(deps.metrics, web.timeseriesIntervalSeconds, web.timeseriesPoints);

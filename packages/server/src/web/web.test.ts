@@ -142,3 +142,34 @@ test('without a dashboard build the server starts and / says how to build it', a
     await t.close();
   }
 });
+
+test('drift histograms: reference vs current shares per feature, binned as the drift tests bin them', async () => {
+  // Reference: amounts around 20; live traffic: amounts around 80, and only blue.
+  const ref = Array.from({ length: 200 }, (_, i) => JSON.stringify({ amount: 10 + (i % 21), items: i % 4, member: i % 2 === 0, color: ['red', 'green', 'blue'][i % 3] })).join('\n');
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl' }, files: { 'reference.jsonl': ref } } }], { 'web.timeseriesIntervalSeconds': 0 });
+  try {
+    const instances = Array.from({ length: 40 }, (_, i) => ({ amount: 70 + (i % 21), items: i % 4, member: true, color: 'blue' }));
+    const p = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances } });
+    assert.equal(p.statusCode, 200);
+    const r = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h' });
+    assert.equal(r.statusCode, 200, r.body);
+    const cols = r.json().columns as Array<{ column: string; labels: string[]; reference: number[]; current: number[]; nReference: number; nCurrent: number }>;
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const amount = cols.find((c) => c.column === 'amount')!;
+    assert.ok(amount, JSON.stringify(cols.map((c) => c.column)));
+    assert.equal(amount.nReference, 200);
+    assert.equal(amount.nCurrent, 40);
+    assert.ok(Math.abs(sum(amount.reference) - 1) < 1e-9 && Math.abs(sum(amount.current) - 1) < 1e-9);
+    const centre = (shares: number[]) => shares.reduce((a, s, i) => a + s * i, 0);
+    assert.ok(centre(amount.current) > centre(amount.reference) + 2, 'the current mass sits in higher bins');
+    assert.match(amount.labels[0]!, /^10–/);
+    const color = cols.find((c) => c.column === 'color')!;
+    assert.deepEqual(color.labels, ['red', 'green', 'blue']);
+    assert.deepEqual(color.current, [0, 0, 1]);
+    const bad = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=forever' });
+    assert.equal(bad.statusCode, 400);
+    assert.equal(bad.json().code, 'invalid-request');
+  } finally {
+    await t.close();
+  }
+});
