@@ -191,6 +191,16 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
     await page.getByTestId('job-submit').click();
     await page.waitForSelector('[data-testid="job-view"][data-state="completed"]');
     assert.match(await page.getByTestId('job-result').innerText(), /spam|ham/);
+
+    // An OCR document as a job: the image is uploaded (multipart), the text comes back in the result.
+    const file = join(mkdtempSync(join(tmpdir(), 'ferry-ocr-job-')), 'doc.png');
+    writeFileSync(file, await render('Invoice 4711'));
+    await page.getByTestId('job-model').selectOption('ocr');
+    await page.getByTestId('job-instances').fill('');
+    await page.getByTestId('job-file').setInputFiles(file);
+    await page.getByTestId('job-submit').click();
+    await page.waitForFunction(() => /\/jobs\/./.test(location.hash) && document.querySelector('[data-testid="job-view"]')?.getAttribute('data-state') === 'completed' && /Invoice/.test(document.querySelector('[data-testid="job-result"]')?.textContent ?? ''));
+    assert.match(await page.getByTestId('job-result').innerText(), /"text": "Invoice ?4711"/);
     await shot('jobs');
   });
 
