@@ -11,7 +11,7 @@ export interface AudioSessionOptions {
   format?: 'pcm16' | 'float32';
   sampleRate?: number;
   WebSocket?: typeof WebSocket;
-  /** Sent as the `api_key` query parameter: browsers cannot set headers on a WebSocket. */
+  /** Sent as the `ferry.bearer.<key>` WebSocket subprotocol: browsers cannot set headers on a WebSocket. */
   apiKey?: string;
   /** Extra query parameters (model options such as thresholds). */
   params?: Record<string, string | number>;
@@ -33,8 +33,8 @@ export class AudioSession {
     const WS = o.WebSocket;
     if (!WS) throw new TypeError('no WebSocket available: pass options.WebSocket (e.g. the `ws` package in Node 20)');
     this.format = o.format ?? 'pcm16';
-    const q = new URLSearchParams({ format: this.format, sampleRate: String(o.sampleRate ?? 16000), ...Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)])), ...(o.apiKey && { api_key: o.apiKey }) });
-    this.ws = new WS(`${url}?${q}`);
+    const q = new URLSearchParams({ format: this.format, sampleRate: String(o.sampleRate ?? 16000), ...Object.fromEntries(Object.entries(o.params ?? {}).map(([k, v]) => [k, String(v)])) });
+    this.ws = o.apiKey ? new WS(`${url}?${q}`, [`ferry.bearer.${o.apiKey}`]) : new WS(`${url}?${q}`);
     this.ws.binaryType = 'arraybuffer';
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener('open', () => resolve(), { once: true });

@@ -26,6 +26,12 @@ export const ERROR_CODES = {
   'idempotency-key-reused': { status: 422, retryable: false },
   'callback-not-allowed': { status: 400, retryable: false },
   'queue-unavailable': { status: 503, retryable: true },
+  'unauthorized': { status: 401, retryable: false },
+  'forbidden': { status: 403, retryable: false },
+  'rate-limited': { status: 429, retryable: true },
+  'version-retired': { status: 410, retryable: false },
+  'version-in-use': { status: 409, retryable: false },
+  'load-failed': { status: 422, retryable: false },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

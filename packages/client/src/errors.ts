@@ -50,6 +50,8 @@ export class InvalidInputError extends FerryApiError {
 }
 export class PayloadTooLargeError extends FerryApiError {}
 export class NotFoundError extends FerryApiError {}
+/** 410: a version past its sunset; `problem.successor` names the version to move to. */
+export class GoneError extends NotFoundError {}
 export class UnauthorizedError extends FerryApiError {}
 export class ForbiddenError extends FerryApiError {}
 export class ConflictError extends FerryApiError {}
@@ -94,13 +96,20 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'idempotency-key-reused': ConflictError,
   'callback-not-allowed': InvalidInputError,
   'queue-unavailable': UnavailableError,
+  'unauthorized': UnauthorizedError,
+  'forbidden': ForbiddenError,
+  'rate-limited': RateLimitedError,
+  'version-retired': GoneError,
+  'version-in-use': ConflictError,
+  'load-failed': ConflictError,
 };
 
 /** For codes this client does not know yet (a newer server): the class of the status family. */
 function classForStatus(status: number): ApiErrorClass {
   if (status === 401) return UnauthorizedError;
   if (status === 403) return ForbiddenError;
-  if (status === 404 || status === 410) return NotFoundError;
+  if (status === 404) return NotFoundError;
+  if (status === 410) return GoneError;
   if (status === 409) return ConflictError;
   if (status === 413) return PayloadTooLargeError;
   if (status === 429) return RateLimitedError;

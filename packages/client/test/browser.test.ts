@@ -158,6 +158,16 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
     assert.ok(r.server.some((s) => s.spam! > 0.5) && r.server.some((s) => s.spam! < 0.5), 'the inputs cover both labels');
   });
 
+  test('predicts as the user types (usePrediction): the answer follows the latest text', async () => {
+    await page.goto(`${base}/#/playground/spam`);
+    await page.getByTestId('live-toggle').check();
+    await page.getByTestId('field-text').fill('');
+    await page.getByTestId('field-text').pressSequentially('Thanks for the patch, I applied it to the kernel tree', { delay: 5 });
+    await page.waitForSelector('[data-testid="live-result"][data-label="ham"]');
+    await page.getByTestId('field-text').pressSequentially(' WIN FREE CASH NOW!!! click http://example.com $$$ prize winner', { delay: 5 });
+    await page.waitForSelector('[data-testid="live-result"][data-label="spam"]');
+  });
+
   test('uploads an image to OCR and shows its text with boxes', async () => {
     await page.goto(`${base}/#/playground/ocr`);
     const file = join(mkdtempSync(join(tmpdir(), 'ferry-ocr-')), 'page.png');

@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '@ferry/server/testing/server';
 import { tinyClassifier, type ClassifierInstance } from '@ferry/server/testing';
 import {
   AbortedError, ClientTimeoutError, createClient, InvalidInputError, NetworkError, NotFoundError, RateLimitedError,
-  UnavailableError, ConflictError, parseRetryAfter, parseSse, type FerryClient, type ClassificationPrediction,
+  UnavailableError, ConflictError, GoneError, parseRetryAfter, parseSse, type FerryClient, type ClassificationPrediction,
 } from '@ferry/client';
 
 const cls = tinyClassifier();
@@ -166,10 +166,11 @@ describe('@ferry/client against a real Ferry server', () => {
     proxy.fault = (_req, res) => problem(res, 409, 'edge-unsupported');
     const e = await client.models.artifactContract('cls', '1.0.0').catch((x: unknown) => x);
     assert.ok(e instanceof ConflictError);
-    proxy.fault = (_req, res) => problem(res, 410, 'version-retired');
+    proxy.fault = (_req, res) => problem(res, 410, 'some-future-code');
     const gone = await client.models.get('cls').catch((x: unknown) => x);
-    assert.ok(gone instanceof NotFoundError, 'an unknown code falls back to its status family');
-    assert.equal((gone as NotFoundError).code, 'version-retired');
+    assert.ok(gone instanceof GoneError, 'an unknown code falls back to its status family');
+    assert.ok(gone instanceof NotFoundError);
+    assert.equal((gone as NotFoundError).code, 'some-future-code');
     proxy.fault = undefined;
   });
 

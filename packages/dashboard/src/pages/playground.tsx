@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { decodeWav, type AudioEvent, type ModelDescription } from '@ferry/client';
 import { createEdgeModel, type EdgeModel } from '@ferry/client/edge';
-import { useTokenStream } from '@ferry/client/react';
+import { usePrediction, useTokenStream } from '@ferry/client/react';
 import { client, describeError } from '../api';
 import { useLoad } from '../hooks';
 
@@ -107,6 +107,11 @@ function FeatureForm(props: { model: ModelDescription }) {
     }
   };
 
+  // Predict as you type (server): the hook debounces and cancels the request a newer keystroke makes stale.
+  const [live, setLive] = useState(false);
+  const liveInstance = useMemo(() => (live ? [toInstance(features, values)] : null), [live, features, values]);
+  const livePrediction = usePrediction(m.name, liveInstance, { version: m.version, debounceMs: 150 });
+
   const diff = useMemo(() => {
     if (results.length !== 2) return undefined;
     const a = results[0]!.predictions[0] as { scores?: Record<string, number> };
@@ -132,7 +137,15 @@ function FeatureForm(props: { model: ModelDescription }) {
             <label key={k}><input type="radio" name="mode" value={k} checked={mode === k} disabled={k !== 'server' && !edgeable} onChange={() => setMode(k)} data-testid={`mode-${k}`} /> {k === 'compare' ? 'both' : k}</label>
           ))}
           <button className="primary" type="submit" disabled={busy} data-testid="predict-button">{busy ? 'Running…' : 'Predict'}</button>
+          <label><input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} data-testid="live-toggle" /> predict as I type</label>
         </div>
+        {live && (
+          <div data-testid="live-result" data-label={(livePrediction.data?.predictions[0] as { label?: string } | undefined)?.label ?? ''}>
+            {livePrediction.loading && <span className="muted">…</span>}
+            {livePrediction.error && <p className="error">{describeError(livePrediction.error)}</p>}
+            {livePrediction.data && <PredictionView r={{ source: 'live (server)', version: livePrediction.data.version, latencyMs: livePrediction.data.latencyMs, predictions: livePrediction.data.predictions }} />}
+          </div>
+        )}
       </form>
       <div className="card" data-testid="prediction-output">
         <h3>Result</h3>

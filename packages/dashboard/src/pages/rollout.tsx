@@ -14,13 +14,14 @@ export function RolloutPage() {
       {data.error && <p className="error">{data.error}</p>}
       <div className="card">
         <table data-testid="rollout-table">
-          <thead><tr><th>model</th><th>aliases</th><th>canary</th><th>shadow</th></tr></thead>
+          <thead><tr><th>model</th><th>aliases</th><th>canary</th><th>shadow</th><th>deprecated</th></tr></thead>
           <tbody>{data.data?.map((m) => {
-            const r = (m as { rollout?: Record<string, unknown> }).rollout as undefined | { canary?: { version?: string; weight?: number }; shadow?: { version?: string; agreement?: number; labelAgreement?: number; compared?: number } };
+            const r = (m as { rollout?: Record<string, unknown> }).rollout as undefined | { canary?: { version?: string; weight?: number }; shadow?: { version?: string; labelAgreement?: number | null; comparedInstances?: number; errors?: number; scoreDifference?: { p99?: number; max?: number } } | null; deprecated?: Array<{ version?: string; sunset?: string }> };
             return (
               <tr key={m.name}><td>{m.name}</td><td>{Object.entries(m.aliases).map(([a, v]) => `${a} → ${v}`).join(', ') || '—'}</td>
                 <td>{r?.canary ? `${r.canary.version} at ${r.canary.weight}%` : (m as { error?: string }).error ?? '—'}</td>
-                <td>{r?.shadow ? `${r.shadow.version}: agreement ${(((r.shadow.labelAgreement ?? r.shadow.agreement) ?? 0) * 100).toFixed(1)}% over ${r.shadow.compared ?? '?'} requests` : '—'}</td></tr>
+                <td>{r?.shadow ? `${r.shadow.version}: label agreement ${r.shadow.labelAgreement == null ? '—' : `${(r.shadow.labelAgreement * 100).toFixed(1)}%`} over ${r.shadow.comparedInstances ?? 0} instances, score diff p99 ${r.shadow.scoreDifference?.p99?.toPrecision(2) ?? '—'}, ${r.shadow.errors ?? 0} errors` : '—'}</td>
+                <td>{r?.deprecated?.length ? r.deprecated.map((d) => `${d.version} (sunset ${d.sunset})`).join(', ') : '—'}</td></tr>
             );
           })}</tbody>
         </table>
