@@ -32,6 +32,8 @@ export interface LoadSpec {
   repeatSet?: number;
   /** The server's pid, to report the CPU it used during the measured run. */
   serverPid?: number;
+  /** Extra request headers (e.g. `authorization` for a server with API keys). */
+  headers?: Record<string, string>;
 }
 
 export interface LoadResult extends LatencySummary {
@@ -88,7 +90,7 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (opts: AcOpti
 function buildRequests(spec: LoadSpec): AcRequest[] {
   if (spec.kind === 'healthz') return [{ method: 'GET', path: '/healthz' }];
   const info = spec.modelDir !== undefined ? modelInfoAt(spec.model!, spec.modelDir) : modelInfo(spec.model!);
-  const headers = { 'content-type': 'application/json' };
+  const headers = { 'content-type': 'application/json', ...spec.headers };
   const path = `/v1/models/${encodeURIComponent(spec.served ?? info.name)}/predict`;
   if (spec.repeatSet !== undefined || spec.unique === false) {
     return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));

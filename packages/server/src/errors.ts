@@ -64,6 +64,12 @@ export const ERROR_CATALOGUE = {
   'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
   'callback-not-allowed': { status: 400, title: 'The callback URL is not allowed' },
   'queue-unavailable': { status: 503, title: 'The job queue cannot be reached', retryable: true },
+  'unauthorized': { status: 401, title: 'A valid API key is required' },
+  'forbidden': { status: 403, title: 'The API key does not allow this' },
+  'rate-limited': { status: 429, title: 'Too many requests', retryable: true },
+  'version-retired': { status: 410, title: 'This model version is past its sunset date' },
+  'version-in-use': { status: 409, title: 'The version is still referenced by the rollout' },
+  'load-failed': { status: 422, title: 'The model version could not be loaded; the previous one keeps serving' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -15,6 +15,7 @@ import { DriftMonitor } from './monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
 import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
+import { ModelManager, RolloutManager } from './rollout/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -27,6 +28,8 @@ export interface FerryServer {
   readonly predictionLog: PredictionLog | undefined;
   readonly drift: DriftMonitor;
   readonly jobs: JobsRuntime;
+  readonly rollout: RolloutManager;
+  readonly manager: ModelManager;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -35,11 +38,15 @@ export interface FerryServer {
   close(): Promise<void>;
 }
 
-export function createLogger(cfg: FerryConfig): Logger {
-  return pino({
-    level: cfg.log.level,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.apiKey', '*.password'], censor: '[redacted]' },
-  });
+/** Paths pino censors: credentials in request headers, and secret-bearing fields wherever they are logged. */
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]', 'headers.authorization', '*.headers.authorization',
+  '*.apiKey', '*.password', '*.secret', '*.sha256', 'auth.keys', '*.auth.keys',
+];
+
+export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStream): Logger {
+  const options = { level: cfg.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
 }
 
 /** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency and rates. */
@@ -103,7 +110,9 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
-  const app = await buildApp({ config, repository, service, metrics, drift, jobs }, { logger: opts.logger === false ? false : log });
+  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+  const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager }, { logger: opts.logger === false ? false : log });
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
@@ -112,7 +121,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, rollout, manager, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -127,6 +136,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       // Active jobs get their grace, then go back to the queue; this happens before the models unload.
       await jobs.close();
       await loaded.catch(() => undefined);
+      await rollout.close();
       alerts?.stop();
       drift.close();
       await service.dispose();

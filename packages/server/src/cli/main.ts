@@ -14,6 +14,8 @@ import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
 import { registerClientCommand } from '../web/client-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
+import { watchRepository } from '../rollout/index.js';
+import { registerKeysCommand } from '../auth/cli.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -46,18 +48,22 @@ function readData(data: string): unknown {
 }
 
 const program = new Command('ferry').version(SERVER_VERSION).description('Ferry: serve ONNX models to web apps');
+registerKeysCommand(program);
 
 common(program.command('serve').description('start the server with the model repository'))
   .option('-p, --port <port>', 'port (default 8080)')
   .option('-H, --host <host>', 'address to bind (default 0.0.0.0)')
   .option('--no-workers', 'API-only node: accept jobs, run none (workers are `ferry worker` processes)')
-  .action(async (o: Omit<CommonOpts, 'workers'> & { workers?: string | boolean }) => {
+  .option('-w, --watch', 'load, reload and unload model versions as the repository folder changes')
+  .action(async (o: Omit<CommonOpts, 'workers'> & { workers?: string | boolean; watch?: boolean }) => {
     // commander's --no-workers sets `workers: false`, sharing the name with --workers <n>.
     const noJobWorkers = o.workers === false;
     const cfg = configFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
     const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }) });
+    const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
     const stop = async (signal: string) => {
       server.log.info({ signal }, 'shutting down');
+      await watcher?.close();
       const timer = setTimeout(() => process.exit(1), cfg.server.shutdownGraceMs).unref();
       await server.close();
       clearTimeout(timer);

@@ -5,6 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { TObject, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigSchema, type FerryConfig } from './schema.js';
+import { ApiKeyError, parseApiKeysEnv } from '../auth/keys.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -108,6 +109,13 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
   // The conventional names of the scale-out services, below their FERRY_* forms.
   if (env.REDIS_URL !== undefined && env.FERRY_REDIS_URL === undefined) setPath(merged, ['redis', 'url'], env.REDIS_URL);
   if (env.DATABASE_URL !== undefined && env.FERRY_STORE_URL === undefined) setPath(merged, ['store', 'url'], env.DATABASE_URL);
+  // Keys from the environment are hashed here: the clear text never reaches the config object.
+  if (env.FERRY_API_KEYS) {
+    let keys;
+    try { keys = parseApiKeysEnv(env.FERRY_API_KEYS); } catch (e) { if (e instanceof ApiKeyError) throw new ConfigError(e.message); throw e; }
+    const auth = (merged.auth ?? {}) as Json;
+    setPath(merged, ['auth', 'keys'], [...(Array.isArray(auth.keys) ? auth.keys : []), ...keys]);
+  }
   for (const [dotted, value] of Object.entries(sources.overrides ?? {})) {
     if (value === undefined) continue;
     const leaf = leaves.find((l) => l.path.join('.') === dotted);

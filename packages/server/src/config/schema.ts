@@ -7,6 +7,7 @@ import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-s
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
 import { WebConfigSchema } from '../web/config-schema.js';
 import { JobsConfigSchema } from '../jobs/config-schema.js';
+import { AuthConfigSchema } from '../auth/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -81,6 +82,8 @@ export const ConfigSchema = Type.Object({
   web: WebConfigSchema,
   /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
   jobs: JobsConfigSchema,
+  /** API keys and scopes, rate limits, CORS (docs/security.md). */
+  auth: AuthConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

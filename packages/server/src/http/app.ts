@@ -11,6 +11,9 @@ import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
 import { registerWebRoutes } from '../web/index.js';
 import { registerJobRoutes } from '../jobs/routes.js';
+import { registerAdminRoutes } from './routes-admin.js';
+import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
+import { addRolloutPaths } from '../rollout/openapi-paths.js';
 import { buildOpenApi } from './openapi.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
@@ -39,12 +42,17 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) =>
       sendProblem(req, reply, asFerryError(err, deps.config.server.bodyLimitBytes)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // The client address behind a load balancer (per-address rate limits): docs/security.md.
+    // Trust the nearest `trustProxyHops` proxies (what proxy-addr does with a number); 0: the TCP peer.
+    trustProxy: (_address: string, hop: number) => hop < deps.config.auth.trustProxyHops,
   };
   const app: FastifyInstance = opts.logger
     ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
     : Fastify({ ...common, logger: false });
 
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
+  // Before any route: every route, including those registered later, passes the scope table.
+  await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url, onRefused: authRefusalCounter(deps.metrics.registry) });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -58,6 +66,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   });
 
   const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
+  addRolloutPaths(document as Record<string, unknown>, deps.config.auth.keys.length > 0);
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', async () => document);
@@ -80,6 +89,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
   if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances });
+  await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
 
   await registerWebRoutes(app, deps);
   app.all('/v1/*', async (req) => {

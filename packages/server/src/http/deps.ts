@@ -5,6 +5,7 @@ import type { Repository, ModelVersion } from '../repository/index.js';
 import type { ModelService } from '../runtime/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
 import type { JobsRuntime } from '../jobs/index.js';
+import type { ModelManager, RolloutManager } from '../rollout/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -14,6 +15,10 @@ export interface ServerDeps {
   readonly drift: DriftMonitor;
   /** Asynchronous jobs (absent in apps built without them, e.g. some tests). */
   readonly jobs?: JobsRuntime;
+  /** Canary routing, deprecation and shadow comparison (rollout/). */
+  readonly rollout: RolloutManager;
+  /** Hot load / unload / reload of model versions (rollout/). */
+  readonly manager: ModelManager;
 }
 
 declare module 'fastify' {

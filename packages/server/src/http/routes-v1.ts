@@ -6,6 +6,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { ModelEntry, ModelVersion } from '../repository/index.js';
 import { columnsToInstances } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
+import { modelVisible } from '../auth/index.js';
 
 interface ModelParams { model: string; version?: string }
 
@@ -89,7 +90,8 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     return v;
   };
 
-  app.get('/v1/models', async () => ({ models: deps.repository.models().map((m) => modelSummary(deps, m)) }));
+  // A key limited to some models lists only those (auth/: `models` of the key).
+  app.get('/v1/models', async (req) => ({ models: deps.repository.models().filter((m) => modelVisible(req, m.name)).map((m) => modelSummary(deps, m)) }));
 
   app.get<{ Params: ModelParams }>('/v1/models/:model', async (req) => {
     const v = resolve(req);
@@ -100,7 +102,10 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
   app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', async (req) => describeVersion(deps, resolve(req)));
 
   const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
-    const v = resolve(req);
+    // Canary routing and deprecation headers (or 410 after sunset) come from the rollout policy.
+    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    req.ferryModel = v;
+    const t0 = performance.now();
     // An image model also takes the picture itself as the body (Content-Type: image/*).
     const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
     const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
@@ -109,6 +114,7 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     reply.header('ferry-model-version', r.version.version);
     if (r.cache) reply.header('ferry-cache', r.cache);
     if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
+    deps.rollout.shadow(r, instances, base, performance.now() - t0);
     return { model: r.version.name, version: r.version.version, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) };
   };
   const metricsRoute = { config: { metricsRoute: 'v1_predict' } };

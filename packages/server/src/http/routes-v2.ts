@@ -9,6 +9,7 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { ModelVersion } from '../repository/index.js';
 import type { LoadedVersion } from '../runtime/index.js';
 import type { ServerDeps } from './deps.js';
+import { modelVisible } from '../auth/index.js';
 import { requestTimeout } from './routes-v1.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from './float16.js';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from './v2-binary.js';
@@ -215,15 +216,19 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
 
   // Binary requests: the JSON header and tensor bytes arrive as one octet stream.
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index'] }));
+  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.post('/v2/repository/index', async () => deps.repository.allVersions().map((v) => ({
-    name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
-  })));
+  app.post('/v2/repository/index', async (req) => [
+    ...deps.repository.allVersions().filter((v) => modelVisible(req, v.name)).map((v) => ({
+      name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
+    })),
+    // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
+    ...deps.repository.diskModels().filter((n) => !deps.repository.get(n) && modelVisible(req, n)).map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
+  ]);
 
   const metadata = async (req: FastifyRequest<{ Params: P }>) => {
     const v = resolve(req);
@@ -248,7 +253,9 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
   app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
-    const v = resolve(req);
+    // Canary routing and deprecation apply to v2 inference as to v1 (shadow copies are v1 only).
+    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    req.ferryModel = v;
     const binaryRequest = Buffer.isBuffer(req.body);
     let body: unknown = req.body;
     let rest: Buffer = Buffer.alloc(0);

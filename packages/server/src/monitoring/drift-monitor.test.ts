@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededRandom } from '@ferry/core';
 import { startTestServer } from '../testing/test-server.js';
+// Drift is an admin endpoint (off without keys): these tests run with the all-scopes test key.
+import { adminHeaders, withTestAdminKey } from '../auth/testing.js';
 import { tinyClassifier, type ClassifierInstance } from '../testing/fixture-models.js';
 
 const cls = tinyClassifier();
@@ -25,21 +27,21 @@ const model = { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl
 
 async function send(t: Awaited<ReturnType<typeof startTestServer>>, rows: ClassifierInstance[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 50) {
-    const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: rows.slice(i, i + 50) } });
+    const r = await t.server.app.inject({ headers: adminHeaders, method: 'POST', url: '/v1/models/cls/predict', payload: { instances: rows.slice(i, i + 50) } });
     assert.equal(r.statusCode, 200, r.body);
   }
 }
 
 test('traffic like the reference shows no drift; shifted traffic flips the report and the gauges', async () => {
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], { 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], { ...withTestAdminKey(), 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
   try {
-    const empty = await t.server.app.inject({ url: '/v1/models/cls/drift?window=1h' });
+    const empty = await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=1h' });
     assert.equal(empty.statusCode, 200, empty.body);
     assert.equal(empty.json().status, 'insufficient-data');
     assert.match(empty.json().detail, /monitoring\.driftMinSamples/);
 
     await send(t, sample(2, 200));
-    const calm = (await t.server.app.inject({ url: '/v1/models/cls/drift?window=1h' })).json();
+    const calm = (await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=1h' })).json();
     assert.equal(calm.status, 'ok');
     assert.equal(calm.current.rows, 200);
     assert.equal(calm.reference.rows, 400);
@@ -49,20 +51,20 @@ test('traffic like the reference shows no drift; shifted traffic flips the repor
 
     // The window now holds the 200 calm predictions and 400 shifted ones.
     await send(t, sample(3, 400, true));
-    const shifted = (await t.server.app.inject({ url: '/v1/models/cls/versions/1.0.0/drift?window=1h' })).json();
+    const shifted = (await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/versions/1.0.0/drift?window=1h' })).json();
     const drifted = shifted.columns.filter((c: { drift: boolean }) => c.drift).map((c: { column: string }) => c.column).sort();
     assert.ok(drifted.includes('amount') && drifted.includes('color'), JSON.stringify(shifted.columns));
     assert.ok(!drifted.includes('items') && !drifted.includes('member'), 'unshifted features stay calm');
     assert.equal(shifted.dataset.datasetDrift, true);
 
-    const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
+    const metrics = (await t.server.app.inject({ headers: adminHeaders, url: '/metrics' })).body;
     assert.match(metrics, /ferry_dataset_drift\{model="cls",version="1\.0\.0"\} 1/);
     assert.match(metrics, /ferry_drift_detected\{model="cls",version="1\.0\.0",column="amount"\} 1/);
     assert.match(metrics, /ferry_drift_detected\{model="cls",version="1\.0\.0",column="items"\} 0/);
     assert.match(metrics, /ferry_drift_score\{model="cls",version="1\.0\.0",column="amount",test="ks"\} /);
     assert.match(metrics, /ferry_prediction_log_entries_total\{result="written"\} 600/);
 
-    const bad = await t.server.app.inject({ url: '/v1/models/cls/drift?window=forever' });
+    const bad = await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=forever' });
     assert.equal(bad.statusCode, 400);
     assert.match(bad.json().detail, /24h/);
   } finally {
@@ -72,10 +74,10 @@ test('traffic like the reference shows no drift; shifted traffic flips the repor
 
 test('per-column test and threshold overrides from ferry.yaml apply', async () => {
   const withOverrides = { ...model, manifest: { ...model.manifest, monitoring: { drift: { columns: { amount: { test: 'psi', threshold: 0.2 } }, datasetDriftShare: 0.2 } } } };
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: withOverrides }], { 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: withOverrides }], { ...withTestAdminKey(), 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
   try {
     await send(t, sample(5, 100, true));
-    const r = (await t.server.app.inject({ url: '/v1/models/cls/drift?window=1h' })).json();
+    const r = (await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=1h' })).json();
     const amount = r.columns.find((c: { column: string }) => c.column === 'amount');
     assert.equal(amount.test, 'psi');
     assert.equal(amount.threshold, 0.2);
@@ -86,9 +88,9 @@ test('per-column test and threshold overrides from ferry.yaml apply', async () =
 });
 
 test('a model without reference data says so', async () => {
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }]);
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], withTestAdminKey());
   try {
-    const r = await t.server.app.inject({ url: '/v1/models/cls/drift' });
+    const r = await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift' });
     assert.equal(r.statusCode, 400);
     assert.match(r.json().detail, /reference data/);
   } finally {
@@ -107,7 +109,7 @@ test('shifted traffic makes a drift alert reach the webhook exactly once, signed
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], {
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], { ...withTestAdminKey(),
     'monitoring.driftMinSamples': 50, 'monitoring.driftIntervalSeconds': 1, 'limits.maxInstances': 100,
     'alerts.webhookUrl': url, 'alerts.secret': 'hook-secret', 'alerts.intervalSeconds': 0.2, 'alerts.rules': [{ name: 'cls-drift', kind: 'drift' }],
   });
@@ -122,7 +124,7 @@ test('shifted traffic makes a drift alert reach the webhook exactly once, signed
     assert.equal(n.model, 'cls');
     assert.ok(n.value.includes('amount'));
     assert.ok(verifySignature(got[0]!.sig, got[0]!.body, 'hook-secret'));
-    assert.match((await t.server.app.inject({ url: '/metrics' })).body, /ferry_alerts_total\{rule="cls-drift",status="firing",result="delivered"\} 1/);
+    assert.match((await t.server.app.inject({ headers: adminHeaders, url: '/metrics' })).body, /ferry_alerts_total\{rule="cls-drift",status="firing",result="delivered"\} 1/);
   } finally {
     await t.close();
     await new Promise<void>((r) => hook.close(() => r()));

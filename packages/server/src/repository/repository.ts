@@ -8,6 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { contractDifferences, type Manifest } from '@ferry/core';
 import { FerryError } from '../errors.js';
 import { readManifest, ManifestError } from './manifest.js';
+import { parseAliases, EMPTY_POLICY, type RolloutPolicy } from '../rollout/policy.js';
 
 /** Model names: checked before any filesystem access, so no request can walk out of the repository. */
 export const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -29,7 +30,12 @@ export interface ModelEntry {
   /** Newest first. */
   readonly versions: readonly ModelVersion[];
   readonly aliases: Readonly<Record<string, string>>;
+  /** Canary weight, shadow and deprecations from aliases.yaml. */
+  readonly rollout: RolloutPolicy;
 }
+
+/** Versions: strict semantic versions, checked before any filesystem access. */
+export const VERSION_NAME = /^(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})\.(0|[1-9]\d{0,8})$/;
 
 export class RepositoryError extends Error {
   constructor(message: string) {
@@ -38,21 +44,11 @@ export class RepositoryError extends Error {
   }
 }
 
-function readAliases(file: string, versions: readonly ModelVersion[]): Record<string, string> {
-  if (!existsSync(file)) return {};
+function readAliases(file: string, versions: readonly ModelVersion[]): Pick<ModelEntry, 'aliases' | 'rollout'> {
+  if (!existsSync(file)) return { aliases: {}, rollout: EMPTY_POLICY };
   let data: unknown;
   try { data = parseYaml(readFileSync(file, 'utf8')); } catch (e) { throw new RepositoryError(`${file}: invalid YAML: ${(e as Error).message}`); }
-  if (data === null || data === undefined) return {};
-  if (typeof data !== 'object' || Array.isArray(data)) throw new RepositoryError(`${file}: must map alias names to versions`);
-  const out: Record<string, string> = {};
-  for (const [alias, target] of Object.entries(data as Record<string, unknown>)) {
-    if (!ALIAS_NAME.test(alias) || alias === 'latest') throw new RepositoryError(`${file}: /${alias}: invalid alias name (lower-case letters, digits and '-', not "latest")`);
-    const t = String(target);
-    const hit = versions.find((v) => v.version === t);
-    if (!hit) throw new RepositoryError(`${file}: /${alias}: version "${t}" does not exist (have ${versions.map((v) => v.version).join(', ')})`);
-    out[alias] = t;
-  }
-  return out;
+  return parseAliases(data, versions.map((v) => v.version), (where, message) => { throw new RepositoryError(`${file}: ${where || '/'}: ${message}`); });
 }
 
 /** Checks that versions sharing a major have the same contract; names both versions and the difference. */
@@ -109,7 +105,7 @@ export function loadModelEntry(root: string, name: string): ModelEntry {
   }
   if (versions.length === 0) throw new RepositoryError(`${dir}: no versions (expected ${dir}/<semver>/ferry.yaml)`);
   versions.sort((a, b) => semver.rcompare(a.version, b.version));
-  const entry: ModelEntry = { name, versions, aliases: readAliases(join(dir, 'aliases.yaml'), versions) };
+  const entry: ModelEntry = { name, versions, ...readAliases(join(dir, 'aliases.yaml'), versions) };
   checkCompatibility(entry);
   return entry;
 }
@@ -134,6 +130,31 @@ export class Repository {
     }
     for (const name of only) if (!entries.has(name)) throw new RepositoryError(`model "${name}" is not in ${root}`);
     return new Repository(root, new Map([...entries].sort(([a], [b]) => a.localeCompare(b))));
+  }
+
+  /** Model folders on disk now (names that pass the pattern; others are ignored as `load` would refuse them). */
+  diskModels(): string[] {
+    if (!existsSync(this.root)) return [];
+    return readdirSync(this.root, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.') && MODEL_NAME.test(d.name))
+      .map((d) => d.name).sort();
+  }
+
+  /** Reads one model from disk, fully checked (manifests, aliases, compatibility), without serving it. */
+  readModel(name: string): ModelEntry {
+    if (!MODEL_NAME.test(name)) throw new RepositoryError(`invalid model name "${name.slice(0, 64)}"`);
+    const dir = join(this.root, name);
+    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RepositoryError(`model "${name}" is not in ${this.root}`);
+    return loadModelEntry(this.root, name);
+  }
+
+  /** Replaces what is served for a model (undefined removes it). Callers keep sessions in step. */
+  setEntry(name: string, entry: ModelEntry | undefined): void {
+    if (entry) this.entries.set(name, entry);
+    else this.entries.delete(name);
+    const sorted = [...this.entries].sort(([a], [b]) => a.localeCompare(b));
+    this.entries.clear();
+    for (const [k, v] of sorted) this.entries.set(k, v);
   }
 
   models(): ModelEntry[] {

@@ -40,6 +40,15 @@ export class InlineSessions {
     }
   }
 
+  /** Frees one session once the runs in progress have finished. */
+  async unload(key: string): Promise<void> {
+    const session = this.sessions.get(key);
+    if (!session) return;
+    this.sessions.delete(key);
+    await Promise.allSettled([...this.running]);
+    await session.release();
+  }
+
   async dispose(): Promise<void> {
     await Promise.allSettled([...this.running]);
     for (const s of this.sessions.values()) await s.release();

@@ -2,7 +2,8 @@
 // predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
 // nothing else touches ONNX Runtime.
 import { performance } from 'node:perf_hooks';
-import { readFileSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
@@ -29,6 +30,15 @@ export type VersionState = 'loading' | 'ready' | 'failed';
 
 export interface LoadedVersion {
   readonly version: ModelVersion;
+  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
+  readonly sessionKey: string;
+  /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
+  users: number;
+  /**
+   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
+   * cached before a reload with new weights are never served after it (and replicas agree).
+   */
+  contentKey: string;
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   readonly validator: RequestValidator;
@@ -77,6 +87,16 @@ export function syntheticInstance(m: Manifest): Instance {
   return inst;
 }
 
+/** SHA-256 (first 16 hex digits) over files, streamed so a large model does not block the event loop. */
+async function digestFiles(paths: readonly string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of paths) {
+    for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 const ORT_TO_FERRY: Record<string, string> = { float: 'float32', double: 'float64' };
 
 export class ModelService {
@@ -98,52 +118,64 @@ export class ModelService {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };
     for (const v of repository.allVersions()) {
-      const m = v.manifest;
-      const labels = { model: v.name, version: v.version };
-      // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-      const encoder = compileEncoder(m.pipeline ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
-      const b = m.batching ?? {};
-      const batchOn = encoder.batchable && b.enabled !== false;
-      const batcher = new DynamicBatcher({
-        batchable: batchOn,
-        maxBatchSize: batchOn ? b.maxBatchSize ?? 1 : 1,
-        maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
-        preferredBatchSizes: b.preferredBatchSizes ?? [],
-        maxQueueDepth: b.maxQueueDepth ?? cfg.inference.defaultMaxQueueDepth,
-        ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
-        // Inline runs hold the main thread, so one at a time.
-        concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
-      }, (feeds) => (m.runtime?.placement === 'inline' ? this.inline.run(v.key, feeds) : this.pool.run(v.key, feeds)), (stats) => {
-        metrics.batchSize.observe(labels, stats.rows);
-        for (const q of stats.queueMs) metrics.queueDuration.observe(labels, q / 1000);
-        metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
-      });
-      const breakerCfg = m.fallback?.breaker ?? {};
-      const breaker = new CircuitBreaker(
-        breakerCfg.failures ?? cfg.inference.breakerFailures,
-        breakerCfg.coolDownMs ?? cfg.inference.breakerCoolDownMs,
-        (state: BreakerState) => {
-          metrics.breakerState.set(labels, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
-          log.warn({ model: v.key, breaker: state }, 'circuit breaker changed state');
-        },
-      );
-      this.versions.set(v.key, {
-        version: v,
-        encoder,
-        decoder: compileDecoder(m),
-        validator: compileRequestValidator(m, this.limits),
-        state: 'loading',
-        inputs: [],
-        outputs: [],
-        batcher,
-        breaker,
-      });
-      metrics.modelReady.set(labels, 0);
-      metrics.breakerState.set(labels, 0);
+      this.versions.set(v.key, this.prepare(v));
+      this.metrics.modelReady.set({ model: v.name, version: v.version }, 0);
+      this.metrics.breakerState.set({ model: v.name, version: v.version }, 0);
     }
     // Queue depth is read when Prometheus scrapes, not written on every request.
     metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
+  }
+
+  private generation = 0;
+
+  /** Builds the serving state of a version (batcher, breaker, validators); its sessions load later. */
+  private prepare(v: ModelVersion): LoadedVersion {
+    const workers = this.pool.size;
+    const sessionKey = `${v.key}#${++this.generation}`;
+    const m = v.manifest;
+    const labels = { model: v.name, version: v.version };
+    // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
+    const encoder = compileEncoder(m.pipeline ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
+    const b = m.batching ?? {};
+    const batchOn = encoder.batchable && b.enabled !== false;
+    const batcher = new DynamicBatcher({
+      batchable: batchOn,
+      maxBatchSize: batchOn ? b.maxBatchSize ?? 1 : 1,
+      maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
+      preferredBatchSizes: b.preferredBatchSizes ?? [],
+      maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
+      ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+      // Inline runs hold the main thread, so one at a time.
+      concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
+    }, (feeds) => (m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds)), (stats) => {
+      this.metrics.batchSize.observe(labels, stats.rows);
+      for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
+      this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+    });
+    const breakerCfg = m.fallback?.breaker ?? {};
+    const breaker = new CircuitBreaker(
+      breakerCfg.failures ?? this.cfg.inference.breakerFailures,
+      breakerCfg.coolDownMs ?? this.cfg.inference.breakerCoolDownMs,
+      (state: BreakerState) => {
+        this.metrics.breakerState.set(labels, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+        this.log.warn({ model: v.key, breaker: state }, 'circuit breaker changed state');
+      },
+    );
+    return {
+      version: v,
+      encoder,
+      decoder: compileDecoder(m),
+      validator: compileRequestValidator(m, this.limits),
+      state: 'loading',
+      inputs: [],
+      outputs: [],
+      batcher,
+      breaker,
+      sessionKey,
+      users: 0,
+      contentKey: v.key,
+    };
   }
 
   /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
@@ -155,13 +187,14 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
+      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
       if (m.pipeline) {
         await this.loadPipeline(lv);
         return;
       }
       const inline = m.runtime?.placement === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
-      const loaded = inline ? await this.inline.load(v.key, v.modelPath, options) : await this.pool.load(v.key, v.modelPath, options, m.batching?.instances ?? 1);
+      const loaded = inline ? await this.inline.load(lv.sessionKey, v.modelPath, options) : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
@@ -172,8 +205,8 @@ export class ModelService {
       const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
       for (let r = 0; r < runs; r++) {
         const times = inline
-          ? [(await this.inline.run(v.key, lv.encoder.encode(warmInstances))).inferMs]
-          : await this.pool.runOnEach(v.key, () => lv.encoder.encode(warmInstances));
+          ? [(await this.inline.run(lv.sessionKey, lv.encoder.encode(warmInstances))).inferMs]
+          : await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
       }
       this.markReady(lv, performance.now() - t0);
@@ -199,7 +232,7 @@ export class ModelService {
       labels,
       params: { ...(p.params ?? {}), ...(p.charset.blankIndex !== undefined && { blankIndex: p.charset.blankIndex }) },
     };
-    const loaded = await this.pool.load(v.key, spec.detector.path, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1, spec);
+    const loaded = await this.pool.load(lv.sessionKey, spec.detector.path, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1, spec);
     if (!loaded.inputs.some((i) => i.name === spec.detector.input)) throw new ManifestError(file, '/pipeline/detector/input', `the detector has inputs ${loaded.inputs.map((i) => i.name).join(', ')}`);
     if (!loaded.outputs.some((o) => o.name === spec.recognizer.output)) throw new ManifestError(file, '/pipeline/recognizer/output', `the recogniser has outputs ${loaded.outputs.map((o) => o.name).join(', ')}`);
     lv.inputs = loaded.inputs;
@@ -209,7 +242,7 @@ export class ModelService {
     // Warm both networks: a white strip with a dark bar is found by the detector and read by the recogniser.
     const t0 = performance.now();
     const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
-    for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(v.key, warmupImage());
+    for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(lv.sessionKey, warmupImage());
     this.markReady(lv, performance.now() - t0);
   }
 
@@ -275,12 +308,87 @@ export class ModelService {
 
   /** Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks. */
   predict(v: ModelVersion, instances: unknown, base = '/instances', opts: PredictOptions = {}): Promise<PredictResult> {
-    return this.predictor.predict(v, instances, base, opts);
+    return this.holding(v, () => this.predictor.predict(v, instances, base, opts));
   }
 
   /** Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. */
   runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: PredictOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
-    return this.predictor.runTensors(v, feeds, outputs, opts);
+    return this.holding(v, () => this.predictor.runTensors(v, feeds, outputs, opts));
+  }
+
+  /** Counts the request on the load it starts on, so a reload disposes that load only after it. */
+  private async holding<T>(v: ModelVersion, run: () => Promise<T>): Promise<T> {
+    const lv = this.versions.get(v.key);
+    if (lv) lv.users++;
+    try {
+      return await run();
+    } finally {
+      if (lv) lv.users--;
+    }
+  }
+
+  // ---- Hot load, reload and unload (the model manager in rollout/ drives these) ----
+
+  /**
+   * Loads and warms a version beside whatever serves now; nothing changes for traffic until
+   * `activate`. A failure disposes the half-loaded sessions and is thrown as `load-failed`.
+   */
+  async prepareLoad(v: ModelVersion): Promise<LoadedVersion> {
+    let lv: LoadedVersion;
+    try {
+      lv = this.prepare(v);
+    } catch (e) {
+      throw new FerryError('load-failed', { detail: `${v.key}: ${(e as Error).message}`, cause: e });
+    }
+    try {
+      await this.loadVersion(lv);
+      return lv;
+    } catch (e) {
+      await this.disposeLoad(lv);
+      throw new FerryError('load-failed', { detail: `${v.key}: ${(e as Error).message}`, cause: e });
+    }
+  }
+
+  /** Puts a warmed load into service (atomically for new requests); the load it replaces is retired. */
+  activate(lv: LoadedVersion): Promise<void> {
+    const old = this.versions.get(lv.version.key);
+    this.versions.set(lv.version.key, lv);
+    return old && old !== lv ? this.retire(old) : Promise.resolve();
+  }
+
+  /** Takes a version out of service; its sessions are disposed once its requests have finished. */
+  deactivate(key: string): Promise<void> {
+    const old = this.versions.get(key);
+    if (!old) return Promise.resolve();
+    this.versions.delete(key);
+    this.metrics.modelReady.remove({ model: old.version.name, version: old.version.version });
+    return this.retire(old);
+  }
+
+  /** Waits for the load's requests (held, queued, running) to finish, then frees its native sessions. */
+  private async retire(lv: LoadedVersion, graceMs = this.cfg.inference.defaultTimeoutMs + 5_000): Promise<void> {
+    const until = performance.now() + graceMs;
+    while ((lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) && performance.now() < until && !this.disposed) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.disposeLoad(lv);
+  }
+
+  private async disposeLoad(lv: LoadedVersion): Promise<void> {
+    lv.batcher.close();
+    if (this.disposed) return;
+    if (lv.version.manifest.runtime?.placement === 'inline') await this.inline.unload(lv.sessionKey);
+    else await this.pool.unload(lv.sessionKey);
+  }
+
+  /** Frees a prepared load that will not be activated (its model's change was refused). */
+  discard(lv: LoadedVersion): Promise<void> {
+    return this.disposeLoad(lv);
+  }
+
+  /** The load serving a key now (undefined when none). */
+  loaded(key: string): LoadedVersion | undefined {
+    return this.versions.get(key);
   }
 
   /** Encodes feature-form instances into the model's input tensors (v2 requests named by feature). */
@@ -302,7 +410,10 @@ export class ModelService {
     }));
   }
 
+  private disposed = false;
+
   async dispose(): Promise<void> {
+    this.disposed = true;
     for (const lv of this.versions.values()) lv.batcher.close();
     await this.inline.dispose();
     await this.pool.dispose();

@@ -147,7 +147,7 @@ export class Predictor {
       let timer: NodeJS.Timeout | undefined;
       const left = Math.max(1, deadline - performance.now());
       const r = await Promise.race([
-        this.pool.runPipeline(v.key, image),
+        this.pool.runPipeline(lv.sessionKey, image),
         new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new FerryError('timeout', { detail: `${v.key} did not answer within ${timeoutMs} ms` })), left); }),
       ]).finally(() => clearTimeout(timer));
       this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, r.inferMs / 1000);
@@ -156,9 +156,11 @@ export class Predictor {
     return { version: v, predictions };
   }
 
-  async predict(v: ModelVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
+  async predict(requested: ModelVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
     const t0 = performance.now();
-    const lv = this.usable(v);
+    const lv = this.usable(requested);
+    // After a hot reload the loaded version carries the new manifest; answer with that one.
+    const v = lv.version;
     if (lv.pipeline) return this.predictPipeline(lv, raw, base, opts);
     const instances = lv.validator.check(raw, base);
     const m = v.manifest;
@@ -166,7 +168,7 @@ export class Predictor {
     const keepForFallback = m.fallback?.policy === 'stale-cache';
     const cache = caching || keepForFallback ? this.cache : undefined;
     const ttlMs = (m.cache?.ttlSeconds ?? 300) * 1000;
-    const keys = cache ? cache.keysFor(v.key, m.inputs, instances) : undefined;
+    const keys = cache ? cache.keysFor(lv.contentKey, m.inputs, instances) : undefined;
     let lookup: Lookup | undefined;
     if (cache && caching) lookup = await cache.lookup(v.name, v.version, keys!, ttlMs);
     const predictions: Array<Prediction | undefined> = lookup ? [...lookup.fresh] : new Array(instances.length).fill(undefined);
