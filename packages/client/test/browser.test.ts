@@ -264,3 +264,30 @@ describe('the example web app flags spam as the user types, on the edge', { skip
     }
   });
 });
+
+describe('the dashboard asks for an API key when the server requires one', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
+  test('401 → key prompt → with the key the models list loads', async () => {
+    const logs: string[] = [];
+    const key = 'dashboardKey0123456789';
+    const { base, child } = await serve({ FERRY_MODELS_ONLY: 'spam', FERRY_API_KEYS: `dash=${key};scopes=predict+jobs+pipelines:read+admin` }, logs);
+    const profile = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
+    const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 1280, height: 700 } });
+    try {
+      assert.equal((await fetch(`${base}/v1/models`)).status, 401, 'the server does require a key');
+      const page = ctx.pages()[0] ?? await ctx.newPage();
+      page.setDefaultTimeout(WAIT);
+      await page.goto(`${base}/#/models`);
+      await page.getByTestId('api-key-prompt').waitFor();
+      assert.equal(await page.getByTestId('models-table').locator('tbody tr').count(), 0);
+      await page.screenshot({ path: join(shots, 'api-key-prompt.png') });
+      await page.getByLabel('API key').fill(key);
+      await page.getByTestId('api-key-prompt').getByRole('button', { name: 'Save' }).click();
+      await page.getByTestId('models-table').getByText('spam', { exact: true }).waitFor();
+      assert.equal(await page.evaluate(() => localStorage.getItem('ferry.apiKey')), key);
+    } finally {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+      await stop(child);
+    }
+  });
+});

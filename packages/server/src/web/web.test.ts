@@ -146,12 +146,19 @@ test('without a dashboard build the server starts and / says how to build it', a
 test('drift histograms: reference vs current shares per feature, binned as the drift tests bin them', async () => {
   // Reference: amounts around 20; live traffic: amounts around 80, and only blue.
   const ref = Array.from({ length: 200 }, (_, i) => JSON.stringify({ amount: 10 + (i % 21), items: i % 4, member: i % 2 === 0, color: ['red', 'green', 'blue'][i % 3] })).join('\n');
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl' }, files: { 'reference.jsonl': ref } } }], { 'web.timeseriesIntervalSeconds': 0 });
+  // Drift data describes live traffic: like the drift report it is an admin route (absent without keys).
+  const adminKey = 'adminKey0123456789abc';
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl' }, files: { 'reference.jsonl': ref } } }], {
+    'web.timeseriesIntervalSeconds': 0,
+    'auth.keys': [{ id: 'ops', sha256: createHash('sha256').update(adminKey).digest('hex'), scopes: ['admin', 'predict'] }],
+  });
+  const auth = { authorization: `Bearer ${adminKey}` };
   try {
     const instances = Array.from({ length: 40 }, (_, i) => ({ amount: 70 + (i % 21), items: i % 4, member: true, color: 'blue' }));
-    const p = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances } });
+    const p = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances }, headers: auth });
     assert.equal(p.statusCode, 200);
-    const r = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h' });
+    assert.equal((await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h' })).statusCode, 401);
+    const r = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h', headers: auth });
     assert.equal(r.statusCode, 200, r.body);
     const cols = r.json().columns as Array<{ column: string; labels: string[]; reference: number[]; current: number[]; nReference: number; nCurrent: number }>;
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
@@ -166,7 +173,7 @@ test('drift histograms: reference vs current shares per feature, binned as the d
     const color = cols.find((c) => c.column === 'color')!;
     assert.deepEqual(color.labels, ['red', 'green', 'blue']);
     assert.deepEqual(color.current, [0, 0, 1]);
-    const bad = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=forever' });
+    const bad = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=forever', headers: auth });
     assert.equal(bad.statusCode, 400);
     assert.equal(bad.json().code, 'invalid-request');
   } finally {
