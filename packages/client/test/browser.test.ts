@@ -164,7 +164,8 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
     await page.getByTestId('field-text').fill('');
     await page.getByTestId('field-text').pressSequentially('Thanks for the patch, I applied it to the kernel tree', { delay: 5 });
     await page.waitForSelector('[data-testid="live-result"][data-label="ham"]');
-    await page.getByTestId('field-text').pressSequentially(' WIN FREE CASH NOW!!! click http://example.com $$$ prize winner', { delay: 5 });
+    await page.getByTestId('field-text').fill('');
+    await page.getByTestId('field-text').pressSequentially('WIN a FREE iPhone now!!! Click http://example.com to claim your prize', { delay: 5 });
     await page.waitForSelector('[data-testid="live-result"][data-label="spam"]');
   });
 
