@@ -70,6 +70,9 @@ export const ERROR_CATALOGUE = {
   'version-retired': { status: 410, title: 'This model version is past its sunset date' },
   'version-in-use': { status: 409, title: 'The version is still referenced by the rollout' },
   'load-failed': { status: 422, title: 'The model version could not be loaded; the previous one keeps serving' },
+  'pipeline-not-found': { status: 404, title: 'No such batch pipeline' },
+  'pipeline-prediction-not-found': { status: 404, title: 'No stored prediction for that key' },
+  'pipeline-results-not-served': { status: 409, title: 'This pipeline writes its results to files, not to the store' },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

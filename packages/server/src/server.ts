@@ -16,6 +16,7 @@ import { AlertManager, type AlertObservation } from './monitoring/alerting.js';
 import { ObservationCollector } from './monitoring/observations.js';
 import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 import { ModelManager, RolloutManager } from './rollout/index.js';
+import { attachPipelines, validatePipelines, type AttachedPipelines } from './pipelines/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -30,6 +31,7 @@ export interface FerryServer {
   readonly jobs: JobsRuntime;
   readonly rollout: RolloutManager;
   readonly manager: ModelManager;
+  readonly pipelines: AttachedPipelines;
   readonly log: Logger;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
@@ -94,6 +96,7 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
 export async function createServer(config: FerryConfig, opts: { logger?: Logger | false; jobWorkers?: boolean } = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
   const repository = Repository.load(config.models.dir, config.models.only);
+  validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
   const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
@@ -118,10 +121,11 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
   // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false).
   if (opts.jobWorkers ?? config.jobs.workers) jobs.startWorkers();
+  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded });
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, rollout, manager, log, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, jobs, rollout, manager, pipelines, log, loaded,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
@@ -137,6 +141,7 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
       await jobs.close();
       await loaded.catch(() => undefined);
       await rollout.close();
+      await pipelines.close();
       alerts?.stop();
       drift.close();
       await service.dispose();

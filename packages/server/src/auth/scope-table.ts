@@ -48,6 +48,8 @@ export const ACCESS_TABLE: readonly AccessRule[] = [
   { family: 'jobs', pattern: /^\/v1\/jobs(\/.*)?$/, access: 'jobs' },
   // Batch pipeline results are read-only for apps; anything else on a pipeline (run, schedule) is management.
   { family: 'pipelines', methods: READ, pattern: /^\/v1\/pipelines(\/.*)?$/, access: 'pipelines:read' },
+  // The bulk read is a POST only because its key list is a body.
+  { family: 'pipelines', methods: ['POST'], pattern: /^\/v1\/pipelines\/[^/]+\/predictions:batchGet$/, access: 'pipelines:read' },
   { family: 'pipelines', pattern: /^\/v1\/pipelines(\/.*)?$/, access: 'admin' },
   // Listing, metadata and rollout status: any valid key (a key limited to models sees only those).
   { family: 'rollout-status', methods: READ, pattern: new RegExp(`^/v1/models/${M}/rollout$`), access: 'key', modelGroup: 1 },

@@ -16,6 +16,7 @@ import { registerClientCommand } from '../web/client-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
+import { registerBatchCommand } from '../pipelines/cli.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
@@ -174,6 +175,7 @@ program.command('drift')
   .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
 
 registerClientCommand(program);
+registerBatchCommand(program);
 
 // `ferry init model.onnx --version 1.2.0` reads naturally; commander reserves --version for itself.
 const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] === 'init' && i > 2 ? '--model-version' : a));

@@ -8,6 +8,7 @@ import { AlertsConfigSchema } from '../monitoring/alerting.js';
 import { WebConfigSchema } from '../web/config-schema.js';
 import { JobsConfigSchema } from '../jobs/config-schema.js';
 import { AuthConfigSchema } from '../auth/config-schema.js';
+import { PipelinesConfigSchema } from '../pipelines/config-schema.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({
@@ -84,6 +85,8 @@ export const ConfigSchema = Type.Object({
   jobs: JobsConfigSchema,
   /** API keys and scopes, rate limits, CORS (docs/security.md). */
   auth: AuthConfigSchema,
+  /** Batch pipelines by name: source, model, key, sink, schedule (see docs/pipelines.md). */
+  pipelines: PipelinesConfigSchema,
   log: Type.Object({
     level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
   }, { additionalProperties: false, default: {} }),

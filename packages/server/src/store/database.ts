@@ -39,6 +39,67 @@ export interface PredictionLogTable {
 export interface Database {
   prediction_log: PredictionLogTable;
   jobs: JobsTable;
+  pipeline_runs: PipelineRunsTable;
+  pipeline_run_shards: PipelineRunShardsTable;
+  pipeline_chunks: PipelineChunksTable;
+  pipeline_predictions: PipelinePredictionsTable;
+  pipeline_rejects: PipelineRejectsTable;
+}
+
+/** One run of a batch pipeline (all its shards). status: running | completed | failed. */
+export interface PipelineRunsTable {
+  run_id: string;
+  pipeline: string;
+  model: string;
+  version: string;
+  status: string;
+  shards: number;
+  chunk_rows: number;
+  /** cli | schedule | api. */
+  trigger: string;
+  started_at: EpochMsColumn;
+  finished_at: EpochMsColumn | null;
+  error: string | null;
+}
+
+/** One shard of a run; a run is completed when every shard is. status: running | completed | failed. */
+export interface PipelineRunShardsTable {
+  run_id: string;
+  shard: number;
+  status: string;
+  /** Chunks this shard owns, known once it has read its source to the end. */
+  total_chunks: number | null;
+  updated_at: EpochMsColumn;
+}
+
+/** A committed chunk: the checkpoint `--resume` continues from. Written in the same transaction as its results. */
+export interface PipelineChunksTable {
+  run_id: string;
+  chunk: number;
+  shard: number;
+  rows_scored: number;
+  rows_rejected: number;
+  committed_at: EpochMsColumn;
+}
+
+/** A scored row, unique by (pipeline, run_id, key). */
+export interface PipelinePredictionsTable {
+  pipeline: string;
+  run_id: string;
+  key: string;
+  output: JsonColumn;
+  scored_at: EpochMsColumn;
+}
+
+/** A row the pipeline could not score, with why. */
+export interface PipelineRejectsTable {
+  run_id: string;
+  /** 0-based row number in the source (its read order). */
+  row_number: number;
+  pipeline: string;
+  key: string | null;
+  reason: string;
+  row: JsonColumn;
 }
 
 /** One asynchronous job (see jobs/): its document, and the SQL queue's dispatch columns. */

@@ -9,8 +9,8 @@
 //   0002_jobs              job queue for the embedded (SQL-backed) queue: id, model, version, state,
 //                          payload JSON, result JSON, error, attempts, run_after, locked_by/locked_until,
 //                          webhook, created/updated ts; index (state, run_after)
-//   0003_pipeline_results  batch pipeline runs and their predictions: pipeline, run id, key, output JSON,
-//                          ts; unique (pipeline, key) for `/v1/pipelines/{name}/predictions/{key}`
+//   0003_pipeline_results  batch pipeline runs, shards, committed chunks (checkpoints), predictions keyed
+//                          (pipeline, run_id, key), rejects with reasons (see pipelines/)
 //   0004_drift_reports     drift test results per model version and window: feature, test, statistic,
 //                          p-value/score, drifted flag, window start/end, report JSON
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
@@ -103,6 +103,66 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
       async down(db: Kysely<any>) {
         await db.schema.dropTable('jobs').ifExists().execute();
+      },
+    },
+    '0003_pipeline_results': {
+      // Batch pipelines (pipelines/): a run, the chunks it committed (its checkpoints), its results
+      // keyed by (pipeline, run, key), and the rows it rejected with their reasons.
+      async up(db: Kysely<any>) {
+        await db.schema.createTable('pipeline_runs').ifNotExists()
+          .addColumn('run_id', 'text', (c) => c.primaryKey())
+          .addColumn('pipeline', 'text', (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('version', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('shards', 'integer', (c) => c.notNull())
+          .addColumn('chunk_rows', 'integer', (c) => c.notNull())
+          .addColumn('trigger', 'text', (c) => c.notNull())
+          .addColumn('started_at', t.epochMs, (c) => c.notNull())
+          .addColumn('finished_at', t.epochMs)
+          .addColumn('error', 'text')
+          .execute();
+        await db.schema.createIndex('pipeline_runs_pipeline_idx').ifNotExists()
+          .on('pipeline_runs').columns(['pipeline', 'started_at']).execute();
+        await db.schema.createTable('pipeline_run_shards').ifNotExists()
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('shard', 'integer', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('total_chunks', 'integer')
+          .addColumn('updated_at', t.epochMs, (c) => c.notNull())
+          .addPrimaryKeyConstraint('pipeline_run_shards_pk', ['run_id', 'shard'])
+          .execute();
+        await db.schema.createTable('pipeline_chunks').ifNotExists()
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('chunk', 'integer', (c) => c.notNull())
+          .addColumn('shard', 'integer', (c) => c.notNull())
+          .addColumn('rows_scored', 'integer', (c) => c.notNull())
+          .addColumn('rows_rejected', 'integer', (c) => c.notNull())
+          .addColumn('committed_at', t.epochMs, (c) => c.notNull())
+          .addPrimaryKeyConstraint('pipeline_chunks_pk', ['run_id', 'chunk'])
+          .execute();
+        await db.schema.createTable('pipeline_predictions').ifNotExists()
+          .addColumn('pipeline', 'text', (c) => c.notNull())
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('key', 'text', (c) => c.notNull())
+          .addColumn('output', t.json, (c) => c.notNull())
+          .addColumn('scored_at', t.epochMs, (c) => c.notNull())
+          .addPrimaryKeyConstraint('pipeline_predictions_pk', ['pipeline', 'run_id', 'key'])
+          .execute();
+        await db.schema.createTable('pipeline_rejects').ifNotExists()
+          .addColumn('run_id', 'text', (c) => c.notNull())
+          .addColumn('row_number', 'bigint', (c) => c.notNull())
+          .addColumn('pipeline', 'text', (c) => c.notNull())
+          .addColumn('key', 'text')
+          .addColumn('reason', 'text', (c) => c.notNull())
+          .addColumn('row', t.json, (c) => c.notNull())
+          .addPrimaryKeyConstraint('pipeline_rejects_pk', ['run_id', 'row_number'])
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        for (const table of ['pipeline_rejects', 'pipeline_predictions', 'pipeline_chunks', 'pipeline_run_shards', 'pipeline_runs']) {
+          await db.schema.dropTable(table).ifExists().execute();
+        }
       },
     },
   };

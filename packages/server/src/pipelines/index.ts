@@ -1,0 +1,38 @@
+// Batch prediction pipelines: score a dataset on a schedule or on demand (`ferry batch run`), store
+// the results, serve them as reads. See docs/pipelines.md.
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { FerryConfig } from '../config/index.js';
+import type { Repository } from '../repository/index.js';
+import type { WorkerPool } from '../runtime/index.js';
+import type { Store } from '../store/index.js';
+import { registerPipelineMetrics } from './metrics.js';
+import { registerPipelineRoutes } from './routes.js';
+import { RunStore } from './run-store.js';
+import { PipelineScheduler } from './scheduler.js';
+
+export { PipelinesConfigSchema, PipelineSchema, pipelinesOf, pipelineWithDefaults, type PipelineConfig, type PipelineInput, type PipelinesConfig } from './config-schema.js';
+export { validatePipelines } from './validate.js';
+export { runPipeline, newRunId, PipelineRunError, type RunOptions, type RunSummary, type RunProgress, type ShardSpec } from './runner.js';
+export { PipelineScheduler, type TriggerResult } from './scheduler.js';
+export { RunStore, type RunRecord, type RunSummaryRow } from './run-store.js';
+export { registerPipelineRoutes } from './routes.js';
+export { registerBatchCommand } from './cli.js';
+export { compileRowMapper, encodeKey } from './mapping.js';
+
+export interface AttachedPipelines {
+  readonly scheduler: PipelineScheduler;
+  close(): Promise<void>;
+}
+
+/**
+ * The server side of pipelines: read routes, metrics on the server's registry, and the embedded
+ * scheduler for pipelines with a `schedule`. Scheduled runs wait for `ready` (models warmed).
+ */
+export async function attachPipelines(app: FastifyInstance, deps: { config: FerryConfig; store: Store; pool: WorkerPool; repository: Repository; log: Logger; registry: Registry; ready: Promise<void> }): Promise<AttachedPipelines> {
+  const metrics = registerPipelineMetrics(deps.registry, Object.keys(deps.config.pipelines), new RunStore(deps.store));
+  const scheduler = new PipelineScheduler({ ...deps, metrics }).start();
+  await registerPipelineRoutes(app, { config: deps.config, store: deps.store, isRunning: (n) => scheduler.isRunning(n) });
+  return { scheduler, close: () => scheduler.close() };
+}
