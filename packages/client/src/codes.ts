@@ -32,6 +32,9 @@ export const ERROR_CODES = {
   'version-retired': { status: 410, retryable: false },
   'version-in-use': { status: 409, retryable: false },
   'load-failed': { status: 422, retryable: false },
+  'pipeline-not-found': { status: 404, retryable: false },
+  'pipeline-prediction-not-found': { status: 404, retryable: false },
+  'pipeline-results-not-served': { status: 409, retryable: false },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

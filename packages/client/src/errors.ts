@@ -102,6 +102,9 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'version-retired': GoneError,
   'version-in-use': ConflictError,
   'load-failed': ConflictError,
+  'pipeline-not-found': NotFoundError,
+  'pipeline-prediction-not-found': NotFoundError,
+  'pipeline-results-not-served': ConflictError,
 };
 
 /** For codes this client does not know yet (a newer server): the class of the status family. */
