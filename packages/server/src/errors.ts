@@ -62,6 +62,7 @@ export const ERROR_CATALOGUE = {
   'model-not-generative': { status: 400, title: 'The model is not a generative model' },
   'context-length-exceeded': { status: 400, title: 'The prompt and completion do not fit the model\'s context' },
   'stream-stalled': { status: 408, title: 'The client stopped reading a token stream' },
+  'edge-unsupported': { status: 409, title: 'This model version cannot run on the edge' },
   'internal': { status: 500, title: 'Internal server error', retryable: true },
   // Asynchronous jobs (jobs/).
   'job-not-found': { status: 404, title: 'No such job' },

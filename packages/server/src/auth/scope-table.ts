@@ -35,7 +35,7 @@ export const ACCESS_TABLE: readonly AccessRule[] = [
   { family: 'admin', pattern: /^\/v1\/admin(\/.*)?$/, access: 'admin' },
   { family: 'admin', pattern: /^\/v1\/config$/, access: 'admin' },
   { family: 'repository-load', pattern: new RegExp(`^/v2/repository/models/${M}/(load|unload)$`), access: 'admin', modelGroup: 1 },
-  { family: 'drift', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/drift$`), access: 'admin', modelGroup: 1 },
+  { family: 'drift', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/drift(/histograms)?$`), access: 'admin', modelGroup: 1 },
   // Inference.
   { family: 'v1-predict', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/predict$`), access: 'predict', modelGroup: 1 },
   { family: 'v2-infer', pattern: new RegExp(`^/v2/models/${M}(/versions/${V})?/infer$`), access: 'predict', modelGroup: 1 },

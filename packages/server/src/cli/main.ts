@@ -15,6 +15,7 @@ import { runDriftCli } from '../monitoring/drift/index.js';
 import { runChatCli } from '../generation/chat-cli.js';
 import { installSignalHandlers } from '../lifecycle/index.js';
 import { registerCapacityCommands, BenchError, CostError, PricesError, ProfileError } from '../capacity/index.js';
+import { registerClientCommand } from '../web/client-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
@@ -169,6 +170,7 @@ program.command('drift')
   .argument('[args...]')
   .action(async (args: string[]) => { process.exitCode = await runDriftCli(args); });
 
+registerClientCommand(program);
 registerBatchCommand(program);
 program.command('stream')
   .description('stream a WAV file to a streaming model and print speech segments: ferry stream silero-vad --wav FILE [--url URL] [--realtime] (see ferry stream --help)')

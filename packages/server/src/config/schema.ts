@@ -6,6 +6,7 @@ import { StoreConfigSchema } from '../store/config-schema.js';
 import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
 import { GenerationConfigSchema } from '../generation/config-schema.js';
+import { WebConfigSchema } from '../web/config-schema.js';
 import { JobsConfigSchema } from '../jobs/config-schema.js';
 import { AuthConfigSchema } from '../auth/config-schema.js';
 import { PipelinesConfigSchema } from '../pipelines/config-schema.js';
@@ -83,6 +84,8 @@ export const ConfigSchema = Type.Object({
   alerts: AlertsConfigSchema,
   /** Generative models at /openai/v1: decode workers, concurrency, stream backpressure. */
   generation: GenerationConfigSchema,
+  /** Dashboard at `/` and the monitoring time series behind its charts. */
+  web: WebConfigSchema,
   /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
   jobs: JobsConfigSchema,
   /** API keys and scopes, rate limits, CORS (docs/security.md). */

@@ -9,6 +9,7 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { registerV1Routes } from './routes-v1.js';
 import { registerV2Routes } from './routes-v2.js';
+import { registerWebRoutes } from '../web/index.js';
 import { registerJobRoutes } from '../jobs/routes.js';
 import { registerAdminRoutes } from './routes-admin.js';
 import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
@@ -96,7 +97,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
   await registerStreaming(app, deps);
 
-  app.get('/', async (_req, reply) => reply.redirect('/docs'));
+  await registerWebRoutes(app, deps);
   app.all('/v1/*', async (req) => {
     throw new FerryError('route-not-found', { detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json` });
   });

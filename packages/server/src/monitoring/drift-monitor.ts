@@ -121,6 +121,19 @@ export class DriftMonitor {
     return doc;
   }
 
+  /** The reference and current columns of a window, for charts beside the report (the dashboard's histograms). */
+  async samples(v: ModelVersion, windowSeconds = this.cfg.monitoring.driftWindowSeconds): Promise<{ numerical: string[]; categorical: string[]; reference: Column[]; current: Column[] }> {
+    const schema = schemaOf(v);
+    const fields = [...schema.numerical, ...schema.categorical];
+    const reference = v.manifest.reference === undefined ? [] : (await this.reference(v)).filter((c) => fields.includes(c.name));
+    if (!this.predictionLog) return { ...schema, reference, current: [] };
+    await this.predictionLog.flush();
+    const until = Date.now();
+    const rows = await this.predictionLog.query({ model: v.name, version: v.version, since: until - windowSeconds * 1000, until: until + 1, limit: 20_000 });
+    const records = rows.map((r) => ({ ...(r.input as Record<string, unknown>), [PREDICTION_COLUMN]: predictionValue(r.output) }));
+    return { ...schema, reference, current: columnsFromRecords(records, fields) };
+  }
+
   private export(v: ModelVersion, r: DriftReport): void {
     for (const c of r.columns) {
       if (!c.testable) continue;

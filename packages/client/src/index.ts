@@ -1,0 +1,9 @@
+// @ferry/client: the browser-safe entry (no Node-only imports; a test bundles it for the browser).
+export { createClient, FerryClient, ModelHandle, parseRetryAfter, splitModelRef } from './client.js';
+export type { ClientOptions, CallOptions, PredictOptions, RetryOptions, Fallback } from './client.js';
+export * from './errors.js';
+export { ERROR_CODES, isErrorCode, type ErrorCode } from './codes.js';
+export { parseSse, type SseEvent } from './sse.js';
+export { AudioSession, decodeWav, type AudioEvent, type AudioSessionOptions } from './audio.js';
+export type { ChatMessage, ChatRequest, TokenChunk } from './openai.js';
+export type * from './types.js';
