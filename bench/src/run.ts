@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // `npm run bench`: measures raw ONNX Runtime, a constant Fastify route, a minimal main-thread
 // server and Ferry in one run; prints the tables and writes the JSON (bench/results/latest.json).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { dirname } from 'node:path';
 import { parseOptions, USAGE } from './options.js';
 import { formatReport } from './report.js';
@@ -37,7 +39,15 @@ async function main(): Promise<number> {
     ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
     : undefined;
   const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) => process.stderr.write(`${line}\n`));
-  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation }, null, 2)}\n`);
+  // Batch pipelines (issue 7): 3M flights scored vs copied, and peak RSS 3M vs 300k rows, in its own
+  // processes (it measures their RSS). Full runs only: it takes minutes. FERRY_BENCH_PIPELINES=0 skips it.
+  let pipelines: unknown;
+  if (!opts.quick && opts.only.length === BENCH_MODELS.length && process.env.FERRY_BENCH_PIPELINES !== '0') {
+    const script = fileURLToPath(new URL('./pipelines.js', import.meta.url));
+    const r = spawnSync(process.execPath, [script, '--out', `${opts.out}.pipelines.json`], { stdio: ['ignore', 'ignore', 'inherit'] });
+    pipelines = r.status === 0 ? JSON.parse(readFileSync(`${opts.out}.pipelines.json`, 'utf8')) : { failed: `exit ${r.status}` };
+  }
+  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`);
   process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`);
   return 0;
 }
