@@ -35,6 +35,12 @@ export const ERROR_CODES = {
   'pipeline-not-found': { status: 404, retryable: false },
   'pipeline-prediction-not-found': { status: 404, retryable: false },
   'pipeline-results-not-served': { status: 409, retryable: false },
+  'not-streamable': { status: 400, retryable: false },
+  'invalid-audio': { status: 400, retryable: false },
+  'invalid-message': { status: 400, retryable: false },
+  'model-not-generative': { status: 400, retryable: false },
+  'context-length-exceeded': { status: 400, retryable: false },
+  'stream-stalled': { status: 408, retryable: false },
 } as const satisfies Record<string, { status: number; retryable: boolean }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -105,6 +105,13 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'pipeline-not-found': NotFoundError,
   'pipeline-prediction-not-found': NotFoundError,
   'pipeline-results-not-served': ConflictError,
+  'not-streamable': InvalidInputError,
+  'invalid-audio': InvalidInputError,
+  'invalid-message': InvalidInputError,
+  'model-not-generative': InvalidInputError,
+  'context-length-exceeded': InvalidInputError,
+  // The server ended a token stream this client stopped reading: the client's own doing, not retryable as is.
+  'stream-stalled': FerryApiError,
 };
 
 /** For codes this client does not know yet (a newer server): the class of the status family. */
