@@ -2,17 +2,10 @@
 // temperature restricted to the top-p nucleus, drawn with a seeded generator so that the same seed
 // and the same request give the same completion.
 
-/** mulberry32: small, fast, and the same sequence on every platform for a 32-bit seed. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '@ferry/core';
+
+// One seeded generator for the whole project (packages/core/src/random.ts).
+export { seededRandom };
 
 export interface SamplingParams {
   /** 0 = greedy. */
