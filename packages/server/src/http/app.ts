@@ -45,6 +45,10 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     frameworkErrors: (err: Error, req: FastifyRequest, reply: FastifyReply) =>
       sendProblem(req, reply, asFerryError(err, deps.config.server.bodyLimitBytes)),
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    // During a drain, a request that arrives on an open keep-alive connection is still served (the
+    // lifecycle sends `Connection: close` and readiness is already false); Fastify's default would
+    // answer it 503, which a proxy cannot retry for a POST.
+    return503OnClosing: false,
     // The client address behind a load balancer (per-address rate limits): docs/security.md.
     // Trust the nearest `trustProxyHops` proxies (what proxy-addr does with a number); 0: the TCP peer.
     trustProxy: (_address: string, hop: number) => hop < deps.config.auth.trustProxyHops,

@@ -28,7 +28,7 @@ const config = (over: Partial<AlertsConfig>): AlertsConfig => ({
   rules: [{ name: 'drift', kind: 'drift' }, { name: 'slow', kind: 'latency' }, { name: 'errors', kind: 'error-rate', threshold: 0.1 }],
   ...over,
 });
-const until = async (cond: () => boolean) => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10)); };
+const until = async (cond: () => boolean) => { for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10)); };
 
 test('one firing per episode and one resolved, signed; evaluate never waits for delivery', async () => {
   const r = await receiver();
