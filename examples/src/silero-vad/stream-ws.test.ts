@@ -8,12 +8,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { createServer, loadConfig, runStreamCli, type FerryServer } from '@ferry/server';
+import { createServer, decodeWav, loadConfig, runStreamCli, type FerryServer } from '@ferry/server';
 import { decodePcm16, frameSignal, resample } from '@ferry/core';
 import { NAME, SAMPLE_RATE, sileroVad, VERSION, WINDOW } from './build.js';
 import { openVadSession, ortVadRunner } from './ort-runner.js';
 import { speechProbabilities } from './stream.js';
-import { readWav } from './wav.js';
 
 const files = await sileroVad.build();
 const repo = mkdtempSync(join(tmpdir(), 'ferry-vad-ws-'));
@@ -72,8 +71,8 @@ const noEspeak = espeak.error || espeak.status !== 0 ? 'espeak-ng is not install
 
 /** espeak-ng's phrase at 16 kHz with its own leading and trailing silence cut by an energy threshold. */
 function phrase(text: string): Float32Array {
-  const wav = readWav(new Uint8Array(execFileSync('espeak-ng', ['-v', 'en', '-s', '160', '--stdout', text])));
-  const x = resample(decodePcm16(wav.data), wav.sampleRate, SAMPLE_RATE);
+  const wav = decodeWav(new Uint8Array(execFileSync('espeak-ng', ['-v', 'en', '-s', '160', '--stdout', text])));
+  const x = resample(wav.samples, wav.sampleRate, SAMPLE_RATE);
   const win = 160; // 10 ms
   const loud = (i: number) => Math.sqrt(x.subarray(i, i + win).reduce((a, v) => a + v * v, 0) / win) > 0.01;
   let s = 0;

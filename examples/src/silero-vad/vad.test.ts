@@ -9,7 +9,7 @@ import { decodePcm16, frameSignal, resample } from '@ferry/core';
 import { manifest, NAME, SAMPLE_RATE, sileroVad, STATE_DIMS, VERSION, WINDOW } from './build.js';
 import { openVadSession, ortVadRunner } from './ort-runner.js';
 import { speechProbabilities, type VadRunner } from './stream.js';
-import { readWav } from './wav.js';
+import { decodeWav } from '@ferry/server';
 
 const files = await sileroVad.build();
 const onnxPath = (() => {
@@ -127,9 +127,9 @@ test('speech synthesised by espeak-ng (22.05 kHz → 16 kHz) scores high, the si
   try {
     const wavFile = join(dir, 'speech.wav');
     execFileSync('espeak-ng', ['-v', 'en', '-w', wavFile, 'The quick brown fox jumps over the lazy dog. Ferry carries models into production.']);
-    const wav = readWav(new Uint8Array(readFileSync(wavFile)));
-    assert.deepEqual([wav.channels, wav.bitsPerSample], [1, 16]);
-    const speech = resample(decodePcm16(wav.data), wav.sampleRate, SAMPLE_RATE);
+    const wav = decodeWav(new Uint8Array(readFileSync(wavFile)));
+    assert.equal(wav.channels, 1);
+    const speech = resample(wav.samples, wav.sampleRate, SAMPLE_RATE);
     // One second of silence before and after.
     const audio = new Float32Array(speech.length + 2 * SAMPLE_RATE);
     audio.set(speech, SAMPLE_RATE);
