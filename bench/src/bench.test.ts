@@ -46,7 +46,12 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
     }
     for (const row of ferryRows('repeated')) {
       assert.equal(row.bodies, '100 cycled');
-      assert.ok((row.ferry?.cacheHitRatio ?? 0) > 0.5, `repeated bodies hit the cache: ${JSON.stringify(row.ferry)}`);
+      // Each of the 100 bodies misses once (plus at most one concurrent first per connection);
+      // every later request for it is a hit. Load-independent: a slow machine sends fewer requests,
+      // not a different split.
+      const f = row.ferry!;
+      assert.ok(f.cacheMisses <= 100 + row.connections, `repeated bodies miss at most once each: ${JSON.stringify(f)}`);
+      if (f.cacheHits + f.cacheMisses > 100 + row.connections) assert.ok(f.cacheHits > 0, `repeated bodies hit the cache: ${JSON.stringify(f)}`);
     }
     for (const row of ferryRows('main')) assert.equal(row.ferry?.cacheHits, 0, 'distinct bodies never hit the cache');
     assert.deepEqual(report.healthz, [], 'healthz under load needs mlp-bench');
