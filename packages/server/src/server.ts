@@ -121,10 +121,14 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
+  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+  const jobs = createJobsRuntime({
+    config, store, service, repository, metrics, log: log.child({ component: 'jobs' }),
+    // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
+    onCompleted: (v, input, predictions, fallback, runMs) => rollout.shadowJob(v, input.instances, input.base, predictions, fallback, runMs, service.limits.maxInstances),
+  });
   // Created before the app so routes that hold streams open (job events) can track them for the drain.
   const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
-  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
   const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle }, { logger: opts.logger === false ? false : log });
   installLifecycleHooks(app, lifecycle, metrics.registry);

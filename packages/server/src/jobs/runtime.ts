@@ -18,7 +18,7 @@ import { JobEventBus } from './events.js';
 import { JobStore, type JobRow } from './job-store.js';
 import { JobMetrics } from './metrics.js';
 import type { Consumer, QueueBackend } from './queue-backend.js';
-import { JobRunner, type JobInput } from './runner.js';
+import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from './config-schema.js';
@@ -31,6 +31,8 @@ export interface JobsDeps {
   repository: Repository;
   metrics: Metrics;
   log: Logger;
+  /** Called when a job completes, off its critical path: the rollout's shadow copy (docs/rollout.md). */
+  onCompleted?: JobCompletedHook;
 }
 
 export interface SubmitOptions {
@@ -184,7 +186,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
 
     startWorkers() {
       if (consumer || closed) return;
-      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick());
+      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), deps.onCompleted);
       consumer = backend.consume(workerId, cfg.concurrency, runner.run);
       log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
     },
