@@ -146,7 +146,9 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;
   const perKey = [...auth.keys, ...fileKeys].some((k) => k.rateLimitMax > 0);
-  if (keyMax > 0 || ipMax > 0 || perKey) {
+  // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
+  // up front so their limits apply (unlimited callers are on its allow list, as always).
+  if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
     const redis = opts.redisUrl && !auth.rateLimit.local
       ? new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, lazyConnect: false })
       : undefined;

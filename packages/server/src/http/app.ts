@@ -90,10 +90,12 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     return d;
   };
   const document = buildDocument();
-  let documentRevision = deps.repository.revision;
+  // Keys turned on or off by a reload change the security section too.
+  const revision = () => `${deps.repository.revision}:${ring.size > 0}`;
+  let documentRevision = revision();
   const currentDocument = (): Record<string, unknown> => {
-    if (deps.repository.revision !== documentRevision) {
-      documentRevision = deps.repository.revision;
+    if (revision() !== documentRevision) {
+      documentRevision = revision();
       const fresh = buildDocument();
       for (const k of Object.keys(document)) delete document[k];
       Object.assign(document, fresh);

@@ -32,6 +32,7 @@ export function allKeys(cfg: FerryConfig): ApiKeyConfig[] {
 
 export class ConfigReloader {
   private chain: Promise<unknown> = Promise.resolve();
+  private policies: ConfigPolicies | undefined;
 
   constructor(
     /** How the running config was read; undefined: keys and policies are fixed (tests, embedded use). */
@@ -64,7 +65,8 @@ export class ConfigReloader {
         // Going from keys to none would open every inference route to anyone: never by a reload.
         if (keys.length === 0 && this.ring.size > 0) throw new Error('the new key set is empty, which would open every route without a key; restart without keys to run open');
         this.ring.replace(keys);
-        this.repository.setConfigPolicies(configPolicies(cfg, this.file));
+        this.policies = configPolicies(cfg, this.file);
+        this.repository.setConfigPolicies(this.policies);
         this.log.info({ keys: this.ring.ids() }, 'configuration re-read: API keys and rollout blocks applied');
       } catch (e) {
         // Messages name files and JSON pointers, never a key or a digest.
@@ -73,6 +75,9 @@ export class ConfigReloader {
       }
     }
     const report = await this.manager.reloadRepository();
+    for (const name of Object.keys(this.policies?.byModel ?? {})) {
+      if (!this.repository.get(name)) report.warnings.push(`${this.policies!.file}: /models/rollout/${name}: no model "${name}" is served; the block is unused`);
+    }
     return { ...report, keys: this.ring.ids(), ...(configError !== undefined && { configError }) };
   }
 

@@ -198,7 +198,7 @@ describe('API key rotation on a running `ferry serve` (SIGHUP)', () => {
     const cfgFile = join(repo.dir, '..', `${repo.dir.split('/').pop()}.yaml`);
     await writeFile(keysFile, keysYaml(['a', SECRET_A]));
     await writeFile(cfgFile, stringify({ auth: { keysFile } }));
-    const server = spawn(process.execPath, [CLI, 'serve', '--models', repo.dir, '--config', cfgFile, '--port', '0', '--host', '127.0.0.1', '--workers', '1', '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:' } });
+    const server = spawn(process.execPath, [CLI, 'serve', '--models', repo.dir, '--config', cfgFile, '--port', '0', '--host', '127.0.0.1', '--workers', '1', '--log-level', 'trace'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:' } });
     let log = '';
     server.stdout.on('data', (d) => { log += String(d); });
     server.stderr.on('data', (d) => { log += String(d); });
