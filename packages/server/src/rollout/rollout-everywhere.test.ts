@@ -29,6 +29,7 @@ async function inBatches<T>(n: number, width: number, fn: (i: number) => Promise
   return out;
 }
 const CLIENTS = 2000;
+const instances_ = { instances: [{ x: [2, 1] }] };
 const WEIGHT = 20;
 /** Checks the share against the weight and each client's arm against the documented bucket function. */
 function checkSplit(model: string, arms: Array<{ client: string; canary: boolean }>): number {
@@ -106,6 +107,12 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     assert.equal(r.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
     assert.equal(r.headers.link, '</v1/models/d/versions/2.0.0>; rel="successor-version"');
     assert.equal((await submit('/v1/models/d/jobs', 'x')).headers.deprecation, undefined);
+    // The same headers on v1 predict answered as Server-Sent Events (a hijacked reply).
+    const sse = await t.server.app.inject({ method: 'POST', url: '/v1/models/d@1.1/predict', headers: { accept: 'text/event-stream' }, payload: instances_ });
+    assert.equal(sse.headers['content-type'], 'text/event-stream; charset=utf-8');
+    assert.equal(sse.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
+    assert.equal(sse.headers.link, '</v1/models/d/versions/2.0.0>; rel="successor-version"');
+    assert.match(sse.body, /event: done/);
     const before = (await t.server.app.inject({ url: '/v1/jobs?model=d&limit=1000' })).json().jobs.length;
     for (const url of ['/v1/models/d/versions/1.0.0/jobs', '/v1/models/d@1.0.0/jobs']) {
       const gone = await submit(url, 'x');
