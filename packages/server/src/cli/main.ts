@@ -19,6 +19,7 @@ import { registerClientCommand } from '../web/client-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
+import { ApiKeyError } from '../auth/keys.js';
 import { registerBatchCommand } from '../pipelines/cli.js';
 import { runStreamCli } from '../streaming/cli-stream.js';
 
@@ -204,7 +205,7 @@ const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] ==
 
 program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof FerryError) process.stderr.write(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
+  else if (e instanceof ConfigError || e instanceof ApiKeyError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
   else process.stderr.write(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(1);
 });

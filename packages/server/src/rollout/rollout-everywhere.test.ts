@@ -85,6 +85,12 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     }
   });
 
+  test('a bad Ferry-Client-Id is a 400 naming the header; nothing is queued', async () => {
+    const r = await submit('/v1/models/m/jobs', 'x'.repeat(300));
+    assert.equal(r.statusCode, 400);
+    assert.equal(problem(r).errors[0].pointer, '/headers/ferry-client-id');
+  });
+
   test('one client keeps its arm; a pinned job is never re-routed', async () => {
     for (const client of ['alice', 'bob', 'carol']) {
       const versions = new Set((await inBatches(8, 8, () => submit('/v1/models/m/jobs', client))).map((r) => r.json().version));
@@ -338,6 +344,17 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
     assert.equal(p.code, 'version-retired');
     assert.equal(p.error.code, 'version-retired');
     assert.equal(p.successor, '1.0.0');
+  });
+
+  test('hostile model references and client ids are 4xx problems, never 5xx', async () => {
+    for (const [model, code] of [['chat@nope', 'version-not-found'], ['chat@9', 'version-not-found'], ['../etc/passwd', 'model-not-found'], ['chat@1@2', 'version-not-found'], ['ghost', 'model-not-found']] as const) {
+      const r = await chat(model, 'x');
+      assert.equal(r.statusCode, 404, `${model}: ${r.body}`);
+      assert.equal(problem(r).code, code, model);
+    }
+    const r = await chat('chat', 'bad id with spaces');
+    assert.equal(r.statusCode, 400);
+    assert.equal(problem(r).errors[0].pointer, '/headers/ferry-client-id');
   });
 
   test('a key limited to other models is refused (403) on /openai/v1, whatever the form of `model`', async () => {
