@@ -142,6 +142,7 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     await waitFor(() => t.server.rollout.status('cj').shadow?.comparedInstances === 40, 'the shadow comparison');
     const s = t.server.rollout.status('cj').shadow!;
     assert.equal(s.sampledRequests, 1);
+    assert.deepEqual(s.sampledBySource, { predict: 0, infer: 0, jobs: 1 });
     assert.equal(s.errors, 0);
     close(s.labelAgreement!, (40 - xs.filter((x) => x > 0 && x <= 0.5).length) / 40, 1e-9);
     const diffs = xs.map((x) => Math.abs(softmaxYes(x, 0) - softmaxYes(x, 0.5)));
@@ -173,6 +174,7 @@ describe('v2 infer: shadow copies', () => {
     await waitFor(() => t.server.rollout.status('c').shadow?.comparedInstances === 40, 'the v2 shadow');
     const s = (await t.server.app.inject({ url: '/v1/models/c/rollout' })).json().shadow;
     assert.equal(s.sampledRequests, 5);
+    assert.deepEqual(s.sampledBySource, { predict: 0, infer: 5, jobs: 0 });
     assert.equal(s.errors, 0);
     close(s.labelAgreement, (40 - xs.filter((x) => x > 0 && x <= 0.5).length) / 40, 1e-9);
     const diffs = xs.map((x) => Math.abs(softmaxYes(x, 0) - softmaxYes(x, 0.5)));

@@ -9,7 +9,7 @@ import { FerryError } from '../errors.js';
 import { MODEL_NAME, type ModelVersion, type Repository } from '../repository/index.js';
 import type { ModelService, PredictResult } from '../runtime/index.js';
 import { deprecationOf } from './policy.js';
-import { ShadowStats, tensorRows, type InstanceComparison } from './shadow-stats.js';
+import { ShadowStats, tensorRows, type InstanceComparison, type ShadowSource } from './shadow-stats.js';
 import type { Prediction, TensorValue } from '@ferry/core';
 
 const CLIENT_ID = /^[\x21-\x7e]{1,200}$/;
@@ -114,9 +114,9 @@ export class RolloutManager {
    * once; the copy runs after the response is on its way and its outcome only feeds the comparison.
    * Used by v1 predict and by jobs when they complete.
    */
-  shadow(served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>, instances: unknown, base: string, servedMs: number): void {
+  shadow(served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>, instances: unknown, base: string, servedMs: number, source: ShadowSource = 'predict'): void {
     if (served.fallback) return;
-    this.copy(served.version, servedMs, async (sv) => {
+    this.copy(served.version, servedMs, source, async (sv) => {
       // noFallback: a shadow answers as itself or fails, and is kept out of the prediction log.
       const r = await this.service.predict(sv, instances, base, { noFallback: true });
       return (stats, shadowMs) => stats.record(served.predictions, r.predictions, servedMs, shadowMs);
@@ -130,7 +130,7 @@ export class RolloutManager {
   shadowJob(v: ModelVersion, instances: unknown[], base: string, predictions: Prediction[], fallback: boolean, runMs: number, maxInstances: number): void {
     if (fallback) return; // as for requests: an answer from a fallback is not compared
     const n = Math.min(instances.length, maxInstances);
-    this.shadow({ version: v, predictions: predictions.slice(0, n) }, instances.slice(0, n), base, runMs);
+    this.shadow({ version: v, predictions: predictions.slice(0, n) }, instances.slice(0, n), base, runMs, 'jobs');
   }
 
   /**
@@ -143,7 +143,7 @@ export class RolloutManager {
     // them beforehand, only for requests `sampleShadow` picked, and the sampling is not repeated.
     const post = served.manifest.postprocess as { kind?: string; output?: string } | undefined;
     const labelOutput = post?.kind === 'classification' ? post.output : undefined;
-    this.copy(served, servedMs, async (sv) => {
+    this.copy(served, servedMs, 'infer', async (sv) => {
       const r = await this.service.runTensors(sv, feeds, requested);
       return (stats, shadowMs) => stats.recordRows(tensorRows(outputs, r.outputs, labelOutput), servedMs, shadowMs);
     }, true);
@@ -156,7 +156,7 @@ export class RolloutManager {
     return policy.sample >= 1 || Math.random() < policy.sample;
   }
 
-  private copy(served: ModelVersion, servedMs: number, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>, sampled = false): void {
+  private copy(served: ModelVersion, servedMs: number, source: ShadowSource, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>, sampled = false): void {
     if (this.closed) return;
     const name = served.name;
     const policy = this.repository.get(name)?.rollout.shadow;
@@ -165,6 +165,7 @@ export class RolloutManager {
     const stats = this.statsFor(name, policy.version);
     const labels = { model: name, version: policy.version };
     stats.sampled++;
+    stats.bySource[source]++;
     if (this.pending >= this.maxPending) {
       stats.dropped++;
       this.shadowRequests.inc({ ...labels, result: 'dropped' });

@@ -85,8 +85,12 @@ export function tensorRows(served: Record<string, TensorValue>, shadow: Record<s
   return out;
 }
 
+/** Where sampled copies come from: v1 predict, v2 infer, completed jobs. */
+export type ShadowSource = 'predict' | 'infer' | 'jobs';
+
 export class ShadowStats {
   sampled = 0;
+  readonly bySource: Record<ShadowSource, number> = { predict: 0, infer: 0, jobs: 0 };
   compared = 0;
   labelled = 0;
   agreed = 0;
@@ -137,6 +141,7 @@ export class ShadowStats {
     return {
       version: this.version,
       sampledRequests: this.sampled,
+      sampledBySource: { ...this.bySource },
       comparedInstances: this.compared,
       errors: this.errors,
       dropped: this.dropped,
