@@ -136,6 +136,29 @@ describe('rollout blocks in ferry.config.yaml', () => {
   });
 });
 
+describe('rollout blocks under --watch', () => {
+  test('a changed config file is applied; a bad change is refused and the old policy keeps applying', async () => {
+    const block = (weight: unknown) => ({ models: { rollout: { m: { stable: '1.0.0', canary: { version: '1.1.0', weight } } } } });
+    const s = await startConfigured({ config: block(30) });
+    // The watcher `ferry serve --watch` installs (cli/main.ts), here over the test's config file.
+    const watcher = s.server.configReloader.watch(s.server.config, 100);
+    const weight = () => s.server.rollout.status('m').canary?.weight;
+    try {
+      await sleep(300); // chokidar's initial scan
+      await s.writeConfig(block(60));
+      await waitFor(async () => weight() === 60, 'weight 60 from the edited file');
+      await s.writeConfig(block('lots'));
+      await sleep(1500);
+      assert.equal(weight(), 60);
+      await s.writeConfig(block(5));
+      await waitFor(async () => weight() === 5, 'weight 5 after the bad edit was fixed');
+    } finally {
+      await watcher.close();
+      await s.close();
+    }
+  });
+});
+
 const SECRET_A = 'rotate-a-secret-0123456789abcdef';
 const SECRET_B = 'rotate-b-secret-0123456789abcdef';
 const keysYaml = (...entries: Array<[string, string]>) => stringify({ keys: entries.map(([id, secret]) => ({ id, sha256: hashKey(secret), scopes: ['predict'] })) });
