@@ -12,7 +12,7 @@ import { asFerryError } from '../http/problem.js';
 import type { GenerationConfig } from './config-schema.js';
 import { parseOpenAiRequest, type OpenAiRequest } from './request.js';
 import type { Generation, GenerationResult, GenerationService, GenerativeVersion } from './service.js';
-import { assertModelAllowed } from '../auth/index.js';
+import { assertModelAllowed, modelVisible } from '../auth/index.js';
 import type { RolloutManager } from '../rollout/index.js';
 
 export const OPENAI_PREFIX = '/openai/v1';
@@ -92,13 +92,15 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
     })));
 
     const modelObject = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'ferry' });
-    api.get('/models', async () => {
-      const versions = generation.versions();
+    // A key limited to some models lists and describes only those, as on /v1/models (docs/security.md).
+    api.get('/models', async (req) => {
+      const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
       // The bare name (its default version) and each exact `name@version` are all valid `model` values.
       const names = [...new Set(versions.map((gv) => gv.version.name))];
       return { object: 'list', data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))] };
     });
     api.get<{ Params: { model: string } }>('/models/:model', async (req) => {
+      assertModelAllowed(req, req.params.model);
       const gv = generation.resolve(req.params.model);
       return modelObject(req.params.model === gv.version.name ? gv.version.name : gv.version.key, 0);
     });

@@ -367,6 +367,11 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
       assert.equal(p.code, 'forbidden');
       assert.equal(p.required, 'model:chat');
     }
+    // Listing and describing: the limited key sees no generative model of others.
+    const list = await t.server.app.inject({ url: '/openai/v1/models', headers: { authorization: `Bearer ${LIMITED}` } });
+    assert.deepEqual(list.json().data, []);
+    assert.ok((await t.server.app.inject({ url: '/openai/v1/models', headers: auth })).json().data.some((m: { id: string }) => m.id === 'chat'));
+    assert.equal((await t.server.app.inject({ url: '/openai/v1/models/chat@1', headers: { authorization: `Bearer ${LIMITED}` } })).statusCode, 403);
     // The same key still reaches its own model (here not generative: refused for that reason, not for access).
     const own = await chat('lin', 'x', { authorization: `Bearer ${LIMITED}` });
     assert.equal(own.statusCode, 400);
