@@ -252,6 +252,14 @@ describe('WebSocket audio stream: canary and deprecation before the upgrade', ()
       for (let k = 0; k < 5; k++) seen.add((await handshake(`${base}/v1/models/vad/stream`, { 'ferry-client-id': client })).ready!.version);
       assert.equal(seen.size, 1, client);
     }
+    // Browsers cannot set headers on a WebSocket: ?clientId= picks the same arm.
+    const c = onCanary('vad');
+    assert.equal((await handshake(`${base}/v1/models/vad/stream?clientId=${c}`, {})).ready!.version, '4.3.0');
+    const stable = Array.from({ length: 100 }, (_, i) => `s${i}`).find((x) => canaryBucket('vad', x) >= WEIGHT * 100)!;
+    assert.equal((await handshake(`${base}/v1/models/vad/stream?clientId=${stable}`, {})).ready!.version, '4.2.0');
+    const badId = await handshake(`${base}/v1/models/vad/stream?clientId=${'x'.repeat(300)}`, {});
+    assert.equal(badId.status, 400);
+    assert.equal(JSON.parse(badId.body!).errors[0].pointer, '/query/clientId');
     const pinned = await handshake(`${base}/v1/models/vad/versions/4.2.0/stream`, { 'ferry-client-id': onCanary('vad') });
     assert.equal(pinned.ready!.version, '4.2.0');
     assert.equal(pinned.headers['ferry-rollout'], undefined);

@@ -54,16 +54,18 @@ export class RolloutManager {
    * model with a canary go to the canary for `weight`% of clients, chosen by a hash of the client
    * (Ferry-Client-Id, else the API key, else the address). Pinned requests are never re-routed.
    */
-  resolve(req: FastifyRequest, reply: FastifyReply, model: string, ref?: string): ModelVersion {
+  resolve(req: FastifyRequest, reply: FastifyReply, model: string, ref?: string, opts: { clientId?: string } = {}): ModelVersion {
     const pinned = ref !== undefined || model.includes('@');
     const entry = !pinned && MODEL_NAME.test(model) ? this.repository.get(model) : undefined;
     const canary = entry?.rollout.canary;
     let v: ModelVersion | undefined;
     if (entry && canary && canary.weight > 0) {
       const header = req.headers['ferry-client-id'];
-      const raw = Array.isArray(header) ? header[0] : header;
+      const fromHeader = Array.isArray(header) ? header[0] : header;
+      const raw = fromHeader ?? opts.clientId;
       if (raw !== undefined && !CLIENT_ID.test(raw)) {
-        throw new FerryError('invalid-request', { detail: 'Ferry-Client-Id must be 1 to 200 visible ASCII characters', extra: { errors: [{ pointer: '/headers/ferry-client-id', reason: 'invalid client id' }] } });
+        const pointer = fromHeader !== undefined ? '/headers/ferry-client-id' : '/query/clientId';
+        throw new FerryError('invalid-request', { detail: `${fromHeader !== undefined ? 'Ferry-Client-Id' : 'clientId'} must be 1 to 200 visible ASCII characters`, extra: { errors: [{ pointer, reason: 'invalid client id' }] } });
       }
       const client = raw ?? (req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`);
       const toCanary = canaryBucket(model, client) < canary.weight * 100;

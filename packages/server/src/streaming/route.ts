@@ -45,7 +45,7 @@ interface Opened {
 /** Headers the rollout sets that the 101 Switching Protocols answer repeats. */
 const ROLLOUT_HEADERS = ['ferry-model-version', 'ferry-rollout', 'deprecation', 'sunset', 'link'] as const;
 const VAD_KEYS = ['startThreshold', 'endThreshold', 'minSpeechMs', 'minSilenceMs', 'speechPadMs'] as const;
-const QUERY_KEYS = new Set(['format', 'sampleRate', 'probabilityIntervalMs', ...VAD_KEYS]);
+const QUERY_KEYS = new Set(['format', 'sampleRate', 'probabilityIntervalMs', 'clientId', ...VAD_KEYS]);
 
 /** Reads the session's options from the query string, naming each bad parameter. */
 function parseQuery(q: StreamQuery, spec: StreamSpec, minProbMs: number): Omit<Opened, 'version' | 'spec'> {
@@ -127,7 +127,9 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
     // Runs before the upgrade: errors here are ordinary HTTP problem responses.
     const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>, reply: FastifyReply) => {
       // Canary arm (unpinned), deprecation headers, 410 version-retired before the upgrade (docs/rollout.md).
-      const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+      // Browsers cannot set Ferry-Client-Id on a WebSocket: `?clientId=` stands in for it (not a secret).
+      const clientId = req.query?.clientId;
+      const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version, clientId !== undefined ? { clientId: String(clientId) } : {});
       req.ferryModel = v;
       reply.header('ferry-model-version', v.version);
       upgradeHeaders.set(req.raw, ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])));
