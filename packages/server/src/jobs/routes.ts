@@ -132,6 +132,7 @@ export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps
         ...(callbackUrl !== undefined && { callbackUrl }),
         ...(timeoutMs !== undefined && { timeoutMs }),
         ...(idempotencyKey !== undefined && { idempotencyKey }),
+        requested: `${req.params.model}${req.params.version !== undefined ? `/versions/${req.params.version}` : ''}`,
         requestId: req.id,
       });
       reply.header('location', `/v1/jobs/${row.id}`);

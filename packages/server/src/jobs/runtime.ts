@@ -39,6 +39,12 @@ export interface SubmitOptions {
   callbackUrl?: unknown;
   timeoutMs?: number;
   idempotencyKey?: string;
+  /**
+   * The model reference as the client sent it (`m`, `m@1`, `m/versions/1.0.0`), for the Idempotency-Key
+   * check: a retry of an unpinned submission whose canary arm moved since (the weight changed) is the
+   * same request and replays the job, instead of being refused as another one. Default: the version.
+   */
+  requested?: string;
   requestId?: string;
 }
 
@@ -141,7 +147,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const valid = await validate(v, instances, base);
       const input: JobInput = { instances: storable(valid), base };
       const requestHash = opts.idempotencyKey === undefined ? undefined
-        : createHash('sha256').update(JSON.stringify([v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
+        : createHash('sha256').update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
       const { row, created } = await store.insert({
         id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.attempts, now: Date.now(),
         ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),

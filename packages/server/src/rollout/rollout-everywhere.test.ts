@@ -131,6 +131,28 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     assert.equal((await t.server.app.inject({ url: '/v1/jobs?model=d&limit=1000' })).json().jobs.length, before);
   });
 
+  test('a retried submission with an Idempotency-Key replays its job even when the canary weight moved its client', async () => {
+    // A client on the stable arm at weight 20 that a weight of 60 moves to the canary.
+    const client = Array.from({ length: 500 }, (_, i) => `idem-${i}`).find((c) => canaryBucket('m', c) >= 2000 && canaryBucket('m', c) < 6000)!;
+    const send = () => t.server.app.inject({ method: 'POST', url: '/v1/models/m/jobs', headers: { 'ferry-client-id': client, 'idempotency-key': `k-${client}` }, payload: instances_ });
+    const first = await send();
+    assert.equal(first.json().version, '1.0.0');
+    await t.writeAliases('m', 'stable: 1.0.0\ncanary: { version: 1.1.0, weight: 60 }\n');
+    try {
+      assert.deepEqual((await t.server.manager.reloadRepository()).failed, []);
+      const fresh = await submit('/v1/models/m/jobs', client);
+      assert.equal(fresh.json().version, '1.1.0'); // the client's arm did move
+      const retry = await send();
+      assert.equal(retry.statusCode, 202, retry.body);
+      assert.equal(retry.headers['idempotent-replayed'], 'true');
+      assert.equal(retry.json().id, first.json().id);
+      assert.equal(retry.json().version, '1.0.0');
+    } finally {
+      await t.writeAliases('m', `stable: 1.0.0\ncanary: { version: 1.1.0, weight: ${WEIGHT} }\n`);
+      await t.server.manager.reloadRepository();
+    }
+  });
+
   test('a completed job is compared on the shadow, off its path: agreement and differences as the versions imply', async () => {
     const xs = Array.from({ length: 40 }, (_, i) => -1 + i * 0.05 + 0.025);
     const r = await submit('/v1/models/cj/jobs', 'x', xs.map((score) => ({ score })));
