@@ -6,12 +6,12 @@ import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { machineBusySeconds, processCpuSeconds } from './proc-stat.js';
 import { summarize, type LatencySummary } from './stats.js';
-import { bodyCount, bodyTemplates, jitter, modelInfo, modelInfoAt, requestBodies } from './workloads.js';
+import { bodyCount, bodyTemplates, inferBodies, jitter, modelInfo, modelInfoAt, requestBodies } from './workloads.js';
 
 export interface LoadSpec {
   url: string;
-  /** `predict` POSTs realistic bodies for `model`; `healthz` GETs /healthz. */
-  kind: 'predict' | 'healthz';
+  /** `predict` POSTs realistic bodies for `model`; `infer` the same rows to /v2/models/{model}/infer; `healthz` GETs /healthz. */
+  kind: 'predict' | 'infer' | 'healthz';
   /** The workload: bodies are made for this model version (the folder `modelDir`). */
   model?: string;
   modelDir?: string;
@@ -91,6 +91,10 @@ function buildRequests(spec: LoadSpec): AcRequest[] {
   if (spec.kind === 'healthz') return [{ method: 'GET', path: '/healthz' }];
   const info = spec.modelDir !== undefined ? modelInfoAt(spec.model!, spec.modelDir) : modelInfo(spec.model!);
   const headers = { 'content-type': 'application/json', ...spec.headers };
+  if (spec.kind === 'infer') {
+    const path = `/v2/models/${encodeURIComponent(spec.served ?? info.name)}/infer`;
+    return inferBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+  }
   const path = `/v1/models/${encodeURIComponent(spec.served ?? info.name)}/predict`;
   if (spec.repeatSet !== undefined || spec.unique === false) {
     return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));

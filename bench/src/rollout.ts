@@ -4,6 +4,8 @@
 //   keys        every request carries a bearer key that is hashed and checked
 //   reloads     the served version is hot-reloaded every 500 ms while the load runs (failed requests counted)
 //   shadow      every request is also copied to a shadow version (sample 1)
+//   v2 / v2+shadow  the same rows through /v2/models/tiny-lr/infer, without and with the shadow copy
+//                   (tensors copied for the shadow, outputs compared row by row): its own baseline
 // Prints a table and writes bench/results/rollout.json. Never asserts absolute times.
 import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -22,7 +24,9 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 
 interface Row { name: string; result: LoadResult; reloads?: number; reloadFailures?: number }
 
-async function measure(name: string, repoDir: string, opts: { keys: boolean; reloadEveryMs?: number }): Promise<Row> {
+interface Opts { keys: boolean; reloadEveryMs?: number; kind?: 'predict' | 'infer' }
+
+async function measure(name: string, repoDir: string, opts: Opts): Promise<Row> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const cfgFile = join(repoDir, '..', `${name}.config.yaml`);
@@ -31,7 +35,7 @@ async function measure(name: string, repoDir: string, opts: { keys: boolean; rel
   try {
     await waitReady(server, url, 60_000);
     const spec: LoadSpec = {
-      url, kind: 'predict', model: 'tiny-lr', modelDir: join(repoDir, 'tiny-lr', '1.0.0'), connections, warmupSeconds: 2, durationSeconds: seconds,
+      url, kind: opts.kind ?? 'predict', model: 'tiny-lr', modelDir: join(repoDir, 'tiny-lr', '1.0.0'), connections, warmupSeconds: 2, durationSeconds: seconds,
       ...(opts.keys && { headers: { authorization: `Bearer ${SECRET}` } }),
       ...(server.proc.pid !== undefined && { serverPid: server.proc.pid }),
     };
@@ -71,12 +75,16 @@ async function main(): Promise<void> {
 
     // The rows run interleaved, `rounds` times; each row keeps its best round (highest rps), so a
     // burst of load from other processes on a shared machine hits one round, not one row.
-    const plan: Array<[string, string, { keys: boolean; reloadEveryMs?: number }]> = [
+    const plan: Array<[string, string, Opts]> = [
       ['baseline', plain, { keys: false }],
       ['keys', plain, { keys: true }],
       ['keys+reloads', plain, { keys: true, reloadEveryMs: 500 }],
       ['shadow', shadowed, { keys: false }],
+      ['v2', plain, { keys: false, kind: 'infer' }],
+      ['v2+shadow', shadowed, { keys: false, kind: 'infer' }],
     ];
+    // v2 rows are compared with the v2 row (another route, another body), the others with the baseline.
+    const baseOf = (name: string) => (name.startsWith('v2') ? 'v2' : 'baseline');
     const best = new Map<string, Row>();
     for (let round = 0; round < rounds; round++) {
       for (const [name, dir, o] of plan) {
@@ -86,11 +94,10 @@ async function main(): Promise<void> {
       }
     }
     const rows = plan.map(([name]) => best.get(name)!);
-    const base = rows[0]!.result;
     const lines = [
       `tiny-lr, ${connections} connections, ${seconds} s each, 1 worker thread, best of ${rounds} interleaved rounds; ratios against the baseline row of this run; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
       'row            rps      p50 ms  p99 ms  rps×   p50×   p99×   non-2xx  errors  reloads',
-      ...rows.map((r) => [
+      ...rows.map((r) => ({ r, base: best.get(baseOf(r.name))!.result })).map(({ r, base }) => [
         r.name.padEnd(14), r.result.rps.toFixed(0).padStart(7), r.result.p50Ms.toFixed(2).padStart(7), r.result.p99Ms.toFixed(2).padStart(7),
         (r.result.rps / base.rps).toFixed(2).padStart(6), (r.result.p50Ms / base.p50Ms).toFixed(2).padStart(6), (r.result.p99Ms / base.p99Ms).toFixed(2).padStart(6),
         String(r.result.non2xx).padStart(8), String(r.result.errors).padStart(7), r.reloads !== undefined ? `${r.reloads} ok / ${r.reloadFailures} failed` : '',

@@ -93,6 +93,23 @@ export function instances(info: ModelInfo, count: number, seed = 42): Instance[]
   return info.manifest.reference?.endsWith('.jsonl') ? referenceRows(info, count) : syntheticRows(info.manifest, count, seed);
 }
 
+/**
+ * Distinct Open Inference Protocol bodies (one row each) for a model whose inputs are all float32
+ * tensors: each input as its own tensor of shape [1, ...].
+ */
+export function inferBodies(info: ModelInfo, count: number, seed = 42): string[] {
+  const inputs = info.manifest.inputs;
+  if (inputs.some((f) => f.type !== 'tensor' || f.dtype !== 'float32')) throw new Error(`${info.name}: v2 bodies are made for float32 tensor inputs only`);
+  return instances(info, count, seed).map((row) => JSON.stringify({
+    inputs: inputs.map((f) => {
+      const data = row[f.name] as unknown[];
+      const shape = [1];
+      for (let d: unknown = data; Array.isArray(d); d = d[0]) shape.push(d.length);
+      return { name: f.name, shape, datatype: 'FP32', data };
+    }),
+  }));
+}
+
 /** Distinct request bodies (`{"instances":[row]}`), one row each. */
 export function requestBodies(info: ModelInfo, count: number, seed = 42): string[] {
   return instances(info, count, seed).map((row) => JSON.stringify({ instances: [row] }));

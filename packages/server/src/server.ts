@@ -3,7 +3,7 @@
 // and readiness turns true only when every version has run a real inference.
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { workerCount, type FerryConfig } from './config/index.js';
+import { workerCount, type ConfigSources, type FerryConfig } from './config/index.js';
 import { buildApp } from './http/index.js';
 import { Metrics } from './monitoring/index.js';
 import { Repository } from './repository/index.js';
@@ -18,6 +18,8 @@ import { GenerationMetrics, GenerationService } from './generation/index.js';
 import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from './lifecycle/index.js';
 import { createJobsRuntime, type JobsRuntime } from './jobs/index.js';
 import { ModelManager, RolloutManager } from './rollout/index.js';
+import { ConfigReloader, configPolicies, type ConfigReloadReport } from './rollout/config-reload.js';
+import { resolve as resolvePath } from 'node:path';
 import { attachPipelines, validatePipelines, type AttachedPipelines } from './pipelines/index.js';
 
 export interface FerryServer {
@@ -38,6 +40,10 @@ export interface FerryServer {
   readonly log: Logger;
   /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
   readonly lifecycle: Lifecycle;
+  /** Re-reads API keys and rollout blocks (SIGHUP, config:reload, --watch); see rollout/config-reload.ts. */
+  readonly configReloader: ConfigReloader;
+  /** Re-reads keys and rollout blocks and reloads the repository; a refused config is in `configError`. */
+  reloadConfig(): Promise<ConfigReloadReport>;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
   /** Starts listening; returns the bound address (port 0 picks a free one). */
@@ -98,9 +104,20 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
   });
 }
 
-export async function createServer(config: FerryConfig, opts: { logger?: Logger | false; jobWorkers?: boolean } = {}): Promise<FerryServer> {
+export interface CreateServerOptions {
+  logger?: Logger | false;
+  jobWorkers?: boolean;
+  /**
+   * How `config` was read (file, env, overrides): SIGHUP and config:reload read them again for the API
+   * keys and rollout blocks. Without it those stay as they were at start.
+   */
+  configSources?: ConfigSources;
+}
+
+export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
-  const repository = Repository.load(config.models.dir, config.models.only);
+  const configFile = opts.configSources?.file === undefined ? undefined : resolvePath(opts.configSources.cwd ?? process.cwd(), opts.configSources.file);
+  const repository = Repository.load(config.models.dir, config.models.only, configPolicies(config, configFile));
   validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
   // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
@@ -121,12 +138,19 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const jobs = createJobsRuntime({ config, store, service, repository, metrics, log: log.child({ component: 'jobs' }) });
+  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+  const jobs = createJobsRuntime({
+    config, store, service, repository, metrics, log: log.child({ component: 'jobs' }),
+    // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
+    onCompleted: (v, input, predictions, fallback, runMs) => rollout.shadowJob(v, input.instances, input.base, predictions, fallback, runMs, service.limits.maxInstances),
+  });
   // Created before the app so routes that hold streams open (job events) can track them for the drain.
   const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
-  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
-  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle }, { logger: opts.logger === false ? false : log });
+  let reloader: ConfigReloader | undefined;
+  const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig }, { logger: opts.logger === false ? false : log });
+  reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }));
   installLifecycleHooks(app, lifecycle, metrics.registry);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
@@ -139,6 +163,8 @@ export async function createServer(config: FerryConfig, opts: { logger?: Logger 
   let closed = false;
   return {
     config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, lifecycle, loaded,
+    configReloader: reloader,
+    reloadConfig: () => reloader!.reload(),
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();

@@ -21,6 +21,11 @@ export type ApiKeyConfig = Static<typeof ApiKeySchema>;
 export const AuthConfigSchema = Type.Object({
   /** API keys; FERRY_API_KEYS adds more (hashed as they are read). None = inference open, admin off. */
   keys: Type.Array(ApiKeySchema, { default: [] }),
+  /**
+   * A YAML or JSON file of more key entries (`keys: [{id, sha256, scopes, models}]`), e.g. a mounted
+   * Kubernetes Secret. Re-read on SIGHUP, POST /v1/admin/config:reload and, under --watch, when it changes.
+   */
+  keysFile: Type.String({ default: '' }),
   rateLimit: Type.Object({
     /** Requests per window for an authenticated key; 0 = unlimited. */
     keyMax: Type.Integer({ minimum: 0, default: 0 }),

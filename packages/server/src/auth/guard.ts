@@ -8,6 +8,7 @@ import { Redis } from 'ioredis';
 import { FerryError } from '../errors.js';
 import type { AuthConfig } from './config-schema.js';
 import { KeyRing, type Principal } from './keys.js';
+import { readKeysFile } from './keys-file.js';
 import { accessFor, type AccessDecision } from './scope-table.js';
 
 declare module 'fastify' {
@@ -90,7 +91,9 @@ export function modelVisible(req: FastifyRequest, model: string): boolean {
 
 export async function registerAccessControl(app: FastifyInstance, opts: AccessControlOptions): Promise<KeyRing> {
   const { auth } = opts;
-  const ring = new KeyRing(auth.keys);
+  // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
+  const fileKeys = auth.keysFile ? readKeysFile(auth.keysFile) : [];
+  const ring = new KeyRing([...auth.keys, ...fileKeys]);
 
   if (auth.cors.origins.length) {
     const any = auth.cors.origins.includes('*');
@@ -142,8 +145,10 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
   });
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;
-  const perKey = auth.keys.some((k) => k.rateLimitMax > 0);
-  if (keyMax > 0 || ipMax > 0 || perKey) {
+  const perKey = [...auth.keys, ...fileKeys].some((k) => k.rateLimitMax > 0);
+  // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
+  // up front so their limits apply (unlimited callers are on its allow list, as always).
+  if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
     const redis = opts.redisUrl && !auth.rateLimit.local
       ? new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, lazyConnect: false })
       : undefined;

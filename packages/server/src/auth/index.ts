@@ -3,3 +3,4 @@ export { ApiKeyError, hashKey, newKey, parseApiKeysEnv, KeyRing, type Principal 
 export { ACCESS_TABLE, accessFor, normalisePath, type Access, type AccessRule, type AccessDecision } from './scope-table.js';
 export { registerAccessControl, authorize, assertModelAllowed, modelVisible, credentialsOf, WS_BEARER_PREFIX } from './guard.js';
 export { authRefusalCounter } from './metrics.js';
+export { readKeysFile } from './keys-file.js';

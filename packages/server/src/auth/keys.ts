@@ -70,15 +70,33 @@ export interface Principal {
 
 /** The configured keys, matched by digest. Every lookup compares against every key (no early exit). */
 export class KeyRing {
-  private readonly entries: Array<{ digest: Buffer; principal: Principal }>;
+  private entries: ReadonlyArray<{ digest: Buffer; principal: Principal }>;
 
   constructor(keys: readonly ApiKeyConfig[]) {
+    this.entries = KeyRing.build(keys);
+  }
+
+  private static build(keys: readonly ApiKeyConfig[]): Array<{ digest: Buffer; principal: Principal }> {
     const ids = new Set<string>();
-    this.entries = keys.map((k) => {
+    return keys.map((k) => {
       if (ids.has(k.id)) throw new ApiKeyError(`API key id "${k.id}" is configured twice`);
       ids.add(k.id);
       return { digest: Buffer.from(k.sha256, 'hex'), principal: { id: k.id, scopes: new Set(k.scopes), models: new Set(k.models), rateLimitMax: k.rateLimitMax } };
     });
+  }
+
+  /**
+   * Swaps the whole key set in one step (rotation without restart). Checked first: a bad set throws
+   * and the old keys stay. Requests already authenticated keep their principal; the next request
+   * of a removed key is refused.
+   */
+  replace(keys: readonly ApiKeyConfig[]): void {
+    this.entries = KeyRing.build(keys);
+  }
+
+  /** Key ids (never digests), for logs and reports. */
+  ids(): string[] {
+    return this.entries.map((e) => e.principal.id);
   }
 
   get size(): number {

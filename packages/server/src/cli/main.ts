@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // The `ferry` command line: serve, predict, models, init, config.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
-import { loadConfig, configLeaves, ConfigError, type FerryConfig } from '../config/index.js';
+import { loadConfig, configLeaves, ConfigError, type ConfigSources, type FerryConfig } from '../config/index.js';
 import { RepositoryError, ManifestError, Repository } from '../repository/index.js';
 import { createServer } from '../server.js';
 import { FerryError, toProblem } from '../errors.js';
@@ -19,14 +19,17 @@ import { registerClientCommand } from '../web/client-cli.js';
 import { runWorkerCli } from '../jobs/cli.js';
 import { watchRepository } from '../rollout/index.js';
 import { registerKeysCommand } from '../auth/cli.js';
+import { ApiKeyError } from '../auth/keys.js';
 import { registerBatchCommand } from '../pipelines/cli.js';
 import { runStreamCli } from '../streaming/cli-stream.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 
-function configFrom(o: CommonOpts): FerryConfig {
-  return loadConfig({
-    ...(o.config !== undefined && { file: o.config }),
+function sourcesFrom(o: CommonOpts): ConfigSources {
+  // The file loadConfig would pick by itself, named here so that a reload reads the same one.
+  const file = o.config ?? process.env.FERRY_CONFIG ?? (existsSync('ferry.config.yaml') ? 'ferry.config.yaml' : undefined);
+  return {
+    ...(file !== undefined && { file }),
     overrides: {
       'models.dir': o.models,
       'server.port': o.port,
@@ -34,7 +37,11 @@ function configFrom(o: CommonOpts): FerryConfig {
       'runtime.workers': o.workers,
       'log.level': o.logLevel,
     },
-  });
+  };
+}
+
+function configFrom(o: CommonOpts): FerryConfig {
+  return loadConfig(sourcesFrom(o));
 }
 
 const common = (c: Command): Command => c
@@ -63,11 +70,20 @@ common(program.command('serve').description('start the server with the model rep
   .action(async (o: Omit<CommonOpts, 'workers'> & { workers?: string | boolean; watch?: boolean }) => {
     // commander's --no-workers sets `workers: false`, sharing the name with --workers <n>.
     const noJobWorkers = o.workers === false;
-    const cfg = configFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
-    const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }) });
+    const sources = sourcesFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
+    const cfg = loadConfig(sources);
+    const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }), configSources: sources });
     const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
     if (watcher) server.lifecycle.onDrain('watch', () => watcher.close());
+    // --watch also follows ferry.config.yaml (rollout blocks, keys) and auth.keysFile.
+    const configWatcher = o.watch ? server.configReloader.watch(cfg) : undefined;
+    if (configWatcher) server.lifecycle.onDrain('config-watch', () => configWatcher.close());
     installSignalHandlers(server);
+    // SIGHUP: re-read API keys and rollout blocks (key rotation without a restart), then reload the repository.
+    process.on('SIGHUP', () => {
+      server.log.info('SIGHUP: re-reading the configuration');
+      server.reloadConfig().catch((err: unknown) => server.log.error({ err }, 'reload after SIGHUP failed'));
+    });
     const addr = await server.listen();
     server.log.info({ url: addr.url, models: server.repository.models().map((m) => m.name) }, 'listening; loading models');
     try {
@@ -189,7 +205,7 @@ const argv = process.argv.map((a, i) => (a === '--version' && process.argv[2] ==
 
 program.parseAsync(argv).catch((e: unknown) => {
   if (e instanceof FerryError) process.stderr.write(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  else if (e instanceof ConfigError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
+  else if (e instanceof ConfigError || e instanceof ApiKeyError || e instanceof RepositoryError || e instanceof ManifestError || e instanceof BenchError || e instanceof CostError || e instanceof PricesError || e instanceof ProfileError || e instanceof InvalidArgumentError) process.stderr.write(`ferry: ${e.message}\n`);
   else process.stderr.write(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
   process.exit(1);
 });

@@ -27,6 +27,12 @@ export const ConfigSchema = Type.Object({
     dir: Type.String({ default: 'models' }),
     /** Load only these models (all when empty). */
     only: Type.Array(Type.String(), { default: [] }),
+    /**
+     * Rollout policy per model, the same keys as models/<name>/aliases.yaml (stable, canary, shadow,
+     * deprecated, other aliases); checked against the model's versions when it loads. A model takes its
+     * policy from one place: both here and in its aliases.yaml refuses the start or reload (docs/rollout.md).
+     */
+    rollout: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }), Type.Unknown(), { default: {} }),
   }, { additionalProperties: false, default: {} }),
   runtime: Type.Object({
     /** Worker threads that hold ONNX Runtime sessions. 0 = one per core. */

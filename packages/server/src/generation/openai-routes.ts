@@ -12,6 +12,8 @@ import { asFerryError } from '../http/problem.js';
 import type { GenerationConfig } from './config-schema.js';
 import { parseOpenAiRequest, type OpenAiRequest } from './request.js';
 import type { Generation, GenerationResult, GenerationService, GenerativeVersion } from './service.js';
+import { assertModelAllowed, modelVisible } from '../auth/index.js';
+import type { RolloutManager } from '../rollout/index.js';
 
 export const OPENAI_PREFIX = '/openai/v1';
 
@@ -21,6 +23,8 @@ export interface OpenAiRouteDeps {
   bodyLimitBytes: number;
   /** Reported as `system_fingerprint`. */
   serverVersion: string;
+  /** Canary routing and deprecation of the `model` field (docs/rollout.md); without it, plain resolution. */
+  rollout?: RolloutManager;
 }
 
 /** `/messages/0/content` → `messages[0].content`, the way OpenAI names a parameter. */
@@ -88,13 +92,15 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
     })));
 
     const modelObject = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'ferry' });
-    api.get('/models', async () => {
-      const versions = generation.versions();
+    // A key limited to some models lists and describes only those, as on /v1/models (docs/security.md).
+    api.get('/models', async (req) => {
+      const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
       // The bare name (its default version) and each exact `name@version` are all valid `model` values.
       const names = [...new Set(versions.map((gv) => gv.version.name))];
       return { object: 'list', data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))] };
     });
     api.get<{ Params: { model: string } }>('/models/:model', async (req) => {
+      assertModelAllowed(req, req.params.model);
       const gv = generation.resolve(req.params.model);
       return modelObject(req.params.model === gv.version.name ? gv.version.name : gv.version.key, 0);
     });
@@ -102,7 +108,11 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
     const complete = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply) => {
       const startedAt = performance.now();
       const r = parseOpenAiRequest(req.body, kind, cfg);
-      const gv = generation.resolve(r.model);
+      // The model is in the body, so the scope table cannot see it: a key limited to other models stops here.
+      assertModelAllowed(req, r.model);
+      // `ham-chat` takes the client's canary arm; `ham-chat@1`, `@1.0.0` or `@alias` are pinned and never re-routed.
+      const gv = deps.rollout ? generation.forVersion(deps.rollout.resolve(req, reply, r.model)) : generation.resolve(r.model);
+      reply.header('ferry-model-version', gv.version.version);
       const promptIds = generation.encodePrompt(gv, r.prompt);
       const maxTokens = budget(gv, r, promptIds.length);
       const gen = generation.start(gv, promptIds, {
@@ -167,6 +177,9 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
       // Tokens are small writes that must leave at once: Nagle's algorithm would hold each one for the previous ACK.
       res.socket?.setNoDelay(true);
       res.writeHead(200, {
+        // Headers already set on the reply (Ferry-Model-Version, Ferry-Rollout, Deprecation, Sunset, Link, CORS):
+        // a hijacked reply does not write them itself.
+        ...(reply.getHeaders() as Record<string, string | string[] | number>),
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
         'x-accel-buffering': 'no',

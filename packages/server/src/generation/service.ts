@@ -171,7 +171,11 @@ export class GenerationService {
 
   /** Resolves a request's model reference (`name`, `name@1`, `name@stable`) to a loaded generative version. */
   resolve(model: string): GenerativeVersion {
-    const v = this.repository.resolve(model);
+    return this.forVersion(this.repository.resolve(model));
+  }
+
+  /** The loaded generative version of a resolved model version (after canary routing). */
+  forVersion(v: ModelVersion): GenerativeVersion {
     const gv = this.#versions.get(v.key);
     if (!gv) throw new FerryError('model-not-generative', { detail: `model "${v.key}" is not a generative model; call it at /v1/models/${v.name}/predict`, extra: { errors: [{ pointer: '/model', reason: 'not a generative model' }] } });
     if (!gv.layout) throw new FerryError('model-not-ready', { detail: `model ${v.key} is still loading` });

@@ -12,7 +12,7 @@ import { registerV2Routes } from './routes-v2.js';
 import { registerWebRoutes } from '../web/index.js';
 import { registerJobRoutes } from '../jobs/routes.js';
 import { registerAdminRoutes } from './routes-admin.js';
-import { registerAccessControl, authRefusalCounter } from '../auth/index.js';
+import { registerAccessControl, authRefusalCounter, type KeyRing } from '../auth/index.js';
 import { addRolloutPaths } from '../rollout/openapi-paths.js';
 import { registerStreaming } from '../streaming/index.js';
 import { buildOpenApi } from './openapi.js';
@@ -20,6 +20,12 @@ import { registerOpenAiRoutes, OPENAI_PREFIX } from '../generation/openai-routes
 import { openAiOpenApiPaths } from '../generation/openapi-paths.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    ferryKeyRing: KeyRing;
+  }
+}
 
 export interface AppOptions {
   logger: Logger | false;
@@ -59,7 +65,9 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
   // Before any route: every route, including those registered later, passes the scope table.
-  await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url, onRefused: authRefusalCounter(deps.metrics.registry) });
+  const ring = await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url, onRefused: authRefusalCounter(deps.metrics.registry) });
+  // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
+  app.decorate('ferryKeyRing', ring);
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -72,12 +80,31 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     deps.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  const document = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
-  addRolloutPaths(document as Record<string, unknown>, deps.config.auth.keys.length > 0);
-  if (deps.generation?.versions().length) Object.assign(document.paths as object, openAiOpenApiPaths(OPENAI_PREFIX));
+  // Derived from what is served: rebuilt when a version is loaded, reloaded or unloaded after start
+  // (admin API, repository:reload, --watch). The same object is refilled in place, so the static
+  // document handed to @fastify/swagger (/docs) follows too.
+  const buildDocument = (): Record<string, unknown> => {
+    const d = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
+    addRolloutPaths(d, ring.size > 0);
+    if (deps.generation?.versions().length) Object.assign(d.paths as object, openAiOpenApiPaths(OPENAI_PREFIX));
+    return d;
+  };
+  const document = buildDocument();
+  // Keys turned on or off by a reload change the security section too.
+  const revision = () => `${deps.repository.revision}:${ring.size > 0}`;
+  let documentRevision = revision();
+  const currentDocument = (): Record<string, unknown> => {
+    if (revision() !== documentRevision) {
+      documentRevision = revision();
+      const fresh = buildDocument();
+      for (const k of Object.keys(document)) delete document[k];
+      Object.assign(document, fresh);
+    }
+    return document;
+  };
   await app.register(swagger, { mode: 'static', specification: { document: document as never } });
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  app.get('/openapi.json', async () => document);
+  app.get('/openapi.json', async () => currentDocument());
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_req, reply) => {
@@ -96,8 +123,8 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
 
   await registerV1Routes(app, deps);
   await registerV2Routes(app, deps, SERVER_VERSION);
-  if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION });
-  if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances, ...(deps.lifecycle && { lifecycle: deps.lifecycle }) });
+  if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION, rollout: deps.rollout });
+  if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances, ...(deps.lifecycle && { lifecycle: deps.lifecycle }), rollout: deps.rollout });
   await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
   await registerStreaming(app, deps);
 

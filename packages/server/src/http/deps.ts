@@ -8,6 +8,7 @@ import type { GenerationService } from '../generation/service.js';
 import type { JobsRuntime } from '../jobs/index.js';
 import type { ModelManager, RolloutManager } from '../rollout/index.js';
 import type { Lifecycle } from '../lifecycle/index.js';
+import type { ConfigReloadReport } from '../rollout/config-reload.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -23,6 +24,8 @@ export interface ServerDeps {
   readonly rollout: RolloutManager;
   /** Hot load / unload / reload of model versions (rollout/). */
   readonly manager: ModelManager;
+  /** Re-reads API keys and rollout blocks, then reloads the repository (admin config:reload, repository:reload). */
+  readonly reloadConfig?: () => Promise<ConfigReloadReport>;
   /** Shutdown: long-lived streams register here to be closed with a reason on drain. */
   readonly lifecycle?: Lifecycle;
 }

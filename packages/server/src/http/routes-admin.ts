@@ -34,7 +34,12 @@ export async function registerAdminRoutes(app: FastifyInstance, deps: ServerDeps
     checkNames(model, m[1]!);
     return m[2] === 'load' ? manager.loadVersion(model, m[1]!) : manager.unloadVersion(model, m[1]!);
   });
-  app.post('/v1/admin/repository::reload', async () => manager.reloadRepository());
+  // Both re-read the configuration's API keys and rollout blocks first (when the server knows how it
+  // was configured), then bring the served models in line with the disk. A refused configuration is a
+  // 422 and changes nothing of the keys or policies in force.
+  const reload = async () => (deps.reloadConfig ? deps.reloadConfig() : manager.reloadRepository());
+  app.post('/v1/admin/repository::reload', reload);
+  app.post('/v1/admin/config::reload', reload);
   app.get('/v1/admin/repository', async () => ({ versions: manager.status() }));
   app.get('/v1/admin/config', async () => redactedConfig(deps.config));
 

@@ -206,6 +206,10 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
   if (offset !== rest.length) throw invalidInput([{ pointer: '/inputs', reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size` }]);
 }
 
+function cloneFeeds(feeds: Record<string, TensorValue>): Record<string, TensorValue> {
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: [...t.dims], data: t.data.slice() as TensorValue['data'] }]));
+}
+
 export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, serverVersion: string): Promise<void> {
   type P = { model: string; version?: string };
   const resolve = (req: FastifyRequest<{ Params: P }>): ModelVersion => {
@@ -253,8 +257,9 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
   app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
-    // Canary routing and deprecation apply to v2 inference as to v1 (shadow copies are v1 only).
+    // Canary routing, deprecation and shadow copies apply to v2 inference as to v1.
     const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    const t0 = performance.now();
     req.ferryModel = v;
     const binaryRequest = Buffer.isBuffer(req.body);
     let body: unknown = req.body;
@@ -271,8 +276,11 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     });
     const feeds = feedsFor(deps, v, lv, request);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+    // The feeds are transferred to a worker thread by the run: a sampled shadow copy needs its own.
+    const shadowFeeds = deps.rollout.sampleShadow(v) ? cloneFeeds(feeds) : undefined;
     const { outputs } = await deps.service.runTensors(v, feeds, requested, timeoutMs === undefined ? {} : { timeoutMs });
     reply.header('ferry-model-version', v.version);
+    if (shadowFeeds) deps.rollout.shadowTensors(v, shadowFeeds, outputs, requested, performance.now() - t0);
     const header = {
       model_name: v.name,
       model_version: v.version,

@@ -8,6 +8,7 @@ import type { ModelVersion, Repository } from '../repository/index.js';
 import type { JobRow } from './job-store.js';
 import type { JobsRuntime } from './runtime.js';
 import type { Lifecycle } from '../lifecycle/index.js';
+import type { RolloutManager } from '../rollout/index.js';
 import { isTerminal, JOB_STATES, type JobEvent, type JobState } from './types.js';
 
 interface ModelParams { model: string; version?: string }
@@ -66,7 +67,17 @@ async function readMultipart(req: FastifyRequest, v: ModelVersion, bodyLimitByte
   return { instances, fields };
 }
 
-export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: JobsRuntime; repository: Repository; bodyLimitBytes: number; maxInstances: number; lifecycle?: Lifecycle }): Promise<void> {
+export interface JobRouteDeps {
+  jobs: JobsRuntime;
+  repository: Repository;
+  bodyLimitBytes: number;
+  maxInstances: number;
+  lifecycle?: Lifecycle;
+  /** Canary routing and deprecation of the submitted version (docs/rollout.md); without it, plain resolution. */
+  rollout?: RolloutManager;
+}
+
+export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promise<void> {
   const { jobs, repository } = deps;
   // Encapsulated: the multipart parser applies to these routes only.
   await app.register(async (scope) => {
@@ -79,7 +90,9 @@ export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: Jobs
     };
 
     const submit = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
-      const v = repository.resolve(req.params.model, req.params.version);
+      // As for /predict: an unpinned job takes the client's canary arm, a deprecated version's 202 carries
+      // Deprecation/Sunset/Link, a retired one is a 410 now. The job records and later runs this exact version.
+      const v = deps.rollout ? deps.rollout.resolve(req, reply, req.params.model, req.params.version) : repository.resolve(req.params.model, req.params.version);
       req.ferryModel = v;
       const keyHeader = req.headers['idempotency-key'];
       const idempotencyKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
@@ -119,9 +132,11 @@ export async function registerJobRoutes(app: FastifyInstance, deps: { jobs: Jobs
         ...(callbackUrl !== undefined && { callbackUrl }),
         ...(timeoutMs !== undefined && { timeoutMs }),
         ...(idempotencyKey !== undefined && { idempotencyKey }),
+        requested: `${req.params.model}${req.params.version !== undefined ? `/versions/${req.params.version}` : ''}`,
         requestId: req.id,
       });
       reply.header('location', `/v1/jobs/${row.id}`);
+      reply.header('ferry-model-version', row.version);
       if (!created) reply.header('idempotent-replayed', 'true');
       return reply.code(202).send(jobs.store.toDocument(row));
     };

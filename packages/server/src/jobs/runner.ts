@@ -6,7 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import type { Repository } from '../repository/index.js';
+import type { ModelVersion, Repository } from '../repository/index.js';
+import type { Prediction } from '@ferry/core';
 import type { ModelService } from '../runtime/index.js';
 import type { JobsConfig } from './config-schema.js';
 import type { JobEventBus } from './events.js';
@@ -17,6 +18,12 @@ import type { JobError, JobState } from './types.js';
 
 /** What a job stores as its input: the instances as submitted (images as base64) and their pointer base. */
 export interface JobInput { instances: unknown[]; base: string }
+
+/**
+ * A completed job's version, input and predictions, for the rollout's shadow comparison. Called after
+ * the result is stored and published; must return at once (the copy runs later, never awaited).
+ */
+export type JobCompletedHook = (v: ModelVersion, input: JobInput, predictions: Prediction[], fallback: boolean, runMs: number) => void;
 
 /** The error a client sees in the job document; 5xx internals stay in the log. */
 export function jobError(e: unknown): { error: JobError; retryable: boolean } {
@@ -37,6 +44,7 @@ export class JobRunner {
     private readonly log: Logger,
     private readonly workerId: string,
     private readonly onFinished: (row: JobRow) => void,
+    private readonly onCompleted?: JobCompletedHook,
   ) {}
 
   private publish(row: JobRow | undefined): void {
@@ -62,10 +70,11 @@ export class JobRunner {
       return { kind: 'failed', reason: detail };
     }
     const input = this.store.input(row) as JobInput;
-    const predictions: unknown[] = [];
+    const predictions: Prediction[] = [];
     let fallback: unknown;
+    let v: ModelVersion | undefined;
     try {
-      const v = this.repository.resolve(row.model, row.version);
+      v = this.repository.resolve(row.model, row.version);
       // A pipeline (OCR) instance is a whole document: one per chunk, so progress moves per image.
       const size = v.manifest.pipeline ? 1 : this.cfg.chunkSize;
       const total = input.instances.length;
@@ -107,6 +116,13 @@ export class JobRunner {
     // Undefined: another run of this job (a worker wrongly presumed dead) recorded its result first.
     if (!done) this.metrics.count(row.model, 'duplicate_run');
     this.finished(done, t0);
+    if (done && v) {
+      try {
+        this.onCompleted?.(v, input, predictions, fallback !== undefined, performance.now() - t0);
+      } catch (err) {
+        this.log.warn({ err, job: row.id }, 'jobs: completion hook failed');
+      }
+    }
     return { kind: 'done' };
   };
 }

@@ -18,7 +18,7 @@ import { JobEventBus } from './events.js';
 import { JobStore, type JobRow } from './job-store.js';
 import { JobMetrics } from './metrics.js';
 import type { Consumer, QueueBackend } from './queue-backend.js';
-import { JobRunner, type JobInput } from './runner.js';
+import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from './config-schema.js';
@@ -31,12 +31,20 @@ export interface JobsDeps {
   repository: Repository;
   metrics: Metrics;
   log: Logger;
+  /** Called when a job completes, off its critical path: the rollout's shadow copy (docs/rollout.md). */
+  onCompleted?: JobCompletedHook;
 }
 
 export interface SubmitOptions {
   callbackUrl?: unknown;
   timeoutMs?: number;
   idempotencyKey?: string;
+  /**
+   * The model reference as the client sent it (`m`, `m@1`, `m/versions/1.0.0`), for the Idempotency-Key
+   * check: a retry of an unpinned submission whose canary arm moved since (the weight changed) is the
+   * same request and replays the job, instead of being refused as another one. Default: the version.
+   */
+  requested?: string;
   requestId?: string;
 }
 
@@ -139,7 +147,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const valid = await validate(v, instances, base);
       const input: JobInput = { instances: storable(valid), base };
       const requestHash = opts.idempotencyKey === undefined ? undefined
-        : createHash('sha256').update(JSON.stringify([v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
+        : createHash('sha256').update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
       const { row, created } = await store.insert({
         id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.attempts, now: Date.now(),
         ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
@@ -184,7 +192,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
 
     startWorkers() {
       if (consumer || closed) return;
-      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick());
+      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), deps.onCompleted);
       consumer = backend.consume(workerId, cfg.concurrency, runner.run);
       log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
     },

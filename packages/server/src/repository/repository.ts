@@ -44,7 +44,20 @@ export class RepositoryError extends Error {
   }
 }
 
-function readAliases(file: string, versions: readonly ModelVersion[]): Pick<ModelEntry, 'aliases' | 'rollout'> {
+/** Rollout blocks of `models.rollout` in ferry.config.yaml, by model, with the file they came from (for messages). */
+export interface ConfigPolicies {
+  readonly file: string;
+  readonly byModel: Readonly<Record<string, unknown>>;
+}
+
+function readAliases(file: string, versions: readonly ModelVersion[], fromConfig?: ConfigPolicies): Pick<ModelEntry, 'aliases' | 'rollout'> {
+  const name = versions[0]?.name ?? '';
+  if (fromConfig && Object.hasOwn(fromConfig.byModel, name)) {
+    // One source per model: two would leave the reader guessing which applies.
+    if (existsSync(file)) throw new RepositoryError(`model "${name}": rollout policy set in both ${file} and ${fromConfig.file} (/models/rollout/${name}); keep one of them`);
+    const where = `${fromConfig.file}: /models/rollout/${name}`;
+    return parseAliases(fromConfig.byModel[name], versions.map((v) => v.version), (pointer, message) => { throw new RepositoryError(`${where}${pointer}: ${message}`); });
+  }
   if (!existsSync(file)) return { aliases: {}, rollout: EMPTY_POLICY };
   let data: unknown;
   try { data = parseYaml(readFileSync(file, 'utf8')); } catch (e) { throw new RepositoryError(`${file}: invalid YAML: ${(e as Error).message}`); }
@@ -69,7 +82,7 @@ export function checkCompatibility(entry: ModelEntry): void {
   }
 }
 
-export function loadModelEntry(root: string, name: string): ModelEntry {
+export function loadModelEntry(root: string, name: string, fromConfig?: ConfigPolicies): ModelEntry {
   if (!MODEL_NAME.test(name)) throw new RepositoryError(`${join(root, name)}: invalid model name "${name}" (lower-case letters, digits, '.', '_' and '-')`);
   const dir = join(root, name);
   const versions: ModelVersion[] = [];
@@ -105,7 +118,7 @@ export function loadModelEntry(root: string, name: string): ModelEntry {
   }
   if (versions.length === 0) throw new RepositoryError(`${dir}: no versions (expected ${dir}/<semver>/ferry.yaml)`);
   versions.sort((a, b) => semver.rcompare(a.version, b.version));
-  const entry: ModelEntry = { name, versions, ...readAliases(join(dir, 'aliases.yaml'), versions) };
+  const entry: ModelEntry = { name, versions, ...readAliases(join(dir, 'aliases.yaml'), versions, fromConfig) };
   checkCompatibility(entry);
   return entry;
 }
@@ -114,22 +127,33 @@ export class Repository {
   readonly root: string;
   private readonly entries: Map<string, ModelEntry>;
 
-  private constructor(root: string, entries: Map<string, ModelEntry>) {
+  private configPolicies: ConfigPolicies | undefined;
+
+  private constructor(root: string, entries: Map<string, ModelEntry>, configPolicies?: ConfigPolicies) {
     this.root = root;
     this.entries = entries;
+    this.configPolicies = configPolicies;
   }
 
   /** Loads every model under `root` (or only those named). Throws on the first bad model. */
-  static load(root: string, only: readonly string[] = []): Repository {
+  static load(root: string, only: readonly string[] = [], configPolicies?: ConfigPolicies): Repository {
     if (!existsSync(root) || !statSync(root).isDirectory()) throw new RepositoryError(`model repository ${root} does not exist`);
     const entries = new Map<string, ModelEntry>();
     for (const d of readdirSync(root, { withFileTypes: true })) {
       if (!d.isDirectory() || d.name.startsWith('.')) continue;
       if (only.length && !only.includes(d.name)) continue;
-      entries.set(d.name, loadModelEntry(root, d.name));
+      entries.set(d.name, loadModelEntry(root, d.name, configPolicies));
     }
     for (const name of only) if (!entries.has(name)) throw new RepositoryError(`model "${name}" is not in ${root}`);
-    return new Repository(root, new Map([...entries].sort(([a], [b]) => a.localeCompare(b))));
+    for (const name of Object.keys(configPolicies?.byModel ?? {})) {
+      if (!entries.has(name) && only.length === 0) throw new RepositoryError(`${configPolicies!.file}: /models/rollout/${name}: no model "${name}" is served from ${root}`);
+    }
+    return new Repository(root, new Map([...entries].sort(([a], [b]) => a.localeCompare(b))), configPolicies);
+  }
+
+  /** The rollout blocks of ferry.config.yaml that the next read of a model applies (config reload). */
+  setConfigPolicies(p: ConfigPolicies | undefined): void {
+    this.configPolicies = p;
   }
 
   /** Model folders on disk now (names that pass the pattern; others are ignored as `load` would refuse them). */
@@ -145,11 +169,19 @@ export class Repository {
     if (!MODEL_NAME.test(name)) throw new RepositoryError(`invalid model name "${name.slice(0, 64)}"`);
     const dir = join(this.root, name);
     if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RepositoryError(`model "${name}" is not in ${this.root}`);
-    return loadModelEntry(this.root, name);
+    return loadModelEntry(this.root, name, this.configPolicies);
   }
+
+  /** Bumped by every change of what is served (documents derived from it, like /openapi.json, rebuild). */
+  get revision(): number {
+    return this.changes;
+  }
+
+  private changes = 0;
 
   /** Replaces what is served for a model (undefined removes it). Callers keep sessions in step. */
   setEntry(name: string, entry: ModelEntry | undefined): void {
+    this.changes++;
     if (entry) this.entries.set(name, entry);
     else this.entries.delete(name);
     const sorted = [...this.entries].sort(([a], [b]) => a.localeCompare(b));

@@ -22,7 +22,8 @@ export function addRolloutPaths(document: Doc, keysConfigured: boolean): void {
     post: { tags: ['admin'], summary, ...(parameters.length && { parameters }), responses: { 200: json('Change report: loaded, reloaded, unloaded, unchanged, failed, warnings'), 409: err('An alias points to the version'), 422: err('Refused; the served version keeps serving') } },
   });
   paths['/v1/admin/models/{model}/versions/{action}'] = admin('Load or unload a version: {version}:load or {version}:unload', [param('model', 'model name'), param('action', 'e.g. 1.2.0:load')]);
-  paths['/v1/admin/repository:reload'] = admin('Bring the served models in line with the repository folder');
+  paths['/v1/admin/repository:reload'] = admin('Re-read API keys and rollout blocks of the configuration (when the server knows its config file), then bring the served models in line with the repository folder');
+  paths['/v1/admin/config:reload'] = admin('The same as repository:reload (named for key rotation): API keys, rollout blocks, then the repository; 422 when the configuration is refused (the keys in force stay)');
   paths['/v2/repository/models/{model}/load'] = admin('Open Inference Protocol: load every version of a model', [param('model', 'model name')]);
   paths['/v2/repository/models/{model}/unload'] = admin('Open Inference Protocol: unload a model', [param('model', 'model name')]);
   components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (docs/security.md); scopes: predict, jobs, pipelines:read, admin' } };

@@ -9,7 +9,8 @@ import { FerryError } from '../errors.js';
 import { MODEL_NAME, type ModelVersion, type Repository } from '../repository/index.js';
 import type { ModelService, PredictResult } from '../runtime/index.js';
 import { deprecationOf } from './policy.js';
-import { ShadowStats } from './shadow-stats.js';
+import { ShadowStats, tensorRows, type InstanceComparison, type ShadowSource } from './shadow-stats.js';
+import type { Prediction, TensorValue } from '@ferry/core';
 
 const CLIENT_ID = /^[\x21-\x7e]{1,200}$/;
 
@@ -53,16 +54,18 @@ export class RolloutManager {
    * model with a canary go to the canary for `weight`% of clients, chosen by a hash of the client
    * (Ferry-Client-Id, else the API key, else the address). Pinned requests are never re-routed.
    */
-  resolve(req: FastifyRequest, reply: FastifyReply, model: string, ref?: string): ModelVersion {
+  resolve(req: FastifyRequest, reply: FastifyReply, model: string, ref?: string, opts: { clientId?: string } = {}): ModelVersion {
     const pinned = ref !== undefined || model.includes('@');
     const entry = !pinned && MODEL_NAME.test(model) ? this.repository.get(model) : undefined;
     const canary = entry?.rollout.canary;
     let v: ModelVersion | undefined;
     if (entry && canary && canary.weight > 0) {
       const header = req.headers['ferry-client-id'];
-      const raw = Array.isArray(header) ? header[0] : header;
+      const fromHeader = Array.isArray(header) ? header[0] : header;
+      const raw = fromHeader ?? opts.clientId;
       if (raw !== undefined && !CLIENT_ID.test(raw)) {
-        throw new FerryError('invalid-request', { detail: 'Ferry-Client-Id must be 1 to 200 visible ASCII characters', extra: { errors: [{ pointer: '/headers/ferry-client-id', reason: 'invalid client id' }] } });
+        const pointer = fromHeader !== undefined ? '/headers/ferry-client-id' : '/query/clientId';
+        throw new FerryError('invalid-request', { detail: `${fromHeader !== undefined ? 'Ferry-Client-Id' : 'clientId'} must be 1 to 200 visible ASCII characters`, extra: { errors: [{ pointer, reason: 'invalid client id' }] } });
       }
       const client = raw ?? (req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`);
       const toCanary = canaryBucket(model, client) < canary.weight * 100;
@@ -111,16 +114,60 @@ export class RolloutManager {
   /**
    * After an answer is ready: copies a sample of requests to the model's shadow version. Returns at
    * once; the copy runs after the response is on its way and its outcome only feeds the comparison.
+   * Used by v1 predict and by jobs when they complete.
    */
-  shadow(served: PredictResult, instances: unknown, base: string, servedMs: number): void {
-    if (this.closed || served.fallback) return;
-    const name = served.version.name;
+  shadow(served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>, instances: unknown, base: string, servedMs: number, source: ShadowSource = 'predict'): void {
+    if (served.fallback) return;
+    this.copy(served.version, servedMs, source, async (sv) => {
+      // noFallback: a shadow answers as itself or fails, and is kept out of the prediction log.
+      const r = await this.service.predict(sv, instances, base, { noFallback: true });
+      return (stats, shadowMs) => stats.record(served.predictions, r.predictions, servedMs, shadowMs);
+    });
+  }
+
+  /**
+   * A completed job: sampled like a request (one sample per job). Only its first `maxInstances`
+   * instances are copied, so a 100,000-row job costs the shadow one synchronous-sized batch.
+   */
+  shadowJob(v: ModelVersion, instances: unknown[], base: string, predictions: Prediction[], fallback: boolean, runMs: number, maxInstances: number): void {
+    if (fallback) return; // as for requests: an answer from a fallback is not compared
+    const n = Math.min(instances.length, maxInstances);
+    this.shadow({ version: v, predictions: predictions.slice(0, n) }, instances.slice(0, n), base, runMs, 'jobs');
+  }
+
+  /**
+   * v2 infer: the same sampled copy with the request's tensors. Outputs are compared row by row:
+   * the largest absolute difference over the shared outputs, and argmax agreement on the output a
+   * classification contract reads its labels from.
+   */
+  shadowTensors(served: ModelVersion, feeds: Record<string, TensorValue>, outputs: Record<string, TensorValue>, requested: string[] | undefined, servedMs: number): void {
+    // The served run moves its feeds to a worker thread (transferred, detached here): the route copies
+    // them beforehand, only for requests `sampleShadow` picked, and the sampling is not repeated.
+    const post = served.manifest.postprocess as { kind?: string; output?: string } | undefined;
+    const labelOutput = post?.kind === 'classification' ? post.output : undefined;
+    this.copy(served, servedMs, 'infer', async (sv) => {
+      const r = await this.service.runTensors(sv, feeds, requested);
+      return (stats, shadowMs) => stats.recordRows(tensorRows(outputs, r.outputs, labelOutput), servedMs, shadowMs);
+    }, true);
+  }
+
+  /** Whether this request of `served` is to be copied to a shadow (decided once, before it runs). */
+  sampleShadow(served: ModelVersion): boolean {
+    const policy = this.closed ? undefined : this.repository.get(served.name)?.rollout.shadow;
+    if (!policy || policy.version === served.version || policy.sample <= 0) return false;
+    return policy.sample >= 1 || Math.random() < policy.sample;
+  }
+
+  private copy(served: ModelVersion, servedMs: number, source: ShadowSource, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>, sampled = false): void {
+    if (this.closed) return;
+    const name = served.name;
     const policy = this.repository.get(name)?.rollout.shadow;
-    if (!policy || policy.version === served.version.version || policy.sample <= 0) return;
-    if (policy.sample < 1 && Math.random() >= policy.sample) return;
+    if (!policy || policy.version === served.version || policy.sample <= 0) return;
+    if (!sampled && policy.sample < 1 && Math.random() >= policy.sample) return;
     const stats = this.statsFor(name, policy.version);
     const labels = { model: name, version: policy.version };
     stats.sampled++;
+    stats.bySource[source]++;
     if (this.pending >= this.maxPending) {
       stats.dropped++;
       this.shadowRequests.inc({ ...labels, result: 'dropped' });
@@ -128,20 +175,19 @@ export class RolloutManager {
     }
     this.pending++;
     setImmediate(() => {
-      void this.runShadow(name, policy.version, served, instances, base, servedMs, stats).finally(() => { this.pending--; });
+      void this.runShadow(name, policy.version, servedMs, stats, run).finally(() => { this.pending--; });
     });
   }
 
-  private async runShadow(name: string, version: string, served: PredictResult, instances: unknown, base: string, servedMs: number, stats: ShadowStats): Promise<void> {
+  private async runShadow(name: string, version: string, servedMs: number, stats: ShadowStats, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>): Promise<void> {
     const labels = { model: name, version };
     const sv = this.repository.get(name)?.versions.find((x) => x.version === version);
     if (this.closed || !sv) return;
     const t0 = performance.now();
     try {
-      // noFallback: a shadow answers as itself or fails, and is kept out of the prediction log.
-      const r = await this.service.predict(sv, instances, base, { noFallback: true });
+      const record = await run(sv);
       const shadowMs = performance.now() - t0;
-      for (const o of stats.record(served.predictions, r.predictions, servedMs, shadowMs)) {
+      for (const o of record(stats, shadowMs)) {
         if (o.agree !== undefined) this.shadowAgreement.inc({ ...labels, agree: String(o.agree) });
         if (o.diff !== undefined && Number.isFinite(o.diff)) this.shadowDiff.observe(labels, o.diff);
       }

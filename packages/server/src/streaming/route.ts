@@ -3,7 +3,7 @@
 // model, no streaming mode, bad query) is an HTTP problem+json 4xx; what happens after it (session
 // limits, idle, slow reader, bad audio) is a close code and reason, which a browser can read.
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
 import { FerryError, invalidInput } from '../errors.js';
 import type { FieldIssue } from '@ferry/core';
@@ -42,8 +42,10 @@ interface Opened {
   vad: VadParams;
 }
 
+/** Headers the rollout sets that the 101 Switching Protocols answer repeats. */
+const ROLLOUT_HEADERS = ['ferry-model-version', 'ferry-rollout', 'deprecation', 'sunset', 'link'] as const;
 const VAD_KEYS = ['startThreshold', 'endThreshold', 'minSpeechMs', 'minSilenceMs', 'speechPadMs'] as const;
-const QUERY_KEYS = new Set(['format', 'sampleRate', 'probabilityIntervalMs', ...VAD_KEYS]);
+const QUERY_KEYS = new Set(['format', 'sampleRate', 'probabilityIntervalMs', 'clientId', ...VAD_KEYS]);
 
 /** Reads the session's options from the query string, naming each bad parameter. */
 function parseQuery(q: StreamQuery, spec: StreamSpec, minProbMs: number): Omit<Opened, 'version' | 'spec'> {
@@ -115,10 +117,22 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
       },
     });
     const opened = new WeakMap<FastifyRequest, Opened>();
+    // Rollout headers for the 101 answer: the upgrade is written by ws, not by the reply, so they are
+    // kept per raw request and added in ws's 'headers' event.
+    const upgradeHeaders = new WeakMap<object, string[]>();
+    scope.websocketServer.on('headers', (headers: string[], raw: object) => {
+      const extra = upgradeHeaders.get(raw);
+      if (extra) headers.push(...extra);
+    });
     // Runs before the upgrade: errors here are ordinary HTTP problem responses.
-    const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>) => {
-      const v = deps.repository.resolve(req.params.model, req.params.version);
+    const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>, reply: FastifyReply) => {
+      // Canary arm (unpinned), deprecation headers, 410 version-retired before the upgrade (docs/rollout.md).
+      // Browsers cannot set Ferry-Client-Id on a WebSocket: `?clientId=` stands in for it (not a secret).
+      const clientId = req.query?.clientId;
+      const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version, clientId !== undefined ? { clientId: String(clientId) } : {});
       req.ferryModel = v;
+      reply.header('ferry-model-version', v.version);
+      upgradeHeaders.set(req.raw, ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])));
       if (!specs.has(v.key)) specs.set(v.key, streamSpecOf(v, cfg));
       const spec = specs.get(v.key);
       if (!spec) throw new FerryError('not-streamable', { detail: `${v.key} declares no streaming mode (the \`streaming\` block of its ferry.yaml); use POST /v1/models/${v.name}/predict` });

@@ -30,6 +30,9 @@ export async function streamPredict(deps: ServerDeps, req: FastifyRequest, reply
   const raw = reply.raw;
   reply.hijack();
   raw.writeHead(200, {
+    // Set on the reply before (rollout: Ferry-Rollout, Deprecation, Sunset, Link; CORS): a hijacked
+    // reply does not write them itself.
+    ...(reply.getHeaders() as Record<string, string | string[] | number>),
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
     'x-accel-buffering': 'no',
