@@ -273,6 +273,16 @@ describe('CORS allow-list and upload bounds', () => {
     assert.equal(sneaky.statusCode, 401);
   });
 
+  test('the job event stream (hijacked SSE) carries the CORS headers too', async () => {
+    const submit = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/jobs', headers: { origin: 'https://app.example.com', ...headersFor('jobs') }, payload: instances });
+    assert.equal(submit.statusCode, 202, submit.body);
+    const events = await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${submit.json().id}/events`, headers: { origin: 'https://app.example.com', ...headersFor('jobs') } });
+    assert.equal(events.statusCode, 200);
+    assert.match(String(events.headers['content-type']), /text\/event-stream/);
+    assert.equal(events.headers['access-control-allow-origin'], 'https://app.example.com');
+    assert.match(events.body, /event: completed/);
+  });
+
   test('bodies are bounded and type-checked', async () => {
     const big = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'application/json' }, payload: JSON.stringify({ instances: Array.from({ length: 500 }, () => ({ x: [1, 2] })) }) });
     assert.equal(big.statusCode, 413);

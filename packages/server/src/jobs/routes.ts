@@ -185,7 +185,8 @@ export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps
       await get(id);
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
+      // Headers already set on the reply (CORS from the allow-list) go out with the hijacked stream.
+      res.writeHead(200, { ...(reply.getHeaders() as Record<string, string | string[] | number>), 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-request-id': req.id, 'x-accel-buffering': 'no' });
       let lastSeq = -1;
       let lastState: string | undefined;
       let ended = false;
