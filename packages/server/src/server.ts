@@ -150,7 +150,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   let reloader: ConfigReloader | undefined;
   const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
   const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig }, { logger: opts.logger === false ? false : log });
-  reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }));
+  reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }), config);
   installLifecycleHooks(app, lifecycle, metrics.registry);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.

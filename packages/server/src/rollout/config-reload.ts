@@ -30,6 +30,26 @@ export function allKeys(cfg: FerryConfig): ApiKeyConfig[] {
   return [...cfg.auth.keys, ...(cfg.auth.keysFile ? readKeysFile(cfg.auth.keysFile) : [])];
 }
 
+/** Settings a reload applies; every other change waits for a restart. */
+const RELOADED = ['auth.keys', 'auth.keysFile', 'models.rollout'];
+
+/**
+ * The dotted paths of settings that differ between two configs, other than those a reload applies
+ * (their values are not returned: a changed URL may hold a password).
+ */
+export function settingsNeedingRestart(running: FerryConfig, next: FerryConfig): string[] {
+  const out: string[] = [];
+  const walk = (a: unknown, b: unknown, path: string): void => {
+    if (RELOADED.some((r) => path === r || path.startsWith(`${r}.`))) return;
+    const plain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    if (plain(a) && plain(b)) {
+      for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], path ? `${path}.${k}` : k);
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(path);
+  };
+  walk(running, next, '');
+  return out;
+}
+
 export class ConfigReloader {
   private chain: Promise<unknown> = Promise.resolve();
   private policies: ConfigPolicies | undefined;
@@ -41,6 +61,8 @@ export class ConfigReloader {
     private readonly manager: ModelManager,
     private readonly ring: KeyRing,
     private readonly log: Logger,
+    /** The configuration the process started with: changes to anything but keys and rollout blocks are reported as needing a restart. */
+    private readonly running?: FerryConfig,
   ) {}
 
   /** The config file in use (for messages and the watcher). */
@@ -58,6 +80,7 @@ export class ConfigReloader {
 
   private async run(): Promise<ConfigReloadReport> {
     let configError: string | undefined;
+    let restart: string[] = [];
     if (this.sources) {
       try {
         const cfg = loadConfig(this.sources);
@@ -68,6 +91,8 @@ export class ConfigReloader {
         this.policies = configPolicies(cfg, this.file);
         this.repository.setConfigPolicies(this.policies);
         this.log.info({ keys: this.ring.ids() }, 'configuration re-read: API keys and rollout blocks applied');
+        if (this.running) restart = settingsNeedingRestart(this.running, cfg);
+        if (restart.length) this.log.warn({ settings: restart }, 'configuration changes that a reload does not apply: restart to use them');
       } catch (e) {
         // Messages name files and JSON pointers, never a key or a digest.
         configError = (e as Error).message;
@@ -75,6 +100,7 @@ export class ConfigReloader {
       }
     }
     const report = await this.manager.reloadRepository();
+    for (const path of restart) report.warnings.push(`${this.file ?? 'configuration'}: ${path} changed; a reload applies only API keys and rollout blocks, restart to use it`);
     for (const name of Object.keys(this.policies?.byModel ?? {})) {
       if (!this.repository.get(name)) report.warnings.push(`${this.policies!.file}: /models/rollout/${name}: no model "${name}" is served; the block is unused`);
     }

@@ -163,6 +163,27 @@ const SECRET_A = 'rotate-a-secret-0123456789abcdef';
 const SECRET_B = 'rotate-b-secret-0123456789abcdef';
 const keysYaml = (...entries: Array<[string, string]>) => stringify({ keys: entries.map(([id, secret]) => ({ id, sha256: hashKey(secret), scopes: ['predict'] })) });
 
+describe('settings a reload does not apply', () => {
+  test('are named in the reload report (paths only, no values) while keys and rollout blocks are applied', async () => {
+    const s = await startConfigured({ config: { auth: { keys: [testAdminKey] } } });
+    try {
+      const same = await s.server.app.inject({ method: 'POST', url: '/v1/admin/config:reload', headers: adminHeaders });
+      assert.equal(same.statusCode, 200, same.body);
+      assert.deepEqual(same.json().warnings, [], 'an unchanged file needs no restart');
+      await s.writeConfig({ auth: { keys: [testAdminKey] }, cache: { maxBytes: 1234567 }, redis: { url: 'redis://user:hunter2@127.0.0.1:1' }, models: { rollout: { m: { stable: '1.1.0' } } } });
+      const r = await s.server.app.inject({ method: 'POST', url: '/v1/admin/config:reload', headers: adminHeaders });
+      assert.equal(r.statusCode, 200, r.body);
+      const warnings = (r.json().warnings as string[]).filter((w) => w.includes('restart'));
+      assert.deepEqual(warnings.map((w) => w.split(': ')[1]), ['cache.maxBytes changed; a reload applies only API keys and rollout blocks, restart to use it', 'redis.url changed; a reload applies only API keys and rollout blocks, restart to use it']);
+      assert.ok(!r.body.includes('hunter2'), 'no setting value in the report');
+      // The rollout block in the same file was applied.
+      assert.equal(s.server.rollout.status('m').defaultVersion, '1.1.0');
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('API key rotation without a restart (in process)', () => {
   test('config:reload and the watched keys file add and remove keys; a malformed file keeps the old keys; in-flight requests finish', async () => {
     const dir = await tempModelRepository('ferry-keys-');
