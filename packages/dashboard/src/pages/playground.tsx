@@ -241,7 +241,7 @@ function VadPanel(props: { model: ModelDescription }) {
   const sessionFor = () => {
     const s = client.audio(props.model.name);
     s.on((e) => setEvents((all) => [...all, e]));
-    void s.closed.then((c) => { if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`); });
+    void s.closed.then((c) => { if (c.error) setError(describeError(c.error)); else if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`); });
     return s;
   };
   const onWav = async (file: File) => {
@@ -271,12 +271,13 @@ function VadPanel(props: { model: ModelDescription }) {
       setLive({ stop: () => { proc.disconnect(); src.disconnect(); stream.getTracks().forEach((t) => t.stop()); void ctx.close(); void s.end(); } });
     } catch (e) { setError(describeError(e)); }
   };
+  // speech_start opens a segment; its speech_end closes it with the final (padded) bounds.
   const segments: Array<{ start: number; end?: number }> = [];
   for (const e of events) {
-    const at = Number(e.timeMs ?? e.startMs ?? e.endMs ?? (e.time as number) * 1000);
-    if (e.type === 'speech_start') segments.push({ start: Number(e.startMs ?? at) / 1000 });
-    if (e.type === 'speech_end' && segments.length) segments.at(-1)!.end = Number(e.endMs ?? at) / 1000;
+    if (e.type === 'speech_start') segments.push({ start: e.startMs / 1000 });
+    if (e.type === 'speech_end' && segments.length) Object.assign(segments.at(-1)!, { start: e.startMs / 1000, end: e.endMs / 1000 });
   }
+  const done = events.some((e) => e.type === 'done');
   const total = Math.max(duration, ...segments.map((s) => s.end ?? s.start), 0.001);
   return (
     <div className="card">
@@ -286,8 +287,8 @@ function VadPanel(props: { model: ModelDescription }) {
         <button onClick={() => void mic()}>{live ? 'Stop microphone' : 'Use microphone'}</button>
       </div>
       {error && <p className="error">{error}</p>}
-      <div className="timeline" data-testid="vad-timeline" style={{ marginTop: '.6rem' }}>
-        {segments.map((s, i) => <div key={i} style={{ left: `${(s.start / total) * 100}%`, width: `${(((s.end ?? duration) - s.start) / total) * 100}%` }} title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`} />)}
+      <div className="timeline" data-testid="vad-timeline" data-done={done} data-segments={segments.length} style={{ marginTop: '.6rem' }}>
+        {segments.map((s, i) => <div key={i} data-testid="vad-segment" data-start-ms={Math.round(s.start * 1000)} data-end-ms={s.end === undefined ? '' : Math.round(s.end * 1000)} style={{ left: `${(s.start / total) * 100}%`, width: `${(((s.end ?? duration) - s.start) / total) * 100}%` }} title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`} />)}
       </div>
       <p className="muted">{segments.length} speech segments in {duration.toFixed(1)} s of audio</p>
       <ol>{segments.map((s, i) => <li key={i}>{s.start.toFixed(2)} s → {s.end !== undefined ? `${s.end.toFixed(2)} s` : '…'}</li>)}</ol>
