@@ -3,62 +3,15 @@
 // screenshot in test-output/dashboard/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const shots = join(root, 'test-output/dashboard');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const WAIT = 90_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
-    s.on('error', rej);
-  });
-}
-
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const until = Date.now() + 180_000;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`ferry serve exited with ${child.exitCode}`);
-    try { if ((await fetch(`${base}/readyz`)).status === 200) return; } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error('ferry serve did not become ready');
-}
+import { CHROMIUM, CHROMIUM_ARGS, root, serve, shots, stop, WAIT } from './browser-helpers.js';
 
 const render = async (text: string) => sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="130"><rect width="100%" height="100%" fill="white"/><text x="30" y="80" font-family="DejaVu Sans" font-size="44" fill="black">${text}</text></svg>`)).png().toBuffer();
-
-/** `ferry serve` on a free port, as `npm start` runs it; resolves when /readyz is 200. */
-async function serve(env: Record<string, string>, logs: string[]): Promise<{ base: string; child: ChildProcess }> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(root, 'packages/server/dist/cli/main.js'), 'serve', '-m', join(root, 'models'), '-p', String(port), '-H', '127.0.0.1', '--workers', '2'], {
-    env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:', FERRY_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  await waitReady(base, child);
-  return { base, child };
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
-}
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
 describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
   let child: ChildProcess;

@@ -301,6 +301,11 @@ function ChatPanel(props: { model: string }) {
   const [history, setHistory] = useState<Array<{ role: 'user' | 'assistant'; content: string }>>([]);
   const [input, setInput] = useState('');
   const [started, setStarted] = useState(0);
+  // Empty = the model's own default (its ferry.yaml `generation.defaults`); temperature 0 or a seed
+  // makes the reply reproducible (the same as the API answers for the same settings).
+  const [temperature, setTemperature] = useState('');
+  const [seed, setSeed] = useState('');
+  const [maxTokens, setMaxTokens] = useState('');
   useEffect(() => {
     if (!streaming && text && history.at(-1)?.role === 'user') setHistory((h) => [...h, { role: 'assistant', content: text }]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
@@ -308,18 +313,29 @@ function ChatPanel(props: { model: string }) {
   return (
     <div className="card chat">
       <h3>{props.model}: chat (OpenAI-compatible stream)</h3>
-      {history.map((m, i) => <div key={i} className={`msg ${m.role}`}>{m.content}</div>)}
+      <div className="row">
+        <label>temperature <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(e.target.value)} placeholder="model default" data-testid="chat-temperature" /></label>
+        <label>seed <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} placeholder="random" data-testid="chat-seed" /></label>
+        <label>max tokens <input type="number" min={1} step={1} value={maxTokens} onChange={(e) => setMaxTokens(e.target.value)} placeholder="model default" data-testid="chat-max-tokens" /></label>
+        <button type="button" onClick={() => setHistory([])} disabled={streaming}>Clear</button>
+      </div>
+      {history.map((m, i) => <div key={i} className={`msg ${m.role}`} data-testid={`chat-${m.role}`}>{m.content}</div>)}
       {streaming && <div className="msg assistant" data-testid="chat-streaming">{text}▍</div>}
-      {error && <p className="error">{describeError(error)}</p>}
+      {error && <p className="error" data-testid="chat-error">{describeError(error)}</p>}
       <form className="row" onSubmit={(e) => {
         e.preventDefault();
         if (!input.trim()) return;
         const next = [...history, { role: 'user' as const, content: input }];
         setHistory(next); setInput(''); setStarted(performance.now());
-        start({ model: props.model, messages: next, max_tokens: 200 });
+        start({
+          model: props.model, messages: next,
+          ...(temperature !== '' && { temperature: Number(temperature) }),
+          ...(seed !== '' && { seed: Number(seed) }),
+          ...(maxTokens !== '' && { max_tokens: Number(maxTokens) }),
+        });
       }}>
-        <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" />
-        <button className="primary" type="submit" disabled={streaming}>Send</button>
+        <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" data-testid="chat-input" />
+        <button className="primary" type="submit" disabled={streaming} data-testid="chat-send">Send</button>
         {streaming && <button type="button" onClick={stop}>Stop</button>}
         {started > 0 && !streaming && <span className="muted">{((performance.now() - started) / 1000).toFixed(1)} s</span>}
       </form>
