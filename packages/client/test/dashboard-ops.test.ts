@@ -148,3 +148,61 @@ describe('dashboard rollout and pipelines pages against ferry serve (temporary r
     await page.getByTestId('pipeline-prediction').filter({ hasText: 'pipeline-prediction-not-found' }).waitFor();
   });
 });
+
+describe('dashboard with API keys: the key prompt, then the drift page (an admin route)', { skip: noChromium }, () => {
+  test('401 → key prompt → with the key, reference vs current histograms per feature equal the API\'s', async (t) => {
+    const logs: string[] = [];
+    const key = 'driftAdminKey0123456789';
+    const srv = await serve({ FERRY_MODELS_ONLY: 'flight-delay', FERRY_API_KEYS: `ops=${key};scopes=predict+jobs+pipelines:read+admin`, FERRY_PREDICTION_LOG_FLUSH_INTERVAL_MS: '100' }, logs);
+    const b = await openBrowser(logs);
+    try {
+      const auth = { authorization: `Bearer ${key}` };
+      assert.equal((await fetch(`${srv.base}/v1/models/flight-delay/drift/histograms`)).status, 401);
+      // Traffic that drifted: the reference rows, three hours later and twice as far.
+      const rows = readFileSync(join(root, 'models/flight-delay/1.0.0/reference.jsonl'), 'utf8').trim().split('\n').slice(0, 200)
+        .map((l) => { const { prediction: _p, ...r } = JSON.parse(l) as Record<string, unknown> & { hour: number; distance: number }; return { ...r, hour: Math.min(23.9, r.hour + 3), distance: r.distance * 2 }; });
+      for (let i = 0; i < rows.length; i += 50) {
+        await json(`${srv.base}/v1/models/flight-delay/predict`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ instances: rows.slice(i, i + 50) }) });
+      }
+      type Hist = { columns: Array<{ column: string; labels: string[]; reference: number[]; current: number[] }> };
+      let api = await json<Hist>(`${srv.base}/v1/models/flight-delay/drift/histograms?window=24h`, { headers: auth });
+      for (let i = 0; i < 50 && api.columns.every((c) => c.current.every((v) => v === 0)); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        api = await json<Hist>(`${srv.base}/v1/models/flight-delay/drift/histograms?window=24h`, { headers: auth });
+      }
+      const names = api.columns.map((c) => c.column);
+      for (const f of ['month', 'dayOfWeek', 'hour', 'distance', 'origin', 'destination']) assert.ok(names.includes(f), `${f} in ${names.join(',')}`);
+
+      const page = b.page;
+      await page.goto(`${srv.base}/#/drift/flight-delay`);
+      await page.getByTestId('api-key-prompt').waitFor();
+      assert.equal(await page.locator('[data-testid^="histogram-"]').count(), 0);
+      await shot(page, 'api-key-prompt-drift');
+      await page.getByLabel('API key').fill(key);
+      await page.getByTestId('api-key-prompt').getByRole('button', { name: 'Save' }).click();
+      await page.getByTestId('histogram-distance').waitFor();
+      for (const c of api.columns) {
+        const fig = page.getByTestId(`histogram-${c.column}`);
+        assert.equal(Number(await fig.getAttribute('data-bins')), c.labels.length, c.column);
+        const shownRef = JSON.parse((await fig.getAttribute('data-a'))!) as number[];
+        const shownCur = JSON.parse((await fig.getAttribute('data-b'))!) as number[];
+        shownRef.forEach((v, i) => assert.ok(Math.abs(v - c.reference[i]!) < 1e-12, `${c.column} reference bin ${i}`));
+        shownCur.forEach((v, i) => assert.ok(Math.abs(v - c.current[i]!) < 1e-12, `${c.column} current bin ${i}`));
+        assert.ok(await fig.locator('rect').count() >= 2 * c.labels.length - 1);
+      }
+      // The shift shows: the current distance histogram sits to the right of the reference one.
+      const d = api.columns.find((c) => c.column === 'distance')!;
+      const mean = (w: number[]) => w.reduce((a, v, i) => a + v * i, 0) / w.reduce((a, v) => a + v, 0);
+      assert.ok(mean(d.current) > mean(d.reference) + 0.5, `current bins ${d.current} vs reference ${d.reference}`);
+      await page.getByTestId('drift-report').waitFor();
+      assert.match(await page.getByTestId('drift-report').innerText(), /current 200 rows/);
+      t.diagnostic(`histograms: ${api.columns.map((c) => `${c.column} (${c.labels.length} bins)`).join(', ')}`);
+      await shot(page, 'drift');
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${logs.join('').slice(-2000)}`);
+    } finally {
+      await b.close();
+      await stop(srv.child);
+    }
+  });
+});
