@@ -194,6 +194,18 @@ describe('React hooks against a real Ferry server', () => {
     assert.equal(result.current.error, undefined);
     unmount();
 
+    // Bad audio: the server's error event becomes the hook's typed error.
+    const bad = rtl.renderHook(() => useAudioStream('silero-vad', { format: 'f32' }), { wrapper });
+    await rtl.waitFor(() => assert.equal(bad.result.current.open, true));
+    bad.result.current.send(new Float32Array([0.5, Number.POSITIVE_INFINITY]));
+    await rtl.waitFor(() => assert.ok(bad.result.current.error));
+    const badError: unknown = bad.result.current.error;
+    assert.ok(badError instanceof InvalidInputError);
+    assert.equal(badError.code, 'invalid-audio');
+    assert.equal(bad.result.current.open, false);
+    assert.ok(bad.result.current.events.some((e) => e.type === 'error'));
+    bad.unmount();
+
     const refused = rtl.renderHook(() => useAudioStream('spam'), { wrapper });
     await rtl.waitFor(() => assert.ok(refused.result.current.error));
     assert.ok(refused.result.current.error instanceof InvalidInputError);
