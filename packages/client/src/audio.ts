@@ -109,7 +109,9 @@ export class AudioSession {
   /** Why the handshake failed: the server's problem document when it can be read, else a NetworkError. */
   private async refusal(url: string, query: Record<string, string>, probe: AudioSessionOptions['probe']): Promise<FerryClientError> {
     if (probe) {
-      try { await probe(query); } catch (e) { if (e instanceof FerryClientError) return e; }
+      // Only a Ferry problem document explains the refusal; a bare status (the route's plain-GET 404,
+      // a proxy that does not pass WebSockets) says nothing about the handshake.
+      try { await probe(query); } catch (e) { if (e instanceof FerryClientError && !e.code.startsWith('http-')) return e; }
     }
     return new NetworkError(`cannot open ${url}`, { code: 'network' });
   }

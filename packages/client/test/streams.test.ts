@@ -3,12 +3,14 @@
 // ham-chat, compared with the server's own non-streamed answers.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { createServer, loadConfig, type FerryServer } from '@ferry/server';
 import {
-  AbortedError, createClient, InvalidInputError, NotFoundError, type AudioEvent, type FerryClient, type SpeechEndEvent,
+  AbortedError, createClient, InvalidInputError, NetworkError, NotFoundError, type AudioEvent, type FerryClient, type SpeechEndEvent,
 } from '@ferry/client';
 import { noEspeak, RATE, speechTrack } from './speech.js';
 
@@ -110,6 +112,18 @@ describe('stream helpers against a real server (silero-vad, ham-chat)', () => {
     await assert.rejects(client.audio('ham-chat').opened, (e: unknown) => e instanceof InvalidInputError && e.code === 'not-streamable');
     // Sending on a refused session fails the same way instead of hanging.
     await assert.rejects(client.audio('silero-vad', { sampleRate: 8000 }).send(new Float32Array(10)), (e: unknown) => e instanceof InvalidInputError && e.errors[0]?.pointer === '/query/sampleRate');
+  });
+
+  test('a handshake refused by something that is not Ferry (a proxy without WebSocket support) is a NetworkError', async () => {
+    const proxy = createHttpServer((_req, res) => { res.writeHead(502, { 'content-type': 'text/html' }); res.end('<h1>Bad Gateway</h1>'); });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const viaProxy = createClient({ baseUrl: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, retry: { retries: 0 }, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
+      await assert.rejects(viaProxy.audio('silero-vad').opened, (e: unknown) => e instanceof NetworkError && e.code === 'network');
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   const messages = [{ role: 'user' as const, content: 'meeting on friday' }];
