@@ -113,6 +113,20 @@ describe('dashboard pages against ferry serve (example repository)', { skip: noC
     const dflt = await chat('hello', {});
     assert.ok(dflt.reply.length > 0);
     assert.equal(await page.getByTestId('chat-error').count(), 0);
+
+    // A conversation longer than the 128-token context: the page forgets the oldest exchanges and
+    // still answers every message.
+    const turns = ['and lunch tomorrow at the usual place?', 'please send the agenda before the meeting', 'thanks, see you on friday then', 'one more thing about the budget'];
+    for (const message of turns) {
+      const r = await chat(message, {});
+      assert.ok(r.reply.length > 0, `a reply to "${message}"`);
+      if (await page.getByTestId('chat-forgotten').count()) break;
+    }
+    const forgotten = Number(await page.getByTestId('chat-forgotten').getAttribute('data-count'));
+    assert.ok(forgotten >= 1, 'the oldest exchange was dropped to fit the context');
+    assert.equal(await page.getByTestId('chat-error').count(), 0);
+    t.diagnostic(`long conversation: ${forgotten} oldest exchange(s) forgotten`);
+    await shot(page, 'playground-chat-long');
   });
 
   test('jobs page: a job\'s live progress rises to completion with the result of the API', async (t) => {

@@ -2,7 +2,7 @@
 // an edge/server toggle that shows both latencies), image upload with boxes for OCR, WAV or
 // microphone audio for VAD with a live speech timeline, and chat for generative models.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { decodeWav, type AudioEvent, type ModelDescription } from '@ferry/client';
+import { decodeWav, FerryClientError, type AudioEvent, type ChatRequest, type ModelDescription } from '@ferry/client';
 import { createEdgeModel, type EdgeModel } from '@ferry/client/edge';
 import { usePrediction, useTokenStream } from '@ferry/client/react';
 import { client, describeError } from '../api';
@@ -306,10 +306,23 @@ function ChatPanel(props: { model: string }) {
   const [temperature, setTemperature] = useState('');
   const [seed, setSeed] = useState('');
   const [maxTokens, setMaxTokens] = useState('');
+  // What was last sent, and how many of the oldest exchanges it leaves out to fit the model's context.
+  const [sent, setSent] = useState<ChatRequest | null>(null);
+  const [forgotten, setForgotten] = useState(0);
   useEffect(() => {
     if (!streaming && text && history.at(-1)?.role === 'user') setHistory((h) => [...h, { role: 'assistant', content: text }]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [streaming]);
+  useEffect(() => {
+    // A conversation that outgrew the context forgets its oldest exchange and asks again (as `ferry chat` does).
+    if (error instanceof FerryClientError && error.code === 'context-length-exceeded' && sent && sent.messages.length > 2) {
+      const shorter = { ...sent, messages: sent.messages.slice(2) };
+      setSent(shorter);
+      setForgotten((n) => n + 1);
+      start(shorter);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [error]);
   return (
     <div className="card chat">
       <h3>{props.model}: chat (OpenAI-compatible stream)</h3>
@@ -317,22 +330,25 @@ function ChatPanel(props: { model: string }) {
         <label>temperature <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(e.target.value)} placeholder="model default" data-testid="chat-temperature" /></label>
         <label>seed <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} placeholder="random" data-testid="chat-seed" /></label>
         <label>max tokens <input type="number" min={1} step={1} value={maxTokens} onChange={(e) => setMaxTokens(e.target.value)} placeholder="model default" data-testid="chat-max-tokens" /></label>
-        <button type="button" onClick={() => setHistory([])} disabled={streaming}>Clear</button>
+        <button type="button" onClick={() => { setHistory([]); setForgotten(0); }} disabled={streaming}>Clear</button>
       </div>
       {history.map((m, i) => <div key={i} className={`msg ${m.role}`} data-testid={`chat-${m.role}`}>{m.content}</div>)}
       {streaming && <div className="msg assistant" data-testid="chat-streaming">{text}▍</div>}
-      {error && <p className="error" data-testid="chat-error">{describeError(error)}</p>}
+      {forgotten > 0 && <p className="muted" data-testid="chat-forgotten" data-count={forgotten}>The model's context is full: the oldest {forgotten === 1 ? 'exchange is' : `${forgotten} exchanges are`} no longer sent.</p>}
+      {error && !(error instanceof FerryClientError && error.code === 'context-length-exceeded' && (sent?.messages.length ?? 0) > 2) && <p className="error" data-testid="chat-error">{describeError(error)}</p>}
       <form className="row" onSubmit={(e) => {
         e.preventDefault();
         if (!input.trim()) return;
         const next = [...history, { role: 'user' as const, content: input }];
         setHistory(next); setInput(''); setStarted(performance.now());
-        start({
-          model: props.model, messages: next,
+        const req: ChatRequest = {
+          model: props.model, messages: next.slice(2 * forgotten),
           ...(temperature !== '' && { temperature: Number(temperature) }),
           ...(seed !== '' && { seed: Number(seed) }),
           ...(maxTokens !== '' && { max_tokens: Number(maxTokens) }),
-        });
+        };
+        setSent(req);
+        start(req);
       }}>
         <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" data-testid="chat-input" />
         <button className="primary" type="submit" disabled={streaming} data-testid="chat-send">Send</button>
