@@ -80,8 +80,12 @@ describe('dashboard rollout and pipelines pages against ferry serve (temporary r
 
   test('rollout page: the canary weight and the shadow agreement are the API\'s figures', async (t) => {
     // Unpinned traffic from many clients: ~30% lands on the canary, every served request is copied to the shadow.
-    for (let i = 0; i < 60; i++) {
-      await json(`${srv.base}/v1/models/spam/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'ferry-client-id': `user-${i}` }, body: JSON.stringify({ instances: [{ text: `${MESSAGES[i % MESSAGES.length]} #${i}` }] }) });
+    // The first four are borderline texts on which the unigram-only shadow changes the label, so the
+    // agreement is below 100% and the page has a figure of its own to get right.
+    const borderline = ['cheap meeting review prize meeting', 'kernel lunch friday $$$', 'prize patch review cheap', 'thanks prize save verify kernel verify'];
+    const traffic = [...borderline, ...Array.from({ length: 56 }, (_, i) => `${MESSAGES[i % MESSAGES.length]} #${i}`)];
+    for (const [i, text] of traffic.entries()) {
+      await json(`${srv.base}/v1/models/spam/predict`, { method: 'POST', headers: { 'content-type': 'application/json', 'ferry-client-id': `user-${i}` }, body: JSON.stringify({ instances: [{ text }] }) });
     }
     type Rollout = { canary: { version: string; weight: number; requests?: Record<string, number> } | null; shadow: { version: string; comparedInstances: number; labelAgreement: number | null; errors: number; scoreDifference: { p99: number } } | null };
     // Shadow copies run after the answers: wait until the API's figures stop moving.
@@ -94,7 +98,7 @@ describe('dashboard rollout and pipelines pages against ferry serve (temporary r
     assert.equal(api.canary?.weight, 30);
     assert.equal(api.shadow?.version, '1.2.0');
     assert.equal(api.shadow?.comparedInstances, 60);
-    assert.ok(api.shadow!.labelAgreement! > 0 && api.shadow!.labelAgreement! <= 1);
+    assert.ok(api.shadow!.labelAgreement! >= 0.5 && api.shadow!.labelAgreement! <= 56 / 60, `agreement ${api.shadow!.labelAgreement}`);
     t.diagnostic(`API: canary ${JSON.stringify(api.canary)}, shadow agreement ${api.shadow!.labelAgreement} over ${api.shadow!.comparedInstances}, p99 score diff ${api.shadow!.scoreDifference.p99}`);
 
     const page = b.page;
