@@ -262,7 +262,10 @@ export class FerryClient {
     const ws = this.baseUrl.replace(/^http/, 'ws') || (typeof location !== 'undefined' ? location.origin.replace(/^http/, 'ws') : '');
     const key = typeof this.opts.apiKey === 'function' ? this.opts.apiKey() : this.opts.apiKey;
     const WS = o.WebSocket ?? this.opts.WebSocket ?? globalThis.WebSocket;
-    return new AudioSession(`${ws}/v1/models/${enc(model)}/stream`, { ...o, WebSocket: WS, ...(key && { apiKey: key }) });
+    const path = `/v1/models/${enc(model)}/stream`;
+    // A refused handshake carries no readable body; the same GET without the upgrade gets the problem document.
+    const probe = (query: Record<string, string>) => this.fetch(path, { query, retry: false, timeoutMs: 10_000 }).then((r) => r.body?.cancel());
+    return new AudioSession(`${ws}${path}`, { probe, ...o, WebSocket: WS, ...(key && { apiKey: key }) });
   }
 
   /** OpenAI-compatible chat completion, streamed token by token (`/openai/v1/chat/completions`). */
@@ -284,6 +287,8 @@ export class FerryClient {
       const res = await this.fetch(path, { ...init, signal: ctl.signal, timeoutMs: init.timeoutMs ?? 0, headers: { accept: 'text/event-stream', ...init.headers } });
       if (!res.body) return;
       yield* parseSse(res.body, ctl.signal);
+      // An abort after the response began ends the body like a finished stream would: say which it was.
+      if (init.signal?.aborted) throw new AbortedError('aborted by the caller', { code: 'aborted', cause: init.signal.reason });
     } finally {
       // Leaving the loop early closes the connection, so the server stops work for a reader gone away.
       ctl.abort();

@@ -4,6 +4,7 @@ export type { ClientOptions, CallOptions, PredictOptions, RetryOptions, Fallback
 export * from './errors.js';
 export { ERROR_CODES, isErrorCode, type ErrorCode } from './codes.js';
 export { parseSse, type SseEvent } from './sse.js';
-export { AudioSession, decodeWav, type AudioEvent, type AudioSessionOptions } from './audio.js';
+export { AudioSession, decodeWav } from './audio.js';
+export type { AudioClose, AudioDoneEvent, AudioErrorEvent, AudioEvent, AudioReadyEvent, AudioSessionOptions, ProbabilityEvent, SpeechEndEvent, SpeechStartEvent } from './audio.js';
 export type { ChatMessage, ChatRequest, TokenChunk } from './openai.js';
 export type * from './types.js';

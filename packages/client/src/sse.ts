@@ -29,7 +29,9 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
         if (line === '') {
-          if (data.length) yield { event, data: data.join('\n'), ...(id !== undefined && { id }) };
+          // Events already buffered when the reader aborted are dropped: nothing arrives after an abort.
+          if (signal?.aborted) return;
+          if (data.length && !signal?.aborted) yield { event, data: data.join('\n'), ...(id !== undefined && { id }) };
           event = 'message';
           data = [];
           continue;
@@ -43,7 +45,7 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         else if (field === 'id') id = value;
       }
     }
-    if (data.length) yield { event, data: data.join('\n'), ...(id !== undefined && { id }) };
+    if (data.length && !signal?.aborted) yield { event, data: data.join('\n'), ...(id !== undefined && { id }) };
   } finally {
     signal?.removeEventListener('abort', onAbort);
     reader.releaseLock();

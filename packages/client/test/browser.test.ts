@@ -3,62 +3,15 @@
 // screenshot in test-output/dashboard/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import sharp from 'sharp';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
-const shots = join(root, 'test-output/dashboard');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const WAIT = 90_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
-    s.on('error', rej);
-  });
-}
-
-async function waitReady(base: string, child: ChildProcess): Promise<void> {
-  const until = Date.now() + 180_000;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`ferry serve exited with ${child.exitCode}`);
-    try { if ((await fetch(`${base}/readyz`)).status === 200) return; } catch { /* not listening yet */ }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error('ferry serve did not become ready');
-}
+import { CHROMIUM, CHROMIUM_ARGS, root, serve, shots, stop, WAIT } from './browser-helpers.js';
 
 const render = async (text: string) => sharp(Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="640" height="130"><rect width="100%" height="100%" fill="white"/><text x="30" y="80" font-family="DejaVu Sans" font-size="44" fill="black">${text}</text></svg>`)).png().toBuffer();
-
-/** `ferry serve` on a free port, as `npm start` runs it; resolves when /readyz is 200. */
-async function serve(env: Record<string, string>, logs: string[]): Promise<{ base: string; child: ChildProcess }> {
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(root, 'packages/server/dist/cli/main.js'), 'serve', '-m', join(root, 'models'), '-p', String(port), '-H', '127.0.0.1', '--workers', '2'], {
-    env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:', FERRY_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
-  await waitReady(base, child);
-  return { base, child };
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child && child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
-  }
-}
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
 
 describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
   let child: ChildProcess;
@@ -215,11 +168,13 @@ describe('dashboard in Chromium against ferry serve', { skip: !existsSync(CHROMI
     await shot('jobs');
   });
 
+  // With content and checked against the API in dashboard-pages.test.ts and dashboard-ops.test.ts;
+  // here: they render without page errors on a plain `npm start` server (no pipelines, no keys).
   test('the other pages render (VAD, pipelines, drift, rollout)', async () => {
     for (const [hash, name] of [['#/playground/silero-vad', 'playground-vad'], ['#/pipelines', 'pipelines'], ['#/drift/flight-delay', 'drift'], ['#/rollout', 'rollout'], ['#/jobs', 'jobs-page']] as const) {
       await page.goto(`${base}/${hash}`);
       await page.waitForLoadState('networkidle');
-      await shot(name);
+      await shot(`${name}-quickstart`);
     }
     assert.ok(await page.locator('main h2').count() >= 1);
     assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), []);
@@ -285,6 +240,57 @@ describe('the dashboard asks for an API key when the server requires one', { ski
       await page.getByTestId('api-key-prompt').getByRole('button', { name: 'Save' }).click();
       await page.getByTestId('models-table').getByText('spam', { exact: true }).waitFor();
       assert.equal(await page.evaluate(() => localStorage.getItem('ferry.apiKey')), key);
+    } finally {
+      await ctx.close();
+      rmSync(profile, { recursive: true, force: true });
+      await stop(child);
+    }
+  });
+});
+
+describe('the example web app falls back to the server when the edge cannot run', { skip: !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}` }, () => {
+  test('no WebAssembly on the page: the verdict comes from the server, live; with the server gone the form stays usable', async () => {
+    const dist = join(root, 'examples/web-app/dist');
+    const logs: string[] = [];
+    const { base, child } = await serve({ FERRY_MODELS_ONLY: 'spam', FERRY_WEB_DASHBOARD_DIR: dist }, logs);
+    const profile = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
+    const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport: { width: 900, height: 700 } });
+    try {
+      const page = ctx.pages()[0] ?? await ctx.newPage();
+      page.setDefaultTimeout(WAIT);
+      await page.addInitScript(() => { delete (globalThis as { WebAssembly?: unknown }).WebAssembly; });
+      const predictCalls: string[] = [];
+      const artifactCalls: string[] = [];
+      page.on('request', (r) => {
+        if (r.url().includes('/predict')) predictCalls.push(r.url());
+        if (/\/artifact$/.test(new URL(r.url()).pathname)) artifactCalls.push(r.url());
+      });
+      page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
+      await page.goto(`${base}/`);
+      await page.locator('#message').pressSequentially('WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now', { delay: 5 });
+      await page.waitForFunction(() => document.getElementById('verdict')?.classList.contains('spam'));
+      assert.match(await page.locator('#where').innerText(), /checked on the server/);
+      assert.equal(await page.locator('#send').isDisabled(), true);
+      const spamPct = Number(/\(([\d.]+)% spam\)/.exec(await page.locator('#verdict').innerText())![1]);
+      const direct = await (await fetch(`${base}/v1/models/spam/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [{ text: 'WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now' }] }) })).json() as { predictions: Array<{ scores: { spam: number } }> };
+      assert.ok(Math.abs(spamPct - direct.predictions[0]!.scores.spam * 100) < 0.051, `${spamPct}% shown vs ${direct.predictions[0]!.scores.spam}`);
+      await page.screenshot({ path: join(shots, 'example-web-app-server-fallback.png') });
+      assert.ok(predictCalls.length >= 1, 'the server answered');
+      assert.deepEqual(artifactCalls, [], 'no model download without WebAssembly');
+
+      await page.locator('#message').fill('');
+      await page.locator('#message').pressSequentially('Thanks for the patch, I applied it to the kernel tree and the build works now.', { delay: 5 });
+      await page.waitForFunction(() => document.getElementById('verdict')?.classList.contains('ham'));
+      assert.equal(await page.locator('#send').isDisabled(), false);
+
+      // Both paths gone: the form says so and still lets the user send.
+      await stop(child);
+      await page.locator('#message').pressSequentially(' Cheers!', { delay: 5 });
+      await page.waitForFunction(() => document.getElementById('verdict')?.textContent === 'could not check');
+      assert.equal(await page.locator('#send').isDisabled(), false);
+      assert.deepEqual(logs.filter((l) => l.startsWith('pageerror')), []);
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\n${logs.join('\n').slice(-3000)}`);
     } finally {
       await ctx.close();
       rmSync(profile, { recursive: true, force: true });

@@ -32,14 +32,14 @@ export function LineChart(props: { title: string; times: number[]; series: Serie
   );
 }
 
-export function BarPairs(props: { title: string; labels: string[]; a: number[]; b: number[]; aName: string; bName: string }) {
+export function BarPairs(props: { title: string; labels: string[]; a: number[]; b: number[]; aName: string; bName: string; testId?: string }) {
   const w = 520, h = 150;
   const max = Math.max(1e-9, ...props.a, ...props.b);
   const bw = (w - 20) / Math.max(props.labels.length, 1);
   return (
-    <figure className="chart">
+    <figure className="chart" data-testid={props.testId} data-bins={props.labels.length} data-a={JSON.stringify(props.a)} data-b={JSON.stringify(props.b)}>
       <figcaption>{props.title}</figcaption>
-      <svg viewBox={`0 0 ${w} ${h}`} width="100%">
+      <svg viewBox={`0 0 ${w} ${h}`} width="100%" role="img" aria-label={props.title}>
         {props.labels.map((l, i) => (
           <g key={l + i}>
             <rect x={10 + i * bw + 1} y={h - 20 - (props.a[i]! / max) * (h - 30)} width={bw / 2 - 2} height={(props.a[i]! / max) * (h - 30)} fill="#8aa4c8" />

@@ -114,7 +114,8 @@ export function useAudioStream(model: string | null, o: AudioSessionOptions & { 
     sessionRef.current = s;
     s.opened.then(() => setOpen(true), (e: Error) => setError(e));
     const off = s.on((e) => setEvents((all) => [...all, e]));
-    void s.closed.then(() => setOpen(false));
+    // The server's `error` event (bad audio, a failed model) arrives as the typed error of its code.
+    void s.closed.then((c) => { setOpen(false); if (c.error) setError(c.error); });
     return () => { off(); s.close(); sessionRef.current = null; };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [client, model]);

@@ -33,7 +33,7 @@ export function DriftPage(props: { name?: string }) {
         </div>
       )}
       <div className="grid">
-        {hist.data?.columns.map((h) => <BarPairs key={h.column} title={`${h.column}: reference vs current`} labels={h.labels} a={h.reference} b={h.current} aName="reference" bName="current" />)}
+        {hist.data?.columns.map((h) => <BarPairs key={h.column} testId={`histogram-${h.column}`} title={`${h.column}: reference vs current`} labels={h.labels} a={h.reference} b={h.current} aName="reference" bName="current" />)}
       </div>
       {hist.error && <p className="muted">Histograms unavailable: {hist.error}</p>}
     </div>

@@ -62,7 +62,7 @@ export function JobsPage(props: { id?: string }) {
 function JobView(props: { id: string }) {
   const { job, error, done } = useJob(props.id);
   return (
-    <div className="card" data-testid="job-view" data-state={job?.state}>
+    <div className="card" data-testid="job-view" data-state={job?.state} data-progress={job ? progressOf(job) ?? '' : ''}>
       <h3>Job {props.id}</h3>
       {error && <p className="error">{describeError(error)}</p>}
       {job && (

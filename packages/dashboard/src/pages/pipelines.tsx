@@ -41,9 +41,9 @@ function PipelineDetail(props: { name: string }) {
     <div className="card">
       <h3>{props.name}: runs</h3>
       {runs.error && <p className="error">{runs.error}</p>}
-      <table><thead><tr><th>run</th><th>status</th><th>shards</th><th>chunks</th><th>rows scored</th><th>rejected</th><th>started</th><th>finished</th></tr></thead>
+      <table data-testid="runs-table"><thead><tr><th>run</th><th>status</th><th>shards</th><th>chunks</th><th>rows scored</th><th>rejected</th><th>started</th><th>finished</th></tr></thead>
         <tbody>{(runs.data?.runs as unknown as RunRow[] | undefined)?.map((r) => (
-          <tr key={r.runId}><td>{r.runId}</td><td>{r.status}{r.error ? <span className="error"> {r.error}</span> : null}</td>
+          <tr key={r.runId} data-run={r.runId} data-status={r.status} data-rows={r.rowsScored}><td>{r.runId}</td><td>{r.status}{r.error ? <span className="error"> {r.error}</span> : null}</td>
             <td style={{ width: '12%' }}><div className="bar"><div style={{ width: `${r.shards ? ((r.shardsCompleted ?? 0) / r.shards) * 100 : 0}%` }} /></div>{r.shardsCompleted ?? 0}/{r.shards ?? 1}</td>
             <td>{r.chunks ?? ''}</td><td>{r.rowsScored}</td><td>{r.rowsRejected}</td><td>{r.startedAt ?? ''}</td><td>{r.finishedAt ?? ''}</td></tr>
         ))}</tbody></table>
@@ -51,7 +51,7 @@ function PipelineDetail(props: { name: string }) {
         <input value={key} onChange={(e) => setKey(e.target.value)} placeholder="key" aria-label="key" />
         <button type="submit">Look up prediction</button>
       </form>
-      {hit && <pre>{hit}</pre>}
+      {hit && <pre data-testid="pipeline-prediction">{hit}</pre>}
     </div>
   );
 }

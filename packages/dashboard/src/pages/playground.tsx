@@ -2,7 +2,7 @@
 // an edge/server toggle that shows both latencies), image upload with boxes for OCR, WAV or
 // microphone audio for VAD with a live speech timeline, and chat for generative models.
 import { useEffect, useMemo, useRef, useState } from 'react';
-import { decodeWav, type AudioEvent, type ModelDescription } from '@ferry/client';
+import { decodeWav, FerryClientError, type AudioEvent, type ChatRequest, type ModelDescription } from '@ferry/client';
 import { createEdgeModel, type EdgeModel } from '@ferry/client/edge';
 import { usePrediction, useTokenStream } from '@ferry/client/react';
 import { client, describeError } from '../api';
@@ -241,7 +241,7 @@ function VadPanel(props: { model: ModelDescription }) {
   const sessionFor = () => {
     const s = client.audio(props.model.name);
     s.on((e) => setEvents((all) => [...all, e]));
-    void s.closed.then((c) => { if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`); });
+    void s.closed.then((c) => { if (c.error) setError(describeError(c.error)); else if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`); });
     return s;
   };
   const onWav = async (file: File) => {
@@ -271,12 +271,13 @@ function VadPanel(props: { model: ModelDescription }) {
       setLive({ stop: () => { proc.disconnect(); src.disconnect(); stream.getTracks().forEach((t) => t.stop()); void ctx.close(); void s.end(); } });
     } catch (e) { setError(describeError(e)); }
   };
+  // speech_start opens a segment; its speech_end closes it with the final (padded) bounds.
   const segments: Array<{ start: number; end?: number }> = [];
   for (const e of events) {
-    const at = Number(e.timeMs ?? e.startMs ?? e.endMs ?? (e.time as number) * 1000);
-    if (e.type === 'speech_start') segments.push({ start: Number(e.startMs ?? at) / 1000 });
-    if (e.type === 'speech_end' && segments.length) segments.at(-1)!.end = Number(e.endMs ?? at) / 1000;
+    if (e.type === 'speech_start') segments.push({ start: e.startMs / 1000 });
+    if (e.type === 'speech_end' && segments.length) Object.assign(segments.at(-1)!, { start: e.startMs / 1000, end: e.endMs / 1000 });
   }
+  const done = events.some((e) => e.type === 'done');
   const total = Math.max(duration, ...segments.map((s) => s.end ?? s.start), 0.001);
   return (
     <div className="card">
@@ -286,8 +287,8 @@ function VadPanel(props: { model: ModelDescription }) {
         <button onClick={() => void mic()}>{live ? 'Stop microphone' : 'Use microphone'}</button>
       </div>
       {error && <p className="error">{error}</p>}
-      <div className="timeline" data-testid="vad-timeline" style={{ marginTop: '.6rem' }}>
-        {segments.map((s, i) => <div key={i} style={{ left: `${(s.start / total) * 100}%`, width: `${(((s.end ?? duration) - s.start) / total) * 100}%` }} title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`} />)}
+      <div className="timeline" data-testid="vad-timeline" data-done={done} data-segments={segments.length} style={{ marginTop: '.6rem' }}>
+        {segments.map((s, i) => <div key={i} data-testid="vad-segment" data-start-ms={Math.round(s.start * 1000)} data-end-ms={s.end === undefined ? '' : Math.round(s.end * 1000)} style={{ left: `${(s.start / total) * 100}%`, width: `${(((s.end ?? duration) - s.start) / total) * 100}%` }} title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`} />)}
       </div>
       <p className="muted">{segments.length} speech segments in {duration.toFixed(1)} s of audio</p>
       <ol>{segments.map((s, i) => <li key={i}>{s.start.toFixed(2)} s → {s.end !== undefined ? `${s.end.toFixed(2)} s` : '…'}</li>)}</ol>
@@ -300,25 +301,57 @@ function ChatPanel(props: { model: string }) {
   const [history, setHistory] = useState<Array<{ role: 'user' | 'assistant'; content: string }>>([]);
   const [input, setInput] = useState('');
   const [started, setStarted] = useState(0);
+  // Empty = the model's own default (its ferry.yaml `generation.defaults`); temperature 0 or a seed
+  // makes the reply reproducible (the same as the API answers for the same settings).
+  const [temperature, setTemperature] = useState('');
+  const [seed, setSeed] = useState('');
+  const [maxTokens, setMaxTokens] = useState('');
+  // What was last sent, and how many of the oldest exchanges it leaves out to fit the model's context.
+  const [sent, setSent] = useState<ChatRequest | null>(null);
+  const [forgotten, setForgotten] = useState(0);
   useEffect(() => {
     if (!streaming && text && history.at(-1)?.role === 'user') setHistory((h) => [...h, { role: 'assistant', content: text }]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [streaming]);
+  useEffect(() => {
+    // A conversation that outgrew the context forgets its oldest exchange and asks again (as `ferry chat` does).
+    if (error instanceof FerryClientError && error.code === 'context-length-exceeded' && sent && sent.messages.length > 2) {
+      const shorter = { ...sent, messages: sent.messages.slice(2) };
+      setSent(shorter);
+      setForgotten((n) => n + 1);
+      start(shorter);
+    }
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [error]);
   return (
     <div className="card chat">
       <h3>{props.model}: chat (OpenAI-compatible stream)</h3>
-      {history.map((m, i) => <div key={i} className={`msg ${m.role}`}>{m.content}</div>)}
+      <div className="row">
+        <label>temperature <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(e.target.value)} placeholder="model default" data-testid="chat-temperature" /></label>
+        <label>seed <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} placeholder="random" data-testid="chat-seed" /></label>
+        <label>max tokens <input type="number" min={1} step={1} value={maxTokens} onChange={(e) => setMaxTokens(e.target.value)} placeholder="model default" data-testid="chat-max-tokens" /></label>
+        <button type="button" onClick={() => { setHistory([]); setForgotten(0); }} disabled={streaming}>Clear</button>
+      </div>
+      {history.map((m, i) => <div key={i} className={`msg ${m.role}`} data-testid={`chat-${m.role}`}>{m.content}</div>)}
       {streaming && <div className="msg assistant" data-testid="chat-streaming">{text}▍</div>}
-      {error && <p className="error">{describeError(error)}</p>}
+      {forgotten > 0 && <p className="muted" data-testid="chat-forgotten" data-count={forgotten}>The model's context is full: the oldest {forgotten === 1 ? 'exchange is' : `${forgotten} exchanges are`} no longer sent.</p>}
+      {error && !(error instanceof FerryClientError && error.code === 'context-length-exceeded' && (sent?.messages.length ?? 0) > 2) && <p className="error" data-testid="chat-error">{describeError(error)}</p>}
       <form className="row" onSubmit={(e) => {
         e.preventDefault();
         if (!input.trim()) return;
         const next = [...history, { role: 'user' as const, content: input }];
         setHistory(next); setInput(''); setStarted(performance.now());
-        start({ model: props.model, messages: next, max_tokens: 200 });
+        const req: ChatRequest = {
+          model: props.model, messages: next.slice(2 * forgotten),
+          ...(temperature !== '' && { temperature: Number(temperature) }),
+          ...(seed !== '' && { seed: Number(seed) }),
+          ...(maxTokens !== '' && { max_tokens: Number(maxTokens) }),
+        };
+        setSent(req);
+        start(req);
       }}>
-        <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" />
-        <button className="primary" type="submit" disabled={streaming}>Send</button>
+        <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" data-testid="chat-input" />
+        <button className="primary" type="submit" disabled={streaming} data-testid="chat-send">Send</button>
         {streaming && <button type="button" onClick={stop}>Stop</button>}
         {started > 0 && !streaming && <span className="muted">{((performance.now() - started) / 1000).toFixed(1)} s</span>}
       </form>

@@ -19,8 +19,8 @@ export function RolloutPage() {
             const r = (m as { rollout?: Record<string, unknown> }).rollout as undefined | { canary?: { version?: string; weight?: number }; shadow?: { version?: string; labelAgreement?: number | null; comparedInstances?: number; errors?: number; scoreDifference?: { p99?: number; max?: number } } | null; deprecated?: Array<{ version?: string; sunset?: string }> };
             return (
               <tr key={m.name}><td>{m.name}</td><td>{Object.entries(m.aliases).map(([a, v]) => `${a} → ${v}`).join(', ') || '—'}</td>
-                <td>{r?.canary ? `${r.canary.version} at ${r.canary.weight}%` : (m as { error?: string }).error ?? '—'}</td>
-                <td>{r?.shadow ? `${r.shadow.version}: label agreement ${r.shadow.labelAgreement == null ? '—' : `${(r.shadow.labelAgreement * 100).toFixed(1)}%`} over ${r.shadow.comparedInstances ?? 0} instances, score diff p99 ${r.shadow.scoreDifference?.p99?.toPrecision(2) ?? '—'}, ${r.shadow.errors ?? 0} errors` : '—'}</td>
+                <td data-testid={`canary-${m.name}`} data-version={r?.canary?.version ?? ''} data-weight={r?.canary?.weight ?? ''}>{r?.canary ? `${r.canary.version} at ${r.canary.weight}%` : (m as { error?: string }).error ?? '—'}</td>
+                <td data-testid={`shadow-${m.name}`} data-version={r?.shadow?.version ?? ''} data-agreement={r?.shadow?.labelAgreement ?? ''} data-compared={r?.shadow?.comparedInstances ?? ''} data-p99={r?.shadow?.scoreDifference?.p99 ?? ''} data-errors={r?.shadow?.errors ?? ''}>{r?.shadow ? `${r.shadow.version}: label agreement ${r.shadow.labelAgreement == null ? '—' : `${(r.shadow.labelAgreement * 100).toFixed(1)}%`} over ${r.shadow.comparedInstances ?? 0} instances, score diff p99 ${r.shadow.scoreDifference?.p99?.toPrecision(2) ?? '—'}, ${r.shadow.errors ?? 0} errors` : '—'}</td>
                 <td>{r?.deprecated?.length ? r.deprecated.map((d) => `${d.version} (sunset ${d.sunset})`).join(', ') : '—'}</td></tr>
             );
           })}</tbody>
