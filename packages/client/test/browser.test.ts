@@ -267,13 +267,18 @@ describe('the example web app falls back to the server when the edge cannot run'
       });
       page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
       await page.goto(`${base}/`);
+      const direct = await (await fetch(`${base}/v1/models/spam/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [{ text: 'WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now' }] }) })).json() as { predictions: Array<{ scores: { spam: number } }> };
+      const expected = direct.predictions[0]!.scores.spam * 100;
       await page.locator('#message').pressSequentially('WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now', { delay: 5 });
-      await page.waitForFunction(() => document.getElementById('verdict')?.classList.contains('spam'));
+      // Typing checks every prefix; a prefix may already be spam at another score. Wait for the verdict
+      // of the whole message (the API's score for it, to the page's one decimal), or time out.
+      await page.waitForFunction((want) => {
+        const el = document.getElementById('verdict');
+        const m = /\(([\d.]+)% spam\)/.exec(el?.textContent ?? '');
+        return !!el?.classList.contains('spam') && !!m && Math.abs(Number(m[1]) - want) < 0.051;
+      }, expected).catch(async (e: Error) => { throw new Error(`${e.message}; shown: ${await page.locator('#verdict').innerText()}, API: ${expected}%`); });
       assert.match(await page.locator('#where').innerText(), /checked on the server/);
       assert.equal(await page.locator('#send').isDisabled(), true);
-      const spamPct = Number(/\(([\d.]+)% spam\)/.exec(await page.locator('#verdict').innerText())![1]);
-      const direct = await (await fetch(`${base}/v1/models/spam/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [{ text: 'WIN a FREE iPhone!!! Click http://example.com to claim your PRIZE now' }] }) })).json() as { predictions: Array<{ scores: { spam: number } }> };
-      assert.ok(Math.abs(spamPct - direct.predictions[0]!.scores.spam * 100) < 0.051, `${spamPct}% shown vs ${direct.predictions[0]!.scores.spam}`);
       await page.screenshot({ path: join(shots, 'example-web-app-server-fallback.png') });
       assert.ok(predictCalls.length >= 1, 'the server answered');
       assert.deepEqual(artifactCalls, [], 'no model download without WebAssembly');
