@@ -234,6 +234,17 @@ describe('GET /v1/models/silero-vad/stream', () => {
       assert.match(r.type, /application\/problem\+json/);
       assert.match(r.body, re, path);
     }
+    // A plain GET (no upgrade): a bad parameter is still its 400; good parameters get 426 problem+json
+    // naming the upgrade it needs, not a bare 404.
+    const http = url.replace(/^ws/, 'http');
+    const bad = await fetch(`${http}/v1/models/${NAME}/stream?format=mp3`);
+    assert.equal(bad.status, 400);
+    assert.match(await bad.text(), /\/query\/format/);
+    const plain = await fetch(`${http}/v1/models/${NAME}/stream?format=f32`);
+    assert.equal(plain.status, 426);
+    assert.match(plain.headers.get('content-type')!, /application\/problem\+json/);
+    assert.equal(plain.headers.get('upgrade'), 'websocket');
+    assert.equal(((await plain.json()) as { code: string }).code, 'websocket-required');
   });
 
   test('a browser-style subprotocol offer gets ferry.v1 back, never the bearer entry', async () => {

@@ -109,9 +109,14 @@ export class AudioSession {
   /** Why the handshake failed: the server's problem document when it can be read, else a NetworkError. */
   private async refusal(url: string, query: Record<string, string>, probe: AudioSessionOptions['probe']): Promise<FerryClientError> {
     if (probe) {
-      // Only a Ferry problem document explains the refusal; a bare status (the route's plain-GET 404,
-      // a proxy that does not pass WebSockets) says nothing about the handshake.
-      try { await probe(query); } catch (e) { if (e instanceof FerryClientError && !e.code.startsWith('http-')) return e; }
+      // Only a Ferry problem document about the request explains the refusal. A bare status (a proxy
+      // that does not pass WebSockets) says nothing about the handshake, and `websocket-required` (the
+      // plain GET's own answer once the parameters check) means the parameters were fine: the upgrade
+      // itself failed on the way.
+      try { await probe(query); } catch (e) {
+        if (e instanceof FerryClientError && !e.code.startsWith('http-') && e.code !== 'websocket-required') return e;
+        if (e instanceof FerryClientError && e.code === 'websocket-required') return new NetworkError(`cannot open ${url}: the server accepts these parameters, so the WebSocket upgrade failed on the way (a proxy without WebSocket support?)`, { code: 'network' });
+      }
     }
     return new NetworkError(`cannot open ${url}`, { code: 'network' });
   }

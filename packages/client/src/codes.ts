@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   'pipeline-prediction-not-found': { status: 404, retryable: false },
   'pipeline-results-not-served': { status: 409, retryable: false },
   'not-streamable': { status: 400, retryable: false },
+  'websocket-required': { status: 426, retryable: false },
   'invalid-audio': { status: 400, retryable: false },
   'invalid-message': { status: 400, retryable: false },
   'model-not-generative': { status: 400, retryable: false },

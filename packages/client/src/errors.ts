@@ -106,6 +106,7 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'pipeline-prediction-not-found': NotFoundError,
   'pipeline-results-not-served': ConflictError,
   'not-streamable': InvalidInputError,
+  'websocket-required': InvalidInputError,
   'invalid-audio': InvalidInputError,
   'invalid-message': InvalidInputError,
   'model-not-generative': InvalidInputError,

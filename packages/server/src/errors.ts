@@ -57,6 +57,7 @@ export const ERROR_CATALOGUE = {
   'circuit-open': { status: 503, title: 'The model is failing; its circuit breaker is open', retryable: true },
   'shutting-down': { status: 503, title: 'The server is shutting down', retryable: true },
   'not-streamable': { status: 400, title: 'The model declares no streaming mode' },
+  'websocket-required': { status: 426, title: 'The stream route speaks WebSocket only' },
   'invalid-audio': { status: 400, title: 'The audio sent on a stream is not in the session\'s format' },
   'invalid-message': { status: 400, title: 'A stream message the protocol does not allow' },
   'model-not-generative': { status: 400, title: 'The model is not a generative model' },

@@ -162,9 +162,14 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
       });
       service.sessions.add(session);
     };
-    const route = { websocket: true, preValidation: prepare } as const;
-    scope.get<{ Params: StreamParams; Querystring: StreamQuery }>('/v1/models/:model/stream', route, handler as never);
-    scope.get<{ Params: StreamParams; Querystring: StreamQuery }>('/v1/models/:model/versions/:version/stream', route, handler as never);
+    // A plain GET whose parameters check (prepare ran) is told what it lacks, as a problem document
+    // instead of the plugin's bare 404: usually a proxy that drops the Upgrade header.
+    const plainGet = async (req: FastifyRequest) => {
+      throw new FerryError('websocket-required', { detail: `${req.url.split('?')[0]} is a WebSocket endpoint: send the GET with \`Connection: Upgrade\` and \`Upgrade: websocket\` (and let any proxy pass them; docs/streaming.md)`, headers: { upgrade: 'websocket' } });
+    };
+    for (const url of ['/v1/models/:model/stream', '/v1/models/:model/versions/:version/stream']) {
+      scope.route<{ Params: StreamParams; Querystring: StreamQuery }>({ method: 'GET', url, preValidation: prepare, handler: plainGet, wsHandler: handler as never });
+    }
   });
   app.decorate('ferryStreaming', service);
   return service;
