@@ -103,7 +103,7 @@ export class JobRunner {
       this.finished(await this.store.fail(row.id, this.workerId, error, now(), true), t0);
       return { kind: 'failed', reason: error.detail };
     }
-    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }) }, now());
+    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }), worker: this.workerId }, now());
     // Undefined: another run of this job (a worker wrongly presumed dead) recorded its result first.
     if (!done) this.metrics.count(row.model, 'duplicate_run');
     this.finished(done, t0);
