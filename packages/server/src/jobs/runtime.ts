@@ -24,6 +24,9 @@ import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from './config-schema.js';
 import type { JobState } from './types.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import { runPipeline } from '../pipelines/runner.js';
+import { pipelineWithDefaults } from '../pipelines/config-schema.js';
+import type { PipelineShardInput } from './runner.js';
 
 export interface JobsDeps {
   config: FerryConfig;
@@ -77,14 +80,21 @@ function storable(instances: unknown[]): unknown[] {
     : inst));
 }
 
+/** The queue backend the config names: BullMQ when `redis.url` is set, the SQL queue on the store otherwise. */
+export function createQueueBackend(config: FerryConfig, store: JobStore, log: Logger): QueueBackend {
+  const cfg = config.jobs;
+  const redisUrl = config.redis.url;
+  return redisUrl
+    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
+    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+}
+
 export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   const cfg = deps.config.jobs;
   const log = deps.log;
   const store = new JobStore(deps.store);
   const redisUrl = deps.config.redis.url;
-  const backend: QueueBackend = redisUrl
-    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
-    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+  const backend = createQueueBackend(deps.config, store, log);
   const events = new JobEventBus(redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined, log);
   const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
@@ -200,7 +210,16 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
 
     startWorkers() {
       if (consumer || stopped || closed) return;
-      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick());
+      // A pipeline shard queued by `ferry batch run NAME --shards N --queue` runs here like a CLI shard.
+      const shardRunner = (input: PipelineShardInput, signal: AbortSignal) => {
+        const p = deps.config.pipelines[input.pipeline];
+        if (!p) throw new FerryError('invalid-input', { detail: `no pipeline "${input.pipeline}" in this worker's config` });
+        return runPipeline({
+          name: input.pipeline, pipeline: pipelineWithDefaults(p), config: deps.config, store: deps.store, pool: deps.service.pool,
+          repository: deps.repository, log: log.child({ component: 'pipeline', runId: input.runId }), shard: input.shard, runId: input.runId, trigger: 'queue', signal,
+        });
+      };
+      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), shardRunner);
       consumer = backend.consume(workerId, cfg.concurrency, runner.run);
       log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
     },

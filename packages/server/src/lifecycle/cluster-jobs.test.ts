@@ -265,3 +265,101 @@ test('cluster: a batch pipeline run in 2 shard processes on PostgreSQL, one SIGK
     await withAdminClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).catch(() => undefined);
   }
 });
+
+test('cluster: pipeline shards through the job queue — `ferry batch run --shards 2 --queue`, 2 ferry workers, the one holding a shard SIGKILLed: another worker continues it from its last committed chunk; every row once, right value', { timeout: 300_000 }, async () => {
+  const repo = await tempModelRepository();
+  const cls = tinyClassifier();
+  await writeModelVersion(repo.dir, 'cls', '1.0.0', { onnx: cls.onnx, manifest: cls.manifest });
+  const schema = uniqueSchemaName('ferry_cluster_qpipe');
+  const queueName = `qpipe-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const prefix = 'ferry-test';
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-cluster-qpipe-'));
+  const workers: ChildWorker[] = [];
+  const store = createStore({ url: TEST_DATABASE_URL, schema });
+  const N = 40_000;
+  try {
+    await store.migrate();
+    const db = store.db;
+    writeJsonl(join(dir, 'rows.jsonl'), fixtureRows(N));
+    const cfgFile = join(dir, 'ferry.yaml');
+    writeFileSync(cfgFile, stringify({
+      models: { dir: repo.dir }, runtime: { workers: 1, warmupRuns: 1 }, store: { url: TEST_DATABASE_URL, schema }, redis: { url: REDIS_URL },
+      jobs: { queueName, prefix, concurrency: 1, lockDurationMs: 3000, stalledIntervalMs: 1000 },
+      pipelines: { accounts: { source: { kind: 'jsonl', path: join(dir, 'rows.jsonl') }, model: 'cls@1', key: 'id', chunkRows: CHUNK_ROWS } },
+    }));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'REDIS_URL', 'FERRY_STORE_URL', 'FERRY_STORE_SCHEMA', 'FERRY_REDIS_URL'].includes(k)));
+    const wargs = ['-c', cfgFile];
+    workers.push(...await Promise.all([0, 1].map(() => startChildWorker({ args: wargs, env: { ...env, FERRY_LOG_LEVEL: 'info' }, cwd: dir }))));
+    const [wA, wB] = workers as [ChildWorker, ChildWorker];
+    const q0 = Date.now();
+    const queued = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const c = spawn(process.execPath, [CLI_PATH, 'batch', 'run', 'accounts', '-c', cfgFile, '--shards', '2', '--queue', '--json'], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      c.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+      c.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+      c.on('close', (code) => resolve({ code, stdout, stderr }));
+    });
+    assert.equal(queued.code, 0, queued.stderr);
+    const { runId, jobs: jobIds, queue } = JSON.parse(queued.stdout) as { runId: string; jobs: string[]; queue: string };
+    assert.equal(queue, 'bullmq');
+    assert.equal(jobIds.length, 2);
+    const chunksOf = async (shard: number) => Number((await db.selectFrom('pipeline_chunks').select((eb) => eb.fn.countAll().as('n')).where('run_id', '=', runId).where('shard', '=', shard).executeTakeFirst())?.n ?? 0);
+    const shardOf = (input: string) => (store.codec.parseJson(input) as { shard: { index: number } }).shard.index;
+    // Find the shard worker A runs; kill A once that shard has committed a few chunks.
+    let shardA = -1;
+    for (let i = 0; ; i++) {
+      const held = await db.selectFrom('jobs').select(['id', 'input', 'locked_by']).where('state', '=', 'active').where('locked_by', '=', wA.workerId).executeTakeFirst();
+      if (held && await chunksOf(shardOf(held.input as string)) >= 3) { shardA = shardOf(held.input as string); break; }
+      assert.ok(i < 3000, `worker A is not running a shard\n${wA.stderr()}`);
+      await sleep(20);
+    }
+    const killAt = Date.now();
+    wA.proc.kill('SIGKILL');
+    await wA.exited;
+    const committedBeforeKill = await chunksOf(shardA);
+    assert.ok(committedBeforeKill < N / CHUNK_ROWS / 2, 'killed mid-shard');
+    const wC = await startChildWorker({ args: wargs, env: { ...env, FERRY_LOG_LEVEL: 'info' }, cwd: dir });
+    workers.push(wC);
+    for (let i = 0; ; i++) {
+      const states = await db.selectFrom('jobs').select(['state']).where('id', 'in', jobIds).execute();
+      if (states.every((r) => r.state === 'completed')) break;
+      assert.ok(!states.some((r) => r.state === 'failed'), 'no shard job failed');
+      assert.ok(i < 6000, `shard jobs: ${JSON.stringify(states)}`);
+      await sleep(50);
+    }
+    const doneMs = Date.now() - q0;
+    const rows = await db.selectFrom('jobs').select(['id', 'input', 'attempts', 'result']).where('id', 'in', jobIds).execute();
+    const byShard = new Map(rows.map((r) => [shardOf(r.input as string), { attempts: Number(r.attempts), result: store.codec.parseJson(r.result) as { worker: string; pipeline: { chunksSkipped: number; chunksCommitted: number; rowsScored: number } } }]));
+    const killed = byShard.get(shardA)!;
+    const other = byShard.get(1 - shardA)!;
+    assert.equal(killed.attempts, 2, 'the killed shard ran a second time');
+    assert.notEqual(killed.result.worker, wA.workerId, 'on another worker');
+    assert.equal(killed.result.pipeline.chunksSkipped, committedBeforeKill, 'continued from its last committed chunk');
+    assert.equal(killed.result.pipeline.chunksSkipped + killed.result.pipeline.chunksCommitted, N / CHUNK_ROWS / 2);
+    assert.equal(other.result.worker, wB.workerId, 'the other shard ran on worker B');
+    const preds = await db.selectFrom('pipeline_predictions').select(['key', 'output']).where('run_id', '=', runId).execute();
+    assert.equal(preds.length, N);
+    assert.equal(new Set(preds.map((p) => p.key)).size, N, 'every key once');
+    const source = fixtureRows(N);
+    for (const p of preds) {
+      const row = source[Number(p.key.slice(1))];
+      assert.ok(row && row.id === p.key, `unexpected key ${p.key}`);
+      assert.ok(Math.abs((store.codec.parseJson(p.output) as { scores: { yes: number } }).scores.yes - expectedYes(row)) < 1e-5, p.key);
+    }
+    const perShard = await db.selectFrom('pipeline_chunks').select(['shard', (eb) => eb.fn.sum<number>('rows_scored').as('rows')]).where('run_id', '=', runId).groupBy('shard').orderBy('shard').execute();
+    assert.deepEqual(perShard.map((s) => Number(s.rows)), [N / 2, N / 2]);
+    assert.equal((await db.selectFrom('pipeline_runs').select('status').where('run_id', '=', runId).executeTakeFirstOrThrow()).status, 'completed');
+    const name = (w: string) => (w === wA.workerId ? 'A' : w === wB.workerId ? 'B' : w === wC.workerId ? 'C' : w);
+    console.log(`# cluster queued pipeline: ${N} rows, 2 shard jobs on BullMQ, 2 ferry workers; worker A SIGKILLed ${killAt - q0} ms after queueing with shard ${shardA} at ${committedBeforeKill}/${N / CHUNK_ROWS / 2} committed chunks; shard ${shardA} finished on worker ${name(killed.result.worker)} (attempt 2: ${killed.result.pipeline.chunksSkipped} chunks skipped, ${killed.result.pipeline.rowsScored} rows scored), shard ${1 - shardA} on worker ${name(other.result.worker)} (${other.result.pipeline.rowsScored} rows); rows per shard ${perShard.map((s) => Number(s.rows)).join(' / ')}; every key once, correct; run completed ${(doneMs / 1000).toFixed(1)} s after queueing`);
+  } finally {
+    for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
+    await store.close();
+    const q = new Queue(queueName, { connection: { url: REDIS_URL }, prefix });
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+    rmSync(dir, { recursive: true, force: true });
+    await repo.remove();
+    await withAdminClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).catch(() => undefined);
+  }
+});
