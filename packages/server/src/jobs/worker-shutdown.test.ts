@@ -7,11 +7,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { Queue } from 'bullmq';
 import { loadConfig } from '../config/index.js';
 import { createServer, type FerryServer } from '../server.js';
-import { startChildWorker, type ChildWorker } from '../lifecycle/child-server.js';
-import { slowModel, tempModelRepository, writeModelVersion } from '../testing/fixture-models.js';
+import { CLI_PATH, startChildWorker, type ChildWorker } from '../lifecycle/child-server.js';
+import { slowModel, tempModelRepository, tinyClassifier, writeModelVersion } from '../testing/fixture-models.js';
+import { createStore } from '../store/index.js';
+import { fixtureRows, writeJsonl } from '../pipelines/test-fixtures.js';
 import { TEST_DATABASE_URL, uniqueSchemaName, withAdminClient } from '../store/testing.js';
 import type { JobDocument } from './types.js';
 
@@ -125,3 +132,72 @@ for (const backend of ['bullmq', 'sql-postgres'] as const) {
     }
   });
 }
+
+test('ferry worker (bullmq): SIGTERM mid pipeline shard stops after the chunk being written and hands the shard back; the next worker continues from the checkpoint', { timeout: 180_000 }, async () => {
+  const repo = await tempModelRepository();
+  const cls = tinyClassifier();
+  await writeModelVersion(repo.dir, 'cls', '1.0.0', { onnx: cls.onnx, manifest: cls.manifest });
+  const schema = uniqueSchemaName('ferry_wstop_pipe');
+  const queueName = `wstop-pipe-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-wstop-pipe-'));
+  const N = 40_000;
+  const CHUNK = 1000;
+  const store = createStore({ url: TEST_DATABASE_URL, schema });
+  const workers: ChildWorker[] = [];
+  try {
+    await store.migrate();
+    writeJsonl(join(dir, 'rows.jsonl'), fixtureRows(N));
+    const cfgFile = join(dir, 'ferry.yaml');
+    writeFileSync(cfgFile, stringify({
+      models: { dir: repo.dir }, runtime: { workers: 1, warmupRuns: 1 }, store: { url: TEST_DATABASE_URL, schema }, redis: { url: REDIS_URL },
+      server: { shutdownGraceMs: 10_000 }, jobs: { queueName, prefix: 'ferry-test', concurrency: 1, lockDurationMs: 3000, stalledIntervalMs: 1000, shutdownGraceMs: 200 },
+      pipelines: { accounts: { source: { kind: 'jsonl', path: join(dir, 'rows.jsonl') }, model: 'cls@1', key: 'id', chunkRows: CHUNK } },
+    }));
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['DATABASE_URL', 'REDIS_URL', 'FERRY_STORE_URL', 'FERRY_STORE_SCHEMA', 'FERRY_REDIS_URL'].includes(k)));
+    const a = await startChildWorker({ args: ['-c', cfgFile], env, cwd: dir });
+    workers.push(a);
+    const queued = execFileSync(process.execPath, [CLI_PATH, 'batch', 'run', 'accounts', '-c', cfgFile, '--shards', '1', '--queue', '--json'], { cwd: dir, env }).toString();
+    const { runId, jobs: [id] } = JSON.parse(queued) as { runId: string; jobs: [string] };
+    const chunks = async () => Number((await store.db.selectFrom('pipeline_chunks').select((eb) => eb.fn.countAll().as('n')).where('run_id', '=', runId).executeTakeFirstOrThrow()).n);
+    for (let i = 0; (await chunks()) < 3; i++) {
+      assert.ok(i < 3000, `the shard did not start\n${a.stderr()}`);
+      await sleep(20);
+    }
+    const sigAt = Date.now();
+    a.proc.kill('SIGTERM');
+    const exit = await a.exited;
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, a.stderr());
+    const atExit = await chunks();
+    assert.ok(atExit < N / CHUNK, 'stopped mid-shard');
+    const row = (await store.db.selectFrom('jobs').select(['state', 'attempts', 'failures']).where('id', '=', id).executeTakeFirstOrThrow());
+    assert.deepEqual({ state: row.state, attempts: Number(row.attempts), failures: Number(row.failures) }, { state: 'queued', attempts: 0, failures: 0 }, 'handed back without using an attempt');
+    const b = await startChildWorker({ args: ['-c', cfgFile], env, cwd: dir });
+    workers.push(b);
+    for (let i = 0; ; i++) {
+      const r = await store.db.selectFrom('jobs').select(['state']).where('id', '=', id).executeTakeFirstOrThrow();
+      if (r.state === 'completed') break;
+      assert.ok(r.state !== 'failed' && i < 4000, `shard job ${r.state}\n${b.stderr()}`);
+      await sleep(50);
+    }
+    const done = await store.db.selectFrom('jobs').select(['attempts', 'result']).where('id', '=', id).executeTakeFirstOrThrow();
+    const result = store.codec.parseJson(done.result) as { worker: string; pipeline: { chunksSkipped: number; chunksCommitted: number; status: string } };
+    assert.equal(Number(done.attempts), 1);
+    assert.equal(result.worker, b.workerId);
+    assert.equal(result.pipeline.chunksSkipped, atExit, 'continued from the last chunk committed before the stop');
+    assert.equal(result.pipeline.chunksSkipped + result.pipeline.chunksCommitted, N / CHUNK);
+    assert.equal(result.pipeline.status, 'completed');
+    const keys = await store.db.selectFrom('pipeline_predictions').select('key').where('run_id', '=', runId).execute();
+    assert.equal(keys.length, N);
+    assert.equal(new Set(keys.map((k) => k.key)).size, N);
+    console.log(`# worker shutdown (pipeline shard): A exited 0 ${exit.at - sigAt} ms after SIGTERM with ${atExit}/${N / CHUNK} chunks committed; the shard went back to the queue (attempts 0) and worker B finished it (${result.pipeline.chunksSkipped} chunks skipped, ${result.pipeline.chunksCommitted} committed)`);
+  } finally {
+    for (const w of workers) if (w.proc.exitCode === null && w.proc.signalCode === null) w.proc.kill('SIGKILL');
+    await store.close();
+    const q = new Queue(queueName, { connection: { url: REDIS_URL }, prefix: 'ferry-test' });
+    await q.obliterate({ force: true }).catch(() => undefined);
+    await q.close();
+    rmSync(dir, { recursive: true, force: true });
+    await repo.remove();
+    await withAdminClient((c) => c.query(`drop schema if exists "${schema}" cascade`)).catch(() => undefined);
+  }
+});
