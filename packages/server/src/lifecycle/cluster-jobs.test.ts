@@ -4,9 +4,10 @@
 // Jobs are submitted through nginx; one replica is SIGTERMed during the submissions and one worker
 // SIGKILLed mid-load (a replacement starts). Every accepted job must complete exactly once with the
 // model's answer, and the split of jobs over the worker processes is reported.
-// Then a batch pipeline run split in two shards: two `ferry batch run --shard i/2` processes (not
-// dispatched through the job queue: see docs/production.md), one SIGKILLed mid-run and resumed with
-// `--resume RUN --shard 0/2`; every source row must be stored exactly once with the right value.
+// Pipelines, two ways: (1) shards queued as jobs (`ferry batch run NAME --shards 2 --queue`) run by
+// two `ferry worker`s, the worker holding a shard SIGKILLed, another continuing it from its last
+// committed chunk; (2) two `ferry batch run --shard i/2` processes, one SIGKILLed mid-run and resumed
+// with `--resume RUN --shard 0/2`. Every source row must be stored exactly once with the right value.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -256,7 +257,7 @@ test('cluster: a batch pipeline run in 2 shard processes on PostgreSQL, one SIGK
     assert.deepEqual(perShard.map((s) => Number(s.rows)), [PIPELINE_ROWS / 2, PIPELINE_ROWS / 2]);
     const run = await db.selectFrom('pipeline_runs').select('status').where('run_id', '=', runId).executeTakeFirstOrThrow();
     assert.equal(run.status, 'completed');
-    console.log(`# cluster pipeline: ${PIPELINE_ROWS} rows in ${PIPELINE_ROWS / CHUNK_ROWS} chunks over 2 shard processes (ferry batch run --shard i/2, not the job queue): shard 0 SIGKILLed after ${before0} committed chunks and resumed (${sum0.chunksSkipped} chunks skipped, ${sum0.rowsScored} rows scored by the resumed process); shard 1 scored ${sum1.rowsScored} rows in ${sum1.chunksCommitted} chunks; rows per shard ${perShard.map((s) => `${s.shard}: ${Number(s.rows)} (${Number(s.chunks)} chunks)`).join(', ')}; every key once with the reference value; run completed ${((Math.max(one.at, zero.at) - p0) / 1000).toFixed(1)} s after start`);
+    console.log(`# cluster pipeline: ${PIPELINE_ROWS} rows in ${PIPELINE_ROWS / CHUNK_ROWS} chunks over 2 shard processes (ferry batch run --shard i/2 processes): shard 0 SIGKILLed after ${before0} committed chunks and resumed (${sum0.chunksSkipped} chunks skipped, ${sum0.rowsScored} rows scored by the resumed process); shard 1 scored ${sum1.rowsScored} rows in ${sum1.chunksCommitted} chunks; rows per shard ${perShard.map((s) => `${s.shard}: ${Number(s.rows)} (${Number(s.chunks)} chunks)`).join(', ')}; every key once with the reference value; run completed ${((Math.max(one.at, zero.at) - p0) / 1000).toFixed(1)} s after start`);
   } finally {
     for (const b of batches) if (b.exitCode === null && b.signalCode === null) b.kill('SIGKILL');
     await store.close();
