@@ -152,6 +152,8 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig }, { logger: opts.logger === false ? false : log });
   reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }), config);
   installLifecycleHooks(app, lifecycle, metrics.registry);
+  // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
+  jobs.drainWith(lifecycle);
   const loaded = service.loadAll();
   // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));

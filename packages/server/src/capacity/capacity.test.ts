@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { estimateCost, type CostReport } from './cost.js';
 import { findKnee, type CapacityProfile, type Level } from './profile.js';
-import { loadPrices, parsePrices, DEFAULT_PRICES_PATH } from './prices.js';
+import { loadPrices, parsePrices, priceTableWarnings, DEFAULT_PRICES_PATH } from './prices.js';
 import { percentile } from './load-generator.js';
 import { readProfile } from './cli.js';
 
@@ -103,6 +103,56 @@ test('ferry cost refuses hostile input naming the bad field', () => {
   assert.ok(!r.estimates.some((e) => /VMs/.test(e.label)));
   assert.ok(r.warnings.some((w) => /misses its SLA/.test(w)));
   for (const e of r.estimates) assert.ok(Number.isFinite(e.monthly.high));
+});
+
+test('ferry cost says when the price table is unverified or more than a year old, in the human and the JSON output', async () => {
+  const shipped = loadPrices();
+  // The shipped table was typed from memory: it must say so, and every estimate made with it must warn.
+  assert.equal(shipped.verified, false, 'the shipped prices are marked unverified');
+  assert.match(shipped.source, /unverified/);
+  const profile = syntheticProfile(100);
+  const verified = { ...shipped, verified: true, source: 'https://example.test/pricing', takenOn: '2026-01-10' };
+  const fresh = estimateCost({ profile, prices: verified, requestsPerDay: 1e5, cacheHitRate: 0, now: new Date('2026-06-01T00:00:00Z') });
+  assert.deepEqual(fresh.priceWarnings, []);
+  assert.equal(fresh.pricesVerified, true);
+  assert.equal(fresh.pricesAgeDays, 142);
+  const stale = estimateCost({ profile, prices: verified, requestsPerDay: 1e5, cacheHitRate: 0, now: new Date('2027-01-11T00:00:00Z') });
+  assert.equal(stale.priceWarnings.length, 1);
+  assert.match(stale.priceWarnings[0]!, /taken on 2026-01-10, 366 days ago \(more than a year\)/);
+  assert.ok(stale.warnings.includes(stale.priceWarnings[0]!));
+  assert.deepEqual(priceTableWarnings(verified, new Date('2027-01-10T00:00:00Z')), [], 'exactly a year old is not yet stale');
+  const unverified = priceTableWarnings({ ...verified, verified: false }, new Date('2026-02-01T00:00:00Z'));
+  assert.equal(unverified.length, 1);
+  assert.match(unverified[0]!, /unverified example prices/);
+  const absent: Record<string, unknown> = { ...verified };
+  delete absent.verified;
+  assert.equal(priceTableWarnings(absent as typeof verified, new Date('2026-02-01T00:00:00Z')).length, 1, 'a table without `verified` counts as unverified');
+
+  // The real command on the shipped table, human and JSON.
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-cost-'));
+  try {
+    const file = join(dir, 'profile.json');
+    writeFileSync(file, JSON.stringify(profile));
+    const human = (await run(process.execPath, [CLI, 'cost', '--profile', file, '--requests-per-day', '100000'])).stdout;
+    assert.match(human, new RegExp(`prices of ${shipped.takenOn} \\(UNVERIFIED example prices\\)`));
+    assert.match(human, /^warning: prices of 2025-06-01 are unverified example prices/m);
+    const ageDays = Math.floor((Date.now() - Date.parse(`${shipped.takenOn}T00:00:00Z`)) / 86_400_000);
+    if (ageDays > 365) assert.match(human, /^warning: prices were taken on 2025-06-01, \d+ days ago \(more than a year\)/m);
+    const json = JSON.parse((await run(process.execPath, [CLI, 'cost', '--profile', file, '--requests-per-day', '100000', '--json'])).stdout) as CostReport;
+    assert.equal(json.pricesTakenOn, shipped.takenOn);
+    assert.equal(json.pricesVerified, false);
+    assert.equal(json.pricesAgeDays, ageDays);
+    assert.equal(json.priceWarnings.length, ageDays > 365 ? 2 : 1);
+    // A checked, recent table of the user's: no price warning.
+    const mine = join(dir, 'prices.yaml');
+    writeFileSync(mine, JSON.stringify({ ...verified, takenOn: new Date().toISOString().slice(0, 10) }));
+    const ok = JSON.parse((await run(process.execPath, [CLI, 'cost', '--profile', file, '--requests-per-day', '100000', '--prices', mine, '--json'])).stdout) as CostReport;
+    assert.equal(ok.pricesVerified, true);
+    assert.deepEqual(ok.priceWarnings, []);
+    assert.doesNotMatch((await run(process.execPath, [CLI, 'cost', '--profile', file, '--requests-per-day', '100000', '--prices', mine])).stdout, /UNVERIFIED|warning: prices/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('ferry bench and ferry cost on the example models: profile structure and consistency, cost JSON; bad flags refused', { timeout: 240_000 }, async () => {

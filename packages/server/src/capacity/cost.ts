@@ -2,7 +2,7 @@
 // serving pattern, for the same workload, so the pattern is chosen from numbers. Every figure is
 // a simple, stated formula over the profile and the price table (docs/production.md shows them).
 import type { CapacityProfile } from './profile.js';
-import type { Prices } from './prices.js';
+import { priceTableWarnings, type Prices } from './prices.js';
 
 export const PATTERNS = ['sync', 'async', 'batch', 'edge'] as const;
 export type Pattern = typeof PATTERNS[number];
@@ -15,6 +15,8 @@ export interface CostInput {
   cacheHitRate: number;
   /** Only this pattern (sync also shows its serverless variant); all when absent. */
   pattern?: Pattern;
+  /** The day the estimate is made, for the age of the price table (default: today). */
+  now?: Date;
 }
 
 export interface Estimate {
@@ -39,6 +41,12 @@ export interface CostReport {
   averageRps: number;
   currency: string;
   pricesTakenOn: string;
+  /** Whether the price table says its prices were checked against the provider (`verified: true`). */
+  pricesVerified: boolean;
+  /** Days between `pricesTakenOn` and the estimate. */
+  pricesAgeDays: number;
+  /** Warnings about the price table itself (unverified, older than a year); also in `warnings`. */
+  priceWarnings: string[];
   estimates: Estimate[];
   warnings: string[];
 }
@@ -166,7 +174,9 @@ function edge(i: CostInput): Omit<Estimate, 'perMillionRequests'> {
 export function estimateCost(i: CostInput): CostReport {
   if (!Number.isFinite(i.requestsPerDay) || i.requestsPerDay <= 0) throw new CostError('--requests-per-day: a number greater than 0');
   if (!Number.isFinite(i.cacheHitRate) || i.cacheHitRate < 0 || i.cacheHitRate >= 1) throw new CostError('--cache-hit-rate: a number from 0 up to (not including) 1, e.g. 0.4');
-  const warnings = [...i.profile.warnings];
+  const now = i.now ?? new Date();
+  const priceWarnings = priceTableWarnings(i.prices, now);
+  const warnings = [...priceWarnings, ...i.profile.warnings];
   const requestsPerMonth = i.requestsPerDay * DAYS_PER_MONTH;
   const want = (p: Pattern) => i.pattern === undefined || i.pattern === p;
   const rows: Array<Omit<Estimate, 'perMillionRequests'>> = [];
@@ -193,6 +203,9 @@ export function estimateCost(i: CostInput): CostReport {
     peakRps: round2((i.requestsPerDay / 86_400) * i.prices.assumptions.peakFactor),
     currency: i.prices.currency,
     pricesTakenOn: i.prices.takenOn,
+    pricesVerified: i.prices.verified === true,
+    pricesAgeDays: Math.floor((now.getTime() - Date.parse(`${i.prices.takenOn}T00:00:00Z`)) / 86_400_000),
+    priceWarnings,
     estimates: rows.map((r) => finish(r, requestsPerMonth)),
     warnings,
   };
@@ -200,7 +213,7 @@ export function estimateCost(i: CostInput): CostReport {
 
 export function formatCostReport(r: CostReport): string {
   const money = (n: number) => (n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(2));
-  const head = `${r.model}@${r.version}: ${r.requestsPerDay.toLocaleString('en-US')} requests/day (average ${r.averageRps} req/s, peak ${r.peakRps} req/s); prices of ${r.pricesTakenOn}, ${r.currency}/month\n`;
+  const head = `${r.model}@${r.version}: ${r.requestsPerDay.toLocaleString('en-US')} requests/day (average ${r.averageRps} req/s, peak ${r.peakRps} req/s); prices of ${r.pricesTakenOn}${r.pricesVerified ? '' : ' (UNVERIFIED example prices)'}, ${r.currency}/month\n`;
   const table = [['pattern', 'on', 'at peak', 'monthly', 'per 1M requests'], ...r.estimates.map((e) => [
     e.label, e.on, e.replicasAtPeak === null ? '-' : String(e.replicasAtPeak),
     `${money(e.monthly.low)} – ${money(e.monthly.high)}`, `${money(e.perMillionRequests.low)} – ${money(e.perMillionRequests.high)}`,

@@ -9,6 +9,8 @@ const Money = Type.Number({ minimum: 0 });
 
 export const PricesSchema = Type.Object({
   takenOn: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+  /** True only once someone checked every price against the provider's pages on `takenOn`; absent means false. */
+  verified: Type.Optional(Type.Boolean()),
   currency: Type.String({ minLength: 1 }),
   source: Type.String(),
   hoursPerMonth: Type.Number({ exclusiveMinimum: 0, maximum: 744 }),
@@ -63,4 +65,21 @@ export function loadPrices(path = DEFAULT_PRICES_PATH): Prices {
   let text: string;
   try { text = readFileSync(path, 'utf8'); } catch (e) { throw new PricesError(`cannot read prices file ${path}: ${(e as Error).message}`); }
   return parsePrices(text, path);
+}
+
+/** A price table older than this is flagged as stale. */
+export const STALE_PRICES_DAYS = 365;
+
+/**
+ * What a reader of a cost estimate must be told about the price table itself: prices not checked
+ * against the provider (`verified` not true), or read more than a year before `now`.
+ */
+export function priceTableWarnings(p: Prices, now: Date = new Date()): string[] {
+  const out: string[] = [];
+  if (p.verified !== true) {
+    out.push(`prices of ${p.takenOn} are unverified example prices (${p.source}); check them against your provider's price pages before deciding (ferry cost --write-prices FILE, edit, set verified: true, pass --prices FILE)`);
+  }
+  const ageDays = Math.floor((now.getTime() - Date.parse(`${p.takenOn}T00:00:00Z`)) / 86_400_000);
+  if (ageDays > STALE_PRICES_DAYS) out.push(`prices were taken on ${p.takenOn}, ${ageDays} days ago (more than a year): prices change; re-read them`);
+  return out;
 }

@@ -35,11 +35,27 @@ export class BullQueue implements QueueBackend {
   readonly queue: Queue;
   private readonly connection: Redis;
   private readonly workers = new Set<Worker>();
+  /**
+   * Every ioredis client BullMQ made from ours (a Worker's blocking connection is a duplicate).
+   * BullMQ does not disconnect them when it does not own the connection it was given, nor when Redis
+   * is down and its close() waits: close() disconnects each of them itself.
+   */
+  private readonly duplicates = new Set<Redis>();
+  private closed = false;
 
   constructor(private readonly store: JobStore, private readonly opts: BullQueueOptions, private readonly log: Logger) {
     // BullMQ needs maxRetriesPerRequest: null so a blocking command waits through a Redis restart.
     this.connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: false });
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'jobs: Redis connection error'));
+    const duplicate = this.connection.duplicate.bind(this.connection);
+    this.connection.duplicate = (override) => {
+      const c = duplicate(override);
+      c.on('error', (err) => log.debug({ err: err.message }, 'jobs: Redis connection error (BullMQ duplicate)'));
+      // Made after close (a worker loop recovering its blocking connection): no retry loop may outlive us.
+      if (this.closed) c.disconnect();
+      else this.duplicates.add(c);
+      return c;
+    };
     this.queue = new Queue(opts.queueName, { connection: this.connection, prefix: opts.prefix });
     this.queue.on('error', (err) => log.warn({ err: err.message }, 'jobs: BullMQ queue error'));
   }
@@ -124,28 +140,30 @@ export class BullQueue implements QueueBackend {
     });
     this.workers.add(worker);
     return {
-      stop: async (graceMs: number) => {
+      stop: async (graceMs: number, handBackMs = Math.max(1000, graceMs)) => {
         // With Redis unreachable nothing can finish or be handed back through it: do not wait the grace.
         if (this.connection.status !== 'ready') { shutdown.abort(); return; }
         const closing = worker.close();
         if (await within(closing, graceMs) === 'timeout') {
           // Grace over: runs hand their jobs back at the next chunk.
           shutdown.abort();
-          await within(closing, Math.max(1000, graceMs));
+          await within(closing, handBackMs);
         }
       },
     };
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const ready = this.connection.status === 'ready';
-    for (const w of this.workers) {
-      if (ready) await within(w.close(true), 1000);
-      await within(w.disconnect(), 500);
-    }
+    // Orderly when Redis answers; bounded either way, and the disconnects below run regardless:
+    // with Redis down BullMQ's close may never settle, and each ioredis client left connected keeps
+    // a reconnect timer that holds the process open.
+    await Promise.all([...this.workers].map((w) => within(w.close(true), ready ? 1000 : 100)));
     this.workers.clear();
-    if (ready) await within(this.queue.close(), 1000);
-    await within(this.queue.disconnect(), 500);
+    await within(this.queue.close(), ready ? 1000 : 100);
+    for (const c of this.duplicates) c.disconnect();
+    this.duplicates.clear();
     this.connection.disconnect();
   }
 }

@@ -2,7 +2,13 @@
 // and takes jobs from the queue (BullMQ with REDIS_URL: any number of workers on any machine; the
 // SQL queue otherwise: workers sharing the store, e.g. one PostgreSQL database). It serves HTTP only
 // with --port (health and /metrics for the orchestrator).
+//
+// SIGTERM/SIGINT go through the same lifecycle as `ferry serve` (lifecycle/signals.ts): the workers
+// stop claiming at once, active jobs get jobs.shutdownGraceMs (capped below the deadline) and are
+// then handed back to the queue without using an attempt, connections close, and the process exits
+// 0 before server.shutdownGraceMs — or kills itself at that deadline with work unfinished.
 import { loadConfig } from '../config/index.js';
+import { installSignalHandlers } from '../lifecycle/index.js';
 import { createServer } from '../server.js';
 
 export interface WorkerCliOptions {
@@ -24,18 +30,10 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
   });
   const server = await createServer(cfg, { jobWorkers: false });
   const log = server.log.child({ component: 'worker' });
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal, graceMs: cfg.jobs.shutdownGraceMs }, 'worker stopping: active jobs get their grace, the rest go back to the queue');
-    const timer = setTimeout(() => process.exit(1), cfg.jobs.shutdownGraceMs + cfg.server.shutdownGraceMs).unref();
-    await server.close();
-    clearTimeout(timer);
-    process.exit(0);
-  };
-  process.once('SIGINT', () => void stop('SIGINT'));
-  process.once('SIGTERM', () => void stop('SIGTERM'));
+  server.lifecycle.on('draining', (reason) => {
+    log.info({ signal: reason, graceMs: cfg.jobs.shutdownGraceMs, deadlineMs: cfg.server.shutdownGraceMs }, 'worker stopping: no new jobs; active jobs get their grace, the rest go back to the queue');
+  });
+  installSignalHandlers(server);
   if (o.port !== undefined) await server.listen();
   try {
     await server.loaded;
@@ -45,6 +43,7 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
     process.exit(1);
   }
   // Only once every model is warm: a job taken earlier would wait for its model anyway, holding a lock.
+  // (Does nothing if a signal already began the shutdown.)
   server.jobs.startWorkers();
-  log.info({ backend: server.jobs.backend.kind, queue: cfg.jobs.queueName, concurrency: cfg.jobs.concurrency }, 'worker ready');
+  log.info({ backend: server.jobs.backend.kind, queue: cfg.jobs.queueName, concurrency: cfg.jobs.concurrency, worker: server.jobs.workerId }, 'worker ready');
 }

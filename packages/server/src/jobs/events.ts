@@ -11,6 +11,7 @@ export class JobEventBus {
   private readonly local = new EventEmitter();
   private pub: Redis | undefined;
   private sub: Redis | undefined;
+  private closed = false;
 
   constructor(private readonly redis: { url: string; channel: string } | undefined, private readonly log: Logger) {
     this.local.setMaxListeners(0);
@@ -22,7 +23,7 @@ export class JobEventBus {
 
   publish(e: JobEvent): void {
     this.local.emit(e.id, e);
-    if (this.pub) this.pub.publish(this.redis!.channel, JSON.stringify(e)).catch(() => undefined);
+    if (this.pub && !this.closed) this.pub.publish(this.redis!.channel, JSON.stringify(e)).catch(() => undefined);
   }
 
   /** Calls `fn` with every event of job `id` until the returned function is called. */
@@ -33,7 +34,7 @@ export class JobEventBus {
   }
 
   private ensureSubscriber(): void {
-    if (!this.redis || this.sub) return;
+    if (!this.redis || this.sub || this.closed) return;
     const sub = new Redis(this.redis.url, { maxRetriesPerRequest: null });
     sub.on('error', (err) => this.log.debug({ err: err.message }, 'jobs: event subscriber error'));
     sub.subscribe(this.redis.channel).catch((err: unknown) => this.log.warn({ err }, 'jobs: cannot subscribe to job events'));
@@ -47,7 +48,9 @@ export class JobEventBus {
     this.sub = sub;
   }
 
+  /** Disconnects both clients whatever their state (a reconnect timer would hold the process open). */
   close(): void {
+    this.closed = true;
     this.pub?.disconnect();
     this.sub?.disconnect();
     this.local.removeAllListeners();

@@ -16,7 +16,7 @@ export const JOB_SCHEMA: Doc = {
     version: { type: 'string' },
     state: { enum: ['queued', 'active', 'completed', 'failed', 'cancelled'] },
     progress: { type: 'number', minimum: 0, maximum: 1 },
-    result: { type: ['object', 'null'], properties: { predictions: { type: 'array' } } },
+    result: { type: ['object', 'null'], properties: { predictions: { type: 'array' }, worker: { type: 'string', description: 'the worker process that computed the result: host:pid:id' } } },
     error: { type: ['object', 'null'], properties: { code: { type: 'string' }, detail: { type: 'string' }, errors: { type: 'array' } } },
     attempts: { type: 'integer' },
     maxAttempts: { type: 'integer' },

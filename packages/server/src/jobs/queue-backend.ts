@@ -20,8 +20,11 @@ export interface RunContext {
 export type JobHandler = (row: JobRow, ctx: RunContext) => Promise<RunOutcome>;
 
 export interface Consumer {
-  /** Takes no new jobs; waits up to `graceMs` for active ones, then has them handed back. */
-  stop(graceMs: number): Promise<void>;
+  /**
+   * Takes no new jobs; waits up to `graceMs` for active ones, then has them handed back (each at its
+   * next chunk, without using an attempt) and waits up to `handBackMs` more for that.
+   */
+  stop(graceMs: number, handBackMs?: number): Promise<void>;
 }
 
 export interface QueueLengths { waiting: number; active: number; delayed: number }

@@ -15,6 +15,7 @@ import type { JobRow, JobStore } from './job-store.js';
 import type { JobMetrics } from './metrics.js';
 import type { RunContext, RunOutcome } from './queue-backend.js';
 import type { JobError, JobState } from './types.js';
+import type { RunSummary, ShardSpec } from '../pipelines/runner.js';
 
 /** What a job stores as its input: the instances as submitted (images as base64) and their pointer base. */
 export interface JobInput { instances: unknown[]; base: string }
@@ -24,6 +25,15 @@ export interface JobInput { instances: unknown[]; base: string }
  * the result is stored and published; must return at once (the copy runs later, never awaited).
  */
 export type JobCompletedHook = (v: ModelVersion, input: JobInput, predictions: Prediction[], fallback: boolean, runMs: number) => void;
+
+/** The input of a job that is one shard of a batch pipeline run (`ferry batch run NAME --shards N --queue`). */
+export interface PipelineShardInput { pipeline: string; runId: string; shard: ShardSpec }
+
+export function isPipelineShard(input: unknown): input is PipelineShardInput {
+  return typeof input === 'object' && input !== null && typeof (input as PipelineShardInput).pipeline === 'string' && typeof (input as PipelineShardInput).runId === 'string';
+}
+
+export type ShardRunner = (input: PipelineShardInput, signal: AbortSignal) => Promise<RunSummary>;
 
 /** The error a client sees in the job document; 5xx internals stay in the log. */
 export function jobError(e: unknown): { error: JobError; retryable: boolean } {
@@ -45,6 +55,7 @@ export class JobRunner {
     private readonly workerId: string,
     private readonly onFinished: (row: JobRow) => void,
     private readonly onCompleted?: JobCompletedHook,
+    private readonly runShard?: ShardRunner,
   ) {}
 
   private publish(row: JobRow | undefined): void {
@@ -69,7 +80,9 @@ export class JobRunner {
       this.finished(await this.store.fail(row.id, this.workerId, { code: 'job-stalled', detail }, now(), false), t0);
       return { kind: 'failed', reason: detail };
     }
-    const input = this.store.input(row) as JobInput;
+    const stored = this.store.input(row);
+    if (isPipelineShard(stored)) return this.shard(row, stored, ctx, t0);
+    const input = stored as JobInput;
     const predictions: Prediction[] = [];
     let fallback: unknown;
     let v: ModelVersion | undefined;
@@ -112,7 +125,7 @@ export class JobRunner {
       this.finished(await this.store.fail(row.id, this.workerId, error, now(), true), t0);
       return { kind: 'failed', reason: error.detail };
     }
-    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }) }, now());
+    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }), worker: this.workerId }, now());
     // Undefined: another run of this job (a worker wrongly presumed dead) recorded its result first.
     if (!done) this.metrics.count(row.model, 'duplicate_run');
     this.finished(done, t0);
@@ -125,4 +138,37 @@ export class JobRunner {
     }
     return { kind: 'done' };
   };
+
+  /**
+   * One shard of a pipeline run. The run's chunk checkpoints make it resumable: a run of this job
+   * after a lost worker skips the chunks already committed. At shutdown the shard stops after the
+   * chunk being written and the job is handed back.
+   */
+  private async shard(row: JobRow, input: PipelineShardInput, ctx: RunContext, t0: number): Promise<RunOutcome> {
+    const now = () => Date.now();
+    try {
+      if (!this.runShard) throw new FerryError('invalid-input', { detail: 'this process cannot run pipeline shards' });
+      const s = await this.runShard(input, ctx.shutdown);
+      if (s.status === 'interrupted') {
+        this.publish(await this.store.requeue(row.id, this.workerId, now(), null, false));
+        this.metrics.count(row.model, 'handed_back');
+        return { kind: 'handed-back' };
+      }
+      const done = await this.store.complete(row.id, { predictions: [], pipeline: s, worker: this.workerId }, now());
+      if (!done) this.metrics.count(row.model, 'duplicate_run');
+      this.finished(done, t0);
+      return { kind: 'done' };
+    } catch (e) {
+      const { error, retryable } = jobError(e);
+      this.log.warn({ err: e, job: row.id, runId: input.runId, shard: input.shard }, 'jobs: pipeline shard failed');
+      const failures = Number(row.failures) + 1;
+      if (retryable && failures < Number(row.max_attempts)) {
+        const delayMs = this.cfg.backoffBaseMs * 2 ** (failures - 1);
+        this.publish(await this.store.requeue(row.id, this.workerId, now() + delayMs, error, true));
+        return { kind: 'retry', delayMs, reason: error.detail };
+      }
+      this.finished(await this.store.fail(row.id, this.workerId, error, now(), true), t0);
+      return { kind: 'failed', reason: error.detail };
+    }
+  }
 }

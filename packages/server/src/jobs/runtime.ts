@@ -23,6 +23,10 @@ import { SqlQueue } from './sql-queue.js';
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from './config-schema.js';
 import type { JobState } from './types.js';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+import { runPipeline } from '../pipelines/runner.js';
+import { pipelineWithDefaults } from '../pipelines/config-schema.js';
+import type { PipelineShardInput } from './runner.js';
 
 export interface JobsDeps {
   config: FerryConfig;
@@ -53,12 +57,26 @@ export interface JobsRuntime {
   readonly store: JobStore;
   readonly events: JobEventBus;
   readonly config: JobsConfig;
+  /** This process's worker identity (`host:pid:id`), recorded in the result of every job it completes. */
+  readonly workerId: string;
   /** Validates and queues a job. `created: false`: the Idempotency-Key had been used for this same request. */
   submit(v: ModelVersion, instances: unknown, base: string, opts: SubmitOptions): Promise<{ row: JobRow; created: boolean }>;
   /** Cancels a queued job, or asks an active one to stop. Throws job-not-found / job-not-cancellable. */
   cancel(id: string): Promise<{ row: JobRow; immediate: boolean }>;
-  /** Starts this process's job workers (idempotent). */
+  /** Starts this process's job workers (idempotent; does nothing once stopWorkers or close was called). */
   startWorkers(): void;
+  /**
+   * Stops this process's workers only (submissions still work): no new claims; active jobs get up to
+   * `graceMs`, then are handed back to the queue without using an attempt, for up to `handBackMs`.
+   * Idempotent: later calls return the first stop.
+   */
+  stopWorkers(graceMs?: number, handBackMs?: number): Promise<void>;
+  /**
+   * Ties the workers to the process lifecycle: when draining begins (SIGTERM) they stop claiming at
+   * once, and active jobs get `jobs.shutdownGraceMs` — capped so that finishing or handing them back
+   * ends before the lifecycle deadline — then go back to the queue. The drain waits for that.
+   */
+  drainWith(lifecycle: Lifecycle): void;
   /** Stops taking jobs, waits up to `graceMs` for active ones, hands the rest back to the queue, closes. */
   close(graceMs?: number): Promise<void>;
 }
@@ -70,19 +88,27 @@ function storable(instances: unknown[]): unknown[] {
     : inst));
 }
 
+/** The queue backend the config names: BullMQ when `redis.url` is set, the SQL queue on the store otherwise. */
+export function createQueueBackend(config: FerryConfig, store: JobStore, log: Logger): QueueBackend {
+  const cfg = config.jobs;
+  const redisUrl = config.redis.url;
+  return redisUrl
+    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
+    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+}
+
 export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   const cfg = deps.config.jobs;
   const log = deps.log;
   const store = new JobStore(deps.store);
   const redisUrl = deps.config.redis.url;
-  const backend: QueueBackend = redisUrl
-    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
-    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+  const backend = createQueueBackend(deps.config, store, log);
   const events = new JobEventBus(redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined, log);
   const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let consumer: Consumer | undefined;
+  let stopped: Promise<void> | undefined;
   let closed = false;
 
   // Retention, and (BullMQ) re-dispatch of queued jobs that Redis lost.
@@ -139,7 +165,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   }
 
   const runtime: JobsRuntime = {
-    backend, store, events, config: cfg,
+    backend, store, events, config: cfg, workerId,
 
     async submit(v, instances, base, opts) {
       if (closed) throw new FerryError('shutting-down', { detail: 'the server is shutting down; submit the job again', headers: { 'retry-after': '1' } });
@@ -191,17 +217,50 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     },
 
     startWorkers() {
-      if (consumer || closed) return;
-      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), deps.onCompleted);
+      if (consumer || stopped || closed) return;
+      // A pipeline shard queued by `ferry batch run NAME --shards N --queue` runs here like a CLI shard.
+      const shardRunner = (input: PipelineShardInput, signal: AbortSignal) => {
+        const p = deps.config.pipelines[input.pipeline];
+        if (!p) throw new FerryError('invalid-input', { detail: `no pipeline "${input.pipeline}" in this worker's config` });
+        return runPipeline({
+          name: input.pipeline, pipeline: pipelineWithDefaults(p), config: deps.config, store: deps.store, pool: deps.service.pool,
+          repository: deps.repository, log: log.child({ component: 'pipeline', runId: input.runId }), shard: input.shard, runId: input.runId, trigger: 'queue', signal,
+        });
+      };
+      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), deps.onCompleted, shardRunner);
       consumer = backend.consume(workerId, cfg.concurrency, runner.run);
       log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
+    },
+
+    stopWorkers(graceMs = cfg.shutdownGraceMs, handBackMs?: number) {
+      stopped ??= (async () => {
+        if (!consumer) return;
+        const t0 = Date.now();
+        log.info({ worker: workerId, graceMs, handBackMs }, 'jobs: workers stopping: no new claims; active jobs get their grace, then go back to the queue');
+        await consumer.stop(graceMs, handBackMs);
+        log.info({ worker: workerId, ms: Date.now() - t0 }, 'jobs: workers stopped');
+      })();
+      return stopped;
+    },
+
+    drainWith(lifecycle) {
+      lifecycle.on('draining', () => {
+        const { deadlineMs } = lifecycle.options;
+        // Of the time to the deadline, keep a quarter (at least 3 s): half of it for the hand-back (the
+        // current chunk finishes first), half for closing connections, the model pool and the store.
+        const reserve = Math.max(3000, Math.floor(deadlineMs / 4));
+        const grace = Math.max(0, Math.min(cfg.shutdownGraceMs, deadlineMs - reserve));
+        const handBack = Math.max(250, Math.min(Math.floor(reserve / 2), deadlineMs - grace - Math.floor(reserve / 2)));
+        void runtime.stopWorkers(grace, handBack);
+      });
+      lifecycle.onDrain('jobs', () => stopped);
     },
 
     async close(graceMs = cfg.shutdownGraceMs) {
       if (closed) return;
       closed = true;
       clearInterval(housekeeping);
-      await consumer?.stop(graceMs);
+      await runtime.stopWorkers(graceMs);
       webhooks.close();
       events.close();
       await backend.close();

@@ -83,7 +83,7 @@ export class SqlQueue implements QueueBackend {
     const all = Promise.all(slots);
 
     return {
-      async stop(graceMs: number) {
+      async stop(graceMs: number, handBackMs?: number) {
         stopping.abort();
         let timer: NodeJS.Timeout | undefined;
         const grace = new Promise<'grace'>((r) => { timer = setTimeout(() => r('grace'), graceMs); });
@@ -91,7 +91,9 @@ export class SqlQueue implements QueueBackend {
         clearTimeout(timer);
         if (first === 'grace') {
           shutdown.abort();
-          await all;
+          // Bounded when asked (a process deadline): a run still inside its chunk past it keeps its lock,
+          // and the stalled check of another worker hands the job back.
+          await (handBackMs === undefined ? all : Promise.race([all, sleep(handBackMs)]));
         }
         clearInterval(heartbeat);
         clearInterval(stalled);

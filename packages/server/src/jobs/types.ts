@@ -20,7 +20,8 @@ export interface JobDocument {
   state: JobState;
   /** 0..1: share of the job's instances done. */
   progress: number;
-  result: { predictions: unknown[] } | null;
+  /** `worker`: the process that ran the job to completion (`host:pid:id`, as in its log). */
+  result: { predictions: unknown[]; worker?: string } | null;
   error: JobError | null;
   /** Runs started, including a run lost to a crashed worker. */
   attempts: number;

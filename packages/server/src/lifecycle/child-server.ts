@@ -67,3 +67,42 @@ export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildSe
     void exited.then((e) => { clearTimeout(timer); reject(new Error(`ferry serve exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
   });
 }
+
+export interface ChildWorker {
+  readonly proc: ChildProcess;
+  /** The worker identity (`host:pid:id`) it records in the result of each job it completes. */
+  readonly workerId: string;
+  readonly logs: Array<Record<string, unknown>>;
+  stderr(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
+}
+
+/** `ferry worker …`; resolves once the child logged "worker ready" (models warm, taking jobs). */
+export function startChildWorker(opts: ChildServerOptions = {}): Promise<ChildWorker> {
+  const proc = spawn(process.execPath, [CLI_PATH, 'worker', ...(opts.args ?? [])], {
+    env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...opts.env },
+    ...(opts.cwd && { cwd: opts.cwd }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: Array<Record<string, unknown>> = [];
+  let stderr = '';
+  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+    let at = 0;
+    proc.once('exit', () => { at = Date.now(); });
+    proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
+  });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ferry worker not ready in ${opts.readyTimeoutMs ?? 60_000} ms\n${stderr}`)); }, opts.readyTimeoutMs ?? 60_000);
+    createInterface({ input: proc.stdout! }).on('line', (line) => {
+      let rec: Record<string, unknown>;
+      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+      logs.push(rec);
+      if (rec.msg === 'worker ready') {
+        clearTimeout(timer);
+        resolve({ proc, workerId: String(rec.worker), logs, exited, stderr: () => stderr });
+      }
+    });
+    void exited.then((e) => { clearTimeout(timer); reject(new Error(`ferry worker exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
+  });
+}

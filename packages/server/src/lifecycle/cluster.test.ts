@@ -4,51 +4,20 @@
 // through the proxy may fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:http';
 import { Redis } from 'ioredis';
 import { startChildServer, type ChildServer } from './child-server.js';
+import { freePort, localNginxConf, nginxBinary } from './cluster-helpers.js';
 import { slowModel, tempModelRepository, tinyClassifier, writeModelVersion } from '../testing/fixture-models.js';
 import { TEST_DATABASE_URL, uniqueSchemaName, withAdminClient } from '../store/testing.js';
 
 const REDIS_URL = process.env.FERRY_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const NGINX_CONF = fileURLToPath(new URL('../../../../deploy/nginx/nginx.conf', import.meta.url));
-
-function nginxBinary(): string | undefined {
-  for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) {
-    try { execFileSync(p, ['-v'], { stdio: 'ignore' }); return p; } catch { /* next */ }
-  }
-  return undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-/** The shipped nginx.conf with the upstreams, listen address and writable paths of this test. */
-function localNginxConf(shipped: string, upstreams: number[], port: number, dir: string): string {
-  let i = 0;
-  let conf = shipped
-    .replace(/^(\s*)server\s+[\w.-]+:\d+/gm, (_m, indent: string) => `${indent}server 127.0.0.1:${upstreams[i++]}`)
-    .replace(/^(\s*)listen\s+\d+;/m, `$1listen 127.0.0.1:${port};`)
-    .replace(/^pid\s+[^;]+;/m, `pid ${dir}/nginx.pid;`)
-    .replace(/^error_log\s+[^;]+;/m, `error_log ${dir}/error.log warn;`);
-  assert.equal(i, upstreams.length, 'one upstream server line per replica');
-  conf = conf.replace(/^http\s*\{/m, `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;`);
-  return conf;
-}
 
 interface Outcome { status: number; ok: boolean; error?: string; sentAt: number; doneAt: number; cache?: string }
 

@@ -9,14 +9,20 @@ import { loadConfig, workerCount, ConfigError, type FerryConfig } from '../confi
 import { Repository } from '../repository/index.js';
 import { WorkerPool } from '../runtime/index.js';
 import { createStore, storeOptionsFromConfig } from '../store/index.js';
-import { PipelineRunError, runPipeline, type RunProgress, type ShardSpec } from './runner.js';
+import { newRunId, PipelineRunError, runPipeline, type RunProgress, type ShardSpec } from './runner.js';
 import { SourceError } from './sources.js';
 import { RunStore } from './run-store.js';
 import { validatePipelines } from './validate.js';
 import { pipelineWithDefaults } from './config-schema.js';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { JobStore } from '../jobs/job-store.js';
+import { createQueueBackend } from '../jobs/runtime.js';
+import type { QueueBackend } from '../jobs/queue-backend.js';
+import type { PipelineShardInput } from '../jobs/runner.js';
 
 interface BatchOpts { config?: string; models?: string; workers?: string; logLevel?: string; json?: boolean }
-interface RunOpts extends BatchOpts { shard?: string; resume?: string; runId?: string; limit?: string; progress?: 'auto' | 'bar' | 'log' | 'none'; copyOnly?: boolean }
+interface RunOpts extends BatchOpts { shard?: string; resume?: string; runId?: string; limit?: string; progress?: 'auto' | 'bar' | 'log' | 'none'; copyOnly?: boolean; shards?: string; queue?: boolean }
 
 function configFrom(o: BatchOpts): FerryConfig {
   return loadConfig({
@@ -88,6 +94,7 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   const modelName = p.model.split('@')[0]!;
   const repository = Repository.load(cfg.models.dir, [modelName]);
   validatePipelines({ [name]: cfg.pipelines[name]! }, repository);
+  if (o.queue) return queueShards(name, o, cfg, repository, log);
   const store = createStore(storeOptionsFromConfig(cfg.store, { log: log.child({ component: 'store' }) }));
   const pool = new WorkerPool(workerCount(cfg), log.child({ component: 'pool' }));
   const abort = new AbortController();
@@ -128,6 +135,45 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   }
 }
 
+/**
+ * `--shards N --queue`: one job per shard on the job queue (BullMQ with redis.url, the SQL queue
+ * otherwise); `ferry worker` processes run them. A shard whose worker dies is run again by another
+ * worker from the shard's last committed chunk; a worker that stops hands its shard back after the
+ * chunk being written. Prints the run id and the job ids, and exits.
+ */
+async function queueShards(name: string, o: RunOpts, cfg: FerryConfig, repository: Repository, log: Logger): Promise<number> {
+  const n = o.shards === undefined ? 1 : Number(o.shards);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ConfigError(`--shards "${o.shards}": expected a whole number from 1 to 1000`);
+  if (o.shard || o.resume || o.limit !== undefined || o.copyOnly) throw new ConfigError('--queue takes --shards N and --run-id only (workers resume a shard by themselves)');
+  const p = pipelineFrom(cfg, name);
+  const v = repository.resolve(p.model);
+  const runId = o.runId ?? newRunId(name);
+  const store = createStore(storeOptionsFromConfig(cfg.store, { log: log.child({ component: 'store' }) }));
+  const jobs = new JobStore(store);
+  let backend: QueueBackend | undefined;
+  try {
+    await store.migrate();
+    backend = createQueueBackend(cfg, jobs, log.child({ component: 'jobs' }));
+    const ids: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const input: PipelineShardInput = { pipeline: name, runId, shard: { index: i, count: n } };
+      const { row } = await jobs.insert({ id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.jobs.attempts, now: Date.now(), idempotencyKey: `pipeline:${runId}:${i}/${n}` });
+      await backend.enqueue(row.id);
+      ids.push(row.id);
+    }
+    if (o.json) process.stdout.write(`${JSON.stringify({ runId, pipeline: name, shards: n, queue: backend.kind, jobs: ids })}
+`);
+    else process.stdout.write(`run        ${runId}: ${n} shard job(s) queued (${backend.kind}) for ferry worker
+jobs       ${ids.join(' ')}
+progress   ferry batch runs ${name}
+`);
+    return 0;
+  } finally {
+    await backend?.close();
+    await store.close();
+  }
+}
+
 async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promise<number> {
   const cfg = configFrom({ ...o, logLevel: o.logLevel ?? 'warn' });
   pipelineFrom(cfg, name);
@@ -159,6 +205,8 @@ export function registerBatchCommand(program: Command): void {
     .option('--run-id <id>', 'start or join the run with this id (for shards)')
     .option('--resume <runId>', 'continue an interrupted run from its last committed chunk')
     .option('--limit <rows>', 'read at most this many source rows')
+    .option('--shards <n>', 'with --queue: split the run into n shards')
+    .option('--queue', 'queue the run\'s shards as jobs for `ferry worker` processes instead of scoring here')
     .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'))
     .addOption(new Option('--copy-only', 'benchmark baseline: write the mapped features without a model').hideHelp())
     .action(async (name: string, o: RunOpts) => {

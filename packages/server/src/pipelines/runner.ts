@@ -44,7 +44,7 @@ export interface RunOptions {
   runId?: string;
   /** Read at most this many source rows. */
   limit?: number;
-  trigger?: 'cli' | 'schedule' | 'api';
+  trigger?: 'cli' | 'schedule' | 'api' | 'queue';
   cwd?: string;
   /** Benchmark baseline: write the mapped features as the output, with no model (the I/O limit). */
   copyOnly?: boolean;

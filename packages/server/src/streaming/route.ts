@@ -109,11 +109,18 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
         // (or another offered one), never the `ferry.bearer.<key>` entry that carries an API key.
         handleProtocols: (offered: Set<string>) => (offered.has('ferry.v1') ? 'ferry.v1' : [...offered].find((p) => !p.startsWith('ferry.bearer.')) ?? false),
       },
-      // On shutdown every session hears why (1001) instead of a bare close without a code.
+      // On shutdown every session hears why (1001) instead of a bare close without a code. While the
+      // lifecycle drains, sessions first get its stream grace (it closes them with its reason).
       preClose(done) {
-        for (const s of service.sessions) s.close(CLOSE.goingAway, 'server is shutting down');
-        for (const client of this.websocketServer.clients) client.close(CLOSE.goingAway, 'server is shutting down');
-        done();
+        const lc = deps.lifecycle;
+        const until = Date.now() + (lc?.draining ? lc.options.streamGraceMs + 250 : 0);
+        const finish = () => {
+          for (const s of service.sessions) s.close(CLOSE.goingAway, 'server is shutting down');
+          for (const client of this.websocketServer.clients) client.close(CLOSE.goingAway, 'server is shutting down');
+          done();
+        };
+        const wait = () => { if (service.sessions.size === 0 || Date.now() >= until) finish(); else setTimeout(wait, 50); };
+        wait();
       },
     });
     const opened = new WeakMap<FastifyRequest, Opened>();
@@ -150,17 +157,21 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
         return;
       }
       metrics.sessions.inc(labels);
+      // Shutdown: the session gets lifecycle.streamGraceMs to end by itself, then 1001 with the reason.
+      let untrack = (): void => undefined;
       const session = new AudioSession(socket, o.spec, batcherFor(v, o.spec), {
         id: randomUUID(), model: v.name, version: v.version, format: o.format, probabilityIntervalMs: o.probabilityIntervalMs, vad: o.vad,
         idleTimeoutMs: cfg.idleTimeoutMs, maxPendingAudioMs: cfg.maxPendingAudioMs, maxBufferedBytes: cfg.maxBufferedBytes, maxBlockedMs: cfg.maxBlockedMs,
       }, (s, code) => {
         service.sessions.delete(s);
+        untrack();
         slot.release();
         metrics.sessions.dec(labels);
         metrics.closed.inc({ ...labels, code: String(code) });
         req.log.debug({ model: v.key, code, stats: s.stats }, 'stream session closed');
       });
       service.sessions.add(session);
+      if (deps.lifecycle) untrack = deps.lifecycle.trackStream((reason) => session.close(CLOSE.goingAway, reason));
     };
     // A plain GET whose parameters check (prepare ran) is told what it lacks, as a problem document
     // instead of the plugin's bare 404: usually a proxy that drops the Upgrade header.

@@ -62,6 +62,10 @@ export async function streamPredict(deps: ServerDeps, req: FastifyRequest, reply
     raw.on('close', onClose);
   });
 
+  // Shutdown: after lifecycle.streamGraceMs no further rows start; the rows running finish, and a
+  // final `shutdown` event says why and how far the stream got (the client resubmits the rest).
+  let stopped: string | undefined;
+  const untrack = deps.lifecycle?.trackStream((reason) => { stopped = reason; }) ?? (() => undefined);
   let next = 0;
   let errors = 0;
   let version = v.version;
@@ -77,16 +81,22 @@ export async function streamPredict(deps: ServerDeps, req: FastifyRequest, reply
       write('error', { index: i, ...toProblem(fe instanceof FerryError ? fe : new FerryError('internal')) }, i);
     }
   };
-  while (next < rows.length && !gone) {
+  while (next < rows.length && !gone && stopped === undefined) {
     if (!(await drained())) break;
-    while (inFlight.size < window && next < rows.length) {
+    while (inFlight.size < window && next < rows.length && stopped === undefined) {
       const p = runRow(next++).finally(() => inFlight.delete(p));
       inFlight.add(p);
     }
-    await Promise.race(inFlight);
+    if (inFlight.size > 0) await Promise.race(inFlight);
   }
   await Promise.all(inFlight);
+  untrack();
   if (gone) return;
+  if (stopped !== undefined && next < rows.length) {
+    write('shutdown', { model: v.name, version, reason: stopped, rows: rows.length, started: next, errors });
+    raw.end();
+    return;
+  }
   write('done', { model: v.name, version, rows: rows.length, errors });
   raw.end();
 }
