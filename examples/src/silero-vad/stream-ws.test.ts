@@ -326,11 +326,16 @@ describe('session bounds', () => {
     assert.equal(server.app.ferryStreaming.limits.open, 0);
   });
 
-  test('server shutdown closes open sessions with 1001 and a reason', async () => {
-    const a = connect(`${url}/v1/models/${NAME}/stream`);
+  test('server shutdown closes open sessions with 1001 and the reason after lifecycle.streamGraceMs', async () => {
+    // Its own server: a grace shorter than the idle timeout, so the shutdown (not idleness) ends the session.
+    const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'lifecycle.streamGraceMs': 100, 'streaming.idleTimeoutMs': 30_000 };
+    const own = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
+    await own.loaded;
+    const ownUrl = (await own.listen()).url.replace('http', 'ws');
+    const a = connect(`${ownUrl}/v1/models/${NAME}/stream`);
     await a.opened;
-    await server.close();
-    assert.deepEqual(await a.closed, { code: 1001, reason: 'server is shutting down' });
+    await own.close();
+    assert.deepEqual(await a.closed, { code: 1001, reason: 'server shutting down (close)' });
   });
 });
 

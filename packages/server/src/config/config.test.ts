@@ -28,6 +28,20 @@ test('defaults < file < environment < flags', () => {
   assert.ok(Object.isFrozen(flags) && Object.isFrozen(flags.server), 'the config is frozen');
 });
 
+test('REDIS_URL and DATABASE_URL stand in for their settings; empty ones count as unset, FERRY_* forms win', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
+  writeFileSync(join(dir, 'ferry.config.yaml'), 'store:\n  url: postgres://db/ferry\nredis:\n  url: redis://cache:6379\n');
+  const file = loadConfig({ cwd: dir, env: {} });
+  assert.deepEqual([file.store.url, file.redis.url], ['postgres://db/ferry', 'redis://cache:6379']);
+  const conventional = loadConfig({ cwd: dir, env: { DATABASE_URL: 'postgres://other/x', REDIS_URL: 'redis://other:1' } });
+  assert.deepEqual([conventional.store.url, conventional.redis.url], ['postgres://other/x', 'redis://other:1']);
+  // A template that expanded to nothing must not swap PostgreSQL for the embedded SQLite file.
+  const empty = loadConfig({ cwd: dir, env: { DATABASE_URL: '', REDIS_URL: '' } });
+  assert.deepEqual([empty.store.url, empty.redis.url], ['postgres://db/ferry', 'redis://cache:6379']);
+  const ferry = loadConfig({ cwd: dir, env: { DATABASE_URL: 'postgres://other/x', FERRY_STORE_URL: '', FERRY_REDIS_URL: '' } });
+  assert.deepEqual([ferry.store.url, ferry.redis.url], ['', ''], 'FERRY_STORE_URL= / FERRY_REDIS_URL= choose the embedded defaults on purpose');
+});
+
 test('bad settings are refused with where they came from', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
   assert.throws(() => loadConfig({ cwd: dir, env: { FERRY_SERVER_PORT: 'eighty' } }), (e: unknown) => e instanceof ConfigError && /FERRY_SERVER_PORT: "eighty" is not a number/.test(e.message));

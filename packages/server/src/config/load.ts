@@ -107,8 +107,10 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
     if (raw !== undefined) setPath(merged, leaf.path, parseScalar(raw, leaf.schema, leaf.env));
   }
   // The conventional names of the scale-out services, below their FERRY_* forms.
-  if (env.REDIS_URL !== undefined && env.FERRY_REDIS_URL === undefined) setPath(merged, ['redis', 'url'], env.REDIS_URL);
-  if (env.DATABASE_URL !== undefined && env.FERRY_STORE_URL === undefined) setPath(merged, ['store', 'url'], env.DATABASE_URL);
+  // An empty one counts as unset (a template that expanded to nothing must not swap the config file's
+  // PostgreSQL or Redis for the embedded defaults); FERRY_STORE_URL= / FERRY_REDIS_URL= do that on purpose.
+  if (env.REDIS_URL && env.FERRY_REDIS_URL === undefined) setPath(merged, ['redis', 'url'], env.REDIS_URL);
+  if (env.DATABASE_URL && env.FERRY_STORE_URL === undefined) setPath(merged, ['store', 'url'], env.DATABASE_URL);
   // Keys from the environment are hashed here: the clear text never reaches the config object.
   if (env.FERRY_API_KEYS) {
     let keys;
