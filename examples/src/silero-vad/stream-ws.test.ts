@@ -24,7 +24,7 @@ const repo = mkdtempSync(join(tmpdir(), 'ferry-vad-ws-'));
 process.on('exit', () => rmSync(repo, { recursive: true, force: true }));
 
 async function startServer(streaming: Record<string, unknown> = {}): Promise<{ server: FerryServer; url: string }> {
-  const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:' };
+  const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1' };
   for (const [k, v] of Object.entries(streaming)) overrides[`streaming.${k}`] = v;
   const server = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
   await server.loaded;
@@ -328,7 +328,7 @@ describe('session bounds', () => {
 
   test('server shutdown closes open sessions with 1001 and the reason after lifecycle.streamGraceMs', async () => {
     // Its own server: a grace shorter than the idle timeout, so the shutdown (not idleness) ends the session.
-    const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'lifecycle.streamGraceMs': 100, 'streaming.idleTimeoutMs': 30_000 };
+    const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'lifecycle.streamGraceMs': 100, 'streaming.idleTimeoutMs': 30_000, 'server.port': 0, 'server.host': '127.0.0.1' };
     const own = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
     await own.loaded;
     const ownUrl = (await own.listen()).url.replace('http', 'ws');

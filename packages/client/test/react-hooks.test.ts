@@ -33,7 +33,7 @@ describe('React hooks against a real Ferry server', () => {
     rtl = await import('@testing-library/react');
     server = await createServer(loadConfig({ env: {}, overrides: {
       'models.dir': join(root, 'models'), 'models.only': ['spam', 'silero-vad', 'ham-chat'], 'runtime.workers': 1, 'runtime.warmupRuns': 1,
-      'log.level': 'silent', 'store.url': 'sqlite::memory:', 'web.timeseriesIntervalSeconds': 0, 'jobs.chunkSize': 16,
+      'log.level': 'silent', 'store.url': 'sqlite::memory:', 'web.timeseriesIntervalSeconds': 0, 'jobs.chunkSize': 16, 'server.port': 0, 'server.host': '127.0.0.1',
     } }), { logger: false });
     await server.loaded;
     base = (await server.listen()).url;

@@ -24,7 +24,7 @@ describe('stream helpers against a real server (silero-vad, ham-chat)', () => {
   before(async () => {
     server = await createServer(loadConfig({ env: {}, overrides: {
       'models.dir': join(root, 'models'), 'models.only': ['silero-vad', 'ham-chat'], 'runtime.workers': 1, 'runtime.warmupRuns': 1,
-      'log.level': 'silent', 'store.url': 'sqlite::memory:', 'web.timeseriesIntervalSeconds': 0,
+      'log.level': 'silent', 'store.url': 'sqlite::memory:', 'web.timeseriesIntervalSeconds': 0, 'server.port': 0, 'server.host': '127.0.0.1',
     } }), { logger: false });
     await server.loaded;
     base = (await server.listen()).url;
