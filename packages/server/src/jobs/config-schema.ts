@@ -29,6 +29,14 @@ export const JobsConfigSchema = Type.Object({
   retentionSeconds: Type.Integer({ minimum: 1, default: 7 * 24 * 3600 }),
   /** Instances one job may carry (the synchronous limit is limits.maxInstances). */
   maxInstances: Type.Integer({ minimum: 1, default: 100_000 }),
+  /**
+   * Behind a proxy that sets `X-Request-Id` on every request it forwards (deploy/nginx does, with
+   * `$request_id`, overwriting the client's): a submission without an Idempotency-Key uses that id as
+   * its key, so the proxy's own retry of a POST on the other replica (nginx `proxy_next_upstream …
+   * non_idempotent`) returns the first job instead of creating a second. Off by default: without such
+   * a proxy the header is the client's to choose.
+   */
+  proxyRequestIdempotency: Type.Boolean({ default: false }),
   /** `close()` waits this long for active jobs before handing them back to the queue. */
   shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
   webhooks: Type.Object({

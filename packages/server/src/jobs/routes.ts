@@ -95,9 +95,15 @@ export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps
       const v = deps.rollout ? deps.rollout.resolve(req, reply, req.params.model, req.params.version) : repository.resolve(req.params.model, req.params.version);
       req.ferryModel = v;
       const keyHeader = req.headers['idempotency-key'];
-      const idempotencyKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
+      let idempotencyKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
       if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
         throw new FerryError('invalid-request', { detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters', extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'expected 1-255 visible ASCII characters' }] } });
+      }
+      // The proxy's request id stands in for a missing key (jobs.proxyRequestIdempotency): its retry
+      // of this POST on another replica then finds the first job. Namespaced apart from client keys.
+      const proxyId = req.headers['x-request-id'];
+      if (idempotencyKey === undefined && jobs.config.proxyRequestIdempotency && typeof proxyId === 'string' && IDEMPOTENCY_KEY.test(proxyId) && proxyId.length <= 200) {
+        idempotencyKey = `proxy-request-id:${proxyId}`;
       }
       let timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
       let callbackUrl: unknown;

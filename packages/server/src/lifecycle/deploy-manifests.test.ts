@@ -368,7 +368,15 @@ test('Kubernetes: API Deployment probes /readyz and /healthz on the real port, H
 test('nginx.conf: retries a refused connection on the other replica, no upstream keepalive, body limit ≥ Ferry\'s, streams unbuffered', () => {
   const text = read('deploy/nginx/nginx.conf');
   const directive = (name: string) => [...text.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1]!.trim());
-  assert.ok(directive('proxy_next_upstream')[0]!.split(/\s+/).includes('error'));
+  const nextUpstream = directive('proxy_next_upstream')[0]!.split(/\s+/);
+  assert.ok(nextUpstream.includes('error'));
+  // A POST reset by a stopping replica is retried by nginx; safe only while the replicas key job
+  // submissions by nginx's request id, which must be set on what nginx forwards.
+  if (nextUpstream.includes('non_idempotent')) {
+    assert.ok(directive('proxy_set_header').includes('X-Request-Id $request_id'), 'nginx sets X-Request-Id');
+    const composeCfg = loadConfig({ file: file('deploy/compose/ferry.config.yaml'), env: {}, cwd: ROOT });
+    assert.equal(composeCfg.jobs.proxyRequestIdempotency, true, 'the compose replicas behind this nginx key job POSTs by X-Request-Id');
+  }
   assert.ok(Number(directive('proxy_next_upstream_tries')[0]) >= 2);
   assert.deepEqual(directive('keepalive'), [], 'no upstream keepalive (see the comment in the file)');
   const body = directive('client_max_body_size')[0]!;

@@ -52,21 +52,31 @@ export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle
 }
 
 /**
- * `app.close()` that does not wait for keep-alive connections to time out. Node closes idle
- * connections once, when close starts; a connection whose request finishes later (a long
- * inference, a stream ended by a drain handler) would otherwise stay open until keepAliveTimeout
- * (72 s in Fastify), past the shutdown deadline.
+ * `app.close()` that does not wait for keep-alive connections to time out, and does not reset a
+ * request a proxy has already sent.
+ *
+ * Node's `server.close()` (and Fastify's, with `forceCloseConnections: 'idle'`) closes every idle
+ * connection at once, and Node counts a just-accepted connection whose request bytes have not been
+ * read yet as idle: behind nginx, a POST written to such a connection is reset and comes back as a
+ * 502 that nginx may not retry. So the close-time sweep is held back: connections accepted before
+ * the listener closed get `firstSweepMs` to deliver their requests (served with `Connection: close`),
+ * then idle connections are closed every `sweepMs`, each sweep after the event loop's poll phase
+ * (setImmediate), so bytes that arrived with the timer are parsed first. Connections whose request
+ * finishes later (a long inference, a stream ended by a drain handler) close at the next sweep
+ * instead of staying open until keepAliveTimeout (72 s in Fastify), past the shutdown deadline.
  */
-export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepMs = 1000): Promise<void> {
-  // Node counts a just-accepted connection whose request bytes have not arrived yet as idle:
-  // sweeping at once could reset a request a proxy has already sent. After firstSweepMs, a
-  // connection accepted before the listener closed has had time to send its request.
+export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepMs = 250): Promise<void> {
+  const server = app.server;
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => undefined;
+  const sweepOnce = () => { setImmediate(closeIdle); };
   let sweep: NodeJS.Timeout | undefined;
-  const start = setTimeout(() => { sweep = setInterval(() => app.server.closeIdleConnections?.(), sweepMs); }, firstSweepMs);
+  const start = setTimeout(() => { sweepOnce(); sweep = setInterval(sweepOnce, sweepMs); }, firstSweepMs);
   try {
     await app.close();
   } finally {
     clearTimeout(start);
     clearInterval(sweep);
+    server.closeIdleConnections = closeIdle;
   }
 }
