@@ -160,7 +160,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
   // from when every model is warm: a job taken earlier would only meet model-not-ready.
   if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
-  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded });
+  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded, jobs });
 
   let closed = false;
   return {

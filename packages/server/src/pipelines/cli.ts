@@ -14,12 +14,11 @@ import { SourceError } from './sources.js';
 import { RunStore } from './run-store.js';
 import { validatePipelines } from './validate.js';
 import { pipelineWithDefaults } from './config-schema.js';
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { JobStore } from '../jobs/job-store.js';
 import { createQueueBackend } from '../jobs/runtime.js';
 import type { QueueBackend } from '../jobs/queue-backend.js';
-import type { PipelineShardInput } from '../jobs/runner.js';
+import { enqueuePipelineShards, MAX_SHARDS, RUN_ID } from './queue-shards.js';
 
 interface BatchOpts { config?: string; models?: string; workers?: string; logLevel?: string; json?: boolean }
 interface RunOpts extends BatchOpts { shard?: string; resume?: string; runId?: string; limit?: string; progress?: 'auto' | 'bar' | 'log' | 'none'; copyOnly?: boolean; shards?: string; queue?: boolean }
@@ -143,7 +142,8 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
  */
 async function queueShards(name: string, o: RunOpts, cfg: FerryConfig, repository: Repository, log: Logger): Promise<number> {
   const n = o.shards === undefined ? 1 : Number(o.shards);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new ConfigError(`--shards "${o.shards}": expected a whole number from 1 to 1000`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS) throw new ConfigError(`--shards "${o.shards}": expected a whole number from 1 to ${MAX_SHARDS}`);
+  if (o.runId !== undefined && !RUN_ID.test(o.runId)) throw new ConfigError(`--run-id "${o.runId.slice(0, 100)}": expected 1-128 letters, digits, _ . : - (starting with a letter or digit)`);
   if (o.shard || o.resume || o.limit !== undefined || o.copyOnly) throw new ConfigError('--queue takes --shards N and --run-id only (workers resume a shard by themselves)');
   const p = pipelineFrom(cfg, name);
   const v = repository.resolve(p.model);
@@ -154,13 +154,7 @@ async function queueShards(name: string, o: RunOpts, cfg: FerryConfig, repositor
   try {
     await store.migrate();
     backend = createQueueBackend(cfg, jobs, log.child({ component: 'jobs' }));
-    const ids: string[] = [];
-    for (let i = 0; i < n; i++) {
-      const input: PipelineShardInput = { pipeline: name, runId, shard: { index: i, count: n } };
-      const { row } = await jobs.insert({ id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.jobs.attempts, now: Date.now(), idempotencyKey: `pipeline:${runId}:${i}/${n}` });
-      await backend.enqueue(row.id);
-      ids.push(row.id);
-    }
+    const { jobs: ids } = await enqueuePipelineShards(jobs, backend, { pipeline: name, runId, shards: n, model: v, attempts: cfg.jobs.attempts });
     if (o.json) process.stdout.write(`${JSON.stringify({ runId, pipeline: name, shards: n, queue: backend.kind, jobs: ids })}
 `);
     else process.stdout.write(`run        ${runId}: ${n} shard job(s) queued (${backend.kind}) for ferry worker

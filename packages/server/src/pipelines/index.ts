@@ -11,6 +11,9 @@ import { registerPipelineMetrics } from './metrics.js';
 import { registerPipelineRoutes } from './routes.js';
 import { RunStore } from './run-store.js';
 import { PipelineScheduler } from './scheduler.js';
+import { enqueuePipelineShards } from './queue-shards.js';
+import { newRunId } from './runner.js';
+import type { JobsRuntime } from '../jobs/runtime.js';
 
 export { PipelinesConfigSchema, PipelineSchema, pipelinesOf, pipelineWithDefaults, type PipelineConfig, type PipelineInput, type PipelinesConfig } from './config-schema.js';
 export { validatePipelines } from './validate.js';
@@ -30,9 +33,16 @@ export interface AttachedPipelines {
  * The server side of pipelines: read routes, metrics on the server's registry, and the embedded
  * scheduler for pipelines with a `schedule`. Scheduled runs wait for `ready` (models warmed).
  */
-export async function attachPipelines(app: FastifyInstance, deps: { config: FerryConfig; store: Store; pool: WorkerPool; repository: Repository; log: Logger; registry: Registry; ready: Promise<void> }): Promise<AttachedPipelines> {
+export async function attachPipelines(app: FastifyInstance, deps: { config: FerryConfig; store: Store; pool: WorkerPool; repository: Repository; log: Logger; registry: Registry; ready: Promise<void>; jobs?: JobsRuntime }): Promise<AttachedPipelines> {
   const metrics = registerPipelineMetrics(deps.registry, Object.keys(deps.config.pipelines), new RunStore(deps.store));
-  const scheduler = new PipelineScheduler({ ...deps, metrics }).start();
-  await registerPipelineRoutes(app, { config: deps.config, store: deps.store, isRunning: (n) => scheduler.isRunning(n) });
+  const { jobs, ...schedulerDeps } = deps;
+  const scheduler = new PipelineScheduler({ ...schedulerDeps, metrics }).start();
+  const queueRun = jobs && (async (name: string, model: string, runId: string | undefined, shards: number) => {
+    const v = deps.repository.resolve(model);
+    const queued = await enqueuePipelineShards(jobs.store, jobs.backend, { pipeline: name, runId: runId ?? newRunId(name), shards, model: v, attempts: deps.config.jobs.attempts });
+    deps.log.info({ pipeline: name, runId: queued.runId, shards, created: queued.created }, 'pipeline run queued');
+    return { ...queued, queue: jobs.backend.kind };
+  });
+  await registerPipelineRoutes(app, { config: deps.config, store: deps.store, isRunning: (n) => scheduler.isRunning(n), ...(queueRun && { queueRun }) });
   return { scheduler, close: () => scheduler.close() };
 }

@@ -6,12 +6,15 @@ import { FerryError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { pipelinesOf } from './config-schema.js';
 import { RunStore, type RunRecord, type RunSummaryRow } from './run-store.js';
+import { MAX_SHARDS, RUN_ID, type QueuedRun } from './queue-shards.js';
 
 export interface PipelineRouteDeps {
   config: FerryConfig;
   store: Store;
   /** Whether a pipeline has a run going in this process (the scheduler). */
   isRunning?: (name: string) => boolean;
+  /** Queues a run's shards on the job queue for `ferry worker`s (POST /v1/pipelines/{name}/runs). */
+  queueRun?: (name: string, model: string, runId: string | undefined, shards: number) => Promise<QueuedRun & { queue: string }>;
 }
 
 /** Most keys one batchGet may ask for. */
@@ -77,6 +80,26 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
     }
     return { pipeline: req.params.name, runs: (await runs.runs(req.params.name, limit)).map(runJson) };
   });
+
+  // Starts a run now, its shards queued as jobs for the `ferry worker`s (admin; the scope table).
+  // The same runId with the same shard count finds the jobs already queued (`created: 0`).
+  if (deps.queueRun) {
+    const queueRun = deps.queueRun;
+    app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/runs', async (req, reply) => {
+      const p = pipelineOf(req.params.name);
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const bad = (pointer: string, reason: string) => new FerryError('invalid-request', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
+      if (typeof body !== 'object' || Array.isArray(body)) throw bad('/', 'expected an object {"shards": n, "runId": "…"} (both optional)');
+      for (const k of Object.keys(body)) if (k !== 'shards' && k !== 'runId') throw bad(`/${k}`, 'unknown field; expected shards or runId');
+      const shards = body.shards ?? 1;
+      if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw bad('/shards', `expected a whole number from 1 to ${MAX_SHARDS}`);
+      const runId = body.runId;
+      if (runId !== undefined && (typeof runId !== 'string' || !RUN_ID.test(runId))) throw bad('/runId', 'expected 1-128 letters, digits, _ . : - (starting with a letter or digit)');
+      const queued = await queueRun(req.params.name, p.model, runId, shards);
+      reply.code(202).header('location', `/v1/pipelines/${encodeURIComponent(req.params.name)}/runs`);
+      return { pipeline: req.params.name, ...queued };
+    });
+  }
 
   app.get<{ Params: { name: string; key: string } }>('/v1/pipelines/:name/predictions/:key', async (req) => {
     const { name, key } = req.params;

@@ -10,6 +10,8 @@ import { createServer } from '../server.js';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { tinyClassifier } from '../testing/fixture-models.js';
 import { expectedYes, fixtureRows, workspace, writeJsonl, type Workspace } from './test-fixtures.js';
+import { adminHeaders, testAdminKey } from '../auth/testing.js';
+import { hashKey } from '../auth/keys.js';
 
 const ROWS = fixtureRows(40);
 let ws: Workspace;
@@ -166,4 +168,60 @@ describe('pipeline config checks at start', () => {
       }, message);
     });
   }
+});
+
+describe('POST /v1/pipelines/{name}/runs: a run queued as shard jobs (admin)', () => {
+  let ts: TestServer;
+  const predictKey = 'pipelines-predict-only-0123456789';
+  before(async () => {
+    ts = await startTestServer([model()], {
+      pipelines: { accounts: pipeline() },
+      'auth.keys': [testAdminKey, { id: 'p', sha256: hashKey(predictKey), scopes: ['predict', 'pipelines:read'], models: [], rateLimitMax: 0 }],
+      'jobs.pollIntervalMs': 20,
+    });
+  });
+  after(async () => { await ts?.close(); });
+  const post = (name: string, body: unknown, headers: Record<string, string> = adminHeaders) =>
+    ts.server.app.inject({ method: 'POST', url: `/v1/pipelines/${name}/runs`, headers, payload: body as Record<string, unknown> });
+
+  test('the in-process workers score every shard; the run is served; the same runId again queues nothing', async () => {
+    const res = await post('accounts', { shards: 3, runId: 'api-run-1' });
+    assert.equal(res.statusCode, 202, res.body);
+    assert.equal(res.headers.location, '/v1/pipelines/accounts/runs');
+    const q = res.json<{ runId: string; shards: number; jobs: string[]; created: number; queue: string }>();
+    assert.deepEqual([q.runId, q.shards, q.jobs.length, q.created, q.queue], ['api-run-1', 3, 3, 3, 'sql']);
+    let run: { runId: string; status: string; shards: number; shardsCompleted: number; rowsScored: number; rowsRejected: number; trigger: string } | undefined;
+    for (let i = 0; i < 600 && run?.status !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const runs = (await ts.server.app.inject({ url: '/v1/pipelines/accounts/runs', headers: adminHeaders })).json<{ runs: Array<NonNullable<typeof run>> }>().runs;
+      run = runs.find((r) => r.runId === 'api-run-1');
+    }
+    assert.equal(run?.status, 'completed', JSON.stringify(run));
+    assert.deepEqual([run.shards, run.shardsCompleted, run.rowsScored, run.rowsRejected, run.trigger], [3, 3, 40, 1, 'queue']);
+    for (const i of [0, 7, 39]) {
+      const p = (await ts.server.app.inject({ url: `/v1/pipelines/accounts/predictions/r${i}`, headers: adminHeaders })).json<{ runId: string; prediction: { scores: { yes: number } } }>();
+      assert.equal(p.runId, 'api-run-1');
+      assert.ok(Math.abs(p.prediction.scores.yes - expectedYes(ROWS[i]!)) < 1e-5, `r${i}`);
+    }
+    const again = await post('accounts', { shards: 3, runId: 'api-run-1' });
+    assert.equal(again.statusCode, 202);
+    assert.deepEqual(again.json<{ jobs: string[]; created: number }>(), { ...again.json(), jobs: q.jobs, created: 0 });
+  });
+
+  test('hostile bodies are 400 naming the field; unknown pipelines 404; a non-admin key 403, no key 401', async () => {
+    for (const [body, pointer] of [
+      [{ shards: 0 }, '/shards'], [{ shards: 1001 }, '/shards'], [{ shards: '2' }, '/shards'], [{ shards: 1.5 }, '/shards'],
+      [{ runId: '../etc' }, '/runId'], [{ runId: '' }, '/runId'], [{ runId: 'x'.repeat(200) }, '/runId'], [{ runId: 7 }, '/runId'],
+      [{ shard: 2 }, '/shard'], [[1, 2], '/'],
+    ] as const) {
+      const res = await post('accounts', body);
+      assert.equal(res.statusCode, 400, `${JSON.stringify(body)}: ${res.body}`);
+      assert.match(String(res.headers['content-type']), /application\/problem\+json/);
+      assert.equal(res.json<{ errors: Array<{ pointer: string }> }>().errors[0]!.pointer, pointer, JSON.stringify(body));
+    }
+    assert.equal((await post('nope', {})).json<{ code: string }>().code, 'pipeline-not-found');
+    assert.equal((await post('__proto__', {})).statusCode, 404);
+    assert.equal((await post('accounts', {}, { authorization: `Bearer ${predictKey}` })).statusCode, 403);
+    assert.equal((await post('accounts', {}, {})).statusCode, 401);
+  });
 });
