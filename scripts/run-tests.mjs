@@ -23,7 +23,7 @@ if (files.length === 0) {
   console.error('no test files found: run the build first');
   process.exit(1);
 }
-// --test-force-exit: a file whose tests all finished is not held open by a Redis client still
-// retrying a server a test stopped on purpose (known leak after the jobs merge, see the issue notes).
-const r = spawnSync(process.execPath, ['--test', '--test-force-exit', `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`, ...files], { stdio: 'inherit' });
+// No --test-force-exit: a file whose tests finished but that a leaked handle (a Redis client still
+// retrying, a timer, a socket) keeps alive must hang the run where it can be seen, not be cut off.
+const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);
