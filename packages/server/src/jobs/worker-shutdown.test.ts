@@ -27,10 +27,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const slow = slowModel(60);
 // The grace is far longer than the short job needs and far shorter than the long one does, on any
 // machine speed: the test checks behaviour, not timing.
-const GRACE_MS = 8_000;
-const DEADLINE_MS = 14_000;
+const GRACE_MS = 20_000;
+const DEADLINE_MS = 30_000;
 const SHORT_ROWS = 16;
-const LONG_ROWS = 300;
+const LONG_ROWS = 400;
 
 for (const backend of ['bullmq', 'sql-postgres'] as const) {
   test(`ferry worker (${backend}): SIGTERM stops claiming, lets a short job finish, hands a long one back without using an attempt, exits 0 before the deadline`, { timeout: 400_000 }, async () => {

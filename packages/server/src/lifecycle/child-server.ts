@@ -27,10 +27,14 @@ export interface ChildServerOptions {
   readyTimeoutMs?: number;
 }
 
-/** `ferry serve --port 0 …`; resolves once the child logged "ready" (its models are warm). */
-export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildServer> {
-  const args = [CLI_PATH, 'serve', '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])];
-  const proc = spawn(process.execPath, args, {
+type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
+
+/**
+ * Spawns `ferry <args>` with pino JSON on stdout and resolves with the first log record `isReady`
+ * accepts; rejects if the child exits first or is not ready in time (then it is SIGKILLed).
+ */
+function spawnFerry(args: string[], opts: ChildServerOptions, what: string, isReady: (rec: Record<string, unknown>) => boolean) {
+  const proc = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...opts.env },
     ...(opts.cwd && { cwd: opts.cwd }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -38,34 +42,42 @@ export function startChildServer(opts: ChildServerOptions = {}): Promise<ChildSe
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
+  const exited = new Promise<Exit>((resolve) => {
     // The exit time is when the process ended; 'close' (stdio drained) is when every log line has been read.
     let at = 0;
     proc.once('exit', () => { at = Date.now(); });
     proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
   });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ferry serve not ready in ${opts.readyTimeoutMs ?? 60_000} ms\n${stderr}`)); }, opts.readyTimeoutMs ?? 60_000);
-    let url = '';
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const waitMs = opts.readyTimeoutMs ?? 60_000;
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${what} not ready in ${waitMs} ms\n${stderr}`)); }, waitMs);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let rec: Record<string, unknown>;
       try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
       logs.push(rec);
-      if (typeof rec.url === 'string') url = rec.url;
-      if (rec.msg === 'ready') {
-        clearTimeout(timer);
-        const port = Number(new URL(url).port);
-        resolve({
-          proc, url, port, logs, exited, stderr: () => stderr,
-          async stop(signal: NodeJS.Signals = 'SIGTERM') {
-            if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
-            await exited;
-          },
-        });
-      }
+      if (isReady(rec)) { clearTimeout(timer); resolve(rec); }
     });
-    void exited.then((e) => { clearTimeout(timer); reject(new Error(`ferry serve exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
+    void exited.then((e) => { clearTimeout(timer); reject(new Error(`${what} exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
   });
+  return { proc, logs, exited, stderr: () => stderr, ready };
+}
+
+/** `ferry serve --port 0 …`; resolves once the child logged "ready" (its models are warm). */
+export async function startChildServer(opts: ChildServerOptions = {}): Promise<ChildServer> {
+  let url = '';
+  const c = spawnFerry(['serve', '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])], opts, 'ferry serve', (rec) => {
+    if (typeof rec.url === 'string') url = rec.url;
+    return rec.msg === 'ready';
+  });
+  await c.ready;
+  const { proc, exited } = c;
+  return {
+    proc, url, port: Number(new URL(url).port), logs: c.logs, exited, stderr: c.stderr,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      await exited;
+    },
+  };
 }
 
 export interface ChildWorker {
@@ -78,31 +90,8 @@ export interface ChildWorker {
 }
 
 /** `ferry worker …`; resolves once the child logged "worker ready" (models warm, taking jobs). */
-export function startChildWorker(opts: ChildServerOptions = {}): Promise<ChildWorker> {
-  const proc = spawn(process.execPath, [CLI_PATH, 'worker', ...(opts.args ?? [])], {
-    env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...opts.env },
-    ...(opts.cwd && { cwd: opts.cwd }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const logs: Array<Record<string, unknown>> = [];
-  let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) => {
-    let at = 0;
-    proc.once('exit', () => { at = Date.now(); });
-    proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`ferry worker not ready in ${opts.readyTimeoutMs ?? 60_000} ms\n${stderr}`)); }, opts.readyTimeoutMs ?? 60_000);
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
-      let rec: Record<string, unknown>;
-      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
-      logs.push(rec);
-      if (rec.msg === 'worker ready') {
-        clearTimeout(timer);
-        resolve({ proc, workerId: String(rec.worker), logs, exited, stderr: () => stderr });
-      }
-    });
-    void exited.then((e) => { clearTimeout(timer); reject(new Error(`ferry worker exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
-  });
+export async function startChildWorker(opts: ChildServerOptions = {}): Promise<ChildWorker> {
+  const c = spawnFerry(['worker', ...(opts.args ?? [])], opts, 'ferry worker', (rec) => rec.msg === 'worker ready');
+  const rec = await c.ready;
+  return { proc: c.proc, workerId: String(rec.worker), logs: c.logs, exited: c.exited, stderr: c.stderr };
 }
