@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 // Deep imports on purpose: the bench must open sessions exactly as Ferry does, and these two
 // functions are not part of @ferry/server's public face.
 import { loadConfig } from '../../packages/server/dist/config/index.js';
-import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/runtime/session-options.js';
+import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/serving/runtime/session-options.js';
 import { rowStats, scrapeFerry, type FerryRowStats } from './ferry-metrics.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { BenchOptions } from './options.js';

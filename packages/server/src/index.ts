@@ -1,10 +1,10 @@
 // @ferry/server: the programmatic face of the server (the CLI is `ferry`).
-export { createServer, createLogger, type FerryServer } from './server.js';
+export { createServer, createLogger, type FerryServer } from './app/create-server.js';
 export { loadConfig, ConfigSchema, type FerryConfig } from './config/index.js';
-export { Repository, type ModelVersion, type ModelEntry } from './repository/index.js';
-export { ModelService } from './runtime/index.js';
+export { Repository, type ModelVersion, type ModelEntry } from './serving/repository/index.js';
+export { ModelService } from './serving/index.js';
 export { buildApp, buildOpenApi } from './http/index.js';
 export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
-export { initModel, manifestFromOnnx } from './cli/init.js';
+export { initModel, manifestFromOnnx } from './serving/repository/init-model.js';
 export { AlertManager, AlertsConfigSchema, signBody, verifySignature, type AlertNotification, type AlertObservation } from './monitoring/alerting.js';
 export * from './streaming/index.js';

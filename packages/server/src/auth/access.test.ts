@@ -5,9 +5,9 @@ import { randomUUID } from 'node:crypto';
 import type { InjectOptions } from 'fastify';
 import { biasModel, startRepoServer, type RepoServer } from '../rollout/test-helpers.js';
 import { hashKey, parseApiKeysEnv } from './keys.js';
-import type { ApiKeyConfig, Scope } from './config-schema.js';
+import type { ApiKeyConfig, Scope } from '../config/schemas/auth.js';
 import { loadConfig } from '../config/index.js';
-import { createLogger } from '../server.js';
+import { createLogger } from '../app/create-server.js';
 import { Validator } from '@seriousme/openapi-schema-validator';
 
 const SECRETS: Record<string, string> = {

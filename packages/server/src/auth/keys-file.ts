@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { parse as parseYaml } from 'yaml';
-import { ApiKeySchema, type ApiKeyConfig } from './config-schema.js';
+import { ApiKeySchema, type ApiKeyConfig } from '../config/schemas/auth.js';
 import { ApiKeyError } from './keys.js';
 
 const KeysFileSchema = Type.Object({ keys: Type.Array(ApiKeySchema) }, { additionalProperties: false });

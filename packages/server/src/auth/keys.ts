@@ -2,7 +2,7 @@
 // comparing SHA-256 digests in constant time. SHA-256 rather than a password hash because keys are
 // long random strings (no dictionary to guess from) and every request checks one.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SCOPES, type ApiKeyConfig, type Scope } from './config-schema.js';
+import { SCOPES, type ApiKeyConfig, type Scope } from '../config/schemas/auth.js';
 
 export class ApiKeyError extends Error {
   constructor(message: string) {

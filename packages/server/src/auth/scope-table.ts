@@ -1,7 +1,7 @@
 // THE access decision: one table from method + URL path to what a caller needs. It also lists the
 // route families that other parts of Ferry add (jobs, pipelines, streaming, the OpenAI API, the
 // artifact download), so a route is never open by accident. First matching row wins.
-import type { Scope } from './config-schema.js';
+import type { Scope } from '../config/schemas/auth.js';
 
 /**
  * - `public`: always open (probes, API docs, the dashboard's static files).

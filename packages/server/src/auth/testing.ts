@@ -1,6 +1,6 @@
 // For tests of admin-scoped routes (drift, management): one key holding every scope.
 import { hashKey } from './keys.js';
-import { SCOPES, type ApiKeyConfig } from './config-schema.js';
+import { SCOPES, type ApiKeyConfig } from '../config/schemas/auth.js';
 
 export const TEST_ADMIN_SECRET = 'test-admin-key-0123456789abcdef';
 export const testAdminKey: ApiKeyConfig = { id: 'test-admin', sha256: hashKey(TEST_ADMIN_SECRET), scopes: [...SCOPES], models: [], rateLimitMax: 0 };

@@ -4,24 +4,24 @@ import { existsSync, readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { loadConfig, configLeaves, ConfigError, type ConfigSources, type FerryConfig } from '../config/index.js';
-import { RepositoryError, ManifestError, Repository } from '../repository/index.js';
-import { createServer } from '../server.js';
+import { RepositoryError, ManifestError, Repository } from '../serving/repository/index.js';
+import { createServer } from '../app/create-server.js';
 import { FerryError, toProblem } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
-import { initModel } from './init.js';
-import { instancesFromBody } from '../http/routes-v1.js';
+import { initModel } from '../serving/repository/init-model.js';
+import { instancesFromBody } from '../http/plugins/v1.js';
 import { runQuantizeCli } from '../quantize/index.js';
 import { runDriftCli } from '../monitoring/drift/index.js';
-import { runChatCli } from '../generation/chat-cli.js';
+import { runChatCli } from './commands/chat.js';
 import { installSignalHandlers } from '../lifecycle/index.js';
 import { registerCapacityCommands, BenchError, CostError, PricesError, ProfileError } from '../capacity/index.js';
-import { registerClientCommand } from '../web/client-cli.js';
-import { runWorkerCli } from '../jobs/cli.js';
+import { registerClientCommand } from './commands/client.js';
+import { runWorkerCli } from './commands/worker.js';
 import { watchRepository } from '../rollout/index.js';
-import { registerKeysCommand } from '../auth/cli.js';
+import { registerKeysCommand } from './commands/keys.js';
 import { ApiKeyError } from '../auth/keys.js';
-import { registerBatchCommand } from '../pipelines/cli.js';
-import { runStreamCli } from '../streaming/cli-stream.js';
+import { registerBatchCommand } from './commands/batch.js';
+import { runStreamCli } from './commands/stream.js';
 
 interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
 

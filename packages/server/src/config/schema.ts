@@ -2,16 +2,16 @@
 // environment < CLI flags; the result is validated once at start, frozen and passed down.
 import { Type, type Static } from '@sinclair/typebox';
 import { availableParallelism } from 'node:os';
-import { StoreConfigSchema } from '../store/config-schema.js';
-import { PredictionLogConfigSchema } from '../monitoring/prediction-log/config-schema.js';
+import { StoreConfigSchema } from './schemas/store.js';
+import { PredictionLogConfigSchema } from './schemas/prediction-log.js';
 import { AlertsConfigSchema } from '../monitoring/alerting.js';
-import { GenerationConfigSchema } from '../generation/config-schema.js';
-import { WebConfigSchema } from '../web/config-schema.js';
-import { JobsConfigSchema } from '../jobs/config-schema.js';
-import { AuthConfigSchema } from '../auth/config-schema.js';
-import { PipelinesConfigSchema } from '../pipelines/config-schema.js';
-import { StreamingConfigSchema } from '../streaming/config-schema.js';
-import { LifecycleConfigSchema } from '../lifecycle/config-schema.js';
+import { GenerationConfigSchema } from './schemas/generation.js';
+import { WebConfigSchema } from './schemas/web.js';
+import { JobsConfigSchema } from './schemas/jobs.js';
+import { AuthConfigSchema } from './schemas/auth.js';
+import { PipelinesConfigSchema } from './schemas/pipelines.js';
+import { StreamingConfigSchema } from './schemas/streaming.js';
+import { LifecycleConfigSchema } from './schemas/lifecycle.js';
 
 export const ConfigSchema = Type.Object({
   server: Type.Object({

@@ -5,7 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type * as ort from 'onnxruntime-node';
-import { createSession } from '../runtime/ort-session.js';
+import { createSession } from '../serving/runtime/ort-session.js';
 import { decoderLayout, KvSequence } from './decoder-session.js';
 import { sampleToken, seededRandom } from './sampler.js';
 import type { DecoderLayout, FromDecoder, GenerateRequest, ToDecoder } from './protocol.js';

@@ -1,7 +1,7 @@
 // Messages between the main thread and the decode worker. The main thread grants `credit` (tokens the
 // worker may produce ahead of the client); when the client's socket is full no credit comes, and the
 // worker stops stepping that generation: backpressure reaches the model, not a buffer.
-import type { OrtSessionOptions } from '../runtime/session-options.js';
+import type { OrtSessionOptions } from '../serving/runtime/session-options.js';
 
 export interface DecoderLayout {
   layers: number;

@@ -1,7 +1,7 @@
 // Reads and checks an OpenAI request body (chat or completions). Every refusal names the field by JSON
 // pointer; OpenAI's own parameter names are kept on the wire and converted to camelCase here, at the edge.
 import { FerryError } from '../errors.js';
-import type { GenerationConfig } from './config-schema.js';
+import type { GenerationConfig } from '../config/schemas/generation.js';
 import type { ChatMessage } from './text-codec.js';
 
 export interface OpenAiRequest {

@@ -1,8 +1,8 @@
 // What the HTTP layer is given: the frozen config and the services it calls.
 import type { FerryConfig } from '../config/index.js';
 import type { Metrics } from '../monitoring/index.js';
-import type { Repository, ModelVersion } from '../repository/index.js';
-import type { ModelService } from '../runtime/index.js';
+import type { Repository, ModelVersion } from '../serving/repository/index.js';
+import type { ModelService } from '../serving/index.js';
 import type { DriftMonitor } from '../monitoring/drift-monitor.js';
 import type { GenerationService } from '../generation/service.js';
 import type { JobsRuntime } from '../jobs/index.js';

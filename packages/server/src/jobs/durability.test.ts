@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
 import { loadConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import { TEST_DATABASE_URL, uniqueSchemaName, withAdminClient } from '../store/testing.js';
 import type { JobEvent } from './types.js';
 

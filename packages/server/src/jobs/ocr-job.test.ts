@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { loadConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import type { JobDocument } from './types.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { tempModelRepository, tinyClassifier, writeModelVersion } from '../testing/fixture-models.js';
 
-const SERVER_JS = fileURLToPath(new URL('../server.js', import.meta.url));
+const SERVER_JS = fileURLToPath(new URL('../app/create-server.js', import.meta.url));
 const CONFIG_JS = fileURLToPath(new URL('../config/index.js', import.meta.url));
 /** Generous: a clean close takes well under a second; a leaked client retries forever. */
 const EXIT_BOUND_MS = 30_000;

@@ -6,10 +6,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import type { ModelVersion, Repository } from '../repository/index.js';
+import type { ModelVersion, Repository } from '../serving/repository/index.js';
 import type { Prediction } from '@ferry/core';
-import type { ModelService } from '../runtime/index.js';
-import type { JobsConfig } from './config-schema.js';
+import type { ModelService } from '../serving/index.js';
+import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobEventBus } from './events.js';
 import type { JobRow, JobStore } from './job-store.js';
 import type { JobMetrics } from './metrics.js';

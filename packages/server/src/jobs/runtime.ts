@@ -9,9 +9,9 @@ import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../monitoring/index.js';
-import type { ModelVersion, Repository } from '../repository/index.js';
-import type { ModelService } from '../runtime/index.js';
-import { decodeImage } from '../runtime/image-decode.js';
+import type { ModelVersion, Repository } from '../serving/repository/index.js';
+import type { ModelService } from '../serving/index.js';
+import { decodeImage } from '../serving/predict/image-decode.js';
 import type { Store } from '../store/index.js';
 import { BullQueue } from './bullmq-queue.js';
 import { JobEventBus } from './events.js';
@@ -21,11 +21,11 @@ import type { Consumer, QueueBackend } from './queue-backend.js';
 import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
-import type { JobsConfig } from './config-schema.js';
+import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobState } from './types.js';
 import type { Lifecycle } from '../lifecycle/lifecycle.js';
 import { runPipeline } from '../pipelines/runner.js';
-import { pipelineWithDefaults } from '../pipelines/config-schema.js';
+import { pipelineWithDefaults } from '../config/schemas/pipelines.js';
 import type { PipelineShardInput } from './runner.js';
 
 export interface JobsDeps {

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import { signBody } from '../monitoring/alerting.js';
-import type { JobsConfig } from './config-schema.js';
+import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobRow, JobStore } from './job-store.js';
 
 /** Checks a callback URL against the allow-list; throws a 400 naming `pointer` otherwise. */

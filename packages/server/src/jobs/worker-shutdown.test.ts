@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Queue } from 'bullmq';
 import { loadConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import { CLI_PATH, startChildWorker, type ChildWorker } from '../lifecycle/child-server.js';
 import { slowModel, tempModelRepository, tinyClassifier, writeModelVersion } from '../testing/fixture-models.js';
 import { createStore } from '../store/index.js';

@@ -2,7 +2,7 @@
 // that features holding long-lived work (streams, queue workers) register with, so a SIGTERM hands
 // that work back instead of cutting it.
 import type { Logger } from 'pino';
-import type { LifecycleConfig } from './config-schema.js';
+import type { LifecycleConfig } from '../config/schemas/lifecycle.js';
 
 /** What a drain handler is told: why, how long streams may keep going, and when everything must be over. */
 export interface DrainContext {

@@ -5,9 +5,9 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Feature } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
-import type { ModelVersion, Repository } from '../repository/index.js';
+import type { ModelVersion, Repository } from '../serving/repository/index.js';
 import { columnsFromRecords, detectDrift, readTable, type Column, type DriftOptions, type DriftReport } from './drift/index.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 import type { PredictionLog } from './prediction-log/index.js';
 
 /** The column holding the model's answer: its label for classifiers, its value for regressions. */

@@ -1,2 +1,2 @@
 // Monitoring: Prometheus metrics.
-export { Metrics } from './metrics.js';
+export { Metrics } from '../metrics/metrics.js';

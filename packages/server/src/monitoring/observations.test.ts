@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Metrics } from './metrics.js';
+import { Metrics } from '../metrics/metrics.js';
 import { ObservationCollector } from './observations.js';
 
 test('p99, error rate and fallback rate per version, over the interval since the last look', async () => {

@@ -1,7 +1,7 @@
 // What the alert rules look at, per model version, over the interval since the previous look:
 // p99 latency (from the request-duration histogram's bucket deltas), error rate and fallback rate
 // (from counter deltas). Read from Ferry's own Prometheus metrics, so alerts and dashboards agree.
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface VersionObservation {
   model: string;

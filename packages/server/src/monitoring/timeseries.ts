@@ -1,7 +1,7 @@
 // Ferry's own metrics over time, for the dashboard's charts without a Prometheus server: every few
 // seconds the recorder reads the prom-client registry, turns counter and histogram deltas into one
 // point per model (and one for all models), and keeps the newest points in a ring buffer.
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 export interface TimeseriesPoint {
   /** End of the interval, epoch ms. */

@@ -11,9 +11,9 @@ import { parse } from 'yaml';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import { loadConfig } from '../config/index.js';
-import { createServer } from '../server.js';
+import { createServer } from '../app/create-server.js';
 import { runPipeline } from './runner.js';
-import { pipelineWithDefaults, type PipelineInput } from './config-schema.js';
+import { pipelineWithDefaults, type PipelineInput } from '../config/schemas/pipelines.js';
 import { compileRowMapper } from './mapping.js';
 import { silentLog } from './test-fixtures.js';
 

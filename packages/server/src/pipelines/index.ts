@@ -4,24 +4,24 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { FerryConfig } from '../config/index.js';
-import type { Repository } from '../repository/index.js';
-import type { WorkerPool } from '../runtime/index.js';
+import type { Repository } from '../serving/repository/index.js';
+import type { WorkerPool } from '../serving/index.js';
 import type { Store } from '../store/index.js';
 import { registerPipelineMetrics } from './metrics.js';
-import { registerPipelineRoutes } from './routes.js';
+import { registerPipelineRoutes } from '../http/plugins/pipelines.js';
 import { RunStore } from './run-store.js';
 import { PipelineScheduler } from './scheduler.js';
 import { enqueuePipelineShards } from './queue-shards.js';
 import { newRunId } from './runner.js';
 import type { JobsRuntime } from '../jobs/runtime.js';
 
-export { PipelinesConfigSchema, PipelineSchema, pipelinesOf, pipelineWithDefaults, type PipelineConfig, type PipelineInput, type PipelinesConfig } from './config-schema.js';
+export { PipelinesConfigSchema, PipelineSchema, pipelinesOf, pipelineWithDefaults, type PipelineConfig, type PipelineInput, type PipelinesConfig } from '../config/schemas/pipelines.js';
 export { validatePipelines } from './validate.js';
 export { runPipeline, newRunId, PipelineRunError, type RunOptions, type RunSummary, type RunProgress, type ShardSpec } from './runner.js';
 export { PipelineScheduler, type TriggerResult } from './scheduler.js';
 export { RunStore, type RunRecord, type RunSummaryRow } from './run-store.js';
-export { registerPipelineRoutes } from './routes.js';
-export { registerBatchCommand } from './cli.js';
+export { registerPipelineRoutes } from '../http/plugins/pipelines.js';
+export { registerBatchCommand } from '../cli/commands/batch.js';
 export { compileRowMapper, encodeKey } from './mapping.js';
 
 export interface AttachedPipelines {

@@ -2,7 +2,7 @@
 // reason. Conversions are driven by each feature's contract type, so a CSV "7" feeds an integer
 // feature, a Parquet BIGINT feeds a number, and a timestamp column can feed month/dayOfWeek/hour.
 import type { Manifest } from '@ferry/core';
-import type { PipelineConfig } from './config-schema.js';
+import type { PipelineConfig } from '../config/schemas/pipelines.js';
 
 export type SourceRow = Record<string, unknown>;
 

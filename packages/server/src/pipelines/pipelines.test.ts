@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { forEachDialect, TEST_DATABASE_URL, uniqueSchemaName, withAdminClient } from '../store/testing.js';
-import { WorkerPool } from '../runtime/index.js';
+import { WorkerPool } from '../serving/index.js';
 import { runPipeline, PipelineRunError } from './runner.js';
-import { pipelineWithDefaults, type PipelineInput } from './config-schema.js';
+import { pipelineWithDefaults, type PipelineInput } from '../config/schemas/pipelines.js';
 import { RunStore } from './run-store.js';
 import { expectedYes, fixtureRows, silentLog, workspace, writeArrow, writeCsv, writeJsonl, writeParquet, writeSqlite, type Workspace } from './test-fixtures.js';
 

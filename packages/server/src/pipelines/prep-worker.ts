@@ -2,7 +2,7 @@
 // writes: with the inference workers, scoring uses every core. Its tensors are transferred back.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Manifest, RequestLimits } from '@ferry/core';
-import type { PipelineConfig } from './config-schema.js';
+import type { PipelineConfig } from '../config/schemas/pipelines.js';
 import type { SourceRow } from './mapping.js';
 import { compilePreparer, type PreparedChunk } from './prep.js';
 

@@ -3,8 +3,8 @@
 // batch by batch. Rejects carry their reason and the source row.
 import { compileEncoder, InputError, type Manifest, type RequestLimits, type TensorValue } from '@ferry/core';
 import { FerryError } from '../errors.js';
-import { compileRequestValidator } from '../runtime/validation.js';
-import type { PipelineConfig } from './config-schema.js';
+import { compileRequestValidator } from '../serving/predict/validation.js';
+import type { PipelineConfig } from '../config/schemas/pipelines.js';
 import { compileRowMapper, UNREADABLE, type SourceRow } from './mapping.js';
 import type { RejectRow } from './run-store.js';
 

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { JobStore } from '../jobs/job-store.js';
 import type { QueueBackend } from '../jobs/queue-backend.js';
 import type { PipelineShardInput } from '../jobs/runner.js';
-import type { ModelVersion } from '../repository/index.js';
+import type { ModelVersion } from '../serving/repository/index.js';
 
 /** Run ids given by a caller: what the CLI and the store accept, and nothing that needs escaping. */
 export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;

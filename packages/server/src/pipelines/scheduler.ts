@@ -4,12 +4,12 @@
 import { Cron } from 'croner';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
-import type { Repository } from '../repository/index.js';
-import type { WorkerPool } from '../runtime/index.js';
+import type { Repository } from '../serving/repository/index.js';
+import type { WorkerPool } from '../serving/index.js';
 import type { Store } from '../store/index.js';
 import type { PipelineMetrics } from './metrics.js';
 import { runPipeline, type RunSummary } from './runner.js';
-import { pipelinesOf, pipelineWithDefaults } from './config-schema.js';
+import { pipelinesOf, pipelineWithDefaults } from '../config/schemas/pipelines.js';
 
 export type TriggerResult = { started: true; run: Promise<RunSummary> } | { started: false; reason: 'running' | 'closed' };
 

@@ -5,9 +5,9 @@
 import { Worker } from 'node:worker_threads';
 import { compileDecoder, isBatchable, type Prediction } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
-import type { ModelVersion } from '../repository/index.js';
-import { sessionOptionsFor, type WorkerPool } from '../runtime/index.js';
-import type { PipelineConfig } from './config-schema.js';
+import type { ModelVersion } from '../serving/repository/index.js';
+import { sessionOptionsFor, type WorkerPool } from '../serving/index.js';
+import type { PipelineConfig } from '../config/schemas/pipelines.js';
 import type { SourceRow } from './mapping.js';
 import type { PreparedChunk } from './prep.js';
 import type { PrepInit, PrepReply, PrepRequest } from './prep-worker.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { loadConfig } from '../config/index.js';
-import { createServer } from '../server.js';
+import { createServer } from '../app/create-server.js';
 import { startTestServer, type TestServer } from '../testing/test-server.js';
 import { tinyClassifier } from '../testing/fixture-models.js';
 import { expectedYes, fixtureRows, workspace, writeJsonl, type Workspace } from './test-fixtures.js';

@@ -14,7 +14,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import Cursor from 'pg-cursor';
 import { parseStoreUrl } from '../store/index.js';
-import type { PipelineSource } from './config-schema.js';
+import type { PipelineSource } from '../config/schemas/pipelines.js';
 import { UNREADABLE, type SourceRow } from './mapping.js';
 
 export interface SourceChunk {

@@ -9,7 +9,7 @@ import { parquetWriteBuffer } from 'hyparquet-writer';
 import { stringify } from 'csv-stringify/sync';
 import { pino } from 'pino';
 import { loadConfig, type FerryConfig } from '../config/index.js';
-import { Repository } from '../repository/index.js';
+import { Repository } from '../serving/repository/index.js';
 import { tinyClassifier, writeModelVersion, type ClassifierInstance } from '../testing/fixture-models.js';
 
 export const COLORS = ['red', 'green', 'blue'] as const;

@@ -2,8 +2,8 @@
 // setting (`pipelines.<name>.<field>`) and what is wrong, and the server refuses to start.
 import { Cron } from 'croner';
 import { ConfigError } from '../config/index.js';
-import type { Repository } from '../repository/index.js';
-import { pipelinesOf, type PipelinesConfig } from './config-schema.js';
+import type { Repository } from '../serving/repository/index.js';
+import { pipelinesOf, type PipelinesConfig } from '../config/schemas/pipelines.js';
 import { compileRowMapper } from './mapping.js';
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;

@@ -6,7 +6,7 @@ import { readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import type { Manifest } from '@ferry/core';
-import { readManifest, ManifestError } from '../repository/index.js';
+import { readManifest, ManifestError } from '../serving/repository/index.js';
 import { QuantizeError } from './errors.js';
 import { quantizeModel, QUANT_FORMATS, QUANTIZE_DEFAULTS, type QuantizeOptions, type QuantizeReport, type QuantFormat } from './quantize-model.js';
 import { validate, gatedFigure, type ClassifierSpec, type ValidationReport } from './validate.js';

@@ -7,9 +7,9 @@ import chokidar from 'chokidar';
 import type { Logger } from 'pino';
 import { loadConfig, type ConfigSources, type FerryConfig } from '../config/index.js';
 import { readKeysFile, type KeyRing } from '../auth/index.js';
-import type { ApiKeyConfig } from '../auth/config-schema.js';
+import type { ApiKeyConfig } from '../config/schemas/auth.js';
 import { FerryError } from '../errors.js';
-import type { ConfigPolicies, Repository } from '../repository/index.js';
+import type { ConfigPolicies, Repository } from '../serving/repository/index.js';
 import type { ChangeReport, ModelManager } from './model-manager.js';
 
 export interface ConfigReloadReport extends ChangeReport {

@@ -14,7 +14,7 @@ import { canaryBucket } from './rollout-manager.js';
 import { adminHeaders, testAdminKey, withTestAdminKey } from '../auth/testing.js';
 import { hashKey } from '../auth/keys.js';
 import { loadConfig, type ConfigSources } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import { slowModel, tempModelRepository, writeModelVersion } from '../testing/fixture-models.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));

@@ -10,9 +10,9 @@ import { FerryError } from '../errors.js';
 import {
   checkCompatibility, MODEL_NAME, VERSION_NAME, RepositoryError,
   type ModelEntry, type ModelVersion, type Repository,
-} from '../repository/index.js';
-import type { LoadedVersion, ModelService } from '../runtime/index.js';
-import type { RolloutPolicy } from './policy.js';
+} from '../serving/repository/index.js';
+import type { LoadedVersion, ModelService } from '../serving/index.js';
+import type { RolloutPolicy } from '../serving/repository/rollout-policy.js';
 
 export interface ChangeReport {
   loaded: string[];

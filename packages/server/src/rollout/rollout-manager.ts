@@ -6,9 +6,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import { MODEL_NAME, type ModelVersion, type Repository } from '../repository/index.js';
-import type { ModelService, PredictResult } from '../runtime/index.js';
-import { deprecationOf } from './policy.js';
+import { MODEL_NAME, type ModelVersion, type Repository } from '../serving/repository/index.js';
+import type { ModelService, PredictResult } from '../serving/index.js';
+import { deprecationOf } from '../serving/repository/rollout-policy.js';
 import { ShadowStats, tensorRows, type InstanceComparison, type ShadowSource } from './shadow-stats.js';
 import type { Prediction, TensorValue } from '@ferry/core';
 

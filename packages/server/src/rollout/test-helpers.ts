@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GraphBuilder } from '../onnx/index.js';
 import { loadConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import { tempModelRepository, writeModelVersion, type ModelVersionFiles } from '../testing/fixture-models.js';
 
 /** y = 0.5·x0 + x1 + bias over float32 x[batch, 2]: versions differ by exactly their bias. */

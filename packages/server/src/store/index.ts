@@ -5,4 +5,4 @@ export { parseStoreUrl, redactUrl, checkSchemaName, StoreConfigError, DEFAULT_SQ
 export { columnCodec, type ColumnCodec } from './columns.js';
 export { migrationNames } from './migrations.js';
 export type { Database, JobsTable, PredictionLogTable, PredictionLogRecord, NewPredictionLogRecord, JsonColumn, BoolColumn, EpochMsColumn } from './database.js';
-export { StoreConfigSchema, storeOptionsFromConfig, type StoreConfig } from './config-schema.js';
+export { StoreConfigSchema, storeOptionsFromConfig, type StoreConfig } from '../config/schemas/store.js';

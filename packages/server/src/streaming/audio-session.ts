@@ -6,7 +6,7 @@ import type { TensorValue } from '@ferry/core';
 import type { WebSocket } from 'ws';
 import { CLOSE, closeReason } from './close-codes.js';
 import { PcmFramer, type SampleFormat } from './pcm-framer.js';
-import type { SequenceBatcher } from './sequence-batcher.js';
+import type { SequenceBatcher } from '../serving/batching/sequence-batcher.js';
 import { zeroState, type StreamSpec } from './stream-spec.js';
 import { VadSegmenter, type SegmentEvent, type VadParams } from './vad-segmenter.js';
 

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Manifest } from '@ferry/core';
-import type { ModelVersion } from '../repository/index.js';
-import { ManifestError } from '../repository/manifest.js';
-import { StreamingConfigSchema } from './config-schema.js';
+import type { ModelVersion } from '../serving/repository/index.js';
+import { ManifestError } from '../serving/repository/manifest.js';
+import { StreamingConfigSchema } from '../config/schemas/streaming.js';
 import { streamSpecOf, zeroState } from './stream-spec.js';
 import { Value } from '@sinclair/typebox/value';
 
-const cfg = Value.Default(StreamingConfigSchema, {}) as import('./config-schema.js').StreamingConfig;
+const cfg = Value.Default(StreamingConfigSchema, {}) as import('../config/schemas/streaming.js').StreamingConfig;
 
 const base = (): Manifest => ({
   inputs: [

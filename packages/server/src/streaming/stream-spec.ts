@@ -1,9 +1,9 @@
 // A model version's streaming mode as the server runs it: the contract's `streaming` block checked
 // against the contract's own inputs and outputs, with the server config's VAD overrides applied.
 import { allocate, elementCount, setElement, type Manifest, type TensorFeature, type TensorValue } from '@ferry/core';
-import { ManifestError } from '../repository/manifest.js';
-import type { ModelVersion } from '../repository/index.js';
-import type { StreamingConfig } from './config-schema.js';
+import { ManifestError } from '../serving/repository/manifest.js';
+import type { ModelVersion } from '../serving/repository/index.js';
+import type { StreamingConfig } from '../config/schemas/streaming.js';
 import { VAD_DEFAULTS, type VadParams } from './vad-segmenter.js';
 
 export interface StateSpec {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { VadSegmenter, VAD_DEFAULTS } from './vad-segmenter.js';
 import { PcmFramer } from './pcm-framer.js';
-import { stack, unstack } from './sequence-batcher.js';
+import { stack, unstack } from '../serving/batching/sequence-batcher.js';
 import { SessionLimits } from './session-limits.js';
 
 const F = 512;

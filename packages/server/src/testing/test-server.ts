@@ -1,6 +1,6 @@
 // Starts a real Ferry server over a temporary model repository, for tests (driven with inject()).
 import { loadConfig, type FerryConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../server.js';
+import { createServer, type FerryServer } from '../app/create-server.js';
 import { tempModelRepository, writeModelVersion, type ModelVersionFiles } from './fixture-models.js';
 
 export interface TestModel {

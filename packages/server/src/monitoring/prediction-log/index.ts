@@ -5,5 +5,5 @@ export {
   type PredictionLogEntry, type PredictionLogRow, type PredictionLogQuery, type PredictionLogOptions,
   type PredictionLogHooks, type PredictionLogStats, type DropReason, type SampleOutReason,
 } from './prediction-log.js';
-export { PredictionLogConfigSchema, parseSampleRates, predictionLogOptionsFromConfig, type PredictionLogConfig } from './config-schema.js';
+export { PredictionLogConfigSchema, parseSampleRates, predictionLogOptionsFromConfig, type PredictionLogConfig } from '../../config/schemas/prediction-log.js';
 export { seededRandom } from './random.js';

@@ -1,0 +1,196 @@
+// Assembles a Ferry server from a config: repository, metrics, worker pool, model service, HTTP app.
+// The HTTP port opens first (liveness answers at once), models load and warm in the background,
+// and readiness turns true only when every version has run a real inference.
+import type { FastifyInstance } from 'fastify';
+import { pino, type Logger } from 'pino';
+import { workerCount, type ConfigSources, type FerryConfig } from '../config/index.js';
+import { buildApp } from '../http/index.js';
+import { Metrics } from '../monitoring/index.js';
+import { Repository } from '../serving/repository/index.js';
+import { ModelService } from '../serving/index.js';
+import { MemoryStore, PredictionCache, RedisStore } from '../serving/cache/index.js';
+import { createStore, storeOptionsFromConfig, type Store } from '../store/index.js';
+import { PredictionLog, predictionLogOptionsFromConfig } from '../monitoring/prediction-log/index.js';
+import { DriftMonitor } from '../monitoring/drift-monitor.js';
+import { AlertManager, type AlertObservation } from '../monitoring/alerting.js';
+import { ObservationCollector } from '../monitoring/observations.js';
+import { GenerationMetrics, GenerationService } from '../generation/index.js';
+import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from '../lifecycle/index.js';
+import { createJobsRuntime, type JobsRuntime } from '../jobs/index.js';
+import { ModelManager, RolloutManager } from '../rollout/index.js';
+import { ConfigReloader, configPolicies, type ConfigReloadReport } from '../rollout/config-reload.js';
+import { resolve as resolvePath } from 'node:path';
+import { attachPipelines, validatePipelines, type AttachedPipelines } from '../pipelines/index.js';
+
+export interface FerryServer {
+  readonly config: FerryConfig;
+  readonly app: FastifyInstance;
+  readonly service: ModelService;
+  readonly repository: Repository;
+  readonly metrics: Metrics;
+  readonly cache: PredictionCache;
+  readonly store: Store;
+  readonly predictionLog: PredictionLog | undefined;
+  readonly drift: DriftMonitor;
+  readonly generation: GenerationService;
+  readonly jobs: JobsRuntime;
+  readonly rollout: RolloutManager;
+  readonly manager: ModelManager;
+  readonly pipelines: AttachedPipelines;
+  readonly log: Logger;
+  /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
+  readonly lifecycle: Lifecycle;
+  /** Re-reads API keys and rollout blocks (SIGHUP, config:reload, --watch); see rollout/config-reload.ts. */
+  readonly configReloader: ConfigReloader;
+  /** Re-reads keys and rollout blocks and reloads the repository; a refused config is in `configError`. */
+  reloadConfig(): Promise<ConfigReloadReport>;
+  /** Resolves when every model version is loaded and warmed; rejects if one fails. */
+  readonly loaded: Promise<void>;
+  /** Starts listening; returns the bound address (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string }>;
+  close(): Promise<void>;
+}
+
+/** Paths pino censors: credentials in request headers, and secret-bearing fields wherever they are logged. */
+export const REDACT_PATHS = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]', 'headers.authorization', '*.headers.authorization',
+  '*.apiKey', '*.password', '*.secret', '*.sha256', 'auth.keys', '*.auth.keys',
+];
+
+export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStream): Logger {
+  const options = { level: cfg.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+/** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency and rates. */
+function startAlerts(config: FerryConfig, repository: Repository, metrics: Metrics, drift: DriftMonitor, log: Logger): { stop(): void } | undefined {
+  if (!config.alerts.webhookUrl || config.alerts.rules.length === 0) return undefined;
+  const count = (result: string) => (n: { rule: string; status: string }) => metrics.alerts.inc({ rule: n.rule, status: n.status, result });
+  const manager = new AlertManager(config.alerts, { onDelivered: count('delivered'), onFailed: count('failed'), onDropped: count('dropped') }, log);
+  const collector = new ObservationCollector(metrics);
+  const tick = async () => {
+    const byKey = new Map<string, AlertObservation>();
+    for (const v of repository.allVersions()) {
+      const d = drift.latest.get(v.key);
+      byKey.set(v.key, {
+        model: v.name, version: v.version,
+        ...(v.manifest.sla?.p99Ms !== undefined && { slaP99Ms: v.manifest.sla.p99Ms }),
+        ...(d?.dataset && { drift: { datasetDrift: d.dataset.datasetDrift, share: d.dataset.share, driftedColumns: d.columns.filter((c) => c.testable && c.drift).map((c) => c.column) } }),
+      });
+    }
+    for (const o of await collector.collect()) {
+      const target = byKey.get(`${o.model}@${o.version}`);
+      // An interval without traffic ends latency, error and fallback episodes (as Prometheus does when data stops).
+      if (target) Object.assign(target, o.requests > 0 ? { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate } : { p99Ms: 0, errorRate: 0, fallbackRate: 0 });
+    }
+    manager.evaluate([...byKey.values()]);
+  };
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    busy = true;
+    tick().catch((err: unknown) => log.warn({ err }, 'alert evaluation failed')).finally(() => { busy = false; });
+  }, config.alerts.intervalSeconds * 1000);
+  timer.unref();
+  return { stop: () => { clearInterval(timer); manager.close(); } };
+}
+
+/** The embedded in-process LRU, or Redis when a URL is configured (shared by replicas). */
+export function createPredictionCache(config: FerryConfig, metrics: Metrics, log: Logger): PredictionCache {
+  const store = config.redis.url ? new RedisStore(config.redis.url, config.redis.commandTimeoutMs, log) : new MemoryStore(config.cache.maxBytes);
+  log.debug({ store: store.kind }, 'prediction cache');
+  return new PredictionCache(store, config.cache.keyPrefix, config.cache.staleTtlSeconds * 1000, log, {
+    onResult: (model, version, result, n) => metrics.cacheRequests.inc({ model, version, result }, n),
+  });
+}
+
+export interface CreateServerOptions {
+  logger?: Logger | false;
+  jobWorkers?: boolean;
+  /**
+   * How `config` was read (file, env, overrides): SIGHUP and config:reload read them again for the API
+   * keys and rollout blocks. Without it those stay as they were at start.
+   */
+  configSources?: ConfigSources;
+}
+
+export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
+  const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
+  const configFile = opts.configSources?.file === undefined ? undefined : resolvePath(opts.configSources.cwd ?? process.cwd(), opts.configSources.file);
+  const repository = Repository.load(config.models.dir, config.models.only, configPolicies(config, configFile));
+  validatePipelines(config.pipelines, repository, config.models.only);
+  const metrics = new Metrics();
+  // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
+  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
+  const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
+  // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
+  await store.migrate().catch(async (e: unknown) => { await store.close(); throw e; });
+  const predictionLog = config.predictionLog.enabled ? new PredictionLog(store, predictionLogOptionsFromConfig(config.predictionLog, {
+    log: log.child({ component: 'prediction-log' }),
+    onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
+    onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
+    onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
+  })) : undefined;
+  const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
+  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
+  // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
+  service.delegateLoading((m) => m.generation !== undefined, (v) => generation.load(v));
+  const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
+  drift.start();
+  const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
+  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+  const jobs = createJobsRuntime({
+    config, store, service, repository, metrics, log: log.child({ component: 'jobs' }),
+    // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
+    onCompleted: (v, input, predictions, fallback, runMs) => rollout.shadowJob(v, input.instances, input.base, predictions, fallback, runMs, service.limits.maxInstances),
+  });
+  // Created before the app so routes that hold streams open (job events) can track them for the drain.
+  const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
+  const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
+  let reloader: ConfigReloader | undefined;
+  const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
+  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig }, { logger: opts.logger === false ? false : log });
+  reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }), config);
+  installLifecycleHooks(app, lifecycle, metrics.registry);
+  // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
+  jobs.drainWith(lifecycle);
+  const loaded = service.loadAll();
+  // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
+  loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
+  // from when every model is warm: a job taken earlier would only meet model-not-ready.
+  if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
+  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded, jobs });
+
+  let closed = false;
+  return {
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, lifecycle, loaded,
+    configReloader: reloader,
+    reloadConfig: () => reloader!.reload(),
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const addr = app.server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+      const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+      return { host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      // In-flight requests finish while drain handlers end streams; then active jobs get their grace
+      // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
+      await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
+      await jobs.close();
+      await loaded.catch(() => undefined);
+      await rollout.close();
+      await pipelines.close();
+      alerts?.stop();
+      drift.close();
+      await generation.dispose();
+      await service.dispose();
+      await cache.close();
+      await predictionLog?.close();
+      await store.close();
+    },
+  };
+}

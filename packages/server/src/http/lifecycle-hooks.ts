@@ -1,0 +1,82 @@
+// What draining means over HTTP: readiness answers 503 at once, responses ask clients and proxies
+// to drop their keep-alive connection (so the next request opens one to another replica), and the
+// in-flight count and the draining flag are exported for autoscalers and dashboards.
+import type { FastifyInstance } from 'fastify';
+import { Gauge, type Registry } from 'prom-client';
+import type { Lifecycle } from '../lifecycle/lifecycle.js';
+
+const READINESS_ROUTES = new Set(['/readyz', '/v2/health/ready']);
+
+export interface LifecycleMetrics {
+  inFlight: Gauge;
+  draining: Gauge;
+}
+
+export function registerLifecycleMetrics(registry: Registry): LifecycleMetrics {
+  return {
+    inFlight: new Gauge({ name: 'ferry_http_in_flight_requests', help: 'HTTP requests being served now (the per-pod HPA metric)', registers: [registry] }),
+    draining: new Gauge({ name: 'ferry_draining', help: '1 while the process is shutting down and readiness is false', registers: [registry] }),
+  };
+}
+
+export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle, registry: Registry): LifecycleMetrics {
+  const metrics = registerLifecycleMetrics(registry);
+  lifecycle.on('draining', () => metrics.draining.set(1));
+  let inFlight = 0;
+  const open = new WeakSet<object>();
+  const done = (req: object) => {
+    if (!open.delete(req)) return;
+    inFlight--;
+    metrics.inFlight.set(inFlight);
+  };
+  app.addHook('onRequest', async (req, reply) => {
+    open.add(req);
+    inFlight++;
+    metrics.inFlight.set(inFlight);
+    if (lifecycle.draining && READINESS_ROUTES.has(req.routeOptions.url ?? '')) {
+      reply.code(503).header('connection', 'close');
+      return reply.send(req.routeOptions.url === '/readyz'
+        ? { ready: false, draining: true, reason: lifecycle.reason }
+        : { ready: false });
+    }
+    return undefined;
+  });
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (lifecycle.draining) reply.header('connection', 'close');
+    return payload;
+  });
+  app.addHook('onResponse', async (req) => done(req));
+  // A client that goes away mid-request may fire no onResponse; the set keeps the count from going twice.
+  app.addHook('onRequestAbort', async (req) => done(req));
+  return metrics;
+}
+
+/**
+ * `app.close()` that does not wait for keep-alive connections to time out, and does not reset a
+ * request a proxy has already sent.
+ *
+ * Node's `server.close()` (and Fastify's, with `forceCloseConnections: 'idle'`) closes every idle
+ * connection at once, and Node counts a just-accepted connection whose request bytes have not been
+ * read yet as idle: behind nginx, a POST written to such a connection is reset and comes back as a
+ * 502 that nginx may not retry. So the close-time sweep is held back: connections accepted before
+ * the listener closed get `firstSweepMs` to deliver their requests (served with `Connection: close`),
+ * then idle connections are closed every `sweepMs`, each sweep after the event loop's poll phase
+ * (setImmediate), so bytes that arrived with the timer are parsed first. Connections whose request
+ * finishes later (a long inference, a stream ended by a drain handler) close at the next sweep
+ * instead of staying open until keepAliveTimeout (72 s in Fastify), past the shutdown deadline.
+ */
+export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepMs = 250): Promise<void> {
+  const server = app.server;
+  const closeIdle = server.closeIdleConnections.bind(server);
+  server.closeIdleConnections = () => undefined;
+  const sweepOnce = () => { setImmediate(closeIdle); };
+  let sweep: NodeJS.Timeout | undefined;
+  const start = setTimeout(() => { sweepOnce(); sweep = setInterval(sweepOnce, sweepMs); }, firstSweepMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(start);
+    clearInterval(sweep);
+    server.closeIdleConnections = closeIdle;
+  }
+}

@@ -1,0 +1,179 @@
+// Access control for the whole HTTP app: bearer keys checked against the scope table before the
+// body is read, per-key (or per-address) rate limits shared through Redis when configured, and the
+// CORS allow-list. Registered before any route so every route is covered.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
+import { Redis } from 'ioredis';
+import { FerryError } from '../../errors.js';
+import type { AuthConfig } from '../../config/schemas/auth.js';
+import { KeyRing, type Principal } from '../../auth/keys.js';
+import { readKeysFile } from '../../auth/keys-file.js';
+import { accessFor, type AccessDecision } from '../../auth/scope-table.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The API key that authenticated this request (absent when no key was sent or none are configured). */
+    ferryPrincipal?: Principal;
+  }
+}
+
+export interface AccessControlOptions {
+  auth: AuthConfig;
+  redisUrl: string;
+  /** Called with the error code of each refused request (for a metric). */
+  onRefused?: (code: string) => void;
+}
+
+const authRefusals = new WeakMap<FastifyRequest, FerryError>();
+
+/** Prefix of the WebSocket subprotocol that carries a key: browsers cannot set headers on a WebSocket. */
+export const WS_BEARER_PREFIX = 'ferry.bearer.';
+
+/**
+ * The credentials of a request as an Authorization value: the header, or for a WebSocket upgrade
+ * without one, a `Sec-WebSocket-Protocol` entry `ferry.bearer.<key>` (never a query parameter,
+ * which would end up in access logs). The stream route must then select another offered
+ * subprotocol (e.g. `ferry.v1`), as browsers require.
+ */
+export function credentialsOf(headers: FastifyRequest['headers']): string | string[] | undefined {
+  if (headers.authorization !== undefined) return headers.authorization;
+  const proto = headers['sec-websocket-protocol'];
+  if (typeof proto !== 'string' || String(headers.upgrade).toLowerCase() !== 'websocket') return undefined;
+  const entry = proto.split(',').map((s) => s.trim()).find((s) => s.startsWith(WS_BEARER_PREFIX));
+  return entry ? `Bearer ${entry.slice(WS_BEARER_PREFIX.length)}` : undefined;
+}
+
+/** Throws the refusal for a request, or returns the principal (undefined when open). */
+export function authorize(ring: KeyRing, decision: AccessDecision, header: string | string[] | undefined, method: string, path: string): Principal | undefined {
+  const { rule, model } = decision;
+  const keysOn = ring.size > 0;
+  if (!keysOn) {
+    // Without keys nothing dangerous exists: management routes are not there at all.
+    if (rule.access === 'admin') throw new FerryError('route-not-found', { detail: `no route ${method} ${path.slice(0, 200)}; management endpoints need API keys (see docs/security.md)` });
+    return undefined;
+  }
+  if (rule.access === 'public') return undefined;
+  const text = Array.isArray(header) ? header[0] : header;
+  const bearer = text !== undefined ? /^Bearer ([^\s]{1,512})$/i.exec(text.trim()) : null;
+  const challenge = { 'www-authenticate': 'Bearer realm="ferry"' };
+  if (!bearer) {
+    throw new FerryError('unauthorized', { detail: text === undefined ? 'send an API key as "Authorization: Bearer <key>"' : 'the Authorization header must be "Bearer <key>"', headers: challenge });
+  }
+  const principal = ring.match(bearer[1]!);
+  if (!principal) throw new FerryError('unauthorized', { detail: 'the API key is not valid', headers: { 'www-authenticate': 'Bearer realm="ferry", error="invalid_token"' } });
+  if (rule.access !== 'key' && !principal.scopes.has(rule.access)) {
+    throw new FerryError('forbidden', { detail: `key "${principal.id}" lacks the "${rule.access}" scope this route needs`, extra: { required: rule.access } });
+  }
+  if (model !== undefined && principal.models.size > 0 && !principal.models.has(model)) {
+    throw new FerryError('forbidden', { detail: `key "${principal.id}" is limited to the models ${[...principal.models].join(', ')}`, extra: { required: `model:${model.slice(0, 64)}` } });
+  }
+  return principal;
+}
+
+/**
+ * For routes whose model is in the body (the OpenAI API): refuses a key limited to other models.
+ * @example assertModelAllowed(req, body.model)
+ */
+export function assertModelAllowed(req: FastifyRequest, model: string): void {
+  const p = req.ferryPrincipal;
+  const name = model.split('@', 1)[0]!;
+  if (p && p.models.size > 0 && !p.models.has(name)) {
+    throw new FerryError('forbidden', { detail: `key "${p.id}" is limited to the models ${[...p.models].join(', ')}`, extra: { required: `model:${name.slice(0, 64)}` } });
+  }
+}
+
+/** Whether a model may be shown to the request's key (listings filter with it). */
+export function modelVisible(req: FastifyRequest, model: string): boolean {
+  const p = req.ferryPrincipal;
+  return !p || p.models.size === 0 || p.models.has(model);
+}
+
+export async function registerAccessControl(app: FastifyInstance, opts: AccessControlOptions): Promise<KeyRing> {
+  const { auth } = opts;
+  // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
+  const fileKeys = auth.keysFile ? readKeysFile(auth.keysFile) : [];
+  const ring = new KeyRing([...auth.keys, ...fileKeys]);
+
+  if (auth.cors.origins.length) {
+    const any = auth.cors.origins.includes('*');
+    await app.register(cors, {
+      origin: any ? true : [...auth.cors.origins],
+      credentials: auth.cors.credentials,
+      maxAge: auth.cors.maxAgeSeconds,
+      allowedHeaders: ['authorization', 'content-type', 'ferry-client-id', 'ferry-timeout-ms', 'x-request-id'],
+      exposedHeaders: ['ferry-model-version', 'ferry-cache', 'ferry-fallback', 'ferry-rollout', 'deprecation', 'sunset', 'link', 'retry-after', 'x-request-id'],
+    });
+  }
+
+  // Two steps around the rate limiter: the key is identified first (so limits count per key), the
+  // refusal is thrown after it (so guessing keys is counted, per address) and still before the body is read.
+  app.addHook('onRequest', async (req) => {
+    // A CORS preflight carries no credentials by design; @fastify/cors answers it.
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return;
+    const decision = accessFor(req.method, req.url);
+    try {
+      const principal = authorize(ring, decision, credentialsOf(req.headers), req.method, req.url.split('?', 1)[0]!);
+      if (principal) {
+        req.ferryPrincipal = principal;
+        // setBindings on the request's own child logger: a second child per request costs more.
+        // (Absent on Fastify's no-op logger, when logging is off.)
+        const log = req.log as { setBindings?: (bindings: Record<string, unknown>) => void };
+        if (typeof log.setBindings === 'function') log.setBindings({ apiKey: principal.id });
+      }
+    } catch (e) {
+      if (!(e instanceof FerryError)) throw e;
+      // A key that is valid but lacks the scope still counts against its own budget.
+      if (e.code === 'forbidden' && ring.size > 0) {
+        const text = credentialsOf(req.headers);
+        const m = typeof text === 'string' ? /^Bearer (\S{1,512})$/i.exec(text.trim()) : null;
+        const p = m ? ring.match(m[1]!) : undefined;
+        if (p) req.ferryPrincipal = p;
+      }
+      authRefusals.set(req, e);
+      opts.onRefused?.(e.code);
+    }
+  });
+  app.addHook('preParsing', async (req) => {
+    const refusal = authRefusals.get(req);
+    if (refusal) throw refusal;
+  });
+  // 404 routes and the router's own errors skip preParsing: refuse there too.
+  app.addHook('preHandler', async (req) => {
+    const refusal = authRefusals.get(req);
+    if (refusal) throw refusal;
+  });
+
+  const { keyMax, ipMax, windowMs } = auth.rateLimit;
+  const perKey = [...auth.keys, ...fileKeys].some((k) => k.rateLimitMax > 0);
+  // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
+  // up front so their limits apply (unlimited callers are on its allow list, as always).
+  if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
+    const redis = opts.redisUrl && !auth.rateLimit.local
+      ? new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, lazyConnect: false })
+      : undefined;
+    if (redis) {
+      redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
+      app.addHook('onClose', async () => { redis.disconnect(); });
+    }
+    const limitOf = (req: FastifyRequest): number => (req.ferryPrincipal ? req.ferryPrincipal.rateLimitMax || keyMax : ipMax);
+    await app.register(rateLimit, {
+      global: true,
+      hook: 'onRequest',
+      timeWindow: windowMs,
+      ...(redis && { redis, nameSpace: 'ferry:ratelimit:' }),
+      // A Redis outage must not take inference down with it: requests pass uncounted.
+      skipOnError: true,
+      keyGenerator: (req) => (req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`),
+      // 0 means unlimited for that kind of caller; probes are never limited (a 429 would fail the pod).
+      allowList: (req) => limitOf(req) === 0 || accessFor(req.method, req.url).rule.family === 'health',
+      max: (req) => limitOf(req) || 1,
+      errorResponseBuilder: (req, ctx) => new FerryError('rate-limited', {
+        detail: `${req.ferryPrincipal ? `key "${req.ferryPrincipal.id}"` : 'this client address'} is limited to ${ctx.max} requests per ${Math.round(windowMs / 1000)} s; retry in ${ctx.after}`,
+        extra: { limit: ctx.max, windowMs },
+        headers: { 'retry-after': String(Math.max(1, Math.ceil(ctx.ttl / 1000))) },
+      }),
+    });
+  }
+  return ring;
+}

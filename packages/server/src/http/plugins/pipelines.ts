@@ -1,0 +1,141 @@
+// Read-only HTTP routes over pipeline results. They read the store and never run a model: a
+// prediction served here costs one indexed lookup. Registered with one line from server.ts.
+import type { FastifyInstance } from 'fastify';
+import type { FerryConfig } from '../../config/index.js';
+import { FerryError } from '../../errors.js';
+import type { Store } from '../../store/index.js';
+import { pipelinesOf } from '../../config/schemas/pipelines.js';
+import { RunStore, type RunRecord, type RunSummaryRow } from '../../pipelines/run-store.js';
+import { MAX_SHARDS, RUN_ID, type QueuedRun } from '../../pipelines/queue-shards.js';
+
+export interface PipelineRouteDeps {
+  config: FerryConfig;
+  store: Store;
+  /** Whether a pipeline has a run going in this process (the scheduler). */
+  isRunning?: (name: string) => boolean;
+  /** Queues a run's shards on the job queue for `ferry worker`s (POST /v1/pipelines/{name}/runs). */
+  queueRun?: (name: string, model: string, runId: string | undefined, shards: number) => Promise<QueuedRun & { queue: string }>;
+}
+
+/** Most keys one batchGet may ask for. */
+export const MAX_BATCH_GET_KEYS = 1000;
+const MAX_KEY_LENGTH = 1000;
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+function runJson(r: RunSummaryRow) {
+  return {
+    runId: r.runId, status: r.status, model: r.model, version: r.version, trigger: r.trigger, shards: r.shards,
+    shardsCompleted: r.shardsCompleted, chunkRows: r.chunkRows, chunks: r.chunks, rowsScored: r.rowsScored, rowsRejected: r.rowsRejected,
+    startedAt: iso(r.startedAt), finishedAt: iso(r.finishedAt), ...(r.error && { error: r.error }),
+  };
+}
+
+export async function registerPipelineRoutes(app: FastifyInstance, deps: PipelineRouteDeps): Promise<void> {
+  const runs = new RunStore(deps.store);
+  const pipelines = pipelinesOf(deps.config);
+
+  const pipelineOf = (name: string) => {
+    const p = Object.hasOwn(pipelines, name) ? pipelines[name] : undefined;
+    if (!p) {
+      throw new FerryError('pipeline-not-found', {
+        detail: `no pipeline "${name.slice(0, 100)}"; available: ${Object.keys(pipelines).join(', ') || '(none)'}`,
+        extra: { available: Object.keys(pipelines) },
+      });
+    }
+    return p;
+  };
+
+  /** The latest completed run whose results are in the store, or a problem saying why there is none. */
+  const servedRun = async (name: string): Promise<RunRecord | undefined> => {
+    const p = pipelineOf(name);
+    if (p.sink && p.sink.kind !== 'table') {
+      throw new FerryError('pipeline-results-not-served', { detail: `pipeline "${name}" writes ${p.sink.kind} files under ${p.sink.dir}; read them there` });
+    }
+    return runs.latestCompleted(name);
+  };
+
+  app.get('/v1/pipelines', async () => {
+    const out = [];
+    for (const [name, p] of Object.entries(pipelines)) {
+      const [last] = await runs.runs(name, 1);
+      const done = await runs.latestCompleted(name);
+      out.push({
+        name, ...(p.description && { description: p.description }), model: p.model, key: p.key,
+        source: p.source.kind, sink: p.sink?.kind ?? 'table', schedule: p.schedule || null, timezone: p.timezone,
+        running: deps.isRunning?.(name) ?? false,
+        lastRun: last ? runJson(last) : null,
+        lastCompletedRun: done ? { runId: done.runId, version: done.version, finishedAt: iso(done.finishedAt) } : null,
+      });
+    }
+    return { pipelines: out };
+  });
+
+  app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/v1/pipelines/:name/runs', async (req) => {
+    pipelineOf(req.params.name);
+    const raw = req.query.limit;
+    const limit = raw === undefined ? 20 : Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
+      throw new FerryError('invalid-request', { detail: `limit: expected an integer from 1 to 500, got "${String(raw).slice(0, 50)}"`, extra: { errors: [{ pointer: '/query/limit', reason: 'expected an integer from 1 to 500' }] } });
+    }
+    return { pipeline: req.params.name, runs: (await runs.runs(req.params.name, limit)).map(runJson) };
+  });
+
+  // Starts a run now, its shards queued as jobs for the `ferry worker`s (admin; the scope table).
+  // The same runId with the same shard count finds the jobs already queued (`created: 0`).
+  if (deps.queueRun) {
+    const queueRun = deps.queueRun;
+    app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/runs', async (req, reply) => {
+      const p = pipelineOf(req.params.name);
+      const body = (req.body ?? {}) as Record<string, unknown>;
+      const bad = (pointer: string, reason: string) => new FerryError('invalid-request', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
+      if (typeof body !== 'object' || Array.isArray(body)) throw bad('/', 'expected an object {"shards": n, "runId": "…"} (both optional)');
+      for (const k of Object.keys(body)) if (k !== 'shards' && k !== 'runId') throw bad(`/${k}`, 'unknown field; expected shards or runId');
+      const shards = body.shards ?? 1;
+      if (typeof shards !== 'number' || !Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) throw bad('/shards', `expected a whole number from 1 to ${MAX_SHARDS}`);
+      const runId = body.runId;
+      if (runId !== undefined && (typeof runId !== 'string' || !RUN_ID.test(runId))) throw bad('/runId', 'expected 1-128 letters, digits, _ . : - (starting with a letter or digit)');
+      const queued = await queueRun(req.params.name, p.model, runId, shards);
+      reply.code(202).header('location', `/v1/pipelines/${encodeURIComponent(req.params.name)}/runs`);
+      return { pipeline: req.params.name, ...queued };
+    });
+  }
+
+  app.get<{ Params: { name: string; key: string } }>('/v1/pipelines/:name/predictions/:key', async (req) => {
+    const { name, key } = req.params;
+    if (key.length > MAX_KEY_LENGTH) throw new FerryError('invalid-request', { detail: `key: at most ${MAX_KEY_LENGTH} characters`, extra: { errors: [{ pointer: '/path/key', reason: `at most ${MAX_KEY_LENGTH} characters` }] } });
+    const run = await servedRun(name);
+    const hit = run ? (await runs.predictions(name, run.runId, [key])).get(key) : undefined;
+    if (!run || !hit) {
+      throw new FerryError('pipeline-prediction-not-found', {
+        detail: run ? `the latest completed run of "${name}" (${run.runId}) has no prediction for key "${key.slice(0, 100)}"` : `pipeline "${name}" has no completed run yet`,
+        extra: { pipeline: name, key, ...(run && { runId: run.runId }) },
+      });
+    }
+    return { pipeline: name, key, runId: run.runId, model: run.model, version: run.version, scoredAt: iso(hit.scoredAt), prediction: hit.output };
+  });
+
+  // `:batchGet` is a custom method (Google AIP-136 style); `::` is Fastify's escape for a literal colon.
+  app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/predictions::batchGet', async (req) => {
+    const { name } = req.params;
+    const body = req.body as { keys?: unknown } | null | undefined;
+    const bad = (pointer: string, reason: string) => new FerryError('invalid-request', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
+    if (!body || typeof body !== 'object' || Array.isArray(body)) throw bad('/', 'expected an object {"keys": [...]}');
+    const keys = body.keys;
+    if (!Array.isArray(keys)) throw bad('/keys', 'expected an array of keys');
+    if (keys.length === 0) throw bad('/keys', 'at least one key is required');
+    if (keys.length > MAX_BATCH_GET_KEYS) throw bad('/keys', `at most ${MAX_BATCH_GET_KEYS} keys per request, got ${keys.length}`);
+    keys.forEach((k, i) => {
+      if (typeof k !== 'string' || k.length === 0 || k.length > MAX_KEY_LENGTH) throw bad(`/keys/${i}`, `expected a non-empty string of at most ${MAX_KEY_LENGTH} characters`);
+    });
+    const run = await servedRun(name);
+    const found = run ? await runs.predictions(name, run.runId, [...new Set(keys as string[])]) : new Map();
+    return {
+      pipeline: name, runId: run?.runId ?? null, model: run?.model ?? null, version: run?.version ?? null,
+      predictions: (keys as string[]).map((key) => {
+        const hit = found.get(key);
+        return hit ? { key, found: true, scoredAt: iso(hit.scoredAt), prediction: hit.output } : { key, found: false };
+      }),
+    };
+  });
+}

@@ -1,0 +1,142 @@
+// Ferry's own REST API (v1): model listing and description, and predictions in feature form.
+// Routes are thin: they resolve the model, call the ModelService, and shape the response.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@ferry/core';
+import { FerryError, invalidInput } from '../../errors.js';
+import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
+import { columnsToInstances } from '../../serving/index.js';
+import type { ServerDeps } from '../deps.js';
+import { modelVisible } from '../../auth/index.js';
+import { streamPredict, wantsEventStream } from '../../streaming/index.js';
+
+interface ModelParams { model: string; version?: string }
+
+function versionSummary(deps: ServerDeps, v: ModelVersion) {
+  const lv = deps.service.get(v);
+  return {
+    version: v.version,
+    state: lv.state,
+    ...(v.manifest.description && { description: v.manifest.description }),
+    ...(lv.loadMs !== undefined && { loadMs: Math.round(lv.loadMs) }),
+    ...(lv.warmupMs !== undefined && { warmupMs: Math.round(lv.warmupMs) }),
+  };
+}
+
+function modelSummary(deps: ServerDeps, m: ModelEntry) {
+  const def = deps.repository.resolve(m.name);
+  return {
+    name: m.name,
+    defaultVersion: def.version,
+    aliases: m.aliases,
+    versions: m.versions.map((v) => versionSummary(deps, v)),
+  };
+}
+
+export function describeVersion(deps: ServerDeps, v: ModelVersion) {
+  const m = v.manifest;
+  return {
+    name: v.name,
+    ...versionSummary(deps, v),
+    contract: m,
+    schemas: {
+      instance: instanceSchema(m, deps.service.limits),
+      request: predictRequestSchema(m, deps.service.limits),
+      response: predictResponseSchema(m),
+    },
+    ...(v.card !== undefined && { card: v.card }),
+  };
+}
+
+/** Reads the instances from a v1 predict body: `{instances: [...]}` or `{inputs: {...}}`. */
+export function instancesFromBody(body: unknown): { instances: unknown; base: string } {
+  if (Buffer.isBuffer(body)) throw new FerryError('unsupported-media-type', { detail: 'this model takes JSON: {"instances": [...]}; raw bodies are for image models' });
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    throw invalidInput([{ pointer: '', reason: 'expected a JSON object with "instances" (rows) or "inputs" (columns)' }]);
+  }
+  const b = body as Record<string, unknown>;
+  const extra = Object.keys(b).filter((k) => k !== 'instances' && k !== 'inputs');
+  if (extra.length) throw invalidInput(extra.map((k) => ({ pointer: `/${k}`, reason: `unknown member "${k.slice(0, 100)}"; expected "instances" or "inputs"` })));
+  if ('instances' in b && 'inputs' in b) throw invalidInput([{ pointer: '/inputs', reason: 'send either "instances" or "inputs", not both' }]);
+  if ('instances' in b) return { instances: b.instances, base: '/instances' };
+  if ('inputs' in b) return { instances: columnsToInstances(b.inputs, '/inputs'), base: '/inputs' };
+  throw invalidInput([{ pointer: '/instances', reason: 'missing "instances" (or "inputs" in columnar form)' }]);
+}
+
+/** `?window=24h` → seconds (s, m, h or d; at most 90 days). */
+export function windowSeconds(raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const m = /^(\d{1,7})(s|m|h|d)$/.exec(raw);
+  const n = m ? Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[m[2] as 's' | 'm' | 'h' | 'd'] : NaN;
+  if (!(n > 0 && n <= 90 * 86400)) {
+    throw new FerryError('invalid-request', { detail: `window must look like 30m, 24h or 7d (at most 90d), got "${raw.slice(0, 40)}"`, extra: { errors: [{ pointer: '/query/window', reason: 'expected a duration like 24h' }] } });
+  }
+  return n;
+}
+
+/** Parses `Ferry-Timeout-Ms`: a positive integer of milliseconds, or absent. */
+export function requestTimeout(raw: string | string[] | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = Array.isArray(raw) ? raw[0]! : raw;
+  if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
+    throw new FerryError('invalid-request', { detail: `Ferry-Timeout-Ms must be a positive whole number of milliseconds, got "${text.slice(0, 40)}"` });
+  }
+  return Number(text);
+}
+
+export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
+  app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
+    const v = deps.repository.resolve(req.params.model, req.params.version);
+    req.ferryModel = v;
+    return v;
+  };
+
+  // A key limited to some models lists only those (auth/: `models` of the key).
+  app.get('/v1/models', async (req) => ({ models: deps.repository.models().filter((m) => modelVisible(req, m.name)).map((m) => modelSummary(deps, m)) }));
+
+  app.get<{ Params: ModelParams }>('/v1/models/:model', async (req) => {
+    const v = resolve(req);
+    const entry = deps.repository.get(v.name)!;
+    return { ...describeVersion(deps, v), defaultVersion: deps.repository.resolve(v.name).version, aliases: entry.aliases, versions: entry.versions.map((x) => versionSummary(deps, x)) };
+  });
+
+  app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', async (req) => describeVersion(deps, resolve(req)));
+
+  const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
+    // Canary routing and deprecation headers (or 410 after sunset) come from the rollout policy.
+    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    req.ferryModel = v;
+    const t0 = performance.now();
+    // An image model also takes the picture itself as the body (Content-Type: image/*).
+    const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
+    const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
+    const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+    // Accept: text/event-stream → one SSE event per row as rows finish, then `done`.
+    if (wantsEventStream(req)) return streamPredict(deps, req, reply, v, instances, { base, ...(timeoutMs !== undefined && { timeoutMs }) });
+    const r = await deps.service.predict(v, instances, base, { requestId: req.id, ...(timeoutMs !== undefined && { timeoutMs }) });
+    reply.header('ferry-model-version', r.version.version);
+    if (r.cache) reply.header('ferry-cache', r.cache);
+    if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
+    deps.rollout.shadow(r, instances, base, performance.now() - t0);
+    return { model: r.version.name, version: r.version.version, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) };
+  };
+  const metricsRoute = { config: { metricsRoute: 'v1_predict' } };
+  app.post<{ Params: ModelParams }>('/v1/models/:model/predict', metricsRoute, predict);
+  app.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/predict', metricsRoute, predict);
+
+  // Drift of recent traffic against the version's reference data.
+  const drift = async (req: FastifyRequest<{ Params: ModelParams; Querystring: { window?: string } }>) => {
+    const v = resolve(req);
+    if (v.manifest.reference === undefined) {
+      throw new FerryError('invalid-request', { detail: `${v.key} ships no reference data (the \`reference\` key of its ferry.yaml), so drift cannot be measured` });
+    }
+    return deps.drift.report(v, windowSeconds(req.query.window, deps.config.monitoring.driftWindowSeconds));
+  };
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/drift', drift);
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/versions/:version/drift', drift);
+
+  // A GET on a predict URL is a common mistake; say what to do instead of a bare 404.
+  app.get('/v1/models/:model/predict', async () => {
+    throw new FerryError('method-not-allowed', { detail: 'use POST with {"instances": [...]}', headers: { allow: 'POST' } });
+  });
+}

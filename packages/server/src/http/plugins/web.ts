@@ -1,0 +1,66 @@
+// The web side of the server: the dashboard's static files at `/`, the monitoring time series its
+// charts read, and the artifact routes edge inference downloads from.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FastifyInstance } from 'fastify';
+import fastifyStatic from '@fastify/static';
+import type { ServerDeps } from '../deps.js';
+import { registerArtifactRoutes } from './artifact.js';
+import { registerDriftHistogramRoute } from './drift-histograms.js';
+import { ALL_MODELS, TimeseriesRecorder } from '../../monitoring/timeseries.js';
+
+export { WebConfigSchema } from '../../config/schemas/web.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The recorder behind `/v1/metrics/timeseries` (tests call `sample()` instead of waiting). */
+    ferryTimeseries: TimeseriesRecorder;
+  }
+}
+
+/** `packages/dashboard/dist`, found from this file (`packages/server/dist/web/index.js`). */
+export function defaultDashboardDir(): string {
+  return resolve(fileURLToPath(new URL('../../../../dashboard/dist', import.meta.url)));
+}
+
+const NOT_BUILT = (dir: string) => `<!doctype html><meta charset="utf-8"><title>Ferry</title>
+<body style="font-family:system-ui;max-width:40rem;margin:3rem auto">
+<h1>Ferry is running</h1>
+<p>The dashboard is not built (no <code>index.html</code> in <code>${dir.replace(/[<>&]/g, '')}</code>).
+Build it with <code>npm run build</code> (or <code>npm run build -w @ferry/dashboard</code>), then restart.</p>
+<p>Meanwhile: <a href="/docs">API docs</a> · <a href="/v1/models">/v1/models</a> · <a href="/metrics">/metrics</a></p>`;
+
+export async function registerWebRoutes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
+  await registerArtifactRoutes(app, deps);
+  registerDriftHistogramRoute(app, deps);
+
+  const web = deps.config.web;
+  const recorder = new TimeseriesRecorder(deps.metrics, web.timeseriesIntervalSeconds, web.timeseriesPoints);
+  recorder.start();
+  app.decorate('ferryTimeseries', recorder);
+  app.addHook('onClose', async () => recorder.stop());
+  app.get<{ Querystring: { model?: string } }>('/v1/metrics/timeseries', async (req) => {
+    const model = req.query.model;
+    if (model !== undefined && model !== ALL_MODELS) deps.repository.resolve(model);
+    return { intervalSeconds: recorder.intervalSeconds, model: model ?? ALL_MODELS, models: recorder.models(), points: recorder.get(model ?? ALL_MODELS) };
+  });
+
+  const dir = web.dashboardDir ? resolve(web.dashboardDir) : defaultDashboardDir();
+  const built = web.dashboard && existsSync(join(dir, 'index.html'));
+  if (built) {
+    await app.register(fastifyStatic, {
+      root: dir,
+      prefix: '/',
+      index: ['index.html'],
+      wildcard: true,
+      // Vite fingerprints everything under assets/, so those may be cached for good; index.html may not.
+      setHeaders: (res, path) => {
+        res.header('cache-control', /[/\\]assets[/\\]/.test(path) ? 'public, max-age=31536000, immutable' : 'no-cache');
+      },
+    });
+  } else {
+    if (web.dashboard) app.log.warn({ dir }, 'dashboard not built: / shows how to build it (npm run build)');
+    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT(dir)));
+  }
+}

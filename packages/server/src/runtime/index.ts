@@ -1,6 +1,0 @@
-// The runtime: worker-thread pool of ONNX Runtime sessions and the inference service over it.
-export { ModelService, syntheticInstance, type LoadedVersion, type PredictResult, type VersionState } from './model-service.js';
-export { WorkerPool, type LoadedModel, type RunResult } from './pool.js';
-export { sessionOptionsFor, toOrtOptions, type OrtSessionOptions } from './session-options.js';
-export { compileRequestValidator, columnsToInstances, issuesFromAjv, type RequestValidator } from './validation.js';
-export type { IoMeta } from './protocol.js';

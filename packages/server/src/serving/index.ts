@@ -1,0 +1,6 @@
+// The runtime: worker-thread pool of ONNX Runtime sessions and the inference service over it.
+export { ModelService, syntheticInstance, type LoadedVersion, type PredictResult, type VersionState } from './model-service.js';
+export { WorkerPool, type LoadedModel, type RunResult } from './runtime/pool.js';
+export { sessionOptionsFor, toOrtOptions, type OrtSessionOptions } from './runtime/session-options.js';
+export { compileRequestValidator, columnsToInstances, issuesFromAjv, type RequestValidator } from './predict/validation.js';
+export type { IoMeta } from './runtime/protocol.js';

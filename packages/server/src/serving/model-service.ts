@@ -1,0 +1,436 @@
+// The inference service: loads and warms every model version into the worker pool, and answers
+// predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
+// nothing else touches ONNX Runtime.
+import { performance } from 'node:perf_hooks';
+import { createReadStream, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
+  type Decoder, type Encoder, type Instance, type Manifest, type RequestLimits, type TensorValue,
+} from '@ferry/core';
+import type { Logger } from 'pino';
+import type { FerryConfig } from '../config/index.js';
+import { FerryError, invalidInput } from '../errors.js';
+import type { Metrics } from '../metrics/metrics.js';
+import { ManifestError } from './repository/manifest.js';
+import type { Repository, ModelVersion } from './repository/index.js';
+import type { IoMeta, PipelineSpec, RawImage } from './runtime/protocol.js';
+import { WorkerPool } from './runtime/pool.js';
+import { InlineSessions } from './runtime/inline.js';
+import { sessionOptionsFor } from './runtime/session-options.js';
+import { compileRequestValidator, type RequestValidator } from './predict/validation.js';
+import { DynamicBatcher } from './batching/index.js';
+import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
+import { PredictionCache } from './cache/index.js';
+import type { PredictionLog } from '../monitoring/prediction-log/index.js';
+import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
+
+export type VersionState = 'loading' | 'ready' | 'failed';
+
+export interface LoadedVersion {
+  readonly version: ModelVersion;
+  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
+  readonly sessionKey: string;
+  /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
+  users: number;
+  /**
+   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
+   * cached before a reload with new weights are never served after it (and replicas agree).
+   */
+  contentKey: string;
+  readonly encoder: Encoder;
+  readonly decoder: Decoder;
+  readonly validator: RequestValidator;
+  state: VersionState;
+  error?: string;
+  inputs: IoMeta[];
+  outputs: IoMeta[];
+  loadMs?: number;
+  warmupMs?: number;
+  readonly batcher: DynamicBatcher;
+  readonly breaker: CircuitBreaker;
+  /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
+  pipeline?: PipelineSpec;
+}
+
+export type { PredictOptions, PredictResult } from './predict/predictor.js';
+
+/** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
+function warmupImage(): RawImage {
+  const width = 320, height = 96;
+  const data = new Uint8Array(width * height * 3).fill(255);
+  for (let y = 36; y < 60; y++) for (let x = 60; x < 260; x++) data.fill(20, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  return { width, height, channels: 3, data };
+}
+
+/** A representative instance built from the contract, for warm-up when the manifest gives none. */
+export function syntheticInstance(m: Manifest): Instance {
+  const inst: Instance = {};
+  const batchable = isBatchable(m);
+  for (const f of m.inputs) {
+    switch (f.type) {
+      case 'number': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? (f.min + f.max) / 2 : f.min ?? f.max ?? 0); break;
+      case 'integer': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? Math.floor((f.min + f.max) / 2) : f.min ?? f.max ?? 0); break;
+      case 'boolean': inst[f.name] = f.default ?? false; break;
+      case 'category': inst[f.name] = f.default ?? f.values[0]; break;
+      case 'string': inst[f.name] = f.default ?? 'warm up'.padEnd(f.minLength ?? 0, ' '); break;
+      case 'tensor': {
+        const row = (batchable ? f.shape.slice(1) : f.shape).map((d) => (d === -1 ? 1 : d));
+        const zero = f.dtype === 'bool' ? false : f.dtype === 'string' ? '' : 0;
+        const build = (depth: number): unknown => (depth === row.length ? zero : Array.from({ length: row[depth]! }, () => build(depth + 1)));
+        inst[f.name] = build(0);
+        break;
+      }
+    }
+  }
+  return inst;
+}
+
+/** SHA-256 (first 16 hex digits) over files, streamed so a large model does not block the event loop. */
+async function digestFiles(paths: readonly string[]): Promise<string> {
+  const h = createHash('sha256');
+  for (const p of paths) {
+    for await (const chunk of createReadStream(p)) h.update(chunk as Buffer);
+    h.update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+const ORT_TO_FERRY: Record<string, string> = { float: 'float32', double: 'float64' };
+
+export class ModelService {
+  private readonly versions = new Map<string, LoadedVersion>();
+  readonly pool: WorkerPool;
+  readonly limits: RequestLimits;
+  private readonly predictor: Predictor;
+  private readonly inline = new InlineSessions();
+
+  constructor(
+    private readonly cfg: FerryConfig,
+    readonly repository: Repository,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    workers: number,
+    cache?: PredictionCache,
+    predictionLog?: PredictionLog,
+  ) {
+    this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
+    this.limits = { ...cfg.limits };
+    for (const v of repository.allVersions()) {
+      this.versions.set(v.key, this.prepare(v));
+      this.metrics.modelReady.set({ model: v.name, version: v.version }, 0);
+      this.metrics.breakerState.set({ model: v.name, version: v.version }, 0);
+    }
+    // Queue depth is read when Prometheus scrapes, not written on every request.
+    metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
+    this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
+  }
+
+  private generation = 0;
+
+  /** Builds the serving state of a version (batcher, breaker, validators); its sessions load later. */
+  private prepare(v: ModelVersion): LoadedVersion {
+    const workers = this.pool.size;
+    const sessionKey = `${v.key}#${++this.generation}`;
+    const m = v.manifest;
+    const labels = { model: v.name, version: v.version };
+    // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
+    const encoder = compileEncoder(m.pipeline || m.generation ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
+    const b = m.batching ?? {};
+    const batchOn = encoder.batchable && b.enabled !== false;
+    const batcher = new DynamicBatcher({
+      batchable: batchOn,
+      maxBatchSize: batchOn ? b.maxBatchSize ?? 1 : 1,
+      maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
+      preferredBatchSizes: b.preferredBatchSizes ?? [],
+      maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
+      ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+      // Inline runs hold the main thread, so one at a time.
+      concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
+    }, (feeds) => (m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds)), (stats) => {
+      this.metrics.batchSize.observe(labels, stats.rows);
+      for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
+      this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+    });
+    const breakerCfg = m.fallback?.breaker ?? {};
+    const breaker = new CircuitBreaker(
+      breakerCfg.failures ?? this.cfg.inference.breakerFailures,
+      breakerCfg.coolDownMs ?? this.cfg.inference.breakerCoolDownMs,
+      (state: BreakerState) => {
+        this.metrics.breakerState.set(labels, state === 'closed' ? 0 : state === 'half-open' ? 1 : 2);
+        this.log.warn({ model: v.key, breaker: state }, 'circuit breaker changed state');
+      },
+    );
+    return {
+      version: v,
+      encoder,
+      decoder: compileDecoder(m),
+      validator: compileRequestValidator(m, this.limits),
+      state: 'loading',
+      inputs: [],
+      outputs: [],
+      batcher,
+      breaker,
+      sessionKey,
+      users: 0,
+      contentKey: v.key,
+    };
+  }
+
+  private readonly delegates: { handles: (m: Manifest) => boolean; load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }> }[] = [];
+
+  /** Hands the loading of some versions (e.g. generative models) to another service; call before loadAll(). */
+  delegateLoading(handles: (m: Manifest) => boolean, load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>): void {
+    this.delegates.push({ handles, load });
+  }
+
+  /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
+  async loadAll(): Promise<void> {
+    await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
+  }
+
+  private async loadVersion(lv: LoadedVersion): Promise<void> {
+    const v = lv.version;
+    const m = v.manifest;
+    try {
+      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
+      const delegate = this.delegates.find((d) => d.handles(m));
+      if (delegate) {
+        const r = await delegate.load(v);
+        lv.loadMs = r.loadMs;
+        this.markReady(lv, r.warmupMs);
+        return;
+      }
+      if (m.pipeline) {
+        await this.loadPipeline(lv);
+        return;
+      }
+      const inline = m.runtime?.placement === 'inline';
+      const options = sessionOptionsFor(this.cfg, m);
+      const loaded = inline ? await this.inline.load(lv.sessionKey, v.modelPath, options) : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
+      lv.inputs = loaded.inputs;
+      lv.outputs = loaded.outputs;
+      lv.loadMs = loaded.loadMs;
+      this.checkAgainstModel(lv);
+      const t0 = performance.now();
+      const warm = m.warmup?.instances ?? [syntheticInstance(m)];
+      const warmInstances = lv.validator.check(warm, '/warmup/instances');
+      const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+      for (let r = 0; r < runs; r++) {
+        const times = inline
+          ? [(await this.inline.run(lv.sessionKey, lv.encoder.encode(warmInstances))).inferMs]
+          : await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warmInstances));
+        if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
+      }
+      this.markReady(lv, performance.now() - t0);
+    } catch (e) {
+      lv.state = 'failed';
+      lv.error = (e as Error).message;
+      throw e instanceof FerryError && e.code === 'invalid-input'
+        ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
+        : e;
+    }
+  }
+
+  private async loadPipeline(lv: LoadedVersion): Promise<void> {
+    const v = lv.version;
+    const m = v.manifest;
+    const p = m.pipeline!;
+    const file = `${v.dir}/ferry.yaml`;
+    const labels = paddleOcrLabels(readFileSync(join(v.dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar ?? true });
+    const spec: PipelineSpec = {
+      kind: p.kind,
+      detector: { path: join(v.dir, p.detector.model), input: p.detector.input, output: p.detector.output },
+      recognizer: { path: join(v.dir, p.recognizer.model), input: p.recognizer.input, output: p.recognizer.output },
+      labels,
+      params: { ...(p.params ?? {}), ...(p.charset.blankIndex !== undefined && { blankIndex: p.charset.blankIndex }) },
+    };
+    const loaded = await this.pool.load(lv.sessionKey, spec.detector.path, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1, spec);
+    if (!loaded.inputs.some((i) => i.name === spec.detector.input)) throw new ManifestError(file, '/pipeline/detector/input', `the detector has inputs ${loaded.inputs.map((i) => i.name).join(', ')}`);
+    if (!loaded.outputs.some((o) => o.name === spec.recognizer.output)) throw new ManifestError(file, '/pipeline/recognizer/output', `the recogniser has outputs ${loaded.outputs.map((o) => o.name).join(', ')}`);
+    lv.inputs = loaded.inputs;
+    lv.outputs = loaded.outputs;
+    lv.loadMs = loaded.loadMs;
+    lv.pipeline = spec;
+    // Warm both networks: a white strip with a dark bar is found by the detector and read by the recogniser.
+    const t0 = performance.now();
+    const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+    for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(lv.sessionKey, warmupImage());
+    this.markReady(lv, performance.now() - t0);
+  }
+
+  /** A loaded and warmed version starts answering; its load and warm-up times are reported. */
+  private markReady(lv: LoadedVersion, warmupMs: number): void {
+    const v = lv.version;
+    const labels = { model: v.name, version: v.version };
+    lv.warmupMs = warmupMs;
+    lv.state = 'ready';
+    this.metrics.modelReady.set(labels, 1);
+    this.metrics.modelLoad.set({ ...labels, phase: 'load' }, (lv.loadMs ?? 0) / 1000);
+    this.metrics.modelLoad.set({ ...labels, phase: 'warmup' }, warmupMs / 1000);
+    this.log.info({ model: v.key, loadMs: Math.round(lv.loadMs ?? 0), warmupMs: Math.round(warmupMs) }, 'model ready');
+  }
+
+  /** Refuses a manifest whose tensors do not match the ONNX model's own inputs and outputs. */
+  private checkAgainstModel(lv: LoadedVersion): void {
+    const file = `${lv.version.dir}/ferry.yaml`;
+    const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
+    for (const name of lv.encoder.inputNames) {
+      if (!modelInputs.has(name)) {
+        throw new ManifestError(file, '/preprocess', `the contract feeds input "${name}" but ${lv.version.modelPath} has inputs ${[...modelInputs.keys()].join(', ')}`);
+      }
+    }
+    for (const name of modelInputs.keys()) {
+      if (!lv.encoder.inputNames.includes(name)) throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
+    }
+    const modelOutputs = new Set(lv.outputs.map((o) => o.name));
+    lv.version.manifest.outputs.forEach((o, i) => {
+      if (!modelOutputs.has(o.name)) throw new ManifestError(file, `/outputs/${i}/name`, `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`);
+    });
+    for (const f of lv.version.manifest.inputs) {
+      if (f.type !== 'tensor') continue;
+      const mi = modelInputs.get(f.name)!;
+      const dtype = ORT_TO_FERRY[mi.dtype] ?? mi.dtype;
+      if (dtype !== f.dtype) throw new ManifestError(file, `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`, `declared ${f.dtype} but the model takes ${dtype}`);
+    }
+  }
+
+  ready(): boolean {
+    for (const lv of this.versions.values()) if (lv.state !== 'ready') return false;
+    return true;
+  }
+
+  states(): Array<{ key: string; state: VersionState; error?: string }> {
+    return [...this.versions.values()].map((lv) => ({ key: lv.version.key, state: lv.state, ...(lv.error && { error: lv.error }) }));
+  }
+
+  get(v: ModelVersion): LoadedVersion {
+    const lv = this.versions.get(v.key);
+    if (!lv) throw new FerryError('version-not-found', { detail: `${v.key} is not loaded` });
+    return lv;
+  }
+
+  /** Ensures the version can answer now. */
+  usable(v: ModelVersion): LoadedVersion {
+    const lv = this.get(v);
+    if (v.manifest.generation) throw new FerryError('invalid-request', { detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions` });
+    if (lv.state !== 'ready') {
+      throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
+    }
+    return lv;
+  }
+
+  /** Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks. */
+  predict(v: ModelVersion, instances: unknown, base = '/instances', opts: PredictOptions = {}): Promise<PredictResult> {
+    return this.holding(v, () => this.predictor.predict(v, instances, base, opts));
+  }
+
+  /** Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. */
+  runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: PredictOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+    return this.holding(v, () => this.predictor.runTensors(v, feeds, outputs, opts));
+  }
+
+  /** Counts the request on the load it starts on, so a reload disposes that load only after it. */
+  private async holding<T>(v: ModelVersion, run: () => Promise<T>): Promise<T> {
+    const lv = this.versions.get(v.key);
+    if (lv) lv.users++;
+    try {
+      return await run();
+    } finally {
+      if (lv) lv.users--;
+    }
+  }
+
+  // ---- Hot load, reload and unload (the model manager in rollout/ drives these) ----
+
+  /**
+   * Loads and warms a version beside whatever serves now; nothing changes for traffic until
+   * `activate`. A failure disposes the half-loaded sessions and is thrown as `load-failed`.
+   */
+  async prepareLoad(v: ModelVersion): Promise<LoadedVersion> {
+    let lv: LoadedVersion;
+    try {
+      lv = this.prepare(v);
+    } catch (e) {
+      throw new FerryError('load-failed', { detail: `${v.key}: ${(e as Error).message}`, cause: e });
+    }
+    try {
+      await this.loadVersion(lv);
+      return lv;
+    } catch (e) {
+      await this.disposeLoad(lv);
+      throw new FerryError('load-failed', { detail: `${v.key}: ${(e as Error).message}`, cause: e });
+    }
+  }
+
+  /** Puts a warmed load into service (atomically for new requests); the load it replaces is retired. */
+  activate(lv: LoadedVersion): Promise<void> {
+    const old = this.versions.get(lv.version.key);
+    this.versions.set(lv.version.key, lv);
+    return old && old !== lv ? this.retire(old) : Promise.resolve();
+  }
+
+  /** Takes a version out of service; its sessions are disposed once its requests have finished. */
+  deactivate(key: string): Promise<void> {
+    const old = this.versions.get(key);
+    if (!old) return Promise.resolve();
+    this.versions.delete(key);
+    this.metrics.modelReady.remove({ model: old.version.name, version: old.version.version });
+    return this.retire(old);
+  }
+
+  /** Waits for the load's requests (held, queued, running) to finish, then frees its native sessions. */
+  private async retire(lv: LoadedVersion, graceMs = this.cfg.inference.defaultTimeoutMs + 5_000): Promise<void> {
+    const until = performance.now() + graceMs;
+    while ((lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) && performance.now() < until && !this.disposed) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await this.disposeLoad(lv);
+  }
+
+  private async disposeLoad(lv: LoadedVersion): Promise<void> {
+    lv.batcher.close();
+    if (this.disposed) return;
+    if (lv.version.manifest.runtime?.placement === 'inline') await this.inline.unload(lv.sessionKey);
+    else await this.pool.unload(lv.sessionKey);
+  }
+
+  /** Frees a prepared load that will not be activated (its model's change was refused). */
+  discard(lv: LoadedVersion): Promise<void> {
+    return this.disposeLoad(lv);
+  }
+
+  /** The load serving a key now (undefined when none). */
+  loaded(key: string): LoadedVersion | undefined {
+    return this.versions.get(key);
+  }
+
+  /** Encodes feature-form instances into the model's input tensors (v2 requests named by feature). */
+  encode(v: ModelVersion, instances: unknown, base: string): Record<string, TensorValue> {
+    const lv = this.usable(v);
+    const valid = lv.validator.check(instances, base);
+    try {
+      return lv.encoder.encode(valid, base);
+    } catch (e) {
+      if (e instanceof InputError) throw invalidInput(e.issues);
+      throw e;
+    }
+  }
+
+  /** Queue state per version, for /readyz. */
+  queues(): Array<{ key: string; depth: number; inFlight: number; overloaded: boolean; breaker: BreakerState }> {
+    return [...this.versions.values()].map((lv) => ({
+      key: lv.version.key, depth: lv.batcher.depth, inFlight: lv.batcher.inFlight, overloaded: lv.batcher.overloaded, breaker: lv.breaker.state,
+    }));
+  }
+
+  private disposed = false;
+
+  async dispose(): Promise<void> {
+    this.disposed = true;
+    for (const lv of this.versions.values()) lv.batcher.close();
+    await this.inline.dispose();
+    await this.pool.dispose();
+  }
+}

@@ -1,0 +1,192 @@
+// A pool of inference worker threads. Each model version is loaded into `instances` workers;
+// a run goes to the least busy worker holding that version. A worker that dies is replaced and
+// its models reloaded; only the requests it was running fail.
+import { Worker } from 'node:worker_threads';
+import type { TensorValue } from '@ferry/core';
+import type { Logger } from 'pino';
+import { FerryError } from '../../errors.js';
+import type { FromWorker, IoMeta, PipelineSpec, RawImage, ToWorker } from './protocol.js';
+import type { OrtSessionOptions } from './session-options.js';
+
+interface Pending {
+  resolve: (msg: FromWorker) => void;
+  reject: (e: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  index: number;
+  inFlight: number;
+  pending: Map<number, Pending>;
+  models: Set<string>;
+  /** Versions placed on this worker, counted when the load starts so concurrent loads spread out. */
+  assigned: number;
+}
+
+export interface LoadedModel {
+  key: string;
+  inputs: IoMeta[];
+  outputs: IoMeta[];
+  loadMs: number;
+  workers: number[];
+}
+
+export interface RunResult {
+  outputs: Record<string, TensorValue>;
+  inferMs: number;
+}
+
+const WORKER_URL = new URL('./worker.js', import.meta.url);
+
+function transferList(feeds: Record<string, TensorValue>): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const t of Object.values(feeds)) {
+    if (Array.isArray(t.data)) continue;
+    const buf = t.data.buffer as ArrayBuffer;
+    if (t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !out.includes(buf)) out.push(buf);
+  }
+  return out;
+}
+
+export class WorkerPool {
+  private readonly slots: Slot[] = [];
+  private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }>();
+  private nextId = 1;
+  private disposed = false;
+  private readonly log: Logger | undefined;
+
+  constructor(size: number, log?: Logger) {
+    this.log = log;
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn(i));
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  private spawn(index: number): Slot {
+    const worker = new Worker(WORKER_URL, { name: `ferry-inference-${index}` });
+    const slot: Slot = { worker, index, inFlight: 0, pending: new Map(), models: new Set(), assigned: 0 };
+    worker.on('message', (msg: FromWorker) => {
+      const p = slot.pending.get(msg.id);
+      if (!p) return;
+      slot.pending.delete(msg.id);
+      p.resolve(msg);
+    });
+    worker.on('error', (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'));
+    worker.on('exit', (code) => {
+      for (const p of slot.pending.values()) p.reject(new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }));
+      slot.pending.clear();
+      if (this.disposed) return;
+      this.log?.warn({ worker: index, code }, 'inference worker exited; replacing it');
+      const fresh = this.spawn(index);
+      fresh.assigned = slot.assigned;
+      this.slots[index] = fresh;
+      for (const key of slot.models) {
+        const l = this.loads.get(key);
+        if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options, ...(l.pipeline && { pipeline: l.pipeline }) })
+          .then(() => fresh.models.add(key))
+          .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
+      }
+    });
+    return slot;
+  }
+
+  private send(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
+    const id = this.nextId++;
+    return new Promise<FromWorker>((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...msg, id }, transfer);
+    }).then((reply) => {
+      if (reply.type === 'error') {
+        throw new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: reply.message });
+      }
+      return reply;
+    });
+  }
+
+  /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
+  async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1, pipeline?: PipelineSpec): Promise<LoadedModel> {
+    const n = Math.min(Math.max(1, instances), this.slots.length);
+    const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
+    chosen.forEach((s) => s.assigned++);
+    this.loads.set(key, { modelPath, options, instances: n, ...(pipeline && { pipeline }) });
+    const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })));
+    chosen.forEach((s) => s.models.add(key));
+    const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
+    return { key, inputs: first.inputs, outputs: first.outputs, loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)), workers: chosen.map((s) => s.index) };
+  }
+
+  async unload(key: string): Promise<void> {
+    this.loads.delete(key);
+    await Promise.all(this.slots.filter((s) => s.models.has(key)).map(async (s) => {
+      s.models.delete(key);
+      s.assigned--;
+      await this.send(s, { type: 'unload', id: 0, key });
+    }));
+  }
+
+  /** Runs a pipeline (e.g. OCR) on one image, on the least busy worker holding it. */
+  async runPipeline(key: string, image: RawImage): Promise<{ result: unknown; inferMs: number }> {
+    const best = this.leastBusy(key);
+    best.inFlight++;
+    try {
+      const reply = await this.send(best, { type: 'pipeline', id: 0, key, image }, [image.data.buffer as ArrayBuffer]);
+      const r = reply as Extract<FromWorker, { type: 'pipeline-result' }>;
+      return { result: r.result, inferMs: r.inferMs };
+    } finally {
+      best.inFlight--;
+    }
+  }
+
+  private leastBusy(key: string): Slot {
+    let best: Slot | undefined;
+    for (const s of this.slots) if (s.models.has(key) && (!best || s.inFlight < best.inFlight)) best = s;
+    if (!best) throw new FerryError('model-not-ready', { detail: `model ${key} is not loaded` });
+    return best;
+  }
+
+  /** Runs one inference on the least busy worker holding `key`. */
+  async run(key: string, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<RunResult> {
+    const best = this.leastBusy(key);
+    best.inFlight++;
+    try {
+      const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(feeds));
+      const r = reply as Extract<FromWorker, { type: 'result' }>;
+      return { outputs: r.outputs, inferMs: r.inferMs };
+    } finally {
+      best.inFlight--;
+    }
+  }
+
+  /** Runs the same feeds once on every worker holding `key` (warm-up); feeds are copied per worker. */
+  async runOnEach(key: string, makeFeeds: () => Record<string, TensorValue>): Promise<number[]> {
+    const holders = this.slots.filter((s) => s.models.has(key));
+    return Promise.all(holders.map(async (s) => {
+      const feeds = makeFeeds();
+      const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(feeds));
+      return (reply as Extract<FromWorker, { type: 'result' }>).inferMs;
+    }));
+  }
+
+  inFlight(): number {
+    return this.slots.reduce((a, s) => a + s.inFlight, 0);
+  }
+
+  /**
+   * Stops the workers. Each first finishes what it is running and releases its sessions (a thread
+   * terminated inside session.run takes the process down with it); `graceMs` bounds the wait.
+   */
+  async dispose(graceMs = 30_000): Promise<void> {
+    this.disposed = true;
+    await Promise.all(this.slots.map(async (s) => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        this.send(s, { type: 'shutdown', id: 0 }).catch(() => undefined),
+        new Promise((r) => { timer = setTimeout(r, graceMs); }),
+      ]);
+      clearTimeout(timer);
+      await s.worker.terminate();
+    }));
+  }
+}
