@@ -2,7 +2,7 @@
 // sends 16 kHz mono audio in chunks of any size and receives the model's JSON events (ready,
 // speech_start, speech_end, probability, error, done). A server `error` event and a refused handshake
 // become the client's typed errors, like any HTTP answer.
-import { ERROR_CODES, isErrorCode } from './codes.js';
+import { ERROR_CATALOGUE, isErrorCode } from '@ferry/core';
 import { errorFromProblem, FerryClientError, NetworkError } from './errors.js';
 
 /** `ready`: the session's settings as the server applied them. */
@@ -43,7 +43,7 @@ export interface AudioClose {
 type Listener = (e: AudioEvent) => void;
 
 /** The status a code carries in the catalogue (400 for codes this client does not know). */
-const statusOf = (code: string) => (isErrorCode(code) ? ERROR_CODES[code].status : 400);
+const statusOf = (code: string) => (isErrorCode(code) ? ERROR_CATALOGUE[code].status : 400);
 
 export class AudioSession {
   private readonly ws: WebSocket;

@@ -1,6 +1,6 @@
 // Errors the client throws. A problem+json answer is rebuilt as the class its `code` belongs to, so an
 // app writes `if (e instanceof InvalidInputError) showFieldErrors(e.errors)` instead of parsing bodies.
-import { isErrorCode, type ErrorCode } from './codes.js';
+import { isErrorCode, type ErrorCode } from '@ferry/core';
 
 export interface FieldIssue { pointer: string; reason: string }
 

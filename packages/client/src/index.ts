@@ -2,7 +2,8 @@
 export { createClient, FerryClient, ModelHandle, parseRetryAfter, splitModelRef } from './client.js';
 export type { ClientOptions, CallOptions, PredictOptions, RetryOptions, Fallback } from './client.js';
 export * from './errors.js';
-export { ERROR_CODES, isErrorCode, type ErrorCode } from './codes.js';
+// The catalogue is @ferry/core's own: the client reads the server's list, it keeps no copy.
+export { ERROR_CATALOGUE, ERROR_CATALOGUE as ERROR_CODES, isErrorCode, type ErrorCode } from '@ferry/core';
 export { parseSse, type SseEvent } from './sse.js';
 export { AudioSession, decodeWav } from './audio.js';
 export type { AudioClose, AudioDoneEvent, AudioErrorEvent, AudioEvent, AudioReadyEvent, AudioSessionOptions, ProbabilityEvent, SpeechEndEvent, SpeechStartEvent } from './audio.js';

@@ -1,7 +1,7 @@
 // OpenAI-style token streams (`/openai/v1/chat/completions` with `stream: true`): SSE `data:` chunks
 // until `data: [DONE]`, turned into one small object per token.
 import type { CallOptions, FerryClient } from './client.js';
-import { ERROR_CODES, isErrorCode } from './codes.js';
+import { ERROR_CATALOGUE, isErrorCode } from '@ferry/core';
 import { errorFromProblem } from './errors.js';
 
 export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
@@ -36,7 +36,7 @@ export async function* openAiStream(client: FerryClient, path: string, req: obje
     try { chunk = JSON.parse(e.data) as OpenAiChunk; } catch { continue; }
     if (chunk.error) {
       const code = chunk.error.code ?? 'internal';
-      const status = isErrorCode(code) ? ERROR_CODES[code].status : 500;
+      const status = isErrorCode(code) ? ERROR_CATALOGUE[code].status : 500;
       throw errorFromProblem(status, { code, status, detail: chunk.error.message ?? code, error: chunk.error });
     }
     const c = chunk.choices?.[0];

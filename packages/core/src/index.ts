@@ -4,6 +4,7 @@ export * from './contract/schema.js';
 export * from './contract/json-schema.js';
 export * from './contract/compat.js';
 export * from './errors.js';
+export * from './error-catalogue.js';
 export * from './tensor.js';
 export * from './preprocess/registry.js';
 export * from './preprocess/encoder.js';
