@@ -5,7 +5,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { TObject, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
 import { ConfigSchema, type FerryConfig } from './schema.js';
-import { ApiKeyError, parseApiKeysEnv } from '../auth/keys.js';
+import { ApiKeyError, parseApiKeysEnv } from './api-keys.js';
 
 export class ConfigError extends Error {
   constructor(message: string) {

@@ -4,7 +4,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { availableParallelism } from 'node:os';
 import { StoreConfigSchema } from './schemas/store.js';
 import { PredictionLogConfigSchema } from './schemas/prediction-log.js';
-import { AlertsConfigSchema } from '../monitoring/alerting.js';
+import { AlertsConfigSchema } from './schemas/alerts.js';
 import { GenerationConfigSchema } from './schemas/generation.js';
 import { WebConfigSchema } from './schemas/web.js';
 import { JobsConfigSchema } from './schemas/jobs.js';

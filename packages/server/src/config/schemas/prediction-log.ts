@@ -1,7 +1,21 @@
 // The prediction log's settings as a TypeBox object for the server's config schema
 // (`predictionLog: PredictionLogConfigSchema` in config/schema.ts), and the mapping to the options.
 import { Type, type Static } from '@sinclair/typebox';
-import { PREDICTION_LOG_DEFAULTS, type PredictionLogOptions } from '../../monitoring/prediction-log/prediction-log.js';
+
+/** Defaults of the prediction log; the log itself falls back to them when built without a config. */
+export const PREDICTION_LOG_DEFAULTS = Object.freeze({
+  sampleRate: 1,
+  maxEntriesPerSecond: 1000,
+  maxBufferEntries: 10_000,
+  flushIntervalMs: 500,
+  flushBatchSize: 500,
+  maxRetryDelayMs: 5000,
+  maxEntryBytes: 256 * 1024,
+  retentionDays: 7,
+  retentionIntervalMs: 3_600_000,
+  retentionChunkRows: 10_000,
+  closeTimeoutMs: 5000,
+} as const);
 
 const d = PREDICTION_LOG_DEFAULTS;
 
@@ -43,20 +57,4 @@ export function parseSampleRates(items: readonly string[]): Record<string, numbe
     out[model] = rate;
   }
   return out;
-}
-
-export function predictionLogOptionsFromConfig(cfg: PredictionLogConfig, extra: Omit<PredictionLogOptions, keyof PredictionLogConfig | 'modelSampleRates'> = {}): PredictionLogOptions {
-  return {
-    sampleRate: cfg.sampleRate,
-    modelSampleRates: parseSampleRates(cfg.sampleRates),
-    maxEntriesPerSecond: cfg.maxEntriesPerSecond,
-    maxBufferEntries: cfg.maxBufferEntries,
-    flushIntervalMs: cfg.flushIntervalMs,
-    flushBatchSize: cfg.flushBatchSize,
-    maxEntryBytes: cfg.maxEntryBytes,
-    retentionDays: cfg.retentionDays,
-    retentionIntervalMs: cfg.retentionIntervalMs,
-    closeTimeoutMs: cfg.closeTimeoutMs,
-    ...extra,
-  };
 }

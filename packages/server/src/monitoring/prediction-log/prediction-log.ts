@@ -14,6 +14,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { NewPredictionLogRecord, Store } from '../../store/index.js';
 import { TokenBucket } from './token-bucket.js';
+import { PREDICTION_LOG_DEFAULTS, parseSampleRates, type PredictionLogConfig } from '../../config/schemas/prediction-log.js';
 
 /** One prediction as the caller knows it: one instance in, one prediction out. */
 export interface PredictionLogEntry {
@@ -114,19 +115,7 @@ export interface PredictionLogOptions extends PredictionLogHooks {
   now?: () => number;
 }
 
-export const PREDICTION_LOG_DEFAULTS = Object.freeze({
-  sampleRate: 1,
-  maxEntriesPerSecond: 1000,
-  maxBufferEntries: 10_000,
-  flushIntervalMs: 500,
-  flushBatchSize: 500,
-  maxRetryDelayMs: 5000,
-  maxEntryBytes: 256 * 1024,
-  retentionDays: 7,
-  retentionIntervalMs: 3_600_000,
-  retentionChunkRows: 10_000,
-  closeTimeoutMs: 5000,
-} as const);
+
 
 /** Nine bound parameters a row; both SQLite (32766) and PostgreSQL (65535) take 2000 rows a statement. */
 const MAX_BATCH_ROWS = 2000;
@@ -526,4 +515,21 @@ export class PredictionLog {
       await yieldToLoop();
     }
   }
+}
+
+/** The log's options from its config slice, plus what only the server knows (logger, metric hooks). */
+export function predictionLogOptionsFromConfig(cfg: PredictionLogConfig, extra: Omit<PredictionLogOptions, keyof PredictionLogConfig | 'modelSampleRates'> = {}): PredictionLogOptions {
+  return {
+    sampleRate: cfg.sampleRate,
+    modelSampleRates: parseSampleRates(cfg.sampleRates),
+    maxEntriesPerSecond: cfg.maxEntriesPerSecond,
+    maxBufferEntries: cfg.maxBufferEntries,
+    flushIntervalMs: cfg.flushIntervalMs,
+    flushBatchSize: cfg.flushBatchSize,
+    maxEntryBytes: cfg.maxEntryBytes,
+    retentionDays: cfg.retentionDays,
+    retentionIntervalMs: cfg.retentionIntervalMs,
+    closeTimeoutMs: cfg.closeTimeoutMs,
+    ...extra,
+  };
 }
