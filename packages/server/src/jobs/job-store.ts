@@ -189,6 +189,18 @@ export class JobStore {
   }
 
   /** Removes finished jobs older than the retention. */
+  /** Queued jobs due since before `before` (at most `limit`): with Redis, ones its queue may have lost. */
+  async queuedDueBefore(before: number, limit: number): Promise<string[]> {
+    const rows = await this.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<', before)
+      .limit(limit).execute();
+    return rows.map((r) => r.id);
+  }
+
+  /** Removes a job that was never dispatched, so that the client's retry starts clean. */
+  async remove(id: string): Promise<void> {
+    await this.db.deleteFrom('jobs').where('id', '=', id).execute();
+  }
+
   async deleteFinishedBefore(before: number): Promise<number> {
     const r = await this.db.deleteFrom('jobs').where('finished_at', '<', before).where('state', 'in', ['completed', 'failed', 'cancelled']).executeTakeFirst();
     return Number(r.numDeletedRows);

@@ -118,8 +118,8 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       .then((n) => { if (n > 0) log.debug({ jobs: n }, 'jobs: removed finished jobs past retention'); })
       .catch((err: unknown) => log.warn({ err }, 'jobs: retention sweep failed'));
     if (backend instanceof BullQueue) {
-      deps.store.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<', now - cfg.lockDurationMs).limit(200).execute()
-        .then((rows) => backend.redispatch(rows.map((r) => r.id)))
+      store.queuedDueBefore(now - cfg.lockDurationMs, 200)
+        .then((ids) => backend.redispatch(ids))
         .then((n) => { if (n > 0) log.warn({ jobs: n }, 'jobs: re-dispatched queued jobs missing from Redis'); })
         .catch((err: unknown) => log.debug({ err }, 'jobs: re-dispatch check failed'));
     }
@@ -191,7 +191,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         await backend.enqueue(row.id);
       } catch (err) {
         // Not dispatched: take the job back so that the client's retry starts clean.
-        await deps.store.db.deleteFrom('jobs').where('id', '=', row.id).execute().catch(() => undefined);
+        await store.remove(row.id).catch(() => undefined);
         log.error({ err }, 'jobs: cannot enqueue');
         throw new FerryError('queue-unavailable', { detail: 'the job queue cannot be reached; retry later', headers: { 'retry-after': '5' }, cause: err });
       }
