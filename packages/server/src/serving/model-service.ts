@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
-  type Decoder, type Encoder, type Instance, type Manifest, type RequestLimits, type TensorValue,
+  type Instance, type Manifest, type RequestLimits, type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
@@ -15,45 +15,19 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ManifestError } from './repository/manifest.js';
 import type { Repository, ModelVersion } from './repository/index.js';
-import type { IoMeta, PipelineSpec, RawImage } from './runtime/protocol.js';
+import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
 import { sessionOptionsFor } from './runtime/session-options.js';
-import { compileRequestValidator, type RequestValidator } from './predict/validation.js';
+import { compileRequestValidator } from './predict/validation.js';
 import { DynamicBatcher } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
-import type { PredictionLog } from '../monitoring/prediction-log/index.js';
+import type { PredictionSink } from './predict/prediction-sink.js';
+import type { LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
 
-export type VersionState = 'loading' | 'ready' | 'failed';
-
-export interface LoadedVersion {
-  readonly version: ModelVersion;
-  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
-  readonly sessionKey: string;
-  /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
-  users: number;
-  /**
-   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
-   * cached before a reload with new weights are never served after it (and replicas agree).
-   */
-  contentKey: string;
-  readonly encoder: Encoder;
-  readonly decoder: Decoder;
-  readonly validator: RequestValidator;
-  state: VersionState;
-  error?: string;
-  inputs: IoMeta[];
-  outputs: IoMeta[];
-  loadMs?: number;
-  warmupMs?: number;
-  readonly batcher: DynamicBatcher;
-  readonly breaker: CircuitBreaker;
-  /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
-  pipeline?: PipelineSpec;
-}
-
+export type { LoadedVersion, VersionState } from './loaded-version.js';
 export type { PredictOptions, PredictResult } from './predict/predictor.js';
 
 /** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
@@ -113,7 +87,7 @@ export class ModelService {
     private readonly log: Logger,
     workers: number,
     cache?: PredictionCache,
-    predictionLog?: PredictionLog,
+    predictionLog?: PredictionSink,
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };

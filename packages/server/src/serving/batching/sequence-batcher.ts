@@ -3,9 +3,22 @@
 // session's state on its batch axis; the answer is split back per session. A session has at most one
 // frame in flight (its next frame needs this one's state), so a batch never holds two of one session.
 import { allocate, elementCount, type TensorData, type TensorValue } from '@ferry/core';
-import type { StreamSpec } from '../../streaming/stream-spec.js';
 
 type Typed = Exclude<TensorData, string[] | boolean[]> & { set(a: ArrayLike<number | bigint>, offset?: number): void; subarray(a: number, b: number): Typed; length: number };
+
+/**
+ * What the batcher needs of a streaming mode (streaming/'s StreamSpec satisfies it): the frame input
+ * and score output, the recurrent state tensors with their batch axis, constant feeds, batch limits.
+ */
+export interface SequenceSpec {
+  frameSamples: number;
+  input: string;
+  output: string;
+  state: ReadonlyArray<{ input: string; output: string; batchAxis: number }>;
+  constants: Record<string, TensorValue>;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+}
 
 export interface FrameResult {
   score: number;
@@ -57,7 +70,7 @@ export class SequenceBatcher {
   /** Batch sizes run so far (for tests, metrics and the bench). */
   readonly batchSizes = new Map<number, number>();
 
-  constructor(private readonly spec: StreamSpec, private readonly run: RunFeeds, private readonly onBatch?: (rows: number) => void) {}
+  constructor(private readonly spec: SequenceSpec, private readonly run: RunFeeds, private readonly onBatch?: (rows: number) => void) {}
 
   /** Runs one frame of a session with its state; resolves with the score and the next state. */
   submit(frame: Float32Array, state: TensorValue[]): Promise<FrameResult> {
