@@ -139,10 +139,12 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
   const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+  // Every predict path (v1, v2, SSE, jobs, streams, chat) routes and shadows through this one hook.
+  service.useRouter(rollout);
   const jobs = createJobsRuntime({
     config, store, service, repository, metrics, log: log.child({ component: 'jobs' }),
     // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
-    onCompleted: (v, input, predictions, fallback, runMs) => rollout.shadowJob(v, input.instances, input.base, predictions, fallback, runMs, service.limits.maxInstances),
+    onCompleted: (version, input, predictions, fallback, runMs) => service.shadowCompleted({ version, instances: input.instances, base: input.base, predictions, fallback, runMs }),
   });
   // Created before the app so routes that hold streams open (job events) can track them for the drain.
   const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));

@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type * as ort from 'onnxruntime-node';
 import { createSession } from '../serving/runtime/ort-session.js';
+import { answerRequests } from '../serving/runtime/rpc.js';
 import { decoderLayout, KvSequence } from './decoder-session.js';
 import { sampleToken, seededRandom } from './sampler.js';
 import type { DecoderLayout, FromDecoder, GenerateRequest, ToDecoder } from './protocol.js';
@@ -98,9 +99,4 @@ async function handle(msg: ToDecoder): Promise<void> {
   }
 }
 
-port.on('message', (msg: ToDecoder) => {
-  handle(msg).catch((e: unknown) => {
-    const err = e as Error & { code?: string };
-    post({ type: 'error', id: msg.id, message: err.message ?? String(e), ...(err.code && { code: err.code }) });
-  });
-});
+answerRequests<ToDecoder>(port, handle);

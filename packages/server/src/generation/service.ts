@@ -2,13 +2,13 @@
 // template here, their ONNX session in the decode workers), starts generations, and turns the worker's
 // token ids into text. Flow control is by credit: the worker may run `creditTokens` ahead of what the
 // caller has acknowledged (written to its socket), so a slow reader pauses the model itself.
-import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError } from '../errors.js';
 import { ManifestError, type Repository, type ModelVersion } from '../serving/repository/index.js';
 import { sessionOptionsFor } from '../serving/runtime/session-options.js';
+import { RpcWorker } from '../serving/runtime/rpc.js';
 import type { GenerationConfig } from '../config/schemas/generation.js';
 import type { GenerationMetrics } from './metrics.js';
 import type { DecoderLayout, FromDecoder, ToDecoder } from './protocol.js';
@@ -43,7 +43,7 @@ export interface GenerativeVersion {
   layout?: DecoderLayout;
 }
 
-interface Slot { worker: Worker; index: number; active: number; pending: Map<number, (msg: FromDecoder) => void>; keys: Set<string> }
+interface Slot { rpc: RpcWorker<ToDecoder, FromDecoder>; index: number; active: number; keys: Set<string> }
 
 /** One running generation. Set `onDelta` before the first await; call `ack` as deltas are written. */
 export class Generation {
@@ -183,39 +183,38 @@ export class GenerationService {
   }
 
   #spawn(index: number): Slot {
-    const worker = new Worker(WORKER_URL, { name: `ferry-decode-${index}` });
-    const slot: Slot = { worker, index, active: 0, pending: new Map(), keys: new Set() };
-    worker.on('message', (msg: FromDecoder) => {
-      const waiter = slot.pending.get(msg.id);
-      if (waiter) { slot.pending.delete(msg.id); waiter(msg); return; }
-      this.#generations.get(msg.id)?.handle(msg);
-    });
-    worker.on('error', (err) => this.log.error({ err, worker: index }, 'decode worker failed'));
-    worker.on('exit', (code) => {
-      for (const waiter of slot.pending.values()) waiter({ type: 'error', id: 0, message: `decode worker ${index} exited (code ${code})` });
-      slot.pending.clear();
-      for (const g of this.#generations.values()) if ((g as Generation & { slot?: Slot }).slot === slot) g.fail(new FerryError('inference-failed', { detail: `decode worker ${index} exited` }));
-      if (this.#disposed) return;
-      this.log.warn({ worker: index, code }, 'decode worker exited; replacing it');
-      const fresh = this.#spawn(index);
-      this.#slots[index] = fresh;
-      for (const key of slot.keys) {
-        const gv = this.#versions.get(key);
-        if (gv) void this.#loadInto(fresh, gv).catch((err: unknown) => this.log.error({ err, key }, 'reloading a generative model failed'));
-      }
-    });
+    const slot: Slot = {
+      index, active: 0, keys: new Set(),
+      rpc: new RpcWorker<ToDecoder, FromDecoder>(WORKER_URL, {
+        name: `ferry-decode-${index}`,
+        // One counter for requests and generations: a generation's messages carry its id.
+        nextId: () => this.#nextId++,
+        toError: (reply) => new Error(reply.message),
+        exitError: (code) => new Error(`decode worker ${index} exited (code ${code})`),
+        onMessage: (msg) => this.#generations.get(msg.id)?.handle(msg),
+        onError: (err) => this.log.error({ err, worker: index }, 'decode worker failed'),
+        onExit: (code) => this.#replace(slot, code),
+      }),
+    };
     return slot;
   }
 
+  /** A decode worker that died fails its generations and is replaced, its models loaded again. */
+  #replace(slot: Slot, code: number): void {
+    const index = slot.index;
+    for (const g of this.#generations.values()) if ((g as Generation & { slot?: Slot }).slot === slot) g.fail(new FerryError('inference-failed', { detail: `decode worker ${index} exited` }));
+    if (this.#disposed) return;
+    this.log.warn({ worker: index, code }, 'decode worker exited; replacing it');
+    const fresh = this.#spawn(index);
+    this.#slots[index] = fresh;
+    for (const key of slot.keys) {
+      const gv = this.#versions.get(key);
+      if (gv) void this.#loadInto(fresh, gv).catch((err: unknown) => this.log.error({ err, key }, 'reloading a generative model failed'));
+    }
+  }
+
   #request(slot: Slot, msg: ToDecoder): Promise<FromDecoder> {
-    const id = this.#nextId++;
-    return new Promise<FromDecoder>((resolve) => {
-      slot.pending.set(id, resolve);
-      slot.worker.postMessage({ ...msg, id });
-    }).then((reply) => {
-      if (reply.type === 'error') throw new Error(reply.message);
-      return reply;
-    });
+    return slot.rpc.request(msg);
   }
 
   async #loadInto(slot: Slot, gv: GenerativeVersion): Promise<Extract<FromDecoder, { type: 'loaded' }>> {
@@ -276,7 +275,7 @@ export class GenerationService {
     const id = this.#nextId++;
     const labels = { model: gv.version.name, version: gv.version.version };
     const gen: Generation = new Generation(
-      (msg) => { if (!this.#disposed) slot.worker.postMessage(msg); },
+      (msg) => { if (!this.#disposed) slot.rpc.post(msg); },
       id, promptIds.length, new TextStream(gv.codec, params.stop), startedAt,
       (g, r, firstAt) => {
         this.#generations.delete(g.id);
@@ -297,7 +296,7 @@ export class GenerationService {
     this.#generations.set(id, gen);
     slot.active++;
     this.metrics.active.set(this.#generations.size);
-    slot.worker.postMessage({
+    slot.rpc.post({
       type: 'generate', id,
       request: {
         key: gv.version.key, promptIds, maxTokens: params.maxTokens, temperature: params.temperature, topP: params.topP,
@@ -316,6 +315,6 @@ export class GenerationService {
     }));
     this.#disposed = true;
     for (const g of this.#generations.values()) g.fail(new FerryError('shutting-down'));
-    await Promise.all(this.#slots.map((s) => s.worker.terminate()));
+    await Promise.all(this.#slots.map((s) => s.rpc.terminate()));
   }
 }

@@ -105,6 +105,8 @@ export class JobRunner {
         const chunk = input.instances.slice(i, i + size);
         const r = await this.service.predict(v, chunk, input.base, {
           requestId: `job:${row.id}`,
+          // The job is copied to the shadow once, whole, when it completes (onCompleted), not per chunk.
+          shadow: false,
           ...(row.timeout_ms !== null && { timeoutMs: Number(row.timeout_ms) }),
         });
         predictions.push(...r.predictions);

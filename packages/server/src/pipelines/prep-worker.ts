@@ -5,21 +5,17 @@ import type { Manifest, RequestLimits } from '@ferry/core';
 import type { PipelineConfig } from '../config/schemas/pipelines.js';
 import type { SourceRow } from './mapping.js';
 import { compilePreparer, type PreparedChunk } from './prep.js';
+import { answerRequests, transferList, type RpcErrorReply } from '../serving/runtime/rpc.js';
 
 export interface PrepInit { pipeline: PipelineConfig; manifest: Manifest; limits: RequestLimits }
-export type PrepRequest = { id: number; rows: SourceRow[]; firstRow: number };
-export type PrepReply = { id: number; ok: true; chunk: PreparedChunk } | { id: number; ok: false; message: string };
+export type PrepRequest = { type: 'prepare'; id: number; rows: SourceRow[]; firstRow: number };
+export type PrepReply = { type: 'prepared'; id: number; chunk: PreparedChunk } | RpcErrorReply;
 
 const init = workerData as PrepInit;
 const prepare = compilePreparer(init.pipeline, init.manifest, init.limits);
 
-parentPort!.on('message', (msg: PrepRequest) => {
-  try {
-    const chunk = prepare(msg.rows, msg.firstRow);
-    const transfer: ArrayBuffer[] = [];
-    for (const b of chunk.batches) for (const t of Object.values(b.feeds)) if (!Array.isArray(t.data)) transfer.push(t.data.buffer as ArrayBuffer);
-    parentPort!.postMessage({ id: msg.id, ok: true, chunk } satisfies PrepReply, transfer);
-  } catch (e) {
-    parentPort!.postMessage({ id: msg.id, ok: false, message: (e as Error).message } satisfies PrepReply);
-  }
+answerRequests<PrepRequest>(parentPort!, (msg) => {
+  const chunk = prepare(msg.rows, msg.firstRow);
+  const transfer = transferList(chunk.batches.flatMap((b) => Object.values(b.feeds)));
+  parentPort!.postMessage({ type: 'prepared', id: msg.id, chunk } satisfies PrepReply, transfer);
 });

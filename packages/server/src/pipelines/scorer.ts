@@ -2,7 +2,6 @@
 // a chunk (the contract's own validator and encoder); inference runs in the server's WorkerPool, with
 // the model loaded into every worker under the pipeline's own key and a chunk's batches dispatched
 // together; the contract's decoder turns outputs into predictions. The main thread only reads and writes.
-import { Worker } from 'node:worker_threads';
 import { compileDecoder, isBatchable, type Prediction } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
 import type { ModelVersion } from '../serving/repository/index.js';
@@ -12,6 +11,7 @@ import type { SourceRow } from './mapping.js';
 import type { PreparedChunk } from './prep.js';
 import type { PrepInit, PrepReply, PrepRequest } from './prep-worker.js';
 import type { RejectRow } from './run-store.js';
+import { RpcWorker } from '../serving/runtime/rpc.js';
 
 export interface ScoredChunk {
   scored: Array<{ key: string; rowNumber: number; prediction: Prediction }>;
@@ -33,7 +33,6 @@ const PREP_WORKER_URL = new URL('./prep-worker.js', import.meta.url);
 const PREP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 384 };
 let nextKey = 1;
 
-interface PrepThread { worker: Worker; busy: number; pending: Map<number, { resolve(c: PreparedChunk): void; reject(e: Error): void }> }
 
 export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: ModelVersion, p: PipelineConfig): Promise<Scorer> {
   const m = version.manifest;
@@ -44,34 +43,19 @@ export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: 
   const key = `pipeline#${nextKey++}:${version.key}`;
   await pool.load(key, version.modelPath, sessionOptionsFor(cfg, m), pool.size);
 
-  let nextId = 1;
   const init: PrepInit = { pipeline: p, manifest: m, limits: { ...cfg.limits } };
-  const threads: PrepThread[] = Array.from({ length: Math.max(1, pool.size) }, (_, i) => {
-    const t: PrepThread = { worker: new Worker(PREP_WORKER_URL, { workerData: init, name: `ferry-pipeline-prep-${i}`, resourceLimits: PREP_LIMITS }), busy: 0, pending: new Map() };
-    t.worker.on('message', (msg: PrepReply) => {
-      const w = t.pending.get(msg.id);
-      if (!w) return;
-      t.pending.delete(msg.id);
-      t.busy--;
-      if (msg.ok) w.resolve(msg.chunk);
-      else w.reject(new Error(`preparing rows failed: ${msg.message}`));
-    });
-    const failAll = (e: Error) => {
-      for (const w of t.pending.values()) w.reject(e);
-      t.pending.clear();
-    };
-    t.worker.on('error', (e) => failAll(e));
-    t.worker.on('exit', (code) => failAll(new Error(`pipeline prep worker exited (code ${code})`)));
-    return t;
-  });
+  const threads = Array.from({ length: Math.max(1, pool.size) }, (_, i) => new RpcWorker<PrepRequest, PrepReply>(PREP_WORKER_URL, {
+    name: `ferry-pipeline-prep-${i}`, workerData: init, resourceLimits: PREP_LIMITS,
+    toError: (reply) => new Error(`preparing rows failed: ${reply.message}`),
+    exitError: (code) => new Error(`pipeline prep worker exited (code ${code})`),
+    failOnError: true,
+  }));
 
-  const prepare = (rows: SourceRow[], firstRow: number) => new Promise<PreparedChunk>((resolve, reject) => {
-    const t = threads.reduce((a, b) => (b.busy < a.busy ? b : a));
-    const id = nextId++;
-    t.busy++;
-    t.pending.set(id, { resolve, reject });
-    t.worker.postMessage({ id, rows, firstRow } satisfies PrepRequest);
-  });
+  const prepare = async (rows: SourceRow[], firstRow: number): Promise<PreparedChunk> => {
+    const t = threads.reduce((a, b) => (b.pending < a.pending ? b : a));
+    const reply = await t.request({ type: 'prepare', id: 0, rows, firstRow });
+    return (reply as Extract<PrepReply, { type: 'prepared' }>).chunk;
+  };
 
   return {
     version,
@@ -88,7 +72,7 @@ export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: 
       return { scored, rejects: chunk.rejects, inferMs };
     },
     async dispose() {
-      await Promise.allSettled(threads.map((t) => t.worker.terminate()));
+      await Promise.allSettled(threads.map((t) => t.terminate()));
       await pool.unload(key).catch(() => undefined);
     },
   };

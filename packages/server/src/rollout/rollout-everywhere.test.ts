@@ -408,3 +408,30 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
     assert.equal(own.json().code, 'model-not-generative');
   });
 });
+
+describe('SSE predict: shadow copies', () => {
+  let t: RepoServer;
+  before(async () => {
+    t = await startRepoServer(
+      [{ name: 's', version: '1.0.0', files: thresholdClassifier(0) }, { name: 's', version: '1.1.0', files: thresholdClassifier(0.5) }],
+      { s: 'stable: 1.0.0\nshadow: { version: 1.1.0, sample: 1 }\n' },
+    );
+  });
+  after(() => t.close());
+
+  test('each row of an event stream is a prediction of the predict path, copied to the shadow like a JSON predict', async () => {
+    const xs = Array.from({ length: 12 }, (_, i) => -1 + i * 0.15 + 0.025);
+    const r = await t.server.app.inject({
+      method: 'POST', url: '/v1/models/s/predict', headers: { accept: 'text/event-stream' }, payload: { instances: xs.map((score) => ({ score })) },
+    });
+    assert.equal(r.statusCode, 200);
+    assert.match(r.body, /event: done\ndata: \{"model":"s","version":"1.0.0","rows":12,"errors":0\}/);
+    await waitFor(() => t.server.rollout.status('s').shadow?.comparedInstances === 12, 'the SSE shadow');
+    const s = (await t.server.app.inject({ url: '/v1/models/s/rollout' })).json().shadow;
+    assert.equal(s.sampledRequests, 12);
+    assert.deepEqual(s.sampledBySource, { predict: 12, infer: 0, jobs: 0 });
+    assert.equal(s.errors, 0);
+    close(s.labelAgreement, (12 - xs.filter((x) => x > 0 && x <= 0.5).length) / 12, 1e-9);
+    close(s.scoreDifference.max, Math.max(...xs.map((x) => Math.abs(softmaxYes(x, 0) - softmaxYes(x, 0.5)))), 1e-5);
+  });
+});

@@ -2,15 +2,16 @@
 // sticky canary), the deprecation headers or 410 of the version it resolved to, and the shadow copy
 // of sampled requests, compared off the request path so it never adds latency or fails an answer.
 import { createHash } from 'node:crypto';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import { MODEL_NAME, type ModelVersion, type Repository } from '../serving/repository/index.js';
-import type { ModelService, PredictResult } from '../serving/index.js';
+import type { ModelService } from '../serving/index.js';
+import type {
+  ClientIdentity, DeprecationNotice, ModelRef, PredictRouter, Routed, ShadowCopy,
+} from '../serving/predict/routing.js';
 import { deprecationOf } from '../serving/repository/rollout-policy.js';
 import { ShadowStats, tensorRows, type InstanceComparison, type ShadowSource } from './shadow-stats.js';
-import type { Prediction, TensorValue } from '@ferry/core';
 
 const CLIENT_ID = /^[\x21-\x7e]{1,200}$/;
 
@@ -25,7 +26,7 @@ export interface RolloutOptions {
   now?: () => number;
 }
 
-export class RolloutManager {
+export class RolloutManager implements PredictRouter {
   private readonly shadows = new Map<string, ShadowStats>();
   private readonly canaryCounts = new Map<string, { stable: number; canary: number; version: string }>();
   private pending = 0;
@@ -54,53 +55,56 @@ export class RolloutManager {
    * model with a canary go to the canary for `weight`% of clients, chosen by a hash of the client
    * (Ferry-Client-Id, else the API key, else the address). Pinned requests are never re-routed.
    */
-  resolve(req: FastifyRequest, reply: FastifyReply, model: string, ref?: string, opts: { clientId?: string } = {}): ModelVersion {
-    const pinned = ref !== undefined || model.includes('@');
+  route(ref: ModelRef, client: ClientIdentity): Routed {
+    const { model, version: ref_ } = ref;
+    const pinned = ref_ !== undefined || model.includes('@');
     const entry = !pinned && MODEL_NAME.test(model) ? this.repository.get(model) : undefined;
     const canary = entry?.rollout.canary;
     let v: ModelVersion | undefined;
+    let arm: 'stable' | 'canary' | undefined;
     if (entry && canary && canary.weight > 0) {
-      const header = req.headers['ferry-client-id'];
-      const fromHeader = Array.isArray(header) ? header[0] : header;
-      const raw = fromHeader ?? opts.clientId;
+      const fromHeader = client.clientIdHeader;
+      const raw = fromHeader ?? client.clientIdQuery;
       if (raw !== undefined && !CLIENT_ID.test(raw)) {
         const pointer = fromHeader !== undefined ? '/headers/ferry-client-id' : '/query/clientId';
         throw new FerryError('invalid-request', { detail: `${fromHeader !== undefined ? 'Ferry-Client-Id' : 'clientId'} must be 1 to 200 visible ASCII characters`, extra: { errors: [{ pointer, reason: 'invalid client id' }] } });
       }
-      const client = raw ?? (req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`);
-      const toCanary = canaryBucket(model, client) < canary.weight * 100;
+      const id = raw ?? (client.principalId !== undefined ? `key:${client.principalId}` : `ip:${client.ip}`);
+      const toCanary = canaryBucket(model, id) < canary.weight * 100;
       v = toCanary ? entry.versions.find((x) => x.version === canary.version) : undefined;
       v ??= this.repository.resolve(model);
-      const arm = v.version === canary.version ? 'canary' : 'stable';
+      arm = v.version === canary.version ? 'canary' : 'stable';
       this.canaryRequests.inc({ model, version: v.version, arm });
       const c = this.canaryCounts.get(model);
       const counts = c && c.version === canary.version ? c : { stable: 0, canary: 0, version: canary.version };
       counts[arm]++;
       this.canaryCounts.set(model, counts);
-      reply.header('ferry-rollout', arm);
     }
-    v ??= this.repository.resolve(model, ref);
-    this.applyDeprecation(v, reply);
-    return v;
+    v ??= this.repository.resolve(model, ref_);
+    const deprecation = this.deprecationNotice(v, arm);
+    return { version: v, ...(arm && { arm }), ...(deprecation && { deprecation }) };
   }
 
-  /** Deprecation, Sunset and Link headers while a deprecated version serves; 410 after its sunset. */
-  applyDeprecation(v: ModelVersion, reply: FastifyReply): void {
+  /** Deprecation, Sunset and Link while a deprecated version serves; 410 after its sunset. */
+  private deprecationNotice(v: ModelVersion, arm: 'stable' | 'canary' | undefined): DeprecationNotice | undefined {
     const entry = this.repository.get(v.name);
     const dep = entry ? deprecationOf(entry.rollout, v.version) : undefined;
-    if (!dep) return;
+    if (!dep) return undefined;
     const link = `</v1/models/${v.name}/versions/${dep.successor}>; rel="successor-version"`;
     if (dep.sunset && this.now() >= dep.sunset.getTime()) {
       throw new FerryError('version-retired', {
         detail: `${v.key} was retired on ${dep.sunset.toISOString()}; use ${v.name}@${dep.successor}${dep.match.includes('.') ? '' : ` (major ${dep.match} is retired)`}`,
         extra: { successor: dep.successor, sunset: dep.sunset.toISOString() },
-        headers: { link },
+        // The arm a client landed on is still told on the 410, as on any answer of a canaried model.
+        headers: { ...(arm && { 'ferry-rollout': arm }), link },
       });
     }
     // RFC 9745: a structured date (@epoch-seconds); `true` when no start date is configured.
-    reply.header('deprecation', dep.since ? `@${Math.floor(dep.since.getTime() / 1000)}` : 'true');
-    if (dep.sunset) reply.header('sunset', dep.sunset.toUTCString());
-    reply.header('link', link);
+    return {
+      deprecation: dep.since ? `@${Math.floor(dep.since.getTime() / 1000)}` : 'true',
+      ...(dep.sunset && { sunset: dep.sunset.toUTCString() }),
+      link,
+    };
   }
 
   private statsFor(model: string, version: string): ShadowStats {
@@ -112,43 +116,30 @@ export class RolloutManager {
   }
 
   /**
-   * After an answer is ready: copies a sample of requests to the model's shadow version. Returns at
-   * once; the copy runs after the response is on its way and its outcome only feeds the comparison.
-   * Used by v1 predict and by jobs when they complete.
+   * Copies an answer the predict path sampled (`sampleShadow`) to the model's shadow version. Returns
+   * at once; the copy runs after the response is on its way and its outcome only feeds the comparison.
+   * Instances (v1 predict, SSE rows, completed jobs) are compared per prediction; v2 tensors row by
+   * row: the largest absolute difference over the shared outputs, and argmax agreement on the output
+   * a classification contract reads its labels from.
    */
-  shadow(served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>, instances: unknown, base: string, servedMs: number, source: ShadowSource = 'predict'): void {
-    if (served.fallback) return;
-    this.copy(served.version, servedMs, source, async (sv) => {
-      // noFallback: a shadow answers as itself or fails, and is kept out of the prediction log.
-      const r = await this.service.predict(sv, instances, base, { noFallback: true });
-      return (stats, shadowMs) => stats.record(served.predictions, r.predictions, servedMs, shadowMs);
-    });
-  }
-
-  /**
-   * A completed job: sampled like a request (one sample per job). Only its first `maxInstances`
-   * instances are copied, so a 100,000-row job costs the shadow one synchronous-sized batch.
-   */
-  shadowJob(v: ModelVersion, instances: unknown[], base: string, predictions: Prediction[], fallback: boolean, runMs: number, maxInstances: number): void {
-    if (fallback) return; // as for requests: an answer from a fallback is not compared
-    const n = Math.min(instances.length, maxInstances);
-    this.shadow({ version: v, predictions: predictions.slice(0, n) }, instances.slice(0, n), base, runMs, 'jobs');
-  }
-
-  /**
-   * v2 infer: the same sampled copy with the request's tensors. Outputs are compared row by row:
-   * the largest absolute difference over the shared outputs, and argmax agreement on the output a
-   * classification contract reads its labels from.
-   */
-  shadowTensors(served: ModelVersion, feeds: Record<string, TensorValue>, outputs: Record<string, TensorValue>, requested: string[] | undefined, servedMs: number): void {
-    // The served run moves its feeds to a worker thread (transferred, detached here): the route copies
-    // them beforehand, only for requests `sampleShadow` picked, and the sampling is not repeated.
+  shadow(copy: ShadowCopy): void {
+    if (copy.kind === 'instances') {
+      const { served, instances, base, servedMs } = copy;
+      if (served.fallback) return; // an answer from a fallback is not compared
+      this.copy(served.version, servedMs, copy.source, async (sv) => {
+        // noFallback: a shadow answers as itself or fails, and is kept out of the prediction log.
+        const r = await this.service.predict(sv, instances, base, { noFallback: true });
+        return (stats, shadowMs) => stats.record(served.predictions, r.predictions, servedMs, shadowMs);
+      });
+      return;
+    }
+    const { served, feeds, outputs, requested, servedMs } = copy;
     const post = served.manifest.postprocess as { kind?: string; output?: string } | undefined;
     const labelOutput = post?.kind === 'classification' ? post.output : undefined;
     this.copy(served, servedMs, 'infer', async (sv) => {
-      const r = await this.service.runTensors(sv, feeds, requested);
+      const r = await this.service.runTensors(sv, feeds, requested, { shadow: false });
       return (stats, shadowMs) => stats.recordRows(tensorRows(outputs, r.outputs, labelOutput), servedMs, shadowMs);
-    }, true);
+    });
   }
 
   /** Whether this request of `served` is to be copied to a shadow (decided once, before it runs). */
@@ -158,12 +149,12 @@ export class RolloutManager {
     return policy.sample >= 1 || Math.random() < policy.sample;
   }
 
-  private copy(served: ModelVersion, servedMs: number, source: ShadowSource, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>, sampled = false): void {
+  /** Counts and starts a copy that `sampleShadow` picked (the policy is read again: it may have changed since). */
+  private copy(served: ModelVersion, servedMs: number, source: ShadowSource, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>): void {
     if (this.closed) return;
     const name = served.name;
     const policy = this.repository.get(name)?.rollout.shadow;
     if (!policy || policy.version === served.version || policy.sample <= 0) return;
-    if (!sampled && policy.sample < 1 && Math.random() >= policy.sample) return;
     const stats = this.statsFor(name, policy.version);
     const labels = { model: name, version: policy.version };
     stats.sampled++;

@@ -1,6 +1,7 @@
 // Running comparison of a shadow version with the served answers: label agreement, the
 // distribution of score differences, latency of both, errors. Bounded memory: the distributions
 // keep the newest `capacity` observations.
+import type { ShadowSource } from '../serving/predict/routing.js';
 import { toNumbers, type Prediction, type TensorValue } from '@ferry/core';
 import { float16BitsToFloat32 } from '../http/float16.js';
 
@@ -86,7 +87,7 @@ export function tensorRows(served: Record<string, TensorValue>, shadow: Record<s
 }
 
 /** Where sampled copies come from: v1 predict, v2 infer, completed jobs. */
-export type ShadowSource = 'predict' | 'infer' | 'jobs';
+export type { ShadowSource } from '../serving/predict/routing.js';
 
 export class ShadowStats {
   sampled = 0;

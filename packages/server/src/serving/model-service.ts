@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
   compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
-  type Decoder, type Encoder, type Instance, type Manifest, type RequestLimits, type TensorValue,
+  type Instance, type Manifest, type RequestLimits, type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
@@ -15,45 +15,28 @@ import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { ManifestError } from './repository/manifest.js';
 import type { Repository, ModelVersion } from './repository/index.js';
-import type { IoMeta, PipelineSpec, RawImage } from './runtime/protocol.js';
+import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
 import { sessionOptionsFor } from './runtime/session-options.js';
-import { compileRequestValidator, type RequestValidator } from './predict/validation.js';
+import { compileRequestValidator } from './predict/validation.js';
 import { DynamicBatcher } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
-import type { PredictionLog } from '../monitoring/prediction-log/index.js';
+import type { PredictionSink } from './predict/prediction-sink.js';
+import type { LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
+import {
+  cloneFeeds, type ClientIdentity, type CompletedRun, type ModelRef, type PredictRouter, type Routed, type ShadowSource,
+} from './predict/routing.js';
 
-export type VersionState = 'loading' | 'ready' | 'failed';
-
-export interface LoadedVersion {
-  readonly version: ModelVersion;
-  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
-  readonly sessionKey: string;
-  /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
-  users: number;
-  /**
-   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
-   * cached before a reload with new weights are never served after it (and replicas agree).
-   */
-  contentKey: string;
-  readonly encoder: Encoder;
-  readonly decoder: Decoder;
-  readonly validator: RequestValidator;
-  state: VersionState;
-  error?: string;
-  inputs: IoMeta[];
-  outputs: IoMeta[];
-  loadMs?: number;
-  warmupMs?: number;
-  readonly batcher: DynamicBatcher;
-  readonly breaker: CircuitBreaker;
-  /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
-  pipeline?: PipelineSpec;
+/** Options of one predict call on the serving path. */
+export interface ServeOptions extends PredictOptions {
+  /** Where a sampled shadow copy is counted (default: predict / infer); false: this call is not copied. */
+  shadow?: ShadowSource | false;
 }
 
+export type { LoadedVersion, VersionState } from './loaded-version.js';
 export type { PredictOptions, PredictResult } from './predict/predictor.js';
 
 /** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
@@ -113,7 +96,7 @@ export class ModelService {
     private readonly log: Logger,
     workers: number,
     cache?: PredictionCache,
-    predictionLog?: PredictionLog,
+    predictionLog?: PredictionSink,
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };
@@ -321,14 +304,64 @@ export class ModelService {
     return lv;
   }
 
-  /** Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks. */
-  predict(v: ModelVersion, instances: unknown, base = '/instances', opts: PredictOptions = {}): Promise<PredictResult> {
-    return this.holding(v, () => this.predictor.predict(v, instances, base, opts));
+  private router: PredictRouter | undefined;
+
+  /**
+   * Canary choice, deprecation and shadow copies come from this router (the rollout manager); without
+   * one, requests resolve plainly and nothing is copied.
+   */
+  useRouter(router: PredictRouter): void {
+    this.router = router;
   }
 
-  /** Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. */
-  runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: PredictOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
-    return this.holding(v, () => this.predictor.runTensors(v, feeds, outputs, opts));
+  /**
+   * The version a request is served by: the first step of every surface's predict path (v1, v2, SSE,
+   * jobs at submission, streams, chat). The transport turns the returned arm and deprecation into headers.
+   */
+  route(ref: ModelRef, client: ClientIdentity = {}): Routed {
+    return this.router?.route(ref, client) ?? { version: this.repository.resolve(ref.model, ref.version) };
+  }
+
+  /**
+   * Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks.
+   * A sampled answer is copied to the model's shadow (unless `opts.shadow` is false).
+   */
+  async predict(v: ModelVersion, instances: unknown, base = '/instances', opts: ServeOptions = {}): Promise<PredictResult> {
+    const t0 = performance.now();
+    const r = await this.holding(v, () => this.predictor.predict(v, instances, base, opts));
+    // noFallback: a fallback's or a shadow's own run, never copied again.
+    if (this.router && opts.shadow !== false && !opts.noFallback && !r.fallback && this.router.sampleShadow(v)) {
+      this.router.shadow({ kind: 'instances', source: opts.shadow ?? 'predict', served: r, instances, base, servedMs: performance.now() - t0 });
+    }
+    return r;
+  }
+
+  /**
+   * Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. A sampled
+   * request is copied to the model's shadow (unless `opts.shadow` is false, e.g. stateful streams).
+   */
+  async runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: ServeOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+    const t0 = performance.now();
+    // The run transfers the feeds to a worker thread (detached here): a sampled copy needs its own.
+    const shadowFeeds = this.router && opts.shadow !== false && this.router.sampleShadow(v) ? cloneFeeds(feeds) : undefined;
+    const r = await this.holding(v, () => this.predictor.runTensors(v, feeds, outputs, opts));
+    if (shadowFeeds) {
+      this.router!.shadow({ kind: 'tensors', served: v, feeds: shadowFeeds, outputs: r.outputs, requested: outputs, servedMs: performance.now() - t0 });
+    }
+    return r;
+  }
+
+  /**
+   * A completed job: copied to the shadow like a request (one sample per job), with only its first
+   * `limits.maxInstances` instances, so a 100,000-row job costs the shadow one synchronous-sized batch.
+   */
+  shadowCompleted(run: CompletedRun): void {
+    if (!this.router || run.fallback || !this.router.sampleShadow(run.version)) return;
+    const n = Math.min(run.instances.length, this.limits.maxInstances);
+    this.router.shadow({
+      kind: 'instances', source: 'jobs', served: { version: run.version, predictions: run.predictions.slice(0, n) },
+      instances: run.instances.slice(0, n), base: run.base, servedMs: run.runMs,
+    });
   }
 
   /** Counts the request on the load it starts on, so a reload disposes that load only after it. */

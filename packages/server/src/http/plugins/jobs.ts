@@ -8,7 +8,7 @@ import type { ModelVersion, Repository } from '../../serving/repository/index.js
 import type { JobRow } from '../../jobs/job-store.js';
 import type { JobsRuntime } from '../../jobs/runtime.js';
 import type { Lifecycle } from '../../lifecycle/index.js';
-import type { RolloutManager } from '../../rollout/index.js';
+import { routeRequest, type RequestRouter } from '../route-request.js';
 import { isTerminal, JOB_STATES, type JobEvent, type JobState } from '../../jobs/types.js';
 
 interface ModelParams { model: string; version?: string }
@@ -74,7 +74,7 @@ export interface JobRouteDeps {
   maxInstances: number;
   lifecycle?: Lifecycle;
   /** Canary routing and deprecation of the submitted version (docs/rollout.md); without it, plain resolution. */
-  rollout?: RolloutManager;
+  router?: RequestRouter;
 }
 
 export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps): Promise<void> {
@@ -92,7 +92,7 @@ export async function registerJobRoutes(app: FastifyInstance, deps: JobRouteDeps
     const submit = async (req: FastifyRequest<{ Params: ModelParams }>, reply: FastifyReply) => {
       // As for /predict: an unpinned job takes the client's canary arm, a deprecated version's 202 carries
       // Deprecation/Sunset/Link, a retired one is a 410 now. The job records and later runs this exact version.
-      const v = deps.rollout ? deps.rollout.resolve(req, reply, req.params.model, req.params.version) : repository.resolve(req.params.model, req.params.version);
+      const v = deps.router ? routeRequest(deps.router, req, reply, req.params.model, req.params.version) : repository.resolve(req.params.model, req.params.version);
       req.ferryModel = v;
       const keyHeader = req.headers['idempotency-key'];
       let idempotencyKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;

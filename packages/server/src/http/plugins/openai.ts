@@ -13,7 +13,7 @@ import type { GenerationConfig } from '../../config/schemas/generation.js';
 import { parseOpenAiRequest, type OpenAiRequest } from '../../generation/request.js';
 import type { Generation, GenerationResult, GenerationService, GenerativeVersion } from '../../generation/service.js';
 import { assertModelAllowed, modelVisible } from '../../auth/index.js';
-import type { RolloutManager } from '../../rollout/index.js';
+import { routeRequest, type RequestRouter } from '../route-request.js';
 
 export const OPENAI_PREFIX = '/openai/v1';
 
@@ -24,7 +24,7 @@ export interface OpenAiRouteDeps {
   /** Reported as `system_fingerprint`. */
   serverVersion: string;
   /** Canary routing and deprecation of the `model` field (docs/rollout.md); without it, plain resolution. */
-  rollout?: RolloutManager;
+  router?: RequestRouter;
 }
 
 /** `/messages/0/content` → `messages[0].content`, the way OpenAI names a parameter. */
@@ -111,7 +111,7 @@ export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRou
       // The model is in the body, so the scope table cannot see it: a key limited to other models stops here.
       assertModelAllowed(req, r.model);
       // `ham-chat` takes the client's canary arm; `ham-chat@1`, `@1.0.0` or `@alias` are pinned and never re-routed.
-      const gv = deps.rollout ? generation.forVersion(deps.rollout.resolve(req, reply, r.model)) : generation.resolve(r.model);
+      const gv = deps.router ? generation.forVersion(routeRequest(deps.router, req, reply, r.model)) : generation.resolve(r.model);
       reply.header('ferry-model-version', gv.version.version);
       const promptIds = generation.encodePrompt(gv, r.prompt);
       const maxTokens = budget(gv, r, promptIds.length);

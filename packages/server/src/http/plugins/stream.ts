@@ -8,6 +8,7 @@ import websocket from '@fastify/websocket';
 import { FerryError, invalidInput } from '../../errors.js';
 import type { FieldIssue } from '@ferry/core';
 import type { ServerDeps } from '../deps.js';
+import { routeRequest } from '../route-request.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import { AudioSession } from '../../streaming/audio-session.js';
 import { CLOSE } from '../../streaming/close-codes.js';
@@ -91,7 +92,7 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
     let b = batchers.get(v.key);
     if (!b) {
       const labels = { model: v.name, version: v.version };
-      b = new SequenceBatcher(spec, async (feeds) => (await deps.service.runTensors(v, feeds)).outputs, (rows) => {
+      b = new SequenceBatcher(spec, async (feeds) => (await deps.service.runTensors(v, feeds, undefined, { shadow: false })).outputs, (rows) => {
         metrics.batchSize.observe(labels, rows);
         metrics.frames.inc(labels, rows);
       });
@@ -136,7 +137,7 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
       // Canary arm (unpinned), deprecation headers, 410 version-retired before the upgrade (docs/rollout.md).
       // Browsers cannot set Ferry-Client-Id on a WebSocket: `?clientId=` stands in for it (not a secret).
       const clientId = req.query?.clientId;
-      const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version, clientId !== undefined ? { clientId: String(clientId) } : {});
+      const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version, clientId !== undefined ? String(clientId) : undefined);
       req.ferryModel = v;
       reply.header('ferry-model-version', v.version);
       upgradeHeaders.set(req.raw, ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])));

@@ -6,6 +6,7 @@ import { FerryError, invalidInput } from '../../errors.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
 import { columnsToInstances } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
+import { routeRequest } from '../route-request.js';
 import { modelVisible } from '../../auth/index.js';
 import { streamPredict, wantsEventStream } from '../../streaming/index.js';
 
@@ -103,10 +104,9 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
   app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', async (req) => describeVersion(deps, resolve(req)));
 
   const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
-    // Canary routing and deprecation headers (or 410 after sunset) come from the rollout policy.
-    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
+    // Canary routing and deprecation headers (or 410 after sunset): the predict path's routing step.
+    const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version);
     req.ferryModel = v;
-    const t0 = performance.now();
     // An image model also takes the picture itself as the body (Content-Type: image/*).
     const image = Buffer.isBuffer(req.body) ? v.manifest.inputs.find((f) => f.type === 'image') : undefined;
     const { instances, base } = image ? { instances: [{ [image.name]: req.body }], base: '/instances' } : instancesFromBody(req.body);
@@ -117,7 +117,6 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     reply.header('ferry-model-version', r.version.version);
     if (r.cache) reply.header('ferry-cache', r.cache);
     if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
-    deps.rollout.shadow(r, instances, base, performance.now() - t0);
     return { model: r.version.name, version: r.version.version, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) };
   };
   const metricsRoute = { config: { metricsRoute: 'v1_predict' } };

@@ -9,6 +9,7 @@ import { FerryError, invalidInput } from '../../errors.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import type { LoadedVersion } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
+import { routeRequest } from '../route-request.js';
 import { modelVisible } from '../../auth/index.js';
 import { requestTimeout } from './v1.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from '../float16.js';
@@ -206,10 +207,6 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
   if (offset !== rest.length) throw invalidInput([{ pointer: '/inputs', reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size` }]);
 }
 
-function cloneFeeds(feeds: Record<string, TensorValue>): Record<string, TensorValue> {
-  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: [...t.dims], data: t.data.slice() as TensorValue['data'] }]));
-}
-
 export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, serverVersion: string): Promise<void> {
   type P = { model: string; version?: string };
   const resolve = (req: FastifyRequest<{ Params: P }>): ModelVersion => {
@@ -257,9 +254,8 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
   app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', ready);
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
-    // Canary routing, deprecation and shadow copies apply to v2 inference as to v1.
-    const v = deps.rollout.resolve(req, reply, req.params.model, req.params.version);
-    const t0 = performance.now();
+    // Canary routing, deprecation and shadow copies apply to v2 inference as to v1 (the predict path's).
+    const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version);
     req.ferryModel = v;
     const binaryRequest = Buffer.isBuffer(req.body);
     let body: unknown = req.body;
@@ -276,11 +272,8 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     });
     const feeds = feedsFor(deps, v, lv, request);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
-    // The feeds are transferred to a worker thread by the run: a sampled shadow copy needs its own.
-    const shadowFeeds = deps.rollout.sampleShadow(v) ? cloneFeeds(feeds) : undefined;
     const { outputs } = await deps.service.runTensors(v, feeds, requested, timeoutMs === undefined ? {} : { timeoutMs });
     reply.header('ferry-model-version', v.version);
-    if (shadowFeeds) deps.rollout.shadowTensors(v, shadowFeeds, outputs, requested, performance.now() - t0);
     const header = {
       model_name: v.name,
       model_version: v.version,

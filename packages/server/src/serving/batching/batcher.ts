@@ -7,6 +7,7 @@
 // batch fails, its requests are retried one by one so a failure stays with the request that caused it.
 import { allocate, elementCount, type TensorValue } from '@ferry/core';
 import { FerryError } from '../../errors.js';
+import { BatchQueue } from './batch-queue.js';
 
 export type Feeds = Record<string, TensorValue>;
 
@@ -83,43 +84,25 @@ function slice(outputs: Feeds, batchRows: number, start: number, rows: number): 
   return out;
 }
 
-export class DynamicBatcher {
-  private readonly queue: Pending[] = [];
+export class DynamicBatcher extends BatchQueue<Pending> {
   private running = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private immediate: NodeJS.Immediate | undefined;
   private delayElapsed = false;
-  private closed = false;
 
   constructor(
     private readonly opts: BatcherOptions,
     private readonly run: RunBatch,
     private readonly onBatch: (s: BatchStats) => void = () => undefined,
-  ) {}
-
-  get depth(): number {
-    return this.queue.length;
+  ) {
+    super(opts.maxQueueDepth, 'immediate');
   }
 
   get inFlight(): number {
     return this.running;
   }
 
-  /** True when a new request would be refused. */
-  get overloaded(): boolean {
-    return this.queue.length >= this.opts.maxQueueDepth;
-  }
-
   /** Queues one request's feeds; resolves with its own slice of the outputs. */
   submit(feeds: Feeds, rows: number): { promise: Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>; cancel: () => void } {
-    if (this.closed) throw new FerryError('shutting-down', { headers: { 'retry-after': '1' } });
-    if (this.queue.length >= this.opts.maxQueueDepth) {
-      throw new FerryError('server-overloaded', {
-        detail: `the queue of this model holds ${this.queue.length} requests, its limit (batching.maxQueueDepth); retry later`,
-        headers: { 'retry-after': '1' },
-        extra: { limit: this.opts.maxQueueDepth },
-      });
-    }
+    this.admit();
     let pending!: Pending;
     const promise = new Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>((resolve, reject) => {
       pending = { feeds, rows, signature: this.opts.batchable ? signatureOf(feeds) : '', enqueuedAt: performance.now(), resolve, reject, cancelled: false };
@@ -144,30 +127,17 @@ export class DynamicBatcher {
         const waitingRows = this.queue.reduce((n, p) => n + p.rows, 0);
         const waitedUs = (performance.now() - this.queue[0]!.enqueuedAt) * 1000;
         if (waitingRows < this.opts.maxBatchSize && waitedUs < this.opts.maxQueueDelayUs) {
-          this.arm(this.opts.maxQueueDelayUs - waitedUs);
+          // Waits for more requests (a sub-millisecond wait is one turn of the event loop).
+          this.arm(this.opts.maxQueueDelayUs - waitedUs, () => {
+            this.delayElapsed = true;
+            this.schedule();
+          });
           return;
         }
       }
       this.delayElapsed = false;
       this.dispatch(this.take());
     }
-  }
-
-  /**
-   * Waits for more requests. Node's timers are millisecond-grained, so a sub-millisecond delay
-   * becomes one turn of the event loop: long enough for requests already on the wire to be parsed
-   * and queued, short enough not to add a millisecond to every request.
-   */
-  private arm(us: number): void {
-    if (this.timer || this.immediate) return;
-    const fire = () => {
-      this.timer = undefined;
-      this.immediate = undefined;
-      this.delayElapsed = true;
-      this.schedule();
-    };
-    if (us < 1000) this.immediate = setImmediate(fire);
-    else this.timer = setTimeout(fire, Math.ceil(us / 1000));
   }
 
   /** Cuts the next batch: same-signature requests from the head, up to maxBatchSize rows (or a preferred size). */
@@ -241,11 +211,4 @@ export class DynamicBatcher {
     });
   }
 
-  /** Fails every queued request (shutdown or unload). */
-  close(): void {
-    this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
-    if (this.immediate) clearImmediate(this.immediate);
-    for (const p of this.queue.splice(0)) p.reject(new FerryError('shutting-down', { headers: { 'retry-after': '1' } }));
-  }
 }

@@ -3,9 +3,25 @@
 // session's state on its batch axis; the answer is split back per session. A session has at most one
 // frame in flight (its next frame needs this one's state), so a batch never holds two of one session.
 import { allocate, elementCount, type TensorData, type TensorValue } from '@ferry/core';
-import type { StreamSpec } from '../../streaming/stream-spec.js';
+import { BatchQueue } from './batch-queue.js';
 
 type Typed = Exclude<TensorData, string[] | boolean[]> & { set(a: ArrayLike<number | bigint>, offset?: number): void; subarray(a: number, b: number): Typed; length: number };
+
+/**
+ * What the batcher needs of a streaming mode (streaming/'s StreamSpec satisfies it): the frame input
+ * and score output, the recurrent state tensors with their batch axis, constant feeds, batch limits.
+ */
+export interface SequenceSpec {
+  frameSamples: number;
+  input: string;
+  output: string;
+  state: ReadonlyArray<{ input: string; output: string; batchAxis: number }>;
+  constants: Record<string, TensorValue>;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  /** Largest number of queued frames; past it `submit` fails with 503 (default: unbounded). */
+  maxQueueDepth?: number;
+}
 
 export interface FrameResult {
   score: number;
@@ -50,38 +66,29 @@ function copyAll(ts: Record<string, TensorValue>): Record<string, TensorValue> {
   return Object.fromEntries(Object.entries(ts).map(([k, t]) => [k, { ...t, data: (t.data as Typed).slice(0, (t.data as Typed).length) as TensorData }]));
 }
 
-export class SequenceBatcher {
-  private queue: Pending[] = [];
-  private timer: NodeJS.Timeout | undefined;
+export class SequenceBatcher extends BatchQueue<Pending> {
   private inFlight = 0;
   /** Batch sizes run so far (for tests, metrics and the bench). */
   readonly batchSizes = new Map<number, number>();
 
-  constructor(private readonly spec: StreamSpec, private readonly run: RunFeeds, private readonly onBatch?: (rows: number) => void) {}
+  constructor(private readonly spec: SequenceSpec, private readonly run: RunFeeds, private readonly onBatch?: (rows: number) => void) {
+    // As before the batchers shared a base: a sub-millisecond delay waits a (1 ms) timer.
+    super(spec.maxQueueDepth ?? Infinity, 'timer');
+  }
 
   /** Runs one frame of a session with its state; resolves with the score and the next state. */
   submit(frame: Float32Array, state: TensorValue[]): Promise<FrameResult> {
     return new Promise((resolve, reject) => {
+      this.admit();
       this.queue.push({ frame, state, resolve, reject });
+      // Even with no delay, wait one turn of the event loop so frames that arrive together batch.
       if (this.queue.length >= this.spec.maxBatchSize) this.flush();
-      else if (!this.timer) {
-        const delayMs = this.spec.maxQueueDelayUs / 1000;
-        // Even with no delay, wait one turn of the event loop so frames that arrive together batch.
-        this.timer = delayMs > 0 ? setTimeout(() => this.flush(), delayMs) : (setImmediate(() => this.flush()) as unknown as NodeJS.Timeout);
-      }
+      else this.arm(this.spec.maxQueueDelayUs, () => this.flush());
     });
   }
 
-  get depth(): number {
-    return this.queue.length;
-  }
-
   private flush(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      clearImmediate(this.timer as unknown as NodeJS.Immediate);
-      this.timer = undefined;
-    }
+    this.disarm();
     while (this.queue.length) {
       const batch = this.queue.splice(0, this.spec.maxBatchSize);
       void this.runBatch(batch);

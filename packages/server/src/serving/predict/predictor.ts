@@ -5,13 +5,13 @@
 import { elementCount, InputError, type ImageFeature, type Instance, type Prediction, type TensorValue } from '@ferry/core';
 import { decodeImage } from './image-decode.js';
 import type { WorkerPool } from '../runtime/pool.js';
-import type { PredictionLog } from '../../monitoring/prediction-log/index.js';
+import type { PredictionSink } from './prediction-sink.js';
 import type { FerryConfig } from '../../config/index.js';
 import { FerryError, invalidInput } from '../../errors.js';
 import type { Metrics } from '../../metrics/metrics.js';
 import type { ModelVersion, Repository } from '../repository/index.js';
 import { SingleFlight, type PredictionCache, type Lookup } from '../cache/index.js';
-import type { LoadedVersion } from '../model-service.js';
+import type { LoadedVersion } from '../loaded-version.js';
 
 export interface PredictOptions {
   /** Requested timeout (Ferry-Timeout-Ms); capped by the model's `timeoutMs`. */
@@ -51,7 +51,7 @@ export class Predictor {
     private readonly usable: (v: ModelVersion) => LoadedVersion,
     private readonly cache: PredictionCache | undefined,
     private readonly pool: WorkerPool,
-    private readonly predictionLog?: PredictionLog,
+    private readonly predictionLog?: PredictionSink,
   ) {}
 
   /** Logs each answered instance (sampled, buffered, written in the background; never slows the answer). */

@@ -1,23 +1,17 @@
 // A pool of inference worker threads. Each model version is loaded into `instances` workers;
 // a run goes to the least busy worker holding that version. A worker that dies is replaced and
 // its models reloaded; only the requests it was running fail.
-import { Worker } from 'node:worker_threads';
 import type { TensorValue } from '@ferry/core';
 import type { Logger } from 'pino';
 import { FerryError } from '../../errors.js';
 import type { FromWorker, IoMeta, PipelineSpec, RawImage, ToWorker } from './protocol.js';
 import type { OrtSessionOptions } from './session-options.js';
-
-interface Pending {
-  resolve: (msg: FromWorker) => void;
-  reject: (e: Error) => void;
-}
+import { RpcWorker, transferList } from './rpc.js';
 
 interface Slot {
-  worker: Worker;
+  rpc: RpcWorker<ToWorker, FromWorker>;
   index: number;
   inFlight: number;
-  pending: Map<number, Pending>;
   models: Set<string>;
   /** Versions placed on this worker, counted when the load starts so concurrent loads spread out. */
   assigned: number;
@@ -38,20 +32,9 @@ export interface RunResult {
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
 
-function transferList(feeds: Record<string, TensorValue>): ArrayBuffer[] {
-  const out: ArrayBuffer[] = [];
-  for (const t of Object.values(feeds)) {
-    if (Array.isArray(t.data)) continue;
-    const buf = t.data.buffer as ArrayBuffer;
-    if (t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !out.includes(buf)) out.push(buf);
-  }
-  return out;
-}
-
 export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }>();
-  private nextId = 1;
   private disposed = false;
   private readonly log: Logger | undefined;
 
@@ -65,44 +48,37 @@ export class WorkerPool {
   }
 
   private spawn(index: number): Slot {
-    const worker = new Worker(WORKER_URL, { name: `ferry-inference-${index}` });
-    const slot: Slot = { worker, index, inFlight: 0, pending: new Map(), models: new Set(), assigned: 0 };
-    worker.on('message', (msg: FromWorker) => {
-      const p = slot.pending.get(msg.id);
-      if (!p) return;
-      slot.pending.delete(msg.id);
-      p.resolve(msg);
-    });
-    worker.on('error', (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'));
-    worker.on('exit', (code) => {
-      for (const p of slot.pending.values()) p.reject(new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }));
-      slot.pending.clear();
-      if (this.disposed) return;
-      this.log?.warn({ worker: index, code }, 'inference worker exited; replacing it');
-      const fresh = this.spawn(index);
-      fresh.assigned = slot.assigned;
-      this.slots[index] = fresh;
-      for (const key of slot.models) {
-        const l = this.loads.get(key);
-        if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options, ...(l.pipeline && { pipeline: l.pipeline }) })
-          .then(() => fresh.models.add(key))
-          .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
-      }
-    });
+    const slot: Slot = {
+      index, inFlight: 0, models: new Set(), assigned: 0,
+      rpc: new RpcWorker<ToWorker, FromWorker>(WORKER_URL, {
+        name: `ferry-inference-${index}`,
+        toError: (reply) => new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: reply.message }),
+        exitError: (code) => new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }),
+        onError: (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'),
+        onExit: (code) => this.replace(slot, code),
+      }),
+    };
     return slot;
   }
 
+  /** A worker that died is replaced, and the models it held are loaded into the new one. */
+  private replace(slot: Slot, code: number): void {
+    if (this.disposed) return;
+    const index = slot.index;
+    this.log?.warn({ worker: index, code }, 'inference worker exited; replacing it');
+    const fresh = this.spawn(index);
+    fresh.assigned = slot.assigned;
+    this.slots[index] = fresh;
+    for (const key of slot.models) {
+      const l = this.loads.get(key);
+      if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options, ...(l.pipeline && { pipeline: l.pipeline }) })
+        .then(() => fresh.models.add(key))
+        .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
+    }
+  }
+
   private send(slot: Slot, msg: ToWorker, transfer: ArrayBuffer[] = []): Promise<FromWorker> {
-    const id = this.nextId++;
-    return new Promise<FromWorker>((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ ...msg, id }, transfer);
-    }).then((reply) => {
-      if (reply.type === 'error') {
-        throw new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: reply.message });
-      }
-      return reply;
-    });
+    return slot.rpc.request(msg, transfer);
   }
 
   /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
@@ -151,7 +127,7 @@ export class WorkerPool {
     const best = this.leastBusy(key);
     best.inFlight++;
     try {
-      const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(feeds));
+      const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(Object.values(feeds)));
       const r = reply as Extract<FromWorker, { type: 'result' }>;
       return { outputs: r.outputs, inferMs: r.inferMs };
     } finally {
@@ -164,7 +140,7 @@ export class WorkerPool {
     const holders = this.slots.filter((s) => s.models.has(key));
     return Promise.all(holders.map(async (s) => {
       const feeds = makeFeeds();
-      const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(feeds));
+      const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(Object.values(feeds)));
       return (reply as Extract<FromWorker, { type: 'result' }>).inferMs;
     }));
   }
@@ -186,7 +162,7 @@ export class WorkerPool {
         new Promise((r) => { timer = setTimeout(r, graceMs); }),
       ]);
       clearTimeout(timer);
-      await s.worker.terminate();
+      await s.rpc.terminate();
     }));
   }
 }

@@ -7,6 +7,7 @@ import type { FromWorker, ToWorker } from './protocol.js';
 import { createSession, describeIo, runSession } from './ort-session.js';
 import { runOcr, type OcrParams, type TensorValue } from '@ferry/core';
 import type { PipelineSpec } from './protocol.js';
+import { answerRequests } from './rpc.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 interface LoadedPipeline { spec: PipelineSpec; detector: ort.InferenceSession; recognizer: ort.InferenceSession }
@@ -96,9 +97,4 @@ async function handle(msg: ToWorker): Promise<void> {
   }
 }
 
-port.on('message', (msg: ToWorker) => {
-  handle(msg).catch((e: unknown) => {
-    const err = e as Error & { code?: string };
-    post({ type: 'error', id: msg.id, message: err.message ?? String(e), ...(err.code && { code: err.code }) });
-  });
-});
+answerRequests<ToWorker>(port, handle);

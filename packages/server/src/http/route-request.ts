@@ -1,0 +1,41 @@
+// The HTTP side of routing: the request's client identity goes in, the routed version comes out, and
+// its rollout notice (canary arm, deprecation) becomes headers. The choice itself is made in serving's
+// predict path by the rollout router; this file only translates.
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { ModelVersion } from '../serving/repository/index.js';
+import type { ClientIdentity, ModelRef, Routed } from '../serving/predict/routing.js';
+
+/** Anything that routes a model reference (ModelService.route). */
+export interface RequestRouter {
+  route(ref: ModelRef, client: ClientIdentity): Routed;
+}
+
+/** The client identity of a request: Ferry-Client-Id, else `?clientId=` (streams), else the key, else the address. */
+export function clientOf(req: FastifyRequest, clientIdQuery?: string): ClientIdentity {
+  const header = req.headers['ferry-client-id'];
+  const clientIdHeader = Array.isArray(header) ? header[0] : header;
+  return {
+    ...(clientIdHeader !== undefined && { clientIdHeader }),
+    ...(clientIdQuery !== undefined && { clientIdQuery }),
+    ...(req.ferryPrincipal && { principalId: req.ferryPrincipal.id }),
+    ip: req.ip,
+  };
+}
+
+/** Ferry-Rollout, then Deprecation, Sunset and Link, in the order clients have always seen them. */
+export function applyRouted(reply: FastifyReply, r: Routed): void {
+  if (r.arm) reply.header('ferry-rollout', r.arm);
+  if (!r.deprecation) return;
+  reply.header('deprecation', r.deprecation.deprecation);
+  if (r.deprecation.sunset) reply.header('sunset', r.deprecation.sunset);
+  reply.header('link', r.deprecation.link);
+}
+
+/** Routes a request's model and version (canary arm, deprecation headers, 410 after sunset). */
+export function routeRequest(
+  router: RequestRouter, req: FastifyRequest, reply: FastifyReply, model: string, version?: string, clientIdQuery?: string,
+): ModelVersion {
+  const r = router.route({ model, ...(version !== undefined && { version }) }, clientOf(req, clientIdQuery));
+  applyRouted(reply, r);
+  return r.version;
+}

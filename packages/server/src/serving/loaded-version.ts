@@ -1,0 +1,36 @@
+// The serving state of one loaded model version, shared by the model service (which builds and
+// swaps loads) and the predictor (which runs requests on them) so neither imports the other.
+import type { Decoder, Encoder } from '@ferry/core';
+import type { ModelVersion } from './repository/index.js';
+import type { IoMeta, PipelineSpec } from './runtime/protocol.js';
+import type { RequestValidator } from './predict/validation.js';
+import type { DynamicBatcher } from './batching/index.js';
+import type { CircuitBreaker } from './predict/breaker.js';
+
+export type VersionState = 'loading' | 'ready' | 'failed';
+
+export interface LoadedVersion {
+  readonly version: ModelVersion;
+  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
+  readonly sessionKey: string;
+  /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
+  users: number;
+  /**
+   * `name@version~digest` of the model and manifest bytes: the prediction cache's key, so answers
+   * cached before a reload with new weights are never served after it (and replicas agree).
+   */
+  contentKey: string;
+  readonly encoder: Encoder;
+  readonly decoder: Decoder;
+  readonly validator: RequestValidator;
+  state: VersionState;
+  error?: string;
+  inputs: IoMeta[];
+  outputs: IoMeta[];
+  loadMs?: number;
+  warmupMs?: number;
+  readonly batcher: DynamicBatcher;
+  readonly breaker: CircuitBreaker;
+  /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
+  pipeline?: PipelineSpec;
+}
