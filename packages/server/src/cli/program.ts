@@ -1,6 +1,6 @@
 // The `ferry` program: every command registered on one commander program, run in process with an
 // output sink so that tests see exactly what a user sees (text, --json, exit code).
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { SERVER_VERSION } from '../version.js';
 import { processIo, reportError, type CliContext, type CliIo } from './shared.js';
 import { loadToolCommands, type ToolCommands } from './tool-commands.js';
@@ -53,8 +53,9 @@ export async function runProgram(args: readonly string[], io: CliIo = processIo)
   try {
     await buildProgram(ctx).parseAsync(initVersionFlag(args), { from: 'user' });
   } catch (e) {
-    // commander has already printed its message (or the help, or the version).
-    if (e instanceof CommanderError) return { code: e.exitCode, failed: e.exitCode !== 0 };
+    // commander has already printed its message (or the help, or the version). An InvalidArgumentError is a
+    // CommanderError too, but one that reaches here was thrown by an action, and nothing printed it yet.
+    if (e instanceof CommanderError && !(e instanceof InvalidArgumentError)) return { code: e.exitCode, failed: e.exitCode !== 0 };
     return { code: reportError(e, io), failed: true };
   }
   return { code: exitCode, failed: false };

@@ -6,7 +6,7 @@ import { loadConfig, ConfigError, type ConfigSources, type FerryConfig } from '.
 import { RepositoryError, ManifestError } from '../serving/repository/index.js';
 import { ApiKeyError } from '../auth/keys.js';
 import { FerryError, toProblem } from '../errors.js';
-import type { ToolCommands } from './tool-commands.js';
+import { ToolsMissingError, type ToolCommands } from './tool-commands.js';
 
 /** Where a command writes. process.stdout/stderr in the `ferry` binary; strings in tests. */
 export interface CliIo {
@@ -38,7 +38,9 @@ export class CliUsageError extends Error {
   }
 }
 
-export interface CommonOpts { config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string }
+export interface CommonOpts {
+  config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string;
+}
 
 export function sourcesFrom(o: CommonOpts): ConfigSources {
   // The file loadConfig would pick by itself, named here so that a reload reads the same one.
@@ -89,9 +91,13 @@ export function reportError(e: unknown, io: CliIo): number {
     io.stderr(`${e.prefix}: ${e.message}\n`);
     return e.exitCode;
   }
-  if (e instanceof FerryError) io.stderr(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  else if (e instanceof ConfigError || e instanceof ApiKeyError || e instanceof RepositoryError || e instanceof ManifestError
-    || e instanceof InvalidArgumentError) io.stderr(`ferry: ${e.message}\n`);
-  else io.stderr(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
+  if (e instanceof FerryError) {
+    io.stderr(`${JSON.stringify(toProblem(e), null, 2)}\n`);
+  } else if (e instanceof ConfigError || e instanceof ApiKeyError || e instanceof RepositoryError
+    || e instanceof ManifestError || e instanceof InvalidArgumentError || e instanceof ToolsMissingError) {
+    io.stderr(`ferry: ${e.message}\n`);
+  } else {
+    io.stderr(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
+  }
   return 1;
 }
