@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Ferry: a multi-stage image. `build` compiles TypeScript with the dev dependencies; `runtime` keeps
-# only the compiled server, production node_modules and the price table, and runs as the
+# only the compiled server and tools (with the price table) and production node_modules, and runs as the
 # unprivileged `node` user. Models are mounted at /models (docker run -v ./models:/models:ro), or
 # baked in with the `with-models` target:  docker build --target with-models -t ferry:models .
 #
@@ -12,11 +12,13 @@ WORKDIR /app
 COPY package.json package-lock.json tsconfig.base.json ./
 COPY packages/core/package.json packages/core/
 COPY packages/server/package.json packages/server/
+COPY packages/tools/package.json packages/tools/
 COPY examples/package.json examples/
 RUN npm ci
 COPY packages/core packages/core
 COPY packages/server packages/server
-RUN npx tsc -b packages/core packages/server \
+COPY packages/tools packages/tools
+RUN npx tsc -b packages/core packages/server packages/tools \
  && npm prune --omit=dev \
  && rm -rf packages/*/src packages/*/tsconfig*.json \
  && find packages -name '*.test.js' -delete
@@ -31,6 +33,8 @@ COPY --from=build --chown=node:node /app/package.json ./
 COPY --from=build --chown=node:node /app/node_modules ./node_modules
 COPY --from=build --chown=node:node /app/packages/core ./packages/core
 COPY --from=build --chown=node:node /app/packages/server ./packages/server
+# ferry quantize, bench and cost (and the price table) come from @ferry/tools.
+COPY --from=build --chown=node:node /app/packages/tools ./packages/tools
 RUN mkdir -p /models /data && chown node:node /models /data
 USER node
 VOLUME ["/data"]

@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = ['packages/core/dist', 'packages/server/dist', 'packages/client/dist', 'examples/dist', 'bench/dist'];
+const roots = ['packages/core/dist', 'packages/server/dist', 'packages/tools/dist', 'packages/client/dist', 'examples/dist', 'bench/dist'];
 const filter = process.argv.slice(2);
 
 function walk(dir, out) {

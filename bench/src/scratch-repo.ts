@@ -5,7 +5,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
 // Deep import on purpose: the project's ONNX builder is not part of @ferry/server's public face.
-import { GraphBuilder } from '../../packages/server/dist/onnx/index.js';
+import { GraphBuilder } from '@ferry/tools/onnx';
 import { mulberry32 } from './prng.js';
 import { modelInfo, modelInfoAt, type BenchModel, type ModelInfo } from './workloads.js';
 

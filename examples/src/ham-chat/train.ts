@@ -150,7 +150,7 @@ export const hamChat: ExampleModel = {
   version: VERSION,
   inputs: [
     'examples/src/ham-chat', 'examples/src/spam/data.ts', 'examples/src/spam/email.ts', 'examples/src/lib/random.ts', 'examples/src/lib/yaml.ts',
-    ...BUILDER_SOURCES, 'packages/server/src/generation/decoder-graph.ts', 'packages/server/src/generation/byte-tokenizer.ts', 'packages/server/src/generation/sampler.ts',
+    ...BUILDER_SOURCES, 'packages/tools/src/onnx/decoder-graph.ts', 'packages/server/src/generation/byte-tokenizer.ts', 'packages/server/src/generation/sampler.ts',
     corpusPackageFile(),
   ],
   async build() {

@@ -24,9 +24,9 @@ export interface ExampleModel {
 
 export const MARKER = '.ferry-build.json';
 
-/** The parts of the server's ONNX toolkit a generator's output bytes depend on. */
+/** The parts of the ONNX toolkit (@ferry/tools) a generator's output bytes depend on. */
 export const BUILDER_SOURCES: readonly string[] = [
-  'packages/server/src/onnx/graph-builder.ts', 'packages/server/src/onnx/proto.ts', 'packages/server/src/onnx/errors.ts',
+  'packages/tools/src/onnx/graph-builder.ts', 'packages/tools/src/onnx/proto.ts', 'packages/tools/src/onnx/errors.ts',
 ];
 
 interface Marker {

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { GraphBuilder } from '../onnx/index.js';
+import { GraphBuilder } from '@ferry/tools/onnx';
 import { decoderLayout, KvSequence } from './decoder-session.js';
 import { tinyDecoder } from './testing.js';
 import { argmax, sampleToken, seededRandom } from './sampler.js';

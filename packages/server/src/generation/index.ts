@@ -6,5 +6,4 @@ export { GenerationConfigSchema, type GenerationConfig } from '../config/schemas
 export { registerOpenAiRoutes, OPENAI_PREFIX, openAiError } from '../http/plugins/openai.js';
 export { TextCodec, TextStream, type ChatMessage } from './text-codec.js';
 export { KvSequence, decoderLayout } from './decoder-session.js';
-export { buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights, type LayerWeights } from './decoder-graph.js';
 export { sampleToken, seededRandom, argmax } from './sampler.js';

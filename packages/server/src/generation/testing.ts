@@ -4,7 +4,7 @@
 // to max_tokens or a stop sequence: tests decide how long a stream is.
 import type { TestModel } from '../testing/test-server.js';
 import { byteLevelTokenizerJson } from './byte-tokenizer.js';
-import { buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights } from './decoder-graph.js';
+import { buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights } from '@ferry/tools/onnx';
 import { seededRandom } from './sampler.js';
 
 export const TINY_SPECIALS = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>'] as const;

@@ -20,7 +20,6 @@ import { configLeaves, loadConfig } from '../config/load.js';
 import { startTestServer } from '../testing/test-server.js';
 import { tinyClassifier } from '../testing/fixture-models.js';
 import { CLI_PATH } from './child-server.js';
-import { DEFAULT_PRICES_PATH } from '../capacity/prices.js';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const file = (p: string) => join(ROOT, p);
@@ -164,8 +163,9 @@ test('Dockerfile: multi-stage, non-root, HEALTHCHECK on /healthz at the real por
       assert.ok(!ignore.some((g) => g === src || g === src.split('/')[0]), `COPY ${src}: not excluded by .dockerignore`);
     }
   }
-  // The price table `ferry cost` reads ships inside packages/server, which the image copies.
-  assert.ok(DEFAULT_PRICES_PATH.startsWith(file('packages/server/')));
+  // The price table `ferry cost` reads ships inside packages/tools, which the image copies.
+  assert.ok(existsSync(file('packages/tools/prices.yaml')));
+  assert.ok(inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools /.test(c.args)), 'the image has @ferry/tools');
   assert.ok(instrs.some((x) => x.stage === 0 && x.op === 'RUN' && /tsc -b packages\/core packages\/server/.test(x.args)), 'the build compiles core and server');
   const baked = stages.findIndex((s) => s.name === 'with-models');
   assert.ok(baked > runtime && stages[baked]!.from === 'runtime', 'a target with the models baked in');

@@ -2,7 +2,7 @@
 // and a server over a repository the test can change on disk.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GraphBuilder } from '../onnx/index.js';
+import { GraphBuilder } from '@ferry/tools/onnx';
 import { loadConfig } from '../config/index.js';
 import { createServer, type FerryServer } from '../app/create-server.js';
 import { tempModelRepository, writeModelVersion, type ModelVersionFiles } from '../testing/fixture-models.js';

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Manifest, Step } from '@ferry/core';
-import { GraphBuilder } from '../onnx/index.js';
+import { GraphBuilder } from '@ferry/tools/onnx';
 
 /** A model ready to be written into a repository, plus how to check what it answers. */
 export interface FixtureModel<I extends Record<string, unknown>> {

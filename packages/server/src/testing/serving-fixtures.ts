@@ -1,6 +1,6 @@
 // Small real models for the serving-core tests: one whose inference fails for some inputs (an
 // out-of-range Gather index), and a fast twin of the slow fixture with the same contract.
-import { GraphBuilder } from '../onnx/index.js';
+import { GraphBuilder } from '@ferry/tools/onnx';
 import type { FixtureModel } from './fixture-models.js';
 
 export interface LookupInstance extends Record<string, unknown> { id: number[] }

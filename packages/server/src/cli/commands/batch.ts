@@ -19,6 +19,7 @@ import { JobStore } from '../../jobs/job-store.js';
 import { createQueueBackend } from '../../jobs/runtime.js';
 import type { QueueBackend } from '../../jobs/queue-backend.js';
 import { enqueuePipelineShards, MAX_SHARDS, RUN_ID } from '../../pipelines/queue-shards.js';
+import type { CliContext } from '../shared.js';
 
 interface BatchOpts { config?: string; models?: string; workers?: string; logLevel?: string; json?: boolean }
 interface RunOpts extends BatchOpts { shard?: string; resume?: string; runId?: string; limit?: string; progress?: 'auto' | 'bar' | 'log' | 'none'; copyOnly?: boolean; shards?: string; queue?: boolean }
@@ -186,7 +187,7 @@ async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promi
 }
 
 /** Adds `ferry batch run` and `ferry batch runs` to the CLI. */
-export function registerBatchCommand(program: Command): void {
+export function registerBatchCommand(program: Command, ctx: CliContext): void {
   const batch = program.command('batch').description('batch prediction pipelines (pipelines: in ferry.config.yaml)');
   const common = (c: Command) => c
     .option('-c, --config <file>', 'ferry.config.yaml to read')
@@ -205,15 +206,15 @@ export function registerBatchCommand(program: Command): void {
     .addOption(new Option('--copy-only', 'benchmark baseline: write the mapped features without a model').hideHelp())
     .action(async (name: string, o: RunOpts) => {
       try {
-        process.exitCode = await batchRun(name, o);
+        ctx.setExitCode(await batchRun(name, o));
       } catch (e) {
         // Expected failures (a bad --resume, a missing source file) print their message, not a stack.
         if (!(e instanceof PipelineRunError || e instanceof SourceError)) throw e;
         process.stderr.write(`ferry batch run: ${e.message}\n`);
-        process.exitCode = 1;
+        ctx.setExitCode(1);
       }
     });
   common(batch.command('runs <name>').description('list the pipeline\'s recent runs'))
     .option('--limit <n>', 'how many (default 20)')
-    .action(async (name: string, o: BatchOpts & { limit?: string }) => { process.exitCode = await batchRuns(name, o); });
+    .action(async (name: string, o: BatchOpts & { limit?: string }) => { ctx.setExitCode(await batchRuns(name, o)); });
 }

@@ -5,7 +5,9 @@
 import { parseArgs } from 'node:util';
 import { createInterface } from 'node:readline';
 import { loadConfig } from '../../config/index.js';
+import type { Command } from 'commander';
 import { createServer, type FerryServer } from '../../app/create-server.js';
+import type { CliContext } from '../shared.js';
 
 const HELP = `usage: ferry chat MODEL [options]
 
@@ -163,4 +165,13 @@ export async function runChatCli(args: string[]): Promise<number> {
     await server?.close();
   }
   return code;
+}
+
+export function registerChatCommand(program: Command, ctx: CliContext): void {
+  // The options are parsed by runChatCli, which prints its own usage (ferry chat --help).
+  program.command('chat')
+    .description('chat with a generative model, streamed token by token: ferry chat MODEL [--url URL] [--message TEXT] (see ferry chat --help)')
+    .helpOption(false).allowUnknownOption().allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => { ctx.setExitCode(await runChatCli(args)); });
 }

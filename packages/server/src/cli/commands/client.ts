@@ -7,6 +7,7 @@ import type { Manifest } from '@ferry/core';
 import { loadConfig } from '../../config/index.js';
 import { Repository } from '../../serving/repository/index.js';
 import { generateClientTypes, type TypegenModel } from '../../serving/repository/client-types.js';
+import type { CliContext } from '../shared.js';
 
 interface TypesOpts { out: string; models?: string; config?: string; url?: string; apiKey?: string }
 
@@ -25,7 +26,7 @@ async function fromServer(url: string, apiKey: string | undefined): Promise<Type
   })));
 }
 
-export function registerClientCommand(program: Command): void {
+export function registerClientCommand(program: Command, ctx: CliContext): void {
   const client = program.command('client').description('tools for @ferry/client');
   client.command('types')
     .description('write TypeScript types of every model\'s features and labels for @ferry/client')
@@ -49,6 +50,6 @@ export function registerClientCommand(program: Command): void {
       const out = resolve(o.out);
       mkdirSync(dirname(out), { recursive: true });
       writeFileSync(out, generateClientTypes(models, source.replace(/\s+/g, ' ')));
-      process.stdout.write(`wrote ${out}: ${models.length} models\n`);
+      ctx.io.stdout(`wrote ${out}: ${models.length} models\n`);
     });
 }

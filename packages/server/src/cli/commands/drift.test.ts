@@ -1,4 +1,4 @@
-// `ferry drift` end to end through runDriftCli: arguments, exit codes, table and JSON output, and the
+// `ferry drift` end to end through the CLI, in process: arguments, exit codes, table and JSON output, and the
 // example from docs/drift.md (the flight-delay reference against a shifted copy), whose figures were
 // cross-checked with SciPy while developing. Also holds docs/drift.md to the error codes.
 import { test, before, after } from 'node:test';
@@ -8,7 +8,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DRIFT_EXIT, runDriftCli, type DriftCliIo } from './drift.js';
+import { DRIFT_EXIT } from './drift.js';
+import { runCli } from '../program.js';
+import type { CliIo } from '../shared.js';
 import { DRIFT_ERROR_CODES } from '../../monitoring/drift/errors.js';
 
 const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
@@ -27,8 +29,8 @@ after(async () => { await rm(dir, { recursive: true, force: true }); });
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''; let err = '';
-  const io: DriftCliIo = { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } };
-  const code = await runDriftCli(argv, io);
+  const io: CliIo = { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } };
+  const code = await runCli(['drift', ...argv], io);
   return { code, out, err };
 }
 

@@ -1,7 +1,8 @@
 // `ferry drift --reference REF --current CUR [...]`: compares two dataset files column by column with
 // Evidently's default tests and prints a table and the dataset verdict (or JSON). Returns an exit code
-// instead of exiting, so the main CLI (and tests) decide what to do with it.
-import { Command, CommanderError } from 'commander';
+// through the CLI context, so tests run it in process.
+import type { Command } from 'commander';
+import { argumentErrorsExitWith, CliUsageError, type CliContext, type CliIo } from '../shared.js';
 import { detectDrift } from '../../monitoring/drift/detect-drift.js';
 import { DriftError } from '../../monitoring/drift/errors.js';
 import { formatReport, reportJson } from '../../monitoring/drift/format-report.js';
@@ -18,16 +19,6 @@ export const DRIFT_EXIT = Object.freeze({
   error: 2,
 });
 
-export interface DriftCliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: DriftCliIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
-};
-
 interface Flags {
   reference: string;
   current: string;
@@ -41,34 +32,16 @@ interface Flags {
   failOnDrift?: boolean;
 }
 
-class UsageError extends Error {}
+/** A flag that does not fit the data: `ferry drift: message`, exit 2. */
+const usage = (message: string): CliUsageError => new CliUsageError(message, DRIFT_EXIT.error, 'ferry drift');
 
 const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...list(v)];
 
-function program(io: DriftCliIo): Command {
-  return new Command('ferry drift')
-    .description('Detect data drift between a reference and a current dataset (CSV, TSV, JSON Lines, JSON or Parquet), '
-      + 'column by column, with Evidently\'s default tests. Exits 0 whether or not drift is found, unless --fail-on-drift.')
-    .requiredOption('--reference <file>', 'reference dataset (what the model was trained or validated on)')
-    .requiredOption('--current <file>', 'current dataset (e.g. recent inputs)')
-    .option('--numerical <cols>', 'comma-separated columns to treat as numerical')
-    .option('--categorical <cols>', 'comma-separated columns to treat as categorical')
-    .option('--columns <cols>', 'comma-separated columns to test (default: every column)')
-    .option('--test <col=test>', `test for a column, repeatable or comma-separated (${STAT_TEST_NAMES.join(', ')})`, collect)
-    .option('--threshold <col=x>', 'threshold for a column, repeatable or comma-separated', collect)
-    .option('--drift-share <x>', 'share of drifted columns from which the dataset drifts (default 0.5)')
-    .option('--json', 'print the report as JSON')
-    .option('--fail-on-drift', 'exit 1 when the dataset drifts (for CI)')
-    .allowExcessArguments(false)
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
-}
-
 function pairs(flag: string, items: string[] | undefined): Array<[string, string]> {
   return (items ?? []).map((item) => {
     const at = item.lastIndexOf('=');
-    if (at <= 0 || at === item.length - 1) throw new UsageError(`${flag} expects column=value, got "${item}"`);
+    if (at <= 0 || at === item.length - 1) throw usage(`${flag} expects column=value, got "${item}"`);
     return [item.slice(0, at), item.slice(at + 1)];
   });
 }
@@ -76,25 +49,25 @@ function pairs(flag: string, items: string[] | undefined): Array<[string, string
 function optionsFrom(f: Flags, known: Set<string>): { options: DriftOptions; only: string[] } {
   const check = (flag: string, names: string[]): string[] => {
     const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length) throw new UsageError(`${flag}: no column named ${unknown.map((n) => `"${n}"`).join(', ')} in either file`);
+    if (unknown.length) throw usage(`${flag}: no column named ${unknown.map((n) => `"${n}"`).join(', ')} in either file`);
     return names;
   };
   const columns: Record<string, ColumnTestOptions> = {};
   for (const [col, test] of pairs('--test', f.test)) {
     check('--test', [col]);
-    if (!(STAT_TEST_NAMES as readonly string[]).includes(test)) throw new UsageError(`--test ${col}=${test}: unknown test (known: ${STAT_TEST_NAMES.join(', ')})`);
+    if (!(STAT_TEST_NAMES as readonly string[]).includes(test)) throw usage(`--test ${col}=${test}: unknown test (known: ${STAT_TEST_NAMES.join(', ')})`);
     columns[col] = { ...columns[col], test: test as StatTestName };
   }
   for (const [col, value] of pairs('--threshold', f.threshold)) {
     check('--threshold', [col]);
     const x = Number(value);
-    if (!Number.isFinite(x) || x < 0) throw new UsageError(`--threshold ${col}=${value}: expected a number ≥ 0`);
+    if (!Number.isFinite(x) || x < 0) throw usage(`--threshold ${col}=${value}: expected a number ≥ 0`);
     columns[col] = { ...columns[col], threshold: x };
   }
   let datasetDriftShare: number | undefined;
   if (f.driftShare !== undefined) {
     datasetDriftShare = Number(f.driftShare);
-    if (!(datasetDriftShare >= 0 && datasetDriftShare <= 1)) throw new UsageError(`--drift-share must be between 0 and 1, got "${f.driftShare}"`);
+    if (!(datasetDriftShare >= 0 && datasetDriftShare <= 1)) throw usage(`--drift-share must be between 0 and 1, got "${f.driftShare}"`);
   }
   return {
     options: {
@@ -107,7 +80,7 @@ function optionsFrom(f: Flags, known: Set<string>): { options: DriftOptions; onl
   };
 }
 
-async function run(f: Flags, io: DriftCliIo): Promise<number> {
+async function run(f: Flags, io: CliIo): Promise<number> {
   const [reference, current] = await Promise.all([readTable(f.reference), readTable(f.current)]);
   const known = new Set([...reference, ...current].map((c) => c.name));
   const { options, only } = optionsFrom(f, known);
@@ -122,25 +95,29 @@ async function run(f: Flags, io: DriftCliIo): Promise<number> {
   return f.failOnDrift && report.dataset.datasetDrift ? DRIFT_EXIT.drift : DRIFT_EXIT.ok;
 }
 
-/**
- * Runs `ferry drift` with the arguments after the subcommand name and returns its exit code.
- * @example process.exitCode = await runDriftCli(['--reference', 'ref.jsonl', '--current', 'cur.csv']);
- */
-export async function runDriftCli(argv: string[], io: DriftCliIo = processIo): Promise<number> {
-  const cmd = program(io);
-  try {
-    cmd.parse(argv, { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) return e.exitCode === 0 ? DRIFT_EXIT.ok : DRIFT_EXIT.error;
-    throw e;
-  }
-  try {
-    return await run(cmd.opts<Flags>(), io);
-  } catch (e) {
-    if (e instanceof UsageError || e instanceof DriftError) {
-      io.stderr(`ferry drift: ${e.message}\n`);
-      return DRIFT_EXIT.error;
-    }
-    throw e;
-  }
+export function registerDriftCommand(program: Command, ctx: CliContext): void {
+  const cmd = program.command('drift')
+    .summary('detect data drift between a reference and a current dataset: ferry drift --reference REF --current CUR [--json] [--fail-on-drift] (see ferry drift --help)')
+    .description('Detect data drift between a reference and a current dataset (CSV, TSV, JSON Lines, JSON or Parquet), '
+      + 'column by column, with Evidently\'s default tests. Exits 0 whether or not drift is found, unless --fail-on-drift.')
+    .requiredOption('--reference <file>', 'reference dataset (what the model was trained or validated on)')
+    .requiredOption('--current <file>', 'current dataset (e.g. recent inputs)')
+    .option('--numerical <cols>', 'comma-separated columns to treat as numerical')
+    .option('--categorical <cols>', 'comma-separated columns to treat as categorical')
+    .option('--columns <cols>', 'comma-separated columns to test (default: every column)')
+    .option('--test <col=test>', `test for a column, repeatable or comma-separated (${STAT_TEST_NAMES.join(', ')})`, collect)
+    .option('--threshold <col=x>', 'threshold for a column, repeatable or comma-separated', collect)
+    .option('--drift-share <x>', 'share of drifted columns from which the dataset drifts (default 0.5)')
+    .option('--json', 'print the report as JSON')
+    .option('--fail-on-drift', 'exit 1 when the dataset drifts (for CI)')
+    .allowExcessArguments(false)
+    .action(async (f: Flags) => {
+      try {
+        ctx.setExitCode(await run(f, ctx.io));
+      } catch (e) {
+        if (e instanceof DriftError) throw usage(e.message);
+        throw e;
+      }
+    });
+  argumentErrorsExitWith(cmd, DRIFT_EXIT.error);
 }

@@ -8,6 +8,8 @@ import { resample } from '@ferry/core';
 import { loadConfig } from '../../config/index.js';
 import { createServer, type FerryServer } from '../../app/create-server.js';
 import { decodeWav } from '../../streaming/wav.js';
+import type { Command } from 'commander';
+import type { CliContext } from '../shared.js';
 
 const USAGE = `usage: ferry stream MODEL --wav FILE [--url http://host:port] [--realtime] [--probabilities MS]
                     [--chunk-ms 100] [--json] [-m models] [-c ferry.config.yaml]
@@ -105,4 +107,13 @@ async function send(ws: WebSocket, samples: Float32Array, rate: number, chunkMs:
     }
   }
   if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'end' }));
+}
+
+export function registerStreamCommand(program: Command, ctx: CliContext): void {
+  // The options are parsed by runStreamCli, which prints its own usage (ferry stream --help).
+  program.command('stream')
+    .description('stream a WAV file to a streaming model and print speech segments: ferry stream silero-vad --wav FILE [--url URL] [--realtime] (see ferry stream --help)')
+    .helpOption(false).allowUnknownOption().allowExcessArguments()
+    .argument('[args...]')
+    .action(async (args: string[]) => { ctx.setExitCode(await runStreamCli(args, ctx.io.stdout, ctx.io.stderr)); });
 }

@@ -9,7 +9,9 @@
 // 0 before server.shutdownGraceMs — or kills itself at that deadline with work unfinished.
 import { loadConfig } from '../../config/index.js';
 import { installSignalHandlers } from '../../lifecycle/index.js';
+import type { Command } from 'commander';
 import { createServer } from '../../app/create-server.js';
+import { commonOptions, type CliContext, type CommonOpts } from '../shared.js';
 
 export interface WorkerCliOptions {
   config?: string;
@@ -46,4 +48,11 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
   // (Does nothing if a signal already began the shutdown.)
   server.jobs.startWorkers();
   log.info({ backend: server.jobs.backend.kind, queue: cfg.jobs.queueName, concurrency: cfg.jobs.concurrency, worker: server.jobs.workerId }, 'worker ready');
+}
+
+export function registerWorkerCommand(program: Command, _ctx: CliContext): void {
+  commonOptions(program.command('worker').description('run job workers only (BullMQ with REDIS_URL; otherwise the SQL queue in the shared store)'))
+    .option('--concurrency <n>', 'jobs this process runs at once (jobs.concurrency)')
+    .option('-p, --port <port>', 'also serve health and /metrics on this port')
+    .action((o: CommonOpts & { concurrency?: string }) => runWorkerCli(o));
 }

@@ -4,12 +4,21 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Command } from 'commander';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { stringify } from 'yaml';
 import { GraphBuilder } from '../onnx/index.js';
-import { tinyClassifier } from '../testing/fixture-models.js';
-import { runQuantizeCli, QUANTIZE_EXIT, type CliIo } from './cli.js';
+import { tinyClassifier } from '@ferry/server/testing';
+import {
+  runCli, COST_PATTERNS, QUANT_FORMATS as SERVER_QUANT_FORMATS, QUANTIZE_MIN_ELEMENTS_DEFAULT, type CliIo,
+} from '@ferry/server/cli';
+import { QUANTIZE_EXIT } from './run-quantize.js';
+import { QUANT_FORMATS, QUANTIZE_DEFAULTS } from './quantize-model.js';
+import { PATTERNS } from '../capacity/cost.js';
+import { DEFAULT_PRICES_PATH } from '../capacity/prices.js';
+
+// Where the CLI finds the shipped price table for its help text: the package export of prices.yaml.
+const shippedPricesPathForTest = (): string => fileURLToPath(import.meta.resolve('@ferry/tools/prices.yaml'));
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 
 let dir = '';
@@ -19,7 +28,7 @@ after(async () => { await rm(dir, { recursive: true, force: true }); });
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = ''; let err = '';
   const io: CliIo = { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } };
-  const code = await runQuantizeCli(argv, io);
+  const code = await runCli(['quantize', ...argv], io);
   return { code, out, err };
 }
 
@@ -167,15 +176,9 @@ test('bad input and bad usage exit 2 with a one-line reason', async () => {
   assert.ok(!existsSync(join(dir, 'x.onnx')));
 });
 
-test('wired into a commander program as the docs say, it receives every argument after "quantize"', async () => {
-  const seen: string[][] = [];
-  const program = new Command('ferry').exitOverride();
-  program.command('quantize')
-    .description('INT8-quantise a model')
-    .helpOption(false).allowUnknownOption().allowExcessArguments()
-    .argument('[args...]')
-    .action((args: string[]) => { seen.push(args); });
-  await program.parseAsync(['node', 'ferry', 'quantize', 'in.onnx', 'out.onnx', '--validate', 'd.jsonl', '--max-delta', '0.01', '--per-channel', '--format', 'contrib']);
-  await program.parseAsync(['node', 'ferry', 'quantize', '--help']);
-  assert.deepEqual(seen, [['in.onnx', 'out.onnx', '--validate', 'd.jsonl', '--max-delta', '0.01', '--per-channel', '--format', 'contrib'], ['--help']]);
+test('the CLI declares the formats, defaults and patterns the tools implement', () => {
+  assert.deepEqual([...QUANT_FORMATS], [...SERVER_QUANT_FORMATS]);
+  assert.equal(QUANTIZE_DEFAULTS.minElements, QUANTIZE_MIN_ELEMENTS_DEFAULT);
+  assert.deepEqual([...PATTERNS], [...COST_PATTERNS]);
+  assert.equal(shippedPricesPathForTest(), DEFAULT_PRICES_PATH);
 });

@@ -11,6 +11,6 @@ export {
 } from './validate.js';
 export { loadValidationData, parseValidationData, instancesSource, type LoadValidationOptions } from './validation-data.js';
 export { quantizeWeights, dequantizeWeights, type WeightQuantOptions, type QuantizedWeights } from './weights.js';
-export { runQuantizeCli, QUANTIZE_EXIT, type CliIo } from './cli.js';
+export { runQuantize, QUANTIZE_EXIT } from './run-quantize.js';
 export { measureQuantization, type QuantizationMeasurement, type MeasureOptions } from './measure.js';
 export { QuantizeError, type QuantizeErrorCode } from './errors.js';

@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import type { Instance, TensorValue } from '@ferry/core';
 import { describeModel, GraphBuilder } from '../onnx/index.js';
-import { readManifest } from '../serving/repository/index.js';
+import { readManifest } from '@ferry/server';
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 import { quantizeModel, type QuantFormat, type QuantizeOptions } from './quantize-model.js';
 import { instancesSource, parseValidationData } from './validation-data.js';

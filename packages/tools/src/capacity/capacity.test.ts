@@ -13,10 +13,10 @@ import { estimateCost, type CostReport } from './cost.js';
 import { findKnee, type CapacityProfile, type Level } from './profile.js';
 import { loadPrices, parsePrices, priceTableWarnings, DEFAULT_PRICES_PATH } from './prices.js';
 import { percentile } from './load-generator.js';
-import { readProfile } from './cli.js';
+import { readProfile } from './run-capacity.js';
 
 const run = promisify(execFile);
-const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../../../server/dist/cli/main.js', import.meta.url));
 const MODELS = fileURLToPath(new URL('../../../../models', import.meta.url));
 
 const level = (concurrency: number, rps: number, p99: number, sla?: number, failed = 0): Level => ({

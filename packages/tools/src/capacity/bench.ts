@@ -3,9 +3,7 @@
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Repository, type ModelVersion } from '../serving/repository/index.js';
-import { syntheticInstance } from '../serving/index.js';
-import { startChildServer, type ChildServer } from '../lifecycle/child-server.js';
+import { Repository, syntheticInstance, startChildServer, type ModelVersion, type ChildServer } from '@ferry/server';
 import { generateLoad } from './load-generator.js';
 import { findKnee, type CapacityProfile, type Level } from './profile.js';
 

@@ -1,53 +1,19 @@
 // `ferry quantize IN.onnx OUT.onnx [--validate DATA] [--max-delta 0.01] ...`: quantise a model file,
 // optionally measure what it cost on validation data, and refuse to write it when the cost is too high.
-// Returns an exit code instead of exiting, so the main CLI (and tests) decide what to do with it.
+// The command's options are declared in the server's cli/commands/quantize.ts; this is what it runs.
+// Resolves to an exit code instead of exiting, so the CLI (and tests) decide what to do with it.
 import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Command, CommanderError, Option } from 'commander';
 import type { Manifest } from '@ferry/core';
-import { readManifest, ManifestError } from '../serving/repository/index.js';
+import { readManifest, ManifestError } from '@ferry/server';
+import { QUANTIZE_EXIT, type CliIo, type QuantizeFlags } from '@ferry/server/cli';
 import { QuantizeError } from './errors.js';
-import { quantizeModel, QUANT_FORMATS, QUANTIZE_DEFAULTS, type QuantizeOptions, type QuantizeReport, type QuantFormat } from './quantize-model.js';
+import { quantizeModel, type QuantizeOptions, type QuantizeReport } from './quantize-model.js';
 import { validate, gatedFigure, type ClassifierSpec, type ValidationReport } from './validate.js';
 import { loadValidationData } from './validation-data.js';
 
-/** Exit codes of `ferry quantize`. */
-export const QUANTIZE_EXIT = Object.freeze({
-  ok: 0,
-  /** Validation ran and the delta exceeded --max-delta; OUT was not written. */
-  deltaExceeded: 1,
-  /** Bad arguments, unreadable or non-ONNX input, bad validation data, runtime failure. */
-  error: 2,
-});
-
-export interface CliIo {
-  stdout: (text: string) => void;
-  stderr: (text: string) => void;
-}
-
-const processIo: CliIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
-};
-
-interface Flags {
-  validate?: string;
-  maxDelta?: string;
-  perChannel?: boolean;
-  perTensor?: boolean;
-  format?: QuantFormat;
-  minElements?: string;
-  asymmetric?: boolean;
-  reduceRange?: boolean;
-  exclude?: string;
-  manifest?: string;
-  labelKey?: string;
-  classifierOutput?: string;
-  batchSize?: string;
-  limit?: string;
-  json?: boolean;
-}
+export { QUANTIZE_EXIT };
 
 class UsageError extends Error {}
 
@@ -58,30 +24,6 @@ function number(flag: string, v: string | undefined, integer: boolean, min: numb
     throw new UsageError(`${flag} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${v}"`);
   }
   return n;
-}
-
-function program(io: CliIo): Command {
-  return new Command('ferry quantize')
-    .description('Quantise a model\'s MatMul/Gemm weights to INT8 (dynamic quantisation) and measure what it costs.')
-    .argument('<in>', 'float32 ONNX model to read')
-    .argument('<out>', 'quantised ONNX model to write')
-    .option('--validate <data>', 'validation data: JSON Lines of instances (with an optional "label"), or JSON raw tensors')
-    .option('--max-delta <x>', 'fail (exit 1, OUT not written) when the accuracy delta, or without labels the top-1 disagreement rate, exceeds x')
-    .option('--per-channel', 'one weight scale per output channel (the default)')
-    .option('--per-tensor', 'one weight scale per weight matrix')
-    .addOption(new Option('--format <form>', 'graph form of the quantised MatMul (default integer-ops; contrib below opset 11)').choices([...QUANT_FORMATS]))
-    .option('--min-elements <n>', `leave weights with fewer elements in float (default ${QUANTIZE_DEFAULTS.minElements})`)
-    .option('--asymmetric', 'uint8 weights with a zero point instead of symmetric int8')
-    .option('--reduce-range', '7-bit weights, for CPUs without VNNI')
-    .option('--exclude <nodes>', 'comma-separated node names to leave in float')
-    .option('--manifest <ferry.yaml>', 'contract to encode feature instances and name classes (default: ferry.yaml beside IN)')
-    .option('--label-key <key>', 'key of the label in each instance (default "label")')
-    .option('--classifier-output <name>', 'output holding class scores (default: from ferry.yaml, else detected)')
-    .option('--batch-size <n>', 'rows per run when validating (default: ferry.yaml batching.maxBatchSize, else 32)')
-    .option('--limit <n>', 'validate on at most n rows')
-    .option('--json', 'print the reports as JSON')
-    .exitOverride()
-    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
 }
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
@@ -139,7 +81,7 @@ async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
   }
 }
 
-async function run(inPath: string, outPath: string, f: Flags, io: CliIo): Promise<number> {
+async function run(inPath: string, outPath: string, f: QuantizeFlags, io: CliIo): Promise<number> {
   if (f.perChannel && f.perTensor) throw new UsageError('--per-channel and --per-tensor contradict each other');
   const maxDelta = number('--max-delta', f.maxDelta, false, 0);
   if (maxDelta !== undefined && !f.validate) {
@@ -207,30 +149,12 @@ async function run(inPath: string, outPath: string, f: Flags, io: CliIo): Promis
 }
 
 /**
- * Runs `ferry quantize` with the arguments after the subcommand (`['in.onnx', 'out.onnx', '--validate', 'd.jsonl']`)
- * and resolves to the exit code: 0 written, 1 the delta exceeded --max-delta (nothing written), 2 bad input.
- * Never throws and never calls process.exit.
- *
- * @example
- * process.exitCode = await runQuantizeCli(process.argv.slice(3));
+ * Runs `ferry quantize` on parsed arguments and resolves to the exit code: 0 written, 1 the delta exceeded
+ * --max-delta (nothing written), 2 bad input. Never throws and never calls process.exit.
  */
-export async function runQuantizeCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  let parsed: { in: string; out: string; flags: Flags } | null = null;
-  const cmd = program(io).action((inPath: string, outPath: string, flags: Flags) => {
-    parsed = { in: inPath, out: outPath, flags };
-  });
+export async function runQuantize(inPath: string, outPath: string, flags: QuantizeFlags, io: CliIo): Promise<number> {
   try {
-    cmd.parse([...argv], { from: 'user' });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? QUANTIZE_EXIT.ok : QUANTIZE_EXIT.error;
-    }
-    throw e;
-  }
-  const p = parsed as { in: string; out: string; flags: Flags } | null;
-  if (!p) return QUANTIZE_EXIT.error;
-  try {
-    return await run(p.in, p.out, p.flags, io);
+    return await run(inPath, outPath, flags, io);
   } catch (e) {
     if (e instanceof UsageError || e instanceof QuantizeError || e instanceof ManifestError) {
       const code = e instanceof QuantizeError ? ` [${e.code}]` : '';

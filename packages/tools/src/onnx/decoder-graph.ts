@@ -2,7 +2,7 @@
 // (`input_ids`, `attention_mask`, `position_ids`, `past_key_values.{i}.key|value` → `logits`,
 // `present.{i}.key|value`), so that Ferry's own example model and the test fixtures run through exactly
 // the KV-cache path a real export does.
-import { GraphBuilder, attr } from '../onnx/index.js';
+import { GraphBuilder, attr } from './graph-builder.js';
 
 export interface DecoderShape {
   vocabSize: number;

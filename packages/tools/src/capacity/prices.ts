@@ -46,7 +46,7 @@ export const PricesSchema = Type.Object({
 
 export type Prices = Static<typeof PricesSchema>;
 
-/** The price table shipped with Ferry (packages/server/prices.yaml). */
+/** The price table shipped with Ferry (packages/tools/prices.yaml). */
 export const DEFAULT_PRICES_PATH = fileURLToPath(new URL('../../prices.yaml', import.meta.url));
 
 export class PricesError extends Error {

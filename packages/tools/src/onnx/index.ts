@@ -9,3 +9,6 @@ export { readModel, describeModel, type ModelDescription, type ValueDescription,
 export { OnnxGraphError, OnnxDecodeError } from './errors.js';
 export { ONNX_ELEMENT_TYPE, dtypeFromOnnx, type ModelProto } from './proto.js';
 export { floatTensorData, makeTensorProto, encodeModel, tensorDims, isExternalTensor } from './tensor-proto.js';
+export {
+  buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights, type LayerWeights,
+} from './decoder-graph.js';

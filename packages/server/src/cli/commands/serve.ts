@@ -1,0 +1,45 @@
+// `ferry serve`: the server with the model repository, until SIGTERM/SIGINT drain it.
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.js';
+import { createServer } from '../../app/create-server.js';
+import { installSignalHandlers } from '../../lifecycle/index.js';
+import { watchRepository } from '../../rollout/index.js';
+import { commonOptions, sourcesFrom, type CliContext, type CommonOpts } from '../shared.js';
+
+type ServeOpts = Omit<CommonOpts, 'workers'> & { workers?: string | boolean; watch?: boolean };
+
+export function registerServeCommand(program: Command, _ctx: CliContext): void {
+  commonOptions(program.command('serve').description('start the server with the model repository'))
+    .option('-p, --port <port>', 'port (default 8080)')
+    .option('-H, --host <host>', 'address to bind (default 0.0.0.0)')
+    .option('--no-workers', 'API-only node: accept jobs, run none (workers are `ferry worker` processes)')
+    .option('-w, --watch', 'load, reload and unload model versions as the repository folder changes')
+    .action(async (o: ServeOpts) => {
+      // commander's --no-workers sets `workers: false`, sharing the name with --workers <n>.
+      const noJobWorkers = o.workers === false;
+      const sources = sourcesFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
+      const cfg = loadConfig(sources);
+      const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }), configSources: sources });
+      const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
+      if (watcher) server.lifecycle.onDrain('watch', () => watcher.close());
+      // --watch also follows ferry.config.yaml (rollout blocks, keys) and auth.keysFile.
+      const configWatcher = o.watch ? server.configReloader.watch(cfg) : undefined;
+      if (configWatcher) server.lifecycle.onDrain('config-watch', () => configWatcher.close());
+      installSignalHandlers(server);
+      // SIGHUP: re-read API keys and rollout blocks (key rotation without a restart), then reload the repository.
+      process.on('SIGHUP', () => {
+        server.log.info('SIGHUP: re-reading the configuration');
+        server.reloadConfig().catch((err: unknown) => server.log.error({ err }, 'reload after SIGHUP failed'));
+      });
+      const addr = await server.listen();
+      server.log.info({ url: addr.url, models: server.repository.models().map((m) => m.name) }, 'listening; loading models');
+      try {
+        await server.loaded;
+        server.log.info({ url: addr.url }, 'ready');
+      } catch (e) {
+        server.log.fatal({ err: e }, 'a model failed to load; refusing to serve a partial repository');
+        await server.close();
+        process.exit(1);
+      }
+    });
+}
