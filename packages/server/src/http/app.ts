@@ -105,10 +105,16 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'Ferry', version: SERVER_VERSION, description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.' },
+      info: {
+        title: 'Ferry', version: SERVER_VERSION,
+        description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.',
+      },
     },
     // Shared schemas (addSchema) keep their $id as their name under components.schemas.
-    refResolver: { buildLocalReference: (schema: Doc, _base: unknown, _fragment: unknown, i: number) => (typeof schema.$id === 'string' ? schema.$id : `def-${i}`) },
+    refResolver: {
+      buildLocalReference: (schema: Doc, _base: unknown, _fragment: unknown, i: number) =>
+        (typeof schema.$id === 'string' ? schema.$id : `def-${i}`),
+    },
   });
   let routeDocument: { paths: Doc; schemas: Doc } | undefined;
   let documentRevision: string | undefined;
@@ -123,7 +129,8 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     doc.paths = { ...models.paths, ...routeDocument.paths };
     doc.components.schemas = { ...routeDocument.schemas, ...models.schemas };
     if (deps.keyRing.size > 0) {
-      doc.components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer', description: 'An API key (docs/security.md); scopes: predict, jobs, pipelines:read, admin' } };
+      const description = 'An API key (docs/security.md); scopes: predict, jobs, pipelines:read, admin';
+      doc.components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer', description } };
       doc.security = [{ bearer: [] }];
     } else {
       delete doc.components.securitySchemes;
@@ -131,32 +138,40 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     }
     return doc;
   };
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true, transformSpecification: () => currentDocument(), transformSpecificationClone: false });
-  app.get('/openapi.json', { schema: route('docs', 'This document (OpenAPI 3.1)', { response: { 200: json('OpenAPI 3.1') } }) }, async () => currentDocument());
+  await app.register(swaggerUi, {
+    routePrefix: '/docs', staticCSP: true,
+    transformSpecification: () => currentDocument(), transformSpecificationClone: false,
+  });
+  const documentSchema = route('docs', 'This document (OpenAPI 3.1)', { response: { 200: json('OpenAPI 3.1') } });
+  app.get('/openapi.json', { schema: documentSchema }, async () => currentDocument());
 
   const { config } = deps;
   const bodyLimitBytes = config.server.bodyLimitBytes;
-  await app.register(healthPlugin, { service: deps.service, metrics: deps.metrics });
-  await app.register(v1Plugin, { config, repository: deps.repository, service: deps.service, rollout: deps.rollout, drift: deps.drift, lifecycle: deps.lifecycle });
-  await app.register(v2Plugin, { repository: deps.repository, service: deps.service, rollout: deps.rollout, serverVersion: SERVER_VERSION });
+  const { repository, service, rollout, lifecycle } = deps;
+  await app.register(healthPlugin, { service, metrics: deps.metrics });
+  await app.register(v1Plugin, { config, repository, service, rollout, drift: deps.drift, lifecycle });
+  await app.register(v2Plugin, { repository, service, rollout, serverVersion: SERVER_VERSION });
   if (deps.generation) {
     await app.register(openAiPlugin, {
-      prefix: OPENAI_PREFIX, generation: deps.generation, config: config.generation, bodyLimitBytes, serverVersion: SERVER_VERSION, rollout: deps.rollout,
+      prefix: OPENAI_PREFIX, generation: deps.generation, config: config.generation, bodyLimitBytes,
+      serverVersion: SERVER_VERSION, rollout,
     });
   }
   if (deps.jobs) {
     await app.register(jobsPlugin, {
-      jobs: deps.jobs, repository: deps.repository, bodyLimitBytes, maxInstances: config.limits.maxInstances, rollout: deps.rollout,
-      ...(deps.lifecycle && { lifecycle: deps.lifecycle }),
+      jobs: deps.jobs, repository, bodyLimitBytes, maxInstances: config.limits.maxInstances, rollout,
+      ...(lifecycle && { lifecycle }),
     });
   }
   await app.register(pipelinesPlugin, { config, ...deps.pipelines });
-  await app.register(adminPlugin, { config, manager: deps.manager, rollout: deps.rollout, reloadConfig: deps.reloadConfig });
-  await app.register(streamPlugin, { streaming: deps.streaming, rollout: deps.rollout, service: deps.service, lifecycle: deps.lifecycle });
-  await app.register(artifactPlugin, { repository: deps.repository });
-  await app.register(webPlugin, { config, repository: deps.repository, drift: deps.drift, timeseries: deps.timeseries });
+  await app.register(adminPlugin, { config, manager: deps.manager, rollout, reloadConfig: deps.reloadConfig });
+  await app.register(streamPlugin, { streaming: deps.streaming, rollout, service, lifecycle });
+  await app.register(artifactPlugin, { repository });
+  await app.register(webPlugin, { config, repository, drift: deps.drift, timeseries: deps.timeseries });
+  // Unknown /v1 paths: a problem that points at the document (kept out of it).
   app.all('/v1/*', { schema: { hide: true } }, async (req) => {
-    throw new FerryError('route-not-found', { detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json` });
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    throw new FerryError('route-not-found', { detail: `no route ${req.method} ${path}; see /openapi.json` });
   });
   return app;
 }

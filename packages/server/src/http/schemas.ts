@@ -12,15 +12,20 @@ export const ModelName = Type.String({ description: '`name`, `name@1`, `name@1.2
 export const VersionName = Type.String({ description: 'exact version, major (`1`), `latest` or an alias' });
 export const ModelParams = Type.Object({ model: ModelName });
 export const ModelVersionParams = Type.Object({ model: ModelName, version: VersionName });
-export const WindowQuery = Type.Object({ window: Type.Optional(Type.String({ description: 'seconds of recent traffic, e.g. `3600`' })) });
+export const WindowQuery = Type.Object({
+  window: Type.Optional(Type.String({ description: 'recent traffic to look at: 30m, 24h, 7d (at most 90d)' })),
+});
 export const AnyObject = Type.Object({}, { additionalProperties: true });
 
 /** A reference to a shared schema (`addSharedSchemas`); swagger turns it into `#/components/schemas/<id>`. */
 export const ref = (id: string): Json => ({ $ref: `${id}#` });
 
-export const problem = (description: string): Json => ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
-export const json = (description: string, schema: TSchema | Json = AnyObject): Json => ({ description, content: { 'application/json': { schema } } });
-export const text = (description: string, type: string): Json => ({ description, content: { [type]: { schema: Type.String() } } });
+export const problem = (description: string): Json =>
+  ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
+export const json = (description: string, schema: TSchema | Json = AnyObject): Json =>
+  ({ description, content: { 'application/json': { schema } } });
+export const text = (description: string, type: string): Json =>
+  ({ description, content: { [type]: { schema: Type.String() } } });
 export const eventStream = (description: string): Json => text(description, 'text/event-stream');
 
 export const PREDICT_ERRORS = {
@@ -31,7 +36,9 @@ export const PREDICT_ERRORS = {
 };
 
 /** A route's schema: tags and summary always, the rest where the route has them. */
-export function route(tags: string, summary: string, parts: Omit<FastifySchema, 'tags' | 'summary'> & Json = {}): FastifySchema {
+export type RouteParts = Omit<FastifySchema, 'tags' | 'summary'> & Json;
+
+export function route(tags: string, summary: string, parts: RouteParts = {}): FastifySchema {
   return { tags: [tags], summary, ...parts } as FastifySchema;
 }
 
@@ -41,8 +48,16 @@ export const PROBLEM = {
   description: 'RFC 9457 problem details; `code` is stable (see docs/errors.md)',
   properties: {
     type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' },
-    code: { type: 'string', enum: Object.keys(ERROR_CATALOGUE) }, instance: { type: 'string' }, requestId: { type: 'string' },
-    errors: { type: 'array', items: { type: 'object', properties: { pointer: { type: 'string' }, reason: { type: 'string' } }, required: ['pointer', 'reason'] } },
+    code: { type: 'string', enum: Object.keys(ERROR_CATALOGUE) }, instance: { type: 'string' },
+    requestId: { type: 'string' },
+    errors: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { pointer: { type: 'string' }, reason: { type: 'string' } },
+        required: ['pointer', 'reason'],
+      },
+    },
   },
   required: ['type', 'title', 'status', 'detail', 'code'],
 };
@@ -52,8 +67,23 @@ const V2_INFER_REQUEST = {
   type: 'object',
   properties: {
     id: { type: 'string' }, parameters: { type: 'object' },
-    inputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' }, parameters: { type: 'object' }, data: { type: 'array' } }, required: ['name', 'shape', 'datatype', 'data'] } },
-    outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'] } },
+    inputs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' },
+          parameters: { type: 'object' }, data: { type: 'array' },
+        },
+        required: ['name', 'shape', 'datatype', 'data'],
+      },
+    },
+    outputs: {
+      type: 'array',
+      items: {
+        type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'],
+      },
+    },
   },
   required: ['inputs'],
 };
@@ -63,7 +93,16 @@ const V2_INFER_RESPONSE = {
   type: 'object',
   properties: {
     model_name: { type: 'string' }, model_version: { type: 'string' }, id: { type: 'string' },
-    outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' }, data: { type: 'array' } } } },
+    outputs: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' },
+          data: { type: 'array' },
+        },
+      },
+    },
   },
   required: ['model_name', 'outputs'],
 };
@@ -71,22 +110,40 @@ const V2_INFER_RESPONSE = {
 const JOB = {
   $id: 'Job',
   type: 'object',
-  required: ['id', 'model', 'version', 'state', 'progress', 'result', 'error', 'attempts', 'maxAttempts', 'createdAt', 'startedAt', 'finishedAt'],
+  required: [
+    'id', 'model', 'version', 'state', 'progress', 'result', 'error', 'attempts', 'maxAttempts',
+    'createdAt', 'startedAt', 'finishedAt',
+  ],
   properties: {
     id: { type: 'string', format: 'uuid' },
     model: { type: 'string' },
     version: { type: 'string' },
     state: { enum: ['queued', 'active', 'completed', 'failed', 'cancelled'] },
     progress: { type: 'number', minimum: 0, maximum: 1 },
-    result: { type: ['object', 'null'], properties: { predictions: { type: 'array' }, worker: { type: 'string', description: 'the worker process that computed the result: host:pid:id' } } },
-    error: { type: ['object', 'null'], properties: { code: { type: 'string' }, detail: { type: 'string' }, errors: { type: 'array' } } },
+    result: {
+      type: ['object', 'null'],
+      properties: {
+        predictions: { type: 'array' },
+        worker: { type: 'string', description: 'the worker process that computed the result: host:pid:id' },
+      },
+    },
+    error: {
+      type: ['object', 'null'],
+      properties: { code: { type: 'string' }, detail: { type: 'string' }, errors: { type: 'array' } },
+    },
     attempts: { type: 'integer' },
     maxAttempts: { type: 'integer' },
     createdAt: { type: 'string', format: 'date-time' },
     startedAt: { type: ['string', 'null'], format: 'date-time' },
     finishedAt: { type: ['string', 'null'], format: 'date-time' },
     cancelRequested: { type: 'boolean' },
-    callback: { type: 'object', properties: { url: { type: 'string' }, state: { type: ['string', 'null'] }, attempts: { type: 'integer' }, error: { type: ['string', 'null'] } } },
+    callback: {
+      type: 'object',
+      properties: {
+        url: { type: 'string' }, state: { type: ['string', 'null'] },
+        attempts: { type: 'integer' }, error: { type: ['string', 'null'] },
+      },
+    },
   },
 };
 

@@ -26,7 +26,9 @@ export const sseData = (data: unknown): string => `data: ${typeof data === 'stri
  * ones, then `headers` (per stream, e.g. `ferry-model-version`). Validation must be done before:
  * after this call an error can only be an event.
  */
-export function openEventStream(req: FastifyRequest, reply: FastifyReply, headers: Record<string, string> = {}): EventStream {
+export function openEventStream(
+  req: FastifyRequest, reply: FastifyReply, headers: Record<string, string> = {},
+): EventStream {
   reply.hijack();
   const raw = reply.raw;
   raw.writeHead(200, {
@@ -40,7 +42,8 @@ export function openEventStream(req: FastifyRequest, reply: FastifyReply, header
   });
   return {
     raw,
-    event: (name, data, id) => raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
+    event: (name, data, id) =>
+      raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
     data: (data) => raw.write(sseData(data)),
     comment: (text) => raw.write(`: ${text}\n\n`),
     end: (lastData) => { if (lastData === undefined) raw.end(); else raw.end(sseData(lastData)); },

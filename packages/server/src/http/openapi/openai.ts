@@ -33,8 +33,12 @@ const params = Type.Object({ model: Type.String({ description: 'a generative mod
 
 /** The route schemas of the /openai/v1 plugin. */
 export const OPENAI_SCHEMAS = {
-  models: route('openai', 'List generative models (OpenAI format)', { response: { 200: json('`{object: "list", data: [{id, object: "model", ...}]}`') } }),
-  model: route('openai', 'Describe one generative model (OpenAI format)', { params, response: { 200: json('`{id, object: "model", created, owned_by}`'), 404: errors[404] } }),
+  models: route('openai', 'List generative models (OpenAI format)', {
+    response: { 200: json('`{object: "list", data: [{id, object: "model", ...}]}`') },
+  }),
+  model: route('openai', 'Describe one generative model (OpenAI format)', {
+    params, response: { 200: json('`{id, object: "model", created, owned_by}`'), 404: errors[404] },
+  }),
   chat: route('openai', 'Chat completion, streamed token by token or whole (OpenAI-compatible)', {
     body: {
       type: 'object', required: ['model', 'messages'],

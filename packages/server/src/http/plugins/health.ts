@@ -10,7 +10,10 @@ export type HealthOptions = Pick<ServerDeps, 'service' | 'metrics'>;
 const SCHEMAS = {
   healthz: route('health', 'Liveness: the process answers', { response: { 200: json('`{"status": "ok"}`') } }),
   readyz: route('health', 'Readiness: 200 once every model is loaded and warmed, else 503', {
-    response: { 200: json('`{ready: true, models: [...]}` with queue depth, in-flight and breaker per version'), 503: json('Not ready yet (or draining)') },
+    response: {
+      200: json('`{ready: true, models: [...]}` with queue depth, in-flight and breaker per version'),
+      503: json('Not ready yet (or draining)'),
+    },
   }),
   metrics: route('health', 'Prometheus metrics', { response: { 200: text('Prometheus text format', 'text/plain') } }),
 };
@@ -21,7 +24,7 @@ export const healthPlugin: FastifyPluginAsync<HealthOptions> = async (app, deps)
     const queues = new Map(deps.service.queues().map((q) => [q.key, q]));
     const models = deps.service.states().map((s) => {
       const q = queues.get(s.key);
-      return { ...s, ...(q && { queueDepth: q.depth, inFlight: q.inFlight, overloaded: q.overloaded, breaker: q.breaker }) };
+      return q ? { ...s, queueDepth: q.depth, inFlight: q.inFlight, overloaded: q.overloaded, breaker: q.breaker } : s;
     });
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready, models });
