@@ -160,7 +160,7 @@ describe('GET /v1/models/silero-vad/stream', () => {
   });
 
   test('concurrent sessions share inferences (stateful sequence batching) and keep their own state', async () => {
-    const batcher = server.app.ferryStreaming.batcherFor(`${NAME}@${VERSION}`)!;
+    const batcher = server.streaming.batcherFor(`${NAME}@${VERSION}`)!;
     const before = new Map(batcher.batchSizes);
     let seed = 9;
     const tracks = [0.05, 0.2, 0.4, 0.6].map((amp) => toPcm16(Float32Array.from({ length: SAMPLE_RATE }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * amp)));
@@ -282,7 +282,7 @@ describe('GET /v1/models/silero-vad/stream', () => {
 
     // The server still serves, and every slot was given back.
     await new Promise((r) => setTimeout(r, 50));
-    assert.equal(server.app.ferryStreaming.limits.open, 0);
+    assert.equal(server.streaming.limits.open, 0);
   });
 });
 
@@ -302,8 +302,8 @@ describe('session bounds', () => {
     assert.match(closed.reason, /maxSessionsPerModel 2/);
     // A client that vanishes without a close handshake.
     a.ws.terminate();
-    for (let i = 0; i < 100 && server.app.ferryStreaming.limits.open > 1; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(server.app.ferryStreaming.limits.open, 1);
+    for (let i = 0; i < 100 && server.streaming.limits.open > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.streaming.limits.open, 1);
     const d = connect(`${url}/v1/models/${NAME}/stream`);
     await d.opened;
     await new Promise((r) => setTimeout(r, 50));
@@ -322,8 +322,8 @@ describe('session bounds', () => {
     assert.equal(closed.code, 4000);
     assert.match(closed.reason, /idleTimeoutMs/);
     assert.ok(Date.now() - t0 >= 350, 'not before the timeout');
-    for (let i = 0; i < 50 && server.app.ferryStreaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
-    assert.equal(server.app.ferryStreaming.limits.open, 0);
+    for (let i = 0; i < 50 && server.streaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(server.streaming.limits.open, 0);
   });
 
   test('server shutdown closes open sessions with 1001 and the reason after lifecycle.streamGraceMs', async () => {
@@ -367,7 +367,7 @@ describe('backpressure: a client that stops reading', () => {
 
   /** Waits until the session's processing stops advancing while the client is not reading. */
   async function stalled(): Promise<{ framesRun: number; stats: Record<string, number> }> {
-    const session = () => [...server.app.ferryStreaming.sessions][0]!;
+    const session = () => [...server.streaming.sessions][0]!;
     for (let i = 0; i < 200 && !(session()?.stats.blockedTimes > 0); i++) await new Promise((r) => setTimeout(r, 25));
     const s = session();
     assert.ok(s && s.stats.blockedTimes > 0, 'processing paused');
@@ -401,8 +401,8 @@ describe('backpressure: a client that stops reading', () => {
     c.ws.pause();
     await sendAudio(c, audio, [16384], false);
     await stalled();
-    for (let i = 0; i < 200 && server.app.ferryStreaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 25));
-    assert.equal(server.app.ferryStreaming.limits.open, 0, 'the session was closed and its slot freed');
+    for (let i = 0; i < 200 && server.streaming.limits.open > 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(server.streaming.limits.open, 0, 'the session was closed and its slot freed');
     // The close frame waits behind the unread events: reading again delivers them and then the reason.
     c.ws.resume();
     const closed = await c.closed;

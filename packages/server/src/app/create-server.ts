@@ -4,7 +4,7 @@
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
 import { workerCount, type ConfigSources, type FerryConfig } from '../config/index.js';
-import { buildApp } from '../http/index.js';
+import { buildApp, type AppOptions } from '../http/index.js';
 import { Metrics } from '../monitoring/index.js';
 import { Repository } from '../serving/repository/index.js';
 import { ModelService } from '../serving/index.js';
@@ -15,12 +15,15 @@ import { DriftMonitor } from '../monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from '../monitoring/alerting.js';
 import { ObservationCollector } from '../monitoring/observations.js';
 import { GenerationMetrics, GenerationService } from '../generation/index.js';
-import { closeHttp, createLifecycle, installLifecycleHooks, type Lifecycle } from '../lifecycle/index.js';
+import { closeHttp, createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { createJobsRuntime, type JobsRuntime } from '../jobs/index.js';
 import { ModelManager, RolloutManager } from '../rollout/index.js';
 import { ConfigReloader, configPolicies, type ConfigReloadReport } from '../rollout/config-reload.js';
 import { resolve as resolvePath } from 'node:path';
-import { attachPipelines, validatePipelines, type AttachedPipelines } from '../pipelines/index.js';
+import { createPipelines, validatePipelines, type AttachedPipelines } from '../pipelines/index.js';
+import { KeyRing, readKeysFile } from '../auth/index.js';
+import { TimeseriesRecorder } from '../monitoring/timeseries.js';
+import { createStreamingService, type StreamingService } from '../http/plugins/stream.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -37,6 +40,12 @@ export interface FerryServer {
   readonly rollout: RolloutManager;
   readonly manager: ModelManager;
   readonly pipelines: AttachedPipelines;
+  /** WebSocket stream sessions: limits, open sessions, batchers (tests read them). */
+  readonly streaming: StreamingService;
+  /** The recorder behind /v1/metrics/timeseries (tests call `sample()` instead of waiting). */
+  readonly timeseries: TimeseriesRecorder;
+  /** The live API keys, replaced by config reloads. */
+  readonly keyRing: KeyRing;
   readonly log: Logger;
   /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
   readonly lifecycle: Lifecycle;
@@ -112,6 +121,8 @@ export interface CreateServerOptions {
    * keys and rollout blocks. Without it those stay as they were at start.
    */
   configSources?: ConfigSources;
+  /** Passed to buildApp: sees every route as it is registered (tests). */
+  onRoute?: AppOptions['onRoute'];
 }
 
 export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
@@ -151,9 +162,25 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
   let reloader: ConfigReloader | undefined;
   const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
-  const app = await buildApp({ config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig }, { logger: opts.logger === false ? false : log });
-  reloader = new ConfigReloader(opts.configSources, repository, manager, app.ferryKeyRing, log.child({ component: 'config' }), config);
-  installLifecycleHooks(app, lifecycle, metrics.registry);
+  // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
+  const startKeys = [...config.auth.keys, ...(config.auth.keysFile ? readKeysFile(config.auth.keysFile) : [])];
+  // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
+  const keyRing = new KeyRing(startKeys);
+  // Checks every version's streaming block now: a bad one refuses the start.
+  const streaming = createStreamingService({ config: config.streaming, repository, service, registry: metrics.registry });
+  const timeseries = new TimeseriesRecorder(metrics, config.web.timeseriesIntervalSeconds, config.web.timeseriesPoints);
+  // Scheduled pipeline runs wait for every model to be warm (`loaded`, below).
+  let markLoaded: (loaded: Promise<void>) => void = () => undefined;
+  const ready = new Promise<void>((resolve, reject) => { markLoaded = (p) => { p.then(resolve, reject); }; });
+  ready.catch(() => undefined);
+  const pipelines = createPipelines({ config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready, jobs });
+  const app = await buildApp({
+    config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig, keyRing, startKeys, streaming, timeseries,
+    pipelines: { runs: pipelines.runs, isRunning: (n) => pipelines.isRunning(n), ...(pipelines.queueRun && { queueRun: pipelines.queueRun }) },
+  }, { logger: opts.logger === false ? false : log, ...(opts.onRoute && { onRoute: opts.onRoute }) });
+  timeseries.start();
+  app.addHook('onClose', async () => timeseries.stop());
+  reloader = new ConfigReloader(opts.configSources, repository, manager, keyRing, log.child({ component: 'config' }), config);
   // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
   jobs.drainWith(lifecycle);
   const loaded = service.loadAll();
@@ -162,11 +189,12 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
   // from when every model is warm: a job taken earlier would only meet model-not-ready.
   if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
-  const pipelines = await attachPipelines(app, { config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready: loaded, jobs });
+  markLoaded(loaded);
+  pipelines.start();
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, log, lifecycle, loaded,
+    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, streaming, timeseries, keyRing, log, lifecycle, loaded,
     configReloader: reloader,
     reloadConfig: () => reloader!.reload(),
     async listen() {

@@ -1,34 +1,37 @@
 // Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
 // with `inject()` and the CLI serves it on a port.
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
-import { registerV1Routes } from './plugins/v1.js';
-import { registerV2Routes } from './plugins/v2.js';
-import { registerWebRoutes } from './plugins/web.js';
-import { registerJobRoutes } from './plugins/jobs.js';
-import { registerAdminRoutes } from './plugins/admin.js';
-import { registerAccessControl, authRefusalCounter, type KeyRing } from '../auth/index.js';
-import { addRolloutPaths } from './openapi/rollout.js';
-import { registerStreaming } from '../streaming/index.js';
-import { buildOpenApi } from './openapi/document.js';
-import { registerOpenAiRoutes, OPENAI_PREFIX } from './plugins/openai.js';
-import { openAiOpenApiPaths } from './openapi/openai.js';
+import { installLifecycleHooks } from './lifecycle-hooks.js';
+import { addSharedSchemas, json, route } from './schemas.js';
+import { modelPaths } from './openapi/document.js';
+import { authPlugin } from './plugins/auth.js';
+import { healthPlugin } from './plugins/health.js';
+import { v1Plugin } from './plugins/v1.js';
+import { v2Plugin } from './plugins/v2.js';
+import { openAiPlugin, OPENAI_PREFIX } from './plugins/openai.js';
+import { jobsPlugin } from './plugins/jobs.js';
+import { pipelinesPlugin } from './plugins/pipelines.js';
+import { adminPlugin } from './plugins/admin.js';
+import { streamPlugin } from './plugins/stream.js';
+import { artifactPlugin } from './plugins/artifact.js';
+import { webPlugin } from './plugins/web.js';
+import { authRefusalCounter } from '../auth/metrics.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    ferryKeyRing: KeyRing;
-  }
-}
+type Doc = Record<string, unknown>;
 
 export interface AppOptions {
   logger: Logger | false;
+  /** Sees every route as it is registered (the OpenAPI coverage test lists them with it). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 /** Per-request lines at debug level: at the default info level the hot path writes no log line. */
@@ -63,11 +66,25 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
     : Fastify({ ...common, logger: false });
 
+  if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
+  // Route schemas document and do not validate: each route checks its input itself, naming the bad
+  // field with Ferry's codes (hostile-input tests); Fastify's validator would answer differently.
+  // Responses are written as before, by JSON.stringify (a response schema would drop fields).
+  app.setValidatorCompiler(() => () => true);
+  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  addSharedSchemas(app);
+  // Before any plugin: the hooks are copied into each plugin's scope when it is registered.
+  if (deps.lifecycle) installLifecycleHooks(app, deps.lifecycle, deps.metrics.registry);
+  // App-wide body parsers (every surface gets them): an image model takes the picture as the body,
+  // and the v2 binary tensor extension sends its JSON header and tensor bytes as one octet stream.
+  app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // Before any route: every route, including those registered later, passes the scope table.
-  const ring = await registerAccessControl(app, { auth: deps.config.auth, redisUrl: deps.config.redis.url, onRefused: authRefusalCounter(deps.metrics.registry) });
-  // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
-  app.decorate('ferryKeyRing', ring);
+  await app.register(authPlugin, {
+    auth: deps.config.auth, ring: deps.keyRing, startKeys: deps.startKeys, redisUrl: deps.config.redis.url,
+    onRefused: authRefusalCounter(deps.metrics.registry),
+  });
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id);
   });
@@ -80,57 +97,81 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     deps.metrics.requestDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  // Derived from what is served: rebuilt when a version is loaded, reloaded or unloaded after start
-  // (admin API, repository:reload, --watch). The same object is refilled in place, so the static
-  // document handed to @fastify/swagger (/docs) follows too.
-  const buildDocument = (): Record<string, unknown> => {
-    const d = buildOpenApi(deps.repository, deps.service.limits, SERVER_VERSION);
-    addRolloutPaths(d, ring.size > 0);
-    if (deps.generation?.versions().length) Object.assign(d.paths as object, openAiOpenApiPaths(OPENAI_PREFIX));
-    return d;
-  };
-  const document = buildDocument();
-  // Keys turned on or off by a reload change the security section too.
-  const revision = () => `${deps.repository.revision}:${ring.size > 0}`;
-  let documentRevision = revision();
-  const currentDocument = (): Record<string, unknown> => {
-    if (revision() !== documentRevision) {
-      documentRevision = revision();
-      const fresh = buildDocument();
-      for (const k of Object.keys(document)) delete document[k];
-      Object.assign(document, fresh);
+  // /openapi.json: @fastify/swagger collects every route's schema (dynamic mode); the per-model
+  // predict paths with their contract-derived schemas and the security section are laid over it,
+  // again whenever a version is loaded, reloaded or unloaded after start (admin API,
+  // repository:reload, --watch) or keys are turned on or off. swagger() caches one object, which is
+  // refilled in place, so /docs (swagger-ui) shows the same document.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Ferry', version: SERVER_VERSION,
+        description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.',
+      },
+    },
+    // Shared schemas (addSchema) keep their $id as their name under components.schemas.
+    refResolver: {
+      buildLocalReference: (schema: Doc, _base: unknown, _fragment: unknown, i: number) =>
+        (typeof schema.$id === 'string' ? schema.$id : `def-${i}`),
+    },
+  });
+  let routeDocument: { paths: Doc; schemas: Doc } | undefined;
+  let documentRevision: string | undefined;
+  const revision = () => `${deps.repository.revision}:${deps.keyRing.size > 0}`;
+  const currentDocument = (): Doc => {
+    const doc = app.swagger() as unknown as Doc & { paths: Doc; components: Doc & { schemas: Doc } };
+    routeDocument ??= { paths: { ...doc.paths }, schemas: { ...doc.components.schemas } };
+    if (revision() === documentRevision) return doc;
+    documentRevision = revision();
+    const models = modelPaths(deps.repository, deps.service.limits);
+    doc.jsonSchemaDialect = 'https://json-schema.org/draft/2020-12/schema';
+    doc.paths = { ...models.paths, ...routeDocument.paths };
+    doc.components.schemas = { ...routeDocument.schemas, ...models.schemas };
+    if (deps.keyRing.size > 0) {
+      const description = 'An API key (docs/security.md); scopes: predict, jobs, pipelines:read, admin';
+      doc.components.securitySchemes = { bearer: { type: 'http', scheme: 'bearer', description } };
+      doc.security = [{ bearer: [] }];
+    } else {
+      delete doc.components.securitySchemes;
+      delete doc.security;
     }
-    return document;
+    return doc;
   };
-  await app.register(swagger, { mode: 'static', specification: { document: document as never } });
-  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
-  app.get('/openapi.json', async () => currentDocument());
+  await app.register(swaggerUi, {
+    routePrefix: '/docs', staticCSP: true,
+    transformSpecification: () => currentDocument(), transformSpecificationClone: false,
+  });
+  const documentSchema = route('docs', 'This document (OpenAPI 3.1)', { response: { 200: json('OpenAPI 3.1') } });
+  app.get('/openapi.json', { schema: documentSchema }, async () => currentDocument());
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
-    const queues = new Map(deps.service.queues().map((q) => [q.key, q]));
-    const models = deps.service.states().map((s) => {
-      const q = queues.get(s.key);
-      return { ...s, ...(q && { queueDepth: q.depth, inFlight: q.inFlight, overloaded: q.overloaded, breaker: q.breaker }) };
+  const { config } = deps;
+  const bodyLimitBytes = config.server.bodyLimitBytes;
+  const { repository, service, rollout, lifecycle } = deps;
+  await app.register(healthPlugin, { service, metrics: deps.metrics });
+  await app.register(v1Plugin, { config, repository, service, rollout, drift: deps.drift, lifecycle });
+  await app.register(v2Plugin, { repository, service, rollout, serverVersion: SERVER_VERSION });
+  if (deps.generation) {
+    await app.register(openAiPlugin, {
+      prefix: OPENAI_PREFIX, generation: deps.generation, config: config.generation, bodyLimitBytes,
+      serverVersion: SERVER_VERSION, router: service,
     });
-    const ready = deps.service.ready();
-    return reply.code(ready ? 200 : 503).send({ ready, models });
-  });
-  app.get('/metrics', async (_req, reply) => {
-    reply.type(deps.metrics.registry.contentType);
-    return deps.metrics.registry.metrics();
-  });
-
-  await registerV1Routes(app, deps);
-  await registerV2Routes(app, deps, SERVER_VERSION);
-  if (deps.generation) await registerOpenAiRoutes(app, { generation: deps.generation, config: deps.config.generation, bodyLimitBytes: deps.config.server.bodyLimitBytes, serverVersion: SERVER_VERSION, router: deps.service });
-  if (deps.jobs) await registerJobRoutes(app, { jobs: deps.jobs, repository: deps.repository, bodyLimitBytes: deps.config.server.bodyLimitBytes, maxInstances: deps.config.limits.maxInstances, ...(deps.lifecycle && { lifecycle: deps.lifecycle }), router: deps.service });
-  await registerAdminRoutes(app, deps, { manager: deps.manager, rollout: deps.rollout });
-  await registerStreaming(app, deps);
-
-  await registerWebRoutes(app, deps);
-  app.all('/v1/*', async (req) => {
-    throw new FerryError('route-not-found', { detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json` });
+  }
+  if (deps.jobs) {
+    await app.register(jobsPlugin, {
+      jobs: deps.jobs, repository, bodyLimitBytes, maxInstances: config.limits.maxInstances, router: service,
+      ...(lifecycle && { lifecycle }),
+    });
+  }
+  await app.register(pipelinesPlugin, { config, ...deps.pipelines });
+  await app.register(adminPlugin, { config, manager: deps.manager, rollout, reloadConfig: deps.reloadConfig });
+  await app.register(streamPlugin, { streaming: deps.streaming, rollout, service, lifecycle });
+  await app.register(artifactPlugin, { repository });
+  await app.register(webPlugin, { config, repository, drift: deps.drift, timeseries: deps.timeseries });
+  // Unknown /v1 paths: a problem that points at the document (kept out of it).
+  app.all('/v1/*', { schema: { hide: true } }, async (req) => {
+    const path = req.url.split('?')[0]!.slice(0, 200);
+    throw new FerryError('route-not-found', { detail: `no route ${req.method} ${path}; see /openapi.json` });
   });
   return app;
 }

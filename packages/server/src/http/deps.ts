@@ -9,6 +9,11 @@ import type { JobsRuntime } from '../jobs/index.js';
 import type { ModelManager, RolloutManager } from '../rollout/index.js';
 import type { Lifecycle } from '../lifecycle/index.js';
 import type { ConfigReloadReport } from '../rollout/config-reload.js';
+import type { KeyRing } from '../auth/keys.js';
+import type { ApiKeyConfig } from '../config/schemas/auth.js';
+import type { TimeseriesRecorder } from '../monitoring/timeseries.js';
+import type { StreamingService } from './plugins/stream.js';
+import type { PipelinesOptions } from './plugins/pipelines.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -28,6 +33,15 @@ export interface ServerDeps {
   readonly reloadConfig?: () => Promise<ConfigReloadReport>;
   /** Shutdown: long-lived streams register here to be closed with a reason on drain. */
   readonly lifecycle?: Lifecycle;
+  /** The live API keys (empty: no keys, every route open) and the keys at start (for rate limits). */
+  readonly keyRing: KeyRing;
+  readonly startKeys: readonly ApiKeyConfig[];
+  /** WebSocket sessions' limits, open sessions and sequence batchers. */
+  readonly streaming: StreamingService;
+  /** The recorder behind /v1/metrics/timeseries (the dashboard's charts). */
+  readonly timeseries: TimeseriesRecorder;
+  /** Pipeline results, whether a run is going here, and queued runs. */
+  readonly pipelines: Omit<PipelinesOptions, 'config'>;
 }
 
 declare module 'fastify' {

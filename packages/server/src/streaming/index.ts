@@ -1,6 +1,6 @@
 // Streaming inference: WebSocket audio sessions with recurrent state, and SSE on /predict.
 export { StreamingConfigSchema, type StreamingConfig } from '../config/schemas/streaming.js';
-export { registerStreaming, type StreamingService } from '../http/plugins/stream.js';
+export { type StreamingService } from '../http/plugins/stream.js';
 export { streamPredict, wantsEventStream } from '../http/plugins/sse-predict.js';
 export { VadSegmenter, VAD_DEFAULTS, type VadParams, type SegmentEvent } from './vad-segmenter.js';
 export { PcmFramer, type SampleFormat } from './pcm-framer.js';

@@ -1,8 +1,8 @@
-// The /openai/v1 routes in Ferry's OpenAPI document (merged into /openapi.json when the repository
-// has generative models). The request schemas say what Ferry accepts, which is narrower than OpenAI's.
-type Doc = Record<string, unknown>;
+// The schemas of the /openai/v1 routes (in /openapi.json when the repository has generative models).
+// The request schemas say what Ferry accepts, which is narrower than OpenAI's.
+import { Type } from '@sinclair/typebox';
+import { json, problem, route } from '../schemas.js';
 
-const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 const errors = {
   400: problem('Bad parameter: `errors[].pointer` and OpenAI\'s `error.param` name it'),
   404: problem('Unknown model or version'),
@@ -29,36 +29,36 @@ const sse = (what: string) => ({
   content: { 'application/json': { schema: { type: 'object' } }, 'text/event-stream': { schema: { type: 'string' } } },
 });
 
-export function openAiOpenApiPaths(prefix: string): Doc {
-  return {
-    [`${prefix}/models`]: { get: { tags: ['openai'], summary: 'List generative models (OpenAI format)', responses: { 200: { description: '`{object: "list", data: [{id, object: "model", ...}]}`' } } } },
-    [`${prefix}/chat/completions`]: {
-      post: {
-        tags: ['openai'], summary: 'Chat completion, streamed token by token or whole (OpenAI-compatible)',
-        requestBody: { required: true, content: { 'application/json': { schema: {
-          type: 'object', required: ['model', 'messages'],
-          properties: {
-            ...common,
-            max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
-            messages: { type: 'array', minItems: 1, items: { type: 'object', required: ['role', 'content'], properties: {
-              role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
-              content: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } } }] },
-              name: { type: 'string' },
-            } } },
-          },
-        } } } },
-        responses: { 200: sse('chat.completion'), ...errors },
+const params = Type.Object({ model: Type.String({ description: 'a generative model: `name` or `name@version`' }) });
+
+/** The route schemas of the /openai/v1 plugin. */
+export const OPENAI_SCHEMAS = {
+  models: route('openai', 'List generative models (OpenAI format)', {
+    response: { 200: json('`{object: "list", data: [{id, object: "model", ...}]}`') },
+  }),
+  model: route('openai', 'Describe one generative model (OpenAI format)', {
+    params, response: { 200: json('`{id, object: "model", created, owned_by}`'), 404: errors[404] },
+  }),
+  chat: route('openai', 'Chat completion, streamed token by token or whole (OpenAI-compatible)', {
+    body: {
+      type: 'object', required: ['model', 'messages'],
+      properties: {
+        ...common,
+        max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
+        messages: { type: 'array', minItems: 1, items: { type: 'object', required: ['role', 'content'], properties: {
+          role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
+          content: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } } }] },
+          name: { type: 'string' },
+        } } },
       },
     },
-    [`${prefix}/completions`]: {
-      post: {
-        tags: ['openai'], summary: 'Text completion of a prompt (OpenAI-compatible)',
-        requestBody: { required: true, content: { 'application/json': { schema: {
-          type: 'object', required: ['model', 'prompt'],
-          properties: { ...common, prompt: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 }] } },
-        } } } },
-        responses: { 200: sse('text_completion'), ...errors },
-      },
+    response: { 200: sse('chat.completion'), ...errors },
+  }),
+  completion: route('openai', 'Text completion of a prompt (OpenAI-compatible)', {
+    body: {
+      type: 'object', required: ['model', 'prompt'],
+      properties: { ...common, prompt: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 }] } },
     },
-  };
-}
+    response: { 200: sse('text_completion'), ...errors },
+  }),
+};

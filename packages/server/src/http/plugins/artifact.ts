@@ -5,10 +5,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError } from '../../errors.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import type { ServerDeps } from '../deps.js';
+import { json, ModelVersionParams, problem, route, text } from '../schemas.js';
 
 interface Params { model: string; version: string }
 interface Digest { etag: string; bytes: number }
@@ -23,7 +24,19 @@ export function etagMatches(header: string | undefined, etag: string): boolean {
   return header.split(',').some((t) => opaque(t) === opaque(etag));
 }
 
-export async function registerArtifactRoutes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
+export type ArtifactOptions = Pick<ServerDeps, 'repository'>;
+
+const artifactSchema = (summary: string, ok: Record<string, unknown>) => route('edge', summary, {
+  params: ModelVersionParams,
+  headers: { type: 'object', properties: { 'if-none-match': { type: 'string' } } },
+  response: {
+    200: ok, 304: { description: 'Not modified (ETag matched)', type: 'null' }, 307: json('A floating reference: redirected to the exact version'),
+    404: problem('Unknown model or version'), 422: problem('A pipeline model has no single artifact'),
+  },
+});
+
+/** Edge inference downloads: a version's ONNX file and its contract, immutable per exact version. */
+export const artifactPlugin: FastifyPluginAsync<ArtifactOptions> = async (app, deps) => {
   // Hashing a model file costs a read of it: once per version for the life of the process.
   const digests = new Map<string, Promise<Digest>>();
   const digestOf = (v: ModelVersion): Promise<Digest> => {
@@ -58,7 +71,7 @@ export async function registerArtifactRoutes(app: FastifyInstance, deps: ServerD
     return v;
   };
 
-  app.get<{ Params: Params }>('/v1/models/:model/versions/:version/artifact', async (req, reply) => {
+  app.get<{ Params: Params }>('/v1/models/:model/versions/:version/artifact', { schema: artifactSchema('The version\'s ONNX file, for edge inference (strong ETag, immutable)', text('The ONNX model', 'application/octet-stream')) }, async (req, reply) => {
     const v = exact(req, reply, 'artifact');
     if (!v) return reply;
     const d = await digestOf(v);
@@ -71,7 +84,7 @@ export async function registerArtifactRoutes(app: FastifyInstance, deps: ServerD
   });
 
   const contracts = new Map<string, { body: string; etag: string }>();
-  app.get<{ Params: Params }>('/v1/models/:model/versions/:version/artifact/contract', async (req, reply) => {
+  app.get<{ Params: Params }>('/v1/models/:model/versions/:version/artifact/contract', { schema: artifactSchema('The version\'s contract and its artifact\'s digest (strong ETag, immutable)', json('name, version, artifact, contract')) }, async (req, reply) => {
     const v = exact(req, reply, 'artifact/contract');
     if (!v) return reply;
     let c = contracts.get(v.key);
@@ -86,4 +99,4 @@ export async function registerArtifactRoutes(app: FastifyInstance, deps: ServerD
     if (etagMatches(req.headers['if-none-match'], c.etag)) return reply.code(304).send();
     return reply.type('application/json; charset=utf-8').send(c.body);
   });
-}
+};

@@ -1,14 +1,14 @@
 // Access control for the whole HTTP app: bearer keys checked against the scope table before the
 // body is read, per-key (or per-address) rate limits shared through Redis when configured, and the
 // CORS allow-list. Registered before any route so every route is covered.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import { Redis } from 'ioredis';
 import { FerryError } from '../../errors.js';
-import type { AuthConfig } from '../../config/schemas/auth.js';
-import { KeyRing, type Principal } from '../../auth/keys.js';
-import { readKeysFile } from '../../auth/keys-file.js';
+import type { ApiKeyConfig, AuthConfig } from '../../config/schemas/auth.js';
+import type { KeyRing, Principal } from '../../auth/keys.js';
 import { accessFor, type AccessDecision } from '../../auth/scope-table.js';
 
 declare module 'fastify' {
@@ -18,8 +18,12 @@ declare module 'fastify' {
   }
 }
 
-export interface AccessControlOptions {
+export interface AuthOptions {
   auth: AuthConfig;
+  /** The live key set, built by the composition root (replaced on SIGHUP, config:reload, keysFile changes). */
+  ring: KeyRing;
+  /** The keys at start (config and keys file): whether per-key rate limits are configured. */
+  startKeys: readonly ApiKeyConfig[];
   redisUrl: string;
   /** Called with the error code of each refused request (for a metric). */
   onRefused?: (code: string) => void;
@@ -89,11 +93,8 @@ export function modelVisible(req: FastifyRequest, model: string): boolean {
   return !p || p.models.size === 0 || p.models.has(model);
 }
 
-export async function registerAccessControl(app: FastifyInstance, opts: AccessControlOptions): Promise<KeyRing> {
-  const { auth } = opts;
-  // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
-  const fileKeys = auth.keysFile ? readKeysFile(auth.keysFile) : [];
-  const ring = new KeyRing([...auth.keys, ...fileKeys]);
+const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
+  const { auth, ring } = opts;
 
   if (auth.cors.origins.length) {
     const any = auth.cors.origins.includes('*');
@@ -145,7 +146,7 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
   });
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;
-  const perKey = [...auth.keys, ...fileKeys].some((k) => k.rateLimitMax > 0);
+  const perKey = opts.startKeys.some((k) => k.rateLimitMax > 0);
   // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
   // up front so their limits apply (unlimited callers are on its allow list, as always).
   if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
@@ -175,5 +176,10 @@ export async function registerAccessControl(app: FastifyInstance, opts: AccessCo
       }),
     });
   }
-  return ring;
-}
+};
+
+/**
+ * The auth guard: not encapsulated (fastify-plugin), so its hooks, CORS and rate limits cover every
+ * route of the app, including those registered after it.
+ */
+export const authPlugin = fp(access, { name: 'ferry-auth', fastify: '5.x' });

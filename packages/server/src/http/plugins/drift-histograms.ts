@@ -2,6 +2,7 @@
 // drift tests bin them (Sturges edges over both samples, or one bin per value), so the picture shows
 // what the test measured.
 import type { FastifyInstance } from 'fastify';
+import { json, ModelParams, problem, route, WindowQuery } from '../schemas.js';
 import { FerryError } from '../../errors.js';
 import type { ServerDeps } from '../deps.js';
 import { windowSeconds } from './v1.js';
@@ -60,8 +61,13 @@ export function histograms(numerical: string[], categorical: string[], reference
   return out;
 }
 
-export function registerDriftHistogramRoute(app: FastifyInstance, deps: ServerDeps): void {
-  app.get<{ Params: { model: string }; Querystring: { window?: string } }>('/v1/models/:model/drift/histograms', async (req) => {
+/** GET /v1/models/{model}/drift/histograms, registered by the web plugin (the dashboard's drift page). */
+export function driftHistogramRoute(app: FastifyInstance, deps: Pick<ServerDeps, 'repository' | 'drift' | 'config'>): void {
+  const schema = route('monitoring', 'Reference and current histograms per feature (the dashboard\'s drift page)', {
+    params: ModelParams, querystring: WindowQuery,
+    response: { 200: json('Histograms per column'), 400: problem('No reference data or a bad window'), 404: problem('Unknown model') },
+  });
+  app.get<{ Params: { model: string }; Querystring: { window?: string } }>('/v1/models/:model/drift/histograms', { schema }, async (req) => {
     const v = deps.repository.resolve(req.params.model);
     if (v.manifest.reference === undefined) {
       throw new FerryError('invalid-request', { detail: `${v.key} ships no reference data (the \`reference\` key of its ferry.yaml), so there is nothing to compare with` });

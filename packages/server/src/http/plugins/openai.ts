@@ -5,19 +5,21 @@
 // `data: {"error": ...}` event, which the openai client also raises.
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
 import { FerryError, toProblem } from '../../errors.js';
 import { asFerryError } from '../problem.js';
+import { openEventStream } from '../sse.js';
+import { OPENAI_SCHEMAS } from '../openapi/openai.js';
 import type { GenerationConfig } from '../../config/schemas/generation.js';
 import { parseOpenAiRequest, type OpenAiRequest } from '../../generation/request.js';
 import type { Generation, GenerationResult, GenerationService, GenerativeVersion } from '../../generation/service.js';
-import { assertModelAllowed, modelVisible } from '../../auth/index.js';
+import { assertModelAllowed, modelVisible } from './auth.js';
 import { routeRequest, type RequestRouter } from '../route-request.js';
 
 export const OPENAI_PREFIX = '/openai/v1';
 
-export interface OpenAiRouteDeps {
+export interface OpenAiOptions {
   generation: GenerationService;
   config: GenerationConfig;
   bodyLimitBytes: number;
@@ -54,8 +56,6 @@ function sendError(req: FastifyRequest, reply: FastifyReply, err: FerryError): F
   return reply.code(err.status).type('application/problem+json').send(body);
 }
 
-const sse = (data: unknown): string => `data: ${JSON.stringify(data)}\n\n`;
-
 interface Shape {
   id: string;
   created: number;
@@ -79,167 +79,160 @@ function usage(r: { promptTokens: number; completionTokens: number }) {
 /** OpenAI's finish reasons: a stop sequence or an eos token is `stop`, running out of max_tokens `length`. */
 const finishReason = (r: GenerationResult): string => (r.reason === 'length' ? 'length' : 'stop');
 
-export async function registerOpenAiRoutes(app: FastifyInstance, deps: OpenAiRouteDeps): Promise<void> {
+/** The OpenAI-compatible API over generative models; registered with `prefix: OPENAI_PREFIX`. */
+export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps) => {
   const { generation, config: cfg } = deps;
-  await app.register(async (api) => {
-    api.setErrorHandler((err, req, reply) => {
-      const fe = asFerryError(err, deps.bodyLimitBytes);
-      if (fe.status >= 500) req.log.error({ err }, 'generation request failed');
-      return sendError(req, reply, fe);
-    });
-    api.setNotFoundHandler((req, reply) => sendError(req, reply, new FerryError('route-not-found', {
-      detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; the OpenAI-compatible API has GET /models, POST /chat/completions and POST /completions`,
-    })));
+  api.setErrorHandler((err, req, reply) => {
+    const fe = asFerryError(err, deps.bodyLimitBytes);
+    if (fe.status >= 500) req.log.error({ err }, 'generation request failed');
+    return sendError(req, reply, fe);
+  });
+  api.setNotFoundHandler((req, reply) => sendError(req, reply, new FerryError('route-not-found', {
+    detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; the OpenAI-compatible API has GET /models, POST /chat/completions and POST /completions`,
+  })));
 
-    const modelObject = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'ferry' });
-    // A key limited to some models lists and describes only those, as on /v1/models (docs/security.md).
-    api.get('/models', async (req) => {
-      const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
-      // The bare name (its default version) and each exact `name@version` are all valid `model` values.
-      const names = [...new Set(versions.map((gv) => gv.version.name))];
-      return { object: 'list', data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))] };
-    });
-    api.get<{ Params: { model: string } }>('/models/:model', async (req) => {
-      assertModelAllowed(req, req.params.model);
-      const gv = generation.resolve(req.params.model);
-      return modelObject(req.params.model === gv.version.name ? gv.version.name : gv.version.key, 0);
-    });
+  const modelObject = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'ferry' });
+  // A key limited to some models lists and describes only those, as on /v1/models (docs/security.md).
+  api.get('/models', { schema: OPENAI_SCHEMAS.models }, async (req) => {
+    const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
+    // The bare name (its default version) and each exact `name@version` are all valid `model` values.
+    const names = [...new Set(versions.map((gv) => gv.version.name))];
+    return { object: 'list', data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))] };
+  });
+  api.get<{ Params: { model: string } }>('/models/:model', { schema: OPENAI_SCHEMAS.model }, async (req) => {
+    assertModelAllowed(req, req.params.model);
+    const gv = generation.resolve(req.params.model);
+    return modelObject(req.params.model === gv.version.name ? gv.version.name : gv.version.key, 0);
+  });
 
-    const complete = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply) => {
-      const startedAt = performance.now();
-      const r = parseOpenAiRequest(req.body, kind, cfg);
-      // The model is in the body, so the scope table cannot see it: a key limited to other models stops here.
-      assertModelAllowed(req, r.model);
-      // `ham-chat` takes the client's canary arm; `ham-chat@1`, `@1.0.0` or `@alias` are pinned and never re-routed.
-      const gv = deps.router ? generation.forVersion(routeRequest(deps.router, req, reply, r.model)) : generation.resolve(r.model);
-      reply.header('ferry-model-version', gv.version.version);
-      const promptIds = generation.encodePrompt(gv, r.prompt);
-      const maxTokens = budget(gv, r, promptIds.length);
-      const gen = generation.start(gv, promptIds, {
-        maxTokens,
-        temperature: r.temperature ?? gv.version.manifest.generation?.defaults?.temperature ?? 1,
-        topP: r.topP ?? gv.version.manifest.generation?.defaults?.topP ?? 1,
-        stop: r.stop,
-        ...(r.seed !== undefined && { seed: r.seed }),
-      }, startedAt);
-      const shape: Shape = {
-        id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
-        created: Math.floor(Date.now() / 1000),
-        model: gv.version.key,
-        fingerprint: `ferry-${deps.serverVersion}`,
-        kind,
-      };
-      // The client going away (socket closed before the response finished) ends the generation and frees its worker slot.
-      reply.raw.on('close', () => { if (!reply.raw.writableFinished) gen.cancel('disconnected'); });
-      if (!r.stream) {
-        gen.onDelta = () => gen.ack(1);
-        const result = await gen.done;
-        if (result.reason === 'disconnected') return reply; // nobody to answer
-        const choice = kind === 'chat'
-          ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason(result) }
-          : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
-        return { id: shape.id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [choice], usage: usage(result) };
-      }
-      streamTo(reply, req, gen, shape, r.includeUsage);
-      return reply;
+  const complete = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply) => {
+    const startedAt = performance.now();
+    const r = parseOpenAiRequest(req.body, kind, cfg);
+    // The model is in the body, so the scope table cannot see it: a key limited to other models stops here.
+    assertModelAllowed(req, r.model);
+    // `ham-chat` takes the client's canary arm; `ham-chat@1`, `@1.0.0` or `@alias` are pinned and never re-routed.
+    const gv = deps.router
+      ? generation.forVersion(routeRequest(deps.router, req, reply, r.model))
+      : generation.resolve(r.model);
+    reply.header('ferry-model-version', gv.version.version);
+    const promptIds = generation.encodePrompt(gv, r.prompt);
+    const maxTokens = budget(gv, r, promptIds.length);
+    const gen = generation.start(gv, promptIds, {
+      maxTokens,
+      temperature: r.temperature ?? gv.version.manifest.generation?.defaults?.temperature ?? 1,
+      topP: r.topP ?? gv.version.manifest.generation?.defaults?.topP ?? 1,
+      stop: r.stop,
+      ...(r.seed !== undefined && { seed: r.seed }),
+    }, startedAt);
+    const shape: Shape = {
+      id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
+      created: Math.floor(Date.now() / 1000),
+      model: gv.version.key,
+      fingerprint: `ferry-${deps.serverVersion}`,
+      kind,
     };
+    // The client going away (socket closed before the response finished) ends the generation and frees its worker slot.
+    reply.raw.on('close', () => { if (!reply.raw.writableFinished) gen.cancel('disconnected'); });
+    if (!r.stream) {
+      gen.onDelta = () => gen.ack(1);
+      const result = await gen.done;
+      if (result.reason === 'disconnected') return reply; // nobody to answer
+      const choice = kind === 'chat'
+        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason(result) }
+        : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
+      return { id: shape.id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [choice], usage: usage(result) };
+    }
+    streamTo(reply, req, gen, shape, r.includeUsage);
+    return reply;
+  };
 
-    /** max_tokens: the request's, else the model's default, else the server's; prompt + completion must fit the context. */
-    const budget = (gv: GenerativeVersion, r: OpenAiRequest, promptTokens: number): number => {
-      const room = gv.contextLength - promptTokens;
-      if (room < 1) {
+  /** max_tokens: the request's, else the model's default, else the server's; prompt + completion must fit the context. */
+  const budget = (gv: GenerativeVersion, r: OpenAiRequest, promptTokens: number): number => {
+    const room = gv.contextLength - promptTokens;
+    if (room < 1) {
+      throw new FerryError('context-length-exceeded', {
+        detail: `the prompt is ${promptTokens} tokens; model ${gv.version.key} takes at most ${gv.contextLength} tokens of prompt and completion together`,
+        extra: { errors: [{ pointer: r.prompt && 'messages' in r.prompt ? '/messages' : '/prompt', reason: 'too many tokens' }], limit: gv.contextLength, promptTokens },
+      });
+    }
+    if (r.maxTokens !== undefined) {
+      if (r.maxTokens > room) {
         throw new FerryError('context-length-exceeded', {
-          detail: `the prompt is ${promptTokens} tokens; model ${gv.version.key} takes at most ${gv.contextLength} tokens of prompt and completion together`,
-          extra: { errors: [{ pointer: r.prompt && 'messages' in r.prompt ? '/messages' : '/prompt', reason: 'too many tokens' }], limit: gv.contextLength, promptTokens },
+          detail: `max_tokens ${r.maxTokens} + ${promptTokens} prompt tokens exceed the context of ${gv.contextLength} tokens of model ${gv.version.key}; ask for at most ${room}`,
+          extra: { errors: [{ pointer: '/max_tokens', reason: `at most ${room} for this prompt` }], limit: gv.contextLength, promptTokens },
         });
       }
-      if (r.maxTokens !== undefined) {
-        if (r.maxTokens > room) {
-          throw new FerryError('context-length-exceeded', {
-            detail: `max_tokens ${r.maxTokens} + ${promptTokens} prompt tokens exceed the context of ${gv.contextLength} tokens of model ${gv.version.key}; ask for at most ${room}`,
-            extra: { errors: [{ pointer: '/max_tokens', reason: `at most ${room} for this prompt` }], limit: gv.contextLength, promptTokens },
-          });
-        }
-        return r.maxTokens;
+      return r.maxTokens;
+    }
+    return Math.min(room, gv.version.manifest.generation?.defaults?.maxTokens ?? cfg.defaultMaxTokens);
+  };
+
+  /**
+   * Writes the generation as SSE. Each written token is acknowledged to the worker at once while the
+   * socket accepts writes; once `write` reports a full buffer, acknowledgements wait for 'drain', so
+   * the worker stops after its credit. A socket still full after `stallTimeoutMs` ends the stream with
+   * a `stream-stalled` error event (delivered if the client ever reads again) and is destroyed later.
+   */
+  const streamTo = (reply: FastifyReply, req: FastifyRequest, gen: Generation, shape: Shape, includeUsage: boolean) => {
+    // Headers already set on the reply (Ferry-Model-Version, rollout, CORS) go out with it (http/sse.ts).
+    const stream = openEventStream(req, reply);
+    const res: ServerResponse = stream.raw;
+    // Tokens are small writes that must leave at once: Nagle's algorithm would hold each one for the previous ACK.
+    res.socket?.setNoDelay(true);
+    let first = true;
+    let blocked = false;
+    let unacked = 0;
+    let closed = false;
+    let stallTimer: NodeJS.Timeout | undefined;
+    const write = (data: unknown): boolean => stream.data(data);
+    // OpenAI's first chat chunk carries the role with empty content; sent at once so the client sees the stream open.
+    if (shape.kind === 'chat') { write(chunk(shape, '', null, true)); first = false; }
+    const onStall = () => {
+      if (closed) return;
+      closed = true;
+      gen.cancel('stalled');
+      const err = new FerryError('stream-stalled', { detail: `the client did not read for ${cfg.stallTimeoutMs} ms (generation.stallTimeoutMs); the stream was closed` });
+      req.log.warn({ code: err.code }, 'closing a stalled generation stream');
+      stream.end({ error: openAiError(err) });
+      // Ended but unread: keep it only as long again for a reader that wakes up, then drop the connection.
+      setTimeout(() => res.destroy(), cfg.stallTimeoutMs).unref();
+    };
+    res.on('drain', () => {
+      if (!blocked || closed) return;
+      blocked = false;
+      clearTimeout(stallTimer);
+      gen.ack(unacked);
+      unacked = 0;
+    });
+    res.on('close', () => clearTimeout(stallTimer));
+    gen.onDelta = (delta) => {
+      if (closed) return;
+      const ok = write(chunk(shape, delta, null, first));
+      first = false;
+      if (ok && !blocked) { gen.ack(1); return; }
+      unacked++;
+      if (!blocked) {
+        blocked = true;
+        stallTimer = setTimeout(onStall, cfg.stallTimeoutMs);
       }
-      return Math.min(room, gv.version.manifest.generation?.defaults?.maxTokens ?? cfg.defaultMaxTokens);
     };
+    gen.done.then((result) => {
+      if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
+      closed = true;
+      clearTimeout(stallTimer);
+      write(chunk(shape, undefined, finishReason(result), first));
+      if (includeUsage) write({ id: shape.id, object: shape.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [], usage: usage(result) });
+      stream.end('[DONE]');
+    }, (e: unknown) => {
+      if (closed) return;
+      closed = true;
+      clearTimeout(stallTimer);
+      const fe = asFerryError(e, deps.bodyLimitBytes);
+      req.log.error({ err: e }, 'generation failed mid-stream');
+      stream.end({ error: openAiError(fe) });
+    });
+  };
 
-    /**
-     * Writes the generation as SSE. Each written token is acknowledged to the worker at once while the
-     * socket accepts writes; once `write` reports a full buffer, acknowledgements wait for 'drain', so
-     * the worker stops after its credit. A socket still full after `stallTimeoutMs` ends the stream with
-     * a `stream-stalled` error event (delivered if the client ever reads again) and is destroyed later.
-     */
-    const streamTo = (reply: FastifyReply, req: FastifyRequest, gen: Generation, shape: Shape, includeUsage: boolean) => {
-      reply.hijack();
-      const res: ServerResponse = reply.raw;
-      // Tokens are small writes that must leave at once: Nagle's algorithm would hold each one for the previous ACK.
-      res.socket?.setNoDelay(true);
-      res.writeHead(200, {
-        // Headers already set on the reply (Ferry-Model-Version, Ferry-Rollout, Deprecation, Sunset, Link, CORS):
-        // a hijacked reply does not write them itself.
-        ...(reply.getHeaders() as Record<string, string | string[] | number>),
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-cache',
-        'x-accel-buffering': 'no',
-        'x-request-id': req.id,
-      });
-      let first = true;
-      let blocked = false;
-      let unacked = 0;
-      let closed = false;
-      let stallTimer: NodeJS.Timeout | undefined;
-      const write = (data: string): boolean => res.write(data);
-      // OpenAI's first chat chunk carries the role with empty content; sent at once so the client sees the stream open.
-      if (shape.kind === 'chat') { write(sse(chunk(shape, '', null, true))); first = false; }
-      const onStall = () => {
-        if (closed) return;
-        closed = true;
-        gen.cancel('stalled');
-        const err = new FerryError('stream-stalled', { detail: `the client did not read for ${cfg.stallTimeoutMs} ms (generation.stallTimeoutMs); the stream was closed` });
-        req.log.warn({ code: err.code }, 'closing a stalled generation stream');
-        res.end(sse({ error: openAiError(err) }));
-        // Ended but unread: keep it only as long again for a reader that wakes up, then drop the connection.
-        setTimeout(() => res.destroy(), cfg.stallTimeoutMs).unref();
-      };
-      res.on('drain', () => {
-        if (!blocked || closed) return;
-        blocked = false;
-        clearTimeout(stallTimer);
-        gen.ack(unacked);
-        unacked = 0;
-      });
-      res.on('close', () => clearTimeout(stallTimer));
-      gen.onDelta = (delta) => {
-        if (closed) return;
-        const ok = write(sse(chunk(shape, delta, null, first)));
-        first = false;
-        if (ok && !blocked) { gen.ack(1); return; }
-        unacked++;
-        if (!blocked) {
-          blocked = true;
-          stallTimer = setTimeout(onStall, cfg.stallTimeoutMs);
-        }
-      };
-      gen.done.then((result) => {
-        if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
-        closed = true;
-        clearTimeout(stallTimer);
-        write(sse(chunk(shape, undefined, finishReason(result), first)));
-        if (includeUsage) write(sse({ id: shape.id, object: shape.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [], usage: usage(result) }));
-        res.end('data: [DONE]\n\n');
-      }, (e: unknown) => {
-        if (closed) return;
-        closed = true;
-        clearTimeout(stallTimer);
-        const fe = asFerryError(e, deps.bodyLimitBytes);
-        req.log.error({ err: e }, 'generation failed mid-stream');
-        res.end(sse({ error: openAiError(fe) }));
-      });
-    };
-
-    api.post('/chat/completions', complete('chat'));
-    api.post('/completions', complete('completion'));
-  }, { prefix: OPENAI_PREFIX });
-}
+  api.post('/chat/completions', { schema: OPENAI_SCHEMAS.chat }, complete('chat'));
+  api.post('/completions', { schema: OPENAI_SCHEMAS.completion }, complete('completion'));
+};

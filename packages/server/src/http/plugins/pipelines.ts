@@ -1,16 +1,18 @@
 // Read-only HTTP routes over pipeline results. They read the store and never run a model: a
-// prediction served here costs one indexed lookup. Registered with one line from server.ts.
-import type { FastifyInstance } from 'fastify';
+// prediction served here costs one indexed lookup. POST …/runs queues a run for the job workers.
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { json, problem, route } from '../schemas.js';
 import type { FerryConfig } from '../../config/index.js';
 import { FerryError } from '../../errors.js';
-import type { Store } from '../../store/index.js';
 import { pipelinesOf } from '../../config/schemas/pipelines.js';
-import { RunStore, type RunRecord, type RunSummaryRow } from '../../pipelines/run-store.js';
+import type { RunRecord, RunStore, RunSummaryRow } from '../../pipelines/run-store.js';
 import { MAX_SHARDS, RUN_ID, type QueuedRun } from '../../pipelines/queue-shards.js';
 
-export interface PipelineRouteDeps {
+export interface PipelinesOptions {
   config: FerryConfig;
-  store: Store;
+  /** Where runs and their predictions are read. */
+  runs: RunStore;
   /** Whether a pipeline has a run going in this process (the scheduler). */
   isRunning?: (name: string) => boolean;
   /** Queues a run's shards on the job queue for `ferry worker`s (POST /v1/pipelines/{name}/runs). */
@@ -31,8 +33,36 @@ function runJson(r: RunSummaryRow) {
   };
 }
 
-export async function registerPipelineRoutes(app: FastifyInstance, deps: PipelineRouteDeps): Promise<void> {
-  const runs = new RunStore(deps.store);
+const Name = Type.Object({ name: Type.String({ description: 'pipeline name' }) });
+const notFound = problem('No such pipeline');
+const SCHEMAS = {
+  list: route('pipelines', 'Pipelines, their schedule, last run and last completed run', { response: { 200: json('`{pipelines: [...]}`') } }),
+  runs: route('pipelines', 'Recent runs of a pipeline, newest first', {
+    params: Name, querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 20 })) }),
+    response: { 200: json('`{pipeline, runs: [...]}`'), 400: problem('Bad limit'), 404: notFound },
+  }),
+  queue: route('pipelines', 'Start a run now: its shards are queued as jobs for the workers (admin)', {
+    params: Name,
+    body: Type.Object({
+      shards: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SHARDS, default: 1 })),
+      runId: Type.Optional(Type.String({ pattern: RUN_ID.source })),
+    }, { additionalProperties: false }),
+    response: { 202: json('pipeline, runId, shards, created, queue'), 400: problem('Bad shards or runId'), 404: notFound },
+  }),
+  prediction: route('pipelines', 'The stored prediction for one key, from the latest completed run', {
+    params: Type.Object({ name: Type.String(), key: Type.String({ maxLength: MAX_KEY_LENGTH }) }),
+    response: { 200: json('pipeline, key, runId, model, version, scoredAt, prediction'), 404: problem('No such pipeline, no completed run or no prediction for the key'), 409: problem('The pipeline writes files') },
+  }),
+  batchGet: route('pipelines', 'Stored predictions for many keys, from the latest completed run', {
+    params: Name,
+    body: Type.Object({ keys: Type.Array(Type.String({ minLength: 1, maxLength: MAX_KEY_LENGTH }), { minItems: 1, maxItems: MAX_BATCH_GET_KEYS }) }),
+    response: { 200: json('pipeline, runId, model, version, predictions (found or not, in order)'), 400: problem('Bad keys'), 404: notFound },
+  }),
+};
+
+/** Pipeline results as reads, and queued runs; the scheduler and queueRun come from the composition root. */
+export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app, deps) => {
+  const { runs } = deps;
   const pipelines = pipelinesOf(deps.config);
 
   const pipelineOf = (name: string) => {
@@ -55,7 +85,7 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
     return runs.latestCompleted(name);
   };
 
-  app.get('/v1/pipelines', async () => {
+  app.get('/v1/pipelines', { schema: SCHEMAS.list }, async () => {
     const out = [];
     for (const [name, p] of Object.entries(pipelines)) {
       const [last] = await runs.runs(name, 1);
@@ -71,7 +101,7 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
     return { pipelines: out };
   });
 
-  app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/v1/pipelines/:name/runs', async (req) => {
+  app.get<{ Params: { name: string }; Querystring: { limit?: string } }>('/v1/pipelines/:name/runs', { schema: SCHEMAS.runs }, async (req) => {
     pipelineOf(req.params.name);
     const raw = req.query.limit;
     const limit = raw === undefined ? 20 : Number(raw);
@@ -85,7 +115,7 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
   // The same runId with the same shard count finds the jobs already queued (`created: 0`).
   if (deps.queueRun) {
     const queueRun = deps.queueRun;
-    app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/runs', async (req, reply) => {
+    app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/runs', { schema: SCHEMAS.queue }, async (req, reply) => {
       const p = pipelineOf(req.params.name);
       const body = (req.body ?? {}) as Record<string, unknown>;
       const bad = (pointer: string, reason: string) => new FerryError('invalid-request', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
@@ -101,7 +131,7 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
     });
   }
 
-  app.get<{ Params: { name: string; key: string } }>('/v1/pipelines/:name/predictions/:key', async (req) => {
+  app.get<{ Params: { name: string; key: string } }>('/v1/pipelines/:name/predictions/:key', { schema: SCHEMAS.prediction }, async (req) => {
     const { name, key } = req.params;
     if (key.length > MAX_KEY_LENGTH) throw new FerryError('invalid-request', { detail: `key: at most ${MAX_KEY_LENGTH} characters`, extra: { errors: [{ pointer: '/path/key', reason: `at most ${MAX_KEY_LENGTH} characters` }] } });
     const run = await servedRun(name);
@@ -116,7 +146,7 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
   });
 
   // `:batchGet` is a custom method (Google AIP-136 style); `::` is Fastify's escape for a literal colon.
-  app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/predictions::batchGet', async (req) => {
+  app.post<{ Params: { name: string }; Body: unknown }>('/v1/pipelines/:name/predictions::batchGet', { schema: SCHEMAS.batchGet }, async (req) => {
     const { name } = req.params;
     const body = req.body as { keys?: unknown } | null | undefined;
     const bad = (pointer: string, reason: string) => new FerryError('invalid-request', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
@@ -138,4 +168,4 @@ export async function registerPipelineRoutes(app: FastifyInstance, deps: Pipelin
       }),
     };
   });
-}
+};

@@ -9,6 +9,7 @@ import type { ServerDeps } from '../deps.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import { FerryError, toProblem } from '../../errors.js';
 import { asFerryError } from '../problem.js';
+import { openEventStream } from '../sse.js';
 
 /** Whether the client asked for an event stream rather than one JSON document. */
 export function wantsEventStream(req: FastifyRequest): boolean {
@@ -21,29 +22,19 @@ export interface SsePredictOptions {
   timeoutMs?: number;
 }
 
-export async function streamPredict(deps: ServerDeps, req: FastifyRequest, reply: FastifyReply, v: ModelVersion, instances: unknown, opts: SsePredictOptions): Promise<void> {
+export async function streamPredict(deps: Pick<ServerDeps, 'service' | 'config' | 'lifecycle'>, req: FastifyRequest, reply: FastifyReply, v: ModelVersion, instances: unknown, opts: SsePredictOptions): Promise<void> {
   const lv = deps.service.usable(v);
   // Throws the same 400 (naming the field) a JSON request gets, before the stream opens.
   const rows = lv.validator.check(instances, opts.base);
   const m = v.manifest;
   const window = Math.max(4, 2 * (m.batching?.maxBatchSize ?? 1));
-  const raw = reply.raw;
-  reply.hijack();
-  raw.writeHead(200, {
-    // Set on the reply before (rollout: Ferry-Rollout, Deprecation, Sunset, Link; CORS): a hijacked
-    // reply does not write them itself.
-    ...(reply.getHeaders() as Record<string, string | string[] | number>),
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-accel-buffering': 'no',
-    'x-request-id': req.id,
-    'ferry-model-version': v.version,
-  });
+  // Rollout and CORS headers set on the reply go out with the stream (http/sse.ts).
+  const stream = openEventStream(req, reply, { 'ferry-model-version': v.version });
+  const raw = stream.raw;
   let gone = false;
   raw.on('close', () => { gone = true; });
   const write = (event: string, data: unknown, id?: number): void => {
-    if (gone) return;
-    raw.write(`event: ${event}\n${id !== undefined ? `id: ${id}\n` : ''}data: ${JSON.stringify(data)}\n\n`);
+    if (!gone) stream.event(event, data, id);
   };
   const limitMs = deps.config.streaming.maxBlockedMs;
   /** Resolves when the socket can take more, false if the reader went away or stayed blocked too long. */

@@ -3,19 +3,24 @@
 // model, no streaming mode, bad query) is an HTTP problem+json 4xx; what happens after it (session
 // limits, idle, slow reader, bad audio) is a close code and reason, which a browser can read.
 import { randomUUID } from 'node:crypto';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import { Type } from '@sinclair/typebox';
 import websocket from '@fastify/websocket';
 import { FerryError, invalidInput } from '../../errors.js';
+import { routeRequest } from '../route-request.js';
 import type { FieldIssue } from '@ferry/core';
 import type { ServerDeps } from '../deps.js';
-import { routeRequest } from '../route-request.js';
-import type { ModelVersion } from '../../serving/repository/index.js';
+import type { ModelVersion, Repository } from '../../serving/repository/index.js';
+import type { ModelService } from '../../serving/index.js';
+import type { FerryConfig } from '../../config/index.js';
+import { ModelParams, ModelVersionParams, problem, route } from '../schemas.js';
 import { AudioSession } from '../../streaming/audio-session.js';
 import { CLOSE } from '../../streaming/close-codes.js';
 import type { SampleFormat } from '../../streaming/pcm-framer.js';
 import { SequenceBatcher } from '../../serving/batching/sequence-batcher.js';
 import { SessionLimits } from '../../streaming/session-limits.js';
-import { streamMetrics } from '../../streaming/stream-metrics.js';
+import { streamMetrics, type StreamMetrics } from '../../streaming/stream-metrics.js';
 import { streamSpecOf, type StreamSpec } from '../../streaming/stream-spec.js';
 import type { VadParams } from '../../streaming/vad-segmenter.js';
 
@@ -27,12 +32,58 @@ export interface StreamingService {
   /** Open sessions, for tests and diagnostics. */
   readonly sessions: Set<AudioSession>;
   batcherFor(key: string): SequenceBatcher | undefined;
+  /** The version's streaming mode (undefined: none); versions added by a reload are read on first use. */
+  specOf(v: ModelVersion): StreamSpec | undefined;
+  /** The sequence batcher of a version, created on first use. */
+  batcherOf(v: ModelVersion, spec: StreamSpec): SequenceBatcher;
+  readonly metrics: StreamMetrics;
+  readonly config: FerryConfig['streaming'];
 }
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    ferryStreaming: StreamingService;
-  }
+export interface StreamingServiceDeps {
+  config: FerryConfig['streaming'];
+  repository: Repository;
+  service: ModelService;
+  registry: Registry;
+}
+
+/**
+ * The WebSocket sessions' shared state: session limits, the open sessions and one sequence batcher
+ * per version. Every version's streaming block is checked here, at start (a bad block refuses to start).
+ */
+export function createStreamingService(deps: StreamingServiceDeps): StreamingService {
+  const cfg = deps.config;
+  const specs = new Map<string, StreamSpec | undefined>();
+  for (const v of deps.repository.allVersions()) specs.set(v.key, streamSpecOf(v, cfg));
+  const metrics = streamMetrics(deps.registry);
+  const batchers = new Map<string, SequenceBatcher>();
+  return {
+    limits: new SessionLimits(cfg.maxSessions, cfg.maxSessionsPerModel),
+    sessions: new Set(),
+    metrics,
+    config: cfg,
+    batcherFor: (k) => batchers.get(k),
+    specOf(v) {
+      if (!specs.has(v.key)) specs.set(v.key, streamSpecOf(v, cfg));
+      return specs.get(v.key);
+    },
+    batcherOf(v, spec) {
+      let b = batchers.get(v.key);
+      if (!b) {
+        const labels = { model: v.name, version: v.version };
+        b = new SequenceBatcher(spec, async (feeds) => (await deps.service.runTensors(v, feeds, undefined, { shadow: false })).outputs, (rows) => {
+          metrics.batchSize.observe(labels, rows);
+          metrics.frames.inc(labels, rows);
+        });
+        batchers.set(v.key, b);
+      }
+      return b;
+    },
+  };
+}
+
+export interface StreamOptions extends Pick<ServerDeps, 'rollout' | 'service' | 'lifecycle'> {
+  readonly streaming: StreamingService;
 }
 
 interface Opened {
@@ -79,28 +130,25 @@ function parseQuery(q: StreamQuery, spec: StreamSpec, minProbMs: number): Omit<O
   return { format, probabilityIntervalMs, vad };
 }
 
-export async function registerStreaming(app: FastifyInstance, deps: ServerDeps): Promise<StreamingService> {
-  const cfg = deps.config.streaming;
-  // Checked at start (a bad block refuses to start); versions added later by a reload are read on first use.
-  const specs = new Map<string, StreamSpec | undefined>();
-  for (const v of deps.repository.allVersions()) {
-    specs.set(v.key, streamSpecOf(v, cfg));
-  }
-  const metrics = streamMetrics(deps.metrics.registry);
-  const batchers = new Map<string, SequenceBatcher>();
-  const batcherFor = (v: ModelVersion, spec: StreamSpec): SequenceBatcher => {
-    let b = batchers.get(v.key);
-    if (!b) {
-      const labels = { model: v.name, version: v.version };
-      b = new SequenceBatcher(spec, async (feeds) => (await deps.service.runTensors(v, feeds, undefined, { shadow: false })).outputs, (rows) => {
-        metrics.batchSize.observe(labels, rows);
-        metrics.frames.inc(labels, rows);
-      });
-      batchers.set(v.key, b);
-    }
-    return b;
-  };
-  const service: StreamingService = { limits: new SessionLimits(cfg.maxSessions, cfg.maxSessionsPerModel), sessions: new Set(), batcherFor: (k) => batchers.get(k) };
+const streamSchema = (params: Record<string, unknown>) => route('streaming', 'WebSocket: stream audio to a model with a streaming mode (101 Switching Protocols); see docs/streaming.md', {
+  params,
+  querystring: Type.Object({
+    format: Type.Optional(Type.Union([Type.Literal('pcm16'), Type.Literal('f32')])),
+    sampleRate: Type.Optional(Type.Integer()), probabilityIntervalMs: Type.Optional(Type.Integer({ minimum: 0 })), clientId: Type.Optional(Type.String()),
+    ...Object.fromEntries(VAD_KEYS.map((k) => [k, Type.Optional(Type.Number({ minimum: 0 }))])),
+  }),
+  response: {
+    101: { description: 'Switching Protocols: the session runs over the WebSocket', type: 'null' },
+    400: problem('Bad query parameter, or the version declares no streaming mode (`not-streamable`)'),
+    404: problem('Unknown model or version'), 426: problem('A plain GET without `Upgrade: websocket`'),
+  },
+});
+
+/** GET …/stream: WebSocket sessions over the shared streaming service. */
+export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps) => {
+  const service = deps.streaming;
+  const { metrics, config: cfg } = service;
+  const batcherFor = (v: ModelVersion, spec: StreamSpec) => service.batcherOf(v, spec);
 
   await app.register(async (scope) => {
     await scope.register(websocket, {
@@ -137,12 +185,12 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
       // Canary arm (unpinned), deprecation headers, 410 version-retired before the upgrade (docs/rollout.md).
       // Browsers cannot set Ferry-Client-Id on a WebSocket: `?clientId=` stands in for it (not a secret).
       const clientId = req.query?.clientId;
-      const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version, clientId !== undefined ? String(clientId) : undefined);
+      const client = clientId !== undefined ? String(clientId) : undefined;
+      const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version, client);
       req.ferryModel = v;
       reply.header('ferry-model-version', v.version);
       upgradeHeaders.set(req.raw, ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])));
-      if (!specs.has(v.key)) specs.set(v.key, streamSpecOf(v, cfg));
-      const spec = specs.get(v.key);
+      const spec = service.specOf(v);
       if (!spec) throw new FerryError('not-streamable', { detail: `${v.key} declares no streaming mode (the \`streaming\` block of its ferry.yaml); use POST /v1/models/${v.name}/predict` });
       deps.service.usable(v);
       opened.set(req, { version: v, spec, ...parseQuery(req.query ?? {}, spec, cfg.minProbabilityIntervalMs) });
@@ -179,10 +227,9 @@ export async function registerStreaming(app: FastifyInstance, deps: ServerDeps):
     const plainGet = async (req: FastifyRequest) => {
       throw new FerryError('websocket-required', { detail: `${req.url.split('?')[0]} is a WebSocket endpoint: send the GET with \`Connection: Upgrade\` and \`Upgrade: websocket\` (and let any proxy pass them; docs/streaming.md)`, headers: { upgrade: 'websocket' } });
     };
-    for (const url of ['/v1/models/:model/stream', '/v1/models/:model/versions/:version/stream']) {
-      scope.route<{ Params: StreamParams; Querystring: StreamQuery }>({ method: 'GET', url, preValidation: prepare, handler: plainGet, wsHandler: handler as never });
+    const urls = [['/v1/models/:model/stream', ModelParams], ['/v1/models/:model/versions/:version/stream', ModelVersionParams]] as const;
+    for (const [url, params] of urls) {
+      scope.route<{ Params: StreamParams; Querystring: StreamQuery }>({ method: 'GET', url, schema: streamSchema(params), preValidation: prepare, handler: plainGet, wsHandler: handler as never });
     }
   });
-  app.decorate('ferryStreaming', service);
-  return service;
-}
+};

@@ -1,18 +1,19 @@
 // Ferry's own REST API (v1): model listing and description, and predictions in feature form.
 // Routes are thin: they resolve the model, call the ModelService, and shape the response.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@ferry/core';
 import { FerryError, invalidInput } from '../../errors.js';
+import { routeRequest } from '../route-request.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
 import { columnsToInstances } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
-import { routeRequest } from '../route-request.js';
-import { modelVisible } from '../../auth/index.js';
-import { streamPredict, wantsEventStream } from '../../streaming/index.js';
+import { modelVisible } from './auth.js';
+import { streamPredict, wantsEventStream } from './sse-predict.js';
+import { json, ModelParams as ModelPath, ModelVersionParams, PREDICT_ERRORS, problem, route, WindowQuery } from '../schemas.js';
 
 interface ModelParams { model: string; version?: string }
 
-function versionSummary(deps: ServerDeps, v: ModelVersion) {
+function versionSummary(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
   const lv = deps.service.get(v);
   return {
     version: v.version,
@@ -23,7 +24,7 @@ function versionSummary(deps: ServerDeps, v: ModelVersion) {
   };
 }
 
-function modelSummary(deps: ServerDeps, m: ModelEntry) {
+function modelSummary(deps: Pick<ServerDeps, 'service' | 'repository'>, m: ModelEntry) {
   const def = deps.repository.resolve(m.name);
   return {
     name: m.name,
@@ -33,7 +34,7 @@ function modelSummary(deps: ServerDeps, m: ModelEntry) {
   };
 }
 
-export function describeVersion(deps: ServerDeps, v: ModelVersion) {
+export function describeVersion(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
   const m = v.manifest;
   return {
     name: v.name,
@@ -84,8 +85,31 @@ export function requestTimeout(raw: string | string[] | undefined): number | und
   return Number(text);
 }
 
-export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
-  app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+export type V1Options = Pick<ServerDeps, 'config' | 'repository' | 'service' | 'rollout' | 'drift' | 'lifecycle'>;
+
+const predictBody = {
+  content: {
+    'application/json': { schema: { type: 'object', description: '`{"instances": [...]}` (rows) or `{"inputs": {...}}` (columns); per-model schemas under /v1/models/<name>/predict' } },
+    'image/*': { schema: { type: 'string', format: 'binary', description: 'the picture itself, for image models' } },
+  },
+};
+const predictSchema = (params: typeof ModelPath | typeof ModelVersionParams, summary: string) => route('models', summary, {
+  params, body: predictBody,
+  headers: { type: 'object', properties: { 'ferry-timeout-ms': { type: 'string', description: 'milliseconds' }, 'ferry-client-id': { type: 'string' } } },
+  response: {
+    200: {
+      description: 'One prediction per instance (`Accept: text/event-stream`: one `row` event per instance, then `done`)',
+      content: { 'application/json': { schema: { type: 'object' } }, 'text/event-stream': { schema: { type: 'string' } } },
+    },
+    ...PREDICT_ERRORS,
+  },
+});
+const driftSchema = (params: typeof ModelPath | typeof ModelVersionParams) => route('monitoring', 'Drift of recent traffic against the version\'s reference data', {
+  params, querystring: WindowQuery, response: { 200: json('Drift report per column'), 400: problem('No reference data or a bad window'), 404: problem('Unknown model or version') },
+});
+
+/** Ferry's own REST API (v1): model listing and description, and predictions. */
+export const v1Plugin: FastifyPluginAsync<V1Options> = async (app, deps) => {
   const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
     const v = deps.repository.resolve(req.params.model, req.params.version);
     req.ferryModel = v;
@@ -93,15 +117,15 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
   };
 
   // A key limited to some models lists only those (auth/: `models` of the key).
-  app.get('/v1/models', async (req) => ({ models: deps.repository.models().filter((m) => modelVisible(req, m.name)).map((m) => modelSummary(deps, m)) }));
+  app.get('/v1/models', { schema: route('models', 'List models, their versions and aliases', { response: { 200: json('The models') } }) }, async (req) => ({ models: deps.repository.models().filter((m) => modelVisible(req, m.name)).map((m) => modelSummary(deps, m)) }));
 
-  app.get<{ Params: ModelParams }>('/v1/models/:model', async (req) => {
+  app.get<{ Params: ModelParams }>('/v1/models/:model', { schema: route('models', 'Describe a model: contract, JSON Schemas, card', { params: ModelPath, response: { 200: json('The model'), 404: PREDICT_ERRORS[404] } }) }, async (req) => {
     const v = resolve(req);
     const entry = deps.repository.get(v.name)!;
     return { ...describeVersion(deps, v), defaultVersion: deps.repository.resolve(v.name).version, aliases: entry.aliases, versions: entry.versions.map((x) => versionSummary(deps, x)) };
   });
 
-  app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', async (req) => describeVersion(deps, resolve(req)));
+  app.get<{ Params: ModelParams }>('/v1/models/:model/versions/:version', { schema: route('models', 'Describe one version', { params: ModelVersionParams, response: { 200: json('The version'), 404: PREDICT_ERRORS[404] } }) }, async (req) => describeVersion(deps, resolve(req)));
 
   const predict = async (req: FastifyRequest<{ Params: ModelParams }>, reply: import('fastify').FastifyReply) => {
     // Canary routing and deprecation headers (or 410 after sunset): the predict path's routing step.
@@ -119,9 +143,9 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
     return { model: r.version.name, version: r.version.version, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) };
   };
-  const metricsRoute = { config: { metricsRoute: 'v1_predict' } };
-  app.post<{ Params: ModelParams }>('/v1/models/:model/predict', metricsRoute, predict);
-  app.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/predict', metricsRoute, predict);
+  const config = { metricsRoute: 'v1_predict' };
+  app.post<{ Params: ModelParams }>('/v1/models/:model/predict', { config, schema: predictSchema(ModelPath, 'Predict with a model (its default version, or the canary arm)') }, predict);
+  app.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/predict', { config, schema: predictSchema(ModelVersionParams, 'Predict with one version') }, predict);
 
   // Drift of recent traffic against the version's reference data.
   const drift = async (req: FastifyRequest<{ Params: ModelParams; Querystring: { window?: string } }>) => {
@@ -131,11 +155,12 @@ export async function registerV1Routes(app: FastifyInstance, deps: ServerDeps): 
     }
     return deps.drift.report(v, windowSeconds(req.query.window, deps.config.monitoring.driftWindowSeconds));
   };
-  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/drift', drift);
-  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/versions/:version/drift', drift);
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/drift', { schema: driftSchema(ModelPath) }, drift);
+  app.get<{ Params: ModelParams; Querystring: { window?: string } }>('/v1/models/:model/versions/:version/drift', { schema: driftSchema(ModelVersionParams) }, drift);
 
   // A GET on a predict URL is a common mistake; say what to do instead of a bare 404.
-  app.get('/v1/models/:model/predict', async () => {
+  const wrongMethod = route('models', 'Not a route: predict takes POST (a 405 that says so)', { params: ModelPath, response: { 405: problem('Use POST') } });
+  app.get('/v1/models/:model/predict', { schema: wrongMethod }, async () => {
     throw new FerryError('method-not-allowed', { detail: 'use POST with {"instances": [...]}', headers: { allow: 'POST' } });
   });
-}
+};

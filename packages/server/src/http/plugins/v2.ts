@@ -2,16 +2,17 @@
 // `infer` with JSON tensors. Types are strict: a shape of "1" or 1.5 is a 400, never coerced.
 // Inputs may be the ONNX model's own tensors, or, for models with a feature contract, one
 // column per feature (shape [n] or [n, 1]) that goes through the contract's preprocessing.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
 import { allocate, elementCount, setElement, toNumbers, type FieldIssue, type TensorDtype, type TensorValue } from '@ferry/core';
 import { FerryError, invalidInput } from '../../errors.js';
+import { routeRequest } from '../route-request.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import type { LoadedVersion } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
-import { routeRequest } from '../route-request.js';
-import { modelVisible } from '../../auth/index.js';
+import { modelVisible } from './auth.js';
 import { requestTimeout } from './v1.js';
+import { json, ModelParams, ModelVersionParams, PREDICT_ERRORS, ref, route } from '../schemas.js';
 import { float32ToFloat16Bits, float16BitsToFloat32 } from '../float16.js';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from '../v2-binary.js';
 
@@ -124,7 +125,7 @@ function ioMetadata(lv: LoadedVersion) {
 }
 
 /** Builds the model's feeds from a v2 request, raw tensors or one column per contract feature. */
-function feedsFor(deps: ServerDeps, v: ModelVersion, lv: LoadedVersion, req: V2Request): Record<string, TensorValue> {
+function feedsFor(deps: Pick<ServerDeps, 'service'>, v: ModelVersion, lv: LoadedVersion, req: V2Request): Record<string, TensorValue> {
   const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
   const features = new Map(v.manifest.inputs.map((f) => [f.name, f]));
   const names = req.inputs.map((i) => i.name);
@@ -207,7 +208,30 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
   if (offset !== rest.length) throw invalidInput([{ pointer: '/inputs', reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size` }]);
 }
 
-export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, serverVersion: string): Promise<void> {
+export interface V2Options extends Pick<ServerDeps, 'repository' | 'service' | 'rollout'> {
+  /** Reported by GET /v2. */
+  serverVersion: string;
+}
+
+const oip = (summary: string, parts: Parameters<typeof route>[2] = {}) => route('open-inference-protocol', `Open Inference Protocol: ${summary}`, parts);
+const metadataSchema = (params: typeof ModelParams | typeof ModelVersionParams, what: string) =>
+  oip(what, { params, response: { 200: json('Inputs and outputs with datatypes and shapes'), 404: PREDICT_ERRORS[404] } });
+const readySchema = (params: typeof ModelParams | typeof ModelVersionParams) =>
+  oip('model readiness', { params, response: { 200: json('{"ready": true}'), 404: PREDICT_ERRORS[404] } });
+const inferSchema = (params: typeof ModelParams | typeof ModelVersionParams) => oip('infer with JSON tensors (the model\'s tensors, or one column per contract feature)', {
+  params,
+  body: {
+    content: {
+      'application/json': { schema: ref('V2InferRequest') },
+      'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'binary tensor extension: JSON header (Inference-Header-Content-Length) then tensor bytes' } },
+    },
+  },
+  response: { 200: { description: 'Output tensors', content: { 'application/json': { schema: ref('V2InferResponse') }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...PREDICT_ERRORS },
+});
+
+/** The Open Inference Protocol (KServe v2) REST API. */
+export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
+  const { serverVersion } = deps;
   type P = { model: string; version?: string };
   const resolve = (req: FastifyRequest<{ Params: P }>): ModelVersion => {
     const v = deps.repository.resolve(req.params.model, req.params.version);
@@ -215,15 +239,13 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     return v;
   };
 
-  // Binary requests: the JSON header and tensor bytes arrive as one octet stream.
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
-  app.get('/v2', async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'] }));
-  app.get('/v2/health/live', async () => ({ live: true }));
-  app.get('/v2/health/ready', async (_req, reply) => {
+  app.get('/v2', { schema: oip('server metadata', { response: { 200: json('name, version, extensions') } }) }, async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'] }));
+  app.get('/v2/health/live', { schema: oip('liveness', { response: { 200: json('{"live": true}') } }) }, async () => ({ live: true }));
+  app.get('/v2/health/ready', { schema: oip('readiness', { response: { 200: json('{"ready": true}'), 503: json('{"ready": false}') } }) }, async (_req, reply) => {
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
-  app.post('/v2/repository/index', async (req) => [
+  app.post('/v2/repository/index', { schema: oip('repository index: every version and its state', { response: { 200: json('Versions and states', { type: 'array', items: { type: 'object' } }) } }) }, async (req) => [
     ...deps.repository.allVersions().filter((v) => modelVisible(req, v.name)).map((v) => ({
       name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
     })),
@@ -242,16 +264,16 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
       ...ioMetadata(lv),
     };
   };
-  app.get<{ Params: P }>('/v2/models/:model', metadata);
-  app.get<{ Params: P }>('/v2/models/:model/versions/:version', metadata);
+  app.get<{ Params: P }>('/v2/models/:model', { schema: metadataSchema(ModelParams, 'model metadata') }, metadata);
+  app.get<{ Params: P }>('/v2/models/:model/versions/:version', { schema: metadataSchema(ModelVersionParams, 'model version metadata') }, metadata);
 
   const ready = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
     const v = resolve(req);
     const isReady = deps.service.get(v).state === 'ready';
     return reply.code(isReady ? 200 : 503).send({ name: v.name, version: v.version, ready: isReady });
   };
-  app.get<{ Params: P }>('/v2/models/:model/ready', ready);
-  app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', ready);
+  app.get<{ Params: P }>('/v2/models/:model/ready', { schema: readySchema(ModelParams) }, ready);
+  app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', { schema: readySchema(ModelVersionParams) }, ready);
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
     // Canary routing, deprecation and shadow copies apply to v2 inference as to v1 (the predict path's).
@@ -299,7 +321,7 @@ export async function registerV2Routes(app: FastifyInstance, deps: ServerDeps, s
     reply.header(BINARY_HEADER, String(json.length)).type('application/octet-stream');
     return reply.send(Buffer.concat([json, ...chunks]));
   };
-  const cfg = { config: { metricsRoute: 'v2_infer' } };
-  app.post<{ Params: P }>('/v2/models/:model/infer', cfg, infer);
-  app.post<{ Params: P }>('/v2/models/:model/versions/:version/infer', cfg, infer);
-}
+  const config = { metricsRoute: 'v2_infer' };
+  app.post<{ Params: P }>('/v2/models/:model/infer', { config, schema: inferSchema(ModelParams) }, infer);
+  app.post<{ Params: P }>('/v2/models/:model/versions/:version/infer', { config, schema: inferSchema(ModelVersionParams) }, infer);
+};

@@ -91,7 +91,7 @@ describe('artifact routes, timeseries and dashboard serving', () => {
       assert.equal(r.statusCode, 200);
     }
     await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: [{ ...cls.example, color: 'mauve' }] } });
-    const rec = t.server.app.ferryTimeseries;
+    const rec = t.server.timeseries;
     await rec.sample();
     const all = (await inject({ url: '/v1/metrics/timeseries' })).json();
     assert.deepEqual(all.models, ['cls']);

@@ -1,22 +1,21 @@
 // The web side of the server: the dashboard's static files at `/`, the monitoring time series its
-// charts read, and the artifact routes edge inference downloads from.
+// charts read.
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import fastifyStatic from '@fastify/static';
+import { Type } from '@sinclair/typebox';
 import type { ServerDeps } from '../deps.js';
-import { registerArtifactRoutes } from './artifact.js';
-import { registerDriftHistogramRoute } from './drift-histograms.js';
-import { ALL_MODELS, TimeseriesRecorder } from '../../monitoring/timeseries.js';
+import { driftHistogramRoute } from './drift-histograms.js';
+import { ALL_MODELS, type TimeseriesRecorder } from '../../monitoring/timeseries.js';
+import { json, problem, route, text } from '../schemas.js';
 
 export { WebConfigSchema } from '../../config/schemas/web.js';
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** The recorder behind `/v1/metrics/timeseries` (tests call `sample()` instead of waiting). */
-    ferryTimeseries: TimeseriesRecorder;
-  }
+export interface WebOptions extends Pick<ServerDeps, 'config' | 'repository' | 'drift'> {
+  /** The recorder behind `/v1/metrics/timeseries`, started and stopped by the composition root. */
+  readonly timeseries: TimeseriesRecorder;
 }
 
 /** `packages/dashboard/dist`, found from this file (`packages/server/dist/web/index.js`). */
@@ -31,16 +30,17 @@ const NOT_BUILT = (dir: string) => `<!doctype html><meta charset="utf-8"><title>
 Build it with <code>npm run build</code> (or <code>npm run build -w @ferry/dashboard</code>), then restart.</p>
 <p>Meanwhile: <a href="/docs">API docs</a> · <a href="/v1/models">/v1/models</a> · <a href="/metrics">/metrics</a></p>`;
 
-export async function registerWebRoutes(app: FastifyInstance, deps: ServerDeps): Promise<void> {
-  await registerArtifactRoutes(app, deps);
-  registerDriftHistogramRoute(app, deps);
+/** The dashboard's static files at `/`, and the monitoring series and histograms its charts read. */
+export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, deps) => {
+  driftHistogramRoute(app, deps);
 
   const web = deps.config.web;
-  const recorder = new TimeseriesRecorder(deps.metrics, web.timeseriesIntervalSeconds, web.timeseriesPoints);
-  recorder.start();
-  app.decorate('ferryTimeseries', recorder);
-  app.addHook('onClose', async () => recorder.stop());
-  app.get<{ Querystring: { model?: string } }>('/v1/metrics/timeseries', async (req) => {
+  const recorder = deps.timeseries;
+  const timeseriesSchema = route('monitoring', 'Request rate, latency and errors over time, per model (the dashboard\'s charts)', {
+    querystring: Type.Object({ model: Type.Optional(Type.String({ description: 'a model name, or `*` (default) for all' })) }),
+    response: { 200: json('intervalSeconds, model, models, points'), 404: problem('Unknown model') },
+  });
+  app.get<{ Querystring: { model?: string } }>('/v1/metrics/timeseries', { schema: timeseriesSchema }, async (req) => {
     const model = req.query.model;
     if (model !== undefined && model !== ALL_MODELS) deps.repository.resolve(model);
     return { intervalSeconds: recorder.intervalSeconds, model: model ?? ALL_MODELS, models: recorder.models(), points: recorder.get(model ?? ALL_MODELS) };
@@ -61,6 +61,6 @@ export async function registerWebRoutes(app: FastifyInstance, deps: ServerDeps):
     });
   } else {
     if (web.dashboard) app.log.warn({ dir }, 'dashboard not built: / shows how to build it (npm run build)');
-    app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT(dir)));
+    app.get('/', { schema: route('web', 'How to build the dashboard (it is not built)', { response: { 200: text('An HTML page', 'text/html') } }) }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT(dir)));
   }
-}
+};

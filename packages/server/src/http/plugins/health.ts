@@ -1,0 +1,36 @@
+// Probes and metrics: /healthz (the process answers), /readyz (every model loaded and warmed, with
+// per-model queue state) and /metrics (Prometheus text). Draining turns /readyz into a 503 before
+// it gets here (http/lifecycle-hooks.ts).
+import type { FastifyPluginAsync } from 'fastify';
+import type { ServerDeps } from '../deps.js';
+import { json, route, text } from '../schemas.js';
+
+export type HealthOptions = Pick<ServerDeps, 'service' | 'metrics'>;
+
+const SCHEMAS = {
+  healthz: route('health', 'Liveness: the process answers', { response: { 200: json('`{"status": "ok"}`') } }),
+  readyz: route('health', 'Readiness: 200 once every model is loaded and warmed, else 503', {
+    response: {
+      200: json('`{ready: true, models: [...]}` with queue depth, in-flight and breaker per version'),
+      503: json('Not ready yet (or draining)'),
+    },
+  }),
+  metrics: route('health', 'Prometheus metrics', { response: { 200: text('Prometheus text format', 'text/plain') } }),
+};
+
+export const healthPlugin: FastifyPluginAsync<HealthOptions> = async (app, deps) => {
+  app.get('/healthz', { schema: SCHEMAS.healthz }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: SCHEMAS.readyz }, async (_req, reply) => {
+    const queues = new Map(deps.service.queues().map((q) => [q.key, q]));
+    const models = deps.service.states().map((s) => {
+      const q = queues.get(s.key);
+      return q ? { ...s, queueDepth: q.depth, inFlight: q.inFlight, overloaded: q.overloaded, breaker: q.breaker } : s;
+    });
+    const ready = deps.service.ready();
+    return reply.code(ready ? 200 : 503).send({ ready, models });
+  });
+  app.get('/metrics', { schema: SCHEMAS.metrics }, async (_req, reply) => {
+    reply.type(deps.metrics.registry.contentType);
+    return deps.metrics.registry.metrics();
+  });
+};
