@@ -10,3 +10,7 @@ export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 export { initModel, manifestFromOnnx } from './serving/repository/init-model.js';
 export { AlertManager, AlertsConfigSchema, signBody, verifySignature, type AlertNotification, type AlertObservation } from './monitoring/alerting.js';
 export * from './streaming/index.js';
+// The WebSocket stream's CLI client and the SSE predict helpers, used by the examples.
+export { runStreamCli } from './cli/commands/stream.js';
+export { streamPredict, wantsEventStream } from './http/plugins/sse-predict.js';
+

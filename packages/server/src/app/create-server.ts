@@ -15,7 +15,8 @@ import { DriftMonitor } from '../monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from '../monitoring/alerting.js';
 import { ObservationCollector } from '../monitoring/observations.js';
 import { GenerationMetrics, GenerationService } from '../generation/index.js';
-import { closeHttp, createLifecycle, type Lifecycle } from '../lifecycle/index.js';
+import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
+import { closeHttp } from '../http/lifecycle-hooks.js';
 import { createJobsRuntime, type JobsRuntime } from '../jobs/index.js';
 import { ModelManager, RolloutManager } from '../rollout/index.js';
 import { ConfigReloader, configPolicies, type ConfigReloadReport } from '../rollout/config-reload.js';
@@ -23,7 +24,7 @@ import { resolve as resolvePath } from 'node:path';
 import { createPipelines, validatePipelines, type AttachedPipelines } from '../pipelines/index.js';
 import { KeyRing, readKeysFile } from '../auth/index.js';
 import { TimeseriesRecorder } from '../monitoring/timeseries.js';
-import { createStreamingService, type StreamingService } from '../http/plugins/stream.js';
+import { createStreamingService, type StreamingService } from '../streaming/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;

@@ -1,6 +1,5 @@
 export { AuthConfigSchema, SCOPES, type AuthConfig, type ApiKeyConfig, type Scope } from '../config/schemas/auth.js';
 export { ApiKeyError, hashKey, newKey, parseApiKeysEnv, KeyRing, type Principal } from './keys.js';
 export { ACCESS_TABLE, accessFor, normalisePath, type Access, type AccessRule, type AccessDecision } from './scope-table.js';
-export { authorize, assertModelAllowed, modelVisible, credentialsOf, WS_BEARER_PREFIX } from '../http/plugins/auth.js';
 export { authRefusalCounter } from './metrics.js';
 export { readKeysFile } from './keys-file.js';

@@ -3,7 +3,6 @@
 export { GenerationService, Generation, type GenerationParams, type GenerationResult, type GenerativeVersion, type EndReason } from './service.js';
 export { GenerationMetrics } from './metrics.js';
 export { GenerationConfigSchema, type GenerationConfig } from '../config/schemas/generation.js';
-export { OPENAI_PREFIX, openAiError } from '../http/plugins/openai.js';
 export { TextCodec, TextStream, type ChatMessage } from './text-codec.js';
 export { KvSequence, decoderLayout } from './decoder-session.js';
 export { sampleToken, seededRandom, argmax } from './sampler.js';

@@ -12,7 +12,7 @@ import type { ConfigReloadReport } from '../rollout/config-reload.js';
 import type { KeyRing } from '../auth/keys.js';
 import type { ApiKeyConfig } from '../config/schemas/auth.js';
 import type { TimeseriesRecorder } from '../monitoring/timeseries.js';
-import type { StreamingService } from './plugins/stream.js';
+import type { StreamingService } from '../streaming/index.js';
 import type { PipelinesOptions } from './plugins/pipelines.js';
 
 export interface ServerDeps {

@@ -18,7 +18,6 @@ export { validatePipelines } from './validate.js';
 export { runPipeline, newRunId, PipelineRunError, type RunOptions, type RunSummary, type RunProgress, type ShardSpec } from './runner.js';
 export { PipelineScheduler, type TriggerResult } from './scheduler.js';
 export { RunStore, type RunRecord, type RunSummaryRow } from './run-store.js';
-export { registerBatchCommand } from '../cli/commands/batch.js';
 export { compileRowMapper, encodeKey } from './mapping.js';
 
 export interface AttachedPipelines {

@@ -11,3 +11,4 @@ export {
   type ShadowCopy, type ShadowSource,
 } from './predict/routing.js';
 export type { PredictionRecord, PredictionSink } from './predict/prediction-sink.js';
+export { instancesFromBody } from './predict/request-body.js';

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { createServer } from '../../app/create-server.js';
-import { instancesFromBody } from '../../http/plugins/v1.js';
+import { instancesFromBody } from '../../serving/index.js';
 import { commonOptions, configFrom, readJsonArgument, type CliContext, type CommonOpts } from '../shared.js';
 
 type PredictOpts = CommonOpts & { data: string; url?: string };

@@ -6,7 +6,8 @@ import { eventStream, json, ModelParams as ModelPath, ModelVersionParams, proble
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { FerryError, invalidInput } from '../../errors.js';
-import { instancesFromBody, requestTimeout } from './v1.js';
+import { requestTimeout } from './v1.js';
+import { instancesFromBody } from '../../serving/index.js';
 import type { ModelVersion, Repository } from '../../serving/repository/index.js';
 import type { JobRow } from '../../jobs/job-store.js';
 import type { JobsRuntime } from '../../jobs/runtime.js';

@@ -5,7 +5,7 @@ import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@fe
 import { FerryError, invalidInput } from '../../errors.js';
 import { routeRequest } from '../route-request.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
-import { columnsToInstances } from '../../serving/index.js';
+import { instancesFromBody } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
 import { modelVisible } from './auth.js';
 import { streamPredict, wantsEventStream } from './sse-predict.js';
@@ -50,19 +50,6 @@ export function describeVersion(deps: Pick<ServerDeps, 'service'>, v: ModelVersi
 }
 
 /** Reads the instances from a v1 predict body: `{instances: [...]}` or `{inputs: {...}}`. */
-export function instancesFromBody(body: unknown): { instances: unknown; base: string } {
-  if (Buffer.isBuffer(body)) throw new FerryError('unsupported-media-type', { detail: 'this model takes JSON: {"instances": [...]}; raw bodies are for image models' });
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw invalidInput([{ pointer: '', reason: 'expected a JSON object with "instances" (rows) or "inputs" (columns)' }]);
-  }
-  const b = body as Record<string, unknown>;
-  const extra = Object.keys(b).filter((k) => k !== 'instances' && k !== 'inputs');
-  if (extra.length) throw invalidInput(extra.map((k) => ({ pointer: `/${k}`, reason: `unknown member "${k.slice(0, 100)}"; expected "instances" or "inputs"` })));
-  if ('instances' in b && 'inputs' in b) throw invalidInput([{ pointer: '/inputs', reason: 'send either "instances" or "inputs", not both' }]);
-  if ('instances' in b) return { instances: b.instances, base: '/instances' };
-  if ('inputs' in b) return { instances: columnsToInstances(b.inputs, '/inputs'), base: '/inputs' };
-  throw invalidInput([{ pointer: '/instances', reason: 'missing "instances" (or "inputs" in columnar form)' }]);
-}
 
 /** `?window=24h` → seconds (s, m, h or d; at most 90 days). */
 export function windowSeconds(raw: string | undefined, fallback: number): number {

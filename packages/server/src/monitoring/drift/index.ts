@@ -12,7 +12,6 @@ export { STAT_TESTS, defaultStatTest, SMALL_REFERENCE_MAX, type StatTestSpec, ty
 export { inferColumnType, isMissing, MAX_CATEGORICAL_INTEGERS } from './values.js';
 export { readTable, csvCell, type TableFormat } from './read-table.js';
 export { formatReport, formatNumber, reportJson } from './format-report.js';
-export { DRIFT_EXIT } from '../../cli/commands/drift.js';
 export { DriftError, DRIFT_ERROR_CODES, type DriftErrorCode } from './errors.js';
 // The statistics themselves, for callers that want one test without the column machinery.
 export { ksTwoSample, ksExactSf, KS_MAX_EXACT_N, type KsResult } from './ks-two-sample.js';
