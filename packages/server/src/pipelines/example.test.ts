@@ -15,7 +15,7 @@ import { createServer } from '../app/create-server.js';
 import { runPipeline } from './runner.js';
 import { pipelineWithDefaults, type PipelineInput } from '../config/schemas/pipelines.js';
 import { compileRowMapper } from './mapping.js';
-import { silentLog } from './test-fixtures.js';
+import { silentLog } from '@ferry/test-kit';
 
 const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
 const FLIGHTS = join(dirname(createRequire(join(ROOT, 'examples/package.json')).resolve('vega-datasets')), '..', 'data', 'flights-3m.parquet');

@@ -7,10 +7,10 @@ import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { loadConfig } from '../config/index.js';
 import { createServer } from '../app/create-server.js';
-import { startTestServer, type TestServer } from '../testing/test-server.js';
-import { tinyClassifier } from '../testing/fixture-models.js';
-import { expectedYes, fixtureRows, workspace, writeJsonl, type Workspace } from './test-fixtures.js';
-import { adminHeaders, testAdminKey } from '../auth/testing.js';
+import {
+  startTestServer, type TestServer, tinyClassifier, expectedYes, fixtureRows, workspace, writeJsonl, type Workspace,
+  adminHeaders, testAdminKey,
+} from '@ferry/test-kit';
 import { hashKey } from '../auth/keys.js';
 
 const ROWS = fixtureRows(40);

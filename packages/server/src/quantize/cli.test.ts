@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import * as ort from 'onnxruntime-node';
 import { stringify } from 'yaml';
 import { GraphBuilder } from '../onnx/index.js';
-import { tinyClassifier } from '../testing/fixture-models.js';
+import { tinyClassifier } from '@ferry/test-kit';
 import { runQuantizeCli, QUANTIZE_EXIT, type CliIo } from './cli.js';
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 

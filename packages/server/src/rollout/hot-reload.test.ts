@@ -2,8 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { biasModel, startRepoServer, type RepoServer } from './test-helpers.js';
-import { adminHeaders, withTestAdminKey } from '../auth/testing.js';
+import { biasModel, startRepoServer, type RepoServer, adminHeaders, withTestAdminKey } from '@ferry/test-kit';
 
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 

@@ -3,9 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
-import { startTestServer } from '../testing/test-server.js';
-import { slowModel, tinyLinearModel } from '../testing/fixture-models.js';
-import { fastTwinOfSlow, lookupModel } from '../testing/serving-fixtures.js';
+import { startTestServer, slowModel, tinyLinearModel, fastTwinOfSlow, lookupModel } from '@ferry/test-kit';
 
 const lin = tinyLinearModel();
 const lookup = lookupModel();
