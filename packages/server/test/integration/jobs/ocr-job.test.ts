@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { loadConfig } from '../config/index.js';
-import { createServer, type FerryServer } from '../app/create-server.js';
-import type { JobDocument } from './types.js';
+import { loadConfig } from '../../config/index.js';
+import { createServer, type FerryServer } from '../../app/create-server.js';
+import type { JobDocument } from '../../jobs/types.js';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 const squash = (s: string) => s.replace(/\s+/g, '');
 
 async function render(lines: string[], width = 640, size = 40): Promise<Buffer> {

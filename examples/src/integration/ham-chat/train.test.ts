@@ -4,9 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
-import { buildDecoderOnnx, randomDecoderWeights, seededRandom, type DecoderShape } from '../lib/generation.js';
-import { backward, forward, loss, parameters, zerosLike } from './network.js';
-import { conversationIds, exportFiles, NAME, SHAPE, SPECIALS, train, USER, ASSISTANT, END, VERSION } from './train.js';
+import { buildDecoderOnnx, randomDecoderWeights, seededRandom, type DecoderShape } from '../../lib/generation.js';
+import { backward, forward, loss, parameters, zerosLike } from '../../ham-chat/network.js';
+import { conversationIds, exportFiles, NAME, SHAPE, SPECIALS, train, USER, ASSISTANT, END, VERSION } from '../../ham-chat/train.js';
 
 const small: DecoderShape = { vocabSize: 12, hidden: 8, heads: 2, layers: 1, maxPositions: 10, mlpHidden: 6, layerNorm: false, activation: 'relu' };
 

@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OCR_DEFAULTS, type OcrLine, type Quad } from '@ferry/core';
 import { createServer, loadConfig, Repository, type FerryServer } from '@ferry/server';
-import { versionDir, writeExample } from '../lib/example-model.js';
-import { FILES, manifest, NAME, ocr, ocrPackage, PIPELINE_PARAMS, VERSION } from './build.js';
-import { openOcrVersion, type OcrVersion } from './pipeline.js';
-import { inkBounds, renderImage, renderPng, type RenderSpec } from './render.js';
+import { versionDir, writeExample } from '../../lib/example-model.js';
+import { FILES, manifest, NAME, ocr, ocrPackage, PIPELINE_PARAMS, VERSION } from '../../ocr/build.js';
+import { openOcrVersion, type OcrVersion } from '../../ocr/pipeline.js';
+import { inkBounds, renderImage, renderPng, type RenderSpec } from '../../ocr/render.js';
 
 const boxBounds = (q: Quad) => ({
   x0: Math.min(...q.map((p) => p[0])), x1: Math.max(...q.map((p) => p[0])),

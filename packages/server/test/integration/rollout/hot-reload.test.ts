@@ -120,7 +120,7 @@ describe('hot load, reload and unload', () => {
   });
 
   test('--watch: a version copied into the folder is loaded, a removed one unloaded', { timeout: 60_000 }, async () => {
-    const { watchRepository } = await import('./watch.js');
+    const { watchRepository } = await import('../../rollout/watch.js');
     const { rm } = await import('node:fs/promises');
     const { pino } = await import('pino');
     const w = watchRepository(t.dir, t.server.manager, pino({ level: 'silent' }), 200);

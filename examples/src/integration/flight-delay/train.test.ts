@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Repository } from '@ferry/server';
 import { compileEncoder, type TensorValue } from '@ferry/core';
-import { MODELS_DIR } from '../lib/paths.js';
-import { versionDir } from '../lib/example-model.js';
-import { loadFlights, parseFlight } from './data.js';
-import { accuracy, logLoss, rocAuc } from './metrics.js';
-import { checkWithRuntime, flightDelay, trainFlightDelay, LABELS } from './train.js';
+import { MODELS_DIR } from '../../lib/paths.js';
+import { versionDir } from '../../lib/example-model.js';
+import { loadFlights, parseFlight } from '../../flight-delay/data.js';
+import { accuracy, logLoss, rocAuc } from '../../flight-delay/metrics.js';
+import { checkWithRuntime, flightDelay, trainFlightDelay, LABELS } from '../../flight-delay/train.js';
 
 const flights = loadFlights();
 const committedDir = versionDir(flightDelay, MODELS_DIR);

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { biasModel, softmaxYes, startRepoServer, thresholdClassifier, type RepoServer } from '@ferry/test-kit';
-import { canaryBucket } from './rollout-manager.js';
+import { canaryBucket } from '../../rollout/rollout-manager.js';
 
 const close = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
 const waitFor = async (cond: () => boolean, ms = 20_000) => {

@@ -10,14 +10,14 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
-import { loadConfig } from '../config/index.js';
-import { createServer } from '../app/create-server.js';
-import { runPipeline } from './runner.js';
-import { pipelineWithDefaults, type PipelineInput } from '../config/schemas/pipelines.js';
-import { compileRowMapper } from './mapping.js';
+import { loadConfig } from '../../config/index.js';
+import { createServer } from '../../app/create-server.js';
+import { runPipeline } from '../../pipelines/runner.js';
+import { pipelineWithDefaults, type PipelineInput } from '../../config/schemas/pipelines.js';
+import { compileRowMapper } from '../../pipelines/mapping.js';
 import { silentLog } from '@ferry/test-kit';
 
-const ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 const FLIGHTS = join(dirname(createRequire(join(ROOT, 'examples/package.json')).resolve('vega-datasets')), '..', 'data', 'flights-3m.parquet');
 
 test('flight-delay-daily: the example config is valid and batch scores equal real-time scores', async () => {

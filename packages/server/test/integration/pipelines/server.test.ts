@@ -5,13 +5,13 @@ import { test, before, after, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
-import { loadConfig } from '../config/index.js';
-import { createServer } from '../app/create-server.js';
+import { loadConfig } from '../../config/index.js';
+import { createServer } from '../../app/create-server.js';
 import {
   startTestServer, type TestServer, tinyClassifier, expectedYes, fixtureRows, workspace, writeJsonl, type Workspace,
   adminHeaders, testAdminKey,
 } from '@ferry/test-kit';
-import { hashKey } from '../auth/keys.js';
+import { hashKey } from '../../auth/keys.js';
 
 const ROWS = fixtureRows(40);
 let ws: Workspace;
