@@ -4,7 +4,9 @@
 // to max_tokens or a stop sequence: tests decide how long a stream is.
 import type { TestModel } from './test-server.js';
 import { byteLevelTokenizerJson } from '../../server/dist/generation/byte-tokenizer.js';
-import { buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights } from '../../server/dist/generation/decoder-graph.js';
+import {
+  buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type DecoderWeights,
+} from '../../server/dist/generation/decoder-graph.js';
 import { seededRandom } from '../../server/dist/generation/sampler.js';
 
 export const TINY_SPECIALS = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>'] as const;
