@@ -1,11 +1,28 @@
-// Runs every compiled test file (`*.test.js` under each workspace's dist/) with node's test runner.
+// Runs compiled test files (`*.test.js` under each workspace's dist/) with node's test runner.
 // Node 20's runner does not expand globs itself, so this lists the files.
+//
+// A test's kind is its folder: under an `integration/` folder it is an integration test (Redis,
+// PostgreSQL, child processes, nginx, real sockets, slow), under `browser/` a browser test
+// (Chromium), anywhere else a unit test (beside the code, in-process, fast, service-free).
+//   node scripts/run-tests.mjs                  every test
+//   node scripts/run-tests.mjs --unit           unit tests only
+//   node scripts/run-tests.mjs --integration    the rest: integration and browser tests
+//   node scripts/run-tests.mjs --browser        browser tests only
+// Other arguments keep the files whose path contains one of them.
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
-const roots = ['packages/core/dist', 'packages/server/dist', 'packages/tools/dist', 'packages/client/dist', 'examples/dist', 'bench/dist'];
-const filter = process.argv.slice(2);
+const roots = [
+  'packages/core/dist', 'packages/server/dist', 'packages/test-kit/dist', 'packages/tools/dist', 'packages/client/dist', 'examples/dist',
+  'bench/dist',
+];
+const args = process.argv.slice(2);
+const kinds = new Set();
+if (args.includes('--unit')) kinds.add('unit');
+if (args.includes('--integration')) { kinds.add('integration'); kinds.add('browser'); }
+if (args.includes('--browser')) kinds.add('browser');
+const filter = args.filter((a) => !a.startsWith('--'));
 
 function walk(dir, out) {
   let entries;
@@ -18,12 +35,23 @@ function walk(dir, out) {
   return out;
 }
 
-const files = roots.flatMap((r) => walk(r, [])).filter((f) => filter.length === 0 || filter.some((s) => f.includes(s))).sort();
+export function kindOf(file) {
+  const parts = file.split(sep);
+  if (parts.includes('integration')) return 'integration';
+  if (parts.includes('browser')) return 'browser';
+  return 'unit';
+}
+
+const files = roots.flatMap((r) => walk(r, []))
+  .filter((f) => kinds.size === 0 || kinds.has(kindOf(f)))
+  .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error('no test files found: run the build first');
   process.exit(1);
 }
 // No --test-force-exit: a file whose tests finished but that a leaked handle (a Redis client still
 // retrying, a timer, a socket) keeps alive must hang the run where it can be seen, not be cut off.
-const r = spawnSync(process.execPath, ['--test', `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`, ...files], { stdio: 'inherit' });
+const concurrency = `--test-concurrency=${process.env.FERRY_TEST_CONCURRENCY ?? 2}`;
+const r = spawnSync(process.execPath, ['--test', concurrency, ...files], { stdio: 'inherit' });
 process.exit(r.status ?? 1);

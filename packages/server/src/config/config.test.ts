@@ -3,10 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
-import { parse } from 'yaml';
 import { loadConfig, configLeaves, ConfigError } from './index.js';
 
 test('defaults < file < environment < flags', () => {
@@ -59,13 +55,4 @@ test('every setting has an environment variable', () => {
   assert.ok(names.includes('FERRY_SERVER_BODY_LIMIT_BYTES'));
   assert.ok(names.includes('FERRY_RUNTIME_INTRA_OP_THREADS'));
   assert.equal(new Set(names).size, names.length);
-});
-
-test('ferry config prints the effective configuration', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
-  const cli = fileURLToPath(new URL('../cli/main.js', import.meta.url));
-  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'config', '--port', '1234'], { cwd: dir, env: { ...process.env, FERRY_LIMITS_MAX_INSTANCES: '3' } });
-  const cfg = parse(stdout);
-  assert.equal(cfg.server.port, 1234);
-  assert.equal(cfg.limits.maxInstances, 3);
 });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder } from '@ferry/tools/onnx';
 import { decoderLayout, KvSequence } from './decoder-session.js';
-import { tinyDecoder } from './testing.js';
+import { tinyDecoder } from '@ferry/test-kit';
 import { argmax, sampleToken, seededRandom } from './sampler.js';
 import { TextCodec, TextStream } from './text-codec.js';
 import { byteLevelTokenizerJson } from './byte-tokenizer.js';

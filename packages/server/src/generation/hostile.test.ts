@@ -2,8 +2,7 @@
 // carries OpenAI's `error` object naming the bad parameter, never a 5xx, and the server keeps serving.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../testing/test-server.js';
-import { tinyGenerativeModel } from './testing.js';
+import { startTestServer, type TestServer, tinyGenerativeModel } from '@ferry/test-kit';
 
 let t: TestServer;
 

@@ -3,8 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
-import { startTestServer, type TestServer } from '../testing/test-server.js';
-import { tinyClassifier, tinyLinearModel } from '../testing/fixture-models.js';
+import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
 import { ERROR_CATALOGUE } from '../errors.js';
 
 const cls = tinyClassifier();

@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { startTestServer } from '../testing/test-server.js';
-import { slowModel, tinyClassifier } from '../testing/fixture-models.js';
+import { startTestServer, slowModel, tinyClassifier } from '@ferry/test-kit';
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../../../deploy/${p}`, import.meta.url));
 const cls = tinyClassifier();

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { stringify } from 'yaml';
 import { GraphBuilder } from '../onnx/index.js';
-import { tinyClassifier } from '@ferry/server/testing';
+import { tinyClassifier } from '@ferry/test-kit';
 import {
   runCli, COST_PATTERNS, QUANT_FORMATS as SERVER_QUANT_FORMATS, QUANTIZE_MIN_ELEMENTS_DEFAULT, type CliIo,
 } from '@ferry/server/cli';

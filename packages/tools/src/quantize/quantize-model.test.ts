@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { GraphBuilder, attr, describeModel, readModel } from '../onnx/index.js';
-import { tinyLinearModel } from '@ferry/server/testing';
+import { tinyLinearModel } from '@ferry/test-kit';
 import { QuantizeError } from './errors.js';
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 import { quantizeModel, QUANT_FORMATS, QUANTIZATION_METADATA_KEY, type QuantFormat } from './quantize-model.js';

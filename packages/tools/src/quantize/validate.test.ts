@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import type { Manifest } from '@ferry/core';
 import { GraphBuilder } from '../onnx/index.js';
-import { tinyClassifier, type ClassifierInstance } from '@ferry/server/testing';
+import { tinyClassifier, type ClassifierInstance } from '@ferry/test-kit';
 import { QuantizeError } from './errors.js';
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 import { quantizeModel } from './quantize-model.js';

@@ -4,8 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { startTestServer, type TestServer } from '../../testing/test-server.js';
-import { tinyClassifier, tinyLinearModel } from '../../testing/fixture-models.js';
+import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
 
 const cls = tinyClassifier();
 const lin = tinyLinearModel();

@@ -1,7 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startTestServer, type TestServer } from '../../testing/test-server.js';
-import { tinyClassifier, tinyLinearModel } from '../../testing/fixture-models.js';
+import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
 
 const lin = tinyLinearModel();
 const cls = tinyClassifier();

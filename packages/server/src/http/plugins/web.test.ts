@@ -5,9 +5,10 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
-import { startTestServer, type TestServer } from '../../testing/test-server.js';
-import { tinyClassifier } from '../../testing/fixture-models.js';
+import { startTestServer, type TestServer, tinyClassifier } from '@ferry/test-kit';
 import { etagMatches } from './artifact.js';
+// Brings web.ts's `declare module 'fastify'` (app.ferryTimeseries) into this separately compiled test.
+import type {} from './web.js';
 import { quantileFromBuckets } from '../../monitoring/timeseries.js';
 
 const cls = tinyClassifier();

