@@ -14,3 +14,4 @@ export * from './preprocess/steps-audio.js';
 export * from './postprocess/ctc.js';
 export * from './pipelines/index.js';
 export * from './random.js';
+export * from './float16.js';

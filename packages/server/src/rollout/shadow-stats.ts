@@ -3,7 +3,7 @@
 // keep the newest `capacity` observations.
 import type { ShadowSource } from '../serving/predict/routing.js';
 import { toNumbers, type Prediction, type TensorValue } from '@ferry/core';
-import { float16BitsToFloat32 } from '../http/float16.js';
+import { float16BitsToFloat32 } from '@ferry/core';
 
 class Ring {
   private readonly data: Float64Array;

@@ -13,7 +13,7 @@ import type { ServerDeps } from '../deps.js';
 import { modelVisible } from './auth.js';
 import { requestTimeout } from './v1.js';
 import { json, ModelParams, ModelVersionParams, PREDICT_ERRORS, ref, route } from '../schemas.js';
-import { float32ToFloat16Bits, float16BitsToFloat32 } from '../float16.js';
+import { float32ToFloat16Bits, float16BitsToFloat32 } from '@ferry/core';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from '../v2-binary.js';
 
 export const V2_TO_DTYPE: Record<string, TensorDtype> = {
