@@ -65,7 +65,6 @@ const SERVER_FOLDERS = {
   store: 'foundation',
 };
 
-
 // ---------------------------------------------------------------------------------------------------
 
 const escapeRe = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
@@ -219,7 +218,11 @@ export default defineConfig([
         createTypeScriptImportResolver({
           alwaysTryTypes: true,
           alias: workspaceSourceAliases([
-            'packages/core', 'packages/client', 'packages/server', 'packages/tools', 'packages/test-kit',
+            'packages/core',
+            'packages/client',
+            'packages/server',
+            'packages/tools',
+            'packages/test-kit',
           ]),
           noWarnOnMultipleProjects: true,
           project: [

@@ -14,19 +14,31 @@ import { join, sep } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const roots = [
-  'packages/core/dist', 'packages/server/dist', 'packages/test-kit/dist', 'packages/tools/dist', 'packages/client/dist', 'examples/dist',
+  'packages/core/dist',
+  'packages/server/dist',
+  'packages/test-kit/dist',
+  'packages/tools/dist',
+  'packages/client/dist',
+  'examples/dist',
   'bench/dist',
 ];
 const args = process.argv.slice(2);
 const kinds = new Set();
 if (args.includes('--unit')) kinds.add('unit');
-if (args.includes('--integration')) { kinds.add('integration'); kinds.add('browser'); }
+if (args.includes('--integration')) {
+  kinds.add('integration');
+  kinds.add('browser');
+}
 if (args.includes('--browser')) kinds.add('browser');
 const filter = args.filter((a) => !a.startsWith('--'));
 
 function walk(dir, out) {
   let entries;
-  try { entries = readdirSync(dir); } catch { return out; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return out;
+  }
   for (const e of entries) {
     const p = join(dir, e);
     if (statSync(p).isDirectory()) walk(p, out);
@@ -42,7 +54,8 @@ export function kindOf(file) {
   return 'unit';
 }
 
-const files = roots.flatMap((r) => walk(r, []))
+const files = roots
+  .flatMap((r) => walk(r, []))
   .filter((f) => kinds.size === 0 || kinds.has(kindOf(f)))
   .filter((f) => filter.length === 0 || filter.some((s) => f.includes(s)))
   .sort();

@@ -29,18 +29,32 @@ export interface JobsBenchResult {
 }
 
 async function redisAnswers(url: string): Promise<boolean> {
-  const r = new Redis(url, { lazyConnect: true, connectTimeout: 1000, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const r = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
   r.on('error', () => undefined);
-  try { await r.connect(); return (await r.ping()) === 'PONG'; } catch { return false; } finally { r.disconnect(); }
+  try {
+    await r.connect();
+    return (await r.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    r.disconnect();
+  }
 }
 
 /** Runs `fn` with `concurrency` loops until `count` calls are made; returns the seconds taken. */
 async function pool(count: number, concurrency: number, fn: (i: number) => Promise<void>): Promise<number> {
   let next = 0;
   const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < count) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) await fn(next++);
+    }),
+  );
   return (performance.now() - t0) / 1000;
 }
 
@@ -50,28 +64,46 @@ async function post(url: string, body: string): Promise<Response> {
   return res;
 }
 
-export async function runJobsBench(opts: { quick: boolean; readyTimeoutMs: number }, log: (line: string) => void): Promise<JobsBenchResult> {
+export async function runJobsBench(
+  opts: { quick: boolean; readyTimeoutMs: number },
+  log: (line: string) => void,
+): Promise<JobsBenchResult> {
   const model = 'flight-delay';
   const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
   const backend = (await redisAnswers(redisUrl)) ? 'bullmq' : 'sql';
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-jobs-'));
   const queueName = `bench-${process.pid}-${Date.now()}`;
   const config = join(dir, 'ferry.config.yaml');
-  writeFileSync(config, stringify({
-    models: { dir: MODELS_DIR, only: [model] },
-    log: { level: 'warn' },
-    store: { url: `sqlite:${join(dir, 'ferry.db')}` },
-    jobs: { queueName, prefix: 'ferry-bench', concurrency: 8, pollIntervalMs: 20 },
-    ...(backend === 'bullmq' && { redis: { url: redisUrl } }),
-  }));
+  writeFileSync(
+    config,
+    stringify({
+      models: { dir: MODELS_DIR, only: [model] },
+      log: { level: 'warn' },
+      store: { url: `sqlite:${join(dir, 'ferry.db')}` },
+      jobs: { queueName, prefix: 'ferry-bench', concurrency: 8, pollIntervalMs: 20 },
+      ...(backend === 'bullmq' && { redis: { url: redisUrl } }),
+    }),
+  );
   const children: Child[] = [];
   try {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const api = startNode('ferry-jobs-api', FERRY_CLI, ['serve', '-c', config, '--no-workers', '-p', String(port), '-H', '127.0.0.1', '--workers', '1']);
+    const api = startNode('ferry-jobs-api', FERRY_CLI, [
+      'serve',
+      '-c',
+      config,
+      '--no-workers',
+      '-p',
+      String(port),
+      '-H',
+      '127.0.0.1',
+      '--workers',
+      '1',
+    ]);
     children.push(api);
     await waitReady(api, url, opts.readyTimeoutMs);
-    for (let w = 0; w < 2; w++) children.push(startNode(`ferry-worker-${w}`, FERRY_CLI, ['worker', '-c', config, '--workers', '1']));
+    for (let w = 0; w < 2; w++)
+      children.push(startNode(`ferry-worker-${w}`, FERRY_CLI, ['worker', '-c', config, '--workers', '1']));
 
     const info = modelInfo(model);
     const bodies = instances(info, 512).map((inst) => JSON.stringify({ instances: [inst] }));
@@ -79,8 +111,12 @@ export async function runJobsBench(opts: { quick: boolean; readyTimeoutMs: numbe
 
     // Baseline: synchronous predictions on the same server, same bodies (cache off: the bodies differ).
     const syncRequests = opts.quick ? 300 : 3000;
-    await pool(100, concurrency, async (i) => { await (await post(`${url}/v1/models/${model}/predict`, bodies[i % bodies.length]!)).arrayBuffer(); });
-    const syncSeconds = await pool(syncRequests, concurrency, async (i) => { await (await post(`${url}/v1/models/${model}/predict`, bodies[i % bodies.length]!)).arrayBuffer(); });
+    await pool(100, concurrency, async (i) => {
+      await (await post(`${url}/v1/models/${model}/predict`, bodies[i % bodies.length]!)).arrayBuffer();
+    });
+    const syncSeconds = await pool(syncRequests, concurrency, async (i) => {
+      await (await post(`${url}/v1/models/${model}/predict`, bodies[i % bodies.length]!)).arrayBuffer();
+    });
     const syncPerS = syncRequests / syncSeconds;
     log(`jobs bench: sync ${syncPerS.toFixed(0)} req/s; submitting jobs (${backend})`);
 
@@ -89,7 +125,8 @@ export async function runJobsBench(opts: { quick: boolean; readyTimeoutMs: numbe
     for (let t = 0; ; t++) {
       const j = (await (await fetch(`${url}/v1/jobs/${probe.id}`)).json()) as { state: string };
       if (j.state === 'completed') break;
-      if (t > opts.readyTimeoutMs / 50) throw new Error(`workers did not run a job:\n${children.map((c) => c.stderrTail()).join('\n')}`);
+      if (t > opts.readyTimeoutMs / 50)
+        throw new Error(`workers did not run a job:\n${children.map((c) => c.stderrTail()).join('\n')}`);
       await sleep(50);
     }
 
@@ -97,13 +134,18 @@ export async function runJobsBench(opts: { quick: boolean; readyTimeoutMs: numbe
     const ids: string[] = [];
     const t0 = performance.now();
     await pool(jobs, concurrency, async (i) => {
-      const r = (await (await post(`${url}/v1/models/${model}/jobs`, bodies[i % bodies.length]!)).json()) as { id: string };
+      const r = (await (await post(`${url}/v1/models/${model}/jobs`, bodies[i % bodies.length]!)).json()) as {
+        id: string;
+      };
       ids.push(r.id);
     });
     // Done when no job is waiting, delayed or active, as the API's queue-length gauge reports it.
     for (;;) {
       const metrics = await (await fetch(`${url}/metrics`)).text();
-      const left = [...metrics.matchAll(/^ferry_job_queue_length\{state="(waiting|active|delayed)"\} (\d+)/gm)].reduce((s, m) => s + Number(m[2]), 0);
+      const left = [...metrics.matchAll(/^ferry_job_queue_length\{state="(waiting|active|delayed)"\} (\d+)/gm)].reduce(
+        (s, m) => s + Number(m[2]),
+        0,
+      );
       if (left === 0 && /ferry_job_queue_length/.test(metrics)) break;
       await sleep(20);
     }
@@ -114,7 +156,18 @@ export async function runJobsBench(opts: { quick: boolean; readyTimeoutMs: numbe
       if (j.state !== 'completed') throw new Error(`job ${id} is ${j.state} after the queue drained`);
     }
     const jobsPerS = jobs / seconds;
-    return { model, backend, workers: 2, concurrency, jobs, jobsPerS, seconds, syncRequests, syncPerS, ratio: jobsPerS / syncPerS };
+    return {
+      model,
+      backend,
+      workers: 2,
+      concurrency,
+      jobs,
+      jobsPerS,
+      seconds,
+      syncRequests,
+      syncPerS,
+      ratio: jobsPerS / syncPerS,
+    };
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     if (backend === 'bullmq') {

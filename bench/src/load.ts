@@ -66,7 +66,9 @@ interface AcRequest {
   /** Called before every send of this request; autocannon rebuilds the bytes from what it returns. */
   setupRequest?: (req: AcRequest) => AcRequest;
 }
-interface AcClient { setRequests(requests: AcRequest[]): void }
+interface AcClient {
+  setRequests(requests: AcRequest[]): void;
+}
 interface AcOptions {
   url: string;
   connections: number;
@@ -83,7 +85,10 @@ interface AcResult {
   statusCodeStats: Record<string, { count: number }>;
 }
 interface AcInstance extends PromiseLike<AcResult> {
-  on(event: 'response', listener: (client: AcClient, statusCode: number, bytes: number, responseTimeMs: number) => void): this;
+  on(
+    event: 'response',
+    listener: (client: AcClient, statusCode: number, bytes: number, responseTimeMs: number) => void,
+  ): this;
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: AcOptions) => AcInstance;
 
@@ -93,11 +98,21 @@ function buildRequests(spec: LoadSpec): AcRequest[] {
   const headers = { 'content-type': 'application/json', ...spec.headers };
   if (spec.kind === 'infer') {
     const path = `/v2/models/${encodeURIComponent(spec.served ?? info.name)}/infer`;
-    return inferBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+    return inferBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({
+      method: 'POST',
+      path,
+      headers,
+      body,
+    }));
   }
   const path = `/v1/models/${encodeURIComponent(spec.served ?? info.name)}/predict`;
   if (spec.repeatSet !== undefined || spec.unique === false) {
-    return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({ method: 'POST', path, headers, body }));
+    return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({
+      method: 'POST',
+      path,
+      headers,
+      body,
+    }));
   }
   return bodyTemplates(info, bodyCount(info), spec.seed ?? 42).map((t) => ({
     method: 'POST',
@@ -135,7 +150,11 @@ async function main(): Promise<void> {
   const server0 = spec.serverPid !== undefined ? processCpuSeconds(spec.serverPid) : null;
   const machine0 = machineBusySeconds();
   const t0 = performance.now();
-  const run = autocannon({ ...base, duration: spec.durationSeconds, setupClient: staggered(requests, spec.connections) });
+  const run = autocannon({
+    ...base,
+    duration: spec.durationSeconds,
+    setupClient: staggered(requests, spec.connections),
+  });
   run.on('response', (_client, status, _bytes, ms) => {
     if (status >= 200 && status < 300) {
       ok++;
@@ -162,7 +181,10 @@ async function main(): Promise<void> {
     statusCodes,
     clientCpu,
     serverCpu,
-    otherCpu: machine0 !== null && machine1 !== null && serverCpu !== null ? Math.max(0, (machine1 - machine0) / wallS - serverCpu - clientCpu) : null,
+    otherCpu:
+      machine0 !== null && machine1 !== null && serverCpu !== null
+        ? Math.max(0, (machine1 - machine0) / wallS - serverCpu - clientCpu)
+        : null,
     ...summarize(latencies),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);

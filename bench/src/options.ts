@@ -69,9 +69,13 @@ export function parseOptions(argv: readonly string[]): BenchOptions | 'help' {
   });
   if (values.help) return 'help';
   const quick = values.quick ?? false;
-  const only = (values.only ?? BENCH_MODELS.join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (values.only ?? BENCH_MODELS.join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const m of only) {
-    if (!(BENCH_MODELS as readonly string[]).includes(m)) throw new Error(`--only: unknown model ${m} (known: ${BENCH_MODELS.join(', ')})`);
+    if (!(BENCH_MODELS as readonly string[]).includes(m))
+      throw new Error(`--only: unknown model ${m} (known: ${BENCH_MODELS.join(', ')})`);
   }
   const connections = (values.connections ?? '1,16,64').split(',').map((s) => positive('connections', s, 1));
   if (values.pin && values['no-pin']) throw new Error('--pin and --no-pin together');

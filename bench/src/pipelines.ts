@@ -27,53 +27,133 @@ const PG_URL = process.env.FERRY_BENCH_DATABASE_URL || 'postgres://postgres@127.
 // Reports the whole process's peak RSS (main thread and workers) on the way out.
 const PEAK_RSS_HOOK = `data:text/javascript,process.on('exit',()=>process.stderr.write('PEAK_RSS_KB '+process.resourceUsage().maxRSS+'\\n'))`;
 
-interface Measured { label: string; rows: number; seconds: number; rowsPerSecond: number; peakRssMb: number }
+interface Measured {
+  label: string;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+  peakRssMb: number;
+}
 
 function pipelineConfig(dir: string, store: Record<string, string>): string {
-  const file = join(dir, `ferry-${Object.values(store).join('-').replace(/[^a-z0-9]/gi, '_').slice(-40)}.yaml`);
-  writeFileSync(file, stringify({
-    models: { dir: MODELS_DIR, only: ['flight-delay'] }, log: { level: 'warn' }, store,
-    pipelines: {
-      'flight-delay-daily': {
-        source: { kind: 'parquet', path: FLIGHTS }, model: 'flight-delay@1', key: '$row',
-        select: [{ feature: 'month', column: 'date', transform: 'month' }, { feature: 'dayOfWeek', column: 'date', transform: 'dayOfWeek' }, { feature: 'hour', column: 'date', transform: 'hour' }],
-        chunkRows: 50_000, batchRows: 4096,
+  const file = join(
+    dir,
+    `ferry-${Object.values(store)
+      .join('-')
+      .replace(/[^a-z0-9]/gi, '_')
+      .slice(-40)}.yaml`,
+  );
+  writeFileSync(
+    file,
+    stringify({
+      models: { dir: MODELS_DIR, only: ['flight-delay'] },
+      log: { level: 'warn' },
+      store,
+      pipelines: {
+        'flight-delay-daily': {
+          source: { kind: 'parquet', path: FLIGHTS },
+          model: 'flight-delay@1',
+          key: '$row',
+          select: [
+            { feature: 'month', column: 'date', transform: 'month' },
+            { feature: 'dayOfWeek', column: 'date', transform: 'dayOfWeek' },
+            { feature: 'hour', column: 'date', transform: 'hour' },
+          ],
+          chunkRows: 50_000,
+          batchRows: 4096,
+        },
       },
-    },
-  }));
+    }),
+  );
   return file;
 }
 
-function runBatch(label: string, cfg: string, rows: number, extra: string[], log: (s: string) => void): Promise<Measured> {
+function runBatch(
+  label: string,
+  cfg: string,
+  rows: number,
+  extra: string[],
+  log: (s: string) => void,
+): Promise<Measured> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, ['--import', PEAK_RSS_HOOK, FERRY_CLI, 'batch', 'run', 'flight-delay-daily', '-c', cfg, '--json', '--limit', String(rows), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        PEAK_RSS_HOOK,
+        FERRY_CLI,
+        'batch',
+        'run',
+        'flight-delay-daily',
+        '-c',
+        cfg,
+        '--json',
+        '--limit',
+        String(rows),
+        ...extra,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('exit', (code) => {
-      if (code !== 0) { reject(new Error(`${label}: exit ${code}\n${err}`)); return; }
+      if (code !== 0) {
+        reject(new Error(`${label}: exit ${code}\n${err}`));
+        return;
+      }
       const s = JSON.parse(out) as { rowsScored: number; rowsRejected: number; durationMs: number };
       const rss = Number(/PEAK_RSS_KB (\d+)/.exec(err)?.[1] ?? NaN) / 1024;
-      const m: Measured = { label, rows: s.rowsScored + s.rowsRejected, seconds: s.durationMs / 1000, rowsPerSecond: ((s.rowsScored + s.rowsRejected) * 1000) / s.durationMs, peakRssMb: rss };
-      log(`${label}: ${m.rows.toLocaleString('en-US')} rows in ${m.seconds.toFixed(1)} s (process ${((performance.now() - t0) / 1000).toFixed(1)} s), ${Math.round(m.rowsPerSecond).toLocaleString('en-US')} rows/s, peak RSS ${m.peakRssMb.toFixed(0)} MB`);
+      const m: Measured = {
+        label,
+        rows: s.rowsScored + s.rowsRejected,
+        seconds: s.durationMs / 1000,
+        rowsPerSecond: ((s.rowsScored + s.rowsRejected) * 1000) / s.durationMs,
+        peakRssMb: rss,
+      };
+      log(
+        `${label}: ${m.rows.toLocaleString('en-US')} rows in ${m.seconds.toFixed(1)} s (process ${((performance.now() - t0) / 1000).toFixed(1)} s), ${Math.round(m.rowsPerSecond).toLocaleString('en-US')} rows/s, peak RSS ${m.peakRssMb.toFixed(0)} MB`,
+      );
       resolve(m);
     });
   });
 }
 
 /** The flight-delay model alone, in process, at batch 4096: inference only, and preprocessing + inference. */
-async function rawModel(log: (s: string) => void): Promise<{ inferRowsPerSecond: number; encodeAndInferRowsPerSecond: number }> {
+async function rawModel(
+  log: (s: string) => void,
+): Promise<{ inferRowsPerSecond: number; encodeAndInferRowsPerSecond: number }> {
   const v = Repository.load(MODELS_DIR, ['flight-delay']).resolve('flight-delay@1');
   const encoder = compileEncoder(v.manifest);
-  const rows = await parquetReadObjects({ file: await asyncBufferFromFile(FLIGHTS), rowStart: 0, rowEnd: 4096, compressors }) as Array<{ date: Date; distance: bigint | number; origin: string; destination: string }>;
+  const rows = (await parquetReadObjects({
+    file: await asyncBufferFromFile(FLIGHTS),
+    rowStart: 0,
+    rowEnd: 4096,
+    compressors,
+  })) as Array<{ date: Date; distance: bigint | number; origin: string; destination: string }>;
   const instances: Instance[] = rows.map((r) => ({
-    month: r.date.getUTCMonth() + 1, dayOfWeek: r.date.getUTCDay(), hour: r.date.getUTCHours() + r.date.getUTCMinutes() / 60,
-    distance: Number(r.distance), origin: r.origin, destination: r.destination,
+    month: r.date.getUTCMonth() + 1,
+    dayOfWeek: r.date.getUTCDay(),
+    hour: r.date.getUTCHours() + r.date.getUTCMinutes() / 60,
+    distance: Number(r.distance),
+    origin: r.origin,
+    destination: r.destination,
   }));
-  const session = await ort.InferenceSession.create(v.modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'all' });
-  const toOrt = (feeds: ReturnType<typeof encoder.encode>) => Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims)]));
+  const session = await ort.InferenceSession.create(v.modelPath, {
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
+  const toOrt = (feeds: ReturnType<typeof encoder.encode>) =>
+    Object.fromEntries(
+      Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims)]),
+    );
   const feeds = toOrt(encoder.encode(instances));
   for (let i = 0; i < 5; i++) await session.run(feeds);
   const reps = 50;
@@ -84,32 +164,47 @@ async function rawModel(log: (s: string) => void): Promise<{ inferRowsPerSecond:
   for (let i = 0; i < reps; i++) await session.run(toOrt(encoder.encode(instances)));
   const encodeAndInferRowsPerSecond = (reps * 4096 * 1000) / (performance.now() - t0);
   await session.release();
-  log(`raw model, batch 4096, one thread: ${Math.round(inferRowsPerSecond).toLocaleString('en-US')} rows/s inference only, ${Math.round(encodeAndInferRowsPerSecond).toLocaleString('en-US')} rows/s with preprocessing`);
+  log(
+    `raw model, batch 4096, one thread: ${Math.round(inferRowsPerSecond).toLocaleString('en-US')} rows/s inference only, ${Math.round(encodeAndInferRowsPerSecond).toLocaleString('en-US')} rows/s with preprocessing`,
+  );
   return { inferRowsPerSecond, encodeAndInferRowsPerSecond };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    rows: { type: 'string', default: '3000000' }, small: { type: 'string', default: '300000' },
-    'no-postgres': { type: 'boolean', default: false }, out: { type: 'string', default: join(REPO_ROOT, 'bench/results/pipelines.json') },
-  } });
+  const { values } = parseArgs({
+    options: {
+      rows: { type: 'string', default: '3000000' },
+      small: { type: 'string', default: '300000' },
+      'no-postgres': { type: 'boolean', default: false },
+      out: { type: 'string', default: join(REPO_ROOT, 'bench/results/pipelines.json') },
+    },
+  });
   const big = Number(values.rows);
   const small = Number(values.small);
   const log = (s: string) => process.stderr.write(`${s}\n`);
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-pipelines-'));
-  const report: Record<string, unknown> = { rows: big, smallRows: small, cores: (await import('node:os')).availableParallelism() };
+  const report: Record<string, unknown> = {
+    rows: big,
+    smallRows: small,
+    cores: (await import('node:os')).availableParallelism(),
+  };
   try {
     report.rawModel = await rawModel(log);
     const sinks: Array<[string, Record<string, string>, () => Promise<void>]> = [
       ['sqlite', { url: `sqlite:${join(dir, 'bench.db')}` }, async () => {}],
     ];
     const schema = `ferry_bench_${process.pid}`;
-    if (!values['no-postgres']) sinks.push(['postgres', { url: PG_URL, schema }, async () => {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop schema if exists "${schema}" cascade`);
-      await c.end();
-    }]);
+    if (!values['no-postgres'])
+      sinks.push([
+        'postgres',
+        { url: PG_URL, schema },
+        async () => {
+          const c = new pg.Client({ connectionString: PG_URL });
+          await c.connect();
+          await c.query(`drop schema if exists "${schema}" cascade`);
+          await c.end();
+        },
+      ]);
     for (const [name, store, cleanup] of sinks) {
       // A fresh database per measurement, so every run inserts into an empty table.
       const fresh = async (tag: string) => {
@@ -123,7 +218,9 @@ async function main(): Promise<void> {
       await cleanup();
       const ratio = score.rowsPerSecond / copy.rowsPerSecond;
       const rssRatio = score.peakRssMb / scoreSmall.peakRssMb;
-      log(`${name}: scoring/copy rows/s = ${ratio.toFixed(2)} (bar ≥ 0.6); peak RSS ${big}/${small} rows = ${rssRatio.toFixed(2)} (bar ≤ 1.2)`);
+      log(
+        `${name}: scoring/copy rows/s = ${ratio.toFixed(2)} (bar ≥ 0.6); peak RSS ${big}/${small} rows = ${rssRatio.toFixed(2)} (bar ≤ 1.2)`,
+      );
       report[name] = { copy, score, scoreSmall, scoreOverCopy: ratio, rssBigOverSmall: rssRatio };
     }
   } finally {

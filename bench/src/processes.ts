@@ -20,7 +20,9 @@ export interface Pinning {
 /** CPUs this process may run on, from /proc (respects cgroups/cpusets), or 0..n-1. */
 export function allowedCpus(): number[] {
   try {
-    const line = readFileSync('/proc/self/status', 'utf8').split('\n').find((l) => l.startsWith('Cpus_allowed_list:'));
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('Cpus_allowed_list:'));
     if (line) {
       const out: number[] = [];
       for (const part of line.split(':')[1]!.trim().split(',')) {
@@ -29,13 +31,16 @@ export function allowedCpus(): number[] {
       }
       if (out.length) return out;
     }
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   return [];
 }
 
 export function decidePinning(want: boolean): Pinning {
   if (!want) return { enabled: false, reason: '--no-pin' };
-  if (spawnSync('taskset', ['-V']).error) return { enabled: false, reason: 'taskset not found (apt-get install -y util-linux)' };
+  if (spawnSync('taskset', ['-V']).error)
+    return { enabled: false, reason: 'taskset not found (apt-get install -y util-linux)' };
   const cpus = allowedCpus();
   if (cpus.length < 2) return { enabled: false, reason: `only ${cpus.length || 'unknown'} CPU(s) available` };
   return { enabled: true, serverCpus: String(cpus[0]), loadCpus: cpus.slice(1).join(',') };
@@ -86,7 +91,11 @@ function installCleanup(): void {
   process.on('exit', () => {
     for (const c of live) if (!c.hasExited()) c.proc.kill('SIGKILL');
     for (const fn of cleanups) {
-      try { fn(); } catch { /* best effort at exit */ }
+      try {
+        fn();
+      } catch {
+        /* best effort at exit */
+      }
     }
   });
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
@@ -102,14 +111,20 @@ function installCleanup(): void {
  * Starts `node <script> ...args` through the watchdog (so it dies with the bench), pinned to
  * `cpus` when given. `script` is a path; relative paths are taken inside bench/dist.
  */
-export function startNode(name: string, script: string, args: readonly string[], opts: { cpus?: string; cwd?: string; keepStdout?: boolean } = {}): Child {
+export function startNode(
+  name: string,
+  script: string,
+  args: readonly string[],
+  opts: { cpus?: string; cwd?: string; keepStdout?: boolean } = {},
+): Child {
   installCleanup();
   const watchdog = join(BENCH_DIST, 'watchdog.js');
   const target = script.startsWith('/') ? script : join(BENCH_DIST, script);
   const nodeArgs = [watchdog, target, ...args];
-  const [cmd, argv] = opts.cpus !== undefined
-    ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgs]]
-    : [process.execPath, nodeArgs];
+  const [cmd, argv] =
+    opts.cpus !== undefined
+      ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgs]]
+      : [process.execPath, nodeArgs];
   const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd && { cwd: opts.cwd }) });
   let out = '';
   let err = '';
@@ -117,20 +132,33 @@ export function startNode(name: string, script: string, args: readonly string[],
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
     out = opts.keepStdout ? out + d : (out + d).slice(-TAIL_BYTES);
   });
-  proc.stderr!.setEncoding('utf8').on('data', (d: string) => { err = (err + d).slice(-TAIL_BYTES); });
+  proc.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err = (err + d).slice(-TAIL_BYTES);
+  });
   const exited = new Promise<number | string>((res) => {
-    proc.once('error', (e) => { done = true; err += `\nspawn failed: ${e.message}`; res('spawn-error'); });
-    proc.once('exit', (code, signal) => { done = true; res(code ?? signal ?? 'unknown'); });
+    proc.once('error', (e) => {
+      done = true;
+      err += `\nspawn failed: ${e.message}`;
+      res('spawn-error');
+    });
+    proc.once('exit', (code, signal) => {
+      done = true;
+      res(code ?? signal ?? 'unknown');
+    });
   });
   const child: Child = {
-    name, proc, exited,
+    name,
+    proc,
+    exited,
     hasExited: () => done,
     stdout: () => out,
     stderrTail: () => err,
     async stop(graceMs = 5000) {
       if (done) return;
       proc.kill('SIGTERM');
-      const t = setTimeout(() => { if (!done) proc.kill('SIGKILL'); }, graceMs);
+      const t = setTimeout(() => {
+        if (!done) proc.kill('SIGKILL');
+      }, graceMs);
       await exited;
       clearTimeout(t);
     },
@@ -142,14 +170,19 @@ export function startNode(name: string, script: string, args: readonly string[],
 
 /** Runs a bench script that prints one JSON document on its last stdout line, and returns it. */
 export async function runJson<T>(name: string, script: string, spec: unknown, cpus?: string): Promise<T> {
-  const child = startNode(name, script, [JSON.stringify(spec)], { ...(cpus !== undefined && { cpus }), keepStdout: true });
+  const child = startNode(name, script, [JSON.stringify(spec)], {
+    ...(cpus !== undefined && { cpus }),
+    keepStdout: true,
+  });
   const code = await child.exited;
   if (code !== 0) throw new Error(`${name} exited with ${code}:\n${child.stderrTail().trim()}`);
   const last = child.stdout().trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(last) as T;
   } catch {
-    throw new Error(`${name} printed no JSON result; stdout ends with: ${last.slice(-300)}\nstderr: ${child.stderrTail().trim()}`);
+    throw new Error(
+      `${name} printed no JSON result; stdout ends with: ${last.slice(-300)}\nstderr: ${child.stderrTail().trim()}`,
+    );
   }
 }
 
@@ -157,12 +190,17 @@ export async function runJson<T>(name: string, script: string, spec: unknown, cp
 export async function waitReady(child: Child, url: string, timeoutMs: number): Promise<number> {
   const t0 = performance.now();
   while (performance.now() - t0 < timeoutMs) {
-    if (child.hasExited()) throw new Error(`${child.name} exited before it was ready (${await child.exited}):\n${child.stderrTail().trim()}`);
+    if (child.hasExited())
+      throw new Error(
+        `${child.name} exited before it was ready (${await child.exited}):\n${child.stderrTail().trim()}`,
+      );
     try {
       const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) });
       await res.arrayBuffer();
       if (res.status === 200) return performance.now() - t0;
-    } catch { /* not listening yet */ }
+    } catch {
+      /* not listening yet */
+    }
     await sleep(100);
   }
   throw new Error(`${child.name} was not ready after ${timeoutMs} ms:\n${child.stderrTail().trim()}`);

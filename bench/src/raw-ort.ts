@@ -33,12 +33,20 @@ export interface RawResult {
 async function main(): Promise<void> {
   const spec = JSON.parse(process.argv[2] ?? '') as RawSpec;
   const info = spec.modelDir !== undefined ? modelInfoAt(spec.model, spec.modelDir) : modelInfo(spec.model);
-  const session = await ort.InferenceSession.create(info.modelPath, spec.sessionOptions as ort.InferenceSession.SessionOptions);
-  const feeds = Object.fromEntries(Object.entries(encodedBatch(info, spec.batch))
-    .map(([k, t]) => [k, new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims)]));
+  const session = await ort.InferenceSession.create(
+    info.modelPath,
+    spec.sessionOptions as ort.InferenceSession.SessionOptions,
+  );
+  const feeds = Object.fromEntries(
+    Object.entries(encodedBatch(info, spec.batch)).map(([k, t]) => [
+      k,
+      new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims),
+    ]),
+  );
 
   const warmEnd = performance.now() + spec.warmupSeconds * 1000;
-  do await session.run(feeds); while (performance.now() < warmEnd);
+  do await session.run(feeds);
+  while (performance.now() < warmEnd);
 
   const times: number[] = [];
   const cpu0 = process.cpuUsage();
@@ -65,7 +73,10 @@ async function main(): Promise<void> {
     rowsPerS: (times.length * spec.batch) / seconds,
     p50CallMs: lat.p50Ms,
     p99CallMs: lat.p99Ms,
-    otherCpu: machine0 !== null && machine1 !== null ? Math.max(0, (machine1 - machine0) / seconds - (cpu.user + cpu.system) / 1e6 / seconds) : null,
+    otherCpu:
+      machine0 !== null && machine1 !== null
+        ? Math.max(0, (machine1 - machine0) / seconds - (cpu.user + cpu.system) / 1e6 / seconds)
+        : null,
   };
   await session.release();
   process.stdout.write(`${JSON.stringify(result)}\n`);

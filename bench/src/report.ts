@@ -22,9 +22,19 @@ export interface Bar {
   met: boolean | null;
 }
 
-interface Measured { raw: RawResult[]; load: LoadRow[]; healthz: HealthzRow[] }
+interface Measured {
+  raw: RawResult[];
+  load: LoadRow[];
+  healthz: HealthzRow[];
+}
 
-const find = (m: Measured, model: string, target: TargetId, connections: number, series: Series = 'main'): LoadRow | undefined =>
+const find = (
+  m: Measured,
+  model: string,
+  target: TargetId,
+  connections: number,
+  series: Series = 'main',
+): LoadRow | undefined =>
   m.load.find((r) => r.model === model && r.target === target && r.connections === connections && r.series === series);
 
 const div = (a: number | undefined, b: number | undefined): number | null =>
@@ -44,48 +54,143 @@ export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly M
     const model = info.name;
     for (const c of opts.connections) {
       const f = find(m, model, 'ferry', c)?.rps;
-      out.push({ name: `${model} @${c} conns: Ferry / minimal req/s`, value: div(f, find(m, model, 'minimal', c)?.rps), unit: 'x' });
-      out.push({ name: `${model} @${c} conns: Ferry / constant route req/s`, value: div(f, find(m, model, 'constant', c)?.rps), unit: 'x' });
+      out.push({
+        name: `${model} @${c} conns: Ferry / minimal req/s`,
+        value: div(f, find(m, model, 'minimal', c)?.rps),
+        unit: 'x',
+      });
+      out.push({
+        name: `${model} @${c} conns: Ferry / constant route req/s`,
+        value: div(f, find(m, model, 'constant', c)?.rps),
+        unit: 'x',
+      });
       const off = find(m, model, 'ferry', c, 'batching-off');
-      if (off) out.push({ name: `${model} @${c} conns: Ferry batching on / off req/s`, value: div(f, off.rps), unit: 'x' });
+      if (off)
+        out.push({ name: `${model} @${c} conns: Ferry batching on / off req/s`, value: div(f, off.rps), unit: 'x' });
       const hits = find(m, model, 'ferry', c, 'repeated');
       if (hits) {
-        out.push({ name: `${model} @${c} conns: Ferry cache hits / constant route req/s (same ${REPEAT_SET} bodies)`, value: div(hits.rps, find(m, model, 'constant', c, 'repeated')?.rps), unit: 'x' });
-        out.push({ name: `${model} @${c} conns: Ferry cache hits / Ferry distinct bodies req/s`, value: div(hits.rps, f), unit: 'x' });
+        out.push({
+          name: `${model} @${c} conns: Ferry cache hits / constant route req/s (same ${REPEAT_SET} bodies)`,
+          value: div(hits.rps, find(m, model, 'constant', c, 'repeated')?.rps),
+          unit: 'x',
+        });
+        out.push({
+          name: `${model} @${c} conns: Ferry cache hits / Ferry distinct bodies req/s`,
+          value: div(hits.rps, f),
+          unit: 'x',
+        });
       }
     }
     const raw1 = m.raw.find((r) => r.model === model && r.batch === 1);
     const rawN = m.raw.find((r) => r.model === model && r.batch === info.maxBatch);
     const ferryTop = find(m, model, 'ferry', top)?.rps;
     const minimalTop = find(m, model, 'minimal', top)?.rps;
-    out.push({ name: `${model}: Ferry req/s @${top} / raw ORT calls/s (batch 1)`, value: div(ferryTop, raw1?.callsPerS), unit: 'x' });
-    out.push({ name: `${model}: minimal req/s @${top} / raw ORT calls/s (batch 1)`, value: div(minimalTop, raw1?.callsPerS), unit: 'x' });
-    if (info.maxBatch > 1) out.push({ name: `${model}: Ferry rows/s @${top} / raw ORT rows/s (batch ${info.maxBatch})`, value: div(ferryTop, rawN?.rowsPerS), unit: 'x' });
+    out.push({
+      name: `${model}: Ferry req/s @${top} / raw ORT calls/s (batch 1)`,
+      value: div(ferryTop, raw1?.callsPerS),
+      unit: 'x',
+    });
+    out.push({
+      name: `${model}: minimal req/s @${top} / raw ORT calls/s (batch 1)`,
+      value: div(minimalTop, raw1?.callsPerS),
+      unit: 'x',
+    });
+    if (info.maxBatch > 1)
+      out.push({
+        name: `${model}: Ferry rows/s @${top} / raw ORT rows/s (batch ${info.maxBatch})`,
+        value: div(ferryTop, rawN?.rowsPerS),
+        unit: 'x',
+      });
     if (opts.connections.includes(1)) {
-      out.push({ name: `${model} @1 conn: Ferry p50 / minimal p50`, value: div(find(m, model, 'ferry', 1)?.p50Ms, find(m, model, 'minimal', 1)?.p50Ms), unit: 'x' });
+      out.push({
+        name: `${model} @1 conn: Ferry p50 / minimal p50`,
+        value: div(find(m, model, 'ferry', 1)?.p50Ms, find(m, model, 'minimal', 1)?.p50Ms),
+        unit: 'x',
+      });
     }
   }
-  for (const h of m.healthz) out.push({ name: `/healthz p99 while ${h.model} @${h.main.connections} conns: ${h.target}`, value: h.healthz.p99Ms, unit: 'ms' });
+  for (const h of m.healthz)
+    out.push({
+      name: `/healthz p99 while ${h.model} @${h.main.connections} conns: ${h.target}`,
+      value: h.healthz.p99Ms,
+      unit: 'ms',
+    });
   return out;
 }
 
-function bar(name: string, measured: number | null, comparator: Bar['comparator'], threshold: number, unit: Bar['unit']): Bar {
-  return { name, measured, comparator, threshold, unit, met: measured === null ? null : comparator === '>=' ? measured >= threshold : measured <= threshold };
+function bar(
+  name: string,
+  measured: number | null,
+  comparator: Bar['comparator'],
+  threshold: number,
+  unit: Bar['unit'],
+): Bar {
+  return {
+    name,
+    measured,
+    comparator,
+    threshold,
+    unit,
+    met: measured === null ? null : comparator === '>=' ? measured >= threshold : measured <= threshold,
+  };
 }
 
 export function computeBars(m: Measured): Bar[] {
   const rps = (model: string, t: TargetId, c: number) => find(m, model, t, c)?.rps;
   const p50 = (model: string, t: TargetId, c: number) => find(m, model, t, c)?.p50Ms;
   const ferryHealthz = m.healthz.find((h) => h.target === 'ferry');
-  const hitsVsConstant = (model: string) => div(find(m, model, 'ferry', 64, 'repeated')?.rps, find(m, model, 'constant', 64, 'repeated')?.rps);
+  const hitsVsConstant = (model: string) =>
+    div(find(m, model, 'ferry', 64, 'repeated')?.rps, find(m, model, 'constant', 64, 'repeated')?.rps);
   return [
-    bar('mlp-bench @64 conns: Ferry req/s vs minimal', div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'minimal', 64)), '>=', 1.8, 'x'),
-    bar('mlp-bench @64 conns: Ferry req/s vs constant route', div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'constant', 64)), '>=', 0.65, 'x'),
-    bar('flight-delay @64 conns: Ferry req/s vs minimal', div(rps('flight-delay', 'ferry', 64), rps('flight-delay', 'minimal', 64)), '>=', 0.75, 'x'),
-    bar('tiny-lr @64 conns: Ferry req/s vs minimal', div(rps('tiny-lr', 'ferry', 64), rps('tiny-lr', 'minimal', 64)), '>=', 0.75, 'x'),
-    bar(`flight-delay @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`, hitsVsConstant('flight-delay'), '>=', 0.8, 'x'),
-    bar(`mlp-bench @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`, hitsVsConstant('mlp-bench'), '>=', 0.8, 'x'),
-    bar('mlp-bench @1 conn: Ferry p50 vs minimal p50', div(p50('mlp-bench', 'ferry', 1), p50('mlp-bench', 'minimal', 1)), '<=', 1.3, 'x'),
+    bar(
+      'mlp-bench @64 conns: Ferry req/s vs minimal',
+      div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'minimal', 64)),
+      '>=',
+      1.8,
+      'x',
+    ),
+    bar(
+      'mlp-bench @64 conns: Ferry req/s vs constant route',
+      div(rps('mlp-bench', 'ferry', 64), rps('mlp-bench', 'constant', 64)),
+      '>=',
+      0.65,
+      'x',
+    ),
+    bar(
+      'flight-delay @64 conns: Ferry req/s vs minimal',
+      div(rps('flight-delay', 'ferry', 64), rps('flight-delay', 'minimal', 64)),
+      '>=',
+      0.75,
+      'x',
+    ),
+    bar(
+      'tiny-lr @64 conns: Ferry req/s vs minimal',
+      div(rps('tiny-lr', 'ferry', 64), rps('tiny-lr', 'minimal', 64)),
+      '>=',
+      0.75,
+      'x',
+    ),
+    bar(
+      `flight-delay @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`,
+      hitsVsConstant('flight-delay'),
+      '>=',
+      0.8,
+      'x',
+    ),
+    bar(
+      `mlp-bench @64 conns: Ferry cache-hit req/s vs constant route (same ${REPEAT_SET} bodies)`,
+      hitsVsConstant('mlp-bench'),
+      '>=',
+      0.8,
+      'x',
+    ),
+    bar(
+      'mlp-bench @1 conn: Ferry p50 vs minimal p50',
+      div(p50('mlp-bench', 'ferry', 1), p50('mlp-bench', 'minimal', 1)),
+      '<=',
+      1.3,
+      'x',
+    ),
     bar('Ferry /healthz p99 while mlp-bench saturated (64 conns)', ferryHealthz?.healthz.p99Ms ?? null, '<=', 5, 'ms'),
   ];
 }
@@ -94,18 +199,26 @@ export function computeBars(m: Measured): Bar[] {
 
 function table(headers: string[], rows: string[][], rightAlign: boolean[]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (rightAlign[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
 const n0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
 const cores = (x: number | null) => (x === null || !Number.isFinite(x) ? '-' : x.toFixed(2));
 const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
-const fmt = (v: number | null, unit: 'x' | 'ms') => (v === null ? 'n/a' : unit === 'x' ? `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x` : `${v.toFixed(2)} ms`);
+const fmt = (v: number | null, unit: 'x' | 'ms') =>
+  v === null ? 'n/a' : unit === 'x' ? `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x` : `${v.toFixed(2)} ms`;
 
 function ferryCells(f: FerryRowStats | null | undefined): [string, string] {
   if (!f) return ['', ''];
-  return [f.meanBatchRows === null ? '-' : f.meanBatchRows.toFixed(1), f.cacheHitRatio === null ? 'off' : `${(f.cacheHitRatio * 100).toFixed(0)}%`];
+  return [
+    f.meanBatchRows === null ? '-' : f.meanBatchRows.toFixed(1),
+    f.cacheHitRatio === null ? 'off' : `${(f.cacheHitRatio * 100).toFixed(0)}%`,
+  ];
 }
 
 export function formatReport(r: BenchReport): string {
@@ -113,38 +226,144 @@ export function formatReport(r: BenchReport): string {
   const pin = r.pinning.enabled
     ? `pinned: servers + raw ORT on CPU ${r.pinning.serverCpus}, load generators on CPU ${r.pinning.loadCpus}`
     : `unpinned (${r.pinning.reason})`;
-  out.push(`Ferry bench  ${r.startedAt}  ${r.machine.cpus} CPUs (${r.machine.cpuModel}), node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime}`);
-  out.push(`${pin}; Ferry workers: ${r.ferryWorkers}; ${r.options.durationS}s measured after ${r.options.warmupS}s warm-up per row`);
-  out.push(`one instance per request; main rows: ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}; "N cycled" rows: the same N bodies over and over`);
+  out.push(
+    `Ferry bench  ${r.startedAt}  ${r.machine.cpus} CPUs (${r.machine.cpuModel}), node ${r.machine.node}, onnxruntime-node ${r.machine.onnxruntime}`,
+  );
+  out.push(
+    `${pin}; Ferry workers: ${r.ferryWorkers}; ${r.options.durationS}s measured after ${r.options.warmupS}s warm-up per row`,
+  );
+  out.push(
+    `one instance per request; main rows: ${r.options.repeatBodies ? 'fixed bodies cycled (repeats can hit a cache)' : 'every request distinct (no cache hits possible)'}; "N cycled" rows: the same N bodies over and over`,
+  );
   out.push('');
   out.push('Raw ONNX Runtime, in process (Ferry session options), input pre-encoded');
-  out.push(table(['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms', 'other CPU'],
-    r.raw.map((x) => [x.model, String(x.batch), n0(x.callsPerS), n0(x.rowsPerS), ms(x.p50CallMs), ms(x.p99CallMs), cores(x.otherCpu)]),
-    [false, true, true, true, true, true, true]));
+  out.push(
+    table(
+      ['model', 'batch', 'calls/s', 'rows/s', 'p50 call ms', 'p99 call ms', 'other CPU'],
+      r.raw.map((x) => [
+        x.model,
+        String(x.batch),
+        n0(x.callsPerS),
+        n0(x.rowsPerS),
+        ms(x.p50CallMs),
+        ms(x.p99CallMs),
+        cores(x.otherCpu),
+      ]),
+      [false, true, true, true, true, true, true],
+    ),
+  );
   out.push('');
   out.push('Served over HTTP (POST /v1/models/{model}/predict, autocannon in its own process)');
   const ranged = r.load.some((x) => x.rpsRounds);
-  out.push(table(['model', 'target', 'bodies', 'conns', 'req/s', ...(ranged ? ['req/s range'] : []), 'p50 ms', 'p99 ms', 'non-2xx', 'errors', 'server CPU', 'client CPU', 'other CPU', 'rows/batch', 'cache hits'],
-    r.load.map((x) => [x.model, rowLabel(x), x.bodies, String(x.connections), n0(x.rps),
-      ...(ranged ? [x.rpsRounds ? `${n0(Math.min(...x.rpsRounds))}-${n0(Math.max(...x.rpsRounds))}` : ''] : []),
-      ms(x.p50Ms), ms(x.p99Ms), String(x.non2xx), String(x.errors + x.timeouts), cores(x.serverCpu), cores(x.clientCpu), cores(x.otherCpu), ...ferryCells(x.ferry)]),
-    [false, false, false, true, true, ...(ranged ? [true] : []), true, true, true, true, true, true, true, true, true]));
-  out.push('server/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed');
+  out.push(
+    table(
+      [
+        'model',
+        'target',
+        'bodies',
+        'conns',
+        'req/s',
+        ...(ranged ? ['req/s range'] : []),
+        'p50 ms',
+        'p99 ms',
+        'non-2xx',
+        'errors',
+        'server CPU',
+        'client CPU',
+        'other CPU',
+        'rows/batch',
+        'cache hits',
+      ],
+      r.load.map((x) => [
+        x.model,
+        rowLabel(x),
+        x.bodies,
+        String(x.connections),
+        n0(x.rps),
+        ...(ranged ? [x.rpsRounds ? `${n0(Math.min(...x.rpsRounds))}-${n0(Math.max(...x.rpsRounds))}` : ''] : []),
+        ms(x.p50Ms),
+        ms(x.p99Ms),
+        String(x.non2xx),
+        String(x.errors + x.timeouts),
+        cores(x.serverCpu),
+        cores(x.clientCpu),
+        cores(x.otherCpu),
+        ...ferryCells(x.ferry),
+      ]),
+      [
+        false,
+        false,
+        false,
+        true,
+        true,
+        ...(ranged ? [true] : []),
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+        true,
+      ],
+    ),
+  );
+  out.push(
+    'server/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed',
+  );
   if (r.healthz.length) {
     out.push('');
     out.push('/healthz (1 connection) while mlp-bench is saturated');
-    out.push(table(['target', 'mlp-bench conns', 'mlp-bench req/s', 'healthz req/s', 'healthz p50 ms', 'healthz p99 ms', 'healthz max ms', 'non-2xx'],
-      r.healthz.map((h) => [h.target, String(h.main.connections), n0(h.main.rps), n0(h.healthz.rps), ms(h.healthz.p50Ms), ms(h.healthz.p99Ms), ms(h.healthz.maxMs), String(h.healthz.non2xx + h.main.non2xx)]),
-      [false, true, true, true, true, true, true, true]));
+    out.push(
+      table(
+        [
+          'target',
+          'mlp-bench conns',
+          'mlp-bench req/s',
+          'healthz req/s',
+          'healthz p50 ms',
+          'healthz p99 ms',
+          'healthz max ms',
+          'non-2xx',
+        ],
+        r.healthz.map((h) => [
+          h.target,
+          String(h.main.connections),
+          n0(h.main.rps),
+          n0(h.healthz.rps),
+          ms(h.healthz.p50Ms),
+          ms(h.healthz.p99Ms),
+          ms(h.healthz.maxMs),
+          String(h.healthz.non2xx + h.main.non2xx),
+        ]),
+        [false, true, true, true, true, true, true, true],
+      ),
+    );
   }
   out.push('');
   out.push('Ratios');
-  out.push(table(['ratio', 'value'], r.ratios.map((x) => [x.name, fmt(x.value, x.unit)]), [false, true]));
+  out.push(
+    table(
+      ['ratio', 'value'],
+      r.ratios.map((x) => [x.name, fmt(x.value, x.unit)]),
+      [false, true],
+    ),
+  );
   out.push('');
   out.push('Bars (from the issue; reported, not asserted)');
-  out.push(table(['bar', 'measured', 'needed', 'met'],
-    r.bars.map((b) => [b.name, fmt(b.measured, b.unit), `${b.comparator} ${b.unit === 'x' ? `${b.threshold}x` : `${b.threshold} ms`}`, b.met === null ? 'not measured' : b.met ? 'yes' : 'NO']),
-    [false, true, true, false]));
+  out.push(
+    table(
+      ['bar', 'measured', 'needed', 'met'],
+      r.bars.map((b) => [
+        b.name,
+        fmt(b.measured, b.unit),
+        `${b.comparator} ${b.unit === 'x' ? `${b.threshold}x` : `${b.threshold} ms`}`,
+        b.met === null ? 'not measured' : b.met ? 'yes' : 'NO',
+      ]),
+      [false, true, true, false],
+    ),
+  );
   for (const n of r.notes) out.push(`note: ${n}`);
   return out.join('\n');
 }

@@ -22,35 +22,73 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
 
-interface Row { name: string; result: LoadResult; reloads?: number; reloadFailures?: number }
+interface Row {
+  name: string;
+  result: LoadResult;
+  reloads?: number;
+  reloadFailures?: number;
+}
 
-interface Opts { keys: boolean; reloadEveryMs?: number; kind?: 'predict' | 'infer' }
+interface Opts {
+  keys: boolean;
+  reloadEveryMs?: number;
+  kind?: 'predict' | 'infer';
+}
 
 async function measure(name: string, repoDir: string, opts: Opts): Promise<Row> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const cfgFile = join(repoDir, '..', `${name}.config.yaml`);
-  writeFileSync(cfgFile, opts.keys ? `auth:\n  keys:\n    - { id: bench, sha256: ${hashKey(SECRET)}, scopes: [predict, admin] }\n` : '{}\n');
-  const server = startNode(`ferry-${name}`, FERRY_CLI, ['serve', '--models', repoDir, '--config', cfgFile, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn', '--workers', '1']);
+  writeFileSync(
+    cfgFile,
+    opts.keys ? `auth:\n  keys:\n    - { id: bench, sha256: ${hashKey(SECRET)}, scopes: [predict, admin] }\n` : '{}\n',
+  );
+  const server = startNode(`ferry-${name}`, FERRY_CLI, [
+    'serve',
+    '--models',
+    repoDir,
+    '--config',
+    cfgFile,
+    '--port',
+    String(port),
+    '--host',
+    '127.0.0.1',
+    '--log-level',
+    'warn',
+    '--workers',
+    '1',
+  ]);
   try {
     await waitReady(server, url, 60_000);
     const spec: LoadSpec = {
-      url, kind: opts.kind ?? 'predict', model: 'tiny-lr', modelDir: join(repoDir, 'tiny-lr', '1.0.0'), connections, warmupSeconds: 2, durationSeconds: seconds,
+      url,
+      kind: opts.kind ?? 'predict',
+      model: 'tiny-lr',
+      modelDir: join(repoDir, 'tiny-lr', '1.0.0'),
+      connections,
+      warmupSeconds: 2,
+      durationSeconds: seconds,
       ...(opts.keys && { headers: { authorization: `Bearer ${SECRET}` } }),
       ...(server.proc.pid !== undefined && { serverPid: server.proc.pid }),
     };
     let reloads = 0;
     let reloadFailures = 0;
     let stop = false;
-    const reloader = opts.reloadEveryMs ? (async () => {
-      await sleep(2000); // after the load's warm-up
-      while (!stop) {
-        const r = await fetch(`${url}/v1/admin/models/tiny-lr/versions/1.0.0:load`, { method: 'POST', headers: { authorization: `Bearer ${SECRET}` } });
-        await r.arrayBuffer();
-        if (r.status === 200) reloads++; else reloadFailures++;
-        await sleep(opts.reloadEveryMs);
-      }
-    })() : undefined;
+    const reloader = opts.reloadEveryMs
+      ? (async () => {
+          await sleep(2000); // after the load's warm-up
+          while (!stop) {
+            const r = await fetch(`${url}/v1/admin/models/tiny-lr/versions/1.0.0:load`, {
+              method: 'POST',
+              headers: { authorization: `Bearer ${SECRET}` },
+            });
+            await r.arrayBuffer();
+            if (r.status === 200) reloads++;
+            else reloadFailures++;
+            await sleep(opts.reloadEveryMs);
+          }
+        })()
+      : undefined;
     const result = await runJson<LoadResult>(`load-${name}`, 'load.js', spec);
     stop = true;
     await reloader;
@@ -70,7 +108,12 @@ async function main(): Promise<void> {
     writeTinyLr(shadowed);
     // A twin version as the shadow (same weights: the comparison path runs, the answers agree).
     cpSync(join(shadowed, 'tiny-lr', '1.0.0'), join(shadowed, 'tiny-lr', '1.0.1'), { recursive: true });
-    writeFileSync(join(shadowed, 'tiny-lr', '1.0.1', 'ferry.yaml'), (await import('node:fs')).readFileSync(join(shadowed, 'tiny-lr', '1.0.1', 'ferry.yaml'), 'utf8').replace('version: 1.0.0', 'version: 1.0.1'));
+    writeFileSync(
+      join(shadowed, 'tiny-lr', '1.0.1', 'ferry.yaml'),
+      (await import('node:fs'))
+        .readFileSync(join(shadowed, 'tiny-lr', '1.0.1', 'ferry.yaml'), 'utf8')
+        .replace('version: 1.0.0', 'version: 1.0.1'),
+    );
     writeFileSync(join(shadowed, 'tiny-lr', 'aliases.yaml'), 'stable: 1.0.0\nshadow: { version: 1.0.1, sample: 1 }\n');
 
     // The rows run interleaved, `rounds` times; each row keeps its best round (highest rps), so a
@@ -95,13 +138,26 @@ async function main(): Promise<void> {
     }
     const rows = plan.map(([name]) => best.get(name)!);
     const lines = [
-      `tiny-lr, ${connections} connections, ${seconds} s each, 1 worker thread, best of ${rounds} interleaved rounds; ratios against the baseline row of this run; load average ${loadavg().map((x) => x.toFixed(1)).join(' ')}`,
+      `tiny-lr, ${connections} connections, ${seconds} s each, 1 worker thread, best of ${rounds} interleaved rounds; ratios against the baseline row of this run; load average ${loadavg()
+        .map((x) => x.toFixed(1))
+        .join(' ')}`,
       'row            rps      p50 ms  p99 ms  rps×   p50×   p99×   non-2xx  errors  reloads',
-      ...rows.map((r) => ({ r, base: best.get(baseOf(r.name))!.result })).map(({ r, base }) => [
-        r.name.padEnd(14), r.result.rps.toFixed(0).padStart(7), r.result.p50Ms.toFixed(2).padStart(7), r.result.p99Ms.toFixed(2).padStart(7),
-        (r.result.rps / base.rps).toFixed(2).padStart(6), (r.result.p50Ms / base.p50Ms).toFixed(2).padStart(6), (r.result.p99Ms / base.p99Ms).toFixed(2).padStart(6),
-        String(r.result.non2xx).padStart(8), String(r.result.errors).padStart(7), r.reloads !== undefined ? `${r.reloads} ok / ${r.reloadFailures} failed` : '',
-      ].join(' ')),
+      ...rows
+        .map((r) => ({ r, base: best.get(baseOf(r.name))!.result }))
+        .map(({ r, base }) =>
+          [
+            r.name.padEnd(14),
+            r.result.rps.toFixed(0).padStart(7),
+            r.result.p50Ms.toFixed(2).padStart(7),
+            r.result.p99Ms.toFixed(2).padStart(7),
+            (r.result.rps / base.rps).toFixed(2).padStart(6),
+            (r.result.p50Ms / base.p50Ms).toFixed(2).padStart(6),
+            (r.result.p99Ms / base.p99Ms).toFixed(2).padStart(6),
+            String(r.result.non2xx).padStart(8),
+            String(r.result.errors).padStart(7),
+            r.reloads !== undefined ? `${r.reloads} ok / ${r.reloadFailures} failed` : '',
+          ].join(' '),
+        ),
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
     const out = join(REPO_ROOT, 'bench/results/rollout.json');
@@ -114,7 +170,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(() => process.exit(0), (e: unknown) => {
-  process.stderr.write(`bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -29,30 +29,46 @@ async function main(): Promise<number> {
   // The asynchronous job path (issue 6): jobs/s with two workers against the sync rate of the same run.
   // Not in --quick runs (it starts three more processes) unless FERRY_BENCH_JOBS=1; FERRY_BENCH_JOBS=0 skips it.
   const wantJobs = process.env.FERRY_BENCH_JOBS === '1' || (!opts.quick && process.env.FERRY_BENCH_JOBS !== '0');
-  const jobs = opts.only.includes('flight-delay') && wantJobs
-    ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`)) : undefined;
+  const jobs =
+    opts.only.includes('flight-delay') && wantJobs
+      ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`))
+      : undefined;
   if (jobs) Object.assign(report, { jobs });
   mkdirSync(dirname(opts.out), { recursive: true });
   // Concurrent real-time audio sessions (silero-vad), against raw ONNX Runtime in the same run;
   // part of full runs, left out when --only picks a subset of models.
-  const streaming = opts.only.length === BENCH_MODELS.length
-    ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
-    : undefined;
-  const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) => process.stderr.write(`${line}\n`));
+  const streaming =
+    opts.only.length === BENCH_MODELS.length
+      ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
+      : undefined;
+  const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) =>
+    process.stderr.write(`${line}\n`),
+  );
   // Batch pipelines (issue 7): 3M flights scored vs copied, and peak RSS 3M vs 300k rows, in its own
   // processes (it measures their RSS). Full runs only: it takes minutes. FERRY_BENCH_PIPELINES=0 skips it.
   let pipelines: unknown;
   if (!opts.quick && opts.only.length === BENCH_MODELS.length && process.env.FERRY_BENCH_PIPELINES !== '0') {
     const script = fileURLToPath(new URL('./pipelines.js', import.meta.url));
-    const r = spawnSync(process.execPath, [script, '--out', `${opts.out}.pipelines.json`], { stdio: ['ignore', 'ignore', 'inherit'] });
-    pipelines = r.status === 0 ? JSON.parse(readFileSync(`${opts.out}.pipelines.json`, 'utf8')) : { failed: `exit ${r.status}` };
+    const r = spawnSync(process.execPath, [script, '--out', `${opts.out}.pipelines.json`], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    pipelines =
+      r.status === 0 ? JSON.parse(readFileSync(`${opts.out}.pipelines.json`, 'utf8')) : { failed: `exit ${r.status}` };
   }
-  writeFileSync(opts.out, `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`);
-  process.stdout.write(`\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`);
+  writeFileSync(
+    opts.out,
+    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
+  );
+  process.stdout.write(
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`,
+  );
   return 0;
 }
 
-main().then((code) => process.exit(code), (e: unknown) => {
-  process.stderr.write(`bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
+    process.exit(1);
+  },
+);

@@ -36,15 +36,19 @@ export function writeTinyLr(repoDir: string): string {
   const dir = join(repoDir, 'tiny-lr', TINY_LR_VERSION);
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'model.onnx'), g.toBytes());
-  writeFileSync(join(dir, 'ferry.yaml'), stringify({
-    name: 'tiny-lr',
-    version: TINY_LR_VERSION,
-    description: 'Bench: 8-float logistic regression with seeded weights; the per-request cost is nearly all serving overhead.',
-    inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, TINY_LR_FEATURES] }],
-    outputs: [{ name: 'p', dtype: 'float32', shape: [-1, 1] }],
-    postprocess: { kind: 'classification', output: 'p', labels: ['no', 'yes'], activation: 'none' },
-    batching: { maxBatchSize: 64, maxQueueDelayUs: 500 },
-  }));
+  writeFileSync(
+    join(dir, 'ferry.yaml'),
+    stringify({
+      name: 'tiny-lr',
+      version: TINY_LR_VERSION,
+      description:
+        'Bench: 8-float logistic regression with seeded weights; the per-request cost is nearly all serving overhead.',
+      inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, TINY_LR_FEATURES] }],
+      outputs: [{ name: 'p', dtype: 'float32', shape: [-1, 1] }],
+      postprocess: { kind: 'classification', output: 'p', labels: ['no', 'yes'], activation: 'none' },
+      batching: { maxBatchSize: 64, maxQueueDelayUs: 500 },
+    }),
+  );
   return dir;
 }
 
@@ -69,7 +73,12 @@ const VARIANTS: Record<BenchModel, { noBatch: boolean; cacheRow: boolean }> = {
 };
 
 /** Copies `info`'s folder to `<repoDir>/<name>/<version>` with its manifest changed by `edit`. */
-function writeVariant(repoDir: string, info: ModelInfo, name: string, edit: (m: Record<string, unknown>) => void): void {
+function writeVariant(
+  repoDir: string,
+  info: ModelInfo,
+  name: string,
+  edit: (m: Record<string, unknown>) => void,
+): void {
   const dir = join(repoDir, name, info.version);
   cpSync(info.dir, dir, { recursive: true });
   const manifest = parseYaml(readFileSync(join(dir, 'ferry.yaml'), 'utf8')) as Record<string, unknown>;
@@ -93,13 +102,17 @@ export function buildScratchRepo(repoDir: string, models: readonly BenchModel[])
     const v = VARIANTS[name];
     if (v.noBatch) {
       out.noBatch = `${name}-nobatch`;
-      writeVariant(repoDir, info, out.noBatch, (m) => { m.batching = { ...(m.batching as object | undefined), enabled: false }; });
+      writeVariant(repoDir, info, out.noBatch, (m) => {
+        m.batching = { ...(m.batching as object | undefined), enabled: false };
+      });
     }
     if (v.cacheRow) {
       if (info.manifest.cache?.enabled === true) out.cached = name;
       else {
         out.cached = `${name}-cache`;
-        writeVariant(repoDir, info, out.cached, (m) => { m.cache = { enabled: true, ttlSeconds: 300 }; });
+        writeVariant(repoDir, info, out.cached, (m) => {
+          m.cache = { enabled: true, ttlSeconds: 300 };
+        });
       }
     }
     return out;

@@ -36,7 +36,10 @@ export interface StreamingBench {
 
 function noise(n: number, seed: number): Float32Array {
   let s = seed;
-  return Float32Array.from({ length: n }, () => ((s = (Math.imul(s, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.3);
+  return Float32Array.from(
+    { length: n },
+    () => ((s = (Math.imul(s, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.3,
+  );
 }
 
 async function rawOrt(modelPath: string, seconds: number, streams: number): Promise<number> {
@@ -62,33 +65,41 @@ async function rawOrt(modelPath: string, seconds: number, streams: number): Prom
 async function paced(url: string, n: number, seconds: number): Promise<Array<{ at: number; lag: number }>> {
   const frames = Math.round((seconds * 1000) / FRAME_MS);
   const lags: Array<{ at: number; lag: number }> = [];
-  await Promise.all(Array.from({ length: n }, (_, k) => new Promise<void>((resolve, reject) => {
-    const ws = new WebSocket(`${url}/v1/models/silero-vad/stream?format=f32&probabilityIntervalMs=32`);
-    const sentAt: number[] = [];
-    let got = 0;
-    ws.on('error', reject);
-    ws.on('close', (code, reason) => (code === 1000 ? resolve() : reject(new Error(`session ${k} closed ${code} ${String(reason)}`))));
-    ws.on('message', (d) => {
-      const e = JSON.parse(String(d)) as { type: string };
-      if (e.type === 'probability') lags.push({ at: got / frames, lag: performance.now() - sentAt[got++]! });
-      if (e.type !== 'ready') return;
-      const audio = noise(FRAME * frames, k + 7);
-      // Sessions start spread over one frame, as independent clients would.
-      const t0 = performance.now() + (k * FRAME_MS) / n;
-      let i = 0;
-      const tick = () => {
-        const now = performance.now();
-        while (i < frames && t0 + (i + 1) * FRAME_MS <= now) {
-          ws.send(audio.subarray(i * FRAME, (i + 1) * FRAME));
-          sentAt.push(performance.now());
-          i++;
-        }
-        if (i < frames) setTimeout(tick, Math.max(1, t0 + (i + 1) * FRAME_MS - performance.now()));
-        else ws.send(JSON.stringify({ type: 'end' }));
-      };
-      setTimeout(tick, Math.max(0, t0 + FRAME_MS - performance.now()));
-    });
-  })));
+  await Promise.all(
+    Array.from(
+      { length: n },
+      (_, k) =>
+        new Promise<void>((resolve, reject) => {
+          const ws = new WebSocket(`${url}/v1/models/silero-vad/stream?format=f32&probabilityIntervalMs=32`);
+          const sentAt: number[] = [];
+          let got = 0;
+          ws.on('error', reject);
+          ws.on('close', (code, reason) =>
+            code === 1000 ? resolve() : reject(new Error(`session ${k} closed ${code} ${String(reason)}`)),
+          );
+          ws.on('message', (d) => {
+            const e = JSON.parse(String(d)) as { type: string };
+            if (e.type === 'probability') lags.push({ at: got / frames, lag: performance.now() - sentAt[got++]! });
+            if (e.type !== 'ready') return;
+            const audio = noise(FRAME * frames, k + 7);
+            // Sessions start spread over one frame, as independent clients would.
+            const t0 = performance.now() + (k * FRAME_MS) / n;
+            let i = 0;
+            const tick = () => {
+              const now = performance.now();
+              while (i < frames && t0 + (i + 1) * FRAME_MS <= now) {
+                ws.send(audio.subarray(i * FRAME, (i + 1) * FRAME));
+                sentAt.push(performance.now());
+                i++;
+              }
+              if (i < frames) setTimeout(tick, Math.max(1, t0 + (i + 1) * FRAME_MS - performance.now()));
+              else ws.send(JSON.stringify({ type: 'end' }));
+            };
+            setTimeout(tick, Math.max(0, t0 + FRAME_MS - performance.now()));
+          });
+        }),
+    ),
+  );
   return lags;
 }
 
@@ -103,12 +114,17 @@ export async function runStreamingBench(opts: { quick: boolean; log: (s: string)
   const rawSingleFramesPerS = await rawOrt(modelPath, rawS, 1);
   const batchedStreams = 64;
   const rawBatchedFps = await rawOrt(modelPath, rawS, batchedStreams);
-  opts.log(`streaming: raw ORT ${rawSingleFramesPerS.toFixed(0)} frames/s (1 stream), ${rawBatchedFps.toFixed(0)} frames/s (${batchedStreams} streams per call)`);
+  opts.log(
+    `streaming: raw ORT ${rawSingleFramesPerS.toFixed(0)} frames/s (1 stream), ${rawBatchedFps.toFixed(0)} frames/s (${batchedStreams} streams per call)`,
+  );
 
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-stream-'));
   const port = await freePort();
   const cfgFile = join(dir, 'ferry.config.yaml');
-  writeFileSync(cfgFile, `models: { dir: ${JSON.stringify(MODELS_DIR)}, only: [silero-vad] }\nserver: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nstreaming: { maxSessions: 4096, maxSessionsPerModel: 4096 }\n`);
+  writeFileSync(
+    cfgFile,
+    `models: { dir: ${JSON.stringify(MODELS_DIR)}, only: [silero-vad] }\nserver: { host: 127.0.0.1, port: ${port} }\nlog: { level: warn }\nstreaming: { maxSessions: 4096, maxSessionsPerModel: 4096 }\n`,
+  );
   const child = startNode('ferry-streaming', FERRY_CLI, ['serve', '-c', cfgFile]);
   const steps: StreamingBench['steps'] = [];
   try {
@@ -128,18 +144,29 @@ export async function runStreamingBench(opts: { quick: boolean; log: (s: string)
       const all = lags.map((l) => l.lag);
       const p50 = pct(all, 0.5);
       const p95 = pct(all, 0.95);
-      const tail = pct(lags.filter((l) => l.at >= 0.9).map((l) => l.lag), 0.5);
+      const tail = pct(
+        lags.filter((l) => l.at >= 0.9).map((l) => l.lag),
+        0.5,
+      );
       const keptUp = p50 < LAG_LIMIT_MS && tail < LAG_LIMIT_MS;
       steps.push({ sessions: n, p50LagMs: p50, p95LagMs: p95, tailP50LagMs: tail, keptUp });
-      opts.log(`streaming: ${n} sessions: event lag p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, last tenth p50 ${tail.toFixed(1)} ms → ${keptUp ? 'real time' : 'behind'}`);
+      opts.log(
+        `streaming: ${n} sessions: event lag p50 ${p50.toFixed(1)} ms, p95 ${p95.toFixed(1)} ms, last tenth p50 ${tail.toFixed(1)} ms → ${keptUp ? 'real time' : 'behind'}`,
+      );
       if (!keptUp) break;
       sustained = n;
     }
     const rawSingleSessions = (rawSingleFramesPerS * FRAME_MS) / 1000;
     const rawBatchedSessions = (rawBatchedFps * FRAME_MS) / 1000;
     return {
-      rawSingleFramesPerS, rawBatched: { streams: batchedStreams, framesPerS: rawBatchedFps }, rawSingleSessions, rawBatchedSessions,
-      steps, sustainedSessions: sustained, ratioToRawSingle: sustained / rawSingleSessions, ratioToRawBatched: sustained / rawBatchedSessions,
+      rawSingleFramesPerS,
+      rawBatched: { streams: batchedStreams, framesPerS: rawBatchedFps },
+      rawSingleSessions,
+      rawBatchedSessions,
+      steps,
+      sustainedSessions: sustained,
+      ratioToRawSingle: sustained / rawSingleSessions,
+      ratioToRawBatched: sustained / rawBatchedSessions,
     };
   } finally {
     await child.stop();
@@ -159,7 +186,10 @@ export function formatStreaming(r: StreamingBench): string {
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const r = await runStreamingBench({ quick: process.argv.includes('--quick'), log: (s) => process.stderr.write(`${s}\n`) });
+  const r = await runStreamingBench({
+    quick: process.argv.includes('--quick'),
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
   process.stdout.write(`${formatStreaming(r)}\n${JSON.stringify(r)}\n`);
   process.exit(0);
 }

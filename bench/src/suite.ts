@@ -14,7 +14,18 @@ import { sessionOptionsFor, toOrtOptions } from '../../packages/server/dist/serv
 import { rowStats, scrapeFerry, type FerryRowStats } from './ferry-metrics.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import type { BenchOptions } from './options.js';
-import { allowedCpus, decidePinning, freePort, onExit, runJson, startNode, stopAll, waitReady, type Child, type Pinning } from './processes.js';
+import {
+  allowedCpus,
+  decidePinning,
+  freePort,
+  onExit,
+  runJson,
+  startNode,
+  stopAll,
+  waitReady,
+  type Child,
+  type Pinning,
+} from './processes.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
 import type { RawResult, RawSpec } from './raw-ort.js';
 import { computeBars, computeRatios, rowLabel, type Bar, type Ratio } from './report.js';
@@ -76,7 +87,15 @@ export interface BenchReport {
   finishedAt: string;
   command: string;
   git: { commit: string; dirty: boolean } | null;
-  machine: { cpus: number; cpuModel: string; allowedCpus: number[]; memGb: number; node: string; os: string; onnxruntime: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    allowedCpus: number[];
+    memGb: number;
+    node: string;
+    os: string;
+    onnxruntime: string;
+  };
   options: BenchOptions;
   pinning: Pinning;
   ferryWorkers: string;
@@ -94,22 +113,39 @@ export interface BenchReport {
 function gitInfo(): BenchReport['git'] {
   const head = spawnSync('git', ['rev-parse', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
   if (head.status !== 0) return null;
-  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: REPO_ROOT, encoding: 'utf8' });
+  const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+    cwd: REPO_ROOT,
+    encoding: 'utf8',
+  });
   return { commit: head.stdout.trim(), dirty: dirty.stdout.trim().length > 0 };
 }
 
 function ortVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as { version: string }).version;
+    return (
+      JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules/onnxruntime-node/package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
   } catch {
     return 'unknown';
   }
 }
 
-interface RunningServer { target: TargetId; child: Child; url: string; info: ServerInfo }
+interface RunningServer {
+  target: TargetId;
+  child: Child;
+  url: string;
+  info: ServerInfo;
+}
 
 /** One load row to run per connection count (and round). */
-interface RowPlan { target: TargetId; series: Series; served: string; repeatSet: number | null }
+interface RowPlan {
+  target: TargetId;
+  series: Series;
+  served: string;
+  repeatSet: number | null;
+}
 
 /** The rows of one model, in the order they run at each connection count. */
 export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'>): RowPlan[] {
@@ -127,9 +163,11 @@ export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'
 export async function runSuite(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
   const pinning = decidePinning(opts.pin);
-  log(pinning.enabled
-    ? `pinning: servers on CPU ${pinning.serverCpus}, load generators on CPU ${pinning.loadCpus}`
-    : `pinning: off (${pinning.reason})`);
+  log(
+    pinning.enabled
+      ? `pinning: servers on CPU ${pinning.serverCpus}, load generators on CPU ${pinning.loadCpus}`
+      : `pinning: off (${pinning.reason})`,
+  );
   const repoDir = mkdtempSync(join(tmpdir(), 'ferry-bench-models-'));
   const removeRepo = () => rmSync(repoDir, { recursive: true, force: true });
   const unregister = onExit(removeRepo);
@@ -143,14 +181,24 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const sessionOptions: Record<string, Record<string, unknown>> = {};
     for (const info of infos) sessionOptions[info.name] = { ...toOrtOptions(sessionOptionsFor(cfg, info.manifest)) };
 
-    const usableCpus = pinning.enabled ? pinning.serverCpus!.split(',').length : (allowedCpus().length || availableParallelism());
-    const ferryWorkers = opts.ferryWorkers !== undefined ? String(opts.ferryWorkers) : `default (one per usable CPU: ${usableCpus})`;
+    const usableCpus = pinning.enabled
+      ? pinning.serverCpus!.split(',').length
+      : allowedCpus().length || availableParallelism();
+    const ferryWorkers =
+      opts.ferryWorkers !== undefined ? String(opts.ferryWorkers) : `default (one per usable CPU: ${usableCpus})`;
 
     // 1. Raw ONNX Runtime, before any server exists, on the CPU the servers will use.
     const raw: RawResult[] = [];
     for (const info of infos) {
       for (const batch of [...new Set([1, info.maxBatch])]) {
-        const spec: RawSpec = { model: info.name, modelDir: info.dir, batch, seconds: opts.rawSeconds, warmupSeconds: Math.min(1, opts.rawSeconds / 2), sessionOptions: sessionOptions[info.name]! };
+        const spec: RawSpec = {
+          model: info.name,
+          modelDir: info.dir,
+          batch,
+          seconds: opts.rawSeconds,
+          warmupSeconds: Math.min(1, opts.rawSeconds / 2),
+          sessionOptions: sessionOptions[info.name]!,
+        };
         const r = await runJson<RawResult>(`raw-ort ${info.name} b${batch}`, 'raw-ort.js', spec, pinning.serverCpus);
         log(`raw ORT ${info.name} batch ${batch}: ${r.callsPerS.toFixed(0)} calls/s, ${r.rowsPerS.toFixed(0)} rows/s`);
         raw.push(r);
@@ -173,22 +221,47 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
           for (const [i, p] of plan.entries()) {
             const s = byTarget.get(p.target)!;
             const spec: LoadSpec = {
-              url: s.url, kind: 'predict', model: info.name, modelDir: info.dir, served: p.served, connections,
-              warmupSeconds: opts.warmupS, durationSeconds: opts.durationS,
-              unique: p.repeatSet === null, ...(p.repeatSet !== null && { repeatSet: p.repeatSet }),
+              url: s.url,
+              kind: 'predict',
+              model: info.name,
+              modelDir: info.dir,
+              served: p.served,
+              connections,
+              warmupSeconds: opts.warmupS,
+              durationSeconds: opts.durationS,
+              unique: p.repeatSet === null,
+              ...(p.repeatSet !== null && { repeatSet: p.repeatSet }),
               ...(s.info.pid !== undefined && { serverPid: s.info.pid }),
             };
             const label = rowLabel({ ...p, model: info.name });
             const bodies = p.repeatSet === null ? 'distinct' : `${p.repeatSet} cycled`;
             const before = p.target === 'ferry' ? await scrapeFerry(s.url, p.served) : null;
-            const r = await runJson<LoadResult>(`load ${label} ${info.name} c${connections}`, 'load.js', spec, pinning.loadCpus);
+            const r = await runJson<LoadResult>(
+              `load ${label} ${info.name} c${connections}`,
+              'load.js',
+              spec,
+              pinning.loadCpus,
+            );
             assertAlive(servers);
             const ferry = p.target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, p.served)) : undefined;
-            rounds[i]!.push({ model: info.name, target: p.target, series: p.series, served: p.served, bodies, ...r, ...(ferry !== undefined && { ferry }) });
-            const extra = ferry ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}` : '';
-            const other = r.otherCpu !== null && r.otherCpu > 0.2 ? `  (other CPU ${r.otherCpu.toFixed(2)}: disturbed)` : '';
+            rounds[i]!.push({
+              model: info.name,
+              target: p.target,
+              series: p.series,
+              served: p.served,
+              bodies,
+              ...r,
+              ...(ferry !== undefined && { ferry }),
+            });
+            const extra = ferry
+              ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}`
+              : '';
+            const other =
+              r.otherCpu !== null && r.otherCpu > 0.2 ? `  (other CPU ${r.otherCpu.toFixed(2)}: disturbed)` : '';
             const bodiesNote = p.series === 'repeated' ? ` (${bodies})` : '';
-            log(`${info.name.padEnd(13)} ${`${label}${bodiesNote}`.padEnd(36)} c=${String(connections).padStart(3)}${opts.rounds > 1 ? ` r${round}` : ''}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}${extra}${other}`);
+            log(
+              `${info.name.padEnd(13)} ${`${label}${bodiesNote}`.padEnd(36)} c=${String(connections).padStart(3)}${opts.rounds > 1 ? ` r${round}` : ''}  ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  non-2xx ${r.non2xx}${extra}${other}`,
+            );
             await sleep(250);
           }
         }
@@ -204,18 +277,42 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       const connections = 64;
       for (const target of ['ferry', 'minimal'] as const) {
         const s = byTarget.get(target)!;
-        const main: LoadSpec = { url: s.url, kind: 'predict', model: sat.name, modelDir: sat.dir, connections, warmupSeconds: opts.warmupS, durationSeconds: opts.durationS, unique: !opts.repeatBodies, ...(s.info.pid !== undefined && { serverPid: s.info.pid }) };
+        const main: LoadSpec = {
+          url: s.url,
+          kind: 'predict',
+          model: sat.name,
+          modelDir: sat.dir,
+          connections,
+          warmupSeconds: opts.warmupS,
+          durationSeconds: opts.durationS,
+          unique: !opts.repeatBodies,
+          ...(s.info.pid !== undefined && { serverPid: s.info.pid }),
+        };
         // The probe starts after the main load's warm-up and ends before the main load does.
-        const probe: LoadSpec = { url: s.url, kind: 'healthz', connections: 1, warmupSeconds: 0, delaySeconds: opts.warmupS + 0.25, durationSeconds: Math.max(0.5, opts.durationS - 0.5) };
+        const probe: LoadSpec = {
+          url: s.url,
+          kind: 'healthz',
+          connections: 1,
+          warmupSeconds: 0,
+          delaySeconds: opts.warmupS + 0.25,
+          durationSeconds: Math.max(0.5, opts.durationS - 0.5),
+        };
         const before = target === 'ferry' ? await scrapeFerry(s.url, sat.name) : null;
         const [m, h] = await Promise.all([
-          runJson<LoadResult>(`load ${target} ${sat.name} c${connections} (healthz run)`, 'load.js', main, pinning.loadCpus),
+          runJson<LoadResult>(
+            `load ${target} ${sat.name} c${connections} (healthz run)`,
+            'load.js',
+            main,
+            pinning.loadCpus,
+          ),
           runJson<LoadResult>(`healthz probe ${target}`, 'load.js', probe, pinning.loadCpus),
         ]);
         assertAlive(servers);
         const ferry = target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, sat.name)) : undefined;
         healthz.push({ target, model: sat.name, main: m, healthz: h, ...(ferry !== undefined && { ferry }) });
-        log(`healthz under load ${TARGET_LABELS[target].padEnd(20)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`);
+        log(
+          `healthz under load ${TARGET_LABELS[target].padEnd(20)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`,
+        );
         await sleep(250);
       }
     }
@@ -224,17 +321,33 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const partial = { raw, load, healthz };
     const ratios = computeRatios(partial, opts, infos);
     const bars = computeBars(partial);
-    if (!pinning.enabled) notes.push('unpinned: servers and load generators share all CPUs, so load generation competes with the server');
+    if (!pinning.enabled)
+      notes.push('unpinned: servers and load generators share all CPUs, so load generation competes with the server');
     const rowsToCheck: Array<[string, LoadResult]> = [
-      ...load.map((r): [string, LoadResult] => [`${r.model} ${rowLabel(r)}${r.series === 'repeated' ? ` (${r.bodies})` : ''} @${r.connections}`, r]),
-      ...healthz.flatMap((h): Array<[string, LoadResult]> => [[`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main], [`/healthz probe ${h.target}`, h.healthz]]),
+      ...load.map((r): [string, LoadResult] => [
+        `${r.model} ${rowLabel(r)}${r.series === 'repeated' ? ` (${r.bodies})` : ''} @${r.connections}`,
+        r,
+      ]),
+      ...healthz.flatMap((h): Array<[string, LoadResult]> => [
+        [`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main],
+        [`/healthz probe ${h.target}`, h.healthz],
+      ]),
     ];
     for (const r of raw) {
-      if (r.otherCpu !== null && r.otherCpu >= 0.25) notes.push(`raw ORT ${r.model} batch ${r.batch}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun`);
+      if (r.otherCpu !== null && r.otherCpu >= 0.25)
+        notes.push(
+          `raw ORT ${r.model} batch ${r.batch}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun`,
+        );
     }
     for (const [name, r] of rowsToCheck) {
-      if (r.clientCpu >= 0.9) notes.push(`${name}: the load generator used ${r.clientCpu.toFixed(2)} cores, so it set the pace; the server may have more headroom than this row shows`);
-      if (r.otherCpu !== null && r.otherCpu >= 0.25) notes.push(`${name}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun or use --rounds`);
+      if (r.clientCpu >= 0.9)
+        notes.push(
+          `${name}: the load generator used ${r.clientCpu.toFixed(2)} cores, so it set the pace; the server may have more headroom than this row shows`,
+        );
+      if (r.otherCpu !== null && r.otherCpu >= 0.25)
+        notes.push(
+          `${name}: disturbed, other activity used ${r.otherCpu.toFixed(2)} cores meanwhile; rerun or use --rounds`,
+        );
     }
     return {
       schema: 'ferry-bench/1',
@@ -255,9 +368,20 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       pinning,
       ferryWorkers,
       sessionOptions,
-      models: scratch.map((m) => ({ name: m.info.name, version: m.info.version, maxBatch: m.info.maxBatch, ...(m.noBatch && { noBatch: m.noBatch }), ...(m.cached && { cached: m.cached }) })),
+      models: scratch.map((m) => ({
+        name: m.info.name,
+        version: m.info.version,
+        maxBatch: m.info.maxBatch,
+        ...(m.noBatch && { noBatch: m.noBatch }),
+        ...(m.cached && { cached: m.cached }),
+      })),
       servers: servers.map((s) => s.info),
-      raw, load, healthz, ratios, bars, notes,
+      raw,
+      load,
+      healthz,
+      ratios,
+      bars,
+      notes,
     };
   } finally {
     await stopAll();
@@ -279,21 +403,49 @@ function assertAlive(servers: RunningServer[]): void {
   }
 }
 
-async function startServers(opts: BenchOptions, infos: ModelInfo[], repoDir: string, sessionOptions: Record<string, unknown>, pinning: Pinning): Promise<RunningServer[]> {
+async function startServers(
+  opts: BenchOptions,
+  infos: ModelInfo[],
+  repoDir: string,
+  sessionOptions: Record<string, unknown>,
+  pinning: Pinning,
+): Promise<RunningServer[]> {
   const cpusArg = pinning.serverCpus;
   const host = '127.0.0.1';
   const specs: Array<{ target: TargetId; script: string; args: (port: number) => string[] }> = [
-    { target: 'constant', script: 'baselines/constant-server.js', args: (port) => ['--port', String(port), '--host', host] },
+    {
+      target: 'constant',
+      script: 'baselines/constant-server.js',
+      args: (port) => ['--port', String(port), '--host', host],
+    },
     {
       target: 'minimal',
       script: 'baselines/minimal-server.js',
-      args: (port) => ['--port', String(port), '--host', host, ...infos.flatMap((i) => ['--model', `${i.name}=${i.dir}`]), '--session-options', JSON.stringify(sessionOptions)],
+      args: (port) => [
+        '--port',
+        String(port),
+        '--host',
+        host,
+        ...infos.flatMap((i) => ['--model', `${i.name}=${i.dir}`]),
+        '--session-options',
+        JSON.stringify(sessionOptions),
+      ],
     },
     {
       target: 'ferry',
       script: FERRY_CLI,
-      args: (port) => ['serve', '--models', repoDir, '--port', String(port), '--host', host, '--log-level', 'warn',
-        ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : [])],
+      args: (port) => [
+        'serve',
+        '--models',
+        repoDir,
+        '--port',
+        String(port),
+        '--host',
+        host,
+        '--log-level',
+        'warn',
+        ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : []),
+      ],
     },
   ];
   const started: RunningServer[] = [];
@@ -301,12 +453,22 @@ async function startServers(opts: BenchOptions, infos: ModelInfo[], repoDir: str
     const port = await freePort();
     const args = s.args(port);
     // Ferry runs in the scratch folder so a stray ./ferry.config.yaml cannot change it.
-    const child = startNode(`${TARGET_LABELS[s.target]} server`, s.script, args, { ...(cpusArg !== undefined && { cpus: cpusArg }), cwd: repoDir });
+    const child = startNode(`${TARGET_LABELS[s.target]} server`, s.script, args, {
+      ...(cpusArg !== undefined && { cpus: cpusArg }),
+      cwd: repoDir,
+    });
     const url = `http://${host}:${port}`;
-    started.push({ target: s.target, child, url, info: { target: s.target, url, pid: child.proc.pid, readyMs: 0, command: `node ${s.script} ${args.join(' ')}` } });
+    started.push({
+      target: s.target,
+      child,
+      url,
+      info: { target: s.target, url, pid: child.proc.pid, readyMs: 0, command: `node ${s.script} ${args.join(' ')}` },
+    });
   }
-  await Promise.all(started.map(async (s) => {
-    s.info.readyMs = Math.round(await waitReady(s.child, s.url, opts.readyTimeoutMs));
-  }));
+  await Promise.all(
+    started.map(async (s) => {
+      s.info.readyMs = Math.round(await waitReady(s.child, s.url, opts.readyTimeoutMs));
+    }),
+  );
   return started;
 }

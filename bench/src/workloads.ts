@@ -48,7 +48,14 @@ export function modelInfo(name: string, modelsDir = MODELS_DIR): ModelInfo {
 export function modelInfoAt(name: string, dir: string): ModelInfo {
   const manifest = readManifest(dir);
   const version = basename(dir);
-  return { name, version, dir, modelPath: join(dir, manifest.model ?? 'model.onnx'), manifest, maxBatch: manifest.batching?.maxBatchSize ?? 1 };
+  return {
+    name,
+    version,
+    dir,
+    modelPath: join(dir, manifest.model ?? 'model.onnx'),
+    manifest,
+    maxBatch: manifest.batching?.maxBatchSize ?? 1,
+  };
 }
 
 /** ferry.yaml parsed as-is (the baseline server reads it the same way; Ferry also validates it). */
@@ -66,9 +73,10 @@ function syntheticRows(m: Manifest, count: number, seed: number): Instance[] {
       if (f.type !== 'tensor' || f.shape[0] !== -1 || f.shape.slice(1).some((d) => d < 0)) {
         throw new Error(`cannot synthesize feature "${f.name}" (${f.type}); give the model reference data`);
       }
-      const build = (dims: readonly number[]): unknown => (dims.length === 0
-        ? Math.round((rand() * 2 - 1) * 1e6) / 1e6
-        : Array.from({ length: dims[0]! }, () => build(dims.slice(1))));
+      const build = (dims: readonly number[]): unknown =>
+        dims.length === 0
+          ? Math.round((rand() * 2 - 1) * 1e6) / 1e6
+          : Array.from({ length: dims[0]! }, () => build(dims.slice(1)));
       inst[f.name] = build(f.shape.slice(1));
     }
     rows.push(inst);
@@ -79,7 +87,9 @@ function syntheticRows(m: Manifest, count: number, seed: number): Instance[] {
 /** Rows from the reference data with only the contract's features kept (labels and extras dropped). */
 function referenceRows(info: ModelInfo, count: number): Instance[] {
   const names = info.manifest.inputs.map((f) => f.name);
-  const lines = readFileSync(join(info.dir, info.manifest.reference!), 'utf8').split('\n').filter((l) => l.trim());
+  const lines = readFileSync(join(info.dir, info.manifest.reference!), 'utf8')
+    .split('\n')
+    .filter((l) => l.trim());
   return lines.slice(0, count).map((l) => {
     const row = JSON.parse(l) as Instance;
     const inst: Instance = {};
@@ -90,7 +100,9 @@ function referenceRows(info: ModelInfo, count: number): Instance[] {
 
 /** Up to `count` realistic instances for the model (reference rows, or seeded random tensors). */
 export function instances(info: ModelInfo, count: number, seed = 42): Instance[] {
-  return info.manifest.reference?.endsWith('.jsonl') ? referenceRows(info, count) : syntheticRows(info.manifest, count, seed);
+  return info.manifest.reference?.endsWith('.jsonl')
+    ? referenceRows(info, count)
+    : syntheticRows(info.manifest, count, seed);
 }
 
 /**
@@ -99,15 +111,18 @@ export function instances(info: ModelInfo, count: number, seed = 42): Instance[]
  */
 export function inferBodies(info: ModelInfo, count: number, seed = 42): string[] {
   const inputs = info.manifest.inputs;
-  if (inputs.some((f) => f.type !== 'tensor' || f.dtype !== 'float32')) throw new Error(`${info.name}: v2 bodies are made for float32 tensor inputs only`);
-  return instances(info, count, seed).map((row) => JSON.stringify({
-    inputs: inputs.map((f) => {
-      const data = row[f.name] as unknown[];
-      const shape = [1];
-      for (let d: unknown = data; Array.isArray(d); d = d[0]) shape.push(d.length);
-      return { name: f.name, shape, datatype: 'FP32', data };
+  if (inputs.some((f) => f.type !== 'tensor' || f.dtype !== 'float32'))
+    throw new Error(`${info.name}: v2 bodies are made for float32 tensor inputs only`);
+  return instances(info, count, seed).map((row) =>
+    JSON.stringify({
+      inputs: inputs.map((f) => {
+        const data = row[f.name] as unknown[];
+        const shape = [1];
+        for (let d: unknown = data; Array.isArray(d); d = d[0]) shape.push(d.length);
+        return { name: f.name, shape, datatype: 'FP32', data };
+      }),
     }),
-  }));
+  );
 }
 
 /** Distinct request bodies (`{"instances":[row]}`), one row each. */
@@ -144,7 +159,10 @@ export function bodyTemplates(info: ModelInfo, count: number, seed = 42): BodyTe
     if (numberFeature) {
       value = row[numberFeature.name] as number;
       copy[numberFeature.name] = SENTINEL;
-      range = { ...(numberFeature.min !== undefined && { min: numberFeature.min }), ...(numberFeature.max !== undefined && { max: numberFeature.max }) };
+      range = {
+        ...(numberFeature.min !== undefined && { min: numberFeature.min }),
+        ...(numberFeature.max !== undefined && { max: numberFeature.max }),
+      };
     } else if (tensorFeature) {
       let inner = copy[tensorFeature.name] as unknown[];
       while (Array.isArray(inner[0])) inner = inner[0] as unknown[];

@@ -29,7 +29,10 @@ export interface BuildOutcome {
   ms: number;
 }
 
-export async function buildAll(examples: readonly ExampleModel[], options: BuildAllOptions = {}): Promise<BuildOutcome[]> {
+export async function buildAll(
+  examples: readonly ExampleModel[],
+  options: BuildAllOptions = {},
+): Promise<BuildOutcome[]> {
   const log = options.log ?? (() => {});
   const outcomes: BuildOutcome[] = [];
   // One at a time: the generators are CPU-bound and the machines running npm ci are small.

@@ -8,5 +8,12 @@ export default defineConfig({
   plugins: [react()],
   base: '/',
   build: { outDir: 'dist', emptyOutDir: true, chunkSizeWarningLimit: 2000, sourcemap: false },
-  server: { proxy: { '/v1': 'http://localhost:8080', '/openai': 'http://localhost:8080', '/readyz': 'http://localhost:8080', '/metrics': 'http://localhost:8080' } },
+  server: {
+    proxy: {
+      '/v1': 'http://localhost:8080',
+      '/openai': 'http://localhost:8080',
+      '/readyz': 'http://localhost:8080',
+      '/metrics': 'http://localhost:8080',
+    },
+  },
 });

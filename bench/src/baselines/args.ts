@@ -16,16 +16,23 @@ export function parseBaselineArgs(argv: readonly string[]): BaselineArgs {
     if (value === undefined) throw new Error(`${flag} needs a value`);
     i++;
     switch (flag) {
-      case '--port': out.port = Number(value); break;
-      case '--host': out.host = value; break;
+      case '--port':
+        out.port = Number(value);
+        break;
+      case '--host':
+        out.host = value;
+        break;
       case '--model': {
         const eq = value.indexOf('=');
         if (eq < 1) throw new Error(`--model expects name=versionDir, got ${value}`);
         out.models.set(value.slice(0, eq), value.slice(eq + 1));
         break;
       }
-      case '--session-options': out.sessionOptions = JSON.parse(value) as BaselineArgs['sessionOptions']; break;
-      default: throw new Error(`unknown flag ${flag}`);
+      case '--session-options':
+        out.sessionOptions = JSON.parse(value) as BaselineArgs['sessionOptions'];
+        break;
+      default:
+        throw new Error(`unknown flag ${flag}`);
     }
   }
   return out;

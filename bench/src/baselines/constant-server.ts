@@ -10,7 +10,8 @@ const ANSWER = { model: 'constant', version: '0.0.0', predictions: [{ label: 'co
 
 app.post('/v1/models/:model/predict', async (req) => {
   // Fastify has already parsed the JSON body by now; touching it keeps that honest.
-  if (req.body === null || typeof req.body !== 'object') throw Object.assign(new Error('expected a JSON object'), { statusCode: 400 });
+  if (req.body === null || typeof req.body !== 'object')
+    throw Object.assign(new Error('expected a JSON object'), { statusCode: 400 });
   return ANSWER;
 });
 app.get('/healthz', async () => ({ status: 'ok' }));

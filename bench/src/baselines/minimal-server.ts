@@ -22,9 +22,15 @@ const args = parseBaselineArgs(process.argv.slice(2));
 const models = new Map<string, Served>();
 
 const toOrt = (feeds: Record<string, TensorValue>): Record<string, ort.Tensor> =>
-  Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims)]));
+  Object.fromEntries(
+    Object.entries(feeds).map(([k, t]) => [k, new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims)]),
+  );
 
-function predictions(m: Served, out: ort.InferenceSession.OnnxValueMapType, rows: number): Array<{ label: string; scores: Record<string, number> }> {
+function predictions(
+  m: Served,
+  out: ort.InferenceSession.OnnxValueMapType,
+  rows: number,
+): Array<{ label: string; scores: Record<string, number> }> {
   const probs = out[m.output]!.data as Float32Array;
   const per = probs.length / rows;
   const result = [];
@@ -52,13 +58,27 @@ for (const [name, dir] of args.models) {
   const info = modelInfoAt(name, dir);
   const manifest = info.manifest;
   const post = manifest.postprocess;
-  if (post?.kind !== 'classification' || (post.activation ?? 'none') !== 'none' || post.threshold !== undefined || post.topK !== undefined) {
+  if (
+    post?.kind !== 'classification' ||
+    (post.activation ?? 'none') !== 'none' ||
+    post.threshold !== undefined ||
+    post.topK !== undefined
+  ) {
     throw new Error(`${name}: the minimal server only does classification with scores as-is`);
   }
-  const session = await ort.InferenceSession.create(info.modelPath, (args.sessionOptions[name] ?? {}) as ort.InferenceSession.SessionOptions);
+  const session = await ort.InferenceSession.create(
+    info.modelPath,
+    (args.sessionOptions[name] ?? {}) as ort.InferenceSession.SessionOptions,
+  );
   // Warm like Ferry does before it reports ready: a few real inferences.
   for (let i = 0; i < 3; i++) await session.run(toOrt(encodedBatch(info, 1)));
-  models.set(name, { version: info.version, session, encoder: compileEncoder(manifest), output: post.output, labels: post.labels });
+  models.set(name, {
+    version: info.version,
+    session,
+    encoder: compileEncoder(manifest),
+    output: post.output,
+    labels: post.labels,
+  });
 }
 
 const app = Fastify({ logger: false, bodyLimit: 8 * 1024 * 1024 });
@@ -67,7 +87,8 @@ app.post<{ Params: { model: string } }>('/v1/models/:model/predict', async (req,
   const m = models.get(req.params.model);
   if (!m) return reply.code(404).send({ error: `no model ${req.params.model}` });
   const instances = (req.body as { instances?: unknown } | null)?.instances;
-  if (!Array.isArray(instances) || instances.length === 0) return reply.code(400).send({ error: 'expected {"instances": [...]}' });
+  if (!Array.isArray(instances) || instances.length === 0)
+    return reply.code(400).send({ error: 'expected {"instances": [...]}' });
   let feeds: Record<string, TensorValue>;
   try {
     feeds = m.encoder.encode(instances as Instance[]);

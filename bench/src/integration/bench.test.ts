@@ -15,7 +15,21 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
   try {
     const out = join(dir, 'report.json');
     // No warm-up: autocannon ends runs on whole seconds, so a warm-up would add a second per row.
-    const args = ['--quick', '--only', 'flight-delay', '--duration', '0.8', '--warmup', '0', '--raw-seconds', '0.3', '--connections', '1,8', '--out', out];
+    const args = [
+      '--quick',
+      '--only',
+      'flight-delay',
+      '--duration',
+      '0.8',
+      '--warmup',
+      '0',
+      '--raw-seconds',
+      '0.3',
+      '--connections',
+      '1,8',
+      '--out',
+      out,
+    ];
     const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 80_000 });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
@@ -23,9 +37,15 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
     const report = JSON.parse(readFileSync(out, 'utf8')) as BenchReport;
     assert.equal(report.schema, 'ferry-bench/1');
     assert.equal(typeof report.pinning.enabled, 'boolean');
-    assert.deepEqual(report.models.map((m) => m.name), ['flight-delay']);
+    assert.deepEqual(
+      report.models.map((m) => m.name),
+      ['flight-delay'],
+    );
 
-    assert.deepEqual(report.raw.map((x) => x.batch), [1, report.models[0]!.maxBatch]);
+    assert.deepEqual(
+      report.raw.map((x) => x.batch),
+      [1, report.models[0]!.maxBatch],
+    );
     for (const x of report.raw) {
       assert.ok(x.calls > 0 && x.callsPerS > 0 && x.rowsPerS >= x.callsPerS, `raw ${JSON.stringify(x)}`);
     }
@@ -51,7 +71,8 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       // not a different split.
       const f = row.ferry!;
       assert.ok(f.cacheMisses <= 100 + row.connections, `repeated bodies miss at most once each: ${JSON.stringify(f)}`);
-      if (f.cacheHits + f.cacheMisses > 100 + row.connections) assert.ok(f.cacheHits > 0, `repeated bodies hit the cache: ${JSON.stringify(f)}`);
+      if (f.cacheHits + f.cacheMisses > 100 + row.connections)
+        assert.ok(f.cacheHits > 0, `repeated bodies hit the cache: ${JSON.stringify(f)}`);
     }
     for (const row of ferryRows('main')) assert.equal(row.ferry?.cacheHits, 0, 'distinct bodies never hit the cache');
     assert.deepEqual(report.healthz, [], 'healthz under load needs mlp-bench');

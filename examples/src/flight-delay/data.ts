@@ -24,7 +24,13 @@ export interface Flight {
   delayMinutes: number;
 }
 
-interface RawFlight { date: string; delay: number; distance: number; origin: string; destination: string }
+interface RawFlight {
+  date: string;
+  delay: number;
+  distance: number;
+  origin: string;
+  destination: string;
+}
 
 /** Delayed means more than 15 minutes late, the US DOT's on-time threshold. */
 export const DELAY_THRESHOLD_MINUTES = 15;

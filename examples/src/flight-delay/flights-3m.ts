@@ -34,17 +34,24 @@ export function flights3mSource(): string {
 export async function checkFlights3m(path: string): Promise<number> {
   const md = await parquetMetadataAsync(await asyncBufferFromFile(path));
   const names = md.schema.slice(1).map((s) => s.name);
-  for (const c of FLIGHTS_3M_COLUMNS) if (!names.includes(c)) throw new Error(`${path}: no column "${c}" (has ${names.join(', ')})`);
+  for (const c of FLIGHTS_3M_COLUMNS)
+    if (!names.includes(c)) throw new Error(`${path}: no column "${c}" (has ${names.join(', ')})`);
   return Number(md.num_rows);
 }
 
 /** Copies the file to `dest` unless an identical-size copy is there already. */
-export async function prepareFlights3m(dest = FLIGHTS_3M_DEST): Promise<{ path: string; rows: number; copied: boolean }> {
+export async function prepareFlights3m(
+  dest = FLIGHTS_3M_DEST,
+): Promise<{ path: string; rows: number; copied: boolean }> {
   const src = flights3mSource();
   const rows = await checkFlights3m(src);
   let copied = false;
   let same = false;
-  try { same = statSync(dest).size === statSync(src).size; } catch { /* not there yet */ }
+  try {
+    same = statSync(dest).size === statSync(src).size;
+  } catch {
+    /* not there yet */
+  }
   if (!same) {
     mkdirSync(dirname(dest), { recursive: true });
     copyFileSync(src, dest);
@@ -56,5 +63,7 @@ export async function prepareFlights3m(dest = FLIGHTS_3M_DEST): Promise<{ path: 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { dest: { type: 'string', default: FLIGHTS_3M_DEST } } });
   const r = await prepareFlights3m(values.dest);
-  process.stdout.write(`${r.path}: ${r.rows.toLocaleString('en-US')} flights${r.copied ? ' (copied from vega-datasets)' : ' (already there)'}\n`);
+  process.stdout.write(
+    `${r.path}: ${r.rows.toLocaleString('en-US')} flights${r.copied ? ' (copied from vega-datasets)' : ' (already there)'}\n`,
+  );
 }

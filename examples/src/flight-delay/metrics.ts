@@ -14,7 +14,10 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): n
     while (j + 1 < n && scores[order[j + 1]!] === scores[order[i]!]) j++;
     const averageRank = (i + j) / 2 + 1;
     for (let k = i; k <= j; k++) {
-      if (labels[order[k]!]) { positives++; rankSum += averageRank; }
+      if (labels[order[k]!]) {
+        positives++;
+        rankSum += averageRank;
+      }
     }
     i = j + 1;
   }
@@ -25,7 +28,7 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<boolean>): n
 
 export function accuracy(scores: ArrayLike<number>, labels: ArrayLike<boolean>, threshold = 0.5): number {
   let right = 0;
-  for (let i = 0; i < scores.length; i++) if ((scores[i]! > threshold) === labels[i]) right++;
+  for (let i = 0; i < scores.length; i++) if (scores[i]! > threshold === labels[i]) right++;
   return right / scores.length;
 }
 

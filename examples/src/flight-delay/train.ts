@@ -67,15 +67,24 @@ const round = (x: number, digits: number): number => Number(x.toFixed(digits));
 function frequentValues(values: readonly string[], min: number): string[] {
   const counts = new Map<string, number>();
   for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
-  return [...counts].filter(([, c]) => c >= min).map(([v]) => v).sort();
+  return [...counts]
+    .filter(([, c]) => c >= min)
+    .map(([v]) => v)
+    .sort();
 }
 
 function buildManifest(train: readonly Flight[], minAirportCount: number): Manifest {
   const distances = train.map((f) => f.instance.distance);
   const mean = distances.reduce((a, b) => a + b, 0) / distances.length;
   const std = Math.sqrt(distances.reduce((a, d) => a + (d - mean) ** 2, 0) / distances.length);
-  const origins = frequentValues(train.map((f) => f.instance.origin), minAirportCount);
-  const destinations = frequentValues(train.map((f) => f.instance.destination), minAirportCount);
+  const origins = frequentValues(
+    train.map((f) => f.instance.origin),
+    minAirportCount,
+  );
+  const destinations = frequentValues(
+    train.map((f) => f.instance.destination),
+    minAirportCount,
+  );
   return {
     name: NAME,
     version: VERSION,
@@ -88,18 +97,20 @@ function buildManifest(train: readonly Flight[], minAirportCount: number): Manif
       { name: 'origin', type: 'category', values: origins, unknown: 'ignore' },
       { name: 'destination', type: 'category', values: destinations, unknown: 'ignore' },
     ],
-    preprocess: [{
-      input: 'features',
-      dtype: 'float32',
-      columns: [
-        { feature: 'distance', steps: [step('standardize', { mean: round(mean, 1), std: round(std, 1) })] },
-        { feature: 'hour', steps: [step('cyclic', { period: 24 })] },
-        { feature: 'month', steps: [step('one-hot', { values: Array.from({ length: 12 }, (_, i) => i + 1) })] },
-        { feature: 'dayOfWeek', steps: [step('one-hot', { values: Array.from({ length: 7 }, (_, i) => i) })] },
-        { feature: 'origin', steps: [step('one-hot')] },
-        { feature: 'destination', steps: [step('one-hot')] },
-      ],
-    }],
+    preprocess: [
+      {
+        input: 'features',
+        dtype: 'float32',
+        columns: [
+          { feature: 'distance', steps: [step('standardize', { mean: round(mean, 1), std: round(std, 1) })] },
+          { feature: 'hour', steps: [step('cyclic', { period: 24 })] },
+          { feature: 'month', steps: [step('one-hot', { values: Array.from({ length: 12 }, (_, i) => i + 1) })] },
+          { feature: 'dayOfWeek', steps: [step('one-hot', { values: Array.from({ length: 7 }, (_, i) => i) })] },
+          { feature: 'origin', steps: [step('one-hot')] },
+          { feature: 'destination', steps: [step('one-hot')] },
+        ],
+      },
+    ],
     outputs: [{ name: 'probabilities', dtype: 'float32', shape: [-1, 2] }],
     postprocess: { kind: 'classification', output: 'probabilities', labels: [...LABELS] },
     batching: { maxBatchSize: 64, maxQueueDelayUs: 500 },
@@ -111,7 +122,13 @@ function buildManifest(train: readonly Flight[], minAirportCount: number): Manif
 }
 
 /** Row-compressed copy of a dense matrix: one-hot columns make each row about 7 non-zeros out of ~250. */
-interface Sparse { rows: number; cols: number; start: Uint32Array; index: Uint32Array; value: Float64Array }
+interface Sparse {
+  rows: number;
+  cols: number;
+  start: Uint32Array;
+  index: Uint32Array;
+  value: Float64Array;
+}
 
 function sparse(dense: Float32Array, rows: number, cols: number): Sparse {
   const start = new Uint32Array(rows + 1);
@@ -120,7 +137,10 @@ function sparse(dense: Float32Array, rows: number, cols: number): Sparse {
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
       const v = dense[r * cols + c]!;
-      if (v !== 0) { index.push(c); value.push(v); }
+      if (v !== 0) {
+        index.push(c);
+        value.push(v);
+      }
     }
     start[r + 1] = index.length;
   }
@@ -143,7 +163,11 @@ function predict(x: Sparse, w: ArrayLike<number>, b: number): Float64Array {
  * L2-regularised logistic regression by full-batch Adam, in float64. Full batch and a fixed number
  * of steps keep it deterministic; the problem is convex, so the step count only needs to be enough.
  */
-function fitLogistic(x: Sparse, y: Uint8Array, o: Required<Pick<TrainOptions, 'iterations' | 'learningRate' | 'l2'>>): { w: Float64Array; b: number } {
+function fitLogistic(
+  x: Sparse,
+  y: Uint8Array,
+  o: Required<Pick<TrainOptions, 'iterations' | 'learningRate' | 'l2'>>,
+): { w: Float64Array; b: number } {
   const d = x.cols;
   const params = new Float64Array(d + 1); // weights, then the bias
   const grad = new Float64Array(d + 1);
@@ -188,7 +212,8 @@ function exportOnnx(w: Float32Array, b: number): Uint8Array {
 
 /** The positive rate among the `share` of rows with the highest scores (ties broken by row order). */
 function topShareRate(scores: Float64Array, labels: readonly boolean[], share: number): number {
-  const top = Array.from(scores, (s, i) => [s, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1])
+  const top = Array.from(scores, (s, i) => [s, i] as const)
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
     .slice(0, Math.max(1, Math.round(scores.length * share)));
   return top.filter(([, i]) => labels[i]).length / top.length;
 }
@@ -240,9 +265,11 @@ penalty of ${o.l2}/2·‖w‖², in float64; weights stored as float32.
 | delayed share of the 10% it scores highest | ${pct(m.topDecileDelayedRate)} | ${pct(m.testDelayedRate)} (all held-out flights) |
 
 ${pct(m.testDelayedRate)} of held-out flights were delayed (${pct(m.trainDelayedRate)} in training). At the 0.5 threshold the
-model calls ${pct(m.predictedDelayedRate)} of them delayed${m.predictedDelayedRate < 0.01
-  ? ': hardly any flight is likely enough to be late to tip the\nanswer, so the label is nearly always `on_time` and the useful output is the probability.'
-  : '.'}
+model calls ${pct(m.predictedDelayedRate)} of them delayed${
+    m.predictedDelayedRate < 0.01
+      ? ': hardly any flight is likely enough to be late to tip the\nanswer, so the label is nearly always `on_time` and the useful output is the probability.'
+      : '.'
+  }
 
 ## Limits
 - The signal is weak. Schedule and route explain a little of delay; weather, traffic and the
@@ -256,7 +283,13 @@ model calls ${pct(m.predictedDelayedRate)} of them delayed${m.predictedDelayedRa
 }
 
 const DEFAULTS: Required<TrainOptions> = {
-  seed: 2001, limit: Infinity, iterations: 1000, learningRate: 0.05, l2: 1e-3, minAirportCount: 20, referenceRows: 1000,
+  seed: 2001,
+  limit: Infinity,
+  iterations: 1000,
+  learningRate: 0.05,
+  l2: 1e-3,
+  minAirportCount: 20,
+  referenceRows: 1000,
 };
 
 /** Trains, evaluates and renders every file of the version folder. Deterministic for given options. */
@@ -303,11 +336,14 @@ export function trainFlightDelay(options: TrainOptions = {}, flights: readonly F
     topDecileDelayedRate: topShareRate(pTest, yTest, 0.1),
   };
 
-  const reference = test.slice(0, o.referenceRows).map((f, i) => {
-    const { month, dayOfWeek, hour, distance, origin, destination } = f.instance;
-    const prediction = LABELS[pTest[i]! > 0.5 ? 1 : 0];
-    return `${JSON.stringify({ month, dayOfWeek, hour, distance, origin, destination, prediction })}\n`;
-  }).join('');
+  const reference = test
+    .slice(0, o.referenceRows)
+    .map((f, i) => {
+      const { month, dayOfWeek, hour, distance, origin, destination } = f.instance;
+      const prediction = LABELS[pTest[i]! > 0.5 ? 1 : 0];
+      return `${JSON.stringify({ month, dayOfWeek, hour, distance, origin, destination, prediction })}\n`;
+    })
+    .join('');
 
   return {
     files: {
@@ -345,10 +381,14 @@ export const flightDelay: ExampleModel = {
   name: NAME,
   version: VERSION,
   inputs: [
-    'examples/src/flight-delay', 'examples/src/lib', ...BUILDER_SOURCES,
+    'examples/src/flight-delay',
+    'examples/src/lib',
+    ...BUILDER_SOURCES,
     // The encoder that turns instances into the training matrix.
-    'packages/core/src/preprocess/encoder.ts', 'packages/core/src/preprocess/registry.ts',
-    'packages/core/src/preprocess/steps-basic.ts', 'packages/core/src/tensor.ts',
+    'packages/core/src/preprocess/encoder.ts',
+    'packages/core/src/preprocess/registry.ts',
+    'packages/core/src/preprocess/steps-basic.ts',
+    'packages/core/src/tensor.ts',
     flightsFile(),
   ],
   async build() {
@@ -364,6 +404,8 @@ if (isMain(import.meta.url)) {
   await checkWithRuntime(result);
   await writeExample({ ...flightDelay, build: async () => result.files });
   const m = result.metrics;
-  console.log(`flight-delay ${VERSION}: AUC ${m.auc.toFixed(3)}, accuracy ${pct(m.accuracy)} (baseline ${pct(m.baselineAccuracy)}), `
-    + `log loss ${m.logLoss.toFixed(4)} (baseline ${m.baselineLogLoss.toFixed(4)}), ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `flight-delay ${VERSION}: AUC ${m.auc.toFixed(3)}, accuracy ${pct(m.accuracy)} (baseline ${pct(m.baselineAccuracy)}), ` +
+      `log loss ${m.logLoss.toFixed(4)} (baseline ${m.baselineLogLoss.toFixed(4)}), ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }

@@ -34,7 +34,14 @@ function addATB(g: Float32Array, a: Float32Array, d: Float32Array, n: number, k:
 }
 
 /** X[n×k] (+)= D[n×m] · Bᵀ[m×k]: the input gradient of C = A·B. */
-function matmulBT(d: Float32Array, b: Float32Array, n: number, m: number, k: number, into?: Float32Array): Float32Array {
+function matmulBT(
+  d: Float32Array,
+  b: Float32Array,
+  n: number,
+  m: number,
+  k: number,
+  into?: Float32Array,
+): Float32Array {
   const x = into ?? new Float32Array(n * k);
   for (let i = 0; i < n; i++) {
     for (let p = 0; p < k; p++) {
@@ -53,8 +60,18 @@ function addColumnSums(g: Float32Array, d: Float32Array, n: number, m: number): 
 }
 
 interface Activations {
-  ids: number[]; x0: Float32Array; q: Float32Array; k: Float32Array; v: Float32Array;
-  att: Float32Array; o: Float32Array; x1: Float32Array; u: Float32Array; r: Float32Array; x2: Float32Array; logits: Float32Array;
+  ids: number[];
+  x0: Float32Array;
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  att: Float32Array;
+  o: Float32Array;
+  x1: Float32Array;
+  u: Float32Array;
+  r: Float32Array;
+  x2: Float32Array;
+  logits: Float32Array;
 }
 
 /** Forward pass over one sequence (positions 0..n-1); `att` holds each head's [n×n] attention weights. */
@@ -64,7 +81,8 @@ export function forward(shape: DecoderShape, w: DecoderWeights, ids: readonly nu
   const hd = d / heads;
   const l = w.layers[0]!;
   const x0 = new Float32Array(n * d);
-  for (let t = 0; t < n; t++) for (let j = 0; j < d; j++) x0[t * d + j] = w.tokEmb[ids[t]! * d + j]! + w.posEmb[t * d + j]!;
+  for (let t = 0; t < n; t++)
+    for (let j = 0; j < d; j++) x0[t * d + j] = w.tokEmb[ids[t]! * d + j]! + w.posEmb[t * d + j]!;
   const q = matmul(x0, l.wq, n, d, d, l.bq);
   const k = matmul(x0, l.wk, n, d, d, l.bk);
   const v = matmul(x0, l.wv, n, d, d, l.bv);
@@ -116,7 +134,13 @@ export function loss(shape: DecoderShape, logits: Float32Array, ids: readonly nu
 }
 
 /** Adds this sequence's gradient of (loss × `weight`) into `g`; returns the sequence's loss. */
-export function backward(shape: DecoderShape, w: DecoderWeights, g: DecoderWeights, act: Activations, weight: number): number {
+export function backward(
+  shape: DecoderShape,
+  w: DecoderWeights,
+  g: DecoderWeights,
+  act: Activations,
+  weight: number,
+): number {
   const { ids, x0, q, k, v, att, o, x1, u, r, x2, logits } = act;
   const n = ids.length;
   const { hidden: d, heads, mlpHidden: m, vocabSize: V } = shape;
@@ -182,7 +206,11 @@ export function backward(shape: DecoderShape, w: DecoderWeights, g: DecoderWeigh
     }
   }
   const dx0 = dx1.slice();
-  for (const [dz, wz, gw, gb] of [[dq, l.wq, gl.wq, gl.bq], [dk, l.wk, gl.wk, gl.bk], [dv, l.wv, gl.wv, gl.bv]] as const) {
+  for (const [dz, wz, gw, gb] of [
+    [dq, l.wq, gl.wq, gl.bq],
+    [dk, l.wk, gl.wk, gl.bk],
+    [dv, l.wv, gl.wv, gl.bv],
+  ] as const) {
     addATB(gw, x0, dz, n, d, d);
     addColumnSums(gb, dz, n, d);
     matmulBT(dz, wz, n, d, d, dx0);
@@ -206,8 +234,25 @@ export function zerosLike(w: DecoderWeights): DecoderWeights {
   const z = (a: Float32Array) => new Float32Array(a.length);
   const l = w.layers[0]!;
   return {
-    tokEmb: z(w.tokEmb), posEmb: z(w.posEmb), head: z(w.head),
-    layers: [{ wq: z(l.wq), bq: z(l.bq), wk: z(l.wk), bk: z(l.bk), wv: z(l.wv), bv: z(l.bv), wo: z(l.wo), bo: z(l.bo), w1: z(l.w1), b1: z(l.b1), w2: z(l.w2), b2: z(l.b2) }],
+    tokEmb: z(w.tokEmb),
+    posEmb: z(w.posEmb),
+    head: z(w.head),
+    layers: [
+      {
+        wq: z(l.wq),
+        bq: z(l.bq),
+        wk: z(l.wk),
+        bk: z(l.bk),
+        wv: z(l.wv),
+        bv: z(l.bv),
+        wo: z(l.wo),
+        bo: z(l.bo),
+        w1: z(l.w1),
+        b1: z(l.b1),
+        w2: z(l.w2),
+        b2: z(l.b2),
+      },
+    ],
   };
 }
 
@@ -216,7 +261,12 @@ export class Adam {
   readonly #m: Float32Array[];
   readonly #v: Float32Array[];
   #t = 0;
-  constructor(params: Float32Array[], private readonly beta1 = 0.9, private readonly beta2 = 0.99, private readonly eps = 1e-8) {
+  constructor(
+    params: Float32Array[],
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.99,
+    private readonly eps = 1e-8,
+  ) {
     this.#m = params.map((p) => new Float32Array(p.length));
     this.#v = params.map((p) => new Float32Array(p.length));
   }
@@ -229,7 +279,9 @@ export class Adam {
     const c1 = 1 - this.beta1 ** this.#t;
     const c2 = 1 - this.beta2 ** this.#t;
     params.forEach((p, k) => {
-      const g = grads[k]!; const m = this.#m[k]!; const v = this.#v[k]!;
+      const g = grads[k]!;
+      const m = this.#m[k]!;
+      const v = this.#v[k]!;
       for (let i = 0; i < p.length; i++) {
         const gi = g[i]! * s;
         m[i] = this.beta1 * m[i]! + (1 - this.beta1) * gi;

@@ -7,7 +7,14 @@
 // Run: node examples/dist/ham-chat/train.js   (or `npm run models`, which skips it when fresh)
 import { BUILDER_SOURCES, writeExample, type ArtifactFiles, type ExampleModel } from '../lib/example-model.js';
 import { isMain } from '../lib/main.js';
-import { buildDecoderOnnx, byteLevelTokenizerJson, randomDecoderWeights, seededRandom, type DecoderShape, type DecoderWeights } from '../lib/generation.js';
+import {
+  buildDecoderOnnx,
+  byteLevelTokenizerJson,
+  randomDecoderWeights,
+  seededRandom,
+  type DecoderShape,
+  type DecoderWeights,
+} from '../lib/generation.js';
 import { permutation } from '../lib/random.js';
 import { toYaml } from '../lib/yaml.js';
 import { corpusPackageFile, loadCorpus } from '../spam/data.js';
@@ -17,11 +24,19 @@ export const NAME = 'ham-chat';
 export const VERSION = '1.0.0';
 export const SPECIALS = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>'] as const;
 export const [EOT, USER, ASSISTANT, END] = [0, 1, 2, 3] as const;
-export const CHAT_TEMPLATE = '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
+export const CHAT_TEMPLATE =
+  '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
 const OFFSET = SPECIALS.length;
 
 export const SHAPE: DecoderShape = {
-  vocabSize: OFFSET + 256, hidden: 32, heads: 4, layers: 1, maxPositions: 128, mlpHidden: 96, layerNorm: false, activation: 'relu',
+  vocabSize: OFFSET + 256,
+  hidden: 32,
+  heads: 4,
+  layers: 1,
+  maxPositions: 128,
+  mlpHidden: 96,
+  layerNorm: false,
+  activation: 'relu',
 };
 
 export interface TrainOptions {
@@ -38,10 +53,17 @@ const bytes = (s: string): number[] => [...new TextEncoder().encode(s)].map((b) 
 /** A ham message as one chat exchange, in the chat template's tokens: subject as the user, body as the assistant. */
 export function conversationIds(text: string, maxLength: number): number[] {
   const split = text.indexOf('\n\n');
-  const subject = (split < 0 ? text : text.slice(0, split)).replace(/^re:\s*/i, '').trim().slice(0, 80);
+  const subject = (split < 0 ? text : text.slice(0, split))
+    .replace(/^re:\s*/i, '')
+    .trim()
+    .slice(0, 80);
   const body = (split < 0 ? '' : text.slice(split + 2))
-    .split('\n').filter((l) => !l.startsWith('>')).join('\n') // quoted replies would teach copying, not writing
-    .replace(/[ \t]+/g, ' ').replace(/\n{3,}/g, '\n\n').trim();
+    .split('\n')
+    .filter((l) => !l.startsWith('>'))
+    .join('\n') // quoted replies would teach copying, not writing
+    .replace(/[ \t]+/g, ' ')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
   const ids = [USER, ...bytes(`\n${subject}`), END, ...bytes('\n'), ASSISTANT, ...bytes(`\n${body}`), END];
   return ids.slice(0, maxLength);
 }
@@ -59,10 +81,18 @@ export interface Trained {
 function unigramLoss(train: number[][], heldOut: number[][], vocab: number): number {
   const counts = new Float64Array(vocab).fill(1);
   let total = vocab;
-  for (const d of train) for (const id of d.slice(1)) { counts[id]!++; total++; }
+  for (const d of train)
+    for (const id of d.slice(1)) {
+      counts[id]!++;
+      total++;
+    }
   let ce = 0;
   let n = 0;
-  for (const d of heldOut) for (const id of d.slice(1)) { ce -= Math.log(counts[id]! / total); n++; }
+  for (const d of heldOut)
+    for (const id of d.slice(1)) {
+      ce -= Math.log(counts[id]! / total);
+      n++;
+    }
   return ce / n;
 }
 
@@ -97,10 +127,16 @@ export function train(o: TrainOptions = {}): Trained {
     running = step === 0 ? l / batch : 0.98 * running + 0.02 * (l / batch);
     if (step % 100 === 0 || step === steps - 1) log(`step ${step}: loss ${running.toFixed(3)}`);
   }
-  const evalLoss = (set: number[][]) => set.reduce((a, d) => a + loss(SHAPE, forward(SHAPE, weights, d).logits, d) * (d.length - 1), 0) / set.reduce((a, d) => a + d.length - 1, 0);
+  const evalLoss = (set: number[][]) =>
+    set.reduce((a, d) => a + loss(SHAPE, forward(SHAPE, weights, d).logits, d) * (d.length - 1), 0) /
+    set.reduce((a, d) => a + d.length - 1, 0);
   return {
-    weights, trainLoss: running, heldOutLoss: evalLoss(heldOut), unigramLoss: unigramLoss(trainDocs, heldOut, SHAPE.vocabSize),
-    docs: { train: trainDocs.length, heldOut: heldOut.length }, steps,
+    weights,
+    trainLoss: running,
+    heldOutLoss: evalLoss(heldOut),
+    unigramLoss: unigramLoss(trainDocs, heldOut, SHAPE.vocabSize),
+    docs: { train: trainDocs.length, heldOut: heldOut.length },
+    steps,
   };
 }
 
@@ -108,10 +144,21 @@ export function exportFiles(t: Trained): ArtifactFiles {
   const manifest = {
     name: NAME,
     version: VERSION,
-    description: 'Writes an e-mail body for a subject line: a 1-layer byte-level transformer trained on the SpamAssassin ham corpus. Served at /openai/v1.',
-    inputs: [{ name: 'prompt', type: 'string', description: 'Documents the model: requests go to /openai/v1/chat/completions or /completions.' }],
+    description:
+      'Writes an e-mail body for a subject line: a 1-layer byte-level transformer trained on the SpamAssassin ham corpus. Served at /openai/v1.',
+    inputs: [
+      {
+        name: 'prompt',
+        type: 'string',
+        description: 'Documents the model: requests go to /openai/v1/chat/completions or /completions.',
+      },
+    ],
     outputs: [{ name: 'logits', dtype: 'float32', shape: [-1, -1, SHAPE.vocabSize] }],
-    generation: { contextLength: SHAPE.maxPositions, eosTokens: ['<|end|>', '<|endoftext|>'], defaults: { maxTokens: 96, temperature: 0.8, topP: 0.95 } },
+    generation: {
+      contextLength: SHAPE.maxPositions,
+      eosTokens: ['<|end|>', '<|endoftext|>'],
+      defaults: { maxTokens: 96, temperature: 0.8, topP: 0.95 },
+    },
     runtime: { placement: 'worker' },
   };
   const nats = (x: number) => x.toFixed(3);
@@ -149,8 +196,15 @@ export const hamChat: ExampleModel = {
   name: NAME,
   version: VERSION,
   inputs: [
-    'examples/src/ham-chat', 'examples/src/spam/data.ts', 'examples/src/spam/email.ts', 'examples/src/lib/random.ts', 'examples/src/lib/yaml.ts',
-    ...BUILDER_SOURCES, 'packages/tools/src/onnx/decoder-graph.ts', 'packages/server/src/generation/byte-tokenizer.ts', 'packages/server/src/generation/sampler.ts',
+    'examples/src/ham-chat',
+    'examples/src/spam/data.ts',
+    'examples/src/spam/email.ts',
+    'examples/src/lib/random.ts',
+    'examples/src/lib/yaml.ts',
+    ...BUILDER_SOURCES,
+    'packages/tools/src/onnx/decoder-graph.ts',
+    'packages/server/src/generation/byte-tokenizer.ts',
+    'packages/server/src/generation/sampler.ts',
     corpusPackageFile(),
   ],
   async build() {

@@ -26,7 +26,9 @@ export const MARKER = '.ferry-build.json';
 
 /** The parts of the ONNX toolkit (@ferry/tools) a generator's output bytes depend on. */
 export const BUILDER_SOURCES: readonly string[] = [
-  'packages/tools/src/onnx/graph-builder.ts', 'packages/tools/src/onnx/proto.ts', 'packages/tools/src/onnx/errors.ts',
+  'packages/tools/src/onnx/graph-builder.ts',
+  'packages/tools/src/onnx/proto.ts',
+  'packages/tools/src/onnx/errors.ts',
 ];
 
 interface Marker {

@@ -18,25 +18,59 @@ test('toYaml writes the outline in block style and each feature, column and outp
     skipped: undefined,
     empty: [],
   });
-  assert.equal(text, [
-    'name: m',
-    'version: 1.0.0',
-    'inputs:',
-    '  - { name: a, type: category, values: [x, z] }',
-    'preprocess:',
-    '  - input: features',
-    '    columns:',
-    '      - { feature: a, steps: [{ op: one-hot, values: [x, z] }] }',
-    'postprocess: { kind: raw }',
-    'empty: []',
-    '',
-  ].join('\n'));
+  assert.equal(
+    text,
+    [
+      'name: m',
+      'version: 1.0.0',
+      'inputs:',
+      '  - { name: a, type: category, values: [x, z] }',
+      'preprocess:',
+      '  - input: features',
+      '    columns:',
+      '      - { feature: a, steps: [{ op: one-hot, values: [x, z] }] }',
+      'postprocess: { kind: raw }',
+      'empty: []',
+      '',
+    ].join('\n'),
+  );
 });
 
 test('strings YAML would read as something else are quoted: the server reads back exactly what was written', () => {
   const tricky = [
-    'NO', 'yes', 'On', 'null', '~', '1.5', '007', '0x1F', '1e3', '1.0.0', 'a: b', 'x #y', '-dash', "it's", '"q"',
-    '[br]', '{b}', '', ' lead', 'trail ', 'é', 'a,b', '*star', '&amp', '!bang', '%pct', '@at', '`tick', '|pipe', '>gt', '?q', 'tab\there', 'new\nline',
+    'NO',
+    'yes',
+    'On',
+    'null',
+    '~',
+    '1.5',
+    '007',
+    '0x1F',
+    '1e3',
+    '1.0.0',
+    'a: b',
+    'x #y',
+    '-dash',
+    "it's",
+    '"q"',
+    '[br]',
+    '{b}',
+    '',
+    ' lead',
+    'trail ',
+    'é',
+    'a,b',
+    '*star',
+    '&amp',
+    '!bang',
+    '%pct',
+    '@at',
+    '`tick',
+    '|pipe',
+    '>gt',
+    '?q',
+    'tab\there',
+    'new\nline',
   ];
   const manifest: Manifest = {
     name: 'quoting',
@@ -48,13 +82,15 @@ test('strings YAML would read as something else are quoted: the server reads bac
     ],
     preprocess: [{ input: 'features', columns: [{ feature: 'c', steps: [{ op: 'one-hot' }] }, { feature: 'n' }] }],
     outputs: [{ name: 'y', dtype: 'float32', shape: [-1, tricky.length + 1] }],
-    tags: { yes: 'no', 'true': 'false' },
+    tags: { yes: 'no', true: 'false' },
   };
   const repo = mkdtempSync(join(tmpdir(), 'ferry-yaml-'));
   try {
     const dir = join(repo, 'quoting', '1.0.0');
     mkdirSync(dir, { recursive: true });
-    const g = new GraphBuilder().input('features', 'float32', ['batch', tricky.length + 1]).output('y', 'float32', ['batch', tricky.length + 1]);
+    const g = new GraphBuilder()
+      .input('features', 'float32', ['batch', tricky.length + 1])
+      .output('y', 'float32', ['batch', tricky.length + 1]);
     g.node('Identity', ['features'], ['y']);
     writeFileSync(join(dir, 'model.onnx'), g.toBytes());
     writeFileSync(join(dir, 'ferry.yaml'), toYaml(manifest));

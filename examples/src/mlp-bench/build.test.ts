@@ -26,10 +26,15 @@ test('mlp-bench runs in onnxruntime-node and matches the same network in JS', as
     const data = p.data as Float32Array;
     for (let r = 0; r < rows; r++) {
       const expected = mlpBenchReference(layers, x.subarray(r * 256, (r + 1) * 256));
-      expected.forEach((e, c) => assert.ok(Math.abs(data[r * 10 + c]! - e) < 1e-4, `row ${r} class ${c}: ${data[r * 10 + c]} vs ${e}`));
+      expected.forEach((e, c) =>
+        assert.ok(Math.abs(data[r * 10 + c]! - e) < 1e-4, `row ${r} class ${c}: ${data[r * 10 + c]} vs ${e}`),
+      );
     }
     // Random weights, but not degenerate: the rows do not all put their mass on one class.
-    assert.ok(new Set(Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * 10, r * 10 + 10)).join())).size === rows);
+    assert.ok(
+      new Set(Array.from({ length: rows }, (_, r) => Array.from(data.subarray(r * 10, r * 10 + 10)).join())).size ===
+        rows,
+    );
   } finally {
     await session.release();
   }
@@ -42,7 +47,11 @@ test('mlp-bench is rebuilt byte for byte, and the committed ferry.yaml and card.
   const onnx = a['model.onnx'] as Uint8Array;
   assert.ok(onnx.length > 5_000_000 && onnx.length < 6_000_000, `${onnx.length} bytes`);
   for (const file of ['ferry.yaml', 'card.md']) {
-    assert.equal(readFileSync(join(versionDir(mlpBench, MODELS_DIR), file), 'utf8'), a[file], `${file}: run npm run models -- --force --only mlp-bench`);
+    assert.equal(
+      readFileSync(join(versionDir(mlpBench, MODELS_DIR), file), 'utf8'),
+      a[file],
+      `${file}: run npm run models -- --force --only mlp-bench`,
+    );
   }
 });
 
@@ -54,7 +63,9 @@ test('the server loads the mlp-bench version folder', async () => {
     assert.equal(v.version, '1.0.0');
     assert.deepEqual(v.manifest.batching, { maxBatchSize: 32, maxQueueDelayUs: 200 });
     assert.deepEqual(v.manifest.postprocess, {
-      kind: 'classification', output: 'probabilities', labels: Array.from({ length: 10 }, (_, i) => `class_${i}`),
+      kind: 'classification',
+      output: 'probabilities',
+      labels: Array.from({ length: 10 }, (_, i) => `class_${i}`),
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

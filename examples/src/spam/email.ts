@@ -52,27 +52,46 @@ function decodeBytes(bytes: Uint8Array, charset: string | undefined): string {
 
 /** Quoted-printable: soft line breaks go, runs of =XX escapes are decoded as bytes of `charset`. */
 function decodeQuotedPrintable(body: string, charset: string | undefined): string {
-  return body
-    .replace(/=\n/g, '')
-    .replace(/(?:=[0-9A-Fa-f]{2})+/g, (run) => {
-      const bytes = new Uint8Array(run.length / 3);
-      for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 3 + 1, i * 3 + 3), 16);
-      return decodeBytes(bytes, charset);
-    });
+  return body.replace(/=\n/g, '').replace(/(?:=[0-9A-Fa-f]{2})+/g, (run) => {
+    const bytes = new Uint8Array(run.length / 3);
+    for (let i = 0; i < bytes.length; i++) bytes[i] = parseInt(run.slice(i * 3 + 1, i * 3 + 3), 16);
+    return decodeBytes(bytes, charset);
+  });
 }
 
 function decodeBody(part: Part): string {
   const charset = contentType(part.headers.get('content-type')).params.charset;
   const encoding = (part.headers.get('content-transfer-encoding') ?? '').toLowerCase();
   if (encoding === 'quoted-printable') return decodeQuotedPrintable(part.body, charset);
-  if (encoding === 'base64') return decodeBytes(Buffer.from(part.body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), charset);
+  if (encoding === 'base64')
+    return decodeBytes(Buffer.from(part.body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64'), charset);
   return part.body;
 }
 
 const ENTITIES: Readonly<Record<string, string>> = {
-  nbsp: ' ', amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", copy: '©', reg: '®', trade: '™',
-  euro: '€', pound: '£', yen: '¥', cent: '¢', hellip: '…', mdash: '—', ndash: '–', bull: '•',
-  lsquo: '‘', rsquo: '’', ldquo: '“', rdquo: '”', middot: '·', times: '×',
+  nbsp: ' ',
+  amp: '&',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  copy: '©',
+  reg: '®',
+  trade: '™',
+  euro: '€',
+  pound: '£',
+  yen: '¥',
+  cent: '¢',
+  hellip: '…',
+  mdash: '—',
+  ndash: '–',
+  bull: '•',
+  lsquo: '‘',
+  rsquo: '’',
+  ldquo: '“',
+  rdquo: '”',
+  middot: '·',
+  times: '×',
 };
 
 function decodeEntities(s: string): string {
@@ -90,7 +109,10 @@ export function htmlToText(html: string): string {
   const text = html
     .replace(/<!--[\s\S]*?-->/g, ' ')
     .replace(/<(style|script|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-    .replace(/<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>/gi, (_m, a?: string, b?: string, c?: string) => ` ${a ?? b ?? c ?? ''} `)
+    .replace(
+      /<a\b[^>]*?\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))[^>]*>/gi,
+      (_m, a?: string, b?: string, c?: string) => ` ${a ?? b ?? c ?? ''} `,
+    )
     .replace(/<[^>]*>/g, ' ');
   return decodeEntities(text);
 }
@@ -105,7 +127,10 @@ function partText(part: Part, depth: number): string {
       const plain = children.find((c) => contentType(c.headers.get('content-type')).type === 'text/plain');
       return partText(plain ?? children[children.length - 1] ?? { headers: new Map(), body: '' }, depth + 1);
     }
-    return children.map((c) => partText(c, depth + 1)).filter((t) => t.trim() !== '').join('\n\n');
+    return children
+      .map((c) => partText(c, depth + 1))
+      .filter((t) => t.trim() !== '')
+      .join('\n\n');
   }
   if (/attachment/i.test(part.headers.get('content-disposition') ?? '')) return '';
   if (type === 'text/html') return htmlToText(decodeBody(part));

@@ -34,9 +34,14 @@ export interface FitReport {
 }
 
 /** Builds CSR rows from a list of sparse vectors (as the hash-ngrams step returns). */
-export function toRows(vectors: ReadonlyArray<{ indices: ArrayLike<number>; values: ArrayLike<number> }>, width: number): SparseRows {
+export function toRows(
+  vectors: ReadonlyArray<{ indices: ArrayLike<number>; values: ArrayLike<number> }>,
+  width: number,
+): SparseRows {
   const rowStart = new Int32Array(vectors.length + 1);
-  vectors.forEach((v, i) => { rowStart[i + 1] = rowStart[i]! + v.indices.length; });
+  vectors.forEach((v, i) => {
+    rowStart[i + 1] = rowStart[i]! + v.indices.length;
+  });
   const columns = new Int32Array(rowStart[vectors.length]!);
   const values = new Float32Array(columns.length);
   vectors.forEach((v, i) => {
@@ -52,7 +57,8 @@ export function margins(model: LogisticModel, rows: SparseRows): Float64Array {
   const z = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = model.bias;
-    for (let k = rows.rowStart[i]!; k < rows.rowStart[i + 1]!; k++) s += model.weights[rows.columns[k]!]! * rows.values[k]!;
+    for (let k = rows.rowStart[i]!; k < rows.rowStart[i + 1]!; k++)
+      s += model.weights[rows.columns[k]!]! * rows.values[k]!;
     z[i] = s;
   }
   return z;
@@ -104,7 +110,11 @@ function maxAbs(a: Float64Array): number {
 }
 
 /** Fits the model; `labels[i]` is 1 for the positive class. */
-export function fitLogistic(rows: SparseRows, labels: Uint8Array, options: FitOptions): { model: LogisticModel; report: FitReport } {
+export function fitLogistic(
+  rows: SparseRows,
+  labels: Uint8Array,
+  options: FitOptions,
+): { model: LogisticModel; report: FitReport } {
   const size = rows.width + 1;
   const maxIterations = options.maxIterations ?? 500;
   const tolerance = options.tolerance ?? 1e-6;
@@ -128,7 +138,9 @@ export function fitLogistic(rows: SparseRows, labels: Uint8Array, options: FitOp
       const ym = y[m]!;
       for (let i = 0; i < size; i++) direction[i] -= alpha[m]! * ym[i]!;
     }
-    const gamma = s.length ? dot(s[s.length - 1]!, y[y.length - 1]!) / dot(y[y.length - 1]!, y[y.length - 1]!) : 1 / Math.max(1, Math.sqrt(dot(grad, grad)));
+    const gamma = s.length
+      ? dot(s[s.length - 1]!, y[y.length - 1]!) / dot(y[y.length - 1]!, y[y.length - 1]!)
+      : 1 / Math.max(1, Math.sqrt(dot(grad, grad)));
     for (let i = 0; i < size; i++) direction[i] *= gamma;
     for (let m = 0; m < s.length; m++) {
       const beta = rho[m]! * dot(y[m]!, direction);
@@ -138,7 +150,9 @@ export function fitLogistic(rows: SparseRows, labels: Uint8Array, options: FitOp
     let slope = dot(grad, direction);
     if (slope >= 0) {
       // Not a descent direction (curvature information went stale): restart from steepest descent.
-      s.length = 0; y.length = 0; rho.length = 0;
+      s.length = 0;
+      y.length = 0;
+      rho.length = 0;
       for (let i = 0; i < size; i++) direction[i] = -grad[i]!;
       slope = dot(grad, direction);
     }
@@ -159,14 +173,23 @@ export function fitLogistic(rows: SparseRows, labels: Uint8Array, options: FitOp
     }
     const sy = dot(sk, yk);
     if (sy > 1e-12) {
-      if (s.length === memory) { s.shift(); y.shift(); rho.shift(); }
-      s.push(sk); y.push(yk); rho.push(1 / sy);
+      if (s.length === memory) {
+        s.shift();
+        y.shift();
+        rho.shift();
+      }
+      s.push(sk);
+      y.push(yk);
+      rho.push(1 / sy);
     }
     [theta, nextTheta] = [nextTheta, theta];
     [grad, nextGrad] = [nextGrad, grad];
     const improvement = loss - nextLoss;
     loss = nextLoss;
-    if (improvement < 1e-12 * Math.max(1, Math.abs(loss))) { iterations++; break; }
+    if (improvement < 1e-12 * Math.max(1, Math.abs(loss))) {
+      iterations++;
+      break;
+    }
   }
   return {
     model: { weights: theta.slice(0, rows.width), bias: theta[rows.width]! },

@@ -22,7 +22,11 @@ export interface BinaryMetrics extends Confusion {
 }
 
 /** `probabilities[i]` is P(positive); row i is called positive when that exceeds `threshold`. */
-export function binaryMetrics(probabilities: ArrayLike<number>, positive: ArrayLike<boolean>, threshold = 0.5): BinaryMetrics {
+export function binaryMetrics(
+  probabilities: ArrayLike<number>,
+  positive: ArrayLike<boolean>,
+  threshold = 0.5,
+): BinaryMetrics {
   const c: Confusion = { truePositives: 0, falsePositives: 0, falseNegatives: 0, trueNegatives: 0 };
   let loss = 0;
   for (let i = 0; i < probabilities.length; i++) {

@@ -84,9 +84,15 @@ test('binaryMetrics counts spam as the positive class', () => {
 
 test('fitLogistic separates a toy problem and does not penalise the bias', () => {
   // Column 0 marks positives, column 1 negatives; 3 of 4 rows are positive.
-  const rows = toRows([
-    { indices: [0], values: [1] }, { indices: [0], values: [1] }, { indices: [0], values: [1] }, { indices: [1], values: [1] },
-  ], 2);
+  const rows = toRows(
+    [
+      { indices: [0], values: [1] },
+      { indices: [0], values: [1] },
+      { indices: [0], values: [1] },
+      { indices: [1], values: [1] },
+    ],
+    2,
+  );
   const labels = Uint8Array.from([1, 1, 1, 0]);
   const { model, report } = fitLogistic(rows, labels, { l2: 1e-3 });
   const z = margins(model, rows);
@@ -101,7 +107,8 @@ test('the split is stratified, disjoint and seeded; no text appears twice in the
   const { train, heldOut } = stratifiedSplit(corpus.messages, 0.2, 2002);
   assert.equal(train.length + heldOut.length, corpus.messages.length);
   assert.equal(new Set([...train, ...heldOut]).size, corpus.messages.length);
-  const spamShare = (idx: number[]): number => idx.filter((i) => corpus.messages[i]!.label === 'spam').length / idx.length;
+  const spamShare = (idx: number[]): number =>
+    idx.filter((i) => corpus.messages[i]!.label === 'spam').length / idx.length;
   assert.ok(Math.abs(spamShare(train) - spamShare(heldOut)) < 0.002);
   assert.deepEqual(stratifiedSplit(corpus.messages, 0.2, 2002).heldOut, heldOut);
   assert.notDeepEqual(stratifiedSplit(corpus.messages, 0.2, 7).heldOut, heldOut);
@@ -124,13 +131,16 @@ test('the committed version folder is exactly what the generator produces, over 
   const result = trainSpam({}, corpus);
   for (const [file, content] of Object.entries(result.files)) {
     const committed = readFileSync(join(committedDir, file));
-    assert.ok(committed.equals(Buffer.from(content)), `${file} differs from a fresh build: run npm run models -- --force --only spam`);
+    assert.ok(
+      committed.equals(Buffer.from(content)),
+      `${file} differs from a fresh build: run npm run models -- --force --only spam`,
+    );
   }
   assert.ok(result.heldOut.accuracy >= BAR.accuracy, `accuracy ${result.heldOut.accuracy}`);
   assert.ok(result.heldOut.f1 >= BAR.f1, `F1 ${result.heldOut.f1}`);
   // Catches a leak between train and held-out as much as a broken pipeline.
   assert.ok(result.heldOut.accuracy < 0.999);
-  assert.ok(await checkWithRuntime(result) <= 1e-5);
+  assert.ok((await checkWithRuntime(result)) <= 1e-5);
 });
 
 test('the metrics recorded in card.md meet the bar', () => {
@@ -145,13 +155,23 @@ test('the metrics recorded in card.md meet the bar', () => {
   assert.ok(metric('precision') > 0.9 && metric('recall') > 0.9);
   // The confusion matrix adds up to the held-out count in the heading.
   const held = Number(/Held-out results \(([\d,]+) messages/.exec(cardText)![1]!.replace(/,/g, ''));
-  const cells = [...cardText.matchAll(/^\| actual (?:ham|spam) \| (\d+) \| (\d+) \|$/gm)].flatMap((m) => [Number(m[1]), Number(m[2])]);
+  const cells = [...cardText.matchAll(/^\| actual (?:ham|spam) \| (\d+) \| (\d+) \|$/gm)].flatMap((m) => [
+    Number(m[1]),
+    Number(m[2]),
+  ]);
   assert.equal(cells.length, 4);
-  assert.equal(cells.reduce((a, b) => a + b, 0), held);
+  assert.equal(
+    cells.reduce((a, b) => a + b, 0),
+    held,
+  );
 });
 
 /** Runs texts through the committed manifest's encoder, model.onnx in ONNX Runtime, and the decoder. */
-async function predict(manifest: Manifest, modelPath: string, texts: readonly string[]): Promise<ClassificationPrediction[]> {
+async function predict(
+  manifest: Manifest,
+  modelPath: string,
+  texts: readonly string[],
+): Promise<ClassificationPrediction[]> {
   const t = compileEncoder(manifest).encode(texts.map((text) => ({ text }))).features!;
   assert.deepEqual(t.dims, [texts.length, 65536]);
   const session = await ort.InferenceSession.create(modelPath);
@@ -159,7 +179,10 @@ async function predict(manifest: Manifest, modelPath: string, texts: readonly st
     const out = await session.run({ features: new ort.Tensor('float32', t.data as Float32Array, t.dims) });
     const probabilities = out.probabilities!;
     assert.deepEqual(probabilities.dims, [texts.length, 2]);
-    return compileDecoder(manifest).decode({ probabilities: { dtype: 'float32', dims: [...probabilities.dims], data: probabilities.data as Float32Array } }, texts.length) as ClassificationPrediction[];
+    return compileDecoder(manifest).decode(
+      { probabilities: { dtype: 'float32', dims: [...probabilities.dims], data: probabilities.data as Float32Array } },
+      texts.length,
+    ) as ClassificationPrediction[];
   } finally {
     await session.release();
   }
@@ -180,26 +203,38 @@ test('the server loads the committed model; held-out obvious spam and ham get th
     'WIN CASH NOW!!!\n\nCongratulations! You have been selected to receive $1,000,000. Click here http://win.example.com to claim your FREE prize. Act now, limited time offer!',
     'Re: meeting notes\n\nThanks for sending the minutes. I fixed the typo in the build script and pushed the patch; can we talk about the release on Tuesday?',
   ];
-  const [spamP, hamP, writtenSpam, writtenHam] = await predict(version.manifest, version.modelPath, [obviousSpam.text, obviousHam.text, ...written]);
+  const [spamP, hamP, writtenSpam, writtenHam] = await predict(version.manifest, version.modelPath, [
+    obviousSpam.text,
+    obviousHam.text,
+    ...written,
+  ]);
   assert.equal(spamP!.label, 'spam');
   assert.ok(spamP!.scores.spam! > 0.9, `P(spam) ${spamP!.scores.spam}`);
   assert.equal(hamP!.label, 'ham');
   assert.ok(hamP!.scores.spam! < 0.1, `P(spam) ${hamP!.scores.spam}`);
   assert.equal(writtenSpam!.label, 'spam');
   assert.equal(writtenHam!.label, 'ham');
-  for (const p of [spamP, hamP, writtenSpam, writtenHam]) assert.ok(Math.abs(p!.scores.ham! + p!.scores.spam! - 1) < 1e-5);
+  for (const p of [spamP, hamP, writtenSpam, writtenHam])
+    assert.ok(Math.abs(p!.scores.ham! + p!.scores.spam! - 1) < 1e-5);
 });
 
 test('the committed encoder plus model.onnx reproduce every label in reference.jsonl', async () => {
   const manifest = Repository.load(MODELS_DIR, ['spam']).resolve('spam@1').manifest;
-  const rows = readFileSync(join(committedDir, 'reference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { text: string; prediction: string });
+  const rows = readFileSync(join(committedDir, 'reference.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { text: string; prediction: string });
   assert.equal(rows.length, 500);
   assert.ok(rows.every((r) => r.text.length <= 2000));
   const spamShare = rows.filter((r) => r.prediction === 'spam').length / rows.length;
   assert.ok(spamShare > 0.2 && spamShare < 0.45, `spam share ${spamShare}`);
   for (let start = 0; start < rows.length; start += 100) {
     const batch = rows.slice(start, start + 100);
-    const predictions = await predict(manifest, join(committedDir, 'model.onnx'), batch.map((r) => r.text));
+    const predictions = await predict(
+      manifest,
+      join(committedDir, 'model.onnx'),
+      batch.map((r) => r.text),
+    );
     batch.forEach((r, i) => assert.equal(predictions[i]!.label, r.prediction, `reference row ${start + i}`));
   }
 });

@@ -68,25 +68,33 @@ export function buildManifest(buckets: number): Manifest {
   return {
     name: NAME,
     version: VERSION,
-    description: 'Probability that an e-mail is spam, from its subject and body text (logistic regression on hashed word 1-2-grams, SpamAssassin public corpus).',
-    inputs: [{
-      name: 'text',
-      type: 'string',
-      maxLength: MAX_TEXT_LENGTH,
-      description: 'The subject line, a blank line, then the body as plain text (no other headers; HTML reduced to its text).',
-    }],
-    preprocess: [{
-      input: 'features',
-      dtype: 'float32',
-      columns: [{
-        feature: 'text',
-        steps: [
-          step('text-normalize', { replace: { emails: '__email__', urls: '__url__', numbers: '__number__' } }),
-          step('tokenize', { maxLength: 40, maxTokens: 20000 }),
-          step('hash-ngrams', { buckets, ngrams: [1, 2], weighting: 'binary', norm: 'l2' }),
+    description:
+      'Probability that an e-mail is spam, from its subject and body text (logistic regression on hashed word 1-2-grams, SpamAssassin public corpus).',
+    inputs: [
+      {
+        name: 'text',
+        type: 'string',
+        maxLength: MAX_TEXT_LENGTH,
+        description:
+          'The subject line, a blank line, then the body as plain text (no other headers; HTML reduced to its text).',
+      },
+    ],
+    preprocess: [
+      {
+        input: 'features',
+        dtype: 'float32',
+        columns: [
+          {
+            feature: 'text',
+            steps: [
+              step('text-normalize', { replace: { emails: '__email__', urls: '__url__', numbers: '__number__' } }),
+              step('tokenize', { maxLength: 40, maxTokens: 20000 }),
+              step('hash-ngrams', { buckets, ngrams: [1, 2], weighting: 'binary', norm: 'l2' }),
+            ],
+          },
         ],
-      }],
-    }],
+      },
+    ],
     outputs: [{ name: 'probabilities', dtype: 'float32', shape: [-1, 2] }],
     postprocess: { kind: 'classification', output: 'probabilities', labels: [...LABELS] },
     // A row is `buckets` float32s (256 KiB at 2^16), so batches stay small.
@@ -114,7 +122,11 @@ export function encodeRows(encoder: Encoder, texts: readonly string[], chunk = 1
       const indices: number[] = [];
       const values: number[] = [];
       const row = dense.subarray(r * width, (r + 1) * width);
-      for (let j = 0; j < width; j++) if (row[j] !== 0) { indices.push(j); values.push(row[j]!); }
+      for (let j = 0; j < width; j++)
+        if (row[j] !== 0) {
+          indices.push(j);
+          values.push(row[j]!);
+        }
       vectors.push({ indices, values });
     }
   }
@@ -241,16 +253,26 @@ export function trainSpam(options: TrainOptions = {}, corpus: Corpus = loadCorpu
 
   const manifest = buildManifest(o.buckets);
   const encoder = compileEncoder(manifest);
-  const trainX = encodeRows(encoder, train.map((m) => m.text));
-  const testX = encodeRows(encoder, test.map((m) => m.text));
+  const trainX = encodeRows(
+    encoder,
+    train.map((m) => m.text),
+  );
+  const testX = encodeRows(
+    encoder,
+    test.map((m) => m.text),
+  );
   const trainY = labelsOf(train);
 
   // λ by validation log loss, on a stratified part of the training split.
   const inner = stratifiedSplit(train, 0.2, o.seed + 1);
-  const pick = (rows: SparseRows, idx: number[]): SparseRows => toRows(idx.map((i) => ({
-    indices: rows.columns.subarray(rows.rowStart[i]!, rows.rowStart[i + 1]!),
-    values: rows.values.subarray(rows.rowStart[i]!, rows.rowStart[i + 1]!),
-  })), rows.width);
+  const pick = (rows: SparseRows, idx: number[]): SparseRows =>
+    toRows(
+      idx.map((i) => ({
+        indices: rows.columns.subarray(rows.rowStart[i]!, rows.rowStart[i + 1]!),
+        values: rows.values.subarray(rows.rowStart[i]!, rows.rowStart[i + 1]!),
+      })),
+      rows.width,
+    );
   const fitX = pick(trainX, inner.train);
   const fitY = Uint8Array.from(inner.train, (i) => trainY[i]!);
   const validX = pick(trainX, inner.heldOut);
@@ -263,7 +285,10 @@ export function trainSpam(options: TrainOptions = {}, corpus: Corpus = loadCorpu
 
   const fit = fitLogistic(trainX, trainY, { l2: best.l2 });
   // Evaluate the weights as exported (float32), so the metrics describe the shipped file.
-  const shipped: LogisticModel = { weights: Float64Array.from(Float32Array.from(fit.model.weights)), bias: Math.fround(fit.model.bias) };
+  const shipped: LogisticModel = {
+    weights: Float64Array.from(Float32Array.from(fit.model.weights)),
+    bias: Math.fround(fit.model.bias),
+  };
   const pTest = probabilities(shipped, testX);
   const heldOut = binaryMetrics(pTest, spamFlags(test));
 
@@ -272,7 +297,9 @@ export function trainSpam(options: TrainOptions = {}, corpus: Corpus = loadCorpu
   const sample = Array.from(order.subarray(0, Math.min(o.referenceRows, test.length))).sort((a, b) => a - b);
   const refTexts = sample.map((i) => clip(test[i]!.text, o.referenceChars));
   const pRef = probabilities(shipped, encodeRows(encoder, refTexts));
-  const reference = refTexts.map((text, i) => `${JSON.stringify({ text, prediction: LABELS[pRef[i]! > 0.5 ? 1 : 0] })}\n`).join('');
+  const reference = refTexts
+    .map((text, i) => `${JSON.stringify({ text, prediction: LABELS[pRef[i]! > 0.5 ? 1 : 0] })}\n`)
+    .join('');
 
   const modelBytes = exportOnnx(shipped);
   const { messages: _all, ...counts } = corpus;
@@ -325,7 +352,9 @@ export async function checkWithRuntime(result: TrainResult, tolerance = 1e-5): P
 /** Refuses to ship a model under the bar. */
 export function checkBar(m: BinaryMetrics): void {
   if (m.accuracy < BAR.accuracy || m.f1 < BAR.f1) {
-    throw new Error(`spam model under the bar: held-out accuracy ${m.accuracy.toFixed(4)} (need ${BAR.accuracy}), F1 ${m.f1.toFixed(4)} (need ${BAR.f1})`);
+    throw new Error(
+      `spam model under the bar: held-out accuracy ${m.accuracy.toFixed(4)} (need ${BAR.accuracy}), F1 ${m.f1.toFixed(4)} (need ${BAR.f1})`,
+    );
   }
 }
 
@@ -334,10 +363,14 @@ export const spam: ExampleModel = {
   name: NAME,
   version: VERSION,
   inputs: [
-    'examples/src/spam', 'examples/src/lib', ...BUILDER_SOURCES,
+    'examples/src/spam',
+    'examples/src/lib',
+    ...BUILDER_SOURCES,
     // The encoder and steps that turn texts into the training matrix.
-    'packages/core/src/preprocess/encoder.ts', 'packages/core/src/preprocess/registry.ts',
-    'packages/core/src/preprocess/steps-text.ts', 'packages/core/src/tensor.ts',
+    'packages/core/src/preprocess/encoder.ts',
+    'packages/core/src/preprocess/registry.ts',
+    'packages/core/src/preprocess/steps-text.ts',
+    'packages/core/src/tensor.ts',
     corpusPackageFile(),
   ],
   async build() {
@@ -355,7 +388,9 @@ if (isMain(import.meta.url)) {
   const worst = await checkWithRuntime(result);
   await writeExample({ ...spam, build: async () => result.files });
   const m = result.heldOut;
-  console.log(`spam ${VERSION}: held-out accuracy ${fixed(m.accuracy)}, precision ${fixed(m.precision)}, recall ${fixed(m.recall)}, `
-    + `F1 ${fixed(m.f1)} (λ ${result.l2.toExponential()}, ${result.iterations} iterations; ONNX agrees within ${worst.toExponential(1)}), `
-    + `${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  console.log(
+    `spam ${VERSION}: held-out accuracy ${fixed(m.accuracy)}, precision ${fixed(m.precision)}, recall ${fixed(m.recall)}, ` +
+      `F1 ${fixed(m.f1)} (λ ${result.l2.toExponential()}, ${result.iterations} iterations; ONNX agrees within ${worst.toExponential(1)}), ` +
+      `${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
 }

@@ -2,7 +2,10 @@
 // app writes `if (e instanceof InvalidInputError) showFieldErrors(e.errors)` instead of parsing bodies.
 import { isErrorCode, type ErrorCode } from '@ferry/core';
 
-export interface FieldIssue { pointer: string; reason: string }
+export interface FieldIssue {
+  pointer: string;
+  reason: string;
+}
 
 /** An RFC 9457 problem document as Ferry writes it. */
 export interface Problem {
@@ -27,7 +30,18 @@ export class FerryClientError extends Error {
   /** From `Retry-After`, in ms, when the server sent one. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(message: string, init: { code: string; status?: number; retryable?: boolean; problem?: Problem; requestId?: string; retryAfterMs?: number; cause?: unknown }) {
+  constructor(
+    message: string,
+    init: {
+      code: string;
+      status?: number;
+      retryable?: boolean;
+      problem?: Problem;
+      requestId?: string;
+      retryAfterMs?: number;
+      cause?: unknown;
+    },
+  ) {
     super(message, { cause: init.cause });
     this.name = new.target.name;
     this.code = init.code;
@@ -42,11 +56,15 @@ export class FerryClientError extends Error {
 /** Any error the server answered with a problem document. */
 export class FerryApiError extends FerryClientError {
   /** The server's code narrowed to the catalogue when it is one (newer servers may send others). */
-  get knownCode(): ErrorCode | undefined { return isErrorCode(this.code) ? this.code : undefined; }
+  get knownCode(): ErrorCode | undefined {
+    return isErrorCode(this.code) ? this.code : undefined;
+  }
 }
 /** 400-family: the request does not fit the contract; `errors` has the JSON pointer and reason of each field. */
 export class InvalidInputError extends FerryApiError {
-  get errors(): FieldIssue[] { return Array.isArray(this.problem?.errors) ? this.problem.errors : []; }
+  get errors(): FieldIssue[] {
+    return Array.isArray(this.problem?.errors) ? this.problem.errors : [];
+  }
 }
 export class PayloadTooLargeError extends FerryApiError {}
 export class NotFoundError extends FerryApiError {}
@@ -86,18 +104,18 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'model-not-ready': UnavailableError,
   'inference-failed': ServerError,
   'server-overloaded': UnavailableError,
-  'timeout': ServerTimeoutError,
+  timeout: ServerTimeoutError,
   'circuit-open': UnavailableError,
   'shutting-down': UnavailableError,
   'edge-unsupported': ConflictError,
-  'internal': ServerError,
+  internal: ServerError,
   'job-not-found': NotFoundError,
   'job-not-cancellable': ConflictError,
   'idempotency-key-reused': ConflictError,
   'callback-not-allowed': InvalidInputError,
   'queue-unavailable': UnavailableError,
-  'unauthorized': UnauthorizedError,
-  'forbidden': ForbiddenError,
+  unauthorized: UnauthorizedError,
+  forbidden: ForbiddenError,
   'rate-limited': RateLimitedError,
   'version-retired': GoneError,
   'version-in-use': ConflictError,
@@ -131,13 +149,23 @@ function classForStatus(status: number): ApiErrorClass {
 }
 
 /** Rebuilds the typed error from a problem document (or whatever body a proxy sent instead). */
-export function errorFromProblem(status: number, body: unknown, meta: { requestId?: string; retryAfterMs?: number } = {}): FerryApiError {
-  const problem: Problem = body !== null && typeof body === 'object' && !Array.isArray(body) ? body as Problem : { detail: typeof body === 'string' ? body.slice(0, 500) : undefined };
+export function errorFromProblem(
+  status: number,
+  body: unknown,
+  meta: { requestId?: string; retryAfterMs?: number } = {},
+): FerryApiError {
+  const problem: Problem =
+    body !== null && typeof body === 'object' && !Array.isArray(body)
+      ? (body as Problem)
+      : { detail: typeof body === 'string' ? body.slice(0, 500) : undefined };
   const code = typeof problem.code === 'string' ? problem.code : `http-${status}`;
   const Cls = isErrorCode(code) ? ERROR_CLASSES[code] : classForStatus(status);
   const retryable = typeof problem.retryable === 'boolean' ? problem.retryable : status === 503 || status === 429;
   return new Cls(problem.detail ?? problem.title ?? `HTTP ${status}`, {
-    code, status, retryable, problem,
+    code,
+    status,
+    retryable,
+    problem,
     ...(meta.requestId !== undefined && { requestId: meta.requestId }),
     ...(meta.retryAfterMs !== undefined && { retryAfterMs: meta.retryAfterMs }),
   });

@@ -6,6 +6,16 @@ export * from './errors.js';
 export { ERROR_CATALOGUE, ERROR_CATALOGUE as ERROR_CODES, isErrorCode, type ErrorCode } from '@ferry/core';
 export { parseSse, type SseEvent } from './sse.js';
 export { AudioSession, decodeWav } from './audio.js';
-export type { AudioClose, AudioDoneEvent, AudioErrorEvent, AudioEvent, AudioReadyEvent, AudioSessionOptions, ProbabilityEvent, SpeechEndEvent, SpeechStartEvent } from './audio.js';
+export type {
+  AudioClose,
+  AudioDoneEvent,
+  AudioErrorEvent,
+  AudioEvent,
+  AudioReadyEvent,
+  AudioSessionOptions,
+  ProbabilityEvent,
+  SpeechEndEvent,
+  SpeechStartEvent,
+} from './audio.js';
 export type { ChatMessage, ChatRequest, TokenChunk } from './openai.js';
 export type * from './types.js';

@@ -4,7 +4,10 @@ import type { CallOptions, FerryClient } from './client.js';
 import { ERROR_CATALOGUE, isErrorCode } from '@ferry/core';
 import { errorFromProblem } from './errors.js';
 
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
 export interface ChatRequest {
   model: string;
   messages: ChatMessage[];
@@ -28,12 +31,21 @@ interface OpenAiChunk {
   error?: { message?: string; code?: string; type?: string; param?: string };
 }
 
-export async function* openAiStream(client: FerryClient, path: string, req: object, o: CallOptions): AsyncGenerator<TokenChunk> {
+export async function* openAiStream(
+  client: FerryClient,
+  path: string,
+  req: object,
+  o: CallOptions,
+): AsyncGenerator<TokenChunk> {
   let text = '';
   for await (const e of client.sse(path, { ...o, method: 'POST', body: { ...req, stream: true } })) {
     if (e.data === '[DONE]') return;
     let chunk: OpenAiChunk;
-    try { chunk = JSON.parse(e.data) as OpenAiChunk; } catch { continue; }
+    try {
+      chunk = JSON.parse(e.data) as OpenAiChunk;
+    } catch {
+      continue;
+    }
     if (chunk.error) {
       const code = chunk.error.code ?? 'internal';
       const status = isErrorCode(code) ? ERROR_CATALOGUE[code].status : 500;

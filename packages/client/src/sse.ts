@@ -15,7 +15,9 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
   let event = 'message';
   let data: string[] = [];
   let id: string | undefined;
-  const onAbort = () => { void reader.cancel().catch(() => undefined); };
+  const onAbort = () => {
+    void reader.cancel().catch(() => undefined);
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {

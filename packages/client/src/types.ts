@@ -6,7 +6,9 @@ export interface ClassificationPrediction<L extends string = string> {
   scores: Record<L, number>;
   topK?: Array<{ label: L; score: number }>;
 }
-export interface RegressionPrediction { value: number | number[] }
+export interface RegressionPrediction {
+  value: number | number[];
+}
 export type AnyPrediction = ClassificationPrediction | RegressionPrediction | Record<string, unknown>;
 
 /**
@@ -14,13 +16,24 @@ export type AnyPrediction = ClassificationPrediction | RegressionPrediction | Re
  * augments it with one entry per model (and per `name@major` and exact version):
  * `{ input: {...features}; prediction: {...}; label: 'a' | 'b' }`.
  */
-// eslint-disable-next-line @typescript-eslint/no-empty-interface
+
 export interface ModelRegistry {}
 
-export interface ModelTypes { input: Record<string, unknown>; prediction: AnyPrediction }
+export interface ModelTypes {
+  input: Record<string, unknown>;
+  prediction: AnyPrediction;
+}
 export type ModelName = keyof ModelRegistry extends never ? string : keyof ModelRegistry;
-export type InputOf<M> = M extends keyof ModelRegistry ? ModelRegistry[M] extends ModelTypes ? ModelRegistry[M]['input'] : Record<string, unknown> : Record<string, unknown>;
-export type PredictionOf<M> = M extends keyof ModelRegistry ? ModelRegistry[M] extends ModelTypes ? ModelRegistry[M]['prediction'] : AnyPrediction : AnyPrediction;
+export type InputOf<M> = M extends keyof ModelRegistry
+  ? ModelRegistry[M] extends ModelTypes
+    ? ModelRegistry[M]['input']
+    : Record<string, unknown>
+  : Record<string, unknown>;
+export type PredictionOf<M> = M extends keyof ModelRegistry
+  ? ModelRegistry[M] extends ModelTypes
+    ? ModelRegistry[M]['prediction']
+    : AnyPrediction
+  : AnyPrediction;
 
 export interface FallbackInfo {
   /** `client`: the app's own fallback answered (server unreachable or too slow); otherwise the server's policy. */
@@ -41,11 +54,26 @@ export interface PredictResult<P = AnyPrediction> {
   latencyMs: number;
 }
 
-export interface VersionSummary { version: string; state: string; description?: string; loadMs?: number; warmupMs?: number }
-export interface ModelSummary { name: string; defaultVersion: string; aliases: Record<string, string>; versions: VersionSummary[] }
+export interface VersionSummary {
+  version: string;
+  state: string;
+  description?: string;
+  loadMs?: number;
+  warmupMs?: number;
+}
+export interface ModelSummary {
+  name: string;
+  defaultVersion: string;
+  aliases: Record<string, string>;
+  versions: VersionSummary[];
+}
 export interface ModelDescription extends VersionSummary {
   name: string;
-  contract: Record<string, unknown> & { inputs: Array<Record<string, unknown> & { name: string; type: string }>; outputs: unknown[]; postprocess?: Record<string, unknown> };
+  contract: Record<string, unknown> & {
+    inputs: Array<Record<string, unknown> & { name: string; type: string }>;
+    outputs: unknown[];
+    postprocess?: Record<string, unknown>;
+  };
   schemas: { instance: unknown; request: unknown; response: unknown };
   card?: string;
   defaultVersion?: string;
@@ -70,8 +98,18 @@ export interface Job<R = unknown> {
 }
 
 export interface TimeseriesPoint {
-  t: number; requests: number; rps: number;
-  p50Ms: number | null; p99Ms: number | null;
-  errorRate: number | null; fallbackRate: number | null; cacheHitRate: number | null;
+  t: number;
+  requests: number;
+  rps: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+  errorRate: number | null;
+  fallbackRate: number | null;
+  cacheHitRate: number | null;
 }
-export interface Timeseries { intervalSeconds: number; model: string; models: string[]; points: TimeseriesPoint[] }
+export interface Timeseries {
+  intervalSeconds: number;
+  model: string;
+  models: string[];
+  points: TimeseriesPoint[];
+}

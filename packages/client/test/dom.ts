@@ -3,8 +3,28 @@
 // happy-dom's emulations of them (which would also apply a page's CORS rules to the test).
 import { GlobalRegistrator } from '@happy-dom/global-registrator';
 
-const KEEP = ['fetch', 'Request', 'Response', 'Headers', 'AbortController', 'AbortSignal', 'Blob', 'File', 'FormData', 'URL', 'URLSearchParams',
-  'TextEncoder', 'TextDecoder', 'ReadableStream', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'queueMicrotask', 'performance'] as const;
+const KEEP = [
+  'fetch',
+  'Request',
+  'Response',
+  'Headers',
+  'AbortController',
+  'AbortSignal',
+  'Blob',
+  'File',
+  'FormData',
+  'URL',
+  'URLSearchParams',
+  'TextEncoder',
+  'TextDecoder',
+  'ReadableStream',
+  'setTimeout',
+  'clearTimeout',
+  'setInterval',
+  'clearInterval',
+  'queueMicrotask',
+  'performance',
+] as const;
 
 /** Installs the DOM globals; returns the function that removes them. */
 export function installDom(url = 'http://localhost/'): () => Promise<void> {

@@ -23,10 +23,16 @@ export function phrase(text: string): Float32Array {
   return x.slice(s, e + win);
 }
 
-export interface SpeechTrack { audio: Float32Array; truth: Array<{ startMs: number; endMs: number }> }
+export interface SpeechTrack {
+  audio: Float32Array;
+  truth: Array<{ startMs: number; endMs: number }>;
+}
 
 /** Phrases with silences before, between and after them (seconds, one more gap than phrases). */
-export function speechTrack(texts = ['The quick brown fox jumps over the lazy dog.', 'Thank you and goodbye.'], gapsS = [1.0, 1.2, 1.0]): SpeechTrack {
+export function speechTrack(
+  texts = ['The quick brown fox jumps over the lazy dog.', 'Thank you and goodbye.'],
+  gapsS = [1.0, 1.2, 1.0],
+): SpeechTrack {
   const parts = texts.map(phrase);
   const gaps = gapsS.map((g) => Math.round(g * RATE));
   const audio = new Float32Array(parts.reduce((a, p) => a + p.length, 0) + gaps.reduce((a, g) => a + g, 0));
@@ -43,10 +49,20 @@ export function speechTrack(texts = ['The quick brown fox jumps over the lazy do
 /** A 16-bit mono PCM WAV file of the samples (what a user would upload). */
 export function writeWav(path: string, x: Float32Array, rate = RATE): void {
   const b = Buffer.alloc(44 + x.length * 2);
-  b.write('RIFF', 0); b.writeUInt32LE(36 + x.length * 2, 4); b.write('WAVE', 8);
-  b.write('fmt ', 12); b.writeUInt32LE(16, 16); b.writeUInt16LE(1, 20); b.writeUInt16LE(1, 22);
-  b.writeUInt32LE(rate, 24); b.writeUInt32LE(rate * 2, 28); b.writeUInt16LE(2, 32); b.writeUInt16LE(16, 34);
-  b.write('data', 36); b.writeUInt32LE(x.length * 2, 40);
-  for (let i = 0; i < x.length; i++) b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(x[i]! * 32768))), 44 + i * 2);
+  b.write('RIFF', 0);
+  b.writeUInt32LE(36 + x.length * 2, 4);
+  b.write('WAVE', 8);
+  b.write('fmt ', 12);
+  b.writeUInt32LE(16, 16);
+  b.writeUInt16LE(1, 20);
+  b.writeUInt16LE(1, 22);
+  b.writeUInt32LE(rate, 24);
+  b.writeUInt32LE(rate * 2, 28);
+  b.writeUInt16LE(2, 32);
+  b.writeUInt16LE(16, 34);
+  b.write('data', 36);
+  b.writeUInt32LE(x.length * 2, 40);
+  for (let i = 0; i < x.length; i++)
+    b.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(x[i]! * 32768))), 44 + i * 2);
   writeFileSync(path, b);
 }

@@ -3,8 +3,17 @@
 import type { TensorDtype } from './contract/schema.js';
 
 export type TensorData =
-  | Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array
-  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array | string[];
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array
+  | string[];
 
 export interface TensorValue {
   dtype: TensorDtype;
@@ -15,19 +24,32 @@ export interface TensorValue {
 /** Allocates the flat storage ONNX Runtime expects for `dtype` (bool is one byte per element; float16 is raw bits). */
 export function allocate(dtype: TensorDtype, size: number): TensorData {
   switch (dtype) {
-    case 'float32': return new Float32Array(size);
-    case 'float64': return new Float64Array(size);
-    case 'float16': return new Uint16Array(size);
-    case 'int8': return new Int8Array(size);
-    case 'int16': return new Int16Array(size);
-    case 'int32': return new Int32Array(size);
-    case 'int64': return new BigInt64Array(size);
-    case 'uint8': return new Uint8Array(size);
-    case 'uint16': return new Uint16Array(size);
-    case 'uint32': return new Uint32Array(size);
-    case 'uint64': return new BigUint64Array(size);
-    case 'bool': return new Uint8Array(size);
-    case 'string': return new Array<string>(size).fill('');
+    case 'float32':
+      return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
+    case 'float16':
+      return new Uint16Array(size);
+    case 'int8':
+      return new Int8Array(size);
+    case 'int16':
+      return new Int16Array(size);
+    case 'int32':
+      return new Int32Array(size);
+    case 'int64':
+      return new BigInt64Array(size);
+    case 'uint8':
+      return new Uint8Array(size);
+    case 'uint16':
+      return new Uint16Array(size);
+    case 'uint32':
+      return new Uint32Array(size);
+    case 'uint64':
+      return new BigUint64Array(size);
+    case 'bool':
+      return new Uint8Array(size);
+    case 'string':
+      return new Array<string>(size).fill('');
   }
 }
 
@@ -39,7 +61,10 @@ export function elementCount(dims: readonly number[]): number {
 
 /** Writes a JS number into position `i` of a typed array of any dtype. */
 export function setElement(data: TensorData, i: number, v: number | bigint | boolean | string): void {
-  if (Array.isArray(data)) { data[i] = String(v); return; }
+  if (Array.isArray(data)) {
+    data[i] = String(v);
+    return;
+  }
   if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
     data[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
     return;

@@ -2,7 +2,11 @@ import { useEffect, useState } from 'react';
 import { describeError } from './api';
 
 /** Runs `load` when `deps` change (and every `pollMs` if given); keeps the last good value on error. */
-export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[], pollMs = 0): { data: T | undefined; error: string | undefined; raw: unknown; reload(): void } {
+export function useLoad<T>(
+  load: (signal: AbortSignal) => Promise<T>,
+  deps: unknown[],
+  pollMs = 0,
+): { data: T | undefined; error: string | undefined; raw: unknown; reload(): void } {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<string>();
   const [raw, setRaw] = useState<unknown>();
@@ -11,12 +15,29 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
     const ctl = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
     const run = () => {
-      load(ctl.signal).then((d) => { if (!ctl.signal.aborted) { setData(d); setError(undefined); setRaw(undefined); } })
-        .catch((e: unknown) => { if (!ctl.signal.aborted) { setError(describeError(e)); setRaw(e); } })
-        .finally(() => { if (pollMs > 0 && !ctl.signal.aborted) timer = setTimeout(run, pollMs); });
+      load(ctl.signal)
+        .then((d) => {
+          if (!ctl.signal.aborted) {
+            setData(d);
+            setError(undefined);
+            setRaw(undefined);
+          }
+        })
+        .catch((e: unknown) => {
+          if (!ctl.signal.aborted) {
+            setError(describeError(e));
+            setRaw(e);
+          }
+        })
+        .finally(() => {
+          if (pollMs > 0 && !ctl.signal.aborted) timer = setTimeout(run, pollMs);
+        });
     };
     run();
-    return () => { ctl.abort(); if (timer) clearTimeout(timer); };
+    return () => {
+      ctl.abort();
+      if (timer) clearTimeout(timer);
+    };
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, tick]);
   return { data, error, raw, reload: () => setTick((t) => t + 1) };

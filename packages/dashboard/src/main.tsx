@@ -14,18 +14,40 @@ import { RolloutPage } from './pages/rollout';
 import './style.css';
 
 const NAV: Array<[string, string]> = [
-  ['models', 'Models'], ['playground', 'Playground'], ['jobs', 'Jobs'], ['pipelines', 'Pipelines'],
-  ['monitoring', 'Monitoring'], ['drift', 'Drift'], ['rollout', 'Rollout'],
+  ['models', 'Models'],
+  ['playground', 'Playground'],
+  ['jobs', 'Jobs'],
+  ['pipelines', 'Pipelines'],
+  ['monitoring', 'Monitoring'],
+  ['drift', 'Drift'],
+  ['rollout', 'Rollout'],
 ];
 
 function KeyPrompt(props: { onDone(): void }) {
   const [value, setValue] = useState(apiKey.get() ?? '');
   return (
-    <form className="keyprompt" data-testid="api-key-prompt" onSubmit={(e) => { e.preventDefault(); apiKey.set(value.trim()); props.onDone(); location.reload(); }}>
+    <form
+      className="keyprompt"
+      data-testid="api-key-prompt"
+      onSubmit={(e) => {
+        e.preventDefault();
+        apiKey.set(value.trim());
+        props.onDone();
+        location.reload();
+      }}
+    >
       <b>This server requires an API key.</b>
-      <input type="password" placeholder="API key" value={value} onChange={(e) => setValue(e.target.value)} aria-label="API key" />
+      <input
+        type="password"
+        placeholder="API key"
+        value={value}
+        onChange={(e) => setValue(e.target.value)}
+        aria-label="API key"
+      />
       <button type="submit">Save</button>
-      <span className="muted">Kept in this browser only (localStorage), sent as <code>Authorization: Bearer</code>.</span>
+      <span className="muted">
+        Kept in this browser only (localStorage), sent as <code>Authorization: Bearer</code>.
+      </span>
     </form>
   );
 }
@@ -38,11 +60,21 @@ function App() {
   return (
     <FerryProvider client={client}>
       <header>
-        <a href="#/models" className="brand">Ferry</a>
-        <nav>{NAV.map(([k, label]) => <a key={k} href={`#/${k}`} className={page === k ? 'active' : ''}>{label}</a>)}</nav>
+        <a href="#/models" className="brand">
+          Ferry
+        </a>
+        <nav>
+          {NAV.map(([k, label]) => (
+            <a key={k} href={`#/${k}`} className={page === k ? 'active' : ''}>
+              {label}
+            </a>
+          ))}
+        </nav>
         <span className="spacer" />
         <a href="/docs">API docs</a>
-        <button className="linkish" onClick={() => setNeedKey((v) => !v)}>{apiKey.get() ? 'API key ✓' : 'API key'}</button>
+        <button className="linkish" onClick={() => setNeedKey((v) => !v)}>
+          {apiKey.get() ? 'API key ✓' : 'API key'}
+        </button>
       </header>
       {needKey && <KeyPrompt onDone={() => setNeedKey(false)} />}
       <main>
@@ -61,4 +93,8 @@ function App() {
 // For the browser console (and the browser tests): the same client and edge loader the pages use.
 (window as unknown as { ferry: unknown }).ferry = { client, createEdgeModel };
 
-createRoot(document.getElementById('root')!).render(<StrictMode><App /></StrictMode>);
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App />
+  </StrictMode>,
+);

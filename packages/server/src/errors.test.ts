@@ -7,7 +7,9 @@ import { ERROR_CATALOGUE, FerryError, toProblem } from './errors.js';
 const doc = readFileSync(fileURLToPath(new URL('../../../docs/errors.md', import.meta.url)), 'utf8');
 
 test('docs/errors.md documents every error code with its status, and nothing else', () => {
-  const rows = [...doc.matchAll(/^\| `([a-z-]+)` \| (\d{3}) \| (yes|no) \|/gm)].map((m) => [m[1], Number(m[2]), m[3] === 'yes'] as const);
+  const rows = [...doc.matchAll(/^\| `([a-z-]+)` \| (\d{3}) \| (yes|no) \|/gm)].map(
+    (m) => [m[1], Number(m[2]), m[3] === 'yes'] as const,
+  );
   const documented = new Map(rows.map(([code, status, retry]) => [code, { status, retry }]));
   for (const [code, entry] of Object.entries(ERROR_CATALOGUE)) {
     const d = documented.get(code);
@@ -19,7 +21,10 @@ test('docs/errors.md documents every error code with its status, and nothing els
 });
 
 test('a problem document carries type, title, status, detail and code; internals stay out of 5xx', () => {
-  const p = toProblem(new FerryError('internal', { detail: 'an unexpected error occurred', cause: new Error('secret stack') }), '/x');
+  const p = toProblem(
+    new FerryError('internal', { detail: 'an unexpected error occurred', cause: new Error('secret stack') }),
+    '/x',
+  );
   assert.deepEqual(Object.keys(p).sort(), ['code', 'detail', 'instance', 'retryable', 'status', 'title', 'type']);
   assert.ok(!JSON.stringify(p).includes('secret'));
 });

@@ -2,7 +2,14 @@
 // `code`; the HTTP layer writes it as application/problem+json (RFC 9457). Codes are listed in
 // docs/errors.md and a test holds the two together: never reuse or rename a code. The catalogue
 // itself lives in @ferry/core (error-catalogue.ts), shared with the client.
-import { ERROR_CATALOGUE, PROBLEM_TYPE_BASE, type CatalogueEntry, type ErrorCode, type FieldIssue, type Problem } from '@ferry/core';
+import {
+  ERROR_CATALOGUE,
+  PROBLEM_TYPE_BASE,
+  type CatalogueEntry,
+  type ErrorCode,
+  type FieldIssue,
+  type Problem,
+} from '@ferry/core';
 
 export { ERROR_CATALOGUE, PROBLEM_TYPE_BASE, type ErrorCode, type Problem } from '@ferry/core';
 
@@ -38,17 +45,17 @@ export class FerryError extends Error {
   }
 }
 
-
-
 export function invalidInput(issues: FieldIssue[], detail?: string): FerryError {
   const first = issues[0];
   return new FerryError('invalid-input', {
-    detail: detail ?? (first ? `${first.pointer || '/'}: ${first.reason}${issues.length > 1 ? ` (${issues.length - 1} more in errors)` : ''}` : 'invalid input'),
+    detail:
+      detail ??
+      (first
+        ? `${first.pointer || '/'}: ${first.reason}${issues.length > 1 ? ` (${issues.length - 1} more in errors)` : ''}`
+        : 'invalid input'),
     extra: { errors: issues },
   });
 }
-
-
 
 export function toProblem(err: FerryError, instance?: string): Problem {
   return {

@@ -1,16 +1,28 @@
 // @ferry/server: the programmatic face of the server (the CLI is `ferry`).
 export { createServer, createLogger, type FerryServer } from './app/create-server.js';
 export { loadConfig, ConfigSchema, type FerryConfig } from './config/index.js';
-export { Repository, readManifest, ManifestError, type ModelVersion, type ModelEntry } from './serving/repository/index.js';
+export {
+  Repository,
+  readManifest,
+  ManifestError,
+  type ModelVersion,
+  type ModelEntry,
+} from './serving/repository/index.js';
 export { ModelService, syntheticInstance } from './serving/index.js';
 // A server in a child process, as `ferry bench` (in @ferry/tools) load-tests it.
 export { startChildServer, type ChildServer, type ChildServerOptions } from './lifecycle/child-server.js';
 export { buildApp, buildOpenApi } from './http/index.js';
 export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 export { initModel, manifestFromOnnx } from './serving/repository/init-model.js';
-export { AlertManager, AlertsConfigSchema, signBody, verifySignature, type AlertNotification, type AlertObservation } from './monitoring/alerting.js';
+export {
+  AlertManager,
+  AlertsConfigSchema,
+  signBody,
+  verifySignature,
+  type AlertNotification,
+  type AlertObservation,
+} from './monitoring/alerting.js';
 export * from './streaming/index.js';
 // The WebSocket stream's CLI client and the SSE predict helpers, used by the examples.
 export { runStreamCli } from './cli/commands/stream.js';
 export { streamPredict, wantsEventStream } from './http/plugins/sse-predict.js';
-

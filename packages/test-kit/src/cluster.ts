@@ -6,7 +6,12 @@ import { createServer } from 'node:net';
 
 export function nginxBinary(): string | undefined {
   for (const p of ['/usr/sbin/nginx', '/usr/bin/nginx']) {
-    try { execFileSync(p, ['-v'], { stdio: 'ignore' }); return p; } catch { /* next */ }
+    try {
+      execFileSync(p, ['-v'], { stdio: 'ignore' });
+      return p;
+    } catch {
+      /* next */
+    }
   }
   return undefined;
 }
@@ -31,6 +36,9 @@ export function localNginxConf(shipped: string, upstreams: number[], port: numbe
     .replace(/^pid\s+[^;]+;/m, `pid ${dir}/nginx.pid;`)
     .replace(/^error_log\s+[^;]+;/m, `error_log ${dir}/error.log warn;`);
   assert.equal(i, upstreams.length, 'one upstream server line per replica');
-  conf = conf.replace(/^http\s*\{/m, `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;`);
+  conf = conf.replace(
+    /^http\s*\{/m,
+    `http {\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;`,
+  );
   return conf;
 }

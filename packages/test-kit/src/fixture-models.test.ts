@@ -7,7 +7,12 @@ import { parse } from 'yaml';
 import { Value } from '@sinclair/typebox/value';
 import { Manifest, compileEncoder, type Instance, type TensorValue } from '@ferry/core';
 import {
-  slowModel, tempModelRepository, tinyClassifier, tinyLinearModel, writeModelVersion, type FixtureModel,
+  slowModel,
+  tempModelRepository,
+  tinyClassifier,
+  tinyLinearModel,
+  writeModelVersion,
+  type FixtureModel,
 } from './fixture-models.js';
 
 function toOrt(t: TensorValue): ort.Tensor {
@@ -15,7 +20,11 @@ function toOrt(t: TensorValue): ort.Tensor {
 }
 
 /** Encodes instances exactly as the server will (through the manifest), runs them and returns output rows. */
-async function serve<I extends Instance>(model: FixtureModel<I & Record<string, unknown>>, instances: I[], options?: ort.InferenceSession.SessionOptions): Promise<number[][]> {
+async function serve<I extends Instance>(
+  model: FixtureModel<I & Record<string, unknown>>,
+  instances: I[],
+  options?: ort.InferenceSession.SessionOptions,
+): Promise<number[][]> {
   const feeds = compileEncoder(model.manifest).encode(instances);
   const session = await ort.InferenceSession.create(model.onnx, options);
   try {
@@ -31,9 +40,11 @@ async function serve<I extends Instance>(model: FixtureModel<I & Record<string, 
 
 function assertRowsClose(actual: number[][], expected: number[][], tol: number): void {
   assert.equal(actual.length, expected.length);
-  actual.forEach((row, i) => row.forEach((v, j) => {
-    assert.ok(Math.abs(v - expected[i]![j]!) <= tol, `row ${i} col ${j}: ${v} vs ${expected[i]![j]}`);
-  }));
+  actual.forEach((row, i) =>
+    row.forEach((v, j) => {
+      assert.ok(Math.abs(v - expected[i]![j]!) <= tol, `row ${i} col ${j}: ${v} vs ${expected[i]![j]}`);
+    }),
+  );
 }
 
 test('every fixture manifest satisfies the contract schema', () => {
@@ -80,8 +91,14 @@ test('slowModel takes roughly its target per inference, whatever the batch, and 
     assert.ok(one.ms >= 100, `one inference took ${one.ms.toFixed(0)} ms`);
     const batch = await run(16);
     assert.ok(batch.ms >= 100, `a batch of 16 took ${batch.ms.toFixed(0)} ms`);
-    const expected = Array.from({ length: 16 }, (_, r) => m.reference({ x: [0, 1, 2, 3].map((c) => ((r * 4 + c) % 7) - 3) }));
-    assertRowsClose(Array.from(batch.y, (v) => [v]), expected, 1e-4);
+    const expected = Array.from({ length: 16 }, (_, r) =>
+      m.reference({ x: [0, 1, 2, 3].map((c) => ((r * 4 + c) % 7) - 3) }),
+    );
+    assertRowsClose(
+      Array.from(batch.y, (v) => [v]),
+      expected,
+      1e-4,
+    );
   } finally {
     await session.release();
   }
@@ -91,10 +108,18 @@ test('writeModelVersion lays out a repository version folder', async () => {
   const repo = await tempModelRepository();
   try {
     const m = tinyClassifier();
-    const dir = await writeModelVersion(repo.dir, 'tiny', '1.2.3', { onnx: m.onnx, manifest: m.manifest, files: { 'card.md': '# tiny\n' } });
+    const dir = await writeModelVersion(repo.dir, 'tiny', '1.2.3', {
+      onnx: m.onnx,
+      manifest: m.manifest,
+      files: { 'card.md': '# tiny\n' },
+    });
     assert.equal(dir, join(repo.dir, 'tiny', '1.2.3'));
     assert.deepEqual(new Uint8Array(await readFile(join(dir, 'model.onnx'))), m.onnx);
-    assert.deepEqual(parse(await readFile(join(dir, 'ferry.yaml'), 'utf8')), { name: 'tiny', version: '1.2.3', ...m.manifest });
+    assert.deepEqual(parse(await readFile(join(dir, 'ferry.yaml'), 'utf8')), {
+      name: 'tiny',
+      version: '1.2.3',
+      ...m.manifest,
+    });
     assert.equal(await readFile(join(dir, 'card.md'), 'utf8'), '# tiny\n');
   } finally {
     await repo.remove();

@@ -27,7 +27,12 @@ export interface ModelVersionFiles {
 }
 
 /** Writes `<repoDir>/<name>/<version>/{model.onnx, ferry.yaml, ...}` and returns the version folder. */
-export async function writeModelVersion(repoDir: string, name: string, version: string, model: ModelVersionFiles): Promise<string> {
+export async function writeModelVersion(
+  repoDir: string,
+  name: string,
+  version: string,
+  model: ModelVersionFiles,
+): Promise<string> {
   const dir = join(repoDir, name, version);
   await mkdir(dir, { recursive: true });
   const manifest = { name, version, ...model.manifest } as { model?: unknown };
@@ -44,7 +49,9 @@ export async function tempModelRepository(prefix = 'ferry-repo-'): Promise<{ dir
   return { dir, remove: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export interface LinearInstance extends Record<string, unknown> { x: number[] }
+export interface LinearInstance extends Record<string, unknown> {
+  x: number[];
+}
 
 const LINEAR_W = [0.5, -0.25, 1, 2, -1, 0.125, 0.75, -0.5];
 const LINEAR_B = 0.25;
@@ -81,9 +88,14 @@ const AMOUNT = { mean: 50, std: 20 };
 // One row per encoded column (amount, items=0..3, member, red, green, blue); columns: [no, yes] logits.
 const CLASSIFIER_W = [
   [0, 1.5],
-  [0, -1], [0, -0.5], [0, 0.25], [0, 0.75],
+  [0, -1],
+  [0, -0.5],
+  [0, 0.25],
+  [0, 0.75],
   [0, 2],
-  [0, 0.5], [0, -0.5], [0, 0],
+  [0, 0.5],
+  [0, -0.5],
+  [0, 0],
 ];
 const CLASSIFIER_B = [0, -0.25];
 
@@ -120,16 +132,18 @@ export function tinyClassifier(): FixtureModel<ClassifierInstance> {
         { name: 'member', type: 'boolean' },
         { name: 'color', type: 'category', values: COLORS },
       ],
-      preprocess: [{
-        input: 'features',
-        dtype: 'float32',
-        columns: [
-          { feature: 'amount', steps: [step('standardize', AMOUNT)] },
-          { feature: 'items', steps: [step('one-hot', { values: ITEMS })] },
-          { feature: 'member' },
-          { feature: 'color', steps: [step('one-hot')] },
-        ],
-      }],
+      preprocess: [
+        {
+          input: 'features',
+          dtype: 'float32',
+          columns: [
+            { feature: 'amount', steps: [step('standardize', AMOUNT)] },
+            { feature: 'items', steps: [step('one-hot', { values: ITEMS })] },
+            { feature: 'member' },
+            { feature: 'color', steps: [step('one-hot')] },
+          ],
+        },
+      ],
       outputs: [{ name: 'probabilities', dtype: 'float32', shape: [-1, 2] }],
       postprocess: { kind: 'classification', output: 'probabilities', labels: ['no', 'yes'] },
     },
@@ -143,7 +157,9 @@ export function tinyClassifier(): FixtureModel<ClassifierInstance> {
   };
 }
 
-export interface SlowInstance extends Record<string, unknown> { x: number[] }
+export interface SlowInstance extends Record<string, unknown> {
+  x: number[];
+}
 
 const SLOW_N = 512;
 /**

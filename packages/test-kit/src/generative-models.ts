@@ -8,7 +8,8 @@ import { buildDecoderOnnx, randomDecoderWeights, type DecoderShape, type Decoder
 import { seededRandom } from '../../server/dist/generation/sampler.js';
 
 export const TINY_SPECIALS = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>'] as const;
-export const TINY_CHAT_TEMPLATE = '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
+export const TINY_CHAT_TEMPLATE =
+  '{% for m in messages %}<|{{ m.role }}|>\n{{ m.content }}<|end|>\n{% endfor %}{% if add_generation_prompt %}<|assistant|>\n{% endif %}';
 
 export interface TinyDecoderOptions {
   seed?: number;
@@ -18,10 +19,20 @@ export interface TinyDecoderOptions {
   contextLength?: number;
 }
 
-export function tinyDecoder(o: TinyDecoderOptions = {}): { shape: DecoderShape; weights: DecoderWeights; onnx: Uint8Array } {
+export function tinyDecoder(o: TinyDecoderOptions = {}): {
+  shape: DecoderShape;
+  weights: DecoderWeights;
+  onnx: Uint8Array;
+} {
   const shape: DecoderShape = {
-    vocabSize: TINY_SPECIALS.length + 256, hidden: o.hidden ?? 16, heads: o.heads ?? 2, layers: o.layers ?? 2,
-    maxPositions: o.contextLength ?? 128, mlpHidden: 4 * (o.hidden ?? 16), layerNorm: true, activation: 'gelu',
+    vocabSize: TINY_SPECIALS.length + 256,
+    hidden: o.hidden ?? 16,
+    heads: o.heads ?? 2,
+    layers: o.layers ?? 2,
+    maxPositions: o.contextLength ?? 128,
+    mlpHidden: 4 * (o.hidden ?? 16),
+    layerNorm: true,
+    activation: 'gelu',
   };
   // Larger than GPT-2's 0.02 so that the logits differ clearly between tokens and positions.
   const weights = randomDecoderWeights(shape, seededRandom(o.seed ?? 7), 0.3);
@@ -35,7 +46,8 @@ export function tinyDecoder(o: TinyDecoderOptions = {}): { shape: DecoderShape; 
 export function tinyGenerativeModel(name = 'tiny-gpt', o: TinyDecoderOptions = {}): TestModel {
   const { onnx, shape } = tinyDecoder(o);
   return {
-    name, version: '1.0.0',
+    name,
+    version: '1.0.0',
     files: {
       onnx,
       manifest: {

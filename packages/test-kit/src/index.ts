@@ -16,6 +16,10 @@ export * from './pipeline-fixtures.js';
 export * from './cluster.js';
 // `ferry bench` starts servers with the same function, so it stays in the server (lifecycle/).
 export {
-  CLI_PATH, startChildServer, startChildWorker,
-  type ChildServer, type ChildServerOptions, type ChildWorker,
+  CLI_PATH,
+  startChildServer,
+  startChildWorker,
+  type ChildServer,
+  type ChildServerOptions,
+  type ChildWorker,
 } from '../../server/dist/lifecycle/child-server.js';

@@ -13,11 +13,23 @@ import { tinyClassifier, writeModelVersion, type ClassifierInstance } from './fi
 
 export const COLORS = ['red', 'green', 'blue'] as const;
 
-export interface FixtureRow { id: string; amount: number; items: number; member: boolean; color: string }
+export interface FixtureRow {
+  id: string;
+  amount: number;
+  items: number;
+  member: boolean;
+  color: string;
+}
 
 /** Deterministic valid rows: id `r<i>`. */
 export function fixtureRows(n: number): FixtureRow[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `r${i}`, amount: (i * 37) % 900 + 0.5, items: i % 4, member: i % 3 === 0, color: COLORS[i % 3]! }));
+  return Array.from({ length: n }, (_, i) => ({
+    id: `r${i}`,
+    amount: ((i * 37) % 900) + 0.5,
+    items: i % 4,
+    member: i % 3 === 0,
+    color: COLORS[i % 3]!,
+  }));
 }
 
 /** P(yes) for a valid row, from the fixture's float64 reference. */
@@ -40,8 +52,15 @@ export async function workspace(): Promise<Workspace> {
   const m = tinyClassifier();
   await writeModelVersion(repoDir, 'cls', '1.0.0', { onnx: m.onnx, manifest: m.manifest });
   return {
-    dir, repoDir, repository: Repository.load(repoDir),
-    config: (overrides = {}) => loadConfig({ env: {}, cwd: dir, overrides: { 'models.dir': repoDir, 'runtime.workers': 2, 'log.level': 'silent', ...overrides } }),
+    dir,
+    repoDir,
+    repository: Repository.load(repoDir),
+    config: (overrides = {}) =>
+      loadConfig({
+        env: {},
+        cwd: dir,
+        overrides: { 'models.dir': repoDir, 'runtime.workers': 2, 'log.level': 'silent', ...overrides },
+      }),
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }
@@ -49,7 +68,10 @@ export async function workspace(): Promise<Workspace> {
 export const silentLog = pino({ level: 'silent' });
 
 export function writeCsv(path: string, rows: Array<Record<string, unknown>>): void {
-  writeFileSync(path, stringify(rows, { header: true, columns: Object.keys(rows[0]!), cast: { boolean: (b: boolean) => String(b) } }));
+  writeFileSync(
+    path,
+    stringify(rows, { header: true, columns: Object.keys(rows[0]!), cast: { boolean: (b: boolean) => String(b) } }),
+  );
 }
 
 export function writeJsonl(path: string, rows: unknown[]): void {
@@ -57,22 +79,30 @@ export function writeJsonl(path: string, rows: unknown[]): void {
 }
 
 export function writeParquet(path: string, rows: FixtureRow[]): void {
-  writeFileSync(path, new Uint8Array(parquetWriteBuffer({
-    columnData: [
-      { name: 'id', data: rows.map((r) => r.id), type: 'STRING' },
-      { name: 'amount', data: rows.map((r) => r.amount), type: 'DOUBLE' },
-      { name: 'items', data: rows.map((r) => r.items), type: 'INT32' },
-      { name: 'member', data: rows.map((r) => r.member), type: 'BOOLEAN' },
-      { name: 'color', data: rows.map((r) => r.color), type: 'STRING' },
-    ],
-    rowGroupSize: 7,
-  })));
+  writeFileSync(
+    path,
+    new Uint8Array(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'id', data: rows.map((r) => r.id), type: 'STRING' },
+          { name: 'amount', data: rows.map((r) => r.amount), type: 'DOUBLE' },
+          { name: 'items', data: rows.map((r) => r.items), type: 'INT32' },
+          { name: 'member', data: rows.map((r) => r.member), type: 'BOOLEAN' },
+          { name: 'color', data: rows.map((r) => r.color), type: 'STRING' },
+        ],
+        rowGroupSize: 7,
+      }),
+    ),
+  );
 }
 
 export function writeArrow(path: string, rows: FixtureRow[]): void {
   const table = tableFromArrays({
-    id: rows.map((r) => r.id), amount: Float64Array.from(rows.map((r) => r.amount)), items: Int32Array.from(rows.map((r) => r.items)),
-    member: rows.map((r) => r.member), color: rows.map((r) => r.color),
+    id: rows.map((r) => r.id),
+    amount: Float64Array.from(rows.map((r) => r.amount)),
+    items: Int32Array.from(rows.map((r) => r.items)),
+    member: rows.map((r) => r.member),
+    color: rows.map((r) => r.color),
   });
   writeFileSync(path, tableToIPC(table, 'stream'));
 }
@@ -81,6 +111,8 @@ export function writeSqlite(path: string, rows: FixtureRow[]): void {
   const db = new BetterSqlite3(path);
   db.exec('create table accounts (id text primary key, amount real, items integer, member integer, color text)');
   const ins = db.prepare('insert into accounts values (?, ?, ?, ?, ?)');
-  db.transaction(() => { for (const r of rows) ins.run(r.id, r.amount, r.items, r.member ? 1 : 0, r.color); })();
+  db.transaction(() => {
+    for (const r of rows) ins.run(r.id, r.amount, r.items, r.member ? 1 : 0, r.color);
+  })();
   db.close();
 }

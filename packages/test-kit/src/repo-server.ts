@@ -59,7 +59,19 @@ export async function startRepoServer(
   const repo = await tempModelRepository('ferry-rollout-');
   for (const m of models) await writeModelVersion(repo.dir, m.name, m.version, m.files);
   for (const [name, yaml] of Object.entries(aliases)) await writeFile(join(repo.dir, name, 'aliases.yaml'), yaml);
-  const cfg = loadConfig({ env: {}, overrides: { 'models.dir': repo.dir, 'runtime.workers': 2, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1', ...overrides } });
+  const cfg = loadConfig({
+    env: {},
+    overrides: {
+      'models.dir': repo.dir,
+      'runtime.workers': 2,
+      'runtime.warmupRuns': 1,
+      'log.level': 'silent',
+      'store.url': 'sqlite::memory:',
+      'server.port': 0,
+      'server.host': '127.0.0.1',
+      ...overrides,
+    },
+  });
   const server = await createServer(cfg, { logger: logger ?? false });
   await server.loaded;
   return {

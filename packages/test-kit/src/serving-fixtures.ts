@@ -3,7 +3,9 @@
 import { GraphBuilder } from '@ferry/tools/onnx';
 import type { FixtureModel } from './fixture-models.js';
 
-export interface LookupInstance extends Record<string, unknown> { id: number[] }
+export interface LookupInstance extends Record<string, unknown> {
+  id: number[];
+}
 
 /**
  * y[batch, 2] = table[id] for int64 id[batch, 1] over a 10-row table; ONNX Runtime fails the whole
@@ -13,7 +15,11 @@ export interface LookupInstance extends Record<string, unknown> { id: number[] }
 export function lookupModel(): FixtureModel<LookupInstance> {
   const g = new GraphBuilder({ name: 'lookup' });
   g.input('id', 'int64', ['batch', 1]).output('y', 'float32', ['batch', 2]);
-  g.floatInitializer('table', Array.from({ length: 20 }, (_, i) => i / 2), [10, 2]);
+  g.floatInitializer(
+    'table',
+    Array.from({ length: 20 }, (_, i) => i / 2),
+    [10, 2],
+  );
   g.intInitializer('flat', [-1, 2]);
   g.node('Reshape', [g.op('Gather', ['table', 'id'], { axis: 0 }), 'flat'], ['y']);
   return {
@@ -23,7 +29,7 @@ export function lookupModel(): FixtureModel<LookupInstance> {
       inputs: [{ name: 'id', type: 'tensor', dtype: 'int64', shape: [-1, 1] }],
       outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 2] }],
     },
-    reference: ({ id }) => [id[0]! , id[0]! + 0.5],
+    reference: ({ id }) => [id[0]!, id[0]! + 0.5],
     example: { id: [3] },
   };
 }

@@ -8,7 +8,10 @@ export class TcpProxy {
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
 
-  constructor(private readonly targetHost: string, private readonly targetPort: number) {}
+  constructor(
+    private readonly targetHost: string,
+    private readonly targetPort: number,
+  ) {}
 
   /** The port it listens on (stable across stop/start once started). */
   get port(): number {
@@ -25,14 +28,20 @@ export class TcpProxy {
       const upstream = connect(this.targetPort, this.targetHost);
       this.track(client);
       this.track(upstream);
-      const end = () => { client.destroy(); upstream.destroy(); };
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
       client.on('error', end).on('close', end);
       upstream.on('error', end).on('close', end);
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((res, rej) => {
       server.once('error', rej);
-      server.listen(this.boundPort, '127.0.0.1', () => { server.off('error', rej); res(); });
+      server.listen(this.boundPort, '127.0.0.1', () => {
+        server.off('error', rej);
+        res();
+      });
     });
     const addr = server.address();
     if (addr && typeof addr === 'object') this.boundPort = addr.port;

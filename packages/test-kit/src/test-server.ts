@@ -15,10 +15,26 @@ export interface TestServer {
 }
 
 /** Writes the models, starts a server (not listening unless `listen`), waits until every model is warm. */
-export async function startTestServer(models: TestModel[], overrides: Record<string, unknown> = {}, opts: { wait?: boolean } = {}): Promise<TestServer> {
+export async function startTestServer(
+  models: TestModel[],
+  overrides: Record<string, unknown> = {},
+  opts: { wait?: boolean } = {},
+): Promise<TestServer> {
   const repo = await tempModelRepository();
   for (const m of models) await writeModelVersion(repo.dir, m.name, m.version, m.files);
-  const cfg: FerryConfig = loadConfig({ env: {}, overrides: { 'models.dir': repo.dir, 'runtime.workers': 2, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1', ...overrides } });
+  const cfg: FerryConfig = loadConfig({
+    env: {},
+    overrides: {
+      'models.dir': repo.dir,
+      'runtime.workers': 2,
+      'runtime.warmupRuns': 1,
+      'log.level': 'silent',
+      'store.url': 'sqlite::memory:',
+      'server.port': 0,
+      'server.host': '127.0.0.1',
+      ...overrides,
+    },
+  });
   const server = await createServer(cfg, { logger: false });
   if (opts.wait !== false) await server.loaded;
   return {

@@ -23,7 +23,10 @@ import { TcpProxy } from './tcp-proxy.js';
 export const TEST_DATABASE_URL = process.env.FERRY_TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
 export const DIALECTS: readonly StoreDialect[] = (() => {
-  const only = (process.env.FERRY_TEST_DIALECTS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const only = (process.env.FERRY_TEST_DIALECTS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const all: StoreDialect[] = ['sqlite', 'postgres'];
   return only.length ? all.filter((d) => only.includes(d)) : all;
 })();
@@ -81,7 +84,9 @@ function openSqlite(opts: Omit<StoreOptions, 'url' | 'schema'>): TestStore {
   const store = createStore({ busyTimeoutMs: 50, ...opts, url: `sqlite:${path}` });
   let disposed = false;
   return {
-    store, dialect: 'sqlite', where: path,
+    store,
+    dialect: 'sqlite',
+    where: path,
     async outage() {
       const locker = new BetterSqlite3(path);
       locker.pragma('busy_timeout = 5000');
@@ -108,10 +113,18 @@ async function openPostgres(opts: Omit<StoreOptions, 'url' | 'schema'>): Promise
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
   const schema = uniqueSchemaName();
-  const store = createStore({ connectTimeoutMs: 2000, queryTimeoutMs: 10_000, ...opts, url: proxied.toString(), schema });
+  const store = createStore({
+    connectTimeoutMs: 2000,
+    queryTimeoutMs: 10_000,
+    ...opts,
+    url: proxied.toString(),
+    schema,
+  });
   let disposed = false;
   return {
-    store, dialect: 'postgres', where: schema,
+    store,
+    dialect: 'postgres',
+    where: schema,
     async outage() {
       await proxy.stop();
       return () => proxy.start();

@@ -27,7 +27,14 @@ test('rocAuc is the rank statistic, with ties counting one half', () => {
 test('flights parse into the manifest features', () => {
   const f = parseFlight({ date: '2001/01/06 18:45', delay: 16, distance: 300, origin: 'SEA', destination: 'PDX' });
   // 6 January 2001 was a Saturday.
-  assert.deepEqual(f.instance, { month: 1, dayOfWeek: 6, hour: 18.75, distance: 300, origin: 'SEA', destination: 'PDX' });
+  assert.deepEqual(f.instance, {
+    month: 1,
+    dayOfWeek: 6,
+    hour: 18.75,
+    distance: 300,
+    origin: 'SEA',
+    destination: 'PDX',
+  });
   assert.equal(flights.length, 20000);
 });
 
@@ -46,9 +53,12 @@ test('the committed version folder is exactly what the generator produces, and i
   for (const [file, content] of Object.entries(result.files)) {
     const committed = readFileSync(join(committedDir, file));
     const fresh = typeof content === 'string' ? Buffer.from(content) : Buffer.from(content);
-    assert.ok(committed.equals(fresh), `${file} differs from a fresh build: run npm run models -- --force --only flight-delay`);
+    assert.ok(
+      committed.equals(fresh),
+      `${file} differs from a fresh build: run npm run models -- --force --only flight-delay`,
+    );
   }
-  assert.ok(await checkWithRuntime(result) <= 1e-5);
+  assert.ok((await checkWithRuntime(result)) <= 1e-5);
   const m = result.metrics;
   assert.equal(m.trainRows + m.testRows, 20000);
   // Weak but real signal; these bounds catch a broken pipeline (AUC 0.5) or a leak (AUC near 1).
@@ -63,7 +73,10 @@ test('the server loads the committed version, and its encoder plus model.onnx re
   assert.equal(version.version, '1.0.0');
   assert.equal(version.manifest.reference, 'reference.jsonl');
   const encoder = compileEncoder(version.manifest);
-  const rows = readFileSync(join(committedDir, 'reference.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const rows = readFileSync(join(committedDir, 'reference.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.equal(rows.length, 1000);
   const instances = rows.map(({ prediction: _p, ...features }) => features);
   const t = encoder.encode(instances).features as TensorValue;

@@ -6,9 +6,29 @@ import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
 import { buildDecoderOnnx, randomDecoderWeights, seededRandom, type DecoderShape } from '../../lib/generation.js';
 import { backward, forward, loss, parameters, zerosLike } from '../../ham-chat/network.js';
-import { conversationIds, exportFiles, NAME, SHAPE, SPECIALS, train, USER, ASSISTANT, END, VERSION } from '../../ham-chat/train.js';
+import {
+  conversationIds,
+  exportFiles,
+  NAME,
+  SHAPE,
+  SPECIALS,
+  train,
+  USER,
+  ASSISTANT,
+  END,
+  VERSION,
+} from '../../ham-chat/train.js';
 
-const small: DecoderShape = { vocabSize: 12, hidden: 8, heads: 2, layers: 1, maxPositions: 10, mlpHidden: 6, layerNorm: false, activation: 'relu' };
+const small: DecoderShape = {
+  vocabSize: 12,
+  hidden: 8,
+  heads: 2,
+  layers: 1,
+  maxPositions: 10,
+  mlpHidden: 6,
+  layerNorm: false,
+  activation: 'relu',
+};
 
 test('backward gives the gradient of the loss (central finite differences)', () => {
   const w = randomDecoderWeights(small, seededRandom(1), 0.5);
@@ -30,7 +50,10 @@ test('backward gives the gradient of the loss (central finite differences)', () 
       const down = loss(small, forward(small, w, ids).logits, ids);
       ps[k]![i] = old;
       const numeric = (up - down) / (2 * h);
-      assert.ok(Math.abs(numeric - gs[k]![i]!) < 2e-3 + 0.02 * Math.abs(numeric), `parameter ${k}[${i}]: analytic ${gs[k]![i]} vs numeric ${numeric}`);
+      assert.ok(
+        Math.abs(numeric - gs[k]![i]!) < 2e-3 + 0.02 * Math.abs(numeric),
+        `parameter ${k}[${i}]: analytic ${gs[k]![i]} vs numeric ${numeric}`,
+      );
       checked++;
     }
   }
@@ -49,8 +72,13 @@ test('the exported ONNX model (run with its KV cache) computes the TypeScript fo
     const out = await session.run({
       input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [1, n]),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [1, n]),
-      position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), [1, n]),
-      'past_key_values.0.key': empty, 'past_key_values.0.value': empty,
+      position_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+        [1, n],
+      ),
+      'past_key_values.0.key': empty,
+      'past_key_values.0.value': empty,
     });
     const got = out.logits!.data as Float32Array;
     let worst = 0;
@@ -79,26 +107,54 @@ test('the trained model served by Ferry (KV cache, decode worker) completes exac
   const dir = join(repo, NAME, VERSION);
   await mkdir(dir, { recursive: true });
   for (const [f, c] of Object.entries(files)) await writeFile(join(dir, f), c);
-  const server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:' } }), { logger: false });
+  const server = await createServer(
+    loadConfig({
+      env: {},
+      overrides: { 'models.dir': repo, 'runtime.workers': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:' },
+    }),
+    { logger: false },
+  );
   try {
     await server.loaded;
-    const res = await server.app.inject({ method: 'POST', url: '/openai/v1/chat/completions', payload: { model: NAME, messages: [{ role: 'user', content: 'lunch?' }], max_tokens: 40, temperature: 0 } });
+    const res = await server.app.inject({
+      method: 'POST',
+      url: '/openai/v1/chat/completions',
+      payload: { model: NAME, messages: [{ role: 'user', content: 'lunch?' }], max_tokens: 40, temperature: 0 },
+    });
     assert.equal(res.statusCode, 200, res.body);
-    const body = res.json() as { choices: { message: { content: string }; finish_reason: string }[]; usage: { prompt_tokens: number; completion_tokens: number } };
+    const body = res.json() as {
+      choices: { message: { content: string }; finish_reason: string }[];
+      usage: { prompt_tokens: number; completion_tokens: number };
+    };
     // The reference: greedy decoding by recomputing the whole sequence each step in TypeScript, no cache.
-    const ids = [USER, ...[...new TextEncoder().encode('\nlunch?')].map((b) => b + SPECIALS.length), END, ...[10 + SPECIALS.length], ASSISTANT, 10 + SPECIALS.length];
+    const ids = [
+      USER,
+      ...[...new TextEncoder().encode('\nlunch?')].map((b) => b + SPECIALS.length),
+      END,
+      ...[10 + SPECIALS.length],
+      ASSISTANT,
+      10 + SPECIALS.length,
+    ];
     assert.equal(body.usage.prompt_tokens, ids.length);
     const out: number[] = [];
     let finish = 'length';
     for (let i = 0; i < 40; i++) {
       const logits = forward(SHAPE, trained.weights, [...ids, ...out]).logits;
-      const row = logits.subarray((ids.length + out.length - 1) * SHAPE.vocabSize, (ids.length + out.length) * SHAPE.vocabSize);
+      const row = logits.subarray(
+        (ids.length + out.length - 1) * SHAPE.vocabSize,
+        (ids.length + out.length) * SHAPE.vocabSize,
+      );
       let best = 0;
       for (let j = 1; j < row.length; j++) if (row[j]! > row[best]!) best = j;
-      if (best === END || best === 0) { finish = 'stop'; break; }
+      if (best === END || best === 0) {
+        finish = 'stop';
+        break;
+      }
       out.push(best);
     }
-    const text = new TextDecoder().decode(Uint8Array.from(out.filter((t) => t >= SPECIALS.length).map((t) => t - SPECIALS.length)));
+    const text = new TextDecoder().decode(
+      Uint8Array.from(out.filter((t) => t >= SPECIALS.length).map((t) => t - SPECIALS.length)),
+    );
     assert.equal(body.choices[0]!.message.content, text);
     assert.equal(body.choices[0]!.finish_reason, finish);
     assert.equal(body.usage.completion_tokens, out.length);

@@ -11,8 +11,10 @@ import { openOcrVersion, type OcrVersion } from '../../ocr/pipeline.js';
 import { inkBounds, renderImage, renderPng, type RenderSpec } from '../../ocr/render.js';
 
 const boxBounds = (q: Quad) => ({
-  x0: Math.min(...q.map((p) => p[0])), x1: Math.max(...q.map((p) => p[0])),
-  y0: Math.min(...q.map((p) => p[1])), y1: Math.max(...q.map((p) => p[1])),
+  x0: Math.min(...q.map((p) => p[0])),
+  x1: Math.max(...q.map((p) => p[0])),
+  y0: Math.min(...q.map((p) => p[1])),
+  y1: Math.max(...q.map((p) => p[1])),
 });
 
 describe('OCR with PP-OCRv4 through runOcr', () => {
@@ -35,7 +37,7 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
     return { lines: await version.read(image), spec };
   };
 
-  test('the version folder holds the package\'s files unchanged, and the repository reads its contract', async () => {
+  test("the version folder holds the package's files unchanged, and the repository reads its contract", async () => {
     const pkg = ocrPackage();
     assert.deepEqual(readFileSync(join(dir, FILES.detector)), readFileSync(pkg.detPath));
     assert.deepEqual(readFileSync(join(dir, FILES.recognizer)), readFileSync(pkg.recPath));
@@ -45,7 +47,10 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
     assert.deepEqual(v!.manifest, JSON.parse(JSON.stringify(manifest())));
     assert.deepEqual(v!.manifest.pipeline?.params, PIPELINE_PARAMS);
     assert.equal(v!.manifest.pipeline?.detector.model, FILES.detector);
-    assert.deepEqual(v!.manifest.inputs.map((i) => [i.name, i.type]), [['image', 'image']]);
+    assert.deepEqual(
+      v!.manifest.inputs.map((i) => [i.name, i.type]),
+      [['image', 'image']],
+    );
     // blank + 6,623 dictionary symbols + space = the recogniser's 6,625 classes.
     assert.equal(version.params.labels.length, 6625);
     assert.equal(version.params.labels[0], '');
@@ -56,50 +61,85 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
   test('one line: reads "HELLO 2026" exactly, its box around the ink', async () => {
     const spec: RenderSpec = { width: 720, height: 160, spans: [{ text: 'HELLO 2026', x: 30, y: 102, size: 64 }] };
     const { lines } = await read(spec);
-    assert.deepEqual(lines.map((l) => l.text), ['HELLO 2026']);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ['HELLO 2026'],
+    );
     assert.ok(lines[0]!.confidence > 0.9, `confidence ${lines[0]!.confidence}`);
     const ink = inkBounds(await renderImage(spec))!;
     const box = boxBounds(lines[0]!.box);
     // The box holds the ink (to a pixel or two: the map is coarser than the glyph edges) and the
     // margin around it is the unclip growth, a fraction of the text height, not more.
     const margins = [ink.x0 - box.x0, ink.y0 - box.y0, box.x1 - ink.x1, box.y1 - ink.y1];
-    assert.ok(margins.every((m) => m >= -2 && m <= 0.5 * (ink.y1 - ink.y0)), `box ${JSON.stringify(box)} vs ink ${JSON.stringify(ink)}`);
+    assert.ok(
+      margins.every((m) => m >= -2 && m <= 0.5 * (ink.y1 - ink.y0)),
+      `box ${JSON.stringify(box)} vs ink ${JSON.stringify(ink)}`,
+    );
   });
 
   test('two lines: read top to bottom', async () => {
     const { lines } = await read({
-      width: 640, height: 240,
-      spans: [{ text: 'into production', x: 30, y: 170, size: 36 }, { text: 'Ferry carries models', x: 30, y: 80, size: 36 }],
+      width: 640,
+      height: 240,
+      spans: [
+        { text: 'into production', x: 30, y: 170, size: 36 },
+        { text: 'Ferry carries models', x: 30, y: 80, size: 36 },
+      ],
     });
-    assert.deepEqual(lines.map((l) => l.text), ['Ferry carries models', 'into production']);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ['Ferry carries models', 'into production'],
+    );
     assert.ok(boxBounds(lines[0]!.box).y1 < boxBounds(lines[1]!.box).y0);
   });
 
   test('small text, and large text in an image wider than maxSideLen (shrunk for detection)', async () => {
     // (At small sizes this recogniser, trained mostly on Chinese, tends to drop spaces between words: the small line has none.)
     const small = await read({ width: 200, height: 40, spans: [{ text: 'INV-7731', x: 8, y: 27, size: 16 }] });
-    assert.deepEqual(small.lines.map((l) => l.text), ['INV-7731']);
-    const large = await read({ width: 1600, height: 300, spans: [{ text: 'Small print 42', x: 50, y: 150, size: 80 }] });
+    assert.deepEqual(
+      small.lines.map((l) => l.text),
+      ['INV-7731'],
+    );
+    const large = await read({
+      width: 1600,
+      height: 300,
+      spans: [{ text: 'Small print 42', x: 50, y: 150, size: 80 }],
+    });
     assert.ok(1600 > OCR_DEFAULTS.maxSideLen);
-    assert.deepEqual(large.lines.map((l) => l.text), ['Small print 42']);
+    assert.deepEqual(
+      large.lines.map((l) => l.text),
+      ['Small print 42'],
+    );
     // Boxes come back in the original image's pixels, not the detector's.
     assert.ok(boxBounds(large.lines[0]!.box).x1 > 600, JSON.stringify(large.lines[0]!.box));
   });
 
   test('two words far apart on one line: read left to right', async () => {
     const { lines } = await read({
-      width: 700, height: 100,
-      spans: [{ text: 'TOTAL', x: 480, y: 60, size: 32 }, { text: 'Subtotal', x: 20, y: 62, size: 32 }],
+      width: 700,
+      height: 100,
+      spans: [
+        { text: 'TOTAL', x: 480, y: 60, size: 32 },
+        { text: 'Subtotal', x: 20, y: 62, size: 32 },
+      ],
     });
-    assert.deepEqual(lines.map((l) => l.text), ['Subtotal', 'TOTAL']);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ['Subtotal', 'TOTAL'],
+    );
   });
 
   test('a line tilted by 15 degrees, coloured on a tinted background: the rotated crop reads it', async () => {
     const { lines } = await read({
-      width: 500, height: 500, background: '#fffbe6',
+      width: 500,
+      height: 500,
+      background: '#fffbe6',
       spans: [{ text: 'Tilted 314', x: 90, y: 265, size: 44, rotate: -15, color: '#1a237e' }],
     });
-    assert.deepEqual(lines.map((l) => l.text), ['Tilted 314']);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ['Tilted 314'],
+    );
     const [tl, tr] = lines[0]!.box;
     const angle = (Math.atan2(tr[1] - tl[1], tr[0] - tl[0]) * 180) / Math.PI;
     assert.ok(Math.abs(angle + 15) < 3, `box angle ${angle}`);
@@ -117,7 +157,13 @@ describe('the ocr version served by Ferry', () => {
   before(async () => {
     repo = mkdtempSync(join(tmpdir(), 'ferry-ocr-served-'));
     await writeExample(ocr, repo);
-    server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent' } }), { logger: false });
+    server = await createServer(
+      loadConfig({
+        env: {},
+        overrides: { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent' },
+      }),
+      { logger: false },
+    );
     await server.loaded;
   });
   after(async () => {
@@ -126,12 +172,26 @@ describe('the ocr version served by Ferry', () => {
   });
 
   test('loads, and answers a base64 PNG with the same lines as runOcr', async () => {
-    const spec: RenderSpec = { width: 640, height: 240, spans: [{ text: 'Ferry carries models', x: 30, y: 80, size: 36 }, { text: 'into production', x: 30, y: 170, size: 36 }] };
-    const r = await server.app.inject({ method: 'POST', url: `/v1/models/${NAME}/predict`, payload: { instances: [{ image: (await renderPng(spec)).toString('base64') }] } });
+    const spec: RenderSpec = {
+      width: 640,
+      height: 240,
+      spans: [
+        { text: 'Ferry carries models', x: 30, y: 80, size: 36 },
+        { text: 'into production', x: 30, y: 170, size: 36 },
+      ],
+    };
+    const r = await server.app.inject({
+      method: 'POST',
+      url: `/v1/models/${NAME}/predict`,
+      payload: { instances: [{ image: (await renderPng(spec)).toString('base64') }] },
+    });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.headers['ferry-model-version'], VERSION);
     const lines = r.json().predictions[0].lines as OcrLine[];
-    assert.deepEqual(lines.map((l) => l.text), ['Ferry carries models', 'into production']);
+    assert.deepEqual(
+      lines.map((l) => l.text),
+      ['Ferry carries models', 'into production'],
+    );
     for (const l of lines) assert.ok(l.confidence > 0.9 && l.box.length === 4, JSON.stringify(l));
   });
 });

@@ -24,7 +24,15 @@ const repo = mkdtempSync(join(tmpdir(), 'ferry-vad-ws-'));
 process.on('exit', () => rmSync(repo, { recursive: true, force: true }));
 
 async function startServer(streaming: Record<string, unknown> = {}): Promise<{ server: FerryServer; url: string }> {
-  const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1' };
+  const overrides: Record<string, unknown> = {
+    'models.dir': repo,
+    'runtime.workers': 1,
+    'runtime.warmupRuns': 1,
+    'log.level': 'silent',
+    'store.url': 'sqlite::memory:',
+    'server.port': 0,
+    'server.host': '127.0.0.1',
+  };
   for (const [k, v] of Object.entries(streaming)) overrides[`streaming.${k}`] = v;
   const server = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
   await server.loaded;
@@ -43,8 +51,13 @@ function connect(url: string): Client {
   const ws = new WebSocket(url);
   const events: Client['events'] = [];
   ws.on('message', (d) => events.push(JSON.parse(String(d))));
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })));
-  const opened = new Promise<void>((resolve, reject) => { ws.on('open', () => resolve()); ws.on('error', reject); });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => resolve({ code, reason: String(reason) })),
+  );
+  const opened = new Promise<void>((resolve, reject) => {
+    ws.on('open', () => resolve());
+    ws.on('error', reject);
+  });
   return { ws, events, closed, opened };
 }
 
@@ -62,7 +75,9 @@ async function sendAudio(c: Client, bytes: Uint8Array, chunks: number[], end = t
 
 const toPcm16 = (x: Float32Array): Uint8Array => {
   const out = new Int16Array(x.length);
-  x.forEach((v, i) => { out[i] = Math.max(-32768, Math.min(32767, Math.round(v * 32768))); });
+  x.forEach((v, i) => {
+    out[i] = Math.max(-32768, Math.min(32767, Math.round(v * 32768)));
+  });
   return new Uint8Array(out.buffer);
 };
 
@@ -84,7 +99,11 @@ function phrase(text: string): Float32Array {
 
 /** Phrases separated by known silences; the truth spans come from the sample counts. */
 function speechTrack(): { audio: Float32Array; truth: Array<{ startMs: number; endMs: number }> } {
-  const texts = ['The quick brown fox jumps over the lazy dog.', 'Ferry carries models into production.', 'Thank you and goodbye.'];
+  const texts = [
+    'The quick brown fox jumps over the lazy dog.',
+    'Ferry carries models into production.',
+    'Thank you and goodbye.',
+  ];
   const gaps = [0.8, 1.2, 1.0, 0.9].map((s) => Math.round(s * SAMPLE_RATE));
   const parts = texts.map(phrase);
   const total = parts.reduce((a, p) => a + p.length, 0) + gaps.reduce((a, g) => a + g, 0);
@@ -105,35 +124,54 @@ describe('GET /v1/models/silero-vad/stream', () => {
   before(async () => ({ server, url } = await startServer({ maxSessionsPerModel: 6 })));
   after(async () => server.close());
 
-  test('espeak-ng speech with known silences: each phrase detected once, start and end within 150 ms', { skip: noEspeak }, async (t) => {
-    const { audio, truth } = speechTrack();
-    const c = connect(`${url}/v1/models/${NAME}/stream?format=pcm16`);
-    // Odd chunk sizes: a 16-bit sample and a 512-sample window are split across messages.
-    await sendAudio(c, toPcm16(audio), [777, 4096, 1, 3000]);
-    const closed = await c.closed;
-    assert.deepEqual(closed, { code: 1000, reason: 'end of stream' });
-    assert.equal(c.events[0]!.type, 'ready');
-    const starts = c.events.filter((e) => e.type === 'speech_start');
-    const ends = c.events.filter((e) => e.type === 'speech_end') as Array<{ type: string; startMs: number; endMs: number }>;
-    assert.equal(ends.length, truth.length, JSON.stringify(ends));
-    assert.equal(starts.length, truth.length);
-    ends.forEach((e, i) => {
-      assert.ok(Math.abs(e.startMs - truth[i]!.startMs) <= 150, `phrase ${i}: start ${e.startMs} vs truth ${truth[i]!.startMs}`);
-      assert.ok(Math.abs(e.endMs - truth[i]!.endMs) <= 150, `phrase ${i}: end ${e.endMs} vs truth ${truth[i]!.endMs}`);
-      assert.equal(starts[i]!.startMs, e.startMs);
-      // A start is announced before its end.
-      assert.ok(c.events.indexOf(starts[i]!) < c.events.indexOf(e));
-    });
-    t.diagnostic(`offsets ms (start, end): ${ends.map((e, i) => `${Math.round(e.startMs - truth[i]!.startMs)}, ${Math.round(e.endMs - truth[i]!.endMs)}`).join('; ')}`);
-    const done = c.events.at(-1)!;
-    assert.equal(done.type, 'done');
-    assert.equal(done.samples, audio.length);
-    assert.equal(done.segments, truth.length);
-  });
+  test(
+    'espeak-ng speech with known silences: each phrase detected once, start and end within 150 ms',
+    { skip: noEspeak },
+    async (t) => {
+      const { audio, truth } = speechTrack();
+      const c = connect(`${url}/v1/models/${NAME}/stream?format=pcm16`);
+      // Odd chunk sizes: a 16-bit sample and a 512-sample window are split across messages.
+      await sendAudio(c, toPcm16(audio), [777, 4096, 1, 3000]);
+      const closed = await c.closed;
+      assert.deepEqual(closed, { code: 1000, reason: 'end of stream' });
+      assert.equal(c.events[0]!.type, 'ready');
+      const starts = c.events.filter((e) => e.type === 'speech_start');
+      const ends = c.events.filter((e) => e.type === 'speech_end') as Array<{
+        type: string;
+        startMs: number;
+        endMs: number;
+      }>;
+      assert.equal(ends.length, truth.length, JSON.stringify(ends));
+      assert.equal(starts.length, truth.length);
+      ends.forEach((e, i) => {
+        assert.ok(
+          Math.abs(e.startMs - truth[i]!.startMs) <= 150,
+          `phrase ${i}: start ${e.startMs} vs truth ${truth[i]!.startMs}`,
+        );
+        assert.ok(
+          Math.abs(e.endMs - truth[i]!.endMs) <= 150,
+          `phrase ${i}: end ${e.endMs} vs truth ${truth[i]!.endMs}`,
+        );
+        assert.equal(starts[i]!.startMs, e.startMs);
+        // A start is announced before its end.
+        assert.ok(c.events.indexOf(starts[i]!) < c.events.indexOf(e));
+      });
+      t.diagnostic(
+        `offsets ms (start, end): ${ends.map((e, i) => `${Math.round(e.startMs - truth[i]!.startMs)}, ${Math.round(e.endMs - truth[i]!.endMs)}`).join('; ')}`,
+      );
+      const done = c.events.at(-1)!;
+      assert.equal(done.type, 'done');
+      assert.equal(done.samples, audio.length);
+      assert.equal(done.segments, truth.length);
+    },
+  );
 
   test('probabilities: equal to ONNX Runtime run frame by frame, float32 and pcm16 alike, rate-limited on request', async () => {
     let seed = 5;
-    const noise = Float32Array.from({ length: SAMPLE_RATE * 2 }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.4);
+    const noise = Float32Array.from(
+      { length: SAMPLE_RATE * 2 },
+      () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.4,
+    );
     const pcm = toPcm16(noise);
     const decoded = decodePcm16(pcm);
     const local = ortVadRunner(await openVadSession(join(repo, NAME, VERSION, 'model.onnx')));
@@ -154,7 +192,7 @@ describe('GET /v1/models/silero-vad/stream', () => {
       probs.forEach((p, i) => assert.ok(Math.abs(p - ref[i]!) < 2e-4, `frame ${i}: ${p} vs ${ref[i]}`));
     }
     const few = sparse.events.filter((e) => e.type === 'probability');
-    assert.equal(few.length, Math.floor(ref.length / 10) + 1, "one per 10 frames, and the short last frame");
+    assert.equal(few.length, Math.floor(ref.length / 10) + 1, 'one per 10 frames, and the short last frame');
     // Each carries the highest probability of the frames since the previous one.
     assert.ok(Math.abs((few[0]!.maxProbability as number) - Math.max(...ref.slice(0, 10))) < 2e-4);
   });
@@ -163,7 +201,14 @@ describe('GET /v1/models/silero-vad/stream', () => {
     const batcher = server.streaming.batcherFor(`${NAME}@${VERSION}`)!;
     const before = new Map(batcher.batchSizes);
     let seed = 9;
-    const tracks = [0.05, 0.2, 0.4, 0.6].map((amp) => toPcm16(Float32Array.from({ length: SAMPLE_RATE }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * amp)));
+    const tracks = [0.05, 0.2, 0.4, 0.6].map((amp) =>
+      toPcm16(
+        Float32Array.from(
+          { length: SAMPLE_RATE },
+          () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * amp,
+        ),
+      ),
+    );
     const local = ortVadRunner(await openVadSession(join(repo, NAME, VERSION, 'model.onnx')));
     const clients = tracks.map(() => connect(`${url}/v1/models/${NAME}/stream?probabilityIntervalMs=32`));
     await Promise.all(clients.map((c, i) => sendAudio(c, tracks[i]!, [WINDOW * 2 * 4])));
@@ -180,43 +225,80 @@ describe('GET /v1/models/silero-vad/stream', () => {
     assert.match(metrics, /ferry_stream_batch_size_bucket\{le="1",model="silero-vad"/);
   });
 
-  test('ferry stream --wav: a stereo 44.1 kHz WAV (sox) is mixed, resampled and its two phrases reported', { skip: noEspeak || (spawnSync('sox', ['--version']).status !== 0 && 'sox is not installed') }, async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'ferry-vad-cli-'));
-    try {
-      const a = join(dir, 'a.wav'), b = join(dir, 'b.wav'), sil = join(dir, 'sil.wav'), mix = join(dir, 'mix.wav');
-      execFileSync('espeak-ng', ['-v', 'en', '-w', a, 'Ferry serves models.']);
-      execFileSync('espeak-ng', ['-v', 'en', '-w', b, 'Streaming audio works.']);
-      execFileSync('sox', ['-n', '-r', '22050', '-c', '1', '-b', '16', sil, 'trim', '0', '1']);
-      execFileSync('sox', [sil, a, sil, b, sil, '-c', '2', '-r', '44100', mix]);
-      let out = '';
-      const errs: string[] = [];
-      const code = await runStreamCli(['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http'), '--json'], (s) => { out += s; }, (s) => { errs.push(s); });
-      assert.equal(code, 0, errs.join(''));
-      const events = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; startMs?: number; endMs?: number; segments?: number });
-      const ends = events.filter((e) => e.type === 'speech_end');
-      assert.equal(ends.length, 2, out);
-      assert.equal(events.at(-1)!.segments, 2);
-      // Each phrase starts after about a second of silence (espeak-ng's own lead-in adds a little).
-      assert.ok(ends[0]!.startMs! > 900 && ends[0]!.startMs! < 1300, `first start ${ends[0]!.startMs}`);
-      const human: string[] = [];
-      assert.equal(await runStreamCli(['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http')], (s) => { human.push(s); }, () => undefined), 0);
-      assert.match(human.join(''), /done: 2 speech segment\(s\)/);
-      assert.equal(await runStreamCli(['silero-vad', '--wav', join(dir, 'missing.wav')], () => undefined, () => undefined), 2);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+  test(
+    'ferry stream --wav: a stereo 44.1 kHz WAV (sox) is mixed, resampled and its two phrases reported',
+    { skip: noEspeak || (spawnSync('sox', ['--version']).status !== 0 && 'sox is not installed') },
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ferry-vad-cli-'));
+      try {
+        const a = join(dir, 'a.wav'),
+          b = join(dir, 'b.wav'),
+          sil = join(dir, 'sil.wav'),
+          mix = join(dir, 'mix.wav');
+        execFileSync('espeak-ng', ['-v', 'en', '-w', a, 'Ferry serves models.']);
+        execFileSync('espeak-ng', ['-v', 'en', '-w', b, 'Streaming audio works.']);
+        execFileSync('sox', ['-n', '-r', '22050', '-c', '1', '-b', '16', sil, 'trim', '0', '1']);
+        execFileSync('sox', [sil, a, sil, b, sil, '-c', '2', '-r', '44100', mix]);
+        let out = '';
+        const errs: string[] = [];
+        const code = await runStreamCli(
+          ['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http'), '--json'],
+          (s) => {
+            out += s;
+          },
+          (s) => {
+            errs.push(s);
+          },
+        );
+        assert.equal(code, 0, errs.join(''));
+        const events = out
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as { type: string; startMs?: number; endMs?: number; segments?: number });
+        const ends = events.filter((e) => e.type === 'speech_end');
+        assert.equal(ends.length, 2, out);
+        assert.equal(events.at(-1)!.segments, 2);
+        // Each phrase starts after about a second of silence (espeak-ng's own lead-in adds a little).
+        assert.ok(ends[0]!.startMs! > 900 && ends[0]!.startMs! < 1300, `first start ${ends[0]!.startMs}`);
+        const human: string[] = [];
+        assert.equal(
+          await runStreamCli(
+            ['silero-vad', '--wav', mix, '--url', url.replace('ws', 'http')],
+            (s) => {
+              human.push(s);
+            },
+            () => undefined,
+          ),
+          0,
+        );
+        assert.match(human.join(''), /done: 2 speech segment\(s\)/);
+        assert.equal(
+          await runStreamCli(
+            ['silero-vad', '--wav', join(dir, 'missing.wav')],
+            () => undefined,
+            () => undefined,
+          ),
+          2,
+        );
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test('bad requests before the upgrade are problem+json 4xx naming the field', async () => {
-    const status = (path: string) => new Promise<{ status: number; body: string; type: string }>((resolve, reject) => {
-      const ws = new WebSocket(`${url}${path}`);
-      ws.on('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (d: Buffer) => { body += d; });
-        res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+    const status = (path: string) =>
+      new Promise<{ status: number; body: string; type: string }>((resolve, reject) => {
+        const ws = new WebSocket(`${url}${path}`);
+        ws.on('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => {
+            body += d;
+          });
+          res.on('end', () => resolve({ status: res.statusCode!, body, type: String(res.headers['content-type']) }));
+        });
+        ws.on('open', () => reject(new Error(`${path} opened`)));
       });
-      ws.on('open', () => reject(new Error(`${path} opened`)));
-    });
     const cases: Array<[string, number, RegExp]> = [
       [`/v1/models/${NAME}/stream?format=mp3`, 400, /\/query\/format/],
       [`/v1/models/${NAME}/stream?sampleRate=44100`, 400, /\/query\/sampleRate/],
@@ -249,7 +331,10 @@ describe('GET /v1/models/silero-vad/stream', () => {
 
   test('a browser-style subprotocol offer gets ferry.v1 back, never the bearer entry', async () => {
     const ws = new WebSocket(`${url}/v1/models/${NAME}/stream`, ['ferry.v1', 'ferry.bearer.some-key-0123456789']);
-    await new Promise<void>((resolve, reject) => { ws.on('open', () => resolve()); ws.on('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      ws.on('open', () => resolve());
+      ws.on('error', reject);
+    });
     assert.equal(ws.protocol, 'ferry.v1');
     ws.close();
     await new Promise((r) => ws.on('close', r));
@@ -289,7 +374,9 @@ describe('GET /v1/models/silero-vad/stream', () => {
 describe('session bounds', () => {
   let server: FerryServer;
   let url: string;
-  before(async () => ({ server, url } = await startServer({ maxSessions: 3, maxSessionsPerModel: 2, idleTimeoutMs: 400 })));
+  before(
+    async () => ({ server, url } = await startServer({ maxSessions: 3, maxSessionsPerModel: 2, idleTimeoutMs: 400 })),
+  );
   after(async () => server.close());
 
   test('past the per-model bound a session is closed with 1013 and a reason; a client that leaves frees its slot', async () => {
@@ -328,7 +415,17 @@ describe('session bounds', () => {
 
   test('server shutdown closes open sessions with 1001 and the reason after lifecycle.streamGraceMs', async () => {
     // Its own server: a grace shorter than the idle timeout, so the shutdown (not idleness) ends the session.
-    const overrides: Record<string, unknown> = { 'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:', 'lifecycle.streamGraceMs': 100, 'streaming.idleTimeoutMs': 30_000, 'server.port': 0, 'server.host': '127.0.0.1' };
+    const overrides: Record<string, unknown> = {
+      'models.dir': repo,
+      'runtime.workers': 1,
+      'runtime.warmupRuns': 1,
+      'log.level': 'silent',
+      'store.url': 'sqlite::memory:',
+      'lifecycle.streamGraceMs': 100,
+      'streaming.idleTimeoutMs': 30_000,
+      'server.port': 0,
+      'server.host': '127.0.0.1',
+    };
     const own = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
     await own.loaded;
     const ownUrl = (await own.listen()).url.replace('http', 'ws');
@@ -347,8 +444,14 @@ describe('backpressure: a client that stops reading', () => {
   const sockDir = mkdtempSync(join(tmpdir(), 'ferry-vad-sock-'));
   before(async () => {
     const overrides: Record<string, unknown> = {
-      'models.dir': repo, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent', 'store.url': 'sqlite::memory:',
-      'streaming.maxBufferedBytes': 8192, 'streaming.maxBlockedMs': 2500, 'streaming.maxPendingAudioMs': 2000,
+      'models.dir': repo,
+      'runtime.workers': 1,
+      'runtime.warmupRuns': 1,
+      'log.level': 'silent',
+      'store.url': 'sqlite::memory:',
+      'streaming.maxBufferedBytes': 8192,
+      'streaming.maxBlockedMs': 2500,
+      'streaming.maxPendingAudioMs': 2000,
     };
     server = await createServer(loadConfig({ env: {}, overrides }), { logger: false });
     await server.loaded;
@@ -362,7 +465,12 @@ describe('backpressure: a client that stops reading', () => {
 
   const seconds = 60;
   let seed = 3;
-  const audio = toPcm16(Float32Array.from({ length: SAMPLE_RATE * seconds }, () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.3));
+  const audio = toPcm16(
+    Float32Array.from(
+      { length: SAMPLE_RATE * seconds },
+      () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647 - 0.5) * 0.3,
+    ),
+  );
   const frames = Math.ceil(audio.length / 2 / WINDOW);
 
   /** Waits until the session's processing stops advancing while the client is not reading. */

@@ -51,7 +51,7 @@ export interface EdgeModel<M extends ModelName = string> {
 const now = () => (typeof performance !== 'undefined' ? performance.now() : Date.now());
 
 async function loadOrt(o: EdgeModelOptions): Promise<Ort> {
-  const ort = o.ort ?? await import('onnxruntime-web/wasm') as unknown as Ort;
+  const ort = o.ort ?? ((await import('onnxruntime-web/wasm')) as unknown as Ort);
   if (o.wasmPaths !== undefined) ort.env.wasm.wasmPaths = o.wasmPaths;
   ort.env.wasm.numThreads = o.numThreads ?? 1;
   ort.env.wasm.proxy = false;
@@ -63,7 +63,11 @@ async function loadOrt(o: EdgeModelOptions): Promise<Ort> {
  * const spam = await createEdgeModel(client, 'spam@1', { mode: 'auto' });
  * const { predictions, source } = await spam.predict([{ text }]);
  */
-export async function createEdgeModel<M extends ModelName>(client: FerryClient, ref: M, opts: EdgeModelOptions = {}): Promise<EdgeModel<M>> {
+export async function createEdgeModel<M extends ModelName>(
+  client: FerryClient,
+  ref: M,
+  opts: EdgeModelOptions = {},
+): Promise<EdgeModel<M>> {
   const mode = opts.mode ?? 'auto';
   const { name, version: wanted } = splitModelRef(ref);
   const meta = await client.models.artifactContract(name, wanted ?? 'latest').catch((e: unknown) => {
@@ -74,11 +78,24 @@ export async function createEdgeModel<M extends ModelName>(client: FerryClient, 
   const version = meta?.version ?? (await client.models.get(name, wanted ? { version: wanted } : {})).version;
   const server = async (instances: Array<InputOf<M>>, o: CallOptions = {}): Promise<EdgeResult<PredictionOf<M>>> => {
     const r = await client.predict(name, instances, { ...o, version });
-    return { model: r.model, version: r.version, predictions: r.predictions as Array<PredictionOf<M>>, source: 'server', latencyMs: r.latencyMs };
+    return {
+      model: r.model,
+      version: r.version,
+      predictions: r.predictions as Array<PredictionOf<M>>,
+      source: 'server',
+      latencyMs: r.latencyMs,
+    };
   };
   const onServer = (reason: string): EdgeModel<M> => ({
-    name, version, runsOn: 'server', reason, artifactBytes: meta?.artifact.bytes ?? 0, loadMs: 0,
-    predict: server, predictOnServer: server, dispose: async () => undefined,
+    name,
+    version,
+    runsOn: 'server',
+    reason,
+    artifactBytes: meta?.artifact.bytes ?? 0,
+    loadMs: 0,
+    predict: server,
+    predictOnServer: server,
+    dispose: async () => undefined,
   });
 
   if (mode === 'server') return onServer('mode is server');
@@ -86,7 +103,8 @@ export async function createEdgeModel<M extends ModelName>(client: FerryClient, 
   const limit = opts.maxArtifactBytes ?? 20 * 1024 * 1024;
   if (mode === 'auto') {
     if (typeof WebAssembly === 'undefined') return onServer('WebAssembly is not available');
-    if (meta.artifact.bytes > limit) return onServer(`artifact is ${meta.artifact.bytes} bytes, above the ${limit}-byte edge limit`);
+    if (meta.artifact.bytes > limit)
+      return onServer(`artifact is ${meta.artifact.bytes} bytes, above the ${limit}-byte edge limit`);
   }
 
   const started = now();
@@ -95,7 +113,10 @@ export async function createEdgeModel<M extends ModelName>(client: FerryClient, 
   try {
     ort = await loadOrt(opts);
     const bytes = await client.models.artifact(name, version);
-    session = await ort.InferenceSession.create(new Uint8Array(bytes), { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+    session = await ort.InferenceSession.create(new Uint8Array(bytes), {
+      executionProviders: ['wasm'],
+      graphOptimizationLevel: 'all',
+    });
   } catch (e) {
     if (mode === 'edge') throw e;
     return onServer(`edge load failed: ${(e as Error).message}`);
@@ -106,8 +127,12 @@ export async function createEdgeModel<M extends ModelName>(client: FerryClient, 
   const decoder = compileDecoder(manifest);
 
   return {
-    name, version, runsOn: 'edge', reason: mode === 'edge' ? 'mode is edge' : `artifact is ${meta.artifact.bytes} bytes and WASM works`,
-    artifactBytes: meta.artifact.bytes, loadMs,
+    name,
+    version,
+    runsOn: 'edge',
+    reason: mode === 'edge' ? 'mode is edge' : `artifact is ${meta.artifact.bytes} bytes and WASM works`,
+    artifactBytes: meta.artifact.bytes,
+    loadMs,
     predictOnServer: server,
     async predict(instances) {
       const t0 = now();
@@ -116,19 +141,28 @@ export async function createEdgeModel<M extends ModelName>(client: FerryClient, 
         feeds = encoder.encode(instances as Array<Record<string, unknown>>, '/instances');
       } catch (e) {
         // The same problem the server would answer, so apps handle one error type wherever the model ran.
-        if (e instanceof InputError) throw new InvalidInputError(e.message, { code: 'invalid-input', status: 400, problem: { code: 'invalid-input', status: 400, detail: e.message, errors: e.issues } });
+        if (e instanceof InputError)
+          throw new InvalidInputError(e.message, {
+            code: 'invalid-input',
+            status: 400,
+            problem: { code: 'invalid-input', status: 400, detail: e.message, errors: e.issues },
+          });
         throw e;
       }
       const ortFeeds: Record<string, OrtTypes.Tensor> = {};
-      for (const [k, t] of Object.entries(feeds)) ortFeeds[k] = new ort.Tensor(t.dtype as OrtTypes.Tensor.Type, t.data as never, t.dims);
+      for (const [k, t] of Object.entries(feeds))
+        ortFeeds[k] = new ort.Tensor(t.dtype as OrtTypes.Tensor.Type, t.data as never, t.dims);
       const out = await session.run(ortFeeds);
       const outputs: Record<string, TensorValue> = {};
-      for (const [k, t] of Object.entries(out)) outputs[k] = { dtype: t.type as TensorValue['dtype'], dims: [...t.dims], data: t.data as TensorValue['data'] };
+      for (const [k, t] of Object.entries(out))
+        outputs[k] = { dtype: t.type as TensorValue['dtype'], dims: [...t.dims], data: t.data as TensorValue['data'] };
       const predictions = decoder.decode(outputs, instances.length) as Array<PredictionOf<M>>;
       for (const t of Object.values(ortFeeds)) t.dispose?.();
       return { model: name, version, predictions, source: 'edge', latencyMs: now() - t0 };
     },
-    async dispose() { await session.release(); },
+    async dispose() {
+      await session.release();
+    },
   };
 }
 

@@ -12,14 +12,26 @@ export const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../../.
 export const shots = join(root, 'test-output/dashboard');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const WAIT = 90_000;
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
 /** A skip reason for describe() when there is no Chromium (outside CI). */
 export const noChromium: string | false = !existsSync(CHROMIUM) && !process.env.CI && `no Chromium at ${CHROMIUM}`;
 
 export async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => res(p)); });
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
     s.on('error', rej);
   });
 }
@@ -28,22 +40,56 @@ async function waitReady(base: string, child: ChildProcess): Promise<void> {
   const until = Date.now() + 180_000;
   while (Date.now() < until) {
     if (child.exitCode !== null) throw new Error(`ferry serve exited with ${child.exitCode}`);
-    try { if ((await fetch(`${base}/readyz`)).status === 200) return; } catch { /* not listening yet */ }
+    try {
+      if ((await fetch(`${base}/readyz`)).status === 200) return;
+    } catch {
+      /* not listening yet */
+    }
     await new Promise((r) => setTimeout(r, 300));
   }
   throw new Error('ferry serve did not become ready');
 }
 
-export interface Served { base: string; child: ChildProcess }
+export interface Served {
+  base: string;
+  child: ChildProcess;
+}
 
 /** `ferry serve` on a free port over `models` (default: the example repository); resolves when /readyz is 200. */
-export async function serve(env: Record<string, string>, logs: string[], o: { models?: string; args?: string[] } = {}): Promise<Served> {
+export async function serve(
+  env: Record<string, string>,
+  logs: string[],
+  o: { models?: string; args?: string[] } = {},
+): Promise<Served> {
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(root, 'packages/server/dist/cli/main.js'), 'serve', '-m', o.models ?? join(root, 'models'), '-p', String(port), '-H', '127.0.0.1', '--workers', '2', ...(o.args ?? [])], {
-    env: { ...process.env, FERRY_STORE_URL: 'sqlite::memory:', FERRY_LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      join(root, 'packages/server/dist/cli/main.js'),
+      'serve',
+      '-m',
+      o.models ?? join(root, 'models'),
+      '-p',
+      String(port),
+      '-H',
+      '127.0.0.1',
+      '--workers',
+      '2',
+      ...(o.args ?? []),
+    ],
+    {
+      env: {
+        ...process.env,
+        FERRY_STORE_URL: 'sqlite::memory:',
+        FERRY_LOG_LEVEL: 'warn',
+        REDIS_URL: '',
+        DATABASE_URL: '',
+        ...env,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout!.on('data', (d: Buffer) => logs.push(d.toString()));
   child.stderr!.on('data', (d: Buffer) => logs.push(d.toString()));
   try {
@@ -62,20 +108,35 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
   }
 }
 
-export interface Browser { ctx: BrowserContext; page: Page; close(): Promise<void> }
+export interface Browser {
+  ctx: BrowserContext;
+  page: Page;
+  close(): Promise<void>;
+}
 
 /** Chromium with a fresh profile; page errors and console errors go to `logs`. */
 export async function openBrowser(logs: string[], viewport = { width: 1280, height: 900 }): Promise<Browser> {
   mkdirSync(shots, { recursive: true });
   const profile = mkdtempSync(join(tmpdir(), 'ferry-chromium-'));
-  const ctx = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, viewport });
-  const page = ctx.pages()[0] ?? await ctx.newPage();
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport,
+  });
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(WAIT);
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') logs.push(`console: ${m.text()}`); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') logs.push(`console: ${m.text()}`);
+  });
   return {
-    ctx, page,
-    async close() { await ctx.close().catch(() => undefined); rmSync(profile, { recursive: true, force: true }); },
+    ctx,
+    page,
+    async close() {
+      await ctx.close().catch(() => undefined);
+      rmSync(profile, { recursive: true, force: true });
+    },
   };
 }
 

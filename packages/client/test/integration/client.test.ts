@@ -7,8 +7,20 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { startTestServer, type TestServer, tinyClassifier, type ClassifierInstance } from '@ferry/test-kit';
 import {
-  AbortedError, ClientTimeoutError, createClient, InvalidInputError, NetworkError, NotFoundError, RateLimitedError,
-  UnavailableError, ConflictError, GoneError, parseRetryAfter, parseSse, type FerryClient, type ClassificationPrediction,
+  AbortedError,
+  ClientTimeoutError,
+  createClient,
+  InvalidInputError,
+  NetworkError,
+  NotFoundError,
+  RateLimitedError,
+  UnavailableError,
+  ConflictError,
+  GoneError,
+  parseRetryAfter,
+  parseSse,
+  type FerryClient,
+  type ClassificationPrediction,
 } from '@ferry/client';
 
 const cls = tinyClassifier();
@@ -17,31 +29,69 @@ const near = (a: number, b: number, tol = 1e-5) => assert.ok(Math.abs(a - b) <= 
 type Fault = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 /** Forwards to the real server unless the current fault handles the request. */
-async function faultProxy(target: string): Promise<{ url: string; fault: Fault | undefined; hits: number[]; close(): Promise<void> }> {
+async function faultProxy(
+  target: string,
+): Promise<{ url: string; fault: Fault | undefined; hits: number[]; close(): Promise<void> }> {
   const state = { fault: undefined as Fault | undefined, hits: [] as number[] };
   const server: Server = createServer(async (req, res) => {
     state.hits.push(Date.now());
     if (state.fault?.(req, res)) return;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k !== 'host' && k !== 'content-length').map(([k, v]) => [k, String(v)]));
-    const r = await fetch(`${target}${req.url}`, { method: req.method!, headers, ...(chunks.length && { body: Buffer.concat(chunks) }), redirect: 'manual' });
-    res.writeHead(r.status, Object.fromEntries([...r.headers.entries()].filter(([k]) => k !== 'content-encoding' && k !== 'transfer-encoding' && k !== 'content-length')));
+    const headers = Object.fromEntries(
+      Object.entries(req.headers)
+        .filter(([k]) => k !== 'host' && k !== 'content-length')
+        .map(([k, v]) => [k, String(v)]),
+    );
+    const r = await fetch(`${target}${req.url}`, {
+      method: req.method!,
+      headers,
+      ...(chunks.length && { body: Buffer.concat(chunks) }),
+      redirect: 'manual',
+    });
+    res.writeHead(
+      r.status,
+      Object.fromEntries(
+        [...r.headers.entries()].filter(
+          ([k]) => k !== 'content-encoding' && k !== 'transfer-encoding' && k !== 'content-length',
+        ),
+      ),
+    );
     res.end(Buffer.from(await r.arrayBuffer()));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const proxy = {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    get fault() { return state.fault; }, set fault(f: Fault | undefined) { state.fault = f; },
-    get hits() { return state.hits; },
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    get fault() {
+      return state.fault;
+    },
+    set fault(f: Fault | undefined) {
+      state.fault = f;
+    },
+    get hits() {
+      return state.hits;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
   return proxy;
 }
 
 const problem = (res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}) => {
   res.writeHead(status, { 'content-type': 'application/problem+json', ...headers });
-  res.end(JSON.stringify({ type: `https://ferry.dev/problems/${code}`, title: code, status, detail: `injected ${code}`, code, retryable: true }));
+  res.end(
+    JSON.stringify({
+      type: `https://ferry.dev/problems/${code}`,
+      title: code,
+      status,
+      detail: `injected ${code}`,
+      code,
+      retryable: true,
+    }),
+  );
   return true;
 };
 
@@ -51,17 +101,23 @@ describe('@ferry/client against a real Ferry server', () => {
   let proxy: Awaited<ReturnType<typeof faultProxy>>;
   let client: FerryClient;
   before(async () => {
-    t = await startTestServer([
-      { name: 'cls', version: '1.0.0', files: cls },
-      { name: 'cls', version: '2.0.0', files: cls },
-    ], { 'server.port': 0, 'server.host': '127.0.0.1', 'web.timeseriesIntervalSeconds': 0 });
+    t = await startTestServer(
+      [
+        { name: 'cls', version: '1.0.0', files: cls },
+        { name: 'cls', version: '2.0.0', files: cls },
+      ],
+      { 'server.port': 0, 'server.host': '127.0.0.1', 'web.timeseriesIntervalSeconds': 0 },
+    );
     base = (await t.server.listen()).url;
     proxy = await faultProxy(base);
     client = createClient({ baseUrl: proxy.url, retry: { baseDelayMs: 10 } });
   });
-  after(async () => { await proxy.close(); await t.close(); });
+  after(async () => {
+    await proxy.close();
+    await t.close();
+  });
 
-  test('predicts with the server\'s numbers, typed per model, with metadata', async () => {
+  test("predicts with the server's numbers, typed per model, with metadata", async () => {
     const r = await client.predict('cls', [cls.example, { ...cls.example, color: 'blue', member: false }]);
     assert.equal(r.model, 'cls');
     assert.equal(r.version, '2.0.0');
@@ -82,11 +138,16 @@ describe('@ferry/client against a real Ferry server', () => {
   });
 
   test('problem+json comes back as the typed error class of its code, with field pointers', async () => {
-    const bad = await client.predict('cls', [{ ...cls.example, amount: 'lots' } as unknown as ClassifierInstance]).catch((e: unknown) => e);
+    const bad = await client
+      .predict('cls', [{ ...cls.example, amount: 'lots' } as unknown as ClassifierInstance])
+      .catch((e: unknown) => e);
     assert.ok(bad instanceof InvalidInputError, String(bad));
     assert.equal(bad.code, 'invalid-input');
     assert.equal(bad.status, 400);
-    assert.ok(bad.errors.some((i) => i.pointer === '/instances/0/amount'), JSON.stringify(bad.errors));
+    assert.ok(
+      bad.errors.some((i) => i.pointer === '/instances/0/amount'),
+      JSON.stringify(bad.errors),
+    );
     assert.ok(bad.requestId, 'request id from the x-request-id header');
 
     const missing = await client.predict('nope', [{}]).catch((e: unknown) => e);
@@ -100,9 +161,15 @@ describe('@ferry/client against a real Ferry server', () => {
 
   test('lists and describes models; downloads the artifact and its contract', async () => {
     const models = await client.models.list();
-    assert.deepEqual(models.map((m) => [m.name, m.defaultVersion]), [['cls', '2.0.0']]);
+    assert.deepEqual(
+      models.map((m) => [m.name, m.defaultVersion]),
+      [['cls', '2.0.0']],
+    );
     const d = await client.models.get('cls');
-    assert.deepEqual(d.contract.inputs.map((f) => f.name), ['amount', 'items', 'member', 'color']);
+    assert.deepEqual(
+      d.contract.inputs.map((f) => f.name),
+      ['amount', 'items', 'member', 'color'],
+    );
     const meta = await client.models.artifactContract('cls', '1');
     assert.equal(meta.version, '1.0.0', 'a major is redirected to its newest exact version');
     const bytes = new Uint8Array(await client.models.artifact('cls', '1.0.0'));
@@ -113,11 +180,17 @@ describe('@ferry/client against a real Ferry server', () => {
   test('retries 503 and 429, waiting as long as Retry-After says', async () => {
     let n = 0;
     proxy.hits.length = 0;
-    proxy.fault = (req, res) => (req.url!.includes('/predict') && n++ < 2 ? problem(res, n === 1 ? 503 : 429, n === 1 ? 'server-overloaded' : 'rate-limited', { 'retry-after': '1' }) : false);
+    proxy.fault = (req, res) =>
+      req.url!.includes('/predict') && n++ < 2
+        ? problem(res, n === 1 ? 503 : 429, n === 1 ? 'server-overloaded' : 'rate-limited', { 'retry-after': '1' })
+        : false;
     const r = await client.predict('cls', [cls.example]);
     assert.equal(r.version, '2.0.0');
     assert.equal(proxy.hits.length, 3);
-    assert.ok(proxy.hits[1]! - proxy.hits[0]! >= 950, `waited ${proxy.hits[1]! - proxy.hits[0]!} ms after Retry-After: 1`);
+    assert.ok(
+      proxy.hits[1]! - proxy.hits[0]! >= 950,
+      `waited ${proxy.hits[1]! - proxy.hits[0]!} ms after Retry-After: 1`,
+    );
     assert.ok(proxy.hits[2]! - proxy.hits[1]! >= 950);
 
     // Retries run out: the last error is thrown, typed, with Retry-After in ms.
@@ -138,14 +211,19 @@ describe('@ferry/client against a real Ferry server', () => {
     const slow = await client.predict('cls', [cls.example], { timeoutMs: 200 }).catch((e: unknown) => e);
     assert.ok(slow instanceof ClientTimeoutError, String(slow));
 
-    const fb = await client.predict('cls', [cls.example], { timeoutMs: 200, fallback: [{ label: 'no', scores: { no: 1, yes: 0 } }] });
+    const fb = await client.predict('cls', [cls.example], {
+      timeoutMs: 200,
+      fallback: [{ label: 'no', scores: { no: 1, yes: 0 } }],
+    });
     assert.deepEqual(fb.fallback, { source: 'client', reason: 'client-timeout' });
     assert.equal((fb.predictions[0] as ClassificationPrediction).label, 'no');
 
     const ctl = new AbortController();
     setTimeout(() => ctl.abort(), 50);
-    const aborted = await client.predict('cls', [cls.example], { signal: ctl.signal, fallback: [] }).catch((e: unknown) => e);
-    assert.ok(aborted instanceof AbortedError, 'an abort is the caller\'s choice: no fallback');
+    const aborted = await client
+      .predict('cls', [cls.example], { signal: ctl.signal, fallback: [] })
+      .catch((e: unknown) => e);
+    assert.ok(aborted instanceof AbortedError, "an abort is the caller's choice: no fallback");
     proxy.fault = undefined;
 
     // Nothing listens on the proxy's port once it is closed.
@@ -155,7 +233,12 @@ describe('@ferry/client against a real Ferry server', () => {
     const e = await offline.predict('cls', [cls.example]).catch((x: unknown) => x);
     assert.ok(e instanceof NetworkError, String(e));
     const seen: unknown[] = [];
-    const r = await offline.predict('cls', [cls.example], { fallback: (err, instances) => { seen.push(err.code, instances.length); return [{ label: 'no', scores: { no: 0.5, yes: 0.5 } }]; } });
+    const r = await offline.predict('cls', [cls.example], {
+      fallback: (err, instances) => {
+        seen.push(err.code, instances.length);
+        return [{ label: 'no', scores: { no: 0.5, yes: 0.5 } }];
+      },
+    });
     assert.deepEqual(seen, ['network', 1]);
     assert.equal(r.fallback?.source, 'client');
     assert.equal(r.fallback?.reason, 'network');
@@ -175,9 +258,14 @@ describe('@ferry/client against a real Ferry server', () => {
 
   test('jobs: submit, follow progress over SSE to the end, read, list, idempotency, typed errors', async () => {
     const seen: string[] = [];
-    const job = await client.jobs.submit<{ predictions: ClassificationPrediction[] }>('cls', [cls.example, cls.example]);
+    const job = await client.jobs.submit<{ predictions: ClassificationPrediction[] }>('cls', [
+      cls.example,
+      cls.example,
+    ]);
     assert.ok(job.id);
-    const done = await client.jobs.wait<{ predictions: ClassificationPrediction[] }>(job.id, { onProgress: (j) => seen.push(j.state) });
+    const done = await client.jobs.wait<{ predictions: ClassificationPrediction[] }>(job.id, {
+      onProgress: (j) => seen.push(j.state),
+    });
     assert.equal(done.state, 'completed');
     assert.equal(seen.at(-1), 'completed');
     assert.equal(done.result!.predictions.length, 2);
@@ -219,8 +307,16 @@ test('Retry-After in seconds or as an HTTP date', () => {
 test('SSE parsing survives events split across chunks, CRLF, comments and multi-line data', async () => {
   const text = ': hello\r\nevent: progress\r\ndata: {"a":\r\ndata: 1}\r\nid: 7\r\n\r\ndata: [DONE]\n\n';
   const bytes = new TextEncoder().encode(text);
-  const stream = new ReadableStream<Uint8Array>({ start(c) { for (let i = 0; i < bytes.length; i += 5) c.enqueue(bytes.slice(i, i + 5)); c.close(); } });
+  const stream = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let i = 0; i < bytes.length; i += 5) c.enqueue(bytes.slice(i, i + 5));
+      c.close();
+    },
+  });
   const events = [];
   for await (const e of parseSse(stream)) events.push(e);
-  assert.deepEqual(events, [{ event: 'progress', data: '{"a":\n1}', id: '7' }, { event: 'message', data: '[DONE]', id: '7' }]);
+  assert.deepEqual(events, [
+    { event: 'progress', data: '{"a":\n1}', id: '7' },
+    { event: 'message', data: '[DONE]', id: '7' },
+  ]);
 });

@@ -32,7 +32,9 @@ test('the browser entry and everything it imports use no Node built-in module', 
     if (seen.has(file)) return;
     seen.add(file);
     const src = readFileSync(file, 'utf8');
-    for (const m of src.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s*['"]([^'"]+)['"]/gm)) {
+    for (const m of src.matchAll(
+      /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^import\s*['"]([^'"]+)['"]/gm,
+    )) {
       const spec = m[1] ?? m[2] ?? m[3]!;
       if (spec.startsWith('node:') || builtinModules.includes(spec.split('/')[0]!)) offenders.push(`${file}: ${spec}`);
       else if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
@@ -41,7 +43,10 @@ test('the browser entry and everything it imports use no Node built-in module', 
     }
   };
   for (const entry of ['@ferry/client', '@ferry/client/react', '@ferry/client/edge']) visit(require.resolve(entry));
-  assert.ok([...seen].some((f) => f.includes(`core${'/'}dist`)), '@ferry/core is part of the graph (edge pre/postprocessing)');
+  assert.ok(
+    [...seen].some((f) => f.includes(`core${'/'}dist`)),
+    '@ferry/core is part of the graph (edge pre/postprocessing)',
+  );
   assert.ok(seen.size > 10, `walked ${seen.size} files`);
   assert.deepEqual(offenders, []);
 });
@@ -81,15 +86,27 @@ function compileAgainst(dir: string): Map<string, string[]> {
   symlinkSync(join(root, 'packages/core'), join(dir, 'node_modules/@ferry/core'));
   writeFileSync(join(dir, 'src/app.ts'), APP);
   const program = ts.createProgram([join(dir, 'src/app.ts'), join(dir, 'src/ferry-models.d.ts')], {
-    strict: true, noEmit: true, target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext,
-    lib: ['lib.es2023.d.ts', 'lib.dom.d.ts'], skipLibCheck: true, types: [],
+    strict: true,
+    noEmit: true,
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    lib: ['lib.es2023.d.ts', 'lib.dom.d.ts'],
+    skipLibCheck: true,
+    types: [],
   });
   const diags = ts.getPreEmitDiagnostics(program).map((d) => {
     const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
     return { line, text: ts.flattenDiagnosticMessageText(d.messageText, '\n') };
   });
   const lines = APP.split('\n');
-  const fnOf = (line: number) => { for (let i = line - 1; i >= 0; i--) { const m = /export async function (\w+)/.exec(lines[i]!); if (m) return m[1]!; } return '?'; };
+  const fnOf = (line: number) => {
+    for (let i = line - 1; i >= 0; i--) {
+      const m = /export async function (\w+)/.exec(lines[i]!);
+      if (m) return m[1]!;
+    }
+    return '?';
+  };
   const byFn = new Map<string, string[]>();
   for (const d of diags) byFn.set(fnOf(d.line), [...(byFn.get(fnOf(d.line)) ?? []), d.text]);
   return byFn;
@@ -109,7 +126,13 @@ const CLI = join(root, 'packages/server/dist/cli/main.js');
 const cli = (args: string[]) => execFileSync(process.execPath, [CLI, ...args], { stdio: 'pipe', encoding: 'utf8' });
 /** Asynchronous, for a CLI that talks to a server living in this process (a sync child would block its event loop). */
 const cliAsync = async (args: string[], env: Record<string, string> = {}) =>
-  (await promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 })).stdout;
+  (
+    await promisify(execFile)(process.execPath, [CLI, ...args], {
+      env: { ...process.env, ...env },
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
+  ).stdout;
 
 test('generated per-model types: right calls compile, a wrong feature name or type does not', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-types-'));
@@ -121,15 +144,27 @@ test('generated per-model types: right calls compile, a wrong feature name or ty
   }
 });
 
-test('`ferry client types --url`: the same types from a running server\'s contracts (with an API key)', async () => {
+test("`ferry client types --url`: the same types from a running server's contracts (with an API key)", async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-types-url-'));
   const key = 'typesKey0123456789abcd';
-  const t = await startTestServer([], { 'models.dir': join(root, 'models'), 'server.port': 0, 'server.host': '127.0.0.1', 'web.timeseriesIntervalSeconds': 0, 'auth.keys': [{ id: 'types', sha256: createHash('sha256').update(key).digest('hex'), scopes: ['predict'] }] });
+  const t = await startTestServer([], {
+    'models.dir': join(root, 'models'),
+    'server.port': 0,
+    'server.host': '127.0.0.1',
+    'web.timeseriesIntervalSeconds': 0,
+    'auth.keys': [{ id: 'types', sha256: createHash('sha256').update(key).digest('hex'), scopes: ['predict'] }],
+  });
   try {
     const url = (await t.server.listen()).url;
     assert.equal((await fetch(`${url}/v1/models`)).status, 401, 'the server requires a key');
-    await assert.rejects(cliAsync(['client', 'types', '--out', join(dir, 'x.d.ts'), '--url', url]), /HTTP 401/, 'without the key the command fails and says why');
-    const out = await cliAsync(['client', 'types', '--out', join(dir, 'src/ferry-models.d.ts'), '--url', url], { FERRY_API_KEY: key });
+    await assert.rejects(
+      cliAsync(['client', 'types', '--out', join(dir, 'x.d.ts'), '--url', url]),
+      /HTTP 401/,
+      'without the key the command fails and says why',
+    );
+    const out = await cliAsync(['client', 'types', '--out', join(dir, 'src/ferry-models.d.ts'), '--url', url], {
+      FERRY_API_KEY: key,
+    });
     assert.match(out, /wrote .*ferry-models\.d\.ts: \d+ models/);
     assertTypeChecks(compileAgainst(dir));
     // Remote and local generation agree apart from the line naming the source.

@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 import { createElement, type ReactNode } from 'react';
 import WebSocket from 'ws';
 import { createServer, loadConfig, type FerryServer } from '@ferry/server';
-import { createClient, InvalidInputError, NotFoundError, type ClassificationPrediction, type FerryClient } from '@ferry/client';
+import {
+  createClient,
+  InvalidInputError,
+  NotFoundError,
+  type ClassificationPrediction,
+  type FerryClient,
+} from '@ferry/client';
 import { FerryProvider, useAudioStream, useJob, usePrediction, useTokenStream } from '@ferry/client/react';
 import { installDom } from '../dom.js';
 import { noEspeak, speechTrack } from '../speech.js';
@@ -26,35 +32,70 @@ describe('React hooks against a real Ferry server', () => {
   const calls: Array<{ url: string; signal: AbortSignal | undefined; at: number }> = [];
   let onCall: (() => void) | undefined;
   /** Resolves as the next request leaves the client (before any answer can arrive). */
-  const nextCall = () => new Promise<void>((r) => { onCall = r; });
+  const nextCall = () =>
+    new Promise<void>((r) => {
+      onCall = r;
+    });
 
   before(async () => {
     removeDom = installDom();
     rtl = await import('@testing-library/react');
-    server = await createServer(loadConfig({ env: {}, overrides: {
-      'models.dir': join(root, 'models'), 'models.only': ['spam', 'silero-vad', 'ham-chat'], 'runtime.workers': 1, 'runtime.warmupRuns': 1,
-      'log.level': 'silent', 'store.url': 'sqlite::memory:', 'web.timeseriesIntervalSeconds': 0, 'jobs.chunkSize': 16, 'server.port': 0, 'server.host': '127.0.0.1',
-    } }), { logger: false });
+    server = await createServer(
+      loadConfig({
+        env: {},
+        overrides: {
+          'models.dir': join(root, 'models'),
+          'models.only': ['spam', 'silero-vad', 'ham-chat'],
+          'runtime.workers': 1,
+          'runtime.warmupRuns': 1,
+          'log.level': 'silent',
+          'store.url': 'sqlite::memory:',
+          'web.timeseriesIntervalSeconds': 0,
+          'jobs.chunkSize': 16,
+          'server.port': 0,
+          'server.host': '127.0.0.1',
+        },
+      }),
+      { logger: false },
+    );
     await server.loaded;
     base = (await server.listen()).url;
     client = createClient({
-      baseUrl: base, retry: { retries: 0 }, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
-      fetch: (input, init) => { calls.push({ url: String(input), signal: init?.signal ?? undefined, at: Date.now() }); const f = fetch(input, init); onCall?.(); onCall = undefined; return f; },
+      baseUrl: base,
+      retry: { retries: 0 },
+      WebSocket: WebSocket as unknown as typeof globalThis.WebSocket,
+      fetch: (input, init) => {
+        calls.push({ url: String(input), signal: init?.signal ?? undefined, at: Date.now() });
+        const f = fetch(input, init);
+        onCall?.();
+        onCall = undefined;
+        return f;
+      },
     });
   });
-  after(async () => { rtl?.cleanup(); await server?.close(); await removeDom?.(); });
+  after(async () => {
+    rtl?.cleanup();
+    await server?.close();
+    await removeDom?.();
+  });
 
   const wrapper = ({ children }: { children: ReactNode }) => createElement(FerryProvider, { client }, children);
   const predictCalls = () => calls.filter((c) => c.url.includes('/predict'));
 
-  test('usePrediction: loading, then the server\'s prediction; a new input replaces it', async () => {
+  test("usePrediction: loading, then the server's prediction; a new input replaces it", async () => {
     const direct = await client.predict('spam', [{ text: SPAM }, { text: HAM }]);
     const seen: Array<{ loading: boolean; label?: string }> = [];
-    const { result, rerender, unmount } = rtl.renderHook(({ text }: { text: string }) => {
-      const s = usePrediction('spam', [{ text }]);
-      seen.push({ loading: s.loading, label: (s.data?.predictions[0] as ClassificationPrediction | undefined)?.label });
-      return s;
-    }, { wrapper, initialProps: { text: SPAM } });
+    const { result, rerender, unmount } = rtl.renderHook(
+      ({ text }: { text: string }) => {
+        const s = usePrediction('spam', [{ text }]);
+        seen.push({
+          loading: s.loading,
+          label: (s.data?.predictions[0] as ClassificationPrediction | undefined)?.label,
+        });
+        return s;
+      },
+      { wrapper, initialProps: { text: SPAM } },
+    );
     await rtl.waitFor(() => assert.ok(result.current.data));
     const p = result.current.data!.predictions[0] as ClassificationPrediction;
     const ref = direct.predictions[0] as ClassificationPrediction;
@@ -62,10 +103,15 @@ describe('React hooks against a real Ferry server', () => {
     assert.ok(Math.abs(p.scores.spam! - ref.scores.spam!) < 1e-6, `${p.scores.spam} vs ${ref.scores.spam}`);
     assert.equal(result.current.loading, false);
     assert.equal(result.current.error, undefined);
-    assert.ok(seen.some((s) => s.loading && s.label === undefined), 'a loading state came before the data');
+    assert.ok(
+      seen.some((s) => s.loading && s.label === undefined),
+      'a loading state came before the data',
+    );
 
     rerender({ text: HAM });
-    await rtl.waitFor(() => assert.equal((result.current.data?.predictions[0] as ClassificationPrediction).label, 'ham'));
+    await rtl.waitFor(() =>
+      assert.equal((result.current.data?.predictions[0] as ClassificationPrediction).label, 'ham'),
+    );
     const q = result.current.data!.predictions[0] as ClassificationPrediction;
     assert.ok(Math.abs(q.scores.ham! - (direct.predictions[1] as ClassificationPrediction).scores.ham!) < 1e-6);
     unmount();
@@ -76,7 +122,10 @@ describe('React hooks against a real Ferry server', () => {
     await rtl.waitFor(() => assert.ok(result.current.error));
     assert.ok(result.current.error instanceof InvalidInputError);
     assert.equal((result.current.error as InvalidInputError).code, 'invalid-input');
-    assert.ok((result.current.error as InvalidInputError).errors.some((e) => e.pointer.startsWith('/instances/0')), JSON.stringify((result.current.error as InvalidInputError).errors));
+    assert.ok(
+      (result.current.error as InvalidInputError).errors.some((e) => e.pointer.startsWith('/instances/0')),
+      JSON.stringify((result.current.error as InvalidInputError).errors),
+    );
     assert.equal(result.current.loading, false);
     assert.equal(result.current.data, undefined);
     unmount();
@@ -91,7 +140,9 @@ describe('React hooks against a real Ferry server', () => {
 
   test('usePrediction: unmount cancels — no request after it, and the one in flight is aborted', async () => {
     let before = predictCalls().length;
-    const debounced = rtl.renderHook(() => usePrediction('spam', [{ text: 'debounced' }], { debounceMs: 300 }), { wrapper });
+    const debounced = rtl.renderHook(() => usePrediction('spam', [{ text: 'debounced' }], { debounceMs: 300 }), {
+      wrapper,
+    });
     assert.equal(debounced.result.current.loading, true);
     debounced.unmount();
     await new Promise((r) => setTimeout(r, 500));
@@ -108,28 +159,35 @@ describe('React hooks against a real Ferry server', () => {
     assert.equal(predictCalls().length, before + 1, 'and none was sent after the unmount');
 
     // Typing fast: only the last input's answer lands.
-    const typing = rtl.renderHook(({ text }: { text: string }) => usePrediction('spam', [{ text }], { debounceMs: 50 }), { wrapper, initialProps: { text: 'W' } });
+    const typing = rtl.renderHook(
+      ({ text }: { text: string }) => usePrediction('spam', [{ text }], { debounceMs: 50 }),
+      { wrapper, initialProps: { text: 'W' } },
+    );
     for (const text of ['WI', 'WIN', 'WIN a FREE', SPAM]) typing.rerender({ text });
     await rtl.waitFor(() => assert.ok(typing.result.current.data));
     assert.equal((typing.result.current.data!.predictions[0] as ClassificationPrediction).label, 'spam');
     typing.unmount();
   });
 
-  test('useJob: follows a job\'s progress to completion with its result', async (t) => {
+  test("useJob: follows a job's progress to completion with its result", async (t) => {
     const instances = Array.from({ length: 800 }, (_, i) => ({ text: i % 2 ? SPAM : `${HAM} ${i}` }));
     const job = await client.jobs.submit<{ predictions: ClassificationPrediction[] }>('spam', instances);
     const progress: number[] = [];
-    const { result, unmount } = rtl.renderHook(() => {
-      const s = useJob<{ predictions: ClassificationPrediction[] }>(job.id);
-      if (typeof s.job?.progress === 'number') progress.push(s.job.progress);
-      return s;
-    }, { wrapper });
+    const { result, unmount } = rtl.renderHook(
+      () => {
+        const s = useJob<{ predictions: ClassificationPrediction[] }>(job.id);
+        if (typeof s.job?.progress === 'number') progress.push(s.job.progress);
+        return s;
+      },
+      { wrapper },
+    );
     await rtl.waitFor(() => assert.equal(result.current.done, true), { timeout: 60_000 });
     assert.equal(result.current.job!.state, 'completed');
     assert.equal(result.current.job!.result!.predictions.length, instances.length);
     assert.equal(result.current.job!.result!.predictions[1]!.label, 'spam');
     assert.equal(result.current.error, undefined);
-    for (let i = 1; i < progress.length; i++) assert.ok(progress[i]! >= progress[i - 1]!, `progress went back: ${progress.join(',')}`);
+    for (let i = 1; i < progress.length; i++)
+      assert.ok(progress[i]! >= progress[i - 1]!, `progress went back: ${progress.join(',')}`);
     assert.equal(progress.at(-1), 1);
     t.diagnostic(`progress values rendered: ${[...new Set(progress)].map((p) => p.toFixed(2)).join(' ')}`);
     unmount();
@@ -142,10 +200,25 @@ describe('React hooks against a real Ferry server', () => {
   });
 
   test('useTokenStream: text accumulates token by token to the non-streamed completion; stop and unmount abort', async () => {
-    const req = { model: 'ham-chat', messages: [{ role: 'user' as const, content: 'meeting on friday' }], max_tokens: 80, temperature: 0 };
-    const whole = await client.json<{ choices: Array<{ message: { content: string } }> }>('/openai/v1/chat/completions', { method: 'POST', body: req });
+    const req = {
+      model: 'ham-chat',
+      messages: [{ role: 'user' as const, content: 'meeting on friday' }],
+      max_tokens: 80,
+      temperature: 0,
+    };
+    const whole = await client.json<{ choices: Array<{ message: { content: string } }> }>(
+      '/openai/v1/chat/completions',
+      { method: 'POST', body: req },
+    );
     const texts: string[] = [];
-    const { result, unmount } = rtl.renderHook(() => { const s = useTokenStream(); texts.push(s.text); return s; }, { wrapper });
+    const { result, unmount } = rtl.renderHook(
+      () => {
+        const s = useTokenStream();
+        texts.push(s.text);
+        return s;
+      },
+      { wrapper },
+    );
     rtl.act(() => result.current.start(req));
     assert.equal(result.current.streaming, true);
     await rtl.waitFor(() => assert.equal(result.current.streaming, false), { timeout: 20_000 });
@@ -153,7 +226,8 @@ describe('React hooks against a real Ferry server', () => {
     assert.equal(result.current.text, whole.choices[0]!.message.content);
     const distinct = [...new Set(texts.filter(Boolean))];
     assert.ok(distinct.length >= 2, `rendered ${distinct.length} intermediate texts`);
-    for (let i = 1; i < distinct.length; i++) assert.ok(distinct[i]!.startsWith(distinct[i - 1]!), 'each render extends the text');
+    for (let i = 1; i < distinct.length; i++)
+      assert.ok(distinct[i]!.startsWith(distinct[i - 1]!), 'each render extends the text');
 
     // An error is the typed error of its code.
     rtl.act(() => result.current.start({ ...req, model: 'silero-vad' }));

@@ -21,7 +21,11 @@ const m: Manifest = {
 };
 
 test('instance schema: ranges, enums, string limits capped by the server, tensor rows, required features', () => {
-  const s = instanceSchema(m, limits) as { properties: Record<string, Record<string, unknown>>; required: string[]; additionalProperties: boolean };
+  const s = instanceSchema(m, limits) as {
+    properties: Record<string, Record<string, unknown>>;
+    required: string[];
+    additionalProperties: boolean;
+  };
   assert.deepEqual(s.properties.a, { type: 'number', minimum: 0, maximum: 1 });
   assert.deepEqual(s.properties.c!.enum, ['x', 'y']);
   assert.equal(s.properties.o!.enum, undefined, 'unknown: ignore accepts any string');
@@ -35,10 +39,23 @@ test('instance schema: ranges, enums, string limits capped by the server, tensor
 });
 
 test('compatibility: what breaks a pinned client is listed, the rest is allowed', () => {
-  assert.deepEqual(contractDifferences(m, { ...m, description: 'new text', inputs: m.inputs.map((f) => ({ ...f, description: 'doc' })) }), []);
+  assert.deepEqual(
+    contractDifferences(m, {
+      ...m,
+      description: 'new text',
+      inputs: m.inputs.map((f) => ({ ...f, description: 'doc' })),
+    }),
+    [],
+  );
   const diffs = contractDifferences(m, {
     ...m,
-    inputs: [{ name: 'a', type: 'integer' }, { name: 'c', type: 'category', values: ['x', 'y', 'z'] }, m.inputs[2]!, m.inputs[3]!, { name: 'n', type: 'boolean' }],
+    inputs: [
+      { name: 'a', type: 'integer' },
+      { name: 'c', type: 'category', values: ['x', 'y', 'z'] },
+      m.inputs[2]!,
+      m.inputs[3]!,
+      { name: 'n', type: 'boolean' },
+    ],
     postprocess: { kind: 'classification', output: 'p', labels: ['l1', 'l0'] },
   });
   assert.ok(diffs.includes('input "a" changed from number to integer'), diffs.join('\n'));
@@ -50,8 +67,12 @@ test('compatibility: what breaks a pinned client is listed, the rest is allowed'
 
 test('core imports no Node-only module outside its tests (the browser runs it)', () => {
   const root = fileURLToPath(new URL('../../src', import.meta.url));
-  const walk = (d: string): string[] => readdirSync(d).flatMap((e) => (statSync(join(d, e)).isDirectory() ? walk(join(d, e)) : [join(d, e)]));
-  const offenders = walk(root).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-    .filter((f) => /from ['"](node:|fs|path|os|worker_threads|child_process|crypto)['"/]/.test(readFileSync(f, 'utf8')));
+  const walk = (d: string): string[] =>
+    readdirSync(d).flatMap((e) => (statSync(join(d, e)).isDirectory() ? walk(join(d, e)) : [join(d, e)]));
+  const offenders = walk(root)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .filter((f) =>
+      /from ['"](node:|fs|path|os|worker_threads|child_process|crypto)['"/]/.test(readFileSync(f, 'utf8')),
+    );
   assert.deepEqual(offenders, []);
 });

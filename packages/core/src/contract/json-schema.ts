@@ -28,9 +28,10 @@ function tensorRowSchema(f: TensorFeature, batchable: boolean, limits: RequestLi
   let s: JsonSchema = elementSchema(f);
   for (let i = dims.length - 1; i >= 0; i--) {
     const d = dims[i]!;
-    s = d === -1
-      ? { type: 'array', items: s, maxItems: limits.maxTensorElements }
-      : { type: 'array', items: s, minItems: d, maxItems: d };
+    s =
+      d === -1
+        ? { type: 'array', items: s, maxItems: limits.maxTensorElements }
+        : { type: 'array', items: s, minItems: d, maxItems: d };
   }
   return s;
 }
@@ -39,9 +40,19 @@ export function featureSchema(f: Feature, batchable: boolean, limits: RequestLim
   const doc = f.description ? { description: f.description } : {};
   switch (f.type) {
     case 'number':
-      return { type: 'number', ...(f.min !== undefined && { minimum: f.min }), ...(f.max !== undefined && { maximum: f.max }), ...doc };
+      return {
+        type: 'number',
+        ...(f.min !== undefined && { minimum: f.min }),
+        ...(f.max !== undefined && { maximum: f.max }),
+        ...doc,
+      };
     case 'integer':
-      return { type: 'integer', ...(f.min !== undefined && { minimum: f.min }), ...(f.max !== undefined && { maximum: f.max }), ...doc };
+      return {
+        type: 'integer',
+        ...(f.min !== undefined && { minimum: f.min }),
+        ...(f.max !== undefined && { maximum: f.max }),
+        ...doc,
+      };
     case 'boolean':
       return { type: 'boolean', ...doc };
     case 'category':
@@ -49,12 +60,27 @@ export function featureSchema(f: Feature, batchable: boolean, limits: RequestLim
         ? { type: 'string', enum: f.values, ...doc }
         : { type: 'string', maxLength: limits.maxStringLength, examples: f.values.slice(0, 5), ...doc };
     case 'string':
-      return { type: 'string', ...(f.minLength !== undefined && { minLength: f.minLength }), maxLength: Math.min(f.maxLength ?? Infinity, limits.maxStringLength), ...doc };
+      return {
+        type: 'string',
+        ...(f.minLength !== undefined && { minLength: f.minLength }),
+        maxLength: Math.min(f.maxLength ?? Infinity, limits.maxStringLength),
+        ...doc,
+      };
     case 'tensor':
       return { ...tensorRowSchema(f, batchable, limits), 'x-ferry-dtype': f.dtype, 'x-ferry-shape': f.shape, ...doc };
     case 'image': {
-      const maxLength = Math.min(limits.maxStringLength, f.maxBytes !== undefined ? Math.ceil(f.maxBytes / 3) * 4 : Infinity);
-      return { type: 'string', contentEncoding: 'base64', minLength: 1, ...(Number.isFinite(maxLength) && { maxLength }), ...(f.formats && { 'x-ferry-formats': f.formats }), ...doc };
+      const maxLength = Math.min(
+        limits.maxStringLength,
+        f.maxBytes !== undefined ? Math.ceil(f.maxBytes / 3) * 4 : Infinity,
+      );
+      return {
+        type: 'string',
+        contentEncoding: 'base64',
+        minLength: 1,
+        ...(Number.isFinite(maxLength) && { maxLength }),
+        ...(f.formats && { 'x-ferry-formats': f.formats }),
+        ...doc,
+      };
     }
   }
 }
@@ -90,7 +116,12 @@ export function predictRequestSchema(m: Manifest, limits: RequestLimits): JsonSc
       },
       {
         type: 'object',
-        properties: { inputs: { type: 'object', description: 'columnar form: each feature maps to an array with one value per instance' } },
+        properties: {
+          inputs: {
+            type: 'object',
+            description: 'columnar form: each feature maps to an array with one value per instance',
+          },
+        },
         required: ['inputs'],
         additionalProperties: false,
       },
@@ -106,18 +137,39 @@ export function predictionSchema(m: Manifest): JsonSchema {
       type: 'object',
       properties: {
         label: { type: 'string', enum: post.labels },
-        scores: { type: 'object', properties: Object.fromEntries(post.labels.map((l) => [l, { type: 'number' }])), required: post.labels, additionalProperties: false },
-        topK: { type: 'array', items: { type: 'object', properties: { label: { type: 'string' }, score: { type: 'number' } }, required: ['label', 'score'] } },
+        scores: {
+          type: 'object',
+          properties: Object.fromEntries(post.labels.map((l) => [l, { type: 'number' }])),
+          required: post.labels,
+          additionalProperties: false,
+        },
+        topK: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { label: { type: 'string' }, score: { type: 'number' } },
+            required: ['label', 'score'],
+          },
+        },
       },
       required: ['label', 'scores'],
     };
   }
   if (post.kind === 'regression') {
-    return { type: 'object', properties: { value: { oneOf: [{ type: 'number' }, { type: 'array', items: { type: 'number' } }] } }, required: ['value'] };
+    return {
+      type: 'object',
+      properties: { value: { oneOf: [{ type: 'number' }, { type: 'array', items: { type: 'number' } }] } },
+      required: ['value'],
+    };
   }
   return {
     type: 'object',
-    properties: Object.fromEntries(m.outputs.map((o) => [o.name, { description: `output tensor ${o.name}${o.shape ? ` of shape [${o.shape.join(', ')}]` : ''}` }])),
+    properties: Object.fromEntries(
+      m.outputs.map((o) => [
+        o.name,
+        { description: `output tensor ${o.name}${o.shape ? ` of shape [${o.shape.join(', ')}]` : ''}` },
+      ]),
+    ),
   };
 }
 

@@ -1,27 +1,67 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dbPostprocess } from './db-postprocess.js';
-import { convexHull, insideConvexQuad, minAreaRect, orderCorners, rectCorners, type Point, type Quad } from './geometry.js';
+import {
+  convexHull,
+  insideConvexQuad,
+  minAreaRect,
+  orderCorners,
+  rectCorners,
+  type Point,
+  type Quad,
+} from './geometry.js';
 
 function closeQuad(actual: Quad, expected: readonly Point[], tol = 1e-6): void {
   actual.forEach((p, i) => {
-    assert.ok(Math.abs(p[0] - expected[i]![0]) <= tol && Math.abs(p[1] - expected[i]![1]) <= tol, `corner ${i}: ${p} vs ${expected[i]}`);
+    assert.ok(
+      Math.abs(p[0] - expected[i]![0]) <= tol && Math.abs(p[1] - expected[i]![1]) <= tol,
+      `corner ${i}: ${p} vs ${expected[i]}`,
+    );
   });
 }
 
 /** A width×height map with `value` on the pixels for which `inside(x, y)` holds. */
-function map(width: number, height: number, ...regions: Array<[(x: number, y: number) => boolean, number]>): Float32Array {
+function map(
+  width: number,
+  height: number,
+  ...regions: Array<[(x: number, y: number) => boolean, number]>
+): Float32Array {
   const m = new Float32Array(width * height);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (const [inside, v] of regions) if (inside(x, y)) m[y * width + x] = v;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) for (const [inside, v] of regions) if (inside(x, y)) m[y * width + x] = v;
   return m;
 }
 
-const block = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) => x >= x0 && x <= x1 && y >= y0 && y <= y1;
+const block = (x0: number, y0: number, x1: number, y1: number) => (x: number, y: number) =>
+  x >= x0 && x <= x1 && y >= y0 && y <= y1;
 
 test('convexHull drops interior and collinear points', () => {
-  const hull = convexHull([[0, 0], [2, 0], [4, 0], [4, 3], [0, 3], [2, 1], [1, 2], [0, 3]]);
-  assert.deepEqual(hull.sort((a, b) => a[0] - b[0] || a[1] - b[1]), [[0, 0], [0, 3], [4, 0], [4, 3]]);
-  assert.deepEqual(convexHull([[1, 1], [1, 1]]), [[1, 1]]);
+  const hull = convexHull([
+    [0, 0],
+    [2, 0],
+    [4, 0],
+    [4, 3],
+    [0, 3],
+    [2, 1],
+    [1, 2],
+    [0, 3],
+  ]);
+  assert.deepEqual(
+    hull.sort((a, b) => a[0] - b[0] || a[1] - b[1]),
+    [
+      [0, 0],
+      [0, 3],
+      [4, 0],
+      [4, 3],
+    ],
+  );
+  assert.deepEqual(
+    convexHull([
+      [1, 1],
+      [1, 1],
+    ]),
+    [[1, 1]],
+  );
 });
 
 test('minAreaRect finds a rotated rectangle from its corners and inside points', () => {
@@ -40,8 +80,26 @@ test('minAreaRect finds a rotated rectangle from its corners and inside points',
 });
 
 test('orderCorners and insideConvexQuad', () => {
-  assert.deepEqual(orderCorners([[10, 5], [0, 5], [10, 0], [0, 0]]), [[0, 0], [10, 0], [10, 5], [0, 5]]);
-  const q: Quad = [[0, 0], [10, 0], [10, 5], [0, 5]];
+  assert.deepEqual(
+    orderCorners([
+      [10, 5],
+      [0, 5],
+      [10, 0],
+      [0, 0],
+    ]),
+    [
+      [0, 0],
+      [10, 0],
+      [10, 5],
+      [0, 5],
+    ],
+  );
+  const q: Quad = [
+    [0, 0],
+    [10, 0],
+    [10, 5],
+    [0, 5],
+  ];
   assert.ok(insideConvexQuad(q, 5, 2));
   assert.ok(insideConvexQuad(q, 10, 5));
   assert.ok(!insideConvexQuad(q, 10.01, 2));
@@ -55,10 +113,20 @@ test('a solid block becomes one box: its pixel-centre rectangle grown by area·r
   assert.equal(boxes.length, 1);
   assert.ok(Math.abs(boxes[0]!.score - 0.9) < 1e-6, `score ${boxes[0]!.score}`);
   const d = (29 * 7 * 1.5) / (2 * (29 + 7));
-  closeQuad(boxes[0]!.box, [[10 - d, 10 - d], [39 + d, 10 - d], [39 + d, 17 + d], [10 - d, 17 + d]]);
+  closeQuad(boxes[0]!.box, [
+    [10 - d, 10 - d],
+    [39 + d, 10 - d],
+    [39 + d, 17 + d],
+    [10 - d, 17 + d],
+  ]);
   // A bigger unclip ratio grows it further.
   const d2 = (29 * 7 * 2) / (2 * (29 + 7));
-  closeQuad(dbPostprocess(m, 60, 30, { unclipRatio: 2 })[0]!.box, [[10 - d2, 10 - d2], [39 + d2, 10 - d2], [39 + d2, 17 + d2], [10 - d2, 17 + d2]]);
+  closeQuad(dbPostprocess(m, 60, 30, { unclipRatio: 2 })[0]!.box, [
+    [10 - d2, 10 - d2],
+    [39 + d2, 10 - d2],
+    [39 + d2, 17 + d2],
+    [10 - d2, 17 + d2],
+  ]);
 });
 
 test('regions are kept by mean score and size; the binarisation threshold decides the region', () => {

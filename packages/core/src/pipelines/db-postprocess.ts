@@ -19,7 +19,11 @@ export interface DbOptions {
 }
 
 export const DB_DEFAULTS = {
-  threshold: 0.3, boxThreshold: 0.6, unclipRatio: 1.5, minSize: 3, maxCandidates: 1000,
+  threshold: 0.3,
+  boxThreshold: 0.6,
+  unclipRatio: 1.5,
+  minSize: 3,
+  maxCandidates: 1000,
 } as const satisfies Required<DbOptions>;
 
 export interface DetectedBox {
@@ -33,7 +37,12 @@ export interface DetectedBox {
  * Labels the 8-connected regions of `mask` (non-zero pixels) in scan order and calls `visit` with
  * the pixel indices of each, until it returns false.
  */
-function forEachRegion(mask: Uint8Array, width: number, height: number, visit: (pixels: Int32Array, count: number) => boolean): void {
+function forEachRegion(
+  mask: Uint8Array,
+  width: number,
+  height: number,
+  visit: (pixels: Int32Array, count: number) => boolean,
+): void {
   const seen = new Uint8Array(mask.length);
   const stack = new Int32Array(mask.length);
   const region = new Int32Array(mask.length);
@@ -55,7 +64,10 @@ function forEachRegion(mask: Uint8Array, width: number, height: number, visit: (
           const nx = x + dx;
           if (nx < 0 || nx >= width || (dx === 0 && dy === 0)) continue;
           const j = ny * width + nx;
-          if (mask[j] && !seen[j]) { seen[j] = 1; stack[top++] = j; }
+          if (mask[j] && !seen[j]) {
+            seen[j] = 1;
+            stack[top++] = j;
+          }
         }
       }
     }
@@ -74,7 +86,8 @@ function meanInside(map: ArrayLike<number>, width: number, height: number, quad:
   // Half a pixel of slack so that pixels on the rectangle's edge (region pixels themselves) count.
   const c: Point = [(xs[0]! + xs[2]!) / 2, (ys[0]! + ys[2]!) / 2];
   const grown = quad.map(([x, y]) => {
-    const dx = x - c[0], dy = y - c[1];
+    const dx = x - c[0],
+      dy = y - c[1];
     const len = Math.hypot(dx, dy) || 1;
     return [x + (dx / len) * 0.5, y + (dy / len) * 0.5] as Point;
   });
@@ -82,7 +95,10 @@ function meanInside(map: ArrayLike<number>, width: number, height: number, quad:
   let n = 0;
   for (let y = y0; y <= y1; y++) {
     for (let x = x0; x <= x1; x++) {
-      if (insideConvexQuad(grown, x, y)) { sum += map[y * width + x]!; n++; }
+      if (insideConvexQuad(grown, x, y)) {
+        sum += map[y * width + x]!;
+        n++;
+      }
     }
   }
   return n ? sum / n : 0;
@@ -93,9 +109,18 @@ function meanInside(map: ArrayLike<number>, width: number, height: number, quad:
  * coordinates; scale them to the original image yourself.
  * @example dbPostprocess(output.data, output.dims[3], output.dims[2], { unclipRatio: 1.5 })
  */
-export function dbPostprocess(map: ArrayLike<number>, width: number, height: number, options: DbOptions = {}): DetectedBox[] {
-  const o = { ...DB_DEFAULTS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as Required<DbOptions>;
-  if (map.length < width * height) throw new RangeError(`a ${width}x${height} map needs ${width * height} values, got ${map.length}`);
+export function dbPostprocess(
+  map: ArrayLike<number>,
+  width: number,
+  height: number,
+  options: DbOptions = {},
+): DetectedBox[] {
+  const o = {
+    ...DB_DEFAULTS,
+    ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+  } as Required<DbOptions>;
+  if (map.length < width * height)
+    throw new RangeError(`a ${width}x${height} map needs ${width * height} values, got ${map.length}`);
   const mask = new Uint8Array(width * height);
   for (let i = 0; i < mask.length; i++) mask[i] = map[i]! > o.threshold ? 1 : 0;
   const boxes: DetectedBox[] = [];
@@ -123,7 +148,8 @@ export function dbPostprocess(map: ArrayLike<number>, width: number, height: num
     if (Math.min(rect.width, rect.height) >= o.minSize) {
       const score = meanInside(map, width, height, rectCorners(rect));
       if (score >= o.boxThreshold) {
-        const w = rect.width, h = rect.height;
+        const w = rect.width,
+          h = rect.height;
         const grown = expandRect(rect, (w * h * o.unclipRatio) / (2 * (w + h)));
         if (Math.min(grown.width, grown.height) >= o.minSize + 2) boxes.push({ box: rectCorners(grown), score });
       }

@@ -54,7 +54,10 @@ export function minAreaRect(points: readonly Point[]): RotatedRect {
   let best: RotatedRect | undefined;
   let bestArea = Infinity;
   for (const u of directions) {
-    let minU = Infinity, maxU = -Infinity, minV = Infinity, maxV = -Infinity;
+    let minU = Infinity,
+      maxU = -Infinity,
+      minV = Infinity,
+      maxV = -Infinity;
     for (const p of hull) {
       const pu = p[0] * u[0] + p[1] * u[1];
       const pv = -p[0] * u[1] + p[1] * u[0];
@@ -68,7 +71,12 @@ export function minAreaRect(points: readonly Point[]): RotatedRect {
       bestArea = area;
       const cu = (minU + maxU) / 2;
       const cv = (minV + maxV) / 2;
-      best = { center: [cu * u[0] - cv * u[1], cu * u[1] + cv * u[0]], width: maxU - minU, height: maxV - minV, axis: u };
+      best = {
+        center: [cu * u[0] - cv * u[1], cu * u[1] + cv * u[0]],
+        width: maxU - minU,
+        height: maxV - minV,
+        axis: u,
+      };
     }
   }
   return best!;
@@ -86,7 +94,10 @@ export function rectCorners(r: RotatedRect): Quad {
   const hh = r.height / 2;
   const [cx, cy] = r.center;
   // v = (−uy, ux) is `axis` turned a quarter.
-  const corner = (su: number, sv: number): Point => [cx + su * hw * ux - sv * hh * uy, cy + su * hw * uy + sv * hh * ux];
+  const corner = (su: number, sv: number): Point => [
+    cx + su * hw * ux - sv * hh * uy,
+    cy + su * hw * uy + sv * hh * ux,
+  ];
   return orderCorners([corner(-1, -1), corner(1, -1), corner(1, 1), corner(-1, 1)]);
 }
 

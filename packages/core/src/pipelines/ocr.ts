@@ -73,7 +73,8 @@ export function resolveOcrParams(params: OcrParams): ResolvedOcrParams {
   const p = { ...OCR_DEFAULTS, ...given };
   if (p.labels.length < 2) throw new RangeError('OCR needs the recogniser labels (at least a blank and one symbol)');
   for (const k of ['maxSideLen', 'recHeight', 'recMinWidth', 'recMaxWidth', 'recBatchSize', 'maxCandidates'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 1) throw new RangeError(`OCR parameter ${k} must be a positive integer, got ${p[k]}`);
+    if (!Number.isInteger(p[k]) || p[k] < 1)
+      throw new RangeError(`OCR parameter ${k} must be a positive integer, got ${p[k]}`);
   }
   return Object.freeze(p);
 }
@@ -120,15 +121,20 @@ export function cropQuad(image: RgbImage, quad: Quad): RgbImage | undefined {
   const maxX = image.width - 1;
   const maxY = image.height - 1;
   // Output (u, v) ↦ tl + u/w·(tr − tl) + v/h·(bl − tl): exact for the rectangles the detector yields.
-  const ux = (tr[0] - tl[0]) / w, uy = (tr[1] - tl[1]) / w;
-  const vx = (bl[0] - tl[0]) / h, vy = (bl[1] - tl[1]) / h;
+  const ux = (tr[0] - tl[0]) / w,
+    uy = (tr[1] - tl[1]) / w;
+  const vx = (bl[0] - tl[0]) / h,
+    vy = (bl[1] - tl[1]) / h;
   for (let v = 0; v < h; v++) {
     for (let u = 0; u < w; u++) {
       const x = Math.min(Math.max(tl[0] + u * ux + v * vx, 0), maxX);
       const y = Math.min(Math.max(tl[1] + u * uy + v * vy, 0), maxY);
-      const x0 = Math.floor(x), y0 = Math.floor(y);
-      const x1 = Math.min(x0 + 1, maxX), y1 = Math.min(y0 + 1, maxY);
-      const fx = x - x0, fy = y - y0;
+      const x0 = Math.floor(x),
+        y0 = Math.floor(y);
+      const x1 = Math.min(x0 + 1, maxX),
+        y1 = Math.min(y0 + 1, maxY);
+      const fx = x - x0,
+        fy = y - y0;
       const o = (v * w + u) * 3;
       for (let c = 0; c < 3; c++) {
         const a = src[(y0 * image.width + x0) * channels + c]!;
@@ -154,7 +160,9 @@ export function rotateQuarterCcw(image: RgbImage): RgbImage {
     for (let x = 0; x < width; x++) {
       const s = (y * width + x) * 3;
       const d = ((width - 1 - x) * height + y) * 3;
-      out[d] = data[s]!; out[d + 1] = data[s + 1]!; out[d + 2] = data[s + 2]!;
+      out[d] = data[s]!;
+      out[d + 1] = data[s + 1]!;
+      out[d + 2] = data[s + 2]!;
     }
   }
   return { width: height, height: width, data: out };
@@ -172,7 +180,11 @@ export function recognitionInput(crops: readonly RgbImage[], p: ResolvedOcrParam
   const data = new Float32Array(crops.length * per);
   crops.forEach((c, i) => {
     const resized = resizeBilinear(c, widths[i]!, H);
-    normalizeImage(resized, { mean: p.recMean, std: p.recStd, channelOrder: p.channelOrder, padWidth: W }, data.subarray(i * per, (i + 1) * per));
+    normalizeImage(
+      resized,
+      { mean: p.recMean, std: p.recStd, channelOrder: p.channelOrder, padWidth: W },
+      data.subarray(i * per, (i + 1) * per),
+    );
   });
   return { dtype: 'float32', dims: [crops.length, 3, H, W], data };
 }
@@ -182,7 +194,8 @@ export function readingOrder<T extends { box: Quad }>(items: readonly T[]): T[] 
   const span = (q: Quad): [number, number] => [Math.min(...q.map((p) => p[1])), Math.max(...q.map((p) => p[1]))];
   const left = (q: Quad): number => Math.min(...q.map((p) => p[0]));
   const sorted = [...items].sort((a, b) => {
-    const [a0, a1] = span(a.box), [b0, b1] = span(b.box);
+    const [a0, a1] = span(a.box),
+      [b0, b1] = span(b.box);
     return (a0 + a1) / 2 - (b0 + b1) / 2 || left(a.box) - left(b.box);
   });
   const lines: Array<{ top: number; bottom: number; items: T[] }> = [];
@@ -216,27 +229,40 @@ export async function runOcr(image: RgbImage, runners: OcrRunners, params: OcrPa
   const map = await runners.detect(det.tensor);
   const [mapH, mapW] = map.dims.slice(-2) as [number, number];
   if (map.dims.length !== 4 || !(map.data instanceof Float32Array) || map.data.length !== mapW * mapH) {
-    throw new RangeError(`the detector must answer a [1, 1, H, W] float32 map, got ${map.dtype} [${map.dims.join(', ')}]`);
+    throw new RangeError(
+      `the detector must answer a [1, 1, H, W] float32 map, got ${map.dtype} [${map.dims.join(', ')}]`,
+    );
   }
   // The map may differ in size from the input (some detectors downsample); scale through it.
-  const sx = image.width / mapW, sy = image.height / mapH;
+  const sx = image.width / mapW,
+    sy = image.height / mapH;
   const clampRound = (v: number, max: number): number => Math.min(Math.max(Math.round(v), 0), max);
   const found = dbPostprocess(map.data, mapW, mapH, p).map((b) => ({
     ...b,
     box: b.box.map(([x, y]) => [clampRound(x * sx, image.width), clampRound(y * sy, image.height)] as Point) as Quad,
   }));
-  const crops = found.map((f) => ({ box: f.box, crop: cropQuad(image, f.box) }))
+  const crops = found
+    .map((f) => ({ box: f.box, crop: cropQuad(image, f.box) }))
     .filter((c): c is { box: Quad; crop: RgbImage } => c.crop !== undefined);
   // Similar aspect ratios together, so little of each batch is padding.
-  const order = crops.map((_, i) => i).sort((a, b) => crops[a]!.crop.width / crops[a]!.crop.height - crops[b]!.crop.width / crops[b]!.crop.height);
+  const order = crops
+    .map((_, i) => i)
+    .sort((a, b) => crops[a]!.crop.width / crops[a]!.crop.height - crops[b]!.crop.width / crops[b]!.crop.height);
   const lines: OcrLine[] = [];
   for (let start = 0; start < order.length; start += p.recBatchSize) {
     const group = order.slice(start, start + p.recBatchSize);
-    const out = await runners.recognize(recognitionInput(group.map((i) => crops[i]!.crop), p));
+    const out = await runners.recognize(
+      recognitionInput(
+        group.map((i) => crops[i]!.crop),
+        p,
+      ),
+    );
     const decoded = ctcGreedyDecodeBatch(out, p.labels, { blankIndex: p.blankIndex });
-    if (decoded.length !== group.length) throw new RangeError(`the recogniser answered ${decoded.length} rows for ${group.length} crops`);
+    if (decoded.length !== group.length)
+      throw new RangeError(`the recogniser answered ${decoded.length} rows for ${group.length} crops`);
     decoded.forEach((d, k) => {
-      if (d.text.trim() && d.confidence >= p.minConfidence) lines.push({ text: d.text, confidence: d.confidence, box: crops[group[k]!]!.box });
+      if (d.text.trim() && d.confidence >= p.minConfidence)
+        lines.push({ text: d.text, confidence: d.confidence, box: crops[group[k]!]!.box });
     });
   }
   return readingOrder(lines);

@@ -36,11 +36,23 @@ test('greedy CTC: nothing but blanks is an empty text with confidence 0', () => 
 test('batch decode of a [batch, steps, classes] tensor', () => {
   const data = Float32Array.from([...steps([1, 0.9], [0, 0.9]), ...steps([2, 0.8], [1, 0.7])]);
   const out = ctcGreedyDecodeBatch({ dtype: 'float32', dims: [2, 2, 3], data }, LABELS);
-  assert.deepEqual(out.map((r) => r.text), ['a', 'ba']);
+  assert.deepEqual(
+    out.map((r) => r.text),
+    ['a', 'ba'],
+  );
   assert.ok(Math.abs(out[1]!.confidence - 0.75) < 1e-6);
-  assert.throws(() => ctcGreedyDecodeBatch({ dtype: 'float32', dims: [2, 2, 3], data }, ['', 'a']), /emits 3 classes but 2 labels/);
-  assert.throws(() => ctcGreedyDecodeBatch({ dtype: 'float32', dims: [6, 2], data }, LABELS), /\[batch, steps, classes\]/);
-  assert.throws(() => ctcGreedyDecodeBatch({ dtype: 'int32', dims: [1, 1, 3], data: new Int32Array(3) }, LABELS), /float32 or float64/);
+  assert.throws(
+    () => ctcGreedyDecodeBatch({ dtype: 'float32', dims: [2, 2, 3], data }, ['', 'a']),
+    /emits 3 classes but 2 labels/,
+  );
+  assert.throws(
+    () => ctcGreedyDecodeBatch({ dtype: 'float32', dims: [6, 2], data }, LABELS),
+    /\[batch, steps, classes\]/,
+  );
+  assert.throws(
+    () => ctcGreedyDecodeBatch({ dtype: 'int32', dims: [1, 1, 3], data: new Int32Array(3) }, LABELS),
+    /float32 or float64/,
+  );
 });
 
 test('paddleOcrLabels: blank first, one symbol a line, a space last', () => {

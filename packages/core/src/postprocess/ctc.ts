@@ -24,12 +24,20 @@ export interface CtcResult {
  * label is never emitted.
  * @example ctcGreedyDecode(probs, 40, ['', 'a', 'b'])
  */
-export function ctcGreedyDecode(scores: ArrayLike<number>, steps: number, labels: readonly string[], options: CtcOptions = {}, offset = 0): CtcResult {
+export function ctcGreedyDecode(
+  scores: ArrayLike<number>,
+  steps: number,
+  labels: readonly string[],
+  options: CtcOptions = {},
+  offset = 0,
+): CtcResult {
   const classes = labels.length;
   const blank = options.blankIndex ?? 0;
   const merge = options.mergeRepeats ?? true;
   if (offset + steps * classes > scores.length) {
-    throw new RangeError(`${steps} steps of ${classes} classes need ${steps * classes} scores from offset ${offset}; only ${scores.length - offset} are there`);
+    throw new RangeError(
+      `${steps} steps of ${classes} classes need ${steps * classes} scores from offset ${offset}; only ${scores.length - offset} are there`,
+    );
   }
   let text = '';
   const indices: number[] = [];
@@ -41,7 +49,10 @@ export function ctcGreedyDecode(scores: ArrayLike<number>, steps: number, labels
     let bestScore = scores[row]!;
     for (let c = 1; c < classes; c++) {
       const s = scores[row + c]!;
-      if (s > bestScore) { bestScore = s; best = c; }
+      if (s > bestScore) {
+        bestScore = s;
+        best = c;
+      }
     }
     const repeat = merge && best === previous;
     previous = best;
@@ -58,11 +69,16 @@ export function ctcGreedyDecode(scores: ArrayLike<number>, steps: number, labels
  * The tensor's class count must equal `labels.length`.
  */
 export function ctcGreedyDecodeBatch(t: TensorValue, labels: readonly string[], options: CtcOptions = {}): CtcResult[] {
-  if (t.dims.length !== 3) throw new RangeError(`CTC input must be [batch, steps, classes], got [${t.dims.join(', ')}]`);
-  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) throw new TypeError(`CTC input must be float32 or float64, got ${t.dtype}`);
+  if (t.dims.length !== 3)
+    throw new RangeError(`CTC input must be [batch, steps, classes], got [${t.dims.join(', ')}]`);
+  if (!(t.data instanceof Float32Array || t.data instanceof Float64Array))
+    throw new TypeError(`CTC input must be float32 or float64, got ${t.dtype}`);
   const [batch, steps, classes] = t.dims as [number, number, number];
-  if (classes !== labels.length) throw new RangeError(`the model emits ${classes} classes but ${labels.length} labels are given`);
-  return Array.from({ length: batch }, (_, b) => ctcGreedyDecode(t.data as Float32Array, steps, labels, options, b * steps * classes));
+  if (classes !== labels.length)
+    throw new RangeError(`the model emits ${classes} classes but ${labels.length} labels are given`);
+  return Array.from({ length: batch }, (_, b) =>
+    ctcGreedyDecode(t.data as Float32Array, steps, labels, options, b * steps * classes),
+  );
 }
 
 /**
@@ -73,5 +89,5 @@ export function ctcGreedyDecodeBatch(t: TensorValue, labels: readonly string[], 
 export function paddleOcrLabels(dictionary: string, options: { spaceChar?: boolean } = {}): string[] {
   const lines = dictionary.replace(/\r\n/g, '\n').split('\n');
   if (lines.at(-1) === '') lines.pop();
-  return ['', ...lines, ...(options.spaceChar ?? true ? [' '] : [])];
+  return ['', ...lines, ...((options.spaceChar ?? true) ? [' '] : [])];
 }

@@ -8,34 +8,81 @@ const f32 = (dims: number[], xs: number[]): TensorValue => ({ dtype: 'float32', 
 const base = { inputs: [{ name: 'x', type: 'tensor' as const, dtype: 'float32' as const, shape: [-1, 2] }] };
 
 test('classification: labels, scores, argmax, top-k', () => {
-  const d = compileDecoder({ ...base, outputs: [{ name: 'p' }], postprocess: { kind: 'classification', output: 'p', labels: ['a', 'b', 'c'], topK: 2 } });
-  const [p0, p1] = d.decode({ p: f32([2, 3], [0.1, 0.7, 0.2, 0.5, 0.2, 0.3]) }, 2) as Array<{ label: string; scores: Record<string, number>; topK: Array<{ label: string }> }>;
+  const d = compileDecoder({
+    ...base,
+    outputs: [{ name: 'p' }],
+    postprocess: { kind: 'classification', output: 'p', labels: ['a', 'b', 'c'], topK: 2 },
+  });
+  const [p0, p1] = d.decode({ p: f32([2, 3], [0.1, 0.7, 0.2, 0.5, 0.2, 0.3]) }, 2) as Array<{
+    label: string;
+    scores: Record<string, number>;
+    topK: Array<{ label: string }>;
+  }>;
   assert.equal(p0!.label, 'b');
   assert.ok(Math.abs(p0!.scores.c! - 0.2) < 1e-6);
-  assert.deepEqual(p0!.topK.map((t) => t.label), ['b', 'c']);
+  assert.deepEqual(
+    p0!.topK.map((t) => t.label),
+    ['b', 'c'],
+  );
   assert.equal(p1!.label, 'a');
 });
 
 test('classification with softmax over logits, and a single sigmoid score with a threshold', () => {
-  const soft = compileDecoder({ ...base, outputs: [{ name: 'z' }], postprocess: { kind: 'classification', output: 'z', labels: ['n', 'y'], activation: 'softmax' } });
+  const soft = compileDecoder({
+    ...base,
+    outputs: [{ name: 'z' }],
+    postprocess: { kind: 'classification', output: 'z', labels: ['n', 'y'], activation: 'softmax' },
+  });
   const [p] = soft.decode({ z: f32([1, 2], [0, Math.log(3)]) }, 1) as Array<{ scores: Record<string, number> }>;
   assert.ok(Math.abs(p!.scores.y! - 0.75) < 1e-6);
-  const sig = compileDecoder({ ...base, outputs: [{ name: 'z' }], postprocess: { kind: 'classification', output: 'z', labels: ['n', 'y'], activation: 'sigmoid', threshold: 0.8 } });
+  const sig = compileDecoder({
+    ...base,
+    outputs: [{ name: 'z' }],
+    postprocess: { kind: 'classification', output: 'z', labels: ['n', 'y'], activation: 'sigmoid', threshold: 0.8 },
+  });
   const out = sig.decode({ z: f32([2, 1], [0, 2]) }, 2) as Array<{ label: string; scores: Record<string, number> }>;
   assert.ok(Math.abs(out[1]!.scores.y! - 1 / (1 + Math.exp(-2))) < 1e-6);
-  assert.deepEqual(out.map((o) => o.label), ['n', 'y']);
+  assert.deepEqual(
+    out.map((o) => o.label),
+    ['n', 'y'],
+  );
   assert.deepEqual(softmax([1000, 1000]), [0.5, 0.5], 'stable for large logits');
 });
 
 test('a label count that does not match the output is an error, not a wrong answer', () => {
-  const d = compileDecoder({ ...base, outputs: [{ name: 'p' }], postprocess: { kind: 'classification', output: 'p', labels: ['a', 'b', 'c'] } });
+  const d = compileDecoder({
+    ...base,
+    outputs: [{ name: 'p' }],
+    postprocess: { kind: 'classification', output: 'p', labels: ['a', 'b', 'c'] },
+  });
   assert.throws(() => d.decode({ p: f32([1, 2], [0.5, 0.5]) }, 1), /2 scores per row but 3 labels/);
 });
 
 test('raw outputs are split per instance and nested by shape; regression gives a value', () => {
   const raw = compileDecoder({ ...base, outputs: [{ name: 'y' }, { name: 'z' }] } as Manifest);
-  const r = raw.decode({ y: f32([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]), z: { dtype: 'int64', dims: [2], data: BigInt64Array.from([7n, 9n]) } }, 2);
-  assert.deepEqual(r, [{ y: [[1, 2], [3, 4]], z: 7 }, { y: [[5, 6], [7, 8]], z: 9 }]);
+  const r = raw.decode(
+    {
+      y: f32([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]),
+      z: { dtype: 'int64', dims: [2], data: BigInt64Array.from([7n, 9n]) },
+    },
+    2,
+  );
+  assert.deepEqual(r, [
+    {
+      y: [
+        [1, 2],
+        [3, 4],
+      ],
+      z: 7,
+    },
+    {
+      y: [
+        [5, 6],
+        [7, 8],
+      ],
+      z: 9,
+    },
+  ]);
   const reg = compileDecoder({ ...base, outputs: [{ name: 'y' }], postprocess: { kind: 'regression', output: 'y' } });
   assert.deepEqual(reg.decode({ y: f32([2, 1], [1.5, -2]) }, 2), [{ value: 1.5 }, { value: -2 }]);
 });

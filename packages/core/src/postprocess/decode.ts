@@ -9,7 +9,9 @@ export interface ClassificationPrediction {
   scores: Record<string, number>;
   topK?: Array<{ label: string; score: number }>;
 }
-export interface RegressionPrediction { value: number | number[] }
+export interface RegressionPrediction {
+  value: number | number[];
+}
 export type RawPrediction = Record<string, unknown>;
 export type Prediction = ClassificationPrediction | RegressionPrediction | RawPrediction;
 
@@ -47,17 +49,24 @@ function classification(p: ClassificationPost): Decoder {
         } else if (activation === 'softmax') probs = softmax(probs);
         else if (activation === 'sigmoid') probs = probs.map(sigmoid);
         if (probs.length !== p.labels.length) {
-          throw new ContractError('/postprocess/labels', `output "${p.output}" has ${probs.length} scores per row but ${p.labels.length} labels are declared`);
+          throw new ContractError(
+            '/postprocess/labels',
+            `output "${p.output}" has ${probs.length} scores per row but ${p.labels.length} labels are declared`,
+          );
         }
         const scores: Record<string, number> = {};
-        p.labels.forEach((l, i) => { scores[l] = probs[i]!; });
+        p.labels.forEach((l, i) => {
+          scores[l] = probs[i]!;
+        });
         let best = 0;
         if (p.threshold !== undefined && probs.length === 2) best = probs[1]! >= p.threshold ? 1 : 0;
         else for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
         const pred: ClassificationPrediction = { label: p.labels[best]!, scores };
         if (p.topK !== undefined) {
-          pred.topK = p.labels.map((label, i) => ({ label, score: probs[i]! }))
-            .sort((a, b) => b.score - a.score).slice(0, p.topK);
+          pred.topK = p.labels
+            .map((label, i) => ({ label, score: probs[i]! }))
+            .sort((a, b) => b.score - a.score)
+            .slice(0, p.topK);
         }
         return pred;
       });
@@ -69,7 +78,10 @@ export function compileDecoder(manifest: Manifest): Decoder {
   const post = manifest.postprocess ?? { kind: 'raw' as const };
   const outNames = new Set(manifest.outputs.map((o) => o.name));
   if (post.kind !== 'raw' && !outNames.has(post.output)) {
-    throw new ContractError('/postprocess/output', `"${post.output}" is not one of the declared outputs (${[...outNames].join(', ')})`);
+    throw new ContractError(
+      '/postprocess/output',
+      `"${post.output}" is not one of the declared outputs (${[...outNames].join(', ')})`,
+    );
   }
   if (post.kind === 'classification') return classification(post);
   if (post.kind === 'regression') {
@@ -91,11 +103,14 @@ export function compileDecoder(manifest: Manifest): Decoder {
         const batched = batchable && t.dims.length > 0 && t.dims[0] === rows && rows > 0;
         if (batched) {
           const inner = t.dims.slice(1);
-          rowsOf(t, rows).forEach((r, i) => { preds[i]![name] = inner.length === 0 ? r[0] : nest(r, inner); });
+          rowsOf(t, rows).forEach((r, i) => {
+            preds[i]![name] = inner.length === 0 ? r[0] : nest(r, inner);
+          });
         } else {
           // An output without a batch dimension belongs to the single instance.
           const flat = toNumbers(t.data);
-          for (const p of preds) p[name] = t.dims.length === 0 ? flat[0] : elementCount(t.dims) === flat.length ? nest(flat, t.dims) : flat;
+          for (const p of preds)
+            p[name] = t.dims.length === 0 ? flat[0] : elementCount(t.dims) === flat.length ? nest(flat, t.dims) : flat;
         }
       }
       return preds;

@@ -19,18 +19,20 @@ const tabular: Manifest = {
     { name: 'member', type: 'boolean' },
     { name: 'tip', type: 'number', optional: true },
   ],
-  preprocess: [{
-    input: 'features',
-    columns: [
-      { feature: 'distance', steps: [{ op: 'standardize', mean: 1000, std: 500 }] },
-      { feature: 'hour', steps: [{ op: 'cyclic', period: 24 }] },
-      { feature: 'month', steps: [{ op: 'one-hot', values: [1, 2, 3] }] },
-      { feature: 'origin', steps: [{ op: 'one-hot' }] },
-      { feature: 'origin' },
-      { feature: 'member' },
-      { feature: 'tip', steps: [{ op: 'impute', value: 2 }, { op: 'clip', max: 10 }, { op: 'log1p' }] },
-    ],
-  }],
+  preprocess: [
+    {
+      input: 'features',
+      columns: [
+        { feature: 'distance', steps: [{ op: 'standardize', mean: 1000, std: 500 }] },
+        { feature: 'hour', steps: [{ op: 'cyclic', period: 24 }] },
+        { feature: 'month', steps: [{ op: 'one-hot', values: [1, 2, 3] }] },
+        { feature: 'origin', steps: [{ op: 'one-hot' }] },
+        { feature: 'origin' },
+        { feature: 'member' },
+        { feature: 'tip', steps: [{ op: 'impute', value: 2 }, { op: 'clip', max: 10 }, { op: 'log1p' }] },
+      ],
+    },
+  ],
   outputs: [{ name: 'p' }],
 };
 
@@ -52,27 +54,76 @@ test('tabular columns are encoded left to right into one float32 row per instanc
 });
 
 test('a missing value without an impute step is refused, naming the field', () => {
-  const enc = compileEncoder({ ...tabular, preprocess: [{ input: 'features', columns: [{ feature: 'tip' }] }], inputs: [tabular.inputs[5]!] });
-  assert.throws(() => enc.encode([{}]), (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/0/tip');
+  const enc = compileEncoder({
+    ...tabular,
+    preprocess: [{ input: 'features', columns: [{ feature: 'tip' }] }],
+    inputs: [tabular.inputs[5]!],
+  });
+  assert.throws(
+    () => enc.encode([{}]),
+    (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/0/tip',
+  );
 });
 
 test('raw tensor features are stacked along the batch dimension; dynamic inner dims come from the data', () => {
   const enc = compileEncoder({
-    inputs: [{ name: 'ids', type: 'tensor', dtype: 'int64', shape: [-1, -1] }, { name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, 2, 2] }],
+    inputs: [
+      { name: 'ids', type: 'tensor', dtype: 'int64', shape: [-1, -1] },
+      { name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, 2, 2] },
+    ],
     outputs: [{ name: 'y' }],
   });
-  const out = enc.encode([{ ids: [1, 2, 3], x: [[1, 2], [3, 4]] }, { ids: [4, 5, 6], x: [[5, 6], [7, 8]] }]);
+  const out = enc.encode([
+    {
+      ids: [1, 2, 3],
+      x: [
+        [1, 2],
+        [3, 4],
+      ],
+    },
+    {
+      ids: [4, 5, 6],
+      x: [
+        [5, 6],
+        [7, 8],
+      ],
+    },
+  ]);
   assert.deepEqual(out.ids!.dims, [2, 3]);
   assert.deepEqual(Array.from(out.ids!.data as BigInt64Array), [1n, 2n, 3n, 4n, 5n, 6n]);
   assert.deepEqual(out.x!.dims, [2, 2, 2]);
   near(out.x!.data as Float32Array, [1, 2, 3, 4, 5, 6, 7, 8]);
-  assert.throws(() => enc.encode([{ ids: [1, 2, 3], x: [[1, 2], [3, 4]] }, { ids: [4, 5], x: [[5, 6], [7, 8]] }]),
-    (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/1/ids');
-  assert.throws(() => enc.encode([{ ids: [1], x: [[1, 2], [3]] }]), (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/0/x/1');
+  assert.throws(
+    () =>
+      enc.encode([
+        {
+          ids: [1, 2, 3],
+          x: [
+            [1, 2],
+            [3, 4],
+          ],
+        },
+        {
+          ids: [4, 5],
+          x: [
+            [5, 6],
+            [7, 8],
+          ],
+        },
+      ]),
+    (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/1/ids',
+  );
+  assert.throws(
+    () => enc.encode([{ ids: [1], x: [[1, 2], [3]] }]),
+    (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/0/x/1',
+  );
 });
 
 test('a model without a batch dimension takes exactly one instance holding the whole tensor', () => {
-  const enc = compileEncoder({ inputs: [{ name: 's', type: 'tensor', dtype: 'float32', shape: [2, 1, 3] }], outputs: [{ name: 'y' }] });
+  const enc = compileEncoder({
+    inputs: [{ name: 's', type: 'tensor', dtype: 'float32', shape: [2, 1, 3] }],
+    outputs: [{ name: 'y' }],
+  });
   assert.equal(enc.batchable, false);
   assert.deepEqual(enc.encode([{ s: [[[1, 2, 3]], [[4, 5, 6]]] }]).s!.dims, [2, 1, 3]);
   assert.throws(() => enc.encode([{ s: [[[1, 2, 3]], [[4, 5, 6]]] }, { s: [[[1, 2, 3]], [[4, 5, 6]]] }]), InputError);
@@ -89,21 +140,34 @@ test('bad compositions are refused at compile time with the manifest path', () =
     throw new Error('expected a ContractError');
   };
   assert.equal(bad([{ feature: 'nope' }]).path, '/preprocess/0/columns/0/feature');
-  assert.equal(bad([{ feature: 'distance', steps: [{ op: 'frobnicate' }] }]).path, '/preprocess/0/columns/0/steps/0/op');
-  assert.equal(bad([{ feature: 'distance', steps: [{ op: 'standardize', mean: 0, std: 0 }] }]).path, '/preprocess/0/columns/0/steps/0/std');
+  assert.equal(
+    bad([{ feature: 'distance', steps: [{ op: 'frobnicate' }] }]).path,
+    '/preprocess/0/columns/0/steps/0/op',
+  );
+  assert.equal(
+    bad([{ feature: 'distance', steps: [{ op: 'standardize', mean: 0, std: 0 }] }]).path,
+    '/preprocess/0/columns/0/steps/0/std',
+  );
   assert.equal(bad([{ feature: 'distance', steps: [{ op: 'one-hot' }] }]).path, '/preprocess/0/columns/0/steps/0');
-  assert.equal(bad([{ feature: 'distance', steps: [{ op: 'min-max', min: 1, max: 1 }] }]).path, '/preprocess/0/columns/0/steps/0');
+  assert.equal(
+    bad([{ feature: 'distance', steps: [{ op: 'min-max', min: 1, max: 1 }] }]).path,
+    '/preprocess/0/columns/0/steps/0',
+  );
   assert.match(bad([{ feature: 'distance' }]).message, /not used by any preprocess binding/);
   assert.match(bad([{ feature: 'distance' }], [{ name: 'distance', type: 'string' }]).message, /end in a string/);
 });
 
 test('every registered step documents itself and validates its parameters', () => {
   const ops = listSteps().map((s) => s.op);
-  for (const op of ['identity', 'impute', 'standardize', 'min-max', 'clip', 'log1p', 'cyclic', 'one-hot', 'index']) assert.ok(ops.includes(op), op);
+  for (const op of ['identity', 'impute', 'standardize', 'min-max', 'clip', 'log1p', 'cyclic', 'one-hot', 'index'])
+    assert.ok(ops.includes(op), op);
   for (const s of listSteps()) assert.ok(s.description.length > 10, s.op);
   const feature = { name: 'v', type: 'category' as const, values: ['a', 'b'] };
   const idx = compileStep({ op: 'index' }, { kind: 'category' }, { feature, path: '' });
   assert.equal(idx.apply('b'), 1);
   assert.equal(idx.apply('z'), -1);
-  assert.throws(() => compileStep({ op: 'clip', min: 'low' }, { kind: 'scalar' }, { feature, path: '/p' }), /bad parameters/);
+  assert.throws(
+    () => compileStep({ op: 'clip', min: 'low' }, { kind: 'scalar' }, { feature, path: '/p' }),
+    /bad parameters/,
+  );
 });

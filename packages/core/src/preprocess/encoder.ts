@@ -31,10 +31,17 @@ export interface Encoder {
 
 function initialShape(f: Feature): ValueShape {
   switch (f.type) {
-    case 'number': case 'integer': case 'boolean': return { kind: 'scalar' };
-    case 'category': return { kind: 'category' };
-    case 'string': return { kind: 'string' };
-    case 'tensor': case 'image': return { kind: 'any' };
+    case 'number':
+    case 'integer':
+    case 'boolean':
+      return { kind: 'scalar' };
+    case 'category':
+      return { kind: 'category' };
+    case 'string':
+      return { kind: 'string' };
+    case 'tensor':
+    case 'image':
+      return { kind: 'any' };
   }
 }
 
@@ -43,24 +50,42 @@ function compileBinding(b: TensorBinding, features: Map<string, Feature>, bi: nu
     const path = `/preprocess/${bi}/columns/${ci}`;
     const feature = features.get(c.feature);
     if (!feature) throw new ContractError(`${path}/feature`, `unknown feature "${c.feature}"`);
-    if (feature.type === 'tensor') throw new ContractError(`${path}/feature`, `tensor feature "${c.feature}" cannot be a column; it feeds its input directly`);
-    if (feature.type === 'image') throw new ContractError(`${path}/feature`, `image feature "${c.feature}" cannot be a column; images feed a pipeline`);
+    if (feature.type === 'tensor')
+      throw new ContractError(
+        `${path}/feature`,
+        `tensor feature "${c.feature}" cannot be a column; it feeds its input directly`,
+      );
+    if (feature.type === 'image')
+      throw new ContractError(
+        `${path}/feature`,
+        `image feature "${c.feature}" cannot be a column; images feed a pipeline`,
+      );
     let shape = initialShape(feature);
-    const specs = c.steps ?? (feature.type === 'category' ? [{ op: 'index' }] : feature.type === 'string' ? [] : [{ op: 'identity' }]);
+    const specs =
+      c.steps ??
+      (feature.type === 'category' ? [{ op: 'index' }] : feature.type === 'string' ? [] : [{ op: 'identity' }]);
     const steps = specs.map((s, si) => {
       const step = compileStep(s as { op: string }, shape, { feature, path: `${path}/steps/${si}` });
       shape = step.output;
       return step;
     });
     if (shape.kind !== 'scalar' && shape.kind !== 'vector') {
-      throw new ContractError(`${path}/steps`, `the steps for "${c.feature}" end in a ${shape.kind}; they must end in a number or a vector`);
+      throw new ContractError(
+        `${path}/steps`,
+        `the steps for "${c.feature}" end in a ${shape.kind}; they must end in a number or a vector`,
+      );
     }
     return { feature, steps, width: shape.kind === 'vector' ? shape.width : 1 };
   });
   return { input: b.input, dtype: b.dtype ?? 'float32', columns, width: columns.reduce((a, c) => a + c.width, 0) };
 }
 
-function writeValue(out: Float32Array | Float64Array | ArrayLike<number>, offset: number, v: unknown, width: number): boolean {
+function writeValue(
+  out: Float32Array | Float64Array | ArrayLike<number>,
+  offset: number,
+  v: unknown,
+  width: number,
+): boolean {
   const target = out as unknown as Record<number, number>;
   if (typeof v === 'number') {
     target[offset] = v;
@@ -86,25 +111,47 @@ function isNumberArray(out: TensorValue['data']): out is Float32Array {
 }
 
 /** Flattens a nested array row into `out` starting at `offset`, checking it against `dims`. */
-function flattenRow(value: unknown, dims: readonly number[], out: TensorValue['data'], offset: number, pointer: string, issues: FieldIssue[]): number {
+function flattenRow(
+  value: unknown,
+  dims: readonly number[],
+  out: TensorValue['data'],
+  offset: number,
+  pointer: string,
+  issues: FieldIssue[],
+): number {
   let written = 0;
   const numeric = isNumberArray(out);
   const walk = (v: unknown, depth: number, p: string): boolean => {
     if (depth === dims.length) {
-      if (Array.isArray(v)) { issues.push({ pointer: p, reason: `expected a scalar at depth ${depth}, got an array` }); return false; }
-      if (typeof v === 'number' && !Number.isFinite(v)) { issues.push({ pointer: p, reason: 'NaN and Infinity are not allowed' }); return false; }
+      if (Array.isArray(v)) {
+        issues.push({ pointer: p, reason: `expected a scalar at depth ${depth}, got an array` });
+        return false;
+      }
+      if (typeof v === 'number' && !Number.isFinite(v)) {
+        issues.push({ pointer: p, reason: 'NaN and Infinity are not allowed' });
+        return false;
+      }
       setElement(out, offset + written, v as number);
       written++;
       return true;
     }
-    if (!Array.isArray(v)) { issues.push({ pointer: p, reason: `expected an array of length ${dims[depth]} at depth ${depth}` }); return false; }
-    if (v.length !== dims[depth]) { issues.push({ pointer: p, reason: `expected length ${dims[depth]}, got ${v.length}` }); return false; }
+    if (!Array.isArray(v)) {
+      issues.push({ pointer: p, reason: `expected an array of length ${dims[depth]} at depth ${depth}` });
+      return false;
+    }
+    if (v.length !== dims[depth]) {
+      issues.push({ pointer: p, reason: `expected length ${dims[depth]}, got ${v.length}` });
+      return false;
+    }
     if (numeric && depth === dims.length - 1) {
       // Hot path for the innermost row: one native copy once every element is a finite number.
       let ok = true;
       for (let i = 0; i < v.length; i++) {
         const x = v[i];
-        if (typeof x !== 'number' || !Number.isFinite(x)) { ok = false; break; }
+        if (typeof x !== 'number' || !Number.isFinite(x)) {
+          ok = false;
+          break;
+        }
       }
       if (ok) {
         out.set(v as number[], offset + written);
@@ -123,11 +170,19 @@ function flattenRow(value: unknown, dims: readonly number[], out: TensorValue['d
 function nestedDims(v: unknown): number[] {
   const dims: number[] = [];
   let cur = v;
-  while (Array.isArray(cur)) { dims.push(cur.length); cur = cur[0]; }
+  while (Array.isArray(cur)) {
+    dims.push(cur.length);
+    cur = cur[0];
+  }
   return dims;
 }
 
-function encodeTensorFeature(f: TensorFeature, instances: readonly Instance[], batchable: boolean, base: string): TensorValue {
+function encodeTensorFeature(
+  f: TensorFeature,
+  instances: readonly Instance[],
+  batchable: boolean,
+  base: string,
+): TensorValue {
   const issues: FieldIssue[] = [];
   const rowShape = batchable ? f.shape.slice(1) : f.shape;
   // Dynamic non-batch dims are taken from the first instance; every other instance must match.
@@ -140,7 +195,8 @@ function encodeTensorFeature(f: TensorFeature, instances: readonly Instance[], b
   instances.forEach((inst, i) => {
     const pointer = `${base}/${i}/${f.name}`;
     const n = flattenRow(inst[f.name], dims, out, i * rowSize, pointer, issues);
-    if (n !== rowSize && issues.length === 0) issues.push({ pointer, reason: `expected ${rowSize} elements, got ${n}` });
+    if (n !== rowSize && issues.length === 0)
+      issues.push({ pointer, reason: `expected ${rowSize} elements, got ${n}` });
   });
   if (issues.length) throw new InputError(issues);
   return { dtype: f.dtype, dims: batchable ? [instances.length, ...dims] : dims, data: out };
@@ -152,10 +208,17 @@ export function compileEncoder(manifest: Manifest): Encoder {
   const bound = new Set(bindings.flatMap((b) => b.columns.map((c) => c.feature.name)));
   const tensorFeatures = manifest.inputs.filter((f): f is TensorFeature => f.type === 'tensor');
   const images = manifest.inputs.filter((f) => f.type === 'image');
-  if (images.length) throw new ContractError('/inputs', `image input "${images[0]!.name}" needs a \`pipeline\` section (e.g. kind: ocr)`);
+  if (images.length)
+    throw new ContractError(
+      '/inputs',
+      `image input "${images[0]!.name}" needs a \`pipeline\` section (e.g. kind: ocr)`,
+    );
   const unbound = manifest.inputs.filter((f) => f.type !== 'tensor' && !bound.has(f.name));
   if (unbound.length) {
-    throw new ContractError('/preprocess', `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`);
+    throw new ContractError(
+      '/preprocess',
+      `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`,
+    );
   }
   const names = [...bindings.map((b) => b.input), ...tensorFeatures.map((f) => f.name)];
   const dup = names.find((n, i) => names.indexOf(n) !== i);
@@ -167,7 +230,9 @@ export function compileEncoder(manifest: Manifest): Encoder {
     batchable,
     encode(instances, base = '/instances') {
       if (!batchable && instances.length !== 1) {
-        throw new InputError([{ pointer: base, reason: 'this model has no batch dimension: send exactly one instance' }]);
+        throw new InputError([
+          { pointer: base, reason: 'this model has no batch dimension: send exactly one instance' },
+        ]);
       }
       const result: Record<string, TensorValue> = {};
       const issues: FieldIssue[] = [];
@@ -179,7 +244,10 @@ export function compileEncoder(manifest: Manifest): Encoder {
             let v: unknown = inst[col.feature.name] ?? (col.feature as { default?: unknown }).default;
             for (const s of col.steps) v = s.apply(v);
             if (!writeValue(data as Float32Array, offset, v, col.width)) {
-              issues.push({ pointer: `${base}/${row}/${col.feature.name}`, reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)' });
+              issues.push({
+                pointer: `${base}/${row}/${col.feature.name}`,
+                reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)',
+              });
             }
             offset += col.width;
           }

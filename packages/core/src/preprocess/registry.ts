@@ -63,10 +63,17 @@ export function listSteps(): StepDefinition[] {
 }
 
 /** Compiles one `{op, ...params}` object against the shape flowing into it. */
-export function compileStep(spec: { op: string; [k: string]: unknown }, input: ValueShape, ctx: StepContext): CompiledStep {
+export function compileStep(
+  spec: { op: string; [k: string]: unknown },
+  input: ValueShape,
+  ctx: StepContext,
+): CompiledStep {
   const entry = registry.get(spec.op);
   if (!entry) {
-    throw new ContractError(`${ctx.path}/op`, `unknown preprocessing step "${spec.op}"; known steps: ${[...registry.keys()].sort().join(', ')}`);
+    throw new ContractError(
+      `${ctx.path}/op`,
+      `unknown preprocessing step "${spec.op}"; known steps: ${[...registry.keys()].sort().join(', ')}`,
+    );
   }
   const { op: _op, ...params } = spec;
   if (!entry.check.Check(params)) {
@@ -75,7 +82,10 @@ export function compileStep(spec: { op: string; [k: string]: unknown }, input: V
     throw new ContractError(where, `bad parameters for step "${spec.op}": ${first?.message ?? 'invalid'}`);
   }
   if (!entry.def.accepts.includes(input.kind) && !entry.def.accepts.includes('any')) {
-    throw new ContractError(ctx.path, `step "${spec.op}" takes ${entry.def.accepts.join(' or ')} input, but receives ${input.kind}`);
+    throw new ContractError(
+      ctx.path,
+      `step "${spec.op}" takes ${entry.def.accepts.join(' or ')} input, but receives ${input.kind}`,
+    );
   }
   return entry.def.compile(params as never, input, ctx);
 }

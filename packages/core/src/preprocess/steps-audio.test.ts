@@ -8,7 +8,8 @@ import './steps.js';
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-6, what = ''): void {
   assert.equal(actual.length, expected.length, `${what} lengths ${actual.length} vs ${expected.length}`);
-  for (let i = 0; i < expected.length; i++) assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol, `${what} element ${i}: ${actual[i]} vs ${expected[i]}`);
+  for (let i = 0; i < expected.length; i++)
+    assert.ok(Math.abs(actual[i]! - expected[i]!) <= tol, `${what} element ${i}: ${actual[i]} vs ${expected[i]}`);
 }
 
 const rms = (xs: ArrayLike<number>, from = 0, to = xs.length): number => {
@@ -22,7 +23,15 @@ const sine = (n: number, hz: number, rate: number, amplitude = 1): Float32Array 
 
 test('decodeBase64: RFC 4648 test vectors, URL-safe alphabet, missing padding, whitespace', () => {
   const text = (s: string): string => new TextDecoder().decode(decodeBase64(s));
-  for (const [b64, plain] of [['', ''], ['Zg==', 'f'], ['Zm8=', 'fo'], ['Zm9v', 'foo'], ['Zm9vYg==', 'foob'], ['Zm9vYmE=', 'fooba'], ['Zm9vYmFy', 'foobar']]) {
+  for (const [b64, plain] of [
+    ['', ''],
+    ['Zg==', 'f'],
+    ['Zm8=', 'fo'],
+    ['Zm9v', 'foo'],
+    ['Zm9vYg==', 'foob'],
+    ['Zm9vYmE=', 'fooba'],
+    ['Zm9vYmFy', 'foobar'],
+  ]) {
     assert.equal(text(b64!), plain, b64);
   }
   assert.equal(text('Zm8'), 'fo');
@@ -48,7 +57,11 @@ test('decodePcm16: little-endian int16 / 32768, from bytes or base64, big-endian
   close(decodePcm16(Uint8Array.from([0x40, 0x00, 0x80, 0x00]), { bigEndian: true }), [0.5, -1], 0);
   // Against Node's own int16 reader.
   const samples = Int16Array.from({ length: 100 }, (_, i) => Math.round(Math.sin(i) * 30000));
-  close(decodePcm16(new Uint8Array(samples.buffer)), Array.from(samples, (s) => s / 32768), 0);
+  close(
+    decodePcm16(new Uint8Array(samples.buffer)),
+    Array.from(samples, (s) => s / 32768),
+    0,
+  );
   assert.throws(() => decodePcm16(Uint8Array.from([1, 2, 3])), /even number of bytes/);
 });
 
@@ -109,7 +122,10 @@ test('frameSignal: fixed windows, zero-padded or dropped tail, overlapping hops'
   assert.equal(frames[2]![76], 0);
   assert.equal(frameSignal(signal, 512, { pad: 'drop' }).length, 2);
   const hopped = frameSignal(signal, 512, { hop: 256 });
-  assert.deepEqual(hopped.map((f) => f[0]), [1, 257, 513, 769]);
+  assert.deepEqual(
+    hopped.map((f) => f[0]),
+    [1, 257, 513, 769],
+  );
   assert.equal(frameSignal(signal, 512, { hop: 256, pad: 'drop' }).length, 3);
   assert.equal(frameSignal(new Float32Array(1024), 512).length, 2);
   assert.deepEqual(frameSignal([], 512), []);
@@ -122,16 +138,30 @@ test('steps: pcm16-decode → resample → frame compile and run, and the encode
   assert.deepEqual(decode.output, { kind: 'any' });
   const frame = compileStep({ op: 'frame', size: 4, frames: 2 }, { kind: 'any' }, ctx);
   assert.deepEqual(frame.output, { kind: 'vector', width: 8 });
-  assert.throws(() => compileStep({ op: 'resample', from: 8000 }, { kind: 'any' }, ctx), /bad parameters for step "resample"/);
+  assert.throws(
+    () => compileStep({ op: 'resample', from: 8000 }, { kind: 'any' }, ctx),
+    /bad parameters for step "resample"/,
+  );
   assert.throws(() => compileStep({ op: 'frame', size: 4, pad: 'wrap' }, { kind: 'any' }, ctx), /bad parameters/);
   assert.throws(() => frame.apply('text'), /takes an audio signal/);
 
   const manifest: Manifest = {
     inputs: [{ name: 'audio', type: 'string' }],
-    preprocess: [{
-      input: 'x',
-      columns: [{ feature: 'audio', steps: [{ op: 'pcm16-decode' }, { op: 'resample', from: 8000, to: 16000, method: 'linear' }, { op: 'frame', size: 4, frames: 2 }] }],
-    }],
+    preprocess: [
+      {
+        input: 'x',
+        columns: [
+          {
+            feature: 'audio',
+            steps: [
+              { op: 'pcm16-decode' },
+              { op: 'resample', from: 8000, to: 16000, method: 'linear' },
+              { op: 'frame', size: 4, frames: 2 },
+            ],
+          },
+        ],
+      },
+    ],
     outputs: [{ name: 'y' }],
   };
   const encoder = compileEncoder(manifest);

@@ -25,7 +25,10 @@ export function decodeBase64(text: string): Uint8Array {
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (ch === 0x20 || ch === 0x0a || ch === 0x0d || ch === 0x09) continue;
-    if (ch === 0x3d) { end = true; continue; } // '=' padding: only more padding may follow
+    if (ch === 0x3d) {
+      end = true;
+      continue;
+    } // '=' padding: only more padding may follow
     const v = ch < 128 ? BASE64_VALUE[ch]! : -1;
     if (v < 0 || end) throw new RangeError(`invalid base64 at character ${i}`);
     bits = (bits << 6) | v;
@@ -50,7 +53,8 @@ export interface Pcm16Options {
  * @example decodePcm16(new Uint8Array([0x00, 0x40])) // Float32Array [0.5]
  */
 export function decodePcm16(input: Uint8Array | ArrayBuffer | string, options: Pcm16Options = {}): Float32Array {
-  const bytes = typeof input === 'string' ? decodeBase64(input) : input instanceof Uint8Array ? input : new Uint8Array(input);
+  const bytes =
+    typeof input === 'string' ? decodeBase64(input) : input instanceof Uint8Array ? input : new Uint8Array(input);
   if (bytes.length % 2 !== 0) throw new RangeError(`16-bit PCM needs an even number of bytes, got ${bytes.length}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const little = !options.bigEndian;
@@ -86,7 +90,12 @@ const blackman = (x: number): number => 0.42 + 0.5 * Math.cos(Math.PI * x) + 0.0
  * Resamples a mono signal from `fromHz` to `toHz`. Output sample k is the signal at time k/toHz.
  * @example resample(samples22k, 22050, 16000)
  */
-export function resample(signal: ArrayLike<number>, fromHz: number, toHz: number, options: ResampleOptions = {}): Float32Array {
+export function resample(
+  signal: ArrayLike<number>,
+  fromHz: number,
+  toHz: number,
+  options: ResampleOptions = {},
+): Float32Array {
   if (!(fromHz > 0) || !(toHz > 0)) throw new RangeError(`sample rates must be > 0, got ${fromHz} → ${toHz}`);
   const n = signal.length;
   const out = new Float32Array(resampledLength(n, fromHz, toHz));
@@ -106,7 +115,8 @@ export function resample(signal: ArrayLike<number>, fromHz: number, toHz: number
   }
   const zeroCrossings = options.zeroCrossings ?? 16;
   const rolloff = options.rolloff ?? 0.95;
-  if (!(zeroCrossings >= 1) || !(rolloff > 0 && rolloff <= 1)) throw new RangeError('zeroCrossings must be >= 1 and rolloff in (0, 1]');
+  if (!(zeroCrossings >= 1) || !(rolloff > 0 && rolloff <= 1))
+    throw new RangeError('zeroCrossings must be >= 1 and rolloff in (0, 1]');
   // Cutoff in cycles per input sample; the kernel is the ideal low-pass 2fc·sinc(2fc·t), Blackman-windowed.
   const fc = 0.5 * Math.min(1, toHz / fromHz) * rolloff;
   const halfWidth = zeroCrossings / (2 * fc);
@@ -142,7 +152,8 @@ export interface FrameOptions {
  */
 export function frameSignal(signal: ArrayLike<number>, size: number, options: FrameOptions = {}): Float32Array[] {
   const hop = options.hop ?? size;
-  if (!Number.isInteger(size) || size < 1 || !Number.isInteger(hop) || hop < 1) throw new RangeError(`frame size and hop must be positive integers, got ${size}, ${hop}`);
+  if (!Number.isInteger(size) || size < 1 || !Number.isInteger(hop) || hop < 1)
+    throw new RangeError(`frame size and hop must be positive integers, got ${size}, ${hop}`);
   const n = signal.length;
   const frames: Float32Array[] = [];
   for (let start = 0; start < n; start += hop) {
@@ -198,7 +209,8 @@ export const resampleStep = defineStep({
 
 export const frameStep = defineStep({
   op: 'frame',
-  description: 'Splits audio into windows of `size` samples, `hop` apart. With `frames`, the result is one vector of exactly `frames`·`size` values (zero-padded or cut).',
+  description:
+    'Splits audio into windows of `size` samples, `hop` apart. With `frames`, the result is one vector of exactly `frames`·`size` values (zero-padded or cut).',
   params: Type.Object({
     size: Type.Integer({ minimum: 1, maximum: 1_048_576 }),
     hop: Type.Optional(Type.Integer({ minimum: 1 })),
@@ -208,14 +220,18 @@ export const frameStep = defineStep({
   accepts: ['any'],
   compile: (p, _in, ctx) => {
     const { size, frames, ...options } = p;
-    if (frames === undefined) return { output: { kind: 'any' }, apply: (v) => frameSignal(signalOf(v, 'frame'), size, options) };
+    if (frames === undefined)
+      return { output: { kind: 'any' }, apply: (v) => frameSignal(signalOf(v, 'frame'), size, options) };
     const width = frames * size;
-    if (width > 16_777_216) throw new ContractError(ctx.path, `frames·size is ${width}; at most 16777216 values fit one vector`);
+    if (width > 16_777_216)
+      throw new ContractError(ctx.path, `frames·size is ${width}; at most 16777216 values fit one vector`);
     return {
       output: { kind: 'vector', width },
       apply: (v) => {
         const out = new Float32Array(width);
-        frameSignal(signalOf(v, 'frame'), size, options).slice(0, frames).forEach((f, i) => out.set(f, i * size));
+        frameSignal(signalOf(v, 'frame'), size, options)
+          .slice(0, frames)
+          .forEach((f, i) => out.set(f, i * size));
         return out;
       },
     };

@@ -89,10 +89,16 @@ export const cyclic = defineStep({
 });
 
 /** The value list a categorical step uses: its own `values`, else the category feature's. */
-function categoryValues(explicit: ReadonlyArray<string | number> | undefined, ctx: { feature: { type: string; values?: string[] }; path: string }): string[] {
+function categoryValues(
+  explicit: ReadonlyArray<string | number> | undefined,
+  ctx: { feature: { type: string; values?: string[] }; path: string },
+): string[] {
   const values = explicit ?? (ctx.feature.type === 'category' ? ctx.feature.values : undefined);
   if (!values || values.length === 0) {
-    throw new ContractError(ctx.path, `this step needs "values" (feature "${(ctx.feature as { name?: string }).name}" is not a category)`);
+    throw new ContractError(
+      ctx.path,
+      `this step needs "values" (feature "${(ctx.feature as { name?: string }).name}" is not a category)`,
+    );
   }
   return values.map(String);
 }
@@ -101,7 +107,8 @@ const CategoryValues = Type.Optional(Type.Array(Type.Union([Type.String(), Type.
 
 export const oneHot = defineStep({
   op: 'one-hot',
-  description: 'One column per value (the feature\'s category values unless `values` is given); an unknown value is all zeros.',
+  description:
+    "One column per value (the feature's category values unless `values` is given); an unknown value is all zeros.",
   params: Type.Object({ values: CategoryValues }),
   accepts: ['category', 'scalar', 'string', 'any'],
   compile: (p, _in, ctx) => {

@@ -23,14 +23,20 @@ export function imageChannels(image: RgbImage): 3 | 4 {
   const pixels = width * height;
   if (data.length === pixels * 3) return 3;
   if (data.length === pixels * 4) return 4;
-  throw new RangeError(`image data has ${data.length} bytes; a ${width}x${height} image needs ${pixels * 3} (RGB) or ${pixels * 4} (RGBA)`);
+  throw new RangeError(
+    `image data has ${data.length} bytes; a ${width}x${height} image needs ${pixels * 3} (RGB) or ${pixels * 4} (RGBA)`,
+  );
 }
 
 /** Whether `v` looks like an RgbImage (for steps, whose values are unknown). */
 export function isRgbImage(v: unknown): v is RgbImage {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as RgbImage;
-  return typeof o.width === 'number' && typeof o.height === 'number' && (o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray);
+  return (
+    typeof o.width === 'number' &&
+    typeof o.height === 'number' &&
+    (o.data instanceof Uint8Array || o.data instanceof Uint8ClampedArray)
+  );
 }
 
 /**
@@ -143,7 +149,10 @@ export function normalizeImage(image: RgbImage, options: NormalizeOptions = {}, 
 /** Reorders interleaved pixels `[height, width, channels]` into planes `[channels, height, width]`. */
 export function hwcToChw(data: ArrayLike<number>, width: number, height: number, channels: number): Float32Array {
   const plane = width * height;
-  if (data.length !== plane * channels) throw new RangeError(`expected ${plane * channels} elements for ${height}x${width}x${channels}, got ${data.length}`);
+  if (data.length !== plane * channels)
+    throw new RangeError(
+      `expected ${plane * channels} elements for ${height}x${width}x${channels}, got ${data.length}`,
+    );
   const out = new Float32Array(data.length);
   for (let i = 0; i < plane; i++) {
     for (let c = 0; c < channels; c++) out[c * plane + i] = data[i * channels + c]!;
@@ -164,12 +173,16 @@ export const imageResize = defineStep({
   description: 'Resizes a decoded image to `width`×`height` (bilinear, half-pixel centres).',
   params: Type.Object({ width: Size, height: Size }),
   accepts: ['any'],
-  compile: (p) => ({ output: { kind: 'any' }, apply: (v) => resizeBilinear(requireImage(v, 'image-resize'), p.width, p.height) }),
+  compile: (p) => ({
+    output: { kind: 'any' },
+    apply: (v) => resizeBilinear(requireImage(v, 'image-resize'), p.width, p.height),
+  }),
 });
 
 export const imageToTensor = defineStep({
   op: 'image-to-tensor',
-  description: 'Resizes a decoded image to `width`×`height` if needed, then normalises it into 3·height·width floats ((byte·scale − mean)/std, CHW or HWC, RGB or BGR).',
+  description:
+    'Resizes a decoded image to `width`×`height` if needed, then normalises it into 3·height·width floats ((byte·scale − mean)/std, CHW or HWC, RGB or BGR).',
   params: Type.Object({
     width: Size,
     height: Size,
@@ -183,8 +196,11 @@ export const imageToTensor = defineStep({
   compile: (p, _in, ctx) => {
     if (p.std?.some((s) => !(s > 0))) throw new ContractError(`${ctx.path}/std`, 'std values must be > 0');
     const options: NormalizeOptions = {
-      ...(p.mean && { mean: p.mean }), ...(p.std && { std: p.std }), ...(p.scale !== undefined && { scale: p.scale }),
-      ...(p.layout && { layout: p.layout }), ...(p.channelOrder && { channelOrder: p.channelOrder }),
+      ...(p.mean && { mean: p.mean }),
+      ...(p.std && { std: p.std }),
+      ...(p.scale !== undefined && { scale: p.scale }),
+      ...(p.layout && { layout: p.layout }),
+      ...(p.channelOrder && { channelOrder: p.channelOrder }),
     };
     return {
       output: { kind: 'vector', width: 3 * p.width * p.height },

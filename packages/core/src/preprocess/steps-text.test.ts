@@ -10,7 +10,10 @@ import './steps.js';
 const textFeature = { name: 'text', type: 'string' } as const;
 
 /** Compiles a chain of steps onto a string feature and returns a function applying all of them. */
-function chain(...specs: Array<{ op: string; [k: string]: unknown }>): { apply: (v: unknown) => unknown; output: ValueShape } {
+function chain(...specs: Array<{ op: string; [k: string]: unknown }>): {
+  apply: (v: unknown) => unknown;
+  output: ValueShape;
+} {
   let shape: ValueShape = { kind: 'string' };
   const steps = specs.map((s, i) => {
     const step = compileStep(s, shape, { feature: textFeature, path: `/preprocess/0/columns/0/steps/${i}` });
@@ -63,7 +66,8 @@ test('murmurHash3 agrees with an independent implementation for words, n-grams a
 /** The hash written the plain way, over TextEncoder's bytes, to check the streaming encoder. */
 function referenceHash(text: string, seed: number): number {
   const bytes = new TextEncoder().encode(text);
-  const mix = (k: number): number => Math.imul(((Math.imul(k, 0xcc9e2d51) << 15) | (Math.imul(k, 0xcc9e2d51) >>> 17)), 0x1b873593);
+  const mix = (k: number): number =>
+    Math.imul((Math.imul(k, 0xcc9e2d51) << 15) | (Math.imul(k, 0xcc9e2d51) >>> 17), 0x1b873593);
   let h = seed | 0;
   const blocks = bytes.length >> 2;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -85,7 +89,29 @@ function referenceHash(text: string, seed: number): number {
 
 test('murmurHash3 equals the reference over TextEncoder bytes on 2,000 pseudo-random strings', () => {
   // Characters from every UTF-8 length class, plus stray surrogates.
-  const alphabet = ['a', 'Z', ' ', '0', '\n', 'é', 'ß', 'Ω', 'ж', '中', '文', '€', '\u2028', '😀', '🚀', '\ud800', '\udc00', '\uffff', '\u0080', '\u07ff', '\u0800'];
+  const alphabet = [
+    'a',
+    'Z',
+    ' ',
+    '0',
+    '\n',
+    'é',
+    'ß',
+    'Ω',
+    'ж',
+    '中',
+    '文',
+    '€',
+    '\u2028',
+    '😀',
+    '🚀',
+    '\ud800',
+    '\udc00',
+    '\uffff',
+    '\u0080',
+    '\u07ff',
+    '\u0800',
+  ];
   let state = 42;
   const next = (): number => (state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32;
   for (let n = 0; n < 2000; n++) {
@@ -123,7 +149,10 @@ test('text-normalize options: no lower-casing, accents, no collapsing, truncatio
 });
 
 test('text-normalize replaces emails, URLs and numbers by placeholder tokens', () => {
-  const { apply } = chain({ op: 'text-normalize', replace: { emails: '__email__', urls: '__url__', numbers: '__number__' } });
+  const { apply } = chain({
+    op: 'text-normalize',
+    replace: { emails: '__email__', urls: '__url__', numbers: '__number__' },
+  });
   assert.equal(
     apply('Write to Sales@Example.COM or visit http://example.com/a?b=1. Only $1,000.50 for 3 days!'),
     'write to __email__ or visit __url__ . only $ __number__ for __number__ days!',
@@ -138,16 +167,32 @@ test('text-normalize replaces emails, URLs and numbers by placeholder tokens', (
 test('tokenize: default words, apostrophes, Unicode, length limits, stop words, maxTokens', () => {
   const tok = chain({ op: 'tokenize' });
   assert.deepEqual(tok.output, { kind: 'tokens' });
-  assert.deepEqual(tok.apply("don't stop-me now, __url__ 2nd! l’été"), ["don't", 'stop', 'me', 'now', '__url__', '2nd', 'l’été']);
+  assert.deepEqual(tok.apply("don't stop-me now, __url__ 2nd! l’été"), [
+    "don't",
+    'stop',
+    'me',
+    'now',
+    '__url__',
+    '2nd',
+    'l’été',
+  ]);
   assert.deepEqual(tok.apply('σπαμ 中文 ковбой'), ['σπαμ', '中文', 'ковбой']);
   assert.deepEqual(tok.apply(''), []);
   assert.deepEqual(tok.apply('!!! ... ??? --- $$$'), []);
   assert.deepEqual(tok.apply(undefined), []);
-  assert.deepEqual(chain({ op: 'tokenize', minLength: 2, maxLength: 4 }).apply('a bb ccc dddd eeeee 中文'), ['bb', 'ccc', 'dddd', '中文']);
+  assert.deepEqual(chain({ op: 'tokenize', minLength: 2, maxLength: 4 }).apply('a bb ccc dddd eeeee 中文'), [
+    'bb',
+    'ccc',
+    'dddd',
+    '中文',
+  ]);
   assert.deepEqual(chain({ op: 'tokenize', stopWords: ['the', 'a'] }).apply('the cat a dog'), ['cat', 'dog']);
   assert.deepEqual(chain({ op: 'tokenize', maxTokens: 2 }).apply('one two three'), ['one', 'two']);
   // A custom pattern: keep runs of $ and ! as tokens, and emoji (code points, not UTF-16 units, for lengths).
-  assert.deepEqual(chain({ op: 'tokenize', pattern: '[\\p{L}\\p{N}]+|[$!]+|\\p{Extended_Pictographic}' }).apply('WIN $$$ now!!! 😀'), ['WIN', '$$$', 'now', '!!!', '😀']);
+  assert.deepEqual(
+    chain({ op: 'tokenize', pattern: '[\\p{L}\\p{N}]+|[$!]+|\\p{Extended_Pictographic}' }).apply('WIN $$$ now!!! 😀'),
+    ['WIN', '$$$', 'now', '!!!', '😀'],
+  );
   assert.deepEqual(chain({ op: 'tokenize', pattern: '\\S+', minLength: 2 }).apply('😀 😀😀'), ['😀😀']);
   // A pattern that can match the empty string still terminates.
   assert.deepEqual(chain({ op: 'tokenize', pattern: '\\w*' }).apply('ab 😀 cd'), ['ab', 'cd']);
@@ -157,9 +202,18 @@ test('char-ngrams over a string and within padded tokens, by code point', () => 
   assert.deepEqual(chain({ op: 'char-ngrams', ngrams: [2, 3] }).apply('abcd'), ['ab', 'bc', 'cd', 'abc', 'bcd']);
   assert.deepEqual(chain({ op: 'char-ngrams', ngrams: [2, 2] }).apply('😀a'), ['😀a']);
   assert.deepEqual(chain({ op: 'char-ngrams', ngrams: [5, 5] }).apply('abc'), []);
-  assert.deepEqual(chain({ op: 'tokenize' }, { op: 'char-ngrams', ngrams: [3, 3] }).apply('hi you'), [' hi', 'hi ', ' yo', 'you', 'ou ']);
+  assert.deepEqual(chain({ op: 'tokenize' }, { op: 'char-ngrams', ngrams: [3, 3] }).apply('hi you'), [
+    ' hi',
+    'hi ',
+    ' yo',
+    'you',
+    'ou ',
+  ]);
   const hashed = chain({ op: 'char-ngrams', ngrams: [3, 3] }, { op: 'hash-ngrams', buckets: 1024 });
-  assert.deepEqual(sparse(hashed.apply('free')).indices, [murmurHash3('fre') % 1024, murmurHash3('ree') % 1024].sort((a, b) => a - b));
+  assert.deepEqual(
+    sparse(hashed.apply('free')).indices,
+    [murmurHash3('fre') % 1024, murmurHash3('ree') % 1024].sort((a, b) => a - b),
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -178,18 +232,26 @@ test('hash-ngrams: buckets of unigrams and bigrams, exact indices', () => {
   assert.deepEqual(sparse(bigramsOnly.apply('free')).indices, []);
 });
 
-test('hash-ngrams: the sign trick takes the hash\'s top bit and lets collisions cancel', () => {
+test("hash-ngrams: the sign trick takes the hash's top bit and lets collisions cancel", () => {
   const signed = chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ngrams: [1, 2], signed: true });
   // Top bits: free 0, money 1, "free money" 1.
   assert.deepEqual(sparse(signed.apply('free money')), { width: 16, indices: [6, 8, 14], values: [-1, -1, 1] });
   // In 8 buckets free and money collide in bucket 6 with opposite signs.
-  assert.deepEqual(sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 8 }).apply('free money')), { width: 8, indices: [6], values: [2] });
-  assert.deepEqual(sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 8, signed: true }).apply('free money')).indices, []);
+  assert.deepEqual(sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 8 }).apply('free money')), {
+    width: 8,
+    indices: [6],
+    values: [2],
+  });
+  assert.deepEqual(
+    sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 8, signed: true }).apply('free money')).indices,
+    [],
+  );
 });
 
 test('hash-ngrams: count, binary and tf-log weighting, l2 norm', () => {
   const text = 'spam spam spam eggs'; // spam → bucket 8, eggs → bucket 1 (of 16)
-  const run = (p: Record<string, unknown>): ReturnType<typeof sparse> => sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ...p }).apply(text));
+  const run = (p: Record<string, unknown>): ReturnType<typeof sparse> =>
+    sparse(chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ...p }).apply(text));
   assert.deepEqual(run({}), { width: 16, indices: [1, 8], values: [1, 3] });
   assert.deepEqual(run({ weighting: 'binary' }).values, [1, 1]);
   close(run({ weighting: 'tf-log' }).values, [1, 1 + Math.log(3)]);
@@ -225,12 +287,18 @@ test('hash-ngrams edge cases: empty, punctuation only, non-ASCII, very long text
   const v = sparse(apply(long));
   assert.ok(performance.now() - started < 2000, 'hashing 200k characters took too long');
   assert.ok(v.indices.length > 1000);
-  assert.ok(v.indices.every((x, i) => x >= 0 && x < 1 << 18 && (i === 0 || x > v.indices[i - 1]!)), 'indices sorted, unique, in range');
+  assert.ok(
+    v.indices.every((x, i) => x >= 0 && x < 1 << 18 && (i === 0 || x > v.indices[i - 1]!)),
+    'indices sorted, unique, in range',
+  );
   close([Math.hypot(...v.values)], [1], 1e-5);
   // Same input, same output: nothing depends on state left by an earlier call.
   assert.deepEqual(sparse(apply(long)), v);
   const capped = chain({ op: 'tokenize', maxTokens: 10 }, { op: 'hash-ngrams', buckets: 64 });
-  assert.equal(sparse(capped.apply(long)).values.reduce((a, b) => a + b, 0), 10);
+  assert.equal(
+    sparse(capped.apply(long)).values.reduce((a, b) => a + b, 0),
+    10,
+  );
 });
 
 test('bad step parameters are refused with the path of the bad key', () => {
@@ -239,13 +307,33 @@ test('bad step parameters are refused with the path of the bad key', () => {
     assert.throws(fn, (e: unknown) => e instanceof ContractError && e.path === where && message.test(e.message));
   };
   refuses(() => chain({ op: 'tokenize', pattern: '([a-z' }), `${path}0/pattern`, /not a valid regular expression/);
-  refuses(() => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ngrams: [2, 1] }), `${path}1/ngrams`, /range \[2, 1\] is empty/);
-  refuses(() => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ngram: [1, 2] }), `${path}1/ngram`, /bad parameters/);
-  refuses(() => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: MAX_BUCKETS + 1 }), `${path}1/buckets`, /bad parameters/);
+  refuses(
+    () => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ngrams: [2, 1] }),
+    `${path}1/ngrams`,
+    /range \[2, 1\] is empty/,
+  );
+  refuses(
+    () => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, ngram: [1, 2] }),
+    `${path}1/ngram`,
+    /bad parameters/,
+  );
+  refuses(
+    () => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: MAX_BUCKETS + 1 }),
+    `${path}1/buckets`,
+    /bad parameters/,
+  );
   refuses(() => chain({ op: 'tokenize' }, { op: 'hash-ngrams' }), `${path}1/buckets`, /required/);
-  refuses(() => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, weighting: 'tfidf' }), `${path}1/weighting`, /bad parameters/);
+  refuses(
+    () => chain({ op: 'tokenize' }, { op: 'hash-ngrams', buckets: 16, weighting: 'tfidf' }),
+    `${path}1/weighting`,
+    /bad parameters/,
+  );
   refuses(() => chain({ op: 'tokenize', minLength: 3, maxLength: 2 }), `${path}0/maxLength`, /at least minLength/);
-  refuses(() => chain({ op: 'text-normalize', replace: { urls: 'two words' } }), `${path}0/replace/urls`, /bad parameters/);
+  refuses(
+    () => chain({ op: 'text-normalize', replace: { urls: 'two words' } }),
+    `${path}0/replace/urls`,
+    /bad parameters/,
+  );
   refuses(() => chain({ op: 'hash-ngrams', buckets: 16 }), `${path}0`, /takes tokens input, but receives string/);
 });
 
@@ -256,20 +344,37 @@ test('the encoder turns a string feature into a dense float32 row through the te
     { op: 'hash-ngrams', buckets: 16, ngrams: [1, 2], signed: true },
   ];
   const manifest: Manifest = {
-    inputs: [{ name: 'text', type: 'string', maxLength: 200000 }, { name: 'length', type: 'number' }],
+    inputs: [
+      { name: 'text', type: 'string', maxLength: 200000 },
+      { name: 'length', type: 'number' },
+    ],
     preprocess: [{ input: 'features', columns: [{ feature: 'text', steps }, { feature: 'length' }] }],
     outputs: [{ name: 'probabilities' }],
   };
   const encoder = compileEncoder(manifest);
-  const { features } = encoder.encode([{ text: 'FREE   Money', length: 2 }, { text: '', length: 0 }]);
+  const { features } = encoder.encode([
+    { text: 'FREE   Money', length: 2 },
+    { text: '', length: 0 },
+  ]);
   assert.deepEqual(features!.dims, [2, 17]);
   const row0 = new Array(17).fill(0);
-  row0[6] = -1; row0[8] = -1; row0[14] = 1; row0[16] = 2;
+  row0[6] = -1;
+  row0[8] = -1;
+  row0[14] = 1;
+  row0[16] = 2;
   assert.deepEqual(Array.from(features!.data as Float32Array), [...row0, ...new Array(17).fill(0)]);
 
   // Steps that stop at tokens cannot feed a tensor.
-  const bad: Manifest = { ...manifest, preprocess: [{ input: 'features', columns: [{ feature: 'text', steps: [{ op: 'tokenize' }] }, { feature: 'length' }] }] };
-  assert.throws(() => compileEncoder(bad), (e: unknown) => e instanceof ContractError && /end in a tokens/.test(e.message));
+  const bad: Manifest = {
+    ...manifest,
+    preprocess: [
+      { input: 'features', columns: [{ feature: 'text', steps: [{ op: 'tokenize' }] }, { feature: 'length' }] },
+    ],
+  };
+  assert.throws(
+    () => compileEncoder(bad),
+    (e: unknown) => e instanceof ContractError && /end in a tokens/.test(e.message),
+  );
 });
 
 test('sparse output shares nothing between calls', () => {

@@ -119,27 +119,35 @@ const Placeholder = Type.String({ minLength: 1, pattern: '^\\S+$', description: 
 export const textNormalize = defineStep({
   op: 'text-normalize',
   description:
-    'Normalises text: truncates to `maxLength` UTF-16 units, applies Unicode normalisation (NFKC by default), '
-    + 'optionally strips accents, lower-cases, replaces emails/URLs/numbers by placeholder tokens, and collapses '
-    + 'runs of whitespace into one space (trimming the ends).',
-  params: Type.Object({
-    /** Default true (locale-independent `toLowerCase`). */
-    lowercase: Type.Optional(Type.Boolean()),
-    /** Default `NFKC`, which also folds full-width and compatibility forms (`ｆｒｅｅ` → `free`). */
-    unicode: Type.Optional(Type.Union([Type.Literal('NFKC'), Type.Literal('NFC'), Type.Literal('none')])),
-    /** Default false. Decomposes and removes combining marks (`café` → `cafe`). */
-    stripAccents: Type.Optional(Type.Boolean()),
-    /** Default true. */
-    collapseWhitespace: Type.Optional(Type.Boolean()),
-    /** Placeholder tokens for matches, e.g. `{ urls: __url__, emails: __email__, numbers: __number__ }`. */
-    replace: Type.Optional(Type.Object({
-      emails: Type.Optional(Placeholder),
-      urls: Type.Optional(Placeholder),
-      numbers: Type.Optional(Placeholder),
-    }, { additionalProperties: false })),
-    /** Input beyond this many UTF-16 units is ignored, bounding the work per value. */
-    maxLength: Type.Optional(Type.Integer({ minimum: 1 })),
-  }, { additionalProperties: false }),
+    'Normalises text: truncates to `maxLength` UTF-16 units, applies Unicode normalisation (NFKC by default), ' +
+    'optionally strips accents, lower-cases, replaces emails/URLs/numbers by placeholder tokens, and collapses ' +
+    'runs of whitespace into one space (trimming the ends).',
+  params: Type.Object(
+    {
+      /** Default true (locale-independent `toLowerCase`). */
+      lowercase: Type.Optional(Type.Boolean()),
+      /** Default `NFKC`, which also folds full-width and compatibility forms (`ｆｒｅｅ` → `free`). */
+      unicode: Type.Optional(Type.Union([Type.Literal('NFKC'), Type.Literal('NFC'), Type.Literal('none')])),
+      /** Default false. Decomposes and removes combining marks (`café` → `cafe`). */
+      stripAccents: Type.Optional(Type.Boolean()),
+      /** Default true. */
+      collapseWhitespace: Type.Optional(Type.Boolean()),
+      /** Placeholder tokens for matches, e.g. `{ urls: __url__, emails: __email__, numbers: __number__ }`. */
+      replace: Type.Optional(
+        Type.Object(
+          {
+            emails: Type.Optional(Placeholder),
+            urls: Type.Optional(Placeholder),
+            numbers: Type.Optional(Placeholder),
+          },
+          { additionalProperties: false },
+        ),
+      ),
+      /** Input beyond this many UTF-16 units is ignored, bounding the work per value. */
+      maxLength: Type.Optional(Type.Integer({ minimum: 1 })),
+    },
+    { additionalProperties: false },
+  ),
   accepts: ['string', 'category', 'any'],
   compile: (p) => {
     const form = p.unicode ?? 'NFKC';
@@ -179,17 +187,20 @@ function codePointLength(s: string): number {
 export const tokenize = defineStep({
   op: 'tokenize',
   description:
-    'Splits a string into tokens: every match of `pattern` (a JavaScript regular expression in Unicode mode; '
-    + 'default: words of letters, digits and `_` with inner apostrophes). Tokens shorter than `minLength` or longer '
-    + 'than `maxLength` code points, or listed in `stopWords`, are dropped; at most `maxTokens` are kept.',
-  params: Type.Object({
-    pattern: Type.Optional(Type.String({ minLength: 1 })),
-    /** Default 1. */
-    minLength: Type.Optional(Type.Integer({ minimum: 1 })),
-    maxLength: Type.Optional(Type.Integer({ minimum: 1 })),
-    stopWords: Type.Optional(Type.Array(Type.String())),
-    maxTokens: Type.Optional(Type.Integer({ minimum: 1 })),
-  }, { additionalProperties: false }),
+    'Splits a string into tokens: every match of `pattern` (a JavaScript regular expression in Unicode mode; ' +
+    'default: words of letters, digits and `_` with inner apostrophes). Tokens shorter than `minLength` or longer ' +
+    'than `maxLength` code points, or listed in `stopWords`, are dropped; at most `maxTokens` are kept.',
+  params: Type.Object(
+    {
+      pattern: Type.Optional(Type.String({ minLength: 1 })),
+      /** Default 1. */
+      minLength: Type.Optional(Type.Integer({ minimum: 1 })),
+      maxLength: Type.Optional(Type.Integer({ minimum: 1 })),
+      stopWords: Type.Optional(Type.Array(Type.String())),
+      maxTokens: Type.Optional(Type.Integer({ minimum: 1 })),
+    },
+    { additionalProperties: false },
+  ),
   accepts: ['string', 'category', 'any'],
   compile: (p, _in, ctx) => {
     let re: RegExp;
@@ -226,24 +237,29 @@ export const tokenize = defineStep({
   },
 });
 
-const NgramRange = (max: number) => Type.Array(Type.Integer({ minimum: 1, maximum: max }), { minItems: 2, maxItems: 2 });
+const NgramRange = (max: number) =>
+  Type.Array(Type.Integer({ minimum: 1, maximum: max }), { minItems: 2, maxItems: 2 });
 
 function ngramRange(range: readonly number[] | undefined, fallback: [number, number], path: string): [number, number] {
   const [lo, hi] = range ?? fallback;
-  if (lo! > hi!) throw new ContractError(`${path}/ngrams`, `the n-gram range [${lo}, ${hi}] is empty: write [min, max]`);
+  if (lo! > hi!)
+    throw new ContractError(`${path}/ngrams`, `the n-gram range [${lo}, ${hi}] is empty: write [min, max]`);
   return [lo!, hi!];
 }
 
 export const charNgrams = defineStep({
   op: 'char-ngrams',
   description:
-    'Character n-grams (by code point) as tokens, for n from `ngrams[0]` to `ngrams[1]`. On a string, over the whole '
-    + 'string; on tokens, within each token padded with one space on each side (so n-grams mark word edges). '
-    + 'A text shorter than n yields no n-gram of that length. Feed the result to `hash-ngrams` with `ngrams: [1, 1]`.',
-  params: Type.Object({
-    /** Inclusive range [min, max]; default [3, 5]. */
-    ngrams: Type.Optional(NgramRange(16)),
-  }, { additionalProperties: false }),
+    'Character n-grams (by code point) as tokens, for n from `ngrams[0]` to `ngrams[1]`. On a string, over the whole ' +
+    'string; on tokens, within each token padded with one space on each side (so n-grams mark word edges). ' +
+    'A text shorter than n yields no n-gram of that length. Feed the result to `hash-ngrams` with `ngrams: [1, 1]`.',
+  params: Type.Object(
+    {
+      /** Inclusive range [min, max]; default [3, 5]. */
+      ngrams: Type.Optional(NgramRange(16)),
+    },
+    { additionalProperties: false },
+  ),
   accepts: ['string', 'tokens', 'category', 'any'],
   compile: (p, input, ctx) => {
     const [lo, hi] = ngramRange(p.ngrams, [3, 5], ctx.path);
@@ -273,24 +289,27 @@ export const MAX_BUCKETS = 1 << 24;
 export const hashNgrams = defineStep({
   op: 'hash-ngrams',
   description:
-    'Hashes word n-grams (n from `ngrams[0]` to `ngrams[1]`; an n-gram is its tokens joined by one space) into a '
-    + 'sparse vector of width `buckets`: bucket = MurmurHash3_x86_32(UTF-8 of the n-gram, `seed`) mod `buckets`. '
-    + 'With `signed`, the hash\'s top bit gives the n-gram a sign of -1 (set) or +1, so collisions tend to cancel. '
-    + 'Each bucket\'s signed count c becomes c (`count`), sign(c) (`binary`) or sign(c)·(1 + ln|c|) (`tf-log`); '
-    + '`norm: l2` then scales the vector to unit length.',
-  params: Type.Object({
-    buckets: Type.Integer({ minimum: 1, maximum: MAX_BUCKETS }),
-    /** Inclusive range [min, max]; default [1, 1]. */
-    ngrams: Type.Optional(NgramRange(8)),
-    /** Default `count`. */
-    weighting: Type.Optional(Type.Union([Type.Literal('count'), Type.Literal('binary'), Type.Literal('tf-log')])),
-    /** Default `none`. */
-    norm: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('l2')])),
-    /** Default false. */
-    signed: Type.Optional(Type.Boolean()),
-    /** Hash seed, default 0. */
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
-  }, { additionalProperties: false }),
+    'Hashes word n-grams (n from `ngrams[0]` to `ngrams[1]`; an n-gram is its tokens joined by one space) into a ' +
+    'sparse vector of width `buckets`: bucket = MurmurHash3_x86_32(UTF-8 of the n-gram, `seed`) mod `buckets`. ' +
+    "With `signed`, the hash's top bit gives the n-gram a sign of -1 (set) or +1, so collisions tend to cancel. " +
+    "Each bucket's signed count c becomes c (`count`), sign(c) (`binary`) or sign(c)·(1 + ln|c|) (`tf-log`); " +
+    '`norm: l2` then scales the vector to unit length.',
+  params: Type.Object(
+    {
+      buckets: Type.Integer({ minimum: 1, maximum: MAX_BUCKETS }),
+      /** Inclusive range [min, max]; default [1, 1]. */
+      ngrams: Type.Optional(NgramRange(8)),
+      /** Default `count`. */
+      weighting: Type.Optional(Type.Union([Type.Literal('count'), Type.Literal('binary'), Type.Literal('tf-log')])),
+      /** Default `none`. */
+      norm: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('l2')])),
+      /** Default false. */
+      signed: Type.Optional(Type.Boolean()),
+      /** Hash seed, default 0. */
+      seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 0xffffffff })),
+    },
+    { additionalProperties: false },
+  ),
   accepts: ['tokens'],
   compile: (p, _in, ctx) => {
     const [lo, hi] = ngramRange(p.ngrams, [1, 1], ctx.path);
@@ -318,7 +337,12 @@ export const hashNgrams = defineStep({
         for (let j = 0; j < indices.length; j++) {
           const c = counts.get(indices[j]!)!;
           if (c === 0) continue; // signed n-grams that cancelled out
-          const w = weighting === 'count' ? c : weighting === 'binary' ? Math.sign(c) : Math.sign(c) * (1 + Math.log(Math.abs(c)));
+          const w =
+            weighting === 'count'
+              ? c
+              : weighting === 'binary'
+                ? Math.sign(c)
+                : Math.sign(c) * (1 + Math.log(Math.abs(c)));
           indices[kept] = indices[j]!;
           values[kept++] = w;
           squares += w * w;

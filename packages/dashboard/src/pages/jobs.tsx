@@ -26,32 +26,88 @@ export function JobsPage(props: { id?: string }) {
     setError(undefined);
     try {
       const m = model || models.data?.[0]?.name || '';
-      const job = file ? await client.jobs.upload(m, 'file', file, { filename: file.name }) : await client.jobs.submit(m, JSON.parse(body || '[]') as unknown[]);
+      const job = file
+        ? await client.jobs.upload(m, 'file', file, { filename: file.name })
+        : await client.jobs.submit(m, JSON.parse(body || '[]') as unknown[]);
       location.hash = `#/jobs/${job.id}`;
       jobs.reload();
-    } catch (e) { setError(e instanceof SyntaxError ? `instances are not valid JSON: ${e.message}` : describeError(e)); }
+    } catch (e) {
+      setError(e instanceof SyntaxError ? `instances are not valid JSON: ${e.message}` : describeError(e));
+    }
   };
-  if (jobs.error && isMissingRoute(jobs.raw)) return <div><h2>Jobs</h2><p className="muted" data-testid="jobs-missing">This server has no jobs API (/v1/jobs).</p></div>;
+  if (jobs.error && isMissingRoute(jobs.raw))
+    return (
+      <div>
+        <h2>Jobs</h2>
+        <p className="muted" data-testid="jobs-missing">
+          This server has no jobs API (/v1/jobs).
+        </p>
+      </div>
+    );
   return (
     <div>
       <h2>Jobs</h2>
-      <form className="card" onSubmit={(e) => { e.preventDefault(); void submit(); }} data-testid="job-form">
+      <form
+        className="card"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void submit();
+        }}
+        data-testid="job-form"
+      >
         <div className="row">
-          <select value={model} onChange={(e) => setModel(e.target.value)} aria-label="model" data-testid="job-model">{models.data?.map((m) => <option key={m.name}>{m.name}</option>)}</select>
+          <select value={model} onChange={(e) => setModel(e.target.value)} aria-label="model" data-testid="job-model">
+            {models.data?.map((m) => (
+              <option key={m.name}>{m.name}</option>
+            ))}
+          </select>
           <input type="file" accept="image/*" onChange={(e) => setFile(e.target.files?.[0])} data-testid="job-file" />
         </div>
-        <textarea rows={3} style={{ width: '100%' }} placeholder='[{"text": "..."}] — or pick an image file for OCR' value={body} onChange={(e) => setBody(e.target.value)} aria-label="instances" data-testid="job-instances" />
-        <button className="primary" type="submit" data-testid="job-submit">Submit job</button>
+        <textarea
+          rows={3}
+          style={{ width: '100%' }}
+          placeholder='[{"text": "..."}] — or pick an image file for OCR'
+          value={body}
+          onChange={(e) => setBody(e.target.value)}
+          aria-label="instances"
+          data-testid="job-instances"
+        />
+        <button className="primary" type="submit" data-testid="job-submit">
+          Submit job
+        </button>
         {error && <p className="error">{error}</p>}
       </form>
       {props.id && <JobView id={props.id} />}
       <div className="card">
         <table data-testid="jobs-table">
-          <thead><tr><th>id</th><th>model</th><th>state</th><th>progress</th><th>created</th></tr></thead>
-          <tbody>{jobs.data?.jobs.map((j) => (
-            <tr key={j.id}><td><a href={`#/jobs/${j.id}`}>{j.id.slice(0, 12)}</a></td><td>{j.model}@{j.version}</td><td>{j.state}</td>
-              <td style={{ width: '20%' }}><div className="bar"><div style={{ width: `${(progressOf(j) ?? 0) * 100}%` }} /></div></td><td>{j.createdAt}</td></tr>
-          ))}</tbody>
+          <thead>
+            <tr>
+              <th>id</th>
+              <th>model</th>
+              <th>state</th>
+              <th>progress</th>
+              <th>created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {jobs.data?.jobs.map((j) => (
+              <tr key={j.id}>
+                <td>
+                  <a href={`#/jobs/${j.id}`}>{j.id.slice(0, 12)}</a>
+                </td>
+                <td>
+                  {j.model}@{j.version}
+                </td>
+                <td>{j.state}</td>
+                <td style={{ width: '20%' }}>
+                  <div className="bar">
+                    <div style={{ width: `${(progressOf(j) ?? 0) * 100}%` }} />
+                  </div>
+                </td>
+                <td>{j.createdAt}</td>
+              </tr>
+            ))}
+          </tbody>
         </table>
         {jobs.error && <p className="error">{jobs.error}</p>}
       </div>
@@ -62,16 +118,30 @@ export function JobsPage(props: { id?: string }) {
 function JobView(props: { id: string }) {
   const { job, error, done } = useJob(props.id);
   return (
-    <div className="card" data-testid="job-view" data-state={job?.state} data-progress={job ? progressOf(job) ?? '' : ''}>
+    <div
+      className="card"
+      data-testid="job-view"
+      data-state={job?.state}
+      data-progress={job ? (progressOf(job) ?? '') : ''}
+    >
       <h3>Job {props.id}</h3>
       {error && <p className="error">{describeError(error)}</p>}
       {job && (
         <>
-          <p>state: <b data-testid="job-state">{job.state}</b> · attempts {job.attempts ?? 0} {done && <span className="ok">finished</span>}</p>
-          <div className="bar"><div style={{ width: `${(progressOf(job) ?? 0) * 100}%` }} /></div>
-          {job.result !== undefined && job.result !== null && <pre data-testid="job-result">{JSON.stringify(job.result, null, 2)}</pre>}
+          <p>
+            state: <b data-testid="job-state">{job.state}</b> · attempts {job.attempts ?? 0}{' '}
+            {done && <span className="ok">finished</span>}
+          </p>
+          <div className="bar">
+            <div style={{ width: `${(progressOf(job) ?? 0) * 100}%` }} />
+          </div>
+          {job.result !== undefined && job.result !== null && (
+            <pre data-testid="job-result">{JSON.stringify(job.result, null, 2)}</pre>
+          )}
           {job.error ? <pre className="error">{JSON.stringify(job.error, null, 2)}</pre> : null}
-          {job.state === 'queued' || job.state === 'active' ? <button onClick={() => void client.jobs.cancel(props.id)}>Cancel</button> : null}
+          {job.state === 'queued' || job.state === 'active' ? (
+            <button onClick={() => void client.jobs.cancel(props.id)}>Cancel</button>
+          ) : null}
         </>
       )}
     </div>

@@ -13,18 +13,39 @@ type Mode = 'server' | 'edge' | 'compare';
 
 export function PlaygroundPage(props: { name?: string }) {
   const list = useLoad((signal) => client.models.list({ signal }), []);
-  const openai = useLoad(async (signal) => (await client.json<{ data: Array<{ id: string }> }>('/openai/v1/models', { signal, retry: false })).data.map((m) => m.id), []);
+  const openai = useLoad(
+    async (signal) =>
+      (await client.json<{ data: Array<{ id: string }> }>('/openai/v1/models', { signal, retry: false })).data.map(
+        (m) => m.id,
+      ),
+    [],
+  );
   const name = props.name ?? list.data?.[0]?.name;
   const chatModels = openai.data ?? [];
   return (
     <div>
       <h2>Playground</h2>
       <div className="row">
-        {list.data?.map((m) => <a key={m.name} href={`#/playground/${m.name}`} className={m.name === name ? 'ok' : ''}>{m.name}</a>)}
-        {chatModels.filter((c) => !list.data?.some((m) => m.name === c)).map((c) => <a key={c} href={`#/playground/${c}`}>{c} (chat)</a>)}
+        {list.data?.map((m) => (
+          <a key={m.name} href={`#/playground/${m.name}`} className={m.name === name ? 'ok' : ''}>
+            {m.name}
+          </a>
+        ))}
+        {chatModels
+          .filter((c) => !list.data?.some((m) => m.name === c))
+          .map((c) => (
+            <a key={c} href={`#/playground/${c}`}>
+              {c} (chat)
+            </a>
+          ))}
       </div>
       {list.error && <p className="error">{list.error}</p>}
-      {name && (chatModels.includes(name) && !list.data?.some((m) => m.name === name) ? <ChatPanel model={name} /> : <ModelPlayground key={name} name={name} chat={chatModels.includes(name)} />)}
+      {name &&
+        (chatModels.includes(name) && !list.data?.some((m) => m.name === name) ? (
+          <ChatPanel model={name} />
+        ) : (
+          <ModelPlayground key={name} name={name} chat={chatModels.includes(name)} />
+        ))}
     </div>
   );
 }
@@ -45,15 +66,21 @@ function initialValue(f: Feature): string | boolean {
   const def = (f as { default?: unknown }).default;
   if (def !== undefined) return typeof def === 'boolean' ? def : String(def);
   switch (f.type) {
-    case 'boolean': return false;
-    case 'category': return String((f.values as string[])[0]);
-    case 'number': case 'integer': {
-      const min = f.min as number | undefined, max = f.max as number | undefined;
-      const mid = min !== undefined && max !== undefined ? (min + max) / 2 : min ?? max ?? 0;
+    case 'boolean':
+      return false;
+    case 'category':
+      return String((f.values as string[])[0]);
+    case 'number':
+    case 'integer': {
+      const min = f.min as number | undefined,
+        max = f.max as number | undefined;
+      const mid = min !== undefined && max !== undefined ? (min + max) / 2 : (min ?? max ?? 0);
       return String(f.type === 'integer' ? Math.round(mid) : mid);
     }
-    case 'tensor': return '[]';
-    default: return '';
+    case 'tensor':
+      return '[]';
+    default:
+      return '';
   }
 }
 
@@ -63,18 +90,31 @@ function toInstance(features: Feature[], values: Record<string, string | boolean
     const v = values[f.name];
     if (v === '' && f.optional) continue;
     if (f.type === 'number' || f.type === 'integer') out[f.name] = v === '' ? v : Number(v);
-    else if (f.type === 'tensor') { try { out[f.name] = JSON.parse(String(v)); } catch { out[f.name] = v; } }
-    else out[f.name] = v;
+    else if (f.type === 'tensor') {
+      try {
+        out[f.name] = JSON.parse(String(v));
+      } catch {
+        out[f.name] = v;
+      }
+    } else out[f.name] = v;
   }
   return out;
 }
 
-interface Outcome { source: string; version: string; latencyMs: number; predictions: unknown[]; fallback?: unknown }
+interface Outcome {
+  source: string;
+  version: string;
+  latencyMs: number;
+  predictions: unknown[];
+  fallback?: unknown;
+}
 
 function FeatureForm(props: { model: ModelDescription }) {
   const m = props.model;
   const features = m.contract.inputs;
-  const [values, setValues] = useState<Record<string, string | boolean>>(() => Object.fromEntries(features.map((f) => [f.name, initialValue(f)])));
+  const [values, setValues] = useState<Record<string, string | boolean>>(() =>
+    Object.fromEntries(features.map((f) => [f.name, initialValue(f)])),
+  );
   const [mode, setMode] = useState<Mode>('server');
   const [results, setResults] = useState<Outcome[]>([]);
   const [error, setError] = useState<string>();
@@ -83,21 +123,38 @@ function FeatureForm(props: { model: ModelDescription }) {
   const edgeable = !(m.contract as Record<string, unknown>).pipeline;
 
   const getEdge = () => (edge.current ??= createEdgeModel(client, `${m.name}@${m.version}`, { mode: 'edge' }));
-  useEffect(() => () => { void edge.current?.then((e) => e.dispose()).catch(() => undefined); }, []);
+  useEffect(
+    () => () => {
+      void edge.current?.then((e) => e.dispose()).catch(() => undefined);
+    },
+    [],
+  );
 
   const run = async () => {
-    setBusy(true); setError(undefined);
+    setBusy(true);
+    setError(undefined);
     try {
       const instance = toInstance(features, values);
       const out: Outcome[] = [];
       if (mode !== 'edge') {
         const r = await client.predict(m.name, [instance], { version: m.version });
-        out.push({ source: 'server', version: r.version, latencyMs: r.latencyMs, predictions: r.predictions, ...(r.fallback && { fallback: r.fallback }) });
+        out.push({
+          source: 'server',
+          version: r.version,
+          latencyMs: r.latencyMs,
+          predictions: r.predictions,
+          ...(r.fallback && { fallback: r.fallback }),
+        });
       }
       if (mode !== 'server') {
         const e = await getEdge();
         const r = await e.predict([instance]);
-        out.push({ source: `edge (artifact ${(e.artifactBytes / 1024).toFixed(0)} KiB, loaded in ${e.loadMs.toFixed(0)} ms)`, version: r.version, latencyMs: r.latencyMs, predictions: r.predictions });
+        out.push({
+          source: `edge (artifact ${(e.artifactBytes / 1024).toFixed(0)} KiB, loaded in ${e.loadMs.toFixed(0)} ms)`,
+          version: r.version,
+          latencyMs: r.latencyMs,
+          predictions: r.predictions,
+        });
       }
       setResults(out);
     } catch (e) {
@@ -122,11 +179,23 @@ function FeatureForm(props: { model: ModelDescription }) {
 
   return (
     <div className="grid">
-      <form className="card" data-testid="predict-form" noValidate onSubmit={(e) => { e.preventDefault(); void run(); }}>
-        <h3>{m.name}@{m.version}</h3>
+      <form
+        className="card"
+        data-testid="predict-form"
+        noValidate
+        onSubmit={(e) => {
+          e.preventDefault();
+          void run();
+        }}
+      >
+        <h3>
+          {m.name}@{m.version}
+        </h3>
         {features.map((f) => (
           <label key={f.name} className="field">
-            <span>{f.name} <small className="muted">{f.type}</small></span>
+            <span>
+              {f.name} <small className="muted">{f.type}</small>
+            </span>
             <FieldInput f={f} value={values[f.name]!} onChange={(v) => setValues((s) => ({ ...s, [f.name]: v }))} />
             {typeof f.description === 'string' && <small>{f.description}</small>}
           </label>
@@ -134,24 +203,68 @@ function FeatureForm(props: { model: ModelDescription }) {
         <div className="row" style={{ marginTop: '.6rem' }}>
           <span>Run on:</span>
           {(['server', 'edge', 'compare'] as Mode[]).map((k) => (
-            <label key={k}><input type="radio" name="mode" value={k} checked={mode === k} disabled={k !== 'server' && !edgeable} onChange={() => setMode(k)} data-testid={`mode-${k}`} /> {k === 'compare' ? 'both' : k}</label>
+            <label key={k}>
+              <input
+                type="radio"
+                name="mode"
+                value={k}
+                checked={mode === k}
+                disabled={k !== 'server' && !edgeable}
+                onChange={() => setMode(k)}
+                data-testid={`mode-${k}`}
+              />{' '}
+              {k === 'compare' ? 'both' : k}
+            </label>
           ))}
-          <button className="primary" type="submit" disabled={busy} data-testid="predict-button">{busy ? 'Running…' : 'Predict'}</button>
-          <label><input type="checkbox" checked={live} onChange={(e) => setLive(e.target.checked)} data-testid="live-toggle" /> predict as I type</label>
+          <button className="primary" type="submit" disabled={busy} data-testid="predict-button">
+            {busy ? 'Running…' : 'Predict'}
+          </button>
+          <label>
+            <input
+              type="checkbox"
+              checked={live}
+              onChange={(e) => setLive(e.target.checked)}
+              data-testid="live-toggle"
+            />{' '}
+            predict as I type
+          </label>
         </div>
         {live && (
-          <div data-testid="live-result" data-label={(livePrediction.data?.predictions[0] as { label?: string } | undefined)?.label ?? ''}>
+          <div
+            data-testid="live-result"
+            data-label={(livePrediction.data?.predictions[0] as { label?: string } | undefined)?.label ?? ''}
+          >
             {livePrediction.loading && <span className="muted">…</span>}
             {livePrediction.error && <p className="error">{describeError(livePrediction.error)}</p>}
-            {livePrediction.data && <PredictionView r={{ source: 'live (server)', version: livePrediction.data.version, latencyMs: livePrediction.data.latencyMs, predictions: livePrediction.data.predictions }} />}
+            {livePrediction.data && (
+              <PredictionView
+                r={{
+                  source: 'live (server)',
+                  version: livePrediction.data.version,
+                  latencyMs: livePrediction.data.latencyMs,
+                  predictions: livePrediction.data.predictions,
+                }}
+              />
+            )}
           </div>
         )}
       </form>
       <div className="card" data-testid="prediction-output">
         <h3>Result</h3>
-        {error && <p className="error" data-testid="prediction-error">{error}</p>}
-        {results.map((r) => <PredictionView key={r.source} r={r} />)}
-        {diff !== undefined && <p data-testid="edge-diff" data-value={diff}>max |edge − server| score difference: <b>{diff.toExponential(2)}</b> {diff <= 1e-5 ? <span className="ok">agree</span> : <span className="error">disagree</span>}</p>}
+        {error && (
+          <p className="error" data-testid="prediction-error">
+            {error}
+          </p>
+        )}
+        {results.map((r) => (
+          <PredictionView key={r.source} r={r} />
+        ))}
+        {diff !== undefined && (
+          <p data-testid="edge-diff" data-value={diff}>
+            max |edge − server| score difference: <b>{diff.toExponential(2)}</b>{' '}
+            {diff <= 1e-5 ? <span className="ok">agree</span> : <span className="error">disagree</span>}
+          </p>
+        )}
       </div>
     </div>
   );
@@ -160,12 +273,45 @@ function FeatureForm(props: { model: ModelDescription }) {
 function FieldInput(props: { f: Feature; value: string | boolean; onChange(v: string | boolean): void }) {
   const { f } = props;
   const aria = { 'aria-label': f.name, 'data-testid': `field-${f.name}` };
-  if (f.type === 'boolean') return <input type="checkbox" checked={props.value === true} onChange={(e) => props.onChange(e.target.checked)} {...aria} />;
-  if (f.type === 'category') return <select value={String(props.value)} onChange={(e) => props.onChange(e.target.value)} {...aria}>{(f.values as string[]).map((v) => <option key={v}>{v}</option>)}</select>;
+  if (f.type === 'boolean')
+    return (
+      <input
+        type="checkbox"
+        checked={props.value === true}
+        onChange={(e) => props.onChange(e.target.checked)}
+        {...aria}
+      />
+    );
+  if (f.type === 'category')
+    return (
+      <select value={String(props.value)} onChange={(e) => props.onChange(e.target.value)} {...aria}>
+        {(f.values as string[]).map((v) => (
+          <option key={v}>{v}</option>
+        ))}
+      </select>
+    );
   if (f.type === 'number' || f.type === 'integer') {
-    return <input type="number" value={String(props.value)} step={f.type === 'integer' ? 1 : 'any'} {...(f.min !== undefined && { min: f.min as number })} {...(f.max !== undefined && { max: f.max as number })} onChange={(e) => props.onChange(e.target.value)} {...aria} />;
+    return (
+      <input
+        type="number"
+        value={String(props.value)}
+        step={f.type === 'integer' ? 1 : 'any'}
+        {...(f.min !== undefined && { min: f.min as number })}
+        {...(f.max !== undefined && { max: f.max as number })}
+        onChange={(e) => props.onChange(e.target.value)}
+        {...aria}
+      />
+    );
   }
-  if (f.type === 'string' || f.type === 'tensor') return <textarea rows={f.type === 'string' ? 5 : 3} value={String(props.value)} onChange={(e) => props.onChange(e.target.value)} {...aria} />;
+  if (f.type === 'string' || f.type === 'tensor')
+    return (
+      <textarea
+        rows={f.type === 'string' ? 5 : 3}
+        value={String(props.value)}
+        onChange={(e) => props.onChange(e.target.value)}
+        {...aria}
+      />
+    );
   return <input value={String(props.value)} onChange={(e) => props.onChange(e.target.value)} {...aria} />;
 }
 
@@ -174,19 +320,44 @@ function PredictionView(props: { r: Outcome }) {
   const p = r.predictions[0] as { label?: string; scores?: Record<string, number> } | undefined;
   return (
     <div data-testid={`result-${r.source.split(' ')[0]}`}>
-      <p><b>{r.source}</b> · v{r.version} · <span data-testid="latency">{r.latencyMs.toFixed(1)} ms</span>{r.fallback ? <span className="error"> · fallback {JSON.stringify(r.fallback)}</span> : null}</p>
-      {p?.label !== undefined && <p>label: <b data-testid="predicted-label">{p.label}</b></p>}
+      <p>
+        <b>{r.source}</b> · v{r.version} · <span data-testid="latency">{r.latencyMs.toFixed(1)} ms</span>
+        {r.fallback ? <span className="error"> · fallback {JSON.stringify(r.fallback)}</span> : null}
+      </p>
+      {p?.label !== undefined && (
+        <p>
+          label: <b data-testid="predicted-label">{p.label}</b>
+        </p>
+      )}
       {p?.scores && (
-        <table><tbody>{Object.entries(p.scores).map(([k, v]) => (
-          <tr key={k}><td>{k}</td><td data-testid={`score-${k}`} data-value={v}>{v.toFixed(6)}</td><td style={{ width: '50%' }}><div className="bar"><div style={{ width: `${v * 100}%` }} /></div></td></tr>
-        ))}</tbody></table>
+        <table>
+          <tbody>
+            {Object.entries(p.scores).map(([k, v]) => (
+              <tr key={k}>
+                <td>{k}</td>
+                <td data-testid={`score-${k}`} data-value={v}>
+                  {v.toFixed(6)}
+                </td>
+                <td style={{ width: '50%' }}>
+                  <div className="bar">
+                    <div style={{ width: `${v * 100}%` }} />
+                  </div>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
       )}
       {!p?.scores && <pre>{JSON.stringify(r.predictions, null, 2)}</pre>}
     </div>
   );
 }
 
-interface OcrLine { text: string; confidence: number; box: number[][] }
+interface OcrLine {
+  text: string;
+  confidence: number;
+  box: number[][];
+}
 
 function OcrPanel(props: { model: ModelDescription }) {
   const [url, setUrl] = useState<string>();
@@ -196,36 +367,79 @@ function OcrPanel(props: { model: ModelDescription }) {
   const img = useRef<HTMLImageElement>(null);
   const [size, setSize] = useState<{ w: number; h: number }>();
   const onFile = async (file: File) => {
-    setError(undefined); setLines(undefined);
+    setError(undefined);
+    setLines(undefined);
     setUrl(URL.createObjectURL(file));
     const t0 = performance.now();
     try {
-      const res = await client.fetch(`/v1/models/${encodeURIComponent(props.model.name)}/predict`, { method: 'POST', body: file, headers: { 'content-type': file.type || 'image/png' } });
-      const body = await res.json() as { predictions: Array<{ lines: OcrLine[] }> };
+      const res = await client.fetch(`/v1/models/${encodeURIComponent(props.model.name)}/predict`, {
+        method: 'POST',
+        body: file,
+        headers: { 'content-type': file.type || 'image/png' },
+      });
+      const body = (await res.json()) as { predictions: Array<{ lines: OcrLine[] }> };
       setMs(performance.now() - t0);
       setLines(body.predictions[0]?.lines ?? []);
-    } catch (e) { setError(describeError(e)); }
+    } catch (e) {
+      setError(describeError(e));
+    }
   };
   return (
     <div className="card">
-      <h3>{props.model.name}@{props.model.version}: upload an image</h3>
-      <input type="file" accept="image/*" data-testid="ocr-upload" onChange={(e) => { const f = e.target.files?.[0]; if (f) void onFile(f); }} />
+      <h3>
+        {props.model.name}@{props.model.version}: upload an image
+      </h3>
+      <input
+        type="file"
+        accept="image/*"
+        data-testid="ocr-upload"
+        onChange={(e) => {
+          const f = e.target.files?.[0];
+          if (f) void onFile(f);
+        }}
+      />
       {error && <p className="error">{error}</p>}
       <div className="row" style={{ alignItems: 'flex-start' }}>
         {url && (
           <div className="ocr">
-            <img ref={img} src={url} alt="uploaded" style={{ maxWidth: 640 }} onLoad={(e) => setSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })} />
+            <img
+              ref={img}
+              src={url}
+              alt="uploaded"
+              style={{ maxWidth: 640 }}
+              onLoad={(e) => setSize({ w: e.currentTarget.naturalWidth, h: e.currentTarget.naturalHeight })}
+            />
             {size && lines && (
-              <svg viewBox={`0 0 ${size.w} ${size.h}`} style={{ position: 'absolute', inset: 0, width: '100%', height: '100%' }} data-testid="ocr-boxes">
-                {lines.map((l, i) => <polygon key={i} points={l.box.map((p) => p.join(',')).join(' ')} fill="rgba(47,90,168,.12)" stroke="#d62828" strokeWidth={Math.max(1, size.w / 400)} />)}
+              <svg
+                viewBox={`0 0 ${size.w} ${size.h}`}
+                style={{ position: 'absolute', inset: 0, width: '100%', height: '100%' }}
+                data-testid="ocr-boxes"
+              >
+                {lines.map((l, i) => (
+                  <polygon
+                    key={i}
+                    points={l.box.map((p) => p.join(',')).join(' ')}
+                    fill="rgba(47,90,168,.12)"
+                    stroke="#d62828"
+                    strokeWidth={Math.max(1, size.w / 400)}
+                  />
+                ))}
               </svg>
             )}
           </div>
         )}
         {lines && (
           <div data-testid="ocr-text">
-            <p className="muted">{lines.length} lines in {ms?.toFixed(0)} ms</p>
-            <ol>{lines.map((l, i) => <li key={i}>{l.text} <small className="muted">({(l.confidence * 100).toFixed(1)}%)</small></li>)}</ol>
+            <p className="muted">
+              {lines.length} lines in {ms?.toFixed(0)} ms
+            </p>
+            <ol>
+              {lines.map((l, i) => (
+                <li key={i}>
+                  {l.text} <small className="muted">({(l.confidence * 100).toFixed(1)}%)</small>
+                </li>
+              ))}
+            </ol>
           </div>
         )}
       </div>
@@ -241,11 +455,15 @@ function VadPanel(props: { model: ModelDescription }) {
   const sessionFor = () => {
     const s = client.audio(props.model.name);
     s.on((e) => setEvents((all) => [...all, e]));
-    void s.closed.then((c) => { if (c.error) setError(describeError(c.error)); else if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`); });
+    void s.closed.then((c) => {
+      if (c.error) setError(describeError(c.error));
+      else if (c.code !== 1000 && c.code !== 1005) setError(`stream closed: ${c.code} ${c.reason}`);
+    });
     return s;
   };
   const onWav = async (file: File) => {
-    setEvents([]); setError(undefined);
+    setEvents([]);
+    setError(undefined);
     try {
       const samples = decodeWav(await file.arrayBuffer());
       setDuration(samples.length / 16000);
@@ -254,11 +472,18 @@ function VadPanel(props: { model: ModelDescription }) {
       // Real-time pace is not needed for a file: chunks of 0.1 s go as fast as the socket takes them.
       for (let i = 0; i < samples.length; i += 1600) await s.send(samples.subarray(i, i + 1600));
       await s.end();
-    } catch (e) { setError(describeError(e)); }
+    } catch (e) {
+      setError(describeError(e));
+    }
   };
   const mic = async () => {
-    if (live) { live.stop(); setLive(undefined); return; }
-    setEvents([]); setError(undefined);
+    if (live) {
+      live.stop();
+      setLive(undefined);
+      return;
+    }
+    setEvents([]);
+    setError(undefined);
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1 } });
       const ctx = new AudioContext({ sampleRate: 16000 });
@@ -266,32 +491,83 @@ function VadPanel(props: { model: ModelDescription }) {
       const proc = ctx.createScriptProcessor(2048, 1, 1);
       const s = sessionFor();
       const t0 = performance.now();
-      proc.onaudioprocess = (e) => { void s.send(new Float32Array(e.inputBuffer.getChannelData(0))); setDuration((performance.now() - t0) / 1000); };
-      src.connect(proc); proc.connect(ctx.destination);
-      setLive({ stop: () => { proc.disconnect(); src.disconnect(); stream.getTracks().forEach((t) => t.stop()); void ctx.close(); void s.end(); } });
-    } catch (e) { setError(describeError(e)); }
+      proc.onaudioprocess = (e) => {
+        void s.send(new Float32Array(e.inputBuffer.getChannelData(0)));
+        setDuration((performance.now() - t0) / 1000);
+      };
+      src.connect(proc);
+      proc.connect(ctx.destination);
+      setLive({
+        stop: () => {
+          proc.disconnect();
+          src.disconnect();
+          stream.getTracks().forEach((t) => t.stop());
+          void ctx.close();
+          void s.end();
+        },
+      });
+    } catch (e) {
+      setError(describeError(e));
+    }
   };
   // speech_start opens a segment; its speech_end closes it with the final (padded) bounds.
   const segments: Array<{ start: number; end?: number }> = [];
   for (const e of events) {
     if (e.type === 'speech_start') segments.push({ start: e.startMs / 1000 });
-    if (e.type === 'speech_end' && segments.length) Object.assign(segments.at(-1)!, { start: e.startMs / 1000, end: e.endMs / 1000 });
+    if (e.type === 'speech_end' && segments.length)
+      Object.assign(segments.at(-1)!, { start: e.startMs / 1000, end: e.endMs / 1000 });
   }
   const done = events.some((e) => e.type === 'done');
   const total = Math.max(duration, ...segments.map((s) => s.end ?? s.start), 0.001);
   return (
     <div className="card">
-      <h3>{props.model.name}@{props.model.version}: voice activity</h3>
+      <h3>
+        {props.model.name}@{props.model.version}: voice activity
+      </h3>
       <div className="row">
-        <input type="file" accept="audio/wav" data-testid="vad-upload" onChange={(e) => { const f = e.target.files?.[0]; if (f) void onWav(f); }} />
+        <input
+          type="file"
+          accept="audio/wav"
+          data-testid="vad-upload"
+          onChange={(e) => {
+            const f = e.target.files?.[0];
+            if (f) void onWav(f);
+          }}
+        />
         <button onClick={() => void mic()}>{live ? 'Stop microphone' : 'Use microphone'}</button>
       </div>
       {error && <p className="error">{error}</p>}
-      <div className="timeline" data-testid="vad-timeline" data-done={done} data-segments={segments.length} style={{ marginTop: '.6rem' }}>
-        {segments.map((s, i) => <div key={i} data-testid="vad-segment" data-start-ms={Math.round(s.start * 1000)} data-end-ms={s.end === undefined ? '' : Math.round(s.end * 1000)} style={{ left: `${(s.start / total) * 100}%`, width: `${(((s.end ?? duration) - s.start) / total) * 100}%` }} title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`} />)}
+      <div
+        className="timeline"
+        data-testid="vad-timeline"
+        data-done={done}
+        data-segments={segments.length}
+        style={{ marginTop: '.6rem' }}
+      >
+        {segments.map((s, i) => (
+          <div
+            key={i}
+            data-testid="vad-segment"
+            data-start-ms={Math.round(s.start * 1000)}
+            data-end-ms={s.end === undefined ? '' : Math.round(s.end * 1000)}
+            style={{
+              left: `${(s.start / total) * 100}%`,
+              width: `${(((s.end ?? duration) - s.start) / total) * 100}%`,
+            }}
+            title={`${s.start.toFixed(2)}–${s.end?.toFixed(2) ?? '…'} s`}
+          />
+        ))}
       </div>
-      <p className="muted">{segments.length} speech segments in {duration.toFixed(1)} s of audio</p>
-      <ol>{segments.map((s, i) => <li key={i}>{s.start.toFixed(2)} s → {s.end !== undefined ? `${s.end.toFixed(2)} s` : '…'}</li>)}</ol>
+      <p className="muted">
+        {segments.length} speech segments in {duration.toFixed(1)} s of audio
+      </p>
+      <ol>
+        {segments.map((s, i) => (
+          <li key={i}>
+            {s.start.toFixed(2)} s → {s.end !== undefined ? `${s.end.toFixed(2)} s` : '…'}
+          </li>
+        ))}
+      </ol>
     </div>
   );
 }
@@ -310,12 +586,18 @@ function ChatPanel(props: { model: string }) {
   const [sent, setSent] = useState<ChatRequest | null>(null);
   const [forgotten, setForgotten] = useState(0);
   useEffect(() => {
-    if (!streaming && text && history.at(-1)?.role === 'user') setHistory((h) => [...h, { role: 'assistant', content: text }]);
+    if (!streaming && text && history.at(-1)?.role === 'user')
+      setHistory((h) => [...h, { role: 'assistant', content: text }]);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [streaming]);
   useEffect(() => {
     // A conversation that outgrew the context forgets its oldest exchange and asks again (as `ferry chat` does).
-    if (error instanceof FerryClientError && error.code === 'context-length-exceeded' && sent && sent.messages.length > 2) {
+    if (
+      error instanceof FerryClientError &&
+      error.code === 'context-length-exceeded' &&
+      sent &&
+      sent.messages.length > 2
+    ) {
       const shorter = { ...sent, messages: sent.messages.slice(2) };
       setSent(shorter);
       setForgotten((n) => n + 1);
@@ -327,33 +609,118 @@ function ChatPanel(props: { model: string }) {
     <div className="card chat">
       <h3>{props.model}: chat (OpenAI-compatible stream)</h3>
       <div className="row">
-        <label>temperature <input type="number" min={0} max={2} step={0.1} value={temperature} onChange={(e) => setTemperature(e.target.value)} placeholder="model default" data-testid="chat-temperature" /></label>
-        <label>seed <input type="number" step={1} value={seed} onChange={(e) => setSeed(e.target.value)} placeholder="random" data-testid="chat-seed" /></label>
-        <label>max tokens <input type="number" min={1} step={1} value={maxTokens} onChange={(e) => setMaxTokens(e.target.value)} placeholder="model default" data-testid="chat-max-tokens" /></label>
-        <button type="button" onClick={() => { setHistory([]); setForgotten(0); }} disabled={streaming}>Clear</button>
+        <label>
+          temperature{' '}
+          <input
+            type="number"
+            min={0}
+            max={2}
+            step={0.1}
+            value={temperature}
+            onChange={(e) => setTemperature(e.target.value)}
+            placeholder="model default"
+            data-testid="chat-temperature"
+          />
+        </label>
+        <label>
+          seed{' '}
+          <input
+            type="number"
+            step={1}
+            value={seed}
+            onChange={(e) => setSeed(e.target.value)}
+            placeholder="random"
+            data-testid="chat-seed"
+          />
+        </label>
+        <label>
+          max tokens{' '}
+          <input
+            type="number"
+            min={1}
+            step={1}
+            value={maxTokens}
+            onChange={(e) => setMaxTokens(e.target.value)}
+            placeholder="model default"
+            data-testid="chat-max-tokens"
+          />
+        </label>
+        <button
+          type="button"
+          onClick={() => {
+            setHistory([]);
+            setForgotten(0);
+          }}
+          disabled={streaming}
+        >
+          Clear
+        </button>
       </div>
-      {history.map((m, i) => <div key={i} className={`msg ${m.role}`} data-testid={`chat-${m.role}`}>{m.content}</div>)}
-      {streaming && <div className="msg assistant" data-testid="chat-streaming">{text}▍</div>}
-      {forgotten > 0 && <p className="muted" data-testid="chat-forgotten" data-count={forgotten}>The model's context is full: the oldest {forgotten === 1 ? 'exchange is' : `${forgotten} exchanges are`} no longer sent.</p>}
-      {error && !(error instanceof FerryClientError && error.code === 'context-length-exceeded' && (sent?.messages.length ?? 0) > 2) && <p className="error" data-testid="chat-error">{describeError(error)}</p>}
-      <form className="row" onSubmit={(e) => {
-        e.preventDefault();
-        if (!input.trim()) return;
-        const next = [...history, { role: 'user' as const, content: input }];
-        setHistory(next); setInput(''); setStarted(performance.now());
-        const req: ChatRequest = {
-          model: props.model, messages: next.slice(2 * forgotten),
-          ...(temperature !== '' && { temperature: Number(temperature) }),
-          ...(seed !== '' && { seed: Number(seed) }),
-          ...(maxTokens !== '' && { max_tokens: Number(maxTokens) }),
-        };
-        setSent(req);
-        start(req);
-      }}>
-        <input style={{ flex: 1 }} value={input} onChange={(e) => setInput(e.target.value)} placeholder="Say something" aria-label="message" data-testid="chat-input" />
-        <button className="primary" type="submit" disabled={streaming} data-testid="chat-send">Send</button>
-        {streaming && <button type="button" onClick={stop}>Stop</button>}
-        {started > 0 && !streaming && <span className="muted">{((performance.now() - started) / 1000).toFixed(1)} s</span>}
+      {history.map((m, i) => (
+        <div key={i} className={`msg ${m.role}`} data-testid={`chat-${m.role}`}>
+          {m.content}
+        </div>
+      ))}
+      {streaming && (
+        <div className="msg assistant" data-testid="chat-streaming">
+          {text}▍
+        </div>
+      )}
+      {forgotten > 0 && (
+        <p className="muted" data-testid="chat-forgotten" data-count={forgotten}>
+          The model's context is full: the oldest {forgotten === 1 ? 'exchange is' : `${forgotten} exchanges are`} no
+          longer sent.
+        </p>
+      )}
+      {error &&
+        !(
+          error instanceof FerryClientError &&
+          error.code === 'context-length-exceeded' &&
+          (sent?.messages.length ?? 0) > 2
+        ) && (
+          <p className="error" data-testid="chat-error">
+            {describeError(error)}
+          </p>
+        )}
+      <form
+        className="row"
+        onSubmit={(e) => {
+          e.preventDefault();
+          if (!input.trim()) return;
+          const next = [...history, { role: 'user' as const, content: input }];
+          setHistory(next);
+          setInput('');
+          setStarted(performance.now());
+          const req: ChatRequest = {
+            model: props.model,
+            messages: next.slice(2 * forgotten),
+            ...(temperature !== '' && { temperature: Number(temperature) }),
+            ...(seed !== '' && { seed: Number(seed) }),
+            ...(maxTokens !== '' && { max_tokens: Number(maxTokens) }),
+          };
+          setSent(req);
+          start(req);
+        }}
+      >
+        <input
+          style={{ flex: 1 }}
+          value={input}
+          onChange={(e) => setInput(e.target.value)}
+          placeholder="Say something"
+          aria-label="message"
+          data-testid="chat-input"
+        />
+        <button className="primary" type="submit" disabled={streaming} data-testid="chat-send">
+          Send
+        </button>
+        {streaming && (
+          <button type="button" onClick={stop}>
+            Stop
+          </button>
+        )}
+        {started > 0 && !streaming && (
+          <span className="muted">{((performance.now() - started) / 1000).toFixed(1)} s</span>
+        )}
       </form>
     </div>
   );

@@ -63,8 +63,18 @@ export interface FerryServer {
 
 /** Paths pino censors: credentials in request headers, and secret-bearing fields wherever they are logged. */
 export const REDACT_PATHS = [
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["sec-websocket-protocol"]', 'headers.authorization', '*.headers.authorization',
-  '*.apiKey', '*.password', '*.secret', '*.sha256', 'auth.keys', '*.auth.keys',
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["sec-websocket-protocol"]',
+  'headers.authorization',
+  '*.headers.authorization',
+  '*.apiKey',
+  '*.password',
+  '*.secret',
+  '*.sha256',
+  'auth.keys',
+  '*.auth.keys',
 ];
 
 export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStream): Logger {
@@ -73,25 +83,49 @@ export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStre
 }
 
 /** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency and rates. */
-function startAlerts(config: FerryConfig, repository: Repository, metrics: Metrics, drift: DriftMonitor, log: Logger): { stop(): void } | undefined {
+function startAlerts(
+  config: FerryConfig,
+  repository: Repository,
+  metrics: Metrics,
+  drift: DriftMonitor,
+  log: Logger,
+): { stop(): void } | undefined {
   if (!config.alerts.webhookUrl || config.alerts.rules.length === 0) return undefined;
-  const count = (result: string) => (n: { rule: string; status: string }) => metrics.alerts.inc({ rule: n.rule, status: n.status, result });
-  const manager = new AlertManager(config.alerts, { onDelivered: count('delivered'), onFailed: count('failed'), onDropped: count('dropped') }, log);
+  const count = (result: string) => (n: { rule: string; status: string }) =>
+    metrics.alerts.inc({ rule: n.rule, status: n.status, result });
+  const manager = new AlertManager(
+    config.alerts,
+    { onDelivered: count('delivered'), onFailed: count('failed'), onDropped: count('dropped') },
+    log,
+  );
   const collector = new ObservationCollector(metrics);
   const tick = async () => {
     const byKey = new Map<string, AlertObservation>();
     for (const v of repository.allVersions()) {
       const d = drift.latest.get(v.key);
       byKey.set(v.key, {
-        model: v.name, version: v.version,
+        model: v.name,
+        version: v.version,
         ...(v.manifest.sla?.p99Ms !== undefined && { slaP99Ms: v.manifest.sla.p99Ms }),
-        ...(d?.dataset && { drift: { datasetDrift: d.dataset.datasetDrift, share: d.dataset.share, driftedColumns: d.columns.filter((c) => c.testable && c.drift).map((c) => c.column) } }),
+        ...(d?.dataset && {
+          drift: {
+            datasetDrift: d.dataset.datasetDrift,
+            share: d.dataset.share,
+            driftedColumns: d.columns.filter((c) => c.testable && c.drift).map((c) => c.column),
+          },
+        }),
       });
     }
     for (const o of await collector.collect()) {
       const target = byKey.get(`${o.model}@${o.version}`);
       // An interval without traffic ends latency, error and fallback episodes (as Prometheus does when data stops).
-      if (target) Object.assign(target, o.requests > 0 ? { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate } : { p99Ms: 0, errorRate: 0, fallbackRate: 0 });
+      if (target)
+        Object.assign(
+          target,
+          o.requests > 0
+            ? { p99Ms: o.p99Ms, errorRate: o.errorRate, fallbackRate: o.fallbackRate }
+            : { p99Ms: 0, errorRate: 0, fallbackRate: 0 },
+        );
     }
     manager.evaluate([...byKey.values()]);
   };
@@ -99,15 +133,26 @@ function startAlerts(config: FerryConfig, repository: Repository, metrics: Metri
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
-    tick().catch((err: unknown) => log.warn({ err }, 'alert evaluation failed')).finally(() => { busy = false; });
+    tick()
+      .catch((err: unknown) => log.warn({ err }, 'alert evaluation failed'))
+      .finally(() => {
+        busy = false;
+      });
   }, config.alerts.intervalSeconds * 1000);
   timer.unref();
-  return { stop: () => { clearInterval(timer); manager.close(); } };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      manager.close();
+    },
+  };
 }
 
 /** The embedded in-process LRU, or Redis when a URL is configured (shared by replicas). */
 export function createPredictionCache(config: FerryConfig, metrics: Metrics, log: Logger): PredictionCache {
-  const store = config.redis.url ? new RedisStore(config.redis.url, config.redis.commandTimeoutMs, log) : new MemoryStore(config.cache.maxBytes);
+  const store = config.redis.url
+    ? new RedisStore(config.redis.url, config.redis.commandTimeoutMs, log)
+    : new MemoryStore(config.cache.maxBytes);
   log.debug({ store: store.kind }, 'prediction cache');
   return new PredictionCache(store, config.cache.keyPrefix, config.cache.staleTtlSeconds * 1000, log, {
     onResult: (model, version, result, n) => metrics.cacheRequests.inc({ model, version, result }, n),
@@ -127,26 +172,54 @@ export interface CreateServerOptions {
 }
 
 export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
-  const log = opts.logger === false ? pino({ level: 'silent' }) : opts.logger ?? createLogger(config);
-  const configFile = opts.configSources?.file === undefined ? undefined : resolvePath(opts.configSources.cwd ?? process.cwd(), opts.configSources.file);
+  const log = opts.logger === false ? pino({ level: 'silent' }) : (opts.logger ?? createLogger(config));
+  const configFile =
+    opts.configSources?.file === undefined
+      ? undefined
+      : resolvePath(opts.configSources.cwd ?? process.cwd(), opts.configSources.file);
   const repository = Repository.load(config.models.dir, config.models.only, configPolicies(config, configFile));
   validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
   // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
-  const generation = new GenerationService(config, config.generation, repository, new GenerationMetrics(metrics.registry), log.child({ component: 'generation' }));
+  const generation = new GenerationService(
+    config,
+    config.generation,
+    repository,
+    new GenerationMetrics(metrics.registry),
+    log.child({ component: 'generation' }),
+  );
   const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
-  await store.migrate().catch(async (e: unknown) => { await store.close(); throw e; });
-  const predictionLog = config.predictionLog.enabled ? new PredictionLog(store, predictionLogOptionsFromConfig(config.predictionLog, {
-    log: log.child({ component: 'prediction-log' }),
-    onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
-    onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
-    onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
-  })) : undefined;
+  await store.migrate().catch(async (e: unknown) => {
+    await store.close();
+    throw e;
+  });
+  const predictionLog = config.predictionLog.enabled
+    ? new PredictionLog(
+        store,
+        predictionLogOptionsFromConfig(config.predictionLog, {
+          log: log.child({ component: 'prediction-log' }),
+          onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
+          onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
+          onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
+        }),
+      )
+    : undefined;
   const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
-  const service = new ModelService(config, repository, metrics, log.child({ component: 'runtime' }), workerCount(config), cache, predictionLog);
+  const service = new ModelService(
+    config,
+    repository,
+    metrics,
+    log.child({ component: 'runtime' }),
+    workerCount(config),
+    cache,
+    predictionLog,
+  );
   // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
-  service.delegateLoading((m) => m.generation !== undefined, (v) => generation.load(v));
+  service.delegateLoading(
+    (m) => m.generation !== undefined,
+    (v) => generation.load(v),
+  );
   const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
   drift.start();
   const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
@@ -154,12 +227,22 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   // Every predict path (v1, v2, SSE, jobs, streams, chat) routes and shadows through this one hook.
   service.useRouter(rollout);
   const jobs = createJobsRuntime({
-    config, store, service, repository, metrics, log: log.child({ component: 'jobs' }),
+    config,
+    store,
+    service,
+    repository,
+    metrics,
+    log: log.child({ component: 'jobs' }),
     // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
-    onCompleted: (version, input, predictions, fallback, runMs) => service.shadowCompleted({ version, instances: input.instances, base: input.base, predictions, fallback, runMs }),
+    onCompleted: (version, input, predictions, fallback, runMs) =>
+      service.shadowCompleted({ version, instances: input.instances, base: input.base, predictions, fallback, runMs }),
   });
   // Created before the app so routes that hold streams open (job events) can track them for the drain.
-  const lifecycle = createLifecycle(config.lifecycle, config.server.shutdownGraceMs, log.child({ component: 'lifecycle' }));
+  const lifecycle = createLifecycle(
+    config.lifecycle,
+    config.server.shutdownGraceMs,
+    log.child({ component: 'lifecycle' }),
+  );
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
   let reloader: ConfigReloader | undefined;
   const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
@@ -168,20 +251,66 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
   const keyRing = new KeyRing(startKeys);
   // Checks every version's streaming block now: a bad one refuses the start.
-  const streaming = createStreamingService({ config: config.streaming, repository, service, registry: metrics.registry });
+  const streaming = createStreamingService({
+    config: config.streaming,
+    repository,
+    service,
+    registry: metrics.registry,
+  });
   const timeseries = new TimeseriesRecorder(metrics, config.web.timeseriesIntervalSeconds, config.web.timeseriesPoints);
   // Scheduled pipeline runs wait for every model to be warm (`loaded`, below).
   let markLoaded: (loaded: Promise<void>) => void = () => undefined;
-  const ready = new Promise<void>((resolve, reject) => { markLoaded = (p) => { p.then(resolve, reject); }; });
+  const ready = new Promise<void>((resolve, reject) => {
+    markLoaded = (p) => {
+      p.then(resolve, reject);
+    };
+  });
   ready.catch(() => undefined);
-  const pipelines = createPipelines({ config, store, pool: service.pool, repository, log: log.child({ component: 'pipelines' }), registry: metrics.registry, ready, jobs });
-  const app = await buildApp({
-    config, repository, service, metrics, drift, jobs, rollout, manager, generation, lifecycle, reloadConfig, keyRing, startKeys, streaming, timeseries,
-    pipelines: { runs: pipelines.runs, isRunning: (n) => pipelines.isRunning(n), ...(pipelines.queueRun && { queueRun: pipelines.queueRun }) },
-  }, { logger: opts.logger === false ? false : log, ...(opts.onRoute && { onRoute: opts.onRoute }) });
+  const pipelines = createPipelines({
+    config,
+    store,
+    pool: service.pool,
+    repository,
+    log: log.child({ component: 'pipelines' }),
+    registry: metrics.registry,
+    ready,
+    jobs,
+  });
+  const app = await buildApp(
+    {
+      config,
+      repository,
+      service,
+      metrics,
+      drift,
+      jobs,
+      rollout,
+      manager,
+      generation,
+      lifecycle,
+      reloadConfig,
+      keyRing,
+      startKeys,
+      streaming,
+      timeseries,
+      pipelines: {
+        runs: pipelines.runs,
+        isRunning: (n) => pipelines.isRunning(n),
+        ...(pipelines.queueRun && { queueRun: pipelines.queueRun }),
+      },
+    },
+    { logger: opts.logger === false ? false : log, ...(opts.onRoute && { onRoute: opts.onRoute }) },
+  );
   timeseries.start();
   app.addHook('onClose', async () => timeseries.stop());
-  reloader = new ConfigReloader(opts.configSources, repository, manager, keyRing, log.child({ component: 'config' }), config);
+  reloader = new ConfigReloader(
+    opts.configSources,
+    repository,
+    manager,
+    keyRing,
+    log.child({ component: 'config' }),
+    config,
+  );
   // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
   jobs.drainWith(lifecycle);
   const loaded = service.loadAll();
@@ -189,13 +318,36 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
   // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
   // from when every model is warm: a job taken earlier would only meet model-not-ready.
-  if (opts.jobWorkers ?? config.jobs.workers) loaded.then(() => jobs.startWorkers(), () => undefined);
+  if (opts.jobWorkers ?? config.jobs.workers)
+    loaded.then(
+      () => jobs.startWorkers(),
+      () => undefined,
+    );
   markLoaded(loaded);
   pipelines.start();
 
   let closed = false;
   return {
-    config, app, service, repository, metrics, cache, store, predictionLog, drift, generation, jobs, rollout, manager, pipelines, streaming, timeseries, keyRing, log, lifecycle, loaded,
+    config,
+    app,
+    service,
+    repository,
+    metrics,
+    cache,
+    store,
+    predictionLog,
+    drift,
+    generation,
+    jobs,
+    rollout,
+    manager,
+    pipelines,
+    streaming,
+    timeseries,
+    keyRing,
+    log,
+    lifecycle,
+    loaded,
     configReloader: reloader,
     reloadConfig: () => reloader!.reload(),
     async listen() {

@@ -16,16 +16,22 @@ const KeysFileSchema = Type.Object({ keys: Type.Array(ApiKeySchema) }, { additio
  */
 export function readKeysFile(path: string): ApiKeyConfig[] {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) { throw new ApiKeyError(`auth.keysFile ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`); }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ApiKeyError(`auth.keysFile ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
   let data: unknown;
   try {
     data = parseYaml(text);
   } catch (e) {
     // YAML's message quotes the offending line, which may hold a digest: give the position only.
     const pos = (e as { linePos?: Array<{ line: number; col: number }> }).linePos?.[0];
-    throw new ApiKeyError(`auth.keysFile ${path}: not valid YAML or JSON${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`);
+    throw new ApiKeyError(
+      `auth.keysFile ${path}: not valid YAML or JSON${pos ? ` (line ${pos.line}, column ${pos.col})` : ''}`,
+    );
   }
-  const doc = Array.isArray(data) ? { keys: data } : data ?? { keys: [] };
+  const doc = Array.isArray(data) ? { keys: data } : (data ?? { keys: [] });
   const withDefaults = Value.Default(KeysFileSchema, Value.Clone(doc));
   const first = Value.Errors(KeysFileSchema, withDefaults).First();
   if (first) throw new ApiKeyError(`auth.keysFile ${path}: ${first.path || '/'}: ${first.message}`);

@@ -33,7 +33,10 @@ export class KeyRing {
     return keys.map((k) => {
       if (ids.has(k.id)) throw new ApiKeyError(`API key id "${k.id}" is configured twice`);
       ids.add(k.id);
-      return { digest: Buffer.from(k.sha256, 'hex'), principal: { id: k.id, scopes: new Set(k.scopes), models: new Set(k.models), rateLimitMax: k.rateLimitMax } };
+      return {
+        digest: Buffer.from(k.sha256, 'hex'),
+        principal: { id: k.id, scopes: new Set(k.scopes), models: new Set(k.models), rateLimitMax: k.rateLimitMax },
+      };
     });
   }
 

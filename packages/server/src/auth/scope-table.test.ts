@@ -60,7 +60,13 @@ test('the scope table gives every route family its access', () => {
 });
 
 test('encoded, doubled and trailing slashes cannot dodge a row', () => {
-  for (const url of ['/v1/%61dmin/config', '//v1//admin/config', '/v1/admin/config/', '/v1/admin/config?x=1', '/v1/admin%2Fconfig']) {
+  for (const url of [
+    '/v1/%61dmin/config',
+    '//v1//admin/config',
+    '/v1/admin/config/',
+    '/v1/admin/config?x=1',
+    '/v1/admin%2Fconfig',
+  ]) {
     assert.equal(accessFor('GET', url).rule.access, 'admin', url);
   }
   assert.equal(accessFor('POST', '/v1/models/spam%2Fpredict').rule.family, 'v1-predict');

@@ -34,25 +34,66 @@ export const ACCESS_TABLE: readonly AccessRule[] = [
   // Management: off (404) without keys; admin scope with keys.
   { family: 'admin', pattern: /^\/v1\/admin(\/.*)?$/, access: 'admin' },
   { family: 'admin', pattern: /^\/v1\/config$/, access: 'admin' },
-  { family: 'repository-load', pattern: new RegExp(`^/v2/repository/models/${M}/(load|unload)$`), access: 'admin', modelGroup: 1 },
-  { family: 'drift', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/drift(/histograms)?$`), access: 'admin', modelGroup: 1 },
+  {
+    family: 'repository-load',
+    pattern: new RegExp(`^/v2/repository/models/${M}/(load|unload)$`),
+    access: 'admin',
+    modelGroup: 1,
+  },
+  {
+    family: 'drift',
+    pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/drift(/histograms)?$`),
+    access: 'admin',
+    modelGroup: 1,
+  },
   // Inference.
-  { family: 'v1-predict', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/predict$`), access: 'predict', modelGroup: 1 },
-  { family: 'v2-infer', pattern: new RegExp(`^/v2/models/${M}(/versions/${V})?/infer$`), access: 'predict', modelGroup: 1 },
-  { family: 'stream', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/stream$`), access: 'predict', modelGroup: 1 },
+  {
+    family: 'v1-predict',
+    pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/predict$`),
+    access: 'predict',
+    modelGroup: 1,
+  },
+  {
+    family: 'v2-infer',
+    pattern: new RegExp(`^/v2/models/${M}(/versions/${V})?/infer$`),
+    access: 'predict',
+    modelGroup: 1,
+  },
+  {
+    family: 'stream',
+    pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/stream$`),
+    access: 'predict',
+    modelGroup: 1,
+  },
   { family: 'openai', pattern: /^\/openai\/v1(\/.*)?$/, access: 'predict' },
   // The edge runtime downloads the model to run it: that is inference, with the same key.
-  { family: 'artifact', pattern: new RegExp(`^/v1/models/${M}/versions/${V}/artifact$`), access: 'predict', modelGroup: 1 },
+  {
+    family: 'artifact',
+    pattern: new RegExp(`^/v1/models/${M}/versions/${V}/artifact$`),
+    access: 'predict',
+    modelGroup: 1,
+  },
   // Asynchronous jobs.
   { family: 'jobs', pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/jobs$`), access: 'jobs', modelGroup: 1 },
   { family: 'jobs', pattern: /^\/v1\/jobs(\/.*)?$/, access: 'jobs' },
   // Batch pipeline results are read-only for apps; anything else on a pipeline (run, schedule) is management.
   { family: 'pipelines', methods: READ, pattern: /^\/v1\/pipelines(\/.*)?$/, access: 'pipelines:read' },
   // The bulk read is a POST only because its key list is a body.
-  { family: 'pipelines', methods: ['POST'], pattern: /^\/v1\/pipelines\/[^/]+\/predictions:batchGet$/, access: 'pipelines:read' },
+  {
+    family: 'pipelines',
+    methods: ['POST'],
+    pattern: /^\/v1\/pipelines\/[^/]+\/predictions:batchGet$/,
+    access: 'pipelines:read',
+  },
   { family: 'pipelines', pattern: /^\/v1\/pipelines(\/.*)?$/, access: 'admin' },
   // Listing, metadata and rollout status: any valid key (a key limited to models sees only those).
-  { family: 'rollout-status', methods: READ, pattern: new RegExp(`^/v1/models/${M}/rollout$`), access: 'key', modelGroup: 1 },
+  {
+    family: 'rollout-status',
+    methods: READ,
+    pattern: new RegExp(`^/v1/models/${M}/rollout$`),
+    access: 'key',
+    modelGroup: 1,
+  },
   { family: 'metadata', methods: READ, pattern: /^\/v1\/models$/, access: 'key' },
   { family: 'metadata', methods: READ, pattern: new RegExp(`^/v1/models/${M}(/.*)?$`), access: 'key', modelGroup: 1 },
   { family: 'metadata', pattern: new RegExp(`^/v2/models/${M}(/.*)?$`), access: 'key', modelGroup: 1 },
@@ -78,7 +119,11 @@ export interface AccessDecision {
 export function normalisePath(url: string): string | undefined {
   const raw = url.split('?', 1)[0]!.split('#', 1)[0]!;
   let decoded: string;
-  try { decoded = decodeURIComponent(raw); } catch { return undefined; }
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
   let path = decoded.replace(/\/{2,}/g, '/');
   if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);
   return path.startsWith('/') ? path : `/${path}`;

@@ -3,8 +3,16 @@
 export { runCli, buildProgram } from './program.js';
 export { CliUsageError, type CliIo, type CliContext } from './shared.js';
 export {
-  QUANT_FORMATS, QUANTIZE_EXIT, QUANTIZE_MIN_ELEMENTS_DEFAULT, COST_PATTERNS, ToolsMissingError,
-  type QuantFormat, type QuantizeFlags, type CostPattern, type BenchCommandOptions, type CostCommandOptions,
+  QUANT_FORMATS,
+  QUANTIZE_EXIT,
+  QUANTIZE_MIN_ELEMENTS_DEFAULT,
+  COST_PATTERNS,
+  ToolsMissingError,
+  type QuantFormat,
+  type QuantizeFlags,
+  type CostPattern,
+  type BenchCommandOptions,
+  type CostCommandOptions,
   type ToolCommands,
 } from './tool-commands.js';
 export { DRIFT_EXIT } from './commands/drift.js';

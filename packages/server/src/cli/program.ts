@@ -22,16 +22,31 @@ import { registerCostCommand } from './commands/cost.js';
 
 /** Builds the program. Output and exit codes go through ctx; commander's own errors are thrown, not exited on. */
 export function buildProgram(ctx: CliContext): Command {
-  const program = new Command('ferry').version(SERVER_VERSION).description('Ferry: serve ONNX models to web apps')
+  const program = new Command('ferry')
+    .version(SERVER_VERSION)
+    .description('Ferry: serve ONNX models to web apps')
     // Before any command is added: subcommands inherit both settings.
     .exitOverride()
     .configureOutput({ writeOut: ctx.io.stdout, writeErr: ctx.io.stderr });
   // The order of `ferry --help`.
   for (const register of [
-    registerKeysCommand, registerServeCommand, registerPredictCommand, registerWorkerCommand, registerModelsCommand,
-    registerInitCommand, registerConfigCommand, registerQuantizeCommand, registerDriftCommand, registerClientCommand,
-    registerBatchCommand, registerStreamCommand, registerChatCommand, registerBenchCommand, registerCostCommand,
-  ]) register(program, ctx);
+    registerKeysCommand,
+    registerServeCommand,
+    registerPredictCommand,
+    registerWorkerCommand,
+    registerModelsCommand,
+    registerInitCommand,
+    registerConfigCommand,
+    registerQuantizeCommand,
+    registerDriftCommand,
+    registerClientCommand,
+    registerBatchCommand,
+    registerStreamCommand,
+    registerChatCommand,
+    registerBenchCommand,
+    registerCostCommand,
+  ])
+    register(program, ctx);
   return program;
 }
 
@@ -47,7 +62,9 @@ export async function runProgram(args: readonly string[], io: CliIo = processIo)
   let tools: Promise<ToolCommands> | undefined;
   const ctx: CliContext = {
     io,
-    setExitCode: (code) => { exitCode = code; },
+    setExitCode: (code) => {
+      exitCode = code;
+    },
     tools: (command) => (tools ??= loadToolCommands(command)),
   };
   try {
@@ -55,7 +72,8 @@ export async function runProgram(args: readonly string[], io: CliIo = processIo)
   } catch (e) {
     // commander has already printed its message (or the help, or the version). An InvalidArgumentError is a
     // CommanderError too, but one that reaches here was thrown by an action, and nothing printed it yet.
-    if (e instanceof CommanderError && !(e instanceof InvalidArgumentError)) return { code: e.exitCode, failed: e.exitCode !== 0 };
+    if (e instanceof CommanderError && !(e instanceof InvalidArgumentError))
+      return { code: e.exitCode, failed: e.exitCode !== 0 };
     return { code: reportError(e, io), failed: true };
   }
   return { code: exitCode, failed: false };

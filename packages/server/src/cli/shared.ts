@@ -15,8 +15,12 @@ export interface CliIo {
 }
 
 export const processIo: CliIo = {
-  stdout: (t) => { process.stdout.write(t); },
-  stderr: (t) => { process.stderr.write(t); },
+  stdout: (t) => {
+    process.stdout.write(t);
+  },
+  stderr: (t) => {
+    process.stderr.write(t);
+  },
 };
 
 export interface CliContext {
@@ -32,19 +36,29 @@ export interface CliContext {
  * command's own prefix when it has one, without a stack; the command exits with exitCode.
  */
 export class CliUsageError extends Error {
-  constructor(message: string, readonly exitCode = 1, readonly prefix = 'ferry') {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+    readonly prefix = 'ferry',
+  ) {
     super(message);
     this.name = 'CliUsageError';
   }
 }
 
 export interface CommonOpts {
-  config?: string; models?: string; port?: string; host?: string; workers?: string; logLevel?: string;
+  config?: string;
+  models?: string;
+  port?: string;
+  host?: string;
+  workers?: string;
+  logLevel?: string;
 }
 
 export function sourcesFrom(o: CommonOpts): ConfigSources {
   // The file loadConfig would pick by itself, named here so that a reload reads the same one.
-  const file = o.config ?? process.env.FERRY_CONFIG ?? (existsSync('ferry.config.yaml') ? 'ferry.config.yaml' : undefined);
+  const file =
+    o.config ?? process.env.FERRY_CONFIG ?? (existsSync('ferry.config.yaml') ? 'ferry.config.yaml' : undefined);
   return {
     ...(file !== undefined && { file }),
     overrides: {
@@ -62,11 +76,22 @@ export function configFrom(o: CommonOpts): FerryConfig {
 }
 
 /** The options of every command that loads the configuration. */
-export const commonOptions = (c: Command): Command => c
-  .option('-c, --config <file>', 'ferry.config.yaml to read')
-  .option('-m, --models <dir>', 'model repository folder')
-  .option('--workers <n>', 'inference worker threads (0 = one per core)')
-  .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']));
+export const commonOptions = (c: Command): Command =>
+  c
+    .option('-c, --config <file>', 'ferry.config.yaml to read')
+    .option('-m, --models <dir>', 'model repository folder')
+    .option('--workers <n>', 'inference worker threads (0 = one per core)')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    );
 
 /** A command whose argument errors exit with `code` rather than commander's 1 (quantize and drift use 2). */
 export function argumentErrorsExitWith(cmd: Command, code: number): Command {
@@ -93,8 +118,14 @@ export function reportError(e: unknown, io: CliIo): number {
   }
   if (e instanceof FerryError) {
     io.stderr(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  } else if (e instanceof ConfigError || e instanceof ApiKeyError || e instanceof RepositoryError
-    || e instanceof ManifestError || e instanceof InvalidArgumentError || e instanceof ToolsMissingError) {
+  } else if (
+    e instanceof ConfigError ||
+    e instanceof ApiKeyError ||
+    e instanceof RepositoryError ||
+    e instanceof ManifestError ||
+    e instanceof InvalidArgumentError ||
+    e instanceof ToolsMissingError
+  ) {
     io.stderr(`ferry: ${e.message}\n`);
   } else {
     io.stderr(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);

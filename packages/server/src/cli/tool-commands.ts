@@ -77,8 +77,9 @@ export interface ToolCommands {
 /** Thrown when @ferry/tools is not installed: the serving image ships without it. */
 export class ToolsMissingError extends Error {
   constructor(command: string, cause: unknown) {
-    super(`ferry ${command} needs the @ferry/tools package, which is not installed (npm install @ferry/tools)`,
-      { cause });
+    super(`ferry ${command} needs the @ferry/tools package, which is not installed (npm install @ferry/tools)`, {
+      cause,
+    });
     this.name = 'ToolsMissingError';
   }
 }
@@ -95,8 +96,9 @@ export async function loadToolCommands(command: string): Promise<ToolCommands> {
     const code = (e as { code?: string }).code;
     // Only the package itself missing: a dependency of @ferry/tools missing is a broken install, reported as is.
     const message = String((e as Error).message);
-    const missing = (code === 'ERR_MODULE_NOT_FOUND' && message.includes("package '@ferry/tools'"))
-      || (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' && message.includes('@ferry/tools'));
+    const missing =
+      (code === 'ERR_MODULE_NOT_FOUND' && message.includes("package '@ferry/tools'")) ||
+      (code === 'ERR_PACKAGE_PATH_NOT_EXPORTED' && message.includes('@ferry/tools'));
     if (missing) {
       throw new ToolsMissingError(command, e);
     }

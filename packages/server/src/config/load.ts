@@ -28,14 +28,19 @@ export interface ConfigSources {
 /** `maxTensorElements` → `MAX_TENSOR_ELEMENTS`. */
 const snake = (s: string): string => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
 
-interface Leaf { path: string[]; schema: TSchema; env: string }
+interface Leaf {
+  path: string[];
+  schema: TSchema;
+  env: string;
+}
 
 /** Every leaf setting with its environment variable name (FERRY_SERVER_PORT → server.port). */
 export function configLeaves(schema: TObject = ConfigSchema, prefix: string[] = []): Leaf[] {
   const out: Leaf[] = [];
   for (const [key, sub] of Object.entries(schema.properties)) {
     const path = [...prefix, key];
-    if ((sub as TSchema).type === 'object' && (sub as TObject).properties) out.push(...configLeaves(sub as TObject, path));
+    if ((sub as TSchema).type === 'object' && (sub as TObject).properties)
+      out.push(...configLeaves(sub as TObject, path));
     else out.push({ path, schema: sub as TSchema, env: `FERRY_${path.map(snake).join('_')}` });
   }
   return out;
@@ -53,9 +58,10 @@ function setPath(target: Json, path: string[], value: unknown): void {
 function deepMerge(a: Json, b: Json): Json {
   const out: Json = { ...a };
   for (const [k, v] of Object.entries(b)) {
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object'
-      ? deepMerge(out[k] as Json, v as Json)
-      : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && out[k] && typeof out[k] === 'object'
+        ? deepMerge(out[k] as Json, v as Json)
+        : v;
   }
   return out;
 }
@@ -73,7 +79,11 @@ function parseScalar(raw: string, schema: TSchema, where: string): unknown {
     if (/^(0|false|no|off)$/i.test(raw)) return false;
     throw new ConfigError(`${where}: "${raw}" is not a boolean`);
   }
-  if (type === 'array') return raw.split(',').map((s) => s.trim()).filter(Boolean);
+  if (type === 'array')
+    return raw
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return raw;
 }
 
@@ -90,14 +100,26 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
   const env = sources.env ?? process.env;
   let merged: Json = {};
 
-  const file = sources.file ?? env.FERRY_CONFIG ?? (existsSync(resolve(cwd, 'ferry.config.yaml')) ? 'ferry.config.yaml' : undefined);
+  const file =
+    sources.file ??
+    env.FERRY_CONFIG ??
+    (existsSync(resolve(cwd, 'ferry.config.yaml')) ? 'ferry.config.yaml' : undefined);
   if (file) {
     const path = resolve(cwd, file);
     let text: string;
-    try { text = readFileSync(path, 'utf8'); } catch (e) { throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`); }
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${path}: ${(e as Error).message}`);
+    }
     let parsed: unknown;
-    try { parsed = parseYaml(text) ?? {}; } catch (e) { throw new ConfigError(`${path}: invalid YAML: ${(e as Error).message}`); }
-    if (typeof parsed !== 'object' || Array.isArray(parsed)) throw new ConfigError(`${path}: the top level must be a mapping`);
+    try {
+      parsed = parseYaml(text) ?? {};
+    } catch (e) {
+      throw new ConfigError(`${path}: invalid YAML: ${(e as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || Array.isArray(parsed))
+      throw new ConfigError(`${path}: the top level must be a mapping`);
     merged = deepMerge(merged, parsed as Json);
   }
 
@@ -114,7 +136,12 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
   // Keys from the environment are hashed here: the clear text never reaches the config object.
   if (env.FERRY_API_KEYS) {
     let keys;
-    try { keys = parseApiKeysEnv(env.FERRY_API_KEYS); } catch (e) { if (e instanceof ApiKeyError) throw new ConfigError(e.message); throw e; }
+    try {
+      keys = parseApiKeysEnv(env.FERRY_API_KEYS);
+    } catch (e) {
+      if (e instanceof ApiKeyError) throw new ConfigError(e.message);
+      throw e;
+    }
     const auth = (merged.auth ?? {}) as Json;
     setPath(merged, ['auth', 'keys'], [...(Array.isArray(auth.keys) ? auth.keys : []), ...keys]);
   }

@@ -13,99 +13,133 @@ import { PipelinesConfigSchema } from './schemas/pipelines.js';
 import { StreamingConfigSchema } from './schemas/streaming.js';
 import { LifecycleConfigSchema } from './schemas/lifecycle.js';
 
-export const ConfigSchema = Type.Object({
-  server: Type.Object({
-    host: Type.String({ default: '0.0.0.0' }),
-    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
-    /** Largest request body accepted, in bytes. */
-    bodyLimitBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 }),
-    /** How long shutdown waits for in-flight requests. */
-    shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
-  }, { additionalProperties: false, default: {} }),
-  models: Type.Object({
-    /** The model repository: `<dir>/<name>/<semver>/ferry.yaml`. */
-    dir: Type.String({ default: 'models' }),
-    /** Load only these models (all when empty). */
-    only: Type.Array(Type.String(), { default: [] }),
-    /**
-     * Rollout policy per model, the same keys as models/<name>/aliases.yaml (stable, canary, shadow,
-     * deprecated, other aliases); checked against the model's versions when it loads. A model takes its
-     * policy from one place: both here and in its aliases.yaml refuses the start or reload (docs/rollout.md).
-     */
-    rollout: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }), Type.Unknown(), { default: {} }),
-  }, { additionalProperties: false, default: {} }),
-  runtime: Type.Object({
-    /** Worker threads that hold ONNX Runtime sessions. 0 = one per core. */
-    workers: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
-    intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
-    interOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
-    graphOptimizationLevel: Type.Union([
-      Type.Literal('disabled'), Type.Literal('basic'), Type.Literal('extended'), Type.Literal('all'),
-    ], { default: 'all' }),
-    executionProviders: Type.Array(Type.String(), { default: ['cpu'] }),
-    /** Warm-up inferences per model version before it counts as ready. */
-    warmupRuns: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
-  }, { additionalProperties: false, default: {} }),
-  limits: Type.Object({
-    maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
-    maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
-    maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
-  }, { additionalProperties: false, default: {} }),
-  cache: Type.Object({
-    /** Memory the in-process prediction cache may hold (embedded default, when no Redis URL is set). */
-    maxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 * 1024 }),
-    /** How long an expired entry is kept for the `stale-cache` fallback. */
-    staleTtlSeconds: Type.Integer({ minimum: 0, default: 24 * 3600 }),
-    keyPrefix: Type.String({ default: 'ferry:cache:' }),
-  }, { additionalProperties: false, default: {} }),
-  redis: Type.Object({
-    /** Redis for the shared prediction cache (and job queue); empty = embedded defaults. Also read from REDIS_URL. */
-    url: Type.String({ default: '' }),
-    /** A cache command slower than this counts as a cache failure; the prediction is served without the cache. */
-    commandTimeoutMs: Type.Integer({ minimum: 1, default: 200 }),
-  }, { additionalProperties: false, default: {} }),
-  inference: Type.Object({
-    /** Timeout when neither the request (Ferry-Timeout-Ms) nor the model (timeoutMs) sets one. */
-    defaultTimeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
-    /** Queue bound per model version when its manifest sets none (requests). */
-    defaultMaxQueueDepth: Type.Integer({ minimum: 1, default: 2048 }),
-    /** Consecutive failures that open a model's circuit breaker, and how long it stays open. */
-    breakerFailures: Type.Integer({ minimum: 1, default: 5 }),
-    breakerCoolDownMs: Type.Integer({ minimum: 1, default: 10_000 }),
-  }, { additionalProperties: false, default: {} }),
-  /** The store: embedded SQLite by default, PostgreSQL with DATABASE_URL (or store.url). */
-  store: StoreConfigSchema,
-  predictionLog: PredictionLogConfigSchema,
-  monitoring: Type.Object({
-    /** Window of recent predictions compared with each version's reference data. */
-    driftWindowSeconds: Type.Integer({ minimum: 1, default: 24 * 3600 }),
-    /** How often drift is evaluated in the background (updating the drift gauges); 0 = only on request. */
-    driftIntervalSeconds: Type.Integer({ minimum: 0, default: 300 }),
-    /** Fewer logged predictions than this in the window: no verdict. */
-    driftMinSamples: Type.Integer({ minimum: 1, default: 30 }),
-    /** Share of drifted columns from which a dataset counts as drifted. */
-    datasetDriftShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
-  }, { additionalProperties: false, default: {} }),
-  /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
-  alerts: AlertsConfigSchema,
-  /** Generative models at /openai/v1: decode workers, concurrency, stream backpressure. */
-  generation: GenerationConfigSchema,
-  /** Dashboard at `/` and the monitoring time series behind its charts. */
-  web: WebConfigSchema,
-  /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
-  jobs: JobsConfigSchema,
-  /** API keys and scopes, rate limits, CORS (docs/security.md). */
-  auth: AuthConfigSchema,
-  /** Batch pipelines by name: source, model, key, sink, schedule (see docs/pipelines.md). */
-  pipelines: PipelinesConfigSchema,
-  /** WebSocket streaming sessions and SSE: bounds, idle and backpressure limits, VAD overrides. */
-  streaming: StreamingConfigSchema,
-  /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
-  lifecycle: LifecycleConfigSchema,
-  log: Type.Object({
-    level: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
-  }, { additionalProperties: false, default: {} }),
-}, { additionalProperties: false });
+export const ConfigSchema = Type.Object(
+  {
+    server: Type.Object(
+      {
+        host: Type.String({ default: '0.0.0.0' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
+        /** Largest request body accepted, in bytes. */
+        bodyLimitBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 }),
+        /** How long shutdown waits for in-flight requests. */
+        shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    models: Type.Object(
+      {
+        /** The model repository: `<dir>/<name>/<semver>/ferry.yaml`. */
+        dir: Type.String({ default: 'models' }),
+        /** Load only these models (all when empty). */
+        only: Type.Array(Type.String(), { default: [] }),
+        /**
+         * Rollout policy per model, the same keys as models/<name>/aliases.yaml (stable, canary, shadow,
+         * deprecated, other aliases); checked against the model's versions when it loads. A model takes its
+         * policy from one place: both here and in its aliases.yaml refuses the start or reload (docs/rollout.md).
+         */
+        rollout: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }), Type.Unknown(), { default: {} }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    runtime: Type.Object(
+      {
+        /** Worker threads that hold ONNX Runtime sessions. 0 = one per core. */
+        workers: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+        intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
+        interOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
+        graphOptimizationLevel: Type.Union(
+          [Type.Literal('disabled'), Type.Literal('basic'), Type.Literal('extended'), Type.Literal('all')],
+          { default: 'all' },
+        ),
+        executionProviders: Type.Array(Type.String(), { default: ['cpu'] }),
+        /** Warm-up inferences per model version before it counts as ready. */
+        warmupRuns: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    limits: Type.Object(
+      {
+        maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
+        maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
+        maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    cache: Type.Object(
+      {
+        /** Memory the in-process prediction cache may hold (embedded default, when no Redis URL is set). */
+        maxBytes: Type.Integer({ minimum: 0, default: 64 * 1024 * 1024 }),
+        /** How long an expired entry is kept for the `stale-cache` fallback. */
+        staleTtlSeconds: Type.Integer({ minimum: 0, default: 24 * 3600 }),
+        keyPrefix: Type.String({ default: 'ferry:cache:' }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    redis: Type.Object(
+      {
+        /** Redis for the shared prediction cache (and job queue); empty = embedded defaults. Also read from REDIS_URL. */
+        url: Type.String({ default: '' }),
+        /** A cache command slower than this counts as a cache failure; the prediction is served without the cache. */
+        commandTimeoutMs: Type.Integer({ minimum: 1, default: 200 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    inference: Type.Object(
+      {
+        /** Timeout when neither the request (Ferry-Timeout-Ms) nor the model (timeoutMs) sets one. */
+        defaultTimeoutMs: Type.Integer({ minimum: 1, default: 30_000 }),
+        /** Queue bound per model version when its manifest sets none (requests). */
+        defaultMaxQueueDepth: Type.Integer({ minimum: 1, default: 2048 }),
+        /** Consecutive failures that open a model's circuit breaker, and how long it stays open. */
+        breakerFailures: Type.Integer({ minimum: 1, default: 5 }),
+        breakerCoolDownMs: Type.Integer({ minimum: 1, default: 10_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** The store: embedded SQLite by default, PostgreSQL with DATABASE_URL (or store.url). */
+    store: StoreConfigSchema,
+    predictionLog: PredictionLogConfigSchema,
+    monitoring: Type.Object(
+      {
+        /** Window of recent predictions compared with each version's reference data. */
+        driftWindowSeconds: Type.Integer({ minimum: 1, default: 24 * 3600 }),
+        /** How often drift is evaluated in the background (updating the drift gauges); 0 = only on request. */
+        driftIntervalSeconds: Type.Integer({ minimum: 0, default: 300 }),
+        /** Fewer logged predictions than this in the window: no verdict. */
+        driftMinSamples: Type.Integer({ minimum: 1, default: 30 }),
+        /** Share of drifted columns from which a dataset counts as drifted. */
+        datasetDriftShare: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 0.5 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+    /** Alert rules and the webhook they post to (off while webhookUrl is empty). */
+    alerts: AlertsConfigSchema,
+    /** Generative models at /openai/v1: decode workers, concurrency, stream backpressure. */
+    generation: GenerationConfigSchema,
+    /** Dashboard at `/` and the monitoring time series behind its charts. */
+    web: WebConfigSchema,
+    /** Asynchronous jobs: queue, workers, retries, retention, webhooks (docs/jobs.md). */
+    jobs: JobsConfigSchema,
+    /** API keys and scopes, rate limits, CORS (docs/security.md). */
+    auth: AuthConfigSchema,
+    /** Batch pipelines by name: source, model, key, sink, schedule (see docs/pipelines.md). */
+    pipelines: PipelinesConfigSchema,
+    /** WebSocket streaming sessions and SSE: bounds, idle and backpressure limits, VAD overrides. */
+    streaming: StreamingConfigSchema,
+    /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
+    lifecycle: LifecycleConfigSchema,
+    log: Type.Object(
+      {
+        level: Type.Union(
+          ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+          { default: 'info' },
+        ),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export type FerryConfig = Static<typeof ConfigSchema>;
 

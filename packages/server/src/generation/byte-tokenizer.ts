@@ -17,19 +17,42 @@ export function byteToUnicode(): string[] {
 /** Token ids: the special tokens are 0..n-1, byte b is n + b. */
 export function byteLevelTokenizerJson(specials: readonly string[]): object {
   const vocab: Record<string, number> = {};
-  specials.forEach((s, i) => { vocab[s] = i; });
-  byteToUnicode().forEach((c, b) => { vocab[c] = specials.length + b; });
+  specials.forEach((s, i) => {
+    vocab[s] = i;
+  });
+  byteToUnicode().forEach((c, b) => {
+    vocab[c] = specials.length + b;
+  });
   const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true };
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    added_tokens: specials.map((content, id) => ({
+      id,
+      content,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    })),
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: null,
     decoder: byteLevel,
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab, merges: [] },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: null,
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: false,
+      byte_fallback: false,
+      ignore_merges: false,
+      vocab,
+      merges: [],
+    },
   };
 }
 

@@ -11,8 +11,16 @@ import { decoderLayout, KvSequence } from './decoder-session.js';
 import { sampleToken, seededRandom } from './sampler.js';
 import type { DecoderLayout, FromDecoder, GenerateRequest, ToDecoder } from './protocol.js';
 
-interface Model { session: ort.InferenceSession; layout: DecoderLayout; active: number }
-interface Running { credit: number; cancelled: boolean; wake?: () => void }
+interface Model {
+  session: ort.InferenceSession;
+  layout: DecoderLayout;
+  active: number;
+}
+interface Running {
+  credit: number;
+  cancelled: boolean;
+  wake?: () => void;
+}
 
 const models = new Map<string, Model>();
 const running = new Map<number, Running>();
@@ -21,7 +29,8 @@ const post = (msg: FromDecoder): void => port.postMessage(msg);
 
 async function generate(id: number, r: GenerateRequest): Promise<void> {
   const model = models.get(r.key);
-  if (!model) throw Object.assign(new Error(`model ${r.key} is not loaded in the decode worker`), { code: 'model-not-ready' });
+  if (!model)
+    throw Object.assign(new Error(`model ${r.key} is not loaded in the decode worker`), { code: 'model-not-ready' });
   const state: Running = { credit: r.credit, cancelled: false };
   running.set(id, state);
   model.active++;
@@ -36,16 +45,31 @@ async function generate(id: number, r: GenerateRequest): Promise<void> {
     let logits = await seq.step(r.promptIds);
     prefillMs = performance.now() - t0;
     for (;;) {
-      if (state.cancelled) { reason = 'cancelled'; break; }
+      if (state.cancelled) {
+        reason = 'cancelled';
+        break;
+      }
       const token = sampleToken(logits, r, random);
-      if (eos.has(token)) { reason = 'stop'; break; }
+      if (eos.has(token)) {
+        reason = 'stop';
+        break;
+      }
       produced++;
       state.credit--;
       post({ type: 'token', id, token, sinceStartMs: performance.now() - t0 });
-      if (produced >= r.maxTokens) { reason = 'length'; break; }
+      if (produced >= r.maxTokens) {
+        reason = 'length';
+        break;
+      }
       // No credit: the client is not reading. Wait here (holding only the cache) until it is or the request ends.
-      while (state.credit <= 0 && !state.cancelled) await new Promise<void>((resolve) => { state.wake = resolve; });
-      if (state.cancelled) { reason = 'cancelled'; break; }
+      while (state.credit <= 0 && !state.cancelled)
+        await new Promise<void>((resolve) => {
+          state.wake = resolve;
+        });
+      if (state.cancelled) {
+        reason = 'cancelled';
+        break;
+      }
       logits = await seq.step([token]);
     }
   } finally {
@@ -53,7 +77,14 @@ async function generate(id: number, r: GenerateRequest): Promise<void> {
     model.active--;
     running.delete(id);
   }
-  post({ type: 'done', id, reason, completionTokens: produced, prefillMs, decodeMs: performance.now() - t0 - prefillMs });
+  post({
+    type: 'done',
+    id,
+    reason,
+    completionTokens: produced,
+    prefillMs,
+    decodeMs: performance.now() - t0 - prefillMs,
+  });
 }
 
 async function handle(msg: ToDecoder): Promise<void> {
@@ -62,7 +93,12 @@ async function handle(msg: ToDecoder): Promise<void> {
       const t0 = performance.now();
       const session = await createSession(msg.modelPath, msg.options);
       let layout: DecoderLayout;
-      try { layout = decoderLayout(session); } catch (e) { await session.release(); throw e; }
+      try {
+        layout = decoderLayout(session);
+      } catch (e) {
+        await session.release();
+        throw e;
+      }
       const old = models.get(msg.key);
       models.set(msg.key, { session, layout, active: 0 });
       if (old) await old.session.release();
@@ -80,19 +116,33 @@ async function handle(msg: ToDecoder): Promise<void> {
       return generate(msg.id, msg.request);
     case 'credit': {
       const r = running.get(msg.id);
-      if (r) { r.credit += msg.tokens; r.wake?.(); r.wake = undefined; }
+      if (r) {
+        r.credit += msg.tokens;
+        r.wake?.();
+        r.wake = undefined;
+      }
       return;
     }
     case 'cancel': {
       const r = running.get(msg.id);
-      if (r) { r.cancelled = true; r.wake?.(); r.wake = undefined; }
+      if (r) {
+        r.cancelled = true;
+        r.wake?.();
+        r.wake = undefined;
+      }
       return;
     }
     case 'shutdown': {
-      for (const r of running.values()) { r.cancelled = true; r.wake?.(); }
+      for (const r of running.values()) {
+        r.cancelled = true;
+        r.wake?.();
+      }
       // Let cancelled generations reach their step boundary before their sessions go.
       while (running.size > 0) await new Promise((resolve) => setTimeout(resolve, 5));
-      for (const [key, m] of models) { models.delete(key); await m.session.release(); }
+      for (const [key, m] of models) {
+        models.delete(key);
+        await m.session.release();
+      }
       post({ type: 'unloaded', id: msg.id });
       return;
     }

@@ -11,28 +11,43 @@ export function decoderLayout(session: ort.InferenceSession): DecoderLayout {
   const inputs = session.inputNames;
   const outputs = session.outputNames;
   for (const need of ['input_ids', 'attention_mask']) {
-    if (!inputs.includes(need)) throw new Error(`not a decoder export: input "${need}" is missing (inputs: ${inputs.join(', ')})`);
+    if (!inputs.includes(need))
+      throw new Error(`not a decoder export: input "${need}" is missing (inputs: ${inputs.join(', ')})`);
   }
-  if (!outputs.includes('logits')) throw new Error(`not a decoder export: output "logits" is missing (outputs: ${outputs.join(', ')})`);
+  if (!outputs.includes('logits'))
+    throw new Error(`not a decoder export: output "logits" is missing (outputs: ${outputs.join(', ')})`);
   const layers = new Set<number>();
-  for (const n of inputs) { const m = PAST.exec(n); if (m) layers.add(Number(m[1])); }
-  if (layers.size === 0) throw new Error('the model takes no past_key_values.* inputs: export it with the KV cache (with-past)');
+  for (const n of inputs) {
+    const m = PAST.exec(n);
+    if (m) layers.add(Number(m[1]));
+  }
+  if (layers.size === 0)
+    throw new Error('the model takes no past_key_values.* inputs: export it with the KV cache (with-past)');
   const count = Math.max(...layers) + 1;
   for (let i = 0; i < count; i++) {
-    for (const n of [`past_key_values.${i}.key`, `past_key_values.${i}.value`]) if (!inputs.includes(n)) throw new Error(`input "${n}" is missing`);
-    for (const n of [`present.${i}.key`, `present.${i}.value`]) if (!outputs.includes(n)) throw new Error(`output "${n}" is missing`);
+    for (const n of [`past_key_values.${i}.key`, `past_key_values.${i}.value`])
+      if (!inputs.includes(n)) throw new Error(`input "${n}" is missing`);
+    for (const n of [`present.${i}.key`, `present.${i}.value`])
+      if (!outputs.includes(n)) throw new Error(`output "${n}" is missing`);
   }
   const meta = session.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
   const shape = meta && meta.isTensor ? meta.shape : [];
   const heads = shape[1];
   const headDim = shape[3];
-  if (typeof heads !== 'number' || typeof headDim !== 'number') throw new Error('past_key_values.0.key must have fixed head count and head size ([batch, heads, past, head_dim])');
-  if (meta && meta.isTensor && meta.type !== 'float32') throw new Error(`past_key_values.0.key is ${meta.type}; Ferry's decoder runtime takes float32 caches`);
+  if (typeof heads !== 'number' || typeof headDim !== 'number')
+    throw new Error('past_key_values.0.key must have fixed head count and head size ([batch, heads, past, head_dim])');
+  if (meta && meta.isTensor && meta.type !== 'float32')
+    throw new Error(`past_key_values.0.key is ${meta.type}; Ferry's decoder runtime takes float32 caches`);
   const lm = session.outputMetadata.find((m) => m.name === 'logits');
   const vocabSize = lm && lm.isTensor ? lm.shape[2] : undefined;
   return {
-    layers: count, heads, headDim, vocabSize: typeof vocabSize === 'number' ? vocabSize : -1,
-    positionIds: inputs.includes('position_ids'), inputs: [...inputs], outputs: [...outputs],
+    layers: count,
+    heads,
+    headDim,
+    vocabSize: typeof vocabSize === 'number' ? vocabSize : -1,
+    positionIds: inputs.includes('position_ids'),
+    inputs: [...inputs],
+    outputs: [...outputs],
   };
 }
 
@@ -41,11 +56,17 @@ export class KvSequence {
   #past: Map<string, ort.Tensor> = new Map();
   #length = 0;
 
-  constructor(readonly session: ort.InferenceSession, readonly layout: DecoderLayout) {
+  constructor(
+    readonly session: ort.InferenceSession,
+    readonly layout: DecoderLayout,
+  ) {
     const empty = new Float32Array(0);
     for (let i = 0; i < layout.layers; i++) {
       for (const kind of ['key', 'value']) {
-        this.#past.set(`past_key_values.${i}.${kind}`, new ort.Tensor('float32', empty, [1, layout.heads, 0, layout.headDim]));
+        this.#past.set(
+          `past_key_values.${i}.${kind}`,
+          new ort.Tensor('float32', empty, [1, layout.heads, 0, layout.headDim]),
+        );
       }
     }
   }
@@ -63,12 +84,20 @@ export class KvSequence {
     const s = ids.length;
     const total = this.#length + s;
     const feeds: Record<string, ort.Tensor> = {
-      input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (i) => BigInt(i)), [1, s]),
+      input_ids: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(ids, (i) => BigInt(i)),
+        [1, s],
+      ),
       attention_mask: new ort.Tensor('int64', new BigInt64Array(total).fill(1n), [1, total]),
       ...Object.fromEntries(this.#past),
     };
     if (this.layout.positionIds) {
-      feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: s }, (_, i) => BigInt(this.#length + i)), [1, s]);
+      feeds.position_ids = new ort.Tensor(
+        'int64',
+        BigInt64Array.from({ length: s }, (_, i) => BigInt(this.#length + i)),
+        [1, s],
+      );
     }
     const out = await this.session.run(feeds);
     const logits = out.logits!;

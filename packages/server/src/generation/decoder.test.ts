@@ -28,8 +28,16 @@ test('KV-cache steps give the logits of a full recompute (GPT-2-shaped, 2 layers
   const session = await ort.InferenceSession.create(onnx);
   try {
     const layout = decoderLayout(session);
-    assert.deepEqual({ layers: layout.layers, heads: layout.heads, headDim: layout.headDim, vocab: layout.vocabSize, pos: layout.positionIds },
-      { layers: 2, heads: 2, headDim: 8, vocab: shape.vocabSize, pos: true });
+    assert.deepEqual(
+      {
+        layers: layout.layers,
+        heads: layout.heads,
+        headDim: layout.headDim,
+        vocab: layout.vocabSize,
+        pos: layout.positionIds,
+      },
+      { layers: 2, heads: 2, headDim: 8, vocab: shape.vocabSize, pos: true },
+    );
     const ids = [5, 77, 104, 9, 200, 33, 41, 150, 7, 12, 99];
     const prompt = 4;
     // Cached: the prompt at once, then one token per step.
@@ -68,7 +76,8 @@ test('a prompt fed in chunks and a prompt fed at once leave the same cache', asy
     const la = await a.step([40, 50]);
     const b = new KvSequence(session, layout);
     const lb = await b.step([10, 20, 30, 40, 50]);
-    a.dispose(); b.dispose();
+    a.dispose();
+    b.dispose();
     assert.ok(maxAbsDiff(la, lb) < TOL);
   } finally {
     await session.release();
@@ -77,7 +86,9 @@ test('a prompt fed in chunks and a prompt fed at once leave the same cache', asy
 
 test('a model without past_key_values inputs is refused with the reason', async () => {
   const g = new GraphBuilder();
-  g.input('input_ids', 'int64', ['b', 's']).input('attention_mask', 'int64', ['b', 's']).output('logits', 'float32', ['b', 's', 4]);
+  g.input('input_ids', 'int64', ['b', 's'])
+    .input('attention_mask', 'int64', ['b', 's'])
+    .output('logits', 'float32', ['b', 's', 4]);
   g.floatInitializer('emb', new Float32Array(40), [10, 4]);
   g.node('Gather', ['emb', 'input_ids'], ['logits']);
   const session = await ort.InferenceSession.create(g.toBytes());
@@ -92,7 +103,10 @@ test('sampling: temperature 0 is argmax, the same seed draws the same tokens, a 
   const logits = Float32Array.from({ length: 50 }, (_, i) => Math.sin(i * 1.7) * 2);
   const best = argmax(logits);
   assert.equal(sampleToken(logits, { temperature: 0, topP: 1 }, seededRandom(1)), best);
-  const draw = (seed: number) => { const r = seededRandom(seed); return Array.from({ length: 30 }, () => sampleToken(logits, { temperature: 1.5, topP: 1 }, r)); };
+  const draw = (seed: number) => {
+    const r = seededRandom(seed);
+    return Array.from({ length: 30 }, () => sampleToken(logits, { temperature: 1.5, topP: 1 }, r));
+  };
   assert.deepEqual(draw(42), draw(42));
   assert.notDeepEqual(draw(42), draw(43));
   assert.ok(new Set(draw(42)).size > 3, 'temperature 1.5 should spread the draws');
@@ -114,11 +128,17 @@ test('text stream: stop sequences are cut and never partly sent; split UTF-8 cha
     for (const id of ids) {
       const r = s.push(id);
       deltas.push(r.delta);
-      if (r.stopped) { stopped = true; break; }
+      if (r.stopped) {
+        stopped = true;
+        break;
+      }
     }
     assert.ok(stopped);
     assert.equal(deltas.join(''), 'héllo ');
-    assert.ok(deltas.every((d) => !d.includes('\uFFFD')), 'no half character was sent');
+    assert.ok(
+      deltas.every((d) => !d.includes('\uFFFD')),
+      'no half character was sent',
+    );
     assert.ok(!deltas.some((d) => d.includes('E')), 'no part of the stop sequence was sent');
     assert.equal(s.text, 'héllo ');
   } finally {

@@ -39,6 +39,11 @@ export type FinishReason = 'stop' | 'length' | 'cancelled';
 export type FromDecoder =
   | { type: 'loaded'; id: number; layout: DecoderLayout; loadMs: number }
   | { type: 'unloaded'; id: number }
-  | { type: 'token'; id: number; token: number; /** ms since the request reached the worker, for the first token */ sinceStartMs: number }
+  | {
+      type: 'token';
+      id: number;
+      token: number;
+      /** ms since the request reached the worker, for the first token */ sinceStartMs: number;
+    }
   | { type: 'done'; id: number; reason: FinishReason; completionTokens: number; prefillMs: number; decodeMs: number }
   | { type: 'error'; id: number; message: string; code?: string };

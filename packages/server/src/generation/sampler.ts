@@ -35,7 +35,10 @@ export function sampleToken(logits: ArrayLike<number>, p: SamplingParams, random
     let mass = 0;
     for (let r = 0; r < n; r++) {
       mass += probs[order[r]!]! / sum;
-      if (mass >= p.topP) { kept = r + 1; break; }
+      if (mass >= p.topP) {
+        kept = r + 1;
+        break;
+      }
     }
   }
   let keptSum = 0;

@@ -43,7 +43,12 @@ export interface GenerativeVersion {
   layout?: DecoderLayout;
 }
 
-interface Slot { rpc: RpcWorker<ToDecoder, FromDecoder>; index: number; active: number; keys: Set<string> }
+interface Slot {
+  rpc: RpcWorker<ToDecoder, FromDecoder>;
+  index: number;
+  active: number;
+  keys: Set<string>;
+}
 
 /** One running generation. Set `onDelta` before the first await; call `ack` as deltas are written. */
 export class Generation {
@@ -64,7 +69,10 @@ export class Generation {
     private readonly startedAt: number,
     private readonly onEnd: (g: Generation, r: GenerationResult | undefined, firstTokenAt: number | undefined) => void,
   ) {
-    this.done = new Promise((resolve, reject) => { this.#resolve = resolve; this.#reject = reject; });
+    this.done = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
     // Nobody may be awaiting yet when a failure arrives; the caller observes it through `done` later.
     this.done.catch(() => undefined);
   }
@@ -108,10 +116,20 @@ export class Generation {
         const rest = this.stream.flush();
         if (rest) this.onDelta(rest);
       }
-      const reason: EndReason = msg.reason === 'cancelled' ? this.#cancelReason ?? 'disconnected' : msg.reason;
-      this.#finish({ text: this.stream.text, reason, promptTokens: this.promptTokens, completionTokens: this.#completion, ...(this.#firstTokenAt !== undefined && { timeToFirstTokenMs: this.#firstTokenAt - this.startedAt }) });
+      const reason: EndReason = msg.reason === 'cancelled' ? (this.#cancelReason ?? 'disconnected') : msg.reason;
+      this.#finish({
+        text: this.stream.text,
+        reason,
+        promptTokens: this.promptTokens,
+        completionTokens: this.#completion,
+        ...(this.#firstTokenAt !== undefined && { timeToFirstTokenMs: this.#firstTokenAt - this.startedAt }),
+      });
     } else if (msg.type === 'error') {
-      this.fail(new FerryError(msg.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: msg.message }));
+      this.fail(
+        new FerryError(msg.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', {
+          detail: msg.message,
+        }),
+      );
     }
   }
 
@@ -149,7 +167,11 @@ export class GenerationService {
       if (!g) continue;
       let codec: TextCodec;
       // A tokenizer or template that cannot be read is a bad model folder: refuse to start, naming it.
-      try { codec = new TextCodec(v.dir, g); } catch (e) { throw new ManifestError(`${v.dir}/ferry.yaml`, '/generation', (e as Error).message); }
+      try {
+        codec = new TextCodec(v.dir, g);
+      } catch (e) {
+        throw new ManifestError(`${v.dir}/ferry.yaml`, '/generation', (e as Error).message);
+      }
       this.#versions.set(v.key, { version: v, codec, contextLength: g.contextLength });
     }
   }
@@ -177,14 +199,20 @@ export class GenerationService {
   /** The loaded generative version of a resolved model version (after canary routing). */
   forVersion(v: ModelVersion): GenerativeVersion {
     const gv = this.#versions.get(v.key);
-    if (!gv) throw new FerryError('model-not-generative', { detail: `model "${v.key}" is not a generative model; call it at /v1/models/${v.name}/predict`, extra: { errors: [{ pointer: '/model', reason: 'not a generative model' }] } });
+    if (!gv)
+      throw new FerryError('model-not-generative', {
+        detail: `model "${v.key}" is not a generative model; call it at /v1/models/${v.name}/predict`,
+        extra: { errors: [{ pointer: '/model', reason: 'not a generative model' }] },
+      });
     if (!gv.layout) throw new FerryError('model-not-ready', { detail: `model ${v.key} is still loading` });
     return gv;
   }
 
   #spawn(index: number): Slot {
     const slot: Slot = {
-      index, active: 0, keys: new Set(),
+      index,
+      active: 0,
+      keys: new Set(),
       rpc: new RpcWorker<ToDecoder, FromDecoder>(WORKER_URL, {
         name: `ferry-decode-${index}`,
         // One counter for requests and generations: a generation's messages carry its id.
@@ -202,14 +230,19 @@ export class GenerationService {
   /** A decode worker that died fails its generations and is replaced, its models loaded again. */
   #replace(slot: Slot, code: number): void {
     const index = slot.index;
-    for (const g of this.#generations.values()) if ((g as Generation & { slot?: Slot }).slot === slot) g.fail(new FerryError('inference-failed', { detail: `decode worker ${index} exited` }));
+    for (const g of this.#generations.values())
+      if ((g as Generation & { slot?: Slot }).slot === slot)
+        g.fail(new FerryError('inference-failed', { detail: `decode worker ${index} exited` }));
     if (this.#disposed) return;
     this.log.warn({ worker: index, code }, 'decode worker exited; replacing it');
     const fresh = this.#spawn(index);
     this.#slots[index] = fresh;
     for (const key of slot.keys) {
       const gv = this.#versions.get(key);
-      if (gv) void this.#loadInto(fresh, gv).catch((err: unknown) => this.log.error({ err, key }, 'reloading a generative model failed'));
+      if (gv)
+        void this.#loadInto(fresh, gv).catch((err: unknown) =>
+          this.log.error({ err, key }, 'reloading a generative model failed'),
+        );
     }
   }
 
@@ -219,7 +252,13 @@ export class GenerationService {
 
   async #loadInto(slot: Slot, gv: GenerativeVersion): Promise<Extract<FromDecoder, { type: 'loaded' }>> {
     const v = gv.version;
-    const reply = await this.#request(slot, { type: 'load', id: 0, key: v.key, modelPath: v.modelPath, options: sessionOptionsFor(this.config, v.manifest) });
+    const reply = await this.#request(slot, {
+      type: 'load',
+      id: 0,
+      key: v.key,
+      modelPath: v.modelPath,
+      options: sessionOptionsFor(this.config, v.manifest),
+    });
     slot.keys.add(v.key);
     return reply as Extract<FromDecoder, { type: 'loaded' }>;
   }
@@ -231,11 +270,19 @@ export class GenerationService {
     if (this.#slots.length === 0) for (let i = 0; i < this.gcfg.workers; i++) this.#slots.push(this.#spawn(i));
     const replies = await Promise.all(this.#slots.map((s) => this.#loadInto(s, gv)));
     const layout = replies[0]!.layout;
-    if (layout.vocabSize > 0 && gv.codec.eosIds.some((id) => id >= layout.vocabSize)) throw new Error(`${v.key}: an eos token id is outside the model's vocabulary of ${layout.vocabSize}`);
+    if (layout.vocabSize > 0 && gv.codec.eosIds.some((id) => id >= layout.vocabSize))
+      throw new Error(`${v.key}: an eos token id is outside the model's vocabulary of ${layout.vocabSize}`);
     gv.layout = layout;
     const t0 = performance.now();
     for (const slot of this.#slots) {
-      const g = this.#start(slot, gv, gv.codec.encode('warm up', true).slice(0, Math.max(1, gv.contextLength - 4)), { maxTokens: 2, temperature: 0, topP: 1, stop: [] }, performance.now(), false);
+      const g = this.#start(
+        slot,
+        gv,
+        gv.codec.encode('warm up', true).slice(0, Math.max(1, gv.contextLength - 4)),
+        { maxTokens: 2, temperature: 0, topP: 1, stop: [] },
+        performance.now(),
+        false,
+      );
       g.ack(2);
       await g.done;
     }
@@ -245,13 +292,20 @@ export class GenerationService {
   /** The prompt's token ids for a chat conversation or a plain completion prompt. */
   encodePrompt(gv: GenerativeVersion, prompt: { messages: ChatMessage[] } | { text: string }): number[] {
     if ('messages' in prompt) {
-      if (!gv.codec.hasChatTemplate) throw new FerryError('invalid-request', { detail: `model ${gv.version.key} has no chat template; use /openai/v1/completions`, extra: { errors: [{ pointer: '/messages', reason: 'the model has no chat template' }] } });
+      if (!gv.codec.hasChatTemplate)
+        throw new FerryError('invalid-request', {
+          detail: `model ${gv.version.key} has no chat template; use /openai/v1/completions`,
+          extra: { errors: [{ pointer: '/messages', reason: 'the model has no chat template' }] },
+        });
       let text: string;
       try {
         text = gv.codec.renderChat(prompt.messages);
       } catch (e) {
         // Templates refuse conversations they do not support (raise_exception), e.g. a system message.
-        throw new FerryError('invalid-request', { detail: `the chat template of ${gv.version.key} refused the messages: ${(e as Error).message.slice(0, 300)}`, extra: { errors: [{ pointer: '/messages', reason: 'refused by the chat template' }] } });
+        throw new FerryError('invalid-request', {
+          detail: `the chat template of ${gv.version.key} refused the messages: ${(e as Error).message.slice(0, 300)}`,
+          extra: { errors: [{ pointer: '/messages', reason: 'refused by the chat template' }] },
+        });
       }
       return gv.codec.encode(text, false);
     }
@@ -265,18 +319,33 @@ export class GenerationService {
   start(gv: GenerativeVersion, promptIds: number[], params: GenerationParams, startedAt: number): Generation {
     if (this.#disposed) throw new FerryError('shutting-down');
     if (this.#generations.size >= this.gcfg.maxConcurrent) {
-      throw new FerryError('server-overloaded', { detail: `${this.#generations.size} generations are running (generation.maxConcurrent); retry shortly`, headers: { 'retry-after': '1' } });
+      throw new FerryError('server-overloaded', {
+        detail: `${this.#generations.size} generations are running (generation.maxConcurrent); retry shortly`,
+        headers: { 'retry-after': '1' },
+      });
     }
     const slot = this.#slots.reduce((a, b) => (b.active < a.active ? b : a));
     return this.#start(slot, gv, promptIds, params, startedAt, true);
   }
 
-  #start(slot: Slot, gv: GenerativeVersion, promptIds: number[], params: GenerationParams, startedAt: number, observe: boolean): Generation {
+  #start(
+    slot: Slot,
+    gv: GenerativeVersion,
+    promptIds: number[],
+    params: GenerationParams,
+    startedAt: number,
+    observe: boolean,
+  ): Generation {
     const id = this.#nextId++;
     const labels = { model: gv.version.name, version: gv.version.version };
     const gen: Generation = new Generation(
-      (msg) => { if (!this.#disposed) slot.rpc.post(msg); },
-      id, promptIds.length, new TextStream(gv.codec, params.stop), startedAt,
+      (msg) => {
+        if (!this.#disposed) slot.rpc.post(msg);
+      },
+      id,
+      promptIds.length,
+      new TextStream(gv.codec, params.stop),
+      startedAt,
       (g, r, firstAt) => {
         this.#generations.delete(g.id);
         slot.active--;
@@ -297,10 +366,17 @@ export class GenerationService {
     slot.active++;
     this.metrics.active.set(this.#generations.size);
     slot.rpc.post({
-      type: 'generate', id,
+      type: 'generate',
+      id,
       request: {
-        key: gv.version.key, promptIds, maxTokens: params.maxTokens, temperature: params.temperature, topP: params.topP,
-        seed: params.seed ?? Math.floor(Math.random() * 2 ** 32), eosIds: gv.codec.eosIds, credit: this.gcfg.creditTokens,
+        key: gv.version.key,
+        promptIds,
+        maxTokens: params.maxTokens,
+        temperature: params.temperature,
+        topP: params.topP,
+        seed: params.seed ?? Math.floor(Math.random() * 2 ** 32),
+        eosIds: gv.codec.eosIds,
+        credit: this.gcfg.creditTokens,
       },
     } satisfies ToDecoder);
     return gen;
@@ -309,10 +385,18 @@ export class GenerationService {
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     // Streams still open learn why they end (an error event), rather than stopping silently.
-    for (const g of [...this.#generations.values()]) { g.cancel('disconnected'); g.fail(new FerryError('shutting-down')); }
-    await Promise.all(this.#slots.map(async (s) => {
-      await Promise.race([this.#request(s, { type: 'shutdown', id: 0 }).catch(() => undefined), new Promise((r) => setTimeout(r, 5000).unref())]);
-    }));
+    for (const g of [...this.#generations.values()]) {
+      g.cancel('disconnected');
+      g.fail(new FerryError('shutting-down'));
+    }
+    await Promise.all(
+      this.#slots.map(async (s) => {
+        await Promise.race([
+          this.#request(s, { type: 'shutdown', id: 0 }).catch(() => undefined),
+          new Promise((r) => setTimeout(r, 5000).unref()),
+        ]);
+      }),
+    );
     this.#disposed = true;
     for (const g of this.#generations.values()) g.fail(new FerryError('shutting-down'));
     await Promise.all(this.#slots.map((s) => s.rpc.terminate()));

@@ -7,7 +7,10 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { Template } from '@huggingface/jinja';
 import type { Generation } from '@ferry/core';
 
-export interface ChatMessage { role: string; content: string }
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
 
 export class TextCodec {
   readonly eosIds: number[];
@@ -19,10 +22,22 @@ export class TextCodec {
     const tokenizerFile = join(dir, g.tokenizer ?? 'tokenizer.json');
     if (!existsSync(tokenizerFile)) throw new Error(`${tokenizerFile} does not exist (generation.tokenizer)`);
     const configFile = join(dir, g.tokenizerConfig ?? 'tokenizer_config.json');
-    const config = existsSync(configFile) ? JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown> : {};
+    const config = existsSync(configFile)
+      ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>)
+      : {};
     this.#tokenizer = new Tokenizer(JSON.parse(readFileSync(tokenizerFile, 'utf8')) as object, config);
-    const tokenText = (v: unknown): string | undefined => (typeof v === 'string' ? v : (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string' ? (v as { content: string }).content : undefined));
-    this.#special = Object.fromEntries(['bos_token', 'eos_token', 'unk_token', 'pad_token'].flatMap((k) => { const t = tokenText(config[k]); return t ? [[k, t]] : []; }));
+    const tokenText = (v: unknown): string | undefined =>
+      typeof v === 'string'
+        ? v
+        : v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string'
+          ? (v as { content: string }).content
+          : undefined;
+    this.#special = Object.fromEntries(
+      ['bos_token', 'eos_token', 'unk_token', 'pad_token'].flatMap((k) => {
+        const t = tokenText(config[k]);
+        return t ? [[k, t]] : [];
+      }),
+    );
     const eosNames = g.eosTokens ?? (this.#special.eos_token ? [this.#special.eos_token] : []);
     this.eosIds = eosNames.map((t) => {
       const id = this.#tokenizer.token_to_id(t);
@@ -69,7 +84,10 @@ export class TextStream {
   #text = '';
   readonly #hold: number;
 
-  constructor(private readonly codec: TextCodec, private readonly stops: readonly string[]) {
+  constructor(
+    private readonly codec: TextCodec,
+    private readonly stops: readonly string[],
+  ) {
     this.#hold = Math.max(0, ...stops.map((s) => s.length - 1));
   }
 

@@ -39,8 +39,15 @@ class QuietRequestLog extends LogController {
   override incomingRequest(request: Parameters<LogController['incomingRequest']>[0]): void {
     request.log.trace({ url: request.url }, 'incoming request');
   }
-  override requestCompleted(error: Parameters<LogController['requestCompleted']>[0], request: Parameters<LogController['requestCompleted']>[1], reply: Parameters<LogController['requestCompleted']>[2]): void {
-    request.log.debug({ url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime, ...(error && { err: error }) }, 'request completed');
+  override requestCompleted(
+    error: Parameters<LogController['requestCompleted']>[0],
+    request: Parameters<LogController['requestCompleted']>[1],
+    reply: Parameters<LogController['requestCompleted']>[2],
+  ): void {
+    request.log.debug(
+      { url: request.url, statusCode: reply.statusCode, ms: reply.elapsedTime, ...(error && { err: error }) },
+      'request completed',
+    );
   }
 }
 
@@ -82,7 +89,10 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // Before any route: every route, including those registered later, passes the scope table.
   await app.register(authPlugin, {
-    auth: deps.config.auth, ring: deps.keyRing, startKeys: deps.startKeys, redisUrl: deps.config.redis.url,
+    auth: deps.config.auth,
+    ring: deps.keyRing,
+    startKeys: deps.startKeys,
+    redisUrl: deps.config.redis.url,
     onRefused: authRefusalCounter(deps.metrics.registry),
   });
   app.addHook('onSend', async (req, reply) => {
@@ -106,14 +116,15 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     openapi: {
       openapi: '3.1.0',
       info: {
-        title: 'Ferry', version: SERVER_VERSION,
+        title: 'Ferry',
+        version: SERVER_VERSION,
         description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.',
       },
     },
     // Shared schemas (addSchema) keep their $id as their name under components.schemas.
     refResolver: {
       buildLocalReference: (schema: Doc, _base: unknown, _fragment: unknown, i: number) =>
-        (typeof schema.$id === 'string' ? schema.$id : `def-${i}`),
+        typeof schema.$id === 'string' ? schema.$id : `def-${i}`,
     },
   });
   let routeDocument: { paths: Doc; schemas: Doc } | undefined;
@@ -139,8 +150,10 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     return doc;
   };
   await app.register(swaggerUi, {
-    routePrefix: '/docs', staticCSP: true,
-    transformSpecification: () => currentDocument(), transformSpecificationClone: false,
+    routePrefix: '/docs',
+    staticCSP: true,
+    transformSpecification: () => currentDocument(),
+    transformSpecificationClone: false,
   });
   const documentSchema = route('docs', 'This document (OpenAPI 3.1)', { response: { 200: json('OpenAPI 3.1') } });
   app.get('/openapi.json', { schema: documentSchema }, async () => currentDocument());
@@ -153,13 +166,21 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   await app.register(v2Plugin, { repository, service, rollout, serverVersion: SERVER_VERSION });
   if (deps.generation) {
     await app.register(openAiPlugin, {
-      prefix: OPENAI_PREFIX, generation: deps.generation, config: config.generation, bodyLimitBytes,
-      serverVersion: SERVER_VERSION, router: service,
+      prefix: OPENAI_PREFIX,
+      generation: deps.generation,
+      config: config.generation,
+      bodyLimitBytes,
+      serverVersion: SERVER_VERSION,
+      router: service,
     });
   }
   if (deps.jobs) {
     await app.register(jobsPlugin, {
-      jobs: deps.jobs, repository, bodyLimitBytes, maxInstances: config.limits.maxInstances, router: service,
+      jobs: deps.jobs,
+      repository,
+      bodyLimitBytes,
+      maxInstances: config.limits.maxInstances,
+      router: service,
       ...(lifecycle && { lifecycle }),
     });
   }

@@ -14,12 +14,24 @@ export interface LifecycleMetrics {
 
 export function registerLifecycleMetrics(registry: Registry): LifecycleMetrics {
   return {
-    inFlight: new Gauge({ name: 'ferry_http_in_flight_requests', help: 'HTTP requests being served now (the per-pod HPA metric)', registers: [registry] }),
-    draining: new Gauge({ name: 'ferry_draining', help: '1 while the process is shutting down and readiness is false', registers: [registry] }),
+    inFlight: new Gauge({
+      name: 'ferry_http_in_flight_requests',
+      help: 'HTTP requests being served now (the per-pod HPA metric)',
+      registers: [registry],
+    }),
+    draining: new Gauge({
+      name: 'ferry_draining',
+      help: '1 while the process is shutting down and readiness is false',
+      registers: [registry],
+    }),
   };
 }
 
-export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle, registry: Registry): LifecycleMetrics {
+export function installLifecycleHooks(
+  app: FastifyInstance,
+  lifecycle: Lifecycle,
+  registry: Registry,
+): LifecycleMetrics {
   const metrics = registerLifecycleMetrics(registry);
   lifecycle.on('draining', () => metrics.draining.set(1));
   let inFlight = 0;
@@ -35,9 +47,11 @@ export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle
     metrics.inFlight.set(inFlight);
     if (lifecycle.draining && READINESS_ROUTES.has(req.routeOptions.url ?? '')) {
       reply.code(503).header('connection', 'close');
-      return reply.send(req.routeOptions.url === '/readyz'
-        ? { ready: false, draining: true, reason: lifecycle.reason }
-        : { ready: false });
+      return reply.send(
+        req.routeOptions.url === '/readyz'
+          ? { ready: false, draining: true, reason: lifecycle.reason }
+          : { ready: false },
+      );
     }
     return undefined;
   });
@@ -69,9 +83,14 @@ export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepM
   const server = app.server;
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => undefined;
-  const sweepOnce = () => { setImmediate(closeIdle); };
+  const sweepOnce = () => {
+    setImmediate(closeIdle);
+  };
   let sweep: NodeJS.Timeout | undefined;
-  const start = setTimeout(() => { sweepOnce(); sweep = setInterval(sweepOnce, sweepMs); }, firstSweepMs);
+  const start = setTimeout(() => {
+    sweepOnce();
+    sweep = setInterval(sweepOnce, sweepMs);
+  }, firstSweepMs);
   try {
     await app.close();
   } finally {

@@ -19,7 +19,10 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
   const e = err as FastifyError;
   const mapped = e?.code ? FASTIFY_CODES[e.code] : undefined;
   if (mapped === 'body-too-large') {
-    return new FerryError(mapped, { detail: `the body exceeds the limit of ${bodyLimit} bytes (server.bodyLimitBytes)`, extra: { limit: bodyLimit } });
+    return new FerryError(mapped, {
+      detail: `the body exceeds the limit of ${bodyLimit} bytes (server.bodyLimitBytes)`,
+      extra: { limit: bodyLimit },
+    });
   }
   if (mapped) return new FerryError(mapped, { detail: e.message });
   if (e instanceof SyntaxError || (e?.statusCode === 400 && /JSON/i.test(e.message))) {
@@ -28,7 +31,10 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new FerryError('invalid-request', { detail: e.message });
   }
-  return new FerryError('internal', { detail: 'an unexpected error occurred; see the server log for this request id', cause: err });
+  return new FerryError('internal', {
+    detail: 'an unexpected error occurred; see the server log for this request id',
+    cause: err,
+  });
 }
 
 export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: FerryError): FastifyReply {
@@ -46,7 +52,13 @@ export function installErrorHandling(app: FastifyInstance, bodyLimit: number): v
     else req.log.debug({ code: fe.code, detail: fe.detail }, 'request refused');
     return sendProblem(req, reply, fe);
   });
-  app.setNotFoundHandler((req, reply) => sendProblem(req, reply, new FerryError('route-not-found', {
-    detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json`,
-  })));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(
+      req,
+      reply,
+      new FerryError('route-not-found', {
+        detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; see /openapi.json`,
+      }),
+    ),
+  );
 }

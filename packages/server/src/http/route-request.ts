@@ -33,7 +33,12 @@ export function applyRouted(reply: FastifyReply, r: Routed): void {
 
 /** Routes a request's model and version (canary arm, deprecation headers, 410 after sunset). */
 export function routeRequest(
-  router: RequestRouter, req: FastifyRequest, reply: FastifyReply, model: string, version?: string, clientIdQuery?: string,
+  router: RequestRouter,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  model: string,
+  version?: string,
+  clientIdQuery?: string,
 ): ModelVersion {
   const r = router.route({ model, ...(version !== undefined && { version }) }, clientOf(req, clientIdQuery));
   applyRouted(reply, r);

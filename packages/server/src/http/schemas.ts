@@ -20,12 +20,18 @@ export const AnyObject = Type.Object({}, { additionalProperties: true });
 /** A reference to a shared schema (`addSharedSchemas`); swagger turns it into `#/components/schemas/<id>`. */
 export const ref = (id: string): Json => ({ $ref: `${id}#` });
 
-export const problem = (description: string): Json =>
-  ({ description, content: { 'application/problem+json': { schema: ref('Problem') } } });
-export const json = (description: string, schema: TSchema | Json = AnyObject): Json =>
-  ({ description, content: { 'application/json': { schema } } });
-export const text = (description: string, type: string): Json =>
-  ({ description, content: { [type]: { schema: Type.String() } } });
+export const problem = (description: string): Json => ({
+  description,
+  content: { 'application/problem+json': { schema: ref('Problem') } },
+});
+export const json = (description: string, schema: TSchema | Json = AnyObject): Json => ({
+  description,
+  content: { 'application/json': { schema } },
+});
+export const text = (description: string, type: string): Json => ({
+  description,
+  content: { [type]: { schema: Type.String() } },
+});
 export const eventStream = (description: string): Json => text(description, 'text/event-stream');
 
 export const PREDICT_ERRORS = {
@@ -47,8 +53,12 @@ export const PROBLEM = {
   type: 'object',
   description: 'RFC 9457 problem details; `code` is stable (see docs/errors.md)',
   properties: {
-    type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' },
-    code: { type: 'string', enum: Object.keys(ERROR_CATALOGUE) }, instance: { type: 'string' },
+    type: { type: 'string' },
+    title: { type: 'string' },
+    status: { type: 'integer' },
+    detail: { type: 'string' },
+    code: { type: 'string', enum: Object.keys(ERROR_CATALOGUE) },
+    instance: { type: 'string' },
     requestId: { type: 'string' },
     errors: {
       type: 'array',
@@ -66,14 +76,18 @@ const V2_INFER_REQUEST = {
   $id: 'V2InferRequest',
   type: 'object',
   properties: {
-    id: { type: 'string' }, parameters: { type: 'object' },
+    id: { type: 'string' },
+    parameters: { type: 'object' },
     inputs: {
       type: 'array',
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' },
-          parameters: { type: 'object' }, data: { type: 'array' },
+          name: { type: 'string' },
+          shape: { type: 'array', items: { type: 'integer' } },
+          datatype: { type: 'string' },
+          parameters: { type: 'object' },
+          data: { type: 'array' },
         },
         required: ['name', 'shape', 'datatype', 'data'],
       },
@@ -81,7 +95,9 @@ const V2_INFER_REQUEST = {
     outputs: {
       type: 'array',
       items: {
-        type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'],
+        type: 'object',
+        properties: { name: { type: 'string' }, parameters: { type: 'object' } },
+        required: ['name'],
       },
     },
   },
@@ -92,13 +108,17 @@ const V2_INFER_RESPONSE = {
   $id: 'V2InferResponse',
   type: 'object',
   properties: {
-    model_name: { type: 'string' }, model_version: { type: 'string' }, id: { type: 'string' },
+    model_name: { type: 'string' },
+    model_version: { type: 'string' },
+    id: { type: 'string' },
     outputs: {
       type: 'array',
       items: {
         type: 'object',
         properties: {
-          name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' },
+          name: { type: 'string' },
+          shape: { type: 'array', items: { type: 'integer' } },
+          datatype: { type: 'string' },
           data: { type: 'array' },
         },
       },
@@ -111,8 +131,18 @@ const JOB = {
   $id: 'Job',
   type: 'object',
   required: [
-    'id', 'model', 'version', 'state', 'progress', 'result', 'error', 'attempts', 'maxAttempts',
-    'createdAt', 'startedAt', 'finishedAt',
+    'id',
+    'model',
+    'version',
+    'state',
+    'progress',
+    'result',
+    'error',
+    'attempts',
+    'maxAttempts',
+    'createdAt',
+    'startedAt',
+    'finishedAt',
   ],
   properties: {
     id: { type: 'string', format: 'uuid' },
@@ -140,8 +170,10 @@ const JOB = {
     callback: {
       type: 'object',
       properties: {
-        url: { type: 'string' }, state: { type: ['string', 'null'] },
-        attempts: { type: 'integer' }, error: { type: ['string', 'null'] },
+        url: { type: 'string' },
+        state: { type: ['string', 'null'] },
+        attempts: { type: 'integer' },
+        error: { type: ['string', 'null'] },
       },
     },
   },

@@ -27,7 +27,9 @@ export const sseData = (data: unknown): string => `data: ${typeof data === 'stri
  * after this call an error can only be an event.
  */
 export function openEventStream(
-  req: FastifyRequest, reply: FastifyReply, headers: Record<string, string> = {},
+  req: FastifyRequest,
+  reply: FastifyReply,
+  headers: Record<string, string> = {},
 ): EventStream {
   reply.hijack();
   const raw = reply.raw;
@@ -46,6 +48,9 @@ export function openEventStream(
       raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
     data: (data) => raw.write(sseData(data)),
     comment: (text) => raw.write(`: ${text}\n\n`),
-    end: (lastData) => { if (lastData === undefined) raw.end(); else raw.end(sseData(lastData)); },
+    end: (lastData) => {
+      if (lastData === undefined) raw.end();
+      else raw.end(sseData(lastData));
+    },
   };
 }

@@ -13,7 +13,15 @@ import type { Consumer, JobHandler, QueueBackend, QueueLengths } from './queue-b
 /** Settles when `p` does or after `ms`: BullMQ's close waits for a Redis that may never answer. */
 async function within(p: Promise<unknown>, ms: number): Promise<'done' | 'timeout'> {
   let timer: NodeJS.Timeout | undefined;
-  const r = await Promise.race([p.then(() => 'done' as const, () => 'done' as const), new Promise<'timeout'>((res) => { timer = setTimeout(() => res('timeout'), ms); })]);
+  const r = await Promise.race([
+    p.then(
+      () => 'done' as const,
+      () => 'done' as const,
+    ),
+    new Promise<'timeout'>((res) => {
+      timer = setTimeout(() => res('timeout'), ms);
+    }),
+  ]);
   clearTimeout(timer);
   return r;
 }
@@ -43,7 +51,11 @@ export class BullQueue implements QueueBackend {
   private readonly duplicates = new Set<Redis>();
   private closed = false;
 
-  constructor(private readonly store: JobStore, private readonly opts: BullQueueOptions, private readonly log: Logger) {
+  constructor(
+    private readonly store: JobStore,
+    private readonly opts: BullQueueOptions,
+    private readonly log: Logger,
+  ) {
     // BullMQ needs maxRetriesPerRequest: null so a blocking command waits through a Redis restart.
     this.connection = new Redis(opts.url, { maxRetriesPerRequest: null, lazyConnect: false });
     this.connection.on('error', (err) => log.warn({ err: err.message }, 'jobs: Redis connection error'));
@@ -64,7 +76,12 @@ export class BullQueue implements QueueBackend {
   private async bounded<T>(what: string, p: Promise<T>, ms = 5000): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     try {
-      return await Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms); })]);
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms} ms`)), ms);
+        }),
+      ]);
     } finally {
       clearTimeout(timer);
     }
@@ -72,15 +89,22 @@ export class BullQueue implements QueueBackend {
 
   async enqueue(id: string): Promise<void> {
     // If this times out and the add lands later, the job document is gone and the worker skips it.
-    await this.bounded('an add', this.queue.add('predict', {}, {
-      jobId: id,
-      // The runner decides when to give up (it counts failures in the document); BullMQ's own count
-      // only has to stay above that.
-      attempts: this.opts.attempts + 1,
-      backoff: { type: 'exponential', delay: this.opts.backoffBaseMs },
-      removeOnComplete: { age: 3600, count: 10_000 },
-      removeOnFail: { age: this.opts.retentionSeconds },
-    }));
+    await this.bounded(
+      'an add',
+      this.queue.add(
+        'predict',
+        {},
+        {
+          jobId: id,
+          // The runner decides when to give up (it counts failures in the document); BullMQ's own count
+          // only has to stay above that.
+          attempts: this.opts.attempts + 1,
+          backoff: { type: 'exponential', delay: this.opts.backoffBaseMs },
+          removeOnComplete: { age: 3600, count: 10_000 },
+          removeOnFail: { age: this.opts.retentionSeconds },
+        },
+      ),
+    );
   }
 
   async discard(id: string): Promise<void> {
@@ -89,7 +113,11 @@ export class BullQueue implements QueueBackend {
   }
 
   async lengths(): Promise<QueueLengths> {
-    const c = await this.bounded('the counts', this.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'), 2000);
+    const c = await this.bounded(
+      'the counts',
+      this.queue.getJobCounts('wait', 'prioritized', 'active', 'delayed'),
+      2000,
+    );
     return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0, delayed: c.delayed ?? 0 };
   }
 
@@ -113,9 +141,12 @@ export class BullQueue implements QueueBackend {
       if (!row) return;
       const outcome = await handler(row, { shutdown: shutdown.signal });
       switch (outcome.kind) {
-        case 'done': return;
-        case 'failed': throw new UnrecoverableError(outcome.reason);
-        case 'retry': throw new Error(outcome.reason);
+        case 'done':
+          return;
+        case 'failed':
+          throw new UnrecoverableError(outcome.reason);
+        case 'retry':
+          throw new Error(outcome.reason);
         case 'handed-back':
           await job.moveToDelayed(Date.now(), token);
           throw new DelayedError();
@@ -132,19 +163,25 @@ export class BullQueue implements QueueBackend {
     });
     worker.on('error', (err) => this.log.warn({ err: err.message }, 'jobs: BullMQ worker error'));
     worker.on('failed', (job, err) => {
-      if (!(err instanceof UnrecoverableError) && err.name !== 'Error') this.log.warn({ err, job: job?.id }, 'jobs: run failed outside the runner');
+      if (!(err instanceof UnrecoverableError) && err.name !== 'Error')
+        this.log.warn({ err, job: job?.id }, 'jobs: run failed outside the runner');
       // BullMQ gave up on a job that stalled too often: record that in the document.
       if (job && /stalled/i.test(err.message)) {
-        void this.store.fail(job.id!, undefined, { code: 'job-stalled', detail: err.message }, Date.now(), false).catch(() => undefined);
+        void this.store
+          .fail(job.id!, undefined, { code: 'job-stalled', detail: err.message }, Date.now(), false)
+          .catch(() => undefined);
       }
     });
     this.workers.add(worker);
     return {
       stop: async (graceMs: number, handBackMs = Math.max(1000, graceMs)) => {
         // With Redis unreachable nothing can finish or be handed back through it: do not wait the grace.
-        if (this.connection.status !== 'ready') { shutdown.abort(); return; }
+        if (this.connection.status !== 'ready') {
+          shutdown.abort();
+          return;
+        }
         const closing = worker.close();
-        if (await within(closing, graceMs) === 'timeout') {
+        if ((await within(closing, graceMs)) === 'timeout') {
           // Grace over: runs hand their jobs back at the next chunk.
           shutdown.abort();
           await within(closing, handBackMs);

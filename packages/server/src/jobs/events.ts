@@ -13,7 +13,10 @@ export class JobEventBus {
   private sub: Redis | undefined;
   private closed = false;
 
-  constructor(private readonly redis: { url: string; channel: string } | undefined, private readonly log: Logger) {
+  constructor(
+    private readonly redis: { url: string; channel: string } | undefined,
+    private readonly log: Logger,
+  ) {
     this.local.setMaxListeners(0);
     if (redis) {
       this.pub = new Redis(redis.url, { maxRetriesPerRequest: 1, lazyConnect: true });
@@ -30,20 +33,26 @@ export class JobEventBus {
   subscribe(id: string, fn: (e: JobEvent) => void): () => void {
     this.ensureSubscriber();
     this.local.on(id, fn);
-    return () => { this.local.off(id, fn); };
+    return () => {
+      this.local.off(id, fn);
+    };
   }
 
   private ensureSubscriber(): void {
     if (!this.redis || this.sub || this.closed) return;
     const sub = new Redis(this.redis.url, { maxRetriesPerRequest: null });
     sub.on('error', (err) => this.log.debug({ err: err.message }, 'jobs: event subscriber error'));
-    sub.subscribe(this.redis.channel).catch((err: unknown) => this.log.warn({ err }, 'jobs: cannot subscribe to job events'));
+    sub
+      .subscribe(this.redis.channel)
+      .catch((err: unknown) => this.log.warn({ err }, 'jobs: cannot subscribe to job events'));
     sub.on('message', (_channel, text: string) => {
       try {
         const e = JSON.parse(text) as JobEvent;
         // An event this process published comes back too; watchers drop it by seq.
         if (typeof e?.id === 'string' && this.local.listenerCount(e.id) > 0) this.local.emit(e.id, e);
-      } catch { /* not ours */ }
+      } catch {
+        /* not ours */
+      }
     });
     this.sub = sub;
   }

@@ -24,7 +24,12 @@ export interface NewJob {
   now: number;
 }
 
-export interface ListQuery { model?: string; state?: JobState; limit: number; cursor?: { createdAt: number; id: string } }
+export interface ListQuery {
+  model?: string;
+  state?: JobState;
+  limit: number;
+  cursor?: { createdAt: number; id: string };
+}
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -35,40 +40,90 @@ export class JobStore {
     this.db = store.db;
   }
 
-  get c() { return this.store.codec; }
+  get c() {
+    return this.store.codec;
+  }
 
   /** The document of a row, for the API and webhooks. */
   toDocument(r: JobRow): JobDocument {
     return {
-      id: r.id, model: r.model, version: r.version, state: r.state as JobState,
+      id: r.id,
+      model: r.model,
+      version: r.version,
+      state: r.state as JobState,
       progress: Number(r.progress),
       result: (r.result === null ? null : this.c.parseJson(r.result)) as JobDocument['result'],
       error: (r.error === null ? null : this.c.parseJson(r.error)) as JobError | null,
-      attempts: this.c.int(r.attempts), maxAttempts: this.c.int(r.max_attempts),
-      createdAt: iso(r.created_at)!, startedAt: iso(r.started_at), finishedAt: iso(r.finished_at),
+      attempts: this.c.int(r.attempts),
+      maxAttempts: this.c.int(r.max_attempts),
+      createdAt: iso(r.created_at)!,
+      startedAt: iso(r.started_at),
+      finishedAt: iso(r.finished_at),
       ...(this.c.parseBool(r.cancel_requested) && r.state === 'active' && { cancelRequested: true }),
-      ...(r.callback_url !== null && { callback: { url: r.callback_url, state: r.callback_state, attempts: this.c.int(r.callback_attempts), error: r.callback_error } }),
+      ...(r.callback_url !== null && {
+        callback: {
+          url: r.callback_url,
+          state: r.callback_state,
+          attempts: this.c.int(r.callback_attempts),
+          error: r.callback_error,
+        },
+      }),
     };
   }
 
-  input(r: JobRow): unknown { return this.c.parseJson(r.input); }
-  cancelRequested(r: JobRow): boolean { return this.c.parseBool(r.cancel_requested); }
+  input(r: JobRow): unknown {
+    return this.c.parseJson(r.input);
+  }
+  cancelRequested(r: JobRow): boolean {
+    return this.c.parseBool(r.cancel_requested);
+  }
 
   /**
    * Inserts a queued job. With an idempotency key already used, nothing is inserted and the first
    * job is returned (`created: false`) — with its request hash, for the caller to compare.
    */
   async insert(j: NewJob): Promise<{ row: JobRow; created: boolean }> {
-    const inserted = await this.db.insertInto('jobs').values({
-      id: j.id, model: j.model, version: j.version, state: 'queued', input: this.c.json(j.input),
-      result: null, error: null, progress: 0, seq: 0, attempts: 0, failures: 0, max_attempts: j.maxAttempts,
-      timeout_ms: j.timeoutMs ?? null, run_after: j.now, locked_by: null, locked_until: null,
-      cancel_requested: this.c.bool(false), idempotency_key: j.idempotencyKey ?? null, request_hash: j.requestHash ?? null,
-      callback_url: j.callbackUrl ?? null, callback_state: null, callback_attempts: 0, callback_next_at: null, callback_error: null,
-      request_id: j.requestId ?? null, created_at: j.now, started_at: null, finished_at: null,
-    }).onConflict((oc) => oc.column('idempotency_key').doNothing()).returningAll().executeTakeFirst();
+    const inserted = await this.db
+      .insertInto('jobs')
+      .values({
+        id: j.id,
+        model: j.model,
+        version: j.version,
+        state: 'queued',
+        input: this.c.json(j.input),
+        result: null,
+        error: null,
+        progress: 0,
+        seq: 0,
+        attempts: 0,
+        failures: 0,
+        max_attempts: j.maxAttempts,
+        timeout_ms: j.timeoutMs ?? null,
+        run_after: j.now,
+        locked_by: null,
+        locked_until: null,
+        cancel_requested: this.c.bool(false),
+        idempotency_key: j.idempotencyKey ?? null,
+        request_hash: j.requestHash ?? null,
+        callback_url: j.callbackUrl ?? null,
+        callback_state: null,
+        callback_attempts: 0,
+        callback_next_at: null,
+        callback_error: null,
+        request_id: j.requestId ?? null,
+        created_at: j.now,
+        started_at: null,
+        finished_at: null,
+      })
+      .onConflict((oc) => oc.column('idempotency_key').doNothing())
+      .returningAll()
+      .executeTakeFirst();
     if (inserted) return { row: inserted, created: true };
-    const existing = await this.db.selectFrom('jobs').selectAll().where('idempotency_key', '=', j.idempotencyKey ?? '').executeTakeFirst();
+    const existing = await this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('idempotency_key', '=', j.idempotencyKey ?? '')
+      .executeTakeFirst();
     if (!existing) throw new Error('job insert ignored but no job holds its idempotency key');
     return { row: existing, created: false };
   }
@@ -84,26 +139,42 @@ export class JobStore {
     if (q.state !== undefined) query = query.where('state', '=', q.state);
     if (q.cursor) {
       const { createdAt, id } = q.cursor;
-      query = query.where((eb) => eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]));
+      query = query.where((eb) =>
+        eb.or([eb('created_at', '<', createdAt), eb.and([eb('created_at', '=', createdAt), eb('id', '<', id)])]),
+      );
     }
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
   }
 
   private update(id: string, set: Updateable<JobsTable>) {
-    return this.db.updateTable('jobs').set(set).set((eb) => ({ seq: eb('seq', '+', 1) })).where('id', '=', id);
+    return this.db
+      .updateTable('jobs')
+      .set(set)
+      .set((eb) => ({ seq: eb('seq', '+', 1) }))
+      .where('id', '=', id);
   }
 
   /** The SQL queue's claim: the oldest runnable job, made active under this worker's lock. */
   async claimNext(workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
     for (let round = 0; round < 3; round++) {
-      const candidates = await this.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<=', now)
-        .orderBy('run_after').orderBy('created_at').limit(8).execute();
+      const candidates = await this.db
+        .selectFrom('jobs')
+        .select('id')
+        .where('state', '=', 'queued')
+        .where('run_after', '<=', now)
+        .orderBy('run_after')
+        .orderBy('created_at')
+        .limit(8)
+        .execute();
       if (candidates.length === 0) return undefined;
       for (const { id } of candidates) {
         // Another worker may claim the same row between the select and here; only one update matches.
         const row = await this.update(id, { state: 'active', locked_by: workerId, locked_until: now + lockMs })
           .set((eb) => ({ attempts: eb('attempts', '+', 1), started_at: eb.fn.coalesce('started_at', sql.lit(now)) }))
-          .where('state', '=', 'queued').where('run_after', '<=', now).returningAll().executeTakeFirst();
+          .where('state', '=', 'queued')
+          .where('run_after', '<=', now)
+          .returningAll()
+          .executeTakeFirst();
         if (row) return row;
       }
     }
@@ -114,33 +185,60 @@ export class JobStore {
   markActive(id: string, workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
     return this.update(id, { state: 'active', locked_by: workerId, locked_until: now + lockMs })
       .set((eb) => ({ attempts: eb('attempts', '+', 1), started_at: eb.fn.coalesce('started_at', sql.lit(now)) }))
-      .where('state', 'in', ['queued', 'active']).returningAll().executeTakeFirst();
+      .where('state', 'in', ['queued', 'active'])
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Extends this worker's lock on its active jobs (SQL queue heartbeat). */
   async renew(ids: string[], workerId: string, until: number): Promise<void> {
     if (ids.length === 0) return;
-    await this.db.updateTable('jobs').set({ locked_until: until }).where('id', 'in', ids).where('locked_by', '=', workerId).where('state', '=', 'active').execute();
+    await this.db
+      .updateTable('jobs')
+      .set({ locked_until: until })
+      .where('id', 'in', ids)
+      .where('locked_by', '=', workerId)
+      .where('state', '=', 'active')
+      .execute();
   }
 
   /** Active jobs whose lock ran out (their worker died) go back to the queue. */
   async reclaimExpired(now: number): Promise<number> {
-    const r = await this.db.updateTable('jobs').set({ state: 'queued', locked_by: null, locked_until: null, run_after: now })
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ state: 'queued', locked_by: null, locked_until: null, run_after: now })
       .set((eb) => ({ seq: eb('seq', '+', 1) }))
-      .where('state', '=', 'active').where('locked_until', '<', now).executeTakeFirst();
+      .where('state', '=', 'active')
+      .where('locked_until', '<', now)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows);
   }
 
   async setProgress(id: string, workerId: string, progress: number): Promise<JobRow | undefined> {
-    return this.update(id, { progress }).where('state', '=', 'active').where('locked_by', '=', workerId).returningAll().executeTakeFirst();
+    return this.update(id, { progress })
+      .where('state', '=', 'active')
+      .where('locked_by', '=', workerId)
+      .returningAll()
+      .executeTakeFirst();
   }
 
   /** Records the result once: only an active job completes. */
   complete(id: string, result: unknown, now: number): Promise<JobRow | undefined> {
-    return this.finish(id, undefined, { state: 'completed', result: this.c.json(result), error: null, progress: 1 }, now);
+    return this.finish(
+      id,
+      undefined,
+      { state: 'completed', result: this.c.json(result), error: null, progress: 1 },
+      now,
+    );
   }
 
-  fail(id: string, workerId: string | undefined, error: JobError, now: number, countFailure: boolean): Promise<JobRow | undefined> {
+  fail(
+    id: string,
+    workerId: string | undefined,
+    error: JobError,
+    now: number,
+    countFailure: boolean,
+  ): Promise<JobRow | undefined> {
     return this.finish(id, workerId, { state: 'failed', error: this.c.json(error) }, now, countFailure);
   }
 
@@ -148,7 +246,13 @@ export class JobStore {
     return this.finish(id, workerId, { state: 'cancelled' }, now);
   }
 
-  private finish(id: string, workerId: string | undefined, set: Updateable<JobsTable>, now: number, countFailure = false): Promise<JobRow | undefined> {
+  private finish(
+    id: string,
+    workerId: string | undefined,
+    set: Updateable<JobsTable>,
+    now: number,
+    countFailure = false,
+  ): Promise<JobRow | undefined> {
     let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
@@ -161,11 +265,26 @@ export class JobStore {
   }
 
   /** A retryable failure (or a run handed back at shutdown): queued again, runnable at `runAfter`. */
-  requeue(id: string, workerId: string, runAfter: number, error: JobError | null, countFailure: boolean): Promise<JobRow | undefined> {
-    let q = this.update(id, { state: 'queued', run_after: runAfter, locked_by: null, locked_until: null, ...(error && { error: this.c.json(error) }) })
-      .where('state', '=', 'active').where('locked_by', '=', workerId);
+  requeue(
+    id: string,
+    workerId: string,
+    runAfter: number,
+    error: JobError | null,
+    countFailure: boolean,
+  ): Promise<JobRow | undefined> {
+    let q = this.update(id, {
+      state: 'queued',
+      run_after: runAfter,
+      locked_by: null,
+      locked_until: null,
+      ...(error && { error: this.c.json(error) }),
+    })
+      .where('state', '=', 'active')
+      .where('locked_by', '=', workerId);
     // A retry counts a failure; a hand-back at shutdown undoes the run's attempt (nothing went wrong).
-    q = countFailure ? q.set((eb) => ({ failures: eb('failures', '+', 1) })) : q.set((eb) => ({ attempts: eb('attempts', '-', 1) }));
+    q = countFailure
+      ? q.set((eb) => ({ failures: eb('failures', '+', 1) }))
+      : q.set((eb) => ({ attempts: eb('attempts', '-', 1) }));
     return q.returningAll().executeTakeFirst();
   }
 
@@ -176,9 +295,14 @@ export class JobStore {
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
         callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
       }))
-      .where('state', '=', 'queued').returningAll().executeTakeFirst();
+      .where('state', '=', 'queued')
+      .returningAll()
+      .executeTakeFirst();
     if (queued) return { row: queued, immediate: true };
-    const active = await this.update(id, { cancel_requested: this.c.bool(true) }).where('state', '=', 'active').returningAll().executeTakeFirst();
+    const active = await this.update(id, { cancel_requested: this.c.bool(true) })
+      .where('state', '=', 'active')
+      .returningAll()
+      .executeTakeFirst();
     if (active) return { row: active, immediate: false };
     return undefined;
   }
@@ -191,8 +315,13 @@ export class JobStore {
   /** Removes finished jobs older than the retention. */
   /** Queued jobs due since before `before` (at most `limit`): with Redis, ones its queue may have lost. */
   async queuedDueBefore(before: number, limit: number): Promise<string[]> {
-    const rows = await this.db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('run_after', '<', before)
-      .limit(limit).execute();
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select('id')
+      .where('state', '=', 'queued')
+      .where('run_after', '<', before)
+      .limit(limit)
+      .execute();
     return rows.map((r) => r.id);
   }
 
@@ -202,18 +331,25 @@ export class JobStore {
   }
 
   async deleteFinishedBefore(before: number): Promise<number> {
-    const r = await this.db.deleteFrom('jobs').where('finished_at', '<', before).where('state', 'in', ['completed', 'failed', 'cancelled']).executeTakeFirst();
+    const r = await this.db
+      .deleteFrom('jobs')
+      .where('finished_at', '<', before)
+      .where('state', 'in', ['completed', 'failed', 'cancelled'])
+      .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
 
   /** Queue lengths of the SQL queue: runnable, delayed (retry backoff) and active jobs. */
   async lengths(now: number): Promise<{ waiting: number; delayed: number; active: number }> {
-    const rows = await this.db.selectFrom('jobs')
+    const rows = await this.db
+      .selectFrom('jobs')
       .select((eb) => [
         eb.fn.sum<number>(sql`case when state = 'queued' and run_after <= ${now} then 1 else 0 end`).as('waiting'),
         eb.fn.sum<number>(sql`case when state = 'queued' and run_after > ${now} then 1 else 0 end`).as('delayed'),
         eb.fn.sum<number>(sql`case when state = 'active' then 1 else 0 end`).as('active'),
-      ]).where('state', 'in', ['queued', 'active']).executeTakeFirst();
+      ])
+      .where('state', 'in', ['queued', 'active'])
+      .executeTakeFirst();
     const n = (v: unknown) => (v === null || v === undefined ? 0 : this.c.int(v));
     return { waiting: n(rows?.waiting), delayed: n(rows?.delayed), active: n(rows?.active) };
   }
@@ -221,17 +357,39 @@ export class JobStore {
   // --- webhook delivery -------------------------------------------------------------------------
 
   dueCallbacks(now: number, limit: number): Promise<JobRow[]> {
-    return this.db.selectFrom('jobs').selectAll().where('callback_state', '=', 'pending').where('callback_next_at', '<=', now).orderBy('callback_next_at').limit(limit).execute();
+    return this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('callback_state', '=', 'pending')
+      .where('callback_next_at', '<=', now)
+      .orderBy('callback_next_at')
+      .limit(limit)
+      .execute();
   }
 
   /** Takes one delivery attempt: only one process wins a due callback. */
   async claimCallback(row: JobRow, leaseUntil: number): Promise<boolean> {
-    const r = await this.db.updateTable('jobs').set({ callback_next_at: leaseUntil }).set((eb) => ({ callback_attempts: eb('callback_attempts', '+', 1) }))
-      .where('id', '=', row.id).where('callback_state', '=', 'pending').where('callback_next_at', '=', row.callback_next_at).executeTakeFirst();
+    const r = await this.db
+      .updateTable('jobs')
+      .set({ callback_next_at: leaseUntil })
+      .set((eb) => ({ callback_attempts: eb('callback_attempts', '+', 1) }))
+      .where('id', '=', row.id)
+      .where('callback_state', '=', 'pending')
+      .where('callback_next_at', '=', row.callback_next_at)
+      .executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
   }
 
-  async callbackOutcome(id: string, state: 'pending' | 'delivered' | 'failed', nextAt: number | null, error: string | null): Promise<void> {
-    await this.db.updateTable('jobs').set({ callback_state: state, callback_next_at: nextAt, callback_error: error }).where('id', '=', id).execute();
+  async callbackOutcome(
+    id: string,
+    state: 'pending' | 'delivered' | 'failed',
+    nextAt: number | null,
+    error: string | null,
+  ): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ callback_state: state, callback_next_at: nextAt, callback_error: error })
+      .where('id', '=', id)
+      .execute();
   }
 }

@@ -29,12 +29,16 @@ export class JobMetrics {
         try {
           const l = await lengths();
           for (const [state, n] of Object.entries(l)) this.set({ state }, n);
-        } catch { /* the store or Redis is down: keep the last values rather than fail the scrape */ }
+        } catch {
+          /* the store or Redis is down: keep the last values rather than fail the scrape */
+        }
       },
     });
   }
 
-  count(model: string, result: string): void { this.jobs.inc({ model, result }); }
+  count(model: string, result: string): void {
+    this.jobs.inc({ model, result });
+  }
 
   finished(model: string, state: string, seconds: number): void {
     this.jobs.inc({ model, result: state });

@@ -27,7 +27,11 @@ export interface Consumer {
   stop(graceMs: number, handBackMs?: number): Promise<void>;
 }
 
-export interface QueueLengths { waiting: number; active: number; delayed: number }
+export interface QueueLengths {
+  waiting: number;
+  active: number;
+  delayed: number;
+}
 
 export interface QueueBackend {
   readonly kind: 'sql' | 'bullmq';
@@ -43,9 +47,16 @@ export interface QueueBackend {
 /** Resolves after `ms`, or at once when `signal` aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal?.aborted) { resolve(); return; }
+    if (signal?.aborted) {
+      resolve();
+      return;
+    }
     const timer = setTimeout(done, ms);
-    function done() { clearTimeout(timer); signal?.removeEventListener('abort', done); resolve(); }
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
     signal?.addEventListener('abort', done, { once: true });
   });
 }

@@ -18,19 +18,37 @@ import type { JobError, JobState } from './types.js';
 import type { RunSummary, ShardSpec } from '../pipelines/runner.js';
 
 /** What a job stores as its input: the instances as submitted (images as base64) and their pointer base. */
-export interface JobInput { instances: unknown[]; base: string }
+export interface JobInput {
+  instances: unknown[];
+  base: string;
+}
 
 /**
  * A completed job's version, input and predictions, for the rollout's shadow comparison. Called after
  * the result is stored and published; must return at once (the copy runs later, never awaited).
  */
-export type JobCompletedHook = (v: ModelVersion, input: JobInput, predictions: Prediction[], fallback: boolean, runMs: number) => void;
+export type JobCompletedHook = (
+  v: ModelVersion,
+  input: JobInput,
+  predictions: Prediction[],
+  fallback: boolean,
+  runMs: number,
+) => void;
 
 /** The input of a job that is one shard of a batch pipeline run (`ferry batch run NAME --shards N --queue`). */
-export interface PipelineShardInput { pipeline: string; runId: string; shard: ShardSpec }
+export interface PipelineShardInput {
+  pipeline: string;
+  runId: string;
+  shard: ShardSpec;
+}
 
 export function isPipelineShard(input: unknown): input is PipelineShardInput {
-  return typeof input === 'object' && input !== null && typeof (input as PipelineShardInput).pipeline === 'string' && typeof (input as PipelineShardInput).runId === 'string';
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    typeof (input as PipelineShardInput).pipeline === 'string' &&
+    typeof (input as PipelineShardInput).runId === 'string'
+  );
 }
 
 export type ShardRunner = (input: PipelineShardInput, signal: AbortSignal) => Promise<RunSummary>;
@@ -38,9 +56,15 @@ export type ShardRunner = (input: PipelineShardInput, signal: AbortSignal) => Pr
 /** The error a client sees in the job document; 5xx internals stay in the log. */
 export function jobError(e: unknown): { error: JobError; retryable: boolean } {
   if (e instanceof FerryError) {
-    return { error: { code: e.code, detail: e.detail, ...(e.extra.errors !== undefined && { errors: e.extra.errors }) }, retryable: e.retryable };
+    return {
+      error: { code: e.code, detail: e.detail, ...(e.extra.errors !== undefined && { errors: e.extra.errors }) },
+      retryable: e.retryable,
+    };
   }
-  return { error: { code: 'internal', detail: 'an unexpected error occurred in the worker; see its log' }, retryable: true };
+  return {
+    error: { code: 'internal', detail: 'an unexpected error occurred in the worker; see its log' },
+    retryable: true,
+  };
 }
 
 export class JobRunner {
@@ -59,7 +83,13 @@ export class JobRunner {
   ) {}
 
   private publish(row: JobRow | undefined): void {
-    if (row) this.events.publish({ id: row.id, seq: Number(row.seq), state: row.state as JobState, progress: Number(row.progress) });
+    if (row)
+      this.events.publish({
+        id: row.id,
+        seq: Number(row.seq),
+        state: row.state as JobState,
+        progress: Number(row.progress),
+      });
   }
 
   private finished(row: JobRow | undefined, t0: number): void {
@@ -111,11 +141,13 @@ export class JobRunner {
         });
         predictions.push(...r.predictions);
         if (r.fallback) fallback = r.fallback;
-        if (i + size < total) this.publish(await this.store.setProgress(row.id, this.workerId, Math.min(i + size, total) / total));
+        if (i + size < total)
+          this.publish(await this.store.setProgress(row.id, this.workerId, Math.min(i + size, total) / total));
       }
     } catch (e) {
       const { error, retryable } = jobError(e);
-      if (!(e instanceof FerryError) || e.status >= 500) this.log.warn({ err: e, job: row.id, attempt: row.attempts }, 'jobs: run failed');
+      if (!(e instanceof FerryError) || e.status >= 500)
+        this.log.warn({ err: e, job: row.id, attempt: row.attempts }, 'jobs: run failed');
       const failures = Number(row.failures) + 1;
       if (retryable && failures < Number(row.max_attempts)) {
         const delayMs = this.cfg.backoffBaseMs * 2 ** (failures - 1);
@@ -127,7 +159,11 @@ export class JobRunner {
       this.finished(await this.store.fail(row.id, this.workerId, error, now(), true), t0);
       return { kind: 'failed', reason: error.detail };
     }
-    const done = await this.store.complete(row.id, { predictions, ...(fallback !== undefined && { fallback }), worker: this.workerId }, now());
+    const done = await this.store.complete(
+      row.id,
+      { predictions, ...(fallback !== undefined && { fallback }), worker: this.workerId },
+      now(),
+    );
     // Undefined: another run of this job (a worker wrongly presumed dead) recorded its result first.
     if (!done) this.metrics.count(row.model, 'duplicate_run');
     this.finished(done, t0);

@@ -60,7 +60,12 @@ export interface JobsRuntime {
   /** This process's worker identity (`host:pid:id`), recorded in the result of every job it completes. */
   readonly workerId: string;
   /** Validates and queues a job. `created: false`: the Idempotency-Key had been used for this same request. */
-  submit(v: ModelVersion, instances: unknown, base: string, opts: SubmitOptions): Promise<{ row: JobRow; created: boolean }>;
+  submit(
+    v: ModelVersion,
+    instances: unknown,
+    base: string,
+    opts: SubmitOptions,
+  ): Promise<{ row: JobRow; created: boolean }>;
   /** Cancels a queued job, or asks an active one to stop. Throws job-not-found / job-not-cancellable. */
   cancel(id: string): Promise<{ row: JobRow; immediate: boolean }>;
   /** Starts this process's job workers (idempotent; does nothing once stopWorkers or close was called). */
@@ -83,9 +88,11 @@ export interface JobsRuntime {
 
 /** Base64 for Buffers (multipart or raw image uploads), so the input is plain JSON in the store. */
 function storable(instances: unknown[]): unknown[] {
-  return instances.map((inst) => (inst !== null && typeof inst === 'object' && !Array.isArray(inst)
-    ? Object.fromEntries(Object.entries(inst).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v]))
-    : inst));
+  return instances.map((inst) =>
+    inst !== null && typeof inst === 'object' && !Array.isArray(inst)
+      ? Object.fromEntries(Object.entries(inst).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v]))
+      : inst,
+  );
 }
 
 /** The queue backend the config names: BullMQ when `redis.url` is set, the SQL queue on the store otherwise. */
@@ -93,8 +100,30 @@ export function createQueueBackend(config: FerryConfig, store: JobStore, log: Lo
   const cfg = config.jobs;
   const redisUrl = config.redis.url;
   return redisUrl
-    ? new BullQueue(store, { url: redisUrl, queueName: cfg.queueName, prefix: cfg.prefix, attempts: cfg.attempts, backoffBaseMs: cfg.backoffBaseMs, lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, maxStalls: cfg.maxStalls, retentionSeconds: cfg.retentionSeconds }, log)
-    : new SqlQueue(store, { lockDurationMs: cfg.lockDurationMs, stalledIntervalMs: cfg.stalledIntervalMs, pollIntervalMs: cfg.pollIntervalMs }, log);
+    ? new BullQueue(
+        store,
+        {
+          url: redisUrl,
+          queueName: cfg.queueName,
+          prefix: cfg.prefix,
+          attempts: cfg.attempts,
+          backoffBaseMs: cfg.backoffBaseMs,
+          lockDurationMs: cfg.lockDurationMs,
+          stalledIntervalMs: cfg.stalledIntervalMs,
+          maxStalls: cfg.maxStalls,
+          retentionSeconds: cfg.retentionSeconds,
+        },
+        log,
+      )
+    : new SqlQueue(
+        store,
+        {
+          lockDurationMs: cfg.lockDurationMs,
+          stalledIntervalMs: cfg.stalledIntervalMs,
+          pollIntervalMs: cfg.pollIntervalMs,
+        },
+        log,
+      );
 }
 
 export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
@@ -103,7 +132,10 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   const store = new JobStore(deps.store);
   const redisUrl = deps.config.redis.url;
   const backend = createQueueBackend(deps.config, store, log);
-  const events = new JobEventBus(redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined, log);
+  const events = new JobEventBus(
+    redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined,
+    log,
+  );
   const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -112,25 +144,38 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   let closed = false;
 
   // Retention, and (BullMQ) re-dispatch of queued jobs that Redis lost.
-  const housekeeping = setInterval(() => {
-    const now = Date.now();
-    store.deleteFinishedBefore(now - cfg.retentionSeconds * 1000)
-      .then((n) => { if (n > 0) log.debug({ jobs: n }, 'jobs: removed finished jobs past retention'); })
-      .catch((err: unknown) => log.warn({ err }, 'jobs: retention sweep failed'));
-    if (backend instanceof BullQueue) {
-      store.queuedDueBefore(now - cfg.lockDurationMs, 200)
-        .then((ids) => backend.redispatch(ids))
-        .then((n) => { if (n > 0) log.warn({ jobs: n }, 'jobs: re-dispatched queued jobs missing from Redis'); })
-        .catch((err: unknown) => log.debug({ err }, 'jobs: re-dispatch check failed'));
-    }
-  }, Math.min(60_000, cfg.stalledIntervalMs * 2));
+  const housekeeping = setInterval(
+    () => {
+      const now = Date.now();
+      store
+        .deleteFinishedBefore(now - cfg.retentionSeconds * 1000)
+        .then((n) => {
+          if (n > 0) log.debug({ jobs: n }, 'jobs: removed finished jobs past retention');
+        })
+        .catch((err: unknown) => log.warn({ err }, 'jobs: retention sweep failed'));
+      if (backend instanceof BullQueue) {
+        store
+          .queuedDueBefore(now - cfg.lockDurationMs, 200)
+          .then((ids) => backend.redispatch(ids))
+          .then((n) => {
+            if (n > 0) log.warn({ jobs: n }, 'jobs: re-dispatched queued jobs missing from Redis');
+          })
+          .catch((err: unknown) => log.debug({ err }, 'jobs: re-dispatch check failed'));
+      }
+    },
+    Math.min(60_000, cfg.stalledIntervalMs * 2),
+  );
   housekeeping.unref();
 
   /** The same checks /predict makes before running anything, in chunks so a job may exceed the sync row limit. */
   async function validate(v: ModelVersion, instances: unknown, base: string): Promise<unknown[]> {
-    if (!Array.isArray(instances) || instances.length === 0) throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
+    if (!Array.isArray(instances) || instances.length === 0)
+      throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
     if (instances.length > cfg.maxInstances) {
-      throw new FerryError('too-many-instances', { detail: `${instances.length} instances in one job; the limit (jobs.maxInstances) is ${cfg.maxInstances}`, extra: { limit: cfg.maxInstances } });
+      throw new FerryError('too-many-instances', {
+        detail: `${instances.length} instances in one job; the limit (jobs.maxInstances) is ${cfg.maxInstances}`,
+        extra: { limit: cfg.maxInstances },
+      });
     }
     const lv = deps.service.get(v);
     const m = v.manifest;
@@ -138,10 +183,20 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const feature = m.inputs[0] as ImageFeature;
       for (let i = 0; i < instances.length; i++) {
         const inst = instances[i] as Record<string, unknown>;
-        if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
+        if (inst === null || typeof inst !== 'object' || Array.isArray(inst))
+          throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
         const extra = Object.keys(inst).find((k) => k !== feature.name);
-        if (extra !== undefined) throw invalidInput([{ pointer: `${base}/${i}/${extra}`, reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"` }]);
-        if (!(feature.name in inst)) throw invalidInput([{ pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` }]);
+        if (extra !== undefined)
+          throw invalidInput([
+            {
+              pointer: `${base}/${i}/${extra}`,
+              reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"`,
+            },
+          ]);
+        if (!(feature.name in inst))
+          throw invalidInput([
+            { pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` },
+          ]);
         await decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`);
       }
       return instances;
@@ -149,15 +204,22 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     const step = deps.service.limits.maxInstances;
     for (let off = 0; off < instances.length; off += step) {
       const chunk = instances.slice(off, off + step);
-      const shift = (pointer: string) => pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
+      const shift = (pointer: string) =>
+        pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
       try {
         const valid = lv.validator.check(chunk, base);
         lv.encoder.encode(valid, base);
       } catch (e) {
         if (e instanceof FerryError && Array.isArray(e.extra.errors)) {
-          throw invalidInput((e.extra.errors as Array<{ pointer: string; reason: string }>).map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
+          throw invalidInput(
+            (e.extra.errors as Array<{ pointer: string; reason: string }>).map((iss) => ({
+              ...iss,
+              pointer: shift(iss.pointer),
+            })),
+          );
         }
-        if (e instanceof InputError) throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
+        if (e instanceof InputError)
+          throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
         throw e;
       }
     }
@@ -165,17 +227,35 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   }
 
   const runtime: JobsRuntime = {
-    backend, store, events, config: cfg, workerId,
+    backend,
+    store,
+    events,
+    config: cfg,
+    workerId,
 
     async submit(v, instances, base, opts) {
-      if (closed) throw new FerryError('shutting-down', { detail: 'the server is shutting down; submit the job again', headers: { 'retry-after': '1' } });
-      const callbackUrl = opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
+      if (closed)
+        throw new FerryError('shutting-down', {
+          detail: 'the server is shutting down; submit the job again',
+          headers: { 'retry-after': '1' },
+        });
+      const callbackUrl =
+        opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
       const input: JobInput = { instances: storable(valid), base };
-      const requestHash = opts.idempotencyKey === undefined ? undefined
-        : createHash('sha256').update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null])).digest('hex');
+      const requestHash =
+        opts.idempotencyKey === undefined
+          ? undefined
+          : createHash('sha256')
+              .update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null]))
+              .digest('hex');
       const { row, created } = await store.insert({
-        id: randomUUID(), model: v.name, version: v.version, input, maxAttempts: cfg.attempts, now: Date.now(),
+        id: randomUUID(),
+        model: v.name,
+        version: v.version,
+        input,
+        maxAttempts: cfg.attempts,
+        now: Date.now(),
         ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
         ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
         ...(callbackUrl !== undefined && { callbackUrl }),
@@ -183,7 +263,10 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       });
       if (!created) {
         if (row.request_hash !== requestHash) {
-          throw new FerryError('idempotency-key-reused', { detail: `Idempotency-Key was already used for a different request (job ${row.id})`, extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'already used with another body' }] } });
+          throw new FerryError('idempotency-key-reused', {
+            detail: `Idempotency-Key was already used for a different request (job ${row.id})`,
+            extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'already used with another body' }] },
+          });
         }
         return { row, created };
       }
@@ -193,7 +276,11 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         // Not dispatched: take the job back so that the client's retry starts clean.
         await store.remove(row.id).catch(() => undefined);
         log.error({ err }, 'jobs: cannot enqueue');
-        throw new FerryError('queue-unavailable', { detail: 'the job queue cannot be reached; retry later', headers: { 'retry-after': '5' }, cause: err });
+        throw new FerryError('queue-unavailable', {
+          detail: 'the job queue cannot be reached; retry later',
+          headers: { 'retry-after': '5' },
+          cause: err,
+        });
       }
       metrics.count(v.name, 'submitted');
       events.publish({ id: row.id, seq: Number(row.seq), state: 'queued', progress: 0 });
@@ -205,7 +292,10 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       if (!r) {
         const row = await store.get(id);
         if (!row) throw new FerryError('job-not-found', { detail: `no job ${id.slice(0, 100)}` });
-        throw new FerryError('job-not-cancellable', { detail: `job ${row.id} is already ${row.state}`, extra: { state: row.state } });
+        throw new FerryError('job-not-cancellable', {
+          detail: `job ${row.id} is already ${row.state}`,
+          extra: { state: row.state },
+        });
       }
       events.publish({ id, seq: Number(r.row.seq), state: r.row.state as JobState, progress: Number(r.row.progress) });
       if (r.immediate) {
@@ -221,22 +311,50 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       // A pipeline shard queued by `ferry batch run NAME --shards N --queue` runs here like a CLI shard.
       const shardRunner = (input: PipelineShardInput, signal: AbortSignal) => {
         const p = deps.config.pipelines[input.pipeline];
-        if (!p) throw new FerryError('invalid-input', { detail: `no pipeline "${input.pipeline}" in this worker's config` });
+        if (!p)
+          throw new FerryError('invalid-input', { detail: `no pipeline "${input.pipeline}" in this worker's config` });
         return runPipeline({
-          name: input.pipeline, pipeline: pipelineWithDefaults(p), config: deps.config, store: deps.store, pool: deps.service.pool,
-          repository: deps.repository, log: log.child({ component: 'pipeline', runId: input.runId }), shard: input.shard, runId: input.runId, trigger: 'queue', signal,
+          name: input.pipeline,
+          pipeline: pipelineWithDefaults(p),
+          config: deps.config,
+          store: deps.store,
+          pool: deps.service.pool,
+          repository: deps.repository,
+          log: log.child({ component: 'pipeline', runId: input.runId }),
+          shard: input.shard,
+          runId: input.runId,
+          trigger: 'queue',
+          signal,
         });
       };
-      const runner = new JobRunner(cfg, store, deps.service, deps.repository, events, metrics, log, workerId, () => webhooks.kick(), deps.onCompleted, shardRunner);
+      const runner = new JobRunner(
+        cfg,
+        store,
+        deps.service,
+        deps.repository,
+        events,
+        metrics,
+        log,
+        workerId,
+        () => webhooks.kick(),
+        deps.onCompleted,
+        shardRunner,
+      );
       consumer = backend.consume(workerId, cfg.concurrency, runner.run);
-      log.info({ backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId }, 'jobs: workers started');
+      log.info(
+        { backend: backend.kind, queue: cfg.queueName, concurrency: cfg.concurrency, worker: workerId },
+        'jobs: workers started',
+      );
     },
 
     stopWorkers(graceMs = cfg.shutdownGraceMs, handBackMs?: number) {
       stopped ??= (async () => {
         if (!consumer) return;
         const t0 = Date.now();
-        log.info({ worker: workerId, graceMs, handBackMs }, 'jobs: workers stopping: no new claims; active jobs get their grace, then go back to the queue');
+        log.info(
+          { worker: workerId, graceMs, handBackMs },
+          'jobs: workers stopping: no new claims; active jobs get their grace, then go back to the queue',
+        );
         await consumer.stop(graceMs, handBackMs);
         log.info({ worker: workerId, ms: Date.now() - t0 }, 'jobs: workers stopped');
       })();

@@ -19,14 +19,26 @@ export class SqlQueue implements QueueBackend {
   /** Wakes this process's idle workers when a job is submitted here (others find it by polling). */
   private readonly wake = new EventEmitter();
 
-  constructor(private readonly store: JobStore, private readonly opts: SqlQueueOptions, private readonly log: Logger) {
+  constructor(
+    private readonly store: JobStore,
+    private readonly opts: SqlQueueOptions,
+    private readonly log: Logger,
+  ) {
     this.wake.setMaxListeners(0);
   }
 
-  async enqueue(): Promise<void> { this.wake.emit('job'); }
-  async discard(): Promise<void> { /* the row is the queue: cancelling it removed it */ }
-  lengths(): Promise<QueueLengths> { return this.store.lengths(Date.now()); }
-  async close(): Promise<void> { /* nothing beyond the store, which its owner closes */ }
+  async enqueue(): Promise<void> {
+    this.wake.emit('job');
+  }
+  async discard(): Promise<void> {
+    /* the row is the queue: cancelling it removed it */
+  }
+  lengths(): Promise<QueueLengths> {
+    return this.store.lengths(Date.now());
+  }
+  async close(): Promise<void> {
+    /* nothing beyond the store, which its owner closes */
+  }
 
   consume(workerId: string, concurrency: number, handler: JobHandler): Consumer {
     const stopping = new AbortController();
@@ -34,13 +46,24 @@ export class SqlQueue implements QueueBackend {
     const active = new Set<string>();
     const { lockDurationMs, stalledIntervalMs, pollIntervalMs } = this.opts;
 
-    const heartbeat = setInterval(() => {
-      this.store.renew([...active], workerId, Date.now() + lockDurationMs).catch((err: unknown) => this.log.warn({ err }, 'jobs: lock renewal failed'));
-    }, Math.max(50, Math.floor(lockDurationMs / 3)));
+    const heartbeat = setInterval(
+      () => {
+        this.store
+          .renew([...active], workerId, Date.now() + lockDurationMs)
+          .catch((err: unknown) => this.log.warn({ err }, 'jobs: lock renewal failed'));
+      },
+      Math.max(50, Math.floor(lockDurationMs / 3)),
+    );
     const stalled = setInterval(() => {
-      this.store.reclaimExpired(Date.now()).then((n) => {
-        if (n > 0) { this.log.warn({ jobs: n }, 'jobs: handed back jobs of a lost worker'); this.wake.emit('job'); }
-      }, (err: unknown) => this.log.warn({ err }, 'jobs: stalled check failed'));
+      this.store.reclaimExpired(Date.now()).then(
+        (n) => {
+          if (n > 0) {
+            this.log.warn({ jobs: n }, 'jobs: handed back jobs of a lost worker');
+            this.wake.emit('job');
+          }
+        },
+        (err: unknown) => this.log.warn({ err }, 'jobs: stalled check failed'),
+      );
     }, stalledIntervalMs);
     heartbeat.unref();
     stalled.unref();
@@ -86,7 +109,9 @@ export class SqlQueue implements QueueBackend {
       async stop(graceMs: number, handBackMs?: number) {
         stopping.abort();
         let timer: NodeJS.Timeout | undefined;
-        const grace = new Promise<'grace'>((r) => { timer = setTimeout(() => r('grace'), graceMs); });
+        const grace = new Promise<'grace'>((r) => {
+          timer = setTimeout(() => r('grace'), graceMs);
+        });
         const first = await Promise.race([all.then(() => 'done' as const), grace]);
         clearTimeout(timer);
         if (first === 'grace') {

@@ -1,6 +1,6 @@
 // The words of the job API: states, the job document a client sees, and the errors a job ends with.
 export const JOB_STATES = ['queued', 'active', 'completed', 'failed', 'cancelled'] as const;
-export type JobState = typeof JOB_STATES[number];
+export type JobState = (typeof JOB_STATES)[number];
 export const TERMINAL_STATES: readonly JobState[] = ['completed', 'failed', 'cancelled'];
 export const isTerminal = (s: string): boolean => (TERMINAL_STATES as readonly string[]).includes(s);
 

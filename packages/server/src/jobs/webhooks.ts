@@ -10,23 +10,44 @@ import type { JobRow, JobStore } from './job-store.js';
 
 /** Checks a callback URL against the allow-list; throws a 400 naming `pointer` otherwise. */
 export function checkCallbackUrl(raw: unknown, allow: readonly string[], pointer = '/callbackUrl'): string {
-  const bad = (reason: string) => new FerryError('callback-not-allowed', { detail: `${pointer}: ${reason}`, extra: { errors: [{ pointer, reason }] } });
-  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 2048) throw bad('expected an http(s) URL of at most 2048 characters');
+  const bad = (reason: string) =>
+    new FerryError('callback-not-allowed', {
+      detail: `${pointer}: ${reason}`,
+      extra: { errors: [{ pointer, reason }] },
+    });
+  if (typeof raw !== 'string' || raw.length === 0 || raw.length > 2048)
+    throw bad('expected an http(s) URL of at most 2048 characters');
   let url: URL;
-  try { url = new URL(raw); } catch { throw bad('not a valid URL'); }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw bad(`scheme ${url.protocol} is not allowed; use http or https`);
+  try {
+    url = new URL(raw);
+  } catch {
+    throw bad('not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw bad(`scheme ${url.protocol} is not allowed; use http or https`);
   if (url.username || url.password) throw bad('credentials in the URL are not allowed');
   if (allow.length === 0) throw bad('callbacks are disabled on this server (jobs.webhooks.allow is empty)');
   const ok = allow.some((entry) => {
     let a: URL;
-    try { a = new URL(entry); } catch { return false; }
-    return a.protocol === url.protocol && a.hostname === url.hostname && a.port === url.port && url.pathname.startsWith(a.pathname);
+    try {
+      a = new URL(entry);
+    } catch {
+      return false;
+    }
+    return (
+      a.protocol === url.protocol &&
+      a.hostname === url.hostname &&
+      a.port === url.port &&
+      url.pathname.startsWith(a.pathname)
+    );
   });
   if (!ok) throw bad(`${url.origin} is not in the callback allow-list (jobs.webhooks.allow)`);
   return url.toString();
 }
 
-export interface WebhookHooks { onResult?(result: 'delivered' | 'retried' | 'failed'): void }
+export interface WebhookHooks {
+  onResult?(result: 'delivered' | 'retried' | 'failed'): void;
+}
 
 export class WebhookSender {
   private timer: NodeJS.Timeout | undefined;
@@ -48,26 +69,38 @@ export class WebhookSender {
   /** Looks for due callbacks now (a job just ended). */
   kick(): void {
     if (this.closed) return;
-    if (this.busy) { this.again = true; return; }
+    if (this.busy) {
+      this.again = true;
+      return;
+    }
     this.busy = true;
-    this.sweep().catch((err: unknown) => this.log.warn({ err }, 'jobs: webhook sweep failed')).finally(() => {
-      this.busy = false;
-      if (this.again) { this.again = false; this.kick(); }
-    });
+    this.sweep()
+      .catch((err: unknown) => this.log.warn({ err }, 'jobs: webhook sweep failed'))
+      .finally(() => {
+        this.busy = false;
+        if (this.again) {
+          this.again = false;
+          this.kick();
+        }
+      });
   }
 
   private async sweep(): Promise<void> {
     const due = await this.store.dueCallbacks(Date.now(), 20);
-    await Promise.all(due.map(async (row) => {
-      // Lease: while this delivery runs, no other process takes it.
-      if (!(await this.store.claimCallback(row, Date.now() + this.cfg.timeoutMs * 2))) return;
-      await this.deliver(row);
-    }));
+    await Promise.all(
+      due.map(async (row) => {
+        // Lease: while this delivery runs, no other process takes it.
+        if (!(await this.store.claimCallback(row, Date.now() + this.cfg.timeoutMs * 2))) return;
+        await this.deliver(row);
+      }),
+    );
   }
 
   private async deliver(row: JobRow): Promise<void> {
     const attempt = Number(row.callback_attempts) + 1;
-    const body = JSON.stringify(this.store.toDocument({ ...row, callback_state: 'pending', callback_attempts: attempt }));
+    const body = JSON.stringify(
+      this.store.toDocument({ ...row, callback_state: 'pending', callback_attempts: attempt }),
+    );
     let error: string | undefined;
     let permanent = false;
     try {

@@ -33,7 +33,12 @@ type Exit = { code: number | null; signal: NodeJS.Signals | null; at: number };
  * Spawns `ferry <args>` with pino JSON on stdout and resolves with the first log record `isReady`
  * accepts; rejects if the child exits first or is not ready in time (then it is SIGKILLed).
  */
-function spawnFerry(args: string[], opts: ChildServerOptions, what: string, isReady: (rec: Record<string, unknown>) => boolean) {
+function spawnFerry(
+  args: string[],
+  opts: ChildServerOptions,
+  what: string,
+  isReady: (rec: Record<string, unknown>) => boolean,
+) {
   const proc = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { ...process.env, FERRY_LOG_LEVEL: 'info', ...opts.env },
     ...(opts.cwd && { cwd: opts.cwd }),
@@ -41,23 +46,40 @@ function spawnFerry(args: string[], opts: ChildServerOptions, what: string, isRe
   });
   const logs: Array<Record<string, unknown>> = [];
   let stderr = '';
-  proc.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  proc.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<Exit>((resolve) => {
     // The exit time is when the process ended; 'close' (stdio drained) is when every log line has been read.
     let at = 0;
-    proc.once('exit', () => { at = Date.now(); });
+    proc.once('exit', () => {
+      at = Date.now();
+    });
     proc.once('close', (code, signal) => resolve({ code, signal, at: at || Date.now() }));
   });
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
     const waitMs = opts.readyTimeoutMs ?? 60_000;
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`${what} not ready in ${waitMs} ms\n${stderr}`)); }, waitMs);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`${what} not ready in ${waitMs} ms\n${stderr}`));
+    }, waitMs);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       let rec: Record<string, unknown>;
-      try { rec = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+      try {
+        rec = JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return;
+      }
       logs.push(rec);
-      if (isReady(rec)) { clearTimeout(timer); resolve(rec); }
+      if (isReady(rec)) {
+        clearTimeout(timer);
+        resolve(rec);
+      }
     });
-    void exited.then((e) => { clearTimeout(timer); reject(new Error(`${what} exited (${e.code ?? e.signal}) before ready\n${stderr}`)); });
+    void exited.then((e) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${e.code ?? e.signal}) before ready\n${stderr}`));
+    });
   });
   return { proc, logs, exited, stderr: () => stderr, ready };
 }
@@ -65,14 +87,24 @@ function spawnFerry(args: string[], opts: ChildServerOptions, what: string, isRe
 /** `ferry serve --port 0 …`; resolves once the child logged "ready" (its models are warm). */
 export async function startChildServer(opts: ChildServerOptions = {}): Promise<ChildServer> {
   let url = '';
-  const c = spawnFerry(['serve', '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])], opts, 'ferry serve', (rec) => {
-    if (typeof rec.url === 'string') url = rec.url;
-    return rec.msg === 'ready';
-  });
+  const c = spawnFerry(
+    ['serve', '--host', '127.0.0.1', '--port', '0', ...(opts.args ?? [])],
+    opts,
+    'ferry serve',
+    (rec) => {
+      if (typeof rec.url === 'string') url = rec.url;
+      return rec.msg === 'ready';
+    },
+  );
   await c.ready;
   const { proc, exited } = c;
   return {
-    proc, url, port: Number(new URL(url).port), logs: c.logs, exited, stderr: c.stderr,
+    proc,
+    url,
+    port: Number(new URL(url).port),
+    logs: c.logs,
+    exited,
+    stderr: c.stderr,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       await exited;

@@ -58,7 +58,11 @@ export class Lifecycle {
       await waitUntil(() => this.#streams.size === 0, ctx.streamGraceMs, ctx.signal);
       for (const close of [...this.#streams]) {
         this.#streams.delete(close);
-        try { close(`server shutting down (${ctx.reason})`); } catch (e) { this.options.log?.warn({ err: e }, 'closing a stream failed'); }
+        try {
+          close(`server shutting down (${ctx.reason})`);
+        } catch (e) {
+          this.options.log?.warn({ err: e }, 'closing a stream failed');
+        }
       }
     });
   }
@@ -77,24 +81,38 @@ export class Lifecycle {
       return () => undefined;
     }
     this.#streams.add(close);
-    return () => { this.#streams.delete(close); };
+    return () => {
+      this.#streams.delete(close);
+    };
   }
 
-  get openStreams(): number { return this.#streams.size; }
+  get openStreams(): number {
+    return this.#streams.size;
+  }
 
-  get draining(): boolean { return this.#draining; }
-  get reason(): string { return this.#reason; }
+  get draining(): boolean {
+    return this.#draining;
+  }
+  get reason(): string {
+    return this.#reason;
+  }
   /** Milliseconds since drain began (0 before). */
-  get drainingForMs(): number { return this.#draining ? Date.now() - this.#startedAt : 0; }
+  get drainingForMs(): number {
+    return this.#draining ? Date.now() - this.#startedAt : 0;
+  }
 
   /** Registers work to finish or hand back on shutdown; returns an unregister function. Names are unique. */
   onDrain(name: string, fn: DrainHandler): () => void {
     if (this.#handlers.has(name)) throw new Error(`a drain handler named "${name}" is already registered`);
     this.#handlers.set(name, fn);
-    return () => { if (this.#handlers.get(name) === fn) this.#handlers.delete(name); };
+    return () => {
+      if (this.#handlers.get(name) === fn) this.#handlers.delete(name);
+    };
   }
 
-  handlerNames(): string[] { return [...this.#handlers.keys()]; }
+  handlerNames(): string[] {
+    return [...this.#handlers.keys()];
+  }
 
   on<K extends keyof LifecycleEvents>(_event: K, fn: LifecycleEvents[K]): void {
     this.#listeners.push(fn);
@@ -106,7 +124,10 @@ export class Lifecycle {
     this.#draining = true;
     this.#reason = reason;
     this.#startedAt = Date.now();
-    this.options.log?.info({ reason, drainDelayMs: this.options.drainDelayMs, deadlineMs: this.options.deadlineMs }, 'draining: readiness is false');
+    this.options.log?.info(
+      { reason, drainDelayMs: this.options.drainDelayMs, deadlineMs: this.options.deadlineMs },
+      'draining: readiness is false',
+    );
     // Handlers get the signal a little before the deadline, so they can still hand work back in time.
     const left = Math.max(0, this.options.deadlineMs - 500);
     setTimeout(() => this.#abort.abort(new Error('shutdown deadline')), left).unref();
@@ -123,16 +144,18 @@ export class Lifecycle {
         deadline: this.#startedAt + this.options.deadlineMs,
         signal: this.#abort.signal,
       };
-      return Promise.all([...this.#handlers].map(async ([name, fn]) => {
-        const t0 = Date.now();
-        try {
-          await fn(ctx);
-          return { name, ok: true, ms: Date.now() - t0 };
-        } catch (e) {
-          this.options.log?.warn({ err: e, handler: name }, 'drain handler failed');
-          return { name, ok: false, ms: Date.now() - t0, error: (e as Error)?.message ?? String(e) };
-        }
-      }));
+      return Promise.all(
+        [...this.#handlers].map(async ([name, fn]) => {
+          const t0 = Date.now();
+          try {
+            await fn(ctx);
+            return { name, ok: true, ms: Date.now() - t0 };
+          } catch (e) {
+            this.options.log?.warn({ err: e, handler: name }, 'drain handler failed');
+            return { name, ok: false, ms: Date.now() - t0, error: (e as Error)?.message ?? String(e) };
+          }
+        }),
+      );
     })();
     return this.#ran;
   }
@@ -141,7 +164,8 @@ export class Lifecycle {
 /** Resolves when `done()` holds or after `ms`, whichever is first (polling: streams end on their own schedule). */
 async function waitUntil(done: () => boolean, ms: number, signal: AbortSignal): Promise<void> {
   const end = Date.now() + ms;
-  while (!done() && Date.now() < end && !signal.aborted) await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, end - Date.now()))));
+  while (!done() && Date.now() < end && !signal.aborted)
+    await new Promise((r) => setTimeout(r, Math.min(50, Math.max(1, end - Date.now()))));
 }
 
 export function createLifecycle(cfg: LifecycleConfig, deadlineMs: number, log?: Logger): Lifecycle {

@@ -35,12 +35,18 @@ export function installSignalHandlers(server: Drainable, opts: SignalOptions = {
   // (SIGABRT, possibly a core dump); a self-SIGKILL ends the process at once and predictably.
   // The log line saying why is flushed first (pino writes asynchronously), for at most FLUSH_MS,
   // which the deadline timer leaves room for.
-  const abort = opts.abort ?? (() => {
-    process.exitCode = 1;
-    const kill = () => process.kill(process.pid, 'SIGKILL');
-    setTimeout(kill, FLUSH_MS);
-    try { server.log.flush(() => kill()); } catch { kill(); }
-  });
+  const abort =
+    opts.abort ??
+    (() => {
+      process.exitCode = 1;
+      const kill = () => process.kill(process.pid, 'SIGKILL');
+      setTimeout(kill, FLUSH_MS);
+      try {
+        server.log.flush(() => kill());
+      } catch {
+        kill();
+      }
+    });
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -51,23 +57,39 @@ export function installSignalHandlers(server: Drainable, opts: SignalOptions = {
     }
     stopping = true;
     const t0 = Date.now();
-    const timer = setTimeout(() => {
-      server.log.error({ signal, deadlineMs: server.lifecycle.options.deadlineMs }, 'shutdown deadline reached: exiting with work unfinished');
-      // pino may not get its buffer out before the kill under load: say it synchronously on stderr too.
-      try { writeSync(2, `ferry: shutdown deadline (${server.lifecycle.options.deadlineMs} ms) reached after ${signal}: exiting with work unfinished\n`); } catch { /* stderr closed */ }
-      abort();
-    }, Math.max(0, server.lifecycle.options.deadlineMs - FLUSH_MS));
+    const timer = setTimeout(
+      () => {
+        server.log.error(
+          { signal, deadlineMs: server.lifecycle.options.deadlineMs },
+          'shutdown deadline reached: exiting with work unfinished',
+        );
+        // pino may not get its buffer out before the kill under load: say it synchronously on stderr too.
+        try {
+          writeSync(
+            2,
+            `ferry: shutdown deadline (${server.lifecycle.options.deadlineMs} ms) reached after ${signal}: exiting with work unfinished\n`,
+          );
+        } catch {
+          /* stderr closed */
+        }
+        abort();
+      },
+      Math.max(0, server.lifecycle.options.deadlineMs - FLUSH_MS),
+    );
     timer.unref();
-    shutdown(server, signal).then(async () => {
-      const handlers = await server.lifecycle.runHandlers();
-      clearTimeout(timer);
-      server.log.info({ signal, ms: Date.now() - t0, handlers }, 'shut down cleanly');
-      exit(0);
-    }, (err: unknown) => {
-      clearTimeout(timer);
-      server.log.error({ err }, 'shutdown failed');
-      exit(1);
-    });
+    shutdown(server, signal).then(
+      async () => {
+        const handlers = await server.lifecycle.runHandlers();
+        clearTimeout(timer);
+        server.log.info({ signal, ms: Date.now() - t0, handlers }, 'shut down cleanly');
+        exit(0);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        server.log.error({ err }, 'shutdown failed');
+        exit(1);
+      },
+    );
   };
   for (const s of opts.signals ?? ['SIGTERM', 'SIGINT']) process.on(s, onSignal);
 }

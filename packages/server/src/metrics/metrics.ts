@@ -46,7 +46,7 @@ export class Metrics {
 
   readonly queueDuration = new Histogram({
     name: 'ferry_queue_duration_seconds',
-    help: 'Time a request waited in its model\'s batching queue',
+    help: "Time a request waited in its model's batching queue",
     labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
@@ -65,7 +65,7 @@ export class Metrics {
 
   readonly queueDepth: Gauge<'model' | 'version'> = new Gauge({
     name: 'ferry_queue_depth',
-    help: 'Requests waiting in a model\'s batching queue',
+    help: "Requests waiting in a model's batching queue",
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
     collect: () => {
@@ -96,7 +96,7 @@ export class Metrics {
 
   readonly shed = new Counter({
     name: 'ferry_shed_requests_total',
-    help: 'Requests refused at once with 503 because the model\'s queue was full or they waited too long',
+    help: "Requests refused at once with 503 because the model's queue was full or they waited too long",
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
   });

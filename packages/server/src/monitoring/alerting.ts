@@ -8,7 +8,6 @@ import type { Logger } from 'pino';
 
 export { AlertRuleSchema, AlertsConfigSchema, type AlertRule, type AlertsConfig } from '../config/schemas/alerts.js';
 
-
 export interface AlertObservation {
   model: string;
   version: string;
@@ -45,7 +44,13 @@ export function signBody(body: string, secret: string, nowSeconds = Math.floor(D
 }
 
 /** For receivers: checks a Ferry-Signature header against the raw body, within `toleranceSeconds` of now. */
-export function verifySignature(header: string | undefined, body: string, secret: string, toleranceSeconds = 300, nowSeconds = Math.floor(Date.now() / 1000)): boolean {
+export function verifySignature(
+  header: string | undefined,
+  body: string,
+  secret: string,
+  toleranceSeconds = 300,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): boolean {
   const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
   if (!m) return false;
   const t = Number(m[1]);
@@ -54,21 +59,33 @@ export function verifySignature(header: string | undefined, body: string, secret
   return timingSafeEqual(expected, Buffer.from(m[2]!, 'hex'));
 }
 
-interface Episode { since: number; firing: boolean }
+interface Episode {
+  since: number;
+  firing: boolean;
+}
 
 /** What a rule sees for one version: the value, the threshold, and whether the condition holds. */
-function check(rule: AlertRule, o: AlertObservation): { holds: boolean; value: number | string[] | null; threshold: number | null } | undefined {
+function check(
+  rule: AlertRule,
+  o: AlertObservation,
+): { holds: boolean; value: number | string[] | null; threshold: number | null } | undefined {
   switch (rule.kind) {
     case 'drift':
       return o.drift ? { holds: o.drift.datasetDrift, value: o.drift.driftedColumns, threshold: null } : undefined;
     case 'latency': {
       const t = rule.threshold ?? o.slaP99Ms;
-      return o.p99Ms !== undefined && t !== undefined ? { holds: o.p99Ms > t, value: o.p99Ms, threshold: t } : undefined;
+      return o.p99Ms !== undefined && t !== undefined
+        ? { holds: o.p99Ms > t, value: o.p99Ms, threshold: t }
+        : undefined;
     }
     case 'error-rate':
-      return o.errorRate !== undefined ? { holds: o.errorRate > (rule.threshold ?? 0.05), value: o.errorRate, threshold: rule.threshold ?? 0.05 } : undefined;
+      return o.errorRate !== undefined
+        ? { holds: o.errorRate > (rule.threshold ?? 0.05), value: o.errorRate, threshold: rule.threshold ?? 0.05 }
+        : undefined;
     case 'fallback-rate':
-      return o.fallbackRate !== undefined ? { holds: o.fallbackRate > (rule.threshold ?? 0.05), value: o.fallbackRate, threshold: rule.threshold ?? 0.05 } : undefined;
+      return o.fallbackRate !== undefined
+        ? { holds: o.fallbackRate > (rule.threshold ?? 0.05), value: o.fallbackRate, threshold: rule.threshold ?? 0.05 }
+        : undefined;
   }
 }
 
@@ -101,7 +118,15 @@ export class AlertManager {
         if (!c) continue;
         const fingerprint = `${rule.name}|${o.model}@${o.version}`;
         const ep = this.episodes.get(fingerprint);
-        const base = { rule: rule.name, kind: rule.kind, model: o.model, version: o.version, value: c.value, threshold: c.threshold, fingerprint };
+        const base = {
+          rule: rule.name,
+          kind: rule.kind,
+          model: o.model,
+          version: o.version,
+          value: c.value,
+          threshold: c.threshold,
+          fingerprint,
+        };
         if (c.holds) {
           const episode = ep ?? { since: t, firing: false };
           this.episodes.set(fingerprint, episode);
@@ -111,7 +136,13 @@ export class AlertManager {
           }
         } else if (ep) {
           this.episodes.delete(fingerprint);
-          if (ep.firing) sent.push({ ...base, status: 'resolved', startsAt: new Date(ep.since).toISOString(), endsAt: new Date(t).toISOString() });
+          if (ep.firing)
+            sent.push({
+              ...base,
+              status: 'resolved',
+              startsAt: new Date(ep.since).toISOString(),
+              endsAt: new Date(t).toISOString(),
+            });
         }
       }
     }
@@ -121,14 +152,20 @@ export class AlertManager {
 
   private enqueue(n: AlertNotification): void {
     if (!this.cfg.webhookUrl) return;
-    if (this.queue.length >= this.cfg.maxQueue) { this.hooks.onDropped?.(n); return; }
+    if (this.queue.length >= this.cfg.maxQueue) {
+      this.hooks.onDropped?.(n);
+      return;
+    }
     this.queue.push(n);
     void this.drain();
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => { this.timers.delete(timer); resolve(); }, ms);
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
       timer.unref();
       this.timers.add(timer);
     });
@@ -155,12 +192,18 @@ export class AlertManager {
       try {
         const res = await fetch(this.cfg.webhookUrl, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }) },
+          headers: {
+            'content-type': 'application/json',
+            ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }),
+          },
           body,
           signal: AbortSignal.timeout(this.cfg.timeoutMs),
         });
         await res.arrayBuffer().catch(() => undefined);
-        if (res.ok) { this.hooks.onDelivered?.(n); return; }
+        if (res.ok) {
+          this.hooks.onDelivered?.(n);
+          return;
+        }
         reason = `HTTP ${res.status}`;
         // A 4xx will not improve with retries (bad URL, signature refused): give up at once.
         if (res.status < 500 && res.status !== 429) break;

@@ -10,13 +10,41 @@ import { startTestServer, slowModel, tinyClassifier } from '@ferry/test-kit';
 const deploy = (p: string) => fileURLToPath(new URL(`../../../../deploy/${p}`, import.meta.url));
 const cls = tinyClassifier();
 
-interface Rule { alert: string; expr: string; for: string; labels?: Record<string, string>; annotations?: Record<string, string> }
-interface Target { refId: string; expr: string; datasource?: { type: string; uid: string } }
-interface Panel { id: number; title: string; targets: Target[]; datasource?: { type: string; uid: string }; gridPos?: object }
-interface Variable { name: string; type: string; query?: unknown; definition?: string; datasource?: { uid: string } }
-interface Dashboard { __inputs?: unknown; schemaVersion: number; templating: { list: Variable[] }; panels: Panel[] }
+interface Rule {
+  alert: string;
+  expr: string;
+  for: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+interface Target {
+  refId: string;
+  expr: string;
+  datasource?: { type: string; uid: string };
+}
+interface Panel {
+  id: number;
+  title: string;
+  targets: Target[];
+  datasource?: { type: string; uid: string };
+  gridPos?: object;
+}
+interface Variable {
+  name: string;
+  type: string;
+  query?: unknown;
+  definition?: string;
+  datasource?: { uid: string };
+}
+interface Dashboard {
+  __inputs?: unknown;
+  schemaVersion: number;
+  templating: { list: Variable[] };
+  panels: Panel[];
+}
 
-const rules = (): Rule[] => parse(readFileSync(deploy('prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: { rules: Rule[] }) => g.rules);
+const rules = (): Rule[] =>
+  parse(readFileSync(deploy('prometheus/alerts.yml'), 'utf8')).groups.flatMap((g: { rules: Rule[] }) => g.rules);
 const dashboard = (): Dashboard => JSON.parse(readFileSync(deploy('grafana/ferry-dashboard.json'), 'utf8'));
 
 /** Every PromQL expression in deploy/: alert rules, panel queries, template variable queries. */
@@ -36,7 +64,10 @@ function metricNames(expr: string): string[] {
 
 /** Label names in the selectors that follow a metric name: `ferry_x{a="1",b=~"2"}` → [ferry_x, [a, b]]. */
 function selectorLabels(expr: string): Array<[string, string[]]> {
-  return [...expr.matchAll(/\b(ferry_[a-z0-9_]+)\{([^}]*)\}/g)].map((m) => [m[1]!, [...m[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!)]);
+  return [...expr.matchAll(/\b(ferry_[a-z0-9_]+)\{([^}]*)\}/g)].map((m) => [
+    m[1]!,
+    [...m[2]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)].map((l) => l[1]!),
+  ]);
 }
 
 /** Cheap syntax guard (there is no PromQL parser among our dependencies): brackets balance and quotes close. */
@@ -53,7 +84,10 @@ function balanced(expr: string): boolean {
 }
 
 /** What a scrape exposes: family name → type, and the series names each family really produces. */
-interface Exported { series: Set<string>; labels: Map<string, Set<string>> }
+interface Exported {
+  series: Set<string>;
+  labels: Map<string, Set<string>>;
+}
 
 /**
  * The problems with `exprs` against what Ferry exports: unknown series (a `_bucket` only exists for a
@@ -90,7 +124,16 @@ test('Prometheus config scrapes /metrics and loads the alert rules, which are we
   }
   // The conditions the webhook alerts cover, and the ones only Prometheus can see.
   const exprs = all.map((r) => r.expr).join('\n');
-  for (const n of ['ferry_request_duration_seconds_bucket', 'ferry_requests_total', 'ferry_fallbacks_total', 'ferry_shed_requests_total', 'ferry_breaker_state', 'ferry_drift_detected', 'ferry_dataset_drift', 'ferry_alerts_total']) {
+  for (const n of [
+    'ferry_request_duration_seconds_bucket',
+    'ferry_requests_total',
+    'ferry_fallbacks_total',
+    'ferry_shed_requests_total',
+    'ferry_breaker_state',
+    'ferry_drift_detected',
+    'ferry_dataset_drift',
+    'ferry_alerts_total',
+  ]) {
     assert.ok(exprs.includes(n), `an alert rule uses ${n}`);
   }
 });
@@ -100,7 +143,14 @@ test('the Grafana dashboard and provisioning are valid and every panel has a que
   assert.equal(dash.schemaVersion, 39);
   // __inputs is resolved only by Grafana's import dialog; a provisioned dashboard needs a datasource variable.
   assert.equal(dash.__inputs, undefined);
-  assert.deepEqual(dash.templating.list.map((v) => [v.name, v.type]), [['DS_PROMETHEUS', 'datasource'], ['model', 'query'], ['version', 'query']]);
+  assert.deepEqual(
+    dash.templating.list.map((v) => [v.name, v.type]),
+    [
+      ['DS_PROMETHEUS', 'datasource'],
+      ['model', 'query'],
+      ['version', 'query'],
+    ],
+  );
   assert.equal(dash.templating.list[0]!.query, 'prometheus');
   for (const v of dash.templating.list.slice(1)) assert.equal(v.datasource?.uid, '${DS_PROMETHEUS}', v.name);
   assert.ok(dash.panels.length >= 12);
@@ -123,10 +173,17 @@ test('the Grafana dashboard and provisioning are valid and every panel has a que
 test('every metric and label the dashboard and the alerts name is one a running Ferry exports', async () => {
   const exprs = allExpressions();
   const used = new Set(exprs.flatMap((e) => metricNames(e.expr)));
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }, { name: 'slow', version: '1.0.0', files: slowModel(50) }]);
+  const t = await startTestServer([
+    { name: 'cls', version: '1.0.0', files: cls },
+    { name: 'slow', version: '1.0.0', files: slowModel(50) },
+  ]);
   try {
     for (let i = 0; i < 2; i++) {
-      const res = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: [cls.example] } });
+      const res = await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/cls/predict',
+        payload: { instances: [cls.example] },
+      });
       assert.equal(res.statusCode, 200, res.body);
     }
     const text = (await t.server.app.inject({ url: '/metrics' })).body;
@@ -134,31 +191,72 @@ test('every metric and label the dashboard and the alerts name is one a running 
     // alerts), so the drift families (ferry_drift_score, ferry_drift_detected, ferry_dataset_drift)
     // need no allow-list: they are declared in metrics.ts and checked like every other name.
     const types = new Map([...text.matchAll(/^# TYPE (\S+) (\w+)/gm)].map((m) => [m[1]!, m[2]!] as const));
-    const suffixes: Record<string, string[]> = { histogram: ['_bucket', '_sum', '_count'], summary: ['_sum', '_count'] };
+    const suffixes: Record<string, string[]> = {
+      histogram: ['_bucket', '_sum', '_count'],
+      summary: ['_sum', '_count'],
+    };
     // Labels as declared by each metric, plus those Prometheus or the exposition add.
-    const declared = new Map(t.server.metrics.registry.getMetricsAsArray().map((m) => [m.name, (m as unknown as { labelNames?: string[] }).labelNames ?? []] as const));
+    const declared = new Map(
+      t.server.metrics.registry
+        .getMetricsAsArray()
+        .map((m) => [m.name, (m as unknown as { labelNames?: string[] }).labelNames ?? []] as const),
+    );
     const exported: Exported = { series: new Set(), labels: new Map() };
     for (const [family, type] of types) {
       const base = [...(declared.get(family) ?? []), 'job', 'instance'];
       for (const s of ['', ...(suffixes[type] ?? [])]) {
         exported.series.add(`${family}${s}`);
-        exported.labels.set(`${family}${s}`, new Set(s === '_bucket' ? [...base, 'le'] : type === 'summary' && s === '' ? [...base, 'quantile'] : base));
+        exported.labels.set(
+          `${family}${s}`,
+          new Set(s === '_bucket' ? [...base, 'le'] : type === 'summary' && s === '' ? [...base, 'quantile'] : base),
+        );
       }
     }
-    for (const n of ['ferry_drift_score', 'ferry_drift_detected', 'ferry_dataset_drift', 'ferry_request_duration_seconds', 'ferry_alerts_total']) assert.ok(types.has(n), `/metrics declares ${n}`);
+    for (const n of [
+      'ferry_drift_score',
+      'ferry_drift_detected',
+      'ferry_dataset_drift',
+      'ferry_request_duration_seconds',
+      'ferry_alerts_total',
+    ])
+      assert.ok(types.has(n), `/metrics declares ${n}`);
 
     // The check itself can fail: unknown names, suffixes on the wrong type and unknown labels are caught.
-    assert.deepEqual(problems([{ where: 'control', expr: 'rate(ferry_bogus_total[5m]) + ferry_model_ready_bucket + ferry_requests_total{stauts="500"} + ferry_request_duration_seconds_bucket{le="0.1"}' }], exported), [
-      'control: ferry_bogus_total is not exported',
-      'control: ferry_model_ready_bucket is not exported',
-      'control: ferry_requests_total has no label "stauts"',
-    ]);
+    assert.deepEqual(
+      problems(
+        [
+          {
+            where: 'control',
+            expr: 'rate(ferry_bogus_total[5m]) + ferry_model_ready_bucket + ferry_requests_total{stauts="500"} + ferry_request_duration_seconds_bucket{le="0.1"}',
+          },
+        ],
+        exported,
+      ),
+      [
+        'control: ferry_bogus_total is not exported',
+        'control: ferry_model_ready_bucket is not exported',
+        'control: ferry_requests_total has no label "stauts"',
+      ],
+    );
 
     assert.deepEqual(problems(exprs, exported), [], 'every name and label in deploy/ is exported');
-    for (const n of ['ferry_drift_score', 'ferry_dataset_drift', 'ferry_cache_requests_total', 'ferry_batch_size_sum', 'ferry_request_duration_seconds_bucket', 'ferry_queue_depth', 'ferry_breaker_state', 'ferry_fallbacks_total', 'ferry_model_load_seconds']) {
+    for (const n of [
+      'ferry_drift_score',
+      'ferry_dataset_drift',
+      'ferry_cache_requests_total',
+      'ferry_batch_size_sum',
+      'ferry_request_duration_seconds_bucket',
+      'ferry_queue_depth',
+      'ferry_breaker_state',
+      'ferry_fallbacks_total',
+      'ferry_model_load_seconds',
+    ]) {
       assert.ok(used.has(n), `the dashboard or the alerts show ${n}`);
     }
-    assert.ok([...used].some((n) => n.startsWith('ferry_nodejs_eventloop_lag')), 'the dashboard shows event-loop lag');
+    assert.ok(
+      [...used].some((n) => n.startsWith('ferry_nodejs_eventloop_lag')),
+      'the dashboard shows event-loop lag',
+    );
   } finally {
     await t.close();
   }

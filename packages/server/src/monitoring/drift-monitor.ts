@@ -6,7 +6,14 @@ import type { Logger } from 'pino';
 import type { Feature } from '@ferry/core';
 import type { FerryConfig } from '../config/index.js';
 import type { ModelVersion, Repository } from '../serving/repository/index.js';
-import { columnsFromRecords, detectDrift, readTable, type Column, type DriftOptions, type DriftReport } from './drift/index.js';
+import {
+  columnsFromRecords,
+  detectDrift,
+  readTable,
+  type Column,
+  type DriftOptions,
+  type DriftReport,
+} from './drift/index.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { PredictionLog } from './prediction-log/index.js';
 
@@ -27,7 +34,10 @@ export interface DriftReportDocument {
   evaluatedAt: string;
 }
 
-interface Schema { numerical: string[]; categorical: string[] }
+interface Schema {
+  numerical: string[];
+  categorical: string[];
+}
 
 /** Which columns are tested, and how, from the contract: numbers numerically, categories and booleans by counts. */
 function schemaOf(v: ModelVersion): Schema {
@@ -86,7 +96,8 @@ export class DriftMonitor {
     const until = Date.now();
     const since = until - windowSeconds * 1000;
     const base = {
-      model: v.name, version: v.version,
+      model: v.name,
+      version: v.version,
       window: { seconds: windowSeconds, since: new Date(since).toISOString(), until: new Date(until).toISOString() },
       evaluatedAt: new Date(until).toISOString(),
     };
@@ -95,42 +106,84 @@ export class DriftMonitor {
     const refColumns = (await this.reference(v)).filter((c) => fields.includes(c.name));
     const reference = { file: v.manifest.reference!, rows: refColumns[0]?.values.length ?? 0 };
     if (!this.predictionLog) {
-      return { ...base, reference, current: { rows: 0 }, status: 'insufficient-data', detail: 'the prediction log is disabled (predictionLog.enabled)', columns: [], dataset: null };
+      return {
+        ...base,
+        reference,
+        current: { rows: 0 },
+        status: 'insufficient-data',
+        detail: 'the prediction log is disabled (predictionLog.enabled)',
+        columns: [],
+        dataset: null,
+      };
     }
     await this.predictionLog.flush();
     // The newest 20,000 predictions of the window: plenty for the tests, and a bounded read (SQLite
     // reads run on the main thread).
-    const rows = await this.predictionLog.query({ model: v.name, version: v.version, since, until: until + 1, limit: 20_000 });
-    const records = rows.map((r) => ({ ...(r.input as Record<string, unknown>), [PREDICTION_COLUMN]: predictionValue(r.output) }));
+    const rows = await this.predictionLog.query({
+      model: v.name,
+      version: v.version,
+      since,
+      until: until + 1,
+      limit: 20_000,
+    });
+    const records = rows.map((r) => ({
+      ...(r.input as Record<string, unknown>),
+      [PREDICTION_COLUMN]: predictionValue(r.output),
+    }));
     if (records.length < this.cfg.monitoring.driftMinSamples) {
       return {
-        ...base, reference, current: { rows: records.length }, status: 'insufficient-data',
+        ...base,
+        reference,
+        current: { rows: records.length },
+        status: 'insufficient-data',
         detail: `${records.length} logged predictions in the window; at least ${this.cfg.monitoring.driftMinSamples} are needed (monitoring.driftMinSamples)`,
-        columns: [], dataset: null,
+        columns: [],
+        dataset: null,
       };
     }
     const overrides = v.manifest.monitoring?.drift;
     const result = detectDrift(refColumns, columnsFromRecords(records, fields), {
-      numerical: schema.numerical, categorical: schema.categorical,
+      numerical: schema.numerical,
+      categorical: schema.categorical,
       datasetDriftShare: overrides?.datasetDriftShare ?? this.cfg.monitoring.datasetDriftShare,
       ...(overrides?.columns && { columns: overrides.columns as DriftOptions['columns'] }),
     });
     this.export(v, result);
-    const doc: DriftReportDocument = { ...base, reference, current: { rows: records.length }, status: 'ok', columns: result.columns, dataset: result.dataset };
+    const doc: DriftReportDocument = {
+      ...base,
+      reference,
+      current: { rows: records.length },
+      status: 'ok',
+      columns: result.columns,
+      dataset: result.dataset,
+    };
     this.latest.set(v.key, doc);
     return doc;
   }
 
   /** The reference and current columns of a window, for charts beside the report (the dashboard's histograms). */
-  async samples(v: ModelVersion, windowSeconds = this.cfg.monitoring.driftWindowSeconds): Promise<{ numerical: string[]; categorical: string[]; reference: Column[]; current: Column[] }> {
+  async samples(
+    v: ModelVersion,
+    windowSeconds = this.cfg.monitoring.driftWindowSeconds,
+  ): Promise<{ numerical: string[]; categorical: string[]; reference: Column[]; current: Column[] }> {
     const schema = schemaOf(v);
     const fields = [...schema.numerical, ...schema.categorical];
-    const reference = v.manifest.reference === undefined ? [] : (await this.reference(v)).filter((c) => fields.includes(c.name));
+    const reference =
+      v.manifest.reference === undefined ? [] : (await this.reference(v)).filter((c) => fields.includes(c.name));
     if (!this.predictionLog) return { ...schema, reference, current: [] };
     await this.predictionLog.flush();
     const until = Date.now();
-    const rows = await this.predictionLog.query({ model: v.name, version: v.version, since: until - windowSeconds * 1000, until: until + 1, limit: 20_000 });
-    const records = rows.map((r) => ({ ...(r.input as Record<string, unknown>), [PREDICTION_COLUMN]: predictionValue(r.output) }));
+    const rows = await this.predictionLog.query({
+      model: v.name,
+      version: v.version,
+      since: until - windowSeconds * 1000,
+      until: until + 1,
+      limit: 20_000,
+    });
+    const records = rows.map((r) => ({
+      ...(r.input as Record<string, unknown>),
+      [PREDICTION_COLUMN]: predictionValue(r.output),
+    }));
     return { ...schema, reference, current: columnsFromRecords(records, fields) };
   }
 
@@ -162,7 +215,9 @@ export class DriftMonitor {
     this.timer = setInterval(() => {
       if (this.running) return; // one evaluation at a time
       this.running = true;
-      void this.evaluateAll().finally(() => { this.running = false; });
+      void this.evaluateAll().finally(() => {
+        this.running = false;
+      });
     }, every * 1000);
     this.timer.unref();
   }

@@ -14,7 +14,11 @@ export interface VersionObservation {
 }
 
 type Labels = Record<string, string | number>;
-interface Sample { labels: Labels; value: number; metricName?: string }
+interface Sample {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
 
 const key = (l: Labels) => `${l.model}@${l.version}`;
 
@@ -40,7 +44,9 @@ export class ObservationCollector {
     for (const s of (await this.metrics.fallbacks.get()).values as Sample[]) add(`fallbacks|${key(s.labels)}`, s.value);
 
     const delta = (k: string) => (now.get(k) ?? 0) - (this.previous.get(k) ?? 0);
-    const versions = new Set([...now.keys()].filter((k) => k.startsWith('requests|')).map((k) => k.slice('requests|'.length)));
+    const versions = new Set(
+      [...now.keys()].filter((k) => k.startsWith('requests|')).map((k) => k.slice('requests|'.length)),
+    );
     const out: VersionObservation[] = [];
     for (const v of versions) {
       const at = v.lastIndexOf('@');
@@ -50,7 +56,9 @@ export class ObservationCollector {
         obs.errorRate = delta(`errors|${v}`) / requests;
         obs.fallbackRate = delta(`fallbacks|${v}`) / requests;
         // Buckets are cumulative: the first bound whose count reaches 99% holds the 99th percentile.
-        const bounds = [...now.keys()].filter((k) => k.startsWith(`bucket|${v}|`)).map((k) => k.split('|')[2]!)
+        const bounds = [...now.keys()]
+          .filter((k) => k.startsWith(`bucket|${v}|`))
+          .map((k) => k.split('|')[2]!)
           .filter((le, i, all) => all.indexOf(le) === i)
           .sort((a, b) => (a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b)));
         const total = delta(`bucket|${v}|+Inf`);

@@ -20,7 +20,11 @@ export interface TimeseriesPoint {
 }
 
 type Labels = Record<string, string | number>;
-interface Sample { labels: Labels; value: number; metricName?: string }
+interface Sample {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
 
 /** All models together are the series with this key. */
 export const ALL_MODELS = '*';
@@ -32,7 +36,9 @@ class Ring<T> {
     this.items.push(x);
     if (this.items.length > this.size) this.items.splice(0, this.items.length - this.size);
   }
-  list(): T[] { return [...this.items]; }
+  list(): T[] {
+    return [...this.items];
+  }
 }
 
 /** The value at quantile q from cumulative bucket deltas, linearly interpolated inside its bucket. */
@@ -61,7 +67,11 @@ export class TimeseriesRecorder {
   private previousAt = Date.now();
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly metrics: Metrics, readonly intervalSeconds: number, private readonly points: number) {}
+  constructor(
+    private readonly metrics: Metrics,
+    readonly intervalSeconds: number,
+    private readonly points: number,
+  ) {}
 
   start(): void {
     if (this.timer || this.intervalSeconds <= 0) return;
@@ -69,7 +79,11 @@ export class TimeseriesRecorder {
     this.timer = setInterval(() => {
       if (busy) return;
       busy = true;
-      this.sample().catch(() => undefined).finally(() => { busy = false; });
+      this.sample()
+        .catch(() => undefined)
+        .finally(() => {
+          busy = false;
+        });
     }, this.intervalSeconds * 1000);
     this.timer.unref();
   }
@@ -91,7 +105,10 @@ export class TimeseriesRecorder {
   async sample(now = Date.now()): Promise<void> {
     const cur = new Map<string, number>();
     const add = (k: string, v: number) => cur.set(k, (cur.get(k) ?? 0) + v);
-    const both = (model: string, k: string, v: number) => { add(`${model}|${k}`, v); add(`${ALL_MODELS}|${k}`, v); };
+    const both = (model: string, k: string, v: number) => {
+      add(`${model}|${k}`, v);
+      add(`${ALL_MODELS}|${k}`, v);
+    };
     for (const s of (await this.metrics.requestDuration.get()).values as Sample[]) {
       if (!s.labels.model || !s.metricName?.endsWith('_bucket')) continue;
       both(String(s.labels.model), `le|${s.labels.le}`, s.value);
@@ -101,7 +118,8 @@ export class TimeseriesRecorder {
       both(String(s.labels.model), 'requests', s.value);
       if (Number(s.labels.status) >= 500) both(String(s.labels.model), 'errors', s.value);
     }
-    for (const s of (await this.metrics.fallbacks.get()).values as Sample[]) both(String(s.labels.model), 'fallbacks', s.value);
+    for (const s of (await this.metrics.fallbacks.get()).values as Sample[])
+      both(String(s.labels.model), 'fallbacks', s.value);
     for (const s of (await this.metrics.cacheRequests.get()).values as Sample[]) {
       both(String(s.labels.model), 'lookups', s.value);
       if (s.labels.result === 'hit') both(String(s.labels.model), 'hits', s.value);
@@ -116,8 +134,14 @@ export class TimeseriesRecorder {
       const lookups = d('lookups');
       const buckets: Array<[number, number]> = [...cur.keys()]
         .filter((k) => k.startsWith(`${model}|le|`))
-        .map((k) => { const le = k.slice(`${model}|le|`.length); return [le === '+Inf' ? Infinity : Number(le) * 1000, d(`le|${le}`)]; });
-      const p = (q: number) => { const v = quantileFromBuckets(buckets, q); return v === null ? null : Math.round(v * 1000) / 1000; };
+        .map((k) => {
+          const le = k.slice(`${model}|le|`.length);
+          return [le === '+Inf' ? Infinity : Number(le) * 1000, d(`le|${le}`)];
+        });
+      const p = (q: number) => {
+        const v = quantileFromBuckets(buckets, q);
+        return v === null ? null : Math.round(v * 1000) / 1000;
+      };
       const point: TimeseriesPoint = {
         t: now,
         requests,
@@ -129,7 +153,10 @@ export class TimeseriesRecorder {
         cacheHitRate: lookups > 0 ? d('hits') / lookups : null,
       };
       let ring = this.series.get(model);
-      if (!ring) { ring = new Ring(this.points); this.series.set(model, ring); }
+      if (!ring) {
+        ring = new Ring(this.points);
+        this.series.set(model, ring);
+      }
       ring.push(point);
     }
     this.previous = cur;

@@ -9,14 +9,19 @@ import { stringify } from 'csv-stringify/sync';
 import type { Prediction } from '@ferry/core';
 import type { RejectRow } from './run-store.js';
 
-export interface FileSinkRow { key: string; prediction: Prediction; scoredAt: number }
+export interface FileSinkRow {
+  key: string;
+  prediction: Prediction;
+  scoredAt: number;
+}
 
 /** Flattens a prediction into columns: scalars as they are, `scores` as `score_<label>`, the rest as JSON text. */
 export function flatten(p: Prediction): Record<string, string | number | boolean> {
   const out: Record<string, string | number | boolean> = {};
   for (const [k, v] of Object.entries(p)) {
     if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') out[k] = v;
-    else if (k === 'scores' && v && typeof v === 'object') for (const [label, s] of Object.entries(v as Record<string, number>)) out[`score_${label}`] = s;
+    else if (k === 'scores' && v && typeof v === 'object')
+      for (const [label, s] of Object.entries(v as Record<string, number>)) out[`score_${label}`] = s;
     else out[k] = JSON.stringify(v);
   }
   return out;
@@ -45,9 +50,16 @@ export class FileSink {
       this.atomicWrite(this.partPath(chunk), table, { scored_at: 'INT64' });
     }
     if (rejects.length) {
-      this.atomicWrite(this.partPath(chunk, 'rejects'), {
-        row_number: rejects.map((r) => r.rowNumber), key: rejects.map((r) => r.key), reason: rejects.map((r) => r.reason), row: rejects.map((r) => r.row),
-      }, { row_number: 'INT64' });
+      this.atomicWrite(
+        this.partPath(chunk, 'rejects'),
+        {
+          row_number: rejects.map((r) => r.rowNumber),
+          key: rejects.map((r) => r.key),
+          reason: rejects.map((r) => r.reason),
+          row: rejects.map((r) => r.row),
+        },
+        { row_number: 'INT64' },
+      );
     }
   }
 
@@ -57,11 +69,19 @@ export class FileSink {
       const names = Object.keys(table);
       const n = table[names[0]!]!.length;
       const records = Array.from({ length: n }, (_, i) => names.map((c) => table[c]![i]));
-      writeFileSync(tmp, stringify(records, { header: true, columns: names, cast: { boolean: (b: boolean) => String(b) } }));
+      writeFileSync(
+        tmp,
+        stringify(records, { header: true, columns: names, cast: { boolean: (b: boolean) => String(b) } }),
+      );
     } else {
       const columnData: ColumnSource[] = Object.entries(table).map(([name, data]) => {
         const t = types[name] ?? columnType(data);
-        return { name, data: t === 'INT64' ? data.map((v) => (v === null ? null : BigInt(v as number))) : data, type: t, nullable: true } as ColumnSource;
+        return {
+          name,
+          data: t === 'INT64' ? data.map((v) => (v === null ? null : BigInt(v as number))) : data,
+          type: t,
+          nullable: true,
+        } as ColumnSource;
       });
       writeFileSync(tmp, new Uint8Array(parquetWriteBuffer({ columnData })));
     }

@@ -13,9 +13,25 @@ import { enqueuePipelineShards, type QueuedRun } from './queue-shards.js';
 import { newRunId } from './runner.js';
 import type { JobsRuntime } from '../jobs/runtime.js';
 
-export { PipelinesConfigSchema, PipelineSchema, pipelinesOf, pipelineWithDefaults, type PipelineConfig, type PipelineInput, type PipelinesConfig } from '../config/schemas/pipelines.js';
+export {
+  PipelinesConfigSchema,
+  PipelineSchema,
+  pipelinesOf,
+  pipelineWithDefaults,
+  type PipelineConfig,
+  type PipelineInput,
+  type PipelinesConfig,
+} from '../config/schemas/pipelines.js';
 export { validatePipelines } from './validate.js';
-export { runPipeline, newRunId, PipelineRunError, type RunOptions, type RunSummary, type RunProgress, type ShardSpec } from './runner.js';
+export {
+  runPipeline,
+  newRunId,
+  PipelineRunError,
+  type RunOptions,
+  type RunSummary,
+  type RunProgress,
+  type ShardSpec,
+} from './runner.js';
 export { PipelineScheduler, type TriggerResult } from './scheduler.js';
 export { RunStore, type RunRecord, type RunSummaryRow } from './run-store.js';
 export { compileRowMapper, encodeKey } from './mapping.js';
@@ -29,12 +45,24 @@ export interface AttachedPipelines {
   /** Starts the schedules (once the HTTP app is built; runs still wait for `ready`). */
   start(): void;
   /** Queues a run's shards as jobs for the workers (absent without a job runtime). */
-  readonly queueRun?: (name: string, model: string, runId: string | undefined, shards: number) => Promise<QueuedRun & { queue: string }>;
+  readonly queueRun?: (
+    name: string,
+    model: string,
+    runId: string | undefined,
+    shards: number,
+  ) => Promise<QueuedRun & { queue: string }>;
   close(): Promise<void>;
 }
 
 export interface PipelinesDeps {
-  config: FerryConfig; store: Store; pool: WorkerPool; repository: Repository; log: Logger; registry: Registry; ready: Promise<void>; jobs?: JobsRuntime;
+  config: FerryConfig;
+  store: Store;
+  pool: WorkerPool;
+  repository: Repository;
+  log: Logger;
+  registry: Registry;
+  ready: Promise<void>;
+  jobs?: JobsRuntime;
 }
 
 /**
@@ -47,11 +75,28 @@ export function createPipelines(deps: PipelinesDeps): AttachedPipelines {
   const metrics = registerPipelineMetrics(deps.registry, Object.keys(deps.config.pipelines), runs);
   const { jobs, ...schedulerDeps } = deps;
   const scheduler = new PipelineScheduler({ ...schedulerDeps, metrics });
-  const queueRun = jobs && (async (name: string, model: string, runId: string | undefined, shards: number) => {
-    const v = deps.repository.resolve(model);
-    const queued = await enqueuePipelineShards(jobs.store, jobs.backend, { pipeline: name, runId: runId ?? newRunId(name), shards, model: v, attempts: deps.config.jobs.attempts });
-    deps.log.info({ pipeline: name, runId: queued.runId, shards, created: queued.created }, 'pipeline run queued');
-    return { ...queued, queue: jobs.backend.kind };
-  });
-  return { scheduler, runs, isRunning: (n) => scheduler.isRunning(n), ...(queueRun && { queueRun }), start: () => { scheduler.start(); }, close: () => scheduler.close() };
+  const queueRun =
+    jobs &&
+    (async (name: string, model: string, runId: string | undefined, shards: number) => {
+      const v = deps.repository.resolve(model);
+      const queued = await enqueuePipelineShards(jobs.store, jobs.backend, {
+        pipeline: name,
+        runId: runId ?? newRunId(name),
+        shards,
+        model: v,
+        attempts: deps.config.jobs.attempts,
+      });
+      deps.log.info({ pipeline: name, runId: queued.runId, shards, created: queued.created }, 'pipeline run queued');
+      return { ...queued, queue: jobs.backend.kind };
+    });
+  return {
+    scheduler,
+    runs,
+    isRunning: (n) => scheduler.isRunning(n),
+    ...(queueRun && { queueRun }),
+    start: () => {
+      scheduler.start();
+    },
+    close: () => scheduler.close(),
+  };
 }

@@ -12,7 +12,10 @@ export type SourceRow = Record<string, unknown>;
  * character keeps it apart from any real column name.
  */
 export const UNREADABLE = '\u0000ferry:unreadable';
-export interface UnreadableRow { [UNREADABLE]: string; raw: string }
+export interface UnreadableRow {
+  [UNREADABLE]: string;
+  raw: string;
+}
 
 /**
  * The key "column" that is the row's 0-based position in the source read order: a stable id for an
@@ -25,9 +28,15 @@ export interface MappedRow {
   instance: Record<string, unknown>;
 }
 
-export type Transform = 'number' | 'integer' | 'string' | 'boolean' | 'month' | 'dayOfWeek' | 'hour' | 'dayOfMonth' | 'year';
+export type Transform =
+  'number' | 'integer' | 'string' | 'boolean' | 'month' | 'dayOfWeek' | 'hour' | 'dayOfMonth' | 'year';
 
-interface FeaturePlan { feature: string; column: string; transform: Transform | undefined; type: string }
+interface FeaturePlan {
+  feature: string;
+  column: string;
+  transform: Transform | undefined;
+  type: string;
+}
 
 export interface RowMapper {
   readonly features: readonly FeaturePlan[];
@@ -56,17 +65,31 @@ export function compileRowMapper(p: PipelineConfig, manifest: Manifest): RowMapp
   const plans = new Map<string, FeaturePlan>();
   // Listed features use their mapping; every other feature reads the same-named (or renamed) column.
   const listed = new Set(p.select.map((e) => (typeof e === 'string' ? e : e.feature)));
-  const entries = [...p.select, ...manifest.inputs.filter((i) => !listed.has(i.name) && i.type !== 'tensor').map((i) => i.name)];
+  const entries = [
+    ...p.select,
+    ...manifest.inputs.filter((i) => !listed.has(i.name) && i.type !== 'tensor').map((i) => i.name),
+  ];
   entries.forEach((e, i) => {
     const m = typeof e === 'string' ? { feature: e } : e;
     const input = inputs.get(m.feature);
-    if (!input) throw new Error(`select/${i}: "${m.feature}" is not a feature of ${manifest.name}@${manifest.version} (features: ${[...inputs.keys()].join(', ')})`);
-    if (input.type === 'tensor') throw new Error(`select/${i}: "${m.feature}" is a raw tensor input; pipelines score feature-form models only`);
-    plans.set(m.feature, { feature: m.feature, column: m.column ?? p.rename[m.feature] ?? m.feature, transform: m.transform as Transform | undefined, type: input.type });
+    if (!input)
+      throw new Error(
+        `select/${i}: "${m.feature}" is not a feature of ${manifest.name}@${manifest.version} (features: ${[...inputs.keys()].join(', ')})`,
+      );
+    if (input.type === 'tensor')
+      throw new Error(`select/${i}: "${m.feature}" is a raw tensor input; pipelines score feature-form models only`);
+    plans.set(m.feature, {
+      feature: m.feature,
+      column: m.column ?? p.rename[m.feature] ?? m.feature,
+      transform: m.transform as Transform | undefined,
+      type: input.type,
+    });
   });
   for (const [feature, column] of Object.entries(p.rename)) {
-    if (!inputs.has(feature)) throw new Error(`rename/${feature}: not a feature of ${manifest.name}@${manifest.version}`);
-    if (!plans.has(feature)) plans.set(feature, { feature, column, transform: undefined, type: inputs.get(feature)!.type });
+    if (!inputs.has(feature))
+      throw new Error(`rename/${feature}: not a feature of ${manifest.name}@${manifest.version}`);
+    if (!plans.has(feature))
+      plans.set(feature, { feature, column, transform: undefined, type: inputs.get(feature)!.type });
   }
   const features = [...plans.values()];
   const keyColumns = Array.isArray(p.key) ? p.key : [p.key];
@@ -79,18 +102,33 @@ export function compileRowMapper(p: PipelineConfig, manifest: Manifest): RowMapp
   };
 
   return {
-    features, keyColumns, columns, key,
+    features,
+    keyColumns,
+    columns,
+    key,
     map(row, rowNumber) {
       const unreadable = (row as Partial<UnreadableRow>)[UNREADABLE];
       if (unreadable !== undefined) return { reject: unreadable, key: null };
       const k = key(row, rowNumber);
-      if (k === null) return { reject: `missing key column ${keyColumns.filter((c) => c !== ROW_NUMBER_KEY && (row[c] === undefined || row[c] === null || row[c] === '')).map((c) => `"${c}"`).join(', ')}`, key: null };
+      if (k === null)
+        return {
+          reject: `missing key column ${keyColumns
+            .filter((c) => c !== ROW_NUMBER_KEY && (row[c] === undefined || row[c] === null || row[c] === ''))
+            .map((c) => `"${c}"`)
+            .join(', ')}`,
+          key: null,
+        };
       const instance: Record<string, unknown> = {};
       for (const f of features) {
         const raw = row[f.column];
-        if (raw === undefined || raw === null || raw === '') return { reject: `${f.feature}: missing (source column "${f.column}")`, key: k };
+        if (raw === undefined || raw === null || raw === '')
+          return { reject: `${f.feature}: missing (source column "${f.column}")`, key: k };
         const v = convert(raw, f.transform ?? defaultTransform(f.type));
-        if (v === undefined) return { reject: `${f.feature}: cannot read ${describe(raw)} from column "${f.column}" as ${f.transform ?? f.type}`, key: k };
+        if (v === undefined)
+          return {
+            reject: `${f.feature}: cannot read ${describe(raw)} from column "${f.column}" as ${f.transform ?? f.type}`,
+            key: k,
+          };
         instance[f.feature] = v;
       }
       return { key: k, instance };
@@ -115,7 +153,9 @@ function describe(v: unknown): string {
 const DATE_TEXT = /^(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/;
 
 /** Calendar parts of a date value. Times without a zone are read as written (wall clock), not shifted. */
-function dateParts(v: unknown): { y: number; mo: number; d: number; h: number; mi: number; s: number; dow: number } | undefined {
+function dateParts(
+  v: unknown,
+): { y: number; mo: number; d: number; h: number; mi: number; s: number; dow: number } | undefined {
   let date: Date | undefined;
   if (v instanceof Date) date = v;
   else if (typeof v === 'number' && Number.isFinite(v)) date = new Date(v);
@@ -127,7 +167,15 @@ function dateParts(v: unknown): { y: number; mo: number; d: number; h: number; m
     else date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +(m[4] ?? 0), +(m[5] ?? 0), +(m[6] ?? 0)));
   }
   if (!date || Number.isNaN(date.getTime())) return undefined;
-  return { y: date.getUTCFullYear(), mo: date.getUTCMonth() + 1, d: date.getUTCDate(), h: date.getUTCHours(), mi: date.getUTCMinutes(), s: date.getUTCSeconds(), dow: date.getUTCDay() };
+  return {
+    y: date.getUTCFullYear(),
+    mo: date.getUTCMonth() + 1,
+    d: date.getUTCDate(),
+    h: date.getUTCHours(),
+    mi: date.getUTCMinutes(),
+    s: date.getUTCSeconds(),
+    dow: date.getUTCDay(),
+  };
 }
 
 function toNumber(v: unknown): number | undefined {
@@ -142,13 +190,16 @@ function toNumber(v: unknown): number | undefined {
 
 export function convert(v: unknown, t: Transform | undefined): unknown {
   switch (t) {
-    case undefined: return typeof v === 'bigint' ? v.toString() : v;
-    case 'number': return toNumber(v);
+    case undefined:
+      return typeof v === 'bigint' ? v.toString() : v;
+    case 'number':
+      return toNumber(v);
     case 'integer': {
       const n = toNumber(v);
       return n !== undefined && Number.isInteger(n) ? n : undefined;
     }
-    case 'string': return v instanceof Date ? v.toISOString() : String(v);
+    case 'string':
+      return v instanceof Date ? v.toISOString() : String(v);
     case 'boolean':
       if (typeof v === 'boolean') return v;
       if (v === 1 || v === 0) return v === 1;

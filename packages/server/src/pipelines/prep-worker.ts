@@ -7,7 +7,11 @@ import type { SourceRow } from './mapping.js';
 import { compilePreparer, type PreparedChunk } from './prep.js';
 import { answerRequests, transferList, type RpcErrorReply } from '../serving/runtime/rpc.js';
 
-export interface PrepInit { pipeline: PipelineConfig; manifest: Manifest; limits: RequestLimits }
+export interface PrepInit {
+  pipeline: PipelineConfig;
+  manifest: Manifest;
+  limits: RequestLimits;
+}
 export type PrepRequest = { type: 'prepare'; id: number; rows: SourceRow[]; firstRow: number };
 export type PrepReply = { type: 'prepared'; id: number; chunk: PreparedChunk } | RpcErrorReply;
 

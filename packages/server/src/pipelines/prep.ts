@@ -8,8 +8,15 @@ import type { PipelineConfig } from '../config/schemas/pipelines.js';
 import { compileRowMapper, UNREADABLE, type SourceRow } from './mapping.js';
 import type { RejectRow } from './run-store.js';
 
-export interface PreparedBatch { feeds: Record<string, TensorValue>; keys: string[]; rowNumbers: number[] }
-export interface PreparedChunk { batches: PreparedBatch[]; rejects: RejectRow[] }
+export interface PreparedBatch {
+  feeds: Record<string, TensorValue>;
+  keys: string[];
+  rowNumbers: number[];
+}
+export interface PreparedChunk {
+  batches: PreparedBatch[];
+  rejects: RejectRow[];
+}
 
 /** JSON of a source row for the rejects table: BigInt and Date made representable, size capped. */
 export function rowJson(row: SourceRow): string {
@@ -19,7 +26,11 @@ export function rowJson(row: SourceRow): string {
   return text.length > 10_000 ? JSON.stringify({ truncated: text.slice(0, 10_000) }) : text;
 }
 
-export function compilePreparer(p: PipelineConfig, manifest: Manifest, limits: RequestLimits): (rows: SourceRow[], firstRow: number) => PreparedChunk {
+export function compilePreparer(
+  p: PipelineConfig,
+  manifest: Manifest,
+  limits: RequestLimits,
+): (rows: SourceRow[], firstRow: number) => PreparedChunk {
   const mapper = compileRowMapper(p, manifest);
   const validator = compileRequestValidator(manifest, { ...limits, maxInstances: p.batchRows });
   const encoder = compileEncoder(manifest);
@@ -30,13 +41,16 @@ export function compilePreparer(p: PipelineConfig, manifest: Manifest, limits: R
     } catch (e) {
       if (!(e instanceof FerryError)) throw e;
       const errors = (e.extra.errors as Array<{ pointer: string; reason: string }> | undefined) ?? [];
-      return errors.length ? errors.map((x) => `${x.pointer.replace(/^\/0\/?/, '') || '/'}: ${x.reason}`).join('; ') : e.detail;
+      return errors.length
+        ? errors.map((x) => `${x.pointer.replace(/^\/0\/?/, '') || '/'}: ${x.reason}`).join('; ')
+        : e.detail;
     }
     try {
       encoder.encode([inst], '');
       return undefined;
     } catch (e) {
-      if (e instanceof InputError) return e.issues.map((x) => `${x.pointer.replace(/^\/0\/?/, '') || '/'}: ${x.reason}`).join('; ');
+      if (e instanceof InputError)
+        return e.issues.map((x) => `${x.pointer.replace(/^\/0\/?/, '') || '/'}: ${x.reason}`).join('; ');
       throw e;
     }
   };
@@ -68,7 +82,13 @@ export function compilePreparer(p: PipelineConfig, manifest: Manifest, limits: R
         // Some row is bad: find it (them) one by one, keep the rest. Rare, so the slow path is fine.
         const keep = instances.map((inst, i) => {
           const reason = reasonOf(inst);
-          if (reason !== undefined) rejects.push({ rowNumber: rowNumbers[i]!, key: keys[i]!, reason, row: rowJson(rows[rowNumbers[i]! - firstRow]!) });
+          if (reason !== undefined)
+            rejects.push({
+              rowNumber: rowNumbers[i]!,
+              key: keys[i]!,
+              reason,
+              row: rowJson(rows[rowNumbers[i]! - firstRow]!),
+            });
           return reason === undefined;
         });
         instances = instances.filter((_, i) => keep[i]);
@@ -83,7 +103,8 @@ export function compilePreparer(p: PipelineConfig, manifest: Manifest, limits: R
     };
     for (let i = 0; i < rows.length; i++) {
       const m = mapper.map(rows[i]!, firstRow + i);
-      if ('reject' in m) rejects.push({ rowNumber: firstRow + i, key: m.key, reason: m.reject, row: rowJson(rows[i]!) });
+      if ('reject' in m)
+        rejects.push({ rowNumber: firstRow + i, key: m.key, reason: m.reject, row: rowJson(rows[i]!) });
       else {
         instances.push(m.instance);
         keys.push(m.key);

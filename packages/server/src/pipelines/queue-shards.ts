@@ -11,10 +11,16 @@ import type { ModelVersion } from '../serving/repository/index.js';
 export const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/;
 export const MAX_SHARDS = 1000;
 
-export interface QueuedRun { runId: string; shards: number; jobs: string[]; created: number }
+export interface QueuedRun {
+  runId: string;
+  shards: number;
+  jobs: string[];
+  created: number;
+}
 
 export async function enqueuePipelineShards(
-  jobs: JobStore, backend: QueueBackend,
+  jobs: JobStore,
+  backend: QueueBackend,
   o: { pipeline: string; runId: string; shards: number; model: ModelVersion; attempts: number },
 ): Promise<QueuedRun> {
   const ids: string[] = [];
@@ -22,7 +28,12 @@ export async function enqueuePipelineShards(
   for (let i = 0; i < o.shards; i++) {
     const input: PipelineShardInput = { pipeline: o.pipeline, runId: o.runId, shard: { index: i, count: o.shards } };
     const r = await jobs.insert({
-      id: randomUUID(), model: o.model.name, version: o.model.version, input, maxAttempts: o.attempts, now: Date.now(),
+      id: randomUUID(),
+      model: o.model.name,
+      version: o.model.version,
+      input,
+      maxAttempts: o.attempts,
+      now: Date.now(),
       idempotencyKey: `pipeline:${o.runId}:${i}/${o.shards}`,
     });
     if (r.created) {

@@ -16,7 +16,10 @@ import { createScorer, type Scorer } from './scorer.js';
 import { RunStore, type PredictionRow, type RejectRow, type RunStatus } from './run-store.js';
 import { FileSink, type FileSinkRow } from './file-sink.js';
 
-export interface ShardSpec { index: number; count: number }
+export interface ShardSpec {
+  index: number;
+  count: number;
+}
 
 export interface RunProgress {
   runId: string;
@@ -77,13 +80,22 @@ export interface RunSummary {
 export class PipelineRunError extends Error {}
 
 export function newRunId(name: string, now = new Date()): string {
-  return `${name}-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
+  return `${name}-${now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`;
 }
 
 export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   const t0 = performance.now();
   const shard = o.shard ?? { index: 0, count: 1 };
-  if (!Number.isInteger(shard.count) || shard.count < 1 || !Number.isInteger(shard.index) || shard.index < 0 || shard.index >= shard.count) {
+  if (
+    !Number.isInteger(shard.count) ||
+    shard.count < 1 ||
+    !Number.isInteger(shard.index) ||
+    shard.index < 0 ||
+    shard.index >= shard.count
+  ) {
     throw new PipelineRunError(`--shard ${shard.index}/${shard.count}: expected i/n with 0 ≤ i < n`);
   }
   const p = o.pipeline;
@@ -94,9 +106,14 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   let runId: string;
   if (o.resume) {
     const run = await runs.getRun(o.resume);
-    if (!run || run.pipeline !== o.name) throw new PipelineRunError(`--resume ${o.resume}: no run of pipeline "${o.name}" has that id`);
-    if (run.shards !== shard.count) throw new PipelineRunError(`--resume ${o.resume}: the run has ${run.shards} shard(s), not ${shard.count}`);
-    if (run.chunkRows !== p.chunkRows) throw new PipelineRunError(`--resume ${o.resume}: the run used chunkRows ${run.chunkRows}; the config now says ${p.chunkRows}`);
+    if (!run || run.pipeline !== o.name)
+      throw new PipelineRunError(`--resume ${o.resume}: no run of pipeline "${o.name}" has that id`);
+    if (run.shards !== shard.count)
+      throw new PipelineRunError(`--resume ${o.resume}: the run has ${run.shards} shard(s), not ${shard.count}`);
+    if (run.chunkRows !== p.chunkRows)
+      throw new PipelineRunError(
+        `--resume ${o.resume}: the run used chunkRows ${run.chunkRows}; the config now says ${p.chunkRows}`,
+      );
     if (run.status === 'completed') throw new PipelineRunError(`--resume ${o.resume}: the run is already completed`);
     // The run keeps the exact model version it started with, even if the repository has a newer one.
     version = o.repository.resolve(run.model, run.version);
@@ -108,18 +125,44 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
 
   const mapper = compileRowMapper(p, version.manifest);
   const keyColumns = mapper.keyColumns;
-  const src = p.source.kind === 'sql' && (p.source.orderBy ?? []).length === 0 ? { ...p.source, orderBy: keyColumns.filter((c) => c !== ROW_NUMBER_KEY) } : p.source;
-  const reader = openSource(src, { cwd: o.cwd ?? process.cwd(), storeUrl: o.config.store.url, storeSchema: o.config.store.schema }, mapper.columns);
+  const src =
+    p.source.kind === 'sql' && (p.source.orderBy ?? []).length === 0
+      ? { ...p.source, orderBy: keyColumns.filter((c) => c !== ROW_NUMBER_KEY) }
+      : p.source;
+  const reader = openSource(
+    src,
+    { cwd: o.cwd ?? process.cwd(), storeUrl: o.config.store.url, storeSchema: o.config.store.schema },
+    mapper.columns,
+  );
   // A missing or unreadable source fails here, before a run is recorded.
   const total = await reader.totalRows();
   if (!o.resume) {
-    const run = await runs.createOrGetRun({ runId, pipeline: o.name, model: version.name, version: version.version, shards: shard.count, chunkRows: p.chunkRows, trigger: o.trigger ?? 'cli', startedAt: Date.now() });
-    if (run.pipeline !== o.name || run.shards !== shard.count || run.chunkRows !== p.chunkRows || run.version !== version.version) {
-      throw new PipelineRunError(`run ${runId} exists with pipeline ${run.pipeline}, ${run.shards} shard(s), chunkRows ${run.chunkRows}, ${run.model}@${run.version}; this shard disagrees`);
+    const run = await runs.createOrGetRun({
+      runId,
+      pipeline: o.name,
+      model: version.name,
+      version: version.version,
+      shards: shard.count,
+      chunkRows: p.chunkRows,
+      trigger: o.trigger ?? 'cli',
+      startedAt: Date.now(),
+    });
+    if (
+      run.pipeline !== o.name ||
+      run.shards !== shard.count ||
+      run.chunkRows !== p.chunkRows ||
+      run.version !== version.version
+    ) {
+      throw new PipelineRunError(
+        `run ${runId} exists with pipeline ${run.pipeline}, ${run.shards} shard(s), chunkRows ${run.chunkRows}, ${run.model}@${run.version}; this shard disagrees`,
+      );
     }
     if (run.status === 'completed') throw new PipelineRunError(`run ${runId} is already completed`);
   }
-  const sink = p.sink && p.sink.kind !== 'table' ? new FileSink(p.sink.kind, p.sink.dir, o.cwd ?? process.cwd(), o.name, runId) : undefined;
+  const sink =
+    p.sink && p.sink.kind !== 'table'
+      ? new FileSink(p.sink.kind, p.sink.dir, o.cwd ?? process.cwd(), o.name, runId)
+      : undefined;
 
   await runs.markRunning(runId, shard.index);
   const committed = await runs.committedChunks(runId, shard.index);
@@ -129,19 +172,46 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   let rowsTotal: number | undefined;
   if (limitRows !== undefined) {
     rowsTotal = 0;
-    for (let c = 0; c * p.chunkRows < limitRows; c++) if (wanted(c)) rowsTotal += Math.min(p.chunkRows, limitRows - c * p.chunkRows);
+    for (let c = 0; c * p.chunkRows < limitRows; c++)
+      if (wanted(c)) rowsTotal += Math.min(p.chunkRows, limitRows - c * p.chunkRows);
   }
-  log.info({ runId, shard: `${shard.index}/${shard.count}`, model: version.key, source: reader.description, resumedChunks: committed.size, rowsTotal }, 'pipeline run starting');
+  log.info(
+    {
+      runId,
+      shard: `${shard.index}/${shard.count}`,
+      model: version.key,
+      source: reader.description,
+      resumedChunks: committed.size,
+      rowsTotal,
+    },
+    'pipeline run starting',
+  );
 
   let scorer: Scorer | undefined;
   const summary: RunSummary = {
-    runId, pipeline: o.name, model: version.name, version: version.version, shard, status: 'running',
-    rowsScored: 0, rowsRejected: 0, chunksCommitted: 0, chunksSkipped: committed.size, durationMs: 0, rowsPerSecond: 0, inferMs: 0,
+    runId,
+    pipeline: o.name,
+    model: version.name,
+    version: version.version,
+    shard,
+    status: 'running',
+    rowsScored: 0,
+    rowsRejected: 0,
+    chunksCommitted: 0,
+    chunksSkipped: committed.size,
+    durationMs: 0,
+    rowsPerSecond: 0,
+    inferMs: 0,
   };
   try {
     if (!o.copyOnly) scorer = await createScorer(o.config, o.pool, version, p);
 
-    interface Ready { chunk: SourceChunk; predictions: PredictionRow[]; fileRows: FileSinkRow[]; rejects: RejectRow[] }
+    interface Ready {
+      chunk: SourceChunk;
+      predictions: PredictionRow[];
+      fileRows: FileSinkRow[];
+      rejects: RejectRow[];
+    }
     const prepare = async (chunk: SourceChunk): Promise<Ready> => {
       const now = Date.now();
       const predictions: PredictionRow[] = [];
@@ -160,7 +230,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       const rejects: RejectRow[] = [];
       chunk.rows.forEach((row, i) => {
         const m = mapper.map(row, chunk.firstRow + i);
-        if ('reject' in m) rejects.push({ rowNumber: chunk.firstRow + i, key: m.key, reason: m.reject, row: rowJson(row) });
+        if ('reject' in m)
+          rejects.push({ rowNumber: chunk.firstRow + i, key: m.key, reason: m.reject, row: rowJson(row) });
         else add(m.key, m.instance);
       });
       return { chunk, predictions, fileRows, rejects };
@@ -170,18 +241,35 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
       const scored = r.predictions.length + r.fileRows.length;
       if (sink) sink.writeChunk(r.chunk.index, r.fileRows, r.rejects);
       await runs.commitChunk({
-        pipeline: o.name, runId, shard: shard.index, chunk: r.chunk.index,
-        predictions: r.predictions, rejects: sink ? [] : r.rejects, scored, rejected: r.rejects.length,
+        pipeline: o.name,
+        runId,
+        shard: shard.index,
+        chunk: r.chunk.index,
+        predictions: r.predictions,
+        rejects: sink ? [] : r.rejects,
+        scored,
+        rejected: r.rejects.length,
       });
       summary.rowsScored += scored;
       summary.rowsRejected += r.rejects.length;
       summary.chunksCommitted++;
       o.onChunk?.({ scored, rejected: r.rejects.length });
-      o.onProgress?.({ runId, rowsDone: summary.rowsScored + summary.rowsRejected, rowsScored: summary.rowsScored, rowsRejected: summary.rowsRejected, rowsTotal, elapsedMs: performance.now() - t0 });
+      o.onProgress?.({
+        runId,
+        rowsDone: summary.rowsScored + summary.rowsRejected,
+        rowsScored: summary.rowsScored,
+        rowsRejected: summary.rowsRejected,
+        rowsTotal,
+        elapsedMs: performance.now() - t0,
+      });
     };
 
     let inFlight: Promise<Ready> | undefined;
-    for await (const chunk of reader.chunks({ chunkRows: p.chunkRows, wanted, ...(limitRows !== undefined && { limitRows }) })) {
+    for await (const chunk of reader.chunks({
+      chunkRows: p.chunkRows,
+      wanted,
+      ...(limitRows !== undefined && { limitRows }),
+    })) {
       const next = prepare(chunk);
       // Observed at once so a failure while the previous chunk commits is not an unhandled rejection.
       next.catch(() => undefined);
@@ -207,7 +295,8 @@ export async function runPipeline(o: RunOptions): Promise<RunSummary> {
   } finally {
     await scorer?.dispose();
     summary.durationMs = performance.now() - t0;
-    summary.rowsPerSecond = summary.durationMs > 0 ? ((summary.rowsScored + summary.rowsRejected) * 1000) / summary.durationMs : 0;
+    summary.rowsPerSecond =
+      summary.durationMs > 0 ? ((summary.rowsScored + summary.rowsRejected) * 1000) / summary.durationMs : 0;
   }
   log.info({ ...summary, shard: `${shard.index}/${shard.count}` }, 'pipeline run finished');
   return summary;

@@ -11,7 +11,8 @@ import type { PipelineMetrics } from './metrics.js';
 import { runPipeline, type RunSummary } from './runner.js';
 import { pipelinesOf, pipelineWithDefaults } from '../config/schemas/pipelines.js';
 
-export type TriggerResult = { started: true; run: Promise<RunSummary> } | { started: false; reason: 'running' | 'closed' };
+export type TriggerResult =
+  { started: true; run: Promise<RunSummary> } | { started: false; reason: 'running' | 'closed' };
 
 export interface SchedulerDeps {
   config: FerryConfig;
@@ -39,13 +40,18 @@ export class PipelineScheduler {
     for (const [name, p] of Object.entries(pipelinesOf(this.deps.config))) {
       if (!p.schedule) continue;
       if (!this.deps.repository.get(p.model.split('@')[0]!)) {
-        this.deps.log.info({ pipeline: name, model: p.model }, 'pipeline not scheduled: its model is not loaded here (models.only)');
+        this.deps.log.info(
+          { pipeline: name, model: p.model },
+          'pipeline not scheduled: its model is not loaded here (models.only)',
+        );
         continue;
       }
-      this.jobs.push(new Cron(p.schedule, { timezone: p.timezone, name: `pipeline:${name}` }, () => {
-        const r = this.trigger(name, 'schedule');
-        if (r.started) r.run.catch(() => undefined);
-      }));
+      this.jobs.push(
+        new Cron(p.schedule, { timezone: p.timezone, name: `pipeline:${name}` }, () => {
+          const r = this.trigger(name, 'schedule');
+          if (r.started) r.run.catch(() => undefined);
+        }),
+      );
       this.deps.log.info({ pipeline: name, schedule: p.schedule, timezone: p.timezone }, 'pipeline scheduled');
     }
     return this;
@@ -57,7 +63,9 @@ export class PipelineScheduler {
 
   /** Starts a run now unless one is going. The run's failure is logged and counted, and also rejects `run`. */
   trigger(name: string, trigger: 'schedule' | 'api' = 'api'): TriggerResult {
-    const p = Object.hasOwn(this.deps.config.pipelines, name) ? pipelineWithDefaults(this.deps.config.pipelines[name]!) : undefined;
+    const p = Object.hasOwn(this.deps.config.pipelines, name)
+      ? pipelineWithDefaults(this.deps.config.pipelines[name]!)
+      : undefined;
     if (!p) throw new Error(`no pipeline "${name}"`);
     if (this.closed) return { started: false, reason: 'closed' };
     if (this.running.has(name)) {
@@ -71,19 +79,34 @@ export class PipelineScheduler {
     const run = (async () => {
       await this.deps.ready;
       return runPipeline({
-        name, pipeline: p, config: this.deps.config, store: this.deps.store, pool: this.deps.pool, repository: this.deps.repository,
-        log, trigger, signal: this.abort.signal,
-        onChunk: (c) => { m?.rows.inc({ pipeline: name, result: 'scored' }, c.scored); m?.rows.inc({ pipeline: name, result: 'rejected' }, c.rejected); },
+        name,
+        pipeline: p,
+        config: this.deps.config,
+        store: this.deps.store,
+        pool: this.deps.pool,
+        repository: this.deps.repository,
+        log,
+        trigger,
+        signal: this.abort.signal,
+        onChunk: (c) => {
+          m?.rows.inc({ pipeline: name, result: 'scored' }, c.scored);
+          m?.rows.inc({ pipeline: name, result: 'rejected' }, c.rejected);
+        },
       });
     })();
-    const tracked = run.then((s) => {
-      m?.runDuration.observe({ pipeline: name, status: s.status }, (performance.now() - t0) / 1000);
-      return s;
-    }, (err: unknown) => {
-      m?.runDuration.observe({ pipeline: name, status: 'failed' }, (performance.now() - t0) / 1000);
-      log.error({ err, pipeline: name }, 'pipeline run failed');
-      throw err;
-    }).finally(() => this.running.delete(name));
+    const tracked = run
+      .then(
+        (s) => {
+          m?.runDuration.observe({ pipeline: name, status: s.status }, (performance.now() - t0) / 1000);
+          return s;
+        },
+        (err: unknown) => {
+          m?.runDuration.observe({ pipeline: name, status: 'failed' }, (performance.now() - t0) / 1000);
+          log.error({ err, pipeline: name }, 'pipeline run failed');
+          throw err;
+        },
+      )
+      .finally(() => this.running.delete(name));
     tracked.catch(() => undefined);
     this.running.set(name, tracked);
     return { started: true, run: tracked };

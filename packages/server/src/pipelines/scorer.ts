@@ -33,10 +33,17 @@ const PREP_WORKER_URL = new URL('./prep-worker.js', import.meta.url);
 const PREP_LIMITS = { maxYoungGenerationSizeMb: 16, maxOldGenerationSizeMb: 384 };
 let nextKey = 1;
 
-
-export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: ModelVersion, p: PipelineConfig): Promise<Scorer> {
+export async function createScorer(
+  cfg: FerryConfig,
+  pool: WorkerPool,
+  version: ModelVersion,
+  p: PipelineConfig,
+): Promise<Scorer> {
   const m = version.manifest;
-  if (m.pipeline) throw new Error(`${version.key} is a multi-model pipeline (${m.pipeline.kind}); batch pipelines score feature-form models`);
+  if (m.pipeline)
+    throw new Error(
+      `${version.key} is a multi-model pipeline (${m.pipeline.kind}); batch pipelines score feature-form models`,
+    );
   if (!isBatchable(m)) throw new Error(`${version.key} has no batch dimension; batch pipelines need a batchable model`);
   const decoder = compileDecoder(m);
   // Its own key: the server's copy of this version stays on its own worker(s) with its own batcher.
@@ -44,12 +51,18 @@ export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: 
   await pool.load(key, version.modelPath, sessionOptionsFor(cfg, m), pool.size);
 
   const init: PrepInit = { pipeline: p, manifest: m, limits: { ...cfg.limits } };
-  const threads = Array.from({ length: Math.max(1, pool.size) }, (_, i) => new RpcWorker<PrepRequest, PrepReply>(PREP_WORKER_URL, {
-    name: `ferry-pipeline-prep-${i}`, workerData: init, resourceLimits: PREP_LIMITS,
-    toError: (reply) => new Error(`preparing rows failed: ${reply.message}`),
-    exitError: (code) => new Error(`pipeline prep worker exited (code ${code})`),
-    failOnError: true,
-  }));
+  const threads = Array.from(
+    { length: Math.max(1, pool.size) },
+    (_, i) =>
+      new RpcWorker<PrepRequest, PrepReply>(PREP_WORKER_URL, {
+        name: `ferry-pipeline-prep-${i}`,
+        workerData: init,
+        resourceLimits: PREP_LIMITS,
+        toError: (reply) => new Error(`preparing rows failed: ${reply.message}`),
+        exitError: (code) => new Error(`pipeline prep worker exited (code ${code})`),
+        failOnError: true,
+      }),
+  );
 
   const prepare = async (rows: SourceRow[], firstRow: number): Promise<PreparedChunk> => {
     const t = threads.reduce((a, b) => (b.pending < a.pending ? b : a));
@@ -67,7 +80,9 @@ export async function createScorer(cfg: FerryConfig, pool: WorkerPool, version: 
       runs.forEach((r, i) => {
         const b = chunk.batches[i]!;
         inferMs += r.inferMs;
-        decoder.decode(r.outputs, b.keys.length).forEach((prediction, j) => scored.push({ key: b.keys[j]!, rowNumber: b.rowNumbers[j]!, prediction }));
+        decoder
+          .decode(r.outputs, b.keys.length)
+          .forEach((prediction, j) => scored.push({ key: b.keys[j]!, rowNumber: b.rowNumbers[j]!, prediction }));
       });
       return { scored, rejects: chunk.rejects, inferMs };
     },

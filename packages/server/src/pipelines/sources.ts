@@ -55,37 +55,56 @@ export function expandGlob(pattern: string, cwd: string): string[] {
   if (!/[*?]/.test(name)) {
     try {
       if (statSync(abs).isFile()) return [abs];
-    } catch { /* reported below */ }
+    } catch {
+      /* reported below */
+    }
     throw new SourceError(`source file ${abs} does not exist`);
   }
-  if (/[*?]/.test(dirname(abs))) throw new SourceError(`source path ${pattern}: wildcards are allowed in the file name only`);
-  const re = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  if (/[*?]/.test(dirname(abs)))
+    throw new SourceError(`source path ${pattern}: wildcards are allowed in the file name only`);
+  const re = new RegExp(
+    `^${name
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   let names: string[];
   try {
     names = readdirSync(dirname(abs));
   } catch {
     throw new SourceError(`source folder ${dirname(abs)} does not exist`);
   }
-  const files = names.filter((n) => re.test(n)).sort().map((n) => join(dirname(abs), n)).filter((f) => statSync(f).isFile());
+  const files = names
+    .filter((n) => re.test(n))
+    .sort()
+    .map((n) => join(dirname(abs), n))
+    .filter((f) => statSync(f).isFile());
   if (files.length === 0) throw new SourceError(`source glob ${pattern} matches no file`);
   return files;
 }
 
 export function openSource(src: PipelineSource, ctx: SourceContext, columns: readonly string[]): SourceReader {
   switch (src.kind) {
-    case 'parquet': return parquetSource(expandGlob(src.path, ctx.cwd), columns);
+    case 'parquet':
+      return parquetSource(expandGlob(src.path, ctx.cwd), columns);
     case 'csv': {
       const delimiter = src.delimiter ?? ',';
       return rowStreamSource(`csv ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => csvRows(f, delimiter));
     }
-    case 'jsonl': return rowStreamSource(`jsonl ${src.path}`, expandGlob(src.path, ctx.cwd), jsonlRows);
-    case 'arrow': return rowStreamSource(`arrow ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => arrowRows(f, columns));
-    case 'sql': return sqlSource(src, ctx);
+    case 'jsonl':
+      return rowStreamSource(`jsonl ${src.path}`, expandGlob(src.path, ctx.cwd), jsonlRows);
+    case 'arrow':
+      return rowStreamSource(`arrow ${src.path}`, expandGlob(src.path, ctx.cwd), (f) => arrowRows(f, columns));
+    case 'sql':
+      return sqlSource(src, ctx);
   }
 }
 
 /** Groups a stream of rows into the wanted chunks; rows of unwanted chunks are read and dropped. */
-async function* rechunk(rows: AsyncIterable<SourceRow> | Iterable<SourceRow>, plan: ChunkPlan): AsyncGenerator<SourceChunk> {
+async function* rechunk(
+  rows: AsyncIterable<SourceRow> | Iterable<SourceRow>,
+  plan: ChunkPlan,
+): AsyncGenerator<SourceChunk> {
   const limit = plan.limitRows ?? Infinity;
   let n = 0;
   let current: SourceChunk | undefined;
@@ -109,23 +128,41 @@ async function* rechunk(rows: AsyncIterable<SourceRow> | Iterable<SourceRow>, pl
   if (current && current.rows.length) yield current;
 }
 
-function rowStreamSource(description: string, files: string[], read: (file: string) => AsyncIterable<SourceRow>): SourceReader {
+function rowStreamSource(
+  description: string,
+  files: string[],
+  read: (file: string) => AsyncIterable<SourceRow>,
+): SourceReader {
   return {
     description,
     totalRows: async () => undefined,
-    chunks: (plan) => rechunk((async function* () { for (const f of files) yield* read(f); })(), plan),
+    chunks: (plan) =>
+      rechunk(
+        (async function* () {
+          for (const f of files) yield* read(f);
+        })(),
+        plan,
+      ),
   };
 }
 
 async function* csvRows(file: string, delimiter: string): AsyncGenerator<SourceRow> {
   // relax_column_count: a record with the wrong number of fields becomes a reject, not a failed run.
-  const parser = createReadStream(file).pipe(parseCsv({ columns: true, delimiter, relax_column_count: true, skip_empty_lines: true, bom: true, info: true }));
+  const parser = createReadStream(file).pipe(
+    parseCsv({ columns: true, delimiter, relax_column_count: true, skip_empty_lines: true, bom: true, info: true }),
+  );
   let header: number | undefined;
-  for await (const rec of parser as AsyncIterable<{ record: SourceRow; info: { columns: unknown[] | false; invalid_field_length: number; lines: number } }>) {
+  for await (const rec of parser as AsyncIterable<{
+    record: SourceRow;
+    info: { columns: unknown[] | false; invalid_field_length: number; lines: number };
+  }>) {
     header ??= Array.isArray(rec.info.columns) ? rec.info.columns.length : undefined;
     const fields = Object.keys(rec.record).length;
     if (header !== undefined && fields !== header) {
-      yield { [UNREADABLE]: `CSV line ${rec.info.lines}: ${fields} fields, the header has ${header}`, raw: JSON.stringify(rec.record) } as unknown as SourceRow;
+      yield {
+        [UNREADABLE]: `CSV line ${rec.info.lines}: ${fields} fields, the header has ${header}`,
+        raw: JSON.stringify(rec.record),
+      } as unknown as SourceRow;
     } else yield rec.record;
   }
 }
@@ -140,11 +177,17 @@ async function* jsonlRows(file: string): AsyncGenerator<SourceRow> {
     try {
       v = JSON.parse(line);
     } catch (e) {
-      yield { [UNREADABLE]: `line ${lineNo}: not JSON (${(e as Error).message})`, raw: line.slice(0, 1000) } as unknown as SourceRow;
+      yield {
+        [UNREADABLE]: `line ${lineNo}: not JSON (${(e as Error).message})`,
+        raw: line.slice(0, 1000),
+      } as unknown as SourceRow;
       continue;
     }
     if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      yield { [UNREADABLE]: `line ${lineNo}: expected a JSON object`, raw: line.slice(0, 1000) } as unknown as SourceRow;
+      yield {
+        [UNREADABLE]: `line ${lineNo}: expected a JSON object`,
+        raw: line.slice(0, 1000),
+      } as unknown as SourceRow;
       continue;
     }
     yield v as SourceRow;
@@ -165,10 +208,13 @@ async function* arrowRows(file: string, columns: readonly string[]): AsyncGenera
 
 /** Reads only the row groups that overlap wanted chunks, and only the needed columns. */
 function parquetSource(files: string[], columns: readonly string[]): SourceReader {
-  const open = async () => Promise.all(files.map(async (f) => {
-    const file = await asyncBufferFromFile(f);
-    return { file, metadata: await parquetMetadataAsync(file) };
-  }));
+  const open = async () =>
+    Promise.all(
+      files.map(async (f) => {
+        const file = await asyncBufferFromFile(f);
+        return { file, metadata: await parquetMetadataAsync(file) };
+      }),
+    );
   return {
     description: `parquet ${files.length === 1 ? files[0] : `${files.length} files`}`,
     async totalRows() {
@@ -182,7 +228,8 @@ function parquetSource(files: string[], columns: readonly string[]): SourceReade
         for (const { file, metadata } of await open()) {
           const have = new Set(metadata.schema.map((s) => s.name));
           const missing = columns.filter((c) => !have.has(c));
-          if (missing.length) throw new SourceError(`parquet source has no column ${missing.map((c) => `"${c}"`).join(', ')}`);
+          if (missing.length)
+            throw new SourceError(`parquet source has no column ${missing.map((c) => `"${c}"`).join(', ')}`);
           let groupStart = base;
           for (const rg of metadata.row_groups) {
             const groupEnd = groupStart + Number(rg.num_rows);
@@ -196,15 +243,28 @@ function parquetSource(files: string[], columns: readonly string[]): SourceReade
               to = Math.min(end, (c + 1) * plan.chunkRows);
             }
             if (from >= 0) {
-              const rows = await parquetReadObjects({ file, metadata, columns: [...columns], rowStart: from - base, rowEnd: to - base, compressors }) as SourceRow[];
+              const rows = (await parquetReadObjects({
+                file,
+                metadata,
+                columns: [...columns],
+                rowStart: from - base,
+                rowEnd: to - base,
+                compressors,
+              })) as SourceRow[];
               for (let i = 0; i < rows.length; i++) {
                 const n = from + i;
                 const c = Math.floor(n / plan.chunkRows);
                 if (!plan.wanted(c)) continue;
-                if (pending && pending.index !== c) { yield pending; pending = undefined; }
+                if (pending && pending.index !== c) {
+                  yield pending;
+                  pending = undefined;
+                }
                 pending ??= { index: c, firstRow: n, rows: [] };
                 pending.rows.push(rows[i]!);
-                if (pending.rows.length === plan.chunkRows) { yield pending; pending = undefined; }
+                if (pending.rows.length === plan.chunkRows) {
+                  yield pending;
+                  pending = undefined;
+                }
               }
             }
             groupStart = groupEnd;
@@ -225,7 +285,8 @@ function sqlSource(src: Extract<PipelineSource, { kind: 'sql' }>, ctx: SourceCon
   const order = src.orderBy ?? [];
   // The query is the user's own SQL from the config (trusted like the config file); wrapping it keeps
   // the read order deterministic, which checkpoints and shards depend on.
-  const ordered = (quote: (s: string) => string) => order.length ? `select * from (${src.query}) as ferry_src order by ${order.map(quote).join(', ')}` : src.query;
+  const ordered = (quote: (s: string) => string) =>
+    order.length ? `select * from (${src.query}) as ferry_src order by ${order.map(quote).join(', ')}` : src.query;
   if (target.dialect === 'sqlite') {
     return {
       description: `sql sqlite:${target.path}`,
@@ -234,7 +295,10 @@ function sqlSource(src: Extract<PipelineSource, { kind: 'sql' }>, ctx: SourceCon
         return (async function* () {
           const db = new BetterSqlite3(target.path, { readonly: true, fileMustExist: true });
           try {
-            yield* rechunk(db.prepare(ordered((s) => `"${s.replace(/"/g, '""')}"`)).iterate() as Iterable<SourceRow>, plan);
+            yield* rechunk(
+              db.prepare(ordered((s) => `"${s.replace(/"/g, '""')}"`)).iterate() as Iterable<SourceRow>,
+              plan,
+            );
           } finally {
             db.close();
           }
@@ -250,11 +314,12 @@ function sqlSource(src: Extract<PipelineSource, { kind: 'sql' }>, ctx: SourceCon
         const client = new pg.Client({ connectionString: target.url });
         await client.connect();
         try {
-          if (!src.url && ctx.storeSchema) await client.query(`set search_path to "${ctx.storeSchema.replace(/"/g, '""')}"`);
+          if (!src.url && ctx.storeSchema)
+            await client.query(`set search_path to "${ctx.storeSchema.replace(/"/g, '""')}"`);
           const cursor = client.query(new Cursor(ordered((s) => `"${s.replace(/"/g, '""')}"`)));
           const rows = (async function* () {
             for (;;) {
-              const batch = await cursor.read(Math.min(plan.chunkRows, 10_000)) as SourceRow[];
+              const batch = (await cursor.read(Math.min(plan.chunkRows, 10_000))) as SourceRow[];
               if (batch.length === 0) break;
               yield* batch;
             }

@@ -41,7 +41,8 @@ export function settingsNeedingRestart(running: FerryConfig, next: FerryConfig):
   const out: string[] = [];
   const walk = (a: unknown, b: unknown, path: string): void => {
     if (RELOADED.some((r) => path === r || path.startsWith(`${r}.`))) return;
-    const plain = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    const plain = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
     if (plain(a) && plain(b)) {
       for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) walk(a[k], b[k], path ? `${path}.${k}` : k);
     } else if (JSON.stringify(a) !== JSON.stringify(b)) out.push(path);
@@ -73,7 +74,10 @@ export class ConfigReloader {
 
   /** Re-reads keys and rollout blocks, then reloads the repository. One at a time. */
   reload(): Promise<ConfigReloadReport> {
-    const run = this.chain.then(() => this.run(), () => this.run());
+    const run = this.chain.then(
+      () => this.run(),
+      () => this.run(),
+    );
     this.chain = run.catch(() => undefined);
     return run;
   }
@@ -86,23 +90,39 @@ export class ConfigReloader {
         const cfg = loadConfig(this.sources);
         const keys = allKeys(cfg);
         // Going from keys to none would open every inference route to anyone: never by a reload.
-        if (keys.length === 0 && this.ring.size > 0) throw new Error('the new key set is empty, which would open every route without a key; restart without keys to run open');
+        if (keys.length === 0 && this.ring.size > 0)
+          throw new Error(
+            'the new key set is empty, which would open every route without a key; restart without keys to run open',
+          );
         this.ring.replace(keys);
         this.policies = configPolicies(cfg, this.file);
         this.repository.setConfigPolicies(this.policies);
         this.log.info({ keys: this.ring.ids() }, 'configuration re-read: API keys and rollout blocks applied');
         if (this.running) restart = settingsNeedingRestart(this.running, cfg);
-        if (restart.length) this.log.warn({ settings: restart }, 'configuration changes that a reload does not apply: restart to use them');
+        if (restart.length)
+          this.log.warn(
+            { settings: restart },
+            'configuration changes that a reload does not apply: restart to use them',
+          );
       } catch (e) {
         // Messages name files and JSON pointers, never a key or a digest.
         configError = (e as Error).message;
-        this.log.error({ error: configError }, 'configuration reload refused; the keys and rollout policies in force keep applying');
+        this.log.error(
+          { error: configError },
+          'configuration reload refused; the keys and rollout policies in force keep applying',
+        );
       }
     }
     const report = await this.manager.reloadRepository();
-    for (const path of restart) report.warnings.push(`${this.file ?? 'configuration'}: ${path} changed; a reload applies only API keys and rollout blocks, restart to use it`);
+    for (const path of restart)
+      report.warnings.push(
+        `${this.file ?? 'configuration'}: ${path} changed; a reload applies only API keys and rollout blocks, restart to use it`,
+      );
     for (const name of Object.keys(this.policies?.byModel ?? {})) {
-      if (!this.repository.get(name)) report.warnings.push(`${this.policies!.file}: /models/rollout/${name}: no model "${name}" is served; the block is unused`);
+      if (!this.repository.get(name))
+        report.warnings.push(
+          `${this.policies!.file}: /models/rollout/${name}: no model "${name}" is served; the block is unused`,
+        );
     }
     return { ...report, keys: this.ring.ids(), ...(configError !== undefined && { configError }) };
   }
@@ -110,21 +130,38 @@ export class ConfigReloader {
   /** For the admin routes: a refused configuration is a 422 naming why (the repository part still ran). */
   async reloadOrThrow(): Promise<ConfigReloadReport> {
     const r = await this.reload();
-    if (r.configError !== undefined) throw new FerryError('load-failed', { detail: `configuration refused: ${r.configError}; the keys and rollout policies in force keep applying`, extra: { report: r } });
+    if (r.configError !== undefined)
+      throw new FerryError('load-failed', {
+        detail: `configuration refused: ${r.configError}; the keys and rollout policies in force keep applying`,
+        extra: { report: r },
+      });
     return r;
   }
 
   /** `--watch`: reloads when the config file or the keys file changes (the keys file's folder, for Secret mounts that swap a symlink). */
   watch(cfg: FerryConfig, debounceMs = 500): { close(): Promise<void> } {
-    const targets = [this.file, cfg.auth.keysFile ? dirname(resolve(cfg.auth.keysFile)) : undefined].filter((x): x is string => x !== undefined);
+    const targets = [this.file, cfg.auth.keysFile ? dirname(resolve(cfg.auth.keysFile)) : undefined].filter(
+      (x): x is string => x !== undefined,
+    );
     if (targets.length === 0) return { close: async () => undefined };
-    const watcher = chokidar.watch(targets, { ignoreInitial: true, depth: 1, awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 } });
+    const watcher = chokidar.watch(targets, {
+      ignoreInitial: true,
+      depth: 1,
+      awaitWriteFinish: { stabilityThreshold: 200, pollInterval: 50 },
+    });
     let timer: NodeJS.Timeout | undefined;
     watcher.on('all', () => {
       if (timer) clearTimeout(timer);
-      timer = setTimeout(() => { void this.reload().catch((err: unknown) => this.log.error({ err }, 'config reload failed')); }, debounceMs);
+      timer = setTimeout(() => {
+        void this.reload().catch((err: unknown) => this.log.error({ err }, 'config reload failed'));
+      }, debounceMs);
     });
     watcher.on('error', (err) => this.log.warn({ err }, 'config watcher error'));
-    return { async close() { if (timer) clearTimeout(timer); await watcher.close(); } };
+    return {
+      async close() {
+        if (timer) clearTimeout(timer);
+        await watcher.close();
+      },
+    };
   }
 }

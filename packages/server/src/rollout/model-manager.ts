@@ -8,8 +8,13 @@ import semver from 'semver';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import {
-  checkCompatibility, MODEL_NAME, VERSION_NAME, RepositoryError,
-  type ModelEntry, type ModelVersion, type Repository,
+  checkCompatibility,
+  MODEL_NAME,
+  VERSION_NAME,
+  RepositoryError,
+  type ModelEntry,
+  type ModelVersion,
+  type Repository,
 } from '../serving/repository/index.js';
 import type { LoadedVersion, ModelService } from '../serving/index.js';
 import type { RolloutPolicy } from '../serving/repository/rollout-policy.js';
@@ -24,7 +29,14 @@ export interface ChangeReport {
   warnings: string[];
 }
 
-const emptyReport = (): ChangeReport => ({ loaded: [], reloaded: [], unloaded: [], unchanged: [], failed: [], warnings: [] });
+const emptyReport = (): ChangeReport => ({
+  loaded: [],
+  reloaded: [],
+  unloaded: [],
+  unchanged: [],
+  failed: [],
+  warnings: [],
+});
 
 /** Size and mtime of every file of a version folder (one level of subfolders): changes when the files do. */
 export function fingerprint(dir: string): string {
@@ -33,20 +45,33 @@ export function fingerprint(dir: string): string {
     for (const e of readdirSync(d, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
       const p = join(d, e.name);
       if (e.isDirectory() && depth < 1) walk(p, depth + 1);
-      else if (e.isFile()) { const st = statSync(p); parts.push(`${p}:${st.size}:${st.mtimeMs}`); }
+      else if (e.isFile()) {
+        const st = statSync(p);
+        parts.push(`${p}:${st.size}:${st.mtimeMs}`);
+      }
     }
   };
-  try { walk(dir, 0); } catch { return 'missing'; }
+  try {
+    walk(dir, 0);
+  } catch {
+    return 'missing';
+  }
   return parts.join('|');
 }
 
 /** Refuses a model name or version that is not strictly valid, before anything touches the disk. */
 export function checkNames(model: string, version?: string): void {
   if (!MODEL_NAME.test(model)) {
-    throw new FerryError('invalid-request', { detail: `invalid model name "${model.slice(0, 64)}" (lower-case letters, digits, '.', '_' and '-', up to 64)`, extra: { errors: [{ pointer: '/path/model', reason: 'invalid model name' }] } });
+    throw new FerryError('invalid-request', {
+      detail: `invalid model name "${model.slice(0, 64)}" (lower-case letters, digits, '.', '_' and '-', up to 64)`,
+      extra: { errors: [{ pointer: '/path/model', reason: 'invalid model name' }] },
+    });
   }
   if (version !== undefined && !VERSION_NAME.test(version)) {
-    throw new FerryError('invalid-request', { detail: `invalid version "${version.slice(0, 64)}" (an exact semantic version like 1.2.0)`, extra: { errors: [{ pointer: '/path/version', reason: 'invalid version' }] } });
+    throw new FerryError('invalid-request', {
+      detail: `invalid version "${version.slice(0, 64)}" (an exact semantic version like 1.2.0)`,
+      extra: { errors: [{ pointer: '/path/version', reason: 'invalid version' }] },
+    });
   }
 }
 
@@ -95,9 +120,14 @@ export class ModelManager {
       const entry = this.repository.get(model);
       const v = entry?.versions.find((x) => x.version === version);
       if (!entry || !v) throw new FerryError('version-not-found', { detail: `${model}@${version} is not loaded` });
-      const users = Object.entries(entry.aliases).filter(([, t]) => t === version).map(([a]) => a);
+      const users = Object.entries(entry.aliases)
+        .filter(([, t]) => t === version)
+        .map(([a]) => a);
       if (users.length) {
-        throw new FerryError('version-in-use', { detail: `${v.key} is the target of ${users.map((a) => `"${a}"`).join(', ')} in aliases.yaml; point the alias elsewhere and reload first`, extra: { aliases: users } });
+        throw new FerryError('version-in-use', {
+          detail: `${v.key} is the target of ${users.map((a) => `"${a}"`).join(', ')} in aliases.yaml; point the alias elsewhere and reload first`,
+          extra: { aliases: users },
+        });
       }
       const rest = entry.versions.filter((x) => x !== v);
       this.repository.setEntry(model, rest.length ? { ...entry, versions: rest } : undefined);
@@ -125,7 +155,12 @@ export class ModelManager {
       const entry = this.repository.get(model);
       if (!entry) throw new FerryError('model-not-found', { detail: `model "${model}" is not loaded` });
       this.repository.setEntry(model, undefined);
-      await Promise.all(entry.versions.map((v) => { this.fingerprints.delete(v.key); return this.service.deactivate(v.key); }));
+      await Promise.all(
+        entry.versions.map((v) => {
+          this.fingerprints.delete(v.key);
+          return this.service.deactivate(v.key);
+        }),
+      );
       this.log.info({ model }, 'model unloaded');
       return { ...emptyReport(), unloaded: entry.versions.map((v) => v.key) };
     });
@@ -136,7 +171,8 @@ export class ModelManager {
     return this.serial(async () => {
       const report = emptyReport();
       const names = new Set([...this.repository.diskModels(), ...this.repository.models().map((m) => m.name)]);
-      for (const name of [...names].sort()) await this.syncModel(name, { force: false, dropMissing: true }, report, false);
+      for (const name of [...names].sort())
+        await this.syncModel(name, { force: false, dropMissing: true }, report, false);
       this.log.info({ ...report }, 'repository reloaded');
       return report;
     });
@@ -146,16 +182,25 @@ export class ModelManager {
     const served = this.repository.get(name);
     const onDisk = this.repository.diskModels().includes(name);
     if (!onDisk) {
-      if (strict) throw new FerryError('model-not-found', { detail: `model "${name}" is not in the repository folder` });
+      if (strict)
+        throw new FerryError('model-not-found', { detail: `model "${name}" is not in the repository folder` });
       if (served) {
         this.repository.setEntry(name, undefined);
-        await Promise.all(served.versions.map((v) => { this.fingerprints.delete(v.key); return this.service.deactivate(v.key); }));
+        await Promise.all(
+          served.versions.map((v) => {
+            this.fingerprints.delete(v.key);
+            return this.service.deactivate(v.key);
+          }),
+        );
         report.unloaded.push(...served.versions.map((v) => v.key));
       }
       return;
     }
     const refuse = (error: string): void => {
-      if (strict) throw new FerryError('load-failed', { detail: `${name}: ${error}; nothing changed, the served versions keep serving` });
+      if (strict)
+        throw new FerryError('load-failed', {
+          detail: `${name}: ${error}; nothing changed, the served versions keep serving`,
+        });
       report.failed.push({ model: name, error });
       this.log.warn({ model: name, error }, 'model change refused; the served versions keep serving');
     };
@@ -168,7 +213,10 @@ export class ModelManager {
     }
     if (opts.versions) {
       const missing = opts.versions.filter((v) => !disk.versions.some((d) => d.version === v));
-      if (missing.length) throw new FerryError('version-not-found', { detail: `${name} has no version ${missing.join(', ')} on disk; versions: ${disk.versions.map((v) => v.version).join(', ')}` });
+      if (missing.length)
+        throw new FerryError('version-not-found', {
+          detail: `${name} has no version ${missing.join(', ')} on disk; versions: ${disk.versions.map((v) => v.version).join(', ')}`,
+        });
     }
 
     const keep: ModelVersion[] = [];
@@ -176,8 +224,14 @@ export class ModelManager {
     for (const dv of disk.versions) {
       const sv = served?.versions.find((x) => x.version === dv.version);
       const wanted = !opts.versions || opts.versions.includes(dv.version);
-      if (!wanted) { if (sv) keep.push(sv); continue; }
-      if (sv && !opts.force && fingerprint(dv.dir) === this.fingerprints.get(dv.key)) { keep.push(sv); report.unchanged.push(dv.key); } else load.push(dv);
+      if (!wanted) {
+        if (sv) keep.push(sv);
+        continue;
+      }
+      if (sv && !opts.force && fingerprint(dv.dir) === this.fingerprints.get(dv.key)) {
+        keep.push(sv);
+        report.unchanged.push(dv.key);
+      } else load.push(dv);
     }
     const gone = (served?.versions ?? []).filter((sv) => !disk.versions.some((d) => d.version === sv.version));
     if (!opts.dropMissing) keep.push(...gone);
@@ -185,7 +239,10 @@ export class ModelManager {
     const settled = await Promise.allSettled(load.map((v) => this.service.prepareLoad(v)));
     const ready = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     const errors = settled.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
-    const abandon = async (why: string) => { await Promise.all(ready.map((lv) => this.service.discard(lv))); refuse(why); };
+    const abandon = async (why: string) => {
+      await Promise.all(ready.map((lv) => this.service.discard(lv)));
+      refuse(why);
+    };
     if (errors.length) return abandon(errors.join('; '));
 
     const versions = [...keep, ...ready.map((lv) => lv.version)].sort((a, b) => semver.rcompare(a.version, b.version));

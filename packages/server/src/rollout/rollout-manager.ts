@@ -8,7 +8,12 @@ import { FerryError } from '../errors.js';
 import { MODEL_NAME, type ModelVersion, type Repository } from '../serving/repository/index.js';
 import type { ModelService } from '../serving/index.js';
 import type {
-  ClientIdentity, DeprecationNotice, ModelRef, PredictRouter, Routed, ShadowCopy,
+  ClientIdentity,
+  DeprecationNotice,
+  ModelRef,
+  PredictRouter,
+  Routed,
+  ShadowCopy,
 } from '../serving/predict/routing.js';
 import { deprecationOf } from '../serving/repository/rollout-policy.js';
 import { ShadowStats, tensorRows, type InstanceComparison, type ShadowSource } from './shadow-stats.js';
@@ -39,15 +44,48 @@ export class RolloutManager implements PredictRouter {
   private readonly shadowLatency: Histogram<'model' | 'version' | 'role'>;
   private closed = false;
 
-  constructor(private readonly repository: Repository, private readonly service: ModelService, registry: Registry, private readonly log: Logger, opts: RolloutOptions = {}) {
+  constructor(
+    private readonly repository: Repository,
+    private readonly service: ModelService,
+    registry: Registry,
+    private readonly log: Logger,
+    opts: RolloutOptions = {},
+  ) {
     this.maxPending = opts.maxPendingShadows ?? 64;
     this.now = opts.now ?? Date.now;
     const registers = [registry];
-    this.canaryRequests = new Counter({ name: 'ferry_rollout_requests_total', help: 'Unpinned requests of models with a canary, by the arm they were routed to', labelNames: ['model', 'version', 'arm'], registers });
-    this.shadowRequests = new Counter({ name: 'ferry_shadow_requests_total', help: 'Requests copied to a shadow version, by outcome (compared, error, dropped)', labelNames: ['model', 'version', 'result'], registers });
-    this.shadowAgreement = new Counter({ name: 'ferry_shadow_label_agreement_total', help: 'Shadow instances whose label agreed (or not) with the served label', labelNames: ['model', 'version', 'agree'], registers });
-    this.shadowDiff = new Histogram({ name: 'ferry_shadow_score_difference', help: 'Largest absolute score (or value) difference between shadow and served answer, per instance', labelNames: ['model', 'version'], buckets: [0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers });
-    this.shadowLatency = new Histogram({ name: 'ferry_shadow_latency_seconds', help: 'Prediction latency of shadow copies and of the served answers they shadow', labelNames: ['model', 'version', 'role'], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers });
+    this.canaryRequests = new Counter({
+      name: 'ferry_rollout_requests_total',
+      help: 'Unpinned requests of models with a canary, by the arm they were routed to',
+      labelNames: ['model', 'version', 'arm'],
+      registers,
+    });
+    this.shadowRequests = new Counter({
+      name: 'ferry_shadow_requests_total',
+      help: 'Requests copied to a shadow version, by outcome (compared, error, dropped)',
+      labelNames: ['model', 'version', 'result'],
+      registers,
+    });
+    this.shadowAgreement = new Counter({
+      name: 'ferry_shadow_label_agreement_total',
+      help: 'Shadow instances whose label agreed (or not) with the served label',
+      labelNames: ['model', 'version', 'agree'],
+      registers,
+    });
+    this.shadowDiff = new Histogram({
+      name: 'ferry_shadow_score_difference',
+      help: 'Largest absolute score (or value) difference between shadow and served answer, per instance',
+      labelNames: ['model', 'version'],
+      buckets: [0.0001, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+      registers,
+    });
+    this.shadowLatency = new Histogram({
+      name: 'ferry_shadow_latency_seconds',
+      help: 'Prediction latency of shadow copies and of the served answers they shadow',
+      labelNames: ['model', 'version', 'role'],
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
   }
 
   /**
@@ -67,7 +105,10 @@ export class RolloutManager implements PredictRouter {
       const raw = fromHeader ?? client.clientIdQuery;
       if (raw !== undefined && !CLIENT_ID.test(raw)) {
         const pointer = fromHeader !== undefined ? '/headers/ferry-client-id' : '/query/clientId';
-        throw new FerryError('invalid-request', { detail: `${fromHeader !== undefined ? 'Ferry-Client-Id' : 'clientId'} must be 1 to 200 visible ASCII characters`, extra: { errors: [{ pointer, reason: 'invalid client id' }] } });
+        throw new FerryError('invalid-request', {
+          detail: `${fromHeader !== undefined ? 'Ferry-Client-Id' : 'clientId'} must be 1 to 200 visible ASCII characters`,
+          extra: { errors: [{ pointer, reason: 'invalid client id' }] },
+        });
       }
       const id = raw ?? (client.principalId !== undefined ? `key:${client.principalId}` : `ip:${client.ip}`);
       const toCanary = canaryBucket(model, id) < canary.weight * 100;
@@ -150,7 +191,12 @@ export class RolloutManager implements PredictRouter {
   }
 
   /** Counts and starts a copy that `sampleShadow` picked (the policy is read again: it may have changed since). */
-  private copy(served: ModelVersion, servedMs: number, source: ShadowSource, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>): void {
+  private copy(
+    served: ModelVersion,
+    servedMs: number,
+    source: ShadowSource,
+    run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>,
+  ): void {
     if (this.closed) return;
     const name = served.name;
     const policy = this.repository.get(name)?.rollout.shadow;
@@ -166,11 +212,19 @@ export class RolloutManager implements PredictRouter {
     }
     this.pending++;
     setImmediate(() => {
-      void this.runShadow(name, policy.version, servedMs, stats, run).finally(() => { this.pending--; });
+      void this.runShadow(name, policy.version, servedMs, stats, run).finally(() => {
+        this.pending--;
+      });
     });
   }
 
-  private async runShadow(name: string, version: string, servedMs: number, stats: ShadowStats, run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>): Promise<void> {
+  private async runShadow(
+    name: string,
+    version: string,
+    servedMs: number,
+    stats: ShadowStats,
+    run: (sv: ModelVersion) => Promise<(stats: ShadowStats, shadowMs: number) => InstanceComparison[]>,
+  ): Promise<void> {
     const labels = { model: name, version };
     const sv = this.repository.get(name)?.versions.find((x) => x.version === version);
     if (this.closed || !sv) return;
@@ -206,13 +260,27 @@ export class RolloutManager implements PredictRouter {
       model,
       defaultVersion: this.repository.resolve(model).version,
       aliases: e.aliases,
-      canary: p.canary ? {
-        version: p.canary.version, weight: p.canary.weight,
-        requests: counts && counts.version === p.canary.version ? { stable: counts.stable, canary: counts.canary } : { stable: 0, canary: 0 },
-      } : null,
-      shadow: p.shadow ? { sample: p.shadow.sample, ...(shadow && shadow.version === p.shadow.version ? shadow.toJSON() : new ShadowStats(p.shadow.version).toJSON()) } : null,
+      canary: p.canary
+        ? {
+            version: p.canary.version,
+            weight: p.canary.weight,
+            requests:
+              counts && counts.version === p.canary.version
+                ? { stable: counts.stable, canary: counts.canary }
+                : { stable: 0, canary: 0 },
+          }
+        : null,
+      shadow: p.shadow
+        ? {
+            sample: p.shadow.sample,
+            ...(shadow && shadow.version === p.shadow.version
+              ? shadow.toJSON()
+              : new ShadowStats(p.shadow.version).toJSON()),
+          }
+        : null,
       deprecated: p.deprecated.map((d) => ({
-        match: d.match, successor: d.successor,
+        match: d.match,
+        successor: d.successor,
         ...(d.since && { since: d.since.toISOString() }),
         ...(d.sunset && { sunset: d.sunset.toISOString() }),
         retired: d.sunset !== undefined && now >= d.sunset.getTime(),

@@ -8,15 +8,28 @@ import { float16BitsToFloat32 } from '@ferry/core';
 class Ring {
   private readonly data: Float64Array;
   private n = 0;
-  constructor(capacity: number) { this.data = new Float64Array(capacity); }
-  push(x: number): void { this.data[this.n++ % this.data.length] = x; }
-  get count(): number { return this.n; }
+  constructor(capacity: number) {
+    this.data = new Float64Array(capacity);
+  }
+  push(x: number): void {
+    this.data[this.n++ % this.data.length] = x;
+  }
+  get count(): number {
+    return this.n;
+  }
   summary(): { count: number; mean: number; p50: number; p90: number; p99: number; max: number } | null {
     const len = Math.min(this.n, this.data.length);
     if (len === 0) return null;
     const sorted = Array.from(this.data.subarray(0, len)).sort((a, b) => a - b);
     const q = (p: number) => sorted[Math.min(len - 1, Math.floor(p * len))]!;
-    return { count: this.n, mean: sorted.reduce((s, x) => s + x, 0) / len, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted[len - 1]! };
+    return {
+      count: this.n,
+      mean: sorted.reduce((s, x) => s + x, 0) / len,
+      p50: q(0.5),
+      p90: q(0.9),
+      p99: q(0.99),
+      max: sorted[len - 1]!,
+    };
   }
 }
 
@@ -26,7 +39,8 @@ export function scoreDifference(a: Prediction, b: Prediction): number | undefine
   const sb = (b as { scores?: Record<string, number> }).scores;
   if (sa && sb) {
     let d = 0;
-    for (const k of new Set([...Object.keys(sa), ...Object.keys(sb)])) d = Math.max(d, Math.abs((sa[k] ?? 0) - (sb[k] ?? 0)));
+    for (const k of new Set([...Object.keys(sa), ...Object.keys(sb)]))
+      d = Math.max(d, Math.abs((sa[k] ?? 0) - (sb[k] ?? 0)));
     return d;
   }
   const va = (a as { value?: number | number[] }).value;
@@ -38,7 +52,10 @@ export function scoreDifference(a: Prediction, b: Prediction): number | undefine
   return xa.reduce((m, x, i) => Math.max(m, Math.abs(x - xb[i]!)), 0);
 }
 
-export interface InstanceComparison { agree?: boolean; diff?: number }
+export interface InstanceComparison {
+  agree?: boolean;
+  diff?: number;
+}
 
 const numbers = (t: TensorValue): number[] | undefined => {
   if (t.dtype === 'string' || t.dtype === 'bool') return undefined;
@@ -57,7 +74,11 @@ const argmax = (xs: number[], from: number, to: number): number => {
  * every numeric output the two answers share, Infinity when their shapes differ; label agreement
  * (argmax of the row) on `labelOutput`, the output a classification contract reads its labels from.
  */
-export function tensorRows(served: Record<string, TensorValue>, shadow: Record<string, TensorValue>, labelOutput?: string): InstanceComparison[] {
+export function tensorRows(
+  served: Record<string, TensorValue>,
+  shadow: Record<string, TensorValue>,
+  labelOutput?: string,
+): InstanceComparison[] {
   const names = Object.keys(served).filter((n) => shadow[n] !== undefined);
   const first = names.length ? served[names[0]!]! : undefined;
   if (!first) return [];
@@ -80,7 +101,8 @@ export function tensorRows(served: Record<string, TensorValue>, shadow: Record<s
       let d = out[r]!.diff ?? 0;
       for (let k = r * width; k < (r + 1) * width; k++) d = Math.max(d, Math.abs(xa[k]! - xb[k]!));
       out[r]!.diff = d;
-      if (name === labelOutput && width > 0) out[r]!.agree = argmax(xa, r * width, (r + 1) * width) === argmax(xb, r * width, (r + 1) * width);
+      if (name === labelOutput && width > 0)
+        out[r]!.agree = argmax(xa, r * width, (r + 1) * width) === argmax(xb, r * width, (r + 1) * width);
     }
   }
   return out;
@@ -102,14 +124,22 @@ export class ShadowStats {
   private readonly servedMs: Ring;
   private readonly shadowMs: Ring;
 
-  constructor(readonly version: string, capacity = 10_000) {
+  constructor(
+    readonly version: string,
+    capacity = 10_000,
+  ) {
     this.diffs = new Ring(capacity);
     this.servedMs = new Ring(capacity);
     this.shadowMs = new Ring(capacity);
   }
 
   /** Records one compared request; returns per-instance agreement and differences for the metrics. */
-  record(served: readonly Prediction[], shadow: readonly Prediction[], servedMs: number, shadowMs: number): InstanceComparison[] {
+  record(
+    served: readonly Prediction[],
+    shadow: readonly Prediction[],
+    servedMs: number,
+    shadowMs: number,
+  ): InstanceComparison[] {
     const rows: InstanceComparison[] = [];
     for (let i = 0; i < served.length; i++) {
       const a = served[i]!;
@@ -118,7 +148,10 @@ export class ShadowStats {
       const la = (a as { label?: unknown }).label;
       const lb = (b as { label?: unknown }).label;
       const diff = scoreDifference(a, b);
-      rows.push({ ...(la !== undefined && lb !== undefined && { agree: la === lb }), ...(diff !== undefined && { diff }) });
+      rows.push({
+        ...(la !== undefined && lb !== undefined && { agree: la === lb }),
+        ...(diff !== undefined && { diff }),
+      });
     }
     return this.recordRows(rows, servedMs, shadowMs);
   }

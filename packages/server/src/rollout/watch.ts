@@ -4,22 +4,40 @@ import chokidar from 'chokidar';
 import type { Logger } from 'pino';
 import type { ModelManager } from './model-manager.js';
 
-export function watchRepository(root: string, manager: ModelManager, log: Logger, debounceMs = 750): { close(): Promise<void> } {
-  const watcher = chokidar.watch(root, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 300, pollInterval: 100 }, depth: 3 });
+export function watchRepository(
+  root: string,
+  manager: ModelManager,
+  log: Logger,
+  debounceMs = 750,
+): { close(): Promise<void> } {
+  const watcher = chokidar.watch(root, {
+    ignoreInitial: true,
+    awaitWriteFinish: { stabilityThreshold: 300, pollInterval: 100 },
+    depth: 3,
+  });
   let timer: NodeJS.Timeout | undefined;
   let running = false;
   let again = false;
   const run = async () => {
-    if (running) { again = true; return; }
+    if (running) {
+      again = true;
+      return;
+    }
     running = true;
     try {
       const r = await manager.reloadRepository();
-      log.info({ loaded: r.loaded, reloaded: r.reloaded, unloaded: r.unloaded, failed: r.failed }, 'repository change applied');
+      log.info(
+        { loaded: r.loaded, reloaded: r.reloaded, unloaded: r.unloaded, failed: r.failed },
+        'repository change applied',
+      );
     } catch (err) {
       log.error({ err }, 'repository reload failed');
     } finally {
       running = false;
-      if (again) { again = false; schedule(); }
+      if (again) {
+        again = false;
+        schedule();
+      }
     }
   };
   const schedule = () => {

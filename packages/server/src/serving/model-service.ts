@@ -6,8 +6,15 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  compileDecoder, compileEncoder, InputError, isBatchable, paddleOcrLabels,
-  type Instance, type Manifest, type RequestLimits, type TensorValue,
+  compileDecoder,
+  compileEncoder,
+  InputError,
+  isBatchable,
+  paddleOcrLabels,
+  type Instance,
+  type Manifest,
+  type RequestLimits,
+  type TensorValue,
 } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
@@ -27,7 +34,13 @@ import type { PredictionSink } from './predict/prediction-sink.js';
 import type { LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
 import {
-  cloneFeeds, type ClientIdentity, type CompletedRun, type ModelRef, type PredictRouter, type Routed, type ShadowSource,
+  cloneFeeds,
+  type ClientIdentity,
+  type CompletedRun,
+  type ModelRef,
+  type PredictRouter,
+  type Routed,
+  type ShadowSource,
 } from './predict/routing.js';
 
 /** Options of one predict call on the serving path. */
@@ -41,9 +54,11 @@ export type { PredictOptions, PredictResult } from './predict/predictor.js';
 
 /** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
 function warmupImage(): RawImage {
-  const width = 320, height = 96;
+  const width = 320,
+    height = 96;
   const data = new Uint8Array(width * height * 3).fill(255);
-  for (let y = 36; y < 60; y++) for (let x = 60; x < 260; x++) data.fill(20, (y * width + x) * 3, (y * width + x) * 3 + 3);
+  for (let y = 36; y < 60; y++)
+    for (let x = 60; x < 260; x++) data.fill(20, (y * width + x) * 3, (y * width + x) * 3 + 3);
   return { width, height, channels: 3, data };
 }
 
@@ -53,15 +68,29 @@ export function syntheticInstance(m: Manifest): Instance {
   const batchable = isBatchable(m);
   for (const f of m.inputs) {
     switch (f.type) {
-      case 'number': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? (f.min + f.max) / 2 : f.min ?? f.max ?? 0); break;
-      case 'integer': inst[f.name] = f.default ?? (f.min !== undefined && f.max !== undefined ? Math.floor((f.min + f.max) / 2) : f.min ?? f.max ?? 0); break;
-      case 'boolean': inst[f.name] = f.default ?? false; break;
-      case 'category': inst[f.name] = f.default ?? f.values[0]; break;
-      case 'string': inst[f.name] = f.default ?? 'warm up'.padEnd(f.minLength ?? 0, ' '); break;
+      case 'number':
+        inst[f.name] =
+          f.default ?? (f.min !== undefined && f.max !== undefined ? (f.min + f.max) / 2 : (f.min ?? f.max ?? 0));
+        break;
+      case 'integer':
+        inst[f.name] =
+          f.default ??
+          (f.min !== undefined && f.max !== undefined ? Math.floor((f.min + f.max) / 2) : (f.min ?? f.max ?? 0));
+        break;
+      case 'boolean':
+        inst[f.name] = f.default ?? false;
+        break;
+      case 'category':
+        inst[f.name] = f.default ?? f.values[0];
+        break;
+      case 'string':
+        inst[f.name] = f.default ?? 'warm up'.padEnd(f.minLength ?? 0, ' ');
+        break;
       case 'tensor': {
         const row = (batchable ? f.shape.slice(1) : f.shape).map((d) => (d === -1 ? 1 : d));
         const zero = f.dtype === 'bool' ? false : f.dtype === 'string' ? '' : 0;
-        const build = (depth: number): unknown => (depth === row.length ? zero : Array.from({ length: row[depth]! }, () => build(depth + 1)));
+        const build = (depth: number): unknown =>
+          depth === row.length ? zero : Array.from({ length: row[depth]! }, () => build(depth + 1));
         inst[f.name] = build(0);
         break;
       }
@@ -106,7 +135,10 @@ export class ModelService {
       this.metrics.breakerState.set({ model: v.name, version: v.version }, 0);
     }
     // Queue depth is read when Prometheus scrapes, not written on every request.
-    metrics.queueDepthSource = () => [...this.versions.values()].map((lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const);
+    metrics.queueDepthSource = () =>
+      [...this.versions.values()].map(
+        (lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const,
+      );
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
   }
 
@@ -119,23 +151,30 @@ export class ModelService {
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
     // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-    const encoder = compileEncoder(m.pipeline || m.generation ? { ...m, inputs: [], preprocess: undefined } as Manifest : m);
+    const encoder = compileEncoder(
+      m.pipeline || m.generation ? ({ ...m, inputs: [], preprocess: undefined } as Manifest) : m,
+    );
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
-    const batcher = new DynamicBatcher({
-      batchable: batchOn,
-      maxBatchSize: batchOn ? b.maxBatchSize ?? 1 : 1,
-      maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
-      preferredBatchSizes: b.preferredBatchSizes ?? [],
-      maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
-      ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
-      // Inline runs hold the main thread, so one at a time.
-      concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
-    }, (feeds) => (m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds)), (stats) => {
-      this.metrics.batchSize.observe(labels, stats.rows);
-      for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
-      this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
-    });
+    const batcher = new DynamicBatcher(
+      {
+        batchable: batchOn,
+        maxBatchSize: batchOn ? (b.maxBatchSize ?? 1) : 1,
+        maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
+        preferredBatchSizes: b.preferredBatchSizes ?? [],
+        maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
+        ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+        // Inline runs hold the main thread, so one at a time.
+        concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
+      },
+      (feeds) =>
+        m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
+      (stats) => {
+        this.metrics.batchSize.observe(labels, stats.rows);
+        for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
+        this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+      },
+    );
     const breakerCfg = m.fallback?.breaker ?? {};
     const breaker = new CircuitBreaker(
       breakerCfg.failures ?? this.cfg.inference.breakerFailures,
@@ -161,10 +200,16 @@ export class ModelService {
     };
   }
 
-  private readonly delegates: { handles: (m: Manifest) => boolean; load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }> }[] = [];
+  private readonly delegates: {
+    handles: (m: Manifest) => boolean;
+    load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>;
+  }[] = [];
 
   /** Hands the loading of some versions (e.g. generative models) to another service; call before loadAll(). */
-  delegateLoading(handles: (m: Manifest) => boolean, load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>): void {
+  delegateLoading(
+    handles: (m: Manifest) => boolean,
+    load: (v: ModelVersion) => Promise<{ loadMs: number; warmupMs: number }>,
+  ): void {
     this.delegates.push({ handles, load });
   }
 
@@ -191,7 +236,9 @@ export class ModelService {
       }
       const inline = m.runtime?.placement === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
-      const loaded = inline ? await this.inline.load(lv.sessionKey, v.modelPath, options) : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
+      const loaded = inline
+        ? await this.inline.load(lv.sessionKey, v.modelPath, options)
+        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
@@ -221,7 +268,9 @@ export class ModelService {
     const m = v.manifest;
     const p = m.pipeline!;
     const file = `${v.dir}/ferry.yaml`;
-    const labels = paddleOcrLabels(readFileSync(join(v.dir, p.charset.file), 'utf8'), { spaceChar: p.charset.spaceChar ?? true });
+    const labels = paddleOcrLabels(readFileSync(join(v.dir, p.charset.file), 'utf8'), {
+      spaceChar: p.charset.spaceChar ?? true,
+    });
     const spec: PipelineSpec = {
       kind: p.kind,
       detector: { path: join(v.dir, p.detector.model), input: p.detector.input, output: p.detector.output },
@@ -229,9 +278,25 @@ export class ModelService {
       labels,
       params: { ...(p.params ?? {}), ...(p.charset.blankIndex !== undefined && { blankIndex: p.charset.blankIndex }) },
     };
-    const loaded = await this.pool.load(lv.sessionKey, spec.detector.path, sessionOptionsFor(this.cfg, m), m.batching?.instances ?? 1, spec);
-    if (!loaded.inputs.some((i) => i.name === spec.detector.input)) throw new ManifestError(file, '/pipeline/detector/input', `the detector has inputs ${loaded.inputs.map((i) => i.name).join(', ')}`);
-    if (!loaded.outputs.some((o) => o.name === spec.recognizer.output)) throw new ManifestError(file, '/pipeline/recognizer/output', `the recogniser has outputs ${loaded.outputs.map((o) => o.name).join(', ')}`);
+    const loaded = await this.pool.load(
+      lv.sessionKey,
+      spec.detector.path,
+      sessionOptionsFor(this.cfg, m),
+      m.batching?.instances ?? 1,
+      spec,
+    );
+    if (!loaded.inputs.some((i) => i.name === spec.detector.input))
+      throw new ManifestError(
+        file,
+        '/pipeline/detector/input',
+        `the detector has inputs ${loaded.inputs.map((i) => i.name).join(', ')}`,
+      );
+    if (!loaded.outputs.some((o) => o.name === spec.recognizer.output))
+      throw new ManifestError(
+        file,
+        '/pipeline/recognizer/output',
+        `the recogniser has outputs ${loaded.outputs.map((o) => o.name).join(', ')}`,
+      );
     lv.inputs = loaded.inputs;
     lv.outputs = loaded.outputs;
     lv.loadMs = loaded.loadMs;
@@ -261,21 +326,36 @@ export class ModelService {
     const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
     for (const name of lv.encoder.inputNames) {
       if (!modelInputs.has(name)) {
-        throw new ManifestError(file, '/preprocess', `the contract feeds input "${name}" but ${lv.version.modelPath} has inputs ${[...modelInputs.keys()].join(', ')}`);
+        throw new ManifestError(
+          file,
+          '/preprocess',
+          `the contract feeds input "${name}" but ${lv.version.modelPath} has inputs ${[...modelInputs.keys()].join(', ')}`,
+        );
       }
     }
     for (const name of modelInputs.keys()) {
-      if (!lv.encoder.inputNames.includes(name)) throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
+      if (!lv.encoder.inputNames.includes(name))
+        throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
     }
     const modelOutputs = new Set(lv.outputs.map((o) => o.name));
     lv.version.manifest.outputs.forEach((o, i) => {
-      if (!modelOutputs.has(o.name)) throw new ManifestError(file, `/outputs/${i}/name`, `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`);
+      if (!modelOutputs.has(o.name))
+        throw new ManifestError(
+          file,
+          `/outputs/${i}/name`,
+          `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`,
+        );
     });
     for (const f of lv.version.manifest.inputs) {
       if (f.type !== 'tensor') continue;
       const mi = modelInputs.get(f.name)!;
       const dtype = ORT_TO_FERRY[mi.dtype] ?? mi.dtype;
-      if (dtype !== f.dtype) throw new ManifestError(file, `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`, `declared ${f.dtype} but the model takes ${dtype}`);
+      if (dtype !== f.dtype)
+        throw new ManifestError(
+          file,
+          `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`,
+          `declared ${f.dtype} but the model takes ${dtype}`,
+        );
     }
   }
 
@@ -285,7 +365,11 @@ export class ModelService {
   }
 
   states(): Array<{ key: string; state: VersionState; error?: string }> {
-    return [...this.versions.values()].map((lv) => ({ key: lv.version.key, state: lv.state, ...(lv.error && { error: lv.error }) }));
+    return [...this.versions.values()].map((lv) => ({
+      key: lv.version.key,
+      state: lv.state,
+      ...(lv.error && { error: lv.error }),
+    }));
   }
 
   get(v: ModelVersion): LoadedVersion {
@@ -297,7 +381,10 @@ export class ModelService {
   /** Ensures the version can answer now. */
   usable(v: ModelVersion): LoadedVersion {
     const lv = this.get(v);
-    if (v.manifest.generation) throw new FerryError('invalid-request', { detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions` });
+    if (v.manifest.generation)
+      throw new FerryError('invalid-request', {
+        detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions`,
+      });
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
     }
@@ -326,12 +413,24 @@ export class ModelService {
    * Validated, cached, batched inference of instances in feature form, with timeouts and fallbacks.
    * A sampled answer is copied to the model's shadow (unless `opts.shadow` is false).
    */
-  async predict(v: ModelVersion, instances: unknown, base = '/instances', opts: ServeOptions = {}): Promise<PredictResult> {
+  async predict(
+    v: ModelVersion,
+    instances: unknown,
+    base = '/instances',
+    opts: ServeOptions = {},
+  ): Promise<PredictResult> {
     const t0 = performance.now();
     const r = await this.holding(v, () => this.predictor.predict(v, instances, base, opts));
     // noFallback: a fallback's or a shadow's own run, never copied again.
     if (this.router && opts.shadow !== false && !opts.noFallback && !r.fallback && this.router.sampleShadow(v)) {
-      this.router.shadow({ kind: 'instances', source: opts.shadow ?? 'predict', served: r, instances, base, servedMs: performance.now() - t0 });
+      this.router.shadow({
+        kind: 'instances',
+        source: opts.shadow ?? 'predict',
+        served: r,
+        instances,
+        base,
+        servedMs: performance.now() - t0,
+      });
     }
     return r;
   }
@@ -340,13 +439,26 @@ export class ModelService {
    * Raw tensor inference (Open Inference Protocol): feeds are the model's own inputs. A sampled
    * request is copied to the model's shadow (unless `opts.shadow` is false, e.g. stateful streams).
    */
-  async runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs?: string[], opts: ServeOptions = {}): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+  async runTensors(
+    v: ModelVersion,
+    feeds: Record<string, TensorValue>,
+    outputs?: string[],
+    opts: ServeOptions = {},
+  ): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
     const t0 = performance.now();
     // The run transfers the feeds to a worker thread (detached here): a sampled copy needs its own.
-    const shadowFeeds = this.router && opts.shadow !== false && this.router.sampleShadow(v) ? cloneFeeds(feeds) : undefined;
+    const shadowFeeds =
+      this.router && opts.shadow !== false && this.router.sampleShadow(v) ? cloneFeeds(feeds) : undefined;
     const r = await this.holding(v, () => this.predictor.runTensors(v, feeds, outputs, opts));
     if (shadowFeeds) {
-      this.router!.shadow({ kind: 'tensors', served: v, feeds: shadowFeeds, outputs: r.outputs, requested: outputs, servedMs: performance.now() - t0 });
+      this.router!.shadow({
+        kind: 'tensors',
+        served: v,
+        feeds: shadowFeeds,
+        outputs: r.outputs,
+        requested: outputs,
+        servedMs: performance.now() - t0,
+      });
     }
     return r;
   }
@@ -359,8 +471,12 @@ export class ModelService {
     if (!this.router || run.fallback || !this.router.sampleShadow(run.version)) return;
     const n = Math.min(run.instances.length, this.limits.maxInstances);
     this.router.shadow({
-      kind: 'instances', source: 'jobs', served: { version: run.version, predictions: run.predictions.slice(0, n) },
-      instances: run.instances.slice(0, n), base: run.base, servedMs: run.runMs,
+      kind: 'instances',
+      source: 'jobs',
+      served: { version: run.version, predictions: run.predictions.slice(0, n) },
+      instances: run.instances.slice(0, n),
+      base: run.base,
+      servedMs: run.runMs,
     });
   }
 
@@ -416,7 +532,11 @@ export class ModelService {
   /** Waits for the load's requests (held, queued, running) to finish, then frees its native sessions. */
   private async retire(lv: LoadedVersion, graceMs = this.cfg.inference.defaultTimeoutMs + 5_000): Promise<void> {
     const until = performance.now() + graceMs;
-    while ((lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) && performance.now() < until && !this.disposed) {
+    while (
+      (lv.users > 0 || lv.batcher.depth > 0 || lv.batcher.inFlight > 0) &&
+      performance.now() < until &&
+      !this.disposed
+    ) {
       await new Promise((r) => setTimeout(r, 10));
     }
     await this.disposeLoad(lv);
@@ -454,7 +574,11 @@ export class ModelService {
   /** Queue state per version, for /readyz. */
   queues(): Array<{ key: string; depth: number; inFlight: number; overloaded: boolean; breaker: BreakerState }> {
     return [...this.versions.values()].map((lv) => ({
-      key: lv.version.key, depth: lv.batcher.depth, inFlight: lv.batcher.inFlight, overloaded: lv.batcher.overloaded, breaker: lv.breaker.state,
+      key: lv.version.key,
+      depth: lv.batcher.depth,
+      inFlight: lv.batcher.inFlight,
+      overloaded: lv.batcher.overloaded,
+      breaker: lv.breaker.state,
     }));
   }
 

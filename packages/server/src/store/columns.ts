@@ -21,7 +21,9 @@ function toInt(raw: unknown): number {
     const n = Number(raw);
     if (Number.isFinite(n)) return n;
   }
-  throw new TypeError(`expected an integer column value, got ${typeof raw === 'string' ? JSON.stringify(raw) : typeof raw}`);
+  throw new TypeError(
+    `expected an integer column value, got ${typeof raw === 'string' ? JSON.stringify(raw) : typeof raw}`,
+  );
 }
 
 function toJson(value: unknown): string {
@@ -32,7 +34,7 @@ function toJson(value: unknown): string {
 
 const sqliteCodec: ColumnCodec = Object.freeze({
   json: toJson,
-  parseJson: (raw: unknown) => (typeof raw === 'string' ? JSON.parse(raw) as unknown : raw ?? null),
+  parseJson: (raw: unknown) => (typeof raw === 'string' ? (JSON.parse(raw) as unknown) : (raw ?? null)),
   bool: (value: boolean) => (value ? 1 : 0),
   parseBool: (raw: unknown) => raw === 1 || raw === 1n || raw === true,
   int: toInt,

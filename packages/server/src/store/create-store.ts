@@ -74,7 +74,10 @@ const INT8_OID = 20;
  */
 export function createStore(options: StoreOptions = {}): Store {
   const opts = { ...STORE_DEFAULTS, ...stripUndefined(options) };
-  const target = parseStoreUrl(opts.url, { ...(opts.cwd !== undefined && { cwd: opts.cwd }), ...(opts.defaultSqlitePath !== undefined && { defaultSqlitePath: opts.defaultSqlitePath }) });
+  const target = parseStoreUrl(opts.url, {
+    ...(opts.cwd !== undefined && { cwd: opts.cwd }),
+    ...(opts.defaultSqlitePath !== undefined && { defaultSqlitePath: opts.defaultSqlitePath }),
+  });
   const log = opts.log;
 
   let db: Kysely<Database>;
@@ -107,7 +110,9 @@ export function createStore(options: StoreOptions = {}): Store {
       // Per pool, not pg's global type table, so nothing else in the process changes.
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+          oid === INT8_OID && format !== 'binary'
+            ? (v: string) => Number(v)
+            : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
       },
     });
     // A client that loses its server emits 'error'. The pool listens only while a client is idle, and
@@ -120,7 +125,14 @@ export function createStore(options: StoreOptions = {}): Store {
     // Unqualified table names resolve in this schema only, so every query (raw `sql` too) stays inside
     // it. Set per connection with SET rather than a startup `options` parameter, which PgBouncer refuses.
     const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
-    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool, onCreateConnection: async (conn) => { await conn.executeQuery(setSearchPath); } }) });
+    db = new Kysely<Database>({
+      dialect: new PostgresDialect({
+        pool,
+        onCreateConnection: async (conn) => {
+          await conn.executeQuery(setSearchPath);
+        },
+      }),
+    });
     location = `${redactUrl(target.url)} (schema ${schema})`;
   }
 
@@ -134,20 +146,34 @@ export function createStore(options: StoreOptions = {}): Store {
     location,
     async migrate() {
       if (schema !== undefined) await ensureSchema(db, schema);
-      const migrator = new Migrator({ db, provider: migrationProvider(dialect), ...(schema !== undefined && { migrationTableSchema: schema }) });
+      const migrator = new Migrator({
+        db,
+        provider: migrationProvider(dialect),
+        ...(schema !== undefined && { migrationTableSchema: schema }),
+      });
       const { error, results } = await migrator.migrateToLatest();
       for (const r of results ?? []) {
-        if (r.status === 'Success') log?.info({ migration: r.migrationName, store: location }, 'store: migration applied');
-        else if (r.status === 'Error') log?.error({ migration: r.migrationName, store: location }, 'store: migration failed');
+        if (r.status === 'Success')
+          log?.info({ migration: r.migrationName, store: location }, 'store: migration applied');
+        else if (r.status === 'Error')
+          log?.error({ migration: r.migrationName, store: location }, 'store: migration failed');
       }
       if (error) throw error instanceof Error ? error : new Error(String(error));
     },
     async health() {
       if (closed) return false;
       let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<boolean>((res) => { timer = setTimeout(() => res(false), opts.healthTimeoutMs); });
+      const timeout = new Promise<boolean>((res) => {
+        timer = setTimeout(() => res(false), opts.healthTimeoutMs);
+      });
       try {
-        return await Promise.race([sql`select 1`.execute(db).then(() => true, () => false), timeout]);
+        return await Promise.race([
+          sql`select 1`.execute(db).then(
+            () => true,
+            () => false,
+          ),
+          timeout,
+        ]);
       } finally {
         clearTimeout(timer);
       }
@@ -170,5 +196,7 @@ async function ensureSchema(db: Kysely<Database>, schema: string): Promise<void>
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }

@@ -34,7 +34,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
   return {
     '0001_prediction_log': {
       async up(db: Kysely<any>) {
-        await db.schema.createTable('prediction_log').ifNotExists()
+        await db.schema
+          .createTable('prediction_log')
+          .ifNotExists()
           .addColumn('id', t.id, (c) => c.primaryKey())
           .addColumn('ts', t.epochMs, (c) => c.notNull())
           .addColumn('model', 'text', (c) => c.notNull())
@@ -47,11 +49,14 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('request_id', 'text')
           .execute();
         // Drift detection reads one model version over a time window.
-        await db.schema.createIndex('prediction_log_model_version_ts_idx').ifNotExists()
-          .on('prediction_log').columns(['model', 'version', 'ts']).execute();
+        await db.schema
+          .createIndex('prediction_log_model_version_ts_idx')
+          .ifNotExists()
+          .on('prediction_log')
+          .columns(['model', 'version', 'ts'])
+          .execute();
         // Retention deletes by age across all models; without this it scans the table.
-        await db.schema.createIndex('prediction_log_ts_idx').ifNotExists()
-          .on('prediction_log').column('ts').execute();
+        await db.schema.createIndex('prediction_log_ts_idx').ifNotExists().on('prediction_log').column('ts').execute();
       },
       async down(db: Kysely<any>) {
         await db.schema.dropTable('prediction_log').ifExists().execute();
@@ -61,7 +66,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       // Asynchronous jobs: the job documents of both queue backends (BullMQ only dispatches), and the
       // dispatch columns of the SQL-backed queue (run_after, locked_by, locked_until).
       async up(db: Kysely<any>) {
-        await db.schema.createTable('jobs').ifNotExists()
+        await db.schema
+          .createTable('jobs')
+          .ifNotExists()
           .addColumn('id', 'text', (c) => c.primaryKey())
           .addColumn('model', 'text', (c) => c.notNull())
           .addColumn('version', 'text', (c) => c.notNull())
@@ -92,14 +99,34 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('finished_at', t.epochMs)
           .execute();
         // The SQL queue claims the oldest runnable job: state = 'queued' and run_after <= now.
-        await db.schema.createIndex('jobs_state_run_after_idx').ifNotExists().on('jobs').columns(['state', 'run_after']).execute();
+        await db.schema
+          .createIndex('jobs_state_run_after_idx')
+          .ifNotExists()
+          .on('jobs')
+          .columns(['state', 'run_after'])
+          .execute();
         // GET /v1/jobs lists newest first, optionally by model.
-        await db.schema.createIndex('jobs_created_idx').ifNotExists().on('jobs').columns(['created_at', 'id']).execute();
-        await db.schema.createIndex('jobs_model_created_idx').ifNotExists().on('jobs').columns(['model', 'created_at', 'id']).execute();
+        await db.schema
+          .createIndex('jobs_created_idx')
+          .ifNotExists()
+          .on('jobs')
+          .columns(['created_at', 'id'])
+          .execute();
+        await db.schema
+          .createIndex('jobs_model_created_idx')
+          .ifNotExists()
+          .on('jobs')
+          .columns(['model', 'created_at', 'id'])
+          .execute();
         // Retention deletes finished jobs by age.
         await db.schema.createIndex('jobs_finished_idx').ifNotExists().on('jobs').column('finished_at').execute();
         // Webhook delivery looks for pending callbacks that are due.
-        await db.schema.createIndex('jobs_callback_idx').ifNotExists().on('jobs').columns(['callback_state', 'callback_next_at']).execute();
+        await db.schema
+          .createIndex('jobs_callback_idx')
+          .ifNotExists()
+          .on('jobs')
+          .columns(['callback_state', 'callback_next_at'])
+          .execute();
       },
       async down(db: Kysely<any>) {
         await db.schema.dropTable('jobs').ifExists().execute();
@@ -109,7 +136,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       // Batch pipelines (pipelines/): a run, the chunks it committed (its checkpoints), its results
       // keyed by (pipeline, run, key), and the rows it rejected with their reasons.
       async up(db: Kysely<any>) {
-        await db.schema.createTable('pipeline_runs').ifNotExists()
+        await db.schema
+          .createTable('pipeline_runs')
+          .ifNotExists()
           .addColumn('run_id', 'text', (c) => c.primaryKey())
           .addColumn('pipeline', 'text', (c) => c.notNull())
           .addColumn('model', 'text', (c) => c.notNull())
@@ -122,9 +151,15 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('finished_at', t.epochMs)
           .addColumn('error', 'text')
           .execute();
-        await db.schema.createIndex('pipeline_runs_pipeline_idx').ifNotExists()
-          .on('pipeline_runs').columns(['pipeline', 'started_at']).execute();
-        await db.schema.createTable('pipeline_run_shards').ifNotExists()
+        await db.schema
+          .createIndex('pipeline_runs_pipeline_idx')
+          .ifNotExists()
+          .on('pipeline_runs')
+          .columns(['pipeline', 'started_at'])
+          .execute();
+        await db.schema
+          .createTable('pipeline_run_shards')
+          .ifNotExists()
           .addColumn('run_id', 'text', (c) => c.notNull())
           .addColumn('shard', 'integer', (c) => c.notNull())
           .addColumn('status', 'text', (c) => c.notNull())
@@ -132,7 +167,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('updated_at', t.epochMs, (c) => c.notNull())
           .addPrimaryKeyConstraint('pipeline_run_shards_pk', ['run_id', 'shard'])
           .execute();
-        await db.schema.createTable('pipeline_chunks').ifNotExists()
+        await db.schema
+          .createTable('pipeline_chunks')
+          .ifNotExists()
           .addColumn('run_id', 'text', (c) => c.notNull())
           .addColumn('chunk', 'integer', (c) => c.notNull())
           .addColumn('shard', 'integer', (c) => c.notNull())
@@ -141,7 +178,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('committed_at', t.epochMs, (c) => c.notNull())
           .addPrimaryKeyConstraint('pipeline_chunks_pk', ['run_id', 'chunk'])
           .execute();
-        await db.schema.createTable('pipeline_predictions').ifNotExists()
+        await db.schema
+          .createTable('pipeline_predictions')
+          .ifNotExists()
           .addColumn('pipeline', 'text', (c) => c.notNull())
           .addColumn('run_id', 'text', (c) => c.notNull())
           .addColumn('key', 'text', (c) => c.notNull())
@@ -149,7 +188,9 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .addColumn('scored_at', t.epochMs, (c) => c.notNull())
           .addPrimaryKeyConstraint('pipeline_predictions_pk', ['pipeline', 'run_id', 'key'])
           .execute();
-        await db.schema.createTable('pipeline_rejects').ifNotExists()
+        await db.schema
+          .createTable('pipeline_rejects')
+          .ifNotExists()
           .addColumn('run_id', 'text', (c) => c.notNull())
           .addColumn('row_number', 'bigint', (c) => c.notNull())
           .addColumn('pipeline', 'text', (c) => c.notNull())
@@ -160,7 +201,13 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
           .execute();
       },
       async down(db: Kysely<any>) {
-        for (const table of ['pipeline_rejects', 'pipeline_predictions', 'pipeline_chunks', 'pipeline_run_shards', 'pipeline_runs']) {
+        for (const table of [
+          'pipeline_rejects',
+          'pipeline_predictions',
+          'pipeline_chunks',
+          'pipeline_run_shards',
+          'pipeline_runs',
+        ]) {
           await db.schema.dropTable(table).ifExists().execute();
         }
       },

@@ -8,8 +8,7 @@ import { isAbsolute, resolve } from 'node:path';
 export type StoreDialect = 'sqlite' | 'postgres';
 
 export type StoreTarget =
-  | { readonly dialect: 'sqlite'; readonly path: string }
-  | { readonly dialect: 'postgres'; readonly url: string };
+  { readonly dialect: 'sqlite'; readonly path: string } | { readonly dialect: 'postgres'; readonly url: string };
 
 export const DEFAULT_SQLITE_PATH = '.ferry/ferry.db';
 
@@ -26,7 +25,10 @@ export function redactUrl(url: string): string {
   return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@]*@/i, '$1[redacted]@');
 }
 
-export function parseStoreUrl(url: string | undefined, opts: { cwd?: string; defaultSqlitePath?: string } = {}): StoreTarget {
+export function parseStoreUrl(
+  url: string | undefined,
+  opts: { cwd?: string; defaultSqlitePath?: string } = {},
+): StoreTarget {
   const cwd = opts.cwd ?? process.cwd();
   const raw = (url ?? '').trim();
   const sqlite = (path: string): StoreTarget => {
@@ -42,7 +44,9 @@ export function parseStoreUrl(url: string | undefined, opts: { cwd?: string; def
     return sqlite(rest.startsWith('//') ? rest.slice(2) : rest);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) {
-    throw new StoreConfigError(`unsupported store URL "${redactUrl(raw)}": use postgres://… for PostgreSQL, or sqlite:PATH (or a file path) for SQLite`);
+    throw new StoreConfigError(
+      `unsupported store URL "${redactUrl(raw)}": use postgres://… for PostgreSQL, or sqlite:PATH (or a file path) for SQLite`,
+    );
   }
   return sqlite(raw);
 }
@@ -52,7 +56,9 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 export function checkSchemaName(schema: string): string {
   if (!SCHEMA_NAME.test(schema)) {
-    throw new StoreConfigError(`invalid PostgreSQL schema name "${schema}": use lower-case letters, digits and _ (at most 63), not starting with a digit`);
+    throw new StoreConfigError(
+      `invalid PostgreSQL schema name "${schema}": use lower-case letters, digits and _ (at most 63), not starting with a digit`,
+    );
   }
   return schema;
 }

@@ -51,7 +51,13 @@ export class AudioSession {
   private probAt = 0;
   private probMax = 0;
   private segments = 0;
-  readonly stats: SessionStats = { framesRun: 0, samplesReceived: 0, maxBufferedBytes: 0, blockedTimes: 0, readPauses: 0 };
+  readonly stats: SessionStats = {
+    framesRun: 0,
+    samplesReceived: 0,
+    maxBufferedBytes: 0,
+    blockedTimes: 0,
+    readPauses: 0,
+  };
 
   constructor(
     private readonly ws: WebSocket,
@@ -68,8 +74,15 @@ export class AudioSession {
     ws.on('error', () => this.cleanUp(CLOSE.internal));
     this.armIdle();
     this.send({
-      type: 'ready', session: opts.id, model: opts.model, version: opts.version, format: opts.format,
-      sampleRate: spec.sampleRate, frameSamples: spec.frameSamples, probabilityIntervalMs: opts.probabilityIntervalMs, vad: opts.vad,
+      type: 'ready',
+      session: opts.id,
+      model: opts.model,
+      version: opts.version,
+      format: opts.format,
+      sampleRate: spec.sampleRate,
+      frameSamples: spec.frameSamples,
+      probabilityIntervalMs: opts.probabilityIntervalMs,
+      vad: opts.vad,
     });
   }
 
@@ -107,7 +120,11 @@ export class AudioSession {
     try {
       msg = JSON.parse(text);
     } catch {
-      this.fail(CLOSE.policy, 'invalid-message', 'a text message must be JSON such as {"type":"end"}; audio goes in binary messages');
+      this.fail(
+        CLOSE.policy,
+        'invalid-message',
+        'a text message must be JSON such as {"type":"end"}; audio goes in binary messages',
+      );
       return;
     }
     const type = msg !== null && typeof msg === 'object' ? (msg as { type?: unknown }).type : undefined;
@@ -115,7 +132,11 @@ export class AudioSession {
       this.ending = true;
       void this.pump();
     } else {
-      this.fail(CLOSE.policy, 'invalid-message', `unknown message type ${JSON.stringify(type)?.slice(0, 40) ?? 'undefined'}; expected {"type":"end"}`);
+      this.fail(
+        CLOSE.policy,
+        'invalid-message',
+        `unknown message type ${JSON.stringify(type)?.slice(0, 40) ?? 'undefined'}; expected {"type":"end"}`,
+      );
     }
   }
 
@@ -130,7 +151,10 @@ export class AudioSession {
           // The last partial frame runs zero-padded, but only its real samples count.
           const tail = this.framer.flush();
           this.lastFrameSamples = tail?.samples ?? 0;
-          if (tail) { frame = tail.frame; samples = tail.samples; }
+          if (tail) {
+            frame = tail.frame;
+            samples = tail.samples;
+          }
         }
         if (!frame) break;
         const r = await this.batcher.submit(frame, this.state);
@@ -144,7 +168,13 @@ export class AudioSession {
         }
         this.checkBackpressure();
       }
-      if (this.ending && !this.closed && this.frames.length === 0 && this.lastFrameSamples !== undefined && this.blockedSince === undefined) {
+      if (
+        this.ending &&
+        !this.closed &&
+        this.frames.length === 0 &&
+        this.lastFrameSamples !== undefined &&
+        this.blockedSince === undefined
+      ) {
         for (const e of this.segmenter.flush()) this.emitSegment(e);
         const samples = this.segmenter.samples;
         this.send({ type: 'done', samples, durationMs: this.ms(samples), segments: this.segments });
@@ -168,8 +198,16 @@ export class AudioSession {
       this.probMax = Math.max(this.probMax, p);
       const at = this.segmenter.samples;
       // The short last frame of a stream is always reported: nothing follows to carry its maximum.
-      if (samples < this.spec.frameSamples || at - this.probAt >= (this.opts.probabilityIntervalMs * this.spec.sampleRate) / 1000) {
-        this.send({ type: 'probability', timeMs: this.ms(before), probability: round(p), maxProbability: round(this.probMax) });
+      if (
+        samples < this.spec.frameSamples ||
+        at - this.probAt >= (this.opts.probabilityIntervalMs * this.spec.sampleRate) / 1000
+      ) {
+        this.send({
+          type: 'probability',
+          timeMs: this.ms(before),
+          probability: round(p),
+          maxProbability: round(this.probMax),
+        });
         this.probAt = at;
         this.probMax = 0;
       }
@@ -178,10 +216,17 @@ export class AudioSession {
   }
 
   private emitSegment(e: SegmentEvent): void {
-    if (e.type === 'speech_start') this.send({ type: 'speech_start', startMs: this.ms(e.startSample), startSample: e.startSample });
+    if (e.type === 'speech_start')
+      this.send({ type: 'speech_start', startMs: this.ms(e.startSample), startSample: e.startSample });
     else {
       this.segments++;
-      this.send({ type: 'speech_end', startMs: this.ms(e.startSample), endMs: this.ms(e.endSample), startSample: e.startSample, endSample: e.endSample });
+      this.send({
+        type: 'speech_end',
+        startMs: this.ms(e.startSample),
+        endMs: this.ms(e.endSample),
+        startSample: e.startSample,
+        endSample: e.endSample,
+      });
     }
   }
 
@@ -205,7 +250,10 @@ export class AudioSession {
         this.armIdle();
         void this.pump();
       } else if (Date.now() - this.blockedSince! > this.opts.maxBlockedMs) {
-        this.close(CLOSE.slowConsumer, `client did not read events for ${this.opts.maxBlockedMs} ms (streaming.maxBlockedMs)`);
+        this.close(
+          CLOSE.slowConsumer,
+          `client did not read events for ${this.opts.maxBlockedMs} ms (streaming.maxBlockedMs)`,
+        );
       }
     }, 20);
   }

@@ -24,5 +24,10 @@ export const CLOSE = {
 /** A close reason fits the 123 bytes a close frame allows. */
 export function closeReason(text: string): string {
   const b = Buffer.from(text);
-  return b.length <= 123 ? text : b.subarray(0, 120).toString('utf8').replace(/\uFFFD+$/, '') + '...';
+  return b.length <= 123
+    ? text
+    : b
+        .subarray(0, 120)
+        .toString('utf8')
+        .replace(/\uFFFD+$/, '') + '...';
 }

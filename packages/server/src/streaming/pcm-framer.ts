@@ -8,7 +8,10 @@ export class PcmFramer {
   private pending: Float32Array;
   private filled = 0;
 
-  constructor(readonly format: SampleFormat, readonly frameSamples: number) {
+  constructor(
+    readonly format: SampleFormat,
+    readonly frameSamples: number,
+  ) {
     this.pending = new Float32Array(frameSamples);
   }
 
@@ -37,7 +40,10 @@ export class PcmFramer {
       if (width === 2) s = view.getInt16(at, true) / 32768;
       else {
         s = view.getFloat32(at, true);
-        if (!(s >= -1 && s <= 1)) throw new RangeError(`float32 sample ${at / 4} of the message is ${s}; samples must be finite and within [-1, 1]`);
+        if (!(s >= -1 && s <= 1))
+          throw new RangeError(
+            `float32 sample ${at / 4} of the message is ${s}; samples must be finite and within [-1, 1]`,
+          );
       }
       this.pending[this.filled++] = s;
       if (this.filled === this.frameSamples) {

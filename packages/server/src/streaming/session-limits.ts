@@ -4,13 +4,24 @@ export class SessionLimits {
   private total = 0;
   private readonly perModel = new Map<string, number>();
 
-  constructor(private readonly maxSessions: number, private readonly maxPerModel: number) {}
+  constructor(
+    private readonly maxSessions: number,
+    private readonly maxPerModel: number,
+  ) {}
 
   /** Takes a slot, or returns why not. */
   acquire(key: string): { ok: true; release(): void } | { ok: false; reason: string } {
     const n = this.perModel.get(key) ?? 0;
-    if (this.total >= this.maxSessions) return { ok: false, reason: `server has ${this.total} streaming sessions open, the limit (streaming.maxSessions ${this.maxSessions}); retry later` };
-    if (n >= this.maxPerModel) return { ok: false, reason: `${key} has ${n} sessions open, the limit (streaming.maxSessionsPerModel ${this.maxPerModel}); retry later` };
+    if (this.total >= this.maxSessions)
+      return {
+        ok: false,
+        reason: `server has ${this.total} streaming sessions open, the limit (streaming.maxSessions ${this.maxSessions}); retry later`,
+      };
+    if (n >= this.maxPerModel)
+      return {
+        ok: false,
+        reason: `${key} has ${n} sessions open, the limit (streaming.maxSessionsPerModel ${this.maxPerModel}); retry later`,
+      };
     this.total++;
     this.perModel.set(key, n + 1);
     let released = false;

@@ -11,9 +11,30 @@ export interface StreamMetrics {
 
 export function streamMetrics(registry: Registry): StreamMetrics {
   return {
-    sessions: new Gauge({ name: 'ferry_stream_sessions', help: 'Open streaming sessions', labelNames: ['model', 'version'], registers: [registry] }),
-    closed: new Counter({ name: 'ferry_stream_sessions_closed_total', help: 'Streaming sessions closed, by WebSocket close code', labelNames: ['model', 'version', 'code'], registers: [registry] }),
-    frames: new Counter({ name: 'ferry_stream_frames_total', help: 'Frames run for streaming sessions', labelNames: ['model', 'version'], registers: [registry] }),
-    batchSize: new Histogram({ name: 'ferry_stream_batch_size', help: 'Sessions whose frames ran in one inference (stateful sequence batching)', labelNames: ['model', 'version'], buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] }),
+    sessions: new Gauge({
+      name: 'ferry_stream_sessions',
+      help: 'Open streaming sessions',
+      labelNames: ['model', 'version'],
+      registers: [registry],
+    }),
+    closed: new Counter({
+      name: 'ferry_stream_sessions_closed_total',
+      help: 'Streaming sessions closed, by WebSocket close code',
+      labelNames: ['model', 'version', 'code'],
+      registers: [registry],
+    }),
+    frames: new Counter({
+      name: 'ferry_stream_frames_total',
+      help: 'Frames run for streaming sessions',
+      labelNames: ['model', 'version'],
+      registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: 'ferry_stream_batch_size',
+      help: 'Sessions whose frames ran in one inference (stateful sequence batching)',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128],
+      registers: [registry],
+    }),
   };
 }

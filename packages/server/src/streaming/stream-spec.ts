@@ -49,7 +49,8 @@ function constantTensor(f: TensorFeature, value: unknown): TensorValue {
   }
   const data = allocate(f.dtype, flat.length);
   flat.forEach((v, i) => {
-    if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string') throw new Error(`element ${i} is not a number`);
+    if (typeof v !== 'number' && typeof v !== 'boolean' && typeof v !== 'string')
+      throw new Error(`element ${i} is not a number`);
     setElement(data, i, f.dtype === 'int64' || f.dtype === 'uint64' ? BigInt(v as number) : v);
   });
   return { dtype: f.dtype, dims, data };
@@ -65,18 +66,31 @@ export function streamSpecOf(v: ModelVersion, cfg: StreamingConfig): StreamSpec 
   const outputs = new Set(m.outputs.map((o) => o.name));
   const input = tensors.get(s.input);
   if (!input || input.shape.length !== 2 || input.dtype !== 'float32') {
-    throw new ManifestError(file, '/streaming/input', `"${s.input}" must be a float32 tensor input of shape [sessions, samples]`);
+    throw new ManifestError(
+      file,
+      '/streaming/input',
+      `"${s.input}" must be a float32 tensor input of shape [sessions, samples]`,
+    );
   }
-  if (input.shape[1] !== -1 && input.shape[1] !== s.frameSamples) throw new ManifestError(file, '/streaming/frameSamples', `the input takes ${input.shape[1]} samples per frame`);
+  if (input.shape[1] !== -1 && input.shape[1] !== s.frameSamples)
+    throw new ManifestError(file, '/streaming/frameSamples', `the input takes ${input.shape[1]} samples per frame`);
   if (!outputs.has(s.output)) throw new ManifestError(file, '/streaming/output', `no output "${s.output}"`);
   const state = (s.state ?? []).map((b, i): StateSpec => {
     const f = tensors.get(b.input);
-    if (!f || f.dtype === 'string' || f.dtype === 'bool') throw new ManifestError(file, `/streaming/state/${i}/input`, `"${b.input}" must be a numeric tensor input`);
-    if (!outputs.has(b.output)) throw new ManifestError(file, `/streaming/state/${i}/output`, `no output "${b.output}"`);
+    if (!f || f.dtype === 'string' || f.dtype === 'bool')
+      throw new ManifestError(file, `/streaming/state/${i}/input`, `"${b.input}" must be a numeric tensor input`);
+    if (!outputs.has(b.output))
+      throw new ManifestError(file, `/streaming/state/${i}/output`, `no output "${b.output}"`);
     const batchAxis = b.batchAxis ?? 0;
-    if (batchAxis >= f.shape.length) throw new ManifestError(file, `/streaming/state/${i}/batchAxis`, `"${b.input}" has ${f.shape.length} axes`);
+    if (batchAxis >= f.shape.length)
+      throw new ManifestError(file, `/streaming/state/${i}/batchAxis`, `"${b.input}" has ${f.shape.length} axes`);
     const dims = f.shape.map((d, axis) => (axis === batchAxis ? 1 : d));
-    if (dims.some((d) => d < 1)) throw new ManifestError(file, `/inputs`, `state "${b.input}" needs fixed dims except its batch axis, got [${f.shape.join(', ')}]`);
+    if (dims.some((d) => d < 1))
+      throw new ManifestError(
+        file,
+        `/inputs`,
+        `state "${b.input}" needs fixed dims except its batch axis, got [${f.shape.join(', ')}]`,
+      );
     return { input: b.input, output: b.output, batchAxis, dims, dtype: f.dtype };
   });
   const constants: Record<string, TensorValue> = {};
@@ -92,17 +106,38 @@ export function streamSpecOf(v: ModelVersion, cfg: StreamingConfig): StreamSpec 
   const fed = new Set([s.input, ...state.map((x) => x.input), ...Object.keys(constants)]);
   const unfed = [...tensors.keys()].filter((n) => !fed.has(n));
   if (unfed.length || m.inputs.some((f) => f.type !== 'tensor')) {
-    throw new ManifestError(file, '/streaming', `every input must be the frame, a state or a constant; not fed: ${unfed.join(', ') || 'feature inputs'}`);
+    throw new ManifestError(
+      file,
+      '/streaming',
+      `every input must be the frame, a state or a constant; not fed: ${unfed.join(', ') || 'feature inputs'}`,
+    );
   }
   const vad: VadParams = { ...VAD_DEFAULTS, ...s.vad, ...cfg.vad, ...cfg.models[v.name]?.vad };
-  if (vad.endThreshold > vad.startThreshold) throw new ManifestError(file, '/streaming/vad/endThreshold', `endThreshold ${vad.endThreshold} is above startThreshold ${vad.startThreshold}`);
+  if (vad.endThreshold > vad.startThreshold)
+    throw new ManifestError(
+      file,
+      '/streaming/vad/endThreshold',
+      `endThreshold ${vad.endThreshold} is above startThreshold ${vad.startThreshold}`,
+    );
   return {
-    kind: s.kind, sampleRate: s.sampleRate, frameSamples: s.frameSamples, input: s.input, output: s.output, state, constants,
-    maxBatchSize: s.maxBatchSize ?? 1, maxQueueDelayUs: s.maxQueueDelayUs ?? 0, vad,
+    kind: s.kind,
+    sampleRate: s.sampleRate,
+    frameSamples: s.frameSamples,
+    input: s.input,
+    output: s.output,
+    state,
+    constants,
+    maxBatchSize: s.maxBatchSize ?? 1,
+    maxQueueDelayUs: s.maxQueueDelayUs ?? 0,
+    vad,
   };
 }
 
 /** Zeros for a new session's state. */
 export function zeroState(spec: StreamSpec): TensorValue[] {
-  return spec.state.map((st) => ({ dtype: st.dtype, dims: [...st.dims], data: allocate(st.dtype, elementCount(st.dims)) }));
+  return spec.state.map((st) => ({
+    dtype: st.dtype,
+    dims: [...st.dims],
+    data: allocate(st.dtype, elementCount(st.dims)),
+  }));
 }

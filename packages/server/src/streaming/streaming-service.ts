@@ -54,10 +54,14 @@ export function createStreamingService(deps: StreamingServiceDeps): StreamingSer
       let b = batchers.get(v.key);
       if (!b) {
         const labels = { model: v.name, version: v.version };
-        b = new SequenceBatcher(spec, async (feeds) => (await deps.service.runTensors(v, feeds, undefined, { shadow: false })).outputs, (rows) => {
-          metrics.batchSize.observe(labels, rows);
-          metrics.frames.inc(labels, rows);
-        });
+        b = new SequenceBatcher(
+          spec,
+          async (feeds) => (await deps.service.runTensors(v, feeds, undefined, { shadow: false })).outputs,
+          (rows) => {
+            metrics.batchSize.observe(labels, rows);
+            metrics.frames.inc(labels, rows);
+          },
+        );
         batchers.set(v.key, b);
       }
       return b;

@@ -11,11 +11,16 @@ export interface VadParams {
   speechPadMs: number;
 }
 
-export const VAD_DEFAULTS: VadParams = { startThreshold: 0.5, endThreshold: 0.35, minSpeechMs: 250, minSilenceMs: 300, speechPadMs: 30 };
+export const VAD_DEFAULTS: VadParams = {
+  startThreshold: 0.5,
+  endThreshold: 0.35,
+  minSpeechMs: 250,
+  minSilenceMs: 300,
+  speechPadMs: 30,
+};
 
 export type SegmentEvent =
-  | { type: 'speech_start'; startSample: number }
-  | { type: 'speech_end'; startSample: number; endSample: number };
+  { type: 'speech_start'; startSample: number } | { type: 'speech_end'; startSample: number; endSample: number };
 
 export class VadSegmenter {
   private readonly minSpeech: number;
@@ -31,7 +36,10 @@ export class VadSegmenter {
   private lastEnd = 0;
   private position = 0;
 
-  constructor(readonly params: VadParams, readonly sampleRate: number) {
+  constructor(
+    readonly params: VadParams,
+    readonly sampleRate: number,
+  ) {
     const perMs = sampleRate / 1000;
     this.minSpeech = params.minSpeechMs * perMs;
     this.minSilence = params.minSilenceMs * perMs;
@@ -62,7 +70,11 @@ export class VadSegmenter {
         return out;
       }
     }
-    if (this.speechStart !== undefined && !this.confirmed && (this.silenceStart ?? to) - this.speechStart >= this.minSpeech) {
+    if (
+      this.speechStart !== undefined &&
+      !this.confirmed &&
+      (this.silenceStart ?? to) - this.speechStart >= this.minSpeech
+    ) {
       this.confirmed = true;
       out.push({ type: 'speech_start', startSample: this.paddedStart() });
     }

@@ -26,7 +26,10 @@ export interface BenchOptions {
 }
 
 export class BenchError extends Error {
-  constructor(message: string) { super(message); this.name = 'BenchError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchError';
+  }
 }
 
 /** Request bodies: rows of the version's reference data when it has JSONL (real variety), else its warm-up or synthetic instance. */
@@ -36,12 +39,17 @@ export function benchBodies(v: ModelVersion, max = 256): string[] {
   const ref = m.reference ? join(v.dir, m.reference) : undefined;
   let rows: Array<Record<string, unknown>> = [];
   if (ref && ref.endsWith('.jsonl') && existsSync(ref)) {
-    rows = readFileSync(ref, 'utf8').split('\n').filter((l) => l.trim()).slice(0, max).map((l) => {
-      const r = JSON.parse(l) as Record<string, unknown>;
-      return Object.fromEntries(Object.entries(r).filter(([k]) => names.has(k)));
-    });
+    rows = readFileSync(ref, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim())
+      .slice(0, max)
+      .map((l) => {
+        const r = JSON.parse(l) as Record<string, unknown>;
+        return Object.fromEntries(Object.entries(r).filter(([k]) => names.has(k)));
+      });
   }
-  if (rows.length === 0) rows = (m.warmup?.instances as Array<Record<string, unknown>> | undefined) ?? [syntheticInstance(m)];
+  if (rows.length === 0)
+    rows = (m.warmup?.instances as Array<Record<string, unknown>> | undefined) ?? [syntheticInstance(m)];
   return rows.map((r) => JSON.stringify({ instances: [r] }));
 }
 
@@ -56,11 +64,17 @@ async function residentMemory(url: string): Promise<number | null> {
 }
 
 export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
-  if (o.concurrency.length === 0 || o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 4096)) throw new BenchError('--concurrency: give positive integers up to 4096, e.g. 1,2,4,8');
-  if (!Number.isFinite(o.durationSec) || o.durationSec <= 0 || o.durationSec > 3600) throw new BenchError('--duration: seconds, more than 0 and at most 3600');
+  if (o.concurrency.length === 0 || o.concurrency.some((c) => !Number.isInteger(c) || c < 1 || c > 4096))
+    throw new BenchError('--concurrency: give positive integers up to 4096, e.g. 1,2,4,8');
+  if (!Number.isFinite(o.durationSec) || o.durationSec <= 0 || o.durationSec > 3600)
+    throw new BenchError('--duration: seconds, more than 0 and at most 3600');
   const repo = Repository.load(o.modelsDir, [o.model.split('@')[0]!]);
   let v: ModelVersion;
-  try { v = repo.resolve(o.model); } catch (e) { throw new BenchError(`model "${o.model}": ${(e as Error).message}`); }
+  try {
+    v = repo.resolve(o.model);
+  } catch (e) {
+    throw new BenchError(`model "${o.model}": ${(e as Error).message}`);
+  }
   const bodies = benchBodies(v);
   const warnings: string[] = [];
   let child: ChildServer | undefined;
@@ -69,7 +83,12 @@ export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
   try {
     if (!url) {
       child = await startChildServer({
-        args: ['--models', o.modelsDir, ...(o.configFile ? ['--config', o.configFile] : []), ...(o.workers !== undefined ? ['--workers', String(o.workers)] : [])],
+        args: [
+          '--models',
+          o.modelsDir,
+          ...(o.configFile ? ['--config', o.configFile] : []),
+          ...(o.workers !== undefined ? ['--workers', String(o.workers)] : []),
+        ],
         env: {
           FERRY_MODELS_ONLY: v.name,
           // The profile measures inference capacity: a prediction cache would serve repeats of the
@@ -89,7 +108,11 @@ export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
     const requests = bodies.map((body) => ({ method: 'POST', path, body }));
     const target = url;
     const fire = (connections: number, duration: number) => generateLoad(target, requests, connections, duration);
-    const check = await fetch(`${url}${path}`, { method: 'POST', body: bodies[0], headers: { 'content-type': 'application/json' } });
+    const check = await fetch(`${url}${path}`, {
+      method: 'POST',
+      body: bodies[0],
+      headers: { 'content-type': 'application/json' },
+    });
     if (!check.ok) throw new BenchError(`the bench request fails: ${check.status} ${await check.text()}`);
     if ((o.warmupSec ?? 1) > 0) await fire(Math.max(...o.concurrency), o.warmupSec ?? 1);
 
@@ -111,9 +134,16 @@ export async function runBench(o: BenchOptions): Promise<CapacityProfile> {
       o.onLevel?.(level);
     }
     const knee = findKnee(levels, sla);
-    if (sla !== undefined && !knee) warnings.push(`p99 exceeds the SLA (${sla} ms) even at concurrency ${levels[0]!.concurrency}: no capacity within the SLA on this machine`);
-    if (levels.some((l) => l.non2xx > 0 || l.errors > 0)) warnings.push('some requests failed (non-2xx or socket errors): see the levels');
-    if (cores <= 4) warnings.push(`the load generator shared this machine's ${cores} cores with the server: per-core figures are conservative`);
+    if (sla !== undefined && !knee)
+      warnings.push(
+        `p99 exceeds the SLA (${sla} ms) even at concurrency ${levels[0]!.concurrency}: no capacity within the SLA on this machine`,
+      );
+    if (levels.some((l) => l.non2xx > 0 || l.errors > 0))
+      warnings.push('some requests failed (non-2xx or socket errors): see the levels');
+    if (cores <= 4)
+      warnings.push(
+        `the load generator shared this machine's ${cores} cores with the server: per-core figures are conservative`,
+      );
     const maxRps = Math.max(...levels.map((l) => l.rps));
     return {
       kind: 'ferry-capacity-profile',

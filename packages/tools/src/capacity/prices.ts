@@ -7,42 +7,59 @@ import { parse } from 'yaml';
 
 const Money = Type.Number({ minimum: 0 });
 
-export const PricesSchema = Type.Object({
-  takenOn: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
-  /** True only once someone checked every price against the provider's pages on `takenOn`; absent means false. */
-  verified: Type.Optional(Type.Boolean()),
-  currency: Type.String({ minLength: 1 }),
-  source: Type.String(),
-  hoursPerMonth: Type.Number({ exclusiveMinimum: 0, maximum: 744 }),
-  instances: Type.Array(Type.Object({
-    name: Type.String({ minLength: 1 }),
-    vcpus: Type.Integer({ minimum: 1 }),
-    memoryGiB: Type.Number({ exclusiveMinimum: 0 }),
-    hourly: Money,
-    spotHourly: Money,
-  }, { additionalProperties: false }), { minItems: 1 }),
-  serverless: Type.Array(Type.Object({
-    name: Type.String({ minLength: 1 }),
-    perMillionRequests: Money,
-    perGbSecond: Money,
-    memoryGiB: Type.Number({ exclusiveMinimum: 0 }),
-    keepWarmMonthly: Money,
-  }, { additionalProperties: false })),
-  services: Type.Object({ redisMonthly: Money, postgresMonthly: Money }, { additionalProperties: false }),
-  egressPerGb: Money,
-  cdnEgressPerGb: Money,
-  storagePerGbMonth: Money,
-  assumptions: Type.Object({
-    peakFactor: Type.Number({ minimum: 1 }),
-    targetUtilization: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
-    minReplicas: Type.Integer({ minimum: 1 }),
-    cacheHitCostRatio: Type.Number({ minimum: 0, maximum: 1 }),
-    coreSpeedUncertainty: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
-    batchOverheadMinutes: Type.Number({ minimum: 0 }),
-    requestsPerUserPerDay: Type.Number({ exclusiveMinimum: 0 }),
-    downloadsPerUserPerMonth: Type.Number({ minimum: 0 }),
-  }, { additionalProperties: false }),
-}, { additionalProperties: false });
+export const PricesSchema = Type.Object(
+  {
+    takenOn: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+    /** True only once someone checked every price against the provider's pages on `takenOn`; absent means false. */
+    verified: Type.Optional(Type.Boolean()),
+    currency: Type.String({ minLength: 1 }),
+    source: Type.String(),
+    hoursPerMonth: Type.Number({ exclusiveMinimum: 0, maximum: 744 }),
+    instances: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1 }),
+          vcpus: Type.Integer({ minimum: 1 }),
+          memoryGiB: Type.Number({ exclusiveMinimum: 0 }),
+          hourly: Money,
+          spotHourly: Money,
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1 },
+    ),
+    serverless: Type.Array(
+      Type.Object(
+        {
+          name: Type.String({ minLength: 1 }),
+          perMillionRequests: Money,
+          perGbSecond: Money,
+          memoryGiB: Type.Number({ exclusiveMinimum: 0 }),
+          keepWarmMonthly: Money,
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    services: Type.Object({ redisMonthly: Money, postgresMonthly: Money }, { additionalProperties: false }),
+    egressPerGb: Money,
+    cdnEgressPerGb: Money,
+    storagePerGbMonth: Money,
+    assumptions: Type.Object(
+      {
+        peakFactor: Type.Number({ minimum: 1 }),
+        targetUtilization: Type.Number({ exclusiveMinimum: 0, maximum: 1 }),
+        minReplicas: Type.Integer({ minimum: 1 }),
+        cacheHitCostRatio: Type.Number({ minimum: 0, maximum: 1 }),
+        coreSpeedUncertainty: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
+        batchOverheadMinutes: Type.Number({ minimum: 0 }),
+        requestsPerUserPerDay: Type.Number({ exclusiveMinimum: 0 }),
+        downloadsPerUserPerMonth: Type.Number({ minimum: 0 }),
+      },
+      { additionalProperties: false },
+    ),
+  },
+  { additionalProperties: false },
+);
 
 export type Prices = Static<typeof PricesSchema>;
 
@@ -50,20 +67,37 @@ export type Prices = Static<typeof PricesSchema>;
 export const DEFAULT_PRICES_PATH = fileURLToPath(new URL('../../prices.yaml', import.meta.url));
 
 export class PricesError extends Error {
-  constructor(message: string) { super(message); this.name = 'PricesError'; }
+  constructor(message: string) {
+    super(message);
+    this.name = 'PricesError';
+  }
 }
 
 export function parsePrices(text: string, where: string): Prices {
   let data: unknown;
-  try { data = parse(text); } catch (e) { throw new PricesError(`${where}: invalid YAML: ${(e as Error).message}`); }
+  try {
+    data = parse(text);
+  } catch (e) {
+    throw new PricesError(`${where}: invalid YAML: ${(e as Error).message}`);
+  }
   const errors = [...Value.Errors(PricesSchema, data)];
-  if (errors.length) throw new PricesError(`${where}: ${errors.slice(0, 5).map((e) => `${e.path || '/'}: ${e.message}`).join('; ')}`);
+  if (errors.length)
+    throw new PricesError(
+      `${where}: ${errors
+        .slice(0, 5)
+        .map((e) => `${e.path || '/'}: ${e.message}`)
+        .join('; ')}`,
+    );
   return data as Prices;
 }
 
 export function loadPrices(path = DEFAULT_PRICES_PATH): Prices {
   let text: string;
-  try { text = readFileSync(path, 'utf8'); } catch (e) { throw new PricesError(`cannot read prices file ${path}: ${(e as Error).message}`); }
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new PricesError(`cannot read prices file ${path}: ${(e as Error).message}`);
+  }
   return parsePrices(text, path);
 }
 
@@ -77,9 +111,12 @@ export const STALE_PRICES_DAYS = 365;
 export function priceTableWarnings(p: Prices, now: Date = new Date()): string[] {
   const out: string[] = [];
   if (p.verified !== true) {
-    out.push(`prices of ${p.takenOn} are unverified example prices (${p.source}); check them against your provider's price pages before deciding (ferry cost --write-prices FILE, edit, set verified: true, pass --prices FILE)`);
+    out.push(
+      `prices of ${p.takenOn} are unverified example prices (${p.source}); check them against your provider's price pages before deciding (ferry cost --write-prices FILE, edit, set verified: true, pass --prices FILE)`,
+    );
   }
   const ageDays = Math.floor((now.getTime() - Date.parse(`${p.takenOn}T00:00:00Z`)) / 86_400_000);
-  if (ageDays > STALE_PRICES_DAYS) out.push(`prices were taken on ${p.takenOn}, ${ageDays} days ago (more than a year): prices change; re-read them`);
+  if (ageDays > STALE_PRICES_DAYS)
+    out.push(`prices were taken on ${p.takenOn}, ${ageDays} days ago (more than a year): prices change; re-read them`);
   return out;
 }

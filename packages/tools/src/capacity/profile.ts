@@ -8,7 +8,13 @@ export const LevelSchema = Type.Object({
   /** Successful requests per second (2xx only). */
   rps: Type.Number({ minimum: 0 }),
   rpsPerCore: Type.Number({ minimum: 0 }),
-  latencyMs: Type.Object({ p50: Type.Number(), p90: Type.Number(), p99: Type.Number(), max: Type.Number(), mean: Type.Number() }),
+  latencyMs: Type.Object({
+    p50: Type.Number(),
+    p90: Type.Number(),
+    p99: Type.Number(),
+    max: Type.Number(),
+    mean: Type.Number(),
+  }),
   errors: Type.Integer({ minimum: 0 }),
   non2xx: Type.Integer({ minimum: 0 }),
   /** p99 within the SLA and no failed request (true when the model sets no SLA and nothing failed). */
@@ -21,21 +27,33 @@ export const ProfileSchema = Type.Object({
   model: Type.String(),
   version: Type.String(),
   createdAt: Type.String(),
-  machine: Type.Object({ cores: Type.Integer({ minimum: 1 }), cpuModel: Type.String(), totalMemoryBytes: Type.Number(), node: Type.String() }),
-  server: Type.Object({ workers: Type.Integer({ minimum: 0 }), external: Type.Boolean(), residentMemoryBytes: Type.Union([Type.Number(), Type.Null()]) }),
+  machine: Type.Object({
+    cores: Type.Integer({ minimum: 1 }),
+    cpuModel: Type.String(),
+    totalMemoryBytes: Type.Number(),
+    node: Type.String(),
+  }),
+  server: Type.Object({
+    workers: Type.Integer({ minimum: 0 }),
+    external: Type.Boolean(),
+    residentMemoryBytes: Type.Union([Type.Number(), Type.Null()]),
+  }),
   sla: Type.Union([Type.Object({ p99Ms: Type.Number({ exclusiveMinimum: 0 }) }), Type.Null()]),
   durationSec: Type.Number({ exclusiveMinimum: 0 }),
   artifactBytes: Type.Integer({ minimum: 0 }),
   /** Instances per request body sent (1 = one prediction per request). */
   instancesPerRequest: Type.Integer({ minimum: 1 }),
   levels: Type.Array(LevelSchema, { minItems: 1 }),
-  knee: Type.Union([Type.Object({
-    concurrency: Type.Integer({ minimum: 1 }),
-    rps: Type.Number({ minimum: 0 }),
-    p99Ms: Type.Number(),
-    /** `sla`: the highest concurrency whose p99 meets the SLA; `throughput`: no SLA, the point where more concurrency adds under 10% throughput. */
-    basis: Type.Union([Type.Literal('sla'), Type.Literal('throughput')]),
-  }), Type.Null()]),
+  knee: Type.Union([
+    Type.Object({
+      concurrency: Type.Integer({ minimum: 1 }),
+      rps: Type.Number({ minimum: 0 }),
+      p99Ms: Type.Number(),
+      /** `sla`: the highest concurrency whose p99 meets the SLA; `throughput`: no SLA, the point where more concurrency adds under 10% throughput. */
+      basis: Type.Union([Type.Literal('sla'), Type.Literal('throughput')]),
+    }),
+    Type.Null(),
+  ]),
   /** Requests/s one replica of this size sustains within the SLA (the knee's throughput), per core. */
   capacityRpsPerCore: Type.Number({ minimum: 0 }),
   /** Highest throughput seen at any concurrency, per core: what a batch or queue worker can do when latency does not matter. */

@@ -43,11 +43,19 @@ function describeValue(v: OnnxTypes.IValueInfoProto): ValueDescription {
   const name = v.name ?? '';
   const tensor = t?.tensorType ?? t?.sparseTensorType;
   if (!tensor) {
-    const kind: ValueKind = t?.sequenceType ? 'sequence' : t?.mapType ? 'map' : t?.optionalType ? 'optional' : 'unknown';
+    const kind: ValueKind = t?.sequenceType
+      ? 'sequence'
+      : t?.mapType
+        ? 'map'
+        : t?.optionalType
+          ? 'optional'
+          : 'unknown';
     return { name, kind, dtype: null, shape: null };
   }
   const shape = tensor.shape
-    ? (tensor.shape.dim ?? []).map((d) => (d.dimValue !== null && d.dimValue !== undefined && !d.dimParam ? toNumber(d.dimValue) : -1))
+    ? (tensor.shape.dim ?? []).map((d) =>
+        d.dimValue !== null && d.dimValue !== undefined && !d.dimParam ? toNumber(d.dimValue) : -1,
+      )
     : null;
   return { name, kind: t?.tensorType ? 'tensor' : 'sparse-tensor', dtype: dtypeFromOnnx(tensor.elemType), shape };
 }

@@ -12,7 +12,11 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol = 1e-
 
 /** x[batch,3] · W[3,2] + b → softmax: a 2-class linear classifier. */
 function linearSoftmax(): { bytes: Uint8Array; w: number[][]; b: number[] } {
-  const w = [[0.5, -1], [2, 0.25], [-0.75, 1.5]];
+  const w = [
+    [0.5, -1],
+    [2, 0.25],
+    [-0.75, 1.5],
+  ];
   const b = [0.1, -0.2];
   const g = new GraphBuilder({ producerVersion: 'test' });
   g.input('x', 'float32', ['batch', 3]).output('p', 'float32', ['batch', 2]);
@@ -26,7 +30,12 @@ test('MatMul + Add + Softmax runs in onnxruntime-node and matches a JS computati
   const { bytes, w, b } = linearSoftmax();
   const session = await ort.InferenceSession.create(bytes);
   try {
-    const x = [[1, 2, 3], [-1, 0.5, 0], [0, 0, 0], [10, -10, 4]];
+    const x = [
+      [1, 2, 3],
+      [-1, 0.5, 0],
+      [0, 0, 0],
+      [10, -10, 4],
+    ];
     const out = await session.run({ x: new ort.Tensor('float32', Float32Array.from(x.flat()), [4, 3]) });
     const p = out.p!;
     assert.deepEqual(p.dims, [4, 2]);
@@ -99,10 +108,16 @@ test('describeModel round-trips names, dtypes, shapes, opset and producer', asyn
 
 test('describeModel leaves out graph inputs that are initializers and reports unknown ranks as null', () => {
   const model = readModel(linearSoftmax().bytes);
-  model.graph!.input!.push({ name: 'w', type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }, { dimValue: 2 }] } } } });
+  model.graph!.input!.push({
+    name: 'w',
+    type: { tensorType: { elemType: 1, shape: { dim: [{ dimValue: 3 }, { dimValue: 2 }] } } },
+  });
   model.graph!.output![0]!.type!.tensorType!.shape = null;
   const d = describeModel(model);
-  assert.deepEqual(d.inputs.map((i) => i.name), ['x']);
+  assert.deepEqual(
+    d.inputs.map((i) => i.name),
+    ['x'],
+  );
   assert.deepEqual(d.outputs[0], { name: 'p', kind: 'tensor', dtype: 'float32', shape: null });
 });
 
@@ -118,13 +133,19 @@ test('string and metadata round-trip through readModel', () => {
   g.metadata('ferry.model', 'strings');
   const m = readModel(g.toBytes());
   assert.equal(new TextDecoder().decode(m.graph!.initializer![0]!.stringData![0]), 'naïve');
-  assert.deepEqual(m.metadataProps.map((p) => [p.key, p.value]), [['ferry.model', 'strings']]);
+  assert.deepEqual(
+    m.metadataProps.map((p) => [p.key, p.value]),
+    [['ferry.model', 'strings']],
+  );
 });
 
 test('the builder refuses broken graphs with a message naming the culprit', () => {
   const undefinedInput = new GraphBuilder().input('x', 'float32', [1]).output('y', 'float32', [1]);
   undefinedInput.node('Add', ['x', 'nope'], ['y']);
-  assert.throws(() => undefinedInput.toBytes(), (e: unknown) => e instanceof OnnxGraphError && /reads "nope"/.test(e.message));
+  assert.throws(
+    () => undefinedInput.toBytes(),
+    (e: unknown) => e instanceof OnnxGraphError && /reads "nope"/.test(e.message),
+  );
 
   const unproduced = new GraphBuilder().input('x', 'float32', [1]).output('y', 'float32', [1]);
   assert.throws(() => unproduced.toBytes(), /output "y" is not produced/);

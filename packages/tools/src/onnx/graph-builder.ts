@@ -10,8 +10,16 @@ import { onnx, ONNX_ELEMENT_TYPE, type OnnxTypes } from './proto.js';
 export type Dim = number | string | null;
 
 export type NumericArray =
-  | Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array
-  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
 
 /** A constant tensor (initializer or tensor attribute). */
 export interface TensorSpec {
@@ -81,9 +89,18 @@ export interface NodeOptions {
 type Storage = new (length: number) => NumericArray;
 
 const STORAGE: Readonly<Record<Exclude<TensorDtype, 'string'>, Storage>> = {
-  float32: Float32Array, float64: Float64Array, float16: Uint16Array,
-  int8: Int8Array, int16: Int16Array, int32: Int32Array, int64: BigInt64Array,
-  uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array, uint64: BigUint64Array, bool: Uint8Array,
+  float32: Float32Array,
+  float64: Float64Array,
+  float16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  uint16: Uint16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+  bool: Uint8Array,
 };
 
 // ONNX raw_data is little-endian whatever the host; typed arrays are host-endian.
@@ -137,15 +154,20 @@ function normaliseAttribute(name: string, v: AttributeValue, where: string): Att
   if (typeof v === 'string') return { type: 'string', value: v };
   if (typeof v === 'number') return { type: 'int', value: v };
   if (Array.isArray(v)) {
-    if (v.length === 0) throw new OnnxGraphError(`${where}: attribute "${name}" is an empty array; use attr.ints([]) or attr.floats([])`);
-    return typeof v[0] === 'string' ? { type: 'strings', value: v as string[] } : { type: 'ints', value: v as number[] };
+    if (v.length === 0)
+      throw new OnnxGraphError(`${where}: attribute "${name}" is an empty array; use attr.ints([]) or attr.floats([])`);
+    return typeof v[0] === 'string'
+      ? { type: 'strings', value: v as string[] }
+      : { type: 'ints', value: v as number[] };
   }
   return v as Attribute;
 }
 
 function checkInt(name: string, n: number, where: string): number {
   if (!Number.isSafeInteger(n)) {
-    throw new OnnxGraphError(`${where}: attribute "${name}" = ${n} is not an integer; write attr.float(${n}) for a FLOAT attribute`);
+    throw new OnnxGraphError(
+      `${where}: attribute "${name}" = ${n} is not an integer; write attr.float(${n}) for a FLOAT attribute`,
+    );
   }
   return n;
 }
@@ -154,17 +176,29 @@ function attributeProto(name: string, value: AttributeValue, where: string): Onn
   const T = onnx.AttributeProto.AttributeType;
   const a = normaliseAttribute(name, value, where);
   switch (a.type) {
-    case 'float': return { name, type: T.FLOAT, f: a.value };
-    case 'floats': return { name, type: T.FLOATS, floats: [...a.value] };
-    case 'int': return { name, type: T.INT, i: checkInt(name, a.value, where) };
-    case 'ints': return { name, type: T.INTS, ints: a.value.map((n) => checkInt(name, n, where)) };
-    case 'string': return { name, type: T.STRING, s: utf8.encode(a.value) };
-    case 'strings': return { name, type: T.STRINGS, strings: a.value.map((s) => utf8.encode(s)) };
-    case 'tensor': return { name, type: T.TENSOR, t: tensorProto('', a.value, `${where}, attribute "${name}"`) };
+    case 'float':
+      return { name, type: T.FLOAT, f: a.value };
+    case 'floats':
+      return { name, type: T.FLOATS, floats: [...a.value] };
+    case 'int':
+      return { name, type: T.INT, i: checkInt(name, a.value, where) };
+    case 'ints':
+      return { name, type: T.INTS, ints: a.value.map((n) => checkInt(name, n, where)) };
+    case 'string':
+      return { name, type: T.STRING, s: utf8.encode(a.value) };
+    case 'strings':
+      return { name, type: T.STRINGS, strings: a.value.map((s) => utf8.encode(s)) };
+    case 'tensor':
+      return { name, type: T.TENSOR, t: tensorProto('', a.value, `${where}, attribute "${name}"`) };
   }
 }
 
-function valueInfo(name: string, dtype: TensorDtype, shape: readonly Dim[], docString?: string): OnnxTypes.IValueInfoProto {
+function valueInfo(
+  name: string,
+  dtype: TensorDtype,
+  shape: readonly Dim[],
+  docString?: string,
+): OnnxTypes.IValueInfoProto {
   const dim = shape.map((d): OnnxTypes.TensorShapeProto.IDimension => {
     if (typeof d === 'string') return { dimParam: d };
     if (d === null || d === -1) return {};
@@ -233,7 +267,11 @@ export class GraphBuilder {
   }
 
   /** Adds a float32 constant; `dims` defaults to a vector of the data's length. */
-  floatInitializer(name: string, data: Float32Array | readonly number[], dims: readonly number[] = [data.length]): this {
+  floatInitializer(
+    name: string,
+    data: Float32Array | readonly number[],
+    dims: readonly number[] = [data.length],
+  ): this {
     return this.initializer(name, { dtype: 'float32', dims, data });
   }
 
@@ -275,9 +313,15 @@ export class GraphBuilder {
    * Adds a single-output node and returns the generated name of its output, for chaining
    * intermediate values: `const h = g.op('Relu', [g.op('MatMul', ['x', 'w'])])`.
    */
-  op(opType: string, inputs: readonly string[], attributes: Readonly<Record<string, AttributeValue>> = {}, options: NodeOptions = {}): string {
+  op(
+    opType: string,
+    inputs: readonly string[],
+    attributes: Readonly<Record<string, AttributeValue>> = {},
+    options: NodeOptions = {},
+  ): string {
     let out: string;
-    do out = `${(options.name ?? opType).toLowerCase()}_${this.#counter++}`; while (this.#names.has(out));
+    do out = `${(options.name ?? opType).toLowerCase()}_${this.#counter++}`;
+    while (this.#names.has(out));
     this.node(opType, inputs, [out], attributes, options);
     return out;
   }
@@ -325,15 +369,14 @@ export class GraphBuilder {
   }
 
   #check(): void {
-    const defined = new Set<string>([
-      ...this.#inputs.map((v) => v.name!),
-      ...this.#initializers.map((t) => t.name!),
-    ]);
+    const defined = new Set<string>([...this.#inputs.map((v) => v.name!), ...this.#initializers.map((t) => t.name!)]);
     for (const n of this.#nodes) {
       for (const i of n.input ?? []) {
         // An empty name is how ONNX skips an optional input.
         if (i !== '' && !defined.has(i)) {
-          throw new OnnxGraphError(`node "${n.name}" (${n.opType}) reads "${i}", which is not an input, an initializer or the output of an earlier node`);
+          throw new OnnxGraphError(
+            `node "${n.name}" (${n.opType}) reads "${i}", which is not an input, an initializer or the output of an earlier node`,
+          );
         }
       }
       for (const o of n.output ?? []) defined.add(o);

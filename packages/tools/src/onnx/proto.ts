@@ -10,8 +10,19 @@ export type { OnnxTypes };
 
 /** ONNX TensorProto.DataType code of each Ferry dtype. */
 export const ONNX_ELEMENT_TYPE: Readonly<Record<TensorDtype, number>> = Object.freeze({
-  float32: 1, uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6, int64: 7,
-  string: 8, bool: 9, float16: 10, float64: 11, uint32: 12, uint64: 13,
+  float32: 1,
+  uint8: 2,
+  int8: 3,
+  uint16: 4,
+  int16: 5,
+  int32: 6,
+  int64: 7,
+  string: 8,
+  bool: 9,
+  float16: 10,
+  float64: 11,
+  uint32: 12,
+  uint64: 13,
 });
 
 const BY_CODE = new Map<number, TensorDtype>(

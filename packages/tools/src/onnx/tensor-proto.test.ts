@@ -17,8 +17,17 @@ test('an initializer reads back as a Float32Array whether stored as raw_data or 
   const asFloats = onnx.TensorProto.create({ name: 'f', dims: [3], dataType: 1, floatData: [1, 2, 3] });
   assert.deepEqual(Array.from(floatTensorData(asFloats)), [1, 2, 3]);
   assert.throws(() => floatTensorData(onnx.TensorProto.create({ name: 'i', dims: [1], dataType: 7 })), OnnxGraphError);
-  assert.throws(() => floatTensorData(onnx.TensorProto.create({ name: 'short', dims: [4], dataType: 1, rawData: new Uint8Array(8) })), /raw data holds 8 bytes, dims need 16/);
-  const external = onnx.TensorProto.create({ name: 'e', dims: [1], dataType: 1, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL });
+  assert.throws(
+    () =>
+      floatTensorData(onnx.TensorProto.create({ name: 'short', dims: [4], dataType: 1, rawData: new Uint8Array(8) })),
+    /raw data holds 8 bytes, dims need 16/,
+  );
+  const external = onnx.TensorProto.create({
+    name: 'e',
+    dims: [1],
+    dataType: 1,
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+  });
   assert.ok(isExternalTensor(external));
   assert.throws(() => floatTensorData(external), /external file/);
 });

@@ -10,7 +10,11 @@ import { stringify } from 'yaml';
 import { GraphBuilder } from '../onnx/index.js';
 import { tinyClassifier } from '@ferry/test-kit';
 import {
-  runCli, COST_PATTERNS, QUANT_FORMATS as SERVER_QUANT_FORMATS, QUANTIZE_MIN_ELEMENTS_DEFAULT, type CliIo,
+  runCli,
+  COST_PATTERNS,
+  QUANT_FORMATS as SERVER_QUANT_FORMATS,
+  QUANTIZE_MIN_ELEMENTS_DEFAULT,
+  type CliIo,
 } from '@ferry/server/cli';
 import { QUANTIZE_EXIT } from './run-quantize.js';
 import { QUANT_FORMATS, QUANTIZE_DEFAULTS } from './quantize-model.js';
@@ -22,12 +26,24 @@ const shippedPricesPathForTest = (): string => fileURLToPath(import.meta.resolve
 import { buildMlp, gaussian, seededRandom } from './mlp-model.js';
 
 let dir = '';
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'ferry-quantize-')); });
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-quantize-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''; let err = '';
-  const io: CliIo = { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } };
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+  };
   const code = await runCli(['quantize', ...argv], io);
   return { code, out, err };
 }
@@ -40,9 +56,11 @@ function rows(n: number, width: number, seed: number): number[][] {
 /** JSON Lines whose labels are the float model's own choices: float accuracy 1, so the delta is the int8 loss. */
 async function labelledByModel(model: Uint8Array, xs: number[][], file: string): Promise<void> {
   const s = await ort.InferenceSession.create(model);
-  const y = (await s.run({ x: new ort.Tensor('float32', Float32Array.from(xs.flat()), [xs.length, xs[0]!.length]) })).y!;
+  const y = (await s.run({ x: new ort.Tensor('float32', Float32Array.from(xs.flat()), [xs.length, xs[0]!.length]) }))
+    .y!;
   await s.release();
-  const classes = y.dims[1]!; const d = y.data as Float32Array;
+  const classes = y.dims[1]!;
+  const d = y.data as Float32Array;
   const lines = xs.map((x, r) => {
     let best = 0;
     for (let j = 1; j < classes; j++) if (d[r * classes + j]! > d[r * classes + best]!) best = j;
@@ -52,7 +70,8 @@ async function labelledByModel(model: Uint8Array, xs: number[][], file: string):
 }
 
 test('quantises a file, prints what it did, and reminds to validate', async () => {
-  const input = join(dir, 'mlp.onnx'); const output = join(dir, 'mlp-int8.onnx');
+  const input = join(dir, 'mlp.onnx');
+  const output = join(dir, 'mlp-int8.onnx');
   await writeFile(input, buildMlp({ sizes: [256, 512, 10], seed: 4 }).bytes);
   const r = await cli(input, output);
   assert.equal(r.code, QUANTIZE_EXIT.ok, r.err);
@@ -67,11 +86,24 @@ test('quantises a file, prints what it did, and reminds to validate', async () =
 });
 
 test('--validate with --max-delta passes when the delta is small, and says so', async () => {
-  const input = join(dir, 'pass.onnx'); const output = join(dir, 'pass-int8.onnx'); const data = join(dir, 'pass.jsonl');
+  const input = join(dir, 'pass.onnx');
+  const output = join(dir, 'pass-int8.onnx');
+  const data = join(dir, 'pass.jsonl');
   const model = buildMlp({ sizes: [64, 256, 10], seed: 8 }).bytes;
   await writeFile(input, model);
   await labelledByModel(model, rows(100, 64, 1), data);
-  const r = await cli(input, output, '--validate', data, '--max-delta', '0.05', '--min-elements', '0', '--format', 'contrib');
+  const r = await cli(
+    input,
+    output,
+    '--validate',
+    data,
+    '--max-delta',
+    '0.05',
+    '--min-elements',
+    '0',
+    '--format',
+    'contrib',
+  );
   assert.equal(r.code, QUANTIZE_EXIT.ok, r.err);
   assert.match(r.out, /validation on 100 rows, 32 per run/);
   assert.match(r.out, /accuracy: fp32 100.00%, int8 \d+\.\d\d%, delta \d+\.\d\d points/);
@@ -83,15 +115,20 @@ test('--max-delta fails with a non-zero exit, says why, and does not write OUT',
   // Class scores come from tiny weights; a fifth, unused column holds one huge weight. One scale per
   // tensor rounds every tiny weight to zero, so the quantised model's choices collapse; per channel, the
   // class columns keep scales of their own.
-  const k = 64; const n = 4;
+  const k = 64;
+  const n = 4;
   const normal = gaussian(seededRandom(3));
   const w = Float32Array.from({ length: k * (n + 1) }, (_, i) => (i % (n + 1) === n ? 0 : normal() * 1e-3));
   w[n] = 1000;
   const g = new GraphBuilder();
-  g.input('x', 'float32', ['batch', k]).output('y', 'float32', ['batch', n]).floatInitializer('w', w, [k, n + 1]);
+  g.input('x', 'float32', ['batch', k])
+    .output('y', 'float32', ['batch', n])
+    .floatInitializer('w', w, [k, n + 1]);
   g.intInitializer('starts', [0]).intInitializer('ends', [n]).intInitializer('axes', [1]);
   g.node('Slice', [g.op('MatMul', ['x', 'w']), 'starts', 'ends', 'axes'], ['y']);
-  const input = join(dir, 'fail.onnx'); const output = join(dir, 'fail-int8.onnx'); const data = join(dir, 'fail.jsonl');
+  const input = join(dir, 'fail.onnx');
+  const output = join(dir, 'fail-int8.onnx');
+  const data = join(dir, 'fail.jsonl');
   await writeFile(input, g.toBytes());
   const xs = rows(80, k, 2);
   await labelledByModel(g.toBytes(), xs, data);
@@ -110,7 +147,19 @@ test('--max-delta fails with a non-zero exit, says why, and does not write OUT',
   // Without labels the gate is the top-1 disagreement rate.
   const unlabelled = join(dir, 'fail-unlabelled.jsonl');
   await writeFile(unlabelled, xs.map((x) => JSON.stringify({ x })).join('\n'));
-  const r2 = await cli(input, output, '--validate', unlabelled, '--max-delta', '0.01', '--per-tensor', '--min-elements', '0', '--classifier-output', 'y');
+  const r2 = await cli(
+    input,
+    output,
+    '--validate',
+    unlabelled,
+    '--max-delta',
+    '0.01',
+    '--per-tensor',
+    '--min-elements',
+    '0',
+    '--classifier-output',
+    'y',
+  );
   assert.equal(r2.code, QUANTIZE_EXIT.deltaExceeded);
   assert.match(r2.err, /FAIL: top-1 disagreement rate/);
 });
@@ -127,10 +176,32 @@ test('a ferry.yaml beside IN encodes feature instances and names the classes', a
     { amount: 10, items: 0, member: false, color: 'red' },
     { amount: 95, items: 3, member: true, color: 'blue' },
   ];
-  await writeFile(data, instances.map((i) => { const p = fx.reference(i); return JSON.stringify({ ...i, label: p[1]! > p[0]! ? 'yes' : 'no' }); }).join('\n'));
-  const r = await cli(join(vdir, 'model.onnx'), join(dir, 'tiny-int8.onnx'), '--validate', data, '--max-delta', '0.34', '--min-elements', '0', '--json');
+  await writeFile(
+    data,
+    instances
+      .map((i) => {
+        const p = fx.reference(i);
+        return JSON.stringify({ ...i, label: p[1]! > p[0]! ? 'yes' : 'no' });
+      })
+      .join('\n'),
+  );
+  const r = await cli(
+    join(vdir, 'model.onnx'),
+    join(dir, 'tiny-int8.onnx'),
+    '--validate',
+    data,
+    '--max-delta',
+    '0.34',
+    '--min-elements',
+    '0',
+    '--json',
+  );
   assert.equal(r.code, QUANTIZE_EXIT.ok, r.err);
-  const report = JSON.parse(r.out) as { quantization: { quantized: unknown[] }; validation: { classification: { output: string; fp32Accuracy: number } }; verdict: { passed: boolean } };
+  const report = JSON.parse(r.out) as {
+    quantization: { quantized: unknown[] };
+    validation: { classification: { output: string; fp32Accuracy: number } };
+    verdict: { passed: boolean };
+  };
   assert.equal(report.quantization.quantized.length, 1);
   assert.equal(report.validation.classification.output, 'probabilities');
   assert.equal(report.validation.classification.fp32Accuracy, 1);

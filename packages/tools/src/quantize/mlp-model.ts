@@ -38,11 +38,13 @@ export function buildMlp(o: MlpOptions): Mlp {
   const biases: Float32Array[] = [];
   let h = input;
   for (let l = 0; l + 1 < sizes.length; l++) {
-    const k = sizes[l]!; const n = sizes[l + 1]!;
+    const k = sizes[l]!;
+    const n = sizes[l + 1]!;
     const std = Math.sqrt(2 / k);
     const w = Float32Array.from({ length: k * n }, () => normal() * std);
     const b = Float32Array.from({ length: n }, () => normal() * 0.05);
-    weights.push(w); biases.push(b);
+    weights.push(w);
+    biases.push(b);
     g.floatInitializer(`w${l + 1}`, w, [k, n]).floatInitializer(`b${l + 1}`, b, [n]);
     const last = l + 2 === sizes.length;
     const z = g.op('Add', [g.op('MatMul', [h, `w${l + 1}`], {}, { name: `fc${l + 1}` }), `b${l + 1}`]);

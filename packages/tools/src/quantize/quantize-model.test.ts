@@ -16,7 +16,9 @@ function randomRows(rows: number, width: number, seed: number, scale = 1): Float
   return Float32Array.from({ length: rows * width }, () => normal() * scale);
 }
 const toRows = (flat: ArrayLike<number>, width: number): Rows =>
-  Array.from({ length: flat.length / width }, (_, r) => Float64Array.from({ length: width }, (_, c) => flat[r * width + c]!));
+  Array.from({ length: flat.length / width }, (_, r) =>
+    Float64Array.from({ length: width }, (_, c) => flat[r * width + c]!),
+  );
 
 function affine(x: Rows, w: ArrayLike<number>, k: number, n: number, bias?: ArrayLike<number>): Rows {
   return x.map((row) => {
@@ -44,16 +46,21 @@ function weightSteps(w: ArrayLike<number>, k: number, n: number, perChannel: boo
  * grow it), which adds Σ err·|w| and widens the activation range. A float32 slack covers accumulation order.
  */
 function layerBound(x: Rows, xErr: Rows | null, w: ArrayLike<number>, k: number, n: number, sw: Float64Array): Rows {
-  let lo = 0; let hi = 0;
-  x.forEach((row, r) => row.forEach((v, i) => {
-    const e = xErr ? xErr[r]![i]! : 0;
-    lo = Math.min(lo, v - e); hi = Math.max(hi, v + e);
-  }));
+  let lo = 0;
+  let hi = 0;
+  x.forEach((row, r) =>
+    row.forEach((v, i) => {
+      const e = xErr ? xErr[r]![i]! : 0;
+      lo = Math.min(lo, v - e);
+      hi = Math.max(hi, v + e);
+    }),
+  );
   const sa = (hi - lo) / 255;
   return x.map((row, r) => {
     const out = new Float64Array(n);
     for (let j = 0; j < n; j++) {
-      let b = 0; let mag = 0;
+      let b = 0;
+      let mag = 0;
       for (let i = 0; i < k; i++) {
         const aw = Math.abs(w[i * n + j]!);
         const e = xErr ? xErr[r]![i]! : 0;
@@ -77,15 +84,27 @@ async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promis
   }
 }
 
-function assertWithin(actual: ArrayLike<number>, expected: Rows, bound: Rows, what: string): { maxErr: number; maxBound: number } {
+function assertWithin(
+  actual: ArrayLike<number>,
+  expected: Rows,
+  bound: Rows,
+  what: string,
+): { maxErr: number; maxBound: number } {
   const n = expected[0]!.length;
-  let maxErr = 0; let maxBound = 0;
-  expected.forEach((row, r) => row.forEach((v, j) => {
-    const err = Math.abs(actual[r * n + j]! - v);
-    const b = bound[r]![j]!;
-    assert.ok(err <= b, `${what}: [${r}, ${j}] int8 ${actual[r * n + j]} vs float ${v}: error ${err} exceeds the rounding bound ${b}`);
-    maxErr = Math.max(maxErr, err); maxBound = Math.max(maxBound, b);
-  }));
+  let maxErr = 0;
+  let maxBound = 0;
+  expected.forEach((row, r) =>
+    row.forEach((v, j) => {
+      const err = Math.abs(actual[r * n + j]! - v);
+      const b = bound[r]![j]!;
+      assert.ok(
+        err <= b,
+        `${what}: [${r}, ${j}] int8 ${actual[r * n + j]} vs float ${v}: error ${err} exceeds the rounding bound ${b}`,
+      );
+      maxErr = Math.max(maxErr, err);
+      maxBound = Math.max(maxBound, b);
+    }),
+  );
   return { maxErr, maxBound };
 }
 
@@ -112,7 +131,10 @@ function twoLayerMlp(): { bytes: Uint8Array; w1: Float32Array; b1: Float32Array;
   const b2 = Float32Array.from({ length: 10 }, () => normal() * 0.05);
   const g = new GraphBuilder();
   g.input('x', 'float32', ['batch', 64]).output('y', 'float32', ['batch', 10]).output('h', 'float32', ['batch', 128]);
-  g.floatInitializer('w1', w1, [64, 128]).floatInitializer('b1', b1).floatInitializer('w2', w2, [128, 10]).floatInitializer('b2', b2);
+  g.floatInitializer('w1', w1, [64, 128])
+    .floatInitializer('b1', b1)
+    .floatInitializer('w2', w2, [128, 10])
+    .floatInitializer('b2', b2);
   g.node('Relu', [g.op('Add', [g.op('MatMul', ['x', 'w1'], {}, { name: 'fc1' }), 'b1'])], ['h']);
   g.node('Add', [g.op('MatMul', ['h', 'w2'], {}, { name: 'fc2' }), 'b2'], ['y']);
   return { bytes: g.toBytes(), w1, b1, w2, b2 };
@@ -124,14 +146,26 @@ for (const format of QUANT_FORMATS) {
       const mlp = twoLayerMlp();
       const { bytes, report } = quantizeModel(mlp.bytes, { format, perChannel, minElements: 0 });
       assert.equal(report.format, format);
-      assert.deepEqual(report.quantized.map((q) => [q.opType, q.weight, q.shape]), [['MatMul', 'w1', [64, 128]], ['MatMul', 'w2', [128, 10]]]);
+      assert.deepEqual(
+        report.quantized.map((q) => [q.opType, q.weight, q.shape]),
+        [
+          ['MatMul', 'w1', [64, 128]],
+          ['MatMul', 'w2', [128, 10]],
+        ],
+      );
       assert.deepEqual(report.skipped, []);
       assertNoDeadInitializers(bytes);
       const ops = readModel(bytes).graph!.node!.map((x) => x.opType);
-      if (format === 'contrib') assert.deepEqual(ops, ['DynamicQuantizeMatMul', 'Relu', 'DynamicQuantizeMatMul'], 'bias Adds folded into the contrib node');
+      if (format === 'contrib')
+        assert.deepEqual(
+          ops,
+          ['DynamicQuantizeMatMul', 'Relu', 'DynamicQuantizeMatMul'],
+          'bias Adds folded into the contrib node',
+        );
       if (format === 'integer-ops') assert.equal(ops.filter((x) => x === 'MatMulInteger').length, 2);
       // The quantised model keeps the float model's interface.
-      const before = describeModel(mlp.bytes); const after = describeModel(bytes);
+      const before = describeModel(mlp.bytes);
+      const after = describeModel(bytes);
       assert.deepEqual([after.inputs, after.outputs], [before.inputs, before.outputs]);
 
       const xFlat = randomRows(BATCH, 64, 99);
@@ -150,7 +184,8 @@ for (const format of QUANT_FORMATS) {
       // End to end: layer 2's own rounding plus layer 1's actual error carried through |w2|.
       const carried = hq.map((row, r) => {
         const e = new Float64Array(10);
-        for (let j = 0; j < 128; j++) for (let n = 0; n < 10; n++) e[n]! += Math.abs(row[j]! - h[r]![j]!) * Math.abs(mlp.w2[j * 10 + n]!);
+        for (let j = 0; j < 128; j++)
+          for (let n = 0; n < 10; n++) e[n]! += Math.abs(row[j]! - h[r]![j]!) * Math.abs(mlp.w2[j * 10 + n]!);
         return e.map((v, n) => v + b2[r]![n]!);
       });
       const { maxErr, maxBound } = assertWithin(out.y!, y, carried, `${format} end to end`);
@@ -162,7 +197,8 @@ for (const format of QUANT_FORMATS) {
 }
 
 test('per-channel scales beat one scale per tensor on a weight matrix whose channels differ in range', async () => {
-  const k = 128; const n = 8;
+  const k = 128;
+  const n = 8;
   const w = randomRows(k, n, 4);
   // Channel j spans about 10^(j mod 4 - 2): 0.01 … 10.
   for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) w[i * n + j]! *= 10 ** ((j % 4) - 2);
@@ -178,8 +214,12 @@ test('per-channel scales beat one scale per tensor on a weight matrix whose chan
   const relError = (out: Float32Array): number => {
     let sum = 0;
     for (let j = 0; j < n; j++) {
-      let err = 0; let mag = 0;
-      y.forEach((row, r) => { err = Math.max(err, Math.abs(out[r * n + j]! - row[j]!)); mag = Math.max(mag, Math.abs(row[j]!)); });
+      let err = 0;
+      let mag = 0;
+      y.forEach((row, r) => {
+        err = Math.max(err, Math.abs(out[r * n + j]! - row[j]!));
+        mag = Math.max(mag, Math.abs(row[j]!));
+      });
       sum += err / mag;
     }
     return sum / n;
@@ -215,11 +255,25 @@ const GEMM_CASES: GemmCase[] = [
 for (const format of QUANT_FORMATS) {
   for (const gc of GEMM_CASES) {
     test(`Gemm (${gc.name}) quantised as ${format} computes alpha·A·B + beta·C within the rounding bound`, async () => {
-      const m = 12; const k = 96; const n = 24;
+      const m = 12;
+      const k = 96;
+      const n = 24;
       const wKN = randomRows(k, n, 31, 0.2); // the weight as MatMul sees it
-      const bStored = gc.transB ? (() => { const t = new Float32Array(n * k); for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) t[j * k + i] = wKN[i * n + j]!; return t; })() : wKN;
+      const bStored = gc.transB
+        ? (() => {
+            const t = new Float32Array(n * k);
+            for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) t[j * k + i] = wKN[i * n + j]!;
+            return t;
+          })()
+        : wKN;
       const aFlat = randomRows(m, k, 32);
-      const aStored = gc.transA ? (() => { const t = new Float32Array(k * m); for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) t[i * m + r] = aFlat[r * k + i]!; return t; })() : aFlat;
+      const aStored = gc.transA
+        ? (() => {
+            const t = new Float32Array(k * m);
+            for (let r = 0; r < m; r++) for (let i = 0; i < k; i++) t[i * m + r] = aFlat[r * k + i]!;
+            return t;
+          })()
+        : aFlat;
       const cRow = randomRows(1, n, 33);
       const cFull = randomRows(m, n, 34);
 
@@ -227,14 +281,34 @@ for (const format of QUANT_FORMATS) {
       g.input('a', 'float32', gc.transA ? [k, m] : [m, k]).output('y', 'float32', [m, n]);
       g.floatInitializer('b', bStored, gc.transB ? [n, k] : [k, n]);
       const inputs = ['a', 'b'];
-      if (gc.c === 'row') { g.floatInitializer('c', cRow, [n]); inputs.push('c'); }
-      if (gc.c === 'row2d') { g.floatInitializer('c', cRow, [1, n]); inputs.push('c'); }
-      if (gc.c === 'full') { g.floatInitializer('c', cFull, [m, n]); inputs.push('c'); }
-      if (gc.c === 'input') { g.input('c', 'float32', [m, n]); inputs.push('c'); }
-      g.node('Gemm', inputs, ['y'], { alpha: attr.float(gc.alpha), beta: attr.float(gc.beta), transA: gc.transA ? 1 : 0, transB: gc.transB ? 1 : 0 });
+      if (gc.c === 'row') {
+        g.floatInitializer('c', cRow, [n]);
+        inputs.push('c');
+      }
+      if (gc.c === 'row2d') {
+        g.floatInitializer('c', cRow, [1, n]);
+        inputs.push('c');
+      }
+      if (gc.c === 'full') {
+        g.floatInitializer('c', cFull, [m, n]);
+        inputs.push('c');
+      }
+      if (gc.c === 'input') {
+        g.input('c', 'float32', [m, n]);
+        inputs.push('c');
+      }
+      g.node('Gemm', inputs, ['y'], {
+        alpha: attr.float(gc.alpha),
+        beta: attr.float(gc.beta),
+        transA: gc.transA ? 1 : 0,
+        transB: gc.transB ? 1 : 0,
+      });
       const fp32 = g.toBytes();
       const { bytes, report } = quantizeModel(fp32, { format, minElements: 0 });
-      assert.deepEqual(report.quantized.map((q) => [q.opType, q.shape]), [['Gemm', [k, n]]]);
+      assert.deepEqual(
+        report.quantized.map((q) => [q.opType, q.shape]),
+        [['Gemm', [k, n]]],
+      );
       assertNoDeadInitializers(bytes);
 
       const feeds: Record<string, ort.Tensor> = { a: new ort.Tensor('float32', aStored, gc.transA ? [k, m] : [m, k]) };
@@ -243,11 +317,16 @@ for (const format of QUANT_FORMATS) {
       const int8Out = (await run(bytes, feeds)).y!;
 
       const wEff = wKN.map((v) => v * gc.alpha);
-      const cOf = (r: number, j: number): number => (gc.c === 'none' ? 0 : gc.c === 'full' || gc.c === 'input' ? cFull[r * n + j]! : cRow[j]!) * gc.beta;
+      const cOf = (r: number, j: number): number =>
+        (gc.c === 'none' ? 0 : gc.c === 'full' || gc.c === 'input' ? cFull[r * n + j]! : cRow[j]!) * gc.beta;
       const x = toRows(aFlat, k);
       const y = affine(x, wEff, k, n).map((row, r) => row.map((v, j) => v + cOf(r, j)));
       // The float model itself agrees with the reference: the test's reading of Gemm is right.
-      y.forEach((row, r) => row.forEach((v, j) => assert.ok(Math.abs(floatOut[r * n + j]! - v) < 1e-4 * (1 + Math.abs(v)), 'float Gemm vs reference')));
+      y.forEach((row, r) =>
+        row.forEach((v, j) =>
+          assert.ok(Math.abs(floatOut[r * n + j]! - v) < 1e-4 * (1 + Math.abs(v)), 'float Gemm vs reference'),
+        ),
+      );
       const bound = layerBound(x, null, wEff, k, n, weightSteps(wEff, k, n, true));
       assertWithin(int8Out, y, bound, `Gemm ${gc.name}`);
     });
@@ -277,18 +356,28 @@ test('a model with nothing to quantise comes back byte for byte unchanged', () =
 test('small weights stay float while large ones are quantised; excluded nodes stay float', () => {
   const mlp = buildMlp({ sizes: [256, 512, 10], seed: 2 });
   const r = quantizeModel(mlp.bytes); // 256×512 = 131072 ≥ 65536; 512×10 = 5120 < 65536
-  assert.deepEqual(r.report.quantized.map((q) => q.weight), ['w1']);
-  assert.deepEqual(r.report.skipped.map((s) => s.name), ['fc2']);
+  assert.deepEqual(
+    r.report.quantized.map((q) => q.weight),
+    ['w1'],
+  );
+  assert.deepEqual(
+    r.report.skipped.map((s) => s.name),
+    ['fc2'],
+  );
   const initializers = readModel(r.bytes).graph!.initializer!.map((t) => t.name);
   assert.ok(!initializers.includes('w1'), 'the float copy of a quantised weight is dropped');
   assert.ok(initializers.includes('w2'));
   const ex = quantizeModel(mlp.bytes, { minElements: 0, exclude: ['fc2'] });
-  assert.deepEqual(ex.report.quantized.map((q) => q.name), ['fc1']);
+  assert.deepEqual(
+    ex.report.quantized.map((q) => q.name),
+    ['fc1'],
+  );
   assert.equal(ex.report.skipped[0]!.reason, 'excluded by name');
 });
 
 test('a weight shared by two MatMuls is quantised once, and kept in float while a float node still reads it', async () => {
-  const k = 64; const n = 64;
+  const k = 64;
+  const n = 64;
   const g = new GraphBuilder();
   g.input('x', 'float32', ['batch', k]).output('y', 'float32', ['batch', n]).output('z', 'float32', ['batch', k]);
   g.floatInitializer('w', randomRows(k, n, 8, 0.1), [k, n]);
@@ -296,7 +385,10 @@ test('a weight shared by two MatMuls is quantised once, and kept in float while 
   g.node('MatMul', [h, 'w'], ['y'], {}, { name: 'second' });
   g.node('Gemm', [h, 'w'], ['z'], { transB: 1 }, { name: 'transposed' });
   const r = quantizeModel(g.toBytes(), { minElements: 0, opTypes: ['MatMul'] });
-  assert.deepEqual(r.report.quantized.map((q) => q.name), ['first', 'second']);
+  assert.deepEqual(
+    r.report.quantized.map((q) => q.name),
+    ['first', 'second'],
+  );
   const names = readModel(r.bytes).graph!.initializer!.map((t) => t.name);
   assert.equal(names.filter((s) => s!.startsWith('w_quantized')).length, 1);
   assert.ok(names.includes('w'), 'the Gemm left in float still reads w');
@@ -308,11 +400,23 @@ test('the quantised model records how it was made, and a weight-dominated model 
   const mlp = buildMlp({ sizes: [256, 1024, 1024, 10], seed: 0x5eed });
   const r = quantizeModel(mlp.bytes);
   // The 1024×10 head is below minElements and stays float.
-  assert.deepEqual(r.report.quantized.map((q) => q.shape), [[256, 1024], [1024, 1024]]);
+  assert.deepEqual(
+    r.report.quantized.map((q) => q.shape),
+    [
+      [256, 1024],
+      [1024, 1024],
+    ],
+  );
   assert.ok(r.report.sizeRatio >= 3, `only ${r.report.sizeRatio.toFixed(2)}× smaller`);
   assert.equal(r.report.bytesAfter, r.bytes.length);
   const meta = readModel(r.bytes).metadataProps!.find((p) => p.key === QUANTIZATION_METADATA_KEY);
-  assert.deepEqual(JSON.parse(meta!.value!), { format: 'integer-ops', perChannel: true, symmetric: true, reduceRange: false, nodes: 2 });
+  assert.deepEqual(JSON.parse(meta!.value!), {
+    format: 'integer-ops',
+    perChannel: true,
+    symmetric: true,
+    reduceRange: false,
+    nodes: 2,
+  });
 });
 
 test('asymmetric uint8 and 7-bit weights run in ONNX Runtime too', async () => {
@@ -324,39 +428,50 @@ test('asymmetric uint8 and 7-bit weights run in ONNX Runtime too', async () => {
       const r = quantizeModel(mlp.bytes, { ...o, format, minElements: 0 });
       const out = (await run(r.bytes, { x })).y!;
       // Probabilities: the bound tests above hold the exact arithmetic; here, that it runs and stays close.
-      for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(out[i]! - ref[i]!) < 0.05, `${format} ${JSON.stringify(o)}: ${out[i]} vs ${ref[i]}`);
+      for (let i = 0; i < ref.length; i++)
+        assert.ok(Math.abs(out[i]! - ref[i]!) < 0.05, `${format} ${JSON.stringify(o)}: ${out[i]} vs ${ref[i]}`);
     }
   }
 });
 
 test('a model below opset 11 gets the contrib form by default, and a clear error when integer-ops is asked for', async () => {
   const g = new GraphBuilder({ opset: 9 });
-  g.input('x', 'float32', ['batch', 64]).output('y', 'float32', ['batch', 64]).floatInitializer('w', randomRows(64, 64, 3, 0.1), [64, 64]);
+  g.input('x', 'float32', ['batch', 64])
+    .output('y', 'float32', ['batch', 64])
+    .floatInitializer('w', randomRows(64, 64, 3, 0.1), [64, 64]);
   g.node('MatMul', ['x', 'w'], ['y']);
   const fp32 = g.toBytes();
   const r = quantizeModel(fp32, { minElements: 0 });
   assert.equal(r.report.format, 'contrib');
   const x = new ort.Tensor('float32', randomRows(2, 64, 4), [2, 64]);
   assert.equal((await run(r.bytes, { x })).y!.length, 128);
-  assert.throws(() => quantizeModel(fp32, { minElements: 0, format: 'integer-ops' }),
-    (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-unsupported' && /opset 11/.test(e.message));
+  assert.throws(
+    () => quantizeModel(fp32, { minElements: 0, format: 'integer-ops' }),
+    (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-unsupported' && /opset 11/.test(e.message),
+  );
 });
 
 // ---- bad input ----------------------------------------------------------------------------------
 
 function assertInvalidModel(bytes: Uint8Array, what: string): void {
-  assert.throws(() => quantizeModel(bytes), (e: unknown) => {
-    assert.ok(e instanceof QuantizeError, `${what}: ${String(e)}`);
-    assert.equal(e.code, 'quantize-invalid-model', what);
-    assert.match(e.message, /not (an|a complete) ONNX model/, what);
-    return true;
-  });
+  assert.throws(
+    () => quantizeModel(bytes),
+    (e: unknown) => {
+      assert.ok(e instanceof QuantizeError, `${what}: ${String(e)}`);
+      assert.equal(e.code, 'quantize-invalid-model', what);
+      assert.match(e.message, /not (an|a complete) ONNX model/, what);
+      return true;
+    },
+  );
 }
 
 test('bytes that are not ONNX are refused with a clear error', () => {
   assertInvalidModel(new Uint8Array(0), 'empty');
   assertInvalidModel(new TextEncoder().encode('this is not an onnx model, just text'), 'text');
-  assertInvalidModel(Uint8Array.from(randomRows(1, 256, 77), (v) => Math.floor((v + 4) * 32) & 255), 'random bytes');
+  assertInvalidModel(
+    Uint8Array.from(randomRows(1, 256, 77), (v) => Math.floor((v + 4) * 32) & 255),
+    'random bytes',
+  );
 });
 
 test('a truncated model is refused with a clear error wherever it is cut', () => {

@@ -3,8 +3,15 @@
 // their activations are quantised at run time, per call, from the tensor's own min and max. No
 // calibration data is needed, and the model's inputs and outputs keep their names, types and shapes.
 import {
-  readModel, encodeModel, floatTensorData, makeTensorProto, tensorDims, isExternalTensor,
-  ONNX_ELEMENT_TYPE, OnnxDecodeError, type ModelProto,
+  readModel,
+  encodeModel,
+  floatTensorData,
+  makeTensorProto,
+  tensorDims,
+  isExternalTensor,
+  ONNX_ELEMENT_TYPE,
+  OnnxDecodeError,
+  type ModelProto,
 } from '../onnx/index.js';
 import { onnx, toNumber, type OnnxTypes } from '../onnx/proto.js';
 import { QuantizeError } from './errors.js';
@@ -117,15 +124,28 @@ function floatAttr(node: OnnxTypes.INodeProto, name: string, fallback: number): 
 }
 
 function resolveOptions(o: QuantizeOptions): Omit<Required<QuantizeOptions>, 'format'> & { format?: QuantFormat } {
-  const r = { ...QUANTIZE_DEFAULTS, ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) } as Omit<Required<QuantizeOptions>, 'format'> & { format?: QuantFormat };
+  const r = {
+    ...QUANTIZE_DEFAULTS,
+    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
+  } as Omit<Required<QuantizeOptions>, 'format'> & { format?: QuantFormat };
   if (r.format !== undefined && !QUANT_FORMATS.includes(r.format)) {
-    throw new QuantizeError('quantize-invalid-options', `unknown format "${r.format}"; use one of ${QUANT_FORMATS.join(', ')}`);
+    throw new QuantizeError(
+      'quantize-invalid-options',
+      `unknown format "${r.format}"; use one of ${QUANT_FORMATS.join(', ')}`,
+    );
   }
   if (!Number.isInteger(r.minElements) || r.minElements < 0) {
-    throw new QuantizeError('quantize-invalid-options', `minElements must be a non-negative integer, got ${r.minElements}`);
+    throw new QuantizeError(
+      'quantize-invalid-options',
+      `minElements must be a non-negative integer, got ${r.minElements}`,
+    );
   }
   for (const t of r.opTypes) {
-    if (t !== 'MatMul' && t !== 'Gemm') throw new QuantizeError('quantize-invalid-options', `cannot quantise op type "${t}"; MatMul and Gemm are supported`);
+    if (t !== 'MatMul' && t !== 'Gemm')
+      throw new QuantizeError(
+        'quantize-invalid-options',
+        `cannot quantise op type "${t}"; MatMul and Gemm are supported`,
+      );
   }
   return r;
 }
@@ -138,7 +158,9 @@ function decode(bytes: Uint8Array): ModelProto {
     return readModel(bytes);
   } catch (e) {
     const why = e instanceof OnnxDecodeError ? e.message : `not an ONNX model: ${(e as Error).message}`;
-    throw new QuantizeError('quantize-invalid-model', `${why} (is the file truncated, or not an .onnx file?)`, { cause: e });
+    throw new QuantizeError('quantize-invalid-model', `${why} (is the file truncated, or not an .onnx file?)`, {
+      cause: e,
+    });
   }
 }
 
@@ -163,20 +185,34 @@ function namesReadBySubgraphs(nodes: readonly OnnxTypes.INodeProto[], into: Set<
 function checkGraph(model: ModelProto): void {
   const g = model.graph!;
   if (!(model.opsetImport ?? []).some((o) => !o.domain || o.domain === 'ai.onnx')) {
-    throw new QuantizeError('quantize-invalid-model', 'not a complete ONNX model: it imports no ai.onnx operator set (truncated file?)');
+    throw new QuantizeError(
+      'quantize-invalid-model',
+      'not a complete ONNX model: it imports no ai.onnx operator set (truncated file?)',
+    );
   }
-  if ((g.node ?? []).length === 0) throw new QuantizeError('quantize-invalid-model', 'not a complete ONNX model: the graph has no nodes');
-  const defined = new Set<string>([...(g.input ?? []).map((v) => v.name ?? ''), ...(g.initializer ?? []).map((t) => t.name ?? '')]);
+  if ((g.node ?? []).length === 0)
+    throw new QuantizeError('quantize-invalid-model', 'not a complete ONNX model: the graph has no nodes');
+  const defined = new Set<string>([
+    ...(g.input ?? []).map((v) => v.name ?? ''),
+    ...(g.initializer ?? []).map((t) => t.name ?? ''),
+  ]);
   for (const n of g.node ?? []) {
     for (const i of n.input ?? []) {
       if (i !== '' && !defined.has(i)) {
-        throw new QuantizeError('quantize-invalid-model', `not a complete ONNX model: node "${n.name ?? n.opType}" (${n.opType}) reads "${i}", which nothing defines (truncated or corrupt file?)`);
+        throw new QuantizeError(
+          'quantize-invalid-model',
+          `not a complete ONNX model: node "${n.name ?? n.opType}" (${n.opType}) reads "${i}", which nothing defines (truncated or corrupt file?)`,
+        );
       }
     }
     for (const o of n.output ?? []) defined.add(o);
   }
   for (const o of g.output ?? []) {
-    if (!defined.has(o.name ?? '')) throw new QuantizeError('quantize-invalid-model', `not a complete ONNX model: output "${o.name}" is not produced by any node`);
+    if (!defined.has(o.name ?? ''))
+      throw new QuantizeError(
+        'quantize-invalid-model',
+        `not a complete ONNX model: output "${o.name}" is not produced by any node`,
+      );
   }
 }
 
@@ -189,10 +225,15 @@ function opsetOf(model: ModelProto): number {
 class Names {
   readonly #taken = new Set<string>();
   constructor(g: OnnxTypes.IGraphProto) {
-    const add = (s: string | null | undefined): void => { if (s) this.#taken.add(s); };
+    const add = (s: string | null | undefined): void => {
+      if (s) this.#taken.add(s);
+    };
     for (const v of [...(g.input ?? []), ...(g.output ?? []), ...(g.valueInfo ?? [])]) add(v.name);
     for (const t of g.initializer ?? []) add(t.name);
-    for (const n of g.node ?? []) { add(n.name); for (const o of n.output ?? []) add(o); }
+    for (const n of g.node ?? []) {
+      add(n.name);
+      for (const o of n.output ?? []) add(o);
+    }
   }
   fresh(base: string): string {
     let name = base;
@@ -203,7 +244,9 @@ class Names {
 }
 
 interface WeightEntry {
-  q: string; scale: string; zeroPoint: string | null;
+  q: string;
+  scale: string;
+  zeroPoint: string | null;
   /** DequantizeLinear output, for the qdq format; made once per weight. */
   dequantized?: string;
   quantized: QuantizedWeights;
@@ -234,8 +277,16 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const opset = opsetOf(model);
   const o = { ...resolved, format: resolved.format ?? (opset >= 11 ? 'integer-ops' : 'contrib') };
   const report: QuantizeReport = {
-    format: o.format, perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange, minElements: o.minElements,
-    quantized: [], skipped: [], bytesBefore: bytes.length, bytesAfter: bytes.length, sizeRatio: 1,
+    format: o.format,
+    perChannel: o.perChannel,
+    symmetric: o.symmetric,
+    reduceRange: o.reduceRange,
+    minElements: o.minElements,
+    quantized: [],
+    skipped: [],
+    bytesBefore: bytes.length,
+    bytesAfter: bytes.length,
+    sizeRatio: 1,
   };
 
   const initializers = new Map((g.initializer ?? []).map((t) => [t.name ?? '', t]));
@@ -253,11 +304,17 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     const opType = node.opType ?? '';
     const name = node.name || `${opType}_${index}`;
     if (opType === 'Conv' && (node.domain ?? '') === '') {
-      report.skipped.push({ name, opType, reason: 'Conv is left in float: dynamic ConvInteger is not faster than float Conv in ONNX Runtime on CPU' });
+      report.skipped.push({
+        name,
+        opType,
+        reason: 'Conv is left in float: dynamic ConvInteger is not faster than float Conv in ONNX Runtime on CPU',
+      });
       return;
     }
     if ((opType !== 'MatMul' && opType !== 'Gemm') || (node.domain ?? '') !== '') return;
-    const skip = (reason: string): void => { report.skipped.push({ name, opType, reason }); };
+    const skip = (reason: string): void => {
+      report.skipped.push({ name, opType, reason });
+    };
     if (!o.opTypes.includes(opType)) return skip(`${opType} is not in opTypes`);
     if (o.exclude.includes(name)) return skip('excluded by name');
     const wName = node.input?.[1] ?? '';
@@ -269,7 +326,8 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     const dims = tensorDims(w);
     if (dims.length !== 2) return skip(`the weight has rank ${dims.length}; only 2-D weights are quantised`);
     const elements = dims[0]! * dims[1]!;
-    if (elements < o.minElements) return skip(`the weight has ${elements} elements, fewer than minElements ${o.minElements}`);
+    if (elements < o.minElements)
+      return skip(`the weight has ${elements} elements, fewer than minElements ${o.minElements}`);
     let [k, n] = dims as [number, number];
     if (opType === 'Gemm' && intAttr(node, 'transB', 0) !== 0) [k, n] = [n, k];
     candidates.push({ node, name, opType, weight: w, k, n });
@@ -278,10 +336,16 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
 
   // 2. Check the format fits the model before touching it.
   if ((o.format === 'integer-ops' || o.format === 'qdq') && opset < 11) {
-    throw new QuantizeError('quantize-unsupported', `format "${o.format}" needs opset 11 or later (DynamicQuantizeLinear); this model uses opset ${opset}. Use format "contrib" instead`);
+    throw new QuantizeError(
+      'quantize-unsupported',
+      `format "${o.format}" needs opset 11 or later (DynamicQuantizeLinear); this model uses opset ${opset}. Use format "contrib" instead`,
+    );
   }
   if (o.format === 'qdq' && o.perChannel && opset < 13) {
-    throw new QuantizeError('quantize-unsupported', `per-channel qdq needs opset 13 or later (DequantizeLinear axis); this model uses opset ${opset}. Use per-tensor, or format "integer-ops" or "contrib"`);
+    throw new QuantizeError(
+      'quantize-unsupported',
+      `per-channel qdq needs opset 13 or later (DequantizeLinear axis); this model uses opset ${opset}. Use per-tensor, or format "integer-ops" or "contrib"`,
+    );
   }
 
   // 3. Rewrite.
@@ -292,8 +356,22 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const replacements = new Map<OnnxTypes.INodeProto, OnnxTypes.INodeProto[]>();
   const removed = new Set<OnnxTypes.INodeProto>();
   const replaced = new Set<string>(); // float initializers that may now be unread: weights, and Gemm Cs copied with beta
-  const mk = (opType: string, input: string[], output: string[], name: string, attrs: OnnxTypes.IAttributeProto[] = [], domain = ''): OnnxTypes.INodeProto =>
-    onnx.NodeProto.create({ opType, input, output, name: names.fresh(name), attribute: attrs, ...(domain && { domain }) });
+  const mk = (
+    opType: string,
+    input: string[],
+    output: string[],
+    name: string,
+    attrs: OnnxTypes.IAttributeProto[] = [],
+    domain = '',
+  ): OnnxTypes.INodeProto =>
+    onnx.NodeProto.create({
+      opType,
+      input,
+      output,
+      name: names.fresh(name),
+      attribute: attrs,
+      ...(domain && { domain }),
+    });
   const constFloat = (base: string, dims: number[], data: Float32Array): string => {
     const name = names.fresh(base);
     newInitializers.push(makeTensorProto(name, dims, data));
@@ -319,7 +397,11 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
       if (transB) w = transpose(w, c.n, c.k);
       if (alpha !== 1) w = w.map((v) => v * alpha);
       if (!we) {
-        const quantized = quantizeWeights(w, c.k, c.n, { perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange });
+        const quantized = quantizeWeights(w, c.k, c.n, {
+          perChannel: o.perChannel,
+          symmetric: o.symmetric,
+          reduceRange: o.reduceRange,
+        });
         const chDims = o.perChannel ? [c.n] : [];
         const q = names.fresh(`${wName}_quantized`);
         newInitializers.push(makeTensorProto(q, [c.k, c.n], quantized.data));
@@ -346,7 +428,7 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
 
     // Bias: Gemm's beta·C, or (contrib only) the Add that follows a MatMul.
     const y = node.output![0]!;
-    let bias: string | null = null;     // a float32 [N] initializer passed to DynamicQuantizeMatMul
+    let bias: string | null = null; // a float32 [N] initializer passed to DynamicQuantizeMatMul
     let after: ((mm: string) => void) | null = null; // emits the nodes that add C, writing y
     let fusedOutput: string | null = null; // the output of a MatMul's bias Add folded into the node
     if (isGemm && (node.input?.[2] ?? '') !== '' && beta !== 0) {
@@ -354,22 +436,33 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
       const cInit = initializers.get(cName);
       const cFloat = cInit && cInit.dataType === FLOAT && !isExternalTensor(cInit) && !graphInputs.has(cName);
       const cDims = cInit ? tensorDims(cInit) : [];
-      const isRow = cFloat && ((cDims.length === 1 && cDims[0] === c.n) || (cDims.length === 2 && cDims[0] === 1 && cDims[1] === c.n));
+      const isRow =
+        cFloat &&
+        ((cDims.length === 1 && cDims[0] === c.n) || (cDims.length === 2 && cDims[0] === 1 && cDims[1] === c.n));
       if (cFloat && isRow && o.format === 'contrib') {
-        bias = constFloat(`${cName}_bias`, [c.n], floatTensorData(cInit).map((v) => v * beta));
+        bias = constFloat(
+          `${cName}_bias`,
+          [c.n],
+          floatTensorData(cInit).map((v) => v * beta),
+        );
         replaced.add(cName);
       } else {
         let addend = cName;
         if (cFloat && beta !== 1) {
-          addend = constFloat(`${cName}_scaled`, cDims, floatTensorData(cInit).map((v) => v * beta));
+          addend = constFloat(
+            `${cName}_scaled`,
+            cDims,
+            floatTensorData(cInit).map((v) => v * beta),
+          );
           replaced.add(cName);
-        }
-        else if (beta !== 1) {
+        } else if (beta !== 1) {
           const b = constFloat(`${name}_beta`, [], new Float32Array([beta]));
           addend = names.fresh(`${cName}_scaled`);
           out.push(mk('Mul', [cName, b], [addend], `${name}_scale_c`));
         }
-        after = (mm) => { out.push(mk('Add', [mm, addend], [y], `${name}_add_c`)); };
+        after = (mm) => {
+          out.push(mk('Add', [mm, addend], [y], `${name}_add_c`));
+        };
       }
     } else if (!isGemm && o.format === 'contrib') {
       const users = consumers.get(y) ?? [];
@@ -397,7 +490,11 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     } else {
       let act = activations.get(a);
       if (!act) {
-        act = { q: names.fresh(`${a}_quantized`), scale: names.fresh(`${a}_scale`), zeroPoint: names.fresh(`${a}_zero_point`) };
+        act = {
+          q: names.fresh(`${a}_quantized`),
+          scale: names.fresh(`${a}_scale`),
+          zeroPoint: names.fresh(`${a}_zero_point`),
+        };
         activations.set(a, act);
         out.push(mk('DynamicQuantizeLinear', [a], [act.q, act.scale, act.zeroPoint], `${a}_quantize`));
       }
@@ -405,7 +502,14 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
         const yi = names.fresh(`${y}_int32`);
         const yf = names.fresh(`${y}_int32_float`);
         const s = names.fresh(`${name}_output_scale`);
-        out.push(mk('MatMulInteger', [act.q, we.q, act.zeroPoint, ...(we.zeroPoint ? [we.zeroPoint] : [])], [yi], `${name}_quant`));
+        out.push(
+          mk(
+            'MatMulInteger',
+            [act.q, we.q, act.zeroPoint, ...(we.zeroPoint ? [we.zeroPoint] : [])],
+            [yi],
+            `${name}_quant`,
+          ),
+        );
         out.push(mk('Cast', [yi], [yf], `${name}_cast`, [{ name: 'to', type: T.INT, i: FLOAT }]));
         out.push(mk('Mul', [act.scale, we.scale], [s], `${name}_scales_mul`));
         out.push(mk('Mul', [yf, s], [mmOut], `${name}_output_scale_mul`));
@@ -417,7 +521,15 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
         if (!we.dequantized) {
           we.dequantized = names.fresh(`${wName}_dequantized`);
           const axis = o.perChannel ? [{ name: 'axis', type: T.INT, i: 1 }] : [];
-          out.push(mk('DequantizeLinear', [we.q, we.scale, ...(we.zeroPoint ? [we.zeroPoint] : [])], [we.dequantized], `${wName}_dequantize`, axis));
+          out.push(
+            mk(
+              'DequantizeLinear',
+              [we.q, we.scale, ...(we.zeroPoint ? [we.zeroPoint] : [])],
+              [we.dequantized],
+              `${wName}_dequantize`,
+              axis,
+            ),
+          );
         }
         out.push(mk('MatMul', [act.dequantized, we.dequantized], [mmOut], `${name}_dequantized`));
       }
@@ -425,13 +537,17 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     after?.(mmOut);
     replacements.set(node, out);
     report.quantized.push({
-      name, opType: c.opType, weight: wName, shape: [c.k, c.n],
+      name,
+      opType: c.opType,
+      weight: wName,
+      shape: [c.k, c.n],
       granularity: o.perChannel ? 'per-channel' : 'per-tensor',
-      maxAbsError: wStats.maxAbs, relRmsError: wStats.relRms,
+      maxAbsError: wStats.maxAbs,
+      relRmsError: wStats.relRms,
     });
   }
 
-  g.node = (g.node ?? []).flatMap((n) => (removed.has(n) ? [] : replacements.get(n) ?? [n])) as OnnxTypes.NodeProto[];
+  g.node = (g.node ?? []).flatMap((n) => (removed.has(n) ? [] : (replacements.get(n) ?? [n]))) as OnnxTypes.NodeProto[];
 
   // Drop the float weights nothing reads any more (another node may still use one in float).
   const read = new Set<string>();
@@ -443,16 +559,31 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     const tn = t.name ?? '';
     if (replaced.has(tn) && !read.has(tn)) dropped.add(tn);
   }
-  g.initializer = [...(g.initializer ?? []).filter((t) => !dropped.has(t.name ?? '')), ...newInitializers] as OnnxTypes.TensorProto[];
+  g.initializer = [
+    ...(g.initializer ?? []).filter((t) => !dropped.has(t.name ?? '')),
+    ...newInitializers,
+  ] as OnnxTypes.TensorProto[];
   // Shape annotations of values that no longer exist (dropped weights, a MatMul output folded into its bias Add).
-  const exists = new Set<string>([...(g.input ?? []).map((v) => v.name ?? ''), ...g.initializer.map((t) => t.name ?? '')]);
+  const exists = new Set<string>([
+    ...(g.input ?? []).map((v) => v.name ?? ''),
+    ...g.initializer.map((t) => t.name ?? ''),
+  ]);
   for (const n of g.node) for (const o of n.output ?? []) exists.add(o);
   if (g.valueInfo) g.valueInfo = g.valueInfo.filter((v) => exists.has(v.name ?? '')) as OnnxTypes.ValueInfoProto[];
 
   if (o.format === 'contrib' && !(model.opsetImport ?? []).some((x) => x.domain === CONTRIB_DOMAIN)) {
-    model.opsetImport = [...(model.opsetImport ?? []), onnx.OperatorSetIdProto.create({ domain: CONTRIB_DOMAIN, version: 1 })];
+    model.opsetImport = [
+      ...(model.opsetImport ?? []),
+      onnx.OperatorSetIdProto.create({ domain: CONTRIB_DOMAIN, version: 1 }),
+    ];
   }
-  const meta = JSON.stringify({ format: o.format, perChannel: o.perChannel, symmetric: o.symmetric, reduceRange: o.reduceRange, nodes: report.quantized.length });
+  const meta = JSON.stringify({
+    format: o.format,
+    perChannel: o.perChannel,
+    symmetric: o.symmetric,
+    reduceRange: o.reduceRange,
+    nodes: report.quantized.length,
+  });
   model.metadataProps = [
     ...(model.metadataProps ?? []).filter((p) => p.key !== QUANTIZATION_METADATA_KEY),
     onnx.StringStringEntryProto.create({ key: QUANTIZATION_METADATA_KEY, value: meta }),
@@ -465,7 +596,9 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
 }
 
 function weightError(w: Float32Array, d: Float32Array): { maxAbs: number; relRms: number } {
-  let maxAbs = 0; let se = 0; let sw = 0;
+  let maxAbs = 0;
+  let se = 0;
+  let sw = 0;
   for (let i = 0; i < w.length; i++) {
     const e = Math.abs(w[i]! - d[i]!);
     if (e > maxAbs) maxAbs = e;

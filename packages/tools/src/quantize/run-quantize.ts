@@ -34,7 +34,8 @@ function describeQuantization(r: QuantizeReport): string {
   const scheme = `${r.perChannel ? 'per-channel' : 'per-tensor'} ${r.symmetric ? 'int8' : 'uint8'}${r.reduceRange ? ' (7-bit)' : ''} weights, ${r.format}`;
   if (r.quantized.length === 0) lines.push('nothing to quantise: the model is written unchanged');
   else lines.push(`quantised ${r.quantized.length} node(s) (${scheme}):`);
-  for (const q of r.quantized) lines.push(`  ${q.name}  ${q.opType} ${q.weight} ${q.shape.join('×')}  weight error ${pct(q.relRmsError)} RMS`);
+  for (const q of r.quantized)
+    lines.push(`  ${q.name}  ${q.opType} ${q.weight} ${q.shape.join('×')}  weight error ${pct(q.relRmsError)} RMS`);
   if (r.skipped.length) {
     lines.push('left in float:');
     for (const s of r.skipped) lines.push(`  ${s.name}  ${s.opType}: ${s.reason}`);
@@ -45,12 +46,17 @@ function describeQuantization(r: QuantizeReport): string {
 
 function describeValidation(v: ValidationReport): string {
   const lines = [`validation on ${v.rows} rows, ${v.batchSize} per run:`];
-  for (const o of v.outputs) lines.push(`  output ${o.name}: max |Δ| ${o.maxAbsDiff.toPrecision(3)} (largest |value| ${o.maxAbsValue.toPrecision(3)}), mean |Δ| ${o.meanAbsDiff.toPrecision(3)}`);
+  for (const o of v.outputs)
+    lines.push(
+      `  output ${o.name}: max |Δ| ${o.maxAbsDiff.toPrecision(3)} (largest |value| ${o.maxAbsValue.toPrecision(3)}), mean |Δ| ${o.meanAbsDiff.toPrecision(3)}`,
+    );
   const c = v.classification;
   if (c) {
     lines.push(`  top-1 agreement on ${c.output}: ${pct(c.agreement)} (${c.disagreements} row(s) differ)`);
     if (c.accuracyDelta !== undefined) {
-      lines.push(`  accuracy: fp32 ${pct(c.fp32Accuracy!)}, int8 ${pct(c.int8Accuracy!)}, delta ${(c.accuracyDelta * 100).toFixed(2)} points`);
+      lines.push(
+        `  accuracy: fp32 ${pct(c.fp32Accuracy!)}, int8 ${pct(c.int8Accuracy!)}, delta ${(c.accuracyDelta * 100).toFixed(2)} points`,
+      );
     }
   } else {
     lines.push('  not treated as a classifier (no class labels, no ferry.yaml classification, no probability output)');
@@ -103,7 +109,12 @@ async function run(inPath: string, outPath: string, f: QuantizeFlags, io: CliIo)
     ...(minElements !== undefined && { minElements }),
     ...(f.asymmetric && { symmetric: false }),
     ...(f.reduceRange && { reduceRange: true }),
-    ...(f.exclude && { exclude: f.exclude.split(',').map((s) => s.trim()).filter(Boolean) }),
+    ...(f.exclude && {
+      exclude: f.exclude
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    }),
   };
   const { bytes, report } = quantizeModel(input, options);
   if (!f.json) io.stdout(describeQuantization(report));
@@ -114,7 +125,8 @@ async function run(inPath: string, outPath: string, f: QuantizeFlags, io: CliIo)
     const manifestPath = f.manifest ?? join(dirname(inPath), 'ferry.yaml');
     const manifest = f.manifest || existsSync(manifestPath) ? readManifest(manifestPath) : null;
     const source = await loadValidationData(f.validate, {
-      model: input, manifest,
+      model: input,
+      manifest,
       ...(f.labelKey && { labelKey: f.labelKey }),
       ...(limit !== undefined && { limit }),
     });
@@ -134,15 +146,19 @@ async function run(inPath: string, outPath: string, f: QuantizeFlags, io: CliIo)
 
   if (f.json) io.stdout(`${JSON.stringify({ quantization: report, validation, verdict }, null, 2)}\n`);
   if (verdict && !verdict.passed) {
-    io.stderr(`ferry quantize: FAIL: ${verdict.figure} ${verdict.value.toPrecision(3)} exceeds --max-delta ${verdict.maxDelta}; ${outPath} was not written.\n`
-      + 'Quantisation costs this model too much. Try per-channel weights, --exclude the most sensitive layers (often the last), '
-      + 'or serve the float model: measure the accuracy delta before shipping.\n');
+    io.stderr(
+      `ferry quantize: FAIL: ${verdict.figure} ${verdict.value.toPrecision(3)} exceeds --max-delta ${verdict.maxDelta}; ${outPath} was not written.\n` +
+        'Quantisation costs this model too much. Try per-channel weights, --exclude the most sensitive layers (often the last), ' +
+        'or serve the float model: measure the accuracy delta before shipping.\n',
+    );
     return QUANTIZE_EXIT.deltaExceeded;
   }
   await writeAtomically(outPath, bytes);
   if (!f.json) {
-    if (verdict) io.stdout(`PASS: ${verdict.figure} ${verdict.value.toPrecision(3)} ≤ --max-delta ${verdict.maxDelta}\n`);
-    else if (!f.validate && report.quantized.length > 0) io.stdout('not validated: measure the accuracy delta before shipping (--validate DATA --max-delta 0.01)\n');
+    if (verdict)
+      io.stdout(`PASS: ${verdict.figure} ${verdict.value.toPrecision(3)} ≤ --max-delta ${verdict.maxDelta}\n`);
+    else if (!f.validate && report.quantized.length > 0)
+      io.stdout('not validated: measure the accuracy delta before shipping (--validate DATA --max-delta 0.01)\n');
     io.stdout(`wrote ${outPath}\n`);
   }
   return QUANTIZE_EXIT.ok;

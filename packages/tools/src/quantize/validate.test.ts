@@ -38,7 +38,12 @@ test('validate compares outputs, top-1 choices and accuracy of the float and the
   const labels = fpChoice.map((c, r) => (r % 10 === 0 ? (c + 1) % 10 : c));
   const int8Choice = await argmaxes(int8, x, rows, 32);
 
-  const report = await validate(mlp.bytes, int8, { inputs: { x: { dtype: 'float32', dims: [rows, 32], data: x } }, labels }, { batchSize: rows });
+  const report = await validate(
+    mlp.bytes,
+    int8,
+    { inputs: { x: { dtype: 'float32', dims: [rows, 32], data: x } }, labels },
+    { batchSize: rows },
+  );
   assert.equal(report.rows, rows);
   assert.equal(report.outputs.length, 1);
   const o = report.outputs[0]!;
@@ -63,7 +68,9 @@ test('without labels, a probability output is still compared top-1, and the gate
   // A badly "quantised" stand-in: different weights altogether, so many rows disagree.
   const other = buildMlp({ sizes: [32, 256, 10], seed: 99 });
   const rows = 64;
-  const report = await validate(mlp.bytes, other.bytes, { inputs: { x: { dtype: 'float32', dims: [rows, 32], data: randomRows(rows, 32, 1) } } });
+  const report = await validate(mlp.bytes, other.bytes, {
+    inputs: { x: { dtype: 'float32', dims: [rows, 32], data: randomRows(rows, 32, 1) } },
+  });
   assert.equal(report.batchSize, 32);
   const c = report.classification!;
   assert.equal(c.fp32Accuracy, undefined);
@@ -74,7 +81,12 @@ test('without labels, a probability output is still compared top-1, and the gate
 test('a model that is not a classifier is compared output by output', async () => {
   const mlp = buildMlp({ sizes: [32, 256, 4], seed: 3, softmax: false });
   const int8 = quantizeModel(mlp.bytes, { minElements: 0 }).bytes;
-  const report = await validate(mlp.bytes, int8, { inputs: { x: { dtype: 'float32', dims: [40, 32], data: randomRows(40, 32, 2) } } }, { batchSize: 7 });
+  const report = await validate(
+    mlp.bytes,
+    int8,
+    { inputs: { x: { dtype: 'float32', dims: [40, 32], data: randomRows(40, 32, 2) } } },
+    { batchSize: 7 },
+  );
   assert.equal(report.classification, null);
   const g = gatedFigure(report);
   assert.equal(g.name, 'largest absolute output difference');
@@ -85,11 +97,18 @@ test('a model that is not a classifier is compared output by output', async () =
 test('validate refuses data that does not fit', async () => {
   const mlp = buildMlp({ sizes: [32, 256, 10] });
   const x = { dtype: 'float32' as const, dims: [4, 32], data: randomRows(4, 32, 1) };
-  const refuses = (p: Promise<unknown>, re: RegExp) => assert.rejects(p, (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-invalid-data' && re.test(e.message));
+  const refuses = (p: Promise<unknown>, re: RegExp) =>
+    assert.rejects(
+      p,
+      (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-invalid-data' && re.test(e.message),
+    );
   await refuses(validate(mlp.bytes, mlp.bytes, { inputs: { x }, labels: [1, 2] }), /2 labels for 4 rows/);
   await refuses(validate(mlp.bytes, mlp.bytes, { inputs: { z: x } }), /lacks model input\(s\) "x"/);
   await refuses(validate(mlp.bytes, mlp.bytes, { inputs: { x: { ...x, dims: [4, 31] } } }), /hold 124 values/);
-  await assert.rejects(validate(mlp.bytes, new Uint8Array([1, 2, 3]), { inputs: { x } }), (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-runtime-failed');
+  await assert.rejects(
+    validate(mlp.bytes, new Uint8Array([1, 2, 3]), { inputs: { x } }),
+    (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-runtime-failed',
+  );
 });
 
 // ---- reading validation files -------------------------------------------------------------------
@@ -99,11 +118,9 @@ test('JSON Lines rows that name the model inputs become tensors, with nested row
   g.input('img', 'float32', ['batch', 2, 3]).output('y', 'float32', ['batch', 2]);
   g.floatInitializer('s', [1]);
   g.node('Mul', [g.op('ReduceSum', ['img'], { axes: [2], keepdims: 0 }, { name: 'sum' }), 's'], ['y']);
-  const text = [
-    '{"img": [[1, 2, 3], [4, 5, 6]], "label": 1}',
-    '',
-    '{"img": [[0, 0, 0], [1, 1, 1]], "label": 0}',
-  ].join('\n');
+  const text = ['{"img": [[1, 2, 3], [4, 5, 6]], "label": 1}', '', '{"img": [[0, 0, 0], [1, 1, 1]], "label": 0}'].join(
+    '\n',
+  );
   const src = parseValidationData(text, { model: g.toBytes() });
   assert.equal(src.rows, 2);
   assert.deepEqual(src.labels, [1, 0]);
@@ -130,17 +147,34 @@ test('instances carrying contract features are encoded by the ferry.yaml, and cl
 
   const int8 = quantizeModel(fx.onnx, { minElements: 0 }).bytes;
   const report = await validate(fx.onnx, int8, src);
-  const expected = instances.map((i) => { const p = fx.reference(i); return p[1]! > p[0]! ? 1 : 0; });
+  const expected = instances.map((i) => {
+    const p = fx.reference(i);
+    return p[1]! > p[0]! ? 1 : 0;
+  });
   assert.equal(report.classification!.fp32Accuracy, expected.filter((c, i) => c === src.labels![i]).length / 3);
 });
 
-test('raw tensor JSON, in Ferry\'s form and the Open Inference Protocol form, with a limit', () => {
+test("raw tensor JSON, in Ferry's form and the Open Inference Protocol form, with a limit", () => {
   const model = buildMlp({ sizes: [4, 8, 2] }).bytes;
-  const ferry = JSON.stringify({ inputs: { x: { dims: [3, 4], data: [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]] } }, labels: [0, 1, 1] });
+  const ferry = JSON.stringify({
+    inputs: {
+      x: {
+        dims: [3, 4],
+        data: [
+          [1, 2, 3, 4],
+          [5, 6, 7, 8],
+          [9, 10, 11, 12],
+        ],
+      },
+    },
+    labels: [0, 1, 1],
+  });
   const a = parseValidationData(ferry, { model });
   assert.equal(a.rows, 3);
   assert.deepEqual(Array.from(a.slice(2, 3).x!.data as Float32Array), [9, 10, 11, 12]);
-  const oip = JSON.stringify({ inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] }] });
+  const oip = JSON.stringify({
+    inputs: [{ name: 'x', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4, 5, 6, 7, 8] }],
+  });
   const b = parseValidationData(oip, { model });
   assert.equal(b.rows, 2);
   assert.equal(b.labels, undefined);
@@ -149,15 +183,19 @@ test('raw tensor JSON, in Ferry\'s form and the Open Inference Protocol form, wi
   assert.deepEqual(limited.labels, [0, 1]);
   // An array of instances, and a v1 request body, are read like JSON Lines.
   assert.equal(parseValidationData(JSON.stringify([{ x: [1, 2, 3, 4] }]), { model }).rows, 1);
-  assert.equal(parseValidationData(JSON.stringify({ instances: [{ x: [1, 2, 3, 4] }, { x: [0, 0, 0, 0] }] }), { model }).rows, 2);
+  assert.equal(
+    parseValidationData(JSON.stringify({ instances: [{ x: [1, 2, 3, 4] }, { x: [0, 0, 0, 0] }] }), { model }).rows,
+    2,
+  );
 });
 
 test('unreadable validation data gets a message that says where and why', () => {
   const model = buildMlp({ sizes: [4, 8, 2] }).bytes;
-  const fails = (text: string, re: RegExp, manifest?: Manifest) => assert.throws(
-    () => parseValidationData(text, { model, ...(manifest && { manifest }) }, 'data.jsonl'),
-    (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-invalid-data' && re.test(e.message),
-  );
+  const fails = (text: string, re: RegExp, manifest?: Manifest) =>
+    assert.throws(
+      () => parseValidationData(text, { model, ...(manifest && { manifest }) }, 'data.jsonl'),
+      (e: unknown) => e instanceof QuantizeError && e.code === 'quantize-invalid-data' && re.test(e.message),
+    );
   fails('', /data.jsonl is empty/);
   fails('{"x": [1, 2, 3, 4]}\n{"x": [1, 2, 3, 4]\n', /line 2: not JSON/);
   fails('{"x": [1, 2, 3, 4]}\n[1, 2]\n', /line 2: each line must be a JSON object/);
@@ -168,6 +206,12 @@ test('unreadable validation data gets a message that says where and why', () => 
   fails('{"x": [1, 2, 3, 4], "label": 1}\n{"x": [1, 2, 3, 4]}\n', /row 2 has no "label"/);
   fails(JSON.stringify({ inputs: { x: { dims: [2, 4], data: [1, 2] } } }), /dims \[2, 4\] hold 8 values, data has 2/);
   const fx = tinyClassifier();
-  assert.throws(() => parseValidationData('{"amount": "lots", "items": 1, "member": true, "color": "red"}', { model: fx.onnx, manifest: fx.manifest as Manifest }).slice(0, 1),
-    (e: unknown) => e instanceof QuantizeError && /rows 1..1 do not satisfy the model's contract/.test(e.message));
+  assert.throws(
+    () =>
+      parseValidationData('{"amount": "lots", "items": 1, "member": true, "color": "red"}', {
+        model: fx.onnx,
+        manifest: fx.manifest as Manifest,
+      }).slice(0, 1),
+    (e: unknown) => e instanceof QuantizeError && /rows 1..1 do not satisfy the model's contract/.test(e.message),
+  );
 });

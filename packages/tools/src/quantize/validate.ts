@@ -89,18 +89,32 @@ function checkTensors(inputs: Record<string, TensorValue>): number {
   if (entries.length === 0) throw new QuantizeError('quantize-invalid-data', 'validation data has no input tensors');
   let rows: number | null = null;
   for (const [name, t] of entries) {
-    if (t.dims.length === 0) throw new QuantizeError('quantize-invalid-data', `input "${name}" is a scalar; validation inputs need a leading row dimension`);
+    if (t.dims.length === 0)
+      throw new QuantizeError(
+        'quantize-invalid-data',
+        `input "${name}" is a scalar; validation inputs need a leading row dimension`,
+      );
     const count = t.dims.reduce((a, d) => a * d, 1);
-    if (count !== t.data.length) throw new QuantizeError('quantize-invalid-data', `input "${name}": dims [${t.dims.join(', ')}] hold ${count} values, data has ${t.data.length}`);
+    if (count !== t.data.length)
+      throw new QuantizeError(
+        'quantize-invalid-data',
+        `input "${name}": dims [${t.dims.join(', ')}] hold ${count} values, data has ${t.data.length}`,
+      );
     if (rows === null) rows = t.dims[0]!;
-    else if (t.dims[0] !== rows) throw new QuantizeError('quantize-invalid-data', `inputs disagree on the number of rows (${rows} and ${t.dims[0]} for "${name}")`);
+    else if (t.dims[0] !== rows)
+      throw new QuantizeError(
+        'quantize-invalid-data',
+        `inputs disagree on the number of rows (${rows} and ${t.dims[0]} for "${name}")`,
+      );
   }
   return rows ?? 0;
 }
 
 function sliceRows(t: TensorValue, start: number, end: number): TensorValue {
   const width = t.dims.slice(1).reduce((a, d) => a * d, 1);
-  const data = Array.isArray(t.data) ? t.data.slice(start * width, end * width) : (t.data as Float32Array).subarray(start * width, end * width);
+  const data = Array.isArray(t.data)
+    ? t.data.slice(start * width, end * width)
+    : (t.data as Float32Array).subarray(start * width, end * width);
   return { dtype: t.dtype, dims: [end - start, ...t.dims.slice(1)], data };
 }
 
@@ -111,17 +125,27 @@ export function tensorSource(data: ValidationData): ValidationSource {
     rows,
     ...(data.labels && { labels: data.labels }),
     ...(data.labelNames && { labelNames: data.labelNames }),
-    slice: (start, end) => Object.fromEntries(Object.entries(data.inputs).map(([n, t]) => [n, sliceRows(t, start, end)])),
+    slice: (start, end) =>
+      Object.fromEntries(Object.entries(data.inputs).map(([n, t]) => [n, sliceRows(t, start, end)])),
   };
 }
 
-const toOrt = (t: TensorValue): ort.Tensor => new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as Float32Array, t.dims);
+const toOrt = (t: TensorValue): ort.Tensor =>
+  new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as Float32Array, t.dims);
 
-async function openSession(bytes: Uint8Array, which: string, options: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+async function openSession(
+  bytes: Uint8Array,
+  which: string,
+  options: ort.InferenceSession.SessionOptions,
+): Promise<ort.InferenceSession> {
   try {
     return await ort.InferenceSession.create(bytes, options);
   } catch (e) {
-    throw new QuantizeError('quantize-runtime-failed', `ONNX Runtime cannot load the ${which} model: ${(e as Error).message}`, { cause: e });
+    throw new QuantizeError(
+      'quantize-runtime-failed',
+      `ONNX Runtime cannot load the ${which} model: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -154,7 +178,10 @@ function looksLikeProbabilities(d: ArrayLike<number>, rows: number, width: numbe
  * if ((report.classification?.accuracyDelta ?? 0) > 0.01) throw new Error('too lossy');
  */
 export async function validate(
-  fp32Bytes: Uint8Array, int8Bytes: Uint8Array, data: ValidationData | ValidationSource, options: ValidateOptions = {},
+  fp32Bytes: Uint8Array,
+  int8Bytes: Uint8Array,
+  data: ValidationData | ValidationSource,
+  options: ValidateOptions = {},
 ): Promise<ValidationReport> {
   const source = 'slice' in data ? data : tensorSource(data);
   const { rows } = source;
@@ -168,9 +195,14 @@ export async function validate(
   // A model whose first input dimension is fixed takes exactly that many rows per run.
   const fixed = description.inputs.map((i) => i.shape?.[0] ?? -1).find((d) => d > 0);
   let batchSize = options.batchSize ?? DEFAULT_BATCH;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new QuantizeError('quantize-invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new QuantizeError('quantize-invalid-options', `batchSize must be a positive integer, got ${batchSize}`);
   if (fixed !== undefined) {
-    if (rows % fixed !== 0) throw new QuantizeError('quantize-invalid-data', `the model takes exactly ${fixed} rows per run; ${rows} rows do not divide into such runs`);
+    if (rows % fixed !== 0)
+      throw new QuantizeError(
+        'quantize-invalid-data',
+        `the model takes exactly ${fixed} rows per run; ${rows} rows do not divide into such runs`,
+      );
     batchSize = fixed;
   }
   const sessionOptions = options.sessionOptions ?? { graphOptimizationLevel: 'all' };
@@ -178,7 +210,9 @@ export async function validate(
   const int8 = await openSession(int8Bytes, 'quantised', sessionOptions);
   try {
     const outputNames = fp32.outputNames;
-    const stats = new Map(outputNames.map((n) => [n, { name: n, maxAbsDiff: 0, sumAbsDiff: 0, count: 0, maxAbsValue: 0, tensor: true }]));
+    const stats = new Map(
+      outputNames.map((n) => [n, { name: n, maxAbsDiff: 0, sumAbsDiff: 0, count: 0, maxAbsValue: 0, tensor: true }]),
+    );
     // Class scores are kept (a float per row per class) so detection can look at every row.
     const scores: Record<string, { a: number[]; b: number[]; width: number }> = {};
     for (let start = 0; start < rows; start += batchSize) {
@@ -186,30 +220,56 @@ export async function validate(
       const batch = source.slice(start, end);
       const missing = inputNames.filter((n) => !(n in batch));
       if (missing.length) {
-        throw new QuantizeError('quantize-invalid-data', `validation data lacks model input(s) ${missing.map((n) => `"${n}"`).join(', ')} (has ${Object.keys(batch).join(', ') || 'none'})`);
+        throw new QuantizeError(
+          'quantize-invalid-data',
+          `validation data lacks model input(s) ${missing.map((n) => `"${n}"`).join(', ')} (has ${Object.keys(batch).join(', ') || 'none'})`,
+        );
       }
       const feeds: Record<string, ort.Tensor> = {};
       for (const n of inputNames) {
-        if (checkTensors({ [n]: batch[n]! }) !== end - start) throw new QuantizeError('quantize-invalid-data', `input "${n}" of rows ${start}..${end - 1} does not have ${end - start} rows`);
+        if (checkTensors({ [n]: batch[n]! }) !== end - start)
+          throw new QuantizeError(
+            'quantize-invalid-data',
+            `input "${n}" of rows ${start}..${end - 1} does not have ${end - start} rows`,
+          );
         feeds[n] = toOrt(batch[n]!);
       }
-      let ra: ort.InferenceSession.OnnxValueMapType; let rb: ort.InferenceSession.OnnxValueMapType;
+      let ra: ort.InferenceSession.OnnxValueMapType;
+      let rb: ort.InferenceSession.OnnxValueMapType;
       try {
         ra = await fp32.run(feeds);
         rb = await int8.run(feeds);
       } catch (e) {
-        throw new QuantizeError('quantize-runtime-failed', `ONNX Runtime failed on rows ${start}..${end - 1}: ${(e as Error).message}`, { cause: e });
+        throw new QuantizeError(
+          'quantize-runtime-failed',
+          `ONNX Runtime failed on rows ${start}..${end - 1}: ${(e as Error).message}`,
+          { cause: e },
+        );
       }
       for (const n of outputNames) {
-        const ta = ra[n] as ort.Tensor | undefined; const tb = rb[n] as ort.Tensor | undefined;
+        const ta = ra[n] as ort.Tensor | undefined;
+        const tb = rb[n] as ort.Tensor | undefined;
         const s = stats.get(n)!;
-        if (!ta || !tb || typeof ta.data === 'string' || Array.isArray(ta.data) || ta.type === 'string' || ta.type === 'int64' || ta.type === 'uint64') {
+        if (
+          !ta ||
+          !tb ||
+          typeof ta.data === 'string' ||
+          Array.isArray(ta.data) ||
+          ta.type === 'string' ||
+          ta.type === 'int64' ||
+          ta.type === 'uint64'
+        ) {
           // Labels (int64), strings and non-tensor outputs are not compared numerically; class outputs decide.
           s.tensor = false;
           continue;
         }
-        const da = ta.data as Float32Array; const db = tb.data as Float32Array;
-        if (da.length !== db.length) throw new QuantizeError('quantize-runtime-failed', `output "${n}" has ${da.length} values from the float model and ${db.length} from the quantised one`);
+        const da = ta.data as Float32Array;
+        const db = tb.data as Float32Array;
+        if (da.length !== db.length)
+          throw new QuantizeError(
+            'quantize-runtime-failed',
+            `output "${n}" has ${da.length} values from the float model and ${db.length} from the quantised one`,
+          );
         for (let i = 0; i < da.length; i++) {
           const diff = Math.abs(da[i]! - db[i]!);
           if (diff > s.maxAbsDiff || Number.isNaN(diff)) s.maxAbsDiff = Number.isNaN(diff) ? Infinity : diff;
@@ -221,12 +281,21 @@ export async function validate(
         if (ta.dims.length === 2 && ta.type === 'float32') {
           const width = ta.dims[1]!;
           const acc = (scores[n] ??= { a: [], b: [], width });
-          for (let i = 0; i < da.length; i++) { acc.a.push(da[i]!); acc.b.push(db[i]!); }
+          for (let i = 0; i < da.length; i++) {
+            acc.a.push(da[i]!);
+            acc.b.push(db[i]!);
+          }
         }
       }
     }
-    const outputs: OutputComparison[] = [...stats.values()].filter((s) => s.tensor)
-      .map((s) => ({ name: s.name, maxAbsDiff: s.maxAbsDiff, meanAbsDiff: s.count ? s.sumAbsDiff / s.count : 0, maxAbsValue: s.maxAbsValue }));
+    const outputs: OutputComparison[] = [...stats.values()]
+      .filter((s) => s.tensor)
+      .map((s) => ({
+        name: s.name,
+        maxAbsDiff: s.maxAbsDiff,
+        meanAbsDiff: s.count ? s.sumAbsDiff / s.count : 0,
+        maxAbsValue: s.maxAbsValue,
+      }));
 
     let spec: ClassifierSpec | null = null;
     if (options.classifier !== undefined) spec = options.classifier;
@@ -236,22 +305,41 @@ export async function validate(
       if (labels && candidates.length === 1) spec = { output: candidates[0]![0] };
       else if (probabilities) spec = { output: probabilities[0] };
       if (!spec && labels) {
-        throw new QuantizeError('quantize-invalid-data', `labels were given but no single output of class scores was found (float outputs of shape [rows, classes]: ${candidates.map(([n]) => n).join(', ') || 'none'}); name the classifier output`);
+        throw new QuantizeError(
+          'quantize-invalid-data',
+          `labels were given but no single output of class scores was found (float outputs of shape [rows, classes]: ${candidates.map(([n]) => n).join(', ') || 'none'}); name the classifier output`,
+        );
       }
     }
     let classification: ClassificationComparison | null = null;
     if (spec) {
       const s = scores[spec.output];
-      if (!s) throw new QuantizeError('quantize-invalid-data', `classifier output "${spec.output}" is not a float32 [rows, classes] output of the model`);
+      if (!s)
+        throw new QuantizeError(
+          'quantize-invalid-data',
+          `classifier output "${spec.output}" is not a float32 [rows, classes] output of the model`,
+        );
       const threshold = spec.threshold ?? 0.5;
-      const choose = (d: number[], r: number): number => (s.width === 1 ? (d[r]! >= threshold ? 1 : 0) : argmaxRow(d, r, s.width));
-      let agree = 0; let rightA = 0; let rightB = 0;
+      const choose = (d: number[], r: number): number =>
+        s.width === 1 ? (d[r]! >= threshold ? 1 : 0) : argmaxRow(d, r, s.width);
+      let agree = 0;
+      let rightA = 0;
+      let rightB = 0;
       for (let r = 0; r < rows; r++) {
-        const ca = choose(s.a, r); const cb = choose(s.b, r);
+        const ca = choose(s.a, r);
+        const cb = choose(s.b, r);
         if (ca === cb) agree++;
-        if (labels) { if (ca === labels[r]) rightA++; if (cb === labels[r]) rightB++; }
+        if (labels) {
+          if (ca === labels[r]) rightA++;
+          if (cb === labels[r]) rightB++;
+        }
       }
-      classification = { output: spec.output, agreement: agree / rows, disagreementRate: 1 - agree / rows, disagreements: rows - agree };
+      classification = {
+        output: spec.output,
+        agreement: agree / rows,
+        disagreementRate: 1 - agree / rows,
+        disagreements: rows - agree,
+      };
       if (labels) {
         classification.fp32Accuracy = rightA / rows;
         classification.int8Accuracy = rightB / rows;

@@ -6,7 +6,15 @@
 // - JSON raw tensors: `{"inputs": {"x": {"dims": [n, 256], "data": [...]}}, "labels": [...]}`, or the
 //   Open Inference Protocol form `{"inputs": [{"name": "x", "shape": [...], "datatype": "FP32", "data": [...]}]}`.
 import { readFile } from 'node:fs/promises';
-import { allocate, compileEncoder, setElement, type Instance, type Manifest, type TensorDtype, type TensorValue } from '@ferry/core';
+import {
+  allocate,
+  compileEncoder,
+  setElement,
+  type Instance,
+  type Manifest,
+  type TensorDtype,
+  type TensorValue,
+} from '@ferry/core';
 import { describeModel, type ValueDescription } from '../onnx/index.js';
 import { QuantizeError } from './errors.js';
 import { tensorSource, type ValidationSource } from './validate.js';
@@ -22,7 +30,8 @@ export interface LoadValidationOptions {
   limit?: number;
 }
 
-const bad = (message: string, cause?: unknown): QuantizeError => new QuantizeError('quantize-invalid-data', message, cause === undefined ? undefined : { cause });
+const bad = (message: string, cause?: unknown): QuantizeError =>
+  new QuantizeError('quantize-invalid-data', message, cause === undefined ? undefined : { cause });
 
 /** Class names from the contract's classification postprocess, when it has one. */
 export function classNames(manifest: Manifest | null | undefined): readonly string[] | undefined {
@@ -37,7 +46,9 @@ function labelIndex(v: unknown, names: readonly string[] | undefined, where: str
     const i = names?.indexOf(v) ?? -1;
     if (i >= 0) return i;
     if (/^\d+$/.test(v)) return Number(v);
-    throw bad(`${where}: label ${JSON.stringify(v)} is not one of the model's classes (${names?.join(', ') ?? 'no ferry.yaml with classification labels was given'})`);
+    throw bad(
+      `${where}: label ${JSON.stringify(v)} is not one of the model's classes (${names?.join(', ') ?? 'no ferry.yaml with classification labels was given'})`,
+    );
   }
   throw bad(`${where}: label ${JSON.stringify(v)} must be a class index, a class name or a boolean`);
 }
@@ -50,9 +61,12 @@ function flatten(v: unknown, out: unknown[]): void {
 function fill(dtype: TensorDtype, values: readonly unknown[], where: string): TensorValue['data'] {
   const data = allocate(dtype, values.length);
   values.forEach((v, i) => {
-    const ok = dtype === 'string' ? typeof v === 'string'
-      : dtype === 'bool' ? typeof v === 'boolean' || v === 0 || v === 1
-        : typeof v === 'number' || typeof v === 'bigint';
+    const ok =
+      dtype === 'string'
+        ? typeof v === 'string'
+        : dtype === 'bool'
+          ? typeof v === 'boolean' || v === 0 || v === 1
+          : typeof v === 'number' || typeof v === 'bigint';
     if (!ok) throw bad(`${where}: value ${JSON.stringify(v)} at position ${i} does not fit ${dtype}`);
     setElement(data, i, v as number);
   });
@@ -65,13 +79,23 @@ function rowShape(input: ValueDescription): number[] | null {
   return inner.every((d) => d > 0) ? inner : null;
 }
 
-function rawRowSource(instances: readonly Instance[], inputs: readonly ValueDescription[], labels: number[] | undefined, names: readonly string[] | undefined): ValidationSource {
+function rawRowSource(
+  instances: readonly Instance[],
+  inputs: readonly ValueDescription[],
+  labels: number[] | undefined,
+  names: readonly string[] | undefined,
+): ValidationSource {
   const widths = new Map<string, { width: number; inner: number[] }>();
   for (const input of inputs) {
     const shape = rowShape(input);
     const first: unknown[] = [];
     flatten(instances[0]![input.name], first);
-    widths.set(input.name, shape ? { width: shape.reduce((a, d) => a * d, 1), inner: shape } : { width: first.length, inner: [first.length] });
+    widths.set(
+      input.name,
+      shape
+        ? { width: shape.reduce((a, d) => a * d, 1), inner: shape }
+        : { width: first.length, inner: [first.length] },
+    );
   }
   const tensors: Record<string, TensorValue> = {};
   for (const input of inputs) {
@@ -81,14 +105,26 @@ function rawRowSource(instances: readonly Instance[], inputs: readonly ValueDesc
     instances.forEach((inst, row) => {
       const before = values.length;
       flatten(inst[input.name], values);
-      if (values.length - before !== width) throw bad(`row ${row + 1}: "${input.name}" has ${values.length - before} values, the model takes ${width} per row`);
+      if (values.length - before !== width)
+        throw bad(
+          `row ${row + 1}: "${input.name}" has ${values.length - before} values, the model takes ${width} per row`,
+        );
     });
-    tensors[input.name] = { dtype, dims: [instances.length, ...inner], data: fill(dtype, values, `input "${input.name}"`) };
+    tensors[input.name] = {
+      dtype,
+      dims: [instances.length, ...inner],
+      data: fill(dtype, values, `input "${input.name}"`),
+    };
   }
   return tensorSource({ inputs: tensors, ...(labels && { labels }), ...(names && { labelNames: names }) });
 }
 
-function contractSource(instances: readonly Instance[], manifest: Manifest, labels: number[] | undefined, names: readonly string[] | undefined): ValidationSource {
+function contractSource(
+  instances: readonly Instance[],
+  manifest: Manifest,
+  labels: number[] | undefined,
+  names: readonly string[] | undefined,
+): ValidationSource {
   let encoder: ReturnType<typeof compileEncoder>;
   try {
     encoder = compileEncoder(manifest);
@@ -105,7 +141,12 @@ function contractSource(instances: readonly Instance[], manifest: Manifest, labe
         return encoder.encode(instances.slice(start, end), `/rows/${start}`);
       } catch (e) {
         const issues = (e as { issues?: Array<{ pointer: string; reason: string }> }).issues;
-        const detail = issues?.length ? issues.slice(0, 3).map((i) => `${i.pointer}: ${i.reason}`).join('; ') : (e as Error).message;
+        const detail = issues?.length
+          ? issues
+              .slice(0, 3)
+              .map((i) => `${i.pointer}: ${i.reason}`)
+              .join('; ')
+          : (e as Error).message;
         throw bad(`rows ${start + 1}..${end} do not satisfy the model's contract: ${detail}`, e);
       }
     },
@@ -129,38 +170,62 @@ export function instancesSource(instances: readonly Instance[], options: LoadVal
       return labelIndex(r[labelKey], names, `row ${i + 1}`);
     });
   }
-  const stripped = hasLabels ? rows.map((r) => { const { [labelKey]: _label, ...rest } = r; return rest; }) : rows;
+  const stripped = hasLabels
+    ? rows.map((r) => {
+        const { [labelKey]: _label, ...rest } = r;
+        return rest;
+      })
+    : rows;
   const inputs = describeModel(options.model).inputs;
   const raw = inputs.every((i) => stripped[0]![i.name] !== undefined);
   if (raw) return rawRowSource(stripped, inputs, labels, names);
   if (options.manifest) return contractSource(stripped, options.manifest, labels, names);
-  throw bad(`row 1 has no key for model input(s) ${inputs.filter((i) => stripped[0]![i.name] === undefined).map((i) => `"${i.name}"`).join(', ')}; `
-    + 'name the model\'s inputs in each row, or give the ferry.yaml whose features the rows carry (--manifest)');
+  throw bad(
+    `row 1 has no key for model input(s) ${inputs
+      .filter((i) => stripped[0]![i.name] === undefined)
+      .map((i) => `"${i.name}"`)
+      .join(', ')}; ` +
+      "name the model's inputs in each row, or give the ferry.yaml whose features the rows carry (--manifest)",
+  );
 }
 
 const OIP_DTYPES: Readonly<Record<string, TensorDtype>> = {
-  FP32: 'float32', FP64: 'float64', FP16: 'float16', INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
-  UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64', BOOL: 'bool', BYTES: 'string',
+  FP32: 'float32',
+  FP64: 'float64',
+  FP16: 'float16',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  UINT8: 'uint8',
+  UINT16: 'uint16',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
+  BOOL: 'bool',
+  BYTES: 'string',
 };
 
 function rawTensorSource(doc: { inputs: unknown; labels?: unknown }, options: LoadValidationOptions): ValidationSource {
   const model = describeModel(options.model).inputs;
-  const entries: Array<[string, { dims?: unknown; shape?: unknown; data?: unknown; datatype?: unknown }]> = Array.isArray(doc.inputs)
-    ? (doc.inputs as Array<{ name?: unknown }>).map((t, i) => {
-      if (typeof t?.name !== 'string') throw bad(`inputs[${i}] has no name`);
-      return [t.name, t as never];
-    })
-    : Object.entries(doc.inputs as Record<string, never>);
+  const entries: Array<[string, { dims?: unknown; shape?: unknown; data?: unknown; datatype?: unknown }]> =
+    Array.isArray(doc.inputs)
+      ? (doc.inputs as Array<{ name?: unknown }>).map((t, i) => {
+          if (typeof t?.name !== 'string') throw bad(`inputs[${i}] has no name`);
+          return [t.name, t as never];
+        })
+      : Object.entries(doc.inputs as Record<string, never>);
   const tensors: Record<string, TensorValue> = {};
   for (const [name, t] of entries) {
     const dims = (t.dims ?? t.shape) as unknown;
-    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d >= 0)) throw bad(`input "${name}": dims (or shape) must be an array of non-negative integers`);
+    if (!Array.isArray(dims) || !dims.every((d) => Number.isInteger(d) && d >= 0))
+      throw bad(`input "${name}": dims (or shape) must be an array of non-negative integers`);
     const declared = model.find((m) => m.name === name)?.dtype;
     const dtype = declared ?? (typeof t.datatype === 'string' ? OIP_DTYPES[t.datatype] : undefined) ?? 'float32';
     const values: unknown[] = [];
     flatten(t.data, values);
     const count = (dims as number[]).reduce((a, d) => a * d, 1);
-    if (values.length !== count) throw bad(`input "${name}": dims [${dims.join(', ')}] hold ${count} values, data has ${values.length}`);
+    if (values.length !== count)
+      throw bad(`input "${name}": dims [${dims.join(', ')}] hold ${count} values, data has ${values.length}`);
     tensors[name] = { dtype, dims: dims as number[], data: fill(dtype, values, `input "${name}"`) };
   }
   const names = classNames(options.manifest);
@@ -178,7 +243,11 @@ function rawTensorSource(doc: { inputs: unknown; labels?: unknown }, options: Lo
 }
 
 /** Parses the text of a validation file (see the module comment for the forms accepted). */
-export function parseValidationData(text: string, options: LoadValidationOptions, file = 'validation data'): ValidationSource {
+export function parseValidationData(
+  text: string,
+  options: LoadValidationOptions,
+  file = 'validation data',
+): ValidationSource {
   const trimmed = text.trim();
   if (!trimmed) throw bad(`${file} is empty`);
   let whole: unknown;
@@ -186,7 +255,9 @@ export function parseValidationData(text: string, options: LoadValidationOptions
   try {
     whole = JSON.parse(trimmed);
     isWhole = true;
-  } catch { /* not one JSON document: JSON Lines */ }
+  } catch {
+    /* not one JSON document: JSON Lines */
+  }
   if (isWhole) {
     if (Array.isArray(whole)) return instancesSource(whole as Instance[], options);
     if (whole && typeof whole === 'object') {
@@ -208,7 +279,8 @@ export function parseValidationData(text: string, options: LoadValidationOptions
     } catch (e) {
       throw bad(`${file}, line ${i + 1}: not JSON (${(e as Error).message})`, e);
     }
-    if (!v || typeof v !== 'object' || Array.isArray(v)) throw bad(`${file}, line ${i + 1}: each line must be a JSON object (an instance)`);
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      throw bad(`${file}, line ${i + 1}: each line must be a JSON object (an instance)`);
     instances.push(v as Instance);
     if (options.limit !== undefined && instances.length >= options.limit) break;
   }

@@ -4,7 +4,10 @@ import { quantizeWeights, dequantizeWeights, roundHalfEven, transpose } from './
 import { gaussian, seededRandom } from './mlp-model.js';
 
 test('roundHalfEven rounds ties to the even neighbour, like ONNX QuantizeLinear', () => {
-  assert.deepEqual([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, 2.6, -2.6].map(roundHalfEven), [0, 2, 2, -0, -2, -2, 2, 3, -3]);
+  assert.deepEqual(
+    [0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 2.4, 2.6, -2.6].map(roundHalfEven),
+    [0, 2, 2, -0, -2, -2, 2, 3, -3],
+  );
 });
 
 function matrix(rows: number, cols: number, seed: number): Float32Array {
@@ -15,7 +18,8 @@ function matrix(rows: number, cols: number, seed: number): Float32Array {
 for (const symmetric of [true, false]) {
   for (const perChannel of [true, false]) {
     test(`every weight is within half a step of its float value (${symmetric ? 'symmetric int8' : 'asymmetric uint8'}, ${perChannel ? 'per channel' : 'per tensor'})`, () => {
-      const rows = 33; const cols = 7;
+      const rows = 33;
+      const cols = 7;
       const w = matrix(rows, cols, 5);
       const q = quantizeWeights(w, rows, cols, { perChannel, symmetric, reduceRange: false });
       assert.ok(symmetric ? q.data instanceof Int8Array : q.data instanceof Uint8Array);
@@ -38,7 +42,9 @@ test('zero is exact, and an all-zero channel gets a finite scale', () => {
   for (const symmetric of [true, false]) {
     const q = quantizeWeights(w, 3, 2, { perChannel: true, symmetric, reduceRange: false });
     const d = dequantizeWeights(q, 3, 2);
-    assert.equal(d[0], 0); assert.equal(d[2], 0); assert.equal(d[4], 0);
+    assert.equal(d[0], 0);
+    assert.equal(d[2], 0);
+    assert.equal(d[4], 0);
     assert.ok(q.scale.every((s) => Number.isFinite(s) && s > 0));
   }
 });
@@ -54,7 +60,10 @@ test('symmetric weights use the full ±127 range, or ±63 with reduceRange', () 
 });
 
 test('non-finite weights are refused', () => {
-  assert.throws(() => quantizeWeights(new Float32Array([1, NaN]), 1, 2, { perChannel: false, symmetric: true, reduceRange: false }), /non-finite/);
+  assert.throws(
+    () => quantizeWeights(new Float32Array([1, NaN]), 1, 2, { perChannel: false, symmetric: true, reduceRange: false }),
+    /non-finite/,
+  );
 });
 
 test('transpose turns rows×cols into cols×rows', () => {

@@ -33,7 +33,8 @@ export function roundHalfEven(x: number): number {
  * A channel that is all zeros gets scale 1 so that dequantisation stays exact and finite.
  */
 export function quantizeWeights(w: Float32Array, rows: number, cols: number, o: WeightQuantOptions): QuantizedWeights {
-  if (w.length !== rows * cols) throw new RangeError(`weights hold ${w.length} values, ${rows}×${cols} needs ${rows * cols}`);
+  if (w.length !== rows * cols)
+    throw new RangeError(`weights hold ${w.length} values, ${rows}×${cols} needs ${rows * cols}`);
   const groups = o.perChannel ? cols : 1;
   const lo = new Float64Array(groups).fill(0);
   const hi = new Float64Array(groups).fill(0);
@@ -49,7 +50,8 @@ export function quantizeWeights(w: Float32Array, rows: number, cols: number, o: 
   }
   const scale = new Float32Array(groups);
   const zeroPoint = o.symmetric ? new Int8Array(groups) : new Uint8Array(groups);
-  let qmin: number; let qmax: number;
+  let qmin: number;
+  let qmax: number;
   if (o.symmetric) {
     qmax = o.reduceRange ? 63 : 127;
     qmin = -qmax;

@@ -21,8 +21,23 @@ import type { QueueBackend } from '../../jobs/queue-backend.js';
 import { enqueuePipelineShards, MAX_SHARDS, RUN_ID } from '../../pipelines/queue-shards.js';
 import type { CliContext } from '../shared.js';
 
-interface BatchOpts { config?: string; models?: string; workers?: string; logLevel?: string; json?: boolean }
-interface RunOpts extends BatchOpts { shard?: string; resume?: string; runId?: string; limit?: string; progress?: 'auto' | 'bar' | 'log' | 'none'; copyOnly?: boolean; shards?: string; queue?: boolean }
+interface BatchOpts {
+  config?: string;
+  models?: string;
+  workers?: string;
+  logLevel?: string;
+  json?: boolean;
+}
+interface RunOpts extends BatchOpts {
+  shard?: string;
+  resume?: string;
+  runId?: string;
+  limit?: string;
+  progress?: 'auto' | 'bar' | 'log' | 'none';
+  copyOnly?: boolean;
+  shards?: string;
+  queue?: boolean;
+}
 
 function configFrom(o: BatchOpts): FerryConfig {
   return loadConfig({
@@ -43,30 +58,46 @@ export function parseShard(s: string | undefined): ShardSpec {
 
 function pipelineFrom(cfg: FerryConfig, name: string) {
   const p = Object.hasOwn(cfg.pipelines, name) ? pipelineWithDefaults(cfg.pipelines[name]!) : undefined;
-  if (!p) throw new ConfigError(`no pipeline "${name}" in the config; defined: ${Object.keys(cfg.pipelines).join(', ') || '(none)'}`);
+  if (!p)
+    throw new ConfigError(
+      `no pipeline "${name}" in the config; defined: ${Object.keys(cfg.pipelines).join(', ') || '(none)'}`,
+    );
   return p;
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-function progressReporter(mode: RunOpts['progress'], log: (line: string) => void): { update(p: RunProgress): void; stop(): void } {
+function progressReporter(
+  mode: RunOpts['progress'],
+  log: (line: string) => void,
+): { update(p: RunProgress): void; stop(): void } {
   const tty = Boolean(process.stderr.isTTY);
   const use = mode === 'auto' || mode === undefined ? (tty ? 'bar' : 'log') : mode;
   if (use === 'none') return { update() {}, stop() {} };
   if (use === 'bar') {
-    const bar = new cliProgress.SingleBar({
-      format: '{bar} {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted} | rejects {rejects}',
-      stream: process.stderr, etaBuffer: 20, hideCursor: true,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        format: '{bar} {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted} | rejects {rejects}',
+        stream: process.stderr,
+        etaBuffer: 20,
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     let started = false;
     return {
       update(p) {
         const payload = { rate: fmt((p.rowsDone * 1000) / Math.max(1, p.elapsedMs)), rejects: fmt(p.rowsRejected) };
-        if (!started) { bar.start(p.rowsTotal ?? p.rowsDone, 0, payload); started = true; }
+        if (!started) {
+          bar.start(p.rowsTotal ?? p.rowsDone, 0, payload);
+          started = true;
+        }
         if (p.rowsTotal === undefined) bar.setTotal(p.rowsDone);
         bar.update(p.rowsDone, payload);
       },
-      stop() { if (started) bar.stop(); },
+      stop() {
+        if (started) bar.stop();
+      },
     };
   }
   let last = 0;
@@ -77,7 +108,9 @@ function progressReporter(mode: RunOpts['progress'], log: (line: string) => void
       last = now;
       const rate = (p.rowsDone * 1000) / Math.max(1, p.elapsedMs);
       const eta = p.rowsTotal !== undefined && rate > 0 ? ` ETA ${Math.round((p.rowsTotal - p.rowsDone) / rate)}s` : '';
-      log(`batch ${p.runId}: ${fmt(p.rowsDone)}${p.rowsTotal !== undefined ? `/${fmt(p.rowsTotal)}` : ''} rows, ${fmt(rate)} rows/s, ${fmt(p.rowsRejected)} rejected${eta}`);
+      log(
+        `batch ${p.runId}: ${fmt(p.rowsDone)}${p.rowsTotal !== undefined ? `/${fmt(p.rowsTotal)}` : ''} rows, ${fmt(rate)} rows/s, ${fmt(p.rowsRejected)} rejected${eta}`,
+      );
     },
     stop() {},
   };
@@ -88,7 +121,8 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   const p = pipelineFrom(cfg, name);
   const shard = parseShard(o.shard);
   const limit = o.limit === undefined ? undefined : Number(o.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0)) throw new ConfigError(`--limit "${o.limit}": expected a whole number of rows`);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 0))
+    throw new ConfigError(`--limit "${o.limit}": expected a whole number of rows`);
   if (o.resume && o.runId) throw new ConfigError('give --resume RUN_ID or --run-id ID, not both');
   const log = pino({ level: cfg.log.level }, destination(2));
   const modelName = p.model.split('@')[0]!;
@@ -108,24 +142,43 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   try {
     await store.migrate();
     const s = await runPipeline({
-      name, pipeline: p, config: cfg, store, pool, repository, log, shard, trigger: 'cli', signal: abort.signal,
-      ...(o.resume && { resume: o.resume }), ...(o.runId && { runId: o.runId }), ...(limit !== undefined && { limit }),
+      name,
+      pipeline: p,
+      config: cfg,
+      store,
+      pool,
+      repository,
+      log,
+      shard,
+      trigger: 'cli',
+      signal: abort.signal,
+      ...(o.resume && { resume: o.resume }),
+      ...(o.runId && { runId: o.runId }),
+      ...(limit !== undefined && { limit }),
       ...(o.copyOnly && { copyOnly: true }),
       onProgress: (x) => progress.update(x),
     });
     progress.stop();
     if (o.json) process.stdout.write(`${JSON.stringify(s)}\n`);
     else {
-      process.stdout.write([
-        `run        ${s.runId} (shard ${s.shard.index}/${s.shard.count}) — ${s.status}`,
-        `model      ${s.model}@${s.version}`,
-        `scored     ${fmt(s.rowsScored)} rows`,
-        `rejected   ${fmt(s.rowsRejected)} rows${s.rowsRejected ? ` (see GET /v1/pipelines/${name}/runs or the rejects table/files)` : ''}`,
-        `chunks     ${s.chunksCommitted} committed${s.chunksSkipped ? `, ${s.chunksSkipped} already committed (resumed)` : ''}`,
-        `time       ${(s.durationMs / 1000).toFixed(1)} s, ${fmt(s.rowsPerSecond)} rows/s`,
-        ...(s.status === 'running' ? [`            other shards of ${s.runId} are still running; the run completes when all have`] : []),
-        ...(s.status === 'interrupted' ? [`resume     ferry batch run ${name} --resume ${s.runId}${shard.count > 1 ? ` --shard ${shard.index}/${shard.count}` : ''}`] : []),
-      ].join('\n') + '\n');
+      process.stdout.write(
+        [
+          `run        ${s.runId} (shard ${s.shard.index}/${s.shard.count}) — ${s.status}`,
+          `model      ${s.model}@${s.version}`,
+          `scored     ${fmt(s.rowsScored)} rows`,
+          `rejected   ${fmt(s.rowsRejected)} rows${s.rowsRejected ? ` (see GET /v1/pipelines/${name}/runs or the rejects table/files)` : ''}`,
+          `chunks     ${s.chunksCommitted} committed${s.chunksSkipped ? `, ${s.chunksSkipped} already committed (resumed)` : ''}`,
+          `time       ${(s.durationMs / 1000).toFixed(1)} s, ${fmt(s.rowsPerSecond)} rows/s`,
+          ...(s.status === 'running'
+            ? [`            other shards of ${s.runId} are still running; the run completes when all have`]
+            : []),
+          ...(s.status === 'interrupted'
+            ? [
+                `resume     ferry batch run ${name} --resume ${s.runId}${shard.count > 1 ? ` --shard ${shard.index}/${shard.count}` : ''}`,
+              ]
+            : []),
+        ].join('\n') + '\n',
+      );
     }
     return s.status === 'interrupted' ? 130 : 0;
   } finally {
@@ -141,11 +194,22 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
  * worker from the shard's last committed chunk; a worker that stops hands its shard back after the
  * chunk being written. Prints the run id and the job ids, and exits.
  */
-async function queueShards(name: string, o: RunOpts, cfg: FerryConfig, repository: Repository, log: Logger): Promise<number> {
+async function queueShards(
+  name: string,
+  o: RunOpts,
+  cfg: FerryConfig,
+  repository: Repository,
+  log: Logger,
+): Promise<number> {
   const n = o.shards === undefined ? 1 : Number(o.shards);
-  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS) throw new ConfigError(`--shards "${o.shards}": expected a whole number from 1 to ${MAX_SHARDS}`);
-  if (o.runId !== undefined && !RUN_ID.test(o.runId)) throw new ConfigError(`--run-id "${o.runId.slice(0, 100)}": expected 1-128 letters, digits, _ . : - (starting with a letter or digit)`);
-  if (o.shard || o.resume || o.limit !== undefined || o.copyOnly) throw new ConfigError('--queue takes --shards N and --run-id only (workers resume a shard by themselves)');
+  if (!Number.isInteger(n) || n < 1 || n > MAX_SHARDS)
+    throw new ConfigError(`--shards "${o.shards}": expected a whole number from 1 to ${MAX_SHARDS}`);
+  if (o.runId !== undefined && !RUN_ID.test(o.runId))
+    throw new ConfigError(
+      `--run-id "${o.runId.slice(0, 100)}": expected 1-128 letters, digits, _ . : - (starting with a letter or digit)`,
+    );
+  if (o.shard || o.resume || o.limit !== undefined || o.copyOnly)
+    throw new ConfigError('--queue takes --shards N and --run-id only (workers resume a shard by themselves)');
   const p = pipelineFrom(cfg, name);
   const v = repository.resolve(p.model);
   const runId = o.runId ?? newRunId(name);
@@ -155,10 +219,18 @@ async function queueShards(name: string, o: RunOpts, cfg: FerryConfig, repositor
   try {
     await store.migrate();
     backend = createQueueBackend(cfg, jobs, log.child({ component: 'jobs' }));
-    const { jobs: ids } = await enqueuePipelineShards(jobs, backend, { pipeline: name, runId, shards: n, model: v, attempts: cfg.jobs.attempts });
-    if (o.json) process.stdout.write(`${JSON.stringify({ runId, pipeline: name, shards: n, queue: backend.kind, jobs: ids })}
+    const { jobs: ids } = await enqueuePipelineShards(jobs, backend, {
+      pipeline: name,
+      runId,
+      shards: n,
+      model: v,
+      attempts: cfg.jobs.attempts,
+    });
+    if (o.json)
+      process.stdout.write(`${JSON.stringify({ runId, pipeline: name, shards: n, queue: backend.kind, jobs: ids })}
 `);
-    else process.stdout.write(`run        ${runId}: ${n} shard job(s) queued (${backend.kind}) for ferry worker
+    else
+      process.stdout.write(`run        ${runId}: ${n} shard job(s) queued (${backend.kind}) for ferry worker
 jobs       ${ids.join(' ')}
 progress   ferry batch runs ${name}
 `);
@@ -176,9 +248,14 @@ async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promi
   try {
     await store.migrate();
     const runs = await new RunStore(store).runs(name, Number(o.limit ?? 20) || 20);
-    if (o.json) { process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`); return 0; }
+    if (o.json) {
+      process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
+      return 0;
+    }
     for (const r of runs) {
-      process.stdout.write(`${r.runId}\t${r.status}\t${r.model}@${r.version}\tshards ${r.shardsCompleted}/${r.shards}\tscored ${r.rowsScored}\trejected ${r.rowsRejected}\tstarted ${new Date(r.startedAt).toISOString()}${r.error ? `\t${r.error}` : ''}\n`);
+      process.stdout.write(
+        `${r.runId}\t${r.status}\t${r.model}@${r.version}\tshards ${r.shardsCompleted}/${r.shards}\tscored ${r.rowsScored}\trejected ${r.rowsRejected}\tstarted ${new Date(r.startedAt).toISOString()}${r.error ? `\t${r.error}` : ''}\n`,
+      );
     }
     return 0;
   } finally {
@@ -189,20 +266,36 @@ async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promi
 /** Adds `ferry batch run` and `ferry batch runs` to the CLI. */
 export function registerBatchCommand(program: Command, ctx: CliContext): void {
   const batch = program.command('batch').description('batch prediction pipelines (pipelines: in ferry.config.yaml)');
-  const common = (c: Command) => c
-    .option('-c, --config <file>', 'ferry.config.yaml to read')
-    .option('-m, --models <dir>', 'model repository folder')
-    .addOption(new Option('--log-level <level>', 'log level (default warn)').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']))
-    .option('--json', 'print JSON');
-  common(batch.command('run <name>').description('score the pipeline\'s source with its model and store the results'))
+  const common = (c: Command) =>
+    c
+      .option('-c, --config <file>', 'ferry.config.yaml to read')
+      .option('-m, --models <dir>', 'model repository folder')
+      .addOption(
+        new Option('--log-level <level>', 'log level (default warn)').choices([
+          'fatal',
+          'error',
+          'warn',
+          'info',
+          'debug',
+          'trace',
+          'silent',
+        ]),
+      )
+      .option('--json', 'print JSON');
+  common(batch.command('run <name>').description("score the pipeline's source with its model and store the results"))
     .option('--workers <n>', 'inference worker threads (0 = one per core)')
-    .option('--shard <i/n>', 'score only shard i of n (deterministic: chunk c belongs to shard c mod n); give every shard the same --run-id')
+    .option(
+      '--shard <i/n>',
+      'score only shard i of n (deterministic: chunk c belongs to shard c mod n); give every shard the same --run-id',
+    )
     .option('--run-id <id>', 'start or join the run with this id (for shards)')
     .option('--resume <runId>', 'continue an interrupted run from its last committed chunk')
     .option('--limit <rows>', 'read at most this many source rows')
     .option('--shards <n>', 'with --queue: split the run into n shards')
-    .option('--queue', 'queue the run\'s shards as jobs for `ferry worker` processes instead of scoring here')
-    .addOption(new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'))
+    .option('--queue', "queue the run's shards as jobs for `ferry worker` processes instead of scoring here")
+    .addOption(
+      new Option('--progress <mode>', 'progress display').choices(['auto', 'bar', 'log', 'none']).default('auto'),
+    )
     .addOption(new Option('--copy-only', 'benchmark baseline: write the mapped features without a model').hideHelp())
     .action(async (name: string, o: RunOpts) => {
       try {
@@ -214,7 +307,9 @@ export function registerBatchCommand(program: Command, ctx: CliContext): void {
         ctx.setExitCode(1);
       }
     });
-  common(batch.command('runs <name>').description('list the pipeline\'s recent runs'))
+  common(batch.command('runs <name>').description("list the pipeline's recent runs"))
     .option('--limit <n>', 'how many (default 20)')
-    .action(async (name: string, o: BatchOpts & { limit?: string }) => { ctx.setExitCode(await batchRuns(name, o)); });
+    .action(async (name: string, o: BatchOpts & { limit?: string }) => {
+      ctx.setExitCode(await batchRuns(name, o));
+    });
 }

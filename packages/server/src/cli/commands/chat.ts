@@ -25,10 +25,19 @@ Chat with a generative model (a model whose ferry.yaml has a generation block).
   --api-key KEY        sent as a bearer token (or FERRY_API_KEY)
 `;
 
-interface Message { role: string; content: string }
+interface Message {
+  role: string;
+  content: string;
+}
 
 /** Streams one reply to `out`; returns its text. Throws with the server's message on an error. */
-async function streamReply(base: string, body: Record<string, unknown>, apiKey: string | undefined, signal: AbortSignal, out: (s: string) => void): Promise<{ text: string; finish: string }> {
+async function streamReply(
+  base: string,
+  body: Record<string, unknown>,
+  apiKey: string | undefined,
+  signal: AbortSignal,
+  out: (s: string) => void,
+): Promise<{ text: string; finish: string }> {
   const res = await fetch(`${base}/openai/v1/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(apiKey && { authorization: `Bearer ${apiKey}` }) },
@@ -36,8 +45,14 @@ async function streamReply(base: string, body: Record<string, unknown>, apiKey: 
     signal,
   });
   if (!res.ok || !res.body) {
-    const problem = await res.json().catch(() => ({})) as { code?: string; detail?: string; error?: { message?: string } };
-    throw Object.assign(new Error(`${res.status}: ${problem.error?.message ?? problem.detail ?? res.statusText}`), { code: problem.code });
+    const problem = (await res.json().catch(() => ({}))) as {
+      code?: string;
+      detail?: string;
+      error?: { message?: string };
+    };
+    throw Object.assign(new Error(`${res.status}: ${problem.error?.message ?? problem.detail ?? res.statusText}`), {
+      code: problem.code,
+    });
   }
   let text = '';
   let finish = '';
@@ -52,10 +67,16 @@ async function streamReply(base: string, body: Record<string, unknown>, apiKey: 
       if (!event.startsWith('data: ')) continue;
       const data = event.slice(6);
       if (data === '[DONE]') return { text, finish };
-      const chunk = JSON.parse(data) as { error?: { message: string }; choices?: { delta?: { content?: string }; finish_reason?: string | null }[] };
+      const chunk = JSON.parse(data) as {
+        error?: { message: string };
+        choices?: { delta?: { content?: string }; finish_reason?: string | null }[];
+      };
       if (chunk.error) throw new Error(chunk.error.message);
       const c = chunk.choices?.[0];
-      if (c?.delta?.content) { text += c.delta.content; out(c.delta.content); }
+      if (c?.delta?.content) {
+        text += c.delta.content;
+        out(c.delta.content);
+      }
       if (c?.finish_reason) finish = c.finish_reason;
     }
   }
@@ -66,12 +87,20 @@ export async function runChatCli(args: string[]): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
-      args, allowPositionals: true,
+      args,
+      allowPositionals: true,
       options: {
-        url: { type: 'string' }, models: { type: 'string', short: 'm' }, config: { type: 'string', short: 'c' },
-        system: { type: 'string' }, message: { type: 'string', multiple: true },
-        'max-tokens': { type: 'string' }, temperature: { type: 'string' }, 'top-p': { type: 'string' }, seed: { type: 'string' },
-        'api-key': { type: 'string' }, help: { type: 'boolean', short: 'h' },
+        url: { type: 'string' },
+        models: { type: 'string', short: 'm' },
+        config: { type: 'string', short: 'c' },
+        system: { type: 'string' },
+        message: { type: 'string', multiple: true },
+        'max-tokens': { type: 'string' },
+        temperature: { type: 'string' },
+        'top-p': { type: 'string' },
+        seed: { type: 'string' },
+        'api-key': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
   } catch (e) {
@@ -79,21 +108,32 @@ export async function runChatCli(args: string[]): Promise<number> {
     return 2;
   }
   const { values: o, positionals } = parsed;
-  if (o.help) { process.stdout.write(HELP); return 0; }
+  if (o.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
   const model = positionals[0];
-  if (!model || positionals.length > 1) { process.stderr.write(HELP); return 2; }
+  if (!model || positionals.length > 1) {
+    process.stderr.write(HELP);
+    return 2;
+  }
   const num = (name: string, v: string | undefined, integer: boolean): number | undefined => {
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'}, got "${v}"`);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)))
+      throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'}, got "${v}"`);
     return n;
   };
   let params: Record<string, unknown>;
   try {
-    params = Object.fromEntries(Object.entries({
-      max_tokens: num('max-tokens', o['max-tokens'], true), temperature: num('temperature', o.temperature, false),
-      top_p: num('top-p', o['top-p'], false), seed: num('seed', o.seed, true),
-    }).filter(([, v]) => v !== undefined));
+    params = Object.fromEntries(
+      Object.entries({
+        max_tokens: num('max-tokens', o['max-tokens'], true),
+        temperature: num('temperature', o.temperature, false),
+        top_p: num('top-p', o['top-p'], false),
+        seed: num('seed', o.seed, true),
+      }).filter(([, v]) => v !== undefined),
+    );
   } catch (e) {
     process.stderr.write(`ferry chat: ${(e as Error).message}\n`);
     return 2;
@@ -106,7 +146,13 @@ export async function runChatCli(args: string[]): Promise<number> {
     const name = model.split('@')[0]!;
     const cfg = loadConfig({
       ...(o.config !== undefined && { file: o.config }),
-      overrides: { 'models.dir': o.models, 'models.only': [name], 'server.port': 0, 'server.host': '127.0.0.1', 'log.level': 'warn' },
+      overrides: {
+        'models.dir': o.models,
+        'models.only': [name],
+        'server.port': 0,
+        'server.host': '127.0.0.1',
+        'log.level': 'warn',
+      },
     });
     server = await createServer(cfg);
     base = (await server.listen()).url;
@@ -114,7 +160,10 @@ export async function runChatCli(args: string[]): Promise<number> {
   }
   const messages: Message[] = o.system ? [{ role: 'system', content: o.system }] : [];
   let current: AbortController | undefined;
-  const onSigint = () => { if (current) current.abort(); else process.exit(130); };
+  const onSigint = () => {
+    if (current) current.abort();
+    else process.exit(130);
+  };
   process.on('SIGINT', onSigint);
   const turn = async (content: string): Promise<boolean> => {
     messages.push({ role: 'user', content });
@@ -123,11 +172,14 @@ export async function runChatCli(args: string[]): Promise<number> {
       let r: { text: string; finish: string } | undefined;
       while (!r) {
         try {
-          r = await streamReply(base!, { model, messages, ...params }, apiKey, current.signal, (s) => process.stdout.write(s));
+          r = await streamReply(base!, { model, messages, ...params }, apiKey, current.signal, (s) =>
+            process.stdout.write(s),
+          );
         } catch (e) {
           // A conversation outgrowing the model's context forgets its oldest exchange (the system message stays).
           const first = messages.findIndex((m) => m.role !== 'system');
-          if ((e as { code?: string }).code !== 'context-length-exceeded' || first < 0 || messages.length - first < 3) throw e;
+          if ((e as { code?: string }).code !== 'context-length-exceeded' || first < 0 || messages.length - first < 3)
+            throw e;
           messages.splice(first, 2);
         }
       }
@@ -136,7 +188,10 @@ export async function runChatCli(args: string[]): Promise<number> {
       return true;
     } catch (e) {
       messages.pop();
-      if (current.signal.aborted) { process.stdout.write(' [stopped]\n'); return true; }
+      if (current.signal.aborted) {
+        process.stdout.write(' [stopped]\n');
+        return true;
+      }
       process.stderr.write(`ferry chat: ${(e as Error).message}\n`);
       return false;
     } finally {
@@ -146,11 +201,21 @@ export async function runChatCli(args: string[]): Promise<number> {
   let code = 0;
   try {
     if (o.message?.length) {
-      for (const m of o.message) if (!(await turn(m))) { code = 1; break; }
+      for (const m of o.message)
+        if (!(await turn(m))) {
+          code = 1;
+          break;
+        }
     } else {
       const interactive = process.stdin.isTTY === true;
-      if (interactive) process.stdout.write(`chatting with ${model} at ${base}; Ctrl-C stops a reply, Ctrl-D or /exit ends\n`);
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: interactive, prompt: interactive ? '> ' : '' });
+      if (interactive)
+        process.stdout.write(`chatting with ${model} at ${base}; Ctrl-C stops a reply, Ctrl-D or /exit ends\n`);
+      const rl = createInterface({
+        input: process.stdin,
+        output: process.stdout,
+        terminal: interactive,
+        prompt: interactive ? '> ' : '',
+      });
       rl.prompt();
       for await (const line of rl) {
         const text = line.trim();
@@ -169,9 +234,16 @@ export async function runChatCli(args: string[]): Promise<number> {
 
 export function registerChatCommand(program: Command, ctx: CliContext): void {
   // The options are parsed by runChatCli, which prints its own usage (ferry chat --help).
-  program.command('chat')
-    .description('chat with a generative model, streamed token by token: ferry chat MODEL [--url URL] [--message TEXT] (see ferry chat --help)')
-    .helpOption(false).allowUnknownOption().allowExcessArguments()
+  program
+    .command('chat')
+    .description(
+      'chat with a generative model, streamed token by token: ferry chat MODEL [--url URL] [--message TEXT] (see ferry chat --help)',
+    )
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
     .argument('[args...]')
-    .action(async (args: string[]) => { ctx.setExitCode(await runChatCli(args)); });
+    .action(async (args: string[]) => {
+      ctx.setExitCode(await runChatCli(args));
+    });
 }

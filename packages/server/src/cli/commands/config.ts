@@ -6,7 +6,9 @@ import { configLeaves } from '../../config/index.js';
 import { commonOptions, configFrom, type CliContext, type CommonOpts } from '../shared.js';
 
 export function registerConfigCommand(program: Command, ctx: CliContext): void {
-  commonOptions(program.command('config').description('print the effective configuration (defaults < file < FERRY_* env < flags)'))
+  commonOptions(
+    program.command('config').description('print the effective configuration (defaults < file < FERRY_* env < flags)'),
+  )
     .option('-p, --port <port>', 'port')
     .option('-H, --host <host>', 'address')
     .option('--env', 'list the environment variable of every setting')

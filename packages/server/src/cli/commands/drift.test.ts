@@ -21,15 +21,35 @@ let shifted = '';
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'ferry-drift-cli-'));
   // The docs example: distance × 1.5, and every fifth flight moved to ATL.
-  const rows = (await readFile(REFERENCE, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  const rows = (await readFile(REFERENCE, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   shifted = join(dir, 'current.jsonl');
-  await writeFile(shifted, rows.map((r, i) => JSON.stringify({ ...r, distance: (r.distance as number) * 1.5, origin: i % 5 === 0 ? 'ATL' : r.origin })).join('\n'));
+  await writeFile(
+    shifted,
+    rows
+      .map((r, i) =>
+        JSON.stringify({ ...r, distance: (r.distance as number) * 1.5, origin: i % 5 === 0 ? 'ATL' : r.origin }),
+      )
+      .join('\n'),
+  );
 });
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''; let err = '';
-  const io: CliIo = { stdout: (t) => { out += t; }, stderr: (t) => { err += t; } };
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: (t) => {
+      out += t;
+    },
+    stderr: (t) => {
+      err += t;
+    },
+  };
   const code = await runCli(['drift', ...argv], io);
   return { code, out, err };
 }
@@ -54,8 +74,17 @@ test('the docs example: distance and origin drift, the dataset does not; exit 0 
   assert.equal(col('origin').test, 'chisquare');
   assert.ok(Math.abs((col('origin').statistic as number) - 791.6363641314427) < 1e-9);
   assert.ok(Math.abs((col('origin').pValue as number) / 3.0714499468479315e-94 - 1) < 1e-9);
-  assert.deepEqual(report.columns.filter((c) => c.drift).map((c) => c.column), ['distance', 'origin']);
-  assert.deepEqual(report.dataset, { testedColumns: 7, driftedColumns: 2, share: 2 / 7, driftShareThreshold: 0.5, datasetDrift: false });
+  assert.deepEqual(
+    report.columns.filter((c) => c.drift).map((c) => c.column),
+    ['distance', 'origin'],
+  );
+  assert.deepEqual(report.dataset, {
+    testedColumns: 7,
+    driftedColumns: 2,
+    share: 2 / 7,
+    driftShareThreshold: 0.5,
+    datasetDrift: false,
+  });
   assert.equal((await cli('--reference', REFERENCE, '--current', shifted, '--fail-on-drift')).code, DRIFT_EXIT.ok);
   const strict = await cli('--reference', REFERENCE, '--current', shifted, '--fail-on-drift', '--drift-share', '0.25');
   assert.equal(strict.code, DRIFT_EXIT.drift);
@@ -76,25 +105,50 @@ test('per-column tests and thresholds, type lists, CSV against JSON Lines', asyn
   await writeFile(csv, 'x,y\n1,a\n2,b\n3,a\n4,b\n5,a\n6,b\n');
   const jsonl = join(dir, 'cur.jsonl');
   await writeFile(jsonl, [1, 2, 3, 4, 5, 7].map((x, i) => JSON.stringify({ x, y: i % 2 ? 'b' : 'a' })).join('\n'));
-  const r = await cli('--reference', csv, '--current', jsonl, '--numerical', 'x', '--test', 'x=psi,y=jensenshannon', '--threshold', 'x=0.5', '--json');
+  const r = await cli(
+    '--reference',
+    csv,
+    '--current',
+    jsonl,
+    '--numerical',
+    'x',
+    '--test',
+    'x=psi,y=jensenshannon',
+    '--threshold',
+    'x=0.5',
+    '--json',
+  );
   assert.equal(r.code, DRIFT_EXIT.ok, r.err);
   const report = JSON.parse(r.out) as { columns: Array<Record<string, unknown>> };
-  assert.deepEqual(report.columns.map((c) => [c.column, c.type, c.test, c.threshold]), [['x', 'numerical', 'psi', 0.5], ['y', 'categorical', 'jensenshannon', 0.1]]);
+  assert.deepEqual(
+    report.columns.map((c) => [c.column, c.type, c.test, c.threshold]),
+    [
+      ['x', 'numerical', 'psi', 0.5],
+      ['y', 'categorical', 'jensenshannon', 0.1],
+    ],
+  );
   assert.equal(report.columns[1]!.distance, 0);
 });
 
 test('JSON keeps an infinite chi-squared statistic as "Infinity"', async () => {
-  const a = join(dir, 'a.jsonl'); const b = join(dir, 'b.jsonl');
+  const a = join(dir, 'a.jsonl');
+  const b = join(dir, 'b.jsonl');
   await writeFile(a, ['x', 'y', 'z'].map((c) => JSON.stringify({ c })).join('\n'));
   await writeFile(b, ['x', 'y', 'new'].map((c) => JSON.stringify({ c })).join('\n'));
-  const report = JSON.parse((await cli('--reference', a, '--current', b, '--json')).out) as { columns: Array<Record<string, unknown>> };
+  const report = JSON.parse((await cli('--reference', a, '--current', b, '--json')).out) as {
+    columns: Array<Record<string, unknown>>;
+  };
   assert.equal(report.columns[0]!.statistic, 'Infinity');
   assert.equal(report.columns[0]!.pValue, 0);
-  assert.match((await cli('--reference', a, '--current', b)).out, /^c\s+categorical\s+chi-square p_value\s+3\/3\s+inf\s+0\s+0\.05\s+DRIFT$/m);
+  assert.match(
+    (await cli('--reference', a, '--current', b)).out,
+    /^c\s+categorical\s+chi-square p_value\s+3\/3\s+inf\s+0\s+0\.05\s+DRIFT$/m,
+  );
 });
 
 test('untestable columns are listed with their reason', async () => {
-  const a = join(dir, 'u1.jsonl'); const b = join(dir, 'u2.jsonl');
+  const a = join(dir, 'u1.jsonl');
+  const b = join(dir, 'u2.jsonl');
   await writeFile(a, [1.5, 2.5].map((x) => JSON.stringify({ x, gone: null })).join('\n'));
   await writeFile(b, [1.5, 2.5].map((x) => JSON.stringify({ x, gone: null })).join('\n'));
   const r = await cli('--reference', a, '--current', b);
@@ -125,5 +179,6 @@ test('usage errors exit 2 with a message; --help exits 0', async () => {
 test('docs/drift.md lists every error code and exit code', () => {
   const doc = readFileSync(join(ROOT, 'docs/drift.md'), 'utf8');
   for (const code of DRIFT_ERROR_CODES) assert.ok(doc.includes(`\`${code}\``), `docs/drift.md does not list ${code}`);
-  for (const [name, code] of Object.entries(DRIFT_EXIT)) assert.match(doc, new RegExp(`\\| ${code} \\|`), `exit code ${code} (${name})`);
+  for (const [name, code] of Object.entries(DRIFT_EXIT))
+    assert.match(doc, new RegExp(`\\| ${code} \\|`), `exit code ${code} (${name})`);
 });

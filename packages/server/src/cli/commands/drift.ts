@@ -7,7 +7,13 @@ import { detectDrift } from '../../monitoring/drift/detect-drift.js';
 import { DriftError } from '../../monitoring/drift/errors.js';
 import { formatReport, reportJson } from '../../monitoring/drift/format-report.js';
 import { readTable } from '../../monitoring/drift/read-table.js';
-import { STAT_TEST_NAMES, type Column, type ColumnTestOptions, type DriftOptions, type StatTestName } from '../../monitoring/drift/types.js';
+import {
+  STAT_TEST_NAMES,
+  type Column,
+  type ColumnTestOptions,
+  type DriftOptions,
+  type StatTestName,
+} from '../../monitoring/drift/types.js';
 
 /** Exit codes of `ferry drift`. */
 export const DRIFT_EXIT = Object.freeze({
@@ -35,7 +41,11 @@ interface Flags {
 /** A flag that does not fit the data: `ferry drift: message`, exit 2. */
 const usage = (message: string): CliUsageError => new CliUsageError(message, DRIFT_EXIT.error, 'ferry drift');
 
-const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+const list = (v: string | undefined): string[] =>
+  (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 const collect = (v: string, prev: string[] = []): string[] => [...prev, ...list(v)];
 
 function pairs(flag: string, items: string[] | undefined): Array<[string, string]> {
@@ -49,13 +59,15 @@ function pairs(flag: string, items: string[] | undefined): Array<[string, string
 function optionsFrom(f: Flags, known: Set<string>): { options: DriftOptions; only: string[] } {
   const check = (flag: string, names: string[]): string[] => {
     const unknown = names.filter((n) => !known.has(n));
-    if (unknown.length) throw usage(`${flag}: no column named ${unknown.map((n) => `"${n}"`).join(', ')} in either file`);
+    if (unknown.length)
+      throw usage(`${flag}: no column named ${unknown.map((n) => `"${n}"`).join(', ')} in either file`);
     return names;
   };
   const columns: Record<string, ColumnTestOptions> = {};
   for (const [col, test] of pairs('--test', f.test)) {
     check('--test', [col]);
-    if (!(STAT_TEST_NAMES as readonly string[]).includes(test)) throw usage(`--test ${col}=${test}: unknown test (known: ${STAT_TEST_NAMES.join(', ')})`);
+    if (!(STAT_TEST_NAMES as readonly string[]).includes(test))
+      throw usage(`--test ${col}=${test}: unknown test (known: ${STAT_TEST_NAMES.join(', ')})`);
     columns[col] = { ...columns[col], test: test as StatTestName };
   }
   for (const [col, value] of pairs('--threshold', f.threshold)) {
@@ -67,7 +79,8 @@ function optionsFrom(f: Flags, known: Set<string>): { options: DriftOptions; onl
   let datasetDriftShare: number | undefined;
   if (f.driftShare !== undefined) {
     datasetDriftShare = Number(f.driftShare);
-    if (!(datasetDriftShare >= 0 && datasetDriftShare <= 1)) throw usage(`--drift-share must be between 0 and 1, got "${f.driftShare}"`);
+    if (!(datasetDriftShare >= 0 && datasetDriftShare <= 1))
+      throw usage(`--drift-share must be between 0 and 1, got "${f.driftShare}"`);
   }
   return {
     options: {
@@ -90,22 +103,33 @@ async function run(f: Flags, io: CliIo): Promise<number> {
     io.stdout(`${reportJson({ reference: f.reference, current: f.current, ...report })}\n`);
   } else {
     const rows = (cols: Column[]): number => Math.max(0, ...cols.map((c) => c.values.length));
-    io.stdout(`drift of ${f.current} (${rows(current)} rows) against ${f.reference} (${rows(reference)} rows)\n\n${formatReport(report)}`);
+    io.stdout(
+      `drift of ${f.current} (${rows(current)} rows) against ${f.reference} (${rows(reference)} rows)\n\n${formatReport(report)}`,
+    );
   }
   return f.failOnDrift && report.dataset.datasetDrift ? DRIFT_EXIT.drift : DRIFT_EXIT.ok;
 }
 
 export function registerDriftCommand(program: Command, ctx: CliContext): void {
-  const cmd = program.command('drift')
-    .summary('detect data drift between a reference and a current dataset: ferry drift --reference REF --current CUR [--json] [--fail-on-drift] (see ferry drift --help)')
-    .description('Detect data drift between a reference and a current dataset (CSV, TSV, JSON Lines, JSON or Parquet), '
-      + 'column by column, with Evidently\'s default tests. Exits 0 whether or not drift is found, unless --fail-on-drift.')
+  const cmd = program
+    .command('drift')
+    .summary(
+      'detect data drift between a reference and a current dataset: ferry drift --reference REF --current CUR [--json] [--fail-on-drift] (see ferry drift --help)',
+    )
+    .description(
+      'Detect data drift between a reference and a current dataset (CSV, TSV, JSON Lines, JSON or Parquet), ' +
+        "column by column, with Evidently's default tests. Exits 0 whether or not drift is found, unless --fail-on-drift.",
+    )
     .requiredOption('--reference <file>', 'reference dataset (what the model was trained or validated on)')
     .requiredOption('--current <file>', 'current dataset (e.g. recent inputs)')
     .option('--numerical <cols>', 'comma-separated columns to treat as numerical')
     .option('--categorical <cols>', 'comma-separated columns to treat as categorical')
     .option('--columns <cols>', 'comma-separated columns to test (default: every column)')
-    .option('--test <col=test>', `test for a column, repeatable or comma-separated (${STAT_TEST_NAMES.join(', ')})`, collect)
+    .option(
+      '--test <col=test>',
+      `test for a column, repeatable or comma-separated (${STAT_TEST_NAMES.join(', ')})`,
+      collect,
+    )
     .option('--threshold <col=x>', 'threshold for a column, repeatable or comma-separated', collect)
     .option('--drift-share <x>', 'share of drifted columns from which the dataset drifts (default 0.5)')
     .option('--json', 'print the report as JSON')

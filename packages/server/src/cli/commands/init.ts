@@ -4,20 +4,34 @@ import type { Command } from 'commander';
 import { initModel } from '../../serving/repository/init-model.js';
 import type { CliContext } from '../shared.js';
 
-interface InitOpts { name?: string; modelVersion?: string; repo: string; force?: boolean; contractFrom?: string }
+interface InitOpts {
+  name?: string;
+  modelVersion?: string;
+  repo: string;
+  force?: boolean;
+  contractFrom?: string;
+}
 
 export function registerInitCommand(program: Command, ctx: CliContext): void {
-  program.command('init <onnx>')
+  program
+    .command('init <onnx>')
     .description('add an ONNX file to the repository with a ferry.yaml written from its own inputs and outputs')
     .option('-n, --name <name>', 'model name (default: the file name)')
     .option('-V, --model-version <version>', 'semantic version (default 1.0.0)')
     .option('-r, --repo <dir>', 'model repository folder', 'models')
     .option('-f, --force', 'overwrite an existing ferry.yaml')
-    .option('--contract-from <name@version>', 'reuse the contract of an existing version (e.g. for its quantised build)')
+    .option(
+      '--contract-from <name@version>',
+      'reuse the contract of an existing version (e.g. for its quantised build)',
+    )
     .action(async (onnx: string, o: InitOpts) => {
       const { dir } = await initModel({
-        onnxPath: onnx, repo: o.repo, ...(o.name && { name: o.name }), ...(o.modelVersion && { version: o.modelVersion }),
-        ...(o.force && { force: true }), ...(o.contractFrom && { contractFrom: o.contractFrom }),
+        onnxPath: onnx,
+        repo: o.repo,
+        ...(o.name && { name: o.name }),
+        ...(o.modelVersion && { version: o.modelVersion }),
+        ...(o.force && { force: true }),
+        ...(o.contractFrom && { contractFrom: o.contractFrom }),
       });
       ctx.io.stdout(`wrote ${dir}/model.onnx and ${dir}/ferry.yaml\n`);
     });

@@ -15,10 +15,17 @@ export function registerModelsCommand(program: Command, ctx: CliContext): void {
         versions: m.versions.map((v) => v.version),
         aliases: m.aliases,
       }));
-      if (o.json) { ctx.io.stdout(`${JSON.stringify(rows, null, 2)}\n`); return; }
+      if (o.json) {
+        ctx.io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
       for (const r of rows) {
-        const aliases = Object.entries(r.aliases).map(([a, v]) => `${a}=${v}`).join(' ');
-        ctx.io.stdout(`${r.name}\tdefault ${r.default}\tversions ${r.versions.join(', ')}${aliases ? `\taliases ${aliases}` : ''}\n`);
+        const aliases = Object.entries(r.aliases)
+          .map(([a, v]) => `${a}=${v}`)
+          .join(' ');
+        ctx.io.stdout(
+          `${r.name}\tdefault ${r.default}\tversions ${r.versions.join(', ')}${aliases ? `\taliases ${aliases}` : ''}\n`,
+        );
       }
     });
 }

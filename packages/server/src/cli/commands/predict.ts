@@ -10,15 +10,21 @@ type PredictOpts = CommonOpts & { data: string; url?: string };
 
 export function registerPredictCommand(program: Command, ctx: CliContext): void {
   commonOptions(program.command('predict <model>').description('run one prediction, in process (or against --url)'))
-    .requiredOption('-d, --data <json>', 'JSON body: {"instances": [...]} or a bare instance or array; @file reads a file')
+    .requiredOption(
+      '-d, --data <json>',
+      'JSON body: {"instances": [...]} or a bare instance or array; @file reads a file',
+    )
     .option('--url <url>', 'a running Ferry server to call instead of loading the model here')
     .action(async (model: string, o: PredictOpts) => {
       let body = readJsonArgument(o.data);
       if (Array.isArray(body)) body = { instances: body };
-      else if (body && typeof body === 'object' && !('instances' in body) && !('inputs' in body)) body = { instances: [body] };
+      else if (body && typeof body === 'object' && !('instances' in body) && !('inputs' in body))
+        body = { instances: [body] };
       if (o.url) {
         const res = await fetch(`${o.url.replace(/\/$/, '')}/v1/models/${encodeURIComponent(model)}/predict`, {
-          method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
         });
         ctx.io.stdout(`${JSON.stringify(await res.json(), null, 2)}\n`);
         if (!res.ok) ctx.setExitCode(1);
@@ -26,16 +32,25 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
       }
       const cfg = configFrom({ ...o, logLevel: o.logLevel ?? 'warn' });
       const name = model.split('@')[0]!;
-      const server = await createServer(loadConfig({
-        ...(o.config !== undefined && { file: o.config }),
-        overrides: { 'models.dir': cfg.models.dir, 'models.only': [name], 'runtime.workers': 1, 'log.level': cfg.log.level },
-      }));
+      const server = await createServer(
+        loadConfig({
+          ...(o.config !== undefined && { file: o.config }),
+          overrides: {
+            'models.dir': cfg.models.dir,
+            'models.only': [name],
+            'runtime.workers': 1,
+            'log.level': cfg.log.level,
+          },
+        }),
+      );
       try {
         await server.loaded;
         const v = server.repository.resolve(model);
         const { instances, base } = instancesFromBody(body);
         const r = await server.service.predict(v, instances, base);
-        ctx.io.stdout(`${JSON.stringify({ model: v.name, version: v.version, predictions: r.predictions }, null, 2)}\n`);
+        ctx.io.stdout(
+          `${JSON.stringify({ model: v.name, version: v.version, predictions: r.predictions }, null, 2)}\n`,
+        );
       } finally {
         await server.close();
       }

@@ -20,7 +20,9 @@ export function registerServeCommand(program: Command, _ctx: CliContext): void {
       const sources = sourcesFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
       const cfg = loadConfig(sources);
       const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }), configSources: sources });
-      const watcher = o.watch ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' })) : undefined;
+      const watcher = o.watch
+        ? watchRepository(cfg.models.dir, server.manager, server.log.child({ component: 'watch' }))
+        : undefined;
       if (watcher) server.lifecycle.onDrain('watch', () => watcher.close());
       // --watch also follows ferry.config.yaml (rollout blocks, keys) and auth.keysFile.
       const configWatcher = o.watch ? server.configReloader.watch(cfg) : undefined;
@@ -32,7 +34,10 @@ export function registerServeCommand(program: Command, _ctx: CliContext): void {
         server.reloadConfig().catch((err: unknown) => server.log.error({ err }, 'reload after SIGHUP failed'));
       });
       const addr = await server.listen();
-      server.log.info({ url: addr.url, models: server.repository.models().map((m) => m.name) }, 'listening; loading models');
+      server.log.info(
+        { url: addr.url, models: server.repository.models().map((m) => m.name) },
+        'listening; loading models',
+      );
       try {
         await server.loaded;
         server.log.info({ url: addr.url }, 'ready');

@@ -26,14 +26,20 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
   const cfg = loadConfig({
     ...(o.config !== undefined && { file: o.config }),
     overrides: {
-      'models.dir': o.models, 'runtime.workers': o.workers, 'log.level': o.logLevel, 'jobs.concurrency': o.concurrency,
+      'models.dir': o.models,
+      'runtime.workers': o.workers,
+      'log.level': o.logLevel,
+      'jobs.concurrency': o.concurrency,
       ...(o.port !== undefined && { 'server.port': o.port }),
     },
   });
   const server = await createServer(cfg, { jobWorkers: false });
   const log = server.log.child({ component: 'worker' });
   server.lifecycle.on('draining', (reason) => {
-    log.info({ signal: reason, graceMs: cfg.jobs.shutdownGraceMs, deadlineMs: cfg.server.shutdownGraceMs }, 'worker stopping: no new jobs; active jobs get their grace, the rest go back to the queue');
+    log.info(
+      { signal: reason, graceMs: cfg.jobs.shutdownGraceMs, deadlineMs: cfg.server.shutdownGraceMs },
+      'worker stopping: no new jobs; active jobs get their grace, the rest go back to the queue',
+    );
   });
   installSignalHandlers(server);
   if (o.port !== undefined) await server.listen();
@@ -47,11 +53,23 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
   // Only once every model is warm: a job taken earlier would wait for its model anyway, holding a lock.
   // (Does nothing if a signal already began the shutdown.)
   server.jobs.startWorkers();
-  log.info({ backend: server.jobs.backend.kind, queue: cfg.jobs.queueName, concurrency: cfg.jobs.concurrency, worker: server.jobs.workerId }, 'worker ready');
+  log.info(
+    {
+      backend: server.jobs.backend.kind,
+      queue: cfg.jobs.queueName,
+      concurrency: cfg.jobs.concurrency,
+      worker: server.jobs.workerId,
+    },
+    'worker ready',
+  );
 }
 
 export function registerWorkerCommand(program: Command, _ctx: CliContext): void {
-  commonOptions(program.command('worker').description('run job workers only (BullMQ with REDIS_URL; otherwise the SQL queue in the shared store)'))
+  commonOptions(
+    program
+      .command('worker')
+      .description('run job workers only (BullMQ with REDIS_URL; otherwise the SQL queue in the shared store)'),
+  )
     .option('--concurrency <n>', 'jobs this process runs at once (jobs.concurrency)')
     .option('-p, --port <port>', 'also serve health and /metrics on this port')
     .action((o: CommonOpts & { concurrency?: string }) => runWorkerCli(o));

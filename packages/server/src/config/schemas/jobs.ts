@@ -2,56 +2,62 @@
 // names; defaults are what a single-node install wants, the comments say when to change them.
 import { Type, type Static } from '@sinclair/typebox';
 
-export const JobsConfigSchema = Type.Object({
-  /** Run job workers in this process. `ferry serve --no-workers` turns it off (API-only node). */
-  workers: Type.Boolean({ default: true }),
-  /** BullMQ queue name (Redis keys are `<prefix>:<queueName>:*`); also the SQL queue's label. */
-  queueName: Type.String({ default: 'ferry-jobs', pattern: '^[A-Za-z0-9_.-]{1,100}$' }),
-  /** BullMQ key prefix. KEDA's redis scaler watches the list `<prefix>:<queueName>:wait`. */
-  prefix: Type.String({ default: 'ferry', pattern: '^[A-Za-z0-9_.-]{1,100}$' }),
-  /** Jobs one worker process runs at once (they share the model's dynamic batcher). */
-  concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
-  /** Failed runs a job may have before it is `failed`; errors that cannot succeed on retry fail at once. */
-  attempts: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
-  /** Retry n waits backoffBaseMs × 2^(n-1). */
-  backoffBaseMs: Type.Integer({ minimum: 1, default: 1000 }),
-  /** A worker that holds a job this long without renewing its lock (crashed, SIGKILLed) loses it. */
-  lockDurationMs: Type.Integer({ minimum: 500, default: 30_000 }),
-  /** How often lost jobs are looked for and handed back to the queue. */
-  stalledIntervalMs: Type.Integer({ minimum: 100, default: 15_000 }),
-  /** Runs a job may lose to crashed workers before it is failed (a job that kills its worker every time). */
-  maxStalls: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
-  /** SQL queue: how often an idle worker looks for work (jobs submitted in-process wake it at once). */
-  pollIntervalMs: Type.Integer({ minimum: 10, default: 250 }),
-  /** Rows run per inference call; progress is reported after each chunk, and cancellation is checked. */
-  chunkSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
-  /** Finished jobs (completed, failed, cancelled) and their results are kept this long, then removed. */
-  retentionSeconds: Type.Integer({ minimum: 1, default: 7 * 24 * 3600 }),
-  /** Instances one job may carry (the synchronous limit is limits.maxInstances). */
-  maxInstances: Type.Integer({ minimum: 1, default: 100_000 }),
-  /**
-   * Behind a proxy that sets `X-Request-Id` on every request it forwards (deploy/nginx does, with
-   * `$request_id`, overwriting the client's): a submission without an Idempotency-Key uses that id as
-   * its key, so the proxy's own retry of a POST on the other replica (nginx `proxy_next_upstream …
-   * non_idempotent`) returns the first job instead of creating a second. Off by default: without such
-   * a proxy the header is the client's to choose.
-   */
-  proxyRequestIdempotency: Type.Boolean({ default: false }),
-  /** `close()` waits this long for active jobs before handing them back to the queue. */
-  shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
-  webhooks: Type.Object({
+export const JobsConfigSchema = Type.Object(
+  {
+    /** Run job workers in this process. `ferry serve --no-workers` turns it off (API-only node). */
+    workers: Type.Boolean({ default: true }),
+    /** BullMQ queue name (Redis keys are `<prefix>:<queueName>:*`); also the SQL queue's label. */
+    queueName: Type.String({ default: 'ferry-jobs', pattern: '^[A-Za-z0-9_.-]{1,100}$' }),
+    /** BullMQ key prefix. KEDA's redis scaler watches the list `<prefix>:<queueName>:wait`. */
+    prefix: Type.String({ default: 'ferry', pattern: '^[A-Za-z0-9_.-]{1,100}$' }),
+    /** Jobs one worker process runs at once (they share the model's dynamic batcher). */
+    concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 4 }),
+    /** Failed runs a job may have before it is `failed`; errors that cannot succeed on retry fail at once. */
+    attempts: Type.Integer({ minimum: 1, maximum: 100, default: 3 }),
+    /** Retry n waits backoffBaseMs × 2^(n-1). */
+    backoffBaseMs: Type.Integer({ minimum: 1, default: 1000 }),
+    /** A worker that holds a job this long without renewing its lock (crashed, SIGKILLed) loses it. */
+    lockDurationMs: Type.Integer({ minimum: 500, default: 30_000 }),
+    /** How often lost jobs are looked for and handed back to the queue. */
+    stalledIntervalMs: Type.Integer({ minimum: 100, default: 15_000 }),
+    /** Runs a job may lose to crashed workers before it is failed (a job that kills its worker every time). */
+    maxStalls: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
+    /** SQL queue: how often an idle worker looks for work (jobs submitted in-process wake it at once). */
+    pollIntervalMs: Type.Integer({ minimum: 10, default: 250 }),
+    /** Rows run per inference call; progress is reported after each chunk, and cancellation is checked. */
+    chunkSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
+    /** Finished jobs (completed, failed, cancelled) and their results are kept this long, then removed. */
+    retentionSeconds: Type.Integer({ minimum: 1, default: 7 * 24 * 3600 }),
+    /** Instances one job may carry (the synchronous limit is limits.maxInstances). */
+    maxInstances: Type.Integer({ minimum: 1, default: 100_000 }),
     /**
-     * Callback URLs a job may name: each entry is a URL prefix (`https://hooks.example.com/ferry/`),
-     * matched on scheme, host, port and path. Empty (the default) = no callbacks allowed.
+     * Behind a proxy that sets `X-Request-Id` on every request it forwards (deploy/nginx does, with
+     * `$request_id`, overwriting the client's): a submission without an Idempotency-Key uses that id as
+     * its key, so the proxy's own retry of a POST on the other replica (nginx `proxy_next_upstream …
+     * non_idempotent`) returns the first job instead of creating a second. Off by default: without such
+     * a proxy the header is the client's to choose.
      */
-    allow: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    /** HMAC-SHA256 key for the Ferry-Signature header (`t=<unix s>,v1=<hex>` over "<t>.<body>"). */
-    secret: Type.String({ default: '' }),
-    timeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
-    maxAttempts: Type.Integer({ minimum: 1, maximum: 50, default: 6 }),
-    /** Delivery retry n waits backoffMs × 2^(n-1). */
-    backoffMs: Type.Integer({ minimum: 1, default: 1000 }),
-  }, { additionalProperties: false, default: {} }),
-}, { additionalProperties: false, default: {} });
+    proxyRequestIdempotency: Type.Boolean({ default: false }),
+    /** `close()` waits this long for active jobs before handing them back to the queue. */
+    shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+    webhooks: Type.Object(
+      {
+        /**
+         * Callback URLs a job may name: each entry is a URL prefix (`https://hooks.example.com/ferry/`),
+         * matched on scheme, host, port and path. Empty (the default) = no callbacks allowed.
+         */
+        allow: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+        /** HMAC-SHA256 key for the Ferry-Signature header (`t=<unix s>,v1=<hex>` over "<t>.<body>"). */
+        secret: Type.String({ default: '' }),
+        timeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
+        maxAttempts: Type.Integer({ minimum: 1, maximum: 50, default: 6 }),
+        /** Delivery retry n waits backoffMs × 2^(n-1). */
+        backoffMs: Type.Integer({ minimum: 1, default: 1000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export type JobsConfig = Static<typeof JobsConfigSchema>;

@@ -19,28 +19,31 @@ export const PREDICTION_LOG_DEFAULTS = Object.freeze({
 
 const d = PREDICTION_LOG_DEFAULTS;
 
-export const PredictionLogConfigSchema = Type.Object({
-  /** Log sampled predictions to the store (for drift detection). */
-  enabled: Type.Boolean({ default: true }),
-  /** Fraction of predictions logged, 0..1, for every model without its own rate in `sampleRates`. */
-  sampleRate: Type.Number({ minimum: 0, maximum: 1, default: d.sampleRate }),
-  /** Per-model rates as `model=rate` items, e.g. [flight-delay=0.1, spam=1]; env: FERRY_PREDICTION_LOG_SAMPLE_RATES=flight-delay=0.1,spam=1. */
-  sampleRates: Type.Array(Type.String({ pattern: '^[^=]+=[0-9.]+$' }), { default: [] }),
-  /** Global cap on logged entries per second, after sampling (burst of one second). 0 = no cap. */
-  maxEntriesPerSecond: Type.Integer({ minimum: 0, default: d.maxEntriesPerSecond }),
-  /** Entries held in memory awaiting a write; beyond it entries are dropped and counted. */
-  maxBufferEntries: Type.Integer({ minimum: 1, default: d.maxBufferEntries }),
-  flushIntervalMs: Type.Integer({ minimum: 1, default: d.flushIntervalMs }),
-  /** Rows per multi-row insert (at most 2000). */
-  flushBatchSize: Type.Integer({ minimum: 1, maximum: 2000, default: d.flushBatchSize }),
-  /** Entries whose input + output JSON is longer are not logged. */
-  maxEntryBytes: Type.Integer({ minimum: 1, default: d.maxEntryBytes }),
-  /** Rows older than this are deleted; 0 keeps them forever. */
-  retentionDays: Type.Number({ minimum: 0, default: d.retentionDays }),
-  retentionIntervalMs: Type.Integer({ minimum: 1000, default: d.retentionIntervalMs }),
-  /** How long shutdown may spend writing what is buffered. */
-  closeTimeoutMs: Type.Integer({ minimum: 0, default: d.closeTimeoutMs }),
-}, { additionalProperties: false, default: {} });
+export const PredictionLogConfigSchema = Type.Object(
+  {
+    /** Log sampled predictions to the store (for drift detection). */
+    enabled: Type.Boolean({ default: true }),
+    /** Fraction of predictions logged, 0..1, for every model without its own rate in `sampleRates`. */
+    sampleRate: Type.Number({ minimum: 0, maximum: 1, default: d.sampleRate }),
+    /** Per-model rates as `model=rate` items, e.g. [flight-delay=0.1, spam=1]; env: FERRY_PREDICTION_LOG_SAMPLE_RATES=flight-delay=0.1,spam=1. */
+    sampleRates: Type.Array(Type.String({ pattern: '^[^=]+=[0-9.]+$' }), { default: [] }),
+    /** Global cap on logged entries per second, after sampling (burst of one second). 0 = no cap. */
+    maxEntriesPerSecond: Type.Integer({ minimum: 0, default: d.maxEntriesPerSecond }),
+    /** Entries held in memory awaiting a write; beyond it entries are dropped and counted. */
+    maxBufferEntries: Type.Integer({ minimum: 1, default: d.maxBufferEntries }),
+    flushIntervalMs: Type.Integer({ minimum: 1, default: d.flushIntervalMs }),
+    /** Rows per multi-row insert (at most 2000). */
+    flushBatchSize: Type.Integer({ minimum: 1, maximum: 2000, default: d.flushBatchSize }),
+    /** Entries whose input + output JSON is longer are not logged. */
+    maxEntryBytes: Type.Integer({ minimum: 1, default: d.maxEntryBytes }),
+    /** Rows older than this are deleted; 0 keeps them forever. */
+    retentionDays: Type.Number({ minimum: 0, default: d.retentionDays }),
+    retentionIntervalMs: Type.Integer({ minimum: 1000, default: d.retentionIntervalMs }),
+    /** How long shutdown may spend writing what is buffered. */
+    closeTimeoutMs: Type.Integer({ minimum: 0, default: d.closeTimeoutMs }),
+  },
+  { additionalProperties: false, default: {} },
+);
 
 export type PredictionLogConfig = Static<typeof PredictionLogConfigSchema>;
 

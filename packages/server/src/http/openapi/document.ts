@@ -39,7 +39,10 @@ export function modelPaths(repo: Repository, limits: RequestLimits): { paths: Do
         summary,
         operationId: `predict_${componentName(model, version, '')}`.replace(/_+$/, ''),
         ...(v.manifest.description && { description: v.manifest.description }),
-        requestBody: { required: true, content: { 'application/json': { schema: { $ref: `#/components/schemas/${req}` } } } },
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { $ref: `#/components/schemas/${req}` } } },
+        },
         responses: {
           200: {
             description: 'One prediction per instance; `Ferry-Model-Version` names the version that answered',
@@ -54,9 +57,17 @@ export function modelPaths(repo: Repository, limits: RequestLimits): { paths: Do
 
   for (const m of repo.models()) {
     const def = repo.resolve(m.name);
-    paths[`/v1/models/${m.name}/predict`] = predictOp(m.name, def.version, `Predict with ${m.name} (default version, now ${def.version})`);
+    paths[`/v1/models/${m.name}/predict`] = predictOp(
+      m.name,
+      def.version,
+      `Predict with ${m.name} (default version, now ${def.version})`,
+    );
     for (const v of m.versions) {
-      paths[`/v1/models/${m.name}/versions/${v.version}/predict`] = predictOp(m.name, v.version, `Predict with ${m.name} ${v.version}`);
+      paths[`/v1/models/${m.name}/versions/${v.version}/predict`] = predictOp(
+        m.name,
+        v.version,
+        `Predict with ${m.name} ${v.version}`,
+      );
     }
   }
 
@@ -69,7 +80,11 @@ export function buildOpenApi(repo: Repository, limits: RequestLimits, serverVers
   const { $id: _id, ...problemSchema } = PROBLEM;
   return {
     openapi: '3.1.0',
-    info: { title: 'Ferry', version: serverVersion, description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.' },
+    info: {
+      title: 'Ferry',
+      version: serverVersion,
+      description: 'Model serving for TypeScript web apps. Errors are application/problem+json with a stable `code`.',
+    },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     paths,
     components: { schemas: { Problem: problemSchema, ...schemas } },

@@ -4,7 +4,7 @@ import { Type } from '@sinclair/typebox';
 import { json, problem, route } from '../schemas.js';
 
 const errors = {
-  400: problem('Bad parameter: `errors[].pointer` and OpenAI\'s `error.param` name it'),
+  400: problem("Bad parameter: `errors[].pointer` and OpenAI's `error.param` name it"),
   404: problem('Unknown model or version'),
   413: problem('Body larger than `server.bodyLimitBytes`'),
   415: problem('Not application/json'),
@@ -16,7 +16,13 @@ const common = {
   max_tokens: { type: ['integer', 'null'], minimum: 1 },
   temperature: { type: ['number', 'null'], minimum: 0, maximum: 2 },
   top_p: { type: ['number', 'null'], exclusiveMinimum: 0, maximum: 1 },
-  stop: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 4 }, { type: 'null' }] },
+  stop: {
+    oneOf: [
+      { type: 'string' },
+      { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 4 },
+      { type: 'null' },
+    ],
+  },
   seed: { type: ['integer', 'null'] },
   n: { type: ['integer', 'null'], enum: [1, null] },
   stream: { type: ['boolean', 'null'] },
@@ -37,27 +43,53 @@ export const OPENAI_SCHEMAS = {
     response: { 200: json('`{object: "list", data: [{id, object: "model", ...}]}`') },
   }),
   model: route('openai', 'Describe one generative model (OpenAI format)', {
-    params, response: { 200: json('`{id, object: "model", created, owned_by}`'), 404: errors[404] },
+    params,
+    response: { 200: json('`{id, object: "model", created, owned_by}`'), 404: errors[404] },
   }),
   chat: route('openai', 'Chat completion, streamed token by token or whole (OpenAI-compatible)', {
     body: {
-      type: 'object', required: ['model', 'messages'],
+      type: 'object',
+      required: ['model', 'messages'],
       properties: {
         ...common,
         max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
-        messages: { type: 'array', minItems: 1, items: { type: 'object', required: ['role', 'content'], properties: {
-          role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
-          content: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'object', required: ['type', 'text'], properties: { type: { const: 'text' }, text: { type: 'string' } } } }] },
-          name: { type: 'string' },
-        } } },
+        messages: {
+          type: 'array',
+          minItems: 1,
+          items: {
+            type: 'object',
+            required: ['role', 'content'],
+            properties: {
+              role: { type: 'string', enum: ['system', 'developer', 'user', 'assistant'] },
+              content: {
+                oneOf: [
+                  { type: 'string' },
+                  {
+                    type: 'array',
+                    items: {
+                      type: 'object',
+                      required: ['type', 'text'],
+                      properties: { type: { const: 'text' }, text: { type: 'string' } },
+                    },
+                  },
+                ],
+              },
+              name: { type: 'string' },
+            },
+          },
+        },
       },
     },
     response: { 200: sse('chat.completion'), ...errors },
   }),
   completion: route('openai', 'Text completion of a prompt (OpenAI-compatible)', {
     body: {
-      type: 'object', required: ['model', 'prompt'],
-      properties: { ...common, prompt: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 }] } },
+      type: 'object',
+      required: ['model', 'prompt'],
+      properties: {
+        ...common,
+        prompt: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 }] },
+      },
     },
     response: { 200: sse('text_completion'), ...errors },
   }),

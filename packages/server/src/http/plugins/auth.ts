@@ -44,17 +44,29 @@ export function credentialsOf(headers: FastifyRequest['headers']): string | stri
   if (headers.authorization !== undefined) return headers.authorization;
   const proto = headers['sec-websocket-protocol'];
   if (typeof proto !== 'string' || String(headers.upgrade).toLowerCase() !== 'websocket') return undefined;
-  const entry = proto.split(',').map((s) => s.trim()).find((s) => s.startsWith(WS_BEARER_PREFIX));
+  const entry = proto
+    .split(',')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith(WS_BEARER_PREFIX));
   return entry ? `Bearer ${entry.slice(WS_BEARER_PREFIX.length)}` : undefined;
 }
 
 /** Throws the refusal for a request, or returns the principal (undefined when open). */
-export function authorize(ring: KeyRing, decision: AccessDecision, header: string | string[] | undefined, method: string, path: string): Principal | undefined {
+export function authorize(
+  ring: KeyRing,
+  decision: AccessDecision,
+  header: string | string[] | undefined,
+  method: string,
+  path: string,
+): Principal | undefined {
   const { rule, model } = decision;
   const keysOn = ring.size > 0;
   if (!keysOn) {
     // Without keys nothing dangerous exists: management routes are not there at all.
-    if (rule.access === 'admin') throw new FerryError('route-not-found', { detail: `no route ${method} ${path.slice(0, 200)}; management endpoints need API keys (see docs/security.md)` });
+    if (rule.access === 'admin')
+      throw new FerryError('route-not-found', {
+        detail: `no route ${method} ${path.slice(0, 200)}; management endpoints need API keys (see docs/security.md)`,
+      });
     return undefined;
   }
   if (rule.access === 'public') return undefined;
@@ -62,15 +74,31 @@ export function authorize(ring: KeyRing, decision: AccessDecision, header: strin
   const bearer = text !== undefined ? /^Bearer ([^\s]{1,512})$/i.exec(text.trim()) : null;
   const challenge = { 'www-authenticate': 'Bearer realm="ferry"' };
   if (!bearer) {
-    throw new FerryError('unauthorized', { detail: text === undefined ? 'send an API key as "Authorization: Bearer <key>"' : 'the Authorization header must be "Bearer <key>"', headers: challenge });
+    throw new FerryError('unauthorized', {
+      detail:
+        text === undefined
+          ? 'send an API key as "Authorization: Bearer <key>"'
+          : 'the Authorization header must be "Bearer <key>"',
+      headers: challenge,
+    });
   }
   const principal = ring.match(bearer[1]!);
-  if (!principal) throw new FerryError('unauthorized', { detail: 'the API key is not valid', headers: { 'www-authenticate': 'Bearer realm="ferry", error="invalid_token"' } });
+  if (!principal)
+    throw new FerryError('unauthorized', {
+      detail: 'the API key is not valid',
+      headers: { 'www-authenticate': 'Bearer realm="ferry", error="invalid_token"' },
+    });
   if (rule.access !== 'key' && !principal.scopes.has(rule.access)) {
-    throw new FerryError('forbidden', { detail: `key "${principal.id}" lacks the "${rule.access}" scope this route needs`, extra: { required: rule.access } });
+    throw new FerryError('forbidden', {
+      detail: `key "${principal.id}" lacks the "${rule.access}" scope this route needs`,
+      extra: { required: rule.access },
+    });
   }
   if (model !== undefined && principal.models.size > 0 && !principal.models.has(model)) {
-    throw new FerryError('forbidden', { detail: `key "${principal.id}" is limited to the models ${[...principal.models].join(', ')}`, extra: { required: `model:${model.slice(0, 64)}` } });
+    throw new FerryError('forbidden', {
+      detail: `key "${principal.id}" is limited to the models ${[...principal.models].join(', ')}`,
+      extra: { required: `model:${model.slice(0, 64)}` },
+    });
   }
   return principal;
 }
@@ -83,7 +111,10 @@ export function assertModelAllowed(req: FastifyRequest, model: string): void {
   const p = req.ferryPrincipal;
   const name = model.split('@', 1)[0]!;
   if (p && p.models.size > 0 && !p.models.has(name)) {
-    throw new FerryError('forbidden', { detail: `key "${p.id}" is limited to the models ${[...p.models].join(', ')}`, extra: { required: `model:${name.slice(0, 64)}` } });
+    throw new FerryError('forbidden', {
+      detail: `key "${p.id}" is limited to the models ${[...p.models].join(', ')}`,
+      extra: { required: `model:${name.slice(0, 64)}` },
+    });
   }
 }
 
@@ -103,7 +134,17 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       credentials: auth.cors.credentials,
       maxAge: auth.cors.maxAgeSeconds,
       allowedHeaders: ['authorization', 'content-type', 'ferry-client-id', 'ferry-timeout-ms', 'x-request-id'],
-      exposedHeaders: ['ferry-model-version', 'ferry-cache', 'ferry-fallback', 'ferry-rollout', 'deprecation', 'sunset', 'link', 'retry-after', 'x-request-id'],
+      exposedHeaders: [
+        'ferry-model-version',
+        'ferry-cache',
+        'ferry-fallback',
+        'ferry-rollout',
+        'deprecation',
+        'sunset',
+        'link',
+        'retry-after',
+        'x-request-id',
+      ],
     });
   }
 
@@ -150,14 +191,23 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
   // up front so their limits apply (unlimited callers are on its allow list, as always).
   if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
-    const redis = opts.redisUrl && !auth.rateLimit.local
-      ? new Redis(opts.redisUrl, { maxRetriesPerRequest: 1, enableOfflineQueue: true, connectTimeout: 2000, lazyConnect: false })
-      : undefined;
+    const redis =
+      opts.redisUrl && !auth.rateLimit.local
+        ? new Redis(opts.redisUrl, {
+            maxRetriesPerRequest: 1,
+            enableOfflineQueue: true,
+            connectTimeout: 2000,
+            lazyConnect: false,
+          })
+        : undefined;
     if (redis) {
       redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
-      app.addHook('onClose', async () => { redis.disconnect(); });
+      app.addHook('onClose', async () => {
+        redis.disconnect();
+      });
     }
-    const limitOf = (req: FastifyRequest): number => (req.ferryPrincipal ? req.ferryPrincipal.rateLimitMax || keyMax : ipMax);
+    const limitOf = (req: FastifyRequest): number =>
+      req.ferryPrincipal ? req.ferryPrincipal.rateLimitMax || keyMax : ipMax;
     await app.register(rateLimit, {
       global: true,
       hook: 'onRequest',
@@ -169,11 +219,12 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       // 0 means unlimited for that kind of caller; probes are never limited (a 429 would fail the pod).
       allowList: (req) => limitOf(req) === 0 || accessFor(req.method, req.url).rule.family === 'health',
       max: (req) => limitOf(req) || 1,
-      errorResponseBuilder: (req, ctx) => new FerryError('rate-limited', {
-        detail: `${req.ferryPrincipal ? `key "${req.ferryPrincipal.id}"` : 'this client address'} is limited to ${ctx.max} requests per ${Math.round(windowMs / 1000)} s; retry in ${ctx.after}`,
-        extra: { limit: ctx.max, windowMs },
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(ctx.ttl / 1000))) },
-      }),
+      errorResponseBuilder: (req, ctx) =>
+        new FerryError('rate-limited', {
+          detail: `${req.ferryPrincipal ? `key "${req.ferryPrincipal.id}"` : 'this client address'} is limited to ${ctx.max} requests per ${Math.round(windowMs / 1000)} s; retry in ${ctx.after}`,
+          extra: { limit: ctx.max, windowMs },
+          headers: { 'retry-after': String(Math.max(1, Math.ceil(ctx.ttl / 1000))) },
+        }),
     });
   }
 };

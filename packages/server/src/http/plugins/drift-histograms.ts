@@ -26,7 +26,12 @@ export interface FeatureHistogram {
 const round = (x: number) => Number(x.toPrecision(4));
 const MAX_CATEGORIES = 30;
 
-export function histograms(numerical: string[], categorical: string[], reference: Column[], current: Column[]): FeatureHistogram[] {
+export function histograms(
+  numerical: string[],
+  categorical: string[],
+  reference: Column[],
+  current: Column[],
+): FeatureHistogram[] {
   const out: FeatureHistogram[] = [];
   for (const name of [...numerical, ...categorical]) {
     const ref = reference.find((c) => c.name === name);
@@ -40,7 +45,10 @@ export function histograms(numerical: string[], categorical: string[], reference
     const b = binnedShares(r.sample, c.sample, false);
     let labels: string[];
     if (b.edges) {
-      labels = Array.from({ length: b.edges.length - 1 }, (_, i) => `${round(b.edges![i]!)}–${round(b.edges![i + 1]!)}`);
+      labels = Array.from(
+        { length: b.edges.length - 1 },
+        (_, i) => `${round(b.edges![i]!)}–${round(b.edges![i + 1]!)}`,
+      );
     } else {
       // Per-value bins come in the order binnedShares builds them: reference values first, then new ones.
       const values = (x: typeof r.sample) => Array.from(x.values as ArrayLike<number | string>);
@@ -51,29 +59,59 @@ export function histograms(numerical: string[], categorical: string[], reference
     if (labels.length !== refShares.length) continue;
     if (labels.length > MAX_CATEGORIES) {
       // Keep the categories that matter most to either sample.
-      const order = labels.map((_, i) => i).sort((i, j) => Math.max(refShares[j]!, curShares[j]!) - Math.max(refShares[i]!, curShares[i]!)).slice(0, MAX_CATEGORIES);
+      const order = labels
+        .map((_, i) => i)
+        .sort((i, j) => Math.max(refShares[j]!, curShares[j]!) - Math.max(refShares[i]!, curShares[i]!))
+        .slice(0, MAX_CATEGORIES);
       labels = order.map((i) => labels[i]!);
       refShares = order.map((i) => refShares[i]!);
       curShares = order.map((i) => curShares[i]!);
     }
-    out.push({ column: name, type, labels, reference: refShares, current: curShares, nReference: r.sample.values.length, nCurrent: c.sample.values.length });
+    out.push({
+      column: name,
+      type,
+      labels,
+      reference: refShares,
+      current: curShares,
+      nReference: r.sample.values.length,
+      nCurrent: c.sample.values.length,
+    });
   }
   return out;
 }
 
 /** GET /v1/models/{model}/drift/histograms, registered by the web plugin (the dashboard's drift page). */
-export function driftHistogramRoute(app: FastifyInstance, deps: Pick<ServerDeps, 'repository' | 'drift' | 'config'>): void {
-  const schema = route('monitoring', 'Reference and current histograms per feature (the dashboard\'s drift page)', {
-    params: ModelParams, querystring: WindowQuery,
-    response: { 200: json('Histograms per column'), 400: problem('No reference data or a bad window'), 404: problem('Unknown model') },
+export function driftHistogramRoute(
+  app: FastifyInstance,
+  deps: Pick<ServerDeps, 'repository' | 'drift' | 'config'>,
+): void {
+  const schema = route('monitoring', "Reference and current histograms per feature (the dashboard's drift page)", {
+    params: ModelParams,
+    querystring: WindowQuery,
+    response: {
+      200: json('Histograms per column'),
+      400: problem('No reference data or a bad window'),
+      404: problem('Unknown model'),
+    },
   });
-  app.get<{ Params: { model: string }; Querystring: { window?: string } }>('/v1/models/:model/drift/histograms', { schema }, async (req) => {
-    const v = deps.repository.resolve(req.params.model);
-    if (v.manifest.reference === undefined) {
-      throw new FerryError('invalid-request', { detail: `${v.key} ships no reference data (the \`reference\` key of its ferry.yaml), so there is nothing to compare with` });
-    }
-    const seconds = windowSeconds(req.query.window, deps.config.monitoring.driftWindowSeconds);
-    const s = await deps.drift.samples(v, seconds);
-    return { model: v.name, version: v.version, windowSeconds: seconds, columns: histograms(s.numerical, s.categorical, s.reference, s.current) };
-  });
+  app.get<{ Params: { model: string }; Querystring: { window?: string } }>(
+    '/v1/models/:model/drift/histograms',
+    { schema },
+    async (req) => {
+      const v = deps.repository.resolve(req.params.model);
+      if (v.manifest.reference === undefined) {
+        throw new FerryError('invalid-request', {
+          detail: `${v.key} ships no reference data (the \`reference\` key of its ferry.yaml), so there is nothing to compare with`,
+        });
+      }
+      const seconds = windowSeconds(req.query.window, deps.config.monitoring.driftWindowSeconds);
+      const s = await deps.drift.samples(v, seconds);
+      return {
+        model: v.name,
+        version: v.version,
+        windowSeconds: seconds,
+        columns: histograms(s.numerical, s.categorical, s.reference, s.current),
+      };
+    },
+  );
 }

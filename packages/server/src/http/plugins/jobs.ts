@@ -15,14 +15,25 @@ import type { Lifecycle } from '../../lifecycle/index.js';
 import { routeRequest, type RequestRouter } from '../route-request.js';
 import { isTerminal, JOB_STATES, type JobEvent, type JobState } from '../../jobs/types.js';
 
-interface ModelParams { model: string; version?: string }
-interface ListQuery { model?: string; state?: string; limit?: string; cursor?: string }
+interface ModelParams {
+  model: string;
+  version?: string;
+}
+interface ListQuery {
+  model?: string;
+  state?: string;
+  limit?: string;
+  cursor?: string;
+}
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const JOB_ID = /^[0-9a-f-]{36}$/;
 
 function badQuery(name: string, reason: string): FerryError {
-  return new FerryError('invalid-request', { detail: `${name}: ${reason}`, extra: { errors: [{ pointer: `/query/${name}`, reason }] } });
+  return new FerryError('invalid-request', {
+    detail: `${name}: ${reason}`,
+    extra: { errors: [{ pointer: `/query/${name}`, reason }] },
+  });
 }
 
 function encodeCursor(r: JobRow): string {
@@ -36,19 +47,35 @@ function decodeCursor(raw: string): { createdAt: number; id: string } {
 }
 
 /** Reads the parts of a multipart upload: files become instances of the model's image input. */
-async function readMultipart(req: FastifyRequest, v: ModelVersion, bodyLimitBytes: number): Promise<{ instances: unknown[]; fields: Record<string, string> }> {
+async function readMultipart(
+  req: FastifyRequest,
+  v: ModelVersion,
+  bodyLimitBytes: number,
+): Promise<{ instances: unknown[]; fields: Record<string, string> }> {
   const image = v.manifest.inputs.find((f) => f.type === 'image');
-  if (!image) throw new FerryError('unsupported-media-type', { detail: `${v.key} takes no file input; send JSON {"instances": [...]}` });
+  if (!image)
+    throw new FerryError('unsupported-media-type', {
+      detail: `${v.key} takes no file input; send JSON {"instances": [...]}`,
+    });
   const instances: unknown[] = [];
   const fields: Record<string, string> = {};
-  const tooLarge = () => new FerryError('body-too-large', { detail: `the upload exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`, extra: { limit: bodyLimitBytes } });
+  const tooLarge = () =>
+    new FerryError('body-too-large', {
+      detail: `the upload exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`,
+      extra: { limit: bodyLimitBytes },
+    });
   // Each file is capped by the multipart plugin; the whole upload is capped here, like a JSON body.
   let total = 0;
   try {
     for await (const part of req.parts()) {
       if (part.type === 'file') {
         if (part.fieldname !== image.name && part.fieldname !== 'file') {
-          throw invalidInput([{ pointer: `/${part.fieldname.slice(0, 100)}`, reason: `unknown file field; upload the image as "${image.name}"` }]);
+          throw invalidInput([
+            {
+              pointer: `/${part.fieldname.slice(0, 100)}`,
+              reason: `unknown file field; upload the image as "${image.name}"`,
+            },
+          ]);
         }
         const data = await part.toBuffer();
         total += data.length;
@@ -56,18 +83,28 @@ async function readMultipart(req: FastifyRequest, v: ModelVersion, bodyLimitByte
         instances.push({ [image.name]: data });
         continue;
       }
-      if (!['callbackUrl', 'timeoutMs'].includes(part.fieldname)) throw invalidInput([{ pointer: `/${part.fieldname.slice(0, 100)}`, reason: 'unknown form field; expected image files, callbackUrl or timeoutMs' }]);
+      if (!['callbackUrl', 'timeoutMs'].includes(part.fieldname))
+        throw invalidInput([
+          {
+            pointer: `/${part.fieldname.slice(0, 100)}`,
+            reason: 'unknown form field; expected image files, callbackUrl or timeoutMs',
+          },
+        ]);
       fields[part.fieldname] = String(part.value);
     }
   } catch (e) {
     if (e instanceof FerryError) throw e;
     const code = (e as { code?: string }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
-    if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT') throw new FerryError('too-many-instances', { detail: 'too many files in one upload (limits.maxInstances)' });
+    if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT')
+      throw new FerryError('too-many-instances', { detail: 'too many files in one upload (limits.maxInstances)' });
     if (code === 'FST_FIELDS_LIMIT') throw new FerryError('invalid-request', { detail: 'too many form fields' });
-    throw new FerryError('invalid-request', { detail: `malformed multipart body: ${String((e as Error).message).slice(0, 200)}` });
+    throw new FerryError('invalid-request', {
+      detail: `malformed multipart body: ${String((e as Error).message).slice(0, 200)}`,
+    });
   }
-  if (instances.length === 0) throw invalidInput([{ pointer: `/${image.name}`, reason: 'no image file in the upload' }]);
+  if (instances.length === 0)
+    throw invalidInput([{ pointer: `/${image.name}`, reason: 'no image file in the upload' }]);
   return { instances, fields };
 }
 
@@ -83,26 +120,57 @@ export interface JobsOptions {
 
 const job = (description: string) => json(description, ref('Job'));
 const JobId = Type.Object({ id: Type.String({ format: 'uuid' }) });
-const submitSchema = (params: typeof ModelPath | typeof ModelVersionParams) => route('jobs', 'Submit an asynchronous job: a /predict body (plus optional callbackUrl, timeoutMs), a raw image, or multipart image files', {
-  params,
-  headers: Type.Object({ 'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })), 'ferry-timeout-ms': Type.Optional(Type.String()) }),
-  querystring: Type.Object({ callbackUrl: Type.Optional(Type.String({ description: 'with a raw image body' })) }),
-  body: {
-    content: {
-      'application/json': { schema: { type: 'object', properties: { instances: { type: 'array' }, inputs: { type: 'object' }, callbackUrl: { type: 'string', format: 'uri' }, timeoutMs: { type: 'integer', minimum: 1 } } } },
-      'multipart/form-data': { schema: { type: 'object', properties: { image: { type: 'array', items: { type: 'string', format: 'binary' } }, callbackUrl: { type: 'string' }, timeoutMs: { type: 'string' } } } },
-      'image/*': { schema: { type: 'string', format: 'binary' } },
+const submitSchema = (params: typeof ModelPath | typeof ModelVersionParams) =>
+  route(
+    'jobs',
+    'Submit an asynchronous job: a /predict body (plus optional callbackUrl, timeoutMs), a raw image, or multipart image files',
+    {
+      params,
+      headers: Type.Object({
+        'idempotency-key': Type.Optional(Type.String({ maxLength: 255 })),
+        'ferry-timeout-ms': Type.Optional(Type.String()),
+      }),
+      querystring: Type.Object({ callbackUrl: Type.Optional(Type.String({ description: 'with a raw image body' })) }),
+      body: {
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              properties: {
+                instances: { type: 'array' },
+                inputs: { type: 'object' },
+                callbackUrl: { type: 'string', format: 'uri' },
+                timeoutMs: { type: 'integer', minimum: 1 },
+              },
+            },
+          },
+          'multipart/form-data': {
+            schema: {
+              type: 'object',
+              properties: {
+                image: { type: 'array', items: { type: 'string', format: 'binary' } },
+                callbackUrl: { type: 'string' },
+                timeoutMs: { type: 'string' },
+              },
+            },
+          },
+          'image/*': { schema: { type: 'string', format: 'binary' } },
+        },
+      },
+      response: {
+        202: {
+          description: 'Accepted; `Location: /v1/jobs/{id}`',
+          headers: { Location: { type: 'string' } },
+          content: { 'application/json': { schema: ref('Job') } },
+        },
+        400: problem('Invalid input, caught at submission; `errors` names each bad field'),
+        404: problem('Unknown model or version'),
+        415: problem('A file upload to a model without an image input'),
+        422: problem('Idempotency-Key reused with another request'),
+        503: problem('The queue cannot be reached'),
+      },
     },
-  },
-  response: {
-    202: { description: 'Accepted; `Location: /v1/jobs/{id}`', headers: { Location: { type: 'string' } }, content: { 'application/json': { schema: ref('Job') } } },
-    400: problem('Invalid input, caught at submission; `errors` names each bad field'),
-    404: problem('Unknown model or version'),
-    415: problem('A file upload to a model without an image input'),
-    422: problem('Idempotency-Key reused with another request'),
-    503: problem('The queue cannot be reached'),
-  },
-});
+  );
 const listSchema = route('jobs', 'List jobs, newest first (results left out)', {
   querystring: Type.Object({
     model: Type.Optional(Type.String()),
@@ -111,7 +179,10 @@ const listSchema = route('jobs', 'List jobs, newest first (results left out)', {
     cursor: Type.Optional(Type.String()),
   }),
   response: {
-    200: json('A page of jobs and the cursor of the next', { type: 'object', properties: { jobs: { type: 'array', items: ref('Job') }, nextCursor: { type: ['string', 'null'] } } }),
+    200: json('A page of jobs and the cursor of the next', {
+      type: 'object',
+      properties: { jobs: { type: 'array', items: ref('Job') }, nextCursor: { type: ['string', 'null'] } },
+    }),
     400: problem('Bad query parameter'),
   },
 });
@@ -120,11 +191,22 @@ const listSchema = route('jobs', 'List jobs, newest first (results left out)', {
 export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) => {
   const { jobs, repository } = deps;
   // Encapsulated (this plugin's scope): the multipart parser applies to these routes only.
-  await scope.register(multipart, { limits: { fileSize: deps.bodyLimitBytes, files: deps.maxInstances, fields: 10, fieldSize: 4096, parts: deps.maxInstances + 10 } });
+  await scope.register(multipart, {
+    limits: {
+      fileSize: deps.bodyLimitBytes,
+      files: deps.maxInstances,
+      fields: 10,
+      fieldSize: 4096,
+      parts: deps.maxInstances + 10,
+    },
+  });
 
   const get = async (id: string): Promise<JobRow> => {
     const row = JOB_ID.test(id) ? await jobs.store.get(id) : undefined;
-    if (!row) throw new FerryError('job-not-found', { detail: `no job ${id.slice(0, 100)} (finished jobs are kept jobs.retentionSeconds)` });
+    if (!row)
+      throw new FerryError('job-not-found', {
+        detail: `no job ${id.slice(0, 100)} (finished jobs are kept jobs.retentionSeconds)`,
+      });
     return row;
   };
 
@@ -138,12 +220,21 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     const keyHeader = req.headers['idempotency-key'];
     let idempotencyKey = Array.isArray(keyHeader) ? keyHeader[0] : keyHeader;
     if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-      throw new FerryError('invalid-request', { detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters', extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'expected 1-255 visible ASCII characters' }] } });
+      throw new FerryError('invalid-request', {
+        detail: 'Idempotency-Key must be 1 to 255 visible ASCII characters',
+        extra: { errors: [{ pointer: '/headers/idempotency-key', reason: 'expected 1-255 visible ASCII characters' }] },
+      });
     }
     // The proxy's request id stands in for a missing key (jobs.proxyRequestIdempotency): its retry
     // of this POST on another replica then finds the first job. Namespaced apart from client keys.
     const proxyId = req.headers['x-request-id'];
-    if (idempotencyKey === undefined && jobs.config.proxyRequestIdempotency && typeof proxyId === 'string' && IDEMPOTENCY_KEY.test(proxyId) && proxyId.length <= 200) {
+    if (
+      idempotencyKey === undefined &&
+      jobs.config.proxyRequestIdempotency &&
+      typeof proxyId === 'string' &&
+      IDEMPOTENCY_KEY.test(proxyId) &&
+      proxyId.length <= 200
+    ) {
       idempotencyKey = `proxy-request-id:${proxyId}`;
     }
     let timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
@@ -157,7 +248,8 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
       if (form.fields.timeoutMs !== undefined) timeoutMs = requestTimeout(form.fields.timeoutMs);
     } else if (Buffer.isBuffer(req.body)) {
       const image = v.manifest.inputs.find((f) => f.type === 'image');
-      if (!image) throw new FerryError('unsupported-media-type', { detail: `${v.key} takes JSON: {"instances": [...]}` });
+      if (!image)
+        throw new FerryError('unsupported-media-type', { detail: `${v.key} takes JSON: {"instances": [...]}` });
       instances = [{ [image.name]: req.body }];
       const q = (req.query ?? {}) as Record<string, unknown>;
       callbackUrl = typeof q.callbackUrl === 'string' ? q.callbackUrl : undefined;
@@ -167,7 +259,10 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
         const { callbackUrl: cb, timeoutMs: t, ...rest } = body as Record<string, unknown>;
         callbackUrl = cb;
         if (t !== undefined) {
-          if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86_400_000) throw invalidInput([{ pointer: '/timeoutMs', reason: 'expected a whole number of milliseconds, 1 to 86400000' }]);
+          if (typeof t !== 'number' || !Number.isInteger(t) || t < 1 || t > 86_400_000)
+            throw invalidInput([
+              { pointer: '/timeoutMs', reason: 'expected a whole number of milliseconds, 1 to 86400000' },
+            ]);
           timeoutMs = t;
         }
         ({ instances, base } = instancesFromBody(rest));
@@ -188,13 +283,36 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     return reply.code(202).send(jobs.store.toDocument(row));
   };
   const metrics = { config: { metricsRoute: 'v1_jobs' } };
-  scope.post<{ Params: ModelParams }>('/v1/models/:model/jobs', { ...metrics, schema: submitSchema(ModelPath) }, submit);
-  scope.post<{ Params: ModelParams }>('/v1/models/:model/versions/:version/jobs', { ...metrics, schema: submitSchema(ModelVersionParams) }, submit);
+  scope.post<{ Params: ModelParams }>(
+    '/v1/models/:model/jobs',
+    { ...metrics, schema: submitSchema(ModelPath) },
+    submit,
+  );
+  scope.post<{ Params: ModelParams }>(
+    '/v1/models/:model/versions/:version/jobs',
+    { ...metrics, schema: submitSchema(ModelVersionParams) },
+    submit,
+  );
 
-  scope.get<{ Params: { id: string } }>('/v1/jobs/:id', { schema: route('jobs', 'A job: state, progress, result or error', { params: JobId, response: { 200: job('The job'), 404: problem('No such job') } }) }, async (req) => jobs.store.toDocument(await get(req.params.id)));
+  scope.get<{ Params: { id: string } }>(
+    '/v1/jobs/:id',
+    {
+      schema: route('jobs', 'A job: state, progress, result or error', {
+        params: JobId,
+        response: { 200: job('The job'), 404: problem('No such job') },
+      }),
+    },
+    async (req) => jobs.store.toDocument(await get(req.params.id)),
+  );
 
   const cancelSchema = route('jobs', 'Cancel a queued job (200), or ask an active one to stop (202)', {
-    params: JobId, response: { 200: job('Cancelled'), 202: job('Asked to stop'), 404: problem('No such job'), 409: problem('The job already ended') },
+    params: JobId,
+    response: {
+      200: job('Cancelled'),
+      202: job('Asked to stop'),
+      404: problem('No such job'),
+      409: problem('The job already ended'),
+    },
   });
   scope.delete<{ Params: { id: string } }>('/v1/jobs/:id', { schema: cancelSchema }, async (req, reply) => {
     await get(req.params.id);
@@ -214,9 +332,15 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     const state = one('state');
     const limitRaw = one('limit');
     const cursorRaw = one('cursor');
-    if (model !== undefined && !repository.get(model)) throw new FerryError('model-not-found', { detail: `no model "${model.slice(0, 100)}"`, extra: { errors: [{ pointer: '/query/model', reason: 'unknown model' }] } });
-    if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state)) throw badQuery('state', `expected one of ${JOB_STATES.join(', ')}`);
-    if (limitRaw !== undefined && !/^\d{1,4}$/.test(limitRaw)) throw badQuery('limit', 'expected a whole number from 1 to 1000');
+    if (model !== undefined && !repository.get(model))
+      throw new FerryError('model-not-found', {
+        detail: `no model "${model.slice(0, 100)}"`,
+        extra: { errors: [{ pointer: '/query/model', reason: 'unknown model' }] },
+      });
+    if (state !== undefined && !(JOB_STATES as readonly string[]).includes(state))
+      throw badQuery('state', `expected one of ${JOB_STATES.join(', ')}`);
+    if (limitRaw !== undefined && !/^\d{1,4}$/.test(limitRaw))
+      throw badQuery('limit', 'expected a whole number from 1 to 1000');
     const limit = limitRaw === undefined ? 50 : Number(limitRaw);
     if (limit < 1 || limit > 1000) throw badQuery('limit', 'expected a whole number from 1 to 1000');
     const rows = await jobs.store.list({
@@ -227,12 +351,20 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     });
     const page = rows.slice(0, limit);
     // Lists leave results out (they can be large): GET the job for its result.
-    return { jobs: page.map((r) => ({ ...jobs.store.toDocument(r), result: undefined })), nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!) : null };
+    return {
+      jobs: page.map((r) => ({ ...jobs.store.toDocument(r), result: undefined })),
+      nextCursor: rows.length > limit ? encodeCursor(page[page.length - 1]!) : null,
+    };
   });
 
-  const eventsSchema = route('jobs', 'Server-Sent Events: one event per state or progress change, ending with the final document', {
-    params: JobId, response: { 200: eventStream('text/event-stream'), 404: problem('No such job') },
-  });
+  const eventsSchema = route(
+    'jobs',
+    'Server-Sent Events: one event per state or progress change, ending with the final document',
+    {
+      params: JobId,
+      response: { 200: eventStream('text/event-stream'), 404: problem('No such job') },
+    },
+  );
   scope.get<{ Params: { id: string } }>('/v1/jobs/:id/events', { schema: eventsSchema }, async (req, reply) => {
     const id = req.params.id;
     await get(id);
@@ -242,7 +374,9 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     let lastSeq = -1;
     let lastState: string | undefined;
     let ended = false;
-    const write = (event: string, seq: number, data: unknown) => { stream.event(event, data, seq); };
+    const write = (event: string, seq: number, data: unknown) => {
+      stream.event(event, data, seq);
+    };
     let untrack: () => void = () => undefined;
     const end = () => {
       if (ended) return;
@@ -269,11 +403,18 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
       }
     };
     const fromRow = (row: JobRow | undefined): void => {
-      if (!row) { end(); return; }
+      if (!row) {
+        end();
+        return;
+      }
       void onEvent({ id, seq: Number(row.seq), state: row.state as JobState, progress: Number(row.progress) });
     };
-    const unsubscribe = jobs.events.subscribe(id, (e) => { void onEvent(e); });
-    const poll = setInterval(() => { jobs.store.get(id).then(fromRow, () => undefined); }, 1000);
+    const unsubscribe = jobs.events.subscribe(id, (e) => {
+      void onEvent(e);
+    });
+    const poll = setInterval(() => {
+      jobs.store.get(id).then(fromRow, () => undefined);
+    }, 1000);
     const keepAlive = setInterval(() => stream.comment('keep-alive'), 15_000);
     res.on('close', end);
     // On shutdown the stream ends after the grace (the client reconnects with Last-Event-ID elsewhere).

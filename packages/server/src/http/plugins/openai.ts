@@ -32,7 +32,11 @@ export interface OpenAiOptions {
 /** `/messages/0/content` → `messages[0].content`, the way OpenAI names a parameter. */
 function paramName(pointer: string): string | null {
   if (!pointer) return null;
-  return pointer.slice(1).split('/').map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`))
+    .join('');
 }
 
 function openAiType(err: FerryError): string {
@@ -67,13 +71,31 @@ interface Shape {
 function chunk(s: Shape, content: string | undefined, finish: string | null, first: boolean): unknown {
   if (s.kind === 'chat') {
     const delta = finish ? {} : { ...(first && { role: 'assistant' }), content: content ?? '' };
-    return { id: s.id, object: 'chat.completion.chunk', created: s.created, model: s.model, system_fingerprint: s.fingerprint, choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }] };
+    return {
+      id: s.id,
+      object: 'chat.completion.chunk',
+      created: s.created,
+      model: s.model,
+      system_fingerprint: s.fingerprint,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    };
   }
-  return { id: s.id, object: 'text_completion', created: s.created, model: s.model, system_fingerprint: s.fingerprint, choices: [{ index: 0, text: content ?? '', logprobs: null, finish_reason: finish }] };
+  return {
+    id: s.id,
+    object: 'text_completion',
+    created: s.created,
+    model: s.model,
+    system_fingerprint: s.fingerprint,
+    choices: [{ index: 0, text: content ?? '', logprobs: null, finish_reason: finish }],
+  };
 }
 
 function usage(r: { promptTokens: number; completionTokens: number }) {
-  return { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens, total_tokens: r.promptTokens + r.completionTokens };
+  return {
+    prompt_tokens: r.promptTokens,
+    completion_tokens: r.completionTokens,
+    total_tokens: r.promptTokens + r.completionTokens,
+  };
 }
 
 /** OpenAI's finish reasons: a stop sequence or an eos token is `stop`, running out of max_tokens `length`. */
@@ -87,9 +109,15 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     if (fe.status >= 500) req.log.error({ err }, 'generation request failed');
     return sendError(req, reply, fe);
   });
-  api.setNotFoundHandler((req, reply) => sendError(req, reply, new FerryError('route-not-found', {
-    detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; the OpenAI-compatible API has GET /models, POST /chat/completions and POST /completions`,
-  })));
+  api.setNotFoundHandler((req, reply) =>
+    sendError(
+      req,
+      reply,
+      new FerryError('route-not-found', {
+        detail: `no route ${req.method} ${req.url.split('?')[0]!.slice(0, 200)}; the OpenAI-compatible API has GET /models, POST /chat/completions and POST /completions`,
+      }),
+    ),
+  );
 
   const modelObject = (id: string, created: number) => ({ id, object: 'model', created, owned_by: 'ferry' });
   // A key limited to some models lists and describes only those, as on /v1/models (docs/security.md).
@@ -97,7 +125,10 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
     // The bare name (its default version) and each exact `name@version` are all valid `model` values.
     const names = [...new Set(versions.map((gv) => gv.version.name))];
-    return { object: 'list', data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))] };
+    return {
+      object: 'list',
+      data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))],
+    };
   });
   api.get<{ Params: { model: string } }>('/models/:model', { schema: OPENAI_SCHEMAS.model }, async (req) => {
     assertModelAllowed(req, req.params.model);
@@ -117,13 +148,18 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     reply.header('ferry-model-version', gv.version.version);
     const promptIds = generation.encodePrompt(gv, r.prompt);
     const maxTokens = budget(gv, r, promptIds.length);
-    const gen = generation.start(gv, promptIds, {
-      maxTokens,
-      temperature: r.temperature ?? gv.version.manifest.generation?.defaults?.temperature ?? 1,
-      topP: r.topP ?? gv.version.manifest.generation?.defaults?.topP ?? 1,
-      stop: r.stop,
-      ...(r.seed !== undefined && { seed: r.seed }),
-    }, startedAt);
+    const gen = generation.start(
+      gv,
+      promptIds,
+      {
+        maxTokens,
+        temperature: r.temperature ?? gv.version.manifest.generation?.defaults?.temperature ?? 1,
+        topP: r.topP ?? gv.version.manifest.generation?.defaults?.topP ?? 1,
+        stop: r.stop,
+        ...(r.seed !== undefined && { seed: r.seed }),
+      },
+      startedAt,
+    );
     const shape: Shape = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
       created: Math.floor(Date.now() / 1000),
@@ -132,15 +168,31 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
       kind,
     };
     // The client going away (socket closed before the response finished) ends the generation and frees its worker slot.
-    reply.raw.on('close', () => { if (!reply.raw.writableFinished) gen.cancel('disconnected'); });
+    reply.raw.on('close', () => {
+      if (!reply.raw.writableFinished) gen.cancel('disconnected');
+    });
     if (!r.stream) {
       gen.onDelta = () => gen.ack(1);
       const result = await gen.done;
       if (result.reason === 'disconnected') return reply; // nobody to answer
-      const choice = kind === 'chat'
-        ? { index: 0, message: { role: 'assistant', content: result.text, refusal: null }, logprobs: null, finish_reason: finishReason(result) }
-        : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
-      return { id: shape.id, object: kind === 'chat' ? 'chat.completion' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [choice], usage: usage(result) };
+      const choice =
+        kind === 'chat'
+          ? {
+              index: 0,
+              message: { role: 'assistant', content: result.text, refusal: null },
+              logprobs: null,
+              finish_reason: finishReason(result),
+            }
+          : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
+      return {
+        id: shape.id,
+        object: kind === 'chat' ? 'chat.completion' : 'text_completion',
+        created: shape.created,
+        model: shape.model,
+        system_fingerprint: shape.fingerprint,
+        choices: [choice],
+        usage: usage(result),
+      };
     }
     streamTo(reply, req, gen, shape, r.includeUsage);
     return reply;
@@ -152,14 +204,24 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     if (room < 1) {
       throw new FerryError('context-length-exceeded', {
         detail: `the prompt is ${promptTokens} tokens; model ${gv.version.key} takes at most ${gv.contextLength} tokens of prompt and completion together`,
-        extra: { errors: [{ pointer: r.prompt && 'messages' in r.prompt ? '/messages' : '/prompt', reason: 'too many tokens' }], limit: gv.contextLength, promptTokens },
+        extra: {
+          errors: [
+            { pointer: r.prompt && 'messages' in r.prompt ? '/messages' : '/prompt', reason: 'too many tokens' },
+          ],
+          limit: gv.contextLength,
+          promptTokens,
+        },
       });
     }
     if (r.maxTokens !== undefined) {
       if (r.maxTokens > room) {
         throw new FerryError('context-length-exceeded', {
           detail: `max_tokens ${r.maxTokens} + ${promptTokens} prompt tokens exceed the context of ${gv.contextLength} tokens of model ${gv.version.key}; ask for at most ${room}`,
-          extra: { errors: [{ pointer: '/max_tokens', reason: `at most ${room} for this prompt` }], limit: gv.contextLength, promptTokens },
+          extra: {
+            errors: [{ pointer: '/max_tokens', reason: `at most ${room} for this prompt` }],
+            limit: gv.contextLength,
+            promptTokens,
+          },
         });
       }
       return r.maxTokens;
@@ -186,12 +248,17 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     let stallTimer: NodeJS.Timeout | undefined;
     const write = (data: unknown): boolean => stream.data(data);
     // OpenAI's first chat chunk carries the role with empty content; sent at once so the client sees the stream open.
-    if (shape.kind === 'chat') { write(chunk(shape, '', null, true)); first = false; }
+    if (shape.kind === 'chat') {
+      write(chunk(shape, '', null, true));
+      first = false;
+    }
     const onStall = () => {
       if (closed) return;
       closed = true;
       gen.cancel('stalled');
-      const err = new FerryError('stream-stalled', { detail: `the client did not read for ${cfg.stallTimeoutMs} ms (generation.stallTimeoutMs); the stream was closed` });
+      const err = new FerryError('stream-stalled', {
+        detail: `the client did not read for ${cfg.stallTimeoutMs} ms (generation.stallTimeoutMs); the stream was closed`,
+      });
       req.log.warn({ code: err.code }, 'closing a stalled generation stream');
       stream.end({ error: openAiError(err) });
       // Ended but unread: keep it only as long again for a reader that wakes up, then drop the connection.
@@ -209,28 +276,43 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
       if (closed) return;
       const ok = write(chunk(shape, delta, null, first));
       first = false;
-      if (ok && !blocked) { gen.ack(1); return; }
+      if (ok && !blocked) {
+        gen.ack(1);
+        return;
+      }
       unacked++;
       if (!blocked) {
         blocked = true;
         stallTimer = setTimeout(onStall, cfg.stallTimeoutMs);
       }
     };
-    gen.done.then((result) => {
-      if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
-      closed = true;
-      clearTimeout(stallTimer);
-      write(chunk(shape, undefined, finishReason(result), first));
-      if (includeUsage) write({ id: shape.id, object: shape.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', created: shape.created, model: shape.model, system_fingerprint: shape.fingerprint, choices: [], usage: usage(result) });
-      stream.end('[DONE]');
-    }, (e: unknown) => {
-      if (closed) return;
-      closed = true;
-      clearTimeout(stallTimer);
-      const fe = asFerryError(e, deps.bodyLimitBytes);
-      req.log.error({ err: e }, 'generation failed mid-stream');
-      stream.end({ error: openAiError(fe) });
-    });
+    gen.done.then(
+      (result) => {
+        if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
+        closed = true;
+        clearTimeout(stallTimer);
+        write(chunk(shape, undefined, finishReason(result), first));
+        if (includeUsage)
+          write({
+            id: shape.id,
+            object: shape.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion',
+            created: shape.created,
+            model: shape.model,
+            system_fingerprint: shape.fingerprint,
+            choices: [],
+            usage: usage(result),
+          });
+        stream.end('[DONE]');
+      },
+      (e: unknown) => {
+        if (closed) return;
+        closed = true;
+        clearTimeout(stallTimer);
+        const fe = asFerryError(e, deps.bodyLimitBytes);
+        req.log.error({ err: e }, 'generation failed mid-stream');
+        stream.end({ error: openAiError(fe) });
+      },
+    );
   };
 
   api.post('/chat/completions', { schema: OPENAI_SCHEMAS.chat }, complete('chat'));

@@ -22,7 +22,14 @@ export interface SsePredictOptions {
   timeoutMs?: number;
 }
 
-export async function streamPredict(deps: Pick<ServerDeps, 'service' | 'config' | 'lifecycle'>, req: FastifyRequest, reply: FastifyReply, v: ModelVersion, instances: unknown, opts: SsePredictOptions): Promise<void> {
+export async function streamPredict(
+  deps: Pick<ServerDeps, 'service' | 'config' | 'lifecycle'>,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  v: ModelVersion,
+  instances: unknown,
+  opts: SsePredictOptions,
+): Promise<void> {
   const lv = deps.service.usable(v);
   // Throws the same 400 (naming the field) a JSON request gets, before the stream opens.
   const rows = lv.validator.check(instances, opts.base);
@@ -32,40 +39,63 @@ export async function streamPredict(deps: Pick<ServerDeps, 'service' | 'config' 
   const stream = openEventStream(req, reply, { 'ferry-model-version': v.version });
   const raw = stream.raw;
   let gone = false;
-  raw.on('close', () => { gone = true; });
+  raw.on('close', () => {
+    gone = true;
+  });
   const write = (event: string, data: unknown, id?: number): void => {
     if (!gone) stream.event(event, data, id);
   };
   const limitMs = deps.config.streaming.maxBlockedMs;
   /** Resolves when the socket can take more, false if the reader went away or stayed blocked too long. */
-  const drained = (): Promise<boolean> => new Promise((resolve) => {
-    if (gone) return resolve(false);
-    if (!raw.writableNeedDrain) return resolve(true);
-    const done = (ok: boolean) => { clearTimeout(timer); raw.off('drain', onDrain); raw.off('close', onClose); resolve(ok); };
-    const onDrain = () => done(true);
-    const onClose = () => done(false);
-    const timer = setTimeout(() => {
-      req.log.warn({ model: v.key, limitMs }, 'event-stream reader blocked too long; disconnecting');
-      raw.destroy();
-      done(false);
-    }, limitMs);
-    raw.on('drain', onDrain);
-    raw.on('close', onClose);
-  });
+  const drained = (): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (gone) return resolve(false);
+      if (!raw.writableNeedDrain) return resolve(true);
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        raw.off('drain', onDrain);
+        raw.off('close', onClose);
+        resolve(ok);
+      };
+      const onDrain = () => done(true);
+      const onClose = () => done(false);
+      const timer = setTimeout(() => {
+        req.log.warn({ model: v.key, limitMs }, 'event-stream reader blocked too long; disconnecting');
+        raw.destroy();
+        done(false);
+      }, limitMs);
+      raw.on('drain', onDrain);
+      raw.on('close', onClose);
+    });
 
   // Shutdown: after lifecycle.streamGraceMs no further rows start; the rows running finish, and a
   // final `shutdown` event says why and how far the stream got (the client resubmits the rest).
   let stopped: string | undefined;
-  const untrack = deps.lifecycle?.trackStream((reason) => { stopped = reason; }) ?? (() => undefined);
+  const untrack =
+    deps.lifecycle?.trackStream((reason) => {
+      stopped = reason;
+    }) ?? (() => undefined);
   let next = 0;
   let errors = 0;
   let version = v.version;
   const inFlight = new Set<Promise<void>>();
   const runRow = async (i: number): Promise<void> => {
     try {
-      const r = await deps.service.predict(v, [rows[i]], opts.base, { requestId: req.id, ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }) });
+      const r = await deps.service.predict(v, [rows[i]], opts.base, {
+        requestId: req.id,
+        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+      });
       version = r.version.version;
-      write('row', { index: i, version: r.version.version, prediction: r.predictions[0], ...(r.fallback && { fallback: r.fallback }) }, i);
+      write(
+        'row',
+        {
+          index: i,
+          version: r.version.version,
+          prediction: r.predictions[0],
+          ...(r.fallback && { fallback: r.fallback }),
+        },
+        i,
+      );
     } catch (e) {
       errors++;
       const fe = asFerryError(e, deps.config.server.bodyLimitBytes);

@@ -25,9 +25,11 @@ import { streamMetrics, type StreamMetrics } from '../../streaming/stream-metric
 import { streamSpecOf, type StreamSpec } from '../../streaming/stream-spec.js';
 import type { VadParams } from '../../streaming/vad-segmenter.js';
 
-interface StreamParams { model: string; version?: string }
+interface StreamParams {
+  model: string;
+  version?: string;
+}
 type StreamQuery = Record<string, string | undefined>;
-
 
 export interface StreamOptions extends Pick<ServerDeps, 'rollout' | 'service' | 'lifecycle'> {
   readonly streaming: StreamingService;
@@ -49,47 +51,76 @@ const QUERY_KEYS = new Set(['format', 'sampleRate', 'probabilityIntervalMs', 'cl
 /** Reads the session's options from the query string, naming each bad parameter. */
 function parseQuery(q: StreamQuery, spec: StreamSpec, minProbMs: number): Omit<Opened, 'version' | 'spec'> {
   const issues: FieldIssue[] = [];
-  for (const k of Object.keys(q)) if (!QUERY_KEYS.has(k)) issues.push({ pointer: `/query/${k.slice(0, 60)}`, reason: `unknown parameter; expected one of ${[...QUERY_KEYS].join(', ')}` });
+  for (const k of Object.keys(q))
+    if (!QUERY_KEYS.has(k))
+      issues.push({
+        pointer: `/query/${k.slice(0, 60)}`,
+        reason: `unknown parameter; expected one of ${[...QUERY_KEYS].join(', ')}`,
+      });
   const format = (q.format ?? 'pcm16') as SampleFormat;
-  if (format !== 'pcm16' && format !== 'f32') issues.push({ pointer: '/query/format', reason: 'expected pcm16 (16-bit little-endian) or f32 (float32 little-endian)' });
+  if (format !== 'pcm16' && format !== 'f32')
+    issues.push({
+      pointer: '/query/format',
+      reason: 'expected pcm16 (16-bit little-endian) or f32 (float32 little-endian)',
+    });
   const num = (k: string, lo: number, hi: number, int: boolean): number | undefined => {
     const raw = q[k];
     if (raw === undefined) return undefined;
     const n = /^-?\d+(\.\d+)?$/.test(raw) ? Number(raw) : NaN;
     if (!(n >= lo && n <= hi) || (int && !Number.isInteger(n))) {
-      issues.push({ pointer: `/query/${k}`, reason: `expected ${int ? 'a whole number' : 'a number'} in [${lo}, ${hi}], got "${raw.slice(0, 40)}"` });
+      issues.push({
+        pointer: `/query/${k}`,
+        reason: `expected ${int ? 'a whole number' : 'a number'} in [${lo}, ${hi}], got "${raw.slice(0, 40)}"`,
+      });
       return undefined;
     }
     return n;
   };
   const sr = num('sampleRate', 1, 1_000_000, true);
-  if (sr !== undefined && sr !== spec.sampleRate) issues.push({ pointer: '/query/sampleRate', reason: `this model streams ${spec.sampleRate} Hz mono audio; resample on the client` });
+  if (sr !== undefined && sr !== spec.sampleRate)
+    issues.push({
+      pointer: '/query/sampleRate',
+      reason: `this model streams ${spec.sampleRate} Hz mono audio; resample on the client`,
+    });
   const probabilityIntervalMs = num('probabilityIntervalMs', 0, 3_600_000, true) ?? 0;
-  if (probabilityIntervalMs > 0 && probabilityIntervalMs < minProbMs) issues.push({ pointer: '/query/probabilityIntervalMs', reason: `at least ${minProbMs} ms (streaming.minProbabilityIntervalMs), or 0 for none` });
+  if (probabilityIntervalMs > 0 && probabilityIntervalMs < minProbMs)
+    issues.push({
+      pointer: '/query/probabilityIntervalMs',
+      reason: `at least ${minProbMs} ms (streaming.minProbabilityIntervalMs), or 0 for none`,
+    });
   const vad: VadParams = { ...spec.vad };
   for (const k of VAD_KEYS) {
     const threshold = k.endsWith('Threshold');
     const v = num(k, 0, threshold ? 1 : 60_000, !threshold);
     if (v !== undefined) vad[k] = v;
   }
-  if (vad.endThreshold > vad.startThreshold) issues.push({ pointer: '/query/endThreshold', reason: `must not exceed startThreshold (${vad.startThreshold})` });
+  if (vad.endThreshold > vad.startThreshold)
+    issues.push({ pointer: '/query/endThreshold', reason: `must not exceed startThreshold (${vad.startThreshold})` });
   if (issues.length) throw invalidInput(issues);
   return { format, probabilityIntervalMs, vad };
 }
 
-const streamSchema = (params: Record<string, unknown>) => route('streaming', 'WebSocket: stream audio to a model with a streaming mode (101 Switching Protocols); see docs/streaming.md', {
-  params,
-  querystring: Type.Object({
-    format: Type.Optional(Type.Union([Type.Literal('pcm16'), Type.Literal('f32')])),
-    sampleRate: Type.Optional(Type.Integer()), probabilityIntervalMs: Type.Optional(Type.Integer({ minimum: 0 })), clientId: Type.Optional(Type.String()),
-    ...Object.fromEntries(VAD_KEYS.map((k) => [k, Type.Optional(Type.Number({ minimum: 0 }))])),
-  }),
-  response: {
-    101: { description: 'Switching Protocols: the session runs over the WebSocket', type: 'null' },
-    400: problem('Bad query parameter, or the version declares no streaming mode (`not-streamable`)'),
-    404: problem('Unknown model or version'), 426: problem('A plain GET without `Upgrade: websocket`'),
-  },
-});
+const streamSchema = (params: Record<string, unknown>) =>
+  route(
+    'streaming',
+    'WebSocket: stream audio to a model with a streaming mode (101 Switching Protocols); see docs/streaming.md',
+    {
+      params,
+      querystring: Type.Object({
+        format: Type.Optional(Type.Union([Type.Literal('pcm16'), Type.Literal('f32')])),
+        sampleRate: Type.Optional(Type.Integer()),
+        probabilityIntervalMs: Type.Optional(Type.Integer({ minimum: 0 })),
+        clientId: Type.Optional(Type.String()),
+        ...Object.fromEntries(VAD_KEYS.map((k) => [k, Type.Optional(Type.Number({ minimum: 0 }))])),
+      }),
+      response: {
+        101: { description: 'Switching Protocols: the session runs over the WebSocket', type: 'null' },
+        400: problem('Bad query parameter, or the version declares no streaming mode (`not-streamable`)'),
+        404: problem('Unknown model or version'),
+        426: problem('A plain GET without `Upgrade: websocket`'),
+      },
+    },
+  );
 
 /** GET …/stream: WebSocket sessions over the shared streaming service. */
 export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps) => {
@@ -103,7 +134,8 @@ export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps)
         maxPayload: cfg.maxMessageBytes,
         // Browsers fail a handshake that offered subprotocols and got none back: answer `ferry.v1`
         // (or another offered one), never the `ferry.bearer.<key>` entry that carries an API key.
-        handleProtocols: (offered: Set<string>) => (offered.has('ferry.v1') ? 'ferry.v1' : [...offered].find((p) => !p.startsWith('ferry.bearer.')) ?? false),
+        handleProtocols: (offered: Set<string>) =>
+          offered.has('ferry.v1') ? 'ferry.v1' : ([...offered].find((p) => !p.startsWith('ferry.bearer.')) ?? false),
       },
       // On shutdown every session hears why (1001) instead of a bare close without a code. While the
       // lifecycle drains, sessions first get its stream grace (it closes them with its reason).
@@ -115,7 +147,10 @@ export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps)
           for (const client of this.websocketServer.clients) client.close(CLOSE.goingAway, 'server is shutting down');
           done();
         };
-        const wait = () => { if (service.sessions.size === 0 || Date.now() >= until) finish(); else setTimeout(wait, 50); };
+        const wait = () => {
+          if (service.sessions.size === 0 || Date.now() >= until) finish();
+          else setTimeout(wait, 50);
+        };
         wait();
       },
     });
@@ -128,7 +163,10 @@ export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps)
       if (extra) headers.push(...extra);
     });
     // Runs before the upgrade: errors here are ordinary HTTP problem responses.
-    const prepare = async (req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>, reply: FastifyReply) => {
+    const prepare = async (
+      req: FastifyRequest<{ Params: StreamParams; Querystring: StreamQuery }>,
+      reply: FastifyReply,
+    ) => {
       // Canary arm (unpinned), deprecation headers, 410 version-retired before the upgrade (docs/rollout.md).
       // Browsers cannot set Ferry-Client-Id on a WebSocket: `?clientId=` stands in for it (not a secret).
       const clientId = req.query?.clientId;
@@ -136,9 +174,15 @@ export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps)
       const v = routeRequest(deps.service, req, reply, req.params.model, req.params.version, client);
       req.ferryModel = v;
       reply.header('ferry-model-version', v.version);
-      upgradeHeaders.set(req.raw, ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])));
+      upgradeHeaders.set(
+        req.raw,
+        ROLLOUT_HEADERS.flatMap((h) => (reply.hasHeader(h) ? [`${h}: ${String(reply.getHeader(h))}`] : [])),
+      );
       const spec = service.specOf(v);
-      if (!spec) throw new FerryError('not-streamable', { detail: `${v.key} declares no streaming mode (the \`streaming\` block of its ferry.yaml); use POST /v1/models/${v.name}/predict` });
+      if (!spec)
+        throw new FerryError('not-streamable', {
+          detail: `${v.key} declares no streaming mode (the \`streaming\` block of its ferry.yaml); use POST /v1/models/${v.name}/predict`,
+        });
       deps.service.usable(v);
       opened.set(req, { version: v, spec, ...parseQuery(req.query ?? {}, spec, cfg.minProbabilityIntervalMs) });
     };
@@ -155,28 +199,55 @@ export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps)
       metrics.sessions.inc(labels);
       // Shutdown: the session gets lifecycle.streamGraceMs to end by itself, then 1001 with the reason.
       let untrack = (): void => undefined;
-      const session = new AudioSession(socket, o.spec, batcherFor(v, o.spec), {
-        id: randomUUID(), model: v.name, version: v.version, format: o.format, probabilityIntervalMs: o.probabilityIntervalMs, vad: o.vad,
-        idleTimeoutMs: cfg.idleTimeoutMs, maxPendingAudioMs: cfg.maxPendingAudioMs, maxBufferedBytes: cfg.maxBufferedBytes, maxBlockedMs: cfg.maxBlockedMs,
-      }, (s, code) => {
-        service.sessions.delete(s);
-        untrack();
-        slot.release();
-        metrics.sessions.dec(labels);
-        metrics.closed.inc({ ...labels, code: String(code) });
-        req.log.debug({ model: v.key, code, stats: s.stats }, 'stream session closed');
-      });
+      const session = new AudioSession(
+        socket,
+        o.spec,
+        batcherFor(v, o.spec),
+        {
+          id: randomUUID(),
+          model: v.name,
+          version: v.version,
+          format: o.format,
+          probabilityIntervalMs: o.probabilityIntervalMs,
+          vad: o.vad,
+          idleTimeoutMs: cfg.idleTimeoutMs,
+          maxPendingAudioMs: cfg.maxPendingAudioMs,
+          maxBufferedBytes: cfg.maxBufferedBytes,
+          maxBlockedMs: cfg.maxBlockedMs,
+        },
+        (s, code) => {
+          service.sessions.delete(s);
+          untrack();
+          slot.release();
+          metrics.sessions.dec(labels);
+          metrics.closed.inc({ ...labels, code: String(code) });
+          req.log.debug({ model: v.key, code, stats: s.stats }, 'stream session closed');
+        },
+      );
       service.sessions.add(session);
       if (deps.lifecycle) untrack = deps.lifecycle.trackStream((reason) => session.close(CLOSE.goingAway, reason));
     };
     // A plain GET whose parameters check (prepare ran) is told what it lacks, as a problem document
     // instead of the plugin's bare 404: usually a proxy that drops the Upgrade header.
     const plainGet = async (req: FastifyRequest) => {
-      throw new FerryError('websocket-required', { detail: `${req.url.split('?')[0]} is a WebSocket endpoint: send the GET with \`Connection: Upgrade\` and \`Upgrade: websocket\` (and let any proxy pass them; docs/streaming.md)`, headers: { upgrade: 'websocket' } });
+      throw new FerryError('websocket-required', {
+        detail: `${req.url.split('?')[0]} is a WebSocket endpoint: send the GET with \`Connection: Upgrade\` and \`Upgrade: websocket\` (and let any proxy pass them; docs/streaming.md)`,
+        headers: { upgrade: 'websocket' },
+      });
     };
-    const urls = [['/v1/models/:model/stream', ModelParams], ['/v1/models/:model/versions/:version/stream', ModelVersionParams]] as const;
+    const urls = [
+      ['/v1/models/:model/stream', ModelParams],
+      ['/v1/models/:model/versions/:version/stream', ModelVersionParams],
+    ] as const;
     for (const [url, params] of urls) {
-      scope.route<{ Params: StreamParams; Querystring: StreamQuery }>({ method: 'GET', url, schema: streamSchema(params), preValidation: prepare, handler: plainGet, wsHandler: handler as never });
+      scope.route<{ Params: StreamParams; Querystring: StreamQuery }>({
+        method: 'GET',
+        url,
+        schema: streamSchema(params),
+        preValidation: prepare,
+        handler: plainGet,
+        wsHandler: handler as never,
+      });
     }
   });
 };

@@ -26,10 +26,19 @@ describe('v1 and v2 APIs over real models', () => {
     const r = await inject({ url: '/v1/models' });
     assert.equal(r.statusCode, 200);
     const body = r.json();
-    assert.deepEqual(body.models.map((m: { name: string }) => m.name), ['cls', 'lin']);
+    assert.deepEqual(
+      body.models.map((m: { name: string }) => m.name),
+      ['cls', 'lin'],
+    );
     const c = body.models[0];
     assert.equal(c.defaultVersion, '1.1.0');
-    assert.deepEqual(c.versions.map((v: { version: string; state: string }) => [v.version, v.state]), [['1.1.0', 'ready'], ['1.0.0', 'ready']]);
+    assert.deepEqual(
+      c.versions.map((v: { version: string; state: string }) => [v.version, v.state]),
+      [
+        ['1.1.0', 'ready'],
+        ['1.0.0', 'ready'],
+      ],
+    );
     const d = (await inject({ url: '/v1/models/cls' })).json();
     assert.equal(d.version, '1.1.0');
     assert.match(d.card, /A card/);
@@ -40,7 +49,11 @@ describe('v1 and v2 APIs over real models', () => {
   });
 
   test('predicts classifier instances: labels and per-label scores equal the reference', async () => {
-    const instances = [cls.example, { amount: 900, items: 0, member: false, color: 'red' }, { amount: 0, items: 100, member: true, color: 'blue' }];
+    const instances = [
+      cls.example,
+      { amount: 900, items: 0, member: false, color: 'red' },
+      { amount: 0, items: 100, member: true, color: 'blue' },
+    ];
     const r = await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances } });
     assert.equal(r.statusCode, 200, r.body);
     assert.equal(r.headers['ferry-model-version'], '1.1.0');
@@ -57,14 +70,21 @@ describe('v1 and v2 APIs over real models', () => {
 
   test('columnar inputs give the same predictions as rows', async () => {
     const rows = [cls.example, { amount: 10, items: 3, member: false, color: 'red' }];
-    const cols = Object.fromEntries(Object.keys(cls.example).map((k) => [k, rows.map((r) => (r as Record<string, unknown>)[k])]));
+    const cols = Object.fromEntries(
+      Object.keys(cls.example).map((k) => [k, rows.map((r) => (r as Record<string, unknown>)[k])]),
+    );
     const a = (await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: rows } })).json();
     const b = (await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { inputs: cols } })).json();
     assert.deepEqual(b.predictions, a.predictions);
   });
 
   test('pinned versions answer and say so in Ferry-Model-Version', async () => {
-    for (const [url, v] of [['/v1/models/cls@1.0.0/predict', '1.0.0'], ['/v1/models/cls/versions/1.0.0/predict', '1.0.0'], ['/v1/models/cls@1/predict', '1.1.0'], ['/v1/models/cls/versions/latest/predict', '1.1.0']] as const) {
+    for (const [url, v] of [
+      ['/v1/models/cls@1.0.0/predict', '1.0.0'],
+      ['/v1/models/cls/versions/1.0.0/predict', '1.0.0'],
+      ['/v1/models/cls@1/predict', '1.1.0'],
+      ['/v1/models/cls/versions/latest/predict', '1.1.0'],
+    ] as const) {
       const r = await inject({ method: 'POST', url, payload: { instances: [cls.example] } });
       assert.equal(r.statusCode, 200, url);
       assert.equal(r.headers['ferry-model-version'], v, url);
@@ -74,7 +94,11 @@ describe('v1 and v2 APIs over real models', () => {
 
   test('raw tensor models take one row per instance and return named outputs', async () => {
     const xs = [lin.example.x, [1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 0, 0, -3]];
-    const r = await inject({ method: 'POST', url: '/v1/models/lin/predict', payload: { instances: xs.map((x) => ({ x })) } });
+    const r = await inject({
+      method: 'POST',
+      url: '/v1/models/lin/predict',
+      payload: { instances: xs.map((x) => ({ x })) },
+    });
     assert.equal(r.statusCode, 200, r.body);
     r.json().predictions.forEach((p: { value: number }, i: number) => close(p.value, lin.reference({ x: xs[i]! })[0]!));
     const c = await inject({ method: 'POST', url: '/v1/models/lin/predict', payload: { inputs: { x: xs } } });
@@ -100,20 +124,33 @@ describe('v1 and v2 APIs over real models', () => {
   test('v2 infer with flat and nested data, echoed id and requested outputs', async () => {
     const xs = [lin.example.x, [2, 0, 0, 0, 0, 0, 0, 0]];
     for (const data of [xs.flat(), xs]) {
-      const r = await inject({ method: 'POST', url: '/v2/models/lin/infer', payload: { id: 'req-7', inputs: [{ name: 'x', shape: [2, 8], datatype: 'FP32', data }], outputs: [{ name: 'y' }] } });
+      const r = await inject({
+        method: 'POST',
+        url: '/v2/models/lin/infer',
+        payload: {
+          id: 'req-7',
+          inputs: [{ name: 'x', shape: [2, 8], datatype: 'FP32', data }],
+          outputs: [{ name: 'y' }],
+        },
+      });
       assert.equal(r.statusCode, 200, r.body);
       const b = r.json();
       assert.equal(b.id, 'req-7');
       assert.equal(b.model_name, 'lin');
       assert.equal(b.model_version, '1.0.0');
-      assert.deepEqual(b.outputs.map((o: { name: string; datatype: string; shape: number[] }) => [o.name, o.datatype, o.shape]), [['y', 'FP32', [2, 1]]]);
+      assert.deepEqual(
+        b.outputs.map((o: { name: string; datatype: string; shape: number[] }) => [o.name, o.datatype, o.shape]),
+        [['y', 'FP32', [2, 1]]],
+      );
       b.outputs[0].data.forEach((y: number, i: number) => close(y, lin.reference({ x: xs[i]! })[0]!));
     }
   });
 
   test('v2 infer accepts one column per contract feature and runs the preprocessing', async () => {
     const r = await inject({
-      method: 'POST', url: '/v2/models/cls/versions/1.0.0/infer', payload: {
+      method: 'POST',
+      url: '/v2/models/cls/versions/1.0.0/infer',
+      payload: {
         inputs: [
           { name: 'amount', shape: [2], datatype: 'FP64', data: [72.5, 900] },
           { name: 'items', shape: [2, 1], datatype: 'INT32', data: [[2], [0]] },
@@ -125,11 +162,14 @@ describe('v1 and v2 APIs over real models', () => {
     assert.equal(r.statusCode, 200, r.body);
     const out = r.json().outputs[0];
     assert.deepEqual(out.shape, [2, 2]);
-    const ref = [cls.reference(cls.example), cls.reference({ amount: 900, items: 0, member: false, color: 'red' })].flat();
+    const ref = [
+      cls.reference(cls.example),
+      cls.reference({ amount: 900, items: 0, member: false, color: 'red' }),
+    ].flat();
     out.data.forEach((v: number, i: number) => close(v, ref[i]!));
   });
 
-  test('the OpenAPI document is valid OpenAPI 3.1 and carries each model\'s derived schemas', async () => {
+  test("the OpenAPI document is valid OpenAPI 3.1 and carries each model's derived schemas", async () => {
     const r = await inject({ url: '/openapi.json' });
     assert.equal(r.statusCode, 200);
     const doc = r.json();
@@ -143,7 +183,10 @@ describe('v1 and v2 APIs over real models', () => {
     const inst = req.oneOf[0].properties.instances.items;
     assert.deepEqual(inst.properties.color.enum, ['red', 'green', 'blue']);
     assert.equal(inst.properties.amount.maximum, 1000);
-    assert.deepEqual(doc.components.schemas['cls_1.1.0_PredictResponse'].properties.predictions.items.properties.label.enum, ['no', 'yes']);
+    assert.deepEqual(
+      doc.components.schemas['cls_1.1.0_PredictResponse'].properties.predictions.items.properties.label.enum,
+      ['no', 'yes'],
+    );
     const docs = await inject({ url: '/docs' });
     assert.equal(docs.statusCode, 200);
     writeFileSync(join(t.repoDir, 'openapi.json'), r.body);
@@ -155,7 +198,10 @@ describe('v1 and v2 APIs over real models', () => {
     const text = (await inject({ url: '/metrics' })).body;
     assert.match(text, /ferry_requests_total\{route="v1_predict",model="lin",version="1\.0\.0",status="200"\} [1-9]/);
     assert.match(text, /ferry_requests_total\{route="v1_predict",model="lin",version="1\.0\.0",status="400"\} 1/);
-    assert.match(text, /ferry_request_duration_seconds_bucket\{le="0\.005",route="v1_predict",model="lin",version="1\.0\.0"\}/);
+    assert.match(
+      text,
+      /ferry_request_duration_seconds_bucket\{le="0\.005",route="v1_predict",model="lin",version="1\.0\.0"\}/,
+    );
     assert.match(text, /ferry_model_ready\{model="cls",version="1\.0\.0"\} 1/);
     assert.match(text, /ferry_nodejs_eventloop_lag_seconds/);
   });

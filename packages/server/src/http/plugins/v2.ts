@@ -4,7 +4,15 @@
 // column per feature (shape [n] or [n, 1]) that goes through the contract's preprocessing.
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
-import { allocate, elementCount, setElement, toNumbers, type FieldIssue, type TensorDtype, type TensorValue } from '@ferry/core';
+import {
+  allocate,
+  elementCount,
+  setElement,
+  toNumbers,
+  type FieldIssue,
+  type TensorDtype,
+  type TensorValue,
+} from '@ferry/core';
 import { FerryError, invalidInput } from '../../errors.js';
 import { routeRequest } from '../route-request.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
@@ -17,16 +25,33 @@ import { float32ToFloat16Bits, float16BitsToFloat32 } from '@ferry/core';
 import { BINARY_HEADER, decodeBinaryTensor, encodeBinaryTensor, splitBinaryBody } from '../v2-binary.js';
 
 export const V2_TO_DTYPE: Record<string, TensorDtype> = {
-  BOOL: 'bool', UINT8: 'uint8', UINT16: 'uint16', UINT32: 'uint32', UINT64: 'uint64',
-  INT8: 'int8', INT16: 'int16', INT32: 'int32', INT64: 'int64',
-  FP16: 'float16', FP32: 'float32', FP64: 'float64', BYTES: 'string',
+  BOOL: 'bool',
+  UINT8: 'uint8',
+  UINT16: 'uint16',
+  UINT32: 'uint32',
+  UINT64: 'uint64',
+  INT8: 'int8',
+  INT16: 'int16',
+  INT32: 'int32',
+  INT64: 'int64',
+  FP16: 'float16',
+  FP32: 'float32',
+  FP64: 'float64',
+  BYTES: 'string',
 };
-export const DTYPE_TO_V2: Record<string, string> = Object.fromEntries(Object.entries(V2_TO_DTYPE).map(([k, v]) => [v, k]));
+export const DTYPE_TO_V2: Record<string, string> = Object.fromEntries(
+  Object.entries(V2_TO_DTYPE).map(([k, v]) => [v, k]),
+);
 
 const INT_RANGES: Partial<Record<TensorDtype, [number, number]>> = {
-  int8: [-128, 127], int16: [-32768, 32767], int32: [-2147483648, 2147483647],
-  uint8: [0, 255], uint16: [0, 65535], uint32: [0, 4294967295],
-  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER], uint64: [0, Number.MAX_SAFE_INTEGER],
+  int8: [-128, 127],
+  int16: [-32768, 32767],
+  int32: [-2147483648, 2147483647],
+  uint8: [0, 255],
+  uint16: [0, 65535],
+  uint32: [0, 4294967295],
+  int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
 };
 
 const ajv = new Ajv({ allErrors: true, strict: false, coerceTypes: false });
@@ -36,7 +61,9 @@ const validateEnvelope = ajv.compile({
     id: { type: 'string', maxLength: 256 },
     parameters: { type: 'object' },
     inputs: {
-      type: 'array', minItems: 1, maxItems: 64,
+      type: 'array',
+      minItems: 1,
+      maxItems: 64,
       items: {
         type: 'object',
         properties: {
@@ -51,7 +78,8 @@ const validateEnvelope = ajv.compile({
       },
     },
     outputs: {
-      type: 'array', maxItems: 64,
+      type: 'array',
+      maxItems: 64,
       items: {
         type: 'object',
         properties: { name: { type: 'string', minLength: 1, maxLength: 256 }, parameters: { type: 'object' } },
@@ -64,35 +92,74 @@ const validateEnvelope = ajv.compile({
   additionalProperties: false,
 });
 
-interface V2Input { name: string; shape: number[]; datatype: string; parameters?: Record<string, unknown>; data?: unknown[]; binary?: TensorValue }
-interface V2Request { id?: string; parameters?: Record<string, unknown>; inputs: V2Input[]; outputs?: Array<{ name: string; parameters?: Record<string, unknown> }> }
+interface V2Input {
+  name: string;
+  shape: number[];
+  datatype: string;
+  parameters?: Record<string, unknown>;
+  data?: unknown[];
+  binary?: TensorValue;
+}
+interface V2Request {
+  id?: string;
+  parameters?: Record<string, unknown>;
+  inputs: V2Input[];
+  outputs?: Array<{ name: string; parameters?: Record<string, unknown> }>;
+}
 
 /** Flattens `data` (flat or nested, row-major) into a tensor of `dtype`, checking every element's type. */
 export function decodeV2Data(input: V2Input, dtype: TensorDtype, pointer: string, maxElements: number): TensorValue {
   const count = elementCount(input.shape);
   if (count > maxElements) {
-    throw new FerryError('tensor-too-large', { detail: `input "${input.name}" has ${count} elements; the limit (limits.maxTensorElements) is ${maxElements}`, extra: { limit: maxElements } });
+    throw new FerryError('tensor-too-large', {
+      detail: `input "${input.name}" has ${count} elements; the limit (limits.maxTensorElements) is ${maxElements}`,
+      extra: { limit: maxElements },
+    });
   }
   if (input.binary) return input.binary;
-  if (!Array.isArray(input.data)) throw invalidInput([{ pointer: `${pointer}/data`, reason: 'required (or send the tensor as binary data with parameters.binary_data_size)' }]);
+  if (!Array.isArray(input.data))
+    throw invalidInput([
+      {
+        pointer: `${pointer}/data`,
+        reason: 'required (or send the tensor as binary data with parameters.binary_data_size)',
+      },
+    ]);
   const out = allocate(dtype, count);
   const issues: FieldIssue[] = [];
   let n = 0;
   const range = INT_RANGES[dtype];
   const put = (v: unknown, p: string): void => {
     if (issues.length >= 10) return;
-    if (n >= count) { n++; return; }
+    if (n >= count) {
+      n++;
+      return;
+    }
     if (dtype === 'bool') {
-      if (typeof v !== 'boolean') { issues.push({ pointer: p, reason: `expected a boolean for BOOL, got ${JSON.stringify(v)}` }); return; }
+      if (typeof v !== 'boolean') {
+        issues.push({ pointer: p, reason: `expected a boolean for BOOL, got ${JSON.stringify(v)}` });
+        return;
+      }
       setElement(out, n++, v);
     } else if (dtype === 'string') {
-      if (typeof v !== 'string') { issues.push({ pointer: p, reason: `expected a string for BYTES, got ${JSON.stringify(v)}` }); return; }
+      if (typeof v !== 'string') {
+        issues.push({ pointer: p, reason: `expected a string for BYTES, got ${JSON.stringify(v)}` });
+        return;
+      }
       setElement(out, n++, v);
     } else {
-      if (typeof v !== 'number' || !Number.isFinite(v)) { issues.push({ pointer: p, reason: `expected a finite number, got ${JSON.stringify(v)?.slice(0, 40)}` }); return; }
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        issues.push({ pointer: p, reason: `expected a finite number, got ${JSON.stringify(v)?.slice(0, 40)}` });
+        return;
+      }
       if (range) {
-        if (!Number.isInteger(v)) { issues.push({ pointer: p, reason: `expected an integer for ${input.datatype}, got ${v}` }); return; }
-        if (v < range[0] || v > range[1]) { issues.push({ pointer: p, reason: `${v} is out of range for ${input.datatype}` }); return; }
+        if (!Number.isInteger(v)) {
+          issues.push({ pointer: p, reason: `expected an integer for ${input.datatype}, got ${v}` });
+          return;
+        }
+        if (v < range[0] || v > range[1]) {
+          issues.push({ pointer: p, reason: `${v} is out of range for ${input.datatype}` });
+          return;
+        }
       }
       if (dtype === 'float16') (out as Uint16Array)[n++] = float32ToFloat16Bits(v);
       else setElement(out, n++, v);
@@ -100,37 +167,63 @@ export function decodeV2Data(input: V2Input, dtype: TensorDtype, pointer: string
   };
   const walk = (v: unknown, p: string, depth: number): void => {
     if (Array.isArray(v)) {
-      if (depth > 16) { issues.push({ pointer: p, reason: 'data is nested too deeply' }); return; }
+      if (depth > 16) {
+        issues.push({ pointer: p, reason: 'data is nested too deeply' });
+        return;
+      }
       v.forEach((x, i) => walk(x, `${p}/${i}`, depth + 1));
     } else put(v, p);
   };
   walk(input.data, `${pointer}/data`, 0);
   if (issues.length) throw invalidInput(issues);
   if (n !== count) {
-    throw invalidInput([{ pointer: `${pointer}/data`, reason: `shape [${input.shape.join(', ')}] needs ${count} elements, data has ${n}` }]);
+    throw invalidInput([
+      {
+        pointer: `${pointer}/data`,
+        reason: `shape [${input.shape.join(', ')}] needs ${count} elements, data has ${n}`,
+      },
+    ]);
   }
   return { dtype, dims: [...input.shape], data: out };
 }
 
-export function encodeV2Output(name: string, t: TensorValue): { name: string; datatype: string; shape: number[]; data: unknown[] } {
-  const data = t.dtype === 'float16'
-    ? Array.from(t.data as Uint16Array, float16BitsToFloat32)
-    : t.dtype === 'bool' ? Array.from(t.data as Uint8Array, (b) => b !== 0) : toNumbers(t.data);
+export function encodeV2Output(
+  name: string,
+  t: TensorValue,
+): { name: string; datatype: string; shape: number[]; data: unknown[] } {
+  const data =
+    t.dtype === 'float16'
+      ? Array.from(t.data as Uint16Array, float16BitsToFloat32)
+      : t.dtype === 'bool'
+        ? Array.from(t.data as Uint8Array, (b) => b !== 0)
+        : toNumbers(t.data);
   return { name, datatype: DTYPE_TO_V2[t.dtype] ?? t.dtype.toUpperCase(), shape: t.dims, data };
 }
 
 function ioMetadata(lv: LoadedVersion) {
-  const conv = (io: { name: string; dtype: string; shape: number[] }) => ({ name: io.name, datatype: DTYPE_TO_V2[io.dtype === 'float' ? 'float32' : io.dtype] ?? io.dtype.toUpperCase(), shape: io.shape });
+  const conv = (io: { name: string; dtype: string; shape: number[] }) => ({
+    name: io.name,
+    datatype: DTYPE_TO_V2[io.dtype === 'float' ? 'float32' : io.dtype] ?? io.dtype.toUpperCase(),
+    shape: io.shape,
+  });
   return { inputs: lv.inputs.map(conv), outputs: lv.outputs.map(conv) };
 }
 
 /** Builds the model's feeds from a v2 request, raw tensors or one column per contract feature. */
-function feedsFor(deps: Pick<ServerDeps, 'service'>, v: ModelVersion, lv: LoadedVersion, req: V2Request): Record<string, TensorValue> {
+function feedsFor(
+  deps: Pick<ServerDeps, 'service'>,
+  v: ModelVersion,
+  lv: LoadedVersion,
+  req: V2Request,
+): Record<string, TensorValue> {
   const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
   const features = new Map(v.manifest.inputs.map((f) => [f.name, f]));
   const names = req.inputs.map((i) => i.name);
   const dup = names.find((n, i) => names.indexOf(n) !== i);
-  if (dup) throw invalidInput([{ pointer: `/inputs/${names.lastIndexOf(dup)}/name`, reason: `input "${dup}" is given twice` }]);
+  if (dup)
+    throw invalidInput([
+      { pointer: `/inputs/${names.lastIndexOf(dup)}/name`, reason: `input "${dup}" is given twice` },
+    ]);
   const raw = names.every((n) => modelInputs.has(n));
   const max = deps.service.limits.maxTensorElements;
   if (raw) {
@@ -139,17 +232,35 @@ function feedsFor(deps: Pick<ServerDeps, 'service'>, v: ModelVersion, lv: Loaded
       const meta = modelInputs.get(input.name)!;
       const want = meta.dtype === 'float' ? 'float32' : meta.dtype;
       const dtype = V2_TO_DTYPE[input.datatype]!;
-      if (dtype !== want) throw invalidInput([{ pointer: `/inputs/${i}/datatype`, reason: `input "${input.name}" takes ${DTYPE_TO_V2[want] ?? want}, got ${input.datatype}` }]);
+      if (dtype !== want)
+        throw invalidInput([
+          {
+            pointer: `/inputs/${i}/datatype`,
+            reason: `input "${input.name}" takes ${DTYPE_TO_V2[want] ?? want}, got ${input.datatype}`,
+          },
+        ]);
       if (meta.shape.length && input.shape.length !== meta.shape.length) {
-        throw invalidInput([{ pointer: `/inputs/${i}/shape`, reason: `input "${input.name}" has rank ${meta.shape.length} ([${meta.shape.join(', ')}]), got [${input.shape.join(', ')}]` }]);
+        throw invalidInput([
+          {
+            pointer: `/inputs/${i}/shape`,
+            reason: `input "${input.name}" has rank ${meta.shape.length} ([${meta.shape.join(', ')}]), got [${input.shape.join(', ')}]`,
+          },
+        ]);
       }
       meta.shape.forEach((d, k) => {
-        if (d >= 0 && input.shape[k] !== d) throw invalidInput([{ pointer: `/inputs/${i}/shape/${k}`, reason: `dimension ${k} of "${input.name}" must be ${d}, got ${input.shape[k]}` }]);
+        if (d >= 0 && input.shape[k] !== d)
+          throw invalidInput([
+            {
+              pointer: `/inputs/${i}/shape/${k}`,
+              reason: `dimension ${k} of "${input.name}" must be ${d}, got ${input.shape[k]}`,
+            },
+          ]);
       });
       feeds[input.name] = decodeV2Data(input, dtype, `/inputs/${i}`, max);
     });
     const missing = [...modelInputs.keys()].filter((n) => !feeds[n]);
-    if (missing.length) throw invalidInput(missing.map((n) => ({ pointer: '/inputs', reason: `missing input "${n}"` })));
+    if (missing.length)
+      throw invalidInput(missing.map((n) => ({ pointer: '/inputs', reason: `missing input "${n}"` })));
     return feeds;
   }
   if (names.every((n) => features.has(n))) {
@@ -157,26 +268,53 @@ function feedsFor(deps: Pick<ServerDeps, 'service'>, v: ModelVersion, lv: Loaded
     const columns: Record<string, unknown[]> = {};
     req.inputs.forEach((input, i) => {
       const f = features.get(input.name)!;
-      if (f.type === 'tensor') throw invalidInput([{ pointer: `/inputs/${i}/name`, reason: `"${input.name}" is a tensor input; send it with the model's dtype` }]);
-      const want = f.type === 'number' ? ['FP32', 'FP64'] : f.type === 'integer' ? ['INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64'] : f.type === 'boolean' ? ['BOOL'] : ['BYTES'];
-      if (!want.includes(input.datatype)) throw invalidInput([{ pointer: `/inputs/${i}/datatype`, reason: `feature "${input.name}" (${f.type}) takes ${want.join(' or ')}, got ${input.datatype}` }]);
+      if (f.type === 'tensor')
+        throw invalidInput([
+          { pointer: `/inputs/${i}/name`, reason: `"${input.name}" is a tensor input; send it with the model's dtype` },
+        ]);
+      const want =
+        f.type === 'number'
+          ? ['FP32', 'FP64']
+          : f.type === 'integer'
+            ? ['INT8', 'INT16', 'INT32', 'INT64', 'UINT8', 'UINT16', 'UINT32', 'UINT64']
+            : f.type === 'boolean'
+              ? ['BOOL']
+              : ['BYTES'];
+      if (!want.includes(input.datatype))
+        throw invalidInput([
+          {
+            pointer: `/inputs/${i}/datatype`,
+            reason: `feature "${input.name}" (${f.type}) takes ${want.join(' or ')}, got ${input.datatype}`,
+          },
+        ]);
       if (!(input.shape.length === 1 || (input.shape.length === 2 && input.shape[1] === 1))) {
-        throw invalidInput([{ pointer: `/inputs/${i}/shape`, reason: `feature columns have shape [n] or [n, 1], got [${input.shape.join(', ')}]` }]);
+        throw invalidInput([
+          {
+            pointer: `/inputs/${i}/shape`,
+            reason: `feature columns have shape [n] or [n, 1], got [${input.shape.join(', ')}]`,
+          },
+        ]);
       }
       const t = decodeV2Data(input, V2_TO_DTYPE[input.datatype]!, `/inputs/${i}`, max);
-      columns[input.name] = input.datatype === 'BOOL' ? Array.from(t.data as Uint8Array, (b) => b !== 0) : toNumbers(t.data);
+      columns[input.name] =
+        input.datatype === 'BOOL' ? Array.from(t.data as Uint8Array, (b) => b !== 0) : toNumbers(t.data);
     });
     const counts = new Set(Object.values(columns).map((c) => c.length));
-    if (counts.size > 1) throw invalidInput([{ pointer: '/inputs', reason: 'every feature column must have the same number of rows' }]);
+    if (counts.size > 1)
+      throw invalidInput([{ pointer: '/inputs', reason: 'every feature column must have the same number of rows' }]);
     const n = [...counts][0] ?? 0;
-    const instances = Array.from({ length: n }, (_, r) => Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c[r]])));
+    const instances = Array.from({ length: n }, (_, r) =>
+      Object.fromEntries(Object.entries(columns).map(([k, c]) => [k, c[r]])),
+    );
     return deps.service.encode(v, instances, '/inputs');
   }
   const unknown = names.find((n) => !modelInputs.has(n) && !features.has(n)) ?? names[0]!;
-  throw invalidInput([{
-    pointer: `/inputs/${names.indexOf(unknown)}/name`,
-    reason: `unknown input "${unknown.slice(0, 100)}"; the model's tensors are ${[...modelInputs.keys()].join(', ')}${v.manifest.preprocess ? `, its features ${[...features.keys()].join(', ')}` : ''} (do not mix the two)`,
-  }]);
+  throw invalidInput([
+    {
+      pointer: `/inputs/${names.indexOf(unknown)}/name`,
+      reason: `unknown input "${unknown.slice(0, 100)}"; the model's tensors are ${[...modelInputs.keys()].join(', ')}${v.manifest.preprocess ? `, its features ${[...features.keys()].join(', ')}` : ''} (do not mix the two)`,
+    },
+  ]);
 }
 
 function envelopeIssues(errors: NonNullable<typeof validateEnvelope.errors>): FieldIssue[] {
@@ -185,8 +323,13 @@ function envelopeIssues(errors: NonNullable<typeof validateEnvelope.errors>): Fi
       const k = (e.params as { additionalProperty: string }).additionalProperty;
       return { pointer: `${e.instancePath}/${k}`, reason: `unknown member "${k.slice(0, 100)}"` };
     }
-    if (e.keyword === 'required') return { pointer: `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`, reason: 'required' };
-    if (e.keyword === 'enum') return { pointer: e.instancePath, reason: `unknown datatype; one of ${Object.keys(V2_TO_DTYPE).join(', ')}` };
+    if (e.keyword === 'required')
+      return {
+        pointer: `${e.instancePath}/${(e.params as { missingProperty: string }).missingProperty}`,
+        reason: 'required',
+      };
+    if (e.keyword === 'enum')
+      return { pointer: e.instancePath, reason: `unknown datatype; one of ${Object.keys(V2_TO_DTYPE).join(', ')}` };
     return { pointer: e.instancePath, reason: e.message ?? e.keyword };
   });
 }
@@ -198,14 +341,25 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
     const size = input.parameters?.binary_data_size;
     if (size === undefined) return;
     const pointer = `/inputs/${i}/parameters/binary_data_size`;
-    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0) throw invalidInput([{ pointer, reason: 'must be a non-negative integer' }]);
-    if (input.data !== undefined) throw invalidInput([{ pointer: `/inputs/${i}/data`, reason: 'an input sent as binary data has no "data"' }]);
-    if (offset + size > rest.length) throw invalidInput([{ pointer, reason: `${size} bytes declared but only ${rest.length - offset} remain in the body` }]);
+    if (typeof size !== 'number' || !Number.isInteger(size) || size < 0)
+      throw invalidInput([{ pointer, reason: 'must be a non-negative integer' }]);
+    if (input.data !== undefined)
+      throw invalidInput([{ pointer: `/inputs/${i}/data`, reason: 'an input sent as binary data has no "data"' }]);
+    if (offset + size > rest.length)
+      throw invalidInput([
+        { pointer, reason: `${size} bytes declared but only ${rest.length - offset} remain in the body` },
+      ]);
     const dtype = V2_TO_DTYPE[input.datatype]!;
     input.binary = decodeBinaryTensor(rest.subarray(offset, offset + size), dtype, input.shape, `/inputs/${i}`);
     offset += size;
   });
-  if (offset !== rest.length) throw invalidInput([{ pointer: '/inputs', reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size` }]);
+  if (offset !== rest.length)
+    throw invalidInput([
+      {
+        pointer: '/inputs',
+        reason: `${rest.length - offset} bytes of binary data are not claimed by any input's binary_data_size`,
+      },
+    ]);
 }
 
 export interface V2Options extends Pick<ServerDeps, 'repository' | 'service' | 'rollout'> {
@@ -213,21 +367,41 @@ export interface V2Options extends Pick<ServerDeps, 'repository' | 'service' | '
   serverVersion: string;
 }
 
-const oip = (summary: string, parts: Parameters<typeof route>[2] = {}) => route('open-inference-protocol', `Open Inference Protocol: ${summary}`, parts);
+const oip = (summary: string, parts: Parameters<typeof route>[2] = {}) =>
+  route('open-inference-protocol', `Open Inference Protocol: ${summary}`, parts);
 const metadataSchema = (params: typeof ModelParams | typeof ModelVersionParams, what: string) =>
-  oip(what, { params, response: { 200: json('Inputs and outputs with datatypes and shapes'), 404: PREDICT_ERRORS[404] } });
+  oip(what, {
+    params,
+    response: { 200: json('Inputs and outputs with datatypes and shapes'), 404: PREDICT_ERRORS[404] },
+  });
 const readySchema = (params: typeof ModelParams | typeof ModelVersionParams) =>
   oip('model readiness', { params, response: { 200: json('{"ready": true}'), 404: PREDICT_ERRORS[404] } });
-const inferSchema = (params: typeof ModelParams | typeof ModelVersionParams) => oip('infer with JSON tensors (the model\'s tensors, or one column per contract feature)', {
-  params,
-  body: {
-    content: {
-      'application/json': { schema: ref('V2InferRequest') },
-      'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'binary tensor extension: JSON header (Inference-Header-Content-Length) then tensor bytes' } },
+const inferSchema = (params: typeof ModelParams | typeof ModelVersionParams) =>
+  oip("infer with JSON tensors (the model's tensors, or one column per contract feature)", {
+    params,
+    body: {
+      content: {
+        'application/json': { schema: ref('V2InferRequest') },
+        'application/octet-stream': {
+          schema: {
+            type: 'string',
+            format: 'binary',
+            description: 'binary tensor extension: JSON header (Inference-Header-Content-Length) then tensor bytes',
+          },
+        },
+      },
     },
-  },
-  response: { 200: { description: 'Output tensors', content: { 'application/json': { schema: ref('V2InferResponse') }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } }, ...PREDICT_ERRORS },
-});
+    response: {
+      200: {
+        description: 'Output tensors',
+        content: {
+          'application/json': { schema: ref('V2InferResponse') },
+          'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+        },
+      },
+      ...PREDICT_ERRORS,
+    },
+  });
 
 /** The Open Inference Protocol (KServe v2) REST API. */
 export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
@@ -239,19 +413,49 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     return v;
   };
 
-  app.get('/v2', { schema: oip('server metadata', { response: { 200: json('name, version, extensions') } }) }, async () => ({ name: 'ferry', version: serverVersion, extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'] }));
-  app.get('/v2/health/live', { schema: oip('liveness', { response: { 200: json('{"live": true}') } }) }, async () => ({ live: true }));
-  app.get('/v2/health/ready', { schema: oip('readiness', { response: { 200: json('{"ready": true}'), 503: json('{"ready": false}') } }) }, async (_req, reply) => {
-    const ready = deps.service.ready();
-    return reply.code(ready ? 200 : 503).send({ ready });
-  });
-  app.post('/v2/repository/index', { schema: oip('repository index: every version and its state', { response: { 200: json('Versions and states', { type: 'array', items: { type: 'object' } }) } }) }, async (req) => [
-    ...deps.repository.allVersions().filter((v) => modelVisible(req, v.name)).map((v) => ({
-      name: v.name, version: v.version, state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
-    })),
-    // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
-    ...deps.repository.diskModels().filter((n) => !deps.repository.get(n) && modelVisible(req, n)).map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
-  ]);
+  app.get(
+    '/v2',
+    { schema: oip('server metadata', { response: { 200: json('name, version, extensions') } }) },
+    async () => ({
+      name: 'ferry',
+      version: serverVersion,
+      extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'],
+    }),
+  );
+  app.get('/v2/health/live', { schema: oip('liveness', { response: { 200: json('{"live": true}') } }) }, async () => ({
+    live: true,
+  }));
+  app.get(
+    '/v2/health/ready',
+    { schema: oip('readiness', { response: { 200: json('{"ready": true}'), 503: json('{"ready": false}') } }) },
+    async (_req, reply) => {
+      const ready = deps.service.ready();
+      return reply.code(ready ? 200 : 503).send({ ready });
+    },
+  );
+  app.post(
+    '/v2/repository/index',
+    {
+      schema: oip('repository index: every version and its state', {
+        response: { 200: json('Versions and states', { type: 'array', items: { type: 'object' } }) },
+      }),
+    },
+    async (req) => [
+      ...deps.repository
+        .allVersions()
+        .filter((v) => modelVisible(req, v.name))
+        .map((v) => ({
+          name: v.name,
+          version: v.version,
+          state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
+        })),
+      // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
+      ...deps.repository
+        .diskModels()
+        .filter((n) => !deps.repository.get(n) && modelVisible(req, n))
+        .map((name) => ({ name, state: 'UNAVAILABLE', reason: 'not loaded' })),
+    ],
+  );
 
   const metadata = async (req: FastifyRequest<{ Params: P }>) => {
     const v = resolve(req);
@@ -265,7 +469,11 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     };
   };
   app.get<{ Params: P }>('/v2/models/:model', { schema: metadataSchema(ModelParams, 'model metadata') }, metadata);
-  app.get<{ Params: P }>('/v2/models/:model/versions/:version', { schema: metadataSchema(ModelVersionParams, 'model version metadata') }, metadata);
+  app.get<{ Params: P }>(
+    '/v2/models/:model/versions/:version',
+    { schema: metadataSchema(ModelVersionParams, 'model version metadata') },
+    metadata,
+  );
 
   const ready = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
     const v = resolve(req);
@@ -273,7 +481,11 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     return reply.code(isReady ? 200 : 503).send({ name: v.name, version: v.version, ready: isReady });
   };
   app.get<{ Params: P }>('/v2/models/:model/ready', { schema: readySchema(ModelParams) }, ready);
-  app.get<{ Params: P }>('/v2/models/:model/versions/:version/ready', { schema: readySchema(ModelVersionParams) }, ready);
+  app.get<{ Params: P }>(
+    '/v2/models/:model/versions/:version/ready',
+    { schema: readySchema(ModelVersionParams) },
+    ready,
+  );
 
   const infer = async (req: FastifyRequest<{ Params: P }>, reply: FastifyReply) => {
     // Canary routing, deprecation and shadow copies apply to v2 inference as to v1 (the predict path's).
@@ -290,11 +502,22 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     const known = new Set(lv.outputs.map((o) => o.name));
     const requested = request.outputs?.map((o) => o.name);
     requested?.forEach((n, i) => {
-      if (!known.has(n)) throw invalidInput([{ pointer: `/outputs/${i}/name`, reason: `unknown output "${n.slice(0, 100)}"; the model has ${[...known].join(', ')}` }]);
+      if (!known.has(n))
+        throw invalidInput([
+          {
+            pointer: `/outputs/${i}/name`,
+            reason: `unknown output "${n.slice(0, 100)}"; the model has ${[...known].join(', ')}`,
+          },
+        ]);
     });
     const feeds = feedsFor(deps, v, lv, request);
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
-    const { outputs } = await deps.service.runTensors(v, feeds, requested, timeoutMs === undefined ? {} : { timeoutMs });
+    const { outputs } = await deps.service.runTensors(
+      v,
+      feeds,
+      requested,
+      timeoutMs === undefined ? {} : { timeoutMs },
+    );
     reply.header('ferry-model-version', v.version);
     const header = {
       model_name: v.name,
@@ -323,5 +546,9 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
   };
   const config = { metricsRoute: 'v2_infer' };
   app.post<{ Params: P }>('/v2/models/:model/infer', { config, schema: inferSchema(ModelParams) }, infer);
-  app.post<{ Params: P }>('/v2/models/:model/versions/:version/infer', { config, schema: inferSchema(ModelVersionParams) }, infer);
+  app.post<{ Params: P }>(
+    '/v2/models/:model/versions/:version/infer',
+    { config, schema: inferSchema(ModelVersionParams) },
+    infer,
+  );
 };

@@ -21,12 +21,22 @@ describe('artifact routes, timeseries and dashboard serving', () => {
     await mkdir(join(dashDir, 'assets'));
     await writeFile(join(dashDir, 'index.html'), '<!doctype html><title>Ferry dashboard</title>');
     await writeFile(join(dashDir, 'assets', 'app-abc123.js'), 'console.log(1)');
-    t = await startTestServer([
-      { name: 'cls', version: '1.0.0', files: cls },
-      { name: 'cls', version: '1.2.0', files: { ...cls, manifest: { ...cls.manifest, cache: { enabled: true, ttlSeconds: 600 } } } },
-    ], { 'web.dashboardDir': dashDir, 'web.timeseriesIntervalSeconds': 0 });
+    t = await startTestServer(
+      [
+        { name: 'cls', version: '1.0.0', files: cls },
+        {
+          name: 'cls',
+          version: '1.2.0',
+          files: { ...cls, manifest: { ...cls.manifest, cache: { enabled: true, ttlSeconds: 600 } } },
+        },
+      ],
+      { 'web.dashboardDir': dashDir, 'web.timeseriesIntervalSeconds': 0 },
+    );
   });
-  after(async () => { await t.close(); await rm(dashDir, { recursive: true, force: true }); });
+  after(async () => {
+    await t.close();
+    await rm(dashDir, { recursive: true, force: true });
+  });
   const inject = (o: InjectOptions) => t.server.app.inject(o);
 
   test('serves the exact ONNX bytes with a strong sha-256 ETag and immutable caching; 304 on If-None-Match', async () => {
@@ -41,11 +51,17 @@ describe('artifact routes, timeseries and dashboard serving', () => {
     assert.equal(r.headers['cache-control'], 'public, max-age=31536000, immutable');
     assert.equal(Number(r.headers['content-length']), disk.length);
 
-    const again = await inject({ url: '/v1/models/cls/versions/1.0.0/artifact', headers: { 'if-none-match': `"other", ${etag}` } });
+    const again = await inject({
+      url: '/v1/models/cls/versions/1.0.0/artifact',
+      headers: { 'if-none-match': `"other", ${etag}` },
+    });
     assert.equal(again.statusCode, 304);
     assert.equal(again.rawPayload.length, 0);
     assert.equal(again.headers.etag, etag);
-    const stale = await inject({ url: '/v1/models/cls/versions/1.0.0/artifact', headers: { 'if-none-match': '"sha256-nope"' } });
+    const stale = await inject({
+      url: '/v1/models/cls/versions/1.0.0/artifact',
+      headers: { 'if-none-match': '"sha256-nope"' },
+    });
     assert.equal(stale.statusCode, 200);
   });
 
@@ -58,7 +74,15 @@ describe('artifact routes, timeseries and dashboard serving', () => {
     const a = await inject({ url: '/v1/models/cls/versions/1.2.0/artifact' });
     assert.equal(body.artifact.etag, a.headers.etag);
     assert.equal(body.artifact.bytes, a.rawPayload.length);
-    assert.equal((await inject({ url: '/v1/models/cls/versions/1.2.0/artifact/contract', headers: { 'if-none-match': String(c.headers.etag) } })).statusCode, 304);
+    assert.equal(
+      (
+        await inject({
+          url: '/v1/models/cls/versions/1.2.0/artifact/contract',
+          headers: { 'if-none-match': String(c.headers.etag) },
+        })
+      ).statusCode,
+      304,
+    );
 
     const major = await inject({ url: '/v1/models/cls/versions/1/artifact' });
     assert.equal(major.statusCode, 307);
@@ -83,7 +107,7 @@ describe('artifact routes, timeseries and dashboard serving', () => {
     }
   });
 
-  test('the timeseries records throughput, latency and cache hit rate from the server\'s own metrics', async () => {
+  test("the timeseries records throughput, latency and cache hit rate from the server's own metrics", async () => {
     const empty = await inject({ url: '/v1/metrics/timeseries' });
     assert.equal(empty.statusCode, 200);
     assert.equal(empty.json().points.length, 0);
@@ -91,7 +115,11 @@ describe('artifact routes, timeseries and dashboard serving', () => {
       const r = await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: [cls.example] } });
       assert.equal(r.statusCode, 200);
     }
-    await inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances: [{ ...cls.example, color: 'mauve' }] } });
+    await inject({
+      method: 'POST',
+      url: '/v1/models/cls/predict',
+      payload: { instances: [{ ...cls.example, color: 'mauve' }] },
+    });
     const rec = t.server.timeseries;
     await rec.sample();
     const all = (await inject({ url: '/v1/metrics/timeseries' })).json();
@@ -111,9 +139,37 @@ describe('artifact routes, timeseries and dashboard serving', () => {
   });
 
   test('quantiles interpolate inside histogram buckets', () => {
-    assert.equal(quantileFromBuckets([[10, 0], [20, 10], [Infinity, 10]], 0.5), 15);
-    assert.equal(quantileFromBuckets([[10, 0], [Infinity, 0]], 0.5), null);
-    assert.equal(quantileFromBuckets([[10, 5], [Infinity, 10]], 0.99), 10);
+    assert.equal(
+      quantileFromBuckets(
+        [
+          [10, 0],
+          [20, 10],
+          [Infinity, 10],
+        ],
+        0.5,
+      ),
+      15,
+    );
+    assert.equal(
+      quantileFromBuckets(
+        [
+          [10, 0],
+          [Infinity, 0],
+        ],
+        0.5,
+      ),
+      null,
+    );
+    assert.equal(
+      quantileFromBuckets(
+        [
+          [10, 5],
+          [Infinity, 10],
+        ],
+        0.99,
+      ),
+      10,
+    );
   });
 
   test('serves the dashboard at / with no-cache HTML and immutable assets; the API keeps its problem documents', async () => {
@@ -132,7 +188,10 @@ describe('artifact routes, timeseries and dashboard serving', () => {
 });
 
 test('without a dashboard build the server starts and / says how to build it', async () => {
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], { 'web.dashboardDir': join(tmpdir(), 'ferry-no-dashboard-here'), 'web.timeseriesIntervalSeconds': 0 });
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], {
+    'web.dashboardDir': join(tmpdir(), 'ferry-no-dashboard-here'),
+    'web.timeseriesIntervalSeconds': 0,
+  });
   try {
     const r = await t.server.app.inject({ url: '/' });
     assert.equal(r.statusCode, 200);
@@ -146,22 +205,61 @@ test('without a dashboard build the server starts and / says how to build it', a
 
 test('drift histograms: reference vs current shares per feature, binned as the drift tests bin them', async () => {
   // Reference: amounts around 20; live traffic: amounts around 80, and only blue.
-  const ref = Array.from({ length: 200 }, (_, i) => JSON.stringify({ amount: 10 + (i % 21), items: i % 4, member: i % 2 === 0, color: ['red', 'green', 'blue'][i % 3] })).join('\n');
+  const ref = Array.from({ length: 200 }, (_, i) =>
+    JSON.stringify({
+      amount: 10 + (i % 21),
+      items: i % 4,
+      member: i % 2 === 0,
+      color: ['red', 'green', 'blue'][i % 3],
+    }),
+  ).join('\n');
   // Drift data describes live traffic: like the drift report it is an admin route (absent without keys).
   const adminKey = 'adminKey0123456789abc';
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl' }, files: { 'reference.jsonl': ref } } }], {
-    'web.timeseriesIntervalSeconds': 0,
-    'auth.keys': [{ id: 'ops', sha256: createHash('sha256').update(adminKey).digest('hex'), scopes: ['admin', 'predict'] }],
-  });
+  const t = await startTestServer(
+    [
+      {
+        name: 'cls',
+        version: '1.0.0',
+        files: {
+          ...cls,
+          manifest: { ...cls.manifest, reference: 'reference.jsonl' },
+          files: { 'reference.jsonl': ref },
+        },
+      },
+    ],
+    {
+      'web.timeseriesIntervalSeconds': 0,
+      'auth.keys': [
+        { id: 'ops', sha256: createHash('sha256').update(adminKey).digest('hex'), scopes: ['admin', 'predict'] },
+      ],
+    },
+  );
   const auth = { authorization: `Bearer ${adminKey}` };
   try {
-    const instances = Array.from({ length: 40 }, (_, i) => ({ amount: 70 + (i % 21), items: i % 4, member: true, color: 'blue' }));
-    const p = await t.server.app.inject({ method: 'POST', url: '/v1/models/cls/predict', payload: { instances }, headers: auth });
+    const instances = Array.from({ length: 40 }, (_, i) => ({
+      amount: 70 + (i % 21),
+      items: i % 4,
+      member: true,
+      color: 'blue',
+    }));
+    const p = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/cls/predict',
+      payload: { instances },
+      headers: auth,
+    });
     assert.equal(p.statusCode, 200);
     assert.equal((await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h' })).statusCode, 401);
     const r = await t.server.app.inject({ url: '/v1/models/cls/drift/histograms?window=1h', headers: auth });
     assert.equal(r.statusCode, 200, r.body);
-    const cols = r.json().columns as Array<{ column: string; labels: string[]; reference: number[]; current: number[]; nReference: number; nCurrent: number }>;
+    const cols = r.json().columns as Array<{
+      column: string;
+      labels: string[];
+      reference: number[];
+      current: number[];
+      nReference: number;
+      nCurrent: number;
+    }>;
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
     const amount = cols.find((c) => c.column === 'amount')!;
     assert.ok(amount, JSON.stringify(cols.map((c) => c.column)));

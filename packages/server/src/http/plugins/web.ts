@@ -36,14 +36,25 @@ export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, deps) => {
 
   const web = deps.config.web;
   const recorder = deps.timeseries;
-  const timeseriesSchema = route('monitoring', 'Request rate, latency and errors over time, per model (the dashboard\'s charts)', {
-    querystring: Type.Object({ model: Type.Optional(Type.String({ description: 'a model name, or `*` (default) for all' })) }),
-    response: { 200: json('intervalSeconds, model, models, points'), 404: problem('Unknown model') },
-  });
+  const timeseriesSchema = route(
+    'monitoring',
+    "Request rate, latency and errors over time, per model (the dashboard's charts)",
+    {
+      querystring: Type.Object({
+        model: Type.Optional(Type.String({ description: 'a model name, or `*` (default) for all' })),
+      }),
+      response: { 200: json('intervalSeconds, model, models, points'), 404: problem('Unknown model') },
+    },
+  );
   app.get<{ Querystring: { model?: string } }>('/v1/metrics/timeseries', { schema: timeseriesSchema }, async (req) => {
     const model = req.query.model;
     if (model !== undefined && model !== ALL_MODELS) deps.repository.resolve(model);
-    return { intervalSeconds: recorder.intervalSeconds, model: model ?? ALL_MODELS, models: recorder.models(), points: recorder.get(model ?? ALL_MODELS) };
+    return {
+      intervalSeconds: recorder.intervalSeconds,
+      model: model ?? ALL_MODELS,
+      models: recorder.models(),
+      points: recorder.get(model ?? ALL_MODELS),
+    };
   });
 
   const dir = web.dashboardDir ? resolve(web.dashboardDir) : defaultDashboardDir();
@@ -61,6 +72,14 @@ export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, deps) => {
     });
   } else {
     if (web.dashboard) app.log.warn({ dir }, 'dashboard not built: / shows how to build it (npm run build)');
-    app.get('/', { schema: route('web', 'How to build the dashboard (it is not built)', { response: { 200: text('An HTML page', 'text/html') } }) }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT(dir)));
+    app.get(
+      '/',
+      {
+        schema: route('web', 'How to build the dashboard (it is not built)', {
+          response: { 200: text('An HTML page', 'text/html') },
+        }),
+      },
+      async (_req, reply) => reply.type('text/html; charset=utf-8').send(NOT_BUILT(dir)),
+    );
   }
 };

@@ -19,14 +19,26 @@ export const PER_VALUE_BIN_LIMIT = 20;
  */
 export function sturgesBinEdges(values: ArrayLike<number>, integer = false): Float64Array {
   const n = values.length;
-  let min = Infinity; let max = -Infinity;
-  for (let i = 0; i < n; i++) { const v = values[i]!; if (v < min) min = v; if (v > max) max = v; }
-  if (n === 0) { min = 0; max = 1; }
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  if (n === 0) {
+    min = 0;
+    max = 1;
+  }
   const dataRange = n === 0 ? 0 : max - min;
-  if (min === max) { min -= 0.5; max += 0.5; }
+  if (min === max) {
+    min -= 0.5;
+    max += 0.5;
+  }
   let bins = 1;
   let width = n === 0 ? 0 : dataRange / (Math.log2(n) + 1);
-  if (width) { // zero for constant data: one bin, as numpy
+  if (width) {
+    // zero for constant data: one bin, as numpy
     if (integer && width < 1) width = 1;
     bins = Math.ceil((max - min) / width);
   }
@@ -48,10 +60,12 @@ export function histogramCounts(values: ArrayLike<number>, edges: Float64Array):
     const v = values[k]!;
     if (!(v >= edges[0]!) || v > edges[bins]!) continue;
     // Largest i with edges[i] ≤ v.
-    let lo = 0; let hi = bins;
+    let lo = 0;
+    let hi = bins;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (edges[mid]! <= v) lo = mid; else hi = mid - 1;
+      if (edges[mid]! <= v) lo = mid;
+      else hi = mid - 1;
     }
     counts[Math.min(lo, bins - 1)]! += 1;
   }
@@ -77,8 +91,7 @@ export interface BinnedShares {
 }
 
 export type Sample =
-  | { type: 'numerical'; values: Float64Array; integer: boolean }
-  | { type: 'categorical'; values: readonly string[] };
+  { type: 'numerical'; values: Float64Array; integer: boolean } | { type: 'categorical'; values: readonly string[] };
 
 function distinctCount(values: ArrayLike<number>): number {
   return new Set(Array.from(values)).size;
@@ -87,9 +100,14 @@ function distinctCount(values: ArrayLike<number>): number {
 /** Shares of reference and current over common bins; `fillEmpty` for PSI and KL. */
 export function binnedShares(reference: Sample, current: Sample, fillEmpty: boolean): BinnedShares {
   let out: BinnedShares;
-  if (reference.type === 'numerical' && current.type === 'numerical' && distinctCount(reference.values) > PER_VALUE_BIN_LIMIT) {
+  if (
+    reference.type === 'numerical' &&
+    current.type === 'numerical' &&
+    distinctCount(reference.values) > PER_VALUE_BIN_LIMIT
+  ) {
     const all = new Float64Array(reference.values.length + current.values.length);
-    all.set(reference.values); all.set(current.values, reference.values.length);
+    all.set(reference.values);
+    all.set(current.values, reference.values.length);
     const edges = sturgesBinEdges(all, reference.integer && current.integer);
     const r = histogramCounts(reference.values, edges).map((c) => c / reference.values.length);
     const c = histogramCounts(current.values, edges).map((x) => x / current.values.length);
@@ -97,7 +115,8 @@ export function binnedShares(reference: Sample, current: Sample, fillEmpty: bool
   } else {
     const refValues = Array.from<Discrete>(reference.values);
     const curValues = Array.from<Discrete>(current.values);
-    const ref = countValues(refValues); const cur = countValues(curValues);
+    const ref = countValues(refValues);
+    const cur = countValues(curValues);
     const keys = unionKeys(ref, cur);
     out = {
       reference: Float64Array.from(keys, (k) => (ref.get(k) ?? 0) / refValues.length),

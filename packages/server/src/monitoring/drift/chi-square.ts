@@ -31,7 +31,7 @@ export function chiSquareTest(reference: readonly Discrete[], current: readonly 
   for (const k of keys) {
     const expected = (ref.get(k) ?? 0) * scale;
     const observed = cur.get(k) ?? 0;
-    statistic += ((observed - expected) ** 2) / expected; // x/0 = Infinity for a value new in current
+    statistic += (observed - expected) ** 2 / expected; // x/0 = Infinity for a value new in current
   }
   const degreesOfFreedom = keys.length - 1;
   // One value in both samples: nothing can differ. SciPy returns NaN here, which Evidently reads as

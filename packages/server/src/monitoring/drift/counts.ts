@@ -23,7 +23,13 @@ export function unionKeys(reference: Map<Discrete, number>, current: Map<Discret
  */
 export function sortDiscrete(keys: readonly Discrete[]): Discrete[] {
   const numeric = keys.every((k) => typeof k === 'number' || (k !== '' && String(Number(k)) === k));
-  return [...keys].sort(numeric
-    ? (a, b) => Number(a) - Number(b)
-    : (a, b) => { const x = String(a); const y = String(b); return x < y ? -1 : x > y ? 1 : 0; });
+  return [...keys].sort(
+    numeric
+      ? (a, b) => Number(a) - Number(b)
+      : (a, b) => {
+          const x = String(a);
+          const y = String(b);
+          return x < y ? -1 : x > y ? 1 : 0;
+        },
+  );
 }

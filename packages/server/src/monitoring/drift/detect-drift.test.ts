@@ -17,16 +17,33 @@ const untested = (r: ColumnDriftResult | undefined): UntestedColumn => {
   return r;
 };
 /** n values cycling through `distinct` values (offset by `shift`). */
-const cycle = (n: number, distinct: number, shift = 0): number[] => Array.from({ length: n }, (_, i) => (i % distinct) + shift + 0.5);
-const one = (ref: CellValue[], cur: CellValue[], options: DriftOptions = {}, type?: Column['type']): ColumnDriftResult =>
-  detectDrift([{ name: 'c', values: ref, ...(type && { type }) }], [{ name: 'c', values: cur, ...(type && { type }) }], options).columns[0]!;
+const cycle = (n: number, distinct: number, shift = 0): number[] =>
+  Array.from({ length: n }, (_, i) => (i % distinct) + shift + 0.5);
+const one = (
+  ref: CellValue[],
+  cur: CellValue[],
+  options: DriftOptions = {},
+  type?: Column['type'],
+): ColumnDriftResult =>
+  detectDrift(
+    [{ name: 'c', values: ref, ...(type && { type }) }],
+    [{ name: 'c', values: cur, ...(type && { type }) }],
+    options,
+  ).columns[0]!;
 
 test("default test by type, reference size and number of distinct values (Evidently's table)", () => {
   const cases: Array<[Column['type'], number, number, string]> = [
-    ['numerical', 1000, 6, 'ks'], ['numerical', 1000, 5, 'chisquare'], ['numerical', 1000, 3, 'chisquare'],
-    ['numerical', 1000, 2, 'z'], ['numerical', 1000, 1, 'z'],
-    ['numerical', 1001, 6, 'wasserstein'], ['numerical', 1001, 5, 'jensenshannon'], ['numerical', 1001, 2, 'jensenshannon'],
-    ['categorical', 1000, 3, 'chisquare'], ['categorical', 1000, 2, 'z'], ['categorical', 1001, 3, 'jensenshannon'],
+    ['numerical', 1000, 6, 'ks'],
+    ['numerical', 1000, 5, 'chisquare'],
+    ['numerical', 1000, 3, 'chisquare'],
+    ['numerical', 1000, 2, 'z'],
+    ['numerical', 1000, 1, 'z'],
+    ['numerical', 1001, 6, 'wasserstein'],
+    ['numerical', 1001, 5, 'jensenshannon'],
+    ['numerical', 1001, 2, 'jensenshannon'],
+    ['categorical', 1000, 3, 'chisquare'],
+    ['categorical', 1000, 2, 'z'],
+    ['categorical', 1001, 3, 'jensenshannon'],
     ['categorical', 1001, 2, 'jensenshannon'],
   ];
   for (const [type, nRef, distinct, expected] of cases) {
@@ -43,25 +60,65 @@ test("default test by type, reference size and number of distinct values (Eviden
 test('thresholds: ks drifts at p ≤ t, chisquare and z at p < t, distances at d ≥ t', () => {
   const ks = tested(one([1.5, 2.5, 3.5, 4.5, 5.5, 6.5], [3.5, 4.5, 5.5, 6.5, 7.5, 8.5]));
   assert.equal(ks.test, 'ks');
-  assert.equal(tested(one([1.5, 2.5, 3.5, 4.5, 5.5, 6.5], [3.5, 4.5, 5.5, 6.5, 7.5, 8.5], { columns: { c: { threshold: ks.pValue! } } })).drift, true);
+  assert.equal(
+    tested(
+      one([1.5, 2.5, 3.5, 4.5, 5.5, 6.5], [3.5, 4.5, 5.5, 6.5, 7.5, 8.5], {
+        columns: { c: { threshold: ks.pValue! } },
+      }),
+    ).drift,
+    true,
+  );
   const cat = ['a', 'b', 'c', 'a'];
   const chi = tested(one(cat, ['a', 'a', 'a', 'b', 'c']));
   assert.equal(chi.test, 'chisquare');
-  assert.equal(tested(one(cat, ['a', 'a', 'a', 'b', 'c'], { columns: { c: { threshold: chi.pValue! } } })).drift, false);
+  assert.equal(
+    tested(one(cat, ['a', 'a', 'a', 'b', 'c'], { columns: { c: { threshold: chi.pValue! } } })).drift,
+    false,
+  );
   const z = tested(one(['a', 'b'], ['a', 'a', 'b']));
   assert.equal(z.test, 'z');
   assert.equal(tested(one(['a', 'b'], ['a', 'a', 'b'], { columns: { c: { threshold: z.pValue! } } })).drift, false);
   const big = cycle(2000, 50);
-  const w = tested(one(big, big.map((x) => x + 1)));
+  const w = tested(
+    one(
+      big,
+      big.map((x) => x + 1),
+    ),
+  );
   assert.equal(w.test, 'wasserstein');
-  assert.equal(tested(one(big, big.map((x) => x + 1), { columns: { c: { threshold: w.distance! } } })).drift, true);
-  assert.equal(tested(one(big, big.map((x) => x + 1), { columns: { c: { threshold: w.distance! * 1.0000001 } } })).drift, false);
+  assert.equal(
+    tested(
+      one(
+        big,
+        big.map((x) => x + 1),
+        { columns: { c: { threshold: w.distance! } } },
+      ),
+    ).drift,
+    true,
+  );
+  assert.equal(
+    tested(
+      one(
+        big,
+        big.map((x) => x + 1),
+        { columns: { c: { threshold: w.distance! * 1.0000001 } } },
+      ),
+    ).drift,
+    false,
+  );
 });
 
 test('a large numerical reference: normed Wasserstein worked by hand', () => {
   // ref 0..1999: population std = √((n² − 1)/12) = 577.3501…; cur = ref + 100 → W1 = 100.
   const ref = Array.from({ length: 2000 }, (_, i) => i);
-  const r = tested(one(ref, ref.map((x) => x + 100), {}, 'numerical'));
+  const r = tested(
+    one(
+      ref,
+      ref.map((x) => x + 100),
+      {},
+      'numerical',
+    ),
+  );
   assert.equal(r.test, 'wasserstein');
   assert.ok(Math.abs(r.distance! - 100 / Math.sqrt((2000 ** 2 - 1) / 12)) < 1e-9);
   assert.equal(r.drift, true); // 0.1732 ≥ 0.1
@@ -72,7 +129,9 @@ test('a large categorical reference: Jensen-Shannon distance worked by hand', ()
   // ref 3/4 a, 1/4 b (n = 2000); cur 1/2, 1/2. m = (5/8, 3/8).
   const ref = [...Array<string>(1500).fill('a'), ...Array<string>(500).fill('b')];
   const cur = [...Array<string>(50).fill('a'), ...Array<string>(50).fill('b')];
-  const js2 = 0.5 * (0.75 * Math.log(0.75 / 0.625) + 0.25 * Math.log(0.25 / 0.375)) + 0.5 * (0.5 * Math.log(0.5 / 0.625) + 0.5 * Math.log(0.5 / 0.375));
+  const js2 =
+    0.5 * (0.75 * Math.log(0.75 / 0.625) + 0.25 * Math.log(0.25 / 0.375)) +
+    0.5 * (0.5 * Math.log(0.5 / 0.625) + 0.5 * Math.log(0.5 / 0.375));
   const r = tested(one(ref, cur));
   assert.equal(r.test, 'jensenshannon');
   assert.ok(Math.abs(r.statistic - Math.sqrt(js2)) < 1e-12);
@@ -85,7 +144,9 @@ test('PSI and KL on request', () => {
   assert.equal(psi.testLabel, 'PSI');
   assert.ok(Math.abs(psi.distance! - (0.25 * Math.LN2 + 0.25 * Math.log(1.5))) < 1e-15);
   assert.equal(psi.drift, true); // 0.2747 ≥ 0.1
-  const kl = tested(one(['a', 'a', 'b', 'b'], ['a', 'b', 'b', 'b'], { columns: { c: { test: 'kl_div', threshold: 0.2 } } }));
+  const kl = tested(
+    one(['a', 'a', 'b', 'b'], ['a', 'b', 'b', 'b'], { columns: { c: { test: 'kl_div', threshold: 0.2 } } }),
+  );
   assert.ok(Math.abs(kl.distance! - (0.5 * Math.LN2 + 0.5 * Math.log(2 / 3))) < 1e-15);
   assert.equal(kl.drift, false); // 0.1438 < 0.2
 });
@@ -109,8 +170,24 @@ test('columns that cannot be tested are reported with a reason, not thrown', () 
   assert.equal(none.type, undefined);
   assert.match(none.reason, /no values in either dataset/);
   assert.match(untested(one([1.5, 'abc'], [1.5], {}, 'numerical')).reason, /non-numeric value: "abc"/);
-  const report = detectDrift([{ name: 'a', values: [1] }, { name: 'b', values: [1] }], [{ name: 'a', values: [1] }, { name: 'z', values: [1] }]);
-  assert.deepEqual(report.columns.map((c) => [c.column, c.testable]), [['a', true], ['b', false], ['z', false]]);
+  const report = detectDrift(
+    [
+      { name: 'a', values: [1] },
+      { name: 'b', values: [1] },
+    ],
+    [
+      { name: 'a', values: [1] },
+      { name: 'z', values: [1] },
+    ],
+  );
+  assert.deepEqual(
+    report.columns.map((c) => [c.column, c.testable]),
+    [
+      ['a', true],
+      ['b', false],
+      ['z', false],
+    ],
+  );
   assert.match(untested(report.columns[1]).reason, /not in the current data/);
   assert.match(untested(report.columns[2]).reason, /not in the reference data/);
   assert.equal(report.dataset.testedColumns, 1);
@@ -147,8 +224,19 @@ test('type inference: floats numerical; strings, booleans and up to 10 distinct 
   // Explicit lists beat inference, a column's own type beats the lists.
   const ints = Array.from({ length: 30 }, (_, i) => i % 3);
   assert.equal(tested(one(ints, ints)).type, 'categorical');
-  assert.equal(tested(detectDrift([{ name: 'c', values: ints }], [{ name: 'c', values: ints }], { numerical: ['c'] }).columns[0]).type, 'numerical');
-  assert.equal(tested(detectDrift([{ name: 'c', values: ints, type: 'categorical' }], [{ name: 'c', values: ints }], { numerical: ['c'] }).columns[0]).type, 'categorical');
+  assert.equal(
+    tested(detectDrift([{ name: 'c', values: ints }], [{ name: 'c', values: ints }], { numerical: ['c'] }).columns[0])
+      .type,
+    'numerical',
+  );
+  assert.equal(
+    tested(
+      detectDrift([{ name: 'c', values: ints, type: 'categorical' }], [{ name: 'c', values: ints }], {
+        numerical: ['c'],
+      }).columns[0],
+    ).type,
+    'categorical',
+  );
   // A mixed column is tested as categories, numbers and strings alike.
   assert.equal(tested(one([1, 'a', true, 1], [1, 'a', 'a'])).test, 'chisquare');
 });
@@ -160,7 +248,13 @@ test('dataset drift: share of drifted tested columns ≥ datasetDriftShare (defa
     { name: 'empty', values: [null, null] },
   ];
   const report = detectDrift(cols(0), cols(1));
-  assert.deepEqual(report.dataset, { testedColumns: 2, driftedColumns: 1, share: 0.5, driftShareThreshold: 0.5, datasetDrift: true });
+  assert.deepEqual(report.dataset, {
+    testedColumns: 2,
+    driftedColumns: 1,
+    share: 0.5,
+    driftShareThreshold: 0.5,
+    datasetDrift: true,
+  });
   assert.equal(detectDrift(cols(0), cols(1), { datasetDriftShare: 0.6 }).dataset.datasetDrift, false);
   assert.equal(detectDrift([], []).dataset.datasetDrift, false);
 });
@@ -177,15 +271,33 @@ test('bad options throw DriftError("drift-invalid-options")', () => {
 });
 
 test('driftFromRecords: schema picks and types the fields; without one, every reference field is inferred', () => {
-  const ref = Array.from({ length: 40 }, (_, i) => ({ hour: i / 2, origin: ['ATL', 'SFO', 'BOS'][i % 3], requestId: `r${i}` }));
+  const ref = Array.from({ length: 40 }, (_, i) => ({
+    hour: i / 2,
+    origin: ['ATL', 'SFO', 'BOS'][i % 3],
+    requestId: `r${i}`,
+  }));
   const cur = ref.map((r) => ({ ...r, hour: r.hour + 12, extra: 1n }));
   const withSchema = driftFromRecords(ref, cur, { numerical: ['hour'], categorical: ['origin'] });
-  assert.deepEqual(withSchema.columns.map((c) => c.column), ['hour', 'origin']);
+  assert.deepEqual(
+    withSchema.columns.map((c) => c.column),
+    ['hour', 'origin'],
+  );
   assert.equal(tested(withSchema.columns[0]).drift, true);
   assert.equal(tested(withSchema.columns[1]).drift, false);
   const inferred = driftFromRecords(ref, cur);
-  assert.deepEqual(inferred.columns.map((c) => [c.column, c.testable && c.type]), [['hour', 'numerical'], ['origin', 'categorical'], ['requestId', 'categorical']]);
+  assert.deepEqual(
+    inferred.columns.map((c) => [c.column, c.testable && c.type]),
+    [
+      ['hour', 'numerical'],
+      ['origin', 'categorical'],
+      ['requestId', 'categorical'],
+    ],
+  );
   // A schema field the log lacks: untested, not a crash.
-  const missing = driftFromRecords(ref, cur.map(({ origin: _o, ...rest }) => rest), { numerical: [], categorical: ['origin'] });
+  const missing = driftFromRecords(
+    ref,
+    cur.map(({ origin: _o, ...rest }) => rest),
+    { numerical: [], categorical: ['origin'] },
+  );
   assert.match(untested(missing.columns[0]).reason, /current has no values/);
 });

@@ -6,7 +6,13 @@ import { DriftError } from './errors.js';
 import { cleanCategorical, cleanNumerical, inferColumnType } from './values.js';
 import {
   STAT_TEST_NAMES,
-  type Column, type ColumnDrift, type ColumnDriftResult, type ColumnType, type DriftOptions, type DriftReport, type UntestedColumn,
+  type Column,
+  type ColumnDrift,
+  type ColumnDriftResult,
+  type ColumnType,
+  type DriftOptions,
+  type DriftReport,
+  type UntestedColumn,
 } from './types.js';
 
 export const DEFAULT_DATASET_DRIFT_SHARE = 0.5;
@@ -18,15 +24,25 @@ function validate(options: DriftOptions): void {
   }
   for (const [name, o] of Object.entries(options.columns ?? {})) {
     if (o.test !== undefined && !(STAT_TEST_NAMES as readonly string[]).includes(o.test)) {
-      throw new DriftError('drift-invalid-options', `column "${name}": unknown test "${o.test}" (known: ${STAT_TEST_NAMES.join(', ')})`);
+      throw new DriftError(
+        'drift-invalid-options',
+        `column "${name}": unknown test "${o.test}" (known: ${STAT_TEST_NAMES.join(', ')})`,
+      );
     }
     if (o.threshold !== undefined && !(Number.isFinite(o.threshold) && o.threshold >= 0)) {
-      throw new DriftError('drift-invalid-options', `column "${name}": threshold must be a finite number ≥ 0, got ${o.threshold}`);
+      throw new DriftError(
+        'drift-invalid-options',
+        `column "${name}": threshold must be a finite number ≥ 0, got ${o.threshold}`,
+      );
     }
   }
   const numerical = new Set(options.numerical ?? []);
   const both = (options.categorical ?? []).filter((c) => numerical.has(c));
-  if (both.length) throw new DriftError('drift-invalid-options', `column(s) listed as both numerical and categorical: ${both.join(', ')}`);
+  if (both.length)
+    throw new DriftError(
+      'drift-invalid-options',
+      `column(s) listed as both numerical and categorical: ${both.join(', ')}`,
+    );
 }
 
 function byName(columns: readonly Column[], side: string): Map<string, Column> {
@@ -39,42 +55,66 @@ function byName(columns: readonly Column[], side: string): Map<string, Column> {
 }
 
 function typeOf(name: string, ref: Column, cur: Column, options: DriftOptions): ColumnType | undefined {
-  return ref.type ?? cur.type
-    ?? (options.numerical?.includes(name) ? 'numerical' : undefined)
-    ?? (options.categorical?.includes(name) ? 'categorical' : undefined)
-    ?? inferColumnType(ref.values) ?? inferColumnType(cur.values);
+  return (
+    ref.type ??
+    cur.type ??
+    (options.numerical?.includes(name) ? 'numerical' : undefined) ??
+    (options.categorical?.includes(name) ? 'categorical' : undefined) ??
+    inferColumnType(ref.values) ??
+    inferColumnType(cur.values)
+  );
 }
 
 function testColumn(name: string, ref: Column, cur: Column, options: DriftOptions): ColumnDriftResult {
-  const untested = (reason: string, type?: ColumnType, nReference = 0, nCurrent = 0): UntestedColumn =>
-    ({ column: name, testable: false, ...(type && { type }), reason, nReference, nCurrent });
+  const untested = (reason: string, type?: ColumnType, nReference = 0, nCurrent = 0): UntestedColumn => ({
+    column: name,
+    testable: false,
+    ...(type && { type }),
+    reason,
+    nReference,
+    nCurrent,
+  });
   const type = typeOf(name, ref, cur, options);
   if (!type) return untested('no values in either dataset after dropping missing and infinite ones');
   const clean = type === 'numerical' ? cleanNumerical : cleanCategorical;
-  const r = clean(ref.values); const c = clean(cur.values);
+  const r = clean(ref.values);
+  const c = clean(cur.values);
   if (!r.ok) return untested(`reference: ${r.reason}`, type);
   if (!c.ok) return untested(`current: ${c.reason}`, type);
-  const nReference = r.sample.values.length; const nCurrent = c.sample.values.length;
-  if (nReference === 0) return untested('reference has no values after dropping missing and infinite ones', type, nReference, nCurrent);
-  if (nCurrent === 0) return untested('current has no values after dropping missing and infinite ones', type, nReference, nCurrent);
+  const nReference = r.sample.values.length;
+  const nCurrent = c.sample.values.length;
+  if (nReference === 0)
+    return untested('reference has no values after dropping missing and infinite ones', type, nReference, nCurrent);
+  if (nCurrent === 0)
+    return untested('current has no values after dropping missing and infinite ones', type, nReference, nCurrent);
 
   const nValues = new Set<number | string>([...r.sample.values, ...c.sample.values]).size;
   const override = options.columns?.[name];
   const spec = STAT_TESTS[override?.test ?? defaultStatTest(type, nReference, nValues)];
   if (!spec.types.includes(type)) {
-    throw new DriftError('drift-invalid-options', `column "${name}": test "${spec.name}" does not apply to a ${type} column (it needs ${spec.types.join(' or ')})`);
+    throw new DriftError(
+      'drift-invalid-options',
+      `column "${name}": test "${spec.name}" does not apply to a ${type} column (it needs ${spec.types.join(' or ')})`,
+    );
   }
   const threshold = override?.threshold ?? spec.defaultThreshold;
   const outcome = spec.run(r.sample, c.sample);
   const score = (spec.kind === 'p_value' ? outcome.pValue : outcome.distance)!;
   const result: ColumnDrift = {
-    column: name, testable: true, type, test: spec.name, testLabel: spec.label,
+    column: name,
+    testable: true,
+    type,
+    test: spec.name,
+    testLabel: spec.label,
     statistic: outcome.statistic,
     ...(outcome.pValue !== undefined && { pValue: outcome.pValue }),
     ...(outcome.distance !== undefined && { distance: outcome.distance }),
-    score, threshold,
+    score,
+    threshold,
     drift: spec.drifted(score, threshold), // false for NaN, as in Evidently
-    nReference, nCurrent, nValues,
+    nReference,
+    nCurrent,
+    nValues,
   };
   return result;
 }
@@ -89,12 +129,18 @@ function testColumn(name: string, ref: Column, cur: Column, options: DriftOption
  * ).columns[0]
  * // { column: 'x', type: 'numerical', test: 'ks', statistic: 1, pValue: 0.1, threshold: 0.05, drift: false, ... }
  */
-export function detectDrift(reference: readonly Column[], current: readonly Column[], options: DriftOptions = {}): DriftReport {
+export function detectDrift(
+  reference: readonly Column[],
+  current: readonly Column[],
+  options: DriftOptions = {},
+): DriftReport {
   validate(options);
-  const refs = byName(reference, 'reference'); const curs = byName(current, 'current');
+  const refs = byName(reference, 'reference');
+  const curs = byName(current, 'current');
   const names = [...refs.keys(), ...[...curs.keys()].filter((n) => !refs.has(n))];
   const columns: ColumnDriftResult[] = names.map((name) => {
-    const ref = refs.get(name); const cur = curs.get(name);
+    const ref = refs.get(name);
+    const cur = curs.get(name);
     if (!ref) return { column: name, testable: false, reason: 'not in the reference data', nReference: 0, nCurrent: 0 };
     if (!cur) return { column: name, testable: false, reason: 'not in the current data', nReference: 0, nCurrent: 0 };
     return testColumn(name, ref, cur, options);
@@ -106,7 +152,10 @@ export function detectDrift(reference: readonly Column[], current: readonly Colu
   return {
     columns,
     dataset: {
-      testedColumns: tested.length, driftedColumns, share, driftShareThreshold,
+      testedColumns: tested.length,
+      driftedColumns,
+      share,
+      driftShareThreshold,
       datasetDrift: tested.length > 0 && share >= driftShareThreshold,
     },
   };

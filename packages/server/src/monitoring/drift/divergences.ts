@@ -21,8 +21,10 @@ function normalised(p: ArrayLike<number>): Float64Array {
 
 /** @example jensenShannonDistance([1, 0], [0, 1]) // √(ln 2) ≈ 0.8326 */
 export function jensenShannonDistance(p: ArrayLike<number>, q: ArrayLike<number>): number {
-  const a = normalised(p); const b = normalised(q);
-  let left = 0; let right = 0;
+  const a = normalised(p);
+  const b = normalised(q);
+  let left = 0;
+  let right = 0;
   for (let i = 0; i < a.length; i++) {
     const m = (a[i]! + b[i]!) / 2;
     left += relEntr(a[i]!, m);
@@ -34,13 +36,15 @@ export function jensenShannonDistance(p: ArrayLike<number>, q: ArrayLike<number>
 /** @example populationStabilityIndex([0.5, 0.5], [0.25, 0.75]) // 0.25·ln 2 + 0.25·ln 1.5 ≈ 0.2747 */
 export function populationStabilityIndex(reference: ArrayLike<number>, current: ArrayLike<number>): number {
   let psi = 0;
-  for (let i = 0; i < reference.length; i++) psi += (reference[i]! - current[i]!) * Math.log(reference[i]! / current[i]!);
+  for (let i = 0; i < reference.length; i++)
+    psi += (reference[i]! - current[i]!) * Math.log(reference[i]! / current[i]!);
   return psi;
 }
 
 /** @example klDivergence([0.5, 0.5], [0.25, 0.75]) // 0.5·ln 2 + 0.5·ln(2/3) ≈ 0.1438 */
 export function klDivergence(reference: ArrayLike<number>, current: ArrayLike<number>): number {
-  const p = normalised(reference); const q = normalised(current);
+  const p = normalised(reference);
+  const q = normalised(current);
   let kl = 0;
   for (let i = 0; i < p.length; i++) kl += relEntr(p[i]!, q[i]!);
   return kl;

@@ -14,7 +14,14 @@ export function formatNumber(x: number): string {
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 /** The report as a table, the untested columns with their reasons, and the dataset verdict. */
@@ -26,8 +33,14 @@ export function formatReport(report: DriftReport): string {
     const rows = [['column', 'type', 'test', 'n ref/cur', 'statistic', 'p-value', 'threshold', 'drift']];
     for (const c of tested) {
       rows.push([
-        c.column, c.type, c.testLabel, `${c.nReference}/${c.nCurrent}`, formatNumber(c.statistic),
-        c.pValue === undefined ? '-' : formatNumber(c.pValue), formatNumber(c.threshold), c.drift ? 'DRIFT' : 'no',
+        c.column,
+        c.type,
+        c.testLabel,
+        `${c.nReference}/${c.nCurrent}`,
+        formatNumber(c.statistic),
+        c.pValue === undefined ? '-' : formatNumber(c.pValue),
+        formatNumber(c.threshold),
+        c.drift ? 'DRIFT' : 'no',
       ]);
     }
     lines.push(table(rows));
@@ -37,8 +50,11 @@ export function formatReport(report: DriftReport): string {
     for (const c of untested) lines.push(`  ${c.column}: ${c.reason}`);
   }
   const d = report.dataset;
-  lines.push('', `dataset drift: ${d.datasetDrift ? 'DETECTED' : 'not detected'} — ${d.driftedColumns} of ${d.testedColumns} tested column(s) drifted`
-    + ` (share ${formatNumber(d.share)} ${d.share >= d.driftShareThreshold ? '≥' : '<'} ${formatNumber(d.driftShareThreshold)})`);
+  lines.push(
+    '',
+    `dataset drift: ${d.datasetDrift ? 'DETECTED' : 'not detected'} — ${d.driftedColumns} of ${d.testedColumns} tested column(s) drifted` +
+      ` (share ${formatNumber(d.share)} ${d.share >= d.driftShareThreshold ? '≥' : '<'} ${formatNumber(d.driftShareThreshold)})`,
+  );
   return `${lines.join('\n').replace(/^\n/, '')}\n`;
 }
 

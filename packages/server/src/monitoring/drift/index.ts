@@ -3,12 +3,27 @@
 // records or files, and the `ferry drift` command. Pure computation: no I/O except readTable and the CLI.
 export {
   STAT_TEST_NAMES,
-  type CellValue, type Column, type ColumnType, type StatTestName, type ColumnTestOptions, type DriftOptions,
-  type ColumnDrift, type UntestedColumn, type ColumnDriftResult, type DatasetDrift, type DriftReport,
+  type CellValue,
+  type Column,
+  type ColumnType,
+  type StatTestName,
+  type ColumnTestOptions,
+  type DriftOptions,
+  type ColumnDrift,
+  type UntestedColumn,
+  type ColumnDriftResult,
+  type DatasetDrift,
+  type DriftReport,
 } from './types.js';
 export { detectDrift, DEFAULT_DATASET_DRIFT_SHARE } from './detect-drift.js';
 export { driftFromRecords, columnsFromRecords, toCell, type RecordSchema } from './records.js';
-export { STAT_TESTS, defaultStatTest, SMALL_REFERENCE_MAX, type StatTestSpec, type StatTestOutcome } from './stattests.js';
+export {
+  STAT_TESTS,
+  defaultStatTest,
+  SMALL_REFERENCE_MAX,
+  type StatTestSpec,
+  type StatTestOutcome,
+} from './stattests.js';
 export { inferColumnType, isMissing, MAX_CATEGORICAL_INTEGERS } from './values.js';
 export { readTable, csvCell, type TableFormat } from './read-table.js';
 export { formatReport, formatNumber, reportJson } from './format-report.js';
@@ -20,4 +35,12 @@ export { chiSquareTest, chiSquareSf, type ChiSquareResult } from './chi-square.j
 export { zTest, type ZTestResult } from './z-test.js';
 export { wassersteinDistance, normedWasserstein, populationStd } from './wasserstein.js';
 export { jensenShannonDistance, populationStabilityIndex, klDivergence } from './divergences.js';
-export { sturgesBinEdges, histogramCounts, fillEmptyShares, binnedShares, PER_VALUE_BIN_LIMIT, type Sample, type BinnedShares } from './binning.js';
+export {
+  sturgesBinEdges,
+  histogramCounts,
+  fillEmptyShares,
+  binnedShares,
+  PER_VALUE_BIN_LIMIT,
+  type Sample,
+  type BinnedShares,
+} from './binning.js';

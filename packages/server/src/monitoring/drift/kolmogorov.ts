@@ -41,8 +41,8 @@ export function smirnovSf(n: number, d: number): number {
     const a = 1 - d - j / n;
     const b = d + j / n;
     if (a < 0 || (a === 0 && n - j > 0)) continue;
-    const logTerm = lnN1 - gammaln(j + 1) - gammaln(n - j + 1)
-      + (n - j === 0 ? 0 : (n - j) * Math.log(a)) + (j - 1) * Math.log(b);
+    const logTerm =
+      lnN1 - gammaln(j + 1) - gammaln(n - j + 1) + (n - j === 0 ? 0 : (n - j) * Math.log(a)) + (j - 1) * Math.log(b);
     logs.push(logTerm);
   }
   if (logs.length === 0) return 0;
@@ -54,7 +54,10 @@ export function smirnovSf(n: number, d: number): number {
 }
 
 /** Square matrix of order m in row-major order, times 2^scale (the scale keeps entries in range). */
-interface ScaledMatrix { a: Float64Array; scale: number }
+interface ScaledMatrix {
+  a: Float64Array;
+  scale: number;
+}
 
 function multiply(x: ScaledMatrix, y: ScaledMatrix, m: number): ScaledMatrix {
   const out = new Float64Array(m * m);
@@ -68,7 +71,10 @@ function multiply(x: ScaledMatrix, y: ScaledMatrix, m: number): ScaledMatrix {
     }
   }
   let max = 0;
-  for (let i = 0; i < out.length; i++) { const v = Math.abs(out[i]!); if (v > max) max = v; }
+  for (let i = 0; i < out.length; i++) {
+    const v = Math.abs(out[i]!);
+    if (v > max) max = v;
+  }
   let scale = x.scale + y.scale;
   if (max > 0 && (max > 1e100 || max < 1e-100)) {
     const e = Math.round(Math.log2(max));
@@ -117,34 +123,47 @@ export function pelzGoodCdf(n: number, x: number): number {
   if (x <= 0) return 0;
   if (x >= 1) return 1;
   const z = Math.sqrt(n) * x;
-  const z2 = z * z; const z4 = z2 * z2; const z6 = z4 * z2;
-  const pi2 = Math.PI ** 2; const pi4 = pi2 * pi2; const pi6 = pi4 * pi2;
+  const z2 = z * z;
+  const z4 = z2 * z2;
+  const z6 = z4 * z2;
+  const pi2 = Math.PI ** 2;
+  const pi4 = pi2 * pi2;
+  const pi6 = pi4 * pi2;
   const logQ = -pi2 / (8 * z2);
   if (logQ < -708) return 0;
   const sqrt2pi = Math.sqrt(2 * Math.PI);
-  const terms = Math.ceil(16 * z / Math.PI);
+  const terms = Math.ceil((16 * z) / Math.PI);
   // Sums over odd m = 2k − 1 of a polynomial in m² times exp(−π² m² / (8 z²)).
-  let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0;
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
   for (let k = 1; k <= terms; k++) {
     const mm = (2 * k - 1) ** 2;
     const w = Math.exp(logQ * mm);
     s0 += w;
-    s1 += (pi2 * mm / 4 - z2) * w;
-    s2 += (6 * z6 + 2 * z4 + (2 * z4 - 5 * z2) * pi2 * mm / 4 + pi4 * (1 - 2 * z2) * mm * mm / 16) * w;
-    s3 += (-30 * z6 - 90 * z6 * z2 + pi2 * (135 * z4 - 96 * z6) * mm / 4
-      + pi4 * (212 * z4 - 60 * z2) * mm * mm / 16 + pi6 * (5 - 30 * z2) * mm * mm * mm / 64) * w;
+    s1 += ((pi2 * mm) / 4 - z2) * w;
+    s2 += (6 * z6 + 2 * z4 + ((2 * z4 - 5 * z2) * pi2 * mm) / 4 + (pi4 * (1 - 2 * z2) * mm * mm) / 16) * w;
+    s3 +=
+      (-30 * z6 -
+        90 * z6 * z2 +
+        (pi2 * (135 * z4 - 96 * z6) * mm) / 4 +
+        (pi4 * (212 * z4 - 60 * z2) * mm * mm) / 16 +
+        (pi6 * (5 - 30 * z2) * mm * mm * mm) / 64) *
+      w;
   }
   // Sums over all k ≥ 1 of k² exp(−π² k² / (2 z²)), and the same weighted by (3z² − π²k²).
-  let t2 = 0; let t3 = 0;
+  let t2 = 0;
+  let t3 = 0;
   for (let k = 1; k <= terms; k++) {
-    const w = k * k * Math.exp(-pi2 * k * k / (2 * z2));
+    const w = k * k * Math.exp((-pi2 * k * k) / (2 * z2));
     t2 += w;
     t3 += (3 * z2 - pi2 * k * k) * w;
   }
-  const K0 = sqrt2pi / z * s0;
-  const K1 = sqrt2pi / (6 * z4) * s1;
-  const K2 = sqrt2pi / (72 * z6 * z) * s2 - pi2 * sqrt2pi / (36 * z2 * z) * t2;
-  const K3 = sqrt2pi / (6480 * z6 * z4) * s3 + pi2 * sqrt2pi / (216 * z6) * t3;
+  const K0 = (sqrt2pi / z) * s0;
+  const K1 = (sqrt2pi / (6 * z4)) * s1;
+  const K2 = (sqrt2pi / (72 * z6 * z)) * s2 - ((pi2 * sqrt2pi) / (36 * z2 * z)) * t2;
+  const K3 = (sqrt2pi / (6480 * z6 * z4)) * s3 + ((pi2 * sqrt2pi) / (216 * z6)) * t3;
   const rn = Math.sqrt(n);
   return clip(K0 + K1 / rn + K2 / n + K3 / (n * rn));
 }

@@ -33,9 +33,14 @@ function dDirect(x: number[], y: number[]): number {
  * null distribution itself. D of an interleaving is the largest |i/m − j/n| along it.
  */
 function bruteForceSf(m: number, n: number, d: number): number {
-  let hits = 0; let total = 0;
+  let hits = 0;
+  let total = 0;
   const walk = (i: number, j: number, maxD: number): void => {
-    if (i === m && j === n) { total++; if (maxD >= d - 1e-12) hits++; return; }
+    if (i === m && j === n) {
+      total++;
+      if (maxD >= d - 1e-12) hits++;
+      return;
+    }
     if (i < m) walk(i + 1, j, Math.max(maxD, Math.abs((i + 1) / m - j / n)));
     if (j < n) walk(i, j + 1, Math.max(maxD, Math.abs(i / m - (j + 1) / n)));
   };
@@ -50,10 +55,20 @@ test('fully separated samples: D = 1 and p = 2 / C(m+n, m) (only "all x first" a
   assert.equal(r.method, 'exact');
   // The same far in the tail, where computing 1 − Pr(inside) would lose every digit: 2 / C(128, 64) ≈ 8.4e-38.
   const x = Array.from({ length: 64 }, (_, i) => i);
-  const big = ksTwoSample(x, x.map((v) => v + 100));
+  const big = ksTwoSample(
+    x,
+    x.map((v) => v + 100),
+  );
   close(big.pValue, 2 / Number(binomial(128, 64)), 1e-12);
   // Unequal sizes: 2 / C(30, 10).
-  close(ksTwoSample(Array.from({ length: 10 }, (_, i) => i), Array.from({ length: 20 }, (_, i) => 50 + i)).pValue, 2 / Number(binomial(30, 10)), 1e-12);
+  close(
+    ksTwoSample(
+      Array.from({ length: 10 }, (_, i) => i),
+      Array.from({ length: 20 }, (_, i) => 50 + i),
+    ).pValue,
+    2 / Number(binomial(30, 10)),
+    1e-12,
+  );
 });
 
 test('tiny samples: n = 1 and 2', () => {
@@ -66,7 +81,13 @@ test('tiny samples: n = 1 and 2', () => {
 
 test('exact p-values equal brute-force enumeration of every interleaving', () => {
   // Sizes with gcd 1, gcd > 1 and equal sizes; every attainable D for each.
-  for (const [m, n] of [[4, 6], [5, 7], [6, 6], [3, 9], [8, 5]] as const) {
+  for (const [m, n] of [
+    [4, 6],
+    [5, 7],
+    [6, 6],
+    [3, 9],
+    [8, 5],
+  ] as const) {
     // ksExactSf takes D in units of 1/lcm(m, n): h = |i·n/g − j·m/g|.
     const g = m === n ? m : [1, 2, 3, 4, 5, 6].filter((k) => m % k === 0 && n % k === 0).pop()!;
     const lcm = (m * n) / g;
@@ -91,7 +112,13 @@ test('D and p from data, ties included, against the definitions', () => {
 
 test("SciPy's method='auto' rule: exact up to 10,000 values per sample, then kstwo.sf(D, round(n1·n2/(n1+n2)))", () => {
   const x = Array.from({ length: KS_MAX_EXACT_N }, (_, i) => i / KS_MAX_EXACT_N);
-  assert.equal(ksTwoSample(x, x.map((v) => v * 1.02)).method, 'exact');
+  assert.equal(
+    ksTwoSample(
+      x,
+      x.map((v) => v * 1.02),
+    ).method,
+    'exact',
+  );
   // 10,001 each: n1·n2/(n1+n2) = 5000.5, which numpy rounds half to even: 5000.
   const a = Array.from({ length: 10001 }, (_, i) => i / 10001);
   const b = a.map((v) => v * 1.02);

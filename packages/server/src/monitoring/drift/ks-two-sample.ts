@@ -49,7 +49,8 @@ export function ksExactSf(m: number, n: number, h: number): number {
   let prevLo = 0;
   for (let j = 0; j <= hi(0); j++) B[j] = 0;
   for (let i = 1; i <= m; i++) {
-    const a = lo(i); const b = hi(i);
+    const a = lo(i);
+    const b = hi(i);
     if (a > b) return 1; // every path crosses the boundary in this column
     for (let j = prevLo; j < a; j++) B[j] = 1;
     for (let j = a; j <= b; j++) B[j] = j === 0 ? B[0]! : (i * B[j]! + j * B[j - 1]!) / (i + j);
@@ -62,17 +63,27 @@ export function ksExactSf(m: number, n: number, h: number): number {
  * Two-sided two-sample KS test. NaN values must be removed by the caller.
  * @example ksTwoSample([1, 2, 3], [4, 5, 6]) // { statistic: 1, pValue: 0.1, method: 'exact' }
  */
-export function ksTwoSample(x: ArrayLike<number>, y: ArrayLike<number>, mode: 'auto' | 'exact' | 'asymptotic' = 'auto'): KsResult {
+export function ksTwoSample(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  mode: 'auto' | 'exact' | 'asymptotic' = 'auto',
+): KsResult {
   const a = Float64Array.from(x).sort();
   const b = Float64Array.from(y).sort();
-  const n1 = a.length; const n2 = b.length;
+  const n1 = a.length;
+  const n2 = b.length;
   if (n1 === 0 || n2 === 0) throw new RangeError('ksTwoSample needs two non-empty samples');
-  if (Number.isNaN(a[n1 - 1]) || Number.isNaN(b[n2 - 1])) throw new RangeError('ksTwoSample: samples must not contain NaN'); // sort puts NaN last
+  if (Number.isNaN(a[n1 - 1]) || Number.isNaN(b[n2 - 1]))
+    throw new RangeError('ksTwoSample: samples must not contain NaN'); // sort puts NaN last
   const g = gcd(n1, n2);
-  const n1g = n1 / g; const n2g = n2 / g;
+  const n1g = n1 / g;
+  const n2g = n2 / g;
   // Walk the distinct values of both samples; at each, compare the ECDFs in exact integer units of
   // 1/lcm (for the exact method) and as SciPy's floating-point difference (for the asymptotic one).
-  let i = 0; let j = 0; let h = 0; let dFloat = 0;
+  let i = 0;
+  let j = 0;
+  let h = 0;
+  let dFloat = 0;
   while (i < n1 || j < n2) {
     const v = j >= n2 || (i < n1 && a[i]! <= b[j]!) ? a[i]! : b[j]!;
     while (i < n1 && a[i]! <= v) i++;

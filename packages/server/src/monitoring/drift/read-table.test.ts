@@ -13,15 +13,20 @@ import { csvCell, readTable } from './read-table.js';
 import type { Column } from './types.js';
 
 let dir = '';
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'ferry-drift-read-')); });
-after(async () => { await rm(dir, { recursive: true, force: true }); });
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'ferry-drift-read-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
 
 const file = async (name: string, content: string | Uint8Array): Promise<string> => {
   const p = join(dir, name);
   await writeFile(p, content);
   return p;
 };
-const asObject = (cols: Column[]): Record<string, unknown[]> => Object.fromEntries(cols.map((c) => [c.name, [...c.values]]));
+const asObject = (cols: Column[]): Record<string, unknown[]> =>
+  Object.fromEntries(cols.map((c) => [c.name, [...c.values]]));
 const unreadable = (e: unknown): boolean => e instanceof DriftError && e.code === 'drift-unreadable-table';
 
 test('CSV: numbers, booleans, empty cells as missing, quoted fields, BOM', async () => {
@@ -44,8 +49,14 @@ test('TSV, and CSV errors: ragged rows and duplicate header names', async () => 
 test('JSON Lines: blank lines skipped, absent fields missing, nested values as JSON; bad lines named', async () => {
   const p = await file('t.jsonl', '{"a":1,"b":"x"}\n\n{"b":"y","c":[1,2]}\r\n');
   assert.deepEqual(asObject(await readTable(p)), { a: [1, null], b: ['x', 'y'], c: [null, '[1,2]'] });
-  await assert.rejects(readTable(await file('bad.jsonl', '{"a":1}\n{oops\n')), (e) => unreadable(e) && /line 2/.test((e as Error).message));
-  await assert.rejects(readTable(await file('arr.jsonl', '[1,2]\n')), (e) => unreadable(e) && /line 1: expected a JSON object/.test((e as Error).message));
+  await assert.rejects(
+    readTable(await file('bad.jsonl', '{"a":1}\n{oops\n')),
+    (e) => unreadable(e) && /line 2/.test((e as Error).message),
+  );
+  await assert.rejects(
+    readTable(await file('arr.jsonl', '[1,2]\n')),
+    (e) => unreadable(e) && /line 1: expected a JSON object/.test((e as Error).message),
+  );
 });
 
 test('JSON: an array of records, or JSON Lines under a .json name', async () => {
@@ -60,16 +71,29 @@ test('Parquet: strings, doubles, INT64 (bigint → number), booleans and nulls; 
     { name: 'distance', data: [364n, 1200n, 95n], type: 'INT64' as const },
     { name: 'late', data: [true, false, true], type: 'BOOLEAN' as const },
   ];
-  const expected = { origin: ['ATL', null, 'SFO'], hour: [8.5, 9.25, null], distance: [364, 1200, 95], late: [true, false, true] };
+  const expected = {
+    origin: ['ATL', null, 'SFO'],
+    hour: [8.5, 9.25, null],
+    distance: [364, 1200, 95],
+    late: [true, false, true],
+  };
   const snappy = await file('t.parquet', new Uint8Array(parquetWriteBuffer({ columnData })));
   assert.deepEqual(asObject(await readTable(snappy)), expected);
-  const gzip = await file('gz.parquet', new Uint8Array(parquetWriteBuffer({ columnData, codec: 'GZIP', compressors: { GZIP: (b: Uint8Array) => gzipSync(b) } })));
+  const gzip = await file(
+    'gz.parquet',
+    new Uint8Array(
+      parquetWriteBuffer({ columnData, codec: 'GZIP', compressors: { GZIP: (b: Uint8Array) => gzipSync(b) } }),
+    ),
+  );
   assert.deepEqual(asObject(await readTable(gzip)), expected);
   await assert.rejects(readTable(await file('junk.parquet', 'not parquet')), unreadable);
 });
 
 test('unknown extensions and missing files are DriftError("drift-unreadable-table")', async () => {
-  await assert.rejects(readTable(await file('t.xlsx', '')), (e) => unreadable(e) && /unknown file type/.test((e as Error).message));
+  await assert.rejects(
+    readTable(await file('t.xlsx', '')),
+    (e) => unreadable(e) && /unknown file type/.test((e as Error).message),
+  );
   await assert.rejects(readTable(join(dir, 'absent.csv')), unreadable);
   // An explicit format beats the extension.
   assert.deepEqual(asObject(await readTable(await file('data.txt', 'a\n1\n'), 'csv')), { a: [1] });

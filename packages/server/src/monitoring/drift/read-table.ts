@@ -14,7 +14,13 @@ import type { CellValue, Column } from './types.js';
 export type TableFormat = 'csv' | 'tsv' | 'jsonl' | 'json' | 'parquet';
 
 const BY_EXTENSION: Record<string, TableFormat> = {
-  '.csv': 'csv', '.tsv': 'tsv', '.jsonl': 'jsonl', '.ndjson': 'jsonl', '.json': 'json', '.parquet': 'parquet', '.pq': 'parquet',
+  '.csv': 'csv',
+  '.tsv': 'tsv',
+  '.jsonl': 'jsonl',
+  '.ndjson': 'jsonl',
+  '.json': 'json',
+  '.parquet': 'parquet',
+  '.pq': 'parquet',
 };
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
@@ -53,7 +59,8 @@ function fromDelimited(path: string, text: string, delimiter: string): Column[] 
 
 function fromRecords(path: string, records: unknown[], where: (i: number) => string): Column[] {
   records.forEach((r, i) => {
-    if (r === null || typeof r !== 'object' || Array.isArray(r)) throw unreadable(path, `${where(i)}: expected a JSON object (one record)`);
+    if (r === null || typeof r !== 'object' || Array.isArray(r))
+      throw unreadable(path, `${where(i)}: expected a JSON object (one record)`);
   });
   const rows = records as Record<string, unknown>[];
   const fields = new Set<string>();
@@ -95,7 +102,11 @@ async function fromParquet(path: string): Promise<Column[]> {
  */
 export async function readTable(path: string, format?: TableFormat): Promise<Column[]> {
   const f = format ?? BY_EXTENSION[extname(path).toLowerCase()];
-  if (!f) throw unreadable(path, `unknown file type "${extname(path)}" (expected .csv, .tsv, .jsonl, .ndjson, .json or .parquet)`);
+  if (!f)
+    throw unreadable(
+      path,
+      `unknown file type "${extname(path)}" (expected .csv, .tsv, .jsonl, .ndjson, .json or .parquet)`,
+    );
   if (f === 'parquet') return fromParquet(path);
   let text: string;
   try {

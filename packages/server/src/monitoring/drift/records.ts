@@ -27,7 +27,10 @@ function fieldsOf(records: ReadonlyArray<Record<string, unknown>>): string[] {
 }
 
 /** Columns of `records` for the given fields (a field a record lacks is missing there). */
-export function columnsFromRecords(records: ReadonlyArray<Record<string, unknown>>, fields: readonly string[]): Column[] {
+export function columnsFromRecords(
+  records: ReadonlyArray<Record<string, unknown>>,
+  fields: readonly string[],
+): Column[] {
   return fields.map((name) => ({ name, values: records.map((r) => toCell(r[name])) }));
 }
 
@@ -42,9 +45,10 @@ export function driftFromRecords(
   schema?: RecordSchema,
   options: DriftOptions = {},
 ): DriftReport {
-  const fields = schema ? [...schema.numerical, ...schema.categorical] : fieldsOf(reference.length ? reference : current);
-  const typed = (cols: Column[]): Column[] => (schema
-    ? cols.map((c) => ({ ...c, type: schema.numerical.includes(c.name) ? 'numerical' : 'categorical' }))
-    : cols);
+  const fields = schema
+    ? [...schema.numerical, ...schema.categorical]
+    : fieldsOf(reference.length ? reference : current);
+  const typed = (cols: Column[]): Column[] =>
+    schema ? cols.map((c) => ({ ...c, type: schema.numerical.includes(c.name) ? 'numerical' : 'categorical' })) : cols;
   return detectDrift(typed(columnsFromRecords(reference, fields)), typed(columnsFromRecords(current, fields)), options);
 }

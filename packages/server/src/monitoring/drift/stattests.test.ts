@@ -15,7 +15,8 @@ const close = (actual: number, expected: number, tol: number, what = ''): void =
 
 /** erfc(x) = 1 − (2/√π) Σ (−1)ⁿ x^(2n+1) / (n!(2n+1)); exact to ~1e-15 for 0 ≤ x ≤ 2. */
 function erfc(x: number): number {
-  let sum = 0; let term = x;
+  let sum = 0;
+  let term = x;
   for (let n = 0; n < 80; n++) {
     sum += term / (2 * n + 1);
     term *= (-x * x) / (n + 1);
@@ -89,7 +90,7 @@ test('Wasserstein-1: area between the ECDFs; normed by the population std of the
   assert.equal(populationStd([0, 2]), 1);
   assert.equal(normedWasserstein([0, 2], [1, 3]), 1);
   // Constant reference: std 0 is floored at 0.001.
-  close(normedWasserstein([5, 5, 5], [5, 5, 6]), (1 / 3) / 0.001, 1e-9);
+  close(normedWasserstein([5, 5, 5], [5, 5, 6]), 1 / 3 / 0.001, 1e-9);
   assert.throws(() => wassersteinDistance([1], [Number.NaN]), RangeError);
 });
 
@@ -128,7 +129,11 @@ test('binned shares: per value below 21 distinct reference values, Sturges bins 
   // 23 values over [0, 20]: ⌈log2 23 + 1⌉ = 6 bins of 20/6.
   assert.equal(binned.edges.length, 7);
   assert.deepEqual([...binned.current], [0.5, 0, 0, 0, 0, 0.5]);
-  const cat = binnedShares({ type: 'categorical', values: ['x', 'y'] }, { type: 'categorical', values: ['y', 'y', 'z', 'z'] }, true);
+  const cat = binnedShares(
+    { type: 'categorical', values: ['x', 'y'] },
+    { type: 'categorical', values: ['y', 'y', 'z', 'z'] },
+    true,
+  );
   assert.deepEqual([...cat.reference], [0.5, 0.5, 1e-4]);
   assert.deepEqual([...cat.current], [1e-4, 0.5, 0.5]);
 });
@@ -139,7 +144,8 @@ test('Jensen-Shannon distance, PSI and KL on hand-computed shares (natural log)'
   assert.equal(jensenShannonDistance([0.2, 0.8], [0.2, 0.8]), 0);
   // p = (1/2, 1/2), q = (1/4, 3/4), m = (3/8, 5/8):
   // JS² = ½[½ ln(4/3) + ½ ln(4/5)] + ½[¼ ln(2/3) + ¾ ln(6/5)]
-  const js2 = 0.5 * (0.5 * Math.log(4 / 3) + 0.5 * Math.log(4 / 5)) + 0.5 * (0.25 * Math.log(2 / 3) + 0.75 * Math.log(6 / 5));
+  const js2 =
+    0.5 * (0.5 * Math.log(4 / 3) + 0.5 * Math.log(4 / 5)) + 0.5 * (0.25 * Math.log(2 / 3) + 0.75 * Math.log(6 / 5));
   close(jensenShannonDistance([0.5, 0.5], [0.25, 0.75]), Math.sqrt(js2), 1e-15);
   // Unnormalised input is normalised, as SciPy does.
   close(jensenShannonDistance([2, 2], [1, 3]), Math.sqrt(js2), 1e-15);

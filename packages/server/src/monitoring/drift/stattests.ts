@@ -39,39 +39,91 @@ const both: readonly ColumnType[] = ['numerical', 'categorical'];
 /** The tests, with Evidently's names, display names, default thresholds and comparisons. */
 export const STAT_TESTS: Readonly<Record<StatTestName, StatTestSpec>> = Object.freeze({
   ks: {
-    name: 'ks', label: 'K-S p_value', kind: 'p_value', defaultThreshold: 0.05, types: ['numerical'],
+    name: 'ks',
+    label: 'K-S p_value',
+    kind: 'p_value',
+    defaultThreshold: 0.05,
+    types: ['numerical'],
     drifted: (p, t) => p <= t,
-    run: (r, c) => { const k = ksTwoSample(numbers(r), numbers(c)); return { statistic: k.statistic, pValue: k.pValue }; },
+    run: (r, c) => {
+      const k = ksTwoSample(numbers(r), numbers(c));
+      return { statistic: k.statistic, pValue: k.pValue };
+    },
   },
   chisquare: {
-    name: 'chisquare', label: 'chi-square p_value', kind: 'p_value', defaultThreshold: 0.05, types: both,
+    name: 'chisquare',
+    label: 'chi-square p_value',
+    kind: 'p_value',
+    defaultThreshold: 0.05,
+    types: both,
     drifted: (p, t) => p < t,
-    run: (r, c) => { const x = chiSquareTest(discrete(r), discrete(c)); return { statistic: x.statistic, pValue: x.pValue }; },
+    run: (r, c) => {
+      const x = chiSquareTest(discrete(r), discrete(c));
+      return { statistic: x.statistic, pValue: x.pValue };
+    },
   },
   z: {
-    name: 'z', label: 'Z-test p_value', kind: 'p_value', defaultThreshold: 0.05, types: both,
+    name: 'z',
+    label: 'Z-test p_value',
+    kind: 'p_value',
+    defaultThreshold: 0.05,
+    types: both,
     drifted: (p, t) => p < t,
-    run: (r, c) => { const z = zTest(discrete(r), discrete(c)); return { statistic: z.statistic, pValue: z.pValue }; },
+    run: (r, c) => {
+      const z = zTest(discrete(r), discrete(c));
+      return { statistic: z.statistic, pValue: z.pValue };
+    },
   },
   wasserstein: {
-    name: 'wasserstein', label: 'Wasserstein distance (normed)', kind: 'distance', defaultThreshold: 0.1, types: ['numerical'],
+    name: 'wasserstein',
+    label: 'Wasserstein distance (normed)',
+    kind: 'distance',
+    defaultThreshold: 0.1,
+    types: ['numerical'],
     drifted: (d, t) => d >= t,
-    run: (r, c) => { const d = normedWasserstein(numbers(r), numbers(c)); return { statistic: d, distance: d }; },
+    run: (r, c) => {
+      const d = normedWasserstein(numbers(r), numbers(c));
+      return { statistic: d, distance: d };
+    },
   },
   jensenshannon: {
-    name: 'jensenshannon', label: 'Jensen-Shannon distance', kind: 'distance', defaultThreshold: 0.1, types: both,
+    name: 'jensenshannon',
+    label: 'Jensen-Shannon distance',
+    kind: 'distance',
+    defaultThreshold: 0.1,
+    types: both,
     drifted: (d, t) => d >= t,
-    run: (r, c) => { const b = binnedShares(r, c, false); const d = jensenShannonDistance(b.reference, b.current); return { statistic: d, distance: d }; },
+    run: (r, c) => {
+      const b = binnedShares(r, c, false);
+      const d = jensenShannonDistance(b.reference, b.current);
+      return { statistic: d, distance: d };
+    },
   },
   psi: {
-    name: 'psi', label: 'PSI', kind: 'distance', defaultThreshold: 0.1, types: both,
+    name: 'psi',
+    label: 'PSI',
+    kind: 'distance',
+    defaultThreshold: 0.1,
+    types: both,
     drifted: (d, t) => d >= t,
-    run: (r, c) => { const b = binnedShares(r, c, true); const d = populationStabilityIndex(b.reference, b.current); return { statistic: d, distance: d }; },
+    run: (r, c) => {
+      const b = binnedShares(r, c, true);
+      const d = populationStabilityIndex(b.reference, b.current);
+      return { statistic: d, distance: d };
+    },
   },
   kl_div: {
-    name: 'kl_div', label: 'Kullback-Leibler divergence', kind: 'distance', defaultThreshold: 0.1, types: both,
+    name: 'kl_div',
+    label: 'Kullback-Leibler divergence',
+    kind: 'distance',
+    defaultThreshold: 0.1,
+    types: both,
     drifted: (d, t) => d >= t,
-    run: (r, c) => { const b = binnedShares(r, c, true); const d = klDivergence(b.reference, b.current); return { statistic: d, distance: d }; },
+    run: (r, c) => {
+      const b = binnedShares(r, c, true);
+      const d = klDivergence(b.reference, b.current);
+      return { statistic: d, distance: d };
+    },
   },
 } satisfies Record<StatTestName, StatTestSpec>);
 

@@ -35,9 +35,7 @@ export function inferColumnType(values: Iterable<CellValue | undefined>): Column
   return integers.size <= MAX_CATEGORICAL_INTEGERS ? 'categorical' : 'numerical';
 }
 
-export type Cleaned =
-  | { ok: true; sample: Sample }
-  | { ok: false; reason: string };
+export type Cleaned = { ok: true; sample: Sample } | { ok: false; reason: string };
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -51,12 +49,22 @@ export function cleanNumerical(values: ReadonlyArray<CellValue | undefined>): Cl
   let integer = true;
   for (const v of values) {
     let x: number;
-    if (isMissing(v)) { integer = false; continue; }
+    if (isMissing(v)) {
+      integer = false;
+      continue;
+    }
     if (typeof v === 'number') x = v;
-    else if (typeof v === 'string' && NUMBER.test(v.trim())) { x = Number(v.trim()); integer = false; }
-    else if (typeof v === 'string' && /^[+-]?(inf|infinity|nan)$/i.test(v.trim())) { integer = false; continue; }
-    else return { ok: false, reason: `numerical column holds a non-numeric value: ${JSON.stringify(v)}` };
-    if (!Number.isFinite(x)) { integer = false; continue; }
+    else if (typeof v === 'string' && NUMBER.test(v.trim())) {
+      x = Number(v.trim());
+      integer = false;
+    } else if (typeof v === 'string' && /^[+-]?(inf|infinity|nan)$/i.test(v.trim())) {
+      integer = false;
+      continue;
+    } else return { ok: false, reason: `numerical column holds a non-numeric value: ${JSON.stringify(v)}` };
+    if (!Number.isFinite(x)) {
+      integer = false;
+      continue;
+    }
     if (!Number.isInteger(x)) integer = false;
     out.push(x);
   }

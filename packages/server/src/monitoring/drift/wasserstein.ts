@@ -7,10 +7,14 @@
 export function wassersteinDistance(u: ArrayLike<number>, v: ArrayLike<number>): number {
   const a = Float64Array.from(u).sort();
   const b = Float64Array.from(v).sort();
-  const n1 = a.length; const n2 = b.length;
+  const n1 = a.length;
+  const n2 = b.length;
   if (n1 === 0 || n2 === 0) throw new RangeError('wassersteinDistance needs two non-empty samples');
-  if (Number.isNaN(a[n1 - 1]) || Number.isNaN(b[n2 - 1])) throw new RangeError('wassersteinDistance: samples must not contain NaN');
-  let i = 0; let j = 0; let area = 0;
+  if (Number.isNaN(a[n1 - 1]) || Number.isNaN(b[n2 - 1]))
+    throw new RangeError('wassersteinDistance: samples must not contain NaN');
+  let i = 0;
+  let j = 0;
+  let area = 0;
   let x = Math.min(a[0]!, b[0]!);
   while (i < n1 || j < n2) {
     while (i < n1 && a[i]! <= x) i++;

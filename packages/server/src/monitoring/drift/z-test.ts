@@ -19,7 +19,8 @@ export function zTest(reference: readonly Discrete[], current: readonly Discrete
   // The same single value on both sides: Evidently answers p = 1 without computing (z would be 0/0).
   if (ref.size === 1 && cur.size === 1 && [...ref.keys()][0] === [...cur.keys()][0]) return { statistic: 0, pValue: 1 };
   const first = sortDiscrete([...new Set([...ref.keys(), ...cur.keys()])])[0]!;
-  const n1 = reference.length; const n2 = current.length;
+  const n1 = reference.length;
+  const n2 = current.length;
   const p1 = (n1 - (ref.get(first) ?? 0)) / n1;
   const p2 = (n2 - (cur.get(first) ?? 0)) / n2;
   const pooled = (p1 * n1 + p2 * n2) / (n1 + n2);

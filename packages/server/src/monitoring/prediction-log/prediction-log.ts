@@ -14,7 +14,11 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { NewPredictionLogRecord, Store } from '../../store/index.js';
 import { TokenBucket } from './token-bucket.js';
-import { PREDICTION_LOG_DEFAULTS, parseSampleRates, type PredictionLogConfig } from '../../config/schemas/prediction-log.js';
+import {
+  PREDICTION_LOG_DEFAULTS,
+  parseSampleRates,
+  type PredictionLogConfig,
+} from '../../config/schemas/prediction-log.js';
 
 /** One prediction as the caller knows it: one instance in, one prediction out. */
 export interface PredictionLogEntry {
@@ -115,8 +119,6 @@ export interface PredictionLogOptions extends PredictionLogHooks {
   now?: () => number;
 }
 
-
-
 /** Nine bound parameters a row; both SQLite (32766) and PostgreSQL (65535) take 2000 rows a statement. */
 const MAX_BATCH_ROWS = 2000;
 const DAY_MS = 86_400_000;
@@ -148,12 +150,14 @@ const zeroCounts = (): Counts => ({
 });
 
 function checkRate(rate: number, what: string): number {
-  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) throw new RangeError(`${what} must be a number from 0 to 1, got ${String(rate)}`);
+  if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1))
+    throw new RangeError(`${what} must be a number from 0 to 1, got ${String(rate)}`);
   return rate;
 }
 
 function checkCount(n: number, what: string, min: number): number {
-  if (!Number.isFinite(n) || n < min) throw new RangeError(`${what} must be a finite number >= ${min}, got ${String(n)}`);
+  if (!Number.isFinite(n) || n < min)
+    throw new RangeError(`${what} must be a finite number >= ${min}, got ${String(n)}`);
   return n;
 }
 
@@ -188,11 +192,17 @@ export class PredictionLog {
   private retentionTimer: NodeJS.Timeout | undefined;
   private pruning: Promise<number> | undefined;
 
-  constructor(private readonly store: Store, options: PredictionLogOptions = {}) {
-    const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as PredictionLogOptions;
+  constructor(
+    private readonly store: Store,
+    options: PredictionLogOptions = {},
+  ) {
+    const given = Object.fromEntries(
+      Object.entries(options).filter(([, v]) => v !== undefined),
+    ) as PredictionLogOptions;
     const o = { ...PREDICTION_LOG_DEFAULTS, random: Math.random, now: Date.now, ...given };
     checkRate(o.sampleRate, 'sampleRate');
-    for (const [model, rate] of Object.entries(o.modelSampleRates ?? {})) this.modelRates.set(model, checkRate(rate, `sample rate of model "${model}"`));
+    for (const [model, rate] of Object.entries(o.modelSampleRates ?? {}))
+      this.modelRates.set(model, checkRate(rate, `sample rate of model "${model}"`));
     checkCount(o.maxEntriesPerSecond, 'maxEntriesPerSecond', 0);
     checkCount(o.maxBufferEntries, 'maxBufferEntries', 1);
     checkCount(o.flushIntervalMs, 'flushIntervalMs', 1);
@@ -218,18 +228,29 @@ export class PredictionLog {
       random: o.random,
       now: o.now,
     });
-    this.hooks = { ...(o.onWritten && { onWritten: o.onWritten }), ...(o.onDropped && { onDropped: o.onDropped }), ...(o.onSampledOut && { onSampledOut: o.onSampledOut }) };
+    this.hooks = {
+      ...(o.onWritten && { onWritten: o.onWritten }),
+      ...(o.onDropped && { onDropped: o.onDropped }),
+      ...(o.onSampledOut && { onSampledOut: o.onSampledOut }),
+    };
     this.log = o.log;
     this.bucket = new TokenBucket(this.opts.maxEntriesPerSecond, this.opts.now);
 
-    this.flushTimer = setInterval(() => { void this.drain(false); }, this.opts.flushIntervalMs);
+    this.flushTimer = setInterval(() => {
+      void this.drain(false);
+    }, this.opts.flushIntervalMs);
     this.flushTimer.unref();
     if (this.opts.retentionDays > 0) {
-      const first = setTimeout(() => {
-        this.retentionTimer = setInterval(() => { void this.runRetention(); }, this.opts.retentionIntervalMs);
-        this.retentionTimer.unref();
-        void this.runRetention();
-      }, Math.min(this.opts.retentionIntervalMs, 60_000));
+      const first = setTimeout(
+        () => {
+          this.retentionTimer = setInterval(() => {
+            void this.runRetention();
+          }, this.opts.retentionIntervalMs);
+          this.retentionTimer.unref();
+          void this.runRetention();
+        },
+        Math.min(this.opts.retentionIntervalMs, 60_000),
+      );
       first.unref();
       this.retentionTimer = first;
     }
@@ -299,7 +320,9 @@ export class PredictionLog {
   async query(q: PredictionLogQuery): Promise<PredictionLogRow[]> {
     const limit = Math.max(1, Math.min(100_000, Math.floor(q.limit ?? 1000)));
     const order = q.order ?? 'desc';
-    let sel = this.store.db.selectFrom('prediction_log').selectAll()
+    let sel = this.store.db
+      .selectFrom('prediction_log')
+      .selectAll()
       .where('model', '=', q.model)
       .where('ts', '>=', q.since);
     if (q.version !== undefined) sel = sel.where('version', '=', q.version);
@@ -326,7 +349,9 @@ export class PredictionLog {
    */
   prune(): Promise<number> {
     if (this.pruning) return this.pruning;
-    this.pruning = this.pruneChunks().finally(() => { this.pruning = undefined; });
+    this.pruning = this.pruneChunks().finally(() => {
+      this.pruning = undefined;
+    });
     return this.pruning;
   }
 
@@ -345,7 +370,9 @@ export class PredictionLog {
     clearTimeout(this.retentionTimer);
     clearInterval(this.retentionTimer);
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<void>((res) => { timer = setTimeout(res, this.opts.closeTimeoutMs); });
+    const deadline = new Promise<void>((res) => {
+      timer = setTimeout(res, this.opts.closeTimeoutMs);
+    });
     try {
       await Promise.race([this.flush(), deadline]);
     } finally {
@@ -408,7 +435,14 @@ export class PredictionLog {
     const rows: NewPredictionLogRecord[] = [];
     for (const { entry: e, ts } of batch) {
       try {
-        if (typeof e.model !== 'string' || e.model === '' || typeof e.version !== 'string' || e.version === '' || !Number.isFinite(e.latencyMs) || !Number.isFinite(ts)) {
+        if (
+          typeof e.model !== 'string' ||
+          e.model === '' ||
+          typeof e.version !== 'string' ||
+          e.version === '' ||
+          !Number.isFinite(e.latencyMs) ||
+          !Number.isFinite(ts)
+        ) {
           this.totals.dropped.invalid++;
           continue;
         }
@@ -442,7 +476,10 @@ export class PredictionLog {
     this.retryAt = 0;
     if (!this.storeAvailable) {
       this.storeAvailable = true;
-      this.log?.info({ store: this.store.location, dropped: this.droppedInOutage }, 'prediction log: store is back; writing again');
+      this.log?.info(
+        { store: this.store.location, dropped: this.droppedInOutage },
+        'prediction log: store is back; writing again',
+      );
       this.droppedInOutage = 0;
     }
   }
@@ -453,7 +490,10 @@ export class PredictionLog {
     this.droppedInOutage += lost;
     if (this.storeAvailable) {
       this.storeAvailable = false;
-      this.log?.warn({ err, store: this.store.location }, 'prediction log: store unavailable; dropping entries until it recovers');
+      this.log?.warn(
+        { err, store: this.store.location },
+        'prediction log: store unavailable; dropping entries until it recovers',
+      );
     }
   }
 
@@ -462,7 +502,11 @@ export class PredictionLog {
     const t = this.totals;
     const r = this.reported;
     const call = (fn: () => void): void => {
-      try { fn(); } catch (err) { this.log?.debug({ err }, 'prediction log: a counter hook threw'); }
+      try {
+        fn();
+      } catch (err) {
+        this.log?.debug({ err }, 'prediction log: a counter hook threw');
+      }
     };
     if (t.written > r.written) {
       const n = t.written - r.written;
@@ -482,7 +526,10 @@ export class PredictionLog {
       // Log a full buffer once per episode when the store is up (a down store was logged already).
       if (this.storeAvailable && !this.bufferFullLogged) {
         this.bufferFullLogged = true;
-        this.log?.warn({ maxBufferEntries: this.opts.maxBufferEntries }, 'prediction log: buffer full; dropping entries (writes are slower than traffic; lower sampleRate or maxEntriesPerSecond)');
+        this.log?.warn(
+          { maxBufferEntries: this.opts.maxBufferEntries },
+          'prediction log: buffer full; dropping entries (writes are slower than traffic; lower sampleRate or maxEntriesPerSecond)',
+        );
       }
     } else if (this.buffer.length < this.opts.maxBufferEntries / 2) {
       this.bufferFullLogged = false;
@@ -506,7 +553,8 @@ export class PredictionLog {
     const chunk = this.opts.retentionChunkRows;
     let total = 0;
     for (;;) {
-      const r = await this.store.db.deleteFrom('prediction_log')
+      const r = await this.store.db
+        .deleteFrom('prediction_log')
         .where('id', 'in', (eb) => eb.selectFrom('prediction_log').select('id').where('ts', '<', cutoff).limit(chunk))
         .executeTakeFirst();
       const n = Number(r.numDeletedRows);
@@ -518,7 +566,10 @@ export class PredictionLog {
 }
 
 /** The log's options from its config slice, plus what only the server knows (logger, metric hooks). */
-export function predictionLogOptionsFromConfig(cfg: PredictionLogConfig, extra: Omit<PredictionLogOptions, keyof PredictionLogConfig | 'modelSampleRates'> = {}): PredictionLogOptions {
+export function predictionLogOptionsFromConfig(
+  cfg: PredictionLogConfig,
+  extra: Omit<PredictionLogOptions, keyof PredictionLogConfig | 'modelSampleRates'> = {},
+): PredictionLogOptions {
   return {
     sampleRate: cfg.sampleRate,
     modelSampleRates: parseSampleRates(cfg.sampleRates),

@@ -6,7 +6,10 @@ export class TokenBucket {
   private readonly perMs: number;
 
   /** `perSecond` 0 (or Infinity) means no cap. */
-  constructor(private readonly perSecond: number, private readonly now: () => number) {
+  constructor(
+    private readonly perSecond: number,
+    private readonly now: () => number,
+  ) {
     this.perMs = perSecond / 1000;
     this.tokens = perSecond;
     this.last = now();

@@ -18,16 +18,24 @@ const is503 = (code: string) => (e: unknown) => {
 
 test('dynamic: past maxQueueDepth a submission is refused at once; close fails the queued ones', async () => {
   let release!: () => void;
-  const running = new Promise<void>((r) => { release = r; });
+  const running = new Promise<void>((r) => {
+    release = r;
+  });
   const b = new DynamicBatcher(
     { maxBatchSize: 1, maxQueueDelayUs: 0, preferredBatchSizes: [], maxQueueDepth: 1, concurrency: 1, batchable: true },
-    async (f) => { await running; return { outputs: f, inferMs: 0 }; },
+    async (f) => {
+      await running;
+      return { outputs: f, inferMs: 0 };
+    },
   );
   const first = b.submit(feeds(), 1); // runs
   const second = b.submit(feeds(), 1); // waits
   assert.equal(b.depth, 1);
   assert.equal(b.overloaded, true);
-  assert.throws(() => b.submit(feeds(), 1), (e: unknown) => is503('server-overloaded')(e) && (e as FerryError).extra.limit === 1);
+  assert.throws(
+    () => b.submit(feeds(), 1),
+    (e: unknown) => is503('server-overloaded')(e) && (e as FerryError).extra.limit === 1,
+  );
   b.close();
   await assert.rejects(second.promise, is503('shutting-down'));
   assert.throws(() => b.submit(feeds(), 1), is503('shutting-down'));
@@ -36,7 +44,13 @@ test('dynamic: past maxQueueDepth a submission is refused at once; close fails t
 });
 
 const spec = (maxQueueDepth?: number): SequenceSpec => ({
-  frameSamples: 2, input: 'in', output: 'p', state: [], constants: {}, maxBatchSize: 4, maxQueueDelayUs: 20_000,
+  frameSamples: 2,
+  input: 'in',
+  output: 'p',
+  state: [],
+  constants: {},
+  maxBatchSize: 4,
+  maxQueueDelayUs: 20_000,
   ...(maxQueueDepth !== undefined && { maxQueueDepth }),
 });
 const scores = (f: Record<string, TensorValue>) => {
@@ -47,7 +61,10 @@ const scores = (f: Record<string, TensorValue>) => {
 test('sequence: frames that arrive within the delay run as one batch; the queue bound and close apply', async () => {
   const open = new SequenceBatcher(spec(), async (f) => scores(f));
   const rs = await Promise.all([1, 2, 3].map(() => open.submit(new Float32Array(2), [])));
-  assert.deepEqual(rs.map((r) => r.score), [3, 3, 3]);
+  assert.deepEqual(
+    rs.map((r) => r.score),
+    [3, 3, 3],
+  );
   assert.deepEqual([...open.batchSizes], [[3, 1]]);
 
   const bounded = new SequenceBatcher(spec(1), async (f) => scores(f));

@@ -17,7 +17,10 @@ export abstract class BatchQueue<P extends { reject(e: unknown): void }> {
    * @param maxQueueDepth largest number of queued submissions; Infinity for none.
    * @param subMs how a delay below 1 ms is waited (see `arm`).
    */
-  protected constructor(protected readonly maxQueueDepth: number, private readonly subMs: SubMillisecondDelay) {}
+  protected constructor(
+    protected readonly maxQueueDepth: number,
+    private readonly subMs: SubMillisecondDelay,
+  ) {}
 
   /** Submissions waiting to be cut into a batch. */
   get depth(): number {
@@ -76,6 +79,7 @@ export abstract class BatchQueue<P extends { reject(e: unknown): void }> {
   close(): void {
     this.closed = true;
     this.disarm();
-    for (const p of this.queue.splice(0)) p.reject(new FerryError('shutting-down', { headers: { 'retry-after': '1' } }));
+    for (const p of this.queue.splice(0))
+      p.reject(new FerryError('shutting-down', { headers: { 'retry-after': '1' } }));
   }
 }

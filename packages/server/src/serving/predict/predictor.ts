@@ -2,7 +2,14 @@
 // instances → encode the rest → dynamic batcher → worker thread → decode → cache store. Around the
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
-import { elementCount, InputError, type ImageFeature, type Instance, type Prediction, type TensorValue } from '@ferry/core';
+import {
+  elementCount,
+  InputError,
+  type ImageFeature,
+  type Instance,
+  type Prediction,
+  type TensorValue,
+} from '@ferry/core';
 import { decodeImage } from './image-decode.js';
 import type { WorkerPool } from '../runtime/pool.js';
 import type { PredictionSink } from './prediction-sink.js';
@@ -55,14 +62,27 @@ export class Predictor {
   ) {}
 
   /** Logs each answered instance (sampled, buffered, written in the background; never slows the answer). */
-  private logged(r: PredictResult, instances: readonly Instance[], t0: number, opts: PredictOptions, hits?: ReadonlyArray<unknown>): PredictResult {
+  private logged(
+    r: PredictResult,
+    instances: readonly Instance[],
+    t0: number,
+    opts: PredictOptions,
+    hits?: ReadonlyArray<unknown>,
+  ): PredictResult {
     if (!this.predictionLog || opts.noFallback) return r;
     const latencyMs = performance.now() - t0;
     const ts = Date.now();
     for (let i = 0; i < instances.length; i++) {
       this.predictionLog.record({
-        model: r.version.name, version: r.version.version, input: instances[i], output: r.predictions[i], latencyMs, ts,
-        cacheHit: hits?.[i] !== undefined, fallbackReason: r.fallback?.reason ?? null, requestId: opts.requestId ?? null,
+        model: r.version.name,
+        version: r.version.version,
+        input: instances[i],
+        output: r.predictions[i],
+        latencyMs,
+        ts,
+        cacheHit: hits?.[i] !== undefined,
+        fallbackReason: r.fallback?.reason ?? null,
+        requestId: opts.requestId ?? null,
       });
     }
     return r;
@@ -78,7 +98,10 @@ export class Predictor {
     for (const [name, t] of Object.entries(feeds)) {
       const n = elementCount(t.dims);
       if (n > limit) {
-        throw new FerryError('tensor-too-large', { detail: `input "${name}" has ${n} elements; the limit (limits.maxTensorElements) is ${limit}`, extra: { limit } });
+        throw new FerryError('tensor-too-large', {
+          detail: `input "${name}" has ${n} elements; the limit (limits.maxTensorElements) is ${limit}`,
+          extra: { limit },
+        });
       }
     }
   }
@@ -88,10 +111,18 @@ export class Predictor {
    * request leaves the queue if it is still there; an inference already running finishes in its
    * worker and its result is dropped.
    */
-  private async guardedRun(lv: LoadedVersion, feeds: Record<string, TensorValue>, rows: number, timeoutMs: number): Promise<Record<string, TensorValue>> {
+  private async guardedRun(
+    lv: LoadedVersion,
+    feeds: Record<string, TensorValue>,
+    rows: number,
+    timeoutMs: number,
+  ): Promise<Record<string, TensorValue>> {
     const labels = { model: lv.version.name, version: lv.version.version };
     if (!lv.breaker.allow()) {
-      throw new FerryError('circuit-open', { detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`, headers: { 'retry-after': '1' } });
+      throw new FerryError('circuit-open', {
+        detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`,
+        headers: { 'retry-after': '1' },
+      });
     }
     let submission: ReturnType<LoadedVersion['batcher']['submit']>;
     try {
@@ -105,7 +136,12 @@ export class Predictor {
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         submission.cancel();
-        reject(new FerryError('timeout', { detail: `${lv.version.key} did not answer within ${timeoutMs} ms`, headers: { 'retry-after': '1' } }));
+        reject(
+          new FerryError('timeout', {
+            detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
+            headers: { 'retry-after': '1' },
+          }),
+        );
       }, timeoutMs);
     });
     try {
@@ -125,21 +161,44 @@ export class Predictor {
   }
 
   /** A pipeline version (e.g. OCR): each instance's image is decoded here and run whole in a worker. */
-  private async predictPipeline(lv: LoadedVersion, raw: unknown, base: string, opts: PredictOptions): Promise<PredictResult> {
+  private async predictPipeline(
+    lv: LoadedVersion,
+    raw: unknown,
+    base: string,
+    opts: PredictOptions,
+  ): Promise<PredictResult> {
     const v = lv.version;
     const feature = v.manifest.inputs[0] as ImageFeature;
     const output = v.manifest.outputs[0]!.name;
-    if (!Array.isArray(raw) || raw.length === 0) throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
+    if (!Array.isArray(raw) || raw.length === 0)
+      throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
     if (raw.length > this.cfg.limits.maxInstances) {
-      throw new FerryError('too-many-instances', { detail: `${raw.length} instances sent; the limit (limits.maxInstances) is ${this.cfg.limits.maxInstances}`, extra: { limit: this.cfg.limits.maxInstances } });
+      throw new FerryError('too-many-instances', {
+        detail: `${raw.length} instances sent; the limit (limits.maxInstances) is ${this.cfg.limits.maxInstances}`,
+        extra: { limit: this.cfg.limits.maxInstances },
+      });
     }
     raw.forEach((inst, i) => {
-      if (inst === null || typeof inst !== 'object' || Array.isArray(inst)) throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
+      if (inst === null || typeof inst !== 'object' || Array.isArray(inst))
+        throw invalidInput([{ pointer: `${base}/${i}`, reason: `expected an object with "${feature.name}"` }]);
       const extra = Object.keys(inst).find((k) => k !== feature.name);
-      if (extra !== undefined) throw invalidInput([{ pointer: `${base}/${i}/${extra}`, reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"` }]);
-      if (!(feature.name in inst)) throw invalidInput([{ pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` }]);
+      if (extra !== undefined)
+        throw invalidInput([
+          {
+            pointer: `${base}/${i}/${extra}`,
+            reason: `unknown feature "${extra.slice(0, 100)}"; the model takes "${feature.name}"`,
+          },
+        ]);
+      if (!(feature.name in inst))
+        throw invalidInput([
+          { pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` },
+        ]);
     });
-    const images = await Promise.all((raw as Array<Record<string, unknown>>).map((inst, i) => decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`)));
+    const images = await Promise.all(
+      (raw as Array<Record<string, unknown>>).map((inst, i) =>
+        decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`),
+      ),
+    );
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     const predictions: Prediction[] = [];
     const deadline = performance.now() + timeoutMs;
@@ -148,7 +207,12 @@ export class Predictor {
       const left = Math.max(1, deadline - performance.now());
       const r = await Promise.race([
         this.pool.runPipeline(lv.sessionKey, image),
-        new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new FerryError('timeout', { detail: `${v.key} did not answer within ${timeoutMs} ms` })), left); }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new FerryError('timeout', { detail: `${v.key} did not answer within ${timeoutMs} ms` })),
+            left,
+          );
+        }),
       ]).finally(() => clearTimeout(timer));
       this.metrics.inferenceDuration.observe({ model: v.name, version: v.version }, r.inferMs / 1000);
       predictions.push({ [output]: r.result });
@@ -171,10 +235,19 @@ export class Predictor {
     const keys = cache ? cache.keysFor(lv.contentKey, m.inputs, instances) : undefined;
     let lookup: Lookup | undefined;
     if (cache && caching) lookup = await cache.lookup(v.name, v.version, keys!, ttlMs);
-    const predictions: Array<Prediction | undefined> = lookup ? [...lookup.fresh] : new Array(instances.length).fill(undefined);
+    const predictions: Array<Prediction | undefined> = lookup
+      ? [...lookup.fresh]
+      : new Array(instances.length).fill(undefined);
     const hits = predictions.filter((p) => p !== undefined).length;
     const cacheState = caching ? (hits === instances.length ? 'hit' : hits === 0 ? 'miss' : 'partial') : undefined;
-    if (hits === instances.length) return this.logged({ version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) }, instances, t0, opts, lookup?.fresh);
+    if (hits === instances.length)
+      return this.logged(
+        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) },
+        instances,
+        t0,
+        opts,
+        lookup?.fresh,
+      );
 
     // Instances another request is already computing wait for that result (single flight).
     const waits: Array<Promise<void>> = [];
@@ -182,18 +255,34 @@ export class Predictor {
     instances.forEach((_, i) => {
       if (predictions[i] !== undefined) return;
       const pending = keys && caching ? this.flights.get(keys[i]!) : undefined;
-      if (pending) waits.push(pending.then((p) => { predictions[i] = p; }));
+      if (pending)
+        waits.push(
+          pending.then((p) => {
+            predictions[i] = p;
+          }),
+        );
       else toRun.push(i);
     });
 
     let feeds: Record<string, TensorValue> | undefined;
     if (toRun.length) {
       try {
-        feeds = lv.encoder.encode(toRun.map((i) => instances[i]!), base);
+        feeds = lv.encoder.encode(
+          toRun.map((i) => instances[i]!),
+          base,
+        );
       } catch (e) {
         if (e instanceof InputError) {
           // Pointers name the request's own instance positions, not the positions among the misses.
-          throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: iss.pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${toRun[Number(k)]}`) })));
+          throw invalidInput(
+            e.issues.map((iss) => ({
+              ...iss,
+              pointer: iss.pointer.replace(
+                new RegExp(`^${base}/(\\d+)`),
+                (_, k: string) => `${base}/${toRun[Number(k)]}`,
+              ),
+            })),
+          );
         }
         throw e;
       }
@@ -203,25 +292,60 @@ export class Predictor {
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
-        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) => lv.decoder.decode(outputs, toRun.length));
+        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
+          lv.decoder.decode(outputs, toRun.length),
+        );
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.
-          toRun.forEach((i, k) => this.flights.track(keys[i]!, run.then((preds) => preds[k]!)));
+          toRun.forEach((i, k) =>
+            this.flights.track(
+              keys[i]!,
+              run.then((preds) => preds[k]!),
+            ),
+          );
         }
         const preds = await run;
-        toRun.forEach((i, k) => { predictions[i] = preds[k]; });
-        if (cache) void cache.save(v.name, v.version, toRun.map((i, k) => [keys![i]!, preds[k]!] as const), ttlMs);
+        toRun.forEach((i, k) => {
+          predictions[i] = preds[k];
+        });
+        if (cache)
+          void cache.save(
+            v.name,
+            v.version,
+            toRun.map((i, k) => [keys![i]!, preds[k]!] as const),
+            ttlMs,
+          );
       }
       await Promise.all(waits);
-      return this.logged({ version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) }, instances, t0, opts, lookup?.fresh);
+      return this.logged(
+        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) },
+        instances,
+        t0,
+        opts,
+        lookup?.fresh,
+      );
     } catch (e) {
       const reason = fallbackReason(e);
       if (!reason || opts.noFallback) throw e;
-      return this.logged(await this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts), instances, t0, opts);
+      return this.logged(
+        await this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts),
+        instances,
+        t0,
+        opts,
+      );
     }
   }
 
-  private async fallback(lv: LoadedVersion, reason: FallbackReason, err: FerryError, instances: Instance[], keys: string[] | undefined, lookup: Lookup | undefined, base: string, opts: PredictOptions): Promise<PredictResult> {
+  private async fallback(
+    lv: LoadedVersion,
+    reason: FallbackReason,
+    err: FerryError,
+    instances: Instance[],
+    keys: string[] | undefined,
+    lookup: Lookup | undefined,
+    base: string,
+    opts: PredictOptions,
+  ): Promise<PredictResult> {
     const v = lv.version;
     const policy = v.manifest.fallback?.policy ?? 'none';
     const answered = (r: Omit<PredictResult, 'fallback'>, version?: string): PredictResult => {
@@ -234,7 +358,9 @@ export class Predictor {
       case 'version': {
         const target = this.repository.resolve(v.name, v.manifest.fallback?.version);
         if (target.key === v.key) throw err;
-        const r = await this.predict(target, instances, base, { ...opts, noFallback: true }).catch(() => { throw err; });
+        const r = await this.predict(target, instances, base, { ...opts, noFallback: true }).catch(() => {
+          throw err;
+        });
         return answered({ version: target, predictions: r.predictions }, target.version);
       }
       case 'stale-cache': {
@@ -248,7 +374,12 @@ export class Predictor {
     }
   }
 
-  async runTensors(v: ModelVersion, feeds: Record<string, TensorValue>, outputs: string[] | undefined, opts: PredictOptions): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+  async runTensors(
+    v: ModelVersion,
+    feeds: Record<string, TensorValue>,
+    outputs: string[] | undefined,
+    opts: PredictOptions,
+  ): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
     const lv = this.usable(v);
     this.checkTensorLimits(feeds);
     const first = Object.values(feeds)[0];

@@ -45,22 +45,22 @@ export type ShadowSource = 'predict' | 'infer' | 'jobs';
 /** A served answer to copy to the model's shadow version. */
 export type ShadowCopy =
   | {
-    kind: 'instances';
-    source: ShadowSource;
-    served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>;
-    instances: unknown;
-    base: string;
-    servedMs: number;
-  }
+      kind: 'instances';
+      source: ShadowSource;
+      served: Pick<PredictResult, 'version' | 'predictions' | 'fallback'>;
+      instances: unknown;
+      base: string;
+      servedMs: number;
+    }
   | {
-    kind: 'tensors';
-    served: ModelVersion;
-    /** A copy of the request's feeds (the served run transfers its own to a worker thread). */
-    feeds: Record<string, TensorValue>;
-    outputs: Record<string, TensorValue>;
-    requested: string[] | undefined;
-    servedMs: number;
-  };
+      kind: 'tensors';
+      served: ModelVersion;
+      /** A copy of the request's feeds (the served run transfers its own to a worker thread). */
+      feeds: Record<string, TensorValue>;
+      outputs: Record<string, TensorValue>;
+      requested: string[] | undefined;
+      servedMs: number;
+    };
 
 export interface PredictRouter {
   /**
@@ -86,5 +86,10 @@ export interface CompletedRun {
 
 /** Copies of tensors to keep for a shadow: the served run detaches the originals. */
 export function cloneFeeds(feeds: Record<string, TensorValue>): Record<string, TensorValue> {
-  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { ...t, dims: [...t.dims], data: t.data.slice() as TensorValue['data'] }]));
+  return Object.fromEntries(
+    Object.entries(feeds).map(([k, t]) => [
+      k,
+      { ...t, dims: [...t.dims], data: t.data.slice() as TensorValue['data'] },
+    ]),
+  );
 }

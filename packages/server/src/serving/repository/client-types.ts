@@ -3,19 +3,33 @@
 // `client.model('flight-delay').predict({...})` is checked by its compiler and nothing is typed twice.
 import type { Feature, Manifest } from '@ferry/core';
 
-export interface TypegenVersion { version: string; manifest: Manifest }
-export interface TypegenModel { name: string; defaultVersion: string; versions: TypegenVersion[] }
+export interface TypegenVersion {
+  version: string;
+  manifest: Manifest;
+}
+export interface TypegenModel {
+  name: string;
+  defaultVersion: string;
+  versions: TypegenVersion[];
+}
 
 const str = (s: string) => JSON.stringify(s);
-const doc = (text: string | undefined, indent: string) => (text ? `${indent}/** ${text.replace(/\*\//g, '* /').replace(/\s+/g, ' ').slice(0, 300)} */\n` : '');
+const doc = (text: string | undefined, indent: string) =>
+  text ? `${indent}/** ${text.replace(/\*\//g, '* /').replace(/\s+/g, ' ').slice(0, 300)} */\n` : '';
 
 function featureType(f: Feature): string {
   switch (f.type) {
-    case 'number': case 'integer': return 'number';
-    case 'boolean': return 'boolean';
-    case 'string': return 'string';
-    case 'category': return f.values.map(str).join(' | ');
-    case 'image': return 'string';
+    case 'number':
+    case 'integer':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    case 'string':
+      return 'string';
+    case 'category':
+      return f.values.map(str).join(' | ');
+    case 'image':
+      return 'string';
     case 'tensor': {
       // One row without the batch dimension, nested as deep as the shape says.
       const depth = Math.max(0, f.shape.length - 1);
@@ -28,13 +42,19 @@ function featureType(f: Feature): string {
 function featureDoc(f: Feature): string | undefined {
   const parts: string[] = [];
   if (f.description) parts.push(f.description);
-  if ((f.type === 'number' || f.type === 'integer') && (f.min !== undefined || f.max !== undefined)) parts.push(`Range ${f.min ?? '-∞'} … ${f.max ?? '∞'}${f.type === 'integer' ? ', whole numbers' : ''}.`);
+  if ((f.type === 'number' || f.type === 'integer') && (f.min !== undefined || f.max !== undefined))
+    parts.push(`Range ${f.min ?? '-∞'} … ${f.max ?? '∞'}${f.type === 'integer' ? ', whole numbers' : ''}.`);
   if (f.type === 'image') parts.push('Base64-encoded image.');
   return parts.join(' — ') || undefined;
 }
 
 function entryType(m: Manifest): string {
-  const input = m.inputs.map((f) => `${doc(featureDoc(f), '      ')}      ${str(f.name)}${f.optional || ('default' in f && f.default !== undefined) ? '?' : ''}: ${featureType(f)};`).join('\n');
+  const input = m.inputs
+    .map(
+      (f) =>
+        `${doc(featureDoc(f), '      ')}      ${str(f.name)}${f.optional || ('default' in f && f.default !== undefined) ? '?' : ''}: ${featureType(f)};`,
+    )
+    .join('\n');
   const post = m.postprocess;
   let prediction: string;
   let label = 'never';

@@ -31,14 +31,15 @@ function dtypeOf(t: string): TensorDtype {
 export async function manifestFromOnnx(onnxPath: string, name: string, version: string): Promise<Manifest> {
   const session = await ort.InferenceSession.create(onnxPath);
   try {
-    const dims = (shape: ReadonlyArray<number | string>) => shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    const dims = (shape: ReadonlyArray<number | string>) =>
+      shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
     const inputs = session.inputMetadata.map((m) => {
       if (!m.isTensor) throw new Error(`input "${m.name}" is not a tensor; ferry init handles tensor inputs only`);
       return { name: m.name, type: 'tensor' as const, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) };
     });
-    const outputs = session.outputMetadata.map((m) => (m.isTensor
-      ? { name: m.name, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) }
-      : { name: m.name }));
+    const outputs = session.outputMetadata.map((m) =>
+      m.isTensor ? { name: m.name, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) } : { name: m.name },
+    );
     return {
       name,
       version,
@@ -54,12 +55,20 @@ export async function manifestFromOnnx(onnxPath: string, name: string, version: 
 
 export async function initModel(o: InitOptions): Promise<{ dir: string; manifest: Manifest }> {
   if (!existsSync(o.onnxPath)) throw new Error(`${o.onnxPath} does not exist`);
-  const name = o.name ?? basename(o.onnxPath).replace(/\.onnx$/i, '').toLowerCase().replace(/[^a-z0-9._-]+/g, '-');
+  const name =
+    o.name ??
+    basename(o.onnxPath)
+      .replace(/\.onnx$/i, '')
+      .toLowerCase()
+      .replace(/[^a-z0-9._-]+/g, '-');
   const version = o.version ?? '1.0.0';
-  if (!MODEL_NAME.test(name)) throw new Error(`invalid model name "${name}" (lower-case letters, digits, '.', '_' and '-')`);
-  if (semver.clean(version) !== version) throw new Error(`invalid version "${version}" (expected a semantic version like 1.0.0)`);
+  if (!MODEL_NAME.test(name))
+    throw new Error(`invalid model name "${name}" (lower-case letters, digits, '.', '_' and '-')`);
+  if (semver.clean(version) !== version)
+    throw new Error(`invalid version "${version}" (expected a semantic version like 1.0.0)`);
   const dir = resolve(join(o.repo, name, version));
-  if (existsSync(join(dir, 'ferry.yaml')) && !o.force) throw new Error(`${dir}/ferry.yaml exists; use --force to overwrite`);
+  if (existsSync(join(dir, 'ferry.yaml')) && !o.force)
+    throw new Error(`${dir}/ferry.yaml exists; use --force to overwrite`);
   let manifest: Manifest;
   if (o.contractFrom) {
     const [fromName, fromVersion] = o.contractFrom.split('@');
@@ -67,7 +76,12 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
       throw new Error(`--contract-from takes name@version, got "${o.contractFrom}"`);
     }
     const source = readManifest(join(o.repo, fromName, fromVersion, 'ferry.yaml'));
-    manifest = { ...source, name, version, description: `${source.description ?? fromName} (built from ${o.contractFrom}'s contract by ferry init)` };
+    manifest = {
+      ...source,
+      name,
+      version,
+      description: `${source.description ?? fromName} (built from ${o.contractFrom}'s contract by ferry init)`,
+    };
     delete (manifest as { model?: string }).model;
   } else {
     manifest = await manifestFromOnnx(o.onnxPath, name, version);
@@ -75,6 +89,9 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
   checkManifest(manifest, join(dir, 'ferry.yaml'));
   mkdirSync(dir, { recursive: true });
   if (resolve(o.onnxPath) !== join(dir, 'model.onnx')) copyFileSync(o.onnxPath, join(dir, 'model.onnx'));
-  writeFileSync(join(dir, 'ferry.yaml'), `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : 'from the model\'s own metadata'}.\n${stringify(manifest, { flow: false })}`);
+  writeFileSync(
+    join(dir, 'ferry.yaml'),
+    `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : "from the model's own metadata"}.\n${stringify(manifest, { flow: false })}`,
+  );
   return { dir, manifest };
 }

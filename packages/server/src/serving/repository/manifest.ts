@@ -3,7 +3,16 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
-import { Manifest, compileDecoder, compileEncoder, ContractError, OCR_DEFAULTS, resolveOcrParams, type Manifest as ManifestT, type OcrParams } from '@ferry/core';
+import {
+  Manifest,
+  compileDecoder,
+  compileEncoder,
+  ContractError,
+  OCR_DEFAULTS,
+  resolveOcrParams,
+  type Manifest as ManifestT,
+  type OcrParams,
+} from '@ferry/core';
 
 export class ManifestError extends Error {
   readonly file: string;
@@ -25,7 +34,10 @@ function describe(e: ErrorObject): { path: string; message: string } {
     return { path: `${e.instancePath}/${key}`, message: `unknown key "${key}"` };
   }
   if (e.keyword === 'enum' || e.keyword === 'const') {
-    return { path: e.instancePath, message: `${e.message} (${JSON.stringify((e.params as { allowedValues?: unknown }).allowedValues ?? (e.params as { allowedValue?: unknown }).allowedValue)})` };
+    return {
+      path: e.instancePath,
+      message: `${e.message} (${JSON.stringify((e.params as { allowedValues?: unknown }).allowedValues ?? (e.params as { allowedValue?: unknown }).allowedValue)})`,
+    };
   }
   return { path: e.instancePath, message: e.message ?? 'invalid' };
 }
@@ -45,9 +57,15 @@ function bestError(errors: ErrorObject[], data: unknown): { path: string; messag
     };
     const inUnion = candidates.filter((e) => branchOf(e) !== undefined);
     if (!inUnion.length) continue;
-    const discriminatorFailed = new Set(inUnion
-      .filter((e) => e.keyword === 'const' && (e.instancePath === `${u.instancePath}/type` || e.instancePath === `${u.instancePath}/kind`))
-      .map(branchOf));
+    const discriminatorFailed = new Set(
+      inUnion
+        .filter(
+          (e) =>
+            e.keyword === 'const' &&
+            (e.instancePath === `${u.instancePath}/type` || e.instancePath === `${u.instancePath}/kind`),
+        )
+        .map(branchOf),
+    );
     if (discriminatorFailed.size === 0) {
       // A union of literals (e.g. dtype): list what is allowed.
       if (inUnion.every((e) => e.keyword === 'const' && e.instancePath === u.instancePath)) {
@@ -61,9 +79,16 @@ function bestError(errors: ErrorObject[], data: unknown): { path: string; messag
     if (matched.length === 1) {
       candidates = candidates.filter((e) => branchOf(e) === undefined || branchOf(e) === matched[0]);
     } else {
-      const at = u.instancePath.split('/').slice(1).reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], data) as Record<string, unknown> | undefined;
+      const at = u.instancePath
+        .split('/')
+        .slice(1)
+        .reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], data) as
+        Record<string, unknown> | undefined;
       const key = at && typeof at === 'object' && 'kind' in at ? 'kind' : 'type';
-      return { path: `${u.instancePath}/${key}`.replace(/^\/\//, '/'), message: `unsupported ${key} ${JSON.stringify(at?.[key])}` };
+      return {
+        path: `${u.instancePath}/${key}`.replace(/^\/\//, '/'),
+        message: `unsupported ${key} ${JSON.stringify(at?.[key])}`,
+      };
     }
   }
   const deepest = [...candidates].sort((a, b) => b.instancePath.length - a.instancePath.length);
@@ -83,8 +108,10 @@ export function checkManifest(data: unknown, file: string): ManifestT {
   }
   // A generative model is driven by its tokenizer at /openai/v1; its inputs and outputs only document it.
   if (m.generation) {
-    if (m.preprocess) throw new ManifestError(file, '/preprocess', 'a generative model tokenizes its own input; remove this section');
-    if (m.postprocess) throw new ManifestError(file, '/postprocess', 'a generative model answers text; remove this section');
+    if (m.preprocess)
+      throw new ManifestError(file, '/preprocess', 'a generative model tokenizes its own input; remove this section');
+    if (m.postprocess)
+      throw new ManifestError(file, '/postprocess', 'a generative model answers text; remove this section');
     return m;
   }
   try {
@@ -99,8 +126,10 @@ export function checkManifest(data: unknown, file: string): ManifestT {
 
 /** A pipeline version takes one image and answers one result; its parameters are checked now, not at the first request. */
 function checkPipeline(m: ManifestT, file: string): void {
-  if (m.preprocess) throw new ManifestError(file, '/preprocess', 'a pipeline does its own preprocessing; remove this section');
-  if (m.inputs.length !== 1 || m.inputs[0]!.type !== 'image') throw new ManifestError(file, '/inputs', `an ${m.pipeline!.kind} pipeline takes exactly one input of type image`);
+  if (m.preprocess)
+    throw new ManifestError(file, '/preprocess', 'a pipeline does its own preprocessing; remove this section');
+  if (m.inputs.length !== 1 || m.inputs[0]!.type !== 'image')
+    throw new ManifestError(file, '/inputs', `an ${m.pipeline!.kind} pipeline takes exactly one input of type image`);
   if (m.outputs.length !== 1) throw new ManifestError(file, '/outputs', 'a pipeline answers exactly one output');
   try {
     resolveOcrParams({ ...(m.pipeline!.params as Partial<OcrParams>), labels: ['', 'a'] });
@@ -108,13 +137,26 @@ function checkPipeline(m: ManifestT, file: string): void {
     throw new ManifestError(file, '/pipeline/params', (e as Error).message);
   }
   const unknown = Object.keys(m.pipeline!.params ?? {}).filter((k) => !(k in OCR_DEFAULTS));
-  if (unknown.length) throw new ManifestError(file, `/pipeline/params/${unknown[0]}`, `unknown OCR parameter; known: ${Object.keys(OCR_DEFAULTS).join(', ')}`);
+  if (unknown.length)
+    throw new ManifestError(
+      file,
+      `/pipeline/params/${unknown[0]}`,
+      `unknown OCR parameter; known: ${Object.keys(OCR_DEFAULTS).join(', ')}`,
+    );
 }
 
 export function readManifest(file: string): ManifestT {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) { throw new ManifestError(file, '', `cannot read: ${(e as Error).message}`); }
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ManifestError(file, '', `cannot read: ${(e as Error).message}`);
+  }
   let data: unknown;
-  try { data = parseYaml(text); } catch (e) { throw new ManifestError(file, '', `invalid YAML: ${(e as Error).message}`); }
+  try {
+    data = parseYaml(text);
+  } catch (e) {
+    throw new ManifestError(file, '', `invalid YAML: ${(e as Error).message}`);
+  }
   return checkManifest(data, file);
 }

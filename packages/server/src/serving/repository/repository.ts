@@ -50,18 +50,41 @@ export interface ConfigPolicies {
   readonly byModel: Readonly<Record<string, unknown>>;
 }
 
-function readAliases(file: string, versions: readonly ModelVersion[], fromConfig?: ConfigPolicies): Pick<ModelEntry, 'aliases' | 'rollout'> {
+function readAliases(
+  file: string,
+  versions: readonly ModelVersion[],
+  fromConfig?: ConfigPolicies,
+): Pick<ModelEntry, 'aliases' | 'rollout'> {
   const name = versions[0]?.name ?? '';
   if (fromConfig && Object.hasOwn(fromConfig.byModel, name)) {
     // One source per model: two would leave the reader guessing which applies.
-    if (existsSync(file)) throw new RepositoryError(`model "${name}": rollout policy set in both ${file} and ${fromConfig.file} (/models/rollout/${name}); keep one of them`);
+    if (existsSync(file))
+      throw new RepositoryError(
+        `model "${name}": rollout policy set in both ${file} and ${fromConfig.file} (/models/rollout/${name}); keep one of them`,
+      );
     const where = `${fromConfig.file}: /models/rollout/${name}`;
-    return parseAliases(fromConfig.byModel[name], versions.map((v) => v.version), (pointer, message) => { throw new RepositoryError(`${where}${pointer}: ${message}`); });
+    return parseAliases(
+      fromConfig.byModel[name],
+      versions.map((v) => v.version),
+      (pointer, message) => {
+        throw new RepositoryError(`${where}${pointer}: ${message}`);
+      },
+    );
   }
   if (!existsSync(file)) return { aliases: {}, rollout: EMPTY_POLICY };
   let data: unknown;
-  try { data = parseYaml(readFileSync(file, 'utf8')); } catch (e) { throw new RepositoryError(`${file}: invalid YAML: ${(e as Error).message}`); }
-  return parseAliases(data, versions.map((v) => v.version), (where, message) => { throw new RepositoryError(`${file}: ${where || '/'}: ${message}`); });
+  try {
+    data = parseYaml(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new RepositoryError(`${file}: invalid YAML: ${(e as Error).message}`);
+  }
+  return parseAliases(
+    data,
+    versions.map((v) => v.version),
+    (where, message) => {
+      throw new RepositoryError(`${file}: ${where || '/'}: ${message}`);
+    },
+  );
 }
 
 /** Checks that versions sharing a major have the same contract; names both versions and the difference. */
@@ -76,14 +99,19 @@ export function checkCompatibility(entry: ModelEntry): void {
     for (const v of group.slice(0, -1)) {
       const diffs = contractDifferences(oldest.manifest, v.manifest);
       if (diffs.length) {
-        throw new RepositoryError(`${entry.name}: versions ${oldest.version} and ${v.version} share major ${semver.major(v.version)} but their contracts differ: ${diffs.join('; ')}. Publish a breaking change as a new major version.`);
+        throw new RepositoryError(
+          `${entry.name}: versions ${oldest.version} and ${v.version} share major ${semver.major(v.version)} but their contracts differ: ${diffs.join('; ')}. Publish a breaking change as a new major version.`,
+        );
       }
     }
   }
 }
 
 export function loadModelEntry(root: string, name: string, fromConfig?: ConfigPolicies): ModelEntry {
-  if (!MODEL_NAME.test(name)) throw new RepositoryError(`${join(root, name)}: invalid model name "${name}" (lower-case letters, digits, '.', '_' and '-')`);
+  if (!MODEL_NAME.test(name))
+    throw new RepositoryError(
+      `${join(root, name)}: invalid model name "${name}" (lower-case letters, digits, '.', '_' and '-')`,
+    );
   const dir = join(root, name);
   const versions: ModelVersion[] = [];
   for (const d of readdirSync(dir, { withFileTypes: true })) {
@@ -93,14 +121,23 @@ export function loadModelEntry(root: string, name: string, fromConfig?: ConfigPo
     }
     const vdir = join(dir, d.name);
     const manifestFile = join(vdir, 'ferry.yaml');
-    if (!existsSync(manifestFile)) throw new RepositoryError(`${vdir}: missing ferry.yaml (run "ferry init" to write one)`);
+    if (!existsSync(manifestFile))
+      throw new RepositoryError(`${vdir}: missing ferry.yaml (run "ferry init" to write one)`);
     const manifest = readManifest(manifestFile);
-    if (manifest.name !== undefined && manifest.name !== name) throw new ManifestError(manifestFile, '/name', `"${manifest.name}" does not match the folder name "${name}"`);
-    if (manifest.version !== undefined && manifest.version !== d.name) throw new ManifestError(manifestFile, '/version', `"${manifest.version}" does not match the folder name "${d.name}"`);
+    if (manifest.name !== undefined && manifest.name !== name)
+      throw new ManifestError(manifestFile, '/name', `"${manifest.name}" does not match the folder name "${name}"`);
+    if (manifest.version !== undefined && manifest.version !== d.name)
+      throw new ManifestError(
+        manifestFile,
+        '/version',
+        `"${manifest.version}" does not match the folder name "${d.name}"`,
+      );
     const inside = (rel: string, where: string): string => {
       const path = resolve(vdir, rel);
-      if (!path.startsWith(resolve(vdir) + sep)) throw new ManifestError(manifestFile, where, 'must name a file inside the version folder');
-      if (!existsSync(path) || !statSync(path).isFile()) throw new ManifestError(manifestFile, where, `file ${path} does not exist`);
+      if (!path.startsWith(resolve(vdir) + sep))
+        throw new ManifestError(manifestFile, where, 'must name a file inside the version folder');
+      if (!existsSync(path) || !statSync(path).isFile())
+        throw new ManifestError(manifestFile, where, `file ${path} does not exist`);
       return path;
     };
     const p = manifest.pipeline;
@@ -109,10 +146,17 @@ export function loadModelEntry(root: string, name: string, fromConfig?: ConfigPo
       inside(p.charset.file, '/pipeline/charset/file');
     }
     // For a pipeline the detector stands for the version's artifact.
-    const modelPath = p ? inside(p.detector.model, '/pipeline/detector/model') : inside(manifest.model ?? 'model.onnx', '/model');
+    const modelPath = p
+      ? inside(p.detector.model, '/pipeline/detector/model')
+      : inside(manifest.model ?? 'model.onnx', '/model');
     const cardFile = join(vdir, 'card.md');
     versions.push({
-      name, version: d.name, key: `${name}@${d.name}`, dir: vdir, modelPath, manifest,
+      name,
+      version: d.name,
+      key: `${name}@${d.name}`,
+      dir: vdir,
+      modelPath,
+      manifest,
       ...(existsSync(cardFile) && { card: readFileSync(cardFile, 'utf8') }),
     });
   }
@@ -137,7 +181,8 @@ export class Repository {
 
   /** Loads every model under `root` (or only those named). Throws on the first bad model. */
   static load(root: string, only: readonly string[] = [], configPolicies?: ConfigPolicies): Repository {
-    if (!existsSync(root) || !statSync(root).isDirectory()) throw new RepositoryError(`model repository ${root} does not exist`);
+    if (!existsSync(root) || !statSync(root).isDirectory())
+      throw new RepositoryError(`model repository ${root} does not exist`);
     const entries = new Map<string, ModelEntry>();
     for (const d of readdirSync(root, { withFileTypes: true })) {
       if (!d.isDirectory() || d.name.startsWith('.')) continue;
@@ -146,7 +191,10 @@ export class Repository {
     }
     for (const name of only) if (!entries.has(name)) throw new RepositoryError(`model "${name}" is not in ${root}`);
     for (const name of Object.keys(configPolicies?.byModel ?? {})) {
-      if (!entries.has(name) && only.length === 0) throw new RepositoryError(`${configPolicies!.file}: /models/rollout/${name}: no model "${name}" is served from ${root}`);
+      if (!entries.has(name) && only.length === 0)
+        throw new RepositoryError(
+          `${configPolicies!.file}: /models/rollout/${name}: no model "${name}" is served from ${root}`,
+        );
     }
     return new Repository(root, new Map([...entries].sort(([a], [b]) => a.localeCompare(b))), configPolicies);
   }
@@ -161,14 +209,16 @@ export class Repository {
     if (!existsSync(this.root)) return [];
     return readdirSync(this.root, { withFileTypes: true })
       .filter((d) => d.isDirectory() && !d.name.startsWith('.') && MODEL_NAME.test(d.name))
-      .map((d) => d.name).sort();
+      .map((d) => d.name)
+      .sort();
   }
 
   /** Reads one model from disk, fully checked (manifests, aliases, compatibility), without serving it. */
   readModel(name: string): ModelEntry {
     if (!MODEL_NAME.test(name)) throw new RepositoryError(`invalid model name "${name.slice(0, 64)}"`);
     const dir = join(this.root, name);
-    if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new RepositoryError(`model "${name}" is not in ${this.root}`);
+    if (!existsSync(dir) || !statSync(dir).isDirectory())
+      throw new RepositoryError(`model "${name}" is not in ${this.root}`);
     return loadModelEntry(this.root, name, this.configPolicies);
   }
 
@@ -211,7 +261,10 @@ export class Repository {
     let r = ref;
     const at = model.indexOf('@');
     if (at >= 0) {
-      if (r !== undefined) throw new FerryError('invalid-request', { detail: `give the version either in the model name or in the path, not both ("${model}")` });
+      if (r !== undefined)
+        throw new FerryError('invalid-request', {
+          detail: `give the version either in the model name or in the path, not both ("${model}")`,
+        });
       name = model.slice(0, at);
       r = model.slice(at + 1);
     }
@@ -225,7 +278,13 @@ export class Repository {
     const found = resolveIn(entry, r);
     if (!found) {
       throw new FerryError('version-not-found', {
-        detail: `model "${name}" has no version matching "${String(r).slice(0, 100)}"; versions: ${entry.versions.map((v) => v.version).join(', ')}${Object.keys(entry.aliases).length ? `; aliases: ${Object.entries(entry.aliases).map(([a, v]) => `${a} → ${v}`).join(', ')}` : ''}`,
+        detail: `model "${name}" has no version matching "${String(r).slice(0, 100)}"; versions: ${entry.versions.map((v) => v.version).join(', ')}${
+          Object.keys(entry.aliases).length
+            ? `; aliases: ${Object.entries(entry.aliases)
+                .map(([a, v]) => `${a} → ${v}`)
+                .join(', ')}`
+            : ''
+        }`,
         extra: { available: entry.versions.map((v) => v.version), aliases: entry.aliases },
       });
     }

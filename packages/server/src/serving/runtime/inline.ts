@@ -18,8 +18,17 @@ export class InlineSessions {
     const session = await createSession(modelPath, options);
     const old = this.sessions.get(key);
     this.sessions.set(key, session);
-    if (old) { await Promise.allSettled([...this.running]); await old.release(); }
-    return { key, inputs: describeIo(session.inputMetadata), outputs: describeIo(session.outputMetadata), loadMs: performance.now() - t0, workers: [] };
+    if (old) {
+      await Promise.allSettled([...this.running]);
+      await old.release();
+    }
+    return {
+      key,
+      inputs: describeIo(session.inputMetadata),
+      outputs: describeIo(session.outputMetadata),
+      loadMs: performance.now() - t0,
+      workers: [],
+    };
   }
 
   has(key: string): boolean {

@@ -11,16 +11,23 @@ export function createSession(modelPath: string, options: OrtSessionOptions): Pr
 }
 
 export function describeIo(list: readonly ort.InferenceSession.ValueMetadata[]): IoMeta[] {
-  return list.map((m) => (m.isTensor
-    ? { name: m.name, dtype: String(m.type), shape: m.shape.map((d) => (typeof d === 'number' ? d : -1)) }
-    : { name: m.name, dtype: 'non-tensor', shape: [] }));
+  return list.map((m) =>
+    m.isTensor
+      ? { name: m.name, dtype: String(m.type), shape: m.shape.map((d) => (typeof d === 'number' ? d : -1)) }
+      : { name: m.name, dtype: 'non-tensor', shape: [] },
+  );
 }
 
 /** Runs the session; output data are fresh arrays the caller owns (safe to transfer). */
-export async function runSession(session: ort.InferenceSession, feeds: Record<string, TensorValue>, outputs?: string[]): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
+export async function runSession(
+  session: ort.InferenceSession,
+  feeds: Record<string, TensorValue>,
+  outputs?: string[],
+): Promise<{ outputs: Record<string, TensorValue>; inferMs: number }> {
   const ortFeeds: Record<string, ort.Tensor> = {};
   // Ferry moves float16 as raw bits in a Uint16Array, which is what ONNX Runtime expects too.
-  for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims);
+  for (const [name, t] of Object.entries(feeds))
+    ortFeeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims);
   const t0 = performance.now();
   const result = outputs ? await session.run(ortFeeds, outputs) : await session.run(ortFeeds);
   const inferMs = performance.now() - t0;

@@ -34,7 +34,10 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
 
 export class WorkerPool {
   private readonly slots: Slot[] = [];
-  private readonly loads = new Map<string, { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }>();
+  private readonly loads = new Map<
+    string,
+    { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }
+  >();
   private disposed = false;
   private readonly log: Logger | undefined;
 
@@ -49,11 +52,18 @@ export class WorkerPool {
 
   private spawn(index: number): Slot {
     const slot: Slot = {
-      index, inFlight: 0, models: new Set(), assigned: 0,
+      index,
+      inFlight: 0,
+      models: new Set(),
+      assigned: 0,
       rpc: new RpcWorker<ToWorker, FromWorker>(WORKER_URL, {
         name: `ferry-inference-${index}`,
-        toError: (reply) => new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', { detail: reply.message }),
-        exitError: (code) => new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }),
+        toError: (reply) =>
+          new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', {
+            detail: reply.message,
+          }),
+        exitError: (code) =>
+          new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }),
         onError: (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'),
         onExit: (code) => this.replace(slot, code),
       }),
@@ -71,9 +81,17 @@ export class WorkerPool {
     this.slots[index] = fresh;
     for (const key of slot.models) {
       const l = this.loads.get(key);
-      if (l) void this.send(fresh, { type: 'load', id: 0, key, modelPath: l.modelPath, options: l.options, ...(l.pipeline && { pipeline: l.pipeline }) })
-        .then(() => fresh.models.add(key))
-        .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
+      if (l)
+        void this.send(fresh, {
+          type: 'load',
+          id: 0,
+          key,
+          modelPath: l.modelPath,
+          options: l.options,
+          ...(l.pipeline && { pipeline: l.pipeline }),
+        })
+          .then(() => fresh.models.add(key))
+          .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
     }
   }
 
@@ -82,24 +100,42 @@ export class WorkerPool {
   }
 
   /** Loads a model version into the `instances` least-loaded workers (all of them if instances ≥ size). */
-  async load(key: string, modelPath: string, options: OrtSessionOptions, instances = 1, pipeline?: PipelineSpec): Promise<LoadedModel> {
+  async load(
+    key: string,
+    modelPath: string,
+    options: OrtSessionOptions,
+    instances = 1,
+    pipeline?: PipelineSpec,
+  ): Promise<LoadedModel> {
     const n = Math.min(Math.max(1, instances), this.slots.length);
     const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
     chosen.forEach((s) => s.assigned++);
     this.loads.set(key, { modelPath, options, instances: n, ...(pipeline && { pipeline }) });
-    const replies = await Promise.all(chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })));
+    const replies = await Promise.all(
+      chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })),
+    );
     chosen.forEach((s) => s.models.add(key));
     const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
-    return { key, inputs: first.inputs, outputs: first.outputs, loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)), workers: chosen.map((s) => s.index) };
+    return {
+      key,
+      inputs: first.inputs,
+      outputs: first.outputs,
+      loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)),
+      workers: chosen.map((s) => s.index),
+    };
   }
 
   async unload(key: string): Promise<void> {
     this.loads.delete(key);
-    await Promise.all(this.slots.filter((s) => s.models.has(key)).map(async (s) => {
-      s.models.delete(key);
-      s.assigned--;
-      await this.send(s, { type: 'unload', id: 0, key });
-    }));
+    await Promise.all(
+      this.slots
+        .filter((s) => s.models.has(key))
+        .map(async (s) => {
+          s.models.delete(key);
+          s.assigned--;
+          await this.send(s, { type: 'unload', id: 0, key });
+        }),
+    );
   }
 
   /** Runs a pipeline (e.g. OCR) on one image, on the least busy worker holding it. */
@@ -127,7 +163,11 @@ export class WorkerPool {
     const best = this.leastBusy(key);
     best.inFlight++;
     try {
-      const reply = await this.send(best, { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) }, transferList(Object.values(feeds)));
+      const reply = await this.send(
+        best,
+        { type: 'run', id: 0, key, feeds, ...(outputs && { outputs }) },
+        transferList(Object.values(feeds)),
+      );
       const r = reply as Extract<FromWorker, { type: 'result' }>;
       return { outputs: r.outputs, inferMs: r.inferMs };
     } finally {
@@ -138,11 +178,13 @@ export class WorkerPool {
   /** Runs the same feeds once on every worker holding `key` (warm-up); feeds are copied per worker. */
   async runOnEach(key: string, makeFeeds: () => Record<string, TensorValue>): Promise<number[]> {
     const holders = this.slots.filter((s) => s.models.has(key));
-    return Promise.all(holders.map(async (s) => {
-      const feeds = makeFeeds();
-      const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(Object.values(feeds)));
-      return (reply as Extract<FromWorker, { type: 'result' }>).inferMs;
-    }));
+    return Promise.all(
+      holders.map(async (s) => {
+        const feeds = makeFeeds();
+        const reply = await this.send(s, { type: 'run', id: 0, key, feeds }, transferList(Object.values(feeds)));
+        return (reply as Extract<FromWorker, { type: 'result' }>).inferMs;
+      }),
+    );
   }
 
   inFlight(): number {
@@ -155,14 +197,18 @@ export class WorkerPool {
    */
   async dispose(graceMs = 30_000): Promise<void> {
     this.disposed = true;
-    await Promise.all(this.slots.map(async (s) => {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([
-        this.send(s, { type: 'shutdown', id: 0 }).catch(() => undefined),
-        new Promise((r) => { timer = setTimeout(r, graceMs); }),
-      ]);
-      clearTimeout(timer);
-      await s.rpc.terminate();
-    }));
+    await Promise.all(
+      this.slots.map(async (s) => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.send(s, { type: 'shutdown', id: 0 }).catch(() => undefined),
+          new Promise((r) => {
+            timer = setTimeout(r, graceMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        await s.rpc.terminate();
+      }),
+    );
   }
 }

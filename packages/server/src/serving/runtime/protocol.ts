@@ -13,7 +13,12 @@ export interface PipelineSpec {
 }
 
 /** A decoded picture crossing to a worker (pixels transferred, not copied). */
-export interface RawImage { width: number; height: number; channels: 3 | 4; data: Uint8Array }
+export interface RawImage {
+  width: number;
+  height: number;
+  channels: 3 | 4;
+  data: Uint8Array;
+}
 
 export type ToWorker =
   | { type: 'load'; id: number; key: string; modelPath: string; options: OrtSessionOptions; pipeline?: PipelineSpec }
@@ -22,7 +27,11 @@ export type ToWorker =
   | { type: 'shutdown'; id: number }
   | { type: 'run'; id: number; key: string; feeds: Record<string, TensorValue>; outputs?: string[] };
 
-export interface IoMeta { name: string; dtype: string; shape: number[] }
+export interface IoMeta {
+  name: string;
+  dtype: string;
+  shape: number[];
+}
 
 export type FromWorker =
   | { type: 'loaded'; id: number; inputs: IoMeta[]; outputs: IoMeta[]; loadMs: number }

@@ -113,10 +113,18 @@ export class RpcWorker<Req extends { id: number }, Reply extends { id: number; t
  * The worker side: runs `handle` for each request and answers a throw (or rejection) with an
  * `RpcErrorReply` carrying the error's message and `code`. `handle` posts its own replies.
  */
-export function answerRequests<Req extends { id: number }>(port: MessagePort, handle: (msg: Req) => void | Promise<void>): void {
+export function answerRequests<Req extends { id: number }>(
+  port: MessagePort,
+  handle: (msg: Req) => void | Promise<void>,
+): void {
   const fail = (id: number, e: unknown): void => {
     const err = e as Error & { code?: string };
-    port.postMessage({ type: 'error', id, message: err?.message ?? String(e), ...(err?.code && { code: err.code }) } satisfies RpcErrorReply);
+    port.postMessage({
+      type: 'error',
+      id,
+      message: err?.message ?? String(e),
+      ...(err?.code && { code: err.code }),
+    } satisfies RpcErrorReply);
   };
   port.on('message', (msg: Req) => {
     try {

@@ -10,7 +10,11 @@ import type { PipelineSpec } from './protocol.js';
 import { answerRequests } from './rpc.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
-interface LoadedPipeline { spec: PipelineSpec; detector: ort.InferenceSession; recognizer: ort.InferenceSession }
+interface LoadedPipeline {
+  spec: PipelineSpec;
+  detector: ort.InferenceSession;
+  recognizer: ort.InferenceSession;
+}
 const pipelines = new Map<string, LoadedPipeline>();
 /** Runs not yet returned: ONNX Runtime starts a run on a later tick, so a release must wait for them. */
 const running = new Set<Promise<unknown>>();
@@ -27,24 +31,49 @@ async function handle(msg: ToWorker): Promise<void> {
       const t0 = performance.now();
       if (msg.pipeline) {
         const spec = msg.pipeline;
-        const [detector, recognizer] = await Promise.all([createSession(spec.detector.path, msg.options), createSession(spec.recognizer.path, msg.options)]);
+        const [detector, recognizer] = await Promise.all([
+          createSession(spec.detector.path, msg.options),
+          createSession(spec.recognizer.path, msg.options),
+        ]);
         const previous = pipelines.get(msg.key);
         pipelines.set(msg.key, { spec, detector, recognizer });
-        if (previous) { await settle(); await previous.detector.release(); await previous.recognizer.release(); }
-        post({ type: 'loaded', id: msg.id, inputs: describeIo(detector.inputMetadata), outputs: describeIo(recognizer.outputMetadata), loadMs: performance.now() - t0 });
+        if (previous) {
+          await settle();
+          await previous.detector.release();
+          await previous.recognizer.release();
+        }
+        post({
+          type: 'loaded',
+          id: msg.id,
+          inputs: describeIo(detector.inputMetadata),
+          outputs: describeIo(recognizer.outputMetadata),
+          loadMs: performance.now() - t0,
+        });
         return;
       }
       const old = sessions.get(msg.key);
       const session = await createSession(msg.modelPath, msg.options);
       sessions.set(msg.key, session);
-      if (old) { await settle(); await old.release(); }
-      post({ type: 'loaded', id: msg.id, inputs: describeIo(session.inputMetadata), outputs: describeIo(session.outputMetadata), loadMs: performance.now() - t0 });
+      if (old) {
+        await settle();
+        await old.release();
+      }
+      post({
+        type: 'loaded',
+        id: msg.id,
+        inputs: describeIo(session.inputMetadata),
+        outputs: describeIo(session.outputMetadata),
+        loadMs: performance.now() - t0,
+      });
       return;
     }
     case 'unload': {
       const s = sessions.get(msg.key);
       sessions.delete(msg.key);
-      if (s) { await settle(); await s.release(); }
+      if (s) {
+        await settle();
+        await s.release();
+      }
       post({ type: 'unloaded', id: msg.id });
       return;
     }
@@ -66,30 +95,39 @@ async function handle(msg: ToWorker): Promise<void> {
     }
     case 'pipeline': {
       const p = pipelines.get(msg.key);
-      if (!p) throw Object.assign(new Error(`pipeline ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
+      if (!p)
+        throw Object.assign(new Error(`pipeline ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
       const t0 = performance.now();
-      const step = (session: ort.InferenceSession, io: { input: string; output: string }) => async (t: TensorValue): Promise<TensorValue> => {
-        const run = runSession(session, { [io.input]: t }, [io.output]);
-        running.add(run);
-        const r = await run.finally(() => running.delete(run));
-        return r.outputs[io.output]!;
-      };
-      const lines = await runOcr(msg.image, {
-        detect: step(p.detector, p.spec.detector),
-        recognize: step(p.recognizer, p.spec.recognizer),
-      }, { ...(p.spec.params as Partial<OcrParams>), labels: p.spec.labels });
+      const step =
+        (session: ort.InferenceSession, io: { input: string; output: string }) =>
+        async (t: TensorValue): Promise<TensorValue> => {
+          const run = runSession(session, { [io.input]: t }, [io.output]);
+          running.add(run);
+          const r = await run.finally(() => running.delete(run));
+          return r.outputs[io.output]!;
+        };
+      const lines = await runOcr(
+        msg.image,
+        {
+          detect: step(p.detector, p.spec.detector),
+          recognize: step(p.recognizer, p.spec.recognizer),
+        },
+        { ...(p.spec.params as Partial<OcrParams>), labels: p.spec.labels },
+      );
       post({ type: 'pipeline-result', id: msg.id, result: lines, inferMs: performance.now() - t0 });
       return;
     }
     case 'run': {
       const session = sessions.get(msg.key);
-      if (!session) throw Object.assign(new Error(`model ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
+      if (!session)
+        throw Object.assign(new Error(`model ${msg.key} is not loaded in this worker`), { code: 'model-not-ready' });
       const run = runSession(session, msg.feeds, msg.outputs);
       running.add(run);
       const { outputs, inferMs } = await run.finally(() => running.delete(run));
       const transfer: ArrayBuffer[] = [];
       for (const t of Object.values(outputs)) {
-        if (!Array.isArray(t.data) && !transfer.includes(t.data.buffer as ArrayBuffer)) transfer.push(t.data.buffer as ArrayBuffer);
+        if (!Array.isArray(t.data) && !transfer.includes(t.data.buffer as ArrayBuffer))
+          transfer.push(t.data.buffer as ArrayBuffer);
       }
       post({ type: 'result', id: msg.id, outputs, inferMs }, transfer);
       return;

@@ -18,8 +18,21 @@ const SECRETS: Record<string, string> = {
   bare: 'bare-secret-0123456789abcdef',
   limited: 'limited-secret-0123456789abcdef',
 };
-const key = (id: string, scopes: Scope[], models: string[] = [], rateLimitMax = 0): ApiKeyConfig => ({ id, sha256: hashKey(SECRETS[id]!), scopes, models, rateLimitMax });
-const KEYS = [key('admin', ['admin']), key('predict', ['predict']), key('jobs', ['jobs']), key('pipelines', ['pipelines:read']), key('bare', []), key('limited', ['predict'], ['m'])];
+const key = (id: string, scopes: Scope[], models: string[] = [], rateLimitMax = 0): ApiKeyConfig => ({
+  id,
+  sha256: hashKey(SECRETS[id]!),
+  scopes,
+  models,
+  rateLimitMax,
+});
+const KEYS = [
+  key('admin', ['admin']),
+  key('predict', ['predict']),
+  key('jobs', ['jobs']),
+  key('pipelines', ['pipelines:read']),
+  key('bare', []),
+  key('limited', ['predict'], ['m']),
+];
 const infer = { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] };
 const instances = { instances: [{ x: [2, 1] }] };
 
@@ -27,7 +40,12 @@ type Who = 'none' | 'wrong' | keyof typeof SECRETS;
 const WHO: Who[] = ['none', 'wrong', 'admin', 'predict', 'jobs', 'pipelines', 'bare', 'limited'];
 // 'pass' = the key is accepted (the route itself may then 404 on this branch, e.g. jobs); a number = exact status.
 type Expect = number | 'pass';
-interface Row { family: string; req: InjectOptions; ok: Expect; allow: Who[] }
+interface Row {
+  family: string;
+  req: InjectOptions;
+  ok: Expect;
+  allow: Who[];
+}
 const ANY: Who[] = ['admin', 'predict', 'jobs', 'pipelines', 'bare', 'limited'];
 const ROWS: Row[] = [
   { family: 'health', req: { url: '/healthz' }, ok: 200, allow: WHO },
@@ -40,20 +58,55 @@ const ROWS: Row[] = [
   { family: 'metadata', req: { method: 'POST', url: '/v2/repository/index' }, ok: 200, allow: ANY },
   { family: 'metrics', req: { url: '/metrics' }, ok: 200, allow: ANY },
   { family: 'rollout-status', req: { url: '/v1/models/m/rollout' }, ok: 200, allow: ANY },
-  { family: 'v1-predict', req: { method: 'POST', url: '/v1/models/m/predict', payload: instances }, ok: 200, allow: ['predict', 'limited'] },
-  { family: 'v1-predict', req: { method: 'POST', url: '/v1/models/o/predict', payload: instances }, ok: 200, allow: ['predict'] },
-  { family: 'v2-infer', req: { method: 'POST', url: '/v2/models/m/versions/1.0.0/infer', payload: infer }, ok: 200, allow: ['predict', 'limited'] },
+  {
+    family: 'v1-predict',
+    req: { method: 'POST', url: '/v1/models/m/predict', payload: instances },
+    ok: 200,
+    allow: ['predict', 'limited'],
+  },
+  {
+    family: 'v1-predict',
+    req: { method: 'POST', url: '/v1/models/o/predict', payload: instances },
+    ok: 200,
+    allow: ['predict'],
+  },
+  {
+    family: 'v2-infer',
+    req: { method: 'POST', url: '/v2/models/m/versions/1.0.0/infer', payload: infer },
+    ok: 200,
+    allow: ['predict', 'limited'],
+  },
   { family: 'stream', req: { url: '/v1/models/m/stream' }, ok: 'pass', allow: ['predict', 'limited'] },
-  { family: 'openai', req: { method: 'POST', url: '/openai/v1/chat/completions', payload: {} }, ok: 'pass', allow: ['predict', 'limited'] },
-  { family: 'artifact', req: { url: '/v1/models/m/versions/1.0.0/artifact' }, ok: 'pass', allow: ['predict', 'limited'] },
-  { family: 'jobs', req: { method: 'POST', url: '/v1/models/m/jobs', payload: instances }, ok: 'pass', allow: ['jobs'] },
+  {
+    family: 'openai',
+    req: { method: 'POST', url: '/openai/v1/chat/completions', payload: {} },
+    ok: 'pass',
+    allow: ['predict', 'limited'],
+  },
+  {
+    family: 'artifact',
+    req: { url: '/v1/models/m/versions/1.0.0/artifact' },
+    ok: 'pass',
+    allow: ['predict', 'limited'],
+  },
+  {
+    family: 'jobs',
+    req: { method: 'POST', url: '/v1/models/m/jobs', payload: instances },
+    ok: 'pass',
+    allow: ['jobs'],
+  },
   { family: 'jobs', req: { url: '/v1/jobs/0b2a' }, ok: 'pass', allow: ['jobs'] },
   { family: 'pipelines', req: { url: '/v1/pipelines/churn/predictions/7' }, ok: 'pass', allow: ['pipelines'] },
   { family: 'pipelines', req: { method: 'POST', url: '/v1/pipelines/churn/run' }, ok: 'pass', allow: ['admin'] },
   { family: 'drift', req: { url: '/v1/models/m/drift' }, ok: 400, allow: ['admin'] },
   { family: 'admin', req: { url: '/v1/admin/repository' }, ok: 200, allow: ['admin'] },
   { family: 'admin', req: { url: '/v1/admin/config' }, ok: 200, allow: ['admin'] },
-  { family: 'repository-load', req: { method: 'POST', url: '/v2/repository/models/m/load' }, ok: 200, allow: ['admin'] },
+  {
+    family: 'repository-load',
+    req: { method: 'POST', url: '/v2/repository/models/m/load' },
+    ok: 200,
+    allow: ['admin'],
+  },
   { family: 'api-other', req: { url: '/v1/unknown/route' }, ok: 404, allow: ANY },
 ];
 
@@ -63,7 +116,14 @@ const headersFor = (who: Who): Record<string, string> =>
 describe('scope matrix with keys configured', () => {
   let t: RepoServer;
   before(async () => {
-    t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }, { name: 'o', version: '1.0.0', files: biasModel(1) }], {}, { 'auth.keys': KEYS });
+    t = await startRepoServer(
+      [
+        { name: 'm', version: '1.0.0', files: biasModel(0) },
+        { name: 'o', version: '1.0.0', files: biasModel(1) },
+      ],
+      {},
+      { 'auth.keys': KEYS },
+    );
   });
   after(() => t.close());
 
@@ -74,7 +134,8 @@ describe('scope matrix with keys configured', () => {
         const r = await t.server.app.inject({ ...row.req, headers: headersFor(who) });
         const label = `${row.family} ${row.req.method ?? 'GET'} ${row.req.url} as ${who}: ${r.statusCode}`;
         if (row.allow.includes(who)) {
-          if (row.ok === 'pass' ? r.statusCode === 401 || r.statusCode === 403 : r.statusCode !== row.ok) problems.push(`${label} (expected ${row.ok}) ${r.body.slice(0, 200)}`);
+          if (row.ok === 'pass' ? r.statusCode === 401 || r.statusCode === 403 : r.statusCode !== row.ok)
+            problems.push(`${label} (expected ${row.ok}) ${r.body.slice(0, 200)}`);
         } else {
           const want = who === 'none' || who === 'wrong' ? 401 : 403;
           if (r.statusCode !== want) problems.push(`${label} (expected ${want})`);
@@ -90,14 +151,40 @@ describe('scope matrix with keys configured', () => {
   });
 
   test('a refusal names the missing scope; malformed Authorization headers are 401s', async () => {
-    const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: headersFor('jobs'), payload: instances });
+    const r = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: headersFor('jobs'),
+      payload: instances,
+    });
     assert.equal(r.json().required, 'predict');
-    for (const authorization of ['Basic YWxhZGRpbjpvcGVuc2VzYW1l', 'Bearer', `Bearer ${SECRETS.predict} extra`, `bearer  ${'x'.repeat(5000)}`, `Token ${SECRETS.predict}`]) {
-      const x = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization }, payload: instances });
+    for (const authorization of [
+      'Basic YWxhZGRpbjpvcGVuc2VzYW1l',
+      'Bearer',
+      `Bearer ${SECRETS.predict} extra`,
+      `bearer  ${'x'.repeat(5000)}`,
+      `Token ${SECRETS.predict}`,
+    ]) {
+      const x = await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/m/predict',
+        headers: { authorization },
+        payload: instances,
+      });
       assert.equal(x.statusCode, 401, authorization.slice(0, 30));
     }
     // Browsers cannot set headers on a WebSocket: the key may come as a `ferry.bearer.<key>` subprotocol of an upgrade.
-    const ws = (protocol: string, upgrade = 'websocket') => t.server.app.inject({ url: '/v1/models/m/stream', headers: { connection: 'Upgrade', upgrade, 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', 'sec-websocket-protocol': protocol } });
+    const ws = (protocol: string, upgrade = 'websocket') =>
+      t.server.app.inject({
+        url: '/v1/models/m/stream',
+        headers: {
+          connection: 'Upgrade',
+          upgrade,
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          'sec-websocket-protocol': protocol,
+        },
+      });
     const accepted = await ws(`ferry.v1, ferry.bearer.${SECRETS.predict}`);
     // Accepted by auth; fixture model m declares no streaming mode, so the stream route refuses it.
     assert.equal(accepted.statusCode, 400);
@@ -106,7 +193,17 @@ describe('scope matrix with keys configured', () => {
     assert.equal((await ws('ferry.v1')).statusCode, 401);
     assert.equal((await ws(`ferry.bearer.${SECRETS.predict}`, 'h2c')).statusCode, 401); // only on a WebSocket upgrade
     // The scheme is case-insensitive (RFC 7235).
-    assert.equal((await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `bearer ${SECRETS.predict}` }, payload: instances })).statusCode, 200);
+    assert.equal(
+      (
+        await t.server.app.inject({
+          method: 'POST',
+          url: '/v1/models/m/predict',
+          headers: { authorization: `bearer ${SECRETS.predict}` },
+          payload: instances,
+        })
+      ).statusCode,
+      200,
+    );
   });
 
   test('/openapi.json declares the bearer scheme and the management routes, and stays valid OpenAPI 3.1', async () => {
@@ -121,11 +218,19 @@ describe('scope matrix with keys configured', () => {
   });
 
   test('a key limited to models lists only those', async () => {
-    const names = async (who: Who) => (await t.server.app.inject({ url: '/v1/models', headers: headersFor(who) })).json().models.map((m: { name: string }) => m.name);
+    const names = async (who: Who) =>
+      (await t.server.app.inject({ url: '/v1/models', headers: headersFor(who) }))
+        .json()
+        .models.map((m: { name: string }) => m.name);
     assert.deepEqual(await names('limited'), ['m']);
     assert.deepEqual(await names('bare'), ['m', 'o']);
-    const index = (await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: headersFor('limited') })).json();
-    assert.deepEqual(index.map((e: { name: string }) => e.name), ['m']);
+    const index = (
+      await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: headersFor('limited') })
+    ).json();
+    assert.deepEqual(
+      index.map((e: { name: string }) => e.name),
+      ['m'],
+    );
   });
 
   test('the effective config never shows key digests', async () => {
@@ -143,29 +248,65 @@ describe('no keys configured', () => {
   after(() => t.close());
 
   test('inference and metadata are open, every management endpoint is a 404', async () => {
-    assert.equal((await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', payload: instances })).statusCode, 200);
-    assert.equal((await t.server.app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: infer })).statusCode, 200);
+    assert.equal(
+      (await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', payload: instances })).statusCode,
+      200,
+    );
+    assert.equal(
+      (await t.server.app.inject({ method: 'POST', url: '/v2/models/m/infer', payload: infer })).statusCode,
+      200,
+    );
     assert.equal((await t.server.app.inject({ url: '/v1/models' })).statusCode, 200);
     assert.equal((await t.server.app.inject({ url: '/metrics' })).statusCode, 200);
     assert.equal((await t.server.app.inject({ url: '/v1/models/m/rollout' })).statusCode, 200);
-    for (const [method, url] of [['POST', '/v1/admin/repository:reload'], ['POST', '/v1/admin/models/m/versions/1.0.0:unload'], ['GET', '/v1/admin/config'], ['POST', '/v2/repository/models/m/unload'], ['GET', '/v1/models/m/drift'], ['POST', '/v1/pipelines/x/run']] as const) {
+    for (const [method, url] of [
+      ['POST', '/v1/admin/repository:reload'],
+      ['POST', '/v1/admin/models/m/versions/1.0.0:unload'],
+      ['GET', '/v1/admin/config'],
+      ['POST', '/v2/repository/models/m/unload'],
+      ['GET', '/v1/models/m/drift'],
+      ['POST', '/v1/pipelines/x/run'],
+    ] as const) {
       const r = await t.server.app.inject({ method, url, headers: headersFor('admin') });
       assert.equal(r.statusCode, 404, `${method} ${url}`);
       assert.equal(r.json().code, 'route-not-found');
     }
     // The model is still served: the unload above did not happen.
-    assert.equal((await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', payload: instances })).statusCode, 200);
+    assert.equal(
+      (await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', payload: instances })).statusCode,
+      200,
+    );
   });
 });
 
 describe('keys from FERRY_API_KEYS', () => {
   test('are parsed, hashed and scoped; bad entries are refused without echoing the secret', () => {
-    const cfg = loadConfig({ env: { FERRY_API_KEYS: 'web=abcdefghijklmnop0123;scopes=predict+pipelines:read;models=spam+ham, ops=ZYXWVUTSRQPONMLK9876;scopes=admin;rate=5' } });
-    assert.deepEqual(cfg.auth.keys.map((k) => [k.id, k.scopes, k.models, k.rateLimitMax]), [['web', ['predict', 'pipelines:read'], ['spam', 'ham'], 0], ['ops', ['admin'], [], 5]]);
+    const cfg = loadConfig({
+      env: {
+        FERRY_API_KEYS:
+          'web=abcdefghijklmnop0123;scopes=predict+pipelines:read;models=spam+ham, ops=ZYXWVUTSRQPONMLK9876;scopes=admin;rate=5',
+      },
+    });
+    assert.deepEqual(
+      cfg.auth.keys.map((k) => [k.id, k.scopes, k.models, k.rateLimitMax]),
+      [
+        ['web', ['predict', 'pipelines:read'], ['spam', 'ham'], 0],
+        ['ops', ['admin'], [], 5],
+      ],
+    );
     assert.equal(cfg.auth.keys[0]!.sha256, hashKey('abcdefghijklmnop0123'));
     assert.ok(!JSON.stringify(cfg).includes('abcdefghijklmnop0123'));
-    for (const bad of ['web=short', 'web=abcdefghijklmnop0123;scopes=root', 'bad id=abcdefghijklmnop0123', 'web=abcdefghijklmnop0123;models=../etc']) {
-      assert.throws(() => parseApiKeysEnv(bad), (e: Error) => !e.message.includes('abcdefghijklmnop0123') && !e.message.includes('short'), bad);
+    for (const bad of [
+      'web=short',
+      'web=abcdefghijklmnop0123;scopes=root',
+      'bad id=abcdefghijklmnop0123',
+      'web=abcdefghijklmnop0123;models=../etc',
+    ]) {
+      assert.throws(
+        () => parseApiKeysEnv(bad),
+        (e: Error) => !e.message.includes('abcdefghijklmnop0123') && !e.message.includes('short'),
+        bad,
+      );
     }
   });
 });
@@ -180,11 +321,26 @@ describe('rate limits', () => {
         { id, sha256: hashKey(secret), scopes: ['predict'], models: [], rateLimitMax: 0 },
         { id: `${id}-big`, sha256: hashKey(`${secret}-big`), scopes: ['predict'], models: [], rateLimitMax: 6 },
       ];
-      const overrides = { 'auth.keys': keys, 'auth.rateLimit.keyMax': 3, 'auth.rateLimit.ipMax': 2, ...(store === 'redis' && { 'redis.url': 'redis://127.0.0.1:6379' }) };
+      const overrides = {
+        'auth.keys': keys,
+        'auth.rateLimit.keyMax': 3,
+        'auth.rateLimit.ipMax': 2,
+        ...(store === 'redis' && { 'redis.url': 'redis://127.0.0.1:6379' }),
+      };
       const a = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, overrides);
-      const b = store === 'redis' ? await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, overrides) : a;
+      const b =
+        store === 'redis'
+          ? await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, overrides)
+          : a;
       try {
-        const call = (s: RepoServer, k?: string, remoteAddress = '10.1.2.3') => s.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', remoteAddress, headers: k ? { authorization: `Bearer ${k}` } : {}, payload: instances });
+        const call = (s: RepoServer, k?: string, remoteAddress = '10.1.2.3') =>
+          s.server.app.inject({
+            method: 'POST',
+            url: '/v1/models/m/predict',
+            remoteAddress,
+            headers: k ? { authorization: `Bearer ${k}` } : {},
+            payload: instances,
+          });
         // Three calls pass, spread over both replicas when Redis shares the counter.
         assert.equal((await call(a, secret)).statusCode, 200);
         assert.equal((await call(b, secret)).statusCode, 200);
@@ -211,8 +367,14 @@ describe('rate limits', () => {
         const guess = async (i: number) => (await call(a, `guess-${i}-0123456789abcdef`, guesser)).statusCode;
         assert.deepEqual([await guess(1), await guess(2), await guess(3)], [401, 401, 429]);
         // All three failed authentication (the third was also throttled). Read from the registry: both keys have spent their budget.
-        assert.match(await a.server.metrics.registry.getSingleMetricAsString('ferry_auth_refusals_total'), /ferry_auth_refusals_total\{code="unauthorized"\} 3/);
-        assert.equal((await a.server.app.inject({ url: '/openapi.json', remoteAddress: '10.200.0.1' })).statusCode, 200);
+        assert.match(
+          await a.server.metrics.registry.getSingleMetricAsString('ferry_auth_refusals_total'),
+          /ferry_auth_refusals_total\{code="unauthorized"\} 3/,
+        );
+        assert.equal(
+          (await a.server.app.inject({ url: '/openapi.json', remoteAddress: '10.200.0.1' })).statusCode,
+          200,
+        );
       } finally {
         await a.close();
         if (b !== a) await b.close();
@@ -224,15 +386,40 @@ describe('rate limits', () => {
 describe('secrets in logs', () => {
   test('keys never appear in the log, at trace level, whatever the request', async () => {
     const lines: string[] = [];
-    const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        lines.push(String(chunk));
+        cb();
+      },
+    });
     const secret = SECRETS.predict!;
     const cfg = loadConfig({ env: {}, overrides: { 'log.level': 'trace' } });
     const log = createLogger(cfg, sink);
-    const t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, { 'auth.keys': KEYS, 'log.level': 'trace' }, log);
+    const t = await startRepoServer(
+      [{ name: 'm', version: '1.0.0', files: biasModel(0) }],
+      {},
+      { 'auth.keys': KEYS, 'log.level': 'trace' },
+      log,
+    );
     try {
-      await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `Bearer ${secret}` }, payload: instances });
-      await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `Bearer ${secret}x` }, payload: instances });
-      await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { authorization: `Bearer ${secret}` }, payload: { instances: [{ x: 'bad' }] } });
+      await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/m/predict',
+        headers: { authorization: `Bearer ${secret}` },
+        payload: instances,
+      });
+      await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/m/predict',
+        headers: { authorization: `Bearer ${secret}x` },
+        payload: instances,
+      });
+      await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/m/predict',
+        headers: { authorization: `Bearer ${secret}` },
+        payload: { instances: [{ x: 'bad' }] },
+      });
       // A component that logs a request's headers or a config object still leaks nothing.
       t.server.log.info({ req: { headers: { authorization: `Bearer ${secret}` } } }, 'headers');
       t.server.log.info({ config: { auth: { keys: KEYS } } }, 'config');
@@ -251,32 +438,69 @@ describe('secrets in logs', () => {
 describe('CORS allow-list and upload bounds', () => {
   let t: RepoServer;
   before(async () => {
-    t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, {
-      'auth.keys': KEYS, 'auth.cors.origins': ['https://app.example.com'], 'server.bodyLimitBytes': 4096,
-    });
+    t = await startRepoServer(
+      [{ name: 'm', version: '1.0.0', files: biasModel(0) }],
+      {},
+      {
+        'auth.keys': KEYS,
+        'auth.cors.origins': ['https://app.example.com'],
+        'server.bodyLimitBytes': 4096,
+      },
+    );
   });
   after(() => t.close());
 
   test('an allowed origin gets CORS headers, a preflight needs no key, other origins get none', async () => {
-    const pre = await t.server.app.inject({ method: 'OPTIONS', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,ferry-client-id' } });
+    const pre = await t.server.app.inject({
+      method: 'OPTIONS',
+      url: '/v1/models/m/predict',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type,ferry-client-id',
+      },
+    });
     assert.equal(pre.statusCode, 204);
     assert.equal(pre.headers['access-control-allow-origin'], 'https://app.example.com');
     assert.match(String(pre.headers['access-control-allow-headers']), /authorization/);
-    const ok = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', ...headersFor('predict') }, payload: instances });
+    const ok = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { origin: 'https://app.example.com', ...headersFor('predict') },
+      payload: instances,
+    });
     assert.equal(ok.statusCode, 200);
     assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com');
     assert.match(String(ok.headers['access-control-expose-headers']), /ferry-model-version/);
-    const evil = await t.server.app.inject({ method: 'OPTIONS', url: '/v1/models/m/predict', headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' } });
+    const evil = await t.server.app.inject({
+      method: 'OPTIONS',
+      url: '/v1/models/m/predict',
+      headers: { origin: 'https://evil.example.com', 'access-control-request-method': 'POST' },
+    });
     assert.equal(evil.headers['access-control-allow-origin'], undefined);
     // A preflight-looking request does not skip the key check for the real method.
-    const sneaky = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' }, payload: instances });
+    const sneaky = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST' },
+      payload: instances,
+    });
     assert.equal(sneaky.statusCode, 401);
   });
 
   test('the job event stream (hijacked SSE) carries the CORS headers too', async () => {
-    const submit = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/jobs', headers: { origin: 'https://app.example.com', ...headersFor('jobs') }, payload: instances });
+    const submit = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/jobs',
+      headers: { origin: 'https://app.example.com', ...headersFor('jobs') },
+      payload: instances,
+    });
     assert.equal(submit.statusCode, 202, submit.body);
-    const events = await t.server.app.inject({ method: 'GET', url: `/v1/jobs/${submit.json().id}/events`, headers: { origin: 'https://app.example.com', ...headersFor('jobs') } });
+    const events = await t.server.app.inject({
+      method: 'GET',
+      url: `/v1/jobs/${submit.json().id}/events`,
+      headers: { origin: 'https://app.example.com', ...headersFor('jobs') },
+    });
     assert.equal(events.statusCode, 200);
     assert.match(String(events.headers['content-type']), /text\/event-stream/);
     assert.equal(events.headers['access-control-allow-origin'], 'https://app.example.com');
@@ -284,26 +508,58 @@ describe('CORS allow-list and upload bounds', () => {
   });
 
   test('bodies are bounded and type-checked', async () => {
-    const big = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'application/json' }, payload: JSON.stringify({ instances: Array.from({ length: 500 }, () => ({ x: [1, 2] })) }) });
+    const big = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { ...headersFor('predict'), 'content-type': 'application/json' },
+      payload: JSON.stringify({ instances: Array.from({ length: 500 }, () => ({ x: [1, 2] })) }),
+    });
     assert.equal(big.statusCode, 413);
     assert.equal(big.json().code, 'body-too-large');
     assert.equal(big.json().limit, 4096);
-    const png = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'image/png' }, payload: Buffer.from('\x89PNG not really') });
+    const png = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { ...headersFor('predict'), 'content-type': 'image/png' },
+      payload: Buffer.from('\x89PNG not really'),
+    });
     assert.equal(png.statusCode, 415);
-    const xml = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { ...headersFor('predict'), 'content-type': 'application/xml' }, payload: '<a/>' });
+    const xml = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { ...headersFor('predict'), 'content-type': 'application/xml' },
+      payload: '<a/>',
+    });
     assert.equal(xml.statusCode, 415);
     // An oversized body without a key is refused before it is read: 401, not 413.
-    const anon = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { 'content-type': 'application/json' }, payload: 'x'.repeat(10_000) });
+    const anon = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { 'content-type': 'application/json' },
+      payload: 'x'.repeat(10_000),
+    });
     assert.equal(anon.statusCode, 401);
   });
 });
 
 describe('client address behind a proxy', () => {
   test('with auth.trustProxyHops the per-address limit counts each forwarded client, not the proxy', async () => {
-    const t = await startRepoServer([{ name: 'm', version: '1.0.0', files: biasModel(0) }], {}, { 'auth.rateLimit.ipMax': 2, 'auth.trustProxyHops': 1 });
+    const t = await startRepoServer(
+      [{ name: 'm', version: '1.0.0', files: biasModel(0) }],
+      {},
+      { 'auth.rateLimit.ipMax': 2, 'auth.trustProxyHops': 1 },
+    );
     try {
-      const call = (client: string) => t.server.app.inject({ url: '/v1/models', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client } });
-      assert.deepEqual([(await call('203.0.113.7')).statusCode, (await call('203.0.113.7')).statusCode, (await call('203.0.113.7')).statusCode], [200, 200, 429]);
+      const call = (client: string) =>
+        t.server.app.inject({ url: '/v1/models', remoteAddress: '10.0.0.1', headers: { 'x-forwarded-for': client } });
+      assert.deepEqual(
+        [
+          (await call('203.0.113.7')).statusCode,
+          (await call('203.0.113.7')).statusCode,
+          (await call('203.0.113.7')).statusCode,
+        ],
+        [200, 200, 429],
+      );
       assert.equal((await call('203.0.113.8')).statusCode, 200);
     } finally {
       await t.close();

@@ -12,7 +12,10 @@ import { parse } from 'yaml';
 test('ferry config prints the effective configuration', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
   const cli = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'config', '--port', '1234'], { cwd: dir, env: { ...process.env, FERRY_LIMITS_MAX_INSTANCES: '3' } });
+  const { stdout } = await promisify(execFile)(process.execPath, [cli, 'config', '--port', '1234'], {
+    cwd: dir,
+    env: { ...process.env, FERRY_LIMITS_MAX_INSTANCES: '3' },
+  });
   const cfg = parse(stdout);
   assert.equal(cfg.server.port, 1234);
   assert.equal(cfg.limits.maxInstances, 3);

@@ -17,7 +17,8 @@ let socketPath: string;
 
 before(async () => {
   t = await startTestServer([tinyGenerativeModel('tiny-gpt', { contextLength: 2048, seed: 5 })], {
-    'generation.stallTimeoutMs': STALL_MS, 'generation.creditTokens': 8,
+    'generation.stallTimeoutMs': STALL_MS,
+    'generation.creditTokens': 8,
   });
   dir = await mkdtemp(join(tmpdir(), 'ferry-bp-'));
   socketPath = join(dir, 's.sock');
@@ -31,9 +32,20 @@ after(async () => {
 
 function openStream(): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath, method: 'POST', path: '/openai/v1/completions', headers: { 'content-type': 'application/json' } }, resolve);
+    const req = http.request(
+      { socketPath, method: 'POST', path: '/openai/v1/completions', headers: { 'content-type': 'application/json' } },
+      resolve,
+    );
     req.on('error', reject);
-    req.end(JSON.stringify({ model: 'tiny-gpt', prompt: 'Subject: backpressure', max_tokens: MAX_TOKENS, temperature: 0, stream: true }));
+    req.end(
+      JSON.stringify({
+        model: 'tiny-gpt',
+        prompt: 'Subject: backpressure',
+        max_tokens: MAX_TOKENS,
+        temperature: 0,
+        stream: true,
+      }),
+    );
   });
 }
 
@@ -48,7 +60,13 @@ async function readAll(res: http.IncomingMessage): Promise<string> {
   let body = '';
   res.setEncoding('utf8');
   res.resume();
-  await new Promise<void>((resolve) => { res.on('data', (c: string) => { body += c; }); res.on('end', resolve); res.on('close', resolve); });
+  await new Promise<void>((resolve) => {
+    res.on('data', (c: string) => {
+      body += c;
+    });
+    res.on('end', resolve);
+    res.on('close', resolve);
+  });
   return body;
 }
 
@@ -64,7 +82,11 @@ test('a slow reader that keeps reading gets the whole stream', async () => {
   await sleep(STALL_MS / 3);
   const body = await readAll(res);
   assert.ok(body.endsWith('data: [DONE]\n\n'));
-  const text = body.split('\n\n').filter((e) => e.startsWith('data: {')).map((e) => (JSON.parse(e.slice(6)) as { choices: { text: string }[] }).choices[0]?.text ?? '').join('');
+  const text = body
+    .split('\n\n')
+    .filter((e) => e.startsWith('data: {'))
+    .map((e) => (JSON.parse(e.slice(6)) as { choices: { text: string }[] }).choices[0]?.text ?? '')
+    .join('');
   assert.ok(text.length > 0);
   fullText = text;
   assert.equal(await finished('length'), before + 1);
@@ -100,7 +122,10 @@ test('a client that stops reading pauses the generation, and past stallTimeoutMs
   assert.ok(!body.includes('[DONE]'));
   // What reached the client is the start of the same greedy completion, nothing dropped or reordered,
   // and no more events than tokens produced (the server held nothing beyond them).
-  const text = events.slice(0, -1).map((e) => (JSON.parse(e.slice(6)) as { choices: { text: string }[] }).choices[0]!.text).join('');
+  const text = events
+    .slice(0, -1)
+    .map((e) => (JSON.parse(e.slice(6)) as { choices: { text: string }[] }).choices[0]!.text)
+    .join('');
   assert.ok(text.length > 100, `${text.length} characters arrived`);
   assert.ok(fullText.startsWith(text), 'the stalled stream is a prefix of the full completion');
   assert.ok(events.length - 1 <= paused, `${events.length - 1} events for ${paused} tokens`);

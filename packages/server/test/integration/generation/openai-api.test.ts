@@ -51,9 +51,14 @@ async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms 
 before(async () => {
   const tiny = tinyGenerativeModel('tiny-gpt', { contextLength: CONTEXT, seed: 5 });
   const lin = tinyLinearModel();
-  t = await startTestServer([tiny, { name: 'lin', version: '1.0.0', files: { onnx: lin.onnx, manifest: lin.manifest } }], {
-    'server.port': 0, 'server.host': '127.0.0.1', 'generation.maxConcurrent': 2,
-  });
+  t = await startTestServer(
+    [tiny, { name: 'lin', version: '1.0.0', files: { onnx: lin.onnx, manifest: lin.manifest } }],
+    {
+      'server.port': 0,
+      'server.host': '127.0.0.1',
+      'generation.maxConcurrent': 2,
+    },
+  );
   url = (await t.server.listen()).url;
   client = new OpenAI({ baseURL: `${url}/openai/v1`, apiKey: 'unused', maxRetries: 0 });
   codec = new TextCodec(join(t.repoDir, 'tiny-gpt', '1.0.0'), { contextLength: CONTEXT, eosTokens: ['<|endoftext|>'] });
@@ -76,19 +81,35 @@ describe('openai client against /openai/v1', () => {
   });
 
   test('chat completion (stream: false) returns the greedy decode, usage and finish_reason length', async () => {
-    const r = await client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 24, temperature: 0 });
+    const r = await client.chat.completions.create({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'hello there' }],
+      max_tokens: 24,
+      temperature: 0,
+    });
     assert.equal(r.object, 'chat.completion');
     assert.equal(r.model, 'tiny-gpt@1.0.0');
     assert.equal(r.choices.length, 1);
     assert.equal(r.choices[0]!.message.role, 'assistant');
     assert.equal(r.choices[0]!.finish_reason, 'length');
     const prompt = chatPromptIds('hello there');
-    assert.deepEqual(r.usage, { prompt_tokens: prompt.length, completion_tokens: 24, total_tokens: prompt.length + 24 });
+    assert.deepEqual(r.usage, {
+      prompt_tokens: prompt.length,
+      completion_tokens: 24,
+      total_tokens: prompt.length + 24,
+    });
     assert.equal(r.choices[0]!.message.content, await greedy(prompt, 24));
   });
 
   test('chat completion (stream: true) sends role first, deltas that add up to the same text, finish_reason, usage and [DONE]', async () => {
-    const stream = await client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'hello there' }], max_tokens: 24, temperature: 0, stream: true, stream_options: { include_usage: true } });
+    const stream = await client.chat.completions.create({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'hello there' }],
+      max_tokens: 24,
+      temperature: 0,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     const chunks: OpenAI.ChatCompletionChunk[] = [];
     for await (const c of stream) chunks.push(c);
     assert.equal(chunks[0]!.choices[0]!.delta.role, 'assistant');
@@ -105,7 +126,11 @@ describe('openai client against /openai/v1', () => {
   });
 
   test('the raw stream is text/event-stream ending with data: [DONE]', async () => {
-    const res = await fetch(`${url}/openai/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-gpt', prompt: 'abc', max_tokens: 5, temperature: 0, stream: true }) });
+    const res = await fetch(`${url}/openai/v1/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'tiny-gpt', prompt: 'abc', max_tokens: 5, temperature: 0, stream: true }),
+    });
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
     const body = await res.text();
@@ -115,13 +140,25 @@ describe('openai client against /openai/v1', () => {
   });
 
   test('seed: the same seed gives the same sampled text, another seed another', async () => {
-    const ask = (seed: number) => client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'sample me' }], max_tokens: 40, temperature: 1.2, top_p: 0.95, seed });
+    const ask = (seed: number) =>
+      client.chat.completions.create({
+        model: 'tiny-gpt',
+        messages: [{ role: 'user', content: 'sample me' }],
+        max_tokens: 40,
+        temperature: 1.2,
+        top_p: 0.95,
+        seed,
+      });
     const a = await ask(1234);
     const b = await ask(1234);
     const c = await ask(99);
     assert.equal(a.choices[0]!.message.content, b.choices[0]!.message.content);
     assert.notEqual(a.choices[0]!.message.content, c.choices[0]!.message.content);
-    assert.notEqual(a.choices[0]!.message.content, await greedy(chatPromptIds('sample me'), 40), 'temperature 1.2 samples, it is not greedy');
+    assert.notEqual(
+      a.choices[0]!.message.content,
+      await greedy(chatPromptIds('sample me'), 40),
+      'temperature 1.2 samples, it is not greedy',
+    );
   });
 
   test('stop: the text ends before the first stop sequence and finish_reason is stop', async () => {
@@ -130,15 +167,31 @@ describe('openai client against /openai/v1', () => {
     const cut = full.indexOf(stop);
     for (const stream of [false, true]) {
       if (!stream) {
-        const r = await client.completions.create({ model: 'tiny-gpt', prompt: 'The quick', max_tokens: 40, temperature: 0, stop: [stop, '\u0000never'] });
+        const r = await client.completions.create({
+          model: 'tiny-gpt',
+          prompt: 'The quick',
+          max_tokens: 40,
+          temperature: 0,
+          stop: [stop, '\u0000never'],
+        });
         assert.equal(r.choices[0]!.text, full.slice(0, cut));
         assert.equal(r.choices[0]!.finish_reason, 'stop');
         assert.ok(r.usage!.completion_tokens < 40);
       } else {
-        const s = await client.completions.create({ model: 'tiny-gpt', prompt: 'The quick', max_tokens: 40, temperature: 0, stop, stream: true });
+        const s = await client.completions.create({
+          model: 'tiny-gpt',
+          prompt: 'The quick',
+          max_tokens: 40,
+          temperature: 0,
+          stop,
+          stream: true,
+        });
         let text = '';
         let finish = '';
-        for await (const c of s) { text += c.choices[0]?.text ?? ''; finish = c.choices[0]?.finish_reason ?? finish; }
+        for await (const c of s) {
+          text += c.choices[0]?.text ?? '';
+          finish = c.choices[0]?.finish_reason ?? finish;
+        }
         assert.equal(text, full.slice(0, cut));
         assert.equal(finish, 'stop');
       }
@@ -146,72 +199,128 @@ describe('openai client against /openai/v1', () => {
   });
 
   test('completions (stream: false) answers a text_completion with the greedy text', async () => {
-    const r = await client.completions.create({ model: 'tiny-gpt@1.0.0', prompt: 'Dear Bob,', max_tokens: 12, temperature: 0 });
+    const r = await client.completions.create({
+      model: 'tiny-gpt@1.0.0',
+      prompt: 'Dear Bob,',
+      max_tokens: 12,
+      temperature: 0,
+    });
     assert.equal(r.object, 'text_completion');
     assert.equal(r.choices[0]!.text, await greedy(codec.encode('Dear Bob,', true), 12));
     assert.equal(r.usage!.prompt_tokens, 9);
   });
 
   test('n=2 is refused with a 400 the openai client understands (param n)', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'x' }], n: 2 }), (e: unknown) => {
-      assert.ok(e instanceof OpenAI.BadRequestError);
-      assert.equal(e.status, 400);
-      assert.equal(e.code, 'invalid-request');
-      assert.equal(e.param, 'n');
-      assert.match(e.message, /n=1/);
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'x' }], n: 2 }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.status, 400);
+        assert.equal(e.code, 'invalid-request');
+        assert.equal(e.param, 'n');
+        assert.match(e.message, /n=1/);
+        return true;
+      },
+    );
   });
 
   test('a prompt longer than the context is context-length-exceeded; so is max_tokens past it', async () => {
-    await assert.rejects(client.completions.create({ model: 'tiny-gpt', prompt: 'x'.repeat(CONTEXT + 10), max_tokens: 1 }), (e: unknown) => {
-      assert.ok(e instanceof OpenAI.BadRequestError);
-      assert.equal(e.code, 'context-length-exceeded');
-      assert.equal(e.param, 'prompt');
-      return true;
-    });
-    await assert.rejects(client.completions.create({ model: 'tiny-gpt', prompt: 'abc', max_tokens: CONTEXT }), (e: unknown) => {
-      assert.ok(e instanceof OpenAI.BadRequestError);
-      assert.equal(e.param, 'max_tokens');
-      return true;
-    });
+    await assert.rejects(
+      client.completions.create({ model: 'tiny-gpt', prompt: 'x'.repeat(CONTEXT + 10), max_tokens: 1 }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.code, 'context-length-exceeded');
+        assert.equal(e.param, 'prompt');
+        return true;
+      },
+    );
+    await assert.rejects(
+      client.completions.create({ model: 'tiny-gpt', prompt: 'abc', max_tokens: CONTEXT }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.param, 'max_tokens');
+        return true;
+      },
+    );
   });
 
   test('an unknown model is a 404, a predict-only model a 400 model-not-generative', async () => {
-    await assert.rejects(client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => {
-      assert.ok(e instanceof OpenAI.NotFoundError);
-      assert.equal(e.code, 'model-not-found');
-      return true;
-    });
-    await assert.rejects(client.chat.completions.create({ model: 'lin', messages: [{ role: 'user', content: 'x' }] }), (e: unknown) => {
-      assert.ok(e instanceof OpenAI.BadRequestError);
-      assert.equal(e.code, 'model-not-generative');
-      assert.equal(e.param, 'model');
-      return true;
-    });
+    await assert.rejects(
+      client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.NotFoundError);
+        assert.equal(e.code, 'model-not-found');
+        return true;
+      },
+    );
+    await assert.rejects(
+      client.chat.completions.create({ model: 'lin', messages: [{ role: 'user', content: 'x' }] }),
+      (e: unknown) => {
+        assert.ok(e instanceof OpenAI.BadRequestError);
+        assert.equal(e.code, 'model-not-generative');
+        assert.equal(e.param, 'model');
+        return true;
+      },
+    );
   });
 
   test('a client that disconnects mid-stream cancels the generation and frees it', async () => {
     const before = await metricValue('ferry_generation_finished_total', { model: 'tiny-gpt', reason: 'disconnected' });
     const tokensBefore = await metricValue('ferry_generation_tokens_total', { model: 'tiny-gpt', kind: 'completion' });
     const ac = new AbortController();
-    const stream = await client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'go on' }], max_tokens: 2000, temperature: 0, stream: true }, { signal: ac.signal });
+    const stream = await client.chat.completions.create(
+      {
+        model: 'tiny-gpt',
+        messages: [{ role: 'user', content: 'go on' }],
+        max_tokens: 2000,
+        temperature: 0,
+        stream: true,
+      },
+      { signal: ac.signal },
+    );
     let seen = 0;
     // The openai client ends the iteration (or throws an abort error, by version) once the signal fires.
-    await (async () => { for await (const c of stream) { if (c.choices[0]?.delta.content && ++seen === 3) ac.abort(); } })().catch(() => undefined);
+    await (async () => {
+      for await (const c of stream) {
+        if (c.choices[0]?.delta.content && ++seen === 3) ac.abort();
+      }
+    })().catch(() => undefined);
     assert.ok(seen >= 3);
-    await waitFor(async () => (await metricValue('ferry_generation_finished_total', { model: 'tiny-gpt', reason: 'disconnected' })) === before + 1, 'the generation to end as disconnected');
+    await waitFor(
+      async () =>
+        (await metricValue('ferry_generation_finished_total', { model: 'tiny-gpt', reason: 'disconnected' })) ===
+        before + 1,
+      'the generation to end as disconnected',
+    );
     assert.equal(t.server.generation.active, 0);
-    const produced = (await metricValue('ferry_generation_tokens_total', { model: 'tiny-gpt', kind: 'completion' })) - tokensBefore;
+    const produced =
+      (await metricValue('ferry_generation_tokens_total', { model: 'tiny-gpt', kind: 'completion' })) - tokensBefore;
     assert.ok(produced < 2000, `generation stopped early (${produced} of 2000 tokens)`);
   });
 
   test('past generation.maxConcurrent a request gets 503 with Retry-After', async () => {
     const acs = [new AbortController(), new AbortController()];
-    const streams = await Promise.all(acs.map((ac) => client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'long' }], max_tokens: 2000, temperature: 0, stream: true }, { signal: ac.signal })));
+    const streams = await Promise.all(
+      acs.map((ac) =>
+        client.chat.completions.create(
+          {
+            model: 'tiny-gpt',
+            messages: [{ role: 'user', content: 'long' }],
+            max_tokens: 2000,
+            temperature: 0,
+            stream: true,
+          },
+          { signal: ac.signal },
+        ),
+      ),
+    );
     try {
-      const res = await fetch(`${url}/openai/v1/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'tiny-gpt', prompt: 'x', max_tokens: 2 }) });
-      const body = await res.json() as { code: string; error: { type: string } };
+      const res = await fetch(`${url}/openai/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'tiny-gpt', prompt: 'x', max_tokens: 2 }),
+      });
+      const body = (await res.json()) as { code: string; error: { type: string } };
       // Both long generations may already have finished on a fast machine; then the third is simply served.
       if (t.server.generation.active >= 2 || res.status === 503) {
         assert.equal(res.status, 503);
@@ -221,7 +330,13 @@ describe('openai client against /openai/v1', () => {
       }
     } finally {
       acs.forEach((ac) => ac.abort());
-      await Promise.allSettled(streams.map(async (s) => { for await (const _ of s) { /* drain */ } }));
+      await Promise.allSettled(
+        streams.map(async (s) => {
+          for await (const _ of s) {
+            /* drain */
+          }
+        }),
+      );
     }
     await waitFor(() => t.server.generation.active === 0, 'the generations to end');
   });
@@ -229,7 +344,8 @@ describe('openai client against /openai/v1', () => {
   test('time to first token and tokens/s are exported', async () => {
     await client.completions.create({ model: 'tiny-gpt', prompt: 'metrics', max_tokens: 8, temperature: 0 });
     const text = await (await fetch(`${url}/metrics`)).text();
-    const count = (name: string) => Number(new RegExp(`^${name}_count\\{model="tiny-gpt",version="1.0.0"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+    const count = (name: string) =>
+      Number(new RegExp(`^${name}_count\\{model="tiny-gpt",version="1.0.0"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
     assert.ok(count('ferry_generation_time_to_first_token_seconds') >= 1);
     assert.ok(count('ferry_generation_tokens_per_second') >= 1);
     assert.match(text, /ferry_generation_tokens_total\{model="tiny-gpt",version="1.0.0",kind="prompt"\} \d+/);

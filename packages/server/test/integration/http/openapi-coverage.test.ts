@@ -7,9 +7,19 @@ import type { RouteOptions } from 'fastify';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { loadConfig } from '../../config/index.js';
 import { createServer, type FerryServer } from '../../app/create-server.js';
-import { adminHeaders, tempModelRepository, tinyClassifier, tinyGenerativeModel, withTestAdminKey, writeModelVersion } from '@ferry/test-kit';
+import {
+  adminHeaders,
+  tempModelRepository,
+  tinyClassifier,
+  tinyGenerativeModel,
+  withTestAdminKey,
+  writeModelVersion,
+} from '@ferry/test-kit';
 
-interface Doc { paths: Record<string, Record<string, { summary?: string; tags?: string[] }>>; security?: unknown }
+interface Doc {
+  paths: Record<string, Record<string, { summary?: string; tags?: string[] }>>;
+  security?: unknown;
+}
 
 const ORIGIN = 'https://app.example';
 const registered: Array<{ method: string; url: string }> = [];
@@ -25,9 +35,16 @@ before(async () => {
   const config = loadConfig({
     env: {},
     overrides: {
-      'models.dir': repo.dir, 'runtime.workers': 1, 'runtime.warmupRuns': 1, 'log.level': 'silent',
-      'store.url': 'sqlite::memory:', 'server.port': 0, 'server.host': '127.0.0.1', 'jobs.workers': false,
-      'auth.cors.origins': [ORIGIN], ...withTestAdminKey(),
+      'models.dir': repo.dir,
+      'runtime.workers': 1,
+      'runtime.warmupRuns': 1,
+      'log.level': 'silent',
+      'store.url': 'sqlite::memory:',
+      'server.port': 0,
+      'server.host': '127.0.0.1',
+      'jobs.workers': false,
+      'auth.cors.origins': [ORIGIN],
+      ...withTestAdminKey(),
     },
   });
   const onRoute = (r: RouteOptions) => {
@@ -43,7 +60,10 @@ after(async () => {
 
 /** `/v1/models/:model` → `/v1/models/{model}`; `::` is Fastify's escaped literal colon. */
 const openApiPath = (url: string) =>
-  url.replace(/::/g, '\u0000').replace(/:([A-Za-z0-9_]+)/g, '{$1}').replace(/\u0000/g, ':');
+  url
+    .replace(/::/g, '\u0000')
+    .replace(/:([A-Za-z0-9_]+)/g, '{$1}')
+    .replace(/\u0000/g, ':');
 
 /** swagger-ui's own routes, catch-alls (`/v1/*`, static files, CORS preflight), and automatic HEADs. */
 const exempt = (method: string, url: string) =>
@@ -56,11 +76,20 @@ test('every registered route is in /openapi.json, and the document is valid Open
   const routes = registered.filter((r) => !exempt(r.method, r.url));
   // The app was really seen: the surfaces this test is about are among the routes.
   const surfaces = [
-    '/v1/models/:model/predict', '/openai/v1/chat/completions', '/v1/admin/repository::reload', '/v1/jobs/:id/events',
-    '/v1/pipelines/:name/predictions::batchGet', '/v1/models/:model/stream', '/healthz', '/v2/models/:model/infer',
+    '/v1/models/:model/predict',
+    '/openai/v1/chat/completions',
+    '/v1/admin/repository::reload',
+    '/v1/jobs/:id/events',
+    '/v1/pipelines/:name/predictions::batchGet',
+    '/v1/models/:model/stream',
+    '/healthz',
+    '/v2/models/:model/infer',
   ];
   for (const url of surfaces) {
-    assert.ok(routes.some((r) => r.url === url), `registered: ${url}`);
+    assert.ok(
+      routes.some((r) => r.url === url),
+      `registered: ${url}`,
+    );
   }
   const missing = routes
     .filter((r) => !doc.paths[openApiPath(r.url)]?.[r.method.toLowerCase()])
@@ -91,7 +120,7 @@ test('the document keeps the per-model paths with contract-derived schemas and t
   assert.equal((await server.app.inject({ url: '/docs/' })).statusCode, 200);
 });
 
-test('schemas do not validate: a bad body gets the route\'s own problem+json naming the field', async () => {
+test("schemas do not validate: a bad body gets the route's own problem+json naming the field", async () => {
   const url = '/v1/pipelines/none/predictions:batchGet';
   const r = await server.app.inject({ method: 'POST', url, headers: adminHeaders, payload: { keys: 'x' } });
   assert.equal(r.statusCode, 400, r.body);
@@ -102,13 +131,18 @@ test('schemas do not validate: a bad body gets the route\'s own problem+json nam
   assert.deepEqual(jobs.json().errors, [{ pointer: '/query/limit', reason: 'expected a whole number from 1 to 1000' }]);
 });
 
-test('the SSE writer carries the reply\'s headers: an OpenAI stream has CORS, request id, version', async () => {
+test("the SSE writer carries the reply's headers: an OpenAI stream has CORS, request id, version", async () => {
   // Over a socket: a generation whose request closes (as inject's does) is cancelled as a disconnect.
   const { url } = await server.listen();
   const r = await fetch(`${url}/openai/v1/chat/completions`, {
     method: 'POST',
     headers: { ...adminHeaders, origin: ORIGIN, 'x-request-id': 'sse-req-1', 'content-type': 'application/json' },
-    body: JSON.stringify({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream: true }),
+    body: JSON.stringify({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 2,
+      stream: true,
+    }),
   });
   const body = await r.text();
   assert.equal(r.status, 200, body);

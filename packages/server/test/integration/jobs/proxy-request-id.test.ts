@@ -6,11 +6,16 @@ import assert from 'node:assert/strict';
 import { startTestServer, tinyClassifier } from '@ferry/test-kit';
 
 const cls = tinyClassifier();
-const submit = (s: Awaited<ReturnType<typeof startTestServer>>, headers: Record<string, string>, instance = cls.example) =>
-  s.server.app.inject({ method: 'POST', url: '/v1/models/cls/jobs', headers, payload: { instances: [instance] } });
+const submit = (
+  s: Awaited<ReturnType<typeof startTestServer>>,
+  headers: Record<string, string>,
+  instance = cls.example,
+) => s.server.app.inject({ method: 'POST', url: '/v1/models/cls/jobs', headers, payload: { instances: [instance] } });
 
 test('on: the proxy request id keys a submission without an Idempotency-Key; a client key still wins', async () => {
-  const s = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], { 'jobs.proxyRequestIdempotency': true });
+  const s = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], {
+    'jobs.proxyRequestIdempotency': true,
+  });
   try {
     const first = await submit(s, { 'x-request-id': 'nginx-0123abcd' });
     const retry = await submit(s, { 'x-request-id': 'nginx-0123abcd' });
@@ -21,7 +26,11 @@ test('on: the proxy request id keys a submission without an Idempotency-Key; a c
     const other = await submit(s, { 'x-request-id': 'nginx-4567efab' });
     assert.notEqual(other.json().id, first.json().id, 'another request id is another job');
     // The same id with another body is refused as for a reused key, never answered with the first job.
-    const reused = await submit(s, { 'x-request-id': 'nginx-0123abcd' }, { ...cls.example, amount: cls.example.amount + 1 });
+    const reused = await submit(
+      s,
+      { 'x-request-id': 'nginx-0123abcd' },
+      { ...cls.example, amount: cls.example.amount + 1 },
+    );
     assert.equal(reused.statusCode, 422, reused.body);
     assert.equal(reused.json().code, 'idempotency-key-reused');
     // A client's own key is used as is, whatever the request id says.

@@ -26,7 +26,11 @@ const read = (p: string) => readFileSync(file(p), 'utf8');
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** Config sections, env variables and commands that other issues add; allowed (and reported) only while their code is absent. */
-const PENDING_SECTIONS: Record<string, string> = { jobs: 'issue 6 (jobs)', pipelines: 'issue 7 (pipelines)', auth: 'issue 9 (auth)' };
+const PENDING_SECTIONS: Record<string, string> = {
+  jobs: 'issue 6 (jobs)',
+  pipelines: 'issue 7 (pipelines)',
+  auth: 'issue 9 (auth)',
+};
 const PENDING_ENV: Record<string, string> = { FERRY_API_KEYS: 'auth' };
 const PENDING_COMMANDS: Record<string, string> = { worker: 'jobs', batch: 'pipelines' };
 const PENDING_FLAGS: Record<string, string> = { 'serve --no-workers': 'jobs' };
@@ -41,10 +45,17 @@ const defaultPort = (ConfigSchema.properties.server.properties.port as { default
 function checkEnvName(name: string, where: string): void {
   if (CONVENTIONAL_ENV.has(name) || leafEnv.has(name)) return;
   const owner = PENDING_ENV[name];
-  if (owner && !sections.includes(owner)) { pending.add(`${name} (${owner})`); return; }
+  if (owner && !sections.includes(owner)) {
+    pending.add(`${name} (${owner})`);
+    return;
+  }
   if (owner === 'auth' && sections.includes('auth')) {
     // Once auth is merged, load.ts must read it.
-    assert.match(read('packages/server/src/config/load.ts'), new RegExp(name), `${where}: ${name} is read by config/load.ts`);
+    assert.match(
+      read('packages/server/src/config/load.ts'),
+      new RegExp(name),
+      `${where}: ${name} is read by config/load.ts`,
+    );
     return;
   }
   assert.fail(`${where}: ${name} is not a Ferry setting (see \`ferry config --env\`)`);
@@ -71,7 +82,8 @@ function checkConfigText(text: string, where: string, env: NodeJS.ProcessEnv = {
 const helpCache = new Map<string, string>();
 function help(cmd: string[]): string {
   const key = cmd.join(' ');
-  if (!helpCache.has(key)) helpCache.set(key, execFileSync(process.execPath, [CLI_PATH, ...cmd, '--help'], { encoding: 'utf8' }));
+  if (!helpCache.has(key))
+    helpCache.set(key, execFileSync(process.execPath, [CLI_PATH, ...cmd, '--help'], { encoding: 'utf8' }));
   return helpCache.get(key)!;
 }
 const commands = () => [...help([]).matchAll(/^ {2}([a-z][a-z-]*) /gm)].map((m) => m[1]!);
@@ -87,7 +99,11 @@ function checkArgs(args: string[], where: string): void {
   }
   // Subcommands (e.g. `batch run`): words before the first flag.
   const path = [cmd!];
-  for (const a of rest) { if (a.startsWith('-')) break; if (/^[a-z-]+$/.test(a) && help(path).includes(`  ${a} `)) path.push(a); else break; }
+  for (const a of rest) {
+    if (a.startsWith('-')) break;
+    if (/^[a-z-]+$/.test(a) && help(path).includes(`  ${a} `)) path.push(a);
+    else break;
+  }
   const text = help(path);
   for (const a of rest.filter((x) => x.startsWith('--'))) {
     const flag = a.split('=')[0]!;
@@ -100,10 +116,16 @@ function checkArgs(args: string[], where: string): void {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Instr { op: string; args: string; stage: number }
+interface Instr {
+  op: string;
+  args: string;
+  stage: number;
+}
 
 function dockerfile(): { instrs: Instr[]; stages: Array<{ from: string; name?: string }> } {
-  const lines = read('Dockerfile').split('\n').filter((l) => !/^\s*#/.test(l));
+  const lines = read('Dockerfile')
+    .split('\n')
+    .filter((l) => !/^\s*#/.test(l));
   const joined = lines.join('\n').replace(/\\\n/g, ' ');
   const stages: Array<{ from: string; name?: string }> = [];
   const instrs: Instr[] = [];
@@ -131,16 +153,24 @@ test('Dockerfile: multi-stage, non-root, HEALTHCHECK on /healthz at the real por
   // Non-root in the runtime stage and every stage built from it.
   for (let i = runtime; i < stages.length; i++) {
     const users = instrs.filter((x) => x.stage <= i && x.stage >= runtime && x.op === 'USER');
-    assert.ok(users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!.args), `stage ${stages[i]!.name}: runs as a non-root user`);
+    assert.ok(
+      users.length > 0 && !/^(root|0)(:|$)/.test(users.at(-1)!.args),
+      `stage ${stages[i]!.name}: runs as a non-root user`,
+    );
   }
   // Nothing from the build stage's dev tooling: only COPY --from=build of what runs.
   for (const c of inStage(runtime, 'COPY')) assert.match(c.args, /--from=build/);
-  const env = Object.fromEntries(inStage(runtime, 'ENV').flatMap((e) => [...e.args.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!])));
+  const env = Object.fromEntries(
+    inStage(runtime, 'ENV').flatMap((e) => [...e.args.matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!])),
+  );
   for (const k of Object.keys(env)) checkEnvName(k, 'Dockerfile ENV');
   const cfg = loadConfig({ env, cwd: tmpdir() });
   assert.equal(cfg.models.dir, '/models');
   const port = cfg.server.port;
-  assert.deepEqual(inStage(runtime, 'EXPOSE').map((e) => e.args), [String(port)]);
+  assert.deepEqual(
+    inStage(runtime, 'EXPOSE').map((e) => e.args),
+    [String(port)],
+  );
   const hc = inStage(runtime, 'HEALTHCHECK')[0];
   assert.ok(hc, 'HEALTHCHECK');
   assert.match(hc!.args, /\/healthz/);
@@ -152,19 +182,31 @@ test('Dockerfile: multi-stage, non-root, HEALTHCHECK on /healthz at the real por
   assert.ok(existsSync(file(entry[1]!.slice('/app/'.length))), `${entry[1]} is what the build produces`);
   checkArgs(JSON.parse(inStage(runtime, 'CMD')[0]!.args) as string[], 'Dockerfile CMD');
   // The build stage's COPY sources exist, and .dockerignore does not drop them.
-  const ignore = read('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignore = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   assert.ok(ignore.includes('**/node_modules'), '.dockerignore keeps the host node_modules out');
   for (const c of instrs.filter((x) => x.op === 'COPY' && !x.args.includes('--from='))) {
     const parts = c.args.replace(/--chown=\S+\s*/, '').split(/\s+/);
     for (const src of parts.slice(0, -1)) {
       assert.ok(existsSync(file(src)), `COPY ${src}: exists in the repository`);
-      assert.ok(!ignore.some((g) => g === src || g === src.split('/')[0]), `COPY ${src}: not excluded by .dockerignore`);
+      assert.ok(
+        !ignore.some((g) => g === src || g === src.split('/')[0]),
+        `COPY ${src}: not excluded by .dockerignore`,
+      );
     }
   }
   // The price table `ferry cost` reads ships inside packages/tools, which the image copies.
   assert.ok(existsSync(file('packages/tools/prices.yaml')));
-  assert.ok(inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools /.test(c.args)), 'the image has @ferry/tools');
-  assert.ok(instrs.some((x) => x.stage === 0 && x.op === 'RUN' && /tsc -b packages\/core packages\/server/.test(x.args)), 'the build compiles core and server');
+  assert.ok(
+    inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools /.test(c.args)),
+    'the image has @ferry/tools',
+  );
+  assert.ok(
+    instrs.some((x) => x.stage === 0 && x.op === 'RUN' && /tsc -b packages\/core packages\/server/.test(x.args)),
+    'the build compiles core and server',
+  );
   const baked = stages.findIndex((s) => s.name === 'with-models');
   assert.ok(baked > runtime && stages[baked]!.from === 'runtime', 'a target with the models baked in');
 });
@@ -196,7 +238,10 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
     const cfgHost = mounts.find((m) => m[1] === configMount)![0]!;
     cfg = checkConfigText(readFileSync(resolve(ROOT, cfgHost), 'utf8'), cfgHost);
     assert.equal(mounts.find((m) => m[1] === cfg!.models.dir)?.[2], 'ro', 'models mounted read-only at models.dir');
-    assert.ok(Number.parseInt(svc.stop_grace_period, 10) * 1000 > cfg.server.shutdownGraceMs, `${name}: Docker waits longer than Ferry's own deadline`);
+    assert.ok(
+      Number.parseInt(svc.stop_grace_period, 10) * 1000 > cfg.server.shutdownGraceMs,
+      `${name}: Docker waits longer than Ferry's own deadline`,
+    );
     const redis = new URL(svc.environment.REDIS_URL);
     assert.ok(s[redis.hostname], 'REDIS_URL names the redis service');
     const pg = new URL(svc.environment.DATABASE_URL.replace(/\$\{[^}]+\}/g, 'x'));
@@ -208,7 +253,8 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
   for (const name of apis) assert.deepEqual(s[name]!.expose, [String(cfg!.server.port)]);
   // The image compose builds is a stage of the Dockerfile.
   const stages = dockerfile().stages.map((st) => st.name);
-  for (const name of [...apis, ...workers]) assert.ok(stages.includes(s[name]!.build.target), `${name}: builds Dockerfile stage ${s[name]!.build.target}`);
+  for (const name of [...apis, ...workers])
+    assert.ok(stages.includes(s[name]!.build.target), `${name}: builds Dockerfile stage ${s[name]!.build.target}`);
   // Redis persists (append-only file on a named volume).
   const redisCmd = (s.redis!.command as string[]).join(' ');
   assert.match(redisCmd, /--appendonly yes/);
@@ -218,22 +264,36 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
   const proxy = s.proxy!;
   const nginxMount = (proxy.volumes as string[])[0]!.split(':');
   assert.equal(nginxMount[0], './deploy/nginx/nginx.conf');
-  const upstreams = [...read('deploy/nginx/nginx.conf').matchAll(/^\s*server\s+([\w.-]+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`);
+  const upstreams = [...read('deploy/nginx/nginx.conf').matchAll(/^\s*server\s+([\w.-]+):(\d+)/gm)].map(
+    (m) => `${m[1]}:${m[2]}`,
+  );
   assert.deepEqual(upstreams.sort(), apis.map((a) => `${a}:${cfg!.server.port}`).sort());
   // Prometheus: scrapes every API replica and worker at their real ports; alerts file mounted.
-  const promMounts = Object.fromEntries((s.prometheus!.volumes as string[]).map((v) => v.split(':')).filter((m) => m[0]!.startsWith('./')).map((m) => [m[1]!, m[0]!]));
+  const promMounts = Object.fromEntries(
+    (s.prometheus!.volumes as string[])
+      .map((v) => v.split(':'))
+      .filter((m) => m[0]!.startsWith('./'))
+      .map((m) => [m[1]!, m[0]!]),
+  );
   const prom = parse(read(promMounts['/etc/prometheus/prometheus.yml']!)) as Json;
   assert.ok(promMounts[`/etc/prometheus/${prom.rule_files[0]}`], 'the rule file Prometheus loads is mounted');
   const targets = (prom.scrape_configs[0].static_configs as Json[]).flatMap((sc) => sc.targets as string[]);
   const workerPort = (n: string) => (s[n]!.command as string[])[(s[n]!.command as string[]).indexOf('--port') + 1];
-  assert.deepEqual(targets.sort(), [...apis.map((a) => `${a}:${cfg!.server.port}`), ...workers.map((w) => `${w}:${workerPort(w)}`)].sort());
+  assert.deepEqual(
+    targets.sort(),
+    [...apis.map((a) => `${a}:${cfg!.server.port}`), ...workers.map((w) => `${w}:${workerPort(w)}`)].sort(),
+  );
   assert.equal(prom.scrape_configs[0].metrics_path, '/metrics');
   // Grafana: provisioning and the dashboard where the provider looks for it.
   const gMounts = (s.grafana!.volumes as string[]).map((v) => v.split(':'));
   for (const [host] of gMounts) assert.ok(existsSync(resolve(ROOT, host!)));
   const provider = parse(read('deploy/grafana/provisioning/dashboards/ferry.yml')) as Json;
   const dashPath = provider.providers[0].options.path as string;
-  assert.ok(gMounts.some(([host, inContainer]) => host!.endsWith('ferry-dashboard.json') && inContainer!.startsWith(`${dashPath}/`)));
+  assert.ok(
+    gMounts.some(
+      ([host, inContainer]) => host!.endsWith('ferry-dashboard.json') && inContainer!.startsWith(`${dashPath}/`),
+    ),
+  );
   assert.ok(gMounts.some(([, inContainer]) => inContainer === '/etc/grafana/provisioning'));
   const ds = parse(read('deploy/grafana/provisioning/datasources/prometheus.yml')) as Json;
   assert.ok(s[new URL(ds.datasources[0].url).hostname], 'Grafana datasource points at the prometheus service');
@@ -241,131 +301,174 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
 
 function k8sDocs(): Array<{ file: string; doc: Json }> {
   const dir = file('deploy/kubernetes');
-  return readdirSync(dir).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').flatMap((f) =>
-    parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => ({ file: f, doc: d.toJS() as Json })).filter((d) => d.doc));
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml')
+    .flatMap((f) =>
+      parseAllDocuments(readFileSync(join(dir, f), 'utf8'))
+        .map((d) => ({ file: f, doc: d.toJS() as Json }))
+        .filter((d) => d.doc),
+    );
 }
 
 function find(docs: Array<{ file: string; doc: Json }>, kind: string, name?: string): Json | undefined {
   return docs.find((d) => d.doc.kind === kind && (name === undefined || d.doc.metadata?.name === name))?.doc;
 }
 
-test('Kubernetes: API Deployment probes /readyz and /healthz on the real port, HPA on CPU and a real Ferry metric, PDB, KEDA on the BullMQ wait list, ConfigMap and Secrets', { timeout: 60_000 }, async () => {
-  const docs = k8sDocs();
-  for (const d of docs) assert.ok(d.doc.apiVersion && d.doc.kind && d.doc.metadata?.name, `${d.file}: a Kubernetes object`);
-  const kust = parse(read('deploy/kubernetes/kustomization.yaml')) as Json;
-  const listed = kust.resources as string[];
-  for (const f of readdirSync(file('deploy/kubernetes')).filter((x) => /\.ya?ml$/.test(x) && x !== 'kustomization.yaml')) assert.ok(listed.includes(f), `kustomization lists ${f}`);
-  for (const r of listed) {
-    if (existsSync(file(`deploy/kubernetes/${r}`))) continue;
-    assert.ok(/^pipeline-/.test(r) && !sections.includes('pipelines'), `kustomization: ${r} exists`);
-    pending.add(`deploy/kubernetes/${r} (pipelines)`);
-  }
-
-  const cm = find(docs, 'ConfigMap', 'ferry-config')!;
-  const cfgText = cm.data['ferry.config.yaml'] as string;
-  const cfg = checkConfigText(cfgText, 'ConfigMap ferry-config');
-  const secret = find(docs, 'Secret', 'ferry-secrets')!;
-  const secretKeys = Object.keys(secret.stringData ?? secret.data);
-  assert.ok(secretKeys.includes('REDIS_URL') && secretKeys.includes('DATABASE_URL'), 'URLs are Secrets');
-  assert.ok(secretKeys.includes('FERRY_API_KEYS'), 'API keys are a Secret');
-  assert.ok(!/REDIS_URL|DATABASE_URL|API_KEYS|password/i.test(cfgText.replace(/^\s*#.*$/gm, '')), 'no secret in the ConfigMap');
-
-  const podSpec = (name: string) => find(docs, 'Deployment', name)!.spec.template.spec as Json;
-  /** Environment a Ferry container sees, with its checks: env names real, FERRY_CONFIG = the mounted ConfigMap. */
-  const checkFerryPod = (name: string) => {
-    const spec = podSpec(name);
-    const c = spec.containers[0] as Json;
-    checkArgs(c.args as string[], `Deployment ${name}`);
-    const env = Object.fromEntries((c.env as Json[]).map((e) => [e.name as string, e.value as string]));
-    for (const k of Object.keys(env)) checkEnvName(k, `Deployment ${name} env`);
-    const fromSecret = (c.envFrom as Json[]).map((e) => e.secretRef?.name);
-    assert.deepEqual(fromSecret, ['ferry-secrets']);
-    // Every key of the secret becomes an env variable of this pod: each must be a Ferry setting, or one KEDA alone reads.
-    for (const k of secretKeys.filter((x) => !/^REDIS_(ADDRESS|PASSWORD)$/.test(x))) checkEnvName(k, `Secret ferry-secrets → ${name}`);
-    const cfgVol = (spec.volumes as Json[]).find((v) => v.configMap?.name === 'ferry-config')!;
-    const mount = (c.volumeMounts as Json[]).find((m) => m.name === cfgVol.name)!;
-    assert.equal(env.FERRY_CONFIG, `${mount.mountPath}/ferry.config.yaml`);
-    const models = (c.volumeMounts as Json[]).find((m) => m.mountPath === cfg.models.dir);
-    assert.ok(models?.readOnly, `${name}: models.dir is a read-only mount`);
-    assert.ok(spec.securityContext.runAsNonRoot && spec.securityContext.runAsUser !== 0);
-    assert.ok(spec.terminationGracePeriodSeconds * 1000 > cfg.server.shutdownGraceMs, `${name}: the kubelet waits longer than Ferry's deadline`);
-    return { spec, c, env };
-  };
-
-  const api = find(docs, 'Deployment', 'ferry-api')!;
-  const { c: apiC } = checkFerryPod('ferry-api');
-  const http = (apiC.ports as Json[]).find((p) => p.name === 'http')!;
-  assert.equal(http.containerPort, cfg.server.port);
-  assert.deepEqual(apiC.readinessProbe.httpGet, { path: '/readyz', port: 'http' });
-  assert.deepEqual(apiC.livenessProbe.httpGet, { path: '/healthz', port: 'http' });
-  assert.ok(cfg.lifecycle.drainDelayMs >= apiC.readinessProbe.periodSeconds * apiC.readinessProbe.failureThreshold * 1000, 'the drain delay outlasts one failed readiness probe');
-  assert.ok(api.spec.replicas >= 1);
-  const svc = find(docs, 'Service', 'ferry-api')!;
-  assert.equal(svc.spec.ports[0].targetPort, 'http');
-  assert.deepEqual(svc.spec.selector, api.spec.selector.matchLabels);
-
-  // The HPA scales the API on CPU and on a metric that a real Ferry server exposes.
-  const hpa = find(docs, 'HorizontalPodAutoscaler', 'ferry-api')!;
-  assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'ferry-api' });
-  assert.ok(hpa.spec.minReplicas >= 1, 'minReplicas ≥ 1: no cold start');
-  assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas);
-  assert.ok((hpa.spec.metrics as Json[]).some((m) => m.type === 'Resource' && m.resource.name === 'cpu'));
-  const ferryMetric = (hpa.spec.metrics as Json[]).find((m) => m.type === 'Pods')!.pods.metric.name as string;
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: tinyClassifier() }]);
-  try {
-    const text = (await t.server.app.inject({ url: '/metrics' })).body;
-    assert.match(text, new RegExp(`^# TYPE ${ferryMetric} gauge$`, 'm'), `the HPA metric ${ferryMetric} is a gauge Ferry exports`);
-  } finally {
-    await t.close();
-  }
-  const pdb = find(docs, 'PodDisruptionBudget', 'ferry-api')!;
-  assert.deepEqual(pdb.spec.selector.matchLabels, api.spec.selector.matchLabels);
-  assert.ok(pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < hpa.spec.minReplicas, 'a PDB that still lets nodes drain');
-
-  // Workers and KEDA on the BullMQ wait list `<prefix>:<queueName>:wait` of the configured queue.
-  checkFerryPod('ferry-worker');
-  const so = find(docs, 'ScaledObject', 'ferry-worker')!;
-  assert.equal(so.spec.scaleTargetRef.name, 'ferry-worker');
-  assert.ok(so.spec.minReplicaCount >= 1);
-  const trigger = (so.spec.triggers as Json[]).find((x) => x.type === 'redis')!;
-  const jobs = (cfg as unknown as { jobs?: { prefix: string; queueName: string } }).jobs ?? (parse(cfgText) as Json).jobs as { prefix: string; queueName: string };
-  assert.equal(trigger.metadata.listName, `${jobs.prefix}:${jobs.queueName}:wait`);
-  assert.ok(secretKeys.includes(trigger.metadata.addressFromEnv));
-  const auth = find(docs, 'TriggerAuthentication', trigger.authenticationRef.name)!;
-  for (const ref of auth.spec.secretTargetRef as Json[]) assert.ok(ref.name === 'ferry-secrets' && secretKeys.includes(ref.key));
-  const workerPort = podSpec('ferry-worker').containers[0].args.at(-1);
-  assert.equal(String(podSpec('ferry-worker').containers[0].ports[0].containerPort), workerPort);
-
-  // The batch pipeline CronJob and Indexed Job (issue 7), when present.
-  const cron = docs.find((d) => d.doc.kind === 'CronJob');
-  const indexed = docs.find((d) => d.doc.kind === 'Job' && d.doc.spec?.completionMode === 'Indexed');
-  if (!cron || !indexed) pending.add('pipeline CronJob / Indexed Job manifests (pipelines)');
-  for (const d of [cron, indexed].filter(Boolean) as Array<{ file: string; doc: Json }>) {
-    const tmpl = d.doc.kind === 'CronJob' ? d.doc.spec.jobTemplate.spec.template.spec : d.doc.spec.template.spec;
-    const c = tmpl.containers[0] as Json;
-    checkArgs(c.args as string[], `${d.file}`);
-    const args = (c.args as string[]).join(' ');
-    for (const e of (c.env ?? []) as Json[]) {
-      // A downward-API variable used only to build the arguments ($(JOB_NAME)) is Kubernetes', not Ferry's.
-      if (e.valueFrom?.fieldRef && args.includes(`$(${e.name})`)) continue;
-      checkEnvName(e.name, d.file);
-      // Secret and ConfigMap references resolve to objects (and keys) defined in deploy/kubernetes.
-      const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
-      if (ref) {
-        const target = find(docs, e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap', ref.name);
-        assert.ok(target, `${d.file}: ${e.name} refers to ${ref.name}, which deploy/kubernetes does not define`);
-        assert.ok(Object.keys(target!.stringData ?? target!.data ?? {}).includes(ref.key), `${d.file}: ${ref.name} has no key ${ref.key}`);
-      }
+test(
+  'Kubernetes: API Deployment probes /readyz and /healthz on the real port, HPA on CPU and a real Ferry metric, PDB, KEDA on the BullMQ wait list, ConfigMap and Secrets',
+  { timeout: 60_000 },
+  async () => {
+    const docs = k8sDocs();
+    for (const d of docs)
+      assert.ok(d.doc.apiVersion && d.doc.kind && d.doc.metadata?.name, `${d.file}: a Kubernetes object`);
+    const kust = parse(read('deploy/kubernetes/kustomization.yaml')) as Json;
+    const listed = kust.resources as string[];
+    for (const f of readdirSync(file('deploy/kubernetes')).filter(
+      (x) => /\.ya?ml$/.test(x) && x !== 'kustomization.yaml',
+    ))
+      assert.ok(listed.includes(f), `kustomization lists ${f}`);
+    for (const r of listed) {
+      if (existsSync(file(`deploy/kubernetes/${r}`))) continue;
+      assert.ok(/^pipeline-/.test(r) && !sections.includes('pipelines'), `kustomization: ${r} exists`);
+      pending.add(`deploy/kubernetes/${r} (pipelines)`);
     }
-    for (const v of (tmpl.volumes ?? []) as Json[]) if (v.configMap) assert.ok(find(docs, 'ConfigMap', v.configMap.name), `${d.file}: ConfigMap ${v.configMap.name} is defined`);
-    assert.ok(['Never', 'OnFailure'].includes(tmpl.restartPolicy));
-  }
-  if (indexed) assert.ok(indexed.doc.spec.completions >= 2 && indexed.doc.spec.parallelism >= 1, 'a sharded run has several completions');
-});
 
-test('nginx.conf: retries a refused connection on the other replica, no upstream keepalive, body limit ≥ Ferry\'s, streams unbuffered', () => {
+    const cm = find(docs, 'ConfigMap', 'ferry-config')!;
+    const cfgText = cm.data['ferry.config.yaml'] as string;
+    const cfg = checkConfigText(cfgText, 'ConfigMap ferry-config');
+    const secret = find(docs, 'Secret', 'ferry-secrets')!;
+    const secretKeys = Object.keys(secret.stringData ?? secret.data);
+    assert.ok(secretKeys.includes('REDIS_URL') && secretKeys.includes('DATABASE_URL'), 'URLs are Secrets');
+    assert.ok(secretKeys.includes('FERRY_API_KEYS'), 'API keys are a Secret');
+    assert.ok(
+      !/REDIS_URL|DATABASE_URL|API_KEYS|password/i.test(cfgText.replace(/^\s*#.*$/gm, '')),
+      'no secret in the ConfigMap',
+    );
+
+    const podSpec = (name: string) => find(docs, 'Deployment', name)!.spec.template.spec as Json;
+    /** Environment a Ferry container sees, with its checks: env names real, FERRY_CONFIG = the mounted ConfigMap. */
+    const checkFerryPod = (name: string) => {
+      const spec = podSpec(name);
+      const c = spec.containers[0] as Json;
+      checkArgs(c.args as string[], `Deployment ${name}`);
+      const env = Object.fromEntries((c.env as Json[]).map((e) => [e.name as string, e.value as string]));
+      for (const k of Object.keys(env)) checkEnvName(k, `Deployment ${name} env`);
+      const fromSecret = (c.envFrom as Json[]).map((e) => e.secretRef?.name);
+      assert.deepEqual(fromSecret, ['ferry-secrets']);
+      // Every key of the secret becomes an env variable of this pod: each must be a Ferry setting, or one KEDA alone reads.
+      for (const k of secretKeys.filter((x) => !/^REDIS_(ADDRESS|PASSWORD)$/.test(x)))
+        checkEnvName(k, `Secret ferry-secrets → ${name}`);
+      const cfgVol = (spec.volumes as Json[]).find((v) => v.configMap?.name === 'ferry-config')!;
+      const mount = (c.volumeMounts as Json[]).find((m) => m.name === cfgVol.name)!;
+      assert.equal(env.FERRY_CONFIG, `${mount.mountPath}/ferry.config.yaml`);
+      const models = (c.volumeMounts as Json[]).find((m) => m.mountPath === cfg.models.dir);
+      assert.ok(models?.readOnly, `${name}: models.dir is a read-only mount`);
+      assert.ok(spec.securityContext.runAsNonRoot && spec.securityContext.runAsUser !== 0);
+      assert.ok(
+        spec.terminationGracePeriodSeconds * 1000 > cfg.server.shutdownGraceMs,
+        `${name}: the kubelet waits longer than Ferry's deadline`,
+      );
+      return { spec, c, env };
+    };
+
+    const api = find(docs, 'Deployment', 'ferry-api')!;
+    const { c: apiC } = checkFerryPod('ferry-api');
+    const http = (apiC.ports as Json[]).find((p) => p.name === 'http')!;
+    assert.equal(http.containerPort, cfg.server.port);
+    assert.deepEqual(apiC.readinessProbe.httpGet, { path: '/readyz', port: 'http' });
+    assert.deepEqual(apiC.livenessProbe.httpGet, { path: '/healthz', port: 'http' });
+    assert.ok(
+      cfg.lifecycle.drainDelayMs >= apiC.readinessProbe.periodSeconds * apiC.readinessProbe.failureThreshold * 1000,
+      'the drain delay outlasts one failed readiness probe',
+    );
+    assert.ok(api.spec.replicas >= 1);
+    const svc = find(docs, 'Service', 'ferry-api')!;
+    assert.equal(svc.spec.ports[0].targetPort, 'http');
+    assert.deepEqual(svc.spec.selector, api.spec.selector.matchLabels);
+
+    // The HPA scales the API on CPU and on a metric that a real Ferry server exposes.
+    const hpa = find(docs, 'HorizontalPodAutoscaler', 'ferry-api')!;
+    assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: 'ferry-api' });
+    assert.ok(hpa.spec.minReplicas >= 1, 'minReplicas ≥ 1: no cold start');
+    assert.ok(hpa.spec.maxReplicas > hpa.spec.minReplicas);
+    assert.ok((hpa.spec.metrics as Json[]).some((m) => m.type === 'Resource' && m.resource.name === 'cpu'));
+    const ferryMetric = (hpa.spec.metrics as Json[]).find((m) => m.type === 'Pods')!.pods.metric.name as string;
+    const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: tinyClassifier() }]);
+    try {
+      const text = (await t.server.app.inject({ url: '/metrics' })).body;
+      assert.match(
+        text,
+        new RegExp(`^# TYPE ${ferryMetric} gauge$`, 'm'),
+        `the HPA metric ${ferryMetric} is a gauge Ferry exports`,
+      );
+    } finally {
+      await t.close();
+    }
+    const pdb = find(docs, 'PodDisruptionBudget', 'ferry-api')!;
+    assert.deepEqual(pdb.spec.selector.matchLabels, api.spec.selector.matchLabels);
+    assert.ok(
+      pdb.spec.minAvailable >= 1 && pdb.spec.minAvailable < hpa.spec.minReplicas,
+      'a PDB that still lets nodes drain',
+    );
+
+    // Workers and KEDA on the BullMQ wait list `<prefix>:<queueName>:wait` of the configured queue.
+    checkFerryPod('ferry-worker');
+    const so = find(docs, 'ScaledObject', 'ferry-worker')!;
+    assert.equal(so.spec.scaleTargetRef.name, 'ferry-worker');
+    assert.ok(so.spec.minReplicaCount >= 1);
+    const trigger = (so.spec.triggers as Json[]).find((x) => x.type === 'redis')!;
+    const jobs =
+      (cfg as unknown as { jobs?: { prefix: string; queueName: string } }).jobs ??
+      ((parse(cfgText) as Json).jobs as { prefix: string; queueName: string });
+    assert.equal(trigger.metadata.listName, `${jobs.prefix}:${jobs.queueName}:wait`);
+    assert.ok(secretKeys.includes(trigger.metadata.addressFromEnv));
+    const auth = find(docs, 'TriggerAuthentication', trigger.authenticationRef.name)!;
+    for (const ref of auth.spec.secretTargetRef as Json[])
+      assert.ok(ref.name === 'ferry-secrets' && secretKeys.includes(ref.key));
+    const workerPort = podSpec('ferry-worker').containers[0].args.at(-1);
+    assert.equal(String(podSpec('ferry-worker').containers[0].ports[0].containerPort), workerPort);
+
+    // The batch pipeline CronJob and Indexed Job (issue 7), when present.
+    const cron = docs.find((d) => d.doc.kind === 'CronJob');
+    const indexed = docs.find((d) => d.doc.kind === 'Job' && d.doc.spec?.completionMode === 'Indexed');
+    if (!cron || !indexed) pending.add('pipeline CronJob / Indexed Job manifests (pipelines)');
+    for (const d of [cron, indexed].filter(Boolean) as Array<{ file: string; doc: Json }>) {
+      const tmpl = d.doc.kind === 'CronJob' ? d.doc.spec.jobTemplate.spec.template.spec : d.doc.spec.template.spec;
+      const c = tmpl.containers[0] as Json;
+      checkArgs(c.args as string[], `${d.file}`);
+      const args = (c.args as string[]).join(' ');
+      for (const e of (c.env ?? []) as Json[]) {
+        // A downward-API variable used only to build the arguments ($(JOB_NAME)) is Kubernetes', not Ferry's.
+        if (e.valueFrom?.fieldRef && args.includes(`$(${e.name})`)) continue;
+        checkEnvName(e.name, d.file);
+        // Secret and ConfigMap references resolve to objects (and keys) defined in deploy/kubernetes.
+        const ref = e.valueFrom?.secretKeyRef ?? e.valueFrom?.configMapKeyRef;
+        if (ref) {
+          const target = find(docs, e.valueFrom.secretKeyRef ? 'Secret' : 'ConfigMap', ref.name);
+          assert.ok(target, `${d.file}: ${e.name} refers to ${ref.name}, which deploy/kubernetes does not define`);
+          assert.ok(
+            Object.keys(target!.stringData ?? target!.data ?? {}).includes(ref.key),
+            `${d.file}: ${ref.name} has no key ${ref.key}`,
+          );
+        }
+      }
+      for (const v of (tmpl.volumes ?? []) as Json[])
+        if (v.configMap)
+          assert.ok(find(docs, 'ConfigMap', v.configMap.name), `${d.file}: ConfigMap ${v.configMap.name} is defined`);
+      assert.ok(['Never', 'OnFailure'].includes(tmpl.restartPolicy));
+    }
+    if (indexed)
+      assert.ok(
+        indexed.doc.spec.completions >= 2 && indexed.doc.spec.parallelism >= 1,
+        'a sharded run has several completions',
+      );
+  },
+);
+
+test("nginx.conf: retries a refused connection on the other replica, no upstream keepalive, body limit ≥ Ferry's, streams unbuffered", () => {
   const text = read('deploy/nginx/nginx.conf');
-  const directive = (name: string) => [...text.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1]!.trim());
+  const directive = (name: string) =>
+    [...text.matchAll(new RegExp(`^\\s*${name}\\s+([^;]+);`, 'gm'))].map((m) => m[1]!.trim());
   const nextUpstream = directive('proxy_next_upstream')[0]!.split(/\s+/);
   assert.ok(nextUpstream.includes('error'));
   // A POST reset by a stopping replica is retried by nginx; safe only while the replicas key job
@@ -373,7 +476,11 @@ test('nginx.conf: retries a refused connection on the other replica, no upstream
   if (nextUpstream.includes('non_idempotent')) {
     assert.ok(directive('proxy_set_header').includes('X-Request-Id $request_id'), 'nginx sets X-Request-Id');
     const composeCfg = loadConfig({ file: file('deploy/compose/ferry.config.yaml'), env: {}, cwd: ROOT });
-    assert.equal(composeCfg.jobs.proxyRequestIdempotency, true, 'the compose replicas behind this nginx key job POSTs by X-Request-Id');
+    assert.equal(
+      composeCfg.jobs.proxyRequestIdempotency,
+      true,
+      'the compose replicas behind this nginx key job POSTs by X-Request-Id',
+    );
   }
   assert.ok(Number(directive('proxy_next_upstream_tries')[0]) >= 2);
   assert.deepEqual(directive('keepalive'), [], 'no upstream keepalive (see the comment in the file)');

@@ -2,16 +2,29 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { AlertManager, signBody, verifySignature, type AlertNotification, type AlertsConfig } from '../../monitoring/alerting.js';
+import {
+  AlertManager,
+  signBody,
+  verifySignature,
+  type AlertNotification,
+  type AlertsConfig,
+} from '../../monitoring/alerting.js';
 
-interface Received { body: string; signature: string | undefined }
+interface Received {
+  body: string;
+  signature: string | undefined;
+}
 
-async function receiver(respond: (n: number) => number = () => 200): Promise<{ url: string; got: Received[]; close(): Promise<void> }> {
+async function receiver(
+  respond: (n: number) => number = () => 200,
+): Promise<{ url: string; got: Received[]; close(): Promise<void> }> {
   const got: Received[] = [];
   let calls = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
     req.on('end', () => {
       const status = respond(++calls);
       if (status === 200) got.push({ body, signature: req.headers['ferry-signature'] as string | undefined });
@@ -24,23 +37,48 @@ async function receiver(respond: (n: number) => number = () => 200): Promise<{ u
 }
 
 const config = (over: Partial<AlertsConfig>): AlertsConfig => ({
-  webhookUrl: '', secret: 'shh', intervalSeconds: 60, timeoutMs: 2000, maxAttempts: 4, backoffMs: 10, maxQueue: 100,
-  rules: [{ name: 'drift', kind: 'drift' }, { name: 'slow', kind: 'latency' }, { name: 'errors', kind: 'error-rate', threshold: 0.1 }],
+  webhookUrl: '',
+  secret: 'shh',
+  intervalSeconds: 60,
+  timeoutMs: 2000,
+  maxAttempts: 4,
+  backoffMs: 10,
+  maxQueue: 100,
+  rules: [
+    { name: 'drift', kind: 'drift' },
+    { name: 'slow', kind: 'latency' },
+    { name: 'errors', kind: 'error-rate', threshold: 0.1 },
+  ],
   ...over,
 });
-const until = async (cond: () => boolean) => { for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10)); };
+const until = async (cond: () => boolean) => {
+  for (let i = 0; i < 1000 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+};
 
 test('one firing per episode and one resolved, signed; evaluate never waits for delivery', async () => {
   const r = await receiver();
   const delivered: AlertNotification[] = [];
   const m = new AlertManager(config({ webhookUrl: r.url }), { onDelivered: (n) => delivered.push(n) });
   try {
-    const drift = (on: boolean) => ({ model: 'm', version: '1.0.0', drift: { datasetDrift: on, share: on ? 0.6 : 0, driftedColumns: on ? ['a', 'b'] : [] }, p99Ms: 20, slaP99Ms: 50, errorRate: 0 });
+    const drift = (on: boolean) => ({
+      model: 'm',
+      version: '1.0.0',
+      drift: { datasetDrift: on, share: on ? 0.6 : 0, driftedColumns: on ? ['a', 'b'] : [] },
+      p99Ms: 20,
+      slaP99Ms: 50,
+      errorRate: 0,
+    });
     assert.deepEqual(m.evaluate([drift(false)]), []);
     const fired = m.evaluate([drift(true)]);
-    assert.deepEqual(fired.map((n) => [n.rule, n.status]), [['drift', 'firing']]);
+    assert.deepEqual(
+      fired.map((n) => [n.rule, n.status]),
+      [['drift', 'firing']],
+    );
     for (let i = 0; i < 5; i++) assert.deepEqual(m.evaluate([drift(true)]), [], 'still the same episode');
-    assert.deepEqual(m.evaluate([drift(false)]).map((n) => [n.rule, n.status]), [['drift', 'resolved']]);
+    assert.deepEqual(
+      m.evaluate([drift(false)]).map((n) => [n.rule, n.status]),
+      [['drift', 'resolved']],
+    );
     assert.deepEqual(m.evaluate([drift(false)]), []);
     await until(() => r.got.length === 2);
     assert.equal(r.got.length, 2);
@@ -57,19 +95,48 @@ test('one firing per episode and one resolved, signed; evaluate never waits for 
     // The receiver records a request before it answers; the sender counts a delivery once the answer is back.
     await until(() => delivered.length === 2);
     assert.equal(delivered.length, 2);
-  } finally { m.close(); await r.close(); }
+  } finally {
+    m.close();
+    await r.close();
+  }
 });
 
 test('latency over the SLA and error rate over the threshold; forSeconds delays firing', async () => {
   let now = 1_000_000;
-  const m = new AlertManager(config({ rules: [{ name: 'slow', kind: 'latency', forSeconds: 60 }, { name: 'errors', kind: 'error-rate', threshold: 0.1, model: 'm' }] }), {}, undefined, () => now);
-  const o = (p99Ms: number, errorRate: number, model = 'm') => ({ model, version: '1', p99Ms, slaP99Ms: 50, errorRate });
-  assert.deepEqual(m.evaluate([o(80, 0.2), o(80, 0.5, 'other')]).map((n) => `${n.rule}:${n.status}:${n.model}`), ['errors:firing:m'], 'the error rule is for model m only; latency waits 60 s');
+  const m = new AlertManager(
+    config({
+      rules: [
+        { name: 'slow', kind: 'latency', forSeconds: 60 },
+        { name: 'errors', kind: 'error-rate', threshold: 0.1, model: 'm' },
+      ],
+    }),
+    {},
+    undefined,
+    () => now,
+  );
+  const o = (p99Ms: number, errorRate: number, model = 'm') => ({
+    model,
+    version: '1',
+    p99Ms,
+    slaP99Ms: 50,
+    errorRate,
+  });
+  assert.deepEqual(
+    m.evaluate([o(80, 0.2), o(80, 0.5, 'other')]).map((n) => `${n.rule}:${n.status}:${n.model}`),
+    ['errors:firing:m'],
+    'the error rule is for model m only; latency waits 60 s',
+  );
   now += 30_000;
   assert.deepEqual(m.evaluate([o(80, 0.2)]), []);
   now += 31_000;
-  assert.deepEqual(m.evaluate([o(80, 0.2)]).map((n) => `${n.rule}:${n.status}`), ['slow:firing']);
-  assert.deepEqual(m.evaluate([o(40, 0.0)]).map((n) => `${n.rule}:${n.status}`), ['slow:resolved', 'errors:resolved']);
+  assert.deepEqual(
+    m.evaluate([o(80, 0.2)]).map((n) => `${n.rule}:${n.status}`),
+    ['slow:firing'],
+  );
+  assert.deepEqual(
+    m.evaluate([o(40, 0.0)]).map((n) => `${n.rule}:${n.status}`),
+    ['slow:resolved', 'errors:resolved'],
+  );
   now += 1000;
   m.evaluate([o(80, 0)]);
   now += 1000;
@@ -83,23 +150,36 @@ test('retries 5xx with backoff, does not retry 4xx, gives up after maxAttempts',
   m1.evaluate([{ model: 'm', version: '1', errorRate: 1 }]);
   await until(() => flaky.got.length === 1);
   assert.equal(flaky.got.length, 1, 'delivered once after two 503s');
-  m1.close(); await flaky.close();
+  m1.close();
+  await flaky.close();
 
   const failures: string[] = [];
   const refusing = await receiver(() => 400);
   let calls = 0;
-  const m2 = new AlertManager(config({ webhookUrl: refusing.url, rules: [{ name: 'errors', kind: 'error-rate' }] }), { onFailed: (_n, why) => failures.push(why) });
+  const m2 = new AlertManager(config({ webhookUrl: refusing.url, rules: [{ name: 'errors', kind: 'error-rate' }] }), {
+    onFailed: (_n, why) => failures.push(why),
+  });
   const origFetch = globalThis.fetch;
-  globalThis.fetch = (async (...args: Parameters<typeof fetch>) => { calls++; return origFetch(...args); }) as typeof fetch;
+  globalThis.fetch = (async (...args: Parameters<typeof fetch>) => {
+    calls++;
+    return origFetch(...args);
+  }) as typeof fetch;
   try {
     m2.evaluate([{ model: 'm', version: '1', errorRate: 1 }]);
     await until(() => failures.length === 1);
     assert.deepEqual(failures, ['HTTP 400']);
     assert.equal(calls, 1, 'a 4xx is not retried');
-  } finally { globalThis.fetch = origFetch; m2.close(); await refusing.close(); }
+  } finally {
+    globalThis.fetch = origFetch;
+    m2.close();
+    await refusing.close();
+  }
 
   const down: string[] = [];
-  const m3 = new AlertManager(config({ webhookUrl: 'http://127.0.0.1:1/hook', maxAttempts: 3, rules: [{ name: 'errors', kind: 'error-rate' }] }), { onFailed: (_n, why) => down.push(why) });
+  const m3 = new AlertManager(
+    config({ webhookUrl: 'http://127.0.0.1:1/hook', maxAttempts: 3, rules: [{ name: 'errors', kind: 'error-rate' }] }),
+    { onFailed: (_n, why) => down.push(why) },
+  );
   const t0 = Date.now();
   m3.evaluate([{ model: 'm', version: '1', errorRate: 1 }]);
   assert.ok(Date.now() - t0 < 50, 'evaluate returned before any delivery attempt finished');

@@ -4,7 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededRandom } from '@ferry/core';
 import {
-  startTestServer, adminHeaders, withTestAdminKey, tinyClassifier, type ClassifierInstance,
+  startTestServer,
+  adminHeaders,
+  withTestAdminKey,
+  tinyClassifier,
+  type ClassifierInstance,
 } from '@ferry/test-kit';
 // Drift is an admin endpoint (off without keys): these tests run with the all-scopes test key.
 
@@ -21,19 +25,37 @@ function sample(seed: number, n: number, shift = false): ClassifierInstance[] {
   }));
 }
 
-const label = (i: ClassifierInstance) => { const p = cls.reference(i); return p[1]! > p[0]! ? 'yes' : 'no'; };
-const reference = sample(1, 400).map((i) => JSON.stringify({ ...i, prediction: label(i) })).join('\n');
-const model = { ...cls, manifest: { ...cls.manifest, reference: 'reference.jsonl' }, files: { 'reference.jsonl': reference } };
+const label = (i: ClassifierInstance) => {
+  const p = cls.reference(i);
+  return p[1]! > p[0]! ? 'yes' : 'no';
+};
+const reference = sample(1, 400)
+  .map((i) => JSON.stringify({ ...i, prediction: label(i) }))
+  .join('\n');
+const model = {
+  ...cls,
+  manifest: { ...cls.manifest, reference: 'reference.jsonl' },
+  files: { 'reference.jsonl': reference },
+};
 
 async function send(t: Awaited<ReturnType<typeof startTestServer>>, rows: ClassifierInstance[]): Promise<void> {
   for (let i = 0; i < rows.length; i += 50) {
-    const r = await t.server.app.inject({ headers: adminHeaders, method: 'POST', url: '/v1/models/cls/predict', payload: { instances: rows.slice(i, i + 50) } });
+    const r = await t.server.app.inject({
+      headers: adminHeaders,
+      method: 'POST',
+      url: '/v1/models/cls/predict',
+      payload: { instances: rows.slice(i, i + 50) },
+    });
     assert.equal(r.statusCode, 200, r.body);
   }
 }
 
 test('traffic like the reference shows no drift; shifted traffic flips the report and the gauges', async () => {
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], { ...withTestAdminKey(), 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], {
+    ...withTestAdminKey(),
+    'monitoring.driftMinSamples': 50,
+    'limits.maxInstances': 100,
+  });
   try {
     const empty = await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=1h' });
     assert.equal(empty.statusCode, 200, empty.body);
@@ -47,12 +69,21 @@ test('traffic like the reference shows no drift; shifted traffic flips the repor
     assert.equal(calm.reference.rows, 400);
     assert.equal(calm.dataset.datasetDrift, false, JSON.stringify(calm.columns));
     const tests = Object.fromEntries(calm.columns.map((c: { column: string; test: string }) => [c.column, c.test]));
-    assert.deepEqual(tests, { amount: 'ks', items: 'ks', member: 'z', color: 'chisquare', prediction: 'z' }, 'Evidently\'s choice for n_ref ≤ 1000');
+    assert.deepEqual(
+      tests,
+      { amount: 'ks', items: 'ks', member: 'z', color: 'chisquare', prediction: 'z' },
+      "Evidently's choice for n_ref ≤ 1000",
+    );
 
     // The window now holds the 200 calm predictions and 400 shifted ones.
     await send(t, sample(3, 400, true));
-    const shifted = (await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/versions/1.0.0/drift?window=1h' })).json();
-    const drifted = shifted.columns.filter((c: { drift: boolean }) => c.drift).map((c: { column: string }) => c.column).sort();
+    const shifted = (
+      await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/versions/1.0.0/drift?window=1h' })
+    ).json();
+    const drifted = shifted.columns
+      .filter((c: { drift: boolean }) => c.drift)
+      .map((c: { column: string }) => c.column)
+      .sort();
     assert.ok(drifted.includes('amount') && drifted.includes('color'), JSON.stringify(shifted.columns));
     assert.ok(!drifted.includes('items') && !drifted.includes('member'), 'unshifted features stay calm');
     assert.equal(shifted.dataset.datasetDrift, true);
@@ -73,8 +104,18 @@ test('traffic like the reference shows no drift; shifted traffic flips the repor
 });
 
 test('per-column test and threshold overrides from ferry.yaml apply', async () => {
-  const withOverrides = { ...model, manifest: { ...model.manifest, monitoring: { drift: { columns: { amount: { test: 'psi', threshold: 0.2 } }, datasetDriftShare: 0.2 } } } };
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: withOverrides }], { ...withTestAdminKey(), 'monitoring.driftMinSamples': 50, 'limits.maxInstances': 100 });
+  const withOverrides = {
+    ...model,
+    manifest: {
+      ...model.manifest,
+      monitoring: { drift: { columns: { amount: { test: 'psi', threshold: 0.2 } }, datasetDriftShare: 0.2 } },
+    },
+  };
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: withOverrides }], {
+    ...withTestAdminKey(),
+    'monitoring.driftMinSamples': 50,
+    'limits.maxInstances': 100,
+  });
   try {
     await send(t, sample(5, 100, true));
     const r = (await t.server.app.inject({ headers: adminHeaders, url: '/v1/models/cls/drift?window=1h' })).json();
@@ -104,14 +145,25 @@ test('shifted traffic makes a drift alert reach the webhook exactly once, signed
   const got: Array<{ body: string; sig: string | undefined }> = [];
   const hook = createHttpServer((req, res) => {
     let body = '';
-    req.on('data', (c: Buffer) => { body += c.toString(); });
-    req.on('end', () => { got.push({ body, sig: req.headers['ferry-signature'] as string | undefined }); res.writeHead(204).end(); });
+    req.on('data', (c: Buffer) => {
+      body += c.toString();
+    });
+    req.on('end', () => {
+      got.push({ body, sig: req.headers['ferry-signature'] as string | undefined });
+      res.writeHead(204).end();
+    });
   });
   await new Promise<void>((r) => hook.listen(0, '127.0.0.1', () => r()));
   const url = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
-  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], { ...withTestAdminKey(),
-    'monitoring.driftMinSamples': 50, 'monitoring.driftIntervalSeconds': 1, 'limits.maxInstances': 100,
-    'alerts.webhookUrl': url, 'alerts.secret': 'hook-secret', 'alerts.intervalSeconds': 0.2, 'alerts.rules': [{ name: 'cls-drift', kind: 'drift' }],
+  const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: model }], {
+    ...withTestAdminKey(),
+    'monitoring.driftMinSamples': 50,
+    'monitoring.driftIntervalSeconds': 1,
+    'limits.maxInstances': 100,
+    'alerts.webhookUrl': url,
+    'alerts.secret': 'hook-secret',
+    'alerts.intervalSeconds': 0.2,
+    'alerts.rules': [{ name: 'cls-drift', kind: 'drift' }],
   });
   try {
     await send(t, sample(4, 300, true));
@@ -124,7 +176,10 @@ test('shifted traffic makes a drift alert reach the webhook exactly once, signed
     assert.equal(n.model, 'cls');
     assert.ok(n.value.includes('amount'));
     assert.ok(verifySignature(got[0]!.sig, got[0]!.body, 'hook-secret'));
-    assert.match((await t.server.app.inject({ headers: adminHeaders, url: '/metrics' })).body, /ferry_alerts_total\{rule="cls-drift",status="firing",result="delivered"\} 1/);
+    assert.match(
+      (await t.server.app.inject({ headers: adminHeaders, url: '/metrics' })).body,
+      /ferry_alerts_total\{rule="cls-drift",status="firing",result="delivered"\} 1/,
+    );
   } finally {
     await t.close();
     await new Promise<void>((r) => hook.close(() => r()));

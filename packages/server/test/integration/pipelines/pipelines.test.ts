@@ -7,8 +7,20 @@ import { join } from 'node:path';
 import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
 import { parse as parseCsv } from 'csv-parse/sync';
 import {
-  forEachDialect, TEST_DATABASE_URL, uniqueSchemaName, withAdminClient, expectedYes, fixtureRows, silentLog,
-  workspace, writeArrow, writeCsv, writeJsonl, writeParquet, writeSqlite, type Workspace,
+  forEachDialect,
+  TEST_DATABASE_URL,
+  uniqueSchemaName,
+  withAdminClient,
+  expectedYes,
+  fixtureRows,
+  silentLog,
+  workspace,
+  writeArrow,
+  writeCsv,
+  writeJsonl,
+  writeParquet,
+  writeSqlite,
+  type Workspace,
 } from '@ferry/test-kit';
 import { WorkerPool } from '../../serving/index.js';
 import { runPipeline, PipelineRunError } from '../../pipelines/runner.js';
@@ -35,7 +47,8 @@ after(async () => {
   ws.remove();
 });
 
-const base = (source: PipelineInput['source'], extra: Partial<PipelineInput> = {}) => pipelineWithDefaults({ source, model: 'cls@1', key: 'id', chunkRows: 5, ...extra });
+const base = (source: PipelineInput['source'], extra: Partial<PipelineInput> = {}) =>
+  pipelineWithDefaults({ source, model: 'cls@1', key: 'id', chunkRows: 5, ...extra });
 
 function checkPrediction(key: string, output: unknown): void {
   const row = ROWS[Number(key.slice(1))]!;
@@ -57,12 +70,25 @@ forEachDialect('pipeline sources into the table sink', (h) => {
   for (const [label, source] of sources) {
     test(`${label}: every row scored with the model's numbers, keyed, run completed`, async () => {
       const t = await h.open();
-      const s = await runPipeline({ name: 'accounts', pipeline: base(source), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir });
+      const s = await runPipeline({
+        name: 'accounts',
+        pipeline: base(source),
+        config: ws.config(),
+        store: t.store,
+        pool,
+        repository: ws.repository,
+        log: silentLog,
+        cwd: ws.dir,
+      });
       assert.equal(s.status, 'completed');
       assert.equal(s.rowsScored, 23);
       assert.equal(s.rowsRejected, 0);
       assert.equal(s.chunksCommitted, 5);
-      const rows = await t.store.db.selectFrom('pipeline_predictions').selectAll().where('run_id', '=', s.runId).execute();
+      const rows = await t.store.db
+        .selectFrom('pipeline_predictions')
+        .selectAll()
+        .where('run_id', '=', s.runId)
+        .execute();
       assert.deepEqual(rows.map((r) => r.key).sort(), ROWS.map((r) => r.id).sort());
       for (const r of rows) checkPrediction(r.key, t.store.codec.parseJson(r.output));
       const runs = await new RunStore(t.store).runs('accounts');
@@ -73,17 +99,56 @@ forEachDialect('pipeline sources into the table sink', (h) => {
 
   test('a missing source file fails the run before any run is recorded', async () => {
     const t = await h.open();
-    await assert.rejects(runPipeline({ name: 'accounts', pipeline: base({ kind: 'parquet', path: 'nope-*.parquet' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir }), /matches no file/);
-    await assert.rejects(runPipeline({ name: 'accounts', pipeline: base({ kind: 'csv', path: 'missing.csv' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir }), /does not exist/);
+    await assert.rejects(
+      runPipeline({
+        name: 'accounts',
+        pipeline: base({ kind: 'parquet', path: 'nope-*.parquet' }),
+        config: ws.config(),
+        store: t.store,
+        pool,
+        repository: ws.repository,
+        log: silentLog,
+        cwd: ws.dir,
+      }),
+      /matches no file/,
+    );
+    await assert.rejects(
+      runPipeline({
+        name: 'accounts',
+        pipeline: base({ kind: 'csv', path: 'missing.csv' }),
+        config: ws.config(),
+        store: t.store,
+        pool,
+        repository: ws.repository,
+        log: silentLog,
+        cwd: ws.dir,
+      }),
+      /does not exist/,
+    );
     assert.equal((await t.store.db.selectFrom('pipeline_runs').selectAll().execute()).length, 0);
   });
 
   test('--limit reads only the first rows', async () => {
     const t = await h.open();
-    const s = await runPipeline({ name: 'accounts', pipeline: base({ kind: 'parquet', path: 'rows.parquet' }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir, limit: 12 });
+    const s = await runPipeline({
+      name: 'accounts',
+      pipeline: base({ kind: 'parquet', path: 'rows.parquet' }),
+      config: ws.config(),
+      store: t.store,
+      pool,
+      repository: ws.repository,
+      log: silentLog,
+      cwd: ws.dir,
+      limit: 12,
+    });
     assert.equal(s.rowsScored, 12);
     const keys = (await t.store.db.selectFrom('pipeline_predictions').select('key').execute()).map((r) => r.key).sort();
-    assert.deepEqual(keys, ROWS.slice(0, 12).map((r) => r.id).sort());
+    assert.deepEqual(
+      keys,
+      ROWS.slice(0, 12)
+        .map((r) => r.id)
+        .sort(),
+    );
   });
 
   test('bad rows are counted and written to the rejects table with their reason; good rows still score', async () => {
@@ -102,12 +167,24 @@ forEachDialect('pipeline sources into the table sink', (h) => {
       ROWS[1], // good
     ];
     writeJsonl(join(ws.dir, `bad-${h.dialect}.jsonl`), lines);
-    const s = await runPipeline({ name: 'accounts', pipeline: base({ kind: 'jsonl', path: `bad-${h.dialect}.jsonl` }, { chunkRows: 4 }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir });
+    const s = await runPipeline({
+      name: 'accounts',
+      pipeline: base({ kind: 'jsonl', path: `bad-${h.dialect}.jsonl` }, { chunkRows: 4 }),
+      config: ws.config(),
+      store: t.store,
+      pool,
+      repository: ws.repository,
+      log: silentLog,
+      cwd: ws.dir,
+    });
     assert.equal(s.status, 'completed');
     assert.equal(s.rowsScored, 2);
     assert.equal(s.rowsRejected, 9);
     const rejects = await new RunStore(t.store).rejects(s.runId);
-    assert.deepEqual(rejects.map((r) => r.rowNumber), [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert.deepEqual(
+      rejects.map((r) => r.rowNumber),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9],
+    );
     const reason = (n: number) => rejects.find((r) => r.rowNumber === n)!.reason;
     assert.match(reason(1), /amount/);
     assert.match(reason(2), /color/);
@@ -128,19 +205,39 @@ forEachDialect('pipeline sources into the table sink', (h) => {
     const t = await h.open();
     const cfg = ws.config();
     const p = base({ kind: 'csv', path: 'rows.csv' }, { chunkRows: 3 });
-    const common = { name: 'accounts', pipeline: p, config: cfg, store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir, runId: `shared-${h.dialect}` };
+    const common = {
+      name: 'accounts',
+      pipeline: p,
+      config: cfg,
+      store: t.store,
+      pool,
+      repository: ws.repository,
+      log: silentLog,
+      cwd: ws.dir,
+      runId: `shared-${h.dialect}`,
+    };
     const first = await runPipeline({ ...common, shard: { index: 1, count: 2 } });
     assert.equal(first.status, 'running', 'one shard alone does not complete the run');
     assert.equal(first.chunksCommitted, 4); // chunks 1, 3, 5, 7 of 0..7
-    assert.equal((await new RunStore(t.store).latestCompleted('accounts')), undefined);
+    assert.equal(await new RunStore(t.store).latestCompleted('accounts'), undefined);
     const second = await runPipeline({ ...common, shard: { index: 0, count: 2 } });
     assert.equal(second.status, 'completed');
     assert.equal(second.chunksCommitted, 4); // chunks 0, 2, 4, 6
     assert.equal(first.rowsScored + second.rowsScored, 23);
-    const keys = (await t.store.db.selectFrom('pipeline_predictions').select('key').where('run_id', '=', `shared-${h.dialect}`).execute()).map((r) => r.key);
+    const keys = (
+      await t.store.db
+        .selectFrom('pipeline_predictions')
+        .select('key')
+        .where('run_id', '=', `shared-${h.dialect}`)
+        .execute()
+    ).map((r) => r.key);
     assert.equal(new Set(keys).size, keys.length);
     assert.deepEqual(keys.sort(), ROWS.map((r) => r.id).sort());
-    const chunks = await t.store.db.selectFrom('pipeline_chunks').select(['chunk', 'shard']).where('run_id', '=', `shared-${h.dialect}`).execute();
+    const chunks = await t.store.db
+      .selectFrom('pipeline_chunks')
+      .select(['chunk', 'shard'])
+      .where('run_id', '=', `shared-${h.dialect}`)
+      .execute();
     for (const c of chunks) assert.equal(t.store.codec.int(c.chunk) % 2, t.store.codec.int(c.shard));
     // A shard of a completed run cannot start again, and a run cannot be joined with another shard count.
     await assert.rejects(runPipeline({ ...common, shard: { index: 0, count: 2 } }), PipelineRunError);
@@ -150,12 +247,24 @@ forEachDialect('pipeline sources into the table sink', (h) => {
   test('only the newest keepRuns completed runs keep their predictions', async () => {
     const t = await h.open();
     const p = base({ kind: 'csv', path: 'rows.csv' }, { keepRuns: 1, chunkRows: 50 });
-    const o = { name: 'accounts', pipeline: p, config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir };
+    const o = {
+      name: 'accounts',
+      pipeline: p,
+      config: ws.config(),
+      store: t.store,
+      pool,
+      repository: ws.repository,
+      log: silentLog,
+      cwd: ws.dir,
+    };
     const a = await runPipeline({ ...o, runId: 'a' });
     await new Promise((r) => setTimeout(r, 5));
     const b = await runPipeline({ ...o, runId: 'b' });
     const byRun = await t.store.db.selectFrom('pipeline_predictions').select('run_id').distinct().execute();
-    assert.deepEqual(byRun.map((r) => r.run_id), [b.runId]);
+    assert.deepEqual(
+      byRun.map((r) => r.run_id),
+      [b.runId],
+    );
     assert.notEqual(a.runId, b.runId);
     assert.equal((await new RunStore(t.store).latestCompleted('accounts'))!.runId, 'b');
   });
@@ -167,11 +276,32 @@ forEachDialect('pipeline sql source on PostgreSQL', (h) => {
     const schema = uniqueSchemaName('ferry_src');
     await withAdminClient(async (c) => {
       await c.query(`create schema "${schema}"`);
-      await c.query(`create table "${schema}".accounts (id text primary key, amount double precision, items bigint, member boolean, color text)`);
-      for (const r of [...ROWS].reverse()) await c.query(`insert into "${schema}".accounts values ($1, $2, $3, $4, $5)`, [r.id, r.amount, r.items, r.member, r.color]);
+      await c.query(
+        `create table "${schema}".accounts (id text primary key, amount double precision, items bigint, member boolean, color text)`,
+      );
+      for (const r of [...ROWS].reverse())
+        await c.query(`insert into "${schema}".accounts values ($1, $2, $3, $4, $5)`, [
+          r.id,
+          r.amount,
+          r.items,
+          r.member,
+          r.color,
+        ]);
     });
     try {
-      const s = await runPipeline({ name: 'accounts', pipeline: base({ kind: 'sql', url: TEST_DATABASE_URL, query: `select * from "${schema}".accounts`, orderBy: [] }, { chunkRows: 4 }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir });
+      const s = await runPipeline({
+        name: 'accounts',
+        pipeline: base(
+          { kind: 'sql', url: TEST_DATABASE_URL, query: `select * from "${schema}".accounts`, orderBy: [] },
+          { chunkRows: 4 },
+        ),
+        config: ws.config(),
+        store: t.store,
+        pool,
+        repository: ws.repository,
+        log: silentLog,
+        cwd: ws.dir,
+      });
       assert.equal(s.rowsScored, 23);
       // Ordered by the key (text order), chunk 0 holds r0, r1, r10, r11.
       const first = await t.store.db.selectFrom('pipeline_rejects').select('row_number').execute();
@@ -191,23 +321,54 @@ forEachDialect('pipeline file sinks', (h) => {
       const t = await h.open();
       const rows: unknown[] = [...ROWS.slice(0, 7), { id: 'bad', amount: 5, items: 500, member: true, color: 'red' }];
       writeJsonl(join(ws.dir, `sink-${kind}-${h.dialect}.jsonl`), rows);
-      const s = await runPipeline({ name: 'accounts', pipeline: base({ kind: 'jsonl', path: `sink-${kind}-${h.dialect}.jsonl` }, { chunkRows: 3, sink: { kind, dir: `out-${h.dialect}` } }), config: ws.config(), store: t.store, pool, repository: ws.repository, log: silentLog, cwd: ws.dir });
+      const s = await runPipeline({
+        name: 'accounts',
+        pipeline: base(
+          { kind: 'jsonl', path: `sink-${kind}-${h.dialect}.jsonl` },
+          { chunkRows: 3, sink: { kind, dir: `out-${h.dialect}` } },
+        ),
+        config: ws.config(),
+        store: t.store,
+        pool,
+        repository: ws.repository,
+        log: silentLog,
+        cwd: ws.dir,
+      });
       assert.equal(s.rowsScored, 7);
       assert.equal(s.rowsRejected, 1);
       const dir = join(ws.dir, `out-${h.dialect}`, 'accounts', s.runId);
       const files = readdirSync(dir).sort();
-      assert.deepEqual(files, [`part-000000.${kind}`, `part-000001.${kind}`, `part-000002.${kind}`, `rejects-000002.${kind}`]);
-      const read = async (f: string): Promise<Array<Record<string, unknown>>> => kind === 'csv'
-        ? parseCsv(readFileSync(join(dir, f)), { columns: true, cast: true }) as Array<Record<string, unknown>>
-        : await parquetReadObjects({ file: await asyncBufferFromFile(join(dir, f)) }) as Array<Record<string, unknown>>;
+      assert.deepEqual(files, [
+        `part-000000.${kind}`,
+        `part-000001.${kind}`,
+        `part-000002.${kind}`,
+        `rejects-000002.${kind}`,
+      ]);
+      const read = async (f: string): Promise<Array<Record<string, unknown>>> =>
+        kind === 'csv'
+          ? (parseCsv(readFileSync(join(dir, f)), { columns: true, cast: true }) as Array<Record<string, unknown>>)
+          : ((await parquetReadObjects({ file: await asyncBufferFromFile(join(dir, f)) })) as Array<
+              Record<string, unknown>
+            >);
       const parts = (await Promise.all(files.filter((f) => f.startsWith('part-')).map(read))).flat();
-      assert.deepEqual(parts.map((p) => p.key), ROWS.slice(0, 7).map((r) => r.id));
-      for (const p of parts) checkPrediction(String(p.key), { label: p.label, scores: { no: Number(p.score_no), yes: Number(p.score_yes) } });
+      assert.deepEqual(
+        parts.map((p) => p.key),
+        ROWS.slice(0, 7).map((r) => r.id),
+      );
+      for (const p of parts)
+        checkPrediction(String(p.key), {
+          label: p.label,
+          scores: { no: Number(p.score_no), yes: Number(p.score_yes) },
+        });
       const rejects = await read(`rejects-000002.${kind}`);
       assert.equal(rejects.length, 1);
       assert.equal(rejects[0]!.key, 'bad');
       assert.match(String(rejects[0]!.reason), /items/);
-      assert.equal((await t.store.db.selectFrom('pipeline_predictions').selectAll().execute()).length, 0, 'a file sink writes no rows to the table');
+      assert.equal(
+        (await t.store.db.selectFrom('pipeline_predictions').selectAll().execute()).length,
+        0,
+        'a file sink writes no rows to the table',
+      );
     });
   }
 });

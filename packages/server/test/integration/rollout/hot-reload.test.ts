@@ -13,11 +13,14 @@ describe('hot load, reload and unload', () => {
   });
   after(() => t.close());
   const admin = (method: 'GET' | 'POST', url: string) => t.server.app.inject({ method, url, headers: adminHeaders });
-  const predict = (url = '/v1/models/h/predict') => t.server.app.inject({ method: 'POST', url, headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
+  const predict = (url = '/v1/models/h/predict') =>
+    t.server.app.inject({ method: 'POST', url, headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
 
-  test('600 concurrent requests across repeated reloads: none fails, each answer is one version\'s exactly', async () => {
+  test("600 concurrent requests across repeated reloads: none fails, each answer is one version's exactly", async () => {
     const answers = new Map<number, number>([[0, 2]]);
-    const requests: Array<Promise<{ statusCode: number; body: string; json(): { predictions: Array<{ value: number }> } }>> = [];
+    const requests: Array<
+      Promise<{ statusCode: number; body: string; json(): { predictions: Array<{ value: number }> } }>
+    > = [];
     const reloads: Array<Promise<unknown>> = [];
     for (let round = 1; round <= 5; round++) {
       // New weights for the same version on disk, then an explicit reload while requests are in flight.
@@ -26,13 +29,25 @@ describe('hot load, reload and unload', () => {
       for (let i = 0; i < 100; i++) requests.push(predict());
       // Awaited before the next write (a load reading a file being rewritten would rightly be refused);
       // the requests are not awaited, so they are in flight across the swap.
-      reloads.push(await admin('POST', '/v1/admin/models/h/versions/1.0.0:load').then((r) => { assert.equal(r.statusCode, 200, r.body); return r.json(); }));
+      reloads.push(
+        await admin('POST', '/v1/admin/models/h/versions/1.0.0:load').then((r) => {
+          assert.equal(r.statusCode, 200, r.body);
+          return r.json();
+        }),
+      );
       for (let i = 0; i < 20; i++) requests.push(predict());
     }
     const results = await Promise.all(requests);
     assert.equal(results.length, 600);
     const failed = results.filter((r) => r.statusCode !== 200);
-    assert.equal(failed.length, 0, failed.map((r) => r.body).slice(0, 3).join('\n'));
+    assert.equal(
+      failed.length,
+      0,
+      failed
+        .map((r) => r.body)
+        .slice(0, 3)
+        .join('\n'),
+    );
     const valid = new Set(answers.values());
     const seen = new Set<number>();
     for (const r of results) {
@@ -64,7 +79,10 @@ describe('hot load, reload and unload', () => {
     close((await predict('/v1/models/h/versions/1.1.0/predict')).json().predictions[0]!.value, 102);
 
     // An incompatible contract within major 1 is refused by repository:reload too (reported, not thrown).
-    await t.writeVersion('h', '1.1.0', { ...biasModel(5), manifest: { ...biasModel(5).manifest, postprocess: undefined } });
+    await t.writeVersion('h', '1.1.0', {
+      ...biasModel(5),
+      manifest: { ...biasModel(5).manifest, postprocess: undefined },
+    });
     const rep = (await admin('POST', '/v1/admin/repository:reload')).json();
     assert.equal(rep.failed.length, 1);
     assert.match(rep.failed[0].error, /share major 1 but their contracts differ/);
@@ -81,7 +99,12 @@ describe('hot load, reload and unload', () => {
     const ok = await admin('POST', '/v1/admin/models/h/versions/1.0.0:unload');
     assert.equal(ok.statusCode, 200, ok.body);
     assert.equal((await predict('/v1/models/h/versions/1.0.0/predict')).statusCode, 404);
-    assert.deepEqual((await t.server.app.inject({ url: '/v1/models/h', headers: adminHeaders })).json().versions.map((v: { version: string }) => v.version), ['1.1.0']);
+    assert.deepEqual(
+      (await t.server.app.inject({ url: '/v1/models/h', headers: adminHeaders }))
+        .json()
+        .versions.map((v: { version: string }) => v.version),
+      ['1.1.0'],
+    );
     // The version is still on disk: repository:reload brings it back.
     assert.deepEqual((await admin('POST', '/v1/admin/repository:reload')).json().loaded, ['h@1.0.0']);
     close((await predict('/v1/models/h/versions/1.0.0/predict')).json().predictions[0]!.value, 7);
@@ -89,25 +112,60 @@ describe('hot load, reload and unload', () => {
 
   test('Open Inference Protocol repository extension: index, unload, load', async () => {
     await t.writeVersion('g', '1.0.0', biasModel(-1));
-    const index = () => t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders }).then((r) => r.json().filter((e: { state: string }) => e.state === 'READY').map((e: { name: string }) => e.name));
+    const index = () =>
+      t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders }).then((r) =>
+        r
+          .json()
+          .filter((e: { state: string }) => e.state === 'READY')
+          .map((e: { name: string }) => e.name),
+      );
     assert.ok(!(await index()).includes('g'));
     const load = await admin('POST', '/v2/repository/models/g/load');
     assert.equal(load.statusCode, 200, load.body);
     assert.ok((await index()).includes('g'));
-    const infer = await t.server.app.inject({ method: 'POST', url: '/v2/models/g/infer', headers: adminHeaders, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] } });
+    const infer = await t.server.app.inject({
+      method: 'POST',
+      url: '/v2/models/g/infer',
+      headers: adminHeaders,
+      payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] },
+    });
     close(infer.json().outputs[0].data[0], 1);
     assert.equal((await admin('POST', '/v2/repository/models/g/unload')).statusCode, 200);
-    const after = (await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders })).json();
-    assert.deepEqual(after.find((e: { name: string }) => e.name === 'g'), { name: 'g', state: 'UNAVAILABLE', reason: 'not loaded' });
-    assert.equal((await t.server.app.inject({ method: 'POST', url: '/v2/models/g/infer', headers: adminHeaders, payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] } })).statusCode, 404);
+    const after = (
+      await t.server.app.inject({ method: 'POST', url: '/v2/repository/index', headers: adminHeaders })
+    ).json();
+    assert.deepEqual(
+      after.find((e: { name: string }) => e.name === 'g'),
+      { name: 'g', state: 'UNAVAILABLE', reason: 'not loaded' },
+    );
+    assert.equal(
+      (
+        await t.server.app.inject({
+          method: 'POST',
+          url: '/v2/models/g/infer',
+          headers: adminHeaders,
+          payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [2, 1] }] },
+        })
+      ).statusCode,
+      404,
+    );
     assert.equal((await admin('POST', '/v2/repository/models/nope/load')).statusCode, 404);
   });
 
   test('a reload with new weights never serves answers cached from the old ones', async () => {
-    const cached = (bias: number) => ({ ...biasModel(bias), manifest: { ...biasModel(bias).manifest, cache: { enabled: true, ttlSeconds: 3600 } } });
+    const cached = (bias: number) => ({
+      ...biasModel(bias),
+      manifest: { ...biasModel(bias).manifest, cache: { enabled: true, ttlSeconds: 3600 } },
+    });
     await t.writeVersion('k', '1.0.0', cached(0));
     assert.ok((await admin('POST', '/v1/admin/repository:reload')).json().loaded.includes('k@1.0.0'));
-    const ask = () => t.server.app.inject({ method: 'POST', url: '/v1/models/k/predict', headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
+    const ask = () =>
+      t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/k/predict',
+        headers: adminHeaders,
+        payload: { instances: [{ x: [2, 1] }] },
+      });
     await ask();
     const hit = await ask();
     assert.equal(hit.headers['ferry-cache'], 'hit');
@@ -170,7 +228,14 @@ describe('hot load, reload and unload', () => {
 
 describe('native memory across load/unload cycles', () => {
   test('200 load/unload cycles keep RSS within a generous bound', { timeout: 600_000 }, async () => {
-    const t = await startRepoServer([{ name: 'a', version: '1.0.0', files: biasModel(0) }, { name: 'b', version: '1.0.0', files: biasModel(1) }], {}, withTestAdminKey());
+    const t = await startRepoServer(
+      [
+        { name: 'a', version: '1.0.0', files: biasModel(0) },
+        { name: 'b', version: '1.0.0', files: biasModel(1) },
+      ],
+      {},
+      withTestAdminKey(),
+    );
     try {
       const cycle = async () => {
         const l = await t.server.manager.unloadVersion('b', '1.0.0');
@@ -185,10 +250,17 @@ describe('native memory across load/unload cycles', () => {
       global.gc?.();
       const rss1 = process.memoryUsage().rss;
       const growthMb = (rss1 - rss0) / 2 ** 20;
-      process.stdout.write(`# rss over 200 load/unload cycles: ${(rss0 / 2 ** 20).toFixed(1)} MB → ${(rss1 / 2 ** 20).toFixed(1)} MB (${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB)\n`);
+      process.stdout.write(
+        `# rss over 200 load/unload cycles: ${(rss0 / 2 ** 20).toFixed(1)} MB → ${(rss1 / 2 ** 20).toFixed(1)} MB (${growthMb >= 0 ? '+' : ''}${growthMb.toFixed(1)} MB)\n`,
+      );
       // A leaked session per cycle (graph, arena, thread state) would add several MB each: 200 cycles → far above this.
       assert.ok(growthMb < 150, `RSS grew ${growthMb.toFixed(1)} MB`);
-      const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/b/predict', headers: adminHeaders, payload: { instances: [{ x: [2, 1] }] } });
+      const r = await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/b/predict',
+        headers: adminHeaders,
+        payload: { instances: [{ x: [2, 1] }] },
+      });
       close(r.json().predictions[0].value, 3);
     } finally {
       await t.close();

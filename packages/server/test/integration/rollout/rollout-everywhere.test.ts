@@ -9,7 +9,12 @@ import { parse } from 'yaml';
 import WebSocket from 'ws';
 import type { LightMyRequestResponse } from 'fastify';
 import {
-  biasModel, softmaxYes, startRepoServer, thresholdClassifier, type RepoServer, tinyGenerativeModel,
+  biasModel,
+  softmaxYes,
+  startRepoServer,
+  thresholdClassifier,
+  type RepoServer,
+  tinyGenerativeModel,
   type ModelVersionFiles,
 } from '@ferry/test-kit';
 import { canaryBucket } from '../../rollout/rollout-manager.js';
@@ -26,7 +31,8 @@ const waitFor = async (cond: () => boolean | Promise<boolean>, what: string, ms 
 /** Runs `fn` over 0..n-1, `width` at a time. */
 async function inBatches<T>(n: number, width: number, fn: (i: number) => Promise<T>): Promise<T[]> {
   const out: T[] = [];
-  for (let i = 0; i < n; i += width) out.push(...await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j))));
+  for (let i = 0; i < n; i += width)
+    out.push(...(await Promise.all(Array.from({ length: Math.min(width, n - i) }, (_, j) => fn(i + j)))));
   return out;
 }
 const CLIENTS = 2000;
@@ -40,7 +46,8 @@ function checkSplit(model: string, arms: Array<{ client: string; canary: boolean
   for (const a of arms) assert.equal(a.canary, canaryBucket(model, a.client) < WEIGHT * 100, a.client);
   return canary;
 }
-const onCanary = (model: string) => Array.from({ length: 500 }, (_, i) => `pin-${i}`).find((c) => canaryBucket(model, c) < WEIGHT * 100)!;
+const onCanary = (model: string) =>
+  Array.from({ length: 500 }, (_, i) => `pin-${i}`).find((c) => canaryBucket(model, c) < WEIGHT * 100)!;
 const problem = (r: LightMyRequestResponse) => {
   assert.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
   return r.json();
@@ -51,9 +58,13 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
   before(async () => {
     t = await startRepoServer(
       [
-        { name: 'm', version: '1.0.0', files: biasModel(0) }, { name: 'm', version: '1.1.0', files: biasModel(10) },
-        { name: 'd', version: '1.0.0', files: biasModel(1) }, { name: 'd', version: '1.1.0', files: biasModel(1.5) }, { name: 'd', version: '2.0.0', files: biasModel(2) },
-        { name: 'cj', version: '1.0.0', files: thresholdClassifier(0) }, { name: 'cj', version: '1.1.0', files: thresholdClassifier(0.5) },
+        { name: 'm', version: '1.0.0', files: biasModel(0) },
+        { name: 'm', version: '1.1.0', files: biasModel(10) },
+        { name: 'd', version: '1.0.0', files: biasModel(1) },
+        { name: 'd', version: '1.1.0', files: biasModel(1.5) },
+        { name: 'd', version: '2.0.0', files: biasModel(2) },
+        { name: 'cj', version: '1.0.0', files: thresholdClassifier(0) },
+        { name: 'cj', version: '1.1.0', files: thresholdClassifier(0.5) },
       ],
       {
         m: `stable: 1.0.0\ncanary: { version: 1.1.0, weight: ${WEIGHT} }\n`,
@@ -94,7 +105,9 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
 
   test('one client keeps its arm; a pinned job is never re-routed', async () => {
     for (const client of ['alice', 'bob', 'carol']) {
-      const versions = new Set((await inBatches(8, 8, () => submit('/v1/models/m/jobs', client))).map((r) => r.json().version));
+      const versions = new Set(
+        (await inBatches(8, 8, () => submit('/v1/models/m/jobs', client))).map((r) => r.json().version),
+      );
       assert.equal(versions.size, 1, client);
     }
     const c = onCanary('m');
@@ -107,7 +120,7 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     }
   });
 
-  test('a deprecated version\'s 202 carries Deprecation, Sunset and Link; a retired one is a 410 at submission', async () => {
+  test("a deprecated version's 202 carries Deprecation, Sunset and Link; a retired one is a 410 at submission", async () => {
     const r = await submit('/v1/models/d@1.1/jobs', 'x');
     assert.equal(r.statusCode, 202);
     assert.equal(r.headers.deprecation, `@${Date.UTC(2026, 9, 1) / 1000}`);
@@ -115,7 +128,12 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
     assert.equal(r.headers.link, '</v1/models/d/versions/2.0.0>; rel="successor-version"');
     assert.equal((await submit('/v1/models/d/jobs', 'x')).headers.deprecation, undefined);
     // The same headers on v1 predict answered as Server-Sent Events (a hijacked reply).
-    const sse = await t.server.app.inject({ method: 'POST', url: '/v1/models/d@1.1/predict', headers: { accept: 'text/event-stream' }, payload: instances_ });
+    const sse = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/d@1.1/predict',
+      headers: { accept: 'text/event-stream' },
+      payload: instances_,
+    });
     assert.equal(sse.headers['content-type'], 'text/event-stream; charset=utf-8');
     assert.equal(sse.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
     assert.equal(sse.headers.link, '</v1/models/d/versions/2.0.0>; rel="successor-version"');
@@ -134,8 +152,16 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
 
   test('a retried submission with an Idempotency-Key replays its job even when the canary weight moved its client', async () => {
     // A client on the stable arm at weight 20 that a weight of 60 moves to the canary.
-    const client = Array.from({ length: 500 }, (_, i) => `idem-${i}`).find((c) => canaryBucket('m', c) >= 2000 && canaryBucket('m', c) < 6000)!;
-    const send = () => t.server.app.inject({ method: 'POST', url: '/v1/models/m/jobs', headers: { 'ferry-client-id': client, 'idempotency-key': `k-${client}` }, payload: instances_ });
+    const client = Array.from({ length: 500 }, (_, i) => `idem-${i}`).find(
+      (c) => canaryBucket('m', c) >= 2000 && canaryBucket('m', c) < 6000,
+    )!;
+    const send = () =>
+      t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/m/jobs',
+        headers: { 'ferry-client-id': client, 'idempotency-key': `k-${client}` },
+        payload: instances_,
+      });
     const first = await send();
     assert.equal(first.json().version, '1.0.0');
     await t.writeAliases('m', 'stable: 1.0.0\ncanary: { version: 1.1.0, weight: 60 }\n');
@@ -156,7 +182,11 @@ describe('jobs: canary, deprecation and shadow at submission', () => {
 
   test('a completed job is compared on the shadow, off its path: agreement and differences as the versions imply', async () => {
     const xs = Array.from({ length: 40 }, (_, i) => -1 + i * 0.05 + 0.025);
-    const r = await submit('/v1/models/cj/jobs', 'x', xs.map((score) => ({ score })));
+    const r = await submit(
+      '/v1/models/cj/jobs',
+      'x',
+      xs.map((score) => ({ score })),
+    );
     assert.equal(r.statusCode, 202);
     const id = r.json().id as string;
     await waitFor(async () => (await job(id)).state === 'completed', 'the shadowed job');
@@ -178,8 +208,10 @@ describe('v2 infer: shadow copies', () => {
   before(async () => {
     t = await startRepoServer(
       [
-        { name: 'c', version: '1.0.0', files: thresholdClassifier(0) }, { name: 'c', version: '1.1.0', files: thresholdClassifier(0.5) },
-        { name: 'r', version: '1.0.0', files: biasModel(0) }, { name: 'r', version: '1.0.1', files: biasModel(0.25) },
+        { name: 'c', version: '1.0.0', files: thresholdClassifier(0) },
+        { name: 'c', version: '1.1.0', files: thresholdClassifier(0.5) },
+        { name: 'r', version: '1.0.0', files: biasModel(0) },
+        { name: 'r', version: '1.0.1', files: biasModel(0.25) },
       ],
       { c: 'stable: 1.0.0\nshadow: { version: 1.1.0, sample: 1 }\n', r: 'stable: 1.0.0\nshadow: 1.0.1\n' },
     );
@@ -189,7 +221,11 @@ describe('v2 infer: shadow copies', () => {
   test('feature columns: label agreement (argmax) and score differences equal what the versions imply', async () => {
     const xs = Array.from({ length: 40 }, (_, i) => -1 + i * 0.05 + 0.025);
     for (let i = 0; i < xs.length; i += 8) {
-      const r = await t.server.app.inject({ method: 'POST', url: '/v2/models/c/infer', payload: { inputs: [{ name: 'score', shape: [8], datatype: 'FP32', data: xs.slice(i, i + 8) }] } });
+      const r = await t.server.app.inject({
+        method: 'POST',
+        url: '/v2/models/c/infer',
+        payload: { inputs: [{ name: 'score', shape: [8], datatype: 'FP32', data: xs.slice(i, i + 8) }] },
+      });
       assert.equal(r.statusCode, 200, r.body);
       // The served answer is the stable version's own.
       close(r.json().outputs[0].data[1], softmaxYes(xs[i]!, 0));
@@ -203,12 +239,19 @@ describe('v2 infer: shadow copies', () => {
     const diffs = xs.map((x) => Math.abs(softmaxYes(x, 0) - softmaxYes(x, 0.5)));
     close(s.scoreDifference.max, Math.max(...diffs), 1e-5);
     close(s.scoreDifference.mean, diffs.reduce((a, b) => a + b, 0) / diffs.length, 1e-5);
-    assert.match((await t.server.app.inject({ url: '/metrics' })).body, /ferry_shadow_requests_total\{model="c",version="1.1.0",result="compared"\} 5/);
+    assert.match(
+      (await t.server.app.inject({ url: '/metrics' })).body,
+      /ferry_shadow_requests_total\{model="c",version="1.1.0",result="compared"\} 5/,
+    );
   });
 
   test('raw tensors: the difference is exactly the bias difference, binary requests included', async () => {
     for (let i = 0; i < 4; i++) {
-      const r = await t.server.app.inject({ method: 'POST', url: '/v2/models/r/infer', payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [i, 1, 1, i] }] } });
+      const r = await t.server.app.inject({
+        method: 'POST',
+        url: '/v2/models/r/infer',
+        payload: { inputs: [{ name: 'x', shape: [2, 2], datatype: 'FP32', data: [i, 1, 1, i] }] },
+      });
       assert.equal(r.statusCode, 200, r.body);
       close(r.json().outputs[0].data[0], 0.5 * i + 1);
     }
@@ -222,21 +265,37 @@ describe('v2 infer: shadow copies', () => {
 
 const SILERO = fileURLToPath(new URL('../../../../../models/silero-vad/4.0.0/', import.meta.url));
 function silero(): ModelVersionFiles {
-  const { name: _n, version: _v, ...manifest } = parse(readFileSync(`${SILERO}ferry.yaml`, 'utf8')) as Record<string, unknown>;
+  const {
+    name: _n,
+    version: _v,
+    ...manifest
+  } = parse(readFileSync(`${SILERO}ferry.yaml`, 'utf8')) as Record<string, unknown>;
   return { onnx: readFileSync(`${SILERO}model.onnx`), manifest: manifest as ModelVersionFiles['manifest'] };
 }
 
-interface Handshake { status: number; headers: Record<string, string | string[] | undefined>; ready?: { version: string }; body?: string }
+interface Handshake {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  ready?: { version: string };
+  body?: string;
+}
 /** Opens a stream, returns the upgrade answer and the first (ready) message, then closes. */
 function handshake(url: string, headers: Record<string, string>): Promise<Handshake> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, ['ferry.v1'], { headers });
     let upgrade: Handshake['headers'] = {};
-    ws.on('upgrade', (res) => { upgrade = res.headers; });
-    ws.on('message', (data) => { ws.close(); resolve({ status: 101, headers: upgrade, ready: JSON.parse(String(data)) }); });
+    ws.on('upgrade', (res) => {
+      upgrade = res.headers;
+    });
+    ws.on('message', (data) => {
+      ws.close();
+      resolve({ status: 101, headers: upgrade, ready: JSON.parse(String(data)) });
+    });
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (d: Buffer) => { body += String(d); });
+      res.on('data', (d: Buffer) => {
+        body += String(d);
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
     });
     ws.on('error', reject);
@@ -250,7 +309,9 @@ describe('WebSocket audio stream: canary and deprecation before the upgrade', ()
     const files = silero();
     t = await startRepoServer(
       ['4.0.0', '4.1.0', '4.2.0', '4.3.0'].map((version) => ({ name: 'vad', version, files })),
-      { vad: `stable: 4.2.0\ncanary: { version: 4.3.0, weight: ${WEIGHT} }\ndeprecated:\n  "4.0.0": { sunset: 2020-01-01 }\n  "4.1.0": { since: 2026-10-01, sunset: 2099-12-31, successor: 4.2.0 }\n` },
+      {
+        vad: `stable: 4.2.0\ncanary: { version: 4.3.0, weight: ${WEIGHT} }\ndeprecated:\n  "4.0.0": { sunset: 2020-01-01 }\n  "4.1.0": { since: 2026-10-01, sunset: 2099-12-31, successor: 4.2.0 }\n`,
+      },
       { 'server.port': 0, 'server.host': '127.0.0.1' },
     );
     base = (await t.server.listen()).url.replace(/^http/, 'ws');
@@ -258,7 +319,9 @@ describe('WebSocket audio stream: canary and deprecation before the upgrade', ()
   after(() => t.close());
 
   test(`${CLIENTS} clients: the 101 and the ready event name the routed version`, async () => {
-    const hs = await inBatches(CLIENTS, 25, (i) => handshake(`${base}/v1/models/vad/stream`, { 'ferry-client-id': `user-${i}` }));
+    const hs = await inBatches(CLIENTS, 25, (i) =>
+      handshake(`${base}/v1/models/vad/stream`, { 'ferry-client-id': `user-${i}` }),
+    );
     const arms = hs.map((h, i) => {
       assert.equal(h.status, 101);
       assert.equal(h.headers['ferry-model-version'], h.ready!.version);
@@ -272,7 +335,8 @@ describe('WebSocket audio stream: canary and deprecation before the upgrade', ()
   test('stickiness, pinning, deprecation headers on the 101, 410 before the upgrade', async () => {
     for (const client of ['alice', 'bob']) {
       const seen = new Set<string>();
-      for (let k = 0; k < 5; k++) seen.add((await handshake(`${base}/v1/models/vad/stream`, { 'ferry-client-id': client })).ready!.version);
+      for (let k = 0; k < 5; k++)
+        seen.add((await handshake(`${base}/v1/models/vad/stream`, { 'ferry-client-id': client })).ready!.version);
       assert.equal(seen.size, 1, client);
     }
     // Browsers cannot set headers on a WebSocket: ?clientId= picks the same arm.
@@ -283,7 +347,9 @@ describe('WebSocket audio stream: canary and deprecation before the upgrade', ()
     const badId = await handshake(`${base}/v1/models/vad/stream?clientId=${'x'.repeat(300)}`, {});
     assert.equal(badId.status, 400);
     assert.equal(JSON.parse(badId.body!).errors[0].pointer, '/query/clientId');
-    const pinned = await handshake(`${base}/v1/models/vad/versions/4.2.0/stream`, { 'ferry-client-id': onCanary('vad') });
+    const pinned = await handshake(`${base}/v1/models/vad/versions/4.2.0/stream`, {
+      'ferry-client-id': onCanary('vad'),
+    });
     assert.equal(pinned.ready!.version, '4.2.0');
     assert.equal(pinned.headers['ferry-rollout'], undefined);
     const dep = await handshake(`${base}/v1/models/vad@4.1/stream`, {});
@@ -309,10 +375,16 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
   before(async () => {
     const gen = tinyGenerativeModel('chat', { contextLength: 64 }).files;
     t = await startRepoServer(
-      ['0.8.0', '0.9.0', '1.0.0', '1.1.0'].map((version) => ({ name: 'chat', version, files: gen })).concat([{ name: 'lin', version: '1.0.0', files: biasModel(0) }]),
-      { chat: `stable: 1.0.0\ncanary: { version: 1.1.0, weight: ${WEIGHT} }\ndeprecated:\n  "0.8.0": { since: 2026-10-01, sunset: 2099-12-31, successor: 1.0.0 }\n  "0.9.0": { sunset: 2020-01-01, successor: 1.0.0 }\n` },
+      ['0.8.0', '0.9.0', '1.0.0', '1.1.0']
+        .map((version) => ({ name: 'chat', version, files: gen }))
+        .concat([{ name: 'lin', version: '1.0.0', files: biasModel(0) }]),
       {
-        'server.port': 0, 'server.host': '127.0.0.1', 'generation.maxConcurrent': 32,
+        chat: `stable: 1.0.0\ncanary: { version: 1.1.0, weight: ${WEIGHT} }\ndeprecated:\n  "0.8.0": { since: 2026-10-01, sunset: 2099-12-31, successor: 1.0.0 }\n  "0.9.0": { sunset: 2020-01-01, successor: 1.0.0 }\n`,
+      },
+      {
+        'server.port': 0,
+        'server.host': '127.0.0.1',
+        'generation.maxConcurrent': 32,
         'auth.keys': [
           { id: 'all', sha256: hashKey(SECRET), scopes: ['predict'], models: [], rateLimitMax: 0 },
           { id: 'lin-only', sha256: hashKey(LIMITED), scopes: ['predict'], models: ['lin'], rateLimitMax: 0 },
@@ -322,10 +394,18 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
     url = (await t.server.listen()).url;
   });
   after(() => t.close());
-  const chat = (model: string, client: string, headers: Record<string, string> = auth, extra: Record<string, unknown> = {}) => t.server.app.inject({
-    method: 'POST', url: '/openai/v1/chat/completions', headers: { ...headers, 'ferry-client-id': client },
-    payload: { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, temperature: 0, ...extra },
-  });
+  const chat = (
+    model: string,
+    client: string,
+    headers: Record<string, string> = auth,
+    extra: Record<string, unknown> = {},
+  ) =>
+    t.server.app.inject({
+      method: 'POST',
+      url: '/openai/v1/chat/completions',
+      headers: { ...headers, 'ferry-client-id': client },
+      payload: { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, temperature: 0, ...extra },
+    });
 
   // 2,000 completions of one token each: a decode step of the tiny model is sub-millisecond, so the full count is affordable.
   test(`${CLIENTS} clients: "chat" is split sticky per client; the answer names the routed version`, async () => {
@@ -348,7 +428,12 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
     assert.equal(seen.size, 1);
     const c = onCanary('chat');
     assert.equal((await chat('chat', c)).headers['ferry-model-version'], '1.1.0');
-    for (const [model, want] of [['chat@1.0.0', '1.0.0'], ['chat@stable', '1.0.0'], ['chat@1.0', '1.0.0'], ['chat@1', '1.1.0']] as const) {
+    for (const [model, want] of [
+      ['chat@1.0.0', '1.0.0'],
+      ['chat@stable', '1.0.0'],
+      ['chat@1.0', '1.0.0'],
+      ['chat@1', '1.1.0'],
+    ] as const) {
       const r = await chat(model, c);
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(r.json().model, `chat@${want}`, model);
@@ -363,7 +448,16 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
     assert.equal(r.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
     assert.equal(r.headers.link, '</v1/models/chat/versions/1.0.0>; rel="successor-version"');
     // Streamed: the hijacked SSE response carries them too.
-    const s = await fetch(`${url}/openai/v1/chat/completions`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'chat@0.8.0', messages: [{ role: 'user', content: 'hi' }], max_tokens: 2, stream: true }) });
+    const s = await fetch(`${url}/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'chat@0.8.0',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 2,
+        stream: true,
+      }),
+    });
     assert.equal(s.status, 200);
     assert.equal(s.headers.get('content-type'), 'text/event-stream; charset=utf-8');
     assert.equal(s.headers.get('ferry-model-version'), '0.8.0');
@@ -380,7 +474,13 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
   });
 
   test('hostile model references and client ids are 4xx problems, never 5xx', async () => {
-    for (const [model, code] of [['chat@nope', 'version-not-found'], ['chat@9', 'version-not-found'], ['../etc/passwd', 'model-not-found'], ['chat@1@2', 'version-not-found'], ['ghost', 'model-not-found']] as const) {
+    for (const [model, code] of [
+      ['chat@nope', 'version-not-found'],
+      ['chat@9', 'version-not-found'],
+      ['../etc/passwd', 'model-not-found'],
+      ['chat@1@2', 'version-not-found'],
+      ['ghost', 'model-not-found'],
+    ] as const) {
       const r = await chat(model, 'x');
       assert.equal(r.statusCode, 404, `${model}: ${r.body}`);
       assert.equal(problem(r).code, code, model);
@@ -399,10 +499,21 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
       assert.equal(p.required, 'model:chat');
     }
     // Listing and describing: the limited key sees no generative model of others.
-    const list = await t.server.app.inject({ url: '/openai/v1/models', headers: { authorization: `Bearer ${LIMITED}` } });
+    const list = await t.server.app.inject({
+      url: '/openai/v1/models',
+      headers: { authorization: `Bearer ${LIMITED}` },
+    });
     assert.deepEqual(list.json().data, []);
-    assert.ok((await t.server.app.inject({ url: '/openai/v1/models', headers: auth })).json().data.some((m: { id: string }) => m.id === 'chat'));
-    assert.equal((await t.server.app.inject({ url: '/openai/v1/models/chat@1', headers: { authorization: `Bearer ${LIMITED}` } })).statusCode, 403);
+    assert.ok(
+      (await t.server.app.inject({ url: '/openai/v1/models', headers: auth }))
+        .json()
+        .data.some((m: { id: string }) => m.id === 'chat'),
+    );
+    assert.equal(
+      (await t.server.app.inject({ url: '/openai/v1/models/chat@1', headers: { authorization: `Bearer ${LIMITED}` } }))
+        .statusCode,
+      403,
+    );
     // The same key still reaches its own model (here not generative: refused for that reason, not for access).
     const own = await chat('lin', 'x', { authorization: `Bearer ${LIMITED}` });
     assert.equal(own.statusCode, 400);
@@ -414,7 +525,10 @@ describe('SSE predict: shadow copies', () => {
   let t: RepoServer;
   before(async () => {
     t = await startRepoServer(
-      [{ name: 's', version: '1.0.0', files: thresholdClassifier(0) }, { name: 's', version: '1.1.0', files: thresholdClassifier(0.5) }],
+      [
+        { name: 's', version: '1.0.0', files: thresholdClassifier(0) },
+        { name: 's', version: '1.1.0', files: thresholdClassifier(0.5) },
+      ],
       { s: 'stable: 1.0.0\nshadow: { version: 1.1.0, sample: 1 }\n' },
     );
   });
@@ -423,7 +537,10 @@ describe('SSE predict: shadow copies', () => {
   test('each row of an event stream is a prediction of the predict path, copied to the shadow like a JSON predict', async () => {
     const xs = Array.from({ length: 12 }, (_, i) => -1 + i * 0.15 + 0.025);
     const r = await t.server.app.inject({
-      method: 'POST', url: '/v1/models/s/predict', headers: { accept: 'text/event-stream' }, payload: { instances: xs.map((score) => ({ score })) },
+      method: 'POST',
+      url: '/v1/models/s/predict',
+      headers: { accept: 'text/event-stream' },
+      payload: { instances: xs.map((score) => ({ score })) },
     });
     assert.equal(r.statusCode, 200);
     assert.match(r.body, /event: done\ndata: \{"model":"s","version":"1.0.0","rows":12,"errors":0\}/);

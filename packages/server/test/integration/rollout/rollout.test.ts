@@ -16,7 +16,10 @@ describe('canary: weight and stickiness', () => {
   let t: RepoServer;
   before(async () => {
     t = await startRepoServer(
-      [{ name: 'm', version: '1.0.0', files: biasModel(0) }, { name: 'm', version: '1.1.0', files: biasModel(10) }],
+      [
+        { name: 'm', version: '1.0.0', files: biasModel(0) },
+        { name: 'm', version: '1.1.0', files: biasModel(10) },
+      ],
       { m: 'stable: 1.0.0\ncanary:\n  version: 1.1.0\n  weight: 20\n' },
     );
   });
@@ -26,9 +29,16 @@ describe('canary: weight and stickiness', () => {
     let canary = 0;
     const arms = new Map<string, string>();
     for (let i = 0; i < 2000; i += 50) {
-      const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => t.server.app.inject({
-        method: 'POST', url: '/v1/models/m/predict', headers: { 'ferry-client-id': `user-${i + j}` }, payload: { instances: [{ x: [2, 1] }] },
-      })));
+      const batch = await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          t.server.app.inject({
+            method: 'POST',
+            url: '/v1/models/m/predict',
+            headers: { 'ferry-client-id': `user-${i + j}` },
+            payload: { instances: [{ x: [2, 1] }] },
+          }),
+        ),
+      );
       batch.forEach((r, j) => {
         assert.equal(r.statusCode, 200, r.body);
         const version = r.headers['ferry-model-version'];
@@ -46,29 +56,52 @@ describe('canary: weight and stickiness', () => {
     for (const [client, version] of arms) assert.equal(version === '1.1.0', canaryBucket('m', client) < 2000, client);
     const status = (await t.server.app.inject({ url: '/v1/models/m/rollout' })).json();
     assert.deepEqual(status.canary, { version: '1.1.0', weight: 20, requests: { stable: 2000 - canary, canary } });
-    assert.match((await t.server.app.inject({ url: '/metrics' })).body, new RegExp(`ferry_rollout_requests_total\\{model="m",version="1.1.0",arm="canary"\\} ${canary}`));
+    assert.match(
+      (await t.server.app.inject({ url: '/metrics' })).body,
+      new RegExp(`ferry_rollout_requests_total\\{model="m",version="1.1.0",arm="canary"\\} ${canary}`),
+    );
   });
 
   test('one client always sees one version; pinned requests are never re-routed', async () => {
     for (const client of ['alice', 'bob', 'carol', 'dave', 'erin']) {
       const seen = new Set<string>();
       for (let k = 0; k < 10; k++) {
-        const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { 'ferry-client-id': client }, payload: { instances: [{ x: [0, 0] }] } });
+        const r = await t.server.app.inject({
+          method: 'POST',
+          url: '/v1/models/m/predict',
+          headers: { 'ferry-client-id': client },
+          payload: { instances: [{ x: [0, 0] }] },
+        });
         seen.add(r.headers['ferry-model-version'] as string);
       }
       assert.equal(seen.size, 1, client);
     }
     // A client that lands on the canary still gets 1.0.0 when it pins it.
     const onCanary = Array.from({ length: 200 }, (_, i) => `c${i}`).find((c) => canaryBucket('m', c) < 2000)!;
-    const pinned = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/versions/1.0.0/predict', headers: { 'ferry-client-id': onCanary }, payload: { instances: [{ x: [0, 0] }] } });
+    const pinned = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/versions/1.0.0/predict',
+      headers: { 'ferry-client-id': onCanary },
+      payload: { instances: [{ x: [0, 0] }] },
+    });
     assert.equal(pinned.headers['ferry-model-version'], '1.0.0');
     assert.equal(pinned.headers['ferry-rollout'], undefined);
-    const at = await t.server.app.inject({ method: 'POST', url: '/v1/models/m@1.0/predict', headers: { 'ferry-client-id': onCanary }, payload: { instances: [{ x: [0, 0] }] } });
+    const at = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m@1.0/predict',
+      headers: { 'ferry-client-id': onCanary },
+      payload: { instances: [{ x: [0, 0] }] },
+    });
     assert.equal(at.headers['ferry-model-version'], '1.0.0');
   });
 
   test('a hostile client id is a 400 naming the header', async () => {
-    const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/m/predict', headers: { 'ferry-client-id': 'x'.repeat(500) }, payload: { instances: [{ x: [0, 0] }] } });
+    const r = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/m/predict',
+      headers: { 'ferry-client-id': 'x'.repeat(500) },
+      payload: { instances: [{ x: [0, 0] }] },
+    });
     assert.equal(r.statusCode, 400);
     assert.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
     assert.equal(r.json().errors[0].pointer, '/headers/ferry-client-id');
@@ -83,7 +116,18 @@ describe('shadow: compared off the request path', () => {
         { name: 'c', version: '1.0.0', files: thresholdClassifier(0) },
         { name: 'c', version: '1.1.0', files: thresholdClassifier(0.5) },
         // Major 2 takes another feature: every shadow call of it fails validation.
-        { name: 'c', version: '2.0.0', files: { ...thresholdClassifier(0), manifest: { ...thresholdClassifier(0).manifest, inputs: [{ name: 'other', type: 'number' }], preprocess: [{ input: 'x', dtype: 'float32', columns: [{ feature: 'other' }] }] } } },
+        {
+          name: 'c',
+          version: '2.0.0',
+          files: {
+            ...thresholdClassifier(0),
+            manifest: {
+              ...thresholdClassifier(0).manifest,
+              inputs: [{ name: 'other', type: 'number' }],
+              preprocess: [{ input: 'x', dtype: 'float32', columns: [{ feature: 'other' }] }],
+            },
+          },
+        },
         { name: 'r', version: '1.0.0', files: biasModel(0) },
         { name: 'r', version: '1.0.1', files: biasModel(0.25) },
       ],
@@ -97,7 +141,11 @@ describe('shadow: compared off the request path', () => {
     const xs = Array.from({ length: 40 }, (_, i) => -1 + i * 0.05 + 0.025);
     const disagree = xs.filter((x) => x > 0 && x <= 0.5).length;
     for (let i = 0; i < xs.length; i += 8) {
-      const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/c/predict', payload: { instances: xs.slice(i, i + 8).map((score) => ({ score })) } });
+      const r = await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/c/predict',
+        payload: { instances: xs.slice(i, i + 8).map((score) => ({ score })) },
+      });
       assert.equal(r.statusCode, 200);
       assert.equal(r.headers['ferry-model-version'], '1.0.0');
       // The served answer is the stable version's, never the shadow's.
@@ -114,14 +162,21 @@ describe('shadow: compared off the request path', () => {
     close(s.scoreDifference.mean, diffs.reduce((a, b) => a + b, 0) / diffs.length, 1e-5);
     assert.ok(s.latencyMs.served.count === 5 && s.latencyMs.shadow.p50 > 0);
     const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
-    assert.match(metrics, new RegExp(`ferry_shadow_label_agreement_total\\{model="c",version="1.1.0",agree="false"\\} ${disagree}`));
+    assert.match(
+      metrics,
+      new RegExp(`ferry_shadow_label_agreement_total\\{model="c",version="1.1.0",agree="false"\\} ${disagree}`),
+    );
     assert.match(metrics, /ferry_shadow_requests_total\{model="c",version="1.1.0",result="compared"\} 5/);
     assert.match(metrics, /ferry_shadow_score_difference_count\{model="c",version="1.1.0"\} 40/);
   });
 
   test('regression shadow: the value difference is exactly the bias difference', async () => {
     for (let i = 0; i < 5; i++) {
-      const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/r/predict', payload: { instances: [{ x: [i, 1] }, { x: [1, i] }] } });
+      const r = await t.server.app.inject({
+        method: 'POST',
+        url: '/v1/models/r/predict',
+        payload: { instances: [{ x: [i, 1] }, { x: [1, i] }] },
+      });
       close(r.json().predictions[0].value, 0.5 * i + 1);
     }
     await waitFor(() => t.server.rollout.status('r').shadow?.comparedInstances === 10);
@@ -135,8 +190,19 @@ describe('shadow: compared off the request path', () => {
     await t.writeAliases('c', 'stable: 1.0.0\nshadow:\n  version: 2.0.0\n  sample: 1\n');
     const rep = await t.server.manager.reloadRepository();
     assert.deepEqual(rep.failed, []);
-    const rs = await Promise.all(Array.from({ length: 20 }, (_, i) => t.server.app.inject({ method: 'POST', url: '/v1/models/c/predict', payload: { instances: [{ score: i / 10 }] } })));
-    rs.forEach((r, i) => { assert.equal(r.statusCode, 200); close(r.json().predictions[0].scores.yes, softmaxYes(i / 10, 0)); });
+    const rs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        t.server.app.inject({
+          method: 'POST',
+          url: '/v1/models/c/predict',
+          payload: { instances: [{ score: i / 10 }] },
+        }),
+      ),
+    );
+    rs.forEach((r, i) => {
+      assert.equal(r.statusCode, 200);
+      close(r.json().predictions[0].scores.yes, softmaxYes(i / 10, 0));
+    });
     await waitFor(() => (t.server.rollout.status('c').shadow?.errors ?? 0) === 20);
     const s = t.server.rollout.status('c').shadow!;
     assert.equal(s.version, '2.0.0');
@@ -155,22 +221,36 @@ describe('deprecation', () => {
         { name: 'd', version: '2.0.0', files: biasModel(2) },
         { name: 'd', version: '3.0.0', files: biasModel(3) },
       ],
-      { d: 'stable: 3.0.0\ndeprecated:\n  "1":\n    since: 2026-01-01\n    sunset: 2020-06-30\n  "2.0.0":\n    since: 2026-10-01\n    sunset: 2099-12-31\n' },
+      {
+        d: 'stable: 3.0.0\ndeprecated:\n  "1":\n    since: 2026-01-01\n    sunset: 2020-06-30\n  "2.0.0":\n    since: 2026-10-01\n    sunset: 2099-12-31\n',
+      },
     );
   });
   after(() => t.close());
 
   test('a deprecated version serves with Deprecation, Sunset and a Link to its successor', async () => {
-    const r = await t.server.app.inject({ method: 'POST', url: '/v1/models/d@2/predict', payload: { instances: [{ x: [0, 0] }] } });
+    const r = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/d@2/predict',
+      payload: { instances: [{ x: [0, 0] }] },
+    });
     assert.equal(r.statusCode, 200);
     close(r.json().predictions[0].value, 2);
     assert.equal(r.headers.deprecation, `@${Date.UTC(2026, 9, 1) / 1000}`);
     assert.equal(r.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
     assert.equal(r.headers.link, '</v1/models/d/versions/3.0.0>; rel="successor-version"');
-    const v2 = await t.server.app.inject({ method: 'POST', url: '/v2/models/d/versions/2.0.0/infer', payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [0, 0] }] } });
+    const v2 = await t.server.app.inject({
+      method: 'POST',
+      url: '/v2/models/d/versions/2.0.0/infer',
+      payload: { inputs: [{ name: 'x', shape: [1, 2], datatype: 'FP32', data: [0, 0] }] },
+    });
     assert.equal(v2.statusCode, 200);
     assert.equal(v2.headers.sunset, 'Thu, 31 Dec 2099 00:00:00 GMT');
-    const current = await t.server.app.inject({ method: 'POST', url: '/v1/models/d/predict', payload: { instances: [{ x: [0, 0] }] } });
+    const current = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/d/predict',
+      payload: { instances: [{ x: [0, 0] }] },
+    });
     assert.equal(current.headers.deprecation, undefined);
   });
 
@@ -186,7 +266,13 @@ describe('deprecation', () => {
       assert.equal(r.headers.link, '</v1/models/d/versions/3.0.0>; rel="successor-version"');
     }
     const status = (await t.server.app.inject({ url: '/v1/models/d/rollout' })).json();
-    assert.deepEqual(status.deprecated.map((d: { match: string; retired: boolean }) => [d.match, d.retired]), [['1', true], ['2.0.0', false]]);
+    assert.deepEqual(
+      status.deprecated.map((d: { match: string; retired: boolean }) => [d.match, d.retired]),
+      [
+        ['1', true],
+        ['2.0.0', false],
+      ],
+    );
   });
 
   test('a bad rollout policy is refused with the key that is wrong', async () => {

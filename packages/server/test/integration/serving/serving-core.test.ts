@@ -7,7 +7,12 @@ import { startTestServer, slowModel, tinyLinearModel, fastTwinOfSlow, lookupMode
 
 const lin = tinyLinearModel();
 const lookup = lookupModel();
-const post = (url: string, payload: unknown, headers: Record<string, string> = {}): InjectOptions => ({ method: 'POST', url, payload: payload as object, headers });
+const post = (url: string, payload: unknown, headers: Record<string, string> = {}): InjectOptions => ({
+  method: 'POST',
+  url,
+  payload: payload as object,
+  headers,
+});
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function metric(text: string, name: string, labels: string): number {
@@ -17,30 +22,64 @@ function metric(text: string, name: string, labels: string): number {
 
 describe('dynamic batching', () => {
   test('concurrent requests of mixed sizes are batched, and each gets its own rows back', async () => {
-    const t = await startTestServer([{ name: 'lin', version: '1.0.0', files: { ...lin, manifest: { ...lin.manifest, batching: { maxBatchSize: 16, maxQueueDelayUs: 20_000 } } } }], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'lin',
+          version: '1.0.0',
+          files: { ...lin, manifest: { ...lin.manifest, batching: { maxBatchSize: 16, maxQueueDelayUs: 20_000 } } },
+        },
+      ],
+      { 'runtime.workers': 1 },
+    );
     try {
-      const requests = Array.from({ length: 12 }, (_, r) => Array.from({ length: (r % 4) + 1 }, (_, k) => ({ x: Array.from({ length: 8 }, (_, c) => r * 10 + k + c / 8) })));
-      const replies = await Promise.all(requests.map((instances) => t.server.app.inject(post('/v1/models/lin/predict', { instances }))));
+      const requests = Array.from({ length: 12 }, (_, r) =>
+        Array.from({ length: (r % 4) + 1 }, (_, k) => ({ x: Array.from({ length: 8 }, (_, c) => r * 10 + k + c / 8) })),
+      );
+      const replies = await Promise.all(
+        requests.map((instances) => t.server.app.inject(post('/v1/models/lin/predict', { instances }))),
+      );
       replies.forEach((r, i) => {
         assert.equal(r.statusCode, 200, r.body);
         const preds = r.json().predictions as Array<{ value: number }>;
         assert.equal(preds.length, requests[i]!.length);
-        preds.forEach((p, k) => assert.ok(Math.abs(p.value - lin.reference(requests[i]![k]!)[0]!) < 1e-4, `request ${i} row ${k}`));
+        preds.forEach((p, k) =>
+          assert.ok(Math.abs(p.value - lin.reference(requests[i]![k]!)[0]!) < 1e-4, `request ${i} row ${k}`),
+        );
       });
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       const batches = metric(metrics, 'ferry_batch_size_count', 'model="lin"');
       const rows = metric(metrics, 'ferry_batch_size_sum', 'model="lin"');
       assert.equal(rows, 30, 'every row ran exactly once (warm-up bypasses the batcher)');
       assert.ok(batches < 12, `12 requests ran in ${batches} batches`);
-      assert.ok(metric(metrics, 'ferry_batch_size_bucket', 'le="1",model="lin"') < batches, 'some batches held more than one row');
-    } finally { await t.close(); }
+      assert.ok(
+        metric(metrics, 'ferry_batch_size_bucket', 'le="1",model="lin"') < batches,
+        'some batches held more than one row',
+      );
+    } finally {
+      await t.close();
+    }
   });
 
   test('an inference error inside a batch fails only the request that caused it', async () => {
-    const t = await startTestServer([{ name: 'lookup', version: '1.0.0', files: { ...lookup, manifest: { ...lookup.manifest, batching: { maxBatchSize: 32, maxQueueDelayUs: 20_000 } } } }], { 'runtime.workers': 1, 'inference.breakerFailures': 100 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'lookup',
+          version: '1.0.0',
+          files: {
+            ...lookup,
+            manifest: { ...lookup.manifest, batching: { maxBatchSize: 32, maxQueueDelayUs: 20_000 } },
+          },
+        },
+      ],
+      { 'runtime.workers': 1, 'inference.breakerFailures': 100 },
+    );
     try {
       const ids = [1, 2, 99, 4, 5];
-      const replies = await Promise.all(ids.map((id) => t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [id] }] }))));
+      const replies = await Promise.all(
+        ids.map((id) => t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [id] }] }))),
+      );
       replies.forEach((r, i) => {
         if (ids[i] === 99) {
           assert.equal(r.statusCode, 500, r.body);
@@ -51,29 +90,55 @@ describe('dynamic batching', () => {
           assert.deepEqual(r.json().predictions[0].y, lookup.reference({ id: [ids[i]!] }));
         }
       });
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 
   test('models without a batch dimension are never batched', async () => {
-    const m = { ...lin, manifest: { ...lin.manifest, inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [2, 8] }], batching: { maxBatchSize: 8, maxQueueDelayUs: 10_000 } } };
+    const m = {
+      ...lin,
+      manifest: {
+        ...lin.manifest,
+        inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [2, 8] }],
+        batching: { maxBatchSize: 8, maxQueueDelayUs: 10_000 },
+      },
+    };
     const t = await startTestServer([{ name: 'fixed', version: '1.0.0', files: m }], { 'runtime.workers': 1 });
     try {
       const x = [lin.example.x, lin.example.x.map((v) => -v)];
-      const replies = await Promise.all([0, 1, 2].map(() => t.server.app.inject(post('/v1/models/fixed/predict', { instances: [{ x }] }))));
+      const replies = await Promise.all(
+        [0, 1, 2].map(() => t.server.app.inject(post('/v1/models/fixed/predict', { instances: [{ x }] }))),
+      );
       for (const r of replies) assert.equal(r.statusCode, 200, r.body);
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       assert.equal(metric(metrics, 'ferry_batch_size_count', 'model="fixed"'), 3);
       assert.equal(metric(metrics, 'ferry_batch_size_sum', 'model="fixed"'), 3);
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 });
 
 describe('load shedding', () => {
   test('past the queue bound the server answers 503 with Retry-After at once; accepted requests still finish', async () => {
     const slow = slowModel(150);
-    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: { ...slow, manifest: { ...slow.manifest, batching: { enabled: false, maxQueueDepth: 2 } } } }], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'slow',
+          version: '1.0.0',
+          files: { ...slow, manifest: { ...slow.manifest, batching: { enabled: false, maxQueueDepth: 2 } } },
+        },
+      ],
+      { 'runtime.workers': 1 },
+    );
     try {
-      const replies = await Promise.all(Array.from({ length: 6 }, () => t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }))));
+      const replies = await Promise.all(
+        Array.from({ length: 6 }, () =>
+          t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] })),
+        ),
+      );
       const codes = replies.map((r) => r.statusCode).sort();
       assert.deepEqual(codes, [200, 200, 200, 503, 503, 503], 'one running, two queued, three shed');
       for (const r of replies.filter((x) => x.statusCode === 503)) {
@@ -81,21 +146,32 @@ describe('load shedding', () => {
         assert.equal(r.headers['retry-after'], '1');
         assert.equal(r.json().limit, 2);
       }
-      for (const r of replies.filter((x) => x.statusCode === 200)) assert.ok(Math.abs(r.json().predictions[0].value - slow.reference(slow.example)[0]!) < 1e-4);
+      for (const r of replies.filter((x) => x.statusCode === 200))
+        assert.ok(Math.abs(r.json().predictions[0].value - slow.reference(slow.example)[0]!) < 1e-4);
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       assert.equal(metric(metrics, 'ferry_shed_requests_total', 'model="slow"'), 3);
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 });
 
 describe('timeouts and fallbacks', () => {
   const slow = slowModel(150);
-  const withFallback = (fallback: object, extra: object = {}) => ({ ...slow, manifest: { ...slow.manifest, timeoutMs: 5000, fallback, ...extra } });
+  const withFallback = (fallback: object, extra: object = {}) => ({
+    ...slow,
+    manifest: { ...slow.manifest, timeoutMs: 5000, fallback, ...extra },
+  });
 
   test('static: a timeout answers the declared prediction, flagged in body, header and metrics', async () => {
-    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: withFallback({ policy: 'static', value: { value: -1 } }) }], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [{ name: 'slow', version: '1.0.0', files: withFallback({ policy: 'static', value: { value: -1 } }) }],
+      { 'runtime.workers': 1 },
+    );
     try {
-      const r = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example, slow.example] }, { 'ferry-timeout-ms': '20' }));
+      const r = await t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: [slow.example, slow.example] }, { 'ferry-timeout-ms': '20' }),
+      );
       assert.equal(r.statusCode, 200, r.body);
       assert.deepEqual(r.json().predictions, [{ value: -1 }, { value: -1 }]);
       assert.deepEqual(r.json().fallback, { reason: 'timeout', policy: 'static' });
@@ -107,61 +183,108 @@ describe('timeouts and fallbacks', () => {
       assert.equal(ok.json().fallback, undefined);
       assert.ok(Math.abs(ok.json().predictions[0].value - slow.reference(slow.example)[0]!) < 1e-4);
       // A header above the model's cap is capped, not honoured; a malformed one is a 400.
-      const bad = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': 'soon' }));
+      const bad = await t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': 'soon' }),
+      );
       assert.equal(bad.statusCode, 400);
       assert.match(bad.json().detail, /Ferry-Timeout-Ms/);
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 
   test('version: a timeout is answered by another version of the same model', async () => {
     const fast = fastTwinOfSlow();
-    const t = await startTestServer([
-      { name: 'm', version: '1.1.0', files: withFallback({ policy: 'version', version: '1.0.0' }) },
-      { name: 'm', version: '1.0.0', files: fast },
-    ], { 'runtime.workers': 2 }); // the fallback version runs on the worker the slow one is not blocking
+    const t = await startTestServer(
+      [
+        { name: 'm', version: '1.1.0', files: withFallback({ policy: 'version', version: '1.0.0' }) },
+        { name: 'm', version: '1.0.0', files: fast },
+      ],
+      { 'runtime.workers': 2 },
+    ); // the fallback version runs on the worker the slow one is not blocking
     try {
-      const r = await t.server.app.inject(post('/v1/models/m/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }));
+      const r = await t.server.app.inject(
+        post('/v1/models/m/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }),
+      );
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(r.json().version, '1.0.0');
       assert.equal(r.headers['ferry-model-version'], '1.0.0');
       assert.deepEqual(r.json().fallback, { reason: 'timeout', policy: 'version', version: '1.0.0' });
       assert.ok(Math.abs(r.json().predictions[0].value - fast.reference(slow.example)[0]!) < 1e-4);
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 
   test('stale-cache: a timeout is answered by the last cached prediction for that input', async () => {
-    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: withFallback({ policy: 'stale-cache' }, { cache: { enabled: true, ttlSeconds: 1 } }) }], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'slow',
+          version: '1.0.0',
+          files: withFallback({ policy: 'stale-cache' }, { cache: { enabled: true, ttlSeconds: 1 } }),
+        },
+      ],
+      { 'runtime.workers': 1 },
+    );
     try {
       const first = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }));
       assert.equal(first.headers['ferry-cache'], 'miss');
       await sleep(1100); // let the entry expire: it is no longer a hit, but still there for the fallback
-      const r = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }));
+      const r = await t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }),
+      );
       assert.equal(r.statusCode, 200, r.body);
       assert.deepEqual(r.json().fallback, { reason: 'timeout', policy: 'stale-cache' });
       assert.deepEqual(r.json().predictions, first.json().predictions);
-      const unseen = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [{ x: [9, 9, 9, 9] }] }, { 'ferry-timeout-ms': '20' }));
+      const unseen = await t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: [{ x: [9, 9, 9, 9] }] }, { 'ferry-timeout-ms': '20' }),
+      );
       assert.equal(unseen.statusCode, 504, 'nothing cached for this input: the timeout stands');
       assert.equal(unseen.json().code, 'timeout');
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 
   test('none: a timeout is a 504 problem', async () => {
-    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: withFallback({ policy: 'none' }) }], { 'runtime.workers': 1 });
+    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: withFallback({ policy: 'none' }) }], {
+      'runtime.workers': 1,
+    });
     try {
-      const r = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }));
+      const r = await t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: [slow.example] }, { 'ferry-timeout-ms': '20' }),
+      );
       assert.equal(r.statusCode, 504);
       assert.equal(r.json().code, 'timeout');
       assert.equal(r.headers['content-type'], 'application/problem+json; charset=utf-8');
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 });
 
 describe('circuit breaker', () => {
   test('opens after consecutive failures, half-opens after the cool-down, closes on success; other models are untouched', async () => {
-    const m = { ...lookup, manifest: { ...lookup.manifest, fallback: { policy: 'static', value: { y: [0, 0] }, breaker: { failures: 2, coolDownMs: 300 } } } };
-    const t = await startTestServer([{ name: 'lookup', version: '1.0.0', files: m }, { name: 'lin', version: '1.0.0', files: lin }], { 'runtime.workers': 1 });
+    const m = {
+      ...lookup,
+      manifest: {
+        ...lookup.manifest,
+        fallback: { policy: 'static', value: { y: [0, 0] }, breaker: { failures: 2, coolDownMs: 300 } },
+      },
+    };
+    const t = await startTestServer(
+      [
+        { name: 'lookup', version: '1.0.0', files: m },
+        { name: 'lin', version: '1.0.0', files: lin },
+      ],
+      { 'runtime.workers': 1 },
+    );
     const call = (id: number) => t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [id] }] }));
-    const state = async () => (await t.server.app.inject({ url: '/readyz' })).json().models.find((x: { key: string }) => x.key === 'lookup@1.0.0').breaker;
+    const state = async () =>
+      (await t.server.app.inject({ url: '/readyz' }))
+        .json()
+        .models.find((x: { key: string }) => x.key === 'lookup@1.0.0').breaker;
     try {
       const f1 = await call(50);
       assert.deepEqual(f1.json().fallback, { reason: 'error', policy: 'static' });
@@ -172,7 +295,10 @@ describe('circuit breaker', () => {
       const blocked = await call(1);
       assert.deepEqual(blocked.json().fallback, { reason: 'circuit-open', policy: 'static' });
       // Another model is unaffected.
-      assert.equal((await t.server.app.inject(post('/v1/models/lin/predict', { instances: [lin.example] }))).statusCode, 200);
+      assert.equal(
+        (await t.server.app.inject(post('/v1/models/lin/predict', { instances: [lin.example] }))).statusCode,
+        200,
+      );
       await sleep(350);
       // Half-open: one trial; it fails, so the breaker opens again.
       const trial = await call(77);
@@ -186,48 +312,98 @@ describe('circuit breaker', () => {
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       assert.equal(metric(metrics, 'ferry_breaker_state', 'model="lookup"'), 0);
       assert.equal(metric(metrics, 'ferry_fallbacks_total', 'reason="circuit-open"'), 1);
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 
   test('with fallback none an open breaker answers 503 circuit-open', async () => {
-    const m = { ...lookup, manifest: { ...lookup.manifest, fallback: { policy: 'none', breaker: { failures: 1, coolDownMs: 60_000 } } } };
+    const m = {
+      ...lookup,
+      manifest: { ...lookup.manifest, fallback: { policy: 'none', breaker: { failures: 1, coolDownMs: 60_000 } } },
+    };
     const t = await startTestServer([{ name: 'lookup', version: '1.0.0', files: m }], { 'runtime.workers': 1 });
     try {
-      assert.equal((await t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [42] }] }))).statusCode, 500);
+      assert.equal(
+        (await t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [42] }] }))).statusCode,
+        500,
+      );
       const r = await t.server.app.inject(post('/v1/models/lookup/predict', { instances: [{ id: [1] }] }));
       assert.equal(r.statusCode, 503);
       assert.equal(r.json().code, 'circuit-open');
       assert.equal(r.headers['retry-after'], '1');
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 });
 
 describe('single flight', () => {
   test('identical concurrent requests run one inference', async () => {
     const slow = slowModel(150);
-    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: { ...slow, manifest: { ...slow.manifest, cache: { enabled: true, ttlSeconds: 60 }, batching: { enabled: false } } } }], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'slow',
+          version: '1.0.0',
+          files: {
+            ...slow,
+            manifest: { ...slow.manifest, cache: { enabled: true, ttlSeconds: 60 }, batching: { enabled: false } },
+          },
+        },
+      ],
+      { 'runtime.workers': 1 },
+    );
     try {
-      const replies = await Promise.all(Array.from({ length: 8 }, () => t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] }))));
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          t.server.app.inject(post('/v1/models/slow/predict', { instances: [slow.example] })),
+        ),
+      );
       for (const r of replies) {
         assert.equal(r.statusCode, 200);
         assert.ok(Math.abs(r.json().predictions[0].value - slow.reference(slow.example)[0]!) < 1e-4);
       }
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
-      assert.equal(metric(metrics, 'ferry_batch_size_count', 'model="slow"'), 1, 'one inference for eight identical requests');
-    } finally { await t.close(); }
+      assert.equal(
+        metric(metrics, 'ferry_batch_size_count', 'model="slow"'),
+        1,
+        'one inference for eight identical requests',
+      );
+    } finally {
+      await t.close();
+    }
   });
 });
 
 describe('placement', () => {
   test('a model placed inline answers the same as in a worker, batched, without touching the pool', async () => {
-    const t = await startTestServer([
-      { name: 'inline', version: '1.0.0', files: { ...lin, manifest: { ...lin.manifest, runtime: { placement: 'inline' }, batching: { maxBatchSize: 8, maxQueueDelayUs: 5000 } } } },
-      { name: 'worker', version: '1.0.0', files: lin },
-    ], { 'runtime.workers': 1 });
+    const t = await startTestServer(
+      [
+        {
+          name: 'inline',
+          version: '1.0.0',
+          files: {
+            ...lin,
+            manifest: {
+              ...lin.manifest,
+              runtime: { placement: 'inline' },
+              batching: { maxBatchSize: 8, maxQueueDelayUs: 5000 },
+            },
+          },
+        },
+        { name: 'worker', version: '1.0.0', files: lin },
+      ],
+      { 'runtime.workers': 1 },
+    );
     try {
       const xs = Array.from({ length: 6 }, (_, i) => Array.from({ length: 8 }, (_, c) => i - c / 3));
-      const a = await Promise.all(xs.map((x) => t.server.app.inject(post('/v1/models/inline/predict', { instances: [{ x }] }))));
-      const b = await Promise.all(xs.map((x) => t.server.app.inject(post('/v1/models/worker/predict', { instances: [{ x }] }))));
+      const a = await Promise.all(
+        xs.map((x) => t.server.app.inject(post('/v1/models/inline/predict', { instances: [{ x }] }))),
+      );
+      const b = await Promise.all(
+        xs.map((x) => t.server.app.inject(post('/v1/models/worker/predict', { instances: [{ x }] }))),
+      );
       a.forEach((r, i) => {
         assert.equal(r.statusCode, 200, r.body);
         assert.deepEqual(r.json().predictions, b[i]!.json().predictions);
@@ -235,6 +411,8 @@ describe('placement', () => {
       });
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       assert.ok(metric(metrics, 'ferry_batch_size_count', 'model="inline"') < 6, 'inline requests are batched too');
-    } finally { await t.close(); }
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -6,23 +6,41 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { createStore, migrationNames, parseStoreUrl, StoreConfigError, type Store } from '../../store/index.js';
 import {
-  forEachDialect, openTestStore, withAdminClient, DIALECTS, TEST_DATABASE_URL, uniqueSchemaName,
+  forEachDialect,
+  openTestStore,
+  withAdminClient,
+  DIALECTS,
+  TEST_DATABASE_URL,
+  uniqueSchemaName,
 } from '@ferry/test-kit';
 
 test('parseStoreUrl picks the dialect from the URL', () => {
   const cwd = '/srv/app';
   assert.deepEqual(parseStoreUrl(undefined, { cwd }), { dialect: 'sqlite', path: '/srv/app/.ferry/ferry.db' });
   assert.deepEqual(parseStoreUrl('', { cwd }), { dialect: 'sqlite', path: '/srv/app/.ferry/ferry.db' });
-  assert.deepEqual(parseStoreUrl('  ', { cwd, defaultSqlitePath: 'data/x.db' }), { dialect: 'sqlite', path: '/srv/app/data/x.db' });
-  assert.deepEqual(parseStoreUrl('postgres://u:p@db:5432/ferry', { cwd }), { dialect: 'postgres', url: 'postgres://u:p@db:5432/ferry' });
-  assert.deepEqual(parseStoreUrl('postgresql://db/ferry', { cwd }), { dialect: 'postgres', url: 'postgresql://db/ferry' });
+  assert.deepEqual(parseStoreUrl('  ', { cwd, defaultSqlitePath: 'data/x.db' }), {
+    dialect: 'sqlite',
+    path: '/srv/app/data/x.db',
+  });
+  assert.deepEqual(parseStoreUrl('postgres://u:p@db:5432/ferry', { cwd }), {
+    dialect: 'postgres',
+    url: 'postgres://u:p@db:5432/ferry',
+  });
+  assert.deepEqual(parseStoreUrl('postgresql://db/ferry', { cwd }), {
+    dialect: 'postgres',
+    url: 'postgresql://db/ferry',
+  });
   assert.deepEqual(parseStoreUrl('sqlite:data/f.db', { cwd }), { dialect: 'sqlite', path: '/srv/app/data/f.db' });
   assert.deepEqual(parseStoreUrl('sqlite://data/f.db', { cwd }), { dialect: 'sqlite', path: '/srv/app/data/f.db' });
   assert.deepEqual(parseStoreUrl('sqlite:///var/f.db', { cwd }), { dialect: 'sqlite', path: '/var/f.db' });
   assert.deepEqual(parseStoreUrl('file:./f.db', { cwd }), { dialect: 'sqlite', path: '/srv/app/f.db' });
   assert.deepEqual(parseStoreUrl('/var/lib/ferry.db', { cwd }), { dialect: 'sqlite', path: '/var/lib/ferry.db' });
   assert.deepEqual(parseStoreUrl('sqlite::memory:', { cwd }), { dialect: 'sqlite', path: ':memory:' });
-  assert.throws(() => parseStoreUrl('mysql://u:secret@db/ferry'), (e: unknown) => e instanceof StoreConfigError && /unsupported store URL/.test(e.message) && !e.message.includes('secret'));
+  assert.throws(
+    () => parseStoreUrl('mysql://u:secret@db/ferry'),
+    (e: unknown) =>
+      e instanceof StoreConfigError && /unsupported store URL/.test(e.message) && !e.message.includes('secret'),
+  );
   assert.throws(() => parseStoreUrl('sqlite:'), StoreConfigError);
 });
 
@@ -53,10 +71,18 @@ test('the embedded default is a SQLite file in WAL mode under .ferry/', async ()
 
 async function indexNames(store: Store): Promise<string[]> {
   if (store.dialect === 'sqlite') {
-    const r = await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'prediction_log' and sql is not null`.execute(store.db);
+    const r = await sql<{
+      name: string;
+    }>`select name from sqlite_master where type = 'index' and tbl_name = 'prediction_log' and sql is not null`.execute(
+      store.db,
+    );
     return r.rows.map((x) => x.name).sort();
   }
-  const r = await sql<{ name: string }>`select indexname as name from pg_indexes where schemaname = ${store.schema} and tablename = 'prediction_log' and indexname not like '%_pkey'`.execute(store.db);
+  const r = await sql<{
+    name: string;
+  }>`select indexname as name from pg_indexes where schemaname = ${store.schema} and tablename = 'prediction_log' and indexname not like '%_pkey'`.execute(
+    store.db,
+  );
   return r.rows.map((x) => x.name).sort();
 }
 
@@ -66,9 +92,15 @@ forEachDialect('store', (h) => {
     await store.migrate();
     await Promise.all([store.migrate(), store.migrate()]);
     const applied = await sql<{ name: string }>`select name from kysely_migration order by name`.execute(store.db);
-    assert.deepEqual(applied.rows.map((r) => r.name), migrationNames(store.dialect));
+    assert.deepEqual(
+      applied.rows.map((r) => r.name),
+      migrationNames(store.dialect),
+    );
     assert.deepEqual(await indexNames(store), ['prediction_log_model_version_ts_idx', 'prediction_log_ts_idx']);
-    const count = await store.db.selectFrom('prediction_log').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow();
+    const count = await store.db
+      .selectFrom('prediction_log')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .executeTakeFirstOrThrow();
     assert.equal(store.codec.int(count.n), 0);
   });
 
@@ -78,15 +110,31 @@ forEachDialect('store', (h) => {
     const ts = Date.UTC(2031, 0, 2, 3, 4, 5, 678); // past 2^31 seconds and well past 2^32 ms
     // An array input matters: pg would send a JS array as a PostgreSQL array literal, not JSON.
     const values = [
-      { input: { month: 7, origin: 'ATL', nested: { a: [1, 2.5, null] } }, output: { label: 'on_time', scores: { on_time: 0.607 } }, hit: true },
+      {
+        input: { month: 7, origin: 'ATL', nested: { a: [1, 2.5, null] } },
+        output: { label: 'on_time', scores: { on_time: 0.607 } },
+        hit: true,
+      },
       { input: [1, 2, 3], output: ['x', { y: 'é — ✓ "quoted"' }], hit: false },
       { input: 'a plain string', output: 42, hit: false },
       { input: null, output: true, hit: true },
     ];
-    await store.db.insertInto('prediction_log').values(values.map((v, i) => ({
-      ts: ts + i, model: 'm', version: '1.0.0', input: c.json(v.input), output: c.json(v.output),
-      latency_ms: 1.25 + i, fallback_reason: i === 1 ? 'timeout' : null, cache_hit: c.bool(v.hit), request_id: `req-${i}`,
-    }))).execute();
+    await store.db
+      .insertInto('prediction_log')
+      .values(
+        values.map((v, i) => ({
+          ts: ts + i,
+          model: 'm',
+          version: '1.0.0',
+          input: c.json(v.input),
+          output: c.json(v.output),
+          latency_ms: 1.25 + i,
+          fallback_reason: i === 1 ? 'timeout' : null,
+          cache_hit: c.bool(v.hit),
+          request_id: `req-${i}`,
+        })),
+      )
+      .execute();
     const rows = await store.db.selectFrom('prediction_log').selectAll().orderBy('ts').execute();
     assert.equal(rows.length, values.length);
     rows.forEach((r, i) => {
@@ -100,7 +148,10 @@ forEachDialect('store', (h) => {
       assert.equal(r.request_id, `req-${i}`);
     });
     // Aggregates over BIGINT are numbers too.
-    const agg = await store.db.selectFrom('prediction_log').select((eb) => [eb.fn.max('ts').as('maxTs'), eb.fn.countAll().as('n')]).executeTakeFirstOrThrow();
+    const agg = await store.db
+      .selectFrom('prediction_log')
+      .select((eb) => [eb.fn.max('ts').as('maxTs'), eb.fn.countAll().as('n')])
+      .executeTakeFirstOrThrow();
     assert.equal(c.int(agg.maxTs), ts + values.length - 1);
     assert.equal(c.int(agg.n), values.length);
   });
@@ -112,7 +163,23 @@ forEachDialect('store', (h) => {
     try {
       if (t.dialect === 'sqlite') {
         // SQLite reads still work under another connection's write lock; writes do not.
-        await assert.rejects(t.store.db.insertInto('prediction_log').values({ ts: 1, model: 'm', version: 'v', input: '{}', output: '{}', latency_ms: 1, fallback_reason: null, cache_hit: 0, request_id: null }).execute(), /locked|busy/i);
+        await assert.rejects(
+          t.store.db
+            .insertInto('prediction_log')
+            .values({
+              ts: 1,
+              model: 'm',
+              version: 'v',
+              input: '{}',
+              output: '{}',
+              latency_ms: 1,
+              fallback_reason: null,
+              cache_hit: 0,
+              request_id: null,
+            })
+            .execute(),
+          /locked|busy/i,
+        );
       } else {
         assert.equal(await t.store.health(), false);
       }
@@ -128,26 +195,63 @@ if (DIALECTS.includes('postgres')) {
     const a = await openTestStore('postgres', { migrate: false });
     const b = await openTestStore('postgres');
     try {
-      const before = await withAdminClient((c) => c.query('select 1 from information_schema.schemata where schema_name = $1', [a.where]));
+      const before = await withAdminClient((c) =>
+        c.query('select 1 from information_schema.schemata where schema_name = $1', [a.where]),
+      );
       assert.equal(before.rowCount, 0, 'the schema is not created before migrate()');
       await a.store.migrate();
-      await a.store.db.insertInto('prediction_log').values({ ts: 1, model: 'only-in-a', version: '1', input: '{}', output: '{}', latency_ms: 1, fallback_reason: null, cache_hit: false, request_id: null }).execute();
-      assert.equal((await b.store.db.selectFrom('prediction_log').selectAll().execute()).length, 0, 'b does not see a\'s rows');
-      const tables = await withAdminClient((c) => c.query<{ table_schema: string; table_name: string }>(
-        'select table_schema, table_name from information_schema.tables where table_schema = any($1) order by 1, 2', [[a.where, b.where]]));
+      await a.store.db
+        .insertInto('prediction_log')
+        .values({
+          ts: 1,
+          model: 'only-in-a',
+          version: '1',
+          input: '{}',
+          output: '{}',
+          latency_ms: 1,
+          fallback_reason: null,
+          cache_hit: false,
+          request_id: null,
+        })
+        .execute();
+      assert.equal(
+        (await b.store.db.selectFrom('prediction_log').selectAll().execute()).length,
+        0,
+        "b does not see a's rows",
+      );
+      const tables = await withAdminClient((c) =>
+        c.query<{ table_schema: string; table_name: string }>(
+          'select table_schema, table_name from information_schema.tables where table_schema = any($1) order by 1, 2',
+          [[a.where, b.where]],
+        ),
+      );
       // Every migration's tables, the same in both schemas (the list grows as features add migrations).
       const inA = tables.rows.filter((r) => r.table_schema === a.where).map((r) => r.table_name);
       const inB = tables.rows.filter((r) => r.table_schema === b.where).map((r) => r.table_name);
       assert.deepEqual(inA, inB);
-      for (const t of ['kysely_migration', 'kysely_migration_lock', 'prediction_log']) assert.ok(inA.includes(t), `${t} in ${inA.join(', ')}`);
-      const ts = await withAdminClient((c) => c.query<{ data_type: string; column_name: string }>(
-        `select column_name, data_type from information_schema.columns where table_schema = $1 and table_name = 'prediction_log' and column_name in ('ts', 'input', 'cache_hit') order by 1`, [a.where]));
-      assert.deepEqual(ts.rows.map((r) => [r.column_name, r.data_type]), [['cache_hit', 'boolean'], ['input', 'jsonb'], ['ts', 'bigint']]);
+      for (const t of ['kysely_migration', 'kysely_migration_lock', 'prediction_log'])
+        assert.ok(inA.includes(t), `${t} in ${inA.join(', ')}`);
+      const ts = await withAdminClient((c) =>
+        c.query<{ data_type: string; column_name: string }>(
+          `select column_name, data_type from information_schema.columns where table_schema = $1 and table_name = 'prediction_log' and column_name in ('ts', 'input', 'cache_hit') order by 1`,
+          [a.where],
+        ),
+      );
+      assert.deepEqual(
+        ts.rows.map((r) => [r.column_name, r.data_type]),
+        [
+          ['cache_hit', 'boolean'],
+          ['input', 'jsonb'],
+          ['ts', 'bigint'],
+        ],
+      );
     } finally {
       await a.dispose();
       await b.dispose();
     }
-    const after = await withAdminClient((c) => c.query('select 1 from information_schema.schemata where schema_name = any($1)', [[a.where, b.where]]));
+    const after = await withAdminClient((c) =>
+      c.query('select 1 from information_schema.schemata where schema_name = any($1)', [[a.where, b.where]]),
+    );
     assert.equal(after.rowCount, 0, 'dispose drops the schemas');
   });
 
@@ -167,7 +271,12 @@ if (DIALECTS.includes('postgres')) {
   });
 
   test('PostgreSQL: a store whose server is unreachable fails queries, not construction, and health is false', async () => {
-    const store = createStore({ url: 'postgres://postgres@127.0.0.1:1/test', schema: uniqueSchemaName(), connectTimeoutMs: 500, healthTimeoutMs: 1000 });
+    const store = createStore({
+      url: 'postgres://postgres@127.0.0.1:1/test',
+      schema: uniqueSchemaName(),
+      connectTimeoutMs: 500,
+      healthTimeoutMs: 1000,
+    });
     try {
       assert.equal(await store.health(), false);
       await assert.rejects(store.migrate());
@@ -182,9 +291,16 @@ test('the config fragments plug into the server config: defaults, env names, opt
   const { Value } = await import('@sinclair/typebox/value');
   const { configLeaves } = await import('../../config/index.js');
   const { StoreConfigSchema, storeOptionsFromConfig } = await import('../../store/index.js');
-  const { PredictionLogConfigSchema, predictionLogOptionsFromConfig } = await import('../../monitoring/prediction-log/index.js');
-  const schema = Type.Object({ store: StoreConfigSchema, predictionLog: PredictionLogConfigSchema }, { additionalProperties: false });
-  const cfg = Value.Default(schema, {}) as { store: import('../../store/index.js').StoreConfig; predictionLog: import('../../monitoring/prediction-log/index.js').PredictionLogConfig };
+  const { PredictionLogConfigSchema, predictionLogOptionsFromConfig } =
+    await import('../../monitoring/prediction-log/index.js');
+  const schema = Type.Object(
+    { store: StoreConfigSchema, predictionLog: PredictionLogConfigSchema },
+    { additionalProperties: false },
+  );
+  const cfg = Value.Default(schema, {}) as {
+    store: import('../../store/index.js').StoreConfig;
+    predictionLog: import('../../monitoring/prediction-log/index.js').PredictionLogConfig;
+  };
   assert.ok(Value.Check(schema, cfg), JSON.stringify([...Value.Errors(schema, cfg)]));
   assert.equal(cfg.store.url, '');
   assert.equal(cfg.store.sqlitePath, '.ferry/ferry.db');
@@ -192,11 +308,20 @@ test('the config fragments plug into the server config: defaults, env names, opt
   assert.equal(cfg.predictionLog.maxEntriesPerSecond, 1000);
   assert.equal(cfg.predictionLog.retentionDays, 7);
   const envs = configLeaves(schema).map((l) => l.env);
-  for (const name of ['FERRY_STORE_URL', 'FERRY_STORE_SCHEMA', 'FERRY_PREDICTION_LOG_SAMPLE_RATE', 'FERRY_PREDICTION_LOG_SAMPLE_RATES', 'FERRY_PREDICTION_LOG_RETENTION_DAYS']) {
+  for (const name of [
+    'FERRY_STORE_URL',
+    'FERRY_STORE_SCHEMA',
+    'FERRY_PREDICTION_LOG_SAMPLE_RATE',
+    'FERRY_PREDICTION_LOG_SAMPLE_RATES',
+    'FERRY_PREDICTION_LOG_RETENTION_DAYS',
+  ]) {
     assert.ok(envs.includes(name), name);
   }
   assert.equal(Value.Check(schema, { ...cfg, store: { ...cfg.store, schema: 'Bad' } }), false);
-  assert.equal(Value.Check(schema, { ...cfg, predictionLog: { ...cfg.predictionLog, sampleRates: ['m=0.5', 'x'] } }), false);
+  assert.equal(
+    Value.Check(schema, { ...cfg, predictionLog: { ...cfg.predictionLog, sampleRates: ['m=0.5', 'x'] } }),
+    false,
+  );
   const cwd = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
   const store = createStore(storeOptionsFromConfig(cfg.store, { cwd }));
   try {

@@ -16,8 +16,16 @@ let sockDir: string;
 let socketPath: string;
 
 before(async () => {
-  ts = await startTestServer([{ name: 'lin', version: '1.0.0', files: { onnx: lin.onnx, manifest: { ...lin.manifest, batching: { maxBatchSize: 8, maxQueueDelayUs: 500 } } } }],
-    { 'limits.maxInstances': 6000, 'streaming.maxBlockedMs': 1500 });
+  ts = await startTestServer(
+    [
+      {
+        name: 'lin',
+        version: '1.0.0',
+        files: { onnx: lin.onnx, manifest: { ...lin.manifest, batching: { maxBatchSize: 8, maxQueueDelayUs: 500 } } },
+      },
+    ],
+    { 'limits.maxInstances': 6000, 'streaming.maxBlockedMs': 1500 },
+  );
   sockDir = mkdtempSync(join(tmpdir(), 'ferry-sse-'));
   socketPath = join(sockDir, 'ferry.sock');
   await ts.server.app.listen({ path: socketPath });
@@ -30,15 +38,25 @@ after(async () => {
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ x: [i, 1, -i / 2, 0.5, 3, -1, i % 7, 2] }));
 
 function parseEvents(text: string): Array<{ event: string; id?: string; data: Record<string, unknown> }> {
-  return text.split('\n\n').filter((b) => b.trim()).map((block) => {
-    const f = Object.fromEntries(block.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
-    return { event: f.event!, ...(f.id !== undefined && { id: f.id }), data: JSON.parse(f.data!) };
-  });
+  return text
+    .split('\n\n')
+    .filter((b) => b.trim())
+    .map((block) => {
+      const f = Object.fromEntries(
+        block.split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]),
+      );
+      return { event: f.event!, ...(f.id !== undefined && { id: f.id }), data: JSON.parse(f.data!) };
+    });
 }
 
-test('Accept: text/event-stream → one row event per row with the model\'s answer, then done', async () => {
+test("Accept: text/event-stream → one row event per row with the model's answer, then done", async () => {
   const instances = rows(40);
-  const r = await ts.server.app.inject({ method: 'POST', url: '/v1/models/lin/predict', headers: { accept: 'text/event-stream' }, payload: { instances } });
+  const r = await ts.server.app.inject({
+    method: 'POST',
+    url: '/v1/models/lin/predict',
+    headers: { accept: 'text/event-stream' },
+    payload: { instances },
+  });
   assert.equal(r.statusCode, 200);
   assert.match(String(r.headers['content-type']), /^text\/event-stream/);
   assert.equal(r.headers['ferry-model-version'], '1.0.0');
@@ -51,13 +69,20 @@ test('Accept: text/event-stream → one row event per row with the model\'s answ
     const i = e.data.index as number;
     assert.equal(e.id, String(i));
     seen.add(i);
-    const y = (e.data.prediction as { value: number } | number[] | Record<string, unknown>);
-    const value = typeof y === 'object' && y !== null && 'value' in y ? (y as { value: number }).value : Number(Object.values(y as object)[0]);
+    const y = e.data.prediction as { value: number } | number[] | Record<string, unknown>;
+    const value =
+      typeof y === 'object' && y !== null && 'value' in y
+        ? (y as { value: number }).value
+        : Number(Object.values(y as object)[0]);
     assert.ok(Math.abs(value - lin.reference(instances[i]!)[0]!) < 1e-4, `row ${i}: ${JSON.stringify(y)}`);
   }
   assert.equal(seen.size, 40);
   // The same request without the Accept header is the usual JSON document.
-  const plain = await ts.server.app.inject({ method: 'POST', url: '/v1/models/lin/predict', payload: { instances: instances.slice(0, 2) } });
+  const plain = await ts.server.app.inject({
+    method: 'POST',
+    url: '/v1/models/lin/predict',
+    payload: { instances: instances.slice(0, 2) },
+  });
   assert.match(String(plain.headers['content-type']), /application\/json/);
 });
 
@@ -67,7 +92,9 @@ test('a model without a streaming mode refuses the WebSocket upgrade with 400 no
     const ws = new WebSocket(`ws+unix://${socketPath}:/v1/models/lin/stream`);
     ws.on('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (d: Buffer) => { body += d; });
+      res.on('data', (d: Buffer) => {
+        body += d;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, body }));
     });
     ws.on('open', () => reject(new Error('opened')));
@@ -79,11 +106,21 @@ test('a model without a streaming mode refuses the WebSocket upgrade with 400 no
 test('a bad row is a 400 problem naming it before any event is sent', async () => {
   const instances: unknown[] = rows(5);
   instances[3] = { x: [1, 2, 'three', 4, 5, 6, 7, 8] };
-  const r = await ts.server.app.inject({ method: 'POST', url: '/v1/models/lin/predict', headers: { accept: 'text/event-stream' }, payload: { instances } });
+  const r = await ts.server.app.inject({
+    method: 'POST',
+    url: '/v1/models/lin/predict',
+    headers: { accept: 'text/event-stream' },
+    payload: { instances },
+  });
   assert.equal(r.statusCode, 400);
   assert.match(String(r.headers['content-type']), /application\/problem\+json/);
   assert.match(r.body, /\/instances\/3\/x/);
-  const many = await ts.server.app.inject({ method: 'POST', url: '/v1/models/lin/predict', headers: { accept: 'text/event-stream' }, payload: { instances: rows(6001) } });
+  const many = await ts.server.app.inject({
+    method: 'POST',
+    url: '/v1/models/lin/predict',
+    headers: { accept: 'text/event-stream' },
+    payload: { instances: rows(6001) },
+  });
   assert.equal(many.statusCode, 400);
   assert.match(many.body, /too-many-instances/);
 });
@@ -101,14 +138,27 @@ test('a client that stops reading stops the computation; one blocked past maxBlo
   let received = 0;
   let response: import('node:http').IncomingMessage | undefined;
   const ended = new Promise<{ aborted: boolean; text: string }>((resolve) => {
-    const req = request({ socketPath, path: '/v1/models/lin/predict', method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } }, (res) => {
-      response = res;
-      res.once('data', (d: Buffer) => { received += d.length; res.pause(); });
-      let text = '';
-      res.on('error', () => undefined);
-      res.on('close', () => resolve({ aborted: !res.complete, text }));
-      res.on('data', (d: Buffer) => { text += d; });
-    });
+    const req = request(
+      {
+        socketPath,
+        path: '/v1/models/lin/predict',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      },
+      (res) => {
+        response = res;
+        res.once('data', (d: Buffer) => {
+          received += d.length;
+          res.pause();
+        });
+        let text = '';
+        res.on('error', () => undefined);
+        res.on('close', () => resolve({ aborted: !res.complete, text }));
+        res.on('data', (d: Buffer) => {
+          text += d;
+        });
+      },
+    );
     req.end(body);
   });
   // The client read one chunk and stopped. The server fills the socket's buffers, then must wait.
@@ -123,7 +173,8 @@ test('a client that stops reading stops the computation; one blocked past maxBlo
   assert.ok(received > 0);
   assert.ok(computed > 0 && computed < n / 2, `${computed} of ${n} rows computed while the client was not reading`);
   // Past maxBlockedMs the server drops the connection (the client sees it only once it reads again).
-  const connections = () => new Promise<number>((resolve) => ts.server.app.server.getConnections((_e, c) => resolve(c)));
+  const connections = () =>
+    new Promise<number>((resolve) => ts.server.app.server.getConnections((_e, c) => resolve(c)));
   for (let i = 0; i < 100 && (await connections()) > 0; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(await connections(), 0);
   response!.resume();
@@ -136,14 +187,27 @@ test('a client that stops reading stops the computation; one blocked past maxBlo
 test('a reader that pauses for less than maxBlockedMs gets every row', async () => {
   const n = 3000;
   const text = await new Promise<string>((resolve, reject) => {
-    const req = request({ socketPath, path: '/v1/models/lin/predict', method: 'POST', headers: { 'content-type': 'application/json', accept: 'text/event-stream' } }, (res) => {
-      let t = '';
-      // Stops reading for a while (shorter than maxBlockedMs), then reads everything.
-      res.once('data', () => { res.pause(); setTimeout(() => res.resume(), 600); });
-      res.on('data', (d: Buffer) => { t += d; });
-      res.on('end', () => resolve(t));
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        socketPath,
+        path: '/v1/models/lin/predict',
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'text/event-stream' },
+      },
+      (res) => {
+        let t = '';
+        // Stops reading for a while (shorter than maxBlockedMs), then reads everything.
+        res.once('data', () => {
+          res.pause();
+          setTimeout(() => res.resume(), 600);
+        });
+        res.on('data', (d: Buffer) => {
+          t += d;
+        });
+        res.on('end', () => resolve(t));
+        res.on('error', reject);
+      },
+    );
     req.end(JSON.stringify({ instances: rows(n) }));
   });
   const events = parseEvents(text);

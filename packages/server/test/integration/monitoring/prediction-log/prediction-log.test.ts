@@ -6,12 +6,27 @@ import { pino } from 'pino';
 import { sql } from 'kysely';
 import { forEachDialect, withAdminClient, DIALECTS, openTestStore } from '@ferry/test-kit';
 import type { Store } from '../../../store/index.js';
-import { PredictionLog, parseSampleRates, seededRandom, type DropReason, type PredictionLogOptions, type PredictionLogStats, type SampleOutReason } from '../../../monitoring/prediction-log/index.js';
+import {
+  PredictionLog,
+  parseSampleRates,
+  seededRandom,
+  type DropReason,
+  type PredictionLogOptions,
+  type PredictionLogStats,
+  type SampleOutReason,
+} from '../../../monitoring/prediction-log/index.js';
 
 /** A real pino logger whose lines land in an array. */
 function capturedLogger() {
   const lines: Array<{ level: number; msg: string }> = [];
-  const log = pino({ level: 'debug' }, { write: (s: string) => { lines.push(JSON.parse(s) as { level: number; msg: string }); } });
+  const log = pino(
+    { level: 'debug' },
+    {
+      write: (s: string) => {
+        lines.push(JSON.parse(s) as { level: number; msg: string });
+      },
+    },
+  );
   return { log, lines, warnings: () => lines.filter((l) => l.level === 40).map((l) => l.msg) };
 }
 
@@ -19,9 +34,15 @@ function capturedLogger() {
 function hookTotals() {
   const t = { written: 0, dropped: {} as Record<string, number>, sampledOut: {} as Record<string, number> };
   const hooks: Pick<PredictionLogOptions, 'onWritten' | 'onDropped' | 'onSampledOut'> = {
-    onWritten: (n) => { t.written += n; },
-    onDropped: (n, r: DropReason) => { t.dropped[r] = (t.dropped[r] ?? 0) + n; },
-    onSampledOut: (n, r: SampleOutReason) => { t.sampledOut[r] = (t.sampledOut[r] ?? 0) + n; },
+    onWritten: (n) => {
+      t.written += n;
+    },
+    onDropped: (n, r: DropReason) => {
+      t.dropped[r] = (t.dropped[r] ?? 0) + n;
+    },
+    onSampledOut: (n, r: SampleOutReason) => {
+      t.sampledOut[r] = (t.sampledOut[r] ?? 0) + n;
+    },
   };
   return { t, hooks };
 }
@@ -30,7 +51,11 @@ const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a +
 
 /** Every recorded entry is somewhere: written, dropped, sampled out, buffered or being written. */
 function assertAccounted(s: PredictionLogStats): void {
-  assert.equal(s.written + sum(s.dropped) + sum(s.sampledOut) + s.buffered + s.inFlight, s.recorded, `accounting: ${JSON.stringify(s)}`);
+  assert.equal(
+    s.written + sum(s.dropped) + sum(s.sampledOut) + s.buffered + s.inFlight,
+    s.recorded,
+    `accounting: ${JSON.stringify(s)}`,
+  );
 }
 
 async function countRows(store: Store, model?: string): Promise<number> {
@@ -48,10 +73,18 @@ async function until(cond: () => boolean | Promise<boolean>, what: string, timeo
 }
 
 // Long intervals: the tests drive flushing with flush() unless they test the timer itself.
-const manual = { flushIntervalMs: 3_600_000, retentionIntervalMs: 3_600_000, maxEntriesPerSecond: 0 } satisfies PredictionLogOptions;
+const manual = {
+  flushIntervalMs: 3_600_000,
+  retentionIntervalMs: 3_600_000,
+  maxEntriesPerSecond: 0,
+} satisfies PredictionLogOptions;
 
 test('parseSampleRates reads model=rate items and refuses bad ones', () => {
-  assert.deepEqual(parseSampleRates(['flight-delay=0.1', 'spam=1', 'a=b=0']), { 'flight-delay': 0.1, spam: 1, 'a=b': 0 });
+  assert.deepEqual(parseSampleRates(['flight-delay=0.1', 'spam=1', 'a=b=0']), {
+    'flight-delay': 0.1,
+    spam: 1,
+    'a=b': 0,
+  });
   assert.throws(() => parseSampleRates(['x=1.5']), RangeError);
   assert.throws(() => parseSampleRates(['=0.5']), RangeError);
   assert.throws(() => parseSampleRates(['x=']), RangeError);
@@ -69,11 +102,27 @@ forEachDialect('prediction log', (h) => {
         'raw text',
         { nested: { deep: [null, true, { x: 1 }] } },
       ];
-      inputs.forEach((input, i) => plog.record({
-        model: 'flight-delay', version: i < 3 ? '1.0.0' : '1.1.0', input, output: { label: i % 2 ? 'delayed' : 'on_time', scores: { on_time: 0.25 * i } },
-        latencyMs: 1.5 * i, ts: t0 + i * 1000, cacheHit: i === 1, ...(i === 2 && { fallbackReason: 'timeout' }), requestId: `r${i}`,
-      }));
-      plog.record({ model: 'spam', version: '1.0.0', input: { text: 'hi' }, output: { label: 'ham' }, latencyMs: 1, ts: t0 });
+      inputs.forEach((input, i) =>
+        plog.record({
+          model: 'flight-delay',
+          version: i < 3 ? '1.0.0' : '1.1.0',
+          input,
+          output: { label: i % 2 ? 'delayed' : 'on_time', scores: { on_time: 0.25 * i } },
+          latencyMs: 1.5 * i,
+          ts: t0 + i * 1000,
+          cacheHit: i === 1,
+          ...(i === 2 && { fallbackReason: 'timeout' }),
+          requestId: `r${i}`,
+        }),
+      );
+      plog.record({
+        model: 'spam',
+        version: '1.0.0',
+        input: { text: 'hi' },
+        output: { label: 'ham' },
+        latencyMs: 1,
+        ts: t0,
+      });
       assert.equal(await countRows(store), 0, 'nothing is written before a flush');
       await plog.flush();
       assert.equal(await countRows(store), 5);
@@ -92,9 +141,20 @@ forEachDialect('prediction log', (h) => {
         assert.equal(typeof r.id, 'number');
       });
       // Filters: version, window [since, until), limit with newest first by default.
-      assert.deepEqual((await plog.query({ model: 'flight-delay', version: '1.0.0', since: 0 })).map((r) => r.ts), [t0 + 2000, t0 + 1000, t0]);
-      assert.deepEqual((await plog.query({ model: 'flight-delay', since: t0 + 1000, until: t0 + 3000, order: 'asc' })).map((r) => r.ts), [t0 + 1000, t0 + 2000]);
-      assert.deepEqual((await plog.query({ model: 'flight-delay', since: 0, limit: 2 })).map((r) => r.ts), [t0 + 3000, t0 + 2000]);
+      assert.deepEqual(
+        (await plog.query({ model: 'flight-delay', version: '1.0.0', since: 0 })).map((r) => r.ts),
+        [t0 + 2000, t0 + 1000, t0],
+      );
+      assert.deepEqual(
+        (await plog.query({ model: 'flight-delay', since: t0 + 1000, until: t0 + 3000, order: 'asc' })).map(
+          (r) => r.ts,
+        ),
+        [t0 + 1000, t0 + 2000],
+      );
+      assert.deepEqual(
+        (await plog.query({ model: 'flight-delay', since: 0, limit: 2 })).map((r) => r.ts),
+        [t0 + 3000, t0 + 2000],
+      );
       assert.equal((await plog.query({ model: 'spam', since: 0 })).length, 1);
       assert.equal((await plog.query({ model: 'nope', since: 0 })).length, 0);
       assertAccounted(plog.stats());
@@ -111,7 +171,8 @@ forEachDialect('prediction log', (h) => {
     try {
       timed.record({ model: 'timed', version: '1', input: 1, output: 2, latencyMs: 1 });
       await until(async () => (await countRows(store, 'timed')) === 1, 'the interval flush');
-      for (let i = 0; i < 25; i++) batched.record({ model: 'batched', version: '1', input: i, output: i, latencyMs: 1 });
+      for (let i = 0; i < 25; i++)
+        batched.record({ model: 'batched', version: '1', input: i, output: i, latencyMs: 1 });
       // A full batch (10) triggers a write without flush() or the (hour-long) interval; that drain
       // takes everything waiting by then, the partial last batch too.
       await until(async () => (await countRows(store, 'batched')) === 25, 'the full-batch flush');
@@ -127,7 +188,15 @@ forEachDialect('prediction log', (h) => {
   test('per-model sample rates are respected (seeded sampler)', async () => {
     const { store } = await h.open();
     const { t, hooks } = hookTotals();
-    const plog = new PredictionLog(store, { ...manual, flushBatchSize: 2000, maxBufferEntries: 20_000, sampleRate: 1, modelSampleRates: { a: 0.25, none: 0 }, random: seededRandom(42), ...hooks });
+    const plog = new PredictionLog(store, {
+      ...manual,
+      flushBatchSize: 2000,
+      maxBufferEntries: 20_000,
+      sampleRate: 1,
+      modelSampleRates: { a: 0.25, none: 0 },
+      random: seededRandom(42),
+      ...hooks,
+    });
     try {
       const n = 8000;
       for (let i = 0; i < n; i++) {
@@ -147,7 +216,7 @@ forEachDialect('prediction log', (h) => {
       assert.ok(Math.abs(bV2 - 500) < 64, `setSampleRate(b, 0.5) kept ${bV2} of 1000`);
       assert.equal(await countRows(store, 'none'), 0, 'rate 0 keeps nothing');
       const s = plog.stats();
-      assert.equal(s.sampledOut['sample-rate'], (n - a) + 500 + (1000 - bV2));
+      assert.equal(s.sampledOut['sample-rate'], n - a + 500 + (1000 - bV2));
       assert.equal(s.written, a + bV1 + bV2);
       assertAccounted(s);
       // The same seed makes the same choices.
@@ -169,9 +238,18 @@ forEachDialect('prediction log', (h) => {
     const { store } = await h.open();
     let now = 1_000_000;
     const { t, hooks } = hookTotals();
-    const plog = new PredictionLog(store, { ...manual, maxEntriesPerSecond: 100, maxBufferEntries: 10_000, flushBatchSize: 2000, now: () => now, ...hooks });
+    const plog = new PredictionLog(store, {
+      ...manual,
+      maxEntriesPerSecond: 100,
+      maxBufferEntries: 10_000,
+      flushBatchSize: 2000,
+      now: () => now,
+      ...hooks,
+    });
     try {
-      const burst = (k: number) => { for (let i = 0; i < k; i++) plog.record({ model: 'm', version: '1', input: i, output: i, latencyMs: 0 }); };
+      const burst = (k: number) => {
+        for (let i = 0; i < k; i++) plog.record({ model: 'm', version: '1', input: i, output: i, latencyMs: 0 });
+      };
       burst(1000);
       assert.equal(plog.stats().buffered, 100, 'a full bucket: one second of entries');
       now += 500;
@@ -187,7 +265,10 @@ forEachDialect('prediction log', (h) => {
       burst(10);
       assert.equal(plog.stats().buffered, 250);
       // Spread evenly at the cap, everything passes.
-      for (let i = 0; i < 300; i++) { now += 10; burst(1); }
+      for (let i = 0; i < 300; i++) {
+        now += 10;
+        burst(1);
+      }
       assert.equal(plog.stats().buffered, 550);
       await plog.flush();
       assert.equal(await countRows(store), 550);
@@ -208,7 +289,15 @@ forEachDialect('prediction log', (h) => {
     const cap = capturedLogger();
     const { t, hooks } = hookTotals();
     const maxBufferEntries = 1000;
-    const plog = new PredictionLog(store, { ...manual, maxBufferEntries, flushBatchSize: 100, flushIntervalMs: 20, maxRetryDelayMs: 40, log: cap.log, ...hooks });
+    const plog = new PredictionLog(store, {
+      ...manual,
+      maxBufferEntries,
+      flushBatchSize: 100,
+      flushIntervalMs: 20,
+      maxRetryDelayMs: 40,
+      log: cap.log,
+      ...hooks,
+    });
     try {
       plog.record({ model: 'm', version: '1', input: 'before', output: 0, latencyMs: 0 });
       await plog.flush();
@@ -231,16 +320,28 @@ forEachDialect('prediction log', (h) => {
         // Now let the flusher run against the dead store for a while, recording in between.
         await until(() => plog.stats().dropped['write-failed'] >= 300, 'failed writes', 20_000);
         for (let round = 0; round < 20; round++) {
-          for (let i = 0; i < 500; i++) plog.record({ model: 'm', version: '1', input: { round, i }, output: {}, latencyMs: 0 });
+          for (let i = 0; i < 500; i++)
+            plog.record({ model: 'm', version: '1', input: { round, i }, output: {}, latencyMs: 0 });
           const s = plog.stats();
-          assert.ok(s.buffered + s.inFlight <= maxBufferEntries, `bounded during the outage: ${s.buffered} + ${s.inFlight}`);
+          assert.ok(
+            s.buffered + s.inFlight <= maxBufferEntries,
+            `bounded during the outage: ${s.buffered} + ${s.inFlight}`,
+          );
           await sleep(5);
         }
         const down = plog.stats();
         assert.equal(down.storeAvailable, false);
         assertAccounted(down);
-        assert.equal(cap.warnings().filter((m) => /store unavailable/.test(m)).length, 1, `logged once: ${JSON.stringify(cap.warnings())}`);
-        assert.equal(await countRows(store).catch(() => 'unreadable'), ts.dialect === 'sqlite' ? 1 : 'unreadable', 'nothing was written during the outage');
+        assert.equal(
+          cap.warnings().filter((m) => /store unavailable/.test(m)).length,
+          1,
+          `logged once: ${JSON.stringify(cap.warnings())}`,
+        );
+        assert.equal(
+          await countRows(store).catch(() => 'unreadable'),
+          ts.dialect === 'sqlite' ? 1 : 'unreadable',
+          'nothing was written during the outage',
+        );
 
         await restore();
         restored = true;
@@ -252,12 +353,18 @@ forEachDialect('prediction log', (h) => {
       plog.record({ model: 'm', version: '1', input: 'after', output: 0, latencyMs: 0 });
       await plog.flush();
       const rows = await plog.query({ model: 'm', since: 0, limit: 100_000 });
-      assert.ok(rows.some((r) => r.input === 'after'), 'entries recorded after the outage are written');
+      assert.ok(
+        rows.some((r) => r.input === 'after'),
+        'entries recorded after the outage are written',
+      );
       assert.ok(rows.some((r) => r.input === 'before'));
       const s = plog.stats();
       assert.equal(rows.length, s.written, 'every counted write is in the table');
       assertAccounted(s);
-      assert.ok(cap.lines.some((l) => /store is back/.test(l.msg)), 'the recovery is logged');
+      assert.ok(
+        cap.lines.some((l) => /store is back/.test(l.msg)),
+        'the recovery is logged',
+      );
       await plog.close();
       assert.equal(t.written, s.written);
       assert.deepEqual(t.dropped, Object.fromEntries(Object.entries(plog.stats().dropped).filter(([, n]) => n > 0)));
@@ -273,13 +380,30 @@ forEachDialect('prediction log', (h) => {
     const plog = new PredictionLog(store, { ...manual, retentionDays: 7, retentionChunkRows: 3, now: () => now });
     try {
       const cutoff = now - 7 * day;
-      const ages = [cutoff - 30 * day, cutoff - day, cutoff - 1, cutoff - 1, cutoff - 1, cutoff - 1, cutoff - 1, cutoff, cutoff + 1, now - 1000, now];
-      ages.forEach((ts, i) => plog.record({ model: i % 2 ? 'a' : 'b', version: '1', input: i, output: i, latencyMs: 0, ts }));
+      const ages = [
+        cutoff - 30 * day,
+        cutoff - day,
+        cutoff - 1,
+        cutoff - 1,
+        cutoff - 1,
+        cutoff - 1,
+        cutoff - 1,
+        cutoff,
+        cutoff + 1,
+        now - 1000,
+        now,
+      ];
+      ages.forEach((ts, i) =>
+        plog.record({ model: i % 2 ? 'a' : 'b', version: '1', input: i, output: i, latencyMs: 0, ts }),
+      );
       await plog.flush();
       assert.equal(await countRows(store), ages.length);
       assert.equal(await plog.prune(), 7, 'the seven rows before the cutoff, over three chunks');
       const left = await store.db.selectFrom('prediction_log').select('ts').orderBy('ts').execute();
-      assert.deepEqual(left.map((r) => store.codec.int(r.ts)), [cutoff, cutoff + 1, now - 1000, now]);
+      assert.deepEqual(
+        left.map((r) => store.codec.int(r.ts)),
+        [cutoff, cutoff + 1, now - 1000, now],
+      );
       assert.equal(await plog.prune(), 0);
       const keepAll = new PredictionLog(store, { ...manual, retentionDays: 0, now: () => now + 365 * day });
       assert.equal(await keepAll.prune(), 0, 'retentionDays 0 keeps everything');
@@ -293,18 +417,38 @@ forEachDialect('prediction log', (h) => {
   test('record never throws: junk entries, JSON that cannot be stored and oversized entries are dropped and counted', async () => {
     const { store } = await h.open();
     const { t, hooks } = hookTotals();
-    const plog = new PredictionLog(store, { ...manual, maxEntryBytes: 1000, ...hooks, onWritten: () => { throw new Error('a broken hook'); } });
+    const plog = new PredictionLog(store, {
+      ...manual,
+      maxEntryBytes: 1000,
+      ...hooks,
+      onWritten: () => {
+        throw new Error('a broken hook');
+      },
+    });
     try {
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
-      const junk: unknown[] = [null, undefined, 42, 'str', {}, { model: 'm' }, { model: 'm', version: '1', input: 1, output: 1, latencyMs: Number.NaN },
-        { model: 'm', version: '1', input: cyclic, output: 1, latencyMs: 1 }, { model: 'm', version: '1', input: 10n, output: 1, latencyMs: 1 },
-        { model: 'm', version: '1', input: 'x'.repeat(2000), output: 1, latencyMs: 1 }];
+      const junk: unknown[] = [
+        null,
+        undefined,
+        42,
+        'str',
+        {},
+        { model: 'm' },
+        { model: 'm', version: '1', input: 1, output: 1, latencyMs: Number.NaN },
+        { model: 'm', version: '1', input: cyclic, output: 1, latencyMs: 1 },
+        { model: 'm', version: '1', input: 10n, output: 1, latencyMs: 1 },
+        { model: 'm', version: '1', input: 'x'.repeat(2000), output: 1, latencyMs: 1 },
+      ];
       for (const j of junk) assert.doesNotThrow(() => plog.record(j as never));
       plog.record({ model: 'm', version: '1', input: { ok: true }, output: 1, latencyMs: 1 });
       await plog.flush();
       const rows = await plog.query({ model: 'm', since: 0 });
-      assert.deepEqual(rows.map((r) => r.input), [{ ok: true }], 'the good entry in the same batch is written');
+      assert.deepEqual(
+        rows.map((r) => r.input),
+        [{ ok: true }],
+        'the good entry in the same batch is written',
+      );
       const s = plog.stats();
       assert.equal(s.dropped['too-large'], 1);
       assert.equal(s.dropped.invalid, junk.length - 1);
@@ -360,7 +504,10 @@ if (DIALECTS.includes('postgres')) {
       await ts.store.migrate();
       plog.record({ model: 'm', version: '1', input: 'back', output: 1, latencyMs: 1 });
       await plog.flush();
-      assert.deepEqual((await plog.query({ model: 'm', since: 0 })).map((r) => r.input), ['back']);
+      assert.deepEqual(
+        (await plog.query({ model: 'm', since: 0 })).map((r) => r.input),
+        ['back'],
+      );
       assert.equal(plog.stats().storeAvailable, true);
       assert.equal(cap.warnings().length, 1);
       const n = await sql<{ n: number }>`select count(*)::int as n from prediction_log`.execute(ts.store.db);

@@ -6,13 +6,22 @@ import { startTestServer, slowModel } from '@ferry/test-kit';
 
 test('/healthz and /readyz answer while a slow model is mid-inference', async () => {
   const slow = slowModel(300);
-  const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], { 'server.port': 0, 'server.host': '127.0.0.1', 'runtime.workers': 1 });
+  const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
+    'server.port': 0,
+    'server.host': '127.0.0.1',
+    'runtime.workers': 1,
+  });
   try {
     const { url } = await t.server.listen();
     let predictDone = false;
     const predict = fetch(`${url}/v1/models/slow/predict`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [slow.example] }),
-    }).then(async (r) => { predictDone = true; return { status: r.status, body: await r.json() as { predictions: Array<{ value: number }> } }; });
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ instances: [slow.example] }),
+    }).then(async (r) => {
+      predictDone = true;
+      return { status: r.status, body: (await r.json()) as { predictions: Array<{ value: number }> } };
+    });
     while (t.server.service.pool.inFlight() === 0) await new Promise((r) => setImmediate(r));
     const answered: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -35,14 +44,22 @@ test('/healthz and /readyz answer while a slow model is mid-inference', async ()
 
 test('readiness stays false until models are loaded and warmed', async () => {
   const slow = slowModel(300);
-  const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], { 'runtime.workers': 1, 'runtime.warmupRuns': 2 }, { wait: false });
+  const t = await startTestServer(
+    [{ name: 'slow', version: '1.0.0', files: slow }],
+    { 'runtime.workers': 1, 'runtime.warmupRuns': 2 },
+    { wait: false },
+  );
   try {
     const before = await t.server.app.inject({ url: '/readyz' });
     assert.equal(before.statusCode, 503);
     assert.equal(before.json().models[0].state, 'loading');
     assert.equal((await t.server.app.inject({ url: '/v2/health/ready' })).statusCode, 503);
     assert.equal((await t.server.app.inject({ url: '/healthz' })).statusCode, 200, 'live while loading');
-    const early = await t.server.app.inject({ method: 'POST', url: '/v1/models/slow/predict', payload: { instances: [slow.example] } });
+    const early = await t.server.app.inject({
+      method: 'POST',
+      url: '/v1/models/slow/predict',
+      payload: { instances: [slow.example] },
+    });
     assert.equal(early.statusCode, 503);
     assert.equal(early.json().code, 'model-not-ready');
     assert.equal(early.headers['retry-after'], '1');
