@@ -10,7 +10,9 @@ import { bodyCount, bodyTemplates, inferBodies, jitter, modelInfo, modelInfoAt, 
 
 export interface LoadSpec {
   url: string;
-  /** `predict` POSTs realistic bodies for `model`; `infer` the same rows to /v2/models/{model}/infer; `healthz` GETs /healthz. */
+  /** `predict` POSTs realistic bodies for `model`; `infer` the same rows to /v2/models/{model}/infer; `healthz` GETs
+   * /healthz.
+   */
   kind: 'predict' | 'infer' | 'healthz';
   /** The workload: bodies are made for this model version (the folder `modelDir`). */
   model?: string;

@@ -78,7 +78,8 @@ const live = new Set<Child>();
 const cleanups = new Set<() => void>();
 let handlersInstalled = false;
 
-/** Runs `fn` (synchronously) when the bench exits, however it exits short of SIGKILL. Returns an unregister function. */
+/** Runs `fn` (synchronously) when the bench exits, however it exits short of SIGKILL. Returns an unregister function.
+ */
 export function onExit(fn: () => void): () => void {
   installCleanup();
   cleanups.add(fn);

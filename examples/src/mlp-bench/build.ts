@@ -24,7 +24,8 @@ export interface Layer {
   fanOut: number;
 }
 
-/** He-initialised layers (N(0, 2/fanIn) weights, small biases): activations neither vanish nor blow up through ReLUs. */
+/** He-initialised layers (N(0, 2/fanIn) weights, small biases): activations neither vanish nor blow up through ReLUs.
+ */
 export function mlpBenchLayers(seed = SEED): Layer[] {
   const normal = gaussian(mulberry32(seed));
   return LAYERS.slice(1).map((fanOut, i) => {

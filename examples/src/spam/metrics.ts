@@ -32,8 +32,11 @@ export function binaryMetrics(
   for (let i = 0; i < probabilities.length; i++) {
     const p = probabilities[i]!;
     const called = p > threshold;
-    if (positive[i]) called ? c.truePositives++ : c.falseNegatives++;
-    else called ? c.falsePositives++ : c.trueNegatives++;
+    if (positive[i]) {
+      if (called) c.truePositives++;
+      else c.falseNegatives++;
+    } else if (called) c.falsePositives++;
+    else c.trueNegatives++;
     const q = Math.min(1 - 1e-12, Math.max(1e-12, p));
     loss -= positive[i] ? Math.log(q) : Math.log(1 - q);
   }

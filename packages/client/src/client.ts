@@ -263,7 +263,8 @@ export class FerryClient {
 
   // ---- predictions -------------------------------------------------------------------------------
 
-  /** Predicts for one or more instances. With `fallback`, an unreachable or slow server yields the fallback, flagged. */
+  /** Predicts for one or more instances. With `fallback`, an unreachable or slow server yields the fallback, flagged.
+   */
   async predict<M extends ModelName>(
     model: M,
     instances: Array<InputOf<M>>,

@@ -17,6 +17,7 @@ export type AnyPrediction = ClassificationPrediction | RegressionPrediction | Re
  * `{ input: {...features}; prediction: {...}; label: 'a' | 'b' }`.
  */
 
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- augmented by generated types
 export interface ModelRegistry {}
 
 export interface ModelTypes {

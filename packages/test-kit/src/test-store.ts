@@ -149,7 +149,8 @@ export interface DialectHarness {
 }
 
 /**
- * Declares the suite once per dialect: `forEachDialect('prediction log', (h) => { test('…', async () => { const t = await h.open(); … }) })`.
+ * Declares the suite once per dialect: `forEachDialect('prediction log', (h) => { test('…', async () => { const t =
+ * await h.open(); … }) })`.
  * Stores opened through `h.open` are disposed (file deleted, schema dropped) after the suite.
  */
 export function forEachDialect(name: string, fn: (h: DialectHarness) => void): void {

@@ -94,7 +94,8 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
   });
 
   test('small text, and large text in an image wider than maxSideLen (shrunk for detection)', async () => {
-    // (At small sizes this recogniser, trained mostly on Chinese, tends to drop spaces between words: the small line has none.)
+    // (At small sizes this recogniser, trained mostly on Chinese, tends to drop spaces between words: the small line
+    // has none.)
     const small = await read({ width: 200, height: 40, spans: [{ text: 'INV-7731', x: 8, y: 27, size: 16 }] });
     assert.deepEqual(
       small.lines.map((l) => l.text),

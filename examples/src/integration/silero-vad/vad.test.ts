@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, loadConfig, Repository, type FerryServer } from '@ferry/server';
-import { decodePcm16, frameSignal, resample } from '@ferry/core';
+import { frameSignal, resample } from '@ferry/core';
 import { manifest, NAME, SAMPLE_RATE, sileroVad, STATE_DIMS, VERSION, WINDOW } from '../../silero-vad/build.js';
 import { openVadSession, ortVadRunner } from '../../silero-vad/ort-runner.js';
 import { speechProbabilities, type VadRunner } from '../../silero-vad/stream.js';

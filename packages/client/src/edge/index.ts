@@ -16,7 +16,9 @@ export interface EdgeModelOptions {
   mode?: EdgeMode;
   /** `auto` runs on the server above this artifact size. Default 20 MB. */
   maxArtifactBytes?: number;
-  /** Where ort-wasm-*.wasm are served. Default: where onnxruntime-web says (a bundler such as Vite emits the file beside the app). */
+  /** Where ort-wasm-*.wasm are served. Default: where onnxruntime-web says (a bundler such as Vite emits the file
+   * beside the app).
+   */
   wasmPaths?: string;
   /** onnxruntime-web itself, when the app imports it already (otherwise it is loaded on demand). */
   ort?: Ort;

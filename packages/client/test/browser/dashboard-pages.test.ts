@@ -62,14 +62,12 @@ describe('dashboard pages against ferry serve (example repository)', { skip: noC
       await page.goto(`${srv.base}/#/playground/silero-vad`);
       await page.getByTestId('vad-upload').setInputFiles(file);
       await page.waitForSelector('[data-testid="vad-timeline"][data-done="true"]');
-      const shown = await page
-        .getByTestId('vad-segment')
-        .evaluateAll((els) =>
-          els.map((el) => ({
-            start: Number(el.getAttribute('data-start-ms')),
-            end: Number(el.getAttribute('data-end-ms')),
-          })),
-        );
+      const shown = await page.getByTestId('vad-segment').evaluateAll((els) =>
+        els.map((el) => ({
+          start: Number(el.getAttribute('data-start-ms')),
+          end: Number(el.getAttribute('data-end-ms')),
+        })),
+      );
       assert.equal(shown.length, api.length, JSON.stringify(shown));
       shown.forEach((seg, i) => {
         assert.ok(

@@ -315,9 +315,13 @@ export const Generation = Type.Object(
   {
     /** Hugging Face `tokenizer.json` inside the version folder. Default `tokenizer.json`. */
     tokenizer: Type.Optional(Type.String({ minLength: 1 })),
-    /** Hugging Face `tokenizer_config.json` (eos token, chat template); read when present. Default `tokenizer_config.json`. */
+    /** Hugging Face `tokenizer_config.json` (eos token, chat template); read when present. Default
+     * `tokenizer_config.json`.
+     */
     tokenizerConfig: Type.Optional(Type.String({ minLength: 1 })),
-    /** Jinja chat template file; overrides `chat_template` of the tokenizer config. Default `chat_template.jinja` when present. */
+    /** Jinja chat template file; overrides `chat_template` of the tokenizer config. Default `chat_template.jinja` when
+     * present.
+     */
     chatTemplate: Type.Optional(Type.String({ minLength: 1 })),
     /** Largest prompt + completion, in tokens (the model's position table). */
     contextLength: Type.Integer({ minimum: 2 }),

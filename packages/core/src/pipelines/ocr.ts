@@ -189,7 +189,8 @@ export function recognitionInput(crops: readonly RgbImage[], p: ResolvedOcrParam
   return { dtype: 'float32', dims: [crops.length, 3, H, W], data };
 }
 
-/** Orders results as read: lines top to bottom (boxes overlapping vertically by half share a line), each left to right. */
+/** Orders results as read: lines top to bottom (boxes overlapping vertically by half share a line), each left to right.
+ */
 export function readingOrder<T extends { box: Quad }>(items: readonly T[]): T[] {
   const span = (q: Quad): [number, number] => [Math.min(...q.map((p) => p[1])), Math.max(...q.map((p) => p[1]))];
   const left = (q: Quad): number => Math.min(...q.map((p) => p[0]));

@@ -165,7 +165,8 @@ test('steps: pcm16-decode → resample → frame compile and run, and the encode
     outputs: [{ name: 'y' }],
   };
   const encoder = compileEncoder(manifest);
-  // Samples 0, 16384, -16384, 0 at 8 kHz = 0, 0.5, -0.5, 0; at 16 kHz (linear): 0, .25, .5, 0, -.5, -.25, 0; framed [4 × 2], zero-padded.
+  // Samples 0, 16384, -16384, 0 at 8 kHz = 0, 0.5, -0.5, 0; at 16 kHz (linear): 0, .25, .5, 0, -.5, -.25, 0; framed [4
+  // × 2], zero-padded.
   const b64 = Buffer.from(new Uint8Array(Int16Array.from([0, 16384, -16384, 0]).buffer)).toString('base64');
   const t = encoder.encode([{ audio: b64 }])['x']!;
   assert.deepEqual(t.dims, [1, 8]);

@@ -105,7 +105,8 @@ export interface NormalizeOptions {
   readonly layout?: 'chw' | 'hwc';
   /** Order of the output channels. `bgr` for models trained on OpenCV-decoded images. Default `rgb`. */
   readonly channelOrder?: 'rgb' | 'bgr';
-  /** Width of each output row: the image is written at the left and the rest is `padValue`. Default: the image width. */
+  /** Width of each output row: the image is written at the left and the rest is `padValue`. Default: the image width.
+   */
   readonly padWidth?: number;
   /** Value of padded elements (already normalised). Default 0. */
   readonly padValue?: number;

@@ -82,7 +82,9 @@ export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStre
   return destination ? pino(options, destination) : pino(options);
 }
 
-/** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency and rates. */
+/** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency
+ * and rates.
+ */
 function startAlerts(
   config: FerryConfig,
   repository: Repository,
@@ -180,7 +182,8 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   const repository = Repository.load(config.models.dir, config.models.only, configPolicies(config, configFile));
   validatePipelines(config.pipelines, repository, config.models.only);
   const metrics = new Metrics();
-  // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is opened.
+  // Reads every generative model's tokenizer and template now, so a broken folder refuses the start before anything is
+  // opened.
   const generation = new GenerationService(
     config,
     config.generation,
@@ -244,6 +247,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     log.child({ component: 'lifecycle' }),
   );
   const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
+  // eslint-disable-next-line prefer-const -- assigned after the app it closes over is built
   let reloader: ConfigReloader | undefined;
   const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
   // A keysFile that cannot be read or checked at start refuses the start (like a bad config).

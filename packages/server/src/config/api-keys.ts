@@ -14,7 +14,7 @@ export function hashKey(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');
 }
 
-const SECRET = /^[A-Za-z0-9._~+\/-]{16,256}$/;
+const SECRET = /^[A-Za-z0-9._~+/-]{16,256}$/;
 
 /**
  * `FERRY_API_KEYS`: comma-separated entries `id=secret[;scopes=a+b][;models=x+y][;rate=N]`, e.g.

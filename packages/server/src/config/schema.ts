@@ -77,7 +77,8 @@ export const ConfigSchema = Type.Object(
     ),
     redis: Type.Object(
       {
-        /** Redis for the shared prediction cache (and job queue); empty = embedded defaults. Also read from REDIS_URL. */
+        /** Redis for the shared prediction cache (and job queue); empty = embedded defaults. Also read from REDIS_URL.
+         */
         url: Type.String({ default: '' }),
         /** A cache command slower than this counts as a cache failure; the prediction is served without the cache. */
         commandTimeoutMs: Type.Integer({ minimum: 1, default: 200 }),

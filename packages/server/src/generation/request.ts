@@ -7,7 +7,8 @@ import type { ChatMessage } from './text-codec.js';
 export interface OpenAiRequest {
   model: string;
   prompt: { messages: ChatMessage[] } | { text: string };
-  /** Undefined when the client left it out (then the model's or the server's default applies, clamped to the context). */
+  /** Undefined when the client left it out (then the model's or the server's default applies, clamped to the context).
+   */
   maxTokens?: number;
   temperature?: number;
   topP?: number;

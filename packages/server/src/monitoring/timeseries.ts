@@ -9,7 +9,8 @@ export interface TimeseriesPoint {
   requests: number;
   /** Requests per second over the interval. */
   rps: number;
-  /** Latency percentiles of the interval's requests, ms, interpolated within histogram buckets (null without requests). */
+  /** Latency percentiles of the interval's requests, ms, interpolated within histogram buckets (null without requests).
+   */
   p50Ms: number | null;
   p99Ms: number | null;
   /** Share of requests answered 5xx, and with a fallback (null without requests). */

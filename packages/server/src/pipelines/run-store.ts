@@ -142,26 +142,22 @@ export class RunStore {
           .insertInto('pipeline_predictions')
           .values(values)
           .onConflict((oc) =>
-            oc
-              .columns(['pipeline', 'run_id', 'key'])
-              .doUpdateSet({
-                output: (eb) => eb.ref('excluded.output'),
-                scored_at: (eb) => eb.ref('excluded.scored_at'),
-              }),
+            oc.columns(['pipeline', 'run_id', 'key']).doUpdateSet({
+              output: (eb) => eb.ref('excluded.output'),
+              scored_at: (eb) => eb.ref('excluded.scored_at'),
+            }),
           )
           .execute();
       }
       for (let i = 0; i < c.rejects.length; i += ROWS_PER_INSERT) {
-        const values = c.rejects
-          .slice(i, i + ROWS_PER_INSERT)
-          .map((r) => ({
-            run_id: c.runId,
-            row_number: r.rowNumber,
-            pipeline: c.pipeline,
-            key: r.key,
-            reason: r.reason,
-            row: r.row,
-          }));
+        const values = c.rejects.slice(i, i + ROWS_PER_INSERT).map((r) => ({
+          run_id: c.runId,
+          row_number: r.rowNumber,
+          pipeline: c.pipeline,
+          key: r.key,
+          reason: r.reason,
+          row: r.row,
+        }));
         await tx
           .insertInto('pipeline_rejects')
           .values(values)

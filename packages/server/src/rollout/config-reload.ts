@@ -62,7 +62,9 @@ export class ConfigReloader {
     private readonly manager: ModelManager,
     private readonly ring: KeyRing,
     private readonly log: Logger,
-    /** The configuration the process started with: changes to anything but keys and rollout blocks are reported as needing a restart. */
+    /** The configuration the process started with: changes to anything but keys and rollout blocks are reported as
+     * needing a restart.
+     */
     private readonly running?: FerryConfig,
   ) {}
 
@@ -138,7 +140,9 @@ export class ConfigReloader {
     return r;
   }
 
-  /** `--watch`: reloads when the config file or the keys file changes (the keys file's folder, for Secret mounts that swap a symlink). */
+  /** `--watch`: reloads when the config file or the keys file changes (the keys file's folder, for Secret mounts that
+   * swap a symlink).
+   */
   watch(cfg: FerryConfig, debounceMs = 500): { close(): Promise<void> } {
     const targets = [this.file, cfg.auth.keysFile ? dirname(resolve(cfg.auth.keysFile)) : undefined].filter(
       (x): x is string => x !== undefined,

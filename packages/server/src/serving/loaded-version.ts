@@ -11,7 +11,9 @@ export type VersionState = 'loading' | 'ready' | 'failed';
 
 export interface LoadedVersion {
   readonly version: ModelVersion;
-  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the old. */
+  /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the
+   * old.
+   */
   readonly sessionKey: string;
   /** Requests holding this load (counted so a replaced load is disposed only once they finish). */
   users: number;

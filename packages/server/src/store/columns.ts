@@ -3,7 +3,9 @@
 import type { StoreDialect } from './store-url.js';
 
 export interface ColumnCodec {
-  /** A JSON column value: JSON text (PostgreSQL casts the text parameter to JSONB). Throws on values JSON cannot hold (BigInt, cycles). */
+  /** A JSON column value: JSON text (PostgreSQL casts the text parameter to JSONB). Throws on values JSON cannot hold
+   * (BigInt, cycles).
+   */
   json(value: unknown): string;
   /** A JSON column read back: SQLite returns the text, the pg driver has already parsed JSONB. */
   parseJson(raw: unknown): unknown;

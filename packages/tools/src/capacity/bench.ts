@@ -1,5 +1,6 @@
 // `ferry bench MODEL`: load-tests one model version on this machine at several concurrencies and
-// writes a capacity profile. The server runs as a child process so the load generator never shares its event loop; both share the machine's cores, which the profile records.
+// writes a capacity profile. The server runs as a child process so the load generator never shares its event loop; both
+// share the machine's cores, which the profile records.
 import { availableParallelism, cpus, totalmem } from 'node:os';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -32,7 +33,9 @@ export class BenchError extends Error {
   }
 }
 
-/** Request bodies: rows of the version's reference data when it has JSONL (real variety), else its warm-up or synthetic instance. */
+/** Request bodies: rows of the version's reference data when it has JSONL (real variety), else its warm-up or synthetic
+ * instance.
+ */
 export function benchBodies(v: ModelVersion, max = 256): string[] {
   const m = v.manifest;
   const names = new Set(m.inputs.map((f) => f.name));

@@ -49,14 +49,18 @@ export const ProfileSchema = Type.Object({
       concurrency: Type.Integer({ minimum: 1 }),
       rps: Type.Number({ minimum: 0 }),
       p99Ms: Type.Number(),
-      /** `sla`: the highest concurrency whose p99 meets the SLA; `throughput`: no SLA, the point where more concurrency adds under 10% throughput. */
+      /** `sla`: the highest concurrency whose p99 meets the SLA; `throughput`: no SLA, the point where more concurrency
+       * adds under 10% throughput.
+       */
       basis: Type.Union([Type.Literal('sla'), Type.Literal('throughput')]),
     }),
     Type.Null(),
   ]),
   /** Requests/s one replica of this size sustains within the SLA (the knee's throughput), per core. */
   capacityRpsPerCore: Type.Number({ minimum: 0 }),
-  /** Highest throughput seen at any concurrency, per core: what a batch or queue worker can do when latency does not matter. */
+  /** Highest throughput seen at any concurrency, per core: what a batch or queue worker can do when latency does not
+   * matter.
+   */
   maxRpsPerCore: Type.Number({ minimum: 0 }),
   warnings: Type.Array(Type.String()),
 });

@@ -55,7 +55,8 @@ const DTYPE_OF = (a: RawArray): number =>
         ? ONNX_ELEMENT_TYPE.uint8
         : ONNX_ELEMENT_TYPE.int32;
 
-/** A new TensorProto (for an initializer) holding `data` as little-endian raw_data; the element type follows the array. */
+/** A new TensorProto (for an initializer) holding `data` as little-endian raw_data; the element type follows the array.
+ */
 export function makeTensorProto(name: string, dims: readonly number[], data: RawArray): OnnxTypes.TensorProto {
   const count = dims.reduce((a, d) => a * d, 1);
   if (count !== data.length)

@@ -30,7 +30,9 @@ export interface MeasureOptions {
   /** Quantisation options for the main figures. Default: the quantiser's defaults. */
   quantize?: QuantizeOptions;
   sessionOptions?: ort.InferenceSession.SessionOptions;
-  /** Time one n×n MatMul per size, float against int8, to show where quantisation starts to pay. Default [64, 128, 256, 512, 1024]; [] to skip. */
+  /** Time one n×n MatMul per size, float against int8, to show where quantisation starts to pay. Default [64, 128, 256,
+   * 512, 1024]; [] to skip.
+   */
   sweepSizes?: readonly number[];
   /** Rows of spam validation data to use at most. Default 5000. */
   spamRows?: number;

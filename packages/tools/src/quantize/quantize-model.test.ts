@@ -122,7 +122,9 @@ const maxAbs = (rows: Rows): number => Math.max(...rows.map((r) => Math.max(...A
 
 const BATCH = 16;
 
-/** x[batch, 64] → MatMul 64×128 + Add → Relu → h → MatMul 128×10 + Add → y; h is an output too, to check each layer on its own input. */
+/** x[batch, 64] → MatMul 64×128 + Add → Relu → h → MatMul 128×10 + Add → y; h is an output too, to check each layer on
+ * its own input.
+ */
 function twoLayerMlp(): { bytes: Uint8Array; w1: Float32Array; b1: Float32Array; w2: Float32Array; b2: Float32Array } {
   const normal = gaussian(seededRandom(21));
   const w1 = Float32Array.from({ length: 64 * 128 }, () => normal() * Math.sqrt(2 / 64));

@@ -31,7 +31,9 @@ export type QuantFormat = 'integer-ops' | 'qdq' | 'contrib';
 export const QUANT_FORMATS: readonly QuantFormat[] = Object.freeze(['integer-ops', 'qdq', 'contrib']);
 
 export interface QuantizeOptions {
-  /** One weight scale per output channel (column of B) instead of one per matrix. Default true: more accurate, no slower. */
+  /** One weight scale per output channel (column of B) instead of one per matrix. Default true: more accurate, no
+   * slower.
+   */
   perChannel?: boolean;
   /**
    * Graph form of the quantised MatMul. Default `'integer-ops'` (standard ONNX, which ONNX Runtime fuses
@@ -355,7 +357,8 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   const activations = new Map<string, { q: string; scale: string; zeroPoint: string; dequantized?: string }>();
   const replacements = new Map<OnnxTypes.INodeProto, OnnxTypes.INodeProto[]>();
   const removed = new Set<OnnxTypes.INodeProto>();
-  const replaced = new Set<string>(); // float initializers that may now be unread: weights, and Gemm Cs copied with beta
+  // Float initializers that may now be unread: weights, and Gemm Cs copied with beta.
+  const replaced = new Set<string>();
   const mk = (
     opType: string,
     input: string[],
@@ -388,7 +391,8 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     const transB = isGemm ? intAttr(node, 'transB', 0) !== 0 : false;
     const wName = c.weight.name ?? '';
 
-    // The weight, as MatMul's K×N with Gemm's alpha folded in; shared by every node using the same initializer the same way.
+    // The weight, as MatMul's K×N with Gemm's alpha folded in; shared by every node using the same initializer the same
+    // way.
     const wKey = `${wName}\u0000${transB}\u0000${alpha}`;
     let we = weights.get(wKey);
     let wStats: { maxAbs: number; relRms: number };

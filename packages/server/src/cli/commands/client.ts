@@ -68,13 +68,11 @@ export function registerClientCommand(program: Command, ctx: CliContext): void {
           overrides: { 'models.dir': o.models },
         });
         const repo = Repository.load(cfg.models.dir, cfg.models.only);
-        models = repo
-          .models()
-          .map((m) => ({
-            name: m.name,
-            defaultVersion: repo.resolve(m.name).version,
-            versions: m.versions.map((v) => ({ version: v.version, manifest: v.manifest })),
-          }));
+        models = repo.models().map((m) => ({
+          name: m.name,
+          defaultVersion: repo.resolve(m.name).version,
+          versions: m.versions.map((v) => ({ version: v.version, manifest: v.manifest })),
+        }));
         source = `the model repository ${cfg.models.dir}`;
       }
       const out = resolve(o.out);

@@ -67,7 +67,8 @@ test('the docs example: distance and origin drift, the dataset does not; exit 0 
   const report = JSON.parse(r.out) as { columns: Array<Record<string, unknown>>; dataset: Record<string, unknown> };
   const col = (name: string): Record<string, unknown> => report.columns.find((c) => c.column === name)!;
   // SciPy 1.17.1 while developing: ks_2samp(ref.distance, cur.distance) → D = 0.209, p = 1.5839049278876935e-19;
-  // chisquare(observed origin counts, reference counts × 1000/1000) → χ² = 791.6363641314427, p = 3.0714499468479315e-94.
+  // chisquare(observed origin counts, reference counts × 1000/1000) → χ² = 791.6363641314427, p =
+  // 3.0714499468479315e-94.
   assert.equal(col('distance').test, 'ks');
   assert.equal(col('distance').statistic, 0.209);
   assert.ok(Math.abs((col('distance').pValue as number) / 1.5839049278876935e-19 - 1) < 1e-9);

@@ -9,7 +9,9 @@ export const LifecycleConfigSchema = Type.Object(
      * endpoints, nginx health checks) stop routing here before the listener closes. Milliseconds.
      */
     drainDelayMs: Type.Integer({ minimum: 0, default: 0 }),
-    /** How long open streams (SSE, WebSocket) may run on after drain starts before they are closed with a reason. Milliseconds. */
+    /** How long open streams (SSE, WebSocket) may run on after drain starts before they are closed with a reason.
+     * Milliseconds.
+     */
     streamGraceMs: Type.Integer({ minimum: 0, default: 5_000 }),
   },
   { additionalProperties: false, default: {} },

@@ -3,7 +3,9 @@
 // (a cron that parses, a glob that is not empty, a key that is selected) live in validate.ts.
 import { Type, type Static } from '@sinclair/typebox';
 
-/** A file, or a glob (`data/*.parquet`) in the file name; files are read in sorted name order so chunks are deterministic. Relative to the working directory. */
+/** A file, or a glob (`data/*.parquet`) in the file name; files are read in sorted name order so chunks are
+ * deterministic. Relative to the working directory.
+ */
 const FilePath = Type.String({ minLength: 1 });
 
 const CsvSource = Type.Object(

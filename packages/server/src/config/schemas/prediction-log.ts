@@ -25,7 +25,9 @@ export const PredictionLogConfigSchema = Type.Object(
     enabled: Type.Boolean({ default: true }),
     /** Fraction of predictions logged, 0..1, for every model without its own rate in `sampleRates`. */
     sampleRate: Type.Number({ minimum: 0, maximum: 1, default: d.sampleRate }),
-    /** Per-model rates as `model=rate` items, e.g. [flight-delay=0.1, spam=1]; env: FERRY_PREDICTION_LOG_SAMPLE_RATES=flight-delay=0.1,spam=1. */
+    /** Per-model rates as `model=rate` items, e.g. [flight-delay=0.1, spam=1]; env:
+     * FERRY_PREDICTION_LOG_SAMPLE_RATES=flight-delay=0.1,spam=1.
+     */
     sampleRates: Type.Array(Type.String({ pattern: '^[^=]+=[0-9.]+$' }), { default: [] }),
     /** Global cap on logged entries per second, after sampling (burst of one second). 0 = no cap. */
     maxEntriesPerSecond: Type.Integer({ minimum: 0, default: d.maxEntriesPerSecond }),

@@ -5,7 +5,8 @@ import { VadSettings } from '@ferry/core';
 
 export const StreamingConfigSchema = Type.Object(
   {
-    /** Open streaming sessions allowed on this server, all models together; past it a new session is closed with 1013. */
+    /** Open streaming sessions allowed on this server, all models together; past it a new session is closed with 1013.
+     */
     maxSessions: Type.Integer({ minimum: 1, default: 256 }),
     /** Open sessions allowed per model version. */
     maxSessionsPerModel: Type.Integer({ minimum: 1, default: 128 }),

@@ -198,7 +198,8 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     return reply;
   };
 
-  /** max_tokens: the request's, else the model's default, else the server's; prompt + completion must fit the context. */
+  /** max_tokens: the request's, else the model's default, else the server's; prompt + completion must fit the context.
+   */
   const budget = (gv: GenerativeVersion, r: OpenAiRequest, promptTokens: number): number => {
     const room = gv.contextLength - promptTokens;
     if (room < 1) {

@@ -5,24 +5,18 @@
 import { randomUUID } from 'node:crypto';
 import { type StreamingService } from '../../streaming/streaming-service.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { Registry } from 'prom-client';
 import { Type } from '@sinclair/typebox';
 import websocket from '@fastify/websocket';
 import { FerryError, invalidInput } from '../../errors.js';
 import { routeRequest } from '../route-request.js';
 import type { FieldIssue } from '@ferry/core';
 import type { ServerDeps } from '../deps.js';
-import type { ModelVersion, Repository } from '../../serving/repository/index.js';
-import type { ModelService } from '../../serving/index.js';
-import type { FerryConfig } from '../../config/index.js';
+import type { ModelVersion } from '../../serving/repository/index.js';
 import { ModelParams, ModelVersionParams, problem, route } from '../schemas.js';
 import { AudioSession } from '../../streaming/audio-session.js';
 import { CLOSE } from '../../streaming/close-codes.js';
 import type { SampleFormat } from '../../streaming/pcm-framer.js';
-import { SequenceBatcher } from '../../serving/batching/sequence-batcher.js';
-import { SessionLimits } from '../../streaming/session-limits.js';
-import { streamMetrics, type StreamMetrics } from '../../streaming/stream-metrics.js';
-import { streamSpecOf, type StreamSpec } from '../../streaming/stream-spec.js';
+import { type StreamSpec } from '../../streaming/stream-spec.js';
 import type { VadParams } from '../../streaming/vad-segmenter.js';
 
 interface StreamParams {

@@ -2,7 +2,7 @@
 // Routes are thin: they resolve the model, call the ModelService, and shape the response.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@ferry/core';
-import { FerryError, invalidInput } from '../../errors.js';
+import { FerryError } from '../../errors.js';
 import { routeRequest } from '../route-request.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
 import { instancesFromBody } from '../../serving/index.js';

@@ -125,7 +125,8 @@ test("SciPy's method='auto' rule: exact up to 10,000 values per sample, then kst
   const r = ksTwoSample(a, b);
   assert.equal(r.method, 'asymptotic');
   close(r.pValue, kolmogorovSf(5000, r.statistic), 1e-15);
-  // SciPy 1.17.1 ks_2samp on the same data (computed while developing): D = 0.019698030196980354, p = 0.040750765848587056.
+  // SciPy 1.17.1 ks_2samp on the same data (computed while developing): D = 0.019698030196980354, p =
+  // 0.040750765848587056.
   close(r.statistic, 0.019698030196980354, 1e-12);
   close(r.pValue, 0.040750765848587056, 1e-9);
 });

@@ -55,7 +55,8 @@ test('chi-squared: current counts against reference proportions scaled to the cu
 
 test('chi-squared: a value reference never had makes χ² infinite and p = 0; a single shared value gives p = 1', () => {
   assert.deepEqual(chiSquareTest(['a', 'b'], ['a', 'b', 'c']), { statistic: Infinity, pValue: 0, degreesOfFreedom: 2 });
-  // A value missing from current only is fine: ref a,b; cur a,a → expected 1, 1; observed 2, 0 → χ² = 1 + 1 = 2 on 1 df.
+  // A value missing from current only is fine: ref a,b; cur a,a → expected 1, 1; observed 2, 0 → χ² = 1 + 1 = 2 on 1
+  // df.
   const m = chiSquareTest(['a', 'b'], ['a', 'a']);
   assert.equal(m.statistic, 2);
   close(m.pValue, erfc(1), 1e-13);
@@ -77,7 +78,8 @@ test('z-test: pooled two-proportion z, first sorted value → 0, two-sided p = e
 });
 
 test('z-test sorts numbers numerically, so 2 (not 10) is the value mapped to 0', () => {
-  // ref 2,2,10; cur 2,10,10 → shares of "not 2": 1/3 and 2/3 → z negative. Sorted as text, "10" < "2" would flip the sign.
+  // ref 2,2,10; cur 2,10,10 → shares of "not 2": 1/3 and 2/3 → z negative. Sorted as text, "10" < "2" would flip the
+  // sign.
   assert.ok(zTest([2, 2, 10], [2, 10, 10]).statistic < 0);
   assert.ok(zTest(['2', '2', '10'], ['2', '10', '10']).statistic < 0);
 });

@@ -134,7 +134,8 @@ export const SMALL_REFERENCE_MAX = 1000;
  * Evidently's default test. `nReference` counts the reference values left after dropping missing and
  * infinite ones; `nValues` the distinct values of reference and current together.
  *
- * | reference ≤ 1000 | numerical: ks if nValues > 5, chisquare if 3–5, z if ≤ 2 | categorical: chisquare if nValues > 2, else z |
+ * | reference ≤ 1000 | numerical: ks if nValues > 5, chisquare if 3–5, z if ≤ 2 | categorical: chisquare if nValues >
+ * 2, else z |
  * | reference > 1000 | numerical: wasserstein if nValues > 5, else jensenshannon | categorical: jensenshannon |
  */
 export function defaultStatTest(type: ColumnType, nReference: number, nValues: number): StatTestName {

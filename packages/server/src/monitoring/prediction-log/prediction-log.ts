@@ -100,7 +100,9 @@ export interface PredictionLogOptions extends PredictionLogHooks {
   flushIntervalMs?: number;
   /** Rows per insert; a full batch is written without waiting for the interval. Default 500, at most 2000. */
   flushBatchSize?: number;
-  /** After a failed write, wait at most this long before the next try (backoff doubles from `flushIntervalMs`). Default 5000 ms. */
+  /** After a failed write, wait at most this long before the next try (backoff doubles from `flushIntervalMs`). Default
+   * 5000 ms.
+   */
   maxRetryDelayMs?: number;
   /** Larger entries (input + output JSON, in UTF-16 code units) are dropped as `too-large`. Default 256 KiB. */
   maxEntryBytes?: number;

@@ -15,7 +15,9 @@ export interface InitOptions {
   version?: string;
   repo: string;
   force?: boolean;
-  /** Copy the contract of an existing version (`name@version` in the same repository), e.g. for a quantised build of it. */
+  /** Copy the contract of an existing version (`name@version` in the same repository), e.g. for a quantised build of
+   * it.
+   */
   contractFrom?: string;
 }
 

@@ -124,7 +124,8 @@ export function checkManifest(data: unknown, file: string): ManifestT {
   return m;
 }
 
-/** A pipeline version takes one image and answers one result; its parameters are checked now, not at the first request. */
+/** A pipeline version takes one image and answers one result; its parameters are checked now, not at the first request.
+ */
 function checkPipeline(m: ManifestT, file: string): void {
   if (m.preprocess)
     throw new ManifestError(file, '/preprocess', 'a pipeline does its own preprocessing; remove this section');

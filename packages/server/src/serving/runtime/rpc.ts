@@ -47,10 +47,8 @@ export class RpcWorker<Req extends { id: number }, Reply extends { id: number; t
   readonly worker: Worker;
   readonly #pending = new Map<number, Pending<Reply>>();
   readonly #nextId: () => number;
-  readonly #opts: RpcWorkerOptions<Reply>;
 
   constructor(url: URL, opts: RpcWorkerOptions<Reply>) {
-    this.#opts = opts;
     let n = 1;
     this.#nextId = opts.nextId ?? (() => n++);
     this.worker = new Worker(url, {

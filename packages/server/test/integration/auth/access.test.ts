@@ -366,7 +366,8 @@ describe('rate limits', () => {
         const guesser = `10.8.${Math.floor(Math.random() * 250)}.${Math.floor(Math.random() * 250)}`;
         const guess = async (i: number) => (await call(a, `guess-${i}-0123456789abcdef`, guesser)).statusCode;
         assert.deepEqual([await guess(1), await guess(2), await guess(3)], [401, 401, 429]);
-        // All three failed authentication (the third was also throttled). Read from the registry: both keys have spent their budget.
+        // All three failed authentication (the third was also throttled). Read from the registry: both keys have spent
+        // their budget.
         assert.match(
           await a.server.metrics.registry.getSingleMetricAsString('ferry_auth_refusals_total'),
           /ferry_auth_refusals_total\{code="unauthorized"\} 3/,

@@ -61,9 +61,9 @@ after(async () => {
 /** `/v1/models/:model` → `/v1/models/{model}`; `::` is Fastify's escaped literal colon. */
 const openApiPath = (url: string) =>
   url
-    .replace(/::/g, '\u0000')
+    .replace(/::/g, '\uE000')
     .replace(/:([A-Za-z0-9_]+)/g, '{$1}')
-    .replace(/\u0000/g, ':');
+    .replace(/\uE000/g, ':');
 
 /** swagger-ui's own routes, catch-alls (`/v1/*`, static files, CORS preflight), and automatic HEADs. */
 const exempt = (method: string, url: string) =>

@@ -30,7 +30,6 @@ import {
   withAdminClient,
 } from '@ferry/test-kit';
 import { createStore } from '../../store/index.js';
-import type { JobDocument } from '../../jobs/types.js';
 
 const REDIS_URL = process.env.FERRY_TEST_REDIS_URL || 'redis://127.0.0.1:6379';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

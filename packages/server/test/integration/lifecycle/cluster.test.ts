@@ -161,7 +161,8 @@ test(
       assert.equal(first.cache, 'miss');
       assert.equal(second.cache, 'hit', 'replica B answered from the entry replica A wrote to Redis');
       assert.ok((await metric(b.url, 'ferry_cache_requests_total', { result: 'hit' })) >= 1);
-      // Through the proxy, repeats of 20 distinct instances: after the first round every answer is a hit, whichever replica serves it.
+      // Through the proxy, repeats of 20 distinct instances: after the first round every answer is a hit, whichever
+      // replica serves it.
       const distinct = Array.from({ length: 20 }, (_, i) => ({
         amount: 100 + i,
         items: i % 5,

@@ -25,7 +25,9 @@ const read = (p: string) => readFileSync(file(p), 'utf8');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Config sections, env variables and commands that other issues add; allowed (and reported) only while their code is absent. */
+/** Config sections, env variables and commands that other issues add; allowed (and reported) only while their code is
+ * absent.
+ */
 const PENDING_SECTIONS: Record<string, string> = {
   jobs: 'issue 6 (jobs)',
   pipelines: 'issue 7 (pipelines)',
@@ -355,7 +357,8 @@ test(
       for (const k of Object.keys(env)) checkEnvName(k, `Deployment ${name} env`);
       const fromSecret = (c.envFrom as Json[]).map((e) => e.secretRef?.name);
       assert.deepEqual(fromSecret, ['ferry-secrets']);
-      // Every key of the secret becomes an env variable of this pod: each must be a Ferry setting, or one KEDA alone reads.
+      // Every key of the secret becomes an env variable of this pod: each must be a Ferry setting, or one KEDA alone
+      // reads.
       for (const k of secretKeys.filter((x) => !/^REDIS_(ADDRESS|PASSWORD)$/.test(x)))
         checkEnvName(k, `Secret ferry-secrets → ${name}`);
       const cfgVol = (spec.volumes as Json[]).find((v) => v.configMap?.name === 'ferry-config')!;

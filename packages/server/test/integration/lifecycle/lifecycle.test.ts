@@ -92,7 +92,8 @@ test('in process: draining turns /readyz and /v2/health/ready to 503, other rout
 test('streams: one that ends within the grace is left alone, one still open after it is closed with the reason, while HTTP close waits for it', async () => {
   const t = await startTestServer([{ name: 'cls', version: '1.0.0', files: cls }], { 'lifecycle.streamGraceMs': 300 });
   const { app, lifecycle } = t.server;
-  // A long-lived streaming response (as SSE is): it ends only when its close function is called, or after 200 ms for the short one.
+  // A long-lived streaming response (as SSE is): it ends only when its close function is called, or after 200 ms for
+  // the short one.
   const closed: Array<{ id: string; reason: string; at: number }> = [];
   app.get('/test/stream/:id', (req, reply) => {
     const id = (req.params as { id: string }).id;

@@ -407,7 +407,8 @@ describe('OpenAI-compatible API: canary on `model`, deprecation, model-limited k
       payload: { model, messages: [{ role: 'user', content: 'hi' }], max_tokens: 1, temperature: 0, ...extra },
     });
 
-  // 2,000 completions of one token each: a decode step of the tiny model is sub-millisecond, so the full count is affordable.
+  // 2,000 completions of one token each: a decode step of the tiny model is sub-millisecond, so the full count is
+  // affordable.
   test(`${CLIENTS} clients: "chat" is split sticky per client; the answer names the routed version`, async () => {
     const rs = await inBatches(CLIENTS, 16, (i) => chat('chat', `user-${i}`));
     const arms = rs.map((r, i) => {
