@@ -173,6 +173,7 @@ export interface CreateServerOptions {
   onRoute?: AppOptions['onRoute'];
 }
 
+// eslint-disable-next-line max-lines-per-function -- every service built in one place
 export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
   const log = opts.logger === false ? pino({ level: 'silent' }) : (opts.logger ?? createLogger(config));
   const configFile =

@@ -51,6 +51,7 @@ class QuietRequestLog extends LogController {
   }
 }
 
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<FastifyInstance> {
   const common = {
     bodyLimit: deps.config.server.bodyLimitBytes,

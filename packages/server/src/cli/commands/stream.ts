@@ -24,6 +24,7 @@ interface Event {
   [k: string]: unknown;
 }
 
+// eslint-disable-next-line max-lines-per-function -- parse, connect, stream, report
 export async function runStreamCli(
   args: string[],
   out: (s: string) => void = (s) => process.stdout.write(s),

@@ -100,6 +100,7 @@ const SCHEMAS = {
 };
 
 /** Pipeline results as reads, and queued runs; the scheduler and queueRun come from the composition root. */
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app, deps) => {
   const { runs } = deps;
   const pipelines = pipelinesOf(deps.config);

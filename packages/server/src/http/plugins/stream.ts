@@ -117,11 +117,13 @@ const streamSchema = (params: Record<string, unknown>) =>
   );
 
 /** GET …/stream: WebSocket sessions over the shared streaming service. */
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const streamPlugin: FastifyPluginAsync<StreamOptions> = async (app, deps) => {
   const service = deps.streaming;
   const { metrics, config: cfg } = service;
   const batcherFor = (v: ModelVersion, spec: StreamSpec) => service.batcherOf(v, spec);
 
+  // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
   await app.register(async (scope) => {
     await scope.register(websocket, {
       options: {

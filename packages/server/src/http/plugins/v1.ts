@@ -137,6 +137,7 @@ const driftSchema = (params: typeof ModelPath | typeof ModelVersionParams) =>
   });
 
 /** Ferry's own REST API (v1): model listing and description, and predictions. */
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const v1Plugin: FastifyPluginAsync<V1Options> = async (app, deps) => {
   const resolve = (req: FastifyRequest<{ Params: ModelParams }>): ModelVersion => {
     const v = deps.repository.resolve(req.params.model, req.params.version);

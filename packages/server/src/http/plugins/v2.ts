@@ -210,6 +210,7 @@ function ioMetadata(lv: LoadedVersion) {
 }
 
 /** Builds the model's feeds from a v2 request, raw tensors or one column per contract feature. */
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 function feedsFor(
   deps: Pick<ServerDeps, 'service'>,
   v: ModelVersion,
@@ -404,6 +405,7 @@ const inferSchema = (params: typeof ModelParams | typeof ModelVersionParams) =>
   });
 
 /** The Open Inference Protocol (KServe v2) REST API. */
+// eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
   const { serverVersion } = deps;
   type P = { model: string; version?: string };
