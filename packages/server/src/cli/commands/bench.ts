@@ -3,7 +3,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { CliUsageError, type CliContext } from '../shared.js';
-import { concurrencyList, nonNegativeNumber, positiveNumber } from './number-options.js';
+import { concurrencyList, nonNegativeNumber, positiveNumber } from '../number-options.js';
 
 interface BenchOpts {
   models?: string;

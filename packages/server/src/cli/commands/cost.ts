@@ -4,7 +4,7 @@ import { copyFileSync, existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CliUsageError, type CliContext } from '../shared.js';
 import { COST_PATTERNS, shippedPricesPath, type CostPattern } from '../tool-commands.js';
-import { nonNegativeNumber, positiveNumber } from './number-options.js';
+import { nonNegativeNumber, positiveNumber } from '../number-options.js';
 
 interface CostOpts {
   profile?: string;
