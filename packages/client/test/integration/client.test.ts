@@ -289,7 +289,7 @@ describe('@ferry/client against a real Ferry server', () => {
   });
 
   test('reads the monitoring time series the dashboard charts', async () => {
-    await (t.server.app as unknown as { ferryTimeseries: { sample(): Promise<void> } }).ferryTimeseries.sample();
+    await t.server.timeseries.sample();
     const ts = await client.monitoring.timeseries();
     assert.ok(ts.points.length >= 1);
     assert.ok(ts.points.some((p) => p.requests > 0));

@@ -6,8 +6,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { InjectOptions } from 'fastify';
 import { startTestServer, type TestServer, tinyClassifier } from '@ferry/test-kit';
-// Brings web.ts's `declare module 'fastify'` (app.ferryTimeseries) into this separately compiled test.
-import type {} from './web.js';
 import { quantileFromBuckets } from '../../monitoring/timeseries.js';
 
 const cls = tinyClassifier();
