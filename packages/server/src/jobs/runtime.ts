@@ -177,7 +177,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         extra: { limit: cfg.maxInstances },
       });
     }
-    const lv = deps.service.get(v);
+    deps.service.get(v); // a version that is not loaded is refused before its rows are checked
     const m = v.manifest;
     if (m.pipeline) {
       const feature = m.inputs[0] as ImageFeature;
@@ -207,8 +207,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const shift = (pointer: string) =>
         pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
       try {
-        const valid = lv.validator.check(chunk, base);
-        lv.encoder.encode(valid, base);
+        deps.service.checkInstances(v, chunk, base, { encode: true });
       } catch (e) {
         if (e instanceof FerryError && Array.isArray(e.extra.errors)) {
           throw invalidInput(

@@ -378,6 +378,20 @@ export class ModelService {
     return lv;
   }
 
+  /**
+   * The predict path's input checks without running the model: the rows of `instances` as the
+   * contract validates them (every bad field named under `base`), and, with `encode`, also the
+   * encoding a run would do, so a value the preprocessing refuses fails here too. Surfaces that check
+   * before they commit to an answer (a job before it is queued, an SSE stream before it opens) call
+   * this rather than reaching into a loaded version.
+   */
+  checkInstances(v: ModelVersion, instances: unknown, base: string, opts: { encode?: boolean } = {}): unknown[] {
+    const lv = this.get(v);
+    const rows = lv.validator.check(instances, base);
+    if (opts.encode) lv.encoder.encode(rows, base);
+    return rows;
+  }
+
   /** Ensures the version can answer now. */
   usable(v: ModelVersion): LoadedVersion {
     const lv = this.get(v);

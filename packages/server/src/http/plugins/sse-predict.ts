@@ -30,9 +30,9 @@ export async function streamPredict(
   instances: unknown,
   opts: SsePredictOptions,
 ): Promise<void> {
-  const lv = deps.service.usable(v);
+  deps.service.usable(v);
   // Throws the same 400 (naming the field) a JSON request gets, before the stream opens.
-  const rows = lv.validator.check(instances, opts.base);
+  const rows = deps.service.checkInstances(v, instances, opts.base);
   const m = v.manifest;
   const window = Math.max(4, 2 * (m.batching?.maxBatchSize ?? 1));
   // Rollout and CORS headers set on the reply go out with the stream (http/sse.ts).
