@@ -23,6 +23,7 @@ import { ConfigReloader, configPolicies, type ConfigReloadReport } from '../roll
 import { resolve as resolvePath } from 'node:path';
 import { createPipelines, validatePipelines, type AttachedPipelines } from '../pipelines/index.js';
 import { KeyRing, readKeysFile } from '../auth/index.js';
+import { createRateLimitRedis } from '../auth/rate-limit-store.js';
 import { TimeseriesRecorder } from '../monitoring/timeseries.js';
 import { createStreamingService, type StreamingService } from '../streaming/index.js';
 
@@ -255,6 +256,12 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   const startKeys = [...config.auth.keys, ...(config.auth.keysFile ? readKeysFile(config.auth.keysFile) : [])];
   // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
   const keyRing = new KeyRing(startKeys);
+  const rateLimitRedis = createRateLimitRedis(
+    config.auth,
+    config.redis.url,
+    startKeys,
+    log.child({ component: 'auth' }),
+  );
   // Checks every version's streaming block now: a bad one refuses the start.
   const streaming = createStreamingService({
     config: config.streaming,
@@ -296,6 +303,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       reloadConfig,
       keyRing,
       startKeys,
+      rateLimitRedis,
       streaming,
       timeseries,
       pipelines: {
@@ -308,6 +316,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   );
   timeseries.start();
   app.addHook('onClose', async () => timeseries.stop());
+  if (rateLimitRedis) app.addHook('onClose', async () => rateLimitRedis.disconnect());
   reloader = new ConfigReloader(
     opts.configSources,
     repository,

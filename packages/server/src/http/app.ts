@@ -93,7 +93,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     auth: deps.config.auth,
     ring: deps.keyRing,
     startKeys: deps.startKeys,
-    redisUrl: deps.config.redis.url,
+    rateLimitRedis: deps.rateLimitRedis,
     onRefused: authRefusalCounter(deps.metrics.registry),
   });
   app.addHook('onSend', async (req, reply) => {

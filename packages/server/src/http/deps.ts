@@ -1,4 +1,5 @@
 // What the HTTP layer is given: the frozen config and the services it calls.
+import type { Redis } from 'ioredis';
 import type { FerryConfig } from '../config/index.js';
 import type { Metrics } from '../monitoring/index.js';
 import type { Repository, ModelVersion } from '../serving/repository/index.js';
@@ -36,6 +37,8 @@ export interface ServerDeps {
   /** The live API keys (empty: no keys, every route open) and the keys at start (for rate limits). */
   readonly keyRing: KeyRing;
   readonly startKeys: readonly ApiKeyConfig[];
+  /** Shared rate-limit counts in Redis (auth/rate-limit-store.ts); absent: counted in process. */
+  readonly rateLimitRedis?: Redis | undefined;
   /** WebSocket sessions' limits, open sessions and sequence batchers. */
   readonly streaming: StreamingService;
   /** The recorder behind /v1/metrics/timeseries (the dashboard's charts). */

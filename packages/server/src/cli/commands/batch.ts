@@ -5,19 +5,14 @@
 import { Command, Option } from 'commander';
 import cliProgress from 'cli-progress';
 import { pino, destination } from 'pino';
-import { loadConfig, workerCount, ConfigError, type FerryConfig } from '../../config/index.js';
+import { loadConfig, ConfigError, type FerryConfig } from '../../config/index.js';
+import { openBatchScoring, openJobQueue, openRunStore } from '../../app/batch-services.js';
 import { Repository } from '../../serving/repository/index.js';
-import { WorkerPool } from '../../serving/index.js';
-import { createStore, storeOptionsFromConfig } from '../../store/index.js';
 import { newRunId, PipelineRunError, runPipeline, type RunProgress, type ShardSpec } from '../../pipelines/runner.js';
 import { SourceError } from '../../pipelines/sources.js';
-import { RunStore } from '../../pipelines/run-store.js';
 import { validatePipelines } from '../../pipelines/validate.js';
 import { pipelineWithDefaults } from '../../config/schemas/pipelines.js';
 import type { Logger } from 'pino';
-import { JobStore } from '../../jobs/job-store.js';
-import { createQueueBackend } from '../../jobs/runtime.js';
-import type { QueueBackend } from '../../jobs/queue-backend.js';
 import { enqueuePipelineShards, MAX_SHARDS, RUN_ID } from '../../pipelines/queue-shards.js';
 import type { CliContext } from '../shared.js';
 
@@ -129,8 +124,7 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   const repository = Repository.load(cfg.models.dir, [modelName]);
   validatePipelines({ [name]: cfg.pipelines[name]! }, repository);
   if (o.queue) return queueShards(name, o, cfg, repository, log);
-  const store = createStore(storeOptionsFromConfig(cfg.store, { log: log.child({ component: 'store' }) }));
-  const pool = new WorkerPool(workerCount(cfg), log.child({ component: 'pool' }));
+  const { store, pool, close } = await openBatchScoring(cfg, log);
   const abort = new AbortController();
   const stop = (signal: string) => {
     process.stderr.write(`\n${signal}: stopping after the chunk being written; continue with --resume\n`);
@@ -140,7 +134,6 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
   process.once('SIGTERM', () => stop('SIGTERM'));
   const progress = progressReporter(o.json ? 'none' : o.progress, (line) => process.stderr.write(`${line}\n`));
   try {
-    await store.migrate();
     const s = await runPipeline({
       name,
       pipeline: p,
@@ -183,8 +176,7 @@ async function batchRun(name: string, o: RunOpts): Promise<number> {
     return s.status === 'interrupted' ? 130 : 0;
   } finally {
     progress.stop();
-    await pool.dispose(5000);
-    await store.close();
+    await close();
   }
 }
 
@@ -213,12 +205,8 @@ async function queueShards(
   const p = pipelineFrom(cfg, name);
   const v = repository.resolve(p.model);
   const runId = o.runId ?? newRunId(name);
-  const store = createStore(storeOptionsFromConfig(cfg.store, { log: log.child({ component: 'store' }) }));
-  const jobs = new JobStore(store);
-  let backend: QueueBackend | undefined;
+  const { jobs, backend, close } = await openJobQueue(cfg, log);
   try {
-    await store.migrate();
-    backend = createQueueBackend(cfg, jobs, log.child({ component: 'jobs' }));
     const { jobs: ids } = await enqueuePipelineShards(jobs, backend, {
       pipeline: name,
       runId,
@@ -236,18 +224,16 @@ progress   ferry batch runs ${name}
 `);
     return 0;
   } finally {
-    await backend?.close();
-    await store.close();
+    await close();
   }
 }
 
 async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promise<number> {
   const cfg = configFrom({ ...o, logLevel: o.logLevel ?? 'warn' });
   pipelineFrom(cfg, name);
-  const store = createStore(storeOptionsFromConfig(cfg.store, {}));
+  const { runs: runStore, close } = await openRunStore(cfg);
   try {
-    await store.migrate();
-    const runs = await new RunStore(store).runs(name, Number(o.limit ?? 20) || 20);
+    const runs = await runStore.runs(name, Number(o.limit ?? 20) || 20);
     if (o.json) {
       process.stdout.write(`${JSON.stringify(runs, null, 2)}\n`);
       return 0;
@@ -259,7 +245,7 @@ async function batchRuns(name: string, o: BatchOpts & { limit?: string }): Promi
     }
     return 0;
   } finally {
-    await store.close();
+    await close();
   }
 }
 

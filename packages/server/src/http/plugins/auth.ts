@@ -5,11 +5,12 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { FerryError } from '../../errors.js';
 import type { ApiKeyConfig, AuthConfig } from '../../config/schemas/auth.js';
 import type { KeyRing, Principal } from '../../auth/keys.js';
 import { accessFor, type AccessDecision } from '../../auth/scope-table.js';
+import { rateLimited } from '../../auth/rate-limit-store.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,7 +25,8 @@ export interface AuthOptions {
   ring: KeyRing;
   /** The keys at start (config and keys file): whether per-key rate limits are configured. */
   startKeys: readonly ApiKeyConfig[];
-  redisUrl: string;
+  /** Shared counts for the rate limiter (app/ builds it with auth/rate-limit-store.ts); absent: in process. */
+  rateLimitRedis?: Redis | undefined;
   /** Called with the error code of each refused request (for a metric). */
   onRefused?: (code: string) => void;
 }
@@ -187,25 +189,10 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
   });
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;
-  const perKey = opts.startKeys.some((k) => k.rateLimitMax > 0);
   // With a keys file, keys (and their per-key limits) can arrive after start: the limiter is registered
   // up front so their limits apply (unlimited callers are on its allow list, as always).
-  if (keyMax > 0 || ipMax > 0 || perKey || auth.keysFile) {
-    const redis =
-      opts.redisUrl && !auth.rateLimit.local
-        ? new Redis(opts.redisUrl, {
-            maxRetriesPerRequest: 1,
-            enableOfflineQueue: true,
-            connectTimeout: 2000,
-            lazyConnect: false,
-          })
-        : undefined;
-    if (redis) {
-      redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate-limit redis error'));
-      app.addHook('onClose', async () => {
-        redis.disconnect();
-      });
-    }
+  if (rateLimited(auth, opts.startKeys)) {
+    const redis = opts.rateLimitRedis;
     const limitOf = (req: FastifyRequest): number =>
       req.ferryPrincipal ? req.ferryPrincipal.rateLimitMax || keyMax : ipMax;
     await app.register(rateLimit, {
