@@ -47,7 +47,8 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
         await server.loaded;
         const v = server.repository.resolve(model);
         const { instances, base } = instancesFromBody(body);
-        const r = await server.service.predict(v, instances, base);
+        // A one-off local prediction is not traffic: no shadow copy, as before the predict path took them.
+        const r = await server.service.predict(v, instances, base, { shadow: false });
         ctx.io.stdout(
           `${JSON.stringify({ model: v.name, version: v.version, predictions: r.predictions }, null, 2)}\n`,
         );
