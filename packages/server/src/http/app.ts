@@ -163,8 +163,8 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   const bodyLimitBytes = config.server.bodyLimitBytes;
   const { repository, service, rollout, lifecycle } = deps;
   await app.register(healthPlugin, { service, metrics: deps.metrics });
-  await app.register(v1Plugin, { config, repository, service, rollout, drift: deps.drift, lifecycle });
-  await app.register(v2Plugin, { repository, service, rollout, serverVersion: SERVER_VERSION });
+  await app.register(v1Plugin, { config, repository, service, drift: deps.drift, lifecycle });
+  await app.register(v2Plugin, { repository, service, serverVersion: SERVER_VERSION });
   if (deps.generation) {
     await app.register(openAiPlugin, {
       prefix: OPENAI_PREFIX,
@@ -187,7 +187,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   }
   await app.register(pipelinesPlugin, { config, ...deps.pipelines });
   await app.register(adminPlugin, { config, manager: deps.manager, rollout, reloadConfig: deps.reloadConfig });
-  await app.register(streamPlugin, { streaming: deps.streaming, rollout, service, lifecycle });
+  await app.register(streamPlugin, { streaming: deps.streaming, service, lifecycle });
   await app.register(artifactPlugin, { repository });
   await app.register(webPlugin, { config, repository, drift: deps.drift, timeseries: deps.timeseries });
   // Unknown /v1 paths: a problem that points at the document (kept out of it).

@@ -25,7 +25,7 @@ interface StreamParams {
 }
 type StreamQuery = Record<string, string | undefined>;
 
-export interface StreamOptions extends Pick<ServerDeps, 'rollout' | 'service' | 'lifecycle'> {
+export interface StreamOptions extends Pick<ServerDeps, 'service' | 'lifecycle'> {
   readonly streaming: StreamingService;
 }
 

@@ -88,7 +88,7 @@ export function requestTimeout(raw: string | string[] | undefined): number | und
   return Number(text);
 }
 
-export type V1Options = Pick<ServerDeps, 'config' | 'repository' | 'service' | 'rollout' | 'drift' | 'lifecycle'>;
+export type V1Options = Pick<ServerDeps, 'config' | 'repository' | 'service' | 'drift' | 'lifecycle'>;
 
 const predictBody = {
   content: {

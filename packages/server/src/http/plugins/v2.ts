@@ -363,7 +363,7 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
     ]);
 }
 
-export interface V2Options extends Pick<ServerDeps, 'repository' | 'service' | 'rollout'> {
+export interface V2Options extends Pick<ServerDeps, 'repository' | 'service'> {
   /** Reported by GET /v2. */
   serverVersion: string;
 }
