@@ -102,9 +102,12 @@ export async function serve(
 }
 
 export async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child && child.exitCode === null) {
+  // A child killed by the signal keeps exitCode null (signalCode is set): it has exited all the same, and
+  // its 'exit' event has fired, so waiting for it again would never resolve.
+  if (child && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    await exited;
   }
 }
 
