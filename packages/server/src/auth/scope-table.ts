@@ -40,10 +40,13 @@ export const ACCESS_TABLE: readonly AccessRule[] = [
     access: 'admin',
     modelGroup: 1,
   },
+  // Drift of a model is read like its metadata: open on a keyless local server, any valid key (limited
+  // to its models) when keys are configured. Nothing under it changes state.
   {
     family: 'drift',
+    methods: READ,
     pattern: new RegExp(`^/v1/models/${M}(/versions/${V})?/drift(/histograms)?$`),
-    access: 'admin',
+    access: 'key',
     modelGroup: 1,
   },
   // Inference.

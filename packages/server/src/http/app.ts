@@ -164,7 +164,12 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   const { repository, service, rollout, lifecycle } = deps;
   await app.register(healthPlugin, { service, metrics: deps.metrics });
   await app.register(v1Plugin, { config, repository, service, drift: deps.drift, lifecycle });
-  await app.register(v2Plugin, { repository, service, serverVersion: SERVER_VERSION });
+  await app.register(v2Plugin, {
+    repository,
+    service,
+    serverVersion: SERVER_VERSION,
+    repositoryControl: () => deps.keyRing.size > 0,
+  });
   if (deps.generation) {
     await app.register(openAiPlugin, {
       prefix: OPENAI_PREFIX,

@@ -146,6 +146,31 @@ describe('v1 and v2 APIs over real models', () => {
     }
   });
 
+  test('v2 infer refuses ragged or partly nested data, naming the tensor, instead of shifting values', async () => {
+    const row = lin.example.x;
+    const cases: Array<[unknown, RegExp, string]> = [
+      [[row, [...row, 9].slice(0, 7)], /needs 8 items at depth 1, got 7/, '/inputs/0/data/1'],
+      [[[...row, 9], row.slice(0, 7)], /needs 8 items at depth 1, got 9/, '/inputs/0/data/0'],
+      [[row, 3], /expected a list of 8 at depth 1/, '/inputs/0/data/1'],
+      [[...row, row], /expected a list of 8 at depth 0|needs 2 items at depth 0/, '/inputs/0/data'],
+      [[[row], [row]], /nested deeper than its shape|needs 8 items/, '/inputs/0/data/0'],
+    ];
+    for (const [data, reason, pointer] of cases) {
+      const r = await inject({
+        method: 'POST',
+        url: '/v2/models/lin/infer',
+        payload: { inputs: [{ name: 'x', shape: [2, 8], datatype: 'FP32', data }] },
+      });
+      assert.equal(r.statusCode, 400, `${JSON.stringify(data)}: ${r.body}`);
+      assert.match(r.headers['content-type'] as string, /application\/problem\+json/);
+      const errors = r.json().errors as Array<{ pointer: string; reason: string }>;
+      assert.ok(
+        errors.some((e) => e.pointer.startsWith(pointer) && reason.test(e.reason) && /input "x"/.test(e.reason)),
+        `${JSON.stringify(data)}: ${r.body}`,
+      );
+    }
+  });
+
   test('v2 infer accepts one column per contract feature and runs the preprocessing', async () => {
     const r = await inject({
       method: 'POST',

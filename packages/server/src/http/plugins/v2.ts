@@ -165,16 +165,37 @@ export function decodeV2Data(input: V2Input, dtype: TensorDtype, pointer: string
       else setElement(out, n++, v);
     }
   };
+  // The protocol takes `data` flat (row-major) or nested exactly as `shape` says; a ragged or
+  // partly nested list would otherwise be read by element count alone and shift values across rows.
+  const rank = input.shape.length;
+  const nested = input.data.some((x) => Array.isArray(x));
   const walk = (v: unknown, p: string, depth: number): void => {
-    if (Array.isArray(v)) {
-      if (depth > 16) {
-        issues.push({ pointer: p, reason: 'data is nested too deeply' });
+    if (issues.length >= 10) return;
+    if (depth < rank) {
+      if (!Array.isArray(v)) {
+        issues.push({
+          pointer: p,
+          reason: `input "${input.name}": expected a list of ${input.shape[depth]} at depth ${depth} (shape [${input.shape.join(', ')}]), got ${JSON.stringify(v)?.slice(0, 40)}`,
+        });
+        return;
+      }
+      if (v.length !== input.shape[depth]) {
+        issues.push({
+          pointer: p,
+          reason: `input "${input.name}": shape [${input.shape.join(', ')}] needs ${input.shape[depth]} items at depth ${depth}, got ${v.length}; send data flat or nested exactly as the shape`,
+        });
         return;
       }
       v.forEach((x, i) => walk(x, `${p}/${i}`, depth + 1));
+    } else if (Array.isArray(v)) {
+      issues.push({
+        pointer: p,
+        reason: `input "${input.name}": nested deeper than its shape [${input.shape.join(', ')}]`,
+      });
     } else put(v, p);
   };
-  walk(input.data, `${pointer}/data`, 0);
+  if (nested) walk(input.data, `${pointer}/data`, 0);
+  else input.data.forEach((x, i) => put(x, `${pointer}/data/${i}`));
   if (issues.length) throw invalidInput(issues);
   if (n !== count) {
     throw invalidInput([
@@ -366,6 +387,11 @@ function attachBinaryInputs(request: V2Request, rest: Buffer): void {
 export interface V2Options extends Pick<ServerDeps, 'repository' | 'service'> {
   /** Reported by GET /v2. */
   serverVersion: string;
+  /**
+   * Whether the repository extension's load/unload routes answer: they are management routes, which
+   * exist only when API keys are configured (keys can appear on a config reload, so it is asked each time).
+   */
+  repositoryControl: () => boolean;
 }
 
 const oip = (summary: string, parts: Parameters<typeof route>[2] = {}) =>
@@ -421,7 +447,11 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     async () => ({
       name: 'ferry',
       version: serverVersion,
-      extensions: ['binary_tensor_data', 'model_repository_index', 'model_repository'],
+      extensions: [
+        'binary_tensor_data',
+        'model_repository_index',
+        ...(deps.repositoryControl() ? ['model_repository'] : []),
+      ],
     }),
   );
   app.get('/v2/health/live', { schema: oip('liveness', { response: { 200: json('{"live": true}') } }) }, async () => ({
