@@ -94,8 +94,6 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
   });
 
   test('small text, and large text in an image wider than maxSideLen (shrunk for detection)', async () => {
-    // (At small sizes this recogniser, trained mostly on Chinese, tends to drop spaces between words: the small line
-    // has none.)
     const small = await read({ width: 200, height: 40, spans: [{ text: 'INV-7731', x: 8, y: 27, size: 16 }] });
     assert.deepEqual(
       small.lines.map((l) => l.text),
@@ -113,6 +111,28 @@ describe('OCR with PP-OCRv4 through runOcr', () => {
     );
     // Boxes come back in the original image's pixels, not the detector's.
     assert.ok(boxBounds(large.lines[0]!.box).x1 > 600, JSON.stringify(large.lines[0]!.box));
+  });
+
+  test('multi-word lines in several fonts and sizes keep their spaces (a set the threshold was not tuned on)', async () => {
+    // spaceThreshold was chosen on other lines (DejaVu Sans and Liberation Sans, 30–46 px, docs/contract.md);
+    // with plain greedy decoding most of these lose every space ("Deliverywindow9to12").
+    const lines: Array<[string, string, number]> = [
+      ['Delivery window 9 to 12', 'DejaVu Serif', 36],
+      ['Ref AB-204 paid in full', 'Liberation Serif', 40],
+      ['Room 14 on floor 3', 'DejaVu Sans', 34],
+      ['Balance carried over 77.10', 'Liberation Sans', 42],
+      ['Sign here please', 'Liberation Serif', 32],
+      ['Total due: 1,284.50 EUR', 'DejaVu Serif', 38],
+    ];
+    const got: string[] = [];
+    for (const [text, font, size] of lines) {
+      const r = await read({ width: 1000, height: 100, font, spans: [{ text, x: 20, y: 66, size }] });
+      got.push(r.lines.map((l) => l.text).join(' | '));
+    }
+    const exact = got.filter((g, i) => g === lines[i]![0]).length;
+    assert.ok(exact >= 5, `${exact}/6 exact: ${JSON.stringify(got)}`);
+    // Every line has its words, whatever a glyph or two may read as.
+    got.forEach((g, i) => assert.equal(g.split(' ').length, lines[i]![0].split(' ').length, JSON.stringify(got)));
   });
 
   test('two words far apart on one line: read left to right', async () => {

@@ -17,6 +17,7 @@ import {
 } from './ocr.js';
 
 const LABELS = ['', 'h', 'i', ' '];
+const SPACE = 3;
 
 /** RGB image with pixel (x, y) = [x, y, x + y]. */
 function coords(width: number, height: number): RgbImage {
@@ -161,7 +162,10 @@ test('readingOrder: lines top to bottom, each left to right, slightly uneven bas
   );
 });
 
-/** Recogniser output rows for the given class sequences, each step's winner at probability p. */
+/**
+ * Recogniser output rows for the given class sequences, each step's winner at probability p and the rest
+ * shared by the other non-space classes (a space that does not win scores 0, as inside a real word).
+ */
 function recOutput(sequences: number[][], p = 0.9): TensorValue {
   const steps = Math.max(...sequences.map((s) => s.length));
   const data = new Float32Array(sequences.length * steps * LABELS.length);
@@ -169,7 +173,8 @@ function recOutput(sequences: number[][], p = 0.9): TensorValue {
     for (let t = 0; t < steps; t++) {
       const cls = seq[t] ?? 0;
       for (let c = 0; c < LABELS.length; c++)
-        data[(n * steps + t) * LABELS.length + c] = c === cls ? p : (1 - p) / (LABELS.length - 1);
+        data[(n * steps + t) * LABELS.length + c] =
+          c === cls ? p : c === SPACE ? 0 : (1 - p) / (LABELS.length - (cls === SPACE ? 1 : 2));
     }
   });
   return { dtype: 'float32', dims: [sequences.length, steps, LABELS.length], data };

@@ -40,6 +40,12 @@ export interface OcrParams extends DbOptions {
   readonly recBatchSize?: number;
   /** Lines read with a lower confidence are dropped. Default 0.5. */
   readonly minConfidence?: number;
+  /**
+   * A space is written between two symbols when the space class (the last label, if it is " ") reached
+   * this probability in the blank steps between them; 0 = plain greedy decoding. Default 0.005
+   * (see `CtcOptions.spaceThreshold` and docs/contract.md for how it was chosen).
+   */
+  readonly spaceThreshold?: number;
 }
 
 export const OCR_DEFAULTS = {
@@ -56,6 +62,7 @@ export const OCR_DEFAULTS = {
   recMaxWidth: 3200,
   recBatchSize: 6,
   minConfidence: 0.5,
+  spaceThreshold: 0.005,
 } as const satisfies Omit<Required<OcrParams>, 'labels'>;
 
 export type ResolvedOcrParams = Omit<Required<OcrParams>, 'labels'> & { readonly labels: readonly string[] };
@@ -76,6 +83,8 @@ export function resolveOcrParams(params: OcrParams): ResolvedOcrParams {
     if (!Number.isInteger(p[k]) || p[k] < 1)
       throw new RangeError(`OCR parameter ${k} must be a positive integer, got ${p[k]}`);
   }
+  if (typeof p.spaceThreshold !== 'number' || !(p.spaceThreshold >= 0 && p.spaceThreshold < 1))
+    throw new RangeError(`OCR parameter spaceThreshold must be a number in [0, 1), got ${String(p.spaceThreshold)}`);
   return Object.freeze(p);
 }
 
@@ -258,7 +267,10 @@ export async function runOcr(image: RgbImage, runners: OcrRunners, params: OcrPa
         p,
       ),
     );
-    const decoded = ctcGreedyDecodeBatch(out, p.labels, { blankIndex: p.blankIndex });
+    const decoded = ctcGreedyDecodeBatch(out, p.labels, {
+      blankIndex: p.blankIndex,
+      ...(p.labels.at(-1) === ' ' && { spaceIndex: p.labels.length - 1, spaceThreshold: p.spaceThreshold }),
+    });
     if (decoded.length !== group.length)
       throw new RangeError(`the recogniser answered ${decoded.length} rows for ${group.length} crops`);
     decoded.forEach((d, k) => {

@@ -27,6 +27,30 @@ test('greedy CTC options: no merging; the blank at another index', () => {
   assert.equal(r.text, 'ax');
 });
 
+test('greedy CTC with a space threshold: a word gap the blank won still writes one space', () => {
+  const L = ['', 'a', 'b', ' '];
+  // Rows [blank, a, b, space].
+  const rows = [
+    [0.01, 0.98, 0.005, 0.005], // a
+    [0.99, 0.005, 0.004, 0.001], // blank, space 0.001: inside a word
+    [0.01, 0.005, 0.98, 0.005], // b
+    [0.6, 0.01, 0.01, 0.38], // blank wins, but the space is strong: a word gap
+    [0.9, 0.01, 0.01, 0.08], // still the gap: one space, not two
+    [0.01, 0.98, 0.005, 0.005], // a
+    [0.02, 0.01, 0.02, 0.95], // the space wins outright: written once, no extra
+    [0.01, 0.005, 0.98, 0.005], // b
+  ].flat();
+  assert.equal(ctcGreedyDecode(rows, 8, L).text, 'aba b', 'plain greedy drops the gap the blank won');
+  const r = ctcGreedyDecode(rows, 8, L, { spaceIndex: 3, spaceThreshold: 0.005 });
+  assert.equal(r.text, 'ab a b');
+  assert.deepEqual(r.indices, [1, 2, 3, 1, 3, 2]);
+  // The inserted space won no step: confidence is the mean over the five symbols that did.
+  assert.ok(Math.abs(r.confidence - (0.98 * 4 + 0.95) / 5) < 1e-12, String(r.confidence));
+  // Never a leading space, and a threshold above the gap's probability keeps plain greedy.
+  assert.equal(ctcGreedyDecode(rows.slice(12), 5, L, { spaceIndex: 3, spaceThreshold: 0.005 }).text, 'a b');
+  assert.equal(ctcGreedyDecode(rows, 8, L, { spaceIndex: 3, spaceThreshold: 0.5 }).text, 'aba b');
+});
+
 test('greedy CTC: nothing but blanks is an empty text with confidence 0', () => {
   const r = ctcGreedyDecode(steps([0, 0.99], [0, 0.98]), 2, LABELS);
   assert.deepEqual([r.text, r.confidence, r.indices], ['', 0, []]);

@@ -8,6 +8,19 @@ export interface CtcOptions {
   readonly blankIndex?: number;
   /** Merge consecutive repeats of a class into one symbol (standard CTC). Default true. */
   readonly mergeRepeats?: boolean;
+  /**
+   * Class index of the word separator (PaddleOCR appends a space class after its dictionary). With
+   * `spaceThreshold`, a space is also written between two symbols when, somewhere in the blank steps
+   * between them, the space class reached that probability even though the blank won the step.
+   */
+  readonly spaceIndex?: number;
+  /**
+   * See `spaceIndex`; 0 or absent = plain greedy decoding. Recognisers trained mostly on unspaced
+   * scripts (PP-OCR's Chinese+English models) score an English word gap at 0.02–0.5 for the space and
+   * the rest for the blank, so the greedy path drops every such space; inside words the space class stays
+   * below 0.001. Not counted in `confidence` (no symbol won there).
+   */
+  readonly spaceThreshold?: number;
 }
 
 export interface CtcResult {
@@ -42,7 +55,12 @@ export function ctcGreedyDecode(
   let text = '';
   const indices: number[] = [];
   let confSum = 0;
+  let kept = 0;
   let previous = -1;
+  const space = options.spaceThreshold && options.spaceThreshold > 0 ? options.spaceIndex : undefined;
+  const threshold = options.spaceThreshold ?? 0;
+  // The highest space probability in the blank steps since the last symbol written.
+  let gapSpace = 0;
   for (let t = 0; t < steps; t++) {
     const row = offset + t * classes;
     let best = 0;
@@ -56,12 +74,22 @@ export function ctcGreedyDecode(
     }
     const repeat = merge && best === previous;
     previous = best;
-    if (best === blank || repeat) continue;
+    if (best === blank) {
+      if (space !== undefined) gapSpace = Math.max(gapSpace, scores[row + space]!);
+      continue;
+    }
+    if (repeat) continue;
+    if (space !== undefined && best !== space && gapSpace >= threshold && text && !text.endsWith(labels[space]!)) {
+      text += labels[space]!;
+      indices.push(space);
+    }
+    gapSpace = 0;
     text += labels[best]!;
     indices.push(best);
     confSum += bestScore;
+    kept++;
   }
-  return { text, confidence: indices.length ? confSum / indices.length : 0, indices };
+  return { text, confidence: kept ? confSum / kept : 0, indices };
 }
 
 /**
