@@ -101,13 +101,70 @@ export function argumentErrorsExitWith(cmd: Command, code: number): Command {
 }
 
 /** `--data '{"x": 1}'` or `--data @file.json`. */
-export function readJsonArgument(data: string): unknown {
-  const text = data.startsWith('@') ? readFileSync(data.slice(1), 'utf8') : data;
+export function readJsonArgument(data: string, flag = '--data'): unknown {
+  const file = data.startsWith('@') ? data.slice(1) : undefined;
+  let text = data;
+  if (file !== undefined) {
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      const reason = describeError(e);
+      throw new CliUsageError(
+        `${flag} @${file}: ${reason.startsWith(`${file}: `) ? reason.slice(file.length + 2) : reason}`,
+      );
+    }
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new Error(`--data is not valid JSON: ${(e as Error).message}`);
+    throw new CliUsageError(
+      `${flag}${file !== undefined ? ` @${file}` : ''} is not valid JSON: ${(e as Error).message}`,
+    );
   }
+}
+
+const SYSTEM_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file or directory',
+  EACCES: 'permission denied',
+  EISDIR: 'is a directory, not a file',
+  ENOTDIR: 'a part of the path is not a directory',
+  ECONNREFUSED: 'connection refused (is the server running, on that host and port?)',
+  ENOTFOUND: 'host not found',
+  ECONNRESET: 'the connection was reset',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+};
+
+/**
+ * One line that says what went wrong, for a person at a terminal: a Node system error by its path and
+ * plain reason, a failed fetch by the address it could not reach, a problem by its code and detail, any
+ * other error by the first line of its message. (FERRY_DEBUG=1 prints stacks as well; see reportError.)
+ */
+export function describeError(e: unknown): string {
+  if (e instanceof FerryError) {
+    const p = toProblem(e) as { code?: string; status?: number; detail?: string; errors?: unknown };
+    const issues = Array.isArray(p.errors)
+      ? (p.errors as Array<{ pointer?: string; reason?: string }>)
+          .slice(0, 5)
+          .map((i) => `${i.pointer ?? ''}: ${i.reason ?? ''}`)
+      : [];
+    // The detail often already names the first field; then the list would only repeat it.
+    const named = issues.length > 0 && p.detail?.includes(issues[0]!.split(': ')[0]!);
+    return [`${p.code} (${p.status})${p.detail ? `: ${p.detail}` : ''}`, ...(named ? issues.slice(1) : issues)].join(
+      '; ',
+    );
+  }
+  if (!(e instanceof Error)) return String(e);
+  const sys = e as NodeJS.ErrnoException & { address?: string; port?: number; hostname?: string };
+  if (sys.code && SYSTEM_ERRORS[sys.code]) {
+    const where = sys.path ?? (sys.address ? `${sys.address}${sys.port ? `:${sys.port}` : ''}` : sys.hostname);
+    return `${where ? `${where}: ` : ''}${SYSTEM_ERRORS[sys.code]}`;
+  }
+  // fetch() says only "fetch failed"; the reason is its cause (ECONNREFUSED and the like).
+  if (e instanceof TypeError && e.message === 'fetch failed' && e.cause)
+    return `cannot reach the server: ${describeError(e.cause)}`;
+  const first = e.message.split('\n').find((l) => l.trim()) ?? e.name;
+  return first.trim();
 }
 
 /** Reports an error a command threw and returns the exit code. */
@@ -116,9 +173,7 @@ export function reportError(e: unknown, io: CliIo): number {
     io.stderr(`${e.prefix}: ${e.message}\n`);
     return e.exitCode;
   }
-  if (e instanceof FerryError) {
-    io.stderr(`${JSON.stringify(toProblem(e), null, 2)}\n`);
-  } else if (
+  if (
     e instanceof ConfigError ||
     e instanceof ApiKeyError ||
     e instanceof RepositoryError ||
@@ -128,7 +183,9 @@ export function reportError(e: unknown, io: CliIo): number {
   ) {
     io.stderr(`ferry: ${e.message}\n`);
   } else {
-    io.stderr(`ferry: ${(e as Error)?.stack ?? String(e)}\n`);
+    // One line, whatever failed; the stack is for whoever debugs Ferry itself.
+    io.stderr(`ferry: ${describeError(e)}\n`);
+    if (process.env.FERRY_DEBUG && e instanceof Error && e.stack) io.stderr(`${e.stack}\n`);
   }
   return 1;
 }

@@ -7,7 +7,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig } from '../../config/index.js';
 import type { Command } from 'commander';
 import { createServer, type FerryServer } from '../../app/create-server.js';
-import type { CliContext } from '../shared.js';
+import { describeError, type CliContext } from '../shared.js';
 
 const HELP = `usage: ferry chat MODEL [options]
 
@@ -192,7 +192,7 @@ export async function runChatCli(args: string[]): Promise<number> {
         process.stdout.write(' [stopped]\n');
         return true;
       }
-      process.stderr.write(`ferry chat: ${(e as Error).message}\n`);
+      process.stderr.write(`ferry chat: ${describeError(e)}\n`);
       return false;
     } finally {
       current = undefined;

@@ -4,7 +4,14 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { createServer } from '../../app/create-server.js';
 import { instancesFromBody } from '../../serving/index.js';
-import { commonOptions, configFrom, readJsonArgument, type CliContext, type CommonOpts } from '../shared.js';
+import {
+  CliUsageError,
+  commonOptions,
+  configFrom,
+  readJsonArgument,
+  type CliContext,
+  type CommonOpts,
+} from '../shared.js';
 
 type PredictOpts = CommonOpts & { data: string; url?: string };
 
@@ -26,8 +33,22 @@ export function registerPredictCommand(program: Command, ctx: CliContext): void 
           headers: { 'content-type': 'application/json' },
           body: JSON.stringify(body),
         });
-        ctx.io.stdout(`${JSON.stringify(await res.json(), null, 2)}\n`);
-        if (!res.ok) ctx.setExitCode(1);
+        const text = await res.text();
+        let answer: { code?: string; detail?: string; errors?: Array<{ pointer?: string; reason?: string }> };
+        try {
+          answer = JSON.parse(text) as typeof answer;
+        } catch {
+          throw new CliUsageError(
+            `${o.url} answered HTTP ${res.status} with something other than JSON: is it a Ferry server?`,
+          );
+        }
+        if (!res.ok) {
+          const issues = (answer.errors ?? []).slice(0, 5).map((i) => `; ${i.pointer ?? ''}: ${i.reason ?? ''}`);
+          throw new CliUsageError(
+            `${o.url} answered ${res.status} ${answer.code ?? ''}${answer.detail ? `: ${answer.detail}` : ''}${issues.join('')}`,
+          );
+        }
+        ctx.io.stdout(`${JSON.stringify(answer, null, 2)}\n`);
         return;
       }
       const cfg = configFrom({ ...o, logLevel: o.logLevel ?? 'warn' });

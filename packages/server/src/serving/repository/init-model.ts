@@ -31,7 +31,11 @@ function dtypeOf(t: string): TensorDtype {
 
 /** Builds the manifest for an ONNX model from its metadata. */
 export async function manifestFromOnnx(onnxPath: string, name: string, version: string): Promise<Manifest> {
-  const session = await ort.InferenceSession.create(onnxPath);
+  const session = await ort.InferenceSession.create(onnxPath).catch((e: Error) => {
+    throw new Error(
+      `${onnxPath} is not a model ONNX Runtime can load: ${e.message.replace(/^Load model from .* failed:/, '')}`,
+    );
+  });
   try {
     const dims = (shape: ReadonlyArray<number | string>) =>
       shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
