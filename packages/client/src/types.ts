@@ -77,6 +77,8 @@ export interface ModelDescription extends VersionSummary {
   };
   schemas: { instance: unknown; request: unknown; response: unknown };
   card?: string;
+  /** One instance the version takes (warm-up instance, first reference row, or built from the contract). */
+  example?: Record<string, unknown>;
   defaultVersion?: string;
   aliases?: Record<string, string>;
   versions?: VersionSummary[];

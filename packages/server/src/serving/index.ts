@@ -7,6 +7,7 @@ export {
   type ServeOptions,
   type VersionState,
 } from './model-service.js';
+export { exampleInstance } from './example-instance.js';
 export { WorkerPool, type LoadedModel, type RunResult } from './runtime/pool.js';
 export { sessionOptionsFor, toOrtOptions, type OrtSessionOptions } from './runtime/session-options.js';
 export {

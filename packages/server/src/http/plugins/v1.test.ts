@@ -17,6 +17,18 @@ describe('v1 and v2 APIs over real models', () => {
       { name: 'cls', version: '1.0.0', files: cls },
       { name: 'cls', version: '1.1.0', files: { ...cls, files: { 'card.md': '# cls 1.1.0\nA card.' } } },
       { name: 'lin', version: '1.0.0', files: lin },
+      {
+        name: 'ref',
+        version: '1.0.0',
+        files: {
+          ...cls,
+          manifest: { ...cls.manifest, reference: 'reference.jsonl' },
+          files: {
+            'reference.jsonl':
+              '{"amount":12.5,"items":7,"member":false,"color":"blue","prediction":"no"}\n{"amount":1,"items":1,"member":true,"color":"red"}\n',
+          },
+        },
+      },
     ]);
   });
   after(() => t.close());
@@ -28,7 +40,7 @@ describe('v1 and v2 APIs over real models', () => {
     const body = r.json();
     assert.deepEqual(
       body.models.map((m: { name: string }) => m.name),
-      ['cls', 'lin'],
+      ['cls', 'lin', 'ref'],
     );
     const c = body.models[0];
     assert.equal(c.defaultVersion, '1.1.0');
@@ -46,6 +58,19 @@ describe('v1 and v2 APIs over real models', () => {
     assert.equal(d.contract.postprocess.kind, 'classification');
     assert.equal((await inject({ url: '/v1/models/cls/versions/1.0.0' })).json().version, '1.0.0');
     assert.equal((await inject({ url: '/v1/models/cls@1.0.0' })).json().version, '1.0.0');
+  });
+
+  test('a description carries one example instance: the first reference row, else one from the contract', async () => {
+    const withRef = (await inject({ url: '/v1/models/ref' })).json();
+    // The reference row's inputs, without the prediction it was logged with.
+    assert.deepEqual(withRef.example, { amount: 12.5, items: 7, member: false, color: 'blue' });
+    const built = (await inject({ url: '/v1/models/lin' })).json();
+    assert.deepEqual(built.example, { x: [0, 0, 0, 0, 0, 0, 0, 0] });
+    for (const model of ['ref', 'cls', 'lin']) {
+      const { example } = (await inject({ url: `/v1/models/${model}` })).json();
+      const r = await inject({ method: 'POST', url: `/v1/models/${model}/predict`, payload: { instances: [example] } });
+      assert.equal(r.statusCode, 200, `${model}: ${r.body}`);
+    }
   });
 
   test('predicts classifier instances: labels and per-label scores equal the reference', async () => {

@@ -5,7 +5,7 @@ import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@fe
 import { FerryError } from '../../errors.js';
 import { routeRequest } from '../route-request.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
-import { instancesFromBody } from '../../serving/index.js';
+import { exampleInstance, instancesFromBody } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
 import { modelVisible } from './auth.js';
 import { streamPredict, wantsEventStream } from './sse-predict.js';
@@ -47,6 +47,7 @@ function modelSummary(deps: Pick<ServerDeps, 'service' | 'repository'>, m: Model
 
 export function describeVersion(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
   const m = v.manifest;
+  const example = exampleInstance(v);
   return {
     name: v.name,
     ...versionSummary(deps, v),
@@ -57,6 +58,9 @@ export function describeVersion(deps: Pick<ServerDeps, 'service'>, v: ModelVersi
       response: predictResponseSchema(m),
     },
     ...(v.card !== undefined && { card: v.card }),
+    // One instance this version takes: its warm-up instance, the first row of its reference data, or one
+    // built from the contract (the dashboard's playground starts from it).
+    ...(example !== undefined && { example }),
   };
 }
 
