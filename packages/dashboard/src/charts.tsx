@@ -1,9 +1,21 @@
-// Small SVG charts: no chart library, so the bundle stays small and the server ships it at once.
+// Charts. Time series use uPlot (a maintained, small canvas chart library: time axis, value axis with
+// units, a legend that shows the values under the cursor, gaps bridged); the drift histograms are SVG bars.
+import { useEffect, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+
 export interface Series {
   name: string;
   color: string;
   values: Array<number | null>;
 }
+
+const fmt = (v: number | null | undefined, unit = ''): string => {
+  if (v === null || v === undefined || !Number.isFinite(v)) return '–';
+  const abs = Math.abs(v);
+  const s = abs >= 100 ? v.toFixed(0) : abs >= 1 ? v.toFixed(1) : abs === 0 ? '0' : v.toPrecision(2);
+  return unit ? `${s} ${unit}` : s;
+};
 
 export function LineChart(props: {
   title: string;
@@ -12,71 +24,86 @@ export function LineChart(props: {
   unit?: string;
   testId?: string;
   max?: number;
+  /** Shown instead of the plot when no series has a value yet, or while `showEmpty` is true. */
+  empty?: string;
+  /** The caller knows there is nothing to show yet (e.g. no requests: every rate is 0). */
+  showEmpty?: boolean;
 }) {
-  const w = 520,
-    h = 160,
-    pad = 34;
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
   const all = props.series.flatMap((s) => s.values.filter((v): v is number => v !== null && Number.isFinite(v)));
-  const top = props.max ?? Math.max(1e-9, ...all) * 1.1;
-  const n = Math.max(props.times.length, 2);
-  const x = (i: number) => pad + (i * (w - pad - 8)) / (n - 1);
-  const y = (v: number) => h - 20 - (v / top) * (h - 34);
-  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 1 ? v.toFixed(1) : v.toFixed(3));
+  const key = `${props.unit}|${props.max}|${props.series.map((s) => `${s.name}:${s.color}`).join(',')}`;
+  const hasData = all.length > 0 && !props.showEmpty;
+
+  // One plot per series layout; data updates go through setData, so polling does not rebuild it.
+  useEffect(() => {
+    const el = box.current;
+    if (!el || !hasData) return;
+    const unit = props.unit ?? '';
+    const opts: uPlot.Options = {
+      width: Math.max(240, el.clientWidth),
+      height: 190,
+      legend: { live: true },
+      cursor: { drag: { x: false, y: false } },
+      scales: {
+        x: { time: true },
+        y: { range: (_u, _min, max) => [0, props.max ?? (max > 0 ? max * 1.1 : 1)] },
+      },
+      axes: [
+        { stroke: '#555', grid: { stroke: '#eee' } },
+        {
+          stroke: '#555',
+          grid: { stroke: '#eee' },
+          size: 56,
+          label: unit,
+          labelSize: 14,
+          values: (_u, ticks) => ticks.map((t) => fmt(t)),
+        },
+      ],
+      series: [
+        { label: 'time', value: (_u, v) => (v === null ? '–' : new Date(v * 1000).toLocaleTimeString()) },
+        ...props.series.map((s) => ({
+          label: s.name,
+          stroke: s.color,
+          width: 1.8,
+          spanGaps: true,
+          points: { show: true, size: 4 },
+          value: (_u: uPlot, v: number | null) => fmt(v, unit),
+        })),
+      ],
+    };
+    const u = new uPlot(opts, [[], ...props.series.map(() => [])], el);
+    plot.current = u;
+    const resize = new ResizeObserver(() => u.setSize({ width: Math.max(240, el.clientWidth), height: 190 }));
+    resize.observe(el);
+    return () => {
+      resize.disconnect();
+      u.destroy();
+      plot.current = null;
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key, hasData]);
+
+  useEffect(() => {
+    plot.current?.setData([
+      props.times.map((t) => t / 1000),
+      ...props.series.map((s) => s.values),
+    ] as uPlot.AlignedData);
+  });
+
   return (
     <figure className="chart" data-testid={props.testId} data-points={all.length}>
       <figcaption>
         {props.title}
         {props.unit ? ` (${props.unit})` : ''}
       </figcaption>
-      <svg viewBox={`0 0 ${w} ${h}`} width="100%" role="img" aria-label={props.title}>
-        <line x1={pad} y1={h - 20} x2={w - 8} y2={h - 20} stroke="#bbb" />
-        <text x={2} y={14} fontSize="10">
-          {fmt(top)}
-        </text>
-        <text x={2} y={h - 22} fontSize="10">
-          0
-        </text>
-        {props.times.length > 0 && (
-          <text x={pad} y={h - 6} fontSize="10">
-            {new Date(props.times[0]!).toLocaleTimeString()}
-          </text>
-        )}
-        {props.times.length > 1 && (
-          <text x={w - 70} y={h - 6} fontSize="10">
-            {new Date(props.times.at(-1)!).toLocaleTimeString()}
-          </text>
-        )}
-        {props.series.map((s) => {
-          const pts = s.values.map((v, i) => (v === null || !Number.isFinite(v) ? null : `${x(i)},${y(v)}`));
-          const segments: string[][] = [[]];
-          for (const p of pts) {
-            if (p) segments.at(-1)!.push(p);
-            else if (segments.at(-1)!.length) segments.push([]);
-          }
-          return segments
-            .filter((sg) => sg.length)
-            .map((sg, k) =>
-              sg.length === 1 ? (
-                <circle
-                  key={`${s.name}${k}`}
-                  cx={sg[0]!.split(',')[0]}
-                  cy={sg[0]!.split(',')[1]}
-                  r={2.5}
-                  fill={s.color}
-                />
-              ) : (
-                <polyline key={`${s.name}${k}`} points={sg.join(' ')} fill="none" stroke={s.color} strokeWidth={1.8} />
-              ),
-            );
-        })}
-      </svg>
-      <div className="legend">
-        {props.series.map((s) => (
-          <span key={s.name} style={{ color: s.color }}>
-            ■ {s.name}
-          </span>
-        ))}
-      </div>
+      {hasData ? (
+        <div ref={box} className="plot" role="img" aria-label={props.title} />
+      ) : (
+        <p className="empty muted" data-testid={props.testId && `${props.testId}-empty`}>
+          {props.empty ?? 'No data yet.'}
+        </p>
+      )}
     </figure>
   );
 }
@@ -106,6 +133,7 @@ export function BarPairs(props: {
       <svg viewBox={`0 0 ${w} ${h}`} width="100%" role="img" aria-label={props.title}>
         {props.labels.map((l, i) => (
           <g key={l + i}>
+            <title>{`${l}: ${props.aName} ${fmt(props.a[i])}, ${props.bName} ${fmt(props.b[i])}`}</title>
             <rect
               x={10 + i * bw + 1}
               y={h - 20 - (props.a[i]! / max) * (h - 30)}

@@ -44,7 +44,7 @@ export function useLoad<T>(
 }
 
 export function useHashRoute(): string[] {
-  const read = () => (location.hash.replace(/^#\/?/, '') || 'models').split('/').map(decodeURIComponent);
+  const read = () => (location.hash.replace(/^#\/?/, '') || 'home').split('/').map(decodeURIComponent);
   const [parts, setParts] = useState(read);
   useEffect(() => {
     const on = () => setParts(read());

@@ -4,6 +4,7 @@ import { FerryProvider } from '@ferry/client/react';
 import { createEdgeModel } from '@ferry/client/edge';
 import { apiKey, client, onAuthNeeded } from './api';
 import { useHashRoute } from './hooks';
+import { HomePage } from './pages/home';
 import { ModelsPage } from './pages/models';
 import { PlaygroundPage } from './pages/playground';
 import { JobsPage } from './pages/jobs';
@@ -60,7 +61,7 @@ function App() {
   return (
     <FerryProvider client={client}>
       <header>
-        <a href="#/models" className="brand">
+        <a href="#/" className="brand">
           Ferry
         </a>
         <nav>
@@ -78,6 +79,7 @@ function App() {
       </header>
       {needKey && <KeyPrompt onDone={() => setNeedKey(false)} />}
       <main>
+        {page === 'home' && <HomePage />}
         {page === 'models' && <ModelsPage name={route[1]} version={route[2]} />}
         {page === 'playground' && <PlaygroundPage name={route[1]} />}
         {page === 'jobs' && <JobsPage id={route[1]} />}

@@ -2,6 +2,7 @@ import { useState } from 'react';
 import { client } from '../api';
 import { useLoad } from '../hooks';
 import { BarPairs } from '../charts';
+import { PageTitle } from '../page-title';
 
 interface Column {
   column: string;
@@ -53,7 +54,9 @@ export function DriftPage(props: { name?: string }) {
       };
   return (
     <div>
-      <h2>Drift</h2>
+      <PageTitle title="Drift">
+        Whether a model's recent inputs still look like its reference data, feature by feature.
+      </PageTitle>
       <div className="row">
         {models.data?.map((m) => (
           <a key={m.name} href={`#/drift/${m.name}`} className={m.name === name ? 'ok' : ''}>
@@ -66,7 +69,19 @@ export function DriftPage(props: { name?: string }) {
           ))}
         </select>
       </div>
-      {report.error && <p className="error">{report.error}</p>}
+      {report.error &&
+        (/ships no reference data/.test(report.error) ? (
+          <div className="card" data-testid="drift-no-reference">
+            <b>{name} has no reference data, so its drift cannot be measured.</b>
+            <p className="muted">
+              Drift compares recent inputs with a sample of the data the model was trained on. Add one to the version
+              folder and name it in its <code>ferry.yaml</code>: <code>reference: reference.jsonl</code> (CSV, JSON
+              Lines or Parquet, one row per instance), then reload the model.
+            </p>
+          </div>
+        ) : (
+          <p className="error">{report.error}</p>
+        ))}
       {r && (
         <div className="card" data-testid="drift-report">
           <p>
@@ -124,7 +139,9 @@ export function DriftPage(props: { name?: string }) {
           />
         ))}
       </div>
-      {hist.error && <p className="muted">Histograms unavailable: {hist.error}</p>}
+      {hist.error && !/ships no reference data/.test(hist.error) && (
+        <p className="muted">Histograms unavailable: {hist.error}</p>
+      )}
     </div>
   );
 }

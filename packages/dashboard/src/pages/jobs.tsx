@@ -3,6 +3,7 @@ import { useJob } from '@ferry/client/react';
 import type { Job } from '@ferry/client';
 import { client, describeError, isMissingRoute } from '../api';
 import { useLoad } from '../hooks';
+import { PageTitle } from '../page-title';
 
 function progressOf(j: Job): number | undefined {
   if (typeof j.progress === 'number') return j.progress > 1 ? j.progress / 100 : j.progress;
@@ -38,7 +39,9 @@ export function JobsPage(props: { id?: string }) {
   if (jobs.error && isMissingRoute(jobs.raw))
     return (
       <div>
-        <h2>Jobs</h2>
+        <PageTitle title="Jobs">
+          Long or large inference runs as a job on a queue: submit one, watch its progress, read its result.
+        </PageTitle>
         <p className="muted" data-testid="jobs-missing">
           This server has no jobs API (/v1/jobs).
         </p>
@@ -46,7 +49,9 @@ export function JobsPage(props: { id?: string }) {
     );
   return (
     <div>
-      <h2>Jobs</h2>
+      <PageTitle title="Jobs">
+        Long or large inference runs as a job on a queue: submit one, watch its progress, read its result.
+      </PageTitle>
       <form
         className="card"
         onSubmit={(e) => {

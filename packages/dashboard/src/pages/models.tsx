@@ -1,11 +1,16 @@
 import { client } from '../api';
 import { useLoad } from '../hooks';
+import { Markdown } from '../markdown';
+import { PageTitle } from '../page-title';
 
 export function ModelsPage(props: { name?: string; version?: string }) {
   const list = useLoad((signal) => client.models.list({ signal }), []);
   return (
     <div>
-      <h2>Models</h2>
+      <PageTitle title="Models">
+        Every model this server serves: its versions, their state, the contract (what goes in and what comes out) and
+        the model card.
+      </PageTitle>
       {list.error && <p className="error">{list.error}</p>}
       <div className="card">
         <table data-testid="models-table">
@@ -95,13 +100,7 @@ function ModelDetail(props: { name: string; version?: string }) {
         </div>
         <div className="card">
           <h4>Model card</h4>
-          {m.card ? (
-            <pre style={{ whiteSpace: 'pre-wrap' }} data-testid="model-card">
-              {m.card}
-            </pre>
-          ) : (
-            <p className="muted">no card.md</p>
-          )}
+          {m.card ? <Markdown text={m.card} testId="model-card" /> : <p className="muted">no card.md</p>}
         </div>
       </div>
       <details className="card">

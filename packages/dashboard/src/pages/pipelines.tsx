@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { client, describeError, isMissingRoute } from '../api';
 import { useLoad } from '../hooks';
+import { PageTitle } from '../page-title';
 
 interface RunRow {
   runId: string;
@@ -26,14 +27,18 @@ export function PipelinesPage(props: { name?: string }) {
   if (list.error && isMissingRoute(list.raw))
     return (
       <div>
-        <h2>Pipelines</h2>
+        <PageTitle title="Pipelines">
+          Scheduled batch pipelines score a whole dataset and store the results, which apps then read by key.
+        </PageTitle>
         <p className="muted">This server has no pipelines API (/v1/pipelines).</p>
       </div>
     );
   const pipelines = list.data?.pipelines ?? [];
   return (
     <div>
-      <h2>Pipelines</h2>
+      <PageTitle title="Pipelines">
+        Scheduled batch pipelines score a whole dataset and store the results, which apps then read by key.
+      </PageTitle>
       {list.error && <p className="error">{list.error}</p>}
       <div className="card">
         <table data-testid="pipelines-table">

@@ -7,6 +7,7 @@ import { createEdgeModel, type EdgeModel } from '@ferry/client/edge';
 import { usePrediction, useTokenStream } from '@ferry/client/react';
 import { client, describeError } from '../api';
 import { useLoad } from '../hooks';
+import { PageTitle } from '../page-title';
 
 type Feature = ModelDescription['contract']['inputs'][number];
 type Mode = 'server' | 'edge' | 'compare';
@@ -15,16 +16,20 @@ export function PlaygroundPage(props: { name?: string }) {
   const list = useLoad((signal) => client.models.list({ signal }), []);
   const openai = useLoad(
     async (signal) =>
-      (await client.json<{ data: Array<{ id: string }> }>('/openai/v1/models', { signal, retry: false })).data.map(
-        (m) => m.id,
-      ),
+      (await client.json<{ data: Array<{ id: string }> }>('/openai/v1/models', { signal, retry: false })).data
+        .map((m) => m.id)
+        // The list also names each pinned version (`ham-chat@1.0.0`): one entry per model here.
+        .filter((id) => !id.includes('@')),
     [],
   );
   const name = props.name ?? list.data?.[0]?.name;
   const chatModels = openai.data ?? [];
   return (
     <div>
-      <h2>Playground</h2>
+      <PageTitle title="Playground">
+        Try a model by hand: a form built from its contract, starting from a real example; run it on the server, in this
+        browser (edge), or both side by side.
+      </PageTitle>
       <div className="row">
         {list.data?.map((m) => (
           <a key={m.name} href={`#/playground/${m.name}`} className={m.name === name ? 'ok' : ''}>
@@ -62,7 +67,15 @@ function ModelPlayground(props: { name: string; chat: boolean }) {
   return <FeatureForm model={m} />;
 }
 
-function initialValue(f: Feature): string | boolean {
+/** A field's starting value: the model's example instance (a real row where it has one), else a guess. */
+function initialValue(f: Feature, example: Record<string, unknown> | undefined): string | boolean {
+  const ex = example?.[f.name];
+  if (ex !== undefined && ex !== null) {
+    if (typeof ex === 'boolean') return ex;
+    // 8.916666666666666 fits no input box: a few decimals are as good an example.
+    if (typeof ex === 'number') return String(Number.isInteger(ex) ? ex : Number(ex.toPrecision(6)));
+    return typeof ex === 'object' ? JSON.stringify(ex) : String(ex);
+  }
   const def = (f as { default?: unknown }).default;
   if (def !== undefined) return typeof def === 'boolean' ? def : String(def);
   switch (f.type) {
@@ -82,6 +95,17 @@ function initialValue(f: Feature): string | boolean {
     default:
       return '';
   }
+}
+
+/** What one instance of a tensor input holds: its dtype and its shape without the batch dimension. */
+function tensorHint(f: Feature): string {
+  const shape = Array.isArray(f.shape) ? (f.shape as number[]) : [];
+  const row = shape.length > 1 ? shape.slice(1) : shape;
+  const dims = row.map((d) => (d < 0 ? 'any' : String(d)));
+  const count = row.every((d) => d >= 0) ? row.reduce((a, b) => a * b, 1) : undefined;
+  return `${String(f.dtype ?? 'tensor')} [${dims.join(', ')}] per instance, as nested JSON arrays${
+    count !== undefined ? ` (${count} values)` : ''
+  }`;
 }
 
 function toInstance(features: Feature[], values: Record<string, string | boolean>): Record<string, unknown> {
@@ -113,7 +137,7 @@ function FeatureForm(props: { model: ModelDescription }) {
   const m = props.model;
   const features = m.contract.inputs;
   const [values, setValues] = useState<Record<string, string | boolean>>(() =>
-    Object.fromEntries(features.map((f) => [f.name, initialValue(f)])),
+    Object.fromEntries(features.map((f) => [f.name, initialValue(f, m.example)])),
   );
   const [mode, setMode] = useState<Mode>('server');
   const [results, setResults] = useState<Outcome[]>([]);
@@ -197,6 +221,11 @@ function FeatureForm(props: { model: ModelDescription }) {
               {f.name} <small className="muted">{f.type}</small>
             </span>
             <FieldInput f={f} value={values[f.name]!} onChange={(v) => setValues((s) => ({ ...s, [f.name]: v }))} />
+            {f.type === 'tensor' && (
+              <small className="hint" data-testid={`tensor-hint-${f.name}`}>
+                {tensorHint(f)}
+              </small>
+            )}
             {typeof f.description === 'string' && <small>{f.description}</small>}
           </label>
         ))}

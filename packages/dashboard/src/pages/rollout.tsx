@@ -1,5 +1,6 @@
 import { client, describeError, isMissingRoute } from '../api';
 import { useLoad } from '../hooks';
+import { PageTitle } from '../page-title';
 
 export function RolloutPage() {
   const data = useLoad(
@@ -28,7 +29,9 @@ export function RolloutPage() {
   );
   return (
     <div>
-      <h2>Rollout</h2>
+      <PageTitle title="Rollout">
+        Canary and shadow versions: how much traffic each gets and how often they agree with the stable version.
+      </PageTitle>
       {data.error && <p className="error">{data.error}</p>}
       <div className="card">
         <table data-testid="rollout-table">

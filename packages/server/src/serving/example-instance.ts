@@ -12,21 +12,48 @@ const examples = new WeakMap<ModelVersion, Instance | null>();
 /** Enough bytes for any first row worth showing; a longer first line falls back to the contract. */
 const HEAD_BYTES = 256 * 1024;
 
-function firstJsonLine(file: string): Instance | undefined {
+/** The complete JSON-object lines at the head of a file. */
+function headRows(file: string): Instance[] {
   let fd: number | undefined;
   try {
     fd = openSync(file, 'r');
     const buf = Buffer.alloc(HEAD_BYTES);
     const n = readSync(fd, buf, 0, HEAD_BYTES, 0);
-    const line = buf.subarray(0, n).toString('utf8').split('\n')[0]!;
-    if (line.length === n) return undefined;
-    const row = JSON.parse(line) as unknown;
-    return row && typeof row === 'object' && !Array.isArray(row) ? (row as Instance) : undefined;
+    const lines = buf.subarray(0, n).toString('utf8').split('\n');
+    if (n === HEAD_BYTES) lines.pop(); // cut off mid-line
+    const rows: Instance[] = [];
+    for (const line of lines) {
+      try {
+        const row = JSON.parse(line) as unknown;
+        if (row && typeof row === 'object' && !Array.isArray(row)) rows.push(row as Instance);
+      } catch {
+        // not a JSON line: skip it
+      }
+    }
+    return rows;
   } catch {
-    return undefined;
+    return [];
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/** The row's inputs, if it has every required one within the contract's categories and ranges. */
+function inputsOf(m: ModelVersion['manifest'], row: Instance): Instance | undefined {
+  const out: Instance = {};
+  for (const f of m.inputs) {
+    const v = row[f.name];
+    if (v === undefined || v === null) {
+      if (f.optional) continue;
+      return undefined;
+    }
+    if (f.type === 'category' && !(f.values as unknown[]).includes(v)) return undefined;
+    if ((f.type === 'number' || f.type === 'integer') && typeof v === 'number') {
+      if ((f.min !== undefined && v < f.min) || (f.max !== undefined && v > f.max)) return undefined;
+    }
+    out[f.name] = v;
+  }
+  return out;
 }
 
 /** The example instance of a version, or undefined for pipelines and generative models (no instances). */
@@ -38,10 +65,12 @@ export function exampleInstance(v: ModelVersion): Instance | undefined {
   if (!m.pipeline && !m.generation) {
     out = m.warmup?.instances?.[0] as Instance | undefined;
     if (!out && m.reference && ['.jsonl', '.ndjson'].includes(extname(m.reference))) {
-      const row = firstJsonLine(join(v.dir, m.reference));
-      // Only the inputs: a reference row also holds the prediction it was logged with.
-      if (row && m.inputs.every((f) => f.name in row || f.optional))
-        out = Object.fromEntries(m.inputs.filter((f) => f.name in row).map((f) => [f.name, row[f.name]]));
+      // The first row a person would recognise as valid (a category the contract lists, a value in range),
+      // and only its inputs: a reference row also holds the prediction it was logged with.
+      for (const row of headRows(join(v.dir, m.reference))) {
+        out = inputsOf(m, row);
+        if (out) break;
+      }
     }
     out ??= syntheticInstance(m);
   }
