@@ -213,9 +213,25 @@ export class ModelService {
     this.delegates.push({ handles, load });
   }
 
-  /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
+  /**
+   * Loads and warms every version. One version's failure never stops the others: it is left `failed`
+   * with its reason (see `states()`), its half-loaded sessions freed. Resolves once every version has
+   * settled; with `models.onLoadFailure: exit`, rejects then if any failed.
+   */
   async loadAll(): Promise<void> {
-    await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
+    const all = [...this.versions.values()];
+    const results = await Promise.allSettled(all.map((lv) => this.loadVersion(lv)));
+    const failed: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const lv = all[i]!;
+      failed.push(`${lv.version.key}: ${lv.error ?? (r.reason as Error).message}`);
+      this.log.error({ model: lv.version.key, err: r.reason }, 'model version failed to load; the others serve');
+      // Free whatever the failed load holds (a session that loaded but failed its warm-up).
+      void this.disposeLoad(lv).catch(() => undefined);
+    });
+    if (failed.length && this.cfg.models.onLoadFailure === 'exit')
+      throw new FerryError('load-failed', { detail: failed.join('; ') });
   }
 
   private async loadVersion(lv: LoadedVersion): Promise<void> {
@@ -255,11 +271,13 @@ export class ModelService {
       }
       this.markReady(lv, performance.now() - t0);
     } catch (e) {
+      const err =
+        e instanceof FerryError && e.code === 'invalid-input'
+          ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
+          : e;
       lv.state = 'failed';
-      lv.error = (e as Error).message;
-      throw e instanceof FerryError && e.code === 'invalid-input'
-        ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
-        : e;
+      lv.error = err instanceof FerryError && err.detail ? err.detail : ((err as Error)?.message ?? String(err));
+      throw err;
     }
   }
 
@@ -337,13 +355,22 @@ export class ModelService {
       if (!lv.encoder.inputNames.includes(name))
         throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
     }
-    const modelOutputs = new Set(lv.outputs.map((o) => o.name));
+    const modelOutputs = new Map(lv.outputs.map((o) => [o.name, o]));
     lv.version.manifest.outputs.forEach((o, i) => {
-      if (!modelOutputs.has(o.name))
+      const mo = modelOutputs.get(o.name);
+      if (!mo)
         throw new ManifestError(
           file,
           `/outputs/${i}/name`,
-          `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`,
+          `the model has no output "${o.name}" (it has ${[...modelOutputs.keys()].join(', ')})`,
+        );
+      if (mo.dtype === 'non-tensor')
+        throw new ManifestError(
+          file,
+          `/outputs/${i}/name`,
+          `model output "${o.name}" is not a tensor (a scikit-learn ZipMap's sequence of maps?), which ONNX Runtime ` +
+            'for Node cannot return; run `ferry init` on the exported file (it serves the probabilities from before ' +
+            'the ZipMap) or export with zipmap=False',
         );
     });
     for (const f of lv.version.manifest.inputs) {
@@ -359,9 +386,18 @@ export class ModelService {
     }
   }
 
+  /**
+   * Readiness: every version ready; with `models.onLoadFailure: serve-others`, failed versions are left
+   * out (but a server none of whose versions is ready is not ready).
+   */
   ready(): boolean {
-    for (const lv of this.versions.values()) if (lv.state !== 'ready') return false;
-    return true;
+    const ignoreFailed = this.cfg.models.onLoadFailure === 'serve-others';
+    let any = false;
+    for (const lv of this.versions.values()) {
+      if (lv.state === 'ready') any = true;
+      else if (!(ignoreFailed && lv.state === 'failed')) return false;
+    }
+    return any || this.versions.size === 0;
   }
 
   states(): Array<{ key: string; state: VersionState; error?: string }> {
@@ -399,6 +435,13 @@ export class ModelService {
       throw new FerryError('invalid-request', {
         detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions`,
       });
+    if (lv.state === 'failed') {
+      // Not coming back by itself: the reason is the model's, so it is shown (as in /readyz and /v1/models).
+      throw new FerryError('model-not-ready', {
+        detail: `${v.key} failed to load: ${lv.error ?? 'unknown error'}`,
+        headers: { 'retry-after': '30' },
+      });
+    }
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
     }

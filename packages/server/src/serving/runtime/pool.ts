@@ -111,10 +111,17 @@ export class WorkerPool {
     const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
     chosen.forEach((s) => s.assigned++);
     this.loads.set(key, { modelPath, options, instances: n, ...(pipeline && { pipeline }) });
-    const replies = await Promise.all(
+    const settled = await Promise.allSettled(
       chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })),
     );
     chosen.forEach((s) => s.models.add(key));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) {
+      // A load that failed in one worker is taken out of all, so no worker keeps a session nobody serves.
+      await this.unload(key).catch(() => undefined);
+      throw failure.reason;
+    }
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<FromWorker>).value);
     const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
     return {
       key,
