@@ -64,7 +64,10 @@ function compileBinding(b: TensorBinding, features: Map<string, Feature>, bi: nu
     if (b.dtype === 'string') {
       // A string input (a scikit-learn OneHotEncoder or LabelEncoder inside the graph): the text goes in as sent.
       if (feature.type !== 'string' && feature.type !== 'category')
-        throw new ContractError(`${path}/feature`, `a string tensor takes string or category features, not ${feature.type}`);
+        throw new ContractError(
+          `${path}/feature`,
+          `a string tensor takes string or category features, not ${feature.type}`,
+        );
       if (c.steps?.length) throw new ContractError(`${path}/steps`, 'a string tensor takes the text as sent: no steps');
       return { feature, steps: [], width: 1 };
     }
