@@ -248,7 +248,8 @@ export function compileEncoder(manifest: Manifest): Encoder {
       `image input "${images[0]!.name}" needs a \`pipeline\` section (e.g. kind: ocr)`,
     );
   const unbound = manifest.inputs.filter((f) => f.type !== 'tensor' && !bound.has(f.name));
-  if (unbound.length) {
+  // A version with a handler may turn features into tensors in code: unbound features are its to encode.
+  if (unbound.length && !manifest.handler) {
     throw new ContractError(
       '/preprocess',
       `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`,

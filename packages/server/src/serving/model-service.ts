@@ -33,6 +33,8 @@ import { PredictionCache } from './cache/index.js';
 import type { PredictionSink } from './predict/prediction-sink.js';
 import type { LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
+import { compilePredictionCheck } from './predict/handler-call.js';
+import type { HandlerSpec } from './runtime/protocol.js';
 import {
   cloneFeeds,
   type ClientIdentity,
@@ -140,6 +142,19 @@ export class ModelService {
         (lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const,
       );
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
+    // A handler's ctx.predict(model, instances): the full predict path of the other model, never copied to a shadow.
+    this.pool.handlerCalls = async (model, instances) => {
+      const at = model.indexOf('@');
+      const version = this.repository.resolve(
+        at < 0 ? model : model.slice(0, at),
+        at < 0 ? undefined : model.slice(at + 1),
+      );
+      // At start a handler's warm-up may call a model still loading: wait for it (bounded) rather than fail.
+      const until = performance.now() + this.cfg.inference.defaultTimeoutMs;
+      while (this.versions.get(version.key)?.state === 'loading' && performance.now() < until && !this.disposed)
+        await new Promise((r) => setTimeout(r, 20));
+      return (await this.predict(version, instances, '/instances', { shadow: false })).predictions;
+    };
   }
 
   private generation = 0;
@@ -197,6 +212,7 @@ export class ModelService {
       sessionKey,
       users: 0,
       contentKey: v.key,
+      ...(m.handler && { checkPredictions: compilePredictionCheck(m) }),
     };
   }
 
@@ -238,7 +254,12 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
-      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
+      // The handler's code is part of what answers: a changed handler must not be served cached answers.
+      lv.contentKey = `${v.key}~${await digestFiles([
+        v.modelPath,
+        join(v.dir, 'ferry.yaml'),
+        ...(m.handler ? [join(v.dir, m.handler)] : []),
+      ])}`;
       const delegate = this.delegates.find((d) => d.handles(m));
       if (delegate) {
         const r = await delegate.load(v);
@@ -252,17 +273,36 @@ export class ModelService {
       }
       const inline = m.runtime?.placement === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
+      if (m.handler && inline)
+        throw new ManifestError(
+          `${v.dir}/ferry.yaml`,
+          '/runtime/placement',
+          'a version with a handler runs in the worker threads; remove placement: inline',
+        );
+      const handler: HandlerSpec | undefined = m.handler
+        ? { path: join(v.dir, m.handler), model: { name: v.name, version: v.version }, manifest: m }
+        : undefined;
       const loaded = inline
         ? await this.inline.load(lv.sessionKey, v.modelPath, options)
-        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
+        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1, undefined, handler);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
+      if (loaded.handler) lv.handler = loaded.handler;
       this.checkAgainstModel(lv);
       const t0 = performance.now();
       const warm = m.warmup?.instances ?? [syntheticInstance(m)];
       const warmInstances = lv.validator.check(warm, '/warmup/instances');
       const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+      if (lv.handler) {
+        // The warm-up goes through the handler (and its answer through the contract), as a request would.
+        for (let r = 0; r < Math.max(1, runs); r++) {
+          const out = await this.pool.handle(lv.sessionKey, warmInstances);
+          lv.checkPredictions!(out.predictions, warmInstances.length, `${v.key} warm-up`);
+        }
+        this.markReady(lv, performance.now() - t0);
+        return;
+      }
       for (let r = 0; r < runs; r++) {
         const times = inline
           ? [(await this.inline.run(lv.sessionKey, lv.encoder.encode(warmInstances))).inferMs]
@@ -342,6 +382,13 @@ export class ModelService {
   private checkAgainstModel(lv: LoadedVersion): void {
     const file = `${lv.version.dir}/ferry.yaml`;
     const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
+    // A handler that builds the tensors itself (preprocess or predict) answers for the inputs; its
+    // predict may not run this model at all, so neither are the outputs the contract's to check.
+    const customInputs = lv.handler?.preprocess === true || lv.handler?.predict === true;
+    if (customInputs) {
+      if (!lv.handler?.predict) this.checkOutputs(lv, file);
+      return;
+    }
     for (const name of lv.encoder.inputNames) {
       if (!modelInputs.has(name)) {
         throw new ManifestError(
@@ -355,6 +402,22 @@ export class ModelService {
       if (!lv.encoder.inputNames.includes(name))
         throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
     }
+    this.checkOutputs(lv, file);
+    for (const f of lv.version.manifest.inputs) {
+      if (f.type !== 'tensor') continue;
+      const mi = modelInputs.get(f.name)!;
+      const dtype = ORT_TO_FERRY[mi.dtype] ?? mi.dtype;
+      if (dtype !== f.dtype)
+        throw new ManifestError(
+          file,
+          `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`,
+          `declared ${f.dtype} but the model takes ${dtype}`,
+        );
+    }
+  }
+
+  /** Every output the contract names is a tensor output of the model. */
+  private checkOutputs(lv: LoadedVersion, file: string): void {
     const modelOutputs = new Map(lv.outputs.map((o) => [o.name, o]));
     lv.version.manifest.outputs.forEach((o, i) => {
       const mo = modelOutputs.get(o.name);
@@ -373,17 +436,6 @@ export class ModelService {
             'the ZipMap) or export with zipmap=False',
         );
     });
-    for (const f of lv.version.manifest.inputs) {
-      if (f.type !== 'tensor') continue;
-      const mi = modelInputs.get(f.name)!;
-      const dtype = ORT_TO_FERRY[mi.dtype] ?? mi.dtype;
-      if (dtype !== f.dtype)
-        throw new ManifestError(
-          file,
-          `/inputs/${lv.version.manifest.inputs.indexOf(f)}/dtype`,
-          `declared ${f.dtype} but the model takes ${dtype}`,
-        );
-    }
   }
 
   /**
@@ -424,7 +476,8 @@ export class ModelService {
   checkInstances(v: ModelVersion, instances: unknown, base: string, opts: { encode?: boolean } = {}): unknown[] {
     const lv = this.get(v);
     const rows = lv.validator.check(instances, base);
-    if (opts.encode) lv.encoder.encode(rows, base);
+    // A handler that builds its own tensors is the judge of its inputs beyond the contract, in its worker.
+    if (opts.encode && !lv.handler?.preprocess && !lv.handler?.predict) lv.encoder.encode(rows, base);
     return rows;
   }
 
