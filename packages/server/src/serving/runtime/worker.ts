@@ -30,14 +30,41 @@ function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
 /** A handler's `ctx.predict` calls, answered by the main thread. */
 const calls = new HandlerCalls(post);
 
-/** Runs the version's session, counted as running so a release waits for it. */
-async function runTracked(key: string, feeds: Record<string, TensorValue>) {
-  const session = sessions.get(key);
-  if (!session)
-    throw Object.assign(new Error(`model ${key} is not loaded in this worker`), { code: 'model-not-ready' });
+/** Runs a handler's session, counted as running so a release waits for it. */
+function runTracked(session: ort.InferenceSession, feeds: Record<string, TensorValue>) {
   const run = runSession(session, feeds);
   running.add(run);
   return run.finally(() => running.delete(run));
+}
+
+/** Loads a model version's session (and its handler, if it has one); replaces an older load of the key. */
+async function loadModel(msg: Extract<ToWorker, { type: 'load' }>, t0: number): Promise<void> {
+  const old = sessions.get(msg.key);
+  const session = await createSession(msg.modelPath, msg.options);
+  let handler: LoadedHandler | undefined;
+  if (msg.handler) {
+    try {
+      handler = await loadHandler(msg.handler, (feeds) => runTracked(session, feeds), calls);
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+  sessions.set(msg.key, session);
+  if (handler) handlers.set(msg.key, handler);
+  else handlers.delete(msg.key);
+  if (old) {
+    await settle();
+    await old.release();
+  }
+  post({
+    type: 'loaded',
+    id: msg.id,
+    inputs: describeIo(session.inputMetadata),
+    outputs: describeIo(session.outputMetadata),
+    loadMs: performance.now() - t0,
+    ...(handler && { handler: handler.shape }),
+  });
 }
 
 async function handle(msg: ToWorker): Promise<void> {
@@ -66,32 +93,7 @@ async function handle(msg: ToWorker): Promise<void> {
         });
         return;
       }
-      const old = sessions.get(msg.key);
-      const session = await createSession(msg.modelPath, msg.options);
-      let handler: LoadedHandler | undefined;
-      if (msg.handler) {
-        try {
-          handler = await loadHandler(msg.handler, (feeds) => runTracked(msg.key, feeds), calls);
-        } catch (e) {
-          await session.release();
-          throw e;
-        }
-      }
-      sessions.set(msg.key, session);
-      if (handler) handlers.set(msg.key, handler);
-      else handlers.delete(msg.key);
-      if (old) {
-        await settle();
-        await old.release();
-      }
-      post({
-        type: 'loaded',
-        id: msg.id,
-        inputs: describeIo(session.inputMetadata),
-        outputs: describeIo(session.outputMetadata),
-        loadMs: performance.now() - t0,
-        ...(handler && { handler: handler.shape }),
-      });
+      await loadModel(msg, t0);
       return;
     }
     case 'unload': {
