@@ -243,3 +243,61 @@ test('`ferry serve` stays up beside a ZipMap export that once aborted the proces
     await repo.remove();
   }
 });
+
+test('a worker thread that dies mid-request fails only the requests it held; it is replaced and its models reloaded', async () => {
+  const linear = tinyLinearModel();
+  const t = await startTestServer(
+    [
+      { name: 'good', version: '1.0.0', files: { onnx: linear.onnx, manifest: linear.manifest } },
+      {
+        // Trusted code can still end its thread (as a fatal native error inside a worker would).
+        name: 'killer',
+        version: '1.0.0',
+        files: {
+          onnx: linear.onnx,
+          manifest: {
+            handler: 'handler.js',
+            inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, 8] }],
+            outputs: [{ name: 'y', dtype: 'float32', shape: [-1, 1] }],
+            postprocess: { kind: 'regression', output: 'y' },
+            fallback: { policy: 'none', breaker: { failures: 100 } },
+          },
+          files: {
+            'handler.js':
+              'export default { async predict(instances, ctx) {\n' +
+              '  if (instances[0].x[0] === 666) process.exit(3);\n' +
+              '  return ctx.decode(await ctx.run(ctx.encode(instances)), instances.length);\n} };\n',
+          },
+        },
+      },
+    ],
+    { 'runtime.workers': 1 },
+  );
+  try {
+    const predict = (model: string, x: number[]) =>
+      t.server.app.inject({ method: 'POST', url: `/v1/models/${model}/predict`, payload: { instances: [{ x }] } });
+    const x = linear.example.x;
+    assert.equal((await predict('killer', x)).statusCode, 200);
+    const died = await predict('killer', [666, ...x.slice(1)]);
+    assert.equal(died.statusCode, 500, died.body);
+    assert.equal(died.json().code, 'inference-failed');
+    assert.match(died.json().detail, /exited/);
+    // The replacement worker reloads both models; until then they answer 503 model-not-ready, never a crash.
+    let r = await predict('good', x);
+    for (let i = 0; i < 200 && r.statusCode === 503; i++) {
+      assert.equal(r.json().code, 'model-not-ready');
+      await new Promise((res) => setTimeout(res, 50));
+      r = await predict('good', x);
+    }
+    assert.equal(r.statusCode, 200, r.body);
+    assert.ok(Math.abs(r.json().predictions[0].value - linear.reference(linear.example)[0]!) < 1e-5);
+    let k = await predict('killer', x);
+    for (let i = 0; i < 200 && k.statusCode === 503; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      k = await predict('killer', x);
+    }
+    assert.equal(k.statusCode, 200, k.body);
+  } finally {
+    await t.close();
+  }
+});
