@@ -3,6 +3,7 @@
 export * from './contract/schema.js';
 export * from './contract/json-schema.js';
 export * from './contract/compat.js';
+export * from './contract/handler.js';
 export * from './errors.js';
 export * from './error-catalogue.js';
 export * from './tensor.js';

@@ -14,6 +14,8 @@ export { startChildServer, type ChildServer, type ChildServerOptions } from './l
 export { buildApp, buildOpenApi } from './http/index.js';
 export { FerryError, ERROR_CATALOGUE, type ErrorCode } from './errors.js';
 export { initModel, manifestFromOnnx } from './serving/repository/init-model.js';
+// A model's handler module (ferry.yaml `handler:`) is typed with these, from either package.
+export { defineHandler, type ModelHandler, type HandlerContext } from '@ferry/core';
 export {
   AlertManager,
   AlertsConfigSchema,

@@ -14,6 +14,7 @@ export * from './generative-models.js';
 export * from './repo-server.js';
 export * from './pipeline-fixtures.js';
 export * from './cluster.js';
+export * from './onnx-ml-fixtures.js';
 // `ferry bench` starts servers with the same function, so it stays in the server (lifecycle/).
 export {
   CLI_PATH,

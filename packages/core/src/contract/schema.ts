@@ -461,6 +461,11 @@ export const Manifest = Type.Object(
     /** A streaming mode: the model is also served at GET /v1/models/{model}/stream (WebSocket). */
     streaming: Type.Optional(Streaming),
     tags: Type.Optional(Type.Record(Type.String(), Type.String())),
+    /**
+     * A TypeScript (`.ts`, `.mts`) or JavaScript (`.js`, `.mjs`) module in the version folder exporting a
+     * `ModelHandler` (default export): preprocess / postprocess / predict in code, run in the worker threads.
+     */
+    handler: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9_.-]*\\.(ts|mts|js|mjs)$' })),
   },
   { additionalProperties: false, $id: 'https://ferry.dev/schemas/ferry.yaml.json' },
 );

@@ -171,3 +171,45 @@ test('every registered step documents itself and validates its parameters', () =
     /bad parameters/,
   );
 });
+
+test('string and int64 bindings feed ONNX-ML style [N, 1] inputs (a graph that one-hot encodes itself)', () => {
+  const m: Manifest = {
+    inputs: [
+      { name: 'sex', type: 'category', values: ['F', 'M'] },
+      { name: 'note', type: 'string', optional: true },
+      { name: 'visits', type: 'integer' },
+    ],
+    preprocess: [
+      { input: 'sex', dtype: 'string', columns: [{ feature: 'sex' }] },
+      { input: 'note', dtype: 'string', columns: [{ feature: 'note' }] },
+      { input: 'visits', dtype: 'int64', columns: [{ feature: 'visits' }] },
+    ],
+    outputs: [{ name: 'variable' }],
+  };
+  const enc = compileEncoder(m);
+  const out = enc.encode([
+    { sex: 'M', note: 'a', visits: 3 },
+    { sex: 'F', note: 'b', visits: 12 },
+  ]);
+  assert.deepEqual(out.sex, { dtype: 'string', dims: [2, 1], data: ['M', 'F'] });
+  assert.deepEqual(out.note!.data, ['a', 'b']);
+  assert.deepEqual(out.visits, { dtype: 'int64', dims: [2, 1], data: new BigInt64Array([3n, 12n]) });
+  // A missing optional string has no value to send: named, not a crash.
+  assert.throws(
+    () => enc.encode([{ sex: 'M', visits: 1 }]),
+    (e: unknown) => e instanceof InputError && e.issues[0]!.pointer === '/instances/0/note',
+  );
+  // A string tensor takes text as sent: steps or a number feature are contract errors at compile time.
+  assert.throws(
+    () => compileEncoder({ ...m, preprocess: [{ input: 'x', dtype: 'string', columns: [{ feature: 'visits' }] }] }),
+    (e: unknown) => e instanceof ContractError && e.path === '/preprocess/0/columns/0/feature',
+  );
+  assert.throws(
+    () =>
+      compileEncoder({
+        ...m,
+        preprocess: [{ input: 'x', dtype: 'string', columns: [{ feature: 'sex', steps: [{ op: 'index' }] }] }],
+      }),
+    (e: unknown) => e instanceof ContractError && e.path === '/preprocess/0/columns/0/steps',
+  );
+});

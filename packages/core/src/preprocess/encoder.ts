@@ -61,6 +61,16 @@ function compileBinding(b: TensorBinding, features: Map<string, Feature>, bi: nu
         `image feature "${c.feature}" cannot be a column; images feed a pipeline`,
       );
     let shape = initialShape(feature);
+    if (b.dtype === 'string') {
+      // A string input (a scikit-learn OneHotEncoder or LabelEncoder inside the graph): the text goes in as sent.
+      if (feature.type !== 'string' && feature.type !== 'category')
+        throw new ContractError(
+          `${path}/feature`,
+          `a string tensor takes string or category features, not ${feature.type}`,
+        );
+      if (c.steps?.length) throw new ContractError(`${path}/steps`, 'a string tensor takes the text as sent: no steps');
+      return { feature, steps: [], width: 1 };
+    }
     const specs =
       c.steps ??
       (feature.type === 'category' ? [{ op: 'index' }] : feature.type === 'string' ? [] : [{ op: 'identity' }]);
@@ -101,6 +111,30 @@ function writeValue(
     const x = arr[i]!;
     target[offset + i] = x;
     if (!Number.isFinite(x)) finite = false;
+  }
+  return finite;
+}
+
+/**
+ * Writes a value into a string or 64-bit integer tensor (typed `=` would throw on a BigInt64Array, and a
+ * string tensor is a plain array); false when a number is not finite.
+ */
+function writeGeneric(out: TensorValue['data'], offset: number, v: unknown, width: number): boolean {
+  if (v === undefined || v === null) return false;
+  if (typeof v === 'string' || typeof v === 'boolean' || typeof v === 'bigint') {
+    setElement(out, offset, v);
+    return true;
+  }
+  if (typeof v === 'number') {
+    setElement(out, offset, v);
+    return Number.isFinite(v);
+  }
+  const arr = v as ArrayLike<number>;
+  let finite = true;
+  for (let i = 0; i < width; i++) {
+    const x = arr[i]!;
+    if (!Number.isFinite(x)) finite = false;
+    else setElement(out, offset + i, x);
   }
   return finite;
 }
@@ -214,7 +248,8 @@ export function compileEncoder(manifest: Manifest): Encoder {
       `image input "${images[0]!.name}" needs a \`pipeline\` section (e.g. kind: ocr)`,
     );
   const unbound = manifest.inputs.filter((f) => f.type !== 'tensor' && !bound.has(f.name));
-  if (unbound.length) {
+  // A version with a handler may turn features into tensors in code: unbound features are its to encode.
+  if (unbound.length && !manifest.handler) {
     throw new ContractError(
       '/preprocess',
       `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`,
@@ -238,12 +273,16 @@ export function compileEncoder(manifest: Manifest): Encoder {
       const issues: FieldIssue[] = [];
       for (const b of bindings) {
         const data = allocate(b.dtype, instances.length * b.width);
+        const numeric = isNumberArray(data);
         instances.forEach((inst, row) => {
           let offset = row * b.width;
           for (const col of b.columns) {
             let v: unknown = inst[col.feature.name] ?? (col.feature as { default?: unknown }).default;
             for (const s of col.steps) v = s.apply(v);
-            if (!writeValue(data as Float32Array, offset, v, col.width)) {
+            const ok = numeric
+              ? writeValue(data as Float32Array, offset, v, col.width)
+              : writeGeneric(data, offset, v, col.width);
+            if (!ok) {
               issues.push({
                 pointer: `${base}/${row}/${col.feature.name}`,
                 reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)',

@@ -55,7 +55,10 @@ export interface FerryServer {
   readonly configReloader: ConfigReloader;
   /** Re-reads keys and rollout blocks and reloads the repository; a refused config is in `configError`. */
   reloadConfig(): Promise<ConfigReloadReport>;
-  /** Resolves when every model version is loaded and warmed; rejects if one fails. */
+  /**
+   * Resolves when every model version has settled: loaded and warmed, or `failed` with its reason
+   * (`service.states()`), the others serving. Rejects only with `models.onLoadFailure: exit`.
+   */
   readonly loaded: Promise<void>;
   /** Starts listening; returns the bound address (port 0 picks a free one). */
   listen(): Promise<{ host: string; port: number; url: string }>;

@@ -38,6 +38,18 @@ export const ConfigSchema = Type.Object(
          * policy from one place: both here and in its aliases.yaml refuses the start or reload (docs/rollout.md).
          */
         rollout: Type.Record(Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$' }), Type.Unknown(), { default: {} }),
+        /**
+         * What a version that fails to load or warm does to the server. Always: that version is `failed` with its
+         * reason in /readyz and /v1/models, answers 503 `model-not-ready`, and every other version serves.
+         * `fail-readiness` (default): /readyz and /v2/health/ready stay 503 while a version is failed (a rollout
+         * halts, the replicas already serving keep their traffic). `serve-others`: readiness ignores failed
+         * versions (ready once every other version is warm, and at least one is). `exit`: `ferry serve` and
+         * `ferry worker` refuse to start, and `server.loaded` rejects.
+         */
+        onLoadFailure: Type.Union(
+          [Type.Literal('fail-readiness'), Type.Literal('serve-others'), Type.Literal('exit')],
+          { default: 'fail-readiness' },
+        ),
       },
       { additionalProperties: false, default: {} },
     ),

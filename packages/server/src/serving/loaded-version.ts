@@ -1,11 +1,12 @@
 // The serving state of one loaded model version, shared by the model service (which builds and
 // swaps loads) and the predictor (which runs requests on them) so neither imports the other.
-import type { Decoder, Encoder } from '@ferry/core';
+import type { Decoder, Encoder, Prediction } from '@ferry/core';
 import type { ModelVersion } from './repository/index.js';
 import type { IoMeta, PipelineSpec } from './runtime/protocol.js';
 import type { RequestValidator } from './predict/validation.js';
 import type { DynamicBatcher } from './batching/index.js';
 import type { CircuitBreaker } from './predict/breaker.js';
+import type { HandlerShape } from './runtime/handler-module.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
@@ -33,6 +34,10 @@ export interface LoadedVersion {
   warmupMs?: number;
   readonly batcher: DynamicBatcher;
   readonly breaker: CircuitBreaker;
+  /** Set once loaded for a version with a handler module: which parts of the path it replaces. */
+  handler?: HandlerShape;
+  /** For a version with a handler: holds its predictions against the contract (count and schema). */
+  checkPredictions?: (predictions: unknown, rows: number, key: string) => Prediction[];
   /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
   pipeline?: PipelineSpec;
 }

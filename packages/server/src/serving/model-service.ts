@@ -33,6 +33,8 @@ import { PredictionCache } from './cache/index.js';
 import type { PredictionSink } from './predict/prediction-sink.js';
 import type { LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
+import { compilePredictionCheck } from './predict/handler-call.js';
+import type { HandlerSpec } from './runtime/protocol.js';
 import {
   cloneFeeds,
   type ClientIdentity,
@@ -140,6 +142,19 @@ export class ModelService {
         (lv) => [{ model: lv.version.name, version: lv.version.version }, lv.batcher.depth] as const,
       );
     this.predictor = new Predictor(cfg, repository, metrics, (v) => this.usable(v), cache, this.pool, predictionLog);
+    // A handler's ctx.predict(model, instances): the full predict path of the other model, never copied to a shadow.
+    this.pool.handlerCalls = async (model, instances) => {
+      const at = model.indexOf('@');
+      const version = this.repository.resolve(
+        at < 0 ? model : model.slice(0, at),
+        at < 0 ? undefined : model.slice(at + 1),
+      );
+      // At start a handler's warm-up may call a model still loading: wait for it (bounded) rather than fail.
+      const until = performance.now() + this.cfg.inference.defaultTimeoutMs;
+      while (this.versions.get(version.key)?.state === 'loading' && performance.now() < until && !this.disposed)
+        await new Promise((r) => setTimeout(r, 20));
+      return (await this.predict(version, instances, '/instances', { shadow: false })).predictions;
+    };
   }
 
   private generation = 0;
@@ -197,6 +212,7 @@ export class ModelService {
       sessionKey,
       users: 0,
       contentKey: v.key,
+      ...(m.handler && { checkPredictions: compilePredictionCheck(m) }),
     };
   }
 
@@ -213,16 +229,37 @@ export class ModelService {
     this.delegates.push({ handles, load });
   }
 
-  /** Loads and warms every version. Resolves when all are ready; rejects on the first failure. */
+  /**
+   * Loads and warms every version. One version's failure never stops the others: it is left `failed`
+   * with its reason (see `states()`), its half-loaded sessions freed. Resolves once every version has
+   * settled; with `models.onLoadFailure: exit`, rejects then if any failed.
+   */
   async loadAll(): Promise<void> {
-    await Promise.all([...this.versions.values()].map((lv) => this.loadVersion(lv)));
+    const all = [...this.versions.values()];
+    const results = await Promise.allSettled(all.map((lv) => this.loadVersion(lv)));
+    const failed: string[] = [];
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled') return;
+      const lv = all[i]!;
+      failed.push(`${lv.version.key}: ${lv.error ?? (r.reason as Error).message}`);
+      this.log.error({ model: lv.version.key, err: r.reason }, 'model version failed to load; the others serve');
+      // Free whatever the failed load holds (a session that loaded but failed its warm-up).
+      void this.disposeLoad(lv).catch(() => undefined);
+    });
+    if (failed.length && this.cfg.models.onLoadFailure === 'exit')
+      throw new FerryError('load-failed', { detail: failed.join('; ') });
   }
 
   private async loadVersion(lv: LoadedVersion): Promise<void> {
     const v = lv.version;
     const m = v.manifest;
     try {
-      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
+      // The handler's code is part of what answers: a changed handler must not be served cached answers.
+      lv.contentKey = `${v.key}~${await digestFiles([
+        v.modelPath,
+        join(v.dir, 'ferry.yaml'),
+        ...(m.handler ? [join(v.dir, m.handler)] : []),
+      ])}`;
       const delegate = this.delegates.find((d) => d.handles(m));
       if (delegate) {
         const r = await delegate.load(v);
@@ -236,17 +273,36 @@ export class ModelService {
       }
       const inline = m.runtime?.placement === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
+      if (m.handler && inline)
+        throw new ManifestError(
+          `${v.dir}/ferry.yaml`,
+          '/runtime/placement',
+          'a version with a handler runs in the worker threads; remove placement: inline',
+        );
+      const handler: HandlerSpec | undefined = m.handler
+        ? { path: join(v.dir, m.handler), model: { name: v.name, version: v.version }, manifest: m }
+        : undefined;
       const loaded = inline
         ? await this.inline.load(lv.sessionKey, v.modelPath, options)
-        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1);
+        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1, undefined, handler);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
+      if (loaded.handler) lv.handler = loaded.handler;
       this.checkAgainstModel(lv);
       const t0 = performance.now();
       const warm = m.warmup?.instances ?? [syntheticInstance(m)];
       const warmInstances = lv.validator.check(warm, '/warmup/instances');
       const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
+      if (lv.handler) {
+        // The warm-up goes through the handler (and its answer through the contract), as a request would.
+        for (let r = 0; r < Math.max(1, runs); r++) {
+          const out = await this.pool.handle(lv.sessionKey, warmInstances);
+          lv.checkPredictions!(out.predictions, warmInstances.length, `${v.key} warm-up`);
+        }
+        this.markReady(lv, performance.now() - t0);
+        return;
+      }
       for (let r = 0; r < runs; r++) {
         const times = inline
           ? [(await this.inline.run(lv.sessionKey, lv.encoder.encode(warmInstances))).inferMs]
@@ -255,11 +311,13 @@ export class ModelService {
       }
       this.markReady(lv, performance.now() - t0);
     } catch (e) {
+      const err =
+        e instanceof FerryError && e.code === 'invalid-input'
+          ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
+          : e;
       lv.state = 'failed';
-      lv.error = (e as Error).message;
-      throw e instanceof FerryError && e.code === 'invalid-input'
-        ? new ManifestError(`${v.dir}/ferry.yaml`, '/warmup', `warm-up input rejected: ${e.detail}`)
-        : e;
+      lv.error = err instanceof FerryError && err.detail ? err.detail : ((err as Error)?.message ?? String(err));
+      throw err;
     }
   }
 
@@ -324,6 +382,13 @@ export class ModelService {
   private checkAgainstModel(lv: LoadedVersion): void {
     const file = `${lv.version.dir}/ferry.yaml`;
     const modelInputs = new Map(lv.inputs.map((i) => [i.name, i]));
+    // A handler that builds the tensors itself (preprocess or predict) answers for the inputs; its
+    // predict may not run this model at all, so neither are the outputs the contract's to check.
+    const customInputs = lv.handler?.preprocess === true || lv.handler?.predict === true;
+    if (customInputs) {
+      if (!lv.handler?.predict) this.checkOutputs(lv, file);
+      return;
+    }
     for (const name of lv.encoder.inputNames) {
       if (!modelInputs.has(name)) {
         throw new ManifestError(
@@ -337,15 +402,7 @@ export class ModelService {
       if (!lv.encoder.inputNames.includes(name))
         throw new ManifestError(file, '/inputs', `model input "${name}" is not fed by the contract`);
     }
-    const modelOutputs = new Set(lv.outputs.map((o) => o.name));
-    lv.version.manifest.outputs.forEach((o, i) => {
-      if (!modelOutputs.has(o.name))
-        throw new ManifestError(
-          file,
-          `/outputs/${i}/name`,
-          `the model has no output "${o.name}" (it has ${[...modelOutputs].join(', ')})`,
-        );
-    });
+    this.checkOutputs(lv, file);
     for (const f of lv.version.manifest.inputs) {
       if (f.type !== 'tensor') continue;
       const mi = modelInputs.get(f.name)!;
@@ -359,9 +416,40 @@ export class ModelService {
     }
   }
 
+  /** Every output the contract names is a tensor output of the model. */
+  private checkOutputs(lv: LoadedVersion, file: string): void {
+    const modelOutputs = new Map(lv.outputs.map((o) => [o.name, o]));
+    lv.version.manifest.outputs.forEach((o, i) => {
+      const mo = modelOutputs.get(o.name);
+      if (!mo)
+        throw new ManifestError(
+          file,
+          `/outputs/${i}/name`,
+          `the model has no output "${o.name}" (it has ${[...modelOutputs.keys()].join(', ')})`,
+        );
+      if (mo.dtype === 'non-tensor')
+        throw new ManifestError(
+          file,
+          `/outputs/${i}/name`,
+          `model output "${o.name}" is not a tensor (a scikit-learn ZipMap's sequence of maps?), which ONNX Runtime ` +
+            'for Node cannot return; run `ferry init` on the exported file (it serves the probabilities from before ' +
+            'the ZipMap) or export with zipmap=False',
+        );
+    });
+  }
+
+  /**
+   * Readiness: every version ready; with `models.onLoadFailure: serve-others`, failed versions are left
+   * out (but a server none of whose versions is ready is not ready).
+   */
   ready(): boolean {
-    for (const lv of this.versions.values()) if (lv.state !== 'ready') return false;
-    return true;
+    const ignoreFailed = this.cfg.models.onLoadFailure === 'serve-others';
+    let any = false;
+    for (const lv of this.versions.values()) {
+      if (lv.state === 'ready') any = true;
+      else if (!(ignoreFailed && lv.state === 'failed')) return false;
+    }
+    return any || this.versions.size === 0;
   }
 
   states(): Array<{ key: string; state: VersionState; error?: string }> {
@@ -388,7 +476,8 @@ export class ModelService {
   checkInstances(v: ModelVersion, instances: unknown, base: string, opts: { encode?: boolean } = {}): unknown[] {
     const lv = this.get(v);
     const rows = lv.validator.check(instances, base);
-    if (opts.encode) lv.encoder.encode(rows, base);
+    // A handler that builds its own tensors is the judge of its inputs beyond the contract, in its worker.
+    if (opts.encode && !lv.handler?.preprocess && !lv.handler?.predict) lv.encoder.encode(rows, base);
     return rows;
   }
 
@@ -399,6 +488,13 @@ export class ModelService {
       throw new FerryError('invalid-request', {
         detail: `${v.key} is a generative model; call it at /openai/v1/chat/completions or /openai/v1/completions`,
       });
+    if (lv.state === 'failed') {
+      // Not coming back by itself: the reason is the model's, so it is shown (as in /readyz and /v1/models).
+      throw new FerryError('model-not-ready', {
+        detail: `${v.key} failed to load: ${lv.error ?? 'unknown error'}`,
+        headers: { 'retry-after': '30' },
+      });
+    }
     if (lv.state !== 'ready') {
       throw new FerryError('model-not-ready', { detail: `${v.key} is ${lv.state}`, headers: { 'retry-after': '1' } });
     }

@@ -40,11 +40,17 @@ export function registerServeCommand(program: Command, _ctx: CliContext): void {
       );
       try {
         await server.loaded;
-        server.log.info({ url: addr.url }, 'ready');
       } catch (e) {
-        server.log.fatal({ err: e }, 'a model failed to load; refusing to serve a partial repository');
+        server.log.fatal({ err: e }, 'a model failed to load; models.onLoadFailure is exit, so refusing to serve');
         await server.close();
         process.exit(1);
       }
+      const failed = server.service.states().filter((st) => st.state === 'failed');
+      if (failed.length)
+        server.log.error(
+          { url: addr.url, failed, onLoadFailure: cfg.models.onLoadFailure, ready: server.service.ready() },
+          'serving without the failed model versions',
+        );
+      else server.log.info({ url: addr.url }, 'ready');
     });
 }

@@ -46,10 +46,13 @@ export async function runWorkerCli(o: WorkerCliOptions): Promise<void> {
   try {
     await server.loaded;
   } catch (e) {
-    log.fatal({ err: e }, 'a model failed to load; a worker will not run jobs on a partial repository');
+    log.fatal({ err: e }, 'a model failed to load; models.onLoadFailure is exit, so this worker runs no jobs');
     await server.close();
     process.exit(1);
   }
+  const failed = server.service.states().filter((st) => st.state === 'failed');
+  // Jobs of a failed version fail with its reason (model-not-ready); the other models' jobs run.
+  if (failed.length) log.error({ failed }, 'running jobs without the failed model versions');
   // Only once every model is warm: a job taken earlier would wait for its model anyway, holding a lock.
   // (Does nothing if a signal already began the shutdown.)
   server.jobs.startWorkers();

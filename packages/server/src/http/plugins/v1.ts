@@ -29,6 +29,8 @@ function versionSummary(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
   return {
     version: v.version,
     state: lv.state,
+    // Why a version is `failed` (its load, warm-up or contract check), as /readyz shows it.
+    ...(lv.state === 'failed' && lv.error !== undefined && { error: lv.error }),
     ...(v.manifest.description && { description: v.manifest.description }),
     ...(lv.loadMs !== undefined && { loadMs: Math.round(lv.loadMs) }),
     ...(lv.warmupMs !== undefined && { warmupMs: Math.round(lv.warmupMs) }),

@@ -480,6 +480,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
           name: v.name,
           version: v.version,
           state: deps.service.get(v).state === 'ready' ? 'READY' : deps.service.get(v).state.toUpperCase(),
+          ...(deps.service.get(v).error !== undefined && { reason: deps.service.get(v).error }),
         })),
       // Models in the folder that are not served (unloaded, or not loaded yet), as Triton lists them.
       ...deps.repository
@@ -531,7 +532,8 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
     const request = body as V2Request;
     attachBinaryInputs(request, rest);
     const lv = deps.service.get(v);
-    const known = new Set(lv.outputs.map((o) => o.name));
+    // A non-tensor output (a ZipMap's sequence of maps) cannot be fetched, so it is not offered.
+    const known = new Set(lv.outputs.filter((o) => o.dtype !== 'non-tensor').map((o) => o.name));
     const requested = request.outputs?.map((o) => o.name);
     requested?.forEach((n, i) => {
       if (!known.has(n))

@@ -19,6 +19,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { ModelVersion, Repository } from '../repository/index.js';
 import { SingleFlight, type PredictionCache, type Lookup } from '../cache/index.js';
 import type { LoadedVersion } from '../loaded-version.js';
+import { callHandler } from './handler-call.js';
 
 export interface PredictOptions {
   /** Requested timeout (Ferry-Timeout-Ms); capped by the model's `timeoutMs`. */
@@ -160,6 +161,53 @@ export class Predictor {
     }
   }
 
+  /**
+   * Runs instances through the version's handler in a worker, guarded by the breaker and the deadline like
+   * a batch; the predictions are checked against the contract before they are returned.
+   */
+  private async guardedHandle(
+    lv: LoadedVersion,
+    instances: Instance[],
+    positions: readonly number[],
+    base: string,
+    timeoutMs: number,
+  ): Promise<Prediction[]> {
+    const labels = { model: lv.version.name, version: lv.version.version };
+    if (!lv.breaker.allow()) {
+      throw new FerryError('circuit-open', {
+        detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`,
+        headers: { 'retry-after': '1' },
+      });
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new FerryError('timeout', {
+              detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
+              headers: { 'retry-after': '1' },
+            }),
+          ),
+        timeoutMs,
+      );
+    });
+    try {
+      const r = await Promise.race([callHandler(this.pool, lv.sessionKey, instances, positions, base), deadline]);
+      this.metrics.inferenceDuration.observe(labels, r.inferMs / 1000);
+      this.metrics.batchSize.observe(labels, instances.length);
+      const predictions = lv.checkPredictions!(r.predictions, instances.length, lv.version.key);
+      lv.breaker.success();
+      return predictions;
+    } catch (e) {
+      if (e instanceof FerryError && (e.code === 'timeout' || e.code === 'inference-failed')) lv.breaker.failure();
+      else lv.breaker.release();
+      throw e;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** A pipeline version (e.g. OCR): each instance's image is decoded here and run whole in a worker. */
   private async predictPipeline(
     lv: LoadedVersion,
@@ -264,8 +312,10 @@ export class Predictor {
       else toRun.push(i);
     });
 
+    // A version with a handler encodes, runs and decodes in its worker.
+    const viaHandler = lv.handler !== undefined;
     let feeds: Record<string, TensorValue> | undefined;
-    if (toRun.length) {
+    if (toRun.length && !viaHandler) {
       try {
         feeds = lv.encoder.encode(
           toRun.map((i) => instances[i]!),
@@ -292,9 +342,17 @@ export class Predictor {
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
-        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
-          lv.decoder.decode(outputs, toRun.length),
-        );
+        const run = viaHandler
+          ? this.guardedHandle(
+              lv,
+              toRun.map((i) => instances[i]!),
+              toRun,
+              base,
+              timeoutMs,
+            )
+          : this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
+              lv.decoder.decode(outputs, toRun.length),
+            );
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.
           toRun.forEach((i, k) =>

@@ -1,13 +1,14 @@
 // `ferry init`: puts an ONNX file into the model repository with a first ferry.yaml whose tensor
 // inputs and outputs come from the model's own metadata, so any ONNX model can be served at once.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import semver from 'semver';
 import { stringify } from 'yaml';
-import type { Manifest, TensorDtype } from '@ferry/core';
+import type { Feature, Manifest, TensorBinding, TensorDtype } from '@ferry/core';
 import { TENSOR_DTYPES } from '@ferry/core';
 import { checkManifest, MODEL_NAME, readManifest } from './index.js';
+import { readOnnxMl, type OnnxMlInfo } from './onnx-ml.js';
 
 export interface InitOptions {
   onnxPath: string;
@@ -31,14 +32,37 @@ function dtypeOf(t: string): TensorDtype {
 
 /** Builds the manifest for an ONNX model from its metadata. */
 export async function manifestFromOnnx(onnxPath: string, name: string, version: string): Promise<Manifest> {
-  const session = await ort.InferenceSession.create(onnxPath).catch((e: Error) => {
+  return (await contractFromOnnx(readFileSync(onnxPath), basename(onnxPath), name, version)).manifest;
+}
+
+type Dims = number[];
+const dims = (shape: ReadonlyArray<number | string>): Dims =>
+  shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+
+/**
+ * The contract of a model from its own metadata, and the bytes to serve. A classical (ONNX-ML) export gets
+ * named features for its column inputs, its class labels and its probabilities from before any ZipMap.
+ */
+async function contractFromOnnx(
+  bytes: Uint8Array,
+  file: string,
+  name: string,
+  version: string,
+): Promise<{ manifest: Manifest; bytes: Uint8Array; ml?: OnnxMlInfo }> {
+  let ml: OnnxMlInfo | undefined;
+  try {
+    ml = readOnnxMl(bytes);
+  } catch {
+    ml = undefined; // not readable as ONNX protobuf: ONNX Runtime below says why
+  }
+  const served = ml?.bytes ?? bytes;
+  const session = await ort.InferenceSession.create(served).catch((e: Error) => {
     throw new Error(
-      `${onnxPath} is not a model ONNX Runtime can load: ${e.message.replace(/^Load model from .* failed:/, '')}`,
+      `${file} is not a model ONNX Runtime can load: ${e.message.replace(/^Load model from .* failed:/, '')}`,
     );
   });
   try {
-    const dims = (shape: ReadonlyArray<number | string>) =>
-      shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1));
+    if (ml?.classical) return { manifest: classicalContract(session, ml, file, name, version), bytes: served, ml };
     const inputs = session.inputMetadata.map((m) => {
       if (!m.isTensor) throw new Error(`input "${m.name}" is not a tensor; ferry init handles tensor inputs only`);
       return { name: m.name, type: 'tensor' as const, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) };
@@ -47,16 +71,110 @@ export async function manifestFromOnnx(onnxPath: string, name: string, version: 
       m.isTensor ? { name: m.name, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) } : { name: m.name },
     );
     return {
-      name,
-      version,
-      description: `${name} ${version}, imported from ${basename(onnxPath)} by ferry init; edit this contract to name features and labels.`,
-      inputs,
-      outputs,
-      postprocess: { kind: 'raw' },
+      manifest: {
+        name,
+        version,
+        description: `${name} ${version}, imported from ${file} by ferry init; edit this contract to name features and labels.`,
+        inputs,
+        outputs,
+        postprocess: { kind: 'raw' },
+      },
+      bytes: served,
     };
   } finally {
     await session.release();
   }
+}
+
+/** A feature name from an ONNX input name (features are `[A-Za-z_][A-Za-z0-9_.-]*`-like identifiers). */
+function featureName(raw: string): string {
+  const n = raw.replace(/[^A-Za-z0-9_]+/g, '_').replace(/^(?=[0-9])/, '_');
+  return n || 'x';
+}
+
+/**
+ * A scikit-learn / onnxmltools export: each [N, 1] input (one per DataFrame column) becomes a named feature
+ * (number, integer, or category with the values its OneHotEncoder knows), a [N, k] float input becomes k
+ * number features x0…x{k-1} in column order, the classifier's labels and probabilities come from the graph.
+ */
+function classicalContract(
+  session: ort.InferenceSession,
+  ml: OnnxMlInfo,
+  file: string,
+  name: string,
+  version: string,
+): Manifest {
+  const inputs: Feature[] = [];
+  const preprocess: TensorBinding[] = [];
+  const wide = session.inputMetadata.filter((m) => m.isTensor && dims(m.shape).length === 2 && dims(m.shape)[1]! > 1);
+  for (const m of session.inputMetadata) {
+    if (!m.isTensor) throw new Error(`input "${m.name}" is not a tensor; ferry init handles tensor inputs only`);
+    const dtype = dtypeOf(String(m.type));
+    const shape = dims(m.shape);
+    const column = shape.length === 1 || (shape.length === 2 && shape[1] === 1);
+    const floaty = dtype === 'float32' || dtype === 'float64';
+    const inty = dtype === 'int64' || dtype === 'int32';
+    if (column && (floaty || inty || dtype === 'string')) {
+      const f = featureName(m.name);
+      const cats = ml.categories.get(m.name);
+      inputs.push(
+        dtype === 'string'
+          ? cats
+            ? { name: f, type: 'category', values: cats }
+            : { name: f, type: 'string' }
+          : { name: f, type: floaty ? 'number' : 'integer' },
+      );
+      // A [N] input cannot take a [N, 1] binding: keep such (rare) inputs as tensors.
+      if (shape.length === 1) {
+        inputs.pop();
+        inputs.push({ name: m.name, type: 'tensor', dtype, shape });
+        continue;
+      }
+      preprocess.push({
+        input: m.name,
+        dtype,
+        columns: [{ feature: f }],
+      });
+      continue;
+    }
+    if (shape.length === 2 && shape[1]! > 1 && floaty) {
+      const prefix = wide.length > 1 ? `${featureName(m.name)}_` : 'x';
+      const names = Array.from({ length: shape[1]! }, (_, i) => `${prefix}${i}`);
+      for (const n of names) inputs.push({ name: n, type: 'number' });
+      preprocess.push({ input: m.name, dtype, columns: names.map((n) => ({ feature: n })) });
+      continue;
+    }
+    inputs.push({ name: m.name, type: 'tensor', dtype, shape });
+  }
+  const outputs = session.outputMetadata
+    .filter((m) => m.isTensor)
+    .map((m) => ({ name: m.name, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) }));
+  const probs = ml.probabilities && outputs.find((o) => o.name === ml.probabilities);
+  const regression =
+    !probs && ml.regressor ? outputs.find((o) => o.dtype === 'float32' || o.dtype === 'float64') : undefined;
+  const what = probs
+    ? `classifier (labels ${ml.labels!.join(', ')}${ml.labelType === 'integer' ? ', integers in the model' : ''})`
+    : regression
+      ? 'regressor'
+      : 'model';
+  return {
+    name,
+    version,
+    description:
+      `${name} ${version}: scikit-learn/ONNX-ML ${what} imported from ${file} by ferry init` +
+      (ml.zipMapOutputs.length
+        ? `; probabilities served as a tensor from before the ZipMap (${ml.zipMapOutputs.join(', ')})`
+        : ''),
+    inputs,
+    ...(preprocess.length && { preprocess }),
+    outputs,
+    postprocess: probs
+      ? { kind: 'classification', output: probs.name, labels: ml.labels! }
+      : regression
+        ? { kind: 'regression', output: regression.name }
+        : { kind: 'raw' },
+    ...(preprocess.length && { batching: { maxBatchSize: 64, maxQueueDelayUs: 500 } }),
+  };
 }
 
 export async function initModel(o: InitOptions): Promise<{ dir: string; manifest: Manifest }> {
@@ -76,6 +194,8 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
   if (existsSync(join(dir, 'ferry.yaml')) && !o.force)
     throw new Error(`${dir}/ferry.yaml exists; use --force to overwrite`);
   let manifest: Manifest;
+  // What is written as model.onnx: the file as given, or (a scikit-learn export) with its ZipMaps removed.
+  let served: Uint8Array | undefined;
   if (o.contractFrom) {
     const [fromName, fromVersion] = o.contractFrom.split('@');
     if (!fromName || !fromVersion || !MODEL_NAME.test(fromName) || semver.clean(fromVersion) !== fromVersion) {
@@ -90,11 +210,14 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
     };
     delete (manifest as { model?: string }).model;
   } else {
-    manifest = await manifestFromOnnx(o.onnxPath, name, version);
+    const c = await contractFromOnnx(readFileSync(o.onnxPath), basename(o.onnxPath), name, version);
+    manifest = c.manifest;
+    served = c.bytes;
   }
   checkManifest(manifest, join(dir, 'ferry.yaml'));
   mkdirSync(dir, { recursive: true });
-  if (resolve(o.onnxPath) !== join(dir, 'model.onnx')) copyFileSync(o.onnxPath, join(dir, 'model.onnx'));
+  if (served || resolve(o.onnxPath) !== join(dir, 'model.onnx'))
+    writeFileSync(join(dir, 'model.onnx'), served ?? readFileSync(o.onnxPath));
   writeFileSync(
     join(dir, 'ferry.yaml'),
     `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : "from the model's own metadata"}.\n${stringify(manifest, { flow: false })}`,

@@ -18,6 +18,21 @@ export function describeIo(list: readonly ort.InferenceSession.ValueMetadata[]):
   );
 }
 
+/**
+ * The outputs a run may fetch: the tensor outputs. onnxruntime-node cannot return a non-tensor value (the
+ * sequence of maps a scikit-learn ZipMap produces): asked for one, it throws outside the run's promise, which
+ * kills the thread (and, on the main thread, the process). So a run fetches only these, named explicitly.
+ */
+export function tensorOutputs(session: ort.InferenceSession): readonly string[] {
+  let names = TENSOR_OUTPUTS.get(session);
+  if (!names) {
+    names = session.outputMetadata.filter((m) => m.isTensor).map((m) => m.name);
+    TENSOR_OUTPUTS.set(session, names);
+  }
+  return names;
+}
+const TENSOR_OUTPUTS = new WeakMap<ort.InferenceSession, string[]>();
+
 /** Runs the session; output data are fresh arrays the caller owns (safe to transfer). */
 export async function runSession(
   session: ort.InferenceSession,
@@ -28,8 +43,13 @@ export async function runSession(
   // Ferry moves float16 as raw bits in a Uint16Array, which is what ONNX Runtime expects too.
   for (const [name, t] of Object.entries(feeds))
     ortFeeds[name] = new ort.Tensor(t.dtype as ort.Tensor.Type, t.data as never, t.dims);
+  const allowed = tensorOutputs(session);
+  const fetches = outputs ?? [...allowed];
+  const bad = fetches.find((n) => !allowed.includes(n));
+  if (bad !== undefined) throw new Error(`output "${bad}" is not a tensor output of this model; it cannot be fetched`);
+  if (fetches.length === 0) throw new Error('the model has no tensor output to fetch');
   const t0 = performance.now();
-  const result = outputs ? await session.run(ortFeeds, outputs) : await session.run(ortFeeds);
+  const result = await session.run(ortFeeds, fetches);
   const inferMs = performance.now() - t0;
   const out: Record<string, TensorValue> = {};
   for (const [name, t] of Object.entries(result)) {

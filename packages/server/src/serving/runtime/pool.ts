@@ -1,10 +1,11 @@
 // A pool of inference worker threads. Each model version is loaded into `instances` workers;
 // a run goes to the least busy worker holding that version. A worker that dies is replaced and
 // its models reloaded; only the requests it was running fail.
-import type { TensorValue } from '@ferry/core';
+import type { Instance, Prediction, TensorValue } from '@ferry/core';
 import type { Logger } from 'pino';
-import { FerryError } from '../../errors.js';
-import type { FromWorker, IoMeta, PipelineSpec, RawImage, ToWorker } from './protocol.js';
+import { FerryError, invalidInput } from '../../errors.js';
+import type { FromWorker, HandlerSpec, IoMeta, PipelineSpec, RawImage, ToWorker } from './protocol.js';
+import type { HandlerShape } from './handler-module.js';
 import type { OrtSessionOptions } from './session-options.js';
 import { RpcWorker, transferList } from './rpc.js';
 
@@ -23,6 +24,8 @@ export interface LoadedModel {
   outputs: IoMeta[];
   loadMs: number;
   workers: number[];
+  /** What the version's handler replaces, when it has one. */
+  handler?: HandlerShape;
 }
 
 export interface RunResult {
@@ -36,8 +39,19 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly loads = new Map<
     string,
-    { modelPath: string; options: OrtSessionOptions; instances: number; pipeline?: PipelineSpec }
+    {
+      modelPath: string;
+      options: OrtSessionOptions;
+      instances: number;
+      pipeline?: PipelineSpec;
+      handler?: HandlerSpec;
+    }
   >();
+  /**
+   * Answers a handler's `ctx.predict(model, instances)` (the model service's predict path); without it,
+   * such calls fail.
+   */
+  handlerCalls: ((model: string, instances: Instance[]) => Promise<Prediction[]>) | undefined;
   private disposed = false;
   private readonly log: Logger | undefined;
 
@@ -59,9 +73,14 @@ export class WorkerPool {
       rpc: new RpcWorker<ToWorker, FromWorker>(WORKER_URL, {
         name: `ferry-inference-${index}`,
         toError: (reply) =>
-          new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', {
-            detail: reply.message,
-          }),
+          reply.code === 'invalid-input' && reply.issues
+            ? invalidInput(reply.issues)
+            : new FerryError(reply.code === 'model-not-ready' ? 'model-not-ready' : 'inference-failed', {
+                detail: reply.message,
+              }),
+        onMessage: (msg) => {
+          if (msg.type === 'call') this.answerCall(slot, msg);
+        },
         exitError: (code) =>
           new FerryError('inference-failed', { detail: `inference worker ${index} exited (code ${code})` }),
         onError: (e) => this.log?.error({ err: e, worker: index }, 'inference worker failed'),
@@ -69,6 +88,23 @@ export class WorkerPool {
       }),
     };
     return slot;
+  }
+
+  /** A handler's call to another model, answered on the worker that asked. */
+  private answerCall(slot: Slot, msg: Extract<FromWorker, { type: 'call' }>): void {
+    const reply = (r: Omit<Extract<ToWorker, { type: 'call-result' }>, 'type' | 'id'>) =>
+      slot.rpc.post({ type: 'call-result', id: msg.id, ...r });
+    if (!this.handlerCalls) {
+      reply({ error: { message: 'calls to other models are not available here' } });
+      return;
+    }
+    this.handlerCalls(msg.model, msg.instances).then(
+      (predictions) => reply({ predictions }),
+      (e: unknown) => {
+        const err = e as FerryError;
+        reply({ error: { message: err.detail ?? err.message, ...(err.code && { code: err.code }) } });
+      },
+    );
   }
 
   /** A worker that died is replaced, and the models it held are loaded into the new one. */
@@ -89,6 +125,7 @@ export class WorkerPool {
           modelPath: l.modelPath,
           options: l.options,
           ...(l.pipeline && { pipeline: l.pipeline }),
+          ...(l.handler && { handler: l.handler }),
         })
           .then(() => fresh.models.add(key))
           .catch((err: unknown) => this.log?.error({ err, key }, 'reloading model into replacement worker failed'));
@@ -106,15 +143,39 @@ export class WorkerPool {
     options: OrtSessionOptions,
     instances = 1,
     pipeline?: PipelineSpec,
+    handler?: HandlerSpec,
   ): Promise<LoadedModel> {
     const n = Math.min(Math.max(1, instances), this.slots.length);
     const chosen = [...this.slots].sort((a, b) => a.assigned - b.assigned || a.index - b.index).slice(0, n);
     chosen.forEach((s) => s.assigned++);
-    this.loads.set(key, { modelPath, options, instances: n, ...(pipeline && { pipeline }) });
-    const replies = await Promise.all(
-      chosen.map((s) => this.send(s, { type: 'load', id: 0, key, modelPath, options, ...(pipeline && { pipeline }) })),
+    this.loads.set(key, {
+      modelPath,
+      options,
+      instances: n,
+      ...(pipeline && { pipeline }),
+      ...(handler && { handler }),
+    });
+    const settled = await Promise.allSettled(
+      chosen.map((s) =>
+        this.send(s, {
+          type: 'load',
+          id: 0,
+          key,
+          modelPath,
+          options,
+          ...(pipeline && { pipeline }),
+          ...(handler && { handler }),
+        }),
+      ),
     );
     chosen.forEach((s) => s.models.add(key));
+    const failure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) {
+      // A load that failed in one worker is taken out of all, so no worker keeps a session nobody serves.
+      await this.unload(key).catch(() => undefined);
+      throw failure.reason;
+    }
+    const replies = settled.map((r) => (r as PromiseFulfilledResult<FromWorker>).value);
     const first = replies[0] as Extract<FromWorker, { type: 'loaded' }>;
     return {
       key,
@@ -122,6 +183,7 @@ export class WorkerPool {
       outputs: first.outputs,
       loadMs: Math.max(...replies.map((r) => (r as typeof first).loadMs)),
       workers: chosen.map((s) => s.index),
+      ...(first.handler && { handler: first.handler }),
     };
   }
 
@@ -156,6 +218,19 @@ export class WorkerPool {
     for (const s of this.slots) if (s.models.has(key) && (!best || s.inFlight < best.inFlight)) best = s;
     if (!best) throw new FerryError('model-not-ready', { detail: `model ${key} is not loaded` });
     return best;
+  }
+
+  /** Runs validated instances through the version's handler, on the least busy worker holding it. */
+  async handle(key: string, instances: Instance[]): Promise<{ predictions: Prediction[]; inferMs: number }> {
+    const best = this.leastBusy(key);
+    best.inFlight++;
+    try {
+      const reply = await this.send(best, { type: 'handle', id: 0, key, instances });
+      const r = reply as Extract<FromWorker, { type: 'handled' }>;
+      return { predictions: r.predictions, inferMs: r.inferMs };
+    } finally {
+      best.inFlight--;
+    }
   }
 
   /** Runs one inference on the least busy worker holding `key`. */

@@ -11,6 +11,8 @@ export interface RpcErrorReply {
   id: number;
   message: string;
   code?: string;
+  /** Bad fields, for an `invalid-input` error raised in the worker (a handler's `ctx.invalid`). */
+  issues?: Array<{ pointer: string; reason: string }>;
 }
 
 export interface RpcWorkerOptions<Reply> {
@@ -116,12 +118,18 @@ export function answerRequests<Req extends { id: number }>(
   handle: (msg: Req) => void | Promise<void>,
 ): void {
   const fail = (id: number, e: unknown): void => {
-    const err = e as Error & { code?: string };
+    const err = e as Error & { code?: string; issues?: unknown };
     port.postMessage({
       type: 'error',
       id,
       message: err?.message ?? String(e),
       ...(err?.code && { code: err.code }),
+      ...(Array.isArray(err?.issues) && {
+        issues: (err.issues as Array<{ pointer?: unknown; reason?: unknown }>).map((i) => ({
+          pointer: String(i?.pointer ?? ''),
+          reason: String(i?.reason ?? 'invalid'),
+        })),
+      }),
     } satisfies RpcErrorReply);
   };
   port.on('message', (msg: Req) => {

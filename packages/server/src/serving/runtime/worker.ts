@@ -8,6 +8,7 @@ import { createSession, describeIo, runSession } from './ort-session.js';
 import { runOcr, type OcrParams, type TensorValue } from '@ferry/core';
 import type { PipelineSpec } from './protocol.js';
 import { answerRequests } from './rpc.js';
+import { HandlerCalls, loadHandler, runHandler, type LoadedHandler } from './worker-handler.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
 interface LoadedPipeline {
@@ -16,6 +17,7 @@ interface LoadedPipeline {
   recognizer: ort.InferenceSession;
 }
 const pipelines = new Map<string, LoadedPipeline>();
+const handlers = new Map<string, LoadedHandler>();
 /** Runs not yet returned: ONNX Runtime starts a run on a later tick, so a release must wait for them. */
 const running = new Set<Promise<unknown>>();
 const settle = () => Promise.allSettled([...running]);
@@ -23,6 +25,46 @@ const port = parentPort!;
 
 function post(msg: FromWorker, transfer: ArrayBuffer[] = []): void {
   port.postMessage(msg, transfer);
+}
+
+/** A handler's `ctx.predict` calls, answered by the main thread. */
+const calls = new HandlerCalls(post);
+
+/** Runs a handler's session, counted as running so a release waits for it. */
+function runTracked(session: ort.InferenceSession, feeds: Record<string, TensorValue>) {
+  const run = runSession(session, feeds);
+  running.add(run);
+  return run.finally(() => running.delete(run));
+}
+
+/** Loads a model version's session (and its handler, if it has one); replaces an older load of the key. */
+async function loadModel(msg: Extract<ToWorker, { type: 'load' }>, t0: number): Promise<void> {
+  const old = sessions.get(msg.key);
+  const session = await createSession(msg.modelPath, msg.options);
+  let handler: LoadedHandler | undefined;
+  if (msg.handler) {
+    try {
+      handler = await loadHandler(msg.handler, (feeds) => runTracked(session, feeds), calls);
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+  }
+  sessions.set(msg.key, session);
+  if (handler) handlers.set(msg.key, handler);
+  else handlers.delete(msg.key);
+  if (old) {
+    await settle();
+    await old.release();
+  }
+  post({
+    type: 'loaded',
+    id: msg.id,
+    inputs: describeIo(session.inputMetadata),
+    outputs: describeIo(session.outputMetadata),
+    loadMs: performance.now() - t0,
+    ...(handler && { handler: handler.shape }),
+  });
 }
 
 async function handle(msg: ToWorker): Promise<void> {
@@ -51,25 +93,13 @@ async function handle(msg: ToWorker): Promise<void> {
         });
         return;
       }
-      const old = sessions.get(msg.key);
-      const session = await createSession(msg.modelPath, msg.options);
-      sessions.set(msg.key, session);
-      if (old) {
-        await settle();
-        await old.release();
-      }
-      post({
-        type: 'loaded',
-        id: msg.id,
-        inputs: describeIo(session.inputMetadata),
-        outputs: describeIo(session.outputMetadata),
-        loadMs: performance.now() - t0,
-      });
+      await loadModel(msg, t0);
       return;
     }
     case 'unload': {
       const s = sessions.get(msg.key);
       sessions.delete(msg.key);
+      handlers.delete(msg.key);
       if (s) {
         await settle();
         await s.release();
@@ -117,6 +147,20 @@ async function handle(msg: ToWorker): Promise<void> {
       post({ type: 'pipeline-result', id: msg.id, result: lines, inferMs: performance.now() - t0 });
       return;
     }
+    case 'handle': {
+      const h = handlers.get(msg.key);
+      if (!h)
+        throw Object.assign(new Error(`handler of ${msg.key} is not loaded in this worker`), {
+          code: 'model-not-ready',
+        });
+      const t0 = performance.now();
+      const predictions = await runHandler(h, msg.instances);
+      post({ type: 'handled', id: msg.id, predictions, inferMs: performance.now() - t0 });
+      return;
+    }
+    case 'call-result':
+      calls.settle(msg);
+      return;
     case 'run': {
       const session = sessions.get(msg.key);
       if (!session)
