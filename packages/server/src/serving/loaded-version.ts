@@ -9,6 +9,16 @@ import type { CircuitBreaker } from './predict/breaker.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
+/** The batching a load runs with: from its contract, or measured at warm-up where the contract left it unset. */
+export interface BatchingInForce {
+  enabled: boolean;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  /** Batches of this version that run at once (workers holding it). */
+  concurrency: number;
+  source: 'contract' | 'measured';
+}
+
 export interface LoadedVersion {
   readonly version: ModelVersion;
   /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the
@@ -32,6 +42,8 @@ export interface LoadedVersion {
   loadMs?: number;
   warmupMs?: number;
   readonly batcher: DynamicBatcher;
+  /** Set once warmed. */
+  batching?: BatchingInForce;
   readonly breaker: CircuitBreaker;
   /** Set for pipeline versions (e.g. OCR) once loaded: what the worker runs. */
   pipeline?: PipelineSpec;

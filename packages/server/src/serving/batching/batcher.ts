@@ -93,7 +93,7 @@ export class DynamicBatcher extends BatchQueue<Pending> {
   private delayElapsed = false;
 
   constructor(
-    private readonly opts: BatcherOptions,
+    private opts: BatcherOptions,
     private readonly run: RunBatch,
     private readonly onBatch: (s: BatchStats) => void = () => undefined,
   ) {
@@ -102,6 +102,20 @@ export class DynamicBatcher extends BatchQueue<Pending> {
 
   get inFlight(): number {
     return this.running;
+  }
+
+  /** The options in force (after `tune`). */
+  get options(): Readonly<BatcherOptions> {
+    return this.opts;
+  }
+
+  /**
+   * Sets the batch size and queue delay chosen at warm-up for a contract that left them unset
+   * (see `defaults.ts`); requests already queued are cut by the new values.
+   */
+  tune(choice: Partial<Pick<BatcherOptions, 'maxBatchSize' | 'maxQueueDelayUs'>>): void {
+    this.opts = { ...this.opts, ...choice };
+    this.schedule();
   }
 
   /** Queues one request's feeds; resolves with its own slice of the outputs. */

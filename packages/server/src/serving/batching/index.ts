@@ -1,5 +1,12 @@
 // Batching per model version over one bounded queue: stateless (dynamic) and stateful (sequence).
 export { DynamicBatcher, type BatcherOptions, type BatchStats, type Feeds, type RunBatch } from './batcher.js';
+export {
+  chooseBatching,
+  probeBatching,
+  MAX_PROBE_ROWS,
+  type BatchingChoice,
+  type ProbeTiming,
+} from './defaults.js';
 export { BatchQueue, type SubMillisecondDelay } from './batch-queue.js';
 export {
   SequenceBatcher,
