@@ -64,3 +64,20 @@ test('probeBatching times powers of two (fastest of three), stops past the budge
   );
   assert.ok(MAX_PROBE_ROWS >= 64);
 });
+
+test('a slow model is timed once a size and the probe ends after PROBE_MAX_MS', async () => {
+  // 300 ms a run whatever its rows: one run at 1 row, one at 2, then the 500 ms probe time is spent.
+  let clock = 0;
+  const seen: number[] = [];
+  const r = await probeBatching(
+    async (rows) => {
+      seen.push(rows);
+      clock += 300;
+    },
+    128,
+    () => clock,
+  );
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(r.maxBatchSize, 2);
+  assert.equal(r.maxQueueDelayUs, MAX_DELAY_US);
+});

@@ -5,8 +5,10 @@
 // and writes the result into the ferry.yaml it creates, so the values are visible and editable.
 //
 // The rule (docs/batching.md repeats it):
-// - sizes 1, 2, 4, … up to MAX_PROBE_ROWS are timed (the fastest of PROBE_REPEATS runs each); the
-//   probe stops at the first size whose run takes longer than the latency budget;
+// - sizes 1, 2, 4, … up to MAX_PROBE_ROWS are timed (the fastest of PROBE_REPEATS runs each, one
+//   run when a run is slow); the probe stops at the first size whose run takes longer than the
+//   latency budget, or once it has run PROBE_MAX_MS (so a model whose one-row run takes more than
+//   PROBE_MAX_MS keeps one row a batch unless its contract sets a size);
 // - the latency budget of one batch is max(MIN_BUDGET_MS, BUDGET_FACTOR × the one-row time);
 // - `maxBatchSize` is the largest probed size within the budget whose per-row time is still at
 //   least MIN_GAIN cheaper than at half that size (past that point a bigger batch only adds latency);
@@ -35,6 +37,10 @@ export const BUDGET_FACTOR = 8;
 /** A doubling must make a row at least this much cheaper (10%) to be worth its latency. */
 export const MIN_GAIN = 0.1;
 export const MAX_DELAY_US = 2000;
+/** The probe ends once it has run this long (a slow model keeps its warm-up short). */
+export const PROBE_MAX_MS = 500;
+/** A size is timed again only while its runs so far took less than this. */
+export const REPEAT_WITHIN_MS = 50;
 
 /** The choice from timings at 1, 2, 4, … rows (ascending, starting at 1 row). */
 export function chooseBatching(timings: readonly ProbeTiming[]): BatchingChoice {
@@ -68,9 +74,12 @@ export async function probeBatching(
 ): Promise<BatchingChoice & { timings: ProbeTiming[] }> {
   const timings: ProbeTiming[] = [];
   let budgetMs = Infinity;
+  const start = now();
   for (let rows = 1; rows <= maxRows; rows *= 2) {
     let ms = Infinity;
-    for (let r = 0; r < PROBE_REPEATS; r++) {
+    const sizeStart = now();
+    // Repeats only while they are cheap: a slow run is timed once.
+    for (let r = 0; r < PROBE_REPEATS && (r === 0 || now() - sizeStart < REPEAT_WITHIN_MS); r++) {
       const t0 = now();
       await run(rows);
       ms = Math.min(ms, now() - t0);
@@ -78,6 +87,7 @@ export async function probeBatching(
     timings.push({ rows, ms });
     if (rows === 1) budgetMs = Math.max(MIN_BUDGET_MS, BUDGET_FACTOR * ms);
     else if (ms > budgetMs) break;
+    if (now() - start > PROBE_MAX_MS) break;
   }
   return { ...chooseBatching(timings), timings };
 }
