@@ -16,7 +16,8 @@ export interface BatchingInForce {
   maxQueueDelayUs: number;
   /** Batches of this version that run at once (workers holding it). */
   concurrency: number;
-  source: 'contract' | 'measured';
+  /** `default`: warm-up was off, so the unmeasured default size applies. */
+  source: 'contract' | 'measured' | 'default';
 }
 
 export interface LoadedVersion {

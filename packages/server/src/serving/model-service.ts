@@ -27,7 +27,7 @@ import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
 import { sessionOptionsFor } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
-import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching } from './batching/index.js';
+import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
 import type { PredictionSink } from './predict/prediction-sink.js';
@@ -156,6 +156,10 @@ export class ModelService {
     );
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
+    // The version's metric children, resolved once rather than per batch and per request.
+    const batchSize = this.metrics.batchSize.labels(labels);
+    const queueDuration = this.metrics.queueDuration.labels(labels);
+    const inferenceDuration = this.metrics.inferenceDuration.labels(labels);
     const batcher = new DynamicBatcher(
       {
         batchable: batchOn,
@@ -171,9 +175,9 @@ export class ModelService {
       (feeds) =>
         m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
       (stats) => {
-        this.metrics.batchSize.observe(labels, stats.rows);
-        for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
-        this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+        batchSize.observe(stats.rows);
+        for (const q of stats.queueMs) queueDuration.observe(q / 1000);
+        inferenceDuration.observe(stats.inferMs / 1000);
       },
     );
     const breakerCfg = m.fallback?.breaker ?? {};
@@ -254,7 +258,7 @@ export class ModelService {
           : await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
       }
-      await this.tuneBatching(lv, warmInstances);
+      await this.tuneBatching(lv, warmInstances, runs > 0);
       this.markReady(lv, performance.now() - t0);
     } catch (e) {
       lv.state = 'failed';
@@ -323,7 +327,7 @@ export class ModelService {
    * gets one measured now on its warm session (`probeBatching`: the rule is in batching/defaults.ts).
    * What is in force, measured or written, is recorded on the load for /v1/models and the log.
    */
-  private async tuneBatching(lv: LoadedVersion, warm: readonly unknown[]): Promise<void> {
+  private async tuneBatching(lv: LoadedVersion, warm: readonly unknown[], measure: boolean): Promise<void> {
     const m = lv.version.manifest;
     const b = m.batching ?? {};
     const opts = lv.batcher.options;
@@ -331,12 +335,16 @@ export class ModelService {
       lv.batching = { ...this.batchingSummary(lv), source: 'contract' };
       return;
     }
+    if (!measure) {
+      // Warm-up turned off (runtime.warmupRuns: 0): nothing is run before traffic, so no timing.
+      lv.batcher.tune({ maxBatchSize: UNMEASURED_MAX_BATCH_SIZE });
+      lv.batching = { ...this.batchingSummary(lv), source: 'default' };
+      return;
+    }
     const inline = m.runtime?.placement === 'inline';
     const rowElements = Math.max(
       1,
-      ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map(
-        (t) => t.data.length,
-      ),
+      ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map((t) => t.data.length),
     );
     // A probe never builds a tensor the request limits would refuse.
     const maxRows = Math.max(1, Math.min(MAX_PROBE_ROWS, Math.floor(this.limits.maxTensorElements / rowElements)));

@@ -37,6 +37,8 @@ export const BUDGET_FACTOR = 8;
 /** A doubling must make a row at least this much cheaper (10%) to be worth its latency. */
 export const MIN_GAIN = 0.1;
 export const MAX_DELAY_US = 2000;
+/** The size used when nothing could be measured (warm-up turned off with runtime.warmupRuns: 0). */
+export const UNMEASURED_MAX_BATCH_SIZE = 32;
 /** The probe ends once it has run this long (a slow model keeps its warm-up short). */
 export const PROBE_MAX_MS = 500;
 /** A size is timed again only while its runs so far took less than this. */

@@ -4,6 +4,7 @@ export {
   chooseBatching,
   probeBatching,
   MAX_PROBE_ROWS,
+  UNMEASURED_MAX_BATCH_SIZE,
   type BatchingChoice,
   type ProbeTiming,
 } from './defaults.js';
