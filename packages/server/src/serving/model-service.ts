@@ -146,7 +146,6 @@ export class ModelService {
 
   /** Builds the serving state of a version (batcher, breaker, validators); its sessions load later. */
   private prepare(v: ModelVersion): LoadedVersion {
-    const workers = this.pool.size;
     const sessionKey = `${v.key}#${++this.generation}`;
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
