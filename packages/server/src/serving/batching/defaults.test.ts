@@ -16,10 +16,11 @@ test('a model with a large fixed cost per run batches up to the probe limit', ()
   assert.equal(c.maxQueueDelayUs, 202);
 });
 
-test('a compute-bound model stops where a row no longer gets cheaper', () => {
-  // Per-row cost falls to 8 rows, then stays flat: 16 rows are not 10% cheaper per row than 8.
-  const c = chooseBatching(timed((n) => (n <= 8 ? 1 + 0.1 * n : 1.8 * (n / 8))));
-  assert.equal(c.maxBatchSize, 8);
+test('rows that cost the same at any size are batched up to the budget; a row that gets dearer stops it', () => {
+  // Per-row cost falls to 8 rows, then stays flat: the budget max(5, 8 × 1.1) = 8.8 ms allows 32 rows (7.2 ms).
+  assert.equal(chooseBatching(timed((n) => (n <= 8 ? 1 + 0.1 * n : 1.8 * (n / 8)))).maxBatchSize, 32);
+  // Past 4 rows a row costs 50% more (a cache spill): 4 rows.
+  assert.equal(chooseBatching(timed((n) => (n <= 4 ? 1 + 0.1 * n : 0.35 * 1.5 * n))).maxBatchSize, 4);
 });
 
 test('the latency budget bounds the size: max(5 ms, 8 × one row)', () => {
@@ -29,9 +30,10 @@ test('the latency budget bounds the size: max(5 ms, 8 × one row)', () => {
   assert.equal(chooseBatching(timed((n) => 0.5 + 0.05 * n)).maxBatchSize, 64);
 });
 
-test('no batching gain at all: one row a batch; the delay is the one-row time, capped', () => {
+test('no batching gain at all: the budget alone bounds the size; the delay is the one-row time, capped', () => {
+  // 50 ms a row: the budget is 8 × 50 = 400 ms, so 8 rows.
   const c = chooseBatching(timed((n) => 50 * n));
-  assert.equal(c.maxBatchSize, 1);
+  assert.equal(c.maxBatchSize, 8);
   assert.equal(c.maxQueueDelayUs, MAX_DELAY_US);
   assert.deepEqual(chooseBatching([]), { maxBatchSize: 1, maxQueueDelayUs: 0 });
 });
@@ -54,8 +56,8 @@ test('probeBatching times powers of two (fastest of three), stops past the budge
     r.timings.map((t) => Math.round(t.ms * 1000) / 1000),
     [0.8, 1.3, 2.3, 4.3, 8.3],
   );
-  // Per row: 0.8, 0.65, 0.575, 0.5375 — the last is not 10% cheaper than 0.575, so 4 rows.
-  assert.equal(r.maxBatchSize, 4);
+  // 8 rows take 4.3 ms, within the budget; 16 rows do not.
+  assert.equal(r.maxBatchSize, 8);
   assert.equal(r.maxQueueDelayUs, 800);
   const capped = await probeBatching(async () => undefined, 4);
   assert.deepEqual(
