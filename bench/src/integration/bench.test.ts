@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BENCH_DIST } from '../paths.js';
 import type { BenchReport } from '../suite.js';
 
-test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => {
+test('a tiny quick run writes a well-formed report', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-test-'));
   try {
     const out = join(dir, 'report.json');
@@ -30,7 +30,7 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       '--out',
       out,
     ];
-    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 80_000 });
+    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 110_000 });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
 
