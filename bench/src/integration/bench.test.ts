@@ -30,7 +30,10 @@ test('a tiny quick run writes a well-formed report', { timeout: 120_000 }, () =>
       '--out',
       out,
     ];
-    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 110_000 });
+    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], {
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
 

@@ -3,9 +3,9 @@
 // bounds and pushes onto an in-memory buffer — O(1), no I/O, no await, no throw. A background
 // flusher writes the buffer to the store in multi-row inserts, in a worker thread when the server
 // gives it one (row-writer.ts), so even SQLite's synchronous inserts stay off the HTTP thread.
-// The store being slow or down never slows or fails a prediction: the buffer is bounded, what does not fit is dropped and counted, a
-// failed batch is dropped and counted, the flusher backs off and keeps trying later batches, and
-// the outage is logged once (and its end once). A retention timer deletes rows older than
+// The store being slow or down never slows or fails a prediction: the buffer is bounded, what
+// does not fit is dropped and counted, a failed batch is dropped and counted, the flusher backs
+// off and keeps trying later batches, and the outage is logged once (and its end once). A retention timer deletes rows older than
 // `retentionDays`.
 //
 // Counts reach metrics through hooks (`onWritten`, `onDropped`, `onSampledOut`), which are called
