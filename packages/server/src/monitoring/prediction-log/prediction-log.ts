@@ -5,8 +5,8 @@
 // gives it one (row-writer.ts), so even SQLite's synchronous inserts stay off the HTTP thread.
 // The store being slow or down never slows or fails a prediction: the buffer is bounded, what
 // does not fit is dropped and counted, a failed batch is dropped and counted, the flusher backs
-// off and keeps trying later batches, and the outage is logged once (and its end once). A retention timer deletes rows older than
-// `retentionDays`.
+// off and keeps trying later batches, and the outage is logged once (and its end once). A
+// retention timer deletes rows older than `retentionDays`.
 //
 // Counts reach metrics through hooks (`onWritten`, `onDropped`, `onSampledOut`), which are called
 // from the background flusher only — never from `record()` — with the counts since the last call.
