@@ -43,6 +43,7 @@ const div = (a: number | undefined, b: number | undefined): number | null =>
 /** How a row's target reads in logs and tables. */
 export function rowLabel(r: { target: TargetId; series: Series; model: string; served: string }): string {
   if (r.series === 'batching-off') return 'ferry, batching off';
+  if (r.series === 'defaults') return 'ferry, defaults';
   if (r.series === 'repeated' && r.target === 'ferry') return 'ferry, cache on';
   return r.target;
 }
@@ -64,6 +65,19 @@ export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly M
         value: div(f, find(m, model, 'constant', c)?.rps),
         unit: 'x',
       });
+      const dflt = find(m, model, 'ferry', c, 'defaults');
+      if (dflt) {
+        out.push({
+          name: `${model} @${c} conns: Ferry defaults (no batching block) / minimal req/s`,
+          value: div(dflt.rps, find(m, model, 'minimal', c)?.rps),
+          unit: 'x',
+        });
+        out.push({
+          name: `${model} @${c} conns: Ferry defaults / constant route req/s`,
+          value: div(dflt.rps, find(m, model, 'constant', c)?.rps),
+          unit: 'x',
+        });
+      }
       const off = find(m, model, 'ferry', c, 'batching-off');
       if (off)
         out.push({ name: `${model} @${c} conns: Ferry batching on / off req/s`, value: div(f, off.rps), unit: 'x' });

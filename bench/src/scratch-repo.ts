@@ -1,6 +1,7 @@
 // The scratch model repository Ferry serves during a run: copies of the measured versions, the
 // generated tiny-lr model, and variants of a version that differ only in their ferry.yaml
-// (`<model>-nobatch`: batching off; `<model>-cache`: prediction cache on).
+// (`<model>-nobatch`: batching off; `<model>-cache`: prediction cache on; `<model>-defaults`: no
+// batching block, so Ferry's measured defaults apply).
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify } from 'yaml';
@@ -58,6 +59,8 @@ export interface ScratchModel {
   info: ModelInfo;
   /** Served name of the copy with `batching: { enabled: false }`, if this model has one. */
   noBatch?: string;
+  /** Served name of the copy without a `batching` block (Ferry's measured defaults). */
+  defaults?: string;
   /**
    * Served name of a version with the prediction cache on, for the repeated-bodies row: the model
    * itself when its manifest caches already, else a `-cache` copy. Undefined: no repeated row.
@@ -100,6 +103,10 @@ export function buildScratchRepo(repoDir: string, models: readonly BenchModel[])
     const info = modelInfoAt(name, dir);
     const out: ScratchModel = { info };
     const v = VARIANTS[name];
+    out.defaults = `${name}-defaults`;
+    writeVariant(repoDir, info, out.defaults, (m) => {
+      delete m.batching;
+    });
     if (v.noBatch) {
       out.noBatch = `${name}-nobatch`;
       writeVariant(repoDir, info, out.noBatch, (m) => {

@@ -46,8 +46,10 @@ export const TARGET_LABELS: Record<TargetId, string> = {
  * `batching-off`: Ferry serving `<model>-nobatch` (the same version, `batching: { enabled: false }`),
  * with the same bodies as `main`. `repeated`: the constant route and a cache-on Ferry version, both
  * cycling the same REPEAT_SET fixed bodies, so nearly every Ferry request is a cache hit.
+ * `defaults`: Ferry serving `<model>-defaults`, the version with its `batching` block deleted, so
+ * Ferry's own defaults apply (batching measured at warm-up, what `ferry init` writes); same bodies.
  */
-export type Series = 'main' | 'batching-off' | 'repeated';
+export type Series = 'main' | 'batching-off' | 'repeated' | 'defaults';
 
 export interface LoadRow extends LoadResult {
   /** The workload's model (the bodies are made for it). */
@@ -100,7 +102,14 @@ export interface BenchReport {
   pinning: Pinning;
   ferryWorkers: string;
   sessionOptions: Record<string, unknown>;
-  models: Array<{ name: string; version: string; maxBatch: number; noBatch?: string; cached?: string }>;
+  models: Array<{
+    name: string;
+    version: string;
+    maxBatch: number;
+    noBatch?: string;
+    defaults?: string;
+    cached?: string;
+  }>;
   servers: ServerInfo[];
   raw: RawResult[];
   load: LoadRow[];
@@ -152,6 +161,7 @@ export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'
   const name = m.info.name;
   const mainSet = opts.repeatBodies ? bodyCount(m.info) : null;
   const plan: RowPlan[] = TARGETS.map((target) => ({ target, series: 'main', served: name, repeatSet: mainSet }));
+  if (m.defaults) plan.push({ target: 'ferry', series: 'defaults', served: m.defaults, repeatSet: mainSet });
   if (m.noBatch) plan.push({ target: 'ferry', series: 'batching-off', served: m.noBatch, repeatSet: mainSet });
   if (m.cached) {
     plan.push({ target: 'constant', series: 'repeated', served: name, repeatSet: REPEAT_SET });
@@ -373,6 +383,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         version: m.info.version,
         maxBatch: m.info.maxBatch,
         ...(m.noBatch && { noBatch: m.noBatch }),
+        ...(m.defaults && { defaults: m.defaults }),
         ...(m.cached && { cached: m.cached }),
       })),
       servers: servers.map((s) => s.info),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BENCH_DIST } from '../paths.js';
 import type { BenchReport } from '../suite.js';
 
-test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => {
+test('a tiny quick run writes a well-formed report', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-bench-test-'));
   try {
     const out = join(dir, 'report.json');
@@ -30,7 +30,10 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       '--out',
       out,
     ];
-    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], { encoding: 'utf8', timeout: 80_000 });
+    const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], {
+      encoding: 'utf8',
+      timeout: 110_000,
+    });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
 
@@ -50,9 +53,9 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       assert.ok(x.calls > 0 && x.callsPerS > 0 && x.rowsPerS >= x.callsPerS, `raw ${JSON.stringify(x)}`);
     }
 
-    // Per connection count: the three targets, Ferry with batching off, and the constant route and
-    // Ferry's cache on the same repeated bodies.
-    assert.equal(report.load.length, 6 * 2, 'six rows at two connection counts');
+    // Per connection count: the three targets, Ferry with its defaults, Ferry with batching off, and
+    // the constant route and Ferry's cache on the same repeated bodies.
+    assert.equal(report.load.length, 7 * 2, 'seven rows at two connection counts');
     for (const row of report.load) {
       const what = `${row.series} ${row.target} c${row.connections}`;
       assert.ok(row.ok > 0 && row.rps > 0, `${what}: no successful requests`);
@@ -64,6 +67,7 @@ test('a tiny quick run writes a well-formed report', { timeout: 90_000 }, () => 
       assert.equal(row.served, 'flight-delay-nobatch');
       assert.equal(row.ferry?.meanBatchRows, 1, 'batching off: one row per inference');
     }
+    for (const row of ferryRows('defaults')) assert.equal(row.served, 'flight-delay-defaults');
     for (const row of ferryRows('repeated')) {
       assert.equal(row.bodies, '100 cycled');
       // Each of the 100 bodies misses once (plus at most one concurrent first per connection);

@@ -10,7 +10,12 @@ import { Repository } from '../serving/repository/index.js';
 import { ModelService } from '../serving/index.js';
 import { MemoryStore, PredictionCache, RedisStore } from '../serving/cache/index.js';
 import { createStore, storeOptionsFromConfig, type Store } from '../store/index.js';
-import { PredictionLog, predictionLogOptionsFromConfig } from '../monitoring/prediction-log/index.js';
+import {
+  PredictionLog,
+  predictionLogOptionsFromConfig,
+  storeRowWriter,
+  ThreadRowWriter,
+} from '../monitoring/prediction-log/index.js';
 import { DriftMonitor } from '../monitoring/drift-monitor.js';
 import { AlertManager, type AlertObservation } from '../monitoring/alerting.js';
 import { ObservationCollector } from '../monitoring/observations.js';
@@ -89,6 +94,11 @@ export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStre
 /** Evaluates the alert rules every `alerts.intervalSeconds` over the latest drift verdicts and the interval's latency
  * and rates.
  */
+/** An in-memory SQLite store: no other connection (a writer thread's) can see it. */
+function isMemoryStore(store: Store): boolean {
+  return store.dialect === 'sqlite' && store.location === 'sqlite::memory:';
+}
+
 function startAlerts(
   config: FerryConfig,
   repository: Repository,
@@ -207,6 +217,15 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
         store,
         predictionLogOptionsFromConfig(config.predictionLog, {
           log: log.child({ component: 'prediction-log' }),
+          // Inserts run in a worker thread with its own connection; an in-memory SQLite store is
+          // visible to this connection only, so it is written here.
+          ...(!isMemoryStore(store) && {
+            writer: new ThreadRowWriter(
+              storeOptionsFromConfig(config.store),
+              storeRowWriter(store),
+              log.child({ component: 'prediction-log' }),
+            ),
+          }),
           onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
           onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
           onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),

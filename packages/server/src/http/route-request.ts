@@ -14,12 +14,13 @@ export interface RequestRouter {
 export function clientOf(req: FastifyRequest, clientIdQuery?: string): ClientIdentity {
   const header = req.headers['ferry-client-id'];
   const clientIdHeader = Array.isArray(header) ? header[0] : header;
-  return {
-    ...(clientIdHeader !== undefined && { clientIdHeader }),
-    ...(clientIdQuery !== undefined && { clientIdQuery }),
-    ...(req.ferryPrincipal && { principalId: req.ferryPrincipal.id }),
-    ip: req.ip,
-  };
+  const client: ClientIdentity = {};
+  if (clientIdHeader !== undefined) client.clientIdHeader = clientIdHeader;
+  if (clientIdQuery !== undefined) client.clientIdQuery = clientIdQuery;
+  if (req.ferryPrincipal) client.principalId = req.ferryPrincipal.id;
+  // The address (proxy-addr through trustProxy) is worked out only if a canary split asks for it.
+  Object.defineProperty(client, 'ip', { get: () => req.ip, enumerable: true, configurable: true });
+  return client;
 }
 
 /** Ferry-Rollout, then Deprecation, Sunset and Link, in the order clients have always seen them. */

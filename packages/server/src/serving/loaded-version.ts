@@ -10,6 +10,17 @@ import type { HandlerShape } from './runtime/handler-module.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
+/** The batching a load runs with: from its contract, or measured at warm-up where the contract left it unset. */
+export interface BatchingInForce {
+  enabled: boolean;
+  maxBatchSize: number;
+  maxQueueDelayUs: number;
+  /** Batches of this version that run at once (workers holding it). */
+  concurrency: number;
+  /** `default`: warm-up was off, so the unmeasured default size applies. */
+  source: 'contract' | 'measured' | 'default';
+}
+
 export interface LoadedVersion {
   readonly version: ModelVersion;
   /** Key of this load's sessions in the pool: `name@version#generation`, so a reload can warm new sessions beside the
@@ -33,6 +44,8 @@ export interface LoadedVersion {
   loadMs?: number;
   warmupMs?: number;
   readonly batcher: DynamicBatcher;
+  /** Set once warmed. */
+  batching?: BatchingInForce;
   readonly breaker: CircuitBreaker;
   /** Set once loaded for a version with a handler module: which parts of the path it replaces. */
   handler?: HandlerShape;

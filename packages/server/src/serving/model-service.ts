@@ -27,11 +27,11 @@ import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
 import { sessionOptionsFor } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
-import { DynamicBatcher } from './batching/index.js';
+import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
 import type { PredictionSink } from './predict/prediction-sink.js';
-import type { LoadedVersion, VersionState } from './loaded-version.js';
+import type { BatchingInForce, LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
 import { compilePredictionCheck } from './predict/handler-call.js';
 import type { HandlerSpec } from './runtime/protocol.js';
@@ -51,7 +51,7 @@ export interface ServeOptions extends PredictOptions {
   shadow?: ShadowSource | false;
 }
 
-export type { LoadedVersion, VersionState } from './loaded-version.js';
+export type { BatchingInForce, LoadedVersion, VersionState } from './loaded-version.js';
 export type { PredictOptions, PredictResult } from './predict/predictor.js';
 
 /** 320×96 white with a dark 200×24 bar: enough for a text detector to find a box. */
@@ -161,7 +161,6 @@ export class ModelService {
 
   /** Builds the serving state of a version (batcher, breaker, validators); its sessions load later. */
   private prepare(v: ModelVersion): LoadedVersion {
-    const workers = this.pool.size;
     const sessionKey = `${v.key}#${++this.generation}`;
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
@@ -171,23 +170,28 @@ export class ModelService {
     );
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
+    // The version's metric children, resolved once rather than per batch and per request.
+    const batchSize = this.metrics.batchSize.labels(labels);
+    const queueDuration = this.metrics.queueDuration.labels(labels);
+    const inferenceDuration = this.metrics.inferenceDuration.labels(labels);
     const batcher = new DynamicBatcher(
       {
         batchable: batchOn,
+        // An unset size is measured at warm-up (`tuneBatching`); until then one row a batch.
         maxBatchSize: batchOn ? (b.maxBatchSize ?? 1) : 1,
         maxQueueDelayUs: b.maxQueueDelayUs ?? 0,
         preferredBatchSizes: b.preferredBatchSizes ?? [],
         maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
         ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
-        // Inline runs hold the main thread, so one at a time.
-        concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
+        // One batch per worker holding the model; inline runs hold the main thread, so one at a time.
+        concurrency: m.runtime?.placement === 'inline' ? 1 : this.instancesOf(m),
       },
       (feeds) =>
         m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
       (stats) => {
-        this.metrics.batchSize.observe(labels, stats.rows);
-        for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
-        this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
+        batchSize.observe(stats.rows);
+        for (const q of stats.queueMs) queueDuration.observe(q / 1000);
+        inferenceDuration.observe(stats.inferMs / 1000);
       },
     );
     const breakerCfg = m.fallback?.breaker ?? {};
@@ -284,7 +288,7 @@ export class ModelService {
         : undefined;
       const loaded = inline
         ? await this.inline.load(lv.sessionKey, v.modelPath, options)
-        : await this.pool.load(lv.sessionKey, v.modelPath, options, m.batching?.instances ?? 1, undefined, handler);
+        : await this.pool.load(lv.sessionKey, v.modelPath, options, this.instancesOf(m), undefined, handler);
       lv.inputs = loaded.inputs;
       lv.outputs = loaded.outputs;
       lv.loadMs = loaded.loadMs;
@@ -309,6 +313,7 @@ export class ModelService {
           : await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
       }
+      await this.tuneBatching(lv, warmInstances, runs > 0);
       this.markReady(lv, performance.now() - t0);
     } catch (e) {
       const err =
@@ -364,6 +369,71 @@ export class ModelService {
     const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
     for (let r = 0; r < Math.max(1, runs); r++) await this.pool.runPipeline(lv.sessionKey, warmupImage());
     this.markReady(lv, performance.now() - t0);
+  }
+
+  /**
+   * Workers that hold a model (and so batches of it that run at once): `batching.instances`, by
+   * default every worker of the pool, so a saturated model uses all the inference threads there are.
+   */
+  private instancesOf(m: Manifest): number {
+    return Math.min(m.batching?.instances ?? this.pool.size, this.pool.size);
+  }
+
+  /**
+   * Batching on by default: a batchable model whose contract leaves `batching.maxBatchSize` unset
+   * gets one measured now on its warm session (`probeBatching`: the rule is in batching/defaults.ts).
+   * What is in force, measured or written, is recorded on the load for /v1/models and the log.
+   */
+  private async tuneBatching(lv: LoadedVersion, warm: readonly unknown[], measure: boolean): Promise<void> {
+    const m = lv.version.manifest;
+    const b = m.batching ?? {};
+    const opts = lv.batcher.options;
+    if (!opts.batchable || b.maxBatchSize !== undefined || warm.length === 0) {
+      lv.batching = { ...this.batchingSummary(lv), source: 'contract' };
+      return;
+    }
+    if (!measure) {
+      // Warm-up turned off (runtime.warmupRuns: 0): nothing is run before traffic, so no timing.
+      lv.batcher.tune({ maxBatchSize: UNMEASURED_MAX_BATCH_SIZE });
+      lv.batching = { ...this.batchingSummary(lv), source: 'default' };
+      return;
+    }
+    const inline = m.runtime?.placement === 'inline';
+    const rowElements = Math.max(
+      1,
+      ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map((t) => t.data.length),
+    );
+    // A probe never builds a tensor the request limits would refuse.
+    const maxRows = Math.max(1, Math.min(MAX_PROBE_ROWS, Math.floor(this.limits.maxTensorElements / rowElements)));
+    const choice = await probeBatching(async (rows) => {
+      const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
+      const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
+      if (inline) await this.inline.run(lv.sessionKey, feeds);
+      else await this.pool.run(lv.sessionKey, feeds);
+    }, maxRows);
+    lv.batcher.tune({
+      maxBatchSize: choice.maxBatchSize,
+      maxQueueDelayUs: b.maxQueueDelayUs ?? choice.maxQueueDelayUs,
+    });
+    lv.batching = { ...this.batchingSummary(lv), source: 'measured' };
+    this.log.info(
+      {
+        model: lv.version.key,
+        ...lv.batching,
+        timings: choice.timings.map((t) => `${t.rows}:${t.ms.toFixed(3)}ms`).join(' '),
+      },
+      'batching chosen from the model',
+    );
+  }
+
+  private batchingSummary(lv: LoadedVersion): Omit<BatchingInForce, 'source'> {
+    const o = lv.batcher.options;
+    return {
+      enabled: o.batchable,
+      maxBatchSize: o.maxBatchSize,
+      maxQueueDelayUs: o.maxQueueDelayUs,
+      concurrency: o.concurrency,
+    };
   }
 
   /** A loaded and warmed version starts answering; its load and warm-up times are reported. */

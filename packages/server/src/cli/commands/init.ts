@@ -10,6 +10,7 @@ interface InitOpts {
   repo: string;
   force?: boolean;
   contractFrom?: string;
+  measureBatching: boolean;
 }
 
 export function registerInitCommand(program: Command, ctx: CliContext): void {
@@ -24,6 +25,7 @@ export function registerInitCommand(program: Command, ctx: CliContext): void {
       '--contract-from <name@version>',
       'reuse the contract of an existing version (e.g. for its quantised build)',
     )
+    .option('--no-measure-batching', 'do not time the model to choose batching (ferry serve then measures at warm-up)')
     .action(async (onnx: string, o: InitOpts) => {
       const { dir } = await initModel({
         onnxPath: onnx,
@@ -32,6 +34,7 @@ export function registerInitCommand(program: Command, ctx: CliContext): void {
         ...(o.modelVersion && { version: o.modelVersion }),
         ...(o.force && { force: true }),
         ...(o.contractFrom && { contractFrom: o.contractFrom }),
+        measureBatching: o.measureBatching,
       });
       ctx.io.stdout(`wrote ${dir}/model.onnx and ${dir}/ferry.yaml\n`);
     });

@@ -30,11 +30,11 @@ export async function streamPredict(
   instances: unknown,
   opts: SsePredictOptions,
 ): Promise<void> {
-  deps.service.usable(v);
+  const lv = deps.service.usable(v);
   // Throws the same 400 (naming the field) a JSON request gets, before the stream opens.
   const rows = deps.service.checkInstances(v, instances, opts.base);
-  const m = v.manifest;
-  const window = Math.max(4, 2 * (m.batching?.maxBatchSize ?? 1));
+  // The batch size in force (written in the contract or measured at warm-up).
+  const window = Math.max(4, 2 * (lv.batching?.maxBatchSize ?? v.manifest.batching?.maxBatchSize ?? 1));
   // Rollout and CORS headers set on the reply go out with the stream (http/sse.ts).
   const stream = openEventStream(req, reply, { 'ferry-model-version': v.version });
   const raw = stream.raw;

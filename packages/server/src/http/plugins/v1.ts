@@ -34,6 +34,7 @@ function versionSummary(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
     ...(v.manifest.description && { description: v.manifest.description }),
     ...(lv.loadMs !== undefined && { loadMs: Math.round(lv.loadMs) }),
     ...(lv.warmupMs !== undefined && { warmupMs: Math.round(lv.warmupMs) }),
+    ...(lv.batching && { batching: lv.batching }),
   };
 }
 

@@ -19,3 +19,4 @@ export {
   type PredictionLogConfig,
 } from '../../config/schemas/prediction-log.js';
 export { seededRandom } from './random.js';
+export { ThreadRowWriter, storeRowWriter, type RowWriter, type ThreadStoreOptions } from './row-writer.js';

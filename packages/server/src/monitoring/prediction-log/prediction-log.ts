@@ -1,11 +1,12 @@
 // The sampled prediction log: what went into each model version and what came out, kept for
 // drift detection. `record()` sits on the prediction hot path, so it only samples, checks two
 // bounds and pushes onto an in-memory buffer — O(1), no I/O, no await, no throw. A background
-// flusher writes the buffer to the store in multi-row inserts. The store being slow or down never
-// slows or fails a prediction: the buffer is bounded, what does not fit is dropped and counted, a
-// failed batch is dropped and counted, the flusher backs off and keeps trying later batches, and
-// the outage is logged once (and its end once). A retention timer deletes rows older than
-// `retentionDays`.
+// flusher writes the buffer to the store in multi-row inserts, in a worker thread when the server
+// gives it one (row-writer.ts), so even SQLite's synchronous inserts stay off the HTTP thread.
+// The store being slow or down never slows or fails a prediction: the buffer is bounded, what
+// does not fit is dropped and counted, a failed batch is dropped and counted, the flusher backs
+// off and keeps trying later batches, and the outage is logged once (and its end once). A
+// retention timer deletes rows older than `retentionDays`.
 //
 // Counts reach metrics through hooks (`onWritten`, `onDropped`, `onSampledOut`), which are called
 // from the background flusher only — never from `record()` — with the counts since the last call.
@@ -14,6 +15,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { NewPredictionLogRecord, Store } from '../../store/index.js';
 import { TokenBucket } from './token-bucket.js';
+import { storeRowWriter, type RowWriter } from './row-writer.js';
 import {
   PREDICTION_LOG_DEFAULTS,
   parseSampleRates,
@@ -115,6 +117,11 @@ export interface PredictionLogOptions extends PredictionLogHooks {
   /** How long `close()` may spend flushing. Default 5000 ms. */
   closeTimeoutMs?: number;
   log?: Logger;
+  /**
+   * Where batches are inserted. Default: `store` on this thread. The server passes a
+   * `ThreadRowWriter`, so inserts run in a worker thread; the log closes its writer on `close()`.
+   */
+  writer?: RowWriter;
   /** Uniform [0, 1) source for sampling; inject a seeded one for reproducible runs. Default Math.random. */
   random?: () => number;
   /** Epoch-ms clock for entry timestamps, the rate cap and the retention cutoff. Default Date.now. */
@@ -171,7 +178,10 @@ function checkCount(n: number, what: string, min: number): number {
  * await log.close();
  */
 export class PredictionLog {
-  private readonly opts: Required<Omit<PredictionLogOptions, keyof PredictionLogHooks | 'log' | 'modelSampleRates'>>;
+  private readonly opts: Required<
+    Omit<PredictionLogOptions, keyof PredictionLogHooks | 'log' | 'modelSampleRates' | 'writer'>
+  >;
+  private readonly writer: RowWriter;
   private readonly hooks: PredictionLogHooks;
   private readonly log: Logger | undefined;
   private readonly modelRates = new Map<string, number>();
@@ -236,6 +246,7 @@ export class PredictionLog {
       ...(o.onSampledOut && { onSampledOut: o.onSampledOut }),
     };
     this.log = o.log;
+    this.writer = o.writer ?? storeRowWriter(store);
     this.bucket = new TokenBucket(this.opts.maxEntriesPerSecond, this.opts.now);
 
     this.flushTimer = setInterval(() => {
@@ -384,6 +395,7 @@ export class PredictionLog {
     this.totals.dropped.closed += this.buffer.length;
     this.buffer = [];
     this.report();
+    await this.writer.close().catch((err: unknown) => this.log?.debug({ err }, 'prediction log: closing the writer'));
   }
 
   /** Schedules a drain soon (once), when a full batch is waiting. */
@@ -416,7 +428,7 @@ export class PredictionLog {
       this.inFlight = batch.length;
       const rows = this.toRows(batch);
       try {
-        if (rows.length > 0) await this.store.db.insertInto('prediction_log').values(rows).execute();
+        if (rows.length > 0) await this.writer.insert(rows);
         this.totals.written += rows.length;
         this.succeeded();
         // SQLite writes complete synchronously: without a turn of the event loop between batches, a

@@ -1,7 +1,9 @@
 // Dynamic batching for one model version. Requests (already validated and encoded, each with one
 // or more rows) wait in a bounded queue; a batch is cut when `maxBatchSize` rows are waiting, when
 // the first request has waited `maxQueueDelayUs`, or at once when an inference slot is free and
-// nothing more is likely to come. At most `concurrency` batches run at a time (one per worker
+// nothing more is likely to come; requests that arrive after a batch left in the same turn of the
+// event loop wait for the end of that turn and leave together (no delay when idle, few messages
+// to the workers when the HTTP thread is busy). At most `concurrency` batches run at a time (one per worker
 // holding the model), so under load requests pile up and batches fill by themselves.
 // Rows are concatenated along the batch dimension, run once, and split back per request; if a
 // batch fails, its requests are retried one by one so a failure stays with the request that caused it.
@@ -91,9 +93,11 @@ function slice(outputs: Feeds, batchRows: number, start: number, rows: number): 
 export class DynamicBatcher extends BatchQueue<Pending> {
   private running = 0;
   private delayElapsed = false;
+  /** A batch was dispatched in the current turn of the event loop. */
+  private sentThisTurn = false;
 
   constructor(
-    private readonly opts: BatcherOptions,
+    private opts: BatcherOptions,
     private readonly run: RunBatch,
     private readonly onBatch: (s: BatchStats) => void = () => undefined,
   ) {
@@ -102,6 +106,20 @@ export class DynamicBatcher extends BatchQueue<Pending> {
 
   get inFlight(): number {
     return this.running;
+  }
+
+  /** The options in force (after `tune`). */
+  get options(): Readonly<BatcherOptions> {
+    return this.opts;
+  }
+
+  /**
+   * Sets the batch size and queue delay chosen at warm-up for a contract that left them unset
+   * (see `defaults.ts`); requests already queued are cut by the new values.
+   */
+  tune(choice: Partial<Pick<BatcherOptions, 'maxBatchSize' | 'maxQueueDelayUs'>>): void {
+    this.opts = { ...this.opts, ...choice };
+    this.schedule();
   }
 
   /** Queues one request's feeds; resolves with its own slice of the outputs. */
@@ -138,6 +156,16 @@ export class DynamicBatcher extends BatchQueue<Pending> {
 
   private schedule(): void {
     while (this.running < this.opts.concurrency && this.queue.length > 0) {
+      // One batch leaves at once per turn of the event loop; what arrives later in the same turn (a
+      // burst of requests read together) leaves as one batch at the end of that turn. An idle model
+      // answers at once, a busy HTTP thread sends one message to a worker per turn, not per request.
+      if (this.opts.batchable && this.sentThisTurn && this.opts.maxBatchSize > 1) {
+        const waitingRows = this.queue.reduce((n, p) => n + p.rows, 0);
+        if (waitingRows < this.opts.maxBatchSize) {
+          this.arm(0, () => this.schedule());
+          return;
+        }
+      }
       // An idle model answers at once: waiting for company only pays while other batches are running
       // (under load the queue fills while the worker is busy, and batches form by themselves).
       if (this.opts.batchable && this.opts.maxQueueDelayUs > 0 && !this.delayElapsed && this.running > 0) {
@@ -199,6 +227,13 @@ export class DynamicBatcher extends BatchQueue<Pending> {
   private dispatch(batch: Pending[]): void {
     if (batch.length === 0) return;
     this.running++;
+    if (!this.sentThisTurn) {
+      this.sentThisTurn = true;
+      // Queued before any wait armed in this turn, so it runs first and that wait finds the flag clear.
+      setImmediate(() => {
+        this.sentThisTurn = false;
+      });
+    }
     const start = performance.now();
     const rows = batch.reduce((n, p) => n + p.rows, 0);
     const finish = () => {

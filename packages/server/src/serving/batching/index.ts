@@ -1,5 +1,13 @@
 // Batching per model version over one bounded queue: stateless (dynamic) and stateful (sequence).
 export { DynamicBatcher, type BatcherOptions, type BatchStats, type Feeds, type RunBatch } from './batcher.js';
+export {
+  chooseBatching,
+  probeBatching,
+  MAX_PROBE_ROWS,
+  UNMEASURED_MAX_BATCH_SIZE,
+  type BatchingChoice,
+  type ProbeTiming,
+} from './defaults.js';
 export { BatchQueue, type SubMillisecondDelay } from './batch-queue.js';
 export {
   SequenceBatcher,

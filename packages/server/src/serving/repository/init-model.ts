@@ -1,12 +1,14 @@
 // `ferry init`: puts an ONNX file into the model repository with a first ferry.yaml whose tensor
-// inputs and outputs come from the model's own metadata, so any ONNX model can be served at once.
+// inputs and outputs come from the model's own metadata, so any ONNX model can be served at once,
+// with the batching the model's own timings choose (serving/batching/defaults.ts) written in.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import semver from 'semver';
 import { stringify } from 'yaml';
 import type { Feature, Manifest, TensorBinding, TensorDtype } from '@ferry/core';
-import { TENSOR_DTYPES } from '@ferry/core';
+import { isBatchable, TENSOR_DTYPES } from '@ferry/core';
+import { probeBatching } from '../batching/defaults.js';
 import { checkManifest, MODEL_NAME, readManifest } from './index.js';
 import { readOnnxMl, type OnnxMlInfo } from './onnx-ml.js';
 
@@ -20,6 +22,8 @@ export interface InitOptions {
    * it.
    */
   contractFrom?: string;
+  /** Time the model at a few batch sizes and write the chosen `batching` (default true). */
+  measureBatching?: boolean;
 }
 
 const ORT_DTYPES: Record<string, TensorDtype> = { float: 'float32', double: 'float64' };
@@ -30,9 +34,57 @@ function dtypeOf(t: string): TensorDtype {
   return d as TensorDtype;
 }
 
-/** Builds the manifest for an ONNX model from its metadata. */
-export async function manifestFromOnnx(onnxPath: string, name: string, version: string): Promise<Manifest> {
-  return (await contractFromOnnx(readFileSync(onnxPath), basename(onnxPath), name, version)).manifest;
+/** A zero tensor of `rows` rows for one model input (other dynamic dimensions taken as 1). */
+function zeroFeed(dtype: TensorDtype, shape: readonly number[], rows: number): ort.Tensor | undefined {
+  const dims = [rows, ...shape.slice(1).map((d) => (d < 0 ? 1 : d))];
+  const n = dims.reduce((a, b) => a * b, 1);
+  switch (dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', new Float32Array(n), dims);
+    case 'float64':
+      return new ort.Tensor('float64', new Float64Array(n), dims);
+    case 'int32':
+      return new ort.Tensor('int32', new Int32Array(n), dims);
+    case 'int64':
+      return new ort.Tensor('int64', new BigInt64Array(n), dims);
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The batching `ferry serve` would measure at warm-up (batching/defaults.ts), measured here on zero
+ * inputs so `ferry init` can write it into the contract. Undefined when an input is not numeric or a
+ * run fails (zeros are not valid input for every model): the server then measures on real warm-up input.
+ */
+async function probeWithSession(
+  session: ort.InferenceSession,
+  inputs: ReadonlyArray<{ name: string; dtype: TensorDtype; shape: number[] }>,
+): Promise<{ maxBatchSize: number; maxQueueDelayUs: number } | undefined> {
+  try {
+    const { maxBatchSize, maxQueueDelayUs } = await probeBatching(async (rows) => {
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const i of inputs) {
+        const t = zeroFeed(i.dtype, i.shape, rows);
+        if (!t) throw new Error(`input ${i.name} is ${i.dtype}`);
+        feeds[i.name] = t;
+      }
+      await session.run(feeds);
+    });
+    return { maxBatchSize, maxQueueDelayUs };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Builds the manifest for an ONNX model from its metadata (and, unless told not to, its measured batching). */
+export async function manifestFromOnnx(
+  onnxPath: string,
+  name: string,
+  version: string,
+  measureBatching = true,
+): Promise<Manifest> {
+  return (await contractFromOnnx(readFileSync(onnxPath), basename(onnxPath), name, version, measureBatching)).manifest;
 }
 
 type Dims = number[];
@@ -48,6 +100,7 @@ async function contractFromOnnx(
   file: string,
   name: string,
   version: string,
+  measureBatching = true,
 ): Promise<{ manifest: Manifest; bytes: Uint8Array; ml?: OnnxMlInfo }> {
   let ml: OnnxMlInfo | undefined;
   try {
@@ -70,17 +123,19 @@ async function contractFromOnnx(
     const outputs = session.outputMetadata.map((m) =>
       m.isTensor ? { name: m.name, dtype: dtypeOf(String(m.type)), shape: dims(m.shape) } : { name: m.name },
     );
-    return {
-      manifest: {
-        name,
-        version,
-        description: `${name} ${version}, imported from ${file} by ferry init; edit this contract to name features and labels.`,
-        inputs,
-        outputs,
-        postprocess: { kind: 'raw' },
-      },
-      bytes: served,
+    const manifest: Manifest = {
+      name,
+      version,
+      description: `${name} ${version}, imported from ${file} by ferry init; edit this contract to name features and labels.`,
+      inputs,
+      outputs,
+      postprocess: { kind: 'raw' },
     };
+    if (measureBatching && isBatchable(manifest)) {
+      const choice = await probeWithSession(session, inputs);
+      if (choice) manifest.batching = choice;
+    }
+    return { manifest, bytes: served };
   } finally {
     await session.release();
   }
@@ -210,7 +265,13 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
     };
     delete (manifest as { model?: string }).model;
   } else {
-    const c = await contractFromOnnx(readFileSync(o.onnxPath), basename(o.onnxPath), name, version);
+    const c = await contractFromOnnx(
+      readFileSync(o.onnxPath),
+      basename(o.onnxPath),
+      name,
+      version,
+      o.measureBatching ?? true,
+    );
     manifest = c.manifest;
     served = c.bytes;
   }
@@ -220,7 +281,11 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
     writeFileSync(join(dir, 'model.onnx'), served ?? readFileSync(o.onnxPath));
   writeFileSync(
     join(dir, 'ferry.yaml'),
-    `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : "from the model's own metadata"}.\n${stringify(manifest, { flow: false })}`,
+    `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : "from the model's own metadata"}.\n` +
+      (!o.contractFrom && manifest.batching
+        ? '# batching: measured on this machine (docs/production.md, "Batching is on by default"); delete it to let ferry serve measure at warm-up.\n'
+        : '') +
+      stringify(manifest, { flow: false }),
   );
   return { dir, manifest };
 }
