@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { ManifestError } from './repository/manifest.js';
+import { encoderResources, ManifestError } from './repository/manifest.js';
 import type { Repository, ModelVersion } from './repository/index.js';
 import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
@@ -151,9 +151,10 @@ export class ModelService {
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
     // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-    const encoder = compileEncoder(
-      m.pipeline || m.generation ? ({ ...m, inputs: [], preprocess: undefined } as Manifest) : m,
-    );
+    const encoder =
+      m.pipeline || m.generation
+        ? compileEncoder({ ...m, inputs: [], preprocess: undefined } as Manifest)
+        : compileEncoder(m, encoderResources(v.dir, m));
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
     const batcher = new DynamicBatcher(
@@ -164,6 +165,13 @@ export class ModelService {
         preferredBatchSizes: b.preferredBatchSizes ?? [],
         maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
         ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+        // Ragged inputs: padded per batch; outputs with a dynamic axis 1 share the inputs' sequence axis.
+        padValues: encoder.padValues,
+        sequenceOutputs: m.outputs
+          .filter((o) => o.shape && o.shape.length >= 2 && o.shape[1] === -1)
+          .map((o) => o.name),
+        ...(b.padding?.maxTokensPerBatch !== undefined && { maxTokensPerBatch: b.padding.maxTokensPerBatch }),
+        ...(b.padding?.lengthAware !== undefined && { lengthAware: b.padding.lengthAware }),
         // Inline runs hold the main thread, so one at a time.
         concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
       },
@@ -222,7 +230,11 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
-      lv.contentKey = `${v.key}~${await digestFiles([v.modelPath, join(v.dir, 'ferry.yaml')])}`;
+      lv.contentKey = `${v.key}~${await digestFiles([
+        v.modelPath,
+        join(v.dir, 'ferry.yaml'),
+        ...(m.tokenizer ? [join(v.dir, m.tokenizer.file ?? 'tokenizer.json')] : []),
+      ])}`;
       const delegate = this.delegates.find((d) => d.handles(m));
       if (delegate) {
         const r = await delegate.load(v);

@@ -8,6 +8,7 @@ import {
   type ImageFeature,
   type Instance,
   type Prediction,
+  type RowInfo,
   type TensorValue,
 } from '@ferry/core';
 import { decodeImage } from './image-decode.js';
@@ -116,6 +117,7 @@ export class Predictor {
     feeds: Record<string, TensorValue>,
     rows: number,
     timeoutMs: number,
+    realTokens?: number,
   ): Promise<Record<string, TensorValue>> {
     const labels = { model: lv.version.name, version: lv.version.version };
     if (!lv.breaker.allow()) {
@@ -126,7 +128,7 @@ export class Predictor {
     }
     let submission: ReturnType<LoadedVersion['batcher']['submit']>;
     try {
-      submission = lv.batcher.submit(feeds, rows);
+      submission = lv.batcher.submit(feeds, rows, realTokens);
     } catch (e) {
       lv.breaker.release();
       if (e instanceof FerryError && e.code === 'server-overloaded') this.metrics.shed.inc(labels);
@@ -265,12 +267,15 @@ export class Predictor {
     });
 
     let feeds: Record<string, TensorValue> | undefined;
+    let rowInfo: RowInfo[] | undefined;
     if (toRun.length) {
       try {
-        feeds = lv.encoder.encode(
+        const encoded = lv.encoder.encodeBatch(
           toRun.map((i) => instances[i]!),
           base,
         );
+        feeds = encoded.feeds;
+        rowInfo = encoded.rows;
       } catch (e) {
         if (e instanceof InputError) {
           // Pointers name the request's own instance positions, not the positions among the misses.
@@ -292,8 +297,9 @@ export class Predictor {
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
-        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
-          lv.decoder.decode(outputs, toRun.length),
+        const realTokens = rowInfo?.reduce((n, r) => n + r.length, 0);
+        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs, realTokens).then((outputs) =>
+          lv.decoder.decode(outputs, toRun.length, rowInfo),
         );
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.

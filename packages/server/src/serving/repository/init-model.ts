@@ -1,13 +1,14 @@
 // `ferry init`: puts an ONNX file into the model repository with a first ferry.yaml whose tensor
 // inputs and outputs come from the model's own metadata, so any ONNX model can be served at once.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import semver from 'semver';
 import { stringify } from 'yaml';
 import type { Manifest, TensorDtype } from '@ferry/core';
 import { TENSOR_DTYPES } from '@ferry/core';
 import { checkManifest, MODEL_NAME, readManifest } from './index.js';
+import { transformerContract, TRANSFORMER_FILES } from './init-transformer.js';
 
 export interface InitOptions {
   onnxPath: string;
@@ -72,6 +73,8 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
   if (existsSync(join(dir, 'ferry.yaml')) && !o.force)
     throw new Error(`${dir}/ferry.yaml exists; use --force to overwrite`);
   let manifest: Manifest;
+  // Files the contract refers to (tokenizer.json, config.json), copied into the version folder with the model.
+  let extraFiles: string[] = [];
   if (o.contractFrom) {
     const [fromName, fromVersion] = o.contractFrom.split('@');
     if (!fromName || !fromVersion || !MODEL_NAME.test(fromName) || semver.clean(fromVersion) !== fromVersion) {
@@ -85,11 +88,16 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
       description: `${source.description ?? fromName} (built from ${o.contractFrom}'s contract by ferry init)`,
     };
     delete (manifest as { model?: string }).model;
+    const sourceDir = join(o.repo, fromName, fromVersion);
+    extraFiles = TRANSFORMER_FILES.filter((f) => existsSync(join(sourceDir, f))).map((f) => join(sourceDir, f));
   } else {
-    manifest = await manifestFromOnnx(o.onnxPath, name, version);
+    const t = transformerContract(o.onnxPath, await manifestFromOnnx(o.onnxPath, name, version));
+    manifest = t.manifest;
+    extraFiles = t.files.map((f) => join(dirname(o.onnxPath), f));
   }
-  checkManifest(manifest, join(dir, 'ferry.yaml'));
   mkdirSync(dir, { recursive: true });
+  for (const f of extraFiles) if (resolve(f) !== join(dir, basename(f))) copyFileSync(f, join(dir, basename(f)));
+  checkManifest(manifest, join(dir, 'ferry.yaml'));
   if (resolve(o.onnxPath) !== join(dir, 'model.onnx')) copyFileSync(o.onnxPath, join(dir, 'model.onnx'));
   writeFileSync(
     join(dir, 'ferry.yaml'),
