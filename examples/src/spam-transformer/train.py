@@ -29,13 +29,13 @@ torch.set_num_threads(1)
 torch.manual_seed(17)
 random.seed(17)
 
-MAX_LEN = 256
+MAX_LEN = 128
 VOCAB_WORDS = 6000
 VOCAB_PIECES = 2000
 MIN_CHAR_COUNT = 5
 SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 HIDDEN, LAYERS, HEADS, FFN = 96, 2, 4, 192
-EPOCHS, BATCH, LR = 8, 32, 1e-3
+EPOCHS, BATCH, LR = 6, 32, 1e-3
 
 # ------------------------------------------------------------------------------------------------
 # Text normalisation and pre-tokenisation, written to match the Hugging Face components named in

@@ -356,9 +356,10 @@ function compileTokenizerStep(
           issues.push({ pointer: `${base}/${i}/${name}`, reason: `text too long: ${e.message}` });
           return;
         }
-        const special = pair !== undefined ? 3 : 2;
-        if (r.ids.length <= Math.min(special, tok.maxLength) && text.trim().length === 0) {
-          issues.push({ pointer: `${base}/${i}/${t.text}`, reason: 'text is empty (no tokens after normalisation)' });
+        // A text with nothing left after normalisation (empty, only spaces or control characters) is refused.
+        const empty = r.pieces[0] === 0 ? t.text : pair !== undefined && r.pieces[1] === 0 ? t.textPair : undefined;
+        if (empty !== undefined) {
+          issues.push({ pointer: `${base}/${i}/${empty}`, reason: 'text is empty (no tokens after normalisation)' });
           return;
         }
         encoded.push(r);

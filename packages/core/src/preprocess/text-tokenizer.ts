@@ -13,6 +13,8 @@ export interface TokenizedText {
   ids: number[];
   /** 0 for the first text (and its special tokens), 1 for the second of a pair, as the template says. */
   typeIds: number[];
+  /** Tokens kept from each text (without special tokens): [first, second]. */
+  pieces: [number, number];
   /**
    * Character span [start, end) of each token in its own text (UTF-16 indices), `sequence` 0 or 1 naming which
    * text of a pair; null for special tokens and tokens that could not be placed (e.g. `[UNK]`).
@@ -177,11 +179,11 @@ export class TextTokenizer {
           b = b.slice(0, b.length - over);
           break;
         default: {
-          // longest_first: remove one token at a time from the longer side.
+          // longest_first: remove one token at a time from the longer side (the second on a tie, as transformers).
           let la = a.length;
           let lb = b.length;
           for (let n = over; n > 0; n--) {
-            if (la >= lb) la--;
+            if (la > lb) la--;
             else lb--;
           }
           a = a.slice(0, la);
@@ -196,7 +198,7 @@ export class TextTokenizer {
     const tokens = processed.tokens;
     const ids = tokens.map((t: string) => this.#idOf.get(t) ?? this.#unkId);
     const typeIds = processed.token_type_ids ?? tokens.map(() => 0);
-    const out: TokenizedText = { ids, typeIds };
+    const out: TokenizedText = { ids, typeIds, pieces: [pa.tokens.length, pb.tokens.length] };
     if (this.wantOffsets)
       out.offsets = this.#offsets(tokens, text.slice(0, pa.covered), a, pair?.slice(0, pb.covered), b);
     return out;
