@@ -277,11 +277,71 @@ def logits_of(model, seqs):
     return out
 
 
+def reference_cases(model, vocab, held):
+    """Held-out texts cut to 1..126 word pieces (3..128 tokens with [CLS] and [SEP]) and the first 20 held-out
+    messages, each run alone through the PyTorch module (no padding): what Ferry must reproduce when it pads them
+    into batches."""
+    model.eval()
+    cases = []
+    lengths = [1, 2, 3, 5, 8, 13, 21, 34, 55, 80, 105, 126]
+    pool = [r for r in held if len(encode(r['text'], vocab)) >= 128][:60]
+    for k, n_pieces in enumerate(lengths):
+        ws = list(words(pool[k]['text']))
+        # The shortest prefix of the message (in words, re-joined with spaces) with at least n_pieces pieces.
+        for j in range(1, len(ws) + 1):
+            candidate = ' '.join(ws[:j])
+            if len(encode(candidate, vocab)) - 2 >= n_pieces:
+                cases.append(candidate)
+                break
+    parity = [r['text'][:2000] for r in held[:20]]
+    with torch.no_grad():
+        def alone(text):
+            ids = encode(text, vocab)
+            logits, hidden = model(*batch_tensors([ids]))
+            return {'text': text, 'inputIds': ids, 'logits': logits[0].tolist(),
+                    'meanEmbedding': hidden[0].mean(0).tolist()}
+        return [alone(t) for t in cases], [alone(t) for t in parity]
+
+
+def load_exported(out_dir):
+    """The PyTorch module with the weights of an earlier export (model.onnx + tokenizer.json in out_dir): the
+    initialisers keep the parameter names, except Linear weights, stored transposed as the B input of the
+    MatMul node named after the module."""
+    import onnx
+    from onnx import numpy_helper
+    vocab = json.load(open(f'{out_dir}/tokenizer.json', encoding='utf-8'))['model']['vocab']
+    graph = onnx.load(f'{out_dir}/model.onnx').graph
+    inits = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in graph.initializer}
+    matmul_b = {n.name.lstrip('/').replace('/', '.'): n.input[1] for n in graph.node if n.op_type == 'MatMul'}
+    model = SpamEncoder(len(vocab))
+    state = {}
+    for name, p in model.state_dict().items():
+        if name in inits:
+            state[name] = inits[name]
+        else:
+            module = name.rsplit('.', 1)[0]
+            state[name] = inits[matmul_b[module + '.MatMul']].t()
+        assert state[name].shape == p.shape, name
+    model.load_state_dict(state)
+    return model, vocab
+
+
 def main():
     corpus_path, out_dir = sys.argv[1], sys.argv[2]
     rows = [json.loads(line) for line in open(corpus_path, encoding='utf-8')]
     train = [r for r in rows if r['split'] == 'train']
     held = [r for r in rows if r['split'] == 'heldOut']
+    if '--cases-only' in sys.argv:
+        # Recompute the reference cases from an earlier export without retraining.
+        model, vocab = load_exported(out_dir)
+        case_out, parity_out = reference_cases(model, vocab, held)
+        path = f'{out_dir}/pytorch-outputs.json'
+        outputs = json.load(open(path, encoding='utf-8'))
+        outputs.update({'cases': case_out, 'parity': parity_out})
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(outputs, f)
+        print(f'{len(case_out)} cases, {len(parity_out)} parity texts written to {path}')
+        return
     t0 = time.time()
     vocab = build_vocab([r['text'] for r in train])
     print(f'vocab {len(vocab)} tokens ({time.time() - t0:.0f}s)', flush=True)
@@ -321,28 +381,7 @@ def main():
     held_logits = logits_of(model, held_ids)
     final = metrics([int(l[1] > l[0]) for l in held_logits], y_held)
 
-    # Reference cases for the tests: held-out texts cut to 1..126 word pieces (3..128 tokens with [CLS] and
-    # [SEP]), each run alone (no padding): what Ferry must reproduce when it pads them into one batch.
-    cases = []
-    lengths = [1, 2, 3, 5, 8, 13, 21, 34, 55, 80, 105, 126]
-    pool = [r for r in held if len(encode(r['text'], vocab)) >= 128][:60]
-    for k, n_pieces in enumerate(lengths):
-        ws = list(words(pool[k]['text']))
-        # The shortest prefix of the message (in words, re-joined with spaces) with at least n_pieces pieces.
-        for j in range(1, len(ws) + 1):
-            candidate = ' '.join(ws[:j])
-            if len(encode(candidate, vocab)) - 2 >= n_pieces:
-                cases.append(candidate)
-                break
-    parity = [r['text'][:2000] for r in held[:20]]
-    with torch.no_grad():
-        def alone(text):
-            ids = encode(text, vocab)
-            logits, hidden = model(*batch_tensors([ids]))
-            return {'text': text, 'inputIds': ids, 'logits': logits[0].tolist(),
-                    'meanEmbedding': hidden[0].mean(0).tolist()}
-        case_out = [alone(t) for t in cases]
-        parity_out = [alone(t) for t in parity]
+    case_out, parity_out = reference_cases(model, vocab, held)
 
     dummy = batch_tensors([encode('hello world', vocab), encode('a longer hello to the world', vocab)])
     torch.onnx.export(
