@@ -284,6 +284,11 @@ export const Padding = Type.Object(
     maxTokensPerBatch: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Group requests of similar length into a batch (default true), so short texts do not pay for a long one. */
     lengthAware: Type.Optional(Type.Boolean()),
+    /**
+     * With `lengthAware`: a request joins a batch only while padded tokens ÷ real tokens stays at or under this
+     * (default 1.25); the others wait for the next batch, which is cut around their own length.
+     */
+    maxPaddingRatio: Type.Optional(Type.Number({ minimum: 1 })),
   },
   { additionalProperties: false },
 );

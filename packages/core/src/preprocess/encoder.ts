@@ -425,7 +425,9 @@ export function compileEncoder(manifest: Manifest, resources: EncoderResources =
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ContractError('/preprocess', `model input "${dup}" is produced twice`);
   const batchable = tensorFeatures.every((f) => f.shape[0] === -1);
-  const ragged = new Set<string>(tokenizer?.inputs ?? []);
+  // Across requests, inputs are padded only where `batching.padding` says so (without it, requests of
+  // different lengths run in separate batches); within a request the tokenizer always pads to the longest row.
+  const ragged = new Set<string>(manifest.batching?.padding ? (tokenizer?.inputs ?? []) : []);
   for (const name of Object.keys(padValues)) {
     if (!names.includes(name))
       throw new ContractError(`/batching/padding/values/${name}`, `"${name}" is not an input of the model`);

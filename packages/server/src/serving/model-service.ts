@@ -172,6 +172,7 @@ export class ModelService {
           .map((o) => o.name),
         ...(b.padding?.maxTokensPerBatch !== undefined && { maxTokensPerBatch: b.padding.maxTokensPerBatch }),
         ...(b.padding?.lengthAware !== undefined && { lengthAware: b.padding.lengthAware }),
+        ...(b.padding?.maxPaddingRatio !== undefined && { maxPaddingRatio: b.padding.maxPaddingRatio }),
         // Inline runs hold the main thread, so one at a time.
         concurrency: m.runtime?.placement === 'inline' ? 1 : Math.min(b.instances ?? 1, workers),
       },
@@ -179,6 +180,10 @@ export class ModelService {
         m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
       (stats) => {
         this.metrics.batchSize.observe(labels, stats.rows);
+        if (stats.tokens) {
+          this.metrics.batchTokens.inc({ ...labels, kind: 'padded' }, stats.tokens.paddedTokens);
+          this.metrics.batchTokens.inc({ ...labels, kind: 'real' }, stats.tokens.realTokens);
+        }
         for (const q of stats.queueMs) this.metrics.queueDuration.observe(labels, q / 1000);
         this.metrics.inferenceDuration.observe(labels, stats.inferMs / 1000);
       },

@@ -34,6 +34,8 @@ export interface BatcherOptions {
   maxTokensPerBatch?: number;
   /** Pick the requests closest in length to the oldest one (default true when padding). */
   lengthAware?: boolean;
+  /** Length-aware: a request joins only while padded ÷ real tokens of the batch stays at or under this. */
+  maxPaddingRatio?: number;
 }
 
 /** Padded and real token counts of the batches run, for the padding-overhead figure. */
@@ -280,15 +282,19 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       order.unshift(0);
     }
     const picked = new Set<number>();
+    const grouping = this.ragged && this.opts.lengthAware !== false;
+    const maxRatio = grouping ? (this.opts.maxPaddingRatio ?? 1.25) : Infinity;
+    let real = 0;
     for (const i of order) {
       if (rows >= limit) break;
       const p = this.queue[i]!;
       if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) continue;
       const padded = Math.max(longest, p.seqLen) * (rows + p.rows);
-      if (batch.length > 0 && padded > budget) continue;
+      if (batch.length > 0 && (padded > budget || padded > maxRatio * (real + p.realTokens))) continue;
       picked.add(i);
       batch.push(p);
       rows += p.rows;
+      real += p.realTokens;
       longest = Math.max(longest, p.seqLen);
       if (!this.opts.batchable) break;
     }

@@ -78,7 +78,7 @@ function batcher(extra: { maxTokensPerBatch?: number; lengthAware?: boolean } = 
 }
 
 test('requests of different lengths share one padded batch and get their own, un-padded outputs', async () => {
-  const { b, batches, open } = batcher();
+  const { b, batches, open } = batcher({ lengthAware: false });
   const first = b.submit(request([1]), 1); // runs alone while the others queue
   const reqs = [request([1, 2, 3]), request([4], [5, 6]), request([7, 8, 9, 10, 11])];
   const real = [3, 3, 5];
@@ -116,10 +116,14 @@ test('length-aware grouping under a token budget keeps short requests together',
   };
   const aware = await run(true);
   const fifo = await run(false);
-  // Grouped: the four short texts run in one batch of length 6, the long ones in batches within 800 tokens.
-  assert.deepEqual(aware.batches[0], [4, 6]);
-  for (const [rows, len] of aware.batches) assert.ok(rows * len <= 800, `${rows}×${len}`);
+  // Grouped: short texts never share a batch with long ones, and every batch stays within the token budget
+  // and the default padding ratio (1.25).
+  for (const [rows, len] of aware.batches) {
+    assert.ok(rows * len <= 800, `${rows}×${len}`);
+    assert.ok(len < 10 || len >= 180, `batch of length ${len}`);
+  }
+  assert.ok(aware.batches.length <= 6, `${aware.batches.length} batches`);
   const overhead = (p: { paddedTokens: number; realTokens: number }) => (p.paddedTokens - 1) / (p.realTokens - 1);
-  assert.ok(overhead(aware.padding) < 1.1, `length-aware overhead ${overhead(aware.padding)}`);
+  assert.ok(overhead(aware.padding) < 1.15, `length-aware overhead ${overhead(aware.padding)}`);
   assert.ok(overhead(fifo.padding) > 1.5, `FIFO overhead ${overhead(fifo.padding)}`);
 });
