@@ -4,7 +4,8 @@
 // form are padded and batched too; hostile text is a 4xx naming the field.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { parse, stringify } from 'yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,12 @@ describe('a PyTorch transformer added with ferry init', () => {
     const repo = join(work, 'models');
     await initModel({ onnxPath: join(exported, 'model.onnx'), name: 'tf', repo });
     await initModel({ onnxPath: join(idsOnly, 'model.onnx'), name: 'tf-ids', repo });
+    // The same export as an embedding model: mean of last_hidden_state over each text's real tokens.
+    await initModel({ onnxPath: join(exported, 'model.onnx'), name: 'tf-embed', repo });
+    const yamlPath = join(repo, 'tf-embed/1.0.0/ferry.yaml');
+    const m = parse(readFileSync(yamlPath, 'utf8')) as Record<string, unknown>;
+    m.postprocess = { kind: 'embedding', output: 'last_hidden_state', pooling: 'mean' };
+    writeFileSync(yamlPath, stringify(m));
     server = await createServer(
       loadConfig({
         env: {},
@@ -119,6 +126,19 @@ describe('a PyTorch transformer added with ferry init', () => {
     const rows = metric(metricsAfter, 'ferry_batch_size_sum', label) - sumBefore;
     assert.equal(rows, 12);
     assert.ok(batches < 12, `12 requests of different lengths ran in ${batches} batches (expected some to share one)`);
+  });
+
+  test('mean embeddings of 12 texts padded into one batch equal PyTorch on each text alone', async () => {
+    const r = await server.app.inject(
+      post('/v1/models/tf-embed/predict', { instances: REF.cases.map((c) => ({ text: c.text })) }),
+    );
+    assert.equal(r.statusCode, 200, r.body);
+    const preds = r.json<{ predictions: Array<{ embedding: number[] }> }>().predictions;
+    preds.forEach((p, i) => {
+      assert.equal(p.embedding.length, REF.cases[i]!.meanEmbedding.length);
+      const d = maxAbs(p.embedding, REF.cases[i]!.meanEmbedding);
+      assert.ok(d <= 1e-4, `case ${i}: |Δ| = ${d}`);
+    });
   });
 
   test('token ids in tensor form (no tokenizer) are padded and batched, and equal PyTorch', async () => {
