@@ -12,6 +12,7 @@ import { formatJobsBench, runJobsBench } from './jobs.js';
 import { formatStreaming, runStreamingBench } from './streaming.js';
 import { BENCH_MODELS } from './workloads.js';
 import { formatGenerationReport, runGenerationBench } from './generation.js';
+import { formatTransformerBench, runTransformerBench } from './transformer.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -44,6 +45,11 @@ async function main(): Promise<number> {
   const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) =>
     process.stderr.write(`${line}\n`),
   );
+  // Transformer rows (issue 17): ragged batching on/off, padding overhead, INT8 vs FP32 on spam-transformer.
+  const transformer =
+    process.env.FERRY_BENCH_TRANSFORMER === '0'
+      ? undefined
+      : await runTransformerBench({ seconds: opts.quick ? 4 : 10 }, (line) => process.stderr.write(`${line}\n`));
   // Batch pipelines (issue 7): 3M flights scored vs copied, and peak RSS 3M vs 300k rows, in its own
   // processes (it measures their RSS). Full runs only: it takes minutes. FERRY_BENCH_PIPELINES=0 skips it.
   let pipelines: unknown;
@@ -57,10 +63,10 @@ async function main(): Promise<number> {
   }
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}\nwrote ${opts.out}\n`,
   );
   return 0;
 }

@@ -251,6 +251,8 @@ export class FerryClient {
       version: string;
       artifact: { bytes: number; etag: string; url: string };
       contract: Record<string, unknown>;
+      /** Files the contract's preprocessing reads, parsed (the tokenizer's tokenizer.json). */
+      resources?: { tokenizer?: unknown };
     }> => this.json(`/v1/models/${enc(model)}/versions/${enc(version)}/artifact/contract`, o),
     artifact: async (model: string, version: string, o: CallOptions = {}): Promise<ArrayBuffer> =>
       (

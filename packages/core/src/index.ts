@@ -10,6 +10,8 @@ export * from './tensor.js';
 export * from './preprocess/registry.js';
 export * from './preprocess/encoder.js';
 export * from './postprocess/decode.js';
+export * from './postprocess/transformer.js';
+export * from './preprocess/text-tokenizer.js';
 export * from './preprocess/steps-image.js';
 export * from './preprocess/steps-audio.js';
 export * from './postprocess/ctc.js';

@@ -4,6 +4,7 @@ export { loadConfig, ConfigSchema, type FerryConfig } from './config/index.js';
 export {
   Repository,
   readManifest,
+  encoderResources,
   ManifestError,
   type ModelVersion,
   type ModelEntry,

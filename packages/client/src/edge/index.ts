@@ -2,7 +2,7 @@
 // onnxruntime-web (WASM) with the very same @ferry/core preprocessing and postprocessing as the
 // server, so both answer the same. `auto` picks the edge when the artifact is small enough and WASM
 // works, and the server otherwise (or when loading fails), saying why.
-import { compileDecoder, compileEncoder, InputError, type Manifest, type TensorValue } from '@ferry/core';
+import { compileDecoder, compileEncoder, InputError, type Manifest, type RowInfo, type TensorValue } from '@ferry/core';
 import type * as OrtTypes from 'onnxruntime-web';
 import { splitModelRef, type CallOptions, type FerryClient } from '../client.js';
 import { InvalidInputError } from '../errors.js';
@@ -125,7 +125,8 @@ export async function createEdgeModel<M extends ModelName>(
   }
   const loadMs = now() - started;
   const manifest = meta.contract as unknown as Manifest;
-  const encoder = compileEncoder(manifest);
+  // The same tokenizer code and tokenizer.json as the server (sent with the contract).
+  const encoder = compileEncoder(manifest, meta.resources ?? {});
   const decoder = compileDecoder(manifest);
 
   return {
@@ -139,8 +140,9 @@ export async function createEdgeModel<M extends ModelName>(
     async predict(instances) {
       const t0 = now();
       let feeds: Record<string, TensorValue>;
+      let rows: RowInfo[] | undefined;
       try {
-        feeds = encoder.encode(instances as Array<Record<string, unknown>>, '/instances');
+        ({ feeds, rows } = encoder.encodeBatch(instances as Array<Record<string, unknown>>, '/instances'));
       } catch (e) {
         // The same problem the server would answer, so apps handle one error type wherever the model ran.
         if (e instanceof InputError)
@@ -158,7 +160,7 @@ export async function createEdgeModel<M extends ModelName>(
       const outputs: Record<string, TensorValue> = {};
       for (const [k, t] of Object.entries(out))
         outputs[k] = { dtype: t.type as TensorValue['dtype'], dims: [...t.dims], data: t.data as TensorValue['data'] };
-      const predictions = decoder.decode(outputs, instances.length) as Array<PredictionOf<M>>;
+      const predictions = decoder.decode(outputs, instances.length, rows) as Array<PredictionOf<M>>;
       for (const t of Object.values(ortFeeds)) t.dispose?.();
       return { model: name, version, predictions, source: 'edge', latencyMs: now() - t0 };
     },

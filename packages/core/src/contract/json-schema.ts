@@ -17,9 +17,10 @@ const JSON_ELEMENT: Record<string, JsonSchema> = {
 };
 
 function elementSchema(f: TensorFeature): JsonSchema {
+  const range = { ...(f.min !== undefined && { minimum: f.min }), ...(f.max !== undefined && { maximum: f.max }) };
   if (f.dtype in JSON_ELEMENT) return JSON_ELEMENT[f.dtype]!;
-  if (f.dtype.startsWith('float')) return { type: 'number' };
-  return { type: 'integer' };
+  if (f.dtype.startsWith('float')) return { type: 'number', ...range };
+  return { type: 'integer', ...range };
 }
 
 /** Nested array schema for a tensor row (shape without the batch dimension when batchable). */

@@ -94,6 +94,10 @@ export const TensorFeature = Type.Object(
     dtype: Dtype,
     /** Full model shape including the batch dimension; -1 marks a dynamic dimension. */
     shape: Type.Array(Type.Integer({ minimum: -1 }), { minItems: 0 }),
+    /** Smallest element value accepted (e.g. 0 for token ids); a smaller one is a 400 naming the element. */
+    min: Type.Optional(Type.Number()),
+    /** Largest element value accepted (e.g. the vocabulary size - 1 for `input_ids`). */
+    max: Type.Optional(Type.Number()),
   },
   { additionalProperties: false },
 );
@@ -192,7 +196,102 @@ export const RegressionPost = Type.Object(
 
 export const RawPost = Type.Object({ kind: Type.Literal('raw') }, { additionalProperties: false });
 
-export const Postprocess = Type.Union([ClassificationPost, RegressionPost, RawPost]);
+/**
+ * Token classification (named entities, PII spans): one score vector per token of `output`
+ * ([batch, sequence, labels]); tokens are mapped back onto the text with the tokenizer's character offsets.
+ */
+export const TokenClassificationPost = Type.Object(
+  {
+    kind: Type.Literal('token-classification'),
+    output: Type.String({ minLength: 1 }),
+    labels: Type.Array(Type.String(), { minItems: 1, uniqueItems: true }),
+    /** Scores of the output: `softmax` (default) for logits, `none` for probabilities. */
+    activation: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('softmax')])),
+    /**
+     * Hugging Face's strategies: `none` (one result per token), `simple` (adjacent tokens of one entity type,
+     * B-/I- prefixes understood, merged), `first` / `average` / `max` (word-level: a word's label from its first
+     * token, the mean of its tokens' scores, or its highest-scoring token).
+     */
+    aggregation: Type.Optional(Type.Union(['none', 'simple', 'first', 'average', 'max'].map((a) => Type.Literal(a)))),
+    /** Labels never reported (default `O`). */
+    ignoreLabels: Type.Optional(Type.Array(Type.String())),
+  },
+  { additionalProperties: false },
+);
+
+/** Sentence embeddings from a [batch, sequence, hidden] output (or an already pooled [batch, hidden] one). */
+export const EmbeddingPost = Type.Object(
+  {
+    kind: Type.Literal('embedding'),
+    output: Type.String({ minLength: 1 }),
+    /** `mean`: mean over real (unpadded) tokens; `cls`: the first token; `none`: the output is already pooled. */
+    pooling: Type.Optional(Type.Union([Type.Literal('mean'), Type.Literal('cls'), Type.Literal('none')])),
+    /** Scale each embedding to unit L2 length (cosine similarity becomes a dot product). */
+    normalize: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+export const Postprocess = Type.Union([
+  ClassificationPost,
+  RegressionPost,
+  RawPost,
+  TokenClassificationPost,
+  EmbeddingPost,
+]);
+
+/**
+ * Text → token ids with a Hugging Face `tokenizer.json` beside the model (WordPiece, BPE, byte-level BPE,
+ * Unigram; its normalizer, pre-tokenizer and post-processor template). Produces the model's id, mask and
+ * segment inputs; the rows of one request are padded to its longest (see `batching.padding`).
+ */
+export const TokenizerSection = Type.Object(
+  {
+    /** File inside the version folder. Default `tokenizer.json`. */
+    file: Type.Optional(Type.String({ minLength: 1 })),
+    /** The string feature that holds the text. */
+    text: FeatureName,
+    /** A second string feature for text pairs (question/context, premise/hypothesis). */
+    textPair: Type.Optional(FeatureName),
+    /** Longest sequence in tokens, special tokens included (the model's position table). */
+    maxLength: Type.Integer({ minimum: 2, maximum: 1_000_000 }),
+    /**
+     * What happens to a longer text: `longest_first` (default) trims the longer side of a pair token by token,
+     * `only_first` / `only_second` trim one side, `none` refuses it with a 400.
+     */
+    truncation: Type.Optional(
+      Type.Union(['longest_first', 'only_first', 'only_second', 'none'].map((t) => Type.Literal(t))),
+    ),
+    /** ONNX input names fed; leave one out when the model has no such input. */
+    inputIds: Type.Optional(Type.String({ minLength: 1 })),
+    attentionMask: Type.Optional(Type.String({ minLength: 1 })),
+    tokenTypeIds: Type.Optional(Type.String({ minLength: 1 })),
+    /** Element type of the produced tensors (int64 as exported by PyTorch, or int32). Default int64. */
+    dtype: Type.Optional(Type.Union([Type.Literal('int64'), Type.Literal('int32')])),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Ragged batching for inputs with a dynamic sequence axis (axis 1): rows of different lengths are padded to the
+ * longest row of their batch with each input's pad value, and sequence outputs are cut back to each request.
+ */
+export const Padding = Type.Object(
+  {
+    /** Pad value per ONNX input (e.g. `input_ids`: the pad token id, `attention_mask`: 0). */
+    values: Type.Record(Type.String({ minLength: 1 }), Type.Number()),
+    /** Most tokens (rows × padded length) in one batch; requests past it wait for the next batch. */
+    maxTokensPerBatch: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Group requests of similar length into a batch (default true), so short texts do not pay for a long one. */
+    lengthAware: Type.Optional(Type.Boolean()),
+    /**
+     * With `lengthAware`: a request joins a batch only while padded tokens ÷ real tokens stays at or under this
+     * (default 1.25); the others wait for the next batch, which is cut around their own length.
+     */
+    maxPaddingRatio: Type.Optional(Type.Number({ minimum: 1 })),
+  },
+  { additionalProperties: false },
+);
 
 export const Batching = Type.Object(
   {
@@ -204,6 +303,7 @@ export const Batching = Type.Object(
     maxQueueTimeMs: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Worker threads holding a session of this model version. */
     instances: Type.Optional(Type.Integer({ minimum: 1, maximum: 64 })),
+    padding: Type.Optional(Padding),
   },
   { additionalProperties: false },
 );
@@ -446,6 +546,7 @@ export const Manifest = Type.Object(
     preprocess: Type.Optional(Type.Array(TensorBinding, { minItems: 1 })),
     outputs: Type.Array(Output, { minItems: 1 }),
     postprocess: Type.Optional(Postprocess),
+    tokenizer: Type.Optional(TokenizerSection),
     pipeline: Type.Optional(Pipeline),
     generation: Type.Optional(Generation),
     batching: Type.Optional(Batching),
@@ -491,5 +592,9 @@ export type TensorBinding = Static<typeof TensorBinding>;
 export type Output = Static<typeof Output>;
 export type Postprocess = Static<typeof Postprocess>;
 export type ClassificationPost = Static<typeof ClassificationPost>;
+export type TokenClassificationPost = Static<typeof TokenClassificationPost>;
+export type EmbeddingPost = Static<typeof EmbeddingPost>;
+export type TokenizerSection = Static<typeof TokenizerSection>;
+export type Padding = Static<typeof Padding>;
 export type Batching = Static<typeof Batching>;
 export type Fallback = Static<typeof Fallback>;

@@ -1,5 +1,12 @@
 // Turns a batch of output tensors into one prediction per instance, as the manifest's `postprocess` says.
 import type { Manifest, ClassificationPost } from '../contract/schema.js';
+import type { RowInfo } from '../preprocess/encoder.js';
+import {
+  embedding,
+  tokenClassification,
+  type EmbeddingPrediction,
+  type TokenClassificationPrediction,
+} from './transformer.js';
 import { ContractError } from '../errors.js';
 import { isBatchable } from '../contract/json-schema.js';
 import { elementCount, nest, toNumbers, type TensorValue } from '../tensor.js';
@@ -13,10 +20,12 @@ export interface RegressionPrediction {
   value: number | number[];
 }
 export type RawPrediction = Record<string, unknown>;
-export type Prediction = ClassificationPrediction | RegressionPrediction | RawPrediction;
+export type Prediction =
+  ClassificationPrediction | RegressionPrediction | RawPrediction | TokenClassificationPrediction | EmbeddingPrediction;
 
 export interface Decoder {
-  decode(outputs: Record<string, TensorValue>, rows: number): Prediction[];
+  /** `info` carries each row's real sequence length (and token offsets) when the inputs were padded. */
+  decode(outputs: Record<string, TensorValue>, rows: number, info?: readonly RowInfo[]): Prediction[];
 }
 
 export function softmax(xs: number[]): number[] {
@@ -84,6 +93,8 @@ export function compileDecoder(manifest: Manifest): Decoder {
     );
   }
   if (post.kind === 'classification') return classification(post);
+  if (post.kind === 'token-classification') return tokenClassification(post) as Decoder;
+  if (post.kind === 'embedding') return embedding(post) as Decoder;
   if (post.kind === 'regression') {
     return {
       decode(outputs, rows) {

@@ -1,9 +1,10 @@
 // Turns validated request instances into the model's input tensors, as the manifest declares.
 // Compiled once per model version; `encode` is the hot path and allocates only the output tensors.
-import type { Feature, Manifest, TensorFeature, TensorBinding } from '../contract/schema.js';
+import type { Feature, Manifest, TensorFeature, TensorBinding, TokenizerSection } from '../contract/schema.js';
 import { ContractError, InputError, type FieldIssue } from '../errors.js';
 import { allocate, elementCount, setElement, type TensorValue } from '../tensor.js';
 import { compileStep, isSparse, type CompiledStep, type ValueShape } from './registry.js';
+import { TextTokenizer, TooLongError, type TokenizedText } from './text-tokenizer.js';
 import './steps.js';
 
 export type Instance = Record<string, unknown>;
@@ -21,12 +22,39 @@ interface CompiledBinding {
   columns: CompiledColumn[];
 }
 
+/** What the postprocessing needs to know about one encoded row of a ragged (padded) input. */
+export interface RowInfo {
+  /** Real (unpadded) length of the row along the sequence axis. */
+  length: number;
+  /** Character offsets of each token (tokenizer step with offsets on). */
+  offsets?: TokenizedText['offsets'];
+  /** The row's text, for reporting entity words. */
+  text?: string;
+  pair?: string;
+}
+
+export interface EncodedBatch {
+  feeds: Record<string, TensorValue>;
+  /** Per-row sequence information; absent when no input has a padded sequence axis. */
+  rows?: RowInfo[];
+}
+
+/** Files the contract refers to, read by the caller (the server from the version folder, the browser by fetch). */
+export interface EncoderResources {
+  /** Parsed `tokenizer.json`, required when the manifest has a `tokenizer` section. */
+  tokenizer?: unknown;
+}
+
 export interface Encoder {
   /** The ONNX input names this encoder produces. */
   readonly inputNames: readonly string[];
   /** True when every produced tensor has a leading batch dimension, so instances can be stacked. */
   readonly batchable: boolean;
+  /** Inputs with a padded (ragged) sequence axis and their pad values; empty when there are none. */
+  readonly padValues: Readonly<Record<string, number>>;
   encode(instances: readonly Instance[], pointerBase?: string): Record<string, TensorValue>;
+  /** Like `encode`, also returning each row's real length (and offsets) for un-padding token-level outputs. */
+  encodeBatch(instances: readonly Instance[], pointerBase?: string): EncodedBatch;
 }
 
 function initialShape(f: Feature): ValueShape {
@@ -216,9 +244,12 @@ function encodeTensorFeature(
   instances: readonly Instance[],
   batchable: boolean,
   base: string,
+  pad?: number,
+  lengths: number[] = [],
 ): TensorValue {
   const issues: FieldIssue[] = [];
   const rowShape = batchable ? f.shape.slice(1) : f.shape;
+  if (pad !== undefined) return encodeRaggedTensor(f, instances, rowShape, pad, base, lengths);
   // Dynamic non-batch dims are taken from the first instance; every other instance must match.
   const first = instances[0]?.[f.name];
   const seen = nestedDims(first);
@@ -236,10 +267,180 @@ function encodeTensorFeature(
   return { dtype: f.dtype, dims: batchable ? [instances.length, ...dims] : dims, data: out };
 }
 
-export function compileEncoder(manifest: Manifest): Encoder {
+/**
+ * A tensor input with a padded sequence axis (the first axis after the batch): each row keeps its own length
+ * and is padded to the longest row of the request with the declared pad value.
+ */
+function encodeRaggedTensor(
+  f: TensorFeature,
+  instances: readonly Instance[],
+  rowShape: readonly number[],
+  pad: number,
+  base: string,
+  lengths: number[],
+): TensorValue {
+  const issues: FieldIssue[] = [];
+  const rowDims = instances.map((inst) => {
+    const seen = nestedDims(inst[f.name]);
+    return rowShape.map((d, i) => (d === -1 ? (seen[i] ?? 0) : d));
+  });
+  const longest = Math.max(...rowDims.map((d) => d[0] ?? 0));
+  if (longest === 0) {
+    throw new InputError(
+      instances.map((_, i) => ({ pointer: `${base}/${i}/${f.name}`, reason: 'a sequence needs at least one element' })),
+    );
+  }
+  const inner = rowDims[0]!.slice(1);
+  const step = elementCount(inner);
+  const rowSize = longest * step;
+  const out = allocate(f.dtype, rowSize * instances.length);
+  if (pad !== 0) for (let k = 0; k < out.length; k++) setElement(out, k, pad);
+  instances.forEach((inst, i) => {
+    const pointer = `${base}/${i}/${f.name}`;
+    const dims = rowDims[i]!;
+    if (dims[0] === 0) {
+      issues.push({ pointer, reason: 'a sequence needs at least one element' });
+      return;
+    }
+    if (dims.slice(1).join('x') !== inner.join('x')) {
+      issues.push({ pointer, reason: `expected inner shape [${inner.join(', ')}], got [${dims.slice(1).join(', ')}]` });
+      return;
+    }
+    if (lengths[i] === undefined) lengths[i] = dims[0]!;
+    else if (lengths[i] !== dims[0]) {
+      issues.push({
+        pointer,
+        reason: `has ${dims[0]} positions but the row's other sequence inputs have ${lengths[i]}`,
+      });
+      return;
+    }
+    flattenRow(inst[f.name], dims, out, i * rowSize, pointer, issues);
+  });
+  if (issues.length) throw new InputError(issues);
+  return { dtype: f.dtype, dims: [instances.length, longest, ...inner], data: out };
+}
+
+/** Feeds produced by the tokenizer step: ids, mask and type ids, padded to the request's longest row. */
+function compileTokenizerStep(
+  t: TokenizerSection,
+  features: Map<string, Feature>,
+  resources: EncoderResources,
+  padValues: Record<string, number>,
+  offsets: boolean,
+): {
+  inputs: string[];
+  pads: Record<string, number>;
+  encode(instances: readonly Instance[], base: string): EncodedBatch;
+} {
+  for (const [key, name] of [
+    ['text', t.text],
+    ['textPair', t.textPair],
+  ] as const) {
+    if (name === undefined) continue;
+    const f = features.get(name);
+    if (!f) throw new ContractError(`/tokenizer/${key}`, `unknown feature "${name}"`);
+    if (f.type !== 'string') throw new ContractError(`/tokenizer/${key}`, `feature "${name}" must be of type string`);
+  }
+  if (!t.inputIds) throw new ContractError('/tokenizer/inputIds', 'the tokenizer must feed the model an ids input');
+  if (resources.tokenizer === undefined)
+    throw new ContractError('/tokenizer/file', `${t.file ?? 'tokenizer.json'} was not provided to the encoder`);
+  const tok = new TextTokenizer(resources.tokenizer, {
+    maxLength: t.maxLength,
+    ...(t.truncation && { truncation: t.truncation }),
+    offsets,
+  });
+  const dtype = t.dtype ?? 'int64';
+  const padId = padValues[t.inputIds] ?? tok.padId ?? 0;
+  const inputs = [t.inputIds, t.attentionMask, t.tokenTypeIds].filter((n): n is string => n !== undefined);
+  const maskPad = t.attentionMask !== undefined ? (padValues[t.attentionMask] ?? 0) : 0;
+  const typePad = t.tokenTypeIds !== undefined ? (padValues[t.tokenTypeIds] ?? 0) : 0;
+  const pads: Record<string, number> = { [t.inputIds]: padId };
+  if (t.attentionMask) pads[t.attentionMask] = maskPad;
+  if (t.tokenTypeIds) pads[t.tokenTypeIds] = typePad;
+  return {
+    inputs,
+    pads,
+    encode(instances, base) {
+      const issues: FieldIssue[] = [];
+      const rows: RowInfo[] = [];
+      const encoded: TokenizedText[] = [];
+      instances.forEach((inst, i) => {
+        const text = inst[t.text] as string | undefined;
+        const pair = t.textPair !== undefined ? (inst[t.textPair] as string | undefined) : undefined;
+        const sides = [
+          [t.text, text],
+          [t.textPair, pair],
+        ] as const;
+        for (const [name, value] of sides) {
+          if (name === undefined || value === undefined) continue;
+          if (/\p{Cs}/u.test(value))
+            issues.push({ pointer: `${base}/${i}/${name}`, reason: 'text contains an unpaired UTF-16 surrogate' });
+        }
+        if (issues.length) return;
+        if (text === undefined) {
+          issues.push({ pointer: `${base}/${i}/${t.text}`, reason: `missing required feature "${t.text}"` });
+          return;
+        }
+        let r: TokenizedText;
+        try {
+          r = tok.encode(text, pair);
+        } catch (e) {
+          if (!(e instanceof TooLongError)) throw e;
+          const name = e.side === 1 && t.textPair ? t.textPair : t.text;
+          issues.push({ pointer: `${base}/${i}/${name}`, reason: `text too long: ${e.message}` });
+          return;
+        }
+        // A text with nothing left after normalisation (empty, only spaces or control characters) is refused.
+        const empty = r.pieces[0] === 0 ? t.text : pair !== undefined && r.pieces[1] === 0 ? t.textPair : undefined;
+        if (empty !== undefined) {
+          issues.push({ pointer: `${base}/${i}/${empty}`, reason: 'text is empty (no tokens after normalisation)' });
+          return;
+        }
+        encoded.push(r);
+        rows.push({
+          length: r.ids.length,
+          ...(r.offsets && { offsets: r.offsets }),
+          text,
+          ...(pair !== undefined && { pair }),
+        });
+      });
+      if (issues.length) throw new InputError(issues);
+      const longest = Math.max(...encoded.map((r) => r.ids.length));
+      const n = instances.length;
+      const ids = allocate(dtype, n * longest);
+      const mask = allocate(dtype, n * longest);
+      const types = allocate(dtype, n * longest);
+      encoded.forEach((r, row) => {
+        const o = row * longest;
+        for (let k = 0; k < longest; k++) {
+          const real = k < r.ids.length;
+          setElement(ids, o + k, real ? r.ids[k]! : padId);
+          setElement(mask, o + k, real ? 1 : maskPad);
+          setElement(types, o + k, real ? r.typeIds[k]! : typePad);
+        }
+      });
+      const dims = [n, longest];
+      const feeds: Record<string, TensorValue> = { [t.inputIds!]: { dtype, dims, data: ids } };
+      if (t.attentionMask) feeds[t.attentionMask] = { dtype, dims: [...dims], data: mask };
+      if (t.tokenTypeIds) feeds[t.tokenTypeIds] = { dtype, dims: [...dims], data: types };
+      return { feeds, rows };
+    },
+  };
+}
+
+export function compileEncoder(manifest: Manifest, resources: EncoderResources = {}): Encoder {
   const features = new Map(manifest.inputs.map((f) => [f.name, f]));
   const bindings = (manifest.preprocess ?? []).map((b, i) => compileBinding(b, features, i));
   const bound = new Set(bindings.flatMap((b) => b.columns.map((c) => c.feature.name)));
+  const padValues: Record<string, number> = { ...(manifest.batching?.padding?.values ?? {}) };
+  const post = manifest.postprocess;
+  const tokenizer = manifest.tokenizer
+    ? compileTokenizerStep(manifest.tokenizer, features, resources, padValues, post?.kind === 'token-classification')
+    : undefined;
+  if (manifest.tokenizer) {
+    bound.add(manifest.tokenizer.text);
+    if (manifest.tokenizer.textPair) bound.add(manifest.tokenizer.textPair);
+  }
   const tensorFeatures = manifest.inputs.filter((f): f is TensorFeature => f.type === 'tensor');
   const images = manifest.inputs.filter((f) => f.type === 'image');
   if (images.length)
@@ -255,47 +456,76 @@ export function compileEncoder(manifest: Manifest): Encoder {
       `feature(s) ${unbound.map((f) => `"${f.name}"`).join(', ')} are not used by any preprocess binding`,
     );
   }
-  const names = [...bindings.map((b) => b.input), ...tensorFeatures.map((f) => f.name)];
+  const names = [...bindings.map((b) => b.input), ...(tokenizer?.inputs ?? []), ...tensorFeatures.map((f) => f.name)];
   const dup = names.find((n, i) => names.indexOf(n) !== i);
   if (dup) throw new ContractError('/preprocess', `model input "${dup}" is produced twice`);
   const batchable = tensorFeatures.every((f) => f.shape[0] === -1);
+  // Across requests, inputs are padded only where `batching.padding` says so (without it, requests of
+  // different lengths run in separate batches); within a request the tokenizer always pads to the longest row.
+  const ragged = new Set<string>(manifest.batching?.padding ? (tokenizer?.inputs ?? []) : []);
+  for (const name of Object.keys(padValues)) {
+    if (!names.includes(name))
+      throw new ContractError(`/batching/padding/values/${name}`, `"${name}" is not an input of the model`);
+    const f = features.get(name);
+    if (f?.type === 'tensor') {
+      if (f.shape.length < 2 || f.shape[0] !== -1 || f.shape[1] !== -1)
+        throw new ContractError(
+          `/batching/padding/values/${name}`,
+          `"${name}" must have a dynamic batch and sequence axis (shape [-1, -1, ...]) to be padded`,
+        );
+      ragged.add(name);
+    }
+  }
+
+  const encodeBatch = (instances: readonly Instance[], base = '/instances'): EncodedBatch => {
+    if (!batchable && instances.length !== 1) {
+      throw new InputError([{ pointer: base, reason: 'this model has no batch dimension: send exactly one instance' }]);
+    }
+    const result: Record<string, TensorValue> = {};
+    const issues: FieldIssue[] = [];
+    for (const b of bindings) {
+      const data = allocate(b.dtype, instances.length * b.width);
+      const numeric = isNumberArray(data);
+      instances.forEach((inst, row) => {
+        let offset = row * b.width;
+        for (const col of b.columns) {
+          let v: unknown = inst[col.feature.name] ?? (col.feature as { default?: unknown }).default;
+          for (const s of col.steps) v = s.apply(v);
+          const ok = numeric
+            ? writeValue(data as Float32Array, offset, v, col.width)
+            : writeGeneric(data, offset, v, col.width);
+          if (!ok) {
+            issues.push({
+              pointer: `${base}/${row}/${col.feature.name}`,
+              reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)',
+            });
+          }
+          offset += col.width;
+        }
+      });
+      result[b.input] = { dtype: b.dtype, dims: [instances.length, b.width], data };
+    }
+    if (issues.length) throw new InputError(issues);
+    let rows: RowInfo[] | undefined;
+    if (tokenizer) {
+      const t = tokenizer.encode(instances, base);
+      Object.assign(result, t.feeds);
+      rows = t.rows;
+    }
+    const lengths: number[] = [];
+    for (const f of tensorFeatures) {
+      const pad = ragged.has(f.name) ? padValues[f.name] : undefined;
+      result[f.name] = encodeTensorFeature(f, instances, batchable, base, pad, lengths);
+    }
+    if (!rows && lengths.length) rows = lengths.map((length) => ({ length }));
+    return { feeds: result, ...(rows && { rows }) };
+  };
 
   return {
     inputNames: names,
     batchable,
-    encode(instances, base = '/instances') {
-      if (!batchable && instances.length !== 1) {
-        throw new InputError([
-          { pointer: base, reason: 'this model has no batch dimension: send exactly one instance' },
-        ]);
-      }
-      const result: Record<string, TensorValue> = {};
-      const issues: FieldIssue[] = [];
-      for (const b of bindings) {
-        const data = allocate(b.dtype, instances.length * b.width);
-        const numeric = isNumberArray(data);
-        instances.forEach((inst, row) => {
-          let offset = row * b.width;
-          for (const col of b.columns) {
-            let v: unknown = inst[col.feature.name] ?? (col.feature as { default?: unknown }).default;
-            for (const s of col.steps) v = s.apply(v);
-            const ok = numeric
-              ? writeValue(data as Float32Array, offset, v, col.width)
-              : writeGeneric(data, offset, v, col.width);
-            if (!ok) {
-              issues.push({
-                pointer: `${base}/${row}/${col.feature.name}`,
-                reason: 'preprocessing produced NaN or Infinity (missing value without an impute step?)',
-              });
-            }
-            offset += col.width;
-          }
-        });
-        result[b.input] = { dtype: b.dtype, dims: [instances.length, b.width], data };
-      }
-      if (issues.length) throw new InputError(issues);
-      for (const f of tensorFeatures) result[f.name] = encodeTensorFeature(f, instances, batchable, base);
-      return result;
-    },
+    padValues: Object.fromEntries([...ragged].map((n) => [n, tokenizer?.pads[n] ?? padValues[n] ?? 0])),
+    encodeBatch,
+    encode: (instances, base) => encodeBatch(instances, base).feeds,
   };
 }

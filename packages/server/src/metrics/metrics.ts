@@ -60,6 +60,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Ragged batches: tokens run (rows × padded length) and real tokens; their ratio is the padding overhead. */
+  readonly batchTokens = new Counter({
+    name: 'ferry_batch_tokens_total',
+    help: 'Tokens in ragged (padded) batches: kind="padded" counts rows x padded length, kind="real" the real tokens',
+    labelNames: ['model', 'version', 'kind'] as const,
+    registers: [this.registry],
+  });
+
   /** Read at scrape time (set by the model service), so the hot path writes nothing for this gauge. */
   queueDepthSource: (() => Iterable<readonly [{ model: string; version: string }, number]>) | undefined;
 

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { ManifestError } from './repository/manifest.js';
+import { encoderResources, ManifestError } from './repository/manifest.js';
 import type { Repository, ModelVersion } from './repository/index.js';
 import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
@@ -165,9 +165,10 @@ export class ModelService {
     const m = v.manifest;
     const labels = { model: v.name, version: v.version };
     // A pipeline does its own preprocessing in the worker; its encoder feeds nothing.
-    const encoder = compileEncoder(
-      m.pipeline || m.generation ? ({ ...m, inputs: [], preprocess: undefined } as Manifest) : m,
-    );
+    const encoder =
+      m.pipeline || m.generation
+        ? compileEncoder({ ...m, inputs: [], preprocess: undefined } as Manifest)
+        : compileEncoder(m, encoderResources(v.dir, m));
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
     // The version's metric children, resolved once rather than per batch and per request.
@@ -183,6 +184,14 @@ export class ModelService {
         preferredBatchSizes: b.preferredBatchSizes ?? [],
         maxQueueDepth: b.maxQueueDepth ?? this.cfg.inference.defaultMaxQueueDepth,
         ...(b.maxQueueTimeMs !== undefined && { maxQueueTimeMs: b.maxQueueTimeMs }),
+        // Ragged inputs: padded per batch; outputs with a dynamic axis 1 share the inputs' sequence axis.
+        padValues: encoder.padValues,
+        sequenceOutputs: m.outputs
+          .filter((o) => o.shape && o.shape.length >= 2 && o.shape[1] === -1)
+          .map((o) => o.name),
+        ...(b.padding?.maxTokensPerBatch !== undefined && { maxTokensPerBatch: b.padding.maxTokensPerBatch }),
+        ...(b.padding?.lengthAware !== undefined && { lengthAware: b.padding.lengthAware }),
+        ...(b.padding?.maxPaddingRatio !== undefined && { maxPaddingRatio: b.padding.maxPaddingRatio }),
         // One batch per worker holding the model; inline runs hold the main thread, so one at a time.
         concurrency: m.runtime?.placement === 'inline' ? 1 : this.instancesOf(m),
       },
@@ -190,6 +199,10 @@ export class ModelService {
         m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
       (stats) => {
         batchSize.observe(stats.rows);
+        if (stats.tokens) {
+          this.metrics.batchTokens.inc({ ...labels, kind: 'padded' }, stats.tokens.paddedTokens);
+          this.metrics.batchTokens.inc({ ...labels, kind: 'real' }, stats.tokens.realTokens);
+        }
         for (const q of stats.queueMs) queueDuration.observe(q / 1000);
         inferenceDuration.observe(stats.inferMs / 1000);
       },
@@ -258,11 +271,13 @@ export class ModelService {
     const v = lv.version;
     const m = v.manifest;
     try {
-      // The handler's code is part of what answers: a changed handler must not be served cached answers.
+      // The handler's and the tokenizer's files are part of what answers: a change must not be served
+      // cached answers.
       lv.contentKey = `${v.key}~${await digestFiles([
         v.modelPath,
         join(v.dir, 'ferry.yaml'),
         ...(m.handler ? [join(v.dir, m.handler)] : []),
+        ...(m.tokenizer ? [join(v.dir, m.tokenizer.file ?? 'tokenizer.json')] : []),
       ])}`;
       const delegate = this.delegates.find((d) => d.handles(m));
       if (delegate) {

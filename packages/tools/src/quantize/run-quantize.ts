@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Manifest } from '@ferry/core';
-import { readManifest, ManifestError } from '@ferry/server';
+import { encoderResources, readManifest, ManifestError } from '@ferry/server';
 import { QUANTIZE_EXIT, type CliIo, type QuantizeFlags } from '@ferry/server/cli';
 import { QuantizeError } from './errors.js';
 import { quantizeModel, type QuantizeOptions, type QuantizeReport } from './quantize-model.js';
@@ -127,6 +127,7 @@ async function run(inPath: string, outPath: string, f: QuantizeFlags, io: CliIo)
     const source = await loadValidationData(f.validate, {
       model: input,
       manifest,
+      ...(manifest && { resources: encoderResources(dirname(manifestPath), manifest, manifestPath) }),
       ...(f.labelKey && { labelKey: f.labelKey }),
       ...(limit !== undefined && { limit }),
     });

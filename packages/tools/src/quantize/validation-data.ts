@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import {
   allocate,
   compileEncoder,
+  type EncoderResources,
   setElement,
   type Instance,
   type Manifest,
@@ -28,6 +29,8 @@ export interface LoadValidationOptions {
   labelKey?: string;
   /** Read at most this many rows. */
   limit?: number;
+  /** Files the contract refers to (its tokenizer.json), for encoding text instances. */
+  resources?: EncoderResources;
 }
 
 const bad = (message: string, cause?: unknown): QuantizeError =>
@@ -124,10 +127,11 @@ function contractSource(
   manifest: Manifest,
   labels: number[] | undefined,
   names: readonly string[] | undefined,
+  resources: EncoderResources = {},
 ): ValidationSource {
   let encoder: ReturnType<typeof compileEncoder>;
   try {
-    encoder = compileEncoder(manifest);
+    encoder = compileEncoder(manifest, resources);
   } catch (e) {
     throw bad(`the model's ferry.yaml cannot encode instances: ${(e as Error).message}`, e);
   }
@@ -179,7 +183,7 @@ export function instancesSource(instances: readonly Instance[], options: LoadVal
   const inputs = describeModel(options.model).inputs;
   const raw = inputs.every((i) => stripped[0]![i.name] !== undefined);
   if (raw) return rawRowSource(stripped, inputs, labels, names);
-  if (options.manifest) return contractSource(stripped, options.manifest, labels, names);
+  if (options.manifest) return contractSource(stripped, options.manifest, labels, names, options.resources);
   throw bad(
     `row 1 has no key for model input(s) ${inputs
       .filter((i) => stripped[0]![i.name] === undefined)

@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError } from '../../errors.js';
-import type { ModelVersion } from '../../serving/repository/index.js';
+import { encoderResources, type ModelVersion } from '../../serving/repository/index.js';
 import type { ServerDeps } from '../deps.js';
 import { json, ModelVersionParams, problem, route, text } from '../schemas.js';
 
@@ -139,6 +139,8 @@ export const artifactPlugin: FastifyPluginAsync<ArtifactOptions> = async (app, d
           version: v.version,
           artifact: { bytes: d.bytes, etag: d.etag, url: `/v1/models/${v.name}/versions/${v.version}/artifact` },
           contract: v.manifest,
+          // Files the contract's preprocessing reads (tokenizer.json): the browser encodes text as the server does.
+          resources: encoderResources(v.dir, v.manifest),
         });
         c = { body, etag: `"sha256-${createHash('sha256').update(body).digest('base64url')}"` };
         contracts.set(v.key, c);

@@ -7,6 +7,9 @@
 // holding the model), so under load requests pile up and batches fill by themselves.
 // Rows are concatenated along the batch dimension, run once, and split back per request; if a
 // batch fails, its requests are retried one by one so a failure stays with the request that caused it.
+// Ragged inputs (a padded sequence axis, as transformers take) are padded to the longest request of the
+// batch, requests of similar length are grouped under a token budget, and sequence outputs are cut back
+// to each request's own length.
 import { allocate, elementCount, type TensorValue } from '@ferry/core';
 import { FerryError } from '../../errors.js';
 import { BatchQueue } from './batch-queue.js';
@@ -25,9 +28,27 @@ export interface BatcherOptions {
   concurrency: number;
   /** When false every request runs alone (models without a batch dimension). */
   batchable: boolean;
+  /** Inputs with a padded sequence axis (axis 1) and the value they are padded with; absent = no padding. */
+  padValues?: Readonly<Record<string, number>>;
+  /** Outputs with the inputs' sequence axis (axis 1), cut back to each request's padded length. */
+  sequenceOutputs?: readonly string[];
+  /** Most tokens (rows × padded length) in one batch. */
+  maxTokensPerBatch?: number;
+  /** Pick the requests closest in length to the oldest one (default true when padding). */
+  lengthAware?: boolean;
+  /** Length-aware: a request joins only while padded ÷ real tokens of the batch stays at or under this. */
+  maxPaddingRatio?: number;
+}
+
+/** Padded and real token counts of the batches run, for the padding-overhead figure. */
+export interface PaddingStats {
+  paddedTokens: number;
+  realTokens: number;
 }
 
 export interface BatchStats {
+  /** Padded tokens (rows × padded length) and real tokens of a ragged batch. */
+  tokens?: PaddingStats;
   rows: number;
   requests: number;
   queueMs: number[];
@@ -40,6 +61,10 @@ interface Pending {
   feeds: Feeds;
   rows: number;
   signature: string;
+  /** Padded length of this request's ragged inputs (0 when none). */
+  seqLen: number;
+  /** Real tokens of this request (sum of its rows' lengths), for the padding statistics. */
+  realTokens: number;
   enqueuedAt: number;
   resolve: (o: { outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }) => void;
   reject: (e: unknown) => void;
@@ -47,18 +72,41 @@ interface Pending {
   cancelled: boolean;
 }
 
-/** Shape of a request's tensors apart from the batch dimension: only equal signatures concatenate. */
-function signatureOf(feeds: Feeds): string {
+/**
+ * Shape of a request's tensors apart from the batch dimension (and the sequence axis of ragged inputs):
+ * only equal signatures concatenate.
+ */
+function signatureOf(feeds: Feeds, pad: Readonly<Record<string, number>>): string {
   let s = '';
-  for (const name of Object.keys(feeds).sort())
-    s += `${name}:${feeds[name]!.dtype}:${feeds[name]!.dims.slice(1).join('x')};`;
+  for (const name of Object.keys(feeds).sort()) {
+    const dims = feeds[name]!.dims.slice(1);
+    if (name in pad) dims[0] = -1;
+    s += `${name}:${feeds[name]!.dtype}:${dims.join('x')};`;
+  }
   return s;
 }
 
-function concat(parts: Feeds[]): Feeds {
+/** Pads a [rows, len, ...inner] tensor to [rows, target, ...inner] with `value`. */
+function padTo(t: TensorValue, target: number, value: number): TensorValue {
+  const [rows, len] = t.dims as [number, number];
+  if (len === target) return t;
+  const inner = elementCount(t.dims.slice(2));
+  const dims = [rows, target, ...t.dims.slice(2)];
+  const data = allocate(t.dtype, elementCount(dims)) as Float32Array;
+  const fill = (typeof data[0] === 'bigint' ? BigInt(value) : value) as number;
+  if (value !== 0) data.fill(fill);
+  const src = t.data as Float32Array;
+  for (let r = 0; r < rows; r++) data.set(src.subarray(r * len * inner, (r + 1) * len * inner), r * target * inner);
+  return { dtype: t.dtype, dims, data: data as unknown as TensorValue['data'] };
+}
+
+function concat(parts: Feeds[], pad: Readonly<Record<string, number>>): Feeds {
   if (parts.length === 1) return parts[0]!;
+  const longest: Record<string, number> = {};
+  for (const name of Object.keys(pad)) longest[name] = Math.max(...parts.map((p) => p[name]?.dims[1] ?? 0));
   const out: Feeds = {};
   for (const name of Object.keys(parts[0]!)) {
+    if (name in pad) parts = parts.map((p) => ({ ...p, [name]: padTo(p[name]!, longest[name]!, pad[name]!) }));
     const first = parts[0]![name]!;
     const rows = parts.reduce((n, p) => n + p[name]!.dims[0]!, 0);
     const dims = [rows, ...first.dims.slice(1)];
@@ -75,8 +123,18 @@ function concat(parts: Feeds[]): Feeds {
   return out;
 }
 
-/** Takes rows [start, start + rows) of every output whose first dimension is the batch. */
-function slice(outputs: Feeds, batchRows: number, start: number, rows: number): Feeds {
+/**
+ * Takes rows [start, start + rows) of every output whose first dimension is the batch; sequence outputs are
+ * also cut to the request's own padded length `seqLen` along axis 1.
+ */
+function slice(
+  outputs: Feeds,
+  batchRows: number,
+  start: number,
+  rows: number,
+  seqOutputs: ReadonlySet<string>,
+  seqLen: number,
+): Feeds {
   const out: Feeds = {};
   for (const [name, t] of Object.entries(outputs)) {
     if (t.dims[0] !== batchRows) {
@@ -84,6 +142,19 @@ function slice(outputs: Feeds, batchRows: number, start: number, rows: number): 
       continue;
     }
     const per = t.dims[0] === 0 ? 0 : t.data.length / t.dims[0]!;
+    const batchLen = t.dims[1];
+    if (seqOutputs.has(name) && batchLen !== undefined && seqLen > 0 && seqLen < batchLen) {
+      const inner = batchLen === 0 ? 0 : per / batchLen;
+      const dims = [rows, seqLen, ...t.dims.slice(2)];
+      const data = allocate(t.dtype, elementCount(dims)) as Float32Array;
+      const src = t.data as Float32Array;
+      for (let r = 0; r < rows; r++) {
+        const from = (start + r) * per;
+        data.set(src.subarray(from, from + seqLen * inner), r * seqLen * inner);
+      }
+      out[name] = { dtype: t.dtype, dims, data: data as unknown as TensorValue['data'] };
+      continue;
+    }
     const data = (t.data as Float32Array).slice(start * per, (start + rows) * per);
     out[name] = { dtype: t.dtype, dims: [rows, ...t.dims.slice(1)], data: data as TensorValue['data'] };
   }
@@ -95,6 +166,10 @@ export class DynamicBatcher extends BatchQueue<Pending> {
   private delayElapsed = false;
   /** A batch was dispatched in the current turn of the event loop. */
   private sentThisTurn = false;
+  private readonly pad: Readonly<Record<string, number>>;
+  private readonly seqOutputs: ReadonlySet<string>;
+  /** Padded and real tokens of every ragged batch run so far. */
+  readonly padding: PaddingStats = { paddedTokens: 0, realTokens: 0 };
 
   constructor(
     private opts: BatcherOptions,
@@ -102,6 +177,12 @@ export class DynamicBatcher extends BatchQueue<Pending> {
     private readonly onBatch: (s: BatchStats) => void = () => undefined,
   ) {
     super(opts.maxQueueDepth, 'immediate');
+    this.pad = opts.batchable ? (opts.padValues ?? {}) : {};
+    this.seqOutputs = new Set(opts.sequenceOutputs ?? []);
+  }
+
+  private get ragged(): boolean {
+    return Object.keys(this.pad).length > 0;
   }
 
   get inFlight(): number {
@@ -126,15 +207,20 @@ export class DynamicBatcher extends BatchQueue<Pending> {
   submit(
     feeds: Feeds,
     rows: number,
+    /** Real tokens of the request (sum of its rows' lengths), when its inputs are ragged. */
+    realTokens?: number,
   ): { promise: Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>; cancel: () => void } {
     this.admit();
     let pending!: Pending;
     const promise = new Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>(
       (resolve, reject) => {
+        const seqLen = this.ragged ? Math.max(...Object.keys(this.pad).map((n) => feeds[n]?.dims[1] ?? 0)) : 0;
         pending = {
           feeds,
           rows,
-          signature: this.opts.batchable ? signatureOf(feeds) : '',
+          seqLen,
+          realTokens: realTokens ?? rows * seqLen,
+          signature: this.opts.batchable ? signatureOf(feeds, this.pad) : '',
           enqueuedAt: performance.now(),
           resolve,
           reject,
@@ -185,33 +271,65 @@ export class DynamicBatcher extends BatchQueue<Pending> {
     }
   }
 
-  /** Cuts the next batch: same-signature requests from the head, up to maxBatchSize rows (or a preferred size). */
+  /**
+   * Cuts the next batch: same-signature requests from the head, up to maxBatchSize rows (or a preferred size).
+   * With ragged inputs the oldest request always goes first; the others are taken closest in length to it first
+   * (length-aware), while the padded batch stays within maxTokensPerBatch.
+   */
   private take(): Pending[] {
     const now = performance.now();
-    const head = this.queue[0]!;
     const batch: Pending[] = [];
     let rows = 0;
+    let longest = 0;
     const limit = this.opts.batchable ? this.opts.maxBatchSize : 1;
-    for (let i = 0; i < this.queue.length && rows < limit;) {
+    const budget = this.opts.maxTokensPerBatch ?? Infinity;
+    // Requests that waited past maxQueueTimeMs are failed, not run late.
+    if (this.opts.maxQueueTimeMs !== undefined) {
+      for (let i = 0; i < this.queue.length;) {
+        const p = this.queue[i]!;
+        if (now - p.enqueuedAt > this.opts.maxQueueTimeMs) {
+          this.queue.splice(i, 1);
+          p.reject(
+            new FerryError('server-overloaded', {
+              detail: `the request waited ${Math.round(now - p.enqueuedAt)} ms in the queue, past batching.maxQueueTimeMs (${this.opts.maxQueueTimeMs})`,
+              headers: { 'retry-after': '1' },
+            }),
+          );
+        } else i++;
+      }
+      if (this.queue.length === 0) return batch;
+    }
+    const head = this.queue[0]!;
+    let order = this.queue.map((_, i) => i);
+    if (this.ragged && this.opts.lengthAware !== false && this.opts.batchable) {
+      order = order.slice(1).sort((a, b) => {
+        const da = Math.abs(this.queue[a]!.seqLen - head.seqLen);
+        const db = Math.abs(this.queue[b]!.seqLen - head.seqLen);
+        return da - db || a - b;
+      });
+      order.unshift(0);
+    }
+    const picked = new Set<number>();
+    const grouping = this.ragged && this.opts.lengthAware !== false;
+    const maxRatio = grouping ? (this.opts.maxPaddingRatio ?? 1.25) : Infinity;
+    let real = 0;
+    for (const i of order) {
+      if (rows >= limit) break;
       const p = this.queue[i]!;
-      if (this.opts.maxQueueTimeMs !== undefined && now - p.enqueuedAt > this.opts.maxQueueTimeMs) {
-        this.queue.splice(i, 1);
-        p.reject(
-          new FerryError('server-overloaded', {
-            detail: `the request waited ${Math.round(now - p.enqueuedAt)} ms in the queue, past batching.maxQueueTimeMs (${this.opts.maxQueueTimeMs})`,
-            headers: { 'retry-after': '1' },
-          }),
-        );
-        continue;
-      }
-      if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) {
-        i++;
-        continue;
-      }
-      this.queue.splice(i, 1);
+      if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) continue;
+      const padded = Math.max(longest, p.seqLen) * (rows + p.rows);
+      if (batch.length > 0 && (padded > budget || padded > maxRatio * (real + p.realTokens))) continue;
+      picked.add(i);
       batch.push(p);
       rows += p.rows;
+      real += p.realTokens;
+      longest = Math.max(longest, p.seqLen);
       if (!this.opts.batchable) break;
+    }
+    if (picked.size) {
+      let w = 0;
+      for (let i = 0; i < this.queue.length; i++) if (!picked.has(i)) this.queue[w++] = this.queue[i]!;
+      this.queue.length = w;
     }
     // Prefer a configured size when we overshoot one (some models run faster at fixed sizes).
     const preferred = [...this.opts.preferredBatchSizes].filter((s) => s <= rows).sort((a, b) => b - a)[0];
@@ -240,14 +358,30 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       this.running--;
       this.schedule();
     };
-    const feeds = concat(batch.map((p) => p.feeds));
+    const feeds = concat(
+      batch.map((p) => p.feeds),
+      this.pad,
+    );
+    let tokens: PaddingStats | undefined;
+    if (this.ragged) {
+      const longest = Math.max(...batch.map((p) => p.seqLen));
+      tokens = { paddedTokens: longest * rows, realTokens: batch.reduce((n, p) => n + p.realTokens, 0) };
+      this.padding.paddedTokens += tokens.paddedTokens;
+      this.padding.realTokens += tokens.realTokens;
+    }
     this.run(feeds).then(
       ({ outputs, inferMs }) => {
-        this.onBatch({ rows, requests: batch.length, queueMs: batch.map((p) => start - p.enqueuedAt), inferMs });
+        this.onBatch({
+          rows,
+          requests: batch.length,
+          queueMs: batch.map((p) => start - p.enqueuedAt),
+          inferMs,
+          ...(tokens && { tokens }),
+        });
         let offset = 0;
         for (const p of batch) {
           p.resolve({
-            outputs: batch.length === 1 ? outputs : slice(outputs, rows, offset, p.rows),
+            outputs: batch.length === 1 ? outputs : slice(outputs, rows, offset, p.rows, this.seqOutputs, p.seqLen),
             inferMs,
             queueMs: start - p.enqueuedAt,
             batchRows: rows,

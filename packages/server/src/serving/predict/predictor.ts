@@ -8,6 +8,7 @@ import {
   type ImageFeature,
   type Instance,
   type Prediction,
+  type RowInfo,
   type TensorValue,
 } from '@ferry/core';
 import { decodeImage } from './image-decode.js';
@@ -117,6 +118,7 @@ export class Predictor {
     feeds: Record<string, TensorValue>,
     rows: number,
     timeoutMs: number,
+    realTokens?: number,
   ): Promise<Record<string, TensorValue>> {
     const labels = { model: lv.version.name, version: lv.version.version };
     if (!lv.breaker.allow()) {
@@ -127,7 +129,7 @@ export class Predictor {
     }
     let submission: ReturnType<LoadedVersion['batcher']['submit']>;
     try {
-      submission = lv.batcher.submit(feeds, rows);
+      submission = lv.batcher.submit(feeds, rows, realTokens);
     } catch (e) {
       lv.breaker.release();
       if (e instanceof FerryError && e.code === 'server-overloaded') this.metrics.shed.inc(labels);
@@ -315,12 +317,15 @@ export class Predictor {
     // A version with a handler encodes, runs and decodes in its worker.
     const viaHandler = lv.handler !== undefined;
     let feeds: Record<string, TensorValue> | undefined;
+    let rowInfo: RowInfo[] | undefined;
     if (toRun.length && !viaHandler) {
       try {
-        feeds = lv.encoder.encode(
+        const encoded = lv.encoder.encodeBatch(
           toRun.map((i) => instances[i]!),
           base,
         );
+        feeds = encoded.feeds;
+        rowInfo = encoded.rows;
       } catch (e) {
         if (e instanceof InputError) {
           // Pointers name the request's own instance positions, not the positions among the misses.
@@ -342,6 +347,7 @@ export class Predictor {
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
+        const realTokens = rowInfo?.reduce((n, r) => n + r.length, 0);
         const run = viaHandler
           ? this.guardedHandle(
               lv,
@@ -350,8 +356,8 @@ export class Predictor {
               base,
               timeoutMs,
             )
-          : this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
-              lv.decoder.decode(outputs, toRun.length),
+          : this.guardedRun(lv, feeds!, toRun.length, timeoutMs, realTokens).then((outputs) =>
+              lv.decoder.decode(outputs, toRun.length, rowInfo),
             );
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.

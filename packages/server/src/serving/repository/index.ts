@@ -10,4 +10,4 @@ export {
   type ModelVersion,
   type ConfigPolicies,
 } from './repository.js';
-export { readManifest, checkManifest, ManifestError } from './manifest.js';
+export { readManifest, checkManifest, encoderResources, ManifestError } from './manifest.js';

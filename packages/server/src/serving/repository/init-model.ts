@@ -1,8 +1,8 @@
 // `ferry init`: puts an ONNX file into the model repository with a first ferry.yaml whose tensor
 // inputs and outputs come from the model's own metadata, so any ONNX model can be served at once,
 // with the batching the model's own timings choose (serving/batching/defaults.ts) written in.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import semver from 'semver';
 import { stringify } from 'yaml';
@@ -11,6 +11,7 @@ import { isBatchable, TENSOR_DTYPES } from '@ferry/core';
 import { probeBatching } from '../batching/defaults.js';
 import { checkManifest, MODEL_NAME, readManifest } from './index.js';
 import { readOnnxMl, type OnnxMlInfo } from './onnx-ml.js';
+import { transformerContract, TRANSFORMER_FILES } from './init-transformer.js';
 
 export interface InitOptions {
   onnxPath: string;
@@ -251,6 +252,10 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
   let manifest: Manifest;
   // What is written as model.onnx: the file as given, or (a scikit-learn export) with its ZipMaps removed.
   let served: Uint8Array | undefined;
+  // Files the contract refers to (tokenizer.json, config.json), copied into the version folder with the model.
+  let extraFiles: string[] = [];
+  // Whether the batching written is the one measured here (a transformer's padded batching is not).
+  let measured = false;
   if (o.contractFrom) {
     const [fromName, fromVersion] = o.contractFrom.split('@');
     if (!fromName || !fromVersion || !MODEL_NAME.test(fromName) || semver.clean(fromVersion) !== fromVersion) {
@@ -264,6 +269,8 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
       description: `${source.description ?? fromName} (built from ${o.contractFrom}'s contract by ferry init)`,
     };
     delete (manifest as { model?: string }).model;
+    const sourceDir = join(o.repo, fromName, fromVersion);
+    extraFiles = TRANSFORMER_FILES.filter((f) => existsSync(join(sourceDir, f))).map((f) => join(sourceDir, f));
   } else {
     const c = await contractFromOnnx(
       readFileSync(o.onnxPath),
@@ -272,17 +279,21 @@ export async function initModel(o: InitOptions): Promise<{ dir: string; manifest
       version,
       o.measureBatching ?? true,
     );
-    manifest = c.manifest;
     served = c.bytes;
+    const t = transformerContract(o.onnxPath, c.manifest);
+    manifest = t.manifest;
+    measured = manifest.batching !== undefined && manifest.batching === c.manifest.batching;
+    extraFiles = t.files.map((f) => join(dirname(o.onnxPath), f));
   }
-  checkManifest(manifest, join(dir, 'ferry.yaml'));
   mkdirSync(dir, { recursive: true });
+  for (const f of extraFiles) if (resolve(f) !== join(dir, basename(f))) copyFileSync(f, join(dir, basename(f)));
+  checkManifest(manifest, join(dir, 'ferry.yaml'));
   if (served || resolve(o.onnxPath) !== join(dir, 'model.onnx'))
     writeFileSync(join(dir, 'model.onnx'), served ?? readFileSync(o.onnxPath));
   writeFileSync(
     join(dir, 'ferry.yaml'),
     `# Written by ferry init ${o.contractFrom ? `from the contract of ${o.contractFrom}` : "from the model's own metadata"}.\n` +
-      (!o.contractFrom && manifest.batching
+      (measured
         ? '# batching: measured on this machine (docs/production.md, "Batching is on by default"); delete it to let ferry serve measure at warm-up.\n'
         : '') +
       stringify(manifest, { flow: false }),

@@ -1,6 +1,7 @@
 // Reading and validating one version's ferry.yaml. A bad manifest is refused with the file and
 // the JSON path of the bad key, and the step composition is compiled here so errors show at load.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import {
@@ -10,6 +11,7 @@ import {
   ContractError,
   OCR_DEFAULTS,
   resolveOcrParams,
+  type EncoderResources,
   type Manifest as ManifestT,
   type OcrParams,
 } from '@ferry/core';
@@ -95,6 +97,18 @@ function bestError(errors: ErrorObject[], data: unknown): { path: string; messag
   return describe(deepest[0] ?? errors[0]!);
 }
 
+/** The files beside ferry.yaml that the encoder needs (the tokenizer's `tokenizer.json`), read and parsed. */
+export function encoderResources(dir: string, m: ManifestT, file = join(dir, 'ferry.yaml')): EncoderResources {
+  if (!m.tokenizer) return {};
+  const path = join(dir, m.tokenizer.file ?? 'tokenizer.json');
+  if (!existsSync(path)) throw new ManifestError(file, '/tokenizer/file', `${path} does not exist`);
+  try {
+    return { tokenizer: JSON.parse(readFileSync(path, 'utf8')) as unknown };
+  } catch (e) {
+    throw new ManifestError(file, '/tokenizer/file', `${path} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
 /** Validates a parsed manifest object; throws ManifestError naming the bad key. */
 export function checkManifest(data: unknown, file: string): ManifestT {
   if (!validateManifest(data)) {
@@ -115,7 +129,7 @@ export function checkManifest(data: unknown, file: string): ManifestT {
     return m;
   }
   try {
-    compileEncoder(m);
+    compileEncoder(m, encoderResources(dirname(file), m, file));
     compileDecoder(m);
   } catch (e) {
     if (e instanceof ContractError) throw new ManifestError(file, e.path, e.message.slice((e.path || '/').length + 2));
