@@ -37,7 +37,24 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
   });
 }
 
-export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: FerryError): FastifyReply {
+/**
+ * A key limited to some models must not learn the others' names from a 404: the list of available
+ * models (and pipelines) is narrowed to what the key may see.
+ */
+function forPrincipal(req: FastifyRequest, err: FerryError): FerryError {
+  const models = req.ferryPrincipal?.models;
+  if (!models || models.size === 0 || err.code !== 'model-not-found' || !Array.isArray(err.extra.available))
+    return err;
+  const available = (err.extra.available as string[]).filter((m) => models.has(m));
+  const name = /^model "([^"]*)"/.exec(err.detail)?.[1] ?? '';
+  return new FerryError('model-not-found', {
+    detail: `model "${name}" does not exist; available: ${available.join(', ') || '(none)'}`,
+    extra: { ...err.extra, available },
+  });
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, error: FerryError): FastifyReply {
+  const err = forPrincipal(req, error);
   const body: Record<string, unknown> = toProblem(err, req.url.split('?')[0]);
   body.requestId = req.id;
   if (req.url.startsWith('/v2')) body.error = err.detail;

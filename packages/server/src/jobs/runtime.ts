@@ -15,11 +15,12 @@ import { decodeImage } from '../serving/predict/image-decode.js';
 import type { Store } from '../store/index.js';
 import { BullQueue } from './bullmq-queue.js';
 import { JobEventBus } from './events.js';
-import { JobStore, type JobRow } from './job-store.js';
+import { JobStore, type JobDocRow } from './job-store.js';
 import { JobMetrics } from './metrics.js';
 import type { Consumer, QueueBackend } from './queue-backend.js';
 import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
+import { JobWatchHub } from './job-watch.js';
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobState } from './types.js';
@@ -56,6 +57,8 @@ export interface JobsRuntime {
   readonly backend: QueueBackend;
   readonly store: JobStore;
   readonly events: JobEventBus;
+  /** Event-stream watchers: one store poller per watched job, streams bounded (jobs.events). */
+  readonly watch: JobWatchHub;
   readonly config: JobsConfig;
   /** This process's worker identity (`host:pid:id`), recorded in the result of every job it completes. */
   readonly workerId: string;
@@ -65,9 +68,9 @@ export interface JobsRuntime {
     instances: unknown,
     base: string,
     opts: SubmitOptions,
-  ): Promise<{ row: JobRow; created: boolean }>;
+  ): Promise<{ row: JobDocRow; created: boolean }>;
   /** Cancels a queued job, or asks an active one to stop. Throws job-not-found / job-not-cancellable. */
-  cancel(id: string): Promise<{ row: JobRow; immediate: boolean }>;
+  cancel(id: string): Promise<{ row: JobDocRow; immediate: boolean }>;
   /** Starts this process's job workers (idempotent; does nothing once stopWorkers or close was called). */
   startWorkers(): void;
   /**
@@ -136,6 +139,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined,
     log,
   );
+  const watch = new JobWatchHub(store, events, cfg.events);
   const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
@@ -229,6 +233,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     backend,
     store,
     events,
+    watch,
     config: cfg,
     workerId,
 
@@ -289,7 +294,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     async cancel(id) {
       const r = await store.cancel(id, Date.now());
       if (!r) {
-        const row = await store.get(id);
+        const row = await store.status(id);
         if (!row) throw new FerryError('job-not-found', { detail: `no job ${id.slice(0, 100)}` });
         throw new FerryError('job-not-cancellable', {
           detail: `job ${row.id} is already ${row.state}`,
@@ -379,6 +384,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       clearInterval(housekeeping);
       await runtime.stopWorkers(graceMs);
       webhooks.close();
+      watch.close();
       events.close();
       await backend.close();
     },

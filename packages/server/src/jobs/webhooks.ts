@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import { signBody } from '../monitoring/alerting.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
-import type { JobRow, JobStore } from './job-store.js';
+import type { JobDocRow, JobStore } from './job-store.js';
 
 /** Checks a callback URL against the allow-list; throws a 400 naming `pointer` otherwise. */
 export function checkCallbackUrl(raw: unknown, allow: readonly string[], pointer = '/callbackUrl'): string {
@@ -96,7 +96,7 @@ export class WebhookSender {
     );
   }
 
-  private async deliver(row: JobRow): Promise<void> {
+  private async deliver(row: JobDocRow): Promise<void> {
     const attempt = Number(row.callback_attempts) + 1;
     const body = JSON.stringify(
       this.store.toDocument({ ...row, callback_state: 'pending', callback_attempts: attempt }),

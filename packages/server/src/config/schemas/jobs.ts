@@ -40,6 +40,22 @@ export const JobsConfigSchema = Type.Object(
     proxyRequestIdempotency: Type.Boolean({ default: false }),
     /** `close()` waits this long for active jobs before handing them back to the queue. */
     shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+    /** Job event streams (`GET /v1/jobs/{id}/events`): bounded, one store poller per watched job. */
+    events: Type.Object(
+      {
+        /** Open event streams in one server process, all jobs together; past it a new stream is 429. */
+        maxStreams: Type.Integer({ minimum: 1, default: 1000 }),
+        /** Open event streams on one job. */
+        maxPerJob: Type.Integer({ minimum: 1, default: 100 }),
+        /** Open event streams of one API key, or (no key) one client address. */
+        maxPerClient: Type.Integer({ minimum: 1, default: 100 }),
+        /** How often a watched job's state is read from the store: one small read per job, not per stream. */
+        pollIntervalMs: Type.Integer({ minimum: 50, default: 1000 }),
+        /** A keep-alive comment this often on an idle stream. */
+        keepAliveMs: Type.Integer({ minimum: 1000, default: 15_000 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     webhooks: Type.Object(
       {
         /**
