@@ -276,7 +276,7 @@ export class JobStore {
   }
 
   /** Records the result once: only an active job completes. */
-  complete(id: string, result: unknown, now: number): Promise<JobDocRow | undefined> {
+  complete(id: string, result: unknown, now: number): Promise<JobListRow | undefined> {
     return this.finish(
       id,
       undefined,
@@ -291,11 +291,11 @@ export class JobStore {
     error: JobError,
     now: number,
     countFailure: boolean,
-  ): Promise<JobDocRow | undefined> {
+  ): Promise<JobListRow | undefined> {
     return this.finish(id, workerId, { state: 'failed', error: this.c.json(error) }, now, countFailure);
   }
 
-  cancelActive(id: string, workerId: string, now: number): Promise<JobDocRow | undefined> {
+  cancelActive(id: string, workerId: string, now: number): Promise<JobListRow | undefined> {
     return this.finish(id, workerId, { state: 'cancelled' }, now);
   }
 
@@ -305,7 +305,7 @@ export class JobStore {
     set: Updateable<JobsTable>,
     now: number,
     countFailure = false,
-  ): Promise<JobDocRow | undefined> {
+  ): Promise<JobListRow | undefined> {
     let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
@@ -314,7 +314,8 @@ export class JobStore {
       .where('state', '=', 'active');
     if (countFailure) q = q.set((eb) => ({ failures: eb('failures', '+', 1) }));
     if (workerId !== undefined) q = q.where('locked_by', '=', workerId);
-    return q.returning(DOC_COLUMNS).executeTakeFirst();
+    // Not the result: the runner only needs the state; the API reads the result when asked.
+    return q.returning(LIST_COLUMNS).executeTakeFirst();
   }
 
   /** A retryable failure (or a run handed back at shutdown): queued again, runnable at `runAfter`. */
