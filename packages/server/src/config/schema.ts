@@ -62,6 +62,8 @@ export const ConfigSchema = Type.Object(
         maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
         maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
         maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
+        /** Nesting of `[` and `{` a JSON body may have; deeper bodies are refused (400) before they are parsed. */
+        maxJsonDepth: Type.Integer({ minimum: 2, maximum: 1000, default: 64 }),
       },
       { additionalProperties: false, default: {} },
     ),

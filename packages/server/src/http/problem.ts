@@ -2,6 +2,7 @@
 // internals; Open Inference Protocol routes also carry the protocol's `error` string.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError, toProblem, type ErrorCode } from '../errors.js';
+import { isStoreOutage, storeUnavailable } from '../store/outage.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
@@ -31,6 +32,8 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new FerryError('invalid-request', { detail: e.message });
   }
+  // The database is down, locked or full: the request may succeed later, so a retryable 503.
+  if (isStoreOutage(err)) return storeUnavailable(err);
   return new FerryError('internal', {
     detail: 'an unexpected error occurred; see the server log for this request id',
     cause: err,
@@ -43,8 +46,7 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
  */
 function forPrincipal(req: FastifyRequest, err: FerryError): FerryError {
   const models = req.ferryPrincipal?.models;
-  if (!models || models.size === 0 || err.code !== 'model-not-found' || !Array.isArray(err.extra.available))
-    return err;
+  if (!models || models.size === 0 || err.code !== 'model-not-found' || !Array.isArray(err.extra.available)) return err;
   const available = (err.extra.available as string[]).filter((m) => models.has(m));
   const name = /^model "([^"]*)"/.exec(err.detail)?.[1] ?? '';
   return new FerryError('model-not-found', {

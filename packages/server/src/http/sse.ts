@@ -48,7 +48,8 @@ export function openEventStream(
     raw,
     event: (name, data, id) =>
       raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
-    eventJson: (name, json, id) => raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${json}\n\n`),
+    eventJson: (name, json, id) =>
+      raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${json}\n\n`),
     data: (data) => raw.write(sseData(data)),
     comment: (text) => raw.write(`: ${text}\n\n`),
     end: (lastData) => {

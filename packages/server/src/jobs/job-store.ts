@@ -92,7 +92,9 @@ export class JobStore {
       version: r.version,
       state: r.state as JobState,
       progress: Number(r.progress),
-      result: (r.result === null || r.result === undefined ? null : this.c.parseJson(r.result)) as JobDocument['result'],
+      result: (r.result === null || r.result === undefined
+        ? null
+        : this.c.parseJson(r.result)) as JobDocument['result'],
       error: (r.error === null ? null : this.c.parseJson(r.error)) as JobError | null,
       attempts: this.c.int(r.attempts),
       maxAttempts: this.c.int(r.max_attempts),

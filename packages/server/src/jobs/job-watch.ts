@@ -120,7 +120,8 @@ class WatchedJob {
       row = undefined;
     }
     const json = JSON.stringify(row ? this.store.toDocument(row) : e);
-    for (const [w, entry] of [...this.watchers]) w.final(e.state !== entry.lastState ? e.state : 'progress', e.seq, json);
+    for (const [w, entry] of [...this.watchers])
+      w.final(e.state !== entry.lastState ? e.state : 'progress', e.seq, json);
     this.watchers.clear();
     this.stop();
   }

@@ -16,6 +16,7 @@ import type { Store } from '../store/index.js';
 import { BullQueue } from './bullmq-queue.js';
 import { JobEventBus } from './events.js';
 import { JobStore, type JobDocRow } from './job-store.js';
+import { isStoreOutage, storeUnavailable } from '../store/outage.js';
 import { JobMetrics } from './metrics.js';
 import type { Consumer, QueueBackend } from './queue-backend.js';
 import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
@@ -253,18 +254,23 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
           : createHash('sha256')
               .update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null]))
               .digest('hex');
-      const { row, created } = await store.insert({
-        id: randomUUID(),
-        model: v.name,
-        version: v.version,
-        input,
-        maxAttempts: cfg.attempts,
-        now: Date.now(),
-        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
-        ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
-        ...(callbackUrl !== undefined && { callbackUrl }),
-        ...(opts.requestId !== undefined && { requestId: opts.requestId }),
-      });
+      const { row, created } = await store
+        .insert({
+          id: randomUUID(),
+          model: v.name,
+          version: v.version,
+          input,
+          maxAttempts: cfg.attempts,
+          now: Date.now(),
+          ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+          ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
+          ...(callbackUrl !== undefined && { callbackUrl }),
+          ...(opts.requestId !== undefined && { requestId: opts.requestId }),
+        })
+        .catch((err: unknown) => {
+          // The database is down, locked or full: nothing was accepted, the client may retry.
+          throw isStoreOutage(err) ? storeUnavailable(err) : err;
+        });
       if (!created) {
         if (row.request_hash !== requestHash) {
           throw new FerryError('idempotency-key-reused', {

@@ -43,9 +43,7 @@ async function start(overrides: Record<string, unknown>): Promise<Started> {
   viaProxy.port = String(proxy.port);
   const schema = uniqueSchemaName('ferry_rel_streams');
   const ts = await startTestServer(
-    [
-      { name: 'cls', version: '1.0.0', files: { onnx: cls.onnx, manifest: cls.manifest } },
-    ],
+    [{ name: 'cls', version: '1.0.0', files: { onnx: cls.onnx, manifest: cls.manifest } }],
     {
       'store.url': viaProxy.toString(),
       'store.schema': schema,
