@@ -4,10 +4,10 @@
 // `redis.url` is set, the SQL queue on the store otherwise.
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { InputError, type ImageFeature } from '@ferry/core';
+import type { ImageFeature } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
-import { FerryError, invalidInput } from '../errors.js';
+import { FerryError, invalidInput, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../monitoring/index.js';
 import type { ModelVersion, Repository } from '../serving/repository/index.js';
 import type { ModelService } from '../serving/index.js';
@@ -22,6 +22,11 @@ import type { Consumer, QueueBackend } from './queue-backend.js';
 import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
 import { JobWatchHub } from './job-watch.js';
+import { checkJobRows } from './submit-check.js';
+import type { SubmitCheckReply, SubmitCheckRequest } from './submit-worker.js';
+import { RpcWorker } from '../serving/runtime/rpc.js';
+
+const SUBMIT_WORKER_URL = new URL('./submit-worker.js', import.meta.url);
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobState } from './types.js';
@@ -145,6 +150,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let consumer: Consumer | undefined;
+  let checker: RpcWorker<SubmitCheckRequest, SubmitCheckReply> | undefined;
   let stopped: Promise<void> | undefined;
   let closed = false;
 
@@ -206,26 +212,38 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       }
       return instances;
     }
-    const step = deps.service.limits.maxInstances;
-    for (let off = 0; off < instances.length; off += step) {
-      const chunk = instances.slice(off, off + step);
-      const shift = (pointer: string) =>
-        pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
-      try {
-        deps.service.checkInstances(v, chunk, base, { encode: true });
-      } catch (e) {
-        if (e instanceof FerryError && Array.isArray(e.extra.errors)) {
-          throw invalidInput(
-            (e.extra.errors as Array<{ pointer: string; reason: string }>).map((iss) => ({
-              ...iss,
-              pointer: shift(iss.pointer),
-            })),
-          );
-        }
-        if (e instanceof InputError)
-          throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
-        throw e;
-      }
+    const lv = deps.service.get(v);
+    const checkLimits = {
+      step: deps.service.limits.maxInstances,
+      maxTensorElements: deps.service.limits.maxTensorElements,
+      encodeBudget: cfg.submitEncodeBudget,
+    };
+    if (instances.length < cfg.offThreadRows) {
+      checkJobRows(lv.validator, lv.encoder, instances, base, checkLimits);
+      return instances;
+    }
+    // Large: checked in the submission worker thread while this thread keeps serving.
+    checker ??= new RpcWorker<SubmitCheckRequest, SubmitCheckReply>(SUBMIT_WORKER_URL, {
+      name: 'ferry-job-submit-check',
+      toError: (reply) => new Error(`checking the submission failed: ${reply.message}`),
+      exitError: (code) => new Error(`job submission worker exited (code ${code})`),
+      failOnError: true,
+      onExit: () => {
+        checker = undefined;
+      },
+    });
+    const reply = await checker.request({
+      type: 'check',
+      id: 0,
+      key: `${lv.version.key}:${lv.contentKey}`,
+      manifest: lv.version.manifest,
+      limits: { ...deps.service.limits, ...checkLimits },
+      json: JSON.stringify(instances),
+      base,
+    });
+    if (reply.type === 'checked' && reply.problem) {
+      const { code, detail, extra } = reply.problem;
+      throw new FerryError(code as ErrorCode, { detail, extra });
     }
     return instances;
   }
@@ -392,6 +410,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       webhooks.close();
       watch.close();
       events.close();
+      await checker?.terminate();
       await backend.close();
     },
   };

@@ -28,6 +28,14 @@ export const JobsConfigSchema = Type.Object(
     chunkSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
     /** Finished jobs (completed, failed, cancelled) and their results are kept this long, then removed. */
     retentionSeconds: Type.Integer({ minimum: 1, default: 7 * 24 * 3600 }),
+    /** Submissions with at least this many instances are checked in a worker thread, off the HTTP thread. */
+    offThreadRows: Type.Integer({ minimum: 1, default: 2000 }),
+    /**
+     * Tensor elements (rows × elements per row) up to which every row of a submission is preprocessed
+     * when it is checked; above it the rows are checked against the contract and one row is preprocessed
+     * (its tensor size must fit limits.maxTensorElements). 16 M float32 elements are 64 MB.
+     */
+    submitEncodeBudget: Type.Integer({ minimum: 0, default: 16_000_000 }),
     /** Instances one job may carry (the synchronous limit is limits.maxInstances). */
     maxInstances: Type.Integer({ minimum: 1, default: 100_000 }),
     /**

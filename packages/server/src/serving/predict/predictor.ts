@@ -2,6 +2,7 @@
 // instances → encode the rest → dynamic batcher → worker thread → decode → cache store. Around the
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
+import { encodeWithinLimit } from './tensor-split.js';
 import {
   elementCount,
   InputError,
@@ -264,37 +265,47 @@ export class Predictor {
       else toRun.push(i);
     });
 
-    let feeds: Record<string, TensorValue> | undefined;
+    // Rows to run, in groups that each fit limits.maxTensorElements (usually one group).
+    let groups: Array<{ rows: readonly number[]; feeds: Record<string, TensorValue> }> = [];
     if (toRun.length) {
-      try {
-        feeds = lv.encoder.encode(
-          toRun.map((i) => instances[i]!),
-          base,
-        );
-      } catch (e) {
-        if (e instanceof InputError) {
-          // Pointers name the request's own instance positions, not the positions among the misses.
-          throw invalidInput(
-            e.issues.map((iss) => ({
-              ...iss,
-              pointer: iss.pointer.replace(
-                new RegExp(`^${base}/(\\d+)`),
-                (_, k: string) => `${base}/${toRun[Number(k)]}`,
-              ),
-            })),
+      const encode = (rows: readonly number[]) => {
+        try {
+          return lv.encoder.encode(
+            rows.map((i) => instances[i]!),
+            base,
           );
+        } catch (e) {
+          if (e instanceof InputError) {
+            // Pointers name the request's own instance positions, not the positions among the misses.
+            throw invalidInput(
+              e.issues.map((iss) => ({
+                ...iss,
+                pointer: iss.pointer.replace(
+                  new RegExp(`^${base}/(\\d+)`),
+                  (_, k: string) => `${base}/${rows[Number(k)]}`,
+                ),
+              })),
+            );
+          }
+          throw e;
         }
-        throw e;
-      }
-      this.checkTensorLimits(feeds);
+      };
+      groups = lv.encoder.batchable
+        ? encodeWithinLimit(toRun, encode, this.cfg.limits.maxTensorElements)
+        : [{ rows: toRun, feeds: encode(toRun) }];
+      for (const g of groups) this.checkTensorLimits(g.feeds);
     }
 
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
-        const run = this.guardedRun(lv, feeds!, toRun.length, timeoutMs).then((outputs) =>
-          lv.decoder.decode(outputs, toRun.length),
-        );
+        const run = Promise.all(
+          groups.map((g) =>
+            this.guardedRun(lv, g.feeds, g.rows.length, timeoutMs).then((outputs) =>
+              lv.decoder.decode(outputs, g.rows.length),
+            ),
+          ),
+        ).then((parts) => parts.flat());
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.
           toRun.forEach((i, k) =>
