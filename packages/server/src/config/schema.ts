@@ -82,6 +82,10 @@ export const ConfigSchema = Type.Object(
         maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
         maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
         maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
+        /** Image decodes running at once in the process (all routes and jobs together). */
+        maxConcurrentImageDecodes: Type.Integer({ minimum: 1, default: 2 }),
+        /** Decoded pixels in flight at once (an RGB pixel is 3 bytes); an image larger than this decodes alone. */
+        maxDecodedPixelsInFlight: Type.Integer({ minimum: 1, default: 48_000_000 }),
         /** Nesting of `[` and `{` a JSON body may have; deeper bodies are refused (400) before they are parsed. */
         maxJsonDepth: Type.Integer({ minimum: 2, maximum: 1000, default: 64 }),
       },
