@@ -22,6 +22,11 @@ export interface JobWatchLimits {
   pollIntervalMs: number;
   /** A `: keep-alive` comment this often, so that proxies keep an idle stream open. */
   keepAliveMs: number;
+  /**
+   * The final event carries the whole document up to this size; a larger one (a big result) is sent
+   * without its result (`resultOmitted: true`), which the client reads once with GET /v1/jobs/{id}.
+   */
+  maxFinalEventBytes: number;
 }
 
 /** What a stream does with the events of its job. */
@@ -64,7 +69,7 @@ class WatchedJob {
     readonly id: string,
     private readonly store: JobStore,
     bus: JobEventBus,
-    limits: JobWatchLimits,
+    private readonly limits: JobWatchLimits,
     private readonly onEmpty: (job: WatchedJob) => void,
   ) {
     this.unsubscribe = bus.subscribe(id, (e) => this.onEvent(e));
@@ -119,7 +124,11 @@ class WatchedJob {
     } catch {
       row = undefined;
     }
-    const json = JSON.stringify(row ? this.store.toDocument(row) : e);
+    const doc = row ? this.store.toDocument(row) : undefined;
+    let json = JSON.stringify(doc ?? e);
+    // A thousand watchers of a 60,000-row job must not each be sent its megabytes of result.
+    if (doc && json.length > this.limits.maxFinalEventBytes)
+      json = JSON.stringify({ ...doc, result: null, resultOmitted: true });
     for (const [w, entry] of [...this.watchers])
       w.final(e.state !== entry.lastState ? e.state : 'progress', e.seq, json);
     this.watchers.clear();

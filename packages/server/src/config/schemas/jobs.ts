@@ -61,6 +61,8 @@ export const JobsConfigSchema = Type.Object(
         pollIntervalMs: Type.Integer({ minimum: 50, default: 1000 }),
         /** A keep-alive comment this often on an idle stream. */
         keepAliveMs: Type.Integer({ minimum: 1000, default: 15_000 }),
+        /** The final event carries the result up to this size; larger: `resultOmitted: true`, GET the job. */
+        maxFinalEventBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
       },
       { additionalProperties: false, default: {} },
     ),
