@@ -107,6 +107,42 @@ export class Predictor {
     }
   }
 
+  /** Encodes the rows to run, split into groups whose tensors fit limits.maxTensorElements. */
+  private encodeGroups(
+    lv: LoadedVersion,
+    instances: readonly Instance[],
+    toRun: readonly number[],
+    base: string,
+  ): Array<{ rows: readonly number[]; feeds: Record<string, TensorValue> }> {
+    const encode = (rows: readonly number[]) => {
+      try {
+        return lv.encoder.encode(
+          rows.map((i) => instances[i]!),
+          base,
+        );
+      } catch (e) {
+        if (e instanceof InputError) {
+          // Pointers name the request's own instance positions, not the positions among the misses.
+          throw invalidInput(
+            e.issues.map((iss) => ({
+              ...iss,
+              pointer: iss.pointer.replace(
+                new RegExp(`^${base}/(\\d+)`),
+                (_, k: string) => `${base}/${rows[Number(k)]}`,
+              ),
+            })),
+          );
+        }
+        throw e;
+      }
+    };
+    const groups = lv.encoder.batchable
+      ? encodeWithinLimit(toRun, encode, this.cfg.limits.maxTensorElements)
+      : [{ rows: toRun, feeds: encode(toRun) }];
+    for (const g of groups) this.checkTensorLimits(g.feeds);
+    return groups;
+  }
+
   /**
    * Runs feeds through the version's batcher, guarded by its breaker and a deadline. On timeout the
    * request leaves the queue if it is still there; an inference already running finishes in its
@@ -266,35 +302,7 @@ export class Predictor {
     });
 
     // Rows to run, in groups that each fit limits.maxTensorElements (usually one group).
-    let groups: Array<{ rows: readonly number[]; feeds: Record<string, TensorValue> }> = [];
-    if (toRun.length) {
-      const encode = (rows: readonly number[]) => {
-        try {
-          return lv.encoder.encode(
-            rows.map((i) => instances[i]!),
-            base,
-          );
-        } catch (e) {
-          if (e instanceof InputError) {
-            // Pointers name the request's own instance positions, not the positions among the misses.
-            throw invalidInput(
-              e.issues.map((iss) => ({
-                ...iss,
-                pointer: iss.pointer.replace(
-                  new RegExp(`^${base}/(\\d+)`),
-                  (_, k: string) => `${base}/${rows[Number(k)]}`,
-                ),
-              })),
-            );
-          }
-          throw e;
-        }
-      };
-      groups = lv.encoder.batchable
-        ? encodeWithinLimit(toRun, encode, this.cfg.limits.maxTensorElements)
-        : [{ rows: toRun, feeds: encode(toRun) }];
-      for (const g of groups) this.checkTensorLimits(g.feeds);
-    }
+    const groups = toRun.length ? this.encodeGroups(lv, instances, toRun, base) : [];
 
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
