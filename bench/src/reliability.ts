@@ -70,7 +70,7 @@ const rssOf = (pid: number): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
 };
-const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
+const mb = (b: number) => (b < 1e6 ? `${(b / 1e3).toFixed(1)} kB` : `${(b / 1e6).toFixed(1)} MB`);
 
 function flightRows(n: number): unknown[] {
   const ref = readFileSync(join(MODELS_DIR, 'flight-delay/1.0.0/reference.jsonl'), 'utf8')

@@ -23,6 +23,11 @@ export interface JobWatchLimits {
   /** A `: keep-alive` comment this often, so that proxies keep an idle stream open. */
   keepAliveMs: number;
   /**
+   * Progress of one job reaches its watchers at most this often (the latest value; state changes go
+   * at once): a job of 1,000 chunks watched by 1,000 clients would otherwise be a million writes.
+   */
+  minProgressIntervalMs: number;
+  /**
    * The final event carries the whole document up to this size; a larger one (a big result) is sent
    * without its result (`resultOmitted: true`), which the client reads once with GET /v1/jobs/{id}.
    */
@@ -61,6 +66,8 @@ class WatchedJob {
   private status: JobEvent | undefined;
   private polling = false;
   private finishing = false;
+  private lastFanOut = 0;
+  private pendingProgress: NodeJS.Timeout | undefined;
   private readonly poll: NodeJS.Timeout;
   private readonly keepAlive: NodeJS.Timeout;
   private readonly unsubscribe: () => void;
@@ -109,9 +116,26 @@ class WatchedJob {
     this.seq = e.seq;
     this.status = e;
     if (isTerminal(e.state)) {
+      clearTimeout(this.pendingProgress);
+      this.pendingProgress = undefined;
       void this.finish(e);
       return;
     }
+    const stateChanged = [...this.watchers.values()].some((x) => x.lastState !== e.state);
+    const wait = this.lastFanOut + this.limits.minProgressIntervalMs - Date.now();
+    if (!stateChanged && wait > 0) {
+      // Coalesced: the timer sends whatever is the latest status when it fires.
+      this.pendingProgress ??= setTimeout(() => {
+        this.pendingProgress = undefined;
+        if (!this.finishing && this.status) this.fanOut(this.status);
+      }, wait);
+      return;
+    }
+    this.fanOut(e);
+  }
+
+  private fanOut(e: JobEvent): void {
+    this.lastFanOut = Date.now();
     for (const w of [...this.watchers.keys()]) this.deliver(w, e);
   }
 
@@ -153,6 +177,7 @@ class WatchedJob {
   }
 
   stop(): void {
+    clearTimeout(this.pendingProgress);
     clearInterval(this.poll);
     clearInterval(this.keepAlive);
     this.unsubscribe();

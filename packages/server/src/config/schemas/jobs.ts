@@ -59,6 +59,8 @@ export const JobsConfigSchema = Type.Object(
         maxPerClient: Type.Integer({ minimum: 1, default: 100 }),
         /** How often a watched job's state is read from the store: one small read per job, not per stream. */
         pollIntervalMs: Type.Integer({ minimum: 50, default: 1000 }),
+        /** One job's progress reaches its watchers at most this often (state changes go at once). */
+        minProgressIntervalMs: Type.Integer({ minimum: 0, default: 250 }),
         /** A keep-alive comment this often on an idle stream. */
         keepAliveMs: Type.Integer({ minimum: 1000, default: 15_000 }),
         /** The final event carries the result up to this size; larger: `resultOmitted: true`, GET the job. */
