@@ -53,6 +53,8 @@ export interface NewJob {
   model: string;
   version: string;
   input: unknown;
+  /** `input` already serialised (a large submission's check made the text): stored as is. */
+  inputJson?: string;
   maxAttempts: number;
   timeoutMs?: number;
   idempotencyKey?: string;
@@ -132,7 +134,7 @@ export class JobStore {
         model: j.model,
         version: j.version,
         state: 'queued',
-        input: this.c.json(j.input),
+        input: j.inputJson ?? this.c.json(j.input),
         result: null,
         error: null,
         progress: 0,

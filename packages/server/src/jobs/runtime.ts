@@ -97,6 +97,10 @@ export interface JobsRuntime {
 
 /** Base64 for Buffers (multipart or raw image uploads), so the input is plain JSON in the store. */
 function storable(instances: unknown[]): unknown[] {
+  // JSON submissions hold no Buffers: kept as they are (no copy of 100,000 objects).
+  const hasBuffer = (inst: unknown) =>
+    inst !== null && typeof inst === 'object' && Object.values(inst).some((v) => Buffer.isBuffer(v));
+  if (!instances.some(hasBuffer)) return instances;
   return instances.map((inst) =>
     inst !== null && typeof inst === 'object' && !Array.isArray(inst)
       ? Object.fromEntries(Object.entries(inst).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v]))
@@ -179,6 +183,8 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   housekeeping.unref();
 
   /** The same checks /predict makes before running anything, in chunks so a job may exceed the sync row limit. */
+  /** The instances as JSON text, when the check already made it (large submissions): stored as is. */
+  const checkedJson = new WeakMap<unknown[], string>();
   async function validate(v: ModelVersion, instances: unknown, base: string): Promise<unknown[]> {
     if (!Array.isArray(instances) || instances.length === 0)
       throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
@@ -232,13 +238,15 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         checker = undefined;
       },
     });
+    const json = JSON.stringify(instances);
+    checkedJson.set(instances, json);
     const reply = await checker.request({
       type: 'check',
       id: 0,
       key: `${lv.version.key}:${lv.contentKey}`,
       manifest: lv.version.manifest,
       limits: { ...deps.service.limits, ...checkLimits },
-      json: JSON.stringify(instances),
+      json,
       base,
     });
     if (reply.type === 'checked' && reply.problem) {
@@ -265,7 +273,11 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const callbackUrl =
         opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
-      const input: JobInput = { instances: storable(valid), base };
+      const stored = storable(valid);
+      const input: JobInput = { instances: stored, base };
+      const json = stored === valid ? checkedJson.get(valid) : undefined;
+      // The text made for the check is the stored input: one serialisation of a large job, not two.
+      const inputJson = json === undefined ? undefined : `{"instances":${json},"base":${JSON.stringify(base)}}`;
       const requestHash =
         opts.idempotencyKey === undefined
           ? undefined
@@ -278,6 +290,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
           model: v.name,
           version: v.version,
           input,
+          ...(inputJson !== undefined && { inputJson }),
           maxAttempts: cfg.attempts,
           now: Date.now(),
           ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
