@@ -334,8 +334,12 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     },
   });
   scope.delete<{ Params: { id: string } }>('/v1/jobs/:id', { schema: cancelSchema }, async (req, reply) => {
-    await get(req, req.params.id);
-    const r = await jobs.cancel(req.params.id);
+    // Existence and the key's model limit from the small columns: a cancel does not read the result.
+    const id = req.params.id;
+    const status = JOB_ID.test(id) ? await jobs.store.status(id) : undefined;
+    if (!status) throw notFound(id);
+    assertJobModel(req, status.model, id);
+    const r = await jobs.cancel(id);
     // 200: cancelled now; 202: the active job was asked to stop and will end as cancelled (or finish first).
     return reply.code(r.immediate ? 200 : 202).send(jobs.store.toDocument(r.row));
   });
