@@ -2,11 +2,14 @@
 // Node 20's runner does not expand globs itself, so this lists the files.
 //
 // A test's kind is its folder: under an `integration/` folder it is an integration test (Redis,
-// PostgreSQL, child processes, nginx, real sockets, slow), under `browser/` a browser test
-// (Chromium), anywhere else a unit test (beside the code, in-process, fast, service-free).
-//   node scripts/run-tests.mjs                  every test
+// PostgreSQL, child processes, nginx, real sockets, slow), under `reliability/` a reliability test
+// (attack and chaos scenarios on real servers: floods of streams, slow clients, store outages,
+// drains; issue 24), under `browser/` a browser test (Chromium), anywhere else a unit test (beside
+// the code, in-process, fast, service-free).
+//   node scripts/run-tests.mjs                  every test (what `npm test` and .ci/run run)
 //   node scripts/run-tests.mjs --unit           unit tests only
-//   node scripts/run-tests.mjs --integration    the rest: integration and browser tests
+//   node scripts/run-tests.mjs --integration    the rest: integration, reliability and browser tests
+//   node scripts/run-tests.mjs --reliability    the reliability group only
 //   node scripts/run-tests.mjs --browser        browser tests only
 // Other arguments keep the files whose path contains one of them.
 import { readdirSync, statSync } from 'node:fs';
@@ -27,8 +30,10 @@ const kinds = new Set();
 if (args.includes('--unit')) kinds.add('unit');
 if (args.includes('--integration')) {
   kinds.add('integration');
+  kinds.add('reliability');
   kinds.add('browser');
 }
+if (args.includes('--reliability')) kinds.add('reliability');
 if (args.includes('--browser')) kinds.add('browser');
 const filter = args.filter((a) => !a.startsWith('--'));
 
@@ -50,6 +55,7 @@ function walk(dir, out) {
 export function kindOf(file) {
   const parts = file.split(sep);
   if (parts.includes('integration')) return 'integration';
+  if (parts.includes('reliability')) return 'reliability';
   if (parts.includes('browser')) return 'browser';
   return 'unit';
 }

@@ -114,6 +114,8 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'idempotency-key-reused': ConflictError,
   'callback-not-allowed': InvalidInputError,
   'queue-unavailable': UnavailableError,
+  'store-unavailable': UnavailableError,
+  'too-many-streams': RateLimitedError,
   unauthorized: UnauthorizedError,
   forbidden: ForbiddenError,
   'rate-limited': RateLimitedError,

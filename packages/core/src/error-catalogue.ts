@@ -42,6 +42,8 @@ export const ERROR_CATALOGUE = {
   'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
   'callback-not-allowed': { status: 400, title: 'The callback URL is not allowed' },
   'queue-unavailable': { status: 503, title: 'The job queue cannot be reached', retryable: true },
+  'store-unavailable': { status: 503, title: 'The job store cannot be reached', retryable: true },
+  'too-many-streams': { status: 429, title: 'Too many open event streams', retryable: true },
   unauthorized: { status: 401, title: 'A valid API key is required' },
   forbidden: { status: 403, title: 'The API key does not allow this' },
   'rate-limited': { status: 429, title: 'Too many requests', retryable: true },

@@ -7,6 +7,8 @@ export class TcpProxy {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private boundPort = 0;
+  /** Bytes the target sent back through the proxy (for PostgreSQL: what the client read from the store). */
+  bytesFromTarget = 0;
 
   constructor(
     private readonly targetHost: string,
@@ -34,6 +36,9 @@ export class TcpProxy {
       };
       client.on('error', end).on('close', end);
       upstream.on('error', end).on('close', end);
+      upstream.on('data', (b: Buffer) => {
+        this.bytesFromTarget += b.length;
+      });
       client.pipe(upstream).pipe(client);
     });
     await new Promise<void>((res, rej) => {

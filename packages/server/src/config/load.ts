@@ -1,5 +1,6 @@
 // Loading the configuration: merge the sources in order, validate once, freeze.
 import { existsSync, readFileSync } from 'node:fs';
+import { webhookUrlProblems } from './redact.js';
 import { resolve } from 'node:path';
 import { Value } from '@sinclair/typebox/value';
 import type { TObject, TSchema } from '@sinclair/typebox';
@@ -159,6 +160,8 @@ export function loadConfig(sources: ConfigSources = {}): FerryConfig {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const cfg = withDefaults as FerryConfig;
+  const webhookProblems = webhookUrlProblems(cfg);
+  if (webhookProblems.length) throw new ConfigError(`invalid configuration:\n  ${webhookProblems.join('\n  ')}`);
   cfg.models.dir = resolve(cwd, cfg.models.dir);
   cfg.store.sqlitePath = resolve(cwd, cfg.store.sqlitePath);
   return deepFreeze(cfg);

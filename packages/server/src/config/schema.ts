@@ -23,6 +23,26 @@ export const ConfigSchema = Type.Object(
         bodyLimitBytes: Type.Integer({ minimum: 1024, default: 8 * 1024 * 1024 }),
         /** How long shutdown waits for in-flight requests. */
         shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+        /** A client must send its complete request headers within this time, or the connection is closed (408). */
+        headersTimeoutMs: Type.Integer({ minimum: 100, default: 10_000 }),
+        /**
+         * A client must send its complete request (headers and body) within this time (408). Responses are
+         * not limited by it: streams and long predictions run as long as they need.
+         */
+        requestTimeoutMs: Type.Integer({ minimum: 100, default: 30_000 }),
+        /**
+         * An idle keep-alive connection is closed after this time. Keep it longer than the idle timeout of
+         * the proxy in front (nginx `keepalive_timeout` upstream, AWS ALB 60 s), so the proxy closes first.
+         */
+        keepAliveTimeoutMs: Type.Integer({ minimum: 100, default: 72_000 }),
+        /** How often the timeouts above are checked (Node checks every connection on this interval). */
+        timeoutCheckIntervalMs: Type.Integer({ minimum: 10, default: 1000 }),
+        /**
+         * Open connections at most; a connection past it is answered 503 `server-overloaded` with
+         * Retry-After and closed, before any of its bytes are read. 0 = 80 % of the process's
+         * file-descriptor limit (capped at 20,000).
+         */
+        maxConnections: Type.Integer({ minimum: 0, default: 0 }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -74,6 +94,12 @@ export const ConfigSchema = Type.Object(
         maxInstances: Type.Integer({ minimum: 1, default: 1024 }),
         maxTensorElements: Type.Integer({ minimum: 1, default: 4_000_000 }),
         maxStringLength: Type.Integer({ minimum: 1, default: 1_000_000 }),
+        /** Image decodes running at once in the process (all routes and jobs together). */
+        maxConcurrentImageDecodes: Type.Integer({ minimum: 1, default: 2 }),
+        /** Decoded pixels in flight at once (an RGB pixel is 3 bytes); an image larger than this decodes alone. */
+        maxDecodedPixelsInFlight: Type.Integer({ minimum: 1, default: 48_000_000 }),
+        /** Nesting of `[` and `{` a JSON body may have; deeper bodies are refused (400) before they are parsed. */
+        maxJsonDepth: Type.Integer({ minimum: 2, maximum: 1000, default: 64 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -9,6 +9,8 @@ import type { Logger } from 'pino';
 import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { installLifecycleHooks } from './lifecycle-hooks.js';
+import { jsonDepth } from './json-depth.js';
+import { defaultMaxConnections, installConnectionCap } from './connection-cap.js';
 import { addSharedSchemas, json, route } from './schemas.js';
 import { modelPaths } from './openapi/document.js';
 import { authPlugin } from './plugins/auth.js';
@@ -69,12 +71,21 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     // The client address behind a load balancer (per-address rate limits): docs/security.md.
     // Trust the nearest `trustProxyHops` proxies (what proxy-addr does with a number); 0: the TCP peer.
     trustProxy: (_address: string, hop: number) => hop < deps.config.auth.trustProxyHops,
+    // Slow clients (docs/deployment.md#timeouts): the headers, then the whole request, must arrive in
+    // time; Node checks on `connectionsCheckingInterval`. Responses (streams) are not limited.
+    keepAliveTimeout: deps.config.server.keepAliveTimeoutMs,
+    requestTimeout: deps.config.server.requestTimeoutMs,
+    http: {
+      headersTimeout: deps.config.server.headersTimeoutMs,
+      connectionsCheckingInterval: deps.config.server.timeoutCheckIntervalMs,
+    },
   };
   const app: FastifyInstance = opts.logger
     ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
     : Fastify({ ...common, logger: false });
 
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
+  installConnectionCap(app.server, deps.config.server.maxConnections || defaultMaxConnections());
   installErrorHandling(app, deps.config.server.bodyLimitBytes);
   // Route schemas document and do not validate: each route checks its input itself, naming the bad
   // field with Ferry's codes (hostile-input tests); Fastify's validator would answer differently.
@@ -86,6 +97,24 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   if (deps.lifecycle) installLifecycleHooks(app, deps.lifecycle, deps.metrics.registry);
   // App-wide body parsers (every surface gets them): an image model takes the picture as the body,
   // and the v2 binary tensor extension sends its JSON header and tensor bytes as one octet stream.
+  // JSON with a nesting limit checked before parsing (limits.maxJsonDepth), then Fastify's own parser
+  // (secure-json-parse: `__proto__` and `constructor.prototype` keys refused).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  const maxDepth = deps.config.limits.maxJsonDepth;
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (jsonDepth(body as string, maxDepth) > maxDepth) {
+      done(
+        new FerryError('invalid-json', {
+          detail: `the body nests deeper than ${maxDepth} levels (limits.maxJsonDepth)`,
+          extra: { limit: maxDepth },
+        }),
+        undefined,
+      );
+      return;
+    }
+    parseJson(req, body as string, done);
+  });
   app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   // Before any route: every route, including those registered later, passes the scope table.

@@ -78,11 +78,17 @@ export function installLifecycleHooks(
  * (setImmediate), so bytes that arrived with the timer are parsed first. Connections whose request
  * finishes later (a long inference, a stream ended by a drain handler) close at the next sweep
  * instead of staying open until keepAliveTimeout (72 s in Fastify), past the shutdown deadline.
+ * The listener itself closes first, at once: no connection is accepted once the close has begun.
  */
 export async function closeHttp(app: FastifyInstance, sweepMs = 100, firstSweepMs = 250): Promise<void> {
   const server = app.server;
   const closeIdle = server.closeIdleConnections.bind(server);
   server.closeIdleConnections = () => undefined;
+  // The listener stops accepting now. Fastify closes it only after its preClose hooks, and the
+  // WebSocket plugin's waits the stream grace there: connections accepted meanwhile were swept
+  // before their request was read, and reset (issue 24, item 7). Fastify's own close() later finds
+  // the listener closed and still waits for the open connections.
+  if (server.listening) server.close();
   const sweepOnce = () => {
     setImmediate(closeIdle);
   };

@@ -2,6 +2,7 @@
 // internals; Open Inference Protocol routes also carry the protocol's `error` string.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError, toProblem, type ErrorCode } from '../errors.js';
+import { isStoreOutage, storeUnavailable } from '../store/outage.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
@@ -31,13 +32,31 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
   if (typeof e?.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500) {
     return new FerryError('invalid-request', { detail: e.message });
   }
+  // The database is down, locked or full: the request may succeed later, so a retryable 503.
+  if (isStoreOutage(err)) return storeUnavailable(err);
   return new FerryError('internal', {
     detail: 'an unexpected error occurred; see the server log for this request id',
     cause: err,
   });
 }
 
-export function sendProblem(req: FastifyRequest, reply: FastifyReply, err: FerryError): FastifyReply {
+/**
+ * A key limited to some models must not learn the others' names from a 404: the list of available
+ * models (and pipelines) is narrowed to what the key may see.
+ */
+function forPrincipal(req: FastifyRequest, err: FerryError): FerryError {
+  const models = req.ferryPrincipal?.models;
+  if (!models || models.size === 0 || err.code !== 'model-not-found' || !Array.isArray(err.extra.available)) return err;
+  const available = (err.extra.available as string[]).filter((m) => models.has(m));
+  const name = /^model "([^"]*)"/.exec(err.detail)?.[1] ?? '';
+  return new FerryError('model-not-found', {
+    detail: `model "${name}" does not exist; available: ${available.join(', ') || '(none)'}`,
+    extra: { ...err.extra, available },
+  });
+}
+
+export function sendProblem(req: FastifyRequest, reply: FastifyReply, error: FerryError): FastifyReply {
+  const err = forPrincipal(req, error);
   const body: Record<string, unknown> = toProblem(err, req.url.split('?')[0]);
   body.requestId = req.id;
   if (req.url.startsWith('/v2')) body.error = err.detail;

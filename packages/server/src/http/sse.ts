@@ -10,6 +10,8 @@ export interface EventStream {
   readonly raw: ServerResponse;
   /** An `event:` message; returns what `write` returned (false: the socket buffer is full). */
   event(name: string, data: unknown, id?: number): boolean;
+  /** An `event:` message whose data is already JSON text (one serialisation shared by many streams). */
+  eventJson(name: string, json: string, id?: number): boolean;
   /** A bare `data:` message (OpenAI's chunks); a string is sent as is. */
   data(data: unknown): boolean;
   /** A `:` comment line, e.g. a keep-alive. */
@@ -46,6 +48,8 @@ export function openEventStream(
     raw,
     event: (name, data, id) =>
       raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`),
+    eventJson: (name, json, id) =>
+      raw.write(`${id !== undefined ? `id: ${id}\n` : ''}event: ${name}\ndata: ${json}\n\n`),
     data: (data) => raw.write(sseData(data)),
     comment: (text) => raw.write(`: ${text}\n\n`),
     end: (lastData) => {

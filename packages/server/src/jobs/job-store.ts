@@ -9,12 +9,52 @@ import type { Store, Database, JobsTable } from '../store/index.js';
 import type { JobDocument, JobError, JobState } from './types.js';
 
 export type JobRow = Selectable<JobsTable>;
+/** A row without its input: what the API shows (the input can be megabytes; nothing after the run needs it). */
+export type JobDocRow = Omit<JobRow, 'input'>;
+/** A row without input and result: listings. */
+export type JobListRow = Omit<JobRow, 'input' | 'result'>;
+/** The few small columns that the event streams and the runner's progress writes need. */
+export type JobStatusRow = Pick<JobRow, 'id' | 'model' | 'seq' | 'state' | 'progress'>;
+
+/** Columns of a listing: neither the input nor the result (both grow with the job's rows). */
+const LIST_COLUMNS = [
+  'id',
+  'model',
+  'version',
+  'state',
+  'error',
+  'progress',
+  'seq',
+  'attempts',
+  'failures',
+  'max_attempts',
+  'timeout_ms',
+  'run_after',
+  'locked_by',
+  'locked_until',
+  'cancel_requested',
+  'idempotency_key',
+  'request_hash',
+  'callback_url',
+  'callback_state',
+  'callback_attempts',
+  'callback_next_at',
+  'callback_error',
+  'request_id',
+  'created_at',
+  'started_at',
+  'finished_at',
+] as const satisfies ReadonlyArray<keyof JobListRow>;
+const DOC_COLUMNS = [...LIST_COLUMNS, 'result'] as const;
+const STATUS_COLUMNS = ['id', 'model', 'seq', 'state', 'progress'] as const;
 
 export interface NewJob {
   id: string;
   model: string;
   version: string;
   input: unknown;
+  /** `input` already serialised (a large submission's check made the text): stored as is. */
+  inputJson?: string;
   maxAttempts: number;
   timeoutMs?: number;
   idempotencyKey?: string;
@@ -26,6 +66,8 @@ export interface NewJob {
 
 export interface ListQuery {
   model?: string;
+  /** Only jobs of these models (a key limited to them). */
+  models?: readonly string[];
   state?: JobState;
   limit: number;
   cursor?: { createdAt: number; id: string };
@@ -45,14 +87,16 @@ export class JobStore {
   }
 
   /** The document of a row, for the API and webhooks. */
-  toDocument(r: JobRow): JobDocument {
+  toDocument(r: JobListRow & { result?: unknown }): JobDocument {
     return {
       id: r.id,
       model: r.model,
       version: r.version,
       state: r.state as JobState,
       progress: Number(r.progress),
-      result: (r.result === null ? null : this.c.parseJson(r.result)) as JobDocument['result'],
+      result: (r.result === null || r.result === undefined
+        ? null
+        : this.c.parseJson(r.result)) as JobDocument['result'],
       error: (r.error === null ? null : this.c.parseJson(r.error)) as JobError | null,
       attempts: this.c.int(r.attempts),
       maxAttempts: this.c.int(r.max_attempts),
@@ -82,7 +126,7 @@ export class JobStore {
    * Inserts a queued job. With an idempotency key already used, nothing is inserted and the first
    * job is returned (`created: false`) — with its request hash, for the caller to compare.
    */
-  async insert(j: NewJob): Promise<{ row: JobRow; created: boolean }> {
+  async insert(j: NewJob): Promise<{ row: JobDocRow; created: boolean }> {
     const inserted = await this.db
       .insertInto('jobs')
       .values({
@@ -90,7 +134,7 @@ export class JobStore {
         model: j.model,
         version: j.version,
         state: 'queued',
-        input: this.c.json(j.input),
+        input: j.inputJson ?? this.c.json(j.input),
         result: null,
         error: null,
         progress: 0,
@@ -116,26 +160,38 @@ export class JobStore {
         finished_at: null,
       })
       .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .returningAll()
+      .returning(DOC_COLUMNS)
       .executeTakeFirst();
     if (inserted) return { row: inserted, created: true };
     const existing = await this.db
       .selectFrom('jobs')
-      .selectAll()
+      .select(DOC_COLUMNS)
       .where('idempotency_key', '=', j.idempotencyKey ?? '')
       .executeTakeFirst();
     if (!existing) throw new Error('job insert ignored but no job holds its idempotency key');
     return { row: existing, created: false };
   }
 
+  /** The whole row, input included: for the worker that runs it (and tests). */
   get(id: string): Promise<JobRow | undefined> {
     return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** Newest first; the cursor is the last row of the previous page. */
-  async list(q: ListQuery): Promise<JobRow[]> {
-    let query = this.db.selectFrom('jobs').selectAll();
+  /** The row without its input: what `GET /v1/jobs/{id}` and a stream's final event show. */
+  document(id: string): Promise<JobDocRow | undefined> {
+    return this.db.selectFrom('jobs').select(DOC_COLUMNS).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** State, progress and change counter only: what event streams poll (never the input or result). */
+  status(id: string): Promise<JobStatusRow | undefined> {
+    return this.db.selectFrom('jobs').select(STATUS_COLUMNS).where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Newest first; the cursor is the last row of the previous page. Input and result are left out. */
+  async list(q: ListQuery): Promise<JobListRow[]> {
+    let query = this.db.selectFrom('jobs').select(LIST_COLUMNS);
     if (q.model !== undefined) query = query.where('model', '=', q.model);
+    if (q.models !== undefined) query = query.where('model', 'in', q.models.length ? [...q.models] : ['']);
     if (q.state !== undefined) query = query.where('state', '=', q.state);
     if (q.cursor) {
       const { createdAt, id } = q.cursor;
@@ -214,16 +270,17 @@ export class JobStore {
     return Number(r.numUpdatedRows);
   }
 
-  async setProgress(id: string, workerId: string, progress: number): Promise<JobRow | undefined> {
+  /** Returns only the small columns: a progress write must not read the job's input or result back. */
+  async setProgress(id: string, workerId: string, progress: number): Promise<JobStatusRow | undefined> {
     return this.update(id, { progress })
       .where('state', '=', 'active')
       .where('locked_by', '=', workerId)
-      .returningAll()
+      .returning(STATUS_COLUMNS)
       .executeTakeFirst();
   }
 
   /** Records the result once: only an active job completes. */
-  complete(id: string, result: unknown, now: number): Promise<JobRow | undefined> {
+  complete(id: string, result: unknown, now: number): Promise<JobListRow | undefined> {
     return this.finish(
       id,
       undefined,
@@ -238,11 +295,11 @@ export class JobStore {
     error: JobError,
     now: number,
     countFailure: boolean,
-  ): Promise<JobRow | undefined> {
+  ): Promise<JobListRow | undefined> {
     return this.finish(id, workerId, { state: 'failed', error: this.c.json(error) }, now, countFailure);
   }
 
-  cancelActive(id: string, workerId: string, now: number): Promise<JobRow | undefined> {
+  cancelActive(id: string, workerId: string, now: number): Promise<JobListRow | undefined> {
     return this.finish(id, workerId, { state: 'cancelled' }, now);
   }
 
@@ -252,7 +309,7 @@ export class JobStore {
     set: Updateable<JobsTable>,
     now: number,
     countFailure = false,
-  ): Promise<JobRow | undefined> {
+  ): Promise<JobListRow | undefined> {
     let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
@@ -261,7 +318,8 @@ export class JobStore {
       .where('state', '=', 'active');
     if (countFailure) q = q.set((eb) => ({ failures: eb('failures', '+', 1) }));
     if (workerId !== undefined) q = q.where('locked_by', '=', workerId);
-    return q.returningAll().executeTakeFirst();
+    // Not the result: the runner only needs the state; the API reads the result when asked.
+    return q.returning(LIST_COLUMNS).executeTakeFirst();
   }
 
   /** A retryable failure (or a run handed back at shutdown): queued again, runnable at `runAfter`. */
@@ -271,7 +329,7 @@ export class JobStore {
     runAfter: number,
     error: JobError | null,
     countFailure: boolean,
-  ): Promise<JobRow | undefined> {
+  ): Promise<JobListRow | undefined> {
     let q = this.update(id, {
       state: 'queued',
       run_after: runAfter,
@@ -285,23 +343,23 @@ export class JobStore {
     q = countFailure
       ? q.set((eb) => ({ failures: eb('failures', '+', 1) }))
       : q.set((eb) => ({ attempts: eb('attempts', '-', 1) }));
-    return q.returningAll().executeTakeFirst();
+    return q.returning(LIST_COLUMNS).executeTakeFirst();
   }
 
   /** Cancels a queued job at once; an active one is asked to stop (its worker checks between chunks). */
-  async cancel(id: string, now: number): Promise<{ row: JobRow; immediate: boolean } | undefined> {
+  async cancel(id: string, now: number): Promise<{ row: JobDocRow; immediate: boolean } | undefined> {
     const queued = await this.update(id, { state: 'cancelled', finished_at: now })
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
         callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
       }))
       .where('state', '=', 'queued')
-      .returningAll()
+      .returning(DOC_COLUMNS)
       .executeTakeFirst();
     if (queued) return { row: queued, immediate: true };
     const active = await this.update(id, { cancel_requested: this.c.bool(true) })
       .where('state', '=', 'active')
-      .returningAll()
+      .returning(DOC_COLUMNS)
       .executeTakeFirst();
     if (active) return { row: active, immediate: false };
     return undefined;
@@ -356,10 +414,10 @@ export class JobStore {
 
   // --- webhook delivery -------------------------------------------------------------------------
 
-  dueCallbacks(now: number, limit: number): Promise<JobRow[]> {
+  dueCallbacks(now: number, limit: number): Promise<JobDocRow[]> {
     return this.db
       .selectFrom('jobs')
-      .selectAll()
+      .select(DOC_COLUMNS)
       .where('callback_state', '=', 'pending')
       .where('callback_next_at', '<=', now)
       .orderBy('callback_next_at')
@@ -368,7 +426,7 @@ export class JobStore {
   }
 
   /** Takes one delivery attempt: only one process wins a due callback. */
-  async claimCallback(row: JobRow, leaseUntil: number): Promise<boolean> {
+  async claimCallback(row: JobDocRow, leaseUntil: number): Promise<boolean> {
     const r = await this.db
       .updateTable('jobs')
       .set({ callback_next_at: leaseUntil })

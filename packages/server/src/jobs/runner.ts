@@ -11,7 +11,7 @@ import type { Prediction } from '@ferry/core';
 import type { ModelService } from '../serving/index.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobEventBus } from './events.js';
-import type { JobRow, JobStore } from './job-store.js';
+import type { JobListRow, JobRow, JobStatusRow, JobStore } from './job-store.js';
 import type { JobMetrics } from './metrics.js';
 import type { RunContext, RunOutcome } from './queue-backend.js';
 import type { JobError, JobState } from './types.js';
@@ -77,12 +77,12 @@ export class JobRunner {
     private readonly metrics: JobMetrics,
     private readonly log: Logger,
     private readonly workerId: string,
-    private readonly onFinished: (row: JobRow) => void,
+    private readonly onFinished: (row: JobListRow) => void,
     private readonly onCompleted?: JobCompletedHook,
     private readonly runShard?: ShardRunner,
   ) {}
 
-  private publish(row: JobRow | undefined): void {
+  private publish(row: JobStatusRow | undefined): void {
     if (row)
       this.events.publish({
         id: row.id,
@@ -92,7 +92,7 @@ export class JobRunner {
       });
   }
 
-  private finished(row: JobRow | undefined, t0: number): void {
+  private finished(row: JobListRow | undefined, t0: number): void {
     if (!row) return;
     this.publish(row);
     this.metrics.finished(row.model, row.state, (performance.now() - t0) / 1000);

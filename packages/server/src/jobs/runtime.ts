@@ -4,10 +4,10 @@
 // `redis.url` is set, the SQL queue on the store otherwise.
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { InputError, type ImageFeature } from '@ferry/core';
+import type { ImageFeature } from '@ferry/core';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
-import { FerryError, invalidInput } from '../errors.js';
+import { FerryError, invalidInput, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../monitoring/index.js';
 import type { ModelVersion, Repository } from '../serving/repository/index.js';
 import type { ModelService } from '../serving/index.js';
@@ -15,11 +15,18 @@ import { decodeImage } from '../serving/predict/image-decode.js';
 import type { Store } from '../store/index.js';
 import { BullQueue } from './bullmq-queue.js';
 import { JobEventBus } from './events.js';
-import { JobStore, type JobRow } from './job-store.js';
+import { JobStore, type JobDocRow } from './job-store.js';
+import { isStoreOutage, storeUnavailable } from '../store/outage.js';
 import { JobMetrics } from './metrics.js';
 import type { Consumer, QueueBackend } from './queue-backend.js';
 import { JobRunner, type JobInput, type JobCompletedHook } from './runner.js';
 import { SqlQueue } from './sql-queue.js';
+import { JobWatchHub } from './job-watch.js';
+import { checkJobRows } from './submit-check.js';
+import type { SubmitCheckReply, SubmitCheckRequest } from './submit-worker.js';
+import { RpcWorker } from '../serving/runtime/rpc.js';
+
+const SUBMIT_WORKER_URL = new URL('./submit-worker.js', import.meta.url);
 import { checkCallbackUrl, WebhookSender } from './webhooks.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobState } from './types.js';
@@ -56,6 +63,8 @@ export interface JobsRuntime {
   readonly backend: QueueBackend;
   readonly store: JobStore;
   readonly events: JobEventBus;
+  /** Event-stream watchers: one store poller per watched job, streams bounded (jobs.events). */
+  readonly watch: JobWatchHub;
   readonly config: JobsConfig;
   /** This process's worker identity (`host:pid:id`), recorded in the result of every job it completes. */
   readonly workerId: string;
@@ -65,9 +74,9 @@ export interface JobsRuntime {
     instances: unknown,
     base: string,
     opts: SubmitOptions,
-  ): Promise<{ row: JobRow; created: boolean }>;
+  ): Promise<{ row: JobDocRow; created: boolean }>;
   /** Cancels a queued job, or asks an active one to stop. Throws job-not-found / job-not-cancellable. */
-  cancel(id: string): Promise<{ row: JobRow; immediate: boolean }>;
+  cancel(id: string): Promise<{ row: JobDocRow; immediate: boolean }>;
   /** Starts this process's job workers (idempotent; does nothing once stopWorkers or close was called). */
   startWorkers(): void;
   /**
@@ -88,6 +97,10 @@ export interface JobsRuntime {
 
 /** Base64 for Buffers (multipart or raw image uploads), so the input is plain JSON in the store. */
 function storable(instances: unknown[]): unknown[] {
+  // JSON submissions hold no Buffers: kept as they are (no copy of 100,000 objects).
+  const hasBuffer = (inst: unknown) =>
+    inst !== null && typeof inst === 'object' && Object.values(inst).some((v) => Buffer.isBuffer(v));
+  if (!instances.some(hasBuffer)) return instances;
   return instances.map((inst) =>
     inst !== null && typeof inst === 'object' && !Array.isArray(inst)
       ? Object.fromEntries(Object.entries(inst).map(([k, v]) => [k, Buffer.isBuffer(v) ? v.toString('base64') : v]))
@@ -136,10 +149,12 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     redisUrl ? { url: redisUrl, channel: `${cfg.prefix}:${cfg.queueName}:ferry-events` } : undefined,
     log,
   );
+  const watch = new JobWatchHub(store, events, cfg.events);
   const metrics = new JobMetrics(deps.metrics.registry, () => backend.lengths());
   const webhooks = new WebhookSender(store, cfg.webhooks, log, { onResult: (r) => metrics.count('', `callback_${r}`) });
   const workerId = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
   let consumer: Consumer | undefined;
+  let checker: RpcWorker<SubmitCheckRequest, SubmitCheckReply> | undefined;
   let stopped: Promise<void> | undefined;
   let closed = false;
 
@@ -168,6 +183,8 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
   housekeeping.unref();
 
   /** The same checks /predict makes before running anything, in chunks so a job may exceed the sync row limit. */
+  /** The instances as JSON text, when the check already made it (large submissions): stored as is. */
+  const checkedJson = new WeakMap<unknown[], string>();
   async function validate(v: ModelVersion, instances: unknown, base: string): Promise<unknown[]> {
     if (!Array.isArray(instances) || instances.length === 0)
       throw invalidInput([{ pointer: base, reason: 'expected a non-empty array of instances' }]);
@@ -201,26 +218,40 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       }
       return instances;
     }
-    const step = deps.service.limits.maxInstances;
-    for (let off = 0; off < instances.length; off += step) {
-      const chunk = instances.slice(off, off + step);
-      const shift = (pointer: string) =>
-        pointer.replace(new RegExp(`^${base}/(\\d+)`), (_, k: string) => `${base}/${Number(k) + off}`);
-      try {
-        deps.service.checkInstances(v, chunk, base, { encode: true });
-      } catch (e) {
-        if (e instanceof FerryError && Array.isArray(e.extra.errors)) {
-          throw invalidInput(
-            (e.extra.errors as Array<{ pointer: string; reason: string }>).map((iss) => ({
-              ...iss,
-              pointer: shift(iss.pointer),
-            })),
-          );
-        }
-        if (e instanceof InputError)
-          throw invalidInput(e.issues.map((iss) => ({ ...iss, pointer: shift(iss.pointer) })));
-        throw e;
-      }
+    const lv = deps.service.get(v);
+    const checkLimits = {
+      step: deps.service.limits.maxInstances,
+      maxTensorElements: deps.service.limits.maxTensorElements,
+      encodeBudget: cfg.submitEncodeBudget,
+    };
+    if (instances.length < cfg.offThreadRows) {
+      checkJobRows(lv.validator, lv.encoder, instances, base, checkLimits);
+      return instances;
+    }
+    // Large: checked in the submission worker thread while this thread keeps serving.
+    checker ??= new RpcWorker<SubmitCheckRequest, SubmitCheckReply>(SUBMIT_WORKER_URL, {
+      name: 'ferry-job-submit-check',
+      toError: (reply) => new Error(`checking the submission failed: ${reply.message}`),
+      exitError: (code) => new Error(`job submission worker exited (code ${code})`),
+      failOnError: true,
+      onExit: () => {
+        checker = undefined;
+      },
+    });
+    const json = JSON.stringify(instances);
+    checkedJson.set(instances, json);
+    const reply = await checker.request({
+      type: 'check',
+      id: 0,
+      key: `${lv.version.key}:${lv.contentKey}`,
+      manifest: lv.version.manifest,
+      limits: { ...deps.service.limits, ...checkLimits },
+      json,
+      base,
+    });
+    if (reply.type === 'checked' && reply.problem) {
+      const { code, detail, extra } = reply.problem;
+      throw new FerryError(code as ErrorCode, { detail, extra });
     }
     return instances;
   }
@@ -229,6 +260,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     backend,
     store,
     events,
+    watch,
     config: cfg,
     workerId,
 
@@ -241,25 +273,35 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const callbackUrl =
         opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
-      const input: JobInput = { instances: storable(valid), base };
+      const stored = storable(valid);
+      const input: JobInput = { instances: stored, base };
+      const json = stored === valid ? checkedJson.get(valid) : undefined;
+      // The text made for the check is the stored input: one serialisation of a large job, not two.
+      const inputJson = json === undefined ? undefined : `{"instances":${json},"base":${JSON.stringify(base)}}`;
       const requestHash =
         opts.idempotencyKey === undefined
           ? undefined
           : createHash('sha256')
               .update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null]))
               .digest('hex');
-      const { row, created } = await store.insert({
-        id: randomUUID(),
-        model: v.name,
-        version: v.version,
-        input,
-        maxAttempts: cfg.attempts,
-        now: Date.now(),
-        ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
-        ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
-        ...(callbackUrl !== undefined && { callbackUrl }),
-        ...(opts.requestId !== undefined && { requestId: opts.requestId }),
-      });
+      const { row, created } = await store
+        .insert({
+          id: randomUUID(),
+          model: v.name,
+          version: v.version,
+          input,
+          ...(inputJson !== undefined && { inputJson }),
+          maxAttempts: cfg.attempts,
+          now: Date.now(),
+          ...(opts.timeoutMs !== undefined && { timeoutMs: opts.timeoutMs }),
+          ...(opts.idempotencyKey !== undefined && { idempotencyKey: opts.idempotencyKey, requestHash }),
+          ...(callbackUrl !== undefined && { callbackUrl }),
+          ...(opts.requestId !== undefined && { requestId: opts.requestId }),
+        })
+        .catch((err: unknown) => {
+          // The database is down, locked or full: nothing was accepted, the client may retry.
+          throw isStoreOutage(err) ? storeUnavailable(err) : err;
+        });
       if (!created) {
         if (row.request_hash !== requestHash) {
           throw new FerryError('idempotency-key-reused', {
@@ -289,7 +331,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
     async cancel(id) {
       const r = await store.cancel(id, Date.now());
       if (!r) {
-        const row = await store.get(id);
+        const row = await store.status(id);
         if (!row) throw new FerryError('job-not-found', { detail: `no job ${id.slice(0, 100)}` });
         throw new FerryError('job-not-cancellable', {
           detail: `job ${row.id} is already ${row.state}`,
@@ -379,7 +421,9 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       clearInterval(housekeeping);
       await runtime.stopWorkers(graceMs);
       webhooks.close();
+      watch.close();
       events.close();
+      await checker?.terminate();
       await backend.close();
     },
   };

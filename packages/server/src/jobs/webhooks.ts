@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import { signBody } from '../monitoring/alerting.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
-import type { JobRow, JobStore } from './job-store.js';
+import type { JobDocRow, JobStore } from './job-store.js';
 
 /** Checks a callback URL against the allow-list; throws a 400 naming `pointer` otherwise. */
 export function checkCallbackUrl(raw: unknown, allow: readonly string[], pointer = '/callbackUrl'): string {
@@ -27,22 +27,35 @@ export function checkCallbackUrl(raw: unknown, allow: readonly string[], pointer
     throw bad(`scheme ${url.protocol} is not allowed; use http or https`);
   if (url.username || url.password) throw bad('credentials in the URL are not allowed');
   if (allow.length === 0) throw bad('callbacks are disabled on this server (jobs.webhooks.allow is empty)');
-  const ok = allow.some((entry) => {
-    let a: URL;
-    try {
-      a = new URL(entry);
-    } catch {
-      return false;
-    }
-    return (
-      a.protocol === url.protocol &&
-      a.hostname === url.hostname &&
-      a.port === url.port &&
-      url.pathname.startsWith(a.pathname)
+  // Encoded separators or dots would be decoded by some receivers into another path than the one
+  // matched here (`/hooks%2F..%2Fadmin`): refused outright.
+  if (/%(2f|5c|2e)/i.test(url.pathname) || url.pathname.includes('\\'))
+    throw bad('encoded "/", "\\" or "." in the path are not allowed');
+  const ok = allow.some((entry) => allowedBy(entry, url));
+  if (!ok)
+    throw bad(
+      `${url.origin}${url.pathname.slice(0, 200)} is not under an entry of the callback allow-list (jobs.webhooks.allow)`,
     );
-  });
-  if (!ok) throw bad(`${url.origin} is not in the callback allow-list (jobs.webhooks.allow)`);
   return url.toString();
+}
+
+/**
+ * Whether `url` is under the allow-list entry: same scheme, host and port (the parsed origin), and a
+ * path whose segments begin with the entry's segments (`/hooks` allows `/hooks` and `/hooks/x`, never
+ * `/hooksevil`).
+ */
+function allowedBy(entry: string, url: URL): boolean {
+  let a: URL;
+  try {
+    a = new URL(entry);
+  } catch {
+    return false;
+  }
+  if (a.origin !== url.origin) return false;
+  const segments = (p: string) => p.split('/').filter((s) => s !== '');
+  const want = segments(a.pathname);
+  const have = segments(url.pathname);
+  return want.length <= have.length && want.every((s, i) => s === have[i]);
 }
 
 export interface WebhookHooks {
@@ -96,7 +109,7 @@ export class WebhookSender {
     );
   }
 
-  private async deliver(row: JobRow): Promise<void> {
+  private async deliver(row: JobDocRow): Promise<void> {
     const attempt = Number(row.callback_attempts) + 1;
     const body = JSON.stringify(
       this.store.toDocument({ ...row, callback_state: 'pending', callback_attempts: attempt }),

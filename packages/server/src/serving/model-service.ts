@@ -1,6 +1,7 @@
 // The inference service: loads and warms every model version into the worker pool, and answers
 // predictions (validate → encode → run in a worker → decode). HTTP routes and the CLI call this;
 // nothing else touches ONNX Runtime.
+import { decodeGate } from './predict/decode-gate.js';
 import { performance } from 'node:perf_hooks';
 import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
@@ -131,6 +132,10 @@ export class ModelService {
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.limits = { ...cfg.limits };
+    decodeGate.configure({
+      maxConcurrent: cfg.limits.maxConcurrentImageDecodes,
+      maxPixels: cfg.limits.maxDecodedPixelsInFlight,
+    });
     for (const v of repository.allVersions()) {
       this.versions.set(v.key, this.prepare(v));
       this.metrics.modelReady.set({ model: v.name, version: v.version }, 0);

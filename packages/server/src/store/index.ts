@@ -23,3 +23,4 @@ export type {
   EpochMsColumn,
 } from './database.js';
 export { StoreConfigSchema, storeOptionsFromConfig, type StoreConfig } from '../config/schemas/store.js';
+export { isStoreOutage, storeUnavailable } from './outage.js';

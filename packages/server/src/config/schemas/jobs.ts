@@ -28,6 +28,14 @@ export const JobsConfigSchema = Type.Object(
     chunkSize: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
     /** Finished jobs (completed, failed, cancelled) and their results are kept this long, then removed. */
     retentionSeconds: Type.Integer({ minimum: 1, default: 7 * 24 * 3600 }),
+    /** Submissions with at least this many instances are checked in a worker thread, off the HTTP thread. */
+    offThreadRows: Type.Integer({ minimum: 1, default: 2000 }),
+    /**
+     * Tensor elements (rows × elements per row) up to which every row of a submission is preprocessed
+     * when it is checked; above it the rows are checked against the contract and one row is preprocessed
+     * (its tensor size must fit limits.maxTensorElements). 16 M float32 elements are 64 MB.
+     */
+    submitEncodeBudget: Type.Integer({ minimum: 0, default: 16_000_000 }),
     /** Instances one job may carry (the synchronous limit is limits.maxInstances). */
     maxInstances: Type.Integer({ minimum: 1, default: 100_000 }),
     /**
@@ -40,6 +48,26 @@ export const JobsConfigSchema = Type.Object(
     proxyRequestIdempotency: Type.Boolean({ default: false }),
     /** `close()` waits this long for active jobs before handing them back to the queue. */
     shutdownGraceMs: Type.Integer({ minimum: 0, default: 10_000 }),
+    /** Job event streams (`GET /v1/jobs/{id}/events`): bounded, one store poller per watched job. */
+    events: Type.Object(
+      {
+        /** Open event streams in one server process, all jobs together; past it a new stream is 429. */
+        maxStreams: Type.Integer({ minimum: 1, default: 1000 }),
+        /** Open event streams on one job. */
+        maxPerJob: Type.Integer({ minimum: 1, default: 100 }),
+        /** Open event streams of one API key, or (no key) one client address. */
+        maxPerClient: Type.Integer({ minimum: 1, default: 100 }),
+        /** How often a watched job's state is read from the store: one small read per job, not per stream. */
+        pollIntervalMs: Type.Integer({ minimum: 50, default: 1000 }),
+        /** One job's progress reaches its watchers at most this often (state changes go at once). */
+        minProgressIntervalMs: Type.Integer({ minimum: 0, default: 250 }),
+        /** A keep-alive comment this often on an idle stream. */
+        keepAliveMs: Type.Integer({ minimum: 1000, default: 15_000 }),
+        /** The final event carries the result up to this size; larger: `resultOmitted: true`, GET the job. */
+        maxFinalEventBytes: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     webhooks: Type.Object(
       {
         /**

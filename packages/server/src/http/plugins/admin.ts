@@ -2,6 +2,7 @@
 // and the Open Inference Protocol repository extension), the rollout status of a model, and the
 // effective configuration. Access is decided by auth/scope-table.ts (admin; 404 without keys).
 import type { FastifyPluginAsync } from 'fastify';
+import { redactConfig } from '../../config/redact.js';
 import { Type, type TObject } from '@sinclair/typebox';
 import type { ServerDeps } from '../deps.js';
 import { FerryError } from '../../errors.js';
@@ -25,22 +26,6 @@ const change = (summary: string, params?: TObject) =>
       422: problem('Refused; the served version keeps serving'),
     },
   });
-
-/** The config as `ferry config` prints it, minus anything secret-adjacent. */
-function redactedConfig(cfg: ServerDeps['config']): unknown {
-  const copy = JSON.parse(JSON.stringify(cfg)) as Record<string, unknown>;
-  const auth = copy.auth as { keys: Array<Record<string, unknown>> };
-  auth.keys = auth.keys.map((k) => ({ ...k, sha256: '[redacted]' }));
-  for (const [section, key] of [
-    ['redis', 'url'],
-    ['store', 'url'],
-    ['alerts', 'webhookUrl'],
-  ] as const) {
-    const s = copy[section] as Record<string, unknown> | undefined;
-    if (s && typeof s[key] === 'string' && s[key]) s[key] = String(s[key]).replace(/\/\/[^@/]*@/, '//[redacted]@');
-  }
-  return copy;
-}
 
 /** Management API (admin scope) and the rollout status of a model. */
 export const adminPlugin: FastifyPluginAsync<AdminOptions> = async (app, deps) => {
@@ -103,7 +88,7 @@ export const adminPlugin: FastifyPluginAsync<AdminOptions> = async (app, deps) =
         response: { 200: json('The configuration') },
       }),
     },
-    async () => redactedConfig(deps.config),
+    async () => redactConfig(deps.config),
   );
 
   // Open Inference Protocol model repository extension (load / unload a whole model).

@@ -120,6 +120,12 @@ export function assertModelAllowed(req: FastifyRequest, model: string): void {
   }
 }
 
+/** The models the request's key is limited to; undefined when it may see every model. */
+export function allowedModels(req: FastifyRequest): ReadonlySet<string> | undefined {
+  const p = req.ferryPrincipal;
+  return p && p.models.size > 0 ? p.models : undefined;
+}
+
 /** Whether a model may be shown to the request's key (listings filter with it). */
 export function modelVisible(req: FastifyRequest, model: string): boolean {
   const p = req.ferryPrincipal;

@@ -9,11 +9,12 @@ import { FerryError, invalidInput } from '../../errors.js';
 import { requestTimeout } from './v1.js';
 import { instancesFromBody } from '../../serving/index.js';
 import type { ModelVersion, Repository } from '../../serving/repository/index.js';
-import type { JobRow } from '../../jobs/job-store.js';
+import type { JobDocRow, JobListRow } from '../../jobs/job-store.js';
 import type { JobsRuntime } from '../../jobs/runtime.js';
 import type { Lifecycle } from '../../lifecycle/index.js';
 import { routeRequest, type RequestRouter } from '../route-request.js';
-import { isTerminal, JOB_STATES, type JobEvent, type JobState } from '../../jobs/types.js';
+import { JOB_STATES, type JobState } from '../../jobs/types.js';
+import { allowedModels } from './auth.js';
 
 interface ModelParams {
   model: string;
@@ -36,7 +37,7 @@ function badQuery(name: string, reason: string): FerryError {
   });
 }
 
-function encodeCursor(r: JobRow): string {
+function encodeCursor(r: JobListRow): string {
   return Buffer.from(`${r.created_at}:${r.id}`).toString('base64url');
 }
 
@@ -107,6 +108,24 @@ async function readMultipart(
     throw invalidInput([{ pointer: `/${image.name}`, reason: 'no image file in the upload' }]);
   return { instances, fields };
 }
+
+const notFound = (id: string) =>
+  new FerryError('job-not-found', {
+    detail: `no job ${id.slice(0, 100)} (finished jobs are kept jobs.retentionSeconds)`,
+  });
+
+/**
+ * A key limited to some models sees other models' jobs as absent (404, not 403: a job id must not
+ * reveal that a job of a model the key cannot see exists).
+ */
+function assertJobModel(req: FastifyRequest, model: string, id: string): void {
+  const allowed = allowedModels(req);
+  if (allowed && !allowed.has(model)) throw notFound(id);
+}
+
+/** Whom an event stream counts against: the API key, or without one the client address. */
+const clientOf = (req: FastifyRequest): string =>
+  req.ferryPrincipal ? `key:${req.ferryPrincipal.id}` : `ip:${req.ip}`;
 
 export interface JobsOptions {
   jobs: JobsRuntime;
@@ -202,12 +221,11 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     },
   });
 
-  const get = async (id: string): Promise<JobRow> => {
-    const row = JOB_ID.test(id) ? await jobs.store.get(id) : undefined;
-    if (!row)
-      throw new FerryError('job-not-found', {
-        detail: `no job ${id.slice(0, 100)} (finished jobs are kept jobs.retentionSeconds)`,
-      });
+  /** The job without its input; a key limited to other models is told it does not exist. */
+  const get = async (req: FastifyRequest, id: string): Promise<JobDocRow> => {
+    const row = JOB_ID.test(id) ? await jobs.store.document(id) : undefined;
+    if (!row) throw notFound(id);
+    assertJobModel(req, row.model, id);
     return row;
   };
 
@@ -303,7 +321,7 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
         response: { 200: job('The job'), 404: problem('No such job') },
       }),
     },
-    async (req) => jobs.store.toDocument(await get(req.params.id)),
+    async (req) => jobs.store.toDocument(await get(req, req.params.id)),
   );
 
   const cancelSchema = route('jobs', 'Cancel a queued job (200), or ask an active one to stop (202)', {
@@ -316,8 +334,12 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     },
   });
   scope.delete<{ Params: { id: string } }>('/v1/jobs/:id', { schema: cancelSchema }, async (req, reply) => {
-    await get(req.params.id);
-    const r = await jobs.cancel(req.params.id);
+    // Existence and the key's model limit from the small columns: a cancel does not read the result.
+    const id = req.params.id;
+    const status = JOB_ID.test(id) ? await jobs.store.status(id) : undefined;
+    if (!status) throw notFound(id);
+    assertJobModel(req, status.model, id);
+    const r = await jobs.cancel(id);
     // 200: cancelled now; 202: the active job was asked to stop and will end as cancelled (or finish first).
     return reply.code(r.immediate ? 200 : 202).send(jobs.store.toDocument(r.row));
   });
@@ -333,6 +355,13 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     const state = one('state');
     const limitRaw = one('limit');
     const cursorRaw = one('cursor');
+    // A key limited to some models lists only their jobs: another model (known or not) is refused.
+    const allowed = allowedModels(req);
+    if (model !== undefined && allowed && !allowed.has(model))
+      throw new FerryError('forbidden', {
+        detail: `key "${req.ferryPrincipal!.id}" is limited to the models ${[...allowed].join(', ')}`,
+        extra: { required: `model:${model.slice(0, 64)}` },
+      });
     if (model !== undefined && !repository.get(model))
       throw new FerryError('model-not-found', {
         detail: `no model "${model.slice(0, 100)}"`,
@@ -347,6 +376,7 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     const rows = await jobs.store.list({
       limit: limit + 1,
       ...(model !== undefined && { model }),
+      ...(model === undefined && allowed && { models: [...allowed] }),
       ...(state !== undefined && { state: state as JobState }),
       ...(cursorRaw !== undefined && { cursor: decodeCursor(cursorRaw) }),
     });
@@ -368,58 +398,61 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
   );
   scope.get<{ Params: { id: string } }>('/v1/jobs/:id/events', { schema: eventsSchema }, async (req, reply) => {
     const id = req.params.id;
-    await get(id);
+    // The client may leave at any point, during an await included: noticed from here on.
+    let left = false;
+    const onLeave = () => {
+      left = true;
+    };
+    reply.raw.once('close', onLeave);
+    // A slot first (synchronous, no query): a flood of streams is refused before it reaches the store.
+    const slot = jobs.watch.reserve(id, clientOf(req));
+    let status;
+    try {
+      status = JOB_ID.test(id) ? await jobs.store.status(id) : undefined;
+      if (!status) throw notFound(id);
+      assertJobModel(req, status.model, id);
+    } catch (e) {
+      slot.release();
+      throw e;
+    }
+    if (left || reply.raw.destroyed) {
+      slot.release();
+      reply.hijack();
+      return;
+    }
+    reply.raw.off('close', onLeave);
     // CORS headers set on the reply go out with the hijacked stream (http/sse.ts).
     const stream = openEventStream(req, reply, { connection: 'keep-alive' });
     const res = stream.raw;
-    let lastSeq = -1;
-    let lastState: string | undefined;
     let ended = false;
-    const write = (event: string, seq: number, data: unknown) => {
-      stream.event(event, data, seq);
-    };
     let untrack: () => void = () => undefined;
     const end = () => {
       if (ended) return;
       ended = true;
       untrack();
-      unsubscribe();
-      clearInterval(poll);
-      clearInterval(keepAlive);
+      stop();
       res.end();
     };
-    // Events may arrive from this process, from Redis pub/sub and from polling: `seq` keeps them in order, once.
-    const onEvent = async (e: JobEvent) => {
-      if (ended || e.seq <= lastSeq) return;
-      lastSeq = e.seq;
-      const kind = e.state !== lastState ? e.state : 'progress';
-      lastState = e.state;
-      if (isTerminal(e.state)) {
-        const row = await jobs.store.get(id).catch(() => undefined);
-        if (ended) return;
-        write(kind, e.seq, row ? jobs.store.toDocument(row) : e);
-        end();
-      } else {
-        write(kind, e.seq, { id, state: e.state, progress: e.progress });
-      }
-    };
-    const fromRow = (row: JobRow | undefined): void => {
-      if (!row) {
-        end();
-        return;
-      }
-      void onEvent({ id, seq: Number(row.seq), state: row.state as JobState, progress: Number(row.progress) });
-    };
-    const unsubscribe = jobs.events.subscribe(id, (e) => {
-      void onEvent(e);
-    });
-    const poll = setInterval(() => {
-      jobs.store.get(id).then(fromRow, () => undefined);
-    }, 1000);
-    const keepAlive = setInterval(() => stream.comment('keep-alive'), 15_000);
+    const stop = slot.attach(
+      {
+        change: (kind, e) => {
+          // A client that does not read loses intermediate progress (the next event carries the latest), not memory.
+          if (res.writableNeedDrain && kind === 'progress') return;
+          stream.event(kind, { id, state: e.state, progress: e.progress }, e.seq);
+        },
+        final: (kind, seq, json) => {
+          if (ended) return;
+          stream.eventJson(kind, json, seq);
+          end();
+        },
+        keepAlive: () => stream.comment('keep-alive'),
+        gone: end,
+      },
+      status,
+    );
+    if (ended) return; // a job that had already ended was delivered whole above
     res.on('close', end);
     // On shutdown the stream ends after the grace (the client reconnects with Last-Event-ID elsewhere).
     if (deps.lifecycle) untrack = deps.lifecycle.trackStream(end);
-    fromRow(await jobs.store.get(id));
   });
 };

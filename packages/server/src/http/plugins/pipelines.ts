@@ -1,6 +1,7 @@
 // Read-only HTTP routes over pipeline results. They read the store and never run a model: a
 // prediction served here costs one indexed lookup. POST …/runs queues a run for the job workers.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { allowedModels } from './auth.js';
 import { Type } from '@sinclair/typebox';
 import { json, problem, route } from '../schemas.js';
 import type { FerryConfig } from '../../config/index.js';
@@ -105,20 +106,31 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
   const { runs } = deps;
   const pipelines = pipelinesOf(deps.config);
 
-  const pipelineOf = (name: string) => {
-    const p = Object.hasOwn(pipelines, name) ? pipelines[name] : undefined;
+  // A key limited to some models sees only the pipelines that score with them (others do not exist for it).
+  const visible = (req: FastifyRequest, model: string) => {
+    const allowed = allowedModels(req);
+    return !allowed || allowed.has(model.split('@', 1)[0]!);
+  };
+  const pipelineOf = (name: string, req?: FastifyRequest) => {
+    const found = Object.hasOwn(pipelines, name) ? pipelines[name] : undefined;
+    const p = found && (!req || visible(req, found.model)) ? found : undefined;
     if (!p) {
       throw new FerryError('pipeline-not-found', {
-        detail: `no pipeline "${name.slice(0, 100)}"; available: ${Object.keys(pipelines).join(', ') || '(none)'}`,
-        extra: { available: Object.keys(pipelines) },
+        detail: `no pipeline "${name.slice(0, 100)}"; available: ${names(req).join(', ') || '(none)'}`,
+        extra: { available: names(req) },
       });
     }
     return p;
   };
 
+  const names = (req?: FastifyRequest) =>
+    Object.entries(pipelines)
+      .filter(([, p]) => !req || visible(req, p.model))
+      .map(([n]) => n);
+
   /** The latest completed run whose results are in the store, or a problem saying why there is none. */
-  const servedRun = async (name: string): Promise<RunRecord | undefined> => {
-    const p = pipelineOf(name);
+  const servedRun = async (name: string, req: FastifyRequest): Promise<RunRecord | undefined> => {
+    const p = pipelineOf(name, req);
     if (p.sink && p.sink.kind !== 'table') {
       throw new FerryError('pipeline-results-not-served', {
         detail: `pipeline "${name}" writes ${p.sink.kind} files under ${p.sink.dir}; read them there`,
@@ -127,9 +139,10 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
     return runs.latestCompleted(name);
   };
 
-  app.get('/v1/pipelines', { schema: SCHEMAS.list }, async () => {
+  app.get('/v1/pipelines', { schema: SCHEMAS.list }, async (req) => {
     const out = [];
     for (const [name, p] of Object.entries(pipelines)) {
+      if (!visible(req, p.model)) continue;
       const [last] = await runs.runs(name, 1);
       const done = await runs.latestCompleted(name);
       out.push({
@@ -153,7 +166,7 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
     '/v1/pipelines/:name/runs',
     { schema: SCHEMAS.runs },
     async (req) => {
-      pipelineOf(req.params.name);
+      pipelineOf(req.params.name, req);
       const raw = req.query.limit;
       const limit = raw === undefined ? 20 : Number(raw);
       if (!Number.isInteger(limit) || limit < 1 || limit > 500) {
@@ -174,7 +187,7 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
       '/v1/pipelines/:name/runs',
       { schema: SCHEMAS.queue },
       async (req, reply) => {
-        const p = pipelineOf(req.params.name);
+        const p = pipelineOf(req.params.name, req);
         const body = (req.body ?? {}) as Record<string, unknown>;
         const bad = (pointer: string, reason: string) =>
           new FerryError('invalid-request', {
@@ -208,7 +221,7 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
           detail: `key: at most ${MAX_KEY_LENGTH} characters`,
           extra: { errors: [{ pointer: '/path/key', reason: `at most ${MAX_KEY_LENGTH} characters` }] },
         });
-      const run = await servedRun(name);
+      const run = await servedRun(name, req);
       const hit = run ? (await runs.predictions(name, run.runId, [key])).get(key) : undefined;
       if (!run || !hit) {
         throw new FerryError('pipeline-prediction-not-found', {
@@ -253,7 +266,7 @@ export const pipelinesPlugin: FastifyPluginAsync<PipelinesOptions> = async (app,
         if (typeof k !== 'string' || k.length === 0 || k.length > MAX_KEY_LENGTH)
           throw bad(`/keys/${i}`, `expected a non-empty string of at most ${MAX_KEY_LENGTH} characters`);
       });
-      const run = await servedRun(name);
+      const run = await servedRun(name, req);
       const found = run ? await runs.predictions(name, run.runId, [...new Set(keys as string[])]) : new Map();
       return {
         pipeline: name,

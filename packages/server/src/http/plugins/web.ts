@@ -8,6 +8,8 @@ import fastifyStatic from '@fastify/static';
 import { Type } from '@sinclair/typebox';
 import type { ServerDeps } from '../deps.js';
 import { driftHistogramRoute } from './drift-histograms.js';
+import { allowedModels } from './auth.js';
+import { FerryError } from '../../errors.js';
 import { ALL_MODELS, type TimeseriesRecorder } from '../../monitoring/timeseries.js';
 import { json, problem, route, text } from '../schemas.js';
 
@@ -48,11 +50,18 @@ export const webPlugin: FastifyPluginAsync<WebOptions> = async (app, deps) => {
   );
   app.get<{ Querystring: { model?: string } }>('/v1/metrics/timeseries', { schema: timeseriesSchema }, async (req) => {
     const model = req.query.model;
+    // A key limited to some models sees their series only: the all-models series mixes in the others.
+    const allowed = allowedModels(req);
+    if (allowed && (model === undefined || model === ALL_MODELS || !allowed.has(model.split('@', 1)[0]!)))
+      throw new FerryError('forbidden', {
+        detail: `key "${req.ferryPrincipal!.id}" is limited to the models ${[...allowed].join(', ')}; name one of them (?model=)`,
+        extra: { required: `model:${String(model ?? ALL_MODELS).slice(0, 64)}` },
+      });
     if (model !== undefined && model !== ALL_MODELS) deps.repository.resolve(model);
     return {
       intervalSeconds: recorder.intervalSeconds,
       model: model ?? ALL_MODELS,
-      models: recorder.models(),
+      models: recorder.models().filter((m) => !allowed || allowed.has(m)),
       points: recorder.get(model ?? ALL_MODELS),
     };
   });

@@ -5,6 +5,11 @@ import sharp from 'sharp';
 import type { ImageFeature } from '@ferry/core';
 import { invalidInput } from '../../errors.js';
 import type { RawImage } from '../runtime/protocol.js';
+import { decodeGate } from './decode-gate.js';
+
+// libvips' operation cache would keep recent decodes' buffers alive after their request: off, so the
+// memory of a burst of large images is returned once they are done.
+sharp.cache(false);
 
 const DEFAULT_MAX_PIXELS = 40_000_000;
 
@@ -38,6 +43,11 @@ export async function decodeImage(value: unknown, f: ImageFeature, pointer: stri
       { pointer, reason: `the image has ${meta.width}×${meta.height} pixels; the limit is ${maxPixels}` },
     ]);
   }
+  // Decodes wait for room in the process's budget of concurrent decodes and pixels in flight.
+  return decodeGate.run(meta.width * meta.height, () => decodePixels(bytes, maxPixels, pointer));
+}
+
+async function decodePixels(bytes: Buffer, maxPixels: number, pointer: string): Promise<RawImage> {
   try {
     const { data, info } = await sharp(bytes, { limitInputPixels: maxPixels })
       .rotate()

@@ -2,6 +2,7 @@
 // instances → encode the rest → dynamic batcher → worker thread → decode → cache store. Around the
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
+import { encodeWithinLimit } from './tensor-split.js';
 import {
   elementCount,
   InputError,
@@ -106,6 +107,49 @@ export class Predictor {
         });
       }
     }
+  }
+
+  /** Encodes the rows to run, split into groups whose tensors fit limits.maxTensorElements. */
+  private encodeGroups(
+    lv: LoadedVersion,
+    instances: readonly Instance[],
+    toRun: readonly number[],
+    base: string,
+  ): Array<{ rows: readonly number[]; feeds: Record<string, TensorValue>; rowInfo?: RowInfo[] }> {
+    // Each encode's per-row lengths (ragged inputs), kept beside its feeds for un-padding the outputs.
+    const rowInfos = new WeakMap<Record<string, TensorValue>, RowInfo[]>();
+    const encode = (rows: readonly number[]) => {
+      try {
+        const encoded = lv.encoder.encodeBatch(
+          rows.map((i) => instances[i]!),
+          base,
+        );
+        if (encoded.rows) rowInfos.set(encoded.feeds, encoded.rows);
+        return encoded.feeds;
+      } catch (e) {
+        if (e instanceof InputError) {
+          // Pointers name the request's own instance positions, not the positions among the misses.
+          throw invalidInput(
+            e.issues.map((iss) => ({
+              ...iss,
+              pointer: iss.pointer.replace(
+                new RegExp(`^${base}/(\\d+)`),
+                (_, k: string) => `${base}/${rows[Number(k)]}`,
+              ),
+            })),
+          );
+        }
+        throw e;
+      }
+    };
+    const groups = lv.encoder.batchable
+      ? encodeWithinLimit(toRun, encode, this.cfg.limits.maxTensorElements)
+      : [{ rows: toRun, feeds: encode(toRun) }];
+    for (const g of groups) this.checkTensorLimits(g.feeds);
+    return groups.map((g) => {
+      const rowInfo = rowInfos.get(g.feeds);
+      return rowInfo ? { ...g, rowInfo } : g;
+    });
   }
 
   /**
@@ -316,38 +360,12 @@ export class Predictor {
 
     // A version with a handler encodes, runs and decodes in its worker.
     const viaHandler = lv.handler !== undefined;
-    let feeds: Record<string, TensorValue> | undefined;
-    let rowInfo: RowInfo[] | undefined;
-    if (toRun.length && !viaHandler) {
-      try {
-        const encoded = lv.encoder.encodeBatch(
-          toRun.map((i) => instances[i]!),
-          base,
-        );
-        feeds = encoded.feeds;
-        rowInfo = encoded.rows;
-      } catch (e) {
-        if (e instanceof InputError) {
-          // Pointers name the request's own instance positions, not the positions among the misses.
-          throw invalidInput(
-            e.issues.map((iss) => ({
-              ...iss,
-              pointer: iss.pointer.replace(
-                new RegExp(`^${base}/(\\d+)`),
-                (_, k: string) => `${base}/${toRun[Number(k)]}`,
-              ),
-            })),
-          );
-        }
-        throw e;
-      }
-      this.checkTensorLimits(feeds);
-    }
+    // Rows to run, in groups that each fit limits.maxTensorElements (usually one group).
+    const groups = toRun.length && !viaHandler ? this.encodeGroups(lv, instances, toRun, base) : [];
 
     const timeoutMs = this.timeoutFor(lv, opts.timeoutMs);
     try {
       if (toRun.length) {
-        const realTokens = rowInfo?.reduce((n, r) => n + r.length, 0);
         const run = viaHandler
           ? this.guardedHandle(
               lv,
@@ -356,9 +374,17 @@ export class Predictor {
               base,
               timeoutMs,
             )
-          : this.guardedRun(lv, feeds!, toRun.length, timeoutMs, realTokens).then((outputs) =>
-              lv.decoder.decode(outputs, toRun.length, rowInfo),
-            );
+          : Promise.all(
+              groups.map((g) =>
+                this.guardedRun(
+                  lv,
+                  g.feeds,
+                  g.rows.length,
+                  timeoutMs,
+                  g.rowInfo?.reduce((n, r) => n + r.length, 0),
+                ).then((outputs) => lv.decoder.decode(outputs, g.rows.length, g.rowInfo)),
+              ),
+            ).then((parts) => parts.flat());
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.
           toRun.forEach((i, k) =>

@@ -1,0 +1,30 @@
+// How deeply a JSON text nests, measured before it is parsed. Validation walks parsed bodies
+// recursively (and so does building its messages), so a body of 10,000 nested `[` would overflow
+// the stack there; refusing it at the parser, in one linear scan over the text, keeps every later
+// step within a known depth. Hand-written: the scan is a dozen lines and a streaming JSON library
+// would parse the body twice.
+
+/** The deepest nesting of `[`/`{` in `text`, outside strings; stops counting once past `limit`. */
+export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+      continue;
+    }
+    if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > max) {
+        max = depth;
+        if (max > limit) return max;
+      }
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return max;
+}
