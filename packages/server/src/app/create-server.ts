@@ -26,6 +26,8 @@ import { KeyRing, readKeysFile } from '../auth/index.js';
 import { createRateLimitRedis } from '../auth/rate-limit-store.js';
 import { TimeseriesRecorder } from '../monitoring/timeseries.js';
 import { createStreamingService, type StreamingService } from '../streaming/index.js';
+import { createGrpcServer, type GrpcListener } from '../grpc/index.js';
+import { SERVER_VERSION } from '../version.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -57,8 +59,10 @@ export interface FerryServer {
   reloadConfig(): Promise<ConfigReloadReport>;
   /** Resolves when every model version is loaded and warmed; rejects if one fails. */
   readonly loaded: Promise<void>;
-  /** Starts listening; returns the bound address (port 0 picks a free one). */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** The Open Inference Protocol over gRPC; absent unless `grpc.port` is set. */
+  readonly grpc: GrpcListener | undefined;
+  /** Starts listening (HTTP, and gRPC when configured); returns the bound addresses (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string; grpcPort?: number }>;
   close(): Promise<void>;
 }
 
@@ -325,6 +329,23 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     log.child({ component: 'config' }),
     config,
   );
+  // gRPC beside HTTP when a port is configured: the same services, its own listener, drained with the rest.
+  const grpc =
+    config.grpc.port >= 0
+      ? createGrpcServer({
+          config: config.grpc,
+          defaultHost: config.server.host,
+          serverVersion: SERVER_VERSION,
+          repository,
+          service,
+          manager,
+          keyRing,
+          lifecycle,
+          metrics,
+          log: log.child({ component: 'grpc' }),
+        })
+      : undefined;
+  if (grpc) lifecycle.onDrain('grpc', (ctx) => grpc.close(ctx.deadline));
   // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
   jobs.drainWith(lifecycle);
   const loaded = service.loadAll();
@@ -364,12 +385,19 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     loaded,
     configReloader: reloader,
     reloadConfig: () => reloader!.reload(),
+    grpc,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
       const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-      return { host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+      const grpcPort = grpc ? (await grpc.listen()).port : undefined;
+      return {
+        host,
+        port,
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        ...(grpcPort !== undefined && { grpcPort }),
+      };
     },
     async close() {
       if (closed) return;
