@@ -74,6 +74,7 @@ const SERVER_FOLDERS = {
   lifecycle: 'foundation',
   metrics: 'foundation',
   store: 'foundation',
+  webhooks: 'foundation',
 };
 
 // ---------------------------------------------------------------------------------------------------

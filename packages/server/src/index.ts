@@ -17,11 +17,10 @@ export { initModel, manifestFromOnnx } from './serving/repository/init-model.js'
 export {
   AlertManager,
   AlertsConfigSchema,
-  signBody,
-  verifySignature,
   type AlertNotification,
   type AlertObservation,
 } from './monitoring/alerting.js';
+export { verifyWebhook, webhookSigner, type StandardWebhookHeaders } from './webhooks/index.js';
 export * from './streaming/index.js';
 // The WebSocket stream's CLI client and the SSE predict helpers, used by the examples.
 export { runStreamCli } from './cli/commands/stream.js';

@@ -1,10 +1,10 @@
 // Job callbacks: when a job with a `callbackUrl` ends, its final document is POSTed there, signed
-// like alert webhooks (monitoring/alerting.ts: `Ferry-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of
-// "<t>.<body>">`). Delivery state lives in the job row, so a callback survives a restart and is sent
+// like alert webhooks by Standard Webhooks (webhooks/: `webhook-id: job_<id>` on every attempt,
+// `webhook-timestamp`, `webhook-signature`). Delivery state lives in the job row, so a callback survives a restart and is sent
 // by whichever worker process claims it; failures are retried with exponential backoff.
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import { signBody } from '../monitoring/alerting.js';
+import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobRow, JobStore } from './job-store.js';
 
@@ -54,6 +54,7 @@ export class WebhookSender {
   private busy = false;
   private again = false;
   private closed = false;
+  private readonly signer: WebhookSigner | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -62,6 +63,7 @@ export class WebhookSender {
     private readonly hooks: WebhookHooks = {},
     intervalMs = 1000,
   ) {
+    this.signer = webhookSigner([cfg.secret, ...(cfg.previousSecrets ?? [])]);
     this.timer = setInterval(() => this.kick(), intervalMs);
     this.timer.unref();
   }
@@ -110,7 +112,7 @@ export class WebhookSender {
           'content-type': 'application/json',
           'ferry-job-id': row.id,
           'ferry-delivery-attempt': String(attempt),
-          ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }),
+          ...this.signer?.(`job_${row.id}`, body),
         },
         body,
         redirect: 'manual',
