@@ -1,6 +1,7 @@
 // Job callbacks: when a job with a `callbackUrl` ends, its final document is POSTed there, signed
 // like alert webhooks by Standard Webhooks (webhooks/: `webhook-id: job_<id>` on every attempt,
-// `webhook-timestamp`, `webhook-signature`). Delivery state lives in the job row, so a callback survives a restart and is sent
+// `webhook-timestamp`, `webhook-signature`).
+// Delivery state lives in the job row, so a callback survives a restart and is sent
 // by whichever worker process claims it; failures are retried with exponential backoff.
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
