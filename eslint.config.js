@@ -75,6 +75,7 @@ const SERVER_FOLDERS = {
   metrics: 'foundation',
   store: 'foundation',
   webhooks: 'foundation',
+  telemetry: 'foundation',
 };
 
 // ---------------------------------------------------------------------------------------------------

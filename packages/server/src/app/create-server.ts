@@ -28,6 +28,7 @@ import { TimeseriesRecorder } from '../monitoring/timeseries.js';
 import { createStreamingService, type StreamingService } from '../streaming/index.js';
 import { createGrpcServer, type GrpcListener } from '../grpc/index.js';
 import { SERVER_VERSION } from '../version.js';
+import { startTracing, traceLogFields, tracingRequested } from '../telemetry/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -83,7 +84,12 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStream): Logger {
-  const options = { level: cfg.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const options = {
+    level: cfg.log.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // With tracing on, every line written inside a traced request carries its trace_id and span_id.
+    ...(tracingRequested() && { mixin: traceLogFields }),
+  };
   return destination ? pino(options, destination) : pino(options);
 }
 
@@ -180,6 +186,8 @@ export interface CreateServerOptions {
 
 // eslint-disable-next-line max-lines-per-function -- every service built in one place
 export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
+  // OpenTelemetry from the OTEL_* environment (off unless an OTLP exporter is configured); docs/observability.md.
+  const tracing = startTracing({ serviceVersion: SERVER_VERSION });
   const log = opts.logger === false ? pino({ level: 'silent' }) : (opts.logger ?? createLogger(config));
   const configFile =
     opts.configSources?.file === undefined
@@ -416,6 +424,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       await cache.close();
       await predictionLog?.close();
       await store.close();
+      await tracing.shutdown();
     },
   };
 }

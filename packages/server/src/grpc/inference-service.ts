@@ -13,6 +13,7 @@ import type { Routed } from '../serving/predict/routing.js';
 import type { ModelVersion } from '../serving/repository/index.js';
 import type { GrpcDeps } from './deps.js';
 import { toServiceError } from './status.js';
+import { endServerSpan, runInContext, startServerSpan, withSpan } from '../telemetry/index.js';
 import { requestFromGrpc, responseOutputs, wantsRawOutputs, type GrpcInferRequest } from './tensors.js';
 
 /** Protocol extensions, as REST's GET /v2 lists them (the binary extension is raw_*_contents here). */
@@ -55,6 +56,9 @@ function routedMetadata(r: Routed): Metadata {
   return md;
 }
 
+const modelAttributes = (v: ModelVersion | undefined) =>
+  v ? { 'ferry.model': v.name, 'ferry.model_version': v.version } : {};
+
 type Handler<Req, Res> = (call: ServerUnaryCall<Req, Res>, principal: Principal | undefined) => Promise<Res>;
 
 // eslint-disable-next-line max-lines-per-function -- one service, one place for its RPCs
@@ -63,9 +67,20 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
 
   /** Authorises, runs, answers; every failure becomes a status and the server goes on. */
   const unary =
-    <Req, Res>(access: (req: Req) => [method: string, url: string], run: Handler<Req, Res>, metricsRoute?: string) =>
+    <Req, Res>(
+      rpcName: string,
+      access: (req: Req) => [method: string, url: string],
+      run: Handler<Req, Res>,
+      metricsRoute?: string,
+    ) =>
     (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       const t0 = performance.now();
+      // The caller's traceparent metadata entry continues its trace (telemetry/; nothing when tracing is off).
+      const traced = startServerSpan(`inference.GRPCInferenceService/${rpcName}`, call.metadata.getMap(), {
+        'rpc.system': 'grpc',
+        'rpc.service': 'inference.GRPCInferenceService',
+        'rpc.method': rpcName,
+      });
       let model: ModelVersion | undefined;
       const count = (code: number) => {
         if (!metricsRoute) return;
@@ -73,7 +88,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
         deps.metrics.requests.inc({ ...labels, status: String(code) });
         deps.metrics.requestDuration.observe(labels, (performance.now() - t0) / 1000);
       };
-      (async () => {
+      runInContext(traced?.context, async () => {
         const [method, url] = access(call.request);
         const principal = authorize(
           deps.keyRing,
@@ -85,9 +100,10 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
         const res = await run(call, principal);
         model = (call as { ferryModel?: ModelVersion }).ferryModel;
         return res;
-      })().then(
+      }).then(
         (res) => {
           count(200);
+          endServerSpan(traced?.span, { 'rpc.grpc.status_code': 0, ...modelAttributes(model) });
           callback(null, res);
         },
         (e: unknown) => {
@@ -95,6 +111,11 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
           if (!(e instanceof FerryError)) log.error({ err: e }, 'gRPC handler failed');
           const err = toServiceError(e);
           count(e instanceof FerryError ? e.status : 500);
+          endServerSpan(
+            traced?.span,
+            { 'rpc.grpc.status_code': err.code, ...modelAttributes(model) },
+            !(e instanceof FerryError) || e.status >= 500,
+          );
           callback(err);
         },
       );
@@ -107,18 +128,22 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
 
   return {
     ServerLive: unary(
+      'ServerLive',
       () => ['GET', '/v2/health/live'],
       async () => ({ live: true }),
     ),
     ServerReady: unary(
+      'ServerReady',
       () => ['GET', '/v2/health/ready'],
       async () => ({ ready: service.ready() && !deps.lifecycle.draining }),
     ),
     ServerMetadata: unary(
+      'ServerMetadata',
       () => ['GET', '/v2'],
       async () => ({ name: 'ferry', version: deps.serverVersion, extensions: EXTENSIONS }),
     ),
     ModelReady: unary<{ name: string; version: string }, { ready: boolean }>(
+      'ModelReady',
       (r) => ['GET', path(r.name, r.version, '/ready')],
       async (call) => {
         const v = resolve(call.request.name, call.request.version);
@@ -126,6 +151,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
       },
     ),
     ModelMetadata: unary<{ name: string; version: string }, unknown>(
+      'ModelMetadata',
       (r) => ['GET', path(r.name, r.version, '')],
       async (call) => {
         const v = resolve(call.request.name, call.request.version);
@@ -139,6 +165,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
       },
     ),
     ModelInfer: unary<GrpcInferRequest, unknown>(
+      'ModelInfer',
       (r) => ['POST', path(r.model_name, r.model_version, '/infer')],
       async (call, principal) => {
         const req = call.request;
@@ -167,7 +194,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
               },
             ]);
         });
-        const feeds = feedsFor(service, v, lv, request);
+        const feeds = withSpan('ferry.validate', () => feedsFor(service, v, lv, request));
         const timeoutMs = deadlineMs(call);
         const { outputs } = await service.runTensors(v, feeds, requested, timeoutMs === undefined ? {} : { timeoutMs });
         call.sendMetadata(routedMetadata(routed));
@@ -181,6 +208,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
       'grpc_model_infer',
     ),
     RepositoryModelLoad: unary<{ model_name: string }, unknown>(
+      'RepositoryModelLoad',
       (r) => ['POST', `/v2/repository/models/${encodeURIComponent(r.model_name)}/load`],
       async (call) => {
         const name = call.request.model_name;
@@ -191,6 +219,7 @@ export function inferenceService(deps: GrpcDeps, log: Logger): UntypedServiceImp
       },
     ),
     RepositoryModelUnload: unary<{ model_name: string }, unknown>(
+      'RepositoryModelUnload',
       (r) => ['POST', `/v2/repository/models/${encodeURIComponent(r.model_name)}/unload`],
       async (call) => {
         const name = call.request.model_name;

@@ -2,6 +2,7 @@
 // and not a failed job later), reads, cancellation, and — unless this is an API-only node — the
 // workers that run jobs through the process's ModelService. One backend is chosen here: BullMQ when
 // `redis.url` is set, the SQL queue on the store otherwise.
+import { traceHeaders } from '../telemetry/index.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { InputError, type ImageFeature } from '@ferry/core';
@@ -241,7 +242,8 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const callbackUrl =
         opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
-      const input: JobInput = { instances: storable(valid), base };
+      const { traceparent } = traceHeaders();
+      const input: JobInput = { instances: storable(valid), base, ...(traceparent && { traceparent }) };
       const requestHash =
         opts.idempotencyKey === undefined
           ? undefined

@@ -6,6 +6,8 @@
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
 import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
+import { contextFromTraceparent, traceHeaders, tracingEnabled } from '../telemetry/index.js';
+import { traceparentOf } from './runner.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobRow, JobStore } from './job-store.js';
 
@@ -114,6 +116,8 @@ export class WebhookSender {
           'ferry-job-id': row.id,
           'ferry-delivery-attempt': String(attempt),
           ...this.signer?.(`job_${row.id}`, body),
+          // The receiver's span joins the trace of the request that submitted the job.
+          ...(tracingEnabled() && traceHeaders(contextFromTraceparent(traceparentOf(this.store.input(row))))),
         },
         body,
         redirect: 'manual',

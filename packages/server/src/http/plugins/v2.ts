@@ -7,6 +7,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { Ajv } from 'ajv';
 import type { FieldIssue } from '@ferry/core';
 import { invalidInput } from '../../errors.js';
+import { withSpan } from '../../telemetry/index.js';
 import { routeRequest } from '../route-request.js';
 import type { ModelVersion } from '../../serving/repository/index.js';
 import {
@@ -259,7 +260,7 @@ export const v2Plugin: FastifyPluginAsync<V2Options> = async (app, deps) => {
           },
         ]);
     });
-    const feeds = feedsFor(deps.service, v, lv, request);
+    const feeds = withSpan('ferry.validate', () => feedsFor(deps.service, v, lv, request));
     const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
     const { outputs } = await deps.service.runTensors(
       v,

@@ -5,6 +5,8 @@
 // holding the model), so under load requests pile up and batches fill by themselves.
 // Rows are concatenated along the batch dimension, run once, and split back per request; if a
 // batch fails, its requests are retried one by one so a failure stays with the request that caused it.
+import type { Span, SpanContext } from '@opentelemetry/api';
+import { activeSpanContext, startSpan, tracingEnabled, withLinkedRootSpan, withSpan } from '../../telemetry/index.js';
 import { allocate, elementCount, type TensorValue } from '@ferry/core';
 import { FerryError } from '../../errors.js';
 import { BatchQueue } from './batch-queue.js';
@@ -43,6 +45,8 @@ interface Pending {
   reject: (e: unknown) => void;
   /** Set when the caller gave up (timeout); the request is skipped if still queued. */
   cancelled: boolean;
+  /** With tracing on: the request's span (the batch links to it) and its queue-wait span. */
+  trace?: { parent: SpanContext | undefined; queueWait: Span | undefined };
 }
 
 /** Shape of a request's tensors apart from the batch dimension: only equal signatures concatenate. */
@@ -121,6 +125,9 @@ export class DynamicBatcher extends BatchQueue<Pending> {
           resolve,
           reject,
           cancelled: false,
+          ...(tracingEnabled() && {
+            trace: { parent: activeSpanContext(), queueWait: startSpan('ferry.queue_wait', { 'ferry.rows': rows }) },
+          }),
         };
       },
     );
@@ -206,7 +213,18 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       this.schedule();
     };
     const feeds = concat(batch.map((p) => p.feeds));
-    this.run(feeds).then(
+    for (const p of batch) p.trace?.queueWait?.end();
+    // With tracing on, one span per batch, in no request's trace but linked from all it serves;
+    // inference is its child.
+    const ran = tracingEnabled()
+      ? withLinkedRootSpan(
+          'ferry.batch',
+          batch.map((p) => p.trace?.parent),
+          { 'ferry.batch.rows': rows, 'ferry.batch.requests': batch.length },
+          () => withSpan('ferry.inference', () => this.run(feeds)),
+        )
+      : this.run(feeds);
+    ran.then(
       ({ outputs, inferMs }) => {
         this.onBatch({ rows, requests: batch.length, queueMs: batch.map((p) => start - p.enqueuedAt), inferMs });
         let offset = 0;
