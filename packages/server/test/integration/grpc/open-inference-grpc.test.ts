@@ -394,11 +394,13 @@ describe('gRPC: API keys through metadata, repository extension, drain', () => {
     t = await startRepoServer(
       [
         { name: 'lin', version: '1.0.0', files: linear },
-        { name: 'slow', version: '1.0.0', files: slowModel(400) },
+        { name: 'slow', version: '1.0.0', files: slowModel(150) },
       ],
       {},
       {
         'grpc.port': 0,
+        // A loaded machine may run the slow model far slower than its target: the drain must not cut it off.
+        'server.shutdownGraceMs': 120_000,
         'auth.keys': [
           { id: 'admin', sha256: hashKey(SECRET.admin), scopes: ['admin'] },
           { id: 'predict', sha256: hashKey(SECRET.predict), scopes: ['predict'] },
