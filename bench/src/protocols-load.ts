@@ -23,6 +23,8 @@ export interface ProtocolLoadSpec {
   /** The model version folder: requests are its rows (reference rows or seeded synthetic ones), one per request. */
   modelDir: string;
   connections: number;
+  /** gRPC: HTTP/2 connections the clients share, round-robin (default 1, as one Triton client has). */
+  channels?: number;
   warmupSeconds: number;
   durationSeconds: number;
 }
@@ -80,13 +82,26 @@ function restSender(spec: Spec, binary: boolean): Send {
 function grpcSender(spec: Spec): Send {
   const def = loadSync(spec.proto, { keepCase: true, longs: Number, defaults: true, arrays: true, oneofs: true });
   const pkg = loadPackageDefinition(def) as unknown as {
-    inference: { GRPCInferenceService: new (a: string, c: ReturnType<typeof credentials.createInsecure>) => Client };
+    inference: {
+      GRPCInferenceService: new (
+        a: string,
+        c: ReturnType<typeof credentials.createInsecure>,
+        o?: Record<string, number>,
+      ) => Client;
+    };
   };
-  const client = new pkg.inference.GRPCInferenceService(spec.target, credentials.createInsecure()) as Client &
-    Record<string, (req: unknown, md: Metadata, cb: (e: ServiceError | null) => void) => void>;
+  // A local subchannel pool per client: each gets its own HTTP/2 connection.
+  const clients = Array.from(
+    { length: spec.channels ?? 1 },
+    () =>
+      new pkg.inference.GRPCInferenceService(spec.target, credentials.createInsecure(), {
+        'grpc.use_local_subchannel_pool': 1,
+      }) as Client & Record<string, (req: unknown, md: Metadata, cb: (e: ServiceError | null) => void) => void>,
+  );
+  let n = 0;
   return (row) =>
     new Promise<void>((resolve, reject) =>
-      client.ModelInfer!(
+      clients[n++ % clients.length]!.ModelInfer!(
         {
           model_name: spec.model,
           inputs: [{ name: spec.input, datatype: 'FP32', shape: [1, row.length], contents: { fp32_contents: row } }],
