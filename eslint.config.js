@@ -25,6 +25,7 @@ import globals from 'globals';
 
 const FASTIFY = ['fastify', '@fastify/*'];
 const COMMANDER = ['commander'];
+const GRPC = ['@grpc/*', 'grpc-health-check'];
 
 /** What each layer may not import: other layers' folders (by layer name) and npm packages. */
 const LAYERS = {
@@ -32,24 +33,34 @@ const LAYERS = {
   app: { forbidLayers: [], forbidPackages: [] },
   // HTTP transport: Fastify routes, plugins and the error handler only. Knows nothing of the CLI or of
   // how the app is assembled (it is handed its dependencies).
-  http: { forbidLayers: ['cli', 'app'], forbidPackages: COMMANDER },
+  http: { forbidLayers: ['cli', 'app', 'grpc'], forbidPackages: COMMANDER },
+  // gRPC transport (the Open Inference Protocol's gRPC service): @grpc/grpc-js only, beside http/ and
+  // calling the same transport-free serving core. Neither transport imports the other.
+  grpc: { forbidLayers: ['http', 'cli', 'app'], forbidPackages: [...FASTIFY, ...COMMANDER] },
   // Command line: commander only. Starts the server through app (createServer), never through http
   // internals.
-  cli: { forbidLayers: ['http'], forbidPackages: FASTIFY },
+  cli: { forbidLayers: ['http', 'grpc'], forbidPackages: FASTIFY },
   // Domain modules: transport-free. Their routes live in http/ and their commands in cli/.
-  domain: { forbidLayers: ['http', 'cli', 'app'], forbidPackages: [...FASTIFY, ...COMMANDER] },
+  domain: { forbidLayers: ['http', 'grpc', 'cli', 'app'], forbidPackages: [...FASTIFY, ...COMMANDER, ...GRPC] },
   // The data plane (repository, runtime, batching, cache, predict): decode -> infer -> encode, with no
   // knowledge of transports or of the domain modules built on it.
-  serving: { forbidLayers: ['http', 'cli', 'app', 'domain'], forbidPackages: [...FASTIFY, ...COMMANDER] },
+  serving: {
+    forbidLayers: ['http', 'grpc', 'cli', 'app', 'domain'],
+    forbidPackages: [...FASTIFY, ...COMMANDER, ...GRPC],
+  },
   // Foundations everything else stands on: the store, the config schema (every module's settings are
   // in config/schemas/, so config needs no module), lifecycle, metrics.
-  foundation: { forbidLayers: ['http', 'cli', 'app', 'serving', 'domain'], forbidPackages: [...FASTIFY, ...COMMANDER] },
+  foundation: {
+    forbidLayers: ['http', 'grpc', 'cli', 'app', 'serving', 'domain'],
+    forbidPackages: [...FASTIFY, ...COMMANDER, ...GRPC],
+  },
 };
 
 /** Folder of packages/server/src -> its layer. Adding a folder is one line here. */
 const SERVER_FOLDERS = {
   app: 'app',
   http: 'http',
+  grpc: 'grpc',
   cli: 'cli',
   auth: 'domain',
   generation: 'domain',
@@ -63,6 +74,8 @@ const SERVER_FOLDERS = {
   lifecycle: 'foundation',
   metrics: 'foundation',
   store: 'foundation',
+  webhooks: 'foundation',
+  telemetry: 'foundation',
 };
 
 // ---------------------------------------------------------------------------------------------------

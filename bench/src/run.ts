@@ -13,6 +13,7 @@ import { formatStreaming, runStreamingBench } from './streaming.js';
 import { BENCH_MODELS } from './workloads.js';
 import { formatGenerationReport, runGenerationBench } from './generation.js';
 import { formatTransformerBench, runTransformerBench } from './transformer.js';
+import { formatProtocols, runProtocolsBench } from './protocols.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -35,6 +36,12 @@ async function main(): Promise<number> {
       ? await runJobsBench(opts, (line) => process.stderr.write(`${line}\n`))
       : undefined;
   if (jobs) Object.assign(report, { jobs });
+  // gRPC vs REST JSON vs REST binary tensors, and the cost of tracing (issue 22): mlp-bench at 64 clients.
+  const protocols =
+    opts.only.includes('mlp-bench') && process.env.FERRY_BENCH_PROTOCOLS !== '0'
+      ? await runProtocolsBench({ quick: opts.quick }, (line) => process.stderr.write(`${line}\n`))
+      : undefined;
+  if (protocols) Object.assign(report, { protocols });
   mkdirSync(dirname(opts.out), { recursive: true });
   // Concurrent real-time audio sessions (silero-vad), against raw ONNX Runtime in the same run;
   // part of full runs, left out when --only picks a subset of models.
@@ -66,7 +73,7 @@ async function main(): Promise<number> {
     `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}\nwrote ${opts.out}\n`,
   );
   return 0;
 }

@@ -20,11 +20,10 @@ export { defineHandler, type ModelHandler, type HandlerContext } from '@ferry/co
 export {
   AlertManager,
   AlertsConfigSchema,
-  signBody,
-  verifySignature,
   type AlertNotification,
   type AlertObservation,
 } from './monitoring/alerting.js';
+export { verifyWebhook, webhookSigner, type StandardWebhookHeaders } from './webhooks/index.js';
 export * from './streaming/index.js';
 // The WebSocket stream's CLI client and the SSE predict helpers, used by the examples.
 export { runStreamCli } from './cli/commands/stream.js';

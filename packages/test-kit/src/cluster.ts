@@ -30,7 +30,10 @@ export function freePort(): Promise<number> {
 /** The shipped nginx.conf with the upstreams, listen address and writable paths of this test. */
 export function localNginxConf(shipped: string, upstreams: number[], port: number, dir: string): string {
   let i = 0;
+  // The gRPC proxy block (between its markers) is left out: these tests drive HTTP only, and
+  // deploy-manifests.test.ts checks its upstreams against the compose file.
   let conf = shipped
+    .replace(/\n[ \t]*# --- gRPC ---[\s\S]*?# --- end gRPC ---\n/, '\n')
     .replace(/^(\s*)server\s+[\w.-]+:\d+/gm, (_m, indent: string) => `${indent}server 127.0.0.1:${upstreams[i++]}`)
     .replace(/^(\s*)listen\s+\d+;/m, `$1listen 127.0.0.1:${port};`)
     .replace(/^pid\s+[^;]+;/m, `pid ${dir}/nginx.pid;`)

@@ -31,6 +31,9 @@ import { KeyRing, readKeysFile } from '../auth/index.js';
 import { createRateLimitRedis } from '../auth/rate-limit-store.js';
 import { TimeseriesRecorder } from '../monitoring/timeseries.js';
 import { createStreamingService, type StreamingService } from '../streaming/index.js';
+import { createGrpcServer, type GrpcListener } from '../grpc/index.js';
+import { SERVER_VERSION } from '../version.js';
+import { startTracing, traceLogFields, tracingRequested } from '../telemetry/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -65,8 +68,10 @@ export interface FerryServer {
    * (`service.states()`), the others serving. Rejects only with `models.onLoadFailure: exit`.
    */
   readonly loaded: Promise<void>;
-  /** Starts listening; returns the bound address (port 0 picks a free one). */
-  listen(): Promise<{ host: string; port: number; url: string }>;
+  /** The Open Inference Protocol over gRPC; absent unless `grpc.port` is set. */
+  readonly grpc: GrpcListener | undefined;
+  /** Starts listening (HTTP, and gRPC when configured); returns the bound addresses (port 0 picks a free one). */
+  listen(): Promise<{ host: string; port: number; url: string; grpcPort?: number }>;
   close(): Promise<void>;
 }
 
@@ -87,7 +92,12 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(cfg: FerryConfig, destination?: NodeJS.WritableStream): Logger {
-  const options = { level: cfg.log.level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const options = {
+    level: cfg.log.level,
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // With tracing on, every line written inside a traced request carries its trace_id and span_id.
+    ...(tracingRequested() && { mixin: traceLogFields }),
+  };
   return destination ? pino(options, destination) : pino(options);
 }
 
@@ -189,6 +199,8 @@ export interface CreateServerOptions {
 
 // eslint-disable-next-line max-lines-per-function -- every service built in one place
 export async function createServer(config: FerryConfig, opts: CreateServerOptions = {}): Promise<FerryServer> {
+  // OpenTelemetry from the OTEL_* environment (off unless an OTLP exporter is configured); docs/observability.md.
+  const tracing = startTracing({ serviceVersion: SERVER_VERSION });
   const log = opts.logger === false ? pino({ level: 'silent' }) : (opts.logger ?? createLogger(config));
   const configFile =
     opts.configSources?.file === undefined
@@ -347,6 +359,23 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     log.child({ component: 'config' }),
     config,
   );
+  // gRPC beside HTTP when a port is configured: the same services, its own listener, drained with the rest.
+  const grpc =
+    config.grpc.port >= 0
+      ? createGrpcServer({
+          config: config.grpc,
+          defaultHost: config.server.host,
+          serverVersion: SERVER_VERSION,
+          repository,
+          service,
+          manager,
+          keyRing,
+          lifecycle,
+          metrics,
+          log: log.child({ component: 'grpc' }),
+        })
+      : undefined;
+  if (grpc) lifecycle.onDrain('grpc', (ctx) => grpc.close(ctx.deadline));
   // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
   jobs.drainWith(lifecycle);
   const loaded = service.loadAll();
@@ -386,12 +415,19 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     loaded,
     configReloader: reloader,
     reloadConfig: () => reloader!.reload(),
+    grpc,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address();
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
       const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-      return { host, port, url: `http://${host.includes(':') ? `[${host}]` : host}:${port}` };
+      const grpcPort = grpc ? (await grpc.listen()).port : undefined;
+      return {
+        host,
+        port,
+        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+        ...(grpcPort !== undefined && { grpcPort }),
+      };
     },
     async close() {
       if (closed) return;
@@ -410,6 +446,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       await cache.close();
       await predictionLog?.close();
       await store.close();
+      await tracing.shutdown();
     },
   };
 }

@@ -12,6 +12,7 @@ import { AuthConfigSchema } from './schemas/auth.js';
 import { PipelinesConfigSchema } from './schemas/pipelines.js';
 import { StreamingConfigSchema } from './schemas/streaming.js';
 import { LifecycleConfigSchema } from './schemas/lifecycle.js';
+import { GrpcConfigSchema } from './schemas/grpc.js';
 
 export const ConfigSchema = Type.Object(
   {
@@ -167,6 +168,7 @@ export const ConfigSchema = Type.Object(
     streaming: StreamingConfigSchema,
     /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
     lifecycle: LifecycleConfigSchema,
+    grpc: GrpcConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(

@@ -1,5 +1,7 @@
 // Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
 // with `inject()` and the CLI serves it on a port.
+import { tracingEnabled } from '../telemetry/index.js';
+import { installTracingHooks } from './tracing-hooks.js';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -94,6 +96,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   app.setSerializerCompiler(() => (data) => JSON.stringify(data));
   addSharedSchemas(app);
   // Before any plugin: the hooks are copied into each plugin's scope when it is registered.
+  if (tracingEnabled()) installTracingHooks(app);
   if (deps.lifecycle) installLifecycleHooks(app, deps.lifecycle, deps.metrics.registry);
   // App-wide body parsers (every surface gets them): an image model takes the picture as the body,
   // and the v2 binary tensor extension sends its JSON header and tensor bytes as one octet stream.

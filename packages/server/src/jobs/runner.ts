@@ -3,6 +3,7 @@
 // and a cancellation is noticed between chunks. Decides the outcome — completed, retried with
 // exponential backoff, failed (attempts exhausted, or an error that cannot succeed on retry),
 // cancelled, or handed back at shutdown — and records it in the job document.
+import { contextFromTraceparent, runInContext, tracingEnabled, withSpan } from '../telemetry/index.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
@@ -21,6 +22,14 @@ import type { RunSummary, ShardSpec } from '../pipelines/runner.js';
 export interface JobInput {
   instances: unknown[];
   base: string;
+  /** The submitting request's W3C trace context (tracing on): the run and the callback join that trace. */
+  traceparent?: string;
+}
+
+/** The trace context a stored job input carries, if any. */
+export function traceparentOf(input: unknown): string | undefined {
+  const t = (input as { traceparent?: unknown } | null)?.traceparent;
+  return typeof t === 'string' ? t : undefined;
 }
 
 /**
@@ -99,7 +108,16 @@ export class JobRunner {
     this.onFinished(row);
   }
 
-  readonly run = async (row: JobRow, ctx: RunContext): Promise<RunOutcome> => {
+  /** Runs a job; with tracing on, as a span in the trace of the request that submitted it. */
+  readonly run = (row: JobRow, ctx: RunContext): Promise<RunOutcome> => {
+    if (!tracingEnabled()) return this.runJob(row, ctx);
+    const parent = contextFromTraceparent(traceparentOf(this.store.input(row)));
+    return runInContext(parent, () =>
+      withSpan('ferry.job.run', () => this.runJob(row, ctx), { 'ferry.job.id': row.id }),
+    );
+  };
+
+  private readonly runJob = async (row: JobRow, ctx: RunContext): Promise<RunOutcome> => {
     const t0 = performance.now();
     const now = () => Date.now();
     this.publish(row);

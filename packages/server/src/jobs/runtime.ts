@@ -2,6 +2,7 @@
 // and not a failed job later), reads, cancellation, and — unless this is an API-only node — the
 // workers that run jobs through the process's ModelService. One backend is chosen here: BullMQ when
 // `redis.url` is set, the SQL queue on the store otherwise.
+import { traceHeaders } from '../telemetry/index.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { ImageFeature } from '@ferry/core';
@@ -274,10 +275,14 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
       const stored = storable(valid);
-      const input: JobInput = { instances: stored, base };
+      const { traceparent } = traceHeaders();
+      const input: JobInput = { instances: stored, base, ...(traceparent && { traceparent }) };
       const json = stored === valid ? checkedJson.get(valid) : undefined;
       // The text made for the check is the stored input: one serialisation of a large job, not two.
-      const inputJson = json === undefined ? undefined : `{"instances":${json},"base":${JSON.stringify(base)}}`;
+      const inputJson =
+        json === undefined
+          ? undefined
+          : `{"instances":${json},"base":${JSON.stringify(base)}${traceparent ? `,"traceparent":${JSON.stringify(traceparent)}` : ''}}`;
       const requestHash =
         opts.idempotencyKey === undefined
           ? undefined

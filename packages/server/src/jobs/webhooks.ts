@@ -1,10 +1,13 @@
 // Job callbacks: when a job with a `callbackUrl` ends, its final document is POSTed there, signed
-// like alert webhooks (monitoring/alerting.ts: `Ferry-Signature: t=<unix s>,v1=<hex HMAC-SHA256 of
-// "<t>.<body>">`). Delivery state lives in the job row, so a callback survives a restart and is sent
+// like alert webhooks by Standard Webhooks (webhooks/: `webhook-id: job_<id>` on every attempt,
+// `webhook-timestamp`, `webhook-signature`).
+// Delivery state lives in the job row, so a callback survives a restart and is sent
 // by whichever worker process claims it; failures are retried with exponential backoff.
 import type { Logger } from 'pino';
 import { FerryError } from '../errors.js';
-import { signBody } from '../monitoring/alerting.js';
+import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
+import { contextFromTraceparent, traceHeaders, tracingEnabled } from '../telemetry/index.js';
+import { traceparentOf } from './runner.js';
 import type { JobsConfig } from '../config/schemas/jobs.js';
 import type { JobDocRow, JobStore } from './job-store.js';
 
@@ -67,6 +70,7 @@ export class WebhookSender {
   private busy = false;
   private again = false;
   private closed = false;
+  private readonly signer: WebhookSigner | undefined;
 
   constructor(
     private readonly store: JobStore,
@@ -75,6 +79,7 @@ export class WebhookSender {
     private readonly hooks: WebhookHooks = {},
     intervalMs = 1000,
   ) {
+    this.signer = webhookSigner([cfg.secret, ...(cfg.previousSecrets ?? [])]);
     this.timer = setInterval(() => this.kick(), intervalMs);
     this.timer.unref();
   }
@@ -116,6 +121,9 @@ export class WebhookSender {
     );
     let error: string | undefined;
     let permanent = false;
+    // The traceparent lives in the job's input, which the delivery row leaves out (inputs can be large):
+    // read the whole row only when tracing is on.
+    const full = tracingEnabled() ? await this.store.get(row.id) : undefined;
     try {
       const res = await fetch(row.callback_url!, {
         method: 'POST',
@@ -123,7 +131,9 @@ export class WebhookSender {
           'content-type': 'application/json',
           'ferry-job-id': row.id,
           'ferry-delivery-attempt': String(attempt),
-          ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }),
+          ...this.signer?.(`job_${row.id}`, body),
+          // The receiver's span joins the trace of the request that submitted the job.
+          ...(full && traceHeaders(contextFromTraceparent(traceparentOf(this.store.input(full))))),
         },
         body,
         redirect: 'manual',

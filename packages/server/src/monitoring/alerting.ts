@@ -1,8 +1,9 @@
 // Alerts: rules over per-version observations (drift, p99 latency over the SLA, error rate,
 // fallback rate) with hysteresis — one `firing` notification when a condition starts, one
-// `resolved` when it ends — posted as JSON to a webhook, signed with HMAC-SHA256, retried with
+// `resolved` when it ends — posted as JSON to a webhook, signed by Standard Webhooks, retried with
 // exponential backoff. Delivery runs in the background from a bounded queue: evaluating never waits.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
 import type { AlertRule, AlertsConfig } from '../config/schemas/alerts.js';
 import type { Logger } from 'pino';
 
@@ -36,27 +37,6 @@ export interface AlertHooks {
   onDelivered?(n: AlertNotification): void;
   onFailed?(n: AlertNotification, reason: string): void;
   onDropped?(n: AlertNotification): void;
-}
-
-/** `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`. */
-export function signBody(body: string, secret: string, nowSeconds = Math.floor(Date.now() / 1000)): string {
-  return `t=${nowSeconds},v1=${createHmac('sha256', secret).update(`${nowSeconds}.${body}`).digest('hex')}`;
-}
-
-/** For receivers: checks a Ferry-Signature header against the raw body, within `toleranceSeconds` of now. */
-export function verifySignature(
-  header: string | undefined,
-  body: string,
-  secret: string,
-  toleranceSeconds = 300,
-  nowSeconds = Math.floor(Date.now() / 1000),
-): boolean {
-  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
-  if (!m) return false;
-  const t = Number(m[1]);
-  if (Math.abs(nowSeconds - t) > toleranceSeconds) return false;
-  const expected = Buffer.from(createHmac('sha256', secret).update(`${t}.${body}`).digest('hex'), 'hex');
-  return timingSafeEqual(expected, Buffer.from(m[2]!, 'hex'));
 }
 
 interface Episode {
@@ -96,12 +76,16 @@ export class AlertManager {
   private closed = false;
   private readonly timers = new Set<NodeJS.Timeout>();
 
+  private readonly signer: WebhookSigner | undefined;
+
   constructor(
     private readonly cfg: AlertsConfig,
     private readonly hooks: AlertHooks = {},
     private readonly log?: Logger,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.signer = webhookSigner([cfg.secret, ...(cfg.previousSecrets ?? [])]);
+  }
 
   get pending(): number {
     return this.queue.length;
@@ -187,6 +171,8 @@ export class AlertManager {
 
   private async deliver(n: AlertNotification): Promise<void> {
     const body = JSON.stringify(n);
+    // One message id for every attempt of this notification: receivers drop the duplicates of a retry.
+    const id = `alert_${createHash('sha256').update(`${n.fingerprint}|${n.status}|${n.startsAt}`).digest('hex').slice(0, 32)}`;
     let reason = '';
     for (let attempt = 1; attempt <= this.cfg.maxAttempts && !this.closed; attempt++) {
       try {
@@ -194,7 +180,7 @@ export class AlertManager {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
-            ...(this.cfg.secret && { 'ferry-signature': signBody(body, this.cfg.secret) }),
+            ...this.signer?.(id, body),
           },
           body,
           signal: AbortSignal.timeout(this.cfg.timeoutMs),

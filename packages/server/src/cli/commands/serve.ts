@@ -6,18 +6,20 @@ import { installSignalHandlers } from '../../lifecycle/index.js';
 import { watchRepository } from '../../rollout/index.js';
 import { commonOptions, sourcesFrom, type CliContext, type CommonOpts } from '../shared.js';
 
-type ServeOpts = Omit<CommonOpts, 'workers'> & { workers?: string | boolean; watch?: boolean };
+type ServeOpts = Omit<CommonOpts, 'workers'> & { workers?: string | boolean; watch?: boolean; grpcPort?: string };
 
 export function registerServeCommand(program: Command, _ctx: CliContext): void {
   commonOptions(program.command('serve').description('start the server with the model repository'))
     .option('-p, --port <port>', 'port (default 8080)')
     .option('-H, --host <host>', 'address to bind (default 0.0.0.0)')
+    .option('--grpc-port <port>', 'also serve the Open Inference Protocol over gRPC on this port (default: off)')
     .option('--no-workers', 'API-only node: accept jobs, run none (workers are `ferry worker` processes)')
     .option('-w, --watch', 'load, reload and unload model versions as the repository folder changes')
     .action(async (o: ServeOpts) => {
       // commander's --no-workers sets `workers: false`, sharing the name with --workers <n>.
       const noJobWorkers = o.workers === false;
       const sources = sourcesFrom({ ...o, workers: typeof o.workers === 'string' ? o.workers : undefined });
+      if (o.grpcPort !== undefined) sources.overrides = { ...sources.overrides, 'grpc.port': o.grpcPort };
       const cfg = loadConfig(sources);
       const server = await createServer(cfg, { ...(noJobWorkers && { jobWorkers: false }), configSources: sources });
       const watcher = o.watch
@@ -35,7 +37,11 @@ export function registerServeCommand(program: Command, _ctx: CliContext): void {
       });
       const addr = await server.listen();
       server.log.info(
-        { url: addr.url, models: server.repository.models().map((m) => m.name) },
+        {
+          url: addr.url,
+          ...(addr.grpcPort !== undefined && { grpcPort: addr.grpcPort }),
+          models: server.repository.models().map((m) => m.name),
+        },
         'listening; loading models',
       );
       try {

@@ -24,8 +24,10 @@ export const AlertsConfigSchema = Type.Object(
   {
     /** Where alerts are posted; empty = alerts off. */
     webhookUrl: Type.String({ default: '' }),
-    /** HMAC-SHA256 key for the Ferry-Signature header (empty = unsigned). */
+    /** Standard Webhooks secret (`whsec_<base64>`, or raw key text) signing each alert; empty = unsigned. */
     secret: Type.String({ default: '' }),
+    /** Secrets being rotated out: each also signs every alert until removed (docs/webhooks.md). */
+    previousSecrets: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
     intervalSeconds: Type.Number({ exclusiveMinimum: 0, default: 60 }),
     timeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
     maxAttempts: Type.Integer({ minimum: 1, default: 5 }),

@@ -75,8 +75,13 @@ export const JobsConfigSchema = Type.Object(
          * matched on scheme, host, port and path. Empty (the default) = no callbacks allowed.
          */
         allow: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-        /** HMAC-SHA256 key for the Ferry-Signature header (`t=<unix s>,v1=<hex>` over "<t>.<body>"). */
+        /**
+         * Standard Webhooks secret (`whsec_<base64>`; any other string is used as raw key bytes) that signs
+         * each callback (`webhook-id`, `webhook-timestamp`, `webhook-signature`); empty = unsigned.
+         */
         secret: Type.String({ default: '' }),
+        /** Secrets being rotated out: each also signs every callback until removed (docs/webhooks.md). */
+        previousSecrets: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
         timeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
         maxAttempts: Type.Integer({ minimum: 1, maximum: 50, default: 6 }),
         /** Delivery retry n waits backoffMs × 2^(n-1). */

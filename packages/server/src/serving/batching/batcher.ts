@@ -10,6 +10,8 @@
 // Ragged inputs (a padded sequence axis, as transformers take) are padded to the longest request of the
 // batch, requests of similar length are grouped under a token budget, and sequence outputs are cut back
 // to each request's own length.
+import type { Span, SpanContext } from '@opentelemetry/api';
+import { activeSpanContext, startSpan, tracingEnabled, withLinkedRootSpan, withSpan } from '../../telemetry/index.js';
 import { allocate, elementCount, type TensorValue } from '@ferry/core';
 import { FerryError } from '../../errors.js';
 import { BatchQueue } from './batch-queue.js';
@@ -70,6 +72,8 @@ interface Pending {
   reject: (e: unknown) => void;
   /** Set when the caller gave up (timeout); the request is skipped if still queued. */
   cancelled: boolean;
+  /** With tracing on: the request's span (the batch links to it) and its queue-wait span. */
+  trace?: { parent: SpanContext | undefined; queueWait: Span | undefined };
 }
 
 /**
@@ -225,6 +229,9 @@ export class DynamicBatcher extends BatchQueue<Pending> {
           resolve,
           reject,
           cancelled: false,
+          ...(tracingEnabled() && {
+            trace: { parent: activeSpanContext(), queueWait: startSpan('ferry.queue_wait', { 'ferry.rows': rows }) },
+          }),
         };
       },
     );
@@ -369,7 +376,18 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       this.padding.paddedTokens += tokens.paddedTokens;
       this.padding.realTokens += tokens.realTokens;
     }
-    this.run(feeds).then(
+    for (const p of batch) p.trace?.queueWait?.end();
+    // With tracing on, one span per batch, in no request's trace but linked from all it serves;
+    // inference is its child.
+    const ran = tracingEnabled()
+      ? withLinkedRootSpan(
+          'ferry.batch',
+          batch.map((p) => p.trace?.parent),
+          { 'ferry.batch.rows': rows, 'ferry.batch.requests': batch.length },
+          () => withSpan('ferry.inference', () => this.run(feeds)),
+        )
+      : this.run(feeds);
+    ran.then(
       ({ outputs, inferMs }) => {
         this.onBatch({
           rows,

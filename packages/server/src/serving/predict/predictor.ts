@@ -3,6 +3,7 @@
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
 import { encodeWithinLimit } from './tensor-split.js';
+import { withSpan } from '../../telemetry/index.js';
 import {
   elementCount,
   InputError,
@@ -320,7 +321,7 @@ export class Predictor {
     // After a hot reload the loaded version carries the new manifest; answer with that one.
     const v = lv.version;
     if (lv.pipeline) return this.predictPipeline(lv, raw, base, opts);
-    const instances = lv.validator.check(raw, base);
+    const instances = withSpan('ferry.validate', () => lv.validator.check(raw, base), { 'ferry.model': v.name });
     const m = v.manifest;
     const caching = m.cache?.enabled === true;
     const keepForFallback = m.fallback?.policy === 'stale-cache';
@@ -328,7 +329,10 @@ export class Predictor {
     const ttlMs = (m.cache?.ttlSeconds ?? 300) * 1000;
     const keys = cache ? cache.keysFor(lv.contentKey, m.inputs, instances) : undefined;
     let lookup: Lookup | undefined;
-    if (cache && caching) lookup = await cache.lookup(v.name, v.version, keys!, ttlMs);
+    if (cache && caching)
+      lookup = await withSpan('ferry.cache_lookup', () => cache.lookup(v.name, v.version, keys!, ttlMs), {
+        'ferry.instances': instances.length,
+      });
     const predictions: Array<Prediction | undefined> = lookup
       ? [...lookup.fresh]
       : new Array(instances.length).fill(undefined);
@@ -382,7 +386,9 @@ export class Predictor {
                   g.rows.length,
                   timeoutMs,
                   g.rowInfo?.reduce((n, r) => n + r.length, 0),
-                ).then((outputs) => lv.decoder.decode(outputs, g.rows.length, g.rowInfo)),
+                ).then((outputs) =>
+                  withSpan('ferry.postprocess', () => lv.decoder.decode(outputs, g.rows.length, g.rowInfo)),
+                ),
               ),
             ).then((parts) => parts.flat());
         if (keys && caching) {

@@ -252,7 +252,14 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
     assert.equal(pg.pathname.slice(1), s[pg.hostname]!.environment.POSTGRES_DB);
     assert.deepEqual(Object.keys(svc.depends_on).sort(), [redis.hostname, pg.hostname].sort());
   }
-  for (const name of apis) assert.deepEqual(s[name]!.expose, [String(cfg!.server.port)]);
+  // Each API replica serves gRPC on the port its --grpc-port flag names, and exposes it.
+  const grpcPortOf = (name: string) => {
+    const cmd = s[name]!.command as string[];
+    const i = cmd.indexOf('--grpc-port');
+    assert.ok(i > 0, `${name}: serves gRPC (--grpc-port)`);
+    return cmd[i + 1]!;
+  };
+  for (const name of apis) assert.deepEqual(s[name]!.expose, [String(cfg!.server.port), grpcPortOf(name)]);
   // The image compose builds is a stage of the Dockerfile.
   const stages = dockerfile().stages.map((st) => st.name);
   for (const name of [...apis, ...workers])
@@ -266,10 +273,13 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
   const proxy = s.proxy!;
   const nginxMount = (proxy.volumes as string[])[0]!.split(':');
   assert.equal(nginxMount[0], './deploy/nginx/nginx.conf');
-  const upstreams = [...read('deploy/nginx/nginx.conf').matchAll(/^\s*server\s+([\w.-]+):(\d+)/gm)].map(
-    (m) => `${m[1]}:${m[2]}`,
-  );
-  assert.deepEqual(upstreams.sort(), apis.map((a) => `${a}:${cfg!.server.port}`).sort());
+  const upstreamBlock = (name: string) =>
+    [...read('deploy/nginx/nginx.conf').matchAll(/upstream\s+(\w+)\s*\{([^}]*)\}/g)].find((m) => m[1] === name)?.[2] ??
+    '';
+  const upstreams = (name: string) =>
+    [...upstreamBlock(name).matchAll(/^\s*server\s+([\w.-]+):(\d+)/gm)].map((m) => `${m[1]}:${m[2]}`);
+  assert.deepEqual(upstreams('ferry_api').sort(), apis.map((a) => `${a}:${cfg!.server.port}`).sort());
+  assert.deepEqual(upstreams('ferry_grpc').sort(), apis.map((a) => `${a}:${grpcPortOf(a)}`).sort());
   // Prometheus: scrapes every API replica and worker at their real ports; alerts file mounted.
   const promMounts = Object.fromEntries(
     (s.prometheus!.volumes as string[])

@@ -2,17 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import {
-  AlertManager,
-  signBody,
-  verifySignature,
-  type AlertNotification,
-  type AlertsConfig,
-} from '../../monitoring/alerting.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { AlertManager, type AlertNotification, type AlertsConfig } from '../../monitoring/alerting.js';
+import { verifyWebhook, webhookSigner } from '../../webhooks/index.js';
 
 interface Received {
   body: string;
-  signature: string | undefined;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 async function receiver(
@@ -27,7 +24,7 @@ async function receiver(
     });
     req.on('end', () => {
       const status = respond(++calls);
-      if (status === 200) got.push({ body, signature: req.headers['ferry-signature'] as string | undefined });
+      if (status === 200) got.push({ body, headers: req.headers });
       res.writeHead(status).end();
     });
   });
@@ -39,6 +36,7 @@ async function receiver(
 const config = (over: Partial<AlertsConfig>): AlertsConfig => ({
   webhookUrl: '',
   secret: 'shh',
+  previousSecrets: [],
   intervalSeconds: 60,
   timeoutMs: 2000,
   maxAttempts: 4,
@@ -88,10 +86,12 @@ test('one firing per episode and one resolved, signed; evaluate never waits for 
     assert.equal(b!.status, 'resolved');
     assert.equal(a!.fingerprint, b!.fingerprint);
     for (const g of r.got) {
-      assert.ok(verifySignature(g.signature, g.body, 'shh'), 'the receiver verifies the signature');
-      assert.ok(!verifySignature(g.signature, g.body, 'wrong'), 'a wrong secret fails');
-      assert.ok(!verifySignature(g.signature, `${g.body} `, 'shh'), 'a changed body fails');
+      assert.ok(verifyWebhook(g.body, g.headers, ['shh']), 'the receiver verifies the signature');
+      assert.ok(!verifyWebhook(g.body, g.headers, ['wrong']), 'a wrong secret fails');
+      assert.ok(!verifyWebhook(`${g.body} `, g.headers, ['shh']), 'a changed body fails');
+      assert.match(String(g.headers['webhook-id']), /^alert_[0-9a-f]{32}$/);
     }
+    assert.notEqual(r.got[0]!.headers['webhook-id'], r.got[1]!.headers['webhook-id'], 'firing and resolved differ');
     // The receiver records a request before it answers; the sender counts a delivery once the answer is back.
     await until(() => delivered.length === 2);
     assert.equal(delivered.length, 2);
@@ -188,10 +188,52 @@ test('retries 5xx with backoff, does not retry 4xx, gives up after maxAttempts',
   m3.close();
 });
 
-test('signatures: known value and tolerance', () => {
-  const h = signBody('{"a":1}', 'k', 1_700_000_000);
-  assert.match(h, /^t=1700000000,v1=[0-9a-f]{64}$/);
-  assert.ok(verifySignature(h, '{"a":1}', 'k', 300, 1_700_000_100));
-  assert.ok(!verifySignature(h, '{"a":1}', 'k', 300, 1_700_000_400), 'too old');
-  assert.ok(!verifySignature('garbage', '{"a":1}', 'k'));
+test('Standard Webhooks: the example of the specification, rotation and tolerance', () => {
+  // The example in the Standard Webhooks specification (secret, id, timestamp, body -> signature).
+  const secret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+  const sign = webhookSigner([secret])!;
+  const h = sign('msg_p5jXN8AQM9LWM0D4loKWxJek', '{"test": 2432232314}', new Date(1_614_265_330_000));
+  assert.equal(h['webhook-signature'], 'v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=');
+  assert.equal(h['webhook-timestamp'], '1614265330');
+  // Rotation: both secrets sign, a receiver holding either verifies.
+  const next = 'whsec_' + Buffer.from('a new key of thirty-two bytes!!!').toString('base64');
+  const both = webhookSigner([next, secret])!('msg_1', '{}');
+  assert.equal(both['webhook-signature'].split(' ').length, 2);
+  assert.ok(verifyWebhook('{}', both, [secret]));
+  assert.ok(verifyWebhook('{}', both, [next]));
+  assert.ok(!verifyWebhook('{}', both, ['whsec_' + Buffer.from('another key').toString('base64')]));
+  // Older than the standard's five-minute tolerance: refused.
+  const old = webhookSigner([secret])!('msg_2', '{}', new Date(Date.now() - 10 * 60_000));
+  assert.ok(!verifyWebhook('{}', old, [secret]));
+  assert.equal(webhookSigner(['']), undefined, 'no secret: unsigned');
+});
+
+test('Standard Webhooks: a Python receiver following the specification verifies what Ferry signs', async (ctx) => {
+  const secret = 'whsec_' + Buffer.from('python receiver key 0123456789ab').toString('base64');
+  const body = JSON.stringify({ status: 'firing', model: 'm', value: ['ü'] });
+  const h = webhookSigner([secret, 'whsec_' + Buffer.from('old key').toString('base64')])!('alert_1', body);
+  // Written from the specification (base64 key after "whsec_", HMAC-SHA256 over "id.timestamp.body").
+  const script = [
+    'import base64, hashlib, hmac, sys, json',
+    'a = json.loads(sys.argv[1])',
+    'key = base64.b64decode(a["secret"].split("_", 1)[1])',
+    'msg = (a["id"] + "." + a["ts"] + "." + a["body"]).encode()',
+    'want = base64.b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()',
+    'got = [s.split(",", 1)[1] for s in a["sig"].split(" ")]',
+    'print("ok" if any(hmac.compare_digest(want, g) for g in got) else "bad")',
+  ].join('\n');
+  const arg = JSON.stringify({
+    secret,
+    id: h['webhook-id'],
+    ts: h['webhook-timestamp'],
+    body,
+    sig: h['webhook-signature'],
+  });
+  try {
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', ['-c', script, arg]);
+    assert.equal(stdout.trim(), 'ok');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return ctx.skip('no /usr/bin/python3');
+    throw e;
+  }
 });

@@ -4,7 +4,7 @@
 // are little-endian; BOOL is one byte per element; BYTES elements are each a 4-byte little-endian
 // length followed by that many bytes.
 import { allocate, elementCount, type TensorDtype, type TensorValue } from '@ferry/core';
-import { FerryError, invalidInput } from '../errors.js';
+import { FerryError, invalidInput } from '../../errors.js';
 
 export const BINARY_HEADER = 'inference-header-content-length';
 

@@ -1,0 +1,182 @@
+// Transports and tracing on mlp-bench at 64 concurrent clients, in one run: the Open Inference
+// Protocol over gRPC vs REST with JSON tensors vs REST with the binary tensor extension (baseline: REST
+// JSON), and REST JSON with OpenTelemetry tracing sampled at 100% and at 1% vs tracing off (baseline:
+// the same server command without OTEL_*). Spans go to an OTLP/HTTP sink in this process that
+// accepts and drops them, so exporting is measured but no collector is.
+// Part of `npm run bench` when mlp-bench is measured (FERRY_BENCH_PROTOCOLS=0 skips it); alone:
+// `node bench/dist/protocols.js [--quick]`.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FERRY_CLI, REPO_ROOT } from './paths.js';
+import { freePort, runJson, startNode, waitReady, type Child } from './processes.js';
+import type { ProtocolLoadResult, ProtocolLoadSpec, Transport } from './protocols-load.js';
+import { buildScratchRepo } from './scratch-repo.js';
+
+export interface ProtocolRow extends ProtocolLoadResult {
+  label: string;
+  /** rps / the baseline row's rps. */
+  ratio: number;
+}
+
+export interface ProtocolsBench {
+  model: string;
+  connections: number;
+  durationSeconds: number;
+  transports: ProtocolRow[];
+  tracing: ProtocolRow[];
+}
+
+const PROTO = join(REPO_ROOT, 'packages/server/proto/grpc_predict_v2.proto');
+
+async function startFerry(
+  repoDir: string,
+  env: Record<string, string>,
+): Promise<{ child: Child; url: string; grpc: string }> {
+  const port = await freePort();
+  const grpcPort = await freePort();
+  // startNode passes this process's environment on; the tracing variables are set around the spawn only.
+  const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const child = startNode(
+    'ferry (protocols)',
+    FERRY_CLI,
+    [
+      'serve',
+      '--models',
+      repoDir,
+      '--port',
+      String(port),
+      '--host',
+      '127.0.0.1',
+      '--grpc-port',
+      String(grpcPort),
+      '--log-level',
+      'warn',
+    ],
+    { cwd: repoDir },
+  );
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(child, url, 180_000);
+  return { child, url, grpc: `127.0.0.1:${grpcPort}` };
+}
+
+export async function runProtocolsBench(
+  opts: { quick: boolean; connections?: number },
+  log: (line: string) => void,
+): Promise<ProtocolsBench> {
+  const connections = opts.connections ?? 64;
+  const durationSeconds = opts.quick ? 4 : 10;
+  const warmupSeconds = opts.quick ? 1 : 3;
+  const repoDir = mkdtempSync(join(tmpdir(), 'ferry-bench-protocols-'));
+  const [model] = buildScratchRepo(repoDir, ['mlp-bench']);
+  // An OTLP/HTTP endpoint that drops what it gets: the exporter's work is measured, a collector's is not.
+  let exported = 0;
+  const sink = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      exported++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
+  const sinkUrl = `http://127.0.0.1:${(sink.address() as { port: number }).port}`;
+  const load = (transport: Transport, target: string) =>
+    runJson<ProtocolLoadResult>(`load ${transport}`, 'protocols-load.js', {
+      transport,
+      target,
+      model: 'mlp-bench',
+      proto: PROTO,
+      modelDir: model!.info.dir,
+      connections,
+      warmupSeconds,
+      durationSeconds,
+    } satisfies ProtocolLoadSpec);
+  const rowOf = (label: string, r: ProtocolLoadResult, base?: ProtocolLoadResult): ProtocolRow => ({
+    label,
+    ...r,
+    ratio: base ? r.rps / base.rps : 1,
+  });
+  try {
+    const off = await startFerry(repoDir, {});
+    let json: ProtocolLoadResult;
+    let binary: ProtocolLoadResult;
+    let grpc: ProtocolLoadResult;
+    try {
+      log(`protocols: REST JSON, ${connections} clients`);
+      json = await load('rest-json', off.url);
+      log('protocols: REST binary tensors');
+      binary = await load('rest-binary', off.url);
+      log('protocols: gRPC');
+      grpc = await load('grpc', off.grpc);
+    } finally {
+      await off.child.stop();
+    }
+    const traced: ProtocolRow[] = [rowOf('REST JSON, tracing off', json)];
+    for (const [label, ratio] of [
+      ['tracing on, 100% sampled', '1'],
+      ['tracing on, 1% sampled', '0.01'],
+    ] as const) {
+      const s = await startFerry(repoDir, {
+        OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
+        OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+        OTEL_TRACES_SAMPLER_ARG: ratio,
+      });
+      try {
+        log(`protocols: REST JSON, ${label}`);
+        traced.push(rowOf(`REST JSON, ${label}`, await load('rest-json', s.url), json));
+      } finally {
+        await s.child.stop();
+      }
+    }
+    if (exported === 0) throw new Error('the traced servers exported no spans: tracing was not on');
+    return {
+      model: 'mlp-bench',
+      connections,
+      durationSeconds,
+      transports: [
+        rowOf('REST JSON (baseline)', json),
+        rowOf('REST binary tensor extension', binary, json),
+        rowOf('gRPC (typed contents)', grpc, json),
+      ],
+      tracing: traced,
+    };
+  } finally {
+    sink.close();
+    rmSync(repoDir, { recursive: true, force: true });
+  }
+}
+
+export function formatProtocols(b: ProtocolsBench): string {
+  const line = (r: ProtocolRow) =>
+    `| ${r.label} | ${r.rps.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.errors} |`;
+  const head = '| row | req/s | × baseline | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- | --- |';
+  return [
+    `${b.model}, ${b.connections} concurrent clients, ${b.durationSeconds} s per row: transports (baseline REST JSON)`,
+    head,
+    ...b.transports.map(line),
+    '',
+    `${b.model}, ${b.connections} clients, REST JSON: tracing cost (baseline tracing off)`,
+    head,
+    ...b.tracing.map(line),
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  runProtocolsBench({ quick: process.argv.includes('--quick') }, (l) => process.stderr.write(`${l}\n`)).then(
+    (b) => {
+      process.stdout.write(`${formatProtocols(b)}\n${JSON.stringify(b)}\n`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      process.stderr.write(`protocols bench failed: ${(e as Error)?.stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,16 @@
+// Tracing (OpenTelemetry): process setup from OTEL_* variables, and the span helpers the layers use.
+export { startTracing, tracingRequested, type Tracing } from './tracing.js';
+export {
+  activeSpanContext,
+  contextFromTraceparent,
+  endServerSpan,
+  runInContext,
+  startServerSpan,
+  startSpan,
+  traceHeaders,
+  traceLogFields,
+  tracingEnabled,
+  withLinkedRootSpan,
+  withSpan,
+  type Carrier,
+} from './spans.js';
