@@ -29,6 +29,7 @@ function statsOf(m: Model): DecoderStats {
   const e = m.engine.stats;
   const c = m.cache?.stats;
   return {
+    sequences: m.engine.size,
     ...e,
     prefixLookups: c?.lookups ?? 0,
     prefixHits: c?.hits ?? 0,

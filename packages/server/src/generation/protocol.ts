@@ -41,6 +41,8 @@ export interface SchedulerOptions {
 
 /** Counters of one model in one decode worker (tests, bench, metrics). */
 export interface DecoderStats {
+  /** Sequences of the model in the worker now (prefilling, decoding or paused). */
+  sequences: number;
   decodeRuns: number;
   decodeRows: number;
   maxRows: number;

@@ -71,6 +71,11 @@ export class TextCodec {
   decode(ids: readonly number[]): string {
     return this.#tokenizer.decode([...ids], { skip_special_tokens: true });
   }
+
+  /** One token's own text, special tokens included (for log-probabilities). */
+  tokenText(id: number): string {
+    return this.#tokenizer.decode([id], { skip_special_tokens: false });
+  }
 }
 
 /**
