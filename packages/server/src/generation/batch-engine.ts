@@ -60,6 +60,8 @@ export interface EngineEvents {
   token(e: TokenEvent): void;
   done(e: DoneEvent): void;
   error(id: number, message: string): void;
+  /** After each run's events: a transport may send what it gathered since the last one in one message. */
+  step?(): void;
 }
 
 /** Counters for tests, the bench and metrics. */
@@ -202,10 +204,13 @@ export class BatchEngine {
       for (const s of [...this.#seqs.values()]) if (s.cancelled) this.#finish(s, 'cancelled');
       if (this.#seqs.size === 0) {
         this.#dropBatch();
+        this.events.step?.();
         return;
       }
       const prefilled = await this.#prefillStep();
+      this.events.step?.();
       const decoded = await this.#decodeStep();
+      this.events.step?.();
       if (!prefilled && !decoded) {
         // Every sequence waits for credit: release the batch's rows (each keeps its own cache) and sleep.
         if (this.#rows.length) this.#rebuild([]);

@@ -24,6 +24,20 @@ const models = new Map<string, Model>();
 const owner = new Map<number, Model>();
 const port = parentPort!;
 const post = (msg: FromDecoder): void => port.postMessage(msg);
+// A step's tokens (and ends) go to the main thread as one message: with many sequences in the batch,
+// one structured clone per step instead of one per token. Sent at each step's end, or at the end of
+// the current task for events outside a step; order is kept.
+let outbox: FromDecoder[] = [];
+const flush = (): void => {
+  if (outbox.length === 0) return;
+  const messages = outbox;
+  outbox = [];
+  port.postMessage(messages.length === 1 ? messages[0]! : ({ type: 'batch', id: 0, messages } satisfies FromDecoder));
+};
+const queue = (msg: FromDecoder): void => {
+  if (outbox.length === 0) queueMicrotask(flush);
+  outbox.push(msg);
+};
 
 function statsOf(m: Model): DecoderStats {
   const e = m.engine.stats;
@@ -68,15 +82,16 @@ async function handle(msg: ToDecoder): Promise<void> {
             ...(cache && { prefixCache: cache }),
           },
           {
-            token: (e) => post({ type: 'token', ...e }),
+            token: (e) => queue({ type: 'token', ...e }),
             done: (e) => {
               owner.delete(e.id);
-              post({ type: 'done', ...e });
+              queue({ type: 'done', ...e });
             },
             error: (id, message) => {
               owner.delete(id);
-              post({ type: 'error', id, message, code: 'inference-failed' });
+              queue({ type: 'error', id, message, code: 'inference-failed' });
             },
+            step: flush,
           },
         ),
       };

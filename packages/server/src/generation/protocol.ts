@@ -94,4 +94,6 @@ export type FromDecoder =
       decodeMs: number;
     }
   | { type: 'stats'; id: number; stats: DecoderStats | undefined }
+  /** Several generations' messages of one step, in order (id 0: it answers no request). */
+  | { type: 'batch'; id: 0; messages: FromDecoder[] }
   | { type: 'error'; id: number; message: string; code?: string };

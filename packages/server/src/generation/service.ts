@@ -249,7 +249,10 @@ export class GenerationService {
         nextId: () => this.#nextId++,
         toError: (reply) => new Error(reply.message),
         exitError: (code) => new Error(`decode worker ${index} exited (code ${code})`),
-        onMessage: (msg) => this.#generations.get(msg.id)?.handle(msg),
+        onMessage: (msg) => {
+          if (msg.type === 'batch') for (const m of msg.messages) this.#generations.get(m.id)?.handle(m);
+          else this.#generations.get(msg.id)?.handle(msg);
+        },
         onError: (err) => this.log.error({ err, worker: index }, 'decode worker failed'),
         onExit: (code) => this.#replace(slot, code),
       }),
