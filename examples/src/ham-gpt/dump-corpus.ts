@@ -61,7 +61,7 @@ async function hamChatLoss(docs: number[][]): Promise<{ nats: number; bytes: num
       for (const x of row) sum += Math.exp(x - max);
       nats += Math.log(sum) + max - row[d[t + 1]!]!;
     }
-    // ham-chat's tokens are single bytes or special tokens: the text scored is n-1 "bytes", a special token counting one.
+    // ham-chat's tokens are single bytes or special tokens: the text scored is n-1 "bytes" (a special token is one).
     bytes += n - 1;
   }
   await session.release();
