@@ -250,14 +250,27 @@ export class GenerationService {
         toError: (reply) => new Error(reply.message),
         exitError: (code) => new Error(`decode worker ${index} exited (code ${code})`),
         onMessage: (msg) => {
-          if (msg.type === 'batch') for (const m of msg.messages) this.#generations.get(m.id)?.handle(m);
-          else this.#generations.get(msg.id)?.handle(msg);
+          if (msg.type === 'batch') for (const m of msg.messages) this.#deliver(m);
+          else this.#deliver(msg);
         },
         onError: (err) => this.log.error({ err, worker: index }, 'decode worker failed'),
         onExit: (code) => this.#replace(slot, code),
       }),
     };
     return slot;
+  }
+
+  /** A worker message to its generation. A fault turning it into text ends that generation, not the process. */
+  #deliver(msg: FromDecoder): void {
+    const g = this.#generations.get(msg.id);
+    if (!g) return;
+    try {
+      g.handle(msg);
+    } catch (err) {
+      this.log.error({ err }, 'handling a generated token failed');
+      g.cancel('disconnected');
+      g.fail(new FerryError('inference-failed', { detail: 'turning the generated tokens into text failed' }));
+    }
   }
 
   /** A decode worker that died fails its generations and is replaced, its models loaded again. */
