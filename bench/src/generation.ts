@@ -3,6 +3,10 @@
 // a baseline measured in the same run: the same model stepped with its KV cache by ONNX Runtime
 // directly in this process (no HTTP, no worker, no tokenizer). The ratio is what serving costs per
 // token. Runs on models/ham-chat (built by `npm run models`).
+// Continuous batching rows: total tokens/s and time to first token p50 at 1, 4, 8 and 16 concurrent
+// streams (ratios to one stream, same run), and the prefix cache: time to first token on a shared
+// 200-token system prompt, hit (the prompt seen before) against miss (a fresh prompt of the same length),
+// on models/ham-gpt (256-token context).
 // Standalone: node bench/dist/generation.js [--requests 8] [--tokens 96] [--concurrency 4]
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
@@ -38,6 +42,16 @@ export interface GenerationBench {
     concurrent: { streams: number; aggregateTokensPerS: number; ttftP50Ms: number };
   };
   ratios: { tokensPerSVsRaw: number; ttftVsRawPrefill: number };
+  /** Continuous batching: per number of concurrent streams, total tokens/s and TTFT p50, with ratios to 1 stream. */
+  scalingModel: string;
+  scaling: { streams: number; totalTokensPerS: number; ttftP50Ms: number; throughputVs1: number; ttftVs1: number }[];
+  prefixCache?: {
+    promptTokens: number;
+    hitTtftP50Ms: number;
+    missTtftP50Ms: number;
+    cachedTokens: number;
+    speedup: number;
+  };
 }
 
 const PROMPT = 'Subject: meeting notes from friday';
@@ -51,11 +65,12 @@ function streamOnce(
   port: number,
   model: string,
   maxTokens: number,
-): Promise<{ ttftMs: number; tokens: number; decodeS: number }> {
+  prompt = PROMPT,
+): Promise<{ ttftMs: number; tokens: number; decodeS: number; cachedTokens: number }> {
   const t0 = performance.now();
   const body = JSON.stringify({
     model,
-    prompt: PROMPT,
+    prompt,
     max_tokens: maxTokens,
     temperature: 0,
     stream: true,
@@ -78,6 +93,7 @@ function streamOnce(
         }
         let first: number | undefined;
         let tokens = 0;
+        let cachedTokens = 0;
         let buffer = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => {
@@ -87,14 +103,21 @@ function streamOnce(
             const ev = buffer.slice(6, cut);
             buffer = buffer.slice(cut + 2);
             if (ev === '[DONE]') continue;
-            const c = JSON.parse(ev) as { choices: { text?: string }[]; usage?: { completion_tokens: number } };
-            if (c.choices[0]?.text) first ??= performance.now();
-            if (c.usage) tokens = c.usage.completion_tokens;
+            const c = JSON.parse(ev) as {
+              choices: { text?: string }[];
+              usage?: { completion_tokens: number; prompt_tokens_details?: { cached_tokens: number } };
+            };
+            // The first chunk of the stream, text or not: a token was produced (max_tokens 1 has no later chunk).
+            first ??= performance.now();
+            if (c.usage) {
+              tokens = c.usage.completion_tokens;
+              cachedTokens = c.usage.prompt_tokens_details?.cached_tokens ?? 0;
+            }
           }
         });
         res.on('end', () => {
           const end = performance.now();
-          resolve({ ttftMs: (first ?? end) - t0, tokens, decodeS: (end - (first ?? end)) / 1000 });
+          resolve({ ttftMs: (first ?? end) - t0, tokens, decodeS: (end - (first ?? end)) / 1000, cachedTokens });
         });
       },
     );
@@ -122,6 +145,9 @@ export async function runGenerationBench(
   const layout = decoderLayout(session);
   const repo = mkdtempSync(join(tmpdir(), 'ferry-bench-gen-'));
   cpSync(dir, join(repo, 'ham-chat', '1.0.0'), { recursive: true });
+  const gptDir = join(MODELS_DIR, 'ham-gpt', '1.0.0');
+  const withGpt = existsSync(join(gptDir, 'model.onnx'));
+  if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', '1.0.0'), { recursive: true });
   const port = await freePort();
   const child = startNode(
     'ferry (generation)',
@@ -210,12 +236,79 @@ export async function runGenerationBench(
     log(
       `generation: Ferry TTFT p50 ${ferry.ttftP50Ms.toFixed(2)} ms, ${ferry.tokensPerS.toFixed(0)} tokens/s per stream, ${ferry.concurrent.aggregateTokensPerS.toFixed(0)} tokens/s over ${o.concurrency} streams`,
     );
+    // Continuous batching: waves of N concurrent streams, each the same prompt and length; the wave's total
+    // tokens over its wall time, and the TTFT of each of its streams.
+    // On ham-gpt when it is there: a model whose step costs more than ham-chat's 1 ms shows what batching saves.
+    const scalingModel = withGpt ? 'ham-gpt' : 'ham-chat';
+    const scaling: GenerationBench['scaling'] = [];
+    for (const streams of [1, 4, 8, 16]) {
+      const waves = Math.max(2, Math.ceil(16 / streams));
+      let toks = 0;
+      let secs = 0;
+      const ttfts: number[] = [];
+      for (let w = 0; w < waves; w++) {
+        const t = performance.now();
+        const got = await Promise.all(Array.from({ length: streams }, () => streamOnce(port, scalingModel, maxTokens)));
+        secs += (performance.now() - t) / 1000;
+        toks += got.reduce((a, r) => a + r.tokens, 0);
+        ttfts.push(...got.map((r) => r.ttftMs));
+      }
+      const row = {
+        streams,
+        totalTokensPerS: toks / secs,
+        ttftP50Ms: quantile(ttfts, 0.5),
+        throughputVs1: 1,
+        ttftVs1: 1,
+      };
+      row.throughputVs1 = row.totalTokensPerS / (scaling[0]?.totalTokensPerS ?? row.totalTokensPerS);
+      row.ttftVs1 = row.ttftP50Ms / (scaling[0]?.ttftP50Ms ?? row.ttftP50Ms);
+      scaling.push(row);
+      log(
+        `generation: ${scalingModel}, ${streams} streams: ${row.totalTokensPerS.toFixed(0)} tokens/s in all (${row.throughputVs1.toFixed(2)}x one stream), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x)`,
+      );
+    }
+    let prefixCache: GenerationBench['prefixCache'];
+    if (withGpt) {
+      const g = (parse(readFileSync(join(gptDir, 'ferry.yaml'), 'utf8')) as { generation: Generation }).generation;
+      const gptCodec = new TextCodec(gptDir, g);
+      // A system prompt of 200 tokens: sentences added until the tokenizer counts 200, then cut there.
+      const sentence = 'You are the mail assistant of the Ferry project. Answer politely, briefly and on topic. ';
+      let system = '';
+      while (gptCodec.encode(system, true).length < 200) system += sentence;
+      system = gptCodec.decode(gptCodec.encode(system, true).slice(0, 200));
+      const question = (i: number) => `Question ${i}: when is the next release?`;
+      const hits: number[] = [];
+      const misses: number[] = [];
+      let cachedTokens = 0;
+      await streamOnce(port, 'ham-gpt', 1, system + question(0)); // the system prompt enters the cache
+      for (let i = 1; i <= 12; i++) {
+        // Miss: the same length, but its first token differs, so no block of it is cached.
+        const miss = await streamOnce(port, 'ham-gpt', 1, `${i % 10}${system.slice(1)}${question(i)}`);
+        misses.push(miss.ttftMs);
+        const hit = await streamOnce(port, 'ham-gpt', 1, system + question(i));
+        hits.push(hit.ttftMs);
+        cachedTokens = hit.cachedTokens;
+      }
+      prefixCache = {
+        promptTokens: gptCodec.encode(system + question(1), true).length,
+        hitTtftP50Ms: quantile(hits, 0.5),
+        missTtftP50Ms: quantile(misses, 0.5),
+        cachedTokens,
+        speedup: quantile(misses, 0.5) / quantile(hits, 0.5),
+      };
+      log(
+        `generation: prefix cache on ham-gpt: TTFT p50 hit ${prefixCache.hitTtftP50Ms.toFixed(2)} ms vs miss ${prefixCache.missTtftP50Ms.toFixed(2)} ms (${cachedTokens} cached tokens)`,
+      );
+    }
     return {
       model: 'ham-chat@1.0.0',
       promptTokens: promptIds.length,
       raw,
       ferry,
       ratios: { tokensPerSVsRaw: ferry.tokensPerS / raw.stepsPerS, ttftVsRawPrefill: ferry.ttftP50Ms / raw.prefillMs },
+      scalingModel,
+      scaling,
+      ...(prefixCache && { prefixCache }),
     };
   } finally {
     await child.stop();
@@ -232,6 +325,16 @@ export function formatGenerationReport(g: GenerationBench): string {
     `  Ferry, 1 stream at a time:      TTFT p50 ${f(g.ferry.ttftP50Ms, 2)} ms (p90 ${f(g.ferry.ttftP90Ms, 2)}), ${f(g.ferry.tokensPerS, 0)} tokens/s  (${g.ferry.requests} requests)`,
     `  Ferry, ${g.ferry.concurrent.streams} concurrent streams:    ${f(g.ferry.concurrent.aggregateTokensPerS, 0)} tokens/s in all, TTFT p50 ${f(g.ferry.concurrent.ttftP50Ms, 2)} ms`,
     `  ratios: Ferry tokens/s ÷ raw steps/s = ${f(g.ratios.tokensPerSVsRaw, 2)}; Ferry TTFT ÷ raw prefill = ${f(g.ratios.ttftVsRawPrefill, 1)}`,
+    `  continuous batching on ${g.scalingModel} (concurrent streams: total tokens/s, ratio to 1 stream; TTFT p50, ratio to 1 stream):`,
+    ...g.scaling.map(
+      (r) =>
+        `    ${String(r.streams).padStart(2)} streams: ${f(r.totalTokensPerS, 0).padStart(6)} tokens/s (${f(r.throughputVs1, 2)}x)   TTFT p50 ${f(r.ttftP50Ms, 2)} ms (${f(r.ttftVs1, 2)}x)`,
+    ),
+    ...(g.prefixCache
+      ? [
+          `  prefix cache (ham-gpt, ${g.prefixCache.promptTokens}-token prompt with a shared 200-token system prompt): TTFT p50 hit ${f(g.prefixCache.hitTtftP50Ms, 2)} ms vs miss ${f(g.prefixCache.missTtftP50Ms, 2)} ms = ${f(g.prefixCache.speedup, 2)}x faster (${g.prefixCache.cachedTokens} tokens cached)`,
+        ]
+      : []),
   ].join('\n');
 }
 

@@ -141,6 +141,18 @@ test('text stream: stop sequences are cut and never partly sent; split UTF-8 cha
     );
     assert.ok(!deltas.some((d) => d.includes('E')), 'no part of the stop sequence was sent');
     assert.equal(s.text, 'héllo ');
+    // Incremental decoding adds up to the whole text, multi-byte characters included, over many tokens.
+    const long = 'Grüße aus Köln — naïve café ✓ 漢字 '.repeat(20);
+    const all = new TextStream(codec, []);
+    let out = '';
+    for (const id of codec.encode(long, false)) {
+      const d = all.push(id).delta;
+      assert.ok(!d.includes('\uFFFD'));
+      out += d;
+    }
+    out += all.flush();
+    assert.equal(out, long);
+    assert.equal(all.text, long);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // Messages between the main thread and the decode worker. The main thread grants `credit` (tokens the
 // worker may produce ahead of the client); when the client's socket is full no credit comes, and the
-// worker stops stepping that generation: backpressure reaches the model, not a buffer.
+// worker takes that generation out of the batch: backpressure reaches the model, not a buffer.
 import type { OrtSessionOptions } from '../serving/runtime/session-options.js';
 
 export interface DecoderLayout {
@@ -24,10 +24,47 @@ export interface GenerateRequest {
   eosIds: number[];
   /** Tokens the worker may produce before waiting for more credit. */
   credit: number;
+  /** Report each token's log-probability and this many alternatives (`logprobs` / `top_logprobs`). */
+  topLogprobs?: number;
+  /** Further choices (`n` > 1) sharing this prompt's prefill: their generation ids and seeds. */
+  forks?: { id: number; seed: number }[];
+}
+
+/** How the decode worker batches, from the `generation` config. */
+export interface SchedulerOptions {
+  maxBatchSize: number;
+  prefillChunkTokens: number;
+  /** Prefix cache bound, in tokens per model (0 turns it off). */
+  prefixCacheTokens: number;
+  prefixBlockTokens: number;
+}
+
+/** Counters of one model in one decode worker (tests, bench, metrics). */
+export interface DecoderStats {
+  /** Sequences of the model in the worker now (prefilling, decoding or paused). */
+  sequences: number;
+  decodeRuns: number;
+  decodeRows: number;
+  maxRows: number;
+  prefillRuns: number;
+  prefillTokens: number;
+  rebuilds: number;
+  prefixLookups: number;
+  prefixHits: number;
+  prefixHitTokens: number;
+  prefixCachedTokens: number;
 }
 
 export type ToDecoder =
-  | { type: 'load'; id: number; key: string; modelPath: string; options: OrtSessionOptions }
+  | {
+      type: 'load';
+      id: number;
+      key: string;
+      modelPath: string;
+      options: OrtSessionOptions;
+      scheduler: SchedulerOptions;
+    }
+  | { type: 'stats'; id: number; key: string }
   | { type: 'unload'; id: number; key: string }
   | { type: 'generate'; id: number; request: GenerateRequest }
   | { type: 'credit'; id: number; tokens: number }
@@ -44,6 +81,19 @@ export type FromDecoder =
       id: number;
       token: number;
       /** ms since the request reached the worker, for the first token */ sinceStartMs: number;
+      logprob?: number;
+      top?: [number, number][];
     }
-  | { type: 'done'; id: number; reason: FinishReason; completionTokens: number; prefillMs: number; decodeMs: number }
+  | {
+      type: 'done';
+      id: number;
+      reason: FinishReason;
+      completionTokens: number;
+      cachedPromptTokens: number;
+      prefillMs: number;
+      decodeMs: number;
+    }
+  | { type: 'stats'; id: number; stats: DecoderStats | undefined }
+  /** Several generations' messages of one step, in order (id 0: it answers no request). */
+  | { type: 'batch'; id: 0; messages: FromDecoder[] }
   | { type: 'error'; id: number; message: string; code?: string };

@@ -16,6 +16,13 @@ export interface OpenAiRequest {
   seed?: number;
   stream: boolean;
   includeUsage: boolean;
+  /** Choices to generate from the one prompt (OpenAI's `n`). */
+  n: number;
+  /**
+   * Report each token's log-probability with this many alternatives: chat's `logprobs: true` with
+   * `top_logprobs`, or the completions API's integer `logprobs`. Undefined: no log-probabilities.
+   */
+  topLogprobs?: number;
 }
 
 interface Issue {
@@ -56,6 +63,9 @@ const CHAT_ONLY = [
 const COMPLETION_ONLY = ['prompt', 'echo', 'suffix', 'best_of'];
 
 const MAX_STOPS = 4;
+/** OpenAI's own limits: 20 alternatives on /chat/completions, 5 on the legacy /completions. */
+const MAX_TOP_LOGPROBS = 20;
+const MAX_COMPLETION_LOGPROBS = 5;
 const MAX_STOP_CHARS = 200;
 
 export function invalidRequest(issues: Issue[]): FerryError {
@@ -201,13 +211,7 @@ export function parseOpenAiRequest(body: unknown, kind: 'chat' | 'completion', c
   const temperature = number('temperature', 0, 2);
   const topP = number('top_p', 0, 1, true);
   const seed = integer('seed', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
-  if (present('n') && body.n !== 1)
-    bad(
-      'n',
-      Number.isInteger(body.n)
-        ? `only n=1 is supported (got ${String(body.n)}); send separate requests for several choices`
-        : 'must be the integer 1',
-    );
+  const n = integer('n', 1, cfg.maxChoices) ?? 1;
   const stream = boolean('stream') ?? false;
   let includeUsage = false;
   if (present('stream_options')) {
@@ -239,11 +243,19 @@ export function parseOpenAiRequest(body: unknown, kind: 'chat' | 'completion', c
   for (const k of ['presence_penalty', 'frequency_penalty']) {
     if (present(k) && body[k] !== 0) bad(k, 'not supported: only 0');
   }
-  if (present('logprobs') && body.logprobs !== false) bad('logprobs', 'not supported');
+  let topLogprobs: number | undefined;
+  if (kind === 'chat') {
+    const lp = boolean('logprobs');
+    const top = integer('top_logprobs', 0, MAX_TOP_LOGPROBS);
+    if (top !== undefined && lp !== true) bad('top_logprobs', 'only allowed with logprobs: true');
+    if (lp) topLogprobs = top ?? 0;
+  } else {
+    // The completions API's `logprobs` is the number of alternatives (0 to 5), null or absent for none.
+    topLogprobs = integer('logprobs', 0, MAX_COMPLETION_LOGPROBS);
+  }
   if (present('logit_bias') && !(isObject(body.logit_bias) && Object.keys(body.logit_bias).length === 0))
     bad('logit_bias', 'not supported');
   if (kind === 'chat') {
-    if (present('top_logprobs')) bad('top_logprobs', 'not supported');
     for (const k of ['tools', 'tool_choice', 'functions', 'function_call', 'parallel_tool_calls'])
       if (present(k)) bad(k, 'tool calling is not supported');
     if (present('response_format') && !(isObject(body.response_format) && body.response_format.type === 'text'))
@@ -258,6 +270,8 @@ export function parseOpenAiRequest(body: unknown, kind: 'chat' | 'completion', c
     stop,
     stream,
     includeUsage,
+    n,
+    ...(topLogprobs !== undefined && { topLogprobs }),
     ...(mt !== undefined && { maxTokens: mt }),
     ...(temperature !== undefined && { temperature }),
     ...(topP !== undefined && { topP }),

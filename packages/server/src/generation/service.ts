@@ -11,7 +11,7 @@ import { sessionOptionsFor } from '../serving/runtime/session-options.js';
 import { RpcWorker } from '../serving/runtime/rpc.js';
 import type { GenerationConfig } from '../config/schemas/generation.js';
 import type { GenerationMetrics } from './metrics.js';
-import type { DecoderLayout, FromDecoder, ToDecoder } from './protocol.js';
+import type { DecoderLayout, DecoderStats, FromDecoder, ToDecoder } from './protocol.js';
 import { TextCodec, TextStream, type ChatMessage } from './text-codec.js';
 
 const WORKER_URL = new URL('./decode-worker.js', import.meta.url);
@@ -23,6 +23,15 @@ export interface GenerationParams {
   /** Same seed, same prompt and parameters: same completion. Random when absent. */
   seed?: number;
   stop: readonly string[];
+  /** Report each token's log-probability with this many alternatives (0: the chosen token's only). */
+  topLogprobs?: number;
+}
+
+/** One generated token's log-probability and the most likely alternatives at its step. */
+export interface TokenLogprob {
+  token: number;
+  logprob: number;
+  top: { token: number; logprob: number }[];
 }
 
 /** Why a generation ended. `stop` and `length` are OpenAI's finish reasons; the others end it early. */
@@ -33,7 +42,11 @@ export interface GenerationResult {
   reason: EndReason;
   promptTokens: number;
   completionTokens: number;
+  /** Prompt tokens whose keys and values came from the prefix cache. */
+  cachedPromptTokens: number;
   timeToFirstTokenMs?: number;
+  /** When `topLogprobs` was asked for: one entry per completion token produced. */
+  logprobs?: TokenLogprob[];
 }
 
 export interface GenerativeVersion {
@@ -47,12 +60,18 @@ interface Slot {
   rpc: RpcWorker<ToDecoder, FromDecoder>;
   index: number;
   active: number;
+  /** KV-cache bytes reserved by its running generations. */
+  kvBytes: number;
   keys: Set<string>;
 }
 
 /** One running generation. Set `onDelta` before the first await; call `ack` as deltas are written. */
 export class Generation {
   onDelta: (delta: string) => void = () => {};
+  /** Log-probabilities of the tokens so far, when they were asked for. */
+  readonly logprobs: TokenLogprob[] | undefined;
+  /** Which choice of its request this is (`n` > 1). */
+  index = 0;
   readonly done: Promise<GenerationResult>;
   #resolve!: (r: GenerationResult) => void;
   #reject!: (e: Error) => void;
@@ -68,7 +87,9 @@ export class Generation {
     private readonly stream: TextStream,
     private readonly startedAt: number,
     private readonly onEnd: (g: Generation, r: GenerationResult | undefined, firstTokenAt: number | undefined) => void,
+    withLogprobs = false,
   ) {
+    this.logprobs = withLogprobs ? [] : undefined;
     this.done = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -104,6 +125,12 @@ export class Generation {
     if (msg.type === 'token') {
       this.#completion++;
       this.#firstTokenAt ??= performance.now();
+      if (this.logprobs && msg.logprob !== undefined)
+        this.logprobs.push({
+          token: msg.token,
+          logprob: msg.logprob,
+          top: (msg.top ?? []).map(([token, logprob]) => ({ token, logprob })),
+        });
       const { delta, stopped } = this.stream.push(msg.token);
       if (delta) this.onDelta(delta);
       else this.ack(1); // nothing to write, so nothing to wait for
@@ -122,7 +149,9 @@ export class Generation {
         reason,
         promptTokens: this.promptTokens,
         completionTokens: this.#completion,
+        cachedPromptTokens: msg.cachedPromptTokens,
         ...(this.#firstTokenAt !== undefined && { timeToFirstTokenMs: this.#firstTokenAt - this.startedAt }),
+        ...(this.logprobs && { logprobs: this.logprobs }),
       });
     } else if (msg.type === 'error') {
       this.fail(
@@ -212,6 +241,7 @@ export class GenerationService {
     const slot: Slot = {
       index,
       active: 0,
+      kvBytes: 0,
       keys: new Set(),
       rpc: new RpcWorker<ToDecoder, FromDecoder>(WORKER_URL, {
         name: `ferry-decode-${index}`,
@@ -219,12 +249,28 @@ export class GenerationService {
         nextId: () => this.#nextId++,
         toError: (reply) => new Error(reply.message),
         exitError: (code) => new Error(`decode worker ${index} exited (code ${code})`),
-        onMessage: (msg) => this.#generations.get(msg.id)?.handle(msg),
+        onMessage: (msg) => {
+          if (msg.type === 'batch') for (const m of msg.messages) this.#deliver(m);
+          else this.#deliver(msg);
+        },
         onError: (err) => this.log.error({ err, worker: index }, 'decode worker failed'),
         onExit: (code) => this.#replace(slot, code),
       }),
     };
     return slot;
+  }
+
+  /** A worker message to its generation. A fault turning it into text ends that generation, not the process. */
+  #deliver(msg: FromDecoder): void {
+    const g = this.#generations.get(msg.id);
+    if (!g) return;
+    try {
+      g.handle(msg);
+    } catch (err) {
+      this.log.error({ err }, 'handling a generated token failed');
+      g.cancel('disconnected');
+      g.fail(new FerryError('inference-failed', { detail: 'turning the generated tokens into text failed' }));
+    }
   }
 
   /** A decode worker that died fails its generations and is replaced, its models loaded again. */
@@ -258,6 +304,12 @@ export class GenerationService {
       key: v.key,
       modelPath: v.modelPath,
       options: sessionOptionsFor(this.config, v.manifest),
+      scheduler: {
+        maxBatchSize: this.gcfg.maxBatchSize,
+        prefillChunkTokens: this.gcfg.prefillChunkTokens,
+        prefixCacheTokens: this.gcfg.prefixCacheTokens,
+        prefixBlockTokens: this.gcfg.prefixBlockTokens,
+      },
     });
     slot.keys.add(v.key);
     return reply as Extract<FromDecoder, { type: 'loaded' }>;
@@ -275,16 +327,17 @@ export class GenerationService {
     gv.layout = layout;
     const t0 = performance.now();
     for (const slot of this.#slots) {
-      const g = this.#start(
+      const [g] = this.#start(
         slot,
         gv,
         gv.codec.encode('warm up', true).slice(0, Math.max(1, gv.contextLength - 4)),
         { maxTokens: 2, temperature: 0, topP: 1, stop: [] },
         performance.now(),
         false,
+        1,
       );
-      g.ack(2);
-      await g.done;
+      g!.ack(2);
+      await g!.done;
     }
     return { loadMs: Math.max(...replies.map((r) => r.loadMs)), warmupMs: performance.now() - t0 };
   }
@@ -312,20 +365,61 @@ export class GenerationService {
     return gv.codec.encode(prompt.text, true);
   }
 
+  /** Batching and prefix-cache counters of a model in each decode worker (tests, bench). */
+  async stats(gv: GenerativeVersion): Promise<DecoderStats[]> {
+    const replies = await Promise.all(
+      this.#slots.map((s) => this.#request(s, { type: 'stats', id: 0, key: gv.version.key })),
+    );
+    return replies.flatMap((r) => (r.type === 'stats' && r.stats ? [r.stats] : []));
+  }
+
   /**
    * Starts a generation. `startedAt` (performance.now() when the request arrived) anchors time to first
-   * token. Refuses with 503 when `maxConcurrent` generations are running.
+   * token. Refuses with 503 when `maxConcurrent` generations are running or the KV memory is reserved.
    */
   start(gv: GenerativeVersion, promptIds: number[], params: GenerationParams, startedAt: number): Generation {
+    return this.startChoices(gv, promptIds, params, startedAt, 1)[0]!;
+  }
+
+  /**
+   * Starts `n` generations of one prompt (OpenAI's `n`): the prompt is prefilled once and each choice
+   * continues from a copy of its cache, with seeds `seed`, `seed + 1`, ...
+   */
+  startChoices(
+    gv: GenerativeVersion,
+    promptIds: number[],
+    params: GenerationParams,
+    startedAt: number,
+    n: number,
+  ): Generation[] {
     if (this.#disposed) throw new FerryError('shutting-down');
-    if (this.#generations.size >= this.gcfg.maxConcurrent) {
+    if (this.#generations.size + n > this.gcfg.maxConcurrent) {
       throw new FerryError('server-overloaded', {
-        detail: `${this.#generations.size} generations are running (generation.maxConcurrent); retry shortly`,
+        detail: `${this.#generations.size} generations are running (generation.maxConcurrent is ${this.gcfg.maxConcurrent}); retry shortly`,
         headers: { 'retry-after': '1' },
       });
     }
-    const slot = this.#slots.reduce((a, b) => (b.active < a.active ? b : a));
-    return this.#start(slot, gv, promptIds, params, startedAt, true);
+    const slot = this.#slots.reduce((a, b) => (b.kvBytes < a.kvBytes ? b : a));
+    const need = this.#kvBytes(gv, promptIds.length, params.maxTokens) * n;
+    const cap = this.gcfg.maxKvMiB * 2 ** 20;
+    if (need > cap)
+      throw new FerryError('invalid-request', {
+        detail: `the prompt and max_tokens need ${(need / 2 ** 20).toFixed(1)} MiB of KV cache; at most ${this.gcfg.maxKvMiB} MiB (generation.maxKvMiB)`,
+        extra: { errors: [{ pointer: '/max_tokens', reason: 'the KV cache it needs exceeds generation.maxKvMiB' }] },
+      });
+    if (slot.kvBytes + need > cap)
+      throw new FerryError('server-overloaded', {
+        detail: `running generations hold ${(slot.kvBytes / 2 ** 20).toFixed(1)} MiB of KV cache (generation.maxKvMiB is ${this.gcfg.maxKvMiB}); retry shortly`,
+        headers: { 'retry-after': '1' },
+      });
+    return this.#start(slot, gv, promptIds, params, startedAt, true, n);
+  }
+
+  /** KV-cache bytes of one sequence of `prompt + maxTokens` tokens (float32 keys and values, every layer). */
+  #kvBytes(gv: GenerativeVersion, prompt: number, maxTokens: number): number {
+    const l = gv.layout;
+    if (!l) return 0;
+    return (prompt + maxTokens) * l.layers * 2 * l.heads * l.headDim * 4;
   }
 
   #start(
@@ -335,9 +429,46 @@ export class GenerationService {
     params: GenerationParams,
     startedAt: number,
     observe: boolean,
+    n: number,
+  ): Generation[] {
+    const labels = { model: gv.version.name, version: gv.version.version };
+    const seed = params.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const kv = this.#kvBytes(gv, promptIds.length, params.maxTokens);
+    const gens = Array.from({ length: n }, (_, index) => {
+      const g = this.#generation(slot, gv, promptIds, params, startedAt, observe, labels, kv);
+      g.index = index;
+      return g;
+    });
+    slot.rpc.post({
+      type: 'generate',
+      id: gens[0]!.id,
+      request: {
+        key: gv.version.key,
+        promptIds,
+        maxTokens: params.maxTokens,
+        temperature: params.temperature,
+        topP: params.topP,
+        seed,
+        eosIds: gv.codec.eosIds,
+        credit: this.gcfg.creditTokens,
+        ...(params.topLogprobs !== undefined && { topLogprobs: params.topLogprobs }),
+        ...(n > 1 && { forks: gens.slice(1).map((g, i) => ({ id: g.id, seed: (seed + i + 1) % 2 ** 32 })) }),
+      },
+    } satisfies ToDecoder);
+    return gens;
+  }
+
+  #generation(
+    slot: Slot,
+    gv: GenerativeVersion,
+    promptIds: number[],
+    params: GenerationParams,
+    startedAt: number,
+    observe: boolean,
+    labels: { model: string; version: string },
+    kv: number,
   ): Generation {
     const id = this.#nextId++;
-    const labels = { model: gv.version.name, version: gv.version.version };
     const gen: Generation = new Generation(
       (msg) => {
         if (!this.#disposed) slot.rpc.post(msg);
@@ -349,10 +480,12 @@ export class GenerationService {
       (g, r, firstAt) => {
         this.#generations.delete(g.id);
         slot.active--;
+        slot.kvBytes -= kv;
         this.metrics.active.set(this.#generations.size);
         if (!observe) return;
         this.metrics.tokens.inc({ ...labels, kind: 'prompt' }, g.promptTokens);
         this.metrics.tokens.inc({ ...labels, kind: 'completion' }, g.completionTokens);
+        if (r?.cachedPromptTokens) this.metrics.tokens.inc({ ...labels, kind: 'cached_prompt' }, r.cachedPromptTokens);
         this.metrics.finished.inc({ ...labels, reason: r?.reason ?? 'error' });
         if (firstAt !== undefined) this.metrics.timeToFirstToken.observe(labels, (firstAt - startedAt) / 1000);
         if (firstAt !== undefined && g.completionTokens > 1) {
@@ -360,25 +493,13 @@ export class GenerationService {
           if (s > 0) this.metrics.tokensPerSecond.observe(labels, (g.completionTokens - 1) / s);
         }
       },
+      params.topLogprobs !== undefined,
     );
     (gen as Generation & { slot?: Slot }).slot = slot;
     this.#generations.set(id, gen);
     slot.active++;
+    slot.kvBytes += kv;
     this.metrics.active.set(this.#generations.size);
-    slot.rpc.post({
-      type: 'generate',
-      id,
-      request: {
-        key: gv.version.key,
-        promptIds,
-        maxTokens: params.maxTokens,
-        temperature: params.temperature,
-        topP: params.topP,
-        seed: params.seed ?? Math.floor(Math.random() * 2 ** 32),
-        eosIds: gv.codec.eosIds,
-        credit: this.gcfg.creditTokens,
-      },
-    } satisfies ToDecoder);
     return gen;
   }
 

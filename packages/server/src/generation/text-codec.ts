@@ -71,17 +71,30 @@ export class TextCodec {
   decode(ids: readonly number[]): string {
     return this.#tokenizer.decode([...ids], { skip_special_tokens: true });
   }
+
+  /** One token's own text, special tokens included (for log-probabilities). */
+  tokenText(id: number): string {
+    return this.#tokenizer.decode([id], { skip_special_tokens: false });
+  }
 }
 
 /**
  * Turns generated token ids into text deltas. Byte-level tokenizers can split a character across
- * tokens, so text ending in U+FFFD is held back until the next token completes it; and a tail that
- * could be the start of a stop sequence is held back until it is known not to be one.
+ * tokens, so text is taken only once it no longer ends in U+FFFD (the next token completes it); and a
+ * tail that could be the start of a stop sequence is held back until it is known not to be one.
+ * Detokenisation is incremental: each token decodes a window of the last few ids twice (from the last
+ * complete point, with and without the new ones) and takes the difference, so a token costs the same
+ * at the 2,000th as at the first, and decoders that drop a leading space at the start of a sequence
+ * (Metaspace) drop it from both and lose nothing.
  */
 export class TextStream {
   readonly #ids: number[] = [];
+  /** Ids before `#prefix` are in `#full`; ids from `#prefix` to `#read` are the window's settled part. */
+  #prefix = 0;
+  #read = 0;
+  #full = '';
   #emitted = 0;
-  #text = '';
+  #stopped = false;
   readonly #hold: number;
 
   constructor(
@@ -91,38 +104,52 @@ export class TextStream {
     this.#hold = Math.max(0, ...stops.map((s) => s.length - 1));
   }
 
+  /** Decodes what the ids after `#read` add to the text; `force` takes it even if it ends mid-character. */
+  #advance(force: boolean): void {
+    // The tokenizer refuses to decode no ids.
+    const settled = this.#read > this.#prefix ? this.codec.decode(this.#ids.slice(this.#prefix, this.#read)) : '';
+    const now = this.codec.decode(this.#ids.slice(this.#prefix));
+    if (now.length > settled.length && (force || !now.endsWith('\uFFFD'))) {
+      this.#full += now.slice(settled.length);
+      this.#prefix = this.#read;
+      this.#read = this.#ids.length;
+    }
+  }
+
   /** Adds a token; returns the new text safe to send and whether a stop sequence was reached. */
   push(token: number): { delta: string; stopped: boolean } {
+    if (this.#stopped) return { delta: '', stopped: true }; // tokens already in flight after the stop
     this.#ids.push(token);
-    this.#text = this.codec.decode(this.#ids);
+    this.#advance(false);
     const from = Math.max(0, this.#emitted - this.#hold - 1);
     let cut = -1;
     for (const s of this.stops) {
-      const at = this.#text.indexOf(s, from);
+      const at = this.#full.indexOf(s, from);
       if (at >= 0 && (cut < 0 || at < cut)) cut = at;
     }
     if (cut >= 0) {
-      const delta = this.#text.slice(this.#emitted, Math.max(cut, this.#emitted));
+      const delta = this.#full.slice(this.#emitted, Math.max(cut, this.#emitted));
       this.#emitted = Math.max(cut, this.#emitted);
-      this.#text = this.#text.slice(0, this.#emitted);
+      this.#full = this.#full.slice(0, this.#emitted);
+      this.#stopped = true;
       return { delta, stopped: true };
     }
-    let end = this.#text.length - this.#hold;
-    if (this.#text.endsWith('\uFFFD')) end = Math.min(end, this.#text.length - 1);
+    const end = this.#full.length - this.#hold;
     if (end <= this.#emitted) return { delta: '', stopped: false };
-    const delta = this.#text.slice(this.#emitted, end);
+    const delta = this.#full.slice(this.#emitted, end);
     this.#emitted = end;
     return { delta, stopped: false };
   }
 
   /** The rest of the text once generation has ended. */
   flush(): string {
-    const delta = this.#text.slice(this.#emitted);
-    this.#emitted = this.#text.length;
+    if (!this.#stopped) this.#advance(true);
+    const delta = this.#full.slice(this.#emitted);
+    this.#emitted = this.#full.length;
     return delta;
   }
 
   get text(): string {
-    return this.#text.slice(0, this.#emitted);
+    return this.#full.slice(0, this.#emitted);
   }
 }

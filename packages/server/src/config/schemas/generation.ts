@@ -19,6 +19,21 @@ export const GenerationConfigSchema = Type.Object(
     maxPromptChars: Type.Integer({ minimum: 1, default: 200_000 }),
     /** Largest number of chat messages. */
     maxMessages: Type.Integer({ minimum: 1, default: 256 }),
+    /** Most generations of one model advanced together in one ORT run per step (continuous batching). */
+    maxBatchSize: Type.Integer({ minimum: 1, maximum: 1024, default: 32 }),
+    /** Most prompt tokens prefilled in one run; longer prompts are prefilled in chunks between decode steps. */
+    prefillChunkTokens: Type.Integer({ minimum: 1, default: 256 }),
+    /**
+     * KV-cache memory that running generations may reserve (prompt + max_tokens, per generation), in MiB
+     * per decode worker; past it a request gets 503 server-overloaded with Retry-After.
+     */
+    maxKvMiB: Type.Number({ exclusiveMinimum: 0, default: 512 }),
+    /** Prefix cache per model and decode worker, in tokens of keys and values kept (0 turns it off). */
+    prefixCacheTokens: Type.Integer({ minimum: 0, default: 8192 }),
+    /** Prefix cache granularity: prompts share cache entries in whole blocks of this many tokens. */
+    prefixBlockTokens: Type.Integer({ minimum: 1, maximum: 4096, default: 16 }),
+    /** Largest `n` (choices per request). */
+    maxChoices: Type.Integer({ minimum: 1, maximum: 128, default: 8 }),
   },
   { additionalProperties: false, default: {} },
 );

@@ -24,7 +24,11 @@ const common = {
     ],
   },
   seed: { type: ['integer', 'null'] },
-  n: { type: ['integer', 'null'], enum: [1, null] },
+  n: {
+    type: ['integer', 'null'],
+    minimum: 1,
+    description: 'choices from one shared prefill (up to generation.maxChoices)',
+  },
   stream: { type: ['boolean', 'null'] },
   stream_options: { type: ['object', 'null'], properties: { include_usage: { type: 'boolean' } } },
   user: { type: 'string' },
@@ -53,6 +57,8 @@ export const OPENAI_SCHEMAS = {
       properties: {
         ...common,
         max_completion_tokens: { type: ['integer', 'null'], minimum: 1 },
+        logprobs: { type: ['boolean', 'null'] },
+        top_logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 20 },
         messages: {
           type: 'array',
           minItems: 1,
@@ -89,6 +95,7 @@ export const OPENAI_SCHEMAS = {
       properties: {
         ...common,
         prompt: { oneOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: 1, maxItems: 1 }] },
+        logprobs: { type: ['integer', 'null'], minimum: 0, maximum: 5 },
       },
     },
     response: { 200: sse('text_completion'), ...errors },

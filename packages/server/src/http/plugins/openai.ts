@@ -13,7 +13,14 @@ import { openEventStream } from '../sse.js';
 import { OPENAI_SCHEMAS } from '../openapi/openai.js';
 import type { GenerationConfig } from '../../config/schemas/generation.js';
 import { parseOpenAiRequest, type OpenAiRequest } from '../../generation/request.js';
-import type { Generation, GenerationResult, GenerationService, GenerativeVersion } from '../../generation/service.js';
+import type {
+  Generation,
+  GenerationResult,
+  GenerationService,
+  GenerativeVersion,
+  TokenLogprob,
+} from '../../generation/service.js';
+import type { TextCodec } from '../../generation/text-codec.js';
 import { assertModelAllowed, modelVisible } from './auth.js';
 import { routeRequest, type RequestRouter } from '../route-request.js';
 
@@ -68,7 +75,14 @@ interface Shape {
   kind: 'chat' | 'completion';
 }
 
-function chunk(s: Shape, content: string | undefined, finish: string | null, first: boolean): unknown {
+function chunk(
+  s: Shape,
+  content: string | undefined,
+  finish: string | null,
+  first: boolean,
+  index = 0,
+  logprobs: unknown = null,
+): unknown {
   if (s.kind === 'chat') {
     const delta = finish ? {} : { ...(first && { role: 'assistant' }), content: content ?? '' };
     return {
@@ -77,7 +91,7 @@ function chunk(s: Shape, content: string | undefined, finish: string | null, fir
       created: s.created,
       model: s.model,
       system_fingerprint: s.fingerprint,
-      choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+      choices: [{ index, delta, logprobs, finish_reason: finish }],
     };
   }
   return {
@@ -86,15 +100,53 @@ function chunk(s: Shape, content: string | undefined, finish: string | null, fir
     created: s.created,
     model: s.model,
     system_fingerprint: s.fingerprint,
-    choices: [{ index: 0, text: content ?? '', logprobs: null, finish_reason: finish }],
+    choices: [{ index, text: content ?? '', logprobs, finish_reason: finish }],
   };
 }
 
-function usage(r: { promptTokens: number; completionTokens: number }) {
+/** Usage of a request's choices: the prompt counted once (its prefill is shared), completions summed. */
+function usage(results: readonly GenerationResult[]) {
+  const prompt = results[0]?.promptTokens ?? 0;
+  const completion = results.reduce((a, r) => a + r.completionTokens, 0);
   return {
-    prompt_tokens: r.promptTokens,
-    completion_tokens: r.completionTokens,
-    total_tokens: r.promptTokens + r.completionTokens,
+    prompt_tokens: prompt,
+    completion_tokens: completion,
+    total_tokens: prompt + completion,
+    prompt_tokens_details: { cached_tokens: results[0]?.cachedPromptTokens ?? 0 },
+  };
+}
+
+/**
+ * Log-probabilities in OpenAI's shapes: chat's `{content: [{token, logprob, bytes, top_logprobs}]}`,
+ * or the completions API's `{tokens, token_logprobs, top_logprobs, text_offset}`.
+ */
+function formatLogprobs(kind: 'chat' | 'completion', codec: TextCodec, entries: readonly TokenLogprob[], offset = 0) {
+  const text = (id: number) => codec.tokenText(id);
+  if (kind === 'chat') {
+    const item = (id: number, logprob: number) => {
+      const t = text(id);
+      return { token: t, logprob, bytes: [...Buffer.from(t, 'utf8')] };
+    };
+    return {
+      content: entries.map((e) => ({
+        ...item(e.token, e.logprob),
+        top_logprobs: e.top.map((a) => item(a.token, a.logprob)),
+      })),
+      refusal: null,
+    };
+  }
+  const tokens = entries.map((e) => text(e.token));
+  const textOffset: number[] = [];
+  let at = offset;
+  for (const t of tokens) {
+    textOffset.push(at);
+    at += t.length;
+  }
+  return {
+    tokens,
+    token_logprobs: entries.map((e) => e.logprob),
+    top_logprobs: entries.map((e) => Object.fromEntries(e.top.map((a) => [text(a.token), a.logprob]))),
+    text_offset: textOffset,
   };
 }
 
@@ -149,7 +201,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     reply.header('ferry-model-version', gv.version.version);
     const promptIds = generation.encodePrompt(gv, r.prompt);
     const maxTokens = budget(gv, r, promptIds.length);
-    const gen = generation.start(
+    const gens = generation.startChoices(
       gv,
       promptIds,
       {
@@ -158,8 +210,10 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
         topP: r.topP ?? gv.version.manifest.generation?.defaults?.topP ?? 1,
         stop: r.stop,
         ...(r.seed !== undefined && { seed: r.seed }),
+        ...(r.topLogprobs !== undefined && { topLogprobs: r.topLogprobs }),
       },
       startedAt,
+      r.n,
     );
     const shape: Shape = {
       id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${randomUUID().replaceAll('-', '')}`,
@@ -170,32 +224,34 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     };
     // The client going away (socket closed before the response finished) ends the generation and frees its worker slot.
     reply.raw.on('close', () => {
-      if (!reply.raw.writableFinished) gen.cancel('disconnected');
+      if (!reply.raw.writableFinished) for (const g of gens) g.cancel('disconnected');
     });
     if (!r.stream) {
-      gen.onDelta = () => gen.ack(1);
-      const result = await gen.done;
-      if (result.reason === 'disconnected') return reply; // nobody to answer
-      const choice =
-        kind === 'chat'
+      for (const g of gens) g.onDelta = () => g.ack(1);
+      const results = await Promise.all(gens.map((g) => g.done));
+      if (results.some((x) => x.reason === 'disconnected')) return reply; // nobody to answer
+      const choices = results.map((result, index) => {
+        const logprobs = result.logprobs ? formatLogprobs(kind, gv.codec, result.logprobs) : null;
+        return kind === 'chat'
           ? {
-              index: 0,
+              index,
               message: { role: 'assistant', content: result.text, refusal: null },
-              logprobs: null,
+              logprobs,
               finish_reason: finishReason(result),
             }
-          : { index: 0, text: result.text, logprobs: null, finish_reason: finishReason(result) };
+          : { index, text: result.text, logprobs, finish_reason: finishReason(result) };
+      });
       return {
         id: shape.id,
         object: kind === 'chat' ? 'chat.completion' : 'text_completion',
         created: shape.created,
         model: shape.model,
         system_fingerprint: shape.fingerprint,
-        choices: [choice],
-        usage: usage(result),
+        choices,
+        usage: usage(results),
       };
     }
-    streamTo(reply, req, gen, shape, r.includeUsage);
+    streamTo(reply, req, gens, shape, r.includeUsage, gv.codec);
     return reply;
   };
 
@@ -232,32 +288,50 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
   };
 
   /**
-   * Writes the generation as SSE. Each written token is acknowledged to the worker at once while the
-   * socket accepts writes; once `write` reports a full buffer, acknowledgements wait for 'drain', so
-   * the worker stops after its credit. A socket still full after `stallTimeoutMs` ends the stream with
-   * a `stream-stalled` error event (delivered if the client ever reads again) and is destroyed later.
+   * Writes the generations (one per choice) as SSE. Each written token is acknowledged to the worker
+   * at once while the socket accepts writes; once `write` reports a full buffer, acknowledgements wait
+   * for 'drain', so the worker stops after its credit. A socket still full after `stallTimeoutMs` ends
+   * the stream with a `stream-stalled` error event (delivered if the client ever reads again) and is
+   * destroyed later. Each choice's finish chunk goes out when it ends; `[DONE]` after the last.
    */
-  const streamTo = (reply: FastifyReply, req: FastifyRequest, gen: Generation, shape: Shape, includeUsage: boolean) => {
+  const streamTo = (
+    reply: FastifyReply,
+    req: FastifyRequest,
+    gens: readonly Generation[],
+    shape: Shape,
+    includeUsage: boolean,
+    codec: TextCodec,
+  ) => {
     // Headers already set on the reply (Ferry-Model-Version, rollout, CORS) go out with it (http/sse.ts).
     const stream = openEventStream(req, reply);
     const res: ServerResponse = stream.raw;
     // Tokens are small writes that must leave at once: Nagle's algorithm would hold each one for the previous ACK.
     res.socket?.setNoDelay(true);
-    let first = true;
+    const first = gens.map(() => true);
+    /** Log-probability entries already sent, per choice, and the text length they cover (completions' text_offset). */
+    const sentLogprobs = gens.map(() => 0);
+    const sentChars = gens.map(() => 0);
     let blocked = false;
-    let unacked = 0;
+    const unacked = gens.map(() => 0);
     let closed = false;
     let stallTimer: NodeJS.Timeout | undefined;
     const write = (data: unknown): boolean => stream.data(data);
+    const newLogprobs = (g: Generation): unknown => {
+      if (!g.logprobs) return null;
+      const from = sentLogprobs[g.index]!;
+      sentLogprobs[g.index] = g.logprobs.length;
+      return formatLogprobs(shape.kind, codec, g.logprobs.slice(from), sentChars[g.index]!);
+    };
     // OpenAI's first chat chunk carries the role with empty content; sent at once so the client sees the stream open.
-    if (shape.kind === 'chat') {
-      write(chunk(shape, '', null, true));
-      first = false;
-    }
+    if (shape.kind === 'chat')
+      for (const g of gens) {
+        write(chunk(shape, '', null, true, g.index));
+        first[g.index] = false;
+      }
     const onStall = () => {
       if (closed) return;
       closed = true;
-      gen.cancel('stalled');
+      for (const g of gens) g.cancel('stalled');
       const err = new FerryError('stream-stalled', {
         detail: `the client did not read for ${cfg.stallTimeoutMs} ms (generation.stallTimeoutMs); the stream was closed`,
       });
@@ -270,30 +344,41 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
       if (!blocked || closed) return;
       blocked = false;
       clearTimeout(stallTimer);
-      gen.ack(unacked);
-      unacked = 0;
+      for (const g of gens) {
+        g.ack(unacked[g.index]!);
+        unacked[g.index] = 0;
+      }
     });
     res.on('close', () => clearTimeout(stallTimer));
-    gen.onDelta = (delta) => {
-      if (closed) return;
-      const ok = write(chunk(shape, delta, null, first));
-      first = false;
-      if (ok && !blocked) {
-        gen.ack(1);
-        return;
-      }
-      unacked++;
-      if (!blocked) {
-        blocked = true;
-        stallTimer = setTimeout(onStall, cfg.stallTimeoutMs);
-      }
-    };
-    gen.done.then(
-      (result) => {
-        if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
+    for (const g of gens) {
+      g.onDelta = (delta) => {
+        if (closed) return;
+        const ok = write(chunk(shape, delta, null, first[g.index]!, g.index, newLogprobs(g)));
+        sentChars[g.index]! += delta.length;
+        first[g.index] = false;
+        if (ok && !blocked) {
+          g.ack(1);
+          return;
+        }
+        unacked[g.index]!++;
+        if (!blocked) {
+          blocked = true;
+          stallTimer = setTimeout(onStall, cfg.stallTimeoutMs);
+        }
+      };
+      void g.done.then(
+        (result) => {
+          if (closed || result.reason === 'disconnected' || result.reason === 'stalled') return;
+          write(chunk(shape, undefined, finishReason(result), first[g.index]!, g.index, newLogprobs(g)));
+        },
+        () => undefined,
+      );
+    }
+    Promise.all(gens.map((g) => g.done)).then(
+      (results) => {
+        if (closed || results.some((x) => x.reason === 'disconnected' || x.reason === 'stalled')) return;
         closed = true;
         clearTimeout(stallTimer);
-        write(chunk(shape, undefined, finishReason(result), first));
         if (includeUsage)
           write({
             id: shape.id,
@@ -302,7 +387,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
             model: shape.model,
             system_fingerprint: shape.fingerprint,
             choices: [],
-            usage: usage(result),
+            usage: usage(results),
           });
         stream.end('[DONE]');
       },
@@ -310,6 +395,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
         if (closed) return;
         closed = true;
         clearTimeout(stallTimer);
+        for (const g of gens) g.cancel('disconnected');
         const fe = asFerryError(e, deps.bodyLimitBytes);
         req.log.error({ err: e }, 'generation failed mid-stream');
         stream.end({ error: openAiError(fe) });

@@ -97,6 +97,8 @@ describe('openai client against /openai/v1', () => {
       prompt_tokens: prompt.length,
       completion_tokens: 24,
       total_tokens: prompt.length + 24,
+      // An addition to OpenAI's shape (their field): prompt tokens served from the prefix cache.
+      prompt_tokens_details: { cached_tokens: 0 },
     });
     assert.equal(r.choices[0]!.message.content, await greedy(prompt, 24));
   });
@@ -210,17 +212,123 @@ describe('openai client against /openai/v1', () => {
     assert.equal(r.usage!.prompt_tokens, 9);
   });
 
-  test('n=2 is refused with a 400 the openai client understands (param n)', async () => {
+  // The server allows 2 generations at once (generation.maxConcurrent): n counts as n of them.
+  test('n=2 shares one prefill: greedy choices both equal the greedy text; sampled ones follow seed, seed+1', async () => {
+    const g = await client.chat.completions.create({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'three' }],
+      max_tokens: 10,
+      temperature: 0,
+      n: 2,
+    });
+    const want = await greedy(chatPromptIds('three'), 10);
+    assert.deepEqual(
+      g.choices.map((c) => [c.index, c.message.content]),
+      [
+        [0, want],
+        [1, want],
+      ],
+    );
+    // The prompt is counted once, the completions of every choice.
+    assert.equal(g.usage!.prompt_tokens, chatPromptIds('three').length);
+    assert.equal(g.usage!.completion_tokens, 20);
     await assert.rejects(
-      client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'x' }], n: 2 }),
-      (e: unknown) => {
-        assert.ok(e instanceof OpenAI.BadRequestError);
-        assert.equal(e.status, 400);
-        assert.equal(e.code, 'invalid-request');
-        assert.equal(e.param, 'n');
-        assert.match(e.message, /n=1/);
-        return true;
-      },
+      client.chat.completions.create({ model: 'tiny-gpt', messages: [{ role: 'user', content: 'x' }], n: 3 }),
+      (e: unknown) => e instanceof OpenAI.APIError && e.status === 503,
+    );
+    const sampled = { model: 'tiny-gpt', prompt: 'Dear Ann,', max_tokens: 16, temperature: 1.1 };
+    const many = await client.completions.create({ ...sampled, n: 2, seed: 500 });
+    const one = await client.completions.create({ ...sampled, seed: 501 });
+    assert.equal(many.choices[1]!.text, one.choices[0]!.text);
+    assert.notEqual(many.choices[0]!.text, many.choices[1]!.text);
+    // Streamed, each chunk names its choice; each choice's deltas add up to that choice's text.
+    const s = await client.completions.create({ ...sampled, n: 2, seed: 500, stream: true });
+    const texts = ['', ''];
+    const finished = [false, false];
+    for await (const c of s)
+      for (const ch of c.choices) {
+        texts[ch.index] += ch.text;
+        if (ch.finish_reason) finished[ch.index] = true;
+      }
+    assert.deepEqual(
+      texts,
+      many.choices.map((c) => c.text),
+    );
+    assert.deepEqual(finished, [true, true]);
+  });
+
+  test('logprobs: chat content entries and completions arrays hold the log-softmax of the model', async () => {
+    const ids = chatPromptIds('odds');
+    const seq = new KvSequence(session, decoderLayout(session));
+    const logits = await seq.step(ids);
+    seq.dispose();
+    let max = -Infinity;
+    for (const x of logits) max = Math.max(max, x);
+    const norm = max + Math.log(logits.reduce((a, x) => a + Math.exp(x - max), 0));
+    const best = argmax(logits);
+    const r = await client.chat.completions.create({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'odds' }],
+      max_tokens: 5,
+      temperature: 0,
+      logprobs: true,
+      top_logprobs: 3,
+    });
+    const content = r.choices[0]!.logprobs!.content!;
+    assert.equal(content.length, 5);
+    assert.equal(content.map((c) => c.token).join(''), r.choices[0]!.message.content);
+    assert.ok(Math.abs(content[0]!.logprob - (logits[best]! - norm)) < 1e-4);
+    assert.equal(content[0]!.top_logprobs.length, 3);
+    assert.equal(content[0]!.top_logprobs[0]!.token, content[0]!.token);
+    assert.deepEqual(content[0]!.bytes, [...Buffer.from(content[0]!.token)]);
+    const c = await client.completions.create({
+      model: 'tiny-gpt',
+      prompt: 'Dear Bob,',
+      max_tokens: 4,
+      temperature: 0,
+      logprobs: 2,
+    });
+    const lp = c.choices[0]!.logprobs!;
+    assert.equal(lp.tokens!.join(''), c.choices[0]!.text);
+    assert.equal(lp.token_logprobs!.length, 4);
+    assert.deepEqual(
+      lp.text_offset,
+      [0, 1, 2, 3].map((i) => lp.tokens!.slice(0, i).join('').length),
+    );
+    for (const [i, top] of lp.top_logprobs!.entries()) {
+      assert.equal(Object.keys(top).length <= 2, true);
+      assert.ok(Math.abs(Math.max(...Object.values(top)) - lp.token_logprobs![i]!) < 1e-9);
+    }
+    // Streamed: every chunk carries the entries of its own tokens.
+    const s = await client.chat.completions.create({
+      model: 'tiny-gpt',
+      messages: [{ role: 'user', content: 'odds' }],
+      max_tokens: 5,
+      temperature: 0,
+      logprobs: true,
+      stream: true,
+    });
+    const streamed: number[] = [];
+    for await (const ch of s) for (const e of ch.choices[0]?.logprobs?.content ?? []) streamed.push(e.logprob);
+    assert.equal(streamed.length, 5);
+    streamed.forEach((v, i) => assert.ok(Math.abs(v - content[i]!.logprob) < 1e-6));
+  });
+
+  test('a shared system prompt is served from the prefix cache: cached_tokens reported, output unchanged', async () => {
+    const system = 'You answer e-mails for the Ferry project. Keep it short, polite and on topic. '.repeat(2);
+    const ask = (user: string) =>
+      client.completions.create({ model: 'tiny-gpt', prompt: system + user, max_tokens: 8, temperature: 0 });
+    const first = await ask('First question?');
+    const second = await ask('Another one!');
+    const cached = (second.usage as unknown as { prompt_tokens_details: { cached_tokens: number } })
+      .prompt_tokens_details.cached_tokens;
+    // Byte-level tokens: the system prompt is its length in tokens (+1 bos); whole blocks of 16 are shared.
+    assert.equal(cached, Math.floor(codec.encode(system, true).length / 16) * 16);
+    assert.ok(cached >= 128);
+    assert.equal(second.choices[0]!.text, await greedy(codec.encode(system + 'Another one!', true), 8));
+    assert.equal(first.choices[0]!.text, await greedy(codec.encode(system + 'First question?', true), 8));
+    assert.ok(
+      (await metricValue('ferry_generation_tokens_total', { model: 'tiny-gpt', kind: 'cached_prompt' })) >= cached,
     );
   });
 
@@ -293,6 +401,9 @@ describe('openai client against /openai/v1', () => {
       'the generation to end as disconnected',
     );
     assert.equal(t.server.generation.active, 0);
+    // The decode worker dropped it too: no sequence of the model is left in its batch.
+    const [stats] = await t.server.generation.stats(t.server.generation.resolve('tiny-gpt'));
+    assert.equal(stats!.sequences, 0);
     const produced =
       (await metricValue('ferry_generation_tokens_total', { model: 'tiny-gpt', kind: 'completion' })) - tokensBefore;
     assert.ok(produced < 2000, `generation stopped early (${produced} of 2000 tokens)`);
