@@ -16,7 +16,7 @@ import {
   type TestModel,
 } from '@ferry/test-kit';
 
-const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
+const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const IRIS = ['sepal_length', 'sepal_width', 'petal_length', 'petal_width'];
 const irisInputs = IRIS.map((name) => ({ name, type: 'tensor', dtype: 'float32', shape: [-1, 1] }));
 const setosa = { sepal_length: [5.1], sepal_width: [3.5], petal_length: [1.4], petal_width: [0.2] };
