@@ -53,6 +53,7 @@ const SERVER_FOLDERS = {
   cli: 'cli',
   auth: 'domain',
   generation: 'domain',
+  llm: 'domain',
   jobs: 'domain',
   monitoring: 'domain',
   pipelines: 'domain',

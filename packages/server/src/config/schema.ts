@@ -12,6 +12,7 @@ import { AuthConfigSchema } from './schemas/auth.js';
 import { PipelinesConfigSchema } from './schemas/pipelines.js';
 import { StreamingConfigSchema } from './schemas/streaming.js';
 import { LifecycleConfigSchema } from './schemas/lifecycle.js';
+import { LlmConfigSchema } from './schemas/llm.js';
 
 export const ConfigSchema = Type.Object(
   {
@@ -129,6 +130,8 @@ export const ConfigSchema = Type.Object(
     streaming: StreamingConfigSchema,
     /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
     lifecycle: LifecycleConfigSchema,
+    /** The LLM gateway at /openai/v1: providers, routes, caches, budgets (docs/llm-gateway.md). */
+    llm: LlmConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(
