@@ -90,7 +90,7 @@ export interface GatewayDeps {
 interface Target {
   provider: string;
   model: string;
-  weight: number;
+  weight?: number;
 }
 
 interface CallCost {
@@ -123,8 +123,13 @@ export class LlmGateway {
     return [...this.#routes.keys()];
   }
 
-  price(provider: string, model: string): LlmPrice {
-    return this.d.providerConfigs[provider]?.prices[model] ?? ZERO_PRICE;
+  price(provider: string, model: string): Required<LlmPrice> {
+    const p = this.d.providerConfigs[provider]?.prices[model] ?? ZERO_PRICE;
+    return {
+      inputPerMTok: p.inputPerMTok ?? 0,
+      cachedInputPerMTok: p.cachedInputPerMTok ?? 0,
+      outputPerMTok: p.outputPerMTok ?? 0,
+    };
   }
 
   costOf(provider: string, model: string, u: Usage): number {
@@ -180,13 +185,17 @@ export class LlmGateway {
     return { tier: fallback, reason: 'default tier' };
   }
 
-  /** The tier's targets in call order: one picked by weight first (A/B), the rest as listed. */
+  /**
+   * The tier's targets in call order: as listed, unless some set a `weight` (A/B): then one is picked by
+   * weight first (targets without a weight count as 0: fallbacks only) and the rest follow as listed.
+   */
   #order(targets: readonly Target[]): Target[] {
-    const weighted = targets.filter((t) => t.weight > 0);
-    const total = weighted.reduce((s, t) => s + t.weight, 0);
-    if (weighted.length <= 1 || total <= 0) return [...targets];
+    if (!targets.some((t) => t.weight !== undefined)) return [...targets];
+    const w = (t: Target) => t.weight ?? 0;
+    const total = targets.reduce((s, t) => s + w(t), 0);
+    if (total <= 0) return [...targets];
     let r = Math.random() * total;
-    const first = weighted.find((t) => (r -= t.weight) < 0) ?? weighted[0]!;
+    const first = targets.find((t) => w(t) > 0 && (r -= w(t)) < 0) ?? targets.find((t) => w(t) > 0)!;
     return [first, ...targets.filter((t) => t !== first)];
   }
 

@@ -4,7 +4,7 @@
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { LlmConfig } from '../config/schemas/llm.js';
+import { resolveLlmConfig, type LlmConfig, type RawLlmConfig } from '../config/schemas/llm.js';
 import type { GenerationService } from '../generation/index.js';
 import type { Store } from '../store/index.js';
 import { MemoryAnswerCache, RedisAnswerCache, type AnswerCacheBackend } from './answer-cache.js';
@@ -27,7 +27,7 @@ export type { LedgerSummary, SpendRow } from './ledger.js';
 export type { ChatMessage, ChatAnswer, ChatProvider, EmbeddingSource, Usage } from './types.js';
 
 export interface LlmGatewayOptions {
-  config: LlmConfig;
+  config: RawLlmConfig;
   redisUrl: string;
   store: Store;
   registry: Registry;
@@ -69,7 +69,8 @@ export function validateLlmConfig(cfg: LlmConfig): void {
 }
 
 export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
-  const { config, log } = o;
+  const { log } = o;
+  const config = resolveLlmConfig(o.config);
   validateLlmConfig(config);
   const metrics = new LlmMetrics(o.registry);
   const keys = new Map<string, string | undefined>();

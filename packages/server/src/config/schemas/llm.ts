@@ -1,18 +1,19 @@
 // The `llm` section of the server config: the gateway in front of hosted and local chat models
 // (docs/llm-gateway.md). Providers say how to reach an upstream; routes are the names apps call
 // (`model: "support-reply"`) and decide which provider answers, with caching and budgets around it.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 const NAME = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
 
 export const LlmPriceSchema = Type.Object(
   {
-    /** USD per million prompt tokens. */
-    inputPerMTok: Type.Number({ minimum: 0, default: 0 }),
+    /** USD per million prompt tokens (each price defaults to 0). */
+    inputPerMTok: Type.Optional(Type.Number({ minimum: 0 })),
     /** USD per million prompt tokens the provider served from its own prompt cache. */
-    cachedInputPerMTok: Type.Number({ minimum: 0, default: 0 }),
+    cachedInputPerMTok: Type.Optional(Type.Number({ minimum: 0 })),
     /** USD per million completion tokens. */
-    outputPerMTok: Type.Number({ minimum: 0, default: 0 }),
+    outputPerMTok: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -63,8 +64,11 @@ export const LlmTargetSchema = Type.Object(
     provider: Type.String({ pattern: NAME }),
     /** The upstream's model name (`gpt-4o-mini`, `claude-3-5-haiku-latest`, or a Ferry model `ham-chat`). */
     model: Type.String({ minLength: 1, maxLength: 256 }),
-    /** Weight for weighted A/B among the targets of one tier (0 = only as a fallback). */
-    weight: Type.Number({ minimum: 0, default: 1 }),
+    /**
+     * Weighted A/B: when any target of a tier sets a weight, the first target called is drawn by weight
+     * (targets without one count as 0: fallbacks only); otherwise targets are called in the listed order.
+     */
+    weight: Type.Optional(Type.Number({ minimum: 0 })),
   },
   { additionalProperties: false },
 );
@@ -163,11 +167,16 @@ export const LlmBudgetSchema = Type.Object(
 );
 export type LlmBudgetConfig = Static<typeof LlmBudgetSchema>;
 
+// Providers, routes and budgets are checked (and their defaults filled) by `resolveLlmConfig` when the
+// gateway is built: the config loader fills defaults of fixed objects only, not of map entries.
 export const LlmConfigSchema = Type.Object(
   {
-    providers: Type.Record(Type.String({ pattern: NAME }), LlmProviderSchema, { default: {} }),
-    routes: Type.Record(Type.String({ pattern: NAME }), LlmRouteSchema, { default: {} }),
-    budgets: Type.Array(LlmBudgetSchema, { default: [] }),
+    /** Upstreams by name: see LlmProviderSchema. */
+    providers: Type.Record(Type.String({ pattern: NAME }), Type.Unknown(), { default: {} }),
+    /** Routes by the name apps put in `model`: see LlmRouteSchema. */
+    routes: Type.Record(Type.String({ pattern: NAME }), Type.Unknown(), { default: {} }),
+    /** Token and spend budgets: see LlmBudgetSchema. */
+    budgets: Type.Array(Type.Unknown(), { default: [] }),
     cache: Type.Object(
       {
         /** Entries the in-process cache holds (embedded default; Redis when redis.url is set). */
@@ -196,4 +205,32 @@ export const LlmConfigSchema = Type.Object(
   },
   { additionalProperties: false, default: {} },
 );
-export type LlmConfig = Static<typeof LlmConfigSchema>;
+export type RawLlmConfig = Static<typeof LlmConfigSchema>;
+
+/** The gateway's config with every provider, route and budget checked and completed with its defaults. */
+export type LlmConfig = Omit<RawLlmConfig, 'providers' | 'routes' | 'budgets'> & {
+  providers: Record<string, LlmProviderConfig>;
+  routes: Record<string, LlmRouteConfig>;
+  budgets: LlmBudgetConfig[];
+};
+
+export class LlmConfigError extends Error {}
+
+function complete<T extends TSchema>(schema: T, value: unknown, where: string): Static<T> {
+  const v = Value.Default(schema, Value.Clone(value ?? {}));
+  const first = [...Value.Errors(schema, v)][0];
+  if (first) throw new LlmConfigError(`${where}${first.path.replaceAll('/', '.')}: ${first.message}`);
+  return v as Static<T>;
+}
+
+/** Checks providers, routes and budgets against their schemas and fills their defaults; throws naming the path. */
+export function resolveLlmConfig(raw: RawLlmConfig): LlmConfig {
+  const map = <T extends TSchema>(rec: Record<string, unknown>, schema: T, where: string) =>
+    Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, complete(schema, v, `${where}.${k}`)]));
+  return {
+    ...raw,
+    providers: map(raw.providers, LlmProviderSchema, 'llm.providers'),
+    routes: map(raw.routes, LlmRouteSchema, 'llm.routes'),
+    budgets: raw.budgets.map((b, i) => complete(LlmBudgetSchema, b, `llm.budgets[${i}]`)),
+  };
+}
