@@ -1,10 +1,12 @@
 // The LLM gateway (docs/llm-gateway.md): providers, routes with tiering, cascade and fallback, exact and
 // semantic caches, prompt and spend budgets, the ledger and ferry_llm_* metrics. Transport-free; the
 // HTTP surface is http/plugins/openai.ts (and llm-admin routes), built by app/create-server.ts.
+import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { parse as parseYaml } from 'yaml';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { resolveLlmConfig, type LlmConfig, type RawLlmConfig } from '../config/schemas/llm.js';
+import { resolveLlmConfig, type LlmConfig, type LlmPrice, type RawLlmConfig } from '../config/schemas/llm.js';
 import type { GenerationService } from '../generation/index.js';
 import type { Store } from '../store/index.js';
 import { MemoryAnswerCache, RedisAnswerCache, type AnswerCacheBackend } from './answer-cache.js';
@@ -43,6 +45,31 @@ export interface LlmRuntime {
   close(): Promise<void>;
 }
 
+/** The `llm:` list of a price table file: model → price (a provider's own `prices` win over it). */
+export function readPriceTable(path: string): Record<string, LlmPrice> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`llm.pricesFile ${path}: ${(e as Error).message}`);
+  }
+  const list = (doc as { llm?: unknown } | null)?.llm;
+  if (!Array.isArray(list)) throw new Error(`llm.pricesFile ${path}: no \`llm:\` list of model prices`);
+  const out: Record<string, LlmPrice> = {};
+  for (const [i, e] of list.entries()) {
+    const o = e as Record<string, unknown>;
+    const nums = ['inputPerMTok', 'cachedInputPerMTok', 'outputPerMTok'].map((k) => o[k]);
+    if (typeof o.model !== 'string' || !nums.every((n) => typeof n === 'number' && n >= 0))
+      throw new Error(`llm.pricesFile ${path}: llm[${i}] needs model and three non-negative prices`);
+    out[o.model] = {
+      inputPerMTok: nums[0] as number,
+      cachedInputPerMTok: nums[1] as number,
+      outputPerMTok: nums[2] as number,
+    };
+  }
+  return out;
+}
+
 /** Checks the config's cross references (routes → providers, tiers, embeddings) and refuses a bad one at start. */
 export function validateLlmConfig(cfg: LlmConfig): void {
   for (const [name, r] of Object.entries(cfg.routes)) {
@@ -70,8 +97,15 @@ export function validateLlmConfig(cfg: LlmConfig): void {
 
 export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
   const { log } = o;
-  const config = resolveLlmConfig(o.config);
-  validateLlmConfig(config);
+  const resolved = resolveLlmConfig(o.config);
+  validateLlmConfig(resolved);
+  const table = resolved.pricesFile ? readPriceTable(resolved.pricesFile) : {};
+  const config: LlmConfig = {
+    ...resolved,
+    providers: Object.fromEntries(
+      Object.entries(resolved.providers).map(([n, p]) => [n, { ...p, prices: { ...table, ...p.prices } }]),
+    ),
+  };
   const metrics = new LlmMetrics(o.registry);
   const keys = new Map<string, string | undefined>();
   const providers = new Map<string, ResilientProvider>();

@@ -189,6 +189,11 @@ export const LlmConfigSchema = Type.Object(
       },
       { additionalProperties: false, default: {} },
     ),
+    /**
+     * A price table (packages/tools/prices.yaml or your copy): its `llm:` list prices upstream models by
+     * name; a provider's own `prices` entry for a model wins. Empty: only providers' `prices`.
+     */
+    pricesFile: Type.String({ default: '' }),
     /** Where budget counters live: empty = redis when redis.url is set, else the store. */
     budgetBackend: Type.Union([Type.Literal(''), Type.Literal('redis'), Type.Literal('store')], { default: '' }),
     /** Embedding source for the semantic cache: a provider's /embeddings API, or a Ferry model giving a vector. */
