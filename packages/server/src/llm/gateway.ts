@@ -225,10 +225,16 @@ export class LlmGateway {
     const targets = route.tiers[tier];
     if (!targets) throw new FerryError('internal', { detail: `route ${req.route} names an unknown tier ${tier}` });
 
-    // Prompt budget: keep the system prompt and the newest turns that fit.
+    // Prompt budget: keep the system prompt and the newest turns that fit. Tokens are counted only when
+    // a control needs them (a prompt maximum, a budget's estimate): counting is the gateway's main cost.
     const count = this.#counter(targets[0]!);
+    const counters = countersFor(
+      this.d.config.budgets,
+      { key: req.keyId, tenant: req.tenant, route: req.route },
+      this.d.keyPrefix,
+    );
     let messages = req.messages;
-    let promptTokens: number;
+    let promptTokens = 0;
     if (route.maxPromptTokens > 0) {
       const fitted = route.trim === 'refuse' ? undefined : trimHistory(messages, route.maxPromptTokens, count);
       const full = fitted ? fitted.promptTokens : count(messages);
@@ -245,7 +251,7 @@ export class LlmGateway {
       messages = fitted?.messages ?? messages;
       promptTokens = fitted?.promptTokens ?? full;
       if (fitted && fitted.dropped > 0) this.d.metrics.trimmed.inc({ route: req.route });
-    } else promptTokens = count(messages);
+    } else if (counters.length > 0) promptTokens = count(messages);
 
     const chatReq: ChatRequest = {
       messages,
@@ -286,11 +292,6 @@ export class LlmGateway {
     }
 
     // Budgets: reserve the worst case now, reconcile with usage after.
-    const counters = countersFor(
-      this.d.config.budgets,
-      { key: req.keyId, tenant: req.tenant, route: req.route },
-      this.d.keyPrefix,
-    );
     const estimate = this.#estimate(route, tier, promptTokens, chatReq.maxTokens);
     const reserved = await this.d.counters.reserve(counters, estimate);
     if (!reserved.ok) {
