@@ -12,6 +12,7 @@ import { formatJobsBench, runJobsBench } from './jobs.js';
 import { formatStreaming, runStreamingBench } from './streaming.js';
 import { BENCH_MODELS } from './workloads.js';
 import { formatGenerationReport, runGenerationBench } from './generation.js';
+import { formatLlmBench, runLlmBench } from './llm-gateway.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -55,12 +56,18 @@ async function main(): Promise<number> {
     pipelines =
       r.status === 0 ? JSON.parse(readFileSync(`${opts.out}.pipelines.json`, 'utf8')) : { failed: `exit ${r.status}` };
   }
+  // The LLM gateway (issue 18): the cost controls on a 10,000-request replay and the gateway's overhead.
+  // FERRY_BENCH_LLM=0 skips it; --quick runs replay 2,000 requests.
+  const llm =
+    process.env.FERRY_BENCH_LLM === '0'
+      ? undefined
+      : await runLlmBench({ requests: opts.quick ? 2000 : 10_000 }, (line) => process.stderr.write(`${line}\n`));
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,
   );
   return 0;
 }
