@@ -164,3 +164,36 @@ describe('an upstream killed mid-load', () => {
     assert.ok((providers.get('s') ?? 0) > 0, 'the secondary took over');
   });
 });
+
+describe('caches shared by replicas through Redis', () => {
+  test('an answer cached by one replica (exact and semantic) is served by the other; invalidation clears both', async () => {
+    const emu = await startLlmEmulator();
+    closers.push(() => emu.close());
+    const [r1, r2] = await replicas(emu, {
+      'redis.url': REDIS_URL,
+      'llm.cache.keyPrefix': `ferry:llmtest:${randomBytes(4).toString('hex')}:`,
+      'llm.providers': { up: { kind: 'openai', baseUrl: emu.url } },
+      'llm.embeddings.provider': 'up',
+      'llm.embeddings.model': 'e',
+      'llm.routes': {
+        chat: { tiers: { main: [{ provider: 'up', model: 'm' }] }, cache: { exact: true, semanticThreshold: 0.9 } },
+      },
+    });
+    const ask = (r: TestServer, content: string, temperature: number) =>
+      new OpenAI({ baseURL: `${url(r)}/openai/v1`, apiKey: 'x', maxRetries: 0 }).chat.completions
+        .create({ model: 'chat', messages: [{ role: 'user', content }], temperature })
+        .withResponse();
+    const chatCalls = () => emu.requests.filter((x) => x.api === 'openai').length;
+    await ask(r1!, 'Where is my parcel today?', 0);
+    const exact = await ask(r2!, 'Where is my parcel today?', 0);
+    assert.equal(exact.response.headers.get('ferry-llm-cache'), 'exact');
+    const near = await ask(r2!, 'where is my parcel today', 0.7);
+    assert.equal(near.response.headers.get('ferry-llm-cache'), 'semantic');
+    assert.equal(near.data.choices[0]!.message.content, 'reply: Where is my parcel today?');
+    assert.equal(chatCalls(), 1);
+    assert.ok((await r2!.server.llm.invalidate('chat')) >= 2);
+    const after = await ask(r1!, 'Where is my parcel today?', 0);
+    assert.equal(after.response.headers.get('ferry-llm-cache'), 'none');
+    assert.equal(chatCalls(), 2);
+  });
+});
