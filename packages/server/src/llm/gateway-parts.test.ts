@@ -213,3 +213,36 @@ test('a failure after text was delivered is never retried', async () => {
   );
   assert.equal(calls, 1);
 });
+
+test('a bad llm config is refused with the path of the bad key', async () => {
+  const { resolveLlmConfig } = await import('../config/schemas/llm.js');
+  const { validateLlmConfig } = await import('./index.js');
+  const base = {
+    cache: { maxEntries: 10, keyPrefix: 'p:', backend: '' as const },
+    budgetBackend: '' as const,
+    embeddings: { provider: '', model: '', field: 'text' },
+    pricesFile: '',
+  };
+  assert.throws(
+    () => resolveLlmConfig({ ...base, providers: { a: { kind: 'nope' } }, routes: {}, budgets: [] }),
+    /llm\.providers\.a\.kind/,
+  );
+  assert.throws(
+    () => resolveLlmConfig({ ...base, providers: {}, routes: {}, budgets: [{ scope: 'key', window: 'year' }] }),
+    /llm\.budgets\[0\]\.window/,
+  );
+  const cfg = resolveLlmConfig({
+    ...base,
+    providers: { a: { kind: 'openai', baseUrl: 'http://x' } },
+    routes: { r: { tiers: { t: [{ provider: 'b', model: 'm' }] } } },
+    budgets: [],
+  });
+  assert.equal(cfg.providers.a!.maxRetries, 2, 'defaults filled');
+  assert.throws(() => validateLlmConfig(cfg), /llm\.routes\.r\.tiers\.t\[0\]\.provider: no provider b/);
+  const { resolveApiKey } = await import('./api-key.js');
+  assert.throws(
+    () => resolveApiKey('a', { ...cfg.providers.a!, apiKeyEnv: 'FERRY_TEST_UNSET_KEY' }, {}),
+    /FERRY_TEST_UNSET_KEY is empty or unset/,
+  );
+  assert.equal(resolveApiKey('a', { ...cfg.providers.a!, apiKeyEnv: 'K' }, { K: ' sk-1 ' }), 'sk-1');
+});
