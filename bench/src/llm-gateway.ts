@@ -86,7 +86,14 @@ function buildWorkload(n: number, seed: number): { requests: Req[]; kinds: Recor
 }
 
 type Control = 'none' | 'exact' | 'semantic' | 'tiering' | 'prompt-budget' | 'all';
-const CONTROLS: Control[] = ['none', 'exact', 'semantic', 'tiering', 'prompt-budget', 'all'];
+const CONTROLS: Control[] = (process.env.FERRY_BENCH_LLM_CONTROLS?.split(',') ?? [
+  'none',
+  'exact',
+  'semantic',
+  'tiering',
+  'prompt-budget',
+  'all',
+]) as Control[];
 
 function routeFor(c: Control): Record<string, unknown> {
   const on = (x: Control) => c === x || c === 'all';
@@ -101,7 +108,7 @@ function routeFor(c: Control): Record<string, unknown> {
       // The replay is deterministic traffic (temperature 0), so the exact cache applies.
       semanticThreshold: on('semantic') ? SEMANTIC_THRESHOLD : 0,
     },
-    ...(on('prompt-budget') && { maxPromptTokens: 300 }),
+    ...(on('prompt-budget') && { maxPromptTokens: 600 }),
     defaultMaxTokens: 60,
   };
 }
@@ -167,6 +174,8 @@ export interface ControlRow {
   byCache: Record<string, number>;
   promptTokens: number;
   completionTokens: number;
+  /** Requests refused with 400 prompt-too-large (not in the ledger). */
+  refused: number;
 }
 
 async function replay(requests: Req[], log: (s: string) => void): Promise<ControlRow[]> {
@@ -178,8 +187,13 @@ async function replay(requests: Req[], log: (s: string) => void): Promise<Contro
       const s = await startGateway(emu, control, dir);
       const url = `http://127.0.0.1:${portOf(s)}/openai/v1/chat/completions`;
       const t0 = performance.now();
+      let refused = 0;
       await pool(requests, 16, async (r) => {
-        await post(url, { model: 'chat', messages: r.messages, temperature: 0 });
+        // A single turn larger than the prompt maximum is refused (400 prompt-too-large): counted, not fatal.
+        await post(url, { model: 'chat', messages: r.messages, temperature: 0 }).catch((e: unknown) => {
+          if (!String((e as Error).message).startsWith('400')) throw e;
+          refused++;
+        });
       });
       const sum = await s.llm.ledgerSummary(0);
       const route = sum.byRoute.find((x) => x.group === 'chat')!;
@@ -194,6 +208,7 @@ async function replay(requests: Req[], log: (s: string) => void): Promise<Contro
         byCache: Object.fromEntries(sum.byCache.map((x) => [x.group, x.requests])),
         promptTokens: route.promptTokens,
         completionTokens: route.completionTokens,
+        refused,
       };
       rows.push(row);
       log(
@@ -314,7 +329,7 @@ export function formatLlmBench(r: Awaited<ReturnType<typeof runLlmBench>>): stri
   ];
   for (const c of r.controls)
     lines.push(
-      `${c.control.padEnd(14)} $${c.spendUsd.toFixed(4).padStart(9)} ${c.vsNone.toFixed(3).padStart(8)} ${String(c.upstreamChatCalls).padStart(15)} ${String(c.promptTokens).padStart(11)} ${String(c.completionTokens).padStart(11)}  ${JSON.stringify(c.byTier).padEnd(24)} ${JSON.stringify(c.byCache)}`,
+      `${c.control.padEnd(14)}${c.refused ? ` (${c.refused} refused)` : ''} $${c.spendUsd.toFixed(4).padStart(9)} ${c.vsNone.toFixed(3).padStart(8)} ${String(c.upstreamChatCalls).padStart(15)} ${String(c.promptTokens).padStart(11)} ${String(c.completionTokens).padStart(11)}  ${JSON.stringify(c.byTier).padEnd(24)} ${JSON.stringify(c.byCache)}`,
     );
   lines.push(
     `False semantic hits on ${r.falseSemanticHits.pairs} labelled near pairs that mean different things (emulator trigram embedding); chosen threshold ${r.semanticThreshold}:`,
