@@ -64,6 +64,7 @@ const SERVER_FOLDERS = {
   cli: 'cli',
   auth: 'domain',
   generation: 'domain',
+  llm: 'domain',
   jobs: 'domain',
   monitoring: 'domain',
   pipelines: 'domain',

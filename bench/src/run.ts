@@ -14,6 +14,7 @@ import { BENCH_MODELS } from './workloads.js';
 import { formatGenerationReport, runGenerationBench } from './generation.js';
 import { formatTransformerBench, runTransformerBench } from './transformer.js';
 import { formatProtocols, runProtocolsBench } from './protocols.js';
+import { formatLlmBench, runLlmBench } from './llm-gateway.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -68,12 +69,18 @@ async function main(): Promise<number> {
     pipelines =
       r.status === 0 ? JSON.parse(readFileSync(`${opts.out}.pipelines.json`, 'utf8')) : { failed: `exit ${r.status}` };
   }
+  // The LLM gateway (issue 18): the cost controls on a 10,000-request replay and the gateway's overhead.
+  // FERRY_BENCH_LLM=0 skips it; --quick runs replay 2,000 requests.
+  const llm =
+    process.env.FERRY_BENCH_LLM === '0'
+      ? undefined
+      : await runLlmBench({ requests: opts.quick ? 2000 : 10_000 }, (line) => process.stderr.write(`${line}\n`));
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,
   );
   return 0;
 }

@@ -133,6 +133,9 @@ export const ERROR_CLASSES: Record<ErrorCode, ApiErrorClass> = {
   'context-length-exceeded': InvalidInputError,
   // The server ended a token stream this client stopped reading: the client's own doing, not retryable as is.
   'stream-stalled': FerryApiError,
+  'budget-exceeded': RateLimitedError,
+  'upstream-failed': ServerError,
+  'prompt-too-large': InvalidInputError,
 };
 
 /** For codes this client does not know yet (a newer server): the class of the status family. */

@@ -53,6 +53,10 @@ export const ERROR_CATALOGUE = {
   'pipeline-not-found': { status: 404, title: 'No such batch pipeline' },
   'pipeline-prediction-not-found': { status: 404, title: 'No stored prediction for that key' },
   'pipeline-results-not-served': { status: 409, title: 'This pipeline writes its results to files, not to the store' },
+  // LLM gateway (packages/server/src/llm/, docs/llm-gateway.md).
+  'budget-exceeded': { status: 429, title: 'A token or spend budget is used up for this window', retryable: true },
+  'upstream-failed': { status: 502, title: 'Every provider of the LLM route failed', retryable: true },
+  'prompt-too-large': { status: 400, title: "The prompt does not fit the route's maximum even after trimming" },
 } as const satisfies Record<string, CatalogueEntry>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -12,6 +12,7 @@ import { PipelinesPage } from './pages/pipelines';
 import { MonitoringPage } from './pages/monitoring';
 import { DriftPage } from './pages/drift';
 import { RolloutPage } from './pages/rollout';
+import { LlmPage } from './pages/llm';
 import './style.css';
 
 const NAV: Array<[string, string]> = [
@@ -22,6 +23,7 @@ const NAV: Array<[string, string]> = [
   ['monitoring', 'Monitoring'],
   ['drift', 'Drift'],
   ['rollout', 'Rollout'],
+  ['llm', 'LLM'],
 ];
 
 function KeyPrompt(props: { onDone(): void }) {
@@ -84,6 +86,7 @@ function App() {
         {page === 'playground' && <PlaygroundPage name={route[1]} />}
         {page === 'jobs' && <JobsPage id={route[1]} />}
         {page === 'pipelines' && <PipelinesPage name={route[1]} />}
+        {page === 'llm' && <LlmPage />}
         {page === 'monitoring' && <MonitoringPage />}
         {page === 'drift' && <DriftPage name={route[1]} />}
         {page === 'rollout' && <RolloutPage />}

@@ -24,3 +24,4 @@ export {
   type ChildServerOptions,
   type ChildWorker,
 } from '../../server/dist/lifecycle/child-server.js';
+export * from './llm-emulator.js';

@@ -34,6 +34,7 @@ import { createStreamingService, type StreamingService } from '../streaming/inde
 import { createGrpcServer, type GrpcListener } from '../grpc/index.js';
 import { SERVER_VERSION } from '../version.js';
 import { startTracing, traceLogFields, tracingRequested } from '../telemetry/index.js';
+import { createLlmRuntime, type LlmGateway } from '../llm/index.js';
 
 export interface FerryServer {
   readonly config: FerryConfig;
@@ -56,6 +57,8 @@ export interface FerryServer {
   readonly timeseries: TimeseriesRecorder;
   /** The live API keys, replaced by config reloads. */
   readonly keyRing: KeyRing;
+  /** The LLM gateway (routes of `llm.routes` at /openai/v1). */
+  readonly llm: LlmGateway;
   readonly log: Logger;
   /** Draining flag and drain handlers (streams, job workers) run on close/SIGTERM. */
   readonly lifecycle: Lifecycle;
@@ -303,6 +306,19 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     service,
     registry: metrics.registry,
   });
+  // The LLM gateway: a bad provider/route reference or an unreadable API key refuses the start.
+  const llm = createLlmRuntime({
+    config: config.llm,
+    redisUrl: config.redis.url,
+    store,
+    registry: metrics.registry,
+    log: log.child({ component: 'llm' }),
+    generation,
+    predictText: async (model, field, text) => {
+      const r = await service.predict(repository.resolve(model), [{ [field]: text }], '/instances', { shadow: false });
+      return r.predictions[0];
+    },
+  });
   const timeseries = new TimeseriesRecorder(metrics, config.web.timeseriesIntervalSeconds, config.web.timeseriesPoints);
   // Scheduled pipeline runs wait for every model to be warm (`loaded`, below).
   let markLoaded: (loaded: Promise<void>) => void = () => undefined;
@@ -340,6 +356,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       rateLimitRedis,
       streaming,
       timeseries,
+      llm: llm.gateway,
       pipelines: {
         runs: pipelines.runs,
         isRunning: (n) => pipelines.isRunning(n),
@@ -410,6 +427,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
     streaming,
     timeseries,
     keyRing,
+    llm: llm.gateway,
     log,
     lifecycle,
     loaded,
@@ -441,6 +459,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       await pipelines.close();
       alerts?.stop();
       drift.close();
+      await llm.close();
       await generation.dispose();
       await service.dispose();
       await cache.close();

@@ -69,6 +69,8 @@ export const ACCESS_TABLE: readonly AccessRule[] = [
     modelGroup: 1,
   },
   { family: 'openai', pattern: /^\/openai\/v1(\/.*)?$/, access: 'predict' },
+  // The LLM gateway's spend summary (the dashboard page); invalidation is under /v1/admin.
+  { family: 'llm', methods: READ, pattern: /^\/v1\/llm\/spend$/, access: 'key' },
   // The edge runtime downloads the model to run it: that is inference, with the same key.
   {
     family: 'artifact',

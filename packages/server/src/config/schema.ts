@@ -13,6 +13,7 @@ import { PipelinesConfigSchema } from './schemas/pipelines.js';
 import { StreamingConfigSchema } from './schemas/streaming.js';
 import { LifecycleConfigSchema } from './schemas/lifecycle.js';
 import { GrpcConfigSchema } from './schemas/grpc.js';
+import { LlmConfigSchema } from './schemas/llm.js';
 
 export const ConfigSchema = Type.Object(
   {
@@ -169,6 +170,8 @@ export const ConfigSchema = Type.Object(
     /** Graceful shutdown: drain delay and stream grace (the deadline is server.shutdownGraceMs). */
     lifecycle: LifecycleConfigSchema,
     grpc: GrpcConfigSchema,
+    /** The LLM gateway at /openai/v1: providers, routes, caches, budgets (docs/llm-gateway.md). */
+    llm: LlmConfigSchema,
     log: Type.Object(
       {
         level: Type.Union(

@@ -20,6 +20,7 @@ import { healthPlugin } from './plugins/health.js';
 import { v1Plugin } from './plugins/v1.js';
 import { v2Plugin } from './plugins/v2.js';
 import { openAiPlugin, OPENAI_PREFIX } from './plugins/openai.js';
+import { llmAdminPlugin } from './plugins/openai-gateway.js';
 import { jobsPlugin } from './plugins/jobs.js';
 import { pipelinesPlugin } from './plugins/pipelines.js';
 import { adminPlugin } from './plugins/admin.js';
@@ -229,8 +230,10 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
       bodyLimitBytes,
       serverVersion: SERVER_VERSION,
       router: service,
+      ...(deps.llm && { llm: deps.llm }),
     });
   }
+  if (deps.llm) await app.register(llmAdminPlugin, { llm: deps.llm });
   if (deps.jobs) {
     await app.register(jobsPlugin, {
       jobs: deps.jobs,

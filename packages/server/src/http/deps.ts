@@ -15,6 +15,7 @@ import type { ApiKeyConfig } from '../config/schemas/auth.js';
 import type { TimeseriesRecorder } from '../monitoring/timeseries.js';
 import type { StreamingService } from '../streaming/index.js';
 import type { PipelinesOptions } from './plugins/pipelines.js';
+import type { LlmGateway } from '../llm/index.js';
 
 export interface ServerDeps {
   readonly config: FerryConfig;
@@ -43,6 +44,8 @@ export interface ServerDeps {
   readonly streaming: StreamingService;
   /** The recorder behind /v1/metrics/timeseries (the dashboard's charts). */
   readonly timeseries: TimeseriesRecorder;
+  /** The LLM gateway: `model` values naming an `llm.routes` entry go through it (absent: local models only). */
+  readonly llm?: LlmGateway;
   /** Pipeline results, whether a run is going here, and queued runs. */
   readonly pipelines: Omit<PipelinesOptions, 'config'>;
 }

@@ -44,6 +44,43 @@ export interface Database {
   pipeline_chunks: PipelineChunksTable;
   pipeline_predictions: PipelinePredictionsTable;
   pipeline_rejects: PipelineRejectsTable;
+  llm_ledger: LlmLedgerTable;
+  llm_budget_counters: LlmBudgetCountersTable;
+}
+
+/** One LLM gateway request (llm/ledger.ts): who asked, who answered, tokens and money. */
+export interface LlmLedgerTable {
+  id: Generated<number>;
+  ts: EpochMsColumn;
+  request_id: string | null;
+  route: string;
+  tier: string;
+  provider: string;
+  model: string;
+  key_id: string | null;
+  tenant: string | null;
+  /** none | exact | semantic */
+  cache: string;
+  /** ok | error | budget */
+  outcome: string;
+  upstream_calls: number;
+  fallbacks: number;
+  escalated: number;
+  prompt_tokens: number;
+  cached_prompt_tokens: number;
+  completion_tokens: number;
+  cost_usd: number;
+  /** What a cache hit would have cost upstream (0 otherwise). */
+  saved_usd: number;
+  latency_ms: number;
+}
+
+/** A budget counter for one subject and window when budgets are counted in the store. */
+export interface LlmBudgetCountersTable {
+  key: string;
+  tokens: number;
+  usd: number;
+  expires_at: EpochMsColumn;
 }
 
 /** One run of a batch pipeline (all its shards). status: running | completed | failed. */

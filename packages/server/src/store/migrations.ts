@@ -212,6 +212,55 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         }
       },
     },
+    '0010_llm_gateway': {
+      // The LLM gateway (llm/): the spend ledger (one row per gateway request) and the budget counters used
+      // when no Redis is configured (one row per budget subject and window; conditional updates keep them exact).
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('llm_ledger')
+          .ifNotExists()
+          .addColumn('id', t.id, (c) => c.primaryKey())
+          .addColumn('ts', t.epochMs, (c) => c.notNull())
+          .addColumn('request_id', 'text')
+          .addColumn('route', 'text', (c) => c.notNull())
+          .addColumn('tier', 'text', (c) => c.notNull())
+          .addColumn('provider', 'text', (c) => c.notNull())
+          .addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('key_id', 'text')
+          .addColumn('tenant', 'text')
+          .addColumn('cache', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull())
+          .addColumn('upstream_calls', 'integer', (c) => c.notNull())
+          .addColumn('fallbacks', 'integer', (c) => c.notNull())
+          .addColumn('escalated', 'integer', (c) => c.notNull())
+          .addColumn('prompt_tokens', 'integer', (c) => c.notNull())
+          .addColumn('cached_prompt_tokens', 'integer', (c) => c.notNull())
+          .addColumn('completion_tokens', 'integer', (c) => c.notNull())
+          .addColumn('cost_usd', t.double, (c) => c.notNull())
+          .addColumn('saved_usd', t.double, (c) => c.notNull())
+          .addColumn('latency_ms', t.double, (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('llm_ledger_ts_idx').ifNotExists().on('llm_ledger').column('ts').execute();
+        await db.schema
+          .createIndex('llm_ledger_route_ts_idx')
+          .ifNotExists()
+          .on('llm_ledger')
+          .columns(['route', 'ts'])
+          .execute();
+        await db.schema
+          .createTable('llm_budget_counters')
+          .ifNotExists()
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('tokens', t.double, (c) => c.notNull())
+          .addColumn('usd', t.double, (c) => c.notNull())
+          .addColumn('expires_at', t.epochMs, (c) => c.notNull())
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('llm_budget_counters').ifExists().execute();
+        await db.schema.dropTable('llm_ledger').ifExists().execute();
+      },
+    },
   };
 }
 

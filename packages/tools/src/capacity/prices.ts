@@ -44,6 +44,23 @@ export const PricesSchema = Type.Object(
     egressPerGb: Money,
     cdnEgressPerGb: Money,
     storagePerGbMonth: Money,
+    /**
+     * Hosted LLM prices per upstream model, USD per million tokens (the LLM gateway reads them through
+     * `llm.pricesFile`; a provider's own `prices` in the server config win).
+     */
+    llm: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            model: Type.String({ minLength: 1 }),
+            inputPerMTok: Money,
+            cachedInputPerMTok: Money,
+            outputPerMTok: Money,
+          },
+          { additionalProperties: false },
+        ),
+      ),
+    ),
     assumptions: Type.Object(
       {
         peakFactor: Type.Number({ minimum: 1 }),

@@ -5,6 +5,11 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CliUsageError, type CliContext } from '../shared.js';
 import { COST_PATTERNS, shippedPricesPath, type CostPattern } from '../tool-commands.js';
 import { nonNegativeNumber, positiveNumber } from '../number-options.js';
+import { pino } from 'pino';
+import { loadConfig } from '../../config/index.js';
+import { createStore, storeOptionsFromConfig } from '../../store/index.js';
+import { Ledger } from '../../llm/ledger.js';
+import type { CliIo } from '../shared.js';
 
 interface CostOpts {
   profile?: string;
@@ -14,6 +19,52 @@ interface CostOpts {
   prices?: string;
   writePrices?: string;
   json?: boolean;
+  llm?: boolean;
+  days: number;
+  config?: string;
+}
+
+/** `ferry cost --llm`: the LLM pattern's rows, from the gateway's spend ledger in the store. */
+async function llmRows(o: CostOpts, io: CliIo): Promise<void> {
+  const cfg = loadConfig({ ...(o.config !== undefined && { file: o.config }) });
+  const store = createStore(storeOptionsFromConfig(cfg.store, {}));
+  try {
+    await store.migrate();
+    const since = Date.now() - o.days * 86_400_000;
+    const s = await new Ledger(store, pino({ level: 'silent' })).summary(since);
+    const perMonth = 30 / o.days;
+    const rows = s.byRoute.map((r) => ({
+      route: r.group,
+      requests: r.requests,
+      upstreamCalls: r.upstreamCalls,
+      promptTokens: r.promptTokens,
+      completionTokens: r.completionTokens,
+      spentUsd: r.costUsd,
+      savedUsd: r.savedUsd,
+      monthlyUsd: r.costUsd * perMonth,
+    }));
+    if (o.json) {
+      io.stdout(
+        `${JSON.stringify({ pattern: 'llm', days: o.days, since, routes: rows, byCache: s.byCache, byTier: s.byTier }, null, 2)}\n`,
+      );
+      return;
+    }
+    const money = (x: number) => `$${x.toFixed(x < 1 ? 4 : 2)}`;
+    io.stdout(
+      `LLM pattern, from the ledger (${store.location}), last ${o.days} days; monthly = spend × 30 / ${o.days}\n`,
+    );
+    io.stdout(
+      'route                     requests  upstream  prompt tok  compl. tok      spent      saved    monthly\n',
+    );
+    for (const r of rows)
+      io.stdout(
+        `${r.route.padEnd(24).slice(0, 24)} ${String(r.requests).padStart(9)} ${String(r.upstreamCalls).padStart(9)} ${String(r.promptTokens).padStart(11)} ${String(r.completionTokens).padStart(11)} ${money(r.spentUsd).padStart(10)} ${money(r.savedUsd).padStart(10)} ${money(r.monthlyUsd).padStart(10)}\n`,
+      );
+    if (rows.length === 0) io.stdout('(no LLM gateway requests in the ledger for this window)\n');
+    io.stdout('Spend is priced from llm.providers.*.prices / llm.pricesFile; the shipped LLM prices are unverified.\n');
+  } finally {
+    await store.close();
+  }
 }
 
 export function registerCostCommand(program: Command, ctx: CliContext): void {
@@ -36,7 +87,14 @@ export function registerCostCommand(program: Command, ctx: CliContext): void {
     .option('--prices <file>', `price table (default: the one shipped, ${shippedPricesPath() ?? 'with @ferry/tools'})`)
     .option('--write-prices <file>', 'copy the default price table to FILE for editing, and stop')
     .option('--json', 'print JSON')
+    .option('--llm', "the LLM gateway's rows: spend by route from the ledger in the store (no profile needed)")
+    .option('--days <n>', 'with --llm: the window read from the ledger, in days', positiveNumber('--days'), 30)
+    .option('-c, --config <file>', 'with --llm: ferry.config.yaml naming the store (else DATABASE_URL or the default)')
     .action(async (o: CostOpts) => {
+      if (o.llm) {
+        await llmRows(o, ctx.io);
+        return;
+      }
       const tools = await ctx.tools('cost');
       if (o.writePrices) {
         if (existsSync(o.writePrices))

@@ -23,6 +23,8 @@ import type {
 import type { TextCodec } from '../../generation/text-codec.js';
 import { assertModelAllowed, modelVisible } from './auth.js';
 import { routeRequest, type RequestRouter } from '../route-request.js';
+import type { LlmGateway } from '../../llm/index.js';
+import { gatewayChat } from './openai-gateway.js';
 
 export const OPENAI_PREFIX = '/openai/v1';
 
@@ -34,6 +36,8 @@ export interface OpenAiOptions {
   serverVersion: string;
   /** Canary routing and deprecation of the `model` field (docs/rollout.md); without it, plain resolution. */
   router?: RequestRouter;
+  /** The LLM gateway: a `model` naming one of its routes is answered by it (docs/llm-gateway.md). */
+  llm?: LlmGateway;
 }
 
 /** `/messages/0/content` → `messages[0].content`, the way OpenAI names a parameter. */
@@ -178,19 +182,35 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
     const versions = generation.versions().filter((gv) => modelVisible(req, gv.version.name));
     // The bare name (its default version) and each exact `name@version` are all valid `model` values.
     const names = [...new Set(versions.map((gv) => gv.version.name))];
+    const routes = (deps.llm?.routeNames() ?? []).filter((n) => modelVisible(req, n));
     return {
       object: 'list',
-      data: [...names.map((n) => modelObject(n, 0)), ...versions.map((gv) => modelObject(gv.version.key, 0))],
+      data: [
+        ...names.map((n) => modelObject(n, 0)),
+        ...versions.map((gv) => modelObject(gv.version.key, 0)),
+        ...routes.map((n) => ({ ...modelObject(n, 0), owned_by: 'ferry-llm-gateway' })),
+      ],
     };
   });
   api.get<{ Params: { model: string } }>('/models/:model', { schema: OPENAI_SCHEMAS.model }, async (req) => {
     assertModelAllowed(req, req.params.model);
+    if (deps.llm?.has(req.params.model)) return { ...modelObject(req.params.model, 0), owned_by: 'ferry-llm-gateway' };
     const gv = generation.resolve(req.params.model);
     return modelObject(req.params.model === gv.version.name ? gv.version.name : gv.version.key, 0);
   });
 
   const complete = (kind: 'chat' | 'completion') => async (req: FastifyRequest, reply: FastifyReply) => {
     const startedAt = performance.now();
+    const named = (req.body as { model?: unknown } | null)?.model;
+    if (deps.llm && typeof named === 'string' && deps.llm.has(named)) {
+      assertModelAllowed(req, named);
+      if (kind !== 'chat')
+        throw new FerryError('invalid-request', {
+          detail: `${named} is an LLM gateway route; routes answer POST /chat/completions`,
+          extra: { errors: [{ pointer: '/model', reason: 'a gateway route' }] },
+        });
+      return gatewayChat({ llm: deps.llm, config: cfg, serverVersion: deps.serverVersion, openAiError }, req, reply);
+    }
     const r = parseOpenAiRequest(req.body, kind, cfg);
     // The model is in the body, so the scope table cannot see it: a key limited to other models stops here.
     assertModelAllowed(req, r.model);

@@ -1,0 +1,620 @@
+// The LLM gateway: an app calls a route name (`model: "support-reply"`) and the route decides who
+// answers. Path of one request: tier choice (rules, classifier) → prompt trimming → exact cache →
+// semantic cache → budget reservation (estimate) → the tier's providers in order (fallback on failure)
+// → cascade check (escalate to the next tier) → budget reconciliation (usage) → caches, ledger, metrics.
+// Transport-free: the HTTP plugin translates OpenAI JSON to a GatewayRequest and the answer back.
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
+import { FerryError } from '../errors.js';
+import type { LlmConfig, LlmPrice, LlmProviderConfig, LlmRouteConfig } from '../config/schemas/llm.js';
+import {
+  deterministic,
+  exactKey,
+  semanticScope,
+  semanticText,
+  type AnswerCacheBackend,
+  type CachedAnswer,
+} from './answer-cache.js';
+import { countersFor, type Amount, type CounterBackend } from './budgets.js';
+import type { Ledger } from './ledger.js';
+import type { LlmMetrics } from './metrics.js';
+import type { ResilientProvider } from './resilience.js';
+import { tiktokenCounter, trimHistory, type MessageCounter } from './tokens.js';
+import type { ChatAnswer, ChatMessage, ChatRequest, EmbeddingSource, Usage } from './types.js';
+import { UpstreamError } from './upstream-error.js';
+
+export type CacheKind = 'none' | 'exact' | 'semantic';
+
+export interface GatewayRequest {
+  route: string;
+  messages: ChatMessage[];
+  /** Undefined: the route's defaultMaxTokens. */
+  maxTokens?: number;
+  temperature?: number;
+  topP?: number;
+  stop: string[];
+  seed?: number;
+  stream: boolean;
+  keyId?: string;
+  tenant?: string;
+  metadata?: Record<string, string>;
+  requestId?: string;
+}
+
+/** Who answered and why: sent as response fields (`ferry`) and headers (`Ferry-LLM-*`). */
+export interface AnswerMeta {
+  route: string;
+  tier: string;
+  provider: string;
+  model: string;
+  cache: CacheKind;
+  /**
+   * Why this tier and provider, in words: `rule 0`, `classifier label "hard"`, `default tier`,
+   * `fallback after p1 http 500`, `escalated from cheap: json`.
+   */
+  reason: string;
+  /** Cosine similarity of a semantic hit. */
+  similarity?: number;
+}
+
+export interface GatewayAnswer {
+  meta: AnswerMeta;
+  answer: ChatAnswer;
+  promptTokensTrimmed: number;
+  costUsd: number;
+}
+
+export interface StreamHooks {
+  /** Before the first delta: who is answering (the HTTP layer sends headers then). */
+  onStart(meta: AnswerMeta): void;
+  onDelta(text: string): void;
+}
+
+export interface GatewayDeps {
+  config: LlmConfig;
+  providers: ReadonlyMap<string, ResilientProvider>;
+  providerConfigs: Readonly<Record<string, LlmProviderConfig>>;
+  cache: AnswerCacheBackend;
+  counters: CounterBackend;
+  ledger: Ledger;
+  metrics: LlmMetrics;
+  log: Logger;
+  keyPrefix: string;
+  embeddings?: EmbeddingSource;
+  /** Counts a prompt with a Ferry model's own tokenizer (undefined: not a Ferry model). */
+  localCounter?: (model: string) => MessageCounter | undefined;
+  /** A Ferry classifier's label for a text (tiering by classifier). */
+  classify?: (model: string, field: string, text: string) => Promise<string | undefined>;
+}
+
+interface Target {
+  provider: string;
+  model: string;
+  weight?: number;
+}
+
+interface CallCost {
+  provider: string;
+  model: string;
+  usage: Usage;
+  costUsd: number;
+}
+
+const ZERO_PRICE: LlmPrice = { inputPerMTok: 0, cachedInputPerMTok: 0, outputPerMTok: 0 };
+
+export class LlmGateway {
+  readonly #routes: ReadonlyMap<string, LlmRouteConfig>;
+  readonly #counters = new Map<string, MessageCounter>();
+  readonly #refusals = new Map<string, RegExp[]>();
+
+  constructor(private readonly d: GatewayDeps) {
+    this.#routes = new Map(Object.entries(d.config.routes));
+    for (const [name, r] of this.#routes)
+      this.#refusals.set(
+        name,
+        r.cascade.refusalPatterns.map((p) => new RegExp(p, 'i')),
+      );
+  }
+
+  has(route: string): boolean {
+    return this.#routes.has(route);
+  }
+  routeNames(): string[] {
+    return [...this.#routes.keys()];
+  }
+
+  price(provider: string, model: string): Required<LlmPrice> {
+    const p = this.d.providerConfigs[provider]?.prices[model] ?? ZERO_PRICE;
+    return {
+      inputPerMTok: p.inputPerMTok ?? 0,
+      cachedInputPerMTok: p.cachedInputPerMTok ?? 0,
+      outputPerMTok: p.outputPerMTok ?? 0,
+    };
+  }
+
+  costOf(provider: string, model: string, u: Usage): number {
+    const p = this.price(provider, model);
+    const fresh = Math.max(0, u.promptTokens - u.cachedPromptTokens);
+    return (
+      (fresh * p.inputPerMTok + u.cachedPromptTokens * p.cachedInputPerMTok + u.completionTokens * p.outputPerMTok) /
+      1e6
+    );
+  }
+
+  #counter(t: Target): MessageCounter {
+    const id = `${t.provider}/${t.model}`;
+    let c = this.#counters.get(id);
+    if (!c) {
+      const local = this.d.providers.get(t.provider)?.kind === 'ferry' ? this.d.localCounter?.(t.model) : undefined;
+      c = local ?? tiktokenCounter(t.model);
+      this.#counters.set(id, c);
+    }
+    return c;
+  }
+
+  async #chooseTier(
+    name: string,
+    route: LlmRouteConfig,
+    req: GatewayRequest,
+  ): Promise<{ tier: string; reason: string }> {
+    const tiers = Object.keys(route.tiers);
+    const fallback = route.defaultTier || tiers[0]!;
+    const needTokens = route.rules.some((r) => r.minPromptTokens !== undefined || r.maxPromptTokens !== undefined);
+    const promptTokens = needTokens ? this.#counter(route.tiers[fallback]![0]!)(req.messages) : 0;
+    const turns = req.messages.filter((m) => m.role !== 'system' && m.role !== 'developer').length;
+    for (const [i, r] of route.rules.entries()) {
+      if (r.minPromptTokens !== undefined && promptTokens < r.minPromptTokens) continue;
+      if (r.maxPromptTokens !== undefined && promptTokens > r.maxPromptTokens) continue;
+      if (r.minMessages !== undefined && turns < r.minMessages) continue;
+      if (r.maxMessages !== undefined && turns > r.maxMessages) continue;
+      if (r.keys && !(req.keyId && r.keys.includes(req.keyId))) continue;
+      if (r.tenants && !(req.tenant && r.tenants.includes(req.tenant))) continue;
+      if (r.metadata && !Object.entries(r.metadata).every(([k, v]) => req.metadata?.[k] === v)) continue;
+      return { tier: r.tier, reason: `rule ${i}` };
+    }
+    if (route.classifier.model && this.d.classify) {
+      const label = await this.d
+        .classify(route.classifier.model, route.classifier.field, semanticText(req.messages))
+        .catch((err: unknown) => {
+          this.d.log.warn({ err, route: name }, 'tier classifier failed; using the default tier');
+          return undefined;
+        });
+      const tier = label === undefined ? undefined : route.classifier.tiers[label];
+      if (tier) return { tier, reason: `classifier label "${label}"` };
+    }
+    return { tier: fallback, reason: 'default tier' };
+  }
+
+  /**
+   * The tier's targets in call order: as listed, unless some set a `weight` (A/B): then one is picked by
+   * weight first (targets without a weight count as 0: fallbacks only) and the rest follow as listed.
+   */
+  #order(targets: readonly Target[]): Target[] {
+    if (!targets.some((t) => t.weight !== undefined)) return [...targets];
+    const w = (t: Target) => t.weight ?? 0;
+    const total = targets.reduce((s, t) => s + w(t), 0);
+    if (total <= 0) return [...targets];
+    let r = Math.random() * total;
+    const first = targets.find((t) => w(t) > 0 && (r -= w(t)) < 0) ?? targets.find((t) => w(t) > 0)!;
+    return [first, ...targets.filter((t) => t !== first)];
+  }
+
+  #estimate(route: LlmRouteConfig, tier: string, promptTokens: number, maxTokens: number): Amount {
+    let usd = 0;
+    const tiers = Object.keys(route.tiers);
+    // A cascade may pay for this tier and every later one.
+    const reach = route.cascade.enabled ? tiers.slice(tiers.indexOf(tier)) : [tier];
+    for (const name of reach) {
+      let dearest = 0;
+      for (const t of route.tiers[name]!) {
+        const p = this.price(t.provider, t.model);
+        dearest = Math.max(dearest, (promptTokens * p.inputPerMTok + maxTokens * p.outputPerMTok) / 1e6);
+      }
+      usd += dearest;
+    }
+    return { tokens: (promptTokens + maxTokens) * reach.length, usd };
+  }
+
+  /** Answers a request through its route; throws FerryError (4xx/429/502) or, mid-stream, UpstreamError. */
+  // eslint-disable-next-line max-lines-per-function -- the request path, read top to bottom
+  async chat(req: GatewayRequest, signal: AbortSignal, hooks?: StreamHooks): Promise<GatewayAnswer> {
+    const t0 = performance.now();
+    const route = this.#routes.get(req.route);
+    if (!route) throw new FerryError('model-not-found', { detail: `no LLM route ${req.route}` });
+    const { tier, reason: tierReason } = await this.#chooseTier(req.route, route, req);
+    const targets = route.tiers[tier];
+    if (!targets) throw new FerryError('internal', { detail: `route ${req.route} names an unknown tier ${tier}` });
+
+    // Prompt budget: keep the system prompt and the newest turns that fit. Tokens are counted only when
+    // a control needs them (a prompt maximum, a budget's estimate): counting is the gateway's main cost.
+    const count = this.#counter(targets[0]!);
+    const counters = countersFor(
+      this.d.config.budgets,
+      { key: req.keyId, tenant: req.tenant, route: req.route },
+      this.d.keyPrefix,
+    );
+    let messages = req.messages;
+    let promptTokens = 0;
+    if (route.maxPromptTokens > 0) {
+      const fitted = route.trim === 'refuse' ? undefined : trimHistory(messages, route.maxPromptTokens, count);
+      const full = fitted ? fitted.promptTokens : count(messages);
+      if (!fitted && full > route.maxPromptTokens) {
+        throw new FerryError('prompt-too-large', {
+          detail: `the prompt is ${full} tokens; route ${req.route} takes at most ${route.maxPromptTokens} (llm.routes.${req.route}.maxPromptTokens)${route.trim === 'refuse' ? '' : ', even with only the system prompt and the newest turn'}`,
+          extra: {
+            errors: [{ pointer: '/messages', reason: 'too many tokens' }],
+            limit: route.maxPromptTokens,
+            promptTokens: full,
+          },
+        });
+      }
+      messages = fitted?.messages ?? messages;
+      promptTokens = fitted?.promptTokens ?? full;
+      if (fitted && fitted.dropped > 0) this.d.metrics.trimmed.inc({ route: req.route });
+    } else if (counters.length > 0) promptTokens = count(messages);
+
+    const chatReq: ChatRequest = {
+      messages,
+      maxTokens: req.maxTokens ?? route.defaultMaxTokens,
+      stop: req.stop,
+      stream: req.stream,
+      ...(req.temperature !== undefined && { temperature: req.temperature }),
+      ...(req.topP !== undefined && { topP: req.topP }),
+      ...(req.seed !== undefined && { seed: req.seed }),
+    };
+    const m = this.d.metrics;
+    const ttlMs = route.cache.ttlSeconds * 1000;
+    const base = { route: req.route, tier };
+
+    // Exact cache.
+    const useExact = route.cache.exact && (route.cache.includeSampled || deterministic(chatReq));
+    const xKey = useExact ? exactKey(req.route, req.tenant, chatReq) : undefined;
+    if (xKey) {
+      const hit = await this.#cacheGet(() => this.d.cache.get(xKey));
+      m.cache.inc({ route: req.route, kind: 'exact', result: hit ? 'hit' : 'miss' });
+      if (hit) return this.#fromCache(req, base, hit, 'exact', undefined, t0, hooks);
+    }
+    // Semantic cache.
+    let vector: number[] | undefined;
+    const sScope = semanticScope(req.route, req.tenant, messages);
+    if (route.cache.semanticThreshold > 0 && this.d.embeddings) {
+      try {
+        vector = (await this.d.embeddings.embed([semanticText(messages)], signal))[0];
+      } catch (err) {
+        this.d.log.warn({ err, route: req.route }, 'embedding failed; semantic cache skipped');
+      }
+      if (vector) {
+        const v = vector;
+        const hit = await this.#cacheGet(() => this.d.cache.nearest(sScope, v, route.cache.semanticThreshold));
+        m.cache.inc({ route: req.route, kind: 'semantic', result: hit ? 'hit' : 'miss' });
+        if (hit) return this.#fromCache(req, base, hit.entry, 'semantic', hit.similarity, t0, hooks);
+      }
+    }
+
+    // Budgets: reserve the worst case now, reconcile with usage after.
+    const estimate = this.#estimate(route, tier, promptTokens, chatReq.maxTokens);
+    const reserved = await this.d.counters.reserve(counters, estimate);
+    if (!reserved.ok) {
+      const c = reserved.counter;
+      const retryAfterS = Math.max(1, Math.ceil((c.windowEndsAt - Date.now()) / 1000));
+      m.budgetRejections.inc({ scope: c.budget.scope, window: c.budget.window });
+      m.requests.inc({ ...base, provider: '', cache: 'none', outcome: 'budget' });
+      this.#ledger(req, base, '', '', 'none', 'budget', [], 0, 0, 0, t0);
+      throw new FerryError('budget-exceeded', {
+        detail: `the ${c.budget.window} budget of ${c.budget.scope}${c.budget.match ? ` ${c.budget.match}` : ''} (${[
+          c.tokensLimit > 0 && `${c.tokensLimit} tokens`,
+          c.usdLimit > 0 && `$${c.usdLimit}`,
+        ]
+          .filter(Boolean)
+          .join(', ')}) cannot take this request's estimate of ${estimate.tokens} tokens / $${estimate.usd.toFixed(6)}`,
+        headers: { 'retry-after': String(retryAfterS) },
+        extra: {
+          budget: { scope: c.budget.scope, window: c.budget.window, tokens: c.tokensLimit, usd: c.usdLimit },
+          estimate,
+        },
+      });
+    }
+
+    const calls: CallCost[] = [];
+    let upstreamMs = 0;
+    let result: { answer: ChatAnswer; meta: AnswerMeta } | undefined;
+    let fallbacks = 0;
+    let escalated = false;
+    try {
+      const tiers = Object.keys(route.tiers);
+      let current = tier;
+      let why = tierReason;
+      for (;;) {
+        const u0 = performance.now();
+        const r = await this.#callTier(req.route, current, why, route.tiers[current]!, chatReq, signal, hooks, calls);
+        upstreamMs += performance.now() - u0;
+        fallbacks += r.fallbacks;
+        result = r;
+        const next = tiers[tiers.indexOf(current) + 1];
+        const failed =
+          route.cascade.enabled && !req.stream && next ? this.#check(req.route, route, r.answer) : undefined;
+        if (!failed || !next) break;
+        m.escalations.inc({ route: req.route, from: current, to: next, reason: failed });
+        escalated = true;
+        why = `escalated from ${current}: ${failed}`;
+        current = next;
+      }
+    } catch (e) {
+      const spent = calls.reduce((s, c) => s + c.costUsd, 0);
+      const tokens = calls.reduce((s, c) => s + c.usage.promptTokens + c.usage.completionTokens, 0);
+      await this.d.counters
+        .adjust(counters, { tokens: tokens - estimate.tokens, usd: spent - estimate.usd })
+        .catch(() => undefined);
+      m.requests.inc({ ...base, provider: '', cache: 'none', outcome: 'error' });
+      this.#ledger(req, base, '', '', 'none', 'error', calls, fallbacks, escalated ? 1 : 0, 0, t0);
+      throw e;
+    }
+
+    const { answer, meta } = result;
+    const cost = calls.reduce((s, c) => s + c.costUsd, 0);
+    const tokens = calls.reduce((s, c) => s + c.usage.promptTokens + c.usage.completionTokens, 0);
+    await this.d.counters
+      .adjust(counters, { tokens: tokens - estimate.tokens, usd: cost - estimate.usd })
+      .catch((err: unknown) => this.d.log.warn({ err }, 'budget reconciliation failed'));
+    const entry: CachedAnswer = { answer, provider: meta.provider, tier: meta.tier, costUsd: cost, at: Date.now() };
+    if (xKey) void this.#cacheSet(() => this.d.cache.set(xKey, entry, ttlMs));
+    if (vector) {
+      const v = vector;
+      void this.#cacheSet(() => this.d.cache.addVector(sScope, v, entry, ttlMs));
+    }
+    // Tiering saves what the dearest tier would have charged for the same usage.
+    const tiers = Object.keys(route.tiers);
+    const top = route.tiers[tiers.at(-1)!]![0]!;
+    if (meta.tier !== tiers.at(-1)) {
+      const saved = this.costOf(top.provider, top.model, answer.usage) - cost;
+      if (saved > 0) m.saved.inc({ route: req.route, control: 'tiering' }, saved);
+    }
+    m.requests.inc({ route: req.route, tier: meta.tier, provider: meta.provider, cache: 'none', outcome: 'ok' });
+    m.overhead.observe({ route: req.route }, Math.max(0, performance.now() - t0 - upstreamMs) / 1000);
+    this.#ledger(
+      req,
+      { route: req.route, tier: meta.tier },
+      meta.provider,
+      meta.model,
+      'none',
+      'ok',
+      calls,
+      fallbacks,
+      escalated ? 1 : 0,
+      0,
+      t0,
+    );
+    return { meta, answer, promptTokensTrimmed: promptTokens, costUsd: cost };
+  }
+
+  /** A cascade check: undefined when the answer passes, else the reason to escalate. */
+  #check(name: string, route: LlmRouteConfig, a: ChatAnswer): string | undefined {
+    if (route.cascade.requireJson) {
+      try {
+        JSON.parse(a.text);
+      } catch {
+        return 'json';
+      }
+    }
+    if (this.#refusals.get(name)!.some((re) => re.test(a.text))) return 'refusal';
+    if (a.finishReason === 'length' && route.cascade.requireJson) return 'length';
+    return undefined;
+  }
+
+  async #callTier(
+    route: string,
+    tier: string,
+    reason: string,
+    targets: readonly Target[],
+    req: ChatRequest,
+    signal: AbortSignal,
+    hooks: StreamHooks | undefined,
+    calls: CallCost[],
+  ): Promise<{ answer: ChatAnswer; meta: AnswerMeta; fallbacks: number }> {
+    const m = this.d.metrics;
+    const failures: { provider: string; failure: string; status?: number }[] = [];
+    const order = this.#order(targets);
+    for (const [i, t] of order.entries()) {
+      const provider = this.d.providers.get(t.provider)!;
+      const meta: AnswerMeta = {
+        route,
+        tier,
+        provider: t.provider,
+        model: t.model,
+        cache: 'none',
+        reason: failures.length
+          ? `${reason}; fallback after ${failures.map((f) => `${f.provider} ${f.failure}${f.status ? ` ${f.status}` : ''}`).join(', ')}`
+          : reason,
+      };
+      // An open breaker is skipped without a call, unless it is the last hope.
+      if (!provider.available && i < order.length - 1) {
+        failures.push({ provider: t.provider, failure: 'breaker-open' });
+        m.fallbacks.inc({ route, from: t.provider });
+        continue;
+      }
+      const c0 = performance.now();
+      let first: number | undefined;
+      let started = false;
+      const sink = hooks
+        ? (text: string) => {
+            if (!started) {
+              started = true;
+              first = performance.now();
+              hooks.onStart(meta);
+            }
+            hooks.onDelta(text);
+          }
+        : undefined;
+      try {
+        const answer = await provider.chat(t.model, req, signal, sink);
+        if (hooks && !started) hooks.onStart(meta);
+        const usage = this.#saneUsage(t, req, answer);
+        answer.usage = usage;
+        const costUsd = this.costOf(t.provider, t.model, usage);
+        calls.push({ provider: t.provider, model: t.model, usage, costUsd });
+        this.#observe(route, t, usage, costUsd, c0, first);
+        return { answer, meta: { ...meta, model: answer.model || t.model }, fallbacks: failures.length };
+      } catch (e) {
+        const fatal = !(e instanceof UpstreamError) ? !(e instanceof FerryError && e.status >= 500) : e.delivered;
+        if (fatal) throw e;
+        const ue = e instanceof UpstreamError ? e : undefined;
+        failures.push({
+          provider: t.provider,
+          failure: ue?.failure ?? 'error',
+          ...(ue?.status !== undefined && { status: ue.status }),
+        });
+        if (i < order.length - 1) m.fallbacks.inc({ route, from: t.provider });
+      }
+    }
+    const retryable = failures.some((f) => f.failure !== 'http' || (f.status ?? 500) >= 500 || f.status === 429);
+    throw new FerryError('upstream-failed', {
+      detail: `every provider of tier ${tier} of route ${route} failed: ${failures.map((f) => `${f.provider} ${f.failure}${f.status ? ` ${f.status}` : ''}`).join(', ')}`,
+      retryable,
+      extra: { attempts: failures },
+      ...(retryable && { headers: { 'retry-after': '1' } }),
+    });
+  }
+
+  /**
+   * A provider that reports no usage, or one that cannot be true (0 completion tokens for a text,
+   * prompt tokens of 0), is counted by the gateway instead, so the ledger and the budgets stay sane.
+   */
+  #saneUsage(t: Target, req: ChatRequest, a: ChatAnswer): Usage {
+    const u = a.usage;
+    const count = this.#counter(t);
+    const prompt = u.promptTokens > 0 ? u.promptTokens : count(req.messages);
+    let completion = u.completionTokens;
+    if ((completion === 0 && a.text.length > 0) || completion > req.maxTokens) {
+      completion = Math.min(req.maxTokens, Math.max(1, count([{ role: 'assistant', content: a.text }]) - 7));
+      this.d.log.warn(
+        { provider: t.provider, model: t.model, reported: u.completionTokens, counted: completion },
+        'upstream usage replaced by a count',
+      );
+    }
+    return {
+      promptTokens: prompt,
+      completionTokens: completion,
+      cachedPromptTokens: Math.min(u.cachedPromptTokens, prompt),
+    };
+  }
+
+  #observe(route: string, t: Target, u: Usage, cost: number, c0: number, first: number | undefined): void {
+    const m = this.d.metrics;
+    const labels = { route, provider: t.provider, model: t.model };
+    m.tokens.inc({ ...labels, kind: 'prompt' }, u.promptTokens - u.cachedPromptTokens);
+    if (u.cachedPromptTokens) m.tokens.inc({ ...labels, kind: 'cached_prompt' }, u.cachedPromptTokens);
+    m.tokens.inc({ ...labels, kind: 'completion' }, u.completionTokens);
+    if (cost > 0) m.spend.inc(labels, cost);
+    const now = performance.now();
+    if (first !== undefined) m.timeToFirstToken.observe({ route, provider: t.provider }, (first - c0) / 1000);
+    const decodeS = (now - (first ?? c0)) / 1000;
+    if (u.completionTokens > 1 && decodeS > 0)
+      m.tokensPerSecond.observe({ route, provider: t.provider }, u.completionTokens / decodeS);
+  }
+
+  #fromCache(
+    req: GatewayRequest,
+    base: { route: string; tier: string },
+    hit: CachedAnswer,
+    kind: 'exact' | 'semantic',
+    similarity: number | undefined,
+    t0: number,
+    hooks: StreamHooks | undefined,
+  ): GatewayAnswer {
+    const meta: AnswerMeta = {
+      route: req.route,
+      tier: hit.tier,
+      provider: hit.provider,
+      model: hit.answer.model,
+      cache: kind,
+      reason: kind === 'exact' ? 'exact cache hit' : `semantic cache hit (similarity ${similarity!.toFixed(3)})`,
+      ...(similarity !== undefined && { similarity }),
+    };
+    // A cached answer to a streaming request is replayed as a stream, a word at a time.
+    if (hooks) {
+      hooks.onStart(meta);
+      for (const piece of hit.answer.text.match(/\s*\S+\s*/g) ?? [hit.answer.text]) hooks.onDelta(piece);
+    }
+    const m = this.d.metrics;
+    m.requests.inc({ route: req.route, tier: hit.tier, provider: hit.provider, cache: kind, outcome: 'ok' });
+    if (hit.costUsd > 0) m.saved.inc({ route: req.route, control: `${kind}_cache` }, hit.costUsd);
+    m.overhead.observe({ route: req.route }, (performance.now() - t0) / 1000);
+    this.#ledger(
+      req,
+      { route: req.route, tier: hit.tier },
+      hit.provider,
+      hit.answer.model,
+      kind,
+      'ok',
+      [],
+      0,
+      0,
+      hit.costUsd,
+      t0,
+    );
+    return { meta, answer: { ...hit.answer }, promptTokensTrimmed: 0, costUsd: 0 };
+  }
+
+  async #cacheGet<T>(fn: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      // A cache that fails is a miss, never a failed request.
+      this.d.log.warn({ err }, 'LLM cache read failed');
+      return undefined;
+    }
+  }
+  async #cacheSet(fn: () => Promise<void>): Promise<void> {
+    await fn().catch((err: unknown) => this.d.log.warn({ err }, 'LLM cache write failed'));
+  }
+
+  #ledger(
+    req: GatewayRequest,
+    base: { route: string; tier: string },
+    provider: string,
+    model: string,
+    cache: CacheKind,
+    outcome: 'ok' | 'error' | 'budget',
+    calls: CallCost[],
+    fallbacks: number,
+    escalated: number,
+    savedUsd: number,
+    t0: number,
+  ): void {
+    this.d.ledger.record({
+      ts: Date.now(),
+      request_id: req.requestId ?? null,
+      route: base.route,
+      tier: base.tier,
+      provider,
+      model,
+      key_id: req.keyId ?? null,
+      tenant: req.tenant ?? null,
+      cache,
+      outcome,
+      upstream_calls: calls.length,
+      fallbacks,
+      escalated,
+      prompt_tokens: calls.reduce((s, c) => s + c.usage.promptTokens, 0),
+      cached_prompt_tokens: calls.reduce((s, c) => s + c.usage.cachedPromptTokens, 0),
+      completion_tokens: calls.reduce((s, c) => s + c.usage.completionTokens, 0),
+      cost_usd: calls.reduce((s, c) => s + c.costUsd, 0),
+      saved_usd: savedUsd,
+      latency_ms: performance.now() - t0,
+    });
+  }
+
+  /** Drops cached answers of a route (and tenant). */
+  invalidate(route: string, tenant?: string): Promise<number> {
+    if (!this.#routes.has(route)) throw new FerryError('model-not-found', { detail: `no LLM route ${route}` });
+    return this.d.cache.invalidate(route, tenant);
+  }
+
+  ledgerSummary(since?: number) {
+    return this.d.ledger.summary(since);
+  }
+
+  async close(): Promise<void> {
+    await this.d.ledger.flush();
+  }
+}
