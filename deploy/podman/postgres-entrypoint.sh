@@ -1,7 +1,7 @@
 #!/bin/sh
 # What the official postgres image's entrypoint does, for the services stand-in: on an empty data
 # directory, initdb with POSTGRES_USER as the superuser (password POSTGRES_PASSWORD) and create
-# POSTGRES_DB; then run the server as the postgres user on PGPORT.
+# POSTGRES_DB, accept password logins from other hosts; then run the server as the postgres user.
 set -eu
 PGDATA="${PGDATA:-/var/lib/postgresql/data}"
 mkdir -p "$PGDATA" /run/postgresql
@@ -13,5 +13,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   runuser -u postgres -- initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile=/tmp/pwfile --auth=scram-sha-256 >/dev/null
   rm -f /tmp/pwfile
   echo "CREATE DATABASE \"$POSTGRES_DB\";" | runuser -u postgres -- postgres --single -D "$PGDATA" postgres >/dev/null
+  # Other containers connect over the compose network, with the password.
+  echo 'host all all all scram-sha-256' >>"$PGDATA/pg_hba.conf"
 fi
-exec runuser -u postgres -- postgres -D "$PGDATA" -p "${PGPORT:-5432}" -c listen_addresses="${PGHOST_LISTEN:-127.0.0.1}"
+exec runuser -u postgres -- postgres -D "$PGDATA" -p "${PGPORT:-5432}" -c listen_addresses='*'
