@@ -1,6 +1,8 @@
 // docker-compose.yml as containers, with podman-compose: nginx, two API replicas, two `ferry worker`s,
-// Redis and PostgreSQL from the image the Dockerfile builds (deploy/podman/compose.host.yml adapts
-// the file to host networking and the local stand-ins of the registry images). The cluster scenario
+// Redis and PostgreSQL, docker-compose.yml unchanged, on a podman bridge network, with the image the
+// Dockerfile builds. No registry is reachable, so nginx, Redis and PostgreSQL run from stand-ins built
+// from Debian's packages of the same servers (deploy/podman/services.Dockerfile) and tagged with the
+// names the compose file uses; Prometheus and Grafana are not started. The cluster scenario
 // of packages/server/test/integration/lifecycle/cluster-jobs.test.ts against it: jobs submitted
 // through nginx while one replica is stopped (SIGTERM, drain) and one worker SIGKILLed and started
 // again; every accepted job must complete with the model's answer. Figures go to the test's
@@ -21,11 +23,11 @@ const JOBS = Number(process.env.FERRY_STACK_JOBS ?? 150);
 const ROWS_PER_JOB = 4;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-function waitPort(port) {
+function waitPort(port, host) {
   return new Promise((ok, fail) => {
     const deadline = Date.now() + 120_000;
     const attempt = () => {
-      const s = connect(port, '127.0.0.1');
+      const s = connect(port, host);
       s.once('connect', () => {
         s.destroy();
         ok();
@@ -56,55 +58,52 @@ test('the compose stack as containers loses no accepted job when a replica stops
   t.diagnostic(
     `image localhost/ferry:local: ${(built.sizeBytes / 1e6).toFixed(0)} MB, build ${built.seconds.toFixed(0)} s`,
   );
-  podman(
-    [
-      'build',
-      '--network',
-      'host',
-      '--pull=never',
-      '--build-arg',
-      `BASE_IMAGE=${built.baseImage}`,
-      '-f',
-      join(repo, 'deploy/podman/services.Dockerfile'),
-      '-t',
-      'localhost/ferry-services:bookworm',
-      join(repo, 'deploy/podman'),
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  // Stand-ins for the registry images, under the names docker-compose.yml uses.
+  for (const [target, name] of [
+    ['nginx', 'docker.io/library/nginx:1.27-bookworm'],
+    ['redis', 'docker.io/library/redis:7.4-bookworm'],
+    ['postgres', 'docker.io/library/postgres:16-bookworm'],
+  ]) {
+    podman(
+      [
+        'build',
+        '--network',
+        'host',
+        '--pull=never',
+        '--build-arg',
+        `BASE_IMAGE=${built.baseImage}`,
+        '--target',
+        target,
+        '-f',
+        join(repo, 'deploy/podman/services.Dockerfile'),
+        '-t',
+        name,
+        join(repo, 'deploy/podman'),
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+  }
 
   const models = mkdtempSync(join(tmpdir(), 'ferry-stack-models-'));
   t.after(() => rmSync(models, { recursive: true, force: true }));
   cpSync(join(repo, 'models/flight-delay'), join(models, 'flight-delay'), { recursive: true });
 
-  const ports = {};
-  for (const k of [
-    'PROXY_PORT',
-    'API_1_PORT',
-    'API_2_PORT',
-    'WORKER_1_PORT',
-    'WORKER_2_PORT',
-    'REDIS_PORT',
-    'POSTGRES_PORT',
-  ]) {
-    ports[k] = String(await freePort());
-  }
+  const httpPort = String(await freePort());
   const project = `ferrystack${process.pid}`;
-  const env = { ...podmanEnv, ...ports, MODELS_DIR: models, POSTGRES_PASSWORD: 'stack-test' };
+  const env = {
+    ...podmanEnv,
+    FERRY_HTTP_PORT: httpPort,
+    MODELS_DIR: models,
+    POSTGRES_PASSWORD: 'stack-test',
+    FERRY_API_KEYS: '',
+  };
   const compose = (args) => {
-    const r = spawnSync(
-      'podman-compose',
-      [
-        '-p',
-        project,
-        '-f',
-        join(repo, 'docker-compose.yml'),
-        '-f',
-        join(repo, 'deploy/podman/compose.host.yml'),
-        ...args,
-      ],
-      { cwd: repo, env, encoding: 'utf8', maxBuffer: 64 << 20 },
-    );
+    const r = spawnSync('podman-compose', ['-p', project, '-f', join(repo, 'docker-compose.yml'), ...args], {
+      cwd: repo,
+      env,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     if (r.status !== 0)
       throw new Error(`podman-compose ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
     return r.stdout;
@@ -115,29 +114,39 @@ test('the compose stack as containers loses no accepted job when a replica stops
     return `${service}:\n${r.stdout}${r.stderr}`;
   };
   t.after(() => {
-    spawnSync(
-      'podman-compose',
-      ['-p', project, '-f', 'docker-compose.yml', '-f', 'deploy/podman/compose.host.yml', 'down', '-v'],
-      {
-        cwd: repo,
-        env,
-        stdio: 'ignore',
-      },
-    );
+    spawnSync('podman-compose', ['-p', project, '-f', 'docker-compose.yml', 'down', '-v'], {
+      cwd: repo,
+      env,
+      stdio: 'ignore',
+    });
   });
 
+  const ip = (service) =>
+    podman([
+      'inspect',
+      '--format',
+      '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}',
+      container(service),
+    ]).trim();
+  const pgReady = () =>
+    spawnSync('podman', ['exec', container('postgres'), 'pg_isready', '-U', 'ferry', '-d', 'ferry'], { env: podmanEnv })
+      .status === 0;
+
   // The data services first (podman-compose 1.0 starts dependencies in order but does not wait for
-  // their health), then the Ferry containers and nginx.
+  // their health checks), then the Ferry containers and nginx.
   compose(['up', '-d', 'redis', 'postgres']);
-  await waitPort(Number(ports.REDIS_PORT));
-  await waitPort(Number(ports.POSTGRES_PORT));
+  for (let i = 0; !pgReady(); i++) {
+    assert.ok(i < 480, `postgres not ready:\n${logs('postgres')}`);
+    await sleep(250);
+  }
+  await waitPort(6379, ip('redis'));
   compose(['up', '-d', 'api-1', 'api-2', 'worker-1', 'worker-2', 'proxy']);
-  const proxy = `http://127.0.0.1:${ports.PROXY_PORT}`;
+  const proxy = `http://127.0.0.1:${httpPort}`;
   const all = () => ['api-1', 'api-2', 'worker-1', 'worker-2', 'proxy'].map(logs).join('\n');
-  await waitReady(`http://127.0.0.1:${ports.API_1_PORT}`, all);
-  await waitReady(`http://127.0.0.1:${ports.API_2_PORT}`, all);
-  await waitReady(`http://127.0.0.1:${ports.WORKER_1_PORT}`, all, '/healthz');
-  await waitReady(`http://127.0.0.1:${ports.WORKER_2_PORT}`, all, '/healthz');
+  await waitReady(`http://${ip('api-1')}:8080`, all);
+  await waitReady(`http://${ip('api-2')}:8080`, all);
+  await waitReady(`http://${ip('worker-1')}:9090`, all, '/healthz');
+  await waitReady(`http://${ip('worker-2')}:9090`, all, '/healthz');
   await waitReady(proxy, all);
 
   // Expected answers from the synchronous path, through nginx.
