@@ -11,7 +11,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -45,7 +45,7 @@ function waitPort(port, host) {
 function instance(i, row) {
   return {
     month: 1 + ((i + row) % 12),
-    dayOfWeek: 1 + ((i * 3 + row) % 7),
+    dayOfWeek: (i * 3 + row) % 7,
     hour: (i * 7 + row * 5) % 24,
     distance: 200 + ((i * 37 + row * 101) % 2400),
     origin: i % 2 ? 'ATL' : 'SFO',
@@ -87,6 +87,8 @@ test('the compose stack as containers loses no accepted job when a replica stops
   const models = mkdtempSync(join(tmpdir(), 'ferry-stack-models-'));
   t.after(() => rmSync(models, { recursive: true, force: true }));
   cpSync(join(repo, 'models/flight-delay'), join(models, 'flight-delay'), { recursive: true });
+  // mkdtemp makes the folder 0700; the containers read it as the image's `node` user.
+  chmodSync(models, 0o755);
 
   const httpPort = String(await freePort());
   const project = `ferrystack${process.pid}`;
