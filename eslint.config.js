@@ -175,6 +175,8 @@ export default defineConfig([
     '**/*.tsbuildinfo',
     '**/*.d.ts', // only build output carries .d.ts here; sources are .ts
     '.ferry/',
+    '.cache/', // the deployment tests' base image root and the Node 22 binary (scripts/node22.mjs)
+    'packages/server/dashboard/', // the dashboard copied in by `npm pack`, removed after it
   ]),
 
   // typescript-eslint's recommended set without type information: the type-checked set needs a

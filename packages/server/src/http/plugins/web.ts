@@ -20,8 +20,14 @@ export interface WebOptions extends Pick<ServerDeps, 'config' | 'repository' | '
   readonly timeseries: TimeseriesRecorder;
 }
 
-/** `packages/dashboard/dist`, found from this file (`packages/server/dist/web/index.js`). */
+/**
+ * Where the dashboard's static files are, found from this file (`<server>/dist/http/plugins/web.js`):
+ * `<server>/dashboard` when the package was installed from its tarball (`prepack` copies the build
+ * there), else `packages/dashboard/dist` in the monorepo.
+ */
 export function defaultDashboardDir(): string {
+  const bundled = resolve(fileURLToPath(new URL('../../../dashboard', import.meta.url)));
+  if (existsSync(join(bundled, 'index.html'))) return bundled;
   return resolve(fileURLToPath(new URL('../../../../dashboard/dist', import.meta.url)));
 }
 

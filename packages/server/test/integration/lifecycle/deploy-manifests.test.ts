@@ -131,14 +131,19 @@ function dockerfile(): { instrs: Instr[]; stages: Array<{ from: string; name?: s
   const joined = lines.join('\n').replace(/\\\n/g, ' ');
   const stages: Array<{ from: string; name?: string }> = [];
   const instrs: Instr[] = [];
+  const args = new Map<string, string>();
   for (const raw of joined.split('\n')) {
     const line = raw.trim();
     if (!line) continue;
     const m = /^([A-Z]+)\s+(.*)$/.exec(line);
     assert.ok(m, `Dockerfile: cannot read "${line}"`);
+    // A global ARG's default is what production builds FROM (`ARG NODE_IMAGE=node:22-bookworm-slim`).
+    const arg = /^ARG\s+(\w+)=(\S+)$/.exec(line);
+    if (arg && stages.length === 0) args.set(arg[1]!, arg[2]!);
     if (m![1] === 'FROM') {
       const f = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(m![2]!)!;
-      stages.push({ from: f[1]!, ...(f[2] && { name: f[2] }) });
+      const from = f[1]!.replace(/\$\{(\w+)\}/g, (_, name: string) => args.get(name) ?? '');
+      stages.push({ from, ...(f[2] && { name: f[2] }) });
     }
     instrs.push({ op: m![1]!, args: m![2]!, stage: stages.length - 1 });
   }
@@ -202,7 +207,8 @@ test('Dockerfile: multi-stage, non-root, HEALTHCHECK on /healthz at the real por
   // The price table `ferry cost` reads ships inside packages/tools, which the image copies.
   assert.ok(existsSync(file('packages/tools/prices.yaml')));
   assert.ok(
-    inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools /.test(c.args)),
+    inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools(\/dist)? /.test(c.args)) &&
+      inStage(runtime, 'COPY').some((c) => /\/app\/packages\/tools\/prices\.yaml /.test(c.args)),
     'the image has @ferry/tools',
   );
   assert.ok(
@@ -235,7 +241,8 @@ test('docker-compose.yml: 2 API replicas and 2 workers on real commands, Redis w
     checkArgs(svc.command as string[], `compose ${name}`);
     checkFerryContainerEnv(svc.environment as Record<string, string>, `compose ${name}`);
     assert.equal(svc.environment.FERRY_CONFIG, configMount);
-    const mounts = (svc.volumes as string[]).map((v) => v.split(':'));
+    // `${MODELS_DIR:-./models}`: checked at its default.
+    const mounts = (svc.volumes as string[]).map((v) => v.replace(/\$\{\w+:-([^}]*)\}/g, '$1').split(':'));
     for (const [host] of mounts) assert.ok(existsSync(resolve(ROOT, host!)), `compose ${name}: ${host} exists`);
     const cfgHost = mounts.find((m) => m[1] === configMount)![0]!;
     cfg = checkConfigText(readFileSync(resolve(ROOT, cfgHost), 'utf8'), cfgHost);
