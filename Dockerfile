@@ -72,6 +72,8 @@ COPY --from=build --chown=node:node /app/packages/core/dist ./packages/core/dist
 COPY --from=build --chown=node:node /app/packages/server/package.json ./packages/server/
 COPY --from=build --chown=node:node /app/packages/server/bin ./packages/server/bin
 COPY --from=build --chown=node:node /app/packages/server/dist ./packages/server/dist
+# The Open Inference Protocol's gRPC service definition, read at start when grpc.port is set.
+COPY --from=build --chown=node:node /app/packages/server/proto ./packages/server/proto
 # ferry quantize, bench and cost (and the price table) come from @ferry/tools.
 COPY --from=build --chown=node:node /app/packages/tools/package.json /app/packages/tools/prices.yaml ./packages/tools/
 COPY --from=build --chown=node:node /app/packages/tools/dist ./packages/tools/dist
