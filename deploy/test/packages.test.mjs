@@ -18,11 +18,24 @@ import { fileURLToPath } from 'node:url';
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const PACKAGES = ['core', 'server', 'client'];
 
+/**
+ * The environment for a command: the fresh project outside the monorepo gets none of the `npm_*`
+ * variables that `npm run test:deploy` exports from the monorepo's own `.npmrc` and manifest, as a
+ * user's project would not have them.
+ */
+function envFor(cwd, env) {
+  const base = { ...process.env };
+  if (cwd !== repo) {
+    for (const k of Object.keys(base)) if (/^npm_/i.test(k) || k === 'INIT_CWD') delete base[k];
+  }
+  return { ...base, ...env };
+}
+
 function run(cmd, args, cwd, env = {}) {
   try {
     return execFileSync(cmd, args, {
       cwd,
-      env: { ...process.env, ...env },
+      env: envFor(cwd, env),
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
       maxBuffer: 64 << 20,
@@ -34,7 +47,7 @@ function run(cmd, args, cwd, env = {}) {
 
 /** stdout and stderr of a command that must succeed, for checks on what npm prints (to stderr). */
 function runBoth(cmd, args, cwd, env = {}) {
-  const r = spawnSync(cmd, args, { cwd, env: { ...process.env, ...env }, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, args, { cwd, env: envFor(cwd, env), encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0)
     throw new Error(`${cmd} ${args.join(' ')} failed in ${cwd} (${r.status}):\n${r.stdout}\n${r.stderr}`);
   return `${r.stdout}\n${r.stderr}`;
@@ -228,7 +241,7 @@ createRoot(document.getElementById('root')!).render(h(FerryProvider, { client },
       ['serve', '--port', String(port), '--host', '127.0.0.1'],
       {
         cwd: app,
-        env: { ...process.env, ...env },
+        env: envFor(app, env),
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     );
