@@ -41,6 +41,13 @@ export function registerKeysCommand(program: Command, ctx: CliContext): void {
     .action(async () => {
       const chunks: Buffer[] = [];
       for await (const c of process.stdin) chunks.push(c as Buffer);
-      ctx.io.stdout(`${hashKey(Buffer.concat(chunks).toString('utf8').trim())}\n`);
+      const key = Buffer.concat(chunks).toString('utf8').trim();
+      if (key === '') {
+        // The hash of nothing would let an empty bearer token through once pasted into the config.
+        ctx.io.stderr('no key on stdin: pipe the key in, e.g. `printf %s "$KEY" | ferry keys hash`\n');
+        ctx.setExitCode(2);
+        return;
+      }
+      ctx.io.stdout(`${hashKey(key)}\n`);
     });
 }

@@ -22,7 +22,7 @@ interface Run {
 
 function ferry(args: string[], cwd: string): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(
+    const child = execFile(
       process.execPath,
       [CLI, ...args],
       { cwd, env: { ...process.env, FERRY_DEBUG: '', REDIS_URL: '', DATABASE_URL: '' }, timeout: 60_000 },
@@ -30,6 +30,7 @@ function ferry(args: string[], cwd: string): Promise<Run> {
         resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
       },
     );
+    child.stdin?.end(); // nothing on stdin, as from `ferry … < /dev/null`
   });
 }
 
@@ -133,6 +134,7 @@ describe('ferry commands: errors are one clear line and a non-zero exit', () => 
       ['client', 'types', '-m', join(dir, 'nowhere'), '-o', 'types.ts'],
       /model repository .*nowhere does not exist/,
     ],
+    ['keys hash: nothing on stdin', ['keys', 'hash'], /no key on stdin/],
     ['batch run: unknown pipeline', ['batch', 'run', 'nopipe', '-m', repo.dir], /no pipeline "nopipe"/],
   ];
 
