@@ -5,7 +5,7 @@
 // With tracing on, each notification's delivery is a trace of its own (an alert belongs to no request),
 // and its webhook carries that trace's `traceparent`, as job callbacks carry theirs.
 import { createHash } from 'node:crypto';
-import { endClientSpan, runInContext, startClientSpan, traceHeaders } from '../telemetry/index.js';
+import { endClientSpan, startClientSpan, traceHeaders } from '../telemetry/index.js';
 import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
 import type { AlertRule, AlertsConfig } from '../config/schemas/alerts.js';
 import type { Logger } from 'pino';
@@ -189,7 +189,7 @@ export class AlertManager {
       },
       { root: true },
     );
-    const trace = runInContext(span?.context, () => traceHeaders());
+    const traceparent = traceHeaders(span?.context);
     let reason = '';
     let attempts = 0;
     let status: number | undefined;
@@ -201,7 +201,7 @@ export class AlertManager {
           headers: {
             'content-type': 'application/json',
             ...this.signer?.(id, body),
-            ...trace,
+            ...traceparent,
           },
           body,
           signal: AbortSignal.timeout(this.cfg.timeoutMs),

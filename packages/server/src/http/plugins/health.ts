@@ -1,7 +1,7 @@
 // Probes and metrics: /healthz (the process answers), /readyz (every model loaded and warmed, with
-// per-model queue state) and /metrics (Prometheus text, or OpenMetrics with exemplars when the scraper
-// asks for it in Accept). Draining turns /readyz into a 503 before
-// it gets here (http/lifecycle-hooks.ts).
+// per-model queue state) and /metrics (Prometheus text, or OpenMetrics with trace exemplars when the
+// scraper's Accept prefers it). Draining turns /readyz into a 503 before it gets here
+// (http/lifecycle-hooks.ts).
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { OPENMETRICS_CONTENT_TYPE, openMetricsText, prefersOpenMetrics } from '../../metrics/openmetrics.js';
