@@ -1,7 +1,7 @@
 // Builds the Fastify application from its dependencies, apart from `listen()`, so tests drive it
 // with `inject()` and the CLI serves it on a port.
 import { tracingEnabled } from '../telemetry/index.js';
-import { installTracingHooks } from './tracing-hooks.js';
+import { installTracingHooks, requestExemplar } from './tracing-hooks.js';
 import Fastify, { LogController } from 'fastify';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import swagger from '@fastify/swagger';
@@ -28,6 +28,7 @@ import { streamPlugin } from './plugins/stream.js';
 import { artifactPlugin } from './plugins/artifact.js';
 import { webPlugin } from './plugins/web.js';
 import { authRefusalCounter } from '../auth/metrics.js';
+import type { TracedHistogramChild } from '../metrics/traced-histogram.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -137,7 +138,7 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   });
   // Children of the request metrics per label set, so a request costs a map lookup rather than
   // prom-client hashing its labels twice (bounded: past the bound, labels are hashed as before).
-  const requestMetrics = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
+  const requestMetrics = new Map<string, { count: { inc(): void }; duration: TracedHistogramChild }>();
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.config.metricsRoute;
     if (route) {
@@ -155,7 +156,8 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
         if (requestMetrics.size < 10_000) requestMetrics.set(key, m);
       }
       m.count.inc();
-      m.duration.observe(reply.elapsedTime / 1000);
+      // With tracing on, a sampled request's trace is kept as the bucket's exemplar (OpenMetrics /metrics).
+      m.duration.observe(reply.elapsedTime / 1000, requestExemplar(req));
     }
     done();
   });

@@ -3,9 +3,15 @@
 // Installed only when tracing is on (telemetry/), so a server without it has no extra hooks at all.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Span } from '@opentelemetry/api';
-import { endServerSpan, runInContext, startServerSpan } from '../telemetry/index.js';
+import { endServerSpan, exemplarLabels, runInContext, startServerSpan } from '../telemetry/index.js';
 
 const spans = new WeakMap<FastifyRequest, Span>();
+
+/** The request's trace as exemplar labels for its latency (undefined: not traced, or not sampled). */
+export function requestExemplar(req: FastifyRequest): { trace_id: string; span_id: string } | undefined {
+  const span = spans.get(req);
+  return span && exemplarLabels(span);
+}
 
 export function installTracingHooks(app: FastifyInstance): void {
   // Callback style on purpose: the rest of the request (parsing, auth, handler) runs inside done(),

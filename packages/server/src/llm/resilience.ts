@@ -5,6 +5,8 @@
 // only while in flight; a breaker counts requests, not attempts; a text already streamed is never
 // retried), and the whole is ~100 lines that the tests exercise against a real emulator.
 import type { LlmProviderConfig } from '../config/schemas/llm.js';
+import { endClientSpan, runInContext, startClientSpan, tracingEnabled } from '../telemetry/index.js';
+import { attemptSpanAttributes, attemptSpanOutcome } from './tracing.js';
 import { UpstreamError } from './upstream-error.js';
 import type { ChatAnswer, ChatProvider, ChatRequest, DeltaSink } from './types.js';
 
@@ -115,18 +117,25 @@ export class ResilientProvider implements ChatProvider {
         this.#trial = false;
         throw e;
       });
+      // One CLIENT span per upstream attempt (tracing on only); the provider's request, made in its
+      // context, carries it as `traceparent`.
+      const span = tracingEnabled()
+        ? startClientSpan(`chat ${model}`, attemptSpanAttributes(this.inner, this.cfg, model, req, attempt))
+        : undefined;
       try {
-        const answer = await this.inner.chat(model, req, signal, sink);
+        const answer = await runInContext(span?.context, () => this.inner.chat(model, req, signal, sink));
+        endClientSpan(span?.span, attemptSpanOutcome(answer));
         this.#slots.release();
         this.#settle(true);
         return answer;
       } catch (e) {
+        if (e instanceof UpstreamError) e.delivered ||= delivered;
+        endClientSpan(span?.span, attemptSpanOutcome(undefined, e), e);
         this.#slots.release();
         if (!(e instanceof UpstreamError)) {
           this.#settle(true); // a refusal of the request itself (bad model name...) says nothing about health
           throw e;
         }
-        e.delivered ||= delivered;
         this.events.onAttemptFailed?.(this.name, e);
         if (!e.retryable || attempt >= this.cfg.maxRetries || signal.aborted) {
           // A 4xx other than 429/408 is the request's fault, not the upstream's.

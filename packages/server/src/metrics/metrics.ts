@@ -1,6 +1,7 @@
 // Prometheus metrics. One registry per server instance (tests run several in one process); names
 // are `ferry_*` with base units, and labels never carry user input, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TracedHistogram } from './traced-histogram.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -14,20 +15,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly requestDuration = new Histogram({
+  /** With exemplars (trace ids) in the OpenMetrics exposition when tracing is on. */
+  readonly requestDuration = new TracedHistogram(this.registry, {
     name: 'ferry_request_duration_seconds',
     help: 'Inference request latency, from body parsed to response ready',
     labelNames: ['route', 'model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
   });
 
-  readonly inferenceDuration = new Histogram({
+  /** With exemplars (trace ids) in the OpenMetrics exposition when tracing is on. */
+  readonly inferenceDuration = new TracedHistogram(this.registry, {
     name: 'ferry_inference_duration_seconds',
     help: 'Time inside ONNX Runtime session.run, per call',
     labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
   });
 
   readonly modelLoad = new Gauge({

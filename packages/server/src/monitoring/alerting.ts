@@ -2,7 +2,10 @@
 // fallback rate) with hysteresis — one `firing` notification when a condition starts, one
 // `resolved` when it ends — posted as JSON to a webhook, signed by Standard Webhooks, retried with
 // exponential backoff. Delivery runs in the background from a bounded queue: evaluating never waits.
+// With tracing on, each notification's delivery is a trace of its own (an alert belongs to no request),
+// and its webhook carries that trace's `traceparent`, as job callbacks carry theirs.
 import { createHash } from 'node:crypto';
+import { endClientSpan, startClientSpan, traceHeaders } from '../telemetry/index.js';
 import { webhookSigner, type WebhookSigner } from '../webhooks/index.js';
 import type { AlertRule, AlertsConfig } from '../config/schemas/alerts.js';
 import type { Logger } from 'pino';
@@ -173,20 +176,40 @@ export class AlertManager {
     const body = JSON.stringify(n);
     // One message id for every attempt of this notification: receivers drop the duplicates of a retry.
     const id = `alert_${createHash('sha256').update(`${n.fingerprint}|${n.status}|${n.startsAt}`).digest('hex').slice(0, 32)}`;
+    // One span for the notification, every attempt inside it (undefined with tracing off).
+    const span = startClientSpan(
+      'ferry.alert.deliver',
+      {
+        'ferry.alert.rule': n.rule,
+        'ferry.alert.kind': n.kind,
+        'ferry.alert.status': n.status,
+        'ferry.model': n.model,
+        'ferry.model_version': n.version,
+        'ferry.alert.webhook_id': id,
+      },
+      { root: true },
+    );
+    const traceparent = traceHeaders(span?.context);
     let reason = '';
+    let attempts = 0;
+    let status: number | undefined;
     for (let attempt = 1; attempt <= this.cfg.maxAttempts && !this.closed; attempt++) {
+      attempts = attempt;
       try {
         const res = await fetch(this.cfg.webhookUrl, {
           method: 'POST',
           headers: {
             'content-type': 'application/json',
             ...this.signer?.(id, body),
+            ...traceparent,
           },
           body,
           signal: AbortSignal.timeout(this.cfg.timeoutMs),
         });
         await res.arrayBuffer().catch(() => undefined);
+        status = res.status;
         if (res.ok) {
+          endClientSpan(span?.span, { 'ferry.alert.attempts': attempt, 'http.response.status_code': res.status });
           this.hooks.onDelivered?.(n);
           return;
         }
@@ -198,6 +221,11 @@ export class AlertManager {
       }
       if (attempt < this.cfg.maxAttempts) await this.sleep(this.cfg.backoffMs * 2 ** (attempt - 1));
     }
+    endClientSpan(
+      span?.span,
+      { 'ferry.alert.attempts': attempts, ...(status !== undefined && { 'http.response.status_code': status }) },
+      new Error(`alert not delivered: ${reason || 'closed'}`),
+    );
     this.log?.warn({ rule: n.rule, model: n.model, reason }, 'alert not delivered');
     this.hooks.onFailed?.(n, reason);
   }

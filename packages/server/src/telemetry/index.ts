@@ -3,8 +3,11 @@ export { startTracing, tracingRequested, type Tracing } from './tracing.js';
 export {
   activeSpanContext,
   contextFromTraceparent,
+  endClientSpan,
   endServerSpan,
+  exemplarLabels,
   runInContext,
+  startClientSpan,
   startServerSpan,
   startSpan,
   traceHeaders,

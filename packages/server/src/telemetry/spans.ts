@@ -7,6 +7,7 @@ import {
   SpanKind,
   SpanStatusCode,
   trace,
+  TraceFlags,
   type Attributes,
   type Context,
   type Link,
@@ -137,6 +138,45 @@ export function endServerSpan(span: Span | undefined, attributes: Attributes, er
   span.setAttributes(attributes);
   if (error) span.setStatus({ code: SpanStatusCode.ERROR });
   span.end();
+}
+
+/**
+ * A CLIENT span for an outgoing call (an LLM upstream, an alert webhook) and the context to make the
+ * call in, so traceHeaders() inside it names this span. `root`: a trace of its own (an alert belongs to
+ * no request). Undefined without tracing; end it with endClientSpan.
+ * @example
+ *   const s = startClientSpan('chat gpt-4o', { 'gen_ai.operation.name': 'chat' });
+ *   const res = await runInContext(s?.context, () => fetch(url, { headers: traceHeaders() }));
+ *   endClientSpan(s?.span, { 'http.response.status_code': res.status });
+ */
+export function startClientSpan(
+  name: string,
+  attributes: Attributes,
+  opts: { root?: boolean } = {},
+): { span: Span; context: Context } | undefined {
+  if (!enabled) return undefined;
+  const parent = opts.root ? ROOT_CONTEXT : context.active();
+  const span = tracer().startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** Ends a client span with the call's outcome; an `error` marks it failed (and is recorded). */
+export function endClientSpan(span: Span | undefined, attributes: Attributes, error?: unknown): void {
+  if (!span) return;
+  span.setAttributes(attributes);
+  if (error !== undefined) fail(span, error);
+  span.end();
+}
+
+/**
+ * OpenMetrics exemplar labels (`trace_id`, `span_id`) of `span`, or of the active span: only with
+ * tracing on and a sampled span, so an exemplar always names a trace the backend has.
+ */
+export function exemplarLabels(span?: Span): { trace_id: string; span_id: string } | undefined {
+  if (!enabled) return undefined;
+  const c = (span ?? trace.getActiveSpan())?.spanContext();
+  if (!c || (c.traceFlags & TraceFlags.SAMPLED) === 0) return undefined;
+  return { trace_id: c.traceId, span_id: c.spanId };
 }
 
 /** Runs `fn` in `ctx` (from startServerSpan); without one, just runs it. */

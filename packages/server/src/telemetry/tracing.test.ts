@@ -4,6 +4,9 @@ import { trace } from '@opentelemetry/api';
 import { tracingRequested } from './tracing.js';
 import {
   activeSpanContext,
+  endClientSpan,
+  exemplarLabels,
+  startClientSpan,
   startServerSpan,
   startSpan,
   traceHeaders,
@@ -42,6 +45,9 @@ test('with tracing off the helpers make nothing and only run the work', async ()
       undefined,
     );
     assert.equal(activeSpanContext(), undefined);
+    assert.equal(startClientSpan('c', {}, { root: true }), undefined);
+    endClientSpan(undefined, {}, new Error('nothing to end'));
+    assert.equal(exemplarLabels(), undefined);
     assert.deepEqual(traceHeaders(), {});
     assert.deepEqual(traceLogFields(), {});
     assert.throws(

@@ -1,9 +1,12 @@
 // Probes and metrics: /healthz (the process answers), /readyz (every model loaded and warmed, with
-// per-model queue state) and /metrics (Prometheus text). Draining turns /readyz into a 503 before
-// it gets here (http/lifecycle-hooks.ts).
+// per-model queue state) and /metrics (Prometheus text, or OpenMetrics with trace exemplars when the
+// scraper's Accept prefers it). Draining turns /readyz into a 503 before it gets here
+// (http/lifecycle-hooks.ts).
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
+import { OPENMETRICS_CONTENT_TYPE, openMetricsText, prefersOpenMetrics } from '../../metrics/openmetrics.js';
 import type { ServerDeps } from '../deps.js';
-import { json, route, text } from '../schemas.js';
+import { json, route } from '../schemas.js';
 
 export type HealthOptions = Pick<ServerDeps, 'service' | 'metrics'>;
 
@@ -15,7 +18,17 @@ const SCHEMAS = {
       503: json('Not ready yet (or draining)'),
     },
   }),
-  metrics: route('health', 'Prometheus metrics', { response: { 200: text('Prometheus text format', 'text/plain') } }),
+  metrics: route('health', 'Prometheus metrics; OpenMetrics (with trace exemplars) when Accept prefers it', {
+    response: {
+      200: {
+        description: 'Prometheus text format, or OpenMetrics for `Accept: application/openmetrics-text`',
+        content: {
+          'text/plain': { schema: Type.String() },
+          'application/openmetrics-text': { schema: Type.String() },
+        },
+      },
+    },
+  }),
 };
 
 export const healthPlugin: FastifyPluginAsync<HealthOptions> = async (app, deps) => {
@@ -29,7 +42,12 @@ export const healthPlugin: FastifyPluginAsync<HealthOptions> = async (app, deps)
     const ready = deps.service.ready();
     return reply.code(ready ? 200 : 503).send({ ready, models });
   });
-  app.get('/metrics', { schema: SCHEMAS.metrics }, async (_req, reply) => {
+  app.get('/metrics', { schema: SCHEMAS.metrics }, async (req, reply) => {
+    reply.header('vary', 'accept');
+    if (prefersOpenMetrics(req.headers.accept)) {
+      reply.type(OPENMETRICS_CONTENT_TYPE);
+      return openMetricsText(deps.metrics.registry);
+    }
     reply.type(deps.metrics.registry.contentType);
     return deps.metrics.registry.metrics();
   });

@@ -3,6 +3,7 @@
 // SSE framing is parsed by `eventsource-parser` (maintained, spec-conformant: multi-line data, comments,
 // CRLF, chunks split anywhere), so no hand-written line splitting stands between an upstream and a client.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
+import { traceHeaders } from '../../telemetry/index.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from '../upstream-error.js';
 
 export interface AttemptTimeouts {
@@ -66,7 +67,8 @@ export class HttpAttempt {
     try {
       res = await fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
+        // `traceparent` of the attempt's span (resilience.ts) when tracing is on: the upstream joins the trace.
+        headers: { 'content-type': 'application/json', ...headers, ...traceHeaders() },
         body: JSON.stringify(body),
         signal: this.signal,
       });

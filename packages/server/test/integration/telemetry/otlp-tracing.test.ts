@@ -1,8 +1,11 @@
 // OpenTelemetry end to end: a real OTLP/HTTP receiver started here, Ferry configured only through the
 // standard OTEL_* variables, and the spans it exports decoded and checked: the caller's traceparent
 // continued over REST and gRPC, the predict path's spans (validation, cache lookup, queue wait, batch
-// with links, inference, postprocess), a job's run and callback in its submission's trace, and
-// trace_id/span_id on log lines. Tracing is process-wide, and node --test runs each file in its own process.
+// with links, inference, postprocess), a job's run and callback in its submission's trace,
+// trace_id/span_id on log lines, exemplars on the latency histograms of the OpenMetrics /metrics, LLM
+// upstream attempts as CLIENT spans whose traceparent reaches the upstream (a PROVIDER EMULATOR, the
+// stand-in for a hosted LLM API), and alert webhooks in traces of their own. Tracing is process-wide,
+// and node --test runs each file in its own process.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,10 +13,19 @@ import { createServer as createHttpServer, type IncomingHttpHeaders, type Server
 import { Writable } from 'node:stream';
 import { credentials, loadPackageDefinition, Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { startRepoServer, tinyClassifier, tinyLinearModel, type RepoServer } from '@ferry/test-kit';
+import {
+  emulatorTokens,
+  startLlmEmulator,
+  startRepoServer,
+  tinyClassifier,
+  tinyLinearModel,
+  type LlmEmulator,
+  type RepoServer,
+} from '@ferry/test-kit';
 import { OPEN_INFERENCE_PROTO, PROTO_LOADER_OPTIONS } from '../../grpc/index.js';
 import { createLogger } from '../../app/create-server.js';
 import { loadConfig } from '../../config/index.js';
+import { AlertManager, type AlertNotification } from '../../monitoring/alerting.js';
 
 interface OtlpSpan {
   traceId: string;
@@ -21,6 +33,7 @@ interface OtlpSpan {
   parentSpanId?: string;
   name: string;
   kind: number;
+  status?: { code?: number };
   attributes?: Array<{ key: string; value: Record<string, unknown> }>;
   links?: Array<{ traceId: string; spanId: string }>;
 }
@@ -79,7 +92,8 @@ const waitFor = async <T>(what: string, fn: () => T | undefined, ms = 30_000): P
 describe('OpenTelemetry over OTLP/HTTP', () => {
   let receiver: Awaited<ReturnType<typeof otlpReceiver>>;
   let hook: Server;
-  const callbacks: Array<{ headers: IncomingHttpHeaders }> = [];
+  const callbacks: Array<{ url: string; headers: IncomingHttpHeaders }> = [];
+  let emu: LlmEmulator;
   let hookUrl = '';
   let t: RepoServer;
   let url = '';
@@ -94,12 +108,13 @@ describe('OpenTelemetry over OTLP/HTTP', () => {
     hook = createHttpServer((req, res) => {
       req.resume();
       req.on('end', () => {
-        callbacks.push({ headers: req.headers });
+        callbacks.push({ url: req.url ?? '', headers: req.headers });
         res.writeHead(204).end();
       });
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
     hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/hooks/`;
+    emu = await startLlmEmulator();
     const cls = tinyClassifier();
     const sink = new Writable({
       write(chunk: Buffer, _enc, done) {
@@ -115,7 +130,15 @@ describe('OpenTelemetry over OTLP/HTTP', () => {
         { name: 'cls', version: '1.0.0', files: { ...cls, manifest: { ...cls.manifest, cache: { enabled: true } } } },
       ],
       {},
-      { 'grpc.port': 0, 'jobs.webhooks.allow': [hookUrl], 'jobs.pollIntervalMs': 20 },
+      {
+        'grpc.port': 0,
+        'jobs.webhooks.allow': [hookUrl],
+        'jobs.pollIntervalMs': 20,
+        'llm.providers': {
+          a: { kind: 'openai', baseUrl: emu.url, maxRetries: 1, retryBaseDelayMs: 1, retryMaxDelayMs: 20 },
+        },
+        'llm.routes': { chat: { tiers: { main: [{ provider: 'a', model: 'gpt-a' }] }, cache: { exact: false } } },
+      },
       logger,
     );
     const addr = await t.server.listen();
@@ -124,6 +147,7 @@ describe('OpenTelemetry over OTLP/HTTP', () => {
   });
   after(async () => {
     await t?.close();
+    await emu?.close();
     await receiver?.close();
     await new Promise<void>((r) => hook?.close(() => r()));
   });
@@ -228,7 +252,161 @@ describe('OpenTelemetry over OTLP/HTTP', () => {
       receiver.spans.find((s) => s.traceId === tp.traceId && s.name === 'ferry.job.run'),
     );
     assert.equal(attr(run, 'ferry.job.id'), job.id);
-    const cb = await waitFor('the callback', () => callbacks[0]);
+    const cb = await waitFor('the callback', () => callbacks.find((c) => c.url.endsWith('/x')));
     assert.match(String(cb.headers.traceparent), new RegExp(`^00-${tp.traceId}-[0-9a-f]{16}-0[01]$`));
+  });
+
+  test('/metrics: OpenMetrics when Accept asks, with the sampled request as exemplar; Prometheus text as before', async () => {
+    const infer = (header: string) =>
+      fetch(`${url}/v2/models/lin/infer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', traceparent: header },
+        body: JSON.stringify({
+          inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 8], data: [8, 7, 6, 5, 4, 3, 2, 1] }],
+        }),
+      });
+    const tp = traceparent();
+    assert.equal((await infer(tp.header)).status, 200);
+    const server = await waitFor('the server span', () =>
+      receiver.spans.find((s) => s.traceId === tp.traceId && s.kind === 2),
+    );
+    // Not sampled (flags 00, parent-based sampler): it must not become an exemplar.
+    const unsampled = traceparent();
+    assert.equal((await infer(unsampled.header.replace(/-01$/, '-00'))).status, 200);
+
+    const om = await fetch(`${url}/metrics`, {
+      headers: {
+        accept:
+          'application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+      },
+    });
+    assert.equal(om.status, 200);
+    assert.match(String(om.headers.get('content-type')), /^application\/openmetrics-text; version=1\.0\.0/);
+    const omText = await om.text();
+    assert.ok(omText.endsWith('# EOF\n'), 'OpenMetrics ends with # EOF');
+    // name{labels} value # {trace_id="…",span_id="…"} exemplar-value timestamp
+    const exemplars = [
+      ...omText.matchAll(
+        /^(\w+)\{([^}]*)\} \S+ # \{trace_id="([0-9a-f]{32})",span_id="([0-9a-f]{16})"\} (\S+) (\S+)$/gm,
+      ),
+    ].map((m) => ({ name: m[1]!, labels: m[2]!, traceId: m[3]!, spanId: m[4]!, value: Number(m[5]) }));
+    const requestExemplar = exemplars.find(
+      (e) => e.name === 'ferry_request_duration_seconds_bucket' && e.traceId === tp.traceId,
+    );
+    assert.ok(requestExemplar, `an exemplar of ${tp.traceId} in:\n${exemplars.map((e) => e.traceId).join('\n')}`);
+    assert.match(requestExemplar.labels, /model="lin"/);
+    assert.equal(requestExemplar.spanId, server.spanId, "the request's server span");
+    assert.ok(requestExemplar.value > 0 && requestExemplar.value < 60);
+    const inference = exemplars.find(
+      (e) => e.name === 'ferry_inference_duration_seconds_bucket' && /model="lin"/.test(e.labels),
+    );
+    assert.ok(inference, 'the inference histogram carries exemplars too');
+    await waitFor('the trace an inference exemplar names', () =>
+      receiver.spans.some((s) => s.traceId === inference.traceId && s.spanId === inference.spanId),
+    );
+    assert.ok(!exemplars.some((e) => e.traceId === unsampled.traceId), 'no exemplar of an unsampled request');
+    assert.match(omText, /^ferry_requests_total\{/m);
+    assert.match(omText, /^# TYPE ferry_requests counter$/m);
+
+    const prom = await fetch(`${url}/metrics`, { headers: { accept: 'text/plain' } });
+    assert.equal(prom.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    const promText = await prom.text();
+    assert.ok(!promText.includes(' # {'), 'no exemplars in the Prometheus text format');
+    assert.ok(!promText.includes('# EOF'));
+    // The OpenMetrics scrape renamed nothing: counters keep their Prometheus names.
+    assert.match(promText, /^# TYPE ferry_requests_total counter$/m);
+    assert.match(promText, /^ferry_request_duration_seconds_bucket\{le="\+Inf",route="[^"]+",model="lin"/m);
+    const plain = await fetch(`${url}/metrics`);
+    assert.equal(plain.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  });
+
+  test('LLM gateway: a CLIENT span per upstream attempt in the request trace; the upstream gets its traceparent', async () => {
+    const tp = traceparent();
+    const before = emu.requests.length;
+    emu.faults.push({ kind: 'status', status: 503 }); // the first attempt fails and is retried
+    const r = await fetch(`${url}/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: tp.header },
+      body: JSON.stringify({ model: 'chat', max_tokens: 16, messages: [{ role: 'user', content: 'hello there' }] }),
+    });
+    assert.equal(r.status, 200, await r.clone().text());
+    const sent = emu.requests.slice(before);
+    assert.equal(sent.length, 2, 'one retry');
+    const attempts = await waitFor('two attempt spans', () => {
+      const a = receiver.spans.filter((s) => s.traceId === tp.traceId && s.name === 'chat gpt-a');
+      return a.length === 2
+        ? a.sort((x, y) => Number(attr(x, 'ferry.llm.attempt')) - Number(attr(y, 'ferry.llm.attempt')))
+        : undefined;
+    });
+    const server = receiver.spans.find((s) => s.traceId === tp.traceId && s.kind === 2)!;
+    assert.equal(server.name, 'POST /openai/v1/chat/completions');
+    const byId = new Map(receiver.spans.map((s) => [s.spanId, s]));
+    for (const [i, a] of attempts.entries()) {
+      assert.equal(a.kind, 3, 'CLIENT');
+      let up = a;
+      while (up.parentSpanId && up.spanId !== server.spanId) up = byId.get(up.parentSpanId)!;
+      assert.equal(up.spanId, server.spanId, 'under the gateway request span');
+      assert.equal(
+        sent[i]!.headers.traceparent,
+        `00-${tp.traceId}-${a.spanId}-01`,
+        'the upstream got the attempt span',
+      );
+      assert.equal(attr(a, 'ferry.llm.attempt'), i + 1);
+      assert.equal(attr(a, 'ferry.llm.retries'), i);
+      assert.equal(attr(a, 'ferry.llm.provider'), 'a');
+      assert.equal(attr(a, 'gen_ai.operation.name'), 'chat');
+      assert.equal(attr(a, 'gen_ai.provider.name'), 'openai');
+      assert.equal(attr(a, 'gen_ai.request.model'), 'gpt-a');
+      assert.equal(attr(a, 'gen_ai.request.max_tokens'), 16);
+      assert.equal(attr(a, 'server.address'), '127.0.0.1');
+    }
+    const [failed, ok] = attempts as [OtlpSpan, OtlpSpan];
+    assert.equal(failed.status?.code, 2, 'ERROR');
+    assert.equal(attr(failed, 'error.type'), '503');
+    assert.equal(attr(failed, 'http.response.status_code'), 503);
+    assert.notEqual(ok.status?.code, 2);
+    assert.equal(attr(ok, 'gen_ai.response.model'), 'gpt-a');
+    assert.deepEqual(attr(ok, 'gen_ai.response.finish_reasons'), { values: [{ stringValue: 'stop' }] });
+    assert.equal(attr(ok, 'gen_ai.usage.input_tokens'), emulatorTokens('hello there'));
+    assert.equal(attr(ok, 'gen_ai.usage.output_tokens'), emulatorTokens('reply: hello there'));
+  });
+
+  test('alerts: each notification is delivered in a trace of its own, its traceparent on the webhook', async () => {
+    const delivered: AlertNotification[] = [];
+    const alerts = new AlertManager(
+      {
+        webhookUrl: `${hookUrl}alert`,
+        secret: 'shh',
+        previousSecrets: [],
+        intervalSeconds: 60,
+        timeoutMs: 2000,
+        maxAttempts: 2,
+        backoffMs: 10,
+        maxQueue: 10,
+        rules: [{ name: 'errors', kind: 'error-rate', threshold: 0.1 }],
+      },
+      { onDelivered: (n) => delivered.push(n) },
+    );
+    try {
+      assert.equal(alerts.evaluate([{ model: 'lin', version: '1.0.0', errorRate: 0.5 }]).length, 1);
+      await waitFor('the delivery', () => delivered[0]);
+      const hook = callbacks.find((c) => c.url.endsWith('/alert'))!;
+      const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-01$/.exec(String(hook.headers.traceparent));
+      assert.ok(m, `traceparent: ${hook.headers.traceparent}`);
+      const span = await waitFor('ferry.alert.deliver', () =>
+        receiver.spans.find((s) => s.name === 'ferry.alert.deliver' && s.traceId === m[1]),
+      );
+      assert.equal(span.spanId, m[2], 'the webhook names the delivery span');
+      assert.ok(!span.parentSpanId, 'a root span');
+      assert.equal(span.kind, 3, 'CLIENT');
+      assert.equal(attr(span, 'ferry.alert.rule'), 'errors');
+      assert.equal(attr(span, 'ferry.alert.status'), 'firing');
+      assert.equal(attr(span, 'ferry.model'), 'lin');
+      assert.equal(attr(span, 'ferry.alert.attempts'), 1);
+      assert.equal(attr(span, 'http.response.status_code'), 204);
+      assert.match(String(hook.headers['webhook-signature']), /^v1,/, 'still signed');
+    } finally {
+      alerts.close();
+    }
   });
 });
