@@ -7,7 +7,9 @@
 //     by the wall clock and by CPU time (the machine is shared: CPU time is what a run cost, whatever else
 //     ran), file size, held-out accuracy of both (and the delta `ferry quantize --validate` reported), the
 //     nodes ONNX Runtime fused the INT8 graph into, and an ONNX Runtime profile of both builds that splits
-//     FP32 time into the nodes the quantiser replaces and the rest, which bounds what INT8 can gain.
+//     FP32 time into the nodes the quantiser replaces and the rest, which bounds what INT8 can gain;
+//   - the same quantiser on random-weight 2-layer transformer stacks 96 and 768 wide (batch 32 × 128 tokens),
+//     to show how the INT8 gain grows with the width of the weight matrices.
 // Standalone: node bench/dist/transformer.js [--seconds 8]
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +22,8 @@ import * as ort from 'onnxruntime-node';
 import { parse, stringify } from 'yaml';
 import { compileEncoder, type Manifest, type TensorValue } from '@ferry/core';
 import { createServer, loadConfig } from '@ferry/server';
-import { readModel } from '@ferry/tools/onnx';
-import type { QuantizeReport, ValidationReport } from '@ferry/tools/quantize';
+import { buildDecoderOnnx, readModel, randomDecoderWeights } from '@ferry/tools/onnx';
+import { quantizeModel, type QuantizeReport, type ValidationReport } from '@ferry/tools/quantize';
 import { corpusRows } from '../../examples/dist/spam-transformer/corpus-export.js';
 import { FERRY_CLI, MODELS_DIR } from './paths.js';
 import { mulberry32 } from './prng.js';
@@ -46,8 +48,19 @@ export interface TransformerBench {
     /** Operator counts of the INT8 graph after ONNX Runtime's optimisations (level all). */
     fusedOps: Record<string, number>;
     profile: ProfileSplit;
+    /** INT8 ÷ FP32 on random-weight stacks of other widths. */
+    widths: WidthCheck[];
     bar: string;
   };
+}
+interface WidthCheck {
+  hidden: number;
+  sizeBytes: { fp32: number; int8: number };
+  /** Time per batch of 32 × 128 tokens, medians of five alternating runs. */
+  fp32Ms: number;
+  int8Ms: number;
+  ratio: number;
+  cpuRatio: number;
 }
 /** ONNX Runtime kernel times per batch of 32 (ms), alternating FP32 and INT8 runs. */
 interface ProfileSplit {
@@ -327,6 +340,82 @@ async function profileSplit(
   };
 }
 
+/**
+ * FP32 vs INT8 (default `ferry quantize` options, except 1024 as minElements for the narrow one) on a
+ * random-weight 2-layer transformer (GPT-2 layout from the ONNX toolkit: separate Q/K/V, causal attention,
+ * GELU feed-forward 4× wide) at batch 32 × 128 tokens: how the gain depends on the width of the weight
+ * matrices. Random weights say nothing about accuracy, only about speed.
+ */
+async function widthCheck(hidden: number): Promise<WidthCheck> {
+  const rows = 32;
+  const tokens = 128;
+  // spam-transformer's 4 heads of 24 at width 96; DistilBERT's 12 heads of 64 at 768.
+  const heads = hidden < 256 ? 4 : 12;
+  const shape = {
+    vocabSize: 1000,
+    hidden,
+    heads,
+    layers: 2,
+    maxPositions: tokens,
+    mlpHidden: 4 * hidden,
+    layerNorm: true,
+    activation: 'gelu' as const,
+  };
+  const fp32 = buildDecoderOnnx(shape, randomDecoderWeights(shape, mulberry32(hidden)));
+  const int8 = quantizeModel(fp32, { minElements: hidden < 256 ? 1024 : 65536 }).bytes;
+  const n = rows * tokens;
+  const feeds: Record<string, ort.Tensor> = {
+    input_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, (_, i) => BigInt((i * 7919) % 1000)),
+      [rows, tokens],
+    ),
+    attention_mask: new ort.Tensor('int64', new BigInt64Array(n).fill(1n), [rows, tokens]),
+    position_ids: new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i % tokens)),
+      [rows, tokens],
+    ),
+  };
+  for (let i = 0; i < shape.layers; i++)
+    for (const kind of ['key', 'value'])
+      feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [
+        rows,
+        heads,
+        0,
+        hidden / heads,
+      ]);
+  const a = await ort.InferenceSession.create(fp32, SESSION);
+  const b = await ort.InferenceSession.create(int8, SESSION);
+  const time = async (x: ort.InferenceSession): Promise<{ wall: number; cpu: number }> => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await x.run(feeds, ['logits']);
+    const c = process.cpuUsage(c0);
+    return { wall: performance.now() - t0, cpu: (c.user + c.system) / 1000 };
+  };
+  await time(a);
+  await time(b);
+  const ra: Array<{ wall: number; cpu: number }> = [];
+  const rb: Array<{ wall: number; cpu: number }> = [];
+  for (let round = 0; round < 5; round++) {
+    ra.push(await time(a));
+    rb.push(await time(b));
+  }
+  await a.release();
+  await b.release();
+  const wall = (xs: typeof ra) => median(xs.map((x) => x.wall));
+  const cpu = (xs: typeof ra) => median(xs.map((x) => x.cpu));
+  return {
+    hidden,
+    sizeBytes: { fp32: fp32.length, int8: int8.length },
+    fp32Ms: wall(ra),
+    int8Ms: wall(rb),
+    ratio: wall(ra) / wall(rb),
+    cpuRatio: cpu(ra) / cpu(rb),
+  };
+}
+
 /** Operator counts of a model after ONNX Runtime's graph optimisations (what it fused the graph into). */
 async function fusedOps(work: string, path: string): Promise<Record<string, number>> {
   const out = join(work, 'int8.optimized.onnx');
@@ -404,6 +493,8 @@ export async function runTransformerBench(
     const replacedNames = cli.quantization.quantized.map((n) => n.name);
     const profile = await profileSplit(work, join(src, 'model.onnx'), q, batches32, replacedNames);
     const fused = await fusedOps(work, q);
+    log('transformer: INT8 vs FP32 on random-weight stacks 96 and 768 wide');
+    const widths = [await widthCheck(96), await widthCheck(768)];
     const ratio = on.rps / offLoad.rps;
     const overhead = on.paddingOverhead ?? NaN;
     const b32 = int8.batch32RowsPerS / fp32.batch32RowsPerS;
@@ -430,6 +521,7 @@ export async function runTransformerBench(
         quantized: cli.quantization.quantized.map((n) => `${n.opType} ${n.shape.join('×')}`),
         fusedOps: fused,
         profile,
+        widths,
         bar: `INT8/FP32 at batch 32 ≥ 2×: ${b32 >= 2 ? 'met' : 'NOT met'} (bound from the profile ${profile.boundRatio.toFixed(2)}×); accuracy drop ≤ 0.5 pt: ${drop <= 0.5 ? 'met' : 'NOT met'}`,
       },
     };
@@ -460,6 +552,10 @@ export function formatTransformerBench(b: TransformerBench): string {
       .slice(0, 6)
       .map(([k, ms]) => `${k} ${f(ms)}`)
       .join(', ')} ms`,
+    ...i.widths.map(
+      (w) =>
+        `    random-weight 2-layer stack ${w.hidden} wide, batch 32 × 128 tokens: FP32 ${f(w.fp32Ms, 0)} ms, INT8 ${f(w.int8Ms, 0)} ms → ${f(w.ratio, 2)}× (CPU time ${f(w.cpuRatio, 2)}×), ${f(w.sizeBytes.fp32 / 1e6, 1)} → ${f(w.sizeBytes.int8 / 1e6, 1)} MB`,
+    ),
     `  size ${f(i.sizeBytes.fp32 / 1e6, 2)} MB → ${f(i.sizeBytes.int8 / 1e6, 2)} MB; held-out accuracy ${f(i.fp32.accuracy * 100, 2)}% → ${f(i.int8.accuracy * 100, 2)}% (drop ${f(i.accuracyDropPoints, 2)} pt; ferry quantize --validate reported ${f(i.quantizeReportedDropPoints, 2)} pt)`,
     `  bars: ${r.bar}; ${i.bar}`,
   ].join('\n');
