@@ -289,8 +289,9 @@ interface GatherCandidate {
 }
 
 /**
- * Quantises a model's MatMul and Gemm weights to 8 bits, with activations quantised dynamically.
- * A model with nothing to quantise comes back byte for byte unchanged (`report.quantized` empty).
+ * Quantises a model's MatMul and Gemm weights to 8 bits, with activations quantised dynamically, and its
+ * embedding tables (Gather along axis 0 from a float32 weight) to int8 rows. A model with nothing to
+ * quantise comes back byte for byte unchanged (`report.quantized` empty).
  *
  * @example
  * const { bytes, report } = quantizeModel(await readFile('model.onnx'), { perChannel: true });
