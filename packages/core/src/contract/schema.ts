@@ -266,6 +266,8 @@ export const TokenizerSection = Type.Object(
     inputIds: Type.Optional(Type.String({ minLength: 1 })),
     attentionMask: Type.Optional(Type.String({ minLength: 1 })),
     tokenTypeIds: Type.Optional(Type.String({ minLength: 1 })),
+    /** Fed 0, 1, … over each row's tokens (special tokens included) and the pad value after them. */
+    positionIds: Type.Optional(Type.String({ minLength: 1 })),
     /** Element type of the produced tensors (int64 as exported by PyTorch, or int32). Default int64. */
     dtype: Type.Optional(Type.Union([Type.Literal('int64'), Type.Literal('int32')])),
   },

@@ -351,12 +351,16 @@ function compileTokenizerStep(
   });
   const dtype = t.dtype ?? 'int64';
   const padId = padValues[t.inputIds] ?? tok.padId ?? 0;
-  const inputs = [t.inputIds, t.attentionMask, t.tokenTypeIds].filter((n): n is string => n !== undefined);
+  const inputs = [t.inputIds, t.attentionMask, t.tokenTypeIds, t.positionIds].filter(
+    (n): n is string => n !== undefined,
+  );
   const maskPad = t.attentionMask !== undefined ? (padValues[t.attentionMask] ?? 0) : 0;
   const typePad = t.tokenTypeIds !== undefined ? (padValues[t.tokenTypeIds] ?? 0) : 0;
+  const positionPad = t.positionIds !== undefined ? (padValues[t.positionIds] ?? 0) : 0;
   const pads: Record<string, number> = { [t.inputIds]: padId };
   if (t.attentionMask) pads[t.attentionMask] = maskPad;
   if (t.tokenTypeIds) pads[t.tokenTypeIds] = typePad;
+  if (t.positionIds) pads[t.positionIds] = positionPad;
   return {
     inputs,
     pads,
@@ -410,6 +414,7 @@ function compileTokenizerStep(
       const ids = allocate(dtype, n * longest);
       const mask = allocate(dtype, n * longest);
       const types = allocate(dtype, n * longest);
+      const positions = t.positionIds ? allocate(dtype, n * longest) : undefined;
       encoded.forEach((r, row) => {
         const o = row * longest;
         for (let k = 0; k < longest; k++) {
@@ -417,12 +422,14 @@ function compileTokenizerStep(
           setElement(ids, o + k, real ? r.ids[k]! : padId);
           setElement(mask, o + k, real ? 1 : maskPad);
           setElement(types, o + k, real ? r.typeIds[k]! : typePad);
+          if (positions) setElement(positions, o + k, real ? k : positionPad);
         }
       });
       const dims = [n, longest];
       const feeds: Record<string, TensorValue> = { [t.inputIds!]: { dtype, dims, data: ids } };
       if (t.attentionMask) feeds[t.attentionMask] = { dtype, dims: [...dims], data: mask };
       if (t.tokenTypeIds) feeds[t.tokenTypeIds] = { dtype, dims: [...dims], data: types };
+      if (t.positionIds && positions) feeds[t.positionIds] = { dtype, dims: [...dims], data: positions };
       return { feeds, rows };
     },
   };

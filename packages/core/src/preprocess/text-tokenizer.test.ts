@@ -265,6 +265,27 @@ describe('the tokenizer step in the encoder', () => {
     );
   });
 
+  test('position ids, when the model takes them, count each row from 0 and take the pad value after it', () => {
+    const m: Manifest = {
+      ...manifest,
+      tokenizer: { ...manifest.tokenizer!, positionIds: 'position_ids' },
+      batching: { padding: { values: { ...manifest.batching!.padding!.values, position_ids: 1 } } },
+    };
+    const enc = compileEncoder(m, { tokenizer: wordPieceJson });
+    assert.equal(enc.padValues.position_ids, 1);
+    const { feeds } = enc.encodeBatch([{ text: 'hello' }, { text: 'is it', question: 'true' }]);
+    assert.deepEqual(feeds.position_ids!.dims, [2, 6]);
+    assert.deepEqual(
+      Array.from(feeds.position_ids!.data as BigInt64Array, Number),
+      [0, 1, 2, 1, 1, 1, 0, 1, 2, 3, 4, 5],
+    );
+    // Without the section's positionIds the model gets no such input.
+    assert.equal(
+      compileEncoder(manifest, { tokenizer: wordPieceJson }).encodeBatch([{ text: 'hello' }]).feeds.position_ids,
+      undefined,
+    );
+  });
+
   test('empty text, an empty side of a pair, lone surrogates and too-long text (truncation none) name the field', () => {
     const enc = compileEncoder(
       { ...manifest, tokenizer: { ...manifest.tokenizer!, truncation: 'none' } },

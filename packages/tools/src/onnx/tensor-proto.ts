@@ -31,8 +31,9 @@ export function floatTensorData(t: OnnxTypes.ITensorProto): Float32Array {
   if (raw && raw.length > 0) {
     if (raw.length !== count * 4)
       throw new OnnxGraphError(`${where}: raw data holds ${raw.length} bytes, dims need ${count * 4}`);
-    // Copy into an aligned buffer: a decoded raw_data is a view at an arbitrary offset of the file.
-    const bytes = raw.slice();
+    // Copy into an aligned buffer: a decoded raw_data is a view at an arbitrary offset of the file. Not
+    // raw.slice(): when the model was decoded from a Node Buffer, raw_data is a Buffer, whose slice is a view.
+    const bytes = new Uint8Array(raw);
     if (!HOST_LITTLE_ENDIAN) for (let i = 0; i < bytes.length; i += 4) bytes.subarray(i, i + 4).reverse();
     out = new Float32Array(bytes.buffer, bytes.byteOffset, count);
   } else {

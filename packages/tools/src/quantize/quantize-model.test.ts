@@ -453,6 +453,108 @@ test('a model below opset 11 gets the contrib form by default, and a clear error
   );
 });
 
+// ---- embedding tables (Gather) ------------------------------------------------------------------
+
+/** A table of `rows` embeddings of `width`, row r scaled by 10^(2r/rows): rows whose ranges span 100×. */
+function embeddingTable(rows: number, width: number, seed: number): Float32Array {
+  const t = randomRows(rows, width, seed);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) t[r * width + j]! *= 10 ** ((2 * r) / rows);
+  return t;
+}
+
+function embeddingModel(rows: number, width: number, table: Float32Array, axis = 0): Uint8Array {
+  const g = new GraphBuilder();
+  g.input('ids', 'int64', ['batch', 'seq']).output('y', 'float32', ['batch', 'seq', width]);
+  g.floatInitializer('tok', table, [rows, width]);
+  g.node('Gather', ['tok', 'ids'], ['y'], { axis }, { name: 'embed' });
+  return g.toBytes();
+}
+
+test('an embedding table becomes int8 rows, each within half its own step, and the file shrinks about 4×', async () => {
+  const [rows, width] = [1000, 96];
+  const table = embeddingTable(rows, width, 21);
+  const fp32 = embeddingModel(rows, width, table);
+  // Every row once, plus a negative index (Gather counts it from the end), which must pick the same scale.
+  const ids = BigInt64Array.from([...Array.from({ length: rows }, (_, i) => BigInt(i)), -1n, BigInt(-rows)]);
+  const feeds = { ids: new ort.Tensor('int64', ids, [2, ids.length / 2]) };
+  const maxError = async (perChannel: boolean): Promise<number[]> => {
+    const r = quantizeModel(fp32, { perChannel });
+    assert.deepEqual(
+      r.report.quantized.map((q) => [q.opType, q.weight, q.shape]),
+      [['Gather', 'tok', [rows, width]]],
+    );
+    const g = readModel(r.bytes).graph!;
+    assert.ok(!g.initializer!.some((t) => t.name === 'tok'), 'the float table is dropped');
+    assert.equal(g.initializer!.find((t) => t.name === 'tok_quantized')!.dataType, 3 /* int8 */);
+    assert.ok(r.report.sizeRatio >= 3.5, `only ${r.report.sizeRatio.toFixed(2)}× smaller`);
+    const y = (await run(r.bytes, feeds)).y!;
+    // Per row: |Δ| / step, where the step is that row's (per channel) or the whole table's max|w| / 127.
+    const all = table.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+    return Array.from(ids, (id, p) => {
+      const row = Number(id < 0n ? id + BigInt(rows) : id);
+      let rowMax = 0;
+      let err = 0;
+      for (let j = 0; j < width; j++) {
+        const w = table[row * width + j]!;
+        rowMax = Math.max(rowMax, Math.abs(w));
+        err = Math.max(err, Math.abs(y[p * width + j]! - w));
+      }
+      const step = (perChannel ? rowMax : all) / 127;
+      assert.ok(err <= step / 2 + Math.abs(rowMax) * 1e-6, `row ${row}: |Δ| ${err} > half step ${step / 2}`);
+      return err;
+    });
+  };
+  const perRow = await maxError(true);
+  const perTable = await maxError(false);
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  // Small rows keep their precision only with a scale of their own.
+  assert.ok(mean(perRow) * 5 <= mean(perTable), `per row ${mean(perRow)} vs per table ${mean(perTable)}`);
+});
+
+test('embedding tables: small, transposed, excluded or tied ones are handled as such', async () => {
+  const [rows, width] = [1000, 96];
+  const table = embeddingTable(rows, width, 22);
+  // Below minElements, or gathered along axis 1: left in float, with the reason.
+  const small = quantizeModel(embeddingModel(rows, width, table), { minElements: rows * width + 1 });
+  assert.match(small.report.skipped[0]!.reason, /fewer than minElements/);
+  const axis1 = quantizeModel(embeddingModel(rows, width, table, 1));
+  assert.deepEqual(axis1.report.quantized, []);
+  assert.match(axis1.report.skipped[0]!.reason, /not along axis 0/);
+  assert.equal(quantizeModel(embeddingModel(rows, width, table), { exclude: ['embed'] }).report.quantized.length, 0);
+  assert.equal(quantizeModel(embeddingModel(rows, width, table), { opTypes: ['MatMul'] }).report.quantized.length, 0);
+
+  // Tied weights: the table also feeds an output projection (MatMul by its transpose, via Gemm transB) that is
+  // excluded, so the float table stays for it while the Gather reads the int8 copy.
+  const g = new GraphBuilder();
+  g.input('ids', 'int64', [1, 4]).output('logits', 'float32', [4, rows]);
+  g.floatInitializer('tok', table, [rows, width]);
+  const e = g.op('Gather', ['tok', 'ids'], {}, { name: 'embed' });
+  g.intInitializer('shape', [4, width]);
+  const flat = g.op('Reshape', [e, 'shape'], {}, { name: 'flat' });
+  g.node('Gemm', [flat, 'tok'], ['logits'], { transB: 1 }, { name: 'lm_head' });
+  const r = quantizeModel(g.toBytes(), { exclude: ['lm_head'] });
+  assert.deepEqual(
+    r.report.quantized.map((q) => q.name),
+    ['embed'],
+  );
+  assert.ok(
+    readModel(r.bytes).graph!.initializer!.some((t) => t.name === 'tok'),
+    'lm_head still reads tok',
+  );
+  const out = await run(r.bytes, { ids: new ort.Tensor('int64', BigInt64Array.from([1n, 2n, 3n, 999n]), [1, 4]) });
+  assert.equal(out.logits!.length, 4 * rows);
+});
+
+test('a model read straight from a file Buffer, at any byte offset, quantises like its bytes', () => {
+  const bytes = buildMlp({ sizes: [256, 512, 10], seed: 9 }).bytes;
+  const expected = quantizeModel(bytes).bytes;
+  // readFile gives a Buffer; a Buffer's slice is a view, so raw weights can sit at an unaligned offset.
+  for (const shift of [1, 2, 3]) {
+    const buffer = Buffer.concat([Buffer.alloc(shift), Buffer.from(bytes)]).subarray(shift);
+    assert.deepEqual(quantizeModel(buffer).bytes, expected, `shift ${shift}`);
+  }
+});
+
 // ---- bad input ----------------------------------------------------------------------------------
 
 function assertInvalidModel(bytes: Uint8Array, what: string): void {

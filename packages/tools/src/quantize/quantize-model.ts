@@ -1,7 +1,9 @@
 // Post-training dynamic INT8 quantisation of an ONNX graph, in TypeScript: MatMul and Gemm nodes whose
 // weight (B) is a float32 initializer get 8-bit weights with a scale per tensor or per output channel;
-// their activations are quantised at run time, per call, from the tensor's own min and max. No
-// calibration data is needed, and the model's inputs and outputs keep their names, types and shapes.
+// their activations are quantised at run time, per call, from the tensor's own min and max. Embedding
+// tables (a Gather from a float32 initializer) are stored as int8 rows and only the gathered rows are
+// turned back into float. No calibration data is needed, and the model's inputs and outputs keep their
+// names, types and shapes.
 import {
   readModel,
   encodeModel,
@@ -15,7 +17,14 @@ import {
 } from '../onnx/index.js';
 import { onnx, toNumber, type OnnxTypes } from '../onnx/proto.js';
 import { QuantizeError } from './errors.js';
-import { quantizeWeights, dequantizeWeights, transpose, type QuantizedWeights } from './weights.js';
+import {
+  quantizeWeights,
+  dequantizeWeights,
+  quantizeRows,
+  dequantizeRows,
+  transpose,
+  type QuantizedWeights,
+} from './weights.js';
 
 /**
  * How the quantised computation is written into the graph.
@@ -28,6 +37,9 @@ import { quantizeWeights, dequantizeWeights, transpose, type QuantizedWeights } 
  *   ONNX Runtime only (CPU, and the WASM build of onnxruntime-web).
  */
 export type QuantFormat = 'integer-ops' | 'qdq' | 'contrib';
+/** Operator types the quantiser rewrites. */
+export type QuantOpType = 'MatMul' | 'Gemm' | 'Gather';
+const QUANT_OP_TYPES: readonly QuantOpType[] = ['MatMul', 'Gemm', 'Gather'];
 export const QUANT_FORMATS: readonly QuantFormat[] = Object.freeze(['integer-ops', 'qdq', 'contrib']);
 
 export interface QuantizeOptions {
@@ -51,8 +63,11 @@ export interface QuantizeOptions {
   symmetric?: boolean;
   /** 7-bit weights, for CPUs without VNNI (see WeightQuantOptions). Default false. */
   reduceRange?: boolean;
-  /** Operator types to quantise. Default both `MatMul` and `Gemm`. */
-  opTypes?: ReadonlyArray<'MatMul' | 'Gemm'>;
+  /**
+   * Operator types to quantise. Default all three: `MatMul`, `Gemm`, and `Gather` (an embedding table read
+   * with Gather along axis 0: int8 rows with a scale per row, or one per table when not per channel).
+   */
+  opTypes?: ReadonlyArray<QuantOpType>;
   /** Node names to leave in float (e.g. the final classifier layer). */
   exclude?: readonly string[];
 }
@@ -62,18 +77,19 @@ export const QUANTIZE_DEFAULTS = Object.freeze({
   minElements: 65536,
   symmetric: true,
   reduceRange: false,
-  opTypes: Object.freeze(['MatMul', 'Gemm'] as const),
+  opTypes: Object.freeze(['MatMul', 'Gemm', 'Gather'] as const),
   exclude: Object.freeze([] as string[]),
 }) satisfies Required<Omit<QuantizeOptions, 'format'>>;
 
 export interface QuantizedNode {
   /** Node name in the original graph (generated as `<opType>_<index>` when it had none). */
   name: string;
-  opType: 'MatMul' | 'Gemm';
-  /** Name of the float32 weight initializer. */
+  opType: QuantOpType;
+  /** Name of the float32 weight initializer (for Gather, the embedding table). */
   weight: string;
-  /** [K, N] as MatMul sees it (after Gemm's transB). */
+  /** [K, N] as MatMul sees it (after Gemm's transB); for Gather the table's [rows, width]. */
   shape: [number, number];
+  /** `per-channel` is one scale per output column for MatMul/Gemm and one per row for a Gather table. */
   granularity: 'per-tensor' | 'per-channel';
   /** Largest |w - dequantised w| over the matrix. */
   maxAbsError: number;
@@ -143,10 +159,10 @@ function resolveOptions(o: QuantizeOptions): Omit<Required<QuantizeOptions>, 'fo
     );
   }
   for (const t of r.opTypes) {
-    if (t !== 'MatMul' && t !== 'Gemm')
+    if (!QUANT_OP_TYPES.includes(t))
       throw new QuantizeError(
         'quantize-invalid-options',
-        `cannot quantise op type "${t}"; MatMul and Gemm are supported`,
+        `cannot quantise op type "${t}"; ${QUANT_OP_TYPES.join(', ')} are supported`,
       );
   }
   return r;
@@ -263,9 +279,19 @@ interface Candidate {
   n: number;
 }
 
+/** An embedding lookup: Gather along axis 0 from a float32 [rows, width] initializer. */
+interface GatherCandidate {
+  node: OnnxTypes.INodeProto;
+  name: string;
+  table: OnnxTypes.ITensorProto;
+  rows: number;
+  width: number;
+}
+
 /**
- * Quantises a model's MatMul and Gemm weights to 8 bits, with activations quantised dynamically.
- * A model with nothing to quantise comes back byte for byte unchanged (`report.quantized` empty).
+ * Quantises a model's MatMul and Gemm weights to 8 bits, with activations quantised dynamically, and its
+ * embedding tables (Gather along axis 0 from a float32 weight) to int8 rows. A model with nothing to
+ * quantise comes back byte for byte unchanged (`report.quantized` empty).
  *
  * @example
  * const { bytes, report } = quantizeModel(await readFile('model.onnx'), { perChannel: true });
@@ -302,9 +328,31 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
 
   // 1. Pick the nodes.
   const candidates: Candidate[] = [];
+  const gathers: GatherCandidate[] = [];
   (g.node ?? []).forEach((node, index) => {
     const opType = node.opType ?? '';
     const name = node.name || `${opType}_${index}`;
+    if (opType === 'Gather' && (node.domain ?? '') === '') {
+      const tName = node.input?.[0] ?? '';
+      const t = initializers.get(tName);
+      // Gathers from run-time values (shapes, hidden states) or integer constants are plumbing, not weights.
+      if (!t || t.dataType !== FLOAT) return;
+      const skip = (reason: string): void => {
+        report.skipped.push({ name, opType, reason });
+      };
+      if (!o.opTypes.includes('Gather')) return skip('Gather is not in opTypes');
+      if (o.exclude.includes(name)) return skip('excluded by name');
+      if (graphInputs.has(tName)) return skip('the table is also a graph input, so callers may override it');
+      if (isExternalTensor(t)) return skip('the table is stored as external data');
+      const dims = tensorDims(t);
+      if (dims.length !== 2) return skip(`the table has rank ${dims.length}; only 2-D tables are quantised`);
+      if (intAttr(node, 'axis', 0) !== 0) return skip('the Gather is not along axis 0 (rows of the table)');
+      const elements = dims[0]! * dims[1]!;
+      if (elements < o.minElements)
+        return skip(`the table has ${elements} elements, fewer than minElements ${o.minElements}`);
+      gathers.push({ node, name, table: t, rows: dims[0]!, width: dims[1]! });
+      return;
+    }
     if (opType === 'Conv' && (node.domain ?? '') === '') {
       report.skipped.push({
         name,
@@ -334,16 +382,16 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     if (opType === 'Gemm' && intAttr(node, 'transB', 0) !== 0) [k, n] = [n, k];
     candidates.push({ node, name, opType, weight: w, k, n });
   });
-  if (candidates.length === 0) return { bytes, report };
+  if (candidates.length === 0 && gathers.length === 0) return { bytes, report };
 
-  // 2. Check the format fits the model before touching it.
-  if ((o.format === 'integer-ops' || o.format === 'qdq') && opset < 11) {
+  // 2. Check the format fits the model before touching it (the Gather rewrite uses only Cast and Mul).
+  if (candidates.length > 0 && (o.format === 'integer-ops' || o.format === 'qdq') && opset < 11) {
     throw new QuantizeError(
       'quantize-unsupported',
       `format "${o.format}" needs opset 11 or later (DynamicQuantizeLinear); this model uses opset ${opset}. Use format "contrib" instead`,
     );
   }
-  if (o.format === 'qdq' && o.perChannel && opset < 13) {
+  if (candidates.length > 0 && o.format === 'qdq' && o.perChannel && opset < 13) {
     throw new QuantizeError(
       'quantize-unsupported',
       `per-channel qdq needs opset 13 or later (DequantizeLinear axis); this model uses opset ${opset}. Use per-tensor, or format "integer-ops" or "contrib"`,
@@ -380,6 +428,52 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
     newInitializers.push(makeTensorProto(name, dims, data));
     return name;
   };
+
+  // Embedding tables: int8 rows, and only the rows a run gathers are turned back into float32
+  // (Gather int8 → Cast → Mul by the row's scale, gathered with the same indices). Symmetric and 8-bit
+  // whatever the MatMul options say: no integer product reads these values, so neither a zero point nor
+  // VNNI's reduced range has anything to fix.
+  const tables = new Map<string, { q: string; scale: string; quantized: QuantizedWeights }>();
+  for (const c of gathers) {
+    const { node, name } = c;
+    const tName = c.table.name ?? '';
+    const w = floatTensorData(c.table);
+    let te = tables.get(tName);
+    if (!te) {
+      const quantized = quantizeRows(w, c.rows, c.width, o.perChannel);
+      const q = names.fresh(`${tName}_quantized`);
+      newInitializers.push(makeTensorProto(q, [c.rows, c.width], quantized.data));
+      const scale = constFloat(`${tName}_scale`, o.perChannel ? [c.rows, 1] : [], quantized.scale);
+      te = { q, scale, quantized };
+      tables.set(tName, te);
+    }
+    replaced.add(tName);
+    const indices = node.input![1]!;
+    const y = node.output![0]!;
+    const rowsQ = names.fresh(`${y}_quantized`);
+    const rowsF = names.fresh(`${y}_int8_float`);
+    const out = [
+      mk('Gather', [te.q, indices], [rowsQ], `${name}_quant`, [{ name: 'axis', type: T.INT, i: 0 }]),
+      mk('Cast', [rowsQ], [rowsF], `${name}_cast`, [{ name: 'to', type: T.INT, i: FLOAT }]),
+    ];
+    let rowScale = te.scale;
+    if (o.perChannel) {
+      rowScale = names.fresh(`${y}_scale`);
+      out.push(mk('Gather', [te.scale, indices], [rowScale], `${name}_scale`, [{ name: 'axis', type: T.INT, i: 0 }]));
+    }
+    out.push(mk('Mul', [rowsF, rowScale], [y], `${name}_dequantize`));
+    replacements.set(node, out);
+    const stats = weightError(w, dequantizeRows(te.quantized, c.rows, c.width));
+    report.quantized.push({
+      name,
+      opType: 'Gather',
+      weight: tName,
+      shape: [c.rows, c.width],
+      granularity: o.perChannel ? 'per-channel' : 'per-tensor',
+      maxAbsError: stats.maxAbs,
+      relRmsError: stats.relRms,
+    });
+  }
 
   for (const c of candidates) {
     const { node, name } = c;
@@ -575,7 +669,11 @@ export function quantizeModel(bytes: Uint8Array, options: QuantizeOptions = {}):
   for (const n of g.node) for (const o of n.output ?? []) exists.add(o);
   if (g.valueInfo) g.valueInfo = g.valueInfo.filter((v) => exists.has(v.name ?? '')) as OnnxTypes.ValueInfoProto[];
 
-  if (o.format === 'contrib' && !(model.opsetImport ?? []).some((x) => x.domain === CONTRIB_DOMAIN)) {
+  if (
+    o.format === 'contrib' &&
+    candidates.length > 0 &&
+    !(model.opsetImport ?? []).some((x) => x.domain === CONTRIB_DOMAIN)
+  ) {
     model.opsetImport = [
       ...(model.opsetImport ?? []),
       onnx.OperatorSetIdProto.create({ domain: CONTRIB_DOMAIN, version: 1 }),

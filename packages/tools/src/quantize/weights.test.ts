@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { quantizeWeights, dequantizeWeights, roundHalfEven, transpose } from './weights.js';
+import {
+  quantizeWeights,
+  dequantizeWeights,
+  quantizeRows,
+  dequantizeRows,
+  roundHalfEven,
+  transpose,
+} from './weights.js';
 import { gaussian, seededRandom } from './mlp-model.js';
 
 test('roundHalfEven rounds ties to the even neighbour, like ONNX QuantizeLinear', () => {
@@ -68,4 +75,17 @@ test('non-finite weights are refused', () => {
 
 test('transpose turns rows×cols into cols×rows', () => {
   assert.deepEqual(Array.from(transpose(new Float32Array([1, 2, 3, 4, 5, 6]), 2, 3)), [1, 4, 2, 5, 3, 6]);
+});
+
+test('an embedding table gets one scale per row, each row within half its own step, ±127 in every row', () => {
+  const w = new Float32Array([0.6, -1, 0.25, 100, -40, 25, 0, 0, 0]);
+  const q = quantizeRows(w, 3, 3, true);
+  assert.deepEqual(Array.from(q.scale), [1 / 127, 100 / 127, 1].map(Math.fround));
+  assert.deepEqual(Array.from(q.data), [76, -127, 32, 127, -51, 32, 0, 0, 0]);
+  const d = dequantizeRows(q, 3, 3);
+  w.forEach((v, i) => assert.ok(Math.abs(d[i]! - v) <= q.scale[Math.floor(i / 3)]! / 2 + 1e-9, `value ${i}`));
+  // One scale for the table: the small first row loses almost all of its precision.
+  const t = quantizeRows(w, 3, 3, false);
+  assert.equal(t.scale.length, 1);
+  assert.deepEqual(Array.from(t.data.slice(0, 3)), [1, -1, 0]);
 });

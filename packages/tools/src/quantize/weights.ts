@@ -100,3 +100,29 @@ export function transpose(w: Float32Array, rows: number, cols: number): Float32A
   for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c]!;
   return out;
 }
+
+/**
+ * Quantises an embedding table (row-major rows×width) to symmetric int8, with one scale per row when
+ * `perRow` (rows differ in range: frequent tokens train to larger norms) or one for the table.
+ */
+export function quantizeRows(w: Float32Array, rows: number, width: number, perRow: boolean): QuantizedWeights {
+  // Rows are the channels here: quantise the transpose per column, then lay the int8 rows back out.
+  const t = quantizeWeights(transpose(w, rows, width), width, rows, {
+    perChannel: perRow,
+    symmetric: true,
+    reduceRange: false,
+  });
+  const data = new Int8Array(w.length);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) data[r * width + j] = t.data[j * rows + r]!;
+  return { data, scale: t.scale, zeroPoint: t.zeroPoint };
+}
+
+/** The float rows an int8 table stands for: each value times its row's scale (or the table's one scale). */
+export function dequantizeRows(q: QuantizedWeights, rows: number, width: number): Float32Array {
+  const out = new Float32Array(rows * width);
+  for (let r = 0; r < rows; r++) {
+    const s = q.scale.length === 1 ? q.scale[0]! : q.scale[r]!;
+    for (let j = 0; j < width; j++) out[r * width + j] = q.data[r * width + j]! * s;
+  }
+  return out;
+}

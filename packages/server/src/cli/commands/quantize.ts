@@ -11,7 +11,9 @@ export function registerQuantizeCommand(program: Command, ctx: CliContext): void
     .summary(
       'INT8-quantise a model: ferry quantize IN.onnx OUT.onnx [--validate DATA] [--max-delta 0.01] (see ferry quantize --help)',
     )
-    .description("Quantise a model's MatMul/Gemm weights to INT8 (dynamic quantisation) and measure what it costs.")
+    .description(
+      "Quantise a model's MatMul/Gemm weights (dynamic quantisation) and embedding tables to INT8, and measure what it costs.",
+    )
     .argument('<in>', 'float32 ONNX model to read')
     .argument('<out>', 'quantised ONNX model to write')
     .option(
@@ -32,7 +34,7 @@ export function registerQuantizeCommand(program: Command, ctx: CliContext): void
     )
     .option(
       '--min-elements <n>',
-      `leave weights with fewer elements in float (default ${QUANTIZE_MIN_ELEMENTS_DEFAULT})`,
+      `leave weights and embedding tables with fewer elements in float (default ${QUANTIZE_MIN_ELEMENTS_DEFAULT})`,
     )
     .option('--asymmetric', 'uint8 weights with a zero point instead of symmetric int8')
     .option('--reduce-range', '7-bit weights, for CPUs without VNNI')

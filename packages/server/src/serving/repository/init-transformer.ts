@@ -75,7 +75,7 @@ export function transformerContract(onnxPath: string, m: Manifest): { manifest: 
 
   const out: Manifest = { ...m };
   const has = (n: string) => hf.some((f) => f.name === n);
-  if (tokenizerJson && !has('position_ids')) {
+  if (tokenizerJson) {
     out.inputs = [
       {
         name: 'text',
@@ -92,6 +92,7 @@ export function transformerContract(onnxPath: string, m: Manifest): { manifest: 
       inputIds: 'input_ids',
       ...(has('attention_mask') && { attentionMask: 'attention_mask' }),
       ...(has('token_type_ids') && { tokenTypeIds: 'token_type_ids' }),
+      ...(has('position_ids') && { positionIds: 'position_ids' }),
     };
   } else {
     // Token ids in tensor form: still padded and batched; ids outside the vocabulary are refused with a 400.
