@@ -9,6 +9,7 @@ import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { FerryConfig } from '../config/index.js';
+import { createStore, storeOptionsFromConfig } from '../store/index.js';
 import { HEARTBEAT_MS, startHealthListener, type HealthSnapshot } from '../http/health-lane/index.js';
 
 /** The message a child sends the primary every HEARTBEAT_MS. */
@@ -125,6 +126,14 @@ export async function runClusterPrimary(config: FerryConfig, log: Logger): Promi
       fork(index);
     });
   };
+  // Migrated once here, before any child opens the store: N children migrating one SQLite file at once would
+  // contend for its write lock at start. A store that cannot be reached refuses the start, as without a cluster.
+  const store = createStore(storeOptionsFromConfig(config.store, { log: log.child({ component: 'store' }) }));
+  try {
+    await store.migrate();
+  } finally {
+    await store.close();
+  }
   log.info({ processes: n, workersPerChild: config.runtime.workers || workersPerChild(n) }, 'cluster: starting');
   for (let i = 0; i < n; i++) fork(i);
   const onSignal = (signal: NodeJS.Signals) => {
