@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { mlpBenchLayers } from '../../examples/dist/mlp-bench/build.js';
+import { bestProcesses, predictedRps, type CoresModelInput } from './cores-model.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
@@ -50,7 +51,43 @@ export interface ScalingReport {
   ratios: Array<{ name: string; value: number | null }>;
   /** FastAPI's answer against Ferry's on the same body, per model: the largest score difference. */
   peerCheck: Array<{ model: string; maxAbsDiff: number | null; sameLabel: boolean | null }>;
+  /** The capacity model for 8–32 cores (cores-model.ts), calibrated with the pinned rows' CPU per request. */
+  coresModel: CoresModelReport | null;
   notes: string[];
+}
+
+export interface CoresModelReport {
+  /** httpUs: tiny-lr pinned, server CPU per request; inferUs: mlp-bench pinned, CPU per request minus httpUs. */
+  input: CoresModelInput;
+  /** At this machine's 2 cores, less what the load generator used: predicted vs measured 2 processes / 1. */
+  check: { cores: number; predictedRatio: number; measuredRatio: number | null };
+  /** mlp-bench predicted req/s with 1 process and with the best process count. */
+  table: Array<{ cores: number; oneProcessRps: number; bestProcesses: number; bestRps: number }>;
+}
+
+function coresModel(rows: ScalingRow[]): CoresModelReport | null {
+  const row = (c: ScalingConfig, m: string) => rows.find((r) => r.config === c && r.model === m);
+  const perReqUs = (r?: ScalingRow) => (r?.serverTreeCpu && r.rps > 0 ? (r.serverTreeCpu / r.rps) * 1e6 : null);
+  const httpUs = perReqUs(row('ferry-pinned', 'tiny-lr'));
+  const mlpUs = perReqUs(row('ferry-pinned', 'mlp-bench'));
+  if (httpUs === null || mlpUs === null || mlpUs <= httpUs) return null;
+  const input = { httpUs, inferUs: mlpUs - httpUs };
+  const one = row('ferry-unpinned', 'mlp-bench');
+  const two = row('ferry-2proc-unpinned', 'mlp-bench');
+  // Unpinned, the load generator shares the two cores: the server had what it left.
+  const cores = Math.max(1, 2 - (one?.clientCpu ?? 0));
+  return {
+    input,
+    check: {
+      cores,
+      predictedRatio: predictedRps(input, cores, 2) / predictedRps(input, cores, 1),
+      measuredRatio: one && two && one.rps > 0 ? two.rps / one.rps : null,
+    },
+    table: [2, 8, 16, 32].map((c) => {
+      const best = bestProcesses(input, c);
+      return { cores: c, oneProcessRps: predictedRps(input, c, 1), bestProcesses: best.processes, bestRps: best.rps };
+    }),
+  };
 }
 
 function childPids(pid: number): number[] {
@@ -327,6 +364,7 @@ export async function runScalingBench(opts: BenchOptions, log: (line: string) =>
       rows,
       ratios,
       peerCheck,
+      coresModel: coresModel(rows),
       notes,
     };
   } finally {
@@ -351,6 +389,19 @@ export function formatScaling(r: ScalingReport): string {
     out.push(
       `  FastAPI answer check ${p.model}: max |score diff| vs Ferry ${p.maxAbsDiff?.toExponential(2) ?? '-'}, same label ${p.sameLabel}`,
     );
+  const cm = r.coresModel;
+  if (cm) {
+    out.push(
+      `  capacity model (cores-model.ts): HTTP ${cm.input.httpUs.toFixed(0)} µs CPU/request (tiny-lr pinned), mlp-bench inference ${cm.input.inferUs.toFixed(0)} µs CPU/request`,
+    );
+    out.push(
+      `  check on ${cm.check.cores.toFixed(2)} cores: 2 processes / 1 predicted ${cm.check.predictedRatio.toFixed(2)}x, measured ${cm.check.measuredRatio?.toFixed(2) ?? '-'}x`,
+    );
+    for (const t of cm.table)
+      out.push(
+        `  mlp-bench on ${String(t.cores).padStart(2)} cores: 1 process ${t.oneProcessRps.toFixed(0).padStart(7)} req/s; best ${String(t.bestProcesses).padStart(2)} processes ${t.bestRps.toFixed(0).padStart(7)} req/s (upper bound)`,
+      );
+  }
   for (const x of r.ratios) out.push(`  ${x.name}: ${x.value === null ? 'not measured' : `${x.value.toFixed(2)}x`}`);
   for (const n of r.notes) out.push(`  note: ${n}`);
   return out.join('\n');

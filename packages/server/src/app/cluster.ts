@@ -137,6 +137,12 @@ export async function runClusterPrimary(config: FerryConfig, log: Logger): Promi
   log.info({ processes: n, workersPerChild: config.runtime.workers || workersPerChild(n) }, 'cluster: starting');
   for (let i = 0; i < n; i++) fork(i);
   const onSignal = (signal: NodeJS.Signals) => {
+    if (shuttingDown) {
+      // A second signal means "now", as in a single process.
+      log.warn({ signal }, 'cluster: second signal, killing every child');
+      for (const c of children.values()) c.worker.process.kill('SIGKILL');
+      process.exit(1);
+    }
     log.info({ signal }, 'cluster: draining every child');
     stopAll();
   };
