@@ -332,6 +332,10 @@ export async function runScalingBench(opts: BenchOptions, log: (line: string) =>
     });
     const rps = (c: ScalingConfig, m: string) => rows.find((r) => r.config === c && r.model === m)?.rps;
     const div = (a?: number, b?: number) => (a !== undefined && b !== undefined && b > 0 ? a / b : null);
+    const perCpu = (c: ScalingConfig, m: string) => {
+      const r = rows.find((x) => x.config === c && x.model === m);
+      return r?.serverTreeCpu ? r.rps / r.serverTreeCpu : undefined;
+    };
     const peerOk = (m: string) => peerCheck.find((p) => p.model === m)?.maxAbsDiff !== undefined;
     const ratios: ScalingReport['ratios'] = [];
     for (const m of models) {
@@ -343,11 +347,18 @@ export async function runScalingBench(opts: BenchOptions, log: (line: string) =>
         name: `${m} @${connections}: Ferry --processes 2 / 1 process (both unpinned)`,
         value: div(rps('ferry-2proc-unpinned', m), rps('ferry-unpinned', m)),
       });
-      if (havePython && peerOk(m))
+      if (havePython && peerOk(m)) {
         ratios.push({
-          name: `${m} @${connections}: Ferry / FastAPI + uvicorn (both pinned to 1 CPU)`,
+          name: `${m} @${connections}: Ferry / FastAPI + uvicorn req/s (both pinned to 1 CPU)`,
           value: div(rps('ferry-pinned', m), rps('fastapi-pinned', m)),
         });
+        // Requests per CPU-second: what each server gets out of the CPU it was given, which holds when
+        // other work on the machine takes part of the pinned core (req/s alone does not).
+        ratios.push({
+          name: `${m} @${connections}: Ferry / FastAPI + uvicorn requests per CPU-second (both pinned)`,
+          value: div(perCpu('ferry-pinned', m), perCpu('fastapi-pinned', m)),
+        });
+      }
     }
     for (const r of rows)
       if (r.clientCpu >= 0.9)
@@ -379,11 +390,11 @@ export function formatScaling(r: ScalingReport): string {
     `Cores and peers (${r.connections} connections; pinned rows: server on CPU ${r.pinning.serverCpus ?? '-'}, load on CPU ${r.pinning.loadCpus ?? '-'})`,
   ];
   out.push(
-    `  ${'server'.padEnd(38)} ${'model'.padEnd(10)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU'.padStart(10)} ${'client CPU'.padStart(10)} ${'non-2xx'.padStart(7)}`,
+    `  ${'server'.padEnd(38)} ${'model'.padEnd(10)} ${'req/s'.padStart(7)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'server CPU'.padStart(10)} ${'CPU µs/req'.padStart(10)} ${'client CPU'.padStart(10)} ${'non-2xx'.padStart(7)}`,
   );
   for (const x of r.rows)
     out.push(
-      `  ${LABELS[x.config].padEnd(38)} ${x.model.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50Ms.toFixed(2).padStart(8)} ${x.p99Ms.toFixed(2).padStart(8)} ${(x.serverTreeCpu?.toFixed(2) ?? '-').padStart(10)} ${x.clientCpu.toFixed(2).padStart(10)} ${String(x.non2xx).padStart(7)}`,
+      `  ${LABELS[x.config].padEnd(38)} ${x.model.padEnd(10)} ${x.rps.toFixed(0).padStart(7)} ${x.p50Ms.toFixed(2).padStart(8)} ${x.p99Ms.toFixed(2).padStart(8)} ${(x.serverTreeCpu?.toFixed(2) ?? '-').padStart(10)} ${(x.serverTreeCpu && x.rps > 0 ? ((x.serverTreeCpu / x.rps) * 1e6).toFixed(0) : '-').padStart(10)} ${x.clientCpu.toFixed(2).padStart(10)} ${String(x.non2xx).padStart(7)}`,
     );
   for (const p of r.peerCheck)
     out.push(
