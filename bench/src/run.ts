@@ -15,6 +15,7 @@ import { formatGenerationReport, runGenerationBench } from './generation.js';
 import { formatTransformerBench, runTransformerBench } from './transformer.js';
 import { formatProtocols, runProtocolsBench } from './protocols.js';
 import { formatLlmBench, runLlmBench } from './llm-gateway.js';
+import { formatScaling, runScalingBench, SCALING_MODELS } from './scaling.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -43,6 +44,13 @@ async function main(): Promise<number> {
       ? await runProtocolsBench({ quick: opts.quick }, (line) => process.stderr.write(`${line}\n`))
       : undefined;
   if (protocols) Object.assign(report, { protocols });
+  // Cores and peers (issue 20): Ferry pinned vs unpinned vs --processes 2, and the FastAPI + uvicorn peer.
+  // FERRY_BENCH_SCALING=0 skips it.
+  const scaling =
+    SCALING_MODELS.some((m) => opts.only.includes(m)) && process.env.FERRY_BENCH_SCALING !== '0'
+      ? await runScalingBench(opts, (line) => process.stderr.write(`${line}\n`))
+      : undefined;
+  if (scaling) Object.assign(report, { scaling });
   mkdirSync(dirname(opts.out), { recursive: true });
   // Concurrent real-time audio sessions (silero-vad), against raw ONNX Runtime in the same run;
   // part of full runs, left out when --only picks a subset of models.
@@ -80,7 +88,7 @@ async function main(): Promise<number> {
     `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,
   );
   return 0;
 }

@@ -68,6 +68,11 @@ export interface LoadRow extends LoadResult {
 
 export interface HealthzRow {
   target: TargetId;
+  /**
+   * Where the probe went: the serving port's /healthz, or Ferry's health port (`--health-port`: a thread of
+   * its own answering from the serving loop's heartbeat; docs/production.md#health-probes).
+   */
+  probe: 'serving port' | 'health port';
   /** The saturating load on mlp-bench that ran at the same time. */
   model: string;
   main: LoadResult;
@@ -78,6 +83,8 @@ export interface HealthzRow {
 export interface ServerInfo {
   target: TargetId;
   url: string;
+  /** Ferry: its health port's base URL. */
+  healthUrl?: string;
   pid: number | undefined;
   readyMs: number;
   command: string;
@@ -285,7 +292,12 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     if (!sat) notes.push('healthz under load not measured: it saturates mlp-bench, which --only left out');
     else {
       const connections = 64;
-      for (const target of ['ferry', 'minimal'] as const) {
+      const probes = [
+        { target: 'ferry', probe: 'health port' },
+        { target: 'ferry', probe: 'serving port' },
+        { target: 'minimal', probe: 'serving port' },
+      ] as const;
+      for (const { target, probe: where } of probes) {
         const s = byTarget.get(target)!;
         const main: LoadSpec = {
           url: s.url,
@@ -300,7 +312,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         };
         // The probe starts after the main load's warm-up and ends before the main load does.
         const probe: LoadSpec = {
-          url: s.url,
+          url: where === 'health port' ? s.info.healthUrl! : s.url,
           kind: 'healthz',
           connections: 1,
           warmupSeconds: 0,
@@ -319,9 +331,16 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         ]);
         assertAlive(servers);
         const ferry = target === 'ferry' ? rowStats(before, await scrapeFerry(s.url, sat.name)) : undefined;
-        healthz.push({ target, model: sat.name, main: m, healthz: h, ...(ferry !== undefined && { ferry }) });
+        healthz.push({
+          target,
+          probe: where,
+          model: sat.name,
+          main: m,
+          healthz: h,
+          ...(ferry !== undefined && { ferry }),
+        });
         log(
-          `healthz under load ${TARGET_LABELS[target].padEnd(20)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`,
+          `healthz under load ${`${TARGET_LABELS[target]} (${where})`.padEnd(34)} mlp-bench ${m.rps.toFixed(0)} req/s; /healthz p50 ${h.p50Ms.toFixed(2)} ms p99 ${h.p99Ms.toFixed(2)} ms`,
         );
         await sleep(250);
       }
@@ -339,8 +358,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         r,
       ]),
       ...healthz.flatMap((h): Array<[string, LoadResult]> => [
-        [`${h.model} ${h.target} @${h.main.connections} (healthz run)`, h.main],
-        [`/healthz probe ${h.target}`, h.healthz],
+        [`${h.model} ${h.target} @${h.main.connections} (healthz run, ${h.probe})`, h.main],
+        [`/healthz probe ${h.target} (${h.probe})`, h.healthz],
       ]),
     ];
     for (const r of raw) {
@@ -423,6 +442,7 @@ async function startServers(
 ): Promise<RunningServer[]> {
   const cpusArg = pinning.serverCpus;
   const host = '127.0.0.1';
+  const healthPort = await freePort();
   const specs: Array<{ target: TargetId; script: string; args: (port: number) => string[] }> = [
     {
       target: 'constant',
@@ -455,6 +475,8 @@ async function startServers(
         host,
         '--log-level',
         'warn',
+        '--health-port',
+        String(healthPort),
         ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : []),
       ],
     },
@@ -473,7 +495,14 @@ async function startServers(
       target: s.target,
       child,
       url,
-      info: { target: s.target, url, pid: child.proc.pid, readyMs: 0, command: `node ${s.script} ${args.join(' ')}` },
+      info: {
+        target: s.target,
+        url,
+        ...(s.target === 'ferry' && { healthUrl: `http://${host}:${healthPort}` }),
+        pid: child.proc.pid,
+        readyMs: 0,
+        command: `node ${s.script} ${args.join(' ')}`,
+      },
     });
   }
   await Promise.all(

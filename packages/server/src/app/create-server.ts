@@ -22,6 +22,7 @@ import { ObservationCollector } from '../monitoring/observations.js';
 import { GenerationMetrics, GenerationService } from '../generation/index.js';
 import { createLifecycle, type Lifecycle } from '../lifecycle/index.js';
 import { closeHttp } from '../http/lifecycle-hooks.js';
+import { startHealthLane, type HealthLane } from '../http/health-lane/index.js';
 import { createJobsRuntime, type JobsRuntime } from '../jobs/index.js';
 import { ModelManager, RolloutManager } from '../rollout/index.js';
 import { ConfigReloader, configPolicies, type ConfigReloadReport } from '../rollout/config-reload.js';
@@ -73,8 +74,11 @@ export interface FerryServer {
   readonly loaded: Promise<void>;
   /** The Open Inference Protocol over gRPC; absent unless `grpc.port` is set. */
   readonly grpc: GrpcListener | undefined;
-  /** Starts listening (HTTP, and gRPC when configured); returns the bound addresses (port 0 picks a free one). */
-  listen(): Promise<{ host: string; port: number; url: string; grpcPort?: number }>;
+  /**
+   * Starts listening (HTTP, the health lane and gRPC when configured); returns the bound addresses (port 0
+   * picks a free one).
+   */
+  listen(): Promise<{ host: string; port: number; url: string; grpcPort?: number; healthPort?: number }>;
   close(): Promise<void>;
 }
 
@@ -198,6 +202,13 @@ export interface CreateServerOptions {
   configSources?: ConfigSources;
   /** Passed to buildApp: sees every route as it is registered (tests). */
   onRoute?: AppOptions['onRoute'];
+  /**
+   * Open `server.healthPort` in this process (default true). A cluster child says false: the primary
+   * answers the health port from the children's heartbeats (app/cluster.ts).
+   */
+  healthLane?: boolean;
+  /** Start the pipeline scheduler (default true); a cluster child other than the first says false. */
+  schedulePipelines?: boolean;
 }
 
 // eslint-disable-next-line max-lines-per-function -- every service built in one place
@@ -406,9 +417,10 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       () => undefined,
     );
   markLoaded(loaded);
-  pipelines.start();
+  if (opts.schedulePipelines !== false) pipelines.start();
 
   let closed = false;
+  let healthLane: HealthLane | undefined;
   return {
     config,
     app,
@@ -440,11 +452,22 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
       const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
       const grpcPort = grpc ? (await grpc.listen()).port : undefined;
+      if (config.server.healthPort >= 0 && opts.healthLane !== false) {
+        healthLane = await startHealthLane({
+          host: config.server.host,
+          port: config.server.healthPort,
+          maxStallMs: config.server.livenessMaxStallMs,
+          ready: () => service.ready(),
+          draining: () => lifecycle.draining,
+        });
+        lifecycle.on('draining', () => healthLane?.beat());
+      }
       return {
         host,
         port,
         url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
         ...(grpcPort !== undefined && { grpcPort }),
+        ...(healthLane && { healthPort: healthLane.port }),
       };
     },
     async close() {
@@ -453,6 +476,8 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       // In-flight requests finish while drain handlers end streams; then active jobs get their grace
       // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
       await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
+      // The health lane answers (readiness 503, draining) until the HTTP drain is over.
+      await healthLane?.close();
       await jobs.close();
       await loaded.catch(() => undefined);
       await rollout.close();

@@ -45,6 +45,22 @@ export const ConfigSchema = Type.Object(
          * file-descriptor limit (capped at 20,000).
          */
         maxConnections: Type.Integer({ minimum: 0, default: 0 }),
+        /**
+         * A second port that answers only /healthz and /readyz, from a thread of its own, so probes are
+         * answered at once while the serving loop is saturated (docs/production.md#health-probes). -1 = off,
+         * 0 = any free port. Point Kubernetes probes here.
+         */
+        healthPort: Type.Integer({ minimum: -1, maximum: 65535, default: -1 }),
+        /**
+         * On the health port: liveness fails (503) once the serving event loop has not run for this long. A
+         * busy loop stays live; a hung one is restarted.
+         */
+        livenessMaxStallMs: Type.Integer({ minimum: 100, default: 10_000 }),
+        /**
+         * Serving processes sharing the port (node:cluster), each with its own HTTP loop and model workers
+         * (`runtime.workers` split between them when unset). 1 = one process, no primary.
+         */
+        processes: Type.Integer({ minimum: 1, maximum: 256, default: 1 }),
       },
       { additionalProperties: false, default: {} },
     ),

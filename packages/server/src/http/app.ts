@@ -12,6 +12,7 @@ import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { installLifecycleHooks } from './lifecycle-hooks.js';
 import { jsonDepth } from './json-depth.js';
+import { lazyChildLoggerFactory } from './lazy-request-logger.js';
 import { defaultMaxConnections, installConnectionCap } from './connection-cap.js';
 import { addSharedSchemas, json, route } from './schemas.js';
 import { modelPaths } from './openapi/document.js';
@@ -87,6 +88,11 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   const app: FastifyInstance = opts.logger
     ? Fastify({ ...common, loggerInstance: opts.logger as FastifyBaseLogger })
     : Fastify({ ...common, logger: false });
+  // Each request's child logger is built on its first written line (http/lazy-request-logger.ts).
+  if (opts.logger)
+    app.setChildLoggerFactory(
+      lazyChildLoggerFactory as unknown as Parameters<FastifyInstance['setChildLoggerFactory']>[0],
+    );
 
   if (opts.onRoute) app.addHook('onRoute', opts.onRoute);
   installConnectionCap(app.server, deps.config.server.maxConnections || defaultMaxConnections());
