@@ -58,9 +58,14 @@ async function main(): Promise<number> {
     opts.only.length === BENCH_MODELS.length
       ? await runStreamingBench({ quick: opts.quick, log: (line) => process.stderr.write(`${line}\n`) })
       : undefined;
-  const generation = await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) =>
-    process.stderr.write(`${line}\n`),
-  );
+  // Generation rows (issue 19): one stream vs raw ORT, continuous batching, the prefix cache.
+  // FERRY_BENCH_GENERATION=0 skips it.
+  const generation =
+    process.env.FERRY_BENCH_GENERATION === '0'
+      ? undefined
+      : await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) =>
+          process.stderr.write(`${line}\n`),
+        );
   // Transformer rows (issue 17): ragged batching on/off, padding overhead, INT8 vs FP32 on spam-transformer.
   const transformer =
     process.env.FERRY_BENCH_TRANSFORMER === '0'
@@ -85,7 +90,7 @@ async function main(): Promise<number> {
       : await runLlmBench({ requests: opts.quick ? 2000 : 10_000 }, (line) => process.stderr.write(`${line}\n`));
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, ...(streaming && { streaming }), generation, ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, ...(streaming && { streaming }), ...(generation && { generation }), ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
     `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,

@@ -30,9 +30,18 @@ test('a tiny quick run writes a well-formed report', { timeout: 120_000 }, () =>
       '--out',
       out,
     ];
+    // The main suite only: generation, transformer, LLM and scaling have their own standalone scripts
+    // and take minutes together, which is not what this test checks.
     const r = spawnSync(process.execPath, [join(BENCH_DIST, 'run.js'), ...args], {
       encoding: 'utf8',
       timeout: 110_000,
+      env: {
+        ...process.env,
+        FERRY_BENCH_GENERATION: '0',
+        FERRY_BENCH_TRANSFORMER: '0',
+        FERRY_BENCH_LLM: '0',
+        FERRY_BENCH_SCALING: '0',
+      },
     });
     assert.equal(r.status, 0, `bench exited with ${r.status}\n${r.stderr}`);
     assert.match(r.stdout, /Bars \(from the issue/);
