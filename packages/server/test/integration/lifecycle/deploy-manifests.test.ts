@@ -395,8 +395,13 @@ test(
     const { c: apiC } = checkFerryPod('ferry-api');
     const http = (apiC.ports as Json[]).find((p) => p.name === 'http')!;
     assert.equal(http.containerPort, cfg.server.port);
-    assert.deepEqual(apiC.readinessProbe.httpGet, { path: '/readyz', port: 'http' });
-    assert.deepEqual(apiC.livenessProbe.httpGet, { path: '/healthz', port: 'http' });
+    // Probes go to the health port (`--health-port`), answered off the serving loop.
+    const healthPort = (apiC.ports as Json[]).find((p) => p.name === 'health')!;
+    const args = apiC.args as string[];
+    assert.equal(String(healthPort.containerPort), args[args.indexOf('--health-port') + 1]);
+    assert.deepEqual(apiC.readinessProbe.httpGet, { path: '/readyz', port: 'health' });
+    assert.deepEqual(apiC.livenessProbe.httpGet, { path: '/healthz', port: 'health' });
+    assert.deepEqual(apiC.startupProbe.httpGet, { path: '/healthz', port: 'health' });
     assert.ok(
       cfg.lifecycle.drainDelayMs >= apiC.readinessProbe.periodSeconds * apiC.readinessProbe.failureThreshold * 1000,
       'the drain delay outlasts one failed readiness probe',
