@@ -51,6 +51,8 @@ export function exactKey(route: string, tenant: string | undefined, r: ChatReque
     r.topP ?? null,
     r.stop,
     r.seed ?? null,
+    // Only when set, so keys of requests without one stay as they were.
+    ...(r.responseFormat ? [r.responseFormat] : []),
   ]);
   return `x|${scopeOf(route, tenant)}|${sha(canonical)}`;
 }

@@ -16,6 +16,7 @@ import {
   type CachedAnswer,
 } from './answer-cache.js';
 import { countersFor, type Amount, type CounterBackend } from './budgets.js';
+import { cascadeCheck, compileSchema, type CascadeChecks, type SchemaCheck } from './cascade.js';
 import type { Ledger } from './ledger.js';
 import type { LlmMetrics } from './metrics.js';
 import type { ResilientProvider } from './resilience.js';
@@ -39,6 +40,11 @@ export interface GatewayRequest {
   tenant?: string;
   metadata?: Record<string, string>;
   requestId?: string;
+  /**
+   * OpenAI's `response_format` (`{type: "json_object"}` or `{type: "json_schema", json_schema: {schema}}`):
+   * passed to OpenAI-compatible upstreams, and checked by the route's cascade when it has one.
+   */
+  responseFormat?: Record<string, unknown>;
 }
 
 /** Who answered and why: sent as response fields (`ferry`) and headers (`Ferry-LLM-*`). */
@@ -100,20 +106,35 @@ interface CallCost {
   costUsd: number;
 }
 
+/** Sends a whole answer (a cached one, or one the cascade held back to check) as a stream, a word at a time. */
+function replay(hooks: StreamHooks, meta: AnswerMeta, text: string): void {
+  hooks.onStart(meta);
+  for (const piece of text.match(/\s*\S+\s*/g) ?? [text]) hooks.onDelta(piece);
+}
+
 const ZERO_PRICE: LlmPrice = { inputPerMTok: 0, cachedInputPerMTok: 0, outputPerMTok: 0 };
 
 export class LlmGateway {
   readonly #routes: ReadonlyMap<string, LlmRouteConfig>;
   readonly #counters = new Map<string, MessageCounter>();
   readonly #refusals = new Map<string, RegExp[]>();
+  readonly #schemas = new Map<string, SchemaCheck>();
 
   constructor(private readonly d: GatewayDeps) {
     this.#routes = new Map(Object.entries(d.config.routes));
-    for (const [name, r] of this.#routes)
+    for (const [name, r] of this.#routes) {
       this.#refusals.set(
         name,
         r.cascade.refusalPatterns.map((p) => new RegExp(p, 'i')),
       );
+      if (r.cascade.schema !== undefined) {
+        try {
+          this.#schemas.set(name, compileSchema(r.cascade.schema));
+        } catch (e) {
+          throw new Error(`llm.routes.${name}.cascade.schema: ${(e as Error).message}`);
+        }
+      }
+    }
   }
 
   has(route: string): boolean {
@@ -253,11 +274,14 @@ export class LlmGateway {
       if (fitted && fitted.dropped > 0) this.d.metrics.trimmed.inc({ route: req.route });
     } else if (counters.length > 0) promptTokens = count(messages);
 
+    const checks = this.#checksFor(req, route);
     const chatReq: ChatRequest = {
       messages,
       maxTokens: req.maxTokens ?? route.defaultMaxTokens,
       stop: req.stop,
       stream: req.stream,
+      ...(route.cascade.enabled && route.cascade.minConfidence > 0 && { logprobs: true }),
+      ...(req.responseFormat && { responseFormat: req.responseFormat }),
       ...(req.temperature !== undefined && { temperature: req.temperature }),
       ...(req.topP !== undefined && { topP: req.topP }),
       ...(req.seed !== undefined && { seed: req.seed }),
@@ -325,18 +349,32 @@ export class LlmGateway {
       let current = tier;
       let why = tierReason;
       for (;;) {
+        const next = tiers[tiers.indexOf(current) + 1];
+        // A tier the cascade may still overrule answers into a buffer; a stream gets it once it passed.
+        const checking =
+          route.cascade.enabled && next !== undefined && (!req.stream || route.cascade.stream === 'buffer');
         const u0 = performance.now();
-        const r = await this.#callTier(req.route, current, why, route.tiers[current]!, chatReq, signal, hooks, calls);
+        const r = await this.#callTier(
+          req.route,
+          current,
+          why,
+          route.tiers[current]!,
+          chatReq,
+          signal,
+          checking ? undefined : hooks,
+          calls,
+        );
         upstreamMs += performance.now() - u0;
         fallbacks += r.fallbacks;
         result = r;
-        const next = tiers[tiers.indexOf(current) + 1];
-        const failed =
-          route.cascade.enabled && !req.stream && next ? this.#check(req.route, route, r.answer) : undefined;
-        if (!failed || !next) break;
-        m.escalations.inc({ route: req.route, from: current, to: next, reason: failed });
+        const failed = checking ? cascadeCheck(checks, r.answer) : undefined;
+        if (!failed || !next) {
+          if (checking && hooks) replay(hooks, r.meta, r.answer.text);
+          break;
+        }
+        m.escalations.inc({ route: req.route, from: current, to: next, reason: failed.failure });
         escalated = true;
-        why = `escalated from ${current}: ${failed}`;
+        why = `escalated from ${current}: ${failed.failure}${failed.detail ? ` (${failed.detail})` : ''}`;
         current = next;
       }
     } catch (e) {
@@ -387,18 +425,34 @@ export class LlmGateway {
     return { meta, answer, promptTokensTrimmed: promptTokens, costUsd: cost };
   }
 
-  /** A cascade check: undefined when the answer passes, else the reason to escalate. */
-  #check(name: string, route: LlmRouteConfig, a: ChatAnswer): string | undefined {
-    if (route.cascade.requireJson) {
-      try {
-        JSON.parse(a.text);
-      } catch {
-        return 'json';
-      }
-    }
-    if (this.#refusals.get(name)!.some((re) => re.test(a.text))) return 'refusal';
-    if (a.finishReason === 'length' && route.cascade.requireJson) return 'length';
-    return undefined;
+  /** The cascade's checks for one request: the route's, plus the request's `response_format`. */
+  #checksFor(req: GatewayRequest, route: LlmRouteConfig): CascadeChecks {
+    const c: CascadeChecks = { route: route.cascade, refusals: this.#refusals.get(req.route) ?? [] };
+    const rs = this.#schemas.get(req.route);
+    if (rs) c.routeSchema = rs;
+    const rf = req.responseFormat;
+    if (!rf) return c;
+    const bad = (pointer: string, reason: string) =>
+      new FerryError('invalid-request', {
+        detail: `${pointer}: ${reason}`,
+        extra: { errors: [{ pointer, reason }] },
+      });
+    if (rf.type === 'json_object') c.requestJson = true;
+    else if (rf.type === 'json_schema') {
+      const js = rf.json_schema as Record<string, unknown> | undefined;
+      if (!js || typeof js !== 'object' || Array.isArray(js))
+        throw bad('/response_format/json_schema', 'must be an object with a `schema`');
+      if (js.schema !== undefined) {
+        if (JSON.stringify(js.schema).length > 65_536)
+          throw bad('/response_format/json_schema/schema', 'at most 64 KiB of JSON');
+        try {
+          c.requestSchema = compileSchema(js.schema);
+        } catch (e) {
+          throw bad('/response_format/json_schema/schema', `not a valid JSON Schema: ${(e as Error).message}`);
+        }
+      } else c.requestJson = true;
+    } else if (rf.type !== 'text') throw bad('/response_format/type', 'must be "text", "json_object" or "json_schema"');
+    return c;
   }
 
   async #callTier(
@@ -531,10 +585,7 @@ export class LlmGateway {
       ...(similarity !== undefined && { similarity }),
     };
     // A cached answer to a streaming request is replayed as a stream, a word at a time.
-    if (hooks) {
-      hooks.onStart(meta);
-      for (const piece of hit.answer.text.match(/\s*\S+\s*/g) ?? [hit.answer.text]) hooks.onDelta(piece);
-    }
+    if (hooks) replay(hooks, meta, hit.answer.text);
     const m = this.d.metrics;
     m.requests.inc({ route: req.route, tier: hit.tier, provider: hit.provider, cache: kind, outcome: 'ok' });
     if (hit.costUsd > 0) m.saved.inc({ route: req.route, control: `${kind}_cache` }, hit.costUsd);

@@ -115,16 +115,31 @@ export const LlmRouteSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /**
-     * Cascade: answer from the default tier, escalate to the next tier when a check fails
-     * (non-streamed requests only): the answer must parse as JSON, must not be a refusal.
+     * Cascade: answer from the chosen tier, escalate to the next tier when a check fails: the answer must
+     * parse as JSON (`requireJson`), satisfy a JSON Schema (`schema`, and the request's own
+     * `response_format` schema), not be a refusal, and reach `minConfidence`.
      */
     cascade: Type.Object(
       {
         enabled: Type.Boolean({ default: false }),
         requireJson: Type.Boolean({ default: false }),
+        /** A JSON Schema every answer must satisfy (implies JSON); compiled at start. */
+        schema: Type.Optional(Type.Unknown()),
         refusalPatterns: Type.Array(Type.String(), {
           default: ["^\\s*(I'm sorry|I am sorry|I can't|I cannot|As an AI)"],
         }),
+        /**
+         * Escalate when the answer's confidence — exp(mean token log-probability), from the upstream's
+         * logprobs (asked for automatically) — is below this; 0 = no confidence check.
+         */
+        minConfidence: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+        /** An answer without logprobs (e.g. Anthropic) when `minConfidence` is set: accept it or escalate. */
+        withoutLogprobs: Type.Union([Type.Literal('accept'), Type.Literal('escalate')], { default: 'accept' }),
+        /**
+         * Streamed requests: `buffer` holds a lower tier's answer until it passes the checks, then replays it
+         * (the last tier streams live); `off` streams the chosen tier live and never escalates.
+         */
+        stream: Type.Union([Type.Literal('buffer'), Type.Literal('off')], { default: 'buffer' }),
       },
       { additionalProperties: false, default: {} },
     ),
