@@ -11,6 +11,7 @@ import type { GenerationService } from '../generation/index.js';
 import type { Store } from '../store/index.js';
 import { MemoryAnswerCache, RedisAnswerCache, type AnswerCacheBackend } from './answer-cache.js';
 import { resolveApiKey } from './api-key.js';
+import { StoreAnswerCache } from './store-answer-cache.js';
 import { RedisCounters, StoreCounters, type CounterBackend } from './budgets.js';
 import { FerryModelEmbeddings, HttpEmbeddings } from './embeddings.js';
 import { LlmGateway } from './gateway.js';
@@ -134,14 +135,16 @@ export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
     );
   }
   const redis =
-    o.redisUrl && (config.cache.backend !== 'memory' || config.budgetBackend !== 'store')
+    o.redisUrl && (config.cache.backend === '' || config.cache.backend === 'redis' || config.budgetBackend !== 'store')
       ? new Redis(o.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false })
       : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'llm redis error'));
   const cache: AnswerCacheBackend =
-    redis && config.cache.backend !== 'memory'
-      ? new RedisAnswerCache(redis, config.cache.keyPrefix)
-      : new MemoryAnswerCache(config.cache.maxEntries);
+    config.cache.backend === 'store'
+      ? new StoreAnswerCache(o.store)
+      : redis && config.cache.backend !== 'memory'
+        ? new RedisAnswerCache(redis, config.cache.keyPrefix)
+        : new MemoryAnswerCache(config.cache.maxEntries);
   if (config.cache.backend === 'redis' && !redis) throw new Error('llm.cache.backend is redis but redis.url is empty');
   const counters: CounterBackend =
     redis && config.budgetBackend !== 'store' ? new RedisCounters(redis) : new StoreCounters(o.store);

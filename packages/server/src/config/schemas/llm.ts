@@ -197,8 +197,11 @@ export const LlmConfigSchema = Type.Object(
         /** Entries the in-process cache holds (embedded default; Redis when redis.url is set). */
         maxEntries: Type.Integer({ minimum: 1, default: 10_000 }),
         keyPrefix: Type.String({ default: 'ferry:llm:' }),
-        /** `memory` or `redis`; empty: redis when redis.url is set, else memory. */
-        backend: Type.Union([Type.Literal(''), Type.Literal('memory'), Type.Literal('redis')], {
+        /**
+         * `memory`, `redis`, or `store` (the SQLite or PostgreSQL store: shared by replicas on one PostgreSQL);
+         * empty: redis when redis.url is set, else memory.
+         */
+        backend: Type.Union([Type.Literal(''), Type.Literal('memory'), Type.Literal('redis'), Type.Literal('store')], {
           default: '',
         }),
       },
