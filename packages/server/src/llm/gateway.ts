@@ -16,6 +16,7 @@ import {
   type CachedAnswer,
 } from './answer-cache.js';
 import { countersFor, type Amount, type CounterBackend } from './budgets.js';
+import { planCompression, summaryRequest, withSummary, type CompressionPlan } from './compress.js';
 import { cascadeCheck, compileSchema, type CascadeChecks, type SchemaCheck } from './cascade.js';
 import type { Ledger } from './ledger.js';
 import type { LlmMetrics } from './metrics.js';
@@ -225,15 +226,54 @@ export class LlmGateway {
     const tiers = Object.keys(route.tiers);
     // A cascade may pay for this tier and every later one.
     const reach = route.cascade.enabled ? tiers.slice(tiers.indexOf(tier)) : [tier];
-    for (const name of reach) {
-      let dearest = 0;
-      for (const t of route.tiers[name]!) {
-        const p = this.price(t.provider, t.model);
-        dearest = Math.max(dearest, (promptTokens * p.inputPerMTok + maxTokens * p.outputPerMTok) / 1e6);
-      }
-      usd += dearest;
-    }
+    for (const name of reach) usd += this.#tierEstimate(route.tiers[name]!, promptTokens, maxTokens).usd;
     return { tokens: (promptTokens + maxTokens) * reach.length, usd };
+  }
+
+  /** The worst case of one call to a tier: its dearest target. */
+  #tierEstimate(targets: readonly Target[], promptTokens: number, maxTokens: number): Amount {
+    let dearest = 0;
+    for (const t of targets) {
+      const p = this.price(t.provider, t.model);
+      dearest = Math.max(dearest, (promptTokens * p.inputPerMTok + maxTokens * p.outputPerMTok) / 1e6);
+    }
+    return { tokens: promptTokens + maxTokens, usd: dearest };
+  }
+
+  /**
+   * Summarises the older turns with the route's `compress.tier` and puts the summary in front of the
+   * newest turns. A summary that fails (or does not fit) leaves the plainly trimmed prompt: compression
+   * is a saving, never a reason for a request to fail.
+   */
+  async #summarise(
+    name: string,
+    route: LlmRouteConfig,
+    plan: CompressionPlan,
+    sumReq: ChatRequest,
+    trimmed: ChatMessage[],
+    signal: AbortSignal,
+    calls: CallCost[],
+    count: MessageCounter,
+  ): Promise<{ messages: ChatMessage[]; note: string }> {
+    const m = this.d.metrics;
+    const tier = route.compress.tier;
+    try {
+      const r = await this.#callTier(name, tier, 'summary', route.tiers[tier]!, sumReq, signal, undefined, calls);
+      const fitted = r.answer.text.trim()
+        ? trimHistory(withSummary(plan.kept, r.answer.text), route.maxPromptTokens, count)
+        : undefined;
+      if (fitted) {
+        m.compressed.inc({ route: name, outcome: 'ok' });
+        if (fitted.dropped > 0) m.trimmed.inc({ route: name });
+        return { messages: fitted.messages, note: `; ${plan.older.length} older turns summarised by ${tier}` };
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.d.log.warn({ err, route: name }, 'history summary failed; older turns trimmed instead');
+    }
+    m.compressed.inc({ route: name, outcome: 'failed' });
+    m.trimmed.inc({ route: name });
+    return { messages: trimmed, note: '; summary failed, older turns trimmed' };
   }
 
   /** Answers a request through its route; throws FerryError (4xx/429/502) or, mid-stream, UpstreamError. */
@@ -256,6 +296,8 @@ export class LlmGateway {
     );
     let messages = req.messages;
     let promptTokens = 0;
+    // With `compress`, the older turns that do not fit are summarised (after the caches and the budget).
+    let plan: CompressionPlan | undefined;
     if (route.maxPromptTokens > 0) {
       const fitted = route.trim === 'refuse' ? undefined : trimHistory(messages, route.maxPromptTokens, count);
       const full = fitted ? fitted.promptTokens : count(messages);
@@ -271,7 +313,9 @@ export class LlmGateway {
       }
       messages = fitted?.messages ?? messages;
       promptTokens = fitted?.promptTokens ?? full;
-      if (fitted && fitted.dropped > 0) this.d.metrics.trimmed.inc({ route: req.route });
+      if (fitted && fitted.dropped > 0 && route.compress.tier)
+        plan = planCompression(req.messages, route.maxPromptTokens, route.compress.maxSummaryTokens, count);
+      if (fitted && fitted.dropped > 0 && !plan) this.d.metrics.trimmed.inc({ route: req.route });
     } else if (counters.length > 0) promptTokens = count(messages);
 
     const checks = this.#checksFor(req, route);
@@ -292,7 +336,10 @@ export class LlmGateway {
 
     // Exact cache.
     const useExact = route.cache.exact && (route.cache.includeSampled || deterministic(chatReq));
-    const xKey = useExact ? exactKey(req.route, req.tenant, chatReq) : undefined;
+    // A compressed prompt is keyed by the conversation as sent: a hit then costs no summary call.
+    const xKey = useExact
+      ? exactKey(req.route, req.tenant, plan ? { ...chatReq, messages: req.messages } : chatReq)
+      : undefined;
     if (xKey) {
       const hit = await this.#cacheGet(() => this.d.cache.get(xKey));
       m.cache.inc({ route: req.route, kind: 'exact', result: hit ? 'hit' : 'miss' });
@@ -300,7 +347,7 @@ export class LlmGateway {
     }
     // Semantic cache.
     let vector: number[] | undefined;
-    const sScope = semanticScope(req.route, req.tenant, messages);
+    const sScope = semanticScope(req.route, req.tenant, plan ? req.messages : messages);
     if (route.cache.semanticThreshold > 0 && this.d.embeddings) {
       try {
         vector = (await this.d.embeddings.embed([semanticText(messages)], signal))[0];
@@ -316,7 +363,15 @@ export class LlmGateway {
     }
 
     // Budgets: reserve the worst case now, reconcile with usage after.
-    const estimate = this.#estimate(route, tier, promptTokens, chatReq.maxTokens);
+    // A compressed prompt is at most maxPromptTokens; the summary call is reserved for too.
+    const estimate = this.#estimate(route, tier, plan ? route.maxPromptTokens : promptTokens, chatReq.maxTokens);
+    const sumReq = plan && summaryRequest(route.compress, plan.older);
+    if (sumReq && counters.length > 0) {
+      const targets = route.tiers[route.compress.tier]!;
+      const s = this.#tierEstimate(targets, this.#counter(targets[0]!)(sumReq.messages), sumReq.maxTokens);
+      estimate.tokens += s.tokens;
+      estimate.usd += s.usd;
+    }
     const reserved = await this.d.counters.reserve(counters, estimate);
     if (!reserved.ok) {
       const c = reserved.counter;
@@ -348,6 +403,11 @@ export class LlmGateway {
       const tiers = Object.keys(route.tiers);
       let current = tier;
       let why = tierReason;
+      if (plan && sumReq) {
+        const c = await this.#summarise(req.route, route, plan, sumReq, messages, signal, calls, count);
+        chatReq.messages = c.messages;
+        why += c.note;
+      }
       for (;;) {
         const next = tiers[tiers.indexOf(current) + 1];
         // A tier the cascade may still overrule answers into a buffer; a stream gets it once it passed.

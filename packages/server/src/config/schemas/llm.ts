@@ -157,6 +157,26 @@ export const LlmRouteSchema = Type.Object(
     ),
     /** Largest prompt in tokens (0 = the provider's business); older turns are trimmed to fit. */
     maxPromptTokens: Type.Integer({ minimum: 0, default: 0 }),
+    /**
+     * Compression: when the history does not fit `maxPromptTokens`, the older turns are summarised by the
+     * targets of `tier` (a tier of this route, normally the cheapest) instead of being dropped; the
+     * summary goes in front of the newest turns as a system message. Empty `tier`: only trimming.
+     */
+    compress: Type.Object(
+      {
+        tier: Type.String({ default: '' }),
+        /** The summary's max_tokens; the newest turns are trimmed to leave room for it. */
+        maxSummaryTokens: Type.Integer({ minimum: 16, default: 256 }),
+        /** The summariser's system prompt (`{maxTokens}` is replaced by maxSummaryTokens). */
+        instructions: Type.String({
+          minLength: 1,
+          default:
+            'Summarise the conversation below in at most {maxTokens} tokens, for the assistant that continues it. ' +
+            'Keep names, numbers, dates, decisions, open questions and what the user wants. Write only the summary.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** `keep-newest`: keep system prompts and the newest turns that fit; `refuse`: 400 when over. */
     trim: Type.Union([Type.Literal('keep-newest'), Type.Literal('refuse')], { default: 'keep-newest' }),
     /** `max_tokens` when the request sets none (also the spend estimate's completion size). */
