@@ -347,8 +347,10 @@ export class LlmGateway {
     }
     // Semantic cache.
     let vector: number[] | undefined;
-    const sScope = semanticScope(req.route, req.tenant, plan ? req.messages : messages);
-    if (route.cache.semanticThreshold > 0 && this.d.embeddings) {
+    // The scope hashes the whole context: only computed when the semantic cache is on (it costs ~1% of a request).
+    const semanticOn = route.cache.semanticThreshold > 0 && this.d.embeddings !== undefined;
+    const sScope = semanticOn ? semanticScope(req.route, req.tenant, plan ? req.messages : messages) : '';
+    if (semanticOn && this.d.embeddings) {
       try {
         vector = (await this.d.embeddings.embed([semanticText(messages)], signal))[0];
       } catch (err) {
