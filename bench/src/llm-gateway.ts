@@ -340,8 +340,9 @@ async function childEmulator(latencyMs: number): Promise<{ url: string; stop(): 
 }
 
 /**
- * The floor of any gateway on Node's HTTP stack: read the JSON body, fetch the upstream (with an abort
- * signal, as a gateway with timeouts needs), write its JSON back. Nothing else: no routing, no checks.
+ * A bare proxy with `fetch` as its upstream client (the gateway's client before node-http.ts): read the
+ * JSON body, fetch the upstream (with an abort signal, as a gateway with timeouts needs), write its JSON
+ * back. Nothing else: no routing, no checks — the floor of any gateway built that way.
  */
 async function bareProxy(upstreamUrl: string): Promise<Server> {
   const srv = createHttpServer((req, res) => {
