@@ -288,7 +288,8 @@ export class LlmGateway {
 
     // Prompt budget: keep the system prompt and the newest turns that fit. Tokens are counted only when
     // a control needs them (a prompt maximum, a budget's estimate): counting is the gateway's main cost.
-    const count = this.#counter(targets[0]!);
+    // Lazy: building a BPE rank table takes ~250 ms once, and a route that never counts should not pay it.
+    const count: MessageCounter = (ms) => this.#counter(targets[0]!)(ms);
     const counters = countersFor(
       this.d.config.budgets,
       { key: req.keyId, tenant: req.tenant, route: req.route },
