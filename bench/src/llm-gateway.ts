@@ -19,6 +19,8 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { spawn } from 'node:child_process';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer, loadConfig, type FerryServer } from '@ferry/server';
 // Deep imports on purpose: the corpus loader lives in examples/, the emulator in the private test kit.
 import { loadCorpus } from '../../examples/dist/spam/data.js';
@@ -275,11 +277,15 @@ async function overhead(requests: Req[], log: (s: string) => void) {
       times.sort((a, b) => a - b);
       return times[Math.floor(times.length / 2)]!;
     };
+    let cpuUs = 0;
     const conc = async (url: string, model: string) => {
       const t = performance.now();
+      const c0 = process.cpuUsage();
       await pool(requests.slice(0, 3000), 16, async (r) => {
         await post(url, { model, messages: r.messages, temperature: 0 });
       });
+      const c = process.cpuUsage(c0);
+      cpuUs = (c.user + c.system) / 3000;
       return 3000 / ((performance.now() - t) / 1000);
     };
     // Warm both paths, then alternate so load drift hits both alike.
@@ -288,7 +294,9 @@ async function overhead(requests: Req[], log: (s: string) => void) {
     const p50Direct = await seq(direct, 'big');
     const p50Gateway = await seq(gw, 'chat');
     const rpsDirect = await conc(direct, 'big');
+    const cpuDirectUs = cpuUs;
     const rpsGateway = await conc(gw, 'chat');
+    const cpuGatewayUs = cpuUs;
     const r = {
       p50DirectMs: p50Direct,
       p50GatewayMs: p50Gateway,
@@ -296,13 +304,111 @@ async function overhead(requests: Req[], log: (s: string) => void) {
       rpsDirect,
       rpsGateway,
       throughputRatio: rpsGateway / rpsDirect,
+      // CPU of this process (client + emulator, + gateway) per request, concurrent run.
+      cpuPerRequestDirectUs: cpuDirectUs,
+      cpuPerRequestGatewayUs: cpuGatewayUs,
+      remote: [] as Awaited<ReturnType<typeof overheadRemote>>[],
     };
+    // The upstream in its own process (as a hosted API is): this process holds the client and the gateway.
+    for (const latencyMs of [0, 20]) r.remote.push(await overheadRemote(requests, latencyMs, dir));
     log(`llm bench: overhead p50 +${r.p50AddedMs.toFixed(3)} ms, throughput ${r.throughputRatio.toFixed(2)}x`);
     return r;
   } finally {
     await s.close();
     await emu.close();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The emulator in a child process (a remote upstream); resolves with its URL and a way to stop it. */
+async function childEmulator(latencyMs: number): Promise<{ url: string; stop(): void }> {
+  const mod = new URL('../../packages/test-kit/dist/llm-emulator.js', import.meta.url).href;
+  const child = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `import { startLlmEmulator } from ${JSON.stringify(mod)}; const e = await startLlmEmulator({ latencyMs: ${latencyMs} }); console.log(e.url);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const url = await new Promise<string>((res, rej) => {
+    child.stdout.once('data', (d: Buffer) => res(d.toString().trim()));
+    child.once('exit', (code) => rej(new Error(`emulator child exited with ${code}`)));
+  });
+  return { url, stop: () => child.kill() };
+}
+
+/**
+ * A bare proxy with `fetch` as its upstream client (the gateway's client before node-http.ts): read the
+ * JSON body, fetch the upstream (with an abort signal, as a gateway with timeouts needs), write its JSON
+ * back. Nothing else: no routing, no checks — the floor of any gateway built that way.
+ */
+async function bareProxy(upstreamUrl: string): Promise<Server> {
+  const srv = createHttpServer((req, res) => {
+    const parts: Buffer[] = [];
+    req.on('data', (c: Buffer) => parts.push(c));
+    req.on('end', () => {
+      const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as Record<string, unknown>;
+      body.model = 'big';
+      fetch(`${upstreamUrl}/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: new AbortController().signal,
+      })
+        .then((r) => r.json())
+        .then((j) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(j)))
+        .catch(() => res.writeHead(502).end());
+    });
+  });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  return srv;
+}
+
+/**
+ * Throughput through the gateway vs straight to an upstream in another process, with `latencyMs` of
+ * upstream latency, and the gateway's own CPU per request (this process's CPU through the gateway minus
+ * its CPU going direct: both runs have the same client).
+ */
+async function overheadRemote(requests: Req[], latencyMs: number, dir: string) {
+  const up = await childEmulator(latencyMs);
+  const s = await startGateway({ url: up.url } as LlmEmulator, 'none', dir);
+  const bare = await bareProxy(up.url);
+  try {
+    const direct = `${up.url}/chat/completions`;
+    const gw = `http://127.0.0.1:${portOf(s)}/openai/v1/chat/completions`;
+    const n = latencyMs > 0 ? 1500 : 3000;
+    const run = async (url: string, model: string) => {
+      const t = performance.now();
+      const c0 = process.cpuUsage();
+      await pool(requests.slice(0, n), 16, async (r) => {
+        await post(url, { model, messages: r.messages, temperature: 0 });
+      });
+      const c = process.cpuUsage(c0);
+      return { rps: n / ((performance.now() - t) / 1000), cpuUs: (c.user + c.system) / n };
+    };
+    const bareUrl = `http://127.0.0.1:${(bare.address() as { port: number }).port}/`;
+    await run(direct, 'big');
+    await run(gw, 'chat');
+    await run(bareUrl, 'chat');
+    const d = await run(direct, 'big');
+    const g = await run(gw, 'chat');
+    const b = await run(bareUrl, 'chat');
+    return {
+      latencyMs,
+      rpsDirect: d.rps,
+      rpsGateway: g.rps,
+      rpsBareProxy: b.rps,
+      throughputRatio: g.rps / d.rps,
+      bareProxyRatio: b.rps / d.rps,
+      gatewayCpuPerRequestUs: g.cpuUs - d.cpuUs,
+      bareProxyCpuPerRequestUs: b.cpuUs - d.cpuUs,
+    };
+  } finally {
+    await new Promise((r) => bare.close(r));
+    await s.close();
+    up.stop();
   }
 }
 
@@ -340,8 +446,12 @@ export function formatLlmBench(r: Awaited<ReturnType<typeof runLlmBench>>): stri
     );
   const o = r.overhead;
   lines.push(
-    `Gateway overhead vs direct (same run): p50 ${o.p50DirectMs.toFixed(3)} → ${o.p50GatewayMs.toFixed(3)} ms (added ${o.p50AddedMs.toFixed(3)} ms, target ≤ 1 ms); throughput ${o.rpsDirect.toFixed(0)} → ${o.rpsGateway.toFixed(0)} req/s (${o.throughputRatio.toFixed(2)}×, target ≥ 0.8×)`,
+    `Gateway overhead vs direct (same run): p50 ${o.p50DirectMs.toFixed(3)} → ${o.p50GatewayMs.toFixed(3)} ms (added ${o.p50AddedMs.toFixed(3)} ms, target ≤ 1 ms); throughput ${o.rpsDirect.toFixed(0)} → ${o.rpsGateway.toFixed(0)} req/s (${o.throughputRatio.toFixed(2)}×, target ≥ 0.8×); CPU per request in the one process ${o.cpuPerRequestDirectUs.toFixed(0)} → ${o.cpuPerRequestGatewayUs.toFixed(0)} µs`,
   );
+  for (const x of o.remote)
+    lines.push(
+      `  upstream in its own process, ${x.latencyMs} ms latency: throughput ${x.rpsDirect.toFixed(0)} → gateway ${x.rpsGateway.toFixed(0)} req/s (${x.throughputRatio.toFixed(2)}×), bare node:http+fetch proxy ${x.rpsBareProxy.toFixed(0)} req/s (${x.bareProxyRatio.toFixed(2)}×); CPU per request: gateway ${x.gatewayCpuPerRequestUs.toFixed(0)} µs, bare proxy ${x.bareProxyCpuPerRequestUs.toFixed(0)} µs`,
+    );
   return lines.join('\n');
 }
 

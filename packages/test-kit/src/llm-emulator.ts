@@ -29,6 +29,11 @@ export interface LlmEmulatorOptions {
   answer?: (messages: { role: string; content: string }[], model: string) => string;
   /** Delay before every response (simulated upstream latency), ms. */
   latencyMs?: number;
+  /**
+   * The log-probability reported for each word of an answer when a request asks for `logprobs`
+   * (OpenAI chat API only; default -0.01, a confident model).
+   */
+  logprob?: (word: string, model: string, messages: { role: string; content: string }[]) => number;
 }
 
 export interface LlmEmulator {
@@ -165,6 +170,13 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
     const noUsage = fault?.kind === 'no-usage';
     const cutAt = fault?.kind === 'cut-stream' || fault?.kind === 'malformed-chunk' ? fault.afterChunks : Infinity;
     const id = `emu-${emu.requests.length}`;
+    const lpOf = (w: string) => ({
+      token: w,
+      logprob: o.logprob?.(w, model, messages) ?? -0.01,
+      bytes: null,
+      top_logprobs: [],
+    });
+    const wantLogprobs = body.logprobs === true;
     if (api === 'openai') {
       const finish = truncated ? 'length' : 'stop';
       const usage = noUsage
@@ -178,7 +190,14 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
             object: 'chat.completion',
             created: 0,
             model,
-            choices: [{ index: 0, message: { role: 'assistant', content: finalText }, finish_reason: finish }],
+            choices: [
+              {
+                index: 0,
+                message: { role: 'assistant', content: finalText },
+                logprobs: wantLogprobs ? { content: words.map(lpOf) } : null,
+                finish_reason: finish,
+              },
+            ],
             ...(usage && { usage }),
           }),
         );
@@ -186,12 +205,19 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
       }
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
       const send = (o: unknown) => res.write(`data: ${JSON.stringify(o)}\n\n`);
-      const chunk = (delta: unknown, finish: string | null) => ({
+      const chunk = (delta: unknown, finish: string | null, word?: string) => ({
         id,
         object: 'chat.completion.chunk',
         created: 0,
         model,
-        choices: [{ index: 0, delta, finish_reason: finish }],
+        choices: [
+          {
+            index: 0,
+            delta,
+            logprobs: wantLogprobs && word !== undefined ? { content: [lpOf(word)] } : null,
+            finish_reason: finish,
+          },
+        ],
       });
       send(chunk({ role: 'assistant', content: '' }, null));
       for (const [i, w] of words.entries()) {
@@ -203,7 +229,7 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
           await cut(res);
           return;
         }
-        send(chunk({ content: w }, null));
+        send(chunk({ content: w }, null, w));
       }
       send(chunk({}, finish));
       const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage;

@@ -25,7 +25,7 @@ export interface SemanticHit {
 }
 
 export interface AnswerCacheBackend {
-  readonly kind: 'memory' | 'redis';
+  readonly kind: 'memory' | 'redis' | 'store';
   get(key: string): Promise<CachedAnswer | undefined>;
   set(key: string, value: CachedAnswer, ttlMs: number): Promise<void>;
   /** Nearest entry of `scope` with similarity ≥ threshold. */
@@ -51,6 +51,8 @@ export function exactKey(route: string, tenant: string | undefined, r: ChatReque
     r.topP ?? null,
     r.stop,
     r.seed ?? null,
+    // Only when set, so keys of requests without one stay as they were.
+    ...(r.responseFormat ? [r.responseFormat] : []),
   ]);
   return `x|${scopeOf(route, tenant)}|${sha(canonical)}`;
 }
@@ -64,7 +66,7 @@ export function semanticScope(route: string, tenant: string | undefined, message
 /** The text whose embedding the semantic cache compares: the newest user turn. */
 export const semanticText = (messages: readonly ChatMessage[]) => messages.at(-1)?.content ?? '';
 
-export function cosine(a: readonly number[], b: readonly number[]): number {
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let dot = 0;
   let na = 0;
   let nb = 0;

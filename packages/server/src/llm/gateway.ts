@@ -16,6 +16,8 @@ import {
   type CachedAnswer,
 } from './answer-cache.js';
 import { countersFor, type Amount, type CounterBackend } from './budgets.js';
+import { planCompression, summaryRequest, withSummary, type CompressionPlan } from './compress.js';
+import { cascadeCheck, compileSchema, type CascadeChecks, type SchemaCheck } from './cascade.js';
 import type { Ledger } from './ledger.js';
 import type { LlmMetrics } from './metrics.js';
 import type { ResilientProvider } from './resilience.js';
@@ -39,6 +41,11 @@ export interface GatewayRequest {
   tenant?: string;
   metadata?: Record<string, string>;
   requestId?: string;
+  /**
+   * OpenAI's `response_format` (`{type: "json_object"}` or `{type: "json_schema", json_schema: {schema}}`):
+   * passed to OpenAI-compatible upstreams, and checked by the route's cascade when it has one.
+   */
+  responseFormat?: Record<string, unknown>;
 }
 
 /** Who answered and why: sent as response fields (`ferry`) and headers (`Ferry-LLM-*`). */
@@ -100,20 +107,35 @@ interface CallCost {
   costUsd: number;
 }
 
+/** Sends a whole answer (a cached one, or one the cascade held back to check) as a stream, a word at a time. */
+function replay(hooks: StreamHooks, meta: AnswerMeta, text: string): void {
+  hooks.onStart(meta);
+  for (const piece of text.match(/\s*\S+\s*/g) ?? [text]) hooks.onDelta(piece);
+}
+
 const ZERO_PRICE: LlmPrice = { inputPerMTok: 0, cachedInputPerMTok: 0, outputPerMTok: 0 };
 
 export class LlmGateway {
   readonly #routes: ReadonlyMap<string, LlmRouteConfig>;
   readonly #counters = new Map<string, MessageCounter>();
   readonly #refusals = new Map<string, RegExp[]>();
+  readonly #schemas = new Map<string, SchemaCheck>();
 
   constructor(private readonly d: GatewayDeps) {
     this.#routes = new Map(Object.entries(d.config.routes));
-    for (const [name, r] of this.#routes)
+    for (const [name, r] of this.#routes) {
       this.#refusals.set(
         name,
         r.cascade.refusalPatterns.map((p) => new RegExp(p, 'i')),
       );
+      if (r.cascade.schema !== undefined) {
+        try {
+          this.#schemas.set(name, compileSchema(r.cascade.schema));
+        } catch (e) {
+          throw new Error(`llm.routes.${name}.cascade.schema: ${(e as Error).message}`);
+        }
+      }
+    }
   }
 
   has(route: string): boolean {
@@ -204,15 +226,54 @@ export class LlmGateway {
     const tiers = Object.keys(route.tiers);
     // A cascade may pay for this tier and every later one.
     const reach = route.cascade.enabled ? tiers.slice(tiers.indexOf(tier)) : [tier];
-    for (const name of reach) {
-      let dearest = 0;
-      for (const t of route.tiers[name]!) {
-        const p = this.price(t.provider, t.model);
-        dearest = Math.max(dearest, (promptTokens * p.inputPerMTok + maxTokens * p.outputPerMTok) / 1e6);
-      }
-      usd += dearest;
-    }
+    for (const name of reach) usd += this.#tierEstimate(route.tiers[name]!, promptTokens, maxTokens).usd;
     return { tokens: (promptTokens + maxTokens) * reach.length, usd };
+  }
+
+  /** The worst case of one call to a tier: its dearest target. */
+  #tierEstimate(targets: readonly Target[], promptTokens: number, maxTokens: number): Amount {
+    let dearest = 0;
+    for (const t of targets) {
+      const p = this.price(t.provider, t.model);
+      dearest = Math.max(dearest, (promptTokens * p.inputPerMTok + maxTokens * p.outputPerMTok) / 1e6);
+    }
+    return { tokens: promptTokens + maxTokens, usd: dearest };
+  }
+
+  /**
+   * Summarises the older turns with the route's `compress.tier` and puts the summary in front of the
+   * newest turns. A summary that fails (or does not fit) leaves the plainly trimmed prompt: compression
+   * is a saving, never a reason for a request to fail.
+   */
+  async #summarise(
+    name: string,
+    route: LlmRouteConfig,
+    plan: CompressionPlan,
+    sumReq: ChatRequest,
+    trimmed: ChatMessage[],
+    signal: AbortSignal,
+    calls: CallCost[],
+    count: MessageCounter,
+  ): Promise<{ messages: ChatMessage[]; note: string }> {
+    const m = this.d.metrics;
+    const tier = route.compress.tier;
+    try {
+      const r = await this.#callTier(name, tier, 'summary', route.tiers[tier]!, sumReq, signal, undefined, calls);
+      const fitted = r.answer.text.trim()
+        ? trimHistory(withSummary(plan.kept, r.answer.text), route.maxPromptTokens, count)
+        : undefined;
+      if (fitted) {
+        m.compressed.inc({ route: name, outcome: 'ok' });
+        if (fitted.dropped > 0) m.trimmed.inc({ route: name });
+        return { messages: fitted.messages, note: `; ${plan.older.length} older turns summarised by ${tier}` };
+      }
+    } catch (err) {
+      if (signal.aborted) throw err;
+      this.d.log.warn({ err, route: name }, 'history summary failed; older turns trimmed instead');
+    }
+    m.compressed.inc({ route: name, outcome: 'failed' });
+    m.trimmed.inc({ route: name });
+    return { messages: trimmed, note: '; summary failed, older turns trimmed' };
   }
 
   /** Answers a request through its route; throws FerryError (4xx/429/502) or, mid-stream, UpstreamError. */
@@ -227,7 +288,8 @@ export class LlmGateway {
 
     // Prompt budget: keep the system prompt and the newest turns that fit. Tokens are counted only when
     // a control needs them (a prompt maximum, a budget's estimate): counting is the gateway's main cost.
-    const count = this.#counter(targets[0]!);
+    // Lazy: building a BPE rank table takes ~250 ms once, and a route that never counts should not pay it.
+    const count: MessageCounter = (ms) => this.#counter(targets[0]!)(ms);
     const counters = countersFor(
       this.d.config.budgets,
       { key: req.keyId, tenant: req.tenant, route: req.route },
@@ -235,6 +297,8 @@ export class LlmGateway {
     );
     let messages = req.messages;
     let promptTokens = 0;
+    // With `compress`, the older turns that do not fit are summarised (after the caches and the budget).
+    let plan: CompressionPlan | undefined;
     if (route.maxPromptTokens > 0) {
       const fitted = route.trim === 'refuse' ? undefined : trimHistory(messages, route.maxPromptTokens, count);
       const full = fitted ? fitted.promptTokens : count(messages);
@@ -250,14 +314,19 @@ export class LlmGateway {
       }
       messages = fitted?.messages ?? messages;
       promptTokens = fitted?.promptTokens ?? full;
-      if (fitted && fitted.dropped > 0) this.d.metrics.trimmed.inc({ route: req.route });
+      if (fitted && fitted.dropped > 0 && route.compress.tier)
+        plan = planCompression(req.messages, route.maxPromptTokens, route.compress.maxSummaryTokens, count);
+      if (fitted && fitted.dropped > 0 && !plan) this.d.metrics.trimmed.inc({ route: req.route });
     } else if (counters.length > 0) promptTokens = count(messages);
 
+    const checks = this.#checksFor(req, route);
     const chatReq: ChatRequest = {
       messages,
       maxTokens: req.maxTokens ?? route.defaultMaxTokens,
       stop: req.stop,
       stream: req.stream,
+      ...(route.cascade.enabled && route.cascade.minConfidence > 0 && { logprobs: true }),
+      ...(req.responseFormat && { responseFormat: req.responseFormat }),
       ...(req.temperature !== undefined && { temperature: req.temperature }),
       ...(req.topP !== undefined && { topP: req.topP }),
       ...(req.seed !== undefined && { seed: req.seed }),
@@ -268,7 +337,10 @@ export class LlmGateway {
 
     // Exact cache.
     const useExact = route.cache.exact && (route.cache.includeSampled || deterministic(chatReq));
-    const xKey = useExact ? exactKey(req.route, req.tenant, chatReq) : undefined;
+    // A compressed prompt is keyed by the conversation as sent: a hit then costs no summary call.
+    const xKey = useExact
+      ? exactKey(req.route, req.tenant, plan ? { ...chatReq, messages: req.messages } : chatReq)
+      : undefined;
     if (xKey) {
       const hit = await this.#cacheGet(() => this.d.cache.get(xKey));
       m.cache.inc({ route: req.route, kind: 'exact', result: hit ? 'hit' : 'miss' });
@@ -276,8 +348,10 @@ export class LlmGateway {
     }
     // Semantic cache.
     let vector: number[] | undefined;
-    const sScope = semanticScope(req.route, req.tenant, messages);
-    if (route.cache.semanticThreshold > 0 && this.d.embeddings) {
+    // The scope hashes the whole context: only computed when the semantic cache is on (it costs ~1% of a request).
+    const semanticOn = route.cache.semanticThreshold > 0 && this.d.embeddings !== undefined;
+    const sScope = semanticOn ? semanticScope(req.route, req.tenant, plan ? req.messages : messages) : '';
+    if (semanticOn && this.d.embeddings) {
       try {
         vector = (await this.d.embeddings.embed([semanticText(messages)], signal))[0];
       } catch (err) {
@@ -292,7 +366,15 @@ export class LlmGateway {
     }
 
     // Budgets: reserve the worst case now, reconcile with usage after.
-    const estimate = this.#estimate(route, tier, promptTokens, chatReq.maxTokens);
+    // A compressed prompt is at most maxPromptTokens; the summary call is reserved for too.
+    const estimate = this.#estimate(route, tier, plan ? route.maxPromptTokens : promptTokens, chatReq.maxTokens);
+    const sumReq = plan && summaryRequest(route.compress, plan.older);
+    if (sumReq && counters.length > 0) {
+      const targets = route.tiers[route.compress.tier]!;
+      const s = this.#tierEstimate(targets, this.#counter(targets[0]!)(sumReq.messages), sumReq.maxTokens);
+      estimate.tokens += s.tokens;
+      estimate.usd += s.usd;
+    }
     const reserved = await this.d.counters.reserve(counters, estimate);
     if (!reserved.ok) {
       const c = reserved.counter;
@@ -324,19 +406,38 @@ export class LlmGateway {
       const tiers = Object.keys(route.tiers);
       let current = tier;
       let why = tierReason;
+      if (plan && sumReq) {
+        const c = await this.#summarise(req.route, route, plan, sumReq, messages, signal, calls, count);
+        chatReq.messages = c.messages;
+        why += c.note;
+      }
       for (;;) {
+        const next = tiers[tiers.indexOf(current) + 1];
+        // A tier the cascade may still overrule answers into a buffer; a stream gets it once it passed.
+        const checking =
+          route.cascade.enabled && next !== undefined && (!req.stream || route.cascade.stream === 'buffer');
         const u0 = performance.now();
-        const r = await this.#callTier(req.route, current, why, route.tiers[current]!, chatReq, signal, hooks, calls);
+        const r = await this.#callTier(
+          req.route,
+          current,
+          why,
+          route.tiers[current]!,
+          chatReq,
+          signal,
+          checking ? undefined : hooks,
+          calls,
+        );
         upstreamMs += performance.now() - u0;
         fallbacks += r.fallbacks;
         result = r;
-        const next = tiers[tiers.indexOf(current) + 1];
-        const failed =
-          route.cascade.enabled && !req.stream && next ? this.#check(req.route, route, r.answer) : undefined;
-        if (!failed || !next) break;
-        m.escalations.inc({ route: req.route, from: current, to: next, reason: failed });
+        const failed = checking ? cascadeCheck(checks, r.answer) : undefined;
+        if (!failed || !next) {
+          if (checking && hooks) replay(hooks, r.meta, r.answer.text);
+          break;
+        }
+        m.escalations.inc({ route: req.route, from: current, to: next, reason: failed.failure });
         escalated = true;
-        why = `escalated from ${current}: ${failed}`;
+        why = `escalated from ${current}: ${failed.failure}${failed.detail ? ` (${failed.detail})` : ''}`;
         current = next;
       }
     } catch (e) {
@@ -387,18 +488,34 @@ export class LlmGateway {
     return { meta, answer, promptTokensTrimmed: promptTokens, costUsd: cost };
   }
 
-  /** A cascade check: undefined when the answer passes, else the reason to escalate. */
-  #check(name: string, route: LlmRouteConfig, a: ChatAnswer): string | undefined {
-    if (route.cascade.requireJson) {
-      try {
-        JSON.parse(a.text);
-      } catch {
-        return 'json';
-      }
-    }
-    if (this.#refusals.get(name)!.some((re) => re.test(a.text))) return 'refusal';
-    if (a.finishReason === 'length' && route.cascade.requireJson) return 'length';
-    return undefined;
+  /** The cascade's checks for one request: the route's, plus the request's `response_format`. */
+  #checksFor(req: GatewayRequest, route: LlmRouteConfig): CascadeChecks {
+    const c: CascadeChecks = { route: route.cascade, refusals: this.#refusals.get(req.route) ?? [] };
+    const rs = this.#schemas.get(req.route);
+    if (rs) c.routeSchema = rs;
+    const rf = req.responseFormat;
+    if (!rf) return c;
+    const bad = (pointer: string, reason: string) =>
+      new FerryError('invalid-request', {
+        detail: `${pointer}: ${reason}`,
+        extra: { errors: [{ pointer, reason }] },
+      });
+    if (rf.type === 'json_object') c.requestJson = true;
+    else if (rf.type === 'json_schema') {
+      const js = rf.json_schema as Record<string, unknown> | undefined;
+      if (!js || typeof js !== 'object' || Array.isArray(js))
+        throw bad('/response_format/json_schema', 'must be an object with a `schema`');
+      if (js.schema !== undefined) {
+        if (JSON.stringify(js.schema).length > 65_536)
+          throw bad('/response_format/json_schema/schema', 'at most 64 KiB of JSON');
+        try {
+          c.requestSchema = compileSchema(js.schema);
+        } catch (e) {
+          throw bad('/response_format/json_schema/schema', `not a valid JSON Schema: ${(e as Error).message}`);
+        }
+      } else c.requestJson = true;
+    } else if (rf.type !== 'text') throw bad('/response_format/type', 'must be "text", "json_object" or "json_schema"');
+    return c;
   }
 
   async #callTier(
@@ -531,10 +648,7 @@ export class LlmGateway {
       ...(similarity !== undefined && { similarity }),
     };
     // A cached answer to a streaming request is replayed as a stream, a word at a time.
-    if (hooks) {
-      hooks.onStart(meta);
-      for (const piece of hit.answer.text.match(/\s*\S+\s*/g) ?? [hit.answer.text]) hooks.onDelta(piece);
-    }
+    if (hooks) replay(hooks, meta, hit.answer.text);
     const m = this.d.metrics;
     m.requests.inc({ route: req.route, tier: hit.tier, provider: hit.provider, cache: kind, outcome: 'ok' });
     if (hit.costUsd > 0) m.saved.inc({ route: req.route, control: `${kind}_cache` }, hit.costUsd);

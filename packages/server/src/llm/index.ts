@@ -11,6 +11,7 @@ import type { GenerationService } from '../generation/index.js';
 import type { Store } from '../store/index.js';
 import { MemoryAnswerCache, RedisAnswerCache, type AnswerCacheBackend } from './answer-cache.js';
 import { resolveApiKey } from './api-key.js';
+import { StoreAnswerCache } from './store-answer-cache.js';
 import { RedisCounters, StoreCounters, type CounterBackend } from './budgets.js';
 import { FerryModelEmbeddings, HttpEmbeddings } from './embeddings.js';
 import { LlmGateway } from './gateway.js';
@@ -85,6 +86,10 @@ export function validateLlmConfig(cfg: LlmConfig): void {
       for (const [i, t] of targets.entries())
         if (!cfg.providers[t.provider])
           throw new Error(`${where}.tiers.${tier}[${i}].provider: no provider ${t.provider}`);
+    if (r.compress.tier && !tiers.includes(r.compress.tier))
+      throw new Error(`${where}.compress.tier: no tier ${r.compress.tier}`);
+    if (r.compress.tier && r.maxPromptTokens <= r.compress.maxSummaryTokens)
+      throw new Error(`${where}.compress: maxPromptTokens must be larger than compress.maxSummaryTokens`);
     if (r.cache.semanticThreshold > 0 && !cfg.embeddings.model)
       throw new Error(`${where}.cache.semanticThreshold needs llm.embeddings (provider and model)`);
   }
@@ -93,6 +98,15 @@ export function validateLlmConfig(cfg: LlmConfig): void {
       throw new Error(`llm.providers.${name}.baseUrl is required for kind ${p.kind}`);
   const e = cfg.embeddings;
   if (e.provider && !cfg.providers[e.provider]) throw new Error(`llm.embeddings.provider: no provider ${e.provider}`);
+}
+
+/** The caches' backend: `llm.cache.backend`, or Redis when there is one, else in process. */
+function answerCache(config: LlmConfig, store: Store, redis: Redis | undefined): AnswerCacheBackend {
+  const b = config.cache.backend;
+  if (b === 'redis' && !redis) throw new Error('llm.cache.backend is redis but redis.url is empty');
+  if (b === 'store') return new StoreAnswerCache(store);
+  if (redis && b !== 'memory') return new RedisAnswerCache(redis, config.cache.keyPrefix);
+  return new MemoryAnswerCache(config.cache.maxEntries);
 }
 
 export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
@@ -134,15 +148,11 @@ export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
     );
   }
   const redis =
-    o.redisUrl && (config.cache.backend !== 'memory' || config.budgetBackend !== 'store')
+    o.redisUrl && (config.cache.backend === '' || config.cache.backend === 'redis' || config.budgetBackend !== 'store')
       ? new Redis(o.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, lazyConnect: false })
       : undefined;
   redis?.on('error', (err) => log.warn({ err: err.message }, 'llm redis error'));
-  const cache: AnswerCacheBackend =
-    redis && config.cache.backend !== 'memory'
-      ? new RedisAnswerCache(redis, config.cache.keyPrefix)
-      : new MemoryAnswerCache(config.cache.maxEntries);
-  if (config.cache.backend === 'redis' && !redis) throw new Error('llm.cache.backend is redis but redis.url is empty');
+  const cache = answerCache(config, o.store, redis);
   const counters: CounterBackend =
     redis && config.budgetBackend !== 'store' ? new RedisCounters(redis) : new StoreCounters(o.store);
   if (config.budgetBackend === 'redis' && !redis) throw new Error('llm.budgetBackend is redis but redis.url is empty');

@@ -14,6 +14,7 @@ export class LlmMetrics {
   readonly retries: Counter<'provider'>;
   readonly budgetRejections: Counter<'scope' | 'window'>;
   readonly trimmed: Counter<'route'>;
+  readonly compressed: Counter<'route' | 'outcome'>;
   readonly timeToFirstToken: Histogram<'route' | 'provider'>;
   readonly tokensPerSecond: Histogram<'route' | 'provider'>;
   readonly overhead: Histogram<'route'>;
@@ -84,6 +85,12 @@ export class LlmMetrics {
       name: 'ferry_llm_prompts_trimmed_total',
       help: "Prompts whose older turns were dropped to fit the route's maxPromptTokens",
       labelNames: ['route'],
+      registers,
+    });
+    this.compressed = new Counter({
+      name: 'ferry_llm_prompts_compressed_total',
+      help: 'Prompts whose older turns were summarised by a cheap tier (outcome ok), or only trimmed because the summary failed',
+      labelNames: ['route', 'outcome'],
       registers,
     });
     this.timeToFirstToken = new Histogram({

@@ -18,6 +18,10 @@ export interface ChatRequest {
   seed?: number;
   /** Whether the caller wants a stream (providers stream upstream too, so the first token comes early). */
   stream: boolean;
+  /** Ask the upstream for each token's log-probability (the cascade's confidence check). */
+  logprobs?: boolean;
+  /** OpenAI's `response_format` as the caller sent it (passed to OpenAI-compatible upstreams). */
+  responseFormat?: Record<string, unknown>;
 }
 
 export interface Usage {
@@ -34,6 +38,8 @@ export interface ChatAnswer {
   usage: Usage;
   /** The upstream's own model name as it answered. */
   model: string;
+  /** Each completion token's log-probability, when asked for and the upstream gives them. */
+  logprobs?: number[];
 }
 
 /** Called with each piece of text as it arrives from the upstream (streamed requests). */

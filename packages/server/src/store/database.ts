@@ -46,6 +46,22 @@ export interface Database {
   pipeline_rejects: PipelineRejectsTable;
   llm_ledger: LlmLedgerTable;
   llm_budget_counters: LlmBudgetCountersTable;
+  llm_answer_cache: LlmAnswerCacheTable;
+}
+
+/** One cached gateway answer (llm/store-answer-cache.ts): exact (scope '') or semantic (with its vector). */
+export interface LlmAnswerCacheTable {
+  key: string;
+  /** The semantic scope (route, tenant, context hash); '' for an exact entry. */
+  scope: string;
+  route: string;
+  /** '' when the request named no tenant. */
+  tenant: string;
+  /** The prompt embedding as little-endian float32 bytes (semantic entries only). */
+  vector: Buffer | null;
+  /** The CachedAnswer as JSON text. */
+  value: string;
+  expires_at: EpochMsColumn;
 }
 
 /** One LLM gateway request (llm/ledger.ts): who asked, who answered, tokens and money. */

@@ -261,6 +261,44 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
         await db.schema.dropTable('llm_ledger').ifExists().execute();
       },
     },
+    '0011_llm_answer_cache': {
+      // The LLM gateway's exact and semantic caches in the store (llm.cache.backend: store), shared by
+      // replicas on one PostgreSQL. Semantic lookups read one scope's rows; invalidation deletes by route.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('llm_answer_cache')
+          .ifNotExists()
+          .addColumn('key', 'text', (c) => c.primaryKey())
+          .addColumn('scope', 'text', (c) => c.notNull())
+          .addColumn('route', 'text', (c) => c.notNull())
+          .addColumn('tenant', 'text', (c) => c.notNull())
+          .addColumn('vector', dialect === 'postgres' ? 'bytea' : 'blob')
+          .addColumn('value', 'text', (c) => c.notNull())
+          .addColumn('expires_at', t.epochMs, (c) => c.notNull())
+          .execute();
+        await db.schema
+          .createIndex('llm_answer_cache_scope_idx')
+          .ifNotExists()
+          .on('llm_answer_cache')
+          .columns(['scope', 'expires_at'])
+          .execute();
+        await db.schema
+          .createIndex('llm_answer_cache_route_idx')
+          .ifNotExists()
+          .on('llm_answer_cache')
+          .columns(['route', 'tenant'])
+          .execute();
+        await db.schema
+          .createIndex('llm_answer_cache_expires_idx')
+          .ifNotExists()
+          .on('llm_answer_cache')
+          .column('expires_at')
+          .execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.dropTable('llm_answer_cache').ifExists().execute();
+      },
+    },
   };
 }
 

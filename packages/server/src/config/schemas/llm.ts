@@ -115,16 +115,31 @@ export const LlmRouteSchema = Type.Object(
       { additionalProperties: false, default: {} },
     ),
     /**
-     * Cascade: answer from the default tier, escalate to the next tier when a check fails
-     * (non-streamed requests only): the answer must parse as JSON, must not be a refusal.
+     * Cascade: answer from the chosen tier, escalate to the next tier when a check fails: the answer must
+     * parse as JSON (`requireJson`), satisfy a JSON Schema (`schema`, and the request's own
+     * `response_format` schema), not be a refusal, and reach `minConfidence`.
      */
     cascade: Type.Object(
       {
         enabled: Type.Boolean({ default: false }),
         requireJson: Type.Boolean({ default: false }),
+        /** A JSON Schema every answer must satisfy (implies JSON); compiled at start. */
+        schema: Type.Optional(Type.Unknown()),
         refusalPatterns: Type.Array(Type.String(), {
           default: ["^\\s*(I'm sorry|I am sorry|I can't|I cannot|As an AI)"],
         }),
+        /**
+         * Escalate when the answer's confidence — exp(mean token log-probability), from the upstream's
+         * logprobs (asked for automatically) — is below this; 0 = no confidence check.
+         */
+        minConfidence: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+        /** An answer without logprobs (e.g. Anthropic) when `minConfidence` is set: accept it or escalate. */
+        withoutLogprobs: Type.Union([Type.Literal('accept'), Type.Literal('escalate')], { default: 'accept' }),
+        /**
+         * Streamed requests: `buffer` holds a lower tier's answer until it passes the checks, then replays it
+         * (the last tier streams live); `off` streams the chosen tier live and never escalates.
+         */
+        stream: Type.Union([Type.Literal('buffer'), Type.Literal('off')], { default: 'buffer' }),
       },
       { additionalProperties: false, default: {} },
     ),
@@ -142,6 +157,26 @@ export const LlmRouteSchema = Type.Object(
     ),
     /** Largest prompt in tokens (0 = the provider's business); older turns are trimmed to fit. */
     maxPromptTokens: Type.Integer({ minimum: 0, default: 0 }),
+    /**
+     * Compression: when the history does not fit `maxPromptTokens`, the older turns are summarised by the
+     * targets of `tier` (a tier of this route, normally the cheapest) instead of being dropped; the
+     * summary goes in front of the newest turns as a system message. Empty `tier`: only trimming.
+     */
+    compress: Type.Object(
+      {
+        tier: Type.String({ default: '' }),
+        /** The summary's max_tokens; the newest turns are trimmed to leave room for it. */
+        maxSummaryTokens: Type.Integer({ minimum: 16, default: 256 }),
+        /** The summariser's system prompt (`{maxTokens}` is replaced by maxSummaryTokens). */
+        instructions: Type.String({
+          minLength: 1,
+          default:
+            'Summarise the conversation below in at most {maxTokens} tokens, for the assistant that continues it. ' +
+            'Keep names, numbers, dates, decisions, open questions and what the user wants. Write only the summary.',
+        }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
     /** `keep-newest`: keep system prompts and the newest turns that fit; `refuse`: 400 when over. */
     trim: Type.Union([Type.Literal('keep-newest'), Type.Literal('refuse')], { default: 'keep-newest' }),
     /** `max_tokens` when the request sets none (also the spend estimate's completion size). */
@@ -182,8 +217,11 @@ export const LlmConfigSchema = Type.Object(
         /** Entries the in-process cache holds (embedded default; Redis when redis.url is set). */
         maxEntries: Type.Integer({ minimum: 1, default: 10_000 }),
         keyPrefix: Type.String({ default: 'ferry:llm:' }),
-        /** `memory` or `redis`; empty: redis when redis.url is set, else memory. */
-        backend: Type.Union([Type.Literal(''), Type.Literal('memory'), Type.Literal('redis')], {
+        /**
+         * `memory`, `redis`, or `store` (the SQLite or PostgreSQL store: shared by replicas on one PostgreSQL);
+         * empty: redis when redis.url is set, else memory.
+         */
+        backend: Type.Union([Type.Literal(''), Type.Literal('memory'), Type.Literal('redis'), Type.Literal('store')], {
           default: '',
         }),
       },

@@ -71,7 +71,14 @@ export interface GatewayChatOptions {
 // eslint-disable-next-line max-lines-per-function -- whole and streamed answers side by side
 export async function gatewayChat(o: GatewayChatOptions, req: FastifyRequest, reply: FastifyReply): Promise<unknown> {
   const body = req.body as Record<string, unknown>;
-  const r = parseOpenAiRequest(body, 'chat', o.config);
+  // Routes take JSON modes too (the gateway checks them in its cascade); Ferry's own decoders do not.
+  const { response_format: rf, ...rest } = body;
+  if (rf !== undefined && rf !== null && (typeof rf !== 'object' || Array.isArray(rf)))
+    throw new FerryError('invalid-request', {
+      detail: '/response_format: must be an object',
+      extra: { errors: [{ pointer: '/response_format', reason: 'must be an object' }] },
+    });
+  const r = parseOpenAiRequest(rest, 'chat', o.config);
   if (!('messages' in r.prompt)) throw new FerryError('internal');
   const id = `chatcmpl-${randomUUID().replaceAll('-', '')}`;
   const created = Math.floor(Date.now() / 1000);
@@ -91,6 +98,7 @@ export async function gatewayChat(o: GatewayChatOptions, req: FastifyRequest, re
     ...(r.temperature !== undefined && { temperature: r.temperature }),
     ...(r.topP !== undefined && { topP: r.topP }),
     ...(r.seed !== undefined && { seed: r.seed }),
+    ...(rf && { responseFormat: rf as Record<string, unknown> }),
   };
   const fingerprint = `ferry-${o.serverVersion}`;
   if (!r.stream) {

@@ -31,6 +31,7 @@ export class FerryProvider implements ChatProvider {
           topP: req.topP ?? 1,
           stop: req.stop,
           ...(req.seed !== undefined && { seed: req.seed }),
+          ...(req.logprobs && { topLogprobs: 0 }),
         },
         performance.now(),
       );
@@ -54,6 +55,7 @@ export class FerryProvider implements ChatProvider {
         finishReason: r.reason === 'length' ? 'length' : 'stop',
         usage: { promptTokens: r.promptTokens, completionTokens: r.completionTokens, cachedPromptTokens: 0 },
         model: gv.version.key,
+        ...(r.logprobs && { logprobs: r.logprobs.map((l) => l.logprob) }),
       };
     } finally {
       signal.removeEventListener('abort', onAbort);

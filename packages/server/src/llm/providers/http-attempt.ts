@@ -1,10 +1,12 @@
 // One HTTP attempt against an upstream with the provider's three timeouts (connect = until the response
-// head, first token, total) and an SSE reader. Plain `fetch` (undici, in Node) carries the request; the
-// SSE framing is parsed by `eventsource-parser` (maintained, spec-conformant: multi-line data, comments,
-// CRLF, chunks split anywhere), so no hand-written line splitting stands between an upstream and a client.
+// head, first token, total) and an SSE reader. node:http(s) over keep-alive agents carries the request
+// (node-http.ts says why not fetch); the SSE framing is parsed by `eventsource-parser` (maintained,
+// spec-conformant: multi-line data, comments, CRLF, chunks split anywhere), so no hand-written line
+// splitting stands between an upstream and a client.
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { traceHeaders } from '../../telemetry/index.js';
 import { UpstreamError, parseRetryAfter, type UpstreamFailure } from '../upstream-error.js';
+import { postUpstream, type UpstreamResponse } from './node-http.js';
 
 export interface AttemptTimeouts {
   connectTimeoutMs: number;
@@ -60,18 +62,18 @@ export class HttpAttempt {
   }
 
   /** POSTs JSON; resolves with the response once its head arrives, or throws UpstreamError (status, Retry-After). */
-  async post(url: string, headers: Record<string, string>, body: unknown): Promise<Response> {
+  async post(url: string, headers: Record<string, string>, body: unknown): Promise<UpstreamResponse> {
     const connect = this.#arm('connect', this.t.connectTimeoutMs);
     this.#firstTimer = this.#arm('first-token-timeout', this.t.firstTokenTimeoutMs);
-    let res: Response;
+    let res: UpstreamResponse;
     try {
-      res = await fetch(url, {
-        method: 'POST',
+      res = await postUpstream(
+        url,
         // `traceparent` of the attempt's span (resilience.ts) when tracing is on: the upstream joins the trace.
-        headers: { 'content-type': 'application/json', ...headers, ...traceHeaders() },
-        body: JSON.stringify(body),
-        signal: this.signal,
-      });
+        { 'content-type': 'application/json', ...headers, ...traceHeaders() },
+        JSON.stringify(body),
+        this.signal,
+      );
     } catch (e) {
       throw this.failure(e);
     } finally {
@@ -92,7 +94,7 @@ export class HttpAttempt {
   }
 
   /** The whole JSON body (non-streamed answers). */
-  async json(res: Response): Promise<unknown> {
+  async json(res: UpstreamResponse): Promise<unknown> {
     let text: string;
     try {
       text = await res.text();
@@ -108,7 +110,7 @@ export class HttpAttempt {
   }
 
   /** Feeds each SSE event to `onEvent`; resolves at the end of the body. */
-  async events(res: Response, onEvent: (ev: EventSourceMessage) => void): Promise<void> {
+  async events(res: UpstreamResponse, onEvent: (ev: EventSourceMessage) => void): Promise<void> {
     if (!res.body) throw new UpstreamError(this.provider, 'malformed', `${this.provider}: a stream without a body`);
     let failed: unknown;
     const parser = createParser({
@@ -123,7 +125,7 @@ export class HttpAttempt {
     });
     const decoder = new TextDecoder();
     try {
-      for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
+      for await (const bytes of res.body) {
         parser.feed(decoder.decode(bytes, { stream: true }));
         if (failed) break;
       }

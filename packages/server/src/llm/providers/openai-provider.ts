@@ -28,7 +28,21 @@ export function openAiBody(model: string, req: ChatRequest): Record<string, unkn
     ...(req.stop.length > 0 && { stop: req.stop }),
     ...(req.seed !== undefined && { seed: req.seed }),
     ...(req.stream && { stream: true, stream_options: { include_usage: true } }),
+    ...(req.logprobs && { logprobs: true }),
+    ...(req.responseFormat && { response_format: req.responseFormat }),
   };
+}
+
+/** The `logprob` of each entry of a choice's `logprobs.content` (OpenAI's chat shape), appended to `into`. */
+function logprobsInto(choice: Record<string, unknown> | undefined, into: number[] | undefined): number[] | undefined {
+  const content = (choice?.logprobs as { content?: unknown } | null | undefined)?.content;
+  if (!Array.isArray(content)) return into;
+  const out = into ?? [];
+  for (const e of content) {
+    const lp = (e as { logprob?: unknown } | null)?.logprob;
+    if (typeof lp === 'number') out.push(lp);
+  }
+  return out;
 }
 
 export class OpenAiProvider implements ChatProvider {
@@ -54,6 +68,7 @@ export class OpenAiProvider implements ChatProvider {
       let finish: string | undefined;
       let usage: Usage | undefined;
       let answeredModel = model;
+      let logprobs: number[] | undefined;
       let done = false;
       await at.events(res, (ev) => {
         if (ev.data === '[DONE]') {
@@ -66,6 +81,7 @@ export class OpenAiProvider implements ChatProvider {
         usage = usageOf(c.usage) ?? usage;
         const choice = (c.choices as Record<string, unknown>[] | undefined)?.[0];
         if (!choice) return;
+        if (req.logprobs) logprobs = logprobsInto(choice, logprobs);
         const delta = choice.delta as Record<string, unknown> | undefined;
         const piece = delta?.content;
         if (typeof piece === 'string' && piece.length > 0) {
@@ -82,6 +98,7 @@ export class OpenAiProvider implements ChatProvider {
         finishReason: finish,
         usage: usage ?? { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 },
         model: answeredModel,
+        ...(logprobs && { logprobs }),
       };
     } catch (e) {
       throw at.failure(e);
@@ -96,11 +113,13 @@ export class OpenAiProvider implements ChatProvider {
     const message = choice?.message as Record<string, unknown> | undefined;
     if (!message || typeof message.content !== 'string')
       throw new UpstreamError(at.provider, 'malformed', `${at.provider}: a response without choices[0].message`);
+    const logprobs = logprobsInto(choice, undefined);
     return {
       text: message.content,
       finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : 'stop',
       usage: usageOf(o.usage) ?? { promptTokens: 0, completionTokens: 0, cachedPromptTokens: 0 },
       model: typeof o.model === 'string' ? o.model : model,
+      ...(logprobs && { logprobs }),
     };
   }
 }
