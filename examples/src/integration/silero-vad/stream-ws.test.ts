@@ -47,8 +47,17 @@ interface Client {
   opened: Promise<void>;
 }
 
+/**
+ * The client's socket buffers, fixed rather than Node's default: Node 22 raised the default stream
+ * highWaterMark from 16 KiB to 64 KiB, and a paused client holds that much unread before its kernel
+ * buffers fill and the server's `bufferedAmount` grows. With the default, 60 s of audio can run to its
+ * end on Node 22 without the server ever pausing, and the backpressure tests below fail there.
+ * (Not in ws's option type; ws hands it to net.connect.)
+ */
+const SMALL_READER = { highWaterMark: 16 * 1024 } as WebSocket.ClientOptions;
+
 function connect(url: string): Client {
-  const ws = new WebSocket(url);
+  const ws = new WebSocket(url, SMALL_READER);
   const events: Client['events'] = [];
   ws.on('message', (d) => events.push(JSON.parse(String(d))));
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>

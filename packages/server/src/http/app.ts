@@ -58,6 +58,9 @@ class QuietRequestLog extends LogController {
   }
 }
 
+/** Node 20's default stream highWaterMark, kept on Node 22 (see `http.highWaterMark` below). */
+const SOCKET_BUFFER_BYTES = 16 * 1024;
+
 // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<FastifyInstance> {
   const common = {
@@ -83,6 +86,10 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     http: {
       headersTimeout: deps.config.server.headersTimeoutMs,
       connectionsCheckingInterval: deps.config.server.timeoutCheckIntervalMs,
+      // Each connection's stream buffers, the same on every supported Node: Node 22 raised the default
+      // from 16 KiB to 64 KiB, and what an event stream computes ahead for a reader that stopped reading
+      // (http/plugins/sse-predict.ts waits on 'drain') is bounded by this buffer plus the kernel's.
+      highWaterMark: SOCKET_BUFFER_BYTES,
     },
   };
   const app: FastifyInstance = opts.logger
