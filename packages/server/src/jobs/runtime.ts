@@ -58,6 +58,8 @@ export interface SubmitOptions {
    */
   requested?: string;
   requestId?: string;
+  /** The instances as JSON text, already made (an upload's worker thread made it): stored as is. */
+  instancesJson?: string;
 }
 
 export interface JobsRuntime {
@@ -277,7 +279,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const stored = storable(valid);
       const { traceparent } = traceHeaders();
       const input: JobInput = { instances: stored, base, ...(traceparent && { traceparent }) };
-      const json = stored === valid ? checkedJson.get(valid) : undefined;
+      const json = stored === valid ? (checkedJson.get(valid) ?? opts.instancesJson) : undefined;
       // The text made for the check is the stored input: one serialisation of a large job, not two.
       const inputJson =
         json === undefined
