@@ -190,12 +190,12 @@ export class JobStore {
     return this.db.selectFrom('jobs').leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id').select(DOC_COLUMNS);
   }
 
-  /** The row and its input: for the worker that runs it (and tests). */
-  get(id: string): Promise<JobRow | undefined> {
+  /** The whole job, row, input and result (a webhook's trace context; tests). */
+  get(id: string): Promise<(JobRow & { result: unknown }) | undefined> {
     return this.db
       .selectFrom('jobs')
       .leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
-      .select([...LIST_COLUMNS.map((c) => `jobs.${c}` as const), 'job_payloads.input'])
+      .select([...LIST_COLUMNS.map((c) => `jobs.${c}` as const), 'job_payloads.input', 'job_payloads.result'])
       .where('jobs.id', '=', id)
       .executeTakeFirst();
   }
