@@ -212,6 +212,32 @@ export class JobStore {
     return this.docQuery().where('jobs.id', '=', id).executeTakeFirst();
   }
 
+  /**
+   * The document for an event stream's final event, its result only when the result's JSON text is
+   * at most `maxResultChars` long: the database measures it, so a large result (megabytes for a
+   * 60,000-row job) is neither read nor parsed on the HTTP thread for streams that will not send it.
+   */
+  async finalDocument(
+    id: string,
+    maxResultChars: number,
+  ): Promise<{ row: JobDocRow; resultOmitted: boolean } | undefined> {
+    const r = await this.db
+      .selectFrom('jobs')
+      .leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
+      .select(LIST_COLUMNS.map((c) => `jobs.${c}` as const))
+      .select([
+        sql<number | null>`length(cast(job_payloads.result as text))`.as('result_chars'),
+        sql<unknown>`case when length(cast(job_payloads.result as text)) <= ${maxResultChars} then job_payloads.result end`.as(
+          'result',
+        ),
+      ])
+      .where('jobs.id', '=', id)
+      .executeTakeFirst();
+    if (!r) return undefined;
+    const { result_chars: chars, ...row } = r;
+    return { row, resultOmitted: chars !== null && Number(chars) > maxResultChars };
+  }
+
   /** State, progress and change counter only: what event streams poll (never the input or result). */
   status(id: string): Promise<JobStatusRow | undefined> {
     return this.db.selectFrom('jobs').select(STATUS_COLUMNS).where('id', '=', id).executeTakeFirst();

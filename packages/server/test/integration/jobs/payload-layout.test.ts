@@ -73,6 +73,13 @@ forEachDialect('job payloads', ({ dialect, open }) => {
     const doc = await jobs.document(id);
     assert.ok(doc);
     assert.deepEqual(jobs.toDocument(doc).result, { predictions: [{ label: 'ham' }] });
+    // An event stream's final document: the result only when the database finds it small enough.
+    const small = await jobs.finalDocument(id, 1000);
+    assert.equal(small?.resultOmitted, false);
+    assert.deepEqual(jobs.toDocument(small!.row).result, { predictions: [{ label: 'ham' }] });
+    const big = await jobs.finalDocument(id, 10);
+    assert.equal(big?.resultOmitted, true);
+    assert.equal(jobs.toDocument(big!.row).result, null, 'a result over the size is not read');
     assert.equal(await jobs.complete(id, { predictions: [] }, Date.now()), undefined, 'a result is recorded once');
     assert.deepEqual(jobs.toDocument((await jobs.document(id))!).result, { predictions: [{ label: 'ham' }] });
 
