@@ -15,8 +15,8 @@ const WORKER_URL = new URL('./upload-worker.js', import.meta.url);
 const MAX_CHUNKS_IN_FLIGHT = 16;
 
 export interface Upload {
-  /** One instance per file, `{ [imageField]: base64 }`, in upload order. */
-  instances: Array<Record<string, string>>;
+  /** One instance per file, `{ [imageField]: bytes }`, in upload order. */
+  instances: Array<Record<string, Buffer>>;
   /** The same instances as JSON text, made by the worker: stored as is. */
   json: string;
   /** The form fields (only the names the limits allow). */
@@ -118,7 +118,9 @@ export class UploadReader {
           if (--inFlight <= MAX_CHUNKS_IN_FLIGHT / 2 && body.isPaused()) body.resume();
         },
         done: (msg) => {
-          const instances = msg.files.map((b64) => ({ [limits.imageField]: b64 }));
+          const instances = msg.files.map((f) => ({
+            [limits.imageField]: Buffer.from(f.buffer, f.byteOffset, f.byteLength),
+          }));
           settle(() => resolve({ instances, json: msg.json, fields: msg.fields, bytes }));
         },
         fail: (e) => settle(() => reject(e)),

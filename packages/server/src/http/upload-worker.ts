@@ -1,7 +1,8 @@
 // A worker thread that parses multipart job uploads (see upload-reader.ts): the HTTP thread only
 // forwards the body's chunks as they arrive, and this thread finds the parts, holds each file to the
-// limits as its bytes stream in (file count, bytes per file, form fields), and turns the files into
-// the base64 text a job stores — the instances' JSON made here, once, and stored as is. Images are
+// limits as its bytes stream in (file count, bytes per file, form fields), and makes the base64 text
+// a job stores — the instances' JSON made here, once, and stored as is; the files' bytes are moved
+// (not copied) back for the image check, which then needs no base64 decoding. Images are
 // decoded later by sharp, on libuv's thread pool, never on the HTTP thread.
 import { parentPort } from 'node:worker_threads';
 import { Busboy, type BusboyInstance } from '@fastify/busboy';
@@ -35,7 +36,7 @@ export interface UploadProblem {
 export type UploadFromWorker =
   | { type: 'ack'; id: number }
   /** `json` is the instances as JSON text, `[{"<imageField>": "<base64>"}, ...]`, one per file in order. */
-  | { type: 'done'; id: number; files: string[]; json: string; fields: Record<string, string> }
+  | { type: 'done'; id: number; files: Uint8Array[]; json: string; fields: Record<string, string> }
   | { type: 'problem'; id: number; problem: UploadProblem };
 
 export function tooLarge(maxBytes: number): FerryError {
@@ -47,7 +48,7 @@ export function tooLarge(maxBytes: number): FerryError {
 
 class Upload {
   #bb: BusboyInstance | undefined;
-  readonly #files: string[] = [];
+  readonly #files: Uint8Array[] = [];
   readonly #fields: Record<string, string> = {};
   #open = 0;
   #finished = false;
@@ -57,7 +58,7 @@ class Upload {
     readonly id: number,
     contentType: string,
     readonly limits: UploadLimits,
-    private readonly post: (m: UploadFromWorker) => void,
+    private readonly post: (m: UploadFromWorker, transfer?: ArrayBuffer[]) => void,
   ) {
     let bb: BusboyInstance;
     try {
@@ -90,7 +91,7 @@ class Upload {
         return;
       }
       const index = this.#files.length;
-      this.#files.push('');
+      this.#files.push(new Uint8Array(0));
       this.#open++;
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => {
@@ -100,7 +101,14 @@ class Upload {
       stream.on('end', () => {
         this.#open--;
         if (this.#over) return;
-        this.#files[index] = Buffer.concat(chunks).toString('base64');
+        // Its own ArrayBuffer (not a pooled one), so that it can be moved to the HTTP thread.
+        const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+        let at = 0;
+        for (const c of chunks) {
+          bytes.set(c, at);
+          at += c.length;
+        }
+        this.#files[index] = bytes;
         this.#maybeDone();
       });
     });
@@ -160,8 +168,12 @@ class Upload {
     this.#over = true;
     uploads.delete(this.id);
     const key = JSON.stringify(this.limits.imageField);
-    const json = `[${this.#files.map((b64) => `{${key}:"${b64}"}`).join(',')}]`;
-    this.post({ type: 'done', id: this.id, files: this.#files, json, fields: this.#fields });
+    const b64 = (f: Uint8Array) => Buffer.from(f.buffer, f.byteOffset, f.byteLength).toString('base64');
+    const json = `[${this.#files.map((f) => `{${key}:"${b64(f)}"}`).join(',')}]`;
+    this.post(
+      { type: 'done', id: this.id, files: this.#files, json, fields: this.#fields },
+      this.#files.map((f) => f.buffer as ArrayBuffer),
+    );
   }
 
   #fail(e: FerryError): void {
@@ -181,7 +193,7 @@ const uploads = new Map<number, Upload>();
 
 if (parentPort) {
   const port = parentPort;
-  const post = (m: UploadFromWorker) => port.postMessage(m);
+  const post = (m: UploadFromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
   port.on('message', (msg: UploadToWorker) => {
     if (msg.type === 'start') {
       const u = new Upload(msg.id, msg.contentType, msg.limits, post);
