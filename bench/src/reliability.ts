@@ -5,8 +5,11 @@
 //      against the same server's /healthz with no streams (the baseline of the same run);
 //   3. a 100,000-row spam job submission: time to 202, and /healthz p99 while it is being checked;
 //   4. RSS of the server before, at the peak of and after a burst of 12 concurrent 3999×3999 PNG
-//      submissions to the OCR model (bar: after ≤ 1.2 × before).
-// Run: npm run build:ts && node bench/dist/reliability.js [--only streams,submit,images]
+//      submissions to the OCR model (bar: after ≤ 1.2 × before);
+//   5. /healthz latency while 4 clients keep uploading multipart jobs of two ~3 MB PNGs each (the
+//      upload is parsed on a worker thread), against the same server's /healthz with no uploads.
+// Run: npm run build:ts && node bench/dist/reliability.js [--only=streams,submit,images,uploads]
+import { randomBytes } from 'node:crypto';
 import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
@@ -23,7 +26,9 @@ import {
 } from '@ferry/test-kit';
 import { MODELS_DIR } from './paths.js';
 
-const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'streams,submit,images').split(',');
+const only = (process.argv.find((a) => a.startsWith('--only='))?.slice(7) ?? 'streams,submit,images,uploads').split(
+  ',',
+);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const agent = new Agent({ keepAlive: true, maxSockets: 4 });
 
@@ -271,7 +276,83 @@ async function imagesBench(): Promise<void> {
   }
 }
 
+async function uploadsBench(): Promise<void> {
+  const repo = await tempModelRepository();
+  cpSync(join(MODELS_DIR, 'ocr'), join(repo.dir, 'ocr'), { recursive: true });
+  let server: ChildServer | undefined;
+  try {
+    server = await startChildServer({
+      args: ['--models', repo.dir, '--workers', '1'],
+      env: { FERRY_STORE_URL: 'sqlite::memory:', REDIS_URL: '', FERRY_REDIS_URL: '', FERRY_JOBS_WORKERS: 'false' },
+      readyTimeoutMs: 120_000,
+    });
+    const port = server.port;
+    // Noise does not compress: a 1000×1000 PNG of it is about 3 MB.
+    const side = 1000;
+    const png = await sharp(randomBytes(side * side * 3), { raw: { width: side, height: side, channels: 3 } })
+      .png({ compressionLevel: 1 })
+      .toBuffer();
+    const boundary = 'ferry-bench-boundary';
+    const body = Buffer.concat([
+      ...[0, 1].map((i) =>
+        Buffer.concat([
+          Buffer.from(
+            `--${boundary}\r\ncontent-disposition: form-data; name="image"; filename="${i}.png"\r\n` +
+              'content-type: image/png\r\n\r\n',
+          ),
+          png,
+          Buffer.from('\r\n'),
+        ]),
+      ),
+      Buffer.from(`--${boundary}--\r\n`),
+    ]);
+    const upload = () =>
+      new Promise<number>((resolve, reject) => {
+        // Its own connection: the probes' agent must not queue behind the uploads.
+        const req = request(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/v1/models/ocr/jobs',
+            agent: false,
+            headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': body.length },
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
+      });
+    const base = await healthz(port, 200, 10);
+    let stop = false;
+    const statuses = new Map<number, number>();
+    const loops = Array.from({ length: 4 }, async () => {
+      while (!stop) {
+        const status = await upload();
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    });
+    await sleep(200);
+    const loaded = await healthz(port, 300, 10);
+    stop = true;
+    await Promise.all(loops);
+    const answered = [...statuses].map(([k, v]) => `${v}× ${k}`).join(', ');
+    console.log(
+      `/healthz, no uploads: p50 ${base.p50.toFixed(1)} ms, p99 ${base.p99.toFixed(1)} ms; while 4 clients upload ` +
+        `multipart jobs of 2 × ${mb(png.length)} PNGs (${answered}): p50 ${loaded.p50.toFixed(1)} ms, ` +
+        `p99 ${loaded.p99.toFixed(1)} ms, max ${loaded.max.toFixed(1)} ms; p99 ratio ${(loaded.p99 / base.p99).toFixed(2)}×`,
+    );
+  } finally {
+    await server?.stop('SIGKILL');
+    await repo.remove();
+  }
+}
+
 if (only.includes('streams')) await streamsBench();
 if (only.includes('submit')) await submitBench();
 if (only.includes('images')) await imagesBench();
+if (only.includes('uploads')) await uploadsBench();
 agent.destroy();

@@ -4,17 +4,25 @@
 // its lock), so a result is recorded once: a second run of the same job (a worker presumed dead that
 // was not) finds the job no longer active and changes nothing. Every change bumps `seq`, which
 // orders the job's events.
-import { sql, type Kysely, type Selectable, type Updateable } from 'kysely';
+//
+// A job's input and result live in `job_payloads`, apart from its `jobs` row: state and progress
+// writes rewrite only that small row (SQLite rewrites a whole row, overflow pages included, on any
+// UPDATE), and only the reads that need the input (the worker) or the result (the document) join it.
+// The payload row goes with its job (ON DELETE CASCADE).
+import { sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import type { Store, Database, JobsTable } from '../store/index.js';
 import type { JobDocument, JobError, JobState } from './types.js';
 
-export type JobRow = Selectable<JobsTable>;
-/** A row without its input: what the API shows (the input can be megabytes; nothing after the run needs it). */
-export type JobDocRow = Omit<JobRow, 'input'>;
-/** A row without input and result: listings. */
-export type JobListRow = Omit<JobRow, 'input' | 'result'>;
+/** A row without input and result: listings, and what state changes return. */
+export type JobListRow = Selectable<JobsTable>;
+/** A row and its result: what the API shows (the input can be megabytes; nothing after the run needs it). */
+export type JobDocRow = JobListRow & { result: unknown };
+/** A row and its input: for the worker that runs it. */
+export type JobRow = JobListRow & { input: unknown };
 /** The few small columns that the event streams and the runner's progress writes need. */
-export type JobStatusRow = Pick<JobRow, 'id' | 'model' | 'seq' | 'state' | 'progress'>;
+export type JobStatusRow = Pick<JobListRow, 'id' | 'model' | 'seq' | 'state' | 'progress'>;
+
+type Db = Kysely<Database> | Transaction<Database>;
 
 /** Columns of a listing: neither the input nor the result (both grow with the job's rows). */
 const LIST_COLUMNS = [
@@ -45,7 +53,7 @@ const LIST_COLUMNS = [
   'started_at',
   'finished_at',
 ] as const satisfies ReadonlyArray<keyof JobListRow>;
-const DOC_COLUMNS = [...LIST_COLUMNS, 'result'] as const;
+const DOC_COLUMNS = [...LIST_COLUMNS.map((c) => `jobs.${c}` as const), 'job_payloads.result'] as const;
 const STATUS_COLUMNS = ['id', 'model', 'seq', 'state', 'progress'] as const;
 
 export interface NewJob {
@@ -127,15 +135,28 @@ export class JobStore {
    * job is returned (`created: false`) — with its request hash, for the caller to compare.
    */
   async insert(j: NewJob): Promise<{ row: JobDocRow; created: boolean }> {
-    const inserted = await this.db
+    const input = j.inputJson ?? this.c.json(j.input);
+    const inserted = await this.db.transaction().execute(async (trx) => {
+      const row = await this.insertRow(trx, j);
+      if (row) await trx.insertInto('job_payloads').values({ job_id: j.id, input, result: null }).execute();
+      return row;
+    });
+    if (inserted) return { row: { ...inserted, result: null }, created: true };
+    const existing = await this.docQuery()
+      .where('jobs.idempotency_key', '=', j.idempotencyKey ?? '')
+      .executeTakeFirst();
+    if (!existing) throw new Error('job insert ignored but no job holds its idempotency key');
+    return { row: existing, created: false };
+  }
+
+  private insertRow(db: Db, j: NewJob): Promise<JobListRow | undefined> {
+    return db
       .insertInto('jobs')
       .values({
         id: j.id,
         model: j.model,
         version: j.version,
         state: 'queued',
-        input: j.inputJson ?? this.c.json(j.input),
-        result: null,
         error: null,
         progress: 0,
         seq: 0,
@@ -160,26 +181,61 @@ export class JobStore {
         finished_at: null,
       })
       .onConflict((oc) => oc.column('idempotency_key').doNothing())
-      .returning(DOC_COLUMNS)
+      .returning(LIST_COLUMNS)
       .executeTakeFirst();
-    if (inserted) return { row: inserted, created: true };
-    const existing = await this.db
-      .selectFrom('jobs')
-      .select(DOC_COLUMNS)
-      .where('idempotency_key', '=', j.idempotencyKey ?? '')
-      .executeTakeFirst();
-    if (!existing) throw new Error('job insert ignored but no job holds its idempotency key');
-    return { row: existing, created: false };
   }
 
-  /** The whole row, input included: for the worker that runs it (and tests). */
-  get(id: string): Promise<JobRow | undefined> {
-    return this.db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
+  /** Rows joined to their result. */
+  private docQuery() {
+    return this.db.selectFrom('jobs').leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id').select(DOC_COLUMNS);
+  }
+
+  /** The whole job, row, input and result (a webhook's trace context; tests). */
+  get(id: string): Promise<(JobRow & { result: unknown }) | undefined> {
+    return this.db
+      .selectFrom('jobs')
+      .leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
+      .select([...LIST_COLUMNS.map((c) => `jobs.${c}` as const), 'job_payloads.input', 'job_payloads.result'])
+      .where('jobs.id', '=', id)
+      .executeTakeFirst();
+  }
+
+  /** A row the worker just took, with its input (read once per run, apart from the row's writes). */
+  private async withInput(row: JobListRow | undefined): Promise<JobRow | undefined> {
+    if (!row) return undefined;
+    const p = await this.db.selectFrom('job_payloads').select('input').where('job_id', '=', row.id).executeTakeFirst();
+    return { ...row, input: p?.input ?? null };
   }
 
   /** The row without its input: what `GET /v1/jobs/{id}` and a stream's final event show. */
   document(id: string): Promise<JobDocRow | undefined> {
-    return this.db.selectFrom('jobs').select(DOC_COLUMNS).where('id', '=', id).executeTakeFirst();
+    return this.docQuery().where('jobs.id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * The document for an event stream's final event, its result only when the result's JSON text is
+   * at most `maxResultChars` long: the database measures it, so a large result (megabytes for a
+   * 60,000-row job) is neither read nor parsed on the HTTP thread for streams that will not send it.
+   */
+  async finalDocument(
+    id: string,
+    maxResultChars: number,
+  ): Promise<{ row: JobDocRow; resultOmitted: boolean } | undefined> {
+    const r = await this.db
+      .selectFrom('jobs')
+      .leftJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
+      .select(LIST_COLUMNS.map((c) => `jobs.${c}` as const))
+      .select([
+        sql<number | null>`length(cast(job_payloads.result as text))`.as('result_chars'),
+        sql<unknown>`case when length(cast(job_payloads.result as text)) <= ${maxResultChars} then job_payloads.result end`.as(
+          'result',
+        ),
+      ])
+      .where('jobs.id', '=', id)
+      .executeTakeFirst();
+    if (!r) return undefined;
+    const { result_chars: chars, ...row } = r;
+    return { row, resultOmitted: chars !== null && Number(chars) > maxResultChars };
   }
 
   /** State, progress and change counter only: what event streams poll (never the input or result). */
@@ -202,8 +258,8 @@ export class JobStore {
     return query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).execute();
   }
 
-  private update(id: string, set: Updateable<JobsTable>) {
-    return this.db
+  private update(id: string, set: Updateable<JobsTable>, db: Db = this.db) {
+    return db
       .updateTable('jobs')
       .set(set)
       .set((eb) => ({ seq: eb('seq', '+', 1) }))
@@ -229,21 +285,22 @@ export class JobStore {
           .set((eb) => ({ attempts: eb('attempts', '+', 1), started_at: eb.fn.coalesce('started_at', sql.lit(now)) }))
           .where('state', '=', 'queued')
           .where('run_after', '<=', now)
-          .returningAll()
+          .returning(LIST_COLUMNS)
           .executeTakeFirst();
-        if (row) return row;
+        if (row) return this.withInput(row);
       }
     }
     return undefined;
   }
 
   /** BullMQ delivered this id: make it active (again, after a crashed run) unless it already ended. */
-  markActive(id: string, workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
-    return this.update(id, { state: 'active', locked_by: workerId, locked_until: now + lockMs })
+  async markActive(id: string, workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
+    const row = await this.update(id, { state: 'active', locked_by: workerId, locked_until: now + lockMs })
       .set((eb) => ({ attempts: eb('attempts', '+', 1), started_at: eb.fn.coalesce('started_at', sql.lit(now)) }))
       .where('state', 'in', ['queued', 'active'])
-      .returningAll()
+      .returning(LIST_COLUMNS)
       .executeTakeFirst();
+    return this.withInput(row);
   }
 
   /** Extends this worker's lock on its active jobs (SQL queue heartbeat). */
@@ -279,14 +336,14 @@ export class JobStore {
       .executeTakeFirst();
   }
 
-  /** Records the result once: only an active job completes. */
+  /** Records the result once: only an active job completes, and its result is written with its state. */
   complete(id: string, result: unknown, now: number): Promise<JobListRow | undefined> {
-    return this.finish(
-      id,
-      undefined,
-      { state: 'completed', result: this.c.json(result), error: null, progress: 1 },
-      now,
-    );
+    const json = this.c.json(result);
+    return this.db.transaction().execute(async (trx) => {
+      const row = await this.finish(id, undefined, { state: 'completed', error: null, progress: 1 }, now, false, trx);
+      if (row) await trx.updateTable('job_payloads').set({ result: json }).where('job_id', '=', id).execute();
+      return row;
+    });
   }
 
   fail(
@@ -309,8 +366,9 @@ export class JobStore {
     set: Updateable<JobsTable>,
     now: number,
     countFailure = false,
+    db: Db = this.db,
   ): Promise<JobListRow | undefined> {
-    let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null })
+    let q = this.update(id, { ...set, finished_at: now, locked_by: null, locked_until: null }, db)
       .set(() => ({
         callback_state: sql<string | null>`case when callback_url is null then null else 'pending' end`,
         callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
@@ -354,14 +412,15 @@ export class JobStore {
         callback_next_at: sql<number | null>`case when callback_url is null then null else cast(${now} as bigint) end`,
       }))
       .where('state', '=', 'queued')
-      .returning(DOC_COLUMNS)
+      .returning(LIST_COLUMNS)
       .executeTakeFirst();
-    if (queued) return { row: queued, immediate: true };
+    // Only a completed job has a result: a queued or active one has none to read.
+    if (queued) return { row: { ...queued, result: null }, immediate: true };
     const active = await this.update(id, { cancel_requested: this.c.bool(true) })
       .where('state', '=', 'active')
-      .returning(DOC_COLUMNS)
+      .returning(LIST_COLUMNS)
       .executeTakeFirst();
-    if (active) return { row: active, immediate: false };
+    if (active) return { row: { ...active, result: null }, immediate: false };
     return undefined;
   }
 
@@ -370,7 +429,6 @@ export class JobStore {
     return r ? this.c.parseBool(r.cancel_requested) : true;
   }
 
-  /** Removes finished jobs older than the retention. */
   /** Queued jobs due since before `before` (at most `limit`): with Redis, ones its queue may have lost. */
   async queuedDueBefore(before: number, limit: number): Promise<string[]> {
     const rows = await this.db
@@ -388,6 +446,7 @@ export class JobStore {
     await this.db.deleteFrom('jobs').where('id', '=', id).execute();
   }
 
+  /** Removes finished jobs older than the retention (their payload rows go with them). */
   async deleteFinishedBefore(before: number): Promise<number> {
     const r = await this.db
       .deleteFrom('jobs')
@@ -415,12 +474,10 @@ export class JobStore {
   // --- webhook delivery -------------------------------------------------------------------------
 
   dueCallbacks(now: number, limit: number): Promise<JobDocRow[]> {
-    return this.db
-      .selectFrom('jobs')
-      .select(DOC_COLUMNS)
-      .where('callback_state', '=', 'pending')
-      .where('callback_next_at', '<=', now)
-      .orderBy('callback_next_at')
+    return this.docQuery()
+      .where('jobs.callback_state', '=', 'pending')
+      .where('jobs.callback_next_at', '<=', now)
+      .orderBy('jobs.callback_next_at')
       .limit(limit)
       .execute();
   }

@@ -58,7 +58,16 @@ export interface WatchSlot {
 
 interface Entry {
   lastState: string | undefined;
+  lastSeq: number;
 }
+
+/**
+ * Watchers written to in one turn of the event loop. A thousand streams of one job are written in
+ * slices, with other requests (a /healthz probe, a predict) served between them, rather than in one
+ * block of a thousand socket writes.
+ */
+const SLICE = 100;
+const nextTurn = (fn: () => void) => setImmediate(fn);
 
 class WatchedJob {
   readonly watchers = new Map<JobWatcher, Entry>();
@@ -67,6 +76,9 @@ class WatchedJob {
   private polling = false;
   private finishing = false;
   private lastFanOut = 0;
+  private fanning = false;
+  private stopped = false;
+  private fanAgain = false;
   private pendingProgress: NodeJS.Timeout | undefined;
   private readonly poll: NodeJS.Timeout;
   private readonly keepAlive: NodeJS.Timeout;
@@ -81,13 +93,11 @@ class WatchedJob {
   ) {
     this.unsubscribe = bus.subscribe(id, (e) => this.onEvent(e));
     this.poll = setInterval(() => this.pollOnce(), limits.pollIntervalMs);
-    this.keepAlive = setInterval(() => {
-      for (const w of this.watchers.keys()) w.keepAlive();
-    }, limits.keepAliveMs);
+    this.keepAlive = setInterval(() => this.sliced((w) => w.keepAlive()), limits.keepAliveMs);
   }
 
   add(w: JobWatcher, current: JobStatusRow): void {
-    this.watchers.set(w, { lastState: undefined });
+    this.watchers.set(w, { lastState: undefined, lastSeq: -1 });
     const e = toEvent(current);
     if (e.seq > this.seq) {
       this.onEvent(e);
@@ -105,9 +115,10 @@ class WatchedJob {
 
   private deliver(w: JobWatcher, e: JobEvent): void {
     const entry = this.watchers.get(w);
-    if (!entry) return;
+    if (!entry || e.seq <= entry.lastSeq) return;
     const kind = e.state !== entry.lastState ? e.state : 'progress';
     entry.lastState = e.state;
+    entry.lastSeq = e.seq;
     w.change(kind, e);
   }
 
@@ -134,29 +145,71 @@ class WatchedJob {
     this.fanOut(e);
   }
 
+  /**
+   * Gives every watcher the latest status. A pass over many watchers spans several turns; a change
+   * during it is picked up by the slices still to come (each delivers the latest status, never an
+   * older one after a newer), and one more pass then brings the earlier slices up to date.
+   */
   private fanOut(e: JobEvent): void {
     this.lastFanOut = Date.now();
-    for (const w of [...this.watchers.keys()]) this.deliver(w, e);
+    if (this.fanning) {
+      this.fanAgain = true;
+      return;
+    }
+    this.fanning = true;
+    const pass = () =>
+      this.sliced(
+        (w) => {
+          if (!this.finishing && this.status) this.deliver(w, this.status);
+        },
+        () => {
+          if (this.fanAgain && !this.finishing) {
+            this.fanAgain = false;
+            pass();
+          } else this.fanning = false;
+        },
+      );
+    if (!this.status) this.status = e;
+    pass();
+  }
+
+  /** Calls `fn` for each watcher, `SLICE` a turn; `done` after the last. */
+  private sliced(fn: (w: JobWatcher) => void, done?: () => void): void {
+    const all = [...this.watchers.keys()];
+    const step = (from: number) => {
+      if (this.stopped) return; // closed: the HTTP layer ends the streams
+      for (const w of all.slice(from, from + SLICE)) fn(w);
+      if (from + SLICE < all.length) nextTurn(() => step(from + SLICE));
+      else done?.();
+    };
+    step(0);
   }
 
   /** Reads the final document once and gives it to every watcher. */
   private async finish(e: JobEvent): Promise<void> {
     this.finishing = true;
-    let row: JobDocRow | undefined;
+    let found: { row: JobDocRow; resultOmitted: boolean } | undefined;
     try {
-      row = await this.store.document(this.id);
+      found = await this.store.finalDocument(this.id, this.limits.maxFinalEventBytes);
     } catch {
-      row = undefined;
+      found = undefined;
     }
-    const doc = row ? this.store.toDocument(row) : undefined;
-    let json = JSON.stringify(doc ?? e);
+    const doc = found ? this.store.toDocument(found.row) : undefined;
     // A thousand watchers of a 60,000-row job must not each be sent its megabytes of result.
-    if (doc && json.length > this.limits.maxFinalEventBytes)
-      json = JSON.stringify({ ...doc, result: null, resultOmitted: true });
-    for (const [w, entry] of [...this.watchers])
-      w.final(e.state !== entry.lastState ? e.state : 'progress', e.seq, json);
-    this.watchers.clear();
-    this.stop();
+    const omitted = doc && { ...doc, result: null, resultOmitted: true };
+    let json = JSON.stringify(found?.resultOmitted ? omitted : (doc ?? e));
+    if (doc && json.length > this.limits.maxFinalEventBytes) json = JSON.stringify(omitted);
+    // In slices, and from the live set: a watcher that arrives meanwhile gets the final event too.
+    const step = () => {
+      if (this.stopped && this.watchers.size > 0) return; // closed: the HTTP layer ends the streams
+      for (const [w, entry] of [...this.watchers].slice(0, SLICE)) {
+        this.watchers.delete(w);
+        w.final(e.state !== entry.lastState ? e.state : 'progress', e.seq, json);
+      }
+      if (this.watchers.size > 0) nextTurn(step);
+      else this.stop();
+    };
+    step();
   }
 
   private pollOnce(): void {
@@ -177,6 +230,7 @@ class WatchedJob {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.pendingProgress);
     clearInterval(this.poll);
     clearInterval(this.keepAlive);

@@ -58,6 +58,11 @@ export interface SubmitOptions {
    */
   requested?: string;
   requestId?: string;
+  /**
+   * The instances as JSON text, already made (an upload's worker thread made it, files in base64, while
+   * `instances` holds the files' bytes for the check): stored as is.
+   */
+  instancesJson?: string;
 }
 
 export interface JobsRuntime {
@@ -274,10 +279,12 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
       const callbackUrl =
         opts.callbackUrl === undefined ? undefined : checkCallbackUrl(opts.callbackUrl, cfg.webhooks.allow);
       const valid = await validate(v, instances, base);
-      const stored = storable(valid);
+      // An upload's worker thread already made the stored text (its files in base64): not redone here.
+      const uploaded = opts.instancesJson;
+      const stored = uploaded !== undefined ? valid : storable(valid);
       const { traceparent } = traceHeaders();
       const input: JobInput = { instances: stored, base, ...(traceparent && { traceparent }) };
-      const json = stored === valid ? checkedJson.get(valid) : undefined;
+      const json = uploaded ?? (stored === valid ? checkedJson.get(valid) : undefined);
       // The text made for the check is the stored input: one serialisation of a large job, not two.
       const inputJson =
         json === undefined
@@ -287,7 +294,14 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
         opts.idempotencyKey === undefined
           ? undefined
           : createHash('sha256')
-              .update(JSON.stringify([opts.requested ?? v.key, input, callbackUrl ?? null, opts.timeoutMs ?? null]))
+              .update(
+                JSON.stringify([
+                  opts.requested ?? v.key,
+                  uploaded === undefined ? input : { ...input, instances: uploaded },
+                  callbackUrl ?? null,
+                  opts.timeoutMs ?? null,
+                ]),
+              )
               .digest('hex');
       const { row, created } = await store
         .insert({

@@ -39,6 +39,7 @@ export interface PredictionLogTable {
 export interface Database {
   prediction_log: PredictionLogTable;
   jobs: JobsTable;
+  job_payloads: JobPayloadsTable;
   pipeline_runs: PipelineRunsTable;
   pipeline_run_shards: PipelineRunShardsTable;
   pipeline_chunks: PipelineChunksTable;
@@ -163,8 +164,6 @@ export interface JobsTable {
   version: string;
   /** queued | active | completed | failed | cancelled */
   state: string;
-  input: JsonColumn;
-  result: JsonColumn | null;
   error: JsonColumn | null;
   progress: number;
   /** Bumped on every change of the document: orders the events of a job. */
@@ -191,6 +190,16 @@ export interface JobsTable {
   created_at: EpochMsColumn;
   started_at: EpochMsColumn | null;
   finished_at: EpochMsColumn | null;
+}
+
+/**
+ * A job's input and result, apart from its row in `jobs` (migration 0011): progress and state writes
+ * then rewrite a row of a few hundred bytes, never the megabytes of a large job's input.
+ */
+export interface JobPayloadsTable {
+  job_id: string;
+  input: JsonColumn;
+  result: JsonColumn | null;
 }
 
 export type PredictionLogRecord = Selectable<PredictionLogTable>;

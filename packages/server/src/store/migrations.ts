@@ -13,6 +13,8 @@
 //                          (pipeline, run_id, key), rejects with reasons (see pipelines/)
 //   0004_drift_reports     drift test results per model version and window: feature, test, statistic,
 //                          p-value/score, drifted flag, window start/end, report JSON
+//   0011_llm_answer_cache  the LLM gateway's exact and semantic answer caches (llm.cache.backend: store)
+//   0012_job_payloads      jobs' input and result, out of the rows that progress and state writes touch
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from './store-url.js';
 
@@ -297,6 +299,38 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
       async down(db: Kysely<any>) {
         await db.schema.dropTable('llm_answer_cache').ifExists().execute();
+    '0012_job_payloads': {
+      // A job's input and result move out of its `jobs` row: SQLite rewrites a whole row (overflow pages
+      // included) on every UPDATE, so each progress write of a 60,000-row job rewrote its megabytes of
+      // input. The row keeps the small columns that state and progress writes touch; existing rows move.
+      async up(db: Kysely<any>) {
+        await db.schema
+          .createTable('job_payloads')
+          .ifNotExists()
+          .addColumn('job_id', 'text', (c) => c.primaryKey().references('jobs.id').onDelete('cascade'))
+          .addColumn('input', t.json, (c) => c.notNull())
+          .addColumn('result', t.json)
+          .execute();
+        await db
+          .insertInto('job_payloads')
+          .columns(['job_id', 'input', 'result'])
+          .expression(db.selectFrom('jobs').select(['id', 'input', 'result']))
+          .execute();
+        await db.schema.alterTable('jobs').dropColumn('input').execute();
+        await db.schema.alterTable('jobs').dropColumn('result').execute();
+      },
+      async down(db: Kysely<any>) {
+        await db.schema.alterTable('jobs').addColumn('input', t.json).execute();
+        await db.schema.alterTable('jobs').addColumn('result', t.json).execute();
+        for (const col of ['input', 'result'] as const) {
+          await db
+            .updateTable('jobs')
+            .set((eb: any) => ({
+              [col]: eb.selectFrom('job_payloads').select(col).whereRef('job_payloads.job_id', '=', 'jobs.id'),
+            }))
+            .execute();
+        }
+        await db.schema.dropTable('job_payloads').ifExists().execute();
       },
     },
   };

@@ -1,6 +1,7 @@
 // The job API (auth scope `jobs`): submit, read, list, cancel, and watch a job as Server-Sent Events.
 // Thin routes: parse and check the request, call the jobs runtime, shape the answer.
-import multipart from '@fastify/multipart';
+import type { Readable } from 'node:stream';
+import { UploadReader } from '../upload-reader.js';
 import { openEventStream } from '../sse.js';
 import { eventStream, json, ModelParams as ModelPath, ModelVersionParams, problem, ref, route } from '../schemas.js';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
@@ -47,66 +48,41 @@ function decodeCursor(raw: string): { createdAt: number; id: string } {
   return { createdAt: Number(m[1]), id: m[2]! };
 }
 
-/** Reads the parts of a multipart upload: files become instances of the model's image input. */
+/** Multipart bodies are not read by Fastify: the handler streams them to the jobs' upload thread. */
+const uploadBodies = new WeakMap<FastifyRequest, Readable>();
+const isMultipart = (req: FastifyRequest) => uploadBodies.has(req);
+
+/** Reads a multipart upload off this thread: files become instances of the model's image input. */
 async function readMultipart(
   req: FastifyRequest,
+  reply: FastifyReply,
+  uploads: UploadReader,
   v: ModelVersion,
   bodyLimitBytes: number,
-): Promise<{ instances: unknown[]; fields: Record<string, string> }> {
+  maxFiles: number,
+): Promise<{ instances: unknown[]; json: string; fields: Record<string, string> }> {
   const image = v.manifest.inputs.find((f) => f.type === 'image');
   if (!image)
     throw new FerryError('unsupported-media-type', {
       detail: `${v.key} takes no file input; send JSON {"instances": [...]}`,
     });
-  const instances: unknown[] = [];
-  const fields: Record<string, string> = {};
-  const tooLarge = () =>
-    new FerryError('body-too-large', {
-      detail: `the upload exceeds the limit of ${bodyLimitBytes} bytes (server.bodyLimitBytes)`,
-      extra: { limit: bodyLimitBytes },
-    });
-  // Each file is capped by the multipart plugin; the whole upload is capped here, like a JSON body.
-  let total = 0;
+  let upload;
   try {
-    for await (const part of req.parts()) {
-      if (part.type === 'file') {
-        if (part.fieldname !== image.name && part.fieldname !== 'file') {
-          throw invalidInput([
-            {
-              pointer: `/${part.fieldname.slice(0, 100)}`,
-              reason: `unknown file field; upload the image as "${image.name}"`,
-            },
-          ]);
-        }
-        const data = await part.toBuffer();
-        total += data.length;
-        if (total > bodyLimitBytes) throw tooLarge();
-        instances.push({ [image.name]: data });
-        continue;
-      }
-      if (!['callbackUrl', 'timeoutMs'].includes(part.fieldname))
-        throw invalidInput([
-          {
-            pointer: `/${part.fieldname.slice(0, 100)}`,
-            reason: 'unknown form field; expected image files, callbackUrl or timeoutMs',
-          },
-        ]);
-      fields[part.fieldname] = String(part.value);
-    }
-  } catch (e) {
-    if (e instanceof FerryError) throw e;
-    const code = (e as { code?: string }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE') throw tooLarge();
-    if (code === 'FST_FILES_LIMIT' || code === 'FST_PARTS_LIMIT')
-      throw new FerryError('too-many-instances', { detail: 'too many files in one upload (limits.maxInstances)' });
-    if (code === 'FST_FIELDS_LIMIT') throw new FerryError('invalid-request', { detail: 'too many form fields' });
-    throw new FerryError('invalid-request', {
-      detail: `malformed multipart body: ${String((e as Error).message).slice(0, 200)}`,
+    upload = await uploads.read(uploadBodies.get(req)!, String(req.headers['content-type']), {
+      maxBytes: bodyLimitBytes,
+      maxFiles,
+      imageField: image.name,
+      fieldNames: ['callbackUrl', 'timeoutMs'],
+      maxFieldBytes: 4096,
     });
+  } catch (e) {
+    // Refused mid-body: the rest is not read, so the connection cannot carry another request.
+    if (!req.raw.complete) reply.header('connection', 'close');
+    throw e;
   }
-  if (instances.length === 0)
+  if (upload.instances.length === 0)
     throw invalidInput([{ pointer: `/${image.name}`, reason: 'no image file in the upload' }]);
-  return { instances, fields };
+  return { instances: upload.instances, json: upload.json, fields: upload.fields };
 }
 
 const notFound = (id: string) =>
@@ -210,16 +186,14 @@ const listSchema = route('jobs', 'List jobs, newest first (results left out)', {
 // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) => {
   const { jobs, repository } = deps;
-  // Encapsulated (this plugin's scope): the multipart parser applies to these routes only.
-  await scope.register(multipart, {
-    limits: {
-      fileSize: deps.bodyLimitBytes,
-      files: deps.maxInstances,
-      fields: 10,
-      fieldSize: 4096,
-      parts: deps.maxInstances + 10,
-    },
+  // Encapsulated (this plugin's scope): a multipart body is left unread here and streamed by the
+  // handler to the upload thread, which enforces the limits as the bytes arrive.
+  scope.addContentTypeParser('multipart/form-data', (req, payload, done) => {
+    uploadBodies.set(req, payload);
+    done(null);
   });
+  const uploads = new UploadReader();
+  scope.addHook('onClose', () => uploads.close());
 
   /** The job without its input; a key limited to other models is told it does not exist. */
   const get = async (req: FastifyRequest, id: string): Promise<JobDocRow> => {
@@ -260,9 +234,11 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
     let callbackUrl: unknown;
     let instances: unknown;
     let base = '/instances';
-    if (req.isMultipart()) {
-      const form = await readMultipart(req, v, deps.bodyLimitBytes);
+    let instancesJson: string | undefined;
+    if (isMultipart(req)) {
+      const form = await readMultipart(req, reply, uploads, v, deps.bodyLimitBytes, deps.maxInstances);
       instances = form.instances;
+      instancesJson = form.json;
       callbackUrl = form.fields.callbackUrl;
       if (form.fields.timeoutMs !== undefined) timeoutMs = requestTimeout(form.fields.timeoutMs);
     } else if (Buffer.isBuffer(req.body)) {
@@ -295,6 +271,7 @@ export const jobsPlugin: FastifyPluginAsync<JobsOptions> = async (scope, deps) =
       ...(idempotencyKey !== undefined && { idempotencyKey }),
       requested: `${req.params.model}${req.params.version !== undefined ? `/versions/${req.params.version}` : ''}`,
       requestId: req.id,
+      ...(instancesJson !== undefined && { instancesJson }),
     });
     reply.header('location', `/v1/jobs/${row.id}`);
     reply.header('ferry-model-version', row.version);

@@ -174,7 +174,11 @@ test(
 
     // Let lingering runs (a worker presumed dead that was not) finish, then look at the record.
     await sleep(1500);
-    const rows = await api.store.db.selectFrom('jobs').select(['id', 'state', 'attempts', 'result']).execute();
+    const rows = await api.store.db
+      .selectFrom('jobs')
+      .innerJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
+      .select(['id', 'state', 'attempts', 'result'])
+      .execute();
     assert.equal(rows.length, JOBS);
     const byState = new Map<string, number>();
     for (const r of rows) byState.set(r.state, (byState.get(r.state) ?? 0) + 1);

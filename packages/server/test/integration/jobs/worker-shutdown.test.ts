@@ -290,6 +290,7 @@ test(
       }
       const done = await store.db
         .selectFrom('jobs')
+        .innerJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
         .select(['attempts', 'result'])
         .where('id', '=', id)
         .executeTakeFirstOrThrow();

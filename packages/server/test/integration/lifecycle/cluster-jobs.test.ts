@@ -227,7 +227,11 @@ test(
       }
       const jobsMs = Date.now() - t0;
       await sleep(1500); // a run presumed dead that was not would record here
-      const rows = await db.selectFrom('jobs').select(['id', 'state', 'attempts', 'result']).execute();
+      const rows = await db
+        .selectFrom('jobs')
+        .innerJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
+        .select(['id', 'state', 'attempts', 'result'])
+        .execute();
       assert.equal(rows.length, accepted.size, 'one job document per accepted submission');
       const byWorker = new Map<string, number>();
       let rerun = 0;
@@ -541,6 +545,7 @@ test(
       for (let i = 0; ; i++) {
         const held = await db
           .selectFrom('jobs')
+          .innerJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
           .select(['id', 'input', 'locked_by'])
           .where('state', '=', 'active')
           .where('locked_by', '=', wA.workerId)
@@ -569,6 +574,7 @@ test(
       const doneMs = Date.now() - q0;
       const rows = await db
         .selectFrom('jobs')
+        .innerJoin('job_payloads', 'job_payloads.job_id', 'jobs.id')
         .select(['id', 'input', 'attempts', 'result'])
         .where('id', 'in', jobIds)
         .execute();
