@@ -299,6 +299,8 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
       },
       async down(db: Kysely<any>) {
         await db.schema.dropTable('llm_answer_cache').ifExists().execute();
+      },
+    },
     '0012_job_payloads': {
       // A job's input and result move out of its `jobs` row: SQLite rewrites a whole row (overflow pages
       // included) on every UPDATE, so each progress write of a 60,000-row job rewrote its megabytes of
