@@ -12,7 +12,7 @@ import { FerryError, invalidInput, type ErrorCode } from '../errors.js';
 import type { Metrics } from '../monitoring/index.js';
 import type { ModelVersion, Repository } from '../serving/repository/index.js';
 import type { ModelService } from '../serving/index.js';
-import { decodeImage } from '../serving/predict/image-decode.js';
+import { verifyImage } from '../serving/predict/image-decode.js';
 import type { Store } from '../store/index.js';
 import { BullQueue } from './bullmq-queue.js';
 import { JobEventBus } from './events.js';
@@ -220,7 +220,7 @@ export function createJobsRuntime(deps: JobsDeps): JobsRuntime {
           throw invalidInput([
             { pointer: `${base}/${i}/${feature.name}`, reason: `missing required feature "${feature.name}"` },
           ]);
-        await decodeImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`);
+        await verifyImage(inst[feature.name], feature, `${base}/${i}/${feature.name}`);
       }
       return instances;
     }

@@ -13,7 +13,14 @@ sharp.cache(false);
 
 const DEFAULT_MAX_PIXELS = 40_000_000;
 
-export async function decodeImage(value: unknown, f: ImageFeature, pointer: string): Promise<RawImage> {
+/** An image input's bytes and header, checked (format, encoded size, pixel count) before any decode. */
+interface CheckedImage {
+  bytes: Buffer;
+  pixels: number;
+  maxPixels: number;
+}
+
+async function checkImage(value: unknown, f: ImageFeature, pointer: string): Promise<CheckedImage> {
   let bytes: Buffer;
   if (Buffer.isBuffer(value)) bytes = value;
   else if (typeof value === 'string') {
@@ -43,8 +50,33 @@ export async function decodeImage(value: unknown, f: ImageFeature, pointer: stri
       { pointer, reason: `the image has ${meta.width}×${meta.height} pixels; the limit is ${maxPixels}` },
     ]);
   }
+  return { bytes, pixels: meta.width * meta.height, maxPixels };
+}
+
+export async function decodeImage(value: unknown, f: ImageFeature, pointer: string): Promise<RawImage> {
+  const { bytes, pixels, maxPixels } = await checkImage(value, f, pointer);
   // Decodes wait for room in the process's budget of concurrent decodes and pixels in flight.
-  return decodeGate.run(meta.width * meta.height, () => decodePixels(bytes, maxPixels, pointer));
+  return decodeGate.run(pixels, () => decodePixels(bytes, maxPixels, pointer));
+}
+
+/**
+ * Checks an image as a job submission needs it (the same checks as `decodeImage`, and that every byte
+ * of it decodes) without keeping its pixels: libvips reads the file sequentially and shrinks it line by
+ * line into a thumbnail, so a 16-megapixel PNG costs a few megabytes, not 48 MB held until the next
+ * garbage collection. The job's run decodes it for real.
+ */
+export async function verifyImage(value: unknown, f: ImageFeature, pointer: string): Promise<void> {
+  const { bytes, pixels, maxPixels } = await checkImage(value, f, pointer);
+  await decodeGate.run(pixels, async () => {
+    try {
+      await sharp(bytes, { limitInputPixels: maxPixels, sequentialRead: true })
+        .resize(16, 16, { fit: 'fill' })
+        .raw()
+        .toBuffer();
+    } catch (e) {
+      throw invalidInput([{ pointer, reason: `the image could not be decoded (${(e as Error).message})` }]);
+    }
+  });
 }
 
 async function decodePixels(bytes: Buffer, maxPixels: number, pointer: string): Promise<RawImage> {

@@ -148,10 +148,16 @@ describe('OCR documents as jobs', () => {
   });
 
   test('a bad upload is refused at submission, naming the part', async () => {
+    const page = await sharp(await render(['Truncated page'], 400, 30))
+      .png({ compressionLevel: 0 })
+      .toBuffer();
+    const truncated = page.subarray(0, Math.floor(page.length * 0.6));
     const cases: Array<
       [Array<{ name: string; filename?: string; type?: string; data: Buffer | string }>, number, RegExp]
     > = [
       [[{ name: 'image', filename: 'x.png', type: 'image/png', data: 'not an image' }], 400, /instances\/0\/image/],
+      // A valid header over cut-off pixel data: refused at submission, not left for the job's run to find.
+      [[{ name: 'image', filename: 'x.png', type: 'image/png', data: truncated }], 400, /instances\/0\/image/],
       [[{ name: 'picture', filename: 'x.png', type: 'image/png', data: await render(['x']) }], 400, /\/picture/],
       [[{ name: 'callbackUrl', data: 'http://example.com/' }], 400, /\/image|\/callbackUrl/],
       [
