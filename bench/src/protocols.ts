@@ -25,6 +25,8 @@ export interface ProtocolsBench {
   model: string;
   connections: number;
   durationSeconds: number;
+  /** Rounds alternating between the rows; each row is its median round. */
+  rounds: number;
   transports: ProtocolRow[];
   tracing: ProtocolRow[];
 }
@@ -103,51 +105,65 @@ export async function runProtocolsBench(
     ...r,
     ratio: base ? r.rps / base.rps : 1,
   });
+  // Three servers side by side (idle while another is measured): tracing off, on at 100%, on at 1%.
+  // Rows are measured in rounds that alternate between them, and each row reports its median round,
+  // so a fresh server's warm-up or a burst of other work on the machine falls on every row alike.
+  const rounds = opts.quick ? 1 : 3;
+  const servers: Array<Awaited<ReturnType<typeof startFerry>>> = [];
   try {
     const off = await startFerry(repoDir, {});
-    let json: ProtocolLoadResult;
-    let binary: ProtocolLoadResult;
-    let grpc: ProtocolLoadResult;
-    try {
-      log(`protocols: REST JSON, ${connections} clients`);
-      json = await load('rest-json', off.url);
-      log('protocols: REST binary tensors');
-      binary = await load('rest-binary', off.url);
-      log('protocols: gRPC');
-      grpc = await load('grpc', off.grpc);
-    } finally {
-      await off.child.stop();
-    }
-    const traced: ProtocolRow[] = [rowOf('REST JSON, tracing off', json)];
-    for (const [label, ratio] of [
-      ['tracing on, 100% sampled', '1'],
-      ['tracing on, 1% sampled', '0.01'],
-    ] as const) {
+    servers.push(off);
+    const tracedServer = async (ratio: string) => {
       const s = await startFerry(repoDir, {
         OTEL_EXPORTER_OTLP_ENDPOINT: sinkUrl,
         OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
         OTEL_TRACES_SAMPLER_ARG: ratio,
       });
-      try {
-        log(`protocols: REST JSON, ${label}`);
-        traced.push(rowOf(`REST JSON, ${label}`, await load('rest-json', s.url), json));
-      } finally {
-        await s.child.stop();
+      servers.push(s);
+      return s;
+    };
+    const all = await tracedServer('1');
+    const some = await tracedServer('0.01');
+    const rows: Array<{ label: string; run: () => Promise<ProtocolLoadResult>; got: ProtocolLoadResult[] }> = [
+      { label: 'REST JSON', run: () => load('rest-json', off.url), got: [] },
+      { label: 'REST binary tensors', run: () => load('rest-binary', off.url), got: [] },
+      { label: 'gRPC', run: () => load('grpc', off.grpc), got: [] },
+      { label: 'REST JSON, tracing on, 100% sampled', run: () => load('rest-json', all.url), got: [] },
+      { label: 'REST JSON, tracing on, 1% sampled', run: () => load('rest-json', some.url), got: [] },
+    ];
+    for (let round = 1; round <= rounds; round++) {
+      for (const row of rows) {
+        log(`protocols: round ${round}/${rounds}, ${row.label}, ${connections} clients`);
+        row.got.push(await row.run());
       }
     }
+    const median = (got: ProtocolLoadResult[]) => [...got].sort((x, y) => x.rps - y.rps)[got.length >> 1]!;
+    const [json, binary, grpc, traced100, traced1] = rows.map((r) => median(r.got)) as [
+      ProtocolLoadResult,
+      ProtocolLoadResult,
+      ProtocolLoadResult,
+      ProtocolLoadResult,
+      ProtocolLoadResult,
+    ];
     if (exported === 0) throw new Error('the traced servers exported no spans: tracing was not on');
     return {
       model: 'mlp-bench',
       connections,
       durationSeconds,
+      rounds,
       transports: [
         rowOf('REST JSON (baseline)', json),
         rowOf('REST binary tensor extension', binary, json),
         rowOf('gRPC (typed contents)', grpc, json),
       ],
-      tracing: traced,
+      tracing: [
+        rowOf('REST JSON, tracing off', json),
+        rowOf('REST JSON, tracing on, 100% sampled', traced100, json),
+        rowOf('REST JSON, tracing on, 1% sampled', traced1, json),
+      ],
     };
   } finally {
+    await Promise.all(servers.map((s) => s.child.stop()));
     sink.close();
     rmSync(repoDir, { recursive: true, force: true });
   }
@@ -158,7 +174,7 @@ export function formatProtocols(b: ProtocolsBench): string {
     `| ${r.label} | ${r.rps.toFixed(0)} | ${r.ratio.toFixed(2)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.errors} |`;
   const head = '| row | req/s | × baseline | p50 ms | p99 ms | errors |\n| --- | --- | --- | --- | --- | --- |';
   return [
-    `${b.model}, ${b.connections} concurrent clients, ${b.durationSeconds} s per row: transports (baseline REST JSON)`,
+    `${b.model}, ${b.connections} concurrent clients, ${b.durationSeconds} s per row, median of ${b.rounds} alternating rounds: transports (baseline REST JSON)`,
     head,
     ...b.transports.map(line),
     '',
