@@ -22,8 +22,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-torch.set_num_threads(1)
-
 SPECIALS = ['<|endoftext|>', '<|user|>', '<|assistant|>', '<|end|>']
 # Pre-tokenisation: words with their leading space, digit runs, punctuation runs, whitespace. ASCII
 # classes only, so Python's `re` and the JavaScript tokenizer Ferry loads split text identically.
@@ -240,7 +238,12 @@ def main():
     ap.add_argument('--minutes', type=float, default=20)
     ap.add_argument('--merges', type=int, default=1788)
     ap.add_argument('--seed', type=int, default=2002)
+    ap.add_argument('--width', type=int, default=192)
+    ap.add_argument('--layers', type=int, default=4)
+    ap.add_argument('--heads', type=int, default=6)
+    ap.add_argument('--threads', type=int, default=1, help='torch threads (1 on a shared machine)')
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     corpus = json.load(open(args.corpus))
     t0 = time.time()
@@ -254,7 +257,8 @@ def main():
     data = torch.tensor(stream, dtype=torch.long)
     print(f'train tokens: {len(stream)} ({sum(len(t) for t in corpus["train"]) / len(stream):.2f} chars/token)', flush=True)
 
-    cfg = dict(vocab=len(tok.vocab), d=128, layers=4, heads=4, ff=512, positions=256)
+    cfg = dict(vocab=len(tok.vocab), d=args.width, layers=args.layers, heads=args.heads, ff=4 * args.width,
+               positions=256)
     model = Decoder(cfg['vocab'], cfg['d'], cfg['layers'], cfg['heads'], cfg['ff'], cfg['positions'])
     for n, p in model.named_parameters():
         if p.dim() == 2:

@@ -17,6 +17,7 @@ against PyTorch and writes ferry.yaml and card.md.
 import collections
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -36,6 +37,13 @@ MIN_CHAR_COUNT = 5
 SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 HIDDEN, LAYERS, HEADS, FFN = 96, 2, 4, 192
 EPOCHS, BATCH, LR = 6, 32, 1e-3
+# `--shape HIDDEN,LAYERS,HEADS,FFN,EPOCHS,LR` trains another size with the same data, tokenizer and recipe
+# (spam-transformer-base: --shape 384,4,6,1536,4,5e-4).
+if '--shape' in sys.argv:
+    _v = sys.argv[sys.argv.index('--shape') + 1].split(',')
+    HIDDEN, LAYERS, HEADS, FFN, EPOCHS = (int(x) for x in _v[:5])
+    LR = float(_v[5])
+    torch.set_num_threads(int(os.environ.get('TORCH_THREADS', '1')))
 
 # ------------------------------------------------------------------------------------------------
 # Text normalisation and pre-tokenisation, written to match the Hugging Face components named in

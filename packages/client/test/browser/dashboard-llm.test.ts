@@ -17,7 +17,9 @@ interface SpendRow {
   costUsd: number;
   savedUsd: number;
 }
-type Summary = Record<'byRoute' | 'byKey' | 'byTier' | 'byCache' | 'byProvider', SpendRow[]>;
+type Summary = Record<'byRoute' | 'byKey' | 'byTier' | 'byCache' | 'byProvider', SpendRow[]> & {
+  byControl: Array<{ control: string; requests: number; savedUsd: number }>;
+};
 
 const money = (x: number) => `$${x.toFixed(x < 1 ? 4 : 2)}`;
 
@@ -54,6 +56,8 @@ describe('dashboard LLM page against ferry serve with an LLM gateway', { skip: n
               cache: { exact: true },
             },
             digest: { tiers: { main: [{ provider: 'up', model: 'big-1' }] }, cache: { exact: false } },
+            // History beyond 40 tokens is trimmed (the oldest turns go): the prompt-trimming savings row.
+            brief: { tiers: { main: [{ provider: 'up', model: 'big-1' }] }, maxPromptTokens: 40 },
           },
         },
       }),
@@ -106,6 +110,18 @@ describe('dashboard LLM page against ferry serve with an LLM gateway', { skip: n
     assert.equal((await chat('support', 'cancel my plan', { metadata: { plan: 'pro' } })).get('ferry-llm-tier'), 'big');
     await chat('digest', 'summarise this week');
     await chat('digest', 'summarise last week');
+    const old = 'an earlier question about the delivery of a parcel that went to the wrong address last month';
+    const history = [
+      { role: 'user', content: old },
+      { role: 'assistant', content: `reply: ${old}` },
+      { role: 'user', content: 'and now?' },
+    ];
+    const res = await fetch(`${srv.base}/openai/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'brief', messages: history, temperature: 0 }),
+    });
+    assert.equal(res.status, 200, await res.text());
 
     const api = await summary();
     const page = b.page;
@@ -118,11 +134,29 @@ describe('dashboard LLM page against ferry serve with an LLM gateway', { skip: n
     assert.deepEqual(await table('llm-by-provider'), expected(api.byProvider));
     // And the API itself says what the requests were.
     const route = Object.fromEntries(api.byRoute.map((r) => [r.group, [r.requests, r.upstreamCalls]]));
-    assert.deepEqual(route, { support: [3, 2], digest: [2, 2] });
+    assert.deepEqual(route, { support: [3, 2], digest: [2, 2], brief: [1, 1] });
+    // Savings by control: the cache hit, the small tier's answer against big-1's price, the trimmed turns.
+    const controls = Object.fromEntries(api.byControl.map((r) => [r.control, r]));
+    assert.equal(controls['exact cache']!.requests, 1);
+    assert.equal(controls['semantic cache']!.requests, 0);
+    assert.equal(controls.tiering!.requests, 1);
+    assert.equal(controls['prompt trimming']!.requests, 1);
+    for (const c of ['exact cache', 'tiering', 'prompt trimming'])
+      assert.ok(controls[c]!.savedUsd > 0, `${c}: ${JSON.stringify(controls[c])}`);
+    const rows = await b.page
+      .getByTestId('llm-by-control')
+      .locator('tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent)));
+    assert.deepEqual(
+      rows,
+      api.byControl.map((r) => [r.control, String(r.requests), money(r.savedUsd)]),
+    );
+    const savedTotal = api.byControl.reduce((s, r) => s + r.savedUsd, 0);
+    assert.equal(await page.getByTestId('llm-saved').innerText(), money(savedTotal));
     const cache = api.byCache.find((r) => r.group === 'exact')!;
     assert.ok(cache.savedUsd > 0 && cache.requests === 1, JSON.stringify(cache));
     const tiers = Object.fromEntries(api.byTier.map((r) => [r.group, r.requests]));
-    assert.deepEqual(tiers, { small: 2, big: 1, main: 2 });
+    assert.deepEqual(tiers, { small: 2, big: 1, main: 3 });
 
     const spent = api.byRoute.reduce((s, r) => s + r.costUsd, 0);
     assert.equal(await page.getByTestId('llm-spent').innerText(), money(spent));

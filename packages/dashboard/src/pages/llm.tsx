@@ -13,8 +13,14 @@ interface SpendRow {
   costUsd: number;
   savedUsd: number;
 }
+interface ControlRow {
+  control: string;
+  requests: number;
+  savedUsd: number;
+}
 interface Summary {
   since: number;
+  byControl: ControlRow[];
   byRoute: SpendRow[];
   byKey: SpendRow[];
   byTier: SpendRow[];
@@ -73,6 +79,39 @@ function Table(props: { title: string; rows: SpendRow[]; testId: string }) {
   );
 }
 
+/** What each cost control saved, with its share of all savings (the guide's "not optional" controls). */
+function Savings(props: { rows: ControlRow[]; spent: number }) {
+  const saved = props.rows.reduce((a, r) => a + r.savedUsd, 0);
+  return (
+    <div className="card">
+      <h3>Savings by control</h3>
+      <table data-testid="llm-by-control">
+        <thead>
+          <tr>
+            <th>control</th>
+            <th>requests</th>
+            <th>saved</th>
+            <th>share of savings</th>
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((r) => (
+            <tr key={r.control}>
+              <td>{r.control}</td>
+              <td>{r.requests}</td>
+              <td>{money(r.savedUsd)}</td>
+              <td>{saved > 0 ? `${((100 * r.savedUsd) / saved).toFixed(1)}%` : ''}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="muted">
+        Without the controls this traffic would have cost {money(props.spent + saved)}; it cost {money(props.spent)}.
+      </p>
+    </div>
+  );
+}
+
 export function LlmPage() {
   const [days, setDays] = useState(30);
   const spend = useLoad((signal) => loadSpend(days, signal), [days], 10_000);
@@ -85,7 +124,7 @@ export function LlmPage() {
     );
   const s = spend.data;
   const spent = s?.byRoute.reduce((a, r) => a + r.costUsd, 0) ?? 0;
-  const saved = s?.byCache.reduce((a, r) => a + r.savedUsd, 0) ?? 0;
+  const saved = s?.byControl.reduce((a, r) => a + r.savedUsd, 0) ?? 0;
   return (
     <div>
       <h2>LLM gateway</h2>
@@ -99,11 +138,13 @@ export function LlmPage() {
             </option>
           ))}
         </select>
-        : spent <b data-testid="llm-spent">{money(spent)}</b>, saved by the caches <b>{money(saved)}</b>. Prices come
-        from the server&apos;s price table (the shipped one is unverified).
+        : spent <b data-testid="llm-spent">{money(spent)}</b>, saved by the cost controls{' '}
+        <b data-testid="llm-saved">{money(saved)}</b>. Prices come from the server&apos;s price table (the shipped one
+        is unverified).
       </p>
       {s && (
         <>
+          <Savings rows={s.byControl} spent={spent} />
           <Table title="Spend by route" rows={s.byRoute} testId="llm-by-route" />
           <Table title="Spend by key" rows={s.byKey} testId="llm-by-key" />
           <Table title="Savings by cache" rows={s.byCache} testId="llm-by-cache" />

@@ -100,6 +100,17 @@ interface Target {
   weight?: number;
 }
 
+/** What each control saved on one request, in USD (the ledger's saved_* columns). */
+interface Savings {
+  /** A cache hit: what the cached answer cost upstream when it was made. */
+  cache?: number;
+  /** A cheaper tier answered: the route's dearest tier's price for the same usage, minus what was paid. */
+  tiering?: number;
+  /** Trimmed or summarised history: the dropped prompt tokens at the answering model's input price. */
+  prompt?: number;
+}
+const NO_SAVINGS: Savings = {};
+
 interface CallCost {
   provider: string;
   model: string;
@@ -297,6 +308,8 @@ export class LlmGateway {
     );
     let messages = req.messages;
     let promptTokens = 0;
+    // Set when history was trimmed or summarised: the prompt's tokens before that (for the savings).
+    let fullTokens = 0;
     // With `compress`, the older turns that do not fit are summarised (after the caches and the budget).
     let plan: CompressionPlan | undefined;
     if (route.maxPromptTokens > 0) {
@@ -314,6 +327,7 @@ export class LlmGateway {
       }
       messages = fitted?.messages ?? messages;
       promptTokens = fitted?.promptTokens ?? full;
+      if (fitted && fitted.dropped > 0) fullTokens = fitted.fullTokens;
       if (fitted && fitted.dropped > 0 && route.compress.tier)
         plan = planCompression(req.messages, route.maxPromptTokens, route.compress.maxSummaryTokens, count);
       if (fitted && fitted.dropped > 0 && !plan) this.d.metrics.trimmed.inc({ route: req.route });
@@ -381,7 +395,7 @@ export class LlmGateway {
       const retryAfterS = Math.max(1, Math.ceil((c.windowEndsAt - Date.now()) / 1000));
       m.budgetRejections.inc({ scope: c.budget.scope, window: c.budget.window });
       m.requests.inc({ ...base, provider: '', cache: 'none', outcome: 'budget' });
-      this.#ledger(req, base, '', '', 'none', 'budget', [], 0, 0, 0, t0);
+      this.#ledger(req, base, '', '', 'none', 'budget', [], 0, 0, NO_SAVINGS, t0);
       throw new FerryError('budget-exceeded', {
         detail: `the ${c.budget.window} budget of ${c.budget.scope}${c.budget.match ? ` ${c.budget.match}` : ''} (${[
           c.tokensLimit > 0 && `${c.tokensLimit} tokens`,
@@ -402,6 +416,7 @@ export class LlmGateway {
     let result: { answer: ChatAnswer; meta: AnswerMeta } | undefined;
     let fallbacks = 0;
     let escalated = false;
+    let summaryCalls = 0;
     try {
       const tiers = Object.keys(route.tiers);
       let current = tier;
@@ -410,6 +425,7 @@ export class LlmGateway {
         const c = await this.#summarise(req.route, route, plan, sumReq, messages, signal, calls, count);
         chatReq.messages = c.messages;
         why += c.note;
+        summaryCalls = calls.length;
       }
       for (;;) {
         const next = tiers[tiers.indexOf(current) + 1];
@@ -447,7 +463,7 @@ export class LlmGateway {
         .adjust(counters, { tokens: tokens - estimate.tokens, usd: spent - estimate.usd })
         .catch(() => undefined);
       m.requests.inc({ ...base, provider: '', cache: 'none', outcome: 'error' });
-      this.#ledger(req, base, '', '', 'none', 'error', calls, fallbacks, escalated ? 1 : 0, 0, t0);
+      this.#ledger(req, base, '', '', 'none', 'error', calls, fallbacks, escalated ? 1 : 0, NO_SAVINGS, t0);
       throw e;
     }
 
@@ -463,13 +479,7 @@ export class LlmGateway {
       const v = vector;
       void this.#cacheSet(() => this.d.cache.addVector(sScope, v, entry, ttlMs));
     }
-    // Tiering saves what the dearest tier would have charged for the same usage.
-    const tiers = Object.keys(route.tiers);
-    const top = route.tiers[tiers.at(-1)!]![0]!;
-    if (meta.tier !== tiers.at(-1)) {
-      const saved = this.costOf(top.provider, top.model, answer.usage) - cost;
-      if (saved > 0) m.saved.inc({ route: req.route, control: 'tiering' }, saved);
-    }
+    const saved = this.#savings(req.route, route, meta, answer.usage, calls, summaryCalls, fullTokens, count, chatReq);
     m.requests.inc({ route: req.route, tier: meta.tier, provider: meta.provider, cache: 'none', outcome: 'ok' });
     m.overhead.observe({ route: req.route }, Math.max(0, performance.now() - t0 - upstreamMs) / 1000);
     this.#ledger(
@@ -482,10 +492,50 @@ export class LlmGateway {
       calls,
       fallbacks,
       escalated ? 1 : 0,
-      0,
+      saved,
       t0,
     );
     return { meta, answer, promptTokensTrimmed: promptTokens, costUsd: cost };
+  }
+
+  /**
+   * What tiering and prompt trimming saved on an answered request. Tiering: the route's dearest tier's
+   * price for the answer's usage minus what the answering calls cost. Prompt: the tokens trimmed or
+   * summarised away at the answering model's input price, minus what the summary call cost.
+   */
+  #savings(
+    name: string,
+    route: LlmRouteConfig,
+    meta: AnswerMeta,
+    usage: Usage,
+    calls: readonly CallCost[],
+    summaryCalls: number,
+    fullTokens: number,
+    count: MessageCounter,
+    sent: ChatRequest,
+  ): Savings {
+    const m = this.d.metrics;
+    const out: Savings = {};
+    const sum = (cs: readonly CallCost[]) => cs.reduce((s, c) => s + c.costUsd, 0);
+    const tiers = Object.keys(route.tiers);
+    const top = route.tiers[tiers.at(-1)!]![0]!;
+    if (meta.tier !== tiers.at(-1)) {
+      const saved = this.costOf(top.provider, top.model, usage) - sum(calls.slice(summaryCalls));
+      if (saved > 0) {
+        out.tiering = saved;
+        m.saved.inc({ route: name, control: 'tiering' }, saved);
+      }
+    }
+    if (fullTokens > 0) {
+      const dropped = fullTokens - count(sent.messages);
+      const saved =
+        (dropped * this.price(meta.provider, meta.model).inputPerMTok) / 1e6 - sum(calls.slice(0, summaryCalls));
+      if (saved > 0) {
+        out.prompt = saved;
+        m.saved.inc({ route: name, control: summaryCalls > 0 ? 'compression' : 'trimming' }, saved);
+      }
+    }
+    return out;
   }
 
   /** The cascade's checks for one request: the route's, plus the request's `response_format`. */
@@ -663,7 +713,7 @@ export class LlmGateway {
       [],
       0,
       0,
-      hit.costUsd,
+      { cache: hit.costUsd },
       t0,
     );
     return { meta, answer: { ...hit.answer }, promptTokensTrimmed: 0, costUsd: 0 };
@@ -692,7 +742,7 @@ export class LlmGateway {
     calls: CallCost[],
     fallbacks: number,
     escalated: number,
-    savedUsd: number,
+    saved: Savings,
     t0: number,
   ): void {
     this.d.ledger.record({
@@ -713,7 +763,9 @@ export class LlmGateway {
       cached_prompt_tokens: calls.reduce((s, c) => s + c.usage.cachedPromptTokens, 0),
       completion_tokens: calls.reduce((s, c) => s + c.usage.completionTokens, 0),
       cost_usd: calls.reduce((s, c) => s + c.costUsd, 0),
-      saved_usd: savedUsd,
+      saved_usd: (saved.cache ?? 0) + (saved.tiering ?? 0) + (saved.prompt ?? 0),
+      saved_tiering_usd: saved.tiering ?? 0,
+      saved_prompt_usd: saved.prompt ?? 0,
       latency_ms: performance.now() - t0,
     });
   }

@@ -18,8 +18,17 @@ export interface SpendRow {
   savedUsd: number;
 }
 
+/** What one cost control saved: the requests it changed and the USD it saved. */
+export interface ControlSavings {
+  control: 'exact cache' | 'semantic cache' | 'tiering' | 'prompt trimming';
+  requests: number;
+  savedUsd: number;
+}
+
 export interface LedgerSummary {
   since: number;
+  /** Savings by control: each cache, tiering (a cheaper tier answered), trimmed or summarised history. */
+  byControl: ControlSavings[];
   byRoute: SpendRow[];
   byKey: SpendRow[];
   byTier: SpendRow[];
@@ -88,10 +97,46 @@ export class Ledger {
     }));
   }
 
+  async #controls(since: number): Promise<ControlSavings[]> {
+    const db = this.store.db;
+    const caches = await db
+      .selectFrom('llm_ledger')
+      .select((eb) => ['cache', eb.fn.countAll<number>().as('n'), eb.fn.sum<number>('saved_usd').as('saved')])
+      .where('ts', '>=', since)
+      .where('cache', '!=', 'none')
+      .groupBy('cache')
+      .execute();
+    const part = async (col: 'saved_tiering_usd' | 'saved_prompt_usd') =>
+      db
+        .selectFrom('llm_ledger')
+        .select((eb) => [eb.fn.countAll<number>().as('n'), eb.fn.sum<number>(col).as('saved')])
+        .where('ts', '>=', since)
+        .where(col, '>', 0)
+        .executeTakeFirst();
+    const row = (control: ControlSavings['control'], r: { n: number; saved: number | null } | undefined) => ({
+      control,
+      requests: Number(r?.n ?? 0),
+      savedUsd: Number(r?.saved ?? 0),
+    });
+    return [
+      row(
+        'exact cache',
+        caches.find((c) => c.cache === 'exact'),
+      ),
+      row(
+        'semantic cache',
+        caches.find((c) => c.cache === 'semantic'),
+      ),
+      row('tiering', await part('saved_tiering_usd')),
+      row('prompt trimming', await part('saved_prompt_usd')),
+    ];
+  }
+
   async summary(since = 0): Promise<LedgerSummary> {
     await this.flush();
     return {
       since,
+      byControl: await this.#controls(since),
       byRoute: await this.#group('route', since),
       byKey: await this.#group('key_id', since),
       byTier: await this.#group('tier', since),

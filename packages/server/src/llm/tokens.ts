@@ -50,6 +50,8 @@ export interface TrimResult {
   promptTokens: number;
   /** Messages dropped from the middle of the history. */
   dropped: number;
+  /** Tokens of the whole history as sent, before anything was dropped. */
+  fullTokens: number;
 }
 
 /**
@@ -58,7 +60,7 @@ export interface TrimResult {
  */
 export function trimHistory(messages: ChatMessage[], maxTokens: number, count: MessageCounter): TrimResult | undefined {
   const full = count(messages);
-  if (full <= maxTokens) return { messages, promptTokens: full, dropped: 0 };
+  if (full <= maxTokens) return { messages, promptTokens: full, dropped: 0, fullTokens: full };
   const keep = new Set<number>();
   messages.forEach((m, i) => {
     if (m.role === 'system' || m.role === 'developer') keep.add(i);
@@ -78,5 +80,5 @@ export function trimHistory(messages: ChatMessage[], maxTokens: number, count: M
   // The newest turn is what the user asked: without it there is nothing to answer.
   if (last === -1) return undefined;
   const kept = pick();
-  return { messages: kept, promptTokens: count(kept), dropped: messages.length - kept.length };
+  return { messages: kept, promptTokens: count(kept), dropped: messages.length - kept.length, fullTokens: full };
 }

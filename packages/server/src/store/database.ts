@@ -87,8 +87,12 @@ export interface LlmLedgerTable {
   cached_prompt_tokens: number;
   completion_tokens: number;
   cost_usd: number;
-  /** What a cache hit would have cost upstream (0 otherwise). */
+  /** What the controls saved on this request: a cache hit's upstream cost, or tiering + prompt savings. */
   saved_usd: number;
+  /** Of saved_usd: a cheaper tier's answer against the route's dearest tier (migration 0013). */
+  saved_tiering_usd: Generated<number>;
+  /** Of saved_usd: history trimmed or summarised away, net of the summary call (migration 0013). */
+  saved_prompt_usd: Generated<number>;
   latency_ms: number;
 }
 

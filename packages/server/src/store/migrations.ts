@@ -15,6 +15,7 @@
 //                          p-value/score, drifted flag, window start/end, report JSON
 //   0011_llm_answer_cache  the LLM gateway's exact and semantic answer caches (llm.cache.backend: store)
 //   0012_job_payloads      jobs' input and result, out of the rows that progress and state writes touch
+//   0013_llm_savings       the ledger splits what tiering and prompt trimming saved from the caches' savings
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from './store-url.js';
 
@@ -333,6 +334,21 @@ function migrations(dialect: StoreDialect): Record<string, Migration> {
             .execute();
         }
         await db.schema.dropTable('job_payloads').ifExists().execute();
+      },
+    },
+    '0013_llm_savings': {
+      // Savings by control on the dashboard: saved_usd held only cache hits' savings; tiering and
+      // prompt trimming get their own columns (saved_usd becomes the row's total). Old rows saved 0 there.
+      async up(db: Kysely<any>) {
+        for (const col of ['saved_tiering_usd', 'saved_prompt_usd'])
+          await db.schema
+            .alterTable('llm_ledger')
+            .addColumn(col, t.double, (c) => c.notNull().defaultTo(0))
+            .execute();
+      },
+      async down(db: Kysely<any>) {
+        for (const col of ['saved_tiering_usd', 'saved_prompt_usd'])
+          await db.schema.alterTable('llm_ledger').dropColumn(col).execute();
       },
     },
   };

@@ -45,7 +45,7 @@ async function llmRows(o: CostOpts, io: CliIo): Promise<void> {
     }));
     if (o.json) {
       io.stdout(
-        `${JSON.stringify({ pattern: 'llm', days: o.days, since, routes: rows, byCache: s.byCache, byTier: s.byTier }, null, 2)}\n`,
+        `${JSON.stringify({ pattern: 'llm', days: o.days, since, routes: rows, byControl: s.byControl, byCache: s.byCache, byTier: s.byTier }, null, 2)}\n`,
       );
       return;
     }
@@ -61,6 +61,11 @@ async function llmRows(o: CostOpts, io: CliIo): Promise<void> {
         `${r.route.padEnd(24).slice(0, 24)} ${String(r.requests).padStart(9)} ${String(r.upstreamCalls).padStart(9)} ${String(r.promptTokens).padStart(11)} ${String(r.completionTokens).padStart(11)} ${money(r.spentUsd).padStart(10)} ${money(r.savedUsd).padStart(10)} ${money(r.monthlyUsd).padStart(10)}\n`,
       );
     if (rows.length === 0) io.stdout('(no LLM gateway requests in the ledger for this window)\n');
+    else {
+      io.stdout('saved by control          requests      saved\n');
+      for (const c of s.byControl)
+        io.stdout(`${c.control.padEnd(24)} ${String(c.requests).padStart(9)} ${money(c.savedUsd).padStart(10)}\n`);
+    }
     io.stdout('Spend is priced from llm.providers.*.prices / llm.pricesFile; the shipped LLM prices are unverified.\n');
   } finally {
     await store.close();

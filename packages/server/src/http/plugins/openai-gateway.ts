@@ -188,18 +188,22 @@ export async function gatewayChat(o: GatewayChatOptions, req: FastifyRequest, re
   return reply;
 }
 
-const SUMMARY_SCHEMA = route('llm', 'LLM gateway spend from the ledger: by route, key, tier, cache and provider', {
-  querystring: {
-    type: 'object',
-    properties: { sinceMs: { type: 'integer', minimum: 0, description: 'Epoch ms; default: the last 30 days' } },
-    additionalProperties: false,
+const SUMMARY_SCHEMA = route(
+  'llm',
+  'LLM gateway spend and savings from the ledger: by control, route, key, tier, cache and provider',
+  {
+    querystring: {
+      type: 'object',
+      properties: { sinceMs: { type: 'integer', minimum: 0, description: 'Epoch ms; default: the last 30 days' } },
+      additionalProperties: false,
+    },
+    response: {
+      200: json(
+        '`{since, byControl, byRoute, byKey, byTier, byCache, byProvider}`: byControl rows of control, requests, savedUsd; the others rows of requests, calls, tokens, costUsd, savedUsd',
+      ),
+    },
   },
-  response: {
-    200: json(
-      '`{since, byRoute, byKey, byTier, byCache, byProvider}` rows of requests, calls, tokens, costUsd, savedUsd',
-    ),
-  },
-});
+);
 
 const INVALIDATE_SCHEMA = route(
   'llm',

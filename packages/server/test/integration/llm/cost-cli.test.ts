@@ -40,11 +40,15 @@ test('ferry cost --llm prints spend per route from the ledger with a monthly pro
       completion_tokens: cache === 'none' ? 50 : 0,
       cost_usd: cost,
       saved_usd: cache === 'none' ? 0 : 0.01,
+      saved_tiering_usd: 0,
+      saved_prompt_usd: 0,
       latency_ms: 1,
     });
     for (let i = 0; i < 10; i++) ledger.record(row('support', 0.02));
     ledger.record(row('support', 0, 'exact'));
     ledger.record(row('summarise', 0.5));
+    // A cheap tier's answer (saved 0.03 against the dearest tier) with trimmed history (saved 0.005).
+    ledger.record({ ...row('triage', 0.001), saved_usd: 0.035, saved_tiering_usd: 0.03, saved_prompt_usd: 0.005 });
     ledger.record(row('summarise', 9, 'none', Date.now() - 40 * 86_400_000)); // outside the window
     await ledger.flush();
     await store.close();
@@ -54,7 +58,16 @@ test('ferry cost --llm prints spend per route from the ledger with a monthly pro
     });
     const out = JSON.parse(stdout) as {
       routes: { route: string; requests: number; spentUsd: number; savedUsd: number; monthlyUsd: number }[];
+      byControl: { control: string; requests: number; savedUsd: number }[];
     };
+    const controls = Object.fromEntries(out.byControl.map((c) => [c.control, [c.requests, c.savedUsd]]));
+    assert.deepEqual(Object.keys(controls), ['exact cache', 'semantic cache', 'tiering', 'prompt trimming']);
+    assert.deepEqual(controls['exact cache'], [1, 0.01]);
+    assert.deepEqual(controls['semantic cache'], [0, 0]);
+    assert.equal(controls.tiering![0], 1);
+    assert.ok(Math.abs(controls.tiering![1]! - 0.03) < 1e-9);
+    assert.equal(controls['prompt trimming']![0], 1);
+    assert.ok(Math.abs(controls['prompt trimming']![1]! - 0.005) < 1e-9);
     const support = out.routes.find((r) => r.route === 'support')!;
     assert.equal(support.requests, 11);
     assert.ok(Math.abs(support.spentUsd - 0.2) < 1e-9);
@@ -68,6 +81,7 @@ test('ferry cost --llm prints spend per route from the ledger with a monthly pro
     });
     assert.match(text.stdout, /support\s+11\s+10/);
     assert.match(text.stdout, /unverified/);
+    assert.match(text.stdout, /tiering\s+1\s+\$0\.0300/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
