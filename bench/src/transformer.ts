@@ -50,6 +50,8 @@ export interface TransformerBench {
     profile: ProfileSplit;
     /** INT8 ÷ FP32 on random-weight stacks of other widths. */
     widths: WidthCheck[];
+    /** The CPU, and which of its instructions speed up int8 dot products (INT8's gain depends on them). */
+    cpu: CpuInt8;
     bar: string;
   };
 }
@@ -340,6 +342,31 @@ async function profileSplit(
   };
 }
 
+interface CpuInt8 {
+  model: string;
+  /** avx512_vnni / avx_vnni / amx_int8 from /proc/cpuinfo; empty: int8 GEMMs use plain AVX2 (vpmaddubsw). */
+  int8DotProduct: string[];
+}
+
+/**
+ * ONNX Runtime's int8 GEMMs are fastest with VNNI (one instruction per 4-byte dot product) or AMX; on an
+ * AVX2-only CPU they gain far less over FP32 (seen: 2.8–3.0× at 768 wide on one machine, 1.23× on an AMD
+ * Zen 2 without VNNI). Read so that every INT8 figure says which kind of CPU made it.
+ */
+function cpuInt8(): CpuInt8 {
+  let info = '';
+  try {
+    info = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return { model: 'unknown', int8DotProduct: [] };
+  }
+  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(info)?.[1]?.split(/\s+/) ?? []);
+  return {
+    model: /^model name\s*:\s*(.*)$/m.exec(info)?.[1]?.trim() ?? 'unknown',
+    int8DotProduct: ['avx512_vnni', 'avx_vnni', 'amx_int8'].filter((f) => flags.has(f)),
+  };
+}
+
 /**
  * FP32 vs INT8 (default `ferry quantize` options, except 1024 as minElements for the narrow one) on a
  * random-weight 2-layer transformer (GPT-2 layout from the ONNX toolkit: separate Q/K/V, causal attention,
@@ -522,6 +549,7 @@ export async function runTransformerBench(
         fusedOps: fused,
         profile,
         widths,
+        cpu: cpuInt8(),
         bar: `INT8/FP32 at batch 32 ≥ 2×: ${b32 >= 2 ? 'met' : 'NOT met'} (bound from the profile ${profile.boundRatio.toFixed(2)}×); accuracy drop ≤ 0.5 pt: ${drop <= 0.5 ? 'met' : 'NOT met'}`,
       },
     };
@@ -556,6 +584,7 @@ export function formatTransformerBench(b: TransformerBench): string {
       (w) =>
         `    random-weight 2-layer stack ${w.hidden} wide, batch 32 × 128 tokens: FP32 ${f(w.fp32Ms, 0)} ms, INT8 ${f(w.int8Ms, 0)} ms → ${f(w.ratio, 2)}× (CPU time ${f(w.cpuRatio, 2)}×), ${f(w.sizeBytes.fp32 / 1e6, 1)} → ${f(w.sizeBytes.int8 / 1e6, 1)} MB`,
     ),
+    `  CPU: ${i.cpu.model}; int8 dot-product instructions: ${i.cpu.int8DotProduct.join(', ') || 'none (AVX2 only: INT8 gains little here)'}`,
     `  size ${f(i.sizeBytes.fp32 / 1e6, 2)} MB → ${f(i.sizeBytes.int8 / 1e6, 2)} MB; held-out accuracy ${f(i.fp32.accuracy * 100, 2)}% → ${f(i.int8.accuracy * 100, 2)}% (drop ${f(i.accuracyDropPoints, 2)} pt; ferry quantize --validate reported ${f(i.quantizeReportedDropPoints, 2)} pt)`,
     `  bars: ${r.bar}; ${i.bar}`,
   ].join('\n');
