@@ -1,13 +1,18 @@
-// Two Ferry replicas enforce one spend budget under 200 concurrent requests, with the counters in Redis
-// (and, without Redis, in one PostgreSQL store): the money spent (from the shared ledger) never exceeds
-// the budget by more than one request's estimate. Then an upstream killed mid-load with a second
+// Two Ferry replicas (two `ferry serve` processes) enforce one spend budget under 200 concurrent requests,
+// with the counters in Redis (and, without Redis, in one PostgreSQL store): the money spent (from the
+// shared ledger) never exceeds the budget by more than one request's estimate. Then an upstream killed mid-load with a second
 // provider configured: not one client request fails. The upstream is the PROVIDER EMULATOR (a stand-in
 // for a hosted API); the replicas, Redis and PostgreSQL are real.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import OpenAI from 'openai';
 import {
+  CLI_PATH,
   startLlmEmulator,
   startTestServer,
   TEST_DATABASE_URL,
@@ -41,6 +46,43 @@ async function replicas(emu: LlmEmulator, overrides: Record<string, unknown>, n 
   return out;
 }
 
+/** A replica as deployed: a `ferry serve` process of its own, with this config; resolves with its URL. */
+async function serveProcess(config: Record<string, unknown>): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-llm-replica-'));
+  const file = join(dir, 'ferry.config.yaml');
+  writeFileSync(file, JSON.stringify({ models: { dir }, log: { level: 'info' }, ...config }));
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !/^(FERRY_|DATABASE_URL|REDIS_URL)/.test(k)),
+  );
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [CLI_PATH, 'serve', '-c', file, '--port', '0', '--host', '127.0.0.1', '--workers', '1'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env },
+  );
+  closers.push(async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    const read = (d: Buffer) => {
+      out += d.toString();
+      const m = /"url":"(http:[^"]+)"[^\n]*"msg":"ready"/.exec(out);
+      if (m) resolve(m[1]!);
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+    child.once('exit', (code) => reject(new Error(`ferry serve exited (${code}): ${out.slice(-2000)}`)));
+  });
+}
+
+interface Spend {
+  byRoute: { group: string; requests: number; costUsd: number }[];
+}
+
 for (const backend of ['redis', 'store'] as const) {
   describe(`one budget across two replicas [counters in ${backend}]`, () => {
     test('200 concurrent requests never spend more than the budget plus one estimate', async (tc) => {
@@ -49,15 +91,21 @@ for (const backend of ['redis', 'store'] as const) {
       const schema = uniqueSchemaName('ferry_llm');
       closers.push(() => withAdminClient((c) => c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)));
       const budgetUsd = 0.5;
-      const [r1, r2] = await replicas(emu, {
-        'store.url': TEST_DATABASE_URL,
-        'store.schema': schema,
-        ...(backend === 'redis' && { 'redis.url': REDIS_URL }),
-        'llm.budgetBackend': backend,
-        'llm.cache.keyPrefix': `ferry:llmtest:${randomBytes(4).toString('hex')}:`,
-        'llm.budgets': [{ scope: 'global', window: 'day', usd: budgetUsd }],
-      });
-      const clients = [r1!, r2!].map((r) => new OpenAI({ baseURL: `${url(r)}/openai/v1`, apiKey: 'x', maxRetries: 0 }));
+      const config = {
+        store: { url: TEST_DATABASE_URL, schema },
+        ...(backend === 'redis' && { redis: { url: REDIS_URL } }),
+        llm: {
+          providers: { up: { kind: 'openai', baseUrl: emu.url, maxConcurrent: 256, prices: { m: PRICE } } },
+          routes: { chat: { tiers: { main: [{ provider: 'up', model: 'm' }] }, cache: { exact: false } } },
+          budgetBackend: backend,
+          cache: { keyPrefix: `ferry:llmtest:${randomBytes(4).toString('hex')}:` },
+          budgets: [{ scope: 'global', window: 'day', usd: budgetUsd }],
+        },
+      };
+      // One after the other: the first migrates the shared schema.
+      const u1 = await serveProcess(config);
+      const u2 = await serveProcess(config);
+      const clients = [u1, u2].map((u) => new OpenAI({ baseURL: `${u}/openai/v1`, apiKey: 'x', maxRetries: 0 }));
       const results = await Promise.all(
         Array.from({ length: 200 }, (_, i) =>
           clients[i % 2]!.chat.completions.create({
@@ -79,8 +127,9 @@ for (const backend of ['redis', 'store'] as const) {
       );
       assert.ok(ok > 0 && refused > 0, `${ok} answered, ${refused} refused`);
       // Spend from the shared ledger (both replicas write to the same PostgreSQL schema).
-      await r2!.server.llm.ledgerSummary(0); // flushes replica 2's pending ledger rows
-      const summary = await r1!.server.llm.ledgerSummary(0);
+      const spend = async (u: string) => (await (await fetch(`${u}/v1/llm/spend?sinceMs=0`)).json()) as Spend;
+      await spend(u2); // a summary flushes the replica's pending ledger rows first
+      const summary = await spend(u1);
       const chat = summary.byRoute.find((r) => r.group === 'chat')!;
       const spent = chat.costUsd;
       assert.equal(chat.requests, 200, 'both replicas wrote every request to the one ledger');
