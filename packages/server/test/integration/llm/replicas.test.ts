@@ -1,8 +1,9 @@
-// Two Ferry replicas (two `ferry serve` processes) enforce one spend budget under 200 concurrent requests,
-// with the counters in Redis (and, without Redis, in one PostgreSQL store): the money spent (from the
-// shared ledger) never exceeds the budget by more than one request's estimate. Then an upstream killed mid-load with a second
-// provider configured: not one client request fails. The upstream is the PROVIDER EMULATOR (a stand-in
-// for a hosted API); the replicas, Redis and PostgreSQL are real.
+// Two Ferry replicas (two `ferry serve` processes) enforce one spend budget under 200 concurrent
+// requests, with the counters in Redis (and, without Redis, in one PostgreSQL store): the money spent
+// (from the shared ledger) never exceeds the budget by more than one request's estimate. Then an
+// upstream killed mid-load with a second provider configured: not one client request fails. The
+// upstream is the PROVIDER EMULATOR (a stand-in for a hosted API); the replicas, Redis and PostgreSQL
+// are real.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
