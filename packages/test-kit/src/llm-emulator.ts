@@ -6,6 +6,7 @@
 // real providers do: 429 with Retry-After, 500, a slow first byte, a stream cut midway, a malformed chunk,
 // wrong `usage`. Answers are deterministic: by default `reply: <last user message>`.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 
@@ -25,6 +26,8 @@ export interface EmulatorRequest {
 }
 
 export interface LlmEmulatorOptions {
+  /** Serve HTTPS with this key and certificate (PEM), as a hosted API does; the URL is then https://. */
+  tls?: { key: string; cert: string };
   /** The answer text for a request's messages (default: `reply: ` + the last user message). */
   answer?: (messages: { role: string; content: string }[], model: string) => string;
   /** Delay before every response (simulated upstream latency), ms. */
@@ -291,15 +294,16 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
     res.end();
   };
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch(() => res.destroy());
-  });
+  };
+  const server: Server = o.tls ? createHttpsServer(o.tls, onRequest) : createServer(onRequest);
   server.on('connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
-  (emu as { url: string }).url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`;
+  (emu as { url: string }).url = `${o.tls ? 'https' : 'http'}://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`;
   return emu;
 }

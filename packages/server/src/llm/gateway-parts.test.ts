@@ -130,6 +130,7 @@ const cfg = (o: Partial<LlmProviderConfig> = {}): LlmProviderConfig => ({
   baseUrl: 'http://unused',
   apiKeyEnv: '',
   apiKeyFile: '',
+  caFile: '',
   headers: {},
   connectTimeoutMs: 1000,
   firstTokenTimeoutMs: 1000,

@@ -10,7 +10,8 @@ import { resolveLlmConfig, type LlmConfig, type LlmPrice, type RawLlmConfig } fr
 import type { GenerationService } from '../generation/index.js';
 import type { Store } from '../store/index.js';
 import { MemoryAnswerCache, RedisAnswerCache, type AnswerCacheBackend } from './answer-cache.js';
-import { resolveApiKey } from './api-key.js';
+import { ApiKeyError, resolveApiKey } from './api-key.js';
+import { caAgent } from './providers/node-http.js';
 import { StoreAnswerCache } from './store-answer-cache.js';
 import { RedisCounters, StoreCounters, type CounterBackend } from './budgets.js';
 import { FerryModelEmbeddings, HttpEmbeddings } from './embeddings.js';
@@ -126,6 +127,13 @@ export function createLlmRuntime(o: LlmGatewayOptions): LlmRuntime {
   for (const [name, p] of Object.entries(config.providers)) {
     const key = resolveApiKey(name, p, o.env);
     keys.set(name, key);
+    if (p.caFile) {
+      try {
+        caAgent(p.caFile);
+      } catch (e) {
+        throw new ApiKeyError(`llm.providers.${name}: cannot use caFile ${p.caFile}: ${(e as Error).message}`);
+      }
+    }
     let inner: ChatProvider;
     if (p.kind === 'openai') inner = new OpenAiProvider(name, p, key);
     else if (p.kind === 'anthropic') inner = new AnthropicProvider(name, p, key);

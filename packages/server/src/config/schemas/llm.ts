@@ -33,6 +33,11 @@ export const LlmProviderSchema = Type.Object(
     apiKeyEnv: Type.String({ default: '' }),
     /** A file holding the API key (e.g. a mounted Kubernetes Secret); read at start. */
     apiKeyFile: Type.String({ default: '' }),
+    /**
+     * A PEM file of certificate authorities trusted for this upstream's HTTPS, besides the system's (a
+     * self-hosted vLLM or another Ferry behind an internal CA); read at start. Verification stays on.
+     */
+    caFile: Type.String({ default: '' }),
     /** Extra headers sent upstream (e.g. `anthropic-version`, an Azure `api-version` gateway header). */
     headers: Type.Record(Type.String(), Type.String(), { default: {} }),
     /** Connection established and request sent within this, else the attempt fails (retryable). */

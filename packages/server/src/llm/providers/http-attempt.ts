@@ -9,6 +9,8 @@ import { UpstreamError, parseRetryAfter, type UpstreamFailure } from '../upstrea
 import { postUpstream, type UpstreamResponse } from './node-http.js';
 
 export interface AttemptTimeouts {
+  /** Extra CAs for HTTPS (the provider's `caFile`; '' for the system's only). */
+  caFile?: string;
   connectTimeoutMs: number;
   firstTokenTimeoutMs: number;
   totalTimeoutMs: number;
@@ -73,6 +75,7 @@ export class HttpAttempt {
         { 'content-type': 'application/json', ...headers, ...traceHeaders() },
         JSON.stringify(body),
         this.signal,
+        this.t.caFile,
       );
     } catch (e) {
       throw this.failure(e);

@@ -6,6 +6,8 @@
 // 2-core machine), which capped the gateway at a third of the upstream's throughput.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
 
 /** What HttpAttempt reads of an upstream's answer (a subset of fetch's Response). */
 export interface UpstreamResponse {
@@ -24,6 +26,25 @@ const agents = {
   http: new HttpAgent({ keepAlive: true, scheduling: 'lifo' }),
   https: new HttpsAgent({ keepAlive: true, scheduling: 'lifo' }),
 };
+
+// Providers with a `caFile`: one kept-alive HTTPS pool per file, trusting its CAs and the system's.
+const caAgents = new Map<string, HttpsAgent>();
+
+/**
+ * The HTTPS pool for upstreams whose certificates chain to the CAs in `caFile` (PEM). Reads the file on
+ * first use: the gateway calls it when it builds the provider, so a missing or empty file fails the
+ * start, not a request.
+ */
+export function caAgent(caFile: string): HttpsAgent {
+  let a = caAgents.get(caFile);
+  if (!a) {
+    const pem = readFileSync(caFile, 'utf8');
+    if (!pem.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`${caFile} holds no PEM certificate`);
+    a = new HttpsAgent({ keepAlive: true, scheduling: 'lifo', ca: [...rootCertificates, pem] });
+    caAgents.set(caFile, a);
+  }
+  return a;
+}
 
 class NodeResponse implements UpstreamResponse {
   readonly status: number;
@@ -64,6 +85,7 @@ export function postUpstream(
   headers: Record<string, string>,
   body: string,
   signal: AbortSignal,
+  caFile = '',
 ): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
     const secure = url.startsWith('https:');
@@ -75,7 +97,7 @@ export function postUpstream(
       url,
       {
         method: 'POST',
-        agent: secure ? agents.https : agents.http,
+        agent: secure ? (caFile ? caAgent(caFile) : agents.https) : agents.http,
         headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
         signal,
       },
