@@ -44,7 +44,13 @@ export interface GenerationBench {
   ratios: { tokensPerSVsRaw: number; ttftVsRawPrefill: number };
   /** Continuous batching: per number of concurrent streams, total tokens/s and TTFT p50, with ratios to 1 stream. */
   scalingModel: string;
-  scaling: { streams: number; totalTokensPerS: number; ttftP50Ms: number; throughputVs1: number; ttftVs1: number }[];
+  scaling: ScalingRow[];
+  /**
+   * The same streams as users make them: N clients in a closed loop (a client sends its next request when
+   * its answer ends), started a fraction of one answer's time apart, prompts and lengths differing, so
+   * requests arrive while others decode. TTFT here is what a user waits at that concurrency.
+   */
+  steady: ScalingRow[];
   prefixCache?: {
     promptTokens: number;
     hitTtftP50Ms: number;
@@ -54,11 +60,43 @@ export interface GenerationBench {
   };
 }
 
+interface ScalingRow {
+  streams: number;
+  totalTokensPerS: number;
+  ttftP50Ms: number;
+  throughputVs1: number;
+  ttftVs1: number;
+}
+
 const PROMPT = 'Subject: meeting notes from friday';
+// Distinct prompts for the closed-loop rows (no two requests of a client in a row share one).
+const SUBJECTS = [
+  'meeting notes from friday',
+  'problem with my linux install',
+  'perl script question',
+  'weekend plans',
+  'new release of the spam filter',
+  'lunch on tuesday',
+  'the mail server is down again',
+  'patch for the mailing list archive',
+  'broken link on the download page',
+];
 const quantile = (xs: number[], q: number): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
+
+/** A row of N streams: total tokens/s and TTFT p50, with ratios to `one` (the 1-stream row; itself when absent). */
+function scalingRow(streams: number, tokensPerS: number, ttfts: number[], one: ScalingRow | undefined): ScalingRow {
+  const ttftP50Ms = quantile(ttfts, 0.5);
+  return {
+    streams,
+    totalTokensPerS: tokensPerS,
+    ttftP50Ms,
+    throughputVs1: tokensPerS / (one?.totalTokensPerS ?? tokensPerS),
+    ttftVs1: ttftP50Ms / (one?.ttftP50Ms ?? ttftP50Ms),
+  };
+}
 
 /** One streamed completion: client-side time to the first text chunk, and tokens/s after it. */
 function streamOnce(
@@ -253,18 +291,37 @@ export async function runGenerationBench(
         toks += got.reduce((a, r) => a + r.tokens, 0);
         ttfts.push(...got.map((r) => r.ttftMs));
       }
-      const row = {
-        streams,
-        totalTokensPerS: toks / secs,
-        ttftP50Ms: quantile(ttfts, 0.5),
-        throughputVs1: 1,
-        ttftVs1: 1,
-      };
-      row.throughputVs1 = row.totalTokensPerS / (scaling[0]?.totalTokensPerS ?? row.totalTokensPerS);
-      row.ttftVs1 = row.ttftP50Ms / (scaling[0]?.ttftP50Ms ?? row.ttftP50Ms);
+      const row = scalingRow(streams, toks / secs, ttfts, scaling[0]);
       scaling.push(row);
       log(
         `generation: ${scalingModel}, ${streams} streams: ${row.totalTokensPerS.toFixed(0)} tokens/s in all (${row.throughputVs1.toFixed(2)}x one stream), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x)`,
+      );
+    }
+    // Closed loop: each client's requests one after the other, clients staggered by 1/N of one answer.
+    const steady: ScalingRow[] = [];
+    const oneAnswerMs = 1000 * (maxTokens / (scaling[0]?.totalTokensPerS ?? 1000));
+    for (const streams of [1, 4, 8, 16]) {
+      const perClient = Math.max(3, Math.ceil(32 / streams));
+      const ttfts: number[] = [];
+      let toks = 0;
+      const t = performance.now();
+      await Promise.all(
+        Array.from({ length: streams }, async (_, c) => {
+          await new Promise((r) => setTimeout(r, (c * oneAnswerMs) / streams));
+          for (let k = 0; k < perClient; k++) {
+            const i = c * perClient + k;
+            // Lengths from half to all of maxTokens, so the clients drift apart as real ones do.
+            const len = Math.max(1, Math.round(maxTokens * (0.5 + ((i * 5) % 8) / 14)));
+            const r = await streamOnce(port, scalingModel, len, `Subject: ${SUBJECTS[i % SUBJECTS.length]}`);
+            toks += r.tokens;
+            ttfts.push(r.ttftMs);
+          }
+        }),
+      );
+      const row = scalingRow(streams, toks / ((performance.now() - t) / 1000), ttfts, steady[0]);
+      steady.push(row);
+      log(
+        `generation: ${scalingModel}, ${streams} clients in a closed loop: ${row.totalTokensPerS.toFixed(0)} tokens/s (${row.throughputVs1.toFixed(2)}x), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x)`,
       );
     }
     let prefixCache: GenerationBench['prefixCache'];
@@ -308,6 +365,7 @@ export async function runGenerationBench(
       ratios: { tokensPerSVsRaw: ferry.tokensPerS / raw.stepsPerS, ttftVsRawPrefill: ferry.ttftP50Ms / raw.prefillMs },
       scalingModel,
       scaling,
+      steady,
       ...(prefixCache && { prefixCache }),
     };
   } finally {
@@ -325,7 +383,12 @@ export function formatGenerationReport(g: GenerationBench): string {
     `  Ferry, 1 stream at a time:      TTFT p50 ${f(g.ferry.ttftP50Ms, 2)} ms (p90 ${f(g.ferry.ttftP90Ms, 2)}), ${f(g.ferry.tokensPerS, 0)} tokens/s  (${g.ferry.requests} requests)`,
     `  Ferry, ${g.ferry.concurrent.streams} concurrent streams:    ${f(g.ferry.concurrent.aggregateTokensPerS, 0)} tokens/s in all, TTFT p50 ${f(g.ferry.concurrent.ttftP50Ms, 2)} ms`,
     `  ratios: Ferry tokens/s ÷ raw steps/s = ${f(g.ratios.tokensPerSVsRaw, 2)}; Ferry TTFT ÷ raw prefill = ${f(g.ratios.ttftVsRawPrefill, 1)}`,
-    `  continuous batching on ${g.scalingModel} (concurrent streams: total tokens/s, ratio to 1 stream; TTFT p50, ratio to 1 stream):`,
+    `  continuous batching on ${g.scalingModel}, N clients in a closed loop (distinct prompts and lengths, staggered starts): total tokens/s and TTFT p50, ratios to 1 client:`,
+    ...g.steady.map(
+      (r) =>
+        `    ${String(r.streams).padStart(2)} clients: ${f(r.totalTokensPerS, 0).padStart(6)} tokens/s (${f(r.throughputVs1, 2)}x)   TTFT p50 ${f(r.ttftP50Ms, 2)} ms (${f(r.ttftVs1, 2)}x)`,
+    ),
+    `  the same model, bursts of N identical requests sent at once (every prefill in the same instant):`,
     ...g.scaling.map(
       (r) =>
         `    ${String(r.streams).padStart(2)} streams: ${f(r.totalTokensPerS, 0).padStart(6)} tokens/s (${f(r.throughputVs1, 2)}x)   TTFT p50 ${f(r.ttftP50Ms, 2)} ms (${f(r.ttftVs1, 2)}x)`,

@@ -17,7 +17,7 @@ test('ham-gpt: batched greedy decoding equals one-at-a-time decoding on 20 promp
   const session = await ort.InferenceSession.create(`${DIR}model.onnx`, { intraOpNumThreads: 1 });
   try {
     const layout = decoderLayout(session);
-    assert.deepEqual([layout.layers, layout.heads, layout.headDim, layout.vocabSize], [4, 4, 32, 2048]);
+    assert.deepEqual([layout.layers, layout.heads, layout.headDim, layout.vocabSize], [4, 6, 32, 2048]);
     const codec = new TextCodec(DIR, { contextLength: 256, eosTokens: ['<|end|>'] });
     const words = 'the list server was down again this morning so please send your patches to me directly'.split(' ');
     // Completion prompts of 1 to 20 words, and chat prompts: lengths from 1 to about 40 tokens.
