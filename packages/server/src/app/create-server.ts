@@ -236,261 +236,298 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
   // A store that cannot be reached or migrated at start is a configuration error (DATABASE_URL): refuse to start.
   await store.migrate().catch(async (e: unknown) => {
     await store.close();
+    await generation.dispose();
     throw e;
   });
-  const predictionLog = config.predictionLog.enabled
-    ? new PredictionLog(
-        store,
-        predictionLogOptionsFromConfig(config.predictionLog, {
-          log: log.child({ component: 'prediction-log' }),
-          // Inserts run in a worker thread with its own connection; an in-memory SQLite store is
-          // visible to this connection only, so it is written here.
-          ...(!isMemoryStore(store) && {
-            writer: new ThreadRowWriter(
-              storeOptionsFromConfig(config.store),
-              storeRowWriter(store),
-              log.child({ component: 'prediction-log' }),
-            ),
+  // What is open so far, closed in reverse if a later step refuses the start: a library caller whose
+  // createServer rejects must not be left with worker threads, timers and connections keeping it alive.
+  const undo: (() => unknown)[] = [() => generation.dispose(), () => store.close()];
+  try {
+    const predictionLog = config.predictionLog.enabled
+      ? new PredictionLog(
+          store,
+          predictionLogOptionsFromConfig(config.predictionLog, {
+            log: log.child({ component: 'prediction-log' }),
+            // Inserts run in a worker thread with its own connection; an in-memory SQLite store is
+            // visible to this connection only, so it is written here.
+            ...(!isMemoryStore(store) && {
+              writer: new ThreadRowWriter(
+                storeOptionsFromConfig(config.store),
+                storeRowWriter(store),
+                log.child({ component: 'prediction-log' }),
+              ),
+            }),
+            onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
+            onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
+            onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
           }),
-          onWritten: (n) => metrics.predictionLogEntries.inc({ result: 'written' }, n),
-          onDropped: (n) => metrics.predictionLogEntries.inc({ result: 'dropped' }, n),
-          onSampledOut: (n) => metrics.predictionLogEntries.inc({ result: 'sampled_out' }, n),
-        }),
-      )
-    : undefined;
-  const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
-  const service = new ModelService(
-    config,
-    repository,
-    metrics,
-    log.child({ component: 'runtime' }),
-    workerCount(config),
-    cache,
-    predictionLog,
-  );
-  // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
-  service.delegateLoading(
-    (m) => m.generation !== undefined,
-    (v) => generation.load(v),
-  );
-  const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
-  drift.start();
-  const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
-  const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
-  // Every predict path (v1, v2, SSE, jobs, streams, chat) routes and shadows through this one hook.
-  service.useRouter(rollout);
-  const jobs = createJobsRuntime({
-    config,
-    store,
-    service,
-    repository,
-    metrics,
-    log: log.child({ component: 'jobs' }),
-    // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
-    onCompleted: (version, input, predictions, fallback, runMs) =>
-      service.shadowCompleted({ version, instances: input.instances, base: input.base, predictions, fallback, runMs }),
-  });
-  // Created before the app so routes that hold streams open (job events) can track them for the drain.
-  const lifecycle = createLifecycle(
-    config.lifecycle,
-    config.server.shutdownGraceMs,
-    log.child({ component: 'lifecycle' }),
-  );
-  const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
-  // eslint-disable-next-line prefer-const -- assigned after the app it closes over is built
-  let reloader: ConfigReloader | undefined;
-  const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
-  // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
-  const startKeys = [...config.auth.keys, ...(config.auth.keysFile ? readKeysFile(config.auth.keysFile) : [])];
-  // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
-  const keyRing = new KeyRing(startKeys);
-  const rateLimitRedis = createRateLimitRedis(
-    config.auth,
-    config.redis.url,
-    startKeys,
-    log.child({ component: 'auth' }),
-  );
-  // Checks every version's streaming block now: a bad one refuses the start.
-  const streaming = createStreamingService({
-    config: config.streaming,
-    repository,
-    service,
-    registry: metrics.registry,
-  });
-  // The LLM gateway: a bad provider/route reference or an unreadable API key refuses the start.
-  const llm = createLlmRuntime({
-    config: config.llm,
-    redisUrl: config.redis.url,
-    store,
-    registry: metrics.registry,
-    log: log.child({ component: 'llm' }),
-    generation,
-    predictText: async (model, field, text) => {
-      const r = await service.predict(repository.resolve(model), [{ [field]: text }], '/instances', { shadow: false });
-      return r.predictions[0];
-    },
-  });
-  const timeseries = new TimeseriesRecorder(metrics, config.web.timeseriesIntervalSeconds, config.web.timeseriesPoints);
-  // Scheduled pipeline runs wait for every model to be warm (`loaded`, below).
-  let markLoaded: (loaded: Promise<void>) => void = () => undefined;
-  const ready = new Promise<void>((resolve, reject) => {
-    markLoaded = (p) => {
-      p.then(resolve, reject);
-    };
-  });
-  ready.catch(() => undefined);
-  const pipelines = createPipelines({
-    config,
-    store,
-    pool: service.pool,
-    repository,
-    log: log.child({ component: 'pipelines' }),
-    registry: metrics.registry,
-    ready,
-    jobs,
-  });
-  const app = await buildApp(
-    {
+        )
+      : undefined;
+    undo.push(() => predictionLog?.close());
+    const cache = createPredictionCache(config, metrics, log.child({ component: 'cache' }));
+    undo.push(() => cache.close());
+    const service = new ModelService(
       config,
       repository,
-      service,
       metrics,
+      log.child({ component: 'runtime' }),
+      workerCount(config),
+      cache,
+      predictionLog,
+    );
+    undo.push(() => service.dispose());
+    // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.
+    service.delegateLoading(
+      (m) => m.generation !== undefined,
+      (v) => generation.load(v),
+    );
+    const drift = new DriftMonitor(config, repository, predictionLog, metrics, log.child({ component: 'drift' }));
+    drift.start();
+    undo.push(() => drift.close());
+    const alerts = startAlerts(config, repository, metrics, drift, log.child({ component: 'alerts' }));
+    undo.push(() => alerts?.stop());
+    const rollout = new RolloutManager(repository, service, metrics.registry, log.child({ component: 'rollout' }));
+    undo.push(() => rollout.close());
+    // Every predict path (v1, v2, SSE, jobs, streams, chat) routes and shadows through this one hook.
+    service.useRouter(rollout);
+    const jobs = createJobsRuntime({
+      config,
+      store,
+      service,
+      repository,
+      metrics,
+      log: log.child({ component: 'jobs' }),
+      // A completed job is copied to the model's shadow like a sampled predict (docs/rollout.md).
+      onCompleted: (version, input, predictions, fallback, runMs) =>
+        service.shadowCompleted({
+          version,
+          instances: input.instances,
+          base: input.base,
+          predictions,
+          fallback,
+          runMs,
+        }),
+    });
+    undo.push(() => jobs.close());
+    // Created before the app so routes that hold streams open (job events) can track them for the drain.
+    const lifecycle = createLifecycle(
+      config.lifecycle,
+      config.server.shutdownGraceMs,
+      log.child({ component: 'lifecycle' }),
+    );
+    const manager = new ModelManager(repository, service, log.child({ component: 'models' }));
+    // eslint-disable-next-line prefer-const -- assigned after the app it closes over is built
+    let reloader: ConfigReloader | undefined;
+    const reloadConfig = (): Promise<ConfigReloadReport> => reloader!.reloadOrThrow();
+    // A keysFile that cannot be read or checked at start refuses the start (like a bad config).
+    const startKeys = [...config.auth.keys, ...(config.auth.keysFile ? readKeysFile(config.auth.keysFile) : [])];
+    // The live key set: replaced on SIGHUP, config:reload and keysFile changes (rollout/config-reload.ts).
+    const keyRing = new KeyRing(startKeys);
+    const rateLimitRedis = createRateLimitRedis(
+      config.auth,
+      config.redis.url,
+      startKeys,
+      log.child({ component: 'auth' }),
+    );
+    undo.push(() => rateLimitRedis?.disconnect());
+    // Checks every version's streaming block now: a bad one refuses the start.
+    const streaming = createStreamingService({
+      config: config.streaming,
+      repository,
+      service,
+      registry: metrics.registry,
+    });
+    // The LLM gateway: a bad provider/route reference or an unreadable API key refuses the start.
+    const llm = createLlmRuntime({
+      config: config.llm,
+      redisUrl: config.redis.url,
+      store,
+      registry: metrics.registry,
+      log: log.child({ component: 'llm' }),
+      generation,
+      predictText: async (model, field, text) => {
+        const r = await service.predict(repository.resolve(model), [{ [field]: text }], '/instances', {
+          shadow: false,
+        });
+        return r.predictions[0];
+      },
+    });
+    undo.push(() => llm.close());
+    const timeseries = new TimeseriesRecorder(
+      metrics,
+      config.web.timeseriesIntervalSeconds,
+      config.web.timeseriesPoints,
+    );
+    // Scheduled pipeline runs wait for every model to be warm (`loaded`, below).
+    let markLoaded: (loaded: Promise<void>) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      markLoaded = (p) => {
+        p.then(resolve, reject);
+      };
+    });
+    ready.catch(() => undefined);
+    const pipelines = createPipelines({
+      config,
+      store,
+      pool: service.pool,
+      repository,
+      log: log.child({ component: 'pipelines' }),
+      registry: metrics.registry,
+      ready,
+      jobs,
+    });
+    undo.push(() => pipelines.close());
+    const app = await buildApp(
+      {
+        config,
+        repository,
+        service,
+        metrics,
+        drift,
+        jobs,
+        rollout,
+        manager,
+        generation,
+        lifecycle,
+        reloadConfig,
+        keyRing,
+        startKeys,
+        rateLimitRedis,
+        streaming,
+        timeseries,
+        llm: llm.gateway,
+        pipelines: {
+          runs: pipelines.runs,
+          isRunning: (n) => pipelines.isRunning(n),
+          ...(pipelines.queueRun && { queueRun: pipelines.queueRun }),
+        },
+      },
+      { logger: opts.logger === false ? false : log, ...(opts.onRoute && { onRoute: opts.onRoute }) },
+    );
+    undo.push(() => app.close());
+    timeseries.start();
+    app.addHook('onClose', async () => timeseries.stop());
+    if (rateLimitRedis) app.addHook('onClose', async () => rateLimitRedis.disconnect());
+    reloader = new ConfigReloader(
+      opts.configSources,
+      repository,
+      manager,
+      keyRing,
+      log.child({ component: 'config' }),
+      config,
+    );
+    // gRPC beside HTTP when a port is configured: the same services, its own listener, drained with the rest.
+    const grpc =
+      config.grpc.port >= 0
+        ? createGrpcServer({
+            config: config.grpc,
+            defaultHost: config.server.host,
+            serverVersion: SERVER_VERSION,
+            repository,
+            service,
+            manager,
+            keyRing,
+            lifecycle,
+            metrics,
+            log: log.child({ component: 'grpc' }),
+          })
+        : undefined;
+    if (grpc) lifecycle.onDrain('grpc', (ctx) => grpc.close(ctx.deadline));
+    // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
+    jobs.drainWith(lifecycle);
+    const loaded = service.loadAll();
+    // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
+    loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
+    // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
+    // from when every model is warm: a job taken earlier would only meet model-not-ready.
+    if (opts.jobWorkers ?? config.jobs.workers)
+      loaded.then(
+        () => jobs.startWorkers(),
+        () => undefined,
+      );
+    markLoaded(loaded);
+    if (opts.schedulePipelines !== false) pipelines.start();
+
+    let closed = false;
+    let healthLane: HealthLane | undefined;
+    return {
+      config,
+      app,
+      service,
+      repository,
+      metrics,
+      cache,
+      store,
+      predictionLog,
       drift,
+      generation,
       jobs,
       rollout,
       manager,
-      generation,
-      lifecycle,
-      reloadConfig,
-      keyRing,
-      startKeys,
-      rateLimitRedis,
+      pipelines,
       streaming,
       timeseries,
+      keyRing,
       llm: llm.gateway,
-      pipelines: {
-        runs: pipelines.runs,
-        isRunning: (n) => pipelines.isRunning(n),
-        ...(pipelines.queueRun && { queueRun: pipelines.queueRun }),
+      log,
+      lifecycle,
+      loaded,
+      configReloader: reloader,
+      reloadConfig: () => reloader!.reload(),
+      grpc,
+      async listen() {
+        await app.listen({ host: config.server.host, port: config.server.port });
+        const addr = app.server.address();
+        const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
+        const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
+        const grpcPort = grpc ? (await grpc.listen()).port : undefined;
+        if (config.server.healthPort >= 0 && opts.healthLane !== false) {
+          healthLane = await startHealthLane({
+            host: config.server.host,
+            port: config.server.healthPort,
+            maxStallMs: config.server.livenessMaxStallMs,
+            ready: () => service.ready(),
+            draining: () => lifecycle.draining,
+          });
+          lifecycle.on('draining', () => healthLane?.beat());
+        }
+        return {
+          host,
+          port,
+          url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+          ...(grpcPort !== undefined && { grpcPort }),
+          ...(healthLane && { healthPort: healthLane.port }),
+        };
       },
-    },
-    { logger: opts.logger === false ? false : log, ...(opts.onRoute && { onRoute: opts.onRoute }) },
-  );
-  timeseries.start();
-  app.addHook('onClose', async () => timeseries.stop());
-  if (rateLimitRedis) app.addHook('onClose', async () => rateLimitRedis.disconnect());
-  reloader = new ConfigReloader(
-    opts.configSources,
-    repository,
-    manager,
-    keyRing,
-    log.child({ component: 'config' }),
-    config,
-  );
-  // gRPC beside HTTP when a port is configured: the same services, its own listener, drained with the rest.
-  const grpc =
-    config.grpc.port >= 0
-      ? createGrpcServer({
-          config: config.grpc,
-          defaultHost: config.server.host,
-          serverVersion: SERVER_VERSION,
-          repository,
-          service,
-          manager,
-          keyRing,
-          lifecycle,
-          metrics,
-          log: log.child({ component: 'grpc' }),
-        })
-      : undefined;
-  if (grpc) lifecycle.onDrain('grpc', (ctx) => grpc.close(ctx.deadline));
-  // SIGTERM: job workers stop claiming at once and finish or hand back their jobs before the deadline.
-  jobs.drainWith(lifecycle);
-  const loaded = service.loadAll();
-  // Tests and the CLI await `loaded`; an unobserved failure must not crash the process, /readyz reports it.
-  loaded.catch((err: unknown) => log.error({ err }, 'model loading failed'));
-  // Job workers run in-process unless this is an API-only node (`ferry serve --no-workers`, jobs.workers: false),
-  // from when every model is warm: a job taken earlier would only meet model-not-ready.
-  if (opts.jobWorkers ?? config.jobs.workers)
-    loaded.then(
-      () => jobs.startWorkers(),
-      () => undefined,
-    );
-  markLoaded(loaded);
-  if (opts.schedulePipelines !== false) pipelines.start();
-
-  let closed = false;
-  let healthLane: HealthLane | undefined;
-  return {
-    config,
-    app,
-    service,
-    repository,
-    metrics,
-    cache,
-    store,
-    predictionLog,
-    drift,
-    generation,
-    jobs,
-    rollout,
-    manager,
-    pipelines,
-    streaming,
-    timeseries,
-    keyRing,
-    llm: llm.gateway,
-    log,
-    lifecycle,
-    loaded,
-    configReloader: reloader,
-    reloadConfig: () => reloader!.reload(),
-    grpc,
-    async listen() {
-      await app.listen({ host: config.server.host, port: config.server.port });
-      const addr = app.server.address();
-      const port = typeof addr === 'object' && addr ? addr.port : config.server.port;
-      const host = config.server.host === '0.0.0.0' ? '127.0.0.1' : config.server.host;
-      const grpcPort = grpc ? (await grpc.listen()).port : undefined;
-      if (config.server.healthPort >= 0 && opts.healthLane !== false) {
-        healthLane = await startHealthLane({
-          host: config.server.host,
-          port: config.server.healthPort,
-          maxStallMs: config.server.livenessMaxStallMs,
-          ready: () => service.ready(),
-          draining: () => lifecycle.draining,
-        });
-        lifecycle.on('draining', () => healthLane?.beat());
-      }
-      return {
-        host,
-        port,
-        url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
-        ...(grpcPort !== undefined && { grpcPort }),
-        ...(healthLane && { healthPort: healthLane.port }),
-      };
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      // In-flight requests finish while drain handlers end streams; then active jobs get their grace
-      // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
-      await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
-      // The health lane answers (readiness 503, draining) until the HTTP drain is over.
-      await healthLane?.close();
-      await jobs.close();
-      await loaded.catch(() => undefined);
-      await rollout.close();
-      await pipelines.close();
-      alerts?.stop();
-      drift.close();
-      await llm.close();
-      await generation.dispose();
-      await service.dispose();
-      await cache.close();
-      await predictionLog?.close();
-      await store.close();
-      await tracing.shutdown();
-    },
-  };
+      async close() {
+        if (closed) return;
+        closed = true;
+        // In-flight requests finish while drain handlers end streams; then active jobs get their grace
+        // and go back to the queue (after HTTP, so a job submitted during the drain still reaches the queue).
+        await Promise.all([closeHttp(app), lifecycle.runHandlers()]);
+        // The health lane answers (readiness 503, draining) until the HTTP drain is over.
+        await healthLane?.close();
+        await jobs.close();
+        await loaded.catch(() => undefined);
+        await rollout.close();
+        await pipelines.close();
+        alerts?.stop();
+        drift.close();
+        await llm.close();
+        await generation.dispose();
+        await service.dispose();
+        await cache.close();
+        await predictionLog?.close();
+        await store.close();
+        await tracing.shutdown();
+      },
+    };
+  } catch (e) {
+    for (const close of undo.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
+    await tracing.shutdown().catch(() => undefined);
+    throw e;
+  }
 }
