@@ -183,9 +183,9 @@ export async function runGenerationBench(
   const layout = decoderLayout(session);
   const repo = mkdtempSync(join(tmpdir(), 'ferry-bench-gen-'));
   cpSync(dir, join(repo, 'ham-chat', '1.0.0'), { recursive: true });
-  const gptDir = join(MODELS_DIR, 'ham-gpt', '1.0.0');
+  const gptDir = join(MODELS_DIR, 'ham-gpt', '2.0.0');
   const withGpt = existsSync(join(gptDir, 'model.onnx'));
-  if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', '1.0.0'), { recursive: true });
+  if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', '2.0.0'), { recursive: true });
   const port = await freePort();
   const child = startNode(
     'ferry (generation)',

@@ -1,6 +1,6 @@
 // The committed ham-gpt model (PyTorch export, BPE tokenizer) through the batch engine: greedy output
 // of 20 prompts of different lengths decoded together in one batch equals each decoded alone, token
-// for token, and the engine really batched them. Reads models/ham-gpt/1.0.0 from the repository.
+// for token, and the engine really batched them. Reads models/ham-gpt/2.0.0 from the repository.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { decoderLayout, KvSequence } from '../../generation/decoder-session.js';
 import { argmax } from '../../generation/sampler.js';
 import { TextCodec } from '../../generation/text-codec.js';
 
-const DIR = fileURLToPath(new URL('../../../../../models/ham-gpt/1.0.0/', import.meta.url));
+const DIR = fileURLToPath(new URL('../../../../../models/ham-gpt/2.0.0/', import.meta.url));
 const TOKENS = 16;
 
 test('ham-gpt: batched greedy decoding equals one-at-a-time decoding on 20 prompts', async () => {
