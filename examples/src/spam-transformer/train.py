@@ -38,7 +38,8 @@ SPECIALS = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
 HIDDEN, LAYERS, HEADS, FFN = 96, 2, 4, 192
 EPOCHS, BATCH, LR = 6, 32, 1e-3
 # `--shape HIDDEN,LAYERS,HEADS,FFN,EPOCHS,LR` trains another size with the same data, tokenizer and recipe
-# (spam-transformer-base: --shape 384,4,6,1536,4,5e-4).
+# (e.g. --shape 384,4,6,1536,4,5e-4; TORCH_THREADS sets torch's threads). Install Debian's
+# libopenblas0-pthread first: without it Debian's torch runs the reference BLAS, many times slower.
 if '--shape' in sys.argv:
     _v = sys.argv[sys.argv.index('--shape') + 1].split(',')
     HIDDEN, LAYERS, HEADS, FFN, EPOCHS = (int(x) for x in _v[:5])
