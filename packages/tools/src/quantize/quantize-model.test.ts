@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -30,11 +31,30 @@ function affine(x: Rows, w: ArrayLike<number>, k: number, n: number, bias?: Arra
 }
 
 /** Weight step per output channel (or one for all), as the quantiser must choose it: symmetric int8. */
+/**
+ * On x86 CPUs without VNNI (AVX2 only), ONNX Runtime's u8×s8 GEMM adds pairs of products in int16
+ * (vpmaddubsw), which saturates for large activations and weights, so the exact-arithmetic bounds below
+ * do not hold there with 8-bit weights (seen on an AMD Zen 2: errors 1.2× the bound). They do with
+ * 7-bit weights (`reduceRange`, the remedy docs/quantization.md gives), so the bound tests use them on
+ * such CPUs and 8-bit weights everywhere else.
+ */
+const SATURATING_INT8 = (() => {
+  if (process.arch !== 'x64') return false;
+  let flags = '';
+  try {
+    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    return false;
+  }
+  return !/\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(flags);
+})();
+const WEIGHT_QMAX = SATURATING_INT8 ? 63 : 127;
+
 function weightSteps(w: ArrayLike<number>, k: number, n: number, perChannel: boolean): Float64Array {
   const m = new Float64Array(n);
   for (let i = 0; i < k; i++) for (let j = 0; j < n; j++) m[j] = Math.max(m[j]!, Math.abs(w[i * n + j]!));
   const all = Math.max(...m);
-  return m.map((v) => (perChannel ? v : all) / 127);
+  return m.map((v) => (perChannel ? v : all) / WEIGHT_QMAX);
 }
 
 /**
@@ -146,7 +166,12 @@ for (const format of QUANT_FORMATS) {
   for (const perChannel of [true, false]) {
     test(`a 2-layer MLP quantised as ${format}, ${perChannel ? 'per channel' : 'per tensor'}, runs and stays within the worst-case rounding bound of the float model`, async () => {
       const mlp = twoLayerMlp();
-      const { bytes, report } = quantizeModel(mlp.bytes, { format, perChannel, minElements: 0 });
+      const { bytes, report } = quantizeModel(mlp.bytes, {
+        format,
+        perChannel,
+        minElements: 0,
+        reduceRange: SATURATING_INT8,
+      });
       assert.equal(report.format, format);
       assert.deepEqual(
         report.quantized.map((q) => [q.opType, q.weight, q.shape]),
@@ -191,8 +216,10 @@ for (const format of QUANT_FORMATS) {
         return e.map((v, n) => v + b2[r]![n]!);
       });
       const { maxErr, maxBound } = assertWithin(out.y!, y, carried, `${format} end to end`);
-      // The bound is a real constraint (at most 15% of the largest output), and quantisation did change something.
-      assert.ok(maxBound < 0.15 * maxAbs(y), `bound ${maxBound} vs outputs up to ${maxAbs(y)}`);
+      // The bound is a real constraint (at most 15% of the largest output, 30% with 7-bit weights), and
+      // quantisation did change something.
+      const tight = SATURATING_INT8 ? 0.3 : 0.15;
+      assert.ok(maxBound < tight * maxAbs(y), `bound ${maxBound} vs outputs up to ${maxAbs(y)}`);
       assert.ok(maxErr > 0, 'the int8 model answered exactly the float answers: was anything quantised?');
     });
   }
@@ -306,7 +333,7 @@ for (const format of QUANT_FORMATS) {
         transB: gc.transB ? 1 : 0,
       });
       const fp32 = g.toBytes();
-      const { bytes, report } = quantizeModel(fp32, { format, minElements: 0 });
+      const { bytes, report } = quantizeModel(fp32, { format, minElements: 0, reduceRange: SATURATING_INT8 });
       assert.deepEqual(
         report.quantized.map((q) => [q.opType, q.shape]),
         [['Gemm', [k, n]]],
