@@ -304,6 +304,7 @@ export async function startLlmEmulator(o: LlmEmulatorOptions = {}): Promise<LlmE
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
-  (emu as { url: string }).url = `${o.tls ? 'https' : 'http'}://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`;
+  (emu as { url: string }).url =
+    `${o.tls ? 'https' : 'http'}://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`;
   return emu;
 }
