@@ -19,7 +19,7 @@ import * as ort from 'onnxruntime-node';
 import { parse } from 'yaml';
 import type { Generation } from '@ferry/core';
 import { FERRY_CLI, MODELS_DIR } from './paths.js';
-import { freePort, startNode, waitReady } from './processes.js';
+import { ferryServeArgs, freePort, startNode, waitReady } from './processes.js';
 // Deep import on purpose: the decoder runtime and tokenizer are not part of @ferry/server's public face.
 import { decoderLayout, KvSequence, argmax, TextCodec } from '../../packages/server/dist/generation/index.js';
 
@@ -187,12 +187,7 @@ export async function runGenerationBench(
   const withGpt = existsSync(join(gptDir, 'model.onnx'));
   if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', '2.0.0'), { recursive: true });
   const port = await freePort();
-  const child = startNode(
-    'ferry (generation)',
-    FERRY_CLI,
-    ['serve', '--models', repo, '--port', String(port), '--host', '127.0.0.1', '--log-level', 'warn'],
-    { cwd: repo },
-  );
+  const child = startNode('ferry (generation)', FERRY_CLI, ferryServeArgs(repo, port), { cwd: repo });
   try {
     await waitReady(child, `http://127.0.0.1:${port}`, 60_000);
     const generation = (parse(readFileSync(join(dir, 'ferry.yaml'), 'utf8')) as { generation: Generation }).generation;

@@ -210,3 +210,11 @@ export async function waitReady(child: Child, url: string, timeoutMs: number): P
 export async function stopAll(): Promise<void> {
   await Promise.all([...live].map((c) => c.stop()));
 }
+
+/**
+ * `ferry serve` over `repoDir` on `port`, quiet (log level warn), as every bench starts it; `extra`
+ * adds the options that bench measures (a config file, a gRPC port, processes, workers).
+ */
+export function ferryServeArgs(repoDir: string, port: number, extra: readonly string[] = [], host = '127.0.0.1') {
+  return ['serve', '--models', repoDir, '--port', String(port), '--host', host, '--log-level', 'warn', ...extra];
+}

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
-import { freePort, runJson, startNode, waitReady, type Child } from './processes.js';
+import { ferryServeArgs, freePort, runJson, startNode, waitReady, type Child } from './processes.js';
 import type { ProtocolLoadResult, ProtocolLoadSpec, Transport } from './protocols-load.js';
 import { buildScratchRepo } from './scratch-repo.js';
 
@@ -45,19 +45,7 @@ async function startFerry(
   const child = startNode(
     'ferry (protocols)',
     FERRY_CLI,
-    [
-      'serve',
-      '--models',
-      repoDir,
-      '--port',
-      String(port),
-      '--host',
-      '127.0.0.1',
-      '--grpc-port',
-      String(grpcPort),
-      '--log-level',
-      'warn',
-    ],
+    ferryServeArgs(repoDir, port, ['--grpc-port', String(grpcPort)]),
     { cwd: repoDir },
   );
   for (const [k, v] of Object.entries(saved)) {

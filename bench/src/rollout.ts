@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { hashKey } from '../../packages/server/dist/auth/keys.js';
 import type { LoadResult, LoadSpec } from './load.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
-import { freePort, runJson, startNode, stopAll, waitReady } from './processes.js';
+import { ferryServeArgs, freePort, runJson, startNode, stopAll, waitReady } from './processes.js';
 import { writeTinyLr } from './scratch-repo.js';
 
 const SECRET = 'bench-admin-key-0123456789abcdef';
@@ -43,21 +43,11 @@ async function measure(name: string, repoDir: string, opts: Opts): Promise<Row> 
     cfgFile,
     opts.keys ? `auth:\n  keys:\n    - { id: bench, sha256: ${hashKey(SECRET)}, scopes: [predict, admin] }\n` : '{}\n',
   );
-  const server = startNode(`ferry-${name}`, FERRY_CLI, [
-    'serve',
-    '--models',
-    repoDir,
-    '--config',
-    cfgFile,
-    '--port',
-    String(port),
-    '--host',
-    '127.0.0.1',
-    '--log-level',
-    'warn',
-    '--workers',
-    '1',
-  ]);
+  const server = startNode(
+    `ferry-${name}`,
+    FERRY_CLI,
+    ferryServeArgs(repoDir, port, ['--config', cfgFile, '--workers', '1']),
+  );
   try {
     await waitReady(server, url, 60_000);
     const spec: LoadSpec = {

@@ -18,7 +18,17 @@ import type { LoadResult, LoadSpec } from './load.js';
 import { parseOptions, type BenchOptions } from './options.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
 import { processCpuSeconds } from './proc-stat.js';
-import { decidePinning, freePort, onExit, runJson, startNode, stopAll, waitReady, type Child } from './processes.js';
+import {
+  decidePinning,
+  ferryServeArgs,
+  freePort,
+  onExit,
+  runJson,
+  startNode,
+  stopAll,
+  waitReady,
+  type Child,
+} from './processes.js';
 import { tinyLrWeights, TINY_LR_VERSION, writeTinyLr } from './scratch-repo.js';
 import { modelInfo, modelInfoAt, requestBodies, type ModelInfo } from './workloads.js';
 
@@ -186,18 +196,7 @@ async function startConfig(
       : startNode(
           LABELS[config],
           FERRY_CLI,
-          [
-            'serve',
-            '--models',
-            repoDir,
-            '--port',
-            String(port),
-            '--host',
-            '127.0.0.1',
-            '--log-level',
-            'warn',
-            ...(config === 'ferry-2proc-unpinned' ? ['--processes', '2'] : []),
-          ],
+          ferryServeArgs(repoDir, port, config === 'ferry-2proc-unpinned' ? ['--processes', '2'] : []),
           { cwd: repoDir, ...(config === 'ferry-pinned' && serverCpus !== undefined && { cpus: serverCpus }) },
         );
   await waitReady(child, url, readyTimeoutMs);

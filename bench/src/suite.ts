@@ -17,6 +17,7 @@ import type { BenchOptions } from './options.js';
 import {
   allowedCpus,
   decidePinning,
+  ferryServeArgs,
   freePort,
   onExit,
   runJson,
@@ -465,20 +466,17 @@ async function startServers(
     {
       target: 'ferry',
       script: FERRY_CLI,
-      args: (port) => [
-        'serve',
-        '--models',
-        repoDir,
-        '--port',
-        String(port),
-        '--host',
-        host,
-        '--log-level',
-        'warn',
-        '--health-port',
-        String(healthPort),
-        ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : []),
-      ],
+      args: (port) =>
+        ferryServeArgs(
+          repoDir,
+          port,
+          [
+            '--health-port',
+            String(healthPort),
+            ...(opts.ferryWorkers !== undefined ? ['--workers', String(opts.ferryWorkers)] : []),
+          ],
+          host,
+        ),
     },
   ];
   const started: RunningServer[] = [];
