@@ -5,11 +5,12 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
-import { CompiledQuery, Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { CompiledQuery, Kysely, Migrator, SqliteDialect, sql } from 'kysely';
 import type { Logger } from 'pino';
 import { columnCodec, type ColumnCodec } from './columns.js';
 import type { Database } from './database.js';
 import { migrationProvider } from './migrations.js';
+import { SchemaScopedPostgresDialect } from './scoped-dialect.js';
 import { checkSchemaName, parseStoreUrl, redactUrl, type StoreDialect } from './store-url.js';
 
 export interface StoreOptions {
@@ -126,12 +127,15 @@ export function createStore(options: StoreOptions = {}): Store {
     // it. Set per connection with SET rather than a startup `options` parameter, which PgBouncer refuses.
     const setSearchPath = CompiledQuery.raw(`set search_path to "${schema}"`);
     db = new Kysely<Database>({
-      dialect: new PostgresDialect({
-        pool,
-        onCreateConnection: async (conn) => {
-          await conn.executeQuery(setSearchPath);
+      dialect: new SchemaScopedPostgresDialect(
+        {
+          pool,
+          onCreateConnection: async (conn) => {
+            await conn.executeQuery(setSearchPath);
+          },
         },
-      }),
+        schema,
+      ),
     });
     location = `${redactUrl(target.url)} (schema ${schema})`;
   }

@@ -255,6 +255,68 @@ if (DIALECTS.includes('postgres')) {
     assert.equal(after.rowCount, 0, 'dispose drops the schemas');
   });
 
+  test('PostgreSQL: migrate() is not disturbed by other schemas being dropped at the same time', async () => {
+    // Another deployment (or test process) on the same database drops its schema while this store
+    // migrates. Kysely's stock introspector read every schema and failed with 3F000 for the dropped
+    // one; the store's introspector reads its own schema only.
+    const t = await openTestStore('postgres');
+    let churning = true;
+    let dropped = 0;
+    const churn = withAdminClient(async (c) => {
+      while (churning) {
+        const names = Array.from({ length: 8 }, () => uniqueSchemaName('ferry_churn'));
+        for (const n of names)
+          await c.query(`create schema "${n}"; create table "${n}".t (id serial primary key, v text)`);
+        await Promise.all(names.map((n) => c.query(`drop schema "${n}" cascade`)));
+        dropped += names.length;
+      }
+    });
+    try {
+      for (let i = 0; i < 40 || dropped < 200; i++) await t.store.migrate();
+    } finally {
+      churning = false;
+      await churn;
+      await t.dispose();
+    }
+    assert.ok(dropped >= 200, `schemas dropped meanwhile: ${dropped}`);
+  });
+
+  test("PostgreSQL: introspection lists this store's tables with their columns, and no other schema", async () => {
+    const a = await openTestStore('postgres');
+    const b = await openTestStore('postgres');
+    try {
+      await b.store.db.schema
+        .createTable('only_in_b')
+        .addColumn('id', 'serial', (c) => c.primaryKey())
+        .execute();
+      const tables = await a.store.db.introspection.getTables();
+      assert.ok(tables.length > 0);
+      assert.ok(
+        tables.every((t) => t.schema === a.where),
+        "every table is in this store's schema",
+      );
+      const names = tables.map((t) => t.name);
+      assert.ok(names.includes('prediction_log'));
+      assert.ok(!names.includes('only_in_b'));
+      assert.ok(!names.includes('kysely_migration'), "Kysely's own tables only when asked");
+      const internal = await a.store.db.introspection.getTables({ withInternalKyselyTables: true });
+      assert.ok(internal.some((t) => t.name === 'kysely_migration'));
+      const log = tables.find((t) => t.name === 'prediction_log');
+      const ts = log?.columns.find((c) => c.name === 'ts');
+      assert.deepEqual(ts && { dataType: ts.dataType, isNullable: ts.isNullable }, {
+        dataType: 'int8',
+        isNullable: false,
+      });
+      const bTables = await b.store.db.introspection.getTables();
+      const id = bTables.find((t) => t.name === 'only_in_b')?.columns.find((c) => c.name === 'id');
+      assert.equal(id?.isAutoIncrementing, true, 'a serial column is auto-incrementing');
+      assert.equal(id?.hasDefaultValue, true);
+    } finally {
+      await a.dispose();
+      await b.dispose();
+    }
+  });
+
   test('PostgreSQL: a connection cut in the middle of a query fails that query and nothing else', async () => {
     const t = await openTestStore('postgres');
     try {
