@@ -16,6 +16,7 @@ import { formatTransformerBench, runTransformerBench } from './transformer.js';
 import { formatProtocols, runProtocolsBench } from './protocols.js';
 import { formatLlmBench, runLlmBench } from './llm-gateway.js';
 import { formatScaling, runScalingBench, SCALING_MODELS } from './scaling.js';
+import { formatCacheKeyBench, runCacheKeyBench } from './cache-key.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -88,12 +89,14 @@ async function main(): Promise<number> {
     process.env.FERRY_BENCH_LLM === '0'
       ? undefined
       : await runLlmBench({ requests: opts.quick ? 2000 : 10_000 }, (line) => process.stderr.write(`${line}\n`));
+  // The prediction cache's key per instance (issue 20): the float64 digest vs the JSON text key. A second.
+  const cacheKey = runCacheKeyBench(opts.quick ? 100 : 400);
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, ...(streaming && { streaming }), ...(generation && { generation }), ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, cacheKey, ...(streaming && { streaming }), ...(generation && { generation }), ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\n${formatCacheKeyBench(cacheKey)}\n\nwrote ${opts.out}\n`,
   );
   return 0;
 }

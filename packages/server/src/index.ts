@@ -10,6 +10,7 @@ export {
   type ModelEntry,
 } from './serving/repository/index.js';
 export { ModelService, syntheticInstance } from './serving/index.js';
+export { instanceDigest } from './serving/cache/index.js';
 // A server in a child process, as `ferry bench` (in @ferry/tools) load-tests it.
 export { startChildServer, type ChildServer, type ChildServerOptions } from './lifecycle/child-server.js';
 export { buildApp, buildOpenApi } from './http/index.js';

@@ -4,9 +4,9 @@ export {
   MemoryStore,
   RedisStore,
   cacheKey,
-  canonicalInstance,
   type CacheStore,
   type CachedPrediction,
   type Lookup,
 } from './prediction-cache.js';
+export { instanceDigest } from './instance-digest.js';
 export { SingleFlight } from './single-flight.js';

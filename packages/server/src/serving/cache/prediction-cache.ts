@@ -1,15 +1,15 @@
-// The prediction cache. Keys are the exact model version plus a canonical encoding of one
-// validated instance (feature order and number spelling do not change the key), hashed. The
+// The prediction cache. Keys are the exact model version plus a SHA-256 of one validated instance's
+// values (feature order and number spelling do not change the key; see instance-digest.ts). The
 // embedded store is an in-process LRU bounded in bytes; with a Redis URL the store is Redis,
 // shared by replicas. Entries outlive their TTL (up to `staleTtlSeconds`) so the `stale-cache`
 // fallback can still answer; a fresh hit must be younger than the model's TTL.
 // A cache that fails (Redis down or slow) is bypassed: predictions are still served, the failure
 // is logged once per outage and counted, and the cache comes back by itself when Redis does.
-import { createHash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Feature, Instance, Prediction } from '@ferry/core';
+import { instanceDigest } from './instance-digest.js';
 
 export interface CachedPrediction {
   prediction: Prediction;
@@ -24,20 +24,9 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
-/** Canonical text of an instance: values in contract order, absent as null. */
-export function canonicalInstance(inputs: readonly Feature[], instance: Instance): string {
-  let s = '';
-  for (const f of inputs) {
-    const v = instance[f.name];
-    s += v === undefined ? 'null' : JSON.stringify(v);
-    s += '\u0001';
-  }
-  return s;
-}
-
+/** Redis key of one instance's prediction: prefix, exact version, digest of the values. */
 export function cacheKey(prefix: string, versionKey: string, inputs: readonly Feature[], instance: Instance): string {
-  const digest = createHash('sha1').update(canonicalInstance(inputs, instance)).digest('base64url');
-  return `${prefix}${versionKey}:${digest}`;
+  return `${prefix}${versionKey}:${instanceDigest(inputs, instance)}`;
 }
 
 export class MemoryStore implements CacheStore {
@@ -134,9 +123,7 @@ export class PredictionCache {
   ) {}
 
   keysFor(versionKey: string, inputs: readonly Feature[], instances: readonly Instance[]): string[] {
-    // In process the canonical text is the key (its bytes count against maxBytes); hashing is for
-    // Redis, where keys travel and are shared.
-    if (this.store.kind === 'memory') return instances.map((i) => `${versionKey}\u0002${canonicalInstance(inputs, i)}`);
+    if (this.store.kind === 'memory') return instances.map((i) => `${versionKey}\u0002${instanceDigest(inputs, i)}`);
     return instances.map((i) => cacheKey(this.prefix, versionKey, inputs, i));
   }
 
