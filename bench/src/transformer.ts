@@ -9,9 +9,11 @@
 //     nodes ONNX Runtime fused the INT8 graph into, and an ONNX Runtime profile of both builds that splits
 //     FP32 time into the nodes the quantiser replaces and the rest, which bounds what INT8 can gain;
 //   - the same quantiser on random-weight 2-layer transformer stacks 96 and 768 wide (batch 32 × 128 tokens),
-//     to show how the INT8 gain grows with the width of the weight matrices.
+//     to show how the INT8 gain grows with the width of the weight matrices;
+//   - the INT8 rows again on models/spam-transformer-wide (the same recipe at 512 wide), where they pay;
+//   - the ceiling of ragged batching: ONNX Runtime alone, texts one at a time vs length-sorted batches.
 // Standalone: node bench/dist/transformer.js [--seconds 8]
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -30,30 +32,56 @@ import { mulberry32 } from './prng.js';
 
 export interface TransformerBench {
   model: string;
-  ragged: { on: Load; off: Load; ratio: number; paddingOverhead: number; bar: string };
-  int8: {
-    fp32: Speed;
-    int8: Speed;
-    batch1Ratio: number;
-    batch32Ratio: number;
-    /** The same ratios by CPU time per row. */
-    cpuBatch1Ratio: number;
-    cpuBatch32Ratio: number;
-    sizeBytes: { fp32: number; int8: number };
-    accuracyDropPoints: number;
-    /** fp32 − int8 accuracy in points as `ferry quantize --validate` reported it (batches of 32). */
-    quantizeReportedDropPoints: number;
-    /** What the quantiser replaced: `opType shape` per node. */
-    quantized: string[];
-    /** Operator counts of the INT8 graph after ONNX Runtime's optimisations (level all). */
-    fusedOps: Record<string, number>;
-    profile: ProfileSplit;
+  ragged: {
+    on: Load;
+    off: Load;
+    ratio: number;
+    paddingOverhead: number;
+    /** What any batching could gain here: ONNX Runtime alone, texts one at a time vs length-sorted batches. */
+    ceiling: BatchingCeiling;
+    bar: string;
+  };
+  int8: Int8Result & {
     /** INT8 ÷ FP32 on random-weight stacks of other widths. */
     widths: WidthCheck[];
     /** The CPU, and which of its instructions speed up int8 dot products (INT8's gain depends on them). */
     cpu: CpuInt8;
-    bar: string;
   };
+  /** The same INT8 rows on `spam-transformer-wide` (the recipe at 512 wide), when the repository has it. */
+  int8Wide?: Int8Result & { model: string };
+}
+/** FP32 vs INT8 (`ferry quantize`) of one trained transformer, measured in one run. */
+interface Int8Result {
+  fp32: Speed;
+  int8: Speed;
+  batch1Ratio: number;
+  batch32Ratio: number;
+  /** The same ratios by CPU time per row. */
+  cpuBatch1Ratio: number;
+  cpuBatch32Ratio: number;
+  sizeBytes: { fp32: number; int8: number };
+  accuracyDropPoints: number;
+  /** fp32 − int8 accuracy in points as `ferry quantize --validate` reported it (batches of 32). */
+  quantizeReportedDropPoints: number;
+  /** What the quantiser replaced: `opType shape` per node. */
+  quantized: string[];
+  /** Operator counts of the INT8 graph after ONNX Runtime's optimisations (level all). */
+  fusedOps: Record<string, number>;
+  profile: ProfileSplit;
+  bar: string;
+}
+/**
+ * ONNX Runtime alone (FP32, one thread, no server) on the bench's texts: rows/s run one at a time against
+ * rows/s in batches of the served run's mean size after sorting by length (so a batch pads little). The ratio
+ * bounds what ragged batching can buy through the server, whatever its scheduling.
+ */
+interface BatchingCeiling {
+  batchRows: number;
+  singleRowsPerS: number;
+  batchedRowsPerS: number;
+  /** Padded ÷ real tokens of the sorted batches. */
+  paddingOverhead: number;
+  ratio: number;
 }
 interface WidthCheck {
   hidden: number;
@@ -93,6 +121,7 @@ interface Speed {
 }
 
 const MODEL = 'spam-transformer';
+const WIDE = 'spam-transformer-wide';
 const VERSION = '1.0.0';
 
 /** Held-out texts cut to a random number of words so they tokenize to 8–128 tokens. */
@@ -457,6 +486,131 @@ async function fusedOps(work: string, path: string): Promise<Record<string, numb
   return counts;
 }
 
+/**
+ * `ferry quantize` on one trained transformer (validated on the held-out texts), then FP32 vs INT8 in ONNX
+ * Runtime on the same batches (alternating rounds), both builds' held-out accuracy, and the profile split.
+ */
+async function measureInt8(
+  work: string,
+  src: string,
+  manifest: Manifest,
+  texts: string[],
+  held: ReadonlyArray<{ text: string; label: string }>,
+  heldPath: string,
+  quantizeArgs: readonly string[],
+  log: (line: string) => void,
+): Promise<Int8Result> {
+  const q = join(work, `${manifest.name}.int8.onnx`);
+  log(`transformer: ferry quantize ${manifest.name}`);
+  const qr = spawnSync(
+    process.execPath,
+    [FERRY_CLI, 'quantize', join(src, 'model.onnx'), q, ...quantizeArgs, '--validate', heldPath, '--json'],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (qr.status !== 0) throw new Error(`ferry quantize failed: ${qr.stderr}`);
+  const cli = JSON.parse(qr.stdout) as { quantization: QuantizeReport; validation: ValidationReport };
+  const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8')) as unknown;
+  const labels = held.map((r) => (r.label === 'spam' ? 1 : 0));
+  log(`transformer: ${manifest.name} FP32 vs INT8 in ONNX Runtime`);
+  const { fp32, int8 } = await compareBuilds(
+    join(src, 'model.onnx'),
+    q,
+    manifest,
+    tokenizer,
+    texts.slice(0, 128),
+    held,
+    labels,
+  );
+  log(`transformer: ONNX Runtime profile of both builds of ${manifest.name}`);
+  const encoder = compileEncoder(manifest, { tokenizer });
+  const batches32 = [];
+  for (let i = 0; i + 32 <= 128; i += 32) {
+    const f = encoder.encode(texts.slice(i, i + 32).map((text) => ({ text })));
+    batches32.push(
+      Object.fromEntries(
+        Object.entries(f).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
+      ),
+    );
+  }
+  const replacedNames = cli.quantization.quantized.map((n) => n.name);
+  const profile = await profileSplit(work, join(src, 'model.onnx'), q, batches32, replacedNames);
+  const fused = await fusedOps(work, q);
+  const b32 = int8.batch32RowsPerS / fp32.batch32RowsPerS;
+  const drop = (fp32.accuracy - int8.accuracy) * 100;
+  return {
+    fp32,
+    int8,
+    batch1Ratio: int8.batch1RowsPerS / fp32.batch1RowsPerS,
+    batch32Ratio: b32,
+    cpuBatch1Ratio: int8.cpuBatch1RowsPerS / fp32.cpuBatch1RowsPerS,
+    cpuBatch32Ratio: int8.cpuBatch32RowsPerS / fp32.cpuBatch32RowsPerS,
+    sizeBytes: { fp32: statSync(join(src, 'model.onnx')).size, int8: statSync(q).size },
+    accuracyDropPoints: drop,
+    quantizeReportedDropPoints: (cli.validation.classification?.accuracyDelta ?? NaN) * 100,
+    quantized: cli.quantization.quantized.map((n) => `${n.opType} ${n.shape.join('×')}`),
+    fusedOps: fused,
+    profile,
+    bar: `INT8/FP32 at batch 32 ≥ 2×: ${b32 >= 2 ? 'met' : 'NOT met'} (bound from the profile ${profile.boundRatio.toFixed(2)}×); accuracy drop ≤ 0.5 pt: ${drop <= 0.5 ? 'met' : 'NOT met'}`,
+  };
+}
+
+/** See BatchingCeiling. Alternating rounds, medians of five; CPU time, so other load counts less. */
+async function batchingCeiling(
+  src: string,
+  manifest: Manifest,
+  texts: string[],
+  batchRows: number,
+): Promise<BatchingCeiling> {
+  const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8')) as unknown;
+  const encoder = compileEncoder(manifest, { tokenizer });
+  const session = await ort.InferenceSession.create(join(src, 'model.onnx'), SESSION);
+  const toOrt = (f: Record<string, TensorValue>) =>
+    Object.fromEntries(
+      Object.entries(f).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
+    );
+  const lengthOf = (text: string) => encoder.encodeBatch([{ text }]).feeds.input_ids!.dims[1]!;
+  const sorted = texts
+    .slice(0, 256)
+    .map((text) => ({ text, n: lengthOf(text) }))
+    .sort((a, b) => a.n - b.n);
+  const singles = sorted.map((t) => toOrt(encoder.encode([{ text: t.text }])));
+  const batches: Array<Record<string, ort.Tensor>> = [];
+  let padded = 0;
+  let real = 0;
+  for (let i = 0; i + batchRows <= sorted.length; i += batchRows) {
+    const part = sorted.slice(i, i + batchRows);
+    const f = toOrt(encoder.encode(part.map((t) => ({ text: t.text }))));
+    padded += f.input_ids!.dims[0]! * f.input_ids!.dims[1]!;
+    real += part.reduce((s, t) => s + t.n, 0);
+    batches.push(f);
+  }
+  const rowsIn = batches.length * batchRows;
+  const time = async (runs: Array<Record<string, ort.Tensor>>, rows: number) => {
+    const c0 = process.cpuUsage();
+    for (const r of runs) await session.run(r, ['logits']);
+    const c = process.cpuUsage(c0);
+    return rows / ((c.user + c.system) / 1e6);
+  };
+  await time(singles.slice(0, 16), 16);
+  await time(batches.slice(0, 2), 2 * batchRows);
+  const one: number[] = [];
+  const many: number[] = [];
+  for (let round = 0; round < 5; round++) {
+    one.push(await time(singles, singles.length));
+    many.push(await time(batches, rowsIn));
+  }
+  await session.release();
+  const singleRowsPerS = median(one);
+  const batchedRowsPerS = median(many);
+  return {
+    batchRows,
+    singleRowsPerS,
+    batchedRowsPerS,
+    paddingOverhead: padded / real,
+    ratio: batchedRowsPerS / singleRowsPerS,
+  };
+}
+
 export async function runTransformerBench(
   opts: { seconds: number },
   log: (line: string) => void = () => {},
@@ -480,52 +634,25 @@ export async function runTransformerBench(
     log(`transformer: ragged batching off, 32 clients, ${opts.seconds} s`);
     const offLoad = await load(repo, `${MODEL}-off`, texts, opts.seconds, 32);
 
-    // INT8 with `ferry quantize` (MatMul weights per channel, the embedding table per row; the model's
-    // 96×96 to 96×288 weights are below the default --min-elements, hence 1024), validated on the held-out texts.
-    const q = join(work, 'model.int8.onnx');
-    const heldPath = join(work, 'held-out.jsonl');
     const held = corpusRows().filter((r) => r.split === 'heldOut');
+    const heldPath = join(work, 'held-out.jsonl');
     writeFileSync(heldPath, held.map((r) => JSON.stringify({ text: r.text, label: r.label })).join('\n'));
-    log('transformer: ferry quantize');
-    const qr = spawnSync(
-      process.execPath,
-      [FERRY_CLI, 'quantize', join(src, 'model.onnx'), q, '--min-elements', '1024', '--validate', heldPath, '--json'],
-      { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
-    );
-    if (qr.status !== 0) throw new Error(`ferry quantize failed: ${qr.stderr}`);
-    const cli = JSON.parse(qr.stdout) as { quantization: QuantizeReport; validation: ValidationReport };
-    const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8')) as unknown;
-    const labels = held.map((r) => (r.label === 'spam' ? 1 : 0));
-    log('transformer: FP32 vs INT8 in ONNX Runtime');
-    const { fp32, int8 } = await compareBuilds(
-      join(src, 'model.onnx'),
-      q,
-      manifest,
-      tokenizer,
-      texts.slice(0, 128),
-      held,
-      labels,
-    );
-    log('transformer: ONNX Runtime profile of both builds');
-    const encoder = compileEncoder(manifest, { tokenizer });
-    const batches32 = [];
-    for (let i = 0; i + 32 <= 128; i += 32) {
-      const f = encoder.encode(texts.slice(i, i + 32).map((text) => ({ text })));
-      batches32.push(
-        Object.fromEntries(
-          Object.entries(f).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
-        ),
-      );
+    // The model's 96×96 to 96×288 weights are below the default --min-elements, hence 1024.
+    const int8Base = await measureInt8(work, src, manifest, texts, held, heldPath, ['--min-elements', '1024'], log);
+    const wideSrc = join(MODELS_DIR, WIDE, VERSION);
+    let int8Wide: TransformerBench['int8Wide'];
+    if (existsSync(wideSrc)) {
+      const wideManifest = parse(readFileSync(join(wideSrc, 'ferry.yaml'), 'utf8')) as Manifest;
+      // Default ferry quantize options: every 512-wide weight is above --min-elements.
+      const r = await measureInt8(work, wideSrc, wideManifest, texts, held, heldPath, [], log);
+      int8Wide = { model: `${WIDE}@${VERSION}`, ...r };
     }
-    const replacedNames = cli.quantization.quantized.map((n) => n.name);
-    const profile = await profileSplit(work, join(src, 'model.onnx'), q, batches32, replacedNames);
-    const fused = await fusedOps(work, q);
     log('transformer: INT8 vs FP32 on random-weight stacks 96 and 768 wide');
     const widths = [await widthCheck(96), await widthCheck(768)];
     const ratio = on.rps / offLoad.rps;
     const overhead = on.paddingOverhead ?? NaN;
-    const b32 = int8.batch32RowsPerS / fp32.batch32RowsPerS;
-    const drop = (fp32.accuracy - int8.accuracy) * 100;
+    log('transformer: ONNX Runtime alone, one text at a time vs length-sorted batches');
+    const ceiling = await batchingCeiling(src, manifest, texts, Math.max(2, Math.round(on.meanBatchRows)));
     return {
       model: `${MODEL}@${VERSION}`,
       ragged: {
@@ -533,41 +660,23 @@ export async function runTransformerBench(
         off: offLoad,
         ratio,
         paddingOverhead: overhead,
+        ceiling,
         bar: `ragged on/off ≥ 2×: ${ratio >= 2 ? 'met' : 'NOT met'}; padding overhead ≤ 1.3: ${overhead <= 1.3 ? 'met' : 'NOT met'}`,
       },
-      int8: {
-        fp32,
-        int8,
-        batch1Ratio: int8.batch1RowsPerS / fp32.batch1RowsPerS,
-        batch32Ratio: b32,
-        cpuBatch1Ratio: int8.cpuBatch1RowsPerS / fp32.cpuBatch1RowsPerS,
-        cpuBatch32Ratio: int8.cpuBatch32RowsPerS / fp32.cpuBatch32RowsPerS,
-        sizeBytes: { fp32: statSync(join(src, 'model.onnx')).size, int8: statSync(q).size },
-        accuracyDropPoints: drop,
-        quantizeReportedDropPoints: (cli.validation.classification?.accuracyDelta ?? NaN) * 100,
-        quantized: cli.quantization.quantized.map((n) => `${n.opType} ${n.shape.join('×')}`),
-        fusedOps: fused,
-        profile,
-        widths,
-        cpu: cpuInt8(),
-        bar: `INT8/FP32 at batch 32 ≥ 2×: ${b32 >= 2 ? 'met' : 'NOT met'} (bound from the profile ${profile.boundRatio.toFixed(2)}×); accuracy drop ≤ 0.5 pt: ${drop <= 0.5 ? 'met' : 'NOT met'}`,
-      },
+      int8: { ...int8Base, widths, cpu: cpuInt8() },
+      ...(int8Wide && { int8Wide }),
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-export function formatTransformerBench(b: TransformerBench): string {
-  const r = b.ragged;
-  const i = b.int8;
+const f = (x: number, d = 1) => x.toFixed(d);
+
+function formatInt8(label: string, i: Int8Result): string[] {
   const p = i.profile;
-  const f = (x: number, d = 1) => x.toFixed(d);
   return [
-    `transformer (${b.model}, texts of 8–128 tokens)`,
-    `  ragged batching, 32 clients: on ${f(r.on.rps)} req/s (mean batch ${f(r.on.meanBatchRows)} rows), off ${f(r.off.rps)} req/s (mean batch ${f(r.off.meanBatchRows)}) → ${f(r.ratio, 2)}×`,
-    `  padding overhead with length-aware grouping: ${f(r.paddingOverhead, 3)} padded ÷ real tokens`,
-    `  INT8 vs FP32 (ONNX Runtime, 1 thread): batch 1 ${f(i.int8.batch1RowsPerS)} vs ${f(i.fp32.batch1RowsPerS)} rows/s → ${f(i.batch1Ratio, 2)}×; batch 32 ${f(i.int8.batch32RowsPerS)} vs ${f(i.fp32.batch32RowsPerS)} rows/s → ${f(i.batch32Ratio, 2)}×`,
+    `  INT8 vs FP32, ${label} (ONNX Runtime, 1 thread): batch 1 ${f(i.int8.batch1RowsPerS)} vs ${f(i.fp32.batch1RowsPerS)} rows/s → ${f(i.batch1Ratio, 2)}×; batch 32 ${f(i.int8.batch32RowsPerS)} vs ${f(i.fp32.batch32RowsPerS)} rows/s → ${f(i.batch32Ratio, 2)}×`,
     `    by CPU time: batch 1 ${f(i.int8.cpuBatch1RowsPerS)} vs ${f(i.fp32.cpuBatch1RowsPerS)} rows/CPU-s → ${f(i.cpuBatch1Ratio, 2)}×; batch 32 ${f(i.int8.cpuBatch32RowsPerS)} vs ${f(i.fp32.cpuBatch32RowsPerS)} → ${f(i.cpuBatch32Ratio, 2)}×`,
     `    quantised: ${i.quantized.join(', ')}; ONNX Runtime runs it as ${Object.entries(i.fusedOps)
       .filter(([k]) => /Quant|Integer|Gather|Cast/.test(k))
@@ -580,13 +689,27 @@ export function formatTransformerBench(b: TransformerBench): string {
       .slice(0, 6)
       .map(([k, ms]) => `${k} ${f(ms)}`)
       .join(', ')} ms`,
+    `    size ${f(i.sizeBytes.fp32 / 1e6, 2)} MB → ${f(i.sizeBytes.int8 / 1e6, 2)} MB; held-out accuracy ${f(i.fp32.accuracy * 100, 2)}% → ${f(i.int8.accuracy * 100, 2)}% (drop ${f(i.accuracyDropPoints, 2)} pt; ferry quantize --validate reported ${f(i.quantizeReportedDropPoints, 2)} pt)`,
+    `    bars: ${i.bar}`,
+  ];
+}
+
+export function formatTransformerBench(b: TransformerBench): string {
+  const r = b.ragged;
+  const i = b.int8;
+  return [
+    `transformer (${b.model}, texts of 8–128 tokens)`,
+    `  ragged batching, 32 clients: on ${f(r.on.rps)} req/s (mean batch ${f(r.on.meanBatchRows)} rows), off ${f(r.off.rps)} req/s (mean batch ${f(r.off.meanBatchRows)}) → ${f(r.ratio, 2)}×`,
+    `  padding overhead with length-aware grouping: ${f(r.paddingOverhead, 3)} padded ÷ real tokens`,
+    `  the ceiling, ONNX Runtime alone by CPU time: batches of ${r.ceiling.batchRows} length-sorted texts ${f(r.ceiling.batchedRowsPerS)} rows/s (padding ${f(r.ceiling.paddingOverhead, 3)}) vs one at a time ${f(r.ceiling.singleRowsPerS)} → ${f(r.ceiling.ratio, 2)}×: no batching policy can gain more than that through the server`,
+    `    bars: ${r.bar}`,
+    ...formatInt8(b.model, i),
     ...i.widths.map(
       (w) =>
         `    random-weight 2-layer stack ${w.hidden} wide, batch 32 × 128 tokens: FP32 ${f(w.fp32Ms, 0)} ms, INT8 ${f(w.int8Ms, 0)} ms → ${f(w.ratio, 2)}× (CPU time ${f(w.cpuRatio, 2)}×), ${f(w.sizeBytes.fp32 / 1e6, 1)} → ${f(w.sizeBytes.int8 / 1e6, 1)} MB`,
     ),
+    ...(b.int8Wide ? formatInt8(b.int8Wide.model, b.int8Wide) : []),
     `  CPU: ${i.cpu.model}; int8 dot-product instructions: ${i.cpu.int8DotProduct.join(', ') || 'none (AVX2 only: INT8 gains little here)'}`,
-    `  size ${f(i.sizeBytes.fp32 / 1e6, 2)} MB → ${f(i.sizeBytes.int8 / 1e6, 2)} MB; held-out accuracy ${f(i.fp32.accuracy * 100, 2)}% → ${f(i.int8.accuracy * 100, 2)}% (drop ${f(i.accuracyDropPoints, 2)} pt; ferry quantize --validate reported ${f(i.quantizeReportedDropPoints, 2)} pt)`,
-    `  bars: ${r.bar}; ${i.bar}`,
   ].join('\n');
 }
 

@@ -2,18 +2,22 @@
 // repository with `ferry init` alone (its contract comes from the Hugging Face input names, tokenizer.json and
 // config.json), then runs every held-out message through Ferry's own encoder and ONNX Runtime, compares with
 // PyTorch's logits, and writes the model card and the reference outputs the tests replay without Python.
-// Run: node examples/dist/spam-transformer/finish.js OUT_DIR   (OUT_DIR as given to train.py)
+// Run: node examples/dist/spam-transformer/finish.js OUT_DIR [--name NAME]   (OUT_DIR as given to train.py;
+// --name spam-transformer-wide for the 512-wide model trained with train.py --shape 512,2,8,2048,4,3e-4)
 import { readFileSync, writeFileSync, copyFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { compileEncoder, type Manifest, type TensorValue } from '@ferry/core';
 import { initModel } from '@ferry/server';
+import { quantizeModel } from '@ferry/tools/quantize';
 import { isMain } from '../lib/main.js';
 import { MODELS_DIR, REPO_ROOT } from '../lib/paths.js';
 import { binaryMetrics } from '../spam/metrics.js';
 import { corpusRows } from './corpus-export.js';
 
 export const NAME = 'spam-transformer';
+/** The same recipe at 512 wide: the width where INT8 pays off on a CPU with VNNI (docs/quantization.md). */
+export const WIDE_NAME = 'spam-transformer-wide';
 export const VERSION = '1.0.0';
 
 interface PyCase {
@@ -45,11 +49,11 @@ const softmax = (xs: readonly number[]): number[] => {
 
 const toOrt = (t: TensorValue) => new ort.Tensor(t.dtype as 'int64', t.data as BigInt64Array, t.dims);
 
-export async function finish(outDir: string, modelsDir = MODELS_DIR): Promise<void> {
+export async function finish(outDir: string, modelsDir = MODELS_DIR, name = NAME): Promise<void> {
   const py = JSON.parse(readFileSync(join(outDir, 'pytorch-outputs.json'), 'utf8')) as PyOutputs;
   const { dir, manifest } = await initModel({
     onnxPath: join(outDir, 'model.onnx'),
-    name: NAME,
+    name,
     version: VERSION,
     repo: modelsDir,
     force: true,
@@ -59,6 +63,27 @@ export async function finish(outDir: string, modelsDir = MODELS_DIR): Promise<vo
   });
   const rows = corpusRows();
   const byId = new Map(rows.map((r) => [r.id, r]));
+  // The wide model's card also reports what `ferry quantize` (default options) does to it: size and accuracy.
+  let int8: { bytes: number; accuracy: number; f1: number } | undefined;
+  if (name !== NAME) {
+    const q = quantizeModel(readFileSync(join(dir, 'model.onnx')));
+    const s8 = await ort.InferenceSession.create(q.bytes, { intraOpNumThreads: 1 });
+    const pred8: number[] = [];
+    const gold8: boolean[] = [];
+    for (let s = 0; s < py.heldOutIds.length; s += 16) {
+      const ids = py.heldOutIds.slice(s, s + 16);
+      const { feeds } = encoder.encodeBatch(ids.map((id) => ({ text: byId.get(id)!.text })));
+      const l = (await s8.run(Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, toOrt(t)])))).logits!
+        .data as Float32Array;
+      ids.forEach((id, k) => {
+        pred8.push(l[k * 2 + 1]! > l[k * 2]! ? 1 : 0);
+        gold8.push(byId.get(id)!.label === 'spam');
+      });
+    }
+    await s8.release();
+    const m8 = binaryMetrics(pred8, gold8);
+    int8 = { bytes: q.bytes.length, accuracy: m8.accuracy, f1: m8.f1 };
+  }
   const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
   // Held-out messages in batches of 16 (padded by the encoder), as the server would run them.
   let maxDiff = 0;
@@ -102,42 +127,60 @@ export async function finish(outDir: string, modelsDir = MODELS_DIR): Promise<vo
   writeFileSync(join(outDir, 'pytorch-reference.json'), JSON.stringify(reference));
   writeFileSync(
     join(dir, 'card.md'),
-    card(py, manifest, {
-      maxDiff,
-      accuracy: ort1.accuracy,
-      f1: ort1.f1,
-      bytes: statSync(join(dir, 'model.onnx')).size,
-    }),
+    card(
+      name,
+      py,
+      manifest,
+      {
+        maxDiff,
+        accuracy: ort1.accuracy,
+        f1: ort1.f1,
+        bytes: statSync(join(dir, 'model.onnx')).size,
+      },
+      int8,
+    ),
   );
   console.log(
-    `${NAME}@${VERSION}: held-out accuracy ${ort1.accuracy.toFixed(4)}, F1 ${ort1.f1.toFixed(4)}, max |PyTorch − ORT| ${maxDiff.toExponential(2)}`,
+    `${name}@${VERSION}: held-out accuracy ${ort1.accuracy.toFixed(4)}, F1 ${ort1.f1.toFixed(4)}, max |PyTorch − ORT| ${maxDiff.toExponential(2)}`,
   );
 }
 
 function card(
+  name: string,
   py: PyOutputs,
   m: Manifest,
   ort1: { maxDiff: number; accuracy: number; f1: number; bytes: number },
+  int8?: { bytes: number; accuracy: number; f1: number },
 ): string {
   const h = py.hyper;
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
   const spamCard = readFileSync(join(MODELS_DIR, 'spam', '1.0.0', 'card.md'), 'utf8');
   const base = (k: string) => Number(new RegExp(`\\| ${k} \\| ([0-9.]+) \\|`).exec(spamCard)?.[1] ?? NaN);
-  return `# spam-transformer 1.0.0
+  const wide = name !== NAME;
+  const shape = wide ? ` --shape ${h.hidden},${h.layers},${h.heads},${h.ffn},${h.epochs},${h.lr}` : '';
+  const out = wide ? '/tmp/spam-tf-wide' : '/tmp/spam-tf';
+  return `# ${name} ${VERSION}
 
-Is this e-mail spam? A small BERT-style transformer encoder trained from scratch in PyTorch on the
+Is this e-mail spam? A ${wide ? '' : 'small '}BERT-style transformer encoder trained from scratch in PyTorch on the
 SpamAssassin corpus — the \`spam\` example's data and split — exported with \`torch.onnx.export\` and added to
-the repository with \`ferry init\` alone. It is Ferry's worked example of the path from a PyTorch notebook to
+the repository with \`ferry init\` alone. ${
+    wide
+      ? `It is \`spam-transformer\`'s recipe, tokenizer and data at hidden size ${h.hidden} instead of 96: the width at
+which \`ferry quantize\` pays off. At 96 wide the weight products INT8 speeds up are under half of the model's
+time; at ${h.hidden} they are most of it (figures in docs/quantization.md).`
+      : `It is Ferry's worked example of the path from a PyTorch notebook to
 a served (and quantised) transformer: text in, Hugging Face \`tokenizer.json\` tokenization in Ferry's
-contract, ragged batching of texts of different lengths, labels out.
+contract, ragged batching of texts of different lengths, labels out.`
+  }
 
 ## Reproduce
 \`\`\`sh
 node examples/dist/spam-transformer/corpus-export.js /tmp/corpus.jsonl     # the corpus and split, from npm
-/usr/bin/python3 examples/src/spam-transformer/train.py /tmp/corpus.jsonl /tmp/spam-tf   # Debian python3-torch
-node examples/dist/spam-transformer/finish.js /tmp/spam-tf                 # ferry init + this card
+OPENBLAS_NUM_THREADS=1 /usr/bin/python3 examples/src/spam-transformer/train.py /tmp/corpus.jsonl ${out}${shape}   # Debian python3-torch
+node examples/dist/spam-transformer/finish.js ${out}${wide ? ` --name ${name}` : ''}     # ferry init + this card
 \`\`\`
-Training took ${py.trainSeconds} s on one CPU thread (torch ${py.torch}, \`torch.set_num_threads(1)\`).
+Training took ${py.trainSeconds} s on one CPU thread (torch ${py.torch}, one thread, with Debian's
+\`libopenblas0-pthread\`: without it torch uses the reference BLAS, many times slower).
 \`npm ci\`, \`npm start\` and \`npm test\` use the committed files and never need Python.
 
 ## Data
@@ -164,8 +207,8 @@ Outputs: \`logits\` [batch, 2] (the contract's \`classification\` with softmax) 
 ## Held-out results (${py.heldOutIds.length} messages)
 | model | accuracy | F1 (spam) |
 | --- | --- | --- |
-| spam-transformer, PyTorch | ${py.heldOut.accuracy.toFixed(4)} | ${py.heldOut.f1.toFixed(4)} |
-| spam-transformer, ONNX Runtime through Ferry's encoder | ${ort1.accuracy.toFixed(4)} | ${ort1.f1.toFixed(4)} |
+| ${name}, PyTorch | ${py.heldOut.accuracy.toFixed(4)} | ${py.heldOut.f1.toFixed(4)} |
+| ${name}, ONNX Runtime through Ferry's encoder | ${ort1.accuracy.toFixed(4)} | ${ort1.f1.toFixed(4)} |
 | \`spam\` 1.0.0 baseline (logistic regression, hashed 1-2-grams) | ${base('accuracy')} | ${base('F1')} |
 
 Largest |PyTorch − ONNX Runtime| over the held-out logits (ONNX Runtime fed padded batches of 16 from
@@ -178,17 +221,33 @@ message, while the logistic regression hashes every word of it, and it is traine
 messages. It exists to show transformer serving end to end (tokenizer, ragged batching, INT8), not to replace
 \`spam\`.
 
-## Limits
+${
+  int8
+    ? `## INT8
+\`ferry quantize\` with its default options takes the token and position tables and all ${2 * h.layers * 2} weight MatMuls:
+${(ort1.bytes / 1e6).toFixed(2)} → ${(int8.bytes / 1e6).toFixed(2)} MB, held-out accuracy ${ort1.accuracy.toFixed(4)} → ${int8.accuracy.toFixed(4)}, F1
+${ort1.f1.toFixed(4)} → ${int8.f1.toFixed(4)} (ONNX Runtime, batches of 16 from Ferry's encoder). Its speed against FP32 depends on
+the CPU: \`node bench/dist/transformer.js\` measures it, and docs/benchmarks.md gives 2.4–2.7× at batch 32 on a
+CPU with AVX-512 VNNI.
+
+`
+    : ''
+}## Limits
 English e-mail from 2002–2003; the first ${h.maxLength} tokens only; an example, not a filter to deploy.
 `;
 }
 
 if (isMain(import.meta.url)) {
   const out = process.argv[2];
-  if (!out) throw new Error('usage: finish.js OUT_DIR');
-  await finish(out);
+  const at = process.argv.indexOf('--name');
+  const name = at > 0 ? process.argv[at + 1] : NAME;
+  if (!out || !name) throw new Error('usage: finish.js OUT_DIR [--name NAME]');
+  await finish(out, MODELS_DIR, name);
   copyFileSync(
     join(out, 'pytorch-reference.json'),
-    join(REPO_ROOT, 'examples/src/spam-transformer/pytorch-reference.json'),
+    join(
+      REPO_ROOT,
+      `examples/src/spam-transformer/${name === NAME ? 'pytorch-reference' : `pytorch-reference-${name}`}.json`,
+    ),
   );
 }
