@@ -254,8 +254,12 @@ test(
         answered.filter((o) => o.sentAt < sigAt && o.doneAt > sigAt).length > 0,
         'requests in flight at SIGTERM finished',
       );
-      // A refused connection was never accepted (ECONNREFUSED), which a proxy retries on another replica.
-      for (const r of refused) assert.match(r.error ?? '', /ECONNREFUSED/);
+      // A refused connection was never accepted, which a proxy retries on another replica: ECONNREFUSED once
+      // the listener is closed, or ECONNRESET for a connection with no request read from it yet when the
+      // listener closed (queued in the kernel's listen backlog, which Linux resets, or idle with no bytes yet;
+      // seen once in CI). Both come only after the drain delay (checked below), and every request the server
+      // did read was answered (checked above).
+      for (const r of refused) assert.match(r.error ?? '', /ECONNREFUSED|ECONNRESET/);
       assert.ok(
         refused.every((r) => r.sentAt >= sigAt + drainDelayMs - 100),
         'no connection was refused before the drain delay ended',
