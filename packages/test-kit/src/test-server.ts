@@ -14,18 +14,19 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-/** Writes the models, starts a server (not listening unless `listen`), waits until every model is warm. */
-export async function startTestServer(
-  models: TestModel[],
+/**
+ * Starts an in-process server (driven with inject(), not listening) over an existing model repository,
+ * with the tests' defaults: silent log, an in-memory store, one warm-up run, `runtime.workers` 2.
+ */
+export async function startServerOn(
+  modelsDir: string,
   overrides: Record<string, unknown> = {},
   opts: { wait?: boolean } = {},
-): Promise<TestServer> {
-  const repo = await tempModelRepository();
-  for (const m of models) await writeModelVersion(repo.dir, m.name, m.version, m.files);
+): Promise<FerryServer> {
   const cfg: FerryConfig = loadConfig({
     env: {},
     overrides: {
-      'models.dir': repo.dir,
+      'models.dir': modelsDir,
       'runtime.workers': 2,
       'runtime.warmupRuns': 1,
       'log.level': 'silent',
@@ -37,6 +38,18 @@ export async function startTestServer(
   });
   const server = await createServer(cfg, { logger: false });
   if (opts.wait !== false) await server.loaded;
+  return server;
+}
+
+/** Writes the models, starts a server (not listening unless `listen`), waits until every model is warm. */
+export async function startTestServer(
+  models: TestModel[],
+  overrides: Record<string, unknown> = {},
+  opts: { wait?: boolean } = {},
+): Promise<TestServer> {
+  const repo = await tempModelRepository();
+  for (const m of models) await writeModelVersion(repo.dir, m.name, m.version, m.files);
+  const server = await startServerOn(repo.dir, overrides, opts);
   return {
     server,
     repoDir: repo.dir,

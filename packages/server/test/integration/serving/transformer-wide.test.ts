@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { quantizeModel } from '@ferry/tools/quantize';
-import { createServer, loadConfig, type FerryServer } from '@ferry/server';
+import type { FerryServer } from '@ferry/server';
+import { startServerOn } from '@ferry/test-kit';
 
 const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 const NAME = 'spam-transformer-wide';
@@ -52,22 +53,7 @@ describe('spam-transformer-wide, FP32 as committed and INT8 from ferry quantize'
     writeFileSync(join(int8Dir, 'model.onnx'), bytes);
     const yamlPath = join(int8Dir, 'ferry.yaml');
     writeFileSync(yamlPath, readFileSync(yamlPath, 'utf8').replace(/^version: .*$/m, 'version: 1.1.0'));
-    server = await createServer(
-      loadConfig({
-        env: {},
-        overrides: {
-          'models.dir': repo,
-          'runtime.workers': 1,
-          'runtime.warmupRuns': 1,
-          'log.level': 'silent',
-          'store.url': 'sqlite::memory:',
-          'server.port': 0,
-          'server.host': '127.0.0.1',
-        },
-      }),
-      { logger: false },
-    );
-    await server.loaded;
+    server = await startServerOn(repo, { 'runtime.workers': 1 });
   });
 
   after(async () => {

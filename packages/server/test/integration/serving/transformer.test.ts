@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { InjectOptions } from 'fastify';
-import { createServer, initModel, loadConfig, type FerryServer } from '@ferry/server';
+import { initModel, type FerryServer } from '@ferry/server';
+import { startServerOn } from '@ferry/test-kit';
 
 const ROOT = fileURLToPath(new URL('../../../../../', import.meta.url));
 const MODEL_DIR = join(ROOT, 'models/spam-transformer/1.0.0');
@@ -58,22 +59,7 @@ describe('a PyTorch transformer added with ferry init', () => {
     const m = parse(readFileSync(yamlPath, 'utf8')) as Record<string, unknown>;
     m.postprocess = { kind: 'embedding', output: 'last_hidden_state', pooling: 'mean' };
     writeFileSync(yamlPath, stringify(m));
-    server = await createServer(
-      loadConfig({
-        env: {},
-        overrides: {
-          'models.dir': repo,
-          'runtime.workers': 1,
-          'runtime.warmupRuns': 1,
-          'log.level': 'silent',
-          'store.url': 'sqlite::memory:',
-          'server.port': 0,
-          'server.host': '127.0.0.1',
-        },
-      }),
-      { logger: false },
-    );
-    await server.loaded;
+    server = await startServerOn(repo, { 'runtime.workers': 1 });
   });
 
   after(async () => {
