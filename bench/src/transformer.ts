@@ -198,19 +198,22 @@ const SESSION = {
   graphOptimizationLevel: 'all',
 } as const satisfies ort.InferenceSession.SessionOptions;
 
+/** Ferry's encoded int64 tensors as ONNX Runtime feeds. */
+function ortFeeds(f: Record<string, TensorValue>): Record<string, ort.Tensor> {
+  return Object.fromEntries(
+    Object.entries(f).map(([n, t]) => [n, new ort.Tensor(t.dtype as 'int64', t.data as BigInt64Array, t.dims)]),
+  );
+}
+
 /** An ONNX Runtime session of one build, fed batches encoded by Ferry's own encoder. */
 async function openBuild(path: string, manifest: Manifest, tokenizer: unknown, texts: string[]) {
   const session = await ort.InferenceSession.create(path, SESSION);
   const encoder = compileEncoder(manifest, { tokenizer });
-  const feeds = (f: Record<string, TensorValue>) =>
-    Object.fromEntries(
-      Object.entries(f).map(([n, t]) => [n, new ort.Tensor(t.dtype as 'int64', t.data as BigInt64Array, t.dims)]),
-    );
   const batches = new Map<number, Array<Record<string, ort.Tensor>>>();
   for (const size of [1, 32]) {
     const out: Array<Record<string, ort.Tensor>> = [];
     for (let i = 0; i + size <= texts.length; i += size)
-      out.push(feeds(encoder.encode(texts.slice(i, i + size).map((text) => ({ text })))));
+      out.push(ortFeeds(encoder.encode(texts.slice(i, i + size).map((text) => ({ text })))));
     batches.set(size, out);
   }
   return {
@@ -231,7 +234,7 @@ async function openBuild(path: string, manifest: Manifest, tokenizer: unknown, t
       let correct = 0;
       for (let i = 0; i < held.length; i += 32) {
         const part = held.slice(i, i + 32);
-        const out = await session.run(feeds(encoder.encode(part.map((r) => ({ text: r.text })))), ['logits']);
+        const out = await session.run(ortFeeds(encoder.encode(part.map((r) => ({ text: r.text })))), ['logits']);
         const l = out.logits!.data as Float32Array;
         part.forEach((_, k) => {
           if ((l[k * 2 + 1]! > l[k * 2]! ? 1 : 0) === labels[i + k]) correct++;
@@ -524,14 +527,8 @@ async function measureInt8(
   log(`transformer: ONNX Runtime profile of both builds of ${manifest.name}`);
   const encoder = compileEncoder(manifest, { tokenizer });
   const batches32 = [];
-  for (let i = 0; i + 32 <= 128; i += 32) {
-    const f = encoder.encode(texts.slice(i, i + 32).map((text) => ({ text })));
-    batches32.push(
-      Object.fromEntries(
-        Object.entries(f).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
-      ),
-    );
-  }
+  for (let i = 0; i + 32 <= 128; i += 32)
+    batches32.push(ortFeeds(encoder.encode(texts.slice(i, i + 32).map((text) => ({ text })))));
   const replacedNames = cli.quantization.quantized.map((n) => n.name);
   const profile = await profileSplit(work, join(src, 'model.onnx'), q, batches32, replacedNames);
   const fused = await fusedOps(work, q);
@@ -564,22 +561,21 @@ async function batchingCeiling(
   const tokenizer = JSON.parse(readFileSync(join(src, 'tokenizer.json'), 'utf8')) as unknown;
   const encoder = compileEncoder(manifest, { tokenizer });
   const session = await ort.InferenceSession.create(join(src, 'model.onnx'), SESSION);
-  const toOrt = (f: Record<string, TensorValue>) =>
-    Object.fromEntries(
-      Object.entries(f).map(([n, t]) => [n, new ort.Tensor('int64', t.data as BigInt64Array, t.dims)]),
-    );
-  const lengthOf = (text: string) => encoder.encodeBatch([{ text }]).feeds.input_ids!.dims[1]!;
+  // Each text encoded alone once: its feeds for the single runs, its token count for the sort.
   const sorted = texts
     .slice(0, 256)
-    .map((text) => ({ text, n: lengthOf(text) }))
+    .map((text) => {
+      const one = ortFeeds(encoder.encode([{ text }]));
+      return { text, one, n: one.input_ids!.dims[1]! };
+    })
     .sort((a, b) => a.n - b.n);
-  const singles = sorted.map((t) => toOrt(encoder.encode([{ text: t.text }])));
+  const singles = sorted.map((t) => t.one);
   const batches: Array<Record<string, ort.Tensor>> = [];
   let padded = 0;
   let real = 0;
   for (let i = 0; i + batchRows <= sorted.length; i += batchRows) {
     const part = sorted.slice(i, i + batchRows);
-    const f = toOrt(encoder.encode(part.map((t) => ({ text: t.text }))));
+    const f = ortFeeds(encoder.encode(part.map((t) => ({ text: t.text }))));
     padded += f.input_ids!.dims[0]! * f.input_ids!.dims[1]!;
     real += part.reduce((s, t) => s + t.n, 0);
     batches.push(f);

@@ -63,62 +63,55 @@ export async function finish(outDir: string, modelsDir = MODELS_DIR, name = NAME
   });
   const rows = corpusRows();
   const byId = new Map(rows.map((r) => [r.id, r]));
+  // Held-out messages in batches of 16 (padded by the encoder), as the server would run them; encoded once.
+  const batches = [] as Array<{ start: number; ids: string[] } & ReturnType<typeof encoder.encodeBatch>>;
+  for (let s = 0; s < py.heldOutIds.length; s += 16) {
+    const ids = py.heldOutIds.slice(s, s + 16);
+    batches.push({ start: s, ids, ...encoder.encodeBatch(ids.map((id) => ({ text: byId.get(id)!.text }))) });
+  }
+  const gold = py.heldOutIds.map((id) => byId.get(id)!.label === 'spam');
+  /** Both logits of every held-out message, in order, from one session. */
+  const heldOutLogits = async (session: ort.InferenceSession): Promise<Array<[number, number]>> => {
+    const out: Array<[number, number]> = [];
+    for (const b of batches) {
+      const l = (await session.run(Object.fromEntries(Object.entries(b.feeds).map(([n, t]) => [n, toOrt(t)])))).logits!
+        .data as Float32Array;
+      b.ids.forEach((_, k) => out.push([l[k * 2]!, l[k * 2 + 1]!]));
+    }
+    return out;
+  };
+  const metricsOf = (logits: ReadonlyArray<[number, number]>) =>
+    binaryMetrics(
+      logits.map(([ham, spam]) => (spam > ham ? 1 : 0)),
+      gold,
+    );
   // The wide model's card also reports what `ferry quantize` (default options) does to it: size and accuracy.
   let int8: { bytes: number; accuracy: number; f1: number } | undefined;
   if (name !== NAME) {
     const q = quantizeModel(readFileSync(join(dir, 'model.onnx')));
     const s8 = await ort.InferenceSession.create(q.bytes, { intraOpNumThreads: 1 });
-    const pred8: number[] = [];
-    const gold8: boolean[] = [];
-    for (let s = 0; s < py.heldOutIds.length; s += 16) {
-      const ids = py.heldOutIds.slice(s, s + 16);
-      const { feeds } = encoder.encodeBatch(ids.map((id) => ({ text: byId.get(id)!.text })));
-      const l = (await s8.run(Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, toOrt(t)])))).logits!
-        .data as Float32Array;
-      ids.forEach((id, k) => {
-        pred8.push(l[k * 2 + 1]! > l[k * 2]! ? 1 : 0);
-        gold8.push(byId.get(id)!.label === 'spam');
-      });
-    }
+    const m8 = metricsOf(await heldOutLogits(s8));
     await s8.release();
-    const m8 = binaryMetrics(pred8, gold8);
     int8 = { bytes: q.bytes.length, accuracy: m8.accuracy, f1: m8.f1 };
   }
-  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
-  // Held-out messages in batches of 16 (padded by the encoder), as the server would run them.
-  let maxDiff = 0;
   let idMismatches = 0;
-  const predicted: number[] = [];
-  const gold: number[] = [];
-  for (let s = 0; s < py.heldOutIds.length; s += 16) {
-    const ids = py.heldOutIds.slice(s, s + 16);
-    const { feeds, rows: info } = encoder.encodeBatch(ids.map((id) => ({ text: byId.get(id)!.text })));
-    info!.forEach((r, k) => {
-      const want = py.heldOutInputIds[s + k]!;
-      const got = Array.from(
-        (feeds.input_ids!.data as BigInt64Array).slice(
-          k * feeds.input_ids!.dims[1]!,
-          k * feeds.input_ids!.dims[1]! + r.length,
-        ),
-        Number,
-      );
-      if (got.join() !== want.join()) idMismatches++;
-    });
-    const out = await session.run(Object.fromEntries(Object.entries(feeds).map(([n, t]) => [n, toOrt(t)])));
-    const logits = out.logits!.data as Float32Array;
-    ids.forEach((id, k) => {
-      const ref = py.heldOutLogits[s + k]!;
-      for (let j = 0; j < 2; j++) maxDiff = Math.max(maxDiff, Math.abs(logits[k * 2 + j]! - ref[j]!));
-      predicted.push(logits[k * 2 + 1]! > logits[k * 2]! ? 1 : 0);
-      gold.push(byId.get(id)!.label === 'spam' ? 1 : 0);
+  for (const b of batches) {
+    const width = b.feeds.input_ids!.dims[1]!;
+    b.rows!.forEach((r, k) => {
+      const got = Array.from((b.feeds.input_ids!.data as BigInt64Array).slice(k * width, k * width + r.length), Number);
+      if (got.join() !== py.heldOutInputIds[b.start + k]!.join()) idMismatches++;
     });
   }
+  const session = await ort.InferenceSession.create(join(dir, 'model.onnx'), { intraOpNumThreads: 1 });
+  const logits = await heldOutLogits(session);
   await session.release();
+  let maxDiff = 0;
+  logits.forEach((l, i) => {
+    const ref = py.heldOutLogits[i]!;
+    for (let j = 0; j < 2; j++) maxDiff = Math.max(maxDiff, Math.abs(l[j]! - ref[j]!));
+  });
   if (idMismatches > 0) throw new Error(`${idMismatches} held-out texts tokenize differently in Ferry and in train.py`);
-  const ort1 = binaryMetrics(
-    predicted,
-    gold.map((g) => g === 1),
-  );
+  const ort1 = metricsOf(logits);
   const reference = {
     note: 'PyTorch outputs of examples/src/spam-transformer/train.py, each text run alone (no padding).',
     cases: py.cases.map((c) => ({ ...c, probabilities: softmax(c.logits) })),

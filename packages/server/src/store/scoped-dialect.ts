@@ -7,6 +7,8 @@
 // "schema … does not exist" (3F000) and this store's migrate() fails for a schema it never touched.
 // Ferry keeps every table in its one schema, so the introspector reads that schema alone.
 import {
+  DEFAULT_MIGRATION_LOCK_TABLE,
+  DEFAULT_MIGRATION_TABLE,
   PostgresDialect,
   PostgresIntrospector,
   sql,
@@ -18,7 +20,7 @@ import {
 } from 'kysely';
 
 // Kysely's own migration bookkeeping tables, hidden unless withInternalKyselyTables is asked for.
-const KYSELY_TABLES = ['kysely_migration', 'kysely_migration_lock'];
+const KYSELY_TABLES = [DEFAULT_MIGRATION_TABLE, DEFAULT_MIGRATION_LOCK_TABLE];
 
 interface ColumnRow {
   column: string;

@@ -24,7 +24,7 @@ export interface CacheStore {
   close(): Promise<void>;
 }
 
-/** Redis key of one instance's prediction: prefix, exact version, digest of the values. */
+/** Cache key of one instance's prediction: prefix, exact version, digest of the values. */
 export function cacheKey(prefix: string, versionKey: string, inputs: readonly Feature[], instance: Instance): string {
   return `${prefix}${versionKey}:${instanceDigest(inputs, instance)}`;
 }
@@ -123,8 +123,9 @@ export class PredictionCache {
   ) {}
 
   keysFor(versionKey: string, inputs: readonly Feature[], instances: readonly Instance[]): string[] {
-    if (this.store.kind === 'memory') return instances.map((i) => `${versionKey}\u0002${instanceDigest(inputs, i)}`);
-    return instances.map((i) => cacheKey(this.prefix, versionKey, inputs, i));
+    // In process no prefix: nothing else shares the LRU's key space.
+    const prefix = this.store.kind === 'memory' ? '' : this.prefix;
+    return instances.map((i) => cacheKey(prefix, versionKey, inputs, i));
   }
 
   private healthy(): void {
