@@ -163,6 +163,8 @@ export class ModelService {
   }
 
   private generation = 0;
+  /** The batching probe in progress (tuneBatching): one version at a time. */
+  private probing: Promise<void> = Promise.resolve();
 
   /** Builds the serving state of a version (batcher, breaker, validators); its sessions load later. */
   private prepare(v: ModelVersion): LoadedVersion {
@@ -425,12 +427,21 @@ export class ModelService {
     );
     // A probe never builds a tensor the request limits would refuse.
     const maxRows = Math.max(1, Math.min(MAX_PROBE_ROWS, Math.floor(this.limits.maxTensorElements / rowElements)));
-    const choice = await probeBatching(async (rows) => {
-      const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
-      const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
-      if (inline) await this.inline.run(lv.sessionKey, feeds);
-      else await this.pool.run(lv.sessionKey, feeds);
-    }, maxRows);
+    // One version probes at a time: versions warming up together would otherwise time each other.
+    const probed = this.probing.then(() =>
+      probeBatching(async (rows) => {
+        const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
+        const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
+        // The session's own run time, measured in the thread that ran it.
+        return (inline ? await this.inline.run(lv.sessionKey, feeds) : await this.pool.run(lv.sessionKey, feeds))
+          .inferMs;
+      }, maxRows),
+    );
+    this.probing = probed.then(
+      () => undefined,
+      () => undefined,
+    );
+    const choice = await probed;
     lv.batcher.tune({
       maxBatchSize: choice.maxBatchSize,
       maxQueueDelayUs: b.maxQueueDelayUs ?? choice.maxQueueDelayUs,

@@ -23,6 +23,32 @@ test('rows that cost the same at any size are batched up to the budget; a row th
   assert.equal(chooseBatching(timed((n) => (n <= 4 ? 1 + 0.1 * n : 0.35 * 1.5 * n))).maxBatchSize, 4);
 });
 
+test('one disturbed size is passed over, not taken as the end of the gains', () => {
+  // Per-row cost falls all the way (0.2 ms a run + 2 µs a row), but the 8-row run was slowed 3× by
+  // something else on the machine: the sizes after it still count, so 128 rows are chosen, not 4.
+  const c = chooseBatching(timed((n) => (0.2 + 0.002 * n) * (n === 8 ? 3 : 1)));
+  assert.equal(c.maxBatchSize, 128);
+});
+
+test('probeBatching takes the run time that run() reports (measured where it ran) over its own clock', async () => {
+  // The clock says every call took 40 ms (a busy event loop); the runs say 0.1 ms + 0.01 ms a row.
+  let clock = 0;
+  const r = await probeBatching(
+    async (rows) => {
+      clock += 40;
+      return 0.1 + 0.01 * rows;
+    },
+    16,
+    () => clock,
+  );
+  assert.deepEqual(
+    r.timings.map((t) => Math.round(t.ms * 1000) / 1000),
+    [0.11, 0.12, 0.14, 0.18, 0.26],
+  );
+  assert.equal(r.maxBatchSize, 16);
+  assert.equal(r.maxQueueDelayUs, 110);
+});
+
 test('the latency budget bounds the size: max(5 ms, 8 × one row)', () => {
   // 3 ms a run + 1 ms a row: the budget is max(5, 8 × 4) = 32 ms; 16 rows take 19 ms, 32 rows 35 ms.
   assert.equal(chooseBatching(timed((n) => 3 + n)).maxBatchSize, 16);

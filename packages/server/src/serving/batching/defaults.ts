@@ -10,8 +10,9 @@
 //   latency budget, or once it has run PROBE_MAX_MS (so a model whose one-row run takes more than
 //   PROBE_MAX_MS keeps one row a batch unless its contract sets a size);
 // - the latency budget of one batch is max(MIN_BUDGET_MS, BUDGET_FACTOR × the one-row time);
-// - `maxBatchSize` is the largest probed size within the budget, stopping early where a row gets
-//   dearer (per-row time more than NO_WORSE × the best so far: the batch spilled out of a cache).
+// - `maxBatchSize` is the largest probed size within the budget whose rows are no dearer than the
+//   cheapest rows of the smaller sizes (per-row time at most NO_WORSE × the best so far); a dearer
+//   size (the batch spilled out of a cache, or its run was disturbed) is passed over, not the end;
 //   A model whose rows cost the same at any batch size still gets batches (up to the budget): under
 //   load they save one message and one dispatch per row, and an idle model never waits for them;
 // - `maxQueueDelayUs` is the one-row time, capped at MAX_DELAY_US: the scheduler only ever waits
@@ -22,6 +23,9 @@
 // vision model must not make a request wait for 127 others; one constant is wrong for one of them.
 // Why the rule leans on the budget rather than on per-row gains: on a loaded machine timings are
 // noisy, and a gain threshold would turn batching off by accident; a budget errs only a little.
+// The times are the inference's own (`run` returns how long the session ran, measured in the
+// thread that ran it), so a busy event loop during start-up does not count; `ferry serve` also
+// probes one version at a time, so versions warming up together do not time each other's runs.
 
 export interface BatchingChoice {
   maxBatchSize: number;
@@ -58,7 +62,7 @@ export function chooseBatching(timings: readonly ProbeTiming[]): BatchingChoice 
   for (const t of [...timings].sort((a, b) => a.rows - b.rows)) {
     if (t.rows <= best.rows) continue;
     if (t.ms > budgetMs) break;
-    if (t.ms / t.rows > bestPerRow * NO_WORSE) break;
+    if (t.ms / t.rows > bestPerRow * NO_WORSE) continue;
     bestPerRow = Math.min(bestPerRow, t.ms / t.rows);
     best = t;
   }
@@ -71,10 +75,11 @@ export function chooseBatching(timings: readonly ProbeTiming[]): BatchingChoice 
 /**
  * Times `run(rows)` at 1, 2, 4, … rows (each the fastest of `PROBE_REPEATS`) until a run passes the
  * latency budget or `maxRows` is reached, and returns the choice with the timings it rests on.
- * `run` does one real inference of that many rows.
+ * `run` does one real inference of that many rows and may return how long it ran (ms), measured
+ * where it ran; otherwise the probe times the call itself.
  */
 export async function probeBatching(
-  run: (rows: number) => Promise<void>,
+  run: (rows: number) => Promise<number | void>,
   maxRows = MAX_PROBE_ROWS,
   now: () => number = () => performance.now(),
 ): Promise<BatchingChoice & { timings: ProbeTiming[] }> {
@@ -87,8 +92,8 @@ export async function probeBatching(
     // Repeats only while they are cheap: a slow run is timed once.
     for (let r = 0; r < PROBE_REPEATS && (r === 0 || now() - sizeStart < REPEAT_WITHIN_MS); r++) {
       const t0 = now();
-      await run(rows);
-      ms = Math.min(ms, now() - t0);
+      const ran = await run(rows);
+      ms = Math.min(ms, typeof ran === 'number' ? ran : now() - t0);
     }
     timings.push({ rows, ms });
     if (rows === 1) budgetMs = Math.max(MIN_BUDGET_MS, BUDGET_FACTOR * ms);
