@@ -135,6 +135,21 @@ export function normalisePath(url: string): string | undefined {
 }
 
 export function accessFor(method: string, url: string): AccessDecision {
+  // Every request asks, and most ask about the same few URLs: the answer is kept per method and URL
+  // (bounded: the memo starts over once it holds MEMO_SIZE of them, so odd URLs cannot grow it).
+  const key = `${method} ${url}`;
+  const known = memo.get(key);
+  if (known) return known;
+  const decision = decide(method, url);
+  if (memo.size >= MEMO_SIZE) memo.clear();
+  memo.set(key, decision);
+  return decision;
+}
+
+const MEMO_SIZE = 4096;
+const memo = new Map<string, AccessDecision>();
+
+function decide(method: string, url: string): AccessDecision {
   const path = normalisePath(url);
   // A path that does not decode is refused by the router later; it must still need a key here.
   if (path === undefined) return { rule: ACCESS_TABLE.find((r) => r.family === 'api-other')! };

@@ -41,27 +41,37 @@ export function installLifecycleHooks(
     inFlight--;
     metrics.inFlight.set(inFlight);
   };
-  app.addHook('onRequest', async (req, reply) => {
+  // Callback hooks, not async ones: every request passes all four, and a promise per hook per
+  // request is measurable at tens of thousands of requests a second.
+  app.addHook('onRequest', (req, reply, next) => {
     open.add(req);
     inFlight++;
     metrics.inFlight.set(inFlight);
     if (lifecycle.draining && READINESS_ROUTES.has(req.routeOptions.url ?? '')) {
+      // Answered here: the route never runs (Fastify's early reply from a callback hook: no next()).
       reply.code(503).header('connection', 'close');
-      return reply.send(
+      void reply.send(
         req.routeOptions.url === '/readyz'
           ? { ready: false, draining: true, reason: lifecycle.reason }
           : { ready: false },
       );
+      return;
     }
-    return undefined;
+    next();
   });
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, next) => {
     if (lifecycle.draining) reply.header('connection', 'close');
-    return payload;
+    next(null, payload);
   });
-  app.addHook('onResponse', async (req) => done(req));
+  app.addHook('onResponse', (req, _reply, next) => {
+    done(req);
+    next();
+  });
   // A client that goes away mid-request may fire no onResponse; the set keeps the count from going twice.
-  app.addHook('onRequestAbort', async (req) => done(req));
+  app.addHook('onRequestAbort', (req, next) => {
+    done(req);
+    next();
+  });
   return metrics;
 }
 

@@ -107,7 +107,12 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
 
   // Two steps around the rate limiter: the key is identified first (so limits count per key), the
   // refusal is thrown after it (so guessing keys is counted, per address) and still before the body is read.
-  app.addHook('onRequest', async (req) => {
+  // Callback hooks, not async ones: every request passes all three (a promise each is measurable).
+  app.addHook('onRequest', (req, _reply, next) => {
+    identify(req);
+    next();
+  });
+  const identify = (req: FastifyRequest): void => {
     // A CORS preflight carries no credentials by design; @fastify/cors answers it.
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) return;
     const decision = accessFor(req.method, req.url);
@@ -132,15 +137,16 @@ const access: FastifyPluginAsync<AuthOptions> = async (app, opts) => {
       authRefusals.set(req, e);
       opts.onRefused?.(e.code);
     }
-  });
-  app.addHook('preParsing', async (req) => {
+  };
+  app.addHook('preParsing', (req, _reply, payload, next) => {
     const refusal = authRefusals.get(req);
-    if (refusal) throw refusal;
+    if (refusal) next(refusal);
+    else next(null, payload);
   });
   // 404 routes and the router's own errors skip preParsing: refuse there too.
-  app.addHook('preHandler', async (req) => {
+  app.addHook('preHandler', (req, _reply, next) => {
     const refusal = authRefusals.get(req);
-    if (refusal) throw refusal;
+    next(refusal);
   });
 
   const { keyMax, ipMax, windowMs } = auth.rateLimit;

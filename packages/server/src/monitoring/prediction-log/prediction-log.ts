@@ -13,9 +13,10 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import type { NewPredictionLogRecord, Store } from '../../store/index.js';
+import type { Store } from '../../store/index.js';
 import { TokenBucket } from './token-bucket.js';
 import { storeRowWriter, type RowWriter } from './row-writer.js';
+import type { PendingEntry } from './row-builder.js';
 import {
   PREDICTION_LOG_DEFAULTS,
   parseSampleRates,
@@ -146,10 +147,7 @@ export interface PredictionLogStats {
   storeAvailable: boolean;
 }
 
-interface Buffered {
-  entry: PredictionLogEntry;
-  ts: number;
-}
+type Buffered = PendingEntry;
 
 type Counts = { written: number; sampledOut: Record<SampleOutReason, number>; dropped: Record<DropReason, number> };
 const zeroCounts = (): Counts => ({
@@ -426,63 +424,24 @@ export class PredictionLog {
     while (this.buffer.length > 0) {
       const batch = this.buffer.splice(0, this.opts.flushBatchSize);
       this.inFlight = batch.length;
-      const rows = this.toRows(batch);
       try {
-        if (rows.length > 0) await this.writer.insert(rows);
-        this.totals.written += rows.length;
+        // Rows are built (JSON) where they are written: in the writer thread when there is one.
+        const outcome = await this.writer.insert(batch, this.opts.maxEntryBytes);
+        this.totals.written += outcome.written;
+        this.totals.dropped.invalid += outcome.invalid;
+        this.totals.dropped['too-large'] += outcome.tooLarge;
         this.succeeded();
         // SQLite writes complete synchronously: without a turn of the event loop between batches, a
         // long drain would hold the HTTP thread for all of them.
         if (this.buffer.length > 0) await yieldToLoop();
       } catch (err) {
-        this.totals.dropped['write-failed'] += rows.length;
-        this.failed(err, rows.length);
+        this.totals.dropped['write-failed'] += batch.length;
+        this.failed(err, batch.length);
         return;
       } finally {
         this.inFlight = 0;
       }
     }
-  }
-
-  private toRows(batch: Buffered[]): NewPredictionLogRecord[] {
-    const c = this.store.codec;
-    const rows: NewPredictionLogRecord[] = [];
-    for (const { entry: e, ts } of batch) {
-      try {
-        if (
-          typeof e.model !== 'string' ||
-          e.model === '' ||
-          typeof e.version !== 'string' ||
-          e.version === '' ||
-          !Number.isFinite(e.latencyMs) ||
-          !Number.isFinite(ts)
-        ) {
-          this.totals.dropped.invalid++;
-          continue;
-        }
-        const input = c.json(e.input);
-        const output = c.json(e.output);
-        if (input.length + output.length > this.opts.maxEntryBytes) {
-          this.totals.dropped['too-large']++;
-          continue;
-        }
-        rows.push({
-          ts: Math.round(ts),
-          model: e.model,
-          version: e.version,
-          input,
-          output,
-          latency_ms: e.latencyMs,
-          fallback_reason: e.fallbackReason ?? null,
-          cache_hit: c.bool(e.cacheHit === true),
-          request_id: e.requestId ?? null,
-        });
-      } catch {
-        // JSON cannot hold it (BigInt, a cycle): drop this entry, keep the batch.
-        this.totals.dropped.invalid++;
-      }
-    }
-    return rows;
   }
 
   private succeeded(): void {

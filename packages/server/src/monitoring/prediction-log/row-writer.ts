@@ -1,15 +1,35 @@
-// Where the prediction log's rows are inserted. In the server they go to a worker thread with its
-// own connection to the same store (`ThreadRowWriter`): the HTTP thread only serialises a batch and
-// posts it, and SQLite's synchronous inserts (better-sqlite3 runs them on the calling thread) never
-// hold the event loop. Without a worker (an in-memory SQLite store, which another connection cannot
-// see, or tests) the rows go through the caller's own store (`storeRowWriter`).
+// Where the prediction log's rows are built and inserted. In the server they go to a worker thread
+// with its own connection to the same store (`ThreadRowWriter`): the HTTP thread only posts the
+// buffered entries as they are (a structured clone), the thread encodes them as rows
+// (row-builder.ts) and inserts them, so neither JSON encoding nor SQLite's synchronous inserts
+// (better-sqlite3 runs them on the calling thread) hold the event loop. Without a worker (an
+// in-memory SQLite store, which another connection cannot see, or tests) the rows go through the
+// caller's own store (`storeRowWriter`).
 import type { Logger } from 'pino';
-import type { NewPredictionLogRecord, Store, StoreOptions } from '../../store/index.js';
+import type { Store, StoreOptions } from '../../store/index.js';
 import { RpcWorker } from '../../serving/runtime/rpc.js';
+import { buildRows, type PendingEntry } from './row-builder.js';
+
+/** What one write did: rows written, entries dropped before writing (invalid, too large). */
+export interface WriteOutcome {
+  written: number;
+  invalid: number;
+  tooLarge: number;
+}
+
+/** Builds rows from entries (row-builder.ts) and inserts them, returning what became of each entry. */
+export async function writeEntries(store: Store, batch: readonly PendingEntry[], maxEntryBytes: number) {
+  const { rows, invalid, tooLarge } = buildRows(batch, store.codec, maxEntryBytes);
+  if (rows.length > 0) await store.db.insertInto('prediction_log').values(rows).execute();
+  return { written: rows.length, invalid, tooLarge } satisfies WriteOutcome;
+}
 
 export interface RowWriter {
-  /** Inserts the rows; rejects when the store refuses them (the log counts them as write-failed). */
-  insert(rows: NewPredictionLogRecord[]): Promise<void>;
+  /**
+   * Builds the entries' rows and inserts them; rejects when the store refuses them (the log counts
+   * the batch as write-failed).
+   */
+  insert(batch: PendingEntry[], maxEntryBytes: number): Promise<WriteOutcome>;
   /** Releases what the writer holds (its thread and connection); the store itself is the caller's. */
   close(): Promise<void>;
 }
@@ -17,17 +37,16 @@ export interface RowWriter {
 /** Inserts on the calling thread through `store`. */
 export function storeRowWriter(store: Store): RowWriter {
   return {
-    async insert(rows) {
-      if (rows.length > 0) await store.db.insertInto('prediction_log').values(rows).execute();
-    },
+    insert: (batch, maxEntryBytes) => writeEntries(store, batch, maxEntryBytes),
     async close() {},
   };
 }
 
 /** Messages to the writer thread. */
 export type ToRowWriter =
-  { type: 'insert'; id: number; rows: NewPredictionLogRecord[] } | { type: 'close'; id: number };
-export type FromRowWriter = { type: 'done'; id: number } | { type: 'error'; id: number; message: string };
+  { type: 'insert'; id: number; batch: PendingEntry[]; maxEntryBytes: number } | { type: 'close'; id: number };
+export type FromRowWriter =
+  { type: 'done'; id: number; outcome?: WriteOutcome } | { type: 'error'; id: number; message: string };
 
 /** Store options a thread can open the same store with: no logger, nothing that does not clone. */
 export type ThreadStoreOptions = Omit<StoreOptions, 'log'>;
@@ -68,11 +87,20 @@ export class ThreadRowWriter implements RowWriter {
 
   #inFlight = 0;
 
-  async insert(rows: NewPredictionLogRecord[]): Promise<void> {
-    if (this.#dead || this.#closed) return this.fallback.insert(rows);
+  async insert(batch: PendingEntry[], maxEntryBytes: number): Promise<WriteOutcome> {
+    if (this.#dead || this.#closed) return this.fallback.insert(batch, maxEntryBytes);
     if (this.#inFlight++ === 0) this.#rpc.worker.ref();
     try {
-      await this.#rpc.request({ type: 'insert', id: 0, rows });
+      let reply: FromRowWriter;
+      try {
+        reply = await this.#rpc.request({ type: 'insert', id: 0, batch, maxEntryBytes });
+      } catch (e) {
+        // An entry the structured clone refuses (a function in an instance handed to the log by
+        // code of one's own): this batch is built and written here instead.
+        if ((e as Error).name === 'DataCloneError') return await this.fallback.insert(batch, maxEntryBytes);
+        throw e;
+      }
+      return (reply as Extract<FromRowWriter, { type: 'done' }>).outcome ?? { written: 0, invalid: 0, tooLarge: 0 };
     } finally {
       if (--this.#inFlight === 0) this.#rpc.worker.unref();
     }

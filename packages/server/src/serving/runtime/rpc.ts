@@ -88,7 +88,13 @@ export class RpcWorker<Req extends { id: number }, Reply extends { id: number; t
     const id = this.#nextId();
     return new Promise<Reply>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...msg, id }, transfer);
+      try {
+        this.worker.postMessage({ ...msg, id }, transfer);
+      } catch (e) {
+        // The message could not be cloned (DataCloneError): nothing was sent, nothing will answer.
+        this.#pending.delete(id);
+        reject(e as Error);
+      }
     });
   }
 
