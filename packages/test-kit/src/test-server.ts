@@ -31,6 +31,8 @@ export async function startServerOn(
       'runtime.warmupRuns': 1,
       'log.level': 'silent',
       'store.url': 'sqlite::memory:',
+      // Tests count the rows they log: no global rate cap (the cap has its own test).
+      'predictionLog.maxEntriesPerSecond': 0,
       'server.port': 0,
       'server.host': '127.0.0.1',
       ...overrides,

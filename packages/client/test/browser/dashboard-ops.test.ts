@@ -246,6 +246,8 @@ describe('dashboard with API keys: the key prompt, then the drift page (an admin
         FERRY_MODELS_ONLY: 'flight-delay',
         FERRY_API_KEYS: `ops=${key};scopes=predict+jobs+pipelines:read+admin`,
         FERRY_PREDICTION_LOG_FLUSH_INTERVAL_MS: '100',
+        // The page must show all 200 rows sent at once: no rate cap.
+        FERRY_PREDICTION_LOG_MAX_ENTRIES_PER_SECOND: '0',
       },
       logs,
     );

@@ -5,7 +5,9 @@ import { Type, type Static } from '@sinclair/typebox';
 /** Defaults of the prediction log; the log itself falls back to them when built without a config. */
 export const PREDICTION_LOG_DEFAULTS = Object.freeze({
   sampleRate: 1,
-  maxEntriesPerSecond: 1000,
+  // The log is a sample for drift detection: its cost is bounded by this cap, not by traffic
+  // (docs/store.md, "What the log costs").
+  maxEntriesPerSecond: 100,
   maxBufferEntries: 10_000,
   flushIntervalMs: 500,
   flushBatchSize: 500,

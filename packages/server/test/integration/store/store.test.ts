@@ -367,7 +367,7 @@ test('the config fragments plug into the server config: defaults, env names, opt
   assert.equal(cfg.store.url, '');
   assert.equal(cfg.store.sqlitePath, '.ferry/ferry.db');
   assert.equal(cfg.predictionLog.sampleRate, 1);
-  assert.equal(cfg.predictionLog.maxEntriesPerSecond, 1000);
+  assert.equal(cfg.predictionLog.maxEntriesPerSecond, 100);
   assert.equal(cfg.predictionLog.retentionDays, 7);
   const envs = configLeaves(schema).map((l) => l.env);
   for (const name of [
