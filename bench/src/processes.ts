@@ -116,7 +116,7 @@ export function startNode(
   name: string,
   script: string,
   args: readonly string[],
-  opts: { cpus?: string; cwd?: string; keepStdout?: boolean } = {},
+  opts: { cpus?: string; cwd?: string; keepStdout?: boolean; env?: Record<string, string> } = {},
 ): Child {
   installCleanup();
   const watchdog = join(BENCH_DIST, 'watchdog.js');
@@ -126,7 +126,11 @@ export function startNode(
     opts.cpus !== undefined
       ? ['taskset', ['-c', opts.cpus, process.execPath, ...nodeArgs]]
       : [process.execPath, nodeArgs];
-  const proc = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.cwd && { cwd: opts.cwd }) });
+  const proc = spawn(cmd, argv, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd && { cwd: opts.cwd }),
+    ...(opts.env && { env: { ...process.env, ...opts.env } }),
+  });
   let out = '';
   let err = '';
   let done = false;

@@ -62,6 +62,11 @@ export interface ScratchModel {
   /** Served name of the copy without a `batching` block (Ferry's measured defaults). */
   defaults?: string;
   /**
+   * Served name of a second copy of `defaults` that the bench's Ferry never logs (its
+   * `predictionLog.sampleRates` entry is 0): the prediction log's cost is `defaults` ÷ this.
+   */
+  noLog?: string;
+  /**
    * Served name of a version with the prediction cache on, for the repeated-bodies row: the model
    * itself when its manifest caches already, else a `-cache` copy. Undefined: no repeated row.
    */
@@ -69,10 +74,10 @@ export interface ScratchModel {
 }
 
 /** Which variants each model gets. tiny-lr measures overhead only and has none. */
-const VARIANTS: Record<BenchModel, { noBatch: boolean; cacheRow: boolean }> = {
-  'flight-delay': { noBatch: true, cacheRow: true },
-  'mlp-bench': { noBatch: true, cacheRow: true },
-  'tiny-lr': { noBatch: false, cacheRow: false },
+const VARIANTS: Record<BenchModel, { noBatch: boolean; cacheRow: boolean; noLog: boolean }> = {
+  'flight-delay': { noBatch: true, cacheRow: true, noLog: true },
+  'mlp-bench': { noBatch: true, cacheRow: true, noLog: true },
+  'tiny-lr': { noBatch: false, cacheRow: false, noLog: true },
 };
 
 /** Copies `info`'s folder to `<repoDir>/<name>/<version>` with its manifest changed by `edit`. */
@@ -107,6 +112,12 @@ export function buildScratchRepo(repoDir: string, models: readonly BenchModel[])
     writeVariant(repoDir, info, out.defaults, (m) => {
       delete m.batching;
     });
+    if (v.noLog) {
+      out.noLog = `${name}-nolog`;
+      writeVariant(repoDir, info, out.noLog, (m) => {
+        delete m.batching;
+      });
+    }
     if (v.noBatch) {
       out.noBatch = `${name}-nobatch`;
       writeVariant(repoDir, info, out.noBatch, (m) => {

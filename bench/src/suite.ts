@@ -50,7 +50,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
  * `defaults`: Ferry serving `<model>-defaults`, the version with its `batching` block deleted, so
  * Ferry's own defaults apply (batching measured at warm-up, what `ferry init` writes); same bodies.
  */
-export type Series = 'main' | 'batching-off' | 'repeated' | 'defaults';
+export type Series = 'main' | 'batching-off' | 'repeated' | 'defaults' | 'log-off';
 
 export interface LoadRow extends LoadResult {
   /** The workload's model (the bodies are made for it). */
@@ -170,6 +170,7 @@ export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'
   const mainSet = opts.repeatBodies ? bodyCount(m.info) : null;
   const plan: RowPlan[] = TARGETS.map((target) => ({ target, series: 'main', served: name, repeatSet: mainSet }));
   if (m.defaults) plan.push({ target: 'ferry', series: 'defaults', served: m.defaults, repeatSet: mainSet });
+  if (m.noLog) plan.push({ target: 'ferry', series: 'log-off', served: m.noLog, repeatSet: mainSet });
   if (m.noBatch) plan.push({ target: 'ferry', series: 'batching-off', served: m.noBatch, repeatSet: mainSet });
   if (m.cached) {
     plan.push({ target: 'constant', series: 'repeated', served: name, repeatSet: REPEAT_SET });
@@ -224,7 +225,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     }
 
     // 2-3. The three servers, side by side; idle ones cost nothing while another is loaded.
-    const servers = await startServers(opts, infos, repoDir, sessionOptions, pinning);
+    const noLog = scratch.flatMap((m) => (m.noLog ? [m.noLog] : []));
+    const servers = await startServers(opts, infos, repoDir, sessionOptions, pinning, noLog);
     const byTarget = new Map(servers.map((s) => [s.target, s]));
 
     // 4. Load rows: per model, per connection count, the planned rows in turn (interleaved, so
@@ -404,6 +406,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         maxBatch: m.info.maxBatch,
         ...(m.noBatch && { noBatch: m.noBatch }),
         ...(m.defaults && { defaults: m.defaults }),
+        ...(m.noLog && { noLog: m.noLog }),
         ...(m.cached && { cached: m.cached }),
       })),
       servers: servers.map((s) => s.info),
@@ -440,6 +443,7 @@ async function startServers(
   repoDir: string,
   sessionOptions: Record<string, unknown>,
   pinning: Pinning,
+  noLog: readonly string[] = [],
 ): Promise<RunningServer[]> {
   const cpusArg = pinning.serverCpus;
   const host = '127.0.0.1';
@@ -487,6 +491,9 @@ async function startServers(
     const child = startNode(`${TARGET_LABELS[s.target]} server`, s.script, args, {
       ...(cpusArg !== undefined && { cpus: cpusArg }),
       cwd: repoDir,
+      // The `-nolog` copies are never logged: the prediction log's cost is their row against `defaults`.
+      ...(s.target === 'ferry' &&
+        noLog.length > 0 && { env: { FERRY_PREDICTION_LOG_SAMPLE_RATES: noLog.map((n) => `${n}=0`).join(',') } }),
     });
     const url = `http://${host}:${port}`;
     started.push({
