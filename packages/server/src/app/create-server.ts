@@ -489,6 +489,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
             ready: () => service.ready(),
             draining: () => lifecycle.draining,
           });
+          log.info({ port: healthLane.port, priority: healthLane.priority }, 'health lane listening');
           lifecycle.on('draining', () => healthLane?.beat());
         }
         return {

@@ -24,6 +24,8 @@ export interface HealthLaneOptions {
 
 export interface HealthLane {
   readonly port: number;
+  /** The lane thread's scheduling priority, as it could be set (for the start-up log). */
+  readonly priority: string;
   /** Writes the flags now (a drain turns readiness false before the next heartbeat). */
   beat(): void;
   close(): Promise<void>;
@@ -48,11 +50,15 @@ export async function startHealthLane(opts: HealthLaneOptions): Promise<HealthLa
     resourceLimits: { maxOldGenerationSizeMb: 32 },
   });
   let port: number;
+  let priority = '';
   try {
     port = await new Promise<number>((resolve, reject) => {
       worker.once('message', (m: HealthWorkerMessage) => {
-        if (m.type === 'listening') resolve(m.port);
-        else reject(Object.assign(new Error(`health port ${opts.host}:${opts.port}: ${m.message}`), { code: m.code }));
+        if (m.type === 'listening') {
+          priority = m.priority;
+          resolve(m.port);
+        } else
+          reject(Object.assign(new Error(`health port ${opts.host}:${opts.port}: ${m.message}`), { code: m.code }));
       });
       worker.once('error', reject);
       worker.once('exit', (code) => reject(new Error(`the health lane thread exited (${code}) before listening`)));
@@ -67,6 +73,7 @@ export async function startHealthLane(opts: HealthLaneOptions): Promise<HealthLa
   let closed: Promise<void> | undefined;
   return {
     port,
+    priority,
     beat,
     close() {
       closed ??= (async () => {

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { startHealthListener } from './listener.js';
 import { SharedHealthState } from './state.js';
+import { setThreadNice } from '../../lifecycle/thread-priority.js';
 
 export interface HealthWorkerData {
   buffer: SharedArrayBuffer;
@@ -12,7 +13,17 @@ export interface HealthWorkerData {
 }
 
 export type HealthWorkerMessage =
-  { type: 'listening'; port: number } | { type: 'error'; message: string; code?: string };
+  { type: 'listening'; port: number; priority: string } | { type: 'error'; message: string; code?: string };
+
+/**
+ * The lane's nice value. On a core the serving thread and the inference workers keep busy, a
+ * thread at the same priority that wakes for a probe can wait a scheduler slice or two (a few
+ * milliseconds) before it runs; a favoured thread runs at once. It uses almost no CPU, so it takes
+ * nothing from the others. Lowering a nice value needs CAP_SYS_NICE (root, or the capability in a
+ * container); without it the lane runs at the default priority and says so at start.
+ */
+export const HEALTH_LANE_NICE = -10;
+const priority = setThreadNice(HEALTH_LANE_NICE);
 
 const data = workerData as HealthWorkerData;
 const state = new SharedHealthState(data.buffer);
@@ -20,7 +31,13 @@ const port = parentPort!;
 
 startHealthListener({ host: data.host, port: data.port, maxStallMs: data.maxStallMs, read: () => state.read() }).then(
   ({ server, port: bound }) => {
-    port.postMessage({ type: 'listening', port: bound } satisfies HealthWorkerMessage);
+    port.postMessage({
+      type: 'listening',
+      port: bound,
+      priority: priority.ok
+        ? `thread ${priority.tid} at nice ${HEALTH_LANE_NICE}`
+        : `default priority (nice ${HEALTH_LANE_NICE} refused: ${priority.reason})`,
+    } satisfies HealthWorkerMessage);
     port.on('message', (msg: { type: 'close' }) => {
       if (msg.type === 'close') {
         server.closeAllConnections();

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import {
   startChildServer,
   startTestServer,
@@ -54,6 +54,15 @@ test('health lane: probes answered while the serving loop is blocked; liveness f
     const addr = await ts.server.listen();
     assert.ok(addr.healthPort !== undefined && addr.healthPort !== addr.port, 'a health port of its own');
     const lane = `http://127.0.0.1:${addr.healthPort}`;
+    // The lane's thread, and only it, runs favoured (nice −10) when the process may lower a nice
+    // value (root here); otherwise no thread is favoured. Field 19 of a task's stat is its nice value.
+    if (process.platform === 'linux') {
+      const nices = readdirSync('/proc/self/task').map((tid) =>
+        Number(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]),
+      );
+      const favoured = nices.filter((n) => n === -10).length;
+      assert.equal(favoured, process.getuid?.() === 0 ? 1 : 0, `nice values: ${nices.join(' ')}`);
+    }
 
     const live = await fetch(`${lane}/healthz`);
     assert.equal(live.status, 200);
