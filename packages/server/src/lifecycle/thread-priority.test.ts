@@ -15,8 +15,12 @@ test('setThreadNice changes the calling thread only', { skip: !linux && 'Linux o
   // Raising one's own nice value needs no privilege.
   const target = Math.min(19, before + 3);
   const url = new URL('./thread-priority.js', import.meta.url).href;
+  // The worker stays alive (its port listens) until it is terminated, so its thread id is still there
+  // to be read.
   const worker = new Worker(
-    `import(${JSON.stringify(url)}).then((m) => require('node:worker_threads').parentPort.postMessage(m.setThreadNice(${target})));`,
+    `const { parentPort } = require('node:worker_threads');
+     parentPort.on('message', () => {});
+     import(${JSON.stringify(url)}).then((m) => parentPort.postMessage(m.setThreadNice(${target})));`,
     { eval: true },
   );
   const result = await new Promise<{ ok: boolean; tid?: number; reason?: string }>((resolve, reject) => {
