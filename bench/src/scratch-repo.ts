@@ -74,10 +74,10 @@ export interface ScratchModel {
 }
 
 /** Which variants each model gets. tiny-lr measures overhead only and has none. */
-const VARIANTS: Record<BenchModel, { noBatch: boolean; cacheRow: boolean; noLog: boolean }> = {
-  'flight-delay': { noBatch: true, cacheRow: true, noLog: true },
-  'mlp-bench': { noBatch: true, cacheRow: true, noLog: true },
-  'tiny-lr': { noBatch: false, cacheRow: false, noLog: true },
+const VARIANTS: Record<BenchModel, { noBatch: boolean; cacheRow: boolean }> = {
+  'flight-delay': { noBatch: true, cacheRow: true },
+  'mlp-bench': { noBatch: true, cacheRow: true },
+  'tiny-lr': { noBatch: false, cacheRow: false },
 };
 
 /** Copies `info`'s folder to `<repoDir>/<name>/<version>` with its manifest changed by `edit`. */
@@ -108,16 +108,13 @@ export function buildScratchRepo(repoDir: string, models: readonly BenchModel[])
     const info = modelInfoAt(name, dir);
     const out: ScratchModel = { info };
     const v = VARIANTS[name];
+    // Every model: Ferry's defaults, and the same again unlogged (the prediction log's cost).
     out.defaults = `${name}-defaults`;
-    writeVariant(repoDir, info, out.defaults, (m) => {
-      delete m.batching;
-    });
-    if (v.noLog) {
-      out.noLog = `${name}-nolog`;
-      writeVariant(repoDir, info, out.noLog, (m) => {
+    out.noLog = `${name}-nolog`;
+    for (const variant of [out.defaults, out.noLog])
+      writeVariant(repoDir, info, variant, (m) => {
         delete m.batching;
       });
-    }
     if (v.noBatch) {
       out.noBatch = `${name}-nobatch`;
       writeVariant(repoDir, info, out.noBatch, (m) => {

@@ -49,6 +49,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
  * cycling the same REPEAT_SET fixed bodies, so nearly every Ferry request is a cache hit.
  * `defaults`: Ferry serving `<model>-defaults`, the version with its `batching` block deleted, so
  * Ferry's own defaults apply (batching measured at warm-up, what `ferry init` writes); same bodies.
+ * `log-off`: Ferry serving `<model>-nolog`, a second copy like `-defaults` that it never logs.
  */
 export type Series = 'main' | 'batching-off' | 'repeated' | 'defaults' | 'log-off';
 

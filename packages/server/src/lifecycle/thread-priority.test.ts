@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { setThreadNice, threadId } from './thread-priority.js';
+import { threadId } from './thread-priority.js';
 
 const linux = process.platform === 'linux';
 
@@ -35,7 +35,4 @@ test('setThreadNice changes the calling thread only', { skip: !linux && 'Linux o
   } finally {
     await worker.terminate();
   }
-  // A value below the current one without CAP_SYS_NICE is refused with the reason, never thrown.
-  const r = setThreadNice(before);
-  assert.ok(r.ok || typeof r.reason === 'string');
 });

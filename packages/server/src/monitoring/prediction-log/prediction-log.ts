@@ -147,8 +147,6 @@ export interface PredictionLogStats {
   storeAvailable: boolean;
 }
 
-type Buffered = PendingEntry;
-
 type Counts = { written: number; sampledOut: Record<SampleOutReason, number>; dropped: Record<DropReason, number> };
 const zeroCounts = (): Counts => ({
   written: 0,
@@ -184,7 +182,7 @@ export class PredictionLog {
   private readonly log: Logger | undefined;
   private readonly modelRates = new Map<string, number>();
   private readonly bucket: TokenBucket;
-  private buffer: Buffered[] = [];
+  private buffer: PendingEntry[] = [];
   private inFlight = 0;
   private recorded = 0;
   private readonly totals = zeroCounts();

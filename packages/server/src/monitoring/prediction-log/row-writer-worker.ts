@@ -1,5 +1,6 @@
 // The prediction log's writer thread: opens the server's store with its own connection, builds the
-// rows of the entries the main thread posts and inserts them (see row-writer.ts). Migrations are the main thread's job.
+// rows of the entries the main thread posts and inserts them (see row-writer.ts). Migrations are the
+// main thread's job.
 import { parentPort, workerData } from 'node:worker_threads';
 import { createStore } from '../../store/index.js';
 import { answerRequests } from '../../serving/runtime/rpc.js';

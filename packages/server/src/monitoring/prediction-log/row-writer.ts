@@ -18,10 +18,14 @@ export interface WriteOutcome {
 }
 
 /** Builds rows from entries (row-builder.ts) and inserts them, returning what became of each entry. */
-export async function writeEntries(store: Store, batch: readonly PendingEntry[], maxEntryBytes: number) {
+export async function writeEntries(
+  store: Store,
+  batch: readonly PendingEntry[],
+  maxEntryBytes: number,
+): Promise<WriteOutcome> {
   const { rows, invalid, tooLarge } = buildRows(batch, store.codec, maxEntryBytes);
   if (rows.length > 0) await store.db.insertInto('prediction_log').values(rows).execute();
-  return { written: rows.length, invalid, tooLarge } satisfies WriteOutcome;
+  return { written: rows.length, invalid, tooLarge };
 }
 
 export interface RowWriter {

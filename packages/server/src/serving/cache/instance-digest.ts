@@ -92,21 +92,16 @@ export function instanceDigest(inputs: readonly Feature[], instance: Instance): 
       }
     }
   }
-  if (text !== '') {
-    const h = createHash('sha256');
-    h.update(new Uint8Array(shape.buffer, 0, nShape * 4));
-    if (nData > 0) h.update(new Uint8Array(data.buffer, 0, nData * 8));
-    h.update(text);
-    return h.digest('base64url');
-  }
-  // Numbers only (every tensor model): one call over the two parts laid end to end, the same bytes
-  // the incremental hash above reads, without a Hash object per request.
+  // The int32 and float64 parts laid end to end in one scratch buffer: numbers only (every tensor
+  // model) hash in one call, without a Hash object per request; JSON text, when there is any, follows.
   const shapeBytes = nShape * 4;
   const size = shapeBytes + nData * 8;
   if (joined.length < size) joined = new Uint8Array(Math.max(size, joined.length * 2));
   joined.set(new Uint8Array(shape.buffer, 0, shapeBytes), 0);
   joined.set(new Uint8Array(data.buffer, 0, nData * 8), shapeBytes);
-  return hash('sha256', joined.subarray(0, size), 'base64url');
+  const bytes = joined.subarray(0, size);
+  if (text === '') return hash('sha256', bytes, 'base64url');
+  return createHash('sha256').update(bytes).update(text).digest('base64url');
 }
 
 let joined = new Uint8Array(8192);
