@@ -149,6 +149,9 @@ async function handle(msg: ToDecoder): Promise<void> {
     case 'credit':
       owner.get(msg.id)?.engine.credit(msg.id, msg.tokens);
       return;
+    case 'credits':
+      for (const [id, tokens] of msg.grants) owner.get(id)?.engine.credit(id, tokens);
+      return;
     case 'cancel':
       owner.get(msg.id)?.engine.cancel(msg.id);
       return;

@@ -5,6 +5,10 @@ import type { OrtSessionOptions } from '../serving/runtime/session-options.js';
 
 export interface DecoderLayout {
   layers: number;
+  /**
+   * Heads of the key/value cache (dimension 1 of `past_key_values.*`): fewer than the model's attention
+   * heads when it uses grouped-query or multi-query attention, and then the cache is that much smaller.
+   */
   heads: number;
   headDim: number;
   vocabSize: number;
@@ -68,6 +72,8 @@ export type ToDecoder =
   | { type: 'unload'; id: number; key: string }
   | { type: 'generate'; id: number; request: GenerateRequest }
   | { type: 'credit'; id: number; tokens: number }
+  /** Credit for several generations at once: [generation id, tokens] pairs. */
+  | { type: 'credits'; id: 0; grants: [number, number][] }
   | { type: 'cancel'; id: number }
   | { type: 'shutdown'; id: number };
 

@@ -63,6 +63,8 @@ interface Slot {
   /** KV-cache bytes reserved by its running generations. */
   kvBytes: number;
   keys: Set<string>;
+  /** Credit granted in the current task, per generation id: sent as one `credits` message at its end. */
+  credits: Map<number, number>;
 }
 
 /** One running generation. Set `onDelta` before the first await; call `ack` as deltas are written. */
@@ -243,6 +245,7 @@ export class GenerationService {
       active: 0,
       kvBytes: 0,
       keys: new Set(),
+      credits: new Map(),
       rpc: new RpcWorker<ToDecoder, FromDecoder>(WORKER_URL, {
         name: `ferry-decode-${index}`,
         // One counter for requests and generations: a generation's messages carry its id.
@@ -258,6 +261,23 @@ export class GenerationService {
       }),
     };
     return slot;
+  }
+
+  /**
+   * Credit for the worker, gathered over the current task: a step's tokens reach the main thread in one
+   * message and are written out together, so their acknowledgements go back as one message too, not one
+   * per token. A cancel sent in the same task goes first; credit for an ended generation is ignored there.
+   */
+  #grant(slot: Slot, id: number, tokens: number): void {
+    if (slot.credits.size === 0)
+      queueMicrotask(() => {
+        const grants = [...slot.credits];
+        slot.credits.clear();
+        if (this.#disposed) return;
+        if (grants.length === 1) slot.rpc.post({ type: 'credit', id: grants[0]![0], tokens: grants[0]![1] });
+        else slot.rpc.post({ type: 'credits', id: 0, grants });
+      });
+    slot.credits.set(id, (slot.credits.get(id) ?? 0) + tokens);
   }
 
   /** A worker message to its generation. A fault turning it into text ends that generation, not the process. */
@@ -471,7 +491,9 @@ export class GenerationService {
     const id = this.#nextId++;
     const gen: Generation = new Generation(
       (msg) => {
-        if (!this.#disposed) slot.rpc.post(msg);
+        if (this.#disposed) return;
+        if (msg.type === 'credit') this.#grant(slot, msg.id, msg.tokens);
+        else slot.rpc.post(msg);
       },
       id,
       promptIds.length,
