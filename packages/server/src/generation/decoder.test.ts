@@ -153,6 +153,10 @@ test('text stream: stop sequences are cut and never partly sent; split UTF-8 cha
     out += all.flush();
     assert.equal(out, long);
     assert.equal(all.text, long);
+    // A generation whose first token was eos has no ids: its flush is empty text, not a tokenizer error.
+    const none = new TextStream(codec, ['END']);
+    assert.equal(none.flush(), '');
+    assert.equal(none.text, '');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -106,7 +106,9 @@ export class TextStream {
 
   /** Decodes what the ids after `#read` add to the text; `force` takes it even if it ends mid-character. */
   #advance(force: boolean): void {
-    // The tokenizer refuses to decode no ids.
+    // The tokenizer refuses to decode no ids: nothing after the settled point (a generation that ended
+    // before its first token, eos at once) adds nothing.
+    if (this.#prefix >= this.#ids.length) return;
     const settled = this.#read > this.#prefix ? this.codec.decode(this.#ids.slice(this.#prefix, this.#read)) : '';
     const now = this.codec.decode(this.#ids.slice(this.#prefix));
     if (now.length > settled.length && (force || !now.endsWith('\uFFFD'))) {
