@@ -8,10 +8,11 @@
 // 200-token system prompt, hit (the prompt seen before) against miss (a fresh prompt of the same length),
 // on models/ham-gpt (256-token context).
 // Standalone: node bench/dist/generation.js [--requests 8] [--tokens 96] [--concurrency 4]
+//   [--gpt-dir <ham-gpt version folder>] [--window 3]
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
@@ -27,7 +28,14 @@ export interface GenerationBenchOptions {
   requests: number;
   tokens: number;
   concurrency: number;
+  /** The ham-gpt version directory the batching and prefix-cache rows serve (default: the committed one). */
+  gptDir?: string;
+  /** Length of the closed loop's measured window at each N, in seconds. */
+  windowSeconds: number;
 }
+
+/** The committed ham-gpt: the model of the continuous-batching and prefix-cache rows. */
+export const HAM_GPT_DIR = join(MODELS_DIR, 'ham-gpt', '3.0.0');
 
 export interface GenerationBench {
   model: string;
@@ -51,6 +59,8 @@ export interface GenerationBench {
    * requests arrive while others decode. TTFT here is what a user waits at that concurrency.
    */
   steady: ScalingRow[];
+  /** Seconds of each closed-loop row's measured window. */
+  steadyWindowSeconds: number;
   prefixCache?: {
     promptTokens: number;
     hitTtftP50Ms: number;
@@ -104,7 +114,15 @@ function streamOnce(
   model: string,
   maxTokens: number,
   prompt = PROMPT,
-): Promise<{ ttftMs: number; tokens: number; decodeS: number; cachedTokens: number }> {
+): Promise<{
+  t0: number;
+  ttftMs: number;
+  tokens: number;
+  decodeS: number;
+  cachedTokens: number;
+  /** Arrival time (performance.now) of each chunk that carried text. */
+  chunkAt: number[];
+}> {
   const t0 = performance.now();
   const body = JSON.stringify({
     model,
@@ -133,6 +151,7 @@ function streamOnce(
         let tokens = 0;
         let cachedTokens = 0;
         let buffer = '';
+        const chunkAt: number[] = [];
         res.setEncoding('utf8');
         res.on('data', (d: string) => {
           buffer += d;
@@ -142,11 +161,15 @@ function streamOnce(
             buffer = buffer.slice(cut + 2);
             if (ev === '[DONE]') continue;
             const c = JSON.parse(ev) as {
+              error?: unknown;
               choices: { text?: string }[];
               usage?: { completion_tokens: number; prompt_tokens_details?: { cached_tokens: number } };
             };
             // The first chunk of the stream, text or not: a token was produced (max_tokens 1 has no later chunk).
-            first ??= performance.now();
+            const now = performance.now();
+            first ??= now;
+            if (c.error) throw new Error(`the stream ended with an error: ${JSON.stringify(c.error)}`);
+            if (c.choices[0]?.text) chunkAt.push(now);
             if (c.usage) {
               tokens = c.usage.completion_tokens;
               cachedTokens = c.usage.prompt_tokens_details?.cached_tokens ?? 0;
@@ -155,7 +178,8 @@ function streamOnce(
         });
         res.on('end', () => {
           const end = performance.now();
-          resolve({ ttftMs: (first ?? end) - t0, tokens, decodeS: (end - (first ?? end)) / 1000, cachedTokens });
+          const ttftMs = (first ?? end) - t0;
+          resolve({ t0, ttftMs, tokens, decodeS: (end - (first ?? end)) / 1000, cachedTokens, chunkAt });
         });
       },
     );
@@ -183,9 +207,9 @@ export async function runGenerationBench(
   const layout = decoderLayout(session);
   const repo = mkdtempSync(join(tmpdir(), 'ferry-bench-gen-'));
   cpSync(dir, join(repo, 'ham-chat', '1.0.0'), { recursive: true });
-  const gptDir = join(MODELS_DIR, 'ham-gpt', '2.0.0');
+  const gptDir = o.gptDir ?? HAM_GPT_DIR;
   const withGpt = existsSync(join(gptDir, 'model.onnx'));
-  if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', '2.0.0'), { recursive: true });
+  if (withGpt) cpSync(gptDir, join(repo, 'ham-gpt', basename(gptDir)), { recursive: true });
   const port = await freePort();
   const child = startNode('ferry (generation)', FERRY_CLI, ferryServeArgs(repo, port), { cwd: repo });
   try {
@@ -292,31 +316,39 @@ export async function runGenerationBench(
         `generation: ${scalingModel}, ${streams} streams: ${row.totalTokensPerS.toFixed(0)} tokens/s in all (${row.throughputVs1.toFixed(2)}x one stream), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x)`,
       );
     }
-    // Closed loop: each client's requests one after the other, clients staggered by 1/N of one answer.
+    // Closed loop: each client's requests one after the other, clients staggered by 1/N of one answer,
+    // until the end of the window; measured over the steady window only (after every client has started
+    // and finished a first answer, before any stops), so ramp-up and the tail of the last answers, when
+    // fewer than N clients are active, do not count. A request's tokens are spread over its text chunks'
+    // arrival times, and those arriving in the window count.
     const steady: ScalingRow[] = [];
     const oneAnswerMs = 1000 * (maxTokens / (scaling[0]?.totalTokensPerS ?? 1000));
+    const windowMs = o.windowSeconds * 1000;
     for (const streams of [1, 4, 8, 16]) {
-      const perClient = Math.max(3, Math.ceil(32 / streams));
-      const ttfts: number[] = [];
-      let toks = 0;
-      const t = performance.now();
+      const start = performance.now();
+      const from = start + 2 * oneAnswerMs;
+      const to = from + windowMs;
+      const done: Awaited<ReturnType<typeof streamOnce>>[] = [];
       await Promise.all(
         Array.from({ length: streams }, async (_, c) => {
           await new Promise((r) => setTimeout(r, (c * oneAnswerMs) / streams));
-          for (let k = 0; k < perClient; k++) {
-            const i = c * perClient + k;
+          for (let i = c * 1000; performance.now() < to; i++) {
             // Lengths from half to all of maxTokens, so the clients drift apart as real ones do.
             const len = Math.max(1, Math.round(maxTokens * (0.5 + ((i * 5) % 8) / 14)));
-            const r = await streamOnce(port, scalingModel, len, `Subject: ${SUBJECTS[i % SUBJECTS.length]}`);
-            toks += r.tokens;
-            ttfts.push(r.ttftMs);
+            done.push(await streamOnce(port, scalingModel, len, `Subject: ${SUBJECTS[i % SUBJECTS.length]}`));
           }
         }),
       );
-      const row = scalingRow(streams, toks / ((performance.now() - t) / 1000), ttfts, steady[0]);
+      let toks = 0;
+      for (const r of done) {
+        const inWindow = r.chunkAt.filter((t) => t >= from && t < to).length;
+        if (r.chunkAt.length) toks += (r.tokens * inWindow) / r.chunkAt.length;
+      }
+      const ttfts = done.filter((r) => r.t0 >= from && r.t0 < to).map((r) => r.ttftMs);
+      const row = scalingRow(streams, toks / (windowMs / 1000), ttfts, steady[0]);
       steady.push(row);
       log(
-        `generation: ${scalingModel}, ${streams} clients in a closed loop: ${row.totalTokensPerS.toFixed(0)} tokens/s (${row.throughputVs1.toFixed(2)}x), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x)`,
+        `generation: ${scalingModel}, ${streams} clients in a closed loop: ${row.totalTokensPerS.toFixed(0)} tokens/s (${row.throughputVs1.toFixed(2)}x), TTFT p50 ${row.ttftP50Ms.toFixed(2)} ms (${row.ttftVs1.toFixed(2)}x), ${ttfts.length} requests in the window`,
       );
     }
     let prefixCache: GenerationBench['prefixCache'];
@@ -358,9 +390,10 @@ export async function runGenerationBench(
       raw,
       ferry,
       ratios: { tokensPerSVsRaw: ferry.tokensPerS / raw.stepsPerS, ttftVsRawPrefill: ferry.ttftP50Ms / raw.prefillMs },
-      scalingModel,
+      scalingModel: withGpt ? `ham-gpt@${basename(gptDir)}` : scalingModel,
       scaling,
       steady,
+      steadyWindowSeconds: o.windowSeconds,
       ...(prefixCache && { prefixCache }),
     };
   } finally {
@@ -368,6 +401,23 @@ export async function runGenerationBench(
     await session.release();
     rmSync(repo, { recursive: true, force: true });
   }
+}
+
+/** Issue 19's bars on the 8-stream rows, closed loop and bursts: tokens/s ≥ 3× one stream, TTFT p50 ≤ 2×. */
+function issue19Bars(g: GenerationBench): string[] {
+  const at8 = (rows: ScalingRow[]) => rows.find((r) => r.streams === 8);
+  const mark = (ok: boolean) => (ok ? 'met' : 'not met');
+  const lines: string[] = [];
+  for (const [kind, row] of [
+    ['closed loop', at8(g.steady)],
+    ['bursts', at8(g.scaling)],
+  ] as const) {
+    if (!row) continue;
+    lines.push(
+      `  bars at 8 streams (${kind}): tokens/s ${row.throughputVs1.toFixed(2)}x one stream (>= 3x: ${mark(row.throughputVs1 >= 3)}), TTFT p50 ${row.ttftVs1.toFixed(2)}x (<= 2x: ${mark(row.ttftVs1 <= 2)})`,
+    );
+  }
+  return lines;
 }
 
 export function formatGenerationReport(g: GenerationBench): string {
@@ -378,7 +428,7 @@ export function formatGenerationReport(g: GenerationBench): string {
     `  Ferry, 1 stream at a time:      TTFT p50 ${f(g.ferry.ttftP50Ms, 2)} ms (p90 ${f(g.ferry.ttftP90Ms, 2)}), ${f(g.ferry.tokensPerS, 0)} tokens/s  (${g.ferry.requests} requests)`,
     `  Ferry, ${g.ferry.concurrent.streams} concurrent streams:    ${f(g.ferry.concurrent.aggregateTokensPerS, 0)} tokens/s in all, TTFT p50 ${f(g.ferry.concurrent.ttftP50Ms, 2)} ms`,
     `  ratios: Ferry tokens/s ÷ raw steps/s = ${f(g.ratios.tokensPerSVsRaw, 2)}; Ferry TTFT ÷ raw prefill = ${f(g.ratios.ttftVsRawPrefill, 1)}`,
-    `  continuous batching on ${g.scalingModel}, N clients in a closed loop (distinct prompts and lengths, staggered starts): total tokens/s and TTFT p50, ratios to 1 client:`,
+    `  continuous batching on ${g.scalingModel}, N clients in a closed loop (distinct prompts and lengths, staggered starts), over a steady ${g.steadyWindowSeconds}-s window: total tokens/s and TTFT p50, ratios to 1 client:`,
     ...g.steady.map(
       (r) =>
         `    ${String(r.streams).padStart(2)} clients: ${f(r.totalTokensPerS, 0).padStart(6)} tokens/s (${f(r.throughputVs1, 2)}x)   TTFT p50 ${f(r.ttftP50Ms, 2)} ms (${f(r.ttftVs1, 2)}x)`,
@@ -388,6 +438,7 @@ export function formatGenerationReport(g: GenerationBench): string {
       (r) =>
         `    ${String(r.streams).padStart(2)} streams: ${f(r.totalTokensPerS, 0).padStart(6)} tokens/s (${f(r.throughputVs1, 2)}x)   TTFT p50 ${f(r.ttftP50Ms, 2)} ms (${f(r.ttftVs1, 2)}x)`,
     ),
+    ...issue19Bars(g),
     ...(g.prefixCache
       ? [
           `  prefix cache (ham-gpt, ${g.prefixCache.promptTokens}-token prompt with a shared 200-token system prompt): TTFT p50 hit ${f(g.prefixCache.hitTtftP50Ms, 2)} ms vs miss ${f(g.prefixCache.missTtftP50Ms, 2)} ms = ${f(g.prefixCache.speedup, 2)}x faster (${g.prefixCache.cachedTokens} tokens cached)`,
@@ -402,10 +453,18 @@ if (process.argv[1] && pathToFileURL(process.argv[1]).href === import.meta.url) 
       requests: { type: 'string', default: '8' },
       tokens: { type: 'string', default: '96' },
       concurrency: { type: 'string', default: '4' },
+      'gpt-dir': { type: 'string' },
+      window: { type: 'string', default: '3' },
     },
   });
   const r = await runGenerationBench(
-    { requests: Number(values.requests), tokens: Number(values.tokens), concurrency: Number(values.concurrency) },
+    {
+      requests: Number(values.requests),
+      tokens: Number(values.tokens),
+      concurrency: Number(values.concurrency),
+      windowSeconds: Number(values.window),
+      ...(values['gpt-dir'] && { gptDir: values['gpt-dir'] }),
+    },
     (l) => process.stderr.write(`${l}\n`),
   );
   if (r) process.stdout.write(`${formatGenerationReport(r)}\n`);

@@ -64,7 +64,7 @@ async function main(): Promise<number> {
   const generation =
     process.env.FERRY_BENCH_GENERATION === '0'
       ? undefined
-      : await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4 }, (line) =>
+      : await runGenerationBench({ requests: 16, tokens: 96, concurrency: 4, windowSeconds: 3 }, (line) =>
           process.stderr.write(`${line}\n`),
         );
   // Transformer rows (issue 17): ragged batching on/off, padding overhead, INT8 vs FP32 on spam-transformer.

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
-# Trains `ham-gpt`, Ferry's example chat decoder, and writes models/ham-gpt/2.0.0/: a small GPT-style
-# decoder (pre-LayerNorm blocks, GELU, learned positions, tied embeddings) with a byte-level BPE
+# Trains `ham-gpt`, Ferry's example chat decoder, and writes models/ham-gpt/3.0.0/: a small GPT-style
+# decoder (pre-LayerNorm blocks, GELU, learned positions, tied embeddings, multi-query attention: one
+# key/value head for all query heads, so the cache a decode step carries is small) with a byte-level BPE
 # tokenizer that this script also learns, on the ham messages of the SpamAssassin corpus as chat
 # exchanges (subject as the user, body as the assistant). Exported in the Hugging Face decoder layout
 # with past key values (input_ids, attention_mask, position_ids, past_key_values.N.key/value ->
@@ -8,8 +9,8 @@
 #
 # Python is needed only to retrain: the artifacts are committed, and `npm ci` / `npm test` never run this.
 #   npx tsc -b examples && node examples/dist/ham-gpt/dump-corpus.js /tmp/corpus.json
-#   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 examples/src/ham-gpt/train.py /tmp/corpus.json models/ham-gpt/2.0.0 \
-#       --minutes 45 --threads 1
+#   OPENBLAS_NUM_THREADS=1 /usr/bin/python3 examples/src/ham-gpt/train.py /tmp/corpus.json models/ham-gpt/3.0.0 \
+#       --minutes 45 --threads 1 --kv-heads 1
 # Debian's python3-torch, python3-onnx and python3-numpy, and libopenblas0-pthread: Debian's torch calls
 # the system BLAS, and without OpenBLAS that is the reference BLAS, about 14x slower per training step here
 # (8.2 s vs 0.57 s for a batch of 24 x 128 tokens at width 128 on one thread).
@@ -173,11 +174,16 @@ class Tokenizer:
 
 
 class Block(nn.Module):
-    def __init__(self, d, heads, ff):
+    """Pre-LayerNorm block; `kv_heads` < `heads` is grouped-query attention (1: multi-query). Each key/value
+    head serves `heads // kv_heads` query heads through a broadcast in the matmul, never copied per query
+    head, so the exported cache holds `kv_heads` heads and a decode step reads and concatenates that few."""
+
+    def __init__(self, d, heads, ff, kv_heads):
         super().__init__()
-        self.heads = heads
+        assert heads % kv_heads == 0, 'heads must be a multiple of kv_heads'
+        self.heads, self.kv_heads, self.hd = heads, kv_heads, d // heads
         self.ln1 = nn.LayerNorm(d)
-        self.qkv = nn.Linear(d, 3 * d)
+        self.qkv = nn.Linear(d, d + 2 * kv_heads * self.hd)
         self.proj = nn.Linear(d, d)
         self.ln2 = nn.LayerNorm(d)
         self.fc1 = nn.Linear(d, ff)
@@ -185,29 +191,29 @@ class Block(nn.Module):
 
     def forward(self, x, allowed, past_k, past_v):
         b, s, d = x.shape
-        h = self.heads
-        q, k, v = self.qkv(self.ln1(x)).split(d, dim=2)
-        split = lambda t: t.view(b, s, h, d // h).transpose(1, 2)
-        q, k, v = split(q), split(k), split(v)
-        k = torch.cat([past_k, k], dim=2)
-        v = torch.cat([past_v, v], dim=2)
-        scores = q @ k.transpose(2, 3) / math.sqrt(d // h)
+        h, kv, hd = self.heads, self.kv_heads, self.hd
+        q, k, v = self.qkv(self.ln1(x)).split([d, kv * hd, kv * hd], dim=2)
+        # q: [b, kv, group, s, hd]; k, v: [b, kv, s, hd] (the cache layout).
+        q = q.view(b, s, kv, h // kv, hd).permute(0, 2, 3, 1, 4)
+        k = torch.cat([past_k, k.view(b, s, kv, hd).transpose(1, 2)], dim=2)
+        v = torch.cat([past_v, v.view(b, s, kv, hd).transpose(1, 2)], dim=2)
+        scores = q @ k.transpose(2, 3).unsqueeze(2) / math.sqrt(hd)
         # A finite mask value: a fully masked row (a padding query) softmaxes to uniform, never NaN.
-        scores = torch.where(allowed, scores, torch.full_like(scores, -1e9))
-        a = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, s, d)
+        scores = torch.where(allowed.unsqueeze(2), scores, torch.full_like(scores, -1e9))
+        a = (scores.softmax(-1) @ v.unsqueeze(2)).permute(0, 3, 1, 2, 4).reshape(b, s, d)
         x = x + self.proj(a)
         x = x + self.fc2(F.gelu(self.fc1(self.ln2(x))))
         return x, k, v
 
 
 class Decoder(nn.Module):
-    def __init__(self, vocab, d, layers, heads, ff, positions):
+    def __init__(self, vocab, d, layers, heads, ff, positions, kv_heads):
         super().__init__()
         self.tok = nn.Embedding(vocab, d)
         self.pos = nn.Embedding(positions, d)
-        self.blocks = nn.ModuleList(Block(d, heads, ff) for _ in range(layers))
+        self.blocks = nn.ModuleList(Block(d, heads, ff, kv_heads) for _ in range(layers))
         self.ln = nn.LayerNorm(d)
-        self.heads, self.d = heads, d
+        self.kv_heads, self.hd = kv_heads, d // heads
 
     def forward(self, input_ids, attention_mask, position_ids, *past):
         s = input_ids.shape[1]
@@ -225,8 +231,7 @@ class Decoder(nn.Module):
         return (logits, *present)
 
     def empty_past(self, b):
-        hd = self.d // self.heads
-        return [torch.zeros(b, self.heads, 0, hd) for _ in range(2 * len(self.blocks))]
+        return [torch.zeros(b, self.kv_heads, 0, self.hd) for _ in range(2 * len(self.blocks))]
 
     def lm(self, ids):
         b, s = ids.shape
@@ -244,6 +249,9 @@ def main():
     ap.add_argument('--width', type=int, default=192)
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--heads', type=int, default=6)
+    ap.add_argument('--kv-heads', type=int, default=1,
+                    help='key/value heads (1: multi-query attention, the cache 6x smaller than --heads 6)')
+    ap.add_argument('--untrained', action='store_true', help='export the initial weights at once (to time the graph)')
     ap.add_argument('--threads', type=int, default=1, help='torch threads (1 on a shared machine)')
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -261,8 +269,8 @@ def main():
     print(f'train tokens: {len(stream)} ({sum(len(t) for t in corpus["train"]) / len(stream):.2f} chars/token)', flush=True)
 
     cfg = dict(vocab=len(tok.vocab), d=args.width, layers=args.layers, heads=args.heads, ff=4 * args.width,
-               positions=256)
-    model = Decoder(cfg['vocab'], cfg['d'], cfg['layers'], cfg['heads'], cfg['ff'], cfg['positions'])
+               positions=256, kv_heads=args.kv_heads)
+    model = Decoder(**cfg)
     for n, p in model.named_parameters():
         if p.dim() == 2:
             nn.init.normal_(p, std=0.02)
@@ -270,12 +278,12 @@ def main():
     print(f'parameters: {params}', flush=True)
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3, betas=(0.9, 0.95), weight_decay=0.05)
     block, batch = 128, 24
-    budget = args.minutes * 60
+    budget = 0 if args.untrained else args.minutes * 60
     start = time.time()
     step = 0
     running = None
     while True:
-        frac = (time.time() - start) / budget
+        frac = (time.time() - start) / budget if budget else 1
         if frac >= 1:
             break
         # Warm-up over the first 3% of the time budget, then cosine decay to a tenth.
@@ -344,9 +352,8 @@ def main():
             names_out.append(f'present.{i}.{kind}')
             axes[f'past_key_values.{i}.{kind}'] = {0: 'batch_size', 2: 'past_sequence_length'}
             axes[f'present.{i}.{kind}'] = {0: 'batch_size', 2: 'total_sequence_length'}
-    hd = cfg['d'] // cfg['heads']
     dummy = (torch.tensor([[5, 6]]), torch.ones(1, 5, dtype=torch.long), torch.tensor([[3, 4]]),
-             *[torch.zeros(1, cfg['heads'], 3, hd) for _ in range(2 * cfg['layers'])])
+             *[torch.zeros(1, model.kv_heads, 3, model.hd) for _ in range(2 * cfg['layers'])])
     torch.onnx.export(model, dummy, os.path.join(args.out, 'model.onnx'), input_names=names_in,
                       output_names=names_out, dynamic_axes=axes, opset_version=14, do_constant_folding=True)
 

@@ -195,6 +195,26 @@ describe('dashboard pages against ferry serve (example repository)', { skip: noC
     await shot(page, 'playground-chat-long');
   });
 
+  test("chat page on ham-gpt: the example chat model's reply is the API's, and it writes words", async (t) => {
+    const page = b.page;
+    await page.goto(`${srv.base}/#/playground/ham-gpt`);
+    await page.getByTestId('chat-input').waitFor();
+    const message = 'Re: perl script question';
+    const got = await chat(message, { temperature: '0', maxTokens: '40' });
+    const expected = (
+      await client.json<{ choices: Array<{ message: { content: string } }> }>('/openai/v1/chat/completions', {
+        method: 'POST',
+        body: { model: 'ham-gpt', messages: [{ role: 'user', content: message }], temperature: 0, max_tokens: 40 },
+      })
+    ).choices[0]!.message.content;
+    assert.equal(got.reply, expected);
+    // A BPE model trained on mail: its greedy reply holds several English-looking words, not byte noise.
+    const words = got.reply.match(/\b[A-Za-z]{3,}\b/g) ?? [];
+    assert.ok(words.length >= 4, `words in "${got.reply}"`);
+    t.diagnostic(`ham-gpt in the page: ${JSON.stringify(got.reply)}`);
+    await shot(page, 'playground-chat-ham-gpt');
+  });
+
   test("jobs page: a job's live progress rises to completion with the result of the API", async (t) => {
     const page = b.page;
     await page.goto(`${srv.base}/#/jobs`);

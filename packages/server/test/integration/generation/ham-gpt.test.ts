@@ -1,6 +1,6 @@
 // The committed ham-gpt model (PyTorch export, BPE tokenizer) through the batch engine: greedy output
 // of 20 prompts of different lengths decoded together in one batch equals each decoded alone, token
-// for token, and the engine really batched them. Reads models/ham-gpt/2.0.0 from the repository.
+// for token, and the engine really batched them. Reads models/ham-gpt/3.0.0 from the repository.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -10,14 +10,14 @@ import { decoderLayout, KvSequence } from '../../generation/decoder-session.js';
 import { argmax } from '../../generation/sampler.js';
 import { TextCodec } from '../../generation/text-codec.js';
 
-const DIR = fileURLToPath(new URL('../../../../../models/ham-gpt/2.0.0/', import.meta.url));
+const DIR = fileURLToPath(new URL('../../../../../models/ham-gpt/3.0.0/', import.meta.url));
 const TOKENS = 16;
 
 test('ham-gpt: batched greedy decoding equals one-at-a-time decoding on 20 prompts', async () => {
   const session = await ort.InferenceSession.create(`${DIR}model.onnx`, { intraOpNumThreads: 1 });
   try {
     const layout = decoderLayout(session);
-    assert.deepEqual([layout.layers, layout.heads, layout.headDim, layout.vocabSize], [4, 6, 32, 2048]);
+    assert.deepEqual([layout.layers, layout.heads, layout.headDim, layout.vocabSize], [4, 1, 32, 2048]);
     const codec = new TextCodec(DIR, { contextLength: 256, eosTokens: ['<|end|>'] });
     const words = 'the list server was down again this morning so please send your patches to me directly'.split(' ');
     // Completion prompts of 1 to 20 words, and chat prompts: lengths from 1 to about 40 tokens.
