@@ -317,10 +317,10 @@ export async function runGenerationBench(
       );
     }
     // Closed loop: each client's requests one after the other, clients staggered by 1/N of one answer,
-    // until the end of the window; measured over the steady window only (after every client has started
-    // and finished a first answer, before any stops), so ramp-up and the tail of the last answers, when
-    // fewer than N clients are active, do not count. A request's tokens are spread over its text chunks'
-    // arrival times, and those arriving in the window count.
+    // until the end of the window; measured over the steady window only (opening two one-stream answers'
+    // time after the start, when every client has started, and closing before any stops), so ramp-up and
+    // the tail of the last answers, when fewer than N clients are active, do not count. A request's tokens
+    // are spread over its text chunks' arrival times, and those arriving in the window count.
     const steady: ScalingRow[] = [];
     const oneAnswerMs = 1000 * (maxTokens / (scaling[0]?.totalTokensPerS ?? 1000));
     const windowMs = o.windowSeconds * 1000;

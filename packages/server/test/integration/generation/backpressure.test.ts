@@ -130,3 +130,24 @@ test('a client that stops reading pauses the generation, and past stallTimeoutMs
   assert.ok(fullText.startsWith(text), 'the stalled stream is a prefix of the full completion');
   assert.ok(events.length - 1 <= paused, `${events.length - 1} events for ${paused} tokens`);
 });
+
+test(
+  'credit granted to several generations in one task reaches each (n=2, past the credit window)',
+  { timeout: 30_000 },
+  async () => {
+    // Both choices' tokens arrive in one worker message and are acknowledged together, so their credit
+    // goes back as one `credits` message; were it lost, both would stop after 8 tokens and never finish.
+    const res = await t.server.app.inject({
+      method: 'POST',
+      url: '/openai/v1/completions',
+      payload: { model: 'tiny-gpt', prompt: 'Subject: credit', max_tokens: 200, temperature: 0, n: 2 },
+    });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json<{ choices: { finish_reason: string }[]; usage: { completion_tokens: number } }>();
+    assert.deepEqual(
+      body.choices.map((c) => c.finish_reason),
+      ['length', 'length'],
+    );
+    assert.equal(body.usage.completion_tokens, 400);
+  },
+);
