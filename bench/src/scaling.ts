@@ -2,7 +2,9 @@
 //   - Ferry, one process, pinned to one CPU (load on the other), as in the main table;
 //   - Ferry, one process, unpinned (its HTTP thread and model workers spread over both cores);
 //   - Ferry `--processes 2`, unpinned (two HTTP loops, each with its own model worker);
-//   - FastAPI + uvicorn (bench/python/fastapi_server.py: numpy computing the same weights), pinned.
+//   - FastAPI + uvicorn (bench/python/fastapi_server.py: numpy computing the same weights), pinned;
+//   - Ferry pinned with the predict lane off (every request through Fastify's lifecycle), for the
+//     lane's own gain in the same run.
 // Ratios in the same run: unpinned / pinned, 2 processes / 1, Ferry / FastAPI. Before the FastAPI
 // rows count, its answers are checked equal to Ferry's on the same body.
 // Standalone: node bench/dist/scaling.js [--duration S] [--warmup S] [--rounds N] [--only a,b]
@@ -37,10 +39,12 @@ export const FASTAPI_SCRIPT = join(REPO_ROOT, 'bench/python/fastapi_server.py');
 /** Debian's interpreter, where python3-fastapi, python3-uvicorn and python3-numpy install. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
-export type ScalingConfig = 'ferry-pinned' | 'ferry-unpinned' | 'ferry-2proc-unpinned' | 'fastapi-pinned';
+export type ScalingConfig =
+  'ferry-pinned' | 'ferry-fastify-pinned' | 'ferry-unpinned' | 'ferry-2proc-unpinned' | 'fastapi-pinned';
 
 const LABELS: Record<ScalingConfig, string> = {
   'ferry-pinned': 'Ferry, 1 process, pinned to 1 CPU',
+  'ferry-fastify-pinned': 'Ferry, pinned, predict lane off',
   'ferry-unpinned': 'Ferry, 1 process, unpinned',
   'ferry-2proc-unpinned': 'Ferry --processes 2, unpinned',
   'fastapi-pinned': 'FastAPI + uvicorn, pinned to 1 CPU',
@@ -197,7 +201,11 @@ async function startConfig(
           LABELS[config],
           FERRY_CLI,
           ferryServeArgs(repoDir, port, config === 'ferry-2proc-unpinned' ? ['--processes', '2'] : []),
-          { cwd: repoDir, ...(config === 'ferry-pinned' && serverCpus !== undefined && { cpus: serverCpus }) },
+          {
+            cwd: repoDir,
+            ...(serverCpus !== undefined && { cpus: serverCpus }),
+            ...(config === 'ferry-fastify-pinned' && { env: { FERRY_SERVER_PREDICT_LANE: 'false' } }),
+          },
         );
   await waitReady(child, url, readyTimeoutMs);
   // A cluster is ready when one child is; wait until /readyz has answered from every child a few times over.
@@ -247,7 +255,7 @@ export async function runScalingBench(opts: BenchOptions, log: (line: string) =>
         p.on('exit', (code) => resolve(code === 0));
         p.on('error', () => resolve(false));
       }));
-    const configs: ScalingConfig[] = ['ferry-pinned', 'ferry-unpinned', 'ferry-2proc-unpinned'];
+    const configs: ScalingConfig[] = ['ferry-pinned', 'ferry-fastify-pinned', 'ferry-unpinned', 'ferry-2proc-unpinned'];
     if (havePython) configs.push('fastapi-pinned');
     else notes.push(`FastAPI peer not measured: ${SYSTEM_PYTHON} cannot import fastapi, uvicorn and numpy`);
     if (!pinning.enabled) notes.push(`pinning unavailable (${pinning.reason}): the pinned rows ran unpinned`);
@@ -338,6 +346,10 @@ export async function runScalingBench(opts: BenchOptions, log: (line: string) =>
     const peerOk = (m: string) => peerCheck.find((p) => p.model === m)?.maxAbsDiff !== undefined;
     const ratios: ScalingReport['ratios'] = [];
     for (const m of models) {
+      ratios.push({
+        name: `${m} @${connections}: Ferry predict lane / Fastify path (both pinned to 1 CPU)`,
+        value: div(rps('ferry-pinned', m), rps('ferry-fastify-pinned', m)),
+      });
       ratios.push({
         name: `${m} @${connections}: Ferry unpinned / pinned to 1 CPU`,
         value: div(rps('ferry-unpinned', m), rps('ferry-pinned', m)),

@@ -31,6 +31,7 @@ import { createPipelines, validatePipelines, type AttachedPipelines } from '../p
 import { KeyRing, readKeysFile } from '../auth/index.js';
 import { createRateLimitRedis } from '../auth/rate-limit-store.js';
 import { TimeseriesRecorder } from '../monitoring/timeseries.js';
+import { labelChildren } from '../metrics/label-children.js';
 import { createStreamingService, type StreamingService } from '../streaming/index.js';
 import { createGrpcServer, type GrpcListener } from '../grpc/index.js';
 import { SERVER_VERSION } from '../version.js';
@@ -187,8 +188,12 @@ export function createPredictionCache(config: FerryConfig, metrics: Metrics, log
     ? new RedisStore(config.redis.url, config.redis.commandTimeoutMs, log)
     : new MemoryStore(config.cache.maxBytes);
   log.debug({ store: store.kind }, 'prediction cache');
+  const counter = labelChildren((labels: { model: string; version: string; result: string }) =>
+    metrics.cacheRequests.labels(labels),
+  );
   return new PredictionCache(store, config.cache.keyPrefix, config.cache.staleTtlSeconds * 1000, log, {
-    onResult: (model, version, result, n) => metrics.cacheRequests.inc({ model, version, result }, n),
+    onResult: (model, version, result, n) =>
+      counter(`${model}\0${version}\0${result}`, () => ({ model, version, result })).inc(n),
   });
 }
 

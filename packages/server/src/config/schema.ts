@@ -46,6 +46,14 @@ export const ConfigSchema = Type.Object(
          */
         maxConnections: Type.Integer({ minimum: 0, default: 0 }),
         /**
+         * Serve `POST /v1/models/:model[/versions/:version]/predict` with a JSON body on the predict lane:
+         * straight from Node's request event, with the same checks, answers, headers and metrics as the
+         * route, but none of Fastify's per-request lifecycle (docs/architecture.md, "The predict lane"). Any
+         * request the lane does not take (other content types, SSE, CORS, rate limits, tracing, debug
+         * logging) goes through Fastify as before. false: every request goes through Fastify.
+         */
+        predictLane: Type.Boolean({ default: true }),
+        /**
          * A second port that answers only /healthz and /readyz, from a thread of its own, so probes are
          * answered at once while the serving loop is saturated (docs/production.md#health-probes). -1 = off,
          * 0 = any free port. Point Kubernetes probes here.
@@ -128,6 +136,11 @@ export const ConfigSchema = Type.Object(
         /** How long an expired entry is kept for the `stale-cache` fallback. */
         staleTtlSeconds: Type.Integer({ minimum: 0, default: 24 * 3600 }),
         keyPrefix: Type.String({ default: 'ferry:cache:' }),
+        /**
+         * Memory for the answer memo: whole v1 answers of caching models, by request body, so a body sent
+         * again is answered without parsing or validating it (docs/production.md, "Prediction cache"). 0 = off.
+         */
+        answerMemoMaxBytes: Type.Integer({ minimum: 0, default: 16 * 1024 * 1024 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -7,11 +7,15 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, 
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { rateLimited } from '../auth/rate-limit-store.js';
+import { Counter } from 'prom-client';
+import { createPredictLane, type PredictLane } from './predict-lane.js';
 import type { Logger } from 'pino';
 import type { ServerDeps } from './deps.js';
 import { asFerryError, installErrorHandling, sendProblem } from './problem.js';
 import { installLifecycleHooks } from './lifecycle-hooks.js';
-import { jsonDepth } from './json-depth.js';
+import { jsonBodyParser } from './json-depth.js';
 import { lazyChildLoggerFactory } from './lazy-request-logger.js';
 import { defaultMaxConnections, installConnectionCap } from './connection-cap.js';
 import { addSharedSchemas, json, route } from './schemas.js';
@@ -29,7 +33,7 @@ import { streamPlugin } from './plugins/stream.js';
 import { artifactPlugin } from './plugins/artifact.js';
 import { webPlugin } from './plugins/web.js';
 import { authRefusalCounter } from '../auth/metrics.js';
-import type { TracedHistogramChild } from '../metrics/traced-histogram.js';
+import { requestMetricsRecorder } from './request-metrics.js';
 import { FerryError } from '../errors.js';
 import { SERVER_VERSION } from '../version.js';
 
@@ -63,7 +67,19 @@ const SOCKET_BUFFER_BYTES = 16 * 1024;
 
 // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<FastifyInstance> {
+  // The predict lane (http/predict-lane.ts) sees each request before Fastify; set once the app is built.
+  let lane: PredictLane | undefined;
   const common = {
+    // Node's server, built here so the predict lane sits in front of Fastify's handler; configured as
+    // Fastify configures its own (the `http` options below, keep-alive and request timeouts).
+    serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+      const server = createHttpServer(common.http, (req, res) => {
+        if (!lane?.(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = deps.config.server.keepAliveTimeoutMs;
+      server.requestTimeout = deps.config.server.requestTimeoutMs;
+      return server;
+    },
     bodyLimit: deps.config.server.bodyLimitBytes,
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -112,26 +128,22 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
   addSharedSchemas(app);
   // Before any plugin: the hooks are copied into each plugin's scope when it is registered.
   if (tracingEnabled()) installTracingHooks(app);
-  if (deps.lifecycle) installLifecycleHooks(app, deps.lifecycle, deps.metrics.registry);
+  const inFlight = deps.lifecycle ? installLifecycleHooks(app, deps.lifecycle, deps.metrics.registry) : undefined;
   // App-wide body parsers (every surface gets them): an image model takes the picture as the body,
   // and the v2 binary tensor extension sends its JSON header and tensor bytes as one octet stream.
   // JSON with a nesting limit checked before parsing (limits.maxJsonDepth), then Fastify's own parser
   // (secure-json-parse: `__proto__` and `constructor.prototype` keys refused).
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  const maxDepth = deps.config.limits.maxJsonDepth;
+  const parseJson = jsonBodyParser(app, deps.config.limits.maxJsonDepth);
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
-    if (jsonDepth(body as string, maxDepth) > maxDepth) {
-      done(
-        new FerryError('invalid-json', {
-          detail: `the body nests deeper than ${maxDepth} levels (limits.maxJsonDepth)`,
-          extra: { limit: maxDepth },
-        }),
-        undefined,
-      );
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    let parsed: unknown;
+    try {
+      parsed = parseJson(body as string);
+    } catch (e) {
+      done(e as Error, undefined);
       return;
     }
-    parseJson(req, body as string, done);
+    done(null, parsed);
   });
   app.addContentTypeParser(/^image\//, { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
@@ -149,28 +161,43 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
     reply.header('x-request-id', req.id);
     done(null, payload);
   });
-  // Children of the request metrics per label set, so a request costs a map lookup rather than
-  // prom-client hashing its labels twice (bounded: past the bound, labels are hashed as before).
-  const requestMetrics = new Map<string, { count: { inc(): void }; duration: TracedHistogramChild }>();
+  const recordRequest = requestMetricsRecorder(deps.metrics);
+  // What the lane does not implement turns it off as a whole: spans, CORS headers, rate limits.
+  const { auth } = deps.config;
+  if (
+    deps.config.server.predictLane &&
+    !tracingEnabled() &&
+    !auth.cors.origins.length &&
+    !rateLimited(auth, deps.startKeys)
+  )
+    lane = createPredictLane({
+      service: deps.service,
+      ring: deps.keyRing,
+      bodyLimit: deps.config.server.bodyLimitBytes,
+      parseJson,
+      recordRequest,
+      inFlight,
+      lifecycle: deps.lifecycle,
+      trustProxyHops: auth.trustProxyHops,
+      log: opts.logger,
+      taken: new Counter({
+        name: 'ferry_http_predict_lane_requests_total',
+        help: 'Predictions answered on the predict lane (the rest of the v1 predict requests went through Fastify)',
+        registers: [deps.metrics.registry],
+      }),
+    });
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.config.metricsRoute;
     if (route) {
       const v = req.ferryModel;
-      const model = v?.name ?? '';
-      const version = v?.version ?? '';
-      const key = `${route}\0${model}\0${version}\0${reply.statusCode}`;
-      let m = requestMetrics.get(key);
-      if (!m) {
-        const labels = { route, model, version };
-        m = {
-          count: deps.metrics.requests.labels({ ...labels, status: String(reply.statusCode) }),
-          duration: deps.metrics.requestDuration.labels(labels),
-        };
-        if (requestMetrics.size < 10_000) requestMetrics.set(key, m);
-      }
-      m.count.inc();
-      // With tracing on, a sampled request's trace is kept as the bucket's exemplar (OpenMetrics /metrics).
-      m.duration.observe(reply.elapsedTime / 1000, requestExemplar(req));
+      recordRequest(
+        route,
+        v?.name ?? '',
+        v?.version ?? '',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+        requestExemplar(req),
+      );
     }
     done();
   });

@@ -3,6 +3,8 @@
 // the stack there; refusing it at the parser, in one linear scan over the text, keeps every later
 // step within a known depth. Hand-written: the scan is a dozen lines and a streaming JSON library
 // would parse the body twice.
+import type { FastifyInstance } from 'fastify';
+import { FerryError } from '../errors.js';
 
 /** The deepest nesting of `[`/`{` in `text`, outside strings; stops counting once past `limit`. */
 export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
@@ -27,4 +29,30 @@ export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): numbe
     } else if (c === 0x5d || c === 0x7d) depth--;
   }
   return max;
+}
+
+/**
+ * Ferry's JSON body parser, shared by Fastify's content-type parser and the predict lane: the nesting
+ * limit (limits.maxJsonDepth) checked before parsing, then Fastify's own parser (secure-json-parse:
+ * `__proto__` and `constructor.prototype` keys refused). Throws the error Fastify would report.
+ */
+export function jsonBodyParser(app: Pick<FastifyInstance, 'getDefaultJsonParser'>, maxDepth: number) {
+  const parse = app.getDefaultJsonParser('error', 'error');
+  return (text: string): unknown => {
+    if (jsonDepth(text, maxDepth) > maxDepth) {
+      throw new FerryError('invalid-json', {
+        detail: `the body nests deeper than ${maxDepth} levels (limits.maxJsonDepth)`,
+        extra: { limit: maxDepth },
+      });
+    }
+    let failure: Error | null = null;
+    let parsed: unknown;
+    // Fastify's parser answers through its callback, synchronously; it never reads the request.
+    parse(undefined as never, text, (err: Error | null, body?: unknown) => {
+      failure = err;
+      parsed = body;
+    });
+    if (failure) throw failure as Error;
+    return parsed;
+  };
 }

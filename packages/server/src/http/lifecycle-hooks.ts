@@ -27,15 +27,23 @@ export function registerLifecycleMetrics(registry: Registry): LifecycleMetrics {
   };
 }
 
-export function installLifecycleHooks(
-  app: FastifyInstance,
-  lifecycle: Lifecycle,
-  registry: Registry,
-): LifecycleMetrics {
+/** The in-flight count, for requests served outside Fastify's hooks (http/predict-lane.ts). */
+export interface InFlight {
+  enter(req: object): void;
+  /** Counted once, however many times it is called for one request. */
+  leave(req: object): void;
+}
+
+export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle, registry: Registry): InFlight {
   const metrics = registerLifecycleMetrics(registry);
   lifecycle.on('draining', () => metrics.draining.set(1));
   let inFlight = 0;
   const open = new WeakSet<object>();
+  const enter = (req: object) => {
+    open.add(req);
+    inFlight++;
+    metrics.inFlight.set(inFlight);
+  };
   const done = (req: object) => {
     if (!open.delete(req)) return;
     inFlight--;
@@ -44,9 +52,7 @@ export function installLifecycleHooks(
   // Callback hooks, not async ones: every request passes all four, and a promise per hook per
   // request is measurable at tens of thousands of requests a second.
   app.addHook('onRequest', (req, reply, next) => {
-    open.add(req);
-    inFlight++;
-    metrics.inFlight.set(inFlight);
+    enter(req);
     if (lifecycle.draining && READINESS_ROUTES.has(req.routeOptions.url ?? '')) {
       // Answered here: the route never runs (Fastify's early reply from a callback hook: no next()).
       reply.code(503).header('connection', 'close');
@@ -72,7 +78,7 @@ export function installLifecycleHooks(
     done(req);
     next();
   });
-  return metrics;
+  return { enter, leave: done };
 }
 
 /**

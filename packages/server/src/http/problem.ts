@@ -3,6 +3,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { FerryError, toProblem, type ErrorCode } from '../errors.js';
 import { isStoreOutage, storeUnavailable } from '../store/outage.js';
+import type { Principal } from '../auth/keys.js';
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_BODY_TOO_LARGE: 'body-too-large',
@@ -44,8 +45,8 @@ export function asFerryError(err: unknown, bodyLimit: number): FerryError {
  * A key limited to some models must not learn the others' names from a 404: the list of available
  * models (and pipelines) is narrowed to what the key may see.
  */
-function forPrincipal(req: FastifyRequest, err: FerryError): FerryError {
-  const models = req.ferryPrincipal?.models;
+function forPrincipal(principal: Principal | undefined, err: FerryError): FerryError {
+  const models = principal?.models;
   if (!models || models.size === 0 || err.code !== 'model-not-found' || !Array.isArray(err.extra.available)) return err;
   const available = (err.extra.available as string[]).filter((m) => models.has(m));
   const name = /^model "([^"]*)"/.exec(err.detail)?.[1] ?? '';
@@ -55,13 +56,24 @@ function forPrincipal(req: FastifyRequest, err: FerryError): FerryError {
   });
 }
 
+/** A refusal as it leaves over HTTP: status, the error's own headers and the problem+json body. */
+export function problemResponse(
+  error: FerryError,
+  url: string,
+  requestId: string,
+  principal: Principal | undefined,
+): { status: number; headers: Readonly<Record<string, string>>; body: Record<string, unknown> } {
+  const err = forPrincipal(principal, error);
+  const body: Record<string, unknown> = toProblem(err, url.split('?')[0]);
+  body.requestId = requestId;
+  if (url.startsWith('/v2')) body.error = err.detail;
+  return { status: err.status, headers: err.headers, body };
+}
+
 export function sendProblem(req: FastifyRequest, reply: FastifyReply, error: FerryError): FastifyReply {
-  const err = forPrincipal(req, error);
-  const body: Record<string, unknown> = toProblem(err, req.url.split('?')[0]);
-  body.requestId = req.id;
-  if (req.url.startsWith('/v2')) body.error = err.detail;
-  for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
-  return reply.code(err.status).type('application/problem+json').send(body);
+  const p = problemResponse(error, req.url, req.id, req.ferryPrincipal);
+  for (const [k, v] of Object.entries(p.headers)) reply.header(k, v);
+  return reply.code(p.status).type('application/problem+json').send(p.body);
 }
 
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {

@@ -1,7 +1,8 @@
 // The HTTP side of routing: the request's client identity goes in, the routed version comes out, and
 // its rollout notice (canary arm, deprecation) becomes headers. The choice itself is made in serving's
 // predict path by the rollout router; this file only translates.
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Principal } from '../auth/keys.js';
 import type { ModelVersion } from '../serving/repository/index.js';
 import type { ClientIdentity, ModelRef, Routed } from '../serving/predict/routing.js';
 
@@ -10,8 +11,21 @@ export interface RequestRouter {
   route(ref: ModelRef, client: ClientIdentity): Routed;
 }
 
+/** What routing reads of a request (a FastifyRequest is one; so is the predict lane's request). */
+export interface RoutedRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly ferryPrincipal?: Principal | undefined;
+  /** The client address (after trusted proxies); read only when a canary split asks for it. */
+  readonly ip: string;
+}
+
+/** Where routing's headers go (a FastifyReply is one). */
+export interface HeaderSink {
+  header(name: string, value: string): unknown;
+}
+
 /** The client identity of a request: Ferry-Client-Id, else `?clientId=` (streams), else the key, else the address. */
-export function clientOf(req: FastifyRequest, clientIdQuery?: string): ClientIdentity {
+export function clientOf(req: RoutedRequest, clientIdQuery?: string): ClientIdentity {
   const header = req.headers['ferry-client-id'];
   const clientIdHeader = Array.isArray(header) ? header[0] : header;
   const client: ClientIdentity = {};
@@ -24,7 +38,7 @@ export function clientOf(req: FastifyRequest, clientIdQuery?: string): ClientIde
 }
 
 /** Ferry-Rollout, then Deprecation, Sunset and Link, in the order clients have always seen them. */
-export function applyRouted(reply: FastifyReply, r: Routed): void {
+export function applyRouted(reply: HeaderSink, r: Routed): void {
   if (r.arm) reply.header('ferry-rollout', r.arm);
   if (!r.deprecation) return;
   reply.header('deprecation', r.deprecation.deprecation);
@@ -35,8 +49,8 @@ export function applyRouted(reply: FastifyReply, r: Routed): void {
 /** Routes a request's model and version (canary arm, deprecation headers, 410 after sunset). */
 export function routeRequest(
   router: RequestRouter,
-  req: FastifyRequest,
-  reply: FastifyReply,
+  req: RoutedRequest,
+  reply: HeaderSink,
   model: string,
   version?: string,
   clientIdQuery?: string,

@@ -89,6 +89,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly answerMemoHits = new Counter({
+    name: 'ferry_answer_memo_hits_total',
+    help: 'Requests answered whole from the answer memo (a body sent before to a caching model), per model and version',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  });
+
   readonly fallbacks = new Counter({
     name: 'ferry_fallbacks_total',
     help: 'Requests answered by a fallback, by reason (timeout, error, circuit-open) and policy',

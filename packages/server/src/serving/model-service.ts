@@ -31,6 +31,9 @@ import { compileRequestValidator } from './predict/validation.js';
 import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
+import { AnswerMemo, type MemoAnswer } from './cache/answer-memo.js';
+import { instancesFromBody } from './predict/request-body.js';
+import { labelChildren } from '../metrics/label-children.js';
 import type { PredictionSink } from './predict/prediction-sink.js';
 import type { BatchingInForce, LoadedVersion, VersionState } from './loaded-version.js';
 import { Predictor, type PredictOptions, type PredictResult } from './predict/predictor.js';
@@ -50,7 +53,12 @@ import {
 export interface ServeOptions extends PredictOptions {
   /** Where a sampled shadow copy is counted (default: predict / infer); false: this call is not copied. */
   shadow?: ShadowSource | false;
+  /** The shadow sampling already decided for this request (by `recall`); absent: decided here. */
+  shadowSampled?: boolean;
 }
+
+/** What `recall` found: the whole answer, or nothing (then predict, with the shadow decision made). */
+export type Recalled = { answer: MemoAnswer } | { answer?: undefined; shadowSampled: boolean };
 
 export type { BatchingInForce, LoadedVersion, VersionState } from './loaded-version.js';
 export type { PredictOptions, PredictResult } from './predict/predictor.js';
@@ -127,10 +135,11 @@ export class ModelService {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     workers: number,
-    cache?: PredictionCache,
-    predictionLog?: PredictionSink,
+    private readonly cache?: PredictionCache,
+    private readonly predictionLog?: PredictionSink,
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
+    this.memo = new AnswerMemo(cfg.cache.answerMemoMaxBytes);
     this.limits = { ...cfg.limits };
     decodeGate.configure({
       maxConcurrent: cfg.limits.maxConcurrentImageDecodes,
@@ -633,10 +642,16 @@ export class ModelService {
     const t0 = performance.now();
     const r = await this.holding(v, () => this.predictor.predict(v, instances, base, opts));
     // noFallback: a fallback's or a shadow's own run, never copied again.
-    if (this.router && opts.shadow !== false && !opts.noFallback && !r.fallback && this.router.sampleShadow(v)) {
-      this.router.shadow({
+    const copied =
+      this.router !== undefined &&
+      opts.shadow !== false &&
+      !opts.noFallback &&
+      !r.fallback &&
+      (opts.shadowSampled ?? this.router.sampleShadow(v));
+    if (copied) {
+      this.router!.shadow({
         kind: 'instances',
-        source: opts.shadow ?? 'predict',
+        source: opts.shadow || 'predict',
         served: r,
         instances,
         base,
@@ -644,6 +659,71 @@ export class ModelService {
       });
     }
     return r;
+  }
+
+  private readonly memo: AnswerMemo;
+  private readonly memoHits = labelChildren((labels: { model: string; version: string }) =>
+    this.metrics.answerMemoHits.labels(labels),
+  );
+
+  /**
+   * A whole answer to a request body sent before (the answer memo, serving/cache/answer-memo.ts), for
+   * a transport that serialises its answers itself. Counted as cache hits, and the prediction log
+   * samples its rows as if they had been predicted (the body is parsed only for a sampled row). Not
+   * found, or the version does not cache, is not ready, or this request is copied to a shadow: the
+   * caller predicts, passing on `shadowSampled`.
+   */
+  recall(v: ModelVersion, body: Buffer, requestId?: string): Recalled {
+    const shadowSampled = this.router?.sampleShadow(v) ?? false;
+    if (!this.memo.enabled || shadowSampled) return { shadowSampled };
+    const lv = this.versions.get(v.key);
+    if (lv?.state !== 'ready' || lv.version.manifest.cache?.enabled !== true) return { shadowSampled };
+    const t0 = performance.now();
+    const answer = this.memo.get(this.memo.key(v.key, lv.contentKey, body));
+    if (!answer) return { shadowSampled };
+    const { name, version } = answer.version;
+    const rows = answer.predictions.length;
+    this.cache?.countHits(name, version, rows);
+    this.memoHits(answer.version.key, () => ({ model: name, version })).inc();
+    const log = this.predictionLog;
+    if (log) {
+      let instances: unknown[] | undefined;
+      for (let i = 0; i < rows; i++) {
+        if (!log.admit(name)) continue;
+        // The same bytes were parsed and validated when the answer was made: they parse again.
+        if (!instances) {
+          const b = instancesFromBody(JSON.parse(body.toString('utf8')));
+          instances = lv.validator.check(b.instances, b.base);
+        }
+        log.record(
+          {
+            model: name,
+            version,
+            input: instances[i],
+            output: answer.predictions[i],
+            latencyMs: performance.now() - t0,
+            ts: Date.now(),
+            cacheHit: true,
+            fallbackReason: null,
+            requestId: requestId ?? null,
+          },
+          true,
+        );
+      }
+    }
+    return { answer };
+  }
+
+  /** Keeps a request body's answer (its serialised `payload`) for `recall`, while the cache keeps its rows. */
+  remember(v: ModelVersion, body: Buffer, r: PredictResult, payload: string): void {
+    if (!this.memo.enabled || r.freshUntil === undefined || r.fallback || r.version.key !== v.key) return;
+    const lv = this.versions.get(v.key);
+    if (!lv) return;
+    this.memo.set(
+      this.memo.key(v.key, lv.contentKey, body),
+      { version: r.version, payload, predictions: r.predictions },
+      r.freshUntil,
+    );
   }
 
   /**

@@ -13,7 +13,11 @@ import { openEventStream } from '../sse.js';
 
 /** Whether the client asked for an event stream rather than one JSON document. */
 export function wantsEventStream(req: FastifyRequest): boolean {
-  const accept = req.headers.accept;
+  return wantsEventStreamHeader(req.headers.accept);
+}
+
+/** Whether an Accept header asks for an event stream. */
+export function wantsEventStreamHeader(accept: string | undefined): boolean {
   return typeof accept === 'string' && /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept);
 }
 

@@ -3,9 +3,9 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { predictRequestSchema, predictResponseSchema, instanceSchema } from '@ferry/core';
 import { FerryError } from '../../errors.js';
-import { routeRequest } from '../route-request.js';
+import { routeRequest, type HeaderSink } from '../route-request.js';
 import type { ModelEntry, ModelVersion } from '../../serving/repository/index.js';
-import { exampleInstance, instancesFromBody } from '../../serving/index.js';
+import { exampleInstance, instancesFromBody, type PredictResult } from '../../serving/index.js';
 import type { ServerDeps } from '../deps.js';
 import { modelVisible } from './auth.js';
 import { streamPredict, wantsEventStream } from './sse-predict.js';
@@ -143,6 +143,23 @@ const driftSchema = (params: typeof ModelPath | typeof ModelVersionParams) =>
     },
   });
 
+/** A v1 prediction's headers (the predict route and the predict lane set the same). */
+export function predictHeaders(reply: HeaderSink, r: PredictResult): void {
+  reply.header('ferry-model-version', r.version.version);
+  if (r.cache) reply.header('ferry-cache', r.cache);
+  if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
+}
+
+/** A v1 prediction's body. */
+export function predictAnswer(r: PredictResult) {
+  return {
+    model: r.version.name,
+    version: r.version.version,
+    predictions: r.predictions,
+    ...(r.fallback && { fallback: r.fallback }),
+  };
+}
+
 /** Ferry's own REST API (v1): model listing and description, and predictions. */
 // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const v1Plugin: FastifyPluginAsync<V1Options> = async (app, deps) => {
@@ -212,15 +229,8 @@ export const v1Plugin: FastifyPluginAsync<V1Options> = async (app, deps) => {
       requestId: req.id,
       ...(timeoutMs !== undefined && { timeoutMs }),
     });
-    reply.header('ferry-model-version', r.version.version);
-    if (r.cache) reply.header('ferry-cache', r.cache);
-    if (r.fallback) reply.header('ferry-fallback', r.fallback.reason);
-    return {
-      model: r.version.name,
-      version: r.version.version,
-      predictions: r.predictions,
-      ...(r.fallback && { fallback: r.fallback }),
-    };
+    predictHeaders(reply, r);
+    return predictAnswer(r);
   };
   const config = { metricsRoute: 'v1_predict' };
   app.post<{ Params: ModelParams }>(

@@ -269,20 +269,44 @@ export class PredictionLog {
    * Logs one prediction, maybe. O(1): samples, applies the rate cap and the buffer bound, buffers.
    * Never waits for the store and never throws.
    */
-  record(entry: PredictionLogEntry): void {
+  /**
+   * The sampling decision for one prediction of `model` (its sample rate, then the global cap), made
+   * before its entry is built; `record(entry, true)` then keeps the entry without deciding again.
+   */
+  admit(model: string): boolean {
+    this.recorded++;
+    if (this.closed) {
+      this.totals.dropped.closed++;
+      return false;
+    }
+    const rate = this.modelRates.get(model) ?? this.opts.sampleRate;
+    if (rate < 1 && !(this.opts.random() < rate)) {
+      this.totals.sampledOut['sample-rate']++;
+      return false;
+    }
+    if (!this.bucket.take()) {
+      this.totals.sampledOut['rate-cap']++;
+      return false;
+    }
+    return true;
+  }
+
+  record(entry: PredictionLogEntry, admitted = false): void {
+    if (!admitted) {
+      let model: string;
+      try {
+        model = entry.model;
+      } catch {
+        // A malformed entry (e.g. null) is counted like any other, then dropped as invalid.
+        this.recorded++;
+        this.totals.dropped.invalid++;
+        return;
+      }
+      if (!this.admit(model)) return;
+    }
     try {
-      this.recorded++;
       if (this.closed) {
         this.totals.dropped.closed++;
-        return;
-      }
-      const rate = this.modelRates.get(entry.model) ?? this.opts.sampleRate;
-      if (rate < 1 && !(this.opts.random() < rate)) {
-        this.totals.sampledOut['sample-rate']++;
-        return;
-      }
-      if (!this.bucket.take()) {
-        this.totals.sampledOut['rate-cap']++;
         return;
       }
       if (this.buffer.length + this.inFlight >= this.opts.maxBufferEntries) {

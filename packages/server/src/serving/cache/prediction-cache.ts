@@ -164,6 +164,11 @@ export class PredictionCache {
     return { fresh, any: found };
   }
 
+  /** Counts hits answered without a lookup (the answer memo), as a lookup counts its own. */
+  countHits(model: string, version: string, n: number): void {
+    if (n > 0) this.events.onResult(model, version, 'hit', n);
+  }
+
   /** Stores predictions; failures are counted and otherwise ignored. */
   async save(
     model: string,

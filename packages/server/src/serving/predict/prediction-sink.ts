@@ -18,6 +18,11 @@ export interface PredictionRecord {
 }
 
 export interface PredictionSink {
-  /** Called on the hot path: must return at once (sample, buffer, write in the background). */
-  record(entry: PredictionRecord): void;
+  /**
+   * Called on the hot path: must return at once (sample, buffer, write in the background). With
+   * `admitted`, the entry was already sampled in by `admit` and is kept without deciding again.
+   */
+  record(entry: PredictionRecord, admitted?: boolean): void;
+  /** Samples one prediction of `model` before its entry is built (answers whose instances are not parsed yet). */
+  admit(model: string): boolean;
 }

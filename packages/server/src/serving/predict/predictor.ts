@@ -42,6 +42,11 @@ export interface PredictResult {
   /** hit: every instance came from the cache; partial: some did; absent when the model does not cache. */
   cache?: 'hit' | 'miss' | 'partial';
   fallback?: { reason: FallbackReason; policy: string; version?: string };
+  /**
+   * Epoch ms until which the same instances would get this same answer from the cache: set when the
+   * model caches and every row was a fresh hit or was computed now (never with a fallback).
+   */
+  freshUntil?: number;
 }
 
 const fallbackReason = (e: unknown): FallbackReason | undefined => {
@@ -338,9 +343,17 @@ export class Predictor {
       : new Array(instances.length).fill(undefined);
     const hits = predictions.filter((p) => p !== undefined).length;
     const cacheState = caching ? (hits === instances.length ? 'hit' : hits === 0 ? 'miss' : 'partial') : undefined;
+    // The earliest expiry among the rows the cache answered (rows computed below keep a full TTL).
+    let freshUntil = Date.now() + ttlMs;
+    if (lookup)
+      for (let i = 0; i < instances.length; i++) {
+        const found = lookup.fresh[i] !== undefined ? lookup.any[i] : undefined;
+        if (found) freshUntil = Math.min(freshUntil, found.storedAt + ttlMs);
+      }
+    const memo = caching ? { freshUntil } : {};
     if (hits === instances.length)
       return this.logged(
-        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) },
+        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }), ...memo },
         instances,
         t0,
         opts,
@@ -414,7 +427,7 @@ export class Predictor {
       }
       await Promise.all(waits);
       return this.logged(
-        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }) },
+        { version: v, predictions: predictions as Prediction[], ...(cacheState && { cache: cacheState }), ...memo },
         instances,
         t0,
         opts,

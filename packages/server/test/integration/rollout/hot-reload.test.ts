@@ -177,6 +177,39 @@ describe('hot load, reload and unload', () => {
     close(fresh.json().predictions[0].value, 42);
   });
 
+  test('over a socket (predict lane, answer memo): new weights are never answered from the memo', async () => {
+    await t.writeVersion('m', '1.0.0', {
+      ...biasModel(0),
+      manifest: { ...biasModel(0).manifest, cache: { enabled: true, ttlSeconds: 3600 } },
+    });
+    assert.ok((await admin('POST', '/v1/admin/repository:reload')).json().loaded.includes('m@1.0.0'));
+    await t.server.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = t.server.app.server.address() as import('node:net').AddressInfo;
+    const ask = async () => {
+      const r = await fetch(`http://127.0.0.1:${port}/v1/models/m/predict`, {
+        method: 'POST',
+        headers: { ...adminHeaders, 'content-type': 'application/json' },
+        body: JSON.stringify({ instances: [{ x: [2, 1] }] }),
+      });
+      return {
+        cache: r.headers.get('ferry-cache'),
+        value: ((await r.json()) as { predictions: Array<{ value: number }> }).predictions[0]!.value,
+      };
+    };
+    await ask();
+    const hit = await ask();
+    assert.equal(hit.cache, 'hit');
+    close(hit.value, 2);
+    await t.writeVersion('m', '1.0.0', {
+      ...biasModel(40),
+      manifest: { ...biasModel(40).manifest, cache: { enabled: true, ttlSeconds: 3600 } },
+    });
+    assert.deepEqual((await admin('POST', '/v1/admin/repository:reload')).json().reloaded, ['m@1.0.0']);
+    const fresh = await ask();
+    assert.equal(fresh.cache, 'miss');
+    close(fresh.value, 42);
+  });
+
   test('--watch: a version copied into the folder is loaded, a removed one unloaded', { timeout: 60_000 }, async () => {
     const { watchRepository } = await import('../../rollout/watch.js');
     const { rm } = await import('node:fs/promises');

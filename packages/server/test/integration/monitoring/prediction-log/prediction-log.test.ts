@@ -283,6 +283,35 @@ forEachDialect('prediction log', (h) => {
     }
   });
 
+  test('admit decides once: an admitted entry is kept without sampling again, and counts as one', async () => {
+    const ts = await h.open();
+    const { store } = ts;
+    let now = 1_000_000;
+    const plog = new PredictionLog(store, { ...manual, maxEntriesPerSecond: 10, flushBatchSize: 2000, now: () => now });
+    try {
+      let admitted = 0;
+      for (let i = 0; i < 25; i++) {
+        if (!plog.admit('m')) continue;
+        admitted++;
+        plog.record({ model: 'm', version: '1', input: i, output: i, latencyMs: 0 }, true);
+      }
+      assert.equal(admitted, 10, 'the cap applies to admit');
+      assert.equal(plog.stats().buffered, 10, 'record(entry, true) takes no second token');
+      // A plain record after the bucket is empty is still refused by its own decision.
+      plog.record({ model: 'm', version: '1', input: 'x', output: 'x', latencyMs: 0 });
+      assert.equal(plog.stats().buffered, 10);
+      const s = plog.stats();
+      assert.equal(s.recorded, 26);
+      assert.equal(s.sampledOut['rate-cap'], 16);
+      assertAccounted(s);
+      now += 1000;
+      await plog.flush();
+      assert.equal(await countRows(store), 10);
+    } finally {
+      await plog.close();
+    }
+  });
+
   test('store down: record stays O(1) and bounded, drops are counted, the outage is logged once, writing resumes after', async () => {
     const ts = await h.open();
     const { store } = ts;
