@@ -212,9 +212,11 @@ function suite(title: string, overrides: Record<string, unknown>, list: Case[]) 
       });
     }
 
-    test('the lane counts its requests in ferry_requests_total like the route', async () => {
+    test('the lane counts its requests in ferry_requests_total like the route, and none stays in flight', async () => {
       const text = (await send(lanePort, 'GET', '/metrics', '', metricsHeaders)).body;
       assert.match(text, /ferry_requests_total\{[^}]*route="v1_predict"[^}]*model="cls"[^}]*status="200"[^}]*\} [1-9]/);
+      // The scrape itself is the one request in flight.
+      assert.match(text, /^ferry_http_in_flight_requests 1$/m);
     });
   });
 }
