@@ -126,8 +126,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
       if (recalled.answer) {
         requestTimeout(req.headers['ferry-timeout-ms']);
         served = recalled.answer.version;
-        sink.header('ferry-model-version', served.version);
-        sink.header('ferry-cache', 'hit');
+        predictHeaders(sink, { version: served, predictions: [], cache: 'hit' });
         send(res, 200, JSON_TYPE, recalled.answer.payload, headers, id);
       } else {
         const { instances, base } = instancesFromBody(parseJson(bytes.toString('utf8')));

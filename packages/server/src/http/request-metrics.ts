@@ -1,7 +1,7 @@
 // ferry_requests_total and the request-duration histogram, counted the same way by Fastify's
 // onResponse hook and by the predict lane (http/predict-lane.ts).
 import type { Metrics } from '../monitoring/index.js';
-import type { TracedHistogramChild } from '../metrics/traced-histogram.js';
+import { labelChildren } from '../metrics/label-children.js';
 
 /** Counts one answered request of a labelled route. */
 export type RecordRequest = (
@@ -15,19 +15,13 @@ export type RecordRequest = (
 
 export function requestMetricsRecorder(metrics: Pick<Metrics, 'requests' | 'requestDuration'>): RecordRequest {
   // Children of the request metrics per label set, so a request costs a map lookup rather than
-  // prom-client hashing its labels twice (bounded: past the bound, labels are hashed as before).
-  const children = new Map<string, { count: { inc(): void }; duration: TracedHistogramChild }>();
+  // prom-client hashing its labels twice.
+  const child = labelChildren((l: { route: string; model: string; version: string; status: number }) => ({
+    count: metrics.requests.labels({ route: l.route, model: l.model, version: l.version, status: String(l.status) }),
+    duration: metrics.requestDuration.labels({ route: l.route, model: l.model, version: l.version }),
+  }));
   return (route, model, version, status, seconds, exemplar) => {
-    const key = `${route}\0${model}\0${version}\0${status}`;
-    let m = children.get(key);
-    if (!m) {
-      const labels = { route, model, version };
-      m = {
-        count: metrics.requests.labels({ ...labels, status: String(status) }),
-        duration: metrics.requestDuration.labels(labels),
-      };
-      if (children.size < 10_000) children.set(key, m);
-    }
+    const m = child(`${route}\0${model}\0${version}\0${status}`, () => ({ route, model, version, status }));
     m.count.inc();
     // With tracing on, a sampled request's trace is kept as the bucket's exemplar (OpenMetrics /metrics).
     m.duration.observe(seconds, exemplar);

@@ -52,8 +52,4 @@ export class AnswerMemo {
     const ttl = Math.floor(freshUntil - Date.now());
     if (this.#lru && ttl > 0) this.#lru.set(key, answer, { ttl });
   }
-
-  get size(): number {
-    return this.#lru?.size ?? 0;
-  }
 }
