@@ -24,17 +24,33 @@ export interface HeaderSink {
   header(name: string, value: string): unknown;
 }
 
+/**
+ * A request's client identity. The address (proxy-addr through trustProxy) is worked out only if a
+ * canary split asks for it, by a getter on the class. Not an accessor defined on each object: that
+ * gave every request a hidden class of its own, allocated in the old generation, whose getter kept
+ * the whole request alive through young-generation collections until the next full one
+ * (docs/benchmarks.md, "What kept requests alive").
+ */
+class RequestClient implements ClientIdentity {
+  readonly clientIdHeader: string | undefined;
+  readonly clientIdQuery: string | undefined;
+  readonly principalId: string | undefined;
+  readonly #req: RoutedRequest;
+  constructor(req: RoutedRequest, clientIdQuery: string | undefined) {
+    const header = req.headers['ferry-client-id'];
+    this.clientIdHeader = Array.isArray(header) ? header[0] : header;
+    this.clientIdQuery = clientIdQuery;
+    this.principalId = req.ferryPrincipal?.id;
+    this.#req = req;
+  }
+  get ip(): string {
+    return this.#req.ip;
+  }
+}
+
 /** The client identity of a request: Ferry-Client-Id, else `?clientId=` (streams), else the key, else the address. */
 export function clientOf(req: RoutedRequest, clientIdQuery?: string): ClientIdentity {
-  const header = req.headers['ferry-client-id'];
-  const clientIdHeader = Array.isArray(header) ? header[0] : header;
-  const client: ClientIdentity = {};
-  if (clientIdHeader !== undefined) client.clientIdHeader = clientIdHeader;
-  if (clientIdQuery !== undefined) client.clientIdQuery = clientIdQuery;
-  if (req.ferryPrincipal) client.principalId = req.ferryPrincipal.id;
-  // The address (proxy-addr through trustProxy) is worked out only if a canary split asks for it.
-  Object.defineProperty(client, 'ip', { get: () => req.ip, enumerable: true, configurable: true });
-  return client;
+  return new RequestClient(req, clientIdQuery);
 }
 
 /** Ferry-Rollout, then Deprecation, Sunset and Link, in the order clients have always seen them. */
