@@ -25,3 +25,4 @@ export {
   type ChildWorker,
 } from '../../server/dist/lifecycle/child-server.js';
 export * from './llm-emulator.js';
+export * from './promotion.js';

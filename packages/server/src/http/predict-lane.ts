@@ -14,7 +14,7 @@
 // which buildApp does not install it at all. The equivalence is tested request by request against
 // the route (predict-lane.test.ts).
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
@@ -56,6 +56,30 @@ const PREDICT_PATH = /^\/v1\/models\/([^/]{1,200})(?:\/versions\/([^/]{1,200}))?
 const JSON_TYPE = 'application/json; charset=utf-8';
 const PROBLEM_TYPE = 'application/problem+json; charset=utf-8';
 
+type Trust = (address: string, hop: number) => boolean;
+
+/**
+ * What routing reads of a lane request (exported for its test). The address is read by a getter on
+ * the class: an object literal with `get ip()` closing over the request kept every request alive
+ * through young-generation collections, as an accessor defined per object did (route-request.ts,
+ * RequestClient).
+ */
+export class LaneRequest implements RoutedRequest {
+  readonly headers: IncomingHttpHeaders;
+  readonly ferryPrincipal: Principal | undefined;
+  readonly #req: IncomingMessage;
+  readonly #trust: Trust;
+  constructor(req: IncomingMessage, principal: Principal | undefined, trust: Trust) {
+    this.headers = req.headers;
+    this.ferryPrincipal = principal;
+    this.#req = req;
+    this.#trust = trust;
+  }
+  get ip(): string {
+    return proxyAddr(this.#req, this.#trust);
+  }
+}
+
 /** A JSON media type as Fastify's parser for `application/json` takes it (parameters allowed). */
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
@@ -67,7 +91,7 @@ function isJson(contentType: string | undefined): boolean {
 // eslint-disable-next-line max-lines-per-function -- the lane is one closure over its options, like a plugin
 export function createPredictLane(opts: PredictLaneOptions): PredictLane {
   const { service, ring, bodyLimit, parseJson, recordRequest, inFlight, lifecycle, log } = opts;
-  const trust = (_address: string, hop: number) => hop < opts.trustProxyHops;
+  const trust: Trust = (_address, hop) => hop < opts.trustProxyHops;
   // Request lines only at debug level and below, which Fastify writes (QuietRequestLog): the lane steps aside.
   const quiet = () => log === false || !log.isLevelEnabled('debug');
 
@@ -106,13 +130,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
     let served: ModelVersion | undefined;
     let status = 200;
     try {
-      const routed: RoutedRequest = {
-        headers: req.headers,
-        ferryPrincipal: principal,
-        get ip() {
-          return proxyAddr(req, trust);
-        },
-      };
+      const routed = new LaneRequest(req, principal, trust);
       // The route's order of refusals: the body's JSON (Fastify parses it before the handler), the
       // routing, the body's shape, then Ferry-Timeout-Ms.
       try {
