@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel, youngPromotion } from '@ferry/test-kit';
+import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
 import { hashKey } from '../auth/keys.js';
 
 const cls = tinyClassifier();
@@ -304,16 +304,4 @@ describe('the answer memo', () => {
     }
     assert.equal(await metric('ferry_answer_memo_hits_total', /model="plain"/), 0);
   });
-});
-
-// The lane's view of a request dies with it: an object literal with `get ip()` over the request
-// kept every request alive through scavenges (docs/benchmarks.md, "What kept requests alive").
-test("the lane's routing view of a request leaves nothing for the old generation", () => {
-  const url = new URL('./predict-lane.js', import.meta.url).href;
-  const baseline = youngPromotion(url, '0');
-  const views = youngPromotion(url, 'new m.LaneRequest(r, undefined, (_a, hop) => hop < 1).ip');
-  assert.ok(
-    views.promotedBytes < baseline.promotedBytes + 8e6,
-    `20,000 lane requests promoted ${views.promotedBytes} bytes (nothing at all: ${baseline.promotedBytes})`,
-  );
 });

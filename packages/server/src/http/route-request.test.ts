@@ -1,6 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { youngPromotion } from '@ferry/test-kit';
 import type { ClientIdentity, ModelRef, Routed } from '../serving/predict/routing.js';
 import type { ModelVersion } from '../serving/repository/index.js';
 import { clientOf, routeRequest, type RoutedRequest } from './route-request.js';
@@ -59,25 +58,5 @@ test('routeRequest routes with the client identity and writes the rollout header
   assert.deepEqual(
     headers.map(([n]) => n),
     ['ferry-rollout', 'deprecation', 'sunset', 'link'],
-  );
-});
-
-// A request's client identity must die with the request. An accessor defined on each object (as
-// clientOf once did) or an object literal's `get ip()` over the request kept every request alive
-// through young-generation collections: under load each scavenge promoted ~3 MB and paused 17 ms
-// (docs/benchmarks.md, "What kept requests alive").
-test('a client identity leaves nothing for the old generation', () => {
-  const url = new URL('./route-request.js', import.meta.url).href;
-  const baseline = youngPromotion(url, '0');
-  const identities = youngPromotion(url, 'm.clientOf(r, "q")');
-  // The probe can tell: an accessor over the request on each object keeps every request (~4 KB each, ~80 MB).
-  const accessor = youngPromotion(url, '({ headers: r.headers, get ip() { return r.payload[0]; } })');
-  assert.ok(
-    accessor.promotedBytes > baseline.promotedBytes + 40e6,
-    `the leaking shape promoted only ${accessor.promotedBytes} bytes (nothing at all: ${baseline.promotedBytes})`,
-  );
-  assert.ok(
-    identities.promotedBytes < baseline.promotedBytes + 8e6,
-    `20,000 identities promoted ${identities.promotedBytes} bytes (nothing at all: ${baseline.promotedBytes})`,
   );
 });
