@@ -29,7 +29,7 @@ import {
 } from './processes.js';
 import { FERRY_CLI, REPO_ROOT } from './paths.js';
 import type { RawResult, RawSpec } from './raw-ort.js';
-import { computeBars, computeRatios, rowLabel, type Bar, type Ratio } from './report.js';
+import { CLIENT_BOUND_CORES, computeBars, computeRatios, rowLabel, type Bar, type Ratio } from './report.js';
 import { buildScratchRepo, type ScratchModel } from './scratch-repo.js';
 import { bodyCount, REPEAT_SET, type ModelInfo } from './workloads.js';
 
@@ -373,7 +373,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         );
     }
     for (const [name, r] of rowsToCheck) {
-      if (r.clientCpu >= 0.9)
+      if (r.clientCpu >= CLIENT_BOUND_CORES)
         notes.push(
           `${name}: the load generator used ${r.clientCpu.toFixed(2)} cores, so it set the pace; the server may have more headroom than this row shows`,
         );
