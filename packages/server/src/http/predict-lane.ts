@@ -156,7 +156,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
         });
         predictHeaders(sink, r);
         const payload = JSON.stringify(predictAnswer(r));
-        service.remember(served, bytes, r, payload);
+        service.remember(served, recalled, r, payload);
         send(res, 200, JSON_TYPE, payload, headers, id);
       }
     } catch (e) {

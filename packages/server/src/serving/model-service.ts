@@ -57,8 +57,11 @@ export interface ServeOptions extends PredictOptions {
   shadowSampled?: boolean;
 }
 
-/** What `recall` found: the whole answer, or nothing (then predict, with the shadow decision made). */
-export type Recalled = { answer: MemoAnswer } | { answer?: undefined; shadowSampled: boolean };
+/**
+ * What `recall` found: the whole answer, or nothing (then predict, with the shadow decision made, and
+ * hand this to `remember`: `memoKey` is the body's key, set when the version's answers are kept).
+ */
+export type Recalled = { answer: MemoAnswer } | { answer?: undefined; shadowSampled: boolean; memoKey?: string };
 
 export type { BatchingInForce, LoadedVersion, VersionState } from './loaded-version.js';
 export type { PredictOptions, PredictResult } from './predict/predictor.js';
@@ -675,12 +678,16 @@ export class ModelService {
    */
   recall(v: ModelVersion, body: Buffer, requestId?: string): Recalled {
     const shadowSampled = this.router?.sampleShadow(v) ?? false;
-    if (!this.memo.enabled || shadowSampled) return { shadowSampled };
+    if (!this.memo.enabled) return { shadowSampled };
     const lv = this.versions.get(v.key);
     if (lv?.state !== 'ready' || lv.version.manifest.cache?.enabled !== true) return { shadowSampled };
     const t0 = performance.now();
-    const answer = this.memo.get(this.memo.key(v.key, lv.contentKey, body));
-    if (!answer) return { shadowSampled };
+    // Hashed once, with the weights the request meets now: `remember` keeps the answer under this key,
+    // so an answer computed across a hot reload is never filed under the new weights.
+    const memoKey = this.memo.key(v.key, lv.contentKey, body);
+    if (shadowSampled) return { shadowSampled, memoKey };
+    const answer = this.memo.get(memoKey);
+    if (!answer) return { shadowSampled, memoKey };
     const { name, version } = answer.version;
     const rows = answer.predictions.length;
     this.cache?.countHits(name, version, rows);
@@ -714,16 +721,14 @@ export class ModelService {
     return { answer };
   }
 
-  /** Keeps a request body's answer (its serialised `payload`) for `recall`, while the cache keeps its rows. */
-  remember(v: ModelVersion, body: Buffer, r: PredictResult, payload: string): void {
-    if (!this.memo.enabled || r.freshUntil === undefined || r.fallback || r.version.key !== v.key) return;
-    const lv = this.versions.get(v.key);
-    if (!lv) return;
-    this.memo.set(
-      this.memo.key(v.key, lv.contentKey, body),
-      { version: r.version, payload, predictions: r.predictions },
-      r.freshUntil,
-    );
+  /**
+   * Keeps the answer (its serialised `payload`) to the body `recall` keyed, while the cache keeps its
+   * rows; `recalled` is what `recall` returned for the same request.
+   */
+  remember(v: ModelVersion, recalled: Recalled, r: PredictResult, payload: string): void {
+    const key = recalled.answer ? undefined : recalled.memoKey;
+    if (key === undefined || r.freshUntil === undefined || r.fallback || r.version.key !== v.key) return;
+    this.memo.set(key, { version: r.version, payload, predictions: r.predictions }, r.freshUntil);
   }
 
   /**
