@@ -112,6 +112,12 @@ export const ConfigSchema = Type.Object(
         executionProviders: Type.Array(Type.String(), { default: ['cpu'] }),
         /** Warm-up inferences per model version before it counts as ready. */
         warmupRuns: Type.Integer({ minimum: 0, maximum: 100, default: 3 }),
+        /**
+         * `placement: auto` (the default): the longest a batch may be expected to run on the main thread
+         * (its rows × the one-row run measured there at warm-up). A model whose one-row run is longer
+         * stays in the worker threads only; 0 turns main-thread runs off for every `auto` model.
+         */
+        inlineMaxRunUs: Type.Integer({ minimum: 0, maximum: 100_000, default: 500 }),
       },
       { additionalProperties: false, default: {} },
     ),

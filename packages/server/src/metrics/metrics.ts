@@ -61,6 +61,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Where batches ran: `inline` on the main thread (an idle `placement: auto` model, or `inline`), else `worker`. */
+  readonly batchPlacement = new Counter({
+    name: 'ferry_batches_total',
+    help: 'Inference batches run, by where: placement="inline" on the main thread, "worker" in a worker thread',
+    labelNames: ['model', 'version', 'placement'] as const,
+    registers: [this.registry],
+  });
+
   /** Ragged batches: tokens run (rows × padded length) and real tokens; their ratio is the padding overhead. */
   readonly batchTokens = new Counter({
     name: 'ferry_batch_tokens_total',

@@ -7,6 +7,7 @@ import type { RequestValidator } from './predict/validation.js';
 import type { DynamicBatcher } from './batching/index.js';
 import type { CircuitBreaker } from './predict/breaker.js';
 import type { HandlerShape } from './runtime/handler-module.js';
+import type { PlacementInForce } from './runtime/placement.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
@@ -47,6 +48,8 @@ export interface LoadedVersion {
   /** Set once warmed. */
   batching?: BatchingInForce;
   readonly breaker: CircuitBreaker;
+  /** Where its batches run (`runtime.placement`; for `auto`, measured at warm-up). */
+  readonly placement: PlacementInForce;
   /** Set once loaded for a version with a handler module: which parts of the path it replaces. */
   handler?: HandlerShape;
   /** For a version with a handler: holds its predictions against the contract (count and schema). */

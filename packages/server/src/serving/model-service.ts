@@ -3,7 +3,7 @@
 // nothing else touches ONNX Runtime.
 import { decodeGate } from './predict/decode-gate.js';
 import { performance } from 'node:perf_hooks';
-import { createReadStream, readFileSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -26,7 +26,8 @@ import type { Repository, ModelVersion } from './repository/index.js';
 import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
-import { sessionOptionsFor } from './runtime/session-options.js';
+import { inlineRefusal, INLINE_PROBE_RUNS, placeFromRuns, type PlacementInForce } from './runtime/placement.js';
+import { sessionOptionsFor, type OrtSessionOptions } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
 import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
@@ -194,6 +195,10 @@ export class ModelService {
     const batchSize = this.metrics.batchSize.labels(labels);
     const queueDuration = this.metrics.queueDuration.labels(labels);
     const inferenceDuration = this.metrics.inferenceDuration.labels(labels);
+    const inlineBatches = this.metrics.batchPlacement.labels({ ...labels, placement: 'inline' });
+    const workerBatches = this.metrics.batchPlacement.labels({ ...labels, placement: 'worker' });
+    // Filled in at warm-up for `auto` (placeInline); until then every batch goes to the workers.
+    const placement: PlacementInForce = { mode: m.runtime?.placement ?? 'auto', inlineMaxRows: 0 };
     const batcher = new DynamicBatcher(
       {
         batchable: batchOn,
@@ -212,10 +217,17 @@ export class ModelService {
         ...(b.padding?.lengthAware !== undefined && { lengthAware: b.padding.lengthAware }),
         ...(b.padding?.maxPaddingRatio !== undefined && { maxPaddingRatio: b.padding.maxPaddingRatio }),
         // One batch per worker holding the model; inline runs hold the main thread, so one at a time.
-        concurrency: m.runtime?.placement === 'inline' ? 1 : this.instancesOf(m),
+        concurrency: placement.mode === 'inline' ? 1 : this.instancesOf(m),
       },
-      (feeds) =>
-        m.runtime?.placement === 'inline' ? this.inline.run(sessionKey, feeds) : this.pool.run(sessionKey, feeds),
+      // `auto`: an idle model's small batch runs on the main thread (no hop); see runtime/placement.ts.
+      (feeds, rows, alone) => {
+        if (placement.mode === 'inline' || (alone && rows <= placement.inlineMaxRows)) {
+          inlineBatches.inc();
+          return this.inline.run(sessionKey, feeds);
+        }
+        workerBatches.inc();
+        return this.pool.run(sessionKey, feeds);
+      },
       (stats) => {
         batchSize.observe(stats.rows);
         if (stats.tokens) {
@@ -245,6 +257,7 @@ export class ModelService {
       outputs: [],
       batcher,
       breaker,
+      placement,
       sessionKey,
       users: 0,
       contentKey: v.key,
@@ -333,6 +346,7 @@ export class ModelService {
       const warmInstances = lv.validator.check(warm, '/warmup/instances');
       const runs = m.warmup?.runs ?? this.cfg.runtime.warmupRuns;
       if (lv.handler) {
+        lv.placement.reason = 'a handler runs in the worker threads';
         // The warm-up goes through the handler (and its answer through the contract), as a request would.
         for (let r = 0; r < Math.max(1, runs); r++) {
           const out = await this.pool.handle(lv.sessionKey, warmInstances);
@@ -341,12 +355,15 @@ export class ModelService {
         this.markReady(lv, performance.now() - t0);
         return;
       }
+      let workerRunsMs: number[] = [];
       for (let r = 0; r < runs; r++) {
         const times = inline
           ? [(await this.inline.run(lv.sessionKey, lv.encoder.encode(warmInstances))).inferMs]
           : await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warmInstances));
         if (r === 0) this.log.debug({ model: v.key, firstRunMs: times }, 'first warm-up inference');
+        workerRunsMs = times;
       }
+      if (lv.placement.mode === 'auto') await this.placeInline(lv, warmInstances, workerRunsMs, options);
       await this.tuneBatching(lv, warmInstances, runs > 0);
       this.markReady(lv, performance.now() - t0);
     } catch (e) {
@@ -358,6 +375,47 @@ export class ModelService {
       lv.error = err instanceof FerryError && err.detail ? err.detail : ((err as Error)?.message ?? String(err));
       throw err;
     }
+  }
+
+  /**
+   * `placement: auto`: measures one row's run on a main-thread copy of the session and keeps that copy
+   * when the run is within `runtime.inlineMaxRunUs` (the rule is in runtime/placement.ts).
+   */
+  private async placeInline(
+    lv: LoadedVersion,
+    warm: readonly unknown[],
+    workerRunsMs: readonly number[],
+    options: OrtSessionOptions,
+  ): Promise<void> {
+    const v = lv.version;
+    const limitUs = this.cfg.runtime.inlineMaxRunUs;
+    const refused = inlineRefusal(limitUs, workerRunsMs, warm.length, statSync(v.modelPath).size);
+    if (refused !== undefined) {
+      Object.assign(lv.placement, { inlineMaxRows: 0, reason: refused });
+      return;
+    }
+    await this.inline.load(lv.sessionKey, v.modelPath, options);
+    const measure = async () => {
+      const runsUs: number[] = [];
+      for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
+        const feeds = lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances');
+        const ran = await this.inline.run(lv.sessionKey, feeds);
+        if (r > 0) runsUs.push(ran.inferMs * 1000);
+      }
+      return runsUs;
+    };
+    // Timed one version at a time, like the batching probe: versions warming side by side time each other.
+    const measured = this.probing.then(measure);
+    this.probing = measured.then(
+      () => undefined,
+      () => undefined,
+    );
+    try {
+      Object.assign(lv.placement, placeFromRuns(limitUs, await measured));
+    } finally {
+      if (lv.placement.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
+    }
+    this.log.debug({ model: v.key, placement: lv.placement }, 'placement chosen from the model');
   }
 
   private async loadPipeline(lv: LoadedVersion): Promise<void> {
@@ -841,8 +899,12 @@ export class ModelService {
   private async disposeLoad(lv: LoadedVersion): Promise<void> {
     lv.batcher.close();
     if (this.disposed) return;
-    if (lv.version.manifest.runtime?.placement === 'inline') await this.inline.unload(lv.sessionKey);
-    else await this.pool.unload(lv.sessionKey);
+    if (lv.placement.mode === 'inline') await this.inline.unload(lv.sessionKey);
+    else {
+      // An `auto` load may hold a main-thread copy too (freed once its runs in progress end).
+      if (lv.placement.inlineMaxRows > 0) await this.inline.unload(lv.sessionKey);
+      await this.pool.unload(lv.sessionKey);
+    }
   }
 
   /** Frees a prepared load that will not be activated (its model's change was refused). */

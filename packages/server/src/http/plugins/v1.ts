@@ -35,6 +35,8 @@ function versionSummary(deps: Pick<ServerDeps, 'service'>, v: ModelVersion) {
     ...(lv.loadMs !== undefined && { loadMs: Math.round(lv.loadMs) }),
     ...(lv.warmupMs !== undefined && { warmupMs: Math.round(lv.warmupMs) }),
     ...(lv.batching && { batching: lv.batching }),
+    // Where batches run; pipelines and generative models have their own runtimes.
+    ...(lv.batching && !v.manifest.pipeline && !v.manifest.generation && { placement: lv.placement }),
   };
 }
 

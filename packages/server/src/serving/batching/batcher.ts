@@ -57,7 +57,11 @@ export interface BatchStats {
   inferMs: number;
 }
 
-export type RunBatch = (feeds: Feeds) => Promise<{ outputs: Feeds; inferMs: number }>;
+/**
+ * Runs one batch. `rows` is its batch size; `alone` is true when nothing else of this batcher is running
+ * or waiting (an idle model), which is when a run on the calling thread delays no one of its own.
+ */
+export type RunBatch = (feeds: Feeds, rows: number, alone: boolean) => Promise<{ outputs: Feeds; inferMs: number }>;
 
 interface Pending {
   feeds: Feeds;
@@ -351,6 +355,7 @@ export class DynamicBatcher extends BatchQueue<Pending> {
 
   private dispatch(batch: Pending[]): void {
     if (batch.length === 0) return;
+    const alone = this.running === 0 && this.queue.length === 0;
     this.running++;
     if (!this.sentThisTurn) {
       this.sentThisTurn = true;
@@ -384,9 +389,9 @@ export class DynamicBatcher extends BatchQueue<Pending> {
           'ferry.batch',
           batch.map((p) => p.trace?.parent),
           { 'ferry.batch.rows': rows, 'ferry.batch.requests': batch.length },
-          () => withSpan('ferry.inference', () => this.run(feeds)),
+          () => withSpan('ferry.inference', () => this.run(feeds, rows, alone)),
         )
-      : this.run(feeds);
+      : this.run(feeds, rows, alone);
     ran.then(
       ({ outputs, inferMs }) => {
         this.onBatch({
@@ -417,7 +422,7 @@ export class DynamicBatcher extends BatchQueue<Pending> {
         // Isolate the failure: run each request of the failed batch alone.
         for (const p of batch) {
           try {
-            const r = await this.run(p.feeds);
+            const r = await this.run(p.feeds, p.rows, false);
             p.resolve({ ...r, queueMs: start - p.enqueuedAt, batchRows: p.rows });
           } catch (e) {
             p.reject(e);

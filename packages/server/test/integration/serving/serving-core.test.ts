@@ -411,6 +411,133 @@ describe('placement', () => {
       });
       const metrics = (await t.server.app.inject({ url: '/metrics' })).body;
       assert.ok(metric(metrics, 'ferry_batch_size_count', 'model="inline"') < 6, 'inline requests are batched too');
+      assert.equal(metric(metrics, 'ferry_batches_total', 'model="inline",version="1.0.0",placement="worker"'), 0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  const placementOf = async (t: Awaited<ReturnType<typeof startTestServer>>, model: string) =>
+    (await t.server.app.inject({ url: `/v1/models/${model}` })).json().placement as {
+      mode: string;
+      inlineMaxRows: number;
+      inlineRunUs?: number;
+      reason?: string;
+    };
+  const batches = async (t: Awaited<ReturnType<typeof startTestServer>>, model: string, where: string) =>
+    metric(
+      (await t.server.app.inject({ url: '/metrics' })).body,
+      'ferry_batches_total',
+      `model="${model}",version="1.0.0",placement="${where}"`,
+    );
+
+  test('auto (the default): an idle tiny model runs on the main thread, a busy one in the workers', async () => {
+    const slow = slowModel(30);
+    const t = await startTestServer(
+      [
+        { name: 'lin', version: '1.0.0', files: lin },
+        {
+          name: 'pinned',
+          version: '1.0.0',
+          files: { ...lin, manifest: { ...lin.manifest, runtime: { placement: 'worker' } } },
+        },
+        { name: 'slow', version: '1.0.0', files: slow },
+      ],
+      { 'runtime.workers': 2 },
+    );
+    try {
+      const auto = await placementOf(t, 'lin');
+      assert.equal(auto.mode, 'auto');
+      assert.ok(auto.inlineRunUs! > 0 && auto.inlineRunUs! <= 500, `one row measured ${auto.inlineRunUs} µs`);
+      assert.equal(auto.inlineMaxRows, Math.max(1, Math.floor(500 / Math.max(auto.inlineRunUs!, 1))));
+      assert.equal(auto.reason, undefined);
+      // One request at a time: every batch finds the model idle and runs inline, with the worker's answer.
+      for (let i = 0; i < 3; i++) {
+        const x = Array.from({ length: 8 }, (_, c) => i + c / 4);
+        const r = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+        assert.equal(r.statusCode, 200, r.body);
+        assert.ok(Math.abs(r.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
+      }
+      assert.equal(await batches(t, 'lin', 'inline'), 3);
+      assert.equal(await batches(t, 'lin', 'worker'), 0);
+      const xs = Array.from({ length: 16 }, (_, i) => Array.from({ length: 8 }, (_, c) => i - c));
+      // Idle, but more rows than the bound allows on the main thread: a worker runs it.
+      const workerBefore = await batches(t, 'lin', 'worker');
+      const inlineBefore = await batches(t, 'lin', 'inline');
+      const big = Array.from({ length: auto.inlineMaxRows + 1 }, (_, i) => ({ x: xs[i % xs.length]! }));
+      const bigReply = await t.server.app.inject(post('/v1/models/lin/predict', { instances: big }));
+      assert.equal(bigReply.statusCode, 200, bigReply.body);
+      assert.equal(bigReply.json().predictions.length, big.length);
+      assert.equal(await batches(t, 'lin', 'worker'), workerBefore + 1);
+      assert.equal(await batches(t, 'lin', 'inline'), inlineBefore);
+
+      // Placed in the workers by the contract: never inline.
+      assert.deepEqual(await placementOf(t, 'pinned'), { mode: 'worker', inlineMaxRows: 0 });
+      await t.server.app.inject(post('/v1/models/pinned/predict', { instances: [{ x: xs[0] }] }));
+      assert.equal(await batches(t, 'pinned', 'inline'), 0);
+      assert.equal(await batches(t, 'pinned', 'worker'), 1);
+
+      // A model measured over the bound stays in the workers, and says why.
+      const s = await placementOf(t, 'slow');
+      assert.equal(s.inlineMaxRows, 0);
+      assert.match(s.reason!, /over .*runtime\.inlineMaxRunUs \(500\)/);
+      const r = await t.server.app.inject(post('/v1/models/slow/predict', { instances: [{ x: [1, 2, 3, 4] }] }));
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(await batches(t, 'slow', 'inline'), 0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('auto: a batch that leaves while another of the model runs goes to a worker', async () => {
+    // ~20 ms a run whatever its rows, within a bound raised to 50 ms: inline for up to 2 rows when idle.
+    const slow = slowModel(20);
+    const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
+      'runtime.workers': 2,
+      'runtime.inlineMaxRunUs': 50_000,
+    });
+    try {
+      const p = await placementOf(t, 'slow');
+      assert.ok(p.inlineMaxRows >= 1, JSON.stringify(p));
+      const one = { instances: [{ x: [1, 2, 3, 4] }] };
+      // Three rows, over the bound: a worker; a request arriving while it runs: a worker too.
+      const big = t.server.app.inject(
+        post('/v1/models/slow/predict', { instances: Array(p.inlineMaxRows + 1).fill(one.instances[0]) }),
+      );
+      await sleep(5);
+      const during = t.server.app.inject(post('/v1/models/slow/predict', one));
+      for (const r of await Promise.all([big, during])) {
+        assert.equal(r.statusCode, 200, r.body);
+        for (const q of r.json().predictions)
+          assert.ok(Math.abs(q.value - slow.reference({ x: [1, 2, 3, 4] })[0]!) < 1e-4);
+      }
+      assert.equal(await batches(t, 'slow', 'worker'), 2);
+      assert.equal(await batches(t, 'slow', 'inline'), 0);
+      // Idle again: on the main thread.
+      const r = await t.server.app.inject(post('/v1/models/slow/predict', one));
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(await batches(t, 'slow', 'inline'), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('runtime.inlineMaxRunUs: 0 keeps every auto model in the workers', async () => {
+    const t = await startTestServer([{ name: 'lin', version: '1.0.0', files: lin }], {
+      'runtime.workers': 1,
+      'runtime.inlineMaxRunUs': 0,
+    });
+    try {
+      assert.deepEqual(await placementOf(t, 'lin'), {
+        mode: 'auto',
+        inlineMaxRows: 0,
+        reason: 'runtime.inlineMaxRunUs is 0',
+      });
+      const x = [1, 2, 3, 4, 5, 6, 7, 8];
+      const r = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+      assert.ok(Math.abs(r.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
+      assert.equal(await batches(t, 'lin', 'inline'), 0);
+      assert.equal(await batches(t, 'lin', 'worker'), 1);
     } finally {
       await t.close();
     }

@@ -1,0 +1,36 @@
+// The placement rule of `runtime.placement: auto`: when a main-thread copy is worth measuring, and how
+// many rows an idle model may run there.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { INLINE_MAX_MODEL_BYTES, inlineRefusal, placeFromRuns, WORKER_FILTER_FACTOR } from './placement.js';
+
+test('inlineRefusal: a bound of 0, no warm-up, a large file or a slow row refuse; a plausible model goes on', () => {
+  assert.equal(inlineRefusal(0, [0.05], 1, 1000), 'runtime.inlineMaxRunUs is 0');
+  assert.match(inlineRefusal(500, [], 1, 1000)!, /warm-up is off/);
+  assert.match(inlineRefusal(500, [0.05], 1, INLINE_MAX_MODEL_BYTES + 1)!, /model file \(64 MiB\) is over 64 MiB/);
+  // Per row: the fastest worker's run ÷ the warm-up's rows, against the bound × the filter's factor.
+  const limit = 500;
+  const over = ((WORKER_FILTER_FACTOR * limit + 1) * 4) / 1000;
+  assert.match(inlineRefusal(limit, [over, over * 2], 4, 1000)!, /a row ran 10001 µs in a worker at warm-up/);
+  assert.equal(inlineRefusal(limit, [over * 0.99, over * 3], 4, 1000), undefined);
+  // A cold, contended warm-up several times the bound is still measured for real.
+  assert.equal(inlineRefusal(limit, [3], 1, 1000), undefined);
+});
+
+test('placeFromRuns: the median one-row run decides; rows are bounded by the limit over that run', () => {
+  assert.deepEqual(placeFromRuns(500, [130, 90, 3000, 100, 110]), {
+    mode: 'auto',
+    inlineMaxRows: 4,
+    inlineRunUs: 110,
+  });
+  // A fast model: many rows, but never 0 and never a division by a zero run.
+  assert.equal(placeFromRuns(500, [20, 21, 19]).inlineMaxRows, 25);
+  assert.equal(placeFromRuns(500, [0, 0, 0]).inlineMaxRows, 500);
+  assert.equal(placeFromRuns(500, [499, 500, 501]).inlineMaxRows, 1);
+  const slow = placeFromRuns(500, [600, 700, 650]);
+  assert.equal(slow.inlineMaxRows, 0);
+  assert.equal(slow.inlineRunUs, 650);
+  assert.match(slow.reason!, /a row ran 650 µs on the main thread, over runtime.inlineMaxRunUs \(500\)/);
+  // Nothing measured: never inline.
+  assert.equal(placeFromRuns(500, []).inlineMaxRows, 0);
+});

@@ -1,0 +1,67 @@
+// Where a model's batches run. `placement: auto` (the default) keeps the sessions in the worker threads
+// and, for a model measured at warm-up to run one row within `runtime.inlineMaxRunUs`, also on the main
+// thread: a batch runs there when the model is otherwise idle (nothing of it running or queued) and its
+// rows × the measured one-row run stay within the bound. An idle request then pays no thread hop (two
+// messages and two thread wake-ups, more than the run itself for a small model), while under load the
+// batches go to the workers and the HTTP thread stays free. The bound is also the longest the HTTP
+// thread can be held by one such run: other requests wait at most that long.
+
+/** The placement in force for one load, as /v1/models shows it. */
+export interface PlacementInForce {
+  /** The contract's `runtime.placement` (unset = `auto`). */
+  mode: 'auto' | 'worker' | 'inline';
+  /** `auto`: the largest batch that runs on the main thread while the model is idle; 0 = never there. */
+  inlineMaxRows: number;
+  /** `auto`: one row's run on the main thread, measured at warm-up (median), µs. */
+  inlineRunUs?: number;
+  /** `auto` with `inlineMaxRows` 0: why the model stays in the worker threads. */
+  reason?: string;
+}
+
+/** Models larger than this are never loaded a second time on the main thread (memory, load time). */
+export const INLINE_MAX_MODEL_BYTES = 64 * 1024 * 1024;
+
+/** A worker's warm-up run per row past this many times the bound: not worth measuring on the main thread. */
+export const WORKER_FILTER_FACTOR = 20;
+
+/** Timed one-row runs on the main thread (after one untimed): their median decides. */
+export const INLINE_PROBE_RUNS = 7;
+
+/**
+ * Whether an `auto` model is worth a main-thread session, from what is known before loading one: the
+ * warm-up's runs in the workers (ms per run of `warmRows` rows; empty when warm-up is off) and the
+ * model file's size. Returns why not, or undefined to go on and measure on the main thread.
+ */
+export function inlineRefusal(
+  limitUs: number,
+  workerRunsMs: readonly number[],
+  warmRows: number,
+  modelBytes: number,
+): string | undefined {
+  if (limitUs <= 0) return 'runtime.inlineMaxRunUs is 0';
+  if (workerRunsMs.length === 0) return 'warm-up is off (runtime.warmupRuns: 0), so nothing was measured';
+  if (modelBytes > INLINE_MAX_MODEL_BYTES)
+    return `the model file (${Math.round(modelBytes / 2 ** 20)} MiB) is over ${INLINE_MAX_MODEL_BYTES / 2 ** 20} MiB`;
+  // Only a coarse filter: warm-up runs are cold, and versions warm up side by side and time each other,
+  // so a worker's figure may be several times the real one. The main-thread measurement decides.
+  const perRowUs = (Math.min(...workerRunsMs) * 1000) / Math.max(1, warmRows);
+  if (perRowUs > WORKER_FILTER_FACTOR * limitUs)
+    return `a row ran ${Math.round(perRowUs)} µs in a worker at warm-up, over ${WORKER_FILTER_FACTOR} × runtime.inlineMaxRunUs (${limitUs})`;
+  return undefined;
+}
+
+/** The placement from the one-row runs measured on the main thread (µs each). */
+export function placeFromRuns(limitUs: number, runsUs: readonly number[]): PlacementInForce {
+  const sorted = [...runsUs].sort((a, b) => a - b);
+  const runUs = sorted[Math.floor(sorted.length / 2)] ?? Infinity;
+  const rounded = Math.round(runUs * 10) / 10;
+  if (!(runUs <= limitUs))
+    return {
+      mode: 'auto',
+      inlineMaxRows: 0,
+      inlineRunUs: rounded,
+      reason: `a row ran ${Math.round(runUs)} µs on the main thread, over runtime.inlineMaxRunUs (${limitUs})`,
+    };
+  // A batch's run is at most rows × one row's (batching only amortises), so this many rows stay in bound.
+  return { mode: 'auto', inlineMaxRows: Math.max(1, Math.floor(limitUs / Math.max(runUs, 1))), inlineRunUs: rounded };
+}
