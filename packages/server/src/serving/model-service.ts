@@ -901,8 +901,8 @@ export class ModelService {
     if (this.disposed) return;
     if (lv.placement.mode === 'inline') await this.inline.unload(lv.sessionKey);
     else {
-      // An `auto` load may hold a main-thread copy too (freed once its runs in progress end).
-      if (lv.placement.inlineMaxRows > 0) await this.inline.unload(lv.sessionKey);
+      // An `auto` load may hold a main-thread copy too (freed once its runs in progress end; none: no-op).
+      await this.inline.unload(lv.sessionKey);
       await this.pool.unload(lv.sessionKey);
     }
   }
