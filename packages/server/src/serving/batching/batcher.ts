@@ -58,8 +58,10 @@ export interface BatchStats {
 }
 
 /**
- * Runs one batch. `rows` is its batch size; `alone` is true when nothing else of this batcher is running
- * or waiting (an idle model), which is when a run on the calling thread delays no one of its own.
+ * Runs one batch. `rows` is its batch size; `alone` is true when the model is idle: nothing else of this
+ * batcher is running or waiting, and every request of the batch arrived while nothing was running (none
+ * of them waited behind an earlier batch, which is what load looks like). Then a run on the calling
+ * thread delays no one of its own.
  */
 export type RunBatch = (feeds: Feeds, rows: number, alone: boolean) => Promise<{ outputs: Feeds; inferMs: number }>;
 
@@ -171,6 +173,8 @@ function slice(
 
 export class DynamicBatcher extends BatchQueue<Pending> {
   private running = 0;
+  /** When the last running batch finished (performance.now()); requests queued before it waited behind it. */
+  private idleSince = -Infinity;
   private delayElapsed = false;
   /** A batch was dispatched in the current turn of the event loop. */
   private sentThisTurn = false;
@@ -355,7 +359,7 @@ export class DynamicBatcher extends BatchQueue<Pending> {
 
   private dispatch(batch: Pending[]): void {
     if (batch.length === 0) return;
-    const alone = this.running === 0 && this.queue.length === 0;
+    const alone = this.running === 0 && this.queue.length === 0 && batch.every((p) => p.enqueuedAt > this.idleSince);
     this.running++;
     if (!this.sentThisTurn) {
       this.sentThisTurn = true;
@@ -368,6 +372,8 @@ export class DynamicBatcher extends BatchQueue<Pending> {
     const rows = batch.reduce((n, p) => n + p.rows, 0);
     const finish = () => {
       this.running--;
+      // Requests queued before this moment waited behind a batch: the model was busy for them.
+      if (this.running === 0) this.idleSince = performance.now();
       this.schedule();
     };
     const feeds = concat(

@@ -60,3 +60,43 @@ test('a batch leaving an idle batcher is alone; one leaving while another runs o
   assert.deepEqual(Array.from((await last).outputs.y!.data as Float32Array), [6]);
   assert.equal(seen.length, 5);
 });
+
+test('requests that waited behind a batch are not alone, even when it has finished and nothing else waits', async () => {
+  const seen: Array<{ rows: number; alone: boolean }> = [];
+  const gates: Array<() => void> = [];
+  const b = new DynamicBatcher(
+    {
+      maxBatchSize: 8,
+      maxQueueDelayUs: 0,
+      preferredBatchSizes: [],
+      maxQueueDepth: 100,
+      concurrency: 1,
+      batchable: true,
+    },
+    async (feeds, rows, alone) => {
+      seen.push({ rows, alone });
+      await new Promise<void>((r) => gates.push(r));
+      return { outputs: { y: feeds.x! }, inferMs: 0 };
+    },
+  );
+  const first = b.submit(row(1), 1).promise;
+  // Two arrive while the first runs; with one slot they wait for it.
+  const behind = [2, 3].map((v) => b.submit(row(v), 1).promise);
+  await settle();
+  assert.deepEqual(seen, [{ rows: 1, alone: true }]);
+  gates.shift()!();
+  await first;
+  await settle();
+  // Nothing runs and nothing else waits when they leave, but they waited: under load, not alone.
+  assert.deepEqual(seen[1], { rows: 2, alone: false });
+  gates.shift()!();
+  assert.deepEqual(
+    (await Promise.all(behind)).map((o) => Array.from(o.outputs.y!.data as Float32Array)),
+    [[2], [3]],
+  );
+  await settle();
+  const later = b.submit(row(4), 1).promise;
+  assert.deepEqual(seen[2], { rows: 1, alone: true });
+  gates.shift()!();
+  await later;
+});
