@@ -9,24 +9,23 @@ const row = (v: number, rows = 1): Feeds => ({
   x: { dtype: 'float32', dims: [rows, 1], data: new Float32Array(rows).fill(v) },
 });
 
-test('a batch leaving an idle batcher is alone; one leaving while another runs or requests wait is not', async () => {
+/** A batcher whose runner records (rows, alone) and holds each batch until its gate is opened. */
+function recording(maxBatchSize: number, concurrency: number) {
   const seen: Array<{ rows: number; alone: boolean }> = [];
   const gates: Array<() => void> = [];
   const b = new DynamicBatcher(
-    {
-      maxBatchSize: 2,
-      maxQueueDelayUs: 0,
-      preferredBatchSizes: [],
-      maxQueueDepth: 100,
-      concurrency: 2,
-      batchable: true,
-    },
+    { maxBatchSize, maxQueueDelayUs: 0, preferredBatchSizes: [], maxQueueDepth: 100, concurrency, batchable: true },
     async (feeds, rows, alone) => {
       seen.push({ rows, alone });
       await new Promise<void>((r) => gates.push(r));
       return { outputs: { y: feeds.x! }, inferMs: 0 };
     },
   );
+  return { b, seen, gates };
+}
+
+test('a batch leaving an idle batcher is alone; one leaving while another runs or requests wait is not', async () => {
+  const { b, seen, gates } = recording(2, 2);
   // Idle: the first request leaves alone.
   const a = b.submit(row(1, 3), 3).promise;
   assert.deepEqual(seen, [{ rows: 3, alone: true }]);
@@ -62,23 +61,7 @@ test('a batch leaving an idle batcher is alone; one leaving while another runs o
 });
 
 test('requests that waited behind a batch are not alone, even when it has finished and nothing else waits', async () => {
-  const seen: Array<{ rows: number; alone: boolean }> = [];
-  const gates: Array<() => void> = [];
-  const b = new DynamicBatcher(
-    {
-      maxBatchSize: 8,
-      maxQueueDelayUs: 0,
-      preferredBatchSizes: [],
-      maxQueueDepth: 100,
-      concurrency: 1,
-      batchable: true,
-    },
-    async (feeds, rows, alone) => {
-      seen.push({ rows, alone });
-      await new Promise<void>((r) => gates.push(r));
-      return { outputs: { y: feeds.x! }, inferMs: 0 };
-    },
-  );
+  const { b, seen, gates } = recording(8, 1);
   const first = b.submit(row(1), 1).promise;
   // Two arrive while the first runs; with one slot they wait for it.
   const behind = [2, 3].map((v) => b.submit(row(v), 1).promise);

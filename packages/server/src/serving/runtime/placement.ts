@@ -1,6 +1,7 @@
 // Where a model's batches run. `placement: auto` (the default) keeps the sessions in the worker threads
 // and, for a model measured at warm-up to run one row within `runtime.inlineMaxRunUs`, also on the main
-// thread: a batch runs there when the model is otherwise idle (nothing of it running or queued) and its
+// thread: a batch runs there when the model is otherwise idle (nothing of it running or queued, and none
+// of the batch's requests waited behind an earlier batch: RunBatch in batching/batcher.ts) and its
 // rows × the measured one-row run stay within the bound. An idle request then pays no thread hop (two
 // messages and two thread wake-ups, more than the run itself for a small model), while under load the
 // batches go to the workers and the HTTP thread stays free. The bound is also the longest the HTTP
