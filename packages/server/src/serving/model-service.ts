@@ -26,7 +26,13 @@ import type { Repository, ModelVersion } from './repository/index.js';
 import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
-import { inlineRefusal, INLINE_PROBE_RUNS, placeFromRuns, type PlacementInForce } from './runtime/placement.js';
+import {
+  inlineRefusal,
+  INLINE_PROBE_RUNS,
+  placeFromRuns,
+  variableCost,
+  type PlacementInForce,
+} from './runtime/placement.js';
 import { sessionOptionsFor, type OrtSessionOptions } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
 import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
@@ -389,7 +395,9 @@ export class ModelService {
   ): Promise<void> {
     const v = lv.version;
     const limitUs = this.cfg.runtime.inlineMaxRunUs;
-    const refused = inlineRefusal(limitUs, workerRunsMs, warm.length, statSync(v.modelPath).size);
+    const refused =
+      variableCost(v.manifest.inputs, Object.keys(lv.encoder.padValues)) ??
+      inlineRefusal(limitUs, workerRunsMs, warm.length, statSync(v.modelPath).size);
     if (refused !== undefined) {
       Object.assign(lv.placement, { inlineMaxRows: 0, reason: refused });
       return;

@@ -2,7 +2,13 @@
 // many rows an idle model may run there.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { INLINE_MAX_MODEL_BYTES, inlineRefusal, placeFromRuns, WORKER_FILTER_FACTOR } from './placement.js';
+import {
+  INLINE_MAX_MODEL_BYTES,
+  inlineRefusal,
+  placeFromRuns,
+  variableCost,
+  WORKER_FILTER_FACTOR,
+} from './placement.js';
 
 test('inlineRefusal: a bound of 0, no warm-up, a large file or a slow row refuse; a plausible model goes on', () => {
   assert.equal(inlineRefusal(0, [0.05], 1, 1000), 'runtime.inlineMaxRunUs is 0');
@@ -33,4 +39,19 @@ test('placeFromRuns: the median one-row run decides; rows are bounded by the lim
   assert.match(slow.reason!, /a row ran 650 µs on the main thread, over runtime.inlineMaxRunUs \(500\)/);
   // Nothing measured: never inline.
   assert.equal(placeFromRuns(500, []).inlineMaxRows, 0);
+});
+
+test('variableCost: padded or dynamically shaped inputs make one timed row meaningless; fixed shapes do not', () => {
+  const tabular = [
+    { name: 'x', type: 'tensor', shape: [-1, 8] },
+    { name: 'age', type: 'number' },
+  ];
+  assert.equal(variableCost(tabular, []), undefined);
+  assert.match(variableCost(tabular, ['input_ids'])!, /input "input_ids" is padded per batch/);
+  assert.match(
+    variableCost([...tabular, { name: 'img', type: 'tensor', shape: [-1, 3, -1, -1] }], [])!,
+    /input "img" has a dynamic axis besides the batch/,
+  );
+  // A model without a batch axis whose one instance has a free length varies too.
+  assert.match(variableCost([{ name: 'seq', type: 'tensor', shape: [1, -1] }], [])!, /input "seq"/);
 });

@@ -51,6 +51,24 @@ export function inlineRefusal(
   return undefined;
 }
 
+/**
+ * Why a model's run time may follow the request beyond its rows, so that one row timed at warm-up bounds
+ * nothing (a hostile request could hold the HTTP thread for as long as its input allows): an input padded
+ * per batch (token sequences), or a tensor input with a dynamic axis besides the batch. Undefined: the
+ * shapes are fixed but for the rows.
+ */
+export function variableCost(
+  inputs: readonly { name: string; type: string; shape?: readonly number[] }[],
+  padded: readonly string[],
+): string | undefined {
+  if (padded.length > 0)
+    return `input "${padded[0]}" is padded per batch, so a run's time follows the request's length`;
+  const dynamic = inputs.find((i) => i.type === 'tensor' && (i.shape ?? []).slice(1).some((d) => d < 0));
+  if (dynamic)
+    return `input "${dynamic.name}" has a dynamic axis besides the batch, so a run's time follows the request's shape`;
+  return undefined;
+}
+
 /** The placement from the one-row runs measured on the main thread (µs each). */
 export function placeFromRuns(limitUs: number, runsUs: readonly number[]): PlacementInForce {
   const sorted = [...runsUs].sort((a, b) => a - b);

@@ -74,6 +74,11 @@ describe('a PyTorch transformer added with ferry init', () => {
     assert.match(yaml, /tokenizer:\n\s+file: tokenizer.json\n\s+text: text/);
     assert.match(yaml, /labels:\n\s+- ham\n\s+- spam/);
     assert.match(yaml, /padding:\n\s+values:\n\s+input_ids: 0/);
+    // A padded model's run follows the request's length: one timed row bounds nothing, so it never runs
+    // on the main thread (placement auto).
+    const placement = r.json().placement;
+    assert.equal(placement.inlineMaxRows, 0);
+    assert.match(placement.reason, /is padded per batch/);
   });
 
   test('12 texts of 3–128 tokens in one request equal PyTorch on each text alone', async () => {
