@@ -490,21 +490,22 @@ describe('placement', () => {
   });
 
   test('auto: a batch that leaves while another of the model runs goes to a worker', async () => {
-    // ~20 ms a run whatever its rows, within a bound raised to 50 ms: inline for up to 2 rows when idle.
-    const slow = slowModel(20);
+    // ~40 ms a run whatever its rows, within a bound raised to 100 ms: inline for a row or two when idle.
+    const slow = slowModel(40);
     const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
       'runtime.workers': 2,
-      'runtime.inlineMaxRunUs': 50_000,
+      'runtime.inlineMaxRunUs': 100_000,
     });
     try {
       const p = await placementOf(t, 'slow');
       assert.ok(p.inlineMaxRows >= 1, JSON.stringify(p));
       const one = { instances: [{ x: [1, 2, 3, 4] }] };
-      // Three rows, over the bound: a worker; a request arriving while it runs: a worker too.
+      // More rows than the bound allows: a worker; a request arriving while it runs: a worker too.
       const big = t.server.app.inject(
         post('/v1/models/slow/predict', { instances: Array(p.inlineMaxRows + 1).fill(one.instances[0]) }),
       );
-      await sleep(5);
+      // The batch is counted when it leaves, so once it shows, it is running (for ~40 ms).
+      for (let i = 0; i < 2000 && (await batches(t, 'slow', 'worker')) < 1; i++) await sleep(1);
       const during = t.server.app.inject(post('/v1/models/slow/predict', one));
       for (const r of await Promise.all([big, during])) {
         assert.equal(r.statusCode, 200, r.body);
