@@ -354,11 +354,13 @@ export const Sla = Type.Object(
 export const Runtime = Type.Object(
   {
     /**
-     * `auto` (default): sessions live in worker threads; when warm-up measures a run of one row at or
-     * under the server's `runtime.inlineMaxRunUs`, a copy also lives on the main thread and a batch runs
-     * there while the model is otherwise idle (nothing else of it running or queued) and its estimated
-     * run stays within that bound, so an idle model pays no thread hop. `worker`: always in the worker
-     * threads, never blocking HTTP. `inline`: always on the main thread (one batch at a time).
+     * `auto` (default): sessions live in worker threads; for a model whose inputs are fixed in shape but
+     * for the rows and whose one-row run, timed at warm-up, is within the server's
+     * `runtime.inlineMaxRunUs`, a copy also lives on the main thread and a batch runs there while the
+     * model is idle (nothing else of it running or queued, none of its requests having waited behind
+     * another batch) and its estimated run stays within that bound, so an idle model pays no thread hop
+     * (docs/production.md, "Where a batch runs"). `worker`: always in the worker threads, never blocking
+     * HTTP. `inline`: always on the main thread (one batch at a time).
      */
     placement: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('worker'), Type.Literal('inline')])),
     intraOpThreads: Type.Optional(Type.Integer({ minimum: 0, maximum: 256 })),

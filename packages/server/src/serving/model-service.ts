@@ -328,7 +328,7 @@ export class ModelService {
         await this.loadPipeline(lv);
         return;
       }
-      const inline = m.runtime?.placement === 'inline';
+      const inline = lv.placement.mode === 'inline';
       const options = sessionOptionsFor(this.cfg, m);
       if (m.handler && inline)
         throw new ManifestError(
@@ -498,7 +498,7 @@ export class ModelService {
       lv.batching = { ...this.batchingSummary(lv), source: 'default' };
       return;
     }
-    const inline = m.runtime?.placement === 'inline';
+    const inline = lv.placement.mode === 'inline';
     const rowElements = Math.max(
       1,
       ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map((t) => t.data.length),
@@ -907,12 +907,9 @@ export class ModelService {
   private async disposeLoad(lv: LoadedVersion): Promise<void> {
     lv.batcher.close();
     if (this.disposed) return;
-    if (lv.placement.mode === 'inline') await this.inline.unload(lv.sessionKey);
-    else {
-      // An `auto` load may hold a main-thread copy too (freed once its runs in progress end; none: no-op).
-      await this.inline.unload(lv.sessionKey);
-      await this.pool.unload(lv.sessionKey);
-    }
+    // `inline` holds only a main-thread session, `auto` may hold one beside its workers' (a no-op when none).
+    await this.inline.unload(lv.sessionKey);
+    if (lv.placement.mode !== 'inline') await this.pool.unload(lv.sessionKey);
   }
 
   /** Frees a prepared load that will not be activated (its model's change was refused). */
