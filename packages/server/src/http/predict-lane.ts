@@ -80,6 +80,8 @@ export class LaneRequest implements RoutedRequest {
   }
 }
 
+const ignore = (): void => undefined;
+
 /** A JSON media type as Fastify's parser for `application/json` takes it (parameters allowed). */
 function isJson(contentType: string | undefined): boolean {
   if (contentType === undefined) return false;
@@ -94,6 +96,10 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
   const trust: Trust = (_address, hop) => hop < opts.trustProxyHops;
   // Request lines only at debug level and below, which Fastify writes (QuietRequestLog): the lane steps aside.
   const quiet = () => log === false || !log.isLevelEnabled('debug');
+  // Shared by every response ('close' is emitted once): no closure or once-wrapper per request.
+  function leaveOnClose(this: ServerResponse): void {
+    inFlight?.leave(this.req);
+  }
 
   const send = (
     res: ServerResponse,
@@ -199,7 +205,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
     if (inFlight) {
       inFlight.enter(req);
       // After the answer, or when the client leaves before it: counted once either way.
-      res.once('close', () => inFlight.leave(req));
+      res.on('close', leaveOnClose);
     }
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -212,7 +218,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
       });
     });
     // A connection reset mid-body: nothing to answer; the socket is gone and 'close' counts it out.
-    req.on('error', () => undefined);
+    req.on('error', ignore);
     return true;
   };
 }

@@ -68,7 +68,8 @@ export type RunBatch = (feeds: Feeds, rows: number, alone: boolean) => Promise<{
 interface Pending {
   feeds: Feeds;
   rows: number;
-  signature: string;
+  /** Shape signature (signatureOf), made when a batch first compares it with another request's. */
+  signature: string | undefined;
   /** Padded length of this request's ragged inputs (0 when none). */
   seqLen: number;
   /** Real tokens of this request (sum of its rows' lengths), for the padding statistics. */
@@ -232,7 +233,7 @@ export class DynamicBatcher extends BatchQueue<Pending> {
           rows,
           seqLen,
           realTokens: realTokens ?? rows * seqLen,
-          signature: this.opts.batchable ? signatureOf(feeds, this.pad) : '',
+          signature: this.opts.batchable ? undefined : '',
           enqueuedAt: performance.now(),
           resolve,
           reject,
@@ -314,6 +315,8 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       }
       if (this.queue.length === 0) return batch;
     }
+    // One request waiting (an idle model's usual case): it is the batch, whatever its size.
+    if (this.queue.length === 1) return [this.queue.pop()!];
     const head = this.queue[0]!;
     let order = this.queue.map((_, i) => i);
     if (this.ragged && this.opts.lengthAware !== false && this.opts.batchable) {
@@ -331,7 +334,8 @@ export class DynamicBatcher extends BatchQueue<Pending> {
     for (const i of order) {
       if (rows >= limit) break;
       const p = this.queue[i]!;
-      if (p.signature !== head.signature || (batch.length > 0 && rows + p.rows > limit)) continue;
+      if ((p !== head && this.signature(p) !== this.signature(head)) || (batch.length > 0 && rows + p.rows > limit))
+        continue;
       const padded = Math.max(longest, p.seqLen) * (rows + p.rows);
       if (batch.length > 0 && (padded > budget || padded > maxRatio * (real + p.realTokens))) continue;
       picked.add(i);
@@ -355,6 +359,10 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       if (keep > 0) this.queue.unshift(...batch.splice(keep));
     }
     return batch;
+  }
+
+  private signature(p: Pending): string {
+    return (p.signature ??= signatureOf(p.feeds, this.pad));
   }
 
   private dispatch(batch: Pending[]): void {

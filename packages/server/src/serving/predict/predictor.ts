@@ -170,47 +170,66 @@ export class Predictor {
     timeoutMs: number,
     realTokens?: number,
   ): Promise<Record<string, TensorValue>> {
-    const labels = { model: lv.version.name, version: lv.version.version };
     if (!lv.breaker.allow()) {
       throw new FerryError('circuit-open', {
         detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`,
         headers: { 'retry-after': '1' },
       });
     }
+    const shed = (e: unknown): void => {
+      if (e instanceof FerryError && e.code === 'server-overloaded')
+        this.metrics.shed.inc({ model: lv.version.name, version: lv.version.version });
+    };
     let submission: ReturnType<LoadedVersion['batcher']['submit']>;
     try {
       submission = lv.batcher.submit(feeds, rows, realTokens);
     } catch (e) {
       lv.breaker.release();
-      if (e instanceof FerryError && e.code === 'server-overloaded') this.metrics.shed.inc(labels);
+      shed(e);
       throw e;
     }
     let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        submission.cancel();
-        reject(
-          new FerryError('timeout', {
-            detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
-            headers: { 'retry-after': '1' },
-          }),
-        );
-      }, timeoutMs);
-    });
     try {
-      const r = await Promise.race([submission.promise, deadline]);
+      // The batch's answer or the deadline, whichever comes first (one promise, not a race of two).
+      const r = await new Promise<Awaited<typeof submission.promise>>((resolve, reject) => {
+        timer = setTimeout(() => {
+          submission.cancel();
+          reject(
+            new FerryError('timeout', {
+              detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
+              headers: { 'retry-after': '1' },
+            }),
+          );
+        }, timeoutMs);
+        submission.promise.then(resolve, reject);
+      });
       lv.breaker.success();
       return r.outputs;
     } catch (e) {
       if (e instanceof FerryError && (e.code === 'timeout' || e.code === 'inference-failed')) lv.breaker.failure();
       else {
         lv.breaker.release();
-        if (e instanceof FerryError && e.code === 'server-overloaded') this.metrics.shed.inc(labels);
+        shed(e);
       }
       throw e;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** Runs encoded groups (usually one) through the batcher and decodes their rows, in request order. */
+  private async runGroups(
+    lv: LoadedVersion,
+    groups: ReturnType<Predictor['encodeGroups']>,
+    timeoutMs: number,
+  ): Promise<Prediction[]> {
+    const one = async (g: (typeof groups)[number]): Promise<Prediction[]> => {
+      const realTokens = g.rowInfo?.reduce((n, r) => n + r.length, 0);
+      const outputs = await this.guardedRun(lv, g.feeds, g.rows.length, timeoutMs, realTokens);
+      return withSpan('ferry.postprocess', () => lv.decoder.decode(outputs, g.rows.length, g.rowInfo));
+    };
+    if (groups.length === 1) return one(groups[0]!);
+    return (await Promise.all(groups.map(one))).flat();
   }
 
   /**
@@ -331,6 +350,8 @@ export class Predictor {
     const caching = m.cache?.enabled === true;
     const keepForFallback = m.fallback?.policy === 'stale-cache';
     const cache = caching || keepForFallback ? this.cache : undefined;
+    // The common case, with nothing cached or coalesced: every row is encoded and run as it came.
+    if (!cache && lv.handler === undefined) return this.predictEveryRow(lv, instances, base, opts, t0);
     const ttlMs = (m.cache?.ttlSeconds ?? 300) * 1000;
     const keys = cache ? cache.keysFor(lv.contentKey, m.inputs, instances) : undefined;
     let lookup: Lookup | undefined;
@@ -391,19 +412,7 @@ export class Predictor {
               base,
               timeoutMs,
             )
-          : Promise.all(
-              groups.map((g) =>
-                this.guardedRun(
-                  lv,
-                  g.feeds,
-                  g.rows.length,
-                  timeoutMs,
-                  g.rowInfo?.reduce((n, r) => n + r.length, 0),
-                ).then((outputs) =>
-                  withSpan('ferry.postprocess', () => lv.decoder.decode(outputs, g.rows.length, g.rowInfo)),
-                ),
-              ),
-            ).then((parts) => parts.flat());
+          : this.runGroups(lv, groups, timeoutMs);
         if (keys && caching) {
           // Register each key so identical concurrent requests coalesce onto this inference.
           toRun.forEach((i, k) =>
@@ -434,15 +443,44 @@ export class Predictor {
         lookup?.fresh,
       );
     } catch (e) {
-      const reason = fallbackReason(e);
-      if (!reason || opts.noFallback) throw e;
-      return this.logged(
-        await this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts),
-        instances,
-        t0,
-        opts,
-      );
+      return this.recover(e, lv, instances, keys, lookup, base, opts, t0);
     }
+  }
+
+  /** `predict` for a version that neither caches nor has a handler: no lookups, no single flight. */
+  private async predictEveryRow(
+    lv: LoadedVersion,
+    instances: Instance[],
+    base: string,
+    opts: PredictOptions,
+    t0: number,
+  ): Promise<PredictResult> {
+    const rows: number[] = new Array<number>(instances.length);
+    for (let i = 0; i < rows.length; i++) rows[i] = i;
+    const groups = this.encodeGroups(lv, instances, rows, base);
+    try {
+      const predictions = await this.runGroups(lv, groups, this.timeoutFor(lv, opts.timeoutMs));
+      return this.logged({ version: lv.version, predictions }, instances, t0, opts);
+    } catch (e) {
+      return this.recover(e, lv, instances, undefined, undefined, base, opts, t0);
+    }
+  }
+
+  /** A failed run answered by the model's fallback policy (logged), or the failure rethrown. */
+  private async recover(
+    e: unknown,
+    lv: LoadedVersion,
+    instances: Instance[],
+    keys: string[] | undefined,
+    lookup: Lookup | undefined,
+    base: string,
+    opts: PredictOptions,
+    t0: number,
+  ): Promise<PredictResult> {
+    const reason = fallbackReason(e);
+    if (!reason || opts.noFallback) throw e;
+    const r = await this.fallback(lv, reason, e as FerryError, instances, keys, lookup, base, opts);
+    return this.logged(r, instances, t0, opts);
   }
 
   private async fallback(
