@@ -180,11 +180,14 @@ export async function buildApp(deps: ServerDeps, opts: AppOptions): Promise<Fast
       lifecycle: deps.lifecycle,
       trustProxyHops: auth.trustProxyHops,
       log: opts.logger,
-      taken: new Counter({
-        name: 'ferry_http_predict_lane_requests_total',
-        help: 'Predictions answered on the predict lane (the rest of the v1 predict requests went through Fastify)',
-        registers: [deps.metrics.registry],
-      }),
+      taken: deps.metrics.tallies.of(
+        new Counter({
+          name: 'ferry_http_predict_lane_requests_total',
+          help: 'Predictions answered on the predict lane (the rest of the v1 predict requests went through Fastify)',
+          registers: [deps.metrics.registry],
+          collect: deps.metrics.tallies.flush,
+        }),
+      ),
     });
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.config.metricsRoute;

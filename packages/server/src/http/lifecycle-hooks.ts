@@ -12,12 +12,16 @@ export interface LifecycleMetrics {
   draining: Gauge;
 }
 
-export function registerLifecycleMetrics(registry: Registry): LifecycleMetrics {
+/** `inFlight` reads the count when the registry is read (no gauge update per request). */
+export function registerLifecycleMetrics(registry: Registry, inFlight: () => number = () => 0): LifecycleMetrics {
   return {
     inFlight: new Gauge({
       name: 'ferry_http_in_flight_requests',
       help: 'HTTP requests being served now (the per-pod HPA metric)',
       registers: [registry],
+      collect() {
+        this.set(inFlight());
+      },
     }),
     draining: new Gauge({
       name: 'ferry_draining',
@@ -35,19 +39,17 @@ export interface InFlight {
 }
 
 export function installLifecycleHooks(app: FastifyInstance, lifecycle: Lifecycle, registry: Registry): InFlight {
-  const metrics = registerLifecycleMetrics(registry);
-  lifecycle.on('draining', () => metrics.draining.set(1));
   let inFlight = 0;
+  const metrics = registerLifecycleMetrics(registry, () => inFlight);
+  lifecycle.on('draining', () => metrics.draining.set(1));
   const open = new WeakSet<object>();
   const enter = (req: object) => {
     open.add(req);
     inFlight++;
-    metrics.inFlight.set(inFlight);
   };
   const done = (req: object) => {
     if (!open.delete(req)) return;
     inFlight--;
-    metrics.inFlight.set(inFlight);
   };
   // Callback hooks, not async ones: every request passes all four, and a promise per hook per
   // request is measurable at tens of thousands of requests a second.

@@ -13,11 +13,15 @@ export type RecordRequest = (
   exemplar?: { trace_id: string; span_id: string },
 ) => void;
 
-export function requestMetricsRecorder(metrics: Pick<Metrics, 'requests' | 'requestDuration'>): RecordRequest {
+export function requestMetricsRecorder(
+  metrics: Pick<Metrics, 'requests' | 'requestDuration' | 'tallies'>,
+): RecordRequest {
   // Children of the request metrics per label set, so a request costs a map lookup rather than
-  // prom-client hashing its labels twice.
+  // prom-client hashing its labels twice; the count is a tally (metrics/tally.ts).
   const child = labelChildren((l: { route: string; model: string; version: string; status: number }) => ({
-    count: metrics.requests.labels({ route: l.route, model: l.model, version: l.version, status: String(l.status) }),
+    count: metrics.tallies.of(
+      metrics.requests.labels({ route: l.route, model: l.model, version: l.version, status: String(l.status) }),
+    ),
     duration: metrics.requestDuration.labels({ route: l.route, model: l.model, version: l.version }),
   }));
   return (route, model, version, status, seconds, exemplar) => {

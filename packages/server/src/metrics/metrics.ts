@@ -1,18 +1,22 @@
 // Prometheus metrics. One registry per server instance (tests run several in one process); names
 // are `ferry_*` with base units, and labels never carry user input, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Tallies } from './tally.js';
 import { TracedHistogram } from './traced-histogram.js';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Metrics {
   readonly registry = new Registry();
+  /** Hot-path counts (requests, batch placement), added to their counters when the registry is read. */
+  readonly tallies = new Tallies();
 
   readonly requests = new Counter({
     name: 'ferry_requests_total',
     help: 'Inference requests by route, model, version and HTTP status',
     labelNames: ['route', 'model', 'version', 'status'] as const,
     registers: [this.registry],
+    collect: this.tallies.flush,
   });
 
   /** With exemplars (trace ids) in the OpenMetrics exposition when tracing is on. */
@@ -67,6 +71,7 @@ export class Metrics {
     help: 'Inference batches run, by where: placement="inline" on the main thread, "worker" in a worker thread',
     labelNames: ['model', 'version', 'placement'] as const,
     registers: [this.registry],
+    collect: this.tallies.flush,
   });
 
   /** Ragged batches: tokens run (rows × padded length) and real tokens; their ratio is the padding overhead. */
