@@ -27,7 +27,9 @@ import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
 import {
+  inconclusive,
   inlineRefusal,
+  REPROBE_AFTER_MS,
   INLINE_PROBE_RUNS,
   placeFromRuns,
   variableCost,
@@ -201,8 +203,12 @@ export class ModelService {
     const batchSize = this.metrics.batchSize.labels(labels);
     const queueDuration = this.metrics.queueDuration.labels(labels);
     const inferenceDuration = this.metrics.inferenceDuration.labels(labels);
-    const inlineBatches = this.metrics.batchPlacement.labels({ ...labels, placement: 'inline' });
-    const workerBatches = this.metrics.batchPlacement.labels({ ...labels, placement: 'worker' });
+    const inlineBatches = this.metrics.tallies.of(
+      this.metrics.batchPlacement.labels({ ...labels, placement: 'inline' }),
+    );
+    const workerBatches = this.metrics.tallies.of(
+      this.metrics.batchPlacement.labels({ ...labels, placement: 'worker' }),
+    );
     // Filled in at warm-up for `auto` (placeInline); until then every batch goes to the workers.
     const placement: PlacementInForce = { mode: m.runtime?.placement ?? 'auto', inlineMaxRows: 0 };
     const batcher = new DynamicBatcher(
@@ -402,7 +408,24 @@ export class ModelService {
       Object.assign(lv.placement, { inlineMaxRows: 0, reason: refused });
       return;
     }
-    await this.inline.load(lv.sessionKey, v.modelPath, options);
+    await this.timeInline(lv, warm, options, 0);
+  }
+
+  /**
+   * Times one row on a main-thread copy of the session (one version at a time) and keeps the copy when
+   * the run is within the bound. An inconclusive probe (runtime/placement.ts) is timed again later, from
+   * a timer, while the version serves from its workers; the copy stays loaded until then (loading it
+   * again would hold the HTTP thread), and a load retired meanwhile releases it with the load.
+   */
+  private async timeInline(
+    lv: LoadedVersion,
+    warm: readonly unknown[],
+    options: OrtSessionOptions,
+    attempt: number,
+  ): Promise<void> {
+    const v = lv.version;
+    const limitUs = this.cfg.runtime.inlineMaxRunUs;
+    if (!this.inline.has(lv.sessionKey)) await this.inline.load(lv.sessionKey, v.modelPath, options);
     const measure = async () => {
       const runsUs: number[] = [];
       for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
@@ -418,12 +441,28 @@ export class ModelService {
       () => undefined,
       () => undefined,
     );
+    let runsUs: number[] | undefined;
     try {
-      Object.assign(lv.placement, placeFromRuns(limitUs, await measured));
+      runsUs = await measured;
     } finally {
-      if (lv.placement.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
+      // A failed timing, or a load retired while it ran: the copy goes.
+      if (runsUs === undefined || lv.batcher.isClosed) await this.inline.unload(lv.sessionKey);
     }
-    this.log.debug({ model: v.key, placement: lv.placement }, 'placement chosen from the model');
+    if (lv.batcher.isClosed) return;
+    const placed = placeFromRuns(limitUs, runsUs);
+    delete lv.placement.reason;
+    Object.assign(lv.placement, placed);
+    const after = REPROBE_AFTER_MS[attempt];
+    const again = after !== undefined && inconclusive(limitUs, runsUs, placed);
+    if (placed.inlineMaxRows === 0 && !again) await this.inline.unload(lv.sessionKey);
+    this.log.debug({ model: v.key, placement: lv.placement, attempt }, 'placement chosen from the model');
+    if (again)
+      setTimeout(() => {
+        if (lv.batcher.isClosed || this.disposed) return;
+        this.timeInline(lv, warm, options, attempt + 1).catch((err: unknown) =>
+          this.log.debug({ err, model: v.key }, 'placement: timing again failed; the version stays in its workers'),
+        );
+      }, after).unref();
   }
 
   private async loadPipeline(lv: LoadedVersion): Promise<void> {

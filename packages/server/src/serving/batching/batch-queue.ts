@@ -23,6 +23,11 @@ export abstract class BatchQueue<P extends { reject(e: unknown): void }> {
   ) {}
 
   /** Submissions waiting to be cut into a batch. */
+  /** Closed with its load: nothing more is accepted. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   get depth(): number {
     return this.queue.length;
   }

@@ -3,9 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
+  inconclusive,
   INLINE_MAX_MODEL_BYTES,
   inlineRefusal,
   placeFromRuns,
+  REPROBE_AFTER_MS,
   variableCost,
   WORKER_FILTER_FACTOR,
 } from './placement.js';
@@ -54,4 +56,21 @@ test('variableCost: padded or dynamically shaped inputs make one timed row meani
   );
   // A model without a batch axis whose one instance has a free length varies too.
   assert.match(variableCost([{ name: 'seq', type: 'tensor', shape: [1, -1] }], [])!, /input "seq"/);
+});
+
+test('a slow median with a fast row is timed again; a slow model or a kept copy is not', () => {
+  const slowMachine = [40, 900, 950, 1000, 980, 920, 930];
+  const placed = placeFromRuns(500, slowMachine);
+  assert.equal(placed.inlineMaxRows, 0);
+  assert.equal(inconclusive(500, slowMachine, placed), true);
+  // Every row over the bound: the model is slow, not the machine.
+  const slowModel = [600, 620, 640, 700, 610, 605, 615];
+  assert.equal(inconclusive(500, slowModel, placeFromRuns(500, slowModel)), false);
+  // Placed on the main thread: nothing to time again.
+  const fast = [40, 42, 41, 39, 45, 40, 44];
+  assert.equal(inconclusive(500, fast, placeFromRuns(500, fast)), false);
+  // Main-thread runs turned off, or nothing measured.
+  assert.equal(inconclusive(0, slowMachine, placeFromRuns(0, slowMachine)), false);
+  assert.equal(inconclusive(500, [], placeFromRuns(500, [])), false);
+  assert.ok(REPROBE_AFTER_MS.length > 0 && REPROBE_AFTER_MS.every((ms, i) => i === 0 || ms > REPROBE_AFTER_MS[i - 1]!));
 });

@@ -84,3 +84,15 @@ export function placeFromRuns(limitUs: number, runsUs: readonly number[]): Place
   // A batch's run is at most rows × one row's (batching only amortises), so this many rows stay in bound.
   return { mode: 'auto', inlineMaxRows: Math.max(1, Math.floor(limitUs / Math.max(runUs, 1))), inlineRunUs: rounded };
 }
+
+/**
+ * Times again later (ms after the previous probe) when a probe was inconclusive: a busy machine (other
+ * versions or processes starting) slows the runs it times, so one slow median must not keep a small model
+ * off the main thread for good.
+ */
+export const REPROBE_AFTER_MS: readonly number[] = [5_000, 30_000, 120_000];
+
+/** The median was over the bound but the fastest row was within it: the machine, not the model, may be slow. */
+export function inconclusive(limitUs: number, runsUs: readonly number[], placed: PlacementInForce): boolean {
+  return placed.inlineMaxRows === 0 && limitUs > 0 && runsUs.length > 0 && Math.min(...runsUs) <= limitUs;
+}
