@@ -454,7 +454,9 @@ export class ModelService {
     Object.assign(lv.placement, placed);
     const after = REPROBE_AFTER_MS[attempt];
     const again = after !== undefined && inconclusive(limitUs, runsUs, placed);
-    if (placed.inlineMaxRows === 0 && !again) await this.inline.unload(lv.sessionKey);
+    if (again)
+      lv.placement.reason = `${placed.reason}; its fastest row was within it: timed again in ${after / 1000} s`;
+    else if (placed.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
     this.log.debug({ model: v.key, placement: lv.placement, attempt }, 'placement chosen from the model');
     if (again)
       setTimeout(() => {

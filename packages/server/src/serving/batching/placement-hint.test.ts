@@ -4,7 +4,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DynamicBatcher, type Feeds } from './batcher.js';
 
-const settle = () => new Promise((r) => setTimeout(r, 5));
+// A few milliseconds, then two turns of the event loop: on a loaded machine the timer can fire before a
+// wait the batcher armed with setImmediate has run (Node 22 CI saw it), and an immediate queued after
+// that wait always runs after it.
+const settle = async () => {
+  await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2; i++) await new Promise((r) => setImmediate(r));
+};
 const row = (v: number, rows = 1): Feeds => ({
   x: { dtype: 'float32', dims: [rows, 1], data: new Float32Array(rows).fill(v) },
 });
