@@ -428,12 +428,21 @@ export class ModelService {
     if (!this.inline.has(lv.sessionKey)) await this.inline.load(lv.sessionKey, v.modelPath, options);
     const measure = async () => {
       const runsUs: number[] = [];
+      // A bare turn of the event loop before each row: a row's time spans a turn, and while other versions
+      // load, their work runs inside it; slow turns say the rows' times are the loop's, not the model's.
+      const turnsUs: number[] = [];
       for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
         const feeds = lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances');
+        const t = performance.now();
+        await new Promise((resolve) => setImmediate(resolve));
+        const turnUs = (performance.now() - t) * 1000;
         const ran = await this.inline.run(lv.sessionKey, feeds);
-        if (r > 0) runsUs.push(ran.inferMs * 1000);
+        if (r > 0) {
+          runsUs.push(ran.inferMs * 1000);
+          turnsUs.push(turnUs);
+        }
       }
-      return runsUs;
+      return { runsUs, turnsUs };
     };
     // Timed one version at a time, like the batching probe: versions warming side by side time each other.
     const measured = this.probing.then(measure);
@@ -441,21 +450,21 @@ export class ModelService {
       () => undefined,
       () => undefined,
     );
-    let runsUs: number[] | undefined;
+    let timed: Awaited<typeof measured> | undefined;
     try {
-      runsUs = await measured;
+      timed = await measured;
     } finally {
       // A failed timing, or a load retired while it ran: the copy goes.
-      if (runsUs === undefined || lv.batcher.isClosed) await this.inline.unload(lv.sessionKey);
+      if (timed === undefined || lv.batcher.isClosed) await this.inline.unload(lv.sessionKey);
     }
     if (lv.batcher.isClosed) return;
-    const placed = placeFromRuns(limitUs, runsUs);
+    const placed = placeFromRuns(limitUs, timed.runsUs);
     delete lv.placement.reason;
     Object.assign(lv.placement, placed);
     const after = REPROBE_AFTER_MS[attempt];
-    const again = after !== undefined && inconclusive(limitUs, runsUs, placed);
-    if (again)
-      lv.placement.reason = `${placed.reason}; its fastest row was within it: timed again in ${after / 1000} s`;
+    const why = after === undefined ? undefined : inconclusive(limitUs, timed.runsUs, timed.turnsUs, placed);
+    const again = after !== undefined && why !== undefined;
+    if (again) lv.placement.reason = `${placed.reason}; ${why}: timed again in ${after / 1000} s`;
     else if (placed.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
     this.log.debug({ model: v.key, placement: lv.placement, attempt }, 'placement chosen from the model');
     if (again)

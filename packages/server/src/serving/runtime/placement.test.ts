@@ -58,19 +58,24 @@ test('variableCost: padded or dynamically shaped inputs make one timed row meani
   assert.match(variableCost([{ name: 'seq', type: 'tensor', shape: [1, -1] }], [])!, /input "seq"/);
 });
 
-test('a slow median with a fast row is timed again; a slow model or a kept copy is not', () => {
+test('a probe is timed again when its fastest row was within the bound or the event loop was busy', () => {
+  const quiet = [20, 25, 22, 30, 24, 21, 26];
+  const busy = [2000, 2400, 2100, 2600, 2200, 2300, 2500];
   const slowMachine = [40, 900, 950, 1000, 980, 920, 930];
   const placed = placeFromRuns(500, slowMachine);
   assert.equal(placed.inlineMaxRows, 0);
-  assert.equal(inconclusive(500, slowMachine, placed), true);
-  // Every row over the bound: the model is slow, not the machine.
+  assert.match(inconclusive(500, slowMachine, quiet, placed)!, /fastest row \(40 µs\) was within it/);
+  // Every row over the bound while bare turns of the loop were as slow: the loop's time, not the model's.
+  const loaded = [2100, 2500, 2200, 6400, 2300, 2150, 2700];
+  assert.match(inconclusive(500, loaded, busy, placeFromRuns(500, loaded))!, /event loop was busy/);
+  // Every row over the bound on a quiet loop: the model is slow.
   const slowModel = [600, 620, 640, 700, 610, 605, 615];
-  assert.equal(inconclusive(500, slowModel, placeFromRuns(500, slowModel)), false);
+  assert.equal(inconclusive(500, slowModel, quiet, placeFromRuns(500, slowModel)), undefined);
   // Placed on the main thread: nothing to time again.
   const fast = [40, 42, 41, 39, 45, 40, 44];
-  assert.equal(inconclusive(500, fast, placeFromRuns(500, fast)), false);
+  assert.equal(inconclusive(500, fast, busy, placeFromRuns(500, fast)), undefined);
   // Main-thread runs turned off, or nothing measured.
-  assert.equal(inconclusive(0, slowMachine, placeFromRuns(0, slowMachine)), false);
-  assert.equal(inconclusive(500, [], placeFromRuns(500, [])), false);
+  assert.equal(inconclusive(0, slowMachine, busy, placeFromRuns(0, slowMachine)), undefined);
+  assert.equal(inconclusive(500, [], [], placeFromRuns(500, [])), undefined);
   assert.ok(REPROBE_AFTER_MS.length > 0 && REPROBE_AFTER_MS.every((ms, i) => i === 0 || ms > REPROBE_AFTER_MS[i - 1]!));
 });

@@ -92,7 +92,22 @@ export function placeFromRuns(limitUs: number, runsUs: readonly number[]): Place
  */
 export const REPROBE_AFTER_MS: readonly number[] = [5_000, 30_000, 120_000];
 
-/** The median was over the bound but the fastest row was within it: the machine, not the model, may be slow. */
-export function inconclusive(limitUs: number, runsUs: readonly number[], placed: PlacementInForce): boolean {
-  return placed.inlineMaxRows === 0 && limitUs > 0 && runsUs.length > 0 && Math.min(...runsUs) <= limitUs;
+/**
+ * Why a probe that placed the version in the workers proves nothing (undefined when it does): the event loop
+ * was busy (the median bare turn, timed before each row, was itself over the bound: versions loading beside
+ * this one run their work between a row's start and its end), or the fastest row was within the bound (the
+ * machine, not the model, was slow).
+ */
+export function inconclusive(
+  limitUs: number,
+  runsUs: readonly number[],
+  turnsUs: readonly number[],
+  placed: PlacementInForce,
+): string | undefined {
+  if (placed.inlineMaxRows !== 0 || limitUs <= 0 || runsUs.length === 0) return undefined;
+  const turn = [...turnsUs].sort((a, b) => a - b)[Math.floor(turnsUs.length / 2)];
+  if (turn !== undefined && turn > limitUs) return `the event loop was busy (a bare turn took ${Math.round(turn)} µs)`;
+  const fastest = Math.min(...runsUs);
+  if (fastest <= limitUs) return `its fastest row (${Math.round(fastest)} µs) was within it`;
+  return undefined;
 }
