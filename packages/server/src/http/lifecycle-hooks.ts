@@ -13,7 +13,7 @@ export interface LifecycleMetrics {
 }
 
 /** `inFlight` reads the count when the registry is read (no gauge update per request). */
-export function registerLifecycleMetrics(registry: Registry, inFlight: () => number = () => 0): LifecycleMetrics {
+export function registerLifecycleMetrics(registry: Registry, inFlight: () => number): LifecycleMetrics {
   return {
     inFlight: new Gauge({
       name: 'ferry_http_in_flight_requests',

@@ -463,11 +463,10 @@ export class ModelService {
     Object.assign(lv.placement, placed);
     const after = REPROBE_AFTER_MS[attempt];
     const why = after === undefined ? undefined : inconclusive(limitUs, timed.runsUs, timed.turnsUs, placed);
-    const again = after !== undefined && why !== undefined;
-    if (again) lv.placement.reason = `${placed.reason}; ${why}: timed again in ${after / 1000} s`;
+    if (why !== undefined) lv.placement.reason = `${placed.reason}; ${why}: timed again in ${after / 1000} s`;
     else if (placed.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
     this.log.debug({ model: v.key, placement: lv.placement, attempt }, 'placement chosen from the model');
-    if (again)
+    if (why !== undefined)
       setTimeout(() => {
         if (lv.batcher.isClosed || this.disposed) return;
         this.timeInline(lv, warm, options, attempt + 1).catch((err: unknown) =>

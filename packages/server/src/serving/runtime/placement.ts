@@ -69,10 +69,14 @@ export function variableCost(
   return undefined;
 }
 
+/** The middle value (the upper of the two middle ones for an even count); undefined when empty. */
+function median(values: readonly number[]): number | undefined {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+}
+
 /** The placement from the one-row runs measured on the main thread (µs each). */
 export function placeFromRuns(limitUs: number, runsUs: readonly number[]): PlacementInForce {
-  const sorted = [...runsUs].sort((a, b) => a - b);
-  const runUs = sorted[Math.floor(sorted.length / 2)] ?? Infinity;
+  const runUs = median(runsUs) ?? Infinity;
   const rounded = Math.round(runUs * 10) / 10;
   if (!(runUs <= limitUs))
     return {
@@ -105,7 +109,7 @@ export function inconclusive(
   placed: PlacementInForce,
 ): string | undefined {
   if (placed.inlineMaxRows !== 0 || limitUs <= 0 || runsUs.length === 0) return undefined;
-  const turn = [...turnsUs].sort((a, b) => a - b)[Math.floor(turnsUs.length / 2)];
+  const turn = median(turnsUs);
   if (turn !== undefined && turn > limitUs) return `the event loop was busy (a bare turn took ${Math.round(turn)} µs)`;
   const fastest = Math.min(...runsUs);
   if (fastest <= limitUs) return `its fastest row (${Math.round(fastest)} µs) was within it`;
