@@ -14,15 +14,19 @@ export type RecordRequest = (
 ) => void;
 
 export function requestMetricsRecorder(
-  metrics: Pick<Metrics, 'requests' | 'requestDuration' | 'tallies'>,
+  metrics: Pick<Metrics, 'requests' | 'requestDuration' | 'tallies' | 'histogramTallies'>,
 ): RecordRequest {
   // Children of the request metrics per label set, so a request costs a map lookup rather than
-  // prom-client hashing its labels twice; the count is a tally (metrics/tally.ts).
+  // prom-client hashing its labels twice; both are tallies (metrics/tally.ts, metrics/histogram-tally.ts).
   const child = labelChildren((l: { route: string; model: string; version: string; status: number }) => ({
     count: metrics.tallies.of(
       metrics.requests.labels({ route: l.route, model: l.model, version: l.version, status: String(l.status) }),
     ),
-    duration: metrics.requestDuration.labels({ route: l.route, model: l.model, version: l.version }),
+    duration: metrics.histogramTallies.of(metrics.requestDuration, {
+      route: l.route,
+      model: l.model,
+      version: l.version,
+    }),
   }));
   return (route, model, version, status, seconds, exemplar) => {
     const m = child(`${route}\0${model}\0${version}\0${status}`, () => ({ route, model, version, status }));

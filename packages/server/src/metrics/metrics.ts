@@ -1,6 +1,7 @@
 // Prometheus metrics. One registry per server instance (tests run several in one process); names
 // are `ferry_*` with base units, and labels never carry user input, so cardinality stays bounded.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HistogramTallies } from './histogram-tally.js';
 import { Tallies } from './tally.js';
 import { TracedHistogram } from './traced-histogram.js';
 
@@ -10,6 +11,8 @@ export class Metrics {
   readonly registry = new Registry();
   /** Hot-path counts (requests, batch placement), added to their counters when the registry is read. */
   readonly tallies = new Tallies();
+  /** Hot-path observations (request, inference and queue durations, batch sizes), added the same way. */
+  readonly histogramTallies = new HistogramTallies();
 
   readonly requests = new Counter({
     name: 'ferry_requests_total',
@@ -25,6 +28,7 @@ export class Metrics {
     help: 'Inference request latency, from body parsed to response ready',
     labelNames: ['route', 'model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
+    collect: this.histogramTallies.flush,
   });
 
   /** With exemplars (trace ids) in the OpenMetrics exposition when tracing is on. */
@@ -33,6 +37,7 @@ export class Metrics {
     help: 'Time inside ONNX Runtime session.run, per call',
     labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
+    collect: this.histogramTallies.flush,
   });
 
   readonly modelLoad = new Gauge({
@@ -55,6 +60,7 @@ export class Metrics {
     labelNames: ['model', 'version'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
+    collect: this.histogramTallies.flush,
   });
 
   readonly batchSize = new Histogram({
@@ -63,6 +69,7 @@ export class Metrics {
     labelNames: ['model', 'version'] as const,
     buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
     registers: [this.registry],
+    collect: this.histogramTallies.flush,
   });
 
   /** Where batches ran: `inline` on the main thread (an idle `placement: auto` model, or `inline`), else `worker`. */

@@ -200,9 +200,9 @@ export class ModelService {
     const b = m.batching ?? {};
     const batchOn = encoder.batchable && b.enabled !== false;
     // The version's metric children, resolved once rather than per batch and per request.
-    const batchSize = this.metrics.batchSize.labels(labels);
-    const queueDuration = this.metrics.queueDuration.labels(labels);
-    const inferenceDuration = this.metrics.inferenceDuration.labels(labels);
+    const batchSize = this.metrics.histogramTallies.of(this.metrics.batchSize, labels);
+    const queueDuration = this.metrics.histogramTallies.of(this.metrics.queueDuration, labels);
+    const inferenceDuration = this.metrics.histogramTallies.of(this.metrics.inferenceDuration, labels);
     const inlineBatches = this.metrics.tallies.of(
       this.metrics.batchPlacement.labels({ ...labels, placement: 'inline' }),
     );
