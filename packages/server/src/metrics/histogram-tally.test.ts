@@ -45,7 +45,7 @@ test('a tallied histogram reads exactly as prom-client fed the same values, text
   assert.match(await tallied.metrics(), /lat_seconds_count\{model="a"\} 14/);
 });
 
-test('after a reset the tally starts a new entry, and counts made before it are not lost', async () => {
+test('after a reset the tally makes its entry again and counts from zero', async () => {
   const tallies = new HistogramTallies();
   const { tallied, t } = pair('r_seconds', tallies);
   const a = tallies.of(t, { model: 'a' });
