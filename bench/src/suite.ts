@@ -180,6 +180,16 @@ export function rowPlan(m: ScratchModel, opts: Pick<BenchOptions, 'repeatBodies'
   return plan;
 }
 
+/**
+ * The order of a model's rows in round `round` (1-based): as planned in odd rounds, reversed in even
+ * ones, so a row's place in the round (what ran just before it, drift across the round) falls on
+ * every row alike over two rounds instead of always on the same one.
+ */
+export function roundOrder(rows: number, round: number): number[] {
+  const order = Array.from({ length: rows }, (_, i) => i);
+  return round % 2 === 0 ? order.reverse() : order;
+}
+
 export async function runSuite(opts: BenchOptions, log: (line: string) => void): Promise<BenchReport> {
   const startedAt = new Date().toISOString();
   const pinning = decidePinning(opts.pin);
@@ -231,7 +241,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
     const byTarget = new Map(servers.map((s) => [s.target, s]));
 
     // 4. Load rows: per model, per connection count, the planned rows in turn (interleaved, so
-    // slow drift in the machine affects them all alike).
+    // slow drift in the machine affects them all alike), every other round in reverse (roundOrder).
     const load: LoadRow[] = [];
     for (const m of scratch) {
       const info = m.info;
@@ -239,7 +249,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       for (const connections of opts.connections) {
         const rounds: LoadRow[][] = plan.map(() => []);
         for (let round = 1; round <= opts.rounds; round++) {
-          for (const [i, p] of plan.entries()) {
+          for (const i of roundOrder(plan.length, round)) {
+            const p = plan[i]!;
             const s = byTarget.get(p.target)!;
             const spec: LoadSpec = {
               url: s.url,
