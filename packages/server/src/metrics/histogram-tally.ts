@@ -40,6 +40,8 @@ export class HistogramTally implements HistogramSink {
   n = 0;
   /** The histogram's key of this label set, found at the first flush. */
   key: string | undefined;
+  /** prom-client's child for this label set, made at the first observation with an exemplar. */
+  #child: HistogramSink | undefined;
 
   constructor(
     readonly histogram: Histogram<string>,
@@ -55,10 +57,8 @@ export class HistogramTally implements HistogramSink {
     // A sampled request's trace is kept as its bucket's exemplar: prom-client's own path.
     const ex = exemplar ?? this.exemplar();
     if (ex) {
-      (this.histogram.labels(this.labels as LabelValues<string>).observe as (v: number, e?: Exemplar) => void)(
-        value,
-        ex,
-      );
+      this.#child ??= this.histogram.labels(this.labels as LabelValues<string>) as unknown as HistogramSink;
+      this.#child.observe(value, ex);
       return;
     }
     // prom-client's bucket rule: the first upper bound the value is at or under.
