@@ -68,6 +68,20 @@ export class SqlQueue implements QueueBackend {
     heartbeat.unref();
     stalled.unref();
 
+    // Idle slots queue up here. One timer wakes one of them a poll interval (an idle process claims
+    // once an interval, not once per slot); a claim that finds a job wakes the next idle slot, so a
+    // burst fills every slot in a few claims; a job submitted in this process wakes one at once.
+    const idle: Array<() => void> = [];
+    const wakeOne = () => idle.shift()?.();
+    const poll = setInterval(wakeOne, pollIntervalMs);
+    const onJob = () => wakeOne();
+    this.wake.on('job', onJob);
+    stopping.signal.addEventListener('abort', () => {
+      clearInterval(poll);
+      this.wake.off('job', onJob);
+      for (const resume of idle.splice(0)) resume();
+    });
+
     const slot = async () => {
       while (!stopping.signal.aborted) {
         let row;
@@ -79,17 +93,10 @@ export class SqlQueue implements QueueBackend {
           continue;
         }
         if (!row) {
-          // Sleep until the poll interval passes or a job is submitted in this process.
-          const woken = new AbortController();
-          const onJob = () => woken.abort();
-          this.wake.once('job', onJob);
-          const onStop = () => woken.abort();
-          stopping.signal.addEventListener('abort', onStop, { once: true });
-          await sleep(pollIntervalMs, woken.signal);
-          this.wake.off('job', onJob);
-          stopping.signal.removeEventListener('abort', onStop);
+          if (!stopping.signal.aborted) await new Promise<void>((resume) => idle.push(resume));
           continue;
         }
+        wakeOne();
         active.add(row.id);
         try {
           await handler(row, { shutdown: shutdown.signal });
