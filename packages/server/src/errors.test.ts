@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ERROR_CATALOGUE, FerryError, toProblem } from './errors.js';
+import { ERROR_CATALOGUE, FerryError, logRequestError, toProblem } from './errors.js';
 
 const doc = readFileSync(fileURLToPath(new URL('../../../docs/errors.md', import.meta.url)), 'utf8');
 
@@ -27,4 +27,32 @@ test('a problem document carries type, title, status, detail and code; internals
   );
   assert.deepEqual(Object.keys(p).sort(), ['code', 'detail', 'instance', 'retryable', 'status', 'title', 'type']);
   assert.ok(!JSON.stringify(p).includes('secret'));
+});
+
+test('a failure is logged at error with its stack; a refusal, 4xx or a 503 by design, at debug', () => {
+  const lines: Array<{ level: string; obj: Record<string, unknown>; msg: string }> = [];
+  const log = {
+    error: (obj: object, msg: string) => lines.push({ level: 'error', obj: obj as Record<string, unknown>, msg }),
+    debug: (obj: object, msg: string) => lines.push({ level: 'debug', obj: obj as Record<string, unknown>, msg }),
+  };
+  const cases = [
+    ['internal', 'error'],
+    ['inference-failed', 'error'],
+    ['timeout', 'error'],
+    ['queue-unavailable', 'error'],
+    ['model-not-ready', 'debug'],
+    ['server-overloaded', 'debug'],
+    ['circuit-open', 'debug'],
+    ['shutting-down', 'debug'],
+    ['invalid-input', 'debug'],
+  ] as const;
+  for (const [code, level] of cases) {
+    const cause = new Error(`cause of ${code}`);
+    lines.length = 0;
+    logRequestError(log, new FerryError(code, { cause }), cause);
+    assert.equal(lines.length, 1, code);
+    assert.equal(lines[0]!.level, level, code);
+    if (level === 'error') assert.equal(lines[0]!.obj.err, cause, `${code} keeps the error`);
+    else assert.deepEqual(Object.keys(lines[0]!.obj).sort(), ['code', 'detail'], `${code} logs no stack`);
+  }
 });

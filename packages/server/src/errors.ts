@@ -69,3 +69,30 @@ export function toProblem(err: FerryError, instance?: string): Problem {
     ...err.extra,
   };
 }
+
+/**
+ * 503s the server answers by design while it cannot take the work: still loading, shedding load, a
+ * model's circuit open, shutting down. They are counted in the request metrics, not logged as failures.
+ */
+const REFUSALS_BY_STATE: ReadonlySet<string> = new Set<ErrorCode>([
+  'model-not-ready',
+  'server-overloaded',
+  'circuit-open',
+  'shutting-down',
+]);
+
+/** A minimal logger shape, so the error tree does not depend on one logging library. */
+interface ErrorLog {
+  error(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+/**
+ * Logs how a request ended in error: a failure of the server (a 5xx other than the refusals above) at
+ * error, with the error and its stack; a refusal (every 4xx, and those 503s) at debug with its code
+ * and detail, so a load balancer retrying a loading server does not fill the log.
+ */
+export function logRequestError(log: ErrorLog, fe: FerryError, err: unknown, failed = 'request failed'): void {
+  if (fe.status >= 500 && !REFUSALS_BY_STATE.has(fe.code)) log.error({ err }, failed);
+  else log.debug({ code: fe.code, detail: fe.detail }, 'request refused');
+}

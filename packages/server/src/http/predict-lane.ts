@@ -21,6 +21,7 @@ import type { Logger } from 'pino';
 import type { KeyRing, Principal } from '../auth/keys.js';
 import { authorize } from '../auth/authorize.js';
 import { accessFor } from '../auth/scope-table.js';
+import { logRequestError } from '../errors.js';
 import type { Lifecycle } from '../lifecycle/index.js';
 import { instancesFromBody, type ModelService } from '../serving/index.js';
 import type { ModelVersion } from '../serving/repository/index.js';
@@ -168,9 +169,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
     } catch (e) {
       const fe = asFerryError(e, bodyLimit);
       if (log) {
-        const child = log.child({ reqId: id, ...(principal && { apiKey: principal.id }) });
-        if (fe.status >= 500) child.error({ err: e }, 'request failed');
-        else child.debug({ code: fe.code, detail: fe.detail }, 'request refused');
+        logRequestError(log.child({ reqId: id, ...(principal && { apiKey: principal.id }) }), fe, e);
       }
       const p = problemResponse(fe, req.url!, id, principal);
       status = p.status;

@@ -1,7 +1,7 @@
 // The one error handler: every failure leaves as application/problem+json. 5xx bodies never leak
 // internals; Open Inference Protocol routes also carry the protocol's `error` string.
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { FerryError, toProblem, type ErrorCode } from '../errors.js';
+import { FerryError, logRequestError, toProblem, type ErrorCode } from '../errors.js';
 import { isStoreOutage, storeUnavailable } from '../store/outage.js';
 import type { Principal } from '../auth/keys.js';
 
@@ -79,8 +79,7 @@ export function sendProblem(req: FastifyRequest, reply: FastifyReply, error: Fer
 export function installErrorHandling(app: FastifyInstance, bodyLimit: number): void {
   app.setErrorHandler((err, req, reply) => {
     const fe = asFerryError(err, bodyLimit);
-    if (fe.status >= 500) req.log.error({ err }, 'request failed');
-    else req.log.debug({ code: fe.code, detail: fe.detail }, 'request refused');
+    logRequestError(req.log, fe, err);
     return sendProblem(req, reply, fe);
   });
   app.setNotFoundHandler((req, reply) =>

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { FerryError, toProblem } from '../../errors.js';
+import { FerryError, logRequestError, toProblem } from '../../errors.js';
 import { asFerryError } from '../problem.js';
 import { openEventStream } from '../sse.js';
 import { OPENAI_SCHEMAS } from '../openapi/openai.js';
@@ -163,7 +163,7 @@ export const openAiPlugin: FastifyPluginAsync<OpenAiOptions> = async (api, deps)
   const { generation, config: cfg } = deps;
   api.setErrorHandler((err, req, reply) => {
     const fe = asFerryError(err, deps.bodyLimitBytes);
-    if (fe.status >= 500) req.log.error({ err }, 'generation request failed');
+    logRequestError(req.log, fe, err, 'generation request failed');
     return sendError(req, reply, fe);
   });
   api.setNotFoundHandler((req, reply) =>
