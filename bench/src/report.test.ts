@@ -57,3 +57,39 @@ test('a missed req/s bar is undecided when a load generator set the pace of one 
   );
   assert.match(line('mlp-bench @64 conns: Ferry defaults req/s vs minimal'), /NO$/);
 });
+
+test('a bar carries its ratio in each round; when their median and the median rounds disagree, it is undecided', () => {
+  const withRounds = (r: LoadRow, rps: number[], p50: number[], p50Ms: number): LoadRow => ({
+    ...r,
+    rpsRounds: rps,
+    p50Rounds: p50,
+    p50Ms,
+  });
+  const at1 = (r: LoadRow): LoadRow => ({ ...r, connections: 1 });
+  const load = [
+    // @64: the same verdict in every round (missed), so the bar says NO with its three ratios.
+    withRounds(row('mlp-bench', 'ferry', 'defaults', 7_100, 0.6), [7_000, 7_200, 7_100], [5, 5, 5], 5),
+    withRounds(row('mlp-bench', 'minimal', 'main', 4_650, 0.5), [4_600, 4_700, 4_650], [5, 5, 5], 5),
+    // @1: the median rounds give 0.40 ÷ 0.31 = 1.29× (missed); the rounds' own ratios are 1.07×,
+    // 1.59×, 1.19×, whose median meets the bar.
+    at1(withRounds(row('mlp-bench', 'ferry', 'defaults', 2_500, 0.3), [2_400, 2_500, 2_600], [0.31, 0.54, 0.37], 0.4)),
+    at1(withRounds(row('mlp-bench', 'minimal', 'main', 3_000, 0.3), [2_900, 3_000, 3_100], [0.29, 0.34, 0.31], 0.31)),
+  ];
+  const bars = computeBars({ raw: [], load, healthz: [] });
+  const rps = bars.find((b) => b.name.startsWith('mlp-bench @64 conns: Ferry defaults req/s vs minimal'))!;
+  const p50 = bars.find((b) => b.name.startsWith('mlp-bench @1 conn: Ferry defaults p50 vs minimal p50'))!;
+  assert.deepEqual(
+    rps.rounds!.map((v) => v.toFixed(3)),
+    [7_000 / 4_600, 7_200 / 4_700, 7_100 / 4_650].map((v) => v.toFixed(3)),
+  );
+  assert.equal(rps.met, false);
+  assert.equal(rps.split, undefined);
+  assert.ok(Math.abs(p50.measured! - 0.4 / 0.31) < 1e-12);
+  assert.equal(p50.met, false);
+  assert.equal(p50.split, true);
+
+  const text = formatBars(bars);
+  const line = (name: string) => text.split('\n').find((l) => l.startsWith(name))!;
+  assert.match(line('mlp-bench @64 conns: Ferry defaults req/s vs minimal'), /1\.52 1\.53 1\.53 .*NO$/);
+  assert.match(line('mlp-bench @1 conn: Ferry defaults p50'), /1\.07 1\.59 1\.19 .*undecided \(the rounds disagree\)$/);
+});

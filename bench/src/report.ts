@@ -25,6 +25,16 @@ export interface Bar {
    * CLIENT_BOUND_CORES), so a missed bar says nothing about the servers: reported as undecided.
    */
   clientBound?: boolean;
+  /**
+   * With --rounds > 1: the ratio within each round (the two rows of one round ran minutes apart at
+   * most, so a machine that drifts between rounds moves both alike), in round order.
+   */
+  rounds?: number[];
+  /**
+   * The ratio of the median rounds (`measured`) and the median of the rounds' own ratios fall on
+   * different sides of the threshold: the rounds disagree, so the run does not decide the bar.
+   */
+  split?: boolean;
 }
 
 /** A load generator this busy (cores) set the pace of its row rather than the server. */
@@ -148,6 +158,20 @@ export function computeRatios(m: Measured, opts: BenchOptions, infos: readonly M
   return out;
 }
 
+/** a[i] ÷ b[i] for every round, when both rows have the same rounds. */
+function perRound(a: readonly number[] | undefined, b: readonly number[] | undefined): number[] | undefined {
+  if (!a || !b || a.length !== b.length || a.length < 2) return undefined;
+  const out = a.map((x, i) => div(x, b[i]));
+  return out.every((v): v is number => v !== null) ? out : undefined;
+}
+
+/** The middle value (the mean of the two middle ones for an even count). */
+export function medianOf(values: readonly number[]): number {
+  const s = [...values].sort((x, y) => x - y);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
 function bar(
   name: string,
   measured: number | null,
@@ -155,16 +179,22 @@ function bar(
   threshold: number,
   unit: Bar['unit'],
   rows: ReadonlyArray<LoadRow | undefined> = [],
+  rounds?: number[],
 ): Bar {
   const clientBound = rows.some((r) => r !== undefined && r.clientCpu >= CLIENT_BOUND_CORES);
+  const meets = (v: number) => (comparator === '>=' ? v >= threshold : v <= threshold);
+  const met = measured === null ? null : meets(measured);
+  const split = met !== null && rounds !== undefined && meets(medianOf(rounds)) !== met;
   return {
     name,
     measured,
     comparator,
     threshold,
     unit,
-    met: measured === null ? null : comparator === '>=' ? measured >= threshold : measured <= threshold,
+    met,
     ...(clientBound && { clientBound }),
+    ...(rounds && { rounds }),
+    ...(split && { split }),
   };
 }
 
@@ -182,7 +212,7 @@ export function computeBars(m: Measured): Bar[] {
     m.healthz.find((h) => h.target === 'ferry');
   // A req/s ratio of two rows, and whether either was paced by its load generator.
   const rpsBar = (name: string, a: LoadRow | undefined, b: LoadRow | undefined, threshold: number) =>
-    bar(name, div(a?.rps, b?.rps), '>=', threshold, 'x', [a, b]);
+    bar(name, div(a?.rps, b?.rps), '>=', threshold, 'x', [a, b], perRound(a?.rpsRounds, b?.rpsRounds));
   const logOnOff = (model: string) =>
     rpsBar(
       `${model} @64 conns: Ferry defaults, prediction log on / off req/s`,
@@ -216,6 +246,8 @@ export function computeBars(m: Measured): Bar[] {
       '<=',
       1.2,
       'x',
+      [],
+      perRound(dflt('mlp-bench', 1)?.p50Rounds, find(m, 'mlp-bench', 'minimal', 1)?.p50Rounds),
     ),
     bar(
       `Ferry /healthz p99 (${ferryHealthz?.probe ?? 'health port'}) while mlp-bench saturated (64 conns)`,
@@ -394,22 +426,30 @@ export function formatReport(r: BenchReport): string {
   return out.join('\n');
 }
 
-/** The bars table: a missed bar whose rows a load generator paced reads "undecided". */
+/**
+ * The bars table: a bar whose rounds disagree, or a missed bar whose rows a load generator paced,
+ * reads "undecided".
+ */
 export function formatBars(bars: Bar[]): string {
-  return table(
-    ['bar', 'measured', 'needed', 'met'],
-    bars.map((b) => [
-      b.name,
-      fmt(b.measured, b.unit),
-      `${b.comparator} ${b.unit === 'x' ? `${b.threshold}x` : `${b.threshold} ms`}`,
-      b.met === null
-        ? 'not measured'
+  const verdict = (b: Bar) =>
+    b.met === null
+      ? 'not measured'
+      : b.split
+        ? 'undecided (the rounds disagree)'
         : b.met
           ? 'yes'
           : b.clientBound
             ? 'undecided (a load generator set the pace)'
-            : 'NO',
+            : 'NO';
+  return table(
+    ['bar', 'measured', 'each round', 'needed', 'met'],
+    bars.map((b) => [
+      b.name,
+      fmt(b.measured, b.unit),
+      b.rounds ? b.rounds.map((v) => v.toFixed(2)).join(' ') : '',
+      `${b.comparator} ${b.unit === 'x' ? `${b.threshold}x` : `${b.threshold} ms`}`,
+      verdict(b),
     ]),
-    [false, true, true, false],
+    [false, true, true, true, false],
   );
 }

@@ -66,6 +66,8 @@ export interface LoadRow extends LoadResult {
   ferry?: FerryRowStats | null;
   /** With --rounds > 1: req/s of every round; the row's other numbers are the median round's. */
   rpsRounds?: number[];
+  /** With --rounds > 1: p50 (ms) of every round, in round order like `rpsRounds`. */
+  p50Rounds?: number[];
 }
 
 export interface HealthzRow {
@@ -436,11 +438,11 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
   }
 }
 
-/** The round with the median req/s (all its numbers together), with every round's req/s kept. */
-function medianRound(rows: LoadRow[]): LoadRow {
+/** The round with the median req/s (all its numbers together), with every round's req/s and p50 kept. */
+export function medianRound(rows: LoadRow[]): LoadRow {
   const sorted = [...rows].sort((a, b) => a.rps - b.rps);
   const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
-  return rows.length > 1 ? { ...mid, rpsRounds: rows.map((r) => r.rps) } : mid;
+  return rows.length > 1 ? { ...mid, rpsRounds: rows.map((r) => r.rps), p50Rounds: rows.map((r) => r.p50Ms) } : mid;
 }
 
 function assertAlive(servers: RunningServer[]): void {
