@@ -3,7 +3,7 @@
 // nothing else touches ONNX Runtime.
 import { decodeGate } from './predict/decode-gate.js';
 import { performance } from 'node:perf_hooks';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import {
@@ -22,7 +22,7 @@ import type { FerryConfig } from '../config/index.js';
 import { FerryError, invalidInput } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { encoderResources, ManifestError } from './repository/manifest.js';
-import type { Repository, ModelVersion } from './repository/index.js';
+import { modelBytes, type Repository, type ModelVersion } from './repository/index.js';
 import type { PipelineSpec, RawImage } from './runtime/protocol.js';
 import { WorkerPool } from './runtime/pool.js';
 import { InlineSessions } from './runtime/inline.js';
@@ -403,7 +403,7 @@ export class ModelService {
     const limitUs = this.cfg.runtime.inlineMaxRunUs;
     const refused =
       variableCost(v.manifest.inputs, Object.keys(lv.encoder.padValues)) ??
-      inlineRefusal(limitUs, workerRunsMs, warm.length, statSync(v.modelPath).size);
+      inlineRefusal(limitUs, workerRunsMs, warm.length, modelBytes(v.modelPath));
     if (refused !== undefined) {
       Object.assign(lv.placement, { inlineMaxRows: 0, reason: refused });
       return;

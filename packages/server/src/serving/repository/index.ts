@@ -11,3 +11,4 @@ export {
   type ConfigPolicies,
 } from './repository.js';
 export { readManifest, checkManifest, encoderResources, ManifestError } from './manifest.js';
+export { modelBytes } from './model-bytes.js';

@@ -15,7 +15,10 @@ import {
 test('inlineRefusal: a bound of 0, no warm-up, a large file or a slow row refuse; a plausible model goes on', () => {
   assert.equal(inlineRefusal(0, [0.05], 1, 1000), 'runtime.inlineMaxRunUs is 0');
   assert.match(inlineRefusal(500, [], 1, 1000)!, /warm-up is off/);
-  assert.match(inlineRefusal(500, [0.05], 1, INLINE_MAX_MODEL_BYTES + 1)!, /model file \(64 MiB\) is over 64 MiB/);
+  assert.match(
+    inlineRefusal(500, [0.05], 1, INLINE_MAX_MODEL_BYTES + 1)!,
+    /model's files \(64 MiB with external data\) are over 64 MiB/,
+  );
   // Per row: the fastest worker's run ÷ the warm-up's rows, against the bound × the filter's factor.
   const limit = 500;
   const over = ((WORKER_FILTER_FACTOR * limit + 1) * 4) / 1000;

@@ -19,7 +19,10 @@ export interface PlacementInForce {
   reason?: string;
 }
 
-/** Models larger than this are never loaded a second time on the main thread (memory, load time). */
+/**
+ * Models larger than this (the ONNX file and its external data files) are never loaded a second time
+ * on the main thread (memory, load time).
+ */
 export const INLINE_MAX_MODEL_BYTES = 64 * 1024 * 1024;
 
 /** A worker's warm-up run per row past this many times the bound: not worth measuring on the main thread. */
@@ -31,7 +34,7 @@ export const INLINE_PROBE_RUNS = 7;
 /**
  * Whether an `auto` model is worth a main-thread session, from what is known before loading one: the
  * warm-up's runs in the workers (ms per run of `warmRows` rows; empty when warm-up is off) and the
- * model file's size. Returns why not, or undefined to go on and measure on the main thread.
+ * model's size on disk, external data included. Returns why not, or undefined to go on and measure on the main thread.
  */
 export function inlineRefusal(
   limitUs: number,
@@ -42,7 +45,7 @@ export function inlineRefusal(
   if (limitUs <= 0) return 'runtime.inlineMaxRunUs is 0';
   if (workerRunsMs.length === 0) return 'warm-up is off (runtime.warmupRuns: 0), so nothing was measured';
   if (modelBytes > INLINE_MAX_MODEL_BYTES)
-    return `the model file (${Math.round(modelBytes / 2 ** 20)} MiB) is over ${INLINE_MAX_MODEL_BYTES / 2 ** 20} MiB`;
+    return `the model's files (${Math.round(modelBytes / 2 ** 20)} MiB with external data) are over ${INLINE_MAX_MODEL_BYTES / 2 ** 20} MiB`;
   // Only a coarse filter: warm-up runs are cold, and versions warm up side by side and time each other,
   // so a worker's figure may be several times the real one. The main-thread measurement decides.
   const perRowUs = (Math.min(...workerRunsMs) * 1000) / Math.max(1, warmRows);
