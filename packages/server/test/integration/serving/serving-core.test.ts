@@ -523,6 +523,48 @@ describe('placement', () => {
     }
   });
 
+  test('auto: a probe spoiled by a busy event loop is timed again later, and then places the model', async () => {
+    // While the server starts, every check phase of the loop does 3 ms of other work: the bare turn the
+    // probe times before each row, and each row (ONNX Runtime answers from a setImmediate), are over
+    // the 500 µs bound, so the first probe proves nothing about the model.
+    let spinning = true;
+    const spin = () => {
+      if (!spinning) return;
+      const end = performance.now() + 3;
+      while (performance.now() < end);
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    let t: Awaited<ReturnType<typeof startTestServer>>;
+    try {
+      t = await startTestServer([{ name: 'lin', version: '1.0.0', files: lin }], { 'runtime.workers': 1 });
+    } finally {
+      spinning = false;
+    }
+    try {
+      const first = await placementOf(t, 'lin');
+      assert.equal(first.inlineMaxRows, 0, JSON.stringify(first));
+      assert.match(first.reason!, /the event loop was busy .*: timed again in 5 s$/);
+      const x = [1, 2, 3, 4, 5, 6, 7, 8];
+      const before = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+      assert.equal(before.statusCode, 200, before.body);
+      assert.equal(await batches(t, 'lin', 'worker'), 1);
+      // Five seconds on, with the loop quiet, the version is timed again and placed on the main thread.
+      let p = first;
+      for (let i = 0; i < 400 && p.inlineMaxRows === 0; i++) {
+        await sleep(50);
+        p = await placementOf(t, 'lin');
+      }
+      assert.ok(p.inlineMaxRows >= 1, JSON.stringify(p));
+      assert.equal(p.reason, undefined);
+      const after = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+      assert.ok(Math.abs(after.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
+      assert.equal(await batches(t, 'lin', 'inline'), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('runtime.inlineMaxRunUs: 0 keeps every auto model in the workers', async () => {
     const t = await startTestServer([{ name: 'lin', version: '1.0.0', files: lin }], {
       'runtime.workers': 1,
