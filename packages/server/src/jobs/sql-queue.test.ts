@@ -9,12 +9,19 @@ import type { JobRow } from './job-store.js';
 import { SqlQueue } from './sql-queue.js';
 import { sleep } from './queue-backend.js';
 
-/** The real store, counting the claims the queue makes through it. */
+/** The real store, counting the claims the queue makes through it; `hold` delays a claim's answer. */
 class CountingStore extends JobStore {
   claims = 0;
-  override claimNext(workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
+  hold: Promise<void> | undefined;
+  held = false;
+  override async claimNext(workerId: string, now: number, lockMs: number): Promise<JobRow | undefined> {
     this.claims++;
-    return super.claimNext(workerId, now, lockMs);
+    const row = await super.claimNext(workerId, now, lockMs);
+    if (this.hold) {
+      this.held = true;
+      await this.hold;
+    }
+    return row;
   }
 }
 
@@ -86,6 +93,35 @@ test('a burst inserted elsewhere fills every slot after one wake-up, and stop re
     const t0 = Date.now();
     await consumer.stop(30_000);
     assert.ok(Date.now() - t0 < 5_000, 'stop waited for a poll interval');
+    await store.close();
+  }
+});
+
+test('a job submitted while the only slot is mid-claim is claimed at once, not at the next poll', async () => {
+  const { store, jobs, queue } = await setUp(60_000);
+  const ran: string[] = [];
+  const consumer = queue.consume('w1', 1, async (row) => {
+    ran.push(row.id);
+    return { kind: 'done' };
+  });
+  try {
+    await until('the first claim', () => jobs.claims >= 1);
+    await sleep(20);
+    // The next claim's query runs on an empty table; its answer is held while a job is submitted.
+    let release!: () => void;
+    jobs.hold = new Promise<void>((r) => (release = r));
+    jobs.held = false;
+    await queue.enqueue(); // wakes the idle slot, whose claim is then held
+    await until('a claim held after its query', () => jobs.held);
+    jobs.hold = undefined;
+    const id = '00000000-0000-4000-8000-0000000000ff';
+    await jobs.insert({ id, model: 'm', version: '1', input: { instances: [1] }, maxAttempts: 1, now: Date.now() });
+    await queue.enqueue(); // no slot is idle: the wake-up is kept
+    release();
+    // The poll interval is a minute: only the kept wake-up can make the slot claim again.
+    await until('the submitted job to run', () => ran.includes(id));
+  } finally {
+    await consumer.stop(1000);
     await store.close();
   }
 });

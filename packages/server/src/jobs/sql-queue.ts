@@ -70,10 +70,17 @@ export class SqlQueue implements QueueBackend {
 
     // Idle slots queue up here. One timer wakes one of them a poll interval (an idle process claims
     // once an interval, not once per slot); a claim that finds a job wakes the next idle slot, so a
-    // burst fills every slot in a few claims; a job submitted in this process wakes one at once.
+    // burst fills every slot in a few claims; a job submitted in this process wakes one at once. A
+    // wake-up that finds no slot idle (all running, or one mid-claim whose query may have missed the
+    // new row) is kept, and the next slot to find nothing claims once more instead of sleeping.
     const idle: Array<() => void> = [];
-    const wakeOne = () => idle.shift()?.();
-    const poll = setInterval(wakeOne, pollIntervalMs);
+    let owed = false;
+    const wakeOne = () => {
+      const resume = idle.shift();
+      if (resume) resume();
+      else owed = true;
+    };
+    const poll = setInterval(() => idle.shift()?.(), pollIntervalMs);
     const onJob = () => wakeOne();
     this.wake.on('job', onJob);
     stopping.signal.addEventListener('abort', () => {
@@ -93,7 +100,8 @@ export class SqlQueue implements QueueBackend {
           continue;
         }
         if (!row) {
-          if (!stopping.signal.aborted) await new Promise<void>((resume) => idle.push(resume));
+          if (owed) owed = false;
+          else if (!stopping.signal.aborted) await new Promise<void>((resume) => idle.push(resume));
           continue;
         }
         wakeOne();
