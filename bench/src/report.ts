@@ -166,7 +166,7 @@ function perRound(a: readonly number[] | undefined, b: readonly number[] | undef
 }
 
 /** The middle value (the mean of the two middle ones for an even count). */
-export function medianOf(values: readonly number[]): number {
+function medianOf(values: readonly number[]): number {
   const s = [...values].sort((x, y) => x - y);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;

@@ -439,7 +439,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
 }
 
 /** The round with the median req/s (all its numbers together), with every round's req/s and p50 kept. */
-export function medianRound(rows: LoadRow[]): LoadRow {
+function medianRound(rows: LoadRow[]): LoadRow {
   const sorted = [...rows].sort((a, b) => a.rps - b.rps);
   const mid = sorted[Math.floor((sorted.length - 1) / 2)]!;
   return rows.length > 1 ? { ...mid, rpsRounds: rows.map((r) => r.rps), p50Rounds: rows.map((r) => r.p50Ms) } : mid;

@@ -29,6 +29,7 @@ import { InlineSessions } from './runtime/inline.js';
 import {
   inconclusive,
   inlineRefusal,
+  INLINE_MAX_MODEL_BYTES,
   REPROBE_AFTER_MS,
   INLINE_PROBE_RUNS,
   placeFromRuns,
@@ -403,7 +404,7 @@ export class ModelService {
     const limitUs = this.cfg.runtime.inlineMaxRunUs;
     const refused =
       variableCost(v.manifest.inputs, Object.keys(lv.encoder.padValues)) ??
-      inlineRefusal(limitUs, workerRunsMs, warm.length, modelBytes(v.modelPath));
+      inlineRefusal(limitUs, workerRunsMs, warm.length, modelBytes(v.modelPath, INLINE_MAX_MODEL_BYTES));
     if (refused !== undefined) {
       Object.assign(lv.placement, { inlineMaxRows: 0, reason: refused });
       return;

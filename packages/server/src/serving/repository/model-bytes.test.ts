@@ -62,6 +62,8 @@ test('a model with external data: the graph file plus each data file it names, o
     // Files the graph does not name (a card, a reference set) are not the model's.
     writeFileSync(join(dir, 'reference.jsonl'), Buffer.alloc(50_000));
     assert.equal(modelBytes(model), statSync(model).size + 6000 + 800);
+    // A graph file already past the bound is answered by its size, without reading it.
+    assert.equal(modelBytes(model, statSync(model).size - 1), statSync(model).size);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

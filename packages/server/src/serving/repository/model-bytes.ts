@@ -36,9 +36,12 @@ function externalLocations(model: OnnxTypes.IModelProto): Set<string> {
 /**
  * The model file's size plus that of each external data file it names (each counted once, however
  * many tensors it holds). A named file that does not exist counts nothing: ONNX Runtime refuses such
- * a model at load, with its own message.
+ * a model at load, with its own message. A graph file already over `enough` bytes is neither read nor
+ * decoded: its own size is the answer.
  */
-export function modelBytes(modelPath: string): number {
+export function modelBytes(modelPath: string, enough = Number.POSITIVE_INFINITY): number {
+  const fileBytes = statSync(modelPath).size;
+  if (fileBytes > enough) return fileBytes;
   const bytes = readFileSync(modelPath);
   let total = bytes.byteLength;
   const dir = dirname(modelPath);
