@@ -35,5 +35,15 @@ export function parseBaselineArgs(argv: readonly string[]): BaselineArgs {
         throw new Error(`unknown flag ${flag}`);
     }
   }
+  // Options keyed by anything but a served model would be dropped in silence, and the model would run on
+  // ONNX Runtime's defaults: an intra-op thread per core, pinned by ONNX Runtime itself past any taskset.
+  for (const [name, options] of Object.entries(out.sessionOptions)) {
+    if (!out.models.has(name))
+      throw new Error(
+        `--session-options: "${name}" is not a --model; the options are keyed by model name ({"<model>": {...}})`,
+      );
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new Error(`--session-options: "${name}" must map to an object of session options`);
+  }
   return out;
 }
