@@ -178,8 +178,12 @@ const MS_PER_MATMUL = 0.78;
  * and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
  * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
  */
-export function slowModel(targetMs = 500): FixtureModel<SlowInstance> & { matMuls: number } {
-  const matMuls = Math.max(1, Math.round(targetMs / MS_PER_MATMUL));
+export function slowModel(
+  targetMs = 500,
+  /** One MatMul's time on this machine, when the caller measured it (see `matMuls` to time a model). */
+  msPerMatMul = MS_PER_MATMUL,
+): FixtureModel<SlowInstance> & { matMuls: number } {
+  const matMuls = Math.max(1, Math.round(targetMs / msPerMatMul));
   const n = SLOW_N;
   const p = new Float32Array(n * n);
   // Row i has its 1 in column (7i + 3) mod n, a permutation because gcd(7, 512) = 1.

@@ -432,7 +432,10 @@ export class ModelService {
       // A bare turn of the event loop before each row: a row's time spans a turn, and while other versions
       // load, their work runs inside it; slow turns say the rows' times are the loop's, not the model's.
       const turnsUs: number[] = [];
+      // Other versions loading meanwhile (their sessions and warm-up batches on the same cores): see `inconclusive`.
+      let crowded = false;
       for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
+        crowded ||= this.othersLoading(lv);
         const feeds = lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances');
         const t = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
@@ -443,7 +446,7 @@ export class ModelService {
           turnsUs.push(turnUs);
         }
       }
-      return { runsUs, turnsUs };
+      return { runsUs, turnsUs, crowded: crowded || this.othersLoading(lv) };
     };
     // Timed one version at a time, like the batching probe: versions warming side by side time each other.
     const measured = this.probing.then(measure);
@@ -463,8 +466,10 @@ export class ModelService {
     delete lv.placement.reason;
     Object.assign(lv.placement, placed);
     const after = REPROBE_AFTER_MS[attempt];
-    const why = after === undefined ? undefined : inconclusive(limitUs, timed.runsUs, timed.turnsUs, placed);
-    if (why !== undefined) lv.placement.reason = `${placed.reason}; ${why}: timed again in ${after / 1000} s`;
+    const why =
+      after === undefined ? undefined : inconclusive(limitUs, timed.runsUs, timed.turnsUs, placed, timed.crowded);
+    if (why !== undefined)
+      lv.placement.reason = `${placed.reason ?? `a row ran ${placed.inlineRunUs} µs on the main thread`}; ${why}: timed again in ${after / 1000} s`;
     else if (placed.inlineMaxRows === 0) await this.inline.unload(lv.sessionKey);
     this.log.debug({ model: v.key, placement: lv.placement, attempt }, 'placement chosen from the model');
     if (why !== undefined)
@@ -474,6 +479,12 @@ export class ModelService {
           this.log.debug({ err, model: v.key }, 'placement: timing again failed; the version stays in its workers'),
         );
       }, after).unref();
+  }
+
+  /** Whether a version other than `lv` is still loading or warming up. */
+  private othersLoading(lv: LoadedVersion): boolean {
+    for (const other of this.versions.values()) if (other !== lv && other.state === 'loading') return true;
+    return false;
   }
 
   private async loadPipeline(lv: LoadedVersion): Promise<void> {

@@ -100,18 +100,24 @@ export function placeFromRuns(limitUs: number, runsUs: readonly number[]): Place
 export const REPROBE_AFTER_MS: readonly number[] = [5_000, 30_000, 120_000];
 
 /**
- * Why a probe that placed the version in the workers proves nothing (undefined when it does): the event loop
- * was busy (the median bare turn, timed before each row, was itself over the bound: versions loading beside
- * this one run their work between a row's start and its end), or the fastest row was within the bound (the
- * machine, not the model, was slow).
+ * Why a probe proves nothing (undefined when it does). Whatever it placed: other versions of the server
+ * were loading or warming up while it ran (their sessions load and their warm-up batches run in the
+ * worker threads, which take the same cores as the rows timed, so every row reads slow and the version
+ * gets fewer main-thread rows than it should, or none). Then, when it placed the version in the
+ * workers: the event loop was busy (the median bare turn, timed before each row, was itself over the
+ * bound: other work ran between a row's start and its end), or the fastest row was within the bound
+ * (the machine, not the model, was slow).
  */
 export function inconclusive(
   limitUs: number,
   runsUs: readonly number[],
   turnsUs: readonly number[],
   placed: PlacementInForce,
+  othersLoading = false,
 ): string | undefined {
-  if (placed.inlineMaxRows !== 0 || limitUs <= 0 || runsUs.length === 0) return undefined;
+  if (limitUs <= 0 || runsUs.length === 0) return undefined;
+  if (othersLoading) return 'other versions were loading while it was timed';
+  if (placed.inlineMaxRows !== 0) return undefined;
   const turn = median(turnsUs);
   if (turn !== undefined && turn > limitUs) return `the event loop was busy (a bare turn took ${Math.round(turn)} µs)`;
   const fastest = Math.min(...runsUs);

@@ -3,6 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
+import * as ort from 'onnxruntime-node';
 import { startTestServer, slowModel, tinyLinearModel, fastTwinOfSlow, lookupModel } from '@ferry/test-kit';
 
 const lin = tinyLinearModel();
@@ -14,6 +15,26 @@ const post = (url: string, payload: unknown, headers: Record<string, string> = {
   headers,
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A slow model taking about `targetMs` a run on this machine, one intra-op thread (as Ferry runs it):
+ * one MatMul is timed here first, since CPUs differ several-fold and a test may need the run within a bound.
+ */
+async function slowModelTaking(targetMs: number): Promise<ReturnType<typeof slowModel>> {
+  const probe = slowModel(20);
+  const session = await ort.InferenceSession.create(probe.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+  try {
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await session.run({ x: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) });
+      best = Math.min(best, performance.now() - t0);
+    }
+    return slowModel(targetMs, best / probe.matMuls);
+  } finally {
+    await session.release();
+  }
+}
 
 function metric(text: string, name: string, labels: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
@@ -424,6 +445,18 @@ describe('placement', () => {
       inlineRunUs?: number;
       reason?: string;
     };
+  /**
+   * The placement once no re-timing is pending: a version timed while others loaded (every version
+   * but the last to load, when several start together) is timed again 5 s later.
+   */
+  const settledPlacement = async (t: Awaited<ReturnType<typeof startTestServer>>, model: string) => {
+    let p = await placementOf(t, model);
+    for (let i = 0; i < 900 && p.reason?.includes('timed again') === true; i++) {
+      await sleep(50);
+      p = await placementOf(t, model);
+    }
+    return p;
+  };
   const batches = async (t: Awaited<ReturnType<typeof startTestServer>>, model: string, where: string) =>
     metric(
       (await t.server.app.inject({ url: '/metrics' })).body,
@@ -446,7 +479,7 @@ describe('placement', () => {
       { 'runtime.workers': 2 },
     );
     try {
-      const auto = await placementOf(t, 'lin');
+      const auto = await settledPlacement(t, 'lin');
       assert.equal(auto.mode, 'auto');
       assert.ok(auto.inlineRunUs! > 0 && auto.inlineRunUs! <= 500, `one row measured ${auto.inlineRunUs} µs`);
       assert.equal(auto.inlineMaxRows, Math.max(1, Math.floor(500 / Math.max(auto.inlineRunUs!, 1))));
@@ -491,7 +524,7 @@ describe('placement', () => {
 
   test('auto: a batch that leaves while another of the model runs goes to a worker', async () => {
     // ~40 ms a run whatever its rows, within a bound raised to 100 ms: inline for a row or two when idle.
-    const slow = slowModel(40);
+    const slow = await slowModelTaking(40);
     const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
       'runtime.workers': 2,
       'runtime.inlineMaxRunUs': 100_000,
@@ -560,6 +593,37 @@ describe('placement', () => {
       assert.equal(p.reason, undefined);
       const after = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
       assert.ok(Math.abs(after.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
+      assert.equal(await batches(t, 'lin', 'inline'), 1);
+    } finally {
+      await t.close();
+    }
+  });
+
+  test('auto: a probe timed while another version loads is timed again once it has loaded', async () => {
+    // 'slow' warms up for ~0.4 s in the workers (20 runs of ~20 ms): 'lin' is timed on the main thread
+    // meanwhile, with the workers busy on the same cores, so its probe proves nothing whatever it read.
+    const slow = await slowModelTaking(20);
+    const slowFiles = {
+      ...slow,
+      manifest: { ...slow.manifest, warmup: { runs: 20 }, batching: { maxBatchSize: 4, maxQueueDelayUs: 1000 } },
+    };
+    const t = await startTestServer(
+      [
+        { name: 'lin', version: '1.0.0', files: lin },
+        { name: 'slow', version: '1.0.0', files: slowFiles },
+      ],
+      { 'runtime.workers': 1 },
+    );
+    try {
+      const first = await placementOf(t, 'lin');
+      assert.match(first.reason!, /other versions were loading while it was timed: timed again in 5 s$/);
+      // Timed again with nothing else loading: placed on the main thread, no reason left.
+      const p = await settledPlacement(t, 'lin');
+      assert.equal(p.reason, undefined, JSON.stringify(p));
+      assert.ok(p.inlineMaxRows >= 1, JSON.stringify(p));
+      const x = [1, 2, 3, 4, 5, 6, 7, 8];
+      const r = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+      assert.ok(Math.abs(r.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
       assert.equal(await batches(t, 'lin', 'inline'), 1);
     } finally {
       await t.close();
