@@ -432,10 +432,10 @@ export class ModelService {
       // A bare turn of the event loop before each row: a row's time spans a turn, and while other versions
       // load, their work runs inside it; slow turns say the rows' times are the loop's, not the model's.
       const turnsUs: number[] = [];
-      // Other versions loading meanwhile (their sessions and warm-up batches on the same cores): see `inconclusive`.
+      // Other work in the worker threads meanwhile (loads, warm-ups, batches) on the same cores: see `inconclusive`.
       let crowded = false;
       for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
-        crowded ||= this.othersLoading(lv);
+        crowded ||= this.workersBusy(lv);
         const feeds = lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances');
         const t = performance.now();
         await new Promise((resolve) => setImmediate(resolve));
@@ -446,7 +446,7 @@ export class ModelService {
           turnsUs.push(turnUs);
         }
       }
-      return { runsUs, turnsUs, crowded: crowded || this.othersLoading(lv) };
+      return { runsUs, turnsUs, crowded: crowded || this.workersBusy(lv) };
     };
     // Timed one version at a time, like the batching probe: versions warming side by side time each other.
     const measured = this.probing.then(measure);
@@ -481,8 +481,9 @@ export class ModelService {
       }, after).unref();
   }
 
-  /** Whether a version other than `lv` is still loading or warming up. */
-  private othersLoading(lv: LoadedVersion): boolean {
+  /** Whether the worker threads have work besides `lv`'s probe: a version loading or warming up, or a batch. */
+  private workersBusy(lv: LoadedVersion): boolean {
+    if (this.pool.inFlight() > 0) return true;
     for (const other of this.versions.values()) if (other !== lv && other.state === 'loading') return true;
     return false;
   }

@@ -616,7 +616,7 @@ describe('placement', () => {
     );
     try {
       const first = await placementOf(t, 'lin');
-      assert.match(first.reason!, /other versions were loading while it was timed: timed again in 5 s$/);
+      assert.match(first.reason!, /worker threads had other work while it was timed: timed again in 5 s$/);
       // Timed again with nothing else loading: placed on the main thread, no reason left.
       const p = await settledPlacement(t, 'lin');
       assert.equal(p.reason, undefined, JSON.stringify(p));
