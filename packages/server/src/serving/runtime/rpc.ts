@@ -148,12 +148,24 @@ export function answerRequests<Req extends { id: number }>(
   });
 }
 
-/** Buffers of tensors that can move to another thread: each whole buffer once (a view's buffer is copied). */
+/**
+ * Below this size a tensor's buffer is copied by the message rather than moved: detaching a buffer
+ * and adopting its memory on the other side cost more than copying a few kilobytes (a one-row request
+ * and its answer: a round trip between two threads on one core took 85 µs moved, 75 µs copied, on
+ * the 2-vCPU host of docs/benchmarks.md).
+ */
+export const TRANSFER_MIN_BYTES = 64 * 1024;
+
+/**
+ * Buffers of tensors that move to another thread: each whole buffer once, from TRANSFER_MIN_BYTES up
+ * (a smaller one, and a view's buffer, is copied).
+ */
 export function transferList(tensors: Iterable<TensorValue>): ArrayBuffer[] {
   const out: ArrayBuffer[] = [];
   for (const t of tensors) {
     if (Array.isArray(t.data)) continue;
     const buf = t.data.buffer as ArrayBuffer;
+    if (buf.byteLength < TRANSFER_MIN_BYTES) continue;
     if (t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !out.includes(buf)) out.push(buf);
   }
   return out;

@@ -7,7 +7,7 @@ import type { FromWorker, ToWorker } from './protocol.js';
 import { createSession, describeIo, runSession } from './ort-session.js';
 import { runOcr, type OcrParams, type TensorValue } from '@ferry/core';
 import type { PipelineSpec } from './protocol.js';
-import { answerRequests } from './rpc.js';
+import { answerRequests, transferList } from './rpc.js';
 import { HandlerCalls, loadHandler, runHandler, type LoadedHandler } from './worker-handler.js';
 
 const sessions = new Map<string, ort.InferenceSession>();
@@ -168,12 +168,7 @@ async function handle(msg: ToWorker): Promise<void> {
       const run = runSession(session, msg.feeds, msg.outputs);
       running.add(run);
       const { outputs, inferMs } = await run.finally(() => running.delete(run));
-      const transfer: ArrayBuffer[] = [];
-      for (const t of Object.values(outputs)) {
-        if (!Array.isArray(t.data) && !transfer.includes(t.data.buffer as ArrayBuffer))
-          transfer.push(t.data.buffer as ArrayBuffer);
-      }
-      post({ type: 'result', id: msg.id, outputs, inferMs }, transfer);
+      post({ type: 'result', id: msg.id, outputs, inferMs }, transferList(Object.values(outputs)));
       return;
     }
   }
