@@ -34,3 +34,4 @@ export { quantizeWeights, dequantizeWeights, type WeightQuantOptions, type Quant
 export { runQuantize, QUANTIZE_EXIT } from './run-quantize.js';
 export { measureQuantization, type QuantizationMeasurement, type MeasureOptions } from './measure.js';
 export { QuantizeError, type QuantizeErrorCode } from './errors.js';
+export { int8SaturatesHere } from './cpu.js';

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { int8SaturatesHere } from './cpu.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ort from 'onnxruntime-node';
@@ -32,22 +32,11 @@ function affine(x: Rows, w: ArrayLike<number>, k: number, n: number, bias?: Arra
 
 /** Weight step per output channel (or one for all), as the quantiser must choose it: symmetric int8. */
 /**
- * On x86 CPUs without VNNI (AVX2 only), ONNX Runtime's u8×s8 GEMM adds pairs of products in int16
- * (vpmaddubsw), which saturates for large activations and weights, so the exact-arithmetic bounds below
- * do not hold there with 8-bit weights (seen on an AMD Zen 2: errors 1.2× the bound). They do with
- * 7-bit weights (`reduceRange`, the remedy docs/quantization.md gives), so the bound tests use them on
- * such CPUs and 8-bit weights everywhere else.
+ * On x86 CPUs without VNNI the exact-arithmetic bounds below do not hold with 8-bit weights (the GEMM
+ * saturates: cpu.ts); they do with 7-bit weights, so the bound tests use them on such CPUs and 8-bit
+ * weights everywhere else.
  */
-const SATURATING_INT8 = (() => {
-  if (process.arch !== 'x64') return false;
-  let flags = '';
-  try {
-    flags = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
-  } catch {
-    return false;
-  }
-  return !/\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(flags);
-})();
+const SATURATING_INT8 = int8SaturatesHere();
 const WEIGHT_QMAX = SATURATING_INT8 ? 63 : 127;
 
 function weightSteps(w: ArrayLike<number>, k: number, n: number, perChannel: boolean): Float64Array {
