@@ -17,6 +17,7 @@ import { formatProtocols, runProtocolsBench } from './protocols.js';
 import { formatLlmBench, runLlmBench } from './llm-gateway.js';
 import { formatScaling, runScalingBench, SCALING_MODELS } from './scaling.js';
 import { formatCacheKeyBench, runCacheKeyBench } from './cache-key.js';
+import { formatThreadHopBench, runThreadHopBench } from './thread-hop.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -91,12 +92,14 @@ async function main(): Promise<number> {
       : await runLlmBench({ requests: opts.quick ? 2000 : 10_000 }, (line) => process.stderr.write(`${line}\n`));
   // The prediction cache's key per instance (issue 20): the float64 digest vs the JSON text key. A second.
   const cacheKey = runCacheKeyBench(opts.quick ? 100 : 400);
+  // A model worker's round trip, tensors moved or copied (issue 20). A few seconds.
+  const threadHop = await runThreadHopBench(opts.quick ? 500 : 3000);
   writeFileSync(
     opts.out,
-    `${JSON.stringify({ ...report, cacheKey, ...(streaming && { streaming }), ...(generation && { generation }), ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
+    `${JSON.stringify({ ...report, cacheKey, threadHop, ...(streaming && { streaming }), ...(generation && { generation }), ...(transformer && { transformer }), ...(pipelines !== undefined && { pipelines }), ...(llm && { llm }) }, null, 2)}\n`,
   );
   process.stdout.write(
-    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\n${formatCacheKeyBench(cacheKey)}\n\nwrote ${opts.out}\n`,
+    `\n${formatReport(report)}\n${jobs ? `\n${formatJobsBench(jobs)}\n` : ''}${protocols ? `\n${formatProtocols(protocols)}\n` : ''}${scaling ? `\n${formatScaling(scaling)}\n` : ''}${streaming ? `\n${formatStreaming(streaming)}\n` : ''}${generation ? `\n${formatGenerationReport(generation)}\n` : ''}${transformer ? `\n${formatTransformerBench(transformer)}\n` : ''}${llm ? `\n${formatLlmBench(llm)}\n` : ''}\n${formatCacheKeyBench(cacheKey)}\n\n${formatThreadHopBench(threadHop)}\n\nwrote ${opts.out}\n`,
   );
   return 0;
 }
