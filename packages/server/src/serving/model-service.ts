@@ -435,6 +435,8 @@ export class ModelService {
       // Other work in the worker threads meanwhile (loads, warm-ups, batches) on the same cores: see `inconclusive`.
       let crowded = false;
       for (let r = 0; r <= INLINE_PROBE_RUNS; r++) {
+        // A re-timing that meets a shutdown or a retired load stops (the copy goes with them).
+        if (this.disposed || lv.batcher.isClosed) throw new FerryError('model-not-ready', { detail: 'retired' });
         crowded ||= this.workersBusy(lv);
         const feeds = lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances');
         const t = performance.now();

@@ -50,3 +50,19 @@ test('a reload releases the old main-thread session after the runs on it finish'
     await inline.dispose();
   }
 });
+
+test('dispose refuses runs asked for while it waits, and releases only after the runs in progress', async () => {
+  const inline = new InlineSessions();
+  await inline.load('m@1', MODEL, OPTIONS);
+  const session = sessionOf(inline, 'm@1')!;
+  const running = inline.run('m@1', feeds(64));
+  const disposed = inline.dispose();
+  // Asked for after dispose began: refused, never started on a session about to be released (which
+  // ONNX Runtime would run on freed memory, taking the process down).
+  await assert.rejects(inline.run('m@1', feeds(1)), (e: Error & { code?: string }) => e.code === 'model-not-ready');
+  const done = await running;
+  assert.deepEqual(done.outputs.probabilities!.dims, [64, 10]);
+  await disposed;
+  const x = new ort.Tensor('float32', new Float32Array(256), [1, 256]);
+  await assert.rejects(async () => session.run({ x }), 'released');
+});

@@ -58,9 +58,15 @@ export class InlineSessions {
     await session.release();
   }
 
+  /**
+   * Frees every session once the runs in progress have finished. The sessions leave the map first, so
+   * a run asked for meanwhile is refused (model-not-ready) instead of starting on a session being
+   * released: ONNX Runtime would run on freed memory and take the process down.
+   */
   async dispose(): Promise<void> {
-    await Promise.allSettled([...this.running]);
-    for (const s of this.sessions.values()) await s.release();
+    const sessions = [...this.sessions.values()];
     this.sessions.clear();
+    await Promise.allSettled([...this.running]);
+    for (const s of sessions) await s.release();
   }
 }
