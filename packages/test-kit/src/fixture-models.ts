@@ -1,9 +1,13 @@
 // Tiny real ONNX models for tests: each comes with its `ferry.yaml` manifest and a plain-JS reference of
 // what it computes, so a test can serve it and assert the numbers, not just the status code.
 // `writeModelVersion` lays them out as a model repository (`<repo>/<name>/<version>/`).
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
 import type { Manifest, Step } from '@ferry/core';
 import { GraphBuilder } from '@ferry/tools/onnx';
@@ -165,25 +169,50 @@ const SLOW_N = 512;
 /**
  * One 512×512 float32 MatMul, measured with onnxruntime-node 1.30 on this repository's 2-core dev
  * machine: 0.78 ms with default session options (2 intra-op threads; 625 MatMuls took 482-500 ms),
- * 1.57 ms with intraOpNumThreads 1. Throughput varies by CPU, so callers get "roughly" `targetMs`.
+ * 1.57 ms with intraOpNumThreads 1. The fallback when it cannot be measured here (see msPerMatMulHere).
  */
 const MS_PER_MATMUL = 0.78;
 
+let matMulMsHere: number | undefined;
 /**
- * A model whose every inference takes roughly `targetMs` whatever the batch size, for timeout,
- * queueing and event-loop tests: x[batch, 4] → y[batch, 1] = sum(x) + 1/512.
- *
- * Inside, a 512×512 matrix is multiplied by the same permutation matrix (one shared initializer,
- * so the file stays about 1 MB) once per 0.78 ms of target. A permutation keeps every value exact
- * and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
- * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
+ * One MatMul's time on this machine, as MS_PER_MATMUL was measured (default session options), so that
+ * `slowModel(targetMs)` takes the time its tests were written for on any CPU (a host five times slower
+ * than the dev machine turned a 150 ms model into 1.4 s, past the shutdown deadlines the tests set).
+ * Measured once per process, in a child process because `slowModel` is synchronous: 20 chained
+ * MatMuls, best of three runs. Falls back to MS_PER_MATMUL if the measurement fails.
  */
-export function slowModel(
-  targetMs = 500,
-  /** One MatMul's time on this machine, when the caller measured it (see `matMuls` to time a model). */
-  msPerMatMul = MS_PER_MATMUL,
-): FixtureModel<SlowInstance> & { matMuls: number } {
-  const matMuls = Math.max(1, Math.round(targetMs / msPerMatMul));
+export function msPerMatMulHere(): number {
+  if (matMulMsHere !== undefined) return matMulMsHere;
+  matMulMsHere = MS_PER_MATMUL;
+  const model = buildSlowGraph(20);
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-matmul-'));
+  try {
+    const file = join(dir, 'slow.onnx');
+    writeFileSync(file, model);
+    const ort = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
+    const script = `
+      const ort = await import(${JSON.stringify(ort)});
+      const s = await ort.InferenceSession.create(${JSON.stringify(file)});
+      let best = Infinity;
+      for (let i = 0; i < 4; i++) {
+        const t0 = performance.now();
+        await s.run({ x: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) });
+        if (i > 0) best = Math.min(best, performance.now() - t0);
+      }
+      console.log(best / 20);`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
+    const ms = Number(r.stdout.trim());
+    if (r.status === 0 && Number.isFinite(ms) && ms > 0) matMulMsHere = ms;
+  } catch {
+    // Keep the fallback.
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return matMulMsHere;
+}
+
+/** The slow model's graph with `matMuls` chained 512×512 MatMuls (see `slowModel`). */
+function buildSlowGraph(matMuls: number): Uint8Array {
   const n = SLOW_N;
   const p = new Float32Array(n * n);
   // Row i has its 1 in column (7i + 3) mod n, a permutation because gcd(7, 512) = 1.
@@ -197,8 +226,29 @@ export function slowModel(
   // The mean of a permuted permutation matrix is exactly 1/n.
   const mean = g.op('ReduceMean', [a], { keepdims: 0 });
   g.node('Add', [g.op('ReduceSum', ['x', 'axis1'], { keepdims: 1 }), mean], ['y']);
+  return g.toBytes();
+}
+
+/**
+ * A model whose every inference takes roughly `targetMs` whatever the batch size, for timeout,
+ * queueing and event-loop tests: x[batch, 4] → y[batch, 1] = sum(x) + 1/512.
+ *
+ * Inside, a 512×512 matrix is multiplied by the same permutation matrix (one shared initializer,
+ * so the file stays about 1 MB) once per MatMul time measured on this machine (msPerMatMulHere; with
+ * default session options, so a server running one intra-op thread takes up to about twice `targetMs`,
+ * as on the dev machine the tests were written on). A permutation keeps every value exact
+ * and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
+ * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
+ */
+export function slowModel(
+  targetMs = 500,
+  /** One MatMul's time; measured on this machine unless given. */
+  msPerMatMul = msPerMatMulHere(),
+): FixtureModel<SlowInstance> & { matMuls: number } {
+  const matMuls = Math.max(1, Math.round(targetMs / msPerMatMul));
+  const n = SLOW_N;
   return {
-    onnx: g.toBytes(),
+    onnx: buildSlowGraph(matMuls),
     manifest: {
       description: `Fixture: about ${targetMs} ms per inference (${matMuls} chained 512×512 MatMuls)`,
       inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [-1, 4] }],
