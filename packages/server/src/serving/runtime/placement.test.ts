@@ -67,7 +67,7 @@ test('variableCost: padded or dynamically shaped inputs make one timed row meani
   assert.match(variableCost([{ name: 'seq', type: 'tensor', shape: [1, -1] }], [])!, /input "seq"/);
 });
 
-test('a probe is timed again when others were loading, its fastest row was within the bound or the loop was busy', () => {
+test('a probe is timed again when the workers were busy, its fastest row was within the bound or the loop was busy', () => {
   const quiet = [20, 25, 22, 30, 24, 21, 26];
   const busy = [2000, 2400, 2100, 2600, 2200, 2300, 2500];
   const slowMachine = [40, 900, 950, 1000, 980, 920, 930];
@@ -86,8 +86,8 @@ test('a probe is timed again when others were loading, its fastest row was withi
   // Main-thread runs turned off, or nothing measured.
   assert.equal(inconclusive(0, slowMachine, busy, placeFromRuns(0, slowMachine)), undefined);
   assert.equal(inconclusive(500, [], [], placeFromRuns(500, [])), undefined);
-  // Other versions loading while it ran: proves nothing, whether it placed the version in the workers
-  // or on the main thread (with fewer rows than a quiet machine would allow).
+  // The worker threads busy while it ran (versions loading, batches): proves nothing, whether it placed
+  // the version in the workers or on the main thread (with fewer rows than a quiet machine would allow).
   const crowdedFast = [120, 110, 130, 125, 115, 118, 122];
   assert.match(
     inconclusive(500, crowdedFast, quiet, placeFromRuns(500, crowdedFast), true)!,

@@ -124,10 +124,10 @@ export function inconclusive(
   turnsUs: readonly number[],
   placed: PlacementInForce,
   /** Versions were loading, or the worker threads were running batches, while the rows were timed. */
-  othersLoading = false,
+  workersBusy = false,
 ): string | undefined {
   if (limitUs <= 0 || runsUs.length === 0) return undefined;
-  if (othersLoading) return 'the worker threads had other work while it was timed';
+  if (workersBusy) return 'the worker threads had other work while it was timed';
   if (placed.inlineMaxRows !== 0) return undefined;
   const turn = median(turnsUs);
   if (turn !== undefined && turn > limitUs) return `the event loop was busy (a bare turn took ${Math.round(turn)} µs)`;

@@ -151,8 +151,9 @@ export function answerRequests<Req extends { id: number }>(
 /**
  * Below this size a tensor's buffer is copied by the message rather than moved: detaching a buffer
  * and adopting its memory on the other side cost more than copying a few kilobytes (a one-row request
- * and its answer: a round trip between two threads on one core took 85 µs moved, 75 µs copied, on
- * the 2-vCPU host of docs/benchmarks.md).
+ * of 256 floats and its answer: a round trip between two threads on one core took 69 µs moved, 61 µs
+ * copied; at 64 Ki floats 101 µs moved, 240 µs copied: `node bench/dist/thread-hop.js`,
+ * docs/benchmarks.md).
  */
 export const TRANSFER_MIN_BYTES = 64 * 1024;
 
