@@ -172,14 +172,17 @@ const SLOW_N = 512;
  * 1.57 ms with intraOpNumThreads 1. The fallback when it cannot be measured here (see msPerMatMulHere).
  */
 const MS_PER_MATMUL = 0.78;
+/** The same MatMul with one intra-op thread, as Ferry runs it, on the same machine. */
+const MS_PER_MATMUL_ONE_THREAD = 1.57;
 
 let matMulMsHere: number | undefined;
 /**
- * One MatMul's time on this machine, as MS_PER_MATMUL was measured (default session options), so that
- * `slowModel(targetMs)` takes the time its tests were written for on any CPU (a host five times slower
- * than the dev machine turned a 150 ms model into 1.4 s, past the shutdown deadlines the tests set).
- * Measured once per process, in a child process because `slowModel` is synchronous: 20 chained
- * MatMuls, best of three runs. Falls back to MS_PER_MATMUL if the measurement fails.
+ * MS_PER_MATMUL scaled to this machine, so that a server's run of `slowModel(targetMs)` (one intra-op
+ * thread) takes what it took on the dev machine the tests were written on, about twice `targetMs`, on
+ * any CPU (a host five times slower turned a 150 ms model into 1.4 s, past the shutdown deadlines
+ * the tests set). One MatMul is timed with one intra-op thread, once per process, in a child process
+ * because `slowModel` is synchronous: 20 chained MatMuls, best of three runs. Falls back to
+ * MS_PER_MATMUL if the measurement fails.
  */
 export function msPerMatMulHere(): number {
   if (matMulMsHere !== undefined) return matMulMsHere;
@@ -192,7 +195,7 @@ export function msPerMatMulHere(): number {
     const ort = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
     const script = `
       const ort = await import(${JSON.stringify(ort)});
-      const s = await ort.InferenceSession.create(${JSON.stringify(file)});
+      const s = await ort.InferenceSession.create(${JSON.stringify(file)}, { intraOpNumThreads: 1, interOpNumThreads: 1 });
       let best = Infinity;
       for (let i = 0; i < 4; i++) {
         const t0 = performance.now();
@@ -202,7 +205,7 @@ export function msPerMatMulHere(): number {
       console.log(best / 20);`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     const ms = Number(r.stdout.trim());
-    if (r.status === 0 && Number.isFinite(ms) && ms > 0) matMulMsHere = ms;
+    if (r.status === 0 && Number.isFinite(ms) && ms > 0) matMulMsHere = (MS_PER_MATMUL * ms) / MS_PER_MATMUL_ONE_THREAD;
   } catch {
     // Keep the fallback.
   } finally {
@@ -234,9 +237,9 @@ function buildSlowGraph(matMuls: number): Uint8Array {
  * queueing and event-loop tests: x[batch, 4] → y[batch, 1] = sum(x) + 1/512.
  *
  * Inside, a 512×512 matrix is multiplied by the same permutation matrix (one shared initializer,
- * so the file stays about 1 MB) once per MatMul time measured on this machine (msPerMatMulHere; with
- * default session options, so a server running one intra-op thread takes up to about twice `targetMs`,
- * as on the dev machine the tests were written on). A permutation keeps every value exact
+ * so the file stays about 1 MB) once per 0.78 ms of target on the dev machine, scaled to this one
+ * (msPerMatMulHere): a server running one intra-op thread takes about twice `targetMs`, as it did
+ * there. A permutation keeps every value exact
  * and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
  * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
  */

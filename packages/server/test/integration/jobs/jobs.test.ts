@@ -513,6 +513,9 @@ for (const backend of BACKENDS) {
       hookUrl = `http://127.0.0.1:${port}/hooks/`;
       ts = await startBackend(backend, {
         'jobs.concurrency': 1,
+        // Progress is coalesced to one event per interval (default 250 ms); the SSE test below counts one
+        // event per instance, so the interval stays well under an instance's run on a slow or busy host.
+        'jobs.events.minProgressIntervalMs': 50,
         'jobs.webhooks.allow': [hookUrl],
         'jobs.webhooks.secret': 'whsec-test',
         'jobs.webhooks.backoffMs': 50,
