@@ -175,23 +175,19 @@ const MS_PER_MATMUL = 0.78;
 /** The same MatMul with one intra-op thread, as Ferry runs it, on the same machine. */
 const MS_PER_MATMUL_ONE_THREAD = 1.57;
 
-let matMulMsHere: number | undefined;
+let oneThreadMsHere: number | undefined;
 /**
- * MS_PER_MATMUL scaled to this machine, so that a server's run of `slowModel(targetMs)` (one intra-op
- * thread) takes what it took on the dev machine the tests were written on, about twice `targetMs`, on
- * any CPU (a host five times slower turned a 150 ms model into 1.4 s, past the shutdown deadlines
- * the tests set). One MatMul is timed with one intra-op thread, once per process, in a child process
- * because `slowModel` is synchronous: 20 chained MatMuls, best of three runs. Falls back to
- * MS_PER_MATMUL if the measurement fails.
+ * One 512×512 MatMul's time on this machine with one intra-op thread, as Ferry runs it; MS_PER_MATMUL_ONE_THREAD
+ * when it cannot be measured. Timed once per process, in a child process because `slowModel` is
+ * synchronous: 20 chained MatMuls, best of three runs.
  */
-export function msPerMatMulHere(): number {
-  if (matMulMsHere !== undefined) return matMulMsHere;
-  matMulMsHere = MS_PER_MATMUL;
-  const model = buildSlowGraph(20);
+export function oneThreadMatMulMsHere(): number {
+  if (oneThreadMsHere !== undefined) return oneThreadMsHere;
+  oneThreadMsHere = MS_PER_MATMUL_ONE_THREAD;
   const dir = mkdtempSync(join(tmpdir(), 'ferry-matmul-'));
   try {
     const file = join(dir, 'slow.onnx');
-    writeFileSync(file, model);
+    writeFileSync(file, buildSlowGraph(20));
     const ort = pathToFileURL(createRequire(import.meta.url).resolve('onnxruntime-node')).href;
     const script = `
       const ort = await import(${JSON.stringify(ort)});
@@ -205,13 +201,23 @@ export function msPerMatMulHere(): number {
       console.log(best / 20);`;
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 60_000 });
     const ms = Number(r.stdout.trim());
-    if (r.status === 0 && Number.isFinite(ms) && ms > 0) matMulMsHere = (MS_PER_MATMUL * ms) / MS_PER_MATMUL_ONE_THREAD;
+    if (r.status === 0 && Number.isFinite(ms) && ms > 0) oneThreadMsHere = ms;
   } catch {
     // Keep the fallback.
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return matMulMsHere;
+  return oneThreadMsHere;
+}
+
+/**
+ * MS_PER_MATMUL scaled to this machine, so that a server's run of `slowModel(targetMs)` (one intra-op
+ * thread) takes what it took on the dev machine the tests were written on, about twice `targetMs`, on
+ * any CPU (a host five times slower turned a 150 ms model into 1.4 s, past the shutdown deadlines
+ * the tests set).
+ */
+export function msPerMatMulHere(): number {
+  return (MS_PER_MATMUL * oneThreadMatMulMsHere()) / MS_PER_MATMUL_ONE_THREAD;
 }
 
 /** The slow model's graph with `matMuls` chained 512×512 MatMuls (see `slowModel`). */
@@ -239,8 +245,7 @@ function buildSlowGraph(matMuls: number): Uint8Array {
  * Inside, a 512×512 matrix is multiplied by the same permutation matrix (one shared initializer,
  * so the file stays about 1 MB) once per 0.78 ms of target on the dev machine, scaled to this one
  * (msPerMatMulHere): a server running one intra-op thread takes about twice `targetMs`, as it did
- * there. A permutation keeps every value exact
- * and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
+ * there. A permutation keeps every value exact and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
  * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
  */
 export function slowModel(

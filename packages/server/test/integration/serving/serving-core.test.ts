@@ -3,8 +3,14 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { InjectOptions } from 'fastify';
-import * as ort from 'onnxruntime-node';
-import { startTestServer, slowModel, tinyLinearModel, fastTwinOfSlow, lookupModel } from '@ferry/test-kit';
+import {
+  startTestServer,
+  slowModel,
+  oneThreadMatMulMsHere,
+  tinyLinearModel,
+  fastTwinOfSlow,
+  lookupModel,
+} from '@ferry/test-kit';
 
 const lin = tinyLinearModel();
 const lookup = lookupModel();
@@ -16,25 +22,8 @@ const post = (url: string, payload: unknown, headers: Record<string, string> = {
 });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/**
- * A slow model taking about `targetMs` a run on this machine, one intra-op thread (as Ferry runs it):
- * one MatMul is timed here first, since CPUs differ several-fold and a test may need the run within a bound.
- */
-async function slowModelTaking(targetMs: number): Promise<ReturnType<typeof slowModel>> {
-  const probe = slowModel(20);
-  const session = await ort.InferenceSession.create(probe.onnx, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-  try {
-    let best = Infinity;
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      await session.run({ x: new ort.Tensor('float32', new Float32Array([1, 2, 3, 4]), [1, 4]) });
-      best = Math.min(best, performance.now() - t0);
-    }
-    return slowModel(targetMs, best / probe.matMuls);
-  } finally {
-    await session.release();
-  }
-}
+/** A slow model taking about `targetMs` a run here with one intra-op thread, as Ferry runs it. */
+const slowModelTaking = (targetMs: number) => slowModel(targetMs, oneThreadMatMulMsHere());
 
 function metric(text: string, name: string, labels: string): number {
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels));
@@ -524,7 +513,7 @@ describe('placement', () => {
 
   test('auto: a batch that leaves while another of the model runs goes to a worker', async () => {
     // ~40 ms a run whatever its rows, within a bound raised to 100 ms: inline for a row or two when idle.
-    const slow = await slowModelTaking(40);
+    const slow = slowModelTaking(40);
     const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
       'runtime.workers': 2,
       'runtime.inlineMaxRunUs': 100_000,
@@ -602,7 +591,7 @@ describe('placement', () => {
   test('auto: a probe timed while another version loads is timed again once it has loaded', async () => {
     // 'slow' warms up for ~0.4 s in the workers (20 runs of ~20 ms): 'lin' is timed on the main thread
     // meanwhile, with the workers busy on the same cores, so its probe proves nothing whatever it read.
-    const slow = await slowModelTaking(20);
+    const slow = slowModelTaking(20);
     const slowFiles = {
       ...slow,
       manifest: { ...slow.manifest, warmup: { runs: 20 }, batching: { maxBatchSize: 4, maxQueueDelayUs: 1000 } },
