@@ -245,8 +245,9 @@ function buildSlowGraph(matMuls: number): Uint8Array {
  * Inside, a 512×512 matrix is multiplied by the same permutation matrix (one shared initializer,
  * so the file stays about 1 MB) once per 0.78 ms of target on the dev machine, scaled to this one
  * (msPerMatMulHere): a server running one intra-op thread takes about twice `targetMs`, as it did
- * there. A permutation keeps every value exact and bounded: no overflow, no denormals slowing some runs. The chain starts from `P + 0·mean(x)`
- * so that it depends on the input and ONNX Runtime cannot constant-fold it away at load.
+ * there. A permutation keeps every value exact and bounded: no overflow, no denormals slowing some
+ * runs. The chain starts from `P + 0·mean(x)` so that it depends on the input and ONNX Runtime cannot
+ * constant-fold it away at load.
  */
 export function slowModel(
   targetMs = 500,
