@@ -126,6 +126,29 @@ const cases: Case[] = [
     lane: true,
   },
   { name: 'tensor model', path: '/v1/models/lin/predict', body: body({ instances: [lin.example] }), lane: true },
+  // A plain tensor body is read straight into the tensor (serving/predict/tensor-body.ts); the rest parse.
+  ...(
+    [
+      [
+        'tensor body, spaced, two rows',
+        '{ "instances" : [ {"x": [1, 2.5, -3, 0, -0, 0.125, 7, 8]},\n{"x":[0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8]} ] }',
+      ],
+      ['tensor body with an exponent', '{"instances":[{"x":[1e0,2,3,4,5,6,7,8]}]}'],
+      ['tensor body with 17 digits', '{"instances":[{"x":[0.12345678901234567,2,3,4,5,6,7,8]}]}'],
+      ['tensor row too short', '{"instances":[{"x":[1,2,3,4,5,6,7]}]}'],
+      ['tensor row with a string', '{"instances":[{"x":[1,2,3,4,5,6,7,"8"]}]}'],
+      ['tensor body, leading zero', '{"instances":[{"x":[01,2,3,4,5,6,7,8]}]}'],
+      ['tensor body, trailing bytes', '{"instances":[{"x":[1,2,3,4,5,6,7,8]}]} x'],
+      ['tensor body, no rows', '{"instances":[]}'],
+    ] as const
+  ).map(([name, b]): Case => ({ name, path: '/v1/models/lin/predict', body: b, lane: true })),
+  {
+    name: 'tensor body and a bad Ferry-Timeout-Ms',
+    path: '/v1/models/lin/predict',
+    body: body({ instances: [lin.example] }),
+    headers: { ...json, 'ferry-timeout-ms': '-3' },
+    lane: true,
+  },
   // Left to Fastify: nothing the lane does not do may reach it.
   { name: 'empty body', body: '', lane: false },
   { name: 'text/plain', body: body({ instances: [ok] }), headers: { 'content-type': 'text/plain' }, lane: false },
@@ -303,5 +326,48 @@ describe('the answer memo', () => {
       assert.equal(r.headers['ferry-cache'], undefined);
     }
     assert.equal(await metric('ferry_answer_memo_hits_total', /model="plain"/), 0);
+  });
+});
+
+describe('a tensor body read in one pass (serving/predict/tensor-body.ts)', () => {
+  let t: TestServer;
+  let port = 0;
+  before(async () => {
+    t = await startTestServer([{ name: 'lin', version: '1.0.0', files: { onnx: lin.onnx, manifest: lin.manifest } }]);
+    port = await listen(t);
+  });
+  after(() => t?.close());
+
+  test('is answered as parsed, and logged with the instances as sent, parsed only for the log', async () => {
+    const rows = [
+      { x: [1, 2, 3, 4, 5, 6, 7, 8] },
+      { x: [0.1, -0.25, 0.333333, 1e-7, 4, 5, 6, 7] }, // 1e-7: printed with an exponent, so parsed
+    ];
+    const plain = '{"instances":[{"x":[1,2,3,4,5,6,7,8]},{"x":[0.1,-0.25,0.333333,0,4,5,6,7]}]}';
+    const a = await send(port, 'POST', '/v1/models/lin/predict', plain, { ...json, 'x-request-id': 'one-pass-1' });
+    const b = await send(port, 'POST', '/v1/models/lin/predict', body({ instances: rows }), {
+      ...json,
+      'x-request-id': 'parsed-1',
+    });
+    assert.equal(a.status, 200);
+    assert.equal(b.status, 200);
+    const preds = (r: Answer) => (JSON.parse(r.body) as { predictions: Array<Record<string, number>> }).predictions;
+    const value = (p: Record<string, number> | undefined) => Object.values(p ?? {})[0]!;
+    // The first rows are the same instance on both paths; the second rows differ by 1e-7 in x[3].
+    assert.deepEqual(preds(a)[0], preds(b)[0]);
+    const sent = (JSON.parse(plain) as { instances: Array<{ x: number[] }> }).instances;
+    sent.forEach((inst, i) => assert.ok(Math.abs(value(preds(a)[i]) - lin.reference(inst)[0]!) < 1e-5));
+    assert.ok(Math.abs(value(preds(a)[1]) - value(preds(b)[1])) < 1e-5);
+    await t.server.predictionLog!.flush();
+    const logged = await t.server.predictionLog!.query({ model: 'lin', since: 0, order: 'asc' });
+    const onePass = logged.filter((r) => r.requestId === 'one-pass-1');
+    assert.deepEqual(
+      onePass.map((r) => r.input),
+      sent,
+    );
+    assert.deepEqual(
+      onePass.map((r) => r.output),
+      preds(a),
+    );
   });
 });

@@ -37,7 +37,7 @@ import { wantsEventStreamHeader } from './plugins/sse-predict.js';
 export type PredictLane = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 export interface PredictLaneOptions {
-  service: Pick<ModelService, 'route' | 'predict' | 'recall' | 'remember'>;
+  service: Pick<ModelService, 'route' | 'predict' | 'predictBody' | 'recall' | 'remember'>;
   ring: KeyRing;
   bodyLimit: number;
   /** Ferry's JSON body parser (http/json-depth.ts jsonBodyParser): the nesting limit, then secure-json-parse. */
@@ -154,13 +154,28 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
         predictHeaders(sink, { version: served, predictions: [], cache: 'hit' });
         send(res, 200, JSON_TYPE, recalled.answer.payload, headers, id);
       } else {
-        const { instances, base } = instancesFromBody(parseJson(bytes.toString('utf8')));
-        const timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
-        const r = await service.predict(served, instances, base, {
+        // A plain tensor body is read straight into the model's tensor (serving/predict/tensor-body.ts);
+        // such a body parses and has the right shape, so the timeout header is the next refusal either way.
+        let timeoutMs: number | undefined;
+        let timeoutOk = true;
+        try {
+          timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
+        } catch {
+          timeoutOk = false;
+        }
+        const opts = {
           requestId: id,
           shadowSampled: recalled.shadowSampled,
           ...(timeoutMs !== undefined && { timeoutMs }),
-        });
+        };
+        const read = timeoutOk ? service.predictBody(served, bytes, opts) : undefined;
+        let r;
+        if (read) r = await read;
+        else {
+          const { instances, base } = instancesFromBody(parseJson(bytes.toString('utf8')));
+          requestTimeout(req.headers['ferry-timeout-ms']);
+          r = await service.predict(served, instances, base, opts);
+        }
         predictHeaders(sink, r);
         const payload = JSON.stringify(predictAnswer(r));
         service.remember(served, recalled, r, payload);

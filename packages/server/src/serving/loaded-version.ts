@@ -8,6 +8,7 @@ import type { DynamicBatcher } from './batching/index.js';
 import type { CircuitBreaker } from './predict/breaker.js';
 import type { HandlerShape } from './runtime/handler-module.js';
 import type { PlacementInForce } from './runtime/placement.js';
+import type { TensorBodyReader } from './predict/tensor-body.js';
 
 export type VersionState = 'loading' | 'ready' | 'failed';
 
@@ -38,6 +39,11 @@ export interface LoadedVersion {
   readonly encoder: Encoder;
   readonly decoder: Decoder;
   readonly validator: RequestValidator;
+  /**
+   * For a contract of one float32 tensor fed as sent, neither cached nor handled in code: reads a plain
+   * JSON body straight into the batch's tensor (predict/tensor-body.ts).
+   */
+  readonly bodyReader?: TensorBodyReader;
   state: VersionState;
   error?: string;
   inputs: IoMeta[];

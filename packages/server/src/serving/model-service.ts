@@ -12,6 +12,7 @@ import {
   InputError,
   isBatchable,
   paddleOcrLabels,
+  type Encoder,
   type Instance,
   type Manifest,
   type RequestLimits,
@@ -38,6 +39,7 @@ import {
 } from './runtime/placement.js';
 import { sessionOptionsFor, type OrtSessionOptions } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
+import { tensorBodyReader, type TensorBodyReader } from './predict/tensor-body.js';
 import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
@@ -134,6 +136,28 @@ async function digestFiles(paths: readonly string[]): Promise<string> {
 }
 
 const ORT_TO_FERRY: Record<string, string> = { float: 'float32', double: 'float64' };
+
+/**
+ * The body reader of a version whose bodies can be read straight into its tensor (predict/tensor-body.ts):
+ * not when its answers are cached (the cache keys instances), and only when its own encoder, given one
+ * row, makes the very tensor the reader fills: one float32 feed of the same name and shape.
+ */
+function bodyReaderFor(
+  m: Manifest,
+  encoder: Encoder,
+  limits: RequestLimits,
+): { bodyReader: TensorBodyReader } | Record<string, never> {
+  if (m.cache?.enabled === true || m.fallback?.policy === 'stale-cache') return {};
+  const reader = tensorBodyReader(m, limits);
+  if (!reader) return {};
+  const width = (m.inputs[0] as { shape: number[] }).shape[1]!;
+  const feeds = encoder.encode([{ [reader.input]: new Array<number>(width).fill(0) }]);
+  const names = Object.keys(feeds);
+  const t = feeds[reader.input];
+  if (names.length !== 1 || t?.dtype !== 'float32' || t.dims.length !== 2 || t.dims[0] !== 1 || t.dims[1] !== width)
+    return {};
+  return { bodyReader: reader };
+}
 
 export class ModelService {
   private readonly versions = new Map<string, LoadedVersion>();
@@ -275,6 +299,7 @@ export class ModelService {
       users: 0,
       contentKey: v.key,
       ...(m.handler && { checkPredictions: compilePredictionCheck(m) }),
+      ...bodyReaderFor(m, encoder, this.limits),
     };
   }
 
@@ -792,6 +817,21 @@ export class ModelService {
       });
     }
     return r;
+  }
+
+  /**
+   * `predict` for a JSON body whose rows the version reads straight into its tensor (`bodyReader`):
+   * no parse, validation or encoding pass. Undefined when it does not apply (the version has no
+   * reader or is not ready, the request is copied to a shadow, which takes instances, or the body is
+   * not the plain form): the caller parses the body and calls `predict`, which answers the same.
+   */
+  predictBody(v: ModelVersion, body: Uint8Array, opts: ServeOptions): Promise<PredictResult> | undefined {
+    if (opts.shadowSampled !== false) return undefined;
+    const lv = this.versions.get(v.key);
+    if (lv?.state !== 'ready' || !lv.bodyReader || lv.handler !== undefined || lv.pipeline) return undefined;
+    const read = lv.bodyReader.read(body);
+    if (!read) return undefined;
+    return this.holding(v, () => this.predictor.predictRead(lv, read, body, opts));
   }
 
   private readonly memo: AnswerMemo;

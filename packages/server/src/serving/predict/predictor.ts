@@ -3,6 +3,8 @@
 // inference: a deadline (Ferry-Timeout-Ms capped by the model's timeoutMs), the model's circuit
 // breaker, and its fallback policy when the model times out, fails or is broken.
 import { encodeWithinLimit } from './tensor-split.js';
+import { instancesFromBody } from './request-body.js';
+import type { ReadTensorBody } from './tensor-body.js';
 import { withSpan } from '../../telemetry/index.js';
 import {
   elementCount,
@@ -70,29 +72,40 @@ export class Predictor {
     private readonly predictionLog?: PredictionSink,
   ) {}
 
-  /** Logs each answered instance (sampled, buffered, written in the background; never slows the answer). */
+  /**
+   * Logs each answered instance (sampled, buffered, written in the background; never slows the answer).
+   * `instances` may be a function that makes them, called only once a row is sampled in.
+   */
   private logged(
     r: PredictResult,
-    instances: readonly Instance[],
+    instances: readonly Instance[] | (() => readonly Instance[]),
     t0: number,
     opts: PredictOptions,
     hits?: ReadonlyArray<unknown>,
   ): PredictResult {
-    if (!this.predictionLog || opts.noFallback) return r;
+    const log = this.predictionLog;
+    if (!log || opts.noFallback) return r;
     const latencyMs = performance.now() - t0;
     const ts = Date.now();
-    for (let i = 0; i < instances.length; i++) {
-      this.predictionLog.record({
-        model: r.version.name,
-        version: r.version.version,
-        input: instances[i],
-        output: r.predictions[i],
-        latencyMs,
-        ts,
-        cacheHit: hits?.[i] !== undefined,
-        fallbackReason: r.fallback?.reason ?? null,
-        requestId: opts.requestId ?? null,
-      });
+    const model = r.version.name;
+    let list = typeof instances === 'function' ? undefined : instances;
+    for (let i = 0; i < r.predictions.length; i++) {
+      if (!log.admit(model)) continue;
+      list ??= (instances as () => readonly Instance[])();
+      log.record(
+        {
+          model,
+          version: r.version.version,
+          input: list[i],
+          output: r.predictions[i],
+          latencyMs,
+          ts,
+          cacheHit: hits?.[i] !== undefined,
+          fallbackReason: r.fallback?.reason ?? null,
+          requestId: opts.requestId ?? null,
+        },
+        true,
+      );
     }
     return r;
   }
@@ -463,6 +476,35 @@ export class Predictor {
       return this.logged({ version: lv.version, predictions }, instances, t0, opts);
     } catch (e) {
       return this.recover(e, lv, instances, undefined, undefined, base, opts, t0);
+    }
+  }
+
+  /**
+   * `predict` for rows read straight from the request's body (tensor-body.ts), so already validated and
+   * encoded. The instances are parsed from the body only when something needs them: a row the
+   * prediction log samples in, or the model's fallback policy.
+   */
+  async predictRead(
+    lv: LoadedVersion,
+    read: ReadTensorBody,
+    body: Uint8Array,
+    opts: PredictOptions,
+  ): Promise<PredictResult> {
+    const t0 = performance.now();
+    let parsed: Instance[] | undefined;
+    const instances = (): Instance[] => {
+      if (parsed) return parsed;
+      const b = instancesFromBody(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString()));
+      return (parsed = lv.validator.check(b.instances, b.base));
+    };
+    const rows = new Array<number>(read.rows);
+    for (let i = 0; i < rows.length; i++) rows[i] = i;
+    try {
+      const predictions = await this.runGroups(lv, [{ rows, feeds: read.feeds }], this.timeoutFor(lv, opts.timeoutMs));
+      return this.logged({ version: lv.version, predictions }, instances, t0, opts);
+    } catch (e) {
+      if (!fallbackReason(e) || opts.noFallback) throw e;
+      return this.recover(e, lv, instances(), undefined, undefined, '/instances', opts, t0);
     }
   }
 
