@@ -18,7 +18,9 @@ describe('dashboard pages against ferry serve (example repository)', { skip: noC
   let client: FerryClient;
   const logs: string[] = [];
   before(async () => {
-    srv = await serve({ FERRY_JOBS_CHUNK_SIZE: '16' }, logs);
+    // Progress reaches the page at most every 50 ms (250 by default): on a fast machine the jobs page's
+    // 1,200-row job finishes in about half a second, which must still show a step between 0 and 1.
+    srv = await serve({ FERRY_JOBS_CHUNK_SIZE: '16', FERRY_JOBS_EVENTS_MIN_PROGRESS_INTERVAL_MS: '50' }, logs);
     b = await openBrowser(logs);
     client = createClient({ baseUrl: srv.base, WebSocket: WebSocket as unknown as typeof globalThis.WebSocket });
   });
