@@ -91,7 +91,14 @@ export class Predictor {
     let list = typeof instances === 'function' ? undefined : instances;
     for (let i = 0; i < r.predictions.length; i++) {
       if (!log.admit(model)) continue;
-      list ??= (instances as () => readonly Instance[])();
+      if (list === undefined) {
+        // The log never fails the answer it logs: instances it cannot make are not logged.
+        try {
+          list = (instances as () => readonly Instance[])();
+        } catch {
+          return r;
+        }
+      }
       log.record(
         {
           model,
