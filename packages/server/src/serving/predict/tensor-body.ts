@@ -10,7 +10,7 @@
 // (another member, an escape in a key, an exponent, a number with more than 15 digits, a row of the
 // wrong length, too many rows) makes it step aside, and the ordinary path answers, with its own
 // errors. Numbers: a decimal with at most 15 significant digits is an integer below 2^53 divided
-// by a power of ten up to 10^22, both exact in a double, so one division is correctly rounded, as
+// by a power of ten up to 10^15, both exact in a double, so one division is correctly rounded, as
 // JSON.parse's own conversion is; the Float32Array then rounds both the same way.
 import type { Manifest, TensorValue } from '@ferry/core';
 
