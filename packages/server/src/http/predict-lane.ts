@@ -157,23 +157,23 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
         // A plain tensor body is read straight into the model's tensor (serving/predict/tensor-body.ts);
         // such a body parses and has the right shape, so the timeout header is the next refusal either way.
         let timeoutMs: number | undefined;
-        let timeoutOk = true;
+        let badTimeout: unknown;
         try {
           timeoutMs = requestTimeout(req.headers['ferry-timeout-ms']);
-        } catch {
-          timeoutOk = false;
+        } catch (e) {
+          badTimeout = e;
         }
         const opts = {
           requestId: id,
           shadowSampled: recalled.shadowSampled,
           ...(timeoutMs !== undefined && { timeoutMs }),
         };
-        const read = timeoutOk ? service.predictBody(served, bytes, opts) : undefined;
+        const read = badTimeout === undefined ? service.predictBody(served, bytes, opts) : undefined;
         let r;
         if (read) r = await read;
         else {
           const { instances, base } = instancesFromBody(parseJson(bytes.toString('utf8')));
-          requestTimeout(req.headers['ferry-timeout-ms']);
+          if (badTimeout !== undefined) throw badTimeout;
           r = await service.predict(served, instances, base, opts);
         }
         predictHeaders(sink, r);

@@ -150,7 +150,7 @@ function bodyReaderFor(
   if (m.cache?.enabled === true || m.fallback?.policy === 'stale-cache') return {};
   const reader = tensorBodyReader(m, limits);
   if (!reader) return {};
-  const width = (m.inputs[0] as { shape: number[] }).shape[1]!;
+  const { width } = reader;
   const feeds = encoder.encode([{ [reader.input]: new Array<number>(width).fill(0) }]);
   const names = Object.keys(feeds);
   const t = feeds[reader.input];
@@ -828,7 +828,8 @@ export class ModelService {
   predictBody(v: ModelVersion, body: Uint8Array, opts: ServeOptions): Promise<PredictResult> | undefined {
     if (opts.shadowSampled !== false) return undefined;
     const lv = this.versions.get(v.key);
-    if (lv?.state !== 'ready' || !lv.bodyReader || lv.handler !== undefined || lv.pipeline) return undefined;
+    // A reader is only made for a contract without a handler or pipeline (tensorBodyRefusal).
+    if (lv?.state !== 'ready' || !lv.bodyReader) return undefined;
     const read = lv.bodyReader.read(body);
     if (!read) return undefined;
     return this.holding(v, () => this.predictor.predictRead(lv, read, body, opts));

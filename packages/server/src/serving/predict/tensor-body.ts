@@ -23,6 +23,8 @@ export interface ReadTensorBody {
 export interface TensorBodyReader {
   /** The feed it fills (the contract's one tensor input). */
   readonly input: string;
+  /** N: the numbers in one row. */
+  readonly width: number;
   /** The body's tensor, or undefined when the body is not the plain form: the ordinary path reads it. */
   read(body: Uint8Array): ReadTensorBody | undefined;
 }
@@ -80,6 +82,7 @@ export function tensorBodyReader(
 
   return {
     input: name,
+    width,
     read: (b) => readBody(b, instancesKey, featureKey, name, width, maxRows),
   };
 }
