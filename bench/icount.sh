@@ -12,7 +12,10 @@
 # for IDLE_S seconds (default 20) so work done on timers (pollers, metrics) can be taken out: the
 # "corrected" column is busy − idle rate × busy seconds. Only the main thread's figure is comparable
 # between builds: V8's helper threads compile and collect on their own schedule, which valgrind's
-# slowness (about 50×) stretches. Needs valgrind (Debian's package) and Node; never run by the tests.
+# slowness (about 50×) stretches. CONC=n (default 1) keeps n requests in flight on n connections, so
+# the counted requests are the loaded path (batches of several requests, runs in the worker threads):
+# under valgrind the server is the slow side and requests queue up as they would at saturation.
+# Needs valgrind (Debian's package) and Node; never run by the tests.
 set -euo pipefail
 url=$1 body=$2 warm=$3 n=$4
 shift 4
@@ -20,27 +23,31 @@ shift 4
 idle_s=${IDLE_S:-20}
 out=$(mktemp -d)
 
-post() { # count: sequential keep-alive POSTs of the body; prints how many were not 200
+post() { # count: keep-alive POSTs of the body, CONC at a time; prints how many were not 200
   node --input-type=module -e '
     import http from "node:http";
     import { readFileSync } from "node:fs";
-    const [url, file, count] = process.argv.slice(1);
+    const [url, file, count, conc] = process.argv.slice(1);
     const body = readFileSync(file);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: Number(conc) });
     let bad = 0;
-    for (let i = 0; i < Number(count); i++)
-      await new Promise((resolve, reject) => {
-        const r = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
-          if (res.statusCode !== 200) bad++;
-          res.resume();
-          res.on("end", resolve);
+    let left = Number(count);
+    const loop = async () => {
+      while (left-- > 0)
+        await new Promise((resolve, reject) => {
+          const r = http.request(url, { method: "POST", agent, headers: { "content-type": "application/json" } }, (res) => {
+            if (res.statusCode !== 200) bad++;
+            res.resume();
+            res.on("end", resolve);
+          });
+          r.on("error", reject);
+          r.end(body);
         });
-        r.on("error", reject);
-        r.end(body);
-      });
+    };
+    await Promise.all(Array.from({ length: Number(conc) }, loop));
     agent.destroy();
     console.log(bad);
-  ' "$url" "$body" "$1"
+  ' "$url" "$body" "$1" "${CONC:-1}"
 }
 
 valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
