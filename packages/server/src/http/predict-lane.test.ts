@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
+import { slowModel, startTestServer, type TestServer, tinyClassifier, tinyLinearModel } from '@ferry/test-kit';
 import { hashKey } from '../auth/keys.js';
 
 const cls = tinyClassifier();
@@ -369,5 +369,57 @@ describe('a tensor body read in one pass (serving/predict/tensor-body.ts)', () =
       onePass.map((r) => r.output),
       preds(a),
     );
+  });
+});
+
+describe('a one-pass body past its deadline (the batch answers after the request gave up)', () => {
+  const slow = slowModel(120);
+  let t: TestServer;
+  let port = 0;
+  const files = (fallback: object) => ({
+    onnx: slow.onnx,
+    manifest: { ...slow.manifest, timeoutMs: 5000, fallback },
+  });
+  before(async () => {
+    t = await startTestServer(
+      [
+        { name: 'slow', version: '1.0.0', files: files({ policy: 'static', value: { value: -1 } }) },
+        { name: 'bare', version: '1.0.0', files: files({ policy: 'none' }) },
+      ],
+      { 'runtime.workers': 1 },
+    );
+    port = await listen(t);
+  });
+  after(() => t?.close());
+  const plain = '{"instances":[{"x":[1,2,3,4]}]}';
+
+  test('is answered by the fallback, or 504 without one, and the late answer reaches no one', async () => {
+    const before = await laneCount(port, {});
+    const [fell, failed] = await Promise.all([
+      send(port, 'POST', '/v1/models/slow/predict', plain, { ...json, 'ferry-timeout-ms': '10' }),
+      send(port, 'POST', '/v1/models/bare/predict', plain, { ...json, 'ferry-timeout-ms': '10' }),
+    ]);
+    assert.equal(fell.status, 200, fell.body);
+    assert.deepEqual(JSON.parse(fell.body), {
+      model: 'slow',
+      version: '1.0.0',
+      predictions: [{ value: -1 }],
+      fallback: { reason: 'timeout', policy: 'static' },
+    });
+    assert.equal(fell.headers['ferry-fallback'], 'timeout');
+    assert.equal(failed.status, 504, failed.body);
+    assert.equal((JSON.parse(failed.body) as { code: string }).code, 'timeout');
+    // The next requests, queued behind the runs whose answers nobody waits for, get their own answers.
+    const [a, b] = await Promise.all([
+      send(port, 'POST', '/v1/models/slow/predict', plain, json),
+      send(port, 'POST', '/v1/models/bare/predict', '{"instances":[{"x":[2,2,2,2]}]}', json),
+    ]);
+    assert.equal(a.status, 200, a.body);
+    assert.equal(b.status, 200, b.body);
+    const value = (r: Answer) =>
+      (JSON.parse(r.body) as { predictions: Array<{ value: number }> }).predictions[0]!.value;
+    assert.ok(Math.abs(value(a) - slow.reference({ x: [1, 2, 3, 4] })[0]!) < 1e-3, a.body);
+    assert.ok(Math.abs(value(b) - slow.reference({ x: [2, 2, 2, 2] })[0]!) < 1e-3, b.body);
+    assert.equal((await laneCount(port, {})) - before, 4, 'the lane took all four');
   });
 });

@@ -832,7 +832,9 @@ export class ModelService {
     if (lv?.state !== 'ready' || !lv.bodyReader) return undefined;
     const read = lv.bodyReader.read(body);
     if (!read) return undefined;
-    return this.holding(v, () => this.predictor.predictRead(lv, read, body, opts));
+    // `holding`, without its promise: counted on this load until the answer or the failure is known.
+    lv.users++;
+    return this.predictor.predictRead(lv, read, body, opts, () => lv.users--);
   }
 
   private readonly memo: AnswerMemo;

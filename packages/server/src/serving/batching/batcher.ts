@@ -42,6 +42,19 @@ export interface BatcherOptions {
   maxPaddingRatio?: number;
 }
 
+/** One request's share of a batch's run. */
+export interface BatchAnswer {
+  outputs: Feeds;
+  inferMs: number;
+  queueMs: number;
+  batchRows: number;
+}
+
+/** A request in the queue, as `enqueue` returns it for `cancel`. */
+export interface Queued {
+  readonly rows: number;
+}
+
 /** Padded and real token counts of the batches run, for the padding-overhead figure. */
 export interface PaddingStats {
   paddedTokens: number;
@@ -75,9 +88,9 @@ interface Pending {
   /** Real tokens of this request (sum of its rows' lengths), for the padding statistics. */
   realTokens: number;
   enqueuedAt: number;
-  resolve: (o: { outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }) => void;
+  resolve: (o: BatchAnswer) => void;
   reject: (e: unknown) => void;
-  /** Set when the caller gave up (timeout); the request is skipped if still queued. */
+  /** Set when the caller gave up (timeout): skipped if still queued, and never answered. */
   cancelled: boolean;
   /** With tracing on: the request's span (the batch links to it) and its queue-wait span. */
   trace?: { parent: SpanContext | undefined; queueWait: Span | undefined };
@@ -222,38 +235,58 @@ export class DynamicBatcher extends BatchQueue<Pending> {
     rows: number,
     /** Real tokens of the request (sum of its rows' lengths), when its inputs are ragged. */
     realTokens?: number,
-  ): { promise: Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>; cancel: () => void } {
+  ): { promise: Promise<BatchAnswer>; cancel: () => void } {
+    let resolve!: (a: BatchAnswer) => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<BatchAnswer>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    // Outside the executor, so a full queue throws here rather than rejecting the promise.
+    const queued = this.enqueue(feeds, rows, realTokens, resolve, reject);
+    return { promise, cancel: () => this.cancel(queued) };
+  }
+
+  /**
+   * `submit` with callbacks instead of a promise: `resolve` or `reject` is called once, from the
+   * batch's own callback, so a caller that settles its own promise there pays for one promise a
+   * request, not two (the predict lane's path; see Predictor.runOne). Throws at once (queue full,
+   * batcher closed) like `submit`.
+   */
+  enqueue(
+    feeds: Feeds,
+    rows: number,
+    realTokens: number | undefined,
+    resolve: (a: BatchAnswer) => void,
+    reject: (e: unknown) => void,
+  ): Queued {
     this.admit();
-    let pending!: Pending;
-    const promise = new Promise<{ outputs: Feeds; inferMs: number; queueMs: number; batchRows: number }>(
-      (resolve, reject) => {
-        const seqLen = this.ragged ? Math.max(...Object.keys(this.pad).map((n) => feeds[n]?.dims[1] ?? 0)) : 0;
-        pending = {
-          feeds,
-          rows,
-          seqLen,
-          realTokens: realTokens ?? rows * seqLen,
-          signature: this.opts.batchable ? undefined : '',
-          enqueuedAt: performance.now(),
-          resolve,
-          reject,
-          cancelled: false,
-          ...(tracingEnabled() && {
-            trace: { parent: activeSpanContext(), queueWait: startSpan('ferry.queue_wait', { 'ferry.rows': rows }) },
-          }),
-        };
-      },
-    );
+    const seqLen = this.ragged ? Math.max(...Object.keys(this.pad).map((n) => feeds[n]?.dims[1] ?? 0)) : 0;
+    const pending: Pending = {
+      feeds,
+      rows,
+      seqLen,
+      realTokens: realTokens ?? rows * seqLen,
+      signature: this.opts.batchable ? undefined : '',
+      enqueuedAt: performance.now(),
+      resolve,
+      reject,
+      cancelled: false,
+      ...(tracingEnabled() && {
+        trace: { parent: activeSpanContext(), queueWait: startSpan('ferry.queue_wait', { 'ferry.rows': rows }) },
+      }),
+    };
     this.queue.push(pending);
     this.schedule();
-    return {
-      promise,
-      cancel: () => {
-        pending.cancelled = true;
-        const i = this.queue.indexOf(pending);
-        if (i >= 0) this.queue.splice(i, 1);
-      },
-    };
+    return pending;
+  }
+
+  /** The caller gave up on a request (its deadline): skipped if still queued; its answer, if any, unread. */
+  cancel(queued: Queued): void {
+    const p = queued as Pending;
+    p.cancelled = true;
+    const i = this.queue.indexOf(p);
+    if (i >= 0) this.queue.splice(i, 1);
   }
 
   private schedule(): void {
@@ -417,6 +450,11 @@ export class DynamicBatcher extends BatchQueue<Pending> {
         });
         let offset = 0;
         for (const p of batch) {
+          // A request whose caller gave up while its batch ran is not answered (its callbacks are spent).
+          if (p.cancelled) {
+            offset += p.rows;
+            continue;
+          }
           p.resolve({
             outputs: batch.length === 1 ? outputs : slice(outputs, rows, offset, p.rows, this.seqOutputs, p.seqLen),
             inferMs,
@@ -429,17 +467,18 @@ export class DynamicBatcher extends BatchQueue<Pending> {
       },
       async (err: unknown) => {
         if (batch.length === 1) {
-          batch[0]!.reject(err);
+          if (!batch[0]!.cancelled) batch[0]!.reject(err);
           finish();
           return;
         }
         // Isolate the failure: run each request of the failed batch alone.
         for (const p of batch) {
+          if (p.cancelled) continue;
           try {
             const r = await this.run(p.feeds, p.rows, false);
-            p.resolve({ ...r, queueMs: start - p.enqueuedAt, batchRows: p.rows });
+            if (!p.cancelled) p.resolve({ ...r, queueMs: start - p.enqueuedAt, batchRows: p.rows });
           } catch (e) {
-            p.reject(e);
+            if (!p.cancelled) p.reject(e);
           }
         }
         finish();

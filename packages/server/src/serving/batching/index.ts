@@ -1,5 +1,13 @@
 // Batching per model version over one bounded queue: stateless (dynamic) and stateful (sequence).
-export { DynamicBatcher, type BatcherOptions, type BatchStats, type Feeds, type RunBatch } from './batcher.js';
+export {
+  DynamicBatcher,
+  type BatchAnswer,
+  type BatcherOptions,
+  type BatchStats,
+  type Feeds,
+  type Queued,
+  type RunBatch,
+} from './batcher.js';
 export {
   chooseBatching,
   probeBatching,

@@ -24,6 +24,7 @@ import type { Metrics } from '../../metrics/metrics.js';
 import type { ModelVersion, Repository } from '../repository/index.js';
 import { SingleFlight, type PredictionCache, type Lookup } from '../cache/index.js';
 import type { LoadedVersion } from '../loaded-version.js';
+import type { Queued } from '../batching/index.js';
 import { callHandler } from './handler-call.js';
 
 export interface PredictOptions {
@@ -49,6 +50,34 @@ export interface PredictResult {
    * model caches and every row was a fresh hit or was computed now (never with a fallback).
    */
   freshUntil?: number;
+  /**
+   * The predictions as JSON text, `JSON.stringify(predictions)`, when the decoder wrote them straight
+   * from the output tensors (a one-pass answer, `predictRead`); the objects are then made only if read.
+   */
+  json?: string;
+}
+
+/**
+ * A one-pass answer: the predictions written as JSON by the decoder, their objects made from the
+ * outputs only when something reads them (a row the prediction log samples in).
+ */
+class WrittenResult implements PredictResult {
+  #predictions: Prediction[] | undefined;
+  readonly #outputs: Record<string, TensorValue>;
+  readonly #decoder: LoadedVersion['decoder'];
+  constructor(
+    readonly version: ModelVersion,
+    readonly json: string,
+    readonly rows: number,
+    outputs: Record<string, TensorValue>,
+    decoder: LoadedVersion['decoder'],
+  ) {
+    this.#outputs = outputs;
+    this.#decoder = decoder;
+  }
+  get predictions(): Prediction[] {
+    return (this.#predictions ??= this.#decoder.decode(this.#outputs, this.rows));
+  }
 }
 
 const fallbackReason = (e: unknown): FallbackReason | undefined => {
@@ -82,6 +111,8 @@ export class Predictor {
     t0: number,
     opts: PredictOptions,
     hits?: ReadonlyArray<unknown>,
+    /** The rows answered (a WrittenResult's objects are made only for a row the log takes). */
+    rows = r.predictions.length,
   ): PredictResult {
     const log = this.predictionLog;
     if (!log || opts.noFallback) return r;
@@ -89,7 +120,7 @@ export class Predictor {
     const ts = Date.now();
     const model = r.version.name;
     let list = typeof instances === 'function' ? undefined : instances;
-    for (let i = 0; i < r.predictions.length; i++) {
+    for (let i = 0; i < rows; i++) {
       if (!log.admit(model)) continue;
       if (list === undefined) {
         // The log never fails the answer it logs: instances it cannot make are not logged.
@@ -183,61 +214,84 @@ export class Predictor {
    * request leaves the queue if it is still there; an inference already running finishes in its
    * worker and its result is dropped.
    */
-  private async guardedRun(
+  private guardedRun(
     lv: LoadedVersion,
     feeds: Record<string, TensorValue>,
     rows: number,
     timeoutMs: number,
     realTokens?: number,
   ): Promise<Record<string, TensorValue>> {
+    return new Promise((resolve, reject) => {
+      this.runOne(lv, feeds, rows, timeoutMs, realTokens, resolve, reject);
+    });
+  }
+
+  /**
+   * `guardedRun` with callbacks: exactly one of `done` or `failed` is called, `failed` at once when the
+   * breaker is open or the queue is full, else from the batch's callback or the deadline's timer. No
+   * promise of its own, so a caller that settles its own promise in `done` pays for one promise a
+   * request (the predict lane's one-pass path, `predictRead`).
+   */
+  private runOne(
+    lv: LoadedVersion,
+    feeds: Record<string, TensorValue>,
+    rows: number,
+    timeoutMs: number,
+    realTokens: number | undefined,
+    done: (outputs: Record<string, TensorValue>) => void,
+    failed: (e: unknown) => void,
+  ): void {
     if (!lv.breaker.allow()) {
-      throw new FerryError('circuit-open', {
-        detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`,
-        headers: { 'retry-after': '1' },
-      });
+      failed(
+        new FerryError('circuit-open', {
+          detail: `${lv.version.key} failed repeatedly; its circuit breaker is open`,
+          headers: { 'retry-after': '1' },
+        }),
+      );
+      return;
     }
-    const shed = (e: unknown): void => {
+    const refused = (e: unknown): void => {
+      lv.breaker.release();
       if (e instanceof FerryError && e.code === 'server-overloaded')
         this.metrics.shed.inc({ model: lv.version.name, version: lv.version.version });
+      failed(e);
     };
-    let submission: ReturnType<LoadedVersion['batcher']['submit']>;
+    // The batch's answer or the deadline, whichever comes first: a cancelled request is never answered.
+    let queued: Queued | undefined;
+    const timer = setTimeout(() => {
+      lv.batcher.cancel(queued!);
+      lv.breaker.failure();
+      failed(
+        new FerryError('timeout', {
+          detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
+          headers: { 'retry-after': '1' },
+        }),
+      );
+    }, timeoutMs);
     try {
-      submission = lv.batcher.submit(feeds, rows, realTokens);
+      queued = lv.batcher.enqueue(
+        feeds,
+        rows,
+        realTokens,
+        (a) => {
+          clearTimeout(timer);
+          lv.breaker.success();
+          done(a.outputs);
+        },
+        (e) => {
+          clearTimeout(timer);
+          if (e instanceof FerryError && e.code === 'inference-failed') {
+            lv.breaker.failure();
+            failed(e);
+          } else refused(e);
+        },
+      );
     } catch (e) {
-      lv.breaker.release();
-      shed(e);
-      throw e;
-    }
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      // The batch's answer or the deadline, whichever comes first (one promise, not a race of two).
-      const r = await new Promise<Awaited<typeof submission.promise>>((resolve, reject) => {
-        timer = setTimeout(() => {
-          submission.cancel();
-          reject(
-            new FerryError('timeout', {
-              detail: `${lv.version.key} did not answer within ${timeoutMs} ms`,
-              headers: { 'retry-after': '1' },
-            }),
-          );
-        }, timeoutMs);
-        submission.promise.then(resolve, reject);
-      });
-      lv.breaker.success();
-      return r.outputs;
-    } catch (e) {
-      if (e instanceof FerryError && (e.code === 'timeout' || e.code === 'inference-failed')) lv.breaker.failure();
-      else {
-        lv.breaker.release();
-        shed(e);
-      }
-      throw e;
-    } finally {
       clearTimeout(timer);
+      refused(e);
     }
   }
 
-  /** Runs encoded groups (usually one) through the batcher and decodes their rows, in request order. */
   private async runGroups(
     lv: LoadedVersion,
     groups: ReturnType<Predictor['encodeGroups']>,
@@ -489,13 +543,16 @@ export class Predictor {
   /**
    * `predict` for rows read straight from the request's body (tensor-body.ts), so already validated and
    * encoded. The instances are parsed from the body only when something needs them: a row the
-   * prediction log samples in, or the model's fallback policy.
+   * prediction log samples in, or the model's fallback policy. One promise a request, settled from the
+   * batch's callback (`runOne`); `settled` is called once the answer or the failure is known, before the
+   * promise settles (ModelService counts the request on its load until then).
    */
-  async predictRead(
+  predictRead(
     lv: LoadedVersion,
     read: ReadTensorBody,
     body: Uint8Array,
     opts: PredictOptions,
+    settled: () => void = () => undefined,
   ): Promise<PredictResult> {
     const t0 = performance.now();
     let parsed: Instance[] | undefined;
@@ -504,15 +561,51 @@ export class Predictor {
       const b = instancesFromBody(JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString()));
       return (parsed = lv.validator.check(b.instances, b.base));
     };
-    const rows = new Array<number>(read.rows);
-    for (let i = 0; i < rows.length; i++) rows[i] = i;
-    try {
-      const predictions = await this.runGroups(lv, [{ rows, feeds: read.feeds }], this.timeoutFor(lv, opts.timeoutMs));
-      return this.logged({ version: lv.version, predictions }, instances, t0, opts);
-    } catch (e) {
-      if (!fallbackReason(e) || opts.noFallback) throw e;
-      return this.recover(e, lv, instances(), undefined, undefined, '/instances', opts, t0);
-    }
+    // The callbacks below run inside the batch's loop over its requests, so they never throw.
+    return new Promise<PredictResult>((resolve, reject) => {
+      const failed = (e: unknown): void => {
+        let list: Instance[];
+        try {
+          if (!fallbackReason(e) || opts.noFallback) throw e;
+          list = instances();
+        } catch (thrown) {
+          settled();
+          reject(thrown);
+          return;
+        }
+        const recovered = this.recover(e, lv, list, undefined, undefined, '/instances', opts, t0);
+        recovered.then(settled, settled);
+        resolve(recovered);
+      };
+      this.runOne(
+        lv,
+        read.feeds,
+        read.rows,
+        this.timeoutFor(lv, opts.timeoutMs),
+        undefined,
+        (outputs) => {
+          let r: PredictResult;
+          try {
+            const decoder = lv.decoder;
+            if (decoder.json) {
+              // The answer's text straight from the scores: no prediction objects unless the log takes a row.
+              const json = withSpan('ferry.postprocess', () => decoder.json!(outputs, read.rows));
+              const written = new WrittenResult(lv.version, json, read.rows, outputs, decoder);
+              r = this.logged(written, instances, t0, opts, undefined, read.rows);
+            } else {
+              const predictions = withSpan('ferry.postprocess', () => decoder.decode(outputs, read.rows));
+              r = this.logged({ version: lv.version, predictions }, instances, t0, opts);
+            }
+          } catch (e) {
+            failed(e);
+            return;
+          }
+          settled();
+          resolve(r);
+        },
+        failed,
+      );
+    });
   }
 
   /** A failed run answered by the model's fallback policy (logged), or the failure rethrown. */
