@@ -26,6 +26,11 @@ export type Prediction =
 export interface Decoder {
   /** `info` carries each row's real sequence length (and token offsets) when the inputs were padded. */
   decode(outputs: Record<string, TensorValue>, rows: number, info?: readonly RowInfo[]): Prediction[];
+  /**
+   * The same predictions as JSON text, exactly `JSON.stringify(decode(outputs, rows))`, written without
+   * the objects (unpadded inputs only). Only some decoders have it.
+   */
+  json?(outputs: Record<string, TensorValue>, rows: number): string;
 }
 
 export function softmax(xs: number[]): number[] {
@@ -41,35 +46,56 @@ export const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
 export function rowsOf(t: TensorValue, rows: number): Array<Array<number | string | boolean>> {
   const flat = toNumbers(t.data);
   const per = rows === 0 ? 0 : flat.length / rows;
-  return Array.from({ length: rows }, (_, i) => flat.slice(i * per, (i + 1) * per));
+  // A loop, not Array.from with a map function: this runs once a request on the HTTP thread.
+  const out = new Array<Array<number | string | boolean>>(rows);
+  for (let i = 0; i < rows; i++) out[i] = flat.slice(i * per, (i + 1) * per);
+  return out;
 }
+
+/**
+ * A label JSON.stringify would not write in place as an own key of `scores`: an array index moves to
+ * the front, and `__proto__` is not an own key.
+ */
+const keyMoves = (label: string): boolean =>
+  label === '__proto__' || (/^(?:0|[1-9]\d*)$/.test(label) && Number(label) < 2 ** 32 - 1);
+
+/** A number as JSON.stringify writes it. */
+const jsonNumber = (x: number): string => (Number.isFinite(x) ? String(x) : 'null');
 
 function classification(p: ClassificationPost): Decoder {
   const activation = p.activation ?? 'none';
-  return {
+  const output = (outputs: Record<string, TensorValue>): TensorValue => {
+    const t = outputs[p.output];
+    if (!t) throw new ContractError('/postprocess/output', `model produced no output "${p.output}"`);
+    return t;
+  };
+  /** One row's scores after the activation, and the index of the chosen label. */
+  const score = (raw: ReadonlyArray<number | string | boolean>): { probs: number[]; best: number } => {
+    let probs = raw.map(Number);
+    if (probs.length === 1 && p.labels.length === 2) {
+      const s = activation === 'sigmoid' ? sigmoid(probs[0]!) : probs[0]!;
+      probs = [1 - s, s];
+    } else if (activation === 'softmax') probs = softmax(probs);
+    else if (activation === 'sigmoid') probs = probs.map(sigmoid);
+    if (probs.length !== p.labels.length) {
+      throw new ContractError(
+        '/postprocess/labels',
+        `output "${p.output}" has ${probs.length} scores per row but ${p.labels.length} labels are declared`,
+      );
+    }
+    let best = 0;
+    if (p.threshold !== undefined && probs.length === 2) best = probs[1]! >= p.threshold ? 1 : 0;
+    else for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
+    return { probs, best };
+  };
+  const decoder: Decoder = {
     decode(outputs, rows) {
-      const t = outputs[p.output];
-      if (!t) throw new ContractError('/postprocess/output', `model produced no output "${p.output}"`);
-      return rowsOf(t, rows).map((raw) => {
-        let probs = raw.map(Number);
-        if (probs.length === 1 && p.labels.length === 2) {
-          const s = activation === 'sigmoid' ? sigmoid(probs[0]!) : probs[0]!;
-          probs = [1 - s, s];
-        } else if (activation === 'softmax') probs = softmax(probs);
-        else if (activation === 'sigmoid') probs = probs.map(sigmoid);
-        if (probs.length !== p.labels.length) {
-          throw new ContractError(
-            '/postprocess/labels',
-            `output "${p.output}" has ${probs.length} scores per row but ${p.labels.length} labels are declared`,
-          );
-        }
+      return rowsOf(output(outputs), rows).map((raw) => {
+        const { probs, best } = score(raw);
         const scores: Record<string, number> = {};
         p.labels.forEach((l, i) => {
           scores[l] = probs[i]!;
         });
-        let best = 0;
-        if (p.threshold !== undefined && probs.length === 2) best = probs[1]! >= p.threshold ? 1 : 0;
-        else for (let i = 1; i < probs.length; i++) if (probs[i]! > probs[best]!) best = i;
         const pred: ClassificationPrediction = { label: p.labels[best]!, scores };
         if (p.topK !== undefined) {
           pred.topK = p.labels
@@ -81,6 +107,24 @@ function classification(p: ClassificationPost): Decoder {
       });
     },
   };
+  // Written straight from the scores: the same text as JSON.stringify(decode(…)) (decode.test.ts), for
+  // the labels it can write in order; topK's ties keep sort's order, so it is left to JSON.stringify.
+  if (p.topK === undefined && !p.labels.some(keyMoves)) {
+    const labels = p.labels.map((l) => JSON.stringify(l));
+    const keys = labels.map((l, i) => (i === 0 ? '{' : ',') + l + ':');
+    decoder.json = (outputs, rows) => {
+      let text = '[';
+      const all = rowsOf(output(outputs), rows);
+      for (let r = 0; r < all.length; r++) {
+        const { probs, best } = score(all[r]!);
+        text += (r === 0 ? '{"label":' : ',{"label":') + labels[best] + ',"scores":';
+        for (let i = 0; i < probs.length; i++) text += keys[i] + jsonNumber(probs[i]!);
+        text += '}}';
+      }
+      return text + ']';
+    };
+  }
+  return decoder;
 }
 
 export function compileDecoder(manifest: Manifest): Decoder {

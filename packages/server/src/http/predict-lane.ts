@@ -30,7 +30,7 @@ import { asFerryError, problemResponse } from './problem.js';
 import type { RecordRequest } from './request-metrics.js';
 import { routeRequest, type RoutedRequest } from './route-request.js';
 import { credentialsOf } from './plugins/auth.js';
-import { predictAnswer, predictHeaders, requestTimeout } from './plugins/v1.js';
+import { predictAnswerText, predictHeaders, requestTimeout } from './plugins/v1.js';
 import { wantsEventStreamHeader } from './plugins/sse-predict.js';
 
 /** Takes the request and answers it (true), or leaves it untouched for Fastify (false). */
@@ -177,7 +177,7 @@ export function createPredictLane(opts: PredictLaneOptions): PredictLane {
           r = await service.predict(served, instances, base, opts);
         }
         predictHeaders(sink, r);
-        const payload = JSON.stringify(predictAnswer(r));
+        const payload = predictAnswerText(r);
         service.remember(served, recalled, r, payload);
         send(res, 200, JSON_TYPE, payload, headers, id);
       }

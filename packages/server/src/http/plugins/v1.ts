@@ -162,6 +162,12 @@ export function predictAnswer(r: PredictResult) {
   };
 }
 
+/** `JSON.stringify(predictAnswer(r))`, using the predictions' text when the decoder wrote it. */
+export function predictAnswerText(r: PredictResult): string {
+  if (r.json === undefined || r.fallback) return JSON.stringify(predictAnswer(r));
+  return `{"model":${JSON.stringify(r.version.name)},"version":${JSON.stringify(r.version.version)},"predictions":${r.json}}`;
+}
+
 /** Ferry's own REST API (v1): model listing and description, and predictions. */
 // eslint-disable-next-line max-lines-per-function -- one plugin, one place for its routes
 export const v1Plugin: FastifyPluginAsync<V1Options> = async (app, deps) => {
