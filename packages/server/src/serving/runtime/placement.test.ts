@@ -10,6 +10,7 @@ import {
   REPROBE_AFTER_MS,
   variableCost,
   WORKER_FILTER_FACTOR,
+  workerFilter,
 } from './placement.js';
 
 test('inlineRefusal: a bound of 0, no warm-up, a large file or a slow row refuse; a plausible model goes on', () => {
@@ -26,6 +27,12 @@ test('inlineRefusal: a bound of 0, no warm-up, a large file or a slow row refuse
   assert.equal(inlineRefusal(limit, [over * 0.99, over * 3], 4, 1000), undefined);
   // A cold, contended warm-up several times the bound is still measured for real.
   assert.equal(inlineRefusal(limit, [3], 1, 1000), undefined);
+  // The filter alone is the refusal ModelService times again when other versions loaded meanwhile; the
+  // other refusals are not the filter's, so they stand.
+  assert.equal(workerFilter(limit, [over, over * 2], 4), inlineRefusal(limit, [over, over * 2], 4, 1000));
+  assert.equal(workerFilter(limit, [over * 0.99], 4), undefined);
+  assert.equal(workerFilter(limit, [], 4), undefined);
+  assert.notEqual(inlineRefusal(limit, [over], 4, INLINE_MAX_MODEL_BYTES + 1), workerFilter(limit, [over], 4));
 });
 
 test('placeFromRuns: the lower quartile of the one-row runs decides; rows are bounded by the limit over it', () => {

@@ -46,8 +46,18 @@ export function inlineRefusal(
   if (workerRunsMs.length === 0) return 'warm-up is off (runtime.warmupRuns: 0), so nothing was measured';
   if (modelBytes > INLINE_MAX_MODEL_BYTES)
     return `the model's files (${Math.round(modelBytes / 2 ** 20)} MiB with external data) are over ${INLINE_MAX_MODEL_BYTES / 2 ** 20} MiB`;
-  // Only a coarse filter: warm-up runs are cold, and versions warm up side by side and time each other,
-  // so a worker's figure may be several times the real one. The main-thread measurement decides.
+  return workerFilter(limitUs, workerRunsMs, warmRows);
+}
+
+/**
+ * The coarse filter alone: why a worker's runs (ms per run of `warmRows` rows) say the model is far too
+ * slow to measure on the main thread, or undefined. Warm-up runs are cold, and versions warm up side by
+ * side and time each other, so a worker's figure may be many times the real one (a 280 µs row read
+ * 25 ms while eight versions loaded on one pinned core): a refusal made while other versions loaded is
+ * timed again later (ModelService), and the main-thread measurement decides.
+ */
+export function workerFilter(limitUs: number, workerRunsMs: readonly number[], warmRows: number): string | undefined {
+  if (workerRunsMs.length === 0) return undefined;
   const perRowUs = (Math.min(...workerRunsMs) * 1000) / Math.max(1, warmRows);
   if (perRowUs > WORKER_FILTER_FACTOR * limitUs)
     return `a row ran ${Math.round(perRowUs)} µs in a worker at warm-up, over ${WORKER_FILTER_FACTOR} × runtime.inlineMaxRunUs (${limitUs})`;
