@@ -292,6 +292,7 @@ export class Predictor {
     }
   }
 
+  /** Runs encoded groups (usually one) through the batcher and decodes their rows, in request order. */
   private async runGroups(
     lv: LoadedVersion,
     groups: ReturnType<Predictor['encodeGroups']>,
