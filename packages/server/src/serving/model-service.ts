@@ -463,10 +463,11 @@ export class ModelService {
     const again = async () => {
       if (lv.batcher.isClosed || this.disposed) return;
       const crowded = this.workersBusy(lv);
+      const feeds = () => lv.encoder.encode(warm as never, '/warmup/instances');
       // Two rounds: the fastest run counts, as at warm-up.
       const runs = [
-        ...(await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warm as never, '/warmup/instances'))),
-        ...(await this.pool.runOnEach(lv.sessionKey, () => lv.encoder.encode(warm as never, '/warmup/instances'))),
+        ...(await this.pool.runOnEach(lv.sessionKey, feeds)),
+        ...(await this.pool.runOnEach(lv.sessionKey, feeds)),
       ];
       if (lv.batcher.isClosed || this.disposed) return;
       const still = workerFilter(limitUs, runs, warm.length);
