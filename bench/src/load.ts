@@ -1,12 +1,16 @@
-// The load generator, always run as its own process (never inside a server): autocannon with
-// varied request bodies, a warm-up run, then a measured run. Latencies are recorded here from
-// autocannon's per-response event at sub-millisecond precision (its own histogram keeps whole ms).
+// The load generator, always run as its own process (never inside a server): varied request bodies,
+// a warm-up run, then a measured run, sent by wrk when it is installed (wrk.ts; a C client that
+// spends a fraction of the CPU a request that autocannon does, so it does not set the pace of a fast
+// server on its one core) or else by autocannon. With autocannon, latencies are recorded here from
+// its per-response event at sub-millisecond precision (its own histogram keeps whole ms); wrk keeps
+// them in microseconds. FERRY_BENCH_LOADGEN=autocannon|wrk picks one.
 // Usage: node load.js '<LoadSpec JSON>'; prints one LoadResult JSON line.
 import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { machineBusySeconds, processCpuSeconds } from './proc-stat.js';
+import { machineBusySeconds, processCpuSeconds, reapedChildrenCpuSeconds } from './proc-stat.js';
 import { summarize, type LatencySummary } from './stats.js';
 import { bodyCount, bodyTemplates, inferBodies, jitter, modelInfo, modelInfoAt, requestBodies } from './workloads.js';
+import { findWrk, runWrk, type LoadPlan } from './wrk.js';
 
 export interface LoadSpec {
   url: string;
@@ -38,8 +42,12 @@ export interface LoadSpec {
   headers?: Record<string, string>;
 }
 
+export type LoadEngine = 'autocannon' | 'wrk';
+
 export interface LoadResult extends LatencySummary {
   connections: number;
+  /** What sent the requests: wrk (C) when it is installed, else autocannon (chooseEngine). */
+  engine: LoadEngine;
   durationS: number;
   /** 2xx responses per second. */
   rps: number;
@@ -94,38 +102,47 @@ interface AcInstance extends PromiseLike<AcResult> {
 }
 const autocannon = createRequire(import.meta.url)('autocannon') as (opts: AcOptions) => AcInstance;
 
-function buildRequests(spec: LoadSpec): AcRequest[] {
-  if (spec.kind === 'healthz') return [{ method: 'GET', path: '/healthz' }];
+/** What the load sends, for either engine. */
+function buildPlan(spec: LoadSpec): LoadPlan {
+  if (spec.kind === 'healthz') return { method: 'GET', path: '/healthz', headers: { ...spec.headers } };
   const info = spec.modelDir !== undefined ? modelInfoAt(spec.model!, spec.modelDir) : modelInfo(spec.model!);
   const headers = { 'content-type': 'application/json', ...spec.headers };
   if (spec.kind === 'infer') {
     const path = `/v2/models/${encodeURIComponent(spec.served ?? info.name)}/infer`;
-    return inferBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({
+    return {
       method: 'POST',
       path,
       headers,
-      body,
-    }));
+      bodies: inferBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42),
+    };
   }
   const path = `/v1/models/${encodeURIComponent(spec.served ?? info.name)}/predict`;
-  if (spec.repeatSet !== undefined || spec.unique === false) {
-    return requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42).map((body) => ({
+  if (spec.repeatSet !== undefined || spec.unique === false)
+    return {
       method: 'POST',
       path,
       headers,
-      body,
+      bodies: requestBodies(info, spec.repeatSet ?? bodyCount(info), spec.seed ?? 42),
+    };
+  return { method: 'POST', path, headers, templates: bodyTemplates(info, bodyCount(info), spec.seed ?? 42) };
+}
+
+function autocannonRequests(plan: LoadPlan): AcRequest[] {
+  const { method, path } = plan;
+  const headers = Object.keys(plan.headers).length > 0 ? plan.headers : undefined;
+  if (plan.templates)
+    return plan.templates.map((t) => ({
+      method,
+      path,
+      ...(headers && { headers }),
+      body: `${t.before}${t.value}${t.after}`,
+      setupRequest: (req) => {
+        req.body = `${t.before}${jitter(t, Math.random())}${t.after}`;
+        return req;
+      },
     }));
-  }
-  return bodyTemplates(info, bodyCount(info), spec.seed ?? 42).map((t) => ({
-    method: 'POST',
-    path,
-    headers,
-    body: `${t.before}${t.value}${t.after}`,
-    setupRequest: (req) => {
-      req.body = `${t.before}${jitter(t, Math.random())}${t.after}`;
-      return req;
-    },
-  }));
+  if (plan.bodies) return plan.bodies.map((body) => ({ method, path, ...(headers && { headers }), body }));
+  return [{ method, path, ...(headers && { headers }) }];
 }
 
 /** Each connection starts at a different body, so concurrent requests differ from one another. */
@@ -138,20 +155,66 @@ function staggered(requests: AcRequest[], connections: number): (client: AcClien
   };
 }
 
-async function main(): Promise<void> {
-  const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
-  const requests = buildRequests(spec);
-  if (spec.delaySeconds) await sleep(spec.delaySeconds * 1000);
+/** The load engine: FERRY_BENCH_LOADGEN `wrk`, `autocannon`, or `auto` (the default: wrk when it is installed). */
+function chooseEngine(env: NodeJS.ProcessEnv = process.env): { engine: LoadEngine; wrk?: string } {
+  const want = env.FERRY_BENCH_LOADGEN ?? 'auto';
+  if (want === 'autocannon') return { engine: 'autocannon' };
+  if (want !== 'wrk' && want !== 'auto')
+    throw new Error(`FERRY_BENCH_LOADGEN must be wrk, autocannon or auto, not ${JSON.stringify(want)}`);
+  const wrk = findWrk(env);
+  if (wrk !== undefined) return { engine: 'wrk', wrk };
+  if (want === 'wrk') throw new Error('FERRY_BENCH_LOADGEN=wrk, but no wrk was found (apt-get install wrk)');
+  return { engine: 'autocannon' };
+}
+
+/** A measured run's counts and latencies, whichever engine made it. */
+type Counted = Omit<LoadResult, 'connections' | 'engine' | 'clientCpu' | 'serverCpu' | 'otherCpu'>;
+
+/**
+ * CPU meters around the measured run only (not the warm-up): this process and its reaped children
+ * (wrk), the server, the whole machine.
+ */
+class Meter {
+  readonly #pid: number | undefined;
+  readonly #own = process.cpuUsage();
+  readonly #children = reapedChildrenCpuSeconds();
+  readonly #server: number | null;
+  readonly #machine = machineBusySeconds();
+  readonly #t0 = performance.now();
+  constructor(serverPid: number | undefined) {
+    this.#pid = serverPid;
+    this.#server = serverPid !== undefined ? processCpuSeconds(serverPid) : null;
+  }
+  /** Cores used meanwhile (1 = one core busy). */
+  stop(): Pick<LoadResult, 'clientCpu' | 'serverCpu' | 'otherCpu'> {
+    const wallS = (performance.now() - this.#t0) / 1000;
+    const own = process.cpuUsage(this.#own);
+    const children1 = reapedChildrenCpuSeconds();
+    const server1 = this.#pid !== undefined ? processCpuSeconds(this.#pid) : null;
+    const machine1 = machineBusySeconds();
+    const childrenS = this.#children !== null && children1 !== null ? children1 - this.#children : 0;
+    const clientCpu = ((own.user + own.system) / 1e6 + childrenS) / wallS;
+    const serverCpu = this.#server !== null && server1 !== null ? (server1 - this.#server) / wallS : null;
+    return {
+      clientCpu,
+      serverCpu,
+      otherCpu:
+        this.#machine !== null && machine1 !== null && serverCpu !== null
+          ? Math.max(0, (machine1 - this.#machine) / wallS - serverCpu - clientCpu)
+          : null,
+    };
+  }
+}
+
+async function withAutocannon(spec: LoadSpec, plan: LoadPlan): Promise<Counted & ReturnType<Meter['stop']>> {
+  const requests = autocannonRequests(plan);
   const base = { url: spec.url, connections: spec.connections, requests, timeout: 10 };
   if (spec.warmupSeconds > 0) {
     await autocannon({ ...base, duration: spec.warmupSeconds, setupClient: staggered(requests, spec.connections) });
   }
   const latencies: number[] = [];
   let ok = 0;
-  const cpu0 = process.cpuUsage();
-  const server0 = spec.serverPid !== undefined ? processCpuSeconds(spec.serverPid) : null;
-  const machine0 = machineBusySeconds();
-  const t0 = performance.now();
+  const meter = new Meter(spec.serverPid);
   const run = autocannon({
     ...base,
     duration: spec.durationSeconds,
@@ -164,16 +227,10 @@ async function main(): Promise<void> {
     }
   });
   const r = await run;
-  const wallS = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  const server1 = spec.serverPid !== undefined ? processCpuSeconds(spec.serverPid) : null;
-  const machine1 = machineBusySeconds();
-  const clientCpu = (cpu.user + cpu.system) / 1e6 / wallS;
-  const serverCpu = server0 !== null && server1 !== null ? (server1 - server0) / wallS : null;
+  const cpu = meter.stop();
   const statusCodes: Record<string, number> = {};
   for (const [code, s] of Object.entries(r.statusCodeStats)) statusCodes[code] = s.count;
-  const result: LoadResult = {
-    connections: spec.connections,
+  return {
     durationS: r.duration,
     rps: ok / r.duration,
     ok,
@@ -181,14 +238,46 @@ async function main(): Promise<void> {
     errors: r.errors,
     timeouts: r.timeouts,
     statusCodes,
-    clientCpu,
-    serverCpu,
-    otherCpu:
-      machine0 !== null && machine1 !== null && serverCpu !== null
-        ? Math.max(0, (machine1 - machine0) / wallS - serverCpu - clientCpu)
-        : null,
+    ...cpu,
     ...summarize(latencies),
   };
+}
+
+async function withWrk(spec: LoadSpec, plan: LoadPlan, bin: string): Promise<Counted & ReturnType<Meter['stop']>> {
+  const options = { bin, url: spec.url, connections: spec.connections, timeoutSeconds: 10 };
+  if (spec.warmupSeconds > 0) await runWrk(plan, { ...options, seconds: spec.warmupSeconds });
+  const meter = new Meter(spec.serverPid);
+  const r = await runWrk(plan, { ...options, seconds: spec.durationSeconds });
+  const cpu = meter.stop();
+  const durationS = r.durationUs / 1e6;
+  // wrk counts a status of 400 or more as an error; it does not keep the codes themselves.
+  const ok = r.requests - r.status;
+  const ms = (us: number) => us / 1000;
+  return {
+    durationS,
+    rps: ok / durationS,
+    ok,
+    non2xx: r.status,
+    errors: r.connect + r.read + r.write,
+    timeouts: r.timeout,
+    statusCodes: { ...(ok > 0 && { '2xx': ok }), ...(r.status > 0 && { '4xx/5xx': r.status }) },
+    ...cpu,
+    count: r.requests,
+    meanMs: ms(r.meanUs),
+    p50Ms: ms(r.p50Us),
+    p90Ms: ms(r.p90Us),
+    p99Ms: ms(r.p99Us),
+    maxMs: ms(r.maxUs),
+  };
+}
+
+async function main(): Promise<void> {
+  const spec = JSON.parse(process.argv[2] ?? '') as LoadSpec;
+  const plan = buildPlan(spec);
+  const { engine, wrk } = chooseEngine();
+  if (spec.delaySeconds) await sleep(spec.delaySeconds * 1000);
+  const counted = engine === 'wrk' ? await withWrk(spec, plan, wrk!) : await withAutocannon(spec, plan);
+  const result: LoadResult = { connections: spec.connections, engine, ...counted };
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 

@@ -27,6 +27,20 @@ export function processCpuSeconds(pid: number): number | null {
   }
 }
 
+/**
+ * User + system CPU seconds of this process's children that have exited and been reaped (the
+ * cutime and cstime of /proc/self/stat): the CPU a load generator run as a child used.
+ */
+export function reapedChildrenCpuSeconds(): number | null {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[13]) + Number(fields[14])) / clockTicks();
+  } catch {
+    return null;
+  }
+}
+
 /** Busy CPU seconds of the whole machine so far (all processes, all CPUs), from /proc/stat. */
 export function machineBusySeconds(): number | null {
   try {

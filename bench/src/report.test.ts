@@ -12,6 +12,7 @@ function row(model: string, target: TargetId, series: Series, rps: number, clien
     served: model,
     bodies: 'distinct',
     connections: 64,
+    engine: 'autocannon',
     durationS: 5,
     rps,
     ok: rps * 5,

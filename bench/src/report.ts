@@ -320,7 +320,8 @@ export function formatReport(r: BenchReport): string {
     ),
   );
   out.push('');
-  out.push('Served over HTTP (POST /v1/models/{model}/predict, autocannon in its own process)');
+  const engines = [...new Set(r.load.map((x) => x.engine ?? 'autocannon'))].join(' and ');
+  out.push(`Served over HTTP (POST /v1/models/{model}/predict, ${engines || 'the load generator'} in its own process)`);
   const ranged = r.load.some((x) => x.rpsRounds);
   out.push(
     table(

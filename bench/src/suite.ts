@@ -327,14 +327,15 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
           unique: !opts.repeatBodies,
           ...(s.info.pid !== undefined && { serverPid: s.info.pid }),
         };
-        // The probe starts after the main load's warm-up and ends before the main load does.
+        // The probe starts after the main load's warm-up and ends before the main load does (in whole
+        // seconds, which is what wrk runs for).
         const probe: LoadSpec = {
           url: where === 'health port' ? s.info.healthUrl! : s.url,
           kind: 'healthz',
           connections: 1,
           warmupSeconds: 0,
           delaySeconds: opts.warmupS + 0.25,
-          durationSeconds: Math.max(0.5, opts.durationS - 0.5),
+          durationSeconds: Math.max(0.5, Math.floor(opts.durationS - 0.5)),
         };
         const before = target === 'ferry' ? await scrapeFerry(s.url, sat.name) : null;
         const [m, h] = await Promise.all([
