@@ -55,6 +55,11 @@ valgrind --tool=callgrind --instr-atstart=no --separate-threads=yes \
 pid=$!
 trap 'kill -9 $pid 2> /dev/null || true' EXIT
 for _ in $(seq 1 900); do
+  if ! kill -0 $pid 2> /dev/null; then
+    echo "the server exited before it answered:" >&2
+    grep -v '^==' "$out/server.log" | tail -20 >&2
+    exit 1
+  fi
   curl -sf -o /dev/null -X POST -H 'content-type: application/json' --data-binary "@$body" "$url" && break
   sleep 1
 done
