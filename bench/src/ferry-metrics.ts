@@ -1,11 +1,13 @@
-// Reads Ferry's own /metrics around a load row: how many instances its prediction cache answered
-// and how many rows its dynamic batcher put in each inference. Absent series read as zero, so
+// Reads Ferry's own /metrics around a load row: how many instances its prediction cache answered,
+// how many rows its dynamic batcher put in each inference, and how many batches ran on the main
+// thread (`placement: auto` runs an idle model's batch there; docs/production.md). Absent series read as zero, so
 // a server without a cache or batcher reports null rather than failing the bench.
 export interface FerryCounters {
   cacheHits: number;
   cacheMisses: number;
   batchRows: number;
   batches: number;
+  inlineBatches: number;
 }
 
 export interface FerryRowStats {
@@ -16,6 +18,8 @@ export interface FerryRowStats {
   batches: number;
   /** Mean rows per inference; null when nothing was counted. */
   meanBatchRows: number | null;
+  /** Share of the batches run on the main thread (ferry_batches_total{placement="inline"}); null without batches. */
+  inlineShare?: number | null;
 }
 
 const LINE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{([^}]*)\})?\s+(\S+)/;
@@ -31,7 +35,7 @@ export async function scrapeFerry(url: string, model: string): Promise<FerryCoun
   try {
     const res = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5000) });
     if (!res.ok) return null;
-    const c: FerryCounters = { cacheHits: 0, cacheMisses: 0, batchRows: 0, batches: 0 };
+    const c: FerryCounters = { cacheHits: 0, cacheMisses: 0, batchRows: 0, batches: 0, inlineBatches: 0 };
     for (const line of (await res.text()).split('\n')) {
       const m = LINE.exec(line);
       if (!m) continue;
@@ -42,6 +46,7 @@ export async function scrapeFerry(url: string, model: string): Promise<FerryCoun
       else if (m[1] === 'ferry_cache_requests_total' && labels.result === 'miss') c.cacheMisses += v;
       else if (m[1] === 'ferry_batch_size_sum') c.batchRows += v;
       else if (m[1] === 'ferry_batch_size_count') c.batches += v;
+      else if (m[1] === 'ferry_batches_total' && labels.placement === 'inline') c.inlineBatches += v;
     }
     return c;
   } catch {
@@ -61,5 +66,6 @@ export function rowStats(before: FerryCounters | null, after: FerryCounters | nu
     cacheHitRatio: hits + misses > 0 ? hits / (hits + misses) : null,
     batches,
     meanBatchRows: batches > 0 ? rows / batches : null,
+    inlineShare: batches > 0 ? (after.inlineBatches - before.inlineBatches) / batches : null,
   };
 }

@@ -280,10 +280,11 @@ const ms = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '-');
 const fmt = (v: number | null, unit: 'x' | 'ms') =>
   v === null ? 'n/a' : unit === 'x' ? `${v >= 0.1 ? v.toFixed(2) : v.toPrecision(2)}x` : `${v.toFixed(2)} ms`;
 
-function ferryCells(f: FerryRowStats | null | undefined): [string, string] {
-  if (!f) return ['', ''];
+function ferryCells(f: FerryRowStats | null | undefined): [string, string, string] {
+  if (!f) return ['', '', ''];
   return [
     f.meanBatchRows === null ? '-' : f.meanBatchRows.toFixed(1),
+    f.inlineShare === null || f.inlineShare === undefined ? '-' : `${(f.inlineShare * 100).toFixed(0)}%`,
     f.cacheHitRatio === null ? 'off' : `${(f.cacheHitRatio * 100).toFixed(0)}%`,
   ];
 }
@@ -340,6 +341,7 @@ export function formatReport(r: BenchReport): string {
         'client CPU',
         'other CPU',
         'rows/batch',
+        'inline',
         'cache hits',
       ],
       r.load.map((x) => [
@@ -374,11 +376,12 @@ export function formatReport(r: BenchReport): string {
         true,
         true,
         true,
+        true,
       ],
     ),
   );
   out.push(
-    'server/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed',
+    "inline: the share of Ferry's batches run on the main thread (placement: auto runs an idle model's batch there);\nserver/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed",
   );
   if (r.healthz.length) {
     out.push('');

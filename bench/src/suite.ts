@@ -288,7 +288,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
               ...(ferry !== undefined && { ferry }),
             });
             const extra = ferry
-              ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}`
+              ? `  rows/batch ${ferry.meanBatchRows?.toFixed(1) ?? '-'}  inline ${ferry.inlineShare == null ? '-' : `${(ferry.inlineShare * 100).toFixed(0)}%`}  cache hits ${ferry.cacheHitRatio === null ? '-' : `${(ferry.cacheHitRatio * 100).toFixed(0)}%`}`
               : '';
             const other =
               r.otherCpu !== null && r.otherCpu > 0.2 ? `  (other CPU ${r.otherCpu.toFixed(2)}: disturbed)` : '';

@@ -5,6 +5,7 @@
 // the same: one Lua script per load, holding the same bodies (or body templates and the same jitter)
 // that load.ts gives autocannon.
 import { spawn, spawnSync } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,8 +66,14 @@ const luaNumber = (x: number | undefined): string => (x === undefined ? 'nil' : 
  * as load.ts staggers autocannon's connections. `jitter` is workloads.ts's, the value written with 17
  * significant digits (any finite double reads back as itself).
  */
-export function wrkScript(plan: LoadPlan): string {
-  const lines = [`wrk.method = ${luaString(plan.method)}`, `wrk.path = ${luaString(plan.path)}`];
+export function wrkScript(plan: LoadPlan, seed: number): string {
+  const lines = [
+    // LuaJIT's generator starts from the same state in every process: without a seed of its own, each
+    // run would send the bodies the previous one sent, and a caching server would answer them from its cache.
+    `math.randomseed(${seed})`,
+    `wrk.method = ${luaString(plan.method)}`,
+    `wrk.path = ${luaString(plan.path)}`,
+  ];
   for (const [name, value] of Object.entries(plan.headers))
     lines.push(`wrk.headers[${luaString(name)}] = ${luaString(value)}`);
   if (plan.templates?.length) {
@@ -138,7 +145,7 @@ export async function runWrk(plan: LoadPlan, o: WrkOptions): Promise<WrkRun> {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-wrk-'));
   try {
     const script = join(dir, 'load.lua');
-    writeFileSync(script, wrkScript(plan));
+    writeFileSync(script, wrkScript(plan, randomInt(1, 2 ** 31)));
     const args = [
       '-t1',
       `-c${o.connections}`,

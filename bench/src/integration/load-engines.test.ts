@@ -51,7 +51,12 @@ async function check(t: TestContext, engine: 'wrk' | 'autocannon'): Promise<void
   const previous = process.env.FERRY_BENCH_LOADGEN;
   process.env.FERRY_BENCH_LOADGEN = engine;
   let r: LoadResult;
+  let sentBefore: number;
   try {
+    // Two runs, as the suite makes one after another: the second must not repeat the first's bodies
+    // (a caching server would answer them from its cache).
+    await runJson<LoadResult>(`load ${engine}`, 'load.js', spec);
+    sentBefore = seen.answered2xx + seen.answered5xx;
     r = await runJson<LoadResult>(`load ${engine}`, 'load.js', spec);
   } finally {
     if (previous === undefined) delete process.env.FERRY_BENCH_LOADGEN;
@@ -60,10 +65,11 @@ async function check(t: TestContext, engine: 'wrk' | 'autocannon'): Promise<void
   assert.equal(r.engine, engine);
   assert.ok(r.ok > 100, `${engine}: ${r.ok} answers in a second`);
   // What the client read is what the server sent, but for the answers still in flight at the end.
-  const sent = seen.answered2xx + seen.answered5xx;
+  const sent = seen.answered2xx + seen.answered5xx - sentBefore;
   const read = r.ok + r.non2xx;
   assert.ok(read <= sent && sent - read <= spec.connections, `${engine}: read ${read}, server sent ${sent}`);
-  assert.ok(Math.abs(r.non2xx - seen.answered5xx) <= spec.connections, `${engine}: ${r.non2xx} vs ${seen.answered5xx}`);
+  // Every fifth answer the server sent was a 503.
+  assert.ok(Math.abs(r.non2xx - sent / 5) <= spec.connections + 1, `${engine}: ${r.non2xx} non-2xx of ${sent}`);
   assert.ok(Math.abs(r.rps * r.durationS - r.ok) < 1, `${engine}: rps × duration = ok`);
   assert.equal(r.errors, 0);
   assert.ok(r.p50Ms > 0 && r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs, `${engine}: ${JSON.stringify(r)}`);
@@ -91,7 +97,7 @@ async function check(t: TestContext, engine: 'wrk' | 'autocannon'): Promise<void
     assert.ok(i !== undefined, `${engine}: the value is not its template's, varied by at most 1e-6: ${body}`);
     matched.add(i);
   }
-  assert.equal(new Set(seen.bodies).size, seen.bodies.length, `${engine}: repeated bodies`);
+  assert.equal(new Set(seen.bodies).size, seen.bodies.length, `${engine}: bodies repeated within or across runs`);
   assert.ok(matched.size > 100, `${engine}: bodies come from ${matched.size} templates`);
 }
 
