@@ -64,12 +64,14 @@ async function check(t: TestContext, engine: 'wrk' | 'autocannon'): Promise<void
   }
   assert.equal(r.engine, engine);
   assert.ok(r.ok > 100, `${engine}: ${r.ok} answers in a second`);
-  // What the client read is what the server sent, but for the answers still in flight at the end.
+  // What the client read is what the server sent, but for the answers in flight when a run ended
+  // (the second run's, and any of the first's the server read only after that client had exited).
   const sent = seen.answered2xx + seen.answered5xx - sentBefore;
   const read = r.ok + r.non2xx;
-  assert.ok(read <= sent && sent - read <= spec.connections, `${engine}: read ${read}, server sent ${sent}`);
+  const inFlight = 2 * spec.connections;
+  assert.ok(read <= sent && sent - read <= inFlight, `${engine}: read ${read}, server sent ${sent}`);
   // Every fifth answer the server sent was a 503.
-  assert.ok(Math.abs(r.non2xx - sent / 5) <= spec.connections + 1, `${engine}: ${r.non2xx} non-2xx of ${sent}`);
+  assert.ok(Math.abs(r.non2xx - sent / 5) <= inFlight + 1, `${engine}: ${r.non2xx} non-2xx of ${sent}`);
   assert.ok(Math.abs(r.rps * r.durationS - r.ok) < 1, `${engine}: rps × duration = ok`);
   assert.equal(r.errors, 0);
   assert.ok(r.p50Ms > 0 && r.p50Ms <= r.p99Ms && r.p99Ms <= r.maxMs, `${engine}: ${JSON.stringify(r)}`);
