@@ -13,32 +13,31 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** User + system CPU seconds used so far by `pid`. */
-export function processCpuSeconds(pid: number): number | null {
+/**
+ * The sum of two fields of /proc/<who>/stat in CPU seconds, counted from the field after the command
+ * name (the state, field 3): the name may hold spaces, the fields after its closing parenthesis are fixed.
+ */
+function statSeconds(who: number | 'self', a: number, b: number): number | null {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces; fields after its closing parenthesis are fixed.
+    const stat = readFileSync(`/proc/${who}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const utime = Number(fields[11]);
-    const stime = Number(fields[12]);
-    return (utime + stime) / clockTicks();
+    return (Number(fields[a]) + Number(fields[b])) / clockTicks();
   } catch {
     return null;
   }
 }
 
+/** User + system CPU seconds used so far by `pid` (utime + stime). */
+export function processCpuSeconds(pid: number): number | null {
+  return statSeconds(pid, 11, 12);
+}
+
 /**
- * User + system CPU seconds of this process's children that have exited and been reaped (the
- * cutime and cstime of /proc/self/stat): the CPU a load generator run as a child used.
+ * User + system CPU seconds of this process's children that have exited and been reaped (cutime +
+ * cstime of /proc/self/stat): the CPU a load generator run as a child used.
  */
 export function reapedChildrenCpuSeconds(): number | null {
-  try {
-    const stat = readFileSync('/proc/self/stat', 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[13]) + Number(fields[14])) / clockTicks();
-  } catch {
-    return null;
-  }
+  return statSeconds('self', 13, 14);
 }
 
 /** Busy CPU seconds of the whole machine so far (all processes, all CPUs), from /proc/stat. */
