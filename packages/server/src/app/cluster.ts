@@ -8,7 +8,7 @@ import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { FerryConfig } from '../config/index.js';
+import { coreCount, type FerryConfig } from '../config/index.js';
 import { createStore, storeOptionsFromConfig } from '../store/index.js';
 import { HEARTBEAT_MS, startHealthListener, type HealthSnapshot } from '../http/health-lane/index.js';
 
@@ -81,7 +81,9 @@ export async function runClusterPrimary(config: FerryConfig, log: Logger): Promi
   let exitCode = 0;
   const env = (index: number): NodeJS.ProcessEnv => ({
     FERRY_CLUSTER_INDEX: String(index),
-    ...(config.runtime.workers === 0 && { FERRY_RUNTIME_WORKERS: String(workersPerChild(n)) }),
+    // Each child plans for its share of the cores (a share of one runs its batches on its main thread).
+    ...(config.runtime.workers === 0 && { FERRY_RUNTIME_WORKERS: String(workersPerChild(n, coreCount(config))) }),
+    ...(config.runtime.cores === 0 && { FERRY_RUNTIME_CORES: String(workersPerChild(n, coreCount(config))) }),
   });
   let done: (code: number) => void = () => undefined;
   const finished = new Promise<number>((resolve) => {
@@ -134,7 +136,10 @@ export async function runClusterPrimary(config: FerryConfig, log: Logger): Promi
   } finally {
     await store.close();
   }
-  log.info({ processes: n, workersPerChild: config.runtime.workers || workersPerChild(n) }, 'cluster: starting');
+  log.info(
+    { processes: n, workersPerChild: config.runtime.workers || workersPerChild(n, coreCount(config)) },
+    'cluster: starting',
+  );
   for (let i = 0; i < n; i++) fork(i);
   const onSignal = (signal: NodeJS.Signals) => {
     if (shuttingDown) {

@@ -3,7 +3,7 @@
 // and readiness turns true only when every version has run a real inference.
 import type { FastifyInstance } from 'fastify';
 import { pino, type Logger } from 'pino';
-import { workerCount, type ConfigSources, type FerryConfig } from '../config/index.js';
+import { coreCount, workerCount, type ConfigSources, type FerryConfig } from '../config/index.js';
 import { buildApp, type AppOptions } from '../http/index.js';
 import { Metrics } from '../monitoring/index.js';
 import { Repository } from '../serving/repository/index.js';
@@ -279,6 +279,7 @@ export async function createServer(config: FerryConfig, opts: CreateServerOption
       workerCount(config),
       cache,
       predictionLog,
+      coreCount(config),
     );
     undo.push(() => service.dispose());
     // Generative versions load into the decode workers, not the predict pool; readiness still waits for them.

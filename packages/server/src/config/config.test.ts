@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, configLeaves, ConfigError } from './index.js';
+import { loadConfig, configLeaves, ConfigError, coreCount, workerCount } from './index.js';
 
 test('defaults < file < environment < flags', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
@@ -85,4 +85,18 @@ test('every setting has an environment variable', () => {
   assert.ok(names.includes('FERRY_SERVER_BODY_LIMIT_BYTES'));
   assert.ok(names.includes('FERRY_RUNTIME_INTRA_OP_THREADS'));
   assert.equal(new Set(names).size, names.length);
+});
+
+test('runtime.cores: the affinity unless set; workers follow it unless set', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-cfg-'));
+  const unset = loadConfig({ cwd: dir, env: {} });
+  assert.equal(coreCount(unset), availableParallelism());
+  assert.equal(workerCount(unset), availableParallelism());
+  const quota = loadConfig({ cwd: dir, env: { FERRY_RUNTIME_CORES: '1' } });
+  assert.equal(coreCount(quota), 1);
+  assert.equal(workerCount(quota), 1);
+  const both = loadConfig({ cwd: dir, env: { FERRY_RUNTIME_CORES: '3', FERRY_RUNTIME_WORKERS: '2' } });
+  assert.equal(coreCount(both), 3);
+  assert.equal(workerCount(both), 2);
+  assert.throws(() => loadConfig({ cwd: dir, env: { FERRY_RUNTIME_CORES: '-1' } }), ConfigError);
 });

@@ -101,7 +101,13 @@ export const ConfigSchema = Type.Object(
     ),
     runtime: Type.Object(
       {
-        /** Worker threads that hold ONNX Runtime sessions. 0 = one per core. */
+        /**
+         * The CPUs this process plans for. 0 = those it may run on (its CPU affinity, as a cpuset or
+         * `taskset` sets it); set it to the container's CPU limit when that limit is a quota, which the
+         * affinity does not show. On 1, an `auto` model's loaded batches also run on the main thread.
+         */
+        cores: Type.Integer({ minimum: 0, maximum: 1024, default: 0 }),
+        /** Worker threads that hold ONNX Runtime sessions. 0 = one per core (`runtime.cores`). */
         workers: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
         intraOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
         interOpThreads: Type.Integer({ minimum: 0, maximum: 256, default: 1 }),
@@ -222,7 +228,12 @@ export const ConfigSchema = Type.Object(
 
 export type FerryConfig = Static<typeof ConfigSchema>;
 
-/** Resolves `runtime.workers: 0` to the machine's parallelism. */
+/** Resolves `runtime.cores: 0` to the CPUs the process may run on (its affinity). */
+export function coreCount(cfg: FerryConfig): number {
+  return cfg.runtime.cores > 0 ? cfg.runtime.cores : Math.max(1, availableParallelism());
+}
+
+/** Resolves `runtime.workers: 0` to one per core. */
 export function workerCount(cfg: FerryConfig): number {
-  return cfg.runtime.workers > 0 ? cfg.runtime.workers : Math.max(1, availableParallelism());
+  return cfg.runtime.workers > 0 ? cfg.runtime.workers : coreCount(cfg);
 }

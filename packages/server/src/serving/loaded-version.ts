@@ -4,7 +4,7 @@ import type { Decoder, Encoder, Prediction } from '@ferry/core';
 import type { ModelVersion } from './repository/index.js';
 import type { IoMeta, PipelineSpec } from './runtime/protocol.js';
 import type { RequestValidator } from './predict/validation.js';
-import type { DynamicBatcher } from './batching/index.js';
+import type { BatchingChoice, DynamicBatcher, ProbeTiming } from './batching/index.js';
 import type { CircuitBreaker } from './predict/breaker.js';
 import type { HandlerShape } from './runtime/handler-module.js';
 import type { PlacementInForce } from './runtime/placement.js';
@@ -21,6 +21,11 @@ export interface BatchingInForce {
   concurrency: number;
   /** `default`: warm-up was off, so the unmeasured default size applies. */
   source: 'contract' | 'measured' | 'default';
+  /**
+   * On one core, when `maxBatchSize` was cut to the batch that runs on the main thread: the size the
+   * probe chose (runtime/placement.ts).
+   */
+  measuredMaxBatchSize?: number;
 }
 
 export interface LoadedVersion {
@@ -53,6 +58,8 @@ export interface LoadedVersion {
   readonly batcher: DynamicBatcher;
   /** Set once warmed. */
   batching?: BatchingInForce;
+  /** The batching probe's choice and timings, when the size was measured at warm-up. */
+  batchingProbe?: BatchingChoice & { timings: ProbeTiming[] };
   readonly breaker: CircuitBreaker;
   /** Where its batches run (`runtime.placement`; for `auto`, measured at warm-up). */
   readonly placement: PlacementInForce;

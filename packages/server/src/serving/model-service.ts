@@ -6,6 +6,7 @@ import { performance } from 'node:perf_hooks';
 import { createReadStream, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import {
   compileDecoder,
   compileEncoder,
@@ -34,14 +35,24 @@ import {
   INLINE_MAX_MODEL_BYTES,
   REPROBE_AFTER_MS,
   INLINE_PROBE_RUNS,
+  LOADED_PROBE_RUNS,
   placeFromRuns,
+  timesBatches,
   variableCost,
+  ownRunUs,
+  type SizeRuns,
   type PlacementInForce,
 } from './runtime/placement.js';
 import { sessionOptionsFor, type OrtSessionOptions } from './runtime/session-options.js';
 import { compileRequestValidator } from './predict/validation.js';
 import { tensorBodyReader, type TensorBodyReader } from './predict/tensor-body.js';
-import { DynamicBatcher, MAX_PROBE_ROWS, probeBatching, UNMEASURED_MAX_BATCH_SIZE } from './batching/index.js';
+import {
+  capForInline,
+  DynamicBatcher,
+  MAX_PROBE_ROWS,
+  probeBatching,
+  UNMEASURED_MAX_BATCH_SIZE,
+} from './batching/index.js';
 import { CircuitBreaker, type BreakerState } from './predict/breaker.js';
 import { PredictionCache } from './cache/index.js';
 import { AnswerMemo, type MemoAnswer } from './cache/answer-memo.js';
@@ -175,6 +186,11 @@ export class ModelService {
     workers: number,
     private readonly cache?: PredictionCache,
     private readonly predictionLog?: PredictionSink,
+    /**
+     * CPUs this process may run on (its affinity): on one, an `auto` model's loaded batches also run on
+     * the main thread (runtime/placement.ts).
+     */
+    private readonly cores = availableParallelism(),
   ) {
     this.pool = new WorkerPool(workers, log.child({ component: 'pool' }));
     this.memo = new AnswerMemo(cfg.cache.answerMemoMaxBytes);
@@ -257,9 +273,11 @@ export class ModelService {
         // One batch per worker holding the model; inline runs hold the main thread, so one at a time.
         concurrency: placement.mode === 'inline' ? 1 : this.instancesOf(m),
       },
-      // `auto`: an idle model's small batch runs on the main thread (no hop); see runtime/placement.ts.
+      // `auto`: an idle model's small batch runs on the main thread (no hop), and on one core any batch
+      // within the bound (a worker there only shares the core); see runtime/placement.ts.
       (feeds, rows, alone) => {
-        if (placement.mode === 'inline' || (alone && rows <= placement.inlineMaxRows)) {
+        const loaded = placement.loadedMaxRows ?? 0;
+        if (placement.mode === 'inline' || rows <= (alone ? Math.max(placement.inlineMaxRows, loaded) : loaded)) {
           inlineBatches.inc();
           return this.inline.run(sessionKey, feeds);
         }
@@ -521,7 +539,26 @@ export class ModelService {
           turnsUs.push(turnUs);
         }
       }
-      return { runsUs, turnsUs, crowded: crowded || this.workersBusy(lv) };
+      // One core: batches too, 2, 4, 8, … rows, until one runs over the bound.
+      let sizes: SizeRuns[] | undefined;
+      if (timesBatches(this.cores === 1, limitUs, runsUs)) {
+        sizes = [];
+        for (let rows = 2; rows <= this.probeRows(lv, warm); rows *= 2) {
+          if (this.disposed || lv.batcher.isClosed) throw new FerryError('model-not-ready', { detail: 'retired' });
+          crowded ||= this.workersBusy(lv);
+          const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
+          const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
+          const sizeRunsUs: number[] = [];
+          // The first run of a new shape is not timed (the session sizes its buffers).
+          for (let r = 0; r <= LOADED_PROBE_RUNS; r++) {
+            const ran = await this.inline.run(lv.sessionKey, feeds);
+            if (r > 0) sizeRunsUs.push(ran.inferMs * 1000);
+          }
+          sizes.push({ rows, runsUs: sizeRunsUs });
+          if (!((ownRunUs(sizeRunsUs) ?? Infinity) <= limitUs)) break;
+        }
+      }
+      return { runsUs, turnsUs, sizes, crowded: crowded || this.workersBusy(lv) };
     };
     // Timed one version at a time, like the batching probe: versions warming side by side time each other.
     const measured = this.probing.then(measure);
@@ -537,9 +574,12 @@ export class ModelService {
       if (timed === undefined || lv.batcher.isClosed) await this.inline.unload(lv.sessionKey);
     }
     if (lv.batcher.isClosed) return;
-    const placed = placeFromRuns(limitUs, timed.runsUs);
+    const placed = placeFromRuns(limitUs, timed.runsUs, timed.sizes);
     delete lv.placement.reason;
+    delete lv.placement.loadedMaxRows;
+    delete lv.placement.loadedRunUs;
     Object.assign(lv.placement, placed);
+    this.capForInline(lv);
     const after = REPROBE_AFTER_MS[attempt];
     const why =
       after === undefined ? undefined : inconclusive(limitUs, timed.runsUs, timed.turnsUs, placed, timed.crowded);
@@ -640,12 +680,7 @@ export class ModelService {
       return;
     }
     const inline = lv.placement.mode === 'inline';
-    const rowElements = Math.max(
-      1,
-      ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map((t) => t.data.length),
-    );
-    // A probe never builds a tensor the request limits would refuse.
-    const maxRows = Math.max(1, Math.min(MAX_PROBE_ROWS, Math.floor(this.limits.maxTensorElements / rowElements)));
+    const maxRows = this.probeRows(lv, warm);
     // One version probes at a time: versions warming up together would otherwise time each other.
     const probed = this.probing.then(() =>
       probeBatching(async (rows) => {
@@ -661,11 +696,13 @@ export class ModelService {
       () => undefined,
     );
     const choice = await probed;
+    lv.batchingProbe = choice;
     lv.batcher.tune({
       maxBatchSize: choice.maxBatchSize,
       maxQueueDelayUs: b.maxQueueDelayUs ?? choice.maxQueueDelayUs,
     });
     lv.batching = { ...this.batchingSummary(lv), source: 'measured' };
+    this.capForInline(lv);
     this.log.info(
       {
         model: lv.version.key,
@@ -674,6 +711,45 @@ export class ModelService {
       },
       'batching chosen from the model',
     );
+  }
+
+  /**
+   * The rows a probe may put in one batch: the contract's `maxBatchSize` or MAX_PROBE_ROWS, and never a
+   * tensor the request limits would refuse.
+   */
+  private probeRows(lv: LoadedVersion, warm: readonly unknown[]): number {
+    const rowElements = Math.max(
+      1,
+      ...Object.values(lv.encoder.encode(warm.slice(0, 1) as never, '/warmup/instances')).map((t) => t.data.length),
+    );
+    const most = lv.version.manifest.batching?.maxBatchSize ?? MAX_PROBE_ROWS;
+    return Math.max(1, Math.min(most, Math.floor(this.limits.maxTensorElements / rowElements)));
+  }
+
+  /**
+   * On one core, cuts a measured batch size to the batch that runs on the main thread when that batch's
+   * rows are about as cheap (batching/defaults.ts, `capForInline`); back to the measured size when a
+   * later timing no longer allows it. A contract's own size is left as written.
+   */
+  private capForInline(lv: LoadedVersion): void {
+    const probe = lv.batchingProbe;
+    if (!probe || lv.batching?.source !== 'measured') return;
+    const { loadedMaxRows, loadedRunUs } = lv.placement;
+    const cap =
+      loadedMaxRows !== undefined && loadedRunUs !== undefined
+        ? capForInline(probe.maxBatchSize, probe.timings, loadedMaxRows, loadedRunUs)
+        : undefined;
+    lv.batcher.tune({ maxBatchSize: cap ?? probe.maxBatchSize });
+    lv.batching = {
+      ...this.batchingSummary(lv),
+      source: 'measured',
+      ...(cap !== undefined && { measuredMaxBatchSize: probe.maxBatchSize }),
+    };
+    if (cap !== undefined)
+      this.log.info(
+        { model: lv.version.key, maxBatchSize: cap, measured: probe.maxBatchSize, loadedRunUs },
+        'one core: batches cut to the size that runs on the main thread',
+      );
   }
 
   private batchingSummary(lv: LoadedVersion): Omit<BatchingInForce, 'source'> {

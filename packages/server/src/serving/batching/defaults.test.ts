@@ -1,7 +1,14 @@
 // The batching rule: sizes from timings (per-row gain, latency budget), and the probe's stopping rule.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chooseBatching, MAX_DELAY_US, MAX_PROBE_ROWS, probeBatching, type ProbeTiming } from './defaults.js';
+import {
+  capForInline,
+  chooseBatching,
+  MAX_DELAY_US,
+  MAX_PROBE_ROWS,
+  probeBatching,
+  type ProbeTiming,
+} from './defaults.js';
 
 const timed = (f: (rows: number) => number, upTo = 128): ProbeTiming[] => {
   const out: ProbeTiming[] = [];
@@ -108,4 +115,45 @@ test('a slow model is timed once a size and the probe ends after PROBE_MAX_MS', 
   assert.deepEqual(seen, [1, 2]);
   assert.equal(r.maxBatchSize, 2);
   assert.equal(r.maxQueueDelayUs, MAX_DELAY_US);
+});
+
+test("one core: batches are cut to the main thread's size only when its rows are about as cheap", () => {
+  // mlp-bench: ~100 µs alone, ~16 µs a row from 16 rows up; 32 rows run in 490 µs on the main thread.
+  const mlp: ProbeTiming[] = [
+    { rows: 1, ms: 0.1 },
+    { rows: 16, ms: 0.26 },
+    { rows: 32, ms: 0.5 },
+    { rows: 64, ms: 1.0 },
+    { rows: 128, ms: 2.05 },
+  ];
+  assert.equal(capForInline(128, mlp, 32, 490), 32);
+  // A model whose rows keep getting cheaper past what fits the bound keeps its size (the workers run it).
+  const gains: ProbeTiming[] = [
+    { rows: 1, ms: 0.2 },
+    { rows: 2, ms: 0.25 },
+    { rows: 64, ms: 1.28 },
+  ];
+  assert.equal(capForInline(64, gains, 2, 250), undefined);
+  // 1.25 × the cheapest row is the tolerance, as for the size itself (15.6 µs best: 19 µs a row passes, 20 not).
+  assert.equal(capForInline(128, mlp, 16, 16 * 19), 16);
+  assert.equal(capForInline(128, mlp, 16, 16 * 20), undefined);
+  // Nothing to cut: the size already fits, or one row is all that fits.
+  assert.equal(capForInline(32, mlp, 32, 490), undefined);
+  assert.equal(capForInline(16, mlp, 32, 490), undefined);
+  assert.equal(capForInline(128, mlp, 1, 100), undefined);
+  // Only sizes the choice allows count as the cheapest rows; no timings, no cut.
+  assert.equal(
+    capForInline(
+      16,
+      [
+        { rows: 1, ms: 0.1 },
+        { rows: 16, ms: 0.26 },
+        { rows: 128, ms: 0.5 },
+      ],
+      8,
+      8 * 18,
+    ),
+    8,
+  );
+  assert.equal(capForInline(128, [], 32, 490), undefined);
 });

@@ -9,6 +9,7 @@ export {
   type RunBatch,
 } from './batcher.js';
 export {
+  capForInline,
   chooseBatching,
   probeBatching,
   MAX_PROBE_ROWS,

@@ -8,6 +8,7 @@ import {
   inlineRefusal,
   placeFromRuns,
   REPROBE_AFTER_MS,
+  timesBatches,
   variableCost,
   WORKER_FILTER_FACTOR,
   workerFilter,
@@ -57,6 +58,34 @@ test('placeFromRuns: the lower quartile of the one-row runs decides; rows are bo
   assert.match(slow.reason!, /a row ran 600 µs on the main thread, over runtime.inlineMaxRunUs \(500\)/);
   // Nothing measured: never inline.
   assert.equal(placeFromRuns(500, []).inlineMaxRows, 0);
+});
+
+test('one core: the largest batch timed within the bound runs on the main thread, loaded or not', () => {
+  const rows = (n: number, us: number) => ({ rows: n, runsUs: [us, us * 1.1, us * 0.99, us * 3, us * 1.05] });
+  // mlp-bench on the seventeenth session's host: ~100 µs a row alone, ~16 µs a row in batches.
+  const one = [101, 98, 130, 99, 102, 100, 97];
+  const placed = placeFromRuns(500, one, [rows(2, 120), rows(4, 110), rows(8, 190), rows(16, 260), rows(32, 520)]);
+  assert.equal(placed.inlineMaxRows, 5);
+  assert.equal(placed.inlineRunUs, 98);
+  // The lower quartile of each size's runs: 32 rows ran 520 µs (the disturbed 3× run does not count).
+  assert.equal(placed.loadedMaxRows, 16);
+  assert.equal(placed.loadedRunUs, 260);
+  // Sizes are taken in order and the first one over the bound ends them: a later fast figure is noise.
+  assert.equal(placeFromRuns(500, one, [rows(16, 260), rows(2, 120), rows(32, 600), rows(64, 450)]).loadedMaxRows, 16);
+  // Never fewer rows than one row's figure allows (the batch timings were disturbed).
+  const noisy = placeFromRuns(500, one, [rows(2, 900)]);
+  assert.equal(noisy.loadedMaxRows, 5);
+  assert.equal(noisy.loadedRunUs, 490);
+  // A tiny model fits every probed size.
+  assert.equal(placeFromRuns(500, [20, 20, 20], [rows(64, 18), rows(128, 19)]).loadedMaxRows, 128);
+  // More cores (no sizes timed), or a row over the bound: no loaded batch runs on the main thread.
+  assert.equal(placeFromRuns(500, one).loadedMaxRows, undefined);
+  assert.equal(placeFromRuns(500, [600, 700, 650], [rows(2, 100)]).loadedMaxRows, undefined);
+  // Sizes are timed only on one core and for a row within the bound.
+  assert.equal(timesBatches(true, 500, one), true);
+  assert.equal(timesBatches(false, 500, one), false);
+  assert.equal(timesBatches(true, 500, [600, 700, 650]), false);
+  assert.equal(timesBatches(true, 0, one), false);
 });
 
 test('variableCost: padded or dynamically shaped inputs make one timed row meaningless; fixed shapes do not', () => {

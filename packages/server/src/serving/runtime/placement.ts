@@ -6,6 +6,13 @@
 // messages and two thread wake-ups, more than the run itself for a small model), while under load the
 // batches go to the workers and the HTTP thread stays free. The bound is also the longest the HTTP
 // thread can be held by one such run: other requests wait at most that long.
+//
+// On one core (the process may run on one CPU only: a cpuset, `taskset`, a pinned container) a worker
+// thread runs only while the HTTP thread does not, so a batch sent there buys no parallelism and still
+// pays the hop. There the main-thread copy is also timed in batches (2, 4, 8, … rows) and every batch
+// within the bound runs on the main thread, idle or loaded (`loadedMaxRows`); the batching rule then
+// cuts batches to that size when its rows are about as cheap as larger batches' (batching/defaults.ts,
+// `capForInline`). The bound on how long one run holds the HTTP thread is the same.
 
 /** The placement in force for one load, as /v1/models shows it. */
 export interface PlacementInForce {
@@ -15,8 +22,22 @@ export interface PlacementInForce {
   inlineMaxRows: number;
   /** `auto`: one row's run on the main thread, measured at warm-up (median), µs. */
   inlineRunUs?: number;
+  /**
+   * `auto` on one core: the largest batch that runs on the main thread whether the model is idle or
+   * loaded, timed there in batches at warm-up; absent on more cores, where a loaded model's batches go
+   * to the workers.
+   */
+  loadedMaxRows?: number;
+  /** `auto` on one core: the run of a `loadedMaxRows` batch on the main thread, µs. */
+  loadedRunUs?: number;
   /** `auto` with `inlineMaxRows` 0: why the model stays in the worker threads. */
   reason?: string;
+}
+
+/** One batch size timed on the main thread: `runsUs` are its runs, µs each. */
+export interface SizeRuns {
+  rows: number;
+  runsUs: readonly number[];
 }
 
 /**
@@ -30,6 +51,9 @@ export const WORKER_FILTER_FACTOR = 20;
 
 /** Timed one-row runs on the main thread (after one untimed): their median decides. */
 export const INLINE_PROBE_RUNS = 7;
+
+/** On one core, timed runs of each batch size on the main thread (their lower quartile counts). */
+export const LOADED_PROBE_RUNS = 5;
 
 /**
  * Whether an `auto` model is worth a main-thread session, from what is known before loading one: the
@@ -94,12 +118,44 @@ function median(values: readonly number[]): number | undefined {
  * the machine; the median of a probe on a busy host read a 450 µs model as 570 µs. Not the fastest
  * alone: one run's figure is not trusted to bound the rest.
  */
-function ownRunUs(values: readonly number[]): number | undefined {
+export function ownRunUs(values: readonly number[]): number | undefined {
   return [...values].sort((a, b) => a - b)[Math.floor((values.length - 1) / 4)];
 }
 
-/** The placement from the one-row runs measured on the main thread (µs each). */
-export function placeFromRuns(limitUs: number, runsUs: readonly number[]): PlacementInForce {
+/**
+ * The placement from the one-row runs measured on the main thread (µs each) and, on one core, the
+ * batch sizes timed there after them (ascending; `sizes` absent on more cores).
+ */
+export function placeFromRuns(
+  limitUs: number,
+  runsUs: readonly number[],
+  sizes?: readonly SizeRuns[],
+): PlacementInForce {
+  const placed = placeFromOneRow(limitUs, runsUs);
+  if (sizes === undefined || placed.inlineMaxRows === 0) return placed;
+  // The largest size whose run stayed within the bound, counting up until one did not.
+  let loaded = { rows: 1, runUs: placed.inlineRunUs! };
+  for (const s of [...sizes].sort((a, b) => a.rows - b.rows)) {
+    if (s.rows <= loaded.rows) continue;
+    const runUs = ownRunUs(s.runsUs) ?? Infinity;
+    if (!(runUs <= limitUs)) break;
+    loaded = { rows: s.rows, runUs: Math.round(runUs * 10) / 10 };
+  }
+  // Never fewer rows than the one-row figure already allows (rows × one row's run is an upper bound).
+  if (loaded.rows < placed.inlineMaxRows)
+    loaded = { rows: placed.inlineMaxRows, runUs: Math.round(placed.inlineMaxRows * placed.inlineRunUs! * 10) / 10 };
+  return { ...placed, loadedMaxRows: loaded.rows, loadedRunUs: loaded.runUs };
+}
+
+/**
+ * Whether the batch sizes are worth timing after the one-row runs: on one core, when a row is within
+ * the bound.
+ */
+export function timesBatches(oneCore: boolean, limitUs: number, runsUs: readonly number[]): boolean {
+  return oneCore && placeFromOneRow(limitUs, runsUs).inlineMaxRows > 0;
+}
+
+function placeFromOneRow(limitUs: number, runsUs: readonly number[]): PlacementInForce {
   const runUs = ownRunUs(runsUs) ?? Infinity;
   const rounded = Math.round(runUs * 10) / 10;
   if (!(runUs <= limitUs))

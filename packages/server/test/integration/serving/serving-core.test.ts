@@ -465,7 +465,8 @@ describe('placement', () => {
         },
         { name: 'slow', version: '1.0.0', files: slow },
       ],
-      { 'runtime.workers': 2 },
+      // Two cores whatever runs the test: on one, loaded batches run on the main thread (one-core.test.ts).
+      { 'runtime.workers': 2, 'runtime.cores': 2 },
     );
     try {
       const auto = await settledPlacement(t, 'lin');
@@ -516,6 +517,7 @@ describe('placement', () => {
     const slow = slowModelTaking(40);
     const t = await startTestServer([{ name: 'slow', version: '1.0.0', files: slow }], {
       'runtime.workers': 2,
+      'runtime.cores': 2,
       'runtime.inlineMaxRunUs': 100_000,
     });
     try {
