@@ -63,6 +63,42 @@ test('edge numbers: zeros, negative zero, 15 digits, values past float32 precisi
   assert.ok(Object.is((got.feeds.x!.data as Float32Array)[1], -0));
 });
 
+test('16 to 22 digits: the float32 JSON.parse gives, or a step aside next to a halfway point', () => {
+  const rand = seededRandom(11);
+  const one = (n: string) => `{"instances":[{"x":[1,2,3,4,${n}]}]}`;
+  let readCount = 0;
+  const check = (n: string) => {
+    const got = read(one(n));
+    if (got === undefined) return false;
+    readCount++;
+    assert.deepEqual(bits(got.feeds.x!.data as Float32Array), bits(ordinary(one(n))), n);
+    return true;
+  };
+  for (let k = 0; k < 3000; k++) {
+    // What clients print for float32 data held in doubles (numpy's tolist(), a Float32Array spread):
+    // up to 17 digits, and exactly a float32, so always read.
+    const f = Math.fround((rand() - 0.5) * 10 ** Math.floor(rand() * 12 - 6));
+    assert.ok(check(String(f)) || /e/.test(String(f)) || Math.abs(f) < 2 ** -126, String(f));
+    // Any decimal of 16 to 22 digits.
+    const digits = 16 + Math.floor(rand() * 7);
+    const scale = Math.floor(rand() * (digits + 1));
+    let d = Array.from({ length: digits }, () => Math.floor(rand() * 10))
+      .join('')
+      .replace(/^0+(?=\d)/, '');
+    d = d.padStart(scale + 1, '0');
+    if (scale > 0) d = `${d.slice(0, -scale)}.${d.slice(-scale)}`;
+    check((rand() < 0.5 ? '-' : '') + d);
+  }
+  assert.ok(readCount > 5000, `${readCount} of 6000 read`);
+  // Halfway between two float32 values (1 + 2^-24 between 1 and 1 + 2^-23), and a hair either side:
+  // JSON.parse's double rounds to even, or to the nearer; the reader cannot tell from its own reading.
+  for (const n of ['1.0000000596046447753906', '1.000000059604644775390', '1.000000059604644775391'])
+    assert.equal(read(one(n)), undefined, n);
+  // 17 digits of 0.1 as a float32, 0.1 itself, and a long run of zeros.
+  for (const n of ['0.10000000149011612', '0.1000000000000000', '0.0000000000000000000000', '-1234567.8901234567'])
+    assert.ok(check(n), n);
+});
+
 test('steps aside for every body outside the plain form, valid or not', () => {
   const row = '[1,2,3,4,5]';
   const refused = [
@@ -78,7 +114,8 @@ test('steps aside for every body outside the plain form, valid or not', () => {
     `{"instances":[{"x":[1,2,3,4,5,6]}]}`, // too long
     `{"instances":[{"x":[1,2,3,4,1e3]}]}`, // exponent
     `{"instances":[{"x":[1,2,3,4,1E3]}]}`,
-    `{"instances":[{"x":[1,2,3,4,0.1234567890123456]}]}`, // 16 digits
+    `{"instances":[{"x":[1,2,3,4,0.12345678901234567890123]}]}`, // 23 digits
+    `{"instances":[{"x":[1,2,3,4,1.00000000000000000000001e0]}]}`, // long, with an exponent
     `{"instances":[{"x":[1,2,3,4,01]}]}`, // leading zero: not JSON
     `{"instances":[{"x":[1,2,3,4,1.]}]}`,
     `{"instances":[{"x":[1,2,3,4,.5]}]}`,

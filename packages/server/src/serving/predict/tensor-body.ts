@@ -7,11 +7,15 @@
 //
 // The reader accepts a strict subset of what the ordinary path (JSON.parse, instancesFromBody, the
 // contract's validator, the encoder) accepts, and gives the same tensor bit for bit; anything else
-// (another member, an escape in a key, an exponent, a number with more than 15 digits, a row of the
-// wrong length, too many rows) makes it step aside, and the ordinary path answers, with its own
-// errors. Numbers: a decimal with at most 15 significant digits is an integer below 2^53 divided
-// by a power of ten up to 10^15, both exact in a double, so one division is correctly rounded, as
-// JSON.parse's own conversion is; the Float32Array then rounds both the same way.
+// (another member, an escape in a key, an exponent, a number with more than 22 significant digits or
+// more than 22 decimals, a row of the wrong length, too many rows) makes it step aside, and the
+// ordinary path answers, with its own errors. Numbers: a decimal with at most 15 significant digits
+// is an integer below 2^53 divided by a power of ten up to 10^22, both exact in a double, so one
+// division is correctly rounded, as JSON.parse's own conversion is; the Float32Array then rounds both
+// the same way. A longer one (16 to 22 digits: what a client prints for a float32 value held as a
+// double, 0.10000000149011612, has 17) is read into a double within 2^-48 of JSON.parse's, which can
+// round to a different float32 only when it lies that close to a point halfway between two float32
+// values; such a number steps aside, and every other one gets the float32 JSON.parse's double gets.
 import type { Manifest, TensorValue } from '@ferry/core';
 
 /** The rows read from a body: `rows` instances of the input `input`, as one [rows, N] tensor. */
@@ -42,7 +46,33 @@ const CLOSE_CURLY = 0x7d;
 
 /** The most significant digits a number may have and still convert exactly (see the header). */
 const MAX_DIGITS = 15;
-const POW10: readonly number[] = Array.from({ length: MAX_DIGITS + 1 }, (_, i) => 10 ** i);
+/**
+ * The most significant digits a number may have and still be read, through `float32Near`, and the
+ * most decimals any number may have (see the header).
+ */
+const MAX_LONG_DIGITS = 22;
+/** Powers of ten up to 10^22, each exact in a double. */
+const POW10: readonly number[] = Array.from({ length: MAX_LONG_DIGITS + 1 }, (_, i) => 10 ** i);
+/** The smallest normal float32: below it (subnormals) a long number steps aside. */
+const MIN_NORMAL_F32 = 2 ** -126;
+const f32 = new Float32Array(1);
+const f32Bits = new Int32Array(f32.buffer);
+
+/**
+ * The float32 of a positive double `d` known only to within 2^-48 of itself (a long number's reading),
+ * or NaN when that is not enough to tell: `d` lies within the error of a point halfway between two
+ * float32 values, or outside the normal float32 range.
+ */
+function float32Near(d: number): number {
+  const f = Math.fround(d);
+  if (f === d) return f;
+  if (!(f >= MIN_NORMAL_F32 && f < Infinity)) return NaN;
+  // The float32 neighbour on d's side of f, and the halfway point between them (exact in a double).
+  f32[0] = f;
+  f32Bits[0]! += d > f ? 1 : -1;
+  const halfway = (f + f32[0]!) / 2;
+  return Math.abs(d - halfway) > d * 2 ** -47 ? f : NaN;
+}
 
 /** JSON's insignificant whitespace: space, tab, line feed, carriage return. */
 const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -146,10 +176,10 @@ function readBody(
       if (negative) c = ++i < n ? b[i]! : -1;
       if (c < ZERO || c > NINE) return undefined;
       let mantissa = 0;
+      // Significant digits: leading zeros do not count (they only raise the scale).
       let digits = 0;
       if (c === ZERO) {
         c = ++i < n ? b[i]! : -1;
-        digits = 1;
       } else {
         while (c >= ZERO && c <= NINE) {
           mantissa = mantissa * 10 + (c - ZERO);
@@ -162,15 +192,18 @@ function readBody(
         c = ++i < n ? b[i]! : -1;
         if (c < ZERO || c > NINE) return undefined;
         while (c >= ZERO && c <= NINE) {
+          if (mantissa !== 0 || c !== ZERO) digits++;
           mantissa = mantissa * 10 + (c - ZERO);
-          digits++;
           scale++;
           c = ++i < n ? b[i]! : -1;
         }
       }
       // An exponent, a leading zero followed by digits, or too many digits: the ordinary path decides.
-      if (digits > MAX_DIGITS || (c >= ZERO && c <= NINE) || (c | 0x20) === 0x65) return undefined;
-      const value = mantissa / POW10[scale]!;
+      if (digits > MAX_LONG_DIGITS || scale > MAX_LONG_DIGITS || (c >= ZERO && c <= NINE) || (c | 0x20) === 0x65)
+        return undefined;
+      let value = mantissa / POW10[scale]!;
+      // Past 15 digits the mantissa was rounded on the way: exact only as a float32, and only if unambiguous.
+      if (digits > MAX_DIGITS && mantissa !== 0 && (value = float32Near(value)) !== value) return undefined;
       data[at++] = negative ? -value : value;
     }
     if ((i = past(b, i, CLOSE_SQUARE)) < 0 || (i = past(b, i, CLOSE_CURLY)) < 0) return undefined;
