@@ -381,8 +381,37 @@ export function formatReport(r: BenchReport): string {
     ),
   );
   out.push(
-    "inline: the share of Ferry's batches run on the main thread (placement: auto runs an idle model's batch there);\nserver/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed",
+    "inline: the share of Ferry's batches run on the main thread (placement: auto runs an idle model's batch there, and on one core any batch within its bound);\nserver/client CPU: cores busy during the measured run (1.00 = one full core); client near 1.00 means the load generator, not the server, set the pace;\nother CPU: everything else on the machine meanwhile (other processes, kernel); well above 0 means the row was disturbed",
   );
+  if (r.ferryVersions?.length) {
+    out.push('');
+    out.push("Ferry's batching and placement at the end of the load rows (GET /v1/models)");
+    out.push(
+      table(
+        [
+          'version',
+          'max batch',
+          'source',
+          'measured size',
+          'placement',
+          'inline rows idle',
+          'inline rows loaded',
+          'one row µs',
+        ],
+        r.ferryVersions.map((v) => [
+          `${v.name}@${v.version}`,
+          v.batching ? String(v.batching.maxBatchSize) : '-',
+          v.batching?.source ?? '-',
+          v.batching?.measuredMaxBatchSize === undefined ? '-' : String(v.batching.measuredMaxBatchSize),
+          v.placement?.mode ?? '-',
+          v.placement ? String(v.placement.inlineMaxRows) : '-',
+          v.placement?.loadedMaxRows === undefined ? '-' : String(v.placement.loadedMaxRows),
+          v.placement?.inlineRunUs === undefined ? '-' : String(v.placement.inlineRunUs),
+        ]),
+        [false, true, false, true, false, true, true, true],
+      ),
+    );
+  }
   if (r.healthz.length) {
     out.push('');
     out.push('/healthz (1 connection) while mlp-bench is saturated');

@@ -122,12 +122,44 @@ export interface BenchReport {
     cached?: string;
   }>;
   servers: ServerInfo[];
+  /** Ferry's batching and placement per served version at the end of the load rows (GET /v1/models). */
+  ferryVersions?: VersionInForce[];
   raw: RawResult[];
   load: LoadRow[];
   healthz: HealthzRow[];
   ratios: Ratio[];
   bars: Bar[];
   notes: string[];
+}
+
+/** One served version's batching and placement as `GET /v1/models` shows them. */
+export interface VersionInForce {
+  name: string;
+  version: string;
+  batching?: { maxBatchSize: number; maxQueueDelayUs: number; source: string; measuredMaxBatchSize?: number };
+  placement?: { mode: string; inlineMaxRows: number; inlineRunUs?: number; loadedMaxRows?: number; reason?: string };
+}
+
+/** Every version Ferry serves, with its batching and placement; undefined when it cannot be read. */
+async function versionsInForce(url: string | undefined): Promise<VersionInForce[] | undefined> {
+  if (url === undefined) return undefined;
+  try {
+    const res = await fetch(`${url}/v1/models`);
+    if (!res.ok) return undefined;
+    const body = (await res.json()) as {
+      models: Array<{ name: string; versions: Array<Omit<VersionInForce, 'name'>> }>;
+    };
+    return body.models.flatMap((m) =>
+      m.versions.map((v) => ({
+        name: m.name,
+        version: v.version,
+        ...(v.batching && { batching: v.batching }),
+        ...(v.placement && { placement: v.placement }),
+      })),
+    );
+  } catch {
+    return undefined;
+  }
 }
 
 function gitInfo(): BenchReport['git'] {
@@ -364,6 +396,8 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
       }
     }
 
+    // What Ferry ran with: the batching and placement it measured (they can be timed again during a run).
+    const ferryVersions = await versionsInForce(byTarget.get('ferry')?.url);
     await stopAll();
     const partial = { raw, load, healthz };
     const ratios = computeRatios(partial, opts, infos);
@@ -425,6 +459,7 @@ export async function runSuite(opts: BenchOptions, log: (line: string) => void):
         ...(m.cached && { cached: m.cached }),
       })),
       servers: servers.map((s) => s.info),
+      ...(ferryVersions && { ferryVersions }),
       raw,
       load,
       healthz,

@@ -702,7 +702,6 @@ export class ModelService {
       maxQueueDelayUs: b.maxQueueDelayUs ?? choice.maxQueueDelayUs,
     });
     lv.batching = { ...this.batchingSummary(lv), source: 'measured' };
-    this.capForInline(lv);
     this.log.info(
       {
         model: lv.version.key,
@@ -711,6 +710,7 @@ export class ModelService {
       },
       'batching chosen from the model',
     );
+    this.capForInline(lv);
   }
 
   /**
@@ -736,9 +736,7 @@ export class ModelService {
     if (!probe || lv.batching?.source !== 'measured') return;
     const { loadedMaxRows, loadedRunUs } = lv.placement;
     const cap =
-      loadedMaxRows !== undefined && loadedRunUs !== undefined
-        ? capForInline(probe.maxBatchSize, probe.timings, loadedMaxRows, loadedRunUs)
-        : undefined;
+      loadedMaxRows === undefined ? undefined : capForInline(probe.maxBatchSize, probe.timings, loadedMaxRows);
     lv.batcher.tune({ maxBatchSize: cap ?? probe.maxBatchSize });
     lv.batching = {
       ...this.batchingSummary(lv),

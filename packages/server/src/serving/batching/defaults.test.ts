@@ -117,43 +117,44 @@ test('a slow model is timed once a size and the probe ends after PROBE_MAX_MS', 
   assert.equal(r.maxQueueDelayUs, MAX_DELAY_US);
 });
 
-test("one core: batches are cut to the main thread's size only when its rows are about as cheap", () => {
-  // mlp-bench: ~100 µs alone, ~16 µs a row from 16 rows up; 32 rows run in 490 µs on the main thread.
+test("one core: batches are cut to the main thread's size only when the probe's rows there are about as cheap", () => {
+  // mlp-bench's probe on the seventeenth session's host: ~16 µs a row from 16 rows up.
   const mlp: ProbeTiming[] = [
-    { rows: 1, ms: 0.1 },
-    { rows: 16, ms: 0.26 },
-    { rows: 32, ms: 0.5 },
-    { rows: 64, ms: 1.0 },
-    { rows: 128, ms: 2.05 },
+    { rows: 1, ms: 0.117 },
+    { rows: 2, ms: 0.108 },
+    { rows: 4, ms: 0.117 },
+    { rows: 8, ms: 0.19 },
+    { rows: 16, ms: 0.27 },
+    { rows: 32, ms: 0.509 },
+    { rows: 64, ms: 0.995 },
+    { rows: 128, ms: 2.007 },
   ];
-  assert.equal(capForInline(128, mlp, 32, 490), 32);
-  // A model whose rows keep getting cheaper past what fits the bound keeps its size (the workers run it).
+  assert.equal(capForInline(128, mlp, 32), 32);
+  assert.equal(capForInline(128, mlp, 16), 16);
+  // 8 rows cost 23.8 µs each, past 1.25 × the cheapest (15.5): the larger batches are worth the hop.
+  assert.equal(capForInline(128, mlp, 8), undefined);
+  // A size the probe did not time is judged by the largest probed size below it.
+  assert.equal(capForInline(128, mlp, 20), 20);
+  assert.equal(capForInline(128, mlp, 12), undefined);
+  // A model whose rows keep getting cheaper past what fits keeps its size (the workers run it).
   const gains: ProbeTiming[] = [
     { rows: 1, ms: 0.2 },
     { rows: 2, ms: 0.25 },
     { rows: 64, ms: 1.28 },
   ];
-  assert.equal(capForInline(64, gains, 2, 250), undefined);
-  // 1.25 × the cheapest row is the tolerance, as for the size itself (15.6 µs best: 19 µs a row passes, 20 not).
-  assert.equal(capForInline(128, mlp, 16, 16 * 19), 16);
-  assert.equal(capForInline(128, mlp, 16, 16 * 20), undefined);
+  assert.equal(capForInline(64, gains, 2), undefined);
   // Nothing to cut: the size already fits, or one row is all that fits.
-  assert.equal(capForInline(32, mlp, 32, 490), undefined);
-  assert.equal(capForInline(16, mlp, 32, 490), undefined);
-  assert.equal(capForInline(128, mlp, 1, 100), undefined);
+  assert.equal(capForInline(32, mlp, 32), undefined);
+  assert.equal(capForInline(16, mlp, 32), undefined);
+  assert.equal(capForInline(128, mlp, 1), undefined);
   // Only sizes the choice allows count as the cheapest rows; no timings, no cut.
-  assert.equal(
-    capForInline(
-      16,
-      [
-        { rows: 1, ms: 0.1 },
-        { rows: 16, ms: 0.26 },
-        { rows: 128, ms: 0.5 },
-      ],
-      8,
-      8 * 18,
-    ),
-    8,
-  );
-  assert.equal(capForInline(128, [], 32, 490), undefined);
+  const fastBig: ProbeTiming[] = [
+    { rows: 1, ms: 0.1 },
+    { rows: 8, ms: 0.15 },
+    { rows: 16, ms: 0.26 },
+    { rows: 128, ms: 0.5 },
+  ];
+  assert.equal(capForInline(16, fastBig, 8), 8);
+  assert.equal(capForInline(128, fastBig, 8), undefined);
+  assert.equal(capForInline(128, [], 32), undefined);
 });

@@ -106,18 +106,20 @@ export async function probeBatching(
 /**
  * On one core, the size that keeps a loaded model's batches on the main thread (placement's
  * `loadedMaxRows`, runtime/placement.ts), or undefined to keep `maxBatchSize`. A worker thread there
- * only shares the core, so a larger batch sent to it saves rows' cost but pays the hop; the cap is
- * taken when a `loadedRows` batch's rows (`loadedRunUs` on the main thread) are no dearer than
- * NO_WORSE × the cheapest rows of the probe's sizes up to `maxBatchSize`, and it leaves at least 2 rows.
+ * only shares the core, so a larger batch sent to it saves rows' cost but pays the hop; the cut is
+ * taken when the probe's rows at that size (the largest probed size up to it) cost no more than
+ * NO_WORSE × its cheapest rows at any size up to `maxBatchSize`: both from the same timings, taken the
+ * same way in the same thread. It leaves at least 2 rows.
  */
 export function capForInline(
   maxBatchSize: number,
   timings: readonly ProbeTiming[],
   loadedRows: number,
-  loadedRunUs: number,
 ): number | undefined {
   if (loadedRows < 2 || loadedRows >= maxBatchSize) return undefined;
-  const perRow = timings.filter((t) => t.rows <= maxBatchSize && t.rows > 0).map((t) => (t.ms * 1000) / t.rows);
-  if (perRow.length === 0) return undefined;
-  return loadedRunUs / loadedRows <= NO_WORSE * Math.min(...perRow) ? loadedRows : undefined;
+  const perRow = (t: ProbeTiming) => t.ms / t.rows;
+  const within = timings.filter((t) => t.rows > 0 && t.rows <= maxBatchSize);
+  const at = within.filter((t) => t.rows <= loadedRows).sort((a, b) => b.rows - a.rows)[0];
+  if (at === undefined || at.rows < 2) return undefined;
+  return perRow(at) <= NO_WORSE * Math.min(...within.map(perRow)) ? loadedRows : undefined;
 }
