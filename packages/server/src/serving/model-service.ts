@@ -539,23 +539,31 @@ export class ModelService {
           turnsUs.push(turnUs);
         }
       }
-      // One core: batches too, 2, 4, 8, … rows, until one runs over the bound.
+      // One core: batches too, 2, 4, 8, … rows, until one runs over the bound (a model without a batch
+      // axis runs one request at a time: its one-row figure is all there is).
       let sizes: SizeRuns[] | undefined;
       if (timesBatches(this.cores === 1, limitUs, runsUs)) {
         sizes = [];
-        for (let rows = 2; rows <= this.probeRows(lv, warm); rows *= 2) {
-          if (this.disposed || lv.batcher.isClosed) throw new FerryError('model-not-ready', { detail: 'retired' });
-          crowded ||= this.workersBusy(lv);
-          const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
-          const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
-          const sizeRunsUs: number[] = [];
-          // The first run of a new shape is not timed (the session sizes its buffers).
-          for (let r = 0; r <= LOADED_PROBE_RUNS; r++) {
-            const ran = await this.inline.run(lv.sessionKey, feeds);
-            if (r > 0) sizeRunsUs.push(ran.inferMs * 1000);
+        const most = lv.encoder.batchable ? this.probeRows(lv, warm) : 1;
+        try {
+          for (let rows = 2; rows <= most; rows *= 2) {
+            if (this.disposed || lv.batcher.isClosed) throw new FerryError('model-not-ready', { detail: 'retired' });
+            crowded ||= this.workersBusy(lv);
+            const instances = Array.from({ length: rows }, (_, i) => warm[i % warm.length]);
+            const feeds = lv.encoder.encode(instances as never, '/warmup/instances');
+            const sizeRunsUs: number[] = [];
+            // The first run of a new shape is not timed (the session sizes its buffers).
+            for (let r = 0; r <= LOADED_PROBE_RUNS; r++) {
+              const ran = await this.inline.run(lv.sessionKey, feeds);
+              if (r > 0) sizeRunsUs.push(ran.inferMs * 1000);
+            }
+            sizes.push({ rows, runsUs: sizeRunsUs });
+            if (!((ownRunUs(sizeRunsUs) ?? Infinity) <= limitUs)) break;
           }
-          sizes.push({ rows, runsUs: sizeRunsUs });
-          if (!((ownRunUs(sizeRunsUs) ?? Infinity) <= limitUs)) break;
+        } catch (err) {
+          if (this.disposed || lv.batcher.isClosed) throw err;
+          // A size the model refuses ends the sizes; the rows timed so far stand.
+          this.log.debug({ err, model: v.key }, 'placement: a batch size failed on the main thread');
         }
       }
       return { runsUs, turnsUs, sizes, crowded: crowded || this.workersBusy(lv) };

@@ -97,6 +97,39 @@ describe('placement on one core', () => {
     });
   }
 
+  test('runtime.cores 1: a model without a batch axis runs each request on the main thread, loaded or not', async () => {
+    const fixed = {
+      ...lin,
+      manifest: { ...lin.manifest, inputs: [{ name: 'x', type: 'tensor', dtype: 'float32', shape: [2, 8] }] },
+    };
+    const t = await startTestServer([{ name: 'fixed', version: '1.0.0', files: fixed }], {
+      'runtime.cores': 1,
+      'runtime.workers': 1,
+    });
+    try {
+      const { placement } = await settled(t, 'fixed');
+      // One request is its whole input: no batch sizes to time (a [4, 8] run would fail), only the one row.
+      assert.ok(placement.inlineMaxRows >= 1, JSON.stringify(placement));
+      assert.equal(placement.loadedMaxRows, placement.inlineMaxRows, JSON.stringify(placement));
+      const x = [xs[0]!, xs[1]!];
+      const replies = await burst(
+        t,
+        'fixed',
+        [0, 1, 2].map(() => ({ instances: [{ x }] })),
+      );
+      for (const r of replies) {
+        const y = r.predictions[0]!.value as number[];
+        assert.ok(Math.abs(y[0]! - lin.reference({ x: x[0]! })[0]!) < 1e-4, JSON.stringify(y));
+        assert.ok(Math.abs(y[1]! - lin.reference({ x: x[1]! })[0]!) < 1e-4, JSON.stringify(y));
+      }
+      // Each request its own batch, every one on the main thread, queued or not.
+      assert.equal(await batches(t, 'fixed', 'inline'), 3);
+      assert.equal(await batches(t, 'fixed', 'worker'), 0);
+    } finally {
+      await t.close();
+    }
+  });
+
   test('runtime.cores 1: a measured size is cut to the batch that runs on the main thread, or kept and sent to the workers', async () => {
     // mlp-bench (256→1024→1024→10) without its batching block: Ferry measures the size. Its rows cost
     // about the same from ~16 rows up, and a few tens of rows fit the 500 µs bound on a current CPU.
