@@ -187,8 +187,8 @@ export class ModelService {
     private readonly cache?: PredictionCache,
     private readonly predictionLog?: PredictionSink,
     /**
-     * CPUs this process may run on (its affinity): on one, an `auto` model's loaded batches also run on
-     * the main thread (runtime/placement.ts).
+     * CPUs the process plans for (`runtime.cores`, by default its CPU affinity): on one, an `auto`
+     * model's loaded batches also run on the main thread (runtime/placement.ts).
      */
     private readonly cores = availableParallelism(),
   ) {
