@@ -547,10 +547,10 @@ describe('placement', () => {
     }
   });
 
-  test('auto: a probe spoiled by a busy event loop is timed again later, and then places the model', async () => {
-    // While the server starts, every check phase of the loop does 3 ms of other work: the bare turn the
-    // probe times before each row, and each row (ONNX Runtime answers from a setImmediate), are over
-    // the 500 µs bound, so the first probe proves nothing about the model.
+  test('auto: a busy event loop does not spoil the probe: each row is timed from its own start', async () => {
+    // While the server starts, every check phase of the loop does 3 ms of other work. ONNX Runtime starts
+    // a run from a setImmediate, after the rest of the turn; the row is timed from that start
+    // (runtime/ort-session.ts), so the 3 ms are not the model's and the tiny model is placed at once.
     let spinning = true;
     const spin = () => {
       if (!spinning) return;
@@ -567,24 +567,14 @@ describe('placement', () => {
     }
     try {
       const first = await placementOf(t, 'lin');
-      assert.equal(first.inlineMaxRows, 0, JSON.stringify(first));
-      assert.match(first.reason!, /the event loop was busy .*: timed again in 5 s$/);
+      assert.ok(first.inlineMaxRows >= 1, JSON.stringify(first));
+      assert.ok(first.inlineRunUs! < 500, JSON.stringify(first));
+      assert.equal(first.reason, undefined, JSON.stringify(first));
       const x = [1, 2, 3, 4, 5, 6, 7, 8];
-      const before = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
-      assert.equal(before.statusCode, 200, before.body);
-      assert.equal(await batches(t, 'lin', 'worker'), 1);
-      // Five seconds on, with the loop quiet, the version is timed again and placed on the main thread
-      // (waiting long enough for the second re-timing, 30 s later, should a busy CI host spoil the first).
-      let p = first;
-      for (let i = 0; i < 900 && p.inlineMaxRows === 0; i++) {
-        await sleep(50);
-        p = await placementOf(t, 'lin');
-      }
-      assert.ok(p.inlineMaxRows >= 1, JSON.stringify(p));
-      assert.equal(p.reason, undefined);
-      const after = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
-      assert.ok(Math.abs(after.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
+      const r = await t.server.app.inject(post('/v1/models/lin/predict', { instances: [{ x }] }));
+      assert.ok(Math.abs(r.json().predictions[0].value - lin.reference({ x })[0]!) < 1e-4);
       assert.equal(await batches(t, 'lin', 'inline'), 1);
+      assert.equal(await batches(t, 'lin', 'worker'), 0);
     } finally {
       await t.close();
     }
